@@ -1,0 +1,68 @@
+/**
+ * The provisioning interface: what differs between running on one machine (`local`) and in an
+ * operator's AWS account (`aws`). Everything else (databases, roles, keys) is plain SQL against the
+ * worker cluster and is the same in both.
+ */
+
+export interface RestFunctionInput {
+  readonly ref: string;
+  /** Environment of the function (see docs/contracts.md, "Rest function environment"). */
+  readonly environment: Readonly<Record<string, string>>;
+}
+
+export interface RestFunction {
+  /** Function name, always `rest-<ref>`. */
+  readonly name: string;
+  /** Its Function URL, with a trailing slash. */
+  readonly url: string;
+  /** Region used for SigV4 signing. */
+  readonly region: string;
+}
+
+/** Hosts one data-API (rest) function per project. Both calls are idempotent. */
+export interface FunctionProvider {
+  ensureRestFunction(input: RestFunctionInput): Promise<RestFunction>;
+  deleteRestFunction(ref: string): Promise<void>;
+}
+
+export interface NewWorkerCluster {
+  readonly name: string;
+  readonly region?: string;
+  readonly minCapacity?: number;
+  readonly maxCapacity?: number;
+}
+
+export interface WorkerClusterConnection {
+  readonly host: string;
+  readonly port: number;
+  readonly adminUser: string;
+  readonly adminPassword: string;
+  readonly region: string;
+  /** Provider's identifier (e.g. the RDS cluster identifier). */
+  readonly externalId: string;
+}
+
+/** Creates worker database clusters (AWS: Aurora Serverless v2). Absent in local mode. */
+export interface WorkerClusterProvider {
+  createCluster(input: NewWorkerCluster): Promise<WorkerClusterConnection>;
+  deleteCluster(externalId: string): Promise<void>;
+}
+
+export interface ServiceStatus {
+  readonly name: string;
+  readonly status: string;
+  readonly running: number;
+  readonly desired: number;
+}
+
+/** Running/desired counts of the platform's own services (AWS: ECS DescribeServices). */
+export interface PlatformStatusProvider {
+  describeServices(): Promise<ServiceStatus[]>;
+}
+
+export interface Provider {
+  readonly name: 'local' | 'aws';
+  readonly functions: FunctionProvider;
+  readonly clusters?: WorkerClusterProvider;
+  readonly platform?: PlatformStatusProvider;
+}
