@@ -1,0 +1,75 @@
+import { lookup as dnsLookup } from 'node:dns';
+import { createClient, type SupabaseClient } from '@supabase/supabase-js';
+import { Agent, fetch as undiciFetch, request } from 'undici';
+import { inject } from 'vitest';
+import WebSocket from 'ws';
+
+/** `*.localhost` does not resolve in Node: send it to loopback, everything else to DNS. */
+const dispatcher = new Agent({
+  connect: {
+    lookup(hostname, options, callback) {
+      if (hostname === 'localhost' || hostname.endsWith('.localhost')) {
+        if ((options as { all?: boolean }).all) return callback(null, [{ address: '127.0.0.1', family: 4 }]);
+        return (callback as unknown as (e: null, a: string, f: number) => void)(null, '127.0.0.1', 4);
+      }
+      return dnsLookup(hostname, options, callback);
+    },
+  },
+});
+
+export const platform = () => inject('platform');
+
+/** `http(s)://<ref>.<baseDomain>[:port]` — the URL an app developer is given. */
+export function projectUrl(ref: string): string {
+  const gateway = new URL(platform().gatewayUrl);
+  return `${gateway.protocol}//${ref}.${platform().baseDomain}${gateway.port ? `:${gateway.port}` : ''}`;
+}
+
+const fetchThroughLoopback: typeof fetch = (input, init) =>
+  undiciFetch(input as string, { ...(init as object), dispatcher }) as unknown as Promise<Response>;
+
+/** An unmodified supabase-js client for a project, as an app would create it. */
+export function supabaseFor(ref: string, key: string, accessToken?: string): SupabaseClient {
+  return createClient(projectUrl(ref), key, {
+    auth: { persistSession: false, autoRefreshToken: false, detectSessionInUrl: false },
+    realtime: { transport: WebSocket as never },
+    global: {
+      fetch: fetchThroughLoopback,
+      ...(accessToken ? { headers: { Authorization: `Bearer ${accessToken}` } } : {}),
+    },
+  });
+}
+
+export interface HttpResult {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  text: string;
+  json: () => unknown;
+}
+
+/** A raw HTTP request that keeps every header as given (fetch would drop a user-set Host). */
+export async function http(
+  url: string,
+  options: { method?: string; headers?: Record<string, string>; body?: string | Buffer } = {},
+): Promise<HttpResult> {
+  const res = await request(url, {
+    method: (options.method ?? 'GET') as 'GET',
+    headers: options.headers,
+    body: options.body,
+    dispatcher,
+  });
+  const text = await res.body.text();
+  return { status: res.statusCode, headers: res.headers, text, json: () => JSON.parse(text) };
+}
+
+/** Operator call to the tenant-manager's public API with the platform admin key. */
+export async function admin(method: string, path: string, body?: unknown): Promise<HttpResult> {
+  return http(`${platform().tenantManagerUrl}${path}`, {
+    method,
+    headers: {
+      authorization: `Bearer ${platform().adminKey}`,
+      ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+    },
+    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+  });
+}
