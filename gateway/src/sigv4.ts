@@ -1,0 +1,187 @@
+import { createHash, createHmac } from 'node:crypto';
+
+/** AWS credentials as the default provider chain returns them. */
+export interface AwsCredentials {
+  readonly accessKeyId: string;
+  readonly secretAccessKey: string;
+  readonly sessionToken?: string | undefined;
+  readonly expiration?: Date | undefined;
+}
+
+export const EMPTY_PAYLOAD_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
+
+const HEX_ESCAPE = /[!'()*]/g;
+const hexEscape = (c: string) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`;
+
+/** RFC 3986 encoding as SigV4 wants it (encodeURIComponent plus `! ' ( ) *`). */
+export function escapeUri(value: string): string {
+  return encodeURIComponent(value).replace(HEX_ESCAPE, hexEscape);
+}
+
+/** One query parameter, both halves already in SigV4 encoding. */
+export type QueryPair = readonly [key: string, value: string];
+
+export type QueryParseResult = { ok: true; pairs: QueryPair[] } | { ok: false; reason: string };
+
+const PLUS = /\+/g;
+
+/**
+ * Parses a raw query string (`a=1&b=x%20y`, no leading `?`) into pairs in strict SigV4 encoding,
+ * keeping their order. `+` means space (form encoding, as supabase-js sends it). The gateway sends
+ * exactly these bytes upstream, so any verifier that decodes the query gets the same canonical form.
+ */
+export function parseQuery(raw: string, drop?: (decodedKey: string) => boolean): QueryParseResult {
+  const pairs: QueryPair[] = [];
+  if (raw.length === 0) return { ok: true, pairs };
+  for (const component of raw.split('&')) {
+    if (component.length === 0) continue;
+    const eq = component.indexOf('=');
+    const rawKey = eq < 0 ? component : component.slice(0, eq);
+    const rawValue = eq < 0 ? '' : component.slice(eq + 1);
+    let key: string;
+    let value: string;
+    try {
+      key = decodeURIComponent(rawKey.replace(PLUS, ' '));
+      value = decodeURIComponent(rawValue.replace(PLUS, ' '));
+    } catch {
+      return { ok: false, reason: 'malformed percent-encoding in query string' };
+    }
+    if (drop?.(key)) continue;
+    pairs.push([escapeUri(key), escapeUri(value)]);
+  }
+  return { ok: true, pairs };
+}
+
+/** The query string to send for `pairs`, in their original order. */
+export function formatQuery(pairs: readonly QueryPair[]): string {
+  let out = '';
+  for (const [key, value] of pairs) out += (out ? '&' : '') + key + '=' + value;
+  return out;
+}
+
+/** Sorted by key, then by value; `X-Amz-Signature` left out (as the reference implementation does). */
+export function canonicalQuery(pairs: readonly QueryPair[]): string {
+  if (pairs.length === 0) return '';
+  const sorted = pairs
+    .filter(([key]) => key.toLowerCase() !== 'x-amz-signature')
+    .sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0));
+  return formatQuery(sorted);
+}
+
+/** Canonical URI of a raw request path: dot segments and empty segments removed, then encoded again. */
+export function canonicalPath(path: string): string {
+  const segments: string[] = [];
+  for (const segment of path.split('/')) {
+    if (segment.length === 0 || segment === '.') continue;
+    if (segment === '..') segments.pop();
+    else segments.push(segment);
+  }
+  const normalized = `${path.startsWith('/') ? '/' : ''}${segments.join('/')}${
+    segments.length > 0 && path.endsWith('/') ? '/' : ''
+  }`;
+  return escapeUri(normalized).replace(/%2F/g, '/');
+}
+
+export interface SignInput {
+  readonly method: string;
+  /** `Host` header value as sent (hostname plus non-default port). */
+  readonly host: string;
+  /** Raw request path as sent, without the query. */
+  readonly path: string;
+  readonly query: readonly QueryPair[];
+  /** Hex SHA-256 of the exact body bytes sent. */
+  readonly payloadHash: string;
+  readonly region: string;
+  readonly service: string;
+  readonly credentials: AwsCredentials;
+  readonly date: Date;
+}
+
+/** Headers to add to the request; `x-amz-security-token` only with temporary credentials. */
+export interface SignedHeaders {
+  readonly authorization: string;
+  readonly 'x-amz-date': string;
+  readonly 'x-amz-content-sha256': string;
+  readonly 'x-amz-security-token'?: string;
+}
+
+export interface SigV4Signer {
+  sign(input: SignInput): SignedHeaders;
+}
+
+export function sha256Hex(body: Uint8Array | string): string {
+  return createHash('sha256').update(body).digest('hex');
+}
+
+/**
+ * Header-based SigV4 (AWS4-HMAC-SHA256) on node:crypto, signing `host` and the `x-amz-*` headers.
+ * Signing keys are cached per credentials, day, region and service; equivalence with
+ * `@smithy/signature-v4` is proven in sigv4.test.ts.
+ */
+export function createSigV4Signer(): SigV4Signer {
+  const signingKeys = new WeakMap<AwsCredentials, Map<string, Buffer>>();
+  let lastSecond = -1;
+  let lastLongDate = '';
+
+  const longDateOf = (date: Date): string => {
+    const second = Math.floor(date.getTime() / 1000);
+    if (second !== lastSecond) {
+      lastSecond = second;
+      lastLongDate = date.toISOString().replace(/\.\d{3}Z$/, 'Z').replace(/[-:]/g, '');
+    }
+    return lastLongDate;
+  };
+
+  const signingKey = (credentials: AwsCredentials, scope: string, parts: readonly string[]): Buffer => {
+    let byScope = signingKeys.get(credentials);
+    if (!byScope) {
+      byScope = new Map();
+      signingKeys.set(credentials, byScope);
+    }
+    let key = byScope.get(scope);
+    if (!key) {
+      let k: Buffer | string = `AWS4${credentials.secretAccessKey}`;
+      for (const part of parts) k = createHmac('sha256', k).update(part).digest();
+      key = k as Buffer;
+      if (byScope.size > 16) byScope.clear();
+      byScope.set(scope, key);
+    }
+    return key;
+  };
+
+  return {
+    sign(input) {
+      const longDate = longDateOf(input.date);
+      const shortDate = longDate.slice(0, 8);
+      const scope = `${shortDate}/${input.region}/${input.service}/aws4_request`;
+      const token = input.credentials.sessionToken;
+      const signedHeaderNames = token
+        ? 'host;x-amz-content-sha256;x-amz-date;x-amz-security-token'
+        : 'host;x-amz-content-sha256;x-amz-date';
+      const canonicalHeaders =
+        `host:${canonicalHeaderValue(input.host)}\n` +
+        `x-amz-content-sha256:${input.payloadHash}\n` +
+        `x-amz-date:${longDate}\n` +
+        (token ? `x-amz-security-token:${canonicalHeaderValue(token)}\n` : '');
+      const canonicalRequest =
+        `${input.method}\n${canonicalPath(input.path)}\n${canonicalQuery(input.query)}\n` +
+        `${canonicalHeaders}\n${signedHeaderNames}\n${input.payloadHash}`;
+      const stringToSign = `AWS4-HMAC-SHA256\n${longDate}\n${scope}\n${sha256Hex(canonicalRequest)}`;
+      const key = signingKey(input.credentials, scope, [shortDate, input.region, input.service, 'aws4_request']);
+      const signature = createHmac('sha256', key).update(stringToSign).digest('hex');
+      const authorization =
+        `AWS4-HMAC-SHA256 Credential=${input.credentials.accessKeyId}/${scope}, ` +
+        `SignedHeaders=${signedHeaderNames}, Signature=${signature}`;
+      const headers: SignedHeaders = {
+        authorization,
+        'x-amz-date': longDate,
+        'x-amz-content-sha256': input.payloadHash,
+      };
+      return token ? { ...headers, 'x-amz-security-token': token } : headers;
+    },
+  };
+}
+
+function canonicalHeaderValue(value: string): string {
+  return value.replace(/[\r\n]/g, ' ').replace(/[ \t]+/g, ' ').replace(/^ | $/g, '');
+}
