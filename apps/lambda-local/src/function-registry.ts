@@ -1,0 +1,207 @@
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { FunctionUrlEvent } from './function-url-event.js';
+
+/** A function's code: called with the event, may be called concurrently (Lambda would scale out). */
+export type Handler = ((event: FunctionUrlEvent) => Promise<unknown>) & { close?(): Promise<void> };
+
+/** Creates a fresh instance of a function from its environment (one cold start). */
+export type RuntimeFactory = (environment: Record<string, string>) => Promise<Handler> | Handler;
+
+export interface FunctionRegistration {
+  readonly name: string;
+  readonly runtime: string;
+  readonly environment: Record<string, string>;
+}
+
+export type FunctionState = 'cold' | 'warm';
+
+export interface Logger {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+interface Entry {
+  registration: FunctionRegistration;
+  /** Set from the first request until the instance is stopped. */
+  instance?: Promise<Handler>;
+  inflight: number;
+  idleTimer?: NodeJS.Timeout;
+}
+
+/** Lower-case DNS label: the name becomes the first label of the Function URL host. */
+export const FUNCTION_NAME = /^[a-z0-9](?:[a-z0-9-]{0,62})$/;
+
+export interface FunctionRegistryOptions {
+  readonly runtimes: Readonly<Record<string, RuntimeFactory>>;
+  readonly idleMs: number;
+  readonly dataDir?: string;
+  readonly logger: Logger;
+}
+
+/**
+ * Registered functions and their instances: cold start on first invocation, reuse while warm, stop
+ * (handler.close()) after `idleMs` without requests. Registrations persist in `<dataDir>/functions.json`.
+ */
+export class FunctionRegistry {
+  private readonly entries = new Map<string, Entry>();
+  private saving: Promise<void> = Promise.resolve();
+
+  constructor(private readonly options: FunctionRegistryOptions) {}
+
+  private get file(): string | undefined {
+    return this.options.dataDir ? join(this.options.dataDir, 'functions.json') : undefined;
+  }
+
+  /** Loads persisted registrations; a missing file is an empty registry. */
+  async load(): Promise<void> {
+    const file = this.file;
+    if (!file) return;
+    let text: string;
+    try {
+      text = await readFile(file, 'utf8');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw error;
+    }
+    const saved = JSON.parse(text) as { functions?: FunctionRegistration[] };
+    for (const r of saved.functions ?? []) {
+      this.entries.set(r.name, {
+        registration: { name: r.name, runtime: r.runtime, environment: r.environment ?? {} },
+        inflight: 0,
+      });
+    }
+  }
+
+  hasRuntime(runtime: string): boolean {
+    return Object.hasOwn(this.options.runtimes, runtime);
+  }
+
+  list(): Array<FunctionRegistration & { state: FunctionState }> {
+    return [...this.entries.values()].map((e) => ({
+      ...e.registration,
+      state: e.instance ? 'warm' : 'cold',
+    }));
+  }
+
+  has(name: string): boolean {
+    return this.entries.has(name);
+  }
+
+  /** Creates or replaces a registration; a changed one stops its warm instance so the next call is cold. */
+  async put(registration: FunctionRegistration): Promise<void> {
+    const existing = this.entries.get(registration.name);
+    if (existing && sameRegistration(existing.registration, registration)) return;
+    if (existing) {
+      existing.registration = registration;
+      await this.stop(existing);
+    } else {
+      this.entries.set(registration.name, { registration, inflight: 0 });
+    }
+    await this.save();
+  }
+
+  async delete(name: string): Promise<void> {
+    const entry = this.entries.get(name);
+    if (!entry) return;
+    this.entries.delete(name);
+    await this.stop(entry);
+    await this.save();
+  }
+
+  /** Runs one invocation; `undefined` when the function does not exist. Throws what the function throws. */
+  async invoke(name: string, event: FunctionUrlEvent): Promise<{ result: unknown } | undefined> {
+    const entry = this.entries.get(name);
+    if (!entry) return undefined;
+    entry.inflight++;
+    clearTimeout(entry.idleTimer);
+    try {
+      const handler = await this.instance(entry);
+      return { result: await handler(event) };
+    } finally {
+      entry.inflight--;
+      if (entry.inflight === 0 && entry.instance && this.entries.get(name) === entry)
+        this.scheduleIdleStop(entry);
+    }
+  }
+
+  /** Stops every instance (registrations stay). */
+  async close(): Promise<void> {
+    await Promise.all([...this.entries.values()].map((e) => this.stop(e)));
+    await this.saving.catch(() => {});
+  }
+
+  private instance(entry: Entry): Promise<Handler> {
+    if (!entry.instance) {
+      const { name, runtime, environment } = entry.registration;
+      const factory = this.options.runtimes[runtime];
+      const started = Date.now();
+      const instance = (async () => {
+        if (!factory) throw new Error(`runtime ${runtime} is not available in this emulator`);
+        const handler = await factory({ ...environment });
+        this.options.logger.info({ function: name, runtime, ms: Date.now() - started }, 'cold start');
+        return handler;
+      })();
+      entry.instance = instance;
+      // A failed cold start is not cached: the next request tries again.
+      instance.catch(() => {
+        if (entry.instance === instance) entry.instance = undefined;
+      });
+    }
+    return entry.instance;
+  }
+
+  private scheduleIdleStop(entry: Entry): void {
+    clearTimeout(entry.idleTimer);
+    entry.idleTimer = setTimeout(() => {
+      if (entry.inflight === 0) void this.stop(entry);
+    }, this.options.idleMs);
+    entry.idleTimer.unref();
+  }
+
+  private async stop(entry: Entry): Promise<void> {
+    clearTimeout(entry.idleTimer);
+    const instance = entry.instance;
+    entry.instance = undefined;
+    if (!instance) return;
+    const handler = await instance.catch(() => undefined);
+    if (!handler?.close) return;
+    try {
+      await handler.close();
+      this.options.logger.info({ function: entry.registration.name }, 'instance stopped');
+    } catch (error) {
+      this.options.logger.warn(
+        { function: entry.registration.name, err: String(error) },
+        'instance close failed',
+      );
+    }
+  }
+
+  private save(): Promise<void> {
+    const file = this.file;
+    if (!file) return Promise.resolve();
+    const body = JSON.stringify(
+      { functions: [...this.entries.values()].map((e) => e.registration) },
+      null,
+      2,
+    );
+    // Writes are serialised and atomic (temp file + rename); the file holds tokens, so 0600.
+    this.saving = this.saving
+      .catch(() => {})
+      .then(async () => {
+        await mkdir(this.options.dataDir!, { recursive: true });
+        const tmp = `${file}.${process.pid}.tmp`;
+        await writeFile(tmp, body, { mode: 0o600 });
+        await rename(tmp, file);
+      });
+    return this.saving;
+  }
+}
+
+function sameRegistration(a: FunctionRegistration, b: FunctionRegistration): boolean {
+  if (a.runtime !== b.runtime) return false;
+  const ka = Object.keys(a.environment).sort();
+  const kb = Object.keys(b.environment).sort();
+  return ka.length === kb.length && ka.every((k, i) => k === kb[i] && a.environment[k] === b.environment[k]);
+}

@@ -1,0 +1,172 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type LambdaEmulator, startLambdaEmulator } from './emulator.js';
+import { SIGNATURE_MISMATCH } from './sigv4-verify.js';
+import { CONTROL_TOKEN, CREDENTIALS, callFunction, control, echoRuntime } from './test-support.js';
+
+let emulator: LambdaEmulator;
+
+beforeAll(async () => {
+  emulator = await startLambdaEmulator({
+    port: 0,
+    credentials: CREDENTIALS,
+    controlToken: CONTROL_TOKEN,
+    runtimes: { echo: echoRuntime().factory },
+  });
+  expect((await control(emulator.port, 'PUT', '/functions/rest-echo', { runtime: 'echo' })).status).toBe(200);
+});
+afterAll(() => emulator.close());
+
+const call = (c: Parameters<typeof callFunction>[2]) => callFunction(emulator.port, 'rest-echo', c);
+
+describe('SigV4 verification: requests signed by @smithy/signature-v4 pass with exact bytes', () => {
+  const cases: Array<[string, string, string]> = [
+    ['plain path, no query', '/rest/v1/todos', ''],
+    ['select with * ( ) , :', '/rest/v1/posts', 'select=*,author:authors(name,email)&id=eq.1'],
+    ['space as +', '/rest/v1/people', 'name=eq.John+Doe'],
+    ['space as %20', '/rest/v1/people', 'name=eq.John%20Doe'],
+    ["quote ' and like *", '/rest/v1/people', "name=like.*O'Brien*"],
+    ['or=(…) with ! and not', '/rest/v1/people', 'or=(age.gt.18,name.not.is.null)&name=not.eq.!x'],
+    ['unicode path and value', '/rest/v1/caf%C3%A9', 'name=eq.%C3%A9t%C3%A9&emoji=%F0%9F%98%80'],
+    ['repeated keys', '/rest/v1/items', 'id=gt.1&id=lt.10&id=neq.5'],
+    ['already percent-encoded input', '/rest/v1/my%20table', 'select=%2A&x=a%2Cb&y=%25'],
+    ['key without value and empty value', '/rest/v1/items', 'count&x='],
+    ['literal + as %2B', '/rest/v1/items', 'phone=eq.%2B4912345'],
+  ];
+  it.each(cases)('%s', async (_label, rawPath, rawQuery) => {
+    const res = await call({ rawPath, rawQuery, headers: { 'x-client-authorization': 'Bearer abc' } });
+    expect(res.status, res.text).toBe(200);
+    const { event } = res.json();
+    expect(event.rawPath).toBe(rawPath);
+    expect(event.rawQueryString).toBe(rawQuery);
+    expect(event.requestContext.http.path).toBe(rawPath);
+    expect(event.headers['x-client-authorization']).toBe('Bearer abc');
+  });
+
+  it('signed POST with a JSON body, with and without x-amz-content-sha256', async () => {
+    const body = JSON.stringify({ title: 'héllo', n: 1 });
+    const res = await call({
+      method: 'POST',
+      rawPath: '/rest/v1/todos',
+      body,
+      headers: { 'content-type': 'application/json' },
+    });
+    expect(res.status, res.text).toBe(200);
+    expect(res.json().event.body).toBe(body);
+    const noHash = await call({
+      method: 'POST',
+      rawPath: '/rest/v1/todos',
+      body,
+      applyChecksum: false,
+      headers: { 'content-type': 'application/json' },
+    });
+    expect(noHash.json().event.headers['x-amz-content-sha256']).toBeUndefined();
+    expect(noHash.status).toBe(200);
+  });
+});
+
+describe('SigV4 verification: anything altered or unsigned is a 403 in AWS shape', () => {
+  const base = { rawPath: '/rest/v1/posts', rawQuery: 'select=*&id=eq.1', method: 'POST', body: '{"a":1}' };
+
+  const mismatch = async (res: Awaited<ReturnType<typeof call>>) => {
+    expect(res.status).toBe(403);
+    expect(res.headers['x-amzn-errortype']).toBe('InvalidSignatureException');
+    return res.json().message as string;
+  };
+
+  it('tampered path', async () => {
+    const res = await call({ ...base, tamper: (r) => (r.path = '/rest/v1/secrets') });
+    expect(await mismatch(res)).toBe(SIGNATURE_MISMATCH);
+  });
+  it('tampered query', async () => {
+    const res = await call({ ...base, tamper: (r) => (r.query = 'select=*&id=eq.2') });
+    expect(await mismatch(res)).toBe(SIGNATURE_MISMATCH);
+  });
+  it('+ and %2B are different values', async () => {
+    const res = await call({ ...base, rawQuery: 'q=a+b', tamper: (r) => (r.query = 'q=a%2Bb') });
+    expect(await mismatch(res)).toBe(SIGNATURE_MISMATCH);
+  });
+  it('tampered body (with its x-amz-content-sha256 left as signed)', async () => {
+    const res = await call({ ...base, tamper: (r) => (r.body = '{"a":2}') });
+    expect(await mismatch(res)).toMatch(/x-amz-content-sha256/);
+  });
+  it('tampered body with a recomputed x-amz-content-sha256', async () => {
+    const { createHash } = await import('node:crypto');
+    const res = await call({
+      ...base,
+      tamper: (r) => {
+        r.body = '{"a":2}';
+        r.headers['x-amz-content-sha256'] = createHash('sha256').update('{"a":2}').digest('hex');
+      },
+    });
+    expect(await mismatch(res)).toBe(SIGNATURE_MISMATCH);
+  });
+  it('tampered signed header', async () => {
+    const res = await call({
+      ...base,
+      headers: { 'x-client-authorization': 'Bearer user' },
+      tamper: (r) => (r.headers['x-client-authorization'] = 'Bearer admin'),
+    });
+    expect(await mismatch(res)).toBe(SIGNATURE_MISMATCH);
+  });
+  it('tampered x-amz-date', async () => {
+    const res = await call({
+      ...base,
+      tamper: (r) => {
+        const d = r.headers['x-amz-date']!;
+        r.headers['x-amz-date'] =
+          d.slice(0, -3) + String((Number(d.slice(-3, -1)) + 1) % 60).padStart(2, '0') + 'Z';
+      },
+    });
+    expect(await mismatch(res)).toBe(SIGNATURE_MISMATCH);
+  });
+  it('signed by another host (function)', async () => {
+    const res = await call({
+      ...base,
+      tamper: (r) => (r.headers['host'] = r.headers['host']!.replace('rest-echo', 'rest-other')),
+    });
+    expect(res.status).toBe(404);
+  });
+  it('expired signature (10 minutes old)', async () => {
+    const res = await call({ ...base, signingDate: new Date(Date.now() - 10 * 60 * 1000) });
+    expect(await mismatch(res)).toMatch(/^Signature expired: \d{8}T\d{6}Z is now earlier than/);
+  });
+  it('signature from the future (10 minutes ahead)', async () => {
+    const res = await call({ ...base, signingDate: new Date(Date.now() + 10 * 60 * 1000) });
+    expect(await mismatch(res)).toMatch(/^Signature not yet current/);
+  });
+  it('within the 5 minute skew is accepted', async () => {
+    const res = await call({ ...base, signingDate: new Date(Date.now() - 4 * 60 * 1000) });
+    expect(res.status).toBe(200);
+  });
+  it('wrong region', async () => {
+    const res = await call({ ...base, region: 'us-east-1' });
+    expect(await mismatch(res)).toBe('Credential should be scoped to a valid region.');
+  });
+  it('wrong secret', async () => {
+    const res = await call({ ...base, credentials: { ...CREDENTIALS, secretAccessKey: 'not-the-secret' } });
+    expect(await mismatch(res)).toBe(SIGNATURE_MISMATCH);
+  });
+  it('unknown access key', async () => {
+    const res = await call({ ...base, credentials: { accessKeyId: 'AKIAOTHER', secretAccessKey: 'x' } });
+    expect(res.status).toBe(403);
+    expect(res.headers['x-amzn-errortype']).toBe('UnrecognizedClientException');
+  });
+  it('missing signature', async () => {
+    const res = await call({ ...base, unsigned: true });
+    expect(res.status).toBe(403);
+    expect(res.json()).toEqual({ Message: 'Forbidden' });
+  });
+  it('garbage Authorization header', async () => {
+    const res = await call({ ...base, unsigned: true, headers: { authorization: 'Bearer sb_secret_x' } });
+    expect(res.status).toBe(403);
+    expect(res.headers['x-amzn-errortype']).toBe('InvalidSignatureException');
+  });
+  it('signed header removed', async () => {
+    const res = await call({
+      ...base,
+      headers: { 'x-client-authorization': 'Bearer user' },
+      tamper: (r) => delete r.headers['x-client-authorization'],
+    });
+    expect(await mismatch(res)).toBe(SIGNATURE_MISMATCH);
+  });
+});
