@@ -15,6 +15,8 @@ export interface Reply {
   status: number;
   headers: Record<string, string | string[] | undefined>;
   text: string;
+  bytes: Buffer;
+  // biome-ignore lint/suspicious/noExplicitAny: test replies are inspected field by field
   json: () => any;
 }
 
@@ -91,8 +93,9 @@ export async function send(
       headers: options.headers,
       body: options.body,
     });
-    const text = await res.body.text();
-    return { status: res.statusCode, headers: res.headers, text, json: () => JSON.parse(text) };
+    const bytes = Buffer.from(await res.body.arrayBuffer());
+    const text = bytes.toString('utf8');
+    return { status: res.statusCode, headers: res.headers, text, bytes, json: () => JSON.parse(text) };
   } finally {
     await client.close();
   }

@@ -1,0 +1,325 @@
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type LambdaEmulator, MAX_BODY_BYTES, startLambdaEmulator } from './emulator.js';
+import type { Handler } from './function-registry.js';
+import type { FunctionUrlEvent } from './function-url-event.js';
+import { CONTROL_TOKEN, CREDENTIALS, callFunction, control, echoRuntime, send } from './test-support.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('instances: cold start, warm reuse, idle stop', () => {
+  const echo = echoRuntime();
+  let release: () => void = () => {};
+  const slowStarts = { count: 0 };
+  let emulator: LambdaEmulator;
+
+  beforeAll(async () => {
+    emulator = await startLambdaEmulator({
+      port: 0,
+      credentials: CREDENTIALS,
+      controlToken: CONTROL_TOKEN,
+      idleMs: 300,
+      runtimes: {
+        echo: echo.factory,
+        // Cold start held until the test releases it, to pile up concurrent first requests.
+        slow: async (environment) => {
+          slowStarts.count++;
+          await new Promise<void>((r) => {
+            release = r;
+          });
+          return echo.factory(environment);
+        },
+        faulty: () => {
+          const handler = (async (event: FunctionUrlEvent) => {
+            switch (event.rawPath) {
+              case '/throw':
+                throw new Error('boom with secret details');
+              case '/object':
+                return { hello: 'world' };
+              case '/string':
+                return 'Hello (world)!';
+              case '/bad-status':
+                return { statusCode: 'two hundred', body: 'x' };
+              case '/cookies':
+                return {
+                  statusCode: 201,
+                  headers: { 'content-type': 'text/plain', 'x-custom': 'yes' },
+                  cookies: ['a=1; Path=/', 'b=2; HttpOnly'],
+                  body: 'made',
+                };
+              default:
+                return {
+                  statusCode: 200,
+                  headers: { 'content-type': 'application/octet-stream' },
+                  body: Buffer.from([0, 1, 2, 255]).toString('base64'),
+                  isBase64Encoded: true,
+                };
+            }
+          }) as Handler;
+          return handler;
+        },
+        broken: () => {
+          throw new Error('cannot start');
+        },
+      },
+    });
+    for (const [name, runtime] of [
+      ['fn-echo', 'echo'],
+      ['fn-slow', 'slow'],
+      ['fn-faulty', 'faulty'],
+      ['fn-broken', 'broken'],
+    ]) {
+      const res = await control(emulator.port, 'PUT', `/functions/${name}`, {
+        runtime,
+        environment: { NAME: name },
+      });
+      expect(res.json()).toEqual({
+        name,
+        url: `http://${name}.lambda-url.local.localhost:${emulator.port}/`,
+      });
+    }
+  });
+  afterAll(() => emulator.close());
+
+  const state = async (name: string) => {
+    const { functions } = (await control(emulator.port, 'GET', '/functions')).json();
+    return functions.find((f: { name: string }) => f.name === name)?.state;
+  };
+
+  it('starts cold, cold-starts once with its environment, stays warm, stops after idle and calls close()', async () => {
+    expect(await state('fn-echo')).toBe('cold');
+    const first = await callFunction(emulator.port, 'fn-echo');
+    expect(first.json().environment).toEqual({ NAME: 'fn-echo' });
+    expect(await state('fn-echo')).toBe('warm');
+    await callFunction(emulator.port, 'fn-echo');
+    expect(echo.stats).toEqual({ starts: 1, closes: 0 });
+
+    await sleep(600);
+    expect(echo.stats).toEqual({ starts: 1, closes: 1 });
+    expect(await state('fn-echo')).toBe('cold');
+    await callFunction(emulator.port, 'fn-echo');
+    expect(echo.stats.starts).toBe(2);
+  });
+
+  it('requests keep an instance warm past idleMs', async () => {
+    await callFunction(emulator.port, 'fn-echo');
+    const starts = echo.stats.starts;
+    for (let i = 0; i < 4; i++) {
+      await sleep(150);
+      await callFunction(emulator.port, 'fn-echo');
+    }
+    expect(echo.stats.starts).toBe(starts);
+  });
+
+  it('concurrent first requests share one cold start', async () => {
+    const calls = Array.from({ length: 8 }, () => callFunction(emulator.port, 'fn-slow'));
+    await sleep(100);
+    release();
+    const replies = await Promise.all(calls);
+    expect(replies.map((r) => r.status)).toEqual(Array(8).fill(200));
+    expect(slowStarts.count).toBe(1);
+  });
+
+  it('a changed registration restarts the instance with the new environment', async () => {
+    await callFunction(emulator.port, 'fn-echo');
+    const closes = echo.stats.closes;
+    await control(emulator.port, 'PUT', '/functions/fn-echo', {
+      runtime: 'echo',
+      environment: { NAME: 'v2' },
+    });
+    expect(echo.stats.closes).toBe(closes + 1);
+    expect((await callFunction(emulator.port, 'fn-echo')).json().environment).toEqual({ NAME: 'v2' });
+  });
+
+  it('function error → 502 without internals; failed cold start → 502 and retried next time', async () => {
+    const thrown = await callFunction(emulator.port, 'fn-faulty', { rawPath: '/throw' });
+    expect(thrown.status).toBe(502);
+    expect(thrown.json()).toEqual({ Message: 'Internal Server Error' });
+    expect(thrown.text).not.toContain('secret');
+    const invalid = await callFunction(emulator.port, 'fn-faulty', { rawPath: '/bad-status' });
+    expect(invalid.status).toBe(502);
+    const broken = await callFunction(emulator.port, 'fn-broken');
+    expect(broken.status).toBe(502);
+    expect(await state('fn-broken')).toBe('cold');
+  });
+
+  it('maps results like Lambda: inferred 200 JSON, cookies → set-cookie, base64 bodies decoded', async () => {
+    const object = await callFunction(emulator.port, 'fn-faulty', { rawPath: '/object' });
+    expect([object.status, object.headers['content-type'], object.json()]).toEqual([
+      200,
+      'application/json',
+      { hello: 'world' },
+    ]);
+    const text = await callFunction(emulator.port, 'fn-faulty', { rawPath: '/string' });
+    expect([text.status, text.text]).toEqual([200, 'Hello (world)!']);
+    const cookies = await callFunction(emulator.port, 'fn-faulty', { rawPath: '/cookies' });
+    expect(cookies.status).toBe(201);
+    expect(cookies.headers['set-cookie']).toEqual(['a=1; Path=/', 'b=2; HttpOnly']);
+    expect(cookies.headers['x-custom']).toBe('yes');
+    expect(cookies.text).toBe('made');
+    const binary = await callFunction(emulator.port, 'fn-faulty', { rawPath: '/binary' });
+    expect(binary.headers['content-type']).toBe('application/octet-stream');
+    expect(binary.bytes).toEqual(Buffer.from([0, 1, 2, 255]));
+  });
+});
+
+describe('payload format 2.0 event', () => {
+  let emulator: LambdaEmulator;
+  beforeAll(async () => {
+    emulator = await startLambdaEmulator({
+      port: 0,
+      credentials: CREDENTIALS,
+      controlToken: CONTROL_TOKEN,
+      runtimes: { echo: echoRuntime().factory },
+    });
+    await control(emulator.port, 'PUT', '/functions/rest-abc', { runtime: 'echo' });
+  });
+  afterAll(() => emulator.close());
+
+  it('carries path, query, cookies, joined headers, request context and text body', async () => {
+    const res = await callFunction(emulator.port, 'rest-abc', {
+      method: 'PATCH',
+      rawPath: '/rest/v1/todos',
+      rawQuery: 'id=eq.1&id=eq.2&name=a+b',
+      headers: { cookie: 'sb=1; theme=dark', 'content-type': 'application/json', 'user-agent': 'test-agent' },
+      body: '{"done":true}',
+    });
+    const { event } = res.json();
+    expect(event).toMatchObject({
+      version: '2.0',
+      routeKey: '$default',
+      rawPath: '/rest/v1/todos',
+      rawQueryString: 'id=eq.1&id=eq.2&name=a+b',
+      cookies: ['sb=1', 'theme=dark'],
+      queryStringParameters: { id: 'eq.1,eq.2', name: 'a b' },
+      body: '{"done":true}',
+      isBase64Encoded: false,
+      requestContext: {
+        apiId: 'rest-abc',
+        domainName: 'rest-abc.lambda-url.local.localhost',
+        domainPrefix: 'rest-abc',
+        http: {
+          method: 'PATCH',
+          path: '/rest/v1/todos',
+          protocol: 'HTTP/1.1',
+          sourceIp: '127.0.0.1',
+          userAgent: 'test-agent',
+        },
+        routeKey: '$default',
+        stage: '$default',
+      },
+    });
+    expect(event.headers.cookie).toBeUndefined();
+    expect(event.headers['content-type']).toBe('application/json');
+    expect(event.requestContext.time).toMatch(/^\d{2}\/[A-Z][a-z]{2}\/\d{4}:\d{2}:\d{2}:\d{2} \+0000$/);
+    expect(Math.abs(event.requestContext.timeEpoch - Date.now())).toBeLessThan(5000);
+  });
+
+  it('binary bodies arrive base64-encoded', async () => {
+    const bytes = Buffer.from([0xff, 0x00, 0x10, 0x80]);
+    const res = await callFunction(emulator.port, 'rest-abc', {
+      method: 'POST',
+      body: bytes,
+      headers: { 'content-type': 'application/octet-stream' },
+    });
+    const { event } = res.json();
+    expect(event.isBase64Encoded).toBe(true);
+    expect(Buffer.from(event.body, 'base64')).toEqual(bytes);
+  });
+
+  it('bodies up to 6 MB pass; one byte more is a 413', async () => {
+    const ok = await callFunction(emulator.port, 'rest-abc', {
+      method: 'POST',
+      body: Buffer.alloc(MAX_BODY_BYTES, 'a'),
+      headers: { 'content-type': 'text/plain' },
+    });
+    expect(ok.status).toBe(200);
+    expect(ok.json().event.body.length).toBe(MAX_BODY_BYTES);
+    const tooBig = await callFunction(emulator.port, 'rest-abc', {
+      method: 'POST',
+      body: Buffer.alloc(MAX_BODY_BYTES + 1, 'a'),
+      headers: { 'content-type': 'text/plain' },
+    });
+    expect(tooBig.status).toBe(413);
+    expect(tooBig.headers['x-amzn-errortype']).toBe('RequestEntityTooLargeException');
+  });
+
+  it('unknown function → 404 in AWS shape', async () => {
+    const res = await callFunction(emulator.port, 'rest-nope');
+    expect(res.status).toBe(404);
+    expect(res.headers['x-amzn-errortype']).toBe('ResourceNotFoundException');
+  });
+});
+
+describe('control API', () => {
+  let dataDir: string;
+  let emulator: LambdaEmulator;
+  const start = () =>
+    startLambdaEmulator({
+      port: 0,
+      credentials: CREDENTIALS,
+      controlToken: CONTROL_TOKEN,
+      dataDir,
+      runtimes: { echo: echoRuntime().factory },
+    });
+  beforeAll(async () => {
+    dataDir = await mkdtemp(join(tmpdir(), 'lambda-local-'));
+    emulator = await start();
+  });
+  afterAll(async () => {
+    await emulator.close();
+    await rm(dataDir, { recursive: true, force: true });
+  });
+
+  it('requires the bearer token', async () => {
+    expect((await control(emulator.port, 'GET', '/functions', undefined, 'wrong')).status).toBe(401);
+    const none = await send(emulator.port, { method: 'GET', path: '/functions' });
+    expect([none.status, none.json()]).toEqual([401, { message: 'unauthorized' }]);
+    const put = await control(emulator.port, 'PUT', '/functions/x', { runtime: 'echo' }, `${CONTROL_TOKEN}x`);
+    expect(put.status).toBe(401);
+    expect((await control(emulator.port, 'GET', '/functions')).json()).toEqual({ functions: [] });
+  });
+
+  it('validates names, runtimes and bodies with clear 400s', async () => {
+    const bad = [
+      await control(emulator.port, 'PUT', '/functions/Bad_Name', { runtime: 'echo' }),
+      await control(emulator.port, 'PUT', '/functions/ok', { runtime: 'python3.12' }),
+      await control(emulator.port, 'PUT', '/functions/ok', { runtime: 'echo', environment: { A: 1 } }),
+      await send(emulator.port, {
+        method: 'PUT',
+        path: '/functions/ok',
+        headers: { authorization: `Bearer ${CONTROL_TOKEN}` },
+        body: '{not json',
+      }),
+    ];
+    expect(bad.map((r) => r.status)).toEqual([400, 400, 400, 400]);
+    for (const r of bad) expect(typeof r.json().message).toBe('string');
+  });
+
+  it('PUT is idempotent, DELETE removes (204, idempotent), registrations survive a restart in a 0600 file', async () => {
+    const body = { runtime: 'echo', environment: { SUPAPLANE_PROJECT_REF: 'abc' } };
+    expect((await control(emulator.port, 'PUT', '/functions/rest-abc', body)).status).toBe(200);
+    expect((await control(emulator.port, 'PUT', '/functions/rest-abc', body)).status).toBe(200);
+    expect((await control(emulator.port, 'PUT', '/functions/rest-gone', body)).status).toBe(200);
+    expect((await control(emulator.port, 'DELETE', '/functions/rest-gone')).status).toBe(204);
+    expect((await control(emulator.port, 'DELETE', '/functions/rest-gone')).status).toBe(204);
+    expect((await callFunction(emulator.port, 'rest-gone')).status).toBe(404);
+    expect(((await stat(join(dataDir, 'functions.json'))).mode & 0o777).toString(8)).toBe('600');
+
+    await emulator.close();
+    emulator = await start();
+    const { functions } = (await control(emulator.port, 'GET', '/functions')).json();
+    expect(functions).toEqual([
+      {
+        name: 'rest-abc',
+        url: `http://rest-abc.lambda-url.local.localhost:${emulator.port}/`,
+        runtime: 'echo',
+        state: 'cold',
+      },
+    ]);
+    const res = await callFunction(emulator.port, 'rest-abc');
+    expect(res.json().environment).toEqual({ SUPAPLANE_PROJECT_REF: 'abc' });
+  });
+});
