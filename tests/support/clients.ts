@@ -59,7 +59,18 @@ export async function http(
     dispatcher,
   });
   const text = await res.body.text();
-  return { status: res.statusCode, headers: res.headers, text, json: () => JSON.parse(text) };
+  return {
+    status: res.statusCode,
+    headers: res.headers,
+    text,
+    json: () => {
+      try {
+        return JSON.parse(text);
+      } catch {
+        throw new Error(`not JSON (HTTP ${res.statusCode}): ${text.slice(0, 300)}`);
+      }
+    },
+  };
 }
 
 /** Operator call to the tenant-manager's public API with the platform admin key. */
@@ -71,5 +82,33 @@ export async function admin(method: string, path: string, body?: unknown): Promi
       ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
     },
     ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+  });
+}
+
+export interface RestOptions {
+  method?: string;
+  /** Sent as `apikey`; omit for a request without a key. */
+  key?: string;
+  /** Sent as `Authorization: Bearer …` (a user token). */
+  token?: string;
+  headers?: Record<string, string>;
+  /** JSON-encoded unless a string. */
+  body?: unknown;
+}
+
+/** A raw data-API request to `<project host>/rest/v1/<path>`, as curl or a non-JS client would send it. */
+export function rest(ref: string, path: string, options: RestOptions = {}): Promise<HttpResult> {
+  const headers: Record<string, string> = { ...options.headers };
+  if (options.key !== undefined) headers.apikey = options.key;
+  if (options.token !== undefined) headers.authorization = `Bearer ${options.token}`;
+  let body: string | undefined;
+  if (options.body !== undefined) {
+    body = typeof options.body === 'string' ? options.body : JSON.stringify(options.body);
+    headers['content-type'] ??= 'application/json';
+  }
+  return http(`${projectUrl(ref)}/rest/v1/${path}`, {
+    method: options.method ?? 'GET',
+    headers,
+    ...(body !== undefined ? { body } : {}),
   });
 }

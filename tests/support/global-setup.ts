@@ -47,7 +47,11 @@ export default async function setup(project: TestProject) {
     baseDomain: stack.baseDomain,
     tenantManagerUrl: stack.tenantManagerUrl,
     adminKey: stack.adminKey,
-    local: { postgresUrl: stack.postgresUrl, internalUrl: stack.internalUrl },
+    local: {
+      postgresUrl: stack.postgresUrl,
+      internalUrl: stack.internalUrl,
+      internalToken: stack.internalToken,
+    },
   });
   return async () => {
     await stack.stop();

@@ -4,8 +4,15 @@ export interface PlatformTarget {
   readonly baseDomain: string;
   readonly tenantManagerUrl: string;
   readonly adminKey: string;
-  /** Only when the suites started the local stack: direct database access for isolation checks. */
-  readonly local?: { readonly postgresUrl: string; readonly internalUrl: string };
+  /** Only when the suites started the local stack: direct access for the database-level isolation checks. */
+  readonly local?: {
+    /** Superuser URL of the local cluster (checks that a database is gone, never used for data access). */
+    readonly postgresUrl: string;
+    /** The tenant-manager's internal API base URL. */
+    readonly internalUrl: string;
+    /** The shared service token of the internal API. */
+    readonly internalToken: string;
+  };
 }
 
 declare module 'vitest' {

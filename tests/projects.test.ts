@@ -1,0 +1,227 @@
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { admin, type HttpResult, http, platform, rest, supabaseFor } from './support/clients.js';
+import { expectJsonError, expectPaused } from './support/expect.js';
+import {
+  deleteProject,
+  eventually,
+  projectCredentials,
+  refOf,
+  sql,
+  sqlRequest,
+  type TestProject,
+  uniqueName,
+  waitForStatus,
+} from './support/projects.js';
+
+interface ProjectBody {
+  id?: string;
+  ref?: string;
+  name: string;
+  status: string;
+  created_at?: string;
+}
+
+const local = platform().local;
+const localOnly = local ? it : it.skip;
+
+let a: TestProject;
+let b: TestProject;
+const createdAnswers: Array<{ name: string; res: HttpResult }> = [];
+
+/** Creates a project the way an operator does, keeping the raw answer for the first test. */
+async function create(label: string): Promise<TestProject> {
+  const name = uniqueName(label);
+  const res = await admin('POST', '/v1/projects', { name });
+  createdAnswers.push({ name, res });
+  expect(res.status, res.text).toBe(201);
+  const ref = refOf(res.json() as ProjectBody);
+  await waitForStatus(ref, 'ACTIVE_HEALTHY');
+  return { ref, name, ...(await projectCredentials(ref)) };
+}
+
+const seed = (ref: string, label: string) =>
+  sql(
+    ref,
+    `create table public.things (id int primary key, label text); insert into public.things values (1, '${label}');`,
+  );
+
+/** What each project's own keys read through the gateway. */
+const readThings = (p: TestProject, key = p.secretKey) => rest(p.ref, 'things?select=id,label', { key });
+
+beforeAll(async () => {
+  [a, b] = await Promise.all([create('proj-a'), create('proj-b')]);
+  await Promise.all([seed(a.ref, 'from a'), seed(b.ref, 'from b')]);
+});
+
+afterAll(async () => {
+  await Promise.all([a && deleteProject(a.ref), b && deleteProject(b.ref)]);
+});
+
+describe('project lifecycle', () => {
+  it('create answers 201 with a ref and the name, then the project reaches ACTIVE_HEALTHY', () => {
+    expect(createdAnswers).toHaveLength(2);
+    for (const { name, res } of createdAnswers) {
+      expect(res.status).toBe(201);
+      const body = res.json() as ProjectBody;
+      expect(refOf(body)).toMatch(/^[a-z0-9][a-z0-9-]{2,62}$/);
+      expect(body.name).toBe(name);
+      expect(['COMING_UP', 'ACTIVE_HEALTHY']).toContain(body.status);
+    }
+    expect(a.ref).not.toBe(b.ref);
+    expect(a.secretKey).not.toBe(b.secretKey);
+    expect(a.jwtSecret).not.toBe(b.jwtSecret);
+  });
+
+  it('lists both projects with their names and ACTIVE_HEALTHY status', async () => {
+    const res = await admin('GET', '/v1/projects');
+    expect(res.status, res.text).toBe(200);
+    const list = res.json() as ProjectBody[];
+    expect(Array.isArray(list)).toBe(true);
+    for (const p of [a, b]) {
+      const found = list.find((x) => refOf(x) === p.ref);
+      expect(found, `${p.ref} in list`).toMatchObject({ name: p.name, status: 'ACTIVE_HEALTHY' });
+    }
+  });
+
+  it('gets one project by ref, and answers 404 for an unknown ref', async () => {
+    const res = await admin('GET', `/v1/projects/${a.ref}`);
+    expect(res.status, res.text).toBe(200);
+    const body = res.json() as ProjectBody;
+    expect(refOf(body)).toBe(a.ref);
+    expect(body).toMatchObject({ name: a.name, status: 'ACTIVE_HEALTHY' });
+    expect(res.text).not.toContain(a.jwtSecret);
+    expect(res.text).not.toContain(a.secretKey);
+
+    expectJsonError(await admin('GET', '/v1/projects/nosuchprojectref0000'), 404);
+  });
+
+  it('serves a fresh project at once through supabase-js with its own keys', async () => {
+    const { data, error, status } = await supabaseFor(a.ref, a.publishableKey)
+      .from('things')
+      .select('id, label')
+      .order('id');
+    // No RLS on `things`: anon reads it, as on Supabase before RLS is enabled.
+    expect(error).toBeNull();
+    expect(status).toBe(200);
+    expect(data).toEqual([{ id: 1, label: 'from a' }]);
+  });
+
+  it('refuses operator calls without or with a wrong admin key (401 JSON)', async () => {
+    const none = await http(`${platform().tenantManagerUrl}/v1/projects`);
+    expectJsonError(none, 401);
+    const wrong = await http(`${platform().tenantManagerUrl}/v1/projects`, {
+      headers: { authorization: `Bearer ${a.secretKey}` },
+    });
+    expectJsonError(wrong, 401);
+    expect(wrong.text).not.toContain(a.secretKey);
+  });
+
+  it('answers 404 JSON at the gateway for a project that does not exist', async () => {
+    const res = await rest('nosuchprojectref0000', 'things', { key: a.publishableKey });
+    expectJsonError(res, 404);
+  });
+
+  it('renames a project without changing its ref or keys', async () => {
+    const name = uniqueName('renamed');
+    const res = await admin('PATCH', `/v1/projects/${a.ref}`, { name });
+    expect(res.status, res.text).toBe(200);
+    expect(res.json()).toMatchObject({ name });
+    const got = (await admin('GET', `/v1/projects/${a.ref}`)).json() as ProjectBody;
+    expect(refOf(got)).toBe(a.ref);
+    expect(got).toMatchObject({ name, status: 'ACTIVE_HEALTHY' });
+    expect(await projectCredentials(a.ref)).toEqual({
+      publishableKey: a.publishableKey,
+      secretKey: a.secretKey,
+      jwtSecret: a.jwtSecret,
+    });
+    const served = await readThings(a);
+    expect(served.status, served.text).toBe(200);
+
+    const empty = await admin('PATCH', `/v1/projects/${a.ref}`, { name: '' });
+    expectJsonError(empty, 400);
+  });
+
+  it('pause: PAUSED, both its keys get 503 at the gateway, the other project keeps serving', async () => {
+    const res = await admin('POST', `/v1/projects/${a.ref}/pause`);
+    expect([200, 201, 202], res.text).toContain(res.status);
+    await waitForStatus(a.ref, 'PAUSED');
+
+    expectPaused(await readThings(a));
+    expectPaused(await readThings(a, a.publishableKey));
+    // supabase-js retries 503 on GET; a write is not retried and shows the same answer.
+    const { error, status } = await supabaseFor(a.ref, a.secretKey)
+      .from('things')
+      .insert({ id: 2, label: 'x' });
+    expect(status).toBe(503);
+    expect(error?.message).toMatch(/paus/i);
+
+    const other = await readThings(b);
+    expect(other.status, other.text).toBe(200);
+    expect(other.json()).toEqual([{ id: 1, label: 'from b' }]);
+  });
+
+  it('restore: ACTIVE_HEALTHY again and served with its data intact', async () => {
+    const res = await admin('POST', `/v1/projects/${a.ref}/restore`);
+    expect([200, 201, 202], res.text).toContain(res.status);
+    await waitForStatus(a.ref, 'ACTIVE_HEALTHY');
+    const served = await readThings(a);
+    expect(served.status, served.text).toBe(200);
+    expect(served.json()).toEqual([{ id: 1, label: 'from a' }]);
+    const { data, error } = await supabaseFor(a.ref, a.publishableKey).from('things').select('label');
+    expect(error).toBeNull();
+    expect(data).toEqual([{ label: 'from a' }]);
+  });
+
+  it('delete: its keys are rejected within 1 s, the project and its database are gone, the other is untouched', async () => {
+    const res = await admin('DELETE', `/v1/projects/${a.ref}`);
+    expect([200, 202, 204], res.text).toContain(res.status);
+    const deletedAt = Date.now();
+    // Unknown project (404) or unknown key (401); never data.
+    const rejected = async () => {
+      const r = await readThings(a);
+      return r.status === 401 || r.status === 404;
+    };
+    await eventually(rejected, 1_000);
+    expect(Date.now() - deletedAt).toBeLessThanOrEqual(1_000);
+    for (const key of [a.secretKey, a.publishableKey]) {
+      const r = await readThings(a, key);
+      expect([401, 404], r.text).toContain(r.status);
+      expectJsonError(r, r.status);
+    }
+
+    await eventually(async () => (await admin('GET', `/v1/projects/${a.ref}`)).status === 404, 30_000, 100);
+    expectJsonError(await admin('GET', `/v1/projects/${a.ref}`), 404);
+    expectJsonError(await sqlRequest(a.ref, 'select 1'), 404);
+    const listed = (await admin('GET', '/v1/projects')).json() as ProjectBody[];
+    expect(listed.map(refOf)).not.toContain(a.ref);
+
+    const other = await readThings(b);
+    expect(other.status, other.text).toBe(200);
+    expect(other.json()).toEqual([{ id: 1, label: 'from b' }]);
+  });
+
+  localOnly(
+    'delete: the database and login roles are dropped from the cluster (local target only)',
+    async () => {
+      const client = new pg.Client({ connectionString: local!.postgresUrl });
+      await client.connect();
+      try {
+        const check = async () => {
+          const dbs = await client.query('select 1 from pg_database where datname = $1', [`proj_${a.ref}`]);
+          const roles = await client.query('select rolname from pg_roles where rolname like $1', [
+            `%${a.ref}`,
+          ]);
+          return dbs.rowCount === 0 && roles.rowCount === 0;
+        };
+        await eventually(check, 30_000, 100);
+        const survivor = await client.query('select 1 from pg_database where datname = $1', [
+          `proj_${b.ref}`,
+        ]);
+        expect(survivor.rowCount).toBe(1);
+      } finally {
+        await client.end();
+      }
+    },
+  );
+});

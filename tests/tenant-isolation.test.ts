@@ -1,0 +1,246 @@
+import { randomUUID } from 'node:crypto';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type HttpResult, http, platform, rest, supabaseFor } from './support/clients.js';
+import { expectInvalidApiKey, expectJsonError, expectPostgrestError } from './support/expect.js';
+import { createProjects, deleteProject, sql, sqlRequest, type TestProject } from './support/projects.js';
+import { userToken } from './support/tokens.js';
+
+// Both projects get the same table and functions: nothing but the host tells them apart.
+const SCHEMA = (label: string) => `
+create table public.accounts (id int primary key, owner text not null, balance int not null);
+alter table public.accounts enable row level security;
+create policy "read all" on public.accounts for select to anon, authenticated using (true);
+insert into public.accounts values (1, '${label} one', 100), (2, '${label} two', 200);
+create function public.wipe() returns int language sql volatile
+  as $$ with gone as (delete from public.accounts returning 1) select count(*)::int from gone $$;
+`;
+
+const local = platform().local;
+const localOnly = local ? it : it.skip;
+
+let a: TestProject;
+let b: TestProject;
+
+beforeAll(async () => {
+  [a, b] = await createProjects('iso-a', 'iso-b');
+  await Promise.all([sql(a.ref, SCHEMA('A')), sql(b.ref, SCHEMA('B'))]);
+});
+
+afterAll(async () => {
+  await Promise.all([a && deleteProject(a.ref), b && deleteProject(b.ref)]);
+});
+
+const B_ROWS = [
+  { id: 1, owner: 'B one', balance: 100 },
+  { id: 2, owner: 'B two', balance: 200 },
+];
+
+async function rowsOf(p: TestProject) {
+  const res = await rest(p.ref, 'accounts?select=id,owner,balance&order=id', { key: p.secretKey });
+  expect(res.status, res.text).toBe(200);
+  return res.json();
+}
+
+type Credentials = { headers: Record<string, string> };
+
+/** Every data-API verb on B's host, with the given credentials. */
+const attacks: Array<{ verb: string; send: (c: Credentials) => Promise<HttpResult> }> = [
+  { verb: 'GET', send: ({ headers }) => rest(b.ref, 'accounts?select=*', { headers }) },
+  {
+    verb: 'POST',
+    send: ({ headers }) =>
+      rest(b.ref, 'accounts', { method: 'POST', headers, body: { id: 3, owner: 'A was here', balance: 1 } }),
+  },
+  {
+    verb: 'PATCH',
+    send: ({ headers }) =>
+      rest(b.ref, 'accounts?id=eq.1', { method: 'PATCH', headers, body: { balance: 0 } }),
+  },
+  { verb: 'DELETE', send: ({ headers }) => rest(b.ref, 'accounts?id=gt.0', { method: 'DELETE', headers }) },
+  { verb: 'RPC', send: ({ headers }) => rest(b.ref, 'rpc/wipe', { method: 'POST', headers, body: {} }) },
+];
+
+describe("A's credentials on B's host", () => {
+  describe.each(attacks)('$verb', ({ send }) => {
+    it("A's secret key → 401 Invalid API key", async () => {
+      expectInvalidApiKey(await send({ headers: { apikey: a.secretKey } }));
+    });
+
+    it("A's publishable key → 401 Invalid API key", async () => {
+      expectInvalidApiKey(await send({ headers: { apikey: a.publishableKey } }));
+    });
+
+    it("A's secret key as a Bearer token only → 401 Invalid API key", async () => {
+      expectInvalidApiKey(await send({ headers: { authorization: `Bearer ${a.secretKey}` } }));
+    });
+
+    it("A's key with a spoofed X-Project-Ref/X-Tenant-Id naming A → 401 Invalid API key", async () => {
+      const res = await send({
+        headers: { apikey: a.secretKey, 'x-project-ref': a.ref, 'x-project-id': a.ref, 'x-tenant-id': a.ref },
+      });
+      expectInvalidApiKey(res);
+    });
+
+    it("A's publishable key with an A user token → 401 Invalid API key", async () => {
+      const token = await userToken(a.jwtSecret, { sub: randomUUID() });
+      expectInvalidApiKey(
+        await send({ headers: { apikey: a.publishableKey, authorization: `Bearer ${token}` } }),
+      );
+    });
+
+    it("B's publishable key with an A-signed service_role token → 401 PGRST301", async () => {
+      const token = await userToken(a.jwtSecret, { sub: randomUUID(), role: 'service_role' });
+      expectPostgrestError(
+        await send({ headers: { apikey: b.publishableKey, authorization: `Bearer ${token}` } }),
+        401,
+        'PGRST301',
+      );
+    });
+  });
+
+  it('left B unchanged', async () => {
+    expect(await rowsOf(b)).toEqual(B_ROWS);
+  });
+
+  it('supabase-js pointed at B with A’s keys gets 401 and no data', async () => {
+    for (const key of [a.secretKey, a.publishableKey]) {
+      const client = supabaseFor(b.ref, key);
+      const read = await client.from('accounts').select('*');
+      expect(read.status).toBe(401);
+      expect(read.data).toBeNull();
+      expect(read.error).toMatchObject({ message: 'Invalid API key' });
+      const rpc = await client.rpc('wipe');
+      expect(rpc.status).toBe(401);
+      expect(rpc.data).toBeNull();
+    }
+    expect(await rowsOf(b)).toEqual(B_ROWS);
+  });
+
+  it("a spoofed X-Project-Ref naming B on A's host still serves A", async () => {
+    const res = await rest(a.ref, 'accounts?select=owner&order=id', {
+      key: a.secretKey,
+      headers: { 'x-project-ref': b.ref, 'x-tenant-id': b.ref },
+    });
+    expect(res.status, res.text).toBe(200);
+    expect(res.json()).toEqual([{ owner: 'A one' }, { owner: 'A two' }]);
+  });
+});
+
+describe("A's SQL endpoint cannot reach B's database", () => {
+  async function expectRefused(query: string, sqlstates: string[]) {
+    const res = await sqlRequest(a.ref, query);
+    const body = JSON.stringify(expectJsonError(res, 400));
+    expect(
+      sqlstates.some((code) => body.includes(code)),
+      `${query}: ${res.text}`,
+    ).toBe(true);
+  }
+
+  it('runs in A’s own database, as a role without superpowers', async () => {
+    const [me] = await sql<Record<string, unknown>>(
+      a.ref,
+      `select current_database() as db, r.rolsuper, r.rolcreaterole, r.rolcreatedb, r.rolbypassrls,
+              has_database_privilege('proj_${b.ref}', 'CONNECT') as can_connect_b
+         from pg_roles r where r.rolname = current_user`,
+    );
+    expect(me).toEqual({
+      db: `proj_${a.ref}`,
+      rolsuper: false,
+      rolcreaterole: false,
+      rolcreatedb: false,
+      rolbypassrls: false,
+      can_connect_b: false,
+    });
+    const rows = await sql(a.ref, 'select owner from public.accounts order by id');
+    expect(rows).toEqual([{ owner: 'A one' }, { owner: 'A two' }]);
+  });
+
+  it('cross-database references are refused (0A000)', async () => {
+    await expectRefused(`select * from "proj_${b.ref}".public.accounts`, ['0A000']);
+  });
+
+  it("cannot become B's roles (42501)", async () => {
+    await expectRefused(`set role "authenticator_${b.ref}"`, ['42501']);
+    await expectRefused(`set role "owner_${b.ref}"`, ['42501']);
+    await expectRefused(`set session authorization "owner_${b.ref}"`, ['42501']);
+  });
+
+  it('cannot escape through server programs, files or remote-connection extensions', async () => {
+    await expectRefused("copy (select 1) to program 'true'", ['42501']);
+    await expectRefused("select pg_read_file('/etc/hostname')", ['42501']);
+    await expectRefused('create extension if not exists dblink', ['42501', '0A000', '58P01', '22023']);
+    await expectRefused('create extension if not exists postgres_fdw', ['42501', '0A000', '58P01', '22023']);
+  });
+
+  it('left B unchanged', async () => {
+    expect(await rowsOf(b)).toEqual(B_ROWS);
+  });
+});
+
+describe("A's database login role (local target only; skipped against a deployed platform)", () => {
+  interface RestConfig {
+    db: { host: string; port: number; database: string; user: string; password: string };
+  }
+
+  async function restConfigOf(ref: string): Promise<RestConfig> {
+    const res = await http(`${local!.internalUrl}/internal/v1/projects/${ref}/rest-config`, {
+      headers: { authorization: `Bearer ${local!.internalToken}` },
+    });
+    expect(res.status, res.text).toBe(200);
+    return res.json() as RestConfig;
+  }
+
+  async function connectAs(db: RestConfig['db'], database: string): Promise<string | undefined> {
+    const client = new pg.Client({
+      host: db.host,
+      port: db.port,
+      user: db.user,
+      password: db.password,
+      database,
+      connectionTimeoutMillis: 5_000,
+    });
+    try {
+      await client.connect();
+      await client.query('select 1');
+      return undefined;
+    } catch (error) {
+      return (error as { code?: string }).code ?? String(error);
+    } finally {
+      await client.end().catch(() => {});
+    }
+  }
+
+  localOnly('the internal API refuses callers without the service token', async () => {
+    const res = await http(`${local!.internalUrl}/internal/v1/projects/${b.ref}/rest-config`);
+    expectJsonError(res, 401);
+    expect(res.text).not.toContain('password');
+  });
+
+  localOnly("connects to A's database, and is refused by B's with 42501", async () => {
+    const { db } = await restConfigOf(a.ref);
+    expect(db.user).not.toMatch(/^postgres$/);
+    expect(db.database).toBe(`proj_${a.ref}`);
+    expect(await connectAs(db, db.database)).toBeUndefined();
+    expect(await connectAs(db, `proj_${b.ref}`)).toBe('42501');
+  });
+
+  localOnly('is refused by every other database of the cluster (42501)', async () => {
+    const { db } = await restConfigOf(a.ref);
+    const superuser = new pg.Client({ connectionString: local!.postgresUrl });
+    await superuser.connect();
+    let others: string[];
+    try {
+      const res = await superuser.query<{ datname: string }>(
+        'select datname from pg_database where datallowconn and datname <> $1 order by 1',
+        [db.database],
+      );
+      others = res.rows.map((r) => r.datname);
+    } finally {
+      await superuser.end();
+    }
+    expect(others).toContain(`proj_${b.ref}`);
+    const refused = await Promise.all(others.map(async (name) => [name, await connectAs(db, name)] as const));
+    expect(Object.fromEntries(refused)).toEqual(Object.fromEntries(others.map((name) => [name, '42501'])));
+  });
+});
