@@ -1,0 +1,524 @@
+/**
+ * The local platform on one machine: `pnpm start` (= `tsx scripts/local-stack.ts`), and the start-up
+ * code the end-to-end suites share through {@link startLocalStack}.
+ *
+ * Services start in the order of {@link SERVICES} and stop in reverse:
+ *   postgres        embedded PostgreSQL 16 (<dataDir>/pg): management database `supaplane` and the
+ *                   local worker cluster on the same server
+ *   redis           REDIS_URL if set, else a `redis-server` from PATH, else none (gateway on L1 alone)
+ *   lambda          local Lambda Function URL emulator, runtime `rest` = @supaplane/rest
+ *   tenant-manager  PROVIDER=local, functions registered in the emulator
+ *   gateway         LOCAL_MODE, SigV4 to the emulator with the local static credentials
+ * then the local worker cluster is registered and a project named `demo` created when missing.
+ *
+ * Environment (read once, only when run directly):
+ *   SUPAPLANE_DATA_DIR  data directory (default `.data`): Postgres files, `secrets.json` (0600: admin key,
+ *                       internal service token, master key, local SigV4 credentials; generated on
+ *                       first start and reused), `lambda/functions.json`, `local-stack.json`
+ *   PG_PORT             embedded PostgreSQL (default 54329)
+ *   GATEWAY_PORT        gateway, the URL apps use (default 8000)
+ *   TM_PUBLIC_PORT      tenant-manager operator API (default 3001)
+ *   TM_INTERNAL_PORT    tenant-manager internal API (default 3002)
+ *   LAMBDA_PORT         Lambda Function URL emulator (default 9000)
+ *   BASE_DOMAIN         projects answer at http://<ref>.<BASE_DOMAIN>:<GATEWAY_PORT> (default `localhost`)
+ *   REDIS_URL           use this Redis instead of starting one
+ *   LOG_LEVEL           services' log level (default `info`)
+ *
+ * Written on start: `<dataDir>/local-stack.json` = {gatewayUrl, tenantManagerUrl, internalUrl, adminKey,
+ * baseDomain, demoProject: {ref, publishableKey, secretKey}}. SIGINT/SIGTERM stop everything cleanly.
+ */
+import { randomBytes } from 'node:crypto';
+import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { startLambdaEmulator } from '@supaplane/lambda-local';
+import { type RunningPostgres, hasRedisServer, startPostgres, startRedis } from '@supaplane/local-services';
+import pg from 'pg';
+
+export interface LocalStackOptions {
+  /** Default `.data`. */
+  readonly dataDir?: string;
+  readonly pgPort?: number;
+  readonly gatewayPort?: number;
+  readonly tmPublicPort?: number;
+  readonly tmInternalPort?: number;
+  readonly lambdaPort?: number;
+  /** Default `localhost`. */
+  readonly baseDomain?: string;
+  /** Use this Redis; otherwise one is started when `redis-server` is on PATH. */
+  readonly redisUrl?: string;
+  /** Only warnings and errors are printed. */
+  readonly quiet?: boolean;
+  /** Services' log level (default `info`, or `warn` when quiet). */
+  readonly logLevel?: string;
+  /** PostgreSQL with fsync off: for throw-away data directories (tests). Default false. */
+  readonly fastPostgres?: boolean;
+}
+
+export interface DemoProject {
+  readonly ref: string;
+  readonly publishableKey: string;
+  readonly secretKey: string;
+}
+
+export interface LocalStack {
+  readonly gatewayUrl: string;
+  readonly tenantManagerUrl: string;
+  readonly internalUrl: string;
+  readonly adminKey: string;
+  readonly baseDomain: string;
+  readonly demoProject: DemoProject;
+  /** Superuser URL of the embedded cluster (tests' database-level checks). */
+  readonly postgresUrl: string;
+  /** Bearer token of the tenant-manager internal API and the emulator's control API. */
+  readonly internalToken: string;
+  readonly lambdaUrl: string;
+  readonly redisUrl: string | null;
+  stop(): Promise<void>;
+}
+
+/** Generated on first start, persisted 0600 in `<dataDir>/secrets.json`, reused afterwards. */
+interface LocalSecrets {
+  adminKey: string;
+  internalServiceToken: string;
+  /** base64 of 32 bytes. */
+  masterKey: string;
+  aws: { accessKeyId: string; secretAccessKey: string };
+}
+
+interface Settings {
+  readonly dataDir: string;
+  readonly pgPort: number;
+  readonly gatewayPort: number;
+  readonly tmPublicPort: number;
+  readonly tmInternalPort: number;
+  readonly lambdaPort: number;
+  readonly baseDomain: string;
+  readonly redisUrl: string | undefined;
+  readonly logLevel: string;
+  readonly fastPostgres: boolean;
+  readonly secrets: LocalSecrets;
+  readonly log: (line: string) => void;
+  readonly warn: (line: string) => void;
+}
+
+/** What the services started so far expose to the ones after them. */
+interface Running {
+  postgres?: RunningPostgres;
+  managementDbUrl?: string;
+  redisUrl?: string | null;
+  lambdaUrl?: string;
+  tenantManager?: { publicUrl: string; internalUrl: string };
+  gatewayUrl?: string;
+}
+
+interface Service {
+  readonly name: string;
+  /** Starts the service, records what it exposes in `running`, returns how to stop it. */
+  start(settings: Settings, running: Running): Promise<() => Promise<void>>;
+}
+
+const LAMBDA_REGION = 'local';
+
+/**
+ * The platform's services, in start-up order. A new service (e.g. auth) is one more entry here: it
+ * reads what earlier services put in `running` and adds its own URL.
+ */
+const SERVICES: readonly Service[] = [
+  {
+    name: 'postgres',
+    async start(s, running) {
+      const postgres = await startPostgres({
+        dataDir: join(s.dataDir, 'pg'),
+        port: s.pgPort,
+        ephemeral: s.fastPostgres,
+      });
+      running.postgres = postgres;
+      await ensureDatabase(postgres.url, 'supaplane');
+      running.managementDbUrl = postgres.url.replace(/\/postgres$/, '/supaplane');
+      s.log(`postgres        ${postgres.host}:${postgres.port} (data in ${join(s.dataDir, 'pg')})`);
+      return () => postgres.stop();
+    },
+  },
+  {
+    name: 'redis',
+    async start(s, running) {
+      if (s.redisUrl) {
+        running.redisUrl = s.redisUrl;
+        s.log(`redis           ${redactUrl(s.redisUrl)} (REDIS_URL)`);
+        return async () => {};
+      }
+      if (!hasRedisServer()) {
+        running.redisUrl = null;
+        s.warn(
+          'redis           none: redis-server is not on PATH and REDIS_URL is not set; the gateway runs on its in-process cache alone',
+        );
+        return async () => {};
+      }
+      const redis = await startRedis();
+      running.redisUrl = redis.url;
+      s.log(`redis           ${redis.url} (redis-server)`);
+      return () => redis.stop();
+    },
+  },
+  {
+    name: 'lambda',
+    async start(s, running) {
+      const { createLambdaHandler } = await import('@supaplane/rest');
+      const emulator = await startLambdaEmulator({
+        port: s.lambdaPort,
+        region: LAMBDA_REGION,
+        credentials: s.secrets.aws,
+        controlToken: s.secrets.internalServiceToken,
+        dataDir: join(s.dataDir, 'lambda'),
+        runtimes: { rest: (environment) => createLambdaHandler(environment) as never },
+        logger: consoleLogger('lambda', s),
+      });
+      running.lambdaUrl = emulator.url;
+      s.log(`lambda emulator ${emulator.url} (function URLs ${emulator.functionUrl('<name>')})`);
+      return () => emulator.close();
+    },
+  },
+  {
+    name: 'tenant-manager',
+    async start(s, running) {
+      const tm = await import('@supaplane/tenant-manager');
+      const config = tm.loadConfig({
+        TM_PUBLIC_PORT: String(s.tmPublicPort),
+        TM_INTERNAL_PORT: String(s.tmInternalPort),
+        TM_HOST: '127.0.0.1',
+        DATABASE_URL: running.managementDbUrl,
+        ADMIN_API_KEY: s.secrets.adminKey,
+        INTERNAL_SERVICE_TOKEN: s.secrets.internalServiceToken,
+        MASTER_KEY: s.secrets.masterKey,
+        REDIS_URL: running.redisUrl ?? undefined,
+        PROVIDER: 'local',
+        LAMBDA_EMULATOR_URL: running.lambdaUrl,
+        BASE_DOMAIN: s.baseDomain,
+        PUBLIC_URL_TEMPLATE: `http://{ref}.${s.baseDomain}:${s.gatewayPort}`,
+        LOG_LEVEL: s.logLevel,
+      });
+      const started = await tm.startTenantManager(config);
+      running.tenantManager = { publicUrl: started.publicUrl, internalUrl: started.internalUrl };
+      s.log(`tenant-manager  ${started.publicUrl} (internal ${started.internalUrl})`);
+      return () => started.close();
+    },
+  },
+  {
+    name: 'gateway',
+    async start(s, running) {
+      const gw = await import('@supaplane/gateway');
+      const config = gw.loadGatewayConfig({
+        LOCAL_MODE: 'true',
+        GATEWAY_PORT: String(s.gatewayPort),
+        GATEWAY_HOST: '127.0.0.1',
+        BASE_DOMAIN: s.baseDomain,
+        TENANT_MANAGER_INTERNAL_URL: running.tenantManager!.internalUrl,
+        INTERNAL_SERVICE_TOKEN: s.secrets.internalServiceToken,
+        REDIS_URL: running.redisUrl ?? undefined,
+        AWS_REGION: LAMBDA_REGION,
+        LOCAL_AWS_ACCESS_KEY_ID: s.secrets.aws.accessKeyId,
+        LOCAL_AWS_SECRET_ACCESS_KEY: s.secrets.aws.secretAccessKey,
+        LOG_LEVEL: s.logLevel,
+      });
+      const started = await gw.startGateway(config);
+      running.gatewayUrl = started.url;
+      s.log(`gateway         ${started.url}`);
+      return () => started.close();
+    },
+  },
+];
+
+/** Starts every service, registers the local worker cluster and the `demo` project when missing. */
+export async function startLocalStack(options: LocalStackOptions = {}): Promise<LocalStack> {
+  const dataDir = resolve(options.dataDir ?? '.data');
+  await mkdir(dataDir, { recursive: true, mode: 0o700 });
+  const quiet = options.quiet ?? false;
+  const settings: Settings = {
+    dataDir,
+    pgPort: options.pgPort ?? 54329,
+    gatewayPort: options.gatewayPort ?? 8000,
+    tmPublicPort: options.tmPublicPort ?? 3001,
+    tmInternalPort: options.tmInternalPort ?? 3002,
+    lambdaPort: options.lambdaPort ?? 9000,
+    baseDomain: (options.baseDomain ?? 'localhost').toLowerCase(),
+    redisUrl: options.redisUrl,
+    logLevel: options.logLevel ?? (quiet ? 'warn' : 'info'),
+    fastPostgres: options.fastPostgres ?? false,
+    secrets: await loadOrCreateSecrets(dataDir),
+    log: quiet ? () => {} : (line) => console.log(line),
+    warn: (line) => console.warn(line),
+  };
+
+  const running: Running = {};
+  const stops: Array<{ name: string; stop: () => Promise<void> }> = [];
+  const stopAll = async () => {
+    for (const { name, stop } of stops.splice(0).reverse()) {
+      try {
+        await stop();
+      } catch (error) {
+        settings.warn(`stopping ${name} failed: ${(error as Error).message}`);
+      }
+    }
+  };
+
+  try {
+    for (const service of SERVICES) {
+      try {
+        stops.push({ name: service.name, stop: await service.start(settings, running) });
+      } catch (error) {
+        throw new Error(`${service.name} did not start: ${(error as Error).message}`, { cause: error });
+      }
+    }
+    const tenantManagerUrl = running.tenantManager!.publicUrl;
+    const operator = operatorClient(tenantManagerUrl, settings.secrets.adminKey);
+    await ensureWorkerCluster(operator, running.postgres!, settings);
+    const demoProject = await ensureDemoProject(operator, settings);
+    return {
+      gatewayUrl: running.gatewayUrl!,
+      tenantManagerUrl,
+      internalUrl: running.tenantManager!.internalUrl,
+      adminKey: settings.secrets.adminKey,
+      baseDomain: settings.baseDomain,
+      demoProject,
+      postgresUrl: running.postgres!.url,
+      internalToken: settings.secrets.internalServiceToken,
+      lambdaUrl: running.lambdaUrl!,
+      redisUrl: running.redisUrl ?? null,
+      stop: stopAll,
+    };
+  } catch (error) {
+    await stopAll();
+    throw error;
+  }
+}
+
+async function loadOrCreateSecrets(dataDir: string): Promise<LocalSecrets> {
+  const file = join(dataDir, 'secrets.json');
+  try {
+    const saved = JSON.parse(await readFile(file, 'utf8')) as LocalSecrets;
+    if (saved.adminKey && saved.internalServiceToken && saved.masterKey && saved.aws?.accessKeyId) {
+      await chmod(file, 0o600);
+      return saved;
+    }
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
+  const alnum = (n: number) =>
+    Array.from(randomBytes(n), (b) => 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567'[b % 32]).join('');
+  const secrets: LocalSecrets = {
+    adminKey: `sp_admin_${randomBytes(24).toString('base64url')}`,
+    internalServiceToken: randomBytes(32).toString('base64url'),
+    masterKey: randomBytes(32).toString('base64'),
+    aws: { accessKeyId: `AKIA${alnum(16)}`, secretAccessKey: randomBytes(30).toString('base64') },
+  };
+  const tmp = `${file}.tmp`;
+  await writeFile(tmp, `${JSON.stringify(secrets, null, 2)}\n`, { mode: 0o600 });
+  await rename(tmp, file);
+  return secrets;
+}
+
+async function ensureDatabase(superuserUrl: string, name: string): Promise<void> {
+  const client = new pg.Client({ connectionString: superuserUrl });
+  await client.connect();
+  try {
+    const { rowCount } = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
+    if (!rowCount) await client.query(`CREATE DATABASE "${name}"`);
+  } finally {
+    await client.end();
+  }
+}
+
+// biome-ignore lint/suspicious/noExplicitAny: operator API replies are read field by field and checked
+type Json = any;
+type Operator = (method: string, path: string, body?: unknown) => Promise<{ status: number; body: Json }>;
+
+function operatorClient(baseUrl: string, adminKey: string): Operator {
+  return async (method, path, body) => {
+    const res = await fetch(`${baseUrl}${path}`, {
+      method,
+      headers: {
+        authorization: `Bearer ${adminKey}`,
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await res.text();
+    let parsed: unknown = text;
+    try {
+      parsed = text ? JSON.parse(text) : undefined;
+    } catch {}
+    return { status: res.status, body: parsed };
+  };
+}
+
+function expectOk(what: string, res: { status: number; body: unknown }, ...ok: number[]) {
+  if (!ok.includes(res.status)) {
+    const detail = typeof res.body === 'string' ? res.body : JSON.stringify(res.body);
+    throw new Error(`${what}: HTTP ${res.status} ${detail?.slice(0, 300)}`);
+  }
+}
+
+/** The embedded server doubles as the one local worker cluster. */
+async function ensureWorkerCluster(
+  operator: Operator,
+  postgres: RunningPostgres,
+  s: Settings,
+): Promise<void> {
+  const list = await operator('GET', '/v1/clusters');
+  expectOk('listing clusters', list, 200);
+  const clusters: unknown[] = Array.isArray(list.body) ? list.body : (list.body?.clusters ?? []);
+  if (clusters.length > 0) return;
+  const created = await operator('POST', '/v1/clusters', {
+    name: 'local',
+    host: postgres.host,
+    port: postgres.port,
+    admin_user: postgres.user,
+    admin_password: postgres.password,
+    admin_database: 'postgres',
+    ssl: false,
+    capacity: 1000,
+    region: LAMBDA_REGION,
+  });
+  expectOk('registering the local worker cluster', created, 200, 201);
+  s.log('registered worker cluster `local` (the embedded PostgreSQL)');
+}
+
+async function ensureDemoProject(operator: Operator, s: Settings): Promise<DemoProject> {
+  const list = await operator('GET', '/v1/projects');
+  expectOk('listing projects', list, 200);
+  const projects: Array<{ ref: string; name: string; status: string }> = Array.isArray(list.body)
+    ? list.body
+    : (list.body?.projects ?? []);
+  let demo = projects.find((p) => p.name === 'demo' && p.status !== 'REMOVED');
+  if (!demo) {
+    const created = await operator('POST', '/v1/projects', { name: 'demo' });
+    expectOk('creating the demo project', created, 200, 201);
+    demo = created.body;
+    s.log(`created project demo (${demo!.ref})`);
+  }
+  const ref = demo!.ref;
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    const res = await operator('GET', `/v1/projects/${ref}`);
+    expectOk('reading the demo project', res, 200);
+    if (res.body.status === 'ACTIVE_HEALTHY') break;
+    if (res.body.status === 'INIT_FAILED' || Date.now() > deadline) {
+      throw new Error(`demo project ${ref} is ${res.body.status}`);
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  const keys = await operator('GET', `/v1/projects/${ref}/api-keys?reveal=true`);
+  expectOk('reading the demo keys', keys, 200);
+  const list2: Array<{ type: string; api_key: string }> = Array.isArray(keys.body) ? keys.body : [];
+  const publishableKey = list2.find((k) => k.type === 'publishable')?.api_key;
+  const secretKey = list2.find((k) => k.type === 'secret')?.api_key;
+  if (!publishableKey || !secretKey) throw new Error('the demo project has no publishable/secret key pair');
+  return { ref, publishableKey, secretKey };
+}
+
+function consoleLogger(service: string, s: Settings) {
+  const line = (obj: object, msg?: string) => `${service}: ${msg ?? ''} ${JSON.stringify(obj)}`;
+  return {
+    info: (obj: object, msg?: string) =>
+      s.logLevel === 'info' || s.logLevel === 'debug' ? s.log(line(obj, msg)) : undefined,
+    warn: (obj: object, msg?: string) => s.warn(line(obj, msg)),
+    error: (obj: object, msg?: string) => s.warn(line(obj, msg)),
+  };
+}
+
+function redactUrl(url: string): string {
+  return url.replace(/\/\/[^@/]*@/, '//***@');
+}
+
+/** The banner `pnpm start` prints. */
+export function describeStack(stack: LocalStack): string {
+  const gateway = new URL(stack.gatewayUrl);
+  const projectUrl = `${gateway.protocol}//${stack.demoProject.ref}.${stack.baseDomain}:${gateway.port}`;
+  return `
+Supaplane is running.
+
+  Gateway (apps use this)   ${stack.gatewayUrl}
+  Demo project URL          ${projectUrl}   (browsers resolve *.localhost; Node: use the gateway URL)
+  Tenant-manager API        ${stack.tenantManagerUrl}   (OpenAPI at ${stack.tenantManagerUrl}/docs)
+  Admin key                 ${stack.adminKey}
+
+  Demo project ref          ${stack.demoProject.ref}
+  Publishable key           ${stack.demoProject.publishableKey}
+  Secret key                ${stack.demoProject.secretKey}
+
+supabase-js (Node 20; npm i @supabase/supabase-js ws):
+
+  import { createClient } from '@supabase/supabase-js';
+  import ws from 'ws';
+
+  const supabase = createClient('${stack.gatewayUrl}', '${stack.demoProject.publishableKey}', {
+    realtime: { transport: ws },
+  });
+  const { data, error } = await supabase.from('todos').select('*');
+
+Operator API:
+
+  curl -H 'Authorization: Bearer ${stack.adminKey}' ${stack.tenantManagerUrl}/v1/projects
+
+Ctrl-C stops everything.
+`;
+}
+
+async function main(): Promise<void> {
+  const env = process.env;
+  const port = (name: string, fallback: number) => {
+    const raw = env[name];
+    if (!raw) return fallback;
+    const value = Number(raw);
+    if (!Number.isInteger(value) || value < 1 || value > 65_535)
+      throw new Error(`${name} must be a port number`);
+    return value;
+  };
+  const stack = await startLocalStack({
+    dataDir: env['SUPAPLANE_DATA_DIR'] || '.data',
+    pgPort: port('PG_PORT', 54329),
+    gatewayPort: port('GATEWAY_PORT', 8000),
+    tmPublicPort: port('TM_PUBLIC_PORT', 3001),
+    tmInternalPort: port('TM_INTERNAL_PORT', 3002),
+    lambdaPort: port('LAMBDA_PORT', 9000),
+    baseDomain: env['BASE_DOMAIN'] || undefined,
+    redisUrl: env['REDIS_URL'] || undefined,
+    logLevel: env['LOG_LEVEL'] || undefined,
+  });
+  const summary = {
+    gatewayUrl: stack.gatewayUrl,
+    tenantManagerUrl: stack.tenantManagerUrl,
+    internalUrl: stack.internalUrl,
+    adminKey: stack.adminKey,
+    baseDomain: stack.baseDomain,
+    demoProject: stack.demoProject,
+  };
+  const file = join(resolve(env['SUPAPLANE_DATA_DIR'] || '.data'), 'local-stack.json');
+  await writeFile(file, `${JSON.stringify(summary, null, 2)}\n`, { mode: 0o600 });
+  console.log(describeStack(stack));
+  console.log(`(also written to ${file})`);
+
+  let stopping = false;
+  const shutdown = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    console.log(`\n${signal}: stopping…`);
+    stack.stop().then(
+      () => process.exit(0),
+      (error) => {
+        console.error(error);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', () => shutdown('SIGINT'));
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
+  main().catch((error: Error) => {
+    console.error(`local stack failed to start: ${error.message}`);
+    process.exit(1);
+  });
+}
