@@ -1,0 +1,259 @@
+/**
+ * The infrastructure configuration: everything that differs between the test and the production
+ * deployment. `infra/config.json` is a copy of `config.test.json` or `config.production.json`;
+ * `parseInfraConfig` validates it and names the offending field in every error.
+ */
+
+export type RemovalPolicyName = 'destroy' | 'retain' | 'snapshot';
+
+export interface DatabaseConfig {
+  /** Aurora PostgreSQL engine version, e.g. `16.6` (major 16 required). */
+  readonly engineVersion: string;
+  /** Serverless v2 capacity range in ACUs (0 to 256, steps of 0.5). */
+  readonly minCapacity: number;
+  readonly maxCapacity: number;
+  /** Serverless v2 reader instances besides the writer. */
+  readonly readers: number;
+  readonly backupRetentionDays: number;
+  readonly deletionProtection: boolean;
+  readonly removalPolicy: RemovalPolicyName;
+}
+
+export interface RedisConfig {
+  readonly nodeType: string;
+  /** Replicas besides the primary; multi-AZ failover needs at least one. */
+  readonly replicas: number;
+  readonly multiAz: boolean;
+  readonly snapshotRetentionDays: number;
+}
+
+export interface ServiceConfig {
+  /** Fargate CPU units (256, 512, 1024, 2048, 4096). */
+  readonly cpu: number;
+  /** Fargate memory in MiB, valid for the CPU size. */
+  readonly memoryMiB: number;
+  readonly desiredCount: number;
+  readonly minCount: number;
+  readonly maxCount: number;
+  /** Target average CPU utilisation for scaling, percent. */
+  readonly cpuTargetPercent: number;
+  /** Image tag to deploy (`latest` or a git SHA pushed by build-and-push.sh). */
+  readonly imageTag: string;
+}
+
+export interface InfraConfig {
+  /** Prefix of every physical name (`rest-*` functions excepted): lower-case, 3–20 chars. */
+  readonly namePrefix: string;
+  readonly stackName: string;
+  readonly account: string;
+  readonly region: string;
+  /** Projects are served at `https://<ref>.<baseDomain>`. */
+  readonly baseDomain: string;
+  /** Host name of the tenant-manager's operator API (e.g. `api.<baseDomain>`). */
+  readonly apiHostName: string;
+  /** ACM certificate covering `*.baseDomain` and `apiHostName`, in `region`. */
+  readonly certificateArn: string;
+  readonly vpc: { readonly cidr: string; readonly maxAzs: number; readonly natGateways: number };
+  readonly managementDatabase: DatabaseConfig;
+  readonly workerDatabase: DatabaseConfig;
+  readonly redis: RedisConfig;
+  readonly gateway: ServiceConfig;
+  readonly tenantManager: ServiceConfig;
+  readonly restFunction: { readonly memoryMiB: number; readonly timeoutSeconds: number };
+  readonly waf: {
+    readonly enabled: boolean;
+    /** `block` enforces the AWS managed rule groups; `count` only records matches. */
+    readonly managedRulesMode: 'block' | 'count';
+    /** Requests per source IP per 5-minute window before blocking (AWS minimum 10). */
+    readonly ratePerIpPer5Min: number;
+  };
+  readonly alarms: { readonly email: string | null };
+  readonly logRetentionDays: number;
+  /** Removal policy of buckets, repositories, keys and secrets. */
+  readonly dataRemovalPolicy: RemovalPolicyName;
+  readonly tags: Readonly<Record<string, string>>;
+}
+
+export class InfraConfigError extends Error {
+  constructor(readonly problems: readonly string[]) {
+    super(`invalid infra config:\n  - ${problems.join('\n  - ')}`);
+    this.name = 'InfraConfigError';
+  }
+}
+
+type Check = (value: unknown, path: string, problems: string[]) => void;
+
+const isObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
+
+function str(pattern?: RegExp, hint?: string): Check {
+  return (v, path, problems) => {
+    if (typeof v !== 'string') problems.push(`${path}: expected a string`);
+    else if (pattern && !pattern.test(v)) problems.push(`${path}: ${hint ?? `must match ${pattern}`}`);
+  };
+}
+
+function num(min: number, max: number, opts: { integer?: boolean; step?: number } = {}): Check {
+  return (v, path, problems) => {
+    if (typeof v !== 'number' || !Number.isFinite(v)) problems.push(`${path}: expected a number`);
+    else if (opts.integer && !Number.isInteger(v)) problems.push(`${path}: expected an integer`);
+    else if (v < min || v > max) problems.push(`${path}: must be between ${min} and ${max}`);
+    else if (opts.step && Math.abs(v / opts.step - Math.round(v / opts.step)) > 1e-9)
+      problems.push(`${path}: must be a multiple of ${opts.step}`);
+  };
+}
+
+const bool: Check = (v, path, problems) => {
+  if (typeof v !== 'boolean') problems.push(`${path}: expected true or false`);
+};
+
+function oneOf(...values: readonly string[]): Check {
+  return (v, path, problems) => {
+    if (typeof v !== 'string' || !values.includes(v))
+      problems.push(`${path}: must be one of ${values.join(', ')}`);
+  };
+}
+
+function nullable(check: Check): Check {
+  return (v, path, problems) => {
+    if (v !== null) check(v, path, problems);
+  };
+}
+
+function obj(shape: Record<string, Check>): Check {
+  return (v, path, problems) => {
+    if (!isObject(v)) {
+      problems.push(`${path}: expected an object`);
+      return;
+    }
+    for (const [key, check] of Object.entries(shape)) {
+      const child = path ? `${path}.${key}` : key;
+      if (!(key in v)) problems.push(`${child}: is required`);
+      else check(v[key], child, problems);
+    }
+    for (const key of Object.keys(v)) {
+      if (!(key in shape) && key !== '$comment')
+        problems.push(`${path ? `${path}.` : ''}${key}: unknown field`);
+    }
+  };
+}
+
+const stringMap: Check = (v, path, problems) => {
+  if (!isObject(v)) problems.push(`${path}: expected an object of strings`);
+  else
+    for (const [k, x] of Object.entries(v))
+      if (typeof x !== 'string') problems.push(`${path}.${k}: expected a string`);
+};
+
+const hostName = str(
+  /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/,
+  'must be a lower-case DNS name',
+);
+const removal = oneOf('destroy', 'retain', 'snapshot');
+
+const database = obj({
+  engineVersion: str(/^16\.\d+$/, 'must be an Aurora PostgreSQL 16 version such as 16.6'),
+  minCapacity: num(0, 256, { step: 0.5 }),
+  maxCapacity: num(1, 256, { step: 0.5 }),
+  readers: num(0, 15, { integer: true }),
+  backupRetentionDays: num(1, 35, { integer: true }),
+  deletionProtection: bool,
+  removalPolicy: removal,
+});
+
+const service = obj({
+  cpu: (v, path, problems) => {
+    if (![256, 512, 1024, 2048, 4096].includes(v as number))
+      problems.push(`${path}: must be 256, 512, 1024, 2048 or 4096`);
+  },
+  memoryMiB: num(512, 30720, { integer: true }),
+  desiredCount: num(1, 100, { integer: true }),
+  minCount: num(1, 100, { integer: true }),
+  maxCount: num(1, 100, { integer: true }),
+  cpuTargetPercent: num(10, 90, { integer: true }),
+  imageTag: str(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/, 'must be a valid image tag'),
+});
+
+const schema = obj({
+  namePrefix: str(/^[a-z][a-z0-9-]{2,19}$/, 'must be 3-20 lower-case letters, digits or hyphens'),
+  stackName: str(/^[A-Za-z][A-Za-z0-9-]{0,127}$/, 'must be a valid CloudFormation stack name'),
+  account: str(/^\d{12}$/, 'must be a 12-digit AWS account id'),
+  region: str(/^[a-z]{2}(-[a-z]+)+-\d$/, 'must be an AWS region such as eu-west-1'),
+  baseDomain: hostName,
+  apiHostName: hostName,
+  certificateArn: str(
+    /^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate\/[A-Za-z0-9-]+$/,
+    'must be an ACM certificate ARN',
+  ),
+  vpc: obj({
+    cidr: str(/^\d{1,3}(\.\d{1,3}){3}\/(1[6-9]|2[0-4])$/, 'must be an IPv4 CIDR between /16 and /24'),
+    maxAzs: num(2, 6, { integer: true }),
+    natGateways: num(1, 6, { integer: true }),
+  }),
+  managementDatabase: database,
+  workerDatabase: database,
+  redis: obj({
+    nodeType: str(
+      /^cache\.[a-z0-9]+\.[a-z0-9]+$/,
+      'must be an ElastiCache node type such as cache.t4g.micro',
+    ),
+    replicas: num(0, 5, { integer: true }),
+    multiAz: bool,
+    snapshotRetentionDays: num(0, 35, { integer: true }),
+  }),
+  gateway: service,
+  tenantManager: service,
+  restFunction: obj({
+    memoryMiB: num(128, 10240, { integer: true }),
+    timeoutSeconds: num(1, 900, { integer: true }),
+  }),
+  waf: obj({
+    enabled: bool,
+    managedRulesMode: oneOf('block', 'count'),
+    ratePerIpPer5Min: num(10, 2_000_000_000, { integer: true }),
+  }),
+  alarms: obj({ email: nullable(str(/^[^@\s]+@[^@\s]+\.[^@\s]+$/, 'must be an e-mail address or null')) }),
+  logRetentionDays: (v, path, problems) => {
+    const allowed = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1827, 3653];
+    if (!allowed.includes(v as number)) problems.push(`${path}: must be one of ${allowed.join(', ')}`);
+  },
+  dataRemovalPolicy: removal,
+  tags: stringMap,
+});
+
+/** Validates a parsed `config.json`; throws an InfraConfigError listing every bad field. */
+export function parseInfraConfig(raw: unknown): InfraConfig {
+  const problems: string[] = [];
+  schema(raw, '', problems);
+  if (problems.length === 0) {
+    const c = raw as InfraConfig;
+    for (const name of ['managementDatabase', 'workerDatabase'] as const) {
+      if (c[name].minCapacity > c[name].maxCapacity)
+        problems.push(`${name}.minCapacity: must not exceed maxCapacity`);
+    }
+    for (const name of ['gateway', 'tenantManager'] as const) {
+      const s = c[name];
+      if (s.minCount > s.maxCount) problems.push(`${name}.minCount: must not exceed maxCount`);
+      if (s.desiredCount < s.minCount || s.desiredCount > s.maxCount)
+        problems.push(`${name}.desiredCount: must be between minCount and maxCount`);
+      if (s.memoryMiB < s.cpu * 2 || s.memoryMiB > s.cpu * 8)
+        problems.push(`${name}.memoryMiB: must be 2 to 8 times cpu for Fargate`);
+    }
+    if (c.redis.multiAz && c.redis.replicas < 1)
+      problems.push('redis.replicas: multiAz needs at least 1 replica');
+    if (c.vpc.natGateways > c.vpc.maxAzs) problems.push('vpc.natGateways: must not exceed vpc.maxAzs');
+    if (
+      c.apiHostName.endsWith(`.${c.baseDomain}`) &&
+      c.apiHostName.split('.').length === c.baseDomain.split('.').length + 1
+    ) {
+      // A sibling of project hosts is fine, but it must not look like a project ref the gateway would serve.
+      const label = c.apiHostName.slice(0, -(c.baseDomain.length + 1));
+      if (/^[a-z0-9]{20}$/.test(label))
+        problems.push('apiHostName: must not look like a 20-character project ref');
+    }
+    if (!c.certificateArn.includes(`:${c.region}:`))
+      problems.push('certificateArn: must be in the same region as the stack');
+  }
+  if (problems.length > 0) throw new InfraConfigError(problems);
+  return raw as InfraConfig;
+}

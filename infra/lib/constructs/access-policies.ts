@@ -1,0 +1,192 @@
+import { ArnFormat, Stack, aws_iam as iam, type aws_kms as kms, type aws_s3 as s3 } from 'aws-cdk-lib';
+import { NagSuppressions } from 'cdk-nag';
+import { Construct } from 'constructs';
+
+export interface AccessPoliciesProps {
+  /** Task role of the gateway. */
+  readonly gatewayRole: iam.IRole;
+  /** Task role of the tenant-manager. */
+  readonly tenantManagerRole: iam.IRole;
+  /** The execution role of rest functions: the only role the tenant-manager may pass. */
+  readonly restExecutionRole: iam.IRole;
+  /** Bucket and key prefix of the rest artifact. */
+  readonly artifactBucket: s3.IBucket;
+  readonly artifactKeyPattern: string;
+  /** Identifier pattern of the worker clusters the tenant-manager may manage, e.g. `supaplane-worker-*`. */
+  readonly workerClusterPattern: string;
+  /** Subnet group and cluster parameter group new worker clusters are created with. */
+  readonly workerSubnetGroupName: string;
+  readonly workerParameterGroupName: string;
+  /** Key encrypting worker cluster storage. */
+  readonly workerKey: kms.IKey;
+  /** ECS cluster whose services the tenant-manager may describe. */
+  readonly ecsClusterName: string;
+  /** Prefix of data API function names. Default `rest-`. */
+  readonly functionPrefix?: string;
+}
+
+/**
+ * Least-privilege IAM for the two services. The gateway may only invoke `rest-*` Function URLs (IAM
+ * auth); the tenant-manager may only manage `rest-*` functions, pass only the rest execution role,
+ * read only the rest artifact, manage only its worker clusters and describe only its ECS services.
+ */
+export class AccessPolicies extends Construct {
+  readonly gatewayPolicy: iam.Policy;
+  readonly tenantManagerPolicy: iam.Policy;
+
+  constructor(scope: Construct, id: string, props: AccessPoliciesProps) {
+    super(scope, id);
+    const stack = Stack.of(this);
+    const prefix = props.functionPrefix ?? 'rest-';
+    const functionArn = stack.formatArn({
+      service: 'lambda',
+      resource: 'function',
+      resourceName: `${prefix}*`,
+      arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+    });
+    const rdsArn = (resource: string, name: string) =>
+      stack.formatArn({
+        service: 'rds',
+        resource,
+        resourceName: name,
+        arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+      });
+
+    this.gatewayPolicy = new iam.Policy(this, 'Gateway', {
+      roles: [props.gatewayRole],
+      statements: [
+        new iam.PolicyStatement({
+          sid: 'InvokeRestFunctionUrls',
+          actions: ['lambda:InvokeFunctionUrl'],
+          resources: [functionArn],
+          conditions: { StringEquals: { 'lambda:FunctionUrlAuthType': 'AWS_IAM' } },
+        }),
+      ],
+    });
+
+    NagSuppressions.addResourceSuppressions(this.gatewayPolicy, [
+      {
+        id: 'AwsSolutions-IAM5',
+        reason:
+          'rest-<ref> functions are created per project at runtime; the pattern plus the AWS_IAM auth-type condition is the scope.',
+        appliesTo: [{ regex: '/^Resource::arn:<AWS::Partition>:lambda:.*:function:rest-\\*$/g' }],
+      },
+    ]);
+
+    this.tenantManagerPolicy = new iam.Policy(this, 'TenantManager', {
+      roles: [props.tenantManagerRole],
+      statements: [
+        new iam.PolicyStatement({
+          sid: 'ManageRestFunctions',
+          actions: [
+            'lambda:CreateFunction',
+            'lambda:GetFunction',
+            'lambda:GetFunctionConfiguration',
+            'lambda:UpdateFunctionCode',
+            'lambda:UpdateFunctionConfiguration',
+            'lambda:DeleteFunction',
+            'lambda:CreateFunctionUrlConfig',
+            'lambda:GetFunctionUrlConfig',
+            'lambda:UpdateFunctionUrlConfig',
+            'lambda:DeleteFunctionUrlConfig',
+            'lambda:AddPermission',
+            'lambda:RemovePermission',
+            'lambda:GetPolicy',
+            'lambda:TagResource',
+            'lambda:ListTags',
+          ],
+          resources: [functionArn],
+        }),
+        new iam.PolicyStatement({
+          sid: 'PassOnlyTheRestExecutionRole',
+          actions: ['iam:PassRole'],
+          resources: [props.restExecutionRole.roleArn],
+          conditions: { StringEquals: { 'iam:PassedToService': 'lambda.amazonaws.com' } },
+        }),
+        new iam.PolicyStatement({
+          sid: 'ReadRestArtifact',
+          actions: ['s3:GetObject', 's3:GetObjectVersion'],
+          resources: [props.artifactBucket.arnForObjects(props.artifactKeyPattern)],
+        }),
+        new iam.PolicyStatement({
+          // CreateFunction with a VPC config checks the subnets and security groups; these
+          // describe calls support no resource-level scoping.
+          sid: 'DescribeVpcForRestFunctions',
+          actions: ['ec2:DescribeSecurityGroups', 'ec2:DescribeSubnets', 'ec2:DescribeVpcs'],
+          resources: ['*'],
+        }),
+        new iam.PolicyStatement({
+          sid: 'ManageWorkerClusters',
+          actions: [
+            'rds:CreateDBCluster',
+            'rds:CreateDBInstance',
+            'rds:DescribeDBClusters',
+            'rds:DescribeDBInstances',
+            'rds:DeleteDBCluster',
+            'rds:DeleteDBInstance',
+            'rds:ModifyDBCluster',
+            'rds:AddTagsToResource',
+            'rds:ListTagsForResource',
+          ],
+          resources: [
+            rdsArn('cluster', props.workerClusterPattern),
+            rdsArn('db', props.workerClusterPattern),
+            rdsArn('subgrp', props.workerSubnetGroupName),
+            rdsArn('cluster-pg', props.workerParameterGroupName),
+            // Snapshots taken on deletion of a worker cluster.
+            rdsArn('cluster-snapshot', props.workerClusterPattern),
+          ],
+        }),
+        new iam.PolicyStatement({
+          sid: 'EncryptWorkerStorage',
+          actions: ['kms:CreateGrant', 'kms:DescribeKey', 'kms:Decrypt', 'kms:GenerateDataKey*'],
+          resources: [props.workerKey.keyArn],
+          conditions: { StringEquals: { 'kms:ViaService': `rds.${stack.region}.amazonaws.com` } },
+        }),
+        new iam.PolicyStatement({
+          sid: 'DescribePlatformServices',
+          actions: ['ecs:DescribeServices'],
+          resources: [
+            stack.formatArn({
+              service: 'ecs',
+              resource: 'service',
+              resourceName: `${props.ecsClusterName}/*`,
+              arnFormat: ArnFormat.SLASH_RESOURCE_NAME,
+            }),
+          ],
+        }),
+      ],
+    });
+    const iam5 = (reason: string, pattern: string) => ({
+      id: 'AwsSolutions-IAM5',
+      reason,
+      appliesTo: [{ regex: pattern }],
+    });
+    NagSuppressions.addResourceSuppressions(this.tenantManagerPolicy, [
+      iam5(
+        'Only rest-<ref> functions, created per project at runtime.',
+        '/^Resource::arn:<AWS::Partition>:lambda:.*:function:rest-\\*$/g',
+      ),
+      iam5(
+        'Only the rest artifact prefix of the artifact bucket.',
+        '/^Resource::<.*Artifacts.*\\.Arn>\\/rest\\/\\*$/g',
+      ),
+      iam5(
+        'Only worker clusters, their instances and final snapshots, named <prefix>-worker-*.',
+        '/^Resource::arn:<AWS::Partition>:rds:.*:(cluster|db|cluster-snapshot):.*-worker-\\*$/g',
+      ),
+      iam5(
+        'Only services of the platform ECS cluster.',
+        '/^Resource::arn:<AWS::Partition>:ecs:.*:service\\/.*\\/\\*$/g',
+      ),
+      iam5(
+        'EC2 describe calls made by CreateFunction with a VPC config support no resource-level permissions.',
+        '/^Resource::\\*$/g',
+      ),
+      iam5(
+        'GenerateDataKey* family on the single worker key, only through RDS (kms:ViaService).',
+        '/^Action::kms:GenerateDataKey\\*$/g',
+      ),
+    ]);
+  }
+}

@@ -1,0 +1,354 @@
+import {
+  CfnOutput,
+  RemovalPolicy,
+  Stack,
+  type StackProps,
+  Tags,
+  aws_ec2 as ec2,
+  aws_ecs as ecs,
+  aws_elasticloadbalancingv2 as elbv2,
+  type aws_logs as logs,
+} from 'aws-cdk-lib';
+import type { Construct } from 'constructs';
+import type { InfraConfig, RemovalPolicyName } from './config.js';
+import { AccessPolicies } from './constructs/access-policies.js';
+import { Alarms } from './constructs/alarms.js';
+import { AuroraCluster } from './constructs/aurora-cluster.js';
+import { ComputeCluster } from './constructs/compute-cluster.js';
+import { EcrRepositories } from './constructs/ecr-repositories.js';
+import { FargateService } from './constructs/fargate-service.js';
+import { LogBucket } from './constructs/log-bucket.js';
+import { Network } from './constructs/network.js';
+import { PlatformSecrets } from './constructs/platform-secrets.js';
+import { PublicLoadBalancer } from './constructs/public-load-balancer.js';
+import { Redis } from './constructs/redis.js';
+import { RestFunctionResources } from './constructs/rest-function-resources.js';
+import { WebAcl } from './constructs/web-acl.js';
+
+export const GATEWAY_PORT = 8000;
+export const TENANT_MANAGER_PUBLIC_PORT = 3001;
+export const TENANT_MANAGER_INTERNAL_PORT = 3002;
+
+export interface SupabaseStackProps extends StackProps {
+  readonly config: InfraConfig;
+}
+
+const removalPolicy = (name: RemovalPolicyName): RemovalPolicy =>
+  ({ destroy: RemovalPolicy.DESTROY, retain: RemovalPolicy.RETAIN, snapshot: RemovalPolicy.SNAPSHOT })[name];
+
+/** Data (buckets, keys, secrets) cannot be snapshotted: `snapshot` means keep them. */
+const dataPolicy = (name: RemovalPolicyName): RemovalPolicy =>
+  name === 'destroy' ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN;
+
+/** The whole platform in one stack. Only wiring: every resource lives in a construct. */
+export class SupabaseStack extends Stack {
+  constructor(scope: Construct, id: string, props: SupabaseStackProps) {
+    super(scope, id, props);
+    const c = props.config;
+    const prefix = c.namePrefix;
+    const logRetention = c.logRetentionDays as logs.RetentionDays;
+    const keep = dataPolicy(c.dataRemovalPolicy);
+    for (const [key, value] of Object.entries(c.tags)) Tags.of(this).add(key, value);
+
+    const { vpc } = new Network(this, 'Network', {
+      cidr: c.vpc.cidr,
+      maxAzs: c.vpc.maxAzs,
+      natGateways: c.vpc.natGateways,
+      flowLogRetention: logRetention,
+      removalPolicy: keep,
+    });
+    const accessLogs = new LogBucket(this, 'AccessLogs', { removalPolicy: keep });
+    const secrets = new PlatformSecrets(this, 'Secrets', { namePrefix: prefix, removalPolicy: keep });
+    const repos = new EcrRepositories(this, 'Repositories', {
+      namePrefix: prefix,
+      services: ['gateway', 'tenant-manager'],
+      removalPolicy: keep,
+    });
+
+    const database = (name: 'management' | 'worker', d: InfraConfig['managementDatabase']) =>
+      new AuroraCluster(this, name === 'management' ? 'ManagementDatabase' : 'WorkerDatabase', {
+        vpc,
+        clusterIdentifier: name === 'management' ? `${prefix}-management` : `${prefix}-worker-main`,
+        subnetGroupName: `${prefix}-${name}`,
+        parameterGroupName: `${prefix}-${name}-pg16`,
+        engineVersion: d.engineVersion,
+        minCapacity: d.minCapacity,
+        maxCapacity: d.maxCapacity,
+        readers: d.readers,
+        backupRetentionDays: d.backupRetentionDays,
+        deletionProtection: d.deletionProtection,
+        removalPolicy: removalPolicy(d.removalPolicy),
+      });
+    const management = database('management', c.managementDatabase);
+    const worker = database('worker', c.workerDatabase);
+
+    const redis = new Redis(this, 'Redis', {
+      vpc,
+      replicationGroupId: `${prefix}-cache`,
+      nodeType: c.redis.nodeType,
+      replicas: c.redis.replicas,
+      multiAz: c.redis.multiAz,
+      snapshotRetentionDays: c.redis.snapshotRetentionDays,
+      removalPolicy: keep,
+    });
+    const rest = new RestFunctionResources(this, 'RestFunctions', {
+      vpc,
+      namePrefix: prefix,
+      accessLogBucket: accessLogs.bucket,
+      removalPolicy: keep,
+    });
+    const compute = new ComputeCluster(this, 'Compute', { vpc, clusterName: `${prefix}-cluster` });
+    const internalUrl = `http://tenant-manager.${compute.namespace}:${TENANT_MANAGER_INTERNAL_PORT}`;
+    const redisUrl = `rediss://${redis.replicationGroup.attrPrimaryEndPointAddress}:${Redis.PORT}`;
+    const secret = ecs.Secret.fromSecretsManager;
+
+    const gateway = new FargateService(this, 'Gateway', {
+      cluster: compute.cluster,
+      serviceName: 'gateway',
+      repository: repos.repository('gateway'),
+      imageTag: c.gateway.imageTag,
+      containerPort: GATEWAY_PORT,
+      cpu: c.gateway.cpu,
+      memoryMiB: c.gateway.memoryMiB,
+      desiredCount: c.gateway.desiredCount,
+      minCount: c.gateway.minCount,
+      maxCount: c.gateway.maxCount,
+      cpuTargetPercent: c.gateway.cpuTargetPercent,
+      logRetention,
+      environment: {
+        PORT: String(GATEWAY_PORT),
+        BASE_DOMAIN: c.baseDomain,
+        TENANT_MANAGER_INTERNAL_URL: internalUrl,
+        REDIS_URL: redisUrl,
+      },
+      secrets: {
+        INTERNAL_SERVICE_TOKEN: secret(secrets.internalServiceToken),
+        REDIS_PASSWORD: secret(redis.authToken),
+      },
+    });
+
+    const providerConfig = {
+      region: this.region,
+      restFunction: {
+        artifact: { s3Bucket: rest.artifactBucket.bucketName, s3Key: RestFunctionResources.ARTIFACT_KEY },
+        roleArn: rest.executionRole.roleArn,
+        handler: 'index.handler',
+        runtime: 'nodejs20.x',
+        memoryMiB: c.restFunction.memoryMiB,
+        timeoutSeconds: c.restFunction.timeoutSeconds,
+        subnetIds: vpc.privateSubnets.map((s) => s.subnetId),
+        securityGroupIds: [rest.securityGroup.securityGroupId],
+        configUrl: internalUrl,
+      },
+      gatewayRoleArn: gateway.taskRole.roleArn,
+      workerCluster: {
+        identifierPrefix: `${prefix}-worker-`,
+        subnetGroupName: worker.subnetGroup.subnetGroupName,
+        parameterGroupName: `${prefix}-worker-pg16`,
+        securityGroupIds: [worker.securityGroup.securityGroupId],
+        kmsKeyId: worker.encryptionKey.keyArn,
+        engineVersion: c.workerDatabase.engineVersion,
+        minCapacity: c.workerDatabase.minCapacity,
+        maxCapacity: c.workerDatabase.maxCapacity,
+        backupRetentionDays: c.workerDatabase.backupRetentionDays,
+        deletionProtection: c.workerDatabase.deletionProtection,
+      },
+      ecs: { cluster: compute.cluster.clusterName, services: ['gateway', 'tenant-manager'] },
+      tags: { ...c.tags, 'supaplane:stack': this.stackName },
+    };
+
+    const managementSecret = management.cluster.secret!;
+    const tenantManager = new FargateService(this, 'TenantManager', {
+      cluster: compute.cluster,
+      serviceName: 'tenant-manager',
+      repository: repos.repository('tenant-manager'),
+      imageTag: c.tenantManager.imageTag,
+      containerPort: TENANT_MANAGER_PUBLIC_PORT,
+      extraPorts: [TENANT_MANAGER_INTERNAL_PORT],
+      cpu: c.tenantManager.cpu,
+      memoryMiB: c.tenantManager.memoryMiB,
+      desiredCount: c.tenantManager.desiredCount,
+      minCount: c.tenantManager.minCount,
+      maxCount: c.tenantManager.maxCount,
+      cpuTargetPercent: c.tenantManager.cpuTargetPercent,
+      logRetention,
+      registerInNamespace: true,
+      environment: {
+        PROVIDER: 'aws',
+        PORT: String(TENANT_MANAGER_PUBLIC_PORT),
+        INTERNAL_PORT: String(TENANT_MANAGER_INTERNAL_PORT),
+        BASE_DOMAIN: c.baseDomain,
+        PUBLIC_URL_TEMPLATE: `https://{ref}.${c.baseDomain}`,
+        INTERNAL_URL: internalUrl,
+        DATABASE_HOST: management.cluster.clusterEndpoint.hostname,
+        DATABASE_PORT: String(AuroraCluster.PORT),
+        DATABASE_NAME: 'postgres',
+        DATABASE_SSL: 'verify-full',
+        REDIS_URL: redisUrl,
+        SUPAPLANE_AWS_PROVIDER_CONFIG: this.toJsonString(providerConfig),
+      },
+      secrets: {
+        DATABASE_USER: secret(managementSecret, 'username'),
+        DATABASE_PASSWORD: secret(managementSecret, 'password'),
+        ADMIN_KEY: secret(secrets.adminKey),
+        INTERNAL_SERVICE_TOKEN: secret(secrets.internalServiceToken),
+        MASTER_KEY: secret(secrets.masterKey),
+        REDIS_PASSWORD: secret(redis.authToken),
+      },
+    });
+
+    // Network paths: only what each component needs.
+    tenantManager.securityGroup.connections.allowFrom(
+      gateway.securityGroup,
+      ec2.Port.tcp(TENANT_MANAGER_INTERNAL_PORT),
+      'gateway -> tenant-manager internal API',
+    );
+    tenantManager.securityGroup.connections.allowFrom(
+      rest.securityGroup,
+      ec2.Port.tcp(TENANT_MANAGER_INTERNAL_PORT),
+      'rest functions -> tenant-manager internal API',
+    );
+    management.allowFrom(tenantManager.securityGroup, 'tenant-manager -> management database');
+    worker.allowFrom(tenantManager.securityGroup, 'tenant-manager -> worker database (provisioning)');
+    worker.allowFrom(rest.securityGroup, 'rest functions -> worker database');
+    redis.allowFrom(gateway.securityGroup, 'gateway -> redis');
+    redis.allowFrom(tenantManager.securityGroup, 'tenant-manager -> redis (invalidation)');
+
+    const lb = new PublicLoadBalancer(this, 'LoadBalancer', {
+      vpc,
+      certificateArn: c.certificateArn,
+      accessLogBucket: accessLogs.bucket,
+    });
+    // The operator API host is more specific than the wildcard, so it is matched first.
+    const tenantManagerTargets = tenantManager.attachTo(lb.httpsListener, {
+      priority: 10,
+      hostHeaders: [c.apiHostName],
+    });
+    const gatewayTargets = gateway.attachTo(lb.httpsListener, {
+      priority: 20,
+      hostHeaders: [`*.${c.baseDomain}`],
+    });
+    if (c.waf.enabled) {
+      new WebAcl(this, 'Waf', {
+        loadBalancer: lb.alb,
+        name: prefix,
+        managedRulesMode: c.waf.managedRulesMode,
+        ratePerIpPer5Min: c.waf.ratePerIpPer5Min,
+      });
+    }
+
+    new AccessPolicies(this, 'Access', {
+      gatewayRole: gateway.taskRole,
+      tenantManagerRole: tenantManager.taskRole,
+      restExecutionRole: rest.executionRole,
+      artifactBucket: rest.artifactBucket,
+      artifactKeyPattern: 'rest/*',
+      workerClusterPattern: `${prefix}-worker-*`,
+      workerSubnetGroupName: `${prefix}-worker`,
+      workerParameterGroupName: `${prefix}-worker-pg16`,
+      workerKey: worker.encryptionKey,
+      ecsClusterName: `${prefix}-cluster`,
+    });
+
+    const alarms = new Alarms(this, 'Alarms', {
+      topicName: `${prefix}-alarms`,
+      email: c.alarms.email,
+      removalPolicy: keep,
+    });
+    alarms.add('Alb5xx', {
+      metric: lb.alb.metrics.httpCodeElb(elbv2.HttpCodeElb.ELB_5XX_COUNT, { statistic: 'Sum' }),
+      threshold: 10,
+      description: 'ALB answered 5xx itself (no healthy target, timeouts)',
+    });
+    for (const [name, targets] of [
+      ['Gateway', gatewayTargets],
+      ['TenantManager', tenantManagerTargets],
+    ] as const) {
+      alarms.add(`${name}Unhealthy`, {
+        metric: targets.metrics.unhealthyHostCount(),
+        threshold: 1,
+        description: `${name}: at least one target failing health checks`,
+      });
+      alarms.add(`${name}Target5xx`, {
+        metric: targets.metrics.httpCodeTarget(elbv2.HttpCodeTarget.TARGET_5XX_COUNT, { statistic: 'Sum' }),
+        threshold: 25,
+        description: `${name}: 5xx responses`,
+      });
+    }
+    for (const [name, service] of [
+      ['Gateway', gateway],
+      ['TenantManager', tenantManager],
+    ] as const) {
+      alarms.add(`${name}Cpu`, {
+        metric: service.service.metricCpuUtilization(),
+        threshold: 85,
+        description: `${name}: CPU above 85% although autoscaling is on`,
+      });
+    }
+    for (const [name, db] of [
+      ['Management', management],
+      ['Worker', worker],
+    ] as const) {
+      alarms.add(`${name}DbCpu`, {
+        metric: db.cluster.metricCPUUtilization(),
+        threshold: 85,
+        description: `${name} database CPU above 85%`,
+      });
+      alarms.add(`${name}DbAcu`, {
+        metric: db.cluster.metric('ACUUtilization'),
+        threshold: 90,
+        description: `${name} database near its maximum capacity (ACUs)`,
+      });
+    }
+    const redisDimensions = { ReplicationGroupId: redis.replicationGroup.ref };
+    alarms.add('RedisCpu', {
+      metric: Alarms.metric('AWS/ElastiCache', 'EngineCPUUtilization', redisDimensions),
+      threshold: 80,
+      description: 'Redis engine CPU above 80%',
+    });
+    alarms.add('RedisMemory', {
+      metric: Alarms.metric('AWS/ElastiCache', 'DatabaseMemoryUsagePercentage', redisDimensions),
+      threshold: 85,
+      description: 'Redis memory above 85%',
+    });
+
+    const out = (id: string, value: string, description: string) =>
+      new CfnOutput(this, id, { value, description, exportName: `${this.stackName}-${id}` });
+    out('LoadBalancerDnsName', lb.alb.loadBalancerDnsName, 'CNAME target for *.baseDomain and the API host');
+    out('ProjectUrlTemplate', `https://{ref}.${c.baseDomain}`, 'URL of a project');
+    out('ApiUrl', `https://${c.apiHostName}`, 'Tenant-manager operator API');
+    out('AdminKeySecretArn', secrets.adminKey.secretArn, 'Operator API bearer key (Secrets Manager)');
+    out(
+      'ManagementDatabaseEndpoint',
+      management.cluster.clusterEndpoint.hostname,
+      'Management Aurora writer endpoint',
+    );
+    out('WorkerClusterIdentifier', worker.cluster.clusterIdentifier, 'Initial worker cluster');
+    out(
+      'WorkerClusterEndpoint',
+      worker.cluster.clusterEndpoint.hostname,
+      'Initial worker cluster writer endpoint',
+    );
+    out(
+      'WorkerClusterSecretArn',
+      worker.cluster.secret!.secretArn,
+      'Master credential of the initial worker cluster',
+    );
+    out('RedisEndpoint', redis.replicationGroup.attrPrimaryEndPointAddress, 'Redis primary endpoint (TLS)');
+    out('GatewayRepositoryUri', repos.repository('gateway').repositoryUri, 'ECR repository of the gateway');
+    out(
+      'TenantManagerRepositoryUri',
+      repos.repository('tenant-manager').repositoryUri,
+      'ECR repository of the tenant-manager',
+    );
+    out(
+      'RestArtifactBucket',
+      rest.artifactBucket.bucketName,
+      `Upload the rest Lambda zip to ${RestFunctionResources.ARTIFACT_KEY}`,
+    );
+    out('RestExecutionRoleArn', rest.executionRole.roleArn, 'Execution role of rest-* functions');
+    out('GatewayTaskRoleArn', gateway.taskRole.roleArn, 'The only principal allowed to invoke rest-* URLs');
+    out('EcsClusterName', compute.cluster.clusterName, 'ECS cluster of the platform services');
+    out('AlarmTopicArn', alarms.topic.topicArn, 'SNS topic of every alarm');
+  }
+}

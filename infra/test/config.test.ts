@@ -1,0 +1,101 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { InfraConfigError, parseInfraConfig } from '../lib/config.js';
+
+// biome-ignore lint/suspicious/noExplicitAny: tests break the JSON on purpose
+type Config = any;
+
+const shipped = (name: string) =>
+  JSON.parse(readFileSync(new URL(`../config.${name}.json`, import.meta.url), 'utf8'));
+
+function problemsOf(mutate: (c: Config) => void): string[] {
+  const config = structuredClone(shipped('test'));
+  mutate(config);
+  try {
+    parseInfraConfig(config);
+  } catch (error) {
+    expect(error).toBeInstanceOf(InfraConfigError);
+    return [...(error as InfraConfigError).problems];
+  }
+  return [];
+}
+
+describe('parseInfraConfig', () => {
+  it('accepts both shipped configs', () => {
+    expect(parseInfraConfig(shipped('test')).namePrefix).toBe('supaplane-test');
+    expect(parseInfraConfig(shipped('production')).redis.multiAz).toBe(true);
+  });
+
+  it('names the bad field, with the reason', () => {
+    expect(
+      problemsOf((c) => {
+        c.vpc.natGateways = 'two';
+      }),
+    ).toEqual(['vpc.natGateways: expected a number']);
+    expect(
+      problemsOf((c) => {
+        c.managementDatabase.minCapacity = 0.7;
+      }),
+    ).toEqual(['managementDatabase.minCapacity: must be a multiple of 0.5']);
+    expect(
+      problemsOf((c) => {
+        c.workerDatabase.engineVersion = '15.4';
+      }),
+    ).toEqual(['workerDatabase.engineVersion: must be an Aurora PostgreSQL 16 version such as 16.6']);
+    expect(
+      problemsOf((c) => {
+        c.waf.managedRulesMode = 'log';
+      }),
+    ).toEqual(['waf.managedRulesMode: must be one of block, count']);
+    expect(
+      problemsOf((c) => {
+        c.account = '1234';
+      }),
+    ).toEqual(['account: must be a 12-digit AWS account id']);
+  });
+
+  it('reports missing, unknown and every bad field at once', () => {
+    const problems = problemsOf((c) => {
+      delete c.redis.nodeType;
+      c.gateway.cpus = 2;
+      c.alarms.email = 'not-an-address';
+    });
+    expect(problems).toEqual([
+      'redis.nodeType: is required',
+      'gateway.cpus: unknown field',
+      'alarms.email: must be an e-mail address or null',
+    ]);
+  });
+
+  it('checks relations between fields', () => {
+    expect(
+      problemsOf((c) => {
+        c.workerDatabase.minCapacity = 8;
+      }),
+    ).toEqual(['workerDatabase.minCapacity: must not exceed maxCapacity']);
+    expect(
+      problemsOf((c) => {
+        c.redis.multiAz = true;
+      }),
+    ).toEqual(['redis.replicas: multiAz needs at least 1 replica']);
+    expect(
+      problemsOf((c) => {
+        c.gateway.memoryMiB = 4096;
+      }),
+    ).toEqual(['gateway.memoryMiB: must be 2 to 8 times cpu for Fargate']);
+    expect(
+      problemsOf((c) => {
+        c.region = 'us-east-1';
+      }),
+    ).toEqual(['certificateArn: must be in the same region as the stack']);
+    expect(
+      problemsOf((c) => {
+        c.gateway.desiredCount = 5;
+      }),
+    ).toEqual(['gateway.desiredCount: must be between minCount and maxCount']);
+  });
+
+  it('rejects a config that is not an object', () => {
+    expect(() => parseInfraConfig(null)).toThrow(/: expected an object/);
+  });
+});

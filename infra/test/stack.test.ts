@@ -1,0 +1,375 @@
+import { Match } from 'aws-cdk-lib/assertions';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { resourcesOf, type Synthesized, synth } from './synth.js';
+
+type Statement = {
+  Effect: string;
+  Action: string | string[];
+  Resource: unknown;
+  Condition?: unknown;
+  Sid?: string;
+};
+
+const asArray = <T>(v: T | T[]): T[] => (Array.isArray(v) ? v : [v]);
+const json = (v: unknown) => JSON.stringify(v);
+
+/** Every statement of every IAM policy (inline, managed, role inline), with the logical id it came from. */
+function iamStatements(s: Synthesized): [string, Statement][] {
+  const out: [string, Statement][] = [];
+  for (const [id, r] of resourcesOf(s.template)) {
+    const docs: unknown[] = [];
+    if (r.Type === 'AWS::IAM::Policy' || r.Type === 'AWS::IAM::ManagedPolicy')
+      docs.push(r.Properties!['PolicyDocument']);
+    if (r.Type === 'AWS::IAM::Role')
+      for (const p of (r.Properties!['Policies'] as { PolicyDocument: unknown }[] | undefined) ?? [])
+        docs.push(p.PolicyDocument);
+    for (const doc of docs)
+      for (const st of (doc as { Statement: Statement[] }).Statement) out.push([id, st]);
+  }
+  return out;
+}
+
+function policyNamed(s: Synthesized, fragment: string): Statement[] {
+  const found = resourcesOf(s.template, 'AWS::IAM::Policy').filter(([id]) => id.startsWith(fragment));
+  expect(found, fragment).toHaveLength(1);
+  return (found[0]![1].Properties!['PolicyDocument'] as { Statement: Statement[] }).Statement;
+}
+
+describe.each(['test', 'production'] as const)('SupabaseStack with config.%s.json', (name) => {
+  let s: Synthesized;
+  beforeAll(() => {
+    s = synth(name);
+    const counts = new Map<string, number>();
+    for (const [, r] of resourcesOf(s.template)) counts.set(r.Type, (counts.get(r.Type) ?? 0) + 1);
+    console.info(
+      `[infra] ${name}: synth ${Math.round(s.synthMs)} ms, ${resourcesOf(s.template).length} resources`,
+    );
+  });
+
+  it('has zero unsuppressed cdk-nag AwsSolutions findings, and every suppression has a reason', () => {
+    expect(s.nagFindings).toEqual([]);
+    const reasons = resourcesOf(s.template).flatMap(([, r]) => {
+      const meta = r['Metadata'] as
+        | { cdk_nag?: { rules_to_suppress: { id: string; reason: string }[] } }
+        | undefined;
+      return meta?.cdk_nag?.rules_to_suppress ?? [];
+    });
+    expect(reasons.length).toBeGreaterThan(5);
+    for (const rule of reasons) expect(rule.reason.length, rule.id).toBeGreaterThan(30);
+  });
+
+  it('encrypts every data store at rest', () => {
+    for (const [id, r] of resourcesOf(s.template, 'AWS::RDS::DBCluster')) {
+      expect(r.Properties!['StorageEncrypted'], id).toBe(true);
+      expect(r.Properties!['KmsKeyId'], id).toBeDefined();
+    }
+    for (const [id, r] of resourcesOf(s.template, 'AWS::S3::Bucket'))
+      expect(json(r.Properties!['BucketEncryption']), id).toContain('SSEAlgorithm');
+    for (const [id, r] of resourcesOf(s.template, 'AWS::SecretsManager::Secret'))
+      expect(r.Properties!['KmsKeyId'] ?? 'aws/secretsmanager', id).toBeDefined();
+    for (const [id, r] of resourcesOf(s.template, 'AWS::SNS::Topic'))
+      expect(r.Properties!['KmsMasterKeyId'], id).toBeDefined();
+    for (const [id, r] of resourcesOf(s.template, 'AWS::ECR::Repository'))
+      expect(r.Properties!['EncryptionConfiguration'], id).toEqual({ EncryptionType: 'KMS' });
+    s.template.hasResourceProperties('AWS::ElastiCache::ReplicationGroup', {
+      AtRestEncryptionEnabled: true,
+      KmsKeyId: Match.anyValue(),
+    });
+    // Platform secrets and the Redis AUTH token use customer keys.
+    const customerKeyed = resourcesOf(s.template, 'AWS::SecretsManager::Secret').filter(
+      ([, r]) => r.Properties!['KmsKeyId'],
+    );
+    expect(customerKeyed.length).toBeGreaterThanOrEqual(4);
+    for (const [, key] of resourcesOf(s.template, 'AWS::KMS::Key'))
+      expect(key.Properties!['EnableKeyRotation']).toBe(true);
+  });
+
+  it('requires TLS to the databases, Redis and the ALB', () => {
+    const groups = resourcesOf(s.template, 'AWS::RDS::DBClusterParameterGroup');
+    expect(groups).toHaveLength(2);
+    for (const [, g] of groups)
+      expect((g.Properties!['Parameters'] as Record<string, string>)['rds.force_ssl']).toBe('1');
+    for (const [, c] of resourcesOf(s.template, 'AWS::RDS::DBCluster'))
+      expect(c.Properties!['DBClusterParameterGroupName']).toBeDefined();
+    s.template.hasResourceProperties('AWS::ElastiCache::ReplicationGroup', {
+      TransitEncryptionEnabled: true,
+      TransitEncryptionMode: 'required',
+    });
+    // The AUTH token is a dynamic reference to Secrets Manager, never a literal in the template.
+    const [, redis] = resourcesOf(s.template, 'AWS::ElastiCache::ReplicationGroup')[0]!;
+    expect(json(redis.Properties!['AuthToken'])).toMatch(
+      /^\{"Fn::Join":\["",\["\{\{resolve:secretsmanager:",\{"Ref":"RedisAuthToken/,
+    );
+    s.template.hasResourceProperties('AWS::ElasticLoadBalancingV2::Listener', {
+      Port: 443,
+      Protocol: 'HTTPS',
+      Certificates: [{ CertificateArn: s.config.certificateArn }],
+    });
+    s.template.hasResourceProperties('AWS::ElasticLoadBalancingV2::Listener', {
+      Port: 80,
+      DefaultActions: [
+        Match.objectLike({
+          Type: 'redirect',
+          RedirectConfig: Match.objectLike({ Protocol: 'HTTPS', Port: '443' }),
+        }),
+      ],
+    });
+  });
+
+  it('opens 0.0.0.0/0 ingress only on the ALB, only on 80 and 443', () => {
+    const open: string[] = [];
+    for (const [id, r] of resourcesOf(s.template, 'AWS::EC2::SecurityGroup'))
+      for (const rule of (r.Properties!['SecurityGroupIngress'] as Record<string, unknown>[] | undefined) ??
+        [])
+        if (rule['CidrIp'] === '0.0.0.0/0' || rule['CidrIpv6'] === '::/0')
+          open.push(`${id}:${rule['FromPort']}-${rule['ToPort']}`);
+    for (const [id, r] of resourcesOf(s.template, 'AWS::EC2::SecurityGroupIngress'))
+      if (r.Properties!['CidrIp'] === '0.0.0.0/0' || r.Properties!['CidrIpv6'] === '::/0')
+        open.push(`${id}:${r.Properties!['FromPort']}`);
+    expect(open.sort()).toEqual([
+      expect.stringMatching(/^LoadBalancerSecurityGroup.*:443-443$/),
+      expect.stringMatching(/^LoadBalancerSecurityGroup.*:80-80$/),
+    ]);
+  });
+
+  it('lets only the gateway and rest functions reach the internal port 3002', () => {
+    const ingress = resourcesOf(s.template, 'AWS::EC2::SecurityGroupIngress').filter(
+      ([, r]) => r.Properties!['FromPort'] === 3002,
+    );
+    const sources = ingress.map(([, r]) => json(r.Properties!['SourceSecurityGroupId'])).sort();
+    expect(sources).toHaveLength(2);
+    expect(sources[0]).toContain('GatewaySecurityGroup');
+    expect(sources[1]).toContain('RestFunctionsSecurityGroup');
+    for (const [, r] of ingress)
+      expect(json(r.Properties!['GroupId'])).toContain('TenantManagerSecurityGroup');
+  });
+
+  it('lets the gateway invoke only rest-* function URLs with IAM auth', () => {
+    const statements = policyNamed(s, 'AccessGateway');
+    expect(statements).toHaveLength(1);
+    expect(statements[0]).toMatchObject({
+      Effect: 'Allow',
+      Action: 'lambda:InvokeFunctionUrl',
+      Condition: { StringEquals: { 'lambda:FunctionUrlAuthType': 'AWS_IAM' } },
+    });
+    expect(json(statements[0]!.Resource)).toMatch(/:lambda:eu-west-1:\d{12}:function:rest-\*"/);
+    // No other policy grants any Lambda invocation.
+    const invokers = iamStatements(s).filter(([, st]) =>
+      asArray(st.Action).some((a) => /^lambda:Invoke/.test(a)),
+    );
+    expect(invokers.map(([id]) => id)).toEqual([expect.stringMatching(/^AccessGateway/)]);
+  });
+
+  it('scopes the tenant-manager to rest-* functions, the rest role, its worker clusters and its ECS cluster', () => {
+    const bySid = new Map(policyNamed(s, 'AccessTenantManager').map((st) => [st.Sid!, st]));
+    const prefix = s.config.namePrefix;
+    expect(json(bySid.get('ManageRestFunctions')!.Resource)).toMatch(/function:rest-\*"/);
+    expect(asArray(bySid.get('ManageRestFunctions')!.Action)).not.toContain('lambda:*');
+    const pass = bySid.get('PassOnlyTheRestExecutionRole')!;
+    expect(pass.Resource).toEqual({
+      'Fn::GetAtt': [expect.stringMatching(/^RestFunctionsExecutionRole/), 'Arn'],
+    });
+    expect(pass.Condition).toEqual({ StringEquals: { 'iam:PassedToService': 'lambda.amazonaws.com' } });
+    const rds = json(bySid.get('ManageWorkerClusters')!.Resource);
+    expect(rds).toContain(`:cluster:${prefix}-worker-*`);
+    expect(rds).toContain(`:db:${prefix}-worker-*`);
+    expect(rds).not.toContain(`${prefix}-management`);
+    expect(json(bySid.get('DescribePlatformServices')!.Resource)).toContain(`:service/${prefix}-cluster/*`);
+    expect(bySid.get('EncryptWorkerStorage')!.Condition).toEqual({
+      StringEquals: { 'kms:ViaService': `rds.${s.config.region}.amazonaws.com` },
+    });
+  });
+
+  it('uses "*" resources only for actions that support no resource-level scoping', () => {
+    const allowedOnStar = new Set([
+      'ecr:GetAuthorizationToken',
+      'ec2:DescribeSecurityGroups',
+      'ec2:DescribeSubnets',
+      'ec2:DescribeVpcs',
+      'ec2:CreateNetworkInterface',
+      'ec2:DescribeNetworkInterfaces',
+      'ec2:DeleteNetworkInterface',
+      'ec2:AssignPrivateIpAddresses',
+      'ec2:UnassignPrivateIpAddresses',
+      // VPC flow logs delivery role (CDK-generated, scoped by the service principal).
+      'logs:CreateLogStream',
+      'logs:PutLogEvents',
+      'logs:DescribeLogStreams',
+      'iam:PassRole',
+    ]);
+    for (const [id, st] of iamStatements(s)) {
+      if (!asArray(st.Resource).includes('*')) continue;
+      for (const action of asArray(st.Action))
+        expect(allowedOnStar.has(action), `${id}: ${action} on *`).toBe(true);
+      expect(asArray(st.Action).some((a) => a.endsWith(':*'))).toBe(false);
+    }
+  });
+
+  it('applies deletion protection, removal policy, backups and readers from config', () => {
+    const clusters = resourcesOf(s.template, 'AWS::RDS::DBCluster');
+    expect(clusters).toHaveLength(2);
+    const policy = { destroy: 'Delete', retain: 'Retain', snapshot: 'Snapshot' } as const;
+    for (const [id, c] of clusters) {
+      const d = id.startsWith('Management') ? s.config.managementDatabase : s.config.workerDatabase;
+      expect(c.Properties!['DeletionProtection'], id).toBe(d.deletionProtection);
+      expect(c.Properties!['BackupRetentionPeriod'], id).toBe(d.backupRetentionDays);
+      expect(c.Properties!['EngineVersion'], id).toBe(d.engineVersion);
+      expect(c.Properties!['ServerlessV2ScalingConfiguration'], id).toEqual({
+        MinCapacity: d.minCapacity,
+        MaxCapacity: d.maxCapacity,
+      });
+      expect(c['DeletionPolicy'], id).toBe(policy[d.removalPolicy]);
+    }
+    const instances = resourcesOf(s.template, 'AWS::RDS::DBInstance');
+    expect(instances).toHaveLength(2 + s.config.managementDatabase.readers + s.config.workerDatabase.readers);
+    for (const [, i] of instances) expect(i.Properties!['DBInstanceClass']).toBe('db.serverless');
+    for (const [id, b] of resourcesOf(s.template, 'AWS::S3::Bucket'))
+      expect(b['DeletionPolicy'], id).toBe(s.config.dataRemovalPolicy === 'destroy' ? 'Delete' : 'Retain');
+  });
+
+  it('sizes Redis and its failover from config', () => {
+    s.template.hasResourceProperties('AWS::ElastiCache::ReplicationGroup', {
+      CacheNodeType: s.config.redis.nodeType,
+      NumCacheClusters: 1 + s.config.redis.replicas,
+      MultiAZEnabled: s.config.redis.multiAz,
+      AutomaticFailoverEnabled: s.config.redis.multiAz,
+    });
+  });
+
+  it('runs both services on Fargate with health checks, rollback and autoscaling from config', () => {
+    for (const [service, cfg, port] of [
+      ['gateway', s.config.gateway, 8000],
+      ['tenant-manager', s.config.tenantManager, 3001],
+    ] as const) {
+      s.template.hasResourceProperties('AWS::ECS::Service', {
+        ServiceName: service,
+        LaunchType: 'FARGATE',
+        DesiredCount: cfg.desiredCount,
+        DeploymentConfiguration: Match.objectLike({
+          DeploymentCircuitBreaker: { Enable: true, Rollback: true },
+        }),
+        NetworkConfiguration: { AwsvpcConfiguration: Match.objectLike({ AssignPublicIp: 'DISABLED' }) },
+      });
+      s.template.hasResourceProperties('AWS::ECS::TaskDefinition', {
+        Cpu: String(cfg.cpu),
+        Memory: String(cfg.memoryMiB),
+        ContainerDefinitions: [
+          Match.objectLike({
+            Name: service,
+            ReadonlyRootFilesystem: true,
+            HealthCheck: Match.objectLike({
+              Command: Match.arrayWith([Match.stringLikeRegexp(`127.0.0.1:${port}/health`)]),
+            }),
+            Image: Match.objectLike({ 'Fn::Join': Match.arrayWith([Match.arrayWith([`:${cfg.imageTag}`])]) }),
+          }),
+        ],
+      });
+      const [, scaling] = resourcesOf(s.template, 'AWS::ApplicationAutoScaling::ScalableTarget').find(
+        ([id]) => id.toLowerCase().startsWith(service.replace('-', '')),
+      )!;
+      expect(scaling.Properties).toMatchObject({ MinCapacity: cfg.minCount, MaxCapacity: cfg.maxCount });
+    }
+    // Secrets reach the containers through Secrets Manager, never as plain environment.
+    for (const [, td] of resourcesOf(s.template, 'AWS::ECS::TaskDefinition')) {
+      const container = (td.Properties!['ContainerDefinitions'] as Record<string, unknown>[])[0]!;
+      const plain = (container['Environment'] as { Name: string }[]).map((e) => e.Name);
+      for (const name of plain) expect(name).not.toMatch(/PASSWORD|TOKEN|ADMIN_KEY|MASTER_KEY|SECRET/);
+      expect((container['Secrets'] as { Name: string }[]).map((e) => e.Name)).toContain(
+        'INTERNAL_SERVICE_TOKEN',
+      );
+    }
+  });
+
+  it('routes *.baseDomain to the gateway and the API host to the tenant-manager', () => {
+    const rules = resourcesOf(s.template, 'AWS::ElasticLoadBalancingV2::ListenerRule').map(
+      ([, r]) => r.Properties!,
+    );
+    const hostOf = (r: Record<string, unknown>) => json(r['Conditions']);
+    const api = rules.find((r) => hostOf(r).includes(`"${s.config.apiHostName}"`))!;
+    const wildcard = rules.find((r) => hostOf(r).includes(`"*.${s.config.baseDomain}"`))!;
+    expect(api['Priority']).toBeLessThan(wildcard['Priority'] as number);
+    expect(json(api['Actions']).toLowerCase()).toContain('tenantmanager');
+    expect(json(wildcard['Actions']).toLowerCase()).toContain('gateway');
+    expect(rules).toHaveLength(2);
+  });
+
+  it('puts a WAF with managed rules and a per-IP rate limit in front of the ALB', () => {
+    const mode = s.config.waf.managedRulesMode === 'block' ? { None: {} } : { Count: {} };
+    s.template.hasResourceProperties('AWS::WAFv2::WebACL', {
+      Scope: 'REGIONAL',
+      Rules: Match.arrayWith([
+        Match.objectLike({
+          Action: { Block: {} },
+          Statement: { RateBasedStatement: { Limit: s.config.waf.ratePerIpPer5Min, AggregateKeyType: 'IP' } },
+        }),
+        Match.objectLike({ Name: 'AWSManagedRulesCommonRuleSet', OverrideAction: mode }),
+      ]),
+    });
+    s.template.resourceCountIs('AWS::WAFv2::WebACLAssociation', 1);
+  });
+
+  it('sends alarms to an SNS topic with the configured e-mail subscription', () => {
+    const alarms = resourcesOf(s.template, 'AWS::CloudWatch::Alarm');
+    expect(alarms.length).toBeGreaterThanOrEqual(10);
+    for (const [id, a] of alarms) expect(json(a.Properties!['AlarmActions']), id).toContain('AlarmsTopic');
+    s.template.resourceCountIs('AWS::SNS::Subscription', s.config.alarms.email ? 1 : 0);
+    if (s.config.alarms.email)
+      s.template.hasResourceProperties('AWS::SNS::Subscription', {
+        Protocol: 'email',
+        Endpoint: s.config.alarms.email,
+      });
+  });
+
+  it('creates the VPC, repositories and secrets from config', () => {
+    s.template.hasResourceProperties('AWS::EC2::VPC', { CidrBlock: s.config.vpc.cidr });
+    s.template.resourceCountIs('AWS::EC2::NatGateway', s.config.vpc.natGateways);
+    s.template.resourceCountIs('AWS::EC2::FlowLog', 1);
+    const repos = resourcesOf(s.template, 'AWS::ECR::Repository').map(
+      ([, r]) => r.Properties!['RepositoryName'],
+    );
+    expect(repos.sort()).toEqual([`${s.config.namePrefix}/gateway`, `${s.config.namePrefix}/tenant-manager`]);
+    for (const secret of ['admin-key', 'internal-service-token', 'master-key'])
+      s.template.hasResourceProperties('AWS::SecretsManager::Secret', {
+        Name: `${s.config.namePrefix}/${secret}`,
+      });
+  });
+
+  it('hands the AWS provider its config and exports every output the scripts read', () => {
+    const tm = resourcesOf(s.template, 'AWS::ECS::TaskDefinition').find(([id]) =>
+      id.startsWith('TenantManager'),
+    )!;
+    const env = (
+      (tm[1].Properties!['ContainerDefinitions'] as Record<string, unknown>[])[0]!['Environment'] as {
+        Name: string;
+        Value: unknown;
+      }[]
+    ).find((e) => e.Name === 'SUPAPLANE_AWS_PROVIDER_CONFIG')!;
+    const rendered = json(env.Value);
+    for (const field of [
+      'restFunction',
+      'gatewayRoleArn',
+      'workerCluster',
+      'identifierPrefix',
+      'rest/rest-lambda.zip',
+    ])
+      expect(rendered).toContain(field);
+    const outputs = Object.keys(s.template.toJSON()['Outputs'] as object);
+    for (const o of [
+      'LoadBalancerDnsName',
+      'ApiUrl',
+      'AdminKeySecretArn',
+      'WorkerClusterIdentifier',
+      'WorkerClusterEndpoint',
+      'WorkerClusterSecretArn',
+      'RedisEndpoint',
+      'GatewayRepositoryUri',
+      'TenantManagerRepositoryUri',
+      'RestArtifactBucket',
+      'RestExecutionRoleArn',
+      'GatewayTaskRoleArn',
+      'EcsClusterName',
+      'AlarmTopicArn',
+    ])
+      expect(outputs).toContain(o);
+  });
+});

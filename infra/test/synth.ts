@@ -1,0 +1,47 @@
+import { readFileSync } from 'node:fs';
+import { App, Aspects } from 'aws-cdk-lib';
+import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { type InfraConfig, parseInfraConfig } from '../lib/config.js';
+import { SupabaseStack } from '../lib/stack.js';
+
+export interface Synthesized {
+  readonly config: InfraConfig;
+  readonly template: Template;
+  readonly stack: SupabaseStack;
+  /** Unsuppressed cdk-nag findings as `<path> <rule>`. */
+  readonly nagFindings: string[];
+  readonly synthMs: number;
+}
+
+export function loadConfig(name: 'test' | 'production'): InfraConfig {
+  return parseInfraConfig(
+    JSON.parse(readFileSync(new URL(`../config.${name}.json`, import.meta.url), 'utf8')),
+  );
+}
+
+/** Synthesizes the stack for one shipped config with AwsSolutions checks — once per test file. */
+export function synth(name: 'test' | 'production'): Synthesized {
+  const started = performance.now();
+  const config = loadConfig(name);
+  const app = new App();
+  const stack = new SupabaseStack(app, config.stackName, {
+    config,
+    env: { account: config.account, region: config.region },
+  });
+  Aspects.of(app).add(new AwsSolutionsChecks());
+  const template = Template.fromStack(stack);
+  const annotations = Annotations.fromStack(stack);
+  const nag = Match.stringLikeRegexp('AwsSolutions-');
+  const nagFindings = [...annotations.findError('*', nag), ...annotations.findWarning('*', nag)].map(
+    (m) => `${m.id} ${String(m.entry.data).split(':')[0]}`,
+  );
+  return { config, template, stack, nagFindings, synthMs: performance.now() - started };
+}
+
+type Resource = { Type: string; Properties?: Record<string, unknown>; [k: string]: unknown };
+
+export function resourcesOf(template: Template, type?: string): [string, Resource][] {
+  const all = Object.entries(template.toJSON()['Resources'] as Record<string, Resource>);
+  return type ? all.filter(([, r]) => r.Type === type) : all;
+}
