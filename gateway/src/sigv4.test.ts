@@ -3,8 +3,14 @@ import { SignatureV4 } from '@smithy/signature-v4';
 import { describe, expect, it } from 'vitest';
 import { type AwsCredentials, createSigV4Signer, formatQuery, parseQuery, sha256Hex } from './sigv4.js';
 
-const staticCreds: AwsCredentials = { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY' };
-const sessionCreds: AwsCredentials = { ...staticCreds, sessionToken: 'IQoJb3JpZ2luX2VjE//session+token/with=chars==' };
+const staticCreds: AwsCredentials = {
+  accessKeyId: 'AKIDEXAMPLE',
+  secretAccessKey: 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY',
+};
+const sessionCreds: AwsCredentials = {
+  ...staticCreds,
+  sessionToken: 'IQoJb3JpZ2luX2VjE//session+token/with=chars==',
+};
 
 /** The reference: @smithy/signature-v4 fed the query as any HTTP server would decode it. */
 async function referenceSign(input: {
@@ -23,7 +29,12 @@ async function referenceSign(input: {
     if (existing === undefined) query[key] = value;
     else query[key] = Array.isArray(existing) ? [...existing, value] : [existing, value];
   }
-  const signer = new SignatureV4({ service: 'lambda', region: input.region, credentials: input.credentials, sha256: Sha256 });
+  const signer = new SignatureV4({
+    service: 'lambda',
+    region: input.region,
+    credentials: input.credentials,
+    sha256: Sha256,
+  });
   const signed = await signer.sign(
     {
       method: input.method,
@@ -36,12 +47,18 @@ async function referenceSign(input: {
     } as never,
     { signingDate: input.date },
   );
-  return signed.headers as Record<string, string>;
+  return (signed as unknown as { headers: Record<string, string> }).headers;
 }
 
 async function compare(
   rawQuery: string,
-  options: { path?: string; method?: string; body?: Uint8Array; credentials?: AwsCredentials; date?: Date } = {},
+  options: {
+    path?: string;
+    method?: string;
+    body?: Uint8Array;
+    credentials?: AwsCredentials;
+    date?: Date;
+  } = {},
 ) {
   const parsed = parseQuery(rawQuery);
   if (!parsed.ok) throw new Error(`unexpected parse failure for ${rawQuery}`);
@@ -115,7 +132,38 @@ describe('SigV4 signer vs @smithy/signature-v4', () => {
   });
 
   it('matches on 300 random queries over a hostile alphabet', async () => {
-    const alphabet = ["a", "Z", "0", "*", "(", ")", ",", ":", "!", "'", " ", "+", "%20", "%25", "é", "日", "😀", "~", "-", ".", "_", "=", "%3D", "&", "/", "?", "@", "$", ";", '"'];
+    const alphabet = [
+      'a',
+      'Z',
+      '0',
+      '*',
+      '(',
+      ')',
+      ',',
+      ':',
+      '!',
+      "'",
+      ' ',
+      '+',
+      '%20',
+      '%25',
+      'é',
+      '日',
+      '😀',
+      '~',
+      '-',
+      '.',
+      '_',
+      '=',
+      '%3D',
+      '&',
+      '/',
+      '?',
+      '@',
+      '$',
+      ';',
+      '"',
+    ];
     let seed = 42;
     const rand = (n: number) => {
       seed = (seed * 1103515245 + 12345) & 0x7fffffff;
@@ -128,7 +176,10 @@ describe('SigV4 signer vs @smithy/signature-v4', () => {
       return s;
     };
     for (let i = 0; i < 300; i++) {
-      const raw = Array.from({ length: 1 + rand(5) }, () => `${encodeURIComponent(token())}=${encodeURI(token())}`).join('&');
+      const raw = Array.from(
+        { length: 1 + rand(5) },
+        () => `${encodeURIComponent(token())}=${encodeURI(token())}`,
+      ).join('&');
       const parsed = parseQuery(raw);
       if (!parsed.ok) continue;
       await compare(raw, { credentials: i % 2 ? sessionCreds : staticCreds });
@@ -137,7 +188,9 @@ describe('SigV4 signer vs @smithy/signature-v4', () => {
 
   it('sends strictly encoded pairs in client order and refuses malformed escapes', () => {
     const parsed = parseQuery("select=*&name=eq.a+b&x=(1,2)&name=eq.c'd&&k");
-    expect(parsed.ok && formatQuery(parsed.pairs)).toBe('select=%2A&name=eq.a%20b&x=%281%2C2%29&name=eq.c%27d&k=');
+    expect(parsed.ok && formatQuery(parsed.pairs)).toBe(
+      'select=%2A&name=eq.a%20b&x=%281%2C2%29&name=eq.c%27d&k=',
+    );
     expect(parseQuery('a=%zz')).toEqual({ ok: false, reason: 'malformed percent-encoding in query string' });
     expect(parseQuery('a=%E6%97')).toMatchObject({ ok: false });
     const dropped = parseQuery('apikey=secret&a=1', (key) => key === 'apikey');
@@ -162,6 +215,8 @@ describe('SigV4 signer vs @smithy/signature-v4', () => {
     expect(signer.sign({ ...base, query: [['a', '2']] }).authorization).not.toBe(sig);
     expect(signer.sign({ ...base, path: '/rest/v1/u' }).authorization).not.toBe(sig);
     expect(signer.sign({ ...base, payloadHash: sha256Hex('x') }).authorization).not.toBe(sig);
-    expect(signer.sign({ ...base, host: 'other.lambda-url.local.localhost:9000' }).authorization).not.toBe(sig);
+    expect(signer.sign({ ...base, host: 'other.lambda-url.local.localhost:9000' }).authorization).not.toBe(
+      sig,
+    );
   });
 });

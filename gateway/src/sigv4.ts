@@ -29,8 +29,12 @@ const PLUS = /\+/g;
  * Parses a raw query string (`a=1&b=x%20y`, no leading `?`) into pairs in strict SigV4 encoding,
  * keeping their order. `+` means space (form encoding, as supabase-js sends it). The gateway sends
  * exactly these bytes upstream, so any verifier that decodes the query gets the same canonical form.
+ * `drop` sees each decoded pair and may remove it (the gateway takes `apikey` out this way).
  */
-export function parseQuery(raw: string, drop?: (decodedKey: string) => boolean): QueryParseResult {
+export function parseQuery(
+  raw: string,
+  drop?: (decodedKey: string, decodedValue: string) => boolean,
+): QueryParseResult {
   const pairs: QueryPair[] = [];
   if (raw.length === 0) return { ok: true, pairs };
   for (const component of raw.split('&')) {
@@ -46,7 +50,7 @@ export function parseQuery(raw: string, drop?: (decodedKey: string) => boolean):
     } catch {
       return { ok: false, reason: 'malformed percent-encoding in query string' };
     }
-    if (drop?.(key)) continue;
+    if (drop?.(key, value)) continue;
     pairs.push([escapeUri(key), escapeUri(value)]);
   }
   return { ok: true, pairs };
@@ -127,7 +131,10 @@ export function createSigV4Signer(): SigV4Signer {
     const second = Math.floor(date.getTime() / 1000);
     if (second !== lastSecond) {
       lastSecond = second;
-      lastLongDate = date.toISOString().replace(/\.\d{3}Z$/, 'Z').replace(/[-:]/g, '');
+      lastLongDate = date
+        .toISOString()
+        .replace(/\.\d{3}Z$/, 'Z')
+        .replace(/[-:]/g, '');
     }
     return lastLongDate;
   };
@@ -167,7 +174,12 @@ export function createSigV4Signer(): SigV4Signer {
         `${input.method}\n${canonicalPath(input.path)}\n${canonicalQuery(input.query)}\n` +
         `${canonicalHeaders}\n${signedHeaderNames}\n${input.payloadHash}`;
       const stringToSign = `AWS4-HMAC-SHA256\n${longDate}\n${scope}\n${sha256Hex(canonicalRequest)}`;
-      const key = signingKey(input.credentials, scope, [shortDate, input.region, input.service, 'aws4_request']);
+      const key = signingKey(input.credentials, scope, [
+        shortDate,
+        input.region,
+        input.service,
+        'aws4_request',
+      ]);
       const signature = createHmac('sha256', key).update(stringToSign).digest('hex');
       const authorization =
         `AWS4-HMAC-SHA256 Credential=${input.credentials.accessKeyId}/${scope}, ` +
@@ -183,5 +195,8 @@ export function createSigV4Signer(): SigV4Signer {
 }
 
 function canonicalHeaderValue(value: string): string {
-  return value.replace(/[\r\n]/g, ' ').replace(/[ \t]+/g, ' ').replace(/^ | $/g, '');
+  return value
+    .replace(/[\r\n]/g, ' ')
+    .replace(/[ \t]+/g, ' ')
+    .replace(/^ | $/g, '');
 }

@@ -1,0 +1,48 @@
+import type { IncomingHttpHeaders } from 'node:http';
+
+export interface ClientCredentials {
+  /** The opaque API key, from `apikey` header, `apikey` query param or `Authorization: Bearer sb_…`. */
+  readonly apiKey: string | null;
+  /** A user JWT from `Authorization: Bearer …` (anything that is not an `sb_` key). */
+  readonly userToken: string | null;
+  /** `Authorization` was present but not a Bearer credential. */
+  readonly malformedAuthorization: boolean;
+}
+
+const BEARER = /^bearer\s+(\S+)\s*$/i;
+
+function first(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
+}
+
+/** Where the key and the user token come from, in Supabase's order of precedence. */
+export function readClientCredentials(
+  headers: IncomingHttpHeaders,
+  queryApiKey: string | null,
+): ClientCredentials {
+  const authorization = first(headers.authorization);
+  let bearer: string | null = null;
+  let malformedAuthorization = false;
+  if (authorization !== undefined) {
+    const match = BEARER.exec(authorization);
+    if (match) bearer = match[1]!;
+    else malformedAuthorization = true;
+  }
+  const bearerIsKey = bearer?.startsWith('sb_') === true;
+  const headerKey = first(headers.apikey);
+  const apiKey = headerKey || queryApiKey || (bearerIsKey ? bearer : null);
+  return {
+    apiKey: apiKey || null,
+    userToken: bearer !== null && !bearerIsKey ? bearer : null,
+    malformedAuthorization,
+  };
+}
+
+const BROWSER_UA = /^Mozilla\/\d/;
+
+/** A browser is talking to us: a browser `User-Agent`, or CORS/fetch-metadata headers only browsers send. */
+export function isBrowserRequest(headers: IncomingHttpHeaders): boolean {
+  const ua = first(headers['user-agent']);
+  if (ua && BROWSER_UA.test(ua)) return true;
+  return headers.origin !== undefined || headers['sec-fetch-mode'] !== undefined;
+}

@@ -1,0 +1,124 @@
+import type { AwsCredentials } from './sigv4.js';
+
+export interface CacheConfig {
+  /** Entries per in-process cache (projects, keys). */
+  readonly maxEntries: number;
+  /** How long an L1 entry is served without asking Redis / the tenant-manager again. */
+  readonly freshTtlMs: number;
+  /** How long past freshness an entry may still be served while the tenant-manager is down. */
+  readonly staleTtlMs: number;
+  /** How long "no such key/project" is remembered. */
+  readonly negativeTtlMs: number;
+  /** TTL of entries written to Redis. */
+  readonly redisTtlSeconds: number;
+}
+
+export interface GatewayConfig {
+  readonly port: number;
+  readonly host: string;
+  /** `<ref>.<baseDomain>` is a project's API host. */
+  readonly baseDomain: string;
+  /** Local mode: bare-domain requests take their project from the key; static SigV4 credentials. */
+  readonly localMode: boolean;
+  readonly tenantManagerInternalUrl: string;
+  readonly internalServiceToken: string;
+  /** Without Redis the gateway runs on its in-process cache alone. */
+  readonly redisUrl: string | null;
+  readonly awsRegion: string;
+  /** Host patterns an upstream URL must match (`*` = one DNS label), e.g. `*.lambda-url.eu-west-1.on.aws`. */
+  readonly upstreamHostAllowlist: readonly string[];
+  /** Static credentials (local mode); otherwise the AWS default provider chain. */
+  readonly staticAwsCredentials: AwsCredentials | null;
+  readonly bodyLimitBytes: number;
+  readonly upstreamConnectTimeoutMs: number;
+  readonly upstreamHeadersTimeoutMs: number;
+  readonly upstreamBodyTimeoutMs: number;
+  readonly internalApiTimeoutMs: number;
+  /** Longest a request waits on Redis before going on without it. */
+  readonly redisCommandTimeoutMs: number;
+  readonly cache: CacheConfig;
+  readonly shutdownGraceMs: number;
+  readonly logLevel: string;
+}
+
+/** Lambda's synchronous invocation payload limit. */
+export const LAMBDA_BODY_LIMIT = 6 * 1024 * 1024;
+
+export class ConfigError extends Error {}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+function int(env: Env, name: string, fallback: number, min = 0): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min) throw new ConfigError(`${name} must be an integer >= ${min}`);
+  return value;
+}
+
+function bool(env: Env, name: string): boolean {
+  return ['1', 'true', 'yes', 'on'].includes((env[name] ?? '').toLowerCase());
+}
+
+function required(env: Env, name: string): string {
+  const value = env[name];
+  if (!value) throw new ConfigError(`${name} is required`);
+  return value;
+}
+
+/** Parses and validates the gateway's environment once, at the edge of `main`. */
+export function loadGatewayConfig(env: Env): GatewayConfig {
+  const localMode = bool(env, 'LOCAL_MODE');
+  const awsRegion = env.AWS_REGION || (localMode ? 'local' : 'us-east-1');
+  const baseDomain = (env.BASE_DOMAIN || (localMode ? 'localhost' : '')).toLowerCase();
+  if (!baseDomain) throw new ConfigError('BASE_DOMAIN is required');
+  const tenantManagerInternalUrl = required(env, 'TENANT_MANAGER_INTERNAL_URL');
+  try {
+    new URL(tenantManagerInternalUrl);
+  } catch {
+    throw new ConfigError('TENANT_MANAGER_INTERNAL_URL must be a URL');
+  }
+  const allowlist = (env.UPSTREAM_HOST_ALLOWLIST ?? '')
+    .split(',')
+    .map((p) => p.trim().toLowerCase())
+    .filter(Boolean);
+  const accessKeyId = env.LOCAL_AWS_ACCESS_KEY_ID;
+  const secretAccessKey = env.LOCAL_AWS_SECRET_ACCESS_KEY;
+  if (localMode && (!accessKeyId || !secretAccessKey)) {
+    throw new ConfigError(
+      'LOCAL_AWS_ACCESS_KEY_ID and LOCAL_AWS_SECRET_ACCESS_KEY are required in local mode',
+    );
+  }
+  return {
+    port: int(env, 'GATEWAY_PORT', 8000),
+    host: env.GATEWAY_HOST || (localMode ? '127.0.0.1' : '0.0.0.0'),
+    baseDomain,
+    localMode,
+    tenantManagerInternalUrl,
+    internalServiceToken: required(env, 'INTERNAL_SERVICE_TOKEN'),
+    redisUrl: env.REDIS_URL || null,
+    awsRegion,
+    upstreamHostAllowlist: allowlist.length
+      ? allowlist
+      : [localMode ? '*.lambda-url.*.localhost' : `*.lambda-url.${awsRegion}.on.aws`],
+    staticAwsCredentials:
+      localMode && accessKeyId && secretAccessKey
+        ? { accessKeyId, secretAccessKey, sessionToken: env.LOCAL_AWS_SESSION_TOKEN || undefined }
+        : null,
+    bodyLimitBytes: int(env, 'GATEWAY_BODY_LIMIT_BYTES', LAMBDA_BODY_LIMIT, 1),
+    upstreamConnectTimeoutMs: int(env, 'GATEWAY_UPSTREAM_CONNECT_TIMEOUT_MS', 3_000, 1),
+    upstreamHeadersTimeoutMs: int(env, 'GATEWAY_UPSTREAM_TIMEOUT_MS', 30_000, 1),
+    upstreamBodyTimeoutMs: int(env, 'GATEWAY_UPSTREAM_BODY_TIMEOUT_MS', 30_000, 1),
+    internalApiTimeoutMs: int(env, 'GATEWAY_INTERNAL_API_TIMEOUT_MS', 2_000, 1),
+    redisCommandTimeoutMs: int(env, 'GATEWAY_REDIS_TIMEOUT_MS', 15, 1),
+    cache: {
+      maxEntries: int(env, 'GATEWAY_CACHE_MAX_ENTRIES', 50_000, 1),
+      freshTtlMs: int(env, 'GATEWAY_CACHE_TTL_MS', 30_000, 1),
+      staleTtlMs: int(env, 'GATEWAY_CACHE_STALE_MS', 600_000),
+      negativeTtlMs: int(env, 'GATEWAY_CACHE_NEGATIVE_TTL_MS', 5_000),
+      redisTtlSeconds: int(env, 'GATEWAY_REDIS_TTL_SECONDS', 300, 1),
+    },
+    shutdownGraceMs: int(env, 'GATEWAY_SHUTDOWN_GRACE_MS', 10_000),
+    logLevel: env.LOG_LEVEL || 'info',
+  };
+}

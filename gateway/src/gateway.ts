@@ -1,0 +1,507 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import { pipeline } from 'node:stream';
+import { type ApiKeyType, hashApiKey, parseApiKey, verifyApiKey } from '@supaplane/keys';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { Dispatcher } from 'undici';
+import { isBrowserRequest, readClientCredentials } from './api-key-source.js';
+import type { Clock } from './clock.js';
+import type { GatewayConfig } from './config.js';
+import type { CredentialsSource } from './credentials.js';
+import type { InternalApi } from './internal-api.js';
+import type { GatewayMetrics } from './metrics.js';
+import { matchHost } from './project-host.js';
+import { ProjectRuntime, type ServiceName, serviceForPath } from './project-runtime.js';
+import { type ApiKeyRecord, type ProjectRecord, parseApiKeyRecord, parseProjectRecord } from './records.js';
+import { RedisLayer, apiKeyRedisKey, projectRedisKey } from './redis-layer.js';
+import { type Refusal, jwtRefusal, refusals, sendJson } from './responses.js';
+import { EMPTY_PAYLOAD_SHA256, createSigV4Signer, formatQuery, parseQuery, sha256Hex } from './sigv4.js';
+import { type CacheLookup, TieredCache } from './tiered-cache.js';
+import { createUpstreamAllowlist } from './upstream-allowlist.js';
+
+export interface GatewayOptions {
+  readonly config: GatewayConfig;
+  /** Makes a Redis connection (called twice: commands and subscriber); `null` runs on L1 alone. */
+  readonly createRedis: (() => Redis) | null;
+  readonly internalApi: InternalApi;
+  /** Keep-alive pools per upstream origin (an undici Agent). */
+  readonly upstreamDispatcher: Dispatcher;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly credentials: CredentialsSource;
+  readonly metrics: GatewayMetrics;
+}
+
+export interface ReadyReport {
+  readonly ok: boolean;
+  readonly tenantManager: 'ok' | 'down';
+  readonly redis: 'ok' | 'down' | 'disabled';
+}
+
+export interface Gateway {
+  /** The request listener for a node:http server. */
+  handle(req: IncomingMessage, res: ServerResponse): void;
+  ready(): Promise<ReadyReport>;
+  /** Requests currently being answered. */
+  readonly inFlight: number;
+  /** Refuse new requests from now on (graceful shutdown). */
+  beginShutdown(): void;
+  /** Closes Redis connections; the caller owns the dispatcher and the internal API client. */
+  close(): Promise<void>;
+  readonly projects: TieredCache<ProjectRecord, ProjectRuntime>;
+  readonly keys: TieredCache<ApiKeyRecord, ApiKeyRecord>;
+}
+
+/** Hop-by-hop and identity headers never forwarded upstream (the gateway sets its own). */
+const DROPPED_REQUEST_HEADERS = new Set([
+  'host',
+  'apikey',
+  'authorization',
+  'connection',
+  'keep-alive',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'expect',
+  'content-length',
+  'proxy-authorization',
+  'proxy-connection',
+  'x-project-ref',
+  'x-project-id',
+  'x-tenant-id',
+  'x-client-authorization',
+  'x-forwarded-for',
+  'x-request-id',
+]);
+
+const DROPPED_RESPONSE_HEADERS = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-authenticate',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'x-request-id',
+]);
+
+const SAFE_PATH = /^\/[A-Za-z0-9\-._~!$&'()*+,;=:@%/]*$/;
+const BAD_PATH = /(^|\/)(\.|%2e){1,2}(\/|$)|\/\/|%(?![0-9a-f]{2})/i;
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+const BODYLESS = new Set(['GET', 'HEAD', 'OPTIONS', 'DELETE']);
+const EXPOSED_HEADERS =
+  'Content-Range, Content-Location, Content-Profile, Preference-Applied, Range-Unit, X-Request-Id';
+const DEFAULT_ALLOWED_HEADERS =
+  'authorization, apikey, content-type, content-profile, accept-profile, prefer, range, x-client-info, x-supabase-api-version';
+
+type BodyResult = Buffer | 'too-large' | 'aborted';
+
+/** The gateway's request path: host → key → project → token → SigV4 → upstream → relay. */
+export function buildGateway(options: GatewayOptions): Gateway {
+  const { config, clock, logger, metrics, upstreamDispatcher } = options;
+  const signer = createSigV4Signer();
+  const isAllowedUpstream = createUpstreamAllowlist(config.upstreamHostAllowlist);
+  let redis: RedisLayer | null = null;
+
+  const common = {
+    maxEntries: config.cache.maxEntries,
+    freshTtlMs: config.cache.freshTtlMs,
+    staleTtlMs: config.cache.staleTtlMs,
+    negativeTtlMs: config.cache.negativeTtlMs,
+    redisTtlSeconds: config.cache.redisTtlSeconds,
+    clock,
+  };
+  const remote = {
+    get: (key: string) => (redis ? redis.get(key) : Promise.resolve(undefined)),
+    set: (key: string, value: string, ttl: number) => redis?.set(key, value, ttl),
+  };
+  const projects = new TieredCache<ProjectRecord, ProjectRuntime>({
+    ...common,
+    redisKey: projectRedisKey,
+    remote: options.createRedis ? remote : null,
+    origin: (ref) => options.internalApi.projectConfig(ref),
+    parse: parseProjectRecord,
+    compile: (record) => new ProjectRuntime(record, isAllowedUpstream, config.awsRegion),
+    observer: { lookup: (layer, result) => metrics.cacheLookup('project', layer, result) },
+  });
+  const keys = new TieredCache<ApiKeyRecord, ApiKeyRecord>({
+    ...common,
+    redisKey: apiKeyRedisKey,
+    remote: options.createRedis ? remote : null,
+    origin: (hash) => options.internalApi.apiKey(hash),
+    parse: parseApiKeyRecord,
+    compile: (record) => record,
+    observer: { lookup: (layer, result) => metrics.cacheLookup('key', layer, result) },
+  });
+
+  if (options.createRedis) {
+    redis = new RedisLayer({
+      createClient: options.createRedis,
+      commandTimeoutMs: config.redisCommandTimeoutMs,
+      clock,
+      logger,
+      onInvalidation(message) {
+        if (message.kind === 'project') {
+          projects.invalidate(message.ref);
+          keys.invalidateWhere((key) => key.ref === message.ref);
+        } else {
+          keys.invalidate(message.keyHash);
+        }
+        logger.info({ kind: message.kind, ref: message.ref, reason: message.reason }, 'cache invalidated');
+      },
+      onResubscribed() {
+        projects.clear();
+        keys.clear();
+      },
+    });
+  } else {
+    logger.warn('REDIS_URL not set: running on the in-process cache alone (no cross-instance invalidation)');
+  }
+
+  let inFlight = 0;
+  let shuttingDown = false;
+
+  function handle(req: IncomingMessage, res: ServerResponse): void {
+    const started = performance.now();
+    const header = req.headers['x-request-id'];
+    const requestId = typeof header === 'string' && REQUEST_ID.test(header) ? header : randomUUID();
+    res.setHeader('x-request-id', requestId);
+    const state: RequestState = { prefix: 'none', ref: null };
+    inFlight++;
+    res.once('close', () => {
+      inFlight--;
+      metrics.request(state.prefix, res.statusCode);
+      if (logger.isLevelEnabled('info')) {
+        const url = req.url ?? '';
+        const q = url.indexOf('?');
+        logger.info(
+          {
+            reqId: requestId,
+            method: req.method,
+            path: q < 0 ? url : url.slice(0, q),
+            status: res.statusCode,
+            ms: Math.round((performance.now() - started) * 100) / 100,
+            ref: state.ref,
+            prefix: state.prefix,
+            aborted: !res.writableFinished,
+          },
+          'request',
+        );
+      }
+    });
+    if (shuttingDown) {
+      res.setHeader('connection', 'close');
+      sendJson(res, refusals.shuttingDown);
+      return;
+    }
+    route(req, res, state, requestId).catch((error: unknown) => {
+      logger.error({ reqId: requestId, err: errorSummary(error) }, 'gateway error');
+      if (!res.headersSent) sendJson(res, refusals.internal);
+      else res.destroy();
+    });
+  }
+
+  async function route(req: IncomingMessage, res: ServerResponse, state: RequestState, requestId: string) {
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const path = q < 0 ? url : url.slice(0, q);
+    const host = matchHost(req.headers.host, config.baseDomain);
+
+    if (host.kind !== 'project') {
+      if (path === '/health' || path === '/ready' || path === '/metrics') return operations(path, res);
+      if (host.kind === 'other' || !config.localMode) return sendJson(res, refusals.unknownHost);
+    }
+
+    res.setHeader('access-control-allow-origin', '*');
+    res.setHeader('access-control-expose-headers', EXPOSED_HEADERS);
+    const service = serviceForPath(path);
+    state.prefix = service ?? 'other';
+    if (req.method === 'OPTIONS' && req.headers['access-control-request-method'] !== undefined) {
+      return preflight(req, res);
+    }
+    if (!service) return sendJson(res, refusals.noRoute);
+    if (!SAFE_PATH.test(path) || BAD_PATH.test(path)) return sendJson(res, refusals.badPath);
+
+    let queryApiKey: string | null = null;
+    const query = parseQuery(q < 0 ? '' : url.slice(q + 1), (key, value) => {
+      if (key !== 'apikey') return false;
+      queryApiKey ??= value;
+      return true;
+    });
+    if (!query.ok) return sendJson(res, refusals.badQuery);
+
+    const client = readClientCredentials(req.headers, queryApiKey);
+    const apiKey = client.apiKey;
+    if (!apiKey) return sendJson(res, refusals.noApiKey);
+
+    // Resolve the project and the key record; the checksum is checked before any lookup.
+    let ref: string;
+    let keyType: ApiKeyType;
+    let keyLookup: CacheLookup<ApiKeyRecord>;
+    let projectLookup: CacheLookup<ProjectRuntime>;
+    if (host.kind === 'project') {
+      ref = host.ref;
+      const verified = verifyApiKey(apiKey, ref);
+      if (!verified.ok) return sendJson(res, refusals.invalidApiKey);
+      keyType = verified.key.type;
+      const hash = hashApiKey(apiKey);
+      const freshKey = keys.fresh(hash);
+      const freshProject = projects.fresh(ref);
+      if (freshKey && freshProject) {
+        keyLookup = { ok: true, value: freshKey.value };
+        projectLookup = { ok: true, value: freshProject.value };
+      } else {
+        [keyLookup, projectLookup] = await Promise.all([
+          freshKey ? { ok: true as const, value: freshKey.value } : keys.get(hash),
+          freshProject ? { ok: true as const, value: freshProject.value } : projects.get(ref),
+        ]);
+      }
+    } else {
+      // Local mode on the bare domain: the key names its project.
+      const parsed = parseApiKey(apiKey);
+      if (!parsed.ok) return sendJson(res, refusals.invalidApiKey);
+      keyType = parsed.key.type;
+      keyLookup = await keys.get(hashApiKey(apiKey));
+      if (!keyLookup.ok) return sendJson(res, refusals.lookupUnavailable);
+      if (!keyLookup.value || !verifyApiKey(apiKey, keyLookup.value.ref).ok) {
+        return sendJson(res, refusals.invalidApiKey);
+      }
+      ref = keyLookup.value.ref;
+      projectLookup = await projects.get(ref);
+    }
+    state.ref = ref;
+
+    if (!projectLookup.ok) return sendJson(res, refusals.lookupUnavailable);
+    const project = projectLookup.value;
+    if (!project || project.status === 'REMOVED') return sendJson(res, refusals.projectNotFound);
+    if (project.status !== 'ACTIVE_HEALTHY') {
+      if (project.status === 'PAUSED' || project.status === 'PAUSING')
+        return sendJson(res, refusals.projectPaused);
+      return sendJson(res, refusals.projectUnavailable(project.status));
+    }
+    if (!keyLookup.ok) return sendJson(res, refusals.lookupUnavailable);
+    const key = keyLookup.value;
+    if (!key || key.status !== 'active' || key.ref !== ref || key.type !== keyType) {
+      return sendJson(res, refusals.invalidApiKey);
+    }
+    if (keyType === 'secret' && isBrowserRequest(req.headers))
+      return sendJson(res, refusals.secretKeyInBrowser);
+
+    // The token the upstream sees: the user's (verified, unchanged) or one minted for the key's role.
+    let token: string;
+    if (client.malformedAuthorization) {
+      return sendJson(res, jwtRefusal('PGRST301', 'Authorization header must use the Bearer scheme'));
+    }
+    if (client.userToken) {
+      if (!project.verifier)
+        return sendJson(res, jwtRefusal('PGRST301', 'No suitable key or wrong key type'));
+      const verified = await project.verifier.verify(client.userToken, Math.floor(clock.now() / 1000));
+      if (!verified.ok) return sendJson(res, jwtRefusal(verified.error.code, verified.error.message));
+      token = client.userToken;
+    } else {
+      if (!project.canMint) return sendJson(res, refusals.projectUnavailable('NO_JWT_SECRET'));
+      const minted = project.tokenFor(key.role, clock.now());
+      token = typeof minted === 'string' ? minted : await minted;
+    }
+
+    const upstream = project.upstreams.get(service);
+    if (!upstream) return sendJson(res, refusals.serviceNotConfigured(service));
+    if (upstream.kind === 'disallowed') {
+      logger.error(
+        { reqId: requestId, ref, upstreamHost: upstream.host },
+        'upstream host is not on the allowlist',
+      );
+      return sendJson(res, refusals.upstreamNotAllowed);
+    }
+
+    const body = await readBody(req, config.bodyLimitBytes);
+    if (body === 'aborted') return;
+    if (body === 'too-large') return sendJson(res, refusals.payloadTooLarge(config.bodyLimitBytes));
+
+    const headers = forwardHeaders(req.headers, req.socket.remoteAddress);
+    headers['x-client-authorization'] = `Bearer ${token}`;
+    headers['x-request-id'] = requestId;
+    headers.host = upstream.host;
+    if (body.length > 0 || !BODYLESS.has(req.method ?? 'GET'))
+      headers['content-length'] = String(body.length);
+    const upstreamPath = upstream.basePath + path;
+    const queryString = formatQuery(query.pairs);
+    if (upstream.kind === 'lambda-url') {
+      const credentials = options.credentials.current();
+      const signed = signer.sign({
+        method: req.method ?? 'GET',
+        host: upstream.host,
+        path: upstreamPath,
+        query: query.pairs,
+        payloadHash: body.length > 0 ? sha256Hex(body) : EMPTY_PAYLOAD_SHA256,
+        region: upstream.region,
+        service: 'lambda',
+        credentials: 'then' in credentials ? await credentials : credentials,
+        date: new Date(clock.now()),
+      });
+      Object.assign(headers, signed);
+    }
+
+    const sentAt = performance.now();
+    let response: Dispatcher.ResponseData;
+    try {
+      response = await upstreamDispatcher.request({
+        origin: upstream.origin,
+        path: queryString ? `${upstreamPath}?${queryString}` : upstreamPath,
+        method: (req.method ?? 'GET') as Dispatcher.HttpMethod,
+        headers,
+        body: body.length > 0 ? body : null,
+        headersTimeout: config.upstreamHeadersTimeoutMs,
+        bodyTimeout: config.upstreamBodyTimeoutMs,
+      });
+    } catch (error) {
+      const timedOut = isTimeout(error);
+      metrics.upstreamLatency(service, timedOut ? 504 : 502, (performance.now() - sentAt) / 1000);
+      logger.warn({ reqId: requestId, ref, service, err: errorSummary(error) }, 'upstream request failed');
+      return sendJson(res, timedOut ? refusals.upstreamTimeout : refusals.upstreamUnreachable);
+    }
+    metrics.upstreamLatency(service, response.statusCode, (performance.now() - sentAt) / 1000);
+    relay(response, res, requestId);
+  }
+
+  function relay(response: Dispatcher.ResponseData, res: ServerResponse, requestId: string): void {
+    res.statusCode = response.statusCode;
+    const upstreamHeaders = response.headers;
+    for (const name in upstreamHeaders) {
+      if (DROPPED_RESPONSE_HEADERS.has(name) || name.startsWith('access-control-')) continue;
+      const value = upstreamHeaders[name];
+      if (value !== undefined) res.setHeader(name, value);
+    }
+    pipeline(response.body, res, (error) => {
+      if (error && error.code !== 'ERR_STREAM_PREMATURE_CLOSE') {
+        logger.warn({ reqId: requestId, err: errorSummary(error) }, 'upstream body relay failed');
+      }
+    });
+  }
+
+  function preflight(req: IncomingMessage, res: ServerResponse): void {
+    const requested = req.headers['access-control-request-headers'];
+    res.statusCode = 204;
+    res.setHeader('access-control-allow-methods', 'GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS');
+    res.setHeader(
+      'access-control-allow-headers',
+      typeof requested === 'string' && requested.length < 2048 ? requested : DEFAULT_ALLOWED_HEADERS,
+    );
+    res.setHeader('access-control-max-age', '86400');
+    res.end();
+  }
+
+  async function operations(path: string, res: ServerResponse): Promise<void> {
+    if (path === '/health') return sendJson(res, { status: 200, body: { status: 'ok' } });
+    if (path === '/ready') {
+      const report = await ready();
+      return sendJson(res, { status: report.ok ? 200 : 503, body: { ...report } });
+    }
+    const text = await metrics.registry.metrics();
+    res.setHeader('content-type', metrics.registry.contentType);
+    res.end(text);
+  }
+
+  async function ready(): Promise<ReadyReport> {
+    const [tenantManager, redisUp] = await Promise.all([
+      options.internalApi.ping(),
+      redis ? redis.ping() : Promise.resolve(null),
+    ]);
+    return {
+      ok: tenantManager,
+      tenantManager: tenantManager ? 'ok' : 'down',
+      redis: redisUp === null ? 'disabled' : redisUp ? 'ok' : 'down',
+    };
+  }
+
+  return {
+    handle,
+    ready,
+    get inFlight() {
+      return inFlight;
+    },
+    beginShutdown() {
+      shuttingDown = true;
+    },
+    async close() {
+      await redis?.close();
+    },
+    projects,
+    keys,
+  };
+}
+
+interface RequestState {
+  prefix: ServiceName | 'other' | 'none';
+  ref: string | null;
+}
+
+function forwardHeaders(incoming: IncomingHttpHeaders, remoteAddress: string | undefined) {
+  const headers: Record<string, string | string[]> = {};
+  const connection = incoming.connection;
+  const listed = typeof connection === 'string' ? connection.toLowerCase().split(/\s*,\s*/) : [];
+  for (const name in incoming) {
+    if (DROPPED_REQUEST_HEADERS.has(name) || name.startsWith('x-amz-') || name.startsWith('proxy-')) continue;
+    if (listed.length > 0 && listed.includes(name)) continue;
+    const value = incoming[name];
+    if (value !== undefined) headers[name] = value;
+  }
+  const forwardedFor = incoming['x-forwarded-for'];
+  const client = remoteAddress ?? 'unknown';
+  headers['x-forwarded-for'] = typeof forwardedFor === 'string' ? `${forwardedFor}, ${client}` : client;
+  return headers;
+}
+
+function readBody(req: IncomingMessage, limit: number): Promise<BodyResult> {
+  const declared = req.headers['content-length'];
+  const chunked = req.headers['transfer-encoding'] !== undefined;
+  if (declared === undefined && !chunked) return Promise.resolve(Buffer.alloc(0));
+  if (declared !== undefined && Number(declared) > limit) {
+    req.resume();
+    return Promise.resolve('too-large');
+  }
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        req.off('data', onData);
+        chunks.length = 0;
+        req.resume();
+        resolve('too-large');
+        return;
+      }
+      chunks.push(chunk);
+    };
+    req.on('data', onData);
+    req.once('end', () => resolve(size > limit ? 'too-large' : Buffer.concat(chunks, size)));
+    req.once('aborted', () => resolve('aborted'));
+    req.once('error', () => resolve('aborted'));
+  });
+}
+
+const TIMEOUT_CODES = new Set([
+  'UND_ERR_HEADERS_TIMEOUT',
+  'UND_ERR_BODY_TIMEOUT',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'ETIMEDOUT',
+]);
+
+function isTimeout(error: unknown): boolean {
+  return (
+    typeof error === 'object' && error !== null && TIMEOUT_CODES.has((error as { code?: string }).code ?? '')
+  );
+}
+
+/** Error name, code and message only: never headers or bodies that may carry secrets. */
+function errorSummary(error: unknown): Record<string, unknown> {
+  if (error instanceof Error)
+    return { name: error.name, code: (error as { code?: string }).code, message: error.message };
+  return { message: String(error) };
+}
+
+export type { Refusal };

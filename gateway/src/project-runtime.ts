@@ -1,0 +1,126 @@
+import { type JwtVerifier, createJwtVerifier, mintHs256 } from '@supaplane/jwt';
+import type { ProjectRecord } from './records.js';
+
+/** The Supabase API prefixes and the upstream each maps to. */
+export const SERVICE_PREFIXES = [
+  ['/rest/v1', 'rest'],
+  ['/auth/v1', 'auth'],
+  ['/storage/v1', 'storage'],
+  ['/functions/v1', 'functions'],
+  ['/realtime/v1', 'realtime'],
+  ['/graphql/v1', 'graphql'],
+] as const;
+
+export type ServiceName = (typeof SERVICE_PREFIXES)[number][1];
+
+/** `/rest/v1/...` → `rest`; anything else → null. */
+export function serviceForPath(path: string): ServiceName | null {
+  for (const [prefix, name] of SERVICE_PREFIXES) {
+    if (path.startsWith(prefix) && (path.length === prefix.length || path.charCodeAt(prefix.length) === 47)) {
+      return name;
+    }
+  }
+  return null;
+}
+
+export interface UpstreamTarget {
+  readonly kind: 'lambda-url' | 'http';
+  /** `http://host:port`, the key of the keep-alive pool. */
+  readonly origin: string;
+  /** `Host` header as signed and sent. */
+  readonly host: string;
+  /** Path prefix of the upstream URL, without trailing slash ('' for the root). */
+  readonly basePath: string;
+  readonly region: string;
+}
+
+export type UpstreamSlot = UpstreamTarget | { readonly kind: 'disallowed'; readonly host: string };
+
+const MINT_TTL_SECONDS = 300;
+/** Minted tokens are replaced this long before they expire. */
+const MINT_REFRESH_MARGIN_SECONDS = 60;
+
+interface MintedToken {
+  readonly token: string;
+  readonly refreshAt: number;
+}
+
+/** Everything the hot path needs about a project, computed once per cache load. */
+export class ProjectRuntime {
+  readonly ref: string;
+  readonly status: string;
+  readonly verifier: JwtVerifier | null;
+  readonly upstreams = new Map<string, UpstreamSlot>();
+  private readonly secret: Uint8Array | null;
+  private readonly minted = new Map<string, MintedToken>();
+  private readonly minting = new Map<string, Promise<string>>();
+
+  constructor(
+    readonly record: ProjectRecord,
+    isAllowedUpstream: (url: URL) => boolean,
+    defaultRegion: string,
+  ) {
+    this.ref = record.ref;
+    this.status = record.status;
+    this.secret = record.jwtSecret ? new TextEncoder().encode(record.jwtSecret) : null;
+    const hasKeys = Boolean(record.jwtSecret) || Boolean(record.jwks?.keys.length);
+    this.verifier = hasKeys
+      ? createJwtVerifier({
+          ...(record.jwtSecret ? { jwtSecret: record.jwtSecret } : {}),
+          ...(record.jwks?.keys.length ? { jwks: record.jwks as never } : {}),
+        })
+      : null;
+    for (const [name, upstream] of Object.entries(record.upstreams)) {
+      if (!upstream) continue;
+      let url: URL;
+      try {
+        url = new URL(upstream.url);
+      } catch {
+        this.upstreams.set(name, { kind: 'disallowed', host: '(invalid url)' });
+        continue;
+      }
+      if (!isAllowedUpstream(url)) {
+        this.upstreams.set(name, { kind: 'disallowed', host: url.host });
+        continue;
+      }
+      this.upstreams.set(name, {
+        kind: upstream.kind,
+        origin: url.origin,
+        host: url.host,
+        basePath: url.pathname.replace(/\/+$/, ''),
+        region: upstream.region ?? defaultRegion,
+      });
+    }
+  }
+
+  get canMint(): boolean {
+    return this.secret !== null;
+  }
+
+  /** An HS256 token for `role`, reused until about a minute before it expires. */
+  tokenFor(role: string, nowMs: number): string | Promise<string> {
+    const nowSeconds = Math.floor(nowMs / 1000);
+    const cached = this.minted.get(role);
+    if (cached && nowSeconds < cached.refreshAt) return cached.token;
+    let pending = this.minting.get(role);
+    if (!pending) {
+      if (!this.secret) return Promise.reject(new Error('project has no JWT secret'));
+      pending = mintHs256(this.secret, {
+        ref: this.ref,
+        role,
+        issuedAt: nowSeconds,
+        ttlSeconds: MINT_TTL_SECONDS,
+      })
+        .then((token) => {
+          this.minted.set(role, {
+            token,
+            refreshAt: nowSeconds + MINT_TTL_SECONDS - MINT_REFRESH_MARGIN_SECONDS,
+          });
+          return token;
+        })
+        .finally(() => this.minting.delete(role));
+      this.minting.set(role, pending);
+    }
+    return pending;
+  }
+}

@@ -1,0 +1,69 @@
+/** Shapes of the tenant-manager internal API (docs/contracts.md), validated on the way in. */
+
+export interface UpstreamRecord {
+  readonly kind: 'lambda-url' | 'http';
+  readonly url: string;
+  readonly region?: string;
+}
+
+export interface ProjectRecord {
+  readonly ref: string;
+  readonly status: string;
+  readonly jwtSecret: string | null;
+  readonly jwks: { readonly keys: readonly Record<string, unknown>[] } | null;
+  readonly upstreams: Readonly<Record<string, UpstreamRecord | null>>;
+  readonly version: number;
+}
+
+export interface ApiKeyRecord {
+  readonly ref: string;
+  readonly keyId: string;
+  readonly type: 'publishable' | 'secret';
+  readonly role: string;
+  readonly status: string;
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
+
+export function parseProjectRecord(value: unknown): ProjectRecord | null {
+  if (!isObject(value)) return null;
+  const { ref, status, jwtSecret, jwks, upstreams, version } = value;
+  if (typeof ref !== 'string' || typeof status !== 'string') return null;
+  if (jwtSecret !== null && jwtSecret !== undefined && typeof jwtSecret !== 'string') return null;
+  if (jwks !== null && jwks !== undefined && !(isObject(jwks) && Array.isArray(jwks.keys))) return null;
+  const parsedUpstreams: Record<string, UpstreamRecord | null> = {};
+  if (upstreams !== undefined && upstreams !== null) {
+    if (!isObject(upstreams)) return null;
+    for (const [name, upstream] of Object.entries(upstreams)) {
+      if (upstream === null) {
+        parsedUpstreams[name] = null;
+        continue;
+      }
+      if (!isObject(upstream) || typeof upstream.url !== 'string') return null;
+      if (upstream.kind !== 'lambda-url' && upstream.kind !== 'http') return null;
+      if (upstream.region !== undefined && typeof upstream.region !== 'string') return null;
+      parsedUpstreams[name] = {
+        kind: upstream.kind,
+        url: upstream.url,
+        ...(typeof upstream.region === 'string' ? { region: upstream.region } : {}),
+      };
+    }
+  }
+  return {
+    ref,
+    status,
+    jwtSecret: typeof jwtSecret === 'string' && jwtSecret ? jwtSecret : null,
+    jwks: isObject(jwks) ? (jwks as unknown as ProjectRecord['jwks']) : null,
+    upstreams: parsedUpstreams,
+    version: typeof version === 'number' ? version : 0,
+  };
+}
+
+export function parseApiKeyRecord(value: unknown): ApiKeyRecord | null {
+  if (!isObject(value)) return null;
+  const { ref, keyId, type, role, status } = value;
+  if (typeof ref !== 'string' || typeof role !== 'string' || typeof status !== 'string') return null;
+  if (type !== 'publishable' && type !== 'secret') return null;
+  return { ref, keyId: typeof keyId === 'string' ? keyId : '', type, role, status };
+}

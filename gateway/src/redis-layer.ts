@@ -1,0 +1,148 @@
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import { CircuitBreaker } from './circuit-breaker.js';
+import type { Clock } from './clock.js';
+import type { RemoteCache } from './tiered-cache.js';
+
+export const INVALIDATION_CHANNEL = 'supaplane:invalidate';
+export const projectRedisKey = (ref: string) => `supaplane:gw:project:${ref}`;
+export const apiKeyRedisKey = (hash: string) => `supaplane:gw:key:${hash}`;
+
+export type Invalidation =
+  | { kind: 'project'; ref: string; reason: string }
+  | { kind: 'api-key'; ref: string; keyHash: string; reason: string };
+
+export function parseInvalidation(raw: string): Invalidation | null {
+  try {
+    const message = JSON.parse(raw) as Record<string, unknown>;
+    if (typeof message.ref !== 'string' || typeof message.reason !== 'string') return null;
+    if (message.kind === 'project') return { kind: 'project', ref: message.ref, reason: message.reason };
+    if (message.kind === 'api-key' && typeof message.keyHash === 'string') {
+      return { kind: 'api-key', ref: message.ref, keyHash: message.keyHash, reason: message.reason };
+    }
+    return null;
+  } catch {
+    return null;
+  }
+}
+
+export interface RedisLayerOptions {
+  readonly createClient: () => Redis;
+  readonly commandTimeoutMs: number;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  /** Called for every invalidation message. */
+  readonly onInvalidation: (message: Invalidation) => void;
+  /** Called when the subscription comes back after a disconnect: messages may have been missed. */
+  readonly onResubscribed: () => void;
+}
+
+/**
+ * Redis as the shared cache and the invalidation bus. Every read is bounded by a few milliseconds
+ * and guarded by a circuit breaker, so a dead Redis costs the hot path nothing; ioredis reconnects
+ * on its own and the breaker lets traffic back in once a trial read succeeds.
+ */
+export class RedisLayer implements RemoteCache {
+  private readonly client: Redis;
+  private readonly subscriber: Redis;
+  private readonly breaker: CircuitBreaker;
+  private subscribedOnce = false;
+  private lostSubscription = false;
+  private lastErrorLog = 0;
+
+  constructor(private readonly options: RedisLayerOptions) {
+    this.breaker = new CircuitBreaker({ failureThreshold: 3, openMs: 1_000, clock: options.clock });
+    this.client = options.createClient();
+    this.subscriber = options.createClient();
+    this.client.on('error', (error) => this.logError('redis', error));
+    this.subscriber.on('error', (error) => this.logError('redis subscriber', error));
+    this.subscriber.on('close', () => {
+      if (this.subscribedOnce) this.lostSubscription = true;
+    });
+    this.subscriber.on('ready', () => {
+      if (this.lostSubscription) {
+        this.lostSubscription = false;
+        options.logger.warn(
+          'redis subscription restored; dropping in-process cache entries that may be stale',
+        );
+        options.onResubscribed();
+      }
+    });
+    this.subscriber.on('message', (channel: string, raw: string) => {
+      if (channel !== INVALIDATION_CHANNEL) return;
+      const message = parseInvalidation(raw);
+      if (!message) {
+        options.logger.warn('ignored malformed invalidation message');
+        return;
+      }
+      this.handleInvalidation(message);
+    });
+    this.subscriber.subscribe(INVALIDATION_CHANNEL).then(
+      () => {
+        this.subscribedOnce = true;
+      },
+      (error: Error) => this.logError('redis subscribe', error),
+    );
+  }
+
+  async get(key: string): Promise<string | null | undefined> {
+    if (this.client.status !== 'ready' || !this.breaker.allow()) return undefined;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const value = await Promise.race([
+        this.client.get(key),
+        new Promise<undefined>((resolve) => {
+          timer = setTimeout(resolve, this.options.commandTimeoutMs, undefined);
+        }),
+      ]);
+      if (value === undefined) this.breaker.failure();
+      else this.breaker.success();
+      return value;
+    } catch {
+      this.breaker.failure();
+      return undefined;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  set(key: string, value: string, ttlSeconds: number): void {
+    if (this.client.status !== 'ready' || this.breaker.isOpen) return;
+    this.client.set(key, value, 'EX', ttlSeconds).catch(() => this.breaker.failure());
+  }
+
+  async ping(): Promise<boolean> {
+    if (this.client.status !== 'ready') return false;
+    try {
+      const pong = await Promise.race([
+        this.client.ping(),
+        new Promise<string>((resolve) => setTimeout(resolve, 500, 'timeout').unref()),
+      ]);
+      return pong === 'PONG';
+    } catch {
+      return false;
+    }
+  }
+
+  async close(): Promise<void> {
+    this.client.disconnect();
+    this.subscriber.disconnect();
+  }
+
+  private handleInvalidation(message: Invalidation): void {
+    this.options.onInvalidation(message);
+    // Deleting again is idempotent and makes a missed DEL by the publisher harmless.
+    const key = message.kind === 'api-key' ? apiKeyRedisKey(message.keyHash) : projectRedisKey(message.ref);
+    if (this.client.status === 'ready') this.client.del(key).catch(() => this.breaker.failure());
+  }
+
+  private logError(source: string, error: Error): void {
+    const now = this.options.clock.now();
+    if (now - this.lastErrorLog < 5_000) return;
+    this.lastErrorLog = now;
+    this.options.logger.warn(
+      { err: { message: error.message } },
+      `${source} unavailable; serving from in-process cache`,
+    );
+  }
+}

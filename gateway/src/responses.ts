@@ -1,0 +1,89 @@
+import type { ServerResponse } from 'node:http';
+
+/** Body and status of every refusal the gateway makes, in Supabase's hosted shapes. */
+export interface Refusal {
+  readonly status: number;
+  readonly body: Readonly<Record<string, unknown>>;
+  readonly headers?: Readonly<Record<string, string>>;
+}
+
+export const refusals = {
+  noApiKey: {
+    status: 401,
+    body: {
+      message: 'No API key found in request',
+      hint: 'No `apikey` request header or url param was found.',
+    },
+  },
+  invalidApiKey: {
+    status: 401,
+    body: {
+      message: 'Invalid API key',
+      hint: 'Double check your Supabase `anon` or `service_role` API key.',
+    },
+  },
+  secretKeyInBrowser: {
+    status: 401,
+    body: {
+      message: 'Forbidden use of secret API key in browser',
+      hint: 'Secret API keys can only be used in a protected environment and should never be used in a browser. Use a publishable key instead.',
+    },
+  },
+  projectNotFound: { status: 404, body: { message: 'Project not found' } },
+  projectPaused: {
+    status: 503,
+    body: { message: 'Project is paused', hint: 'Restore the project to serve requests again.' },
+  },
+  projectUnavailable: (status: string): Refusal => ({
+    status: 503,
+    body: {
+      message: `Project is not available (status ${status})`,
+      hint: 'Try again once the project is healthy.',
+    },
+  }),
+  lookupUnavailable: {
+    status: 503,
+    body: {
+      message: 'Service temporarily unavailable',
+      hint: 'The gateway cannot reach the project registry to check this API key; try again shortly.',
+    },
+  },
+  unknownHost: { status: 404, body: { message: 'Unknown host: use https://<project-ref>.<base-domain>' } },
+  noRoute: { status: 404, body: { message: 'no Route matched with those values' } },
+  serviceNotConfigured: (service: string): Refusal => ({
+    status: 404,
+    body: { message: `The ${service} service is not enabled for this project` },
+  }),
+  badPath: { status: 400, body: { message: 'Invalid request path' } },
+  badQuery: { status: 400, body: { message: 'Invalid query string: malformed percent-encoding' } },
+  payloadTooLarge: (limit: number): Refusal => ({
+    status: 413,
+    body: { message: `Request body too large: the limit is ${limit} bytes` },
+  }),
+  upstreamTimeout: { status: 504, body: { message: 'The upstream service did not answer in time' } },
+  upstreamUnreachable: { status: 502, body: { message: 'The upstream service could not be reached' } },
+  upstreamNotAllowed: { status: 502, body: { message: 'The upstream service address is not allowed' } },
+  internal: { status: 500, body: { message: 'Internal gateway error' } },
+  shuttingDown: { status: 503, body: { message: 'Gateway is shutting down' } },
+} satisfies Record<string, Refusal | ((...args: never[]) => Refusal)>;
+
+/** PostgREST's body for a rejected JWT. */
+export function jwtRefusal(code: 'PGRST301' | 'PGRST303', message: string): Refusal {
+  return {
+    status: 401,
+    body: { code, details: null, hint: null, message },
+    headers: {
+      'www-authenticate': `Bearer error="invalid_token", error_description="${message.replace(/["\\]/g, '')}"`,
+    },
+  };
+}
+
+export function sendJson(res: ServerResponse, refusal: Refusal): void {
+  const payload = JSON.stringify(refusal.body);
+  res.statusCode = refusal.status;
+  res.setHeader('content-type', 'application/json; charset=utf-8');
+  res.setHeader('content-length', Buffer.byteLength(payload));
+  if (refusal.headers)
+    for (const [name, value] of Object.entries(refusal.headers)) res.setHeader(name, value);
+  res.end(payload);
+}

@@ -1,0 +1,315 @@
+import { randomBytes } from 'node:crypto';
+import { request as httpRequest } from 'node:http';
+import { generateApiKey } from '@supaplane/keys';
+import { type RunningRedis, startRedis } from '@supaplane/local-services';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type RunningGateway, startGateway } from './server.js';
+import { type EchoUpstream, startEchoUpstream } from './testing/echo-upstream.js';
+import {
+  PREFIXES,
+  TEST_AWS,
+  call,
+  claimsOf,
+  prefixPath,
+  testConfig,
+  upstreamsFor,
+} from './testing/harness.js';
+import { type RegistryServer, type TestProject, startRegistryServer } from './testing/registry-server.js';
+import { ecKeyPair, es256, hs256, nowSeconds, unsigned } from './testing/tokens.js';
+
+/**
+ * The shared security suite: every case runs for two projects against every API prefix.
+ */
+let redis: RunningRedis;
+let echo: EchoUpstream;
+let registry: RegistryServer;
+let running: RunningGateway;
+let url: string;
+let alpha: TestProject;
+let beta: TestProject;
+let paused: TestProject;
+let deleted: TestProject;
+const signingKey = ecKeyPair('k1');
+const strangerKey = ecKeyPair('k1');
+
+beforeAll(async () => {
+  [redis, echo] = await Promise.all([startRedis(), startEchoUpstream(TEST_AWS)]);
+  registry = await startRegistryServer({ token: 'internal-token-for-tests', redisUrl: redis.url });
+  const jwks = { keys: [signingKey.jwk] };
+  alpha = registry.addProject('alphaalphaalphaalpha', {
+    upstreams: upstreamsFor('alphaalphaalphaalpha', echo.port),
+    jwks,
+  });
+  beta = registry.addProject('betabetabetabetabeta', {
+    upstreams: upstreamsFor('betabetabetabetabeta', echo.port),
+    jwks,
+  });
+  paused = registry.addProject('pausedpausedpausedpp', {
+    upstreams: upstreamsFor('pausedpausedpausedpp', echo.port),
+    status: 'PAUSED',
+  });
+  deleted = registry.addProject('deleteddeleteddelete', {
+    upstreams: upstreamsFor('deleteddeleteddelete', echo.port),
+  });
+  await registry.deleteProject(deleted.ref);
+  running = await startGateway(testConfig(registry, {}, redis.url));
+  url = running.url;
+});
+
+afterAll(async () => {
+  await running?.close();
+  await registry?.close();
+  await echo?.close();
+  await redis?.stop();
+});
+
+const combos = () =>
+  [
+    [() => alpha, () => beta],
+    [() => beta, () => alpha],
+  ].flatMap(([self, other]) => PREFIXES.map((prefix) => ({ self: self!, other: other!, prefix })));
+
+async function expectRefused(
+  ref: string,
+  path: string,
+  headers: Record<string, string>,
+  status: number,
+  body: Record<string, unknown>,
+) {
+  const before = echo.requests.length;
+  const res = await call(url, ref, path, { headers });
+  expect(res.status, `${ref} ${path}`).toBe(status);
+  expect(res.headers['content-type']).toMatch(/^application\/json/);
+  expect(res.body).toMatchObject(body);
+  expect(echo.requests.length, 'nothing reached the upstream').toBe(before);
+}
+
+describe('security suite: two projects × every prefix', () => {
+  it('serves a valid publishable key, signed, with a minted anon JWT and no apikey forwarded', async () => {
+    for (const { self, prefix } of combos()) {
+      const p = self();
+      const res = await call(url, p.ref, `${prefixPath(prefix)}?select=*`, {
+        headers: { apikey: p.publishableKey },
+      });
+      expect(res.status, `${p.ref} ${prefix}`).toBe(200);
+      expect(res.body.host).toMatch(new RegExp(`^${prefix}-${p.ref}\\.`));
+      expect(res.body.path).toBe(prefixPath(prefix));
+      expect(res.body.headers.apikey).toBeUndefined();
+      const token = String(res.body.headers['x-client-authorization']).replace(/^Bearer /, '');
+      expect(claimsOf(token)).toMatchObject({ iss: 'supabase', ref: p.ref, role: 'anon' });
+      expect(res.body.signature).toBe(['rest', 'auth', 'graphql'].includes(prefix) ? 'valid' : 'none');
+    }
+  });
+
+  it('answers CORS preflight before any key check', async () => {
+    for (const { self, prefix } of combos()) {
+      const res = await call(url, self().ref, prefixPath(prefix), {
+        method: 'OPTIONS',
+        headers: {
+          origin: 'https://app.example',
+          'access-control-request-method': 'POST',
+          'access-control-request-headers': 'apikey, authorization, content-type',
+        },
+      });
+      expect(res.status).toBe(204);
+      expect(res.headers['access-control-allow-origin']).toBe('*');
+      expect(res.headers['access-control-allow-headers']).toContain('apikey');
+    }
+  });
+
+  it('refuses a request without a key', async () => {
+    for (const { self, prefix } of combos()) {
+      await expectRefused(self().ref, prefixPath(prefix), {}, 401, {
+        message: 'No API key found in request',
+      });
+    }
+  });
+
+  it('refuses garbage, right-shape fakes and keys with a valid checksum that were never issued', async () => {
+    for (const { self, prefix } of combos()) {
+      const ref = self().ref;
+      const fakeShape = `sb_publishable_${randomBytes(17).toString('base64url').slice(0, 22)}_abcdefgh`;
+      for (const key of [
+        'garbage',
+        fakeShape,
+        generateApiKey(ref, 'publishable'),
+        generateApiKey(ref, 'secret'),
+      ]) {
+        await expectRefused(ref, prefixPath(prefix), { apikey: key }, 401, { message: 'Invalid API key' });
+      }
+      await expectRefused(ref, prefixPath(prefix), { authorization: 'Bearer sb_secret_nope' }, 401, {
+        message: 'Invalid API key',
+      });
+    }
+  });
+
+  it("refuses the other project's keys", async () => {
+    for (const { self, other, prefix } of combos()) {
+      for (const key of [other().publishableKey, other().secretKey]) {
+        await expectRefused(self().ref, prefixPath(prefix), { apikey: key }, 401, {
+          message: 'Invalid API key',
+        });
+        await expectRefused(self().ref, `${prefixPath(prefix)}?apikey=${key}`, {}, 401, {
+          message: 'Invalid API key',
+        });
+      }
+    }
+  });
+
+  it('refuses revoked keys', async () => {
+    const revoked = new Map<string, string>();
+    for (const p of [alpha, beta]) {
+      const key = registry.addKey(p.ref, 'publishable');
+      await registry.revokeKey(key);
+      revoked.set(p.ref, key);
+    }
+    for (const { self, prefix } of combos()) {
+      await expectRefused(self().ref, prefixPath(prefix), { apikey: revoked.get(self().ref)! }, 401, {
+        message: 'Invalid API key',
+      });
+    }
+  });
+
+  it('answers 503 for a paused project and 404 for a deleted one', async () => {
+    for (const prefix of PREFIXES) {
+      await expectRefused(paused.ref, prefixPath(prefix), { apikey: paused.publishableKey }, 503, {
+        message: 'Project is paused',
+      });
+      await expectRefused(deleted.ref, prefixPath(prefix), { apikey: deleted.secretKey }, 404, {
+        message: 'Project not found',
+      });
+    }
+  });
+
+  it('refuses a secret key sent by a browser', async () => {
+    const browser =
+      'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0 Safari/537.36';
+    for (const { self, prefix } of combos()) {
+      await expectRefused(
+        self().ref,
+        prefixPath(prefix),
+        { apikey: self().secretKey, 'user-agent': browser },
+        401,
+        {
+          message: 'Forbidden use of secret API key in browser',
+        },
+      );
+      await expectRefused(
+        self().ref,
+        prefixPath(prefix),
+        { apikey: self().secretKey, origin: 'https://app.example' },
+        401,
+        {
+          message: 'Forbidden use of secret API key in browser',
+        },
+      );
+      const server = await call(url, self().ref, prefixPath(prefix), {
+        headers: { apikey: self().secretKey, 'user-agent': 'node' },
+      });
+      expect(server.status).toBe(200);
+      expect(claimsOf(String(server.body.headers['x-client-authorization']).slice(7)).role).toBe(
+        'service_role',
+      );
+    }
+  });
+
+  it('refuses tampered, expired, alg:none, wrong-kid, foreign and HS/RS-confused tokens with PostgREST bodies', async () => {
+    for (const { self, other, prefix } of combos()) {
+      const p = self();
+      const claims = { role: 'authenticated', sub: 'user-1', ref: p.ref, exp: nowSeconds() + 600 };
+      const good = hs256(p.jwtSecret, claims);
+      const [h, , s] = good.split('.');
+      const tampered = `${h}.${Buffer.from(JSON.stringify({ ...claims, role: 'service_role' })).toString('base64url')}.${s}`;
+      const cases: Array<[string, string]> = [
+        [tampered, 'PGRST301'],
+        [hs256(p.jwtSecret, { ...claims, exp: nowSeconds() - 120 }), 'PGRST303'],
+        [unsigned({ ...claims, role: 'service_role' }), 'PGRST301'],
+        [es256(signingKey.privateKey, 'unknown-kid', claims), 'PGRST301'],
+        [es256(strangerKey.privateKey, 'k1', claims), 'PGRST301'],
+        [hs256(other().jwtSecret, claims), 'PGRST301'],
+        [hs256(JSON.stringify(signingKey.jwk), claims, { kid: 'k1' }), 'PGRST301'],
+        ['not-a-jwt', 'PGRST301'],
+      ];
+      for (const [token, code] of cases) {
+        await expectRefused(
+          p.ref,
+          prefixPath(prefix),
+          { apikey: p.publishableKey, authorization: `Bearer ${token}` },
+          401,
+          { code },
+        );
+      }
+      // A valid user token travels unchanged, HS256 or ES256 by kid.
+      for (const token of [good, es256(signingKey.privateKey, 'k1', claims)]) {
+        const res = await call(url, p.ref, prefixPath(prefix), {
+          headers: { apikey: p.publishableKey, authorization: `Bearer ${token}` },
+        });
+        expect(res.status).toBe(200);
+        expect(res.body.headers['x-client-authorization']).toBe(`Bearer ${token}`);
+      }
+    }
+  });
+
+  it('ignores spoofed project headers: the host decides the project', async () => {
+    for (const { self, other, prefix } of combos()) {
+      const spoof = { 'x-project-ref': other().ref, 'x-project-id': other().ref, 'x-tenant-id': other().ref };
+      await expectRefused(self().ref, prefixPath(prefix), { ...spoof, apikey: other().publishableKey }, 401, {
+        message: 'Invalid API key',
+      });
+      const res = await call(url, self().ref, prefixPath(prefix), {
+        headers: { ...spoof, apikey: self().publishableKey, 'x-client-authorization': 'Bearer forged' },
+      });
+      expect(res.status).toBe(200);
+      expect(res.body.host).toContain(self().ref);
+      expect(res.body.headers['x-project-ref']).toBeUndefined();
+      expect(res.body.headers['x-project-id']).toBeUndefined();
+      expect(res.body.headers['x-tenant-id']).toBeUndefined();
+      expect(res.body.headers['x-client-authorization']).not.toBe('Bearer forged');
+    }
+  });
+
+  it('refuses a mixed-case or invalid host and unknown routes without touching the upstream', async () => {
+    const res = await call(url, alpha.ref.toUpperCase(), '/rest/v1/todos', {
+      headers: { apikey: alpha.publishableKey },
+    });
+    expect(res.status).toBe(200);
+    await expectRefused('bad_ref!', '/rest/v1/todos', { apikey: alpha.publishableKey }, 404, {
+      message: expect.stringContaining('Unknown host'),
+    });
+    await expectRefused(alpha.ref, '/admin/v1/x', { apikey: alpha.secretKey }, 404, {
+      message: 'no Route matched with those values',
+    });
+    // node:http sends the path as written (a WHATWG URL client would normalise dot segments first).
+    for (const path of [
+      '/rest/v1/../../admin/x',
+      '/rest/v1/a/%2e%2E/b',
+      '/rest/v1//todos',
+      '/rest/v1/bad%zz',
+    ]) {
+      const before = echo.requests.length;
+      const { status, body } = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const port = new URL(url).port;
+        const req = httpRequest(
+          {
+            host: '127.0.0.1',
+            port,
+            path,
+            headers: { host: `${alpha.ref}.supaplane.test`, apikey: alpha.secretKey },
+          },
+          (res) => {
+            let text = '';
+            res.on('data', (chunk) => {
+              text += chunk;
+            });
+            res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
+          },
+        );
+        req.on('error', reject);
+        req.end();
+      });
+      expect(status, path).toBe(400);
+      expect(JSON.parse(body)).toEqual({ message: 'Invalid request path' });
+      expect(echo.requests.length).toBe(before);
+    }
+  });
+});

@@ -1,0 +1,127 @@
+import { lookup as dnsLookup } from 'node:dns';
+import { type Server, createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { fromNodeProviderChain } from '@aws-sdk/credential-providers';
+import { Redis } from 'ioredis';
+import pino, { type Logger } from 'pino';
+import { Agent } from 'undici';
+import { systemClock } from './clock.js';
+import type { GatewayConfig } from './config.js';
+import { refreshingCredentials, staticCredentials } from './credentials.js';
+import { type Gateway, type GatewayOptions, buildGateway } from './gateway.js';
+import { createInternalApiClient } from './internal-api.js';
+import { createGatewayMetrics } from './metrics.js';
+
+export interface RunningGateway {
+  readonly url: string;
+  readonly port: number;
+  readonly gateway: Gateway;
+  /** Stops accepting, drains in-flight requests (up to the grace period), then closes pools and Redis. */
+  close(): Promise<void>;
+}
+
+/** `*.localhost` does not resolve in Node; local function URLs live on loopback. */
+export const localhostLookup: typeof dnsLookup = ((hostname: string, options: unknown, callback: unknown) => {
+  const cb = (typeof options === 'function' ? options : callback) as (...args: unknown[]) => void;
+  const opts = (typeof options === 'object' && options !== null ? options : {}) as { all?: boolean };
+  if (hostname === 'localhost' || hostname.endsWith('.localhost')) {
+    if (opts.all) cb(null, [{ address: '127.0.0.1', family: 4 }]);
+    else cb(null, '127.0.0.1', 4);
+    return;
+  }
+  dnsLookup(hostname, opts as never, cb as never);
+}) as typeof dnsLookup;
+
+/** One undici Agent: a keep-alive pool per upstream origin. */
+export function createUpstreamAgent(config: GatewayConfig): Agent {
+  return new Agent({
+    connections: 256,
+    pipelining: 1,
+    keepAliveTimeout: 30_000,
+    keepAliveMaxTimeout: 120_000,
+    headersTimeout: config.upstreamHeadersTimeoutMs,
+    bodyTimeout: config.upstreamBodyTimeoutMs,
+    connect: {
+      timeout: config.upstreamConnectTimeoutMs,
+      ...(config.localMode ? { lookup: localhostLookup } : {}),
+    },
+  });
+}
+
+export function redisFactory(url: string): () => Redis {
+  return () =>
+    new Redis(url, {
+      lazyConnect: false,
+      maxRetriesPerRequest: 1,
+      connectTimeout: 2_000,
+      retryStrategy: (times) => Math.min(times * 50, 500),
+    });
+}
+
+/** Starts a gateway from parsed config; `overrides` replace any default dependency (tests). */
+export async function startGateway(
+  config: GatewayConfig,
+  overrides: Partial<GatewayOptions> = {},
+): Promise<RunningGateway> {
+  const logger: Logger = overrides.logger ?? pino({ level: config.logLevel, base: { service: 'gateway' } });
+  const clock = overrides.clock ?? systemClock;
+  const internalApi =
+    overrides.internalApi ??
+    createInternalApiClient({
+      baseUrl: config.tenantManagerInternalUrl,
+      token: config.internalServiceToken,
+      timeoutMs: config.internalApiTimeoutMs,
+    });
+  const dispatcher = overrides.upstreamDispatcher ?? createUpstreamAgent(config);
+  const credentials =
+    overrides.credentials ??
+    (config.staticAwsCredentials
+      ? staticCredentials(config.staticAwsCredentials)
+      : refreshingCredentials(fromNodeProviderChain(), clock));
+  const gateway = buildGateway({
+    config,
+    createRedis:
+      overrides.createRedis !== undefined
+        ? overrides.createRedis
+        : config.redisUrl
+          ? redisFactory(config.redisUrl)
+          : null,
+    internalApi,
+    upstreamDispatcher: dispatcher,
+    clock,
+    logger,
+    credentials,
+    metrics: overrides.metrics ?? createGatewayMetrics({ defaultMetrics: true }),
+  });
+
+  const server: Server = createServer(
+    { keepAliveTimeout: 65_000, headersTimeout: 30_000, requestTimeout: 120_000 },
+    gateway.handle,
+  );
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, () => resolve());
+  });
+  const port = (server.address() as AddressInfo).port;
+  const displayHost = config.host === '0.0.0.0' ? '127.0.0.1' : config.host;
+  logger.info({ port, baseDomain: config.baseDomain, localMode: config.localMode }, 'gateway listening');
+
+  let closing: Promise<void> | undefined;
+  const close = () => {
+    closing ??= (async () => {
+      gateway.beginShutdown();
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      const deadline = Date.now() + config.shutdownGraceMs;
+      while (gateway.inFlight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      server.closeAllConnections();
+      await closed;
+      await gateway.close();
+      if (!overrides.upstreamDispatcher) await dispatcher.close();
+      if (!overrides.internalApi) await internalApi.close();
+      logger.info('gateway stopped');
+    })();
+    return closing;
+  };
+  return { url: `http://${displayHost}:${port}`, port, gateway, close };
+}
