@@ -99,7 +99,13 @@ export class SupabaseStack extends Stack {
     });
     const compute = new ComputeCluster(this, 'Compute', { vpc, clusterName: `${prefix}-cluster` });
     const internalUrl = `http://tenant-manager.${compute.namespace}:${TENANT_MANAGER_INTERNAL_PORT}`;
-    const redisUrl = `rediss://${redis.replicationGroup.attrPrimaryEndPointAddress}:${Redis.PORT}`;
+    // ECS cannot splice a secret into a URL: the image entrypoint (infra/docker/entrypoint.mjs) builds
+    // REDIS_URL and DATABASE_URL from these parts at start.
+    const redisParts = {
+      REDIS_HOST: redis.replicationGroup.attrPrimaryEndPointAddress,
+      REDIS_PORT: String(Redis.PORT),
+      REDIS_TLS: 'true',
+    };
     const secret = ecs.Secret.fromSecretsManager;
 
     const gateway = new FargateService(this, 'Gateway', {
@@ -116,10 +122,11 @@ export class SupabaseStack extends Stack {
       cpuTargetPercent: c.gateway.cpuTargetPercent,
       logRetention,
       environment: {
-        PORT: String(GATEWAY_PORT),
+        GATEWAY_PORT: String(GATEWAY_PORT),
+        GATEWAY_HOST: '0.0.0.0',
         BASE_DOMAIN: c.baseDomain,
         TENANT_MANAGER_INTERNAL_URL: internalUrl,
-        REDIS_URL: redisUrl,
+        ...redisParts,
       },
       secrets: {
         INTERNAL_SERVICE_TOKEN: secret(secrets.internalServiceToken),
@@ -175,22 +182,23 @@ export class SupabaseStack extends Stack {
       registerInNamespace: true,
       environment: {
         PROVIDER: 'aws',
-        PORT: String(TENANT_MANAGER_PUBLIC_PORT),
-        INTERNAL_PORT: String(TENANT_MANAGER_INTERNAL_PORT),
+        TM_HOST: '0.0.0.0',
+        TM_PUBLIC_PORT: String(TENANT_MANAGER_PUBLIC_PORT),
+        TM_INTERNAL_PORT: String(TENANT_MANAGER_INTERNAL_PORT),
         BASE_DOMAIN: c.baseDomain,
         PUBLIC_URL_TEMPLATE: `https://{ref}.${c.baseDomain}`,
-        INTERNAL_URL: internalUrl,
+        INTERNAL_BASE_URL: internalUrl,
         DATABASE_HOST: management.cluster.clusterEndpoint.hostname,
         DATABASE_PORT: String(AuroraCluster.PORT),
         DATABASE_NAME: 'postgres',
-        DATABASE_SSL: 'verify-full',
-        REDIS_URL: redisUrl,
+        DATABASE_SSLMODE: 'verify-full',
+        ...redisParts,
         SUPAPLANE_AWS_PROVIDER_CONFIG: this.toJsonString(providerConfig),
       },
       secrets: {
         DATABASE_USER: secret(managementSecret, 'username'),
         DATABASE_PASSWORD: secret(managementSecret, 'password'),
-        ADMIN_KEY: secret(secrets.adminKey),
+        ADMIN_API_KEY: secret(secrets.adminKey),
         INTERNAL_SERVICE_TOKEN: secret(secrets.internalServiceToken),
         MASTER_KEY: secret(secrets.masterKey),
         REDIS_PASSWORD: secret(redis.authToken),

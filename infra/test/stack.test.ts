@@ -273,7 +273,7 @@ describe.each(['test', 'production'] as const)('SupabaseStack with config.%s.jso
     for (const [, td] of resourcesOf(s.template, 'AWS::ECS::TaskDefinition')) {
       const container = (td.Properties!['ContainerDefinitions'] as Record<string, unknown>[])[0]!;
       const plain = (container['Environment'] as { Name: string }[]).map((e) => e.Name);
-      for (const name of plain) expect(name).not.toMatch(/PASSWORD|TOKEN|ADMIN_KEY|MASTER_KEY|SECRET/);
+      for (const name of plain) expect(name).not.toMatch(/PASSWORD|TOKEN|API_KEY|MASTER_KEY|SECRET/);
       expect((container['Secrets'] as { Name: string }[]).map((e) => e.Name)).toContain(
         'INTERNAL_SERVICE_TOKEN',
       );
@@ -332,6 +332,12 @@ describe.each(['test', 'production'] as const)('SupabaseStack with config.%s.jso
       s.template.hasResourceProperties('AWS::SecretsManager::Secret', {
         Name: `${s.config.namePrefix}/${secret}`,
       });
+    // MASTER_KEY must be base64 of 32 bytes: 43 alphanumerics decode to exactly that.
+    s.template.hasResourceProperties('AWS::SecretsManager::Secret', {
+      Name: `${s.config.namePrefix}/master-key`,
+      GenerateSecretString: Match.objectLike({ PasswordLength: 43, ExcludePunctuation: true }),
+    });
+    expect(Buffer.from('A'.repeat(43), 'base64')).toHaveLength(32);
   });
 
   it('hands the AWS provider its config and exports every output the scripts read', () => {

@@ -42,7 +42,9 @@ export class PlatformSecrets extends Construct {
       'Shared token of the tenant-manager internal API',
       48,
     );
-    this.masterKey = secret('MasterKey', 'Master key encrypting project JWT secrets and DB passwords', 64);
+    // 43 alphanumeric characters are valid unpadded base64 of exactly 32 bytes: the AES-256 key
+    // format MASTER_KEY expects.
+    this.masterKey = secret('MasterKey', 'Master key encrypting project JWT secrets and DB passwords', 43);
     NagSuppressions.addResourceSuppressions(
       [this.adminKey, this.internalServiceToken, this.masterKey],
       [
