@@ -1,0 +1,182 @@
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import underPressure from '@fastify/under-pressure';
+import Fastify, { type FastifyBaseLogger, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { Redis } from 'ioredis';
+import type pg from 'pg';
+import { pino, type Logger as PinoLogger } from 'pino';
+import { ClusterPools } from './lib/cluster-pools.js';
+import { type Clock, type Context, type Faults, systemClock } from './lib/context.js';
+import { createSecretBox, safeEqual } from './lib/crypto.js';
+import { createRedisInvalidator, noopInvalidator } from './lib/invalidation.js';
+import { migrate } from './lib/migrations.js';
+import { Provisioner } from './lib/provisioning.js';
+import { installErrorHandling } from './http/errors.js';
+import { clusterRoutes } from './http/routes/clusters.js';
+import { internalRoutes } from './http/routes/internal.js';
+import { projectCredentialRoutes } from './http/routes/project-credentials.js';
+import { projectRoutes } from './http/routes/projects.js';
+import type { Provider } from './providers/types.js';
+
+export interface AppConfig {
+  readonly adminApiKey: string;
+  readonly internalServiceToken: string;
+  readonly masterKey: Buffer;
+  /** `{ref}` is replaced: e.g. `https://{ref}.supaplane.example` or `http://{ref}.localhost:8000`. */
+  readonly publicUrlTemplate: string;
+  /** Base URL rest functions use to reach the internal API. */
+  readonly internalBaseUrl: string;
+  readonly sqlStatementTimeoutMs?: number;
+  readonly provisionWaitMs?: number;
+  readonly provisionConcurrency?: number;
+  /** Default 1 MiB. */
+  readonly bodyLimit?: number;
+}
+
+export interface BuildAppOptions {
+  /** Management database. Owned by the caller (not closed by `close()`). */
+  readonly db: pg.Pool;
+  /** Publishes invalidations when set. Owned by the caller. */
+  readonly redis?: Redis | null;
+  readonly provider: Provider;
+  readonly config: AppConfig;
+  readonly clock?: Clock;
+  readonly logger?: PinoLogger;
+  readonly faults?: Faults;
+  readonly provisioning?: { maxAttempts?: number; backoffMs?: number };
+  /** Resume unfinished provisioning at start (default true). */
+  readonly resume?: boolean;
+}
+
+export interface TenantManagerApp {
+  /** Operator API: /v1/*, /docs, /health, /ready. */
+  readonly publicApp: HttpApp;
+  /** Gateway and rest-function API: /internal/v1/*, /health. */
+  readonly internalApp: HttpApp;
+  readonly ctx: Context;
+  readonly provisioner: Provisioner;
+  close(): Promise<void>;
+}
+
+const ONE_MIB = 1024 * 1024;
+
+export type HttpApp = ReturnType<typeof baseServer>;
+
+function bearerGuard(expected: string, realm: string) {
+  return async (request: FastifyRequest, reply: FastifyReply) => {
+    const header = request.headers.authorization ?? '';
+    const token = header.startsWith('Bearer ') ? header.slice(7) : '';
+    if (!token || !safeEqual(token, expected)) {
+      return reply
+        .status(401)
+        .header('www-authenticate', `Bearer realm="${realm}"`)
+        .send({ message: `missing or invalid ${realm} bearer token`, code: 'unauthorized' });
+    }
+  };
+}
+
+function baseServer(logger: PinoLogger, bodyLimit: number) {
+  return Fastify({
+    loggerInstance: logger as FastifyBaseLogger,
+    bodyLimit,
+    connectionTimeout: 60_000,
+    requestTimeout: 60_000,
+    keepAliveTimeout: 5_000,
+    return503OnClosing: true,
+  }).withTypeProvider<TypeBoxTypeProvider>();
+}
+
+/**
+ * Builds both HTTP apps around one library context. Applies migrations, then (unless `resume` is
+ * false) resumes unfinished provisioning. Nothing listens yet: tests drive the apps with `inject()`.
+ */
+export async function buildApp(options: BuildAppOptions): Promise<TenantManagerApp> {
+  const { config } = options;
+  const log = options.logger ?? pino({ level: 'silent' });
+  const clock = options.clock ?? systemClock;
+  const box = createSecretBox(config.masterKey);
+  await migrate(options.db);
+
+  const ctx: Context = {
+    db: options.db,
+    box,
+    clock,
+    log,
+    provider: options.provider,
+    invalidator: options.redis ? createRedisInvalidator(options.redis, clock, log) : noopInvalidator,
+    clusters: new ClusterPools(options.db, box),
+    settings: {
+      publicUrlTemplate: config.publicUrlTemplate,
+      internalBaseUrl: config.internalBaseUrl,
+      internalServiceToken: config.internalServiceToken,
+      sqlStatementTimeoutMs: config.sqlStatementTimeoutMs ?? 8_000,
+    },
+  };
+  const provisioner = new Provisioner(ctx, {
+    ...options.provisioning,
+    concurrency: config.provisionConcurrency ?? 4,
+    faults: options.faults,
+  });
+  const bodyLimit = config.bodyLimit ?? ONE_MIB;
+
+  const ready = async (_request: FastifyRequest, reply: FastifyReply) => {
+    try {
+      await options.db.query('SELECT 1');
+      return { status: 'ready' };
+    } catch {
+      return reply.status(503).send({ message: 'management database unavailable', code: 'not_ready' });
+    }
+  };
+
+  const publicApp = baseServer(log, bodyLimit);
+  installErrorHandling(publicApp);
+  await publicApp.register(underPressure, { maxEventLoopDelay: 2_000, exposeStatusRoute: false });
+  await publicApp.register(swagger, {
+    openapi: {
+      info: {
+        title: 'Supaplane tenant-manager',
+        version: '1.0.0',
+        description: 'Operator API (Management API shapes)',
+      },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearer: [] }],
+    },
+  });
+  await publicApp.register(swaggerUi, { routePrefix: '/docs' });
+  publicApp.get('/health', { schema: { hide: true } }, async () => ({ status: 'ok' }));
+  publicApp.get('/ready', { schema: { hide: true } }, ready);
+  await publicApp.register(async (v1) => {
+    v1.addHook('onRequest', bearerGuard(config.adminApiKey, 'admin'));
+    await v1.register(projectRoutes, { ctx, provisioner, provisionWaitMs: config.provisionWaitMs ?? 3_000 });
+    await v1.register(projectCredentialRoutes, { ctx });
+    await v1.register(clusterRoutes, { ctx });
+  });
+
+  const internalApp = baseServer(log, bodyLimit);
+  installErrorHandling(internalApp);
+  internalApp.get('/health', async () => ({ status: 'ok' }));
+  internalApp.get('/ready', ready);
+  await internalApp.register(async (internal) => {
+    internal.addHook('onRequest', bearerGuard(config.internalServiceToken, 'internal'));
+    await internal.register(internalRoutes, { ctx });
+  });
+
+  await Promise.all([publicApp.ready(), internalApp.ready()]);
+  if (options.resume !== false) {
+    const resumed = await provisioner.resumeAll();
+    if (resumed > 0) log.info({ resumed }, 'resuming unfinished projects');
+  }
+
+  return {
+    publicApp,
+    internalApp,
+    ctx,
+    provisioner,
+    async close() {
+      await Promise.all([publicApp.close(), internalApp.close()]);
+      await provisioner.close();
+      await ctx.clusters.closeAll();
+    },
+  };
+}

@@ -1,0 +1,121 @@
+import { readFileSync } from 'node:fs';
+
+/**
+ * Environment of the tenant-manager, parsed once by {@link loadConfig} at the edge of `main`.
+ *
+ *   TM_PUBLIC_PORT         operator API port (default 3001)
+ *   TM_INTERNAL_PORT       internal API port for the gateway and rest functions (default 3002)
+ *   TM_HOST                listen address of both ports (default 127.0.0.1)
+ *   DATABASE_URL           management database (required); migrations are applied at start
+ *   ADMIN_API_KEY          operator bearer key for /v1/* (required, ≥ 16 chars)
+ *   INTERNAL_SERVICE_TOKEN bearer token of the internal API and the Lambda emulator (required, ≥ 16 chars)
+ *   MASTER_KEY             base64 of 32 bytes; encrypts every secret at rest (AES-256-GCM)
+ *   MASTER_KEY_FILE        file holding that base64 key instead of MASTER_KEY (one of the two is required)
+ *   REDIS_URL              optional; when set, invalidations are published on `supaplane:invalidate`
+ *   PROVIDER               local | aws (default local)
+ *   LAMBDA_EMULATOR_URL    control API of the local Lambda emulator (default http://127.0.0.1:9000)
+ *   INTERNAL_BASE_URL      how rest functions reach the internal API (default http://<host>:<internal port>)
+ *   BASE_DOMAIN            projects answer at https://<ref>.<BASE_DOMAIN> (default localhost)
+ *   PUBLIC_URL_TEMPLATE    overrides the project URL; `{ref}` is replaced (e.g. http://{ref}.localhost:8000)
+ *   WORKER_CLUSTER_URL     optional postgres:// URL of a worker cluster registered (or updated) as
+ *                          WORKER_CLUSTER_NAME (default `local`) at start, capacity WORKER_CLUSTER_CAPACITY
+ *                          (default 1000), region WORKER_CLUSTER_REGION (default `local`)
+ *   SQL_STATEMENT_TIMEOUT_MS   statement timeout of the SQL endpoint (default 8000)
+ *   PROVISION_WAIT_MS      how long POST /v1/projects waits for ACTIVE_HEALTHY (default 3000)
+ *   PROVISION_CONCURRENCY  provisioning runs per process (default 4)
+ *   LOG_LEVEL              pino level (default info)
+ */
+export interface TenantManagerConfig {
+  readonly publicPort: number;
+  readonly internalPort: number;
+  readonly host: string;
+  readonly databaseUrl: string;
+  readonly adminApiKey: string;
+  readonly internalServiceToken: string;
+  readonly masterKey: Buffer;
+  readonly redisUrl: string | null;
+  readonly provider: 'local' | 'aws';
+  readonly lambdaEmulatorUrl: string;
+  readonly internalBaseUrl: string;
+  readonly baseDomain: string;
+  readonly publicUrlTemplate: string;
+  readonly workerCluster: {
+    readonly url: string;
+    readonly name: string;
+    readonly capacity: number;
+    readonly region: string;
+  } | null;
+  readonly sqlStatementTimeoutMs: number;
+  readonly provisionWaitMs: number;
+  readonly provisionConcurrency: number;
+  readonly logLevel: string;
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+function int(env: Env, name: string, fallback: number, min = 0, max = 65_535_000): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new Error(`${name} must be an integer between ${min} and ${max}`);
+  }
+  return value;
+}
+
+function required(env: Env, name: string, minLength = 1): string {
+  const value = env[name];
+  if (!value || value.length < minLength) {
+    throw new Error(`${name} is required${minLength > 1 ? ` (at least ${minLength} characters)` : ''}`);
+  }
+  return value;
+}
+
+/** Parses the master key from base64 (standard or url-safe); must decode to 32 bytes. */
+export function parseMasterKey(encoded: string): Buffer {
+  const key = Buffer.from(encoded.trim(), 'base64');
+  if (key.length !== 32) throw new Error('MASTER_KEY must be base64 of exactly 32 bytes');
+  return key;
+}
+
+/** Validates the environment once; throws an Error naming the bad variable (never echoing secrets). */
+export function loadConfig(env: Env): TenantManagerConfig {
+  const publicPort = int(env, 'TM_PUBLIC_PORT', 3001, 0, 65_535);
+  const internalPort = int(env, 'TM_INTERNAL_PORT', 3002, 0, 65_535);
+  const host = env['TM_HOST'] || '127.0.0.1';
+  let masterKey: Buffer;
+  if (env['MASTER_KEY']) masterKey = parseMasterKey(env['MASTER_KEY']);
+  else if (env['MASTER_KEY_FILE']) masterKey = parseMasterKey(readFileSync(env['MASTER_KEY_FILE'], 'utf8'));
+  else throw new Error('MASTER_KEY or MASTER_KEY_FILE is required');
+  const provider = env['PROVIDER'] || 'local';
+  if (provider !== 'local' && provider !== 'aws') throw new Error('PROVIDER must be local or aws');
+  const baseDomain = env['BASE_DOMAIN'] || 'localhost';
+  const workerUrl = env['WORKER_CLUSTER_URL'];
+  return {
+    publicPort,
+    internalPort,
+    host,
+    databaseUrl: required(env, 'DATABASE_URL'),
+    adminApiKey: required(env, 'ADMIN_API_KEY', 16),
+    internalServiceToken: required(env, 'INTERNAL_SERVICE_TOKEN', 16),
+    masterKey,
+    redisUrl: env['REDIS_URL'] || null,
+    provider,
+    lambdaEmulatorUrl: env['LAMBDA_EMULATOR_URL'] || 'http://127.0.0.1:9000',
+    internalBaseUrl: env['INTERNAL_BASE_URL'] || `http://${host}:${internalPort}`,
+    baseDomain,
+    publicUrlTemplate: env['PUBLIC_URL_TEMPLATE'] || `https://{ref}.${baseDomain}`,
+    workerCluster: workerUrl
+      ? {
+          url: workerUrl,
+          name: env['WORKER_CLUSTER_NAME'] || 'local',
+          capacity: int(env, 'WORKER_CLUSTER_CAPACITY', 1000, 0),
+          region: env['WORKER_CLUSTER_REGION'] || 'local',
+        }
+      : null,
+    sqlStatementTimeoutMs: int(env, 'SQL_STATEMENT_TIMEOUT_MS', 8000, 1),
+    provisionWaitMs: int(env, 'PROVISION_WAIT_MS', 3000, 0),
+    provisionConcurrency: int(env, 'PROVISION_CONCURRENCY', 4, 1, 64),
+    logLevel: env['LOG_LEVEL'] || 'info',
+  };
+}

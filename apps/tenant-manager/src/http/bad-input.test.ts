@@ -1,0 +1,149 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { admin, type Harness, internal, startHarness } from '../../test/harness.js';
+
+let h: Harness;
+
+beforeAll(async () => {
+  h = await startHarness();
+  await h.registerCluster('bad-input', 20);
+  const created = await h.tm.publicApp.inject({
+    method: 'POST',
+    url: '/v1/projects',
+    headers: admin,
+    payload: { name: 'taken', ref: 'bad-taken' },
+  });
+  expect(created.statusCode).toBe(201);
+});
+afterAll(() => h?.close());
+
+const post = (url: string, payload: unknown, headers: Record<string, string> = admin) =>
+  h.tm.publicApp.inject({ method: 'POST', url, headers, payload: payload as object });
+
+describe('bad input answers a clear JSON error', () => {
+  it.each([
+    ['no header', {}],
+    ['wrong key', { authorization: 'Bearer test-admin-key-0123456788' }],
+    ['internal token on the public API', internal],
+    ['not a bearer', { authorization: 'Basic dGVzdA==' }],
+  ])('401 for %s', async (_label, headers) => {
+    const response = await h.tm.publicApp.inject({ url: '/v1/projects', headers });
+    expect(response.statusCode).toBe(401);
+    expect(response.json()).toEqual({
+      message: 'missing or invalid admin bearer token',
+      code: 'unauthorized',
+    });
+  });
+
+  it('401 on the internal API without its own token (the admin key does not work there)', async () => {
+    const response = await h.tm.internalApp.inject({
+      url: '/internal/v1/projects/bad-taken/config',
+      headers: admin,
+    });
+    expect(response.statusCode).toBe(401);
+    expect(response.json().message).toBe('missing or invalid internal bearer token');
+  });
+
+  it.each([
+    [{ name: 'x', ref: 'UPPER' }, 'invalid project ref'],
+    [{ name: 'x', ref: 'ab' }, 'invalid project ref'],
+    [{ name: 'x', ref: '-leading' }, 'invalid project ref'],
+    [{ name: 'x', ref: 'x'.repeat(41) }, 'invalid project ref'],
+    [{ name: 'x', ref: 'semi;colon' }, 'invalid project ref'],
+    [{ name: '   ' }, 'invalid project name'],
+    [{ name: 'bell\u0007' }, 'invalid project name'],
+    [{ name: 'y'.repeat(257) }, 'invalid project name'],
+  ])('400 for %j', async (payload, message) => {
+    const response = await post('/v1/projects', payload);
+    expect(response.statusCode).toBe(400);
+    expect(response.json().message).toContain(message);
+  });
+
+  it('400 when the body misses a field or has the wrong type', async () => {
+    const response = await post('/v1/projects', { ref: 'bad-noname' });
+    expect(response.statusCode).toBe(400);
+    expect(response.json()).toEqual({
+      message: "body must have required property 'name'",
+      code: 'validation_failed',
+    });
+  });
+
+  it('409 for a duplicate ref', async () => {
+    const response = await post('/v1/projects', { name: 'again', ref: 'bad-taken' });
+    expect(response.statusCode).toBe(409);
+    expect(response.json()).toEqual({
+      message: 'a project with ref bad-taken already exists',
+      code: 'duplicate_ref',
+    });
+  });
+
+  it('404 for an unknown project on every project route, 400 for a malformed ref', async () => {
+    for (const [method, url] of [
+      ['GET', '/v1/projects/bad-missing'],
+      ['DELETE', '/v1/projects/bad-missing'],
+      ['POST', '/v1/projects/bad-missing/pause'],
+      ['GET', '/v1/projects/bad-missing/postgrest'],
+      ['GET', '/v1/projects/bad-missing/api-keys'],
+      ['GET', '/v1/projects/bad-missing/secrets'],
+      ['GET', '/v1/projects/bad-missing/signing-keys'],
+    ] as const) {
+      const response = await h.tm.publicApp.inject({ method, url, headers: admin });
+      expect(response.statusCode, url).toBe(404);
+      expect(response.json()).toEqual({ message: 'project not found', code: 'not_found' });
+    }
+    const internalMiss = await h.tm.internalApp.inject({
+      url: '/internal/v1/projects/bad-missing/config',
+      headers: internal,
+    });
+    expect(internalMiss.statusCode).toBe(404);
+    expect(internalMiss.json().message).toBe('project not found');
+    const malformed = await h.tm.publicApp.inject({ url: '/v1/projects/NOT_A_REF', headers: admin });
+    expect(malformed.statusCode).toBe(400);
+  });
+
+  it('413 for a body over 1 MiB', async () => {
+    const response = await post('/v1/projects/bad-taken/database/query', {
+      query: `select '${'x'.repeat(1024 * 1024)}'`,
+    });
+    expect(response.statusCode).toBe(413);
+    expect(response.json()).toMatchObject({
+      message: expect.stringMatching(/too large/i),
+      code: 'payload_too_large',
+    });
+  });
+
+  it('400 for malformed JSON', async () => {
+    const response = await h.tm.publicApp.inject({
+      method: 'POST',
+      url: '/v1/projects',
+      headers: { ...admin, 'content-type': 'application/json' },
+      payload: '{"name": "x",',
+    });
+    expect(response.statusCode).toBe(400);
+    expect(response.json()).toMatchObject({
+      message: expect.stringContaining('malformed JSON'),
+      code: 'invalid_json',
+    });
+  });
+
+  it('404 JSON for unknown routes, 400 for a malformed key hash', async () => {
+    const route = await h.tm.publicApp.inject({ url: '/v2/nothing', headers: admin });
+    expect(route.statusCode).toBe(404);
+    expect(route.json().message).toBe('route GET /v2/nothing not found');
+    const hash = await h.tm.internalApp.inject({ url: '/internal/v1/api-keys/xyz', headers: internal });
+    expect(hash.statusCode).toBe(400);
+  });
+
+  it('hides internals of a 5xx and never echoes secrets', async () => {
+    const broken = await post('/v1/clusters', {
+      name: 'unreachable',
+      host: '127.0.0.1',
+      port: 1,
+      admin_user: 'postgres',
+      admin_password: 'hunter2-super-secret',
+      capacity: 1,
+    });
+    expect(broken.statusCode).toBe(400);
+    expect(broken.json().code).toBe('cluster_unreachable');
+    expect(broken.body).not.toContain('hunter2-super-secret');
+  });
+});

@@ -1,0 +1,117 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from '@sinclair/typebox';
+import {
+  drainCluster,
+  getCluster,
+  listClusters,
+  registerCluster,
+  updateCluster,
+} from '../../lib/clusters.js';
+import type { Context } from '../../lib/context.js';
+import { Cluster, ClusterParams, ClusterPatchBody, errors, NewClusterBody } from '../schemas.js';
+
+const tags = ['clusters'];
+
+/** Worker database clusters and what the platform runs on. */
+export const clusterRoutes: FastifyPluginAsyncTypebox<{ ctx: Context }> = async (app, { ctx }) => {
+  app.get(
+    '/v1/clusters',
+    { schema: { tags, summary: 'List worker clusters', response: { 200: Type.Array(Cluster), ...errors } } },
+    () => listClusters(ctx),
+  );
+
+  app.post(
+    '/v1/clusters',
+    {
+      schema: {
+        tags,
+        summary: 'Register a worker cluster (its admin credential is checked, then stored encrypted)',
+        body: NewClusterBody,
+        response: { 201: Cluster, ...errors },
+      },
+    },
+    async (request, reply) => reply.status(201).send(await registerCluster(ctx, request.body)),
+  );
+
+  app.get(
+    '/v1/clusters/:id',
+    {
+      schema: {
+        tags,
+        summary: 'Get a worker cluster',
+        params: ClusterParams,
+        response: { 200: Cluster, ...errors },
+      },
+    },
+    (request) => getCluster(ctx, request.params.id),
+  );
+
+  app.patch(
+    '/v1/clusters/:id',
+    {
+      schema: {
+        tags,
+        summary: 'Update capacity, weight, region, status or credentials',
+        params: ClusterParams,
+        body: ClusterPatchBody,
+        response: { 200: Cluster, ...errors },
+      },
+    },
+    (request) => updateCluster(ctx, request.params.id, request.body),
+  );
+
+  app.post(
+    '/v1/clusters/:id/drain',
+    {
+      schema: {
+        tags,
+        summary: 'Stop placing new projects on a cluster',
+        params: ClusterParams,
+        response: { 200: Cluster, ...errors },
+      },
+    },
+    (request) => drainCluster(ctx, request.params.id),
+  );
+
+  app.get(
+    '/v1/platform/status',
+    {
+      schema: {
+        tags: ['platform'],
+        summary: 'Running/desired counts of the platform services',
+        response: {
+          200: Type.Object({
+            provider: Type.String(),
+            services: Type.Array(
+              Type.Object({
+                name: Type.String(),
+                status: Type.String(),
+                running: Type.Integer(),
+                desired: Type.Integer(),
+              }),
+            ),
+          }),
+          ...errors,
+        },
+      },
+    },
+    async () => {
+      if (ctx.provider.platform) {
+        return { provider: ctx.provider.name, services: await ctx.provider.platform.describeServices() };
+      }
+      const clusters = await listClusters(ctx);
+      return {
+        provider: ctx.provider.name,
+        services: [
+          { name: 'tenant-manager', status: 'ACTIVE', running: 1, desired: 1 },
+          ...clusters.map((c) => ({
+            name: `cluster:${c.name}`,
+            status: c.status.toUpperCase(),
+            running: c.project_count,
+            desired: c.capacity,
+          })),
+        ],
+      };
+    },
+  );
+};

@@ -1,0 +1,149 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from '@sinclair/typebox';
+import { createApiKey, listApiKeys, revokeApiKey } from '../../lib/api-keys.js';
+import type { Context } from '../../lib/context.js';
+import { deleteSecrets, listSecrets, upsertSecrets } from '../../lib/secrets.js';
+import { createSigningKey, listSigningKeys, rotateSigningKeys } from '../../lib/signing-keys.js';
+import {
+  ApiKey,
+  DeleteSecretsBody,
+  errors,
+  NewApiKeyBody,
+  NewSecretsBody,
+  RefParams,
+  RevealQuery,
+  SecretItem,
+  SigningKey,
+} from '../schemas.js';
+
+/** API keys, function secrets and JWT signing keys of a project. */
+export const projectCredentialRoutes: FastifyPluginAsyncTypebox<{ ctx: Context }> = async (app, { ctx }) => {
+  app.get(
+    '/v1/projects/:ref/api-keys',
+    {
+      schema: {
+        tags: ['api-keys'],
+        summary: 'List active API keys (secret keys masked unless reveal=true)',
+        params: RefParams,
+        querystring: RevealQuery,
+        response: { 200: Type.Array(ApiKey), ...errors },
+      },
+    },
+    (request) => listApiKeys(ctx, request.params.ref, request.query.reveal),
+  );
+
+  app.post(
+    '/v1/projects/:ref/api-keys',
+    {
+      schema: {
+        tags: ['api-keys'],
+        summary: 'Create an API key',
+        params: RefParams,
+        querystring: RevealQuery,
+        body: NewApiKeyBody,
+        response: { 201: ApiKey, ...errors },
+      },
+    },
+    async (request, reply) =>
+      reply.status(201).send(await createApiKey(ctx, request.params.ref, request.body, request.query.reveal)),
+  );
+
+  app.delete(
+    '/v1/projects/:ref/api-keys/:id',
+    {
+      schema: {
+        tags: ['api-keys'],
+        summary: 'Revoke an API key (gateways are told at once)',
+        params: Type.Object({ ref: Type.String({ maxLength: 100 }), id: Type.String({ format: 'uuid' }) }),
+        response: { 200: ApiKey, ...errors },
+      },
+    },
+    (request) => revokeApiKey(ctx, request.params.ref, request.params.id),
+  );
+
+  app.get(
+    '/v1/projects/:ref/secrets',
+    {
+      schema: {
+        tags: ['secrets'],
+        summary: 'List function secrets (names and value digests)',
+        params: RefParams,
+        response: { 200: Type.Array(SecretItem), ...errors },
+      },
+    },
+    (request) => listSecrets(ctx, request.params.ref),
+  );
+
+  app.post(
+    '/v1/projects/:ref/secrets',
+    {
+      schema: {
+        tags: ['secrets'],
+        summary: 'Create or replace function secrets',
+        params: RefParams,
+        body: NewSecretsBody,
+        response: { 201: Type.Object({ message: Type.String() }), ...errors },
+      },
+    },
+    async (request, reply) => {
+      await upsertSecrets(ctx, request.params.ref, request.body);
+      return reply.status(201).send({ message: `${request.body.length} secret(s) stored` });
+    },
+  );
+
+  app.delete(
+    '/v1/projects/:ref/secrets',
+    {
+      schema: {
+        tags: ['secrets'],
+        summary: 'Delete function secrets by name',
+        params: RefParams,
+        body: DeleteSecretsBody,
+        response: { 200: Type.Object({ message: Type.String(), deleted: Type.Integer() }), ...errors },
+      },
+    },
+    async (request) => {
+      const deleted = await deleteSecrets(ctx, request.params.ref, request.body);
+      return { message: `${deleted} secret(s) deleted`, deleted };
+    },
+  );
+
+  app.get(
+    '/v1/projects/:ref/signing-keys',
+    {
+      schema: {
+        tags: ['signing-keys'],
+        summary: 'List JWT signing keys (public halves)',
+        params: RefParams,
+        response: { 200: Type.Object({ keys: Type.Array(SigningKey) }), ...errors },
+      },
+    },
+    async (request) => ({ keys: await listSigningKeys(ctx, request.params.ref) }),
+  );
+
+  app.post(
+    '/v1/projects/:ref/signing-keys',
+    {
+      schema: {
+        tags: ['signing-keys'],
+        summary: 'Create an ES256 signing key in standby',
+        params: RefParams,
+        response: { 201: SigningKey, ...errors },
+      },
+    },
+    async (request, reply) => reply.status(201).send(await createSigningKey(ctx, request.params.ref)),
+  );
+
+  app.post(
+    '/v1/projects/:ref/signing-keys/rotate',
+    {
+      schema: {
+        tags: ['signing-keys'],
+        summary: 'Promote the standby key (created if missing) to in_use',
+        params: RefParams,
+        response: { 200: Type.Object({ keys: Type.Array(SigningKey) }), ...errors },
+      },
+    },
+    async (request) => ({ keys: await rotateSigningKeys(ctx, request.params.ref) }),
+  );
+};

@@ -1,0 +1,156 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from '@sinclair/typebox';
+import type { Context } from '../../lib/context.js';
+import {
+  deleteProject,
+  getPostgrestConfig,
+  getProject,
+  insertProject,
+  listProjects,
+  pauseProject,
+  renameProject,
+  restoreProject,
+} from '../../lib/projects.js';
+import type { Provisioner } from '../../lib/provisioning.js';
+import { runProjectQuery } from '../../lib/sql-endpoint.js';
+import {
+  errors,
+  ListProjectsQuery,
+  NewProjectBody,
+  PostgrestConfig,
+  Project,
+  RefParams,
+} from '../schemas.js';
+
+export interface ProjectRoutesOptions {
+  ctx: Context;
+  provisioner: Provisioner;
+  /** How long a create waits for ACTIVE_HEALTHY before answering COMING_UP. */
+  provisionWaitMs: number;
+}
+
+const tags = ['projects'];
+
+export const projectRoutes: FastifyPluginAsyncTypebox<ProjectRoutesOptions> = async (
+  app,
+  { ctx, provisioner, provisionWaitMs },
+) => {
+  app.post(
+    '/v1/projects',
+    {
+      schema: {
+        tags,
+        summary: 'Create a project (answers COMING_UP or, usually, already ACTIVE_HEALTHY)',
+        body: NewProjectBody,
+        response: { 201: Project, ...errors },
+      },
+    },
+    async (request, reply) => {
+      const row = await insertProject(ctx, request.body);
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        provisioner.start(row.id),
+        new Promise<void>((resolve) => {
+          timer = setTimeout(resolve, provisionWaitMs);
+        }),
+      ]);
+      clearTimeout(timer);
+      return reply.status(201).send(await getProject(ctx, row.ref));
+    },
+  );
+
+  app.get(
+    '/v1/projects',
+    {
+      schema: {
+        tags,
+        summary: 'List projects',
+        querystring: ListProjectsQuery,
+        response: { 200: Type.Array(Project), ...errors },
+      },
+    },
+    (request) => listProjects(ctx, request.query),
+  );
+
+  app.get(
+    '/v1/projects/:ref',
+    { schema: { tags, summary: 'Get a project', params: RefParams, response: { 200: Project, ...errors } } },
+    (request) => getProject(ctx, request.params.ref),
+  );
+
+  app.patch(
+    '/v1/projects/:ref',
+    {
+      schema: {
+        tags,
+        summary: 'Rename a project',
+        params: RefParams,
+        body: Type.Object({ name: Type.String({ maxLength: 1000 }) }),
+        response: { 200: Project, ...errors },
+      },
+    },
+    (request) => renameProject(ctx, request.params.ref, request.body.name),
+  );
+
+  app.delete(
+    '/v1/projects/:ref',
+    {
+      schema: {
+        tags,
+        summary: 'Delete a project: database, roles, keys, secrets and function (a second delete is a 404)',
+        params: RefParams,
+        response: { 200: Project, ...errors },
+      },
+    },
+    (request) => deleteProject(ctx, request.params.ref),
+  );
+
+  app.post(
+    '/v1/projects/:ref/pause',
+    {
+      schema: { tags, summary: 'Pause a project', params: RefParams, response: { 200: Project, ...errors } },
+    },
+    (request) => pauseProject(ctx, request.params.ref),
+  );
+
+  app.post(
+    '/v1/projects/:ref/restore',
+    {
+      schema: {
+        tags,
+        summary: 'Restore a paused project',
+        params: RefParams,
+        response: { 200: Project, ...errors },
+      },
+    },
+    (request) => restoreProject(ctx, request.params.ref),
+  );
+
+  app.get(
+    '/v1/projects/:ref/postgrest',
+    {
+      schema: {
+        tags,
+        summary: "The project's data-API settings, JWT secret included",
+        params: RefParams,
+        response: { 200: PostgrestConfig, ...errors },
+      },
+    },
+    (request) => getPostgrestConfig(ctx, request.params.ref),
+  );
+
+  app.post(
+    '/v1/projects/:ref/database/query',
+    {
+      schema: {
+        tags,
+        summary: "Run SQL as the project's owner role; answers the rows of the last statement",
+        params: RefParams,
+        body: Type.Object({ query: Type.String({ minLength: 1 }) }),
+        response: { 201: Type.Array(Type.Unknown()), ...errors },
+      },
+    },
+    async (request, reply) =>
+      reply.status(201).send(await runProjectQuery(ctx, request.params.ref, request.body.query)),
+  );
+};

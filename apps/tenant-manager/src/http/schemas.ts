@@ -1,0 +1,138 @@
+import { type TSchema, Type } from '@sinclair/typebox';
+import { PROJECT_STATUSES } from '../lib/projects.js';
+
+const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()]);
+
+export const ErrorBody = Type.Object(
+  { message: Type.String(), code: Type.Optional(Type.String()) },
+  { $id: 'Error', description: 'Every 4xx/5xx answer' },
+);
+/** Shared error responses; 5xx bodies never carry internals. */
+export const errors = { '4xx': ErrorBody, '5xx': ErrorBody };
+
+export const ProjectStatus = Type.Union(PROJECT_STATUSES.map((s) => Type.Literal(s)));
+
+export const Project = Type.Object({
+  id: Type.String({ format: 'uuid' }),
+  ref: Type.String(),
+  name: Type.String(),
+  status: ProjectStatus,
+  region: Nullable(Type.String()),
+  cluster_id: Nullable(Type.String()),
+  created_at: Type.String({ format: 'date-time' }),
+  endpoint: Type.String({ description: "The project's public URL" }),
+});
+
+export const RefParams = Type.Object({ ref: Type.String({ maxLength: 100 }) });
+
+export const NewProjectBody = Type.Object({
+  name: Type.String({ maxLength: 1000 }),
+  ref: Type.Optional(Type.String({ maxLength: 100, description: 'Default: 20 random lower-case letters' })),
+  cluster_id: Type.Optional(Type.String({ format: 'uuid' })),
+  region: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+});
+
+export const ListProjectsQuery = Type.Object({
+  limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }),
+  offset: Type.Integer({ minimum: 0, default: 0 }),
+  status: Type.Optional(ProjectStatus),
+});
+
+export const PostgrestConfig = Type.Object({
+  db_schema: Type.String(),
+  max_rows: Type.Integer(),
+  jwt_secret: Type.String(),
+});
+
+export const ApiKey = Type.Object({
+  id: Type.String(),
+  name: Type.String(),
+  type: Type.Union([Type.Literal('publishable'), Type.Literal('secret')]),
+  api_key: Type.String({ description: 'Secret keys are masked unless ?reveal=true' }),
+  prefix: Type.String(),
+  hash: Type.String({ description: 'Hex SHA-256 of the key (gateway lookup hash)' }),
+  description: Nullable(Type.String()),
+  inserted_at: Type.String({ format: 'date-time' }),
+  updated_at: Type.String({ format: 'date-time' }),
+});
+
+export const RevealQuery = Type.Object({ reveal: Type.Boolean({ default: false }) });
+
+export const NewApiKeyBody = Type.Object({
+  type: Type.Union([Type.Literal('publishable'), Type.Literal('secret')]),
+  name: Type.String({ maxLength: 200 }),
+  description: Type.Optional(Nullable(Type.String({ maxLength: 1000 }))),
+});
+
+export const SecretItem = Type.Object({
+  name: Type.String(),
+  value: Type.String({ description: 'SHA-256 digest of the value; the value is never returned' }),
+  updated_at: Type.String({ format: 'date-time' }),
+});
+
+export const NewSecretsBody = Type.Array(
+  Type.Object({ name: Type.String({ maxLength: 256 }), value: Type.String() }),
+  { minItems: 1, maxItems: 100 },
+);
+export const DeleteSecretsBody = Type.Array(Type.String({ maxLength: 256 }), { minItems: 1, maxItems: 100 });
+
+export const SigningKey = Type.Object({
+  id: Type.String(),
+  algorithm: Type.Literal('ES256'),
+  status: Type.Union(['in_use', 'standby', 'previously_used', 'revoked'].map((s) => Type.Literal(s))),
+  public_jwk: Type.Record(Type.String(), Type.Unknown()),
+  created_at: Type.String({ format: 'date-time' }),
+  updated_at: Type.String({ format: 'date-time' }),
+});
+
+export const ClusterStatus = Type.Union([
+  Type.Literal('active'),
+  Type.Literal('draining'),
+  Type.Literal('offline'),
+]);
+
+export const Cluster = Type.Object({
+  id: Type.String(),
+  name: Type.String(),
+  host: Type.String(),
+  port: Type.Integer(),
+  admin_user: Type.String(),
+  admin_database: Type.String(),
+  ssl: Type.Boolean(),
+  capacity: Type.Integer(),
+  weight: Type.Integer(),
+  region: Type.String(),
+  status: ClusterStatus,
+  project_count: Type.Integer(),
+  external_id: Nullable(Type.String()),
+  created_at: Type.String({ format: 'date-time' }),
+  updated_at: Type.String({ format: 'date-time' }),
+});
+
+export const NewClusterBody = Type.Object({
+  name: Type.String({ maxLength: 100 }),
+  host: Type.String({ minLength: 1, maxLength: 255 }),
+  port: Type.Integer({ minimum: 1, maximum: 65535, default: 5432 }),
+  admin_user: Type.String({ minLength: 1, maxLength: 63 }),
+  admin_password: Type.String({ minLength: 1, maxLength: 1000 }),
+  admin_database: Type.Optional(Type.String({ minLength: 1, maxLength: 63 })),
+  ssl: Type.Optional(Type.Boolean()),
+  capacity: Type.Integer({ minimum: 0, maximum: 100_000 }),
+  weight: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000 })),
+  region: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+  status: Type.Optional(ClusterStatus),
+  external_id: Type.Optional(Type.String({ maxLength: 255 })),
+});
+
+export const ClusterPatchBody = Type.Object({
+  capacity: Type.Optional(Type.Integer({ minimum: 0, maximum: 100_000 })),
+  weight: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000 })),
+  region: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+  status: Type.Optional(ClusterStatus),
+  host: Type.Optional(Type.String({ minLength: 1, maxLength: 255 })),
+  port: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535 })),
+  admin_user: Type.Optional(Type.String({ minLength: 1, maxLength: 63 })),
+  admin_password: Type.Optional(Type.String({ minLength: 1, maxLength: 1000 })),
+});
+
+export const ClusterParams = Type.Object({ id: Type.String({ format: 'uuid' }) });

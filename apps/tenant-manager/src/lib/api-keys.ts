@@ -1,0 +1,164 @@
+import { API_KEY_ROLE, type ApiKeyType, generateApiKey, hashApiKey, maskApiKey } from '@supaplane/keys';
+import type pg from 'pg';
+import type { Context } from './context.js';
+import { badRequest, conflict, notFound } from './errors.js';
+import { requireProjectRow } from './projects.js';
+
+/** An API key in the shape of Supabase's Management API. */
+export interface ApiKey {
+  id: string;
+  name: string;
+  type: ApiKeyType;
+  /** Secret keys are masked unless revealed; publishable keys are public by design. */
+  api_key: string;
+  prefix: string;
+  hash: string;
+  description: string | null;
+  inserted_at: string;
+  updated_at: string;
+}
+
+/** What the gateway needs to know about a key, by its hash (docs/contracts.md). */
+export interface ApiKeyRecord {
+  ref: string;
+  keyId: string;
+  type: ApiKeyType;
+  role: 'anon' | 'service_role';
+  status: 'active' | 'revoked';
+}
+
+export const KEY_NAME = /^[a-z_][a-z0-9_]{0,63}$/;
+const keyAad = (id: string) => `api-key:${id}`;
+
+interface KeyRow {
+  id: string;
+  name: string;
+  type: ApiKeyType;
+  hash: string;
+  prefix: string;
+  key_enc: string;
+  description: string | null;
+  inserted_at: Date;
+  updated_at: Date;
+}
+
+function toApiKey(ctx: Context, row: KeyRow, reveal: boolean): ApiKey {
+  const key = ctx.box.open(row.key_enc, keyAad(row.id));
+  return {
+    id: row.id,
+    name: row.name,
+    type: row.type,
+    api_key: reveal || row.type === 'publishable' ? key : maskApiKey(key),
+    prefix: row.prefix,
+    hash: row.hash,
+    description: row.description,
+    inserted_at: row.inserted_at.toISOString(),
+    updated_at: row.updated_at.toISOString(),
+  };
+}
+
+async function insertKey(
+  ctx: Context,
+  db: pg.ClientBase | pg.Pool,
+  project: { id: string; ref: string },
+  input: { type: ApiKeyType; name: string; description?: string | null },
+  onConflict: 'fail' | 'ignore',
+): Promise<KeyRow | null> {
+  const { rows: ids } = await db.query<{ id: string }>('SELECT gen_random_uuid() AS id');
+  const id = ids[0]!.id;
+  const key = generateApiKey(project.ref, input.type);
+  const prefix = key.slice(0, key.indexOf('_', 3) + 1 + 4);
+  const now = ctx.clock.now();
+  try {
+    const { rows } = await db.query<KeyRow>(
+      `INSERT INTO tm.api_keys (id, project_id, name, description, type, hash, prefix, key_enc, status, inserted_at, updated_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'active', $9, $9)
+       ${onConflict === 'ignore' ? `ON CONFLICT (project_id, type, name) WHERE status = 'active' DO NOTHING` : ''}
+       RETURNING *`,
+      [
+        id,
+        project.id,
+        input.name,
+        input.description ?? null,
+        input.type,
+        hashApiKey(key),
+        prefix,
+        ctx.box.seal(key, keyAad(id)),
+        now,
+      ],
+    );
+    return rows[0] ?? null;
+  } catch (error) {
+    if ((error as { code?: string }).code === '23505') {
+      throw conflict(`an active ${input.type} key named ${input.name} already exists`, 'duplicate_key_name');
+    }
+    throw error;
+  }
+}
+
+/** The default publishable and secret keys of a new project (idempotent provisioning step). */
+export async function ensureDefaultKeys(
+  ctx: Context,
+  db: pg.ClientBase,
+  project: { id: string; ref: string },
+) {
+  for (const type of ['publishable', 'secret'] as const) {
+    await insertKey(ctx, db, project, { type, name: 'default' }, 'ignore');
+  }
+}
+
+export async function listApiKeys(ctx: Context, ref: string, reveal: boolean): Promise<ApiKey[]> {
+  const project = await requireProjectRow(ctx.db, ref);
+  const { rows } = await ctx.db.query<KeyRow>(
+    `SELECT * FROM tm.api_keys WHERE project_id = $1 AND status = 'active' ORDER BY inserted_at, type, name`,
+    [project.id],
+  );
+  return rows.map((row) => toApiKey(ctx, row, reveal));
+}
+
+export async function createApiKey(
+  ctx: Context,
+  ref: string,
+  input: { type: ApiKeyType; name: string; description?: string | null },
+  reveal: boolean,
+): Promise<ApiKey> {
+  if (!KEY_NAME.test(input.name)) {
+    throw badRequest('invalid key name: lower-case letters, digits and _, at most 64', 'invalid_name');
+  }
+  const project = await requireProjectRow(ctx.db, ref);
+  if (project.status === 'GOING_DOWN' || project.status === 'INIT_FAILED') {
+    throw conflict(`project is ${project.status}`, 'invalid_status');
+  }
+  const row = await insertKey(ctx, ctx.db, project, input, 'fail');
+  return toApiKey(ctx, row!, reveal);
+}
+
+/** Revokes a key; gateways are told at once. Unknown or already revoked → 404. */
+export async function revokeApiKey(ctx: Context, ref: string, id: string): Promise<ApiKey> {
+  const project = await requireProjectRow(ctx.db, ref);
+  const { rows } = await ctx.db.query<KeyRow>(
+    `UPDATE tm.api_keys SET status = 'revoked', updated_at = $3
+     WHERE id::text = $1 AND project_id = $2 AND status = 'active' RETURNING *`,
+    [id, project.id, ctx.clock.now()],
+  );
+  const row = rows[0];
+  if (!row) throw notFound('api key');
+  await ctx.invalidator.apiKey(ref, row.hash);
+  return toApiKey(ctx, row, false);
+}
+
+export async function findKeyByHash(ctx: Context, hash: string): Promise<ApiKeyRecord | null> {
+  const { rows } = await ctx.db.query<{
+    ref: string;
+    id: string;
+    type: ApiKeyType;
+    status: 'active' | 'revoked';
+  }>(
+    `SELECT p.ref, k.id, k.type, k.status FROM tm.api_keys k JOIN tm.projects p ON p.id = k.project_id
+     WHERE k.hash = $1 AND p.status <> 'REMOVED'`,
+    [hash],
+  );
+  const row = rows[0];
+  if (!row) return null;
+  return { ref: row.ref, keyId: row.id, type: row.type, role: API_KEY_ROLE[row.type], status: row.status };
+}

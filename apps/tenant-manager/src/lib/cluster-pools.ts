@@ -1,0 +1,78 @@
+import pg from 'pg';
+import type { SecretBox } from './crypto.js';
+import type { ClusterConnection } from './project-db.js';
+
+export interface ClusterHandle {
+  readonly id: string;
+  readonly conn: ClusterConnection;
+  /** Admin pool on the cluster's maintenance database. */
+  readonly admin: pg.Pool;
+}
+
+export const clusterPasswordAad = (clusterId: string) => `cluster:${clusterId}:admin-password`;
+
+/** One admin pg Pool per worker cluster, built from its encrypted credentials on first use. */
+export class ClusterPools {
+  readonly #handles = new Map<string, Promise<ClusterHandle>>();
+
+  constructor(
+    private readonly db: pg.Pool,
+    private readonly box: SecretBox,
+    private readonly poolSize = 6,
+  ) {}
+
+  get(clusterId: string): Promise<ClusterHandle> {
+    let handle = this.#handles.get(clusterId);
+    if (!handle) {
+      handle = this.#load(clusterId);
+      this.#handles.set(clusterId, handle);
+      handle.catch(() => this.#handles.delete(clusterId));
+    }
+    return handle;
+  }
+
+  async #load(clusterId: string): Promise<ClusterHandle> {
+    const { rows } = await this.db.query(
+      'SELECT host, port, admin_user, admin_password_enc, admin_database, ssl FROM tm.clusters WHERE id = $1',
+      [clusterId],
+    );
+    const row = rows[0];
+    if (!row) throw new Error(`cluster ${clusterId} is not registered`);
+    const conn: ClusterConnection = {
+      host: row.host,
+      port: row.port,
+      user: row.admin_user,
+      password: this.box.open(row.admin_password_enc, clusterPasswordAad(clusterId)),
+      database: row.admin_database,
+      ssl: row.ssl,
+    };
+    return { id: clusterId, conn, admin: adminPool(conn, this.poolSize) };
+  }
+
+  /** Forgets a cluster's pool (after its credentials or address change). */
+  async evict(clusterId: string): Promise<void> {
+    const handle = this.#handles.get(clusterId);
+    this.#handles.delete(clusterId);
+    if (handle) await (await handle.catch(() => null))?.admin.end();
+  }
+
+  async closeAll(): Promise<void> {
+    await Promise.all([...this.#handles.keys()].map((id) => this.evict(id)));
+  }
+}
+
+export function adminPool(conn: ClusterConnection, max = 6): pg.Pool {
+  const pool = new pg.Pool({
+    host: conn.host,
+    port: conn.port,
+    user: conn.user,
+    password: conn.password,
+    database: conn.database,
+    ssl: conn.ssl ? { rejectUnauthorized: false } : false,
+    max,
+    idleTimeoutMillis: 30_000,
+    connectionTimeoutMillis: 10_000,
+  });
+  pool.on('error', () => {}); // idle client errors (cluster restart) must not crash the process
+  return pool;
+}

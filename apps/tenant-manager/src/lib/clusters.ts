@@ -1,0 +1,253 @@
+import type pg from 'pg';
+import { clusterPasswordAad, adminPool } from './cluster-pools.js';
+import type { Context } from './context.js';
+import { AppError, badRequest, conflict, notFound } from './errors.js';
+import { prepareCluster, type ClusterConnection } from './project-db.js';
+
+export type ClusterStatus = 'active' | 'draining' | 'offline';
+
+/** A worker cluster as operators see it (credentials never leave the tenant-manager). */
+export interface Cluster {
+  id: string;
+  name: string;
+  host: string;
+  port: number;
+  admin_user: string;
+  admin_database: string;
+  ssl: boolean;
+  capacity: number;
+  weight: number;
+  region: string;
+  status: ClusterStatus;
+  project_count: number;
+  external_id: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface NewCluster {
+  name: string;
+  host: string;
+  port: number;
+  admin_user: string;
+  admin_password: string;
+  admin_database?: string;
+  ssl?: boolean;
+  capacity: number;
+  weight?: number;
+  region?: string;
+  status?: ClusterStatus;
+  external_id?: string;
+}
+
+export interface ClusterPatch {
+  capacity?: number;
+  weight?: number;
+  region?: string;
+  status?: ClusterStatus;
+  host?: string;
+  port?: number;
+  admin_user?: string;
+  admin_password?: string;
+}
+
+export const CLUSTER_NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;
+/** Projects that hold a slot on their cluster. */
+export const LIVE_PROJECT = `status NOT IN ('REMOVED', 'INIT_FAILED')`;
+
+const SELECT_CLUSTER = `
+SELECT c.*, (SELECT count(*)::int FROM tm.projects p WHERE p.cluster_id = c.id AND p.${LIVE_PROJECT}) AS project_count
+FROM tm.clusters c`;
+
+function toCluster(row: Record<string, unknown>): Cluster {
+  return {
+    id: row['id'] as string,
+    name: row['name'] as string,
+    host: row['host'] as string,
+    port: row['port'] as number,
+    admin_user: row['admin_user'] as string,
+    admin_database: row['admin_database'] as string,
+    ssl: row['ssl'] as boolean,
+    capacity: row['capacity'] as number,
+    weight: row['weight'] as number,
+    region: row['region'] as string,
+    status: row['status'] as ClusterStatus,
+    project_count: row['project_count'] as number,
+    external_id: (row['external_id'] as string | null) ?? null,
+    created_at: (row['created_at'] as Date).toISOString(),
+    updated_at: (row['updated_at'] as Date).toISOString(),
+  };
+}
+
+/** Checks the admin credential works and prepares roles and template; a bad cluster is a 400. */
+async function verifyAndPrepare(conn: ClusterConnection): Promise<void> {
+  const pool = adminPool(conn, 2);
+  try {
+    await prepareCluster(pool, conn);
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    throw badRequest(
+      `cluster is not usable: ${message.replace(conn.password, '***')}`,
+      'cluster_unreachable',
+    );
+  } finally {
+    await pool.end();
+  }
+}
+
+export async function registerCluster(ctx: Context, input: NewCluster): Promise<Cluster> {
+  if (!CLUSTER_NAME.test(input.name)) throw badRequest('invalid cluster name', 'invalid_name');
+  const conn: ClusterConnection = {
+    host: input.host,
+    port: input.port,
+    user: input.admin_user,
+    password: input.admin_password,
+    database: input.admin_database ?? 'postgres',
+    ssl: input.ssl ?? false,
+  };
+  const existing = await ctx.db.query('SELECT 1 FROM tm.clusters WHERE name = $1', [input.name]);
+  if (existing.rowCount) throw conflict(`cluster ${input.name} already exists`, 'duplicate_cluster');
+  await verifyAndPrepare(conn);
+  const now = ctx.clock.now();
+  const client = await ctx.db.connect();
+  try {
+    const { rows } = await client.query<{ id: string }>('SELECT gen_random_uuid() AS id');
+    const id = rows[0]!.id;
+    await client.query(
+      `INSERT INTO tm.clusters (id, name, host, port, admin_user, admin_password_enc, admin_database, ssl,
+         capacity, weight, region, status, external_id, created_at, updated_at)
+       VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$14)`,
+      [
+        id,
+        input.name,
+        conn.host,
+        conn.port,
+        conn.user,
+        ctx.box.seal(input.admin_password, clusterPasswordAad(id)),
+        conn.database,
+        conn.ssl,
+        input.capacity,
+        input.weight ?? 100,
+        input.region ?? 'local',
+        input.status ?? 'active',
+        input.external_id ?? null,
+        now,
+      ],
+    );
+  } catch (error) {
+    if ((error as { code?: string }).code === '23505') {
+      throw conflict(`cluster ${input.name} already exists`, 'duplicate_cluster');
+    }
+    throw error;
+  } finally {
+    client.release();
+  }
+  return (await findClusterByName(ctx, input.name))!;
+}
+
+export async function findClusterByName(ctx: Context, name: string): Promise<Cluster | null> {
+  const { rows } = await ctx.db.query(`${SELECT_CLUSTER} WHERE c.name = $1`, [name]);
+  return rows[0] ? toCluster(rows[0]) : null;
+}
+
+export async function getCluster(ctx: Context, id: string): Promise<Cluster> {
+  const { rows } = await ctx.db.query(`${SELECT_CLUSTER} WHERE c.id::text = $1`, [id]);
+  if (!rows[0]) throw notFound('cluster');
+  return toCluster(rows[0]);
+}
+
+export async function listClusters(ctx: Context): Promise<Cluster[]> {
+  const { rows } = await ctx.db.query(`${SELECT_CLUSTER} ORDER BY c.created_at, c.name`);
+  return rows.map(toCluster);
+}
+
+export async function updateCluster(ctx: Context, id: string, patch: ClusterPatch): Promise<Cluster> {
+  const current = await getCluster(ctx, id);
+  const credentialsChanged =
+    patch.host !== undefined ||
+    patch.port !== undefined ||
+    patch.admin_user !== undefined ||
+    patch.admin_password !== undefined;
+  const sets: string[] = [];
+  const values: unknown[] = [];
+  const set = (column: string, value: unknown) => {
+    values.push(value);
+    sets.push(`${column} = $${values.length}`);
+  };
+  if (patch.capacity !== undefined) set('capacity', patch.capacity);
+  if (patch.weight !== undefined) set('weight', patch.weight);
+  if (patch.region !== undefined) set('region', patch.region);
+  if (patch.status !== undefined) set('status', patch.status);
+  if (credentialsChanged) {
+    const handle = await ctx.clusters.get(id);
+    const conn: ClusterConnection = {
+      ...handle.conn,
+      host: patch.host ?? current.host,
+      port: patch.port ?? current.port,
+      user: patch.admin_user ?? current.admin_user,
+      password: patch.admin_password ?? handle.conn.password,
+    };
+    await verifyAndPrepare(conn);
+    set('host', conn.host);
+    set('port', conn.port);
+    set('admin_user', conn.user);
+    set('admin_password_enc', ctx.box.seal(conn.password, clusterPasswordAad(id)));
+  }
+  if (sets.length === 0) return current;
+  set('updated_at', ctx.clock.now());
+  values.push(id);
+  await ctx.db.query(`UPDATE tm.clusters SET ${sets.join(', ')} WHERE id = $${values.length}`, values);
+  if (credentialsChanged) await ctx.clusters.evict(id);
+  return getCluster(ctx, id);
+}
+
+/** Stops placing new projects on a cluster; existing projects stay. */
+export function drainCluster(ctx: Context, id: string): Promise<Cluster> {
+  return updateCluster(ctx, id, { status: 'draining' });
+}
+
+/**
+ * Picks the least-loaded active cluster with room (fill ratio, then weight) and records it on the
+ * project, in one transaction. Candidate cluster rows are locked first and counted after the locks
+ * are held, so concurrent placements see each other and never over-allocate.
+ */
+export async function placeProject(
+  db: pg.ClientBase,
+  projectId: string,
+  wish: { clusterId: string | null; region: string | null },
+): Promise<{ clusterId: string; region: string }> {
+  await db.query('BEGIN');
+  try {
+    const candidates = await db.query<{ id: string }>(
+      `SELECT id FROM tm.clusters
+       WHERE status = 'active' AND ($1::uuid IS NULL OR id = $1) AND ($2::text IS NULL OR region = $2)
+       ORDER BY id FOR UPDATE`,
+      [wish.clusterId, wish.region],
+    );
+    const ids = candidates.rows.map((r) => r.id);
+    const { rows } = await db.query<{ id: string; region: string }>(
+      `SELECT c.id, c.region FROM tm.clusters c
+       CROSS JOIN LATERAL (SELECT count(*) AS used FROM tm.projects p
+                           WHERE p.cluster_id = c.id AND p.${LIVE_PROJECT}) load
+       WHERE c.id = ANY($1::uuid[]) AND load.used < c.capacity
+       ORDER BY load.used::float8 / c.capacity, c.weight DESC, c.created_at
+       LIMIT 1`,
+      [ids],
+    );
+    const chosen = rows[0];
+    if (!chosen) {
+      await db.query('ROLLBACK');
+      throw new AppError(503, 'no worker cluster has room for a new project', 'no_capacity');
+    }
+    await db.query('UPDATE tm.projects SET cluster_id = $1, region = $2 WHERE id = $3', [
+      chosen.id,
+      chosen.region,
+      projectId,
+    ]);
+    await db.query('COMMIT');
+    return { clusterId: chosen.id, region: chosen.region };
+  } catch (error) {
+    await db.query('ROLLBACK').catch(() => {});
+    throw error;
+  }
+}

@@ -1,0 +1,70 @@
+import type { Context } from './context.js';
+import { authenticatorRole, projectDatabase } from './project-db.js';
+import { findProjectRow, type ProjectRow, secretAad } from './projects.js';
+import { projectJwks } from './signing-keys.js';
+
+/** `GET /internal/v1/projects/:ref/config` body (docs/contracts.md). */
+export interface GatewayProjectConfig {
+  ref: string;
+  status: string;
+  jwtSecret: string;
+  jwks: { keys: Record<string, unknown>[] };
+  upstreams: {
+    rest: { kind: 'lambda-url' | 'http'; url: string; region: string } | null;
+    auth: null;
+  };
+  version: number;
+}
+
+/** `GET /internal/v1/projects/:ref/rest-config` body (docs/contracts.md). */
+export interface RestConfig {
+  ref: string;
+  db: { host: string; port: number; database: string; user: string; password: string; ssl: boolean };
+  dbSchemas: string[];
+  maxRows: number;
+  statementTimeoutMs: number;
+  jwtSecret: string;
+  jwks: { keys: Record<string, unknown>[] };
+}
+
+const servable = (row: ProjectRow | null): row is ProjectRow => row !== null && row.status !== 'INIT_FAILED';
+
+export async function gatewayProjectConfig(ctx: Context, ref: string): Promise<GatewayProjectConfig | null> {
+  const row = await findProjectRow(ctx.db, ref);
+  if (!servable(row)) return null;
+  return {
+    ref: row.ref,
+    status: row.status,
+    jwtSecret: ctx.box.open(row.jwt_secret_enc, secretAad.jwtSecret(row.id)),
+    jwks: await projectJwks(ctx, row.id),
+    upstreams: {
+      rest: row.rest_url
+        ? { kind: 'lambda-url', url: row.rest_url, region: row.rest_region ?? 'local' }
+        : null,
+      auth: null,
+    },
+    version: row.version,
+  };
+}
+
+export async function restConfig(ctx: Context, ref: string): Promise<RestConfig | null> {
+  const row = await findProjectRow(ctx.db, ref);
+  if (!servable(row) || !row.cluster_id) return null;
+  const cluster = await ctx.clusters.get(row.cluster_id);
+  return {
+    ref: row.ref,
+    db: {
+      host: cluster.conn.host,
+      port: cluster.conn.port,
+      database: projectDatabase(ref),
+      user: authenticatorRole(ref),
+      password: ctx.box.open(row.authenticator_password_enc, secretAad.authenticatorPassword(row.id)),
+      ssl: cluster.conn.ssl,
+    },
+    dbSchemas: row.db_schemas,
+    maxRows: row.max_rows,
+    statementTimeoutMs: ctx.settings.sqlStatementTimeoutMs,
+    jwtSecret: ctx.box.open(row.jwt_secret_enc, secretAad.jwtSecret(row.id)),
+    jwks: await projectJwks(ctx, row.id),
+  };
+}

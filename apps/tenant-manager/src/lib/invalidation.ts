@@ -1,0 +1,62 @@
+import type { Redis } from 'ioredis';
+import type { Clock, Logger } from './context.js';
+
+/** Redis channel and gateway cache keys, as pinned in docs/contracts.md ("Invalidation"). */
+export const INVALIDATION_CHANNEL = 'supaplane:invalidate';
+export const projectCacheKey = (ref: string) => `supaplane:gw:project:${ref}`;
+export const apiKeyCacheKey = (hash: string) => `supaplane:gw:key:${hash}`;
+
+export type ProjectReason =
+  | 'paused'
+  | 'restored'
+  | 'deleted'
+  | 'renamed'
+  | 'jwt-rotated'
+  | 'signing-keys-rotated'
+  | 'created';
+
+export type InvalidationMessage =
+  | { kind: 'project'; ref: string; reason: ProjectReason; at: string }
+  | { kind: 'api-key'; ref: string; keyHash: string; reason: 'revoked'; at: string };
+
+/** Tells every gateway to forget what it cached about a project or a key. Never throws. */
+export interface Invalidator {
+  /** `keyHashes`: the project's keys, whose cached records are deleted from Redis too. */
+  project(ref: string, reason: ProjectReason, keyHashes?: readonly string[]): Promise<void>;
+  apiKey(ref: string, keyHash: string): Promise<void>;
+}
+
+export const noopInvalidator: Invalidator = {
+  project: async () => {},
+  apiKey: async () => {},
+};
+
+/** Deletes the gateway cache entries in Redis first, then publishes one message. */
+export function createRedisInvalidator(redis: Redis, clock: Clock, log: Logger): Invalidator {
+  async function send(keys: string[], message: InvalidationMessage): Promise<void> {
+    try {
+      if (keys.length > 0) await redis.del(...keys);
+      await redis.publish(INVALIDATION_CHANNEL, JSON.stringify(message));
+    } catch (error) {
+      // The change itself is committed; gateways fall back to their TTL. Say so loudly.
+      log.warn({ err: error, kind: message.kind, ref: message.ref }, 'invalidation not published');
+    }
+  }
+  return {
+    project: (ref, reason, keyHashes = []) =>
+      send([projectCacheKey(ref), ...keyHashes.map(apiKeyCacheKey)], {
+        kind: 'project',
+        ref,
+        reason,
+        at: clock.now().toISOString(),
+      }),
+    apiKey: (ref, keyHash) =>
+      send([apiKeyCacheKey(keyHash)], {
+        kind: 'api-key',
+        ref,
+        keyHash,
+        reason: 'revoked',
+        at: clock.now().toISOString(),
+      }),
+  };
+}

@@ -1,0 +1,134 @@
+import type pg from 'pg';
+
+/**
+ * Versioned migrations of the management database. Append only: never edit a released entry.
+ * Everything lives in schema `tm` so the management database can be shared with other tools.
+ */
+export const MIGRATIONS: readonly { version: number; name: string; sql: string }[] = [
+  {
+    version: 1,
+    name: 'clusters, projects, keys, secrets, signing keys',
+    sql: `
+CREATE TABLE tm.clusters (
+  id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+  name text NOT NULL UNIQUE,
+  host text NOT NULL,
+  port int NOT NULL,
+  admin_user text NOT NULL,
+  admin_password_enc text NOT NULL,
+  admin_database text NOT NULL DEFAULT 'postgres',
+  ssl boolean NOT NULL DEFAULT false,
+  capacity int NOT NULL CHECK (capacity >= 0),
+  weight int NOT NULL DEFAULT 100 CHECK (weight > 0),
+  region text NOT NULL,
+  status text NOT NULL CHECK (status IN ('active', 'draining', 'offline')),
+  external_id text,
+  created_at timestamptz NOT NULL,
+  updated_at timestamptz NOT NULL
+);
+
+CREATE TABLE tm.projects (
+  id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+  ref text NOT NULL,
+  name text NOT NULL,
+  status text NOT NULL,
+  step text NOT NULL,
+  attempts int NOT NULL DEFAULT 0,
+  last_error text,
+  requested_cluster_id uuid REFERENCES tm.clusters(id),
+  requested_region text,
+  cluster_id uuid REFERENCES tm.clusters(id),
+  region text,
+  owner_password_enc text NOT NULL,
+  authenticator_password_enc text NOT NULL,
+  jwt_secret_enc text NOT NULL,
+  db_schemas text[] NOT NULL DEFAULT '{public}',
+  max_rows int NOT NULL DEFAULT 1000,
+  rest_url text,
+  rest_region text,
+  version int NOT NULL DEFAULT 1,
+  created_at timestamptz NOT NULL,
+  updated_at timestamptz NOT NULL
+);
+-- A ref is unique among live projects; a removed ref may be reused.
+CREATE UNIQUE INDEX projects_live_ref ON tm.projects (ref) WHERE status <> 'REMOVED';
+CREATE INDEX projects_cluster ON tm.projects (cluster_id) WHERE status NOT IN ('REMOVED', 'INIT_FAILED');
+CREATE INDEX projects_unfinished ON tm.projects (created_at) WHERE status IN ('COMING_UP', 'GOING_DOWN');
+
+CREATE TABLE tm.api_keys (
+  id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+  project_id uuid NOT NULL REFERENCES tm.projects(id) ON DELETE CASCADE,
+  name text NOT NULL,
+  description text,
+  type text NOT NULL CHECK (type IN ('publishable', 'secret')),
+  hash text NOT NULL UNIQUE,
+  prefix text NOT NULL,
+  key_enc text NOT NULL,
+  status text NOT NULL CHECK (status IN ('active', 'revoked')),
+  inserted_at timestamptz NOT NULL,
+  updated_at timestamptz NOT NULL
+);
+CREATE UNIQUE INDEX api_keys_live_name ON tm.api_keys (project_id, type, name) WHERE status = 'active';
+
+CREATE TABLE tm.project_secrets (
+  project_id uuid NOT NULL REFERENCES tm.projects(id) ON DELETE CASCADE,
+  name text NOT NULL,
+  value_enc text NOT NULL,
+  digest text NOT NULL,
+  updated_at timestamptz NOT NULL,
+  PRIMARY KEY (project_id, name)
+);
+
+CREATE TABLE tm.signing_keys (
+  id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+  project_id uuid NOT NULL REFERENCES tm.projects(id) ON DELETE CASCADE,
+  algorithm text NOT NULL,
+  status text NOT NULL CHECK (status IN ('in_use', 'standby', 'previously_used', 'revoked')),
+  public_jwk jsonb NOT NULL,
+  private_jwk_enc text NOT NULL,
+  created_at timestamptz NOT NULL,
+  updated_at timestamptz NOT NULL
+);
+CREATE UNIQUE INDEX signing_keys_one_in_use ON tm.signing_keys (project_id) WHERE status = 'in_use';
+`,
+  },
+];
+
+const MIGRATION_LOCK = 'SELECT pg_advisory_lock(hashtext($1))';
+const MIGRATION_UNLOCK = 'SELECT pg_advisory_unlock(hashtext($1))';
+const LOCK_NAME = 'supaplane.tenant-manager.migrations';
+
+/** Applies pending migrations; replicas starting together serialise on an advisory lock. */
+export async function migrate(pool: pg.Pool): Promise<number[]> {
+  const client = await pool.connect();
+  const applied: number[] = [];
+  try {
+    await client.query(MIGRATION_LOCK, [LOCK_NAME]);
+    await client.query('CREATE SCHEMA IF NOT EXISTS tm');
+    await client.query(
+      'CREATE TABLE IF NOT EXISTS tm.schema_migrations (version int PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())',
+    );
+    const { rows } = await client.query<{ version: number }>('SELECT version FROM tm.schema_migrations');
+    const done = new Set(rows.map((r) => r.version));
+    for (const migration of MIGRATIONS) {
+      if (done.has(migration.version)) continue;
+      await client.query('BEGIN');
+      try {
+        await client.query(migration.sql);
+        await client.query('INSERT INTO tm.schema_migrations (version, name) VALUES ($1, $2)', [
+          migration.version,
+          migration.name,
+        ]);
+        await client.query('COMMIT');
+      } catch (error) {
+        await client.query('ROLLBACK');
+        throw error;
+      }
+      applied.push(migration.version);
+    }
+  } finally {
+    await client.query(MIGRATION_UNLOCK, [LOCK_NAME]).catch(() => {});
+    client.release();
+  }
+  return applied;
+}

@@ -1,0 +1,346 @@
+import { randomInt } from 'node:crypto';
+import type pg from 'pg';
+import type { Context } from './context.js';
+import { randomSecret } from './crypto.js';
+import { AppError, badRequest, conflict, notFound } from './errors.js';
+import { dropProjectDatabase, setProjectConnections } from './project-db.js';
+
+/** Supabase's project statuses (PAUSED instead of INACTIVE, as the issue asks). */
+export const PROJECT_STATUSES = [
+  'COMING_UP',
+  'ACTIVE_HEALTHY',
+  'ACTIVE_UNHEALTHY',
+  'PAUSING',
+  'PAUSED',
+  'RESTORING',
+  'INIT_FAILED',
+  'GOING_DOWN',
+  'REMOVED',
+] as const;
+export type ProjectStatus = (typeof PROJECT_STATUSES)[number];
+
+/** Lower-case letters, digits and inner hyphens, 3–40 chars: fits a DNS label and `authenticator_<ref>`. */
+export const REF_PATTERN = /^[a-z0-9][a-z0-9-]{1,38}[a-z0-9]$/;
+const MAX_NAME = 256;
+
+export interface ProjectRow {
+  id: string;
+  ref: string;
+  name: string;
+  status: ProjectStatus;
+  step: string;
+  attempts: number;
+  last_error: string | null;
+  requested_cluster_id: string | null;
+  requested_region: string | null;
+  cluster_id: string | null;
+  region: string | null;
+  owner_password_enc: string;
+  authenticator_password_enc: string;
+  jwt_secret_enc: string;
+  db_schemas: string[];
+  max_rows: number;
+  rest_url: string | null;
+  rest_region: string | null;
+  version: number;
+  created_at: Date;
+  updated_at: Date;
+}
+
+/** A project as the Management API shows it. */
+export interface Project {
+  id: string;
+  ref: string;
+  name: string;
+  status: ProjectStatus;
+  region: string | null;
+  cluster_id: string | null;
+  created_at: string;
+  endpoint: string;
+}
+
+export const secretAad = {
+  ownerPassword: (id: string) => `project:${id}:owner-password`,
+  authenticatorPassword: (id: string) => `project:${id}:authenticator-password`,
+  jwtSecret: (id: string) => `project:${id}:jwt-secret`,
+};
+
+export function projectEndpoint(ctx: Context, ref: string): string {
+  return ctx.settings.publicUrlTemplate.replaceAll('{ref}', ref);
+}
+
+export function toProject(ctx: Context, row: ProjectRow): Project {
+  return {
+    id: row.id,
+    ref: row.ref,
+    name: row.name,
+    status: row.status,
+    region: row.region ?? row.requested_region,
+    cluster_id: row.cluster_id,
+    created_at: row.created_at.toISOString(),
+    endpoint: projectEndpoint(ctx, row.ref),
+  };
+}
+
+/** A Supabase-style ref: 20 random lower-case letters. */
+export function generateRef(): string {
+  let ref = '';
+  for (let i = 0; i < 20; i++) ref += String.fromCharCode(97 + randomInt(26));
+  return ref;
+}
+
+export function validateName(raw: string): string {
+  const name = raw.trim();
+  if (name.length === 0 || name.length > MAX_NAME || /\p{Cc}/u.test(name)) {
+    throw badRequest(`invalid project name: 1 to ${MAX_NAME} printable characters`, 'invalid_name');
+  }
+  return name;
+}
+
+export function validateRef(ref: string): string {
+  if (!REF_PATTERN.test(ref)) {
+    throw badRequest(
+      'invalid project ref: 3 to 40 lower-case letters, digits or inner hyphens',
+      'invalid_ref',
+    );
+  }
+  return ref;
+}
+
+/** The live (not REMOVED) project row with this ref. */
+export async function findProjectRow(db: pg.ClientBase | pg.Pool, ref: string): Promise<ProjectRow | null> {
+  if (!REF_PATTERN.test(ref)) return null;
+  const { rows } = await db.query<ProjectRow>(
+    `SELECT * FROM tm.projects WHERE ref = $1 AND status <> 'REMOVED'`,
+    [ref],
+  );
+  return rows[0] ?? null;
+}
+
+export async function requireProjectRow(db: pg.ClientBase | pg.Pool, ref: string): Promise<ProjectRow> {
+  const row = await findProjectRow(db, validateRef(ref));
+  if (!row) throw notFound();
+  return row;
+}
+
+export interface NewProject {
+  name: string;
+  ref?: string;
+  cluster_id?: string;
+  region?: string;
+}
+
+/** Records a new project in COMING_UP with its credentials; provisioning does the rest. */
+export async function insertProject(ctx: Context, input: NewProject): Promise<ProjectRow> {
+  const name = validateName(input.name);
+  const ref = input.ref === undefined ? generateRef() : validateRef(input.ref);
+  if (input.cluster_id !== undefined) {
+    const { rows } = await ctx.db.query(`SELECT status FROM tm.clusters WHERE id::text = $1`, [
+      input.cluster_id,
+    ]);
+    if (!rows[0]) throw badRequest('unknown cluster_id', 'invalid_cluster');
+    if (rows[0].status !== 'active') throw badRequest('cluster is not active', 'invalid_cluster');
+  }
+  // Refuse at once when nothing could take the project (races still end cleanly in INIT_FAILED).
+  const room = await ctx.db.query(
+    `SELECT 1 FROM tm.clusters c
+     WHERE c.status = 'active' AND ($1::uuid IS NULL OR c.id = $1) AND ($2::text IS NULL OR c.region = $2)
+       AND c.capacity > (SELECT count(*) FROM tm.projects p
+                         WHERE p.cluster_id = c.id AND p.status NOT IN ('REMOVED', 'INIT_FAILED'))
+     LIMIT 1`,
+    [input.cluster_id ?? null, input.region ?? null],
+  );
+  if (!room.rowCount) throw new AppError(503, 'no worker cluster has room for a new project', 'no_capacity');
+
+  const { rows: ids } = await ctx.db.query<{ id: string }>('SELECT gen_random_uuid() AS id');
+  const id = ids[0]!.id;
+  const now = ctx.clock.now();
+  try {
+    const { rows } = await ctx.db.query<ProjectRow>(
+      `INSERT INTO tm.projects (id, ref, name, status, step, requested_cluster_id, requested_region,
+         owner_password_enc, authenticator_password_enc, jwt_secret_enc, created_at, updated_at)
+       VALUES ($1, $2, $3, 'COMING_UP', 'allocate_cluster', $4, $5, $6, $7, $8, $9, $9)
+       RETURNING *`,
+      [
+        id,
+        ref,
+        name,
+        input.cluster_id ?? null,
+        input.region ?? null,
+        ctx.box.seal(randomSecret(24), secretAad.ownerPassword(id)),
+        ctx.box.seal(randomSecret(24), secretAad.authenticatorPassword(id)),
+        ctx.box.seal(randomSecret(32), secretAad.jwtSecret(id)),
+        now,
+      ],
+    );
+    return rows[0]!;
+  } catch (error) {
+    if ((error as { code?: string }).code === '23505') {
+      throw conflict(`a project with ref ${ref} already exists`, 'duplicate_ref');
+    }
+    throw error;
+  }
+}
+
+export async function getProject(ctx: Context, ref: string): Promise<Project> {
+  return toProject(ctx, await requireProjectRow(ctx.db, ref));
+}
+
+export async function listProjects(
+  ctx: Context,
+  query: { limit: number; offset: number; status?: ProjectStatus },
+): Promise<Project[]> {
+  const { rows } = await ctx.db.query<ProjectRow>(
+    `SELECT * FROM tm.projects
+     WHERE ($1::text IS NULL AND status <> 'REMOVED') OR status = $1
+     ORDER BY created_at, id LIMIT $2 OFFSET $3`,
+    [query.status ?? null, query.limit, query.offset],
+  );
+  return rows.map((row) => toProject(ctx, row));
+}
+
+export async function renameProject(ctx: Context, ref: string, rawName: string): Promise<Project> {
+  const name = validateName(rawName);
+  const { rows } = await ctx.db.query<ProjectRow>(
+    `UPDATE tm.projects SET name = $2, version = version + 1, updated_at = $3
+     WHERE ref = $1 AND status <> 'REMOVED' RETURNING *`,
+    [ref, name, ctx.clock.now()],
+  );
+  if (!rows[0]) throw notFound();
+  await ctx.invalidator.project(ref, 'renamed');
+  return toProject(ctx, rows[0]);
+}
+
+/** Runs `fn` holding the project's advisory lock (the one provisioning holds while it works). */
+export async function withProjectLock<T>(
+  ctx: Context,
+  projectId: string,
+  fn: (db: pg.PoolClient) => Promise<T>,
+  wait = true,
+): Promise<T | undefined> {
+  const db = await ctx.db.connect();
+  const key = `supaplane.project:${projectId}`;
+  try {
+    if (wait) await db.query('SELECT pg_advisory_lock(hashtext($1))', [key]);
+    else {
+      const { rows } = await db.query('SELECT pg_try_advisory_lock(hashtext($1)) AS ok', [key]);
+      if (!rows[0].ok) return undefined;
+    }
+    try {
+      return await fn(db);
+    } finally {
+      await db.query('SELECT pg_advisory_unlock(hashtext($1))', [key]);
+    }
+  } finally {
+    db.release();
+  }
+}
+
+async function keyHashes(db: pg.ClientBase, projectId: string): Promise<string[]> {
+  const { rows } = await db.query<{ hash: string }>('SELECT hash FROM tm.api_keys WHERE project_id = $1', [
+    projectId,
+  ]);
+  return rows.map((r) => r.hash);
+}
+
+/**
+ * Removes everything a project holds outside its row: function, database, roles, keys, secrets,
+ * signing keys. Idempotent; returns the hashes of the keys it removed.
+ */
+export async function teardownProject(ctx: Context, db: pg.ClientBase, row: ProjectRow): Promise<string[]> {
+  await ctx.provider.functions.deleteRestFunction(row.ref);
+  if (row.cluster_id) {
+    const cluster = await ctx.clusters.get(row.cluster_id);
+    await dropProjectDatabase(cluster.admin, row.ref);
+  }
+  const hashes = await keyHashes(db, row.id);
+  await db.query('DELETE FROM tm.api_keys WHERE project_id = $1', [row.id]);
+  await db.query('DELETE FROM tm.project_secrets WHERE project_id = $1', [row.id]);
+  await db.query('DELETE FROM tm.signing_keys WHERE project_id = $1', [row.id]);
+  return hashes;
+}
+
+async function setStatus(ctx: Context, db: pg.ClientBase, id: string, status: ProjectStatus) {
+  const { rows } = await db.query<ProjectRow>(
+    `UPDATE tm.projects SET status = $2, version = version + 1, updated_at = $3 WHERE id = $1 RETURNING *`,
+    [id, status, ctx.clock.now()],
+  );
+  return rows[0]!;
+}
+
+/**
+ * Deletes a project: GOING_DOWN first (so a crash is finished on restart), then teardown, then
+ * REMOVED. A removed ref answers 404 afterwards, so deleting twice gives 200 then 404.
+ */
+export async function deleteProject(ctx: Context, ref: string): Promise<Project> {
+  const found = await requireProjectRow(ctx.db, ref);
+  const result = await withProjectLock(ctx, found.id, (db) => finishDelete(ctx, db, found.id));
+  if (!result) throw notFound();
+  return result;
+}
+
+export async function finishDelete(
+  ctx: Context,
+  db: pg.ClientBase,
+  id: string,
+): Promise<Project | undefined> {
+  const { rows } = await db.query<ProjectRow>('SELECT * FROM tm.projects WHERE id = $1', [id]);
+  const row = rows[0];
+  if (!row || row.status === 'REMOVED') return undefined;
+  if (row.status !== 'GOING_DOWN') await setStatus(ctx, db, id, 'GOING_DOWN');
+  // Gateways stop serving before anything is dropped.
+  await ctx.invalidator.project(row.ref, 'deleted', await keyHashes(db, id));
+  const hashes = await teardownProject(ctx, db, row);
+  const removed = await setStatus(ctx, db, id, 'REMOVED');
+  await ctx.invalidator.project(row.ref, 'deleted', hashes);
+  ctx.log.info({ ref: row.ref }, 'project removed');
+  return toProject(ctx, removed);
+}
+
+/** ACTIVE_HEALTHY → PAUSED: database connections blocked, gateways told to refuse its keys. */
+export async function pauseProject(ctx: Context, ref: string): Promise<Project> {
+  return transition(ctx, ref, 'ACTIVE_HEALTHY', 'PAUSING', 'PAUSED', false);
+}
+
+/** PAUSED → ACTIVE_HEALTHY. */
+export async function restoreProject(ctx: Context, ref: string): Promise<Project> {
+  return transition(ctx, ref, 'PAUSED', 'RESTORING', 'ACTIVE_HEALTHY', true);
+}
+
+async function transition(
+  ctx: Context,
+  ref: string,
+  from: ProjectStatus,
+  via: ProjectStatus,
+  to: ProjectStatus,
+  allowConnections: boolean,
+): Promise<Project> {
+  const found = await requireProjectRow(ctx.db, ref);
+  const result = await withProjectLock(ctx, found.id, async (db) => {
+    const { rows } = await db.query<ProjectRow>('SELECT * FROM tm.projects WHERE id = $1', [found.id]);
+    const row = rows[0];
+    if (!row || row.status === 'REMOVED') throw notFound();
+    if (row.status === to) return toProject(ctx, row);
+    if (row.status !== from && row.status !== via) {
+      throw conflict(`project is ${row.status}; expected ${from}`, 'invalid_status');
+    }
+    await setStatus(ctx, db, row.id, via);
+    if (!allowConnections) await ctx.invalidator.project(ref, 'paused', await keyHashes(db, row.id));
+    const cluster = await ctx.clusters.get(row.cluster_id!);
+    await setProjectConnections(cluster.admin, ref, allowConnections);
+    const done = await setStatus(ctx, db, row.id, to);
+    await ctx.invalidator.project(ref, allowConnections ? 'restored' : 'paused', await keyHashes(db, row.id));
+    return toProject(ctx, done);
+  });
+  return result!;
+}
+
+/** Data-API settings, as Supabase's `GET /v1/projects/{ref}/postgrest`. */
+export async function getPostgrestConfig(ctx: Context, ref: string) {
+  const row = await requireProjectRow(ctx.db, ref);
+  return {
+    db_schema: row.db_schemas.join(','),
+    max_rows: row.max_rows,
+    jwt_secret: ctx.box.open(row.jwt_secret_enc, secretAad.jwtSecret(row.id)),
+  };
+}

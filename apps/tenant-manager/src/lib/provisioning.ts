@@ -1,0 +1,235 @@
+import type pg from 'pg';
+import { ensureDefaultKeys } from './api-keys.js';
+import { placeProject } from './clusters.js';
+import { type Context, type Faults, PROVISIONING_STEPS, type ProvisioningStep } from './context.js';
+import { AppError } from './errors.js';
+import { configureProjectDatabase, createProjectDatabase, createProjectRoles } from './project-db.js';
+import { finishDelete, type ProjectRow, secretAad, teardownProject, withProjectLock } from './projects.js';
+
+export interface ProvisionerOptions {
+  /** Failed attempts (persisted) before a project is rolled back to INIT_FAILED. Default 3. */
+  readonly maxAttempts?: number;
+  /** First retry delay; doubles each attempt. Default 200 ms. */
+  readonly backoffMs?: number;
+  /** Provisioning runs at once in this process. Default 4. */
+  readonly concurrency?: number;
+  readonly faults?: Faults;
+}
+
+const sleep = (ms: number, signal: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    signal.addEventListener('abort', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+
+/**
+ * Drives projects through {@link PROVISIONING_STEPS}. The next step is persisted on the project row
+ * and every step is idempotent, so a crash anywhere is finished by whichever replica resumes it; the
+ * project's advisory lock (held for the whole run, on the session that does the work) keeps two
+ * replicas off the same project. A step that keeps failing rolls the project back to INIT_FAILED
+ * with nothing left on the cluster.
+ */
+export class Provisioner {
+  readonly #inFlight = new Map<string, Promise<void>>();
+  readonly #waiting: (() => void)[] = [];
+  readonly #abort = new AbortController();
+  #running = 0;
+  readonly #maxAttempts: number;
+  readonly #backoffMs: number;
+  readonly #concurrency: number;
+
+  constructor(
+    private readonly ctx: Context,
+    private readonly options: ProvisionerOptions = {},
+  ) {
+    this.#maxAttempts = options.maxAttempts ?? 3;
+    this.#backoffMs = options.backoffMs ?? 200;
+    this.#concurrency = options.concurrency ?? 4;
+  }
+
+  /** Starts (or joins) provisioning of a project; resolves when it is settled in this process. */
+  start(projectId: string): Promise<void> {
+    let run = this.#inFlight.get(projectId);
+    if (!run) {
+      run = this.#drive(projectId)
+        .catch((error) => this.ctx.log.error({ err: error, projectId }, 'provisioning crashed'))
+        .finally(() => this.#inFlight.delete(projectId));
+      this.#inFlight.set(projectId, run);
+    }
+    return run;
+  }
+
+  /** Picks up every unfinished project (COMING_UP or GOING_DOWN), e.g. after a restart. */
+  async resumeAll(): Promise<number> {
+    const { rows } = await this.ctx.db.query<{ id: string; status: string }>(
+      `SELECT id, status FROM tm.projects WHERE status IN ('COMING_UP', 'GOING_DOWN') ORDER BY created_at`,
+    );
+    for (const row of rows) {
+      if (row.status === 'COMING_UP') void this.start(row.id);
+      else
+        void this.#slot(() =>
+          withProjectLock(this.ctx, row.id, (db) => finishDelete(this.ctx, db, row.id), false),
+        );
+    }
+    return rows.length;
+  }
+
+  /** Stops retries and waits for runs in progress. */
+  async close(): Promise<void> {
+    this.#abort.abort();
+    await Promise.allSettled([...this.#inFlight.values()]);
+  }
+
+  async #slot<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.#running >= this.#concurrency) await new Promise<void>((resolve) => this.#waiting.push(resolve));
+    this.#running++;
+    try {
+      return await fn();
+    } finally {
+      this.#running--;
+      this.#waiting.shift()?.();
+    }
+  }
+
+  async #drive(projectId: string): Promise<void> {
+    for (let attempt = 0; !this.#abort.signal.aborted; attempt++) {
+      const outcome = await this.#slot(() =>
+        withProjectLock(this.ctx, projectId, (db) => this.#attempt(db, projectId), false),
+      );
+      if (outcome === undefined || outcome === 'settled') return; // locked elsewhere, or done
+      await sleep(this.#backoffMs * 2 ** attempt, this.#abort.signal);
+    }
+  }
+
+  async #load(db: pg.ClientBase, projectId: string): Promise<ProjectRow | undefined> {
+    const { rows } = await db.query<ProjectRow>('SELECT * FROM tm.projects WHERE id = $1', [projectId]);
+    return rows[0];
+  }
+
+  /** One pass under the project lock: run steps until done, or record the failure. */
+  async #attempt(db: pg.PoolClient, projectId: string): Promise<'settled' | 'retry'> {
+    let row = await this.#load(db, projectId);
+    if (!row || row.status !== 'COMING_UP') return 'settled';
+    if (row.attempts >= this.#maxAttempts) {
+      await this.#rollback(db, row);
+      return 'settled';
+    }
+    try {
+      while (row && row.status === 'COMING_UP') {
+        const step = row.step as ProvisioningStep;
+        const started = performance.now();
+        await this.options.faults?.beforeStep?.(step, row.ref);
+        await this.#runStep(db, step, row);
+        await this.options.faults?.afterStep?.(step, row.ref);
+        const next = PROVISIONING_STEPS[PROVISIONING_STEPS.indexOf(step) + 1] ?? step;
+        await db.query(
+          `UPDATE tm.projects SET step = $2, attempts = 0, last_error = NULL, updated_at = $4
+           WHERE id = $1 AND step = $3`,
+          [projectId, next, step, this.ctx.clock.now()],
+        );
+        this.ctx.log.info(
+          { ref: row.ref, step, ms: Math.round(performance.now() - started) },
+          'provisioning step done',
+        );
+        row = await this.#load(db, projectId);
+      }
+      return 'settled';
+    } catch (error) {
+      const permanent = error instanceof AppError;
+      const message = error instanceof Error ? error.message : String(error);
+      const { rows } = await db.query<{ attempts: number }>(
+        `UPDATE tm.projects SET attempts = attempts + 1, last_error = $2, updated_at = $3 WHERE id = $1 RETURNING attempts`,
+        [projectId, message.slice(0, 500), this.ctx.clock.now()],
+      );
+      this.ctx.log.warn({ ref: row?.ref, step: row?.step, err: message }, 'provisioning step failed');
+      if (permanent || (rows[0]?.attempts ?? 0) >= this.#maxAttempts) {
+        const current = await this.#load(db, projectId);
+        if (current?.status === 'COMING_UP') await this.#rollback(db, current);
+        return 'settled';
+      }
+      return 'retry';
+    }
+  }
+
+  async #runStep(db: pg.ClientBase, step: ProvisioningStep, row: ProjectRow): Promise<void> {
+    const { ctx } = this;
+    const cluster = () => ctx.clusters.get(row.cluster_id!);
+    switch (step) {
+      case 'allocate_cluster':
+        if (!row.cluster_id) {
+          await placeProject(db, row.id, {
+            clusterId: row.requested_cluster_id,
+            region: row.requested_region,
+          });
+        }
+        return;
+      case 'create_roles':
+        await createProjectRoles((await cluster()).admin, row.ref, {
+          owner: ctx.box.open(row.owner_password_enc, secretAad.ownerPassword(row.id)),
+          authenticator: ctx.box.open(
+            row.authenticator_password_enc,
+            secretAad.authenticatorPassword(row.id),
+          ),
+        });
+        return;
+      case 'create_database': {
+        const handle = await cluster();
+        await createProjectDatabase(handle.admin, handle.conn, row.ref);
+        return;
+      }
+      case 'configure_database': {
+        const handle = await cluster();
+        await configureProjectDatabase(handle.admin, handle.conn, row.ref);
+        return;
+      }
+      case 'create_keys':
+        await ensureDefaultKeys(ctx, db, row);
+        return;
+      case 'create_function': {
+        const fn = await ctx.provider.functions.ensureRestFunction({
+          ref: row.ref,
+          environment: {
+            SUPAPLANE_PROJECT_REF: row.ref,
+            SUPAPLANE_CONFIG_URL: ctx.settings.internalBaseUrl,
+            SUPAPLANE_INTERNAL_TOKEN: ctx.settings.internalServiceToken,
+          },
+        });
+        await db.query('UPDATE tm.projects SET rest_url = $2, rest_region = $3 WHERE id = $1', [
+          row.id,
+          fn.url,
+          fn.region,
+        ]);
+        return;
+      }
+      case 'activate': {
+        await db.query(
+          `UPDATE tm.projects SET status = 'ACTIVE_HEALTHY', version = version + 1, updated_at = $2
+           WHERE id = $1 AND status = 'COMING_UP'`,
+          [row.id, ctx.clock.now()],
+        );
+        // A gateway may hold a negative entry for this ref from before it existed.
+        await ctx.invalidator.project(row.ref, 'created');
+        return;
+      }
+    }
+  }
+
+  /** Undoes whatever was created and marks the project INIT_FAILED (its cluster slot is freed). */
+  async #rollback(db: pg.ClientBase, row: ProjectRow): Promise<void> {
+    try {
+      await teardownProject(this.ctx, db, row);
+    } catch (error) {
+      // Left COMING_UP with attempts exhausted: the next resume retries the rollback.
+      this.ctx.log.error({ err: error, ref: row.ref }, 'rollback failed');
+      return;
+    }
+    await db.query(`UPDATE tm.projects SET status = 'INIT_FAILED', updated_at = $2 WHERE id = $1`, [
+      row.id,
+      this.ctx.clock.now(),
+    ]);
+    this.ctx.log.warn({ ref: row.ref, err: row.last_error }, 'provisioning rolled back: INIT_FAILED');
+  }
+}

@@ -1,0 +1,72 @@
+import type { Context } from './context.js';
+import { sha256Hex } from './crypto.js';
+import { badRequest } from './errors.js';
+import { requireProjectRow } from './projects.js';
+
+/** A project secret as listed: its name and a digest of its value (never the value). */
+export interface ProjectSecret {
+  name: string;
+  value: string;
+  updated_at: string;
+}
+
+export const SECRET_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,255}$/;
+const MAX_VALUE_BYTES = 24 * 1024;
+const aad = (projectId: string, name: string) => `secret:${projectId}:${name}`;
+
+export async function listSecrets(ctx: Context, ref: string): Promise<ProjectSecret[]> {
+  const project = await requireProjectRow(ctx.db, ref);
+  const { rows } = await ctx.db.query<{ name: string; digest: string; updated_at: Date }>(
+    'SELECT name, digest, updated_at FROM tm.project_secrets WHERE project_id = $1 ORDER BY name',
+    [project.id],
+  );
+  return rows.map((r) => ({ name: r.name, value: r.digest, updated_at: r.updated_at.toISOString() }));
+}
+
+/** Creates or replaces secrets (Supabase's bulk shape: `[{name, value}]`). */
+export async function upsertSecrets(
+  ctx: Context,
+  ref: string,
+  secrets: readonly { name: string; value: string }[],
+): Promise<void> {
+  for (const { name, value } of secrets) {
+    if (!SECRET_NAME.test(name))
+      throw badRequest(`invalid secret name: ${name.slice(0, 64)}`, 'invalid_name');
+    if (name.toUpperCase().startsWith('SUPABASE_')) {
+      throw badRequest('secret names must not start with SUPABASE_', 'invalid_name');
+    }
+    if (Buffer.byteLength(value) > MAX_VALUE_BYTES)
+      throw badRequest(`secret ${name} is too large`, 'too_large');
+  }
+  if (new Set(secrets.map((s) => s.name)).size !== secrets.length) {
+    throw badRequest('duplicate secret names in one request', 'duplicate_name');
+  }
+  const project = await requireProjectRow(ctx.db, ref);
+  const now = ctx.clock.now();
+  for (const { name, value } of secrets) {
+    await ctx.db.query(
+      `INSERT INTO tm.project_secrets (project_id, name, value_enc, digest, updated_at) VALUES ($1, $2, $3, $4, $5)
+       ON CONFLICT (project_id, name) DO UPDATE SET value_enc = $3, digest = $4, updated_at = $5`,
+      [project.id, name, ctx.box.seal(value, aad(project.id, name)), sha256Hex(value), now],
+    );
+  }
+}
+
+/** Deletes secrets by name; names that do not exist are ignored. Returns how many were deleted. */
+export async function deleteSecrets(ctx: Context, ref: string, names: readonly string[]): Promise<number> {
+  const project = await requireProjectRow(ctx.db, ref);
+  const { rowCount } = await ctx.db.query(
+    'DELETE FROM tm.project_secrets WHERE project_id = $1 AND name = ANY($2::text[])',
+    [project.id, names],
+  );
+  return rowCount ?? 0;
+}
+
+/** Decrypted secrets, for a function's environment. */
+export async function revealSecrets(ctx: Context, projectId: string): Promise<Record<string, string>> {
+  const { rows } = await ctx.db.query<{ name: string; value_enc: string }>(
+    'SELECT name, value_enc FROM tm.project_secrets WHERE project_id = $1',
+    [projectId],
+  );
+  return Object.fromEntries(rows.map((r) => [r.name, ctx.box.open(r.value_enc, aad(projectId, r.name))]));
+}

@@ -1,0 +1,119 @@
+import { generateKeyPairSync, randomUUID } from 'node:crypto';
+import type { Context } from './context.js';
+import { conflict } from './errors.js';
+import { requireProjectRow } from './projects.js';
+
+export type SigningKeyStatus = 'in_use' | 'standby' | 'previously_used' | 'revoked';
+
+/** A project's asymmetric JWT signing key (ES256); the private half stays encrypted here. */
+export interface SigningKey {
+  id: string;
+  algorithm: 'ES256';
+  status: SigningKeyStatus;
+  public_jwk: Record<string, unknown>;
+  created_at: string;
+  updated_at: string;
+}
+
+interface SigningKeyRow {
+  id: string;
+  algorithm: 'ES256';
+  status: SigningKeyStatus;
+  public_jwk: Record<string, unknown>;
+  created_at: Date;
+  updated_at: Date;
+}
+
+const aad = (id: string) => `signing-key:${id}`;
+
+function toSigningKey(row: SigningKeyRow): SigningKey {
+  return {
+    id: row.id,
+    algorithm: row.algorithm,
+    status: row.status,
+    public_jwk: row.public_jwk,
+    created_at: row.created_at.toISOString(),
+    updated_at: row.updated_at.toISOString(),
+  };
+}
+
+export async function listSigningKeys(ctx: Context, ref: string): Promise<SigningKey[]> {
+  const project = await requireProjectRow(ctx.db, ref);
+  const { rows } = await ctx.db.query<SigningKeyRow>(
+    'SELECT * FROM tm.signing_keys WHERE project_id = $1 ORDER BY created_at, id',
+    [project.id],
+  );
+  return rows.map(toSigningKey);
+}
+
+/** A new ES256 key pair in `standby` (published in the JWKS, not yet used to sign). */
+export async function createSigningKey(ctx: Context, ref: string): Promise<SigningKey> {
+  const project = await requireProjectRow(ctx.db, ref);
+  if (project.status === 'GOING_DOWN' || project.status === 'INIT_FAILED') {
+    throw conflict(`project is ${project.status}`, 'invalid_status');
+  }
+  const id = randomUUID();
+  const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const publicJwk = { ...publicKey.export({ format: 'jwk' }), kid: id, alg: 'ES256', use: 'sig' };
+  const privateJwk = JSON.stringify({ ...privateKey.export({ format: 'jwk' }), kid: id, alg: 'ES256' });
+  const now = ctx.clock.now();
+  const { rows } = await ctx.db.query<SigningKeyRow>(
+    `INSERT INTO tm.signing_keys (id, project_id, algorithm, status, public_jwk, private_jwk_enc, created_at, updated_at)
+     VALUES ($1, $2, 'ES256', 'standby', $3, $4, $5, $5) RETURNING *`,
+    [id, project.id, JSON.stringify(publicJwk), ctx.box.seal(privateJwk, aad(id)), now],
+  );
+  // A standby key is already in the JWKS: gateways must see it before anyone signs with it.
+  await bumpAndInvalidate(ctx, project.id, ref);
+  return toSigningKey(rows[0]!);
+}
+
+/**
+ * Rotation: the newest standby key (created if there is none) becomes `in_use`, the previous
+ * `in_use` key becomes `previously_used` (still verifiable). Publishes `signing-keys-rotated`.
+ */
+export async function rotateSigningKeys(ctx: Context, ref: string): Promise<SigningKey[]> {
+  const project = await requireProjectRow(ctx.db, ref);
+  const standby = await ctx.db.query<{ id: string }>(
+    `SELECT id FROM tm.signing_keys WHERE project_id = $1 AND status = 'standby' ORDER BY created_at DESC LIMIT 1`,
+    [project.id],
+  );
+  const nextId = standby.rows[0]?.id ?? (await createSigningKey(ctx, ref)).id;
+  const client = await ctx.db.connect();
+  try {
+    await client.query('BEGIN');
+    const now = ctx.clock.now();
+    await client.query(
+      `UPDATE tm.signing_keys SET status = 'previously_used', updated_at = $2 WHERE project_id = $1 AND status = 'in_use'`,
+      [project.id, now],
+    );
+    await client.query(`UPDATE tm.signing_keys SET status = 'in_use', updated_at = $2 WHERE id = $1`, [
+      nextId,
+      now,
+    ]);
+    await client.query('COMMIT');
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => {});
+    throw error;
+  } finally {
+    client.release();
+  }
+  await bumpAndInvalidate(ctx, project.id, ref);
+  return listSigningKeys(ctx, ref);
+}
+
+async function bumpAndInvalidate(ctx: Context, projectId: string, ref: string) {
+  await ctx.db.query('UPDATE tm.projects SET version = version + 1 WHERE id = $1', [projectId]);
+  await ctx.invalidator.project(ref, 'signing-keys-rotated');
+}
+
+/** The JWKS gateways verify user tokens with: every key that is not revoked. */
+export async function projectJwks(
+  ctx: Context,
+  projectId: string,
+): Promise<{ keys: Record<string, unknown>[] }> {
+  const { rows } = await ctx.db.query<{ public_jwk: Record<string, unknown> }>(
+    `SELECT public_jwk FROM tm.signing_keys WHERE project_id = $1 AND status <> 'revoked' ORDER BY created_at`,
+    [projectId],
+  );
+  return { keys: rows.map((r) => r.public_jwk) };
+}

@@ -1,0 +1,53 @@
+import type { FunctionProvider, Provider, RestFunction } from './types.js';
+
+export interface LocalProviderOptions {
+  /** Control API of the local Lambda emulator, e.g. http://127.0.0.1:9000. */
+  readonly emulatorUrl: string;
+  readonly internalServiceToken: string;
+  readonly region?: string;
+  readonly timeoutMs?: number;
+}
+
+const functionName = (ref: string) => `rest-${ref}`;
+
+/** Rest functions hosted by the local Lambda Function URL emulator (apps/lambda-local). */
+export function createLocalFunctionProvider(options: LocalProviderOptions): FunctionProvider {
+  const base = options.emulatorUrl.replace(/\/+$/, '');
+  const region = options.region ?? 'local';
+  const timeoutMs = options.timeoutMs ?? 10_000;
+  const call = async (method: 'PUT' | 'DELETE', name: string, body?: unknown) => {
+    const response = await fetch(`${base}/functions/${encodeURIComponent(name)}`, {
+      method,
+      headers: {
+        authorization: `Bearer ${options.internalServiceToken}`,
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      },
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+    if (method === 'DELETE' && response.status === 404) return null;
+    if (!response.ok) {
+      await response.body?.cancel();
+      throw new Error(`lambda emulator ${method} ${name} answered ${response.status}`);
+    }
+    return response.status === 204 ? null : ((await response.json()) as unknown);
+  };
+  return {
+    async ensureRestFunction(input): Promise<RestFunction> {
+      const name = functionName(input.ref);
+      const result = (await call('PUT', name, { runtime: 'rest', environment: input.environment })) as {
+        name?: string;
+        url?: string;
+      } | null;
+      if (!result?.url) throw new Error('lambda emulator answered without a function url');
+      return { name, url: result.url.endsWith('/') ? result.url : `${result.url}/`, region };
+    },
+    async deleteRestFunction(ref) {
+      await call('DELETE', functionName(ref));
+    },
+  };
+}
+
+export function createLocalProvider(options: LocalProviderOptions): Provider {
+  return { name: 'local', functions: createLocalFunctionProvider(options) };
+}

@@ -1,0 +1,114 @@
+import { Redis } from 'ioredis';
+import pg from 'pg';
+import { pino } from 'pino';
+import { buildApp, type TenantManagerApp } from './app.js';
+import type { TenantManagerConfig } from './config.js';
+import { findClusterByName, registerCluster, updateCluster } from './lib/clusters.js';
+import { createLocalProvider } from './providers/local.js';
+import type { Provider } from './providers/types.js';
+
+export interface RunningTenantManager {
+  readonly publicUrl: string;
+  readonly internalUrl: string;
+  readonly app: TenantManagerApp;
+  close(): Promise<void>;
+}
+
+async function loadProvider(config: TenantManagerConfig): Promise<Provider> {
+  if (config.provider === 'local') {
+    return createLocalProvider({
+      emulatorUrl: config.lambdaEmulatorUrl,
+      internalServiceToken: config.internalServiceToken,
+    });
+  }
+  // A variable specifier keeps the AWS provider (and its SDK clients) out of local builds.
+  const specifier = './providers/aws/index.js';
+  let module: { createAwsProvider?: (config: TenantManagerConfig) => Provider | Promise<Provider> };
+  try {
+    module = await import(specifier);
+  } catch (error) {
+    throw new Error(`PROVIDER=aws but the AWS provider could not be loaded: ${(error as Error).message}`);
+  }
+  if (typeof module.createAwsProvider !== 'function') {
+    throw new Error('PROVIDER=aws but providers/aws/index.ts does not export createAwsProvider');
+  }
+  return module.createAwsProvider(config);
+}
+
+/** Registers (or refreshes) the worker cluster named in the config, e.g. the local embedded Postgres. */
+async function ensureConfiguredCluster(app: TenantManagerApp, config: TenantManagerConfig): Promise<void> {
+  const wanted = config.workerCluster;
+  if (!wanted) return;
+  const url = new URL(wanted.url);
+  const connection = {
+    host: url.hostname,
+    port: Number(url.port || 5432),
+    admin_user: decodeURIComponent(url.username),
+    admin_password: decodeURIComponent(url.password),
+  };
+  const existing = await findClusterByName(app.ctx, wanted.name);
+  if (!existing) {
+    await registerCluster(app.ctx, {
+      name: wanted.name,
+      ...connection,
+      admin_database: url.pathname.slice(1) || 'postgres',
+      ssl: url.searchParams.get('sslmode') === 'require',
+      capacity: wanted.capacity,
+      region: wanted.region,
+    });
+  } else {
+    await updateCluster(app.ctx, existing.id, { ...connection, capacity: wanted.capacity });
+  }
+}
+
+/** Starts both APIs from a parsed config; `close()` drains requests and releases every resource. */
+export async function startTenantManager(config: TenantManagerConfig): Promise<RunningTenantManager> {
+  const logger = pino({
+    level: config.logLevel,
+    name: 'tenant-manager',
+    redact: ['req.headers.authorization', '*.password', '*.jwtSecret', '*.jwt_secret', '*.admin_password'],
+  });
+  const db = new pg.Pool({ connectionString: config.databaseUrl, max: 20, connectionTimeoutMillis: 10_000 });
+  db.on('error', (error) => logger.warn({ err: error }, 'idle management connection failed'));
+  const redis = config.redisUrl
+    ? new Redis(config.redisUrl, { maxRetriesPerRequest: 2, enableOfflineQueue: false, lazyConnect: false })
+    : null;
+  redis?.on('error', (error) => logger.warn({ err: error.message }, 'redis error'));
+  if (!redis) logger.info('REDIS_URL not set: invalidations are not published');
+
+  const release = async () => {
+    redis?.disconnect();
+    await db.end();
+  };
+  let app: TenantManagerApp;
+  try {
+    app = await buildApp({ db, redis, provider: await loadProvider(config), config, logger });
+  } catch (error) {
+    await release();
+    throw error;
+  }
+  try {
+    await ensureConfiguredCluster(app, config);
+    await app.publicApp.listen({ port: config.publicPort, host: config.host });
+    await app.internalApp.listen({ port: config.internalPort, host: config.host });
+  } catch (error) {
+    await app.close();
+    await release();
+    throw error;
+  }
+  const url = (instance: typeof app.publicApp) => {
+    const address = instance.server.address();
+    const port = typeof address === 'object' && address ? address.port : 0;
+    const host = config.host === '0.0.0.0' ? '127.0.0.1' : config.host;
+    return `http://${host}:${port}`;
+  };
+  return {
+    publicUrl: url(app.publicApp),
+    internalUrl: url(app.internalApp),
+    app,
+    async close() {
+      await app.close();
+      await release();
+    },
+  };
+}

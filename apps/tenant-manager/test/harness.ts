@@ -1,0 +1,141 @@
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { inject } from 'vitest';
+import { buildApp, type BuildAppOptions, type TenantManagerApp } from '../src/app.js';
+import type { FunctionProvider, Provider, RestFunction } from '../src/providers/types.js';
+
+export const ADMIN_KEY = 'test-admin-key-0123456789';
+export const INTERNAL_TOKEN = 'test-internal-token-0123456789';
+export const MASTER_KEY = randomBytes(32);
+export const admin = { authorization: `Bearer ${ADMIN_KEY}` };
+export const internal = { authorization: `Bearer ${INTERNAL_TOKEN}` };
+
+/** Superuser URL of the shared test Postgres, optionally for another database. */
+export function pgUrl(database = 'postgres'): string {
+  const url = new URL(inject('pgUrl'));
+  url.pathname = `/${database}`;
+  return url.toString();
+}
+
+/** A fresh management database for one test file (the worker cluster is the same server). */
+export async function freshManagementDb(): Promise<string> {
+  const name = `tm_${randomBytes(6).toString('hex')}`;
+  const client = new pg.Client({ connectionString: pgUrl() });
+  await client.connect();
+  await client.query(`CREATE DATABASE ${name}`);
+  await client.end();
+  return pgUrl(name);
+}
+
+/** A function provider that records its calls: an implementation of the interface, not a mock. */
+export class RecordingFunctions implements FunctionProvider {
+  readonly live = new Map<string, Readonly<Record<string, string>>>();
+  readonly calls: string[] = [];
+  async ensureRestFunction(input: {
+    ref: string;
+    environment: Readonly<Record<string, string>>;
+  }): Promise<RestFunction> {
+    this.calls.push(`ensure:${input.ref}`);
+    this.live.set(input.ref, input.environment);
+    return {
+      name: `rest-${input.ref}`,
+      url: `http://rest-${input.ref}.lambda-url.local.localhost:9000/`,
+      region: 'local',
+    };
+  }
+  async deleteRestFunction(ref: string): Promise<void> {
+    this.calls.push(`delete:${ref}`);
+    this.live.delete(ref);
+  }
+}
+
+export interface Harness {
+  readonly tm: TenantManagerApp;
+  readonly db: pg.Pool;
+  readonly functions: RecordingFunctions;
+  readonly managementUrl: string;
+  /** Registers the shared server as a worker cluster; returns its id. */
+  registerCluster(name: string, capacity: number, extra?: Record<string, unknown>): Promise<string>;
+  close(): Promise<void>;
+}
+
+export async function startHarness(
+  overrides: Partial<BuildAppOptions> & { managementUrl?: string; functions?: RecordingFunctions } = {},
+): Promise<Harness> {
+  const managementUrl = overrides.managementUrl ?? (await freshManagementDb());
+  const db = new pg.Pool({ connectionString: managementUrl, max: 20 });
+  const functions = overrides.functions ?? new RecordingFunctions();
+  const provider: Provider = { name: 'local', functions };
+  const tm = await buildApp({
+    db,
+    provider,
+    config: {
+      adminApiKey: ADMIN_KEY,
+      internalServiceToken: INTERNAL_TOKEN,
+      masterKey: MASTER_KEY,
+      publicUrlTemplate: 'http://{ref}.localhost:8000',
+      internalBaseUrl: 'http://127.0.0.1:3002',
+      sqlStatementTimeoutMs: 1_000,
+      provisionWaitMs: 5_000,
+    },
+    provisioning: { backoffMs: 20 },
+    ...overrides,
+  });
+  const server = new URL(inject('pgUrl'));
+  return {
+    tm,
+    db,
+    functions,
+    managementUrl,
+    async registerCluster(name, capacity, extra = {}) {
+      const response = await tm.publicApp.inject({
+        method: 'POST',
+        url: '/v1/clusters',
+        headers: admin,
+        payload: {
+          name,
+          host: server.hostname,
+          port: Number(server.port),
+          admin_user: decodeURIComponent(server.username),
+          admin_password: decodeURIComponent(server.password),
+          capacity,
+          ...extra,
+        },
+      });
+      if (response.statusCode !== 201) throw new Error(`cluster registration failed: ${response.body}`);
+      return response.json().id as string;
+    },
+    async close() {
+      await tm.close();
+      await db.end();
+    },
+  };
+}
+
+/** Polls until `check` returns a value (not undefined) or the time is up. */
+export async function eventually<T>(check: () => Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+/** Databases and roles of a ref that exist on the worker cluster. */
+export async function clusterObjects(ref: string): Promise<string[]> {
+  const client = new pg.Client({ connectionString: pgUrl() });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ name: string }>(
+      `SELECT 'db:' || datname AS name FROM pg_database WHERE datname = 'proj_' || $1
+       UNION ALL SELECT 'role:' || rolname FROM pg_roles WHERE rolname IN ('owner_' || $1, 'authenticator_' || $1)
+       ORDER BY 1`,
+      [ref],
+    );
+    return rows.map((r) => r.name);
+  } finally {
+    await client.end();
+  }
+}
