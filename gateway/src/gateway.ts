@@ -11,6 +11,7 @@ import type { GatewayConfig } from './config.js';
 import type { CredentialsSource } from './credentials.js';
 import type { InternalApi } from './internal-api.js';
 import type { GatewayMetrics } from './metrics.js';
+import { MintedTokenCache } from './minted-tokens.js';
 import { matchHost } from './project-host.js';
 import { ProjectRuntime, type ServiceName, serviceForPath } from './project-runtime.js';
 import { type ApiKeyRecord, type ProjectRecord, parseApiKeyRecord, parseProjectRecord } from './records.js';
@@ -105,6 +106,7 @@ export function buildGateway(options: GatewayOptions): Gateway {
   const signer = createSigV4Signer();
   const isAllowedUpstream = createUpstreamAllowlist(config.upstreamHostAllowlist);
   let redis: RedisLayer | null = null;
+  const mintedTokens = new MintedTokenCache(config.cache.maxEntries);
 
   const common = {
     maxEntries: config.cache.maxEntries,
@@ -302,8 +304,8 @@ export function buildGateway(options: GatewayOptions): Gateway {
       if (!verified.ok) return sendJson(res, jwtRefusal(verified.error.code, verified.error.message));
       token = client.userToken;
     } else {
-      if (!project.canMint) return sendJson(res, refusals.projectUnavailable('NO_JWT_SECRET'));
-      const minted = project.tokenFor(key.role, clock.now());
+      if (!project.jwtSecret) return sendJson(res, refusals.projectUnavailable('NO_JWT_SECRET'));
+      const minted = mintedTokens.tokenFor(ref, key.role, project.jwtSecret, clock.now());
       token = typeof minted === 'string' ? minted : await minted;
     }
 

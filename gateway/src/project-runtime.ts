@@ -1,4 +1,4 @@
-import { type JwtVerifier, createJwtVerifier, mintHs256 } from '@supaplane/jwt';
+import { type JwtVerifier, createJwtVerifier } from '@supaplane/jwt';
 import type { ProjectRecord } from './records.js';
 
 /** The Supabase API prefixes and the upstream each maps to. */
@@ -36,24 +36,14 @@ export interface UpstreamTarget {
 
 export type UpstreamSlot = UpstreamTarget | { readonly kind: 'disallowed'; readonly host: string };
 
-const MINT_TTL_SECONDS = 300;
-/** Minted tokens are replaced this long before they expire. */
-const MINT_REFRESH_MARGIN_SECONDS = 60;
-
-interface MintedToken {
-  readonly token: string;
-  readonly refreshAt: number;
-}
-
 /** Everything the hot path needs about a project, computed once per cache load. */
 export class ProjectRuntime {
   readonly ref: string;
   readonly status: string;
   readonly verifier: JwtVerifier | null;
   readonly upstreams = new Map<string, UpstreamSlot>();
-  private readonly secret: Uint8Array | null;
-  private readonly minted = new Map<string, MintedToken>();
-  private readonly minting = new Map<string, Promise<string>>();
+  /** The HS256 secret, for minting; null when the project has none. */
+  readonly jwtSecret: string | null;
 
   constructor(
     readonly record: ProjectRecord,
@@ -62,7 +52,7 @@ export class ProjectRuntime {
   ) {
     this.ref = record.ref;
     this.status = record.status;
-    this.secret = record.jwtSecret ? new TextEncoder().encode(record.jwtSecret) : null;
+    this.jwtSecret = record.jwtSecret;
     const hasKeys = Boolean(record.jwtSecret) || Boolean(record.jwks?.keys.length);
     this.verifier = hasKeys
       ? createJwtVerifier({
@@ -91,36 +81,5 @@ export class ProjectRuntime {
         region: upstream.region ?? defaultRegion,
       });
     }
-  }
-
-  get canMint(): boolean {
-    return this.secret !== null;
-  }
-
-  /** An HS256 token for `role`, reused until about a minute before it expires. */
-  tokenFor(role: string, nowMs: number): string | Promise<string> {
-    const nowSeconds = Math.floor(nowMs / 1000);
-    const cached = this.minted.get(role);
-    if (cached && nowSeconds < cached.refreshAt) return cached.token;
-    let pending = this.minting.get(role);
-    if (!pending) {
-      if (!this.secret) return Promise.reject(new Error('project has no JWT secret'));
-      pending = mintHs256(this.secret, {
-        ref: this.ref,
-        role,
-        issuedAt: nowSeconds,
-        ttlSeconds: MINT_TTL_SECONDS,
-      })
-        .then((token) => {
-          this.minted.set(role, {
-            token,
-            refreshAt: nowSeconds + MINT_TTL_SECONDS - MINT_REFRESH_MARGIN_SECONDS,
-          });
-          return token;
-        })
-        .finally(() => this.minting.delete(role));
-      this.minting.set(role, pending);
-    }
-    return pending;
   }
 }

@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { request as httpRequest } from 'node:http';
 import { generateApiKey } from '@supaplane/keys';
 import { type RunningRedis, startRedis } from '@supaplane/local-services';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,6 +10,7 @@ import {
   call,
   claimsOf,
   prefixPath,
+  rawCall,
   testConfig,
   upstreamsFor,
 } from './testing/harness.js';
@@ -287,28 +287,9 @@ describe('security suite: two projects × every prefix', () => {
       '/rest/v1/bad%zz',
     ]) {
       const before = echo.requests.length;
-      const { status, body } = await new Promise<{ status: number; body: string }>((resolve, reject) => {
-        const port = new URL(url).port;
-        const req = httpRequest(
-          {
-            host: '127.0.0.1',
-            port,
-            path,
-            headers: { host: `${alpha.ref}.supaplane.test`, apikey: alpha.secretKey },
-          },
-          (res) => {
-            let text = '';
-            res.on('data', (chunk) => {
-              text += chunk;
-            });
-            res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
-          },
-        );
-        req.on('error', reject);
-        req.end();
-      });
+      const { status, body } = await rawCall(url, alpha.ref, path, { apikey: alpha.secretKey });
       expect(status, path).toBe(400);
-      expect(JSON.parse(body)).toEqual({ message: 'Invalid request path' });
+      expect(body).toEqual({ message: 'Invalid request path' });
       expect(echo.requests.length).toBe(before);
     }
   });

@@ -1,3 +1,4 @@
+import { request as httpRequest } from 'node:http';
 import { request } from 'undici';
 import { type GatewayConfig, loadGatewayConfig } from '../config.js';
 import type { UpstreamRecord } from '../records.js';
@@ -86,4 +87,33 @@ export async function call(
 /** Claims of a JWT, unverified (tests only). */
 export function claimsOf(token: string): Record<string, unknown> {
   return JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString());
+}
+
+/** Like {@link call} but through node:http, which sends the path and headers exactly as written. */
+export function rawCall(
+  gatewayUrl: string,
+  ref: string,
+  path: string,
+  headers: Record<string, string> = {},
+): Promise<CallResult> {
+  const { port } = new URL(gatewayUrl);
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(
+      { host: '127.0.0.1', port, path, headers: { host: `${ref}.${BASE_DOMAIN}:${port}`, ...headers } },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString();
+          let body: unknown = text;
+          try {
+            body = text ? JSON.parse(text) : null;
+          } catch {}
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body });
+        });
+      },
+    );
+    req.on('error', reject);
+    req.end();
+  });
 }

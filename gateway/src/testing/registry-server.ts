@@ -24,7 +24,11 @@ export interface RegistryServer {
   readonly calls: Map<string, number>;
   addProject(
     ref: string,
-    options: { upstreams: Record<string, UpstreamRecord | null>; status?: string; jwks?: { keys: Record<string, unknown>[] } },
+    options: {
+      upstreams: Record<string, UpstreamRecord | null>;
+      status?: string;
+      jwks?: { keys: Record<string, unknown>[] };
+    },
   ): TestProject;
   /** An extra key for a project. */
   addKey(ref: string, type: 'publishable' | 'secret'): string;

@@ -1,0 +1,311 @@
+import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { freePort } from '@supaplane/local-services';
+import { request } from 'undici';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type RunningGateway, startGateway } from './server.js';
+import { type EchoUpstream, startEchoUpstream } from './testing/echo-upstream.js';
+import {
+  BASE_DOMAIN,
+  TEST_AWS,
+  call,
+  claimsOf,
+  rawCall,
+  testConfig,
+  upstreamsFor,
+} from './testing/harness.js';
+import { type RegistryServer, type TestProject, startRegistryServer } from './testing/registry-server.js';
+
+const SIX_MB = 6 * 1024 * 1024;
+let echo: EchoUpstream;
+let registry: RegistryServer;
+let running: RunningGateway;
+let url: string;
+let project: TestProject;
+let clockOffsetMs = 0;
+const clock = { now: () => Date.now() + clockOffsetMs };
+
+beforeAll(async () => {
+  echo = await startEchoUpstream(TEST_AWS);
+  registry = await startRegistryServer({ token: 'internal-token' });
+  project = registry.addProject('gammagammagammagamma', {
+    upstreams: upstreamsFor('gammagammagammagamma', echo.port),
+  });
+  running = await startGateway(testConfig(registry, { upstreamHeadersTimeoutMs: 300 }), { clock });
+  url = running.url;
+});
+
+afterAll(async () => {
+  await running?.close();
+  await registry?.close();
+  await echo?.close();
+});
+
+describe('forwarding', () => {
+  it('signs PostgREST syntax end to end: the upstream verifies every request with @smithy', async () => {
+    const queries = [
+      'select=*',
+      'select=id,name,author:authors(id,name)&order=id.desc&limit=5',
+      "name=eq.O'Brien&or=(a.eq.1,b.gt.2)&note=not.is.null",
+      'name=eq.hello world&tag=a+b&x=%2B',
+      'name=eq.caf%C3%A9&jp=%E6%97%A5%E6%9C%AC&emoji=%F0%9F%98%80',
+      'id=gte.1&id=lte.9&id=gte.0',
+      'enc=%25already%2520encoded&star=%2A',
+      'flag&empty=',
+    ];
+    for (const query of queries) {
+      for (const method of ['GET', 'POST', 'PATCH', 'DELETE']) {
+        const res = await call(url, project.ref, `/rest/v1/todos?${query}`, {
+          method,
+          headers: {
+            apikey: project.publishableKey,
+            'content-type': 'application/json',
+            prefer: 'return=representation',
+          },
+          ...(method === 'POST' || method === 'PATCH'
+            ? { body: JSON.stringify({ title: 'é ☃', n: 1 }) }
+            : {}),
+        });
+        expect(res.status, `${method} ${query}: ${JSON.stringify(res.body)}`).toBe(200);
+        expect(res.body.signature).toBe('valid');
+        expect(new URLSearchParams(res.body.rawQuery).toString()).toBe(new URLSearchParams(query).toString());
+      }
+    }
+  });
+
+  it('drops the apikey query parameter, hop-by-hop and client x-amz headers, and keeps the rest', async () => {
+    const res = await rawCall(url, project.ref, `/rest/v1/todos?apikey=${project.publishableKey}&select=id`, {
+      'x-amz-date': '19990101T000000Z',
+      'x-amz-security-token': 'client-supplied',
+      'proxy-authorization': 'Basic abc',
+      connection: 'keep-alive, x-hop',
+      'x-hop': 'should-go',
+      'accept-profile': 'api',
+      prefer: 'count=exact',
+      'x-forwarded-for': '203.0.113.7',
+    });
+    expect(res.status).toBe(200);
+    expect(res.body.rawQuery).toBe('select=id');
+    const headers = res.body.headers;
+    expect(headers['x-amz-date']).not.toBe('19990101T000000Z');
+    expect(headers['x-amz-security-token']).toBeUndefined();
+    expect(headers['proxy-authorization']).toBeUndefined();
+    expect(headers['x-hop']).toBeUndefined();
+    expect(headers['accept-profile']).toBe('api');
+    expect(headers.prefer).toBe('count=exact');
+    expect(headers['x-forwarded-for']).toBe('203.0.113.7, 127.0.0.1');
+    expect(headers['x-request-id']).toBe(res.headers['x-request-id']);
+    expect(headers['x-amz-content-sha256']).toBe(createHash('sha256').update('').digest('hex'));
+  });
+
+  it('relays status, headers and body, replacing upstream CORS headers', async () => {
+    const res = await call(url, project.ref, '/rest/v1/__status/409', {
+      headers: { apikey: project.publishableKey, 'x-request-id': 'my-trace-1' },
+    });
+    expect(res.status).toBe(409);
+    expect(res.headers['x-upstream']).toBe('echo');
+    expect(res.headers['set-cookie']).toEqual(['a=1; Path=/', 'b=2; Path=/']);
+    expect(res.headers['access-control-allow-origin']).toBe('*');
+    expect(res.headers['x-request-id']).toBe('my-trace-1');
+    expect(res.body.path).toBe('/rest/v1/__status/409');
+  });
+
+  it('mints one token per role and reuses it until about a minute before expiry', async () => {
+    const tokenOf = async (key: string) => {
+      const res = await call(url, project.ref, '/rest/v1/t', {
+        headers: { apikey: key, 'user-agent': 'node' },
+      });
+      return String(res.body.headers['x-client-authorization']).slice(7);
+    };
+    const first = await tokenOf(project.publishableKey);
+    expect(await tokenOf(project.publishableKey)).toBe(first);
+    const claims = claimsOf(first);
+    expect(Number(claims.exp) - Number(claims.iat)).toBe(300);
+    expect(claimsOf(await tokenOf(project.secretKey)).role).toBe('service_role');
+    clockOffsetMs = 230_000;
+    expect(await tokenOf(project.publishableKey)).toBe(first);
+    clockOffsetMs = 250_000;
+    const renewed = await tokenOf(project.publishableKey);
+    expect(renewed).not.toBe(first);
+    expect(Number(claimsOf(renewed).iat)).toBeGreaterThan(Number(claims.iat));
+    clockOffsetMs = 0;
+  });
+
+  it('takes the key from Authorization: Bearer sb_… and treats it as no user token', async () => {
+    const res = await call(url, project.ref, '/auth/v1/user', {
+      headers: { authorization: `Bearer ${project.publishableKey}` },
+    });
+    expect(res.status).toBe(200);
+    expect(claimsOf(String(res.body.headers['x-client-authorization']).slice(7)).role).toBe('anon');
+    expect(res.body.headers.authorization).toMatch(/^AWS4-HMAC-SHA256 /);
+  });
+});
+
+describe('bodies', () => {
+  it('passes a 6 MB body byte for byte and answers 413 one byte over, also when chunked', async () => {
+    const body = Buffer.alloc(SIX_MB, 7);
+    body[123] = 0;
+    const ok = await call(url, project.ref, '/rest/v1/blobs', {
+      method: 'POST',
+      headers: { apikey: project.secretKey, 'content-type': 'application/octet-stream' },
+      body,
+    });
+    expect(ok.status).toBe(200);
+    expect(ok.body.bodyLength).toBe(SIX_MB);
+    expect(ok.body.bodySha256).toBe(createHash('sha256').update(body).digest('hex'));
+    expect(ok.body.signature).toBe('valid');
+
+    const before = echo.requests.length;
+    const tooBig = await call(url, project.ref, '/rest/v1/blobs', {
+      method: 'POST',
+      headers: { apikey: project.secretKey },
+      body: Buffer.alloc(SIX_MB + 1),
+    });
+    expect(tooBig.status).toBe(413);
+    expect(tooBig.body).toEqual({ message: `Request body too large: the limit is ${SIX_MB} bytes` });
+
+    async function* chunks() {
+      for (let i = 0; i < 7; i++) yield Buffer.alloc(1024 * 1024, i);
+    }
+    const port = new URL(url).port;
+    const chunked = await request(`${url}/rest/v1/blobs`, {
+      method: 'POST',
+      headers: { host: `${project.ref}.${BASE_DOMAIN}:${port}`, apikey: project.secretKey },
+      body: Readable.from(chunks()),
+    });
+    expect(chunked.statusCode).toBe(413);
+    await chunked.body.dump();
+    expect(echo.requests.length).toBe(before);
+  });
+});
+
+describe('upstream failures', () => {
+  it('answers 504 JSON when the upstream does not answer in time', async () => {
+    const res = await call(url, project.ref, '/rest/v1/__slow', {
+      headers: { apikey: project.publishableKey },
+    });
+    expect(res.status).toBe(504);
+    expect(res.body).toEqual({ message: 'The upstream service did not answer in time' });
+  });
+
+  it('answers 502 JSON when the upstream refuses connections', async () => {
+    const deadPort = await freePort();
+    const dead = registry.addProject('deadupstreamdeadupst', {
+      upstreams: upstreamsFor('deadupstreamdeadupst', deadPort),
+    });
+    const res = await call(url, dead.ref, '/rest/v1/x', { headers: { apikey: dead.publishableKey } });
+    expect(res.status).toBe(502);
+    expect(res.body).toEqual({ message: 'The upstream service could not be reached' });
+  });
+
+  it('never sends to an upstream outside the allowlist, and 404s a service the project lacks', async () => {
+    const evil = registry.addProject('evilevilevilevilevil', {
+      upstreams: {
+        rest: { kind: 'lambda-url', url: `http://attacker.example.com:${echo.port}/`, region: 'local' },
+        auth: { kind: 'http', url: `http://127.0.0.1:${echo.port}/` },
+        storage: null,
+      },
+    });
+    const before = echo.requests.length;
+    for (const path of ['/rest/v1/x', '/auth/v1/x']) {
+      const res = await call(url, evil.ref, path, { headers: { apikey: evil.publishableKey } });
+      expect(res.status).toBe(502);
+      expect(res.body).toEqual({ message: 'The upstream service address is not allowed' });
+    }
+    for (const path of ['/storage/v1/object/x', '/graphql/v1']) {
+      const res = await call(url, evil.ref, path, { headers: { apikey: evil.publishableKey } });
+      expect(res.status).toBe(404);
+      expect(res.body.message).toMatch(/service is not enabled for this project/);
+    }
+    expect(echo.requests.length).toBe(before);
+  });
+});
+
+describe('caching', () => {
+  it('100 concurrent requests on a cold cache make exactly one project and one key fetch', async () => {
+    const cold = registry.addProject('coldcoldcoldcoldcold', {
+      upstreams: upstreamsFor('coldcoldcoldcoldcold', echo.port),
+    });
+    const results = await Promise.all(
+      Array.from({ length: 100 }, () =>
+        call(url, cold.ref, '/rest/v1/todos?select=*', { headers: { apikey: cold.publishableKey } }),
+      ),
+    );
+    expect(results.map((r) => r.status)).toEqual(Array(100).fill(200));
+    const fetched = [...registry.calls].filter(
+      ([path]) => path.includes(cold.ref) || path.includes('/api-keys/'),
+    );
+    expect(registry.calls.get(`/internal/v1/projects/${cold.ref}/config`)).toBe(1);
+    const keyHash = createHash('sha256').update(cold.publishableKey).digest('hex');
+    expect(registry.calls.get(`/internal/v1/api-keys/${keyHash}`)).toBe(1);
+    expect(fetched.length).toBeGreaterThan(0);
+  });
+
+  it('remembers unknown keys briefly (negative entries)', async () => {
+    const stray = registry.addKey(project.ref, 'publishable');
+    const hash = createHash('sha256').update(stray).digest('hex');
+    // Known to the registry but first asked for after a revoke-style miss: warm a negative entry by
+    // asking for a never-issued key twice.
+    const { generateApiKey } = await import('@supaplane/keys');
+    const ghost = generateApiKey(project.ref, 'publishable');
+    const ghostHash = createHash('sha256').update(ghost).digest('hex');
+    for (let i = 0; i < 3; i++) {
+      expect((await call(url, project.ref, '/rest/v1/t', { headers: { apikey: ghost } })).status).toBe(401);
+    }
+    expect(registry.calls.get(`/internal/v1/api-keys/${ghostHash}`)).toBe(1);
+    expect((await call(url, project.ref, '/rest/v1/t', { headers: { apikey: stray } })).status).toBe(200);
+    expect(registry.calls.get(`/internal/v1/api-keys/${hash}`)).toBe(1);
+  });
+});
+
+describe('operations', () => {
+  it('serves /health, /ready and Prometheus /metrics on the bare address only', async () => {
+    const health = await request(`${url}/health`);
+    expect(health.statusCode).toBe(200);
+    expect(await health.body.json()).toEqual({ status: 'ok' });
+    const ready = await request(`${url}/ready`);
+    expect(ready.statusCode).toBe(200);
+    expect(await ready.body.json()).toEqual({ ok: true, tenantManager: 'ok', redis: 'disabled' });
+    const metrics = await request(`${url}/metrics`);
+    const text = await metrics.body.text();
+    expect(text).toMatch(/gateway_requests_total\{prefix="rest",status="200"\} \d+/);
+    expect(text).toMatch(/gateway_requests_total\{prefix="rest",status="413"\} 2/);
+    expect(text).toMatch(/gateway_cache_lookups_total\{cache="key",layer="l1",result="hit"\} \d+/);
+    expect(text).toMatch(/gateway_cache_lookups_total\{cache="project",layer="origin",result="hit"\} \d+/);
+    expect(text).toMatch(/gateway_upstream_duration_seconds_bucket\{le="0.005",prefix="rest",status="200"\}/);
+    const onProjectHost = await call(url, project.ref, '/metrics', {});
+    expect(onProjectHost.status).toBe(404);
+  });
+
+  it('routes bare-domain requests by key in local mode', async () => {
+    const res = await call(url, null, '/rest/v1/todos', { headers: { apikey: project.publishableKey } });
+    expect(res.status).toBe(200);
+    expect(res.body.host).toContain(project.ref);
+    const bad = await call(url, null, '/rest/v1/todos', { headers: { apikey: 'sb_publishable_nope' } });
+    expect(bad.status).toBe(401);
+  });
+
+  it('reports not ready when the tenant-manager is unreachable', async () => {
+    await registry.stop();
+    try {
+      const ready = await request(`${url}/ready`);
+      expect(ready.statusCode).toBe(503);
+      expect(await ready.body.json()).toMatchObject({ ok: false, tenantManager: 'down' });
+    } finally {
+      await registry.start();
+    }
+  });
+
+  it('drains in-flight requests on shutdown and then refuses connections', async () => {
+    const own = await startGateway(testConfig(registry, { upstreamHeadersTimeoutMs: 5_000 }));
+    const slow = call(own.url, project.ref, '/rest/v1/__slow', {
+      headers: { apikey: project.publishableKey },
+    });
+    await new Promise((r) => setTimeout(r, 300));
+    const closed = own.close();
+    const res = await slow;
+    expect(res.status).toBe(200);
+    await closed;
+    await expect(request(`${own.url}/health`)).rejects.toThrow();
+  });
+});
