@@ -1,0 +1,728 @@
+import { createJwtVerifier, type JwtClaims, type JwtKeys } from '@supaplane/jwt';
+import pg from 'pg';
+import { ApiError, apiError, fromPgError, isPgError } from './errors.js';
+import {
+  type CountKind,
+  findRelation,
+  findRoutine,
+  ident,
+  newContext,
+  type PlanContext,
+  planDelete,
+  planInsert,
+  planRead,
+  planRpc,
+  planUpdate,
+  qualified,
+  type ReturnPreference,
+  routineCall,
+  type Statement,
+  type WritePlan,
+} from './planner.js';
+import { parseQuery, type ParsedQuery } from './query-parser.js';
+import { loadSchemaCache, qualifiedKey, type Relation, type SchemaCache } from './schema-cache.js';
+
+export interface RestEngineOptions {
+  readonly pool: pg.Pool;
+  /** Exposed schemas; the first is the default profile. */
+  readonly schemas: string[];
+  /** Cap on rows per response (PostgREST `db-max-rows`). */
+  readonly maxRows?: number;
+  readonly jwtSecret?: string;
+  readonly jwks?: JwtKeys['jwks'];
+  readonly statementTimeoutMs?: number;
+  /** LISTEN on `pgrst` for `reload schema`. Default true. */
+  readonly listenForReload?: boolean;
+  /** PostgREST `db-tx-end`: whether `Prefer: tx=rollback` is honoured. Default `commit`. */
+  readonly txEnd?: 'commit' | 'commit-allow-override' | 'rollback' | 'rollback-allow-override';
+  /** The role used without a JWT or without a `role` claim. Default `anon`. */
+  readonly anonRole?: string;
+  /** Called with unexpected (5xx) failures; never receives request secrets. */
+  readonly onError?: (error: unknown) => void;
+}
+
+export interface RestRequest {
+  readonly method: string;
+  /** `/rest/v1/x`, `/x` or `/rpc/fn` (the prefix is optional). */
+  readonly path: string;
+  readonly rawQuery: string;
+  readonly headers: Record<string, string | undefined>;
+  readonly body?: Buffer | string;
+}
+
+export interface RestResponse {
+  status: number;
+  headers: Record<string, string>;
+  body: string | Buffer;
+}
+
+export interface RestEngine {
+  handle(request: RestRequest): Promise<RestResponse>;
+  /** Forces a schema cache reload (what `NOTIFY pgrst, 'reload schema'` does). */
+  reloadSchema(): Promise<void>;
+  close(): Promise<void>;
+}
+
+const JSON_TYPE = 'application/json; charset=utf-8';
+const OBJECT_TYPE = 'application/vnd.pgrst.object+json; charset=utf-8';
+const CSV_TYPE = 'text/csv; charset=utf-8';
+const RETRY_CODES = new Set(['42P01', '42703', '42883']);
+const SETUP_SQL = `SELECT set_config('search_path', $1, true), set_config('role', $2, true),
+  set_config('request.jwt.claims', $3, true), set_config('request.method', $4, true),
+  set_config('request.path', $5, true), set_config('request.headers', $6, true),
+  set_config('statement_timeout', $7, true)`;
+
+type Media = 'json' | 'object' | 'csv';
+
+interface Preferences {
+  return?: ReturnPreference;
+  count?: CountKind;
+  resolution?: 'merge-duplicates' | 'ignore-duplicates';
+  missing?: 'default';
+  tx?: 'commit' | 'rollback';
+  params?: 'single-object';
+  handling?: 'strict' | 'lenient';
+}
+
+interface Identity {
+  readonly role: string;
+  readonly claims: JwtClaims;
+  readonly authenticated: boolean;
+}
+
+/** A PostgREST-12-compatible engine over one project database. */
+export function createRestEngine(options: RestEngineOptions): RestEngine {
+  const { pool } = options;
+  const schemas = options.schemas.length ? options.schemas : ['public'];
+  const anonRole = options.anonRole ?? 'anon';
+  const verifier = options.jwtSecret || options.jwks?.keys.length ? createJwtVerifier(options) : undefined;
+  let cache: SchemaCache | undefined;
+  let loading: Promise<SchemaCache> | undefined;
+  let closed = false;
+
+  /** Single-flight load; `freshAfter` demands a load that started after that instant. */
+  function loadCache(freshAfter = 0): Promise<SchemaCache> {
+    if (cache && cache.loadedAt >= freshAfter) return Promise.resolve(cache);
+    if (loading) {
+      return loading.then((c) => (c.loadedAt >= freshAfter ? c : loadCache(freshAfter)));
+    }
+    const started = Date.now();
+    loading = loadSchemaCache(pool, schemas)
+      .then((loaded) => {
+        // A slower, older load never replaces a newer cache.
+        if (!cache || cache.loadedAt <= loaded.loadedAt) cache = { ...loaded, loadedAt: started };
+        return cache;
+      })
+      .finally(() => {
+        loading = undefined;
+      });
+    return loading;
+  }
+
+  let listener: pg.Client | undefined;
+  let listenerRetry: NodeJS.Timeout | undefined;
+  async function listen() {
+    if (closed) return;
+    const client = new pg.Client(pool.options);
+    listener = client;
+    const retry = () => {
+      if (closed || listener !== client) return;
+      listener = undefined;
+      client.end().catch(() => {});
+      listenerRetry = setTimeout(() => void listen(), 1000);
+      listenerRetry.unref?.();
+    };
+    client.on('error', retry);
+    client.on('end', retry);
+    client.on('notification', (n) => {
+      if (n.channel === 'pgrst' && (n.payload === 'reload schema' || !n.payload)) {
+        loadCache(Date.now()).catch((error) => options.onError?.(error));
+      }
+    });
+    try {
+      await client.connect();
+      await client.query('LISTEN pgrst');
+      // Anything created while we were not listening is picked up now.
+      if (cache) await loadCache(Date.now());
+    } catch {
+      retry();
+    }
+  }
+  if (options.listenForReload !== false) void listen();
+
+  async function handle(request: RestRequest): Promise<RestResponse> {
+    const started = Date.now();
+    let identity: Identity | undefined;
+    try {
+      const headers = lowerCase(request.headers);
+      identity = await authenticate(headers);
+      for (let attempt = 0; ; attempt++) {
+        try {
+          const current = await loadCache(attempt ? started : 0);
+          return await route(current, request, headers, identity);
+        } catch (error) {
+          const stale =
+            (error instanceof ApiError && error.cacheMiss) ||
+            (isPgError(error) && RETRY_CODES.has(error.code));
+          if (attempt > 0 || !stale) throw error;
+          // Something the cache does not know: reload once (shared by concurrent requests), retry.
+        }
+      }
+    } catch (error) {
+      return renderError(error, identity?.authenticated ?? false, options.onError);
+    }
+  }
+
+  async function authenticate(headers: Record<string, string>): Promise<Identity> {
+    const token = bearer(headers['x-client-authorization']) ?? sigV4Free(headers.authorization);
+    if (!token) return { role: anonRole, claims: { role: anonRole }, authenticated: false };
+    if (!verifier) throw apiError(500, 'PGRST300', 'Server lacks JWT secret');
+    const result = await verifier.verify(token);
+    if (!result.ok) {
+      throw apiError(401, result.error.code, result.error.message, null, null, {
+        'www-authenticate': `Bearer error="invalid_token", error_description="${result.error.message.replaceAll('"', "'")}"`,
+      });
+    }
+    const role = typeof result.claims.role === 'string' && result.claims.role ? result.claims.role : anonRole;
+    return { role, claims: result.claims, authenticated: role !== anonRole };
+  }
+
+  async function route(
+    current: SchemaCache,
+    request: RestRequest,
+    headers: Record<string, string>,
+    identity: Identity,
+  ): Promise<RestResponse> {
+    const method = request.method.toUpperCase();
+    const path = request.path.replace(/^\/rest\/v1(?=\/|$)/, '') || '/';
+    const segments = path
+      .split('/')
+      .filter(Boolean)
+      .map((s) => safeDecode(s));
+    const readMethod = method === 'GET' || method === 'HEAD';
+    const profileHeader = readMethod ? headers['accept-profile'] : headers['content-profile'];
+    const schema = profileHeader ?? schemas[0]!;
+    if (!schemas.includes(schema)) {
+      throw apiError(406, 'PGRST106', `The schema must be one of the following: ${schemas.join(', ')}`);
+    }
+    if (method === 'OPTIONS') {
+      return { status: 200, headers: { allow: 'OPTIONS,GET,HEAD,POST,PUT,PATCH,DELETE' }, body: '' };
+    }
+    if (!['GET', 'HEAD', 'POST', 'PATCH', 'PUT', 'DELETE'].includes(method)) {
+      throw apiError(405, 'PGRST117', `Unsupported HTTP method: ${method}`);
+    }
+    const media = negotiate(headers.accept);
+    const prefer = parsePrefer(headers.prefer, options.txEnd ?? 'commit');
+    const ctx: RequestContext = { current, request, headers, identity, method, schema, media, prefer, path };
+    if (segments.length === 0) {
+      if (!readMethod) throw apiError(405, 'PGRST117', `Unsupported HTTP method: ${method}`);
+      return openApi(current, schema);
+    }
+    if (segments[0] === 'rpc' && segments.length === 2) return rpc(ctx, segments[1]!);
+    if (segments.length !== 1) throw apiError(404, 'PGRST125', `Invalid path specified in request URL`);
+    const relation = findRelation(current, schema, segments[0]!);
+    if (readMethod) return read(ctx, relation);
+    return write(ctx, relation);
+  }
+
+  interface RequestContext {
+    readonly current: SchemaCache;
+    readonly request: RestRequest;
+    readonly headers: Record<string, string>;
+    readonly identity: Identity;
+    readonly method: string;
+    readonly schema: string;
+    readonly media: Media;
+    readonly prefer: Preferences;
+    readonly path: string;
+  }
+
+  function pageRange(ctx: RequestContext, query: ParsedQuery) {
+    const root = query.levels.get('')!;
+    let offset = root.offset ?? 0;
+    let limit = root.limit;
+    const header = ctx.method === 'GET' || ctx.method === 'HEAD' ? ctx.headers.range : undefined;
+    const m = header ? /^\s*(?:items=)?(\d+)-(\d*)\s*$/.exec(header) : null;
+    if (m) {
+      const lower = Number(m[1]);
+      const upper = m[2] ? Number(m[2]) : undefined;
+      if (upper !== undefined && lower > upper) {
+        throw apiError(
+          416,
+          'PGRST103',
+          'Requested range not satisfiable',
+          'The lower boundary must be lower than or equal to the upper boundary in the Range header.',
+        );
+      }
+      const end = limit !== undefined ? offset + limit - 1 : Number.POSITIVE_INFINITY;
+      const newEnd = Math.min(end, upper ?? Number.POSITIVE_INFINITY);
+      offset = Math.max(offset, lower);
+      limit = Number.isFinite(newEnd) ? Math.max(0, newEnd - offset + 1) : undefined;
+    }
+    if (options.maxRows !== undefined && (limit === undefined || limit > options.maxRows))
+      limit = options.maxRows;
+    return limit === undefined ? { offset } : { offset, limit };
+  }
+
+  async function read(ctx: RequestContext, relation: Relation): Promise<RestResponse> {
+    const query = parseQuery(ctx.request.rawQuery);
+    const plan = newContext(ctx.current, query);
+    plan.csv = ctx.media === 'csv';
+    const range = pageRange(ctx, query);
+    const statement = planRead(
+      plan,
+      relation,
+      qualified(relation.schema, relation.name),
+      range,
+      ctx.prefer.count,
+    );
+    return transaction(ctx, true, async (client) => {
+      const total = await countFor(client, ctx.prefer.count, statement);
+      const row = (await run(client, statement)).rows[0] as ResultRow;
+      return renderRows(ctx, row, range.offset, total ?? nullableNumber(row.total), 'read');
+    });
+  }
+
+  async function countFor(
+    client: pg.PoolClient,
+    count: CountKind | undefined,
+    plan: { planned?: Statement; exact?: Statement },
+  ): Promise<number | undefined> {
+    if (!plan.planned || !count) return undefined;
+    const explain = await client.query(plan.planned.sql, plan.planned.params);
+    const planned = Number(explain.rows[0]?.['QUERY PLAN']?.[0]?.Plan?.['Plan Rows'] ?? 0);
+    if (count === 'planned' || !plan.exact || planned > (options.maxRows ?? 1000)) return planned;
+    const exact = await client.query(plan.exact.sql, plan.exact.params);
+    return Number(exact.rows[0]?.count ?? 0);
+  }
+
+  async function write(ctx: RequestContext, relation: Relation): Promise<RestResponse> {
+    const { method, prefer } = ctx;
+    const query = parseQuery(ctx.request.rawQuery);
+    const plan = newContext(ctx.current, query);
+    plan.csv = ctx.media === 'csv';
+    const ret: ReturnPreference = prefer.return ?? 'minimal';
+    let writePlan: WritePlan;
+    let status: number;
+    if (method === 'POST') {
+      const body = parseBody(ctx.request.body);
+      const rows = Array.isArray(body) ? body : [body];
+      if (!rows.every(isObject)) throw invalidBody();
+      const columns = query.columns ?? Object.keys(rows[0] ?? {});
+      if (!query.columns && !prefer.missing) {
+        const expected = [...columns].sort().join(',');
+        for (const row of rows) {
+          if (Object.keys(row).sort().join(',') !== expected) {
+            throw apiError(400, 'PGRST102', 'All object keys must match');
+          }
+        }
+      }
+      const upsert = prefer.resolution
+        ? { onConflict: query.onConflict ?? relation.pk, ignore: prefer.resolution === 'ignore-duplicates' }
+        : undefined;
+      writePlan = planInsert(plan, relation, {
+        rows,
+        columns,
+        missingDefault: prefer.missing === 'default',
+        ret,
+        ...(upsert ? { upsert } : {}),
+      });
+      status = 201;
+    } else if (method === 'PUT') {
+      const body = parseBody(ctx.request.body);
+      if (!isObject(body)) throw invalidBody();
+      checkPut(query, relation, body);
+      writePlan = planInsert(plan, relation, {
+        rows: [body],
+        columns: Object.keys(body),
+        missingDefault: false,
+        ret,
+        upsert: { onConflict: relation.pk, ignore: false },
+      });
+      status = ret === 'minimal' ? 204 : 200;
+    } else if (method === 'PATCH') {
+      const body = parseBody(ctx.request.body);
+      if (!isObject(body)) throw invalidBody();
+      const columns = query.columns ?? Object.keys(body);
+      if (!columns.length) {
+        return {
+          status: ret === 'minimal' ? 204 : 200,
+          headers: { 'content-range': '*/*', ...(ret === 'minimal' ? {} : { 'content-type': JSON_TYPE }) },
+          body: ret === 'minimal' ? '' : '[]',
+        };
+      }
+      writePlan = planUpdate(plan, relation, body, columns, ret);
+      status = ret === 'minimal' ? 204 : 200;
+    } else {
+      writePlan = planDelete(plan, relation, ret);
+      status = ret === 'minimal' ? 204 : 200;
+    }
+    return transaction(ctx, false, async (client) => {
+      if (!writePlan.returning) {
+        let affected = 0;
+        for (const statement of writePlan.statements)
+          affected += (await run(client, statement)).rowCount ?? 0;
+        if (ctx.media === 'object' && affected !== 1) throw singularError(affected);
+        const headers: Record<string, string> = {
+          'content-range': `*/${prefer.count === 'exact' ? affected : '*'}`,
+        };
+        return { status, headers, body: '' };
+      }
+      const row = (await run(client, writePlan.statements[0]!)).rows[0] as ResultRow;
+      if (ret === 'headers-only') {
+        if (ctx.media === 'object' && row.n !== 1) throw singularError(row.n);
+        const first = (JSON.parse(row.body) as Record<string, unknown>[])[0];
+        const headers: Record<string, string> = {
+          'content-range': `*/${prefer.count === 'exact' ? row.n : '*'}`,
+        };
+        if (first && relation.pk.length) {
+          const q = relation.pk.map(
+            (c) => `${encodeURIComponent(c)}=eq.${encodeURIComponent(String(first[c]))}`,
+          );
+          headers.location = `/${encodeURIComponent(relation.name)}?${q.join('&')}`;
+        }
+        return { status, headers, body: '' };
+      }
+      const response = renderRows(ctx, row, 0, prefer.count === 'exact' ? row.n : undefined, 'write');
+      return { ...response, status: response.status === 200 ? status : response.status };
+    });
+  }
+
+  async function rpc(ctx: RequestContext, name: string): Promise<RestResponse> {
+    const { method, prefer } = ctx;
+    const candidates = ctx.current.routines.get(qualifiedKey(ctx.schema, name)) ?? [];
+    const argNames = new Set(candidates.flatMap((r) => r.args.map((a) => a.name)).filter(Boolean));
+    const readMethod = method === 'GET' || method === 'HEAD';
+    if (!readMethod && method !== 'POST')
+      throw apiError(405, 'PGRST101', 'Only GET or POST requests are allowed for RPC');
+    const query = parseQuery(ctx.request.rawQuery, readMethod ? argNames : undefined);
+    let args: Record<string, unknown> | undefined;
+    let body: unknown;
+    if (readMethod) {
+      args = Object.fromEntries(query.rawParams);
+    } else {
+      body = ctx.request.body && ctx.request.body.length ? parseBody(ctx.request.body) : {};
+      if (isObject(body)) args = body;
+    }
+    const singleObject = prefer.params === 'single-object';
+    const { routine, singleParam } = findRoutine(
+      ctx.current,
+      ctx.schema,
+      name,
+      singleObject || !args ? [] : Object.keys(args),
+      singleObject || !args,
+    );
+    const plan = newContext(ctx.current, query);
+    plan.csv = ctx.media === 'csv';
+    const call = routineCall(plan, routine, args, body, singleParam);
+    const range = pageRange(ctx, query);
+    const rpcPlan = planRpc(plan, routine, call, range, prefer.count);
+    const readOnly = readMethod || routine.volatility !== 'volatile';
+    return transaction(ctx, readOnly, async (client) => {
+      const total = await countFor(client, prefer.count, rpcPlan);
+      const result = await run(client, rpcPlan.statement);
+      if (rpcPlan.shape === 'void') return { status: 204, headers: {}, body: '' };
+      const row = result.rows[0] as ResultRow;
+      if (rpcPlan.shape === 'scalar') {
+        return {
+          status: 200,
+          headers: { 'content-type': JSON_TYPE },
+          body: method === 'HEAD' ? '' : row.body,
+        };
+      }
+      if (rpcPlan.shape === 'object' && ctx.media !== 'csv') {
+        const body = row.n === 1 ? row.body.slice(1, -1) : 'null';
+        return { status: 200, headers: { 'content-type': JSON_TYPE }, body: method === 'HEAD' ? '' : body };
+      }
+      return renderRows(ctx, row, range.offset, total ?? nullableNumber(row.total), 'read');
+    });
+  }
+
+  async function transaction(
+    ctx: RequestContext,
+    readOnly: boolean,
+    work: (client: pg.PoolClient) => Promise<RestResponse>,
+  ): Promise<RestResponse> {
+    const client = await pool.connect();
+    let broken: Error | undefined;
+    try {
+      const begin = client.query(readOnly ? 'BEGIN READ ONLY' : 'BEGIN');
+      const setup = client.query({
+        name: 'pgrst_setup',
+        text: SETUP_SQL,
+        values: [
+          ident(ctx.schema),
+          ctx.identity.role,
+          JSON.stringify(ctx.identity.claims),
+          ctx.method,
+          ctx.path,
+          JSON.stringify(ctx.headers),
+          String(options.statementTimeoutMs ?? 0),
+        ],
+      });
+      await Promise.all([begin, setup]);
+      const response = await work(client);
+      if (ctx.prefer.tx === 'rollback') {
+        await client.query('ROLLBACK');
+      } else await client.query('COMMIT');
+      const applied = appliedPreferences(ctx.prefer);
+      if (applied) response.headers['preference-applied'] = applied;
+      return response;
+    } catch (error) {
+      if (!isPgError(error) && !(error instanceof ApiError)) broken = error as Error;
+      await client.query('ROLLBACK').catch((e: Error) => {
+        broken = e;
+      });
+      throw error;
+    } finally {
+      client.release(broken);
+    }
+  }
+
+  function renderRows(
+    ctx: RequestContext,
+    row: ResultRow,
+    offset: number,
+    total: number | undefined,
+    kind: 'read' | 'write',
+  ): RestResponse {
+    const n = row.n;
+    if (ctx.media === 'object' && n !== 1) throw singularError(n);
+    const headers: Record<string, string> = {};
+    const rangeText = n > 0 ? `${offset}-${offset + n - 1}` : '*';
+    headers['content-range'] = `${rangeText}/${total ?? '*'}`;
+    let status = 200;
+    if (kind === 'read' && total !== undefined) {
+      if (offset > total) {
+        throw apiError(
+          416,
+          'PGRST103',
+          'Requested range not satisfiable',
+          `An offset of ${offset} was requested, but there are only ${total} rows.`,
+          null,
+          { 'content-range': `*/${total}` },
+        );
+      }
+      if (n < total) status = 206;
+    }
+    let body: string;
+    if (ctx.media === 'csv') {
+      headers['content-type'] = CSV_TYPE;
+      body = row.body;
+    } else if (ctx.media === 'object') {
+      headers['content-type'] = OBJECT_TYPE;
+      body = row.body.slice(1, -1);
+    } else {
+      headers['content-type'] = JSON_TYPE;
+      body = row.body;
+    }
+    return { status, headers, body: ctx.method === 'HEAD' ? '' : body };
+  }
+
+  return {
+    handle,
+    async reloadSchema() {
+      await loadCache(Date.now());
+    },
+    async close() {
+      closed = true;
+      if (listenerRetry) clearTimeout(listenerRetry);
+      const l = listener;
+      listener = undefined;
+      await l?.end().catch(() => {});
+    },
+  };
+}
+
+const run = (client: pg.PoolClient, statement: Statement) => client.query(statement.sql, statement.params);
+
+interface ResultRow {
+  total: string | null;
+  n: number;
+  body: string;
+}
+
+const nullableNumber = (v: string | null) => (v === null ? undefined : Number(v));
+
+const isObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
+
+const invalidBody = () => apiError(400, 'PGRST102', 'Empty or invalid json');
+
+function parseBody(body: Buffer | string | undefined): unknown {
+  const text = body === undefined ? '' : body.toString();
+  if (!text.trim()) throw invalidBody();
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw invalidBody();
+  }
+}
+
+function singularError(n: number) {
+  return apiError(
+    406,
+    'PGRST116',
+    'JSON object requested, multiple (or no) rows returned',
+    `The result contains ${n} rows`,
+  );
+}
+
+function checkPut(query: ParsedQuery, relation: Relation, body: Record<string, unknown>) {
+  const root = query.levels.get('')!;
+  const filters = root.conditions;
+  const byColumn = new Map<string, string>();
+  for (const c of filters) {
+    if (c.kind !== 'filter' || c.op !== 'eq' || c.negate || c.field.json.length) break;
+    byColumn.set(c.field.name, c.value as string);
+  }
+  const ok =
+    relation.pk.length > 0 &&
+    byColumn.size === filters.length &&
+    byColumn.size === relation.pk.length &&
+    relation.pk.every((c) => byColumn.has(c));
+  if (!ok || root.limit !== undefined || root.offset !== undefined) {
+    throw apiError(
+      405,
+      'PGRST105',
+      "Filters must include all and only primary key columns with 'eq' operators",
+    );
+  }
+  for (const c of relation.pk) {
+    const v = body[c];
+    if (v === undefined || String(v) !== byColumn.get(c)) {
+      throw apiError(400, 'PGRST115', 'Payload values do not match URL in primary key column(s)');
+    }
+  }
+}
+
+function lowerCase(headers: Record<string, string | undefined>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(headers)) if (v !== undefined) out[k.toLowerCase()] = v;
+  return out;
+}
+
+function bearer(value: string | undefined): string | undefined {
+  const m = value ? /^Bearer\s+(\S+)\s*$/i.exec(value) : null;
+  return m?.[1];
+}
+
+/** `Authorization` carries the user's token unless it is the gateway's SigV4 signature. */
+function sigV4Free(value: string | undefined): string | undefined {
+  if (!value || value.startsWith('AWS4-HMAC-SHA256')) return undefined;
+  return bearer(value);
+}
+
+function safeDecode(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw apiError(404, 'PGRST125', 'Invalid path specified in request URL');
+  }
+}
+
+function negotiate(accept: string | undefined): Media {
+  if (!accept) return 'json';
+  const types = accept
+    .split(',')
+    .map((part) => {
+      const [type = '', ...params] = part.split(';').map((s) => s.trim().toLowerCase());
+      const q = params.find((p) => p.startsWith('q='));
+      return { type, q: q ? Number(q.slice(2)) : 1 };
+    })
+    .filter((t) => t.q > 0)
+    .sort((a, b) => b.q - a.q);
+  for (const { type } of types) {
+    if (type === 'application/json' || type === '*/*' || type === 'application/*') return 'json';
+    if (type === 'application/vnd.pgrst.object+json' || type === 'application/vnd.pgrst.object')
+      return 'object';
+    if (type === 'text/csv' || type === 'text/*') return 'csv';
+  }
+  throw apiError(406, 'PGRST107', `None of these media types are available: ${accept}`);
+}
+
+function parsePrefer(value: string | undefined, txEnd: NonNullable<RestEngineOptions['txEnd']>): Preferences {
+  const prefer: Preferences = {};
+  if (!value) return prefer;
+  for (const part of value.split(',')) {
+    const [key, val] = part
+      .trim()
+      .split('=')
+      .map((s) => s.trim()) as [string, string | undefined];
+    if (key === 'return' && (val === 'minimal' || val === 'headers-only' || val === 'representation')) {
+      prefer.return = val;
+    } else if (key === 'count' && (val === 'exact' || val === 'planned' || val === 'estimated'))
+      prefer.count = val;
+    else if (key === 'resolution' && (val === 'merge-duplicates' || val === 'ignore-duplicates')) {
+      prefer.resolution = val;
+    } else if (key === 'missing' && val === 'default') prefer.missing = val;
+    else if (key === 'params' && val === 'single-object') prefer.params = val;
+    else if (key === 'handling' && (val === 'strict' || val === 'lenient')) prefer.handling = val;
+    else if (key === 'tx' && (val === 'commit' || val === 'rollback') && txEnd.endsWith('allow-override')) {
+      prefer.tx = val;
+    }
+  }
+  if (!prefer.tx && txEnd.startsWith('rollback')) prefer.tx = 'rollback';
+  return prefer;
+}
+
+function appliedPreferences(prefer: Preferences): string {
+  const parts: string[] = [];
+  if (prefer.return) parts.push(`return=${prefer.return}`);
+  if (prefer.count) parts.push(`count=${prefer.count}`);
+  if (prefer.resolution) parts.push(`resolution=${prefer.resolution}`);
+  if (prefer.missing) parts.push(`missing=${prefer.missing}`);
+  if (prefer.tx) parts.push(`tx=${prefer.tx}`);
+  if (prefer.params) parts.push(`params=${prefer.params}`);
+  if (prefer.handling) parts.push(`handling=${prefer.handling}`);
+  return parts.join(', ');
+}
+
+function openApi(cache: SchemaCache, schema: string): RestResponse {
+  const paths: Record<string, unknown> = { '/': {} };
+  const definitions: Record<string, unknown> = {};
+  for (const r of cache.relations.values()) {
+    if (r.schema !== schema) continue;
+    paths[`/${r.name}`] = r.kind === 'table' ? { get: {}, post: {}, patch: {}, delete: {} } : { get: {} };
+    definitions[r.name] = {
+      type: 'object',
+      required: r.columnList.filter((c) => !c.nullable && !c.hasDefault).map((c) => c.name),
+      properties: Object.fromEntries(r.columnList.map((c) => [c.name, { format: c.type }])),
+    };
+  }
+  for (const list of cache.routines.values()) {
+    for (const f of list) if (f.schema === schema) paths[`/rpc/${f.name}`] = { post: {} };
+  }
+  const doc = { swagger: '2.0', info: { title: 'Supaplane REST', version: '12' }, paths, definitions };
+  return {
+    status: 200,
+    headers: { 'content-type': 'application/openapi+json; charset=utf-8' },
+    body: JSON.stringify(doc),
+  };
+}
+
+function renderError(
+  error: unknown,
+  authenticated: boolean,
+  onError?: (error: unknown) => void,
+): RestResponse {
+  let apiErr: ApiError;
+  if (error instanceof ApiError) apiErr = error;
+  else if (isPgError(error)) apiErr = fromPgError(error, authenticated);
+  else {
+    onError?.(error);
+    const code = (error as { code?: string })?.code;
+    const connection = typeof code === 'string' && /^E[A-Z]+/.test(code);
+    apiErr = connection
+      ? apiError(503, 'PGRST001', 'Database client error. Retrying the connection.')
+      : apiError(500, 'PGRST000', 'Internal server error');
+  }
+  if (apiErr.status >= 500) onError?.(error);
+  return {
+    status: apiErr.status,
+    headers: { 'content-type': JSON_TYPE, ...apiErr.headers },
+    body: JSON.stringify(apiErr.body),
+  };
+}
+
+export type { PlanContext };

@@ -1,0 +1,132 @@
+/** PostgREST's error body. Every failure the engine answers with has this shape. */
+export interface ErrorBody {
+  code: string;
+  message: string;
+  /** A string, or for PGRST201 the list of candidate relationships, as PostgREST sends it. */
+  details: string | null | unknown[];
+  hint: string | null;
+}
+
+/** An expected failure with the status PostgREST would answer; thrown inside, rendered at the edge. */
+export class ApiError extends Error {
+  /** Set when the schema cache may be stale: the engine reloads it once and retries. */
+  cacheMiss = false;
+  constructor(
+    readonly status: number,
+    readonly body: ErrorBody,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(body.message);
+  }
+}
+
+export const apiError = (
+  status: number,
+  code: string,
+  message: string,
+  details: string | null | unknown[] = null,
+  hint: string | null = null,
+  headers?: Record<string, string>,
+) => new ApiError(status, { code, message, details, hint }, headers);
+
+/** PGRST100: a malformed query string, with where parsing stopped. */
+export const parseError = (what: string, text: string, pos: number, expecting: string) => {
+  const found = pos >= text.length ? 'end of input' : JSON.stringify(text[pos]);
+  return apiError(
+    400,
+    'PGRST100',
+    `"failed to parse ${what} (${text})" (line 1, column ${pos + 1})`,
+    `unexpected ${found} expecting ${expecting}`,
+  );
+};
+
+/** Marks an error as caused by something the schema cache does not know (yet). */
+export const cacheMiss = (error: ApiError) => {
+  error.cacheMiss = true;
+  return error;
+};
+
+export const tableNotFound = (schema: string, name: string, suggestion?: string) =>
+  apiError(
+    404,
+    'PGRST205',
+    `Could not find the table '${schema}.${name}' in the schema cache`,
+    null,
+    suggestion ? `Perhaps you meant the table '${schema}.${suggestion}'` : null,
+  );
+
+export const columnNotFound = (column: string, table: string) =>
+  apiError(400, 'PGRST204', `Could not find the '${column}' column of '${table}' in the schema cache`);
+
+/** 42703 as PostgREST 12 reports a filter/select/order on a column the relation lacks. */
+export const undefinedColumn = (table: string, column: string) =>
+  apiError(400, '42703', `column ${table}.${column} does not exist`);
+
+interface PgErrorLike {
+  code?: string;
+  message?: string;
+  detail?: string;
+  hint?: string;
+}
+
+/** PostgREST's mapping from a Postgres SQLSTATE to an HTTP status. */
+export function pgErrorStatus(code: string, authenticated: boolean): number {
+  if (code === '23503' || code === '23505') return 409;
+  if (code === '25006') return 405;
+  if (code === '42883') return 404;
+  if (code === '42P01') return 404;
+  if (code === '42P17') return 500;
+  if (code === '42501') return authenticated ? 403 : 401;
+  if (code === 'P0001') return 400;
+  if (code === '53400' || code === '57014') return 500;
+  if (code === '57P01') return 503;
+  if (code.startsWith('PT')) {
+    const status = Number(code.slice(2));
+    return Number.isInteger(status) && status >= 100 && status < 600 ? status : 500;
+  }
+  const cls = code.slice(0, 2);
+  const byClass: Record<string, number> = {
+    '08': 503,
+    '09': 500,
+    '0L': 403,
+    '0P': 403,
+    '25': 500,
+    '28': 403,
+    '2D': 500,
+    '38': 500,
+    '39': 500,
+    '3B': 500,
+    '40': 500,
+    '53': 503,
+    '54': 500,
+    '55': 500,
+    '57': 500,
+    '58': 500,
+    F0: 500,
+    HV: 500,
+    P0: 500,
+    XX: 500,
+  };
+  return byClass[cls] ?? 400;
+}
+
+/** A Postgres error as PostgREST renders it: SQLSTATE as code, message/detail/hint verbatim. */
+export function fromPgError(error: PgErrorLike, authenticated: boolean): ApiError {
+  const code = error.code ?? 'XX000';
+  const status = pgErrorStatus(code, authenticated);
+  const headers: Record<string, string> = {};
+  if (status === 401) headers['www-authenticate'] = 'Bearer';
+  return new ApiError(
+    status,
+    {
+      code,
+      message: error.message ?? 'database error',
+      details: error.detail ?? null,
+      hint: error.hint ?? null,
+    },
+    headers,
+  );
+}
+
+export const isPgError = (e: unknown): e is Required<Pick<PgErrorLike, 'code'>> & PgErrorLike =>
+  typeof e === 'object' && e !== null && typeof (e as PgErrorLike).code === 'string' && 'severity' in e;

@@ -1,0 +1,10 @@
+export {
+  createRestEngine,
+  type RestEngine,
+  type RestEngineOptions,
+  type RestRequest,
+  type RestResponse,
+} from './engine.js';
+export { ApiError, type ErrorBody } from './errors.js';
+export { parseQuery } from './query-parser.js';
+export { loadSchemaCache, type SchemaCache } from './schema-cache.js';

@@ -1,0 +1,784 @@
+import { ApiError, apiError, cacheMiss, columnNotFound, tableNotFound, undefinedColumn } from './errors.js';
+import type { Condition, Field, Filter, Level, OrderTerm, ParsedQuery, SelectItem } from './query-parser.js';
+import {
+  type Column,
+  type ForeignKey,
+  type Relation,
+  type Routine,
+  type SchemaCache,
+  closest,
+  qualifiedKey,
+} from './schema-cache.js';
+
+/**
+ * AST + schema cache → one parameterized statement. Every value becomes a `$n` parameter; every
+ * identifier goes through `ident` after being checked against the schema cache.
+ */
+
+export class Params {
+  readonly values: unknown[] = [];
+  add(value: unknown): string {
+    this.values.push(value);
+    return `$${this.values.length}`;
+  }
+}
+
+/** The one quoting helper for identifiers. */
+export function ident(name: string): string {
+  if (name.includes('\u0000')) throw apiError(400, 'PGRST100', 'identifiers cannot contain NUL characters');
+  return `"${name.replaceAll('"', '""')}"`;
+}
+
+export const qualified = (schema: string, name: string) => `${ident(schema)}.${ident(name)}`;
+
+/** Something rows can be selected from: a table, a view, or a function's result. */
+export interface Source {
+  readonly schema: string;
+  readonly name: string;
+  readonly columns: ReadonlyMap<string, Column>;
+  readonly relation?: Relation;
+}
+
+export interface Statement {
+  readonly sql: string;
+  readonly params: unknown[];
+}
+
+// ---------------------------------------------------------------- relationships
+
+interface Relationship {
+  readonly cardinality: 'many-to-one' | 'one-to-many' | 'one-to-one' | 'many-to-many';
+  readonly target: Relation;
+  readonly fk: ForeignKey;
+  /** For many-to-many: the join table and its key towards the target. */
+  readonly junction?: { readonly relation: Relation; readonly toTarget: ForeignKey };
+}
+
+const sameColumns = (a: readonly string[], b: readonly string[]) =>
+  a.length === b.length && a.every((c) => b.includes(c));
+
+function findRelationships(
+  cache: SchemaCache,
+  source: Relation,
+  name: string,
+  hint?: string,
+): Relationship[] {
+  const found: Relationship[] = [];
+  const relationByKey = (schema: string, table: string) => cache.relations.get(qualifiedKey(schema, table));
+  const target = relationByKey(source.schema, name);
+  const isSource = (schema: string, table: string) => schema === source.schema && table === source.name;
+  if (target) {
+    for (const fk of cache.foreignKeys) {
+      if (
+        isSource(fk.fromSchema, fk.fromTable) &&
+        fk.toSchema === target.schema &&
+        fk.toTable === target.name
+      ) {
+        found.push({ cardinality: 'many-to-one', target, fk });
+      }
+      if (
+        fk.fromSchema === target.schema &&
+        fk.fromTable === target.name &&
+        isSource(fk.toSchema, fk.toTable)
+      ) {
+        const oneToOne = target.pk.length > 0 && sameColumns(fk.fromColumns, target.pk);
+        found.push({ cardinality: oneToOne ? 'one-to-one' : 'one-to-many', target, fk });
+      }
+    }
+    // Many-to-many through a join table with keys to both sides.
+    const toSource = cache.foreignKeys.filter((fk) => isSource(fk.toSchema, fk.toTable));
+    for (const fk of toSource) {
+      const junction = relationByKey(fk.fromSchema, fk.fromTable);
+      if (!junction || isSource(junction.schema, junction.name)) continue;
+      if (junction.schema === target.schema && junction.name === target.name) continue;
+      for (const toTarget of cache.foreignKeys) {
+        if (
+          toTarget === fk ||
+          toTarget.fromSchema !== junction.schema ||
+          toTarget.fromTable !== junction.name
+        )
+          continue;
+        if (toTarget.toSchema !== target.schema || toTarget.toTable !== target.name) continue;
+        found.push({ cardinality: 'many-to-many', target, fk, junction: { relation: junction, toTarget } });
+      }
+    }
+  } else {
+    // Embedding by a foreign-key column or constraint name of the source: `author_id(*)`, `fk_name(*)`.
+    for (const fk of cache.foreignKeys) {
+      if (!isSource(fk.fromSchema, fk.fromTable)) continue;
+      if (fk.name === name || (fk.fromColumns.length === 1 && fk.fromColumns[0] === name)) {
+        const t = relationByKey(fk.toSchema, fk.toTable);
+        if (t) found.push({ cardinality: 'many-to-one', target: t, fk });
+      }
+    }
+  }
+  if (!hint) return found;
+  return found.filter(
+    (r) =>
+      r.fk.name === hint ||
+      r.fk.fromColumns.includes(hint) ||
+      r.fk.toColumns.includes(hint) ||
+      r.junction?.relation.name === hint ||
+      r.junction?.toTarget.name === hint,
+  );
+}
+
+function describe(source: Relation, r: Relationship) {
+  const cols = (table: string, columns: readonly string[]) => `${table}(${columns.join(', ')})`;
+  const relationship = r.junction
+    ? `${r.fk.name} using ${cols(source.name, r.fk.toColumns)} and ${r.junction.toTarget.name} using ${cols(r.target.name, r.junction.toTarget.toColumns)}`
+    : r.cardinality === 'many-to-one'
+      ? `${r.fk.name} using ${cols(source.name, r.fk.fromColumns)} and ${cols(r.target.name, r.fk.toColumns)}`
+      : `${r.fk.name} using ${cols(source.name, r.fk.toColumns)} and ${cols(r.target.name, r.fk.fromColumns)}`;
+  return { cardinality: r.cardinality, embedding: `${source.name} with ${r.target.name}`, relationship };
+}
+
+function resolveRelationship(ctx: PlanContext, source: Relation, item: EmbedItem): Relationship {
+  const found = findRelationships(ctx.cache, source, item.name, item.hint);
+  if (found.length === 1) return found[0]!;
+  if (found.length === 0) {
+    const using = item.hint ? ` using the hint '${item.hint}'` : '';
+    throw cacheMiss(
+      apiError(
+        400,
+        'PGRST200',
+        `Could not find a relationship between '${source.name}' and '${item.name}' in the schema cache`,
+        `Searched for a foreign key relationship between '${source.name}' and '${item.name}'${using} in the schema '${source.schema}', but no matches were found.`,
+      ),
+    );
+  }
+  const options = found.map((r) => `'${item.name}!${r.junction ? r.junction.relation.name : r.fk.name}'`);
+  throw apiError(
+    300,
+    'PGRST201',
+    `Could not embed because more than one relationship was found for '${source.name}' and '${item.name}'`,
+    found.map((r) => describe(source, r)),
+    `Try changing '${item.name}' to one of the following: ${options.join(', ')}. Find the desired relationship in the 'details' key.`,
+  );
+}
+
+// ---------------------------------------------------------------- levels
+
+type EmbedItem = Extract<SelectItem, { kind: 'embed' }>;
+
+export interface PlanContext {
+  readonly cache: SchemaCache;
+  readonly query: ParsedQuery;
+  readonly params: Params;
+  /** Render the body as CSV instead of a JSON array. */
+  csv?: boolean;
+  /** Paths of `query.levels` that matched an embedded resource; others are PGRST108. */
+  readonly usedLevels: Set<string>;
+  aliasCounter: number;
+}
+
+export function newContext(cache: SchemaCache, query: ParsedQuery): PlanContext {
+  return { cache, query, params: new Params(), usedLevels: new Set(['']), aliasCounter: 0 };
+}
+
+interface RenderedLevel {
+  readonly selectList: string[];
+  readonly joins: string[];
+  readonly where: string[];
+  readonly orderBy: string[];
+  /** Joins the row count must keep because they drop rows (`!inner`, `rel=is.null`). */
+  readonly filteringJoins: string[];
+}
+
+interface EmbedJoin {
+  readonly alias: string;
+  readonly toMany: boolean;
+}
+
+function columnRef(ctx: PlanContext, source: Source, alias: string, field: Field): string {
+  if (!source.columns.has(field.name)) {
+    throw cacheMiss(undefinedColumn(source.name, field.name));
+  }
+  let sql = `${ident(alias)}.${ident(field.name)}`;
+  for (const step of field.json) {
+    const key = typeof step.key === 'number' ? String(step.key) : `${ctx.params.add(step.key)}::text`;
+    sql = `${sql}${step.arrow}${key}`;
+  }
+  return sql;
+}
+
+const OPERATOR_SQL: Record<string, string> = {
+  eq: '=',
+  neq: '<>',
+  gt: '>',
+  gte: '>=',
+  lt: '<',
+  lte: '<=',
+  like: 'LIKE',
+  ilike: 'ILIKE',
+  match: '~',
+  imatch: '~*',
+  cs: '@>',
+  cd: '<@',
+  ov: '&&',
+  sl: '<<',
+  sr: '>>',
+  nxr: '&<',
+  nxl: '&>',
+  adj: '-|-',
+  isdistinct: 'IS DISTINCT FROM',
+};
+const FTS_FUNCTION: Record<string, string> = {
+  fts: 'to_tsquery',
+  plfts: 'plainto_tsquery',
+  phfts: 'phraseto_tsquery',
+  wfts: 'websearch_to_tsquery',
+};
+
+const likePattern = (value: string) => value.replaceAll('*', '%');
+
+function renderFilter(ctx: PlanContext, source: Source, alias: string, filter: Filter): string {
+  const lhs = columnRef(ctx, source, alias, filter.field);
+  const p = (v: unknown) => ctx.params.add(v);
+  let sql: string;
+  const op = filter.op;
+  if (op === 'is') {
+    const value = filter.value as string;
+    sql = value === 'not_null' ? `${lhs} IS NOT NULL` : `${lhs} IS ${value.toUpperCase()}`;
+  } else if (op === 'in') {
+    sql = `${lhs} = ANY(${p(filter.value)})`;
+  } else if (op in FTS_FUNCTION) {
+    const fn = FTS_FUNCTION[op]!;
+    const query = filter.language
+      ? `${fn}(${p(filter.language)}::regconfig, ${p(filter.value)})`
+      : `${fn}(${p(filter.value)})`;
+    sql = `${lhs} @@ ${query}`;
+  } else if (filter.quantifier) {
+    const values = (filter.value as string[]).map((v) =>
+      op === 'like' || op === 'ilike' ? likePattern(v) : v,
+    );
+    sql = `${lhs} ${OPERATOR_SQL[op]} ${filter.quantifier.toUpperCase()}(${p(values)})`;
+  } else {
+    const raw = filter.value as string;
+    const value = op === 'like' || op === 'ilike' ? likePattern(raw) : raw;
+    sql = `${lhs} ${OPERATOR_SQL[op]} ${p(value)}`;
+  }
+  return filter.negate ? `NOT (${sql})` : sql;
+}
+
+function renderCondition(ctx: PlanContext, source: Source, alias: string, condition: Condition): string {
+  if (condition.kind === 'filter') return renderFilter(ctx, source, alias, condition);
+  const parts = condition.children.map((child) => renderCondition(ctx, source, alias, child));
+  const joined = parts.length ? `(${parts.join(condition.op === 'and' ? ' AND ' : ' OR ')})` : 'TRUE';
+  return condition.negate ? `NOT ${joined}` : joined;
+}
+
+function renderOrder(ctx: PlanContext, source: Source, alias: string, terms: readonly OrderTerm[]): string[] {
+  return terms.map((t) => {
+    let sql = columnRef(ctx, source, alias, t.field);
+    if (t.direction) sql += t.direction === 'desc' ? ' DESC' : ' ASC';
+    if (t.nulls) sql += t.nulls === 'first' ? ' NULLS FIRST' : ' NULLS LAST';
+    return sql;
+  });
+}
+
+function outputName(item: Extract<SelectItem, { kind: 'column' }>): string {
+  if (item.alias) return item.alias;
+  const last = item.field.json[item.field.json.length - 1];
+  return last ? String(last.key) : item.field.name;
+}
+
+function nextAlias(ctx: PlanContext, prefix: string) {
+  ctx.aliasCounter += 1;
+  return `pgrst_${prefix}${ctx.aliasCounter}`;
+}
+
+/**
+ * Renders one level: its select list (with embedded resources as lateral joins), its own filters
+ * and order. `path` is the level's key in `query.levels`.
+ */
+export function renderLevel(
+  ctx: PlanContext,
+  source: Source,
+  alias: string,
+  select: readonly SelectItem[],
+  path: string,
+): RenderedLevel {
+  const level: Level = ctx.query.levels.get(path) ?? { conditions: [] };
+  ctx.usedLevels.add(path);
+  const selectList: string[] = [];
+  const joins: string[] = [];
+  const filteringJoins: string[] = [];
+  const embeds = new Map<string, EmbedJoin>();
+  for (const item of select) {
+    if (item.kind === 'star') selectList.push(`${ident(alias)}.*`);
+    else if (item.kind === 'column') {
+      let expr = columnRef(ctx, source, alias, item.field);
+      if (item.cast) expr = `CAST(${expr} AS ${item.cast})`;
+      selectList.push(`${expr} AS ${ident(outputName(item))}`);
+    } else {
+      if (!source.relation) {
+        throw apiError(
+          400,
+          'PGRST200',
+          `Could not find a relationship between '${source.name}' and '${item.name}' in the schema cache`,
+        );
+      }
+      const rel = resolveRelationship(ctx, source.relation, item);
+      const childPath = path ? `${path}.${item.alias ?? item.name}` : (item.alias ?? item.name);
+      const rendered = renderEmbed(ctx, source.relation, alias, rel, item, childPath);
+      joins.push(rendered.join);
+      if (item.inner) filteringJoins.push(rendered.join);
+      embeds.set(item.alias ?? item.name, { alias: rendered.alias, toMany: rendered.toMany });
+      if (item.spread) selectList.push(`${ident(rendered.alias)}.*`);
+      else if (rendered.toMany) {
+        selectList.push(
+          `COALESCE(${ident(rendered.alias)}.agg, '[]'::json) AS ${ident(item.alias ?? item.name)}`,
+        );
+      } else selectList.push(`${ident(rendered.alias)}.obj AS ${ident(item.alias ?? item.name)}`);
+    }
+  }
+  const where: string[] = [];
+  for (const condition of level.conditions) {
+    const embed =
+      condition.kind === 'filter' && !condition.field.json.length
+        ? embeds.get(condition.field.name)
+        : undefined;
+    if (embed && condition.kind === 'filter' && condition.op === 'is' && condition.value === 'null') {
+      // `rel=is.null` / `rel=not.is.null`: keep parents without / with related rows.
+      const column = `${ident(embed.alias)}.${embed.toMany ? 'agg' : 'obj'}`;
+      where.push(condition.negate ? `${column} IS NOT NULL` : `${column} IS NULL`);
+      const join = joins.find((j) => j.endsWith(`AS ${ident(embed.alias)} ON TRUE`));
+      if (join && !filteringJoins.includes(join)) filteringJoins.push(join);
+      continue;
+    }
+    where.push(renderCondition(ctx, source, alias, condition));
+  }
+  const orderBy = level.order ? renderOrder(ctx, source, alias, level.order) : [];
+  return { selectList, joins, where, orderBy, filteringJoins };
+}
+
+function renderEmbed(
+  ctx: PlanContext,
+  parent: Relation,
+  parentAlias: string,
+  rel: Relationship,
+  item: EmbedItem,
+  path: string,
+): { join: string; alias: string; toMany: boolean } {
+  const toMany = rel.cardinality === 'one-to-many' || rel.cardinality === 'many-to-many';
+  if (item.spread && toMany) {
+    throw apiError(
+      400,
+      'PGRST119',
+      `A spread operation on '${item.name}' is not possible`,
+      `'${parent.name}' does not have a many-to-one or one-to-one relationship with '${item.name}'`,
+    );
+  }
+  const childAlias = nextAlias(ctx, 't');
+  const level = renderLevel(ctx, rel.target, childAlias, item.select, path);
+  const on: string[] = [];
+  const pa = ident(parentAlias);
+  const ca = ident(childAlias);
+  let from = `${qualified(rel.target.schema, rel.target.name)} AS ${ca}`;
+  if (rel.cardinality === 'many-to-one') {
+    rel.fk.fromColumns.forEach((c, i) => on.push(`${ca}.${ident(rel.fk.toColumns[i]!)} = ${pa}.${ident(c)}`));
+  } else if (rel.junction) {
+    const ja = ident(nextAlias(ctx, 'j'));
+    const { relation: junction, toTarget } = rel.junction;
+    const joinOn = toTarget.fromColumns.map(
+      (c, i) => `${ja}.${ident(c)} = ${ca}.${ident(toTarget.toColumns[i]!)}`,
+    );
+    from += ` JOIN ${qualified(junction.schema, junction.name)} AS ${ja} ON ${joinOn.join(' AND ')}`;
+    rel.fk.fromColumns.forEach((c, i) => on.push(`${ja}.${ident(c)} = ${pa}.${ident(rel.fk.toColumns[i]!)}`));
+  } else {
+    rel.fk.fromColumns.forEach((c, i) => on.push(`${ca}.${ident(c)} = ${pa}.${ident(rel.fk.toColumns[i]!)}`));
+  }
+  const levelOptions = ctx.query.levels.get(path);
+  let sql = `SELECT ${level.selectList.join(', ') || 'NULL'} FROM ${from} ${level.joins.join(' ')} WHERE ${[...on, ...level.where].join(' AND ')}`;
+  if (level.orderBy.length) sql += ` ORDER BY ${level.orderBy.join(', ')}`;
+  if (levelOptions?.limit !== undefined) sql += ` LIMIT ${ctx.params.add(levelOptions.limit)}`;
+  if (levelOptions?.offset !== undefined) sql += ` OFFSET ${ctx.params.add(levelOptions.offset)}`;
+  const joinAlias = nextAlias(ctx, 'e');
+  const ja = ident(joinAlias);
+  const rowAlias = ident(nextAlias(ctx, 'r'));
+  const kind = item.inner ? 'INNER JOIN LATERAL' : 'LEFT JOIN LATERAL';
+  if (item.spread) return { join: `${kind} (${sql}) AS ${ja} ON TRUE`, alias: joinAlias, toMany };
+  if (toMany) {
+    const lateral = `(SELECT json_agg(${rowAlias}) AS agg FROM (${sql}) AS ${rowAlias})`;
+    const cond = item.inner ? `${ja}.agg IS NOT NULL` : 'TRUE';
+    // Keep the `ON TRUE` suffix recognisable for `rel=is.null` filters.
+    return { join: `${kind} ${lateral} AS ${ja} ON ${cond}`, alias: joinAlias, toMany };
+  }
+  const lateral = `(SELECT row_to_json(${rowAlias}) AS obj FROM (${sql}) AS ${rowAlias})`;
+  return { join: `${kind} ${lateral} AS ${ja} ON TRUE`, alias: joinAlias, toMany };
+}
+
+export function checkUnusedLevels(ctx: PlanContext) {
+  for (const path of ctx.query.levels.keys()) {
+    if (ctx.usedLevels.has(path)) continue;
+    const name = path.split('.').pop()!;
+    throw apiError(
+      400,
+      'PGRST108',
+      `'${name}' is not an embedded resource in this request`,
+      null,
+      `Verify that '${name}' is included in the 'select' query parameter.`,
+    );
+  }
+}
+
+// ---------------------------------------------------------------- lookups
+
+export function findRelation(cache: SchemaCache, schema: string, name: string): Relation {
+  const relation = cache.relations.get(qualifiedKey(schema, name));
+  if (relation) return relation;
+  const names = [...cache.relations.values()].filter((r) => r.schema === schema).map((r) => r.name);
+  throw cacheMiss(tableNotFound(schema, name, closest(name, names)));
+}
+
+export function requireColumns(relation: Relation, columns: Iterable<string>) {
+  for (const c of columns) {
+    if (!relation.columns.has(c)) throw cacheMiss(columnNotFound(c, relation.name));
+  }
+}
+
+// ---------------------------------------------------------------- reads
+
+export interface Range {
+  readonly offset: number;
+  readonly limit?: number;
+}
+
+export type CountKind = 'exact' | 'planned' | 'estimated';
+
+export interface ReadPlan extends Statement {
+  /** For `count=planned|estimated`: EXPLAIN of the count, and the exact count alone. */
+  readonly planned?: Statement;
+  readonly exact?: Statement;
+}
+
+/**
+ * The statement every read and every returning write ends in: one row with `total`, `n` (rows in
+ * this page) and `body` (the JSON array, built by json_agg in the database).
+ */
+function wrapRows(inner: string, totalSql: string, csv = false) {
+  if (!csv) {
+    return `SELECT ${totalSql} AS total, count(*)::int AS n, coalesce(json_agg(pgrst_row), '[]'::json)::text AS body FROM (${inner}) AS pgrst_row`;
+  }
+  // CSV is rendered in the database too, so values keep Postgres' text form (12.50, not 12.5).
+  const quote = (v: string) =>
+    `CASE WHEN ${v} IS NULL THEN '' WHEN ${v} ~ '[",\r\n]' THEN '"' || replace(${v}, '"', '""') || '"' ELSE ${v} END`;
+  const cells = (col: string) =>
+    `(SELECT string_agg(${quote(col)}, ',' ORDER BY o) FROM json_each_text(row_to_json(pgrst_row)) WITH ORDINALITY AS e(k, v, o))`;
+  return `SELECT ${totalSql} AS total, count(*)::int AS n, coalesce(min(pgrst_head) || E'\n' || string_agg(pgrst_line, E'\n'), '') AS body FROM (SELECT ${cells('k')} AS pgrst_head, ${cells('v')} AS pgrst_line FROM (${inner}) AS pgrst_row) AS pgrst_csv`;
+}
+
+function assemble(level: RenderedLevel, from: string, range: Range | undefined, ctx: PlanContext): string {
+  let sql = `SELECT ${level.selectList.join(', ')} FROM ${from} ${level.joins.join(' ')}`;
+  if (level.where.length) sql += ` WHERE ${level.where.join(' AND ')}`;
+  if (level.orderBy.length) sql += ` ORDER BY ${level.orderBy.join(', ')}`;
+  if (range?.limit !== undefined) sql += ` LIMIT ${ctx.params.add(range.limit)}`;
+  if (range && range.offset > 0) sql += ` OFFSET ${ctx.params.add(range.offset)}`;
+  return sql;
+}
+
+function countSql(level: RenderedLevel, from: string) {
+  let sql = `SELECT count(*) FROM ${from} ${level.filteringJoins.join(' ')}`;
+  if (level.where.length) sql += ` WHERE ${level.where.join(' AND ')}`;
+  return sql;
+}
+
+export function planRead(
+  ctx: PlanContext,
+  source: Source,
+  from: string,
+  range: Range,
+  count: CountKind | undefined,
+): ReadPlan {
+  const alias = 'pgrst_t0';
+  const fromSql = `${from} AS ${ident(alias)}`;
+  const level = renderLevel(ctx, source, alias, ctx.query.select, '');
+  checkUnusedLevels(ctx);
+  const count_ = countSql(level, fromSql);
+  const inner = assemble(level, fromSql, range, ctx);
+  const totalSql = count === 'exact' ? `(${count_})` : 'NULL::bigint';
+  const sql = wrapRows(inner, totalSql, ctx.csv);
+  const params = ctx.params.values;
+  if (count !== 'planned' && count !== 'estimated') return { sql, params };
+  const [planned, exact] = splitParams([`EXPLAIN (FORMAT JSON) ${count_}`, count_], params);
+  return { sql, params, planned: planned!, exact: exact! };
+}
+
+// ---------------------------------------------------------------- writes
+
+export type ReturnPreference = 'minimal' | 'headers-only' | 'representation';
+
+export interface WritePlan {
+  /** Statements run in order; with `returning`, the last one yields the rows. */
+  readonly statements: Statement[];
+  readonly returning: boolean;
+}
+
+function returningSelect(ctx: PlanContext, relation: Relation, ret: ReturnPreference, cte: string): string {
+  const alias = 'pgrst_t0';
+  const select: readonly SelectItem[] =
+    ret === 'headers-only'
+      ? relation.pk.map((name) => ({ kind: 'column' as const, field: { name, json: [] } }))
+      : ctx.query.select;
+  // Root filters already applied to the written rows; embedded levels still apply.
+  const levels = new Map([...ctx.query.levels].filter(([path]) => path !== ''));
+  const sub: PlanContext = { ...ctx, query: { ...ctx.query, levels } };
+  const level = renderLevel(sub, relation, alias, select, '');
+  ctx.aliasCounter = sub.aliasCounter;
+  const inner = `SELECT ${level.selectList.join(', ') || 'NULL'} FROM pgrst_source AS ${ident(alias)} ${level.joins.join(' ')}`;
+  return `WITH pgrst_source AS (${cte}) ${wrapRows(inner, 'NULL::bigint', ctx.csv && ret === 'representation')}`;
+}
+
+export interface InsertOptions {
+  readonly rows: Record<string, unknown>[];
+  readonly columns: readonly string[];
+  readonly missingDefault: boolean;
+  readonly upsert?: { readonly onConflict: readonly string[]; readonly ignore: boolean };
+  readonly ret: ReturnPreference;
+}
+
+export function planInsert(ctx: PlanContext, relation: Relation, options: InsertOptions): WritePlan {
+  requireColumns(relation, options.columns);
+  const target = qualified(relation.schema, relation.name);
+  // `missing=default`: rows that omit a column get its default, so rows are grouped by key set.
+  const groups = new Map<string, { columns: string[]; rows: Record<string, unknown>[] }>();
+  if (options.missingDefault) {
+    for (const row of options.rows) {
+      const cols = options.columns.filter((c) => Object.hasOwn(row, c));
+      const key = cols.join('\u0000');
+      let group = groups.get(key);
+      if (!group) groups.set(key, (group = { columns: cols, rows: [] }));
+      group.rows.push(row);
+    }
+  } else groups.set('', { columns: [...options.columns], rows: options.rows });
+  if (options.upsert) requireColumns(relation, options.upsert.onConflict);
+  const inserts = [...groups.values()].map((group) => {
+    const params = ctx.params;
+    const cols = group.columns.map(ident).join(', ');
+    // Objects with no columns at all become rows of defaults.
+    let sql = group.columns.length
+      ? `INSERT INTO ${target} (${cols}) SELECT ${cols} FROM json_populate_recordset(NULL::${target}, ${params.add(JSON.stringify(group.rows))}::json)`
+      : `INSERT INTO ${target} SELECT FROM generate_series(1, ${params.add(group.rows.length)}::int)`;
+    if (options.upsert && group.columns.length) {
+      const conflict = options.upsert.onConflict.map(ident).join(', ');
+      sql += options.upsert.ignore
+        ? ` ON CONFLICT (${conflict}) DO NOTHING`
+        : ` ON CONFLICT (${conflict}) DO UPDATE SET ${group.columns.map((c) => `${ident(c)} = EXCLUDED.${ident(c)}`).join(', ')}`;
+    }
+    return sql;
+  });
+  if (options.ret === 'minimal') {
+    checkUnusedLevels(ctx);
+    // Each statement gets only its own parameters: unreferenced ones would have no type.
+    return { statements: splitParams(inserts, ctx.params.values), returning: false };
+  }
+  const ctes = inserts.map((sql, i) => `pgrst_i${i} AS (${sql} RETURNING *)`);
+  const union = inserts.map((_, i) => `SELECT * FROM pgrst_i${i}`).join(' UNION ALL ');
+  const sql = returningSelect(ctx, relation, options.ret, `${union}`).replace(
+    'WITH pgrst_source AS',
+    `WITH ${ctes.join(', ')}, pgrst_source AS`,
+  );
+  checkUnusedLevels(ctx);
+  return { statements: [{ sql, params: ctx.params.values }], returning: true };
+}
+
+export function planUpdate(
+  ctx: PlanContext,
+  relation: Relation,
+  body: Record<string, unknown>,
+  columns: readonly string[],
+  ret: ReturnPreference,
+): WritePlan {
+  requireColumns(relation, columns);
+  const alias = 'pgrst_t0';
+  const target = qualified(relation.schema, relation.name);
+  const where = renderRootWhere(ctx, relation, alias);
+  const set = columns.map((c) => `${ident(c)} = pgrst_body.${ident(c)}`).join(', ');
+  const sql = `UPDATE ${target} AS ${ident(alias)} SET ${set} FROM (SELECT * FROM json_populate_record(NULL::${target}, ${ctx.params.add(JSON.stringify(body))}::json)) AS pgrst_body${where}`;
+  return finishWrite(ctx, relation, sql, alias, ret);
+}
+
+export function planDelete(ctx: PlanContext, relation: Relation, ret: ReturnPreference): WritePlan {
+  const alias = 'pgrst_t0';
+  const where = renderRootWhere(ctx, relation, alias);
+  const sql = `DELETE FROM ${qualified(relation.schema, relation.name)} AS ${ident(alias)}${where}`;
+  return finishWrite(ctx, relation, sql, alias, ret);
+}
+
+function finishWrite(
+  ctx: PlanContext,
+  relation: Relation,
+  sql: string,
+  alias: string,
+  ret: ReturnPreference,
+): WritePlan {
+  if (ret === 'minimal') {
+    checkUnusedLevels(ctx);
+    return { statements: [{ sql, params: ctx.params.values }], returning: false };
+  }
+  const full = returningSelect(ctx, relation, ret, `${sql} RETURNING ${ident(alias)}.*`);
+  checkUnusedLevels(ctx);
+  return { statements: [{ sql: full, params: ctx.params.values }], returning: true };
+}
+
+/** Renumbers `$n` so each statement carries only the parameters it references. */
+function splitParams(statements: string[], values: unknown[]): Statement[] {
+  return statements.map((sql) => {
+    const used: unknown[] = [];
+    const map = new Map<string, string>();
+    const renumbered = sql.replace(/\$(\d+)/g, (_m, n: string) => {
+      let to = map.get(n);
+      if (!to) {
+        used.push(values[Number(n) - 1]);
+        to = `$${used.length}`;
+        map.set(n, to);
+      }
+      return to;
+    });
+    return { sql: renumbered, params: used };
+  });
+}
+
+/** Filters of the root level for UPDATE/DELETE. */
+function renderRootWhere(ctx: PlanContext, relation: Relation, alias: string): string {
+  const level = ctx.query.levels.get('') ?? { conditions: [] };
+  const where = level.conditions.map((c) => renderCondition(ctx, relation, alias, c));
+  return where.length ? ` WHERE ${where.join(' AND ')}` : '';
+}
+
+// ---------------------------------------------------------------- functions
+
+export function findRoutine(
+  cache: SchemaCache,
+  schema: string,
+  name: string,
+  argNames: readonly string[],
+  singleObject: boolean,
+): { routine: Routine; singleParam: boolean } {
+  const candidates = cache.routines.get(qualifiedKey(schema, name)) ?? [];
+  const given = new Set(argNames);
+  for (const routine of candidates) {
+    const named = routine.args.every((a) => a.name !== '');
+    const required = routine.args.filter((a) => !a.hasDefault);
+    if (
+      named &&
+      argNames.every((n) => routine.args.some((a) => a.name === n)) &&
+      required.every((a) => given.has(a.name))
+    ) {
+      if (!singleObject || routine.args.length !== 1) return { routine, singleParam: false };
+    }
+  }
+  for (const routine of candidates) {
+    const only = routine.args[0];
+    if (routine.args.length !== 1 || !only) continue;
+    if ((only.name === '' && (only.type === 'json' || only.type === 'jsonb')) || singleObject) {
+      return { routine, singleParam: true };
+    }
+  }
+  const qualifiedName = `${schema}.${name}`;
+  const list = [...argNames].sort().join(', ');
+  const allNames = [...cache.routines.values()]
+    .flat()
+    .filter((r) => r.schema === schema)
+    .map((r) => r.name);
+  const suggestion = candidates.length ? undefined : closest(name, allNames);
+  throw cacheMiss(
+    apiError(
+      404,
+      'PGRST202',
+      argNames.length
+        ? `Could not find the function ${qualifiedName}(${list}) in the schema cache`
+        : `Could not find the function ${qualifiedName} without parameters in the schema cache`,
+      argNames.length
+        ? `Searched for the function ${qualifiedName} with parameters ${list} or with a single unnamed json/jsonb parameter, but no matches were found in the schema cache.`
+        : `Searched for the function ${qualifiedName} without parameters or with a single unnamed json/jsonb parameter, but no matches were found in the schema cache.`,
+      suggestion ? `Perhaps you meant to call the function ${schema}.${suggestion}` : null,
+    ),
+  );
+}
+
+/** A JSON argument value as the text Postgres parses for the argument's type. */
+function argValue(value: unknown, type: string): unknown {
+  if (value === null || value === undefined) return null;
+  if (type === 'json' || type === 'jsonb') return JSON.stringify(value);
+  if (Array.isArray(value) && type.endsWith('[]')) return value;
+  if (typeof value === 'object') return JSON.stringify(value);
+  return String(value);
+}
+
+export function routineCall(
+  ctx: PlanContext,
+  routine: Routine,
+  args: Record<string, unknown> | undefined,
+  singleParamBody: unknown,
+  singleParam: boolean,
+): string {
+  const fn = qualified(routine.schema, routine.name);
+  if (singleParam) {
+    const arg = routine.args[0]!;
+    const value = ctx.params.add(argValue(singleParamBody, arg.type));
+    return arg.name ? `${fn}(${ident(arg.name)} := ${value}::${arg.type})` : `${fn}(${value}::${arg.type})`;
+  }
+  const parts: string[] = [];
+  for (const arg of routine.args) {
+    if (!args || !Object.hasOwn(args, arg.name)) continue;
+    parts.push(`${ident(arg.name)} := ${ctx.params.add(argValue(args[arg.name], arg.type))}::${arg.type}`);
+  }
+  return `${fn}(${parts.join(', ')})`;
+}
+
+export interface RpcPlan {
+  readonly statement: Statement;
+  /** `rows`: array body (json_agg); `object`: a single composite; `scalar`/`void` as named. */
+  readonly shape: 'rows' | 'object' | 'scalar' | 'void';
+  readonly planned?: Statement;
+  readonly exact?: Statement;
+}
+
+export function planRpc(
+  ctx: PlanContext,
+  routine: Routine,
+  call: string,
+  range: Range,
+  count: CountKind | undefined,
+): RpcPlan {
+  if (routine.returns === 'void') {
+    checkUnusedLevels(ctx);
+    return { statement: { sql: `SELECT ${call}`, params: ctx.params.values }, shape: 'void' };
+  }
+  if (routine.returns === 'scalar') {
+    checkUnusedLevels(ctx);
+    if (!routine.setof) {
+      return {
+        statement: {
+          sql: `SELECT NULL::bigint AS total, 1 AS n, to_json(${call})::text AS body`,
+          params: ctx.params.values,
+        },
+        shape: 'scalar',
+      };
+    }
+    const inner = `SELECT pgrst_v FROM ${call} AS pgrst_f(pgrst_v)`;
+    const limited =
+      inner +
+      (range.limit !== undefined ? ` LIMIT ${ctx.params.add(range.limit)}` : '') +
+      (range.offset ? ` OFFSET ${ctx.params.add(range.offset)}` : '');
+    return {
+      statement: {
+        sql: `SELECT NULL::bigint AS total, count(*)::int AS n, coalesce(json_agg(pgrst_v), '[]'::json)::text AS body FROM (${limited}) AS s`,
+        params: ctx.params.values,
+      },
+      shape: 'rows',
+    };
+  }
+  const source: Source = { schema: routine.schema, name: routine.name, columns: routine.columns };
+  const plan = planRead(ctx, source, call, range, count);
+  return {
+    statement: plan,
+    shape: routine.setof ? 'rows' : 'object',
+    ...(plan.planned ? { planned: plan.planned } : {}),
+    ...(plan.exact ? { exact: plan.exact } : {}),
+  };
+}
+
+export { ApiError };

@@ -1,0 +1,540 @@
+import { apiError, parseError } from './errors.js';
+
+/**
+ * The pure half of the engine: PostgREST query-string syntax (select, filters, logic trees, order,
+ * limit/offset) to an AST. Knows nothing about the database; names are checked later by the planner.
+ */
+
+export interface JsonStep {
+  readonly arrow: '->' | '->>';
+  readonly key: string | number;
+}
+
+export interface Field {
+  readonly name: string;
+  readonly json: readonly JsonStep[];
+}
+
+export type SelectItem =
+  | { readonly kind: 'star' }
+  | { readonly kind: 'column'; readonly field: Field; readonly alias?: string; readonly cast?: string }
+  | {
+      readonly kind: 'embed';
+      readonly name: string;
+      readonly alias?: string;
+      readonly hint?: string;
+      readonly inner: boolean;
+      readonly spread: boolean;
+      readonly select: readonly SelectItem[];
+    };
+
+export const FILTER_OPERATORS = [
+  'eq',
+  'neq',
+  'gt',
+  'gte',
+  'lt',
+  'lte',
+  'like',
+  'ilike',
+  'match',
+  'imatch',
+  'is',
+  'isdistinct',
+  'in',
+  'cs',
+  'cd',
+  'ov',
+  'sl',
+  'sr',
+  'nxr',
+  'nxl',
+  'adj',
+  'fts',
+  'plfts',
+  'phfts',
+  'wfts',
+] as const;
+export type FilterOperator = (typeof FILTER_OPERATORS)[number];
+const OPERATORS = new Set<string>(FILTER_OPERATORS);
+const FTS = new Set(['fts', 'plfts', 'phfts', 'wfts']);
+const QUANTIFIABLE = new Set(['eq', 'neq', 'gt', 'gte', 'lt', 'lte', 'like', 'ilike', 'match', 'imatch']);
+
+export interface Filter {
+  readonly kind: 'filter';
+  readonly field: Field;
+  readonly negate: boolean;
+  readonly op: FilterOperator;
+  readonly quantifier?: 'any' | 'all';
+  readonly language?: string;
+  /** A list for `in` and quantified operators, else the raw value. */
+  readonly value: string | readonly string[];
+}
+
+export interface LogicTree {
+  readonly kind: 'logic';
+  readonly op: 'and' | 'or';
+  readonly negate: boolean;
+  readonly children: readonly (Filter | LogicTree)[];
+}
+
+export type Condition = Filter | LogicTree;
+
+export interface OrderTerm {
+  readonly field: Field;
+  readonly direction?: 'asc' | 'desc';
+  readonly nulls?: 'first' | 'last';
+}
+
+/** Options that apply to one level of the response: the root or an embedded resource by its path. */
+export interface Level {
+  conditions: Condition[];
+  order?: OrderTerm[];
+  limit?: number;
+  offset?: number;
+}
+
+export interface ParsedQuery {
+  readonly select: readonly SelectItem[];
+  /** Key '' is the root; 'a.b' an embedded resource path by alias or name. */
+  readonly levels: Map<string, Level>;
+  readonly onConflict?: readonly string[];
+  readonly columns?: readonly string[];
+  /** Query parameters that are not reserved and not parseable as filters: RPC GET arguments. */
+  readonly rawParams: readonly (readonly [string, string])[];
+}
+
+class Cursor {
+  pos = 0;
+  constructor(
+    readonly text: string,
+    readonly what: string,
+  ) {}
+  get done() {
+    return this.pos >= this.text.length;
+  }
+  peek(offset = 0) {
+    return this.text[this.pos + offset] ?? '';
+  }
+  startsWith(s: string) {
+    return this.text.startsWith(s, this.pos);
+  }
+  eat(s: string) {
+    if (this.text.startsWith(s, this.pos)) {
+      this.pos += s.length;
+      return true;
+    }
+    return false;
+  }
+  expect(s: string) {
+    if (!this.eat(s)) throw this.fail(JSON.stringify(s));
+  }
+  skipSpaces() {
+    while (this.peek() === ' ') this.pos++;
+  }
+  fail(expecting: string) {
+    return parseError(this.what, this.text, this.pos, expecting);
+  }
+}
+
+const NAME_STOP = new Set(['.', ',', ':', '(', ')', '!', '"', '>', '&', '=']);
+
+/** A field name: quoted (`"a b"`) or a run of characters that are not PostgREST punctuation. */
+function parseName(c: Cursor, expecting = 'field name'): string {
+  if (c.peek() === '"') return parseQuoted(c);
+  const start = c.pos;
+  while (!c.done) {
+    const ch = c.peek();
+    if (NAME_STOP.has(ch)) break;
+    if (ch === '-' && c.peek(1) === '>') break;
+    if (ch === ' ' && (c.peek(1) === ',' || c.peek(1) === ')' || c.peek(1) === '' || c.peek(1) === ' '))
+      break;
+    c.pos++;
+  }
+  const name = c.text.slice(start, c.pos).trim();
+  if (!name) throw c.fail(expecting);
+  return name;
+}
+
+function parseQuoted(c: Cursor): string {
+  c.expect('"');
+  let out = '';
+  while (!c.done && c.peek() !== '"') {
+    if (c.peek() === '\\' && c.pos + 1 < c.text.length) c.pos++;
+    out += c.peek();
+    c.pos++;
+  }
+  c.expect('"');
+  return out;
+}
+
+function parseJsonPath(c: Cursor): JsonStep[] {
+  const steps: JsonStep[] = [];
+  while (c.startsWith('->')) {
+    const arrow = c.eat('->>') ? '->>' : (c.eat('->'), '->');
+    const m = /^-?\d+(?![\w$])/.exec(c.text.slice(c.pos));
+    if (m) {
+      steps.push({ arrow, key: Number(m[0]) });
+      c.pos += m[0].length;
+    } else {
+      steps.push({ arrow, key: parseName(c, 'json key') });
+    }
+  }
+  return steps;
+}
+
+function parseField(c: Cursor): Field {
+  const name = parseName(c);
+  return { name, json: parseJsonPath(c) };
+}
+
+// ---------------------------------------------------------------- select
+
+export function parseSelect(text: string): SelectItem[] {
+  const c = new Cursor(text, 'select parameter');
+  if (text.trim() === '') return [{ kind: 'star' }];
+  const items = parseSelectList(c, false);
+  if (!c.done) throw c.fail('"," or end of input');
+  return items;
+}
+
+function parseSelectList(c: Cursor, nested: boolean): SelectItem[] {
+  const items: SelectItem[] = [];
+  c.skipSpaces();
+  if (nested && c.peek() === ')') return [{ kind: 'star' }];
+  for (;;) {
+    c.skipSpaces();
+    items.push(parseSelectItem(c));
+    c.skipSpaces();
+    if (!c.eat(',')) break;
+  }
+  return items;
+}
+
+function parseSelectItem(c: Cursor): SelectItem {
+  if (c.eat('*')) return { kind: 'star' };
+  if (c.eat('...')) {
+    const embed = parseEmbedRest(c, parseName(c, 'embedded resource name'));
+    if (!embed) throw c.fail('"("');
+    return { ...embed, spread: true };
+  }
+  let alias: string | undefined;
+  let name = parseName(c);
+  if (c.peek() === ':' && c.peek(1) !== ':') {
+    c.pos++;
+    alias = name;
+    c.skipSpaces();
+    if (c.eat('...')) throw c.fail('field name');
+    name = parseName(c);
+  }
+  const embed = parseEmbedRest(c, name);
+  if (embed) return alias !== undefined ? { ...embed, alias } : embed;
+  const json = parseJsonPath(c);
+  let cast: string | undefined;
+  if (c.eat('::')) {
+    const m = /^[A-Za-z_][A-Za-z0-9_]*(\[\])?/.exec(c.text.slice(c.pos));
+    if (!m) throw c.fail('cast type');
+    cast = m[0];
+    c.pos += m[0].length;
+  }
+  const item: SelectItem = { kind: 'column', field: { name, json } };
+  return { ...item, ...(alias !== undefined ? { alias } : {}), ...(cast !== undefined ? { cast } : {}) };
+}
+
+function parseEmbedRest(c: Cursor, name: string): Extract<SelectItem, { kind: 'embed' }> | undefined {
+  const save = c.pos;
+  let hint: string | undefined;
+  let inner = false;
+  while (c.eat('!')) {
+    const part = parseName(c, 'embed hint');
+    if (part === 'inner') inner = true;
+    else if (part === 'left') inner = false;
+    else hint = part;
+  }
+  if (!c.eat('(')) {
+    if (c.pos !== save) throw c.fail('"("');
+    return undefined;
+  }
+  const select = parseSelectList(c, true);
+  c.skipSpaces();
+  c.expect(')');
+  return { kind: 'embed', name, inner, spread: false, select, ...(hint !== undefined ? { hint } : {}) };
+}
+
+// ---------------------------------------------------------------- filters
+
+/** `[not.]op[(modifier)].value`; inside a logic tree the value stops at `,` or `)`. */
+function parseFilterExpr(c: Cursor, field: Field, inTree: boolean): Filter {
+  let negate = false;
+  if (c.eat('not.')) negate = true;
+  const m = /^[a-z]+/.exec(c.text.slice(c.pos));
+  const op = m?.[0];
+  if (!op || !OPERATORS.has(op)) throw c.fail('operator (eq, gt, ...)');
+  c.pos += op.length;
+  let quantifier: 'any' | 'all' | undefined;
+  let language: string | undefined;
+  if (c.eat('(')) {
+    const mod = /^[A-Za-z_][A-Za-z0-9_]*/.exec(c.text.slice(c.pos))?.[0];
+    if (!mod) throw c.fail('modifier');
+    if (FTS.has(op)) language = mod;
+    else if (QUANTIFIABLE.has(op) && (mod === 'any' || mod === 'all')) quantifier = mod;
+    else throw c.fail(FTS.has(op) ? 'language' : '"any" or "all"');
+    c.pos += mod.length;
+    c.expect(')');
+  }
+  c.expect('.');
+  const base = { kind: 'filter' as const, field, negate, op: op as FilterOperator };
+  const withMods = {
+    ...base,
+    ...(quantifier ? { quantifier } : {}),
+    ...(language ? { language } : {}),
+  };
+  if (op === 'in' || quantifier) {
+    const open = op === 'in' ? '(' : c.peek() === '(' ? '(' : '{';
+    const close = open === '(' ? ')' : '}';
+    c.expect(open);
+    const values = parseList(c, close);
+    c.expect(close);
+    if (!inTree && !c.done) throw c.fail('end of input');
+    return { ...withMods, value: values };
+  }
+  let value: string;
+  if (inTree) value = parseTreeValue(c);
+  else {
+    value = c.text.slice(c.pos);
+    c.pos = c.text.length;
+  }
+  if (op === 'is') {
+    const v = value.toLowerCase();
+    if (!['null', 'not_null', 'true', 'false', 'unknown'].includes(v)) {
+      c.pos -= value.length;
+      throw c.fail('null or true or false or unknown');
+    }
+    value = v;
+  }
+  return { ...withMods, value };
+}
+
+/** Comma-separated values, each quoted (`"a,b"`) or bare. */
+function parseList(c: Cursor, close: string): string[] {
+  const values: string[] = [];
+  if (c.peek() === close) return values;
+  for (;;) {
+    if (c.peek() === '"') values.push(parseQuoted(c));
+    else {
+      const start = c.pos;
+      while (!c.done && c.peek() !== ',' && c.peek() !== close) c.pos++;
+      values.push(c.text.slice(start, c.pos));
+    }
+    if (!c.eat(',')) break;
+  }
+  return values;
+}
+
+function parseTreeValue(c: Cursor): string {
+  if (c.peek() === '"') return parseQuoted(c);
+  const start = c.pos;
+  let depth = 0;
+  while (!c.done) {
+    const ch = c.peek();
+    if (ch === '{' || ch === '[') depth++;
+    else if ((ch === '}' || ch === ']') && depth > 0) depth--;
+    else if (depth === 0 && (ch === ',' || ch === ')')) break;
+    c.pos++;
+  }
+  return c.text.slice(start, c.pos);
+}
+
+export function parseFilter(field: Field, value: string): Filter {
+  return parseFilterExpr(new Cursor(value, 'filter'), field, false);
+}
+
+export function parseLogicTree(op: 'and' | 'or', negate: boolean, text: string): LogicTree {
+  const c = new Cursor(text, 'logic tree');
+  const tree = parseTreeBody(c, op, negate);
+  if (!c.done) throw c.fail('end of input');
+  return tree;
+}
+
+function parseTreeBody(c: Cursor, op: 'and' | 'or', negate: boolean): LogicTree {
+  c.expect('(');
+  const children: Condition[] = [];
+  for (;;) {
+    c.skipSpaces();
+    let neg = false;
+    const save = c.pos;
+    if (c.eat('not.')) neg = true;
+    const nested = c.startsWith('and(') ? 'and' : c.startsWith('or(') ? 'or' : undefined;
+    if (nested) {
+      c.pos += nested.length;
+      children.push(parseTreeBody(c, nested, neg));
+    } else {
+      c.pos = save;
+      const field = parseField(c);
+      c.expect('.');
+      children.push(parseFilterExpr(c, field, true));
+    }
+    if (!c.eat(',')) break;
+  }
+  c.expect(')');
+  return { kind: 'logic', op, negate, children };
+}
+
+// ---------------------------------------------------------------- order
+
+export function parseOrder(text: string): OrderTerm[] {
+  const c = new Cursor(text, 'order');
+  const terms: OrderTerm[] = [];
+  for (;;) {
+    c.skipSpaces();
+    const field = parseField(c);
+    let direction: 'asc' | 'desc' | undefined;
+    let nulls: 'first' | 'last' | undefined;
+    while (c.eat('.')) {
+      const word = /^[a-z]+/.exec(c.text.slice(c.pos))?.[0] ?? '';
+      if (!direction && !nulls && (word === 'asc' || word === 'desc')) direction = word;
+      else if (!nulls && (word === 'nullsfirst' || word === 'nullslast'))
+        nulls = word === 'nullsfirst' ? 'first' : 'last';
+      else throw c.fail('"asc", "desc", "nullsfirst" or "nullslast"');
+      c.pos += word.length;
+    }
+    terms.push({ field, ...(direction ? { direction } : {}), ...(nulls ? { nulls } : {}) });
+    if (!c.eat(',')) break;
+  }
+  if (!c.done) throw c.fail('"," or end of input');
+  return terms;
+}
+
+// ---------------------------------------------------------------- whole query string
+
+/** Decodes `a=b&c=d` the way PostgREST does (`+` is a space); keys may repeat. */
+export function decodeQueryString(raw: string): [string, string][] {
+  const out: [string, string][] = [];
+  if (!raw) return out;
+  for (const part of raw.split('&')) {
+    if (!part) continue;
+    const eq = part.indexOf('=');
+    const k = eq < 0 ? part : part.slice(0, eq);
+    const v = eq < 0 ? '' : part.slice(eq + 1);
+    out.push([decode(k), decode(v)]);
+  }
+  return out;
+}
+
+function decode(s: string): string {
+  const spaced = s.replaceAll('+', ' ');
+  try {
+    return decodeURIComponent(spaced);
+  } catch {
+    throw apiError(
+      400,
+      'PGRST100',
+      `"failed to parse query string (${s})" (line 1, column 1)`,
+      'invalid percent-encoding',
+    );
+  }
+}
+
+function nonNegativeInt(value: string, what: string): number {
+  if (!/^\d+$/.test(value.trim())) {
+    if (/^-\d+$/.test(value.trim()) && what === 'limit') {
+      throw apiError(
+        400,
+        'PGRST103',
+        'Requested range not satisfiable',
+        'Limit should be greater than or equal to zero.',
+      );
+    }
+    throw parseError(what, value, 0, 'non-negative integer');
+  }
+  return Number(value);
+}
+
+function splitPath(key: string): string[] {
+  const parts: string[] = [];
+  let current = '';
+  let quoted = false;
+  for (let i = 0; i < key.length; i++) {
+    const ch = key[i]!;
+    if (ch === '"') quoted = !quoted;
+    if (ch === '.' && !quoted) {
+      parts.push(current);
+      current = '';
+    } else current += ch;
+  }
+  parts.push(current);
+  return parts;
+}
+
+const emptyLevel = (): Level => ({ conditions: [] });
+
+/**
+ * Parses a whole query string. `rpcArgNames` lists parameters that are function arguments (GET
+ * /rpc), which are then passed through in `rawParams` instead of being read as filters.
+ */
+export function parseQuery(rawQuery: string, rpcArgNames?: ReadonlySet<string>): ParsedQuery {
+  const levels = new Map<string, Level>();
+  const level = (path: string) => {
+    let l = levels.get(path);
+    if (!l) levels.set(path, (l = emptyLevel()));
+    return l;
+  };
+  level('');
+  let select: SelectItem[] = [{ kind: 'star' }];
+  let onConflict: string[] | undefined;
+  let columns: string[] | undefined;
+  const rawParams: [string, string][] = [];
+  for (const [key, value] of decodeQueryString(rawQuery)) {
+    if (key === 'select') {
+      select = parseSelect(value);
+      continue;
+    }
+    if (key === 'on_conflict') {
+      onConflict = value.split(',').map((s) => s.trim());
+      continue;
+    }
+    if (key === 'columns') {
+      columns = value.split(',').map((s) => s.trim().replace(/^"(.*)"$/, '$1'));
+      continue;
+    }
+    if (rpcArgNames?.has(key)) {
+      rawParams.push([key, value]);
+      continue;
+    }
+    const parts = splitPath(key);
+    const last = parts[parts.length - 1]!;
+    const beforeLast = parts[parts.length - 2];
+    if (last === 'order' || last === 'limit' || last === 'offset') {
+      const l = level(parts.slice(0, -1).join('.'));
+      if (last === 'order') l.order = parseOrder(value);
+      else if (last === 'limit') l.limit = nonNegativeInt(value, 'limit');
+      else l.offset = nonNegativeInt(value, 'offset');
+      continue;
+    }
+    if (last === 'or' || last === 'and') {
+      const negate = beforeLast === 'not';
+      const path = parts.slice(0, negate ? -2 : -1).join('.');
+      level(path).conditions.push(parseLogicTree(last, negate, value));
+      continue;
+    }
+    const c = new Cursor(parts.length > 1 ? last : key, 'filter');
+    const field = parseField(c);
+    if (!c.done) {
+      // Not a filter key: for GET /rpc an argument the function lacks (PGRST202 later), else a 400.
+      if (!rpcArgNames) throw c.fail('"->", "->>" or end of input');
+      rawParams.push([key, value]);
+      continue;
+    }
+    const path = parts.slice(0, -1).map((p) => p.replace(/^"(.*)"$/, '$1'));
+    const filter = parseFilter(field, value);
+    // `rel=is.null` / `rel=not.is.null` on an embedded resource is decided by the planner.
+    level(path.join('.')).conditions.push(filter);
+  }
+  return {
+    select,
+    levels,
+    rawParams,
+    ...(onConflict ? { onConflict } : {}),
+    ...(columns ? { columns } : {}),
+  };
+}

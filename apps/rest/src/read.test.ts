@@ -1,0 +1,209 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { adminQuery, type TestEngine, testEngine } from './test/helpers.js';
+
+const t: TestEngine = testEngine({ maxRows: 50 });
+afterAll(() => t.close());
+
+describe('reads', () => {
+  it('selects columns, aliases, casts and JSON paths, ordered', async () => {
+    const r = await t.call(
+      'GET',
+      '/rest/v1/books?select=id,name:title,price::text,isbn:meta->>isbn,rating:meta->stats->rating&order=id&limit=2',
+    );
+    expect(r.status).toBe(200);
+    expect(r.headers['content-type']).toBe('application/json; charset=utf-8');
+    expect(r.headers['content-range']).toBe('0-1/*');
+    expect(r.json).toEqual([
+      { id: 1, name: 'A Wizard of Earthsea', price: '9.99', isbn: '111', rating: 5 },
+      { id: 2, name: 'The Left Hand of Darkness', price: '12.50', isbn: '222', rating: 4 },
+    ]);
+  });
+
+  it('applies every operator like the equivalent SQL', async () => {
+    const cases: [string, string][] = [
+      ['id=eq.3', 'id = 3'],
+      ['id=neq.3', 'id <> 3'],
+      ['id=gt.4', 'id > 4'],
+      ['id=gte.4', 'id >= 4'],
+      ['id=lt.2', 'id < 2'],
+      ['id=lte.2', 'id <= 2'],
+      ['title=like.*Earth*', "title LIKE '%Earth%'"],
+      ['title=ilike.*earth*', "title ILIKE '%earth%'"],
+      ['title=match.^The', "title ~ '^The'"],
+      ['title=imatch.^the', "title ~* '^the'"],
+      ['price=is.null', 'price IS NULL'],
+      ['price=not.is.null', 'price IS NOT NULL'],
+      ['id=in.(1,3,5)', 'id IN (1,3,5)'],
+      ['title=in.("Kindred","Excession")', "title IN ('Kindred','Excession')"],
+      ['tags=cs.{classic}', "tags @> '{classic}'"],
+      ['tags=cd.{scifi,space,dystopia}', "tags <@ '{scifi,space,dystopia}'"],
+      ['tags=ov.{fantasy,space}', "tags && '{fantasy,space}'"],
+      ['meta=cs.{"isbn":"333"}', `meta @> '{"isbn":"333"}'`],
+      ['pages=sl.[400,500)', "pages << '[400,500)'"],
+      ['pages=sr.[0,1)', "pages >> '[0,1)'"],
+      ['pages=nxr.[1,250)', "pages &< '[1,250)'"],
+      ['pages=nxl.[1,250)', "pages &> '[1,250)'"],
+      ['pages=adj.[200,210)', "pages -|- '[200,210)'"],
+      ['search=fts(english).magic', "search @@ to_tsquery('english', 'magic')"],
+      ['search=plfts.time travel', "search @@ plainto_tsquery('time travel')"],
+      ['search=phfts(english).culture war', "search @@ phraseto_tsquery('english', 'culture war')"],
+      ['search=wfts(english).winter -summer', "search @@ websearch_to_tsquery('english', 'winter -summer')"],
+      ['id=not.in.(1,2)', 'NOT (id IN (1,2))'],
+      ['title=like(any).{Kin*,Exc*}', "title LIKE ANY('{Kin%,Exc%}')"],
+      ['meta->>isbn=eq.444', "meta->>'isbn' = '444'"],
+      ['meta->stats->rating=eq.5', "meta->'stats'->'rating' = '5'"],
+      ['or=(id.eq.1,and(author_id.eq.2,price.is.null))', '(id = 1 OR (author_id = 2 AND price IS NULL))'],
+      ['not.or=(id.lt.3,id.gt.5)', 'NOT (id < 3 OR id > 5)'],
+      [
+        'or=(tags.cs.{space},title.in.("Kindred","x,y"))',
+        "(tags @> '{space}' OR title IN ('Kindred','x,y'))",
+      ],
+      ['and=(id.gte.2,or(price.gt.14,price.is.null))', '(id >= 2 AND (price > 14 OR price IS NULL))'],
+      [
+        'published=gte.1980-01-01&published=lt.1990-01-01',
+        "published >= '1980-01-01' AND published < '1990-01-01'",
+      ],
+    ];
+    for (const [query, where] of cases) {
+      const r = await t.call('GET', `/books?select=id&order=id&${encodeURI(query).replaceAll('+', '%2B')}`);
+      const expected = await adminQuery<{ id: number }>(`SELECT id FROM books WHERE ${where} ORDER BY id`);
+      expect(r.status, query).toBe(200);
+      expect(r.json, query).toEqual(expected);
+    }
+  });
+
+  it('orders with direction and nulls placement, pages with limit/offset and Range', async () => {
+    const r = await t.call(
+      'GET',
+      '/books?select=id,price&order=price.desc.nullslast,id.asc&limit=3&offset=1',
+    );
+    expect(r.json).toEqual([
+      { id: 6, price: 14.25 },
+      { id: 2, price: 12.5 },
+      { id: 3, price: 10 },
+    ]);
+    expect(r.headers['content-range']).toBe('1-3/*');
+    const ranged = await t.call('GET', '/books?select=id&order=id', {
+      headers: { range: '2-3', 'range-unit': 'items', prefer: 'count=exact' },
+    });
+    expect(ranged.status).toBe(206);
+    expect(ranged.headers['content-range']).toBe('2-3/6');
+    expect(ranged.json).toEqual([{ id: 3 }, { id: 4 }]);
+    const nullsFirst = await t.call('GET', '/books?select=id&order=price.asc.nullsfirst,id&limit=1');
+    expect(nullsFirst.json).toEqual([{ id: 4 }]);
+  });
+
+  it('counts exactly, planned and estimated; answers 416 past the end and */0 when empty', async () => {
+    const exact = await t.call('GET', '/books?select=id&author_id=eq.1', {
+      headers: { prefer: 'count=exact' },
+    });
+    expect(exact.headers['content-range']).toBe('0-1/2');
+    expect(exact.status).toBe(200);
+    expect(exact.headers['preference-applied']).toBe('count=exact');
+    const planned = await t.call('GET', '/books?select=id', { headers: { prefer: 'count=planned' } });
+    expect(planned.headers['content-range']).toMatch(/^0-5\/\d+$/);
+    const estimated = await t.call('GET', '/books?select=id&limit=1', {
+      headers: { prefer: 'count=estimated' },
+    });
+    expect(estimated.headers['content-range']).toBe('0-0/6');
+    expect(estimated.status).toBe(206);
+    const empty = await t.call('GET', '/books?id=eq.999', { headers: { prefer: 'count=exact' } });
+    expect(empty.headers['content-range']).toBe('*/0');
+    expect(empty.json).toEqual([]);
+    const past = await t.call('GET', '/books?offset=10', { headers: { prefer: 'count=exact' } });
+    expect(past.status).toBe(416);
+    expect(past.json).toMatchObject({ code: 'PGRST103', message: 'Requested range not satisfiable' });
+    const bad = await t.call('GET', '/books', { headers: { range: '5-2' } });
+    expect(bad.status).toBe(416);
+  });
+
+  it('caps rows at maxRows', async () => {
+    const capped = testEngine({ maxRows: 2 });
+    const r = await capped.call('GET', '/books?select=id&order=id', { headers: { prefer: 'count=exact' } });
+    expect(r.json).toEqual([{ id: 1 }, { id: 2 }]);
+    expect(r.status).toBe(206);
+    expect(r.headers['content-range']).toBe('0-1/6');
+    await capped.close();
+  });
+
+  it('returns a single object, 406 PGRST116 otherwise; CSV; HEAD', async () => {
+    const one = await t.call('GET', '/books?select=id,title&id=eq.3', {
+      headers: { accept: 'application/vnd.pgrst.object+json' },
+    });
+    expect(one.status).toBe(200);
+    expect(one.json).toEqual({ id: 3, title: 'Kindred' });
+    const many = await t.call('GET', '/books?select=id', {
+      headers: { accept: 'application/vnd.pgrst.object+json' },
+    });
+    expect(many.status).toBe(406);
+    expect(many.json).toEqual({
+      code: 'PGRST116',
+      message: 'JSON object requested, multiple (or no) rows returned',
+      details: 'The result contains 6 rows',
+      hint: null,
+    });
+    const csv = await t.call('GET', '/books?select=id,title,price&id=in.(1,2,4)&order=id', {
+      headers: { accept: 'text/csv' },
+    });
+    expect(csv.headers['content-type']).toBe('text/csv; charset=utf-8');
+    expect(csv.body).toBe(
+      'id,title,price\n1,A Wizard of Earthsea,9.99\n2,The Left Hand of Darkness,12.50\n4,Parable of the Sower,',
+    );
+    const head = await t.call('HEAD', '/books?select=id', { headers: { prefer: 'count=exact' } });
+    expect(head.status).toBe(200);
+    expect(head.body).toBe('');
+    expect(head.headers['content-range']).toBe('0-5/6');
+    const bad = await t.call('GET', '/books', { headers: { accept: 'application/xml' } });
+    expect(bad.status).toBe(406);
+    expect(bad.json).toMatchObject({ code: 'PGRST107' });
+  });
+
+  it('reads a view and another exposed schema; refuses an unexposed one', async () => {
+    const view = await t.call('GET', '/book_titles?select=title&id=eq.5');
+    expect(view.json).toEqual([{ title: 'Consider Phlebas' }]);
+    const other = await t.call('GET', '/items', { headers: { 'accept-profile': 'other' } });
+    expect(other.json).toEqual([{ id: 1, label: 'other-one' }]);
+    const hidden = await t.call('GET', '/items', { headers: { 'accept-profile': 'hidden' } });
+    expect(hidden.status).toBe(406);
+    expect(hidden.json).toEqual({
+      code: 'PGRST106',
+      message: 'The schema must be one of the following: public, other',
+      details: null,
+      hint: null,
+    });
+  });
+
+  it('answers PostgREST errors for unknown tables, columns and malformed queries', async () => {
+    const table = await t.call('GET', '/bookz');
+    expect(table.status).toBe(404);
+    expect(table.json).toEqual({
+      code: 'PGRST205',
+      message: "Could not find the table 'public.bookz' in the schema cache",
+      details: null,
+      hint: "Perhaps you meant the table 'public.books'",
+    });
+    const column = await t.call('GET', '/books?select=nope');
+    expect(column.status).toBe(400);
+    expect(column.json).toMatchObject({ code: '42703', message: 'column books.nope does not exist' });
+    const select = await t.call('GET', '/books?select=id,');
+    expect(select.status).toBe(400);
+    expect(select.json).toMatchObject({
+      code: 'PGRST100',
+      message: '"failed to parse select parameter (id,)" (line 1, column 4)',
+    });
+    const filter = await t.call('GET', '/books?id=eqq.1');
+    expect(filter.json).toMatchObject({
+      code: 'PGRST100',
+      message: '"failed to parse filter (eqq.1)" (line 1, column 1)',
+    });
+    const tree = await t.call('GET', '/books?or=(id.eq.1,id.gt.2');
+    expect(tree.json).toMatchObject({ code: 'PGRST100', details: 'unexpected end of input expecting ")"' });
+    const order = await t.call('GET', '/books?order=id.up');
+    expect(order.json).toMatchObject({ code: 'PGRST100' });
+    const value = await t.call('GET', '/books?id=eq.abc');
+    expect(value.status).toBe(400);
+    expect(value.json).toMatchObject({ code: '22P02' });
+    const limit = await t.call('GET', '/books?limit=x');
+    expect(limit.status).toBe(400);
+  });
+});

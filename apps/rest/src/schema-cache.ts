@@ -1,0 +1,202 @@
+import type pg from 'pg';
+
+/** What the engine knows about the exposed schemas, introspected from pg_catalog in one round trip. */
+
+export interface Column {
+  readonly name: string;
+  readonly type: string;
+  readonly nullable: boolean;
+  readonly hasDefault: boolean;
+  /** Generated or identity ALWAYS: cannot be written. */
+  readonly generated: boolean;
+}
+
+export interface Relation {
+  readonly schema: string;
+  readonly name: string;
+  readonly kind: 'table' | 'view';
+  readonly columns: ReadonlyMap<string, Column>;
+  readonly columnList: readonly Column[];
+  readonly pk: readonly string[];
+}
+
+export interface ForeignKey {
+  readonly name: string;
+  readonly fromSchema: string;
+  readonly fromTable: string;
+  readonly fromColumns: readonly string[];
+  readonly toSchema: string;
+  readonly toTable: string;
+  readonly toColumns: readonly string[];
+}
+
+export interface RoutineArg {
+  readonly name: string;
+  readonly type: string;
+  readonly hasDefault: boolean;
+}
+
+export interface Routine {
+  readonly schema: string;
+  readonly name: string;
+  readonly volatility: 'immutable' | 'stable' | 'volatile';
+  readonly setof: boolean;
+  readonly returnType: string;
+  /** `composite` when the function returns rows with known columns (table type or OUT/TABLE args). */
+  readonly returns: 'scalar' | 'composite' | 'void';
+  readonly columns: ReadonlyMap<string, Column>;
+  readonly args: readonly RoutineArg[];
+}
+
+export interface SchemaCache {
+  readonly schemas: readonly string[];
+  readonly loadedAt: number;
+  readonly relations: ReadonlyMap<string, Relation>;
+  readonly foreignKeys: readonly ForeignKey[];
+  readonly routines: ReadonlyMap<string, readonly Routine[]>;
+}
+
+export const qualifiedKey = (schema: string, name: string) => `${schema}\u0000${name}`;
+
+const INTROSPECTION_SQL = `
+SELECT
+ (SELECT coalesce(json_agg(json_build_object(
+    'schema', n.nspname, 'name', c.relname, 'kind', c.relkind,
+    'columns', coalesce((SELECT json_agg(json_build_object(
+        'name', a.attname, 'type', format_type(a.atttypid, a.atttypmod), 'nullable', NOT a.attnotnull,
+        'hasDefault', a.atthasdef OR a.attidentity <> '', 'generated', a.attgenerated <> '' OR a.attidentity = 'a'
+      ) ORDER BY a.attnum) FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped), '[]'),
+    'pk', coalesce((SELECT json_agg(a.attname ORDER BY array_position(i.indkey::int2[], a.attnum))
+        FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey::int2[])
+        WHERE i.indrelid = c.oid AND i.indisprimary), '[]')
+  )), '[]')
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+  WHERE n.nspname = ANY($1::text[]) AND c.relkind IN ('r', 'v', 'm', 'f', 'p')) AS relations,
+ (SELECT coalesce(json_agg(json_build_object(
+    'name', con.conname, 'fromSchema', n1.nspname, 'fromTable', c1.relname,
+    'fromColumns', (SELECT json_agg(a.attname ORDER BY k.ord) FROM unnest(con.conkey) WITH ORDINALITY k(num, ord)
+        JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.num),
+    'toSchema', n2.nspname, 'toTable', c2.relname,
+    'toColumns', (SELECT json_agg(a.attname ORDER BY k.ord) FROM unnest(con.confkey) WITH ORDINALITY k(num, ord)
+        JOIN pg_attribute a ON a.attrelid = con.confrelid AND a.attnum = k.num)
+  )), '[]')
+  FROM pg_constraint con
+  JOIN pg_class c1 ON c1.oid = con.conrelid JOIN pg_namespace n1 ON n1.oid = c1.relnamespace
+  JOIN pg_class c2 ON c2.oid = con.confrelid JOIN pg_namespace n2 ON n2.oid = c2.relnamespace
+  WHERE con.contype = 'f' AND n1.nspname = ANY($1::text[]) AND n2.nspname = ANY($1::text[])) AS foreign_keys,
+ (SELECT coalesce(json_agg(json_build_object(
+    'schema', n.nspname, 'name', p.proname, 'volatility', p.provolatile, 'setof', p.proretset,
+    'returnType', format_type(p.prorettype, NULL), 'typtype', rt.typtype, 'nDefaults', p.pronargdefaults,
+    'returnColumns', CASE WHEN rt.typrelid <> 0 THEN (SELECT json_agg(json_build_object('name', a.attname,
+        'type', format_type(a.atttypid, a.atttypmod)) ORDER BY a.attnum)
+        FROM pg_attribute a WHERE a.attrelid = rt.typrelid AND a.attnum > 0 AND NOT a.attisdropped) END,
+    'args', (SELECT json_agg(json_build_object('name', coalesce(p.proargnames[k.ord], ''),
+        'type', format_type(k.t, NULL), 'mode', coalesce(p.proargmodes[k.ord]::text, 'i')) ORDER BY k.ord)
+        FROM unnest(coalesce(p.proallargtypes, p.proargtypes::oid[])) WITH ORDINALITY k(t, ord))
+  )), '[]')
+  FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace JOIN pg_type rt ON rt.oid = p.prorettype
+  WHERE n.nspname = ANY($1::text[]) AND p.prokind = 'f') AS routines
+`;
+
+interface RawRoutine {
+  schema: string;
+  name: string;
+  volatility: 'i' | 's' | 'v';
+  setof: boolean;
+  returnType: string;
+  typtype: string;
+  nDefaults: number;
+  returnColumns: { name: string; type: string }[] | null;
+  args: { name: string; type: string; mode: string }[] | null;
+}
+
+const toColumn = (c: { name: string; type: string }): Column => ({
+  name: c.name,
+  type: c.type,
+  nullable: true,
+  hasDefault: false,
+  generated: false,
+});
+
+/** Introspects tables, views, columns, keys, foreign keys and functions of `schemas`. */
+export async function loadSchemaCache(pool: pg.Pool, schemas: readonly string[]): Promise<SchemaCache> {
+  const startedAt = Date.now();
+  const { rows } = await pool.query(INTROSPECTION_SQL, [schemas]);
+  const raw = rows[0] as {
+    relations: (Omit<Relation, 'columns' | 'columnList' | 'kind'> & { kind: string; columns: Column[] })[];
+    foreign_keys: ForeignKey[];
+    routines: RawRoutine[];
+  };
+  const relations = new Map<string, Relation>();
+  for (const r of raw.relations) {
+    relations.set(qualifiedKey(r.schema, r.name), {
+      schema: r.schema,
+      name: r.name,
+      kind: r.kind === 'r' || r.kind === 'p' ? 'table' : 'view',
+      columns: new Map(r.columns.map((c) => [c.name, c])),
+      columnList: r.columns,
+      pk: r.pk,
+    });
+  }
+  const routines = new Map<string, Routine[]>();
+  for (const f of raw.routines) {
+    const all = f.args ?? [];
+    const inArgs = all.filter((a) => a.mode === 'i' || a.mode === 'b' || a.mode === 'v');
+    const outArgs = all.filter((a) => a.mode === 'o' || a.mode === 'b' || a.mode === 't');
+    let columns: Column[] = [];
+    let returns: Routine['returns'] = 'scalar';
+    if (f.returnType === 'void') returns = 'void';
+    else if (f.returnColumns) {
+      returns = 'composite';
+      columns = f.returnColumns.map(toColumn);
+    } else if (outArgs.length > 1 || (f.returnType === 'record' && outArgs.length > 0)) {
+      returns = 'composite';
+      columns = outArgs.map(toColumn);
+    }
+    const routine: Routine = {
+      schema: f.schema,
+      name: f.name,
+      volatility: f.volatility === 'i' ? 'immutable' : f.volatility === 's' ? 'stable' : 'volatile',
+      setof: f.setof,
+      returnType: f.returnType,
+      returns,
+      columns: new Map(columns.map((c) => [c.name, c])),
+      args: inArgs.map((a, i) => ({
+        name: a.name,
+        type: a.type,
+        hasDefault: i >= inArgs.length - f.nDefaults,
+      })),
+    };
+    const key = qualifiedKey(f.schema, f.name);
+    routines.set(key, [...(routines.get(key) ?? []), routine]);
+  }
+  return { schemas, loadedAt: startedAt, relations, foreignKeys: raw.foreign_keys, routines };
+}
+
+/** The closest name by edit distance, for PostgREST's "Perhaps you meant" hints. */
+export function closest(name: string, candidates: Iterable<string>): string | undefined {
+  let best: string | undefined;
+  let bestDistance = Math.max(2, Math.floor(name.length / 3)) + 1;
+  for (const candidate of candidates) {
+    const d = editDistance(name, candidate);
+    if (d < bestDistance) {
+      best = candidate;
+      bestDistance = d;
+    }
+  }
+  return best;
+}
+
+function editDistance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    let previous = row[0]!;
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const current = row[j]!;
+      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, previous + (a[i - 1] === b[j - 1] ? 0 : 1));
+      previous = current;
+    }
+  }
+  return row[b.length]!;
+}
