@@ -401,7 +401,7 @@ export function createRestEngine(options: RestEngineOptions): RestEngine {
     if (readMethod) {
       args = Object.fromEntries(query.rawParams);
     } else {
-      body = ctx.request.body && ctx.request.body.length ? parseBody(ctx.request.body) : {};
+      body = ctx.request.body?.length ? parseBody(ctx.request.body) : {};
       if (isObject(body)) args = body;
     }
     const singleObject = prefer.params === 'single-object';

@@ -377,7 +377,7 @@ function renderEmbed(
   const ca = ident(childAlias);
   let from = `${qualified(rel.target.schema, rel.target.name)} AS ${ca}`;
   if (rel.cardinality === 'many-to-one') {
-    rel.fk.fromColumns.forEach((c, i) => on.push(`${ca}.${ident(rel.fk.toColumns[i]!)} = ${pa}.${ident(c)}`));
+    on.push(...rel.fk.fromColumns.map((c, i) => `${ca}.${ident(rel.fk.toColumns[i]!)} = ${pa}.${ident(c)}`));
   } else if (rel.junction) {
     const ja = ident(nextAlias(ctx, 'j'));
     const { relation: junction, toTarget } = rel.junction;
@@ -385,9 +385,9 @@ function renderEmbed(
       (c, i) => `${ja}.${ident(c)} = ${ca}.${ident(toTarget.toColumns[i]!)}`,
     );
     from += ` JOIN ${qualified(junction.schema, junction.name)} AS ${ja} ON ${joinOn.join(' AND ')}`;
-    rel.fk.fromColumns.forEach((c, i) => on.push(`${ja}.${ident(c)} = ${pa}.${ident(rel.fk.toColumns[i]!)}`));
+    on.push(...rel.fk.fromColumns.map((c, i) => `${ja}.${ident(c)} = ${pa}.${ident(rel.fk.toColumns[i]!)}`));
   } else {
-    rel.fk.fromColumns.forEach((c, i) => on.push(`${ca}.${ident(c)} = ${pa}.${ident(rel.fk.toColumns[i]!)}`));
+    on.push(...rel.fk.fromColumns.map((c, i) => `${ca}.${ident(c)} = ${pa}.${ident(rel.fk.toColumns[i]!)}`));
   }
   const levelOptions = ctx.query.levels.get(path);
   let sql = `SELECT ${level.selectList.join(', ') || 'NULL'} FROM ${from} ${level.joins.join(' ')} WHERE ${[...on, ...level.where].join(' AND ')}`;
@@ -547,8 +547,8 @@ export function planInsert(ctx: PlanContext, relation: Relation, options: Insert
     for (const row of options.rows) {
       const cols = options.columns.filter((c) => Object.hasOwn(row, c));
       const key = cols.join('\u0000');
-      let group = groups.get(key);
-      if (!group) groups.set(key, (group = { columns: cols, rows: [] }));
+      const group = groups.get(key) ?? { columns: cols, rows: [] };
+      groups.set(key, group);
       group.rows.push(row);
     }
   } else groups.set('', { columns: [...options.columns], rows: options.rows });

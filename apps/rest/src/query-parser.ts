@@ -171,7 +171,8 @@ function parseQuoted(c: Cursor): string {
 function parseJsonPath(c: Cursor): JsonStep[] {
   const steps: JsonStep[] = [];
   while (c.startsWith('->')) {
-    const arrow = c.eat('->>') ? '->>' : (c.eat('->'), '->');
+    const arrow = c.eat('->>') ? '->>' : '->';
+    if (arrow === '->') c.eat('->');
     const m = /^-?\d+(?![\w$])/.exec(c.text.slice(c.pos));
     if (m) {
       steps.push({ arrow, key: Number(m[0]) });
@@ -475,8 +476,8 @@ const emptyLevel = (): Level => ({ conditions: [] });
 export function parseQuery(rawQuery: string, rpcArgNames?: ReadonlySet<string>): ParsedQuery {
   const levels = new Map<string, Level>();
   const level = (path: string) => {
-    let l = levels.get(path);
-    if (!l) levels.set(path, (l = emptyLevel()));
+    const l = levels.get(path) ?? emptyLevel();
+    levels.set(path, l);
     return l;
   };
   level('');
