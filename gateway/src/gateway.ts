@@ -9,7 +9,8 @@ import { isBrowserRequest, readClientCredentials } from './api-key-source.js';
 import type { Clock } from './clock.js';
 import type { GatewayConfig } from './config.js';
 import type { CredentialsSource } from './credentials.js';
-import type { InternalApi } from './internal-api.js';
+import { CircuitBreaker } from './circuit-breaker.js';
+import type { InternalApi, OriginResult } from './internal-api.js';
 import type { GatewayMetrics } from './metrics.js';
 import { MintedTokenCache } from './minted-tokens.js';
 import { matchHost } from './project-host.js';
@@ -120,11 +121,24 @@ export function buildGateway(options: GatewayOptions): Gateway {
     get: (key: string) => (redis ? redis.get(key) : Promise.resolve(undefined)),
     set: (key: string, value: string, ttl: number) => redis?.set(key, value, ttl),
   };
+  // Fail fast while the tenant-manager is down instead of queueing every miss behind its timeout.
+  const registryBreaker = new CircuitBreaker({ failureThreshold: 5, openMs: 2_000, clock });
+  async function fromRegistry<R>(load: () => Promise<OriginResult<R>>): Promise<OriginResult<R>> {
+    if (!registryBreaker.allow()) throw new Error('tenant-manager circuit open');
+    try {
+      const result = await load();
+      registryBreaker.success();
+      return result;
+    } catch (error) {
+      registryBreaker.failure();
+      throw error;
+    }
+  }
   const projects = new TieredCache<ProjectRecord, ProjectRuntime>({
     ...common,
     redisKey: projectRedisKey,
     remote: options.createRedis ? remote : null,
-    origin: (ref) => options.internalApi.projectConfig(ref),
+    origin: (ref) => fromRegistry(() => options.internalApi.projectConfig(ref)),
     parse: parseProjectRecord,
     compile: (record) => new ProjectRuntime(record, isAllowedUpstream, config.awsRegion),
     observer: { lookup: (layer, result) => metrics.cacheLookup('project', layer, result) },
@@ -133,7 +147,7 @@ export function buildGateway(options: GatewayOptions): Gateway {
     ...common,
     redisKey: apiKeyRedisKey,
     remote: options.createRedis ? remote : null,
-    origin: (hash) => options.internalApi.apiKey(hash),
+    origin: (hash) => fromRegistry(() => options.internalApi.apiKey(hash)),
     parse: parseApiKeyRecord,
     compile: (record) => record,
     observer: { lookup: (layer, result) => metrics.cacheLookup('key', layer, result) },
