@@ -1,12 +1,7 @@
 import { type RunningPostgres, startPostgres } from '@supaplane/local-services';
 import type { TestProject } from 'vitest/node';
 
-declare module 'vitest' {
-  export interface ProvidedContext {
-    /** Superuser URL of the one PostgreSQL 16 shared by this run (management dbs and worker cluster). */
-    pgUrl: string;
-  }
-}
+import './provided.js';
 
 let server: RunningPostgres | undefined;
 

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { inject } from 'vitest';
+import './provided.js';
 import { buildApp, type BuildAppOptions, type TenantManagerApp } from '../src/app.js';
 import type { FunctionProvider, Provider, RestFunction } from '../src/providers/types.js';
 

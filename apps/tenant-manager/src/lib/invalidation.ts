@@ -31,15 +31,40 @@ export const noopInvalidator: Invalidator = {
   apiKey: async () => {},
 };
 
-/** Deletes the gateway cache entries in Redis first, then publishes one message. */
-export function createRedisInvalidator(redis: Redis, clock: Clock, log: Logger): Invalidator {
+/**
+ * Deletes the gateway cache entries in Redis first, then publishes one message. Each call is bounded
+ * by `timeoutMs` so a Redis outage never holds an operator request (or a provisioning run) hostage.
+ */
+export function createRedisInvalidator(
+  redis: Redis,
+  clock: Clock,
+  log: Logger,
+  timeoutMs = 1_000,
+): Invalidator {
+  async function deliver(keys: string[], message: InvalidationMessage): Promise<void> {
+    if (keys.length > 0) await redis.del(...keys);
+    await redis.publish(INVALIDATION_CHANNEL, JSON.stringify(message));
+  }
   async function send(keys: string[], message: InvalidationMessage): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
     try {
-      if (keys.length > 0) await redis.del(...keys);
-      await redis.publish(INVALIDATION_CHANNEL, JSON.stringify(message));
+      await Promise.race([
+        deliver(keys, message),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(
+            () => reject(new Error(`redis did not answer within ${timeoutMs} ms`)),
+            timeoutMs,
+          );
+        }),
+      ]);
     } catch (error) {
       // The change itself is committed; gateways fall back to their TTL. Say so loudly.
-      log.warn({ err: error, kind: message.kind, ref: message.ref }, 'invalidation not published');
+      log.warn(
+        { err: (error as Error).message, kind: message.kind, ref: message.ref },
+        'invalidation not published',
+      );
+    } finally {
+      clearTimeout(timer);
     }
   }
   return {

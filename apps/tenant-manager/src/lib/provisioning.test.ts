@@ -1,0 +1,261 @@
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  admin,
+  clusterObjects,
+  eventually,
+  freshManagementDb,
+  type Harness,
+  startHarness,
+} from '../../test/harness.js';
+import { PROVISIONING_STEPS, type ProvisioningStep } from './context.js';
+import { migrate } from './migrations.js';
+import { insertProject } from './projects.js';
+
+type Plan = { when: 'before' | 'after'; step: ProvisioningStep; times: number };
+const plans = new Map<string, Plan>();
+const fire = (when: Plan['when'], step: ProvisioningStep, ref: string) => {
+  const plan = plans.get(ref);
+  if (plan && plan.when === when && plan.step === step && plan.times > 0) {
+    plan.times--;
+    throw new Error(`injected fault ${when} ${step}`);
+  }
+};
+
+let h: Harness;
+beforeAll(async () => {
+  h = await startHarness({
+    faults: {
+      beforeStep: (step, ref) => fire('before', step, ref),
+      afterStep: (step, ref) => fire('after', step, ref),
+    },
+    provisioning: { backoffMs: 10, maxAttempts: 3 },
+  });
+  await h.registerCluster('faults', 100);
+});
+afterAll(() => h?.close());
+
+async function status(harness: Harness, ref: string): Promise<string> {
+  const { rows } = await harness.db.query(
+    `SELECT status FROM tm.projects WHERE ref = $1 ORDER BY created_at DESC LIMIT 1`,
+    [ref],
+  );
+  return rows[0]?.status;
+}
+const create = (harness: Harness, ref: string) =>
+  harness.tm.publicApp.inject({
+    method: 'POST',
+    url: '/v1/projects',
+    headers: admin,
+    payload: { name: ref, ref },
+  });
+
+describe('provisioning state machine', () => {
+  it.each(PROVISIONING_STEPS)(
+    'a failure at %s is retried to ACTIVE_HEALTHY or rolled back to a clean INIT_FAILED',
+    async (step) => {
+      const tag = step.replaceAll('_', '-');
+      const [before, after, broken] = [`fb-${tag}`, `fa-${tag}`, `fx-${tag}`];
+      plans.set(before, { when: 'before', step, times: 1 });
+      plans.set(after, { when: 'after', step, times: 1 }); // the step ran, then "crashed": re-running must be harmless
+      plans.set(broken, { when: 'before', step, times: Number.POSITIVE_INFINITY });
+      const responses = await Promise.all([create(h, before), create(h, after), create(h, broken)]);
+      expect(responses.map((r) => r.statusCode)).toEqual([201, 201, 201]);
+
+      for (const ref of [before, after]) {
+        expect(
+          await eventually(async () => ((await status(h, ref)) === 'ACTIVE_HEALTHY' ? true : undefined)),
+        ).toBe(true);
+        expect(plans.get(ref)!.times).toBe(0);
+        expect(await clusterObjects(ref)).toEqual([
+          `db:proj_${ref}`,
+          `role:authenticator_${ref}`,
+          `role:owner_${ref}`,
+        ]);
+        const keys = await h.db.query(
+          `SELECT type FROM tm.api_keys k JOIN tm.projects p ON p.id = k.project_id WHERE p.ref = $1 ORDER BY type`,
+          [ref],
+        );
+        expect(keys.rows.map((r) => r.type)).toEqual(['publishable', 'secret']);
+        expect(h.functions.live.has(ref)).toBe(true);
+      }
+
+      expect(
+        await eventually(async () => ((await status(h, broken)) === 'INIT_FAILED' ? true : undefined)),
+      ).toBe(true);
+      expect(await clusterObjects(broken)).toEqual([]);
+      expect(h.functions.live.has(broken)).toBe(false);
+      const row = await h.db.query(
+        `SELECT last_error, (SELECT count(*)::int FROM tm.api_keys k WHERE k.project_id = p.id) AS keys FROM tm.projects p WHERE ref = $1`,
+        [broken],
+      );
+      expect(row.rows[0]).toEqual({ last_error: `injected fault before ${step}`, keys: 0 });
+      // an INIT_FAILED project can be paused by nobody, and deleted like any other
+      const pause = await h.tm.publicApp.inject({
+        method: 'POST',
+        url: `/v1/projects/${broken}/pause`,
+        headers: admin,
+      });
+      expect(pause.statusCode).toBe(409);
+      const deleted = await h.tm.publicApp.inject({
+        method: 'DELETE',
+        url: `/v1/projects/${broken}`,
+        headers: admin,
+      });
+      expect(deleted.json().status).toBe('REMOVED');
+    },
+  );
+
+  it('a restarted tenant-manager resumes a project left half-provisioned', async () => {
+    const managementUrl = await freshManagementDb();
+    let crash = true;
+    const first = await startHarness({
+      managementUrl,
+      faults: {
+        beforeStep: (step) => {
+          if (crash && step === 'create_database') throw new Error('power cut');
+        },
+      },
+      provisioning: { backoffMs: 60_000, maxAttempts: 100 },
+    });
+    await first.registerCluster('restart', 10);
+    const row = await insertProject(first.tm.ctx, { name: 'resume me', ref: 'resume-me' });
+    void first.tm.provisioner.start(row.id);
+    await eventually(async () => {
+      const { rows } = await first.db.query('SELECT attempts FROM tm.projects WHERE id = $1', [row.id]);
+      return rows[0].attempts >= 1 ? true : undefined;
+    });
+    await first.close(); // the process dies while waiting to retry
+    crash = false;
+    const { rows } = await first.db.query('SELECT 1').catch(() => ({ rows: [] }));
+    expect(rows).toEqual([]); // its pool is really closed
+    expect(await clusterObjects('resume-me')).toEqual([
+      'role:authenticator_resume-me',
+      'role:owner_resume-me',
+    ]);
+
+    const second = await startHarness({ managementUrl });
+    try {
+      expect(
+        await eventually(async () =>
+          (await status(second, 'resume-me')) === 'ACTIVE_HEALTHY' ? true : undefined,
+        ),
+      ).toBe(true);
+      expect(await clusterObjects('resume-me')).toContain('db:proj_resume-me');
+      const { rows: steps } = await second.db.query(
+        `SELECT step, attempts, last_error FROM tm.projects WHERE ref = 'resume-me'`,
+      );
+      expect(steps[0]).toEqual({ step: 'activate', attempts: 0, last_error: null });
+    } finally {
+      await second.close();
+    }
+  });
+
+  it('two replicas resuming the same projects run every step exactly once', async () => {
+    const managementUrl = await freshManagementDb();
+    const runs: string[] = [];
+    const faults = {
+      beforeStep: async (step: ProvisioningStep, ref: string) => {
+        runs.push(`${ref}:${step}`);
+        await new Promise((r) => setTimeout(r, 2)); // widen the race window
+      },
+    };
+    const x = await startHarness({ managementUrl, resume: false, faults });
+    const y = await startHarness({ managementUrl, resume: false, faults, functions: x.functions });
+    try {
+      await x.registerCluster('replicas', 20);
+      const refs = ['rep-one', 'rep-two', 'rep-three', 'rep-four'];
+      for (const ref of refs) await insertProject(x.tm.ctx, { name: ref, ref });
+      await Promise.all([x.tm.provisioner.resumeAll(), y.tm.provisioner.resumeAll()]);
+      for (const ref of refs) {
+        await eventually(async () => ((await status(x, ref)) === 'ACTIVE_HEALTHY' ? true : undefined));
+      }
+      for (const ref of refs) {
+        expect(runs.filter((r) => r.startsWith(`${ref}:`))).toEqual(
+          PROVISIONING_STEPS.map((s) => `${ref}:${s}`),
+        );
+        expect(x.functions.calls.filter((c) => c === `ensure:${ref}`)).toHaveLength(1);
+      }
+    } finally {
+      await Promise.all([x.close(), y.close()]);
+    }
+  });
+
+  it('20 concurrent creates on a cluster with capacity 10 place exactly 10 there; draining clusters get none', async () => {
+    const c = await startHarness({ provisioning: { backoffMs: 10 } });
+    try {
+      const full = await c.registerCluster('cap-ten', 10);
+      const drained = await c.registerCluster('drained', 100);
+      expect(
+        (
+          await c.tm.publicApp.inject({
+            method: 'POST',
+            url: `/v1/clusters/${drained}/drain`,
+            headers: admin,
+          })
+        ).json().status,
+      ).toBe('draining');
+      const responses = await Promise.all(
+        Array.from({ length: 20 }, (_, i) =>
+          c.tm.publicApp.inject({
+            method: 'POST',
+            url: '/v1/projects',
+            headers: admin,
+            payload: { name: `cap ${i}` },
+          }),
+        ),
+      );
+      for (const r of responses) expect([201, 503]).toContain(r.statusCode);
+      const created = responses.filter((r) => r.statusCode === 201).map((r) => r.json().ref as string);
+      const settled = async () => {
+        const { rows } = await c.db.query(
+          `SELECT status, count(*)::int AS n FROM tm.projects GROUP BY status ORDER BY status`,
+        );
+        return rows.some((r) => r.status === 'COMING_UP') ? undefined : rows;
+      };
+      const byStatus = await eventually(settled, 30_000);
+      const active = byStatus.find((r) => r.status === 'ACTIVE_HEALTHY')?.n;
+      expect(active).toBe(10);
+      expect(
+        byStatus.filter((r) => r.status !== 'ACTIVE_HEALTHY').every((r) => r.status === 'INIT_FAILED'),
+      ).toBe(true);
+      expect(created.length - 10).toBe(byStatus.find((r) => r.status === 'INIT_FAILED')?.n ?? 0);
+      const clusters = (await c.tm.publicApp.inject({ url: '/v1/clusters', headers: admin })).json();
+      expect(clusters.find((x: { id: string }) => x.id === full).project_count).toBe(10);
+      expect(clusters.find((x: { id: string }) => x.id === drained).project_count).toBe(0);
+      for (const r of responses.filter((r) => r.statusCode === 503)) {
+        expect(r.json()).toEqual({
+          message: 'no worker cluster has room for a new project',
+          code: 'no_capacity',
+        });
+      }
+      // freeing a slot makes room again
+      const { rows } = await c.db.query(
+        `SELECT ref FROM tm.projects WHERE status = 'ACTIVE_HEALTHY' LIMIT 1`,
+      );
+      await c.tm.publicApp.inject({ method: 'DELETE', url: `/v1/projects/${rows[0].ref}`, headers: admin });
+      const again = await c.tm.publicApp.inject({
+        method: 'POST',
+        url: '/v1/projects',
+        headers: admin,
+        payload: { name: 'one more' },
+      });
+      expect(again.json()).toMatchObject({ status: 'ACTIVE_HEALTHY', cluster_id: full });
+    } finally {
+      await c.close();
+    }
+  });
+
+  it('migrations started by two replicas at once apply each version once', async () => {
+    const url = await freshManagementDb();
+    const pools = [new pg.Pool({ connectionString: url }), new pg.Pool({ connectionString: url })];
+    try {
+      const results = await Promise.all(pools.map((p) => migrate(p)));
+      expect(results.flat()).toEqual([1]);
+      const { rows } = await pools[0]!.query('SELECT version FROM tm.schema_migrations');
+      expect(rows).toEqual([{ version: 1 }]);
+    } finally {
+      await Promise.all(pools.map((p) => p.end()));
+    }
+  });
+});

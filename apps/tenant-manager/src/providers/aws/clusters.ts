@@ -1,0 +1,228 @@
+import { randomBytes } from 'node:crypto';
+import {
+  CreateDBClusterCommand,
+  CreateDBInstanceCommand,
+  DeleteDBClusterCommand,
+  DeleteDBInstanceCommand,
+  type DBCluster,
+  DescribeDBClustersCommand,
+  DescribeDBInstancesCommand,
+  ModifyDBClusterCommand,
+  type RDSClient,
+} from '@aws-sdk/client-rds';
+import type { NewWorkerCluster, WorkerClusterConnection, WorkerClusterProvider } from '../types.js';
+import type { AwsProviderConfig } from './config.js';
+import {
+  errorName,
+  type PollPolicy,
+  pollUntil,
+  type RetryPolicy,
+  type Sleep,
+  withThrottlingRetry,
+} from './retry.js';
+
+export interface AwsClusterProviderDeps {
+  readonly rds: RDSClient;
+  readonly sleep: Sleep;
+  readonly retry?: RetryPolicy;
+  /** Waiting for a cluster/instance to become available or disappear. Default 20 s × 120 (40 min). */
+  readonly availablePoll?: PollPolicy;
+  /** Master password generator. Default 32 random bytes, hex. */
+  readonly generatePassword?: () => string;
+}
+
+/** `Name` → a valid RDS identifier suffix: lower-case letters, digits and single hyphens. */
+export function clusterSlug(name: string): string {
+  const slug = name
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '-')
+    .replace(/^-+|-+$/g, '');
+  if (!slug) throw new Error('worker cluster name must contain letters or digits');
+  return slug.slice(0, 30).replace(/-+$/, '');
+}
+
+/**
+ * Worker database clusters on Aurora PostgreSQL Serverless v2: CreateDBCluster + a serverless writer,
+ * wait until available, return the connection for registration. The master password is (re)set on
+ * every run, so a re-run after any failure returns a credential that works.
+ */
+export function createAwsClusterProvider(
+  config: AwsProviderConfig,
+  deps: AwsClusterProviderDeps,
+): WorkerClusterProvider {
+  const worker = config.workerCluster;
+  if (!worker) throw new Error('AWS provider: workerCluster is not configured');
+  const poll = deps.availablePoll ?? { intervalMs: 20_000, maxChecks: 120 };
+  const send = <T>(call: () => Promise<T>) => withThrottlingRetry(call, deps.sleep, deps.retry);
+  const password = deps.generatePassword ?? (() => randomBytes(32).toString('hex'));
+  const masterUsername = worker.masterUsername ?? 'supaplane_admin';
+  const writerId = (cluster: string) => `${cluster}-writer`;
+
+  const describeCluster = async (id: string): Promise<DBCluster | undefined> => {
+    try {
+      const out = await send(() => deps.rds.send(new DescribeDBClustersCommand({ DBClusterIdentifier: id })));
+      return out.DBClusters?.[0];
+    } catch (error) {
+      if (errorName(error) === 'DBClusterNotFoundFault') return undefined;
+      throw error;
+    }
+  };
+  const instanceStatus = async (id: string): Promise<string | undefined> => {
+    try {
+      const out = await send(() =>
+        deps.rds.send(new DescribeDBInstancesCommand({ DBInstanceIdentifier: id })),
+      );
+      return out.DBInstances?.[0]?.DBInstanceStatus;
+    } catch (error) {
+      if (errorName(error) === 'DBInstanceNotFoundFault') return undefined;
+      throw error;
+    }
+  };
+
+  return {
+    async createCluster(input: NewWorkerCluster): Promise<WorkerClusterConnection> {
+      const id = `${worker.identifierPrefix}${clusterSlug(input.name)}`;
+      const region = input.region ?? config.region;
+      if (region !== config.region)
+        throw new Error(`worker clusters can only be created in ${config.region}`);
+      const adminPassword = password();
+      const tags = Object.entries({ ...config.tags, 'supaplane:worker-cluster': input.name }).map(
+        ([Key, Value]) => ({
+          Key,
+          Value,
+        }),
+      );
+      try {
+        await send(() =>
+          deps.rds.send(
+            new CreateDBClusterCommand({
+              DBClusterIdentifier: id,
+              Engine: 'aurora-postgresql',
+              EngineVersion: worker.engineVersion ?? '16.6',
+              MasterUsername: masterUsername,
+              MasterUserPassword: adminPassword,
+              DBSubnetGroupName: worker.subnetGroupName,
+              VpcSecurityGroupIds: [...worker.securityGroupIds],
+              DBClusterParameterGroupName: worker.parameterGroupName,
+              StorageEncrypted: true,
+              KmsKeyId: worker.kmsKeyId,
+              EnableIAMDatabaseAuthentication: true,
+              ServerlessV2ScalingConfiguration: {
+                MinCapacity: input.minCapacity ?? worker.minCapacity ?? 0.5,
+                MaxCapacity: input.maxCapacity ?? worker.maxCapacity ?? 4,
+              },
+              BackupRetentionPeriod: worker.backupRetentionDays ?? 7,
+              DeletionProtection: worker.deletionProtection ?? true,
+              CopyTagsToSnapshot: true,
+              EnableCloudwatchLogsExports: ['postgresql'],
+              Tags: tags,
+            }),
+          ),
+        );
+      } catch (error) {
+        if (errorName(error) !== 'DBClusterAlreadyExistsFault') throw error;
+        // Created by an earlier run whose password we no longer know: set the new one.
+        await pollUntil(
+          `${id} to accept changes`,
+          async () => ((await describeCluster(id))?.Status === 'available' ? true : undefined),
+          deps.sleep,
+          poll,
+        );
+        await send(() =>
+          deps.rds.send(
+            new ModifyDBClusterCommand({
+              DBClusterIdentifier: id,
+              MasterUserPassword: adminPassword,
+              ApplyImmediately: true,
+            }),
+          ),
+        );
+      }
+      try {
+        await send(() =>
+          deps.rds.send(
+            new CreateDBInstanceCommand({
+              DBInstanceIdentifier: writerId(id),
+              DBClusterIdentifier: id,
+              Engine: 'aurora-postgresql',
+              DBInstanceClass: 'db.serverless',
+              Tags: tags,
+            }),
+          ),
+        );
+      } catch (error) {
+        if (errorName(error) !== 'DBInstanceAlreadyExistsFault') throw error;
+      }
+      const cluster = await pollUntil(
+        `${id} to become available`,
+        async () => {
+          const c = await describeCluster(id);
+          if (c?.Status !== 'available') return undefined;
+          return (await instanceStatus(writerId(id))) === 'available' ? c : undefined;
+        },
+        deps.sleep,
+        poll,
+      );
+      return {
+        host: cluster.Endpoint!,
+        port: cluster.Port ?? 5432,
+        adminUser: cluster.MasterUsername ?? masterUsername,
+        adminPassword,
+        region,
+        externalId: id,
+      };
+    },
+
+    async deleteCluster(externalId) {
+      if (!externalId.startsWith(worker.identifierPrefix)) {
+        throw new Error(`refusing to delete ${externalId}: not a worker cluster of this platform`);
+      }
+      const members = (await describeCluster(externalId))?.DBClusterMembers?.map(
+        (m) => m.DBInstanceIdentifier!,
+      ) ?? [writerId(externalId)];
+      for (const instance of members) {
+        try {
+          await send(() => deps.rds.send(new DeleteDBInstanceCommand({ DBInstanceIdentifier: instance })));
+        } catch (error) {
+          if (
+            errorName(error) !== 'DBInstanceNotFoundFault' &&
+            errorName(error) !== 'InvalidDBInstanceStateFault'
+          )
+            throw error;
+        }
+      }
+      for (const instance of members) {
+        await pollUntil(
+          `${instance} to be deleted`,
+          async () => ((await instanceStatus(instance)) === undefined ? true : undefined),
+          deps.sleep,
+          poll,
+        );
+      }
+      const deleteCluster = (finalSnapshot: boolean) =>
+        send(() =>
+          deps.rds.send(
+            new DeleteDBClusterCommand({
+              DBClusterIdentifier: externalId,
+              ...(finalSnapshot
+                ? { SkipFinalSnapshot: false, FinalDBSnapshotIdentifier: `${externalId}-final` }
+                : { SkipFinalSnapshot: true }),
+            }),
+          ),
+        );
+      try {
+        await deleteCluster(true);
+      } catch (error) {
+        const name = errorName(error);
+        if (name === 'DBClusterNotFoundFault') return;
+        // The final snapshot was taken by an earlier, interrupted run: it is safe to skip now.
+        if (name !== 'DBClusterSnapshotAlreadyExistsFault') throw error;
+        try {
+          await deleteCluster(false);
+        } catch (again) {
+          if (errorName(again) !== 'DBClusterNotFoundFault') throw again;
+        }
+      }
+    },
+  };
+}

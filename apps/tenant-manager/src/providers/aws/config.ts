@@ -1,0 +1,152 @@
+/**
+ * Configuration of the AWS provider. In a deployment the CDK stack renders it as JSON into the
+ * tenant-manager's `SUPAPLANE_AWS_PROVIDER_CONFIG` variable; {@link parseAwsProviderConfig} validates it.
+ */
+
+export type RestArtifact =
+  /** The rest function bundle uploaded by the deploy (`rest/rest-lambda.zip` in the artifact bucket). */
+  | { readonly s3Bucket: string; readonly s3Key: string; readonly s3ObjectVersion?: string }
+  /** A local zip file (dist/rest-lambda.zip), sent inline: small deployments and tests. */
+  | { readonly zipFile: string };
+
+export interface AwsProviderConfig {
+  readonly region: string;
+  readonly restFunction: {
+    readonly artifact: RestArtifact;
+    /** Execution role of every rest function (the only role the tenant-manager may pass). */
+    readonly roleArn: string;
+    /** Default `index.handler`. */
+    readonly handler?: string;
+    /** Default `nodejs20.x`. */
+    readonly runtime?: 'nodejs20.x' | 'nodejs22.x';
+    /** Default 512. */
+    readonly memoryMiB?: number;
+    /** Default 15. */
+    readonly timeoutSeconds?: number;
+    /** Private subnets and security groups of the functions (to reach the worker databases). */
+    readonly subnetIds?: readonly string[];
+    readonly securityGroupIds?: readonly string[];
+    /** Internal API base URL, used as SUPAPLANE_CONFIG_URL when the caller passes none. */
+    readonly configUrl?: string;
+    /** Extra environment for every rest function; the caller's environment wins. */
+    readonly environment?: Readonly<Record<string, string>>;
+  };
+  /** The gateway's task role: the only principal allowed to invoke rest function URLs. */
+  readonly gatewayRoleArn: string;
+  readonly workerCluster?: {
+    /** New clusters are named `<identifierPrefix><name>` (IAM scopes the tenant-manager to it). */
+    readonly identifierPrefix: string;
+    readonly subnetGroupName: string;
+    /** Cluster parameter group with `rds.force_ssl=1`. */
+    readonly parameterGroupName: string;
+    readonly securityGroupIds: readonly string[];
+    readonly kmsKeyId: string;
+    /** Aurora PostgreSQL version. Default `16.6`. */
+    readonly engineVersion?: string;
+    /** Serverless v2 ACU range. Defaults 0.5 and 4. */
+    readonly minCapacity?: number;
+    readonly maxCapacity?: number;
+    /** Default 7. */
+    readonly backupRetentionDays?: number;
+    /** Default true. */
+    readonly deletionProtection?: boolean;
+    /** Default `supaplane_admin`. */
+    readonly masterUsername?: string;
+  };
+  readonly ecs?: { readonly cluster: string; readonly services: readonly string[] };
+  readonly tags?: Readonly<Record<string, string>>;
+}
+
+export class AwsProviderConfigError extends Error {
+  constructor(readonly problems: readonly string[]) {
+    super(`invalid AWS provider config: ${problems.join('; ')}`);
+    this.name = 'AwsProviderConfigError';
+  }
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** Validates a provider config (object or JSON text); errors name the bad field. */
+export function parseAwsProviderConfig(input: unknown): AwsProviderConfig {
+  let raw = input;
+  if (typeof input === 'string') {
+    try {
+      raw = JSON.parse(input);
+    } catch {
+      throw new AwsProviderConfigError(['config: not valid JSON']);
+    }
+  }
+  const problems: string[] = [];
+  const get = (path: string): unknown =>
+    path.split('.').reduce<unknown>((v, key) => (isObject(v) ? v[key] : undefined), raw);
+  const need = (path: string, test: (v: unknown) => boolean, what: string, optional = false) => {
+    const value = get(path);
+    if (value === undefined && optional) return;
+    if (!test(value)) problems.push(`${path}: ${value === undefined ? 'is required' : `expected ${what}`}`);
+  };
+  const nonEmpty = (v: unknown) => typeof v === 'string' && v.length > 0;
+  const arn = (service: string) => (v: unknown) =>
+    typeof v === 'string' && new RegExp(`^arn:aws[a-z-]*:${service}:`).test(v);
+  const positive = (v: unknown) => typeof v === 'number' && Number.isFinite(v) && v > 0;
+  const strings = (v: unknown) => Array.isArray(v) && v.every(nonEmpty);
+
+  if (!isObject(raw)) throw new AwsProviderConfigError(['config: expected an object']);
+  need('region', (v) => typeof v === 'string' && /^[a-z]{2}(-[a-z]+)+-\d$/.test(v), 'an AWS region');
+  need('restFunction', isObject, 'an object');
+  const artifact = get('restFunction.artifact');
+  if (!isObject(artifact)) problems.push('restFunction.artifact: expected {s3Bucket, s3Key} or {zipFile}');
+  else if (
+    !(nonEmpty(artifact['zipFile']) || (nonEmpty(artifact['s3Bucket']) && nonEmpty(artifact['s3Key'])))
+  )
+    problems.push('restFunction.artifact: expected {s3Bucket, s3Key} or {zipFile}');
+  need('restFunction.roleArn', arn('iam'), 'an IAM role ARN');
+  need('restFunction.handler', nonEmpty, 'a string', true);
+  need(
+    'restFunction.runtime',
+    (v) => v === 'nodejs20.x' || v === 'nodejs22.x',
+    'nodejs20.x or nodejs22.x',
+    true,
+  );
+  need(
+    'restFunction.memoryMiB',
+    (v) => positive(v) && (v as number) >= 128 && (v as number) <= 10240,
+    '128 to 10240',
+    true,
+  );
+  need('restFunction.timeoutSeconds', (v) => positive(v) && (v as number) <= 900, '1 to 900', true);
+  need('restFunction.subnetIds', strings, 'a list of subnet ids', true);
+  need('restFunction.securityGroupIds', strings, 'a list of security group ids', true);
+  need(
+    'restFunction.configUrl',
+    (v) => typeof v === 'string' && /^https?:\/\//.test(v),
+    'an http(s) URL',
+    true,
+  );
+  need('gatewayRoleArn', arn('iam'), 'an IAM role ARN');
+  if (get('workerCluster') !== undefined) {
+    need(
+      'workerCluster.identifierPrefix',
+      (v) => typeof v === 'string' && /^[a-z][a-z0-9-]{0,40}$/.test(v),
+      'a lower-case prefix',
+    );
+    need('workerCluster.subnetGroupName', nonEmpty, 'a string');
+    need('workerCluster.parameterGroupName', nonEmpty, 'a string');
+    need('workerCluster.securityGroupIds', strings, 'a list of security group ids');
+    need('workerCluster.kmsKeyId', nonEmpty, 'a KMS key id or ARN');
+    need('workerCluster.minCapacity', (v) => typeof v === 'number' && v >= 0, 'a number >= 0', true);
+    need('workerCluster.maxCapacity', positive, 'a positive number', true);
+  }
+  if (get('ecs') !== undefined) {
+    need('ecs.cluster', nonEmpty, 'a cluster name');
+    need('ecs.services', strings, 'a list of service names');
+  }
+  need(
+    'tags',
+    (v) => isObject(v) && Object.values(v).every((x) => typeof x === 'string'),
+    'an object of strings',
+    true,
+  );
+  if (problems.length > 0) throw new AwsProviderConfigError(problems);
+  return raw as unknown as AwsProviderConfig;
+}

@@ -1,0 +1,253 @@
+import { readFile } from 'node:fs/promises';
+import {
+  AddPermissionCommand,
+  CreateFunctionCommand,
+  CreateFunctionUrlConfigCommand,
+  DeleteFunctionCommand,
+  DeleteFunctionUrlConfigCommand,
+  type FunctionCode,
+  type FunctionConfiguration,
+  GetFunctionConfigurationCommand,
+  GetFunctionUrlConfigCommand,
+  GetPolicyCommand,
+  type LambdaClient,
+  RemovePermissionCommand,
+  TagResourceCommand,
+  UpdateFunctionConfigurationCommand,
+  UpdateFunctionUrlConfigCommand,
+} from '@aws-sdk/client-lambda';
+import type { FunctionProvider, RestFunction, RestFunctionInput } from '../types.js';
+import type { AwsProviderConfig } from './config.js';
+import {
+  errorName,
+  type PollPolicy,
+  pollUntil,
+  type RetryPolicy,
+  type Sleep,
+  withThrottlingRetry,
+} from './retry.js';
+
+export interface AwsFunctionProviderDeps {
+  readonly lambda: LambdaClient;
+  readonly sleep: Sleep;
+  readonly retry?: RetryPolicy;
+  /** How long to wait for a function to become Active / finish an update. Default 2 s × 60. */
+  readonly activePoll?: PollPolicy;
+  /** Reads `artifact.zipFile`. Default fs.readFile. */
+  readonly readZip?: (path: string) => Promise<Uint8Array>;
+}
+
+/** Statement ids of the two resource-policy grants a function URL with AWS_IAM auth needs. */
+export const INVOKE_URL_SID = 'supaplane-gateway-invoke-url';
+export const INVOKE_VIA_URL_SID = 'supaplane-gateway-invoke-via-url';
+
+export const restFunctionName = (ref: string) => `rest-${ref}`;
+
+/**
+ * One `rest-<ref>` Lambda per project: created from the rest artifact, reachable only through its
+ * Function URL (AuthType AWS_IAM), invocable only by the gateway's role. Every step tolerates having
+ * run before, so a re-run after a failure at any step converges on the same function.
+ */
+export function createAwsFunctionProvider(
+  config: AwsProviderConfig,
+  deps: AwsFunctionProviderDeps,
+): FunctionProvider {
+  const fn = config.restFunction;
+  const activePoll = deps.activePoll ?? { intervalMs: 2_000, maxChecks: 60 };
+  const send = <T>(call: () => Promise<T>) => withThrottlingRetry(call, deps.sleep, deps.retry);
+  let zip: Promise<Uint8Array> | undefined;
+
+  const code = async (): Promise<FunctionCode> => {
+    const artifact = fn.artifact;
+    if ('zipFile' in artifact) {
+      zip ??= (deps.readZip ?? readFile)(artifact.zipFile);
+      return { ZipFile: await zip };
+    }
+    return { S3Bucket: artifact.s3Bucket, S3Key: artifact.s3Key, S3ObjectVersion: artifact.s3ObjectVersion };
+  };
+
+  const settings = (input: RestFunctionInput) => ({
+    Role: fn.roleArn,
+    Handler: fn.handler ?? 'index.handler',
+    Runtime: fn.runtime ?? 'nodejs20.x',
+    MemorySize: fn.memoryMiB ?? 512,
+    Timeout: fn.timeoutSeconds ?? 15,
+    Environment: { Variables: environment(config, input) },
+    VpcConfig: fn.subnetIds?.length
+      ? { SubnetIds: [...fn.subnetIds], SecurityGroupIds: [...(fn.securityGroupIds ?? [])] }
+      : undefined,
+  });
+
+  /** Waits until the function is Active and no configuration update is running. */
+  const waitReady = (name: string) =>
+    pollUntil(
+      `${name} to become Active`,
+      async () => {
+        const c: FunctionConfiguration = await send(() =>
+          deps.lambda.send(new GetFunctionConfigurationCommand({ FunctionName: name })),
+        );
+        if (c.State === 'Failed' || c.LastUpdateStatus === 'Failed') {
+          throw new Error(`${name} failed: ${c.StateReason ?? c.LastUpdateStatusReason ?? 'unknown reason'}`);
+        }
+        return c.State === 'Active' && c.LastUpdateStatus !== 'InProgress' ? c : undefined;
+      },
+      deps.sleep,
+      activePoll,
+    );
+
+  const ensureFunction = async (name: string, input: RestFunctionInput): Promise<FunctionConfiguration> => {
+    const tags = { ...config.tags, 'supaplane:ref': input.ref };
+    let created = false;
+    try {
+      await send(async () =>
+        deps.lambda.send(
+          new CreateFunctionCommand({
+            FunctionName: name,
+            ...settings(input),
+            Code: await code(),
+            PackageType: 'Zip',
+            Architectures: ['x86_64'],
+            Description: `Supaplane data API of project ${input.ref}`,
+            Tags: tags,
+          }),
+        ),
+      );
+      created = true;
+    } catch (error) {
+      if (errorName(error) !== 'ResourceConflictException') throw error;
+    }
+    if (created) return waitReady(name);
+    // It exists (an earlier run, or a concurrent one): bring its configuration and tags up to date.
+    await waitReady(name);
+    const updated = await send(() =>
+      deps.lambda.send(new UpdateFunctionConfigurationCommand({ FunctionName: name, ...settings(input) })),
+    );
+    if (updated.FunctionArn) {
+      const arn = updated.FunctionArn;
+      await send(() => deps.lambda.send(new TagResourceCommand({ Resource: arn, Tags: tags })));
+    }
+    return waitReady(name);
+  };
+
+  const ensureUrl = async (name: string): Promise<string> => {
+    try {
+      const created = await send(() =>
+        deps.lambda.send(new CreateFunctionUrlConfigCommand({ FunctionName: name, AuthType: 'AWS_IAM' })),
+      );
+      return created.FunctionUrl!;
+    } catch (error) {
+      if (errorName(error) !== 'ResourceConflictException') throw error;
+    }
+    const existing = await send(() =>
+      deps.lambda.send(new GetFunctionUrlConfigCommand({ FunctionName: name })),
+    );
+    if (existing.AuthType === 'AWS_IAM') return existing.FunctionUrl!;
+    const updated = await send(() =>
+      deps.lambda.send(new UpdateFunctionUrlConfigCommand({ FunctionName: name, AuthType: 'AWS_IAM' })),
+    );
+    return updated.FunctionUrl!;
+  };
+
+  /** Grants the gateway role (and only it) lambda:InvokeFunctionUrl and lambda:InvokeFunction via the URL. */
+  const ensurePermissions = async (name: string) => {
+    const policy = await currentPolicy(name);
+    const grants = [
+      {
+        sid: INVOKE_URL_SID,
+        action: 'lambda:InvokeFunctionUrl',
+        extra: { FunctionUrlAuthType: 'AWS_IAM' as const },
+      },
+      { sid: INVOKE_VIA_URL_SID, action: 'lambda:InvokeFunction', extra: { InvokedViaFunctionUrl: true } },
+    ];
+    for (const grant of grants) {
+      const existing = policy.get(grant.sid);
+      if (existing && existing.principal === config.gatewayRoleArn && existing.action === grant.action)
+        continue;
+      if (existing) await removePermission(name, grant.sid);
+      try {
+        await send(() =>
+          deps.lambda.send(
+            new AddPermissionCommand({
+              FunctionName: name,
+              StatementId: grant.sid,
+              Action: grant.action,
+              Principal: config.gatewayRoleArn,
+              ...grant.extra,
+            }),
+          ),
+        );
+      } catch (error) {
+        // Added concurrently since we read the policy: the next run compares it again.
+        if (errorName(error) !== 'ResourceConflictException') throw error;
+      }
+    }
+  };
+
+  const currentPolicy = async (name: string) => {
+    const statements = new Map<string, { principal: string; action: string }>();
+    try {
+      const { Policy } = await send(() => deps.lambda.send(new GetPolicyCommand({ FunctionName: name })));
+      const parsed = JSON.parse(Policy ?? '{}') as {
+        Statement?: { Sid?: string; Action?: string; Principal?: { AWS?: string } | string }[];
+      };
+      for (const s of parsed.Statement ?? []) {
+        const principal = typeof s.Principal === 'string' ? s.Principal : (s.Principal?.AWS ?? '');
+        if (s.Sid) statements.set(s.Sid, { principal, action: s.Action ?? '' });
+      }
+    } catch (error) {
+      if (errorName(error) !== 'ResourceNotFoundException') throw error;
+    }
+    return statements;
+  };
+
+  const removePermission = async (name: string, sid: string) => {
+    try {
+      await send(() =>
+        deps.lambda.send(new RemovePermissionCommand({ FunctionName: name, StatementId: sid })),
+      );
+    } catch (error) {
+      if (errorName(error) !== 'ResourceNotFoundException') throw error;
+    }
+  };
+
+  return {
+    async ensureRestFunction(input): Promise<RestFunction> {
+      const name = restFunctionName(input.ref);
+      await ensureFunction(name, input);
+      const url = await ensureUrl(name);
+      await ensurePermissions(name);
+      return { name, url: url.endsWith('/') ? url : `${url}/`, region: config.region };
+    },
+
+    async deleteRestFunction(ref) {
+      const name = restFunctionName(ref);
+      await ignoreNotFound(() =>
+        send(() => deps.lambda.send(new DeleteFunctionUrlConfigCommand({ FunctionName: name }))),
+      );
+      await ignoreNotFound(() =>
+        send(() => deps.lambda.send(new DeleteFunctionCommand({ FunctionName: name }))),
+      );
+    },
+  };
+}
+
+/** Deleting what is already gone is success. */
+async function ignoreNotFound(call: () => Promise<unknown>): Promise<void> {
+  try {
+    await call();
+  } catch (error) {
+    if (errorName(error) !== 'ResourceNotFoundException') throw error;
+  }
+}
+
+/** The function's environment: provider extras, then the caller's (contracts: "Rest function environment"). */
+function environment(config: AwsProviderConfig, input: RestFunctionInput): Record<string, string> {
+  return {
+    // Node 20+ Lambda runtimes do not trust the RDS CAs unless told to load the runtime's bundle.
+    NODE_EXTRA_CA_CERTS: '/var/runtime/ca-cert.pem',
+    ...(config.restFunction.configUrl ? { SUPAPLANE_CONFIG_URL: config.restFunction.configUrl } : {}),
+    ...config.restFunction.environment,
+    ...input.environment,
+    SUPAPLANE_PROJECT_REF: input.ref,
+  };
+}

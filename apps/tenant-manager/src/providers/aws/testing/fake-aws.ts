@@ -1,0 +1,295 @@
+/**
+ * Stateful stand-ins for the Lambda and RDS APIs on top of aws-sdk-client-mock: enough state that a
+ * re-run sees what an earlier (failed) run left behind, so tests can prove convergence. Failures are
+ * injected per command name and call number.
+ */
+import {
+  AddPermissionCommand,
+  CreateFunctionCommand,
+  CreateFunctionUrlConfigCommand,
+  DeleteFunctionCommand,
+  DeleteFunctionUrlConfigCommand,
+  GetFunctionConfigurationCommand,
+  GetFunctionUrlConfigCommand,
+  GetPolicyCommand,
+  LambdaClient,
+  RemovePermissionCommand,
+  ResourceConflictException,
+  ResourceNotFoundException,
+  TagResourceCommand,
+  UpdateFunctionConfigurationCommand,
+  UpdateFunctionUrlConfigCommand,
+} from '@aws-sdk/client-lambda';
+import {
+  CreateDBClusterCommand,
+  CreateDBInstanceCommand,
+  DBClusterAlreadyExistsFault,
+  DBClusterNotFoundFault,
+  DBClusterSnapshotAlreadyExistsFault,
+  DBInstanceAlreadyExistsFault,
+  DBInstanceNotFoundFault,
+  DeleteDBClusterCommand,
+  DeleteDBInstanceCommand,
+  DescribeDBClustersCommand,
+  DescribeDBInstancesCommand,
+  ModifyDBClusterCommand,
+  RDSClient,
+} from '@aws-sdk/client-rds';
+import { mockClient } from 'aws-sdk-client-mock';
+
+const meta = { $metadata: {} };
+
+/** An error no step tolerates (a 500 from AWS), tagged so tests can recognise it. */
+export const injected = (step: string) => Object.assign(new Error(`injected failure at ${step}`), { name: 'InternalFailure' });
+export const throttled = () => Object.assign(new Error('Rate exceeded'), { name: 'TooManyRequestsException' });
+
+class Faults {
+  private readonly plan = new Map<string, Map<number, Error>>();
+  private readonly seen = new Map<string, number>();
+  /** Makes the `nth` (1-based, counted from now) call of `command` throw `error`. */
+  failAt(command: string, nth = 1, error: Error = injected(command)) {
+    const base = this.seen.get(command) ?? 0;
+    const byCall = this.plan.get(command) ?? new Map<number, Error>();
+    byCall.set(base + nth, error);
+    this.plan.set(command, byCall);
+  }
+  check(command: string) {
+    const n = (this.seen.get(command) ?? 0) + 1;
+    this.seen.set(command, n);
+    const error = this.plan.get(command)?.get(n);
+    if (error) throw error;
+  }
+}
+
+const commandNames = (mock: { calls(): { args: unknown[] }[] }) =>
+  mock.calls().map((c) => (c.args[0] as object).constructor.name.replace(/Command$/, ''));
+
+export interface FakeFunction {
+  config: Record<string, unknown>;
+  tags: Record<string, string>;
+  state: 'Pending' | 'Active' | 'Failed';
+  lastUpdate: 'Successful' | 'InProgress';
+  checksUntilActive: number;
+}
+
+export function fakeLambda(options: { checksUntilActive?: number } = {}) {
+  const client = new LambdaClient({ region: 'eu-west-1' });
+  const mock = mockClient(client);
+  const faults = new Faults();
+  const functions = new Map<string, FakeFunction>();
+  const urls = new Map<string, { AuthType: string; FunctionUrl: string }>();
+  const policies = new Map<string, Map<string, Record<string, unknown>>>();
+  const arn = (name: string) => `arn:aws:lambda:eu-west-1:111111111111:function:${name}`;
+  const must = (name: string) => {
+    const fn = functions.get(name);
+    if (!fn) throw new ResourceNotFoundException({ message: `Function not found: ${arn(name)}`, ...meta });
+    return fn;
+  };
+
+  mock.on(CreateFunctionCommand).callsFake((input) => {
+    faults.check('CreateFunction');
+    if (functions.has(input.FunctionName)) throw new ResourceConflictException({ message: 'Function already exist', ...meta });
+    const { FunctionName, Tags, Code: _code, ...config } = input;
+    functions.set(FunctionName, {
+      config,
+      tags: { ...Tags },
+      state: 'Pending',
+      lastUpdate: 'Successful',
+      checksUntilActive: options.checksUntilActive ?? 1,
+    });
+    return { FunctionName, FunctionArn: arn(FunctionName), State: 'Pending' };
+  });
+  mock.on(GetFunctionConfigurationCommand).callsFake((input) => {
+    faults.check('GetFunctionConfiguration');
+    const fn = must(input.FunctionName);
+    const reply = { FunctionName: input.FunctionName, State: fn.state, LastUpdateStatus: fn.lastUpdate, StateReason: 'bad subnet' };
+    if (fn.state === 'Pending' && fn.checksUntilActive-- <= 0) fn.state = 'Active';
+    else if (fn.lastUpdate === 'InProgress') fn.lastUpdate = 'Successful';
+    return reply;
+  });
+  mock.on(UpdateFunctionConfigurationCommand).callsFake((input) => {
+    faults.check('UpdateFunctionConfiguration');
+    const fn = must(input.FunctionName);
+    const { FunctionName, ...config } = input;
+    fn.config = { ...fn.config, ...config };
+    fn.lastUpdate = 'InProgress';
+    return { FunctionName, FunctionArn: arn(FunctionName!), State: fn.state, LastUpdateStatus: 'InProgress' };
+  });
+  mock.on(TagResourceCommand).callsFake((input) => {
+    faults.check('TagResource');
+    const name = String(input.Resource).split(':').pop()!;
+    Object.assign(must(name).tags, input.Tags);
+    return {};
+  });
+  mock.on(CreateFunctionUrlConfigCommand).callsFake((input) => {
+    faults.check('CreateFunctionUrlConfig');
+    must(input.FunctionName);
+    if (urls.has(input.FunctionName)) throw new ResourceConflictException({ message: 'FunctionUrlConfig exists', ...meta });
+    const url = { AuthType: input.AuthType, FunctionUrl: `https://${input.FunctionName.replace('rest-', 'u')}.lambda-url.eu-west-1.on.aws/` };
+    urls.set(input.FunctionName, url);
+    return url;
+  });
+  mock.on(GetFunctionUrlConfigCommand).callsFake((input) => {
+    faults.check('GetFunctionUrlConfig');
+    const url = urls.get(input.FunctionName);
+    if (!url) throw new ResourceNotFoundException({ message: 'no url', ...meta });
+    return url;
+  });
+  mock.on(UpdateFunctionUrlConfigCommand).callsFake((input) => {
+    faults.check('UpdateFunctionUrlConfig');
+    const url = urls.get(input.FunctionName)!;
+    url.AuthType = input.AuthType!;
+    return url;
+  });
+  mock.on(GetPolicyCommand).callsFake((input) => {
+    faults.check('GetPolicy');
+    must(input.FunctionName);
+    const statements = policies.get(input.FunctionName);
+    if (!statements?.size) throw new ResourceNotFoundException({ message: 'The resource you requested does not exist.', ...meta });
+    return { Policy: JSON.stringify({ Version: '2012-10-17', Statement: [...statements.values()] }) };
+  });
+  mock.on(AddPermissionCommand).callsFake((input) => {
+    faults.check('AddPermission');
+    must(input.FunctionName);
+    const statements = policies.get(input.FunctionName) ?? new Map();
+    policies.set(input.FunctionName, statements);
+    if (statements.has(input.StatementId)) throw new ResourceConflictException({ message: 'statement id exists', ...meta });
+    const statement = {
+      Sid: input.StatementId,
+      Effect: 'Allow',
+      Action: input.Action,
+      Principal: { AWS: input.Principal },
+      Resource: arn(input.FunctionName),
+      Condition: input.FunctionUrlAuthType
+        ? { StringEquals: { 'lambda:FunctionUrlAuthType': input.FunctionUrlAuthType } }
+        : { Bool: { 'lambda:InvokedViaFunctionUrl': String(input.InvokedViaFunctionUrl) } },
+    };
+    statements.set(input.StatementId, statement);
+    return { Statement: JSON.stringify(statement) };
+  });
+  mock.on(RemovePermissionCommand).callsFake((input) => {
+    faults.check('RemovePermission');
+    if (!policies.get(input.FunctionName)?.delete(input.StatementId))
+      throw new ResourceNotFoundException({ message: 'no statement', ...meta });
+    return {};
+  });
+  mock.on(DeleteFunctionUrlConfigCommand).callsFake((input) => {
+    faults.check('DeleteFunctionUrlConfig');
+    if (!urls.delete(input.FunctionName)) throw new ResourceNotFoundException({ message: 'no url', ...meta });
+    return {};
+  });
+  mock.on(DeleteFunctionCommand).callsFake((input) => {
+    faults.check('DeleteFunction');
+    must(input.FunctionName);
+    functions.delete(input.FunctionName);
+    urls.delete(input.FunctionName);
+    policies.delete(input.FunctionName);
+    return {};
+  });
+
+  return {
+    client,
+    mock,
+    functions,
+    urls,
+    policies,
+    failAt: faults.failAt.bind(faults),
+    calls: () => commandNames(mock),
+    /** Everything an observer would compare between two runs. */
+    snapshot: () => ({
+      functions: Object.fromEntries([...functions].map(([k, f]) => [k, { config: f.config, tags: f.tags, state: f.state }])),
+      urls: Object.fromEntries(urls),
+      policies: Object.fromEntries([...policies].map(([k, p]) => [k, Object.fromEntries(p)])),
+    }),
+  };
+}
+
+export interface FakeDbCluster {
+  input: Record<string, unknown>;
+  password: string;
+  status: string;
+  checksUntilAvailable: number;
+}
+
+export function fakeRds(options: { checksUntilAvailable?: number } = {}) {
+  const client = new RDSClient({ region: 'eu-west-1' });
+  const mock = mockClient(client);
+  const faults = new Faults();
+  const clusters = new Map<string, FakeDbCluster>();
+  const instances = new Map<string, { cluster: string; status: string; checks: number }>();
+  const snapshots = new Set<string>();
+  const checks = options.checksUntilAvailable ?? 1;
+
+  mock.on(CreateDBClusterCommand).callsFake((input) => {
+    faults.check('CreateDBCluster');
+    if (clusters.has(input.DBClusterIdentifier)) throw new DBClusterAlreadyExistsFault({ message: 'DB Cluster already exists', ...meta });
+    const { MasterUserPassword, ...rest } = input;
+    clusters.set(input.DBClusterIdentifier, { input: rest, password: MasterUserPassword, status: 'creating', checksUntilAvailable: checks });
+    return { DBCluster: { DBClusterIdentifier: input.DBClusterIdentifier, Status: 'creating' } };
+  });
+  mock.on(ModifyDBClusterCommand).callsFake((input) => {
+    faults.check('ModifyDBCluster');
+    const c = clusters.get(input.DBClusterIdentifier);
+    if (!c) throw new DBClusterNotFoundFault({ message: 'not found', ...meta });
+    if (input.MasterUserPassword) c.password = input.MasterUserPassword;
+    return { DBCluster: { DBClusterIdentifier: input.DBClusterIdentifier } };
+  });
+  mock.on(CreateDBInstanceCommand).callsFake((input) => {
+    faults.check('CreateDBInstance');
+    if (!clusters.has(input.DBClusterIdentifier!)) throw new DBClusterNotFoundFault({ message: 'not found', ...meta });
+    if (instances.has(input.DBInstanceIdentifier)) throw new DBInstanceAlreadyExistsFault({ message: 'exists', ...meta });
+    instances.set(input.DBInstanceIdentifier, { cluster: input.DBClusterIdentifier!, status: 'creating', checks });
+    return { DBInstance: { DBInstanceIdentifier: input.DBInstanceIdentifier } };
+  });
+  mock.on(DescribeDBClustersCommand).callsFake((input) => {
+    faults.check('DescribeDBClusters');
+    const id = input.DBClusterIdentifier!;
+    const c = clusters.get(id);
+    if (!c) throw new DBClusterNotFoundFault({ message: `DBCluster ${id} not found.`, ...meta });
+    if (c.status === 'creating' && c.checksUntilAvailable-- <= 0) c.status = 'available';
+    const members = [...instances].filter(([, i]) => i.cluster === id).map(([DBInstanceIdentifier]) => ({ DBInstanceIdentifier, IsClusterWriter: true }));
+    return {
+      DBClusters: [
+        {
+          DBClusterIdentifier: id,
+          Status: c.status,
+          Endpoint: `${id}.cluster-abc.eu-west-1.rds.amazonaws.com`,
+          Port: 5432,
+          MasterUsername: String(c.input['MasterUsername']),
+          DBClusterMembers: members,
+        },
+      ],
+    };
+  });
+  mock.on(DescribeDBInstancesCommand).callsFake((input) => {
+    faults.check('DescribeDBInstances');
+    const id = input.DBInstanceIdentifier!;
+    const i = instances.get(id);
+    if (!i) throw new DBInstanceNotFoundFault({ message: `DBInstance ${id} not found.`, ...meta });
+    const reply = { DBInstances: [{ DBInstanceIdentifier: id, DBInstanceStatus: i.status }] };
+    if (i.status === 'creating' && i.checks-- <= 0) i.status = 'available';
+    if (i.status === 'deleting' && i.checks-- <= 0) instances.delete(id);
+    return reply;
+  });
+  mock.on(DeleteDBInstanceCommand).callsFake((input) => {
+    faults.check('DeleteDBInstance');
+    const i = instances.get(input.DBInstanceIdentifier);
+    if (!i) throw new DBInstanceNotFoundFault({ message: 'not found', ...meta });
+    i.status = 'deleting';
+    i.checks = checks;
+    return {};
+  });
+  mock.on(DeleteDBClusterCommand).callsFake((input) => {
+    faults.check('DeleteDBCluster');
+    if (!clusters.has(input.DBClusterIdentifier)) throw new DBClusterNotFoundFault({ message: 'not found', ...meta });
+    if (!input.SkipFinalSnapshot) {
+      if (snapshots.has(input.FinalDBSnapshotIdentifier!))
+        throw new DBClusterSnapshotAlreadyExistsFault({ message: 'snapshot exists', ...meta });
+      snapshots.add(input.FinalDBSnapshotIdentifier!);
+    }
+    clusters.delete(input.DBClusterIdentifier);
+    return {};
+  });
+
+  return { client, mock, clusters, instances, snapshots, failAt: faults.failAt.bind(faults), calls: () => commandNames(mock) };
+}
