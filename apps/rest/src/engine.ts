@@ -1,6 +1,6 @@
 import { createJwtVerifier, type JwtClaims, type JwtKeys } from '@supaplane/jwt';
 import pg from 'pg';
-import { ApiError, apiError, fromPgError, isPgError } from './errors.js';
+import { ApiError, apiError, cacheMiss, fromPgError, isPgError } from './errors.js';
 import {
   type CountKind,
   findRelation,
@@ -19,7 +19,7 @@ import {
   type Statement,
   type WritePlan,
 } from './planner.js';
-import { parseQuery, type ParsedQuery } from './query-parser.js';
+import { decodeQueryString, parseQuery, type ParsedQuery } from './query-parser.js';
 import { loadSchemaCache, qualifiedKey, type Relation, type SchemaCache } from './schema-cache.js';
 
 export interface RestEngineOptions {
@@ -37,6 +37,8 @@ export interface RestEngineOptions {
   readonly txEnd?: 'commit' | 'commit-allow-override' | 'rollback' | 'rollback-allow-override';
   /** The role used without a JWT or without a `role` claim. Default `anon`. */
   readonly anonRole?: string;
+  /** Called after every schema cache load (initial, NOTIFY, or a miss). */
+  readonly onSchemaLoad?: (cache: SchemaCache) => void;
   /** Called with unexpected (5xx) failures; never receives request secrets. */
   readonly onError?: (error: unknown) => void;
 }
@@ -110,7 +112,8 @@ export function createRestEngine(options: RestEngineOptions): RestEngine {
     loading = loadSchemaCache(pool, schemas)
       .then((loaded) => {
         // A slower, older load never replaces a newer cache.
-        if (!cache || cache.loadedAt <= loaded.loadedAt) cache = { ...loaded, loadedAt: started };
+        if (!cache || cache.loadedAt <= started) cache = { ...loaded, loadedAt: started };
+        options.onSchemaLoad?.(cache);
         return cache;
       })
       .finally(() => {
@@ -395,7 +398,21 @@ export function createRestEngine(options: RestEngineOptions): RestEngine {
     const readMethod = method === 'GET' || method === 'HEAD';
     if (!readMethod && method !== 'POST')
       throw apiError(405, 'PGRST101', 'Only GET or POST requests are allowed for RPC');
-    const query = parseQuery(ctx.request.rawQuery, readMethod ? argNames : undefined);
+    if (!candidates.length) {
+      const given = readMethod
+        ? decodeQueryString(ctx.request.rawQuery)
+            .map(([k]) => k)
+            .filter((k) => !RESERVED.has(k.split('.').pop()!))
+        : Object.keys((ctx.request.body?.length && (safeJson(ctx.request.body) as object)) || {});
+      findRoutine(ctx.current, ctx.schema, name, given, false);
+    }
+    let query: ParsedQuery;
+    try {
+      query = parseQuery(ctx.request.rawQuery, readMethod ? argNames : undefined);
+    } catch (error) {
+      // A parameter the cached signature lacks may be an argument of a newer definition.
+      throw error instanceof ApiError ? cacheMiss(error) : error;
+    }
     let args: Record<string, unknown> | undefined;
     let body: unknown;
     if (readMethod) {
@@ -532,6 +549,16 @@ export function createRestEngine(options: RestEngineOptions): RestEngine {
       await l?.end().catch(() => {});
     },
   };
+}
+
+const RESERVED = new Set(['select', 'order', 'limit', 'offset', 'and', 'or', 'columns', 'on_conflict']);
+
+function safeJson(body: Buffer | string): unknown {
+  try {
+    return JSON.parse(body.toString());
+  } catch {
+    return undefined;
+  }
 }
 
 const run = (client: pg.PoolClient, statement: Statement) => client.query(statement.sql, statement.params);

@@ -1,0 +1,96 @@
+import { mintHs256 } from '@supaplane/jwt';
+import { afterAll, describe, expect, it } from 'vitest';
+import { bearer, JWT_SECRET, type TestEngine, testEngine, tokenFor, USER_A, USER_B } from './test/helpers.js';
+
+const t: TestEngine = testEngine();
+afterAll(() => t.close());
+
+describe('auth and role switching', () => {
+  it('applies RLS on auth.uid(): anon sees nothing, each user their own rows, service_role all', async () => {
+    const anon = await t.call('GET', '/todos?select=task&order=id');
+    expect(anon.status).toBe(200);
+    expect(anon.json).toEqual([]);
+    const a = await t.call('GET', '/todos?select=task&order=id', {
+      headers: await bearer('authenticated', USER_A),
+    });
+    expect(a.json).toEqual([{ task: 'a1' }, { task: 'a2' }]);
+    const b = await t.call('GET', '/todos?select=task', {
+      headers: { 'x-client-authorization': `Bearer ${await tokenFor('authenticated', USER_B)}` },
+    });
+    expect(b.json).toEqual([{ task: 'b1' }]);
+    const service = await t.call('GET', '/todos?select=task', { headers: await bearer('service_role') });
+    expect(service.json).toHaveLength(3);
+  });
+
+  it("prefers the gateway's X-Client-Authorization and ignores a SigV4 Authorization", async () => {
+    const r = await t.call('GET', '/todos?select=task', {
+      headers: {
+        authorization: 'AWS4-HMAC-SHA256 Credential=AKIA/20260101/local/lambda/aws4_request, Signature=abc',
+        'x-client-authorization': `Bearer ${await tokenFor('authenticated', USER_B)}`,
+      },
+    });
+    expect(r.json).toEqual([{ task: 'b1' }]);
+    const sigOnly = await t.call('GET', '/todos', {
+      headers: { authorization: 'AWS4-HMAC-SHA256 Credential=AKIA/x, Signature=abc' },
+    });
+    expect(sigOnly.status).toBe(200);
+    expect(sigOnly.json).toEqual([]);
+  });
+
+  it('rejects bad tokens with PGRST301/PGRST303 and WWW-Authenticate', async () => {
+    const forged = await mintHs256('some-other-secret-some-other-secret-!!', {
+      ref: 'x',
+      role: 'service_role',
+    });
+    const bad = await t.call('GET', '/todos', { headers: { authorization: `Bearer ${forged}` } });
+    expect(bad.status).toBe(401);
+    expect(bad.json).toMatchObject({ code: 'PGRST301' });
+    expect(bad.headers['www-authenticate']).toMatch(/^Bearer error="invalid_token", error_description=".+"$/);
+    const expired = await mintHs256(JWT_SECRET, { ref: 'x', role: 'authenticated', issuedAt: 1_000_000 });
+    const exp = await t.call('GET', '/todos', { headers: { authorization: `Bearer ${expired}` } });
+    expect(exp.status).toBe(401);
+    expect(exp.json).toEqual({ code: 'PGRST303', message: 'JWT expired', details: null, hint: null });
+    expect(exp.headers['www-authenticate']).toBe(
+      'Bearer error="invalid_token", error_description="JWT expired"',
+    );
+    const garbage = await t.call('GET', '/todos', { headers: { authorization: 'Bearer not.a.jwt' } });
+    expect(garbage.status).toBe(401);
+    const noSecret = testEngine({ jwtSecret: undefined });
+    const r = await noSecret.call('GET', '/todos', { headers: await bearer('authenticated', USER_A) });
+    expect(r.status).toBe(500);
+    expect(r.json).toMatchObject({ code: 'PGRST300', message: 'Server lacks JWT secret' });
+    await noSecret.close();
+  });
+
+  it('refuses roles the login role cannot switch to, and maps privilege errors 401/403', async () => {
+    const owner = await t.call('GET', '/books', { headers: await bearer('owner_test') });
+    expect(owner.status).toBe(403);
+    expect(owner.json).toMatchObject({ code: '42501' });
+    const missing = await t.call('GET', '/books', { headers: await bearer('no_such_role') });
+    expect(missing.status).toBe(400);
+    expect(missing.json).toMatchObject({ code: '22023', message: 'role "no_such_role" does not exist' });
+    const anon = await t.call('GET', '/secrets');
+    expect(anon.status).toBe(401);
+    expect(anon.json).toMatchObject({ code: '42501', message: 'permission denied for table secrets' });
+    const user = await t.call('GET', '/secrets', { headers: await bearer('authenticated', USER_A) });
+    expect(user.status).toBe(403);
+    const service = await t.call('GET', '/secrets', { headers: await bearer('service_role') });
+    expect(service.status).toBe(200);
+  });
+
+  it('sets request.jwt.claims, request.method, request.path and request.headers per request', async () => {
+    const r = await t.call('GET', '/rest/v1/rpc/whoami', {
+      headers: { ...(await bearer('authenticated', USER_A)), 'user-agent': 'vitest-agent' },
+    });
+    expect(r.status).toBe(200);
+    expect(r.json).toEqual({
+      uid: USER_A,
+      role: 'authenticated',
+      method: 'GET',
+      path: '/rpc/whoami',
+      ua: 'vitest-agent',
+    });
+    const anon = await t.call('GET', '/rpc/whoami');
+    expect(anon.json).toMatchObject({ uid: null, role: 'anon' });
+  });
+});
