@@ -40,8 +40,10 @@ import { mockClient } from 'aws-sdk-client-mock';
 const meta = { $metadata: {} };
 
 /** An error no step tolerates (a 500 from AWS), tagged so tests can recognise it. */
-export const injected = (step: string) => Object.assign(new Error(`injected failure at ${step}`), { name: 'InternalFailure' });
-export const throttled = () => Object.assign(new Error('Rate exceeded'), { name: 'TooManyRequestsException' });
+export const injected = (step: string) =>
+  Object.assign(new Error(`injected failure at ${step}`), { name: 'InternalFailure' });
+export const throttled = () =>
+  Object.assign(new Error('Rate exceeded'), { name: 'TooManyRequestsException' });
 
 class Faults {
   private readonly plan = new Map<string, Map<number, Error>>();
@@ -88,7 +90,8 @@ export function fakeLambda(options: { checksUntilActive?: number } = {}) {
 
   mock.on(CreateFunctionCommand).callsFake((input) => {
     faults.check('CreateFunction');
-    if (functions.has(input.FunctionName)) throw new ResourceConflictException({ message: 'Function already exist', ...meta });
+    if (functions.has(input.FunctionName))
+      throw new ResourceConflictException({ message: 'Function already exist', ...meta });
     const { FunctionName, Tags, Code: _code, ...config } = input;
     functions.set(FunctionName, {
       config,
@@ -102,7 +105,12 @@ export function fakeLambda(options: { checksUntilActive?: number } = {}) {
   mock.on(GetFunctionConfigurationCommand).callsFake((input) => {
     faults.check('GetFunctionConfiguration');
     const fn = must(input.FunctionName);
-    const reply = { FunctionName: input.FunctionName, State: fn.state, LastUpdateStatus: fn.lastUpdate, StateReason: 'bad subnet' };
+    const reply = {
+      FunctionName: input.FunctionName,
+      State: fn.state,
+      LastUpdateStatus: fn.lastUpdate,
+      StateReason: 'bad subnet',
+    };
     if (fn.state === 'Pending' && fn.checksUntilActive-- <= 0) fn.state = 'Active';
     else if (fn.lastUpdate === 'InProgress') fn.lastUpdate = 'Successful';
     return reply;
@@ -124,8 +132,12 @@ export function fakeLambda(options: { checksUntilActive?: number } = {}) {
   mock.on(CreateFunctionUrlConfigCommand).callsFake((input) => {
     faults.check('CreateFunctionUrlConfig');
     must(input.FunctionName);
-    if (urls.has(input.FunctionName)) throw new ResourceConflictException({ message: 'FunctionUrlConfig exists', ...meta });
-    const url = { AuthType: input.AuthType, FunctionUrl: `https://${input.FunctionName.replace('rest-', 'u')}.lambda-url.eu-west-1.on.aws/` };
+    if (urls.has(input.FunctionName))
+      throw new ResourceConflictException({ message: 'FunctionUrlConfig exists', ...meta });
+    const url = {
+      AuthType: input.AuthType,
+      FunctionUrl: `https://${input.FunctionName.replace('rest-', 'u')}.lambda-url.eu-west-1.on.aws/`,
+    };
     urls.set(input.FunctionName, url);
     return url;
   });
@@ -145,7 +157,8 @@ export function fakeLambda(options: { checksUntilActive?: number } = {}) {
     faults.check('GetPolicy');
     must(input.FunctionName);
     const statements = policies.get(input.FunctionName);
-    if (!statements?.size) throw new ResourceNotFoundException({ message: 'The resource you requested does not exist.', ...meta });
+    if (!statements?.size)
+      throw new ResourceNotFoundException({ message: 'The resource you requested does not exist.', ...meta });
     return { Policy: JSON.stringify({ Version: '2012-10-17', Statement: [...statements.values()] }) };
   });
   mock.on(AddPermissionCommand).callsFake((input) => {
@@ -153,7 +166,8 @@ export function fakeLambda(options: { checksUntilActive?: number } = {}) {
     must(input.FunctionName);
     const statements = policies.get(input.FunctionName) ?? new Map();
     policies.set(input.FunctionName, statements);
-    if (statements.has(input.StatementId)) throw new ResourceConflictException({ message: 'statement id exists', ...meta });
+    if (statements.has(input.StatementId))
+      throw new ResourceConflictException({ message: 'statement id exists', ...meta });
     const statement = {
       Sid: input.StatementId,
       Effect: 'Allow',
@@ -197,7 +211,9 @@ export function fakeLambda(options: { checksUntilActive?: number } = {}) {
     calls: () => commandNames(mock),
     /** Everything an observer would compare between two runs. */
     snapshot: () => ({
-      functions: Object.fromEntries([...functions].map(([k, f]) => [k, { config: f.config, tags: f.tags, state: f.state }])),
+      functions: Object.fromEntries(
+        [...functions].map(([k, f]) => [k, { config: f.config, tags: f.tags, state: f.state }]),
+      ),
       urls: Object.fromEntries(urls),
       policies: Object.fromEntries([...policies].map(([k, p]) => [k, Object.fromEntries(p)])),
     }),
@@ -222,9 +238,15 @@ export function fakeRds(options: { checksUntilAvailable?: number } = {}) {
 
   mock.on(CreateDBClusterCommand).callsFake((input) => {
     faults.check('CreateDBCluster');
-    if (clusters.has(input.DBClusterIdentifier)) throw new DBClusterAlreadyExistsFault({ message: 'DB Cluster already exists', ...meta });
+    if (clusters.has(input.DBClusterIdentifier))
+      throw new DBClusterAlreadyExistsFault({ message: 'DB Cluster already exists', ...meta });
     const { MasterUserPassword, ...rest } = input;
-    clusters.set(input.DBClusterIdentifier, { input: rest, password: MasterUserPassword, status: 'creating', checksUntilAvailable: checks });
+    clusters.set(input.DBClusterIdentifier, {
+      input: rest,
+      password: MasterUserPassword,
+      status: 'creating',
+      checksUntilAvailable: checks,
+    });
     return { DBCluster: { DBClusterIdentifier: input.DBClusterIdentifier, Status: 'creating' } };
   });
   mock.on(ModifyDBClusterCommand).callsFake((input) => {
@@ -236,9 +258,15 @@ export function fakeRds(options: { checksUntilAvailable?: number } = {}) {
   });
   mock.on(CreateDBInstanceCommand).callsFake((input) => {
     faults.check('CreateDBInstance');
-    if (!clusters.has(input.DBClusterIdentifier!)) throw new DBClusterNotFoundFault({ message: 'not found', ...meta });
-    if (instances.has(input.DBInstanceIdentifier)) throw new DBInstanceAlreadyExistsFault({ message: 'exists', ...meta });
-    instances.set(input.DBInstanceIdentifier, { cluster: input.DBClusterIdentifier!, status: 'creating', checks });
+    if (!clusters.has(input.DBClusterIdentifier!))
+      throw new DBClusterNotFoundFault({ message: 'not found', ...meta });
+    if (instances.has(input.DBInstanceIdentifier))
+      throw new DBInstanceAlreadyExistsFault({ message: 'exists', ...meta });
+    instances.set(input.DBInstanceIdentifier, {
+      cluster: input.DBClusterIdentifier!,
+      status: 'creating',
+      checks,
+    });
     return { DBInstance: { DBInstanceIdentifier: input.DBInstanceIdentifier } };
   });
   mock.on(DescribeDBClustersCommand).callsFake((input) => {
@@ -247,7 +275,9 @@ export function fakeRds(options: { checksUntilAvailable?: number } = {}) {
     const c = clusters.get(id);
     if (!c) throw new DBClusterNotFoundFault({ message: `DBCluster ${id} not found.`, ...meta });
     if (c.status === 'creating' && c.checksUntilAvailable-- <= 0) c.status = 'available';
-    const members = [...instances].filter(([, i]) => i.cluster === id).map(([DBInstanceIdentifier]) => ({ DBInstanceIdentifier, IsClusterWriter: true }));
+    const members = [...instances]
+      .filter(([, i]) => i.cluster === id)
+      .map(([DBInstanceIdentifier]) => ({ DBInstanceIdentifier, IsClusterWriter: true }));
     return {
       DBClusters: [
         {
@@ -281,7 +311,8 @@ export function fakeRds(options: { checksUntilAvailable?: number } = {}) {
   });
   mock.on(DeleteDBClusterCommand).callsFake((input) => {
     faults.check('DeleteDBCluster');
-    if (!clusters.has(input.DBClusterIdentifier)) throw new DBClusterNotFoundFault({ message: 'not found', ...meta });
+    if (!clusters.has(input.DBClusterIdentifier))
+      throw new DBClusterNotFoundFault({ message: 'not found', ...meta });
     if (!input.SkipFinalSnapshot) {
       if (snapshots.has(input.FinalDBSnapshotIdentifier!))
         throw new DBClusterSnapshotAlreadyExistsFault({ message: 'snapshot exists', ...meta });
@@ -291,5 +322,13 @@ export function fakeRds(options: { checksUntilAvailable?: number } = {}) {
     return {};
   });
 
-  return { client, mock, clusters, instances, snapshots, failAt: faults.failAt.bind(faults), calls: () => commandNames(mock) };
+  return {
+    client,
+    mock,
+    clusters,
+    instances,
+    snapshots,
+    failAt: faults.failAt.bind(faults),
+    calls: () => commandNames(mock),
+  };
 }

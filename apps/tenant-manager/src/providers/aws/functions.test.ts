@@ -1,0 +1,273 @@
+import { describe, expect, it, vi } from 'vitest';
+import type { AwsProviderConfig } from './config.js';
+import { createAwsFunctionProvider, INVOKE_URL_SID, INVOKE_VIA_URL_SID } from './functions.js';
+import { fakeLambda, throttled } from './testing/fake-aws.js';
+
+const GATEWAY_ROLE = 'arn:aws:iam::111111111111:role/supaplane-gateway-task';
+const REST_ROLE = 'arn:aws:iam::111111111111:role/supaplane-rest-function';
+const REF = 'abcdefghijklmnopqrst';
+
+const config: AwsProviderConfig = {
+  region: 'eu-west-1',
+  restFunction: {
+    artifact: { s3Bucket: 'supaplane-artifacts', s3Key: 'rest/rest-lambda.zip' },
+    roleArn: REST_ROLE,
+    memoryMiB: 1024,
+    timeoutSeconds: 30,
+    subnetIds: ['subnet-a', 'subnet-b'],
+    securityGroupIds: ['sg-rest'],
+    configUrl: 'http://tenant-manager.supaplane.internal:3002',
+  },
+  gatewayRoleArn: GATEWAY_ROLE,
+  tags: { project: 'supaplane' },
+};
+
+const input = (extra: Record<string, string> = {}) => ({
+  ref: REF,
+  environment: { SUPAPLANE_INTERNAL_TOKEN: 'internal-token-0123456789', ...extra },
+});
+
+function setup(
+  options: { checksUntilAvailable?: number; checksUntilActive?: number; cfg?: AwsProviderConfig } = {},
+) {
+  const lambda = fakeLambda({ checksUntilActive: options.checksUntilActive ?? 0 });
+  const sleep = vi.fn(async (_ms: number) => {});
+  const provider = createAwsFunctionProvider(options.cfg ?? config, {
+    lambda: lambda.client,
+    sleep,
+    activePoll: { intervalMs: 1000, maxChecks: 5 },
+  });
+  return { lambda, sleep, provider };
+}
+
+const FIRST_RUN = [
+  'CreateFunction',
+  'GetFunctionConfiguration', // Pending
+  'GetFunctionConfiguration', // Active
+  'CreateFunctionUrlConfig',
+  'GetPolicy',
+  'AddPermission',
+  'AddPermission',
+];
+
+/** The end state every successful run must reach. */
+function expectConverged(lambda: ReturnType<typeof fakeLambda>, env: Record<string, string> = {}) {
+  const name = `rest-${REF}`;
+  const fn = lambda.functions.get(name)!;
+  expect(fn.state).toBe('Active');
+  expect((fn.config['Environment'] as { Variables: Record<string, string> }).Variables).toMatchObject({
+    SUPAPLANE_PROJECT_REF: REF,
+    SUPAPLANE_CONFIG_URL: 'http://tenant-manager.supaplane.internal:3002',
+    SUPAPLANE_INTERNAL_TOKEN: 'internal-token-0123456789',
+    ...env,
+  });
+  expect(lambda.urls.get(name)?.AuthType).toBe('AWS_IAM');
+  const statements = [...(lambda.policies.get(name)?.values() ?? [])];
+  expect(statements.map((s) => [s['Sid'], s['Action'], s['Principal']]).sort()).toEqual([
+    [INVOKE_URL_SID, 'lambda:InvokeFunctionUrl', { AWS: GATEWAY_ROLE }],
+    [INVOKE_VIA_URL_SID, 'lambda:InvokeFunction', { AWS: GATEWAY_ROLE }],
+  ]);
+}
+
+describe('AWS function provider: ensureRestFunction', () => {
+  it('creates rest-<ref> from the artifact, waits for Active, adds an IAM-auth URL and gateway-only permissions', async () => {
+    const { lambda, sleep, provider } = setup();
+    const fn = await provider.ensureRestFunction(input());
+    expect(fn).toEqual({
+      name: `rest-${REF}`,
+      url: 'https://uabcdefghijklmnopqrst.lambda-url.eu-west-1.on.aws/',
+      region: 'eu-west-1',
+    });
+    expect(lambda.calls()).toEqual(FIRST_RUN);
+    const create = lambda.mock.commandCalls(
+      (await import('@aws-sdk/client-lambda')).CreateFunctionCommand,
+    )[0]!.args[0].input;
+    expect(create).toMatchObject({
+      FunctionName: `rest-${REF}`,
+      Role: REST_ROLE,
+      Handler: 'index.handler',
+      Runtime: 'nodejs20.x',
+      MemorySize: 1024,
+      Timeout: 30,
+      PackageType: 'Zip',
+      Code: { S3Bucket: 'supaplane-artifacts', S3Key: 'rest/rest-lambda.zip' },
+      VpcConfig: { SubnetIds: ['subnet-a', 'subnet-b'], SecurityGroupIds: ['sg-rest'] },
+      Tags: { project: 'supaplane', 'supaplane:ref': REF },
+    });
+    const [urlCall] = lambda.mock
+      .calls()
+      .filter((c) => c.args[0].constructor.name === 'CreateFunctionUrlConfigCommand');
+    expect(urlCall!.args[0].input).toEqual({ FunctionName: `rest-${REF}`, AuthType: 'AWS_IAM' });
+    const permissions = lambda.mock
+      .calls()
+      .filter((c) => c.args[0].constructor.name === 'AddPermissionCommand')
+      .map((c) => c.args[0].input);
+    expect(permissions).toEqual([
+      {
+        FunctionName: `rest-${REF}`,
+        StatementId: INVOKE_URL_SID,
+        Action: 'lambda:InvokeFunctionUrl',
+        Principal: GATEWAY_ROLE,
+        FunctionUrlAuthType: 'AWS_IAM',
+      },
+      {
+        FunctionName: `rest-${REF}`,
+        StatementId: INVOKE_VIA_URL_SID,
+        Action: 'lambda:InvokeFunction',
+        Principal: GATEWAY_ROLE,
+        InvokedViaFunctionUrl: true,
+      },
+    ]);
+    expect(sleep.mock.calls).toEqual([[1000]]);
+    expectConverged(lambda);
+  });
+
+  it('is idempotent: a second run updates the configuration and adds nothing twice', async () => {
+    const { lambda, provider } = setup();
+    await provider.ensureRestFunction(input());
+    lambda.mock.resetHistory();
+    const again = await provider.ensureRestFunction(input({ REST_MAX_ROWS: '500' }));
+    expect(again.url).toBe('https://uabcdefghijklmnopqrst.lambda-url.eu-west-1.on.aws/');
+    expect(lambda.calls()).toEqual([
+      'CreateFunction', // ResourceConflictException
+      'GetFunctionConfiguration',
+      'UpdateFunctionConfiguration',
+      'TagResource',
+      'GetFunctionConfiguration', // InProgress
+      'GetFunctionConfiguration', // Successful
+      'CreateFunctionUrlConfig', // ResourceConflictException
+      'GetFunctionUrlConfig',
+      'GetPolicy',
+    ]);
+    expectConverged(lambda, { REST_MAX_ROWS: '500' });
+  });
+
+  const firstRunSteps = FIRST_RUN.map((step, i) => ({
+    step,
+    nth: FIRST_RUN.slice(0, i + 1).filter((s) => s === step).length,
+  }));
+  it.each(firstRunSteps)(
+    'converges after a failure at $step (call $nth) of the first run',
+    async ({ step, nth }) => {
+      const { lambda, provider } = setup();
+      lambda.failAt(step, nth);
+      await expect(provider.ensureRestFunction(input())).rejects.toThrow(`injected failure at ${step}`);
+      const fn = await provider.ensureRestFunction(input());
+      expect(fn.url).toBe('https://uabcdefghijklmnopqrst.lambda-url.eu-west-1.on.aws/');
+      expectConverged(lambda);
+    },
+  );
+
+  it.each(['UpdateFunctionConfiguration', 'TagResource', 'GetFunctionUrlConfig', 'GetPolicy'])(
+    'converges after a failure at %s while updating an existing function',
+    async (step) => {
+      const { lambda, provider } = setup();
+      await provider.ensureRestFunction(input());
+      lambda.failAt(step);
+      await expect(provider.ensureRestFunction(input({ REST_MAX_ROWS: '10' }))).rejects.toThrow(
+        `injected failure at ${step}`,
+      );
+      await provider.ensureRestFunction(input({ REST_MAX_ROWS: '10' }));
+      expectConverged(lambda, { REST_MAX_ROWS: '10' });
+      expect(lambda.functions.get(`rest-${REF}`)!.tags).toEqual({
+        project: 'supaplane',
+        'supaplane:ref': REF,
+      });
+    },
+  );
+
+  it('switches a URL that lost IAM auth back to AWS_IAM and replaces a grant to another principal', async () => {
+    const { lambda, provider } = setup();
+    await provider.ensureRestFunction(input());
+    const name = `rest-${REF}`;
+    lambda.urls.get(name)!.AuthType = 'NONE';
+    lambda.policies.get(name)!.get(INVOKE_URL_SID)!['Principal'] = { AWS: 'arn:aws:iam::999999999999:root' };
+    lambda.mock.resetHistory();
+    await provider.ensureRestFunction(input());
+    expect(lambda.calls()).toContain('UpdateFunctionUrlConfig');
+    expect(lambda.calls().filter((c) => c === 'RemovePermission' || c === 'AddPermission')).toEqual([
+      'RemovePermission',
+      'AddPermission',
+    ]);
+    expectConverged(lambda);
+  });
+
+  it('retries throttled calls with growing backoff, and gives up after the attempt limit', async () => {
+    const { lambda, sleep, provider } = setup();
+    lambda.failAt('CreateFunction', 1, throttled());
+    lambda.failAt('CreateFunction', 2, throttled());
+    await provider.ensureRestFunction(input());
+    expect(lambda.calls().slice(0, 3)).toEqual(['CreateFunction', 'CreateFunction', 'CreateFunction']);
+    const [first, second] = sleep.mock.calls.map(([ms]) => ms);
+    expect(first).toBeGreaterThanOrEqual(160);
+    expect(first).toBeLessThanOrEqual(240);
+    expect(second).toBeGreaterThanOrEqual(320);
+    expect(second).toBeLessThanOrEqual(480);
+    expectConverged(lambda);
+
+    const other = setup();
+    for (let i = 1; i <= 6; i++) other.lambda.failAt('CreateFunction', i, throttled());
+    await expect(other.provider.ensureRestFunction(input())).rejects.toMatchObject({
+      name: 'TooManyRequestsException',
+    });
+    expect(other.lambda.calls()).toEqual(Array(6).fill('CreateFunction'));
+  });
+
+  it('waits a bounded time for Active and reports a failed function with its reason', async () => {
+    const slow = setup({ checksUntilActive: 100 });
+    await expect(slow.provider.ensureRestFunction(input())).rejects.toThrow(
+      `timed out waiting for rest-${REF} to become Active (5 checks, 1000 ms apart)`,
+    );
+    expect(slow.sleep).toHaveBeenCalledTimes(4);
+    expect(slow.lambda.calls()).not.toContain('CreateFunctionUrlConfig');
+
+    const broken = setup();
+    await broken.provider.ensureRestFunction(input());
+    broken.lambda.functions.get(`rest-${REF}`)!.state = 'Failed';
+    await expect(broken.provider.ensureRestFunction(input())).rejects.toThrow(
+      `rest-${REF} failed: bad subnet`,
+    );
+  });
+
+  it('sends an inline zip read once when the artifact is a local file', async () => {
+    const lambda = fakeLambda();
+    const readZip = vi.fn(async () => new Uint8Array([80, 75, 3, 4]));
+    const provider = createAwsFunctionProvider(
+      { ...config, restFunction: { ...config.restFunction, artifact: { zipFile: '/dist/rest-lambda.zip' } } },
+      { lambda: lambda.client, sleep: async () => {}, readZip },
+    );
+    await provider.ensureRestFunction(input());
+    await provider.ensureRestFunction({ ...input(), ref: 'zyxwvutsrqponmlkjihg' });
+    expect(readZip).toHaveBeenCalledTimes(1);
+    expect(readZip).toHaveBeenCalledWith('/dist/rest-lambda.zip');
+    const codes = lambda.mock
+      .calls()
+      .filter((c) => c.args[0].constructor.name === 'CreateFunctionCommand')
+      .map((c) => (c.args[0].input as { Code: unknown }).Code);
+    expect(codes).toEqual([
+      { ZipFile: new Uint8Array([80, 75, 3, 4]) },
+      { ZipFile: new Uint8Array([80, 75, 3, 4]) },
+    ]);
+  });
+});
+
+describe('AWS function provider: deleteRestFunction', () => {
+  it('deletes the URL and the function; deleting what is gone succeeds', async () => {
+    const { lambda, provider } = setup();
+    await provider.ensureRestFunction(input());
+    lambda.mock.resetHistory();
+    await provider.deleteRestFunction(REF);
+    expect(lambda.calls()).toEqual(['DeleteFunctionUrlConfig', 'DeleteFunction']);
+    expect(lambda.snapshot()).toEqual({ functions: {}, urls: {}, policies: {} });
+    await expect(provider.deleteRestFunction(REF)).resolves.toBeUndefined();
+  });
+
+  it.each(['DeleteFunctionUrlConfig', 'DeleteFunction'])('converges after a failure at %s', async (step) => {
+    const { lambda, provider } = setup();
+    await provider.ensureRestFunction(input());
+    lambda.failAt(step);
+    await expect(provider.deleteRestFunction(REF)).rejects.toThrow(`injected failure at ${step}`);
+    await provider.deleteRestFunction(REF);
+    expect(lambda.snapshot()).toEqual({ functions: {}, urls: {}, policies: {} });
+  });
+});
