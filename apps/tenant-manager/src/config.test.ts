@@ -1,0 +1,71 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { loadConfig } from './config.js';
+
+const masterKey = Buffer.alloc(32, 7).toString('base64');
+const base = {
+  DATABASE_URL: 'postgres://u:p@127.0.0.1:5433/supaplane',
+  ADMIN_API_KEY: 'admin-key-0123456789',
+  INTERNAL_SERVICE_TOKEN: 'internal-token-0123456789',
+  MASTER_KEY: masterKey,
+};
+
+describe('loadConfig', () => {
+  it('applies the documented defaults', () => {
+    const config = loadConfig(base);
+    expect(config).toMatchObject({
+      publicPort: 3001,
+      internalPort: 3002,
+      host: '127.0.0.1',
+      provider: 'local',
+      redisUrl: null,
+      lambdaEmulatorUrl: 'http://127.0.0.1:9000',
+      internalBaseUrl: 'http://127.0.0.1:3002',
+      publicUrlTemplate: 'https://{ref}.localhost',
+      workerCluster: null,
+    });
+    expect(config.masterKey.equals(Buffer.alloc(32, 7))).toBe(true);
+  });
+
+  it('reads the master key from a file, and a worker cluster URL', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tm-config-'));
+    writeFileSync(join(dir, 'master.key'), `${masterKey}\n`);
+    const { MASTER_KEY: _, ...rest } = base;
+    const config = loadConfig({
+      ...rest,
+      MASTER_KEY_FILE: join(dir, 'master.key'),
+      BASE_DOMAIN: 'supaplane.example',
+      WORKER_CLUSTER_URL: 'postgres://postgres:pw@127.0.0.1:5432/postgres',
+      WORKER_CLUSTER_CAPACITY: '50',
+    });
+    expect(config.publicUrlTemplate).toBe('https://{ref}.supaplane.example');
+    expect(config.workerCluster).toEqual({
+      url: 'postgres://postgres:pw@127.0.0.1:5432/postgres',
+      name: 'local',
+      capacity: 50,
+      region: 'local',
+    });
+  });
+
+  it.each([
+    [{ DATABASE_URL: '' }, 'DATABASE_URL is required'],
+    [{ ADMIN_API_KEY: 'short' }, 'ADMIN_API_KEY is required (at least 16 characters)'],
+    [{ MASTER_KEY: Buffer.alloc(16).toString('base64') }, 'MASTER_KEY must be base64 of exactly 32 bytes'],
+    [{ TM_PUBLIC_PORT: 'abc' }, 'TM_PUBLIC_PORT must be an integer'],
+    [{ PROVIDER: 'gcp' }, 'PROVIDER must be local or aws'],
+  ])('rejects %j', (override, message) => {
+    expect(() => loadConfig({ ...base, ...override })).toThrow(message);
+  });
+
+  it('never echoes a secret in its errors', () => {
+    try {
+      loadConfig({ ...base, MASTER_KEY: 'not-a-valid-key-but-secret' });
+    } catch (error) {
+      expect((error as Error).message).not.toContain('not-a-valid-key-but-secret');
+      return;
+    }
+    throw new Error('expected a failure');
+  });
+});

@@ -1,0 +1,77 @@
+import { createServer, type IncomingMessage } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createLocalFunctionProvider } from './local.js';
+
+// A real HTTP server speaking the emulator's control API (docs/contracts.md), recording requests.
+const seen: { method: string; url: string; auth: string | undefined; body: unknown }[] = [];
+const functions = new Set<string>();
+const server = createServer(async (req: IncomingMessage, res) => {
+  let raw = '';
+  for await (const chunk of req) raw += chunk;
+  seen.push({
+    method: req.method!,
+    url: req.url!,
+    auth: req.headers.authorization,
+    body: raw ? JSON.parse(raw) : undefined,
+  });
+  if (req.headers.authorization !== 'Bearer token-0123456789abcdef') return res.writeHead(401).end();
+  const name = decodeURIComponent(req.url!.split('/')[2]!);
+  if (req.method === 'PUT') {
+    functions.add(name);
+    res.writeHead(200, { 'content-type': 'application/json' });
+    return res.end(JSON.stringify({ name, url: `http://${name}.lambda-url.local.localhost:9000/` }));
+  }
+  functions.delete(name);
+  res.writeHead(204).end();
+});
+let url: string;
+beforeAll(async () => {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
+
+describe('local function provider', () => {
+  it('PUTs and DELETEs rest-<ref> with the service token and the contract body', async () => {
+    const provider = createLocalFunctionProvider({
+      emulatorUrl: `${url}/`,
+      internalServiceToken: 'token-0123456789abcdef',
+    });
+    const environment = {
+      SUPAPLANE_PROJECT_REF: 'abc',
+      SUPAPLANE_CONFIG_URL: 'http://127.0.0.1:3002',
+      SUPAPLANE_INTERNAL_TOKEN: 't',
+    };
+    const fn = await provider.ensureRestFunction({ ref: 'abc', environment });
+    expect(fn).toEqual({
+      name: 'rest-abc',
+      url: 'http://rest-abc.lambda-url.local.localhost:9000/',
+      region: 'local',
+    });
+    expect(seen[0]).toEqual({
+      method: 'PUT',
+      url: '/functions/rest-abc',
+      auth: 'Bearer token-0123456789abcdef',
+      body: { runtime: 'rest', environment },
+    });
+    expect(functions.has('rest-abc')).toBe(true);
+    await provider.deleteRestFunction('abc');
+    await provider.deleteRestFunction('abc'); // idempotent
+    expect(functions.has('rest-abc')).toBe(false);
+    expect(seen.slice(1).map((r) => `${r.method} ${r.url}`)).toEqual([
+      'DELETE /functions/rest-abc',
+      'DELETE /functions/rest-abc',
+    ]);
+  });
+
+  it('fails clearly when the emulator refuses', async () => {
+    const provider = createLocalFunctionProvider({
+      emulatorUrl: url,
+      internalServiceToken: 'wrong-token-000000',
+    });
+    await expect(provider.ensureRestFunction({ ref: 'abc', environment: {} })).rejects.toThrow(
+      'lambda emulator PUT rest-abc answered 401',
+    );
+  });
+});
