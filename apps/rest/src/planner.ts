@@ -312,16 +312,17 @@ export function renderLevel(
       if (item.cast) expr = `CAST(${expr} AS ${item.cast})`;
       selectList.push(`${expr} AS ${ident(outputName(item))}`);
     } else {
-      if (!source.relation) {
+      const parent = source.relation ?? ('pk' in source ? (source as Relation) : undefined);
+      if (!parent) {
         throw apiError(
           400,
           'PGRST200',
           `Could not find a relationship between '${source.name}' and '${item.name}' in the schema cache`,
         );
       }
-      const rel = resolveRelationship(ctx, source.relation, item);
+      const rel = resolveRelationship(ctx, parent, item);
       const childPath = path ? `${path}.${item.alias ?? item.name}` : (item.alias ?? item.name);
-      const rendered = renderEmbed(ctx, source.relation, alias, rel, item, childPath);
+      const rendered = renderEmbed(ctx, parent, alias, rel, item, childPath);
       joins.push(rendered.join);
       if (item.inner) filteringJoins.push(rendered.join);
       embeds.set(item.alias ?? item.name, { alias: rendered.alias, toMany: rendered.toMany });
