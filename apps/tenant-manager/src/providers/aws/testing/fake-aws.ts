@@ -296,8 +296,8 @@ export function fakeRds(options: { checksUntilAvailable?: number } = {}) {
     const id = input.DBInstanceIdentifier!;
     const i = instances.get(id);
     if (!i) throw new DBInstanceNotFoundFault({ message: `DBInstance ${id} not found.`, ...meta });
-    const reply = { DBInstances: [{ DBInstanceIdentifier: id, DBInstanceStatus: i.status }] };
     if (i.status === 'creating' && i.checks-- <= 0) i.status = 'available';
+    const reply = { DBInstances: [{ DBInstanceIdentifier: id, DBInstanceStatus: i.status }] };
     if (i.status === 'deleting' && i.checks-- <= 0) instances.delete(id);
     return reply;
   });

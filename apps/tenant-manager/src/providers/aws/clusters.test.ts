@@ -1,0 +1,226 @@
+import { CreateDBClusterCommand, CreateDBInstanceCommand, DeleteDBClusterCommand } from '@aws-sdk/client-rds';
+import { describe, expect, it, vi } from 'vitest';
+import { clusterSlug, createAwsClusterProvider } from './clusters.js';
+import type { AwsProviderConfig } from './config.js';
+import { fakeRds, throttled } from './testing/fake-aws.js';
+
+const config: AwsProviderConfig = {
+  region: 'eu-west-1',
+  restFunction: { artifact: { s3Bucket: 'b', s3Key: 'k' }, roleArn: 'arn:aws:iam::111111111111:role/r' },
+  gatewayRoleArn: 'arn:aws:iam::111111111111:role/g',
+  workerCluster: {
+    identifierPrefix: 'supaplane-worker-',
+    subnetGroupName: 'supaplane-worker',
+    parameterGroupName: 'supaplane-worker-pg16',
+    securityGroupIds: ['sg-worker'],
+    kmsKeyId: 'arn:aws:kms:eu-west-1:111111111111:key/abc',
+    engineVersion: '16.6',
+    minCapacity: 0.5,
+    maxCapacity: 8,
+    backupRetentionDays: 7,
+    deletionProtection: true,
+  },
+  tags: { project: 'supaplane' },
+};
+
+const ID = 'supaplane-worker-eu-2';
+
+function setup() {
+  const rds = fakeRds({ checksUntilAvailable: 1 });
+  let n = 0;
+  const generatePassword = vi.fn(() => `password-${++n}`);
+  const sleep = vi.fn(async (_ms: number) => {});
+  const provider = createAwsClusterProvider(config, {
+    rds: rds.client,
+    sleep,
+    generatePassword,
+    availablePoll: { intervalMs: 500, maxChecks: 10 },
+  });
+  return { rds, sleep, provider, generatePassword };
+}
+
+/** A run's result must be a credential that works against the cluster as it is now. */
+function expectConverged(
+  rds: ReturnType<typeof fakeRds>,
+  connection: { adminPassword: string; externalId: string },
+) {
+  expect([...rds.clusters.keys()]).toEqual([ID]);
+  expect([...rds.instances.keys()]).toEqual([`${ID}-writer`]);
+  expect(rds.clusters.get(ID)!.status).toBe('available');
+  expect(rds.instances.get(`${ID}-writer`)!.status).toBe('available');
+  expect(rds.clusters.get(ID)!.password).toBe(connection.adminPassword);
+  expect(connection.externalId).toBe(ID);
+}
+
+const CREATE_RUN = [
+  'CreateDBCluster',
+  'CreateDBInstance',
+  'DescribeDBClusters', // creating
+  'DescribeDBClusters', // available
+  'DescribeDBInstances', // creating
+  'DescribeDBClusters', // available
+  'DescribeDBInstances', // available
+];
+
+describe('AWS worker cluster provider', () => {
+  it('names clusters from a slug of the name', () => {
+    expect(clusterSlug('EU 2')).toBe('eu-2');
+    expect(clusterSlug('--Main__Cluster--')).toBe('main-cluster');
+    expect(() => clusterSlug('!!!')).toThrow(/letters or digits/);
+  });
+
+  it('creates an encrypted Serverless v2 cluster and writer, waits until available, returns the connection', async () => {
+    const { rds, provider, sleep } = setup();
+    const connection = await provider.createCluster({ name: 'EU 2' });
+    expect(rds.calls()).toEqual(CREATE_RUN);
+    expect(connection).toEqual({
+      host: `${ID}.cluster-abc.eu-west-1.rds.amazonaws.com`,
+      port: 5432,
+      adminUser: 'supaplane_admin',
+      adminPassword: 'password-1',
+      region: 'eu-west-1',
+      externalId: ID,
+    });
+    expect(rds.mock.commandCalls(CreateDBClusterCommand)[0]!.args[0].input).toMatchObject({
+      DBClusterIdentifier: ID,
+      Engine: 'aurora-postgresql',
+      EngineVersion: '16.6',
+      MasterUsername: 'supaplane_admin',
+      MasterUserPassword: 'password-1',
+      DBSubnetGroupName: 'supaplane-worker',
+      VpcSecurityGroupIds: ['sg-worker'],
+      DBClusterParameterGroupName: 'supaplane-worker-pg16',
+      StorageEncrypted: true,
+      KmsKeyId: 'arn:aws:kms:eu-west-1:111111111111:key/abc',
+      ServerlessV2ScalingConfiguration: { MinCapacity: 0.5, MaxCapacity: 8 },
+      DeletionProtection: true,
+      Tags: [
+        { Key: 'project', Value: 'supaplane' },
+        { Key: 'supaplane:worker-cluster', Value: 'EU 2' },
+      ],
+    });
+    expect(rds.mock.commandCalls(CreateDBInstanceCommand)[0]!.args[0].input).toMatchObject({
+      DBInstanceIdentifier: `${ID}-writer`,
+      DBClusterIdentifier: ID,
+      DBInstanceClass: 'db.serverless',
+      Engine: 'aurora-postgresql',
+    });
+    expect(sleep.mock.calls).toEqual([[500], [500]]);
+    expectConverged(rds, connection);
+  });
+
+  it('takes the capacity range from the request when given', async () => {
+    const { rds, provider } = setup();
+    await provider.createCluster({ name: 'eu-2', minCapacity: 2, maxCapacity: 16 });
+    expect(
+      rds.mock.commandCalls(CreateDBClusterCommand)[0]!.args[0].input.ServerlessV2ScalingConfiguration,
+    ).toEqual({
+      MinCapacity: 2,
+      MaxCapacity: 16,
+    });
+  });
+
+  const steps = CREATE_RUN.map((step, i) => ({
+    step,
+    nth: CREATE_RUN.slice(0, i + 1).filter((s) => s === step).length,
+  }));
+  it.each(steps)(
+    'converges after a failure at $step (call $nth), resetting the master password it returns',
+    async ({ step, nth }) => {
+      const { rds, provider } = setup();
+      rds.failAt(step, nth);
+      await expect(provider.createCluster({ name: 'eu-2' })).rejects.toThrow(`injected failure at ${step}`);
+      const connection = await provider.createCluster({ name: 'eu-2' });
+      expectConverged(rds, connection);
+      if (step !== 'CreateDBCluster') {
+        // The cluster existed: the second run set its own password rather than returning a lost one.
+        expect(connection.adminPassword).toBe('password-2');
+        expect(rds.calls()).toContain('ModifyDBCluster');
+      }
+    },
+  );
+
+  it('converges after a failure while resetting the password of an existing cluster', async () => {
+    const { rds, provider } = setup();
+    rds.failAt('CreateDBInstance');
+    await expect(provider.createCluster({ name: 'eu-2' })).rejects.toThrow();
+    rds.failAt('ModifyDBCluster');
+    await expect(provider.createCluster({ name: 'eu-2' })).rejects.toThrow(
+      'injected failure at ModifyDBCluster',
+    );
+    expectConverged(rds, await provider.createCluster({ name: 'eu-2' }));
+  });
+
+  it('retries throttling and bounds the wait for availability', async () => {
+    const { rds, provider } = setup();
+    rds.failAt('CreateDBCluster', 1, throttled());
+    expectConverged(rds, await provider.createCluster({ name: 'eu-2' }));
+    expect(rds.calls().slice(0, 2)).toEqual(['CreateDBCluster', 'CreateDBCluster']);
+
+    const stuck = fakeRds({ checksUntilAvailable: 1000 });
+    const slow = createAwsClusterProvider(config, {
+      rds: stuck.client,
+      sleep: async () => {},
+      availablePoll: { intervalMs: 1, maxChecks: 3 },
+    });
+    await expect(slow.createCluster({ name: 'eu-2' })).rejects.toThrow(
+      `timed out waiting for ${ID} to become available`,
+    );
+  });
+
+  it('refuses other regions and clusters it does not own', async () => {
+    const { rds, provider } = setup();
+    await expect(provider.createCluster({ name: 'x', region: 'us-east-1' })).rejects.toThrow(
+      /only be created in eu-west-1/,
+    );
+    await expect(provider.deleteCluster('supaplane-management')).rejects.toThrow(/not a worker cluster/);
+    expect(rds.calls()).toEqual([]);
+  });
+
+  it('deletes the writer, waits for it, then deletes the cluster with a final snapshot', async () => {
+    const { rds, provider } = setup();
+    await provider.createCluster({ name: 'eu-2' });
+    rds.mock.resetHistory();
+    await provider.deleteCluster(ID);
+    expect(rds.calls()).toEqual([
+      'DescribeDBClusters',
+      'DeleteDBInstance',
+      'DescribeDBInstances', // deleting
+      'DescribeDBInstances', // deleting (gone after)
+      'DescribeDBInstances', // not found
+      'DeleteDBCluster',
+    ]);
+    expect(rds.mock.commandCalls(DeleteDBClusterCommand)[0]!.args[0].input).toEqual({
+      DBClusterIdentifier: ID,
+      SkipFinalSnapshot: false,
+      FinalDBSnapshotIdentifier: `${ID}-final`,
+    });
+    expect(rds.clusters.size + rds.instances.size).toBe(0);
+    expect([...rds.snapshots]).toEqual([`${ID}-final`]);
+    await expect(provider.deleteCluster(ID)).resolves.toBeUndefined();
+  });
+
+  it.each(['DescribeDBClusters', 'DeleteDBInstance', 'DescribeDBInstances', 'DeleteDBCluster'])(
+    'deletion converges after a failure at %s',
+    async (step) => {
+      const { rds, provider } = setup();
+      await provider.createCluster({ name: 'eu-2' });
+      rds.failAt(step);
+      await expect(provider.deleteCluster(ID)).rejects.toThrow(`injected failure at ${step}`);
+      await provider.deleteCluster(ID);
+      expect(rds.clusters.size + rds.instances.size).toBe(0);
+    },
+  );
+
+  it('skips the final snapshot when an interrupted run already took it', async () => {
+    const { rds, provider } = setup();
+    await provider.createCluster({ name: 'eu-2' });
+    rds.snapshots.add(`${ID}-final`);
+    await provider.deleteCluster(ID);
+    const deletes = rds.mock
+      .commandCalls(DeleteDBClusterCommand)
+      .map((c) => c.args[0].input.SkipFinalSnapshot);
+    expect(deletes).toEqual([false, true]);
+    expect(rds.clusters.size).toBe(0);
+  });
+});

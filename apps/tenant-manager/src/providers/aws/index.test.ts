@@ -1,0 +1,66 @@
+import { LambdaClient } from '@aws-sdk/client-lambda';
+import { describe, expect, it } from 'vitest';
+import { AwsProviderConfigError, createAwsProvider, parseAwsProviderConfig } from './index.js';
+
+const valid = {
+  region: 'eu-west-1',
+  restFunction: {
+    artifact: { s3Bucket: 'supaplane-artifacts', s3Key: 'rest/rest-lambda.zip' },
+    roleArn: 'arn:aws:iam::111111111111:role/supaplane-rest-function',
+    runtime: 'nodejs20.x',
+  },
+  gatewayRoleArn: 'arn:aws:iam::111111111111:role/gateway',
+  ecs: { cluster: 'supaplane-cluster', services: ['gateway', 'tenant-manager'] },
+};
+
+const problems = (input: unknown) => {
+  try {
+    parseAwsProviderConfig(input);
+    return [];
+  } catch (error) {
+    expect(error).toBeInstanceOf(AwsProviderConfigError);
+    return (error as AwsProviderConfigError).problems;
+  }
+};
+
+describe('AWS provider config and factory', () => {
+  it('parses the JSON the stack renders and names every bad field', () => {
+    expect(parseAwsProviderConfig(JSON.stringify(valid)).region).toBe('eu-west-1');
+    expect(problems('{nope')).toEqual(['config: not valid JSON']);
+    expect(
+      problems({
+        ...valid,
+        region: 'Europe',
+        gatewayRoleArn: 'role/gateway',
+        restFunction: { ...valid.restFunction, artifact: {}, runtime: 'python3.12' },
+        workerCluster: { identifierPrefix: 'Bad Prefix' },
+      }),
+    ).toEqual([
+      'region: expected an AWS region',
+      'restFunction.artifact: expected {s3Bucket, s3Key} or {zipFile}',
+      'restFunction.runtime: expected nodejs20.x or nodejs22.x',
+      'gatewayRoleArn: expected an IAM role ARN',
+      'workerCluster.identifierPrefix: expected a lower-case prefix',
+      'workerCluster.subnetGroupName: is required',
+      'workerCluster.parameterGroupName: is required',
+      'workerCluster.securityGroupIds: is required',
+      'workerCluster.kmsKeyId: is required',
+    ]);
+  });
+
+  it('builds a provider with only the parts the config enables', () => {
+    const provider = createAwsProvider(JSON.stringify(valid), {
+      lambda: new LambdaClient({ region: 'eu-west-1' }),
+    });
+    expect(provider.name).toBe('aws');
+    expect(provider.clusters).toBeUndefined();
+    expect(typeof provider.platform?.describeServices).toBe('function');
+    expect(createAwsProvider({ awsProviderConfig: valid }).name).toBe('aws');
+  });
+
+  it('rejects a tenant-manager config without the AWS provider config, saying what to pass', () => {
+    expect(() => createAwsProvider({ provider: 'aws', baseDomain: 'x' } as never)).toThrow(
+      /SUPAPLANE_AWS_PROVIDER_CONFIG/,
+    );
+  });
+});
