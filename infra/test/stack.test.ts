@@ -146,18 +146,26 @@ describe.each(['test', 'production'] as const)('SupabaseStack with config.%s.jso
 
   it('lets the gateway invoke only rest-* function URLs with IAM auth', () => {
     const statements = policyNamed(s, 'AccessGateway');
-    expect(statements).toHaveLength(1);
+    expect(statements).toHaveLength(2);
     expect(statements[0]).toMatchObject({
       Effect: 'Allow',
       Action: 'lambda:InvokeFunctionUrl',
       Condition: { StringEquals: { 'lambda:FunctionUrlAuthType': 'AWS_IAM' } },
     });
-    expect(json(statements[0]!.Resource)).toMatch(/:lambda:eu-west-1:\d{12}:function:rest-\*"/);
+    expect(statements[1]).toMatchObject({
+      Effect: 'Allow',
+      Action: 'lambda:InvokeFunction',
+      Condition: { Bool: { 'lambda:InvokedViaFunctionUrl': 'true' } },
+    });
+    for (const st of statements)
+      expect(json(st.Resource)).toMatch(/:lambda:eu-west-1:\d{12}:function:rest-\*"/);
     // No other policy grants any Lambda invocation.
     const invokers = iamStatements(s).filter(([, st]) =>
       asArray(st.Action).some((a) => /^lambda:Invoke/.test(a)),
     );
-    expect(invokers.map(([id]) => id)).toEqual([expect.stringMatching(/^AccessGateway/)]);
+    expect(new Set(invokers.map(([id]) => id.replace(/[0-9A-F]{8}$/, '')))).toEqual(
+      new Set(['AccessGateway']),
+    );
   });
 
   it('scopes the tenant-manager to rest-* functions, the rest role, its worker clusters and its ECS cluster', () => {

@@ -61,6 +61,13 @@ export class AccessPolicies extends Construct {
           resources: [functionArn],
           conditions: { StringEquals: { 'lambda:FunctionUrlAuthType': 'AWS_IAM' } },
         }),
+        // Since October 2025 a function URL call also needs lambda:InvokeFunction; only through the URL.
+        new iam.PolicyStatement({
+          sid: 'InvokeRestFunctionsViaUrl',
+          actions: ['lambda:InvokeFunction'],
+          resources: [functionArn],
+          conditions: { Bool: { 'lambda:InvokedViaFunctionUrl': 'true' } },
+        }),
       ],
     });
 

@@ -7,7 +7,7 @@ const valid = {
   restFunction: {
     artifact: { s3Bucket: 'supaplane-artifacts', s3Key: 'rest/rest-lambda.zip' },
     roleArn: 'arn:aws:iam::111111111111:role/supaplane-rest-function',
-    runtime: 'nodejs20.x',
+    runtime: 'nodejs20.x' as const,
   },
   gatewayRoleArn: 'arn:aws:iam::111111111111:role/gateway',
   ecs: { cluster: 'supaplane-cluster', services: ['gateway', 'tenant-manager'] },
