@@ -22,7 +22,7 @@ describe('loadConfig', () => {
       provider: 'local',
       redisUrl: null,
       lambdaEmulatorUrl: 'http://127.0.0.1:9000',
-      internalBaseUrl: 'http://127.0.0.1:3002',
+      internalBaseUrl: null,
       publicUrlTemplate: 'https://{ref}.localhost',
       workerCluster: null,
     });

@@ -13,8 +13,10 @@ import { readFileSync } from 'node:fs';
  *   MASTER_KEY_FILE        file holding that base64 key instead of MASTER_KEY (one of the two is required)
  *   REDIS_URL              optional; when set, invalidations are published on `supaplane:invalidate`
  *   PROVIDER               local | aws (default local)
+ *   SUPAPLANE_AWS_PROVIDER_CONFIG  JSON config of the AWS provider (required when PROVIDER=aws)
  *   LAMBDA_EMULATOR_URL    control API of the local Lambda emulator (default http://127.0.0.1:9000)
- *   INTERNAL_BASE_URL      how rest functions reach the internal API (default http://<host>:<internal port>)
+ *   INTERNAL_BASE_URL      how rest functions reach the internal API (default http://<host>:<internal port>,
+ *                          with the port actually bound when TM_INTERNAL_PORT=0)
  *   BASE_DOMAIN            projects answer at https://<ref>.<BASE_DOMAIN> (default localhost)
  *   PUBLIC_URL_TEMPLATE    overrides the project URL; `{ref}` is replaced (e.g. http://{ref}.localhost:8000)
  *   WORKER_CLUSTER_URL     optional postgres:// URL of a worker cluster registered (or updated) as
@@ -35,8 +37,11 @@ export interface TenantManagerConfig {
   readonly masterKey: Buffer;
   readonly redisUrl: string | null;
   readonly provider: 'local' | 'aws';
+  /** Raw JSON handed to the AWS provider's `createAwsProvider({ awsProviderConfig })`. */
+  readonly awsProviderConfig: string | null;
   readonly lambdaEmulatorUrl: string;
-  readonly internalBaseUrl: string;
+  /** Null: derived from the bound internal address at start. */
+  readonly internalBaseUrl: string | null;
   readonly baseDomain: string;
   readonly publicUrlTemplate: string;
   readonly workerCluster: {
@@ -89,6 +94,10 @@ export function loadConfig(env: Env): TenantManagerConfig {
   else throw new Error('MASTER_KEY or MASTER_KEY_FILE is required');
   const provider = env['PROVIDER'] || 'local';
   if (provider !== 'local' && provider !== 'aws') throw new Error('PROVIDER must be local or aws');
+  const awsProviderConfig = env['SUPAPLANE_AWS_PROVIDER_CONFIG'] || null;
+  if (provider === 'aws' && !awsProviderConfig) {
+    throw new Error('SUPAPLANE_AWS_PROVIDER_CONFIG is required when PROVIDER=aws');
+  }
   const baseDomain = env['BASE_DOMAIN'] || 'localhost';
   const workerUrl = env['WORKER_CLUSTER_URL'];
   return {
@@ -101,8 +110,9 @@ export function loadConfig(env: Env): TenantManagerConfig {
     masterKey,
     redisUrl: env['REDIS_URL'] || null,
     provider,
+    awsProviderConfig,
     lambdaEmulatorUrl: env['LAMBDA_EMULATOR_URL'] || 'http://127.0.0.1:9000',
-    internalBaseUrl: env['INTERNAL_BASE_URL'] || `http://${host}:${internalPort}`,
+    internalBaseUrl: env['INTERNAL_BASE_URL'] || null,
     baseDomain,
     publicUrlTemplate: env['PUBLIC_URL_TEMPLATE'] || `https://{ref}.${baseDomain}`,
     workerCluster: workerUrl

@@ -1,3 +1,4 @@
+import { createServer } from 'node:net';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { pino } from 'pino';
@@ -23,7 +24,7 @@ async function loadProvider(config: TenantManagerConfig): Promise<Provider> {
   }
   // A variable specifier keeps the AWS provider (and its SDK clients) out of local builds.
   const specifier = './providers/aws/index.js';
-  let module: { createAwsProvider?: (config: TenantManagerConfig) => Provider | Promise<Provider> };
+  let module: { createAwsProvider?: (input: { awsProviderConfig: string }) => Provider | Promise<Provider> };
   try {
     module = await import(specifier);
   } catch (error) {
@@ -32,7 +33,7 @@ async function loadProvider(config: TenantManagerConfig): Promise<Provider> {
   if (typeof module.createAwsProvider !== 'function') {
     throw new Error('PROVIDER=aws but providers/aws/index.ts does not export createAwsProvider');
   }
-  return module.createAwsProvider(config);
+  return module.createAwsProvider({ awsProviderConfig: config.awsProviderConfig ?? '' });
 }
 
 /** Registers (or refreshes) the worker cluster named in the config, e.g. the local embedded Postgres. */
@@ -61,6 +62,21 @@ async function ensureConfiguredCluster(app: TenantManagerApp, config: TenantMana
   }
 }
 
+/** Resolves port 0 to a concrete free port, so the internal base URL can be known before listening. */
+function concretePort(host: string, port: number): Promise<number> {
+  if (port !== 0) return Promise.resolve(port);
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.on('error', reject);
+    probe.listen(0, host, () => {
+      const address = probe.address();
+      probe.close(() =>
+        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
+      );
+    });
+  });
+}
+
 /** Starts both APIs from a parsed config; `close()` drains requests and releases every resource. */
 export async function startTenantManager(config: TenantManagerConfig): Promise<RunningTenantManager> {
   const logger = pino({
@@ -81,8 +97,18 @@ export async function startTenantManager(config: TenantManagerConfig): Promise<R
     await db.end();
   };
   let app: TenantManagerApp;
+  let internalPort = config.internalPort;
   try {
-    app = await buildApp({ db, redis, provider: await loadProvider(config), config, logger });
+    internalPort = await concretePort(config.host, config.internalPort);
+    const reachableHost = config.host === '0.0.0.0' ? '127.0.0.1' : config.host;
+    const internalBaseUrl = config.internalBaseUrl ?? `http://${reachableHost}:${internalPort}`;
+    app = await buildApp({
+      db,
+      redis,
+      provider: await loadProvider(config),
+      config: { ...config, internalBaseUrl },
+      logger,
+    });
   } catch (error) {
     await release();
     throw error;
@@ -90,7 +116,7 @@ export async function startTenantManager(config: TenantManagerConfig): Promise<R
   try {
     await ensureConfiguredCluster(app, config);
     await app.publicApp.listen({ port: config.publicPort, host: config.host });
-    await app.internalApp.listen({ port: config.internalPort, host: config.host });
+    await app.internalApp.listen({ port: internalPort, host: config.host });
   } catch (error) {
     await app.close();
     await release();
