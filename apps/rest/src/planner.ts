@@ -772,7 +772,15 @@ export function planRpc(
       shape: 'rows',
     };
   }
-  const source: Source = { schema: routine.schema, name: routine.name, columns: routine.columns };
+  const returned = routine.returnRelation
+    ? ctx.cache.relations.get(qualifiedKey(routine.returnRelation.schema, routine.returnRelation.name))
+    : undefined;
+  const source: Source = {
+    schema: routine.schema,
+    name: routine.name,
+    columns: routine.columns,
+    ...(returned ? { relation: returned } : {}),
+  };
   const plan = planRead(ctx, source, call, range, count);
   return {
     statement: plan,

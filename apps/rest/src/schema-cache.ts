@@ -46,6 +46,8 @@ export interface Routine {
   readonly returns: 'scalar' | 'composite' | 'void';
   readonly columns: ReadonlyMap<string, Column>;
   readonly args: readonly RoutineArg[];
+  /** The table or view whose row type the function returns, for embedding from its result. */
+  readonly returnRelation?: { readonly schema: string; readonly name: string };
 }
 
 export interface SchemaCache {
@@ -87,6 +89,8 @@ SELECT
  (SELECT coalesce(json_agg(json_build_object(
     'schema', n.nspname, 'name', p.proname, 'volatility', p.provolatile, 'setof', p.proretset,
     'returnType', format_type(p.prorettype, NULL), 'typtype', rt.typtype, 'nDefaults', p.pronargdefaults,
+    'returnRelation', CASE WHEN rt.typrelid <> 0 THEN (SELECT json_build_object('schema', rn.nspname, 'name', rc.relname)
+        FROM pg_class rc JOIN pg_namespace rn ON rn.oid = rc.relnamespace WHERE rc.oid = rt.typrelid AND rc.relkind <> 'c') END,
     'returnColumns', CASE WHEN rt.typrelid <> 0 THEN (SELECT json_agg(json_build_object('name', a.attname,
         'type', format_type(a.atttypid, a.atttypmod)) ORDER BY a.attnum)
         FROM pg_attribute a WHERE a.attrelid = rt.typrelid AND a.attnum > 0 AND NOT a.attisdropped) END,
@@ -107,6 +111,7 @@ interface RawRoutine {
   typtype: string;
   nDefaults: number;
   returnColumns: { name: string; type: string }[] | null;
+  returnRelation: { schema: string; name: string } | null;
   args: { name: string; type: string; mode: string }[] | null;
 }
 

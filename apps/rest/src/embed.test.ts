@@ -1,0 +1,119 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { type TestEngine, testEngine } from './test/helpers.js';
+
+const t: TestEngine = testEngine();
+afterAll(() => t.close());
+
+describe('embedding', () => {
+  it('embeds many-to-one with hints for two keys to the same table, and asks to disambiguate otherwise', async () => {
+    const r = await t.call(
+      'GET',
+      '/books?select=title,author:authors!author_id(name),editor:authors!books_editor_id_fkey(name)&id=in.(1,4)&order=id',
+    );
+    expect(r.json).toEqual([
+      { title: 'A Wizard of Earthsea', author: { name: 'Ursula' }, editor: { name: 'Octavia' } },
+      { title: 'Parable of the Sower', author: { name: 'Octavia' }, editor: null },
+    ]);
+    const ambiguous = await t.call('GET', '/books?select=title,authors(name)');
+    expect(ambiguous.status).toBe(300);
+    expect(ambiguous.json).toMatchObject({
+      code: 'PGRST201',
+      message: "Could not embed because more than one relationship was found for 'books' and 'authors'",
+      hint: "Try changing 'authors' to one of the following: 'authors!books_author_id_fkey', 'authors!books_editor_id_fkey'. Find the desired relationship in the 'details' key.",
+    });
+    expect((ambiguous.json as { details: unknown[] }).details).toHaveLength(2);
+    const byColumn = await t.call('GET', '/books?select=title,author_id(name)&id=eq.3');
+    expect(byColumn.json).toEqual([{ title: 'Kindred', author_id: { name: 'Octavia' } }]);
+  });
+
+  it('embeds one-to-many with embedded filters, order and limit; one-to-one as an object', async () => {
+    const r = await t.call(
+      'GET',
+      '/authors?select=name,written:books!author_id(title),author_profiles(website)&written.order=title.desc&written.limit=1&written.title=not.like.*Darkness*&order=id',
+    );
+    expect(r.json).toEqual([
+      {
+        name: 'Ursula',
+        written: [{ title: 'A Wizard of Earthsea' }],
+        author_profiles: { website: 'https://u.example' },
+      },
+      { name: 'Octavia', written: [{ title: 'Parable of the Sower' }], author_profiles: null },
+      { name: 'Iain', written: [{ title: 'Excession' }], author_profiles: { website: 'https://i.example' } },
+    ]);
+    const empty = await t.call(
+      'GET',
+      '/authors?select=name,books!author_id(title)&books.title=eq.none&id=eq.1',
+    );
+    expect(empty.json).toEqual([{ name: 'Ursula', books: [] }]);
+  });
+
+  it('embeds many-to-many through the join table, nested', async () => {
+    const r = await t.call(
+      'GET',
+      '/authors?select=name,books!author_id(title,genres(name))&id=eq.2&books.order=id',
+    );
+    expect(r.json).toEqual([
+      {
+        name: 'Octavia',
+        books: [
+          { title: 'Kindred', genres: [{ name: 'science fiction' }] },
+          { title: 'Parable of the Sower', genres: [{ name: 'science fiction' }, { name: 'dystopian' }] },
+        ],
+      },
+    ]);
+  });
+
+  it('filters parents with !inner and rel=not.is.null, counting only what remains', async () => {
+    const inner = await t.call('GET', '/authors?select=name,author_profiles!inner(website)&order=id', {
+      headers: { prefer: 'count=exact' },
+    });
+    expect(inner.json).toEqual([
+      { name: 'Ursula', author_profiles: { website: 'https://u.example' } },
+      { name: 'Iain', author_profiles: { website: 'https://i.example' } },
+    ]);
+    expect(inner.headers['content-range']).toBe('0-1/2');
+    const filtered = await t.call(
+      'GET',
+      '/books?select=title,publishers!inner(name)&publishers.name=eq.Ace&order=id',
+    );
+    expect(filtered.json).toEqual([
+      { title: 'A Wizard of Earthsea', publishers: { name: 'Ace' } },
+      { title: 'The Left Hand of Darkness', publishers: { name: 'Ace' } },
+    ]);
+    const toMany = await t.call('GET', '/genres?select=name,books!inner(id)&books.id=eq.1');
+    expect(toMany.json).toEqual([{ name: 'fantasy', books: [{ id: 1 }] }]);
+    const notNull = await t.call('GET', '/books?select=id,publishers(name)&publishers=not.is.null&order=id');
+    expect((notNull.json as { id: number }[]).map((b) => b.id)).toEqual([1, 2, 3, 4, 6]);
+    const isNull = await t.call('GET', '/books?select=id,publishers(name)&publishers=is.null');
+    expect(isNull.json).toEqual([{ id: 5, publishers: null }]);
+  });
+
+  it('spreads to-one columns into the parent', async () => {
+    const r = await t.call('GET', '/books?select=title,...publishers(publisher:name)&id=in.(3,5)&order=id');
+    expect(r.json).toEqual([
+      { title: 'Kindred', publisher: 'Orbit' },
+      { title: 'Consider Phlebas', publisher: null },
+    ]);
+    const toMany = await t.call('GET', '/authors?select=name,...books!author_id(title)');
+    expect(toMany.status).toBe(400);
+    expect(toMany.json).toMatchObject({ code: 'PGRST119' });
+  });
+
+  it('answers PGRST200 for unknown relationships and PGRST108 for filters on missing embeds', async () => {
+    const unknown = await t.call('GET', '/books?select=*,nope(*)');
+    expect(unknown.status).toBe(400);
+    expect(unknown.json).toEqual({
+      code: 'PGRST200',
+      message: "Could not find a relationship between 'books' and 'nope' in the schema cache",
+      details:
+        "Searched for a foreign key relationship between 'books' and 'nope' in the schema 'public', but no matches were found.",
+      hint: null,
+    });
+    const missing = await t.call('GET', '/books?select=title&publishers.name=eq.Ace');
+    expect(missing.status).toBe(400);
+    expect(missing.json).toMatchObject({
+      code: 'PGRST108',
+      message: "'publishers' is not an embedded resource in this request",
+    });
+  });
+});

@@ -1,0 +1,82 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { adminQuery, type TestEngine, testEngine } from './test/helpers.js';
+
+const t: TestEngine = testEngine({ statementTimeoutMs: 300 });
+afterAll(() => t.close());
+
+describe('rpc', () => {
+  it('calls scalar functions by GET (query args) and POST (JSON args)', async () => {
+    const get = await t.call('GET', '/rpc/add?a=1&b=2');
+    expect(get.status).toBe(200);
+    expect(get.body).toBe('3');
+    const post = await t.call('POST', '/rest/v1/rpc/add', { body: { a: 40, b: 2 } });
+    expect(post.json).toBe(42);
+    const echo = await t.call('POST', '/rpc/echo', { body: { nested: [1, { x: 'y' }] } });
+    expect(echo.json).toEqual({ nested: [1, { x: 'y' }] });
+    const single = await t.call('POST', '/rpc/first_author?select=name');
+    expect(single.json).toEqual({ name: 'Ursula' });
+  });
+
+  it('applies select, filters, order and limit to set-returning functions, and embeds from them', async () => {
+    const r = await t.call('POST', '/rpc/books_by_author?select=id,title&order=id.desc&limit=1', {
+      body: { author: 1 },
+    });
+    expect(r.json).toEqual([{ id: 2, title: 'The Left Hand of Darkness' }]);
+    const table = await t.call('GET', '/rpc/author_stats?book_count=gte.2&order=author_id', {
+      headers: { prefer: 'count=exact' },
+    });
+    expect(table.json).toEqual(
+      await adminQuery(
+        'SELECT author_id, book_count::int FROM author_stats() WHERE book_count >= 2 ORDER BY author_id',
+      ),
+    );
+    expect(table.headers['content-range']).toBe('0-2/3');
+    const scalars = await t.call('GET', '/rpc/titles_like?pattern=%25the%25');
+    expect(scalars.json).toEqual(['Parable of the Sower', 'The Left Hand of Darkness']);
+    const embedded = await t.call('GET', '/rpc/books_by_author?author=2&select=title,publishers(name)');
+    expect(embedded.json).toEqual([
+      { title: 'Kindred', publishers: { name: 'Orbit' } },
+      { title: 'Parable of the Sower', publishers: { name: 'Orbit' } },
+    ]);
+  });
+
+  it('runs volatile functions only by POST; GET is read-only (405)', async () => {
+    const get = await t.call('GET', '/rpc/rename_author?author=3&new_name=Banks');
+    expect(get.status).toBe(405);
+    expect(get.json).toMatchObject({ code: '25006' });
+    const post = await t.call('POST', '/rpc/rename_author', { body: { author: 3, new_name: 'Iain M.' } });
+    expect(post.status).toBe(204);
+    expect(await adminQuery('SELECT name FROM authors WHERE id = 3')).toEqual([{ name: 'Iain M.' }]);
+    await t.call('POST', '/rpc/rename_author', { body: { author: 3, new_name: 'Iain' } });
+  });
+
+  it('maps raise, unknown functions, wrong arguments and statement timeouts', async () => {
+    const raised = await t.call('POST', '/rpc/fail_with', { body: { msg: 'boom' } });
+    expect(raised.status).toBe(400);
+    expect(raised.json).toEqual({ code: 'P0001', message: 'boom', details: null, hint: null });
+    const unknown = await t.call('POST', '/rpc/ad', { body: { a: 1 } });
+    expect(unknown.status).toBe(404);
+    expect(unknown.json).toEqual({
+      code: 'PGRST202',
+      message: 'Could not find the function public.ad(a) in the schema cache',
+      details:
+        'Searched for the function public.ad with parameters a or with a single unnamed json/jsonb parameter, but no matches were found in the schema cache.',
+      hint: 'Perhaps you meant to call the function public.add',
+    });
+    const wrongArgs = await t.call('POST', '/rpc/add', { body: { a: 1, c: 2 } });
+    expect(wrongArgs.status).toBe(404);
+    expect(wrongArgs.json).toMatchObject({
+      message: 'Could not find the function public.add(a, c) in the schema cache',
+    });
+    const noArgs = await t.call('GET', '/rpc/add');
+    expect(noArgs.json).toMatchObject({
+      message: 'Could not find the function public.add without parameters in the schema cache',
+    });
+    const slow = await t.call('POST', '/rpc/sleep_ms', { body: { ms: 2000 } });
+    expect(slow.status).toBe(500);
+    expect(slow.json).toMatchObject({
+      code: '57014',
+      message: 'canceling statement due to statement timeout',
+    });
+  });
+});
