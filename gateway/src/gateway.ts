@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
-import { pipeline } from 'node:stream';
 import { type ApiKeyType, hashApiKey, parseApiKey, verifyApiKey } from '@supaplane/keys';
 import type { Redis } from 'ioredis';
+import { LRUCache } from 'lru-cache';
 import type { Logger } from 'pino';
 import type { Dispatcher } from 'undici';
 import { isBrowserRequest, readClientCredentials } from './api-key-source.js';
@@ -21,6 +21,7 @@ import { type Refusal, jwtRefusal, refusals, sendJson } from './responses.js';
 import { EMPTY_PAYLOAD_SHA256, createSigV4Signer, formatQuery, parseQuery, sha256Hex } from './sigv4.js';
 import { type CacheLookup, TieredCache } from './tiered-cache.js';
 import { createUpstreamAllowlist } from './upstream-allowlist.js';
+import { UpstreamRelay } from './upstream-relay.js';
 
 export interface GatewayOptions {
   readonly config: GatewayConfig;
@@ -78,18 +79,6 @@ const DROPPED_REQUEST_HEADERS = new Set([
   'x-request-id',
 ]);
 
-const DROPPED_RESPONSE_HEADERS = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-authenticate',
-  'proxy-connection',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-  'x-request-id',
-]);
-
 const SAFE_PATH = /^\/[A-Za-z0-9\-._~!$&'()*+,;=:@%/]*$/;
 const BAD_PATH = /(^|\/)(\.|%2e){1,2}(\/|$)|\/\/|%(?![0-9a-f]{2})/i;
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -108,6 +97,10 @@ export function buildGateway(options: GatewayOptions): Gateway {
   const isAllowedUpstream = createUpstreamAllowlist(config.upstreamHostAllowlist);
   let redis: RedisLayer | null = null;
   const mintedTokens = new MintedTokenCache(config.cache.maxEntries);
+  // Checksum and lookup hash of keys already seen, so a warm request hashes nothing.
+  const checkedKeys = new LRUCache<string, { ref: string; type: ApiKeyType; hash: string }>({
+    max: config.cache.maxEntries,
+  });
 
   const common = {
     maxEntries: config.cache.maxEntries,
@@ -185,10 +178,11 @@ export function buildGateway(options: GatewayOptions): Gateway {
     const header = req.headers['x-request-id'];
     const requestId = typeof header === 'string' && REQUEST_ID.test(header) ? header : randomUUID();
     res.setHeader('x-request-id', requestId);
-    const state: RequestState = { prefix: 'none', ref: null };
+    const state: RequestState = { prefix: 'none', ref: null, relay: null };
     inFlight++;
     res.once('close', () => {
       inFlight--;
+      if (!res.writableFinished) state.relay?.cancel();
       metrics.request(state.prefix, res.statusCode);
       if (logger.isLevelEnabled('info')) {
         const url = req.url ?? '';
@@ -260,10 +254,15 @@ export function buildGateway(options: GatewayOptions): Gateway {
     let projectLookup: CacheLookup<ProjectRuntime>;
     if (host.kind === 'project') {
       ref = host.ref;
-      const verified = verifyApiKey(apiKey, ref);
-      if (!verified.ok) return sendJson(res, refusals.invalidApiKey);
-      keyType = verified.key.type;
-      const hash = hashApiKey(apiKey);
+      let checked = checkedKeys.get(apiKey);
+      if (!checked || checked.ref !== ref) {
+        const verified = verifyApiKey(apiKey, ref);
+        if (!verified.ok) return sendJson(res, refusals.invalidApiKey);
+        checked = { ref, type: verified.key.type, hash: hashApiKey(apiKey) };
+        checkedKeys.set(apiKey, checked);
+      }
+      keyType = checked.type;
+      const hash = checked.hash;
       const freshKey = keys.fresh(hash);
       const freshProject = projects.fresh(ref);
       if (freshKey && freshProject) {
@@ -361,10 +360,16 @@ export function buildGateway(options: GatewayOptions): Gateway {
       Object.assign(headers, signed);
     }
 
-    const sentAt = performance.now();
-    let response: Dispatcher.ResponseData;
-    try {
-      response = await upstreamDispatcher.request({
+    const relay = new UpstreamRelay(res, {
+      responded: (status, seconds) => metrics.upstreamLatency(service, status, seconds),
+      failed(error, timedOut, seconds) {
+        metrics.upstreamLatency(service, timedOut ? 504 : 502, seconds);
+        logger.warn({ reqId: requestId, ref, service, err: errorSummary(error) }, 'upstream request failed');
+      },
+    });
+    state.relay = relay;
+    upstreamDispatcher.dispatch(
+      {
         origin: upstream.origin,
         path: queryString ? `${upstreamPath}?${queryString}` : upstreamPath,
         method: (req.method ?? 'GET') as Dispatcher.HttpMethod,
@@ -372,30 +377,9 @@ export function buildGateway(options: GatewayOptions): Gateway {
         body: body.length > 0 ? body : null,
         headersTimeout: config.upstreamHeadersTimeoutMs,
         bodyTimeout: config.upstreamBodyTimeoutMs,
-      });
-    } catch (error) {
-      const timedOut = isTimeout(error);
-      metrics.upstreamLatency(service, timedOut ? 504 : 502, (performance.now() - sentAt) / 1000);
-      logger.warn({ reqId: requestId, ref, service, err: errorSummary(error) }, 'upstream request failed');
-      return sendJson(res, timedOut ? refusals.upstreamTimeout : refusals.upstreamUnreachable);
-    }
-    metrics.upstreamLatency(service, response.statusCode, (performance.now() - sentAt) / 1000);
-    relay(response, res, requestId);
-  }
-
-  function relay(response: Dispatcher.ResponseData, res: ServerResponse, requestId: string): void {
-    res.statusCode = response.statusCode;
-    const upstreamHeaders = response.headers;
-    for (const name in upstreamHeaders) {
-      if (DROPPED_RESPONSE_HEADERS.has(name) || name.startsWith('access-control-')) continue;
-      const value = upstreamHeaders[name];
-      if (value !== undefined) res.setHeader(name, value);
-    }
-    pipeline(response.body, res, (error) => {
-      if (error && error.code !== 'ERR_STREAM_PREMATURE_CLOSE') {
-        logger.warn({ reqId: requestId, err: errorSummary(error) }, 'upstream body relay failed');
-      }
-    });
+      },
+      relay,
+    );
   }
 
   function preflight(req: IncomingMessage, res: ServerResponse): void {
@@ -453,6 +437,7 @@ export function buildGateway(options: GatewayOptions): Gateway {
 interface RequestState {
   prefix: ServiceName | 'other' | 'none';
   ref: string | null;
+  relay: UpstreamRelay | null;
 }
 
 function forwardHeaders(incoming: IncomingHttpHeaders, remoteAddress: string | undefined) {
@@ -498,19 +483,6 @@ function readBody(req: IncomingMessage, limit: number): Promise<BodyResult> {
     req.once('aborted', () => resolve('aborted'));
     req.once('error', () => resolve('aborted'));
   });
-}
-
-const TIMEOUT_CODES = new Set([
-  'UND_ERR_HEADERS_TIMEOUT',
-  'UND_ERR_BODY_TIMEOUT',
-  'UND_ERR_CONNECT_TIMEOUT',
-  'ETIMEDOUT',
-]);
-
-function isTimeout(error: unknown): boolean {
-  return (
-    typeof error === 'object' && error !== null && TIMEOUT_CODES.has((error as { code?: string }).code ?? '')
-  );
 }
 
 /** Error name, code and message only: never headers or bodies that may carry secrets. */
