@@ -171,6 +171,7 @@ export async function loadSchemaCache(pool: pg.Pool, schemas: readonly string[])
         type: a.type,
         hasDefault: i >= inArgs.length - f.nDefaults,
       })),
+      ...(f.returnRelation ? { returnRelation: f.returnRelation } : {}),
     };
     const key = qualifiedKey(f.schema, f.name);
     routines.set(key, [...(routines.get(key) ?? []), routine]);
