@@ -5,7 +5,7 @@ import {
   ownerQuery,
   type TestEngine,
   testEngine,
-  USER_A,
+  USER_C,
   USER_B,
 } from './test/helpers.js';
 
@@ -195,13 +195,13 @@ describe('writes', () => {
   });
 
   it('enforces RLS on writes: own rows only, anon refused', async () => {
-    const a = await bearer('authenticated', USER_A);
+    const a = await bearer('authenticated', USER_C);
     const mine = await t.call('POST', '/todos', { headers: a, body: { task: 'a3' } });
     expect(mine.status).toBe(201);
     const theirs = await t.call('POST', '/todos', { headers: a, body: { task: 'x', user_id: USER_B } });
     expect(theirs.status).toBe(403);
     expect(theirs.json).toMatchObject({ code: '42501' });
-    const anon = await t.call('POST', '/todos', { body: { task: 'anon', user_id: USER_A } });
+    const anon = await t.call('POST', '/todos', { body: { task: 'anon', user_id: USER_C } });
     expect(anon.status).toBe(401);
     const patchOther = await t.call('PATCH', '/todos?task=eq.b1', { headers: a, body: { done: true } });
     expect(patchOther.status).toBe(204);

@@ -6,6 +6,8 @@ import { createRestEngine, type RestEngine, type RestEngineOptions, type RestRes
 export const JWT_SECRET = 'test-jwt-secret-test-jwt-secret-0123456789';
 export const USER_A = '00000000-0000-0000-0000-00000000000a';
 export const USER_B = '00000000-0000-0000-0000-00000000000b';
+/** Writes as this user, so read tests on A and B see stable rows. */
+export const USER_C = '00000000-0000-0000-0000-00000000000c';
 
 export interface TestEngine {
   engine: RestEngine;

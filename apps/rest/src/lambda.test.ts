@@ -1,0 +1,112 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, describe, expect, inject, it } from 'vitest';
+import { type FunctionUrlEvent, createLambdaHandler } from './lambda.js';
+import { adminQuery, JWT_SECRET, tokenFor, USER_C } from './test/helpers.js';
+
+const event = (method: string, rawPath: string, rawQueryString = '', extra: Partial<FunctionUrlEvent> = {}) =>
+  ({
+    rawPath,
+    rawQueryString,
+    headers: {},
+    requestContext: { http: { method } },
+    ...extra,
+  }) as FunctionUrlEvent;
+
+const closers: (() => Promise<void>)[] = [];
+afterAll(async () => {
+  for (const close of closers) await close();
+});
+
+describe('lambda handler (Function URL payload 2.0)', () => {
+  it('serves reads and base64 writes from REST_* variables with at most two connections', async () => {
+    const handler = createLambdaHandler({
+      REST_DB_URL: inject('restDbUrl'),
+      REST_JWT_SECRET: JWT_SECRET,
+      REST_MAX_ROWS: '3',
+      SUPAPLANE_PROJECT_REF: 'lambdaenv',
+    });
+    closers.push(handler.close);
+    const read = await handler(event('GET', '/rest/v1/books', 'select=id&order=id'));
+    expect(read.statusCode).toBe(200);
+    expect(JSON.parse(read.body)).toEqual([{ id: 1 }, { id: 2 }, { id: 3 }]);
+    expect(read.isBase64Encoded).toBe(false);
+    const token = await tokenFor('authenticated', USER_C);
+    const write = await handler(
+      event('POST', '/rest/v1/todos', 'select=task', {
+        headers: { 'x-client-authorization': `Bearer ${token}`, prefer: 'return=representation' },
+        body: Buffer.from(JSON.stringify({ task: 'from-lambda' })).toString('base64'),
+        isBase64Encoded: true,
+      }),
+    );
+    expect(write.statusCode).toBe(201);
+    expect(JSON.parse(write.body)).toEqual([{ task: 'from-lambda' }]);
+    await Promise.all(Array.from({ length: 12 }, () => handler(event('GET', '/books', 'select=id&limit=1'))));
+    const [{ n }] = (await adminQuery<{ n: number }>(
+      `SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'supaplane-rest-lambdaenv'`,
+    )) as [{ n: number }];
+    expect(n).toBeGreaterThan(0);
+    expect(n).toBeLessThanOrEqual(2);
+  });
+
+  it('fetches rest-config once per cold start with the internal token, and fails closed without leaking it', async () => {
+    const url = new URL(inject('restDbUrl'));
+    let fetches = 0;
+    const config = createServer((req, res) => {
+      fetches++;
+      if (
+        req.headers.authorization !== 'Bearer internal-token' ||
+        req.url !== '/internal/v1/projects/lambdacfg/rest-config'
+      ) {
+        res.writeHead(401).end('{"message":"unauthorized"}');
+        return;
+      }
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(
+        JSON.stringify({
+          ref: 'lambdacfg',
+          db: {
+            host: url.hostname,
+            port: Number(url.port),
+            database: 'proj_test',
+            user: 'authenticator_test',
+            password: 'auth-pw',
+            ssl: false,
+          },
+          dbSchemas: ['public'],
+          maxRows: 1000,
+          statementTimeoutMs: 8000,
+          jwtSecret: JWT_SECRET,
+          jwks: { keys: [] },
+        }),
+      );
+    });
+    await new Promise<void>((r) => config.listen(0, '127.0.0.1', r));
+    closers.push(() => new Promise((r) => config.close(() => r())));
+    const base = `http://127.0.0.1:${(config.address() as AddressInfo).port}`;
+    const handler = createLambdaHandler({
+      SUPAPLANE_PROJECT_REF: 'lambdacfg',
+      SUPAPLANE_CONFIG_URL: base,
+      SUPAPLANE_INTERNAL_TOKEN: 'internal-token',
+    });
+    closers.push(handler.close);
+    expect(fetches).toBe(0);
+    for (let i = 0; i < 3; i++) {
+      const r = await handler(event('GET', '/rest/v1/authors', 'select=name&id=eq.1'));
+      expect(JSON.parse(r.body)).toEqual([{ name: 'Ursula' }]);
+    }
+    expect(fetches).toBe(1);
+    const denied = createLambdaHandler({
+      SUPAPLANE_PROJECT_REF: 'lambdacfg',
+      SUPAPLANE_CONFIG_URL: base,
+      SUPAPLANE_INTERNAL_TOKEN: 'wrong-secret-token',
+    });
+    closers.push(denied.close);
+    const r = await denied(event('GET', '/rest/v1/authors'));
+    expect(r.statusCode).toBe(503);
+    expect(r.body).not.toContain('wrong-secret-token');
+    expect(JSON.parse(r.body)).toMatchObject({ message: 'Configuration service answered 401' });
+    const missing = createLambdaHandler({});
+    expect((await missing(event('GET', '/x'))).statusCode).toBe(503);
+  });
+});

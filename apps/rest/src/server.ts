@@ -1,0 +1,103 @@
+import { createServer, type IncomingMessage } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import pg from 'pg';
+import { createRestEngine, type RestEngine, type RestEngineOptions } from './engine.js';
+
+export type RestServerOptions = {
+  readonly port: number;
+  readonly host?: string;
+  /** Largest request body accepted, in bytes. Default 10 MiB. */
+  readonly bodyLimit?: number;
+} & (
+  | RestEngineOptions
+  | (Omit<RestEngineOptions, 'pool' | 'schemas'> & {
+      readonly dbUrl: string;
+      readonly schemas?: string[];
+      readonly poolMax?: number;
+    })
+);
+
+export interface RestServer {
+  readonly url: string;
+  readonly engine: RestEngine;
+  close(): Promise<void>;
+}
+
+const MiB = 1024 * 1024;
+
+/** A plain node:http server around the engine: the data API for local use and tests. */
+export async function startRestServer(options: RestServerOptions): Promise<RestServer> {
+  const ownPool =
+    'dbUrl' in options
+      ? new pg.Pool({ connectionString: options.dbUrl, max: options.poolMax ?? 10 })
+      : undefined;
+  const engine = createRestEngine({
+    ...options,
+    pool: ownPool ?? (options as RestEngineOptions).pool,
+    schemas: options.schemas ?? ['public'],
+  });
+  const limit = options.bodyLimit ?? 10 * MiB;
+  const server = createServer(async (req, res) => {
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    let body: Buffer | undefined;
+    try {
+      body = await readBody(req, limit);
+    } catch {
+      res.writeHead(413, { 'content-type': 'application/json; charset=utf-8', connection: 'close' });
+      res.end(JSON.stringify({ code: 'PGRST413', message: 'Payload too large', details: null, hint: null }));
+      return;
+    }
+    const headers: Record<string, string> = {};
+    for (const [k, v] of Object.entries(req.headers)) {
+      if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(', ') : v;
+    }
+    const response = await engine.handle({
+      method: req.method ?? 'GET',
+      path: q < 0 ? url : url.slice(0, q),
+      rawQuery: q < 0 ? '' : url.slice(q + 1),
+      headers,
+      ...(body ? { body } : {}),
+    });
+    res.writeHead(response.status, response.headers);
+    res.end(req.method === 'HEAD' ? undefined : response.body);
+  });
+  server.requestTimeout = 60_000;
+  server.keepAliveTimeout = 5_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, options.host ?? '127.0.0.1', resolve);
+  });
+  const address = server.address() as AddressInfo;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  return {
+    url: `http://${host}:${address.port}`,
+    engine,
+    async close() {
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeIdleConnections();
+      });
+      await engine.close();
+      await ownPool?.end();
+    },
+  };
+}
+
+function readBody(req: IncomingMessage, limit: number): Promise<Buffer | undefined> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        reject(new Error('body too large'));
+        req.destroy();
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => resolve(size ? Buffer.concat(chunks) : undefined));
+    req.on('error', reject);
+  });
+}
