@@ -1,0 +1,106 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { adminQuery, bearer, ownerQuery, type TestEngine, testEngine } from './test/helpers.js';
+
+let t: TestEngine;
+const PWN = 'create table pwned()';
+
+beforeAll(async () => {
+  await ownerQuery(
+    'CREATE TABLE canary (id int PRIMARY KEY, secret text); INSERT INTO canary VALUES (1, $$keep$$)',
+  );
+  t = testEngine({ txEnd: 'commit-allow-override' });
+});
+afterAll(() => t.close());
+
+const enc = (s: string) => encodeURIComponent(s);
+
+describe('injection attempts return errors or are plain values, never SQL', () => {
+  it('in column names, casts, JSON paths, order, limit, embeds and hints', async () => {
+    const queries = [
+      `select=${enc(`id;${PWN}`)}`,
+      `select=${enc(`"id"";${PWN};--"`)}`,
+      `select=${enc(`id::text;${PWN}`)}`,
+      `select=${enc(`id::int);${PWN};--`)}`,
+      `select=${enc(`secret->>x');${PWN};--`)}`,
+      `select=${enc('id,pg_sleep(1)')}`,
+      `select=${enc(`*,canary;${PWN}(*)`)}`,
+      `select=${enc(`*,"books""; ${PWN}; --"(*)`)}`,
+      `select=${enc(`*,books!x;${PWN}(*)`)}`,
+      `order=${enc(`id;${PWN}`)}`,
+      `order=${enc(`id.desc;${PWN}`)}`,
+      `order=${enc(`"id"";${PWN};--"`)}`,
+      `limit=${enc(`1;${PWN}`)}`,
+      `offset=${enc(`1);${PWN}`)}`,
+      `${enc(`id;${PWN}`)}=eq.1`,
+      `${enc(`"id"" = 1; ${PWN}; --"`)}=eq.1`,
+      `${enc(`secret->>x');${PWN};--`)}=eq.1`,
+      `id=${enc(`eq.1;${PWN}`)}`,
+      `id=${enc(`in.(1);${PWN};--)`)}`,
+      `secret=${enc(`fts(english);${PWN}).x`)}`,
+      `or=${enc(`(id.eq.1);${PWN}`)}`,
+      `or=${enc(`(id.eq.1,"id"";${PWN}".eq.1)`)}`,
+    ];
+    for (const q of queries) {
+      const r = await t.call('GET', `/canary?${q}`);
+      expect(r.status, q).toBeGreaterThanOrEqual(400);
+      expect(r.status, q).toBeLessThan(500);
+      expect(r.body.toString(), q).not.toMatch(/\bat\s+\S+\.(ts|js):\d+/);
+    }
+  });
+
+  it('in filter values, which stay values', async () => {
+    const values = [`'; ${PWN}; --`, `1' OR '1'='1`, `keep' OR true --`, `$$;${PWN};$$`];
+    for (const v of values) {
+      const r = await t.call('GET', `/canary?secret=eq.${enc(v)}`);
+      expect(r.status, v).toBe(200);
+      expect(r.json, v).toEqual([]);
+      const list = await t.call('GET', `/canary?secret=in.(${enc(`"${v.replaceAll('"', '\\"')}"`)})`);
+      expect(list.json, v).toEqual([]);
+      const tree = await t.call(
+        'GET',
+        `/canary?or=(secret.eq.${enc(`"${v}"`)},secret.like.${enc(`"${v}*"`)})`,
+      );
+      expect(tree.json, v).toEqual([]);
+    }
+  });
+
+  it('in paths, profiles, payload keys, columns, on_conflict and RPC names and arguments', async () => {
+    const service = await bearer('service_role');
+    const attempts: [string, string, Record<string, string>, unknown?][] = [
+      ['GET', `/${enc(`canary;${PWN}`)}`, {}],
+      ['GET', `/${enc(`canary"; ${PWN}; --`)}`, {}],
+      ['GET', '/canary', { 'accept-profile': `public;${PWN}` }],
+      ['POST', '/canary', { 'content-profile': `public"; ${PWN}; --` }, { id: 2 }],
+      ['POST', '/canary', service, { [`id") VALUES (3); ${PWN}; --`]: 2 }],
+      ['POST', `/canary?columns=${enc(`id;${PWN}`)}`, service, { id: 2 }],
+      [
+        'POST',
+        `/canary?on_conflict=${enc(`id);${PWN};--`)}`,
+        { ...service, prefer: 'resolution=merge-duplicates' },
+        { id: 1 },
+      ],
+      ['PATCH', '/canary?id=eq.1', service, { [`secret" = 'x'; ${PWN}; --`]: 'y' }],
+      ['POST', `/rpc/${enc(`add;${PWN}`)}`, {}, { a: 1, b: 2 }],
+      ['POST', `/rpc/${enc(`add"(1,2); ${PWN}; --`)}`, {}, {}],
+      ['POST', '/rpc/add', {}, { a: `1); ${PWN}; --`, b: 1 }],
+      ['POST', '/rpc/add', {}, { [`a" := 1); ${PWN}; --`]: 1, b: 1 }],
+      ['GET', `/rpc/add?a=${enc(`1);${PWN};--`)}&b=1`, {}],
+      ['POST', '/rpc/echo', {}, `{"x": "'); ${PWN}; --"}`],
+    ];
+    for (const [method, path, headers, body] of attempts) {
+      const r = await t.call(method, path, { headers, ...(body !== undefined ? { body } : {}) });
+      if (path === '/rpc/echo') {
+        expect(r.status).toBe(200);
+        expect(r.json).toEqual({ x: `'); ${PWN}; --` });
+        continue;
+      }
+      expect(r.status, `${method} ${path}`).toBeGreaterThanOrEqual(400);
+      expect(r.status, `${method} ${path}`).toBeLessThan(500);
+    }
+  });
+
+  it('left the database untouched', async () => {
+    expect(await adminQuery(`SELECT to_regclass('public.pwned') AS t`)).toEqual([{ t: null }]);
+    expect(await adminQuery('SELECT id, secret FROM canary')).toEqual([{ id: 1, secret: 'keep' }]);
+  });
+});
