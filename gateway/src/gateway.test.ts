@@ -131,6 +131,20 @@ describe('forwarding', () => {
     clockOffsetMs = 0;
   });
 
+  it("forwards auth's email-link and OAuth routes without a key, like Supabase's Kong", async () => {
+    const open = await call(
+      url,
+      project.ref,
+      '/auth/v1/verify?token=abc&type=signup&redirect_to=https://app.example',
+    );
+    expect(open.status).toBe(200);
+    expect(open.body.path).toBe('/auth/v1/verify');
+    expect(open.body.headers['x-client-authorization']).toBeUndefined();
+    expect(open.body.signature).toBe('valid');
+    const closed = await call(url, project.ref, '/auth/v1/user');
+    expect(closed.status).toBe(401);
+  });
+
   it('takes the key from Authorization: Bearer sb_… and treats it as no user token', async () => {
     const res = await call(url, project.ref, '/auth/v1/user', {
       headers: { authorization: `Bearer ${project.publishableKey}` },

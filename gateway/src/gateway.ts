@@ -18,7 +18,14 @@ import { ProjectRuntime, type ServiceName, serviceForPath } from './project-runt
 import { type ApiKeyRecord, type ProjectRecord, parseApiKeyRecord, parseProjectRecord } from './records.js';
 import { RedisLayer, apiKeyRedisKey, projectRedisKey } from './redis-layer.js';
 import { type Refusal, jwtRefusal, refusals, sendJson } from './responses.js';
-import { EMPTY_PAYLOAD_SHA256, createSigV4Signer, formatQuery, parseQuery, sha256Hex } from './sigv4.js';
+import {
+  EMPTY_PAYLOAD_SHA256,
+  type QueryPair,
+  createSigV4Signer,
+  formatQuery,
+  parseQuery,
+  sha256Hex,
+} from './sigv4.js';
 import { type CacheLookup, TieredCache } from './tiered-cache.js';
 import { createUpstreamAllowlist } from './upstream-allowlist.js';
 import { UpstreamRelay } from './upstream-relay.js';
@@ -79,6 +86,7 @@ const DROPPED_REQUEST_HEADERS = new Set([
   'x-request-id',
 ]);
 
+const OPEN_AUTH_PATHS = new Set(['/auth/v1/verify', '/auth/v1/callback', '/auth/v1/authorize']);
 const SAFE_PATH = /^\/[A-Za-z0-9\-._~!$&'()*+,;=:@%/]*$/;
 const BAD_PATH = /(^|\/)(\.|%2e){1,2}(\/|$)|\/\/|%(?![0-9a-f]{2})/i;
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -245,7 +253,12 @@ export function buildGateway(options: GatewayOptions): Gateway {
 
     const client = readClientCredentials(req.headers, queryApiKey);
     const apiKey = client.apiKey;
-    if (!apiKey) return sendJson(res, refusals.noApiKey);
+    if (!apiKey) {
+      if (host.kind === 'project' && OPEN_AUTH_PATHS.has(path)) {
+        return forwardOpen(req, res, state, requestId, host.ref, path, query.pairs);
+      }
+      return sendJson(res, refusals.noApiKey);
+    }
 
     // Resolve the project and the key record; the checksum is checked before any lookup.
     let ref: string;
@@ -291,12 +304,8 @@ export function buildGateway(options: GatewayOptions): Gateway {
 
     if (!projectLookup.ok) return sendJson(res, refusals.lookupUnavailable);
     const project = projectLookup.value;
-    if (!project || project.status === 'REMOVED') return sendJson(res, refusals.projectNotFound);
-    if (project.status !== 'ACTIVE_HEALTHY') {
-      if (project.status === 'PAUSED' || project.status === 'PAUSING')
-        return sendJson(res, refusals.projectPaused);
-      return sendJson(res, refusals.projectUnavailable(project.status));
-    }
+    const refusal = projectRefusal(project);
+    if (refusal || !project) return sendJson(res, refusal ?? refusals.projectNotFound);
     if (!keyLookup.ok) return sendJson(res, refusals.lookupUnavailable);
     const key = keyLookup.value;
     if (!key || key.status !== 'active' || key.ref !== ref || key.type !== keyType) {
@@ -311,9 +320,8 @@ export function buildGateway(options: GatewayOptions): Gateway {
       return sendJson(res, jwtRefusal('PGRST301', 'Authorization header must use the Bearer scheme'));
     }
     if (client.userToken) {
-      if (!project.verifier)
-        return sendJson(res, jwtRefusal('PGRST301', 'No suitable key or wrong key type'));
-      const verified = await project.verifier.verify(client.userToken, Math.floor(clock.now() / 1000));
+      const outcome = project.verifyUserToken(client.userToken, Math.floor(clock.now() / 1000));
+      const verified = 'then' in outcome ? await outcome : outcome;
       if (!verified.ok) return sendJson(res, jwtRefusal(verified.error.code, verified.error.message));
       token = client.userToken;
     } else {
@@ -322,6 +330,22 @@ export function buildGateway(options: GatewayOptions): Gateway {
       token = typeof minted === 'string' ? minted : await minted;
     }
 
+    return forward(req, res, state, requestId, project, service, path, query.pairs, token);
+  }
+
+  /** Body, headers, SigV4 and dispatch to the project's upstream for `service`. */
+  async function forward(
+    req: IncomingMessage,
+    res: ServerResponse,
+    state: RequestState,
+    requestId: string,
+    project: ProjectRuntime,
+    service: ServiceName,
+    path: string,
+    queryPairs: QueryPair[],
+    token: string | null,
+  ): Promise<void> {
+    const ref = project.ref;
     const upstream = project.upstreams.get(service);
     if (!upstream) return sendJson(res, refusals.serviceNotConfigured(service));
     if (upstream.kind === 'disallowed') {
@@ -337,20 +361,20 @@ export function buildGateway(options: GatewayOptions): Gateway {
     if (body === 'too-large') return sendJson(res, refusals.payloadTooLarge(config.bodyLimitBytes));
 
     const headers = forwardHeaders(req.headers, req.socket.remoteAddress);
-    headers['x-client-authorization'] = `Bearer ${token}`;
+    if (token) headers['x-client-authorization'] = `Bearer ${token}`;
     headers['x-request-id'] = requestId;
     headers.host = upstream.host;
     if (body.length > 0 || !BODYLESS.has(req.method ?? 'GET'))
       headers['content-length'] = String(body.length);
     const upstreamPath = upstream.basePath + path;
-    const queryString = formatQuery(query.pairs);
+    const queryString = formatQuery(queryPairs);
     if (upstream.kind === 'lambda-url') {
       const credentials = options.credentials.current();
       const signed = signer.sign({
         method: req.method ?? 'GET',
         host: upstream.host,
         path: upstreamPath,
-        query: query.pairs,
+        query: queryPairs,
         payloadHash: body.length > 0 ? sha256Hex(body) : EMPTY_PAYLOAD_SHA256,
         region: upstream.region,
         service: 'lambda',
@@ -380,6 +404,25 @@ export function buildGateway(options: GatewayOptions): Gateway {
       },
       relay,
     );
+  }
+
+  /** Auth's browser-facing redirects (email links, OAuth) carry no key, as in Supabase's Kong setup. */
+  async function forwardOpen(
+    req: IncomingMessage,
+    res: ServerResponse,
+    state: RequestState,
+    requestId: string,
+    ref: string,
+    path: string,
+    queryPairs: QueryPair[],
+  ): Promise<void> {
+    state.ref = ref;
+    const lookup = await projects.get(ref);
+    if (!lookup.ok) return sendJson(res, refusals.lookupUnavailable);
+    const project = lookup.value;
+    const refusal = projectRefusal(project);
+    if (refusal || !project) return sendJson(res, refusal ?? refusals.projectNotFound);
+    return forward(req, res, state, requestId, project, 'auth', path, queryPairs, null);
   }
 
   function preflight(req: IncomingMessage, res: ServerResponse): void {
@@ -432,6 +475,14 @@ export function buildGateway(options: GatewayOptions): Gateway {
     projects,
     keys,
   };
+}
+
+/** Why a project cannot serve requests, or null when it can. */
+function projectRefusal(project: ProjectRuntime | null): Refusal | null {
+  if (!project || project.status === 'REMOVED') return refusals.projectNotFound;
+  if (project.status === 'ACTIVE_HEALTHY') return null;
+  if (project.status === 'PAUSED' || project.status === 'PAUSING') return refusals.projectPaused;
+  return refusals.projectUnavailable(project.status);
 }
 
 interface RequestState {

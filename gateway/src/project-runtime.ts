@@ -1,4 +1,5 @@
-import { type JwtVerifier, createJwtVerifier } from '@supaplane/jwt';
+import { CLOCK_SKEW_SECONDS, type JwtRejection, type JwtVerifier, createJwtVerifier } from '@supaplane/jwt';
+import { LRUCache } from 'lru-cache';
 import type { ProjectRecord } from './records.js';
 
 /** The Supabase API prefixes and the upstream each maps to. */
@@ -42,6 +43,10 @@ export class ProjectRuntime {
   readonly status: string;
   readonly verifier: JwtVerifier | null;
   readonly upstreams = new Map<string, UpstreamSlot>();
+  /** Tokens that verified, until they expire (at most five minutes): a user's next request skips the crypto. */
+  private readonly acceptedTokens = new LRUCache<string, { notBefore: number; expiresAt: number }>({
+    max: 2_000,
+  });
   /** The HS256 secret, for minting; null when the project has none. */
   readonly jwtSecret: string | null;
 
@@ -82,4 +87,29 @@ export class ProjectRuntime {
       });
     }
   }
+
+  /** Verifies a user JWT against this project's keys; successes are remembered until they expire. */
+  verifyUserToken(token: string, nowSeconds: number): TokenOutcome | Promise<TokenOutcome> {
+    const accepted = this.acceptedTokens.get(token);
+    if (accepted && nowSeconds >= accepted.notBefore && nowSeconds < accepted.expiresAt)
+      return TOKEN_ACCEPTED;
+    if (!this.verifier) {
+      return { ok: false, error: { code: 'PGRST301', message: 'No suitable key or wrong key type' } };
+    }
+    return this.verifier.verify(token, nowSeconds).then((result): TokenOutcome => {
+      if (!result.ok) return result;
+      const { exp, nbf } = result.claims;
+      this.acceptedTokens.set(token, {
+        notBefore: typeof nbf === 'number' ? nbf - CLOCK_SKEW_SECONDS : 0,
+        expiresAt: Math.min(
+          typeof exp === 'number' ? exp + CLOCK_SKEW_SECONDS : Number.POSITIVE_INFINITY,
+          nowSeconds + 300,
+        ),
+      });
+      return TOKEN_ACCEPTED;
+    });
+  }
 }
+
+export type TokenOutcome = { readonly ok: true } | { readonly ok: false; readonly error: JwtRejection };
+const TOKEN_ACCEPTED: TokenOutcome = { ok: true };
