@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { freePort } from '@supaplane/local-services';
 import { request } from 'undici';
+import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RunningGateway, startGateway } from './server.js';
 import { type EchoUpstream, startEchoUpstream } from './testing/echo-upstream.js';
@@ -15,6 +16,7 @@ import {
   upstreamsFor,
 } from './testing/harness.js';
 import { type RegistryServer, type TestProject, startRegistryServer } from './testing/registry-server.js';
+import { hs256 } from './testing/tokens.js';
 
 const SIX_MB = 6 * 1024 * 1024;
 let echo: EchoUpstream;
@@ -297,6 +299,32 @@ describe('operations', () => {
     expect(res.body.host).toContain(project.ref);
     const bad = await call(url, null, '/rest/v1/todos', { headers: { apikey: 'sb_publishable_nope' } });
     expect(bad.status).toBe(401);
+  });
+
+  it('logs requests as structured JSON without keys or tokens', async () => {
+    const lines: string[] = [];
+    const logger = pino({ level: 'info' }, { write: (line: string) => lines.push(line) });
+    const own = await startGateway(testConfig(registry), { logger });
+    try {
+      const userToken = hs256(project.jwtSecret, {
+        role: 'authenticated',
+        exp: Math.floor(Date.now() / 1000) + 60,
+      });
+      await call(own.url, project.ref, `/rest/v1/todos?apikey=${project.secretKey}&select=*`, {
+        headers: { authorization: `Bearer ${userToken}`, 'user-agent': 'node' },
+      });
+      await call(own.url, project.ref, '/rest/v1/todos', { headers: { apikey: 'sb_secret_garbage' } });
+    } finally {
+      await own.close();
+    }
+    const requests = lines.map((line) => JSON.parse(line)).filter((entry) => entry.msg === 'request');
+    expect(requests.map((r) => r.status)).toEqual([200, 401]);
+    expect(requests[0]).toMatchObject({ path: '/rest/v1/todos', ref: project.ref, prefix: 'rest' });
+    const all = lines.join('\n');
+    expect(all).not.toContain(project.secretKey);
+    expect(all).not.toContain('sb_secret_garbage');
+    expect(all).not.toContain(project.jwtSecret);
+    expect(all).not.toMatch(/eyJ[\w-]+\.eyJ/);
   });
 
   it('reports not ready when the tenant-manager is unreachable', async () => {
