@@ -122,11 +122,8 @@ const LAMBDA_REGION = 'local';
 
 /** Runtime `rest`: @supaplane/rest's Lambda handler, loaded on the first cold start. */
 const restRuntime: RuntimeFactory = async (environment) => {
-  const rest = (await import('@supaplane/rest')) as { createLambdaHandler?: RuntimeFactory };
-  if (typeof rest.createLambdaHandler !== 'function') {
-    throw new Error('@supaplane/rest does not export createLambdaHandler');
-  }
-  return rest.createLambdaHandler(environment);
+  const { createLambdaHandler } = await import('@supaplane/rest');
+  return createLambdaHandler(environment);
 };
 
 /**

@@ -20,7 +20,7 @@ describe('instances: cold start, warm reuse, idle stop', () => {
       port: 0,
       credentials: CREDENTIALS,
       controlToken: CONTROL_TOKEN,
-      idleMs: 300,
+      idleMs: 600,
       runtimes: {
         echo: echo.factory,
         // Cold start held until the test releases it, to pile up concurrent first requests.
@@ -96,7 +96,7 @@ describe('instances: cold start, warm reuse, idle stop', () => {
     await callFunction(emulator.port, 'fn-echo');
     expect(echo.stats).toEqual({ starts: 1, closes: 0 });
 
-    await sleep(600);
+    await sleep(1300);
     expect(echo.stats).toEqual({ starts: 1, closes: 1 });
     expect(await state('fn-echo')).toBe('cold');
     await callFunction(emulator.port, 'fn-echo');
