@@ -279,23 +279,24 @@ export function createRestEngine(options: RestEngineOptions): RestEngine {
       range,
       ctx.prefer.count,
     );
-    return transaction(ctx, true, async (client) => {
-      const total = await countFor(client, ctx.prefer.count, statement);
-      const row = (await run(client, statement)).rows[0] as ResultRow;
+    return transaction(ctx, true, !statement.planned, async (exec) => {
+      const rowPromise = exec(statement);
+      const total = await countFor(exec, ctx.prefer.count, statement);
+      const row = (await rowPromise).rows[0] as ResultRow;
       return renderRows(ctx, row, range.offset, total ?? nullableNumber(row.total), 'read');
     });
   }
 
   async function countFor(
-    client: pg.PoolClient,
+    exec: Exec,
     count: CountKind | undefined,
     plan: { planned?: Statement; exact?: Statement },
   ): Promise<number | undefined> {
     if (!plan.planned || !count) return undefined;
-    const explain = await client.query(plan.planned.sql, plan.planned.params);
+    const explain = await exec(plan.planned);
     const planned = Number(explain.rows[0]?.['QUERY PLAN']?.[0]?.Plan?.['Plan Rows'] ?? 0);
     if (count === 'planned' || !plan.exact || planned > (options.maxRows ?? 1000)) return planned;
-    const exact = await client.query(plan.exact.sql, plan.exact.params);
+    const exact = await exec(plan.exact);
     return Number(exact.rows[0]?.count ?? 0);
   }
 
@@ -360,18 +361,19 @@ export function createRestEngine(options: RestEngineOptions): RestEngine {
       writePlan = planDelete(plan, relation, ret);
       status = ret === 'minimal' ? 204 : 200;
     }
-    return transaction(ctx, false, async (client) => {
+    // A singular response is checked before COMMIT; otherwise COMMIT is pipelined behind the write.
+    return transaction(ctx, false, ctx.media !== 'object', async (exec) => {
       if (!writePlan.returning) {
+        const results = writePlan.statements.map(exec);
         let affected = 0;
-        for (const statement of writePlan.statements)
-          affected += (await run(client, statement)).rowCount ?? 0;
+        for (const result of results) affected += (await result).rowCount ?? 0;
         if (ctx.media === 'object' && affected !== 1) throw singularError(affected);
         const headers: Record<string, string> = {
           'content-range': `*/${prefer.count === 'exact' ? affected : '*'}`,
         };
         return { status, headers, body: '' };
       }
-      const row = (await run(client, writePlan.statements[0]!)).rows[0] as ResultRow;
+      const row = (await exec(writePlan.statements[0]!)).rows[0] as ResultRow;
       if (ret === 'headers-only') {
         if (ctx.media === 'object' && row.n !== 1) throw singularError(row.n);
         const first = (JSON.parse(row.body) as Record<string, unknown>[])[0];
@@ -435,9 +437,11 @@ export function createRestEngine(options: RestEngineOptions): RestEngine {
     const range = pageRange(ctx, query);
     const rpcPlan = planRpc(plan, routine, call, range, prefer.count);
     const readOnly = readMethod || routine.volatility !== 'volatile';
-    return transaction(ctx, readOnly, async (client) => {
-      const total = await countFor(client, prefer.count, rpcPlan);
-      const result = await run(client, rpcPlan.statement);
+    const pipelineEnd = !rpcPlan.planned && (readOnly || ctx.media !== 'object');
+    return transaction(ctx, readOnly, pipelineEnd, async (exec) => {
+      const resultPromise = exec(rpcPlan.statement);
+      const total = await countFor(exec, prefer.count, rpcPlan);
+      const result = await resultPromise;
       if (rpcPlan.shape === 'void') return { status: 204, headers: {}, body: '' };
       const row = result.rows[0] as ResultRow;
       if (rpcPlan.shape === 'scalar') {
@@ -455,40 +459,62 @@ export function createRestEngine(options: RestEngineOptions): RestEngine {
     });
   }
 
+  /**
+   * Runs `work` in a transaction set up like PostgREST's (role, claims, request.*, timeout). The
+   * client is pipelined: BEGIN, the setup, the statements `work` sends before its first await and,
+   * with `pipelineEnd`, COMMIT all go out together — one round trip for a plain read or write.
+   */
   async function transaction(
     ctx: RequestContext,
     readOnly: boolean,
-    work: (client: pg.PoolClient) => Promise<RestResponse>,
+    pipelineEnd: boolean,
+    work: (exec: Exec) => Promise<RestResponse>,
   ): Promise<RestResponse> {
     const client = await pool.connect();
+    (client as unknown as { pipeline: boolean }).pipeline = true;
     let broken: Error | undefined;
+    const begin = client.query(readOnly ? 'BEGIN READ ONLY' : 'BEGIN');
+    const setup = client.query({
+      name: 'pgrst_setup',
+      text: SETUP_SQL,
+      values: [
+        ident(ctx.schema),
+        ctx.identity.role,
+        JSON.stringify(ctx.identity.claims),
+        ctx.method,
+        ctx.path,
+        JSON.stringify(ctx.headers),
+        String(options.statementTimeoutMs ?? 0),
+      ],
+    });
+    const prelude = Promise.all([begin, setup]);
+    prelude.catch(ignore);
+    // The first failure wins: a statement behind a failed setup only reports "transaction aborted".
+    const exec: Exec = (statement) => {
+      const sent = client.query(statement.sql, statement.params);
+      sent.catch(ignore);
+      const result = prelude.then(() => sent);
+      result.catch(ignore);
+      return result;
+    };
+    const end = ctx.prefer.tx === 'rollback' ? 'ROLLBACK' : 'COMMIT';
+    let ended: Promise<unknown> | undefined;
     try {
-      const begin = client.query(readOnly ? 'BEGIN READ ONLY' : 'BEGIN');
-      const setup = client.query({
-        name: 'pgrst_setup',
-        text: SETUP_SQL,
-        values: [
-          ident(ctx.schema),
-          ctx.identity.role,
-          JSON.stringify(ctx.identity.claims),
-          ctx.method,
-          ctx.path,
-          JSON.stringify(ctx.headers),
-          String(options.statementTimeoutMs ?? 0),
-        ],
-      });
-      await Promise.all([begin, setup]);
-      const response = await work(client);
-      if (ctx.prefer.tx === 'rollback') {
-        await client.query('ROLLBACK');
-      } else await client.query('COMMIT');
+      const pending = work(exec);
+      if (pipelineEnd) {
+        ended = client.query(end);
+        ended.catch(ignore);
+      }
+      const response = await pending;
+      await (ended ?? client.query(end));
       const applied = appliedPreferences(ctx.prefer);
       if (applied) response.headers['preference-applied'] = applied;
       return response;
     } catch (error) {
       if (!isPgError(error) && !(error instanceof ApiError)) broken = error as Error;
-      await client.query('ROLLBACK').catch((e: Error) => {
-        broken = e;
+      // A pipelined COMMIT of a failed transaction rolls back; otherwise roll back now.
+      await (ended ?? client.query('ROLLBACK')).catch((e: Error) => {
+        broken ??= e;
       });
       throw error;
     } finally {
@@ -561,7 +587,9 @@ function safeJson(body: Buffer | string): unknown {
   }
 }
 
-const run = (client: pg.PoolClient, statement: Statement) => client.query(statement.sql, statement.params);
+type Exec = (statement: Statement) => Promise<pg.QueryResult>;
+
+const ignore = () => {};
 
 interface ResultRow {
   total: string | null;
