@@ -1,7 +1,8 @@
+import { generateApiKey } from '@supaplane/keys';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { admin, type HttpResult, http, platform, rest, supabaseFor } from './support/clients.js';
-import { expectJsonError, expectPaused } from './support/expect.js';
+import { expectInvalidApiKey, expectJsonError, expectPaused } from './support/expect.js';
 import {
   deleteProject,
   eventually,
@@ -118,8 +119,13 @@ describe('project lifecycle', () => {
   });
 
   it('answers 404 JSON at the gateway for a project that does not exist', async () => {
-    const res = await rest('nosuchprojectref0000', 'things', { key: a.publishableKey });
+    // A well-formed key for that ref (its checksum matches), so only the project lookup can refuse it.
+    const res = await rest('nosuchprojectref0000', 'things', {
+      key: generateApiKey('nosuchprojectref0000', 'publishable'),
+    });
     expectJsonError(res, 404);
+    // A's key checked against a host it was not made for: refused before any lookup.
+    expectInvalidApiKey(await rest('nosuchprojectref0000', 'things', { key: a.publishableKey }));
   });
 
   it('renames a project without changing its ref or keys', async () => {

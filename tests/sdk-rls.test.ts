@@ -57,8 +57,9 @@ describe('supabase-js with the secret key (service_role)', () => {
       .from('products')
       .insert([
         { sku: 'sdk-1', name: 'Alpha bolt', price: 5, qty: 100, published: true },
-        { sku: 'sdk-2', name: 'Beta bolt', price: 7, qty: 50 },
-        { sku: 'sdk-3', name: 'Gamma nut', price: 2, qty: 0 },
+        // Every row names every column: in a bulk insert a missing key means NULL (PostgREST), not the default.
+        { sku: 'sdk-2', name: 'Beta bolt', price: 7, qty: 50, published: false },
+        { sku: 'sdk-3', name: 'Gamma nut', price: 2, qty: 0, published: false },
       ])
       .select('sku, name, price, qty, published');
     expect(error).toBeNull();

@@ -64,10 +64,11 @@ describe('SQL endpoint and tables', () => {
     expect(await sql(a.ref, "update public.notes set body = 'TWO' where id = 2 returning id, body")).toEqual([
       { id: 2, body: 'TWO' },
     ]);
-    expect(await sql(a.ref, 'delete from public.notes where id in (3, 100) returning id')).toEqual([
-      { id: 3 },
-      { id: 100 },
-    ]);
+    const deleted = await sql<{ id: number }>(
+      a.ref,
+      'delete from public.notes where id in (3, 100) returning id',
+    );
+    expect(deleted.map((r) => r.id).sort((x, y) => x - y)).toEqual([3, 100]);
     const { data, error } = await supabaseFor(a.ref, a.publishableKey)
       .from('notes')
       .select('id, body')

@@ -200,6 +200,7 @@ describe("A's database login role (local target only; skipped against a deployed
       database,
       connectionTimeoutMillis: 5_000,
     });
+    client.on('error', () => {});
     try {
       await client.connect();
       await client.query('select 1');

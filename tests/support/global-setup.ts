@@ -41,6 +41,7 @@ export default async function setup(project: TestProject) {
     tmInternalPort,
     lambdaPort,
     quiet: true,
+    fastPostgres: true,
   });
   project.provide('platform', {
     gatewayUrl: stack.gatewayUrl,
