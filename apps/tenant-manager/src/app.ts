@@ -30,6 +30,8 @@ export interface AppConfig {
   readonly sqlStatementTimeoutMs?: number;
   readonly provisionWaitMs?: number;
   readonly provisionConcurrency?: number;
+  /** Spare template copies kept per active cluster (default 2). */
+  readonly spareDatabases?: number;
   /** Default 1 MiB. */
   readonly bodyLimit?: number;
 }
@@ -44,7 +46,7 @@ export interface BuildAppOptions {
   readonly clock?: Clock;
   readonly logger?: PinoLogger;
   readonly faults?: Faults;
-  readonly provisioning?: { maxAttempts?: number; backoffMs?: number };
+  readonly provisioning?: { maxAttempts?: number; backoffMs?: number; spareDatabases?: number };
   /** Resume unfinished provisioning at start (default true). */
   readonly resume?: boolean;
 }
@@ -114,6 +116,7 @@ export async function buildApp(options: BuildAppOptions): Promise<TenantManagerA
     },
   };
   const provisioner = new Provisioner(ctx, {
+    spareDatabases: config.spareDatabases,
     ...options.provisioning,
     concurrency: config.provisionConcurrency ?? 4,
     faults: options.faults,
@@ -150,7 +153,7 @@ export async function buildApp(options: BuildAppOptions): Promise<TenantManagerA
     v1.addHook('onRequest', bearerGuard(config.adminApiKey, 'admin'));
     await v1.register(projectRoutes, { ctx, provisioner, provisionWaitMs: config.provisionWaitMs ?? 3_000 });
     await v1.register(projectCredentialRoutes, { ctx });
-    await v1.register(clusterRoutes, { ctx });
+    await v1.register(clusterRoutes, { ctx, provisioner });
   });
 
   const internalApp = baseServer(log, bodyLimit);

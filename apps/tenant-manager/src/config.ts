@@ -25,6 +25,8 @@ import { readFileSync } from 'node:fs';
  *   SQL_STATEMENT_TIMEOUT_MS   statement timeout of the SQL endpoint (default 8000)
  *   PROVISION_WAIT_MS      how long POST /v1/projects waits for ACTIVE_HEALTHY (default 3000)
  *   PROVISION_CONCURRENCY  provisioning runs per process (default 4)
+ *   SPARE_DATABASES        template copies kept ready per active cluster, so a create only renames
+ *                          one (default 2; 0 disables)
  *   LOG_LEVEL              pino level (default info)
  */
 export interface TenantManagerConfig {
@@ -53,6 +55,7 @@ export interface TenantManagerConfig {
   readonly sqlStatementTimeoutMs: number;
   readonly provisionWaitMs: number;
   readonly provisionConcurrency: number;
+  readonly spareDatabases: number;
   readonly logLevel: string;
 }
 
@@ -126,6 +129,7 @@ export function loadConfig(env: Env): TenantManagerConfig {
     sqlStatementTimeoutMs: int(env, 'SQL_STATEMENT_TIMEOUT_MS', 8000, 1),
     provisionWaitMs: int(env, 'PROVISION_WAIT_MS', 3000, 0),
     provisionConcurrency: int(env, 'PROVISION_CONCURRENCY', 4, 1, 64),
+    spareDatabases: int(env, 'SPARE_DATABASES', 2, 0, 100),
     logLevel: env['LOG_LEVEL'] || 'info',
   };
 }

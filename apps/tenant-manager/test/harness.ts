@@ -79,7 +79,8 @@ export async function startHarness(
       sqlStatementTimeoutMs: 1_000,
       provisionWaitMs: 5_000,
     },
-    provisioning: { backoffMs: 20 },
+    // Spare databases off by default: background CREATE DATABASE would slow every suite down.
+    provisioning: { backoffMs: 20, spareDatabases: 0 },
     ...overrides,
   });
   const server = new URL(inject('pgUrl'));

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { CLUSTER_ROLES_SQL, PROJECT_TEMPLATE_SQL, projectOwnershipSql } from '@supaplane/db-bootstrap';
 
@@ -20,6 +21,14 @@ export const TEMPLATE_DATABASE = 'supaplane_template';
 /** Bumped whenever the template's content changes; stored as the template database's comment. */
 const TEMPLATE_MARKER = 'supaplane template v1';
 const API_ROLES = 'anon, authenticated, service_role';
+
+/**
+ * Spare databases: copies of the template made ahead of time, so a new project only renames one
+ * (CREATE DATABASE costs hundreds of ms; a rename under a millisecond). Only spares carrying the
+ * current template marker are claimed.
+ */
+const SPARE_PREFIX = 'supaplane_spare_';
+const SPARE_LIKE = 'supaplane\\_spare\\_%';
 
 export const projectDatabase = (ref: string) => `proj_${ref}`;
 export const ownerRole = (ref: string) => `owner_${ref}`;
@@ -114,20 +123,85 @@ GRANT ${API_ROLES} TO ${authenticator};
   if (!rows[0]?.rolsuper) await admin.query(`GRANT ${owner} TO CURRENT_USER`);
 }
 
-/** Copies the template into `proj_<ref>`, owned by the owner role. Copies are serialised per cluster. */
+type Queryable = Pick<pg.Pool, 'query'> | Pick<pg.PoolClient, 'query'>;
+
+const databaseExists = async (db: Queryable, name: string) =>
+  ((await db.query('SELECT 1 FROM pg_database WHERE datname = $1', [name])).rowCount ?? 0) > 0;
+
+/** Renames a ready spare to `proj_<ref>`; false when none is left. Concurrent claims never share one. */
+async function claimSpare(db: Queryable, ref: string): Promise<boolean> {
+  const { rows } = await db.query<{ datname: string }>(
+    `SELECT datname FROM pg_database
+     WHERE datname LIKE '${SPARE_LIKE}' AND shobj_description(oid, 'pg_database') = $1 ORDER BY datname`,
+    [TEMPLATE_MARKER],
+  );
+  for (const { datname } of rows) {
+    try {
+      await db.query(`ALTER DATABASE ${ident(datname)} RENAME TO ${ident(projectDatabase(ref))}`);
+      return true;
+    } catch (error) {
+      const code = (error as { code?: string }).code;
+      if (code === '3D000' || code === '55006') continue; // claimed by someone else meanwhile
+      throw error;
+    }
+  }
+  return false;
+}
+
+/**
+ * Makes `proj_<ref>` from the template, owned by the owner role: a spare is renamed when one is
+ * ready, otherwise the template is copied (copies are serialised per cluster).
+ */
 export async function createProjectDatabase(
   admin: pg.Pool,
   conn: ClusterConnection,
   ref: string,
 ): Promise<void> {
-  await withTemplateLock(admin, async (client) => {
-    const exists = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [projectDatabase(ref)]);
-    if (exists.rowCount) return;
-    await ensureTemplate(client, conn);
-    await client.query(
-      `CREATE DATABASE ${ident(projectDatabase(ref))} TEMPLATE ${ident(TEMPLATE_DATABASE)} OWNER ${ident(ownerRole(ref))}`,
-    );
-  });
+  const name = projectDatabase(ref);
+  if (!(await databaseExists(admin, name)) && !(await claimSpare(admin, ref))) {
+    await withTemplateLock(admin, async (client) => {
+      if ((await databaseExists(client, name)) || (await claimSpare(client, ref))) return;
+      await ensureTemplate(client, conn);
+      await client.query(`CREATE DATABASE ${ident(name)} TEMPLATE ${ident(TEMPLATE_DATABASE)}`);
+    });
+  }
+  // Also on a re-run: a crash may have come between the rename and this statement.
+  await admin.query(`ALTER DATABASE ${ident(name)} OWNER TO ${ident(ownerRole(ref))}`);
+}
+
+/**
+ * Tops the cluster's spare databases up to `target`, one copy per template-lock hold so project
+ * creations waiting for the lock get in between. Unmarked spares are leftovers of a crash: dropped.
+ */
+export async function refillSpares(
+  admin: pg.Pool,
+  conn: ClusterConnection,
+  target: number,
+  stopped: () => boolean,
+): Promise<number> {
+  let created = 0;
+  while (!stopped()) {
+    const more = await withTemplateLock(admin, async (client) => {
+      await ensureTemplate(client, conn);
+      const { rows } = await client.query<{ datname: string; ready: boolean }>(
+        `SELECT datname, shobj_description(oid, 'pg_database') IS NOT DISTINCT FROM $1 AS ready
+         FROM pg_database WHERE datname LIKE '${SPARE_LIKE}'`,
+        [TEMPLATE_MARKER],
+      );
+      for (const stale of rows.filter((r) => !r.ready)) {
+        await client.query(`DROP DATABASE IF EXISTS ${ident(stale.datname)} WITH (FORCE)`);
+      }
+      if (rows.filter((r) => r.ready).length >= target) return false;
+      const spare = `${SPARE_PREFIX}${randomBytes(6).toString('hex')}`;
+      await client.query(`CREATE DATABASE ${ident(spare)} TEMPLATE ${ident(TEMPLATE_DATABASE)}`);
+      await client.query(`REVOKE ALL ON DATABASE ${ident(spare)} FROM PUBLIC`);
+      await client.query(`COMMENT ON DATABASE ${ident(spare)} IS ${literal(TEMPLATE_MARKER)}`);
+      return true;
+    });
+    if (!more) break;
+    created++;
+  }
+  return created;
 }
 
 /** CONNECT only for the project's two login roles; public schema and default privileges to the owner. */

@@ -2,6 +2,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   admin,
+  pgUrl,
   clusterObjects,
   eventually,
   freshManagementDb,
@@ -29,7 +30,7 @@ beforeAll(async () => {
       beforeStep: (step, ref) => fire('before', step, ref),
       afterStep: (step, ref) => fire('after', step, ref),
     },
-    provisioning: { backoffMs: 10, maxAttempts: 3 },
+    provisioning: { backoffMs: 10, maxAttempts: 3, spareDatabases: 0 },
   });
   await h.registerCluster('faults', 100);
 });
@@ -243,6 +244,45 @@ describe('provisioning state machine', () => {
       expect(again.json()).toMatchObject({ status: 'ACTIVE_HEALTHY', cluster_id: full });
     } finally {
       await c.close();
+    }
+  });
+
+  it('keeps spare databases ready and hands one to a new project, even when the step is re-run', async () => {
+    const server = new pg.Pool({ connectionString: pgUrl() });
+    const s = await startHarness({
+      faults: { afterStep: (step, ref) => fire('after', step, ref) },
+      provisioning: { backoffMs: 10, spareDatabases: 2 },
+    });
+    const ready = async () =>
+      (
+        await server.query(
+          `SELECT datname FROM pg_database WHERE datname LIKE 'supaplane\\_spare\\_%' AND shobj_description(oid, 'pg_database') IS NOT NULL`,
+        )
+      ).rows.map((r) => r.datname as string);
+    try {
+      await s.registerCluster('spares', 10);
+      const before = await eventually(async () => ((await ready()).length >= 2 ? await ready() : undefined));
+      plans.set('spare-one', { when: 'after', step: 'create_database', times: 1 });
+      const created = await create(s, 'spare-one');
+      expect(created.json().status).toBe('ACTIVE_HEALTHY');
+      expect(plans.get('spare-one')!.times).toBe(0);
+      const after = await ready();
+      expect(before.filter((name) => !after.includes(name))).toHaveLength(1); // one spare was renamed
+      const { rows } = await server.query(
+        `SELECT pg_get_userbyid(datdba) AS owner, datallowconn FROM pg_database WHERE datname = 'proj_spare-one'`,
+      );
+      expect(rows).toEqual([{ owner: 'owner_spare-one', datallowconn: true }]);
+      const sql = await s.tm.publicApp.inject({
+        method: 'POST',
+        url: '/v1/projects/spare-one/database/query',
+        headers: admin,
+        payload: { query: 'create table t (id int); select auth.role() as role' },
+      });
+      expect(sql.json()).toEqual([{ role: null }]);
+      await eventually(async () => ((await ready()).length >= 2 ? true : undefined)); // refilled
+    } finally {
+      await s.close();
+      await server.end();
     }
   });
 

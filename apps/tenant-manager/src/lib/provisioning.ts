@@ -3,7 +3,12 @@ import { ensureDefaultKeys } from './api-keys.js';
 import { placeProject } from './clusters.js';
 import { type Context, type Faults, PROVISIONING_STEPS, type ProvisioningStep } from './context.js';
 import { AppError } from './errors.js';
-import { configureProjectDatabase, createProjectDatabase, createProjectRoles } from './project-db.js';
+import {
+  configureProjectDatabase,
+  createProjectDatabase,
+  createProjectRoles,
+  refillSpares,
+} from './project-db.js';
 import { finishDelete, type ProjectRow, secretAad, teardownProject, withProjectLock } from './projects.js';
 
 export interface ProvisionerOptions {
@@ -13,6 +18,8 @@ export interface ProvisionerOptions {
   readonly backoffMs?: number;
   /** Provisioning runs at once in this process. Default 4. */
   readonly concurrency?: number;
+  /** Spare databases kept ready per active cluster (0 disables). Default 2. */
+  readonly spareDatabases?: number;
   readonly faults?: Faults;
 }
 
@@ -36,6 +43,7 @@ const sleep = (ms: number, signal: AbortSignal) =>
  */
 export class Provisioner {
   readonly #inFlight = new Map<string, Promise<void>>();
+  readonly #refills = new Map<string, Promise<void>>();
   readonly #waiting: (() => void)[] = [];
   readonly #abort = new AbortController();
   #running = 0;
@@ -64,8 +72,27 @@ export class Provisioner {
     return run;
   }
 
+  /** Tops up a cluster's spare databases in the background (one refill per cluster at a time). */
+  refill(clusterId: string): void {
+    const target = this.options.spareDatabases ?? 2;
+    if (target <= 0 || this.#abort.signal.aborted || this.#refills.has(clusterId)) return;
+    const run = (async () => {
+      const { admin, conn } = await this.ctx.clusters.get(clusterId);
+      await refillSpares(admin, conn, target, () => this.#abort.signal.aborted);
+    })()
+      .catch((error) =>
+        this.ctx.log.warn({ err: (error as Error).message, clusterId }, 'spare refill failed'),
+      )
+      .finally(() => this.#refills.delete(clusterId));
+    this.#refills.set(clusterId, run);
+  }
+
   /** Picks up every unfinished project (COMING_UP or GOING_DOWN), e.g. after a restart. */
   async resumeAll(): Promise<number> {
+    const clusters = await this.ctx.db.query<{ id: string }>(
+      `SELECT id FROM tm.clusters WHERE status = 'active'`,
+    );
+    for (const { id } of clusters.rows) this.refill(id);
     const { rows } = await this.ctx.db.query<{ id: string; status: string }>(
       `SELECT id, status FROM tm.projects WHERE status IN ('COMING_UP', 'GOING_DOWN') ORDER BY created_at`,
     );
@@ -82,7 +109,7 @@ export class Provisioner {
   /** Stops retries and waits for runs in progress. */
   async close(): Promise<void> {
     this.#abort.abort();
-    await Promise.allSettled([...this.#inFlight.values()]);
+    await Promise.allSettled([...this.#inFlight.values(), ...this.#refills.values()]);
   }
 
   async #slot<T>(fn: () => Promise<T>): Promise<T> {
@@ -180,6 +207,7 @@ export class Provisioner {
       case 'create_database': {
         const handle = await cluster();
         await createProjectDatabase(handle.admin, handle.conn, row.ref);
+        this.refill(handle.id);
         return;
       }
       case 'configure_database': {

@@ -8,12 +8,16 @@ import {
   updateCluster,
 } from '../../lib/clusters.js';
 import type { Context } from '../../lib/context.js';
+import type { Provisioner } from '../../lib/provisioning.js';
 import { Cluster, ClusterParams, ClusterPatchBody, errors, NewClusterBody } from '../schemas.js';
 
 const tags = ['clusters'];
 
 /** Worker database clusters and what the platform runs on. */
-export const clusterRoutes: FastifyPluginAsyncTypebox<{ ctx: Context }> = async (app, { ctx }) => {
+export const clusterRoutes: FastifyPluginAsyncTypebox<{ ctx: Context; provisioner: Provisioner }> = async (
+  app,
+  { ctx, provisioner },
+) => {
   app.get(
     '/v1/clusters',
     { schema: { tags, summary: 'List worker clusters', response: { 200: Type.Array(Cluster), ...errors } } },
@@ -30,7 +34,11 @@ export const clusterRoutes: FastifyPluginAsyncTypebox<{ ctx: Context }> = async 
         response: { 201: Cluster, ...errors },
       },
     },
-    async (request, reply) => reply.status(201).send(await registerCluster(ctx, request.body)),
+    async (request, reply) => {
+      const cluster = await registerCluster(ctx, request.body);
+      if (cluster.status === 'active') provisioner.refill(cluster.id);
+      return reply.status(201).send(cluster);
+    },
   );
 
   app.get(
