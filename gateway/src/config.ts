@@ -110,7 +110,7 @@ export function loadGatewayConfig(env: Env): GatewayConfig {
     upstreamHeadersTimeoutMs: int(env, 'GATEWAY_UPSTREAM_TIMEOUT_MS', 30_000, 1),
     upstreamBodyTimeoutMs: int(env, 'GATEWAY_UPSTREAM_BODY_TIMEOUT_MS', 30_000, 1),
     internalApiTimeoutMs: int(env, 'GATEWAY_INTERNAL_API_TIMEOUT_MS', 2_000, 1),
-    redisCommandTimeoutMs: int(env, 'GATEWAY_REDIS_TIMEOUT_MS', 15, 1),
+    redisCommandTimeoutMs: int(env, 'GATEWAY_REDIS_TIMEOUT_MS', 10, 1),
     cache: {
       maxEntries: int(env, 'GATEWAY_CACHE_MAX_ENTRIES', 50_000, 1),
       freshTtlMs: int(env, 'GATEWAY_CACHE_TTL_MS', 30_000, 1),

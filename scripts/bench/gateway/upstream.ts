@@ -8,7 +8,9 @@ import type { AddressInfo } from 'node:net';
 import { startRegistryServer } from '../../../gateway/src/testing/registry-server.js';
 
 const COLD_PROJECTS = Number(process.env.BENCH_COLD_PROJECTS ?? 30);
-const BODY = JSON.stringify([{ id: 1, title: 'hello world', done: false, inserted_at: '2026-11-22T10:00:00Z' }]);
+const BODY = JSON.stringify([
+  { id: 1, title: 'hello world', done: false, inserted_at: '2026-11-22T10:00:00Z' },
+]);
 
 const upstream = createServer((req, res) => {
   req.resume();
@@ -29,7 +31,11 @@ const registry = await startRegistryServer({ token: process.env.INTERNAL_SERVICE
 const project = (ref: string) =>
   registry.addProject(ref, {
     upstreams: {
-      rest: { kind: 'lambda-url', url: `http://rest-${ref}.lambda-url.local.localhost:${upstreamPort}/`, region: 'local' },
+      rest: {
+        kind: 'lambda-url',
+        url: `http://rest-${ref}.lambda-url.local.localhost:${upstreamPort}/`,
+        region: 'local',
+      },
     },
   });
 const warm = project('benchbenchbenchbench');
