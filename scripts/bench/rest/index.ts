@@ -1,0 +1,173 @@
+/**
+ * Rest engine benchmark: select by primary key, a filtered list of 100 rows, an insert and a
+ * one-level embed, each through a warm rest function (the Lambda handler, pool of 2) and as the
+ * same SQL straight through `pg` (pool of 2), in the same process and run, interleaved in blocks
+ * so drift hits both sides. Prints p50/p95 per path and the p50 ratio.
+ *
+ *   npx tsx scripts/bench/rest/index.ts        (BENCH_ITERATIONS, BENCH_BLOCK to tune)
+ */
+import { createLambdaHandler, type FunctionUrlEvent } from '@supaplane/rest';
+import { startPostgres } from '@supaplane/local-services';
+import pg from 'pg';
+import {
+  CLUSTER_ROLES_SQL,
+  PROJECT_TEMPLATE_SQL,
+  projectOwnershipSql,
+} from '../../../packages/db-bootstrap/src/index.js';
+
+const ITERATIONS = Number(process.env.BENCH_ITERATIONS ?? 3000);
+const BLOCK = Number(process.env.BENCH_BLOCK ?? 100);
+const WARMUP = 300;
+const ROWS = 20_000;
+
+const server = await startPostgres({ ephemeral: true });
+const admin = new pg.Client({ connectionString: server.url });
+await admin.connect();
+await admin.query(CLUSTER_ROLES_SQL);
+await admin.query(`CREATE ROLE owner_bench LOGIN PASSWORD 'pw'`);
+await admin.query(
+  `CREATE ROLE authenticator_bench LOGIN NOINHERIT PASSWORD 'pw'; GRANT anon, authenticated, service_role TO authenticator_bench`,
+);
+await admin.query('CREATE DATABASE proj_bench');
+await admin.end();
+const dbUrl = (user: string) => `postgres://${user}@127.0.0.1:${server.port}/proj_bench`;
+const setup = new pg.Client({ connectionString: dbUrl(`${server.user}:${server.password}`) });
+await setup.connect();
+await setup.query(PROJECT_TEMPLATE_SQL);
+await setup.query(projectOwnershipSql('owner_bench'));
+await setup.end();
+const owner = new pg.Client({ connectionString: dbUrl('owner_bench:pw') });
+await owner.connect();
+await owner.query(`
+  CREATE TABLE categories (id int PRIMARY KEY, name text NOT NULL);
+  INSERT INTO categories SELECT g, 'category ' || g FROM generate_series(1, 200) g;
+  CREATE TABLE items (
+    id serial PRIMARY KEY,
+    name text NOT NULL,
+    qty int NOT NULL DEFAULT 1,
+    category_id int NOT NULL REFERENCES categories(id),
+    created_at timestamptz NOT NULL DEFAULT now()
+  );
+  CREATE INDEX ON items (category_id, id);
+  INSERT INTO items (name, qty, category_id) SELECT 'item ' || g, g % 17, 1 + g % 200 FROM generate_series(1, ${ROWS}) g;
+  ANALYZE;`);
+await owner.end();
+
+const handler = createLambdaHandler({
+  REST_DB_URL: dbUrl('authenticator_bench:pw'),
+  REST_JWT_SECRET: 'bench-secret-bench-secret-bench-secret!',
+});
+const direct = new pg.Pool({ connectionString: dbUrl('authenticator_bench:pw'), max: 2 });
+await direct.query('SET ROLE anon'); // warm one connection like the function's
+
+const event = (
+  method: string,
+  rawPath: string,
+  rawQueryString: string,
+  body?: unknown,
+): FunctionUrlEvent => ({
+  rawPath,
+  rawQueryString,
+  headers: body ? { 'content-type': 'application/json' } : {},
+  requestContext: { http: { method } },
+  ...(body ? { body: JSON.stringify(body), isBase64Encoded: false } : {}),
+});
+
+let n = 0;
+const key = () => 1 + ((n++ * 7919) % ROWS);
+
+interface Case {
+  readonly name: string;
+  rest(): Promise<unknown>;
+  sql(): Promise<unknown>;
+}
+
+const expectOk = (r: { statusCode: number; body: string }) => {
+  if (r.statusCode >= 300) throw new Error(`rest answered ${r.statusCode}: ${r.body}`);
+  return r;
+};
+
+const cases: Case[] = [
+  {
+    name: 'select by primary key',
+    rest: async () => expectOk(await handler(event('GET', '/rest/v1/items', `id=eq.${key()}`))),
+    sql: () => direct.query('SELECT * FROM items WHERE id = $1', [key()]),
+  },
+  {
+    name: 'filtered list, 100 rows',
+    rest: async () =>
+      expectOk(
+        await handler(
+          event('GET', '/rest/v1/items', `category_id=eq.${1 + (key() % 200)}&order=id&limit=100`),
+        ),
+      ),
+    sql: () =>
+      direct.query('SELECT * FROM items WHERE category_id = $1 ORDER BY id LIMIT 100', [1 + (key() % 200)]),
+  },
+  {
+    name: 'insert one row',
+    rest: async () =>
+      expectOk(
+        await handler(
+          event('POST', '/rest/v1/items', '', { name: 'bench', qty: 3, category_id: 1 + (key() % 200) }),
+        ),
+      ),
+    sql: () =>
+      direct.query('INSERT INTO items (name, qty, category_id) VALUES ($1, $2, $3)', [
+        'bench',
+        3,
+        1 + (key() % 200),
+      ]),
+  },
+  {
+    name: 'one-level embed (many-to-one)',
+    rest: async () =>
+      expectOk(
+        await handler(event('GET', '/rest/v1/items', `select=id,name,categories(name)&id=eq.${key()}`)),
+      ),
+    sql: () =>
+      direct.query(
+        'SELECT i.id, i.name, row_to_json(c) AS categories FROM items i LEFT JOIN LATERAL (SELECT name FROM categories WHERE id = i.category_id) c ON true WHERE i.id = $1',
+        [key()],
+      ),
+  },
+];
+
+const percentile = (sorted: number[], p: number) =>
+  sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+
+async function time(fn: () => Promise<unknown>, into: number[]) {
+  const start = process.hrtime.bigint();
+  await fn();
+  into.push(Number(process.hrtime.bigint() - start) / 1e6);
+}
+
+console.log(
+  `PostgreSQL 16 (embedded), ${ROWS} rows, ${ITERATIONS} iterations per path, blocks of ${BLOCK}, sequential`,
+);
+console.log('case                            path      p50 ms   p95 ms   p50 ratio');
+for (const c of cases) {
+  for (let i = 0; i < WARMUP; i++) {
+    await c.rest();
+    await c.sql();
+  }
+  const rest: number[] = [];
+  const sql: number[] = [];
+  for (let done = 0; done < ITERATIONS; done += BLOCK) {
+    for (let i = 0; i < BLOCK; i++) await time(c.sql, sql);
+    for (let i = 0; i < BLOCK; i++) await time(c.rest, rest);
+  }
+  rest.sort((a, b) => a - b);
+  sql.sort((a, b) => a - b);
+  const ratio = percentile(rest, 50) / percentile(sql, 50);
+  const row = (path: string, xs: number[], extra = '') =>
+    console.log(
+      `${c.name.padEnd(32)}${path.padEnd(10)}${percentile(xs, 50).toFixed(3).padStart(7)}  ${percentile(xs, 95).toFixed(3).padStart(7)}   ${extra}`,
+    );
+  row('pg', sql);
+  row('rest', rest, `${ratio.toFixed(2)}x`);
+}
+
+await handler.close();
+await direct.end();
+await server.stop();
