@@ -138,6 +138,16 @@ describe('API keys at the gateway', () => {
     expect(res.json()).toEqual([{ id: 1 }]);
   });
 
+  it('secret key from a server-side fetch (Node/undici: user-agent node, sec-fetch-mode cors) is served', async () => {
+    // Node's built-in fetch sends exactly these headers on every request; supabase-js on a server uses it.
+    const res = await rest(a.ref, 'items?select=id&order=id', {
+      key: a.secretKey,
+      headers: { 'user-agent': 'node', 'sec-fetch-mode': 'cors', accept: '*/*' },
+    });
+    expect(res.status, res.text).toBe(200);
+    expect(res.json()).toEqual([{ id: 1 }, { id: 2 }]);
+  });
+
   it('secret key with a browser Origin header → 401', async () => {
     const res = await rest(a.ref, 'items', {
       key: a.secretKey,
@@ -180,7 +190,7 @@ describe('API keys at the gateway', () => {
       expect(res.status, res.text).toBe(200);
       expect(res.json()).toEqual([{ id: 1 }, { id: 2 }]);
     }
-    const sdk = await supabaseFor(a.ref, secret.api_key).from('items').select('id').eq('id', 2);
+    const sdk = await supabaseFor(a.ref, publishable.api_key).from('items').select('id').eq('id', 2);
     expect(sdk.data).toEqual([{ id: 2 }]);
     // The new key is A's only: B refuses it.
     expectInvalidApiKey(await rest(b.ref, 'items', { key: secret.api_key }));

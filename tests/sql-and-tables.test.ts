@@ -3,6 +3,8 @@ import { rest, supabaseFor } from './support/clients.js';
 import { expectJsonError, expectPostgrestError } from './support/expect.js';
 import { createProjects, deleteProject, sql, sqlRequest, type TestProject } from './support/projects.js';
 
+// Tables created here have no RLS, so (as on Supabase) the publishable key reads and writes them; the
+// secret key's supabase-js path is exercised in sdk-rls.test.ts.
 let a: TestProject;
 let b: TestProject;
 
@@ -29,7 +31,7 @@ describe('SQL endpoint and tables', () => {
       'create table public.notes (id int primary key, body text not null, n int)',
     );
     expect(created).toEqual([]);
-    const client = supabaseFor(a.ref, a.secretKey);
+    const client = supabaseFor(a.ref, a.publishableKey);
     const read = await client.from('notes').select('*');
     expect(read.error).toBeNull();
     expect(read.status).toBe(200);
@@ -56,7 +58,11 @@ describe('SQL endpoint and tables', () => {
       { id: 2, body: 'two', n: 20 },
       { id: 3, body: 'three', n: 30 },
     ]);
-    const sdk = await supabaseFor(a.ref, a.secretKey).from('notes').select('id').lt('id', 100).order('id');
+    const sdk = await supabaseFor(a.ref, a.publishableKey)
+      .from('notes')
+      .select('id')
+      .lt('id', 100)
+      .order('id');
     expect(sdk.data).toEqual([{ id: 1 }, { id: 2 }, { id: 3 }]);
   });
 
@@ -82,7 +88,10 @@ describe('SQL endpoint and tables', () => {
 
   it('an added column is visible to supabase-js at once', async () => {
     await sql(a.ref, "alter table public.notes add column tag text not null default 'untagged'");
-    const { data, error } = await supabaseFor(a.ref, a.secretKey).from('notes').select('id, tag').eq('id', 1);
+    const { data, error } = await supabaseFor(a.ref, a.publishableKey)
+      .from('notes')
+      .select('id, tag')
+      .eq('id', 1);
     expect(error).toBeNull();
     expect(data).toEqual([{ id: 1, tag: 'untagged' }]);
   });
@@ -99,7 +108,7 @@ describe('SQL endpoint and tables', () => {
   });
 
   it('keeps tables per project: A’s table does not exist in B', async () => {
-    const viaSdk = await supabaseFor(b.ref, b.secretKey).from('notes').select('*');
+    const viaSdk = await supabaseFor(b.ref, b.publishableKey).from('notes').select('*');
     expect(viaSdk.status).toBe(404);
     expect(viaSdk.error?.code).toBe('PGRST205');
     const viaSql = await sqlRequest(b.ref, 'select * from public.notes');
@@ -108,7 +117,7 @@ describe('SQL endpoint and tables', () => {
 
   it('a dropped table gives PostgREST’s not-found error at once', async () => {
     await sql(a.ref, 'drop table public.notes');
-    const { data, error, status } = await supabaseFor(a.ref, a.secretKey).from('notes').select('*');
+    const { data, error, status } = await supabaseFor(a.ref, a.publishableKey).from('notes').select('*');
     expect(data).toBeNull();
     expect(status).toBe(404);
     expect(error).toMatchObject({ code: 'PGRST205' });
