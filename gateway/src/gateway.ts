@@ -124,6 +124,7 @@ export function buildGateway(options: GatewayOptions): Gateway {
   };
   // Fail fast while the tenant-manager is down instead of queueing every miss behind its timeout.
   const registryBreaker = new CircuitBreaker({ failureThreshold: 5, openMs: 2_000, clock });
+  let lastRegistryErrorLog = 0;
   async function fromRegistry<R>(load: () => Promise<OriginResult<R>>): Promise<OriginResult<R>> {
     if (!registryBreaker.allow()) throw new Error('tenant-manager circuit open');
     try {
@@ -132,6 +133,14 @@ export function buildGateway(options: GatewayOptions): Gateway {
       return result;
     } catch (error) {
       registryBreaker.failure();
+      const now = clock.now();
+      if (now - lastRegistryErrorLog > 5_000) {
+        lastRegistryErrorLog = now;
+        logger.warn(
+          { err: errorSummary(error) },
+          'tenant-manager lookup failed; serving cached entries only',
+        );
+      }
       throw error;
     }
   }
@@ -141,7 +150,7 @@ export function buildGateway(options: GatewayOptions): Gateway {
     remote: options.createRedis ? remote : null,
     origin: (ref) => fromRegistry(() => options.internalApi.projectConfig(ref)),
     parse: parseProjectRecord,
-    compile: (record) => new ProjectRuntime(record, isAllowedUpstream, config.awsRegion),
+    compile: (record) => new ProjectRuntime(record, isAllowedUpstream, config.awsRegion, !config.localMode),
     observer: { lookup: (layer, result) => metrics.cacheLookup('project', layer, result) },
   });
   const keys = new TieredCache<ApiKeyRecord, ApiKeyRecord>({

@@ -68,6 +68,20 @@ describe('project runtime', () => {
     expect(project.upstreams.get('graphql')?.kind).toBe('disallowed');
     expect(project.upstreams.get('functions')?.kind).toBe('disallowed');
     expect(project.upstreams.has('realtime')).toBe(false);
+    const aws = new ProjectRuntime(
+      {
+        ref: 'abcdefghijklmnopqrst',
+        status: 'ACTIVE_HEALTHY',
+        jwtSecret: secret,
+        jwks: null,
+        upstreams: { rest: { kind: 'lambda-url', url: 'http://abc.lambda-url.eu-west-1.on.aws/' } },
+        version: 1,
+      },
+      allow,
+      'eu-west-1',
+      true,
+    );
+    expect(aws.upstreams.get('rest')?.kind).toBe('disallowed');
     expect(serviceForPath('/rest/v1')).toBe('rest');
     expect(serviceForPath('/rest/v1/todos')).toBe('rest');
     expect(serviceForPath('/rest/v10')).toBeNull();

@@ -54,6 +54,7 @@ export class ProjectRuntime {
     readonly record: ProjectRecord,
     isAllowedUpstream: (url: URL) => boolean,
     defaultRegion: string,
+    requireHttps = false,
   ) {
     this.ref = record.ref;
     this.status = record.status;
@@ -74,7 +75,9 @@ export class ProjectRuntime {
         this.upstreams.set(name, { kind: 'disallowed', host: '(invalid url)' });
         continue;
       }
-      if (!isAllowedUpstream(url)) {
+      // Function URLs in AWS are HTTPS only; plain HTTP is for in-VPC services and the local emulator.
+      const insecureFunctionUrl = upstream.kind === 'lambda-url' && requireHttps && url.protocol !== 'https:';
+      if (insecureFunctionUrl || !isAllowedUpstream(url)) {
         this.upstreams.set(name, { kind: 'disallowed', host: url.host });
         continue;
       }
