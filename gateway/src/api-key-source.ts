@@ -40,9 +40,12 @@ export function readClientCredentials(
 
 const BROWSER_UA = /^Mozilla\/\d/;
 
-/** A browser is talking to us: a browser `User-Agent`, or CORS/fetch-metadata headers only browsers send. */
+/**
+ * A browser is talking to us: a browser `User-Agent`, or an `Origin` header (sent by browsers on
+ * cross-origin requests). `sec-fetch-*` is not a signal: Node's fetch sends `sec-fetch-mode: cors`.
+ */
 export function isBrowserRequest(headers: IncomingHttpHeaders): boolean {
   const ua = first(headers['user-agent']);
   if (ua && BROWSER_UA.test(ua)) return true;
-  return headers.origin !== undefined || headers['sec-fetch-mode'] !== undefined;
+  return headers.origin !== undefined;
 }

@@ -203,8 +203,9 @@ describe('security suite: two projects × every prefix', () => {
           message: 'Forbidden use of secret API key in browser',
         },
       );
+      // Node's fetch (supabase-js on a server) sends `sec-fetch-mode: cors` and is not a browser.
       const server = await call(url, self().ref, prefixPath(prefix), {
-        headers: { apikey: self().secretKey, 'user-agent': 'node' },
+        headers: { apikey: self().secretKey, 'user-agent': 'node', 'sec-fetch-mode': 'cors' },
       });
       expect(server.status).toBe(200);
       expect(claimsOf(String(server.body.headers['x-client-authorization']).slice(7)).role).toBe(
