@@ -68,6 +68,23 @@ describe('local stack', () => {
     expect(bad.status).toBe(401);
   });
 
+  it("the gateway's SigV4 agrees with the emulator on PostgREST query syntax", async () => {
+    const key = stack!.demoProject.publishableKey;
+    const queries = [
+      'select=*&id=eq.1',
+      'select=id,title&title=eq.ship+it',
+      'select=id&title=eq.ship%20it',
+      "or=(id.eq.1,title.like.*'s*)&select=title",
+      'title=not.is.null&id=gt.0&id=lt.5&order=id.desc',
+      'title=eq.%C3%A9t%C3%A9&select=id',
+      'select=%2A&id=in.(1,2,3)',
+    ];
+    for (const query of queries) {
+      const res = await viaGateway(`/rest/v1/todos?${query}`, key);
+      expect(res.status, `${query}: ${res.text}`).toBe(200);
+    }
+  });
+
   it('keeps the emulator closed to unsigned callers and the tenant-manager to non-admins', async () => {
     const s = stack!;
     const direct = await send(ports.lambdaPort, {
