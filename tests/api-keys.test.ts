@@ -197,7 +197,8 @@ describe('API keys at the gateway', () => {
 
     await Promise.all([revokeApiKey(a.ref, publishable.id), revokeApiKey(a.ref, secret.id)]);
     for (const key of [publishable.api_key, secret.api_key]) {
-      await eventually(async () => (await rest(a.ref, 'items', { key })).status === 401, 1_000);
+      const took = await eventually(async () => (await rest(a.ref, 'items', { key })).status === 401, 1_000);
+      console.info(`revoked key rejected ${took} ms after DELETE answered`);
       expectInvalidApiKey(await rest(a.ref, 'items', { key }));
     }
     const ids = (await listApiKeys(a.ref)).map((k) => k.id);

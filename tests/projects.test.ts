@@ -188,7 +188,8 @@ describe('project lifecycle', () => {
       const r = await readThings(a);
       return r.status === 401 || r.status === 404;
     };
-    await eventually(rejected, 1_000);
+    const took = await eventually(rejected, 1_000);
+    console.info(`deleted project's keys rejected ${took} ms after DELETE answered`);
     expect(Date.now() - deletedAt).toBeLessThanOrEqual(1_000);
     for (const key of [a.secretKey, a.publishableKey]) {
       const r = await readThings(a, key);
