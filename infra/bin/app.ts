@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { App, Aspects } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { InfraConfigError, parseInfraConfig } from '../lib/config.js';
+import { RepositoriesStack } from '../lib/repositories-stack.js';
 import { SupabaseStack } from '../lib/stack.js';
 
 // infra/config.json is a git-ignored copy of config.test.json or config.production.json;
@@ -21,9 +22,18 @@ try {
 try {
   const config = parseInfraConfig(raw);
   const app = new App();
+  const env = { account: config.account, region: config.region };
+  // Deployed first, so that build-and-push.sh has somewhere to push before the services start; the
+  // platform stack imports the repositories, which makes CDK deploy them in that order.
+  const repositories = new RepositoriesStack(app, `${config.stackName}-Repositories`, {
+    config,
+    env,
+    description: `Supaplane image repositories (${config.namePrefix})`,
+  });
   new SupabaseStack(app, config.stackName, {
     config,
-    env: { account: config.account, region: config.region },
+    env,
+    repositories: repositories.repositories,
     description: `Supaplane platform (${config.namePrefix})`,
   });
   Aspects.of(app).add(new AwsSolutionsChecks({ verbose: true }));

@@ -1,6 +1,5 @@
 import {
   CfnOutput,
-  RemovalPolicy,
   Stack,
   type StackProps,
   Tags,
@@ -10,12 +9,12 @@ import {
   type aws_logs as logs,
 } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
-import type { InfraConfig, RemovalPolicyName } from './config.js';
+import type { InfraConfig } from './config.js';
 import { AccessPolicies } from './constructs/access-policies.js';
 import { Alarms } from './constructs/alarms.js';
 import { AuroraCluster } from './constructs/aurora-cluster.js';
 import { ComputeCluster } from './constructs/compute-cluster.js';
-import { EcrRepositories } from './constructs/ecr-repositories.js';
+import type { EcrRepositories } from './constructs/ecr-repositories.js';
 import { FargateService } from './constructs/fargate-service.js';
 import { LogBucket } from './constructs/log-bucket.js';
 import { Network } from './constructs/network.js';
@@ -24,6 +23,7 @@ import { PublicLoadBalancer } from './constructs/public-load-balancer.js';
 import { Redis } from './constructs/redis.js';
 import { RestFunctionResources } from './constructs/rest-function-resources.js';
 import { WebAcl } from './constructs/web-acl.js';
+import { dataRemovalPolicy as dataPolicy, removalPolicy } from './removal-policy.js';
 
 export const GATEWAY_PORT = 8000;
 export const TENANT_MANAGER_PUBLIC_PORT = 3001;
@@ -31,16 +31,11 @@ export const TENANT_MANAGER_INTERNAL_PORT = 3002;
 
 export interface SupabaseStackProps extends StackProps {
   readonly config: InfraConfig;
+  /** Repositories of the service images (RepositoriesStack, deployed first). */
+  readonly repositories: EcrRepositories;
 }
 
-const removalPolicy = (name: RemovalPolicyName): RemovalPolicy =>
-  ({ destroy: RemovalPolicy.DESTROY, retain: RemovalPolicy.RETAIN, snapshot: RemovalPolicy.SNAPSHOT })[name];
-
-/** Data (buckets, keys, secrets) cannot be snapshotted: `snapshot` means keep them. */
-const dataPolicy = (name: RemovalPolicyName): RemovalPolicy =>
-  name === 'destroy' ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN;
-
-/** The whole platform in one stack. Only wiring: every resource lives in a construct. */
+/** The platform (everything but the image repositories). Only wiring: every resource lives in a construct. */
 export class SupabaseStack extends Stack {
   constructor(scope: Construct, id: string, props: SupabaseStackProps) {
     super(scope, id, props);
@@ -59,11 +54,7 @@ export class SupabaseStack extends Stack {
     });
     const accessLogs = new LogBucket(this, 'AccessLogs', { removalPolicy: keep });
     const secrets = new PlatformSecrets(this, 'Secrets', { namePrefix: prefix, removalPolicy: keep });
-    const repos = new EcrRepositories(this, 'Repositories', {
-      namePrefix: prefix,
-      services: ['gateway', 'tenant-manager'],
-      removalPolicy: keep,
-    });
+    const repos = props.repositories;
 
     const database = (name: 'management' | 'worker', d: InfraConfig['managementDatabase']) =>
       new AuroraCluster(this, name === 'management' ? 'ManagementDatabase' : 'WorkerDatabase', {
@@ -343,12 +334,6 @@ export class SupabaseStack extends Stack {
       'Master credential of the initial worker cluster',
     );
     out('RedisEndpoint', redis.replicationGroup.attrPrimaryEndPointAddress, 'Redis primary endpoint (TLS)');
-    out('GatewayRepositoryUri', repos.repository('gateway').repositoryUri, 'ECR repository of the gateway');
-    out(
-      'TenantManagerRepositoryUri',
-      repos.repository('tenant-manager').repositoryUri,
-      'ECR repository of the tenant-manager',
-    );
     out(
       'RestArtifactBucket',
       rest.artifactBucket.bucketName,

@@ -69,8 +69,13 @@ describe.each(['test', 'production'] as const)('SupabaseStack with config.%s.jso
       expect(r.Properties!['KmsKeyId'] ?? 'aws/secretsmanager', id).toBeDefined();
     for (const [id, r] of resourcesOf(s.template, 'AWS::SNS::Topic'))
       expect(r.Properties!['KmsMasterKeyId'], id).toBeDefined();
-    for (const [id, r] of resourcesOf(s.template, 'AWS::ECR::Repository'))
+    const repositories = resourcesOf(s.repositoriesTemplate, 'AWS::ECR::Repository');
+    expect(repositories).toHaveLength(2);
+    for (const [id, r] of repositories) {
       expect(r.Properties!['EncryptionConfiguration'], id).toEqual({ EncryptionType: 'KMS' });
+      expect(r.Properties!['ImageScanningConfiguration'], id).toEqual({ ScanOnPush: true });
+    }
+    expect(resourcesOf(s.template, 'AWS::ECR::Repository')).toEqual([]);
     s.template.hasResourceProperties('AWS::ElastiCache::ReplicationGroup', {
       AtRestEncryptionEnabled: true,
       KmsKeyId: Match.anyValue(),
@@ -332,7 +337,7 @@ describe.each(['test', 'production'] as const)('SupabaseStack with config.%s.jso
     s.template.hasResourceProperties('AWS::EC2::VPC', { CidrBlock: s.config.vpc.cidr });
     s.template.resourceCountIs('AWS::EC2::NatGateway', s.config.vpc.natGateways);
     s.template.resourceCountIs('AWS::EC2::FlowLog', 1);
-    const repos = resourcesOf(s.template, 'AWS::ECR::Repository').map(
+    const repos = resourcesOf(s.repositoriesTemplate, 'AWS::ECR::Repository').map(
       ([, r]) => r.Properties!['RepositoryName'],
     );
     expect(repos.sort()).toEqual([`${s.config.namePrefix}/gateway`, `${s.config.namePrefix}/tenant-manager`]);
@@ -376,8 +381,6 @@ describe.each(['test', 'production'] as const)('SupabaseStack with config.%s.jso
       'WorkerClusterEndpoint',
       'WorkerClusterSecretArn',
       'RedisEndpoint',
-      'GatewayRepositoryUri',
-      'TenantManagerRepositoryUri',
       'RestArtifactBucket',
       'RestExecutionRoleArn',
       'GatewayTaskRoleArn',
@@ -385,5 +388,16 @@ describe.each(['test', 'production'] as const)('SupabaseStack with config.%s.jso
       'AlarmTopicArn',
     ])
       expect(outputs).toContain(o);
+    const repositoryOutputs = Object.keys(s.repositoriesTemplate.toJSON()['Outputs'] as object);
+    // Besides the cross-stack exports CDK adds for the platform stack.
+    expect(repositoryOutputs.filter((o) => !o.startsWith('ExportsOutput')).sort()).toEqual([
+      'GatewayRepositoryUri',
+      'TenantManagerRepositoryUri',
+    ]);
+    // The services pull from the repositories stack's repositories, at the configured tags.
+    const images = resourcesOf(s.template, 'AWS::ECS::TaskDefinition').map(([, td]) =>
+      json((td.Properties!['ContainerDefinitions'] as { Image: unknown }[])[0]!.Image),
+    );
+    for (const image of images) expect(image).toContain('Fn::ImportValue');
   });
 });

@@ -3,13 +3,17 @@ import { App, Aspects } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { type InfraConfig, parseInfraConfig } from '../lib/config.js';
+import { RepositoriesStack } from '../lib/repositories-stack.js';
 import { SupabaseStack } from '../lib/stack.js';
 
 export interface Synthesized {
   readonly config: InfraConfig;
+  /** The platform stack. */
   readonly template: Template;
+  /** The image repositories stack, deployed before the platform. */
+  readonly repositoriesTemplate: Template;
   readonly stack: SupabaseStack;
-  /** Unsuppressed cdk-nag findings as `<path> <rule>`. */
+  /** Unsuppressed cdk-nag findings of both stacks as `<path> <rule>`. */
   readonly nagFindings: string[];
   readonly synthMs: number;
 }
@@ -20,23 +24,29 @@ export function loadConfig(name: 'test' | 'production'): InfraConfig {
   );
 }
 
-/** Synthesizes the stack for one shipped config with AwsSolutions checks — once per test file. */
+/** Synthesizes both stacks for one shipped config with AwsSolutions checks — once per test file. */
 export function synth(name: 'test' | 'production'): Synthesized {
   const started = performance.now();
   const config = loadConfig(name);
   const app = new App();
+  const env = { account: config.account, region: config.region };
+  const repositories = new RepositoriesStack(app, `${config.stackName}-Repositories`, { config, env });
   const stack = new SupabaseStack(app, config.stackName, {
     config,
-    env: { account: config.account, region: config.region },
+    env,
+    repositories: repositories.repositories,
   });
   Aspects.of(app).add(new AwsSolutionsChecks());
   const template = Template.fromStack(stack);
-  const annotations = Annotations.fromStack(stack);
+  const repositoriesTemplate = Template.fromStack(repositories);
   const nag = Match.stringLikeRegexp('AwsSolutions-');
-  const nagFindings = [...annotations.findError('*', nag), ...annotations.findWarning('*', nag)].map(
-    (m) => `${m.id} ${String(m.entry.data).split(':')[0]}`,
-  );
-  return { config, template, stack, nagFindings, synthMs: performance.now() - started };
+  const nagFindings = [stack, repositories].flatMap((s) => {
+    const annotations = Annotations.fromStack(s);
+    return [...annotations.findError('*', nag), ...annotations.findWarning('*', nag)].map(
+      (m) => `${m.id} ${String(m.entry.data).split(':')[0]}`,
+    );
+  });
+  return { config, template, repositoriesTemplate, stack, nagFindings, synthMs: performance.now() - started };
 }
 
 type Resource = { Type: string; Properties?: Record<string, unknown>; [k: string]: unknown };
