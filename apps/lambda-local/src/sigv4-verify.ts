@@ -40,6 +40,15 @@ export const SIGNATURE_MISMATCH =
 export const MAX_SKEW_MS = 5 * 60 * 1000;
 
 const SERVICE = 'lambda';
+/** Query parameters of a presigned request, in the order read below. */
+const PRESIGN_PARAMS = [
+  'X-Amz-Algorithm',
+  'X-Amz-Credential',
+  'X-Amz-Date',
+  'X-Amz-Expires',
+  'X-Amz-SignedHeaders',
+  'X-Amz-Signature',
+];
 const AUTH_PREFIX = 'AWS4-HMAC-SHA256 ';
 
 /** `Checksum` for smithy backed by node:crypto (same bytes as @aws-crypto/sha256-js, much faster on 6 MB). */
@@ -159,15 +168,8 @@ export function createSigV4Verifier(options: SigV4VerifierOptions): SigV4Verifie
   });
   const invalid = (message: string): SigV4Result => ({ ok: false, kind: 'invalid', message });
 
-  return async (request) => {
-    const header = request.headers['authorization'];
-    if (!header) return { ok: false, kind: 'missing' };
-    const auth = parseAuthorization(header);
-    if (!auth) {
-      return invalid(
-        `Authorization header requires 'Credential', 'Signature' and 'SignedHeaders' parameters.`,
-      );
-    }
+  /** Access key, scope and host checks shared by header and query (presigned) authentication. */
+  const checkScope = (auth: ParsedAuthorization): SigV4Result | undefined => {
     if (!sameText(auth.accessKeyId, options.credentials.accessKeyId)) {
       return { ok: false, kind: 'unknown-access-key' };
     }
@@ -180,44 +182,71 @@ export function createSigV4Verifier(options: SigV4VerifierOptions): SigV4Verifie
     if (!auth.signedHeaders.includes('host')) {
       return invalid(`'Host' must be a 'SignedHeader' in the AWS Authorization.`);
     }
+    return undefined;
+  };
 
+  /** The headers the client signed, as received; undefined when one of them is missing. */
+  const signedHeaderValues = (request: ReceivedRequest, names: readonly string[]) => {
+    const headers: Record<string, string> = {};
+    for (const name of names) {
+      const value = request.headers[name];
+      if (value === undefined) return undefined;
+      headers[name] = value;
+    }
+    return headers;
+  };
+
+  const payloadMismatch = (request: ReceivedRequest): SigV4Result | undefined => {
+    const contentSha = request.headers['x-amz-content-sha256'];
+    if (contentSha !== undefined && contentSha !== createHash('sha256').update(request.body).digest('hex')) {
+      return invalid(`The provided 'x-amz-content-sha256' header does not match what was computed.`);
+    }
+    return undefined;
+  };
+
+  const tooEarly = (amzDate: string, current: number) =>
+    invalid(
+      `Signature not yet current: ${amzDate} is still later than ${formatAmzDate(new Date(current + MAX_SKEW_MS))} (${formatAmzDate(new Date(current))} + 5 min.)`,
+    );
+
+  const verifyHeader = async (
+    request: ReceivedRequest,
+    header: string,
+    query: Record<string, string | string[]>,
+  ): Promise<SigV4Result> => {
+    const auth = parseAuthorization(header);
+    if (!auth) {
+      return invalid(
+        `Authorization header requires 'Credential', 'Signature' and 'SignedHeaders' parameters.`,
+      );
+    }
+    const refused = checkScope(auth);
+    if (refused) return refused;
     const amzDate = request.headers['x-amz-date'];
     const signingDate = amzDate === undefined ? undefined : parseAmzDate(amzDate);
-    if (!signingDate)
+    if (!amzDate || !signingDate) {
       return invalid(`Authorization header requires existence of a valid 'X-Amz-Date' header.`);
+    }
     const current = now();
     if (signingDate.getTime() < current - MAX_SKEW_MS) {
       return invalid(
         `Signature expired: ${amzDate} is now earlier than ${formatAmzDate(new Date(current - MAX_SKEW_MS))} (${formatAmzDate(new Date(current))} - 5 min.)`,
       );
     }
-    if (signingDate.getTime() > current + MAX_SKEW_MS) {
-      return invalid(
-        `Signature not yet current: ${amzDate} is still later than ${formatAmzDate(new Date(current + MAX_SKEW_MS))} (${formatAmzDate(new Date(current))} + 5 min.)`,
-      );
-    }
-    if (auth.date !== amzDate!.slice(0, 8)) return invalid(SIGNATURE_MISMATCH);
+    if (signingDate.getTime() > current + MAX_SKEW_MS) return tooEarly(amzDate, current);
+    if (auth.date !== amzDate.slice(0, 8)) return invalid(SIGNATURE_MISMATCH);
+    const badPayload = payloadMismatch(request);
+    if (badPayload) return badPayload;
 
-    const contentSha = request.headers['x-amz-content-sha256'];
-    if (contentSha !== undefined && contentSha !== createHash('sha256').update(request.body).digest('hex')) {
-      return invalid(`The provided 'x-amz-content-sha256' header does not match what was computed.`);
-    }
-
-    const headers: Record<string, string> = {};
-    for (const name of auth.signedHeaders) {
-      const value = request.headers[name];
-      // A header that was signed but is not there cannot verify.
-      if (value === undefined) return invalid(SIGNATURE_MISMATCH);
-      headers[name] = value;
-    }
-    const hostHeader = headers['host']!;
+    const headers = signedHeaderValues(request, auth.signedHeaders);
+    if (!headers) return invalid(SIGNATURE_MISMATCH);
     const signed = await signer.sign(
       {
         method: request.method,
         protocol: 'http:',
-        hostname: hostHeader.replace(/:\d+$/, ''),
+        hostname: headers['host']!.replace(/:\d+$/, ''),
         path: request.rawPath,
-        query: signableQuery(request.rawQueryString),
+        query,
         headers,
         body: request.body,
       },
@@ -232,5 +261,90 @@ export function createSigV4Verifier(options: SigV4VerifierOptions): SigV4Verifie
       return invalid(SIGNATURE_MISMATCH);
     }
     return { ok: true, accessKeyId: auth.accessKeyId };
+  };
+
+  /** Query-string authentication (a presigned URL), which Function URLs accept too. */
+  const verifyPresigned = async (
+    request: ReceivedRequest,
+    query: Record<string, string | string[]>,
+  ): Promise<SigV4Result> => {
+    const field = (name: string) => {
+      const value = query[name];
+      return typeof value === 'string' ? value : undefined;
+    };
+    const [algorithm, credential, amzDate, expires, signedHeaders, signature] = PRESIGN_PARAMS.map(field);
+    if (
+      algorithm !== 'AWS4-HMAC-SHA256' ||
+      !credential ||
+      !amzDate ||
+      !expires ||
+      !signedHeaders ||
+      !signature
+    ) {
+      return invalid(
+        `AWS query-string parameters must include 'X-Amz-Algorithm', 'X-Amz-Credential', 'X-Amz-Signature', 'X-Amz-Date', 'X-Amz-SignedHeaders', and 'X-Amz-Expires'.`,
+      );
+    }
+    const auth = parseAuthorization(
+      `${AUTH_PREFIX}Credential=${credential}, SignedHeaders=${signedHeaders}, Signature=${signature}`,
+    );
+    if (!auth) return invalid(SIGNATURE_MISMATCH);
+    const refused = checkScope(auth);
+    if (refused) return refused;
+    const signingDate = parseAmzDate(amzDate);
+    const expiresIn = Number(expires);
+    if (!signingDate) return invalid(`X-Amz-Date must be in the ISO8601 Long Format "yyyyMMdd'T'HHmmss'Z'"`);
+    if (!Number.isInteger(expiresIn) || expiresIn < 1 || expiresIn > 604_800) {
+      return invalid('X-Amz-Expires must be between 1 and 604800 seconds.');
+    }
+    const current = now();
+    if (signingDate.getTime() > current + MAX_SKEW_MS) return tooEarly(amzDate, current);
+    if (current > signingDate.getTime() + expiresIn * 1000) return invalid('Request has expired');
+    if (auth.date !== amzDate.slice(0, 8)) return invalid(SIGNATURE_MISMATCH);
+    const badPayload = payloadMismatch(request);
+    if (badPayload) return badPayload;
+
+    const headers = signedHeaderValues(request, auth.signedHeaders);
+    if (!headers) return invalid(SIGNATURE_MISMATCH);
+    const rest: Record<string, string | string[]> = {};
+    for (const [key, value] of Object.entries(query)) if (!PRESIGN_PARAMS.includes(key)) rest[key] = value;
+    const presigned = await signer.presign(
+      {
+        method: request.method,
+        protocol: 'http:',
+        hostname: headers['host']!.replace(/:\d+$/, ''),
+        path: request.rawPath,
+        query: rest,
+        headers,
+        body: request.body,
+      },
+      {
+        signingDate,
+        expiresIn,
+        signableHeaders: new Set(auth.signedHeaders),
+        // Signed x-amz-* headers that arrived as headers were not hoisted into the query by the client.
+        unhoistableHeaders: new Set(auth.signedHeaders.filter((h) => h.startsWith('x-amz-'))),
+      },
+    );
+    const expectedHeaders = presigned.query?.[PRESIGN_PARAMS[4]!];
+    const expectedSignature = presigned.query?.[PRESIGN_PARAMS[5]!];
+    if (
+      expectedHeaders !== signedHeaders ||
+      typeof expectedSignature !== 'string' ||
+      !sameText(expectedSignature, signature)
+    ) {
+      return invalid(SIGNATURE_MISMATCH);
+    }
+    return { ok: true, accessKeyId: auth.accessKeyId };
+  };
+
+  return async (request) => {
+    const query = signableQuery(request.rawQueryString);
+    const header = request.headers['authorization'];
+    if (header) return verifyHeader(request, header, query);
+    if (query['X-Amz-Signature'] !== undefined || query['X-Amz-Algorithm'] !== undefined) {
+      return verifyPresigned(request, query);
+    }
+    return { ok: false, kind: 'missing' };
   };
 }

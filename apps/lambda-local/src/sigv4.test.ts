@@ -197,3 +197,35 @@ describe('SigV4 verification: anything altered or unsigned is a 403 in AWS shape
     expect(await mismatch(res)).toBe(SIGNATURE_MISMATCH);
   });
 });
+
+describe('SigV4 in the query string (presigned URL), which Function URLs accept too', () => {
+  const base = { rawPath: '/rest/v1/posts', rawQuery: 'select=*,author(name)&id=eq.1', presignExpiresIn: 60 };
+
+  it('a presigned GET passes and the function sees the whole query', async () => {
+    const res = await call(base);
+    expect(res.status, res.text).toBe(200);
+    const { event } = res.json();
+    expect(event.queryStringParameters).toMatchObject({
+      select: '*,author(name)',
+      id: 'eq.1',
+      'X-Amz-Expires': '60',
+    });
+  });
+  it('tampered query → 403', async () => {
+    const res = await call({
+      ...base,
+      tamper: (r) => {
+        r.query = r.query.replace('id=eq.1', 'id=eq.2');
+      },
+    });
+    expect([res.status, res.json().message]).toEqual([403, SIGNATURE_MISMATCH]);
+  });
+  it('expired → 403', async () => {
+    const res = await call({ ...base, signingDate: new Date(Date.now() - 120_000) });
+    expect([res.status, res.json().message]).toEqual([403, 'Request has expired']);
+  });
+  it('wrong secret → 403', async () => {
+    const res = await call({ ...base, credentials: { ...CREDENTIALS, secretAccessKey: 'nope' } });
+    expect([res.status, res.json().message]).toEqual([403, SIGNATURE_MISMATCH]);
+  });
+});

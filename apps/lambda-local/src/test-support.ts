@@ -37,6 +37,8 @@ export interface SignedCall {
     body?: string | Buffer;
   }) => void;
   unsigned?: boolean;
+  /** Sign in the query string (a presigned URL) instead of the Authorization header. */
+  presignExpiresIn?: number;
   /** Whether the signer adds (and signs) x-amz-content-sha256. Default true. */
   applyChecksum?: boolean;
 }
@@ -48,6 +50,7 @@ export async function callFunction(port: number, name: string, call: SignedCall 
   const rawPath = call.rawPath ?? '/';
   const rawQuery = call.rawQuery ?? '';
   let headers: Record<string, string> = { host, ...call.headers };
+  let query = rawQuery;
   if (!call.unsigned) {
     const signer = new SignatureV4({
       service: 'lambda',
@@ -56,22 +59,30 @@ export async function callFunction(port: number, name: string, call: SignedCall 
       sha256: Sha256,
       applyChecksum: call.applyChecksum ?? true,
     });
-    const signed = await signer.sign(
-      {
-        method,
-        protocol: 'http:',
-        hostname: host.replace(/:\d+$/, ''),
-        port,
-        path: rawPath,
-        query: signableQuery(rawQuery),
-        headers,
-        body: call.body,
-      },
-      { signingDate: call.signingDate ?? new Date() },
-    );
-    headers = signed.headers as Record<string, string>;
+    const toSign = {
+      method,
+      protocol: 'http:',
+      hostname: host.replace(/:\d+$/, ''),
+      port,
+      path: rawPath,
+      query: signableQuery(rawQuery),
+      headers,
+      body: call.body,
+    };
+    const signingDate = call.signingDate ?? new Date();
+    if (call.presignExpiresIn !== undefined) {
+      const presigned = await signer.presign(toSign, { signingDate, expiresIn: call.presignExpiresIn });
+      headers = presigned.headers as Record<string, string>;
+      query = Object.entries(presigned.query ?? {})
+        .flatMap(([k, v]) =>
+          (Array.isArray(v) ? v : [v]).map((one) => `${strictEncode(k)}=${strictEncode(String(one))}`),
+        )
+        .join('&');
+    } else {
+      headers = (await signer.sign(toSign, { signingDate })).headers as Record<string, string>;
+    }
   }
-  const request = { path: rawPath, query: rawQuery, headers, body: call.body };
+  const request = { path: rawPath, query, headers, body: call.body };
   call.tamper?.(request);
   return send(port, {
     method,
@@ -80,6 +91,9 @@ export async function callFunction(port: number, name: string, call: SignedCall 
     body: request.body,
   });
 }
+
+const strictEncode = (text: string) =>
+  encodeURIComponent(text).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
 
 export async function send(
   port: number,
