@@ -212,6 +212,16 @@ describe('rejected tokens (401, PostgREST bodies, never a silent downgrade to an
     expectPostgrestError(await read(wrongSecret), 401, 'PGRST301');
   });
 
+  it('a valid signature naming a database role the API may not assume → 42501, no data', async () => {
+    for (const role of ['postgres', `owner_${a.ref}`, `authenticator_${b.ref}`, `owner_${b.ref}`]) {
+      const token = await userToken(a.jwtSecret, { sub: alice, role });
+      const res = await read(token);
+      expect([401, 403], `${role}: ${res.text}`).toContain(res.status);
+      expect((res.json() as { code?: string }).code, `${role}: ${res.text}`).toBe('42501');
+      expect(res.text).not.toContain('alice 1');
+    }
+  });
+
   it('rejected tokens changed nothing', async () => {
     expect((await allTodos()).map((t) => t.title)).toEqual(['alice 1', 'alice 2']);
   });

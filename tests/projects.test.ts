@@ -1,7 +1,7 @@
 import { generateApiKey } from '@supaplane/keys';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { admin, type HttpResult, http, platform, rest, supabaseFor } from './support/clients.js';
+import { admin, type HttpResult, http, platform, projectUrl, rest, supabaseFor } from './support/clients.js';
 import { expectInvalidApiKey, expectJsonError, expectPaused } from './support/expect.js';
 import {
   deleteProject,
@@ -126,6 +126,21 @@ describe('project lifecycle', () => {
     expectJsonError(res, 404);
     // A's key checked against a host it was not made for: refused before any lookup.
     expectInvalidApiKey(await rest('nosuchprojectref0000', 'things', { key: a.publishableKey }));
+  });
+
+  it('answers a clear 404 JSON for a service the project does not have', async () => {
+    const res = await http(`${projectUrl(a.ref)}/storage/v1/bucket`, {
+      headers: { apikey: a.publishableKey },
+    });
+    const body = expectJsonError(res, 404);
+    expect(String(body.message)).toMatch(/storage/i);
+  });
+
+  it('refuses a malformed create (400 JSON) and creates nothing', async () => {
+    const before = ((await admin('GET', '/v1/projects')).json() as ProjectBody[]).length;
+    expectJsonError(await admin('POST', '/v1/projects', {}), 400);
+    expectJsonError(await admin('POST', '/v1/projects', { name: 'bad-ref', ref: 'Not A Ref!' }), 400);
+    expect(((await admin('GET', '/v1/projects')).json() as ProjectBody[]).length).toBe(before);
   });
 
   it('renames a project without changing its ref or keys', async () => {

@@ -127,6 +127,50 @@ describe("A's credentials on B's host", () => {
   });
 });
 
+describe('A and B served side by side', () => {
+  it('80 interleaved concurrent requests each get their own project’s rows (no cache or pool mix-ups)', async () => {
+    const [tokenA, tokenB] = await Promise.all([
+      userToken(a.jwtSecret, { sub: randomUUID() }),
+      userToken(b.jwtSecret, { sub: randomUUID() }),
+    ]);
+    const variants = [
+      { p: a, key: a.publishableKey },
+      { p: b, key: b.secretKey },
+      { p: a, key: a.publishableKey, token: tokenA },
+      { p: b, key: b.publishableKey, token: tokenB },
+      { p: a, key: a.secretKey },
+      { p: b, key: b.publishableKey },
+      { p: a, key: a.publishableKey, token: tokenA },
+      { p: b, key: b.publishableKey, token: tokenB },
+    ];
+    const requests = Array.from({ length: 80 }, (_, i) => variants[i % variants.length]!);
+    const results = await Promise.all(
+      requests.map(({ p, key, token }) =>
+        rest(p.ref, 'accounts?select=owner&order=id', { key, ...(token ? { token } : {}) }),
+      ),
+    );
+    results.forEach((res, i) => {
+      const label = requests[i]!.p === a ? 'A' : 'B';
+      expect(res.status, res.text).toBe(200);
+      expect(res.json(), `request ${i}`).toEqual([{ owner: `${label} one` }, { owner: `${label} two` }]);
+    });
+  });
+
+  localOnly('the bare base domain (local mode) serves the key’s own project, never the other', async () => {
+    const bare = new URL(platform().gatewayUrl);
+    for (const [p, label] of [
+      [a, 'A'],
+      [b, 'B'],
+    ] as const) {
+      const res = await http(`${bare.origin}/rest/v1/accounts?select=owner&order=id`, {
+        headers: { apikey: p.publishableKey },
+      });
+      expect(res.status, res.text).toBe(200);
+      expect(res.json()).toEqual([{ owner: `${label} one` }, { owner: `${label} two` }]);
+    }
+  });
+});
+
 describe("A's SQL endpoint cannot reach B's database", () => {
   async function expectRefused(query: string, sqlstates: string[]) {
     const res = await sqlRequest(a.ref, query);
@@ -243,5 +287,32 @@ describe("A's database login role (local target only; skipped against a deployed
     expect(others).toContain(`proj_${b.ref}`);
     const refused = await Promise.all(others.map(async (name) => [name, await connectAs(db, name)] as const));
     expect(Object.fromEntries(refused)).toEqual(Object.fromEntries(others.map((name) => [name, '42501'])));
+  });
+});
+
+describe("A's data-API function cannot be called around the gateway (local target only)", () => {
+  localOnly('an unsigned or badly signed call to the rest function URL → 403, no data', async () => {
+    const res = await http(`${local!.internalUrl}/internal/v1/projects/${a.ref}/config`, {
+      headers: { authorization: `Bearer ${local!.internalToken}` },
+    });
+    expect(res.status, res.text).toBe(200);
+    const { upstreams } = res.json() as { upstreams: { rest: { url: string } } };
+    const url = new URL('rest/v1/accounts?select=*', upstreams.rest.url).toString();
+    const forged = await userToken(a.jwtSecret, { sub: randomUUID(), role: 'service_role' });
+    const unsigned = await http(url, { headers: { 'x-client-authorization': `Bearer ${forged}` } });
+    expect(unsigned.status, unsigned.text).toBe(403);
+    expect(unsigned.text).not.toContain('A one');
+    const badlySigned = await http(url, {
+      headers: {
+        'x-client-authorization': `Bearer ${forged}`,
+        'x-amz-date': new Date().toISOString().replace(/[-:]|\.\d{3}/g, ''),
+        'x-amz-content-sha256': 'UNSIGNED-PAYLOAD',
+        authorization:
+          'AWS4-HMAC-SHA256 Credential=AKIAEXAMPLE/20260101/local/lambda/aws4_request, SignedHeaders=host;x-amz-date, Signature=' +
+          '0'.repeat(64),
+      },
+    });
+    expect(badlySigned.status, badlySigned.text).toBe(403);
+    expect(badlySigned.text).not.toContain('A one');
   });
 });
