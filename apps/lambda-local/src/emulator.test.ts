@@ -40,6 +40,10 @@ describe('instances: cold start, warm reuse, idle stop', () => {
                 return { hello: 'world' };
               case '/string':
                 return 'Hello (world)!';
+              case '/bad-header':
+                return { statusCode: 200, headers: { 'x-evil': 'a\r\nset-cookie: x=1' }, body: 'x' };
+              case '/wrong-length':
+                return { statusCode: 200, headers: { 'content-length': '999' }, body: 'short' };
               case '/bad-status':
                 return { statusCode: 'two hundred', body: 'x' };
               case '/cookies':
@@ -140,6 +144,10 @@ describe('instances: cold start, warm reuse, idle stop', () => {
     expect(thrown.text).not.toContain('secret');
     const invalid = await callFunction(emulator.port, 'fn-faulty', { rawPath: '/bad-status' });
     expect(invalid.status).toBe(502);
+    const injected = await callFunction(emulator.port, 'fn-faulty', { rawPath: '/bad-header' });
+    expect([injected.status, injected.headers['set-cookie']]).toEqual([502, undefined]);
+    const framed = await callFunction(emulator.port, 'fn-faulty', { rawPath: '/wrong-length' });
+    expect([framed.status, framed.text]).toEqual([200, 'short']);
     const broken = await callFunction(emulator.port, 'fn-broken');
     expect(broken.status).toBe(502);
     expect(await state('fn-broken')).toBe('cold');

@@ -128,7 +128,14 @@ export async function startLambdaEmulator(options: LambdaEmulatorOptions): Promi
       logger.error({ function: name, requestId, err: errorText(error) }, reason);
       return awsError(res, 502, 'Function.Error', { Message: 'Internal Server Error' }, requestId);
     }
-    res.writeHead(reply.statusCode, { ...reply.headers, 'x-amzn-requestid': requestId });
+    // Framing is ours to set, as Lambda's front end does.
+    const { 'content-length': _, 'transfer-encoding': __, connection: ___, ...headersOut } = reply.headers;
+    try {
+      res.writeHead(reply.statusCode, { ...headersOut, 'x-amzn-requestid': requestId });
+    } catch (error) {
+      logger.error({ function: name, requestId, err: errorText(error) }, 'invalid result headers');
+      return awsError(res, 502, 'Function.Error', { Message: 'Internal Server Error' }, requestId);
+    }
     res.end(reply.body);
   }
 
@@ -151,7 +158,7 @@ export async function startLambdaEmulator(options: LambdaEmulatorOptions): Promi
           .map((f) => ({ name: f.name, url: functionUrl(f.name), runtime: f.runtime, state: f.state })),
       });
     }
-    const name = decodeURIComponent(path.slice('/functions/'.length));
+    const name = path.slice('/functions/'.length);
     if (!FUNCTION_NAME.test(name)) {
       return json(res, 400, {
         message: 'function name must be a lower-case DNS label (a-z, 0-9, -; at most 63)',
