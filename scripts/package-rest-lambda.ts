@@ -1,5 +1,5 @@
 /**
- * Packages @supaplane/rest's Lambda handler for AWS Lambda (Node 20, ESM):
+ * Packages @supaplane/rest's Lambda handler for AWS Lambda (ESM built for Node 20+, deployed as nodejs22.x):
  *   npx tsx scripts/package-rest-lambda.ts [--out dist]  →  dist/rest-lambda/index.mjs + dist/rest-lambda.zip
  * The zip's `index.mjs` exports `handler`, so the function handler is `index.handler`. Upload the zip
  * to the stack's RestArtifactBucket as rest/rest-lambda.zip (build-and-push.sh does that).
@@ -101,6 +101,6 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
   const outDir = outIndex > 0 ? process.argv[outIndex + 1] : undefined;
   const { zipPath } = await packageRestLambda({ outDir });
   console.log(
-    `rest Lambda artifact: ${relative(process.cwd(), zipPath)} (handler index.handler, runtime nodejs20.x)`,
+    `rest Lambda artifact: ${relative(process.cwd(), zipPath)} (handler index.handler, runtime nodejs22.x)`,
   );
 }

@@ -131,7 +131,7 @@ export class SupabaseStack extends Stack {
         artifact: { s3Bucket: rest.artifactBucket.bucketName, s3Key: RestFunctionResources.ARTIFACT_KEY },
         roleArn: rest.executionRole.roleArn,
         handler: 'index.handler',
-        runtime: 'nodejs20.x',
+        runtime: 'nodejs22.x',
         memoryMiB: c.restFunction.memoryMiB,
         timeoutSeconds: c.restFunction.timeoutSeconds,
         subnetIds: vpc.privateSubnets.map((s) => s.subnetId),

@@ -58,7 +58,7 @@ describe('scripts/package-rest-lambda.ts', () => {
     expect(files.get('index.mjs')!.length).toBeLessThan(5 * 1024 * 1024);
   });
 
-  it('runs @supaplane/rest on Node 20 from the unpacked artifact: index.handler answers PostgREST-style', async () => {
+  it('runs @supaplane/rest from the unpacked artifact: index.handler answers PostgREST-style', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'rest-unpacked-'));
     for (const [name, data] of unzip(readFileSync(out.zipPath))) writeFileSync(join(dir, name), data);
     const event = {

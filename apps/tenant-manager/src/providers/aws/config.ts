@@ -17,8 +17,11 @@ export interface AwsProviderConfig {
     readonly roleArn: string;
     /** Default `index.handler`. */
     readonly handler?: string;
-    /** Default `nodejs20.x`. */
-    readonly runtime?: 'nodejs20.x' | 'nodejs22.x';
+    /**
+     * Default `nodejs22.x`. Lambda blocks creating nodejs20.x functions since 31 Aug 2026; the artifact
+     * is built for Node 20 and runs on every listed runtime.
+     */
+    readonly runtime?: 'nodejs20.x' | 'nodejs22.x' | 'nodejs24.x';
     /** Default 512. */
     readonly memoryMiB?: number;
     /** Default 15. */
@@ -104,8 +107,8 @@ export function parseAwsProviderConfig(input: unknown): AwsProviderConfig {
   need('restFunction.handler', nonEmpty, 'a string', true);
   need(
     'restFunction.runtime',
-    (v) => v === 'nodejs20.x' || v === 'nodejs22.x',
-    'nodejs20.x or nodejs22.x',
+    (v) => v === 'nodejs20.x' || v === 'nodejs22.x' || v === 'nodejs24.x',
+    'nodejs20.x, nodejs22.x or nodejs24.x',
     true,
   );
   need(

@@ -86,7 +86,7 @@ describe('AWS function provider: ensureRestFunction', () => {
       FunctionName: `rest-${REF}`,
       Role: REST_ROLE,
       Handler: 'index.handler',
-      Runtime: 'nodejs20.x',
+      Runtime: 'nodejs22.x',
       MemorySize: 1024,
       Timeout: 30,
       PackageType: 'Zip',

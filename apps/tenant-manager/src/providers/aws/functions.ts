@@ -69,7 +69,7 @@ export function createAwsFunctionProvider(
   const settings = (input: RestFunctionInput) => ({
     Role: fn.roleArn,
     Handler: fn.handler ?? 'index.handler',
-    Runtime: fn.runtime ?? 'nodejs20.x',
+    Runtime: fn.runtime ?? 'nodejs22.x',
     MemorySize: fn.memoryMiB ?? 512,
     Timeout: fn.timeoutSeconds ?? 15,
     Environment: { Variables: environment(config, input) },

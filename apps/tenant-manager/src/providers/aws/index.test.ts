@@ -7,7 +7,7 @@ const valid = {
   restFunction: {
     artifact: { s3Bucket: 'supaplane-artifacts', s3Key: 'rest/rest-lambda.zip' },
     roleArn: 'arn:aws:iam::111111111111:role/supaplane-rest-function',
-    runtime: 'nodejs20.x' as const,
+    runtime: 'nodejs22.x' as const,
   },
   gatewayRoleArn: 'arn:aws:iam::111111111111:role/gateway',
   ecs: { cluster: 'supaplane-cluster', services: ['gateway', 'tenant-manager'] },
@@ -38,7 +38,7 @@ describe('AWS provider config and factory', () => {
     ).toEqual([
       'region: expected an AWS region',
       'restFunction.artifact: expected {s3Bucket, s3Key} or {zipFile}',
-      'restFunction.runtime: expected nodejs20.x or nodejs22.x',
+      'restFunction.runtime: expected nodejs20.x, nodejs22.x or nodejs24.x',
       'gatewayRoleArn: expected an IAM role ARN',
       'workerCluster.identifierPrefix: expected a lower-case prefix',
       'workerCluster.subnetGroupName: is required',
