@@ -115,6 +115,8 @@ export class SupabaseStack extends Stack {
       environment: {
         GATEWAY_PORT: String(GATEWAY_PORT),
         GATEWAY_HOST: '0.0.0.0',
+        // SigV4 region and the default upstream allow-list (*.lambda-url.<region>.on.aws).
+        AWS_REGION: this.region,
         BASE_DOMAIN: c.baseDomain,
         TENANT_MANAGER_INTERNAL_URL: internalUrl,
         ...redisParts,
@@ -174,6 +176,7 @@ export class SupabaseStack extends Stack {
       environment: {
         PROVIDER: 'aws',
         TM_HOST: '0.0.0.0',
+        AWS_REGION: this.region,
         TM_PUBLIC_PORT: String(TENANT_MANAGER_PUBLIC_PORT),
         TM_INTERNAL_PORT: String(TENANT_MANAGER_INTERNAL_PORT),
         BASE_DOMAIN: c.baseDomain,

@@ -99,3 +99,32 @@ describe('parseInfraConfig', () => {
     expect(() => parseInfraConfig(null)).toThrow(/: expected an object/);
   });
 });
+
+describe('bin/app.ts', () => {
+  it('refuses a bad config.json naming every bad field, before synthesizing anything', async () => {
+    const { execFile } = await import('node:child_process');
+    const { mkdtempSync, writeFileSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const config = structuredClone(shipped('test'));
+    config.vpc.maxAzs = 1;
+    config.tenantManager.imageTag = 'bad tag';
+    const file = join(mkdtempSync(join(tmpdir(), 'infra-config-')), 'config.json');
+    writeFileSync(file, JSON.stringify(config));
+    const infra = new URL('..', import.meta.url).pathname;
+    const result = await new Promise<{ code: number; stderr: string }>((resolve) => {
+      execFile(
+        process.execPath,
+        ['--import', 'tsx', 'bin/app.ts'],
+        { cwd: infra, env: { ...process.env, CONFIG: file } },
+        (error, _stdout, stderr) =>
+          resolve({ code: error ? Number((error as { code?: number }).code) : 0, stderr }),
+      );
+    });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain(`${file}: invalid infra config:`);
+    expect(result.stderr).toContain('  - vpc.maxAzs: must be between 2 and 6');
+    expect(result.stderr).toContain('  - tenantManager.imageTag: must be a valid image tag');
+    expect(result.stderr).not.toContain('    at ');
+  });
+});

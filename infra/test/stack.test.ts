@@ -287,6 +287,7 @@ describe.each(['test', 'production'] as const)('SupabaseStack with config.%s.jso
       const container = (td.Properties!['ContainerDefinitions'] as Record<string, unknown>[])[0]!;
       const plain = (container['Environment'] as { Name: string }[]).map((e) => e.Name);
       for (const name of plain) expect(name).not.toMatch(/PASSWORD|TOKEN|API_KEY|MASTER_KEY|SECRET/);
+      expect(plain).toContain('AWS_REGION');
       expect((container['Secrets'] as { Name: string }[]).map((e) => e.Name)).toContain(
         'INTERNAL_SERVICE_TOKEN',
       );
