@@ -1,5 +1,6 @@
 import { createJwtVerifier, type JwtClaims, type JwtKeys } from '@supaplane/jwt';
 import pg from 'pg';
+import { type BatchResult, type BatchStatement, runBatch } from './batch.js';
 import { ApiError, apiError, cacheMiss, fromPgError, isPgError } from './errors.js';
 import {
   type CountKind,
@@ -72,7 +73,7 @@ const RETRY_CODES = new Set(['42P01', '42703', '42883']);
 const SETUP_SQL = `SELECT set_config('search_path', $1, true), set_config('role', $2, true),
   set_config('request.jwt.claims', $3, true), set_config('request.method', $4, true),
   set_config('request.path', $5, true), set_config('request.headers', $6, true),
-  set_config('statement_timeout', $7, true)`;
+  set_config('statement_timeout', $7, true), set_config('transaction_read_only', $8, true)`;
 
 type Media = 'json' | 'object' | 'csv';
 
@@ -279,25 +280,28 @@ export function createRestEngine(options: RestEngineOptions): RestEngine {
       range,
       ctx.prefer.count,
     );
-    return transaction(ctx, true, !statement.planned, async (exec) => {
-      const rowPromise = exec(statement);
-      const total = await countFor(exec, ctx.prefer.count, statement);
-      const row = (await rowPromise).rows[0] as ResultRow;
+    const counting = statement.planned ? [statement.planned] : [];
+    const tx = { readOnly: true, explicit: counting.length > 0, statements: [...counting, statement] };
+    return transaction(ctx, tx, async (results, more) => {
+      const total = await countFor(more, ctx.prefer.count, statement, results[0]);
+      const row = resultRow(results[results.length - 1]!);
       return renderRows(ctx, row, range.offset, total ?? nullableNumber(row.total), 'read');
     });
   }
 
+  /** `count=planned|estimated`: the planner's estimate, or the exact count when it is small. */
   async function countFor(
-    exec: Exec,
+    more: More,
     count: CountKind | undefined,
     plan: { planned?: Statement; exact?: Statement },
+    explain: BatchResult | undefined,
   ): Promise<number | undefined> {
-    if (!plan.planned || !count) return undefined;
-    const explain = await exec(plan.planned);
-    const planned = Number(explain.rows[0]?.['QUERY PLAN']?.[0]?.Plan?.['Plan Rows'] ?? 0);
+    if (!plan.planned || !count || !explain) return undefined;
+    const json = JSON.parse(explain.rows[0]?.[0] ?? '[]') as { Plan?: { 'Plan Rows'?: number } }[];
+    const planned = Number(json[0]?.Plan?.['Plan Rows'] ?? 0);
     if (count === 'planned' || !plan.exact || planned > (options.maxRows ?? 1000)) return planned;
-    const exact = await exec(plan.exact);
-    return Number(exact.rows[0]?.count ?? 0);
+    const exact = await more(plan.exact);
+    return Number(exact.rows[0]?.[0] ?? 0);
   }
 
   async function write(ctx: RequestContext, relation: Relation): Promise<RestResponse> {
@@ -361,19 +365,18 @@ export function createRestEngine(options: RestEngineOptions): RestEngine {
       writePlan = planDelete(plan, relation, ret);
       status = ret === 'minimal' ? 204 : 200;
     }
-    // A singular response is checked before COMMIT; otherwise COMMIT is pipelined behind the write.
-    return transaction(ctx, false, ctx.media !== 'object', async (exec) => {
+    // A singular response is checked before COMMIT; otherwise the write commits at Sync.
+    const tx = { readOnly: false, explicit: ctx.media === 'object', statements: writePlan.statements };
+    return transaction(ctx, tx, async (results) => {
       if (!writePlan.returning) {
-        const results = writePlan.statements.map(exec);
-        let affected = 0;
-        for (const result of results) affected += (await result).rowCount ?? 0;
+        const affected = results.reduce((sum, r) => sum + r.rowCount, 0);
         if (ctx.media === 'object' && affected !== 1) throw singularError(affected);
         const headers: Record<string, string> = {
           'content-range': `*/${prefer.count === 'exact' ? affected : '*'}`,
         };
         return { status, headers, body: '' };
       }
-      const row = (await exec(writePlan.statements[0]!)).rows[0] as ResultRow;
+      const row = resultRow(results[0]!);
       if (ret === 'headers-only') {
         if (ctx.media === 'object' && row.n !== 1) throw singularError(row.n);
         const first = (JSON.parse(row.body) as Record<string, unknown>[])[0];
@@ -437,13 +440,13 @@ export function createRestEngine(options: RestEngineOptions): RestEngine {
     const range = pageRange(ctx, query);
     const rpcPlan = planRpc(plan, routine, call, range, prefer.count);
     const readOnly = readMethod || routine.volatility !== 'volatile';
-    const pipelineEnd = !rpcPlan.planned && (readOnly || ctx.media !== 'object');
-    return transaction(ctx, readOnly, pipelineEnd, async (exec) => {
-      const resultPromise = exec(rpcPlan.statement);
-      const total = await countFor(exec, prefer.count, rpcPlan);
-      const result = await resultPromise;
+    const counting = rpcPlan.planned ? [rpcPlan.planned] : [];
+    const explicit = counting.length > 0 || (!readOnly && ctx.media === 'object');
+    const tx = { readOnly, explicit, statements: [...counting, rpcPlan.statement] };
+    return transaction(ctx, tx, async (results, more) => {
+      const total = await countFor(more, prefer.count, rpcPlan, results[0]);
       if (rpcPlan.shape === 'void') return { status: 204, headers: {}, body: '' };
-      const row = result.rows[0] as ResultRow;
+      const row = resultRow(results[results.length - 1]!);
       if (rpcPlan.shape === 'scalar') {
         return {
           status: 200,
@@ -460,24 +463,21 @@ export function createRestEngine(options: RestEngineOptions): RestEngine {
   }
 
   /**
-   * Runs `work` in a transaction set up like PostgREST's (role, claims, request.*, timeout). The
-   * client is pipelined: BEGIN, the setup, the statements `work` sends before its first await and,
-   * with `pipelineEnd`, COMMIT all go out together — one round trip for a plain read or write.
+   * Runs statements in a transaction set up like PostgREST's (role, claims, request.*, timeout,
+   * read-only). Usually one batch and one round trip: setup + statements, committed at Sync. An
+   * `explicit` transaction (or `tx=rollback`) wraps them in BEGIN and ends after `finish` decided.
    */
   async function transaction(
     ctx: RequestContext,
-    readOnly: boolean,
-    pipelineEnd: boolean,
-    work: (exec: Exec) => Promise<RestResponse>,
+    tx: { readOnly: boolean; explicit: boolean; statements: readonly Statement[] },
+    finish: (results: BatchResult[], more: More) => Promise<RestResponse> | RestResponse,
   ): Promise<RestResponse> {
     const client = await pool.connect();
-    (client as unknown as { pipeline: boolean }).pipeline = true;
     let broken: Error | undefined;
-    const begin = client.query(readOnly ? 'BEGIN READ ONLY' : 'BEGIN');
-    const setup = client.query({
+    const setup: BatchStatement = {
       name: 'pgrst_setup',
-      text: SETUP_SQL,
-      values: [
+      sql: SETUP_SQL,
+      params: [
         ident(ctx.schema),
         ctx.identity.role,
         JSON.stringify(ctx.identity.claims),
@@ -485,37 +485,34 @@ export function createRestEngine(options: RestEngineOptions): RestEngine {
         ctx.path,
         JSON.stringify(ctx.headers),
         String(options.statementTimeoutMs ?? 0),
+        tx.readOnly ? 'on' : 'off',
       ],
-    });
-    const prelude = Promise.all([begin, setup]);
-    prelude.catch(ignore);
-    // The first failure wins: a statement behind a failed setup only reports "transaction aborted".
-    const exec: Exec = (statement) => {
-      const sent = client.query(statement.sql, statement.params);
-      sent.catch(ignore);
-      const result = prelude.then(() => sent);
-      result.catch(ignore);
-      return result;
     };
-    const end = ctx.prefer.tx === 'rollback' ? 'ROLLBACK' : 'COMMIT';
-    let ended: Promise<unknown> | undefined;
+    const rollback = ctx.prefer.tx === 'rollback';
+    const more: More = async (statement) => (await runBatch(client, [statement]))[0]!;
     try {
-      const pending = work(exec);
-      if (pipelineEnd) {
-        ended = client.query(end);
-        ended.catch(ignore);
+      let response: RestResponse;
+      if (!tx.explicit && !rollback) {
+        const results = await runBatch(client, [setup, ...tx.statements]);
+        response = await finish(results.slice(1), more);
+      } else {
+        const begin = { sql: tx.readOnly ? 'BEGIN READ ONLY' : 'BEGIN', params: [], prepare: false };
+        try {
+          const results = await runBatch(client, [begin, setup, ...tx.statements]);
+          response = await finish(results.slice(2), more);
+        } catch (error) {
+          await runBatch(client, [{ sql: 'ROLLBACK', params: [], prepare: false }]).catch((e: Error) => {
+            broken = e;
+          });
+          throw error;
+        }
+        await runBatch(client, [{ sql: rollback ? 'ROLLBACK' : 'COMMIT', params: [], prepare: false }]);
       }
-      const response = await pending;
-      await (ended ?? client.query(end));
       const applied = appliedPreferences(ctx.prefer);
       if (applied) response.headers['preference-applied'] = applied;
       return response;
     } catch (error) {
-      if (!isPgError(error) && !(error instanceof ApiError)) broken = error as Error;
-      // A pipelined COMMIT of a failed transaction rolls back; otherwise roll back now.
-      await (ended ?? client.query('ROLLBACK')).catch((e: Error) => {
-        broken ??= e;
-      });
+      if (!isPgError(error) && !(error instanceof ApiError)) broken ??= error as Error;
       throw error;
     } finally {
       client.release(broken);
@@ -587,9 +584,12 @@ function safeJson(body: Buffer | string): unknown {
   }
 }
 
-type Exec = (statement: Statement) => Promise<pg.QueryResult>;
+type More = (statement: Statement) => Promise<BatchResult>;
 
-const ignore = () => {};
+const resultRow = (result: BatchResult): ResultRow => {
+  const [total = null, n = '0', body = '[]'] = result.rows[0] ?? [];
+  return { total, n: Number(n), body: body ?? '[]' };
+};
 
 interface ResultRow {
   total: string | null;

@@ -746,7 +746,9 @@ export function planRpc(
 ): RpcPlan {
   if (routine.returns === 'void') {
     checkUnusedLevels(ctx);
-    return { statement: { sql: `SELECT ${call}`, params: ctx.params.values }, shape: 'void' };
+    // A fixed result type keeps the prepared statement valid if the function is redefined.
+    const sql = `SELECT NULL::bigint AS total, 0 AS n, '' AS body FROM ${call} AS pgrst_void`;
+    return { statement: { sql, params: ctx.params.values }, shape: 'void' };
   }
   if (routine.returns === 'scalar') {
     checkUnusedLevels(ctx);

@@ -36,6 +36,16 @@ describe('schema cache reload', () => {
     });
   });
 
+  it('keeps prepared statements correct when a table is recreated with another shape', async () => {
+    await ownerQuery('CREATE TABLE reload_shape (id int); INSERT INTO reload_shape VALUES (1)');
+    for (let i = 0; i < 3; i++) expect((await t.call('GET', '/reload_shape')).json).toEqual([{ id: 1 }]);
+    await ownerQuery(
+      `DROP TABLE reload_shape; CREATE TABLE reload_shape (label text); INSERT INTO reload_shape VALUES ('x')`,
+    );
+    expect((await t.call('GET', '/reload_shape')).json).toEqual([{ label: 'x' }]);
+    expect((await t.call('GET', '/reload_shape?label=eq.x')).json).toEqual([{ label: 'x' }]);
+  });
+
   it('reloads on NOTIFY pgrst from the DDL event trigger without waiting for a miss', async () => {
     const listening: SchemaCache[] = [];
     const l = testEngine({ listenForReload: true, onSchemaLoad: (c) => listening.push(c) });

@@ -58,6 +58,7 @@ const handler = createLambdaHandler({
   REST_JWT_SECRET: 'bench-secret-bench-secret-bench-secret!',
 });
 const direct = new pg.Pool({ connectionString: dbUrl('authenticator_bench:pw'), max: 2 });
+direct.on('error', () => {});
 await direct.query('SET ROLE anon'); // warm one connection like the function's
 
 const event = (
