@@ -65,6 +65,7 @@ export async function startHarness(
 ): Promise<Harness> {
   const managementUrl = overrides.managementUrl ?? (await freshManagementDb());
   const db = new pg.Pool({ connectionString: managementUrl, max: 20 });
+  db.on('error', () => {});
   const functions = overrides.functions ?? new RecordingFunctions();
   const provider: Provider = { name: 'local', functions };
   const tm = await buildApp({

@@ -3,6 +3,10 @@
  * embedded PostgreSQL 16.
  *
  *   pnpm tsx scripts/bench/provision/index.ts [--projects 30] [--concurrency 1] [--ephemeral]
+ *                                             [--spares 2] [--pause-ms 0]
+ *
+ * --spares: template copies kept ready per cluster (SPARE_DATABASES); --pause-ms: gap between two
+ * creates of one worker (back to back by default, which drains the spares faster than they refill).
  *
  * The data-API function is hosted by an in-process provider (the Lambda emulator's own latency is
  * not part of this measure). Postgres runs with fsync on unless --ephemeral.
@@ -18,10 +22,13 @@ const { values } = parseArgs({
     projects: { type: 'string', default: '30' },
     concurrency: { type: 'string', default: '1' },
     ephemeral: { type: 'boolean', default: false },
+    spares: { type: 'string', default: '2' },
+    'pause-ms': { type: 'string', default: '0' },
   },
 });
 const projects = Number(values.projects);
 const concurrency = Number(values.concurrency);
+const pauseMs = Number(values['pause-ms']);
 
 const percentile = (sorted: number[], p: number) =>
   sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
@@ -50,6 +57,7 @@ await setup.query('CREATE DATABASE supaplane_bench');
 await setup.end();
 adminUrl.pathname = '/supaplane_bench';
 const db = new pg.Pool({ connectionString: adminUrl.toString(), max: 20 });
+db.on('error', () => {}); // idle clients see the server stop at the end
 
 const provider: Provider = {
   name: 'local',
@@ -63,9 +71,19 @@ const provider: Provider = {
   },
 };
 const adminKey = randomBytes(24).toString('base64url');
+// Per-step durations through the provisioning hooks (between "before" and "after" of each step).
+const stepStarted = new Map<string, number>();
+const stepMs = new Map<string, number[]>();
 const tm = await buildApp({
   db,
   provider,
+  faults: {
+    beforeStep: (step, ref) => void stepStarted.set(`${ref}:${step}`, performance.now()),
+    afterStep: (step, ref) => {
+      const started = stepStarted.get(`${ref}:${step}`);
+      if (started !== undefined) stepMs.set(step, [...(stepMs.get(step) ?? []), performance.now() - started]);
+    },
+  },
   config: {
     adminApiKey: adminKey,
     internalServiceToken: randomBytes(24).toString('base64url'),
@@ -74,6 +92,7 @@ const tm = await buildApp({
     internalBaseUrl: 'http://127.0.0.1:3002',
     provisionWaitMs: 10_000,
     provisionConcurrency: Math.max(4, concurrency),
+    spareDatabases: Number(values.spares),
   },
 });
 const headers = { authorization: `Bearer ${adminKey}` };
@@ -110,7 +129,19 @@ const warm = await tm.publicApp.inject({
   payload: { name: 'warm-up' },
 });
 await tm.publicApp.inject({ method: 'DELETE', url: `/v1/projects/${warm.json().ref}`, headers });
+// start with the spares ready, as a platform that has been idle for a moment would
+const probe = new pg.Client({ connectionString: server.url });
+await probe.connect();
+for (let waited = 0; waited < 60_000; waited += 100) {
+  const { rows } = await probe.query(
+    `SELECT count(*)::int AS n FROM pg_database WHERE datname LIKE 'supaplane\\_spare\\_%' AND shobj_description(oid, 'pg_database') IS NOT NULL`,
+  );
+  if (rows[0].n >= Number(values.spares)) break;
+  await new Promise((resolve) => setTimeout(resolve, 100));
+}
+await probe.end();
 
+stepMs.clear();
 const createMs: number[] = [];
 const refs: string[] = [];
 const createStarted = performance.now();
@@ -130,6 +161,7 @@ await pool(
     if (status !== 'ACTIVE_HEALTHY') await waitActive(ref);
     createMs.push(performance.now() - started);
     refs.push(ref);
+    if (pauseMs > 0) await new Promise((resolve) => setTimeout(resolve, pauseMs));
   },
 );
 const createWall = performance.now() - createStarted;
@@ -143,11 +175,13 @@ await pool([...refs], concurrency, async (ref) => {
 });
 
 console.log(
-  `tenant-manager provisioning, ${projects} projects, concurrency ${concurrency}, fsync ${values.ephemeral ? 'off' : 'on'}`,
+  `tenant-manager provisioning: ${projects} projects, concurrency ${concurrency}, spares ${values.spares}, ` +
+    `pause ${pauseMs} ms, fsync ${values.ephemeral ? 'off' : 'on'}`,
 );
 summary('create → ACTIVE_HEALTHY', createMs);
 summary('delete → REMOVED', deleteMs);
 console.log(`throughput                   ${((projects / createWall) * 1000).toFixed(1)} creates/s`);
+for (const [step, samples] of stepMs) summary(`  step ${step}`, samples);
 
 await tm.close();
 await db.end();
