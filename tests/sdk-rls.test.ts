@@ -174,17 +174,26 @@ describe('supabase-js with the secret key (service_role)', () => {
     expect(kept.data).toEqual({ name: 'Delta washer' });
   });
 
-  it('single and maybeSingle', async () => {
+  it('single: the object for one row; 406 PGRST116 with hosted Supabase’s body for none or many', async () => {
     const one = await service.from('products').select('sku, price').eq('sku', 'seed-2').single();
     expect(one.error).toBeNull();
     expect(one.data).toEqual({ sku: 'seed-2', price: 250 });
-    const none = await service.from('products').select('sku').eq('sku', 'missing').single();
-    expect(none.data).toBeNull();
-    expect(none.status).toBe(406);
-    expect(none.error).toMatchObject({ code: 'PGRST116' });
     const many = await service.from('products').select('sku').gte('qty', 0).single();
     expect(many.status).toBe(406);
     expect(many.error).toMatchObject({ code: 'PGRST116' });
+    const none = await service.from('products').select('sku').eq('sku', 'missing').single();
+    expect(none.data).toBeNull();
+    expect(none.status).toBe(406);
+    // Hosted Supabase's exact body (PostgREST 12+).
+    expect(none.error).toEqual({
+      code: 'PGRST116',
+      details: 'The result contains 0 rows',
+      hint: null,
+      message: 'Cannot coerce the result to a single JSON object',
+    });
+  });
+
+  it('maybeSingle: null for no row, the object for one', async () => {
     const maybeNone = await service.from('products').select('sku').eq('sku', 'missing').maybeSingle();
     expect(maybeNone.error).toBeNull();
     expect(maybeNone.data).toBeNull();
@@ -203,7 +212,10 @@ describe('supabase-js with the secret key (service_role)', () => {
     expect(get.data).toBe(540 + 1000);
     const missing = await service.rpc('no_such_function');
     expect(missing.status).toBe(404);
-    expect(missing.error).toMatchObject({ code: 'PGRST202' });
+    expect(missing.error).toMatchObject({
+      code: 'PGRST202',
+      message: 'Could not find the function public.no_such_function without parameters in the schema cache',
+    });
   });
 });
 
