@@ -80,7 +80,8 @@ const key = () => 1 + ((n++ * 7919) % ROWS);
 interface Case {
   readonly name: string;
   rest(): Promise<unknown>;
-  sql(): Promise<unknown>;
+  /** The same SQL through pg; `prepared` names the statement so pg keeps it parsed per connection. */
+  sql(prepared: boolean): Promise<unknown>;
 }
 
 const expectOk = (r: { statusCode: number; body: string }) => {
@@ -88,37 +89,40 @@ const expectOk = (r: { statusCode: number; body: string }) => {
   return r;
 };
 
+const q = (name: string, text: string, values: unknown[], prepared: boolean) =>
+  direct.query(prepared ? { name, text, values } : { text, values });
+const category = () => 1 + (key() % 200);
+
 const cases: Case[] = [
   {
     name: 'select by primary key',
     rest: async () => expectOk(await handler(event('GET', '/rest/v1/items', `id=eq.${key()}`))),
-    sql: () => direct.query('SELECT * FROM items WHERE id = $1', [key()]),
+    sql: (p) => q('pk', 'SELECT * FROM items WHERE id = $1', [key()], p),
   },
   {
     name: 'filtered list, 100 rows',
     rest: async () =>
       expectOk(
-        await handler(
-          event('GET', '/rest/v1/items', `category_id=eq.${1 + (key() % 200)}&order=id&limit=100`),
-        ),
+        await handler(event('GET', '/rest/v1/items', `category_id=eq.${category()}&order=id&limit=100`)),
       ),
-    sql: () =>
-      direct.query('SELECT * FROM items WHERE category_id = $1 ORDER BY id LIMIT 100', [1 + (key() % 200)]),
+    sql: (p) =>
+      q('list', 'SELECT * FROM items WHERE category_id = $1 ORDER BY id LIMIT 100', [category()], p),
   },
   {
     name: 'insert one row',
     rest: async () =>
       expectOk(
         await handler(
-          event('POST', '/rest/v1/items', '', { name: 'bench', qty: 3, category_id: 1 + (key() % 200) }),
+          event('POST', '/rest/v1/items', '', { name: 'bench', qty: 3, category_id: category() }),
         ),
       ),
-    sql: () =>
-      direct.query('INSERT INTO items (name, qty, category_id) VALUES ($1, $2, $3)', [
-        'bench',
-        3,
-        1 + (key() % 200),
-      ]),
+    sql: (p) =>
+      q(
+        'insert',
+        'INSERT INTO items (name, qty, category_id) VALUES ($1, $2, $3)',
+        ['bench', 3, category()],
+        p,
+      ),
   },
   {
     name: 'one-level embed (many-to-one)',
@@ -126,10 +130,12 @@ const cases: Case[] = [
       expectOk(
         await handler(event('GET', '/rest/v1/items', `select=id,name,categories(name)&id=eq.${key()}`)),
       ),
-    sql: () =>
-      direct.query(
+    sql: (p) =>
+      q(
+        'embed',
         'SELECT i.id, i.name, row_to_json(c) AS categories FROM items i LEFT JOIN LATERAL (SELECT name FROM categories WHERE id = i.category_id) c ON true WHERE i.id = $1',
         [key()],
+        p,
       ),
   },
 ];
@@ -146,27 +152,32 @@ async function time(fn: () => Promise<unknown>, into: number[]) {
 console.log(
   `PostgreSQL 16 (embedded), ${ROWS} rows, ${ITERATIONS} iterations per path, blocks of ${BLOCK}, sequential`,
 );
-console.log('case                            path      p50 ms   p95 ms   p50 ratio');
+console.log('case                            path          p50 ms   p95 ms   rest p50 / this p50');
 for (const c of cases) {
   for (let i = 0; i < WARMUP; i++) {
     await c.rest();
-    await c.sql();
+    await c.sql(false);
+    await c.sql(true);
   }
   const rest: number[] = [];
-  const sql: number[] = [];
+  const plain: number[] = [];
+  const prepared: number[] = [];
   for (let done = 0; done < ITERATIONS; done += BLOCK) {
-    for (let i = 0; i < BLOCK; i++) await time(c.sql, sql);
+    for (let i = 0; i < BLOCK; i++) await time(() => c.sql(false), plain);
     for (let i = 0; i < BLOCK; i++) await time(c.rest, rest);
+    for (let i = 0; i < BLOCK; i++) await time(() => c.sql(true), prepared);
   }
-  rest.sort((a, b) => a - b);
-  sql.sort((a, b) => a - b);
-  const ratio = percentile(rest, 50) / percentile(sql, 50);
-  const row = (path: string, xs: number[], extra = '') =>
-    console.log(
-      `${c.name.padEnd(32)}${path.padEnd(10)}${percentile(xs, 50).toFixed(3).padStart(7)}  ${percentile(xs, 95).toFixed(3).padStart(7)}   ${extra}`,
-    );
-  row('pg', sql);
-  row('rest', rest, `${ratio.toFixed(2)}x`);
+  for (const xs of [rest, plain, prepared]) xs.sort((a, b) => a - b);
+  const restP50 = percentile(rest, 50);
+  const row = (path: string, xs: number[], ratio: boolean) => {
+    const p50 = percentile(xs, 50).toFixed(3).padStart(7);
+    const p95 = percentile(xs, 95).toFixed(3).padStart(7);
+    const r = ratio ? `${(restP50 / percentile(xs, 50)).toFixed(2)}x` : '';
+    console.log(`${c.name.padEnd(32)}${path.padEnd(14)}${p50}  ${p95}   ${r}`);
+  };
+  row('pg', plain, true);
+  row('pg prepared', prepared, true);
+  row('rest', rest, false);
 }
 
 await handler.close();
