@@ -219,6 +219,40 @@ describe('supabase-js with the secret key (service_role)', () => {
   });
 });
 
+describe('supabase-js error mapping (hosted PostgREST statuses and bodies)', () => {
+  it('unique violation → 409 23505 with the key in details', async () => {
+    const { error, status } = await service
+      .from('products')
+      .insert({ sku: 'seed-1', name: 'dup', price: 1, qty: 1, published: false });
+    expect(status).toBe(409);
+    expect(error).toEqual({
+      code: '23505',
+      details: 'Key (sku)=(seed-1) already exists.',
+      hint: null,
+      message: 'duplicate key value violates unique constraint "products_sku_key"',
+    });
+  });
+
+  it('not-null violation → 400 23502; bad input syntax → 400 22P02; unknown column on write → 400 PGRST204', async () => {
+    const notNull = await service.from('products').insert({ sku: 'nn', name: null, price: 1 });
+    expect(notNull.status).toBe(400);
+    expect(notNull.error).toMatchObject({ code: '23502' });
+    const badInput = await service.from('products').select('sku').eq('id', 'abc');
+    expect(badInput.status).toBe(400);
+    expect(badInput.error).toMatchObject({
+      code: '22P02',
+      message: 'invalid input syntax for type integer: "abc"',
+    });
+    const unknown = await service.from('products').insert({ sku: 'uc', name: 'x', price: 1, nope: 1 });
+    expect(unknown.status).toBe(400);
+    expect(unknown.error).toMatchObject({
+      code: 'PGRST204',
+      message: "Could not find the 'nope' column of 'products' in the schema cache",
+    });
+    expect(await sql(a.ref, "select sku from public.products where sku in ('nn', 'uc')")).toEqual([]);
+  });
+});
+
 describe('supabase-js with the publishable key (anon under RLS)', () => {
   // Ground truth from the SQL endpoint (owner role), so these cases do not depend on the ones above.
   const truth = async () => {
