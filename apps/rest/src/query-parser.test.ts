@@ -1,0 +1,179 @@
+import { describe, expect, it } from 'vitest';
+import { ApiError } from './errors.js';
+import { parseFilter, parseLogicTree, parseOrder, parseQuery, parseSelect } from './query-parser.js';
+
+const field = (name: string) => ({ name, json: [] });
+
+function parseErrorOf(fn: () => unknown) {
+  try {
+    fn();
+  } catch (error) {
+    if (error instanceof ApiError) return { status: error.status, ...error.body };
+    throw error;
+  }
+  throw new Error('expected a parse error');
+}
+
+describe('select', () => {
+  it('parses columns, aliases, casts, JSON paths, embeds with hints, !inner and spreads', () => {
+    expect(parseSelect('id,name:title,price::text,isbn:meta->stats->>isbn,meta->0')).toEqual([
+      { kind: 'column', field: field('id') },
+      { kind: 'column', field: field('title'), alias: 'name' },
+      { kind: 'column', field: field('price'), cast: 'text' },
+      {
+        kind: 'column',
+        field: {
+          name: 'meta',
+          json: [
+            { arrow: '->', key: 'stats' },
+            { arrow: '->>', key: 'isbn' },
+          ],
+        },
+        alias: 'isbn',
+      },
+      { kind: 'column', field: { name: 'meta', json: [{ arrow: '->', key: 0 }] } },
+    ]);
+    expect(parseSelect('*,writer:authors!author_id!inner(name),...publishers(p:name),genres()')).toEqual([
+      { kind: 'star' },
+      {
+        kind: 'embed',
+        name: 'authors',
+        alias: 'writer',
+        hint: 'author_id',
+        inner: true,
+        spread: false,
+        select: [{ kind: 'column', field: field('name') }],
+      },
+      {
+        kind: 'embed',
+        name: 'publishers',
+        inner: false,
+        spread: true,
+        select: [{ kind: 'column', field: field('name'), alias: 'p' }],
+      },
+      { kind: 'embed', name: 'genres', inner: false, spread: false, select: [{ kind: 'star' }] },
+    ]);
+    expect(parseSelect('"my col",other-name')).toEqual([
+      { kind: 'column', field: field('my col') },
+      { kind: 'column', field: field('other-name') },
+    ]);
+  });
+
+  it('reports where parsing failed', () => {
+    expect(parseErrorOf(() => parseSelect('id,'))).toEqual({
+      status: 400,
+      code: 'PGRST100',
+      message: '"failed to parse select parameter (id,)" (line 1, column 4)',
+      details: 'unexpected end of input expecting field name',
+      hint: null,
+    });
+    expect(parseErrorOf(() => parseSelect('id::;x'))).toMatchObject({
+      message: '"failed to parse select parameter (id::;x)" (line 1, column 5)',
+    });
+    expect(parseErrorOf(() => parseSelect('a(b'))).toMatchObject({
+      details: 'unexpected end of input expecting ")"',
+    });
+    expect(parseErrorOf(() => parseSelect('a!hint'))).toMatchObject({
+      details: 'unexpected end of input expecting "("',
+    });
+  });
+});
+
+describe('filters and logic trees', () => {
+  it('parses operators, negation, lists with quotes, is values, languages and quantifiers', () => {
+    expect(parseFilter(field('a'), 'not.in.(1,"x,y","q\\"uote")')).toEqual({
+      kind: 'filter',
+      field: field('a'),
+      negate: true,
+      op: 'in',
+      value: ['1', 'x,y', 'q"uote'],
+    });
+    expect(parseFilter(field('a'), 'is.NULL')).toMatchObject({ op: 'is', value: 'null' });
+    expect(parseFilter(field('a'), 'fts(english).fat & rat')).toMatchObject({
+      op: 'fts',
+      language: 'english',
+      value: 'fat & rat',
+    });
+    expect(parseFilter(field('a'), 'like(any).{a*,b*}')).toMatchObject({
+      op: 'like',
+      quantifier: 'any',
+      value: ['a*', 'b*'],
+    });
+    expect(parseFilter(field('a'), 'eq.a.b,c)')).toMatchObject({ value: 'a.b,c)' });
+    expect(parseErrorOf(() => parseFilter(field('a'), 'is.maybe'))).toMatchObject({
+      code: 'PGRST100',
+      message: '"failed to parse filter (is.maybe)" (line 1, column 4)',
+    });
+    expect(parseErrorOf(() => parseFilter(field('a'), 'between.1'))).toMatchObject({
+      details: 'unexpected "b" expecting operator (eq, gt, ...)',
+    });
+  });
+
+  it('parses nested and negated trees with quoted and array values', () => {
+    expect(parseLogicTree('or', false, '(a.eq.1,not.and(b.cs.{x,y},c.eq."p,q)"),d->>k.is.null)')).toEqual({
+      kind: 'logic',
+      op: 'or',
+      negate: false,
+      children: [
+        { kind: 'filter', field: field('a'), negate: false, op: 'eq', value: '1' },
+        {
+          kind: 'logic',
+          op: 'and',
+          negate: true,
+          children: [
+            { kind: 'filter', field: field('b'), negate: false, op: 'cs', value: '{x,y}' },
+            { kind: 'filter', field: field('c'), negate: false, op: 'eq', value: 'p,q)' },
+          ],
+        },
+        {
+          kind: 'filter',
+          field: { name: 'd', json: [{ arrow: '->>', key: 'k' }] },
+          negate: false,
+          op: 'is',
+          value: 'null',
+        },
+      ],
+    });
+    expect(parseErrorOf(() => parseLogicTree('or', false, '(a.eq.1'))).toMatchObject({
+      message: '"failed to parse logic tree ((a.eq.1)" (line 1, column 8)',
+    });
+  });
+});
+
+describe('order and whole query strings', () => {
+  it('parses order terms', () => {
+    expect(parseOrder('a.desc.nullslast,b,c->x.asc')).toEqual([
+      { field: field('a'), direction: 'desc', nulls: 'last' },
+      { field: field('b') },
+      { field: { name: 'c', json: [{ arrow: '->', key: 'x' }] }, direction: 'asc' },
+    ]);
+    expect(parseErrorOf(() => parseOrder('a.sideways'))).toMatchObject({ code: 'PGRST100' });
+  });
+
+  it('splits levels for embedded resources, decodes + and %XX, keeps RPC arguments apart', () => {
+    const q = parseQuery(
+      'select=*,books(*)&books.order=id.desc&books.limit=2&books.not.or=(id.eq.1)&title=eq.a+b%2Cc&limit=5&offset=10',
+    );
+    expect(q.levels.get('')).toEqual({
+      conditions: [{ kind: 'filter', field: field('title'), negate: false, op: 'eq', value: 'a b,c' }],
+      limit: 5,
+      offset: 10,
+    });
+    expect(q.levels.get('books')).toMatchObject({
+      order: [{ field: field('id'), direction: 'desc' }],
+      limit: 2,
+    });
+    expect(q.levels.get('books')?.conditions[0]).toMatchObject({ kind: 'logic', op: 'or', negate: true });
+    const rpc = parseQuery('a=1&b=x&total=gt.3', new Set(['a', 'b']));
+    expect(rpc.rawParams).toEqual([
+      ['a', '1'],
+      ['b', 'x'],
+    ]);
+    expect(rpc.levels.get('')?.conditions).toHaveLength(1);
+    expect(parseErrorOf(() => parseQuery('limit=-1'))).toMatchObject({
+      code: 'PGRST103',
+      details: 'Limit should be greater than or equal to zero.',
+    });
+    expect(parseErrorOf(() => parseQuery('a=eq.%zz'))).toMatchObject({ code: 'PGRST100' });
+  });
+});
