@@ -1,7 +1,7 @@
 import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import type { Context } from './context.js';
 import { conflict } from './errors.js';
-import { requireProjectRow } from './projects.js';
+import { requireProjectRow, withProjectLock } from './projects.js';
 
 export type SigningKeyStatus = 'in_use' | 'standby' | 'previously_used' | 'revoked';
 
@@ -78,25 +78,31 @@ export async function rotateSigningKeys(ctx: Context, ref: string): Promise<Sign
     [project.id],
   );
   const nextId = standby.rows[0]?.id ?? (await createSigningKey(ctx, ref)).id;
-  const client = await ctx.db.connect();
-  try {
+  // Two rotations at once would both promote: the project lock makes them take turns.
+  await withProjectLock(ctx, project.id, async (client) => {
     await client.query('BEGIN');
-    const now = ctx.clock.now();
-    await client.query(
-      `UPDATE tm.signing_keys SET status = 'previously_used', updated_at = $2 WHERE project_id = $1 AND status = 'in_use'`,
-      [project.id, now],
-    );
-    await client.query(`UPDATE tm.signing_keys SET status = 'in_use', updated_at = $2 WHERE id = $1`, [
-      nextId,
-      now,
-    ]);
-    await client.query('COMMIT');
-  } catch (error) {
-    await client.query('ROLLBACK').catch(() => {});
-    throw error;
-  } finally {
-    client.release();
-  }
+    try {
+      const now = ctx.clock.now();
+      const still = await client.query(
+        `SELECT 1 FROM tm.signing_keys WHERE id = $1 AND status = 'standby' FOR UPDATE`,
+        [nextId],
+      );
+      if (still.rowCount) {
+        await client.query(
+          `UPDATE tm.signing_keys SET status = 'previously_used', updated_at = $2 WHERE project_id = $1 AND status = 'in_use'`,
+          [project.id, now],
+        );
+        await client.query(`UPDATE tm.signing_keys SET status = 'in_use', updated_at = $2 WHERE id = $1`, [
+          nextId,
+          now,
+        ]);
+      }
+      await client.query('COMMIT');
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => {});
+      throw error;
+    }
+  });
   await bumpAndInvalidate(ctx, project.id, ref);
   return listSigningKeys(ctx, ref);
 }
