@@ -87,6 +87,7 @@ export class SupabaseStack extends Stack {
       namePrefix: prefix,
       accessLogBucket: accessLogs.bucket,
       removalPolicy: keep,
+      logRetention,
     });
     const compute = new ComputeCluster(this, 'Compute', { vpc, clusterName: `${prefix}-cluster` });
     const internalUrl = `http://tenant-manager.${compute.namespace}:${TENANT_MANAGER_INTERNAL_PORT}`;
@@ -139,6 +140,7 @@ export class SupabaseStack extends Stack {
         subnetIds: vpc.privateSubnets.map((s) => s.subnetId),
         securityGroupIds: [rest.securityGroup.securityGroupId],
         configUrl: internalUrl,
+        logGroup: rest.logGroupName,
       },
       gatewayRoleArn: gateway.taskRole.roleArn,
       workerCluster: {

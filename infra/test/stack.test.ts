@@ -193,6 +193,27 @@ describe.each(['test', 'production'] as const)('SupabaseStack with config.%s.jso
     });
   });
 
+  it('gives rest functions one execution role that may only write to their shared, retained log group', () => {
+    const [, role] = resourcesOf(s.template, 'AWS::IAM::Role').find(([id]) =>
+      id.startsWith('RestFunctionsExecutionRole'),
+    )!;
+    expect(json(role.Properties!['AssumeRolePolicyDocument'])).toContain('lambda.amazonaws.com');
+    const logs = (
+      role.Properties!['Policies'] as { PolicyName: string; PolicyDocument: { Statement: Statement[] } }[]
+    ).find((p) => p.PolicyName === 'logs')!;
+    expect(logs.PolicyDocument.Statement).toEqual([
+      expect.objectContaining({
+        Action: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+        Resource: { 'Fn::GetAtt': [expect.stringMatching(/^RestFunctionsLogs/), 'Arn'] },
+      }),
+    ]);
+    s.template.hasResourceProperties('AWS::Logs::LogGroup', {
+      LogGroupName: `/aws/lambda/${s.config.namePrefix}-rest`,
+      RetentionInDays: s.config.logRetentionDays,
+    });
+    expect(role.Properties!['ManagedPolicyArns']).toBeUndefined();
+  });
+
   it('uses "*" resources only for actions that support no resource-level scoping', () => {
     const allowedOnStar = new Set([
       'ecr:GetAuthorizationToken',
@@ -365,6 +386,7 @@ describe.each(['test', 'production'] as const)('SupabaseStack with config.%s.jso
       }[]
     ).find((e) => e.Name === 'SUPAPLANE_AWS_PROVIDER_CONFIG')!;
     const rendered = json(env.Value);
+    expect(rendered).toContain(`\\"logGroup\\":\\"/aws/lambda/${s.config.namePrefix}-rest\\"`);
     for (const field of [
       'restFunction',
       'gatewayRoleArn',

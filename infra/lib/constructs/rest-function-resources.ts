@@ -1,10 +1,9 @@
 import {
-  ArnFormat,
   Duration,
   RemovalPolicy,
-  Stack,
   aws_ec2 as ec2,
   aws_iam as iam,
+  aws_logs as logs,
   aws_s3 as s3,
 } from 'aws-cdk-lib';
 import { NagSuppressions } from 'cdk-nag';
@@ -16,23 +15,28 @@ export interface RestFunctionResourcesProps {
   readonly namePrefix: string;
   /** Bucket receiving the artifact bucket's server access logs. */
   readonly accessLogBucket: s3.IBucket;
-  /** What happens to the artifact bucket when the stack is deleted. Default RETAIN. */
+  /** What happens to the artifact bucket and the log group when the stack is deleted. Default RETAIN. */
   readonly removalPolicy?: RemovalPolicy;
+  /** Retention of the functions' shared log group. Default one week. */
+  readonly logRetention?: logs.RetentionDays;
 }
 
 /**
  * What the tenant-manager needs to create one `rest-<ref>` function per project: the artifact bucket
- * holding `rest/rest-lambda.zip`, the functions' execution role and their security group.
+ * holding `rest/rest-lambda.zip`, the functions' execution role, their security group and one shared
+ * log group (Lambda's advanced logging: no per-function log group without retention is left behind).
  */
 export class RestFunctionResources extends Construct {
   static readonly ARTIFACT_KEY = 'rest/rest-lambda.zip';
   readonly artifactBucket: s3.Bucket;
   readonly executionRole: iam.Role;
   readonly securityGroup: ec2.SecurityGroup;
+  readonly logGroup: logs.LogGroup;
+  /** The log group's name as a plain string (for configuration rendered at synth time). */
+  readonly logGroupName: string;
 
   constructor(scope: Construct, id: string, props: RestFunctionResourcesProps) {
     super(scope, id);
-    const stack = Stack.of(this);
     this.artifactBucket = new s3.Bucket(this, 'Artifacts', {
       encryption: s3.BucketEncryption.S3_MANAGED,
       enforceSSL: true,
@@ -41,6 +45,12 @@ export class RestFunctionResources extends Construct {
       serverAccessLogsBucket: props.accessLogBucket,
       serverAccessLogsPrefix: 'artifacts/',
       lifecycleRules: [{ noncurrentVersionExpiration: Duration.days(30) }],
+      removalPolicy: props.removalPolicy ?? RemovalPolicy.RETAIN,
+    });
+    this.logGroupName = `/aws/lambda/${props.namePrefix}-rest`;
+    this.logGroup = new logs.LogGroup(this, 'Logs', {
+      logGroupName: this.logGroupName,
+      retention: props.logRetention ?? logs.RetentionDays.ONE_WEEK,
       removalPolicy: props.removalPolicy ?? RemovalPolicy.RETAIN,
     });
     this.securityGroup = new ec2.SecurityGroup(this, 'SecurityGroup', {
@@ -56,21 +66,8 @@ export class RestFunctionResources extends Construct {
         logs: new iam.PolicyDocument({
           statements: [
             new iam.PolicyStatement({
-              actions: ['logs:CreateLogGroup', 'logs:CreateLogStream', 'logs:PutLogEvents'],
-              resources: [
-                stack.formatArn({
-                  service: 'logs',
-                  resource: 'log-group',
-                  resourceName: '/aws/lambda/rest-*',
-                  arnFormat: ArnFormat.COLON_RESOURCE_NAME,
-                }),
-                stack.formatArn({
-                  service: 'logs',
-                  resource: 'log-group',
-                  resourceName: '/aws/lambda/rest-*:log-stream:*',
-                  arnFormat: ArnFormat.COLON_RESOURCE_NAME,
-                }),
-              ],
+              actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+              resources: [this.logGroup.logGroupArn],
             }),
           ],
         }),
@@ -98,13 +95,6 @@ export class RestFunctionResources extends Construct {
         id: 'AwsSolutions-IAM5',
         reason: 'Lambda VPC networking: the ENI actions support no resource-level permissions.',
         appliesTo: ['Resource::*'],
-      },
-      {
-        id: 'AwsSolutions-IAM5',
-        reason: 'Log groups of the rest-<ref> functions, one per project, created at runtime.',
-        appliesTo: [
-          { regex: '/^Resource::arn:<AWS::Partition>:logs:.*:log-group:\\/aws\\/lambda\\/rest-\\*.*$/g' },
-        ],
       },
     ]);
   }

@@ -31,6 +31,8 @@ export interface AwsProviderConfig {
     readonly securityGroupIds?: readonly string[];
     /** Internal API base URL, used as SUPAPLANE_CONFIG_URL when the caller passes none. */
     readonly configUrl?: string;
+    /** Shared log group of all rest functions (Lambda advanced logging). Default: one per function. */
+    readonly logGroup?: string;
     /** Extra environment for every rest function; the caller's environment wins. */
     readonly environment?: Readonly<Record<string, string>>;
   };

@@ -17,6 +17,7 @@ const config: AwsProviderConfig = {
     subnetIds: ['subnet-a', 'subnet-b'],
     securityGroupIds: ['sg-rest'],
     configUrl: 'http://tenant-manager.supaplane.internal:3002',
+    logGroup: '/aws/lambda/supaplane-rest',
   },
   gatewayRoleArn: GATEWAY_ROLE,
   tags: { project: 'supaplane' },
@@ -92,6 +93,7 @@ describe('AWS function provider: ensureRestFunction', () => {
       PackageType: 'Zip',
       Code: { S3Bucket: 'supaplane-artifacts', S3Key: 'rest/rest-lambda.zip' },
       VpcConfig: { SubnetIds: ['subnet-a', 'subnet-b'], SecurityGroupIds: ['sg-rest'] },
+      LoggingConfig: { LogFormat: 'JSON', LogGroup: '/aws/lambda/supaplane-rest' },
       Tags: { project: 'supaplane', 'supaplane:ref': REF },
     });
     const [urlCall] = lambda.mock

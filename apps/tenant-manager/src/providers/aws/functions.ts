@@ -73,6 +73,7 @@ export function createAwsFunctionProvider(
     MemorySize: fn.memoryMiB ?? 512,
     Timeout: fn.timeoutSeconds ?? 15,
     Environment: { Variables: environment(config, input) },
+    LoggingConfig: fn.logGroup ? { LogFormat: 'JSON' as const, LogGroup: fn.logGroup } : undefined,
     VpcConfig: fn.subnetIds?.length
       ? { SubnetIds: [...fn.subnetIds], SecurityGroupIds: [...(fn.securityGroupIds ?? [])] }
       : undefined,
