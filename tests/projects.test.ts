@@ -177,6 +177,15 @@ describe('project lifecycle', () => {
     expect(status).toBe(503);
     expect(error?.message).toMatch(/paus/i);
 
+    // A read through supabase-js: postgrest-js retries GET on 503 (3 times, 1+2+4 s backoff) before
+    // surfacing it; hosted Supabase answers a paused project with 540, which it does not retry.
+    const started = Date.now();
+    const read = await supabaseFor(a.ref, a.publishableKey).from('things').select('id');
+    console.info(`supabase-js GET on a paused project surfaced its 503 after ${Date.now() - started} ms`);
+    expect(read.status).toBe(503);
+    expect(read.data).toBeNull();
+    expect(read.error).toMatchObject({ message: 'Project is paused' });
+
     const other = await readThings(b);
     expect(other.status, other.text).toBe(200);
     expect(other.json()).toEqual([{ id: 1, label: 'from b' }]);
