@@ -47,6 +47,18 @@ describe('embedding', () => {
     expect(empty.json).toEqual([{ name: 'Ursula', books: [] }]);
   });
 
+  it('applies logic trees inside an embedded resource', async () => {
+    const r = await t.call(
+      'GET',
+      '/authors?select=name,books!author_id(id)&books.or=(id.eq.1,id.eq.6)&books.order=id&order=id',
+    );
+    expect(r.json).toEqual([
+      { name: 'Ursula', books: [{ id: 1 }] },
+      { name: 'Octavia', books: [] },
+      { name: 'Iain', books: [{ id: 6 }] },
+    ]);
+  });
+
   it('embeds many-to-many through the join table, nested', async () => {
     const r = await t.call(
       'GET',

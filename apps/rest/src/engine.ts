@@ -699,7 +699,9 @@ function negotiate(accept: string | undefined): Media {
 function parsePrefer(value: string | undefined, txEnd: NonNullable<RestEngineOptions['txEnd']>): Preferences {
   const prefer: Preferences = {};
   if (!value) return prefer;
+  const invalid: string[] = [];
   for (const part of value.split(',')) {
+    if (!part.trim()) continue;
     const [key, val] = part
       .trim()
       .split('=')
@@ -715,7 +717,15 @@ function parsePrefer(value: string | undefined, txEnd: NonNullable<RestEngineOpt
     else if (key === 'handling' && (val === 'strict' || val === 'lenient')) prefer.handling = val;
     else if (key === 'tx' && (val === 'commit' || val === 'rollback') && txEnd.endsWith('allow-override')) {
       prefer.tx = val;
-    }
+    } else invalid.push(part.trim());
+  }
+  if (prefer.handling === 'strict' && invalid.length) {
+    throw apiError(
+      400,
+      'PGRST122',
+      'Invalid preferences given with handling=strict',
+      `Invalid preferences: ${invalid.join(', ')}`,
+    );
   }
   if (!prefer.tx && txEnd.startsWith('rollback')) prefer.tx = 'rollback';
   return prefer;

@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { adminQuery, type TestEngine, testEngine } from './test/helpers.js';
+import { adminQuery, ownerQuery, type TestEngine, testEngine } from './test/helpers.js';
 
 const t: TestEngine = testEngine({ statementTimeoutMs: 300 });
 afterAll(() => t.close());
@@ -40,14 +40,34 @@ describe('rpc', () => {
     ]);
   });
 
+  it('passes the whole body to a one-parameter function with Prefer: params=single-object', async () => {
+    const r = await t.call('POST', '/rpc/titles_like', {
+      headers: { prefer: 'params=single-object' },
+      body: '"%Kin%"',
+    });
+    expect(r.status).toBe(200);
+    expect(r.json).toEqual(['Kindred']);
+    const head = await t.call('HEAD', '/rpc/author_stats');
+    expect(head.status).toBe(200);
+    expect(head.body).toBe('');
+  });
+
   it('runs volatile functions only by POST; GET is read-only (405)', async () => {
-    const get = await t.call('GET', '/rpc/rename_author?author=3&new_name=Banks');
+    await ownerQuery(`CREATE TABLE rpc_counters (id int PRIMARY KEY, n int NOT NULL);
+      INSERT INTO rpc_counters VALUES (1, 0);
+      CREATE FUNCTION bump(counter int, step int DEFAULT 1) RETURNS void LANGUAGE sql VOLATILE AS
+        $$ UPDATE rpc_counters SET n = n + step WHERE id = counter $$;`);
+    const get = await t.call('GET', '/rpc/bump?counter=1');
     expect(get.status).toBe(405);
-    expect(get.json).toMatchObject({ code: '25006' });
-    const post = await t.call('POST', '/rpc/rename_author', { body: { author: 3, new_name: 'Iain M.' } });
+    expect(get.json).toMatchObject({
+      code: '25006',
+      message: 'cannot execute UPDATE in a read-only transaction',
+    });
+    const post = await t.call('POST', '/rpc/bump', { body: { counter: 1 } });
     expect(post.status).toBe(204);
-    expect(await adminQuery('SELECT name FROM authors WHERE id = 3')).toEqual([{ name: 'Iain M.' }]);
-    await t.call('POST', '/rpc/rename_author', { body: { author: 3, new_name: 'Iain' } });
+    const withDefault = await t.call('POST', '/rpc/bump', { body: { counter: 1, step: 5 } });
+    expect(withDefault.status).toBe(204);
+    expect(await adminQuery('SELECT n FROM rpc_counters WHERE id = 1')).toEqual([{ n: 6 }]);
   });
 
   it('maps raise, unknown functions, wrong arguments and statement timeouts', async () => {

@@ -194,6 +194,36 @@ describe('writes', () => {
     await strict.close();
   });
 
+  it('returns a single object for singular inserts and refuses unknown preferences with handling=strict', async () => {
+    const one = await t.call('POST', '/w_items?select=name,qty', {
+      headers: { accept: 'application/vnd.pgrst.object+json', prefer: 'return=representation' },
+      body: { name: 'single', qty: 9 },
+    });
+    expect(one.status).toBe(201);
+    expect(one.headers['content-type']).toBe('application/vnd.pgrst.object+json; charset=utf-8');
+    expect(one.json).toEqual({ name: 'single', qty: 9 });
+    const two = await t.call('POST', '/w_items', {
+      headers: { accept: 'application/vnd.pgrst.object+json', prefer: 'return=representation' },
+      body: [{ name: 's1' }, { name: 's2' }],
+    });
+    expect(two.status).toBe(406);
+    expect(await rows("name IN ('s1','s2')")).toEqual([]);
+    const strict = await t.call('POST', '/w_items', {
+      headers: { prefer: 'handling=strict, return=everything' },
+      body: { name: 'strict' },
+    });
+    expect(strict.status).toBe(400);
+    expect(strict.json).toMatchObject({
+      code: 'PGRST122',
+      details: 'Invalid preferences: return=everything',
+    });
+    const lenient = await t.call('POST', '/w_items', {
+      headers: { prefer: 'return=everything' },
+      body: { name: 'lenient' },
+    });
+    expect(lenient.status).toBe(201);
+  });
+
   it('enforces RLS on writes: own rows only, anon refused', async () => {
     const a = await bearer('authenticated', USER_C);
     const mine = await t.call('POST', '/todos', { headers: a, body: { task: 'a3' } });

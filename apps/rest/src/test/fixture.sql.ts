@@ -61,8 +61,6 @@ CREATE FUNCTION books_by_author(author int) RETURNS SETOF books LANGUAGE sql STA
   $$ SELECT * FROM books WHERE author_id = author ORDER BY id $$;
 CREATE FUNCTION author_stats() RETURNS TABLE (author_id int, book_count bigint) LANGUAGE sql STABLE AS
   $$ SELECT author_id, count(*) FROM books GROUP BY author_id ORDER BY author_id $$;
-CREATE FUNCTION rename_author(author int, new_name text) RETURNS void LANGUAGE sql VOLATILE AS
-  $$ UPDATE authors SET name = new_name WHERE id = author $$;
 CREATE FUNCTION echo(json) RETURNS json LANGUAGE sql IMMUTABLE AS $$ SELECT $1 $$;
 CREATE FUNCTION titles_like(pattern text) RETURNS SETOF text LANGUAGE sql STABLE AS
   $$ SELECT title FROM books WHERE title ILIKE pattern ORDER BY title $$;
