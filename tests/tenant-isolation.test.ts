@@ -156,19 +156,22 @@ describe('A and B served side by side', () => {
     });
   });
 
-  localOnly('the bare base domain (local mode) serves the key’s own project, never the other', async () => {
-    const bare = new URL(platform().gatewayUrl);
-    for (const [p, label] of [
-      [a, 'A'],
-      [b, 'B'],
-    ] as const) {
-      const res = await http(`${bare.origin}/rest/v1/accounts?select=owner&order=id`, {
-        headers: { apikey: p.publishableKey },
-      });
-      expect(res.status, res.text).toBe(200);
-      expect(res.json()).toEqual([{ owner: `${label} one` }, { owner: `${label} two` }]);
-    }
-  });
+  localOnly(
+    'the bare base domain serves the key’s own project, never the other (local target only)',
+    async () => {
+      const bare = new URL(platform().gatewayUrl);
+      for (const [p, label] of [
+        [a, 'A'],
+        [b, 'B'],
+      ] as const) {
+        const res = await http(`${bare.origin}/rest/v1/accounts?select=owner&order=id`, {
+          headers: { apikey: p.publishableKey },
+        });
+        expect(res.status, res.text).toBe(200);
+        expect(res.json()).toEqual([{ owner: `${label} one` }, { owner: `${label} two` }]);
+      }
+    },
+  );
 });
 
 describe("A's SQL endpoint cannot reach B's database", () => {
