@@ -85,6 +85,30 @@ describe('writes', () => {
     expect(headersOnly.body).toBe('');
   });
 
+  it('writes arrays, jsonb, ranges and dates from JSON like PostgREST', async () => {
+    await ownerQuery(
+      `CREATE TABLE w_types (id int PRIMARY KEY, tags text[], nums int[], doc jsonb, span int4range, day date, at timestamptz, ok boolean)`,
+    );
+    const body = {
+      id: 1,
+      tags: ['a', 'b,c', 'd"e'],
+      nums: [1, 2, 3],
+      doc: { nested: { list: [1, 'two', null] } },
+      span: '[1,5)',
+      day: '2026-11-22',
+      at: '2026-11-22T10:00:00Z',
+      ok: true,
+    };
+    const r = await t.call('POST', '/w_types', { headers: service, body });
+    expect(r.status).toBe(201);
+    expect(r.json).toEqual([{ ...body, at: '2026-11-22T10:00:00+00:00' }]);
+    const filtered = await t.call(
+      'GET',
+      '/w_types?select=id&tags=cs.{"b,c"}&doc->nested->list->>1=eq.two&span=cs.[2,3]&ok=is.true',
+    );
+    expect(filtered.json).toEqual([{ id: 1 }]);
+  });
+
   it('maps payload and constraint errors', async () => {
     const unknown = await t.call('POST', '/w_items', { body: { name: 'z', nope: 1 } });
     expect(unknown.status).toBe(400);
