@@ -1,4 +1,6 @@
 import { createHash } from 'node:crypto';
+import { request as httpRequest } from 'node:http';
+import type { Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import { freePort } from '@supaplane/local-services';
 import { request } from 'undici';
@@ -154,6 +156,60 @@ describe('forwarding', () => {
     expect(res.status).toBe(200);
     expect(claimsOf(String(res.body.headers['x-client-authorization']).slice(7)).role).toBe('anon');
     expect(res.body.headers.authorization).toMatch(/^AWS4-HMAC-SHA256 /);
+  });
+});
+
+describe('websockets', () => {
+  type Outcome = { kind: 'upgrade'; socket: Socket } | { kind: 'response'; status: number; body: string };
+  const upgrade = (path: string) =>
+    new Promise<Outcome>((resolve, reject) => {
+      const { port } = new URL(url);
+      const req = httpRequest({
+        host: '127.0.0.1',
+        port,
+        path,
+        headers: {
+          host: `${project.ref}.${BASE_DOMAIN}:${port}`,
+          connection: 'Upgrade',
+          upgrade: 'websocket',
+          'sec-websocket-version': '13',
+          'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==',
+        },
+      });
+      req.on('upgrade', (_res, socket) => resolve({ kind: 'upgrade', socket }));
+      req.on('response', (res) => {
+        let body = '';
+        res.on('data', (chunk) => {
+          body += chunk;
+        });
+        res.on('end', () => resolve({ kind: 'response', status: res.statusCode ?? 0, body }));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+
+  it('tunnels Realtime upgrades to plain upstreams after the key check, and refuses the rest', async () => {
+    const ok = await upgrade(`/realtime/v1/websocket?apikey=${project.publishableKey}&vsn=1.0.0`);
+    if (ok.kind !== 'upgrade') throw new Error(`expected an upgrade, got ${JSON.stringify(ok)}`);
+    const seen = echo.requests.at(-1)!;
+    expect(seen.path).toBe('/realtime/v1/websocket');
+    expect(seen.rawQuery).toBe('vsn=1.0.0');
+    expect(seen.headers.upgrade).toBe('websocket');
+    expect(seen.headers['sec-websocket-key']).toBe('dGhlIHNhbXBsZSBub25jZQ==');
+    expect(claimsOf(String(seen.headers['x-client-authorization']).slice(7)).role).toBe('anon');
+    const echoed = new Promise<string>((resolve) =>
+      ok.socket.once('data', (d: Buffer) => resolve(d.toString())),
+    );
+    ok.socket.write('ping');
+    expect(await echoed).toBe('ping');
+    ok.socket.destroy();
+
+    const noKey = await upgrade('/realtime/v1/websocket?vsn=1.0.0');
+    expect(noKey).toMatchObject({ kind: 'response', status: 401 });
+    const wrongKey = await upgrade('/realtime/v1/websocket?apikey=sb_publishable_nope');
+    expect(wrongKey).toMatchObject({ kind: 'response', status: 401 });
+    const functionUrl = await upgrade(`/rest/v1/x?apikey=${project.publishableKey}`);
+    expect(functionUrl).toMatchObject({ kind: 'response', status: 404 });
   });
 });
 
@@ -338,8 +394,27 @@ describe('operations', () => {
     }
   });
 
-  it('drains in-flight requests on shutdown and then refuses connections', async () => {
-    const own = await startGateway(testConfig(registry, { upstreamHeadersTimeoutMs: 5_000 }));
+  it('drains in-flight requests on shutdown, cuts WebSocket tunnels after the grace, then refuses connections', async () => {
+    const own = await startGateway(
+      testConfig(registry, { upstreamHeadersTimeoutMs: 5_000, shutdownGraceMs: 3_000 }),
+    );
+    const { port } = new URL(own.url);
+    const socket = await new Promise<Socket>((resolve, reject) => {
+      const req = httpRequest({
+        host: '127.0.0.1',
+        port,
+        path: `/realtime/v1/websocket?apikey=${project.publishableKey}`,
+        headers: {
+          host: `${project.ref}.${BASE_DOMAIN}:${port}`,
+          connection: 'Upgrade',
+          upgrade: 'websocket',
+        },
+      });
+      req.on('upgrade', (_res, s) => resolve(s));
+      req.on('error', reject);
+      req.end();
+    });
+    const tunnelClosed = new Promise((resolve) => socket.once('close', resolve));
     const slow = call(own.url, project.ref, '/rest/v1/__slow', {
       headers: { apikey: project.publishableKey },
     });
@@ -348,6 +423,7 @@ describe('operations', () => {
     const res = await slow;
     expect(res.status).toBe(200);
     await closed;
+    await tunnelClosed;
     await expect(request(`${own.url}/health`)).rejects.toThrow();
   });
 });

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import { type IncomingHttpHeaders, type IncomingMessage, ServerResponse } from 'node:http';
+import type { LookupFunction, Socket } from 'node:net';
 import { type ApiKeyType, hashApiKey, parseApiKey, verifyApiKey } from '@supaplane/keys';
 import type { Redis } from 'ioredis';
 import { LRUCache } from 'lru-cache';
@@ -14,7 +15,7 @@ import type { InternalApi, OriginResult } from './internal-api.js';
 import type { GatewayMetrics } from './metrics.js';
 import { MintedTokenCache } from './minted-tokens.js';
 import { matchHost } from './project-host.js';
-import { ProjectRuntime, type ServiceName, serviceForPath } from './project-runtime.js';
+import { ProjectRuntime, type ServiceName, type UpstreamTarget, serviceForPath } from './project-runtime.js';
 import { type ApiKeyRecord, type ProjectRecord, parseApiKeyRecord, parseProjectRecord } from './records.js';
 import { RedisLayer, apiKeyRedisKey, projectRedisKey } from './redis-layer.js';
 import { type Refusal, jwtRefusal, refusals, sendJson } from './responses.js';
@@ -29,6 +30,8 @@ import {
 import { type CacheLookup, TieredCache } from './tiered-cache.js';
 import { createUpstreamAllowlist } from './upstream-allowlist.js';
 import { UpstreamRelay } from './upstream-relay.js';
+import { formatRequestHead, openTunnel } from './websocket-tunnel.js';
+import { localhostLookup } from './localhost-lookup.js';
 
 export interface GatewayOptions {
   readonly config: GatewayConfig;
@@ -52,12 +55,14 @@ export interface ReadyReport {
 export interface Gateway {
   /** The request listener for a node:http server. */
   handle(req: IncomingMessage, res: ServerResponse): void;
+  /** The `upgrade` listener for a node:http server (WebSockets to plain HTTP upstreams). */
+  handleUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void;
   ready(): Promise<ReadyReport>;
   /** Requests currently being answered. */
   readonly inFlight: number;
   /** Refuse new requests from now on (graceful shutdown). */
   beginShutdown(): void;
-  /** Closes Redis connections; the caller owns the dispatcher and the internal API client. */
+  /** Cuts open WebSocket tunnels and closes Redis; the caller owns the dispatcher and the internal API client. */
   close(): Promise<void>;
   readonly projects: TieredCache<ProjectRecord, ProjectRuntime>;
   readonly keys: TieredCache<ApiKeyRecord, ApiKeyRecord>;
@@ -189,13 +194,15 @@ export function buildGateway(options: GatewayOptions): Gateway {
 
   let inFlight = 0;
   let shuttingDown = false;
+  /** Upgraded (WebSocket) client sockets: the HTTP server no longer tracks them. */
+  const tunnels = new Set<Socket>();
 
-  function handle(req: IncomingMessage, res: ServerResponse): void {
+  function handle(req: IncomingMessage, res: ServerResponse, upgrade: Upgrade | null = null): void {
     const started = performance.now();
     const header = req.headers['x-request-id'];
     const requestId = typeof header === 'string' && REQUEST_ID.test(header) ? header : randomUUID();
     res.setHeader('x-request-id', requestId);
-    const state: RequestState = { prefix: 'none', ref: null, relay: null };
+    const state: RequestState = { prefix: 'none', ref: null, relay: null, upgrade };
     inFlight++;
     res.once('close', () => {
       inFlight--;
@@ -365,6 +372,8 @@ export function buildGateway(options: GatewayOptions): Gateway {
       return sendJson(res, refusals.upstreamNotAllowed);
     }
 
+    if (state.upgrade) return tunnel(req, res, state.upgrade, requestId, upstream, path, queryPairs, token);
+
     const body = await readBody(req, config.bodyLimitBytes);
     if (body === 'aborted') return;
     if (body === 'too-large') return sendJson(res, refusals.payloadTooLarge(config.bodyLimitBytes));
@@ -413,6 +422,52 @@ export function buildGateway(options: GatewayOptions): Gateway {
       },
       relay,
     );
+  }
+
+  /** WebSocket upgrades (Realtime) go to plain in-VPC upstreams only: function URLs cannot upgrade. */
+  function tunnel(
+    req: IncomingMessage,
+    res: ServerResponse,
+    upgrade: Upgrade,
+    requestId: string,
+    upstream: UpstreamTarget,
+    path: string,
+    queryPairs: QueryPair[],
+    token: string | null,
+  ): void {
+    if (upstream.kind !== 'http') {
+      sendJson(res, refusals.upgradeNotSupported);
+      return;
+    }
+    const headers = forwardHeaders(req.headers, req.socket.remoteAddress);
+    if (token) headers['x-client-authorization'] = `Bearer ${token}`;
+    headers['x-request-id'] = requestId;
+    headers.host = upstream.host;
+    headers.connection = 'Upgrade';
+    headers.upgrade = String(req.headers.upgrade ?? 'websocket');
+    const queryString = formatQuery(queryPairs);
+    const target = new URL(upstream.origin);
+    res.statusCode = 101;
+    openTunnel({
+      client: upgrade.socket,
+      head: upgrade.head,
+      upstream: {
+        protocol: target.protocol,
+        hostname: target.hostname,
+        port: Number(target.port) || (target.protocol === 'https:' ? 443 : 80),
+      },
+      requestHead: formatRequestHead(
+        req.method ?? 'GET',
+        queryString ? `${upstream.basePath}${path}?${queryString}` : upstream.basePath + path,
+        headers,
+      ),
+      connectTimeoutMs: config.upstreamConnectTimeoutMs,
+      ...(config.localMode ? { lookup: localhostLookup as LookupFunction } : {}),
+      onConnectError(error) {
+        logger.warn({ reqId: requestId, err: errorSummary(error) }, 'upstream upgrade failed');
+        sendJson(res, refusals.upstreamUnreachable);
+      },
+    });
   }
 
   /** Auth's browser-facing redirects (email links, OAuth) carry no key, as in Supabase's Kong setup. */
@@ -469,8 +524,21 @@ export function buildGateway(options: GatewayOptions): Gateway {
     };
   }
 
+  /** For a node:http server's `upgrade` event: the same checks, then a byte tunnel. */
+  function handleUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
+    tunnels.add(socket);
+    socket.once('close', () => tunnels.delete(socket));
+    const res = new ServerResponse(req);
+    res.assignSocket(socket);
+    res.shouldKeepAlive = false;
+    res.once('finish', () => socket.end());
+    socket.on('error', () => socket.destroy());
+    handle(req, res, { socket, head });
+  }
+
   return {
     handle,
+    handleUpgrade,
     ready,
     get inFlight() {
       return inFlight;
@@ -479,6 +547,7 @@ export function buildGateway(options: GatewayOptions): Gateway {
       shuttingDown = true;
     },
     async close() {
+      for (const socket of tunnels) socket.destroy();
       await redis?.close();
     },
     projects,
@@ -498,6 +567,13 @@ interface RequestState {
   prefix: ServiceName | 'other' | 'none';
   ref: string | null;
   relay: UpstreamRelay | null;
+  /** Set for HTTP upgrade (WebSocket) requests. */
+  upgrade: Upgrade | null;
+}
+
+interface Upgrade {
+  readonly socket: Socket;
+  readonly head: Buffer;
 }
 
 function forwardHeaders(incoming: IncomingHttpHeaders, remoteAddress: string | undefined) {

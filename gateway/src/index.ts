@@ -12,11 +12,6 @@ export { type InternalApi, type OriginResult, createInternalApiClient } from './
 export { type GatewayMetrics, createGatewayMetrics } from './metrics.js';
 export type { ApiKeyRecord, ProjectRecord, UpstreamRecord } from './records.js';
 export { INVALIDATION_CHANNEL, apiKeyRedisKey, projectRedisKey } from './redis-layer.js';
-export {
-  type RunningGateway,
-  createUpstreamAgent,
-  localhostLookup,
-  redisFactory,
-  startGateway,
-} from './server.js';
+export { localhostLookup } from './localhost-lookup.js';
+export { type RunningGateway, createUpstreamAgent, redisFactory, startGateway } from './server.js';
 export { type AwsCredentials, type SigV4Signer, createSigV4Signer } from './sigv4.js';

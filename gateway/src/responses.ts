@@ -63,6 +63,10 @@ export const refusals = {
   upstreamTimeout: { status: 504, body: { message: 'The upstream service did not answer in time' } },
   upstreamUnreachable: { status: 502, body: { message: 'The upstream service could not be reached' } },
   upstreamNotAllowed: { status: 502, body: { message: 'The upstream service address is not allowed' } },
+  upgradeNotSupported: {
+    status: 404,
+    body: { message: 'This service does not accept WebSocket connections through the gateway' },
+  },
   internal: { status: 500, body: { message: 'Internal gateway error' } },
   shuttingDown: { status: 503, body: { message: 'Gateway is shutting down' } },
 } satisfies Record<string, Refusal | ((...args: never[]) => Refusal)>;

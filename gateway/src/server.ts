@@ -1,4 +1,3 @@
-import { lookup as dnsLookup } from 'node:dns';
 import { type Server, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fromNodeProviderChain } from '@aws-sdk/credential-providers';
@@ -10,6 +9,7 @@ import type { GatewayConfig } from './config.js';
 import { refreshingCredentials, staticCredentials } from './credentials.js';
 import { type Gateway, type GatewayOptions, buildGateway } from './gateway.js';
 import { createInternalApiClient } from './internal-api.js';
+import { localhostLookup } from './localhost-lookup.js';
 import { createGatewayMetrics } from './metrics.js';
 
 export interface RunningGateway {
@@ -19,18 +19,6 @@ export interface RunningGateway {
   /** Stops accepting, drains in-flight requests (up to the grace period), then closes pools and Redis. */
   close(): Promise<void>;
 }
-
-/** `*.localhost` does not resolve in Node; local function URLs live on loopback. */
-export const localhostLookup: typeof dnsLookup = ((hostname: string, options: unknown, callback: unknown) => {
-  const cb = (typeof options === 'function' ? options : callback) as (...args: unknown[]) => void;
-  const opts = (typeof options === 'object' && options !== null ? options : {}) as { all?: boolean };
-  if (hostname === 'localhost' || hostname.endsWith('.localhost')) {
-    if (opts.all) cb(null, [{ address: '127.0.0.1', family: 4 }]);
-    else cb(null, '127.0.0.1', 4);
-    return;
-  }
-  dnsLookup(hostname, opts as never, cb as never);
-}) as typeof dnsLookup;
 
 /** One undici Agent: a keep-alive pool per upstream origin. */
 export function createUpstreamAgent(config: GatewayConfig): Agent {
@@ -98,6 +86,7 @@ export async function startGateway(
     { keepAliveTimeout: 65_000, headersTimeout: 30_000, requestTimeout: 120_000 },
     gateway.handle,
   );
+  server.on('upgrade', gateway.handleUpgrade);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.port, config.host, () => resolve());
@@ -115,8 +104,8 @@ export async function startGateway(
       const deadline = Date.now() + config.shutdownGraceMs;
       while (gateway.inFlight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
       server.closeAllConnections();
-      await closed;
       await gateway.close();
+      await closed;
       if (!overrides.upstreamDispatcher) await dispatcher.close();
       if (!overrides.internalApi) await internalApi.close();
       logger.info('gateway stopped');

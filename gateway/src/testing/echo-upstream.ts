@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { type IncomingMessage, type Server, createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { Sha256 } from '@aws-crypto/sha256-js';
 import { SignatureV4 } from '@smithy/signature-v4';
 import type { AwsCredentials } from '../sigv4.js';
@@ -136,6 +136,28 @@ export async function startEchoUpstream(credentials: AwsCredentials): Promise<Ec
     });
     res.end(JSON.stringify(echo));
   });
+  const upgraded = new Set<Socket>();
+  // Upgrades: record the request, answer 101, then echo raw bytes back.
+  server.on('upgrade', (req: IncomingMessage, socket: Socket) => {
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    requests.push({
+      method: req.method ?? '',
+      host: req.headers.host ?? '',
+      path: q < 0 ? url : url.slice(0, q),
+      rawQuery: q < 0 ? '' : url.slice(q + 1),
+      headers: req.headers,
+      bodyLength: 0,
+      bodySha256: '',
+      signature: 'none',
+    });
+    socket.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n');
+    upgraded.add(socket);
+    socket.on('data', (chunk) => socket.write(chunk));
+    socket.on('end', () => socket.end());
+    socket.on('close', () => upgraded.delete(socket));
+    socket.on('error', () => socket.destroy());
+  });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
     port: (server.address() as AddressInfo).port,
@@ -143,6 +165,7 @@ export async function startEchoUpstream(credentials: AwsCredentials): Promise<Ec
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();
+        for (const socket of upgraded) socket.destroy();
         server.close(() => resolve());
       }),
   };
