@@ -101,9 +101,10 @@ for service in "${services[@]}"; do
       fi
       step "aws s3 cp dist/rest-lambda.zip s3://${bucket}/rest/rest-lambda.zip --region ${region}"
       if [[ "$dry_run" == true ]]; then
-        digests+=("rest-lambda s3://${bucket}/rest/rest-lambda.zip sha256:<computed after packaging>")
+        digests+=("rest-lambda s3://${bucket}/rest/rest-lambda.zip codeSha256=<computed after packaging>")
       else
-        digests+=("rest-lambda s3://${bucket}/rest/rest-lambda.zip sha256:$(sha256sum dist/rest-lambda.zip | cut -d' ' -f1)")
+        code_sha="$(node -e 'process.stdout.write(require("crypto").createHash("sha256").update(require("fs").readFileSync("dist/rest-lambda.zip")).digest("base64"))')"
+        digests+=("rest-lambda s3://${bucket}/rest/rest-lambda.zip codeSha256=${code_sha}")
       fi
       continue
       ;;
@@ -122,6 +123,11 @@ done
 
 echo "# pushed:"
 for line in "${digests[@]}"; do echo "  ${line}"; done
+for service in "${services[@]}"; do
+  if [[ "$service" == rest-lambda ]]; then
+    echo "# existing rest functions: set restFunction.artifactSha256 to the codeSha256 above in infra/config.json and deploy"
+  fi
+done
 if [[ "$needs_images" == true ]]; then
   echo "# deploy: set \"imageTag\": \"${tag}\" for the services in infra/config.json, then: cd infra && npx cdk deploy"
 fi

@@ -59,7 +59,15 @@ export interface InfraConfig {
   readonly redis: RedisConfig;
   readonly gateway: ServiceConfig;
   readonly tenantManager: ServiceConfig;
-  readonly restFunction: { readonly memoryMiB: number; readonly timeoutSeconds: number };
+  readonly restFunction: {
+    readonly memoryMiB: number;
+    readonly timeoutSeconds: number;
+    /**
+     * Base64 SHA-256 of the uploaded rest-lambda.zip (printed by build-and-push.sh), or null. When set,
+     * the tenant-manager moves existing rest functions running other code to this artifact.
+     */
+    readonly artifactSha256: string | null;
+  };
   readonly waf: {
     readonly enabled: boolean;
     /** `block` enforces the AWS managed rule groups; `count` only records matches. */
@@ -206,6 +214,7 @@ const schema = obj({
   restFunction: obj({
     memoryMiB: num(128, 10240, { integer: true }),
     timeoutSeconds: num(1, 900, { integer: true }),
+    artifactSha256: nullable(str(/^[A-Za-z0-9+/]{43}=$/, 'must be a base64 SHA-256 (44 characters) or null')),
   }),
   waf: obj({
     enabled: bool,

@@ -131,7 +131,11 @@ export class SupabaseStack extends Stack {
     const providerConfig = {
       region: this.region,
       restFunction: {
-        artifact: { s3Bucket: rest.artifactBucket.bucketName, s3Key: RestFunctionResources.ARTIFACT_KEY },
+        artifact: {
+          s3Bucket: rest.artifactBucket.bucketName,
+          s3Key: RestFunctionResources.ARTIFACT_KEY,
+          ...(c.restFunction.artifactSha256 ? { codeSha256: c.restFunction.artifactSha256 } : {}),
+        },
         roleArn: rest.executionRole.roleArn,
         handler: 'index.handler',
         runtime: 'nodejs22.x',

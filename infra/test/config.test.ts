@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { InfraConfigError, parseInfraConfig } from '../lib/config.js';
@@ -126,5 +127,21 @@ describe('bin/app.ts', () => {
     expect(result.stderr).toContain('  - vpc.maxAzs: must be between 2 and 6');
     expect(result.stderr).toContain('  - tenantManager.imageTag: must be a valid image tag');
     expect(result.stderr).not.toContain('    at ');
+  });
+});
+
+describe('restFunction.artifactSha256', () => {
+  it('accepts null or a base64 SHA-256, and names the field otherwise', () => {
+    const sha = createHash('sha256').update('zip').digest('base64');
+    expect(
+      problemsOf((c) => {
+        c.restFunction.artifactSha256 = sha;
+      }),
+    ).toEqual([]);
+    expect(
+      problemsOf((c) => {
+        c.restFunction.artifactSha256 = 'abc';
+      }),
+    ).toEqual(['restFunction.artifactSha256: must be a base64 SHA-256 (44 characters) or null']);
   });
 });

@@ -386,6 +386,8 @@ describe.each(['test', 'production'] as const)('SupabaseStack with config.%s.jso
       }[]
     ).find((e) => e.Name === 'SUPAPLANE_AWS_PROVIDER_CONFIG')!;
     const rendered = json(env.Value);
+    // No artifactSha256 in the shipped configs: the provider never updates code on its own.
+    expect(rendered).not.toContain('codeSha256');
     expect(rendered).toContain(`\\"logGroup\\":\\"/aws/lambda/${s.config.namePrefix}-rest\\"`);
     for (const field of [
       'restFunction',

@@ -5,7 +5,13 @@
 
 export type RestArtifact =
   /** The rest function bundle uploaded by the deploy (`rest/rest-lambda.zip` in the artifact bucket). */
-  | { readonly s3Bucket: string; readonly s3Key: string; readonly s3ObjectVersion?: string }
+  | {
+      readonly s3Bucket: string;
+      readonly s3Key: string;
+      readonly s3ObjectVersion?: string;
+      /** Base64 SHA-256 of the zip (printed by build-and-push.sh): existing functions running other code are updated. */
+      readonly codeSha256?: string;
+    }
   /** A local zip file (dist/rest-lambda.zip), sent inline: small deployments and tests. */
   | { readonly zipFile: string };
 

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { describe, expect, it, vi } from 'vitest';
 import type { AwsProviderConfig } from './config.js';
 import { createAwsFunctionProvider, INVOKE_URL_SID, INVOKE_VIA_URL_SID } from './functions.js';
@@ -271,5 +272,66 @@ describe('AWS function provider: deleteRestFunction', () => {
     await expect(provider.deleteRestFunction(REF)).rejects.toThrow(`injected failure at ${step}`);
     await provider.deleteRestFunction(REF);
     expect(lambda.snapshot()).toEqual({ functions: {}, urls: {}, policies: {} });
+  });
+});
+
+describe('AWS function provider: code updates', () => {
+  const zipConfig = (path: string): AwsProviderConfig => ({
+    ...config,
+    restFunction: { ...config.restFunction, artifact: { zipFile: path } },
+  });
+  const shaB64 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('base64');
+
+  it('updates the code of an existing function only when the artifact differs, and converges after a failure', async () => {
+    const lambda = fakeLambda();
+    let bytes = new Uint8Array([80, 75, 3, 4, 1]);
+    const provider = () =>
+      createAwsFunctionProvider(zipConfig('/dist/rest-lambda.zip'), {
+        lambda: lambda.client,
+        sleep: async () => {},
+        readZip: async () => bytes,
+      });
+    await provider().ensureRestFunction(input());
+    lambda.mock.resetHistory();
+    await provider().ensureRestFunction(input());
+    expect(lambda.calls()).not.toContain('UpdateFunctionCode');
+
+    bytes = new Uint8Array([80, 75, 3, 4, 2]);
+    lambda.failAt('UpdateFunctionCode');
+    await expect(provider().ensureRestFunction(input())).rejects.toThrow(
+      'injected failure at UpdateFunctionCode',
+    );
+    expect(lambda.functions.get(`rest-${REF}`)!.codeSha256).not.toBe(shaB64(bytes));
+    lambda.mock.resetHistory();
+    await provider().ensureRestFunction(input());
+    expect(lambda.calls().slice(0, 5)).toEqual([
+      'CreateFunction',
+      'GetFunctionConfiguration',
+      'UpdateFunctionCode',
+      'GetFunctionConfiguration', // InProgress
+      'GetFunctionConfiguration', // Successful
+    ]);
+    expect(lambda.functions.get(`rest-${REF}`)!.codeSha256).toBe(shaB64(bytes));
+    expectConverged(lambda);
+  });
+
+  it('updates S3-artifact functions when the configured codeSha256 differs, and leaves them alone without one', async () => {
+    const lambda = fakeLambda();
+    const s3 = (codeSha256?: string) =>
+      createAwsFunctionProvider(
+        {
+          ...config,
+          restFunction: {
+            ...config.restFunction,
+            artifact: { s3Bucket: 'supaplane-artifacts', s3Key: 'rest/rest-lambda.zip', codeSha256 },
+          },
+        },
+        { lambda: lambda.client, sleep: async () => {} },
+      );
+    await s3().ensureRestFunction(input());
+    await s3().ensureRestFunction(input());
+    expect(lambda.calls()).not.toContain('UpdateFunctionCode');
+    await s3('bmV3LWFydGlmYWN0').ensureRestFunction(input());
+    expect(lambda.calls()).toContain('UpdateFunctionCode');
   });
 });

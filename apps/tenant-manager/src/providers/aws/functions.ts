@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import {
   AddPermissionCommand,
@@ -13,6 +14,7 @@ import {
   type LambdaClient,
   RemovePermissionCommand,
   TagResourceCommand,
+  UpdateFunctionCodeCommand,
   UpdateFunctionConfigurationCommand,
   UpdateFunctionUrlConfigCommand,
 } from '@aws-sdk/client-lambda';
@@ -64,6 +66,16 @@ export function createAwsFunctionProvider(
       return { ZipFile: await zip };
     }
     return { S3Bucket: artifact.s3Bucket, S3Key: artifact.s3Key, S3ObjectVersion: artifact.s3ObjectVersion };
+  };
+
+  /** Base64 SHA-256 of the artifact (Lambda's CodeSha256), when it can be known without downloading it. */
+  const wantedCodeSha = async (): Promise<string | undefined> => {
+    const artifact = fn.artifact;
+    if ('zipFile' in artifact) {
+      const { ZipFile } = await code();
+      return createHash('sha256').update(ZipFile!).digest('base64');
+    }
+    return artifact.codeSha256;
   };
 
   const settings = (input: RestFunctionInput) => ({
@@ -118,8 +130,15 @@ export function createAwsFunctionProvider(
       if (errorName(error) !== 'ResourceConflictException') throw error;
     }
     if (created) return waitReady(name);
-    // It exists (an earlier run, or a concurrent one): bring its configuration and tags up to date.
-    await waitReady(name);
+    // It exists (an earlier run, or a concurrent one): bring its code, configuration and tags up to date.
+    const current = await waitReady(name);
+    const wanted = await wantedCodeSha();
+    if (wanted && current.CodeSha256 !== wanted) {
+      await send(async () =>
+        deps.lambda.send(new UpdateFunctionCodeCommand({ FunctionName: name, ...(await code()) })),
+      );
+      await waitReady(name);
+    }
     const updated = await send(() =>
       deps.lambda.send(new UpdateFunctionConfigurationCommand({ FunctionName: name, ...settings(input) })),
     );

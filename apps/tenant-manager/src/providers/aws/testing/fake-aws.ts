@@ -17,6 +17,7 @@ import {
   ResourceConflictException,
   ResourceNotFoundException,
   TagResourceCommand,
+  UpdateFunctionCodeCommand,
   UpdateFunctionConfigurationCommand,
   UpdateFunctionUrlConfigCommand,
 } from '@aws-sdk/client-lambda';
@@ -35,6 +36,7 @@ import {
   ModifyDBClusterCommand,
   RDSClient,
 } from '@aws-sdk/client-rds';
+import { createHash } from 'node:crypto';
 import { mockClient } from 'aws-sdk-client-mock';
 
 const meta = { $metadata: {} };
@@ -63,11 +65,18 @@ class Faults {
   }
 }
 
+/** What Lambda reports as CodeSha256: of the zip bytes, or (S3) of the object, here its bucket/key. */
+const shaOf = (code: { ZipFile?: Uint8Array; S3Bucket?: string; S3Key?: string }) =>
+  createHash('sha256')
+    .update(code.ZipFile ?? `${code.S3Bucket}/${code.S3Key}`)
+    .digest('base64');
+
 const commandNames = (mock: { calls(): { args: unknown[] }[] }) =>
   mock.calls().map((c) => (c.args[0] as object).constructor.name.replace(/Command$/, ''));
 
 export interface FakeFunction {
   config: Record<string, unknown>;
+  codeSha256: string;
   tags: Record<string, string>;
   state: 'Pending' | 'Active' | 'Failed';
   lastUpdate: 'Successful' | 'InProgress';
@@ -92,9 +101,10 @@ export function fakeLambda(options: { checksUntilActive?: number } = {}) {
     faults.check('CreateFunction');
     if (functions.has(input.FunctionName))
       throw new ResourceConflictException({ message: 'Function already exist', ...meta });
-    const { FunctionName, Tags, Code: _code, ...config } = input;
+    const { FunctionName, Tags, Code, ...config } = input;
     functions.set(FunctionName, {
       config,
+      codeSha256: shaOf(Code),
       tags: { ...Tags },
       state: 'Pending',
       lastUpdate: 'Successful',
@@ -110,6 +120,7 @@ export function fakeLambda(options: { checksUntilActive?: number } = {}) {
       State: fn.state,
       LastUpdateStatus: fn.lastUpdate,
       StateReason: 'bad subnet',
+      CodeSha256: fn.codeSha256,
     };
     if (fn.state === 'Pending' && fn.checksUntilActive-- <= 0) fn.state = 'Active';
     else if (fn.lastUpdate === 'InProgress') fn.lastUpdate = 'Successful';
@@ -122,6 +133,14 @@ export function fakeLambda(options: { checksUntilActive?: number } = {}) {
     fn.config = { ...fn.config, ...config };
     fn.lastUpdate = 'InProgress';
     return { FunctionName, FunctionArn: arn(FunctionName!), State: fn.state, LastUpdateStatus: 'InProgress' };
+  });
+  mock.on(UpdateFunctionCodeCommand).callsFake((input) => {
+    faults.check('UpdateFunctionCode');
+    const fn = must(input.FunctionName);
+    const { FunctionName, ...code } = input;
+    fn.codeSha256 = shaOf(code);
+    fn.lastUpdate = 'InProgress';
+    return { FunctionName, FunctionArn: arn(FunctionName), LastUpdateStatus: 'InProgress' };
   });
   mock.on(TagResourceCommand).callsFake((input) => {
     faults.check('TagResource');
