@@ -216,7 +216,9 @@ describe('project lifecycle', () => {
     expect(await connect('proj_life-aaa')).toBe('connected');
     expect(await connect('proj_life-bbb')).toBe('42501');
     expect(await connect('postgres')).toBe('42501');
+    expect(await connect('template1')).toBe('42501');
     expect(await connect('supaplane_template')).not.toBe('connected');
+    expect(await connect(new URL(h.managementUrl).pathname.slice(1))).toBe('42501'); // shares the cluster here
     // and the owner of B cannot reach A's tables through SQL either
     const cross = await inject('POST', '/v1/projects/life-bbb/database/query', {
       query: `select * from dblink('dbname=proj_life-aaa', 'select 1') as t(x int)`,

@@ -105,6 +105,16 @@ export async function migrate(pool: pg.Pool): Promise<number[]> {
   try {
     await client.query(MIGRATION_LOCK, [LOCK_NAME]);
     await client.query('CREATE SCHEMA IF NOT EXISTS tm');
+    // In local mode the management database shares a cluster with project databases, whose login
+    // roles may connect to their own database only.
+    await client.query(`
+DO $$
+BEGIN
+  EXECUTE format('REVOKE CONNECT, TEMPORARY ON DATABASE %I FROM PUBLIC', current_database());
+EXCEPTION WHEN insufficient_privilege THEN
+  RAISE WARNING 'management database: could not revoke CONNECT from PUBLIC';
+END
+$$`);
     await client.query(
       'CREATE TABLE IF NOT EXISTS tm.schema_migrations (version int PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())',
     );

@@ -40,7 +40,9 @@ export function createLocalFunctionProvider(options: LocalProviderOptions): Func
         url?: string;
       } | null;
       if (!result?.url) throw new Error('lambda emulator answered without a function url');
-      return { name, url: result.url.endsWith('/') ? result.url : `${result.url}/`, region };
+      // The URL names the region the emulator signs for: http://NAME.lambda-url.<region>.localhost:PORT/
+      const signedRegion = /\.lambda-url\.([a-z0-9-]+)\./.exec(new URL(result.url).hostname)?.[1] ?? region;
+      return { name, url: result.url.endsWith('/') ? result.url : `${result.url}/`, region: signedRegion };
     },
     async deleteRestFunction(ref) {
       await call('DELETE', functionName(ref));
