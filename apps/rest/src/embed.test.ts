@@ -100,6 +100,22 @@ describe('embedding', () => {
     expect(isNull.json).toEqual([{ id: 5, publishers: null }]);
   });
 
+  it('embeds through views, with keys traced to their base tables', async () => {
+    const m2o = await t.call('GET', '/book_titles?select=title,authors(name)&id=eq.3');
+    expect(m2o.json).toEqual([{ title: 'Kindred', authors: { name: 'Octavia' } }]);
+    const o2m = await t.call('GET', '/authors?select=name,book_titles(title)&id=eq.1&book_titles.order=id');
+    expect(o2m.json).toEqual([
+      {
+        name: 'Ursula',
+        book_titles: [{ title: 'A Wizard of Earthsea' }, { title: 'The Left Hand of Darkness' }],
+      },
+    ]);
+    // The view does not expose editor_id, so authors→book_titles is not ambiguous; genres through
+    // the real join table still are one relationship.
+    const m2m = await t.call('GET', '/books?select=id,genres(name)&id=eq.4&genres.order=id');
+    expect(m2m.json).toEqual([{ id: 4, genres: [{ name: 'science fiction' }, { name: 'dystopian' }] }]);
+  });
+
   it('spreads to-one columns into the parent', async () => {
     const r = await t.call('GET', '/books?select=title,...publishers(publisher:name)&id=in.(3,5)&order=id');
     expect(r.json).toEqual([

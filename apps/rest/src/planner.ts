@@ -89,7 +89,8 @@ function findRelationships(
     const toSource = cache.foreignKeys.filter((fk) => isSource(fk.toSchema, fk.toTable));
     for (const fk of toSource) {
       const junction = relationByKey(fk.fromSchema, fk.fromTable);
-      if (!junction || isSource(junction.schema, junction.name)) continue;
+      // Views are not join tables: a view over one would make every many-to-many ambiguous.
+      if (!junction || junction.kind === 'view' || isSource(junction.schema, junction.name)) continue;
       if (junction.schema === target.schema && junction.name === target.name) continue;
       for (const toTarget of cache.foreignKeys) {
         if (

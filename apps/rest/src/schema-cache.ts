@@ -28,6 +28,8 @@ export interface ForeignKey {
   readonly toSchema: string;
   readonly toTable: string;
   readonly toColumns: readonly string[];
+  /** Inferred through a view's columns rather than declared. */
+  readonly throughView?: boolean;
 }
 
 export interface RoutineArg {
@@ -85,7 +87,18 @@ SELECT
   FROM pg_constraint con
   JOIN pg_class c1 ON c1.oid = con.conrelid JOIN pg_namespace n1 ON n1.oid = c1.relnamespace
   JOIN pg_class c2 ON c2.oid = con.confrelid JOIN pg_namespace n2 ON n2.oid = c2.relnamespace
-  WHERE con.contype = 'f' AND n1.nspname = ANY($1::text[]) AND n2.nspname = ANY($1::text[])) AS foreign_keys,
+  WHERE con.contype = 'f' AND n1.nspname NOT IN ('pg_catalog', 'information_schema')) AS foreign_keys,
+ (SELECT coalesce(json_agg(json_build_object(
+    'viewSchema', vn.nspname, 'view', vc.relname, 'column', m.match[1],
+    'tableSchema', tn.nspname, 'table', tc.relname, 'tableColumn', ta.attname
+  ) ORDER BY vc.oid, m.ord), '[]')
+  FROM pg_class vc JOIN pg_namespace vn ON vn.oid = vc.relnamespace
+  JOIN pg_rewrite r ON r.ev_class = vc.oid AND r.rulename = '_RETURN'
+  CROSS JOIN LATERAL regexp_matches(r.ev_action::text,
+    ':resname (\\S+) :ressortgroupref \\d+ :resorigtbl (\\d+) :resorigcol (\\d+)', 'g') WITH ORDINALITY AS m(match, ord)
+  JOIN pg_class tc ON tc.oid = m.match[2]::oid JOIN pg_namespace tn ON tn.oid = tc.relnamespace
+  JOIN pg_attribute ta ON ta.attrelid = tc.oid AND ta.attnum = m.match[3]::int2
+  WHERE vc.relkind IN ('v', 'm') AND vn.nspname = ANY($1::text[])) AS view_columns,
  (SELECT coalesce(json_agg(json_build_object(
     'schema', n.nspname, 'name', p.proname, 'volatility', p.provolatile, 'setof', p.proretset,
     'returnType', format_type(p.prorettype, NULL), 'typtype', rt.typtype, 'nDefaults', p.pronargdefaults,
@@ -130,6 +143,7 @@ export async function loadSchemaCache(pool: pg.Pool, schemas: readonly string[])
   const raw = rows[0] as {
     relations: (Omit<Relation, 'columns' | 'columnList' | 'kind'> & { kind: string; columns: Column[] })[];
     foreign_keys: ForeignKey[];
+    view_columns: ViewColumn[];
     routines: RawRoutine[];
   };
   const relations = new Map<string, Relation>();
@@ -176,7 +190,75 @@ export async function loadSchemaCache(pool: pg.Pool, schemas: readonly string[])
     const key = qualifiedKey(f.schema, f.name);
     routines.set(key, [...(routines.get(key) ?? []), routine]);
   }
-  return { schemas, loadedAt: startedAt, relations, foreignKeys: raw.foreign_keys, routines };
+  const foreignKeys = [
+    ...raw.foreign_keys,
+    ...viewForeignKeys(raw.foreign_keys, raw.view_columns, relations),
+  ];
+  return { schemas, loadedAt: startedAt, relations, foreignKeys, routines };
+}
+
+interface ViewColumn {
+  viewSchema: string;
+  view: string;
+  column: string;
+  tableSchema: string;
+  table: string;
+  tableColumn: string;
+}
+
+/**
+ * Foreign keys seen through views, as PostgREST infers them: a view that exposes all columns of a
+ * key (traced through the view's query tree to their base table) takes part in that relationship,
+ * towards tables and towards other views.
+ */
+function viewForeignKeys(
+  foreignKeys: readonly ForeignKey[],
+  viewColumns: readonly ViewColumn[],
+  relations: ReadonlyMap<string, Relation>,
+): ForeignKey[] {
+  // For each relation, base column (schema, table, column) → the relation's column exposing it.
+  const exposures = new Map<string, { schema: string; name: string; columns: Map<string, string> }>();
+  for (const vc of viewColumns) {
+    const key = qualifiedKey(vc.viewSchema, vc.view);
+    const view = relations.get(key);
+    if (!view?.columns.has(vc.column)) continue;
+    const entry = exposures.get(key) ?? { schema: vc.viewSchema, name: vc.view, columns: new Map() };
+    exposures.set(key, entry);
+    // Later entries are the view's own target list (nested subqueries come first in the tree).
+    entry.columns.set(`${qualifiedKey(vc.tableSchema, vc.table)}\u0000${vc.tableColumn}`, vc.column);
+  }
+  if (!exposures.size) return [];
+  const sides = (schema: string, table: string, columns: readonly string[]) => {
+    const found: { schema: string; name: string; columns: string[]; view: boolean }[] = [];
+    if (relations.has(qualifiedKey(schema, table)))
+      found.push({ schema, name: table, columns: [...columns], view: false });
+    for (const exposure of exposures.values()) {
+      const mapped = columns.map((c) => exposure.columns.get(`${qualifiedKey(schema, table)}\u0000${c}`));
+      if (mapped.every((c): c is string => c !== undefined)) {
+        found.push({ schema: exposure.schema, name: exposure.name, columns: mapped, view: true });
+      }
+    }
+    return found;
+  };
+  const out: ForeignKey[] = [];
+  for (const fk of foreignKeys) {
+    for (const from of sides(fk.fromSchema, fk.fromTable, fk.fromColumns)) {
+      for (const to of sides(fk.toSchema, fk.toTable, fk.toColumns)) {
+        if (!from.view && !to.view) continue;
+        out.push({
+          name: fk.name,
+          fromSchema: from.schema,
+          fromTable: from.name,
+          fromColumns: from.columns,
+          toSchema: to.schema,
+          toTable: to.name,
+          toColumns: to.columns,
+          throughView: true,
+        });
+      }
+    }
+  }
+  return out;
 }
 
 /** The closest name by edit distance, for PostgREST's "Perhaps you meant" hints. */
