@@ -65,6 +65,24 @@ describe('auth and role switching', () => {
     await noSecret.close();
   });
 
+  it('refuses anonymous requests with PGRST302 when no anonymous role is configured', async () => {
+    const closed = testEngine({ anonRole: null });
+    const r = await closed.call('GET', '/books');
+    expect(r.status).toBe(401);
+    expect(r.json).toEqual({
+      code: 'PGRST302',
+      message: 'Anonymous access is disabled',
+      details: null,
+      hint: null,
+    });
+    expect(r.headers['www-authenticate']).toBe('Bearer');
+    const user = await closed.call('GET', '/todos?select=task', {
+      headers: await bearer('authenticated', USER_B),
+    });
+    expect(user.json).toEqual([{ task: 'b1' }]);
+    await closed.close();
+  });
+
   it('refuses roles the login role cannot switch to, and maps privilege errors 401/403', async () => {
     const owner = await t.call('GET', '/books', { headers: await bearer('owner_test') });
     expect(owner.status).toBe(403);

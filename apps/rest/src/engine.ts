@@ -36,8 +36,8 @@ export interface RestEngineOptions {
   readonly listenForReload?: boolean;
   /** PostgREST `db-tx-end`: whether `Prefer: tx=rollback` is honoured. Default `commit`. */
   readonly txEnd?: 'commit' | 'commit-allow-override' | 'rollback' | 'rollback-allow-override';
-  /** The role used without a JWT or without a `role` claim. Default `anon`. */
-  readonly anonRole?: string;
+  /** The role used without a JWT or without a `role` claim. Default `anon`; `null` refuses anonymous requests (PGRST302). */
+  readonly anonRole?: string | null;
   /** Called after every schema cache load (initial, NOTIFY, or a miss). */
   readonly onSchemaLoad?: (cache: SchemaCache) => void;
   /** Called with unexpected (5xx) failures; never receives request secrets. */
@@ -97,7 +97,7 @@ interface Identity {
 export function createRestEngine(options: RestEngineOptions): RestEngine {
   const { pool } = options;
   const schemas = options.schemas.length ? options.schemas : ['public'];
-  const anonRole = options.anonRole ?? 'anon';
+  const anonRole = options.anonRole === undefined ? 'anon' : options.anonRole;
   const verifier = options.jwtSecret || options.jwks?.keys.length ? createJwtVerifier(options) : undefined;
   let cache: SchemaCache | undefined;
   let loading: Promise<SchemaCache> | undefined;
@@ -179,7 +179,14 @@ export function createRestEngine(options: RestEngineOptions): RestEngine {
 
   async function authenticate(headers: Record<string, string>): Promise<Identity> {
     const token = bearer(headers['x-client-authorization']) ?? sigV4Free(headers.authorization);
-    if (!token) return { role: anonRole, claims: { role: anonRole }, authenticated: false };
+    if (!token) {
+      if (anonRole === null) {
+        throw apiError(401, 'PGRST302', 'Anonymous access is disabled', null, null, {
+          'www-authenticate': 'Bearer',
+        });
+      }
+      return { role: anonRole, claims: { role: anonRole }, authenticated: false };
+    }
     if (!verifier) throw apiError(500, 'PGRST300', 'Server lacks JWT secret');
     const result = await verifier.verify(token);
     if (!result.ok) {
@@ -187,8 +194,14 @@ export function createRestEngine(options: RestEngineOptions): RestEngine {
         'www-authenticate': `Bearer error="invalid_token", error_description="${result.error.message.replaceAll('"', "'")}"`,
       });
     }
-    const role = typeof result.claims.role === 'string' && result.claims.role ? result.claims.role : anonRole;
-    return { role, claims: result.claims, authenticated: role !== anonRole };
+    const claimed =
+      typeof result.claims.role === 'string' && result.claims.role ? result.claims.role : anonRole;
+    if (claimed === null) {
+      throw apiError(401, 'PGRST302', 'Anonymous access is disabled', null, null, {
+        'www-authenticate': 'Bearer',
+      });
+    }
+    return { role: claimed, claims: result.claims, authenticated: claimed !== anonRole };
   }
 
   async function route(
