@@ -70,6 +70,7 @@ const JSON_TYPE = 'application/json; charset=utf-8';
 const OBJECT_TYPE = 'application/vnd.pgrst.object+json; charset=utf-8';
 const CSV_TYPE = 'text/csv; charset=utf-8';
 const RETRY_CODES = new Set(['42P01', '42703', '42883']);
+const MIN_RELOAD_INTERVAL_MS = 50;
 const SETUP_SQL = `SELECT set_config('search_path', $1, true), set_config('role', $2, true),
   set_config('request.jwt.claims', $3, true), set_config('request.method', $4, true),
   set_config('request.path', $5, true), set_config('request.headers', $6, true),
@@ -103,14 +104,26 @@ export function createRestEngine(options: RestEngineOptions): RestEngine {
   let loading: Promise<SchemaCache> | undefined;
   let closed = false;
 
-  /** Single-flight load; `freshAfter` demands a load that started after that instant. */
-  function loadCache(freshAfter = 0): Promise<SchemaCache> {
+  let lastLoadStart = Number.NEGATIVE_INFINITY;
+  /**
+   * Single-flight load; `freshAfter` (a `performance.now()` instant) demands a load that started
+   * after it. Loads start at most every MIN_RELOAD_INTERVAL_MS: a request that needs a fresh cache
+   * waits for the next one rather than being answered from a stale cache, and a flood of misses
+   * cannot turn into a flood of introspection queries.
+   */
+  function loadCache(freshAfter = Number.NEGATIVE_INFINITY): Promise<SchemaCache> {
     if (cache && cache.loadedAt >= freshAfter) return Promise.resolve(cache);
     if (loading) {
       return loading.then((c) => (c.loadedAt >= freshAfter ? c : loadCache(freshAfter)));
     }
-    const started = Date.now();
-    loading = loadSchemaCache(pool, schemas)
+    const wait = lastLoadStart + MIN_RELOAD_INTERVAL_MS - performance.now();
+    let started = 0;
+    loading = (wait > 0 ? new Promise((resolve) => setTimeout(resolve, wait)) : Promise.resolve())
+      .then(() => {
+        started = performance.now();
+        lastLoadStart = started;
+        return loadSchemaCache(pool, schemas);
+      })
       .then((loaded) => {
         // A slower, older load never replaces a newer cache.
         if (!cache || cache.loadedAt <= started) cache = { ...loaded, loadedAt: started };
@@ -140,14 +153,14 @@ export function createRestEngine(options: RestEngineOptions): RestEngine {
     client.on('end', retry);
     client.on('notification', (n) => {
       if (n.channel === 'pgrst' && (n.payload === 'reload schema' || !n.payload)) {
-        loadCache(Date.now()).catch((error) => options.onError?.(error));
+        loadCache(performance.now()).catch((error) => options.onError?.(error));
       }
     });
     try {
       await client.connect();
       await client.query('LISTEN pgrst');
       // Anything created while we were not listening is picked up now.
-      if (cache) await loadCache(Date.now());
+      if (cache) await loadCache(performance.now());
     } catch {
       retry();
     }
@@ -155,14 +168,14 @@ export function createRestEngine(options: RestEngineOptions): RestEngine {
   if (options.listenForReload !== false) void listen();
 
   async function handle(request: RestRequest): Promise<RestResponse> {
-    const started = Date.now();
+    const started = performance.now();
     let identity: Identity | undefined;
     try {
       const headers = lowerCase(request.headers);
       identity = await authenticate(headers);
       for (let attempt = 0; ; attempt++) {
         try {
-          const current = await loadCache(attempt ? started : 0);
+          const current = await loadCache(attempt ? started : undefined);
           return await route(current, request, headers, identity);
         } catch (error) {
           const stale =
@@ -575,7 +588,7 @@ export function createRestEngine(options: RestEngineOptions): RestEngine {
   return {
     handle,
     async reloadSchema() {
-      await loadCache(Date.now());
+      await loadCache(performance.now());
     },
     async close() {
       closed = true;

@@ -54,6 +54,7 @@ export interface Routine {
 
 export interface SchemaCache {
   readonly schemas: readonly string[];
+  /** `performance.now()` when the introspection started. */
   readonly loadedAt: number;
   readonly relations: ReadonlyMap<string, Relation>;
   readonly foreignKeys: readonly ForeignKey[];
@@ -138,7 +139,7 @@ const toColumn = (c: { name: string; type: string }): Column => ({
 
 /** Introspects tables, views, columns, keys, foreign keys and functions of `schemas`. */
 export async function loadSchemaCache(pool: pg.Pool, schemas: readonly string[]): Promise<SchemaCache> {
-  const startedAt = Date.now();
+  const startedAt = performance.now();
   const { rows } = await pool.query(INTROSPECTION_SQL, [schemas]);
   const raw = rows[0] as {
     relations: (Omit<Relation, 'columns' | 'columnList' | 'kind'> & { kind: string; columns: Column[] })[];

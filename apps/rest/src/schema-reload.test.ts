@@ -36,6 +36,20 @@ describe('schema cache reload', () => {
     });
   });
 
+  it('bounds miss-triggered reloads under a flood of requests for missing tables', async () => {
+    const before = loads.length;
+    const started = performance.now();
+    for (let i = 0; i < 10; i++) {
+      const batch = await Promise.all(
+        Array.from({ length: 5 }, (_, j) => t.call('GET', `/missing_${i}_${j}`)),
+      );
+      for (const r of batch) expect(r.status).toBe(404);
+    }
+    const elapsed = performance.now() - started;
+    expect(loads.length - before).toBeLessThanOrEqual(Math.ceil(elapsed / 50) + 1);
+    expect(loads.length - before).toBeLessThan(50);
+  });
+
   it('keeps prepared statements correct when a table is recreated with another shape', async () => {
     await ownerQuery('CREATE TABLE reload_shape (id int); INSERT INTO reload_shape VALUES (1)');
     for (let i = 0; i < 3; i++) expect((await t.call('GET', '/reload_shape')).json).toEqual([{ id: 1 }]);
