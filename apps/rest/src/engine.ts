@@ -1,5 +1,18 @@
 import { createJwtVerifier, type JwtClaims, type JwtKeys } from '@supaplane/jwt';
 import pg from 'pg';
+import { openApi } from './openapi.js';
+import {
+  appliedPreferences,
+  bearer,
+  lowerCase,
+  type Media,
+  negotiate,
+  parsePrefer,
+  type Preferences,
+  safeDecode,
+  sigV4Free,
+  type TxEnd,
+} from './request-headers.js';
 import { type BatchResult, type BatchStatement, runBatch } from './batch.js';
 import { ApiError, apiError, cacheMiss, fromPgError, isPgError } from './errors.js';
 import {
@@ -35,7 +48,7 @@ export interface RestEngineOptions {
   /** LISTEN on `pgrst` for `reload schema`. Default true. */
   readonly listenForReload?: boolean;
   /** PostgREST `db-tx-end`: whether `Prefer: tx=rollback` is honoured. Default `commit`. */
-  readonly txEnd?: 'commit' | 'commit-allow-override' | 'rollback' | 'rollback-allow-override';
+  readonly txEnd?: TxEnd;
   /** The role used without a JWT or without a `role` claim. Default `anon`; `null` refuses anonymous requests (PGRST302). */
   readonly anonRole?: string | null;
   /** Called after every schema cache load (initial, NOTIFY, or a miss). */
@@ -75,18 +88,6 @@ const SETUP_SQL = `SELECT set_config('search_path', $1, true), set_config('role'
   set_config('request.jwt.claims', $3, true), set_config('request.method', $4, true),
   set_config('request.path', $5, true), set_config('request.headers', $6, true),
   set_config('statement_timeout', $7, true), set_config('transaction_read_only', $8, true)`;
-
-type Media = 'json' | 'object' | 'csv';
-
-interface Preferences {
-  return?: ReturnPreference;
-  count?: CountKind;
-  resolution?: 'merge-duplicates' | 'ignore-duplicates';
-  missing?: 'default';
-  tx?: 'commit' | 'rollback';
-  params?: 'single-object';
-  handling?: 'strict' | 'lenient';
-}
 
 interface Identity {
   readonly role: string;
@@ -675,121 +676,6 @@ function checkPut(query: ParsedQuery, relation: Relation, body: Record<string, u
       throw apiError(400, 'PGRST115', 'Payload values do not match URL in primary key column(s)');
     }
   }
-}
-
-function lowerCase(headers: Record<string, string | undefined>): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(headers)) if (v !== undefined) out[k.toLowerCase()] = v;
-  return out;
-}
-
-function bearer(value: string | undefined): string | undefined {
-  const m = value ? /^Bearer\s+(\S+)\s*$/i.exec(value) : null;
-  return m?.[1];
-}
-
-/** `Authorization` carries the user's token unless it is the gateway's SigV4 signature. */
-function sigV4Free(value: string | undefined): string | undefined {
-  if (!value || value.startsWith('AWS4-HMAC-SHA256')) return undefined;
-  return bearer(value);
-}
-
-function safeDecode(segment: string): string {
-  try {
-    return decodeURIComponent(segment);
-  } catch {
-    throw apiError(404, 'PGRST125', 'Invalid path specified in request URL');
-  }
-}
-
-function negotiate(accept: string | undefined): Media {
-  if (!accept) return 'json';
-  const types = accept
-    .split(',')
-    .map((part) => {
-      const [type = '', ...params] = part.split(';').map((s) => s.trim().toLowerCase());
-      const q = params.find((p) => p.startsWith('q='));
-      return { type, q: q ? Number(q.slice(2)) : 1 };
-    })
-    .filter((t) => t.q > 0)
-    .sort((a, b) => b.q - a.q);
-  for (const { type } of types) {
-    if (type === 'application/json' || type === '*/*' || type === 'application/*') return 'json';
-    if (type === 'application/vnd.pgrst.object+json' || type === 'application/vnd.pgrst.object')
-      return 'object';
-    if (type === 'text/csv' || type === 'text/*') return 'csv';
-  }
-  throw apiError(406, 'PGRST107', `None of these media types are available: ${accept}`);
-}
-
-function parsePrefer(value: string | undefined, txEnd: NonNullable<RestEngineOptions['txEnd']>): Preferences {
-  const prefer: Preferences = {};
-  if (!value) return prefer;
-  const invalid: string[] = [];
-  for (const part of value.split(',')) {
-    if (!part.trim()) continue;
-    const [key, val] = part
-      .trim()
-      .split('=')
-      .map((s) => s.trim()) as [string, string | undefined];
-    if (key === 'return' && (val === 'minimal' || val === 'headers-only' || val === 'representation')) {
-      prefer.return = val;
-    } else if (key === 'count' && (val === 'exact' || val === 'planned' || val === 'estimated'))
-      prefer.count = val;
-    else if (key === 'resolution' && (val === 'merge-duplicates' || val === 'ignore-duplicates')) {
-      prefer.resolution = val;
-    } else if (key === 'missing' && val === 'default') prefer.missing = val;
-    else if (key === 'params' && val === 'single-object') prefer.params = val;
-    else if (key === 'handling' && (val === 'strict' || val === 'lenient')) prefer.handling = val;
-    else if (key === 'tx' && (val === 'commit' || val === 'rollback') && txEnd.endsWith('allow-override')) {
-      prefer.tx = val;
-    } else invalid.push(part.trim());
-  }
-  if (prefer.handling === 'strict' && invalid.length) {
-    throw apiError(
-      400,
-      'PGRST122',
-      'Invalid preferences given with handling=strict',
-      `Invalid preferences: ${invalid.join(', ')}`,
-    );
-  }
-  if (!prefer.tx && txEnd.startsWith('rollback')) prefer.tx = 'rollback';
-  return prefer;
-}
-
-function appliedPreferences(prefer: Preferences): string {
-  const parts: string[] = [];
-  if (prefer.return) parts.push(`return=${prefer.return}`);
-  if (prefer.count) parts.push(`count=${prefer.count}`);
-  if (prefer.resolution) parts.push(`resolution=${prefer.resolution}`);
-  if (prefer.missing) parts.push(`missing=${prefer.missing}`);
-  if (prefer.tx) parts.push(`tx=${prefer.tx}`);
-  if (prefer.params) parts.push(`params=${prefer.params}`);
-  if (prefer.handling) parts.push(`handling=${prefer.handling}`);
-  return parts.join(', ');
-}
-
-function openApi(cache: SchemaCache, schema: string): RestResponse {
-  const paths: Record<string, unknown> = { '/': {} };
-  const definitions: Record<string, unknown> = {};
-  for (const r of cache.relations.values()) {
-    if (r.schema !== schema) continue;
-    paths[`/${r.name}`] = r.kind === 'table' ? { get: {}, post: {}, patch: {}, delete: {} } : { get: {} };
-    definitions[r.name] = {
-      type: 'object',
-      required: r.columnList.filter((c) => !c.nullable && !c.hasDefault).map((c) => c.name),
-      properties: Object.fromEntries(r.columnList.map((c) => [c.name, { format: c.type }])),
-    };
-  }
-  for (const list of cache.routines.values()) {
-    for (const f of list) if (f.schema === schema) paths[`/rpc/${f.name}`] = { post: {} };
-  }
-  const doc = { swagger: '2.0', info: { title: 'Supaplane REST', version: '12' }, paths, definitions };
-  return {
-    status: 200,
-    headers: { 'content-type': 'application/openapi+json; charset=utf-8' },
-    body: JSON.stringify(doc),
-  };
 }
 
 function renderError(

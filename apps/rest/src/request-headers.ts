@@ -1,0 +1,112 @@
+import { apiError } from './errors.js';
+import type { CountKind, ReturnPreference } from './planner.js';
+
+/** Request headers as PostgREST reads them: tokens, Accept, Prefer. */
+
+export type Media = 'json' | 'object' | 'csv';
+
+export interface Preferences {
+  return?: ReturnPreference;
+  count?: CountKind;
+  resolution?: 'merge-duplicates' | 'ignore-duplicates';
+  missing?: 'default';
+  tx?: 'commit' | 'rollback';
+  params?: 'single-object';
+  handling?: 'strict' | 'lenient';
+}
+
+/** PostgREST `db-tx-end`. */
+export type TxEnd = 'commit' | 'commit-allow-override' | 'rollback' | 'rollback-allow-override';
+
+export function lowerCase(headers: Record<string, string | undefined>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(headers)) if (v !== undefined) out[k.toLowerCase()] = v;
+  return out;
+}
+
+export function bearer(value: string | undefined): string | undefined {
+  const m = value ? /^Bearer\s+(\S+)\s*$/i.exec(value) : null;
+  return m?.[1];
+}
+
+/** `Authorization` carries the user's token unless it is the gateway's SigV4 signature. */
+export function sigV4Free(value: string | undefined): string | undefined {
+  if (!value || value.startsWith('AWS4-HMAC-SHA256')) return undefined;
+  return bearer(value);
+}
+
+/** A path segment, percent-decoded; undecodable paths are PostgREST's invalid-path 404. */
+export function safeDecode(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw apiError(404, 'PGRST125', 'Invalid path specified in request URL');
+  }
+}
+
+export function negotiate(accept: string | undefined): Media {
+  if (!accept) return 'json';
+  const types = accept
+    .split(',')
+    .map((part) => {
+      const [type = '', ...params] = part.split(';').map((s) => s.trim().toLowerCase());
+      const q = params.find((p) => p.startsWith('q='));
+      return { type, q: q ? Number(q.slice(2)) : 1 };
+    })
+    .filter((t) => t.q > 0)
+    .sort((a, b) => b.q - a.q);
+  for (const { type } of types) {
+    if (type === 'application/json' || type === '*/*' || type === 'application/*') return 'json';
+    if (type === 'application/vnd.pgrst.object+json' || type === 'application/vnd.pgrst.object')
+      return 'object';
+    if (type === 'text/csv' || type === 'text/*') return 'csv';
+  }
+  throw apiError(406, 'PGRST107', `None of these media types are available: ${accept}`);
+}
+
+export function parsePrefer(value: string | undefined, txEnd: TxEnd): Preferences {
+  const prefer: Preferences = {};
+  if (!value) return prefer;
+  const invalid: string[] = [];
+  for (const part of value.split(',')) {
+    if (!part.trim()) continue;
+    const [key, val] = part
+      .trim()
+      .split('=')
+      .map((s) => s.trim()) as [string, string | undefined];
+    if (key === 'return' && (val === 'minimal' || val === 'headers-only' || val === 'representation')) {
+      prefer.return = val;
+    } else if (key === 'count' && (val === 'exact' || val === 'planned' || val === 'estimated'))
+      prefer.count = val;
+    else if (key === 'resolution' && (val === 'merge-duplicates' || val === 'ignore-duplicates')) {
+      prefer.resolution = val;
+    } else if (key === 'missing' && val === 'default') prefer.missing = val;
+    else if (key === 'params' && val === 'single-object') prefer.params = val;
+    else if (key === 'handling' && (val === 'strict' || val === 'lenient')) prefer.handling = val;
+    else if (key === 'tx' && (val === 'commit' || val === 'rollback') && txEnd.endsWith('allow-override')) {
+      prefer.tx = val;
+    } else invalid.push(part.trim());
+  }
+  if (prefer.handling === 'strict' && invalid.length) {
+    throw apiError(
+      400,
+      'PGRST122',
+      'Invalid preferences given with handling=strict',
+      `Invalid preferences: ${invalid.join(', ')}`,
+    );
+  }
+  if (!prefer.tx && txEnd.startsWith('rollback')) prefer.tx = 'rollback';
+  return prefer;
+}
+
+export function appliedPreferences(prefer: Preferences): string {
+  const parts: string[] = [];
+  if (prefer.return) parts.push(`return=${prefer.return}`);
+  if (prefer.count) parts.push(`count=${prefer.count}`);
+  if (prefer.resolution) parts.push(`resolution=${prefer.resolution}`);
+  if (prefer.missing) parts.push(`missing=${prefer.missing}`);
+  if (prefer.tx) parts.push(`tx=${prefer.tx}`);
+  if (prefer.params) parts.push(`params=${prefer.params}`);
+  if (prefer.handling) parts.push(`handling=${prefer.handling}`);
+  return parts.join(', ');
+}
