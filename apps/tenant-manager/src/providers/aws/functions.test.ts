@@ -224,12 +224,25 @@ describe('AWS function provider: ensureRestFunction', () => {
     expect(slow.sleep).toHaveBeenCalledTimes(4);
     expect(slow.lambda.calls()).not.toContain('CreateFunctionUrlConfig');
 
-    const broken = setup();
-    await broken.provider.ensureRestFunction(input());
-    broken.lambda.functions.get(`rest-${REF}`)!.state = 'Failed';
+    const broken = setup({
+      cfg: { ...config, restFunction: { ...config.restFunction, subnetIds: ['subnet-broken'] } },
+    });
     await expect(broken.provider.ensureRestFunction(input())).rejects.toThrow(
       `rest-${REF} failed: bad subnet`,
     );
+    // Still broken on a re-run with the same configuration: reported again, not hidden.
+    await expect(broken.provider.ensureRestFunction(input())).rejects.toThrow(
+      `rest-${REF} failed: bad subnet`,
+    );
+    // A re-run with a working configuration repairs the failed function instead of giving up on it.
+    const fixed = createAwsFunctionProvider(config, {
+      lambda: broken.lambda.client,
+      sleep: async () => {},
+      activePoll: { intervalMs: 1000, maxChecks: 5 },
+    });
+    await fixed.ensureRestFunction(input());
+    expect(broken.lambda.calls()).toContain('UpdateFunctionConfiguration');
+    expectConverged(broken.lambda);
   });
 
   it('sends an inline zip read once when the artifact is a local file', async () => {

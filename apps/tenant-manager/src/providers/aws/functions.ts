@@ -91,18 +91,23 @@ export function createAwsFunctionProvider(
       : undefined,
   });
 
-  /** Waits until the function is Active and no configuration update is running. */
-  const waitReady = (name: string) =>
+  /**
+   * Waits until the function is Active and no update is running. With `tolerateFailed`, a function
+   * left Failed by an earlier run is returned instead, so that the caller can repair it.
+   */
+  const waitReady = (name: string, tolerateFailed = false) =>
     pollUntil(
       `${name} to become Active`,
       async () => {
         const c: FunctionConfiguration = await send(() =>
           deps.lambda.send(new GetFunctionConfigurationCommand({ FunctionName: name })),
         );
+        if (c.State === 'Pending' || c.LastUpdateStatus === 'InProgress') return undefined;
         if (c.State === 'Failed' || c.LastUpdateStatus === 'Failed') {
+          if (tolerateFailed) return c;
           throw new Error(`${name} failed: ${c.StateReason ?? c.LastUpdateStatusReason ?? 'unknown reason'}`);
         }
-        return c.State === 'Active' && c.LastUpdateStatus !== 'InProgress' ? c : undefined;
+        return c.State === 'Active' ? c : undefined;
       },
       deps.sleep,
       activePoll,
@@ -131,7 +136,7 @@ export function createAwsFunctionProvider(
     }
     if (created) return waitReady(name);
     // It exists (an earlier run, or a concurrent one): bring its code, configuration and tags up to date.
-    const current = await waitReady(name);
+    const current = await waitReady(name, true);
     const wanted = await wantedCodeSha();
     if (wanted && current.CodeSha256 !== wanted) {
       await send(async () =>

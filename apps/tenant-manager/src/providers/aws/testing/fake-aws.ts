@@ -65,6 +65,10 @@ class Faults {
   }
 }
 
+/** A function placed in subnet `subnet-broken` fails to start (as with a subnet without free IPs). */
+const failingSubnets = (config: { VpcConfig?: { SubnetIds?: string[] } }) =>
+  config.VpcConfig?.SubnetIds?.includes('subnet-broken') ?? false;
+
 /** What Lambda reports as CodeSha256: of the zip bytes, or (S3) of the object, here its bucket/key. */
 const shaOf = (code: { ZipFile?: Uint8Array; S3Bucket?: string; S3Key?: string }) =>
   createHash('sha256')
@@ -106,7 +110,7 @@ export function fakeLambda(options: { checksUntilActive?: number } = {}) {
       config,
       codeSha256: shaOf(Code),
       tags: { ...Tags },
-      state: 'Pending',
+      state: failingSubnets(config) ? 'Failed' : 'Pending',
       lastUpdate: 'Successful',
       checksUntilActive: options.checksUntilActive ?? 1,
     });
@@ -132,6 +136,8 @@ export function fakeLambda(options: { checksUntilActive?: number } = {}) {
     const { FunctionName, ...config } = input;
     fn.config = { ...fn.config, ...config };
     fn.lastUpdate = 'InProgress';
+    // The new configuration (e.g. the subnets) repairs a function that failed to start.
+    if (fn.state === 'Failed' && !failingSubnets(config)) fn.state = 'Active';
     return { FunctionName, FunctionArn: arn(FunctionName!), State: fn.state, LastUpdateStatus: 'InProgress' };
   });
   mock.on(UpdateFunctionCodeCommand).callsFake((input) => {
