@@ -328,6 +328,67 @@ describe('project lifecycle', () => {
     expect(JSON.stringify(jwks)).not.toContain('"d"');
   });
 
+  it('creates a worker cluster through the provider and places projects on it', async () => {
+    const server = new URL(pgUrl());
+    const created: string[] = [];
+    const withClusters = await startHarness({
+      provider: {
+        name: 'aws',
+        functions: h.functions,
+        clusters: {
+          async createCluster(input) {
+            created.push(input.name);
+            return {
+              host: server.hostname,
+              port: Number(server.port),
+              adminUser: decodeURIComponent(server.username),
+              adminPassword: decodeURIComponent(server.password),
+              region: 'eu-west-1',
+              externalId: `aurora-${input.name}`,
+            };
+          },
+          async deleteCluster() {},
+        },
+      },
+    });
+    try {
+      const response = await withClusters.tm.publicApp.inject({
+        method: 'POST',
+        url: '/v1/clusters/provision',
+        headers: admin,
+        payload: { name: 'made-by-provider', capacity: 3, min_capacity: 0.5, max_capacity: 4, ssl: false },
+      });
+      expect(response.statusCode).toBe(201);
+      const cluster = response.json();
+      expect(created).toEqual(['made-by-provider']);
+      expect(cluster).toMatchObject({
+        name: 'made-by-provider',
+        region: 'eu-west-1',
+        external_id: 'aurora-made-by-provider',
+        capacity: 3,
+      });
+      expect(Object.keys(cluster)).not.toContain('admin_password');
+      const project = await withClusters.tm.publicApp.inject({
+        method: 'POST',
+        url: '/v1/projects',
+        headers: admin,
+        payload: { name: 'on aurora', ref: 'life-aurora', cluster_id: cluster.id },
+      });
+      expect(project.json()).toMatchObject({
+        status: 'ACTIVE_HEALTHY',
+        cluster_id: cluster.id,
+        region: 'eu-west-1',
+      });
+      await withClusters.tm.publicApp.inject({
+        method: 'DELETE',
+        url: '/v1/projects/life-aurora',
+        headers: admin,
+      });
+    } finally {
+      await withClusters.close();
+    }
+  });
+
   it('serves health, readiness and the OpenAPI page without a key', async () => {
     expect((await h.tm.publicApp.inject({ url: '/health' })).json()).toEqual({ status: 'ok' });
     expect((await h.tm.publicApp.inject({ url: '/ready' })).statusCode).toBe(200);

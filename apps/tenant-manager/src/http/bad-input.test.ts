@@ -147,3 +147,14 @@ describe('bad input answers a clear JSON error', () => {
     expect(broken.body).not.toContain('hunter2-super-secret');
   });
 });
+
+describe('cluster provisioning through the provider', () => {
+  it('is refused with a clear 400 when the provider cannot create clusters', async () => {
+    const response = await post('/v1/clusters/provision', { name: 'aurora-1', capacity: 10 });
+    expect(response.statusCode).toBe(400);
+    expect(response.json()).toEqual({
+      message: 'the local provider cannot create clusters; register one instead',
+      code: 'unsupported',
+    });
+  });
+});

@@ -201,6 +201,53 @@ export async function updateCluster(ctx: Context, id: string, patch: ClusterPatc
   return getCluster(ctx, id);
 }
 
+/**
+ * Creates a worker cluster through the provider (AWS: Aurora Serverless v2), then registers it like
+ * any other. Refused when the provider cannot create clusters (local mode).
+ */
+export async function provisionCluster(
+  ctx: Context,
+  input: {
+    name: string;
+    capacity: number;
+    region?: string;
+    min_capacity?: number;
+    max_capacity?: number;
+    weight?: number;
+    /** Default: on for AWS. */
+    ssl?: boolean;
+  },
+): Promise<Cluster> {
+  if (!ctx.provider.clusters) {
+    throw badRequest(
+      `the ${ctx.provider.name} provider cannot create clusters; register one instead`,
+      'unsupported',
+    );
+  }
+  if (!CLUSTER_NAME.test(input.name)) throw badRequest('invalid cluster name', 'invalid_name');
+  if (await findClusterByName(ctx, input.name)) {
+    throw conflict(`cluster ${input.name} already exists`, 'duplicate_cluster');
+  }
+  const created = await ctx.provider.clusters.createCluster({
+    name: input.name,
+    region: input.region,
+    minCapacity: input.min_capacity,
+    maxCapacity: input.max_capacity,
+  });
+  return registerCluster(ctx, {
+    name: input.name,
+    host: created.host,
+    port: created.port,
+    admin_user: created.adminUser,
+    admin_password: created.adminPassword,
+    ssl: input.ssl ?? ctx.provider.name === 'aws',
+    capacity: input.capacity,
+    weight: input.weight,
+    region: created.region,
+    external_id: created.externalId,
+  });
+}
+
 /** Stops placing new projects on a cluster; existing projects stay. */
 export function drainCluster(ctx: Context, id: string): Promise<Cluster> {
   return updateCluster(ctx, id, { status: 'draining' });

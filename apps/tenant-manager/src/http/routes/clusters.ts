@@ -4,6 +4,7 @@ import {
   drainCluster,
   getCluster,
   listClusters,
+  provisionCluster,
   registerCluster,
   updateCluster,
 } from '../../lib/clusters.js';
@@ -37,6 +38,31 @@ export const clusterRoutes: FastifyPluginAsyncTypebox<{ ctx: Context; provisione
     async (request, reply) => {
       const cluster = await registerCluster(ctx, request.body);
       if (cluster.status === 'active') provisioner.refill(cluster.id);
+      return reply.status(201).send(cluster);
+    },
+  );
+
+  app.post(
+    '/v1/clusters/provision',
+    {
+      schema: {
+        tags,
+        summary: 'Create a worker cluster through the provider (AWS: Aurora Serverless v2), then register it',
+        body: Type.Object({
+          name: Type.String({ maxLength: 100 }),
+          capacity: Type.Integer({ minimum: 0, maximum: 100_000 }),
+          region: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+          weight: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000 })),
+          min_capacity: Type.Optional(Type.Number({ minimum: 0, maximum: 256 })),
+          max_capacity: Type.Optional(Type.Number({ minimum: 0.5, maximum: 256 })),
+          ssl: Type.Optional(Type.Boolean({ description: 'Default: true with the aws provider' })),
+        }),
+        response: { 201: Cluster, ...errors },
+      },
+    },
+    async (request, reply) => {
+      const cluster = await provisionCluster(ctx, request.body);
+      provisioner.refill(cluster.id);
       return reply.status(201).send(cluster);
     },
   );
