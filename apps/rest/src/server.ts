@@ -40,10 +40,8 @@ export async function startRestServer(options: RestServerOptions): Promise<RestS
   const server = createServer(async (req, res) => {
     const url = req.url ?? '/';
     const q = url.indexOf('?');
-    let body: Buffer | undefined;
-    try {
-      body = await readBody(req, limit);
-    } catch {
+    const body = await readBody(req, limit).catch(() => undefined);
+    if (body === 'too-large') {
       res.writeHead(413, { 'content-type': 'application/json; charset=utf-8', connection: 'close' });
       res.end(JSON.stringify({ code: 'PGRST413', message: 'Payload too large', details: null, hint: null }));
       return;
@@ -84,20 +82,21 @@ export async function startRestServer(options: RestServerOptions): Promise<RestS
   };
 }
 
-function readBody(req: IncomingMessage, limit: number): Promise<Buffer | undefined> {
+/** The body, or `too-large` once it passes `limit` (the rest is drained, not buffered). */
+function readBody(req: IncomingMessage, limit: number): Promise<Buffer | undefined | 'too-large'> {
+  const declared = Number(req.headers['content-length'] ?? 0);
+  if (declared > limit) {
+    req.resume();
+    return Promise.resolve('too-large');
+  }
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
     req.on('data', (chunk: Buffer) => {
       size += chunk.length;
-      if (size > limit) {
-        reject(new Error('body too large'));
-        req.destroy();
-        return;
-      }
-      chunks.push(chunk);
+      if (size <= limit) chunks.push(chunk);
     });
-    req.on('end', () => resolve(size ? Buffer.concat(chunks) : undefined));
+    req.on('end', () => resolve(size > limit ? 'too-large' : size ? Buffer.concat(chunks) : undefined));
     req.on('error', reject);
   });
 }

@@ -1,0 +1,51 @@
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { type RestServer, startRestServer } from './server.js';
+
+let server: RestServer;
+beforeAll(async () => {
+  server = await startRestServer({
+    port: 0,
+    dbUrl: inject('restDbUrl'),
+    listenForReload: false,
+    bodyLimit: 1024,
+    poolMax: 2,
+  });
+});
+afterAll(() => server?.close());
+
+describe('local server', () => {
+  it('serves the OpenAPI root, OPTIONS, HEAD and PostgREST errors for odd paths', async () => {
+    const root = await fetch(`${server.url}/rest/v1/`);
+    expect(root.status).toBe(200);
+    const doc = (await root.json()) as {
+      swagger: string;
+      paths: Record<string, unknown>;
+      definitions: Record<string, unknown>;
+    };
+    expect(doc.swagger).toBe('2.0');
+    expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(['/books', '/rpc/add']));
+    expect(doc.definitions.books).toMatchObject({ required: ['title'] });
+    const options = await fetch(`${server.url}/books`, { method: 'OPTIONS' });
+    expect(options.headers.get('allow')).toContain('PATCH');
+    const head = await fetch(`${server.url}/books?select=id`, {
+      method: 'HEAD',
+      headers: { prefer: 'count=exact' },
+    });
+    expect(head.status).toBe(200);
+    expect(head.headers.get('content-range')).toBe('0-5/6');
+    const nested = await fetch(`${server.url}/books/1`);
+    expect(nested.status).toBe(404);
+    expect(await nested.json()).toMatchObject({ code: 'PGRST125' });
+  });
+
+  it('passes the raw query string through and refuses bodies over the limit with 413', async () => {
+    const r = await fetch(`${server.url}/books?select=id,t:title&title=in.(%22Kindred%22,%22x,y%22)`);
+    expect(await r.json()).toEqual([{ id: 3, t: 'Kindred' }]);
+    const big = await fetch(`${server.url}/books`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ title: 'x'.repeat(4096) }),
+    });
+    expect(big.status).toBe(413);
+  });
+});
