@@ -32,7 +32,7 @@ export async function packageRestLambda(options: PackageOptions = {}) {
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
   // The entry must sit inside the workspace so that `@supaplane/rest` resolves from root node_modules.
-  const entry = join(root, 'node_modules', '.supaplane-rest-lambda-entry.mjs');
+  const entry = join(root, 'node_modules', `.supaplane-rest-lambda-entry-${process.pid}-${Date.now()}.mjs`);
   writeFileSync(entry, options.entrySource ?? REST_LAMBDA_ENTRY);
   try {
     await bundle({ entry, outfile: join(dir, 'index.mjs'), minify: true });
