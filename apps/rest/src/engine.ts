@@ -505,7 +505,8 @@ export function createRestEngine(options: RestEngineOptions): RestEngine {
       name: 'pgrst_setup',
       sql: SETUP_SQL,
       params: [
-        ident(ctx.schema),
+        // PostgREST's db-extra-search-path as Supabase configures it: public, extensions.
+        [...new Set([ctx.schema, 'public', 'extensions'])].map(ident).join(', '),
         ctx.identity.role,
         JSON.stringify(ctx.identity.claims),
         ctx.method,
