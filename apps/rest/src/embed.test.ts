@@ -116,6 +116,23 @@ describe('embedding', () => {
     expect(m2m.json).toEqual([{ id: 4, genres: [{ name: 'science fiction' }, { name: 'dystopian' }] }]);
   });
 
+  it('orders parents by a to-one related column, refuses to-many', async () => {
+    const r = await t.call('GET', '/books?select=id&order=publishers(name).desc.nullslast,id');
+    expect((r.json as { id: number }[]).map((b) => b.id)).toEqual([3, 4, 6, 1, 2, 5]);
+    const toMany = await t.call('GET', '/publishers?order=books(title)');
+    expect(toMany.status).toBe(400);
+    expect(toMany.json).toMatchObject({
+      code: 'PGRST118',
+      message: "A related order on 'books' is not possible",
+    });
+    const aggregate = await t.call('GET', '/books?select=price.sum()');
+    expect(aggregate.json).toMatchObject({
+      code: 'PGRST123',
+      message: 'Use of aggregate functions is not allowed',
+    });
+    expect((await t.call('GET', '/books?select=count()')).status).toBe(400);
+  });
+
   it('spreads to-one columns into the parent', async () => {
     const r = await t.call('GET', '/books?select=title,...publishers(publisher:name)&id=in.(3,5)&order=id');
     expect(r.json).toEqual([

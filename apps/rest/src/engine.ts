@@ -506,7 +506,9 @@ export function createRestEngine(options: RestEngineOptions): RestEngine {
       sql: SETUP_SQL,
       params: [
         // PostgREST's db-extra-search-path as Supabase configures it: public, extensions.
-        [...new Set([ctx.schema, 'public', 'extensions'])].map(ident).join(', '),
+        [...new Set([ctx.schema, 'public', 'extensions'])]
+          .map(ident)
+          .join(', '),
         ctx.identity.role,
         JSON.stringify(ctx.identity.claims),
         ctx.method,

@@ -271,11 +271,51 @@ function renderCondition(ctx: PlanContext, source: Source, alias: string, condit
 
 function renderOrder(ctx: PlanContext, source: Source, alias: string, terms: readonly OrderTerm[]): string[] {
   return terms.map((t) => {
-    let sql = columnRef(ctx, source, alias, t.field);
+    let sql = t.relation
+      ? relatedOrderRef(ctx, source, alias, t.relation, t)
+      : columnRef(ctx, source, alias, t.field);
     if (t.direction) sql += t.direction === 'desc' ? ' DESC' : ' ASC';
     if (t.nulls) sql += t.nulls === 'first' ? ' NULLS FIRST' : ' NULLS LAST';
     return sql;
   });
+}
+
+/** `order=rel(col)`: the column of the one related row, as a correlated subquery. */
+function relatedOrderRef(
+  ctx: PlanContext,
+  source: Source,
+  alias: string,
+  name: string,
+  term: OrderTerm,
+): string {
+  const parent = source.relation ?? ('pk' in source ? (source as Relation) : undefined);
+  const notPossible = () =>
+    apiError(
+      400,
+      'PGRST118',
+      `A related order on '${name}' is not possible`,
+      `'${source.name}' and '${name}' do not form a many-to-one or one-to-one relationship`,
+    );
+  if (!parent) throw notPossible();
+  const rel = resolveRelationship(ctx, parent, {
+    kind: 'embed',
+    name,
+    inner: false,
+    spread: false,
+    select: [],
+  });
+  if (rel.cardinality !== 'many-to-one' && rel.cardinality !== 'one-to-one') throw notPossible();
+  const ra = nextAlias(ctx, 'o');
+  const column = columnRef(ctx, rel.target, ra, term.field);
+  const on =
+    rel.cardinality === 'many-to-one'
+      ? rel.fk.fromColumns.map(
+          (c, i) => `${ident(ra)}.${ident(rel.fk.toColumns[i]!)} = ${ident(alias)}.${ident(c)}`,
+        )
+      : rel.fk.fromColumns.map(
+          (c, i) => `${ident(ra)}.${ident(c)} = ${ident(alias)}.${ident(rel.fk.toColumns[i]!)}`,
+        );
+  return `(SELECT ${column} FROM ${qualified(rel.target.schema, rel.target.name)} AS ${ident(ra)} WHERE ${on.join(' AND ')} LIMIT 1)`;
 }
 
 function outputName(item: Extract<SelectItem, { kind: 'column' }>): string {

@@ -82,6 +82,8 @@ export type Condition = Filter | LogicTree;
 
 export interface OrderTerm {
   readonly field: Field;
+  /** `order=rel(col)`: a column of a to-one related resource. */
+  readonly relation?: string;
   readonly direction?: 'asc' | 'desc';
   readonly nulls?: 'first' | 'last';
 }
@@ -221,6 +223,7 @@ function parseSelectItem(c: Cursor): SelectItem {
   }
   let alias: string | undefined;
   let name = parseName(c);
+  if (name === 'count' && c.startsWith('()')) throw aggregatesDisabled();
   if (c.peek() === ':' && c.peek(1) !== ':') {
     c.pos++;
     alias = name;
@@ -231,6 +234,7 @@ function parseSelectItem(c: Cursor): SelectItem {
   const embed = parseEmbedRest(c, name);
   if (embed) return alias !== undefined ? { ...embed, alias } : embed;
   const json = parseJsonPath(c);
+  if (/^\.(sum|avg|min|max|count)\(\)/.test(c.text.slice(c.pos))) throw aggregatesDisabled();
   let cast: string | undefined;
   if (c.eat('::')) {
     const m = /^[A-Za-z_][A-Za-z0-9_]*(\[\])?/.exec(c.text.slice(c.pos));
@@ -241,6 +245,9 @@ function parseSelectItem(c: Cursor): SelectItem {
   const item: SelectItem = { kind: 'column', field: { name, json } };
   return { ...item, ...(alias !== undefined ? { alias } : {}), ...(cast !== undefined ? { cast } : {}) };
 }
+
+/** PostgREST's default `db-aggregates-enabled = false`. */
+const aggregatesDisabled = () => apiError(400, 'PGRST123', 'Use of aggregate functions is not allowed');
 
 function parseEmbedRest(c: Cursor, name: string): Extract<SelectItem, { kind: 'embed' }> | undefined {
   const save = c.pos;
@@ -388,7 +395,13 @@ export function parseOrder(text: string): OrderTerm[] {
   const terms: OrderTerm[] = [];
   for (;;) {
     c.skipSpaces();
-    const field = parseField(c);
+    let field = parseField(c);
+    let relation: string | undefined;
+    if (!field.json.length && c.eat('(')) {
+      relation = field.name;
+      field = parseField(c);
+      c.expect(')');
+    }
     let direction: 'asc' | 'desc' | undefined;
     let nulls: 'first' | 'last' | undefined;
     while (c.eat('.')) {
@@ -399,7 +412,12 @@ export function parseOrder(text: string): OrderTerm[] {
       else throw c.fail('"asc", "desc", "nullsfirst" or "nullslast"');
       c.pos += word.length;
     }
-    terms.push({ field, ...(direction ? { direction } : {}), ...(nulls ? { nulls } : {}) });
+    terms.push({
+      field,
+      ...(relation ? { relation } : {}),
+      ...(direction ? { direction } : {}),
+      ...(nulls ? { nulls } : {}),
+    });
     if (!c.eat(',')) break;
   }
   if (!c.done) throw c.fail('"," or end of input');
