@@ -648,7 +648,7 @@ function singularError(n: number) {
   return apiError(
     406,
     'PGRST116',
-    'JSON object requested, multiple (or no) rows returned',
+    'Cannot coerce the result to a single JSON object',
     `The result contains ${n} rows`,
   );
 }

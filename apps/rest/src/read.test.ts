@@ -138,7 +138,7 @@ describe('reads', () => {
     expect(many.status).toBe(406);
     expect(many.json).toEqual({
       code: 'PGRST116',
-      message: 'JSON object requested, multiple (or no) rows returned',
+      message: 'Cannot coerce the result to a single JSON object',
       details: 'The result contains 6 rows',
       hint: null,
     });
