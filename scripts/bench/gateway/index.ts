@@ -7,7 +7,7 @@
  *   pnpm tsx scripts/bench/gateway/index.ts        (BENCH_SECONDS, BENCH_CONNECTIONS to tune)
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -211,6 +211,37 @@ async function timeOne(url: string, headers: Record<string, string>): Promise<nu
   return performance.now() - started;
 }
 
+/** User + system CPU seconds a process has used so far (Linux /proc). */
+function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  const ticks = Number(spawnSync('getconf', ['CLK_TCK']).stdout.toString().trim()) || 100;
+  return (Number(fields[11]) + Number(fields[12])) / ticks;
+}
+
+/** CPU time per request of the processes in `pids` at a fixed, moderate rate: robust to a busy machine. */
+async function cpuPerRequest(
+  name: string,
+  url: string,
+  headers: Record<string, string>,
+  pids: number[],
+  rate: number,
+) {
+  await autocannon({ url, headers, connections: CONNECTIONS, duration: 1, overallRate: rate }); // warm-up
+  const before = pids.reduce((sum, pid) => sum + cpuSeconds(pid), 0);
+  const result = await autocannon({
+    url,
+    headers,
+    connections: CONNECTIONS,
+    duration: SECONDS,
+    overallRate: rate,
+  });
+  const after = pids.reduce((sum, pid) => sum + cpuSeconds(pid), 0);
+  const requests = result.requests.average * SECONDS;
+  if (result.non2xx + result.errors > 0)
+    console.error(`  ! ${name}: ${result.non2xx + result.errors} failed requests`);
+  return ((after - before) / requests) * 1e6;
+}
+
 const median = (values: number[]) => {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.floor(sorted.length / 2)]!;
@@ -229,7 +260,7 @@ async function main() {
   const redis = hasRedisServer() ? await startRedis() : null;
   if (redis) cleanups.push(() => redis.stop());
   const [gatewayPort, nginxPort] = await Promise.all([freePort(), freePort()]);
-  startChild(
+  const gatewayChild = startChild(
     ['gateway/src/main.ts'],
     {
       LOCAL_MODE: 'true',
@@ -244,7 +275,22 @@ async function main() {
     },
     (process.env.BENCH_GATEWAY_NODE_ARGS ?? '').split(' ').filter(Boolean),
   );
-  startNginx(fixture.upstreamPort, nginxPort);
+  const nginxDir = startNginx(fixture.upstreamPort, nginxPort);
+  // Two bare proxies for reference: what node:http + undici and Fastify + undici cost with no gateway logic.
+  const [httpFloorPort, fastifyFloorPort] = await Promise.all([freePort(), freePort()]);
+  const floors = {
+    http: startChild(['scripts/bench/gateway/floor-proxy.ts'], {
+      FLOOR_UPSTREAM_PORT: String(fixture.upstreamPort),
+      FLOOR_PORT: String(httpFloorPort),
+      FLOOR_FRAMEWORK: 'http',
+    }),
+    fastify: startChild(['scripts/bench/gateway/floor-proxy.ts'], {
+      FLOOR_UPSTREAM_PORT: String(fixture.upstreamPort),
+      FLOOR_PORT: String(fastifyFloorPort),
+      FLOOR_FRAMEWORK: 'fastify',
+    }),
+  };
+  await Promise.all([firstLine(floors.http), firstLine(floors.fastify)]);
 
   const path = '/rest/v1/todos?select=id,title,done&order=inserted_at.desc&limit=10';
   const direct = { url: `http://127.0.0.1:${fixture.upstreamPort}${path}`, headers: {} };
@@ -305,6 +351,39 @@ async function main() {
   const half = Math.floor(results.gateway.rps / 2);
   const directHalf = await load('direct@half', direct.url, direct.headers, { overallRate: half });
   const gatewayHalf = await load('gateway@half', gateway.url, gateway.headers, { overallRate: half });
+  // CPU cost per request, independent of how busy the machine is.
+  const nginxMaster = Number(readFileSync(join(nginxDir, 'nginx.pid'), 'utf8').trim());
+  const nginxPids = [
+    nginxMaster,
+    ...spawnSync('pgrep', ['-P', String(nginxMaster)])
+      .stdout.toString()
+      .trim()
+      .split('\n')
+      .map(Number),
+  ];
+  const cpuRate = 2_000;
+  const nginxCpu = await cpuPerRequest('nginx cpu', nginx.url, nginx.headers, nginxPids, cpuRate);
+  const gatewayCpu = await cpuPerRequest(
+    'gateway cpu',
+    gateway.url,
+    gateway.headers,
+    [gatewayChild.pid!],
+    cpuRate,
+  );
+  const httpFloorCpu = await cpuPerRequest(
+    'node:http floor cpu',
+    `http://127.0.0.1:${httpFloorPort}${path}`,
+    {},
+    [floors.http.pid!],
+    cpuRate,
+  );
+  const fastifyFloorCpu = await cpuPerRequest(
+    'fastify floor cpu',
+    `http://127.0.0.1:${fastifyFloorPort}${path}`,
+    {},
+    [floors.fastify.pid!],
+    cpuRate,
+  );
   // The same at a quarter, with the open-loop generator's sub-millisecond percentiles.
   const quarter = Math.floor(results.gateway.rps / 4);
   const directQuarter = await fixedRate(direct.url, direct.headers, quarter, SECONDS);
@@ -327,6 +406,13 @@ async function main() {
   console.log(
     `at quarter load (${quarter} rps, open loop): p99 direct ${fmt(directQuarter.p99)} ms, gateway ${fmt(gatewayQuarter.p99)} ms, ` +
       `added ${fmt(gatewayQuarter.p99 - directQuarter.p99)} ms; p50 added ${fmt(gatewayQuarter.p50 - directQuarter.p50)} ms`,
+  );
+  console.log(
+    `CPU per request at ${cpuRate} rps: nginx ${fmt(nginxCpu, 1)} µs, gateway ${fmt(gatewayCpu, 1)} µs ` +
+      `(ratio ${fmt((nginxCpu / gatewayCpu) * 100, 1)}%: the rps ratio an otherwise idle core would give)`,
+  );
+  console.log(
+    `bare proxies, no gateway logic: node:http + undici ${fmt(httpFloorCpu, 1)} µs, Fastify + undici ${fmt(fastifyFloorCpu, 1)} µs per request`,
   );
   console.log(
     `cold cache first request (${fixture.cold.length} projects): median ${fmt(median(coldFirst))} ms vs warm ` +

@@ -1,0 +1,70 @@
+/**
+ * Bench child: the least a Node proxy can do (no key, no JWT, no SigV4), on plain node:http or on
+ * Fastify, relaying through undici's dispatch API like the gateway. Shows what the runtime costs per
+ * request before any gateway logic, and what a framework would add on top.
+ */
+import { type IncomingMessage, type ServerResponse, createServer } from 'node:http';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+
+const requireFromGateway = createRequire(
+  fileURLToPath(new URL('../../../gateway/package.json', import.meta.url)),
+);
+const { Agent } = requireFromGateway('undici') as {
+  Agent: new (options: object) => { dispatch(options: object, handler: object): boolean };
+};
+const fastify = requireFromGateway('fastify') as (options: object) => {
+  all(
+    path: string,
+    handler: (request: { raw: IncomingMessage }, reply: { hijack(): void; raw: ServerResponse }) => void,
+  ): void;
+  listen(options: { port: number; host: string }): Promise<string>;
+};
+
+const origin = `http://127.0.0.1:${process.env.FLOOR_UPSTREAM_PORT}`;
+const port = Number(process.env.FLOOR_PORT);
+const agent = new Agent({ connections: 256 });
+
+function relay(req: IncomingMessage, res: ServerResponse): void {
+  const chunks: Buffer[] = [];
+  const headers: Record<string, string> = {};
+  let status = 502;
+  agent.dispatch(
+    { origin, path: req.url ?? '/', method: 'GET', headers: { host: '127.0.0.1' } },
+    {
+      onConnect() {},
+      onHeaders(statusCode: number, raw: Buffer[]) {
+        status = statusCode;
+        for (let i = 0; i < raw.length; i += 2) {
+          const name = raw[i]!.toString('latin1').toLowerCase();
+          if (name !== 'connection' && name !== 'keep-alive') headers[name] = raw[i + 1]!.toString('latin1');
+        }
+        return true;
+      },
+      onData(chunk: Buffer) {
+        chunks.push(chunk);
+        return true;
+      },
+      onComplete() {
+        res.writeHead(status, headers);
+        res.end(Buffer.concat(chunks));
+      },
+      onError() {
+        res.statusCode = 502;
+        res.end();
+      },
+    },
+  );
+}
+
+if (process.env.FLOOR_FRAMEWORK === 'fastify') {
+  const app = fastify({ logger: false });
+  app.all('/*', (request, reply) => {
+    reply.hijack();
+    relay(request.raw, reply.raw);
+  });
+  await app.listen({ port, host: '127.0.0.1' });
+} else {
+  await new Promise<void>((resolve) => createServer(relay).listen(port, '127.0.0.1', resolve));
+}
+process.stdout.write('ready\n');
