@@ -1,4 +1,5 @@
 import { API_KEY_ROLE, type ApiKeyType, generateApiKey, hashApiKey, maskApiKey } from '@supaplane/keys';
+import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import type { Context } from './context.js';
 import { badRequest, conflict, notFound } from './errors.js';
@@ -64,8 +65,7 @@ async function insertKey(
   input: { type: ApiKeyType; name: string; description?: string | null },
   onConflict: 'fail' | 'ignore',
 ): Promise<KeyRow | null> {
-  const { rows: ids } = await db.query<{ id: string }>('SELECT gen_random_uuid() AS id');
-  const id = ids[0]!.id;
+  const id = randomUUID();
   const key = generateApiKey(project.ref, input.type);
   const prefix = key.slice(0, key.indexOf('_', 3) + 1 + 4);
   const now = ctx.clock.now();

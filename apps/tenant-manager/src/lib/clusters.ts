@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import { clusterPasswordAad, adminPool } from './cluster-pools.js';
 import type { Context } from './context.js';
@@ -111,8 +112,7 @@ export async function registerCluster(ctx: Context, input: NewCluster): Promise<
   const now = ctx.clock.now();
   const client = await ctx.db.connect();
   try {
-    const { rows } = await client.query<{ id: string }>('SELECT gen_random_uuid() AS id');
-    const id = rows[0]!.id;
+    const id = randomUUID();
     await client.query(
       `INSERT INTO tm.clusters (id, name, host, port, admin_user, admin_password_enc, admin_database, ssl,
          capacity, weight, region, status, external_id, created_at, updated_at)

@@ -1,4 +1,4 @@
-import { randomInt } from 'node:crypto';
+import { randomInt, randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import type { Context } from './context.js';
 import { randomSecret } from './crypto.js';
@@ -152,8 +152,7 @@ export async function insertProject(ctx: Context, input: NewProject): Promise<Pr
   );
   if (!room.rowCount) throw new AppError(503, 'no worker cluster has room for a new project', 'no_capacity');
 
-  const { rows: ids } = await ctx.db.query<{ id: string }>('SELECT gen_random_uuid() AS id');
-  const id = ids[0]!.id;
+  const id = randomUUID();
   const now = ctx.clock.now();
   try {
     const { rows } = await ctx.db.query<ProjectRow>(

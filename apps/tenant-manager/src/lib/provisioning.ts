@@ -154,16 +154,16 @@ export class Provisioner {
         await this.#runStep(db, step, row);
         await this.options.faults?.afterStep?.(step, row.ref);
         const next = PROVISIONING_STEPS[PROVISIONING_STEPS.indexOf(step) + 1] ?? step;
-        await db.query(
+        const advanced = await db.query<ProjectRow>(
           `UPDATE tm.projects SET step = $2, attempts = 0, last_error = NULL, updated_at = $4
-           WHERE id = $1 AND step = $3`,
+           WHERE id = $1 AND step = $3 RETURNING *`,
           [projectId, next, step, this.ctx.clock.now()],
         );
         this.ctx.log.info(
           { ref: row.ref, step, ms: Math.round(performance.now() - started) },
           'provisioning step done',
         );
-        row = await this.#load(db, projectId);
+        row = advanced.rows[0] ?? (await this.#load(db, projectId));
       }
       return 'settled';
     } catch (error) {
