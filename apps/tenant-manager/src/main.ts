@@ -9,7 +9,10 @@ try {
   console.error(`tenant-manager: ${(error as Error).message}`);
   process.exit(1);
 }
-const running = await startTenantManager(config);
+const running = await startTenantManager(config).catch((error: Error) => {
+  console.error(`tenant-manager: failed to start: ${error.message}`);
+  process.exit(1);
+});
 console.log(
   JSON.stringify({
     msg: 'tenant-manager listening',
