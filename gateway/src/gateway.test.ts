@@ -349,12 +349,22 @@ describe('operations', () => {
     expect(onProjectHost.status).toBe(404);
   });
 
-  it('routes bare-domain requests by key in local mode', async () => {
+  it('routes bare-domain requests by key in local mode only', async () => {
     const res = await call(url, null, '/rest/v1/todos', { headers: { apikey: project.publishableKey } });
     expect(res.status).toBe(200);
     expect(res.body.host).toContain(project.ref);
     const bad = await call(url, null, '/rest/v1/todos', { headers: { apikey: 'sb_publishable_nope' } });
     expect(bad.status).toBe(401);
+    const hosted = await startGateway(testConfig(registry, { localMode: false }));
+    try {
+      const res = await call(hosted.url, null, '/rest/v1/todos', {
+        headers: { apikey: project.publishableKey },
+      });
+      expect(res.status).toBe(404);
+      expect(res.body.message).toMatch(/Unknown host/);
+    } finally {
+      await hosted.close();
+    }
   });
 
   it('logs requests as structured JSON without keys or tokens', async () => {
