@@ -251,6 +251,32 @@ describe('bodies', () => {
   });
 });
 
+describe('large responses', () => {
+  it('streams a large chunked response through unchanged', async () => {
+    const size = 8 * 1024 * 1024 + 123;
+    const port = new URL(url).port;
+    const res = await request(`${url}/rest/v1/__big/${size}`, {
+      headers: { host: `${project.ref}.${BASE_DOMAIN}:${port}`, apikey: project.publishableKey },
+    });
+    expect(res.statusCode).toBe(200);
+    const hash = createHash('sha256');
+    let length = 0;
+    for await (const chunk of res.body) {
+      hash.update(chunk as Buffer);
+      length += (chunk as Buffer).length;
+    }
+    const expected = createHash('sha256');
+    let left = size;
+    for (let i = 0; left > 0; i++) {
+      const n = Math.min(left, 65_536);
+      expected.update(Buffer.alloc(n, i % 251));
+      left -= n;
+    }
+    expect(length).toBe(size);
+    expect(hash.digest('hex')).toBe(expected.digest('hex'));
+  });
+});
+
 describe('upstream failures', () => {
   it('answers 504 JSON when the upstream does not answer in time', async () => {
     const res = await call(url, project.ref, '/rest/v1/__slow', {

@@ -127,6 +127,23 @@ export async function startEchoUpstream(credentials: AwsCredentials): Promise<Ec
     };
     requests.push(echo);
     if (echo.path.endsWith('/__slow')) await new Promise((r) => setTimeout(r, 2_000));
+    const big = /\/__big\/(\d+)$/.exec(echo.path);
+    if (big) {
+      // A large body written in 64 KiB chunks without content-length (chunked), honouring back-pressure.
+      res.writeHead(200, { 'content-type': 'application/octet-stream' });
+      let left = Number(big[1]);
+      let i = 0;
+      const pump = () => {
+        while (left > 0) {
+          const size = Math.min(left, 65_536);
+          left -= size;
+          if (!res.write(Buffer.alloc(size, i++ % 251))) return res.once('drain', pump);
+        }
+        res.end();
+      };
+      pump();
+      return;
+    }
     const status = /\/__status\/(\d{3})$/.exec(echo.path);
     res.writeHead(status ? Number(status[1]) : 200, {
       'content-type': 'application/json',
