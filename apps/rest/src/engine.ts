@@ -171,19 +171,24 @@ export function createRestEngine(options: RestEngineOptions): RestEngine {
   async function handle(request: RestRequest): Promise<RestResponse> {
     const started = performance.now();
     let identity: Identity | undefined;
+    let reload = false;
     try {
       const headers = lowerCase(request.headers);
       identity = await authenticate(headers);
       for (let attempt = 0; ; attempt++) {
         try {
-          const current = await loadCache(attempt ? started : undefined);
+          const current = await loadCache(attempt && reload ? started : undefined);
           return await route(current, request, headers, identity);
         } catch (error) {
-          const stale =
+          if (attempt > 0) throw error;
+          // Something the cache does not know: reload once (shared by concurrent requests), retry.
+          reload =
             (error instanceof ApiError && error.cacheMiss) ||
             (isPgError(error) && RETRY_CODES.has(error.code));
-          if (attempt > 0 || !stale) throw error;
-          // Something the cache does not know: reload once (shared by concurrent requests), retry.
+          // A pooled connection that died while idle (a frozen Lambda, a restarted database): a
+          // read is safe to run again on a fresh one; a write may have committed, so it is not.
+          const lostRead = connectionLost(error) && /^(GET|HEAD)$/i.test(request.method);
+          if (!reload && !lostRead) throw error;
         }
       }
     } catch (error) {
@@ -500,6 +505,11 @@ export function createRestEngine(options: RestEngineOptions): RestEngine {
     finish: (results: BatchResult[], more: More) => Promise<RestResponse> | RestResponse,
   ): Promise<RestResponse> {
     const client = await pool.connect();
+    // A socket error while the client is checked out must fail the request, not the process.
+    if (!guarded.has(client)) {
+      client.on('error', () => {});
+      guarded.add(client);
+    }
     let broken: Error | undefined;
     const setup: BatchStatement = {
       name: 'pgrst_setup',
@@ -542,7 +552,8 @@ export function createRestEngine(options: RestEngineOptions): RestEngine {
       if (applied) response.headers['preference-applied'] = applied;
       return response;
     } catch (error) {
-      if (!isPgError(error) && !(error instanceof ApiError)) broken ??= error as Error;
+      if (connectionLost(error) || (!isPgError(error) && !(error instanceof ApiError)))
+        broken ??= error as Error;
       throw error;
     } finally {
       client.release(broken);
@@ -612,6 +623,19 @@ function safeJson(body: Buffer | string): unknown {
   } catch {
     return undefined;
   }
+}
+
+const guarded = new WeakSet<pg.PoolClient>();
+
+/** The connection, not the statement, failed: socket errors, or the server ending the session. */
+function connectionLost(error: unknown): boolean {
+  if (error instanceof ApiError) return false;
+  const e = error as { code?: string; severity?: string; message?: string } | undefined;
+  if (isPgError(error)) return e?.severity === 'FATAL' || e?.severity === 'PANIC' || e?.code === '57P01';
+  return (
+    /^(ECONNRESET|EPIPE|ETIMEDOUT|ECONNREFUSED|ENOTCONN)$/.test(e?.code ?? '') ||
+    /Connection terminated|not queryable/i.test(e?.message ?? '')
+  );
 }
 
 type More = (statement: Statement) => Promise<BatchResult>;
