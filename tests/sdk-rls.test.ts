@@ -1,6 +1,6 @@
 import type { SupabaseClient } from '@supabase/supabase-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { rest, supabaseFor } from './support/clients.js';
+import { admin, rest, supabaseFor } from './support/clients.js';
 import { expectPostgrestError } from './support/expect.js';
 import { createProjects, deleteProject, sql, type TestProject } from './support/projects.js';
 
@@ -361,6 +361,44 @@ describe('supabase-js embedding and compound filters', () => {
       .order('sku');
     expect(error).toBeNull();
     expect(skus(data)).toEqual(['seed-1', 'seed-3']);
+  });
+});
+
+describe('PostgREST data conventions seen by supabase-js', () => {
+  it('renders every column type exactly as Postgres’s JSON does (as hosted PostgREST)', async () => {
+    await sql(
+      a.ref,
+      `create table public.kinds (id int primary key, ts timestamptz, d date, t time, iv interval, n numeric(10,2),
+         big bigint, j jsonb, u uuid, arr text[], flag boolean, nothing text);
+       insert into public.kinds values (1, '2026-01-02 03:04:05.678+00', '2026-01-02', '12:34:56', '1 day 2 hours',
+         1.50, 9007199254740991, '{"a":[1,2],"b":null}', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '{x,y}', true, null);`,
+    );
+    // Ground truth: Postgres's own JSON rendering of the row, through the SQL endpoint.
+    const [{ row }] = (await sql<{ row: unknown }>(
+      a.ref,
+      'select to_jsonb(k) as row from public.kinds k',
+    )) as [{ row: Record<string, unknown> }];
+    expect(row).toMatchObject({ d: '2026-01-02', t: '12:34:56', arr: ['x', 'y'], nothing: null });
+    const { data, error } = await service.from('kinds').select('*').single();
+    expect(error).toBeNull();
+    expect(data).toEqual(row);
+  });
+
+  it('caps a response at max_rows (1000, as hosted) while count still sees every row', async () => {
+    await sql(
+      a.ref,
+      'create table public.many (id int primary key); insert into public.many select generate_series(1, 1205)',
+    );
+    const settings = await admin('GET', `/v1/projects/${a.ref}/postgrest`);
+    expect(settings.json()).toMatchObject({ max_rows: 1000 });
+    const { data, count, error } = await service.from('many').select('id', { count: 'exact' }).order('id');
+    expect(error).toBeNull();
+    expect(count).toBe(1205);
+    expect(data).toHaveLength(1000);
+    expect(data?.at(-1)).toEqual({ id: 1000 });
+    const page = await service.from('many').select('id').order('id').range(1100, 1204);
+    expect(page.data).toHaveLength(105);
+    expect(page.data?.[0]).toEqual({ id: 1101 });
   });
 });
 
