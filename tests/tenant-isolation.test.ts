@@ -174,6 +174,28 @@ describe('A and B served side by side', () => {
   );
 });
 
+describe('the data API exposes only the public schema', () => {
+  it('other schemas are refused with 406 PGRST106 (auth, supaplane, pg_catalog, information_schema)', async () => {
+    for (const schema of ['auth', 'supaplane', 'pg_catalog', 'information_schema']) {
+      const { status, error, data } = await supabaseFor(a.ref, a.secretKey)
+        .schema(schema)
+        .from('pg_database')
+        .select('*');
+      expect(status, schema).toBe(406);
+      expect(error, schema).toMatchObject({ code: 'PGRST106' });
+      expect(data).toBeNull();
+    }
+  });
+
+  it('catalog tables are not reachable as tables of public (PGRST205), so no list of other tenants leaks', async () => {
+    for (const table of ['pg_database', 'pg_roles', 'pg_stat_activity']) {
+      const res = await rest(a.ref, `${table}?select=*`, { key: a.secretKey });
+      expectPostgrestError(res, 404, 'PGRST205');
+      expect(res.text).not.toContain(b.ref);
+    }
+  });
+});
+
 describe("A's SQL endpoint cannot reach B's database", () => {
   async function expectRefused(query: string, sqlstates: string[]) {
     const res = await sqlRequest(a.ref, query);
