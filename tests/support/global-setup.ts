@@ -21,6 +21,13 @@ function remoteTarget(env: NodeJS.ProcessEnv): PlatformTarget | undefined {
   };
 }
 
+/** `n` free ports, all different (two quick `freePort()` calls may hand out the same one). */
+async function distinctFreePorts(n: number): Promise<number[]> {
+  const ports = new Set<number>();
+  while (ports.size < n) ports.add(await freePort());
+  return [...ports];
+}
+
 export default async function setup(project: TestProject) {
   const remote = remoteTarget(process.env);
   if (remote) {
@@ -30,19 +37,23 @@ export default async function setup(project: TestProject) {
   // Same start-up code as `pnpm start`, on free ports and a throw-away data directory.
   const { startLocalStack } = await import('../../scripts/local-stack.js');
   const dataDir = await mkdtemp(join(tmpdir(), 'supaplane-e2e-'));
-  const [pgPort, gatewayPort, tmPublicPort, tmInternalPort, lambdaPort] = await Promise.all(
-    Array.from({ length: 5 }, () => freePort()),
-  );
-  const stack = await startLocalStack({
-    dataDir,
-    pgPort,
-    gatewayPort,
-    tmPublicPort,
-    tmInternalPort,
-    lambdaPort,
-    quiet: true,
-    fastPostgres: true,
-  });
+  const [pgPort, gatewayPort, tmPublicPort, tmInternalPort, lambdaPort] = await distinctFreePorts(5);
+  let stack: Awaited<ReturnType<typeof startLocalStack>>;
+  try {
+    stack = await startLocalStack({
+      dataDir,
+      pgPort,
+      gatewayPort,
+      tmPublicPort,
+      tmInternalPort,
+      lambdaPort,
+      quiet: true,
+      fastPostgres: true,
+    });
+  } catch (error) {
+    await rm(dataDir, { recursive: true, force: true });
+    throw error;
+  }
   project.provide('platform', {
     gatewayUrl: stack.gatewayUrl,
     baseDomain: stack.baseDomain,
