@@ -9,6 +9,7 @@ import { pino, type Logger as PinoLogger } from 'pino';
 import { ClusterPools } from './lib/cluster-pools.js';
 import { type Clock, type Context, type Faults, systemClock } from './lib/context.js';
 import { createSecretBox, safeEqual } from './lib/crypto.js';
+import { createFunctionTokens, type FunctionTokens } from './lib/function-tokens.js';
 import { createRedisInvalidator, noopInvalidator } from './lib/invalidation.js';
 import { migrate } from './lib/migrations.js';
 import { Provisioner } from './lib/provisioning.js';
@@ -65,16 +66,43 @@ const ONE_MIB = 1024 * 1024;
 
 export type HttpApp = ReturnType<typeof baseServer>;
 
+const bearerToken = (request: FastifyRequest) => {
+  const header = request.headers.authorization ?? '';
+  return header.startsWith('Bearer ') ? header.slice(7) : '';
+};
+
+const unauthorized = (reply: FastifyReply, realm: string) =>
+  reply
+    .status(401)
+    .header('www-authenticate', `Bearer realm="${realm}"`)
+    .send({ message: `missing or invalid ${realm} bearer token`, code: 'unauthorized' });
+
 function bearerGuard(expected: string, realm: string) {
   return async (request: FastifyRequest, reply: FastifyReply) => {
-    const header = request.headers.authorization ?? '';
-    const token = header.startsWith('Bearer ') ? header.slice(7) : '';
-    if (!token || !safeEqual(token, expected)) {
-      return reply
-        .status(401)
-        .header('www-authenticate', `Bearer realm="${realm}"`)
-        .send({ message: `missing or invalid ${realm} bearer token`, code: 'unauthorized' });
-    }
+    const token = bearerToken(request);
+    if (!token || !safeEqual(token, expected)) return unauthorized(reply, realm);
+  };
+}
+
+export const REST_CONFIG_ROUTE = '/internal/v1/projects/:ref/rest-config';
+
+/**
+ * The internal API: the service token opens every route; a rest function's own token (`sfn_…`)
+ * opens only `GET` of its own project's rest-config (403 anywhere else, 401 when forged).
+ */
+function internalGuard(serviceToken: string, functionTokens: FunctionTokens) {
+  return async (request: FastifyRequest, reply: FastifyReply) => {
+    const token = bearerToken(request);
+    if (!token) return unauthorized(reply, 'internal');
+    if (safeEqual(token, serviceToken)) return;
+    const ref = functionTokens.verify(token);
+    if (ref === null) return unauthorized(reply, 'internal');
+    const params = request.params as { ref?: string } | undefined;
+    if (request.method === 'GET' && request.routeOptions.url === REST_CONFIG_ROUTE && params?.ref === ref)
+      return;
+    return reply
+      .status(403)
+      .send({ message: "a function token only reads its own project's rest-config", code: 'forbidden' });
   };
 }
 
@@ -98,6 +126,7 @@ export async function buildApp(options: BuildAppOptions): Promise<TenantManagerA
   const log = options.logger ?? pino({ level: 'silent' });
   const clock = options.clock ?? systemClock;
   const box = createSecretBox(config.masterKey);
+  const functionTokens = createFunctionTokens(config.masterKey);
   await migrate(options.db);
 
   const ctx: Context = {
@@ -108,6 +137,7 @@ export async function buildApp(options: BuildAppOptions): Promise<TenantManagerA
     provider: options.provider,
     invalidator: options.redis ? createRedisInvalidator(options.redis, clock, log) : noopInvalidator,
     clusters: new ClusterPools(options.db, box),
+    functionTokens,
     settings: {
       publicUrlTemplate: config.publicUrlTemplate,
       internalBaseUrl: config.internalBaseUrl,
@@ -161,7 +191,7 @@ export async function buildApp(options: BuildAppOptions): Promise<TenantManagerA
   internalApp.get('/health', async () => ({ status: 'ok' }));
   internalApp.get('/ready', ready);
   await internalApp.register(async (internal) => {
-    internal.addHook('onRequest', bearerGuard(config.internalServiceToken, 'internal'));
+    internal.addHook('onRequest', internalGuard(config.internalServiceToken, functionTokens));
     await internal.register(internalRoutes, { ctx });
   });
 

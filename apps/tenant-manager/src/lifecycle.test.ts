@@ -54,8 +54,10 @@ describe('project lifecycle', () => {
     expect(h.functions.live.get('life-one')).toEqual({
       SUPAPLANE_PROJECT_REF: 'life-one',
       SUPAPLANE_CONFIG_URL: 'http://127.0.0.1:3002',
-      SUPAPLANE_INTERNAL_TOKEN: 'test-internal-token-0123456789',
+      // the project's own function token, never the platform's service token
+      SUPAPLANE_INTERNAL_TOKEN: h.tm.ctx.functionTokens.mint('life-one'),
     });
+    expect(h.functions.live.get('life-one')?.SUPAPLANE_INTERNAL_TOKEN).toMatch(/^sfn_life-one_[\w-]{43}$/);
 
     // default keys: publishable shown, secret masked unless revealed; both verify for this ref only
     const listed = (await inject('GET', '/v1/projects/life-one/api-keys')).json();

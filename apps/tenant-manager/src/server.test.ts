@@ -61,9 +61,21 @@ describe('startTenantManager', () => {
         environment: {
           SUPAPLANE_PROJECT_REF: 'srv-one',
           SUPAPLANE_CONFIG_URL: tm.internalUrl,
-          SUPAPLANE_INTERNAL_TOKEN: INTERNAL_TOKEN,
+          SUPAPLANE_INTERNAL_TOKEN: expect.stringMatching(/^sfn_srv-one_[\w-]{43}$/),
         },
       });
+      // the function's own token reads its rest-config over HTTP, and nothing else
+      const { environment } = registered.get('rest-srv-one') as { environment: Record<string, string> };
+      const functionAuth = { authorization: `Bearer ${environment.SUPAPLANE_INTERNAL_TOKEN}` };
+      const own = await fetch(`${tm.internalUrl}/internal/v1/projects/srv-one/rest-config`, {
+        headers: functionAuth,
+      });
+      expect(own.status).toBe(200);
+      expect(((await own.json()) as { db: { database: string } }).db.database).toBe('proj_srv-one');
+      expect(
+        (await fetch(`${tm.internalUrl}/internal/v1/projects/srv-one/config`, { headers: functionAuth }))
+          .status,
+      ).toBe(403);
       const config = await fetch(`${tm.internalUrl}/internal/v1/projects/srv-one/config`, {
         headers: { authorization: `Bearer ${INTERNAL_TOKEN}` },
       });

@@ -2,6 +2,7 @@ import type pg from 'pg';
 import type { Provider } from '../providers/types.js';
 import type { ClusterPools } from './cluster-pools.js';
 import type { SecretBox } from './crypto.js';
+import type { FunctionTokens } from './function-tokens.js';
 import type { Invalidator } from './invalidation.js';
 
 export interface Clock {
@@ -50,6 +51,8 @@ export interface Context {
   readonly provider: Provider;
   readonly invalidator: Invalidator;
   readonly clusters: ClusterPools;
+  /** Mints and checks the per-project tokens handed to rest functions. */
+  readonly functionTokens: FunctionTokens;
   readonly settings: Settings;
 }
 

@@ -9,6 +9,7 @@ import {
   createProjectRoles,
   refillSpares,
 } from './project-db.js';
+import { restFunctionEnvironment } from './rest-functions.js';
 import { finishDelete, type ProjectRow, secretAad, teardownProject, withProjectLock } from './projects.js';
 
 export interface ProvisionerOptions {
@@ -221,11 +222,7 @@ export class Provisioner {
       case 'create_function': {
         const fn = await ctx.provider.functions.ensureRestFunction({
           ref: row.ref,
-          environment: {
-            SUPAPLANE_PROJECT_REF: row.ref,
-            SUPAPLANE_CONFIG_URL: ctx.settings.internalBaseUrl,
-            SUPAPLANE_INTERNAL_TOKEN: ctx.settings.internalServiceToken,
-          },
+          environment: restFunctionEnvironment(ctx, row.ref),
         });
         await db.query('UPDATE tm.projects SET rest_url = $2, rest_region = $3 WHERE id = $1', [
           row.id,

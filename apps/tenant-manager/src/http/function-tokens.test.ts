@@ -1,0 +1,102 @@
+import { createHmac } from 'node:crypto';
+import { hashApiKey } from '@supaplane/keys';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { admin, type Harness, internal, MASTER_KEY, startHarness } from '../../test/harness.js';
+import { createFunctionTokens } from '../lib/function-tokens.js';
+
+let h: Harness;
+let tokenA: string;
+let tokenB: string;
+let keyHashA: string;
+
+const get = (url: string, token: string) =>
+  h.tm.internalApp.inject({ method: 'GET', url, headers: { authorization: `Bearer ${token}` } });
+
+beforeAll(async () => {
+  h = await startHarness();
+  await h.registerCluster('fntokens', 10);
+  for (const ref of ['fn-alpha', 'fn-beta']) {
+    const created = await h.tm.publicApp.inject({
+      method: 'POST',
+      url: '/v1/projects',
+      headers: admin,
+      payload: { name: ref, ref },
+    });
+    expect(created.json().status).toBe('ACTIVE_HEALTHY');
+  }
+  tokenA = h.functions.live.get('fn-alpha')!.SUPAPLANE_INTERNAL_TOKEN!;
+  tokenB = h.functions.live.get('fn-beta')!.SUPAPLANE_INTERNAL_TOKEN!;
+  const keys = await h.tm.publicApp.inject({
+    url: '/v1/projects/fn-alpha/api-keys?reveal=true',
+    headers: admin,
+  });
+  keyHashA = hashApiKey(keys.json()[0].api_key);
+});
+afterAll(() => h?.close());
+
+describe('function tokens', () => {
+  it('are sfn_<ref>_<base64url HMAC-SHA256 under a key derived from the master key>', () => {
+    const derived = createHmac('sha256', MASTER_KEY).update('supaplane:function-token-key:v1').digest();
+    const mac = createHmac('sha256', derived).update('function:fn-alpha').digest('base64url');
+    expect(tokenA).toBe(`sfn_fn-alpha_${mac}`);
+    expect(tokenA).not.toContain(MASTER_KEY.toString('base64url'));
+    // a different master key gives a different token: nothing is stored, nothing else signs
+    expect(createFunctionTokens(Buffer.alloc(32, 9)).mint('fn-alpha')).not.toBe(tokenA);
+  });
+
+  it("read their own project's rest-config", async () => {
+    const response = await get('/internal/v1/projects/fn-alpha/rest-config', tokenA);
+    expect(response.statusCode).toBe(200);
+    expect(response.json()).toMatchObject({ ref: 'fn-alpha', db: { user: 'authenticator_fn-alpha' } });
+    const other = await get('/internal/v1/projects/fn-beta/rest-config', tokenB);
+    expect(other.json()).toMatchObject({ ref: 'fn-beta' });
+  });
+
+  it("are refused for another project's rest-config, project config and key lookups", async () => {
+    for (const url of [
+      '/internal/v1/projects/fn-beta/rest-config',
+      '/internal/v1/projects/fn-alpha/config',
+      '/internal/v1/projects/fn-beta/config',
+      `/internal/v1/api-keys/${keyHashA}`,
+    ]) {
+      const response = await get(url, tokenA);
+      expect(response.statusCode, url).toBe(403);
+      expect(response.json()).toEqual({
+        message: "a function token only reads its own project's rest-config",
+        code: 'forbidden',
+      });
+      expect(response.body).not.toContain('password');
+    }
+  });
+
+  it('refuses tampered, re-targeted and malformed tokens with 401', async () => {
+    const last = tokenA.at(-1) === 'A' ? 'B' : 'A';
+    const macA = tokenA.slice('sfn_fn-alpha_'.length);
+    for (const forged of [
+      `${tokenA.slice(0, -1)}${last}`,
+      `sfn_fn-beta_${macA}`, // alpha's MAC under beta's ref
+      `${tokenA}x`,
+      'sfn_fn-alpha_',
+      'sfn_fn-alpha',
+      'sfn__x',
+      tokenA.replace('sfn_', 'sfx_'),
+    ]) {
+      for (const ref of ['fn-alpha', 'fn-beta']) {
+        const response = await get(`/internal/v1/projects/${ref}/rest-config`, forged);
+        expect(response.statusCode, forged).toBe(401);
+        expect(response.body).not.toContain('password');
+      }
+    }
+  });
+
+  it('leave the service token working for every route', async () => {
+    for (const url of [
+      '/internal/v1/projects/fn-alpha/rest-config',
+      '/internal/v1/projects/fn-beta/config',
+      `/internal/v1/api-keys/${keyHashA}`,
+    ]) {
+      const response = await h.tm.internalApp.inject({ url, headers: internal });
+      expect(response.statusCode, url).toBe(200);
+    }
+  });
+});
