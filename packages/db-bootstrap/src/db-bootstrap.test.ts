@@ -42,11 +42,20 @@ describe('project database bootstrap', () => {
       JSON.stringify({ sub: '00000000-0000-0000-0000-000000000001', role: 'authenticated', email: 'a@b.c' }),
     ]);
     await db.query('SET LOCAL ROLE authenticated');
-    const { rows } = await db.query('SELECT auth.uid()::text AS uid, auth.role() AS role, auth.email() AS email, (SELECT count(*) FROM todo)::int AS n');
-    expect(rows[0]).toEqual({ uid: '00000000-0000-0000-0000-000000000001', role: 'authenticated', email: 'a@b.c', n: 1 });
+    const { rows } = await db.query(
+      'SELECT auth.uid()::text AS uid, auth.role() AS role, auth.email() AS email, (SELECT count(*) FROM todo)::int AS n',
+    );
+    expect(rows[0]).toEqual({
+      uid: '00000000-0000-0000-0000-000000000001',
+      role: 'authenticated',
+      email: 'a@b.c',
+      n: 1,
+    });
     await db.query('ROLLBACK');
 
-    const roles = await db.query(`SELECT rolname, rolbypassrls, rolcanlogin FROM pg_roles WHERE rolname IN ('anon','authenticated','service_role') ORDER BY 1`);
+    const roles = await db.query(
+      `SELECT rolname, rolbypassrls, rolcanlogin FROM pg_roles WHERE rolname IN ('anon','authenticated','service_role') ORDER BY 1`,
+    );
     expect(roles.rows).toEqual([
       { rolname: 'anon', rolbypassrls: false, rolcanlogin: false },
       { rolname: 'authenticated', rolbypassrls: false, rolcanlogin: false },

@@ -9,12 +9,20 @@ describe('jwt', () => {
   it('mints and verifies an HS256 token', async () => {
     const token = await mintHs256(secret, { ref: 'proj-a', role: 'anon', issuedAt: now });
     const result = await createJwtVerifier({ jwtSecret: secret }).verify(token);
-    expect(result.ok && result.claims).toMatchObject({ iss: 'supabase', ref: 'proj-a', role: 'anon', exp: now + 300 });
+    expect(result.ok && result.claims).toMatchObject({
+      iss: 'supabase',
+      ref: 'proj-a',
+      role: 'anon',
+      exp: now + 300,
+    });
   });
 
   it('rejects a token signed with another secret, tampered, alg none and malformed', async () => {
     const verifier = createJwtVerifier({ jwtSecret: secret });
-    const other = await mintHs256('another-secret-another-secret-another!!', { ref: 'b', role: 'service_role' });
+    const other = await mintHs256('another-secret-another-secret-another!!', {
+      ref: 'b',
+      role: 'service_role',
+    });
     expect(await verifier.verify(other)).toMatchObject({ ok: false, error: { code: 'PGRST301' } });
     const good = await mintHs256(secret, { ref: 'a', role: 'anon' });
     const [h, , s] = good.split('.');
@@ -28,7 +36,10 @@ describe('jwt', () => {
   it('applies exp and nbf with 30 s skew', async () => {
     const verifier = createJwtVerifier({ jwtSecret: secret });
     const expired = await mintHs256(secret, { ref: 'a', role: 'anon', issuedAt: now - 400 });
-    expect(await verifier.verify(expired)).toEqual({ ok: false, error: { code: 'PGRST303', message: 'JWT expired' } });
+    expect(await verifier.verify(expired)).toEqual({
+      ok: false,
+      error: { code: 'PGRST303', message: 'JWT expired' },
+    });
     const justExpired = await mintHs256(secret, { ref: 'a', role: 'anon', issuedAt: now - 310 });
     expect((await verifier.verify(justExpired)).ok).toBe(true);
     const future = await new SignJWT({ role: 'anon' })

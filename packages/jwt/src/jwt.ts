@@ -74,7 +74,9 @@ export function createJwtVerifier(keys: JwtKeys): JwtVerifier {
           ...(nowSeconds !== undefined ? { currentDate: new Date(nowSeconds * 1000) } : {}),
         };
         const { payload } =
-          typeof key === 'function' ? await jwtVerify(token, key, options) : await jwtVerify(token, key, options);
+          typeof key === 'function'
+            ? await jwtVerify(token, key, options)
+            : await jwtVerify(token, key, options);
         return { ok: true, claims: payload as JwtClaims, alg };
       } catch (error) {
         return mapJoseError(error);
@@ -110,7 +112,10 @@ export interface MintOptions {
 }
 
 /** Signs `{iss:"supabase", ref, role, iat, exp}` with HS256 under the project's secret. */
-export async function mintHs256(jwtSecret: string | CryptoKey | Uint8Array, options: MintOptions): Promise<string> {
+export async function mintHs256(
+  jwtSecret: string | CryptoKey | Uint8Array,
+  options: MintOptions,
+): Promise<string> {
   const iat = options.issuedAt ?? Math.floor(Date.now() / 1000);
   const key = typeof jwtSecret === 'string' ? new TextEncoder().encode(jwtSecret) : jwtSecret;
   return new SignJWT({ ...options.claims, iss: 'supabase', ref: options.ref, role: options.role })

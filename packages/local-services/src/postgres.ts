@@ -32,8 +32,16 @@ export async function startPostgres(options: PostgresOptions = {}): Promise<Runn
   const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), 'supaplane-pg-')));
   const port = options.port ?? (await freePort());
   const password = 'postgres';
-  const flags = ['-c', 'unix_socket_directories=', '-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=400'];
-  if (options.ephemeral) flags.push('-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off');
+  const flags = [
+    '-c',
+    'unix_socket_directories=',
+    '-c',
+    'listen_addresses=127.0.0.1',
+    '-c',
+    'max_connections=400',
+  ];
+  if (options.ephemeral)
+    flags.push('-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off');
   const log = options.onLog ?? (() => {});
   const pg = new EmbeddedPostgres({
     databaseDir: dataDir,

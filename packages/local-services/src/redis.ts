@@ -25,7 +25,18 @@ export async function startRedis(options: { port?: number } = {}): Promise<Runni
     new Promise<void>((resolve, reject) => {
       const proc = spawn(
         'redis-server',
-        ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--protected-mode', 'no'],
+        [
+          '--port',
+          String(port),
+          '--bind',
+          '127.0.0.1',
+          '--save',
+          '',
+          '--appendonly',
+          'no',
+          '--protected-mode',
+          'no',
+        ],
         { stdio: ['ignore', 'pipe', 'pipe'] },
       );
       child = proc;
