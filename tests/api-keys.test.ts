@@ -1,6 +1,6 @@
 import { generateApiKey } from '@supaplane/keys';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { admin, type HttpResult, rest, supabaseFor } from './support/clients.js';
+import { admin, type HttpResult, http, projectUrl, rest, supabaseFor } from './support/clients.js';
 import { expectInvalidApiKey, expectNoApiKey } from './support/expect.js';
 import {
   addApiKey,
@@ -103,6 +103,25 @@ describe('API keys at the gateway', () => {
       expect(res.status, res.text).toBe(401);
       expect(String((res.json() as { message: string }).message)).toMatch(/secret/i);
       expect(res.text).not.toContain(a.secretKey);
+    });
+  });
+
+  describe.each([
+    '/auth/v1/user',
+    '/storage/v1/bucket',
+    '/functions/v1/hello',
+    '/graphql/v1',
+    '/realtime/v1/api',
+  ])('every other service prefix (%s)', (path) => {
+    const send = (headers: Record<string, string>) => http(`${projectUrl(a.ref)}${path}`, { headers });
+
+    it('missing key → 401 "No API key found in request"', async () => {
+      expectNoApiKey(await send({}));
+    });
+
+    it('the other project’s key or a fake one → 401 "Invalid API key"', async () => {
+      expectInvalidApiKey(await send({ apikey: b.publishableKey }));
+      expectInvalidApiKey(await send({ apikey: generateApiKey(a.ref, 'secret') }));
     });
   });
 
