@@ -13,6 +13,7 @@ import { createFunctionTokens, type FunctionTokens } from './lib/function-tokens
 import { createRedisInvalidator, noopInvalidator } from './lib/invalidation.js';
 import { migrate } from './lib/migrations.js';
 import { Provisioner } from './lib/provisioning.js';
+import { type ReconcileSummary, reconcileRestFunctions } from './lib/rest-functions.js';
 import { installErrorHandling } from './http/errors.js';
 import { clusterRoutes } from './http/routes/clusters.js';
 import { internalRoutes } from './http/routes/internal.js';
@@ -50,6 +51,8 @@ export interface BuildAppOptions {
   readonly provisioning?: { maxAttempts?: number; backoffMs?: number; spareDatabases?: number };
   /** Resume unfinished provisioning at start (default true). */
   readonly resume?: boolean;
+  /** Re-ensure every ACTIVE_HEALTHY project's rest function in the background at start (default true). */
+  readonly reconcileFunctions?: boolean;
 }
 
 export interface TenantManagerApp {
@@ -59,6 +62,8 @@ export interface TenantManagerApp {
   readonly internalApp: HttpApp;
   readonly ctx: Context;
   readonly provisioner: Provisioner;
+  /** The start-up function reconciliation (null when disabled or failed as a whole); never rejects. */
+  readonly functionsReconciled: Promise<ReconcileSummary | null>;
   close(): Promise<void>;
 }
 
@@ -200,14 +205,37 @@ export async function buildApp(options: BuildAppOptions): Promise<TenantManagerA
     const resumed = await provisioner.resumeAll();
     if (resumed > 0) log.info({ resumed }, 'resuming unfinished projects');
   }
+  // In the background: start-up never waits on the function provider.
+  const stopReconcile = new AbortController();
+  const functionsReconciled =
+    options.reconcileFunctions === false
+      ? Promise.resolve(null)
+      : reconcileRestFunctions(ctx, {
+          concurrency: Math.min(4, config.provisionConcurrency ?? 4),
+          signal: stopReconcile.signal,
+        }).then(
+          (summary) => {
+            log.info(
+              { checked: summary.checked, updated: summary.updated, failed: summary.failed },
+              'rest functions reconciled',
+            );
+            return summary;
+          },
+          (error: Error) => {
+            log.warn({ err: error.message }, 'rest function reconciliation failed');
+            return null;
+          },
+        );
 
   return {
     publicApp,
     internalApp,
     ctx,
     provisioner,
+    functionsReconciled,
     async close() {
-      await Promise.all([publicApp.close(), internalApp.close()]);
+      stopReconcile.abort();
+      await Promise.all([publicApp.close(), internalApp.close(), functionsReconciled]);
       await provisioner.close();
       await ctx.clusters.closeAll();
     },

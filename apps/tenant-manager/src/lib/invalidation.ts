@@ -13,6 +13,7 @@ export type ProjectReason =
   | 'renamed'
   | 'jwt-rotated'
   | 'signing-keys-rotated'
+  | 'function-updated'
   | 'created';
 
 export type InvalidationMessage =

@@ -1,4 +1,6 @@
+import type pg from 'pg';
 import type { Context } from './context.js';
+import { type ProjectRow, withProjectLock } from './projects.js';
 
 /**
  * Environment of a project's rest function (docs/contracts.md, "Rest function environment"). The
@@ -10,4 +12,70 @@ export function restFunctionEnvironment(ctx: Context, ref: string): Record<strin
     SUPAPLANE_CONFIG_URL: ctx.settings.internalBaseUrl,
     SUPAPLANE_INTERNAL_TOKEN: ctx.functionTokens.mint(ref),
   };
+}
+
+export interface ReconcileSummary {
+  /** Projects whose function was re-ensured. */
+  readonly checked: number;
+  /** Refs whose stored function URL (or signing region) changed. */
+  readonly updated: string[];
+  /** Refs whose function could not be ensured (left as they were; retried at the next start). */
+  readonly failed: string[];
+}
+
+/**
+ * Re-runs the provider's idempotent `ensureRestFunction` for every ACTIVE_HEALTHY project, at most
+ * `concurrency` at a time, so functions created by an older version get the current environment
+ * and a moved endpoint (e.g. another LAMBDA_PORT on the same data dir) is written back. A changed
+ * URL bumps the project's version and tells the gateways to drop their cached config. Projects
+ * whose lock is held elsewhere (being paused, deleted, or reconciled by another replica) are skipped.
+ */
+export async function reconcileRestFunctions(
+  ctx: Context,
+  options: { concurrency?: number; signal?: AbortSignal } = {},
+): Promise<ReconcileSummary> {
+  const { rows } = await ctx.db.query<{ id: string; ref: string }>(
+    `SELECT id, ref FROM tm.projects WHERE status = 'ACTIVE_HEALTHY' ORDER BY created_at`,
+  );
+  const summary = { checked: 0, updated: [] as string[], failed: [] as string[] };
+  const queue = [...rows];
+  const worker = async () => {
+    for (let next = queue.shift(); next && !options.signal?.aborted; next = queue.shift()) {
+      const { id, ref } = next;
+      try {
+        const outcome = await withProjectLock(ctx, id, (db) => reconcileOne(ctx, db, id), false);
+        if (outcome === undefined || outcome === 'skipped') continue;
+        summary.checked++;
+        if (outcome === 'updated') summary.updated.push(ref);
+      } catch (error) {
+        summary.failed.push(ref);
+        ctx.log.warn({ ref, err: (error as Error).message }, 'rest function not reconciled');
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, options.concurrency ?? 4) }, worker));
+  return summary;
+}
+
+async function reconcileOne(
+  ctx: Context,
+  db: pg.PoolClient,
+  id: string,
+): Promise<'skipped' | 'unchanged' | 'updated'> {
+  const { rows } = await db.query<ProjectRow>('SELECT * FROM tm.projects WHERE id = $1', [id]);
+  const row = rows[0];
+  if (row?.status !== 'ACTIVE_HEALTHY') return 'skipped';
+  const fn = await ctx.provider.functions.ensureRestFunction({
+    ref: row.ref,
+    environment: restFunctionEnvironment(ctx, row.ref),
+  });
+  if (fn.url === row.rest_url && fn.region === row.rest_region) return 'unchanged';
+  await db.query(
+    `UPDATE tm.projects SET rest_url = $2, rest_region = $3, version = version + 1, updated_at = $4
+     WHERE id = $1`,
+    [id, fn.url, fn.region, ctx.clock.now()],
+  );
+  ctx.log.info({ ref: row.ref }, 'rest function url updated');
+  await ctx.invalidator.project(row.ref, 'function-updated');
+  return 'updated';
 }

@@ -1,0 +1,172 @@
+import { type RunningRedis, startRedis } from '@supaplane/local-services';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  ADMIN_KEY,
+  admin,
+  eventually,
+  type Harness,
+  INTERNAL_TOKEN,
+  internal,
+  MASTER_KEY,
+  RecordingFunctions,
+  startHarness,
+} from '../../test/harness.js';
+import type { RestFunction } from '../providers/types.js';
+import { INVALIDATION_CHANNEL } from './invalidation.js';
+
+/** The same functions, now served by an emulator on another port (LAMBDA_PORT changed). */
+class MovedFunctions extends RecordingFunctions {
+  inFlight = 0;
+  maxInFlight = 0;
+  constructor(
+    private readonly port: number,
+    private readonly failing: readonly string[] = [],
+  ) {
+    super();
+  }
+  override async ensureRestFunction(input: {
+    ref: string;
+    environment: Readonly<Record<string, string>>;
+  }): Promise<RestFunction> {
+    this.inFlight++;
+    this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
+    try {
+      await new Promise((r) => setTimeout(r, 40));
+      if (this.failing.includes(input.ref)) throw new Error('emulator unreachable');
+      await super.ensureRestFunction(input);
+      return {
+        name: `rest-${input.ref}`,
+        url: `http://rest-${input.ref}.lambda-url.local.localhost:${this.port}/`,
+        region: 'local',
+      };
+    } finally {
+      this.inFlight--;
+    }
+  }
+}
+
+const config = {
+  adminApiKey: ADMIN_KEY,
+  internalServiceToken: INTERNAL_TOKEN,
+  masterKey: MASTER_KEY,
+  publicUrlTemplate: 'http://{ref}.localhost:8000',
+  internalBaseUrl: 'http://127.0.0.1:3002',
+  provisionConcurrency: 2,
+};
+
+let redisServer: RunningRedis;
+let publisher: Redis;
+let subscriber: Redis;
+let managementUrl: string;
+const messages: Record<string, unknown>[] = [];
+const ACTIVE = ['rc-one', 'rc-three', 'rc-four'];
+
+const restUrl = async (h: Harness, ref: string) => {
+  const response = await h.tm.internalApp.inject({
+    url: `/internal/v1/projects/${ref}/config`,
+    headers: internal,
+  });
+  const body = response.json() as { upstreams: { rest: { url: string } }; version: number };
+  return { url: body.upstreams.rest.url, version: body.version };
+};
+
+beforeAll(async () => {
+  redisServer = await startRedis();
+  publisher = new Redis(redisServer.url);
+  subscriber = new Redis(redisServer.url);
+  await subscriber.subscribe(INVALIDATION_CHANNEL);
+  subscriber.on('message', (_channel, message) => messages.push(JSON.parse(message)));
+  const first = await startHarness({ redis: publisher });
+  managementUrl = first.managementUrl;
+  try {
+    await first.registerCluster('reconcile', 10);
+    for (const ref of [...ACTIVE, 'rc-two']) {
+      const created = await first.tm.publicApp.inject({
+        method: 'POST',
+        url: '/v1/projects',
+        headers: admin,
+        payload: { name: ref, ref },
+      });
+      expect(created.json().status).toBe('ACTIVE_HEALTHY');
+    }
+    const paused = await first.tm.publicApp.inject({
+      method: 'POST',
+      url: '/v1/projects/rc-two/pause',
+      headers: admin,
+    });
+    expect(paused.json().status).toBe('PAUSED');
+    expect((await restUrl(first, 'rc-one')).url).toBe('http://rest-rc-one.lambda-url.local.localhost:9000/');
+  } finally {
+    await first.close();
+  }
+});
+afterAll(async () => {
+  publisher?.disconnect();
+  subscriber?.disconnect();
+  await redisServer?.stop();
+});
+
+describe('rest function reconciliation at start-up', () => {
+  it('re-ensures every ACTIVE_HEALTHY function with bounded concurrency, stores moved URLs and invalidates', async () => {
+    const moved = new MovedFunctions(9100);
+    const h = await startHarness({ managementUrl, functions: moved, redis: publisher, config });
+    try {
+      const before = (await h.db.query(`SELECT ref, version FROM tm.projects ORDER BY ref`)).rows;
+      const summary = await h.tm.functionsReconciled;
+      expect(summary).toEqual({ checked: 3, updated: expect.any(Array), failed: [] });
+      expect(summary!.updated.sort()).toEqual([...ACTIVE].sort());
+      // the paused project is left alone; every active one got the current environment
+      expect(moved.calls.sort()).toEqual(ACTIVE.map((ref) => `ensure:${ref}`).sort());
+      expect(moved.live.get('rc-one')).toEqual({
+        SUPAPLANE_PROJECT_REF: 'rc-one',
+        SUPAPLANE_CONFIG_URL: 'http://127.0.0.1:3002',
+        SUPAPLANE_INTERNAL_TOKEN: h.tm.ctx.functionTokens.mint('rc-one'),
+      });
+      expect(moved.maxInFlight).toBe(2); // PROVISION_CONCURRENCY 2 bounds it
+      const now = await restUrl(h, 'rc-one');
+      expect(now.url).toBe('http://rest-rc-one.lambda-url.local.localhost:9100/');
+      expect(now.version).toBe(before.find((r) => r.ref === 'rc-one')!.version + 1);
+      for (const ref of ACTIVE) {
+        expect(
+          await eventually(async () =>
+            messages.find((m) => m.ref === ref && m.reason === 'function-updated' && m.kind === 'project'),
+          ),
+        ).toBeTruthy();
+      }
+      expect(messages.some((m) => m.ref === 'rc-two' && m.reason === 'function-updated')).toBe(false);
+    } finally {
+      await h.close();
+    }
+  });
+
+  it('leaves unchanged URLs (and versions) alone, and survives a provider failure', async () => {
+    const same = new MovedFunctions(9100, ['rc-three']);
+    const h = await startHarness({ managementUrl, functions: same, redis: publisher, config });
+    try {
+      const before = await restUrl(h, 'rc-one');
+      const summary = await h.tm.functionsReconciled;
+      expect(summary).toEqual({ checked: 2, updated: [], failed: ['rc-three'] });
+      expect(await restUrl(h, 'rc-one')).toEqual(before);
+      expect((await restUrl(h, 'rc-three')).url).toBe(
+        'http://rest-rc-three.lambda-url.local.localhost:9100/',
+      );
+      // start-up went on regardless
+      const listed = await h.tm.publicApp.inject({ url: '/v1/projects', headers: admin });
+      expect(listed.json()).toHaveLength(4);
+    } finally {
+      await h.close();
+    }
+  });
+
+  it('can be turned off', async () => {
+    const idle = new MovedFunctions(9200);
+    const h = await startHarness({ managementUrl, functions: idle, config, reconcileFunctions: false });
+    try {
+      expect(await h.tm.functionsReconciled).toBeNull();
+      expect(idle.calls).toEqual([]);
+    } finally {
+      await h.close();
+    }
+  });
+});
