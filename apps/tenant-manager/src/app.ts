@@ -36,6 +36,8 @@ export interface AppConfig {
   readonly spareDatabases?: number;
   /** Default 1 MiB. */
   readonly bodyLimit?: number;
+  /** PEM CA bundle for worker clusters with `ssl: true` (DB_CA_BUNDLE_FILE); default Node's trust store. */
+  readonly dbCaBundle?: string | null;
 }
 
 export interface BuildAppOptions {
@@ -141,13 +143,14 @@ export async function buildApp(options: BuildAppOptions): Promise<TenantManagerA
     log,
     provider: options.provider,
     invalidator: options.redis ? createRedisInvalidator(options.redis, clock, log) : noopInvalidator,
-    clusters: new ClusterPools(options.db, box),
+    clusters: new ClusterPools(options.db, box, config.dbCaBundle ?? null),
     functionTokens,
     settings: {
       publicUrlTemplate: config.publicUrlTemplate,
       internalBaseUrl: config.internalBaseUrl,
       internalServiceToken: config.internalServiceToken,
       sqlStatementTimeoutMs: config.sqlStatementTimeoutMs ?? 8_000,
+      dbCaBundle: config.dbCaBundle ?? null,
     },
   };
   const provisioner = new Provisioner(ctx, {

@@ -22,6 +22,10 @@ import { readFileSync } from 'node:fs';
  *   WORKER_CLUSTER_URL     optional postgres:// URL of a worker cluster registered (or updated) as
  *                          WORKER_CLUSTER_NAME (default `local`) at start, capacity WORKER_CLUSTER_CAPACITY
  *                          (default 1000), region WORKER_CLUSTER_REGION (default `local`)
+ *   DB_CA_BUNDLE_FILE      optional PEM bundle (e.g. the RDS bundle from certs/fetch-rds-ca.sh) that verifies
+ *                          worker clusters registered with ssl and a management DATABASE_URL with
+ *                          sslmode=require/verify-full; without it TLS is verified against Node's trust
+ *                          store. Verification is never turned off.
  *   SQL_STATEMENT_TIMEOUT_MS   statement timeout of the SQL endpoint (default 8000)
  *   PROVISION_WAIT_MS      how long POST /v1/projects waits for ACTIVE_HEALTHY (default 3000)
  *   PROVISION_CONCURRENCY  provisioning runs per process (default 4)
@@ -52,6 +56,8 @@ export interface TenantManagerConfig {
     readonly capacity: number;
     readonly region: string;
   } | null;
+  /** Contents of DB_CA_BUNDLE_FILE. */
+  readonly dbCaBundle: string | null;
   readonly sqlStatementTimeoutMs: number;
   readonly provisionWaitMs: number;
   readonly provisionConcurrency: number;
@@ -84,6 +90,20 @@ export function parseMasterKey(encoded: string): Buffer {
   const key = Buffer.from(encoded.trim(), 'base64');
   if (key.length !== 32) throw new Error('MASTER_KEY must be base64 of exactly 32 bytes');
   return key;
+}
+
+/** Reads a PEM CA bundle; refuses a file without a certificate (a wrong path must not mean no CA). */
+function readCaBundle(path: string): string {
+  let pem: string;
+  try {
+    pem = readFileSync(path, 'utf8');
+  } catch {
+    throw new Error('DB_CA_BUNDLE_FILE cannot be read');
+  }
+  if (!pem.includes('-----BEGIN CERTIFICATE-----')) {
+    throw new Error('DB_CA_BUNDLE_FILE holds no PEM certificate');
+  }
+  return pem;
 }
 
 /** Validates the environment once; throws an Error naming the bad variable (never echoing secrets). */
@@ -126,6 +146,7 @@ export function loadConfig(env: Env): TenantManagerConfig {
           region: env['WORKER_CLUSTER_REGION'] || 'local',
         }
       : null,
+    dbCaBundle: env['DB_CA_BUNDLE_FILE'] ? readCaBundle(env['DB_CA_BUNDLE_FILE']) : null,
     sqlStatementTimeoutMs: int(env, 'SQL_STATEMENT_TIMEOUT_MS', 8000, 1),
     provisionWaitMs: int(env, 'PROVISION_WAIT_MS', 3000, 0),
     provisionConcurrency: int(env, 'PROVISION_CONCURRENCY', 4, 1, 64),

@@ -5,6 +5,7 @@ import { pino } from 'pino';
 import { buildApp, type TenantManagerApp } from './app.js';
 import type { TenantManagerConfig } from './config.js';
 import { findClusterByName, registerCluster, updateCluster } from './lib/clusters.js';
+import { managementPoolConfig, urlWantsTls } from './lib/tls.js';
 import { createLocalProvider } from './providers/local.js';
 import type { Provider } from './providers/types.js';
 
@@ -53,7 +54,7 @@ async function ensureConfiguredCluster(app: TenantManagerApp, config: TenantMana
       name: wanted.name,
       ...connection,
       admin_database: url.pathname.slice(1) || 'postgres',
-      ssl: url.searchParams.get('sslmode') === 'require',
+      ssl: urlWantsTls(url),
       capacity: wanted.capacity,
       region: wanted.region,
     });
@@ -84,7 +85,11 @@ export async function startTenantManager(config: TenantManagerConfig): Promise<R
     name: 'tenant-manager',
     redact: ['req.headers.authorization', '*.password', '*.jwtSecret', '*.jwt_secret', '*.admin_password'],
   });
-  const db = new pg.Pool({ connectionString: config.databaseUrl, max: 20, connectionTimeoutMillis: 10_000 });
+  const db = new pg.Pool({
+    ...managementPoolConfig(config.databaseUrl, config.dbCaBundle),
+    max: 20,
+    connectionTimeoutMillis: 10_000,
+  });
   db.on('error', (error) => logger.warn({ err: error }, 'idle management connection failed'));
   const redis = config.redisUrl
     ? new Redis(config.redisUrl, { maxRetriesPerRequest: 2, enableOfflineQueue: false, lazyConnect: false })

@@ -1,6 +1,7 @@
 import pg from 'pg';
 import type { SecretBox } from './crypto.js';
 import type { ClusterConnection } from './project-db.js';
+import { pgSsl } from './tls.js';
 
 export interface ClusterHandle {
   readonly id: string;
@@ -18,6 +19,8 @@ export class ClusterPools {
   constructor(
     private readonly db: pg.Pool,
     private readonly box: SecretBox,
+    /** PEM CA bundle for clusters registered with `ssl: true` (null: Node's default trust store). */
+    private readonly ca: string | null = null,
     private readonly poolSize = 6,
   ) {}
 
@@ -45,6 +48,7 @@ export class ClusterPools {
       password: this.box.open(row.admin_password_enc, clusterPasswordAad(clusterId)),
       database: row.admin_database,
       ssl: row.ssl,
+      ...(this.ca ? { ca: this.ca } : {}),
     };
     return { id: clusterId, conn, admin: adminPool(conn, this.poolSize) };
   }
@@ -68,7 +72,7 @@ export function adminPool(conn: ClusterConnection, max = 6): pg.Pool {
     user: conn.user,
     password: conn.password,
     database: conn.database,
-    ssl: conn.ssl ? { rejectUnauthorized: false } : false,
+    ssl: pgSsl(conn.ssl, conn.ca),
     max,
     idleTimeoutMillis: 30_000,
     connectionTimeoutMillis: 10_000,

@@ -105,6 +105,7 @@ export async function registerCluster(ctx: Context, input: NewCluster): Promise<
     password: input.admin_password,
     database: input.admin_database ?? 'postgres',
     ssl: input.ssl ?? false,
+    ...(ctx.settings.dbCaBundle ? { ca: ctx.settings.dbCaBundle } : {}),
   };
   const existing = await ctx.db.query('SELECT 1 FROM tm.clusters WHERE name = $1', [input.name]);
   if (existing.rowCount) throw conflict(`cluster ${input.name} already exists`, 'duplicate_cluster');

@@ -40,6 +40,8 @@ export interface Settings {
   readonly internalBaseUrl: string;
   readonly internalServiceToken: string;
   readonly sqlStatementTimeoutMs: number;
+  /** PEM CA bundle verifying worker clusters reached over TLS; null: Node's default trust store. */
+  readonly dbCaBundle: string | null;
 }
 
 /** Everything the library needs, passed explicitly. */

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { CLUSTER_ROLES_SQL, PROJECT_TEMPLATE_SQL, projectOwnershipSql } from '@supaplane/db-bootstrap';
+import { pgSsl } from './tls.js';
 
 /**
  * SQL run on a worker cluster as its admin (master) credential: cluster preparation, and the
@@ -15,6 +16,8 @@ export interface ClusterConnection {
   readonly password: string;
   readonly database: string;
   readonly ssl: boolean;
+  /** PEM CA bundle that verifies the cluster's certificate (DB_CA_BUNDLE_FILE); Node's trust store without. */
+  readonly ca?: string;
 }
 
 export const TEMPLATE_DATABASE = 'supaplane_template';
@@ -44,7 +47,7 @@ export function connectTo(conn: ClusterConnection, database: string, options: Pa
     user: conn.user,
     password: conn.password,
     database,
-    ssl: conn.ssl ? { rejectUnauthorized: false } : false,
+    ssl: pgSsl(conn.ssl, conn.ca),
     connectionTimeoutMillis: 10_000,
     ...options,
   });
