@@ -24,8 +24,10 @@ export interface ProvisionerOptions {
   readonly faults?: Faults;
 }
 
+/** Waits `ms`, or less when `signal` aborts (also when it already has: close() may race the call). */
 const sleep = (ms: number, signal: AbortSignal) =>
   new Promise<void>((resolve) => {
+    if (signal.aborted) return resolve();
     const done = () => {
       clearTimeout(timer);
       signal.removeEventListener('abort', done);
