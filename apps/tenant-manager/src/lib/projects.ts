@@ -336,7 +336,35 @@ async function transition(
 
 /** Data-API settings, as Supabase's `GET /v1/projects/{ref}/postgrest`. */
 export async function getPostgrestConfig(ctx: Context, ref: string) {
-  const row = await requireProjectRow(ctx.db, ref);
+  return postgrestConfig(ctx, await requireProjectRow(ctx.db, ref));
+}
+
+/**
+ * Replaces the project's HS256 JWT secret with a new random one (32 bytes, sealed at rest) and tells
+ * the gateways (`jwt-rotated`): tokens signed with the old secret stop verifying once they evict,
+ * and the rest function re-reads its config on the first token that fails. Answers like
+ * `GET /postgrest`, with the new secret. Only ACTIVE_HEALTHY or PAUSED projects (409 otherwise).
+ */
+export async function rotateJwtSecret(ctx: Context, ref: string) {
+  const found = await requireProjectRow(ctx.db, ref);
+  const result = await withProjectLock(ctx, found.id, async (db) => {
+    const { rows } = await db.query<ProjectRow>(
+      `UPDATE tm.projects SET jwt_secret_enc = $2, version = version + 1, updated_at = $3
+       WHERE id = $1 AND status IN ('ACTIVE_HEALTHY', 'PAUSED') RETURNING *`,
+      [found.id, ctx.box.seal(randomSecret(32), secretAad.jwtSecret(found.id)), ctx.clock.now()],
+    );
+    if (rows[0]) return rows[0];
+    const current = await findProjectRow(db, ref);
+    if (!current || current.id !== found.id) throw notFound();
+    throw conflict(`project is ${current.status}; expected ACTIVE_HEALTHY or PAUSED`, 'invalid_status');
+  });
+  const row = result!;
+  ctx.log.info({ ref }, 'jwt secret rotated');
+  await ctx.invalidator.project(ref, 'jwt-rotated');
+  return postgrestConfig(ctx, row);
+}
+
+function postgrestConfig(ctx: Context, row: ProjectRow) {
   return {
     db_schema: row.db_schemas.join(','),
     max_rows: row.max_rows,

@@ -4,6 +4,7 @@ import type { Context } from '../../lib/context.js';
 import {
   deleteProject,
   getPostgrestConfig,
+  rotateJwtSecret,
   getProject,
   insertProject,
   listProjects,
@@ -137,6 +138,20 @@ export const projectRoutes: FastifyPluginAsyncTypebox<ProjectRoutesOptions> = as
       },
     },
     (request) => getPostgrestConfig(ctx, request.params.ref),
+  );
+
+  app.post(
+    '/v1/projects/:ref/jwt-secret/rotate',
+    {
+      schema: {
+        tags,
+        summary:
+          'Replace the JWT secret with a new random one; tokens signed with the old one stop working (answers GET /postgrest)',
+        params: RefParams,
+        response: { 200: PostgrestConfig, ...errors },
+      },
+    },
+    (request) => rotateJwtSecret(ctx, request.params.ref),
   );
 
   app.post(
