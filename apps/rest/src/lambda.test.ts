@@ -1,4 +1,5 @@
 import { createServer } from 'node:http';
+import { mintHs256 } from '@supaplane/jwt';
 import type { AddressInfo } from 'node:net';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { type FunctionUrlEvent, createLambdaHandler } from './lambda.js';
@@ -108,5 +109,109 @@ describe('lambda handler (Function URL payload 2.0)', () => {
     expect(JSON.parse(r.body)).toMatchObject({ message: 'Configuration service answered 401' });
     const missing = createLambdaHandler({});
     expect((await missing(event('GET', '/x'))).statusCode).toBe(503);
+  });
+
+  it('re-reads rest-config when a token fails with PGRST301 and the config is older than 5 s (single-flight), then retries once', async () => {
+    const url = new URL(inject('restDbUrl'));
+    let secret = 'rotation-secret-one-0123456789-0123456789';
+    let fetches = 0;
+    let failing = false;
+    const config = createServer((req, res) => {
+      fetches++;
+      if (failing || req.headers.authorization !== 'Bearer sfn_lambdarot_token') {
+        res.writeHead(failing ? 500 : 401).end('{"message":"no"}');
+        return;
+      }
+      // slow enough that concurrent refused requests overlap with one read
+      setTimeout(() => {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(
+          JSON.stringify({
+            ref: 'lambdarot',
+            db: {
+              host: url.hostname,
+              port: Number(url.port),
+              database: 'proj_test',
+              user: 'authenticator_test',
+              password: 'auth-pw',
+              ssl: false,
+            },
+            dbSchemas: ['public'],
+            maxRows: 1000,
+            statementTimeoutMs: 8000,
+            jwtSecret: secret,
+            jwks: { keys: [] },
+          }),
+        );
+      }, 30);
+    });
+    await new Promise<void>((r) => config.listen(0, '127.0.0.1', r));
+    closers.push(() => new Promise((r) => config.close(() => r())));
+    let clock = 1_000_000;
+    const handler = createLambdaHandler(
+      {
+        SUPAPLANE_PROJECT_REF: 'lambdarot',
+        SUPAPLANE_CONFIG_URL: `http://127.0.0.1:${(config.address() as AddressInfo).port}`,
+        SUPAPLANE_INTERNAL_TOKEN: 'sfn_lambdarot_token',
+      },
+      { now: () => clock },
+    );
+    closers.push(handler.close);
+    const as = async (key: string) =>
+      handler(
+        event('GET', '/rest/v1/authors', 'select=name&id=eq.1', {
+          headers: {
+            'x-client-authorization': `Bearer ${await mintHs256(key, { ref: 'lambdarot', role: 'authenticated' })}`,
+          },
+        }),
+      );
+    const code = (r: { body: string }) => (JSON.parse(r.body) as { code?: string }).code;
+
+    const first = secret;
+    expect((await as(first)).statusCode).toBe(200);
+    expect(fetches).toBe(1);
+
+    // rotated, but the config is only 1 s old: refused without asking the config service
+    secret = 'rotation-secret-two-0123456789-0123456789';
+    clock += 1_000;
+    const early = await as(secret);
+    expect(early.statusCode).toBe(401);
+    expect(code(early)).toBe('PGRST301');
+    expect(fetches).toBe(1);
+
+    // older than 5 s: one re-read, the same request verified again and served
+    clock += 5_000;
+    const served = await as(secret);
+    expect(served.statusCode).toBe(200);
+    expect(JSON.parse(served.body)).toEqual([{ name: 'Ursula' }]);
+    expect(fetches).toBe(2);
+    // the rotated-out secret now fails, and the fresh config is not re-read for it
+    const old = await as(first);
+    expect(code(old)).toBe('PGRST301');
+    expect(fetches).toBe(2);
+
+    // concurrent refused requests share one read
+    secret = 'rotation-secret-three-0123456789-012345678';
+    clock += 6_000;
+    const burst = await Promise.all(Array.from({ length: 6 }, () => as(secret)));
+    expect(burst.map((r) => r.statusCode)).toEqual([200, 200, 200, 200, 200, 200]);
+    expect(fetches).toBe(3);
+
+    // a forged token with an unchanged config: one read, no retry, then rate-limited
+    clock += 6_000;
+    expect(code(await as('forged-secret-0123456789-0123456789-0123'))).toBe('PGRST301');
+    expect(fetches).toBe(4);
+    clock += 1_000;
+    expect(code(await as('forged-secret-0123456789-0123456789-0123'))).toBe('PGRST301');
+    expect(fetches).toBe(4);
+
+    // config service failing: still a clean 401 (not a 503), and valid tokens keep working
+    failing = true;
+    clock += 6_000;
+    const down = await as('forged-secret-0123456789-0123456789-0123');
+    expect(down.statusCode).toBe(401);
+    expect(code(down)).toBe('PGRST301');
+    expect(fetches).toBe(5);
+    expect((await as(secret)).statusCode).toBe(200);
   });
 });

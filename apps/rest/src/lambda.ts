@@ -45,23 +45,38 @@ interface RestConfig {
 interface Runtime {
   readonly engine: RestEngine;
   readonly pool: pg.Pool;
+  readonly config: ResolvedConfig;
+  /** When its configuration was last read (or a re-read was attempted), `now()` ms. */
+  fetchedAt: number;
 }
+
+export interface LambdaHandlerOptions {
+  /** Milliseconds clock (default `Date.now`); tests move it. */
+  readonly now?: () => number;
+}
+
+/** A config younger than this is not re-read when a token fails verification. */
+const CONFIG_REFRESH_MIN_AGE_MS = 5_000;
 
 const JSON_TYPE = 'application/json; charset=utf-8';
 
 /**
  * The rest function: configuration is read once per cold start, lazily on the first invocation
  * (from the tenant-manager's internal API, or `REST_*` variables); the pool (max 2) and the schema
- * cache live across invocations.
+ * cache live across invocations. With the internal API, a token refused with PGRST301 makes the
+ * function re-read its config (once at a time, and only if it is older than 5 s: the project's JWT
+ * secret may have been rotated) and, if the config changed, verify that request once more.
  */
-export function createLambdaHandler(env: Record<string, string | undefined>): LambdaHandler {
+export function createLambdaHandler(
+  env: Record<string, string | undefined>,
+  options: LambdaHandlerOptions = {},
+): LambdaHandler {
+  const now = options.now ?? Date.now;
+  const ref = env.SUPAPLANE_PROJECT_REF ?? 'local';
   let runtime: Promise<Runtime> | undefined;
+  let refreshing: Promise<Runtime> | undefined;
 
-  const start = async (): Promise<Runtime> => {
-    const ref = env.SUPAPLANE_PROJECT_REF ?? 'local';
-    const config = env.SUPAPLANE_CONFIG_URL
-      ? fromRestConfig(await fetchConfig(env, ref))
-      : configFromEnv(env);
+  const newPool = (config: ResolvedConfig) => {
     const pool = new pg.Pool({
       ...config.connection,
       max: Math.min(2, Number(env.REST_POOL_MAX ?? 2) || 2),
@@ -70,13 +85,64 @@ export function createLambdaHandler(env: Record<string, string | undefined>): La
     });
     // An idle client's socket error (e.g. after a long freeze) must not crash the function.
     pool.on('error', () => {});
-    const engine = createRestEngine({
+    return pool;
+  };
+
+  const build = (config: ResolvedConfig, pool: pg.Pool): Runtime => ({
+    engine: createRestEngine({
       ...config.engine,
       pool,
       // A frozen function cannot hold a LISTEN connection; misses reload the cache instead.
       listenForReload: env.REST_LISTEN_FOR_RELOAD === 'true',
-    });
-    return { engine, pool };
+    }),
+    pool,
+    config,
+    fetchedAt: now(),
+  });
+
+  const start = async (): Promise<Runtime> => {
+    const config = env.SUPAPLANE_CONFIG_URL
+      ? fromRestConfig(await fetchConfig(env, ref))
+      : configFromEnv(env);
+    return build(config, newPool(config));
+  };
+
+  /**
+   * Single-flight re-read of rest-config. Resolves to the runtime to use from now on: `stale` itself
+   * when nothing changed or the re-read failed (its age is reset either way, so refused tokens cannot
+   * turn into a flood of config reads), else a new engine (and a new pool only if the database
+   * connection changed).
+   */
+  const refresh = (stale: Runtime): Promise<Runtime> => {
+    refreshing ??= (async () => {
+      stale.fetchedAt = now();
+      try {
+        const next = fromRestConfig(await fetchConfig(env, ref));
+        const sameDb = JSON.stringify(next.connection) === JSON.stringify(stale.config.connection);
+        if (sameDb && JSON.stringify(next.engine) === JSON.stringify(stale.config.engine)) return stale;
+        const fresh = build(next, sameDb ? stale.pool : newPool(next));
+        runtime = Promise.resolve(fresh);
+        // Requests still running on the old engine finish; its pool only ends once they release.
+        void stale.engine.close().catch(() => {});
+        if (!sameDb) void stale.pool.end().catch(() => {});
+        return fresh;
+      } catch {
+        return stale;
+      } finally {
+        refreshing = undefined;
+      }
+    })();
+    return refreshing;
+  };
+
+  /** The runtime a request refused with PGRST301 on `used` should be retried on, or null. */
+  const retryRuntime = async (used: Runtime): Promise<Runtime | null> => {
+    if (!env.SUPAPLANE_CONFIG_URL || !runtime) return null;
+    const latest = await runtime.catch(() => undefined);
+    if (latest && latest !== used) return latest; // someone else already refreshed
+    if (!refreshing && now() - used.fetchedAt < CONFIG_REFRESH_MIN_AGE_MS) return null;
+    const fresh = await refresh(used);
+    return fresh === used ? null : fresh;
   };
 
   const handler = (async (event: FunctionUrlEvent): Promise<FunctionUrlResult> => {
@@ -102,13 +168,18 @@ export function createLambdaHandler(env: Record<string, string | undefined>): La
       event.body === undefined
         ? undefined
         : Buffer.from(event.body, event.isBase64Encoded ? 'base64' : 'utf8');
-    const response = await current.engine.handle({
+    const request = {
       method: event.requestContext.http.method,
       path: event.rawPath,
       rawQuery: event.rawQueryString ?? '',
       headers,
       ...(body ? { body } : {}),
-    });
+    };
+    let response = await current.engine.handle(request);
+    if (refusedToken(response)) {
+      const retry = await retryRuntime(current);
+      if (retry) response = await retry.engine.handle(request);
+    }
     const binary = Buffer.isBuffer(response.body);
     return {
       statusCode: response.status,
@@ -119,6 +190,7 @@ export function createLambdaHandler(env: Record<string, string | undefined>): La
   }) as LambdaHandler;
 
   handler.close = async () => {
+    await refreshing; // never rejects; a refresh in flight may still swap the runtime
     const current = runtime;
     runtime = undefined;
     if (!current) return;
@@ -130,6 +202,18 @@ export function createLambdaHandler(env: Record<string, string | undefined>): La
 }
 
 class ConfigError extends Error {}
+
+/** A 401 for a token that failed verification (bad signature, e.g. signed with a rotated-out secret). */
+function refusedToken(response: { status: number; body: string | Buffer }): boolean {
+  if (response.status !== 401 || typeof response.body !== 'string' || !response.body.includes('PGRST301')) {
+    return false;
+  }
+  try {
+    return (JSON.parse(response.body) as { code?: unknown }).code === 'PGRST301';
+  } catch {
+    return false;
+  }
+}
 
 async function fetchConfig(env: Record<string, string | undefined>, ref: string): Promise<RestConfig> {
   const base = env.SUPAPLANE_CONFIG_URL!.replace(/\/+$/, '');
