@@ -19,8 +19,8 @@
  *   GATEWAY_PORT        gateway, the URL apps use (default 8000)
  *   TM_PUBLIC_PORT      tenant-manager operator API (default 3001)
  *   TM_INTERNAL_PORT    tenant-manager internal API (default 3002)
- *   LAMBDA_PORT         Lambda Function URL emulator (default 9000); keep it stable for a data dir, as
- *                       projects store their rest function URL (with this port) when provisioned
+ *   LAMBDA_PORT         Lambda Function URL emulator (default 9000); when it changes on an existing data
+ *                       dir, the tenant-manager re-registers every function at start and stores the new URLs
  *   BASE_DOMAIN         projects answer at http://<ref>.<BASE_DOMAIN>:<GATEWAY_PORT> (default `localhost`)
  *   REDIS_URL           use this Redis instead of starting one
  *   LOG_LEVEL           services' log level (default `info`)
