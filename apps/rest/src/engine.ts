@@ -87,7 +87,8 @@ const MIN_RELOAD_INTERVAL_MS = 50;
 const SETUP_SQL = `SELECT set_config('search_path', $1, true), set_config('role', $2, true),
   set_config('request.jwt.claims', $3, true), set_config('request.method', $4, true),
   set_config('request.path', $5, true), set_config('request.headers', $6, true),
-  set_config('statement_timeout', $7, true), set_config('transaction_read_only', $8, true)`;
+  set_config('statement_timeout', $7, true), set_config('transaction_read_only', $8, true),
+  set_config('timezone', coalesce($9, current_setting('timezone')), true)`;
 
 interface Identity {
   readonly role: string;
@@ -248,7 +249,7 @@ export function createRestEngine(options: RestEngineOptions): RestEngine {
       throw apiError(405, 'PGRST117', `Unsupported HTTP method: ${method}`);
     }
     const media = negotiate(headers.accept);
-    const prefer = parsePrefer(headers.prefer, options.txEnd ?? 'commit');
+    const prefer = parsePrefer(headers.prefer, options.txEnd ?? 'commit', current.timezones);
     const ctx: RequestContext = { current, request, headers, identity, method, schema, media, prefer, path };
     if (segments.length === 0) {
       if (!readMethod) throw apiError(405, 'PGRST117', `Unsupported HTTP method: ${method}`);
@@ -397,11 +398,31 @@ export function createRestEngine(options: RestEngineOptions): RestEngine {
       writePlan = planDelete(plan, relation, ret);
       status = ret === 'minimal' ? 204 : 200;
     }
-    // A singular response is checked before COMMIT; otherwise the write commits at Sync.
-    const tx = { readOnly: false, explicit: ctx.media === 'object', statements: writePlan.statements };
+    // `max-affected` (honoured with handling=strict, for PATCH and DELETE) and a singular response
+    // are checked before COMMIT; otherwise the write commits at Sync.
+    const maxAffected =
+      prefer.handling === 'strict' && (method === 'PATCH' || method === 'DELETE')
+        ? prefer.maxAffected
+        : undefined;
+    const checkAffected = (n: number) => {
+      if (maxAffected !== undefined && n > maxAffected) {
+        throw apiError(
+          400,
+          'PGRST124',
+          'Query result exceeds max-affected preference constraint',
+          `The query affects ${n} rows`,
+        );
+      }
+    };
+    const tx = {
+      readOnly: false,
+      explicit: ctx.media === 'object' || maxAffected !== undefined,
+      statements: writePlan.statements,
+    };
     return transaction(ctx, tx, async (results) => {
       if (!writePlan.returning) {
         const affected = results.reduce((sum, r) => sum + r.rowCount, 0);
+        checkAffected(affected);
         if (ctx.media === 'object' && affected !== 1) throw singularError(affected);
         const headers: Record<string, string> = {
           'content-range': `*/${prefer.count === 'exact' ? affected : '*'}`,
@@ -409,6 +430,7 @@ export function createRestEngine(options: RestEngineOptions): RestEngine {
         return { status, headers, body: '' };
       }
       const row = resultRow(results[0]!);
+      checkAffected(row.n);
       if (ret === 'headers-only') {
         if (ctx.media === 'object' && row.n !== 1) throw singularError(row.n);
         const first = (JSON.parse(row.body) as Record<string, unknown>[])[0];
@@ -526,6 +548,8 @@ export function createRestEngine(options: RestEngineOptions): RestEngine {
         JSON.stringify(ctx.headers),
         String(options.statementTimeoutMs ?? 0),
         tx.readOnly ? 'on' : 'off',
+        // Only a name found in pg_timezone_names reaches here, and as a parameter.
+        ctx.prefer.timezone ?? null,
       ],
     };
     const rollback = ctx.prefer.tx === 'rollback';

@@ -682,11 +682,36 @@ function splitParams(statements: string[], values: unknown[]): Statement[] {
   });
 }
 
-/** Filters of the root level for UPDATE/DELETE. */
+/**
+ * Filters of the root level for UPDATE/DELETE. With `limit`/`offset` (PostgREST's limited
+ * update/delete) an explicit `order` is required (PGRST109) and the rows are picked by a subquery
+ * on `ctid` (tables) or the primary key (views).
+ */
 function renderRootWhere(ctx: PlanContext, relation: Relation, alias: string): string {
   const level = ctx.query.levels.get('') ?? { conditions: [] };
-  const where = level.conditions.map((c) => renderCondition(ctx, relation, alias, c));
-  return where.length ? ` WHERE ${where.join(' AND ')}` : '';
+  if (level.limit === undefined && level.offset === undefined) {
+    const where = level.conditions.map((c) => renderCondition(ctx, relation, alias, c));
+    return where.length ? ` WHERE ${where.join(' AND ')}` : '';
+  }
+  if (!level.order?.length) {
+    throw apiError(
+      400,
+      'PGRST109',
+      "A 'limit' was applied without an explicit 'order'",
+      null,
+      "Apply an 'order' using unique column(s)",
+    );
+  }
+  const keys = relation.kind === 'table' || !relation.pk.length ? ['ctid'] : relation.pk;
+  const inner = 'pgrst_l';
+  const where = level.conditions.map((c) => renderCondition(ctx, relation, inner, c));
+  let sql = `SELECT ${keys.map((k) => `${ident(inner)}.${ident(k)}`).join(', ')} FROM ${qualified(relation.schema, relation.name)} AS ${ident(inner)}`;
+  if (where.length) sql += ` WHERE ${where.join(' AND ')}`;
+  sql += ` ORDER BY ${renderOrder(ctx, relation, inner, level.order).join(', ')}`;
+  if (level.limit !== undefined) sql += ` LIMIT ${ctx.params.add(level.limit)}`;
+  if (level.offset !== undefined) sql += ` OFFSET ${ctx.params.add(level.offset)}`;
+  const outer = keys.map((k) => `${ident(alias)}.${ident(k)}`).join(', ');
+  return ` WHERE (${outer}) IN (${sql})`;
 }
 
 // ---------------------------------------------------------------- functions

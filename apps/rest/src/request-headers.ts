@@ -13,6 +13,10 @@ export interface Preferences {
   tx?: 'commit' | 'rollback';
   params?: 'single-object';
   handling?: 'strict' | 'lenient';
+  /** `max-affected=n`: with `handling=strict`, PATCH/DELETE affecting more rows fail (PGRST124). */
+  maxAffected?: number;
+  /** `timezone=<tz>`: a name from `pg_timezone_names`, set for the request's transaction. */
+  timezone?: string;
 }
 
 /** PostgREST `db-tx-end`. */
@@ -64,7 +68,11 @@ export function negotiate(accept: string | undefined): Media {
   throw apiError(406, 'PGRST107', `None of these media types are available: ${accept}`);
 }
 
-export function parsePrefer(value: string | undefined, txEnd: TxEnd): Preferences {
+export function parsePrefer(
+  value: string | undefined,
+  txEnd: TxEnd,
+  timezones: ReadonlySet<string> = new Set(),
+): Preferences {
   const prefer: Preferences = {};
   if (!value) return prefer;
   const invalid: string[] = [];
@@ -83,6 +91,9 @@ export function parsePrefer(value: string | undefined, txEnd: TxEnd): Preference
     } else if (key === 'missing' && val === 'default') prefer.missing = val;
     else if (key === 'params' && val === 'single-object') prefer.params = val;
     else if (key === 'handling' && (val === 'strict' || val === 'lenient')) prefer.handling = val;
+    else if (key === 'max-affected' && val !== undefined && /^\d{1,15}$/.test(val)) {
+      prefer.maxAffected = Number(val);
+    } else if (key === 'timezone' && val !== undefined && timezones.has(val)) prefer.timezone = val;
     else if (key === 'tx' && (val === 'commit' || val === 'rollback') && txEnd.endsWith('allow-override')) {
       prefer.tx = val;
     } else invalid.push(part.trim());
@@ -108,5 +119,7 @@ export function appliedPreferences(prefer: Preferences): string {
   if (prefer.tx) parts.push(`tx=${prefer.tx}`);
   if (prefer.params) parts.push(`params=${prefer.params}`);
   if (prefer.handling) parts.push(`handling=${prefer.handling}`);
+  if (prefer.timezone) parts.push(`timezone=${prefer.timezone}`);
+  if (prefer.maxAffected !== undefined) parts.push(`max-affected=${prefer.maxAffected}`);
   return parts.join(', ');
 }

@@ -59,6 +59,8 @@ export interface SchemaCache {
   readonly relations: ReadonlyMap<string, Relation>;
   readonly foreignKeys: readonly ForeignKey[];
   readonly routines: ReadonlyMap<string, readonly Routine[]>;
+  /** `pg_timezone_names`, for `Prefer: timezone`. */
+  readonly timezones: ReadonlySet<string>;
 }
 
 export const qualifiedKey = (schema: string, name: string) => `${schema}\u0000${name}`;
@@ -113,7 +115,8 @@ SELECT
         FROM unnest(coalesce(p.proallargtypes, p.proargtypes::oid[])) WITH ORDINALITY k(t, ord))
   )), '[]')
   FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace JOIN pg_type rt ON rt.oid = p.prorettype
-  WHERE n.nspname = ANY($1::text[]) AND p.prokind = 'f') AS routines
+  WHERE n.nspname = ANY($1::text[]) AND p.prokind = 'f') AS routines,
+ (SELECT json_agg(name) FROM pg_timezone_names) AS timezones
 `;
 
 interface RawRoutine {
@@ -146,6 +149,7 @@ export async function loadSchemaCache(pool: pg.Pool, schemas: readonly string[])
     foreign_keys: ForeignKey[];
     view_columns: ViewColumn[];
     routines: RawRoutine[];
+    timezones: string[] | null;
   };
   const relations = new Map<string, Relation>();
   for (const r of raw.relations) {
@@ -195,7 +199,8 @@ export async function loadSchemaCache(pool: pg.Pool, schemas: readonly string[])
     ...raw.foreign_keys,
     ...viewForeignKeys(raw.foreign_keys, raw.view_columns, relations),
   ];
-  return { schemas, loadedAt: startedAt, relations, foreignKeys, routines };
+  const timezones = new Set(raw.timezones ?? []);
+  return { schemas, loadedAt: startedAt, relations, foreignKeys, routines, timezones };
 }
 
 interface ViewColumn {

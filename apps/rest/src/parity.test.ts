@@ -1,0 +1,117 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { adminQuery, ownerQuery, type TestEngine, testEngine } from './test/helpers.js';
+
+let t: TestEngine;
+
+beforeAll(async () => {
+  await ownerQuery(`
+    CREATE TABLE p_tasks (id int PRIMARY KEY, grp text NOT NULL, rank int NOT NULL, state text NOT NULL DEFAULT 'new');
+    INSERT INTO p_tasks SELECT i, CASE WHEN i <= 5 THEN 'a' ELSE 'b' END, 10 - i, 'new' FROM generate_series(1, 8) i;
+    CREATE TABLE p_times (id int PRIMARY KEY, at timestamptz NOT NULL);
+    INSERT INTO p_times VALUES (1, '2024-01-01 12:00:00+00');`);
+  t = testEngine();
+});
+afterAll(() => t.close());
+
+const states = async () =>
+  (await adminQuery<{ id: number; state: string }>('SELECT id, state FROM p_tasks ORDER BY id')).map(
+    (r) => `${r.id}:${r.state}`,
+  );
+
+describe('Prefer: max-affected', () => {
+  it('fails PATCH/DELETE beyond the limit with PGRST124 under handling=strict and rolls back', async () => {
+    const before = await states();
+    const patch = await t.call('PATCH', '/p_tasks?grp=eq.a', {
+      headers: { prefer: 'handling=strict, max-affected=3' },
+      body: { state: 'x' },
+    });
+    expect(patch.status).toBe(400);
+    expect(patch.json).toEqual({
+      code: 'PGRST124',
+      message: 'Query result exceeds max-affected preference constraint',
+      details: 'The query affects 5 rows',
+      hint: null,
+    });
+    const del = await t.call('DELETE', '/p_tasks?grp=eq.b', {
+      headers: { prefer: 'handling=strict, max-affected=2, return=representation' },
+    });
+    expect(del.status).toBe(400);
+    expect(del.json).toMatchObject({ code: 'PGRST124', details: 'The query affects 3 rows' });
+    expect(await states()).toEqual(before);
+  });
+
+  it('applies writes within the limit, and ignores the preference when lenient', async () => {
+    const ok = await t.call('PATCH', '/p_tasks?id=in.(1,2)', {
+      headers: { prefer: 'handling=strict, max-affected=2' },
+      body: { state: 'ok' },
+    });
+    expect(ok.status).toBe(204);
+    expect(ok.headers['preference-applied']).toContain('max-affected=2');
+    const lenient = await t.call('PATCH', '/p_tasks?id=in.(3,4,5)', {
+      headers: { prefer: 'max-affected=1' },
+      body: { state: 'len' },
+    });
+    expect(lenient.status).toBe(204);
+    expect((await states()).slice(0, 5)).toEqual(['1:ok', '2:ok', '3:len', '4:len', '5:len']);
+  });
+});
+
+describe('limited PATCH/DELETE', () => {
+  it('requires an order (PGRST109)', async () => {
+    const r = await t.call('PATCH', '/p_tasks?limit=1', { body: { state: 'z' } });
+    expect(r.status).toBe(400);
+    expect(r.json).toEqual({
+      code: 'PGRST109',
+      message: "A 'limit' was applied without an explicit 'order'",
+      details: null,
+      hint: "Apply an 'order' using unique column(s)",
+    });
+    const d = await t.call('DELETE', '/p_tasks?offset=1');
+    expect(d.json).toMatchObject({ code: 'PGRST109' });
+  });
+
+  it('updates and deletes only the ordered, limited rows among the filtered ones', async () => {
+    // grp b: ids 6,7,8 with rank 4,3,2 → ordered by rank: 8, 7, 6.
+    const patch = await t.call('PATCH', '/p_tasks?grp=eq.b&order=rank.asc&limit=2&select=id,state', {
+      headers: { prefer: 'return=representation' },
+      body: { state: 'lim' },
+    });
+    expect(patch.status).toBe(200);
+    expect((patch.json as { id: number }[]).map((r) => r.id).sort()).toEqual([7, 8]);
+    const del = await t.call('DELETE', '/p_tasks?grp=eq.b&order=id.desc&limit=1&offset=1', {
+      headers: { prefer: 'return=representation' },
+    });
+    expect(del.json).toEqual([{ id: 7, grp: 'b', rank: 3, state: 'lim' }]);
+    expect((await states()).slice(5)).toEqual(['6:new', '8:lim']);
+  });
+});
+
+describe('Prefer: timezone', () => {
+  it('sets the session time zone for the request and reports it as applied', async () => {
+    const r = await t.call('GET', '/p_times?select=at', {
+      headers: { prefer: 'timezone=America/Los_Angeles' },
+    });
+    expect(r.json).toEqual([{ at: '2024-01-01T04:00:00-08:00' }]);
+    expect(r.headers['preference-applied']).toBe('timezone=America/Los_Angeles');
+    const utc = await t.call('GET', '/p_times?select=at', { headers: { prefer: 'timezone=UTC' } });
+    expect(utc.json).toEqual([{ at: '2024-01-01T12:00:00+00:00' }]);
+  });
+
+  it('ignores an unknown time zone, or fails with PGRST122 under handling=strict', async () => {
+    const tz = "UTC'; create table pwned_tz(); --";
+    const lenient = await t.call('GET', '/p_times?select=at', { headers: { prefer: `timezone=${tz}` } });
+    expect(lenient.status).toBe(200);
+    expect(lenient.headers['preference-applied']).toBeUndefined();
+    const strict = await t.call('GET', '/p_times?select=at', {
+      headers: { prefer: 'handling=strict, timezone=Mars/Olympus' },
+    });
+    expect(strict.status).toBe(400);
+    expect(strict.json).toEqual({
+      code: 'PGRST122',
+      message: 'Invalid preferences given with handling=strict',
+      details: 'Invalid preferences: timezone=Mars/Olympus',
+      hint: null,
+    });
+    expect(await adminQuery("SELECT 1 FROM pg_class WHERE relname = 'pwned_tz'")).toEqual([]);
+  });
+});
