@@ -39,6 +39,11 @@ export interface GatewayConfig {
   readonly cache: CacheConfig;
   readonly shutdownGraceMs: number;
   readonly logLevel: string;
+  /**
+   * At `info`, one successful (2xx) request in this many is logged (the first one included);
+   * every refusal, error and aborted request is. 1 logs every request, as does `debug`.
+   */
+  readonly logSampleEvery: number;
 }
 
 /** Lambda's synchronous invocation payload limit. */
@@ -120,5 +125,6 @@ export function loadGatewayConfig(env: Env): GatewayConfig {
     },
     shutdownGraceMs: int(env, 'GATEWAY_SHUTDOWN_GRACE_MS', 10_000),
     logLevel: env.LOG_LEVEL || 'info',
+    logSampleEvery: int(env, 'GATEWAY_LOG_SAMPLE_EVERY', 100, 1),
   };
 }

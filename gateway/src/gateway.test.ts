@@ -419,6 +419,32 @@ describe('operations', () => {
     expect(all).not.toMatch(/eyJ[\w-]+\.eyJ/);
   });
 
+  it('samples successful requests at info but logs every refusal', async () => {
+    const lines: string[] = [];
+    const logger = pino({ level: 'info' }, { write: (line: string) => lines.push(line) });
+    const own = await startGateway(testConfig(registry, { logSampleEvery: 3 }), { logger });
+    try {
+      const ok = () =>
+        call(own.url, project.ref, '/rest/v1/todos', { headers: { apikey: project.publishableKey } });
+      for (const path of ['/a', '/b', '/c', '/d']) {
+        const res = await call(own.url, project.ref, `/rest/v1${path}`, {
+          headers: { apikey: project.publishableKey },
+        });
+        expect(res.status).toBe(200);
+      }
+      expect((await call(own.url, project.ref, '/rest/v1/e', {})).status).toBe(401);
+      expect((await ok()).status).toBe(200);
+    } finally {
+      await own.close();
+    }
+    const requests = lines.map((line) => JSON.parse(line)).filter((entry) => entry.msg === 'request');
+    expect(requests.map((r) => [r.path, r.status])).toEqual([
+      ['/rest/v1/a', 200],
+      ['/rest/v1/d', 200],
+      ['/rest/v1/e', 401],
+    ]);
+  });
+
   it('reports not ready when the tenant-manager is unreachable', async () => {
     await registry.stop();
     try {

@@ -29,7 +29,7 @@ import {
 } from './sigv4.js';
 import { type CacheLookup, TieredCache } from './tiered-cache.js';
 import { createUpstreamAllowlist } from './upstream-allowlist.js';
-import { UpstreamRelay } from './upstream-relay.js';
+import { type RelayObserver, UpstreamRelay } from './upstream-relay.js';
 import { formatRequestHead, openTunnel } from './websocket-tunnel.js';
 import { localhostLookup } from './localhost-lookup.js';
 
@@ -115,6 +115,18 @@ export function buildGateway(options: GatewayOptions): Gateway {
     max: config.cache.maxEntries,
   });
 
+  // One observer for every relay: the request context lives on the relay itself.
+  const relayObserver: RelayObserver = {
+    responded: (relay, status, seconds) => metrics.upstreamLatency(relay.service, status, seconds),
+    failed(relay, error, timedOut, seconds) {
+      metrics.upstreamLatency(relay.service, timedOut ? 504 : 502, seconds);
+      logger.warn(
+        { reqId: relay.requestId, ref: relay.ref, service: relay.service, err: errorSummary(error) },
+        'upstream request failed',
+      );
+    },
+  };
+
   const common = {
     maxEntries: config.cache.maxEntries,
     freshTtlMs: config.cache.freshTtlMs,
@@ -197,18 +209,35 @@ export function buildGateway(options: GatewayOptions): Gateway {
   /** Upgraded (WebSocket) client sockets: the HTTP server no longer tracks them. */
   const tunnels = new Set<Socket>();
 
+  // Successful requests are logged one in `logSampleEvery` (the first one included); refusals,
+  // errors and aborted requests always are. At debug level every request is.
+  let successesSinceLog = 0;
+  const logEverything = () => logger.isLevelEnabled('debug') || config.logSampleEvery <= 1;
+  const shouldLog = (status: number, aborted: boolean): boolean => {
+    if (!logger.isLevelEnabled('info')) return false;
+    if (aborted || status < 200 || status >= 300 || logEverything()) return true;
+    if (successesSinceLog === 0) {
+      successesSinceLog = config.logSampleEvery - 1;
+      return true;
+    }
+    successesSinceLog--;
+    return false;
+  };
+
   function handle(req: IncomingMessage, res: ServerResponse, upgrade: Upgrade | null = null): void {
     const started = performance.now();
     const header = req.headers['x-request-id'];
     const requestId = typeof header === 'string' && REQUEST_ID.test(header) ? header : randomUUID();
-    res.setHeader('x-request-id', requestId);
-    const state: RequestState = { prefix: 'none', ref: null, relay: null, upgrade };
+    // Response headers of the gateway's own go out with the head (see `leadingHeaders`), so a
+    // relayed response is written in one `writeHead` with no `setHeader` before it.
+    const state: RequestState = { prefix: 'none', ref: null, relay: null, upgrade, requestId, cors: false };
     inFlight++;
     res.once('close', () => {
       inFlight--;
-      if (!res.writableFinished) state.relay?.cancel();
+      const aborted = !res.writableFinished;
+      if (aborted) state.relay?.cancel();
       metrics.request(state.prefix, res.statusCode);
-      if (logger.isLevelEnabled('info')) {
+      if (shouldLog(res.statusCode, aborted)) {
         const url = req.url ?? '';
         const q = url.indexOf('?');
         logger.info(
@@ -220,7 +249,7 @@ export function buildGateway(options: GatewayOptions): Gateway {
             ms: Math.round((performance.now() - started) * 100) / 100,
             ref: state.ref,
             prefix: state.prefix,
-            aborted: !res.writableFinished,
+            aborted,
           },
           'request',
         );
@@ -228,12 +257,12 @@ export function buildGateway(options: GatewayOptions): Gateway {
     });
     if (shuttingDown) {
       res.setHeader('connection', 'close');
-      sendJson(res, refusals.shuttingDown);
+      reply(res, state, refusals.shuttingDown);
       return;
     }
     route(req, res, state, requestId).catch((error: unknown) => {
       logger.error({ reqId: requestId, err: errorSummary(error) }, 'gateway error');
-      if (!res.headersSent) sendJson(res, refusals.internal);
+      if (!res.headersSent) reply(res, state, refusals.internal);
       else res.destroy();
     });
   }
@@ -245,19 +274,18 @@ export function buildGateway(options: GatewayOptions): Gateway {
     const host = matchHost(req.headers.host, config.baseDomain);
 
     if (host.kind !== 'project') {
-      if (path === '/health' || path === '/ready' || path === '/metrics') return operations(path, res);
-      if (host.kind === 'other' || !config.localMode) return sendJson(res, refusals.unknownHost);
+      if (path === '/health' || path === '/ready' || path === '/metrics') return operations(path, res, state);
+      if (host.kind === 'other' || !config.localMode) return reply(res, state, refusals.unknownHost);
     }
 
-    res.setHeader('access-control-allow-origin', '*');
-    res.setHeader('access-control-expose-headers', EXPOSED_HEADERS);
+    state.cors = true;
     const service = serviceForPath(path);
     state.prefix = service ?? 'other';
     if (req.method === 'OPTIONS' && req.headers['access-control-request-method'] !== undefined) {
-      return preflight(req, res);
+      return preflight(req, res, state);
     }
-    if (!service) return sendJson(res, refusals.noRoute);
-    if (!SAFE_PATH.test(path) || BAD_PATH.test(path)) return sendJson(res, refusals.badPath);
+    if (!service) return reply(res, state, refusals.noRoute);
+    if (!SAFE_PATH.test(path) || BAD_PATH.test(path)) return reply(res, state, refusals.badPath);
 
     let queryApiKey: string | null = null;
     const query = parseQuery(q < 0 ? '' : url.slice(q + 1), (key, value) => {
@@ -265,7 +293,7 @@ export function buildGateway(options: GatewayOptions): Gateway {
       queryApiKey ??= value;
       return true;
     });
-    if (!query.ok) return sendJson(res, refusals.badQuery);
+    if (!query.ok) return reply(res, state, refusals.badQuery);
 
     const client = readClientCredentials(req.headers, queryApiKey);
     const apiKey = client.apiKey;
@@ -273,7 +301,7 @@ export function buildGateway(options: GatewayOptions): Gateway {
       if (host.kind === 'project' && OPEN_AUTH_PATHS.has(path)) {
         return forwardOpen(req, res, state, requestId, host.ref, path, query.pairs);
       }
-      return sendJson(res, refusals.noApiKey);
+      return reply(res, state, refusals.noApiKey);
     }
 
     // Resolve the project and the key record; the checksum is checked before any lookup.
@@ -286,7 +314,7 @@ export function buildGateway(options: GatewayOptions): Gateway {
       let checked = checkedKeys.get(apiKey);
       if (!checked || checked.ref !== ref) {
         const verified = verifyApiKey(apiKey, ref);
-        if (!verified.ok) return sendJson(res, refusals.invalidApiKey);
+        if (!verified.ok) return reply(res, state, refusals.invalidApiKey);
         checked = { ref, type: verified.key.type, hash: hashApiKey(apiKey) };
         checkedKeys.set(apiKey, checked);
       }
@@ -306,47 +334,48 @@ export function buildGateway(options: GatewayOptions): Gateway {
     } else {
       // Local mode on the bare domain: the key names its project.
       const parsed = parseApiKey(apiKey);
-      if (!parsed.ok) return sendJson(res, refusals.invalidApiKey);
+      if (!parsed.ok) return reply(res, state, refusals.invalidApiKey);
       keyType = parsed.key.type;
       keyLookup = await keys.get(hashApiKey(apiKey));
-      if (!keyLookup.ok) return sendJson(res, refusals.lookupUnavailable);
+      if (!keyLookup.ok) return reply(res, state, refusals.lookupUnavailable);
       if (!keyLookup.value || !verifyApiKey(apiKey, keyLookup.value.ref).ok) {
-        return sendJson(res, refusals.invalidApiKey);
+        return reply(res, state, refusals.invalidApiKey);
       }
       ref = keyLookup.value.ref;
       projectLookup = await projects.get(ref);
     }
     state.ref = ref;
 
-    if (!projectLookup.ok) return sendJson(res, refusals.lookupUnavailable);
+    if (!projectLookup.ok) return reply(res, state, refusals.lookupUnavailable);
     const project = projectLookup.value;
     const refusal = projectRefusal(project);
-    if (refusal || !project) return sendJson(res, refusal ?? refusals.projectNotFound);
-    if (!keyLookup.ok) return sendJson(res, refusals.lookupUnavailable);
+    if (refusal || !project) return reply(res, state, refusal ?? refusals.projectNotFound);
+    if (!keyLookup.ok) return reply(res, state, refusals.lookupUnavailable);
     const key = keyLookup.value;
     if (!key || key.status !== 'active' || key.ref !== ref || key.type !== keyType) {
-      return sendJson(res, refusals.invalidApiKey);
+      return reply(res, state, refusals.invalidApiKey);
     }
     if (keyType === 'secret' && isBrowserRequest(req.headers))
-      return sendJson(res, refusals.secretKeyInBrowser);
+      return reply(res, state, refusals.secretKeyInBrowser);
 
-    // The token the upstream sees: the user's (verified, unchanged) or one minted for the key's role.
-    let token: string;
+    // The token the upstream sees: the user's (verified, unchanged) or one minted for the key's role,
+    // as the `X-Client-Authorization` value.
+    let bearer: string;
     if (client.malformedAuthorization) {
-      return sendJson(res, jwtRefusal('PGRST301', 'Authorization header must use the Bearer scheme'));
+      return reply(res, state, jwtRefusal('PGRST301', 'Authorization header must use the Bearer scheme'));
     }
     if (client.userToken) {
       const outcome = project.verifyUserToken(client.userToken, Math.floor(clock.now() / 1000));
       const verified = 'then' in outcome ? await outcome : outcome;
-      if (!verified.ok) return sendJson(res, jwtRefusal(verified.error.code, verified.error.message));
-      token = client.userToken;
+      if (!verified.ok) return reply(res, state, jwtRefusal(verified.error.code, verified.error.message));
+      bearer = `Bearer ${client.userToken}`;
     } else {
-      if (!project.jwtSecret) return sendJson(res, refusals.projectUnavailable('NO_JWT_SECRET'));
-      const minted = mintedTokens.tokenFor(ref, key.role, project.jwtSecret, clock.now());
-      token = typeof minted === 'string' ? minted : await minted;
+      if (!project.jwtSecret) return reply(res, state, refusals.projectUnavailable('NO_JWT_SECRET'));
+      const minted = mintedTokens.bearerFor(ref, key.role, project.jwtSecret, clock.now());
+      bearer = typeof minted === 'string' ? minted : await minted;
     }
 
-    return forward(req, res, state, requestId, project, service, path, query.pairs, token);
+    return forward(req, res, state, requestId, project, service, path, query.pairs, bearer);
   }
 
   /** Body, headers, SigV4 and dispatch to the project's upstream for `service`. */
@@ -359,37 +388,42 @@ export function buildGateway(options: GatewayOptions): Gateway {
     service: ServiceName,
     path: string,
     queryPairs: QueryPair[],
-    token: string | null,
+    bearer: string | null,
   ): Promise<void> {
     const ref = project.ref;
     const upstream = project.upstreams.get(service);
-    if (!upstream) return sendJson(res, refusals.serviceNotConfigured(service));
+    if (!upstream) return reply(res, state, refusals.serviceNotConfigured(service));
     if (upstream.kind === 'disallowed') {
       logger.error(
         { reqId: requestId, ref, upstreamHost: upstream.host },
         'upstream host is not on the allowlist',
       );
-      return sendJson(res, refusals.upstreamNotAllowed);
+      return reply(res, state, refusals.upstreamNotAllowed);
     }
 
-    if (state.upgrade) return tunnel(req, res, state.upgrade, requestId, upstream, path, queryPairs, token);
+    if (state.upgrade) {
+      return tunnel(req, res, state, state.upgrade, requestId, upstream, path, queryPairs, bearer);
+    }
 
-    const body = await readBody(req, config.bodyLimitBytes);
+    // No body declared: nothing to wait for (most reads), so no promise either.
+    const method = req.method ?? 'GET';
+    const hasBody =
+      req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined;
+    const body = hasBody ? await readBody(req, config.bodyLimitBytes) : EMPTY_BODY;
     if (body === 'aborted') return;
-    if (body === 'too-large') return sendJson(res, refusals.payloadTooLarge(config.bodyLimitBytes));
+    if (body === 'too-large') return reply(res, state, refusals.payloadTooLarge(config.bodyLimitBytes));
 
+    // A flat [name, value, …] list: undici takes it as is, with no object to build and walk.
     const headers = forwardHeaders(req.headers, req.socket.remoteAddress);
-    if (token) headers['x-client-authorization'] = `Bearer ${token}`;
-    headers['x-request-id'] = requestId;
-    headers.host = upstream.host;
-    if (body.length > 0 || !BODYLESS.has(req.method ?? 'GET'))
-      headers['content-length'] = String(body.length);
+    if (bearer) headers.push('x-client-authorization', bearer);
+    headers.push('x-request-id', requestId, 'host', upstream.host);
+    if (body.length > 0 || !BODYLESS.has(method)) headers.push('content-length', String(body.length));
     const upstreamPath = upstream.basePath + path;
     const queryString = formatQuery(queryPairs);
     if (upstream.kind === 'lambda-url') {
       const credentials = options.credentials.current();
       const signed = signer.sign({
-        method: req.method ?? 'GET',
+        method,
         host: upstream.host,
         path: upstreamPath,
         query: queryPairs,
@@ -399,22 +433,25 @@ export function buildGateway(options: GatewayOptions): Gateway {
         credentials: 'then' in credentials ? await credentials : credentials,
         date: new Date(clock.now()),
       });
-      Object.assign(headers, signed);
+      headers.push(
+        'authorization',
+        signed.authorization,
+        'x-amz-date',
+        signed['x-amz-date'],
+        'x-amz-content-sha256',
+        signed['x-amz-content-sha256'],
+      );
+      const sessionToken = signed['x-amz-security-token'];
+      if (sessionToken) headers.push('x-amz-security-token', sessionToken);
     }
 
-    const relay = new UpstreamRelay(res, {
-      responded: (status, seconds) => metrics.upstreamLatency(service, status, seconds),
-      failed(error, timedOut, seconds) {
-        metrics.upstreamLatency(service, timedOut ? 504 : 502, seconds);
-        logger.warn({ reqId: requestId, ref, service, err: errorSummary(error) }, 'upstream request failed');
-      },
-    });
+    const relay = new UpstreamRelay(res, relayObserver, leadingHeaders(state), service, ref, requestId);
     state.relay = relay;
     upstreamDispatcher.dispatch(
       {
         origin: upstream.origin,
         path: queryString ? `${upstreamPath}?${queryString}` : upstreamPath,
-        method: (req.method ?? 'GET') as Dispatcher.HttpMethod,
+        method: method as Dispatcher.HttpMethod,
         headers,
         body: body.length > 0 ? body : null,
         headersTimeout: config.upstreamHeadersTimeoutMs,
@@ -428,23 +465,22 @@ export function buildGateway(options: GatewayOptions): Gateway {
   function tunnel(
     req: IncomingMessage,
     res: ServerResponse,
+    state: RequestState,
     upgrade: Upgrade,
     requestId: string,
     upstream: UpstreamTarget,
     path: string,
     queryPairs: QueryPair[],
-    token: string | null,
+    bearer: string | null,
   ): void {
     if (upstream.kind !== 'http') {
-      sendJson(res, refusals.upgradeNotSupported);
+      reply(res, state, refusals.upgradeNotSupported);
       return;
     }
     const headers = forwardHeaders(req.headers, req.socket.remoteAddress);
-    if (token) headers['x-client-authorization'] = `Bearer ${token}`;
-    headers['x-request-id'] = requestId;
-    headers.host = upstream.host;
-    headers.connection = 'Upgrade';
-    headers.upgrade = String(req.headers.upgrade ?? 'websocket');
+    if (bearer) headers.push('x-client-authorization', bearer);
+    headers.push('x-request-id', requestId, 'host', upstream.host, 'connection', 'Upgrade');
+    headers.push('upgrade', String(req.headers.upgrade ?? 'websocket'));
     const queryString = formatQuery(queryPairs);
     const target = new URL(upstream.origin);
     res.statusCode = 101;
@@ -465,7 +501,7 @@ export function buildGateway(options: GatewayOptions): Gateway {
       ...(config.localMode ? { lookup: localhostLookup as LookupFunction } : {}),
       onConnectError(error) {
         logger.warn({ reqId: requestId, err: errorSummary(error) }, 'upstream upgrade failed');
-        sendJson(res, refusals.upstreamUnreachable);
+        reply(res, state, refusals.upstreamUnreachable);
       },
     });
   }
@@ -482,14 +518,15 @@ export function buildGateway(options: GatewayOptions): Gateway {
   ): Promise<void> {
     state.ref = ref;
     const lookup = await projects.get(ref);
-    if (!lookup.ok) return sendJson(res, refusals.lookupUnavailable);
+    if (!lookup.ok) return reply(res, state, refusals.lookupUnavailable);
     const project = lookup.value;
     const refusal = projectRefusal(project);
-    if (refusal || !project) return sendJson(res, refusal ?? refusals.projectNotFound);
+    if (refusal || !project) return reply(res, state, refusal ?? refusals.projectNotFound);
     return forward(req, res, state, requestId, project, 'auth', path, queryPairs, null);
   }
 
-  function preflight(req: IncomingMessage, res: ServerResponse): void {
+  function preflight(req: IncomingMessage, res: ServerResponse, state: RequestState): void {
+    applyLeadingHeaders(res, state);
     const requested = req.headers['access-control-request-headers'];
     res.statusCode = 204;
     res.setHeader('access-control-allow-methods', 'GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS');
@@ -501,7 +538,8 @@ export function buildGateway(options: GatewayOptions): Gateway {
     res.end();
   }
 
-  async function operations(path: string, res: ServerResponse): Promise<void> {
+  async function operations(path: string, res: ServerResponse, state: RequestState): Promise<void> {
+    applyLeadingHeaders(res, state);
     if (path === '/health') return sendJson(res, { status: 200, body: { status: 'ok' } });
     if (path === '/ready') {
       const report = await ready();
@@ -522,6 +560,31 @@ export function buildGateway(options: GatewayOptions): Gateway {
       tenantManager: tenantManager ? 'ok' : 'down',
       redis: redisUp === null ? 'disabled' : redisUp ? 'ok' : 'down',
     };
+  }
+
+  /** The gateway's own response headers, as a flat list: `x-request-id`, and CORS on project hosts. */
+  function leadingHeaders(state: RequestState): string[] {
+    return state.cors
+      ? [
+          'x-request-id',
+          state.requestId,
+          'access-control-allow-origin',
+          '*',
+          'access-control-expose-headers',
+          EXPOSED_HEADERS,
+        ]
+      : ['x-request-id', state.requestId];
+  }
+
+  function applyLeadingHeaders(res: ServerResponse, state: RequestState): void {
+    const headers = leadingHeaders(state);
+    for (let i = 0; i < headers.length; i += 2) res.setHeader(headers[i]!, headers[i + 1]!);
+  }
+
+  /** A refusal (or any JSON answer) with the gateway's own headers. */
+  function reply(res: ServerResponse, state: RequestState, refusal: Refusal): void {
+    applyLeadingHeaders(res, state);
+    sendJson(res, refusal);
   }
 
   /** For a node:http server's `upgrade` event: the same checks, then a byte tunnel. */
@@ -569,6 +632,9 @@ interface RequestState {
   relay: UpstreamRelay | null;
   /** Set for HTTP upgrade (WebSocket) requests. */
   upgrade: Upgrade | null;
+  readonly requestId: string;
+  /** A project host's answer: CORS headers go with it. */
+  cors: boolean;
 }
 
 interface Upgrade {
@@ -576,26 +642,35 @@ interface Upgrade {
   readonly head: Buffer;
 }
 
-function forwardHeaders(incoming: IncomingHttpHeaders, remoteAddress: string | undefined) {
-  const headers: Record<string, string | string[]> = {};
+/** The client's end-to-end headers as a flat `[name, value, …]` list, plus `x-forwarded-for`. */
+function forwardHeaders(incoming: IncomingHttpHeaders, remoteAddress: string | undefined): string[] {
+  const headers: string[] = [];
   const connection = incoming.connection;
-  const listed = typeof connection === 'string' ? connection.toLowerCase().split(/\s*,\s*/) : [];
+  // Headers the client named in `Connection` are hop-by-hop too (`keep-alive`/`close` name none).
+  const listed =
+    typeof connection === 'string' && connection !== 'keep-alive' && connection !== 'close'
+      ? connection.toLowerCase().split(/\s*,\s*/)
+      : null;
   for (const name in incoming) {
     if (DROPPED_REQUEST_HEADERS.has(name) || name.startsWith('x-amz-') || name.startsWith('proxy-')) continue;
-    if (listed.length > 0 && listed.includes(name)) continue;
+    if (listed?.includes(name)) continue;
     const value = incoming[name];
-    if (value !== undefined) headers[name] = value;
+    if (value === undefined) continue;
+    if (typeof value === 'string') headers.push(name, value);
+    else for (const one of value) headers.push(name, one);
   }
   const forwardedFor = incoming['x-forwarded-for'];
   const client = remoteAddress ?? 'unknown';
-  headers['x-forwarded-for'] = typeof forwardedFor === 'string' ? `${forwardedFor}, ${client}` : client;
+  headers.push('x-forwarded-for', typeof forwardedFor === 'string' ? `${forwardedFor}, ${client}` : client);
   return headers;
 }
+
+const EMPTY_BODY = Buffer.alloc(0);
 
 function readBody(req: IncomingMessage, limit: number): Promise<BodyResult> {
   const declared = req.headers['content-length'];
   const chunked = req.headers['transfer-encoding'] !== undefined;
-  if (declared === undefined && !chunked) return Promise.resolve(Buffer.alloc(0));
+  if (declared === undefined && !chunked) return Promise.resolve(EMPTY_BODY);
   if (declared !== undefined && Number(declared) > limit) {
     req.resume();
     return Promise.resolve('too-large');

@@ -1,4 +1,4 @@
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { type Metric, Registry, collectDefaultMetrics } from 'prom-client';
 import type { CacheLayer } from './tiered-cache.js';
 
 export interface GatewayMetrics {
@@ -8,50 +8,196 @@ export interface GatewayMetrics {
   upstreamLatency(prefix: string, status: number, seconds: number): void;
 }
 
-/** Prometheus metrics on a registry of their own (several gateways may share a process in tests). */
+const UPSTREAM_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+
+/**
+ * Prometheus metrics on a registry of their own (several gateways may share a process in tests).
+ * The gateway's own series are plain numbers in memory, rendered by the registry at scrape time:
+ * prom-client validates and hashes the labels on every `inc`/`observe`, even on bound children,
+ * which is measurable on a path that costs tens of microseconds.
+ */
 export function createGatewayMetrics(options: { defaultMetrics?: boolean } = {}): GatewayMetrics {
   const registry = new Registry();
   if (options.defaultMetrics) collectDefaultMetrics({ register: registry });
-  const requests = new Counter({
-    name: 'gateway_requests_total',
-    help: 'Requests answered, by status code and API prefix',
-    labelNames: ['prefix', 'status'] as const,
-    registers: [registry],
-  });
-  const cache = new Counter({
-    name: 'gateway_cache_lookups_total',
-    help: 'Cache lookups by cache, layer (l1, redis, origin, stale) and result',
-    labelNames: ['cache', 'layer', 'result'] as const,
-    registers: [registry],
-  });
-  const upstream = new Histogram({
-    name: 'gateway_upstream_duration_seconds',
-    help: 'Time to upstream response headers',
-    labelNames: ['prefix', 'status'] as const,
-    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
-    registers: [registry],
-  });
-  // Label lookups hash their arguments on every call; the children are few, so keep them.
-  const requestChild = memo((prefix: string, status: string) => requests.labels(prefix, status));
-  const cacheChild = memo((name: string, layer: string, result: string) => cache.labels(name, layer, result));
-  const upstreamChild = memo((prefix: string, status: string) => upstream.labels(prefix, status));
+  const requests = new LabelledCounter(
+    'gateway_requests_total',
+    'Requests answered, by status code and API prefix',
+    ['prefix', 'status'],
+  );
+  const cache = new LabelledCounter(
+    'gateway_cache_lookups_total',
+    'Cache lookups by cache, layer (l1, redis, origin, stale) and result',
+    ['cache', 'layer', 'result'],
+  );
+  const upstream = new LabelledHistogram(
+    'gateway_upstream_duration_seconds',
+    'Time to upstream response headers',
+    ['prefix', 'status'],
+    UPSTREAM_BUCKETS,
+  );
+  for (const metric of [requests, cache, upstream]) registry.registerMetric(metric as unknown as Metric);
   return {
     registry,
-    request: (prefix, status) => requestChild(prefix, String(status)).inc(),
-    cacheLookup: (name, layer, result) => cacheChild(name, layer, result).inc(),
-    upstreamLatency: (prefix, status, seconds) => upstreamChild(prefix, String(status)).observe(seconds),
+    request: (prefix, status) => requests.child2(prefix, status).value++,
+    cacheLookup: (name, layer, result) => cache.child3(name, layer, result).value++,
+    upstreamLatency: (prefix, status, seconds) => upstream.child2(prefix, status).observe(seconds),
   };
 }
 
-function memo<A extends string[], R>(make: (...args: A) => R): (...args: A) => R {
-  const children = new Map<string, R>();
-  return (...args) => {
-    const id = args.join('|');
-    let child = children.get(id);
-    if (child === undefined) {
-      child = make(...args);
-      children.set(id, child);
+interface Series {
+  readonly labels: Record<string, string>;
+}
+
+/** Label children in nested maps keyed by the label values themselves: no joining, no hashing. */
+class SeriesTable<S extends Series> {
+  private readonly root = new Map<unknown, unknown>();
+  readonly all: S[] = [];
+
+  constructor(
+    readonly labelNames: readonly string[],
+    private readonly make: (labels: Record<string, string>) => S,
+  ) {}
+
+  lookup(values: readonly (string | number)[]): S {
+    let map = this.root;
+    for (let i = 0; i < values.length - 1; i++) {
+      let next = map.get(values[i]) as Map<unknown, unknown> | undefined;
+      if (!next) {
+        next = new Map();
+        map.set(values[i], next);
+      }
+      map = next;
     }
-    return child;
-  };
+    const last = values[values.length - 1];
+    let series = map.get(last) as S | undefined;
+    if (!series) {
+      const labels: Record<string, string> = {};
+      this.labelNames.forEach((name, i) => {
+        labels[name] = String(values[i]);
+      });
+      series = this.make(labels);
+      map.set(last, series);
+      this.all.push(series);
+    }
+    return series;
+  }
+
+  /** Two-label fast path (the hot path's counters and histogram). */
+  lookup2(a: string, b: string | number): S {
+    const inner = this.root.get(a) as Map<unknown, S> | undefined;
+    return inner?.get(b) ?? this.lookup([a, b]);
+  }
+
+  lookup3(a: string, b: string, c: string): S {
+    const inner = (this.root.get(a) as Map<unknown, Map<unknown, S>> | undefined)?.get(b);
+    return inner?.get(c) ?? this.lookup([a, b, c]);
+  }
+
+  clear(): void {
+    this.root.clear();
+    this.all.length = 0;
+  }
+}
+
+interface CounterSeries extends Series {
+  value: number;
+}
+
+/** A counter with labels, in the shape prom-client's registry renders (`get()`). */
+class LabelledCounter {
+  readonly type = 'counter';
+  readonly aggregator = 'sum';
+  private readonly series: SeriesTable<CounterSeries>;
+
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    labelNames: readonly string[],
+  ) {
+    this.series = new SeriesTable(labelNames, (labels) => ({ labels, value: 0 }));
+  }
+
+  child2(a: string, b: string | number): CounterSeries {
+    return this.series.lookup2(a, b);
+  }
+
+  child3(a: string, b: string, c: string): CounterSeries {
+    return this.series.lookup3(a, b, c);
+  }
+
+  get() {
+    return {
+      name: this.name,
+      help: this.help,
+      type: this.type,
+      aggregator: this.aggregator,
+      values: this.series.all.map((s) => ({ labels: { ...s.labels }, value: s.value })),
+    };
+  }
+
+  reset(): void {
+    this.series.clear();
+  }
+}
+
+interface HistogramSeries extends Series {
+  /** Per bucket (not cumulative); the last slot is +Inf. */
+  readonly counts: Float64Array;
+  sum: number;
+  count: number;
+  observe(value: number): void;
+}
+
+/** A histogram with labels, rendered like prom-client's (`le` first, cumulative buckets, _sum, _count). */
+class LabelledHistogram {
+  readonly type = 'histogram';
+  readonly aggregator = 'sum';
+  private readonly series: SeriesTable<HistogramSeries>;
+
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    labelNames: readonly string[],
+    private readonly buckets: readonly number[],
+  ) {
+    this.series = new SeriesTable(labelNames, (labels) => {
+      const series: HistogramSeries = {
+        labels,
+        counts: new Float64Array(buckets.length + 1),
+        sum: 0,
+        count: 0,
+        observe(value) {
+          let i = 0;
+          while (i < buckets.length && value > buckets[i]!) i++;
+          series.counts[i]!++;
+          series.sum += value;
+          series.count++;
+        },
+      };
+      return series;
+    });
+  }
+
+  child2(a: string, b: string | number): HistogramSeries {
+    return this.series.lookup2(a, b);
+  }
+
+  get() {
+    const values: Array<{ labels: Record<string, string | number>; value: number; metricName: string }> = [];
+    for (const s of this.series.all) {
+      let cumulative = 0;
+      this.buckets.forEach((le, i) => {
+        cumulative += s.counts[i]!;
+        values.push({ labels: { le, ...s.labels }, value: cumulative, metricName: `${this.name}_bucket` });
+      });
+      values.push({ labels: { le: '+Inf', ...s.labels }, value: s.count, metricName: `${this.name}_bucket` });
+      values.push({ labels: { ...s.labels }, value: s.sum, metricName: `${this.name}_sum` });
+      values.push({ labels: { ...s.labels }, value: s.count, metricName: `${this.name}_count` });
+    }
+    return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values };
+  }
+
+  reset(): void {
+    this.series.clear();
+  }
 }

@@ -126,6 +126,10 @@ describe('SigV4 signer vs @smithy/signature-v4', () => {
       { path: '/rest/v1/caf%C3%A9/' },
       { path: '/rest/v1/rpc/fn(x)*' },
       { path: '/rest/v1/' },
+      // Unreserved-only paths take the signer's shortcut; dot segments and '//' must not.
+      { path: '/rest/v1/a.b/..c/.d~e_f-g' },
+      { path: '/rest/v1/./t/../u' },
+      { path: '/rest/v1//t/.' },
       { path: '/auth/v1/token' },
     ];
     for (const options of cases) await compare('select=*&id=eq.1', options);

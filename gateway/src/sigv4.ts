@@ -1,3 +1,4 @@
+import * as crypto from 'node:crypto';
 import { createHash, createHmac } from 'node:crypto';
 
 /** AWS credentials as the default provider chain returns them. */
@@ -15,7 +16,32 @@ const hexEscape = (c: string) => `%${c.charCodeAt(0).toString(16).toUpperCase()}
 
 /** RFC 3986 encoding as SigV4 wants it (encodeURIComponent plus `! ' ( ) *`). */
 export function escapeUri(value: string): string {
-  return encodeURIComponent(value).replace(HEX_ESCAPE, hexEscape);
+  return isUnreserved(value) ? value : encodeURIComponent(value).replace(HEX_ESCAPE, hexEscape);
+}
+
+/** RFC 3986 unreserved characters (`A-Z a-z 0-9 - . _ ~`), by char code. */
+const UNRESERVED = new Uint8Array(128);
+for (let c = 0; c < 128; c++) {
+  const ch = String.fromCharCode(c);
+  UNRESERVED[c] = /[A-Za-z0-9\-._~]/.test(ch) ? 1 : 0;
+}
+
+/** True when encoding and decoding both leave `value` unchanged (the common case): no work to do. */
+function isUnreserved(value: string): boolean {
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (c >= 128 || UNRESERVED[c] === 0) return false;
+  }
+  return true;
+}
+
+/** Like isUnreserved, with `/` allowed (a path). */
+function isPlainPath(value: string): boolean {
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (c !== 47 && (c >= 128 || UNRESERVED[c] === 0)) return false;
+  }
+  return true;
 }
 
 /** One query parameter, both halves already in SigV4 encoding. */
@@ -42,16 +68,19 @@ export function parseQuery(
     const eq = component.indexOf('=');
     const rawKey = eq < 0 ? component : component.slice(0, eq);
     const rawValue = eq < 0 ? '' : component.slice(eq + 1);
+    // Unreserved-only halves decode and re-encode to themselves: skip both steps.
+    const plainKey = isUnreserved(rawKey);
+    const plainValue = isUnreserved(rawValue);
     let key: string;
     let value: string;
     try {
-      key = decodeURIComponent(rawKey.replace(PLUS, ' '));
-      value = decodeURIComponent(rawValue.replace(PLUS, ' '));
+      key = plainKey ? rawKey : decodeURIComponent(rawKey.replace(PLUS, ' '));
+      value = plainValue ? rawValue : decodeURIComponent(rawValue.replace(PLUS, ' '));
     } catch {
       return { ok: false, reason: 'malformed percent-encoding in query string' };
     }
     if (drop?.(key, value)) continue;
-    pairs.push([escapeUri(key), escapeUri(value)]);
+    pairs.push([plainKey ? key : escapeUri(key), plainValue ? value : escapeUri(value)]);
   }
   return { ok: true, pairs };
 }
@@ -66,6 +95,10 @@ export function formatQuery(pairs: readonly QueryPair[]): string {
 /** Sorted by key, then by value; `X-Amz-Signature` left out (as the reference implementation does). */
 export function canonicalQuery(pairs: readonly QueryPair[]): string {
   if (pairs.length === 0) return '';
+  if (pairs.length === 1) {
+    const [key, value] = pairs[0]!;
+    return key.toLowerCase() === 'x-amz-signature' ? '' : `${key}=${value}`;
+  }
   const sorted = pairs
     .filter(([key]) => key.toLowerCase() !== 'x-amz-signature')
     .sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0));
@@ -74,6 +107,8 @@ export function canonicalQuery(pairs: readonly QueryPair[]): string {
 
 /** Canonical URI of a raw request path: dot segments and empty segments removed, then encoded again. */
 export function canonicalPath(path: string): string {
+  // Unreserved characters and single slashes, no dot segments: already canonical.
+  if (isPlainPath(path) && !path.includes('//') && !hasDotSegment(path)) return path;
   const segments: string[] = [];
   for (const segment of path.split('/')) {
     if (segment.length === 0 || segment === '.') continue;
@@ -84,6 +119,15 @@ export function canonicalPath(path: string): string {
     segments.length > 0 && path.endsWith('/') ? '/' : ''
   }`;
   return escapeUri(normalized).replace(/%2F/g, '/');
+}
+
+function hasDotSegment(path: string): boolean {
+  for (let i = path.indexOf('.'); i >= 0; i = path.indexOf('.', i + 1)) {
+    if (i > 0 && path.charCodeAt(i - 1) !== 47) continue;
+    const end = path.charCodeAt(i + 1) === 46 ? i + 2 : i + 1;
+    if (end === path.length || path.charCodeAt(end) === 47) return true;
+  }
+  return false;
 }
 
 export interface SignInput {
@@ -113,7 +157,13 @@ export interface SigV4Signer {
   sign(input: SignInput): SignedHeaders;
 }
 
+/** One-shot hashing (Node >= 20.12) skips the Hash object; the streaming API is the fallback. */
+const oneShotHash = (
+  crypto as { hash?: (algorithm: string, data: string | Uint8Array, encoding: 'hex') => string }
+).hash;
+
 export function sha256Hex(body: Uint8Array | string): string {
+  if (oneShotHash) return oneShotHash('sha256', body, 'hex');
   return createHash('sha256').update(body).digest('hex');
 }
 
@@ -139,7 +189,13 @@ export function createSigV4Signer(): SigV4Signer {
     return lastLongDate;
   };
 
-  const signingKey = (credentials: AwsCredentials, scope: string, parts: readonly string[]): Buffer => {
+  const signingKey = (
+    credentials: AwsCredentials,
+    scope: string,
+    shortDate: string,
+    region: string,
+    service: string,
+  ): Buffer => {
     let byScope = signingKeys.get(credentials);
     if (!byScope) {
       byScope = new Map();
@@ -148,7 +204,9 @@ export function createSigV4Signer(): SigV4Signer {
     let key = byScope.get(scope);
     if (!key) {
       let k: Buffer | string = `AWS4${credentials.secretAccessKey}`;
-      for (const part of parts) k = createHmac('sha256', k).update(part).digest();
+      for (const part of [shortDate, region, service, 'aws4_request']) {
+        k = createHmac('sha256', k).update(part).digest();
+      }
       key = k as Buffer;
       if (byScope.size > 16) byScope.clear();
       byScope.set(scope, key);
@@ -156,30 +214,44 @@ export function createSigV4Signer(): SigV4Signer {
     return key;
   };
 
+  // The scope and the canonical `host`/token values repeat request after request: keep the last ones.
+  let lastScope = { shortDate: '', region: '', service: '', value: '' };
+  const scopeOf = (shortDate: string, region: string, service: string): string => {
+    const last = lastScope;
+    if (last.shortDate === shortDate && last.region === region && last.service === service) return last.value;
+    lastScope = { shortDate, region, service, value: `${shortDate}/${region}/${service}/aws4_request` };
+    return lastScope.value;
+  };
+  const canonicalValues = new Map<string, string>();
+  const canonicalValueOf = (value: string): string => {
+    let canonical = canonicalValues.get(value);
+    if (canonical === undefined) {
+      canonical = canonicalHeaderValue(value);
+      if (canonicalValues.size >= 1_000) canonicalValues.clear();
+      canonicalValues.set(value, canonical);
+    }
+    return canonical;
+  };
+
   return {
     sign(input) {
       const longDate = longDateOf(input.date);
       const shortDate = longDate.slice(0, 8);
-      const scope = `${shortDate}/${input.region}/${input.service}/aws4_request`;
+      const scope = scopeOf(shortDate, input.region, input.service);
       const token = input.credentials.sessionToken;
       const signedHeaderNames = token
         ? 'host;x-amz-content-sha256;x-amz-date;x-amz-security-token'
         : 'host;x-amz-content-sha256;x-amz-date';
       const canonicalHeaders =
-        `host:${canonicalHeaderValue(input.host)}\n` +
+        `host:${canonicalValueOf(input.host)}\n` +
         `x-amz-content-sha256:${input.payloadHash}\n` +
         `x-amz-date:${longDate}\n` +
-        (token ? `x-amz-security-token:${canonicalHeaderValue(token)}\n` : '');
+        (token ? `x-amz-security-token:${canonicalValueOf(token)}\n` : '');
       const canonicalRequest =
         `${input.method}\n${canonicalPath(input.path)}\n${canonicalQuery(input.query)}\n` +
         `${canonicalHeaders}\n${signedHeaderNames}\n${input.payloadHash}`;
       const stringToSign = `AWS4-HMAC-SHA256\n${longDate}\n${scope}\n${sha256Hex(canonicalRequest)}`;
-      const key = signingKey(input.credentials, scope, [
-        shortDate,
-        input.region,
-        input.service,
-        'aws4_request',
-      ]);
+      const key = signingKey(input.credentials, scope, shortDate, input.region, input.service);
       const signature = createHmac('sha256', key).update(stringToSign).digest('hex');
       const authorization =
         `AWS4-HMAC-SHA256 Credential=${input.credentials.accessKeyId}/${scope}, ` +

@@ -27,21 +27,26 @@ const TIMEOUT_CODES = new Set([
 
 export interface RelayObserver {
   /** Upstream answered with headers after `seconds`. */
-  responded(status: number, seconds: number): void;
-  failed(error: Error, timedOut: boolean, seconds: number): void;
+  responded(relay: UpstreamRelay, status: number, seconds: number): void;
+  failed(relay: UpstreamRelay, error: Error, timedOut: boolean, seconds: number): void;
 }
 
 /**
  * Streams an upstream response into the client response through undici's dispatch handler API:
- * no intermediate Readable, back-pressure by pausing the upstream socket, small bodies coalesced
- * into a single write. Timeouts become 504 and connection failures 502 (JSON) while nothing has
- * been sent; after that the client connection is cut so a truncated body is never mistaken for a
- * whole one.
+ * no intermediate Readable, back-pressure by pausing the upstream socket. Small bodies (by
+ * `content-length`) are coalesced and go out with the head in one (corked) write. Timeouts become 504 and
+ * connection failures 502 (JSON) while nothing has been sent; after that the client connection is
+ * cut so a truncated body is never mistaken for a whole one.
+ *
+ * The response head is one flat `[name, value, …]` list handed to `writeHead`: `leadingHeaders`
+ * (the gateway's own, e.g. `x-request-id` and CORS) followed by the upstream's relayable headers.
+ * The request context (`service`, `ref`, `requestId`) rides along for the shared observer, so a
+ * request allocates no closures for it.
  */
 export class UpstreamRelay implements Dispatcher.DispatchHandler {
   private abortUpstream: ((error?: Error) => void) | null = null;
   private status = 0;
-  private headers: Record<string, string | string[]> = {};
+  private headers: string[] = [];
   private chunks: Buffer[] | null = null;
   private resumeUpstream: (() => void) | null = null;
   private readonly startedAt = performance.now();
@@ -50,6 +55,10 @@ export class UpstreamRelay implements Dispatcher.DispatchHandler {
   constructor(
     private readonly res: ServerResponse,
     private readonly observer: RelayObserver,
+    readonly leadingHeaders: readonly string[],
+    readonly service: string,
+    readonly ref: string,
+    readonly requestId: string,
   ) {}
 
   /** The client went away: stop the upstream request too. */
@@ -66,19 +75,29 @@ export class UpstreamRelay implements Dispatcher.DispatchHandler {
     this.status = statusCode;
     this.resumeUpstream = resume;
     let contentLength = -1;
-    const headers = this.headers;
+    const headers = this.leadingHeaders.slice();
+    const leading = headers.length;
     for (let i = 0; i < rawHeaders.length; i += 2) {
       const name = rawHeaders[i]!.toString('latin1').toLowerCase();
       if (DROPPED_RESPONSE_HEADERS.has(name) || name.startsWith('access-control-')) continue;
       const value = rawHeaders[i + 1]!.toString('latin1');
       if (name === 'content-length') contentLength = Number(value);
-      const previous = headers[name];
-      if (previous === undefined) headers[name] = name === 'set-cookie' ? [value] : value;
-      else if (Array.isArray(previous)) previous.push(value);
-      else headers[name] = `${previous}, ${value}`;
+      // Repeated fields are joined with ", " (set-cookie stays one line each), as node:http did.
+      let at = -1;
+      if (name !== 'set-cookie') {
+        for (let j = leading; j < headers.length; j += 2) {
+          if (headers[j] === name) {
+            at = j;
+            break;
+          }
+        }
+      }
+      if (at < 0) headers.push(name, value);
+      else headers[at + 1] = `${headers[at + 1]}, ${value}`;
     }
+    this.headers = headers;
     if (contentLength >= 0 && contentLength <= COALESCE_LIMIT) this.chunks = [];
-    this.observer.responded(statusCode, (performance.now() - this.startedAt) / 1000);
+    this.observer.responded(this, statusCode, (performance.now() - this.startedAt) / 1000);
     return true;
   }
 
@@ -108,12 +127,15 @@ export class UpstreamRelay implements Dispatcher.DispatchHandler {
     this.done = true;
     const code = (error as { code?: string }).code ?? '';
     const timedOut = TIMEOUT_CODES.has(code);
-    this.observer.failed(error, timedOut, (performance.now() - this.startedAt) / 1000);
+    this.observer.failed(this, error, timedOut, (performance.now() - this.startedAt) / 1000);
     const res = this.res;
     if (res.destroyed) return;
     if (res.headersSent) {
       res.destroy();
       return;
+    }
+    for (let i = 0; i < this.leadingHeaders.length; i += 2) {
+      res.setHeader(this.leadingHeaders[i]!, this.leadingHeaders[i + 1]!);
     }
     const refusal: Refusal = timedOut ? refusals.upstreamTimeout : refusals.upstreamUnreachable;
     sendJson(res, refusal);

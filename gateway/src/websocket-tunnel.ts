@@ -73,17 +73,9 @@ export function openTunnel(options: TunnelOptions): void {
   client.on('close', teardown);
 }
 
-/** Request line and headers for the upstream, from a header object (values may be arrays). */
-export function formatRequestHead(
-  method: string,
-  path: string,
-  headers: Readonly<Record<string, string | string[]>>,
-): string {
+/** Request line and headers for the upstream, from a flat `[name, value, …]` list. */
+export function formatRequestHead(method: string, path: string, headers: readonly string[]): string {
   let head = `${method} ${path} HTTP/1.1\r\n`;
-  for (const name in headers) {
-    const value = headers[name]!;
-    if (Array.isArray(value)) for (const v of value) head += `${name}: ${v}\r\n`;
-    else head += `${name}: ${value}\r\n`;
-  }
+  for (let i = 0; i < headers.length; i += 2) head += `${headers[i]}: ${headers[i + 1]}\r\n`;
   return `${head}\r\n`;
 }

@@ -1,0 +1,153 @@
+/**
+ * CPU profile of the gateway under load: starts the bench upstream and a gateway with
+ * `node --cpu-prof`, drives it with autocannon (warm key, the bench's PostgREST-style path), stops it
+ * and prints the functions with the most self time, then the same grouped by file.
+ *
+ *   npx tsx scripts/bench/gateway/profile.ts      (PROFILE_SECONDS, PROFILE_RATE, PROFILE_TOP, LOG_LEVEL)
+ *
+ * The raw `.cpuprofile` stays in the printed directory (open it in Chrome DevTools → Performance).
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { freePort } from '@supaplane/local-services';
+
+const root = fileURLToPath(new URL('../../../', import.meta.url));
+const requireFromGateway = createRequire(join(root, 'gateway/package.json'));
+const autocannon = requireFromGateway('autocannon') as (options: object) => Promise<{
+  requests: { average: number };
+  non2xx: number;
+  errors: number;
+}>;
+
+const SECONDS = Number(process.env.PROFILE_SECONDS ?? 10);
+const RATE = Number(process.env.PROFILE_RATE ?? 0);
+const TOP = Number(process.env.PROFILE_TOP ?? 40);
+const TOKEN = 'bench-internal-token';
+const BASE_DOMAIN = 'supaplane.bench';
+
+interface ProfileNode {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  children?: number[];
+}
+interface CpuProfile {
+  nodes: ProfileNode[];
+  samples: number[];
+  timeDeltas: number[];
+}
+
+function firstLine(child: ChildProcess): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let buffer = '';
+    child.stdout?.on('data', (chunk: Buffer) => {
+      buffer += chunk.toString();
+      const nl = buffer.indexOf('\n');
+      if (nl >= 0) resolve(buffer.slice(0, nl));
+    });
+    child.once('exit', (code) => reject(new Error(`child exited with ${code}`)));
+  });
+}
+
+const shortUrl = (url: string) =>
+  url
+    .replace(/^file:\/\//, '')
+    .replace(root, '')
+    .replace(/.*node_modules\/\.pnpm\/([^/]+)\/node_modules\//, '$1:');
+
+function summarize(profile: CpuProfile): void {
+  const byId = new Map(profile.nodes.map((node) => [node.id, node]));
+  const self = new Map<number, number>();
+  for (let i = 0; i < profile.samples.length; i++) {
+    const id = profile.samples[i]!;
+    self.set(id, (self.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0));
+  }
+  let total = 0;
+  const byFunction = new Map<string, number>();
+  const byFile = new Map<string, number>();
+  for (const [id, micros] of self) {
+    const frame = byId.get(id)!.callFrame;
+    total += micros;
+    const file = frame.url ? shortUrl(frame.url) : `(${frame.functionName || 'native'})`;
+    const fn = `${frame.functionName || '(anonymous)'}  ${file}:${frame.lineNumber + 1}`;
+    byFunction.set(fn, (byFunction.get(fn) ?? 0) + micros);
+    byFile.set(file, (byFile.get(file) ?? 0) + micros);
+  }
+  const print = (title: string, map: Map<string, number>, count: number) => {
+    console.log(`\n${title}`);
+    for (const [name, micros] of [...map].sort((a, b) => b[1] - a[1]).slice(0, count)) {
+      console.log(`${((micros / total) * 100).toFixed(1).padStart(5)}%  ${name}`);
+    }
+  };
+  print('self time by function', byFunction, TOP);
+  print('self time by file', byFile, 20);
+}
+
+const children: ChildProcess[] = [];
+try {
+  const upstream = spawn(process.execPath, ['--import', 'tsx', 'scripts/bench/gateway/upstream.ts'], {
+    cwd: root,
+    env: { ...process.env, INTERNAL_SERVICE_TOKEN: TOKEN, BENCH_COLD_PROJECTS: '0' },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  children.push(upstream);
+  const fixture = JSON.parse(await firstLine(upstream)) as {
+    registryUrl: string;
+    warm: { ref: string; key: string };
+  };
+  const port = await freePort();
+  const profileDir = mkdtempSync(join(tmpdir(), 'gateway-profile-'));
+  const gateway = spawn(
+    process.execPath,
+    ['--cpu-prof', '--cpu-prof-dir', profileDir, '--import', 'tsx', 'gateway/src/main.ts'],
+    {
+      cwd: root,
+      env: {
+        ...process.env,
+        LOCAL_MODE: 'true',
+        BASE_DOMAIN,
+        GATEWAY_PORT: String(port),
+        TENANT_MANAGER_INTERNAL_URL: fixture.registryUrl,
+        INTERNAL_SERVICE_TOKEN: TOKEN,
+        LOCAL_AWS_ACCESS_KEY_ID: 'AKIDBENCH',
+        LOCAL_AWS_SECRET_ACCESS_KEY: 'bench-secret',
+        LOG_LEVEL: process.env.LOG_LEVEL ?? 'info',
+      },
+      stdio: ['ignore', 'ignore', 'inherit'],
+    },
+  );
+  children.push(gateway);
+  const url = `http://127.0.0.1:${port}/rest/v1/todos?select=id,title,done&order=inserted_at.desc&limit=10`;
+  const headers = { host: `${fixture.warm.ref}.${BASE_DOMAIN}:${port}`, apikey: fixture.warm.key };
+  for (let i = 0; ; i++) {
+    try {
+      await fetch(`http://127.0.0.1:${port}/health`);
+      break;
+    } catch {
+      if (i > 200) throw new Error('gateway did not come up');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+  const result = await autocannon({
+    url,
+    headers,
+    connections: 32,
+    duration: SECONDS,
+    ...(RATE > 0 ? { overallRate: RATE } : {}),
+  });
+  console.log(
+    `${Math.round(result.requests.average)} rps for ${SECONDS}s, ${result.non2xx + result.errors} failed`,
+  );
+  const exited = new Promise((resolve) => gateway.once('exit', resolve));
+  gateway.kill('SIGTERM');
+  await exited;
+  const file = readdirSync(profileDir).find((name) => name.endsWith('.cpuprofile'));
+  if (!file) throw new Error('no profile written');
+  console.log(`profile: ${join(profileDir, file)}`);
+  summarize(JSON.parse(readFileSync(join(profileDir, file), 'utf8')) as CpuProfile);
+} finally {
+  for (const child of children) child.kill('SIGTERM');
+}
