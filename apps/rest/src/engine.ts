@@ -14,6 +14,7 @@ import {
   type TxEnd,
 } from './request-headers.js';
 import { type BatchResult, type BatchStatement, runBatch } from './batch.js';
+import { bodyFormat, invalidBody, parseBody } from './request-body.js';
 import { ApiError, apiError, cacheMiss, fromPgError, isPgError } from './errors.js';
 import {
   type CountKind,
@@ -343,10 +344,13 @@ export function createRestEngine(options: RestEngineOptions): RestEngine {
     const plan = newContext(ctx.current, query);
     plan.csv = ctx.media === 'csv';
     const ret: ReturnPreference = prefer.return ?? 'minimal';
+    const format = bodyFormat(ctx.headers['content-type']);
+    // A CSV body is a list of rows; PUT and PATCH take its one row.
+    const single = (v: unknown) => (format === 'csv' && Array.isArray(v) && v.length === 1 ? v[0] : v);
     let writePlan: WritePlan;
     let status: number;
     if (method === 'POST') {
-      const body = parseBody(ctx.request.body);
+      const body = parseBody(ctx.request.body, format);
       const rows = Array.isArray(body) ? body : [body];
       if (!rows.every(isObject)) throw invalidBody();
       const columns = query.columns ?? Object.keys(rows[0] ?? {});
@@ -370,7 +374,7 @@ export function createRestEngine(options: RestEngineOptions): RestEngine {
       });
       status = 201;
     } else if (method === 'PUT') {
-      const body = parseBody(ctx.request.body);
+      const body = single(parseBody(ctx.request.body, format));
       if (!isObject(body)) throw invalidBody();
       checkPut(query, relation, body);
       writePlan = planInsert(plan, relation, {
@@ -382,7 +386,7 @@ export function createRestEngine(options: RestEngineOptions): RestEngine {
       });
       status = ret === 'minimal' ? 204 : 200;
     } else if (method === 'PATCH') {
-      const body = parseBody(ctx.request.body);
+      const body = single(parseBody(ctx.request.body, format));
       if (!isObject(body)) throw invalidBody();
       const columns = query.columns ?? Object.keys(body);
       if (!columns.length) {
@@ -462,7 +466,7 @@ export function createRestEngine(options: RestEngineOptions): RestEngine {
         ? decodeQueryString(ctx.request.rawQuery)
             .map(([k]) => k)
             .filter((k) => !RESERVED.has(k.split('.').pop()!))
-        : Object.keys((ctx.request.body?.length && (safeJson(ctx.request.body) as object)) || {});
+        : Object.keys((ctx.request.body?.length && (safeBody(ctx) as object)) || {});
       findRoutine(ctx.current, ctx.schema, name, given, false);
     }
     let query: ParsedQuery;
@@ -477,7 +481,9 @@ export function createRestEngine(options: RestEngineOptions): RestEngine {
     if (readMethod) {
       args = Object.fromEntries(query.rawParams);
     } else {
-      body = ctx.request.body?.length ? parseBody(ctx.request.body) : {};
+      const format = bodyFormat(ctx.headers['content-type']);
+      body = ctx.request.body?.length ? parseBody(ctx.request.body, format) : {};
+      if (format === 'csv' && Array.isArray(body) && body.length === 1) body = body[0];
       if (isObject(body)) args = body;
     }
     const singleObject = prefer.params === 'single-object';
@@ -641,9 +647,10 @@ export function createRestEngine(options: RestEngineOptions): RestEngine {
 
 const RESERVED = new Set(['select', 'order', 'limit', 'offset', 'and', 'or', 'columns', 'on_conflict']);
 
-function safeJson(body: Buffer | string): unknown {
+function safeBody(ctx: { request: RestRequest; headers: Record<string, string> }): unknown {
   try {
-    return JSON.parse(body.toString());
+    const body = parseBody(ctx.request.body, bodyFormat(ctx.headers['content-type']));
+    return Array.isArray(body) ? body[0] : body;
   } catch {
     return undefined;
   }
@@ -679,18 +686,6 @@ const nullableNumber = (v: string | null) => (v === null ? undefined : Number(v)
 
 const isObject = (v: unknown): v is Record<string, unknown> =>
   typeof v === 'object' && v !== null && !Array.isArray(v);
-
-const invalidBody = () => apiError(400, 'PGRST102', 'Empty or invalid json');
-
-function parseBody(body: Buffer | string | undefined): unknown {
-  const text = body === undefined ? '' : body.toString();
-  if (!text.trim()) throw invalidBody();
-  try {
-    return JSON.parse(text);
-  } catch {
-    throw invalidBody();
-  }
-}
 
 function singularError(n: number) {
   return apiError(

@@ -8,7 +8,10 @@ beforeAll(async () => {
     CREATE TABLE p_tasks (id int PRIMARY KEY, grp text NOT NULL, rank int NOT NULL, state text NOT NULL DEFAULT 'new');
     INSERT INTO p_tasks SELECT i, CASE WHEN i <= 5 THEN 'a' ELSE 'b' END, 10 - i, 'new' FROM generate_series(1, 8) i;
     CREATE TABLE p_times (id int PRIMARY KEY, at timestamptz NOT NULL);
-    INSERT INTO p_times VALUES (1, '2024-01-01 12:00:00+00');`);
+    INSERT INTO p_times VALUES (1, '2024-01-01 12:00:00+00');
+    CREATE TABLE p_people (id int PRIMARY KEY, name text NOT NULL, age int, tags text[]);
+    CREATE FUNCTION p_greet(name text, punct text DEFAULT '!') RETURNS text LANGUAGE sql IMMUTABLE AS
+      $$ SELECT 'hi ' || name || punct $$;`);
   t = testEngine();
 });
 afterAll(() => t.close());
@@ -113,5 +116,59 @@ describe('Prefer: timezone', () => {
       hint: null,
     });
     expect(await adminQuery("SELECT 1 FROM pg_class WHERE relname = 'pwned_tz'")).toEqual([]);
+  });
+});
+
+describe('CSV and form request bodies', () => {
+  const csv = { 'content-type': 'text/csv', prefer: 'return=representation' };
+  it('bulk-inserts CSV with the header row as columns and NULL as null', async () => {
+    const body = 'id,name,age,tags\n1,Ann,30,"{a,b}"\n2,"Bob ""B"", Jr.",NULL,{}\r\n3,"multi\nline",7,NULL\n';
+    const r = await t.call('POST', '/p_people', { headers: csv, body });
+    expect(r.status, r.body.toString()).toBe(201);
+    expect(await adminQuery('SELECT id, name, age, tags FROM p_people ORDER BY id')).toEqual([
+      { id: 1, name: 'Ann', age: 30, tags: ['a', 'b'] },
+      { id: 2, name: 'Bob "B", Jr.', age: null, tags: [] },
+      { id: 3, name: 'multi\nline', age: 7, tags: null },
+    ]);
+    const ragged = await t.call('POST', '/p_people', { headers: csv, body: 'id,name\n4' });
+    expect(ragged.status).toBe(400);
+    expect(ragged.json).toMatchObject({ code: 'PGRST102' });
+  });
+
+  it('takes form-urlencoded bodies for POST, PATCH and RPC', async () => {
+    const form = { 'content-type': 'application/x-www-form-urlencoded' };
+    const post = await t.call('POST', '/p_people?select=id,name', {
+      headers: { ...form, prefer: 'return=representation' },
+      body: 'id=10&name=Zo%C3%AB+Q',
+    });
+    expect(post.status, post.body.toString()).toBe(201);
+    expect(post.json).toEqual([{ id: 10, name: 'Zoë Q' }]);
+    const patch = await t.call('PATCH', '/p_people?id=eq.10', { headers: form, body: 'age=41' });
+    expect(patch.status).toBe(204);
+    expect(await adminQuery('SELECT age FROM p_people WHERE id = 10')).toEqual([{ age: 41 }]);
+    const rpc = await t.call('POST', '/rpc/p_greet', { headers: form, body: 'name=you&punct=%3F' });
+    expect(rpc.json).toBe('hi you?');
+  });
+
+  it('treats CSV headers and form keys as identifiers checked against the schema cache', async () => {
+    const pwn = 'create table pwned_body()';
+    const headers = [`id;${pwn}`, `"name"");${pwn};--"`, `"name) VALUES (1,'x'); ${pwn}; --"`];
+    for (const h of headers) {
+      const r = await t.call('POST', '/p_people', { headers: csv, body: `${h}\n1` });
+      expect(r.status, h).toBe(400);
+      expect(r.json, h).toMatchObject({ code: 'PGRST204' });
+    }
+    const form = await t.call('PATCH', '/p_people?id=eq.1', {
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: `${encodeURIComponent(`age = 1; ${pwn}; --`)}=1`,
+    });
+    expect(form.status).toBe(400);
+    expect(form.json).toMatchObject({ code: 'PGRST204' });
+    const value = await t.call('POST', '/p_people?select=name', {
+      headers: { ...csv },
+      body: `id,name\n20,"'); ${pwn}; --"`,
+    });
+    expect(value.json).toEqual([{ name: `'); ${pwn}; --` }]);
+    expect(await adminQuery("SELECT 1 FROM pg_class WHERE relname = 'pwned_body'")).toEqual([]);
   });
 });

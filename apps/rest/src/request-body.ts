@@ -1,0 +1,100 @@
+import { apiError } from './errors.js';
+import { decodeQueryString } from './query-parser.js';
+
+/**
+ * Request bodies as PostgREST accepts them: JSON, CSV (header row = columns, `NULL` = null) and
+ * `application/x-www-form-urlencoded` (one object of strings). Keys end up as column or argument
+ * names, which the planner checks against the schema cache before quoting them.
+ */
+
+export type BodyFormat = 'json' | 'csv' | 'form';
+
+export function bodyFormat(contentType: string | undefined): BodyFormat {
+  const type = (contentType ?? '').split(';')[0]!.trim().toLowerCase();
+  if (type === 'text/csv') return 'csv';
+  if (type === 'application/x-www-form-urlencoded') return 'form';
+  return 'json';
+}
+
+export const invalidBody = () => apiError(400, 'PGRST102', 'Empty or invalid json');
+
+export function parseBody(body: Buffer | string | undefined, format: BodyFormat = 'json'): unknown {
+  const text = body === undefined ? '' : body.toString();
+  if (format === 'form') return Object.fromEntries(decodeQueryString(text.trim()));
+  if (format === 'csv') return parseCsv(text);
+  if (!text.trim()) throw invalidBody();
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw invalidBody();
+  }
+}
+
+/** RFC 4180 CSV → one object per data row, keyed by the header row. */
+export function parseCsv(text: string): Record<string, string | null>[] {
+  const records = csvRecords(text);
+  const header = records.shift();
+  if (!header || (header.length === 1 && header[0] === '')) {
+    throw apiError(400, 'PGRST102', 'Empty or invalid csv', 'The CSV body needs a header row');
+  }
+  return records.map((fields, i) => {
+    if (fields.length !== header.length) {
+      throw apiError(
+        400,
+        'PGRST102',
+        'All lines must have same number of fields',
+        `Line ${i + 2} has ${fields.length} fields, the header has ${header.length}`,
+      );
+    }
+    return Object.fromEntries(header.map((name, j) => [name, fields[j] === 'NULL' ? null : fields[j]!]));
+  });
+}
+
+function csvRecords(text: string): string[][] {
+  const records: string[][] = [];
+  let fields: string[] = [];
+  let field = '';
+  let i = 0;
+  let quotedField = false;
+  const endField = () => {
+    fields.push(field);
+    field = '';
+    quotedField = false;
+  };
+  const endRecord = () => {
+    endField();
+    records.push(fields);
+    fields = [];
+  };
+  while (i < text.length) {
+    const ch = text[i]!;
+    if (ch === '"' && field === '' && !quotedField) {
+      // A quoted field: up to the closing quote, `""` is a quote.
+      i++;
+      for (;;) {
+        if (i >= text.length) throw apiError(400, 'PGRST102', 'Empty or invalid csv', 'Unclosed quote');
+        if (text[i] === '"') {
+          if (text[i + 1] === '"') {
+            field += '"';
+            i += 2;
+            continue;
+          }
+          i++;
+          break;
+        }
+        field += text[i];
+        i++;
+      }
+      quotedField = true;
+      continue;
+    }
+    if (ch === ',') endField();
+    else if (ch === '\n' || ch === '\r') {
+      if (ch === '\r' && text[i + 1] === '\n') i++;
+      endRecord();
+    } else field += ch;
+    i++;
+  }
+  if (field !== '' || quotedField || fields.length) endRecord();
+  return records;
+}
