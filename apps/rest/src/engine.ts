@@ -479,7 +479,16 @@ export function createRestEngine(options: RestEngineOptions): RestEngine {
     let args: Record<string, unknown> | undefined;
     let body: unknown;
     if (readMethod) {
-      args = Object.fromEntries(query.rawParams);
+      // Repeated parameters fill a variadic argument: `?v=a&v=b`.
+      const variadic = new Set(
+        candidates.flatMap((r) => r.args.filter((a) => a.variadic).map((a) => a.name)),
+      );
+      const collected: Record<string, unknown> = {};
+      for (const [k, v] of query.rawParams) {
+        if (variadic.has(k)) collected[k] = [...((collected[k] as string[] | undefined) ?? []), v];
+        else collected[k] = v;
+      }
+      args = collected;
     } else {
       const format = bodyFormat(ctx.headers['content-type']);
       body = ctx.request.body?.length ? parseBody(ctx.request.body, format) : {};
@@ -493,6 +502,7 @@ export function createRestEngine(options: RestEngineOptions): RestEngine {
       name,
       singleObject || !args ? [] : Object.keys(args),
       singleObject || !args,
+      !readMethod,
     );
     const plan = newContext(ctx.current, query);
     plan.csv = ctx.media === 'csv';

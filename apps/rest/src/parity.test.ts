@@ -11,7 +11,15 @@ beforeAll(async () => {
     INSERT INTO p_times VALUES (1, '2024-01-01 12:00:00+00');
     CREATE TABLE p_people (id int PRIMARY KEY, name text NOT NULL, age int, tags text[]);
     CREATE FUNCTION p_greet(name text, punct text DEFAULT '!') RETURNS text LANGUAGE sql IMMUTABLE AS
-      $$ SELECT 'hi ' || name || punct $$;`);
+      $$ SELECT 'hi ' || name || punct $$;
+    CREATE FUNCTION p_join(sep text, VARIADIC parts text[]) RETURNS text LANGUAGE sql IMMUTABLE AS
+      $$ SELECT array_to_string(parts, sep) $$;
+    CREATE FUNCTION p_over(a int) RETURNS text LANGUAGE sql IMMUTABLE AS $$ SELECT 'int' $$;
+    CREATE FUNCTION p_over(a text) RETURNS text LANGUAGE sql IMMUTABLE AS $$ SELECT 'text' $$;
+    CREATE FUNCTION p_pick(a int) RETURNS text LANGUAGE sql IMMUTABLE AS $$ SELECT 'a' $$;
+    CREATE FUNCTION p_pick(a int, b int) RETURNS text LANGUAGE sql IMMUTABLE AS $$ SELECT 'a,b' $$;
+    CREATE FUNCTION p_pick(c text DEFAULT 'x') RETURNS text LANGUAGE sql IMMUTABLE AS $$ SELECT 'c=' || c $$;
+    CREATE FUNCTION p_doc(doc jsonb) RETURNS text LANGUAGE sql IMMUTABLE AS $$ SELECT doc->>'k' $$;`);
   t = testEngine();
 });
 afterAll(() => t.close());
@@ -170,5 +178,53 @@ describe('CSV and form request bodies', () => {
     });
     expect(value.json).toEqual([{ name: `'); ${pwn}; --` }]);
     expect(await adminQuery("SELECT 1 FROM pg_class WHERE relname = 'pwned_body'")).toEqual([]);
+  });
+});
+
+describe('RPC arguments', () => {
+  it('fills variadic arguments from repeated query parameters and JSON arrays', async () => {
+    const get = await t.call('GET', '/rpc/p_join?sep=-&parts=a&parts=b&parts=c');
+    expect(get.status, get.body.toString()).toBe(200);
+    expect(get.json).toBe('a-b-c');
+    const one = await t.call('GET', '/rpc/p_join?sep=-&parts=solo');
+    expect(one.json).toBe('solo');
+    const post = await t.call('POST', '/rpc/p_join', {
+      body: { sep: '+', parts: ['x', "'); drop table p_people; --"] },
+    });
+    expect(post.json).toBe("x+'); drop table p_people; --");
+    expect(await adminQuery("SELECT 1 FROM pg_class WHERE relname = 'p_people'")).toHaveLength(1);
+  });
+
+  it('omits defaulted arguments and chooses overloads by argument names', async () => {
+    expect((await t.call('POST', '/rpc/p_greet', { body: { name: 'x' } })).json).toBe('hi x!');
+    expect((await t.call('GET', '/rpc/p_pick?a=1')).json).toBe('a');
+    expect((await t.call('GET', '/rpc/p_pick?a=1&b=2')).json).toBe('a,b');
+    expect((await t.call('POST', '/rpc/p_pick', { body: { c: 'y' } })).json).toBe('c=y');
+    expect((await t.call('GET', '/rpc/p_pick')).json).toBe('c=x');
+  });
+
+  it('answers PGRST203 when overloads cannot be told apart', async () => {
+    const r = await t.call('POST', '/rpc/p_over', { body: { a: 1 } });
+    expect(r.status).toBe(300);
+    expect(r.json).toMatchObject({ code: 'PGRST203', details: null });
+    const { message, hint } = r.json as { message: string; hint: string };
+    expect(message).toMatch(
+      /^Could not choose the best candidate function between: public\.p_over\(a => (integer|text)\), public\.p_over\(a => (integer|text)\)$/,
+    );
+    expect(hint).toBe(
+      'Try renaming the parameters or the function itself in the database so function overloading can be resolved',
+    );
+  });
+
+  it('passes the whole body to a json/jsonb argument with Prefer: params=single-object', async () => {
+    const r = await t.call('POST', '/rpc/p_doc', {
+      headers: { prefer: 'params=single-object' },
+      body: { k: 'v' },
+    });
+    expect(r.status).toBe(200);
+    expect(r.json).toBe('v');
+    expect(r.headers['preference-applied']).toBe('params=single-object');
+    const named = await t.call('POST', '/rpc/p_doc', { body: { doc: { k: 'named' } } });
+    expect(named.json).toBe('named');
   });
 });

@@ -716,32 +716,56 @@ function renderRootWhere(ctx: PlanContext, relation: Relation, alias: string): s
 
 // ---------------------------------------------------------------- functions
 
+/**
+ * Picks the function a request calls, as PostgREST 12 does: by the set of argument names (every
+ * required argument given, every given name an argument), else a single unnamed json/jsonb
+ * argument for a POST body. More than one match is ambiguous (PGRST203), none is PGRST202.
+ */
 export function findRoutine(
   cache: SchemaCache,
   schema: string,
   name: string,
   argNames: readonly string[],
   singleObject: boolean,
+  post = true,
 ): { routine: Routine; singleParam: boolean } {
   const candidates = cache.routines.get(qualifiedKey(schema, name)) ?? [];
   const given = new Set(argNames);
-  for (const routine of candidates) {
-    const named = routine.args.every((a) => a.name !== '');
-    const required = routine.args.filter((a) => !a.hasDefault);
-    if (
-      named &&
-      argNames.every((n) => routine.args.some((a) => a.name === n)) &&
-      required.every((a) => given.has(a.name))
-    ) {
-      if (!singleObject || routine.args.length !== 1) return { routine, singleParam: false };
-    }
-  }
-  for (const routine of candidates) {
-    const only = routine.args[0];
-    if (routine.args.length !== 1 || !only) continue;
-    if ((only.name === '' && (only.type === 'json' || only.type === 'jsonb')) || singleObject) {
-      return { routine, singleParam: true };
-    }
+  const isJson = (type: string) => type === 'json' || type === 'jsonb';
+  const pick = (found: Routine[], singleParam: boolean) => {
+    if (found.length === 1) return { routine: found[0]!, singleParam };
+    if (found.length > 1) throw ambiguous(found);
+    return undefined;
+  };
+  if (singleObject) {
+    const chosen =
+      pick(
+        candidates.filter((r) => r.args.length === 1 && isJson(r.args[0]!.type)),
+        true,
+      ) ?? // Beyond PostgREST: any one-argument function takes the whole body.
+      pick(
+        candidates.filter((r) => r.args.length === 1),
+        true,
+      );
+    if (chosen) return chosen;
+  } else {
+    const byName = candidates.filter(
+      (r) =>
+        r.args.every((a) => a.name !== '') &&
+        argNames.every((n) => r.args.some((a) => a.name === n)) &&
+        r.args.every((a) => a.hasDefault || given.has(a.name)),
+    );
+    const chosen =
+      pick(byName, false) ??
+      (post
+        ? pick(
+            candidates.filter(
+              (r) => r.args.length === 1 && r.args[0]!.name === '' && isJson(r.args[0]!.type),
+            ),
+            true,
+          )
+        : undefined);
+    if (chosen) return chosen;
   }
   const qualifiedName = `${schema}.${name}`;
   const list = [...argNames].sort().join(', ');
@@ -762,6 +786,18 @@ export function findRoutine(
         : `Searched for the function ${qualifiedName} without parameters or with a single unnamed json/jsonb parameter, but no matches were found in the schema cache.`,
       suggestion ? `Perhaps you meant to call the function ${schema}.${suggestion}` : null,
     ),
+  );
+}
+
+function ambiguous(routines: readonly Routine[]) {
+  const signature = (r: Routine) =>
+    `${r.schema}.${r.name}(${r.args.map((a) => (a.name ? `${a.name} => ${a.type}` : a.type)).join(', ')})`;
+  return apiError(
+    300,
+    'PGRST203',
+    `Could not choose the best candidate function between: ${routines.map(signature).join(', ')}`,
+    null,
+    'Try renaming the parameters or the function itself in the database so function overloading can be resolved',
   );
 }
 
@@ -790,7 +826,11 @@ export function routineCall(
   const parts: string[] = [];
   for (const arg of routine.args) {
     if (!args || !Object.hasOwn(args, arg.name)) continue;
-    parts.push(`${ident(arg.name)} := ${ctx.params.add(argValue(args[arg.name], arg.type))}::${arg.type}`);
+    let value = args[arg.name];
+    // A variadic argument takes a list; a single value is a list of one.
+    if (arg.variadic && value !== null && !Array.isArray(value)) value = [value];
+    const sql = `${ident(arg.name)} := ${ctx.params.add(argValue(value, arg.type))}::${arg.type}`;
+    parts.push(arg.variadic ? `VARIADIC ${sql}` : sql);
   }
   return `${fn}(${parts.join(', ')})`;
 }

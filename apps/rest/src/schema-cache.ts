@@ -36,6 +36,8 @@ export interface RoutineArg {
   readonly name: string;
   readonly type: string;
   readonly hasDefault: boolean;
+  /** `VARIADIC` (always the last input argument; its type is the array type). */
+  readonly variadic: boolean;
 }
 
 export interface Routine {
@@ -189,6 +191,7 @@ export async function loadSchemaCache(pool: pg.Pool, schemas: readonly string[])
         name: a.name,
         type: a.type,
         hasDefault: i >= inArgs.length - f.nDefaults,
+        variadic: a.mode === 'v',
       })),
       ...(f.returnRelation ? { returnRelation: f.returnRelation } : {}),
     };
