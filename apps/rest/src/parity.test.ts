@@ -10,6 +10,7 @@ beforeAll(async () => {
     CREATE TABLE p_times (id int PRIMARY KEY, at timestamptz NOT NULL);
     INSERT INTO p_times VALUES (1, '2024-01-01 12:00:00+00');
     CREATE TABLE p_people (id int PRIMARY KEY, name text NOT NULL, age int, tags text[]);
+    CREATE VIEW p_people_v AS SELECT id AS person_id, name, age FROM p_people;
     CREATE FUNCTION p_greet(name text, punct text DEFAULT '!') RETURNS text LANGUAGE sql IMMUTABLE AS
       $$ SELECT 'hi ' || name || punct $$;
     CREATE FUNCTION p_join(sep text, VARIADIC parts text[]) RETURNS text LANGUAGE sql IMMUTABLE AS
@@ -226,5 +227,38 @@ describe('RPC arguments', () => {
     expect(r.headers['preference-applied']).toBe('params=single-object');
     const named = await t.call('POST', '/rpc/p_doc', { body: { doc: { k: 'named' } } });
     expect(named.json).toBe('named');
+  });
+});
+
+describe('views over one table', () => {
+  it('take the primary key of their base table: PUT, upsert, Location, limited DELETE', async () => {
+    const put = await t.call('PUT', '/p_people_v?person_id=eq.50', {
+      body: { person_id: 50, name: 'V', age: 1 },
+    });
+    expect(put.status, put.body.toString()).toBe(204);
+    const again = await t.call('PUT', '/p_people_v?person_id=eq.50', {
+      headers: { prefer: 'return=representation' },
+      body: { person_id: 50, name: 'V2', age: 2 },
+    });
+    expect(again.json).toEqual([{ person_id: 50, name: 'V2', age: 2 }]);
+    const upsert = await t.call('POST', '/p_people_v', {
+      headers: { prefer: 'resolution=merge-duplicates' },
+      body: [
+        { person_id: 50, name: 'V3', age: 3 },
+        { person_id: 51, name: 'W', age: 4 },
+      ],
+    });
+    expect(upsert.status, upsert.body.toString()).toBe(201);
+    const location = await t.call('POST', '/p_people_v', {
+      headers: { prefer: 'return=headers-only' },
+      body: { person_id: 52, name: 'L' },
+    });
+    expect(location.headers.location).toBe('/p_people_v?person_id=eq.52');
+    const del = await t.call('DELETE', '/p_people_v?person_id=gte.50&order=person_id.desc&limit=1');
+    expect(del.status).toBe(204);
+    expect(await adminQuery('SELECT id, name, age FROM p_people WHERE id >= 50 ORDER BY id')).toEqual([
+      { id: 50, name: 'V3', age: 3 },
+      { id: 51, name: 'W', age: 4 },
+    ]);
   });
 });

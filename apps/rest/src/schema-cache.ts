@@ -95,7 +95,9 @@ SELECT
   WHERE con.contype = 'f' AND n1.nspname NOT IN ('pg_catalog', 'information_schema')) AS foreign_keys,
  (SELECT coalesce(json_agg(json_build_object(
     'viewSchema', vn.nspname, 'view', vc.relname, 'column', m.match[1],
-    'tableSchema', tn.nspname, 'table', tc.relname, 'tableColumn', ta.attname
+    'tableSchema', tn.nspname, 'table', tc.relname, 'tableColumn', ta.attname,
+    'tablePk', (SELECT json_agg(pa.attname) FROM pg_index i JOIN pg_attribute pa ON pa.attrelid = i.indrelid
+        AND pa.attnum = ANY(i.indkey::int2[]) WHERE i.indrelid = tc.oid AND i.indisprimary)
   ) ORDER BY vc.oid, m.ord), '[]')
   FROM pg_class vc JOIN pg_namespace vn ON vn.oid = vc.relnamespace
   JOIN pg_rewrite r ON r.ev_class = vc.oid AND r.rulename = '_RETURN'
@@ -198,6 +200,7 @@ export async function loadSchemaCache(pool: pg.Pool, schemas: readonly string[])
     const key = qualifiedKey(f.schema, f.name);
     routines.set(key, [...(routines.get(key) ?? []), routine]);
   }
+  inferViewPrimaryKeys(relations, raw.view_columns);
   const foreignKeys = [
     ...raw.foreign_keys,
     ...viewForeignKeys(raw.foreign_keys, raw.view_columns, relations),
@@ -213,6 +216,38 @@ interface ViewColumn {
   tableSchema: string;
   table: string;
   tableColumn: string;
+  /** The base table's primary key columns (the table may be in an unexposed schema). */
+  tablePk: string[] | null;
+}
+
+/**
+ * A view's primary key, as PostgREST infers it: the key of a base table whose key columns the view
+ * exposes unchanged (traced through the view's query tree). Makes PUT, upsert defaults, Location
+ * and one-to-one detection work on simple views.
+ */
+function inferViewPrimaryKeys(relations: Map<string, Relation>, viewColumns: readonly ViewColumn[]) {
+  // Per view: base column → the view column exposing it, and the base tables' keys.
+  const byView = new Map<string, { exposed: Map<string, string>; pks: Map<string, string[]> }>();
+  for (const vc of viewColumns) {
+    const key = qualifiedKey(vc.viewSchema, vc.view);
+    if (!relations.get(key)?.columns.has(vc.column)) continue;
+    const entry = byView.get(key) ?? { exposed: new Map(), pks: new Map() };
+    byView.set(key, entry);
+    const table = qualifiedKey(vc.tableSchema, vc.table);
+    entry.exposed.set(`${table}\u0000${vc.tableColumn}`, vc.column);
+    if (vc.tablePk?.length) entry.pks.set(table, vc.tablePk);
+  }
+  for (const [key, { exposed, pks }] of byView) {
+    const view = relations.get(key)!;
+    if (view.kind !== 'view' || view.pk.length) continue;
+    for (const [table, pk] of pks) {
+      const mapped = pk.map((c) => exposed.get(`${table}\u0000${c}`));
+      if (mapped.every((c): c is string => c !== undefined)) {
+        relations.set(key, { ...view, pk: mapped });
+        break;
+      }
+    }
+  }
 }
 
 /**
