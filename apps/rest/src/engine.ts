@@ -1,6 +1,6 @@
 import { createJwtVerifier, type JwtClaims, type JwtKeys } from '@supaplane/jwt';
 import pg from 'pg';
-import { openApi } from './openapi.js';
+import { openApiDocument, type Privileges, privilegesStatement } from './openapi.js';
 import {
   appliedPreferences,
   bearer,
@@ -249,12 +249,13 @@ export function createRestEngine(options: RestEngineOptions): RestEngine {
     if (!['GET', 'HEAD', 'POST', 'PATCH', 'PUT', 'DELETE'].includes(method)) {
       throw apiError(405, 'PGRST117', `Unsupported HTTP method: ${method}`);
     }
-    const media = negotiate(headers.accept);
+    const root = segments.length === 0;
+    const media = root ? negotiateOpenApi(headers.accept) : negotiate(headers.accept);
     const prefer = parsePrefer(headers.prefer, options.txEnd ?? 'commit', current.timezones);
     const ctx: RequestContext = { current, request, headers, identity, method, schema, media, prefer, path };
-    if (segments.length === 0) {
+    if (root) {
       if (!readMethod) throw apiError(405, 'PGRST117', `Unsupported HTTP method: ${method}`);
-      return openApi(current, schema);
+      return openApi(ctx);
     }
     if (segments[0] === 'rpc' && segments.length === 2) return rpc(ctx, segments[1]!);
     if (segments.length !== 1) throw apiError(404, 'PGRST125', `Invalid path specified in request URL`);
@@ -452,6 +453,33 @@ export function createRestEngine(options: RestEngineOptions): RestEngine {
       const response = renderRows(ctx, row, 0, prefer.count === 'exact' ? row.n : undefined, 'write');
       return { ...response, status: response.status === 200 ? status : response.status };
     });
+  }
+
+  /** OpenAPI documents by role and schema, valid for one schema cache load. */
+  const openApiCache = new Map<string, { loadedAt: number; body: string }>();
+  async function openApi(ctx: RequestContext): Promise<RestResponse> {
+    const key = `${ctx.identity.role}\u0000${ctx.schema}`;
+    let entry = openApiCache.get(key);
+    if (!entry || entry.loadedAt !== ctx.current.loadedAt) {
+      const body = await transaction(
+        ctx,
+        { readOnly: true, explicit: false, statements: [privilegesStatement(ctx.schema)] },
+        (results) => ({ status: 200, headers: {}, body: results[0]?.rows[0]?.[0] ?? '{}' }),
+      );
+      const privileges = JSON.parse(body.body.toString()) as Privileges;
+      entry = {
+        loadedAt: ctx.current.loadedAt,
+        body: JSON.stringify(openApiDocument(ctx.current, ctx.schema, privileges)),
+      };
+      openApiCache.delete(key);
+      openApiCache.set(key, entry);
+      if (openApiCache.size > 64) openApiCache.delete(openApiCache.keys().next().value!);
+    }
+    return {
+      status: 200,
+      headers: { 'content-type': 'application/openapi+json; charset=utf-8' },
+      body: ctx.method === 'HEAD' ? '' : entry.body,
+    };
   }
 
   async function rpc(ctx: RequestContext, name: string): Promise<RestResponse> {
@@ -696,6 +724,17 @@ const nullableNumber = (v: string | null) => (v === null ? undefined : Number(v)
 
 const isObject = (v: unknown): v is Record<string, unknown> =>
   typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** The root serves only the OpenAPI document (as `application/openapi+json` or JSON). */
+function negotiateOpenApi(accept: string | undefined): Media {
+  if (!accept) return 'json';
+  for (const part of accept.split(',')) {
+    const type = part.split(';')[0]!.trim().toLowerCase();
+    if (['application/openapi+json', 'application/json', '*/*', 'application/*'].includes(type))
+      return 'json';
+  }
+  throw apiError(406, 'PGRST107', `None of these media types are available: ${accept}`);
+}
 
 function singularError(n: number) {
   return apiError(

@@ -1,0 +1,85 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bearer, ownerQuery, type TestEngine, testEngine } from './test/helpers.js';
+
+let t: TestEngine;
+beforeAll(async () => {
+  await ownerQuery(`
+    CREATE TABLE oa_hidden (id int PRIMARY KEY);
+    REVOKE ALL ON oa_hidden FROM anon;
+    CREATE TABLE oa_readonly (id int PRIMARY KEY, label varchar(20) NOT NULL, n numeric, flags boolean[]);
+    REVOKE INSERT, UPDATE, DELETE ON oa_readonly FROM anon;
+    CREATE FUNCTION oa_private() RETURNS int LANGUAGE sql AS $$ SELECT 1 $$;
+    REVOKE EXECUTE ON FUNCTION oa_private() FROM PUBLIC, anon;`);
+  t = testEngine();
+});
+afterAll(() => t.close());
+
+interface Doc {
+  swagger: string;
+  paths: Record<string, Record<string, { parameters?: unknown[] }>>;
+  definitions: Record<string, { required: string[]; properties: Record<string, Record<string, unknown>> }>;
+  parameters: Record<string, unknown>;
+}
+
+describe('OpenAPI root', () => {
+  it('describes tables, views and functions with types, required columns and PK/FK notes', async () => {
+    const r = await t.call('GET', '/', { headers: { accept: 'application/openapi+json' } });
+    expect(r.status).toBe(200);
+    expect(r.headers['content-type']).toBe('application/openapi+json; charset=utf-8');
+    const doc = r.json as Doc;
+    expect(doc.swagger).toBe('2.0');
+    expect(Object.keys(doc.paths['/books']!).sort()).toEqual(['delete', 'get', 'patch', 'post']);
+    expect(doc.paths['/rpc/add']).toMatchObject({
+      get: {
+        parameters: [{ name: 'a', in: 'query', required: true, type: 'integer', format: 'integer' }, {}],
+      },
+      post: { parameters: [{ in: 'body', schema: { required: ['a', 'b'], type: 'object' } }, {}] },
+    });
+    expect(doc.paths['/book_titles']).toBeDefined();
+    const books = doc.definitions.books!;
+    expect(books.required).toEqual(['title']);
+    expect(books.properties.id).toEqual({
+      description: 'Note:\nThis is a Primary Key.<pk/>',
+      format: 'integer',
+      type: 'integer',
+    });
+    expect(books.properties.author_id).toEqual({
+      description: "Note:\nThis is a Foreign Key to `authors.id`.<fk table='authors' column='id'/>",
+      format: 'integer',
+      type: 'integer',
+    });
+    expect(books.properties.tags).toEqual({ type: 'array', format: 'text[]', items: { type: 'string' } });
+    expect(books.properties.price).toEqual({ format: 'numeric(10,2)', type: 'number' });
+    expect(doc.definitions.book_titles!.properties.id!.description).toContain('<pk/>');
+    expect(doc.parameters['rowFilter.books.title']).toMatchObject({ name: 'title', in: 'query' });
+  });
+
+  it('shows only what the current role may use, per role', async () => {
+    const anon = (await t.call('GET', '/')).json as Doc;
+    expect(anon.paths['/oa_hidden']).toBeUndefined();
+    expect(anon.paths['/secrets']).toBeUndefined();
+    expect(anon.paths['/rpc/oa_private']).toBeUndefined();
+    expect(Object.keys(anon.paths['/oa_readonly']!)).toEqual(['get']);
+    expect(anon.definitions.oa_readonly!.properties.label).toEqual({
+      format: 'character varying(20)',
+      type: 'string',
+    });
+    const service = (await t.call('GET', '/', { headers: await bearer('service_role') })).json as Doc;
+    expect(service.paths['/oa_hidden']).toBeDefined();
+    expect(service.paths['/rpc/oa_private']).toBeDefined();
+    const other = (await t.call('GET', '/', { headers: { 'accept-profile': 'other' } })).json as Doc;
+    expect(Object.keys(other.paths)).toEqual(['/', '/items']);
+  });
+
+  it('is recomputed after a schema reload and refuses other media types', async () => {
+    const before = (await t.call('GET', '/')).json as Doc;
+    expect(before.paths['/oa_later']).toBeUndefined();
+    await ownerQuery('CREATE TABLE oa_later (id int PRIMARY KEY)');
+    await t.engine.reloadSchema();
+    const after = (await t.call('GET', '/')).json as Doc;
+    expect(after.paths['/oa_later']).toBeDefined();
+    const csv = await t.call('GET', '/', { headers: { accept: 'text/csv' } });
+    expect(csv.status).toBe(406);
+    expect(csv.json).toMatchObject({ code: 'PGRST107' });
+  });
+});
