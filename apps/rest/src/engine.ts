@@ -539,12 +539,30 @@ export function createRestEngine(options: RestEngineOptions): RestEngine {
     const rpcPlan = planRpc(plan, routine, call, range, prefer.count);
     const readOnly = readMethod || routine.volatility !== 'volatile';
     const counting = rpcPlan.planned ? [rpcPlan.planned] : [];
-    const explicit = counting.length > 0 || (!readOnly && ctx.media === 'object');
+    // `max-affected` with handling=strict counts the rows a set-returning function returns.
+    const maxAffected = prefer.handling === 'strict' ? prefer.maxAffected : undefined;
+    if (maxAffected !== undefined && !routine.setof) {
+      throw apiError(
+        400,
+        'PGRST128',
+        'Function must return SETOF or TABLE when max-affected preference is used with handling=strict',
+      );
+    }
+    const explicit =
+      counting.length > 0 || (!readOnly && ctx.media === 'object') || maxAffected !== undefined;
     const tx = { readOnly, explicit, statements: [...counting, rpcPlan.statement] };
     return transaction(ctx, tx, async (results, more) => {
       const total = await countFor(more, prefer.count, rpcPlan, results[0]);
       if (rpcPlan.shape === 'void') return { status: 204, headers: {}, body: '' };
       const row = resultRow(results[results.length - 1]!);
+      if (maxAffected !== undefined && row.n > maxAffected) {
+        throw apiError(
+          400,
+          'PGRST124',
+          'Query result exceeds max-affected preference constraint',
+          `The query affects ${row.n} rows`,
+        );
+      }
       if (rpcPlan.shape === 'scalar') {
         return {
           status: 200,

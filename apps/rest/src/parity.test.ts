@@ -20,6 +20,8 @@ beforeAll(async () => {
     CREATE FUNCTION p_pick(a int) RETURNS text LANGUAGE sql IMMUTABLE AS $$ SELECT 'a' $$;
     CREATE FUNCTION p_pick(a int, b int) RETURNS text LANGUAGE sql IMMUTABLE AS $$ SELECT 'a,b' $$;
     CREATE FUNCTION p_pick(c text DEFAULT 'x') RETURNS text LANGUAGE sql IMMUTABLE AS $$ SELECT 'c=' || c $$;
+    CREATE FUNCTION p_close(g text) RETURNS SETOF p_tasks LANGUAGE sql VOLATILE AS
+      $$ UPDATE p_tasks SET state = 'closed' WHERE grp = g RETURNING * $$;
     CREATE FUNCTION p_doc(doc jsonb) RETURNS text LANGUAGE sql IMMUTABLE AS $$ SELECT doc->>'k' $$;`);
   t = testEngine();
 });
@@ -65,6 +67,25 @@ describe('Prefer: max-affected', () => {
     });
     expect(lenient.status).toBe(204);
     expect((await states()).slice(0, 5)).toEqual(['1:ok', '2:ok', '3:len', '4:len', '5:len']);
+  });
+});
+
+describe('Prefer: max-affected on RPC', () => {
+  it('counts the rows a set-returning function returns, rolls back beyond the limit, refuses scalars', async () => {
+    const before = await states();
+    const r = await t.call('POST', '/rpc/p_close', {
+      headers: { prefer: 'handling=strict, max-affected=1' },
+      body: { g: 'a' },
+    });
+    expect(r.status).toBe(400);
+    expect(r.json).toMatchObject({ code: 'PGRST124', details: 'The query affects 5 rows' });
+    expect(await states()).toEqual(before);
+    const scalar = await t.call('POST', '/rpc/p_greet', {
+      headers: { prefer: 'handling=strict, max-affected=1' },
+      body: { name: 'x' },
+    });
+    expect(scalar.status).toBe(400);
+    expect(scalar.json).toMatchObject({ code: 'PGRST128' });
   });
 });
 
