@@ -125,7 +125,7 @@ export function createRestEngine(options: RestEngineOptions): RestEngine {
       .then(() => {
         started = performance.now();
         lastLoadStart = started;
-        return loadSchemaCache(pool, schemas);
+        return loadSchemaCache(pool, schemas, cache?.timezones);
       })
       .then((loaded) => {
         // A slower, older load never replaces a newer cache.

@@ -128,6 +128,10 @@ describe('Prefer: timezone', () => {
     expect(r.headers['preference-applied']).toBe('timezone=America/Los_Angeles');
     const utc = await t.call('GET', '/p_times?select=at', { headers: { prefer: 'timezone=UTC' } });
     expect(utc.json).toEqual([{ at: '2024-01-01T12:00:00+00:00' }]);
+    // Reloads keep the time zones of the first load.
+    await t.engine.reloadSchema();
+    const tokyo = await t.call('GET', '/p_times?select=at', { headers: { prefer: 'timezone=Asia/Tokyo' } });
+    expect(tokyo.json).toEqual([{ at: '2024-01-01T21:00:00+09:00' }]);
   });
 
   it('ignores an unknown time zone, or fails with PGRST122 under handling=strict', async () => {
