@@ -214,6 +214,15 @@ describe('RPC arguments', () => {
     expect(get.json).toBe('a-b-c');
     const one = await t.call('GET', '/rpc/p_join?sep=-&parts=solo');
     expect(one.json).toBe('solo');
+    const evil = `x}', 'y'); create table pwned_variadic(); --`;
+    const injected = await t.call('GET', `/rpc/p_join?sep=,&parts=${encodeURIComponent(evil)}&parts={z}`);
+    expect(injected.json).toBe(`${evil},{z}`);
+    const badName = await t.call(
+      'GET',
+      `/rpc/p_join?sep=-&${encodeURIComponent('parts:=1); create table pwned_variadic(); --')}=1`,
+    );
+    expect(badName.status).toBe(404);
+    expect(await adminQuery("SELECT 1 FROM pg_class WHERE relname = 'pwned_variadic'")).toEqual([]);
     const post = await t.call('POST', '/rpc/p_join', {
       body: { sep: '+', parts: ['x', "'); drop table p_people; --"] },
     });
