@@ -9,7 +9,11 @@ beforeAll(async () => {
     CREATE TABLE oa_readonly (id int PRIMARY KEY, label varchar(20) NOT NULL, n numeric, flags boolean[]);
     REVOKE INSERT, UPDATE, DELETE ON oa_readonly FROM anon;
     CREATE FUNCTION oa_private() RETURNS int LANGUAGE sql AS $$ SELECT 1 $$;
-    REVOKE EXECUTE ON FUNCTION oa_private() FROM PUBLIC, anon;`);
+    REVOKE EXECUTE ON FUNCTION oa_private() FROM PUBLIC, anon;
+    CREATE TABLE oa_documented (id int PRIMARY KEY, state text NOT NULL DEFAULT 'it''s new', n int DEFAULT 3,
+      ok boolean DEFAULT false, at timestamptz DEFAULT now());
+    COMMENT ON TABLE oa_documented IS E'Documented things\nWith a longer description.';
+    COMMENT ON COLUMN oa_documented.id IS 'The id';`);
   t = testEngine();
 });
 afterAll(() => t.close());
@@ -39,6 +43,7 @@ describe('OpenAPI root', () => {
     const books = doc.definitions.books!;
     expect(books.required).toEqual(['title']);
     expect(books.properties.id).toEqual({
+      default: "nextval('books_id_seq'::regclass)",
       description: 'Note:\nThis is a Primary Key.<pk/>',
       format: 'integer',
       type: 'integer',
@@ -48,10 +53,33 @@ describe('OpenAPI root', () => {
       format: 'integer',
       type: 'integer',
     });
-    expect(books.properties.tags).toEqual({ type: 'array', format: 'text[]', items: { type: 'string' } });
+    expect(books.properties.tags).toEqual({
+      default: '{}',
+      type: 'array',
+      format: 'text[]',
+      items: { type: 'string' },
+    });
     expect(books.properties.price).toEqual({ format: 'numeric(10,2)', type: 'number' });
     expect(doc.definitions.book_titles!.properties.id!.description).toContain('<pk/>');
     expect(doc.parameters['rowFilter.books.title']).toMatchObject({ name: 'title', in: 'query' });
+  });
+
+  it('carries comments and defaults', async () => {
+    const doc = (await t.call('GET', '/')).json as Doc;
+    const def = doc.definitions.oa_documented as unknown as {
+      description: string;
+      properties: Record<string, Record<string, unknown>>;
+    };
+    expect(def.description).toBe('Documented things\nWith a longer description.');
+    expect(def.properties.id!.description).toBe('The id\n\nNote:\nThis is a Primary Key.<pk/>');
+    expect(def.properties.state!.default).toBe("it's new");
+    expect(def.properties.n!.default).toBe(3);
+    expect(def.properties.ok!.default).toBe(false);
+    expect(def.properties.at!.default).toBe('now()');
+    expect(doc.paths['/oa_documented']!.get).toMatchObject({
+      summary: 'Documented things',
+      description: 'With a longer description.',
+    });
   });
 
   it('shows only what the current role may use, per role', async () => {

@@ -60,10 +60,24 @@ function columnSchema(relation: Relation, column: Column, fks: readonly ForeignK
     notes.push(`This is a Foreign Key to \`${fk.toTable}.${to}\`.<fk table='${fk.toTable}' column='${to}'/>`);
     break;
   }
+  const description = [column.comment, notes.length ? `Note:\n${notes.join('\n')}` : null]
+    .filter(Boolean)
+    .join('\n\n');
+  const fallback = column.defaultSql ? defaultValue(column.defaultSql) : undefined;
   return {
-    ...(notes.length ? { description: `Note:\n${notes.join('\n')}` } : {}),
+    ...(fallback !== undefined ? { default: fallback } : {}),
+    ...(description ? { description } : {}),
     ...schemaOf(column.type),
   };
+}
+
+/** A column default as JSON: literals as values, anything else as its SQL text. */
+function defaultValue(sql: string): unknown {
+  if (sql === 'true' || sql === 'false') return sql === 'true';
+  if (/^-?\d+(\.\d+)?$/.test(sql)) return Number(sql);
+  const literal = /^'((?:[^']|'')*)'::[\w ."[\]]+$/.exec(sql);
+  if (literal) return literal[1]!.replaceAll("''", "'");
+  return sql;
 }
 
 const ref = (name: string) => ({ $ref: `#/parameters/${name}` });
@@ -181,6 +195,7 @@ export function openApiDocument(cache: SchemaCache, schema: string, privileges: 
     const can = privileges.relations[r.name]!;
     const fks = cache.foreignKeys.filter((fk) => fk.fromSchema === r.schema && fk.fromTable === r.name);
     definitions[r.name] = {
+      ...(r.comment ? { description: r.comment } : {}),
       required: r.columnList.filter((c) => !c.nullable && !c.hasDefault && !c.generated).map((c) => c.name),
       properties: Object.fromEntries(r.columnList.map((c) => [c.name, columnSchema(r, c, fks)])),
       type: 'object',
@@ -199,10 +214,17 @@ export function openApiDocument(cache: SchemaCache, schema: string, privileges: 
     };
     const body = ref(jsonPointer(`body.${r.name}`));
     const tags = [r.name];
+    // The first line of the table comment is the summary of its paths, the rest the description.
+    const [summary, ...rest] = (r.comment ?? '').split('\n');
+    const about: Json = {
+      ...(summary ? { summary } : {}),
+      ...(rest.join('\n').trim() ? { description: rest.join('\n').trim() } : {}),
+    };
     const item: Json = {};
     if (can.select) {
       item.get = {
         tags,
+        ...about,
         parameters: [
           ...rowFilters,
           ref('select'),
@@ -225,6 +247,7 @@ export function openApiDocument(cache: SchemaCache, schema: string, privileges: 
     if (can.insert) {
       item.post = {
         tags,
+        ...about,
         parameters: [body, ref('select'), ref('preferPost')],
         responses: { 201: { description: 'Created' } },
       };
@@ -239,6 +262,7 @@ export function openApiDocument(cache: SchemaCache, schema: string, privileges: 
     if (can.update) {
       item.patch = {
         tags,
+        ...about,
         parameters: [...rowFilters, body, ref('preferReturn')],
         responses: { 204: { description: 'No Content' } },
       };

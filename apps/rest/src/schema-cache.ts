@@ -9,6 +9,9 @@ export interface Column {
   readonly hasDefault: boolean;
   /** Generated or identity ALWAYS: cannot be written. */
   readonly generated: boolean;
+  /** `COMMENT ON COLUMN` and the default expression, for the OpenAPI document. */
+  readonly comment?: string | null;
+  readonly defaultSql?: string | null;
 }
 
 export interface Relation {
@@ -18,6 +21,7 @@ export interface Relation {
   readonly columns: ReadonlyMap<string, Column>;
   readonly columnList: readonly Column[];
   readonly pk: readonly string[];
+  readonly comment?: string | null;
 }
 
 export interface ForeignKey {
@@ -70,10 +74,12 @@ export const qualifiedKey = (schema: string, name: string) => `${schema}\u0000${
 const INTROSPECTION_SQL = `
 SELECT
  (SELECT coalesce(json_agg(json_build_object(
-    'schema', n.nspname, 'name', c.relname, 'kind', c.relkind,
+    'schema', n.nspname, 'name', c.relname, 'kind', c.relkind, 'comment', obj_description(c.oid, 'pg_class'),
     'columns', coalesce((SELECT json_agg(json_build_object(
         'name', a.attname, 'type', format_type(a.atttypid, a.atttypmod), 'nullable', NOT a.attnotnull,
-        'hasDefault', a.atthasdef OR a.attidentity <> '', 'generated', a.attgenerated <> '' OR a.attidentity = 'a'
+        'hasDefault', a.atthasdef OR a.attidentity <> '', 'generated', a.attgenerated <> '' OR a.attidentity = 'a',
+        'comment', col_description(c.oid, a.attnum),
+        'defaultSql', (SELECT pg_get_expr(d.adbin, d.adrelid) FROM pg_attrdef d WHERE d.adrelid = c.oid AND d.adnum = a.attnum)
       ) ORDER BY a.attnum) FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped), '[]'),
     'pk', coalesce((SELECT json_agg(a.attname ORDER BY array_position(i.indkey::int2[], a.attnum))
         FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey::int2[])
@@ -169,6 +175,7 @@ export async function loadSchemaCache(
       columns: new Map(r.columns.map((c) => [c.name, c])),
       columnList: r.columns,
       pk: r.pk,
+      comment: r.comment ?? null,
     });
   }
   const routines = new Map<string, Routine[]>();
