@@ -409,7 +409,17 @@ export function createRestEngine(options: RestEngineOptions): RestEngine {
       prefer.handling === 'strict' && (method === 'PATCH' || method === 'DELETE')
         ? prefer.maxAffected
         : undefined;
+    // A limited PATCH/DELETE never changes more rows than its limit (a view's key may repeat).
+    const limit = method === 'PATCH' || method === 'DELETE' ? query.levels.get('')?.limit : undefined;
     const checkAffected = (n: number) => {
+      if (limit !== undefined && n > limit) {
+        throw apiError(
+          400,
+          'PGRST110',
+          'The maximum number of rows allowed to change was surpassed',
+          `Results contain ${n} rows changed but the maximum number allowed is ${limit}`,
+        );
+      }
       if (maxAffected !== undefined && n > maxAffected) {
         throw apiError(
           400,
@@ -421,7 +431,7 @@ export function createRestEngine(options: RestEngineOptions): RestEngine {
     };
     const tx = {
       readOnly: false,
-      explicit: ctx.media === 'object' || maxAffected !== undefined,
+      explicit: ctx.media === 'object' || maxAffected !== undefined || limit !== undefined,
       statements: writePlan.statements,
     };
     return transaction(ctx, tx, async (results) => {

@@ -7,6 +7,16 @@ beforeAll(async () => {
   await ownerQuery(`
     CREATE TABLE p_tasks (id int PRIMARY KEY, grp text NOT NULL, rank int NOT NULL, state text NOT NULL DEFAULT 'new');
     INSERT INTO p_tasks SELECT i, CASE WHEN i <= 5 THEN 'a' ELSE 'b' END, 10 - i, 'new' FROM generate_series(1, 8) i;
+    CREATE TABLE p_parted (id int, part int) PARTITION BY LIST (part);
+    CREATE TABLE p_parted_1 PARTITION OF p_parted FOR VALUES IN (1);
+    CREATE TABLE p_parted_2 PARTITION OF p_parted FOR VALUES IN (2);
+    INSERT INTO p_parted VALUES (1, 1), (2, 2);
+    CREATE TABLE p_twice_base (id int PRIMARY KEY);
+    INSERT INTO p_twice_base VALUES (1), (2);
+    CREATE VIEW p_twice AS SELECT id FROM p_twice_base UNION ALL SELECT id FROM p_twice_base;
+    CREATE FUNCTION p_twice_delete() RETURNS trigger LANGUAGE plpgsql AS
+      $$ BEGIN DELETE FROM p_twice_base WHERE id = OLD.id; RETURN OLD; END $$;
+    CREATE TRIGGER p_twice_delete INSTEAD OF DELETE ON p_twice FOR EACH ROW EXECUTE FUNCTION p_twice_delete();
     CREATE TABLE p_times (id int PRIMARY KEY, at timestamptz NOT NULL);
     INSERT INTO p_times VALUES (1, '2024-01-01 12:00:00+00');
     CREATE TABLE p_people (id int PRIMARY KEY, name text NOT NULL, age int, tags text[]);
@@ -116,6 +126,24 @@ describe('limited PATCH/DELETE', () => {
     });
     expect(del.json).toEqual([{ id: 7, grp: 'b', rank: 3, state: 'lim' }]);
     expect((await states()).slice(5)).toEqual(['6:new', '8:lim']);
+  });
+});
+
+describe('limited PATCH/DELETE safety', () => {
+  it('tells partitions apart, and refuses to change more rows than the limit (PGRST110)', async () => {
+    const parted = await t.call('DELETE', '/p_parted?order=id&limit=1');
+    expect(parted.status, parted.body.toString()).toBe(204);
+    expect(await adminQuery('SELECT id FROM p_parted ORDER BY id')).toEqual([{ id: 2 }]);
+    // The view repeats each row of its base table, so its inferred key is not unique.
+    const twice = await t.call('DELETE', '/p_twice?order=id&limit=1');
+    expect(twice.status).toBe(400);
+    expect(twice.json).toEqual({
+      code: 'PGRST110',
+      message: 'The maximum number of rows allowed to change was surpassed',
+      details: 'Results contain 2 rows changed but the maximum number allowed is 1',
+      hint: null,
+    });
+    expect(await adminQuery('SELECT id FROM p_twice_base ORDER BY id')).toEqual([{ id: 1 }, { id: 2 }]);
   });
 });
 

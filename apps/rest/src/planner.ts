@@ -685,7 +685,7 @@ function splitParams(statements: string[], values: unknown[]): Statement[] {
 /**
  * Filters of the root level for UPDATE/DELETE. With `limit`/`offset` (PostgREST's limited
  * update/delete) an explicit `order` is required (PGRST109) and the rows are picked by a subquery
- * on `ctid` (tables) or the primary key (views).
+ * on `(tableoid, ctid)` (tables) or the primary key (views).
  */
 function renderRootWhere(ctx: PlanContext, relation: Relation, alias: string): string {
   const level = ctx.query.levels.get('') ?? { conditions: [] };
@@ -702,7 +702,8 @@ function renderRootWhere(ctx: PlanContext, relation: Relation, alias: string): s
       "Apply an 'order' using unique column(s)",
     );
   }
-  const keys = relation.kind === 'table' || !relation.pk.length ? ['ctid'] : relation.pk;
+  // `ctid` alone repeats across the partitions of a partitioned table; `tableoid` tells them apart.
+  const keys = relation.kind === 'table' || !relation.pk.length ? ['tableoid', 'ctid'] : relation.pk;
   const inner = 'pgrst_l';
   const where = level.conditions.map((c) => renderCondition(ctx, relation, inner, c));
   let sql = `SELECT ${keys.map((k) => `${ident(inner)}.${ident(k)}`).join(', ')} FROM ${qualified(relation.schema, relation.name)} AS ${ident(inner)}`;
