@@ -1,15 +1,28 @@
 /**
- * Gateway benchmark: one upstream, one load generator (autocannon), three paths in the same run:
- * direct to the upstream, through nginx as a plain reverse proxy, and through the gateway doing
- * key check + minted JWT + SigV4. Prints rps, p50, p99 per path and the ratios, the added p99 at
- * half of the gateway's max load, and the added latency of a first request on a cold cache.
+ * Gateway benchmark: one upstream, three paths in the same run — direct to the upstream, through
+ * nginx as a plain reverse proxy (one worker), and through the gateway (one process) doing key
+ * check + minted JWT + SigV4 — plus two bare Node proxies (node:http and Fastify, each + undici)
+ * as the floor of what any Node proxy costs.
  *
- *   pnpm tsx scripts/bench/gateway/index.ts        (BENCH_SECONDS, BENCH_CONNECTIONS to tune)
+ * Made to be trusted on a small, busy machine:
+ * - every measurement runs in rounds that interleave the paths (noise from other processes hits
+ *   them alike), each preceded by a warm-up, and the median of the rounds is reported;
+ * - max throughput: autocannon, closed loop, BENCH_CONNECTIONS connections;
+ * - latency at half of the gateway's max: a fixed-rate open-loop generator (requests start on
+ *   schedule whether or not earlier ones finished, latency counted from the scheduled time, so a
+ *   stall is not hidden by coordinated omission), sub-millisecond percentiles;
+ * - CPU µs per request of the proxy and of the upstream process (from /proc/<pid>/stat) during
+ *   that same fixed-rate window: the figure least affected by other load;
+ * - cold cache: the first request for each of BENCH_COLD_PROJECTS unseen projects vs its warm repeat.
+ *
+ *   npx tsx scripts/bench/gateway/index.ts
+ *   (BENCH_SECONDS, BENCH_ROUNDS, BENCH_CONNECTIONS, BENCH_LOG_LEVEL, BENCH_GATEWAY_NODE_ARGS to tune;
+ *   BENCH_GATEWAY_ENTRY runs another build of the gateway, e.g. a checkout of an older commit)
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort, hasRedisServer, startRedis } from '@supaplane/local-services';
@@ -46,19 +59,26 @@ interface AutocannonResult {
   timeouts: number;
 }
 
-const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 4);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+/** The gateway logs at its production default; 2xx request logs are sampled (GATEWAY_LOG_SAMPLE_EVERY). */
+const GATEWAY_LOG_LEVEL = process.env.BENCH_LOG_LEVEL ?? 'info';
 const BASE_DOMAIN = 'supaplane.bench';
 const TOKEN = 'bench-internal-token';
 const children: ChildProcess[] = [];
 const cleanups: Array<() => unknown> = [];
 
-function startChild(args: string[], env: Record<string, string>, nodeArgs: string[] = []): ChildProcess {
+function startChild(
+  args: string[],
+  env: Record<string, string>,
+  nodeArgs: string[] = [],
+  stdout: 'pipe' | 'ignore' = 'pipe',
+): ChildProcess {
   const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', ...args], {
     cwd: root,
     env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'inherit'],
+    stdio: ['ignore', stdout, 'inherit'],
   });
   children.push(child);
   return child;
@@ -127,80 +147,96 @@ http {
   return dir;
 }
 
-interface PathResult {
+interface ThroughputResult {
   rps: number;
   p50: number;
   p99: number;
-  mean: number;
   errors: number;
 }
 
-async function load(
-  name: string,
-  url: string,
-  headers: Record<string, string>,
-  options: { overallRate?: number; seconds?: number } = {},
-): Promise<PathResult> {
-  // Warm-up (connections, JIT, caches), not measured.
-  await autocannon({ url, headers, connections: CONNECTIONS, duration: 1 });
+/** Closed-loop max throughput (autocannon) after a one-second warm-up. */
+async function throughput(name: string, target: Target): Promise<ThroughputResult> {
+  await autocannon({ url: target.url, headers: target.headers, connections: CONNECTIONS, duration: 1 });
   const result = await autocannon({
-    url,
-    headers,
+    url: target.url,
+    headers: target.headers,
     connections: CONNECTIONS,
-    duration: options.seconds ?? SECONDS,
-    ...(options.overallRate ? { overallRate: options.overallRate } : {}),
+    duration: SECONDS,
   });
   const errors = result.non2xx + result.errors + result.timeouts;
   if (errors > 0) console.error(`  ! ${name}: ${errors} failed requests`);
-  return {
-    rps: result.requests.average,
-    p50: result.latency.p50,
-    p99: result.latency.p99,
-    mean: result.latency.average,
-    errors,
-  };
+  return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, errors };
+}
+
+interface FixedRateResult {
+  p50: number;
+  p99: number;
+  errors: number;
+  /** CPU µs per request of the proxy process(es), 0 for the direct path. */
+  proxyCpu: number;
+  /** CPU µs per request of the upstream process. */
+  upstreamCpu: number;
 }
 
 /**
- * Open-loop load at a fixed rate with sub-millisecond latency (autocannon reports whole ms):
- * a request is started every 1/rate s whether or not earlier ones finished.
+ * Open-loop load at a fixed rate with sub-millisecond latency: a request is started every 1/rate s
+ * whether or not earlier ones finished, and its latency counts from when it was due. CPU time of
+ * `proxyPids` and `upstreamPid` over the window, per request.
  */
 async function fixedRate(
-  url: string,
-  headers: Record<string, string>,
+  name: string,
+  target: Target,
   rate: number,
   seconds: number,
-): Promise<{ p50: number; p99: number; errors: number }> {
-  const target = new URL(url);
-  const pool = new Pool(target.origin, { connections: CONNECTIONS, pipelining: 1 });
-  const path = target.pathname + target.search;
-  const latencies: number[] = [];
-  let errors = 0;
-  const pending: Promise<void>[] = [];
-  const started = performance.now();
-  const total = Math.floor(rate * seconds);
-  const one = async (scheduled: number) => {
-    try {
-      const res = await pool.request({ method: 'GET', path, headers });
-      await res.body.dump();
-      if (res.statusCode !== 200) errors++;
-    } catch {
-      errors++;
+  proxyPids: number[],
+  upstreamPid: number,
+): Promise<FixedRateResult> {
+  const url = new URL(target.url);
+  const pool = new Pool(url.origin, { connections: CONNECTIONS, pipelining: 1 });
+  const path = url.pathname + url.search;
+  const run = async (duration: number) => {
+    const latencies: number[] = [];
+    let errors = 0;
+    const pending: Promise<void>[] = [];
+    const started = performance.now();
+    const total = Math.floor(rate * duration);
+    const one = async (scheduled: number) => {
+      try {
+        const res = await pool.request({ method: 'GET', path, headers: target.headers });
+        await res.body.dump();
+        if (res.statusCode !== 200) errors++;
+      } catch {
+        errors++;
+      }
+      latencies.push(performance.now() - scheduled);
+    };
+    // Every millisecond, start whatever is due.
+    let sent = 0;
+    while (sent < total) {
+      const due = Math.min(total, Math.floor(((performance.now() - started) * rate) / 1000) + 1);
+      for (; sent < due; sent++) pending.push(one(started + (sent * 1000) / rate));
+      await new Promise((r) => setTimeout(r, 1));
     }
-    latencies.push(performance.now() - scheduled);
+    await Promise.all(pending);
+    return { latencies, errors, total };
   };
-  // Every millisecond, start whatever is due; latency counts from the scheduled time.
-  let sent = 0;
-  while (sent < total) {
-    const due = Math.min(total, Math.floor(((performance.now() - started) * rate) / 1000) + 1);
-    for (; sent < due; sent++) pending.push(one(started + (sent * 1000) / rate));
-    await new Promise((r) => setTimeout(r, 1));
-  }
-  await Promise.all(pending);
+  await run(1); // warm-up: connections, JIT
+  const cpuBefore = proxyPids.map(cpuSeconds);
+  const upstreamBefore = cpuSeconds(upstreamPid);
+  const { latencies, errors, total } = await run(seconds);
+  const proxyCpu = proxyPids.reduce((sum, pid, i) => sum + cpuSeconds(pid) - cpuBefore[i]!, 0);
+  const upstreamCpu = cpuSeconds(upstreamPid) - upstreamBefore;
   await pool.close();
+  if (errors > 0) console.error(`  ! ${name}: ${errors} failed requests`);
   latencies.sort((a, b) => a - b);
   const at = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))]!;
-  return { p50: at(0.5), p99: at(0.99), errors };
+  return {
+    p50: at(0.5),
+    p99: at(0.99),
+    errors,
+    proxyCpu: (proxyCpu / total) * 1e6,
+    upstreamCpu: (upstreamCpu / total) * 1e6,
+  };
 }
 
 async function timeOne(url: string, headers: Record<string, string>): Promise<number> {
@@ -211,40 +247,26 @@ async function timeOne(url: string, headers: Record<string, string>): Promise<nu
   return performance.now() - started;
 }
 
+const CLOCK_TICKS = Number(spawnSync('getconf', ['CLK_TCK']).stdout.toString().trim()) || 100;
+
 /** User + system CPU seconds a process has used so far (Linux /proc). */
 function cpuSeconds(pid: number): number {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  const ticks = Number(spawnSync('getconf', ['CLK_TCK']).stdout.toString().trim()) || 100;
-  return (Number(fields[11]) + Number(fields[12])) / ticks;
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
 }
 
-/** CPU time per request of the processes in `pids` at a fixed, moderate rate: robust to a busy machine. */
-async function cpuPerRequest(
-  name: string,
-  url: string,
-  headers: Record<string, string>,
-  pids: number[],
-  rate: number,
-) {
-  await autocannon({ url, headers, connections: CONNECTIONS, duration: 1, overallRate: rate }); // warm-up
-  const before = pids.reduce((sum, pid) => sum + cpuSeconds(pid), 0);
-  const result = await autocannon({
-    url,
-    headers,
-    connections: CONNECTIONS,
-    duration: SECONDS,
-    overallRate: rate,
-  });
-  const after = pids.reduce((sum, pid) => sum + cpuSeconds(pid), 0);
-  const requests = result.requests.average * SECONDS;
-  if (result.non2xx + result.errors > 0)
-    console.error(`  ! ${name}: ${result.non2xx + result.errors} failed requests`);
-  return ((after - before) / requests) * 1e6;
+interface Target {
+  readonly url: string;
+  readonly headers: Record<string, string>;
 }
 
 const median = (values: number[]) => {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.floor(sorted.length / 2)]!;
+};
+const quantile = (values: number[], q: number) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
 };
 const fmt = (n: number, digits = 2) => n.toFixed(digits);
 
@@ -261,7 +283,7 @@ async function main() {
   if (redis) cleanups.push(() => redis.stop());
   const [gatewayPort, nginxPort] = await Promise.all([freePort(), freePort()]);
   const gatewayChild = startChild(
-    ['gateway/src/main.ts'],
+    [process.env.BENCH_GATEWAY_ENTRY ?? 'gateway/src/main.ts'],
     {
       LOCAL_MODE: 'true',
       BASE_DOMAIN,
@@ -271,9 +293,11 @@ async function main() {
       LOCAL_AWS_ACCESS_KEY_ID: 'AKIDBENCH',
       LOCAL_AWS_SECRET_ACCESS_KEY: 'bench-secret',
       REDIS_URL: redis?.url ?? '',
-      LOG_LEVEL: 'warn',
+      LOG_LEVEL: GATEWAY_LOG_LEVEL,
     },
     (process.env.BENCH_GATEWAY_NODE_ARGS ?? '').split(' ').filter(Boolean),
+    // Logs go to /dev/null: written (their cost counts) but never read.
+    'ignore',
   );
   const nginxDir = startNginx(fixture.upstreamPort, nginxPort);
   // Two bare proxies for reference: what node:http + undici and Fastify + undici cost with no gateway logic.
@@ -293,21 +317,43 @@ async function main() {
   await Promise.all([firstLine(floors.http), firstLine(floors.fastify)]);
 
   const path = '/rest/v1/todos?select=id,title,done&order=inserted_at.desc&limit=10';
-  const direct = { url: `http://127.0.0.1:${fixture.upstreamPort}${path}`, headers: {} };
-  const nginx = { url: `http://127.0.0.1:${nginxPort}${path}`, headers: {} };
   const gatewayHeaders = (ref: string, key: string) => ({
     host: `${ref}.${BASE_DOMAIN}:${gatewayPort}`,
     apikey: key,
   });
-  const gateway = {
-    url: `http://127.0.0.1:${gatewayPort}${path}`,
-    headers: gatewayHeaders(fixture.warm.ref, fixture.warm.key),
-  };
+  const targets = {
+    direct: { url: `http://127.0.0.1:${fixture.upstreamPort}${path}`, headers: {} },
+    nginx: { url: `http://127.0.0.1:${nginxPort}${path}`, headers: {} },
+    gateway: {
+      url: `http://127.0.0.1:${gatewayPort}${path}`,
+      headers: gatewayHeaders(fixture.warm.ref, fixture.warm.key),
+    },
+    'node:http': { url: `http://127.0.0.1:${httpFloorPort}${path}`, headers: {} },
+    fastify: { url: `http://127.0.0.1:${fastifyFloorPort}${path}`, headers: {} },
+  } satisfies Record<string, Target>;
   await waitForHttp(`http://127.0.0.1:${gatewayPort}/health`);
-  await waitForHttp(nginx.url);
+  await waitForHttp(targets.nginx.url);
+
+  const nginxMaster = Number(readFileSync(join(nginxDir, 'nginx.pid'), 'utf8').trim());
+  const nginxWorkers = spawnSync('pgrep', ['-P', String(nginxMaster)])
+    .stdout.toString()
+    .trim()
+    .split('\n')
+    .map(Number);
+  const proxyPids: Record<keyof typeof targets, number[]> = {
+    direct: [],
+    nginx: [nginxMaster, ...nginxWorkers],
+    gateway: [gatewayChild.pid!],
+    'node:http': [floors.http.pid!],
+    fastify: [floors.fastify.pid!],
+  };
 
   console.log(
-    `gateway bench: ${ROUNDS} rounds × ${SECONDS}s per path, ${CONNECTIONS} connections, redis ${redis ? 'on' : 'off'}`,
+    `gateway bench: ${ROUNDS} interleaved rounds × ${SECONDS}s per path, ${CONNECTIONS} connections, ` +
+      `redis ${redis ? 'on' : 'off'}, gateway LOG_LEVEL=${GATEWAY_LOG_LEVEL}, ${cpus().length} CPUs, ` +
+      `load average ${loadavg()
+        .map((l) => l.toFixed(2))
+        .join(' ')}`,
   );
   // Cold cache first, while every cold project is still unseen.
   const coldAdded: number[] = [];
@@ -315,7 +361,7 @@ async function main() {
   const warmAfter: number[] = [];
   for (const project of fixture.cold) {
     const headers = gatewayHeaders(project.ref, project.key);
-    const url = `http://127.0.0.1:${gatewayPort}${path}`;
+    const url = targets.gateway.url;
     const first = await timeOne(url, headers);
     const warm = median([
       await timeOne(url, headers),
@@ -327,96 +373,83 @@ async function main() {
     coldAdded.push(first - warm);
   }
 
-  // Rounds interleave the three paths so that noise from other processes hits all of them alike.
-  const rounds: Record<string, PathResult[]> = { direct: [], nginx: [], gateway: [] };
+  // Max throughput: rounds interleave the three paths so that noise from other processes hits all alike.
+  const maxPaths = ['direct', 'nginx', 'gateway'] as const;
+  const max: Record<string, ThroughputResult[]> = { direct: [], nginx: [], gateway: [] };
   for (let round = 0; round < ROUNDS; round++) {
-    rounds.direct!.push(await load('direct', direct.url, direct.headers));
-    rounds.nginx!.push(await load('nginx', nginx.url, nginx.headers));
-    rounds.gateway!.push(await load('gateway', gateway.url, gateway.headers));
+    for (const name of maxPaths) max[name]!.push(await throughput(name, targets[name]));
   }
-  const pick = (list: PathResult[]): PathResult => ({
+  const pickMax = (list: ThroughputResult[]): ThroughputResult => ({
     rps: median(list.map((r) => r.rps)),
     p50: median(list.map((r) => r.p50)),
     p99: median(list.map((r) => r.p99)),
-    mean: median(list.map((r) => r.mean)),
     errors: list.reduce((n, r) => n + r.errors, 0),
   });
-  const results = {
-    direct: pick(rounds.direct!),
-    nginx: pick(rounds.nginx!),
-    gateway: pick(rounds.gateway!),
-  };
+  const maxResults = Object.fromEntries(maxPaths.map((name) => [name, pickMax(max[name]!)])) as Record<
+    (typeof maxPaths)[number],
+    ThroughputResult
+  >;
 
-  // Half of the gateway's max, driven by autocannon at a fixed rate (whole-ms percentiles, exact mean).
-  const half = Math.floor(results.gateway.rps / 2);
-  const directHalf = await load('direct@half', direct.url, direct.headers, { overallRate: half });
-  const gatewayHalf = await load('gateway@half', gateway.url, gateway.headers, { overallRate: half });
-  // CPU cost per request, independent of how busy the machine is.
-  const nginxMaster = Number(readFileSync(join(nginxDir, 'nginx.pid'), 'utf8').trim());
-  const nginxPids = [
-    nginxMaster,
-    ...spawnSync('pgrep', ['-P', String(nginxMaster)])
-      .stdout.toString()
-      .trim()
-      .split('\n')
-      .map(Number),
-  ];
-  const cpuRate = 2_000;
-  const nginxCpu = await cpuPerRequest('nginx cpu', nginx.url, nginx.headers, nginxPids, cpuRate);
-  const gatewayCpu = await cpuPerRequest(
-    'gateway cpu',
-    gateway.url,
-    gateway.headers,
-    [gatewayChild.pid!],
-    cpuRate,
-  );
-  const httpFloorCpu = await cpuPerRequest(
-    'node:http floor cpu',
-    `http://127.0.0.1:${httpFloorPort}${path}`,
-    {},
-    [floors.http.pid!],
-    cpuRate,
-  );
-  const fastifyFloorCpu = await cpuPerRequest(
-    'fastify floor cpu',
-    `http://127.0.0.1:${fastifyFloorPort}${path}`,
-    {},
-    [floors.fastify.pid!],
-    cpuRate,
-  );
-  // The same at a quarter, with the open-loop generator's sub-millisecond percentiles.
-  const quarter = Math.floor(results.gateway.rps / 4);
-  const directQuarter = await fixedRate(direct.url, direct.headers, quarter, SECONDS);
-  const gatewayQuarter = await fixedRate(gateway.url, gateway.headers, quarter, SECONDS);
+  // Half of the gateway's max, open loop, every path at the same rate, interleaved rounds.
+  const half = Math.floor(maxResults.gateway.rps / 2);
+  const fixedPaths = Object.keys(targets) as Array<keyof typeof targets>;
+  const fixed: Record<string, FixedRateResult[]> = {};
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const name of fixedPaths) {
+      const result = await fixedRate(name, targets[name], half, SECONDS, proxyPids[name], upstreamChild.pid!);
+      (fixed[name] ??= []).push(result);
+    }
+  }
+  const pickFixed = (list: FixedRateResult[]): FixedRateResult => ({
+    p50: median(list.map((r) => r.p50)),
+    p99: median(list.map((r) => r.p99)),
+    errors: list.reduce((n, r) => n + r.errors, 0),
+    proxyCpu: median(list.map((r) => r.proxyCpu)),
+    upstreamCpu: median(list.map((r) => r.upstreamCpu)),
+  });
+  const fixedResults = Object.fromEntries(
+    fixedPaths.map((name) => [name, pickFixed(fixed[name]!)]),
+  ) as Record<keyof typeof targets, FixedRateResult>;
 
-  console.log('\npath      rps        p50 ms   p99 ms   mean ms  errors   (autocannon, median of rounds)');
-  for (const [name, r] of Object.entries(results)) {
+  console.log('\nmax throughput (autocannon, closed loop; median of rounds)');
+  console.log('path        rps       p50 ms  p99 ms  errors');
+  for (const name of maxPaths) {
+    const r = maxResults[name];
     console.log(
-      `${name.padEnd(9)} ${fmt(r.rps, 0).padStart(8)}   ${fmt(r.p50).padStart(6)}   ${fmt(r.p99).padStart(6)}   ${fmt(r.mean).padStart(6)}   ${r.errors}`,
+      `${name.padEnd(9)} ${fmt(r.rps, 0).padStart(7)}   ${fmt(r.p50, 0).padStart(6)}  ${fmt(r.p99, 0).padStart(6)}  ${r.errors}`,
     );
   }
-  const ratio = results.gateway.rps / results.nginx.rps;
-  console.log(`\ngateway/nginx rps: ${fmt(ratio * 100, 1)}%   (target >= 60%)`);
-  console.log(`gateway/direct rps: ${fmt((results.gateway.rps / results.direct.rps) * 100, 1)}%`);
-  console.log(`nginx/direct rps: ${fmt((results.nginx.rps / results.direct.rps) * 100, 1)}%`);
+  const { direct, nginx, gateway } = maxResults;
   console.log(
-    `at half load (${half} rps, autocannon): p99 direct ${fmt(directHalf.p99)} ms, gateway ${fmt(gatewayHalf.p99)} ms, ` +
-      `added ${fmt(gatewayHalf.p99 - directHalf.p99)} ms (target <= 2 ms); mean added ${fmt(gatewayHalf.mean - directHalf.mean)} ms`,
+    `gateway/nginx rps: ${fmt((gateway.rps / nginx.rps) * 100, 1)}% (target >= 60%); ` +
+      `gateway/direct ${fmt((gateway.rps / direct.rps) * 100, 1)}%, nginx/direct ${fmt((nginx.rps / direct.rps) * 100, 1)}%`,
   );
   console.log(
-    `at quarter load (${quarter} rps, open loop): p99 direct ${fmt(directQuarter.p99)} ms, gateway ${fmt(gatewayQuarter.p99)} ms, ` +
-      `added ${fmt(gatewayQuarter.p99 - directQuarter.p99)} ms; p50 added ${fmt(gatewayQuarter.p50 - directQuarter.p50)} ms`,
+    `\nat half of the gateway's max (${half} rps, open loop; median of rounds)\n` +
+      'path        p50 ms   p99 ms  added p99  proxy CPU µs/req  upstream CPU µs/req  errors',
+  );
+  for (const name of fixedPaths) {
+    const r = fixedResults[name];
+    const added = name === 'direct' ? '' : fmt(r.p99 - fixedResults.direct.p99);
+    console.log(
+      `${name.padEnd(9)} ${fmt(r.p50, 3).padStart(7)}  ${fmt(r.p99, 3).padStart(7)}  ${added.padStart(9)}  ` +
+        `${(name === 'direct' ? '' : fmt(r.proxyCpu, 1)).padStart(16)}  ${fmt(r.upstreamCpu, 1).padStart(19)}  ${r.errors}`,
+    );
+  }
+  const cpu = (name: keyof typeof targets) => fixedResults[name].proxyCpu;
+  console.log(
+    `gateway added p99 over direct: ${fmt(fixedResults.gateway.p99 - fixedResults.direct.p99)} ms (target <= 2 ms), ` +
+      `over nginx ${fmt(fixedResults.gateway.p99 - fixedResults.nginx.p99)} ms`,
   );
   console.log(
-    `CPU per request at ${cpuRate} rps: nginx ${fmt(nginxCpu, 1)} µs, gateway ${fmt(gatewayCpu, 1)} µs ` +
-      `(ratio ${fmt((nginxCpu / gatewayCpu) * 100, 1)}%: the rps ratio an otherwise idle core would give)`,
-  );
-  console.log(
-    `bare proxies, no gateway logic: node:http + undici ${fmt(httpFloorCpu, 1)} µs, Fastify + undici ${fmt(fastifyFloorCpu, 1)} µs per request`,
+    `CPU per request: nginx ${fmt(cpu('nginx'), 1)} µs, gateway ${fmt(cpu('gateway'), 1)} µs ` +
+      `(nginx/gateway ${fmt((cpu('nginx') / cpu('gateway')) * 100, 1)}%: the rps ratio with a core each), ` +
+      `bare node:http + undici ${fmt(cpu('node:http'), 1)} µs, Fastify + undici ${fmt(cpu('fastify'), 1)} µs`,
   );
   console.log(
     `cold cache first request (${fixture.cold.length} projects): median ${fmt(median(coldFirst))} ms vs warm ` +
-      `${fmt(median(warmAfter))} ms, added median ${fmt(median(coldAdded))} ms, max ${fmt(Math.max(...coldAdded))} ms (target <= 5 ms)`,
+      `${fmt(median(warmAfter))} ms, added median ${fmt(median(coldAdded))} ms, p90 ${fmt(quantile(coldAdded, 0.9))} ms, ` +
+      `max ${fmt(Math.max(...coldAdded))} ms (target <= 5 ms)`,
   );
 }
 
