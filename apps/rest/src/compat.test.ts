@@ -213,6 +213,31 @@ describe('@supabase/postgrest-js over HTTP matches SQL', () => {
     expect(dup.status).toBe(409);
   });
 
+  it('maxAffected and limited update/delete', async () => {
+    await ownerQuery(`CREATE TABLE c_queue (id int PRIMARY KEY, done boolean NOT NULL DEFAULT false);
+      INSERT INTO c_queue SELECT generate_series(1, 5)`);
+    // postgrest-js types maxAffected for PostgREST 13+; the engine (like 12.2) honours it.
+    // biome-ignore lint/suspicious/noExplicitAny: untyped client, as above.
+    const db13 = db as unknown as PostgrestClient<any, { PostgrestVersion: '13' }>;
+    const tooMany = await db13.from('c_queue').update({ done: true }).gt('id', 1).maxAffected(2);
+    expect(tooMany.error).toMatchObject({ code: 'PGRST124', details: 'The query affects 4 rows' });
+    expect(tooMany.status).toBe(400);
+    const within = await db13.from('c_queue').update({ done: true }).lte('id', 2).maxAffected(2).select('id');
+    expect(within.data).toEqual([{ id: 1 }, { id: 2 }]);
+    const limited = await db
+      .from('c_queue')
+      .delete()
+      .eq('done', false)
+      .order('id', { ascending: false })
+      .limit(2);
+    expect(limited).toMatchObject({ status: 204, error: null });
+    expect(await sql('SELECT id, done FROM c_queue ORDER BY id')).toEqual([
+      { id: 1, done: true },
+      { id: 2, done: true },
+      { id: 3, done: false },
+    ]);
+  });
+
   it('rpc, errors, schemas and user tokens', async () => {
     expect((await db.rpc('add', { a: 2, b: 3 })).data).toBe(5);
     const set = await db.rpc('books_by_author', { author: 3 }).select('title').order('id');
