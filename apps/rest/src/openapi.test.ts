@@ -6,6 +6,8 @@ beforeAll(async () => {
   await ownerQuery(`
     CREATE TABLE oa_hidden (id int PRIMARY KEY);
     REVOKE ALL ON oa_hidden FROM anon;
+    CREATE TABLE "constructor" (id int PRIMARY KEY);
+    REVOKE ALL ON "constructor" FROM anon;
     CREATE TABLE oa_readonly (id int PRIMARY KEY, label varchar(20) NOT NULL, n numeric, flags boolean[]);
     REVOKE INSERT, UPDATE, DELETE ON oa_readonly FROM anon;
     CREATE FUNCTION oa_private() RETURNS int LANGUAGE sql AS $$ SELECT 1 $$;
@@ -85,6 +87,8 @@ describe('OpenAPI root', () => {
   it('shows only what the current role may use, per role', async () => {
     const anon = (await t.call('GET', '/')).json as Doc;
     expect(anon.paths['/oa_hidden']).toBeUndefined();
+    expect(anon.paths['/constructor']).toBeUndefined();
+    expect(Object.hasOwn(anon.definitions, 'constructor')).toBe(false);
     expect(anon.paths['/secrets']).toBeUndefined();
     expect(anon.paths['/rpc/oa_private']).toBeUndefined();
     expect(Object.keys(anon.paths['/oa_readonly']!)).toEqual(['get']);

@@ -189,7 +189,7 @@ export function openApiDocument(cache: SchemaCache, schema: string, privileges: 
   const definitions: Json = {};
   const parameters: Json = { ...SHARED_PARAMETERS };
   const relations = [...cache.relations.values()]
-    .filter((r) => r.schema === schema && privileges.relations[r.name])
+    .filter((r) => r.schema === schema && Object.hasOwn(privileges.relations, r.name))
     .sort((a, b) => a.name.localeCompare(b.name));
   for (const r of relations) {
     const can = privileges.relations[r.name]!;
