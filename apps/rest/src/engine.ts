@@ -521,12 +521,11 @@ export function createRestEngine(options: RestEngineOptions): RestEngine {
       const variadic = new Set(
         candidates.flatMap((r) => r.args.filter((a) => a.variadic).map((a) => a.name)),
       );
-      const collected: Record<string, unknown> = {};
+      const collected = new Map<string, unknown>();
       for (const [k, v] of query.rawParams) {
-        if (variadic.has(k)) collected[k] = [...((collected[k] as string[] | undefined) ?? []), v];
-        else collected[k] = v;
+        collected.set(k, variadic.has(k) ? [...((collected.get(k) as string[] | undefined) ?? []), v] : v);
       }
-      args = collected;
+      args = Object.fromEntries(collected);
     } else {
       const format = bodyFormat(ctx.headers['content-type']);
       body = ctx.request.body?.length ? parseBody(ctx.request.body, format) : {};
