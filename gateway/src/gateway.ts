@@ -371,8 +371,7 @@ export function buildGateway(options: GatewayOptions): Gateway {
       bearer = `Bearer ${client.userToken}`;
     } else {
       if (!project.jwtSecret) return reply(res, state, refusals.projectUnavailable('NO_JWT_SECRET'));
-      const minted = mintedTokens.bearerFor(ref, key.role, project.jwtSecret, clock.now());
-      bearer = typeof minted === 'string' ? minted : await minted;
+      bearer = mintedTokens.bearerFor(ref, key.role, project.jwtSecret, clock.now());
     }
 
     return forward(req, res, state, requestId, project, service, path, query.pairs, bearer);

@@ -1,4 +1,4 @@
-import { mintHs256 } from '@supaplane/jwt';
+import { createHmac } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 
 const MINT_TTL_SECONDS = 300;
@@ -14,6 +14,25 @@ interface MintedToken {
   readonly refreshAt: number;
 }
 
+const JWT_HEADER = Buffer.from(JSON.stringify({ alg: 'HS256', typ: 'JWT' })).toString('base64url');
+
+/**
+ * `{iss:"supabase", ref, role, iat, exp}` signed HS256 with node:crypto, synchronously: byte for
+ * byte what `@supaplane/jwt`'s `mintHs256` (jose) produces (minted-tokens.test.ts), without
+ * WebCrypto's asynchronous round trip on a project's first request.
+ */
+export function mintHs256Sync(
+  secret: string,
+  ref: string,
+  role: string,
+  issuedAt: number,
+  ttlSeconds: number,
+) {
+  const claims = { iss: 'supabase', ref, role, iat: issuedAt, exp: issuedAt + ttlSeconds };
+  const input = `${JWT_HEADER}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}`;
+  return `${input}.${createHmac('sha256', secret).update(input).digest('base64url')}`;
+}
+
 /**
  * HS256 tokens `{iss:"supabase", ref, role, iat, exp: iat+300}` for key-only requests, one per
  * (ref, role), reused until about a minute before expiry, so the hot path does not sign.
@@ -22,61 +41,38 @@ interface MintedToken {
 export class MintedTokenCache {
   /** By ref, then by role: no per-request key string to build. */
   private readonly tokens: LRUCache<string, Map<string, MintedToken>>;
-  private readonly minting = new Map<string, Promise<MintedToken>>();
-  private readonly secrets = new LRUCache<string, Uint8Array>({ max: 1_000 });
 
   constructor(maxEntries: number) {
     this.tokens = new LRUCache({ max: maxEntries });
   }
 
-  tokenFor(ref: string, role: string, secret: string, nowMs: number): string | Promise<string> {
-    const minted = this.lookup(ref, role, secret, nowMs);
-    return 'then' in minted ? minted.then((m) => m.token) : minted.token;
+  tokenFor(ref: string, role: string, secret: string, nowMs: number): string {
+    return this.lookup(ref, role, secret, nowMs).token;
   }
 
   /** `Bearer <token>` for the upstream's `X-Client-Authorization`. */
-  bearerFor(ref: string, role: string, secret: string, nowMs: number): string | Promise<string> {
-    const minted = this.lookup(ref, role, secret, nowMs);
-    return 'then' in minted ? minted.then((m) => m.bearer) : minted.bearer;
+  bearerFor(ref: string, role: string, secret: string, nowMs: number): string {
+    return this.lookup(ref, role, secret, nowMs).bearer;
   }
 
-  private lookup(
-    ref: string,
-    role: string,
-    secret: string,
-    nowMs: number,
-  ): MintedToken | Promise<MintedToken> {
+  private lookup(ref: string, role: string, secret: string, nowMs: number): MintedToken {
     const nowSeconds = Math.floor(nowMs / 1000);
-    const cached = this.tokens.get(ref)?.get(role);
+    let byRole = this.tokens.get(ref);
+    const cached = byRole?.get(role);
     if (cached && cached.secret === secret && nowSeconds < cached.refreshAt) return cached;
-    const pendingId = `${ref}|${role}|${secret}`;
-    let pending = this.minting.get(pendingId);
-    if (!pending) {
-      let key = this.secrets.get(secret);
-      if (!key) {
-        key = new TextEncoder().encode(secret);
-        this.secrets.set(secret, key);
-      }
-      pending = mintHs256(key, { ref, role, issuedAt: nowSeconds, ttlSeconds: MINT_TTL_SECONDS })
-        .then((token) => {
-          const minted: MintedToken = {
-            token,
-            bearer: `Bearer ${token}`,
-            secret,
-            refreshAt: nowSeconds + MINT_TTL_SECONDS - MINT_REFRESH_MARGIN_SECONDS,
-          };
-          let byRole = this.tokens.get(ref);
-          if (!byRole) {
-            byRole = new Map();
-            this.tokens.set(ref, byRole);
-          }
-          byRole.set(role, minted);
-          return minted;
-        })
-        .finally(() => this.minting.delete(pendingId));
-      this.minting.set(pendingId, pending);
+    const token = mintHs256Sync(secret, ref, role, nowSeconds, MINT_TTL_SECONDS);
+    const minted: MintedToken = {
+      token,
+      bearer: `Bearer ${token}`,
+      secret,
+      refreshAt: nowSeconds + MINT_TTL_SECONDS - MINT_REFRESH_MARGIN_SECONDS,
+    };
+    if (!byRole) {
+      byRole = new Map();
+      this.tokens.set(ref, byRole);
     }
-    return pending;
+    byRole.set(role, minted);
+    return minted;
   }
 
   clear(): void {

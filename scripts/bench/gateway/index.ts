@@ -17,7 +17,9 @@
  *
  *   npx tsx scripts/bench/gateway/index.ts
  *   (BENCH_SECONDS, BENCH_ROUNDS, BENCH_CONNECTIONS, BENCH_LOG_LEVEL, BENCH_GATEWAY_NODE_ARGS to tune;
- *   BENCH_GATEWAY_ENTRY runs another build of the gateway, e.g. a checkout of an older commit)
+ *   BENCH_GATEWAY_ENTRY runs another build of the gateway; BENCH_BASELINE_ENTRY adds a second build,
+ *   e.g. `git archive <commit> gateway/src | tar -x -C gateway/.baseline`, measured in the same rounds;
+ *   BENCH_LIGHT_RATE is the light fixed rate, default 500 rps)
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -281,24 +283,32 @@ async function main() {
 
   const redis = hasRedisServer() ? await startRedis() : null;
   if (redis) cleanups.push(() => redis.stop());
-  const [gatewayPort, nginxPort] = await Promise.all([freePort(), freePort()]);
-  const gatewayChild = startChild(
-    [process.env.BENCH_GATEWAY_ENTRY ?? 'gateway/src/main.ts'],
-    {
-      LOCAL_MODE: 'true',
-      BASE_DOMAIN,
-      GATEWAY_PORT: String(gatewayPort),
-      TENANT_MANAGER_INTERNAL_URL: fixture.registryUrl,
-      INTERNAL_SERVICE_TOKEN: TOKEN,
-      LOCAL_AWS_ACCESS_KEY_ID: 'AKIDBENCH',
-      LOCAL_AWS_SECRET_ACCESS_KEY: 'bench-secret',
-      REDIS_URL: redis?.url ?? '',
-      LOG_LEVEL: GATEWAY_LOG_LEVEL,
-    },
-    (process.env.BENCH_GATEWAY_NODE_ARGS ?? '').split(' ').filter(Boolean),
-    // Logs go to /dev/null: written (their cost counts) but never read.
-    'ignore',
+  const startGatewayChild = (entry: string, port: number) =>
+    startChild(
+      [entry],
+      {
+        LOCAL_MODE: 'true',
+        BASE_DOMAIN,
+        GATEWAY_PORT: String(port),
+        TENANT_MANAGER_INTERNAL_URL: fixture.registryUrl,
+        INTERNAL_SERVICE_TOKEN: TOKEN,
+        LOCAL_AWS_ACCESS_KEY_ID: 'AKIDBENCH',
+        LOCAL_AWS_SECRET_ACCESS_KEY: 'bench-secret',
+        REDIS_URL: redis?.url ?? '',
+        LOG_LEVEL: GATEWAY_LOG_LEVEL,
+      },
+      (process.env.BENCH_GATEWAY_NODE_ARGS ?? '').split(' ').filter(Boolean),
+      // Logs go to /dev/null: written (their cost counts) but never read.
+      'ignore',
+    );
+  const [gatewayPort, baselinePort, nginxPort] = await Promise.all([freePort(), freePort(), freePort()]);
+  const gatewayChild = startGatewayChild(
+    process.env.BENCH_GATEWAY_ENTRY ?? 'gateway/src/main.ts',
+    gatewayPort,
   );
+  // Optional: another build of the gateway measured in the same rounds (a before/after in one run).
+  const baselineEntry = process.env.BENCH_BASELINE_ENTRY;
+  const baselineChild = baselineEntry ? startGatewayChild(baselineEntry, baselinePort) : null;
   const nginxDir = startNginx(fixture.upstreamPort, nginxPort);
   // Two bare proxies for reference: what node:http + undici and Fastify + undici cost with no gateway logic.
   const [httpFloorPort, fastifyFloorPort] = await Promise.all([freePort(), freePort()]);
@@ -317,22 +327,21 @@ async function main() {
   await Promise.all([firstLine(floors.http), firstLine(floors.fastify)]);
 
   const path = '/rest/v1/todos?select=id,title,done&order=inserted_at.desc&limit=10';
-  const gatewayHeaders = (ref: string, key: string) => ({
-    host: `${ref}.${BASE_DOMAIN}:${gatewayPort}`,
-    apikey: key,
+  const gatewayTarget = (port: number, ref: string, key: string): Target => ({
+    url: `http://127.0.0.1:${port}${path}`,
+    headers: { host: `${ref}.${BASE_DOMAIN}:${port}`, apikey: key },
   });
-  const targets = {
+  const targets: Record<string, Target> = {
     direct: { url: `http://127.0.0.1:${fixture.upstreamPort}${path}`, headers: {} },
     nginx: { url: `http://127.0.0.1:${nginxPort}${path}`, headers: {} },
-    gateway: {
-      url: `http://127.0.0.1:${gatewayPort}${path}`,
-      headers: gatewayHeaders(fixture.warm.ref, fixture.warm.key),
-    },
+    gateway: gatewayTarget(gatewayPort, fixture.warm.ref, fixture.warm.key),
+    ...(baselineChild ? { baseline: gatewayTarget(baselinePort, fixture.warm.ref, fixture.warm.key) } : {}),
     'node:http': { url: `http://127.0.0.1:${httpFloorPort}${path}`, headers: {} },
     fastify: { url: `http://127.0.0.1:${fastifyFloorPort}${path}`, headers: {} },
-  } satisfies Record<string, Target>;
+  };
   await waitForHttp(`http://127.0.0.1:${gatewayPort}/health`);
-  await waitForHttp(targets.nginx.url);
+  if (baselineChild) await waitForHttp(`http://127.0.0.1:${baselinePort}/health`);
+  await waitForHttp(targets.nginx!.url);
 
   const nginxMaster = Number(readFileSync(join(nginxDir, 'nginx.pid'), 'utf8').trim());
   const nginxWorkers = spawnSync('pgrep', ['-P', String(nginxMaster)])
@@ -340,44 +349,48 @@ async function main() {
     .trim()
     .split('\n')
     .map(Number);
-  const proxyPids: Record<keyof typeof targets, number[]> = {
+  const proxyPids: Record<string, number[]> = {
     direct: [],
     nginx: [nginxMaster, ...nginxWorkers],
     gateway: [gatewayChild.pid!],
+    ...(baselineChild ? { baseline: [baselineChild.pid!] } : {}),
     'node:http': [floors.http.pid!],
     fastify: [floors.fastify.pid!],
   };
+  const gateways = baselineChild ? ['gateway', 'baseline'] : ['gateway'];
 
   console.log(
     `gateway bench: ${ROUNDS} interleaved rounds × ${SECONDS}s per path, ${CONNECTIONS} connections, ` +
       `redis ${redis ? 'on' : 'off'}, gateway LOG_LEVEL=${GATEWAY_LOG_LEVEL}, ${cpus().length} CPUs, ` +
       `load average ${loadavg()
         .map((l) => l.toFixed(2))
-        .join(' ')}`,
+        .join(' ')}${baselineEntry ? `, baseline = ${baselineEntry}` : ''}`,
   );
-  // Cold cache first, while every cold project is still unseen.
-  const coldAdded: number[] = [];
-  const coldFirst: number[] = [];
-  const warmAfter: number[] = [];
-  for (const project of fixture.cold) {
-    const headers = gatewayHeaders(project.ref, project.key);
-    const url = targets.gateway.url;
+  // Cold cache first, while every cold project is still unseen (with a baseline, they take turns).
+  const cold = Object.fromEntries(
+    gateways.map((name) => [name, { first: [] as number[], warm: [] as number[], added: [] as number[] }]),
+  );
+  for (const [i, project] of fixture.cold.entries()) {
+    const name = gateways[i % gateways.length]!;
+    const port = name === 'gateway' ? gatewayPort : baselinePort;
+    const { url, headers } = gatewayTarget(port, project.ref, project.key);
     const first = await timeOne(url, headers);
     const warm = median([
       await timeOne(url, headers),
       await timeOne(url, headers),
       await timeOne(url, headers),
     ]);
-    coldFirst.push(first);
-    warmAfter.push(warm);
-    coldAdded.push(first - warm);
+    const entry = cold[name]!;
+    entry.first.push(first);
+    entry.warm.push(warm);
+    entry.added.push(first - warm);
   }
 
-  // Max throughput: rounds interleave the three paths so that noise from other processes hits all alike.
-  const maxPaths = ['direct', 'nginx', 'gateway'] as const;
-  const max: Record<string, ThroughputResult[]> = { direct: [], nginx: [], gateway: [] };
+  // Max throughput: rounds interleave the paths so that noise from other processes hits all alike.
+  const maxPaths = ['direct', 'nginx', ...gateways];
+  const max = Object.fromEntries(maxPaths.map((name) => [name, [] as ThroughputResult[]]));
   for (let round = 0; round < ROUNDS; round++) {
-    for (const name of maxPaths) max[name]!.push(await throughput(name, targets[name]));
+    for (const name of maxPaths) max[name]!.push(await throughput(name, targets[name]!));
   }
   const pickMax = (list: ThroughputResult[]): ThroughputResult => ({
     rps: median(list.map((r) => r.rps)),
@@ -385,19 +398,38 @@ async function main() {
     p99: median(list.map((r) => r.p99)),
     errors: list.reduce((n, r) => n + r.errors, 0),
   });
-  const maxResults = Object.fromEntries(maxPaths.map((name) => [name, pickMax(max[name]!)])) as Record<
-    (typeof maxPaths)[number],
-    ThroughputResult
-  >;
+  const maxResults = Object.fromEntries(maxPaths.map((name) => [name, pickMax(max[name]!)]));
 
-  // Half of the gateway's max, open loop, every path at the same rate, interleaved rounds.
-  const half = Math.floor(maxResults.gateway.rps / 2);
-  const fixedPaths = Object.keys(targets) as Array<keyof typeof targets>;
-  const fixed: Record<string, FixedRateResult[]> = {};
+  // Fixed rates, open loop, every path at the same rate in interleaved rounds: half of the gateway's
+  // max (CPU per request is taken there too), and a light load where nothing should queue.
+  const half = Math.floor(maxResults.gateway!.rps / 2);
+  const light = Number(process.env.BENCH_LIGHT_RATE ?? 500);
+  const fixedPaths = Object.keys(targets);
+  const lightPaths = ['direct', 'nginx', ...gateways, 'node:http'];
+  const atHalf = Object.fromEntries(fixedPaths.map((name) => [name, [] as FixedRateResult[]]));
+  const atLight = Object.fromEntries(lightPaths.map((name) => [name, [] as FixedRateResult[]]));
   for (let round = 0; round < ROUNDS; round++) {
     for (const name of fixedPaths) {
-      const result = await fixedRate(name, targets[name], half, SECONDS, proxyPids[name], upstreamChild.pid!);
-      (fixed[name] ??= []).push(result);
+      const result = await fixedRate(
+        name,
+        targets[name]!,
+        half,
+        SECONDS,
+        proxyPids[name]!,
+        upstreamChild.pid!,
+      );
+      atHalf[name]!.push(result);
+    }
+    for (const name of lightPaths) {
+      const result = await fixedRate(
+        name,
+        targets[name]!,
+        light,
+        SECONDS,
+        proxyPids[name]!,
+        upstreamChild.pid!,
+      );
+      atLight[name]!.push(result);
     }
   }
   const pickFixed = (list: FixedRateResult[]): FixedRateResult => ({
@@ -407,50 +439,68 @@ async function main() {
     proxyCpu: median(list.map((r) => r.proxyCpu)),
     upstreamCpu: median(list.map((r) => r.upstreamCpu)),
   });
-  const fixedResults = Object.fromEntries(
-    fixedPaths.map((name) => [name, pickFixed(fixed[name]!)]),
-  ) as Record<keyof typeof targets, FixedRateResult>;
+  const halfResults = Object.fromEntries(fixedPaths.map((name) => [name, pickFixed(atHalf[name]!)]));
+  const lightResults = Object.fromEntries(lightPaths.map((name) => [name, pickFixed(atLight[name]!)]));
 
   console.log('\nmax throughput (autocannon, closed loop; median of rounds)');
   console.log('path        rps       p50 ms  p99 ms  errors');
   for (const name of maxPaths) {
-    const r = maxResults[name];
+    const r = maxResults[name]!;
     console.log(
       `${name.padEnd(9)} ${fmt(r.rps, 0).padStart(7)}   ${fmt(r.p50, 0).padStart(6)}  ${fmt(r.p99, 0).padStart(6)}  ${r.errors}`,
     );
   }
-  const { direct, nginx, gateway } = maxResults;
-  console.log(
-    `gateway/nginx rps: ${fmt((gateway.rps / nginx.rps) * 100, 1)}% (target >= 60%); ` +
-      `gateway/direct ${fmt((gateway.rps / direct.rps) * 100, 1)}%, nginx/direct ${fmt((nginx.rps / direct.rps) * 100, 1)}%`,
-  );
-  console.log(
-    `\nat half of the gateway's max (${half} rps, open loop; median of rounds)\n` +
-      'path        p50 ms   p99 ms  added p99  proxy CPU µs/req  upstream CPU µs/req  errors',
-  );
-  for (const name of fixedPaths) {
-    const r = fixedResults[name];
-    const added = name === 'direct' ? '' : fmt(r.p99 - fixedResults.direct.p99);
+  const { direct, nginx } = maxResults as Record<'direct' | 'nginx', ThroughputResult>;
+  for (const name of gateways) {
+    const r = maxResults[name]!;
     console.log(
-      `${name.padEnd(9)} ${fmt(r.p50, 3).padStart(7)}  ${fmt(r.p99, 3).padStart(7)}  ${added.padStart(9)}  ` +
-        `${(name === 'direct' ? '' : fmt(r.proxyCpu, 1)).padStart(16)}  ${fmt(r.upstreamCpu, 1).padStart(19)}  ${r.errors}`,
+      `${name}/nginx rps: ${fmt((r.rps / nginx.rps) * 100, 1)}% (target >= 60%); ` +
+        `${name}/direct ${fmt((r.rps / direct.rps) * 100, 1)}%`,
     );
   }
-  const cpu = (name: keyof typeof targets) => fixedResults[name].proxyCpu;
+  console.log(`nginx/direct rps: ${fmt((nginx.rps / direct.rps) * 100, 1)}%`);
+  const table = (title: string, results: Record<string, FixedRateResult>, withCpu: boolean) => {
+    console.log(
+      `\n${title} (open loop; median of rounds)\n` +
+        `path        p50 ms   p99 ms  added p99${withCpu ? '  proxy CPU µs/req  upstream CPU µs/req' : ''}  errors`,
+    );
+    for (const [name, r] of Object.entries(results)) {
+      const added = name === 'direct' ? '' : fmt(r.p99 - results.direct!.p99);
+      const cpuColumns = withCpu
+        ? `  ${(name === 'direct' ? '' : fmt(r.proxyCpu, 1)).padStart(16)}  ${fmt(r.upstreamCpu, 1).padStart(19)}`
+        : '';
+      console.log(
+        `${name.padEnd(9)} ${fmt(r.p50, 3).padStart(7)}  ${fmt(r.p99, 3).padStart(7)}  ${added.padStart(9)}${cpuColumns}  ${r.errors}`,
+      );
+    }
+  };
+  table(`at half of the gateway's max, ${half} rps`, halfResults, true);
+  table(`at a light ${light} rps`, lightResults, false);
+  const cpu = (name: string) => halfResults[name]!.proxyCpu;
+  for (const name of gateways) {
+    console.log(
+      `${name} added p99 over direct: ${fmt(halfResults[name]!.p99 - halfResults.direct!.p99)} ms at half load ` +
+        `(target <= 2 ms), ${fmt(lightResults[name]!.p99 - lightResults.direct!.p99)} ms at ${light} rps`,
+    );
+  }
   console.log(
-    `gateway added p99 over direct: ${fmt(fixedResults.gateway.p99 - fixedResults.direct.p99)} ms (target <= 2 ms), ` +
-      `over nginx ${fmt(fixedResults.gateway.p99 - fixedResults.nginx.p99)} ms`,
+    `CPU per request: nginx ${fmt(cpu('nginx'), 1)} µs, ` +
+      gateways
+        .map(
+          (name) =>
+            `${name} ${fmt(cpu(name), 1)} µs (nginx/${name} ${fmt((cpu('nginx') / cpu(name)) * 100, 1)}%: the rps ratio with a core each)`,
+        )
+        .join(', ') +
+      `, bare node:http + undici ${fmt(cpu('node:http'), 1)} µs, Fastify + undici ${fmt(cpu('fastify'), 1)} µs`,
   );
-  console.log(
-    `CPU per request: nginx ${fmt(cpu('nginx'), 1)} µs, gateway ${fmt(cpu('gateway'), 1)} µs ` +
-      `(nginx/gateway ${fmt((cpu('nginx') / cpu('gateway')) * 100, 1)}%: the rps ratio with a core each), ` +
-      `bare node:http + undici ${fmt(cpu('node:http'), 1)} µs, Fastify + undici ${fmt(cpu('fastify'), 1)} µs`,
-  );
-  console.log(
-    `cold cache first request (${fixture.cold.length} projects): median ${fmt(median(coldFirst))} ms vs warm ` +
-      `${fmt(median(warmAfter))} ms, added median ${fmt(median(coldAdded))} ms, p90 ${fmt(quantile(coldAdded, 0.9))} ms, ` +
-      `max ${fmt(Math.max(...coldAdded))} ms (target <= 5 ms)`,
-  );
+  for (const name of gateways) {
+    const c = cold[name]!;
+    console.log(
+      `${name} cold cache first request (${c.first.length} projects): median ${fmt(median(c.first))} ms vs warm ` +
+        `${fmt(median(c.warm))} ms, added median ${fmt(median(c.added))} ms, p90 ${fmt(quantile(c.added, 0.9))} ms, ` +
+        `max ${fmt(Math.max(...c.added))} ms (target <= 5 ms)`,
+    );
+  }
 }
 
 try {
