@@ -20,7 +20,10 @@ export interface RunningGateway {
   close(): Promise<void>;
 }
 
-/** One undici Agent: a keep-alive pool per upstream origin. */
+/**
+ * One undici Agent: a keep-alive pool per upstream origin, up to 256 connections each. No
+ * pipelining: a slow response would hold up every request queued behind it on its connection.
+ */
 export function createUpstreamAgent(config: GatewayConfig): Agent {
   return new Agent({
     connections: 256,
@@ -83,7 +86,17 @@ export async function startGateway(
   });
 
   const server: Server = createServer(
-    { keepAliveTimeout: 65_000, headersTimeout: 30_000, requestTimeout: 120_000 },
+    {
+      // Longer than a load balancer's idle timeout (ALB: 60 s), so the gateway never closes first.
+      keepAliveTimeout: 65_000,
+      headersTimeout: 30_000,
+      requestTimeout: 120_000,
+      // Spelled out although they are node's defaults: small responses go out at once (no Nagle),
+      // a request without Host is refused, and the strict HTTP parser stays on.
+      noDelay: true,
+      requireHostHeader: true,
+      insecureHTTPParser: false,
+    },
     gateway.handle,
   );
   server.on('upgrade', gateway.handleUpgrade);
