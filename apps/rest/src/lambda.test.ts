@@ -111,7 +111,7 @@ describe('lambda handler (Function URL payload 2.0)', () => {
     expect((await missing(event('GET', '/x'))).statusCode).toBe(503);
   });
 
-  it('re-reads rest-config when a token fails with PGRST301 and the config is older than 5 s (single-flight), then retries once', async () => {
+  it('re-reads rest-config when a token fails with PGRST301 and the config is older than 1 s (single-flight), then retries once', async () => {
     const url = new URL(inject('restDbUrl'));
     let secret = 'rotation-secret-one-0123456789-0123456789';
     let fetches = 0;
@@ -171,16 +171,16 @@ describe('lambda handler (Function URL payload 2.0)', () => {
     expect((await as(first)).statusCode).toBe(200);
     expect(fetches).toBe(1);
 
-    // rotated, but the config is only 1 s old: refused without asking the config service
+    // rotated, but the config is only 0.5 s old: refused without asking the config service
     secret = 'rotation-secret-two-0123456789-0123456789';
-    clock += 1_000;
+    clock += 500;
     const early = await as(secret);
     expect(early.statusCode).toBe(401);
     expect(code(early)).toBe('PGRST301');
     expect(fetches).toBe(1);
 
-    // older than 5 s: one re-read, the same request verified again and served
-    clock += 5_000;
+    // older than 1 s: one re-read, the same request verified again and served
+    clock += 1_000;
     const served = await as(secret);
     expect(served.statusCode).toBe(200);
     expect(JSON.parse(served.body)).toEqual([{ name: 'Ursula' }]);
@@ -201,7 +201,7 @@ describe('lambda handler (Function URL payload 2.0)', () => {
     clock += 6_000;
     expect(code(await as('forged-secret-0123456789-0123456789-0123'))).toBe('PGRST301');
     expect(fetches).toBe(4);
-    clock += 1_000;
+    clock += 500;
     expect(code(await as('forged-secret-0123456789-0123456789-0123'))).toBe('PGRST301');
     expect(fetches).toBe(4);
 

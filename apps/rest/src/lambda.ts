@@ -55,8 +55,12 @@ export interface LambdaHandlerOptions {
   readonly now?: () => number;
 }
 
-/** A config younger than this is not re-read when a token fails verification. */
-const CONFIG_REFRESH_MIN_AGE_MS = 5_000;
+/**
+ * A config younger than this is not re-read when a token fails verification: short, so a rotated JWT
+ * secret reaches a warm function within about a second, yet at most one config read per second per
+ * instance however many forged tokens arrive.
+ */
+const CONFIG_REFRESH_MIN_AGE_MS = 1_000;
 
 const JSON_TYPE = 'application/json; charset=utf-8';
 
