@@ -33,7 +33,13 @@ import { chmod, mkdir, readFile, rename, stat, writeFile } from 'node:fs/promise
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { type RuntimeFactory, startLambdaEmulator } from '@supaplane/lambda-local';
-import { type RunningPostgres, hasRedisServer, startPostgres, startRedis } from '@supaplane/local-services';
+import {
+  type RunningPostgres,
+  freePorts,
+  hasRedisServer,
+  startPostgres,
+  startRedis,
+} from '@supaplane/local-services';
 import pg from 'pg';
 
 export interface LocalStackOptions {
@@ -235,6 +241,34 @@ const SERVICES: readonly Service[] = [
     },
   },
 ];
+
+export type StackPorts = Required<
+  Pick<LocalStackOptions, 'pgPort' | 'gatewayPort' | 'tmPublicPort' | 'tmInternalPort' | 'lambdaPort'>
+>;
+
+/** Distinct free ports for every service, for suites that start a stack of their own. */
+export async function freeStackPorts(): Promise<StackPorts> {
+  const [pgPort, gatewayPort, tmPublicPort, tmInternalPort, lambdaPort] = (await freePorts(5)) as [
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
+  return { pgPort, gatewayPort, tmPublicPort, tmInternalPort, lambdaPort };
+}
+
+/**
+ * Writes `<dataDir>/local-stack.json` (0600), what scripts and operators read:
+ * `{gatewayUrl, tenantManagerUrl, internalUrl, adminKey, baseDomain, demoProject}`. Returns its path.
+ */
+export async function writeStackSummary(dataDir: string, stack: LocalStack): Promise<string> {
+  const { gatewayUrl, tenantManagerUrl, internalUrl, adminKey, baseDomain, demoProject } = stack;
+  const file = join(dataDir, 'local-stack.json');
+  const summary = { gatewayUrl, tenantManagerUrl, internalUrl, adminKey, baseDomain, demoProject };
+  await writeFile(file, `${JSON.stringify(summary, null, 2)}\n`, { mode: 0o600 });
+  return file;
+}
 
 /** Starts every service, registers the local worker cluster and the `demo` project when missing. */
 export async function startLocalStack(options: LocalStackOptions = {}): Promise<LocalStack> {
@@ -498,16 +532,7 @@ async function main(): Promise<void> {
     redisUrl: env['REDIS_URL'] || undefined,
     logLevel: env['LOG_LEVEL'] || undefined,
   });
-  const summary = {
-    gatewayUrl: stack.gatewayUrl,
-    tenantManagerUrl: stack.tenantManagerUrl,
-    internalUrl: stack.internalUrl,
-    adminKey: stack.adminKey,
-    baseDomain: stack.baseDomain,
-    demoProject: stack.demoProject,
-  };
-  const file = join(resolve(env['SUPAPLANE_DATA_DIR'] || '.data'), 'local-stack.json');
-  await writeFile(file, `${JSON.stringify(summary, null, 2)}\n`, { mode: 0o600 });
+  const file = await writeStackSummary(resolve(env['SUPAPLANE_DATA_DIR'] || '.data'), stack);
   console.log(describeStack(stack));
   console.log(`(also written to ${file})`);
 

@@ -2,33 +2,14 @@
 // `pnpm start`): a real tenant-manager registers the cluster and provisions the project, and the keys the
 // script prints are then used through the real gateway.
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { LocalStack } from '../../scripts/local-stack.js';
 
 const repo = new URL('../../', import.meta.url).pathname;
-
-const freePort = () =>
-  new Promise<number>((resolve, reject) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-    server.on('error', reject);
-  });
-
-interface Stack {
-  gatewayUrl: string;
-  tenantManagerUrl: string;
-  adminKey: string;
-  baseDomain: string;
-  postgresUrl: string;
-  internalUrl: string;
-  stop(): Promise<void>;
-}
 
 function runScript(args: string[]) {
   return new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
@@ -59,38 +40,16 @@ function viaGateway(gatewayUrl: string, host: string, path: string, apikey: stri
 }
 
 describe('provision-worker-and-create-project.sh --local against the local platform', () => {
-  let stack: Stack;
+  let stack: LocalStack;
   let dataDir: string;
 
   beforeAll(async () => {
-    const { startLocalStack } = (await import('../../scripts/local-stack.js')) as {
-      startLocalStack(options: Record<string, unknown>): Promise<Stack>;
-    };
+    const { freeStackPorts, startLocalStack, writeStackSummary } = await import(
+      '../../scripts/local-stack.js'
+    );
     dataDir = mkdtempSync(join(tmpdir(), 'supaplane-provision-'));
-    const [pgPort, gatewayPort, tmPublicPort, tmInternalPort, lambdaPort] = await Promise.all(
-      Array.from({ length: 5 }, () => freePort()),
-    );
-    stack = await startLocalStack({
-      dataDir,
-      pgPort,
-      gatewayPort,
-      tmPublicPort,
-      tmInternalPort,
-      lambdaPort,
-      quiet: true,
-      fastPostgres: true,
-    });
-    // What `pnpm start` writes for the script.
-    writeFileSync(
-      join(dataDir, 'local-stack.json'),
-      JSON.stringify({
-        gatewayUrl: stack.gatewayUrl,
-        tenantManagerUrl: stack.tenantManagerUrl,
-        internalUrl: stack.internalUrl,
-        adminKey: stack.adminKey,
-        baseDomain: stack.baseDomain,
-      }),
-    );
+    stack = await startLocalStack({ dataDir, ...(await freeStackPorts()), quiet: true, fastPostgres: true });
+    await writeStackSummary(dataDir, stack); // what `pnpm start` writes for the script
   }, 120_000);
 
   afterAll(async () => {

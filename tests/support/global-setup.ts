@@ -2,7 +2,6 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
-import { freePort } from '@supaplane/local-services';
 import type { PlatformTarget } from './target.js';
 
 function remoteTarget(env: NodeJS.ProcessEnv): PlatformTarget | undefined {
@@ -21,13 +20,6 @@ function remoteTarget(env: NodeJS.ProcessEnv): PlatformTarget | undefined {
   };
 }
 
-/** `n` free ports, all different (two quick `freePort()` calls may hand out the same one). */
-async function distinctFreePorts(n: number): Promise<number[]> {
-  const ports = new Set<number>();
-  while (ports.size < n) ports.add(await freePort());
-  return [...ports];
-}
-
 export default async function setup(project: TestProject) {
   const remote = remoteTarget(process.env);
   if (remote) {
@@ -35,21 +27,11 @@ export default async function setup(project: TestProject) {
     return;
   }
   // Same start-up code as `pnpm start`, on free ports and a throw-away data directory.
-  const { startLocalStack } = await import('../../scripts/local-stack.js');
+  const { freeStackPorts, startLocalStack } = await import('../../scripts/local-stack.js');
   const dataDir = await mkdtemp(join(tmpdir(), 'supaplane-e2e-'));
-  const [pgPort, gatewayPort, tmPublicPort, tmInternalPort, lambdaPort] = await distinctFreePorts(5);
   let stack: Awaited<ReturnType<typeof startLocalStack>>;
   try {
-    stack = await startLocalStack({
-      dataDir,
-      pgPort,
-      gatewayPort,
-      tmPublicPort,
-      tmInternalPort,
-      lambdaPort,
-      quiet: true,
-      fastPostgres: true,
-    });
+    stack = await startLocalStack({ dataDir, ...(await freeStackPorts()), quiet: true, fastPostgres: true });
   } catch (error) {
     await rm(dataDir, { recursive: true, force: true });
     throw error;

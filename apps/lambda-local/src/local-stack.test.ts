@@ -1,37 +1,26 @@
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort } from '@supaplane/local-services';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type LocalStack, startLocalStack } from '../../../scripts/local-stack.js';
+import {
+  freeStackPorts,
+  type LocalStack,
+  type StackPorts,
+  startLocalStack,
+} from '../../../scripts/local-stack.js';
 import { send } from './test-support.js';
 
 // Smoke test of the one-command local platform (scripts/local-stack.ts): every service up, the demo
 // project answering through gateway → SigV4 → emulator → rest, and a restart reusing the data dir.
 describe('local stack', () => {
   let dataDir: string;
-  let ports: {
-    pgPort: number;
-    gatewayPort: number;
-    tmPublicPort: number;
-    tmInternalPort: number;
-    lambdaPort: number;
-  };
+  let ports: StackPorts;
   let stack: LocalStack | undefined;
   const start = () => startLocalStack({ dataDir, ...ports, quiet: true, fastPostgres: true });
 
   beforeAll(async () => {
     dataDir = await mkdtemp(join(tmpdir(), 'supaplane-stack-'));
-    const [pgPort, gatewayPort, tmPublicPort, tmInternalPort, lambdaPort] = await Promise.all(
-      Array.from({ length: 5 }, () => freePort()),
-    );
-    ports = {
-      pgPort: pgPort!,
-      gatewayPort: gatewayPort!,
-      tmPublicPort: tmPublicPort!,
-      tmInternalPort: tmInternalPort!,
-      lambdaPort: lambdaPort!,
-    };
+    ports = await freeStackPorts();
     stack = await start();
   }, 120_000);
   afterAll(async () => {

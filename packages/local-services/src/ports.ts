@@ -14,3 +14,10 @@ export function freePort(): Promise<number> {
     });
   });
 }
+
+/** `n` distinct free ports (sequential probes can hand back a port just released). */
+export async function freePorts(n: number): Promise<number[]> {
+  const ports = new Set<number>();
+  while (ports.size < n) ports.add(await freePort());
+  return [...ports];
+}
