@@ -40,6 +40,11 @@ export interface GatewayOptions {
   readonly internalApi: InternalApi;
   /** Keep-alive pools per upstream origin (an undici Agent). */
   readonly upstreamDispatcher: Dispatcher;
+  /**
+   * Opens a connection to an upstream origin ahead of its first request (see upstream-preconnect.ts);
+   * called with a project's allowed `rest` origin whenever its config is loaded. Null: no pre-connect.
+   */
+  readonly preconnect?: ((origin: string) => void) | null;
   readonly clock: Clock;
   readonly logger: Logger;
   readonly credentials: CredentialsSource;
@@ -106,6 +111,7 @@ type BodyResult = Buffer | 'too-large' | 'aborted';
 /** The gateway's request path: host → key → project → token → SigV4 → upstream → relay. */
 export function buildGateway(options: GatewayOptions): Gateway {
   const { config, clock, logger, metrics, upstreamDispatcher } = options;
+  const preconnect = options.preconnect ?? null;
   const signer = createSigV4Signer();
   const isAllowedUpstream = createUpstreamAllowlist(config.upstreamHostAllowlist);
   let redis: RedisLayer | null = null;
@@ -167,7 +173,15 @@ export function buildGateway(options: GatewayOptions): Gateway {
     remote: options.createRedis ? remote : null,
     origin: (ref) => fromRegistry(() => options.internalApi.projectConfig(ref)),
     parse: parseProjectRecord,
-    compile: (record) => new ProjectRuntime(record, isAllowedUpstream, config.awsRegion, !config.localMode),
+    compile(record) {
+      const runtime = new ProjectRuntime(record, isAllowedUpstream, config.awsRegion, !config.localMode);
+      // Only origins that passed the allow-list (a `disallowed` slot has none) are ever dialled.
+      const rest = runtime.upstreams.get('rest');
+      if (preconnect && rest && rest.kind !== 'disallowed' && runtime.status === 'ACTIVE_HEALTHY') {
+        preconnect(rest.origin);
+      }
+      return runtime;
+    },
     observer: { lookup: (layer, result) => metrics.cacheLookup('project', layer, result) },
   });
   const keys = new TieredCache<ApiKeyRecord, ApiKeyRecord>({

@@ -11,6 +11,7 @@ import { type Gateway, type GatewayOptions, buildGateway } from './gateway.js';
 import { createInternalApiClient } from './internal-api.js';
 import { localhostLookup } from './localhost-lookup.js';
 import { createGatewayMetrics } from './metrics.js';
+import { type UpstreamPreconnector, createUpstreamPreconnector } from './upstream-preconnect.js';
 
 export interface RunningGateway {
   readonly url: string;
@@ -24,7 +25,10 @@ export interface RunningGateway {
  * One undici Agent: a keep-alive pool per upstream origin, up to 256 connections each. No
  * pipelining: a slow response would hold up every request queued behind it on its connection.
  */
-export function createUpstreamAgent(config: GatewayConfig): Agent {
+export function createUpstreamAgent(
+  config: GatewayConfig,
+  preconnector: UpstreamPreconnector = createUpstreamPreconnector(upstreamConnectOptions(config)),
+): Agent {
   return new Agent({
     connections: 256,
     pipelining: 1,
@@ -32,11 +36,16 @@ export function createUpstreamAgent(config: GatewayConfig): Agent {
     keepAliveMaxTimeout: 120_000,
     headersTimeout: config.upstreamHeadersTimeoutMs,
     bodyTimeout: config.upstreamBodyTimeoutMs,
-    connect: {
-      timeout: config.upstreamConnectTimeoutMs,
-      ...(config.localMode ? { lookup: localhostLookup } : {}),
-    },
+    connect: preconnector.connector,
   });
+}
+
+/** How upstream sockets are opened: connect timeout, and `*.localhost` names in local mode. */
+export function upstreamConnectOptions(config: GatewayConfig) {
+  return {
+    timeout: config.upstreamConnectTimeoutMs,
+    ...(config.localMode ? { lookup: localhostLookup } : {}),
+  };
 }
 
 export function redisFactory(url: string): () => Redis {
@@ -63,7 +72,11 @@ export async function startGateway(
       token: config.internalServiceToken,
       timeoutMs: config.internalApiTimeoutMs,
     });
-  const dispatcher = overrides.upstreamDispatcher ?? createUpstreamAgent(config);
+  // With our own Agent, a project's upstream is dialled as soon as its config is loaded.
+  const preconnector = overrides.upstreamDispatcher
+    ? null
+    : createUpstreamPreconnector(upstreamConnectOptions(config));
+  const dispatcher = overrides.upstreamDispatcher ?? createUpstreamAgent(config, preconnector!);
   const credentials =
     overrides.credentials ??
     (config.staticAwsCredentials
@@ -79,6 +92,7 @@ export async function startGateway(
           : null,
     internalApi,
     upstreamDispatcher: dispatcher,
+    preconnect: overrides.preconnect ?? (preconnector ? preconnector.warm : null),
     clock,
     logger,
     credentials,
@@ -119,6 +133,7 @@ export async function startGateway(
       server.closeAllConnections();
       await gateway.close();
       await closed;
+      preconnector?.close();
       if (!overrides.upstreamDispatcher) await dispatcher.close();
       if (!overrides.internalApi) await internalApi.close();
       logger.info('gateway stopped');
