@@ -9,11 +9,7 @@
 import { createLambdaHandler, type FunctionUrlEvent } from '@supaplane/rest';
 import { startPostgres } from '@supaplane/local-services';
 import pg from 'pg';
-import {
-  CLUSTER_ROLES_SQL,
-  PROJECT_TEMPLATE_SQL,
-  projectOwnershipSql,
-} from '../../../packages/db-bootstrap/src/index.js';
+import { createFixtureDatabase } from '../../../packages/db-bootstrap/src/index.js';
 
 const ITERATIONS = Number(process.env.BENCH_ITERATIONS ?? 3000);
 const BLOCK = Number(process.env.BENCH_BLOCK ?? 100);
@@ -21,22 +17,8 @@ const WARMUP = 300;
 const ROWS = 20_000;
 
 const server = await startPostgres({ ephemeral: true });
-const admin = new pg.Client({ connectionString: server.url });
-await admin.connect();
-await admin.query(CLUSTER_ROLES_SQL);
-await admin.query(`CREATE ROLE owner_bench LOGIN PASSWORD 'pw'`);
-await admin.query(
-  `CREATE ROLE authenticator_bench LOGIN NOINHERIT PASSWORD 'pw'; GRANT anon, authenticated, service_role TO authenticator_bench`,
-);
-await admin.query('CREATE DATABASE proj_bench');
-await admin.end();
-const dbUrl = (user: string) => `postgres://${user}@127.0.0.1:${server.port}/proj_bench`;
-const setup = new pg.Client({ connectionString: dbUrl(`${server.user}:${server.password}`) });
-await setup.connect();
-await setup.query(PROJECT_TEMPLATE_SQL);
-await setup.query(projectOwnershipSql('owner_bench'));
-await setup.end();
-const owner = new pg.Client({ connectionString: dbUrl('owner_bench:pw') });
+const fixture = await createFixtureDatabase(server, 'bench');
+const owner = new pg.Client({ connectionString: fixture.ownerUrl });
 await owner.connect();
 await owner.query(`
   CREATE TABLE categories (id int PRIMARY KEY, name text NOT NULL);
@@ -54,10 +36,10 @@ await owner.query(`
 await owner.end();
 
 const handler = createLambdaHandler({
-  REST_DB_URL: dbUrl('authenticator_bench:pw'),
+  REST_DB_URL: fixture.authenticatorUrl,
   REST_JWT_SECRET: 'bench-secret-bench-secret-bench-secret!',
 });
-const direct = new pg.Pool({ connectionString: dbUrl('authenticator_bench:pw'), max: 2 });
+const direct = new pg.Pool({ connectionString: fixture.authenticatorUrl, max: 2 });
 direct.on('error', () => {});
 await direct.query('SET ROLE anon'); // warm one connection like the function's
 
