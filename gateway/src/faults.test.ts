@@ -87,6 +87,38 @@ describe('invalidation across instances sharing one Redis', () => {
   });
 });
 
+describe('Redis round trips', () => {
+  it('a request missing both the key record and the project config reads Redis once (one MGET)', async () => {
+    const fresh = registry.addProject('epsilonepsilonepsilon', {
+      upstreams: upstreamsFor('epsilonepsilonepsilon', echo.port),
+    });
+    const stats = new Redis(redis.url);
+    const counts = async () => {
+      const info = await stats.info('commandstats');
+      const calls = (name: string) => Number(new RegExp(`cmdstat_${name}:calls=(\\d+)`).exec(info)?.[1] ?? 0);
+      return { get: calls('get'), mget: calls('mget') };
+    };
+    try {
+      const before = await counts();
+      expect(await status(first, fresh.publishableKey, fresh.ref)).toBe(200);
+      const afterOrigin = await counts();
+      expect(afterOrigin).toEqual({ get: before.get, mget: before.mget + 1 });
+      // The other instance finds both records in Redis, again in one round trip.
+      await within(
+        1_000,
+        async () => (await stats.exists(apiKeyRedisKey(hashApiKey(fresh.publishableKey)))) === 1,
+      );
+      const registryCalls = () => [...registry.calls.values()].reduce((sum, n) => sum + n, 0);
+      const servedBefore = registryCalls();
+      expect(await status(second, fresh.publishableKey, fresh.ref)).toBe(200);
+      expect(await counts()).toEqual({ get: before.get, mget: before.mget + 2 });
+      expect(registryCalls()).toBe(servedBefore);
+    } finally {
+      stats.disconnect();
+    }
+  });
+});
+
 describe('Redis faults', () => {
   it('keeps serving while Redis is down, without waiting on it, and recovers when it returns', async () => {
     const warm = registry.addKey(project.ref, 'publishable');

@@ -49,6 +49,7 @@ export class RedisLayer implements RemoteCache {
   private subscribedOnce = false;
   private lostSubscription = false;
   private lastErrorLog = 0;
+  private batch: Array<{ key: string; resolve: (value: string | null | undefined) => void }> = [];
 
   constructor(private readonly options: RedisLayerOptions) {
     this.breaker = new CircuitBreaker({ failureThreshold: 3, openMs: 1_000, clock: options.clock });
@@ -85,26 +86,46 @@ export class RedisLayer implements RemoteCache {
     );
   }
 
-  async get(key: string): Promise<string | null | undefined> {
-    if (this.client.status !== 'ready' || !this.breaker.allow()) return undefined;
-    let timer: NodeJS.Timeout | undefined;
-    try {
-      const value = await Promise.race([
-        this.client.get(key),
-        new Promise<undefined>((resolve) => {
-          timer = setTimeout(resolve, this.options.commandTimeoutMs, undefined);
-        }),
-      ]);
-      if (value === undefined) this.breaker.failure();
-      else this.breaker.success();
-      return value;
-    } catch {
-      this.breaker.failure();
-      return undefined;
-    } finally {
-      clearTimeout(timer);
-    }
+  /**
+   * Reads issued in the same tick (a request that misses both the key record and the project
+   * config) go out as one MGET: a miss costs one Redis round trip, however many layers ask.
+   */
+  get(key: string): Promise<string | null | undefined> {
+    if (this.client.status !== 'ready' || !this.breaker.allow()) return Promise.resolve(undefined);
+    return new Promise((resolve) => {
+      this.batch.push({ key, resolve });
+      if (this.batch.length === 1) queueMicrotask(this.flush);
+    });
   }
+
+  private readonly flush = (): void => {
+    const batch = this.batch;
+    this.batch = [];
+    const read: Promise<Array<string | null>> =
+      batch.length === 1
+        ? this.client.get(batch[0]!.key).then((value) => [value])
+        : this.client.mget(batch.map((one) => one.key));
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<undefined>((resolve) => {
+      timer = setTimeout(resolve, this.options.commandTimeoutMs, undefined);
+    });
+    Promise.race([read, timeout]).then(
+      (values) => {
+        clearTimeout(timer);
+        if (values === undefined) this.breaker.failure();
+        else this.breaker.success();
+        for (let i = 0; i < batch.length; i++)
+          batch[i]!.resolve(values === undefined ? undefined : values[i]);
+      },
+      () => {
+        clearTimeout(timer);
+        this.breaker.failure();
+        for (const one of batch) one.resolve(undefined);
+      },
+    );
+    // A read that lost the race must not surface as an unhandled rejection later.
+    read.catch(() => undefined);
+  };
 
   set(key: string, value: string, ttlSeconds: number): void {
     if (this.client.status !== 'ready' || this.breaker.isOpen) return;
