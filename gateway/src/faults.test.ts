@@ -2,7 +2,7 @@ import { type RunningRedis, startRedis } from '@supaplane/local-services';
 import { Redis } from 'ioredis';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { apiKeyRedisKey } from './redis-layer.js';
+import { apiKeyRedisKey, projectRedisKey } from './redis-layer.js';
 import { type RunningGateway, startGateway } from './server.js';
 import { type EchoUpstream, startEchoUpstream } from './testing/echo-upstream.js';
 import { TEST_AWS, call, testConfig, upstreamsFor } from './testing/harness.js';
@@ -106,7 +106,11 @@ describe('Redis round trips', () => {
       // The other instance finds both records in Redis, again in one round trip.
       await within(
         1_000,
-        async () => (await stats.exists(apiKeyRedisKey(hashApiKey(fresh.publishableKey)))) === 1,
+        async () =>
+          (await stats.exists(
+            apiKeyRedisKey(hashApiKey(fresh.publishableKey)),
+            projectRedisKey(fresh.ref),
+          )) === 2,
       );
       const registryCalls = () => [...registry.calls.values()].reduce((sum, n) => sum + n, 0);
       const servedBefore = registryCalls();
