@@ -43,10 +43,12 @@ export class ProjectRuntime {
   readonly status: string;
   readonly verifier: JwtVerifier | null;
   readonly upstreams = new Map<string, UpstreamSlot>();
-  /** Tokens that verified, until they expire (at most five minutes): a user's next request skips the crypto. */
-  private readonly acceptedTokens = new LRUCache<string, { notBefore: number; expiresAt: number }>({
-    max: 2_000,
-  });
+  /**
+   * Tokens that verified, until they expire (at most five minutes): a user's next request skips the
+   * crypto. Made on the first verified token: an LRU preallocates its slots (~0.14 ms and tens of
+   * kilobytes for 2 000), which a project reached only with API keys never needs.
+   */
+  private acceptedTokens: LRUCache<string, { notBefore: number; expiresAt: number }> | null = null;
   /** The HS256 secret, for minting; null when the project has none. */
   readonly jwtSecret: string | null;
 
@@ -93,7 +95,7 @@ export class ProjectRuntime {
 
   /** Verifies a user JWT against this project's keys; successes are remembered until they expire. */
   verifyUserToken(token: string, nowSeconds: number): TokenOutcome | Promise<TokenOutcome> {
-    const accepted = this.acceptedTokens.get(token);
+    const accepted = this.acceptedTokens?.get(token);
     if (accepted && nowSeconds >= accepted.notBefore && nowSeconds < accepted.expiresAt)
       return TOKEN_ACCEPTED;
     if (!this.verifier) {
@@ -102,6 +104,7 @@ export class ProjectRuntime {
     return this.verifier.verify(token, nowSeconds).then((result): TokenOutcome => {
       if (!result.ok) return result;
       const { exp, nbf } = result.claims;
+      this.acceptedTokens ??= new LRUCache({ max: 2_000 });
       this.acceptedTokens.set(token, {
         notBefore: typeof nbf === 'number' ? nbf - CLOCK_SKEW_SECONDS : 0,
         expiresAt: Math.min(
