@@ -14,7 +14,9 @@ import { buildConnector } from 'undici';
  *
  * `warm` does nothing when the origin already has a live connection or a parked/pending one, so
  * reloading a config (refresh-ahead) never opens sockets the pool does not need. A parked socket
- * nobody claims is closed after `parkedIdleMs`.
+ * nobody claims is closed after `parkedIdleMs` (1 s by default: it is meant for the request already
+ * on its way, and an idle socket parked longer than the upstream's keep-alive timeout — node's is
+ * 5 s — could be closed by the server just as undici writes on it).
  */
 export interface UpstreamPreconnector {
   /** undici's `connect` option for the Agent. */
@@ -40,7 +42,7 @@ const DEFAULT_PORTS: Record<string, string> = { 'http:': '80', 'https:': '443' }
 
 export function createUpstreamPreconnector(
   connectOptions: buildConnector.BuildOptions,
-  parkedIdleMs = 10_000,
+  parkedIdleMs = 1_000,
 ): UpstreamPreconnector {
   const connect = buildConnector(connectOptions);
   const parked = new Map<string, Parked>();
@@ -71,7 +73,7 @@ export function createUpstreamPreconnector(
   const connector: buildConnector.connector = (options, callback) => {
     const key = keyOf(options.protocol, options.hostname, options.port);
     const entry = parked.get(key);
-    if (entry && !entry.error && !entry.socket?.destroyed) {
+    if (entry && !entry.error && !entry.socket?.destroyed && !entry.socket?.readableEnded) {
       if (entry.socket) {
         // Parked and connected: hand it over (asynchronously, as a real connect would).
         unpark(key, entry);
