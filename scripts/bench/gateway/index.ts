@@ -22,15 +22,14 @@
  *   BENCH_LIGHT_RATE is the light fixed rate, default 500 rps; BENCH_COLD_PROJECTS sets how many unseen
  *   projects the cold phase uses, default 30; BENCH_COLD_ONLY=true stops after the cold phase)
  */
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { freePort, hasRedisServer, startRedis } from '@supaplane/local-services';
+import { children, firstLine, root, startChild } from './children.js';
 
-const root = fileURLToPath(new URL('../../../', import.meta.url));
 // The load generator and HTTP client are the gateway package's dev dependencies.
 const requireFromGateway = createRequire(join(root, 'gateway/package.json'));
 const autocannon = requireFromGateway('autocannon') as (options: object) => Promise<AutocannonResult>;
@@ -69,35 +68,7 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const GATEWAY_LOG_LEVEL = process.env.BENCH_LOG_LEVEL ?? 'info';
 const BASE_DOMAIN = 'supaplane.bench';
 const TOKEN = 'bench-internal-token';
-const children: ChildProcess[] = [];
 const cleanups: Array<() => unknown> = [];
-
-function startChild(
-  args: string[],
-  env: Record<string, string>,
-  nodeArgs: string[] = [],
-  stdout: 'pipe' | 'ignore' = 'pipe',
-): ChildProcess {
-  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', ...args], {
-    cwd: root,
-    env: { ...process.env, ...env },
-    stdio: ['ignore', stdout, 'inherit'],
-  });
-  children.push(child);
-  return child;
-}
-
-function firstLine(child: ChildProcess): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let buffer = '';
-    child.stdout?.on('data', (chunk: Buffer) => {
-      buffer += chunk.toString();
-      const nl = buffer.indexOf('\n');
-      if (nl >= 0) resolve(buffer.slice(0, nl));
-    });
-    child.once('exit', (code) => reject(new Error(`child exited with ${code}`)));
-  });
-}
 
 async function waitForHttp(url: string, headers: Record<string, string> = {}) {
   for (let i = 0; i < 200; i++) {

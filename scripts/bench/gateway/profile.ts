@@ -7,15 +7,13 @@
  *
  * The raw `.cpuprofile` stays in the printed directory (open it in Chrome DevTools → Performance).
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { freePort } from '@supaplane/local-services';
+import { children, firstLine, root, startChild } from './children.js';
 
-const root = fileURLToPath(new URL('../../../', import.meta.url));
 const requireFromGateway = createRequire(join(root, 'gateway/package.json'));
 const autocannon = requireFromGateway('autocannon') as (options: object) => Promise<{
   requests: { average: number };
@@ -38,18 +36,6 @@ interface CpuProfile {
   nodes: ProfileNode[];
   samples: number[];
   timeDeltas: number[];
-}
-
-function firstLine(child: ChildProcess): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let buffer = '';
-    child.stdout?.on('data', (chunk: Buffer) => {
-      buffer += chunk.toString();
-      const nl = buffer.indexOf('\n');
-      if (nl >= 0) resolve(buffer.slice(0, nl));
-    });
-    child.once('exit', (code) => reject(new Error(`child exited with ${code}`)));
-  });
 }
 
 const shortUrl = (url: string) =>
@@ -86,40 +72,32 @@ function summarize(profile: CpuProfile): void {
   print('self time by file', byFile, 20);
 }
 
-const children: ChildProcess[] = [];
 try {
-  const upstream = spawn(process.execPath, ['--import', 'tsx', 'scripts/bench/gateway/upstream.ts'], {
-    cwd: root,
-    env: { ...process.env, INTERNAL_SERVICE_TOKEN: TOKEN, BENCH_COLD_PROJECTS: '0' },
-    stdio: ['ignore', 'pipe', 'inherit'],
+  const upstream = startChild(['scripts/bench/gateway/upstream.ts'], {
+    INTERNAL_SERVICE_TOKEN: TOKEN,
+    BENCH_COLD_PROJECTS: '0',
   });
-  children.push(upstream);
   const fixture = JSON.parse(await firstLine(upstream)) as {
     registryUrl: string;
     warm: { ref: string; key: string };
   };
   const port = await freePort();
   const profileDir = mkdtempSync(join(tmpdir(), 'gateway-profile-'));
-  const gateway = spawn(
-    process.execPath,
-    ['--cpu-prof', '--cpu-prof-dir', profileDir, '--import', 'tsx', 'gateway/src/main.ts'],
+  const gateway = startChild(
+    ['gateway/src/main.ts'],
     {
-      cwd: root,
-      env: {
-        ...process.env,
-        LOCAL_MODE: 'true',
-        BASE_DOMAIN,
-        GATEWAY_PORT: String(port),
-        TENANT_MANAGER_INTERNAL_URL: fixture.registryUrl,
-        INTERNAL_SERVICE_TOKEN: TOKEN,
-        LOCAL_AWS_ACCESS_KEY_ID: 'AKIDBENCH',
-        LOCAL_AWS_SECRET_ACCESS_KEY: 'bench-secret',
-        LOG_LEVEL: process.env.LOG_LEVEL ?? 'info',
-      },
-      stdio: ['ignore', 'ignore', 'inherit'],
+      LOCAL_MODE: 'true',
+      BASE_DOMAIN,
+      GATEWAY_PORT: String(port),
+      TENANT_MANAGER_INTERNAL_URL: fixture.registryUrl,
+      INTERNAL_SERVICE_TOKEN: TOKEN,
+      LOCAL_AWS_ACCESS_KEY_ID: 'AKIDBENCH',
+      LOCAL_AWS_SECRET_ACCESS_KEY: 'bench-secret',
+      LOG_LEVEL: process.env.LOG_LEVEL ?? 'info',
     },
+    ['--cpu-prof', '--cpu-prof-dir', profileDir],
+    'ignore',
   );
-  children.push(gateway);
   const url = `http://127.0.0.1:${port}/rest/v1/todos?select=id,title,done&order=inserted_at.desc&limit=10`;
   const headers = { host: `${fixture.warm.ref}.${BASE_DOMAIN}:${port}`, apikey: fixture.warm.key };
   for (let i = 0; ; i++) {
