@@ -14,6 +14,25 @@ const event = (method: string, rawPath: string, rawQueryString = '', extra: Part
     ...extra,
   }) as FunctionUrlEvent;
 
+/** The internal API's rest-config answer for the fixture database (docs/contracts.md). */
+const restConfig = (ref: string, url: URL, jwtSecret: string) =>
+  JSON.stringify({
+    ref,
+    db: {
+      host: url.hostname,
+      port: Number(url.port),
+      database: 'proj_test',
+      user: 'authenticator_test',
+      password: 'auth-pw',
+      ssl: false,
+    },
+    dbSchemas: ['public'],
+    maxRows: 1000,
+    statementTimeoutMs: 8000,
+    jwtSecret,
+    jwks: { keys: [] },
+  });
+
 const closers: (() => Promise<void>)[] = [];
 afterAll(async () => {
   for (const close of closers) await close();
@@ -63,24 +82,7 @@ describe('lambda handler (Function URL payload 2.0)', () => {
         return;
       }
       res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(
-        JSON.stringify({
-          ref: 'lambdacfg',
-          db: {
-            host: url.hostname,
-            port: Number(url.port),
-            database: 'proj_test',
-            user: 'authenticator_test',
-            password: 'auth-pw',
-            ssl: false,
-          },
-          dbSchemas: ['public'],
-          maxRows: 1000,
-          statementTimeoutMs: 8000,
-          jwtSecret: JWT_SECRET,
-          jwks: { keys: [] },
-        }),
-      );
+      res.end(restConfig('lambdacfg', url, JWT_SECRET));
     });
     await new Promise<void>((r) => config.listen(0, '127.0.0.1', r));
     closers.push(() => new Promise((r) => config.close(() => r())));
@@ -125,24 +127,7 @@ describe('lambda handler (Function URL payload 2.0)', () => {
       // slow enough that concurrent refused requests overlap with one read
       setTimeout(() => {
         res.writeHead(200, { 'content-type': 'application/json' });
-        res.end(
-          JSON.stringify({
-            ref: 'lambdarot',
-            db: {
-              host: url.hostname,
-              port: Number(url.port),
-              database: 'proj_test',
-              user: 'authenticator_test',
-              password: 'auth-pw',
-              ssl: false,
-            },
-            dbSchemas: ['public'],
-            maxRows: 1000,
-            statementTimeoutMs: 8000,
-            jwtSecret: secret,
-            jwks: { keys: [] },
-          }),
-        );
+        res.end(restConfig('lambdarot', url, secret));
       }, 30);
     });
     await new Promise<void>((r) => config.listen(0, '127.0.0.1', r));
