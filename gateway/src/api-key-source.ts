@@ -1,4 +1,13 @@
-import type { IncomingHttpHeaders } from 'node:http';
+/** The request headers these read: a ClientHead (client-head.ts) or node's `req.headers`. */
+type HeaderValue = string | string[] | undefined;
+interface CredentialHeaders {
+  readonly authorization?: HeaderValue;
+  readonly apikey?: HeaderValue;
+}
+interface BrowserHeaders {
+  readonly 'user-agent'?: HeaderValue;
+  readonly origin?: HeaderValue;
+}
 
 export interface ClientCredentials {
   /** The opaque API key, from `apikey` header, `apikey` query param or `Authorization: Bearer sb_…`. */
@@ -11,13 +20,13 @@ export interface ClientCredentials {
 
 const BEARER = /^bearer\s+(\S+)\s*$/i;
 
-function first(value: string | string[] | undefined): string | undefined {
+function first(value: HeaderValue): string | undefined {
   return Array.isArray(value) ? value[0] : value;
 }
 
 /** Where the key and the user token come from, in Supabase's order of precedence. */
 export function readClientCredentials(
-  headers: IncomingHttpHeaders,
+  headers: CredentialHeaders,
   queryApiKey: string | null,
 ): ClientCredentials {
   const authorization = first(headers.authorization);
@@ -44,7 +53,7 @@ const BROWSER_UA = /^Mozilla\/\d/;
  * A browser is talking to us: a browser `User-Agent`, or an `Origin` header (sent by browsers on
  * cross-origin requests). `sec-fetch-*` is not a signal: Node's fetch sends `sec-fetch-mode: cors`.
  */
-export function isBrowserRequest(headers: IncomingHttpHeaders): boolean {
+export function isBrowserRequest(headers: BrowserHeaders): boolean {
   const ua = first(headers['user-agent']);
   if (ua && BROWSER_UA.test(ua)) return true;
   return headers.origin !== undefined;

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { type IncomingHttpHeaders, type IncomingMessage, ServerResponse } from 'node:http';
+import { type IncomingMessage, ServerResponse } from 'node:http';
 import type { LookupFunction, Socket } from 'node:net';
 import { type ApiKeyType, hashApiKey, parseApiKey, verifyApiKey } from '@supaplane/keys';
 import type { Redis } from 'ioredis';
@@ -7,6 +7,7 @@ import { LRUCache } from 'lru-cache';
 import type { Logger } from 'pino';
 import type { Dispatcher } from 'undici';
 import { isBrowserRequest, readClientCredentials } from './api-key-source.js';
+import { type ClientHead, readClientHead, upstreamHeaders } from './client-head.js';
 import type { Clock } from './clock.js';
 import type { GatewayConfig } from './config.js';
 import type { CredentialsSource } from './credentials.js';
@@ -72,29 +73,6 @@ export interface Gateway {
   readonly projects: TieredCache<ProjectRecord, ProjectRuntime>;
   readonly keys: TieredCache<ApiKeyRecord, ApiKeyRecord>;
 }
-
-/** Hop-by-hop and identity headers never forwarded upstream (the gateway sets its own). */
-const DROPPED_REQUEST_HEADERS = new Set([
-  'host',
-  'apikey',
-  'authorization',
-  'connection',
-  'keep-alive',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-  'expect',
-  'content-length',
-  'proxy-authorization',
-  'proxy-connection',
-  'x-project-ref',
-  'x-project-id',
-  'x-tenant-id',
-  'x-client-authorization',
-  'x-forwarded-for',
-  'x-request-id',
-]);
 
 const OPEN_AUTH_PATHS = new Set(['/auth/v1/verify', '/auth/v1/callback', '/auth/v1/authorize']);
 const SAFE_PATH = /^\/[A-Za-z0-9\-._~!$&'()*+,;=:@%/]*$/;
@@ -240,11 +218,20 @@ export function buildGateway(options: GatewayOptions): Gateway {
 
   function handle(req: IncomingMessage, res: ServerResponse, upgrade: Upgrade | null = null): void {
     const started = performance.now();
-    const header = req.headers['x-request-id'];
+    const head = readClientHead(req.rawHeaders);
+    const header = head['x-request-id'];
     const requestId = typeof header === 'string' && REQUEST_ID.test(header) ? header : randomUUID();
     // Response headers of the gateway's own go out with the head (see `leadingHeaders`), so a
     // relayed response is written in one `writeHead` with no `setHeader` before it.
-    const state: RequestState = { prefix: 'none', ref: null, relay: null, upgrade, requestId, cors: false };
+    const state: RequestState = {
+      prefix: 'none',
+      ref: null,
+      relay: null,
+      upgrade,
+      requestId,
+      cors: false,
+      head,
+    };
     inFlight++;
     res.once('close', () => {
       inFlight--;
@@ -285,7 +272,8 @@ export function buildGateway(options: GatewayOptions): Gateway {
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const path = q < 0 ? url : url.slice(0, q);
-    const host = matchHost(req.headers.host, config.baseDomain);
+    const head = state.head;
+    const host = matchHost(head.host, config.baseDomain);
 
     if (host.kind !== 'project') {
       if (path === '/health' || path === '/ready' || path === '/metrics') return operations(path, res, state);
@@ -295,7 +283,7 @@ export function buildGateway(options: GatewayOptions): Gateway {
     state.cors = true;
     const service = serviceForPath(path);
     state.prefix = service ?? 'other';
-    if (req.method === 'OPTIONS' && req.headers['access-control-request-method'] !== undefined) {
+    if (req.method === 'OPTIONS' && head['access-control-request-method'] !== undefined) {
       return preflight(req, res, state);
     }
     if (!service) return reply(res, state, refusals.noRoute);
@@ -309,7 +297,7 @@ export function buildGateway(options: GatewayOptions): Gateway {
     });
     if (!query.ok) return reply(res, state, refusals.badQuery);
 
-    const client = readClientCredentials(req.headers, queryApiKey);
+    const client = readClientCredentials(head, queryApiKey);
     const apiKey = client.apiKey;
     if (!apiKey) {
       if (host.kind === 'project' && OPEN_AUTH_PATHS.has(path)) {
@@ -369,8 +357,7 @@ export function buildGateway(options: GatewayOptions): Gateway {
     if (!key || key.status !== 'active' || key.ref !== ref || key.type !== keyType) {
       return reply(res, state, refusals.invalidApiKey);
     }
-    if (keyType === 'secret' && isBrowserRequest(req.headers))
-      return reply(res, state, refusals.secretKeyInBrowser);
+    if (keyType === 'secret' && isBrowserRequest(head)) return reply(res, state, refusals.secretKeyInBrowser);
 
     // The token the upstream sees: the user's (verified, unchanged) or one minted for the key's role,
     // as the `X-Client-Authorization` value.
@@ -420,14 +407,14 @@ export function buildGateway(options: GatewayOptions): Gateway {
 
     // No body declared: nothing to wait for (most reads), so no promise either.
     const method = req.method ?? 'GET';
-    const hasBody =
-      req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined;
-    const body = hasBody ? await readBody(req, config.bodyLimitBytes) : EMPTY_BODY;
+    const head = state.head;
+    const hasBody = head['content-length'] !== undefined || head['transfer-encoding'] !== undefined;
+    const body = hasBody ? await readBody(req, head, config.bodyLimitBytes) : EMPTY_BODY;
     if (body === 'aborted') return;
     if (body === 'too-large') return reply(res, state, refusals.payloadTooLarge(config.bodyLimitBytes));
 
     // A flat [name, value, …] list: undici takes it as is, with no object to build and walk.
-    const headers = forwardHeaders(req.headers, req.socket.remoteAddress);
+    const headers = upstreamHeaders(head, req.socket.remoteAddress);
     if (bearer) headers.push('x-client-authorization', bearer);
     headers.push('x-request-id', requestId, 'host', upstream.host);
     if (body.length > 0 || !BODYLESS.has(method)) headers.push('content-length', String(body.length));
@@ -490,10 +477,10 @@ export function buildGateway(options: GatewayOptions): Gateway {
       reply(res, state, refusals.upgradeNotSupported);
       return;
     }
-    const headers = forwardHeaders(req.headers, req.socket.remoteAddress);
+    const headers = upstreamHeaders(state.head, req.socket.remoteAddress);
     if (bearer) headers.push('x-client-authorization', bearer);
     headers.push('x-request-id', requestId, 'host', upstream.host, 'connection', 'Upgrade');
-    headers.push('upgrade', String(req.headers.upgrade ?? 'websocket'));
+    headers.push('upgrade', state.head.upgrade ?? 'websocket');
     const queryString = formatQuery(queryPairs);
     const target = new URL(upstream.origin);
     res.statusCode = 101;
@@ -540,7 +527,7 @@ export function buildGateway(options: GatewayOptions): Gateway {
 
   function preflight(req: IncomingMessage, res: ServerResponse, state: RequestState): void {
     applyLeadingHeaders(res, state);
-    const requested = req.headers['access-control-request-headers'];
+    const requested = state.head['access-control-request-headers'];
     res.statusCode = 204;
     res.setHeader('access-control-allow-methods', 'GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS');
     res.setHeader(
@@ -648,6 +635,8 @@ interface RequestState {
   readonly requestId: string;
   /** A project host's answer: CORS headers go with it. */
   cors: boolean;
+  /** The request's headers, read once (client-head.ts). */
+  readonly head: ClientHead;
 }
 
 interface Upgrade {
@@ -655,34 +644,11 @@ interface Upgrade {
   readonly head: Buffer;
 }
 
-/** The client's end-to-end headers as a flat `[name, value, …]` list, plus `x-forwarded-for`. */
-function forwardHeaders(incoming: IncomingHttpHeaders, remoteAddress: string | undefined): string[] {
-  const headers: string[] = [];
-  const connection = incoming.connection;
-  // Headers the client named in `Connection` are hop-by-hop too (`keep-alive`/`close` name none).
-  const listed =
-    typeof connection === 'string' && connection !== 'keep-alive' && connection !== 'close'
-      ? connection.toLowerCase().split(/\s*,\s*/)
-      : null;
-  for (const name in incoming) {
-    if (DROPPED_REQUEST_HEADERS.has(name) || name.startsWith('x-amz-') || name.startsWith('proxy-')) continue;
-    if (listed?.includes(name)) continue;
-    const value = incoming[name];
-    if (value === undefined) continue;
-    if (typeof value === 'string') headers.push(name, value);
-    else for (const one of value) headers.push(name, one);
-  }
-  const forwardedFor = incoming['x-forwarded-for'];
-  const client = remoteAddress ?? 'unknown';
-  headers.push('x-forwarded-for', typeof forwardedFor === 'string' ? `${forwardedFor}, ${client}` : client);
-  return headers;
-}
-
 const EMPTY_BODY = Buffer.alloc(0);
 
-function readBody(req: IncomingMessage, limit: number): Promise<BodyResult> {
-  const declared = req.headers['content-length'];
-  const chunked = req.headers['transfer-encoding'] !== undefined;
+function readBody(req: IncomingMessage, head: ClientHead, limit: number): Promise<BodyResult> {
+  const declared = head['content-length'];
+  const chunked = head['transfer-encoding'] !== undefined;
   if (declared === undefined && !chunked) return Promise.resolve(EMPTY_BODY);
   if (declared !== undefined && Number(declared) > limit) {
     req.resume();

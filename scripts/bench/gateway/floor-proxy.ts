@@ -27,17 +27,26 @@ const agent = new Agent({ connections: 256 });
 
 function relay(req: IncomingMessage, res: ServerResponse): void {
   const chunks: Buffer[] = [];
-  const headers: Record<string, string> = {};
+  const responseHeaders: Record<string, string> = {};
   let status = 502;
+  // Like nginx here: the client's headers go upstream, minus hop-by-hop ones and with the same Host.
+  const headers: string[] = [];
+  const raw = req.rawHeaders;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!.toLowerCase();
+    if (name !== 'connection' && name !== 'keep-alive') headers.push(raw[i]!, raw[i + 1]!);
+  }
   agent.dispatch(
-    { origin, path: req.url ?? '/', method: 'GET', headers: { host: '127.0.0.1' } },
+    { origin, path: req.url ?? '/', method: 'GET', headers },
     {
       onConnect() {},
-      onHeaders(statusCode: number, raw: Buffer[]) {
+      onHeaders(statusCode: number, rawResponse: Buffer[]) {
         status = statusCode;
-        for (let i = 0; i < raw.length; i += 2) {
-          const name = raw[i]!.toString('latin1').toLowerCase();
-          if (name !== 'connection' && name !== 'keep-alive') headers[name] = raw[i + 1]!.toString('latin1');
+        for (let i = 0; i < rawResponse.length; i += 2) {
+          const name = rawResponse[i]!.toString('latin1').toLowerCase();
+          if (name !== 'connection' && name !== 'keep-alive') {
+            responseHeaders[name] = rawResponse[i + 1]!.toString('latin1');
+          }
         }
         return true;
       },
@@ -46,7 +55,7 @@ function relay(req: IncomingMessage, res: ServerResponse): void {
         return true;
       },
       onComplete() {
-        res.writeHead(status, headers);
+        res.writeHead(status, responseHeaders);
         res.end(Buffer.concat(chunks));
       },
       onError() {

@@ -303,13 +303,16 @@ async function main() {
     url: `http://127.0.0.1:${port}${path}`,
     headers: { host: `${ref}.${BASE_DOMAIN}:${port}`, apikey: key },
   });
+  // Every path gets the same client request (project host and API key included), so the load
+  // generator and the proxies parse the same bytes; only the gateway acts on them.
+  const targetAt = (port: number) => gatewayTarget(port, fixture.warm.ref, fixture.warm.key);
   const targets: Record<string, Target> = {
-    direct: { url: `http://127.0.0.1:${fixture.upstreamPort}${path}`, headers: {} },
-    nginx: { url: `http://127.0.0.1:${nginxPort}${path}`, headers: {} },
-    gateway: gatewayTarget(gatewayPort, fixture.warm.ref, fixture.warm.key),
-    ...(baselineChild ? { baseline: gatewayTarget(baselinePort, fixture.warm.ref, fixture.warm.key) } : {}),
-    'node:http': { url: `http://127.0.0.1:${httpFloorPort}${path}`, headers: {} },
-    fastify: { url: `http://127.0.0.1:${fastifyFloorPort}${path}`, headers: {} },
+    direct: targetAt(fixture.upstreamPort),
+    nginx: targetAt(nginxPort),
+    gateway: targetAt(gatewayPort),
+    ...(baselineChild ? { baseline: targetAt(baselinePort) } : {}),
+    'node:http': targetAt(httpFloorPort),
+    fastify: targetAt(fastifyFloorPort),
   };
   await waitForHttp(`http://127.0.0.1:${gatewayPort}/health`);
   if (baselineChild) await waitForHttp(`http://127.0.0.1:${baselinePort}/health`);

@@ -1,0 +1,104 @@
+import { type IncomingMessage, createServer } from 'node:http';
+import { type AddressInfo, connect } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readClientHead, upstreamHeaders } from './client-head.js';
+
+/** Sends `lines` as a raw request head and resolves with what node:http parsed. */
+let port = 0;
+let nextRequest: ((req: IncomingMessage) => void) | null = null;
+const server = createServer((req, res) => {
+  nextRequest?.(req);
+  res.end();
+});
+beforeAll(async () => {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  port = (server.address() as AddressInfo).port;
+});
+afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
+
+function parsed(lines: string[]): Promise<IncomingMessage> {
+  return new Promise((resolve, reject) => {
+    nextRequest = resolve;
+    const socket = connect(port, '127.0.0.1', () => {
+      socket.end(`GET /rest/v1/t HTTP/1.1\r\n${lines.join('\r\n')}\r\nConnection: close\r\n\r\n`);
+    });
+    socket.on('error', reject);
+    socket.resume();
+  });
+}
+
+const FIELDS = [
+  'host',
+  'apikey',
+  'authorization',
+  'user-agent',
+  'origin',
+  'x-request-id',
+  'access-control-request-method',
+  'access-control-request-headers',
+  'upgrade',
+  'x-forwarded-for',
+] as const;
+
+describe('readClientHead', () => {
+  it('reads every field exactly as node builds req.headers, repeated fields included', async () => {
+    const cases = [
+      ['Host: a.example.com', 'apikey: k1'],
+      ['Host: a.example.com', 'Host: b.example.com', 'APIKEY: k1', 'apikey: k2'],
+      ['Host: a', 'Authorization: Bearer one', 'authorization: Bearer two', 'User-Agent: x', 'user-agent: y'],
+      ['Host: a', 'Origin: https://a', 'Origin: https://b', 'X-Request-Id: r1', 'x-request-id: r2'],
+      ['Host: a', 'X-Forwarded-For: 1.1.1.1', 'x-forwarded-for: 2.2.2.2', 'Upgrade: websocket'],
+      ['Host: a', 'Access-Control-Request-Method: POST', 'Access-Control-Request-Headers: a, b'],
+    ];
+    for (const lines of cases) {
+      const req = await parsed(lines);
+      const head = readClientHead(req.rawHeaders);
+      for (const field of FIELDS)
+        expect(head[field], `${field} in ${lines.join(' | ')}`).toBe(req.headers[field]);
+    }
+  });
+
+  it('forwards end-to-end headers with lower-case names and drops hop-by-hop, identity and AWS ones', async () => {
+    const req = await parsed([
+      'Host: a',
+      'Accept: application/json',
+      'Prefer: count=exact',
+      'Prefer: return=representation',
+      'apikey: k',
+      'Authorization: Bearer t',
+      'X-Client-Authorization: Bearer forged',
+      'X-Project-Ref: other',
+      'X-Tenant-Id: other',
+      'X-Amz-Date: 20200101T000000Z',
+      'Proxy-Foo: 1',
+      'TE: trailers',
+      'X-Request-Id: r',
+      'X-Forwarded-For: 9.9.9.9',
+    ]);
+    const head = readClientHead(req.rawHeaders);
+    expect(head.forward).toEqual([
+      'accept',
+      'application/json',
+      'prefer',
+      'count=exact',
+      'prefer',
+      'return=representation',
+    ]);
+    expect(upstreamHeaders(head, '10.0.0.7').slice(-2)).toEqual(['x-forwarded-for', '9.9.9.9, 10.0.0.7']);
+  });
+
+  it('drops the headers a client names in Connection', () => {
+    const head = readClientHead([
+      'Host',
+      'a',
+      'X-Secret-Hop',
+      '1',
+      'Accept',
+      '*/*',
+      'Connection',
+      'keep-alive, X-Secret-Hop',
+    ]);
+    expect(head.forward).toEqual(['accept', '*/*']);
+    expect(upstreamHeaders(readClientHead(['Host', 'a']), undefined)).toEqual(['x-forwarded-for', 'unknown']);
+  });
+});

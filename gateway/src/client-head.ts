@@ -1,0 +1,107 @@
+/**
+ * What the gateway reads from a client request's head, taken in one pass over `rawHeaders`.
+ * node:http builds `req.headers` lazily, so a request path that never asks for it skips building
+ * (and then walking) that object. Repeated fields follow node's own rules: `host`, `authorization`,
+ * `user-agent` and `content-length` keep their first value, the others are joined with `, ` —
+ * so a doubled `apikey` reads as one malformed key, exactly as through `req.headers`.
+ */
+export interface ClientHead {
+  readonly host?: string;
+  readonly apikey?: string;
+  readonly authorization?: string;
+  readonly 'user-agent'?: string;
+  readonly origin?: string;
+  readonly 'x-request-id'?: string;
+  readonly 'content-length'?: string;
+  readonly 'transfer-encoding'?: string;
+  readonly 'access-control-request-method'?: string;
+  readonly 'access-control-request-headers'?: string;
+  readonly upgrade?: string;
+  readonly 'x-forwarded-for'?: string;
+  readonly connection?: string;
+  /** The end-to-end headers to send upstream, as a flat `[name, value, …]` list with lower-case names. */
+  readonly forward: string[];
+}
+
+/** The fields kept on a {@link ClientHead}; every other header only goes to `forward` (or is dropped). */
+const READ = new Set([
+  'host',
+  'apikey',
+  'authorization',
+  'user-agent',
+  'origin',
+  'x-request-id',
+  'content-length',
+  'transfer-encoding',
+  'access-control-request-method',
+  'access-control-request-headers',
+  'upgrade',
+  'x-forwarded-for',
+  'connection',
+]);
+/** node:http keeps the first of these when a request repeats them. */
+const FIRST_WINS = new Set(['host', 'authorization', 'user-agent', 'content-length']);
+
+/** Hop-by-hop and identity headers never forwarded upstream (the gateway sets its own). */
+const NOT_FORWARDED = new Set([
+  'host',
+  'apikey',
+  'authorization',
+  'connection',
+  'keep-alive',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'expect',
+  'content-length',
+  'proxy-authorization',
+  'proxy-connection',
+  'x-project-ref',
+  'x-project-id',
+  'x-tenant-id',
+  'x-client-authorization',
+  'x-forwarded-for',
+  'x-request-id',
+]);
+
+export function readClientHead(rawHeaders: readonly string[]): ClientHead {
+  const head: Record<string, string> = {};
+  const forward: string[] = [];
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i]!.toLowerCase();
+    const value = rawHeaders[i + 1]!;
+    if (READ.has(name)) {
+      const seen = head[name];
+      if (seen === undefined) head[name] = value;
+      else if (!FIRST_WINS.has(name)) head[name] = `${seen}, ${value}`;
+    }
+    if (!NOT_FORWARDED.has(name) && !name.startsWith('x-amz-') && !name.startsWith('proxy-')) {
+      forward.push(name, value);
+    }
+  }
+  // Headers the client named in `Connection` are hop-by-hop too (`keep-alive`/`close` name none).
+  const connection = head.connection;
+  if (connection !== undefined && forward.length > 0) {
+    const listed = connection
+      .toLowerCase()
+      .split(',')
+      .map((token) => token.trim())
+      .filter((token) => token !== 'keep-alive' && token !== 'close' && token !== '');
+    if (listed.length > 0) {
+      for (let i = forward.length - 2; i >= 0; i -= 2) {
+        if (listed.includes(forward[i]!)) forward.splice(i, 2);
+      }
+    }
+  }
+  return Object.assign(head, { forward }) as ClientHead;
+}
+
+/** `forward` with `x-forwarded-for` (the client's address appended) added: the list itself, once per request. */
+export function upstreamHeaders(head: ClientHead, remoteAddress: string | undefined): string[] {
+  const headers = head.forward;
+  const client = remoteAddress ?? 'unknown';
+  const forwardedFor = head['x-forwarded-for'];
+  headers.push('x-forwarded-for', forwardedFor !== undefined ? `${forwardedFor}, ${client}` : client);
+  return headers;
+}
