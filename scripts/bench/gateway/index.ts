@@ -2,7 +2,8 @@
  * Gateway benchmark: one upstream, three paths in the same run — direct to the upstream, through
  * nginx as a plain reverse proxy (one worker), and through the gateway (one process) doing key
  * check + minted JWT + SigV4 — plus two bare Node proxies (node:http and Fastify, each + undici)
- * as the floor of what any Node proxy costs.
+ * as the floor of what any Node proxy costs. Every path receives the same client request (the
+ * project's Host and API key included); the plain proxies forward it as is.
  *
  * Made to be trusted on a small, busy machine:
  * - every measurement runs in rounds that interleave the paths (noise from other processes hits
@@ -84,7 +85,16 @@ async function waitForHttp(url: string, headers: Record<string, string> = {}) {
 }
 
 function startNginx(upstreamPort: number, port: number): string {
-  if (spawnSync('nginx', ['-v']).status !== 0) throw new Error('nginx missing: apt-get install -y nginx');
+  if (spawnSync('nginx', ['-v']).status !== 0) {
+    // A fresh machine has none: install Debian's (root only), otherwise say what to run.
+    const install = spawnSync('apt-get', ['install', '-y', 'nginx-light'], {
+      stdio: 'inherit',
+      env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+    });
+    if (install.status !== 0 || spawnSync('nginx', ['-v']).status !== 0) {
+      throw new Error('nginx missing and could not be installed: apt-get install -y nginx-light');
+    }
+  }
   const dir = mkdtempSync(join(tmpdir(), 'bench-nginx-'));
   const conf = `
 worker_processes 1;
@@ -376,7 +386,8 @@ async function main() {
   }
 
   // Max throughput: rounds interleave the paths so that noise from other processes hits all alike.
-  const maxPaths = ['direct', 'nginx', ...gateways];
+  // The bare node:http proxy too: the ceiling any Node proxy reaches here, gateway logic aside.
+  const maxPaths = ['direct', 'nginx', ...gateways, 'node:http'];
   const max = Object.fromEntries(maxPaths.map((name) => [name, [] as ThroughputResult[]]));
   for (let round = 0; round < ROUNDS; round++) {
     for (const name of maxPaths) max[name]!.push(await throughput(name, targets[name]!));
@@ -447,7 +458,14 @@ async function main() {
         `${name}/direct ${fmt((r.rps / direct.rps) * 100, 1)}%`,
     );
   }
-  console.log(`nginx/direct rps: ${fmt((nginx.rps / direct.rps) * 100, 1)}%`);
+  const floor = maxResults['node:http']!;
+  console.log(
+    `nginx/direct rps: ${fmt((nginx.rps / direct.rps) * 100, 1)}%; bare node:http + undici/nginx ` +
+      `${fmt((floor.rps / nginx.rps) * 100, 1)}% (the most any Node proxy reaches here); ` +
+      gateways
+        .map((name) => `${name}/bare node ${fmt((maxResults[name]!.rps / floor.rps) * 100, 1)}%`)
+        .join(', '),
+  );
   const table = (title: string, results: Record<string, FixedRateResult>, withCpu: boolean) => {
     console.log(
       `\n${title} (open loop; median of rounds)\n` +
