@@ -284,7 +284,7 @@ export function buildGateway(options: GatewayOptions): Gateway {
     const service = serviceForPath(path);
     state.prefix = service ?? 'other';
     if (req.method === 'OPTIONS' && head['access-control-request-method'] !== undefined) {
-      return preflight(req, res, state);
+      return preflight(res, state);
     }
     if (!service) return reply(res, state, refusals.noRoute);
     if (!SAFE_PATH.test(path) || BAD_PATH.test(path)) return reply(res, state, refusals.badPath);
@@ -525,7 +525,7 @@ export function buildGateway(options: GatewayOptions): Gateway {
     return forward(req, res, state, requestId, project, 'auth', path, queryPairs, null);
   }
 
-  function preflight(req: IncomingMessage, res: ServerResponse, state: RequestState): void {
+  function preflight(res: ServerResponse, state: RequestState): void {
     applyLeadingHeaders(res, state);
     const requested = state.head['access-control-request-headers'];
     res.statusCode = 204;
