@@ -33,6 +33,7 @@ import { createUpstreamAllowlist } from './upstream-allowlist.js';
 import { type RelayObserver, UpstreamRelay } from './upstream-relay.js';
 import { formatRequestHead, openTunnel } from './websocket-tunnel.js';
 import { localhostLookup } from './localhost-lookup.js';
+import { warmUpColdPath } from './warm-up.js';
 
 export interface GatewayOptions {
   readonly config: GatewayConfig;
@@ -64,6 +65,8 @@ export interface Gateway {
   /** The `upgrade` listener for a node:http server (WebSockets to plain HTTP upstreams). */
   handleUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void;
   ready(): Promise<ReadyReport>;
+  /** Runs the cold path's one-time work on made-up data (warm-up.ts); resolves with the milliseconds taken. */
+  warmUp(): Promise<number>;
   /** Requests currently being answered. */
   readonly inFlight: number;
   /** Refuse new requests from now on (graceful shutdown). */
@@ -603,6 +606,13 @@ export function buildGateway(options: GatewayOptions): Gateway {
     handle,
     handleUpgrade,
     ready,
+    warmUp: () =>
+      warmUpColdPath({
+        signer,
+        isAllowedUpstream,
+        region: config.awsRegion,
+        requireHttps: !config.localMode,
+      }),
     get inFlight() {
       return inFlight;
     },

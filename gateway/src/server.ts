@@ -99,6 +99,11 @@ export async function startGateway(
     metrics: overrides.metrics ?? createGatewayMetrics({ defaultMetrics: true }),
   });
 
+  // Before the first request: the cold path's one-time costs, and a kept-alive connection to the
+  // tenant-manager (its answer does not matter here; /ready reports it).
+  const warmUpMs = await gateway.warmUp();
+  void internalApi.ping();
+
   const server: Server = createServer(
     {
       // Longer than a load balancer's idle timeout (ALB: 60 s), so the gateway never closes first.
@@ -120,7 +125,10 @@ export async function startGateway(
   });
   const port = (server.address() as AddressInfo).port;
   const displayHost = config.host === '0.0.0.0' ? '127.0.0.1' : config.host;
-  logger.info({ port, baseDomain: config.baseDomain, localMode: config.localMode }, 'gateway listening');
+  logger.info(
+    { port, baseDomain: config.baseDomain, localMode: config.localMode, warmUpMs: Math.round(warmUpMs) },
+    'gateway listening',
+  );
 
   let closing: Promise<void> | undefined;
   const close = () => {
