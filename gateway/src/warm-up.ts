@@ -24,37 +24,28 @@ const REF = 'warmupwarmupwarmupwa';
  */
 export async function warmUpColdPath(parts: WarmUpParts): Promise<number> {
   const started = performance.now();
-  isIP(`rest-${REF}.lambda-url.${parts.region}.on.aws`);
+  const upstreamHost = `rest-${REF}.lambda-url.${parts.region}.on.aws`;
+  isIP(upstreamHost);
   matchHost(`${REF}.warm-up.invalid`, 'warm-up.invalid');
 
   const key = generateApiKey(REF, 'publishable');
   if (!verifyApiKey(key, REF).ok) throw new Error('warm-up: key check failed');
-  const keyRecord = parseApiKeyRecord(
-    JSON.parse(
-      JSON.stringify({
-        ref: REF,
-        keyId: hashApiKey(key),
-        type: 'publishable',
-        role: 'anon',
-        status: 'active',
-      }),
-    ),
-  );
+  const keyRecord = parseApiKeyRecord({
+    ref: REF,
+    keyId: hashApiKey(key),
+    type: 'publishable',
+    role: 'anon',
+    status: 'active',
+  });
   const secret = `warm-up-secret-${REF}-0123456789abcdef`;
-  const record = parseProjectRecord(
-    JSON.parse(
-      JSON.stringify({
-        ref: REF,
-        status: 'ACTIVE_HEALTHY',
-        jwtSecret: secret,
-        jwks: { keys: [] },
-        upstreams: {
-          rest: { kind: 'lambda-url', url: `https://rest-${REF}.lambda-url.${parts.region}.on.aws/` },
-        },
-        version: 1,
-      }),
-    ),
-  );
+  const record = parseProjectRecord({
+    ref: REF,
+    status: 'ACTIVE_HEALTHY',
+    jwtSecret: secret,
+    jwks: { keys: [] },
+    upstreams: { rest: { kind: 'lambda-url', url: `https://${upstreamHost}/` } },
+    version: 1,
+  });
   if (!record || !keyRecord) throw new Error('warm-up: record parsing failed');
   const runtime = new ProjectRuntime(record, parts.isAllowedUpstream, parts.region, parts.requireHttps);
 
@@ -67,7 +58,7 @@ export async function warmUpColdPath(parts: WarmUpParts): Promise<number> {
   if (!query.ok) throw new Error('warm-up: query parsing failed');
   parts.signer.sign({
     method: 'GET',
-    host: `rest-${REF}.lambda-url.${parts.region}.on.aws`,
+    host: upstreamHost,
     path: '/rest/v1/warm_up',
     query: query.pairs,
     payloadHash: EMPTY_PAYLOAD_SHA256,
