@@ -24,7 +24,7 @@ export interface ClientHead {
 }
 
 /** The fields kept on a {@link ClientHead}; every other header only goes to `forward` (or is dropped). */
-const READ = new Set([
+export const CLIENT_HEAD_FIELDS = [
   'host',
   'apikey',
   'authorization',
@@ -38,7 +38,8 @@ const READ = new Set([
   'upgrade',
   'x-forwarded-for',
   'connection',
-]);
+] as const satisfies readonly (keyof ClientHead)[];
+const READ = new Set<string>(CLIENT_HEAD_FIELDS);
 /** node:http keeps the first of these when a request repeats them. */
 const FIRST_WINS = new Set(['host', 'authorization', 'user-agent', 'content-length']);
 

@@ -223,7 +223,7 @@ export function buildGateway(options: GatewayOptions): Gateway {
     const started = performance.now();
     const head = readClientHead(req.rawHeaders);
     const header = head['x-request-id'];
-    const requestId = typeof header === 'string' && REQUEST_ID.test(header) ? header : randomUUID();
+    const requestId = header !== undefined && REQUEST_ID.test(header) ? header : randomUUID();
     // Response headers of the gateway's own go out with the head (see `leadingHeaders`), so a
     // relayed response is written in one `writeHead` with no `setHeader` before it.
     const state: RequestState = {
