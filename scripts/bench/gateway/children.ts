@@ -35,3 +35,27 @@ export function firstLine(child: ChildProcess): Promise<string> {
     child.once('exit', (code) => reject(new Error(`child exited with ${code}`)));
   });
 }
+
+/** The benchmark's internal API token and project base domain (the upstream child serves both). */
+export const BENCH_TOKEN = 'bench-internal-token';
+export const BENCH_BASE_DOMAIN = 'supaplane.bench';
+
+/** Environment of a gateway child in local mode against the upstream child's test registry. */
+export function gatewayEnv(options: {
+  port: number;
+  registryUrl: string;
+  redisUrl?: string;
+  logLevel: string;
+}): Record<string, string> {
+  return {
+    LOCAL_MODE: 'true',
+    BASE_DOMAIN: BENCH_BASE_DOMAIN,
+    GATEWAY_PORT: String(options.port),
+    TENANT_MANAGER_INTERNAL_URL: options.registryUrl,
+    INTERNAL_SERVICE_TOKEN: BENCH_TOKEN,
+    LOCAL_AWS_ACCESS_KEY_ID: 'AKIDBENCH',
+    LOCAL_AWS_SECRET_ACCESS_KEY: 'bench-secret',
+    REDIS_URL: options.redisUrl ?? '',
+    LOG_LEVEL: options.logLevel,
+  };
+}

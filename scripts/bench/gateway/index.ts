@@ -29,7 +29,15 @@ import { createRequire } from 'node:module';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, hasRedisServer, startRedis } from '@supaplane/local-services';
-import { children, firstLine, root, startChild } from './children.js';
+import {
+  BENCH_BASE_DOMAIN as BASE_DOMAIN,
+  BENCH_TOKEN,
+  children,
+  firstLine,
+  gatewayEnv,
+  root,
+  startChild,
+} from './children.js';
 
 // The load generator and HTTP client are the gateway package's dev dependencies.
 const requireFromGateway = createRequire(join(root, 'gateway/package.json'));
@@ -67,8 +75,6 @@ const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 /** The gateway logs at its production default; 2xx request logs are sampled (GATEWAY_LOG_SAMPLE_EVERY). */
 const GATEWAY_LOG_LEVEL = process.env.BENCH_LOG_LEVEL ?? 'info';
-const BASE_DOMAIN = 'supaplane.bench';
-const TOKEN = 'bench-internal-token';
 const cleanups: Array<() => unknown> = [];
 
 async function waitForHttp(url: string, headers: Record<string, string> = {}) {
@@ -255,7 +261,9 @@ const quantile = (values: number[], q: number) => {
 const fmt = (n: number, digits = 2) => n.toFixed(digits);
 
 async function main() {
-  const upstreamChild = startChild(['scripts/bench/gateway/upstream.ts'], { INTERNAL_SERVICE_TOKEN: TOKEN });
+  const upstreamChild = startChild(['scripts/bench/gateway/upstream.ts'], {
+    INTERNAL_SERVICE_TOKEN: BENCH_TOKEN,
+  });
   const fixture = JSON.parse(await firstLine(upstreamChild)) as {
     upstreamPort: number;
     registryUrl: string;
@@ -268,17 +276,12 @@ async function main() {
   const startGatewayChild = (entry: string, port: number) =>
     startChild(
       [entry],
-      {
-        LOCAL_MODE: 'true',
-        BASE_DOMAIN,
-        GATEWAY_PORT: String(port),
-        TENANT_MANAGER_INTERNAL_URL: fixture.registryUrl,
-        INTERNAL_SERVICE_TOKEN: TOKEN,
-        LOCAL_AWS_ACCESS_KEY_ID: 'AKIDBENCH',
-        LOCAL_AWS_SECRET_ACCESS_KEY: 'bench-secret',
-        REDIS_URL: redis?.url ?? '',
-        LOG_LEVEL: GATEWAY_LOG_LEVEL,
-      },
+      gatewayEnv({
+        port,
+        registryUrl: fixture.registryUrl,
+        redisUrl: redis?.url,
+        logLevel: GATEWAY_LOG_LEVEL,
+      }),
       (process.env.BENCH_GATEWAY_NODE_ARGS ?? '').split(' ').filter(Boolean),
       // Logs go to /dev/null: written (their cost counts) but never read.
       'ignore',

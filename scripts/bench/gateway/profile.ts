@@ -12,7 +12,15 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from '@supaplane/local-services';
-import { children, firstLine, root, startChild } from './children.js';
+import {
+  BENCH_BASE_DOMAIN as BASE_DOMAIN,
+  BENCH_TOKEN,
+  children,
+  firstLine,
+  gatewayEnv,
+  root,
+  startChild,
+} from './children.js';
 
 const requireFromGateway = createRequire(join(root, 'gateway/package.json'));
 const autocannon = requireFromGateway('autocannon') as (options: object) => Promise<{
@@ -24,8 +32,6 @@ const autocannon = requireFromGateway('autocannon') as (options: object) => Prom
 const SECONDS = Number(process.env.PROFILE_SECONDS ?? 10);
 const RATE = Number(process.env.PROFILE_RATE ?? 0);
 const TOP = Number(process.env.PROFILE_TOP ?? 40);
-const TOKEN = 'bench-internal-token';
-const BASE_DOMAIN = 'supaplane.bench';
 
 interface ProfileNode {
   id: number;
@@ -74,7 +80,7 @@ function summarize(profile: CpuProfile): void {
 
 try {
   const upstream = startChild(['scripts/bench/gateway/upstream.ts'], {
-    INTERNAL_SERVICE_TOKEN: TOKEN,
+    INTERNAL_SERVICE_TOKEN: BENCH_TOKEN,
     BENCH_COLD_PROJECTS: '0',
   });
   const fixture = JSON.parse(await firstLine(upstream)) as {
@@ -85,16 +91,7 @@ try {
   const profileDir = mkdtempSync(join(tmpdir(), 'gateway-profile-'));
   const gateway = startChild(
     ['gateway/src/main.ts'],
-    {
-      LOCAL_MODE: 'true',
-      BASE_DOMAIN,
-      GATEWAY_PORT: String(port),
-      TENANT_MANAGER_INTERNAL_URL: fixture.registryUrl,
-      INTERNAL_SERVICE_TOKEN: TOKEN,
-      LOCAL_AWS_ACCESS_KEY_ID: 'AKIDBENCH',
-      LOCAL_AWS_SECRET_ACCESS_KEY: 'bench-secret',
-      LOG_LEVEL: process.env.LOG_LEVEL ?? 'info',
-    },
+    gatewayEnv({ port, registryUrl: fixture.registryUrl, logLevel: process.env.LOG_LEVEL ?? 'info' }),
     ['--cpu-prof', '--cpu-prof-dir', profileDir],
     'ignore',
   );
