@@ -2,10 +2,17 @@ import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type LambdaEmulator, MAX_BODY_BYTES, startLambdaEmulator } from './emulator.js';
+import { type LambdaEmulator, MAX_BODY_BYTES } from './emulator.js';
 import type { Handler } from './function-registry.js';
 import type { FunctionUrlEvent } from './function-url-event.js';
-import { CONTROL_TOKEN, CREDENTIALS, callFunction, control, echoRuntime, send } from './test-support.js';
+import {
+  CONTROL_TOKEN,
+  callFunction,
+  control,
+  echoRuntime,
+  send,
+  startTestEmulator,
+} from './test-support.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -16,10 +23,7 @@ describe('instances: cold start, warm reuse, idle stop', () => {
   let emulator: LambdaEmulator;
 
   beforeAll(async () => {
-    emulator = await startLambdaEmulator({
-      port: 0,
-      credentials: CREDENTIALS,
-      controlToken: CONTROL_TOKEN,
+    emulator = await startTestEmulator({
       idleMs: 600,
       runtimes: {
         echo: echo.factory,
@@ -176,12 +180,7 @@ describe('instances: cold start, warm reuse, idle stop', () => {
 describe('payload format 2.0 event', () => {
   let emulator: LambdaEmulator;
   beforeAll(async () => {
-    emulator = await startLambdaEmulator({
-      port: 0,
-      credentials: CREDENTIALS,
-      controlToken: CONTROL_TOKEN,
-      runtimes: { echo: echoRuntime().factory },
-    });
+    emulator = await startTestEmulator();
     await control(emulator.port, 'PUT', '/functions/rest-abc', { runtime: 'echo' });
   });
   afterAll(() => emulator.close());
@@ -264,14 +263,7 @@ describe('payload format 2.0 event', () => {
 describe('control API', () => {
   let dataDir: string;
   let emulator: LambdaEmulator;
-  const start = () =>
-    startLambdaEmulator({
-      port: 0,
-      credentials: CREDENTIALS,
-      controlToken: CONTROL_TOKEN,
-      dataDir,
-      runtimes: { echo: echoRuntime().factory },
-    });
+  const start = () => startTestEmulator({ dataDir });
   beforeAll(async () => {
     dataDir = await mkdtemp(join(tmpdir(), 'lambda-local-'));
     emulator = await start();

@@ -1,17 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type LambdaEmulator, startLambdaEmulator } from './emulator.js';
+import type { LambdaEmulator } from './emulator.js';
 import { SIGNATURE_MISMATCH } from './sigv4-verify.js';
-import { CONTROL_TOKEN, CREDENTIALS, callFunction, control, echoRuntime } from './test-support.js';
+import { CREDENTIALS, callFunction, control, startTestEmulator } from './test-support.js';
 
 let emulator: LambdaEmulator;
 
 beforeAll(async () => {
-  emulator = await startLambdaEmulator({
-    port: 0,
-    credentials: CREDENTIALS,
-    controlToken: CONTROL_TOKEN,
-    runtimes: { echo: echoRuntime().factory },
-  });
+  emulator = await startTestEmulator();
   for (const name of ['rest-echo', 'rest-other']) {
     expect((await control(emulator.port, 'PUT', `/functions/${name}`, { runtime: 'echo' })).status).toBe(200);
   }

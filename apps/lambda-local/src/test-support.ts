@@ -1,6 +1,7 @@
 import { Sha256 } from '@aws-crypto/sha256-js';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { Client } from 'undici';
+import { type LambdaEmulator, type LambdaEmulatorOptions, startLambdaEmulator } from './emulator.js';
 import type { FunctionUrlEvent } from './function-url-event.js';
 import type { Handler } from './function-registry.js';
 import { signableQuery, type StaticCredentials } from './sigv4-verify.js';
@@ -140,4 +141,15 @@ export function echoRuntime() {
     return handler;
   };
   return { factory, stats };
+}
+
+/** An emulator on a free port with the test credentials and control token; `runtimes` default to `echo`. */
+export function startTestEmulator(options: Partial<LambdaEmulatorOptions> = {}): Promise<LambdaEmulator> {
+  return startLambdaEmulator({
+    port: 0,
+    credentials: CREDENTIALS,
+    controlToken: CONTROL_TOKEN,
+    runtimes: { echo: echoRuntime().factory },
+    ...options,
+  });
 }
