@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import type { LightMyRequestResponse } from 'fastify';
 import pg from 'pg';
 import { inject } from 'vitest';
 import './provided.js';
@@ -57,6 +58,8 @@ export interface Harness {
   readonly managementUrl: string;
   /** Registers the shared server as a worker cluster; returns its id. */
   registerCluster(name: string, capacity: number, extra?: Record<string, unknown>): Promise<string>;
+  /** `POST /v1/projects` as the operator, named after `ref`; the raw response. */
+  createProject(ref: string): Promise<LightMyRequestResponse>;
   close(): Promise<void>;
 }
 
@@ -108,6 +111,13 @@ export async function startHarness(
       if (response.statusCode !== 201) throw new Error(`cluster registration failed: ${response.body}`);
       return response.json().id as string;
     },
+    createProject: (ref) =>
+      tm.publicApp.inject({
+        method: 'POST',
+        url: '/v1/projects',
+        headers: admin,
+        payload: { name: ref, ref },
+      }),
     async close() {
       await tm.close();
       await db.end();

@@ -16,12 +16,7 @@ beforeAll(async () => {
   h = await startHarness();
   await h.registerCluster('fntokens', 10);
   for (const ref of ['fn-alpha', 'fn-beta']) {
-    const created = await h.tm.publicApp.inject({
-      method: 'POST',
-      url: '/v1/projects',
-      headers: admin,
-      payload: { name: ref, ref },
-    });
+    const created = await h.createProject(ref);
     expect(created.json().status).toBe('ACTIVE_HEALTHY');
   }
   tokenA = h.functions.live.get('fn-alpha')!.SUPAPLANE_INTERNAL_TOKEN!;

@@ -43,13 +43,6 @@ async function status(harness: Harness, ref: string): Promise<string> {
   );
   return rows[0]?.status;
 }
-const create = (harness: Harness, ref: string) =>
-  harness.tm.publicApp.inject({
-    method: 'POST',
-    url: '/v1/projects',
-    headers: admin,
-    payload: { name: ref, ref },
-  });
 
 describe('provisioning state machine', () => {
   it.each(PROVISIONING_STEPS)(
@@ -60,7 +53,11 @@ describe('provisioning state machine', () => {
       plans.set(before, { when: 'before', step, times: 1 });
       plans.set(after, { when: 'after', step, times: 1 }); // the step ran, then "crashed": re-running must be harmless
       plans.set(broken, { when: 'before', step, times: Number.POSITIVE_INFINITY });
-      const responses = await Promise.all([create(h, before), create(h, after), create(h, broken)]);
+      const responses = await Promise.all([
+        h.createProject(before),
+        h.createProject(after),
+        h.createProject(broken),
+      ]);
       expect(responses.map((r) => r.statusCode)).toEqual([201, 201, 201]);
 
       for (const ref of [before, after]) {
@@ -263,7 +260,7 @@ describe('provisioning state machine', () => {
       await s.registerCluster('spares', 10);
       const before = await eventually(async () => ((await ready()).length >= 2 ? await ready() : undefined));
       plans.set('spare-one', { when: 'after', step: 'create_database', times: 1 });
-      const created = await create(s, 'spare-one');
+      const created = await s.createProject('spare-one');
       expect(created.json().status).toBe('ACTIVE_HEALTHY');
       expect(plans.get('spare-one')!.times).toBe(0);
       const after = await ready();

@@ -82,12 +82,7 @@ beforeAll(async () => {
   try {
     await first.registerCluster('reconcile', 10);
     for (const ref of [...ACTIVE, 'rc-two']) {
-      const created = await first.tm.publicApp.inject({
-        method: 'POST',
-        url: '/v1/projects',
-        headers: admin,
-        payload: { name: ref, ref },
-      });
+      const created = await first.createProject(ref);
       expect(created.json().status).toBe('ACTIVE_HEALTHY');
     }
     const paused = await first.tm.publicApp.inject({
