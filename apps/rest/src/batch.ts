@@ -73,10 +73,11 @@ class StatementCache {
 const STATEMENTS_PER_CONNECTION = 256;
 const caches = new WeakMap<object, StatementCache>();
 
-/** Text form of a parameter as Postgres parses it; arrays become array literals. */
+/** Text form of a parameter as Postgres parses it; arrays become array literals, bytes bytea hex. */
 export function toParam(value: unknown): string | null {
   if (value === null || value === undefined) return null;
   if (typeof value === 'string') return value;
+  if (Buffer.isBuffer(value)) return `\\x${value.toString('hex')}`;
   if (Array.isArray(value)) return arrayLiteral(value);
   if (typeof value === 'object') return JSON.stringify(value);
   return String(value);

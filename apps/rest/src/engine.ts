@@ -5,8 +5,10 @@ import {
   appliedPreferences,
   bearer,
   lowerCase,
+  isRawMedia,
   type Media,
   negotiate,
+  RAW_MEDIA,
   parsePrefer,
   type Preferences,
   safeDecode,
@@ -14,10 +16,11 @@ import {
   type TxEnd,
 } from './request-headers.js';
 import { type BatchResult, type BatchStatement, runBatch } from './batch.js';
-import { bodyFormat, invalidBody, parseBody } from './request-body.js';
+import { bodyFormat, invalidBody, isRawFormat, parseBody, RAW_PARAMETER_TYPE } from './request-body.js';
 import { ApiError, apiError, cacheMiss, fromPgError, isPgError } from './errors.js';
 import {
   type CountKind,
+  findRawRoutine,
   findRelation,
   findRoutine,
   ident,
@@ -250,14 +253,15 @@ export function createRestEngine(options: RestEngineOptions): RestEngine {
       throw apiError(405, 'PGRST117', `Unsupported HTTP method: ${method}`);
     }
     const root = segments.length === 0;
-    const media = root ? negotiateOpenApi(headers.accept) : negotiate(headers.accept);
+    const isRpc = segments[0] === 'rpc' && segments.length === 2;
+    const media = root ? negotiateOpenApi(headers.accept) : negotiate(headers.accept, isRpc);
     const prefer = parsePrefer(headers.prefer, options.txEnd ?? 'commit', current.timezones);
     const ctx: RequestContext = { current, request, headers, identity, method, schema, media, prefer, path };
     if (root) {
       if (!readMethod) throw apiError(405, 'PGRST117', `Unsupported HTTP method: ${method}`);
       return openApi(ctx);
     }
-    if (segments[0] === 'rpc' && segments.length === 2) return rpc(ctx, segments[1]!);
+    if (isRpc) return rpc(ctx, segments[1]!);
     if (segments.length !== 1) throw apiError(404, 'PGRST125', `Invalid path specified in request URL`);
     const relation = findRelation(current, schema, segments[0]!);
     if (readMethod) return read(ctx, relation);
@@ -516,6 +520,7 @@ export function createRestEngine(options: RestEngineOptions): RestEngine {
     }
     let args: Record<string, unknown> | undefined;
     let body: unknown;
+    let rawParameterType: string | undefined;
     if (readMethod) {
       // Repeated parameters fill a variadic argument: `?v=a&v=b`.
       const variadic = new Set(
@@ -527,25 +532,41 @@ export function createRestEngine(options: RestEngineOptions): RestEngine {
       }
       args = Object.fromEntries(collected);
     } else {
-      const format = bodyFormat(ctx.headers['content-type']);
-      body = ctx.request.body?.length ? parseBody(ctx.request.body, format) : {};
-      if (format === 'csv' && Array.isArray(body) && body.length === 1) body = body[0];
-      if (isObject(body)) args = body;
+      const format = bodyFormat(ctx.headers['content-type'], true);
+      if (isRawFormat(format)) {
+        // The body as is, for the function whose one unnamed parameter has the matching type.
+        body = parseBody(ctx.request.body, format);
+        rawParameterType = RAW_PARAMETER_TYPE[format];
+      } else {
+        body = ctx.request.body?.length ? parseBody(ctx.request.body, format) : {};
+        if (format === 'csv' && Array.isArray(body) && body.length === 1) body = body[0];
+        if (isObject(body)) args = body;
+      }
     }
     const singleObject = prefer.params === 'single-object';
-    const { routine, singleParam } = findRoutine(
-      ctx.current,
-      ctx.schema,
-      name,
-      singleObject || !args ? [] : Object.keys(args),
-      singleObject || !args,
-      !readMethod,
-    );
+    const { routine, singleParam } = rawParameterType
+      ? findRawRoutine(ctx.current, ctx.schema, name, rawParameterType)
+      : findRoutine(
+          ctx.current,
+          ctx.schema,
+          name,
+          singleObject || !args ? [] : Object.keys(args),
+          singleObject || !args,
+          !readMethod,
+        );
+    // A raw result (text/plain, text/xml, application/octet-stream) only of a scalar of that type.
+    const rawMedia = isRawMedia(ctx.media) ? RAW_MEDIA[ctx.media] : undefined;
+    if (
+      rawMedia &&
+      (routine.returns !== 'scalar' || routine.setof || routine.returnType !== rawMedia.returnType)
+    ) {
+      throw notAcceptable(ctx.headers.accept);
+    }
     const plan = newContext(ctx.current, query);
     plan.csv = ctx.media === 'csv';
     const call = routineCall(plan, routine, args, body, singleParam);
     const range = pageRange(ctx, query);
-    const rpcPlan = planRpc(plan, routine, call, range, prefer.count);
+    const rpcPlan = planRpc(plan, routine, call, range, prefer.count, rawMedia !== undefined);
     const readOnly = readMethod || routine.volatility !== 'volatile';
     const counting = rpcPlan.planned ? [rpcPlan.planned] : [];
     // `max-affected` with handling=strict counts the rows a set-returning function returns.
@@ -571,6 +592,14 @@ export function createRestEngine(options: RestEngineOptions): RestEngine {
           'Query result exceeds max-affected preference constraint',
           `The query affects ${row.n} rows`,
         );
+      }
+      if (rpcPlan.shape === 'scalar' && rawMedia) {
+        const text = row.body ?? '';
+        return {
+          status: 200,
+          headers: { 'content-type': rawMedia.contentType },
+          body: method === 'HEAD' ? '' : rawMedia.returnType === 'bytea' ? Buffer.from(text, 'hex') : text,
+        };
       }
       if (rpcPlan.shape === 'scalar') {
         return {
@@ -760,8 +789,11 @@ function negotiateOpenApi(accept: string | undefined): Media {
     if (['application/openapi+json', 'application/json', '*/*', 'application/*'].includes(type))
       return 'json';
   }
-  throw apiError(406, 'PGRST107', `None of these media types are available: ${accept}`);
+  throw notAcceptable(accept);
 }
+
+const notAcceptable = (accept: string | undefined) =>
+  apiError(406, 'PGRST107', `None of these media types are available: ${accept}`);
 
 function singularError(n: number) {
   return apiError(

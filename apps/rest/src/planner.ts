@@ -790,6 +790,28 @@ export function findRoutine(
   );
 }
 
+/** The function a raw body goes to: its one parameter is unnamed and of `type` (`text`, `xml`, `bytea`). */
+export function findRawRoutine(
+  cache: SchemaCache,
+  schema: string,
+  name: string,
+  type: string,
+): { routine: Routine; singleParam: true } {
+  const found = (cache.routines.get(qualifiedKey(schema, name)) ?? []).filter(
+    (r) => r.args.length === 1 && r.args[0]!.name === '' && r.args[0]!.type === type,
+  );
+  if (found.length === 1) return { routine: found[0]!, singleParam: true };
+  if (found.length > 1) throw ambiguous(found);
+  throw cacheMiss(
+    apiError(
+      404,
+      'PGRST202',
+      `Could not find the function ${schema}.${name}(${type}) in the schema cache`,
+      `Searched for the function ${schema}.${name} with a single unnamed ${type} parameter, but no matches were found in the schema cache.`,
+    ),
+  );
+}
+
 function ambiguous(routines: readonly Routine[]) {
   const signature = (r: Routine) =>
     `${r.schema}.${r.name}(${r.args.map((a) => (a.name ? `${a.name} => ${a.type}` : a.type)).join(', ')})`;
@@ -805,6 +827,8 @@ function ambiguous(routines: readonly Routine[]) {
 /** A JSON argument value as the text Postgres parses for the argument's type. */
 function argValue(value: unknown, type: string): unknown {
   if (value === null || value === undefined) return null;
+  // A raw `application/octet-stream` body stays bytes (sent as bytea hex, see toParam).
+  if (Buffer.isBuffer(value)) return value;
   if (type === 'json' || type === 'jsonb') return JSON.stringify(value);
   if (Array.isArray(value) && type.endsWith('[]')) return value;
   if (typeof value === 'object') return JSON.stringify(value);
@@ -850,6 +874,8 @@ export function planRpc(
   call: string,
   range: Range,
   count: CountKind | undefined,
+  /** The scalar result as its own text (`bytea` as hex) instead of JSON: a raw media type was asked for. */
+  raw = false,
 ): RpcPlan {
   if (routine.returns === 'void') {
     checkUnusedLevels(ctx);
@@ -860,9 +886,14 @@ export function planRpc(
   if (routine.returns === 'scalar') {
     checkUnusedLevels(ctx);
     if (!routine.setof) {
+      const body = !raw
+        ? `to_json(${call})::text`
+        : routine.returnType === 'bytea'
+          ? `encode(${call}, 'hex')`
+          : `(${call})::text`;
       return {
         statement: {
-          sql: `SELECT NULL::bigint AS total, 1 AS n, to_json(${call})::text AS body`,
+          sql: `SELECT NULL::bigint AS total, 1 AS n, ${body} AS body`,
           params: ctx.params.values,
         },
         shape: 'scalar',

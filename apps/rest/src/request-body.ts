@@ -4,22 +4,53 @@ import { decodeQueryString } from './query-parser.js';
 /**
  * Request bodies as PostgREST accepts them: JSON, CSV (header row = columns, `NULL` = null) and
  * `application/x-www-form-urlencoded` (one object of strings). Keys end up as column or argument
- * names, which the planner checks against the schema cache before quoting them.
+ * names, which the planner checks against the schema cache before quoting them. A function with a
+ * single unnamed `text`, `xml` or `bytea` parameter also takes a raw `text/plain`, `text/xml` or
+ * `application/octet-stream` body as that argument.
  */
 
-export type BodyFormat = 'json' | 'csv' | 'form';
+export type RawFormat = 'text' | 'xml' | 'binary';
+export type BodyFormat = 'json' | 'csv' | 'form' | RawFormat;
 
-export function bodyFormat(contentType: string | undefined): BodyFormat {
+/** The parameter type a raw body fills. */
+export const RAW_PARAMETER_TYPE: Readonly<Record<RawFormat, string>> = {
+  text: 'text',
+  xml: 'xml',
+  binary: 'bytea',
+};
+
+const FORMATS: Readonly<Record<string, BodyFormat>> = {
+  '': 'json',
+  'application/json': 'json',
+  'text/csv': 'csv',
+  'application/x-www-form-urlencoded': 'form',
+  'text/plain': 'text',
+  'text/xml': 'xml',
+  'application/xml': 'xml',
+  'application/octet-stream': 'binary',
+};
+
+export const isRawFormat = (format: BodyFormat): format is RawFormat => format in RAW_PARAMETER_TYPE;
+
+/**
+ * The body format a `Content-Type` names (none means JSON). Raw formats only where `raw` allows
+ * them (function calls); anything else is PostgREST's 400 naming the type.
+ */
+export function bodyFormat(contentType: string | undefined, raw = false): BodyFormat {
   const type = (contentType ?? '').split(';')[0]!.trim().toLowerCase();
-  if (type === 'text/csv') return 'csv';
-  if (type === 'application/x-www-form-urlencoded') return 'form';
-  return 'json';
+  const format = Object.hasOwn(FORMATS, type) ? FORMATS[type]! : undefined;
+  if (format === undefined || (!raw && isRawFormat(format))) {
+    throw apiError(400, 'PGRST102', `Content-Type not acceptable: ${type}`);
+  }
+  return format;
 }
 
 export const invalidBody = () => apiError(400, 'PGRST102', 'Empty or invalid json');
 
 export function parseBody(body: Buffer | string | undefined, format: BodyFormat = 'json'): unknown {
+  if (format === 'binary') return Buffer.isBuffer(body) ? body : Buffer.from(body ?? '');
   const text = body === undefined ? '' : body.toString();
+  if (format === 'text' || format === 'xml') return text;
   if (format === 'form') return Object.fromEntries(decodeQueryString(text.trim()));
   if (format === 'csv') return parseCsv(text);
   if (!text.trim()) throw invalidBody();

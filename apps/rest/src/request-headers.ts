@@ -3,7 +3,18 @@ import type { CountKind, ReturnPreference } from './planner.js';
 
 /** Request headers as PostgREST reads them: tokens, Accept, Prefer. */
 
-export type Media = 'json' | 'object' | 'csv';
+/** `text`, `xml` and `binary`: a function's scalar `text`, `xml` or `bytea` result as is. */
+export type RawMedia = 'text' | 'xml' | 'binary';
+export type Media = 'json' | 'object' | 'csv' | RawMedia;
+
+/** The return type each raw media type serves, and its Content-Type. */
+export const RAW_MEDIA: Readonly<Record<RawMedia, { returnType: string; contentType: string }>> = {
+  text: { returnType: 'text', contentType: 'text/plain; charset=utf-8' },
+  xml: { returnType: 'xml', contentType: 'text/xml; charset=utf-8' },
+  binary: { returnType: 'bytea', contentType: 'application/octet-stream' },
+};
+
+export const isRawMedia = (media: Media): media is RawMedia => media in RAW_MEDIA;
 
 export interface Preferences {
   return?: ReturnPreference;
@@ -48,7 +59,8 @@ export function safeDecode(segment: string): string {
   }
 }
 
-export function negotiate(accept: string | undefined): Media {
+/** The preferred media type `accept` allows; raw ones only where `raw` (function calls). */
+export function negotiate(accept: string | undefined, raw = false): Media {
   if (!accept) return 'json';
   const types = accept
     .split(',')
@@ -64,6 +76,9 @@ export function negotiate(accept: string | undefined): Media {
     if (type === 'application/vnd.pgrst.object+json' || type === 'application/vnd.pgrst.object')
       return 'object';
     if (type === 'text/csv' || type === 'text/*') return 'csv';
+    if (raw && type === 'text/plain') return 'text';
+    if (raw && (type === 'text/xml' || type === 'application/xml')) return 'xml';
+    if (raw && type === 'application/octet-stream') return 'binary';
   }
   throw apiError(406, 'PGRST107', `None of these media types are available: ${accept}`);
 }

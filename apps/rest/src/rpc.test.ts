@@ -52,6 +52,97 @@ describe('rpc', () => {
     expect(head.body).toBe('');
   });
 
+  it('takes raw text, xml and bytea bodies for a single unnamed parameter, and answers them raw when asked', async () => {
+    await ownerQuery(`CREATE FUNCTION tick(text) RETURNS text LANGUAGE sql IMMUTABLE AS $$ SELECT $1 || ' ✓' $$;
+      CREATE FUNCTION byte_sum(bytea) RETURNS int LANGUAGE sql IMMUTABLE AS
+        $$ SELECT coalesce(sum(get_byte($1, i)), 0)::int FROM generate_series(0, length($1) - 1) AS i $$;
+      CREATE FUNCTION reversed(bytea) RETURNS bytea LANGUAGE sql IMMUTABLE AS
+        $$ SELECT coalesce(string_agg(substring($1 FROM i FOR 1), '' ORDER BY i DESC), ''::bytea)
+           FROM generate_series(1, length($1)) AS i $$;
+      CREATE FUNCTION root_name(xml) RETURNS xml LANGUAGE sql IMMUTABLE AS
+        $$ SELECT xmlelement(name got, (xpath('name(/*)', $1))[1]) $$;`);
+    const text = await t.call('POST', '/rpc/tick', {
+      headers: { 'content-type': 'text/plain; charset=utf-8' },
+      body: 'héllo, (world)!',
+    });
+    expect(text.status).toBe(200);
+    expect(text.json).toBe('héllo, (world)! ✓');
+    const rawText = await t.call('POST', '/rpc/tick', {
+      headers: { 'content-type': 'text/plain', accept: 'text/plain' },
+      body: 'plain',
+    });
+    expect(rawText.headers['content-type']).toBe('text/plain; charset=utf-8');
+    expect(rawText.body).toBe('plain ✓');
+
+    // Every byte value, including ones that are not UTF-8, reaches the function unchanged.
+    const bytes = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
+    const sum = await t.call('POST', '/rpc/byte_sum', {
+      headers: { 'content-type': 'application/octet-stream' },
+      body: bytes,
+    });
+    expect(sum.json).toBe((255 * 256) / 2);
+    const back = await t.call('POST', '/rpc/reversed', {
+      headers: { 'content-type': 'application/octet-stream', accept: 'application/octet-stream' },
+      body: bytes,
+    });
+    expect(back.status).toBe(200);
+    expect(back.headers['content-type']).toBe('application/octet-stream');
+    expect(Buffer.isBuffer(back.body)).toBe(true);
+    expect(back.body).toEqual(Buffer.from(bytes).reverse());
+    const empty = await t.call('POST', '/rpc/byte_sum', {
+      headers: { 'content-type': 'application/octet-stream' },
+    });
+    expect(empty.json).toBe(0);
+
+    const xml = await t.call('POST', '/rpc/root_name', {
+      headers: { 'content-type': 'text/xml', accept: 'text/xml' },
+      body: '<library><book/></library>',
+    });
+    expect(xml.status).toBe(200);
+    expect(xml.headers['content-type']).toBe('text/xml; charset=utf-8');
+    expect(xml.body).toBe('<got>library</got>');
+  });
+
+  it('refuses request and response media types it cannot serve', async () => {
+    // Tables take JSON, CSV and form bodies only: PostgREST's 400 naming the type.
+    const table = await t.call('POST', '/authors', {
+      headers: { 'content-type': 'text/plain' },
+      body: '{"name":"x"}',
+    });
+    expect(table.status).toBe(400);
+    expect(table.json).toMatchObject({
+      code: 'PGRST102',
+      message: 'Content-Type not acceptable: text/plain',
+    });
+    const unknown = await t.call('POST', '/rpc/add', {
+      headers: { 'content-type': 'application/x-custom' },
+      body: '{"a":1,"b":2}',
+    });
+    expect(unknown.status).toBe(400);
+    expect(unknown.json).toMatchObject({ message: 'Content-Type not acceptable: application/x-custom' });
+    // A raw body needs a function whose one unnamed parameter has the matching type.
+    const noMatch = await t.call('POST', '/rpc/add', {
+      headers: { 'content-type': 'text/plain' },
+      body: '1',
+    });
+    expect(noMatch.status).toBe(404);
+    expect(noMatch.json).toMatchObject({
+      code: 'PGRST202',
+      message: 'Could not find the function public.add(text) in the schema cache',
+    });
+    // Raw results exist only for scalar text, xml and bytea functions, never for tables.
+    const notText = await t.call('GET', '/rpc/add?a=1&b=2', { headers: { accept: 'text/plain' } });
+    expect(notText.status).toBe(406);
+    expect(notText.json).toMatchObject({
+      code: 'PGRST107',
+      message: 'None of these media types are available: text/plain',
+    });
+    const tableRaw = await t.call('GET', '/authors', { headers: { accept: 'application/octet-stream' } });
+    expect(tableRaw.status).toBe(406);
+    // Nothing was written by the refused insert.
+    expect(await adminQuery(`SELECT count(*)::int AS n FROM authors WHERE name = 'x'`)).toEqual([{ n: 0 }]);
+  });
+
   it('runs volatile functions only by POST; GET is read-only (405)', async () => {
     await ownerQuery(`CREATE TABLE rpc_counters (id int PRIMARY KEY, n int NOT NULL);
       INSERT INTO rpc_counters VALUES (1, 0);

@@ -42,7 +42,7 @@ export function testEngine(overrides: Partial<RestEngineOptions> = {}): TestEngi
       const body =
         init.body === undefined
           ? undefined
-          : typeof init.body === 'string'
+          : typeof init.body === 'string' || Buffer.isBuffer(init.body)
             ? init.body
             : JSON.stringify(init.body);
       const response = await engine.handle({
