@@ -12,7 +12,7 @@ import { createSecretBox, safeEqual } from './lib/crypto.js';
 import { createFunctionTokens, type FunctionTokens } from './lib/function-tokens.js';
 import { createRedisInvalidator, noopInvalidator } from './lib/invalidation.js';
 import { migrate } from './lib/migrations.js';
-import { Provisioner } from './lib/provisioning.js';
+import { Provisioner, type ProvisionerOptions } from './lib/provisioning.js';
 import { type ReconcileSummary, reconcileRestFunctions } from './lib/rest-functions.js';
 import { installErrorHandling } from './http/errors.js';
 import { clusterRoutes } from './http/routes/clusters.js';
@@ -50,7 +50,10 @@ export interface BuildAppOptions {
   readonly clock?: Clock;
   readonly logger?: PinoLogger;
   readonly faults?: Faults;
-  readonly provisioning?: { maxAttempts?: number; backoffMs?: number; spareDatabases?: number };
+  readonly provisioning?: Pick<
+    ProvisionerOptions,
+    'maxAttempts' | 'backoffMs' | 'maxBackoffMs' | 'spareDatabases'
+  >;
   /** Resume unfinished provisioning at start (default true). */
   readonly resume?: boolean;
   /** Re-ensure every ACTIVE_HEALTHY project's rest function in the background at start (default true). */

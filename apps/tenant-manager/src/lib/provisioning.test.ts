@@ -1,4 +1,7 @@
+import { randomBytes } from 'node:crypto';
+import net, { type AddressInfo } from 'node:net';
 import pg from 'pg';
+import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   admin,
@@ -10,8 +13,10 @@ import {
   startHarness,
 } from '../../test/harness.js';
 import { PROVISIONING_STEPS, type ProvisioningStep } from './context.js';
+import { AppError } from './errors.js';
 import { migrate } from './migrations.js';
-import { insertProject } from './projects.js';
+import { insertProject, secretAad } from './projects.js';
+import { retryDelay } from './provisioning.js';
 
 type Plan = { when: 'before' | 'after'; step: ProvisioningStep; times: number };
 const plans = new Map<string, Plan>();
@@ -43,6 +48,63 @@ async function status(harness: Harness, ref: string): Promise<string> {
   );
   return rows[0]?.status;
 }
+
+/** A TCP proxy to the test server that can go down (refusing and counting connections) and come back. */
+async function startClusterProxy() {
+  const target = new URL(pgUrl());
+  const open = new Set<net.Socket>();
+  let down = false;
+  let refused = 0;
+  const server = net.createServer((client) => {
+    if (down) {
+      refused++;
+      client.destroy();
+      return;
+    }
+    const upstream = net.connect(Number(target.port), target.hostname);
+    for (const socket of [client, upstream]) {
+      open.add(socket);
+      socket
+        .on('error', () => {})
+        .on('close', () => {
+          open.delete(socket);
+          client.destroy();
+          upstream.destroy();
+        });
+    }
+    client.pipe(upstream).pipe(client);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const cut = () => {
+    for (const socket of open) socket.destroy();
+  };
+  return {
+    port: (server.address() as AddressInfo).port,
+    refused: () => refused,
+    down() {
+      down = true;
+      cut();
+    },
+    up() {
+      down = false;
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        cut();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+describe('retryDelay', () => {
+  it('doubles from backoffMs and never exceeds maxBackoffMs', () => {
+    expect([0, 1, 2, 3, 4, 5, 6, 7, 8].map((attempt) => retryDelay(attempt, 200, 30_000))).toEqual([
+      200, 400, 800, 1_600, 3_200, 6_400, 12_800, 25_600, 30_000,
+    ]);
+    expect(retryDelay(2_000, 200, 30_000)).toBe(30_000); // a days-long outage still retries every 30 s
+    expect(retryDelay(2_000, 0, 30_000)).toBe(0);
+  });
+});
 
 describe('provisioning state machine', () => {
   it.each(PROVISIONING_STEPS)(
@@ -282,6 +344,93 @@ describe('provisioning state machine', () => {
       await server.end();
     }
   });
+
+  it.each([
+    { how: 'attempts are exhausted', runs: 3, error: () => new Error('function quota exceeded') },
+    { how: 'the error is permanent', runs: 1, error: () => new AppError(503, 'function quota exceeded') },
+  ])(
+    'a rollback failing while the cluster is down is retried, capped, until INIT_FAILED without a restart ($how)',
+    async ({ how, runs, error }) => {
+      const ref = `rollback-${how.split(' ').at(-1)}`;
+      const proxy = await startClusterProxy();
+      const server = new pg.Client({ connectionString: pgUrl() });
+      const user = `tm_admin_${randomBytes(4).toString('hex')}`;
+      const password = randomBytes(18).toString('hex');
+      const lines: string[] = [];
+      let calls = 0;
+      const r = await startHarness({
+        logger: pino({ level: 'info' }, { write: (line: string) => lines.push(line) }),
+        faults: {
+          beforeStep: (step) => {
+            if (step !== 'create_function') return;
+            if (++calls === runs) proxy.down(); // the cluster goes away just before the rollback
+            throw error();
+          },
+        },
+        // Uncapped, the 10 rollback attempts awaited below would take over 10 s.
+        provisioning: { backoffMs: 10, maxBackoffMs: 50, maxAttempts: 3, spareDatabases: 0 },
+      });
+      try {
+        await server.connect();
+        await server.query(`CREATE ROLE ${user} SUPERUSER LOGIN PASSWORD '${password}'`);
+        await r.registerCluster(`outage-${how.split(' ').at(-1)}`, 10, {
+          host: '127.0.0.1',
+          port: proxy.port,
+          admin_user: user,
+          admin_password: password,
+        });
+        const row = await insertProject(r.tm.ctx, { name: ref, ref });
+        let settled = false;
+        const run = r.tm.provisioner.start(row.id).then(() => {
+          settled = true;
+        });
+        const project = async () => {
+          const { rows } = await r.db.query('SELECT status, last_error FROM tm.projects WHERE id = $1', [
+            row.id,
+          ]);
+          const api = await r.tm.publicApp.inject({ url: `/v1/projects/${ref}`, headers: admin });
+          expect(api.json().status).toBe(rows[0].status);
+          return rows[0] as { status: string; last_error: string };
+        };
+
+        await eventually(async () => (proxy.refused() >= 10 ? true : undefined), 5_000);
+        expect(await project()).toEqual({
+          status: 'COMING_UP',
+          last_error: expect.stringMatching(
+            /^rollback failed: .+; provisioning failed: function quota exceeded$/,
+          ),
+        });
+        expect(settled).toBe(false);
+        expect(await clusterObjects(ref)).toEqual([
+          `db:proj_${ref}`,
+          `role:authenticator_${ref}`,
+          `role:owner_${ref}`,
+        ]);
+
+        proxy.up();
+        await run; // the same driver finishes the rollback: no restart, no resumeAll
+        expect(await project()).toEqual({ status: 'INIT_FAILED', last_error: 'function quota exceeded' });
+        expect(await clusterObjects(ref)).toEqual([]);
+        expect(calls).toBe(runs); // the failed step is not re-run while rolling back
+
+        const failures = lines
+          .map((line) => JSON.parse(line))
+          .filter((l) => l.msg === 'rollback failed; will retry');
+        expect(failures.length).toBeGreaterThanOrEqual(10);
+        expect(failures.every((l) => l.ref === ref && typeof l.err === 'string')).toBe(true);
+        const secrets = [
+          password,
+          r.tm.ctx.box.open(row.owner_password_enc, secretAad.ownerPassword(row.id)),
+          r.tm.ctx.box.open(row.authenticator_password_enc, secretAad.authenticatorPassword(row.id)),
+        ];
+        for (const secret of secrets) expect(lines.filter((line) => line.includes(secret))).toEqual([]);
+      } finally {
+        await r.close();
+        await proxy.close();
+        await server.end();
+      }
+    },
+  );
 
   it('migrations started by two replicas at once apply each version once', async () => {
     const url = await freshManagementDb();

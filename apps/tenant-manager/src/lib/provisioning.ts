@@ -15,8 +15,10 @@ import { finishDelete, type ProjectRow, secretAad, teardownProject, withProjectL
 export interface ProvisionerOptions {
   /** Failed attempts (persisted) before a project is rolled back to INIT_FAILED. Default 3. */
   readonly maxAttempts?: number;
-  /** First retry delay; doubles each attempt. Default 200 ms. */
+  /** First retry delay; doubles each attempt up to `maxBackoffMs`. Default 200 ms. */
   readonly backoffMs?: number;
+  /** Longest wait between attempts, so a long outage is retried this often. Default 30 s. */
+  readonly maxBackoffMs?: number;
   /** Provisioning runs at once in this process. Default 4. */
   readonly concurrency?: number;
   /** Spare databases kept ready per active cluster (0 disables). Default 2. */
@@ -37,12 +39,32 @@ const sleep = (ms: number, signal: AbortSignal) =>
     signal.addEventListener('abort', done, { once: true });
   });
 
+/** The wait after failed attempt `attempt` (from 0): `backoffMs` doubled each time, at most `maxBackoffMs`. */
+export function retryDelay(attempt: number, backoffMs: number, maxBackoffMs: number): number {
+  // The exponent is bounded: past 1023, 2 ** attempt is Infinity (and 0 * Infinity is NaN).
+  return Math.min(maxBackoffMs, backoffMs * 2 ** Math.min(attempt, 30));
+}
+
+/** Only the message goes to logs and last_error: error objects can carry connection details and requests. */
+const messageOf = (error: unknown) => (error instanceof Error ? error.message : String(error));
+
+// While a rollback keeps failing, last_error says so and keeps the provisioning error after CAUSE, so
+// INIT_FAILED can show the latter once the rollback succeeds (there is no column of its own for it).
+const ROLLBACK_FAILED = 'rollback failed: ';
+const CAUSE = '; provisioning failed: ';
+const rollbackFailure = (reason: string, cause: string | null) =>
+  `${ROLLBACK_FAILED}${reason.slice(0, 300)}${CAUSE}${cause ?? 'unknown'}`;
+const provisioningError = (lastError: string | null) =>
+  lastError?.startsWith(ROLLBACK_FAILED) && lastError.includes(CAUSE)
+    ? lastError.slice(lastError.indexOf(CAUSE) + CAUSE.length)
+    : lastError;
+
 /**
  * Drives projects through {@link PROVISIONING_STEPS}. The next step is persisted on the project row
  * and every step is idempotent, so a crash anywhere is finished by whichever replica resumes it; the
  * project's advisory lock (held for the whole run, on the session that does the work) keeps two
  * replicas off the same project. A step that keeps failing rolls the project back to INIT_FAILED
- * with nothing left on the cluster.
+ * with nothing left on the cluster; a rollback that fails (cluster unreachable) is retried the same way.
  */
 export class Provisioner {
   readonly #inFlight = new Map<string, Promise<void>>();
@@ -52,6 +74,7 @@ export class Provisioner {
   #running = 0;
   readonly #maxAttempts: number;
   readonly #backoffMs: number;
+  readonly #maxBackoffMs: number;
   readonly #concurrency: number;
 
   constructor(
@@ -60,6 +83,7 @@ export class Provisioner {
   ) {
     this.#maxAttempts = options.maxAttempts ?? 3;
     this.#backoffMs = options.backoffMs ?? 200;
+    this.#maxBackoffMs = options.maxBackoffMs ?? 30_000;
     this.#concurrency = options.concurrency ?? 4;
   }
 
@@ -68,7 +92,7 @@ export class Provisioner {
     let run = this.#inFlight.get(projectId);
     if (!run) {
       run = this.#drive(projectId)
-        .catch((error) => this.ctx.log.error({ err: error, projectId }, 'provisioning crashed'))
+        .catch((error) => this.ctx.log.error({ err: messageOf(error), projectId }, 'provisioning crashed'))
         .finally(() => this.#inFlight.delete(projectId));
       this.#inFlight.set(projectId, run);
     }
@@ -132,7 +156,7 @@ export class Provisioner {
         withProjectLock(this.ctx, projectId, (db) => this.#attempt(db, projectId), false),
       );
       if (outcome === undefined || outcome === 'settled') return; // locked elsewhere, or done
-      await sleep(this.#backoffMs * 2 ** attempt, this.#abort.signal);
+      await sleep(retryDelay(attempt, this.#backoffMs, this.#maxBackoffMs), this.#abort.signal);
     }
   }
 
@@ -145,10 +169,7 @@ export class Provisioner {
   async #attempt(db: pg.PoolClient, projectId: string): Promise<'settled' | 'retry'> {
     let row = await this.#load(db, projectId);
     if (!row || row.status !== 'COMING_UP') return 'settled';
-    if (row.attempts >= this.#maxAttempts) {
-      await this.#rollback(db, row);
-      return 'settled';
-    }
+    if (row.attempts >= this.#maxAttempts) return (await this.#rollback(db, row)) ? 'settled' : 'retry';
     try {
       while (row && row.status === 'COMING_UP') {
         const step = row.step as ProvisioningStep;
@@ -170,19 +191,24 @@ export class Provisioner {
       }
       return 'settled';
     } catch (error) {
-      const permanent = error instanceof AppError;
-      const message = error instanceof Error ? error.message : String(error);
+      const message = messageOf(error);
+      // A permanent failure counts as all attempts used, so a rollback retried (here or after a
+      // restart) goes on rolling back instead of re-running the step.
       const { rows } = await db.query<{ attempts: number }>(
-        `UPDATE tm.projects SET attempts = attempts + 1, last_error = $2, updated_at = $3 WHERE id = $1 RETURNING attempts`,
-        [projectId, message.slice(0, 500), this.ctx.clock.now()],
+        `UPDATE tm.projects SET attempts = GREATEST(attempts + 1, $4), last_error = $2, updated_at = $3
+         WHERE id = $1 RETURNING attempts`,
+        [
+          projectId,
+          message.slice(0, 500),
+          this.ctx.clock.now(),
+          error instanceof AppError ? this.#maxAttempts : 0,
+        ],
       );
       this.ctx.log.warn({ ref: row?.ref, step: row?.step, err: message }, 'provisioning step failed');
-      if (permanent || (rows[0]?.attempts ?? 0) >= this.#maxAttempts) {
-        const current = await this.#load(db, projectId);
-        if (current?.status === 'COMING_UP') await this.#rollback(db, current);
-        return 'settled';
-      }
-      return 'retry';
+      if ((rows[0]?.attempts ?? 0) < this.#maxAttempts) return 'retry';
+      const current = await this.#load(db, projectId);
+      if (current?.status !== 'COMING_UP') return 'settled';
+      return (await this.#rollback(db, current)) ? 'settled' : 'retry';
     }
   }
 
@@ -246,19 +272,30 @@ export class Provisioner {
     }
   }
 
-  /** Undoes whatever was created and marks the project INIT_FAILED (its cluster slot is freed). */
-  async #rollback(db: pg.ClientBase, row: ProjectRow): Promise<void> {
+  /**
+   * Undoes whatever was created and marks the project INIT_FAILED (its cluster slot is freed). False
+   * when the teardown failed: the project stays COMING_UP with attempts exhausted and a last_error
+   * saying why, for the caller to retry.
+   */
+  async #rollback(db: pg.ClientBase, row: ProjectRow): Promise<boolean> {
+    const cause = provisioningError(row.last_error);
     try {
       await teardownProject(this.ctx, db, row);
     } catch (error) {
-      // Left COMING_UP with attempts exhausted: the next resume retries the rollback.
-      this.ctx.log.error({ err: error, ref: row.ref }, 'rollback failed');
-      return;
+      const reason = messageOf(error);
+      await db.query('UPDATE tm.projects SET last_error = $2, updated_at = $3 WHERE id = $1', [
+        row.id,
+        rollbackFailure(reason, cause),
+        this.ctx.clock.now(),
+      ]);
+      this.ctx.log.error({ ref: row.ref, err: reason }, 'rollback failed; will retry');
+      return false;
     }
-    await db.query(`UPDATE tm.projects SET status = 'INIT_FAILED', updated_at = $2 WHERE id = $1`, [
-      row.id,
-      this.ctx.clock.now(),
-    ]);
-    this.ctx.log.warn({ ref: row.ref, err: row.last_error }, 'provisioning rolled back: INIT_FAILED');
+    await db.query(
+      `UPDATE tm.projects SET status = 'INIT_FAILED', last_error = $2, updated_at = $3 WHERE id = $1`,
+      [row.id, cause, this.ctx.clock.now()],
+    );
+    this.ctx.log.warn({ ref: row.ref, err: cause }, 'provisioning rolled back: INIT_FAILED');
+    return true;
   }
 }
