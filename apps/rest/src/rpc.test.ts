@@ -104,32 +104,31 @@ describe('rpc', () => {
   });
 
   it('refuses request and response media types it cannot serve', async () => {
-    // Tables take JSON, CSV and form bodies only: PostgREST's 400 naming the type.
-    const table = await t.call('POST', '/authors', {
-      headers: { 'content-type': 'text/plain' },
-      body: '{"name":"x"}',
-    });
-    expect(table.status).toBe(400);
-    expect(table.json).toMatchObject({
-      code: 'PGRST102',
-      message: 'Content-Type not acceptable: text/plain',
-    });
-    const unknown = await t.call('POST', '/rpc/add', {
-      headers: { 'content-type': 'application/x-custom' },
-      body: '{"a":1,"b":2}',
-    });
-    expect(unknown.status).toBe(400);
-    expect(unknown.json).toMatchObject({ message: 'Content-Type not acceptable: application/x-custom' });
-    // A raw body needs a function whose one unnamed parameter has the matching type.
-    const noMatch = await t.call('POST', '/rpc/add', {
-      headers: { 'content-type': 'text/plain' },
-      body: '1',
-    });
-    expect(noMatch.status).toBe(404);
-    expect(noMatch.json).toMatchObject({
-      code: 'PGRST202',
-      message: 'Could not find the function public.add(text) in the schema cache',
-    });
+    const refusedBodies = [
+      // Tables take JSON, CSV and form bodies only: PostgREST's 400 naming the type.
+      ['/authors', 'text/plain', '{"name":"x"}', 400, 'PGRST102', 'Content-Type not acceptable: text/plain'],
+      [
+        '/rpc/add',
+        'application/x-custom',
+        '{"a":1,"b":2}',
+        400,
+        'PGRST102',
+        'Content-Type not acceptable: application/x-custom',
+      ],
+      // A raw body needs a function whose one unnamed parameter has the matching type.
+      [
+        '/rpc/add',
+        'text/plain',
+        '1',
+        404,
+        'PGRST202',
+        'Could not find the function public.add(text) in the schema cache',
+      ],
+    ] as const;
+    for (const [url, type, body, status, code, message] of refusedBodies) {
+      const r = await t.call('POST', url, { headers: { 'content-type': type }, body });
+      expect({ status: r.status, json: r.json }).toMatchObject({ status, json: { code, message } });
+    }
     // Raw results exist only for scalar text, xml and bytea functions, never for tables.
     const notText = await t.call('GET', '/rpc/add?a=1&b=2', { headers: { accept: 'text/plain' } });
     expect(notText.status).toBe(406);
