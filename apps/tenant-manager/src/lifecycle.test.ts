@@ -45,6 +45,7 @@ describe('project lifecycle', () => {
       status: 'ACTIVE_HEALTHY',
       region: 'local',
       endpoint: 'http://life-one.localhost:8000',
+      last_error: null,
     });
     expect(await clusterObjects('life-one')).toEqual([
       'db:proj_life-one',

@@ -21,6 +21,12 @@ export const Project = Type.Object({
   cluster_id: Nullable(Type.String()),
   created_at: Type.String({ format: 'date-time' }),
   endpoint: Type.String({ description: "The project's public URL" }),
+  last_error: Nullable(
+    Type.String({
+      description:
+        'Why provisioning is retrying (COMING_UP) or failed (INIT_FAILED): an error message, never a secret; null otherwise',
+    }),
+  ),
 });
 
 export const RefParams = Type.Object({ ref: Type.String({ maxLength: 100 }) });

@@ -57,6 +57,8 @@ export interface Project {
   cluster_id: string | null;
   created_at: string;
   endpoint: string;
+  /** The last provisioning error while COMING_UP, the cause of INIT_FAILED; null once a step succeeds. */
+  last_error: string | null;
 }
 
 export const secretAad = {
@@ -79,6 +81,7 @@ export function toProject(ctx: Context, row: ProjectRow): Project {
     cluster_id: row.cluster_id,
     created_at: row.created_at.toISOString(),
     endpoint: projectEndpoint(ctx, row.ref),
+    last_error: row.last_error,
   };
 }
 

@@ -150,6 +150,11 @@ describe('provisioning state machine', () => {
         [broken],
       );
       expect(row.rows[0]).toEqual({ last_error: `injected fault before ${step}`, keys: 0 });
+      const shown = await h.tm.publicApp.inject({ url: `/v1/projects/${broken}`, headers: admin });
+      expect(shown.json()).toMatchObject({
+        status: 'INIT_FAILED',
+        last_error: `injected fault before ${step}`,
+      });
       // an INIT_FAILED project can be paused by nobody, and deleted like any other
       const pause = await h.tm.publicApp.inject({
         method: 'POST',
@@ -388,8 +393,9 @@ describe('provisioning state machine', () => {
           const { rows } = await r.db.query('SELECT status, last_error FROM tm.projects WHERE id = $1', [
             row.id,
           ]);
+          // The operator sees what the row says.
           const api = await r.tm.publicApp.inject({ url: `/v1/projects/${ref}`, headers: admin });
-          expect(api.json().status).toBe(rows[0].status);
+          expect({ status: api.json().status, last_error: api.json().last_error }).toEqual(rows[0]);
           return rows[0] as { status: string; last_error: string };
         };
 
