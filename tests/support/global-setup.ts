@@ -45,6 +45,7 @@ export default async function setup(project: TestProject) {
       postgresUrl: stack.postgresUrl,
       internalUrl: stack.internalUrl,
       internalToken: stack.internalToken,
+      demoProject: stack.demoProject,
     },
   });
   return async () => {

@@ -12,6 +12,12 @@ export interface PlatformTarget {
     readonly internalUrl: string;
     /** The shared service token of the internal API. */
     readonly internalToken: string;
+    /** The `demo` project the start-up created and printed. */
+    readonly demoProject: {
+      readonly ref: string;
+      readonly publishableKey: string;
+      readonly secretKey: string;
+    };
   };
 }
 
