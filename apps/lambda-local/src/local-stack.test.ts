@@ -45,15 +45,15 @@ describe('local stack', () => {
       headers: { authorization: `Bearer ${s.adminKey}`, 'content-type': 'application/json' },
       body: JSON.stringify({
         query:
-          "create table todos (id int primary key, title text); insert into todos values (1, 'ship it'); " +
-          'grant select on todos to anon, service_role;',
+          "create table tasks (id int primary key, title text); insert into tasks values (1, 'ship it'); " +
+          'grant select on tasks to anon, service_role;',
       }),
     });
     expect(sql.status, await sql.text()).toBe(201);
-    const res = await viaGateway('/rest/v1/todos?select=id,title', s.demoProject.publishableKey);
+    const res = await viaGateway('/rest/v1/tasks?select=id,title', s.demoProject.publishableKey);
     expect(res.status, res.text).toBe(200);
     expect(res.json()).toEqual([{ id: 1, title: 'ship it' }]);
-    const bad = await viaGateway('/rest/v1/todos', `${s.demoProject.publishableKey.slice(0, -1)}x`);
+    const bad = await viaGateway('/rest/v1/tasks', `${s.demoProject.publishableKey.slice(0, -1)}x`);
     expect(bad.status).toBe(401);
   });
 
@@ -69,7 +69,7 @@ describe('local stack', () => {
       'select=%2A&id=in.(1,2,3)',
     ];
     for (const query of queries) {
-      const res = await viaGateway(`/rest/v1/todos?${query}`, key);
+      const res = await viaGateway(`/rest/v1/tasks?${query}`, key);
       expect(res.status, `${query}: ${res.text}`).toBe(200);
     }
   });
@@ -96,7 +96,7 @@ describe('local stack', () => {
     expect(stack.adminKey).toBe(before.adminKey);
     expect(stack.demoProject).toEqual(before.demoProject);
     expect(((await stat(join(dataDir, 'secrets.json'))).mode & 0o777).toString(8)).toBe('600');
-    const res = await viaGateway('/rest/v1/todos?select=title', stack.demoProject.publishableKey);
+    const res = await viaGateway('/rest/v1/tasks?select=title', stack.demoProject.publishableKey);
     expect([res.status, res.text]).toEqual([200, '[{"title":"ship it"}]']);
   }, 120_000);
 });
