@@ -382,11 +382,33 @@ describe('project lifecycle', () => {
         cluster_id: cluster.id,
         region: 'eu-west-1',
       });
-      await withClusters.tm.publicApp.inject({
-        method: 'DELETE',
-        url: '/v1/projects/life-aurora',
-        headers: admin,
+
+      // Retiring it: drained first, and only once no live project is left on it.
+      const call = (method: 'GET' | 'POST' | 'DELETE', url: string) =>
+        withClusters.tm.publicApp.inject({ method, url, headers: admin });
+      const refusals = [];
+      refusals.push((await call('DELETE', `/v1/clusters/${cluster.id}`)).json());
+      expect((await call('POST', `/v1/clusters/${cluster.id}/drain`)).json().status).toBe('draining');
+      refusals.push((await call('DELETE', `/v1/clusters/${cluster.id}`)).json());
+      expect(refusals).toEqual([
+        { message: 'the cluster still takes new projects: drain it first', code: 'cluster_active' },
+        { message: '1 live project still on the cluster: delete it first', code: 'cluster_in_use' },
+      ]);
+      expect((await call('GET', `/v1/clusters/${cluster.id}`)).json().project_count).toBe(1);
+
+      expect((await call('DELETE', '/v1/projects/life-aurora')).json().status).toBe('REMOVED');
+      const retired = await call('DELETE', `/v1/clusters/${cluster.id}`);
+      expect([retired.statusCode, retired.body]).toEqual([204, '']);
+      expect((await call('GET', `/v1/clusters/${cluster.id}`)).statusCode).toBe(404);
+      expect((await call('GET', '/v1/clusters')).json().map((c: { name: string }) => c.name)).not.toContain(
+        'made-by-provider',
+      );
+      // The removed project keeps its history, without the cluster.
+      const removed = (await call('GET', '/v1/projects?status=REMOVED')).json();
+      expect(removed.find((p: { ref: string }) => p.ref === 'life-aurora')).toMatchObject({
+        cluster_id: null,
       });
+      expect((await call('DELETE', `/v1/clusters/${cluster.id}`)).statusCode).toBe(404);
     } finally {
       await withClusters.close();
     }

@@ -249,6 +249,53 @@ export async function provisionCluster(
   });
 }
 
+/**
+ * Takes a worker cluster off the platform: only once it is drained (or offline), so no placement can
+ * pick it meanwhile, and holds no live project. Removed and failed projects keep their history without
+ * it (their `cluster_id` becomes null). Nothing on the server is touched: a provider-created cluster
+ * (`external_id`) is left for the operator to delete there, and the template and spare databases it
+ * keeps hold no tenant data.
+ */
+export async function deregisterCluster(ctx: Context, id: string): Promise<void> {
+  const client = await ctx.db.connect();
+  try {
+    await client.query('BEGIN');
+    // Placement locks candidate rows too, and only ever picks `active` ones.
+    const { rows } = await client.query<{ status: ClusterStatus }>(
+      `SELECT status FROM tm.clusters WHERE id::text = $1 FOR UPDATE`,
+      [id],
+    );
+    if (!rows[0]) throw notFound('cluster');
+    if (rows[0].status === 'active') {
+      throw conflict('the cluster still takes new projects: drain it first', 'cluster_active');
+    }
+    const live = await client.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM tm.projects
+       WHERE (cluster_id = $1 OR requested_cluster_id = $1) AND ${LIVE_PROJECT}`,
+      [id],
+    );
+    const n = live.rows[0]!.n;
+    if (n > 0) {
+      throw conflict(
+        `${n} live project${n === 1 ? '' : 's'} still on the cluster: delete ${n === 1 ? 'it' : 'them'} first`,
+        'cluster_in_use',
+      );
+    }
+    await client.query('UPDATE tm.projects SET cluster_id = NULL WHERE cluster_id = $1', [id]);
+    await client.query('UPDATE tm.projects SET requested_cluster_id = NULL WHERE requested_cluster_id = $1', [
+      id,
+    ]);
+    await client.query('DELETE FROM tm.clusters WHERE id = $1', [id]);
+    await client.query('COMMIT');
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => {});
+    throw error;
+  } finally {
+    client.release();
+  }
+  await ctx.clusters.evict(id);
+}
+
 /** Stops placing new projects on a cluster; existing projects stay. */
 export function drainCluster(ctx: Context, id: string): Promise<Cluster> {
   return updateCluster(ctx, id, { status: 'draining' });

@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import {
+  deregisterCluster,
   drainCluster,
   getCluster,
   listClusters,
@@ -105,6 +106,23 @@ export const clusterRoutes: FastifyPluginAsyncTypebox<{ ctx: Context; provisione
       },
     },
     (request) => drainCluster(ctx, request.params.id),
+  );
+
+  app.delete(
+    '/v1/clusters/:id',
+    {
+      schema: {
+        tags,
+        summary:
+          'Deregister a drained worker cluster with no live project (the server itself is left as it is)',
+        params: ClusterParams,
+        response: { 204: Type.Null(), ...errors },
+      },
+    },
+    async (request, reply) => {
+      await deregisterCluster(ctx, request.params.id);
+      return reply.status(204).send(null);
+    },
   );
 
   app.get(
