@@ -7,7 +7,7 @@
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { crc32, deflateRawSync } from 'node:zlib';
+import { type Zippable, zipSync } from 'fflate';
 // @ts-expect-error plain ESM helper without type declarations
 import { bundle } from '../infra/docker/bundle.mjs';
 
@@ -45,55 +45,21 @@ export async function packageRestLambda(options: PackageOptions = {}) {
   return { dir, zipPath };
 }
 
-/** A minimal zip writer (deflate, no directories), enough for a Lambda deployment package. */
+/** Timestamp of every entry: local midnight, 1 January 1980 (the zip epoch) in any time zone. */
+const ZIP_EPOCH = new Date(1980, 0, 1);
+/** Unix `-rw-r--r--` in the high half of the external attributes (with `os: 3`, Unix). */
+const READABLE_FILE = (0o100644 << 16) >>> 0;
+
+/**
+ * The Lambda deployment zip: deflated files, no directories, fixed timestamps and modes, so the
+ * artifact is byte-for-byte reproducible.
+ */
 export function zip(files: readonly { name: string; data: Buffer }[]): Buffer {
-  const locals: Buffer[] = [];
-  const centrals: Buffer[] = [];
-  let offset = 0;
-  // 1980-01-01 00:00: a fixed timestamp keeps the artifact byte-for-byte reproducible.
-  const dosTime = 0;
-  const dosDate = (0 << 9) | (1 << 5) | 1;
+  const entries: Zippable = {};
   for (const file of files) {
-    const name = Buffer.from(file.name, 'utf8');
-    const compressed = deflateRawSync(file.data, { level: 9 });
-    const crc = crc32(file.data);
-    const local = Buffer.alloc(30);
-    local.writeUInt32LE(0x04034b50, 0);
-    local.writeUInt16LE(20, 4); // version needed
-    local.writeUInt16LE(0x0800, 6); // UTF-8 names
-    local.writeUInt16LE(8, 8); // deflate
-    local.writeUInt16LE(dosTime, 10);
-    local.writeUInt16LE(dosDate, 12);
-    local.writeUInt32LE(crc, 14);
-    local.writeUInt32LE(compressed.length, 18);
-    local.writeUInt32LE(file.data.length, 22);
-    local.writeUInt16LE(name.length, 26);
-    const central = Buffer.alloc(46);
-    central.writeUInt32LE(0x02014b50, 0);
-    central.writeUInt16LE((3 << 8) | 20, 4); // made by Unix
-    central.writeUInt16LE(20, 6);
-    central.writeUInt16LE(0x0800, 8);
-    central.writeUInt16LE(8, 10);
-    central.writeUInt16LE(dosTime, 12);
-    central.writeUInt16LE(dosDate, 14);
-    central.writeUInt32LE(crc, 16);
-    central.writeUInt32LE(compressed.length, 20);
-    central.writeUInt32LE(file.data.length, 24);
-    central.writeUInt16LE(name.length, 28);
-    central.writeUInt32LE((0o100644 << 16) >>> 0, 38); // -rw-r--r--
-    central.writeUInt32LE(offset, 42);
-    locals.push(local, name, compressed);
-    centrals.push(central, name);
-    offset += local.length + name.length + compressed.length;
+    entries[file.name] = [file.data, { level: 9, mtime: ZIP_EPOCH, os: 3, attrs: READABLE_FILE }];
   }
-  const centralSize = centrals.reduce((n, b) => n + b.length, 0);
-  const end = Buffer.alloc(22);
-  end.writeUInt32LE(0x06054b50, 0);
-  end.writeUInt16LE(files.length, 8);
-  end.writeUInt16LE(files.length, 10);
-  end.writeUInt32LE(centralSize, 12);
-  end.writeUInt32LE(offset, 16);
-  return Buffer.concat([...locals, ...centrals, end]);
+  return Buffer.from(zipSync(entries));
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
