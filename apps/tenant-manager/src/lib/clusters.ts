@@ -2,8 +2,9 @@ import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import { clusterPasswordAad, adminPool } from './cluster-pools.js';
 import type { Context } from './context.js';
-import { AppError, badRequest, conflict, notFound } from './errors.js';
+import { AppError, badRequest, conflict, messageOf, notFound } from './errors.js';
 import { prepareCluster, type ClusterConnection } from './project-db.js';
+import { inTransaction } from './transaction.js';
 
 export type ClusterStatus = 'active' | 'draining' | 'offline';
 
@@ -86,9 +87,8 @@ async function verifyAndPrepare(conn: ClusterConnection): Promise<void> {
   try {
     await prepareCluster(pool, conn);
   } catch (error) {
-    const message = error instanceof Error ? error.message : String(error);
     throw badRequest(
-      `cluster is not usable: ${message.replace(conn.password, '***')}`,
+      `cluster is not usable: ${messageOf(error).replace(conn.password, '***')}`,
       'cluster_unreachable',
     );
   } finally {
@@ -259,41 +259,41 @@ export async function provisionCluster(
 export async function deregisterCluster(ctx: Context, id: string): Promise<void> {
   const client = await ctx.db.connect();
   try {
-    await client.query('BEGIN');
-    // Placement locks candidate rows too, and only ever picks `active` ones.
-    const { rows } = await client.query<{ status: ClusterStatus }>(
-      `SELECT status FROM tm.clusters WHERE id::text = $1 FOR UPDATE`,
-      [id],
-    );
-    if (!rows[0]) throw notFound('cluster');
-    if (rows[0].status === 'active') {
-      throw conflict('the cluster still takes new projects: drain it first', 'cluster_active');
-    }
-    const live = await client.query<{ n: number }>(
-      `SELECT count(*)::int AS n FROM tm.projects
-       WHERE (cluster_id = $1 OR requested_cluster_id = $1) AND ${LIVE_PROJECT}`,
-      [id],
-    );
-    const n = live.rows[0]!.n;
-    if (n > 0) {
-      throw conflict(
-        `${n} live project${n === 1 ? '' : 's'} still on the cluster: delete ${n === 1 ? 'it' : 'them'} first`,
-        'cluster_in_use',
-      );
-    }
-    await client.query('UPDATE tm.projects SET cluster_id = NULL WHERE cluster_id = $1', [id]);
-    await client.query('UPDATE tm.projects SET requested_cluster_id = NULL WHERE requested_cluster_id = $1', [
-      id,
-    ]);
-    await client.query('DELETE FROM tm.clusters WHERE id = $1', [id]);
-    await client.query('COMMIT');
-  } catch (error) {
-    await client.query('ROLLBACK').catch(() => {});
-    throw error;
+    await inTransaction(client, () => retire(client, id));
   } finally {
     client.release();
   }
   await ctx.clusters.evict(id);
+}
+
+/** Under the cluster's row lock: the checks, then the history detached and the row deleted. */
+async function retire(client: pg.ClientBase, id: string): Promise<void> {
+  // Placement locks candidate rows too, and only ever picks `active` ones.
+  const { rows } = await client.query<{ status: ClusterStatus }>(
+    `SELECT status FROM tm.clusters WHERE id::text = $1 FOR UPDATE`,
+    [id],
+  );
+  if (!rows[0]) throw notFound('cluster');
+  if (rows[0].status === 'active') {
+    throw conflict('the cluster still takes new projects: drain it first', 'cluster_active');
+  }
+  const live = await client.query<{ n: number }>(
+    `SELECT count(*)::int AS n FROM tm.projects
+     WHERE (cluster_id = $1 OR requested_cluster_id = $1) AND ${LIVE_PROJECT}`,
+    [id],
+  );
+  const n = live.rows[0]!.n;
+  if (n > 0) {
+    throw conflict(
+      `${n} live project${n === 1 ? '' : 's'} still on the cluster: delete ${n === 1 ? 'it' : 'them'} first`,
+      'cluster_in_use',
+    );
+  }
+  await client.query('UPDATE tm.projects SET cluster_id = NULL WHERE cluster_id = $1', [id]);
+  await client.query('UPDATE tm.projects SET requested_cluster_id = NULL WHERE requested_cluster_id = $1', [
+    id,
+  ]);
+  await client.query('DELETE FROM tm.clusters WHERE id = $1', [id]);
 }
 
 /** Stops placing new projects on a cluster; existing projects stay. */
@@ -311,8 +311,7 @@ export async function placeProject(
   projectId: string,
   wish: { clusterId: string | null; region: string | null },
 ): Promise<{ clusterId: string; region: string }> {
-  await db.query('BEGIN');
-  try {
+  return inTransaction(db, async () => {
     const candidates = await db.query<{ id: string }>(
       `SELECT id FROM tm.clusters
        WHERE status = 'active' AND ($1::uuid IS NULL OR id = $1) AND ($2::text IS NULL OR region = $2)
@@ -330,19 +329,12 @@ export async function placeProject(
       [ids],
     );
     const chosen = rows[0];
-    if (!chosen) {
-      await db.query('ROLLBACK');
-      throw new AppError(503, 'no worker cluster has room for a new project', 'no_capacity');
-    }
+    if (!chosen) throw new AppError(503, 'no worker cluster has room for a new project', 'no_capacity');
     await db.query('UPDATE tm.projects SET cluster_id = $1, region = $2 WHERE id = $3', [
       chosen.id,
       chosen.region,
       projectId,
     ]);
-    await db.query('COMMIT');
     return { clusterId: chosen.id, region: chosen.region };
-  } catch (error) {
-    await db.query('ROLLBACK').catch(() => {});
-    throw error;
-  }
+  });
 }

@@ -2,7 +2,7 @@ import type pg from 'pg';
 import { ensureDefaultKeys } from './api-keys.js';
 import { placeProject } from './clusters.js';
 import { type Context, type Faults, PROVISIONING_STEPS, type ProvisioningStep } from './context.js';
-import { AppError } from './errors.js';
+import { AppError, messageOf } from './errors.js';
 import {
   configureProjectDatabase,
   createProjectDatabase,
@@ -44,9 +44,6 @@ export function retryDelay(attempt: number, backoffMs: number, maxBackoffMs: num
   // The exponent is bounded: past 1023, 2 ** attempt is Infinity (and 0 * Infinity is NaN).
   return Math.min(maxBackoffMs, backoffMs * 2 ** Math.min(attempt, 30));
 }
-
-/** Only the message goes to logs and last_error: error objects can carry connection details and requests. */
-const messageOf = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
 // While a rollback keeps failing, last_error says so and keeps the provisioning error after CAUSE, so
 // INIT_FAILED can show the latter once the rollback succeeds (there is no column of its own for it).

@@ -2,6 +2,7 @@ import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import type { Context } from './context.js';
 import { conflict } from './errors.js';
 import { requireProjectRow, withProjectLock } from './projects.js';
+import { inTransaction } from './transaction.js';
 
 export type SigningKeyStatus = 'in_use' | 'standby' | 'previously_used' | 'revoked';
 
@@ -79,9 +80,8 @@ export async function rotateSigningKeys(ctx: Context, ref: string): Promise<Sign
   );
   const nextId = standby.rows[0]?.id ?? (await createSigningKey(ctx, ref)).id;
   // Two rotations at once would both promote: the project lock makes them take turns.
-  await withProjectLock(ctx, project.id, async (client) => {
-    await client.query('BEGIN');
-    try {
+  await withProjectLock(ctx, project.id, (client) =>
+    inTransaction(client, async () => {
       const now = ctx.clock.now();
       const still = await client.query(
         `SELECT 1 FROM tm.signing_keys WHERE id = $1 AND status = 'standby' FOR UPDATE`,
@@ -97,12 +97,8 @@ export async function rotateSigningKeys(ctx: Context, ref: string): Promise<Sign
           now,
         ]);
       }
-      await client.query('COMMIT');
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => {});
-      throw error;
-    }
-  });
+    }),
+  );
   await bumpAndInvalidate(ctx, project.id, ref);
   return listSigningKeys(ctx, ref);
 }
