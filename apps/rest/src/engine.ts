@@ -8,6 +8,7 @@ import {
   isRawMedia,
   type Media,
   negotiate,
+  notAcceptable,
   RAW_MEDIA,
   parsePrefer,
   type Preferences,
@@ -791,9 +792,6 @@ function negotiateOpenApi(accept: string | undefined): Media {
   }
   throw notAcceptable(accept);
 }
-
-const notAcceptable = (accept: string | undefined) =>
-  apiError(406, 'PGRST107', `None of these media types are available: ${accept}`);
 
 function singularError(n: number) {
   return apiError(

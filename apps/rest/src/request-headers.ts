@@ -80,8 +80,12 @@ export function negotiate(accept: string | undefined, raw = false): Media {
     if (raw && (type === 'text/xml' || type === 'application/xml')) return 'xml';
     if (raw && type === 'application/octet-stream') return 'binary';
   }
-  throw apiError(406, 'PGRST107', `None of these media types are available: ${accept}`);
+  throw notAcceptable(accept);
 }
+
+/** PostgREST's 406 when nothing in `Accept` can be served. */
+export const notAcceptable = (accept: string | undefined) =>
+  apiError(406, 'PGRST107', `None of these media types are available: ${accept}`);
 
 export function parsePrefer(
   value: string | undefined,
