@@ -1,10 +1,13 @@
 import { randomBytes } from 'node:crypto';
+import { type RunningRedis, startRedis } from '@supaplane/local-services';
 import type { LightMyRequestResponse } from 'fastify';
+import { Redis } from 'ioredis';
 import pg from 'pg';
 import { inject } from 'vitest';
 import './provided.js';
 import { buildApp, type BuildAppOptions, type TenantManagerApp } from '../src/app.js';
 import type { FunctionProvider, Provider, RestFunction } from '../src/providers/types.js';
+import { INVALIDATION_CHANNEL } from '../src/lib/invalidation.js';
 
 export const ADMIN_KEY = 'test-admin-key-0123456789';
 export const INTERNAL_TOKEN = 'test-internal-token-0123456789';
@@ -17,6 +20,37 @@ export function pgUrl(database = 'postgres'): string {
   const url = new URL(inject('pgUrl'));
   url.pathname = `/${database}`;
   return url.toString();
+}
+
+/** A Redis of the test file's own, the tenant-manager's connection to it, and what it publishes. */
+export interface InvalidationListener {
+  readonly server: RunningRedis;
+  /** The connection to hand the tenant-manager (`startHarness({ redis })`). */
+  readonly publisher: Redis;
+  readonly subscriber: Redis;
+  /** Every invalidation message published so far, parsed, in order. */
+  readonly messages: Record<string, unknown>[];
+  stop(): Promise<void>;
+}
+
+export async function startInvalidationListener(): Promise<InvalidationListener> {
+  const server = await startRedis();
+  const publisher = new Redis(server.url);
+  const subscriber = new Redis(server.url);
+  const messages: Record<string, unknown>[] = [];
+  await subscriber.subscribe(INVALIDATION_CHANNEL);
+  subscriber.on('message', (_channel, message) => messages.push(JSON.parse(message)));
+  return {
+    server,
+    publisher,
+    subscriber,
+    messages,
+    async stop() {
+      publisher.disconnect();
+      subscriber.disconnect();
+      await server.stop();
+    },
+  };
 }
 
 /** A fresh management database for one test file (the worker cluster is the same server). */

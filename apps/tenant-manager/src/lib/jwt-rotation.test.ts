@@ -1,27 +1,26 @@
-import { type RunningRedis, startRedis } from '@supaplane/local-services';
-import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { admin, eventually, type Harness, internal, startHarness } from '../../test/harness.js';
-import { INVALIDATION_CHANNEL, projectCacheKey } from './invalidation.js';
+import {
+  admin,
+  eventually,
+  type Harness,
+  type InvalidationListener,
+  internal,
+  startHarness,
+  startInvalidationListener,
+} from '../../test/harness.js';
+import { projectCacheKey } from './invalidation.js';
 import { secretAad } from './projects.js';
 
-let redisServer: RunningRedis;
-let publisher: Redis;
-let subscriber: Redis;
+let redis: InvalidationListener;
 let h: Harness;
-const messages: Record<string, unknown>[] = [];
 
 const call = (method: 'GET' | 'POST', url: string, payload?: object) =>
   h.tm.publicApp.inject({ method, url, headers: admin, ...(payload ? { payload } : {}) });
 const internalGet = async (url: string) => (await h.tm.internalApp.inject({ url, headers: internal })).json();
 
 beforeAll(async () => {
-  redisServer = await startRedis();
-  publisher = new Redis(redisServer.url);
-  subscriber = new Redis(redisServer.url);
-  await subscriber.subscribe(INVALIDATION_CHANNEL);
-  subscriber.on('message', (_channel, message) => messages.push(JSON.parse(message)));
-  h = await startHarness({ redis: publisher });
+  redis = await startInvalidationListener();
+  h = await startHarness({ redis: redis.publisher });
   await h.registerCluster('jwtrotate', 10);
   for (const ref of ['jr-one', 'jr-two']) {
     expect((await call('POST', '/v1/projects', { name: ref, ref })).json().status).toBe('ACTIVE_HEALTHY');
@@ -29,9 +28,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await h?.close();
-  publisher?.disconnect();
-  subscriber?.disconnect();
-  await redisServer?.stop();
+  await redis?.stop();
 });
 
 describe('POST /v1/projects/:ref/jwt-secret/rotate', () => {
@@ -39,7 +36,7 @@ describe('POST /v1/projects/:ref/jwt-secret/rotate', () => {
     const before = (await call('GET', '/v1/projects/jr-one/postgrest')).json().jwt_secret as string;
     const otherBefore = (await call('GET', '/v1/projects/jr-two/postgrest')).json().jwt_secret as string;
     const { version } = await internalGet('/internal/v1/projects/jr-one/config');
-    await publisher.set(projectCacheKey('jr-one'), '{"cached":true}');
+    await redis.publisher.set(projectCacheKey('jr-one'), '{"cached":true}');
 
     const rotated = await call('POST', '/v1/projects/jr-one/jwt-secret/rotate');
     expect(rotated.statusCode).toBe(200);
@@ -62,10 +59,10 @@ describe('POST /v1/projects/:ref/jwt-secret/rotate', () => {
 
     expect(
       await eventually(async () =>
-        messages.find((m) => m.kind === 'project' && m.ref === 'jr-one' && m.reason === 'jwt-rotated'),
+        redis.messages.find((m) => m.kind === 'project' && m.ref === 'jr-one' && m.reason === 'jwt-rotated'),
       ),
     ).toMatchObject({ at: expect.any(String) });
-    expect(await publisher.exists(projectCacheKey('jr-one'))).toBe(0);
+    expect(await redis.publisher.exists(projectCacheKey('jr-one'))).toBe(0);
 
     const again = (await call('POST', '/v1/projects/jr-one/jwt-secret/rotate')).json().jwt_secret;
     expect(again).not.toBe(body.jwt_secret);

@@ -1,5 +1,3 @@
-import { type RunningRedis, startRedis } from '@supaplane/local-services';
-import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   ADMIN_KEY,
@@ -7,13 +5,14 @@ import {
   eventually,
   type Harness,
   INTERNAL_TOKEN,
+  type InvalidationListener,
   internal,
   MASTER_KEY,
   RecordingFunctions,
   startHarness,
+  startInvalidationListener,
 } from '../../test/harness.js';
 import type { RestFunction } from '../providers/types.js';
-import { INVALIDATION_CHANNEL } from './invalidation.js';
 
 /** The same functions, now served by an emulator on another port (LAMBDA_PORT changed). */
 class MovedFunctions extends RecordingFunctions {
@@ -55,11 +54,8 @@ const config = {
   provisionConcurrency: 2,
 };
 
-let redisServer: RunningRedis;
-let publisher: Redis;
-let subscriber: Redis;
+let redis: InvalidationListener;
 let managementUrl: string;
-const messages: Record<string, unknown>[] = [];
 const ACTIVE = ['rc-one', 'rc-three', 'rc-four'];
 
 const restUrl = async (h: Harness, ref: string) => {
@@ -72,12 +68,8 @@ const restUrl = async (h: Harness, ref: string) => {
 };
 
 beforeAll(async () => {
-  redisServer = await startRedis();
-  publisher = new Redis(redisServer.url);
-  subscriber = new Redis(redisServer.url);
-  await subscriber.subscribe(INVALIDATION_CHANNEL);
-  subscriber.on('message', (_channel, message) => messages.push(JSON.parse(message)));
-  const first = await startHarness({ redis: publisher });
+  redis = await startInvalidationListener();
+  const first = await startHarness({ redis: redis.publisher });
   managementUrl = first.managementUrl;
   try {
     await first.registerCluster('reconcile', 10);
@@ -97,15 +89,13 @@ beforeAll(async () => {
   }
 });
 afterAll(async () => {
-  publisher?.disconnect();
-  subscriber?.disconnect();
-  await redisServer?.stop();
+  await redis?.stop();
 });
 
 describe('rest function reconciliation at start-up', () => {
   it('re-ensures every ACTIVE_HEALTHY function with bounded concurrency, stores moved URLs and invalidates', async () => {
     const moved = new MovedFunctions(9100);
-    const h = await startHarness({ managementUrl, functions: moved, redis: publisher, config });
+    const h = await startHarness({ managementUrl, functions: moved, redis: redis.publisher, config });
     try {
       const before = (await h.db.query(`SELECT ref, version FROM tm.projects ORDER BY ref`)).rows;
       const summary = await h.tm.functionsReconciled;
@@ -125,11 +115,13 @@ describe('rest function reconciliation at start-up', () => {
       for (const ref of ACTIVE) {
         expect(
           await eventually(async () =>
-            messages.find((m) => m.ref === ref && m.reason === 'function-updated' && m.kind === 'project'),
+            redis.messages.find(
+              (m) => m.ref === ref && m.reason === 'function-updated' && m.kind === 'project',
+            ),
           ),
         ).toBeTruthy();
       }
-      expect(messages.some((m) => m.ref === 'rc-two' && m.reason === 'function-updated')).toBe(false);
+      expect(redis.messages.some((m) => m.ref === 'rc-two' && m.reason === 'function-updated')).toBe(false);
     } finally {
       await h.close();
     }
@@ -137,7 +129,7 @@ describe('rest function reconciliation at start-up', () => {
 
   it('leaves unchanged URLs (and versions) alone, and survives a provider failure', async () => {
     const same = new MovedFunctions(9100, ['rc-three']);
-    const h = await startHarness({ managementUrl, functions: same, redis: publisher, config });
+    const h = await startHarness({ managementUrl, functions: same, redis: redis.publisher, config });
     try {
       const before = await restUrl(h, 'rc-one');
       const summary = await h.tm.functionsReconciled;
