@@ -1,8 +1,12 @@
 /** Child processes of the gateway benchmarks (bench and profile): started with tsx, killed at the end. */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
 export const root = fileURLToPath(new URL('../../../', import.meta.url));
+
+/** Loads the gateway package's (dev) dependencies: undici, autocannon, fastify. */
+export const requireFromGateway = createRequire(`${root}gateway/package.json`);
 
 /** Every process started through {@link startChild}; the caller kills them when done. */
 export const children: ChildProcess[] = [];

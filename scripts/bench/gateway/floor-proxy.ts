@@ -4,12 +4,8 @@
  * request before any gateway logic, and what a framework would add on top.
  */
 import { type IncomingMessage, type ServerResponse, createServer } from 'node:http';
-import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
+import { requireFromGateway } from './children.js';
 
-const requireFromGateway = createRequire(
-  fileURLToPath(new URL('../../../gateway/package.json', import.meta.url)),
-);
 const { Agent } = requireFromGateway('undici') as {
   Agent: new (options: object) => { dispatch(options: object, handler: object): boolean };
 };

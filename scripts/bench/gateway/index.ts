@@ -27,7 +27,6 @@
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, hasRedisServer, startRedis } from '@supaplane/local-services';
@@ -37,12 +36,11 @@ import {
   children,
   firstLine,
   gatewayEnv,
-  root,
+  requireFromGateway,
   startChild,
 } from './children.js';
 
 // The load generator and HTTP client are the gateway package's dev dependencies.
-const requireFromGateway = createRequire(join(root, 'gateway/package.json'));
 const autocannon = requireFromGateway('autocannon') as (options: object) => Promise<AutocannonResult>;
 interface UndiciResponse {
   statusCode: number;

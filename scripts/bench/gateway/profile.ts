@@ -8,7 +8,6 @@
  * The raw `.cpuprofile` stays in the printed directory (open it in Chrome DevTools → Performance).
  */
 import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from '@supaplane/local-services';
@@ -18,11 +17,11 @@ import {
   children,
   firstLine,
   gatewayEnv,
+  requireFromGateway,
   root,
   startChild,
 } from './children.js';
 
-const requireFromGateway = createRequire(join(root, 'gateway/package.json'));
 const autocannon = requireFromGateway('autocannon') as (options: object) => Promise<{
   requests: { average: number };
   non2xx: number;
