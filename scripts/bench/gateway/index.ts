@@ -9,9 +9,10 @@
  * - every measurement runs in rounds that interleave the paths (noise from other processes hits
  *   them alike), each preceded by a warm-up, and the median of the rounds is reported;
  * - max throughput: autocannon, closed loop, BENCH_CONNECTIONS connections;
- * - latency at half of the gateway's max: a fixed-rate open-loop generator (requests start on
- *   schedule whether or not earlier ones finished, latency counted from the scheduled time, so a
- *   stall is not hidden by coordinated omission), sub-millisecond percentiles;
+ * - latency at half of the gateway's max: a fixed-rate open-loop generator on raw sockets
+ *   (open-loop.ts: requests start on schedule whether or not earlier ones finished, latency counted
+ *   from the scheduled time, so a stall is not hidden by coordinated omission), sub-millisecond
+ *   percentiles, and the generator's own CPU per request printed beside the proxies';
  * - CPU µs per request of the proxy and of the upstream process (from /proc/<pid>/stat) during
  *   that same fixed-rate window: the figure least affected by other load;
  * - cold cache: the first request for each of BENCH_COLD_PROJECTS unseen projects vs its warm repeat.
@@ -30,6 +31,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, hasRedisServer, startRedis } from '@supaplane/local-services';
+import { openLoop } from './open-loop.js';
 import {
   BENCH_BASE_DOMAIN as BASE_DOMAIN,
   BENCH_TOKEN,
@@ -48,19 +50,8 @@ interface UndiciResponse {
 }
 interface UndiciLike {
   request(url: string, options?: { headers?: Record<string, string> }): Promise<UndiciResponse>;
-  Pool: new (
-    origin: string,
-    options: { connections: number; pipelining: number },
-  ) => {
-    request(options: {
-      method: 'GET';
-      path: string;
-      headers: Record<string, string>;
-    }): Promise<UndiciResponse>;
-    close(): Promise<void>;
-  };
 }
-const { request, Pool } = requireFromGateway('undici') as UndiciLike;
+const { request } = requireFromGateway('undici') as UndiciLike;
 
 interface AutocannonResult {
   requests: { average: number };
@@ -166,12 +157,13 @@ interface FixedRateResult {
   proxyCpu: number;
   /** CPU µs per request of the upstream process. */
   upstreamCpu: number;
+  /** CPU µs per request of the load generator (this process). */
+  generatorCpu: number;
 }
 
 /**
- * Open-loop load at a fixed rate with sub-millisecond latency: a request is started every 1/rate s
- * whether or not earlier ones finished, and its latency counts from when it was due. CPU time of
- * `proxyPids` and `upstreamPid` over the window, per request.
+ * Open-loop load at a fixed rate (open-loop.ts), a warm-up second first; CPU time of `proxyPids`,
+ * `upstreamPid` and the generator itself over the measured window, per request.
  */
 async function fixedRate(
   name: string,
@@ -182,41 +174,18 @@ async function fixedRate(
   upstreamPid: number,
 ): Promise<FixedRateResult> {
   const url = new URL(target.url);
-  const pool = new Pool(url.origin, { connections: CONNECTIONS, pipelining: 1 });
-  const path = url.pathname + url.search;
-  const run = async (duration: number) => {
-    const latencies: number[] = [];
-    let errors = 0;
-    const pending: Promise<void>[] = [];
-    const started = performance.now();
-    const total = Math.floor(rate * duration);
-    const one = async (scheduled: number) => {
-      try {
-        const res = await pool.request({ method: 'GET', path, headers: target.headers });
-        await res.body.dump();
-        if (res.statusCode !== 200) errors++;
-      } catch {
-        errors++;
-      }
-      latencies.push(performance.now() - scheduled);
-    };
-    // Every millisecond, start whatever is due.
-    let sent = 0;
-    while (sent < total) {
-      const due = Math.min(total, Math.floor(((performance.now() - started) * rate) / 1000) + 1);
-      for (; sent < due; sent++) pending.push(one(started + (sent * 1000) / rate));
-      await new Promise((r) => setTimeout(r, 1));
-    }
-    await Promise.all(pending);
-    return { latencies, errors, total };
-  };
-  await run(1); // warm-up: connections, JIT
+  const loadTarget = { port: Number(url.port), path: url.pathname + url.search, headers: target.headers };
+  await openLoop(loadTarget, rate, 1, CONNECTIONS); // warm-up: connections, JIT
   const cpuBefore = proxyPids.map(cpuSeconds);
   const upstreamBefore = cpuSeconds(upstreamPid);
-  const { latencies, errors, total } = await run(seconds);
+  const { latencies, errors, total, generatorCpuSeconds } = await openLoop(
+    loadTarget,
+    rate,
+    seconds,
+    CONNECTIONS,
+  );
   const proxyCpu = proxyPids.reduce((sum, pid, i) => sum + cpuSeconds(pid) - cpuBefore[i]!, 0);
   const upstreamCpu = cpuSeconds(upstreamPid) - upstreamBefore;
-  await pool.close();
   if (errors > 0) console.error(`  ! ${name}: ${errors} failed requests`);
   latencies.sort((a, b) => a - b);
   const at = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))]!;
@@ -226,6 +195,7 @@ async function fixedRate(
     errors,
     proxyCpu: (proxyCpu / total) * 1e6,
     upstreamCpu: (upstreamCpu / total) * 1e6,
+    generatorCpu: (generatorCpuSeconds / total) * 1e6,
   };
 }
 
@@ -445,6 +415,7 @@ async function main() {
     errors: list.reduce((n, r) => n + r.errors, 0),
     proxyCpu: median(list.map((r) => r.proxyCpu)),
     upstreamCpu: median(list.map((r) => r.upstreamCpu)),
+    generatorCpu: median(list.map((r) => r.generatorCpu)),
   });
   const halfResults = Object.fromEntries(fixedPaths.map((name) => [name, pickFixed(atHalf[name]!)]));
   const lightResults = Object.fromEntries(lightPaths.map((name) => [name, pickFixed(atLight[name]!)]));
@@ -476,12 +447,12 @@ async function main() {
   const table = (title: string, results: Record<string, FixedRateResult>, withCpu: boolean) => {
     console.log(
       `\n${title} (open loop; median of rounds)\n` +
-        `path        p50 ms   p99 ms  added p99${withCpu ? '  proxy CPU µs/req  upstream CPU µs/req' : ''}  errors`,
+        `path        p50 ms   p99 ms  added p99${withCpu ? '  proxy CPU µs/req  upstream CPU µs/req  generator CPU µs/req' : ''}  errors`,
     );
     for (const [name, r] of Object.entries(results)) {
       const added = name === 'direct' ? '' : fmt(r.p99 - results.direct!.p99);
       const cpuColumns = withCpu
-        ? `  ${(name === 'direct' ? '' : fmt(r.proxyCpu, 1)).padStart(16)}  ${fmt(r.upstreamCpu, 1).padStart(19)}`
+        ? `  ${(name === 'direct' ? '' : fmt(r.proxyCpu, 1)).padStart(16)}  ${fmt(r.upstreamCpu, 1).padStart(19)}  ${fmt(r.generatorCpu, 1).padStart(20)}`
         : '';
       console.log(
         `${name.padEnd(9)} ${fmt(r.p50, 3).padStart(7)}  ${fmt(r.p99, 3).padStart(7)}  ${added.padStart(9)}${cpuColumns}  ${r.errors}`,
