@@ -12,6 +12,7 @@ import { createSecretBox, safeEqual } from './lib/crypto.js';
 import { createFunctionTokens, type FunctionTokens } from './lib/function-tokens.js';
 import { createRedisInvalidator, noopInvalidator } from './lib/invalidation.js';
 import { migrate } from './lib/migrations.js';
+import { ClusterDeleter, type ClusterDeleterOptions } from './lib/cluster-deletion.js';
 import { Provisioner, type ProvisionerOptions } from './lib/provisioning.js';
 import { type ReconcileSummary, reconcileRestFunctions } from './lib/rest-functions.js';
 import { installErrorHandling } from './http/errors.js';
@@ -54,6 +55,8 @@ export interface BuildAppOptions {
     ProvisionerOptions,
     'maxAttempts' | 'backoffMs' | 'maxBackoffMs' | 'spareDatabases'
   >;
+  /** Retry timing of deleting provider-created clusters. */
+  readonly clusterDeletion?: ClusterDeleterOptions;
   /** Resume unfinished provisioning at start (default true). */
   readonly resume?: boolean;
   /** Re-ensure every ACTIVE_HEALTHY project's rest function in the background at start (default true). */
@@ -67,6 +70,7 @@ export interface TenantManagerApp {
   readonly internalApp: HttpApp;
   readonly ctx: Context;
   readonly provisioner: Provisioner;
+  readonly clusterDeleter: ClusterDeleter;
   /** The start-up function reconciliation (null when disabled or failed as a whole); never rejects. */
   readonly functionsReconciled: Promise<ReconcileSummary | null>;
   close(): Promise<void>;
@@ -162,6 +166,7 @@ export async function buildApp(options: BuildAppOptions): Promise<TenantManagerA
     concurrency: config.provisionConcurrency ?? 4,
     faults: options.faults,
   });
+  const clusterDeleter = new ClusterDeleter(ctx, options.clusterDeletion);
   const bodyLimit = config.bodyLimit ?? ONE_MIB;
 
   const ready = async (_request: FastifyRequest, reply: FastifyReply) => {
@@ -194,7 +199,7 @@ export async function buildApp(options: BuildAppOptions): Promise<TenantManagerA
     v1.addHook('onRequest', bearerGuard(config.adminApiKey, 'admin'));
     await v1.register(projectRoutes, { ctx, provisioner, provisionWaitMs: config.provisionWaitMs ?? 3_000 });
     await v1.register(projectCredentialRoutes, { ctx });
-    await v1.register(clusterRoutes, { ctx, provisioner });
+    await v1.register(clusterRoutes, { ctx, provisioner, clusterDeleter });
   });
 
   const internalApp = baseServer(log, bodyLimit);
@@ -210,6 +215,8 @@ export async function buildApp(options: BuildAppOptions): Promise<TenantManagerA
   if (options.resume !== false) {
     const resumed = await provisioner.resumeAll();
     if (resumed > 0) log.info({ resumed }, 'resuming unfinished projects');
+    const deleting = await clusterDeleter.resumeAll();
+    if (deleting > 0) log.info({ deleting }, 'resuming worker cluster deletions');
   }
   // In the background: start-up never waits on the function provider.
   const stopReconcile = new AbortController();
@@ -238,11 +245,12 @@ export async function buildApp(options: BuildAppOptions): Promise<TenantManagerA
     internalApp,
     ctx,
     provisioner,
+    clusterDeleter,
     functionsReconciled,
     async close() {
       stopReconcile.abort();
       await Promise.all([publicApp.close(), internalApp.close(), functionsReconciled]);
-      await provisioner.close();
+      await Promise.all([provisioner.close(), clusterDeleter.close()]);
       await ctx.clusters.closeAll();
     },
   };

@@ -1,7 +1,15 @@
 import { hashApiKey, verifyApiKey } from '@supaplane/keys';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { admin, clusterObjects, type Harness, internal, pgUrl, startHarness } from '../test/harness.js';
+import {
+  admin,
+  clusterObjects,
+  eventually,
+  type Harness,
+  internal,
+  pgUrl,
+  startHarness,
+} from '../test/harness.js';
 
 let h: Harness;
 const inject = (method: string, url: string, payload?: unknown) =>
@@ -334,6 +342,7 @@ describe('project lifecycle', () => {
   it('creates a worker cluster through the provider and places projects on it', async () => {
     const server = new URL(pgUrl());
     const created: string[] = [];
+    const deleted: string[] = [];
     const withClusters = await startHarness({
       provider: {
         name: 'aws',
@@ -350,7 +359,10 @@ describe('project lifecycle', () => {
               externalId: `aurora-${input.name}`,
             };
           },
-          async deleteCluster() {},
+          owns: (externalId) => externalId.startsWith('aurora-'),
+          async deleteCluster(externalId) {
+            deleted.push(externalId);
+          },
         },
       },
     });
@@ -397,9 +409,14 @@ describe('project lifecycle', () => {
       expect((await call('GET', `/v1/clusters/${cluster.id}`)).json().project_count).toBe(1);
 
       expect((await call('DELETE', '/v1/projects/life-aurora')).json().status).toBe('REMOVED');
+      // The provider made it, so the provider deletes it; the row goes once that is done.
       const retired = await call('DELETE', `/v1/clusters/${cluster.id}`);
-      expect([retired.statusCode, retired.body]).toEqual([204, '']);
-      expect((await call('GET', `/v1/clusters/${cluster.id}`)).statusCode).toBe(404);
+      expect(retired.statusCode).toBe(202);
+      expect(retired.json()).toMatchObject({ id: cluster.id, status: 'deleting', last_error: null });
+      await eventually(async () =>
+        (await call('GET', `/v1/clusters/${cluster.id}`)).statusCode === 404 ? true : undefined,
+      );
+      expect(deleted).toEqual(['aurora-made-by-provider']);
       expect((await call('GET', '/v1/clusters')).json().map((c: { name: string }) => c.name)).not.toContain(
         'made-by-provider',
       );

@@ -91,11 +91,13 @@ export const SigningKey = Type.Object({
   updated_at: Type.String({ format: 'date-time' }),
 });
 
-export const ClusterStatus = Type.Union([
+/** What an operator may set; `deleting` is only ever the platform's. */
+export const SettableClusterStatus = Type.Union([
   Type.Literal('active'),
   Type.Literal('draining'),
   Type.Literal('offline'),
 ]);
+export const ClusterStatus = Type.Union([...SettableClusterStatus.anyOf, Type.Literal('deleting')]);
 
 export const Cluster = Type.Object({
   id: Type.String(),
@@ -111,6 +113,7 @@ export const Cluster = Type.Object({
   status: ClusterStatus,
   project_count: Type.Integer(),
   external_id: Nullable(Type.String()),
+  last_error: Nullable(Type.String()),
   created_at: Type.String({ format: 'date-time' }),
   updated_at: Type.String({ format: 'date-time' }),
 });
@@ -126,7 +129,7 @@ export const NewClusterBody = Type.Object({
   capacity: Type.Integer({ minimum: 0, maximum: 100_000 }),
   weight: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000 })),
   region: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
-  status: Type.Optional(ClusterStatus),
+  status: Type.Optional(SettableClusterStatus),
   external_id: Type.Optional(Type.String({ maxLength: 255 })),
 });
 
@@ -134,7 +137,7 @@ export const ClusterPatchBody = Type.Object({
   capacity: Type.Optional(Type.Integer({ minimum: 0, maximum: 100_000 })),
   weight: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000 })),
   region: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
-  status: Type.Optional(ClusterStatus),
+  status: Type.Optional(SettableClusterStatus),
   host: Type.Optional(Type.String({ minLength: 1, maxLength: 255 })),
   port: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535 })),
   admin_user: Type.Optional(Type.String({ minLength: 1, maxLength: 63 })),

@@ -6,7 +6,9 @@ import { AppError, badRequest, conflict, messageOf, notFound } from './errors.js
 import { prepareCluster, type ClusterConnection } from './project-db.js';
 import { inTransaction } from './transaction.js';
 
-export type ClusterStatus = 'active' | 'draining' | 'offline';
+/** Statuses an operator sets; `deleting` is the platform's own (see {@link deregisterCluster}). */
+export type SettableClusterStatus = 'active' | 'draining' | 'offline';
+export type ClusterStatus = SettableClusterStatus | 'deleting';
 
 /** A worker cluster as operators see it (credentials never leave the tenant-manager). */
 export interface Cluster {
@@ -23,6 +25,8 @@ export interface Cluster {
   status: ClusterStatus;
   project_count: number;
   external_id: string | null;
+  /** Why deleting the provider's cluster is being retried (status `deleting`); null otherwise. */
+  last_error: string | null;
   created_at: string;
   updated_at: string;
 }
@@ -38,7 +42,7 @@ export interface NewCluster {
   capacity: number;
   weight?: number;
   region?: string;
-  status?: ClusterStatus;
+  status?: SettableClusterStatus;
   external_id?: string;
 }
 
@@ -46,7 +50,7 @@ export interface ClusterPatch {
   capacity?: number;
   weight?: number;
   region?: string;
-  status?: ClusterStatus;
+  status?: SettableClusterStatus;
   host?: string;
   port?: number;
   admin_user?: string;
@@ -76,6 +80,7 @@ function toCluster(row: Record<string, unknown>): Cluster {
     status: row['status'] as ClusterStatus,
     project_count: row['project_count'] as number,
     external_id: (row['external_id'] as string | null) ?? null,
+    last_error: (row['last_error'] as string | null) ?? null,
     created_at: (row['created_at'] as Date).toISOString(),
     updated_at: (row['updated_at'] as Date).toISOString(),
   };
@@ -164,6 +169,7 @@ export async function listClusters(ctx: Context): Promise<Cluster[]> {
 
 export async function updateCluster(ctx: Context, id: string, patch: ClusterPatch): Promise<Cluster> {
   const current = await getCluster(ctx, id);
+  if (current.status === 'deleting') throw beingDeleted();
   const credentialsChanged =
     patch.host !== undefined ||
     patch.port !== undefined ||
@@ -197,7 +203,11 @@ export async function updateCluster(ctx: Context, id: string, patch: ClusterPatc
   if (sets.length === 0) return current;
   set('updated_at', ctx.clock.now());
   values.push(id);
-  await ctx.db.query(`UPDATE tm.clusters SET ${sets.join(', ')} WHERE id = $${values.length}`, values);
+  const updated = await ctx.db.query(
+    `UPDATE tm.clusters SET ${sets.join(', ')} WHERE id = $${values.length} AND status <> 'deleting'`,
+    values,
+  );
+  if (updated.rowCount === 0) throw beingDeleted();
   if (credentialsChanged) await ctx.clusters.evict(id);
   return getCluster(ctx, id);
 }
@@ -252,29 +262,50 @@ export async function provisionCluster(
 /**
  * Takes a worker cluster off the platform: only once it is drained (or offline), so no placement can
  * pick it meanwhile, and holds no live project. Removed and failed projects keep their history without
- * it (their `cluster_id` becomes null). Nothing on the server is touched: a provider-created cluster
- * (`external_id`) is left for the operator to delete there, and the template and spare databases it
- * keeps hold no tenant data.
+ * it (their `cluster_id` becomes null).
+ *
+ * A cluster the provider created and owns (`external_id`, e.g. an Aurora cluster) goes to `deleting`:
+ * the {@link ClusterDeleter} deletes it there and then removes the row, retrying until it is gone and
+ * resuming after a restart. Any other cluster (registered by hand, or with `keepServer`) is removed
+ * at once and its server left as it is; the template and spare databases it keeps hold no tenant data.
  */
-export async function deregisterCluster(ctx: Context, id: string): Promise<void> {
+export async function deregisterCluster(
+  ctx: Context,
+  id: string,
+  options: { keepServer?: boolean } = {},
+): Promise<Cluster | null> {
   const client = await ctx.db.connect();
+  let outcome: Cluster | null;
   try {
-    await inTransaction(client, () => retire(client, id));
+    outcome = await inTransaction(client, () => retire(ctx, client, id, options.keepServer ?? false));
   } finally {
     client.release();
   }
   await ctx.clusters.evict(id);
+  return outcome;
 }
 
-/** Under the cluster's row lock: the checks, then the history detached and the row deleted. */
-async function retire(client: pg.ClientBase, id: string): Promise<void> {
+/**
+ * Under the cluster's row lock: the checks, then the history detached and the row deleted (null) or
+ * marked `deleting` (the cluster as it now is).
+ */
+async function retire(
+  ctx: Context,
+  client: pg.ClientBase,
+  id: string,
+  keepServer: boolean,
+): Promise<Cluster | null> {
+  const deleting = async () =>
+    toCluster((await client.query(`${SELECT_CLUSTER} WHERE c.id = $1`, [id])).rows[0]);
   // Placement locks candidate rows too, and only ever picks `active` ones.
-  const { rows } = await client.query<{ status: ClusterStatus }>(
-    `SELECT status FROM tm.clusters WHERE id::text = $1 FOR UPDATE`,
+  const { rows } = await client.query<{ status: ClusterStatus; external_id: string | null }>(
+    `SELECT status, external_id FROM tm.clusters WHERE id::text = $1 FOR UPDATE`,
     [id],
   );
-  if (!rows[0]) throw notFound('cluster');
-  if (rows[0].status === 'active') {
+  const row = rows[0];
+  if (!row) throw notFound('cluster');
+  if (row.status === 'deleting') return deleting();
+  if (row.status === 'active') {
     throw conflict('the cluster still takes new projects: drain it first', 'cluster_active');
   }
   const live = await client.query<{ n: number }>(
@@ -293,8 +324,20 @@ async function retire(client: pg.ClientBase, id: string): Promise<void> {
   await client.query('UPDATE tm.projects SET requested_cluster_id = NULL WHERE requested_cluster_id = $1', [
     id,
   ]);
+  const owned = !keepServer && row.external_id !== null && ctx.provider.clusters?.owns(row.external_id);
+  if (owned) {
+    await client.query(
+      `UPDATE tm.clusters SET status = 'deleting', last_error = NULL, updated_at = $2 WHERE id = $1`,
+      [id, ctx.clock.now()],
+    );
+    return deleting();
+  }
   await client.query('DELETE FROM tm.clusters WHERE id = $1', [id]);
+  return null;
 }
+
+const beingDeleted = () =>
+  conflict('the cluster is being deleted: it can no longer be changed', 'cluster_deleting');
 
 /** Stops placing new projects on a cluster; existing projects stay. */
 export function drainCluster(ctx: Context, id: string): Promise<Cluster> {

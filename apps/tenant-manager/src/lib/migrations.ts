@@ -92,6 +92,16 @@ CREATE TABLE tm.signing_keys (
 CREATE UNIQUE INDEX signing_keys_one_in_use ON tm.signing_keys (project_id) WHERE status = 'in_use';
 `,
   },
+  {
+    version: 2,
+    name: 'clusters: deleting (provider-created clusters deleted after deregistration)',
+    sql: `
+ALTER TABLE tm.clusters DROP CONSTRAINT clusters_status_check;
+ALTER TABLE tm.clusters ADD CONSTRAINT clusters_status_check
+  CHECK (status IN ('active', 'draining', 'offline', 'deleting'));
+ALTER TABLE tm.clusters ADD COLUMN last_error text;
+`,
+  },
 ];
 
 const MIGRATION_LOCK = 'SELECT pg_advisory_lock(hashtext($1))';

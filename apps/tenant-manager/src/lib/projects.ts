@@ -4,6 +4,7 @@ import type { Context } from './context.js';
 import { randomSecret } from './crypto.js';
 import { AppError, badRequest, conflict, notFound } from './errors.js';
 import { dropProjectDatabase, setProjectConnections } from './project-db.js';
+import { withAdvisoryLock } from './transaction.js';
 
 /** Supabase's project statuses (PAUSED instead of INACTIVE, as the issue asks). */
 export const PROJECT_STATUSES = [
@@ -214,28 +215,13 @@ export async function renameProject(ctx: Context, ref: string, rawName: string):
 }
 
 /** Runs `fn` holding the project's advisory lock (the one provisioning holds while it works). */
-export async function withProjectLock<T>(
+export function withProjectLock<T>(
   ctx: Context,
   projectId: string,
   fn: (db: pg.PoolClient) => Promise<T>,
   wait = true,
 ): Promise<T | undefined> {
-  const db = await ctx.db.connect();
-  const key = `supaplane.project:${projectId}`;
-  try {
-    if (wait) await db.query('SELECT pg_advisory_lock(hashtext($1))', [key]);
-    else {
-      const { rows } = await db.query('SELECT pg_try_advisory_lock(hashtext($1)) AS ok', [key]);
-      if (!rows[0].ok) return undefined;
-    }
-    try {
-      return await fn(db);
-    } finally {
-      await db.query('SELECT pg_advisory_unlock(hashtext($1))', [key]);
-    }
-  } finally {
-    db.release();
-  }
+  return withAdvisoryLock(ctx, `supaplane.project:${projectId}`, fn, wait);
 }
 
 async function keyHashes(db: pg.ClientBase, projectId: string): Promise<string[]> {

@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import { ensureDefaultKeys } from './api-keys.js';
+import { retryDelay, sleep } from './backoff.js';
 import { placeProject } from './clusters.js';
 import { type Context, type Faults, PROVISIONING_STEPS, type ProvisioningStep } from './context.js';
 import { AppError, messageOf } from './errors.js';
@@ -24,25 +25,6 @@ export interface ProvisionerOptions {
   /** Spare databases kept ready per active cluster (0 disables). Default 2. */
   readonly spareDatabases?: number;
   readonly faults?: Faults;
-}
-
-/** Waits `ms`, or less when `signal` aborts (also when it already has: close() may race the call). */
-const sleep = (ms: number, signal: AbortSignal) =>
-  new Promise<void>((resolve) => {
-    if (signal.aborted) return resolve();
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-  });
-
-/** The wait after failed attempt `attempt` (from 0): `backoffMs` doubled each time, at most `maxBackoffMs`. */
-export function retryDelay(attempt: number, backoffMs: number, maxBackoffMs: number): number {
-  // The exponent is bounded: past 1023, 2 ** attempt is Infinity (and 0 * Infinity is NaN).
-  return Math.min(maxBackoffMs, backoffMs * 2 ** Math.min(attempt, 30));
 }
 
 // While a rollback keeps failing, last_error says so and keeps the provisioning error after CAUSE, so

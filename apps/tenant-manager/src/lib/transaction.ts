@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import type { Context } from './context.js';
 
 /** Runs `work` between BEGIN and COMMIT on `client`; a throw rolls back and is rethrown as is. */
 export async function inTransaction<T>(client: pg.ClientBase, work: () => Promise<T>): Promise<T> {
@@ -10,5 +11,32 @@ export async function inTransaction<T>(client: pg.ClientBase, work: () => Promis
   } catch (error) {
     await client.query('ROLLBACK').catch(() => {});
     throw error;
+  }
+}
+
+/**
+ * Runs `fn` on a session of its own holding the advisory lock named `key` (replicas coordinate
+ * through it). With `wait` false, a lock held elsewhere returns undefined at once.
+ */
+export async function withAdvisoryLock<T>(
+  ctx: Context,
+  key: string,
+  fn: (db: pg.PoolClient) => Promise<T>,
+  wait = true,
+): Promise<T | undefined> {
+  const db = await ctx.db.connect();
+  try {
+    if (wait) await db.query('SELECT pg_advisory_lock(hashtext($1))', [key]);
+    else {
+      const { rows } = await db.query('SELECT pg_try_advisory_lock(hashtext($1)) AS ok', [key]);
+      if (!rows[0].ok) return undefined;
+    }
+    try {
+      return await fn(db);
+    } finally {
+      await db.query('SELECT pg_advisory_unlock(hashtext($1))', [key]);
+    }
+  } finally {
+    db.release();
   }
 }

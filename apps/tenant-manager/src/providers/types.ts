@@ -45,6 +45,9 @@ export interface WorkerClusterConnection {
 /** Creates worker database clusters (AWS: Aurora Serverless v2). Absent in local mode. */
 export interface WorkerClusterProvider {
   createCluster(input: NewWorkerCluster): Promise<WorkerClusterConnection>;
+  /** Whether `externalId` names a cluster this provider created and may delete (AWS: by name prefix). */
+  owns(externalId: string): boolean;
+  /** Deletes the cluster (AWS: with a final snapshot). Idempotent; may take many minutes. */
   deleteCluster(externalId: string): Promise<void>;
 }
 

@@ -9,6 +9,7 @@ import {
   registerCluster,
   updateCluster,
 } from '../../lib/clusters.js';
+import type { ClusterDeleter } from '../../lib/cluster-deletion.js';
 import type { Context } from '../../lib/context.js';
 import type { Provisioner } from '../../lib/provisioning.js';
 import { Cluster, ClusterParams, ClusterPatchBody, errors, NewClusterBody } from '../schemas.js';
@@ -16,10 +17,11 @@ import { Cluster, ClusterParams, ClusterPatchBody, errors, NewClusterBody } from
 const tags = ['clusters'];
 
 /** Worker database clusters and what the platform runs on. */
-export const clusterRoutes: FastifyPluginAsyncTypebox<{ ctx: Context; provisioner: Provisioner }> = async (
-  app,
-  { ctx, provisioner },
-) => {
+export const clusterRoutes: FastifyPluginAsyncTypebox<{
+  ctx: Context;
+  provisioner: Provisioner;
+  clusterDeleter: ClusterDeleter;
+}> = async (app, { ctx, provisioner, clusterDeleter }) => {
   app.get(
     '/v1/clusters',
     { schema: { tags, summary: 'List worker clusters', response: { 200: Type.Array(Cluster), ...errors } } },
@@ -113,15 +115,22 @@ export const clusterRoutes: FastifyPluginAsyncTypebox<{ ctx: Context; provisione
     {
       schema: {
         tags,
-        summary:
-          'Deregister a drained worker cluster with no live project (the server itself is left as it is)',
+        summary: 'Deregister a drained worker cluster with no live project',
+        description:
+          'A cluster the provider created (e.g. Aurora) is deleted there as well: the answer is 202 with the ' +
+          'cluster in `deleting`, and it disappears once the provider has deleted it (retried until then, ' +
+          '`last_error` saying why). `keep_server=true`, or a cluster registered by hand, only deregisters: 204.',
         params: ClusterParams,
-        response: { 204: Type.Null(), ...errors },
+        querystring: Type.Object({ keep_server: Type.Optional(Type.Boolean()) }),
+        response: { 202: Cluster, 204: Type.Null(), ...errors },
       },
     },
     async (request, reply) => {
-      await deregisterCluster(ctx, request.params.id);
-      return reply.status(204).send(null);
+      const { id } = request.params;
+      const cluster = await deregisterCluster(ctx, id, { keepServer: request.query.keep_server ?? false });
+      if (!cluster) return reply.status(204).send(null);
+      void clusterDeleter.start(id);
+      return reply.status(202).send(cluster);
     },
   );
 

@@ -173,6 +173,7 @@ describe('AWS worker cluster provider', () => {
     await expect(provider.createCluster({ name: 'x', region: 'us-east-1' })).rejects.toThrow(
       /only be created in eu-west-1/,
     );
+    expect([provider.owns('supaplane-management'), provider.owns(ID)]).toEqual([false, true]);
     await expect(provider.deleteCluster('supaplane-management')).rejects.toThrow(/not a worker cluster/);
     expect(rds.calls()).toEqual([]);
   });

@@ -79,7 +79,11 @@ export function createAwsClusterProvider(
     }
   };
 
+  const owns = (externalId: string) => externalId.startsWith(worker.identifierPrefix);
+
   return {
+    owns,
+
     async createCluster(input: NewWorkerCluster): Promise<WorkerClusterConnection> {
       const id = `${worker.identifierPrefix}${clusterSlug(input.name)}`;
       const region = input.region ?? config.region;
@@ -174,7 +178,7 @@ export function createAwsClusterProvider(
     },
 
     async deleteCluster(externalId) {
-      if (!externalId.startsWith(worker.identifierPrefix)) {
+      if (!owns(externalId)) {
         throw new Error(`refusing to delete ${externalId}: not a worker cluster of this platform`);
       }
       const members = (await describeCluster(externalId))?.DBClusterMembers?.map(
