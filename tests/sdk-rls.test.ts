@@ -25,6 +25,8 @@ create table public.products (
 );
 alter table public.products enable row level security;
 create policy "anon reads published" on public.products for select to anon using (published);
+create function public.label(public.products) returns text language sql stable
+  as $$ select $1.name || ' (' || $1.sku || ')' $$;
 create function public.stock_value(min_qty int default 0) returns int language sql stable
   as $$ select coalesce(sum(price * qty), 0)::int from public.products where qty >= min_qty $$;
 insert into public.products (sku, name, price, qty, published) values
@@ -338,6 +340,26 @@ describe('supabase-js embedding and compound filters', () => {
       { sku: 'seed-1', reviews: [{ stars: 5 }] },
       { sku: 'seed-3', reviews: [{ stars: 1 }] },
     ]);
+  });
+
+  it('counts related rows with reviews(count), and reads a computed field like a column', async () => {
+    const counted = await service
+      .from('products')
+      .select('sku, reviews(count)')
+      .like('sku', 'seed-%')
+      .order('sku');
+    expect(counted.error).toBeNull();
+    expect(counted.data).toEqual([
+      { sku: 'seed-1', reviews: [{ count: 1 }] },
+      { sku: 'seed-2', reviews: [{ count: 0 }] },
+      { sku: 'seed-3', reviews: [{ count: 1 }] },
+    ]);
+    // RLS applies to computed fields as to columns: anon reads published products only.
+    const computed = await anon.from('products').select('label').eq('label', 'Gadget (seed-2)');
+    expect(computed.error).toBeNull();
+    expect(computed.data).toEqual([{ label: 'Gadget (seed-2)' }]);
+    const hidden = await anon.from('products').select('label').like('label', 'Hidden%');
+    expect(hidden.data).toEqual([]);
   });
 
   it('an RLS-hidden parent embeds as null for anon, and !inner drops the row', async () => {

@@ -191,11 +191,21 @@ interface EmbedJoin {
   readonly toMany: boolean;
 }
 
-function columnRef(ctx: PlanContext, source: Source, alias: string, field: Field): string {
-  if (!source.columns.has(field.name)) {
-    throw cacheMiss(undefinedColumn(source.name, field.name));
+/**
+ * A column, or what Postgres reads `alias.name` as when the relation has no such column: a computed
+ * field `fn(alias)`, and in a select list the bare `count` that PostgREST has long answered with
+ * `count(alias)` (`select=count`, `select=*,books(count)`), aggregates allowed or not.
+ */
+function columnRef(ctx: PlanContext, source: Source, alias: string, field: Field, inSelect = false): string {
+  let sql: string;
+  if (source.columns.has(field.name)) sql = `${ident(alias)}.${ident(field.name)}`;
+  else {
+    const relation = source.relation ?? ('pk' in source ? (source as Relation) : undefined);
+    const computed = relation?.computed.get(field.name);
+    if (computed) sql = `${qualified(computed.schema, computed.name)}(${ident(alias)})`;
+    else if (inSelect && field.name === 'count' && !field.json.length) sql = `count(${ident(alias)})`;
+    else throw cacheMiss(undefinedColumn(source.name, field.name));
   }
-  let sql = `${ident(alias)}.${ident(field.name)}`;
   for (const step of field.json) {
     const key = typeof step.key === 'number' ? String(step.key) : `${ctx.params.add(step.key)}::text`;
     sql = `${sql}${step.arrow}${key}`;
@@ -349,7 +359,7 @@ export function renderLevel(
   for (const item of select) {
     if (item.kind === 'star') selectList.push(`${ident(alias)}.*`);
     else if (item.kind === 'column') {
-      let expr = columnRef(ctx, source, alias, item.field);
+      let expr = columnRef(ctx, source, alias, item.field, true);
       if (item.cast) expr = `CAST(${expr} AS ${item.cast})`;
       selectList.push(`${expr} AS ${ident(outputName(item))}`);
     } else {

@@ -22,6 +22,17 @@ export interface Relation {
   readonly columnList: readonly Column[];
   readonly pk: readonly string[];
   readonly comment?: string | null;
+  /**
+   * Computed fields: functions of an exposed schema taking this relation's row as their one argument
+   * and returning one value. They are selected, filtered and ordered on like columns.
+   */
+  readonly computed: ReadonlyMap<string, ComputedField>;
+}
+
+export interface ComputedField {
+  readonly schema: string;
+  readonly name: string;
+  readonly type: string;
 }
 
 export interface ForeignKey {
@@ -83,7 +94,13 @@ SELECT
       ) ORDER BY a.attnum) FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped), '[]'),
     'pk', coalesce((SELECT json_agg(a.attname ORDER BY array_position(i.indkey::int2[], a.attnum))
         FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey::int2[])
-        WHERE i.indrelid = c.oid AND i.indisprimary), '[]')
+        WHERE i.indrelid = c.oid AND i.indisprimary), '[]'),
+    'computed', coalesce((SELECT json_agg(json_build_object(
+        'schema', pn.nspname, 'name', p.proname, 'type', format_type(p.prorettype, NULL))
+        ORDER BY pn.nspname = n.nspname DESC, pn.nspname)
+        FROM pg_proc p JOIN pg_namespace pn ON pn.oid = p.pronamespace
+        WHERE p.pronargs = 1 AND p.proargtypes[0] = c.reltype AND p.prokind = 'f' AND NOT p.proretset
+          AND p.prorettype <> 'void'::regtype AND pn.nspname = ANY($1::text[])), '[]')
   )), '[]')
   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
   WHERE n.nspname = ANY($1::text[]) AND c.relkind IN ('r', 'v', 'm', 'f', 'p')) AS relations,
@@ -160,7 +177,11 @@ export async function loadSchemaCache(
   const startedAt = performance.now();
   const { rows } = await pool.query(INTROSPECTION_SQL, [schemas, !knownTimezones?.size]);
   const raw = rows[0] as {
-    relations: (Omit<Relation, 'columns' | 'columnList' | 'kind'> & { kind: string; columns: Column[] })[];
+    relations: (Omit<Relation, 'columns' | 'columnList' | 'kind' | 'computed'> & {
+      kind: string;
+      columns: Column[];
+      computed: ComputedField[];
+    })[];
     foreign_keys: ForeignKey[];
     view_columns: ViewColumn[];
     routines: RawRoutine[];
@@ -176,6 +197,8 @@ export async function loadSchemaCache(
       columnList: r.columns,
       pk: r.pk,
       comment: r.comment ?? null,
+      // The relation's own schema first: its function wins a name found in two exposed schemas.
+      computed: new Map(r.computed.toReversed().map((f) => [f.name, f])),
     });
   }
   const routines = new Map<string, Routine[]>();
