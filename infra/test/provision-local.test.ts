@@ -83,7 +83,12 @@ describe('provision-worker-and-create-project.sh --local against the local platf
     const host = new URL(url).host;
     const ok = await viaGateway(stack.gatewayUrl, host, '/rest/v1/', secret);
     expect(ok.status).toBe(200);
-    const refused = await viaGateway(stack.gatewayUrl, host, '/rest/v1/', `${publishable.slice(0, -1)}x`);
+    const refused = await viaGateway(
+      stack.gatewayUrl,
+      host,
+      '/rest/v1/',
+      `${publishable.slice(0, -1)}${publishable.endsWith('x') ? 'y' : 'x'}`,
+    );
     expect(refused.status).toBe(401);
 
     // A second run finds the cluster registered and still creates a working project.
