@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   admin,
   clusterObjects,
+  clusterOnTestServer,
   eventually,
   type Harness,
   internal,
@@ -340,7 +341,6 @@ describe('project lifecycle', () => {
   });
 
   it('creates a worker cluster through the provider and places projects on it', async () => {
-    const server = new URL(pgUrl());
     const created: string[] = [];
     const deleted: string[] = [];
     const withClusters = await startHarness({
@@ -350,14 +350,7 @@ describe('project lifecycle', () => {
         clusters: {
           async createCluster(input) {
             created.push(input.name);
-            return {
-              host: server.hostname,
-              port: Number(server.port),
-              adminUser: decodeURIComponent(server.username),
-              adminPassword: decodeURIComponent(server.password),
-              region: 'eu-west-1',
-              externalId: `aurora-${input.name}`,
-            };
+            return clusterOnTestServer(input.name);
           },
           owns: (externalId) => externalId.startsWith('aurora-'),
           async deleteCluster(externalId) {

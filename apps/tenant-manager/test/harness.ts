@@ -6,7 +6,12 @@ import pg from 'pg';
 import { inject } from 'vitest';
 import './provided.js';
 import { buildApp, type BuildAppOptions, type TenantManagerApp } from '../src/app.js';
-import type { FunctionProvider, Provider, RestFunction } from '../src/providers/types.js';
+import type {
+  FunctionProvider,
+  Provider,
+  RestFunction,
+  WorkerClusterConnection,
+} from '../src/providers/types.js';
 import { INVALIDATION_CHANNEL } from '../src/lib/invalidation.js';
 
 export const ADMIN_KEY = 'test-admin-key-0123456789';
@@ -156,6 +161,22 @@ export async function startHarness(
       await tm.close();
       await db.end();
     },
+  };
+}
+
+/**
+ * What a worker-cluster provider hands back for a new cluster, standing in for one it created: the
+ * shared test server, under the external id `aurora-<name>`.
+ */
+export function clusterOnTestServer(name: string): WorkerClusterConnection {
+  const server = new URL(pgUrl());
+  return {
+    host: server.hostname,
+    port: Number(server.port),
+    adminUser: decodeURIComponent(server.username),
+    adminPassword: decodeURIComponent(server.password),
+    region: 'eu-west-1',
+    externalId: `aurora-${name}`,
   };
 }
 

@@ -1,19 +1,19 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   admin,
+  clusterOnTestServer,
   eventually,
   freshManagementDb,
   type Harness,
-  pgUrl,
   RecordingFunctions,
   startHarness,
 } from '../../test/harness.js';
 import type { WorkerClusterProvider } from '../providers/types.js';
 
 /**
- * A worker-cluster provider over the shared test server: "creating" a cluster hands out that server's
- * connection, and every `deleteCluster` call waits until the test settles it, so each step of a
- * deletion is observed through the API before the next one happens.
+ * A worker-cluster provider over the shared test server (see clusterOnTestServer) whose every
+ * `deleteCluster` call waits until the test settles it, so each step of a deletion is observed
+ * through the API before the next one happens.
  */
 class GatedClusters implements WorkerClusterProvider {
   readonly calls: { externalId: string; settle: (error?: Error) => void }[] = [];
@@ -23,15 +23,7 @@ class GatedClusters implements WorkerClusterProvider {
   }
 
   async createCluster(input: { name: string }) {
-    const server = new URL(pgUrl());
-    return {
-      host: server.hostname,
-      port: Number(server.port),
-      adminUser: decodeURIComponent(server.username),
-      adminPassword: decodeURIComponent(server.password),
-      region: 'eu-west-1',
-      externalId: `aurora-${input.name}`,
-    };
+    return clusterOnTestServer(input.name);
   }
 
   deleteCluster(externalId: string): Promise<void> {

@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { retryDelay, sleep } from './backoff.js';
+import { KeyedRuns, retryUntilSettled } from './background.js';
 import type { Context } from './context.js';
 import { messageOf } from './errors.js';
 import { withAdvisoryLock } from './transaction.js';
@@ -20,7 +20,9 @@ export interface ClusterDeleterOptions {
  * and the operator sees why it is not. The cluster's advisory lock keeps two replicas off the same one.
  */
 export class ClusterDeleter {
-  readonly #inFlight = new Map<string, Promise<void>>();
+  readonly #runs = new KeyedRuns((error, clusterId) =>
+    this.ctx.log.error({ err: messageOf(error), clusterId }, 'cluster deletion crashed'),
+  );
   readonly #abort = new AbortController();
   readonly #backoffMs: number;
   readonly #maxBackoffMs: number;
@@ -35,16 +37,17 @@ export class ClusterDeleter {
 
   /** Starts (or joins) the deletion of a `deleting` cluster; resolves when it is settled in this process. */
   start(clusterId: string): Promise<void> {
-    let run = this.#inFlight.get(clusterId);
-    if (!run) {
-      run = this.#drive(clusterId)
-        .catch((error) =>
-          this.ctx.log.error({ err: messageOf(error), clusterId }, 'cluster deletion crashed'),
-        )
-        .finally(() => this.#inFlight.delete(clusterId));
-      this.#inFlight.set(clusterId, run);
-    }
-    return run;
+    return this.#runs.start(clusterId, () =>
+      retryUntilSettled(this.#abort.signal, this.#backoffMs, this.#maxBackoffMs, () =>
+        // Undefined when another replica holds the cluster's lock: it is that replica's to finish.
+        withAdvisoryLock(
+          this.ctx,
+          `supaplane.cluster:${clusterId}`,
+          (db) => this.#attempt(db, clusterId),
+          false,
+        ),
+      ),
+    );
   }
 
   /** Picks up every cluster still `deleting`, e.g. after a restart; returns how many. */
@@ -59,20 +62,7 @@ export class ClusterDeleter {
   /** Stops retrying and waits for attempts in progress. */
   async close(): Promise<void> {
     this.#abort.abort();
-    await Promise.allSettled(this.#inFlight.values());
-  }
-
-  async #drive(clusterId: string): Promise<void> {
-    for (let attempt = 0; !this.#abort.signal.aborted; attempt++) {
-      const outcome = await withAdvisoryLock(
-        this.ctx,
-        `supaplane.cluster:${clusterId}`,
-        (db) => this.#attempt(db, clusterId),
-        false,
-      );
-      if (outcome === undefined || outcome === 'settled') return; // another replica has it, or done
-      await sleep(retryDelay(attempt, this.#backoffMs, this.#maxBackoffMs), this.#abort.signal);
-    }
+    await this.#runs.settled();
   }
 
   async #attempt(db: pg.PoolClient, clusterId: string): Promise<'settled' | 'retry'> {

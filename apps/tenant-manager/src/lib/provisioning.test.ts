@@ -16,7 +16,7 @@ import { PROVISIONING_STEPS, type ProvisioningStep } from './context.js';
 import { AppError } from './errors.js';
 import { MIGRATIONS, migrate } from './migrations.js';
 import { insertProject, secretAad } from './projects.js';
-import { retryDelay } from './backoff.js';
+import { retryDelay } from './background.js';
 
 type Plan = { when: 'before' | 'after'; step: ProvisioningStep; times: number };
 const plans = new Map<string, Plan>();

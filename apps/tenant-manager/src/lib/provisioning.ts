@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { ensureDefaultKeys } from './api-keys.js';
-import { retryDelay, sleep } from './backoff.js';
+import { KeyedRuns, retryUntilSettled } from './background.js';
 import { placeProject } from './clusters.js';
 import { type Context, type Faults, PROVISIONING_STEPS, type ProvisioningStep } from './context.js';
 import { AppError, messageOf } from './errors.js';
@@ -46,8 +46,12 @@ const provisioningError = (lastError: string | null) =>
  * with nothing left on the cluster; a rollback that fails (cluster unreachable) is retried the same way.
  */
 export class Provisioner {
-  readonly #inFlight = new Map<string, Promise<void>>();
-  readonly #refills = new Map<string, Promise<void>>();
+  readonly #runs = new KeyedRuns((error, projectId) =>
+    this.ctx.log.error({ err: messageOf(error), projectId }, 'provisioning crashed'),
+  );
+  readonly #refills = new KeyedRuns((error, clusterId) =>
+    this.ctx.log.warn({ err: messageOf(error), clusterId }, 'spare refill failed'),
+  );
   readonly #waiting: (() => void)[] = [];
   readonly #abort = new AbortController();
   #running = 0;
@@ -68,29 +72,22 @@ export class Provisioner {
 
   /** Starts (or joins) provisioning of a project; resolves when it is settled in this process. */
   start(projectId: string): Promise<void> {
-    let run = this.#inFlight.get(projectId);
-    if (!run) {
-      run = this.#drive(projectId)
-        .catch((error) => this.ctx.log.error({ err: messageOf(error), projectId }, 'provisioning crashed'))
-        .finally(() => this.#inFlight.delete(projectId));
-      this.#inFlight.set(projectId, run);
-    }
-    return run;
+    return this.#runs.start(projectId, () =>
+      retryUntilSettled(this.#abort.signal, this.#backoffMs, this.#maxBackoffMs, () =>
+        // Undefined when another replica holds the project's lock: it is that replica's to finish.
+        this.#slot(() => withProjectLock(this.ctx, projectId, (db) => this.#attempt(db, projectId), false)),
+      ),
+    );
   }
 
   /** Tops up a cluster's spare databases in the background (one refill per cluster at a time). */
   refill(clusterId: string): void {
     const target = this.options.spareDatabases ?? 2;
-    if (target <= 0 || this.#abort.signal.aborted || this.#refills.has(clusterId)) return;
-    const run = (async () => {
+    if (target <= 0 || this.#abort.signal.aborted) return;
+    void this.#refills.start(clusterId, async () => {
       const { admin, conn } = await this.ctx.clusters.get(clusterId);
       await refillSpares(admin, conn, target, () => this.#abort.signal.aborted);
-    })()
-      .catch((error) =>
-        this.ctx.log.warn({ err: (error as Error).message, clusterId }, 'spare refill failed'),
-      )
-      .finally(() => this.#refills.delete(clusterId));
-    this.#refills.set(clusterId, run);
+    });
   }
 
   /** Picks up every unfinished project (COMING_UP or GOING_DOWN), e.g. after a restart. */
@@ -115,7 +112,7 @@ export class Provisioner {
   /** Stops retries and waits for runs in progress. */
   async close(): Promise<void> {
     this.#abort.abort();
-    await Promise.allSettled([...this.#inFlight.values(), ...this.#refills.values()]);
+    await Promise.all([this.#runs.settled(), this.#refills.settled()]);
   }
 
   async #slot<T>(fn: () => Promise<T>): Promise<T> {
@@ -126,16 +123,6 @@ export class Provisioner {
     } finally {
       this.#running--;
       this.#waiting.shift()?.();
-    }
-  }
-
-  async #drive(projectId: string): Promise<void> {
-    for (let attempt = 0; !this.#abort.signal.aborted; attempt++) {
-      const outcome = await this.#slot(() =>
-        withProjectLock(this.ctx, projectId, (db) => this.#attempt(db, projectId), false),
-      );
-      if (outcome === undefined || outcome === 'settled') return; // locked elsewhere, or done
-      await sleep(retryDelay(attempt, this.#backoffMs, this.#maxBackoffMs), this.#abort.signal);
     }
   }
 
