@@ -99,26 +99,40 @@ class SeriesTable<S extends Series> {
   }
 }
 
-interface CounterSeries extends Series {
-  value: number;
-}
-
-/** A counter with labels, in the shape prom-client's registry renders (`get()`). */
-class LabelledCounter {
-  readonly type = 'counter';
+/** What the counter and the histogram share: name, help, their series table and prom-client's `reset()`. */
+abstract class LabelledMetric<S extends Series> {
+  abstract readonly type: 'counter' | 'histogram';
   readonly aggregator = 'sum';
-  private readonly series: SeriesTable<CounterSeries>;
+  protected readonly series: SeriesTable<S>;
 
   constructor(
     readonly name: string,
     readonly help: string,
     labelNames: readonly string[],
+    make: (labels: Record<string, string>) => S,
   ) {
-    this.series = new SeriesTable(labelNames, (labels) => ({ labels, value: 0 }));
+    this.series = new SeriesTable(labelNames, make);
   }
 
-  child2(a: string, b: string | number): CounterSeries {
+  child2(a: string, b: string | number): S {
     return this.series.lookup2(a, b);
+  }
+
+  reset(): void {
+    this.series.clear();
+  }
+}
+
+interface CounterSeries extends Series {
+  value: number;
+}
+
+/** A counter with labels, in the shape prom-client's registry renders (`get()`). */
+class LabelledCounter extends LabelledMetric<CounterSeries> {
+  readonly type = 'counter';
+
+  constructor(name: string, help: string, labelNames: readonly string[]) {
+    super(name, help, labelNames, (labels) => ({ labels, value: 0 }));
   }
 
   child3(a: string, b: string, c: string): CounterSeries {
@@ -134,10 +148,6 @@ class LabelledCounter {
       values: this.series.all.map((s) => ({ labels: { ...s.labels }, value: s.value })),
     };
   }
-
-  reset(): void {
-    this.series.clear();
-  }
 }
 
 interface HistogramSeries extends Series {
@@ -149,18 +159,16 @@ interface HistogramSeries extends Series {
 }
 
 /** A histogram with labels, rendered like prom-client's (`le` first, cumulative buckets, _sum, _count). */
-class LabelledHistogram {
+class LabelledHistogram extends LabelledMetric<HistogramSeries> {
   readonly type = 'histogram';
-  readonly aggregator = 'sum';
-  private readonly series: SeriesTable<HistogramSeries>;
 
   constructor(
-    readonly name: string,
-    readonly help: string,
+    name: string,
+    help: string,
     labelNames: readonly string[],
     private readonly buckets: readonly number[],
   ) {
-    this.series = new SeriesTable(labelNames, (labels) => {
+    super(name, help, labelNames, (labels) => {
       const series: HistogramSeries = {
         labels,
         counts: new Float64Array(buckets.length + 1),
@@ -178,10 +186,6 @@ class LabelledHistogram {
     });
   }
 
-  child2(a: string, b: string | number): HistogramSeries {
-    return this.series.lookup2(a, b);
-  }
-
   get() {
     const values: Array<{ labels: Record<string, string | number>; value: number; metricName: string }> = [];
     for (const s of this.series.all) {
@@ -195,9 +199,5 @@ class LabelledHistogram {
       values.push({ labels: { ...s.labels }, value: s.count, metricName: `${this.name}_count` });
     }
     return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values };
-  }
-
-  reset(): void {
-    this.series.clear();
   }
 }
