@@ -656,10 +656,9 @@ interface Upgrade {
 
 const EMPTY_BODY = Buffer.alloc(0);
 
+/** The body of a request that declares one (`content-length` or `transfer-encoding`), up to `limit` bytes. */
 function readBody(req: IncomingMessage, head: ClientHead, limit: number): Promise<BodyResult> {
   const declared = head['content-length'];
-  const chunked = head['transfer-encoding'] !== undefined;
-  if (declared === undefined && !chunked) return Promise.resolve(EMPTY_BODY);
   if (declared !== undefined && Number(declared) > limit) {
     req.resume();
     return Promise.resolve('too-large');
