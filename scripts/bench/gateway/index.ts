@@ -385,29 +385,11 @@ async function main() {
   const lightPaths = ['direct', 'nginx', ...gateways, 'node:http'];
   const atHalf = Object.fromEntries(fixedPaths.map((name) => [name, [] as FixedRateResult[]]));
   const atLight = Object.fromEntries(lightPaths.map((name) => [name, [] as FixedRateResult[]]));
+  const measure = (name: string, rate: number) =>
+    fixedRate(name, targets[name]!, rate, SECONDS, proxyPids[name]!, upstreamChild.pid!);
   for (let round = 0; round < ROUNDS; round++) {
-    for (const name of fixedPaths) {
-      const result = await fixedRate(
-        name,
-        targets[name]!,
-        half,
-        SECONDS,
-        proxyPids[name]!,
-        upstreamChild.pid!,
-      );
-      atHalf[name]!.push(result);
-    }
-    for (const name of lightPaths) {
-      const result = await fixedRate(
-        name,
-        targets[name]!,
-        light,
-        SECONDS,
-        proxyPids[name]!,
-        upstreamChild.pid!,
-      );
-      atLight[name]!.push(result);
-    }
+    for (const name of fixedPaths) atHalf[name]!.push(await measure(name, half));
+    for (const name of lightPaths) atLight[name]!.push(await measure(name, light));
   }
   const pickFixed = (list: FixedRateResult[]): FixedRateResult => ({
     p50: median(list.map((r) => r.p50)),
