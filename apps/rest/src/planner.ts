@@ -317,15 +317,42 @@ function relatedOrderRef(
   if (rel.cardinality !== 'many-to-one' && rel.cardinality !== 'one-to-one') throw notPossible();
   const ra = nextAlias(ctx, 'o');
   const column = columnRef(ctx, rel.target, ra, term.field);
-  const on =
-    rel.cardinality === 'many-to-one'
-      ? rel.fk.fromColumns.map(
-          (c, i) => `${ident(ra)}.${ident(rel.fk.toColumns[i]!)} = ${ident(alias)}.${ident(c)}`,
-        )
-      : rel.fk.fromColumns.map(
-          (c, i) => `${ident(ra)}.${ident(c)} = ${ident(alias)}.${ident(rel.fk.toColumns[i]!)}`,
-        );
-  return `(SELECT ${column} FROM ${qualified(rel.target.schema, rel.target.name)} AS ${ident(ra)} WHERE ${on.join(' AND ')} LIMIT 1)`;
+  const { from, on } = relatedRows(ctx, rel, alias, ra);
+  return `(SELECT ${column} FROM ${from}${whereClause(on)} LIMIT 1)`;
+}
+
+const whereClause = (conditions: readonly string[]) =>
+  conditions.length ? ` WHERE ${conditions.join(' AND ')}` : '';
+
+/**
+ * How the rows of a relationship's target (as `childAlias`) are reached from one parent row: the
+ * FROM item and the conditions tying it to `parentAlias`.
+ */
+function relatedRows(
+  ctx: PlanContext,
+  rel: Relationship,
+  parentAlias: string,
+  childAlias: string,
+): { from: string; on: string[] } {
+  const pa = ident(parentAlias);
+  const ca = ident(childAlias);
+  const from = `${qualified(rel.target.schema, rel.target.name)} AS ${ca}`;
+  const { fk, junction } = rel;
+  if (rel.cardinality === 'many-to-one') {
+    return { from, on: fk.fromColumns.map((c, i) => `${ca}.${ident(fk.toColumns[i]!)} = ${pa}.${ident(c)}`) };
+  }
+  if (junction) {
+    const ja = ident(nextAlias(ctx, 'j'));
+    const { relation, toTarget } = junction;
+    const joinOn = toTarget.fromColumns.map(
+      (c, i) => `${ja}.${ident(c)} = ${ca}.${ident(toTarget.toColumns[i]!)}`,
+    );
+    return {
+      from: `${from} JOIN ${qualified(relation.schema, relation.name)} AS ${ja} ON ${joinOn.join(' AND ')}`,
+      on: fk.fromColumns.map((c, i) => `${ja}.${ident(c)} = ${pa}.${ident(fk.toColumns[i]!)}`),
+    };
+  }
+  return { from, on: fk.fromColumns.map((c, i) => `${ca}.${ident(c)} = ${pa}.${ident(fk.toColumns[i]!)}`) };
 }
 
 function outputName(item: Extract<SelectItem, { kind: 'column' }>): string {
@@ -424,25 +451,9 @@ function renderEmbed(
   }
   const childAlias = nextAlias(ctx, 't');
   const level = renderLevel(ctx, rel.target, childAlias, item.select, path);
-  const on: string[] = [];
-  const pa = ident(parentAlias);
-  const ca = ident(childAlias);
-  let from = `${qualified(rel.target.schema, rel.target.name)} AS ${ca}`;
-  if (rel.cardinality === 'many-to-one') {
-    on.push(...rel.fk.fromColumns.map((c, i) => `${ca}.${ident(rel.fk.toColumns[i]!)} = ${pa}.${ident(c)}`));
-  } else if (rel.junction) {
-    const ja = ident(nextAlias(ctx, 'j'));
-    const { relation: junction, toTarget } = rel.junction;
-    const joinOn = toTarget.fromColumns.map(
-      (c, i) => `${ja}.${ident(c)} = ${ca}.${ident(toTarget.toColumns[i]!)}`,
-    );
-    from += ` JOIN ${qualified(junction.schema, junction.name)} AS ${ja} ON ${joinOn.join(' AND ')}`;
-    on.push(...rel.fk.fromColumns.map((c, i) => `${ja}.${ident(c)} = ${pa}.${ident(rel.fk.toColumns[i]!)}`));
-  } else {
-    on.push(...rel.fk.fromColumns.map((c, i) => `${ca}.${ident(c)} = ${pa}.${ident(rel.fk.toColumns[i]!)}`));
-  }
+  const { from, on } = relatedRows(ctx, rel, parentAlias, childAlias);
   const levelOptions = ctx.query.levels.get(path);
-  let sql = `SELECT ${level.selectList.join(', ') || 'NULL'} FROM ${from} ${level.joins.join(' ')} WHERE ${[...on, ...level.where].join(' AND ')}`;
+  let sql = `SELECT ${level.selectList.join(', ') || 'NULL'} FROM ${from} ${level.joins.join(' ')}${whereClause([...on, ...level.where])}`;
   if (level.orderBy.length) sql += ` ORDER BY ${level.orderBy.join(', ')}`;
   if (levelOptions?.limit !== undefined) sql += ` LIMIT ${ctx.params.add(levelOptions.limit)}`;
   if (levelOptions?.offset !== undefined) sql += ` OFFSET ${ctx.params.add(levelOptions.offset)}`;
