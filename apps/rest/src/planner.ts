@@ -2,6 +2,7 @@ import { ApiError, apiError, cacheMiss, columnNotFound, tableNotFound, undefined
 import type { Condition, Field, Filter, Level, OrderTerm, ParsedQuery, SelectItem } from './query-parser.js';
 import {
   type Column,
+  type ComputedField,
   type ForeignKey,
   type Relation,
   type Routine,
@@ -46,12 +47,39 @@ export interface Statement {
 
 // ---------------------------------------------------------------- relationships
 
-interface Relationship {
+type Relationship = FkRelationship | ComputedRelationship;
+
+interface FkRelationship {
+  readonly kind: 'fk';
   readonly cardinality: 'many-to-one' | 'one-to-many' | 'one-to-one' | 'many-to-many';
   readonly target: Relation;
   readonly fk: ForeignKey;
   /** For many-to-many: the join table and its key towards the target. */
   readonly junction?: { readonly relation: Relation; readonly toTarget: ForeignKey };
+}
+
+/** A function of the source row returning rows of the target, embedded by the function's name. */
+interface ComputedRelationship {
+  readonly kind: 'computed';
+  readonly cardinality: 'many-to-one' | 'one-to-many';
+  readonly target: Relation;
+  readonly fn: ComputedField;
+}
+
+/**
+ * The computed relationship `name` of `source`, as PostgREST finds one: a function in the source's
+ * schema returning rows of an exposed table or view.
+ */
+function computedRelationship(
+  cache: SchemaCache,
+  source: Relation,
+  name: string,
+): ComputedRelationship | undefined {
+  const fn = source.computed.get(name);
+  if (!fn?.returnRelation || fn.schema !== source.schema) return undefined;
+  const target = cache.relations.get(qualifiedKey(fn.returnRelation.schema, fn.returnRelation.name));
+  if (!target) return undefined;
+  return { kind: 'computed', cardinality: fn.toOne ? 'many-to-one' : 'one-to-many', target, fn };
 }
 
 const sameColumns = (a: readonly string[], b: readonly string[]) =>
@@ -62,8 +90,8 @@ function findRelationships(
   source: Relation,
   name: string,
   hint?: string,
-): Relationship[] {
-  const found: Relationship[] = [];
+): FkRelationship[] {
+  const found: FkRelationship[] = [];
   const relationByKey = (schema: string, table: string) => cache.relations.get(qualifiedKey(schema, table));
   const target = relationByKey(source.schema, name);
   const isSource = (schema: string, table: string) => schema === source.schema && table === source.name;
@@ -74,7 +102,7 @@ function findRelationships(
         fk.toSchema === target.schema &&
         fk.toTable === target.name
       ) {
-        found.push({ cardinality: 'many-to-one', target, fk });
+        found.push({ kind: 'fk', cardinality: 'many-to-one', target, fk });
       }
       if (
         fk.fromSchema === target.schema &&
@@ -82,7 +110,7 @@ function findRelationships(
         isSource(fk.toSchema, fk.toTable)
       ) {
         const oneToOne = target.pk.length > 0 && sameColumns(fk.fromColumns, target.pk);
-        found.push({ cardinality: oneToOne ? 'one-to-one' : 'one-to-many', target, fk });
+        found.push({ kind: 'fk', cardinality: oneToOne ? 'one-to-one' : 'one-to-many', target, fk });
       }
     }
     // Many-to-many through a join table with keys to both sides.
@@ -100,7 +128,13 @@ function findRelationships(
         )
           continue;
         if (toTarget.toSchema !== target.schema || toTarget.toTable !== target.name) continue;
-        found.push({ cardinality: 'many-to-many', target, fk, junction: { relation: junction, toTarget } });
+        found.push({
+          kind: 'fk',
+          cardinality: 'many-to-many',
+          target,
+          fk,
+          junction: { relation: junction, toTarget },
+        });
       }
     }
   } else {
@@ -109,7 +143,9 @@ function findRelationships(
       if (!isSource(fk.fromSchema, fk.fromTable)) continue;
       if (fk.name === name || (fk.fromColumns.length === 1 && fk.fromColumns[0] === name)) {
         const t = relationByKey(fk.toSchema, fk.toTable);
-        if (t) found.push({ cardinality: 'many-to-one', target: t, fk });
+        // A computed relationship named like the table replaces the keys towards it, these included.
+        const overridden = t && computedRelationship(cache, source, t.name)?.fn.schema === t.schema;
+        if (t && !overridden) found.push({ kind: 'fk', cardinality: 'many-to-one', target: t, fk });
       }
     }
   }
@@ -124,7 +160,7 @@ function findRelationships(
   );
 }
 
-function describe(source: Relation, r: Relationship) {
+function describe(source: Relation, r: FkRelationship) {
   const cols = (table: string, columns: readonly string[]) => `${table}(${columns.join(', ')})`;
   const relationship = r.junction
     ? `${r.fk.name} using ${cols(source.name, r.fk.toColumns)} and ${r.junction.toTarget.name} using ${cols(r.target.name, r.junction.toTarget.toColumns)}`
@@ -134,7 +170,13 @@ function describe(source: Relation, r: Relationship) {
   return { cardinality: r.cardinality, embedding: `${source.name} with ${r.target.name}`, relationship };
 }
 
+/**
+ * The relationship an embed names. A computed relationship wins over the foreign keys towards a
+ * table of the same name, whatever the hint, as in PostgREST (where it replaces them).
+ */
 function resolveRelationship(ctx: PlanContext, source: Relation, item: EmbedItem): Relationship {
+  const computed = computedRelationship(ctx.cache, source, item.name);
+  if (computed) return computed;
   const found = findRelationships(ctx.cache, source, item.name, item.hint);
   if (found.length === 1) return found[0]!;
   if (found.length === 0) {
@@ -202,7 +244,7 @@ function columnRef(ctx: PlanContext, source: Source, alias: string, field: Field
   else {
     const relation = source.relation ?? ('pk' in source ? (source as Relation) : undefined);
     const computed = relation?.computed.get(field.name);
-    if (computed) sql = `${qualified(computed.schema, computed.name)}(${ident(alias)})`;
+    if (computed && !computed.setof) sql = `${qualified(computed.schema, computed.name)}(${ident(alias)})`;
     else if (inSelect && field.name === 'count' && !field.json.length) sql = `count(${ident(alias)})`;
     else throw cacheMiss(undefinedColumn(source.name, field.name));
   }
@@ -336,6 +378,17 @@ function relatedRows(
 ): { from: string; on: string[] } {
   const pa = ident(parentAlias);
   const ca = ident(childAlias);
+  if (rel.kind === 'computed') {
+    const call = `${qualified(rel.fn.schema, rel.fn.name)}(${pa})`;
+    if (rel.fn.setof) return { from: `${call} AS ${ca}`, on: [] };
+    // In FROM, a function returning one row turns a NULL result into a row of NULLs: no row is
+    // no related row, so the result is tested as a whole value first.
+    const row = 'pgrst_f';
+    return {
+      from: `(SELECT (${row}.v).* FROM (SELECT ${call} AS v OFFSET 0) AS ${row} WHERE ${row}.v IS DISTINCT FROM NULL) AS ${ca}`,
+      on: [],
+    };
+  }
   const from = `${qualified(rel.target.schema, rel.target.name)} AS ${ca}`;
   const { fk, junction } = rel;
   if (rel.cardinality === 'many-to-one') {

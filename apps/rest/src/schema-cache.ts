@@ -23,8 +23,9 @@ export interface Relation {
   readonly pk: readonly string[];
   readonly comment?: string | null;
   /**
-   * Computed fields: functions of an exposed schema taking this relation's row as their one argument
-   * and returning one value. They are selected, filtered and ordered on like columns.
+   * Functions of an exposed schema taking this relation's row as their one argument, by name:
+   * computed fields (one value, selected, filtered and ordered on like a column) and computed
+   * relationships (rows of a table or view, embedded by the function's name).
    */
   readonly computed: ReadonlyMap<string, ComputedField>;
 }
@@ -32,7 +33,14 @@ export interface Relation {
 export interface ComputedField {
   readonly schema: string;
   readonly name: string;
+  /** The return type (of one row, for a SETOF function). */
   readonly type: string;
+  /** Returns a set: only a computed relationship, never a column. */
+  readonly setof: boolean;
+  /** The table or view whose rows the function returns: it is also a computed relationship. */
+  readonly returnRelation?: { readonly schema: string; readonly name: string };
+  /** Not SETOF, or `ROWS 1`: the relationship is to-one, as PostgREST reads it. */
+  readonly toOne: boolean;
 }
 
 export interface ForeignKey {
@@ -95,11 +103,15 @@ SELECT
     'pk', coalesce((SELECT json_agg(a.attname ORDER BY array_position(i.indkey::int2[], a.attnum))
         FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey::int2[])
         WHERE i.indrelid = c.oid AND i.indisprimary), '[]'),
-    'computed', coalesce((SELECT json_agg(json_build_object(
-        'schema', pn.nspname, 'name', p.proname, 'type', format_type(p.prorettype, NULL))
+    'computed', coalesce((SELECT json_agg(json_strip_nulls(json_build_object(
+        'schema', pn.nspname, 'name', p.proname, 'type', format_type(p.prorettype, NULL), 'setof', p.proretset,
+        'toOne', NOT p.proretset OR p.prorows = 1,
+        'returnRelation', CASE WHEN rc.oid IS NOT NULL THEN json_build_object('schema', rn.nspname, 'name', rc.relname) END))
         ORDER BY pn.nspname = n.nspname DESC, pn.nspname)
-        FROM pg_proc p JOIN pg_namespace pn ON pn.oid = p.pronamespace
-        WHERE p.pronargs = 1 AND p.proargtypes[0] = c.reltype AND p.prokind = 'f' AND NOT p.proretset
+        FROM pg_proc p JOIN pg_namespace pn ON pn.oid = p.pronamespace JOIN pg_type rt ON rt.oid = p.prorettype
+        LEFT JOIN pg_class rc ON rc.oid = rt.typrelid AND rc.relkind IN ('r', 'v', 'm', 'f', 'p')
+        LEFT JOIN pg_namespace rn ON rn.oid = rc.relnamespace
+        WHERE p.pronargs = 1 AND p.proargtypes[0] = c.reltype AND p.prokind = 'f' AND (NOT p.proretset OR rc.oid IS NOT NULL)
           AND p.prorettype <> 'void'::regtype AND pn.nspname = ANY($1::text[])), '[]')
   )), '[]')
   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
