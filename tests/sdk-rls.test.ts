@@ -40,6 +40,8 @@ create table public.reviews (
 );
 insert into public.reviews (product_id, stars)
   select id, case sku when 'seed-1' then 5 else 1 end from public.products where sku in ('seed-1', 'seed-3');
+create function public.reviewed(public.reviews) returns setof public.products rows 1 language sql stable
+  as $$ select * from public.products where id = $1.product_id $$;
 `;
 
 let a: TestProject;
@@ -372,6 +374,20 @@ describe('supabase-js embedding and compound filters', () => {
     const inner = await anon.from('reviews').select('stars, products!inner(sku)').order('stars');
     expect(inner.error).toBeNull();
     expect(inner.data).toEqual([{ stars: 5, products: { sku: 'seed-1' } }]);
+  });
+
+  it('embeds a computed relationship by the function’s name; RLS applies inside the function', async () => {
+    const outer = await anon.from('reviews').select('stars, product:reviewed(sku)').order('stars');
+    expect(outer.error).toBeNull();
+    expect(outer.data).toEqual([
+      { stars: 1, product: null },
+      { stars: 5, product: { sku: 'seed-1' } },
+    ]);
+    const inner = await anon.from('reviews').select('stars, reviewed!inner(sku)');
+    expect(inner.error).toBeNull();
+    expect(inner.data).toEqual([{ stars: 5, reviewed: { sku: 'seed-1' } }]);
+    const all = await service.from('reviews').select('reviewed(sku)').order('stars');
+    expect(all.data).toEqual([{ reviewed: { sku: 'seed-3' } }, { reviewed: { sku: 'seed-1' } }]);
   });
 
   it('or() filters', async () => {
