@@ -87,6 +87,63 @@ describe('invalidation across instances sharing one Redis', () => {
   });
 });
 
+describe('rate limits across instances sharing one Redis', () => {
+  const liveInstances = async (gateway: RunningGateway) => {
+    const text = await (await request(`${gateway.url}/metrics`)).body.text();
+    return Number(/^gateway_live_instances (\d+)$/m.exec(text)?.[1]);
+  };
+  const passes = async (gateway: RunningGateway, p: TestProject) => {
+    let passed = 0;
+    for (let i = 0; i < 20; i++) {
+      const res = await call(gateway.url, p.ref, '/rest/v1/todos', { headers: { apikey: p.publishableKey } });
+      if (res.status === 429) return passed;
+      expect(res.status).toBe(200);
+      passed++;
+    }
+    return passed;
+  };
+
+  it('splits a project limit between the live gateways, follows limit changes within 1 s and re-splits when one leaves', async () => {
+    await within(
+      5_000,
+      async () => (await liveInstances(first)) === 2 && (await liveInstances(second)) === 2,
+    );
+    const limited = registry.addProject('quotaquotaquotaquota', {
+      upstreams: upstreamsFor('quotaquotaquotaquota', echo.port),
+      rateLimit: { requestsPerSecond: 0.01, burst: 8 },
+    });
+    // Half of the burst on each instance (the refill, one request per 200 s, never lands in the test).
+    expect(await passes(first, limited)).toBe(4);
+    expect(await passes(second, limited)).toBe(4);
+    // Raising the limit reaches both instances within 1 s (invalidation `limits-updated`).
+    await registry.setRateLimit(limited.ref, { requestsPerSecond: 0.01, burst: 40 });
+    await within(1_000, async () => {
+      const codes = await Promise.all(
+        [first, second].map((g) => status(g, limited.publishableKey, limited.ref)),
+      );
+      return codes.every((c) => c === 200);
+    });
+    // Removing it lifts the refusals entirely.
+    await registry.setRateLimit(limited.ref, null);
+    await within(1_000, async () => (await passes(first, limited)) === 20);
+
+    // A third instance joins: each enforces a third; when it leaves, the two take over its share.
+    const third = await startGateway(testConfig(registry, {}, redis.url));
+    try {
+      await within(
+        5_000,
+        async () => (await liveInstances(first)) === 3 && (await liveInstances(third)) === 3,
+      );
+    } finally {
+      await third.close();
+    }
+    await within(
+      5_000,
+      async () => (await liveInstances(first)) === 2 && (await liveInstances(second)) === 2,
+    );
+  });
+});
+
 describe('Redis round trips', () => {
   it('a request missing both the key record and the project config reads Redis once (one MGET)', async () => {
     const fresh = registry.addProject('epsilonepsilonepsilon', {

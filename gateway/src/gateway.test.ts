@@ -356,6 +356,46 @@ describe('caching', () => {
   });
 });
 
+describe('rate limits', () => {
+  it('answers 429 with Retry-After once a project spends its burst, refills at its rate, and spares other projects', async () => {
+    const limited = registry.addProject('throttlethrottlethro', {
+      upstreams: upstreamsFor('throttlethrottlethro', echo.port),
+      rateLimit: { requestsPerSecond: 2, burst: 3 },
+    });
+    const get = (p: TestProject) =>
+      call(url, p.ref, '/rest/v1/todos', {
+        headers: { apikey: p.publishableKey, origin: 'https://app.example' },
+      });
+    for (let i = 0; i < 3; i++) expect((await get(limited)).status).toBe(200);
+    const before = echo.requests.length;
+    const refused = await get(limited);
+    expect(refused.status).toBe(429);
+    expect(refused.body).toEqual({
+      message: 'API rate limit exceeded',
+      hint: expect.stringContaining('2 requests per second'),
+    });
+    expect(refused.headers['retry-after']).toBe('1');
+    expect(refused.headers['access-control-allow-origin']).toBe('*');
+    expect(echo.requests.length).toBe(before);
+    // Preflights are answered before any key or limit check.
+    const preflight = await call(url, limited.ref, '/rest/v1/todos', {
+      method: 'OPTIONS',
+      headers: { origin: 'https://app.example', 'access-control-request-method': 'GET' },
+    });
+    expect(preflight.status).toBe(204);
+    // Another project is not affected.
+    expect((await get(project)).status).toBe(200);
+    // Two requests per second: one more after 500 ms, then refused again.
+    clockOffsetMs += 500;
+    try {
+      expect((await get(limited)).status).toBe(200);
+      expect((await get(limited)).status).toBe(429);
+    } finally {
+      clockOffsetMs -= 500;
+    }
+  });
+});
+
 describe('operations', () => {
   it('serves /health, /ready and Prometheus /metrics on the bare address only', async () => {
     const health = await request(`${url}/health`);

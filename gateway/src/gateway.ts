@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { type IncomingMessage, ServerResponse } from 'node:http';
+import { hostname } from 'node:os';
 import type { LookupFunction, Socket } from 'node:net';
 import { type ApiKeyType, hashApiKey, parseApiKey, verifyApiKey } from '@supaplane/keys';
 import type { Redis } from 'ioredis';
@@ -16,6 +17,7 @@ import type { InternalApi, OriginResult } from './internal-api.js';
 import type { GatewayMetrics } from './metrics.js';
 import { MintedTokenCache } from './minted-tokens.js';
 import { matchHost } from './project-host.js';
+import { ProjectRateLimiter } from './rate-limit.js';
 import { ProjectRuntime, type ServiceName, type UpstreamTarget, serviceForPath } from './project-runtime.js';
 import { type ApiKeyRecord, type ProjectRecord, parseApiKeyRecord, parseProjectRecord } from './records.js';
 import { RedisLayer, apiKeyRedisKey, projectRedisKey } from './redis-layer.js';
@@ -101,6 +103,8 @@ export function buildGateway(options: GatewayOptions): Gateway {
   const checkedKeys = new LRUCache<string, { ref: string; type: ApiKeyType; hash: string }>({
     max: config.cache.maxEntries,
   });
+
+  const rateLimiter = new ProjectRateLimiter();
 
   // One observer for every relay: the request context lives on the relay itself.
   const relayObserver: RelayObserver = {
@@ -193,6 +197,13 @@ export function buildGateway(options: GatewayOptions): Gateway {
       onResubscribed() {
         projects.clear();
         keys.clear();
+      },
+      presence: {
+        instanceId: `${hostname()}:${process.pid}:${randomUUID()}`,
+        onInstances(count) {
+          rateLimiter.setInstances(count);
+          metrics.liveInstances(count);
+        },
       },
     });
   } else {
@@ -361,6 +372,11 @@ export function buildGateway(options: GatewayOptions): Gateway {
       return reply(res, state, refusals.invalidApiKey);
     }
     if (keyType === 'secret' && isBrowserRequest(head)) return reply(res, state, refusals.secretKeyInBrowser);
+    const rateLimit = project.rateLimit;
+    if (rateLimit) {
+      const waitMs = rateLimiter.take(ref, rateLimit, clock.now());
+      if (waitMs > 0) return reply(res, state, refusals.rateLimited(rateLimit.requestsPerSecond, waitMs));
+    }
 
     // The token the upstream sees: the user's (verified, unchanged) or one minted for the key's role,
     // as the `X-Client-Authorization` value.

@@ -1,4 +1,4 @@
-import { Counter, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import { createGatewayMetrics } from './metrics.js';
 
@@ -30,6 +30,11 @@ async function referenceText(): Promise<string> {
   cache.labels('project', 'origin', 'miss').inc();
   for (const seconds of [0.0004, 0.001, 0.003, 0.2, 42]) upstream.labels('rest', '200').observe(seconds);
   upstream.labels('rest', '504').observe(30);
+  new Gauge({
+    name: 'gateway_live_instances',
+    help: 'Live gateway instances seen in Redis; each enforces this share of a project rate limit',
+    registers: [registry],
+  }).set(3);
   return registry.metrics();
 }
 
@@ -43,6 +48,7 @@ describe('gateway metrics', () => {
     metrics.cacheLookup('project', 'origin', 'miss');
     for (const seconds of [0.0004, 0.001, 0.003, 0.2, 42]) metrics.upstreamLatency('rest', 200, seconds);
     metrics.upstreamLatency('rest', 504, 30);
+    metrics.liveInstances(3);
     const text = await metrics.registry.metrics();
     expect(text).toBe(await referenceText());
     expect(text).toContain(

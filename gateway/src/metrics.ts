@@ -1,4 +1,4 @@
-import { type Metric, Registry, collectDefaultMetrics } from 'prom-client';
+import { Gauge, type Metric, Registry, collectDefaultMetrics } from 'prom-client';
 import type { CacheLayer } from './tiered-cache.js';
 
 export interface GatewayMetrics {
@@ -6,6 +6,8 @@ export interface GatewayMetrics {
   request(prefix: string, status: number): void;
   cacheLookup(cache: 'project' | 'key', layer: CacheLayer, result: 'hit' | 'miss'): void;
   upstreamLatency(prefix: string, status: number, seconds: number): void;
+  /** Live gateway instances sharing each project's rate limit (set every few seconds, not per request). */
+  liveInstances(count: number): void;
 }
 
 const UPSTREAM_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
@@ -36,11 +38,18 @@ export function createGatewayMetrics(options: { defaultMetrics?: boolean } = {})
     UPSTREAM_BUCKETS,
   );
   for (const metric of [requests, cache, upstream]) registry.registerMetric(metric as unknown as Metric);
+  const instances = new Gauge({
+    name: 'gateway_live_instances',
+    help: 'Live gateway instances seen in Redis; each enforces this share of a project rate limit',
+    registers: [registry],
+  });
+  instances.set(1);
   return {
     registry,
     request: (prefix, status) => requests.child2(prefix, status).value++,
     cacheLookup: (name, layer, result) => cache.child3(name, layer, result).value++,
     upstreamLatency: (prefix, status, seconds) => upstream.child2(prefix, status).observe(seconds),
+    liveInstances: (count) => instances.set(count),
   };
 }
 

@@ -1,6 +1,7 @@
 import { CLOCK_SKEW_SECONDS, type JwtRejection, type JwtVerifier, createJwtVerifier } from '@supaplane/jwt';
 import { LRUCache } from 'lru-cache';
 import type { ProjectRecord } from './records.js';
+import type { RateLimit } from './rate-limit.js';
 
 /** The Supabase API prefixes and the upstream each maps to. */
 export const SERVICE_PREFIXES = [
@@ -51,6 +52,8 @@ export class ProjectRuntime {
   private acceptedTokens: LRUCache<string, { notBefore: number; expiresAt: number }> | null = null;
   /** The HS256 secret, for minting; null when the project has none. */
   readonly jwtSecret: string | null;
+  /** The project's request rate limit (all gateway instances together), or null. */
+  readonly rateLimit: RateLimit | null;
 
   constructor(
     readonly record: ProjectRecord,
@@ -61,6 +64,7 @@ export class ProjectRuntime {
     this.ref = record.ref;
     this.status = record.status;
     this.jwtSecret = record.jwtSecret;
+    this.rateLimit = record.rateLimit;
     const hasKeys = Boolean(record.jwtSecret) || Boolean(record.jwks?.keys.length);
     this.verifier = hasKeys
       ? createJwtVerifier({

@@ -1,3 +1,5 @@
+import type { RateLimit } from './rate-limit.js';
+
 /** Shapes of the tenant-manager internal API (docs/contracts.md), validated on the way in. */
 
 export interface UpstreamRecord {
@@ -12,6 +14,8 @@ export interface ProjectRecord {
   readonly jwtSecret: string | null;
   readonly jwks: { readonly keys: readonly Record<string, unknown>[] } | null;
   readonly upstreams: Readonly<Record<string, UpstreamRecord | null>>;
+  /** Requests per second across all gateway instances; null when the project has no limit. */
+  readonly rateLimit: RateLimit | null;
   readonly version: number;
 }
 
@@ -28,7 +32,7 @@ const isObject = (v: unknown): v is Record<string, unknown> =>
 
 export function parseProjectRecord(value: unknown): ProjectRecord | null {
   if (!isObject(value)) return null;
-  const { ref, status, jwtSecret, jwks, upstreams, version } = value;
+  const { ref, status, jwtSecret, jwks, upstreams, rateLimit, version } = value;
   if (typeof ref !== 'string' || typeof status !== 'string') return null;
   if (jwtSecret !== null && jwtSecret !== undefined && typeof jwtSecret !== 'string') return null;
   if (jwks !== null && jwks !== undefined && !(isObject(jwks) && Array.isArray(jwks.keys))) return null;
@@ -50,12 +54,21 @@ export function parseProjectRecord(value: unknown): ProjectRecord | null {
       };
     }
   }
+  let parsedRateLimit: RateLimit | null = null;
+  if (rateLimit !== undefined && rateLimit !== null) {
+    if (!isObject(rateLimit)) return null;
+    const { requestsPerSecond, burst } = rateLimit;
+    const positive = (n: unknown): n is number => typeof n === 'number' && Number.isFinite(n) && n > 0;
+    if (!positive(requestsPerSecond) || (burst !== undefined && !positive(burst))) return null;
+    parsedRateLimit = { requestsPerSecond, burst: Math.max(requestsPerSecond, burst ?? requestsPerSecond) };
+  }
   return {
     ref,
     status,
     jwtSecret: typeof jwtSecret === 'string' && jwtSecret ? jwtSecret : null,
     jwks: isObject(jwks) ? (jwks as unknown as ProjectRecord['jwks']) : null,
     upstreams: parsedUpstreams,
+    rateLimit: parsedRateLimit,
     version: typeof version === 'number' ? version : 0,
   };
 }

@@ -7,6 +7,11 @@ import type { RemoteCache } from './tiered-cache.js';
 export const INVALIDATION_CHANNEL = 'supaplane:invalidate';
 export const projectRedisKey = (ref: string) => `supaplane:gw:project:${ref}`;
 export const apiKeyRedisKey = (hash: string) => `supaplane:gw:key:${hash}`;
+/** Sorted set of live gateway instances, scored by their last heartbeat (ms). */
+export const INSTANCES_KEY = 'supaplane:gw:instances';
+/** How often an instance reports itself, and after how long without a report it no longer counts. */
+export const PRESENCE_EVERY_MS = 2_000;
+const PRESENCE_TTL_MS = 3 * PRESENCE_EVERY_MS;
 
 export type Invalidation =
   | { kind: 'project'; ref: string; reason: string }
@@ -35,6 +40,11 @@ export interface RedisLayerOptions {
   readonly onInvalidation: (message: Invalidation) => void;
   /** Called when the subscription comes back after a disconnect: messages may have been missed. */
   readonly onResubscribed: () => void;
+  /**
+   * With an id, the layer reports this instance in {@link INSTANCES_KEY} every
+   * {@link PRESENCE_EVERY_MS} and calls `onInstances` with the number of live instances.
+   */
+  readonly presence?: { readonly instanceId: string; readonly onInstances: (count: number) => void };
 }
 
 /**
@@ -50,6 +60,8 @@ export class RedisLayer implements RemoteCache {
   private lostSubscription = false;
   private lastErrorLog = 0;
   private batch: Array<{ key: string; resolve: (value: string | null | undefined) => void }> = [];
+  private presenceTimer: NodeJS.Timeout | null = null;
+  private presenceInFlight = false;
 
   constructor(private readonly options: RedisLayerOptions) {
     this.breaker = new CircuitBreaker({ failureThreshold: 3, openMs: 1_000, clock: options.clock });
@@ -84,6 +96,12 @@ export class RedisLayer implements RemoteCache {
       },
       (error: Error) => this.logError('redis subscribe', error),
     );
+    if (options.presence) {
+      const presence = options.presence;
+      this.client.on('ready', () => void this.reportPresence(presence));
+      this.presenceTimer = setInterval(() => void this.reportPresence(presence), PRESENCE_EVERY_MS);
+      this.presenceTimer.unref();
+    }
   }
 
   /**
@@ -145,7 +163,38 @@ export class RedisLayer implements RemoteCache {
     }
   }
 
+  /** Reports this instance alive and passes on how many are (skipped while Redis is out of reach). */
+  private async reportPresence(presence: NonNullable<RedisLayerOptions['presence']>): Promise<void> {
+    if (this.client.status !== 'ready' || this.presenceInFlight) return;
+    this.presenceInFlight = true;
+    const now = this.options.clock.now();
+    try {
+      const results = await this.client
+        .multi()
+        .zadd(INSTANCES_KEY, now, presence.instanceId)
+        .zremrangebyscore(INSTANCES_KEY, '-inf', now - PRESENCE_TTL_MS)
+        .zcard(INSTANCES_KEY)
+        .pexpire(INSTANCES_KEY, PRESENCE_TTL_MS)
+        .exec();
+      const count = results?.[2]?.[1];
+      if (typeof count === 'number' && count > 0) presence.onInstances(count);
+    } catch {
+      // Redis errors are logged by the client's error handler; the last count stays in force.
+    } finally {
+      this.presenceInFlight = false;
+    }
+  }
+
   async close(): Promise<void> {
+    if (this.presenceTimer) clearInterval(this.presenceTimer);
+    const presence = this.options.presence;
+    if (presence && this.client.status === 'ready') {
+      // Leave at once, so the other instances take over this one's share on their next report.
+      await Promise.race([
+        this.client.zrem(INSTANCES_KEY, presence.instanceId).catch(() => undefined),
+        new Promise((resolve) => setTimeout(resolve, 200).unref()),
+      ]);
+    }
     this.client.disconnect();
     this.subscriber.disconnect();
   }

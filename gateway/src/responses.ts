@@ -60,6 +60,14 @@ export const refusals = {
     status: 413,
     body: { message: `Request body too large: the limit is ${limit} bytes` },
   }),
+  rateLimited: (requestsPerSecond: number, retryAfterMs: number): Refusal => ({
+    status: 429,
+    body: {
+      message: 'API rate limit exceeded',
+      hint: `This project accepts ${requestsPerSecond} requests per second; retry after the number of seconds in Retry-After.`,
+    },
+    headers: { 'retry-after': String(Math.max(1, Math.ceil(retryAfterMs / 1000))) },
+  }),
   upstreamTimeout: { status: 504, body: { message: 'The upstream service did not answer in time' } },
   upstreamUnreachable: { status: 502, body: { message: 'The upstream service could not be reached' } },
   upstreamNotAllowed: { status: 502, body: { message: 'The upstream service address is not allowed' } },

@@ -2,6 +2,7 @@ import { type Server, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { generateApiKey, hashApiKey } from '@supaplane/keys';
 import { Redis } from 'ioredis';
+import type { RateLimit } from '../rate-limit.js';
 import type { ApiKeyRecord, ProjectRecord, UpstreamRecord } from '../records.js';
 import { INVALIDATION_CHANNEL, apiKeyRedisKey, projectRedisKey } from '../redis-layer.js';
 
@@ -28,8 +29,11 @@ export interface RegistryServer {
       upstreams: Record<string, UpstreamRecord | null>;
       status?: string;
       jwks?: { keys: Record<string, unknown>[] };
+      rateLimit?: RateLimit | null;
     },
   ): TestProject;
+  /** Changes a project's rate limit and publishes `limits-updated`, as the tenant-manager does. */
+  setRateLimit(ref: string, rateLimit: RateLimit | null): Promise<void>;
   /** An extra key for a project. */
   addKey(ref: string, type: 'publishable' | 'secret'): string;
   setStatus(ref: string, status: string): Promise<void>;
@@ -123,12 +127,26 @@ export async function startRegistryServer(options: {
     },
     token: options.token,
     calls,
-    addProject(ref, { upstreams, status = 'ACTIVE_HEALTHY', jwks }) {
+    addProject(ref, { upstreams, status = 'ACTIVE_HEALTHY', jwks, rateLimit = null }) {
       const jwtSecret = `jwt-secret-for-${ref}-0123456789abcdefghijklmnop`;
-      projects.set(ref, { ref, status, jwtSecret, jwks: jwks ?? { keys: [] }, upstreams, version: 1 });
+      projects.set(ref, {
+        ref,
+        status,
+        jwtSecret,
+        jwks: jwks ?? { keys: [] },
+        upstreams,
+        rateLimit,
+        version: 1,
+      });
       return { ref, jwtSecret, publishableKey: addKey(ref, 'publishable'), secretKey: addKey(ref, 'secret') };
     },
     addKey,
+    async setRateLimit(ref, rateLimit) {
+      const project = projects.get(ref);
+      if (!project) throw new Error(`no project ${ref}`);
+      projects.set(ref, { ...project, rateLimit, version: project.version + 1 });
+      await publish([projectRedisKey(ref)], { kind: 'project', ref, reason: 'limits-updated' });
+    },
     async setStatus(ref, status) {
       const project = projects.get(ref);
       if (!project) throw new Error(`no project ${ref}`);
