@@ -39,6 +39,10 @@ export interface AppConfig {
   readonly bodyLimit?: number;
   /** PEM CA bundle for worker clusters with `ssl: true` (DB_CA_BUNDLE_FILE); default Node's trust store. */
   readonly dbCaBundle?: string | null;
+  /** `CONNECTION LIMIT` of a new project's database unless its create says otherwise (default 60). */
+  readonly projectDbConnectionLimit?: number;
+  /** Request rate of a new project unless its create says otherwise (default none). */
+  readonly projectRateLimit?: { readonly requestsPerSecond: number; readonly burst: number } | null;
 }
 
 export interface BuildAppOptions {
@@ -158,6 +162,11 @@ export async function buildApp(options: BuildAppOptions): Promise<TenantManagerA
       internalServiceToken: config.internalServiceToken,
       sqlStatementTimeoutMs: config.sqlStatementTimeoutMs ?? 8_000,
       dbCaBundle: config.dbCaBundle ?? null,
+      defaultLimits: {
+        db_connections: config.projectDbConnectionLimit ?? 60,
+        requests_per_second: config.projectRateLimit?.requestsPerSecond ?? null,
+        burst: config.projectRateLimit?.burst ?? null,
+      },
     },
   };
   const provisioner = new Provisioner(ctx, {

@@ -25,6 +25,8 @@ describe('loadConfig', () => {
       internalBaseUrl: null,
       publicUrlTemplate: 'https://{ref}.localhost',
       workerCluster: null,
+      projectDbConnectionLimit: 60,
+      projectRateLimit: null,
     });
     expect(config.masterKey.equals(Buffer.alloc(32, 7))).toBe(true);
   });
@@ -49,7 +51,29 @@ describe('loadConfig', () => {
     });
   });
 
+  it('reads the default project limits; the burst defaults to the rate', () => {
+    expect(
+      loadConfig({ ...base, PROJECT_DB_CONNECTION_LIMIT: '25', PROJECT_RATE_LIMIT_RPS: '100' }),
+    ).toMatchObject({
+      projectDbConnectionLimit: 25,
+      projectRateLimit: { requestsPerSecond: 100, burst: 100 },
+    });
+    expect(
+      loadConfig({ ...base, PROJECT_RATE_LIMIT_RPS: '100', PROJECT_RATE_LIMIT_BURST: '250' })
+        .projectRateLimit,
+    ).toEqual({ requestsPerSecond: 100, burst: 250 });
+  });
+
   it.each([
+    [
+      { PROJECT_DB_CONNECTION_LIMIT: '0' },
+      'PROJECT_DB_CONNECTION_LIMIT must be an integer between 1 and 10000',
+    ],
+    [{ PROJECT_RATE_LIMIT_BURST: '10' }, 'PROJECT_RATE_LIMIT_BURST needs PROJECT_RATE_LIMIT_RPS'],
+    [
+      { PROJECT_RATE_LIMIT_RPS: '10', PROJECT_RATE_LIMIT_BURST: '5' },
+      'PROJECT_RATE_LIMIT_BURST must be at least PROJECT_RATE_LIMIT_RPS',
+    ],
     [{ DATABASE_URL: '' }, 'DATABASE_URL is required'],
     [{ ADMIN_API_KEY: 'short' }, 'ADMIN_API_KEY is required (at least 16 characters)'],
     [{ MASTER_KEY: Buffer.alloc(16).toString('base64') }, 'MASTER_KEY must be base64 of exactly 32 bytes'],

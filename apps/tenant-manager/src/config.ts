@@ -31,6 +31,13 @@ import { readFileSync } from 'node:fs';
  *   PROVISION_CONCURRENCY  provisioning runs per process (default 4)
  *   SPARE_DATABASES        template copies kept ready per active cluster, so a create only renames
  *                          one (default 2; 0 disables)
+ *   PROJECT_DB_CONNECTION_LIMIT  connections a new project's database takes (its CONNECTION LIMIT on the
+ *                          worker cluster, counting every rest function instance's pool of 2 and the SQL
+ *                          endpoint) unless its create says otherwise (default 60; 1–10000)
+ *   PROJECT_RATE_LIMIT_RPS requests per second the gateways let through for a new project unless its create
+ *                          says otherwise (default: no limit; 1–1000000)
+ *   PROJECT_RATE_LIMIT_BURST   burst above that rate (default the rate; at least the rate, at most
+ *                          10000000; only with PROJECT_RATE_LIMIT_RPS)
  *   LOG_LEVEL              pino level (default info)
  */
 export interface TenantManagerConfig {
@@ -62,6 +69,9 @@ export interface TenantManagerConfig {
   readonly provisionWaitMs: number;
   readonly provisionConcurrency: number;
   readonly spareDatabases: number;
+  readonly projectDbConnectionLimit: number;
+  /** Null: new projects have no request rate limit. */
+  readonly projectRateLimit: { readonly requestsPerSecond: number; readonly burst: number } | null;
   readonly logLevel: string;
 }
 
@@ -104,6 +114,19 @@ function readCaBundle(path: string): string {
     throw new Error('DB_CA_BUNDLE_FILE holds no PEM certificate');
   }
   return pem;
+}
+
+function rateLimit(env: Env): TenantManagerConfig['projectRateLimit'] {
+  const rps = int(env, 'PROJECT_RATE_LIMIT_RPS', 0, 1, 1_000_000);
+  const burst = int(env, 'PROJECT_RATE_LIMIT_BURST', 0, 1, 10_000_000);
+  if (rps === 0) {
+    if (burst !== 0) throw new Error('PROJECT_RATE_LIMIT_BURST needs PROJECT_RATE_LIMIT_RPS');
+    return null;
+  }
+  if (burst !== 0 && burst < rps) {
+    throw new Error('PROJECT_RATE_LIMIT_BURST must be at least PROJECT_RATE_LIMIT_RPS');
+  }
+  return { requestsPerSecond: rps, burst: burst || rps };
 }
 
 /** Validates the environment once; throws an Error naming the bad variable (never echoing secrets). */
@@ -151,6 +174,8 @@ export function loadConfig(env: Env): TenantManagerConfig {
     provisionWaitMs: int(env, 'PROVISION_WAIT_MS', 3000, 0),
     provisionConcurrency: int(env, 'PROVISION_CONCURRENCY', 4, 1, 64),
     spareDatabases: int(env, 'SPARE_DATABASES', 2, 0, 100),
+    projectDbConnectionLimit: int(env, 'PROJECT_DB_CONNECTION_LIMIT', 60, 1, 10_000),
+    projectRateLimit: rateLimit(env),
     logLevel: env['LOG_LEVEL'] || 'info',
   };
 }

@@ -55,6 +55,7 @@ describe('project lifecycle', () => {
       region: 'local',
       endpoint: 'http://life-one.localhost:8000',
       last_error: null,
+      limits: { db_connections: 60, requests_per_second: null, burst: null },
     });
     expect(await clusterObjects('life-one')).toEqual([
       'db:proj_life-one',
@@ -104,6 +105,7 @@ describe('project lifecycle', () => {
         },
         auth: null,
       },
+      rateLimit: null,
       version: expect.any(Number),
     });
     const record = await h.tm.internalApp.inject({

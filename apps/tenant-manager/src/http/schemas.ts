@@ -1,7 +1,14 @@
 import { type TSchema, Type } from '@sinclair/typebox';
+import { LIMIT_RANGES } from '../lib/limits.js';
 import { PROJECT_STATUSES } from '../lib/projects.js';
 
 const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()]);
+/**
+ * An integer or null as one schema (`nullable`), not a union: with Fastify's type coercion a union
+ * would turn an out-of-range 0 into null instead of refusing it.
+ */
+const NullableInteger = (options: { minimum?: number; maximum?: number; description?: string } = {}) =>
+  Type.Unsafe<number | null>({ type: 'integer', nullable: true, ...options });
 
 export const ErrorBody = Type.Object(
   { message: Type.String(), code: Type.Optional(Type.String()) },
@@ -27,6 +34,22 @@ export const Project = Type.Object({
         'Why provisioning is retrying (COMING_UP) or failed (INIT_FAILED): an error message, never a secret; null otherwise',
     }),
   ),
+  limits: Type.Object({
+    db_connections: Type.Integer({
+      description: "CONNECTION LIMIT of the project's database on its worker cluster",
+    }),
+    requests_per_second: NullableInteger({ description: 'Enforced by the gateways; null: no limit' }),
+    burst: NullableInteger({ description: 'Requests allowed above the rate at once; null without a rate' }),
+  }),
+});
+
+/** Any subset; a rate without a burst gets burst = rate; `requests_per_second: null` removes the rate. */
+export const LimitsBody = Type.Object({
+  db_connections: Type.Optional(Type.Integer(LIMIT_RANGES.db_connections)),
+  requests_per_second: Type.Optional(NullableInteger(LIMIT_RANGES.requests_per_second)),
+  burst: Type.Optional(
+    NullableInteger({ ...LIMIT_RANGES.burst, description: 'At least requests_per_second (default equal)' }),
+  ),
 });
 
 export const RefParams = Type.Object({ ref: Type.String({ maxLength: 100 }) });
@@ -36,7 +59,13 @@ export const NewProjectBody = Type.Object({
   ref: Type.Optional(Type.String({ maxLength: 100, description: 'Default: 20 random lower-case letters' })),
   cluster_id: Type.Optional(Type.String({ format: 'uuid' })),
   region: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+  limits: Type.Optional(LimitsBody),
 });
+
+export const ProjectPatchBody = Type.Object(
+  { name: Type.Optional(Type.String({ maxLength: 1000 })), limits: Type.Optional(LimitsBody) },
+  { minProperties: 1 },
+);
 
 export const ListProjectsQuery = Type.Object({
   limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }),

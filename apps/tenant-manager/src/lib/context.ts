@@ -4,6 +4,7 @@ import type { ClusterPools } from './cluster-pools.js';
 import type { SecretBox } from './crypto.js';
 import type { FunctionTokens } from './function-tokens.js';
 import type { Invalidator } from './invalidation.js';
+import type { ProjectLimits } from './limits.js';
 
 export interface Clock {
   now(): Date;
@@ -42,6 +43,8 @@ export interface Settings {
   readonly sqlStatementTimeoutMs: number;
   /** PEM CA bundle verifying worker clusters reached over TLS; null: Node's default trust store. */
   readonly dbCaBundle: string | null;
+  /** Limits of a new project where its create does not say (PROJECT_DB_CONNECTION_LIMIT, PROJECT_RATE_LIMIT_*). */
+  readonly defaultLimits: ProjectLimits;
 }
 
 /** Everything the library needs, passed explicitly. */

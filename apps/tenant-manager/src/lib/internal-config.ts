@@ -13,6 +13,8 @@ export interface GatewayProjectConfig {
     rest: { kind: 'lambda-url' | 'http'; url: string; region: string } | null;
     auth: null;
   };
+  /** Enforced by the gateways; null when the project has no request rate limit. */
+  rateLimit: { requestsPerSecond: number; burst: number } | null;
   version: number;
 }
 
@@ -43,6 +45,10 @@ export async function gatewayProjectConfig(ctx: Context, ref: string): Promise<G
         : null,
       auth: null,
     },
+    rateLimit:
+      row.rate_limit_rps === null
+        ? null
+        : { requestsPerSecond: row.rate_limit_rps, burst: row.rate_limit_burst ?? row.rate_limit_rps },
     version: row.version,
   };
 }

@@ -14,6 +14,7 @@ export type ProjectReason =
   | 'jwt-rotated'
   | 'signing-keys-rotated'
   | 'function-updated'
+  | 'limits-updated'
   | 'created';
 
 export type InvalidationMessage =

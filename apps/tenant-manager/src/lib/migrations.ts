@@ -102,6 +102,22 @@ ALTER TABLE tm.clusters ADD CONSTRAINT clusters_status_check
 ALTER TABLE tm.clusters ADD COLUMN last_error text;
 `,
   },
+  {
+    version: 3,
+    name: 'projects: per-project limits (database connections, request rate)',
+    // Existing projects record the documented default; it reaches their database on the cluster at
+    // the next start (reconcileRestFunctions), restore or limits PATCH.
+    sql: `
+ALTER TABLE tm.projects
+  ADD COLUMN db_connection_limit int NOT NULL DEFAULT 60 CHECK (db_connection_limit BETWEEN 1 AND 10000),
+  ADD COLUMN rate_limit_rps int CHECK (rate_limit_rps BETWEEN 1 AND 1000000),
+  ADD COLUMN rate_limit_burst int CHECK (rate_limit_burst <= 10000000),
+  ADD CONSTRAINT projects_rate_limit_check CHECK (
+    (rate_limit_rps IS NULL) = (rate_limit_burst IS NULL)
+    AND (rate_limit_rps IS NULL OR rate_limit_burst >= rate_limit_rps));
+ALTER TABLE tm.projects ALTER COLUMN db_connection_limit DROP DEFAULT;
+`,
+  },
 ];
 
 const MIGRATION_LOCK = 'SELECT pg_advisory_lock(hashtext($1))';

@@ -152,13 +152,15 @@ async function claimSpare(db: Queryable, ref: string): Promise<boolean> {
 }
 
 /**
- * Makes `proj_<ref>` from the template, owned by the owner role: a spare is renamed when one is
- * ready, otherwise the template is copied (copies are serialised per cluster).
+ * Makes `proj_<ref>` from the template, owned by the owner role and capped at `connectionLimit`
+ * connections: a spare is renamed when one is ready, otherwise the template is copied (copies are
+ * serialised per cluster).
  */
 export async function createProjectDatabase(
   admin: pg.Pool,
   conn: ClusterConnection,
   ref: string,
+  connectionLimit: number,
 ): Promise<void> {
   const name = projectDatabase(ref);
   if (!(await databaseExists(admin, name)) && !(await claimSpare(admin, ref))) {
@@ -168,8 +170,26 @@ export async function createProjectDatabase(
       await client.query(`CREATE DATABASE ${ident(name)} TEMPLATE ${ident(TEMPLATE_DATABASE)}`);
     });
   }
-  // Also on a re-run: a crash may have come between the rename and this statement.
+  // Also on a re-run: a crash may have come between the rename and these statements.
   await admin.query(`ALTER DATABASE ${ident(name)} OWNER TO ${ident(ownerRole(ref))}`);
+  await setProjectConnectionLimit(admin, ref, connectionLimit);
+}
+
+/**
+ * `CONNECTION LIMIT` of the project database (idempotent: nothing to do when it is already set or the
+ * database does not exist).
+ * Postgres counts every connection to the database but refuses only non-superusers past it: the
+ * project's owner and authenticator roles (and a non-superuser master such as RDS's). Independent
+ * of `ALLOW_CONNECTIONS`, so a paused project keeps its limit.
+ */
+export async function setProjectConnectionLimit(admin: pg.Pool, ref: string, limit: number): Promise<void> {
+  if (!Number.isInteger(limit) || limit < 1) throw new Error(`invalid connection limit ${limit}`);
+  const { rows } = await admin.query<{ datconnlimit: number }>(
+    'SELECT datconnlimit FROM pg_database WHERE datname = $1',
+    [projectDatabase(ref)],
+  );
+  if (!rows[0] || rows[0].datconnlimit === limit) return;
+  await admin.query(`ALTER DATABASE ${ident(projectDatabase(ref))} CONNECTION LIMIT ${limit}`);
 }
 
 /**

@@ -2,8 +2,9 @@ import { randomInt, randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import type { Context } from './context.js';
 import { randomSecret } from './crypto.js';
-import { AppError, badRequest, conflict, notFound } from './errors.js';
-import { dropProjectDatabase, setProjectConnections } from './project-db.js';
+import { AppError, badRequest, conflict, messageOf, notFound } from './errors.js';
+import { applyLimits, type LimitsPatch, type ProjectLimits } from './limits.js';
+import { dropProjectDatabase, setProjectConnectionLimit, setProjectConnections } from './project-db.js';
 import { withAdvisoryLock } from './transaction.js';
 
 /** Supabase's project statuses (PAUSED instead of INACTIVE, as the issue asks). */
@@ -43,6 +44,9 @@ export interface ProjectRow {
   max_rows: number;
   rest_url: string | null;
   rest_region: string | null;
+  db_connection_limit: number;
+  rate_limit_rps: number | null;
+  rate_limit_burst: number | null;
   version: number;
   created_at: Date;
   updated_at: Date;
@@ -60,6 +64,7 @@ export interface Project {
   endpoint: string;
   /** The last provisioning error while COMING_UP, the cause of INIT_FAILED; null once a step succeeds. */
   last_error: string | null;
+  limits: ProjectLimits;
 }
 
 export const secretAad = {
@@ -83,8 +88,15 @@ export function toProject(ctx: Context, row: ProjectRow): Project {
     created_at: row.created_at.toISOString(),
     endpoint: projectEndpoint(ctx, row.ref),
     last_error: row.last_error,
+    limits: limitsOf(row),
   };
 }
+
+export const limitsOf = (row: ProjectRow): ProjectLimits => ({
+  db_connections: row.db_connection_limit,
+  requests_per_second: row.rate_limit_rps,
+  burst: row.rate_limit_burst,
+});
 
 /** A Supabase-style ref: 20 random lower-case letters. */
 export function generateRef(): string {
@@ -132,12 +144,15 @@ export interface NewProject {
   ref?: string;
   cluster_id?: string;
   region?: string;
+  /** Defaults: `ctx.settings.defaultLimits`. */
+  limits?: LimitsPatch;
 }
 
 /** Records a new project in COMING_UP with its credentials; provisioning does the rest. */
 export async function insertProject(ctx: Context, input: NewProject): Promise<ProjectRow> {
   const name = validateName(input.name);
   const ref = input.ref === undefined ? generateRef() : validateRef(input.ref);
+  const limits = applyLimits(ctx.settings.defaultLimits, input.limits ?? {});
   if (input.cluster_id !== undefined) {
     const { rows } = await ctx.db.query(`SELECT status FROM tm.clusters WHERE id::text = $1`, [
       input.cluster_id,
@@ -161,8 +176,9 @@ export async function insertProject(ctx: Context, input: NewProject): Promise<Pr
   try {
     const { rows } = await ctx.db.query<ProjectRow>(
       `INSERT INTO tm.projects (id, ref, name, status, step, requested_cluster_id, requested_region,
-         owner_password_enc, authenticator_password_enc, jwt_secret_enc, created_at, updated_at)
-       VALUES ($1, $2, $3, 'COMING_UP', 'allocate_cluster', $4, $5, $6, $7, $8, $9, $9)
+         owner_password_enc, authenticator_password_enc, jwt_secret_enc, db_connection_limit,
+         rate_limit_rps, rate_limit_burst, created_at, updated_at)
+       VALUES ($1, $2, $3, 'COMING_UP', 'allocate_cluster', $4, $5, $6, $7, $8, $10, $11, $12, $9, $9)
        RETURNING *`,
       [
         id,
@@ -174,6 +190,9 @@ export async function insertProject(ctx: Context, input: NewProject): Promise<Pr
         ctx.box.seal(randomSecret(24), secretAad.authenticatorPassword(id)),
         ctx.box.seal(randomSecret(32), secretAad.jwtSecret(id)),
         now,
+        limits.db_connections,
+        limits.requests_per_second,
+        limits.burst,
       ],
     );
     return rows[0]!;
@@ -212,6 +231,67 @@ export async function renameProject(ctx: Context, ref: string, rawName: string):
   if (!rows[0]) throw notFound();
   await ctx.invalidator.project(ref, 'renamed');
   return toProject(ctx, rows[0]);
+}
+
+/** Where limits may change: the project database exists (a paused one too) and no step is running. */
+const LIMITS_STATUSES: readonly ProjectStatus[] = ['ACTIVE_HEALTHY', 'PAUSED'];
+
+/**
+ * `PATCH /v1/projects/:ref`: a new name and/or limits (only the fields present change). A new
+ * `db_connections` is set on the cluster first, so an unreachable cluster (503) leaves everything
+ * as it was. Limits change only in ACTIVE_HEALTHY or PAUSED (409 otherwise); gateways are told
+ * (`limits-updated`, and `renamed` for a name).
+ */
+export async function updateProject(
+  ctx: Context,
+  ref: string,
+  patch: { name?: string; limits?: LimitsPatch },
+): Promise<Project> {
+  if (patch.limits === undefined) {
+    return patch.name === undefined ? getProject(ctx, ref) : renameProject(ctx, ref, patch.name);
+  }
+  const limitsPatch = patch.limits;
+  const name = patch.name === undefined ? null : validateName(patch.name);
+  const found = await requireProjectRow(ctx.db, ref);
+  const result = await withProjectLock(ctx, found.id, async (db) => {
+    const { rows } = await db.query<ProjectRow>('SELECT * FROM tm.projects WHERE id = $1', [found.id]);
+    const row = rows[0];
+    if (!row || row.status === 'REMOVED') throw notFound();
+    if (!LIMITS_STATUSES.includes(row.status)) {
+      throw conflict(`project is ${row.status}; expected ACTIVE_HEALTHY or PAUSED`, 'invalid_status');
+    }
+    const limits = applyLimits(limitsOf(row), limitsPatch);
+    if (limitsPatch.db_connections !== undefined) {
+      await applyConnectionLimit(ctx, row, limits.db_connections);
+    }
+    const updated = await db.query<ProjectRow>(
+      `UPDATE tm.projects SET name = COALESCE($2, name), db_connection_limit = $3, rate_limit_rps = $4,
+         rate_limit_burst = $5, version = version + 1, updated_at = $6
+       WHERE id = $1 RETURNING *`,
+      [row.id, name, limits.db_connections, limits.requests_per_second, limits.burst, ctx.clock.now()],
+    );
+    return updated.rows[0]!;
+  });
+  const row = result!;
+  ctx.log.info({ ref, limits: limitsOf(row) }, 'project limits updated');
+  if (name !== null) await ctx.invalidator.project(ref, 'renamed');
+  await ctx.invalidator.project(ref, 'limits-updated');
+  return toProject(ctx, row);
+}
+
+/** Sets the project database's CONNECTION LIMIT; a cluster that cannot do it now is a 503. */
+async function applyConnectionLimit(ctx: Context, row: ProjectRow, limit: number): Promise<void> {
+  try {
+    const cluster = await ctx.clusters.get(row.cluster_id!);
+    await setProjectConnectionLimit(cluster.admin, row.ref, limit);
+  } catch (error) {
+    ctx.log.warn({ ref: row.ref, err: messageOf(error) }, 'connection limit not applied');
+    throw new AppError(
+      503,
+      "the project's database cluster is not reachable; the limits were not changed",
+      'database_unreachable',
+    );
+  }
 }
 
 /** Runs `fn` holding the project's advisory lock (the one provisioning holds while it works). */
@@ -315,6 +395,8 @@ async function transition(
     await setStatus(ctx, db, row.id, via);
     if (!allowConnections) await ctx.invalidator.project(ref, 'paused', await keyHashes(db, row.id));
     const cluster = await ctx.clusters.get(row.cluster_id!);
+    // Before connections are allowed again: a restored database is never without its limit.
+    if (allowConnections) await setProjectConnectionLimit(cluster.admin, ref, row.db_connection_limit);
     await setProjectConnections(cluster.admin, ref, allowConnections);
     const done = await setStatus(ctx, db, row.id, to);
     await ctx.invalidator.project(ref, allowConnections ? 'restored' : 'paused', await keyHashes(db, row.id));

@@ -201,7 +201,7 @@ export class Provisioner {
         return;
       case 'create_database': {
         const handle = await cluster();
-        await createProjectDatabase(handle.admin, handle.conn, row.ref);
+        await createProjectDatabase(handle.admin, handle.conn, row.ref, row.db_connection_limit);
         this.refill(handle.id);
         return;
       }

@@ -1,5 +1,7 @@
 import type pg from 'pg';
 import type { Context } from './context.js';
+import { messageOf } from './errors.js';
+import { setProjectConnectionLimit } from './project-db.js';
 import { type ProjectRow, withProjectLock } from './projects.js';
 
 /**
@@ -29,6 +31,8 @@ export interface ReconcileSummary {
  * and a moved endpoint (e.g. another LAMBDA_PORT on the same data dir) is written back. A changed
  * URL bumps the project's version and tells the gateways to drop their cached config. Projects
  * whose lock is held elsewhere (being paused, deleted, or reconciled by another replica) are skipped.
+ * The stored connection limit is re-applied to the project database on the way (projects from before
+ * limits existed, or a limit changed by hand); a cluster that cannot take it is logged, not counted.
  */
 export async function reconcileRestFunctions(
   ctx: Context,
@@ -65,6 +69,12 @@ async function reconcileOne(
   const { rows } = await db.query<ProjectRow>('SELECT * FROM tm.projects WHERE id = $1', [id]);
   const row = rows[0];
   if (row?.status !== 'ACTIVE_HEALTHY') return 'skipped';
+  try {
+    const cluster = await ctx.clusters.get(row.cluster_id!);
+    await setProjectConnectionLimit(cluster.admin, row.ref, row.db_connection_limit);
+  } catch (error) {
+    ctx.log.warn({ ref: row.ref, err: messageOf(error) }, 'connection limit not re-applied');
+  }
   const fn = await ctx.provider.functions.ensureRestFunction({
     ref: row.ref,
     environment: restFunctionEnvironment(ctx, row.ref),

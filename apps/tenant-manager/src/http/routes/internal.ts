@@ -30,6 +30,10 @@ export const internalRoutes: FastifyPluginAsyncTypebox<{ ctx: Context }> = async
             jwtSecret: Type.String(),
             jwks: Jwks,
             upstreams: Type.Object({ rest: Upstream, auth: Upstream }),
+            rateLimit: Type.Union([
+              Type.Object({ requestsPerSecond: Type.Integer(), burst: Type.Integer() }),
+              Type.Null(),
+            ]),
             version: Type.Integer(),
           }),
           ...errors,

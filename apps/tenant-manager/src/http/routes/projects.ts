@@ -9,8 +9,8 @@ import {
   insertProject,
   listProjects,
   pauseProject,
-  renameProject,
   restoreProject,
+  updateProject,
 } from '../../lib/projects.js';
 import type { Provisioner } from '../../lib/provisioning.js';
 import { runProjectQuery } from '../../lib/sql-endpoint.js';
@@ -20,6 +20,7 @@ import {
   NewProjectBody,
   PostgrestConfig,
   Project,
+  ProjectPatchBody,
   RefParams,
 } from '../schemas.js';
 
@@ -84,13 +85,14 @@ export const projectRoutes: FastifyPluginAsyncTypebox<ProjectRoutesOptions> = as
     {
       schema: {
         tags,
-        summary: 'Rename a project',
+        summary:
+          'Rename a project and/or change its limits (only the fields present change; limits in ACTIVE_HEALTHY or PAUSED)',
         params: RefParams,
-        body: Type.Object({ name: Type.String({ maxLength: 1000 }) }),
+        body: ProjectPatchBody,
         response: { 200: Project, ...errors },
       },
     },
-    (request) => renameProject(ctx, request.params.ref, request.body.name),
+    (request) => updateProject(ctx, request.params.ref, request.body),
   );
 
   app.delete(
