@@ -757,7 +757,11 @@ const guarded = new WeakSet<pg.PoolClient>();
 function connectionLost(error: unknown): boolean {
   if (error instanceof ApiError) return false;
   const e = error as { code?: string; severity?: string; message?: string } | undefined;
-  if (isPgError(error)) return e?.severity === 'FATAL' || e?.severity === 'PANIC' || e?.code === '57P01';
+  // 53300 (too many connections) is FATAL too, but refused at connect: nothing was lost, and trying
+  // again at once would only knock a second time on a full database.
+  if (isPgError(error)) {
+    return (e?.severity === 'FATAL' && e.code !== '53300') || e?.severity === 'PANIC' || e?.code === '57P01';
+  }
   return (
     /^(ECONNRESET|EPIPE|ETIMEDOUT|ECONNREFUSED|ENOTCONN)$/.test(e?.code ?? '') ||
     /Connection terminated|not queryable/i.test(e?.message ?? '')

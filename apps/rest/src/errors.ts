@@ -110,8 +110,34 @@ export function pgErrorStatus(code: string, authenticated: boolean): number {
   return byClass[cls] ?? 400;
 }
 
+/** Seconds a client is asked to wait when no database connection can be had (`Retry-After`). */
+const CONNECTION_RETRY_AFTER = '1';
+
+/**
+ * SQLSTATE 53300 (too_many_connections) when connecting: the project database's CONNECTION LIMIT (or
+ * its login role's) is reached, or the whole server is full. A 503 of PostgREST's connection-error
+ * family with `Retry-After`, and our own words: Postgres's message names the database and role, and
+ * a connection failure must say nothing about where or as whom the data API connects.
+ */
+function tooManyConnections(error: PgErrorLike): ApiError {
+  const projectLimit = /too many connections for (database|role)/i.test(error.message ?? '');
+  return apiError(
+    503,
+    'PGRST000',
+    projectLimit
+      ? "Too many connections: the project's database connection limit is reached"
+      : 'Too many connections: the database server has no free connection slots',
+    null,
+    projectLimit
+      ? 'Retry shortly; requests already running hold every connection the project may open.'
+      : 'Retry shortly.',
+    { 'retry-after': CONNECTION_RETRY_AFTER },
+  );
+}
+
 /** A Postgres error as PostgREST renders it: SQLSTATE as code, message/detail/hint verbatim. */
 export function fromPgError(error: PgErrorLike, authenticated: boolean): ApiError {
+  if (error.code === '53300') return tooManyConnections(error);
   const code = error.code ?? 'XX000';
   const status = pgErrorStatus(code, authenticated);
   const headers: Record<string, string> = {};
