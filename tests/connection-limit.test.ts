@@ -1,0 +1,100 @@
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { admin, platform, rest } from './support/clients.js';
+import { expectPostgrestError } from './support/expect.js';
+import {
+  createProjects,
+  deleteProject,
+  eventually,
+  sql,
+  sqlRequest,
+  type TestProject,
+} from './support/projects.js';
+
+// Noisy-neighbour protection: a project at its database connection limit is refused by its own
+// database (503 through the gateway, saying why), while another project on the same cluster is served.
+
+const local = platform().local;
+const SLEEP_SECONDS = 4;
+
+let a: TestProject;
+let b: TestProject;
+
+beforeAll(async () => {
+  [a, b] = await createProjects('connlimit-a', 'connlimit-b');
+  const schema = `create table public.notes (id int primary key);
+    insert into public.notes values (1);`;
+  await Promise.all([sql(a.ref, schema), sql(b.ref, schema)]);
+});
+
+afterAll(async () => {
+  await Promise.all([a && deleteProject(a.ref), b && deleteProject(b.ref)]);
+});
+
+/**
+ * Waits until the SQL endpoint's session holds A's one connection: on the local cluster it is seen in
+ * pg_stat_activity; against a deployed platform there is no such view, so the wait is a generous one.
+ */
+async function untilSleeping(ref: string): Promise<void> {
+  if (!local) {
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    return;
+  }
+  const superuser = new pg.Client({ connectionString: local.postgresUrl });
+  await superuser.connect();
+  try {
+    await eventually(async () => {
+      const { rows } = await superuser.query(
+        `SELECT 1 FROM pg_stat_activity WHERE datname = $1 AND state = 'active' AND query LIKE '%pg_sleep%'`,
+        [`proj_${ref}`],
+      );
+      return rows.length === 1;
+    }, 5_000);
+  } finally {
+    await superuser.end();
+  }
+}
+
+function expectConnectionLimit(res: Awaited<ReturnType<typeof rest>>): void {
+  const body = expectPostgrestError(res, 503, 'PGRST000');
+  expect(body.message).toBe("Too many connections: the project's database connection limit is reached");
+  expect(res.headers['retry-after']).toBe('1');
+  // Nothing about where or as whom the data API connects.
+  expect(res.text).not.toMatch(/127\.0\.0\.1|localhost|authenticator_|owner_|proj_|password/i);
+}
+
+describe('database connection limit per project', () => {
+  it('A at its limit answers 503 saying so while B on the same cluster answers 200; A recovers once its connection is free', async () => {
+    const projects = await Promise.all(
+      [a, b].map(async (p) => (await admin('GET', `/v1/projects/${p.ref}`)).json()),
+    );
+    expect((projects[0] as { cluster_id: string }).cluster_id).toBe(
+      (projects[1] as { cluster_id: string }).cluster_id,
+    );
+
+    const patched = await admin('PATCH', `/v1/projects/${a.ref}`, { limits: { db_connections: 1 } });
+    expect(patched.status, patched.text).toBe(200);
+    expect((patched.json() as { limits: { db_connections: number } }).limits.db_connections).toBe(1);
+
+    // The operator's SQL endpoint takes A's one connection and keeps it busy.
+    const sleeping = sqlRequest(a.ref, `select pg_sleep(${SLEEP_SECONDS})`);
+    await untilSleeping(a.ref);
+
+    expectConnectionLimit(await rest(a.ref, 'notes?select=id', { key: a.secretKey }));
+    const other = await rest(b.ref, 'notes?select=id', { key: b.secretKey });
+    expect(other.status, other.text).toBe(200);
+    expect(other.json()).toEqual([{ id: 1 }]);
+    // Still refused after B was served: the same moment, not a race.
+    expectConnectionLimit(await rest(a.ref, 'notes?select=id', { key: a.publishableKey }));
+
+    const slept = await sleeping;
+    expect(slept.status, slept.text).toBe(201);
+    await eventually(
+      async () => (await rest(a.ref, 'notes?select=id', { key: a.secretKey })).status === 200,
+      5_000,
+    );
+    const again = await rest(a.ref, 'notes?select=id', { key: a.secretKey });
+    expect(again.status, again.text).toBe(200);
+    expect(again.json()).toEqual([{ id: 1 }]);
+  });
+});
