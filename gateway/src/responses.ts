@@ -64,7 +64,7 @@ export const refusals = {
     status: 429,
     body: {
       message: 'API rate limit exceeded',
-      hint: `This project accepts ${requestsPerSecond} requests per second; retry after the number of seconds in Retry-After.`,
+      hint: `This project accepts ${requestsPerSecond} request${requestsPerSecond === 1 ? '' : 's'} per second; retry after the number of seconds in Retry-After.`,
     },
     headers: { 'retry-after': String(Math.max(1, Math.ceil(retryAfterMs / 1000))) },
   }),

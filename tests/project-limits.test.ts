@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { admin, platform, rest } from './support/clients.js';
+import { admin, platform, rest, supabaseFor } from './support/clients.js';
 import { expectPostgrestError } from './support/expect.js';
 import {
   createProjects,
@@ -11,8 +11,11 @@ import {
   type TestProject,
 } from './support/projects.js';
 
-// Noisy-neighbour protection: a project at its database connection limit is refused by its own
-// database (503 through the gateway, saying why), while another project on the same cluster is served.
+// Noisy-neighbour protection, set per project by the operator:
+// - a project at its database connection limit is refused by its own database (503 through the
+//   gateway, saying why), while another project on the same cluster is served;
+// - a project over its request rate is refused by the gateway (429 with Retry-After) before anything
+//   reaches its data API, while another project is served.
 
 const local = platform().local;
 const SLEEP_SECONDS = 4;
@@ -96,5 +99,53 @@ describe('database connection limit per project', () => {
     const again = await rest(a.ref, 'notes?select=id', { key: a.secretKey });
     expect(again.status, again.text).toBe(200);
     expect(again.json()).toEqual([{ id: 1 }]);
+  });
+});
+
+describe('request rate limit per project', () => {
+  const status = async (p: TestProject) =>
+    (await rest(p.ref, 'notes?select=id', { key: p.publishableKey })).status;
+
+  it('A over its rate answers 429 with Retry-After while B is served; lifting the limit restores A within a second', async () => {
+    // One request per 100 s: the burst is all A gets during the test.
+    const patched = await admin('PATCH', `/v1/projects/${a.ref}`, {
+      limits: { requests_per_second: 1, burst: 3 },
+    });
+    expect(patched.status, patched.text).toBe(200);
+    expect((patched.json() as { limits: unknown }).limits).toMatchObject({
+      requests_per_second: 1,
+      burst: 3,
+    });
+
+    // The gateways learn the limit within a second (invalidation `limits-updated`).
+    await eventually(async () => (await status(a)) === 429, 2_000);
+    const refused = await rest(a.ref, 'notes?select=id', { key: a.publishableKey });
+    expect(refused.status).toBe(429);
+    expect(refused.json()).toEqual({
+      message: 'API rate limit exceeded',
+      hint: expect.stringContaining('1 request per second'),
+    });
+    expect(Number(refused.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+    // B shares the cluster and the gateway, not the limit.
+    for (let i = 0; i < 5; i++) expect(await status(b)).toBe(200);
+
+    // supabase-js surfaces the refusal as an error with the status, not as empty data.
+    const {
+      data,
+      error,
+      status: sdkStatus,
+    } = await supabaseFor(a.ref, a.publishableKey).from('notes').select('id');
+    expect(sdkStatus).toBe(429);
+    expect(data).toBeNull();
+    expect(error?.message).toBe('API rate limit exceeded');
+
+    const lifted = await admin('PATCH', `/v1/projects/${a.ref}`, { limits: { requests_per_second: null } });
+    expect(lifted.status, lifted.text).toBe(200);
+    expect((lifted.json() as { limits: unknown }).limits).toMatchObject({
+      requests_per_second: null,
+      burst: null,
+    });
+    await eventually(async () => (await status(a)) === 200, 2_000);
+    for (let i = 0; i < 10; i++) expect(await status(a)).toBe(200);
   });
 });
