@@ -474,7 +474,8 @@ async function main() {
             `${name} ${fmt(cpu(name), 1)} µs (nginx/${name} ${fmt((cpu('nginx') / cpu(name)) * 100, 1)}%: the rps ratio with a core each)`,
         )
         .join(', ') +
-      `, bare node:http + undici ${fmt(cpu('node:http'), 1)} µs, Fastify + undici ${fmt(cpu('fastify'), 1)} µs`,
+      `, bare node:http + undici ${fmt(cpu('node:http'), 1)} µs (nginx/bare ${fmt((cpu('nginx') / cpu('node:http')) * 100, 1)}%: ` +
+      `the most any node:http + undici proxy reaches with a core each), Fastify + undici ${fmt(cpu('fastify'), 1)} µs`,
   );
   printCold();
 }
