@@ -2,16 +2,14 @@ import { freePort, type RunningPostgres, startPostgres } from '@supaplane/local-
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  ADMIN_KEY,
   admin,
   eventually,
   type Harness,
-  INTERNAL_TOKEN,
   type InvalidationListener,
   internal,
-  MASTER_KEY,
   startHarness,
   startInvalidationListener,
+  TEST_APP_CONFIG,
 } from '../test/harness.js';
 import { projectCacheKey } from './lib/invalidation.js';
 import { refillSpares } from './lib/project-db.js';
@@ -25,16 +23,7 @@ let redis: InvalidationListener;
 let h: Harness;
 let clusterId: string;
 
-const config = {
-  adminApiKey: ADMIN_KEY,
-  internalServiceToken: INTERNAL_TOKEN,
-  masterKey: MASTER_KEY,
-  publicUrlTemplate: 'http://{ref}.localhost:8000',
-  internalBaseUrl: 'http://127.0.0.1:3002',
-  sqlStatementTimeoutMs: 1_000,
-  provisionWaitMs: 5_000,
-  projectDbConnectionLimit: 7,
-};
+const config = { ...TEST_APP_CONFIG, projectDbConnectionLimit: 7 };
 
 const call = (method: 'GET' | 'POST' | 'PATCH', url: string, payload?: object) =>
   h.tm.publicApp.inject({ method, url, headers: admin, ...(payload ? { payload } : {}) });

@@ -19,6 +19,16 @@ export const INTERNAL_TOKEN = 'test-internal-token-0123456789';
 export const MASTER_KEY = randomBytes(32);
 export const admin = { authorization: `Bearer ${ADMIN_KEY}` };
 export const internal = { authorization: `Bearer ${INTERNAL_TOKEN}` };
+/** The app config every test harness starts from; suites spread it and change what they test. */
+export const TEST_APP_CONFIG = {
+  adminApiKey: ADMIN_KEY,
+  internalServiceToken: INTERNAL_TOKEN,
+  masterKey: MASTER_KEY,
+  publicUrlTemplate: 'http://{ref}.localhost:8000',
+  internalBaseUrl: 'http://127.0.0.1:3002',
+  sqlStatementTimeoutMs: 1_000,
+  provisionWaitMs: 5_000,
+};
 
 /** Superuser URL of the shared test Postgres, optionally for another database. */
 export function pgUrl(database = 'postgres'): string {
@@ -113,15 +123,7 @@ export async function startHarness(
   const tm = await buildApp({
     db,
     provider,
-    config: {
-      adminApiKey: ADMIN_KEY,
-      internalServiceToken: INTERNAL_TOKEN,
-      masterKey: MASTER_KEY,
-      publicUrlTemplate: 'http://{ref}.localhost:8000',
-      internalBaseUrl: 'http://127.0.0.1:3002',
-      sqlStatementTimeoutMs: 1_000,
-      provisionWaitMs: 5_000,
-    },
+    config: TEST_APP_CONFIG,
     // Spare databases off by default: background CREATE DATABASE would slow every suite down.
     provisioning: { backoffMs: 20, spareDatabases: 0 },
     ...overrides,

@@ -1,16 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  ADMIN_KEY,
   admin,
   eventually,
   type Harness,
-  INTERNAL_TOKEN,
   type InvalidationListener,
   internal,
-  MASTER_KEY,
   RecordingFunctions,
   startHarness,
   startInvalidationListener,
+  TEST_APP_CONFIG,
 } from '../../test/harness.js';
 import type { RestFunction } from '../providers/types.js';
 
@@ -45,14 +43,7 @@ class MovedFunctions extends RecordingFunctions {
   }
 }
 
-const config = {
-  adminApiKey: ADMIN_KEY,
-  internalServiceToken: INTERNAL_TOKEN,
-  masterKey: MASTER_KEY,
-  publicUrlTemplate: 'http://{ref}.localhost:8000',
-  internalBaseUrl: 'http://127.0.0.1:3002',
-  provisionConcurrency: 2,
-};
+const config = { ...TEST_APP_CONFIG, provisionConcurrency: 2 };
 
 let redis: InvalidationListener;
 let managementUrl: string;
