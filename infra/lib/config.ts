@@ -41,6 +41,22 @@ export interface ServiceConfig {
   readonly imageTag: string;
 }
 
+export interface ProjectLimitsConfig {
+  /** `CONNECTION LIMIT` of each project database on its worker cluster (1–10000). */
+  readonly dbConnectionLimit: number;
+  /** Requests per second the gateways let through per project (1–1000000), or null for no limit. */
+  readonly requestsPerSecond: number | null;
+  /** Bucket size above the rate (requestsPerSecond–10000000); null: the rate itself. Needs a rate. */
+  readonly burst: number | null;
+}
+
+/** What an omitted `projectLimits` (or an omitted field of it) means: the tenant-manager's defaults. */
+export const PROJECT_LIMIT_DEFAULTS: ProjectLimitsConfig = {
+  dbConnectionLimit: 60,
+  requestsPerSecond: null,
+  burst: null,
+};
+
 export interface InfraConfig {
   /** Prefix of every physical name (`rest-*` functions excepted): lower-case, 3–20 chars. */
   readonly namePrefix: string;
@@ -75,6 +91,12 @@ export interface InfraConfig {
     /** Requests per source IP per 5-minute window before blocking (AWS minimum 10). */
     readonly ratePerIpPer5Min: number;
   };
+  /**
+   * Limits a new project gets unless its create says otherwise (the tenant-manager's
+   * `PROJECT_DB_CONNECTION_LIMIT` / `PROJECT_RATE_LIMIT_*`); operators change one project's limits with
+   * `PATCH /v1/projects/:ref`. Optional in config.json, as is each field: see PROJECT_LIMIT_DEFAULTS.
+   */
+  readonly projectLimits: ProjectLimitsConfig;
   readonly alarms: { readonly email: string | null };
   readonly logRetentionDays: number;
   /** Removal policy of buckets, repositories, keys and secrets. */
@@ -221,6 +243,11 @@ const schema = obj({
     managedRulesMode: oneOf('block', 'count'),
     ratePerIpPer5Min: num(10, 2_000_000_000, { integer: true }),
   }),
+  projectLimits: obj({
+    dbConnectionLimit: num(1, 10_000, { integer: true }),
+    requestsPerSecond: nullable(num(1, 1_000_000, { integer: true })),
+    burst: nullable(num(1, 10_000_000, { integer: true })),
+  }),
   alarms: obj({ email: nullable(str(/^[^@\s]+@[^@\s]+\.[^@\s]+$/, 'must be an e-mail address or null')) }),
   logRetentionDays: (v, path, problems) => {
     const allowed = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1827, 3653];
@@ -230,8 +257,35 @@ const schema = obj({
   tags: stringMap,
 });
 
-/** Validates a parsed `config.json`; throws an InfraConfigError listing every bad field. */
-export function parseInfraConfig(raw: unknown): InfraConfig {
+/**
+ * A conservative estimate of the default `max_connections` of an Aurora PostgreSQL Serverless v2
+ * instance. Aurora uses the same memory-based formula as for provisioned instances
+ * (LEAST(memory / 9531392, 5000)), but with the memory of the *maximum* ACU setting, and keeps the
+ * value fixed while the instance scales (a new maximum needs a reboot). The Aurora user guide
+ * ("Maximum connections for Aurora Serverless v2") lists the PostgreSQL defaults by maximum ACU:
+ * 189 at 1, 823 at 4, 1,669 at 8, 3,360 at 16, 5,000 from 32 on; a minimum of 0.5 ACU (or 0) caps
+ * it at 2,000. Connections per ACU rise slightly with size, so 189 per ACU stays at or below every
+ * listed value; the two caps apply on top.
+ */
+export function estimatedMaxConnections(d: Pick<DatabaseConfig, 'minCapacity' | 'maxCapacity'>): number {
+  return Math.min(Math.floor(189 * d.maxCapacity), d.minCapacity <= 0.5 ? 2000 : 5000);
+}
+
+/** Fills the optional `projectLimits` section with PROJECT_LIMIT_DEFAULTS; anything else is left to the schema. */
+function withDefaults(raw: unknown): unknown {
+  if (!isObject(raw)) return raw;
+  const limits = raw['projectLimits'];
+  if (limits === undefined) return { ...raw, projectLimits: PROJECT_LIMIT_DEFAULTS };
+  if (!isObject(limits)) return raw;
+  return { ...raw, projectLimits: { ...PROJECT_LIMIT_DEFAULTS, ...limits } };
+}
+
+/**
+ * Validates a parsed `config.json` and fills its defaults (the given object is not changed);
+ * throws an InfraConfigError listing every bad field.
+ */
+export function parseInfraConfig(input: unknown): InfraConfig {
+  const raw = withDefaults(input);
   const problems: string[] = [];
   schema(raw, '', problems);
   if (problems.length === 0) {
@@ -262,6 +316,24 @@ export function parseInfraConfig(raw: unknown): InfraConfig {
     }
     if (!c.certificateArn.includes(`:${c.region}:`))
       problems.push('certificateArn: must be in the same region as the stack');
+    const limits = c.projectLimits;
+    if (limits.burst !== null && limits.requestsPerSecond === null)
+      problems.push('projectLimits.burst: needs requestsPerSecond (a burst without a rate limits nothing)');
+    else if (
+      limits.burst !== null &&
+      limits.requestsPerSecond !== null &&
+      limits.burst < limits.requestsPerSecond
+    )
+      problems.push('projectLimits.burst: must be at least requestsPerSecond');
+    // One project must leave room for its neighbours, the tenant-manager and Aurora's own sessions:
+    // refuse a limit above half of what the worker cluster is likely to allow.
+    const clusterMax = estimatedMaxConnections(c.workerDatabase);
+    if (limits.dbConnectionLimit > clusterMax / 2)
+      problems.push(
+        `projectLimits.dbConnectionLimit: ${limits.dbConnectionLimit} is more than half of the ~${clusterMax} ` +
+          `connections a worker cluster of ${c.workerDatabase.minCapacity}-${c.workerDatabase.maxCapacity} ACU allows; ` +
+          `lower it or raise workerDatabase.maxCapacity`,
+      );
   }
   if (problems.length > 0) throw new InfraConfigError(problems);
   return raw as InfraConfig;

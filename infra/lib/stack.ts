@@ -9,7 +9,7 @@ import {
   type aws_logs as logs,
 } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
-import type { InfraConfig } from './config.js';
+import type { InfraConfig, ProjectLimitsConfig } from './config.js';
 import { AccessPolicies } from './constructs/access-policies.js';
 import { Alarms } from './constructs/alarms.js';
 import { AuroraCluster } from './constructs/aurora-cluster.js';
@@ -28,6 +28,17 @@ import { dataRemovalPolicy as dataPolicy, removalPolicy } from './removal-policy
 export const GATEWAY_PORT = 8000;
 export const TENANT_MANAGER_PUBLIC_PORT = 3001;
 export const TENANT_MANAGER_INTERNAL_PORT = 3002;
+
+/** The tenant-manager's defaults for new projects; the rate variables only when a rate is configured. */
+function projectLimitsEnvironment(limits: ProjectLimitsConfig): Record<string, string> {
+  return {
+    PROJECT_DB_CONNECTION_LIMIT: String(limits.dbConnectionLimit),
+    ...(limits.requestsPerSecond !== null
+      ? { PROJECT_RATE_LIMIT_RPS: String(limits.requestsPerSecond) }
+      : {}),
+    ...(limits.burst !== null ? { PROJECT_RATE_LIMIT_BURST: String(limits.burst) } : {}),
+  };
+}
 
 export interface SupabaseStackProps extends StackProps {
   readonly config: InfraConfig;
@@ -194,6 +205,7 @@ export class SupabaseStack extends Stack {
         DATABASE_SSLMODE: 'verify-full',
         ...redisParts,
         SUPAPLANE_AWS_PROVIDER_CONFIG: this.toJsonString(providerConfig),
+        ...projectLimitsEnvironment(c.projectLimits),
       },
       secrets: {
         DATABASE_USER: secret(managementSecret, 'username'),

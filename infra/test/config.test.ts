@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { InfraConfigError, parseInfraConfig } from '../lib/config.js';
+import { estimatedMaxConnections, InfraConfigError, parseInfraConfig } from '../lib/config.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: tests break the JSON on purpose
 type Config = any;
@@ -143,5 +143,147 @@ describe('restFunction.artifactSha256', () => {
         c.restFunction.artifactSha256 = 'abc';
       }),
     ).toEqual(['restFunction.artifactSha256: must be a base64 SHA-256 (44 characters) or null']);
+  });
+});
+
+describe('projectLimits', () => {
+  const withLimits = (value: unknown) =>
+    problemsOf((c) => {
+      c.projectLimits = value;
+    });
+  const limits = (mutate: (c: Config) => void) => {
+    const config = structuredClone(shipped('test'));
+    mutate(config);
+    return parseInfraConfig(config).projectLimits;
+  };
+
+  it('defaults to the tenant-manager defaults when omitted, wholly or field by field, without changing the input', () => {
+    const raw = shipped('test');
+    expect(raw.projectLimits).toBeUndefined();
+    expect(parseInfraConfig(raw).projectLimits).toEqual({
+      dbConnectionLimit: 60,
+      requestsPerSecond: null,
+      burst: null,
+    });
+    expect(raw.projectLimits).toBeUndefined();
+    expect(
+      limits((c) => {
+        c.projectLimits = { requestsPerSecond: 20 };
+      }),
+    ).toEqual({ dbConnectionLimit: 60, requestsPerSecond: 20, burst: null });
+  });
+
+  it('keeps set values', () => {
+    expect(
+      limits((c) => {
+        c.projectLimits = { dbConnectionLimit: 40, requestsPerSecond: 100, burst: 100 };
+      }),
+    ).toEqual({ dbConnectionLimit: 40, requestsPerSecond: 100, burst: 100 });
+    expect(
+      limits((c) => {
+        c.projectLimits = { dbConnectionLimit: 1, requestsPerSecond: 1_000_000, burst: 10_000_000 };
+      }),
+    ).toEqual({ dbConnectionLimit: 1, requestsPerSecond: 1_000_000, burst: 10_000_000 });
+  });
+
+  it('refuses values out of range or not integers, naming the field', () => {
+    expect(withLimits({ dbConnectionLimit: 0 })).toEqual([
+      'projectLimits.dbConnectionLimit: must be between 1 and 10000',
+    ]);
+    expect(withLimits({ dbConnectionLimit: 10.5 })).toEqual([
+      'projectLimits.dbConnectionLimit: expected an integer',
+    ]);
+    expect(withLimits({ dbConnectionLimit: '60' })).toEqual([
+      'projectLimits.dbConnectionLimit: expected a number',
+    ]);
+    expect(withLimits({ requestsPerSecond: 0 })).toEqual([
+      'projectLimits.requestsPerSecond: must be between 1 and 1000000',
+    ]);
+    expect(withLimits({ requestsPerSecond: 2.5 })).toEqual([
+      'projectLimits.requestsPerSecond: expected an integer',
+    ]);
+    expect(withLimits({ requestsPerSecond: 10, burst: 0 })).toEqual([
+      'projectLimits.burst: must be between 1 and 10000000',
+    ]);
+    expect(withLimits({ requestsPerSecond: 10, burst: 10_000_001 })).toEqual([
+      'projectLimits.burst: must be between 1 and 10000000',
+    ]);
+    expect(withLimits({ requestsPerSecond: 10, burst: 12.5 })).toEqual([
+      'projectLimits.burst: expected an integer',
+    ]);
+    expect(withLimits({ rps: 10 })).toEqual(['projectLimits.rps: unknown field']);
+    expect(withLimits(60)).toEqual(['projectLimits: expected an object']);
+  });
+
+  it('refuses a burst below the rate, or a burst without a rate', () => {
+    expect(withLimits({ requestsPerSecond: 100, burst: 99 })).toEqual([
+      'projectLimits.burst: must be at least requestsPerSecond',
+    ]);
+    expect(withLimits({ burst: 100 })).toEqual([
+      'projectLimits.burst: needs requestsPerSecond (a burst without a rate limits nothing)',
+    ]);
+    expect(withLimits({ requestsPerSecond: null, burst: 100 })).toEqual([
+      'projectLimits.burst: needs requestsPerSecond (a burst without a rate limits nothing)',
+    ]);
+  });
+
+  it('refuses a connection limit above half of what the worker cluster allows', () => {
+    // config.test.json: worker 0.5-4 ACU, ~756 connections, so at most 378 per project.
+    expect(
+      problemsOf((c) => {
+        c.projectLimits = { dbConnectionLimit: 378 };
+      }),
+    ).toEqual([]);
+    expect(
+      problemsOf((c) => {
+        c.projectLimits = { dbConnectionLimit: 379 };
+      }),
+    ).toEqual([
+      'projectLimits.dbConnectionLimit: 379 is more than half of the ~756 connections a worker cluster of ' +
+        '0.5-4 ACU allows; lower it or raise workerDatabase.maxCapacity',
+    ]);
+    // The bound follows workerDatabase: 8 ACU makes room for it.
+    expect(
+      problemsOf((c) => {
+        c.projectLimits = { dbConnectionLimit: 379 };
+        c.workerDatabase.maxCapacity = 8;
+      }),
+    ).toEqual([]);
+    // The smallest worker still takes the default.
+    expect(
+      problemsOf((c) => {
+        c.workerDatabase.maxCapacity = 1;
+      }),
+    ).toEqual([]);
+    // Whatever the size, 10000 (the tenant-manager's own maximum) is never half of a cluster.
+    const production = problemsOf((c) => {
+      c.projectLimits = { dbConnectionLimit: 10_000 };
+      c.workerDatabase.minCapacity = 1;
+      c.workerDatabase.maxCapacity = 256;
+    });
+    expect(production).toHaveLength(1);
+    expect(production[0]).toMatch(/^projectLimits\.dbConnectionLimit: 10000 is more than half of the ~5000 /);
+  });
+
+  it('estimates max_connections at or below the documented Aurora PostgreSQL defaults', () => {
+    // Aurora user guide, "Maximum connections for Aurora Serverless v2": default max_connections of
+    // Aurora PostgreSQL by maximum ACU (minimum 1 ACU); with a minimum of 0.5 ACU it is capped at 2,000.
+    const documented: [maxCapacity: number, connections: number][] = [
+      [1, 189],
+      [4, 823],
+      [8, 1669],
+      [16, 3360],
+      [32, 5000],
+      [64, 5000],
+      [128, 5000],
+    ];
+    for (const [maxCapacity, connections] of documented) {
+      const estimate = estimatedMaxConnections({ minCapacity: 1, maxCapacity });
+      expect(estimate, `${maxCapacity} ACU`).toBeLessThanOrEqual(connections);
+      expect(estimate, `${maxCapacity} ACU`).toBeGreaterThanOrEqual(connections * 0.85);
+    }
+    expect(estimatedMaxConnections({ minCapacity: 0.5, maxCapacity: 16 })).toBe(2000);
+    expect(estimatedMaxConnections({ minCapacity: 0, maxCapacity: 64 })).toBe(2000);
+    expect(estimatedMaxConnections({ minCapacity: 0.5, maxCapacity: 4 })).toBe(756);
   });
 });

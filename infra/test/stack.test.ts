@@ -35,6 +35,21 @@ function policyNamed(s: Synthesized, fragment: string): Statement[] {
   return (found[0]![1].Properties!['PolicyDocument'] as { Statement: Statement[] }).Statement;
 }
 
+/** The plain environment of one service's container, by variable name. */
+function environmentOf(s: Synthesized, service: 'gateway' | 'tenant-manager'): Record<string, unknown> {
+  const containers = resourcesOf(s.template, 'AWS::ECS::TaskDefinition').flatMap(
+    ([, td]) => td.Properties!['ContainerDefinitions'] as Record<string, unknown>[],
+  );
+  const container = containers.find((c) => c['Name'] === service);
+  expect(container, service).toBeDefined();
+  return Object.fromEntries(
+    (container!['Environment'] as { Name: string; Value: unknown }[]).map((e) => [e.Name, e.Value]),
+  );
+}
+
+const limitVariables = (env: Record<string, unknown>) =>
+  Object.fromEntries(Object.entries(env).filter(([k]) => k.startsWith('PROJECT_')));
+
 describe.each(['test', 'production'] as const)('SupabaseStack with config.%s.json', (name) => {
   let s: Synthesized;
   beforeAll(() => {
@@ -315,6 +330,11 @@ describe.each(['test', 'production'] as const)('SupabaseStack with config.%s.jso
     }
   });
 
+  it('gives the tenant-manager the default project limits: 60 connections and no rate variables', () => {
+    expect(limitVariables(environmentOf(s, 'tenant-manager'))).toEqual({ PROJECT_DB_CONNECTION_LIMIT: '60' });
+    expect(limitVariables(environmentOf(s, 'gateway'))).toEqual({});
+  });
+
   it('routes *.baseDomain to the gateway and the API host to the tenant-manager', () => {
     const rules = resourcesOf(s.template, 'AWS::ElasticLoadBalancingV2::ListenerRule').map(
       ([, r]) => r.Properties!,
@@ -424,5 +444,42 @@ describe.each(['test', 'production'] as const)('SupabaseStack with config.%s.jso
       json((td.Properties!['ContainerDefinitions'] as { Image: unknown }[])[0]!.Image),
     );
     for (const image of images) expect(image).toContain('Fn::ImportValue');
+  });
+});
+
+describe('SupabaseStack with configured project limits', () => {
+  it('hands every set limit to the tenant-manager task definition, and only to it', () => {
+    const s = synth('test', (c) => {
+      c.projectLimits = { dbConnectionLimit: 25, requestsPerSecond: 50, burst: 200 };
+    });
+    s.template.hasResourceProperties('AWS::ECS::TaskDefinition', {
+      ContainerDefinitions: [
+        Match.objectLike({
+          Name: 'tenant-manager',
+          Environment: Match.arrayWith([
+            { Name: 'PROJECT_DB_CONNECTION_LIMIT', Value: '25' },
+            { Name: 'PROJECT_RATE_LIMIT_RPS', Value: '50' },
+            { Name: 'PROJECT_RATE_LIMIT_BURST', Value: '200' },
+          ]),
+        }),
+      ],
+    });
+    expect(limitVariables(environmentOf(s, 'tenant-manager'))).toEqual({
+      PROJECT_DB_CONNECTION_LIMIT: '25',
+      PROJECT_RATE_LIMIT_RPS: '50',
+      PROJECT_RATE_LIMIT_BURST: '200',
+    });
+    expect(limitVariables(environmentOf(s, 'gateway'))).toEqual({});
+    expect(s.nagFindings).toEqual([]);
+  });
+
+  it('leaves PROJECT_RATE_LIMIT_BURST out when only a rate is set (the tenant-manager then uses the rate)', () => {
+    const s = synth('production', (c) => {
+      c.projectLimits = { requestsPerSecond: 300 };
+    });
+    expect(limitVariables(environmentOf(s, 'tenant-manager'))).toEqual({
+      PROJECT_DB_CONNECTION_LIMIT: '60',
+      PROJECT_RATE_LIMIT_RPS: '300',
+    });
   });
 });

@@ -18,16 +18,22 @@ export interface Synthesized {
   readonly synthMs: number;
 }
 
-export function loadConfig(name: 'test' | 'production'): InfraConfig {
-  return parseInfraConfig(
-    JSON.parse(readFileSync(new URL(`../config.${name}.json`, import.meta.url), 'utf8')),
-  );
+// biome-ignore lint/suspicious/noExplicitAny: tests edit the raw JSON before it is validated
+type RawConfig = any;
+
+export function loadConfig(name: 'test' | 'production', adjust?: (raw: RawConfig) => void): InfraConfig {
+  const raw = JSON.parse(readFileSync(new URL(`../config.${name}.json`, import.meta.url), 'utf8'));
+  adjust?.(raw);
+  return parseInfraConfig(raw);
 }
 
-/** Synthesizes both stacks for one shipped config with AwsSolutions checks — once per test file. */
-export function synth(name: 'test' | 'production'): Synthesized {
+/**
+ * Synthesizes both stacks for one shipped config (changed by `adjust` first, if given) with
+ * AwsSolutions checks — once per test file.
+ */
+export function synth(name: 'test' | 'production', adjust?: (raw: RawConfig) => void): Synthesized {
   const started = performance.now();
-  const config = loadConfig(name);
+  const config = loadConfig(name, adjust);
   const app = new App();
   const env = { account: config.account, region: config.region };
   const repositories = new RepositoriesStack(app, `${config.stackName}-Repositories`, { config, env });
