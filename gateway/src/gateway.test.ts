@@ -396,6 +396,37 @@ describe('rate limits', () => {
   });
 });
 
+describe('rate-limited request logs', () => {
+  it('are sampled like successes, so a client hammering past its limit cannot flood the logs', async () => {
+    const lines: string[] = [];
+    const logger = pino({ level: 'info' }, { write: (line: string) => lines.push(line) });
+    const own = await startGateway(testConfig(registry, { logSampleEvery: 3 }), { logger });
+    try {
+      const limited = registry.addProject('floodfloodfloodflood', {
+        upstreams: upstreamsFor('floodfloodfloodflood', echo.port),
+        rateLimit: { requestsPerSecond: 1, burst: 1 },
+      });
+      const statuses: number[] = [];
+      for (let i = 0; i < 8; i++) {
+        statuses.push(
+          (
+            await call(own.url, limited.ref, '/rest/v1/todos', {
+              headers: { apikey: limited.publishableKey },
+            })
+          ).status,
+        );
+      }
+      await call(own.url, limited.ref, '/rest/v1/todos', { headers: { apikey: 'sb_publishable_garbage' } });
+      expect(statuses).toEqual([200, 429, 429, 429, 429, 429, 429, 429]);
+    } finally {
+      await own.close();
+    }
+    const logged = lines.map((line) => JSON.parse(line)).filter((entry) => entry.msg === 'request');
+    // The 200, then the 1st, 4th and 7th of the seven 429s; the invalid key's 401 always.
+    expect(logged.map((entry) => entry.status)).toEqual([200, 429, 429, 429, 401]);
+  });
+});
+
 describe('operations', () => {
   it('serves /health, /ready and Prometheus /metrics on the bare address only', async () => {
     const health = await request(`${url}/health`);

@@ -215,19 +215,26 @@ export function buildGateway(options: GatewayOptions): Gateway {
   /** Upgraded (WebSocket) client sockets: the HTTP server no longer tracks them. */
   const tunnels = new Set<Socket>();
 
-  // Successful requests are logged one in `logSampleEvery` (the first one included); refusals,
-  // errors and aborted requests always are. At debug level every request is.
-  let successesSinceLog = 0;
+  // Successful requests are logged one in `logSampleEvery` (the first one included), and so are
+  // rate-limited ones, counted apart: a client hammering past its project's limit must not flood the
+  // logs (the metrics count every one). Other refusals, errors and aborted requests are always
+  // logged. At debug level every request is.
+  const untilNextLog = { ok: 0, throttled: 0 };
+  const sampled = (kind: keyof typeof untilNextLog): boolean => {
+    if (untilNextLog[kind] === 0) {
+      untilNextLog[kind] = config.logSampleEvery - 1;
+      return true;
+    }
+    untilNextLog[kind]--;
+    return false;
+  };
   const logEverything = () => logger.isLevelEnabled('debug') || config.logSampleEvery <= 1;
   const shouldLog = (status: number, aborted: boolean): boolean => {
     if (!logger.isLevelEnabled('info')) return false;
-    if (aborted || status < 200 || status >= 300 || logEverything()) return true;
-    if (successesSinceLog === 0) {
-      successesSinceLog = config.logSampleEvery - 1;
-      return true;
-    }
-    successesSinceLog--;
-    return false;
+    if (aborted || logEverything()) return true;
+    if (status >= 200 && status < 300) return sampled('ok');
+    if (status === 429) return sampled('throttled');
+    return true;
   };
 
   function handle(req: IncomingMessage, res: ServerResponse, upgrade: Upgrade | null = null): void {
