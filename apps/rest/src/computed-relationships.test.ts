@@ -232,4 +232,20 @@ describe('computed relationships', () => {
     expect([r.status, r.json]).toEqual([201, [{ location: 'Berlin', cr_film: { title: 'Tokyo Story' } }]]);
     await ownerQuery('DELETE FROM cr_premieres WHERE id = 5');
   });
+
+  // cr_premieres is overloaded (cr_films, cr_film_titles): where the parent row is a CTE's or a
+  // subquery's, it is a `record` until cast to its relation, and Postgres cannot choose (42725).
+  it('picks the overload of the parent relation in a write representation and under a to-one function', async () => {
+    const written = await t.call('POST', '/cr_films?select=id,cr_premieres(location)', {
+      headers: { prefer: 'return=representation' },
+      body: { id: 8, title: 'Playtime' },
+    });
+    await ownerQuery('DELETE FROM cr_films WHERE id = 8');
+    expect([written.status, written.json]).toEqual([201, [{ id: 8, cr_premieres: [] }]]);
+    const nested = await t.call('GET', '/cr_premieres?select=id,cr_film_row(title,cr_premieres(id))&id=eq.3');
+    expect([nested.status, nested.json]).toEqual([
+      200,
+      [{ id: 3, cr_film_row: { title: 'Ikiru', cr_premieres: [{ id: 3 }] } }],
+    ]);
+  });
 });

@@ -64,6 +64,8 @@ interface ComputedRelationship {
   readonly cardinality: 'many-to-one' | 'one-to-many';
   readonly target: Relation;
   readonly fn: ComputedField;
+  /** The relation whose row the function takes (the parent row is cast to it). */
+  readonly source: Relation;
 }
 
 /**
@@ -79,7 +81,7 @@ function computedRelationship(
   if (!fn?.returnRelation || fn.schema !== source.schema) return undefined;
   const target = cache.relations.get(qualifiedKey(fn.returnRelation.schema, fn.returnRelation.name));
   if (!target) return undefined;
-  return { kind: 'computed', cardinality: fn.toOne ? 'many-to-one' : 'one-to-many', target, fn };
+  return { kind: 'computed', cardinality: fn.toOne ? 'many-to-one' : 'one-to-many', target, fn, source };
 }
 
 const sameColumns = (a: readonly string[], b: readonly string[]) =>
@@ -234,6 +236,15 @@ interface EmbedJoin {
 }
 
 /**
+ * The row of `alias` as a value of `relation`'s type, for a function of that row. The cast matters
+ * where the alias is a CTE or subquery (a write's representation, a to-one computed relationship):
+ * its row is a `record`, which an overloaded function (`f(films)`, `f(film_view)`) cannot be chosen
+ * by. PostgREST casts the same way.
+ */
+const rowOf = (alias: string, relation: Relation) =>
+  `${ident(alias)}::${qualified(relation.schema, relation.name)}`;
+
+/**
  * A column, or what Postgres reads `alias.name` as when the relation has no such column: a computed
  * field `fn(alias)`, and in a select list the bare `count` that PostgREST has long answered with
  * `count(alias)` (`select=count`, `select=*,books(count)`), aggregates allowed or not.
@@ -244,7 +255,8 @@ function columnRef(ctx: PlanContext, source: Source, alias: string, field: Field
   else {
     const relation = source.relation ?? ('pk' in source ? (source as Relation) : undefined);
     const computed = relation?.computed.get(field.name);
-    if (computed && !computed.setof) sql = `${qualified(computed.schema, computed.name)}(${ident(alias)})`;
+    if (computed && !computed.setof)
+      sql = `${qualified(computed.schema, computed.name)}(${rowOf(alias, relation!)})`;
     else if (inSelect && field.name === 'count' && !field.json.length) sql = `count(${ident(alias)})`;
     else throw cacheMiss(undefinedColumn(source.name, field.name));
   }
@@ -379,7 +391,7 @@ function relatedRows(
   const pa = ident(parentAlias);
   const ca = ident(childAlias);
   if (rel.kind === 'computed') {
-    const call = `${qualified(rel.fn.schema, rel.fn.name)}(${pa})`;
+    const call = `${qualified(rel.fn.schema, rel.fn.name)}(${rowOf(parentAlias, rel.source)})`;
     if (rel.fn.setof) return { from: `${call} AS ${ca}`, on: [] };
     // In FROM, a function returning one row turns a NULL result into a row of NULLs: no row is
     // no related row, so the result is tested as a whole value first.
