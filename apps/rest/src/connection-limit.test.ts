@@ -102,3 +102,45 @@ describe('the project database at its connection limit', () => {
     });
   });
 });
+
+describe('other refused logins', () => {
+  const closed = `closed_${suffix}`; // ALLOW_CONNECTIONS false, as a paused project's database
+  beforeAll(async () => {
+    await asAdmin(`CREATE DATABASE ${closed}`);
+    await asAdmin(`GRANT CONNECT ON DATABASE ${closed} TO "${decodeURIComponent(login.username)}"`);
+    await asAdmin(`ALTER DATABASE ${closed} ALLOW_CONNECTIONS false`);
+  });
+  afterAll(async () => {
+    await asAdmin(`DROP DATABASE IF EXISTS ${closed} WITH (FORCE)`);
+  });
+
+  const expectRefused = async (connectionString: string, message: string, names: string[]) => {
+    const response = await get(engineFor(connectionString));
+    expect(response.status, String(response.body)).toBe(503);
+    expect(response.headers['retry-after']).toBe('1');
+    expect(JSON.parse(String(response.body))).toMatchObject({ code: 'PGRST000', message });
+    for (const name of [login.hostname, login.port, ...names])
+      expect(String(response.body)).not.toContain(name);
+  };
+
+  it('answer 503 PGRST000 saying what happened, without naming the database, role or host', async () => {
+    await expectRefused(
+      urlFor(closed),
+      "The project's database is not accepting connections (it may be paused, starting or stopping)",
+      [closed],
+    );
+    await expectRefused(
+      urlFor(database, lockedRole, 'not-the-password'),
+      "The data API could not log in to the project's database",
+      [lockedRole],
+    );
+    const missing = `missing_${suffix}`;
+    await expectRefused(urlFor(missing), "The project's database does not exist", [missing]);
+  });
+
+  it('leave errors of statements alone', () => {
+    const error = fromPgError({ code: '55000', severity: 'ERROR', message: 'cannot do that now' }, false);
+    expect(error.status).toBe(500);
+    expect(error.body).toMatchObject({ code: '55000', message: 'cannot do that now' });
+  });
+});

@@ -64,6 +64,7 @@ export const undefinedColumn = (table: string, column: string) =>
 
 interface PgErrorLike {
   code?: string;
+  severity?: string;
   message?: string;
   detail?: string;
   hint?: string;
@@ -135,9 +136,41 @@ function tooManyConnections(error: PgErrorLike): ApiError {
   );
 }
 
+/**
+ * A login Postgres refused (FATAL before any statement): its messages name the database, the role or
+ * the host, none of which a client may learn. PostgREST's connection-error family (503 PGRST000), in
+ * our own words; null for any other error.
+ */
+function connectionRefused(error: PgErrorLike): ApiError | null {
+  const code = error.code ?? '';
+  if (code === '53300') return tooManyConnections(error);
+  if (error.severity !== 'FATAL') return null;
+  let message: string;
+  if (code === '55000' || code === '57P03') {
+    message = "The project's database is not accepting connections (it may be paused, starting or stopping)";
+  } else if (code.startsWith('28')) {
+    message = "The data API could not log in to the project's database";
+  } else if (code === '3D000') {
+    message = "The project's database does not exist";
+  } else {
+    return null;
+  }
+  return apiError(
+    503,
+    'PGRST000',
+    message,
+    null,
+    'Retry shortly; if it persists, the platform operator can tell why.',
+    {
+      'retry-after': CONNECTION_RETRY_AFTER,
+    },
+  );
+}
+
 /** A Postgres error as PostgREST renders it: SQLSTATE as code, message/detail/hint verbatim. */
 export function fromPgError(error: PgErrorLike, authenticated: boolean): ApiError {
-  if (error.code === '53300') return tooManyConnections(error);
+  const refused = connectionRefused(error);
+  if (refused) return refused;
   const code = error.code ?? 'XX000';
   const status = pgErrorStatus(code, authenticated);
   const headers: Record<string, string> = {};

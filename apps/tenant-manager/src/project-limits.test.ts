@@ -134,6 +134,16 @@ describe('database connection limit on create', () => {
       const second = login();
       second.on('error', () => {});
       await expect(second.connect()).rejects.toMatchObject({ code: '53300' });
+      // The operator's SQL endpoint says why, rather than calling the database unreachable.
+      const query = await h.tm.publicApp.inject({
+        method: 'POST',
+        url: '/v1/projects/lim-one/database/query',
+        headers: admin,
+        payload: { query: 'select 1' },
+      });
+      expect(query.statusCode).toBe(503);
+      expect(query.json()).toMatchObject({ code: 'connection_limit_reached' });
+      expect(query.json().message).toMatch(/connection limit reached/);
     } finally {
       await first.end();
     }

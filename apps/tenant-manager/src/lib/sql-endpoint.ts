@@ -34,7 +34,15 @@ export async function runProjectQuery(ctx: Context, ref: string, query: string):
   try {
     await client.connect();
   } catch (error) {
-    ctx.log.warn({ ref, code: (error as { code?: string }).code }, 'sql endpoint could not connect');
+    const code = (error as { code?: string }).code;
+    ctx.log.warn({ ref, code }, 'sql endpoint could not connect');
+    if (code === '53300') {
+      throw new AppError(
+        503,
+        'project database connection limit reached: every connection the project may open is in use (see limits.db_connections)',
+        'connection_limit_reached',
+      );
+    }
     throw new AppError(503, 'project database is not reachable', 'database_unreachable');
   }
   try {
