@@ -128,7 +128,10 @@ describe('rate limits across instances sharing one Redis', () => {
     await within(1_000, async () => (await passes(first, limited)) === 20);
 
     // A third instance joins: each enforces a third; when it leaves, the two take over its share.
-    const third = await startGateway(testConfig(registry, {}, redis.url));
+    // Its clock is a minute behind: instances are counted at Redis's time, not each host's.
+    const third = await startGateway(testConfig(registry, {}, redis.url), {
+      clock: { now: () => Date.now() - 60_000 },
+    });
     try {
       await within(
         5_000,

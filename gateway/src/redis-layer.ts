@@ -12,6 +12,18 @@ export const INSTANCES_KEY = 'supaplane:gw:instances';
 /** How often an instance reports itself, and after how long without a report it no longer counts. */
 export const PRESENCE_EVERY_MS = 2_000;
 const PRESENCE_TTL_MS = 3 * PRESENCE_EVERY_MS;
+/**
+ * Records this instance at Redis's own time (so clock skew between gateway hosts cannot drop or keep
+ * instances wrongly), forgets instances silent for the TTL and answers how many are left.
+ */
+const PRESENCE_SCRIPT = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZADD', KEYS[1], now, ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[2]))
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return redis.call('ZCARD', KEYS[1])
+`;
 
 export type Invalidation =
   | { kind: 'project'; ref: string; reason: string }
@@ -167,16 +179,14 @@ export class RedisLayer implements RemoteCache {
   private async reportPresence(presence: NonNullable<RedisLayerOptions['presence']>): Promise<void> {
     if (this.client.status !== 'ready' || this.presenceInFlight) return;
     this.presenceInFlight = true;
-    const now = this.options.clock.now();
     try {
-      const results = await this.client
-        .multi()
-        .zadd(INSTANCES_KEY, now, presence.instanceId)
-        .zremrangebyscore(INSTANCES_KEY, '-inf', now - PRESENCE_TTL_MS)
-        .zcard(INSTANCES_KEY)
-        .pexpire(INSTANCES_KEY, PRESENCE_TTL_MS)
-        .exec();
-      const count = results?.[2]?.[1];
+      const count = await this.client.eval(
+        PRESENCE_SCRIPT,
+        1,
+        INSTANCES_KEY,
+        presence.instanceId,
+        PRESENCE_TTL_MS,
+      );
       if (typeof count === 'number' && count > 0) presence.onInstances(count);
     } catch {
       // Redis errors are logged by the client's error handler; the last count stays in force.
