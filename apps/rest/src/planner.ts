@@ -972,11 +972,12 @@ export function planRpc(
   if (routine.returns === 'scalar') {
     checkUnusedLevels(ctx);
     if (!routine.setof) {
+      // A NULL result is the JSON `null` (an empty body for raw media types), as in PostgREST.
       const body = !raw
-        ? `to_json(${call})::text`
+        ? `coalesce(to_json(${call})::text, 'null')`
         : routine.returnType === 'bytea'
-          ? `encode(${call}, 'hex')`
-          : `(${call})::text`;
+          ? `coalesce(encode(${call}, 'hex'), '')`
+          : `coalesce((${call})::text, '')`;
       return {
         statement: {
           sql: `SELECT NULL::bigint AS total, 1 AS n, ${body} AS body`,

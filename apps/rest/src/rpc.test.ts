@@ -17,6 +17,18 @@ describe('rpc', () => {
     expect(single.json).toEqual({ name: 'Ursula' });
   });
 
+  it('answers a scalar NULL as JSON null, and as an empty body under a raw media type', async () => {
+    await ownerQuery(
+      `CREATE FUNCTION nothing_here() RETURNS text LANGUAGE sql STABLE AS $$ SELECT NULL::text $$`,
+    );
+    const json = await t.call('POST', '/rpc/nothing_here');
+    expect(json.status).toBe(200);
+    expect(json.body).toBe('null');
+    const raw = await t.call('POST', '/rpc/nothing_here', { headers: { accept: 'text/plain' } });
+    expect(raw.status).toBe(200);
+    expect(raw.body).toBe('');
+  });
+
   it('applies select, filters, order and limit to set-returning functions, and embeds from them', async () => {
     const r = await t.call('POST', '/rpc/books_by_author?select=id,title&order=id.desc&limit=1', {
       body: { author: 1 },
