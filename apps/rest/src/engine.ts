@@ -329,7 +329,10 @@ export function createRestEngine(options: RestEngineOptions): RestEngine {
     });
   }
 
-  /** `count=planned|estimated`: the planner's estimate, or the exact count when it is small. */
+  /**
+   * `count=planned|estimated`: the planner's estimate. Estimated is, as in PostgREST, the exact count
+   * up to maxRows and beyond it the larger of the two; counting stops one row past maxRows.
+   */
   async function countFor(
     more: More,
     count: CountKind | undefined,
@@ -339,9 +342,11 @@ export function createRestEngine(options: RestEngineOptions): RestEngine {
     if (!plan.planned || !count || !explain) return undefined;
     const json = JSON.parse(explain.rows[0]?.[0] ?? '[]') as { Plan?: { 'Plan Rows'?: number } }[];
     const planned = Number(json[0]?.Plan?.['Plan Rows'] ?? 0);
-    if (count === 'planned' || !plan.exact || planned > (options.maxRows ?? 1000)) return planned;
-    const exact = await more(plan.exact);
-    return Number(exact.rows[0]?.[0] ?? 0);
+    if (count === 'planned' || !plan.exact) return planned;
+    const max = options.maxRows ?? 1000;
+    const upTo = `SELECT count(*) FROM (${plan.exact.sql} LIMIT ${Math.trunc(max) + 1}) AS pgrst_rows`;
+    const exact = Number((await more({ sql: upTo, params: plan.exact.params })).rows[0]?.[0] ?? 0);
+    return exact <= max ? exact : Math.max(exact, planned);
   }
 
   async function write(ctx: RequestContext, relation: Relation): Promise<RestResponse> {

@@ -576,7 +576,7 @@ export interface Range {
 export type CountKind = 'exact' | 'planned' | 'estimated';
 
 export interface ReadPlan extends Statement {
-  /** For `count=planned|estimated`: EXPLAIN of the count, and the exact count alone. */
+  /** For `count=planned|estimated`: EXPLAIN of the counted rows, and those rows (`SELECT 1 …`) alone. */
   readonly planned?: Statement;
   readonly exact?: Statement;
 }
@@ -606,8 +606,9 @@ function assemble(level: RenderedLevel, from: string, range: Range | undefined, 
   return sql;
 }
 
-function countSql(level: RenderedLevel, from: string) {
-  let sql = `SELECT count(*) FROM ${from} ${level.filteringJoins.join(' ')}`;
+/** The rows a read counts: `count(*)` of them, or `SELECT 1` for each (to EXPLAIN, or to count up to a bound). */
+function countSql(level: RenderedLevel, from: string, what = 'count(*)') {
+  let sql = `SELECT ${what} FROM ${from} ${level.filteringJoins.join(' ')}`;
   if (level.where.length) sql += ` WHERE ${level.where.join(' AND ')}`;
   return sql;
 }
@@ -629,7 +630,9 @@ export function planRead(
   const sql = wrapRows(inner, totalSql, ctx.csv);
   const params = ctx.params.values;
   if (count !== 'planned' && count !== 'estimated') return { sql, params };
-  const [planned, exact] = splitParams([`EXPLAIN (FORMAT JSON) ${count_}`, count_], params);
+  // EXPLAIN of count(*) would estimate its one row: the estimate is that of the rows themselves.
+  const rows = countSql(level, fromSql, '1');
+  const [planned, exact] = splitParams([`EXPLAIN (FORMAT JSON) ${rows}`, rows], params);
   return { sql, params, planned: planned!, exact: exact! };
 }
 

@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { adminQuery, type TestEngine, testEngine } from './test/helpers.js';
+import { adminQuery, ownerQuery, type TestEngine, testEngine } from './test/helpers.js';
 
 const t: TestEngine = testEngine({ maxRows: 50 });
 afterAll(() => t.close());
@@ -115,6 +115,21 @@ describe('reads', () => {
     expect(past.json).toMatchObject({ code: 'PGRST103', message: 'Requested range not satisfiable' });
     const bad = await t.call('GET', '/books', { headers: { range: '5-2' } });
     expect(bad.status).toBe(416);
+  });
+
+  it('takes planned counts from the estimate of the rows, not of the count', async () => {
+    await ownerQuery(`CREATE TABLE r_many AS SELECT generate_series(1, 2000) AS id; ANALYZE r_many`);
+    const range = (r: { headers: Record<string, unknown> }) => String(r.headers['content-range']);
+    const planned = await t.call('GET', '/r_many?select=id', { headers: { prefer: 'count=planned' } });
+    expect(range(planned)).toBe('0-49/2000');
+    expect(planned.status).toBe(206);
+    const filtered = await t.call('GET', '/r_many?id=lte.20', { headers: { prefer: 'count=planned' } });
+    const estimate = Number(range(filtered).split('/')[1]);
+    expect(estimate).toBeGreaterThan(5);
+    expect(estimate).toBeLessThan(100);
+    // Above maxRows, count=estimated is the planner's estimate too.
+    const estimated = await t.call('GET', '/r_many?select=id', { headers: { prefer: 'count=estimated' } });
+    expect(range(estimated)).toBe('0-49/2000');
   });
 
   it('caps rows at maxRows', async () => {
