@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { type TestEngine, testEngine } from './test/helpers.js';
+import { ownerQuery, type TestEngine, testEngine } from './test/helpers.js';
 
 const t: TestEngine = testEngine();
 afterAll(() => t.close());
@@ -24,6 +24,17 @@ describe('embedding', () => {
     expect((ambiguous.json as { details: unknown[] }).details).toHaveLength(2);
     const byColumn = await t.call('GET', '/books?select=title,author_id(name)&id=eq.3');
     expect(byColumn.json).toEqual([{ title: 'Kindred', author_id: { name: 'Octavia' } }]);
+  });
+
+  it('names the target of each relationship in the hint when an embed by column is ambiguous', async () => {
+    await ownerQuery(`CREATE TABLE e_staff (id int PRIMARY KEY, name text, boss_id int REFERENCES e_staff(id));
+      CREATE VIEW e_staff_names AS SELECT id, name FROM e_staff`);
+    const r = await t.call('GET', '/e_staff?select=name,boss_id(name)');
+    expect(r.status).toBe(300);
+    expect(r.json).toMatchObject({
+      code: 'PGRST201',
+      hint: "Try changing 'boss_id' to one of the following: 'e_staff!e_staff_boss_id_fkey', 'e_staff_names!e_staff_boss_id_fkey'. Find the desired relationship in the 'details' key.",
+    });
   });
 
   it('embeds one-to-many with embedded filters, order and limit; one-to-one as an object', async () => {

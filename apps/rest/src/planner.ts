@@ -192,7 +192,8 @@ function resolveRelationship(ctx: PlanContext, source: Relation, item: EmbedItem
       ),
     );
   }
-  const options = found.map((r) => `'${item.name}!${r.junction ? r.junction.relation.name : r.fk.name}'`);
+  // Each option names its target, as PostgREST's hint does: an embed by column matches several.
+  const options = found.map((r) => `'${r.target.name}!${r.junction ? r.junction.relation.name : r.fk.name}'`);
   throw apiError(
     300,
     'PGRST201',
