@@ -590,12 +590,12 @@ function wrapRows(inner: string, totalSql: string, csv = false) {
   if (!csv) {
     return `SELECT ${totalSql} AS total, count(*)::int AS n, coalesce(json_agg(pgrst_row), '[]'::json)::text AS body FROM (${inner}) AS pgrst_row`;
   }
-  // CSV is rendered in the database too, so values keep Postgres' text form (12.50, not 12.5).
-  const quote = (v: string) =>
-    `CASE WHEN ${v} IS NULL THEN '' WHEN ${v} ~ '[",\r\n]' THEN '"' || replace(${v}, '"', '""') || '"' ELSE ${v} END`;
-  const cells = (col: string) =>
-    `(SELECT string_agg(${quote(col)}, ',' ORDER BY o) FROM json_each_text(row_to_json(pgrst_row)) WITH ORDINALITY AS e(k, v, o))`;
-  return `SELECT ${totalSql} AS total, count(*)::int AS n, coalesce(min(pgrst_head) || E'\n' || string_agg(pgrst_line, E'\n'), '') AS body FROM (SELECT ${cells('k')} AS pgrst_head, ${cells('v')} AS pgrst_line FROM (${inner}) AS pgrst_row) AS pgrst_csv`;
+  // CSV as PostgREST renders it: the first row's keys, then each row's record text without its
+  // parentheses, so fields are quoted as Postgres quotes record fields (spaces, commas, quotes,
+  // parentheses, backslashes), arrays are {a,b} and booleans t/f. No rows is the empty header.
+  const head = `(SELECT string_agg(k, ',') FROM json_object_keys(row_to_json(pgrst_row)) AS k)`;
+  const line = `substring(pgrst_row::text, 2, length(pgrst_row::text) - 2)`;
+  return `SELECT ${totalSql} AS total, count(*)::int AS n, coalesce(min(pgrst_head), '') || E'\n' || coalesce(string_agg(pgrst_line, E'\n'), '') AS body FROM (SELECT ${head} AS pgrst_head, ${line} AS pgrst_line FROM (${inner}) AS pgrst_row) AS pgrst_csv`;
 }
 
 function assemble(level: RenderedLevel, from: string, range: Range | undefined, ctx: PlanContext): string {

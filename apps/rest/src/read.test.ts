@@ -162,8 +162,24 @@ describe('reads', () => {
     });
     expect(csv.headers['content-type']).toBe('text/csv; charset=utf-8');
     expect(csv.body).toBe(
-      'id,title,price\n1,A Wizard of Earthsea,9.99\n2,The Left Hand of Darkness,12.50\n4,Parable of the Sower,',
+      'id,title,price\n1,"A Wizard of Earthsea",9.99\n2,"The Left Hand of Darkness",12.50\n4,"Parable of the Sower",',
     );
+    // Fields in PostgREST's record-text form: arrays as {…}, json as text, quoted when needed.
+    const typed = await t.call(
+      'GET',
+      '/books?select=id,title,tags,published,cheap:price::text,isbn:meta->isbn&id=in.(1,3,6)&order=id',
+      { headers: { accept: 'text/csv' } },
+    );
+    expect(typed.body).toBe(
+      [
+        'id,title,tags,published,cheap,isbn',
+        '1,"A Wizard of Earthsea","{fantasy,classic}",1968-01-01,9.99,"""111"""',
+        '3,Kindred,{scifi},1979-01-01,10.00,"""333"""',
+        '6,Excession,{},,14.25,"""666"""',
+      ].join('\n'),
+    );
+    const none = await t.call('GET', '/books?select=id&id=eq.999', { headers: { accept: 'text/csv' } });
+    expect(none.body).toBe('\n');
     const head = await t.call('HEAD', '/books?select=id', { headers: { prefer: 'count=exact' } });
     expect(head.status).toBe(200);
     expect(head.body).toBe('');
