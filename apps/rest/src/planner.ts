@@ -423,8 +423,10 @@ function relatedRows(
 
 function outputName(item: Extract<SelectItem, { kind: 'column' }>): string {
   if (item.alias) return item.alias;
-  const last = item.field.json[item.field.json.length - 1];
-  return last ? String(last.key) : item.field.name;
+  // As in PostgREST: the last key of a JSON path; after an array index, the last name before it
+  // (`data->arr->0` is `arr`, `data->0` is `data`).
+  const names = [item.field.name, ...item.field.json.map((step) => step.key)];
+  return String(names.findLast((key) => typeof key === 'string'));
 }
 
 function nextAlias(ctx: PlanContext, prefix: string) {

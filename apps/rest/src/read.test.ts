@@ -17,6 +17,9 @@ describe('reads', () => {
       { id: 1, name: 'A Wizard of Earthsea', price: '9.99', isbn: '111', rating: 5 },
       { id: 2, name: 'The Left Hand of Darkness', price: '12.50', isbn: '222', rating: 4 },
     ]);
+    // A path ending in an array index is named by its last key, or by the column.
+    const indexed = await t.call('GET', '/books?select=meta->0,meta->stats->>0,meta->stats->>rating&id=eq.1');
+    expect(indexed.json).toEqual([{ meta: null, stats: null, rating: '5' }]);
   });
 
   it('applies every operator like the equivalent SQL', async () => {
