@@ -152,7 +152,11 @@ describe('embedding', () => {
     ]);
     const toMany = await t.call('GET', '/authors?select=name,...books!author_id(title)');
     expect(toMany.status).toBe(400);
-    expect(toMany.json).toMatchObject({ code: 'PGRST119' });
+    expect(toMany.json).toMatchObject({
+      code: 'PGRST119',
+      message: "A spread operation on 'books' is not possible",
+      details: "'authors' and 'books' do not form a many-to-one or one-to-one relationship",
+    });
   });
 
   it('answers PGRST200 for unknown relationships and PGRST108 for filters on missing embeds', async () => {

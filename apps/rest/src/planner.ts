@@ -514,7 +514,7 @@ function renderEmbed(
       400,
       'PGRST119',
       `A spread operation on '${item.name}' is not possible`,
-      `'${parent.name}' does not have a many-to-one or one-to-one relationship with '${item.name}'`,
+      `'${parent.name}' and '${item.name}' do not form a many-to-one or one-to-one relationship`,
     );
   }
   const childAlias = nextAlias(ctx, 't');
