@@ -115,38 +115,25 @@ export function pgErrorStatus(code: string, authenticated: boolean): number {
 const CONNECTION_RETRY_AFTER = '1';
 
 /**
- * SQLSTATE 53300 (too_many_connections) when connecting: the project database's CONNECTION LIMIT (or
- * its login role's) is reached, or the whole server is full. A 503 of PostgREST's connection-error
- * family with `Retry-After`, and our own words: Postgres's message names the database and role, and
- * a connection failure must say nothing about where or as whom the data API connects.
- */
-function tooManyConnections(error: PgErrorLike): ApiError {
-  const projectLimit = /too many connections for (database|role)/i.test(error.message ?? '');
-  return apiError(
-    503,
-    'PGRST000',
-    projectLimit
-      ? "Too many connections: the project's database connection limit is reached"
-      : 'Too many connections: the database server has no free connection slots',
-    null,
-    projectLimit
-      ? 'Retry shortly; requests already running hold every connection the project may open.'
-      : 'Retry shortly.',
-    { 'retry-after': CONNECTION_RETRY_AFTER },
-  );
-}
-
-/**
  * A login Postgres refused (FATAL before any statement): its messages name the database, the role or
- * the host, none of which a client may learn. PostgREST's connection-error family (503 PGRST000), in
- * our own words; null for any other error.
+ * the host, none of which a client may learn. PostgREST's connection-error family (503 PGRST000) with
+ * `Retry-After`, in our own words; null for any other error. 53300 (too_many_connections) is the
+ * project database's CONNECTION LIMIT (or its login role's) being reached, or the whole server full.
  */
 function connectionRefused(error: PgErrorLike): ApiError | null {
   const code = error.code ?? '';
-  if (code === '53300') return tooManyConnections(error);
-  if (error.severity !== 'FATAL') return null;
+  if (code !== '53300' && error.severity !== 'FATAL') return null;
   let message: string;
-  if (code === '55000' || code === '57P03') {
+  let hint = 'Retry shortly; if it persists, the platform operator can tell why.';
+  if (code === '53300') {
+    if (/too many connections for (database|role)/i.test(error.message ?? '')) {
+      message = "Too many connections: the project's database connection limit is reached";
+      hint = 'Retry shortly; requests already running hold every connection the project may open.';
+    } else {
+      message = 'Too many connections: the database server has no free connection slots';
+      hint = 'Retry shortly.';
+    }
+  } else if (code === '55000' || code === '57P03') {
     message = "The project's database is not accepting connections (it may be paused, starting or stopping)";
   } else if (code.startsWith('28')) {
     message = "The data API could not log in to the project's database";
@@ -155,16 +142,7 @@ function connectionRefused(error: PgErrorLike): ApiError | null {
   } else {
     return null;
   }
-  return apiError(
-    503,
-    'PGRST000',
-    message,
-    null,
-    'Retry shortly; if it persists, the platform operator can tell why.',
-    {
-      'retry-after': CONNECTION_RETRY_AFTER,
-    },
-  );
+  return apiError(503, 'PGRST000', message, null, hint, { 'retry-after': CONNECTION_RETRY_AFTER });
 }
 
 /** A Postgres error as PostgREST renders it: SQLSTATE as code, message/detail/hint verbatim. */
