@@ -44,6 +44,8 @@ export interface GatewayConfig {
    * every refusal, error and aborted request is. 1 logs every request, as does `debug`.
    */
   readonly logSampleEvery: number;
+  /** How often per-project usage counts go to Redis (usage.ts); 0 turns metering off. */
+  readonly usageFlushMs: number;
 }
 
 /** Lambda's synchronous invocation payload limit. */
@@ -126,5 +128,6 @@ export function loadGatewayConfig(env: Env): GatewayConfig {
     shutdownGraceMs: int(env, 'GATEWAY_SHUTDOWN_GRACE_MS', 10_000),
     logLevel: env.LOG_LEVEL || 'info',
     logSampleEvery: int(env, 'GATEWAY_LOG_SAMPLE_EVERY', 100, 1),
+    usageFlushMs: int(env, 'GATEWAY_USAGE_FLUSH_MS', 5_000),
   };
 }

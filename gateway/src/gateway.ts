@@ -31,6 +31,7 @@ import {
   sha256Hex,
 } from './sigv4.js';
 import { type CacheLookup, TieredCache } from './tiered-cache.js';
+import { UsageMeter } from './usage.js';
 import { createUpstreamAllowlist } from './upstream-allowlist.js';
 import { type RelayObserver, UpstreamRelay } from './upstream-relay.js';
 import { formatRequestHead, openTunnel } from './websocket-tunnel.js';
@@ -209,6 +210,16 @@ export function buildGateway(options: GatewayOptions): Gateway {
   } else {
     logger.warn('REDIS_URL not set: running on the in-process cache alone (no cross-instance invalidation)');
   }
+  const layer = redis;
+  // Per-project usage for the operator (tenant-manager's usage API): counted here, stored in Redis.
+  const usage =
+    layer && config.usageFlushMs > 0
+      ? new UsageMeter({
+          sink: (hour, counts) => layer.addUsage(hour, counts),
+          clock,
+          flushEveryMs: config.usageFlushMs,
+        })
+      : null;
 
   let inFlight = 0;
   let shuttingDown = false;
@@ -252,6 +263,9 @@ export function buildGateway(options: GatewayOptions): Gateway {
       requestId,
       cors: false,
       head,
+      metered: false,
+      rateLimited: false,
+      ingressBytes: 0,
     };
     inFlight++;
     res.once('close', () => {
@@ -259,6 +273,16 @@ export function buildGateway(options: GatewayOptions): Gateway {
       const aborted = !res.writableFinished;
       if (aborted) state.relay?.cancel();
       metrics.request(state.prefix, res.statusCode);
+      if (usage && state.metered) {
+        usage.record(
+          state.ref!,
+          state.prefix,
+          res.statusCode,
+          state.ingressBytes,
+          state.relay ? state.relay.bytesRelayed : 0,
+          state.rateLimited,
+        );
+      }
       if (shouldLog(res.statusCode, aborted)) {
         const url = req.url ?? '';
         const q = url.indexOf('?');
@@ -371,6 +395,8 @@ export function buildGateway(options: GatewayOptions): Gateway {
 
     if (!projectLookup.ok) return reply(res, state, refusals.lookupUnavailable);
     const project = projectLookup.value;
+    // Counted for the project only once it is known to exist: made-up refs leave no usage behind.
+    state.metered = project !== null;
     const refusal = projectRefusal(project);
     if (refusal || !project) return reply(res, state, refusal ?? refusals.projectNotFound);
     if (!keyLookup.ok) return reply(res, state, refusals.lookupUnavailable);
@@ -382,7 +408,10 @@ export function buildGateway(options: GatewayOptions): Gateway {
     const rateLimit = project.rateLimit;
     if (rateLimit) {
       const waitMs = rateLimiter.take(ref, rateLimit, clock.now());
-      if (waitMs > 0) return reply(res, state, refusals.rateLimited(rateLimit.requestsPerSecond, waitMs));
+      if (waitMs > 0) {
+        state.rateLimited = true;
+        return reply(res, state, refusals.rateLimited(rateLimit.requestsPerSecond, waitMs));
+      }
     }
 
     // The token the upstream sees: the user's (verified, unchanged) or one minted for the key's role,
@@ -438,6 +467,7 @@ export function buildGateway(options: GatewayOptions): Gateway {
     const body = hasBody ? await readBody(req, head, config.bodyLimitBytes) : EMPTY_BODY;
     if (body === 'aborted') return;
     if (body === 'too-large') return reply(res, state, refusals.payloadTooLarge(config.bodyLimitBytes));
+    state.ingressBytes = body.length;
 
     // A flat [name, value, …] list: undici takes it as is, with no object to build and walk.
     const headers = upstreamHeaders(head, req.socket.remoteAddress);
@@ -546,6 +576,7 @@ export function buildGateway(options: GatewayOptions): Gateway {
     const lookup = await projects.get(ref);
     if (!lookup.ok) return reply(res, state, refusals.lookupUnavailable);
     const project = lookup.value;
+    state.metered = project !== null;
     const refusal = projectRefusal(project);
     if (refusal || !project) return reply(res, state, refusal ?? refusals.projectNotFound);
     return forward(req, res, state, requestId, project, 'auth', path, queryPairs, null);
@@ -644,6 +675,7 @@ export function buildGateway(options: GatewayOptions): Gateway {
     },
     async close() {
       for (const socket of tunnels) socket.destroy();
+      await usage?.close();
       await redis?.close();
     },
     projects,
@@ -670,6 +702,12 @@ interface RequestState {
   cors: boolean;
   /** The request's headers, read once (client-head.ts). */
   readonly head: ClientHead;
+  /** The project (`ref`) exists: the request counts toward its usage. */
+  metered: boolean;
+  /** Refused by the project's rate limit. */
+  rateLimited: boolean;
+  /** Request body bytes forwarded upstream. */
+  ingressBytes: number;
 }
 
 interface Upgrade {

@@ -3,10 +3,18 @@ import type { Logger } from 'pino';
 import { CircuitBreaker } from './circuit-breaker.js';
 import type { Clock } from './clock.js';
 import type { RemoteCache } from './tiered-cache.js';
+import { USAGE_FIELDS, type UsageCounts } from './usage.js';
 
 export const INVALIDATION_CHANNEL = 'supaplane:invalidate';
 export const projectRedisKey = (ref: string) => `supaplane:gw:project:${ref}`;
 export const apiKeyRedisKey = (hash: string) => `supaplane:gw:key:${hash}`;
+/** A project's usage counts for one UTC hour (`2026112314`), and that hour's projects ranked by requests. */
+export const usageRedisKey = (ref: string, hour: string) => `supaplane:usage:${ref}:${hour}`;
+export const usageTopRedisKey = (hour: string) => `supaplane:usage:top:${hour}`;
+/** How long usage counts are kept after their hour's last write. */
+export const USAGE_TTL_SECONDS = 35 * 24 * 3600;
+/** Longest a usage write may take before its counts are given up (they may have been stored). */
+const USAGE_WRITE_TIMEOUT_MS = 5_000;
 /** Sorted set of live gateway instances, scored by their last heartbeat (ms). */
 export const INSTANCES_KEY = 'supaplane:gw:instances';
 /** How often an instance reports itself, and after how long without a report it no longer counts. */
@@ -160,6 +168,43 @@ export class RedisLayer implements RemoteCache {
   set(key: string, value: string, ttlSeconds: number): void {
     if (this.client.status !== 'ready' || this.breaker.isOpen) return;
     this.client.set(key, value, 'EX', ttlSeconds).catch(() => this.breaker.failure());
+  }
+
+  /**
+   * Adds one window of usage counts (usage.ts) to the hour's hashes and ranking, in one MULTI, so a
+   * window is stored whole or not at all. False when Redis is out of reach or refused it: the meter
+   * keeps the counts for the next window. A write that does not answer in time is given up and
+   * logged, not retried, so a slow Redis can lose a window's counts but never count them twice.
+   */
+  async addUsage(hour: string, counts: ReadonlyMap<string, UsageCounts>): Promise<boolean> {
+    if (this.client.status !== 'ready') return false;
+    const pipeline = this.client.multi();
+    const top = usageTopRedisKey(hour);
+    for (const [ref, values] of counts) {
+      const key = usageRedisKey(ref, hour);
+      for (let i = 0; i < USAGE_FIELDS.length; i++) {
+        if (values[i]! > 0) pipeline.hincrby(key, USAGE_FIELDS[i]!, values[i]!);
+      }
+      pipeline.expire(key, USAGE_TTL_SECONDS);
+      pipeline.zincrby(top, values[0]!, ref);
+    }
+    pipeline.expire(top, USAGE_TTL_SECONDS);
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(resolve, USAGE_WRITE_TIMEOUT_MS, 'timeout');
+    });
+    try {
+      const results = await Promise.race([pipeline.exec(), timedOut]);
+      if (results === 'timeout') {
+        this.options.logger.warn({ projects: counts.size, hour }, 'usage write timed out; counts dropped');
+        return true;
+      }
+      return results?.every(([error]) => error === null) ?? false;
+    } catch {
+      return false;
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   async ping(): Promise<boolean> {

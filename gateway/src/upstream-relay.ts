@@ -51,6 +51,8 @@ export class UpstreamRelay implements Dispatcher.DispatchHandler {
   private resumeUpstream: (() => void) | null = null;
   private readonly startedAt = performance.now();
   private done = false;
+  /** Response body bytes received from the upstream (usage: egress). */
+  bytesRelayed = 0;
 
   constructor(
     private readonly res: ServerResponse,
@@ -102,6 +104,7 @@ export class UpstreamRelay implements Dispatcher.DispatchHandler {
   }
 
   onData(chunk: Buffer): boolean {
+    this.bytesRelayed += chunk.length;
     if (this.chunks) {
       this.chunks.push(chunk);
       return true;

@@ -1,0 +1,262 @@
+import { type RunningRedis, startRedis } from '@supaplane/local-services';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { usageRedisKey, usageTopRedisKey } from './redis-layer.js';
+import { type RunningGateway, startGateway } from './server.js';
+import { type EchoUpstream, startEchoUpstream } from './testing/echo-upstream.js';
+import { TEST_AWS, call, testConfig, upstreamsFor } from './testing/harness.js';
+import { type RegistryServer, type TestProject, startRegistryServer } from './testing/registry-server.js';
+import { USAGE_FIELDS, type UsageCounts, UsageMeter, usageHour } from './usage.js';
+
+type Stored = Array<{ hour: string; counts: Map<string, Record<string, number>> }>;
+
+/** A sink that stores what it is given (or refuses while `up` is false), and a clock the test moves. */
+function harness(startMs: number) {
+  const stored: Stored = [];
+  const state = { now: startMs, up: true };
+  const meter = new UsageMeter({
+    clock: { now: () => state.now },
+    flushEveryMs: 60_000,
+    sink: async (hour, counts) => {
+      if (!state.up) return false;
+      const copy = new Map<string, Record<string, number>>();
+      for (const [ref, values] of counts) copy.set(ref, named(values));
+      stored.push({ hour, counts: copy });
+      return true;
+    },
+  });
+  return { meter, stored, state };
+}
+
+function named(values: UsageCounts): Record<string, number> {
+  const out: Record<string, number> = {};
+  USAGE_FIELDS.forEach((field, i) => {
+    if (values[i]! > 0) out[field] = values[i]!;
+  });
+  return out;
+}
+
+const T = Date.UTC(2026, 10, 23, 14, 59, 58);
+
+describe('usage meter', () => {
+  it('files each UTC hour under YYYYMMDDHH', () => {
+    expect(usageHour(T)).toBe('2026112314');
+    expect(usageHour(Date.UTC(2027, 0, 1, 0, 0, 0))).toBe('2027010100');
+  });
+
+  it('counts requests by project, service and status class, with rate-limit refusals and body bytes', async () => {
+    const { meter, stored } = harness(T);
+    meter.record('aaa', 'rest', 200, 0, 120, false);
+    meter.record('aaa', 'rest', 201, 30, 40, false);
+    meter.record('aaa', 'auth', 401, 0, 0, false);
+    meter.record('aaa', 'rest', 429, 0, 0, true);
+    meter.record('aaa', 'other', 404, 0, 0, false);
+    meter.record('bbb', 'storage', 503, 10, 0, false);
+    meter.record('bbb', 'realtime', 101, 0, 0, false);
+    await meter.close();
+    expect(stored).toHaveLength(1);
+    expect(stored[0]!.hour).toBe('2026112314');
+    expect(stored[0]!.counts.get('aaa')).toEqual({
+      requests: 5,
+      rest: 3,
+      auth: 1,
+      other: 1,
+      '2xx': 2,
+      '4xx': 3,
+      rate_limited: 1,
+      ingress_bytes: 30,
+      egress_bytes: 160,
+    });
+    // A 101 (WebSocket upgrade) counts as a request of its service, in no status class.
+    expect(stored[0]!.counts.get('bbb')).toEqual({
+      requests: 2,
+      storage: 1,
+      realtime: 1,
+      '5xx': 1,
+      ingress_bytes: 10,
+    });
+  });
+
+  it('keeps counts the sink could not store and sends them with the next window', async () => {
+    const { meter, stored, state } = harness(T);
+    state.up = false;
+    meter.record('aaa', 'rest', 200, 0, 5, false);
+    await meter.flush();
+    expect(stored).toHaveLength(0);
+    meter.record('aaa', 'rest', 500, 0, 0, false);
+    state.up = true;
+    await meter.flush();
+    expect(stored).toHaveLength(1);
+    expect(stored[0]!.counts.get('aaa')).toEqual({
+      requests: 2,
+      rest: 2,
+      '2xx': 1,
+      '5xx': 1,
+      egress_bytes: 5,
+    });
+    await meter.flush();
+    expect(stored).toHaveLength(1);
+    await meter.close();
+  });
+
+  it('files a window under the hour it started in, and starts the next one in the new hour', async () => {
+    const { meter, stored, state } = harness(T);
+    meter.record('aaa', 'rest', 200, 0, 0, false);
+    state.now = T + 3_000; // 15:00:01
+    await meter.flush();
+    meter.record('aaa', 'rest', 200, 0, 0, false);
+    await meter.close();
+    expect(stored.map((s) => s.hour)).toEqual(['2026112314', '2026112315']);
+  });
+
+  it('flushes on its own at the hour boundary, even when that comes before the next interval', async () => {
+    const stored: string[] = [];
+    const now = Date.now();
+    const meter = new UsageMeter({
+      // 150 ms before an hour boundary, with a flush interval of a minute.
+      clock: { now: () => now + (3_600_000 - (now % 3_600_000)) - 150 + (Date.now() - now) },
+      flushEveryMs: 60_000,
+      sink: async (hour) => {
+        stored.push(hour);
+        return true;
+      },
+    });
+    meter.record('aaa', 'rest', 200, 0, 0, false);
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    expect(stored).toHaveLength(1);
+    await meter.close();
+  });
+});
+
+describe('usage through gateways sharing one Redis', () => {
+  let redis: RunningRedis;
+  let client: Redis;
+  let echo: EchoUpstream;
+  let registry: RegistryServer;
+  let gateways: RunningGateway[];
+  let project: TestProject;
+  let other: TestProject;
+
+  beforeAll(async () => {
+    [redis, echo] = await Promise.all([startRedis(), startEchoUpstream(TEST_AWS)]);
+    client = new Redis(redis.url);
+    registry = await startRegistryServer({ token: 'internal-token', redisUrl: redis.url });
+    project = registry.addProject('meteredmeteredmetere', {
+      upstreams: upstreamsFor('meteredmeteredmetere', echo.port),
+    });
+    other = registry.addProject('quietquietquietquiet', {
+      upstreams: upstreamsFor('quietquietquietquiet', echo.port),
+    });
+    gateways = await Promise.all(
+      [0, 1].map(() => startGateway(testConfig(registry, { usageFlushMs: 50 }, redis.url))),
+    );
+  });
+
+  afterAll(async () => {
+    await Promise.all((gateways ?? []).map((g) => g.close()));
+    client?.disconnect();
+    await registry?.close();
+    await echo?.close();
+    await redis?.stop();
+  });
+
+  const hash = async (ref: string) => {
+    const stored = await client.hgetall(usageRedisKey(ref, usageHour(Date.now())));
+    return Object.fromEntries(Object.entries(stored).map(([k, v]) => [k, Number(v)]));
+  };
+
+  async function eventually(check: () => Promise<boolean>): Promise<void> {
+    const started = Date.now();
+    while (!(await check())) {
+      if (Date.now() - started > 5_000) throw new Error('usage did not reach Redis within 5 s');
+      await new Promise((r) => setTimeout(r, 25));
+    }
+  }
+
+  it("adds up every instance's counts per project and hour, with the bytes relayed", async () => {
+    const [a, b] = gateways as [RunningGateway, RunningGateway];
+    const body = JSON.stringify({ title: 'x'.repeat(100) });
+    let egress = 0;
+    for (const gateway of [a, b, a]) {
+      const res = await call(gateway.url, project.ref, '/rest/v1/todos', {
+        method: 'POST',
+        headers: { apikey: project.publishableKey, 'content-type': 'application/json' },
+        body,
+      });
+      expect(res.status).toBe(200);
+      // The echo is compact JSON: parsing and serialising it again gives back the same bytes.
+      egress += Buffer.byteLength(JSON.stringify(res.body));
+    }
+    const big = await call(b.url, project.ref, '/rest/v1/__big/70000', {
+      headers: { apikey: project.publishableKey },
+    });
+    expect(big.status).toBe(200);
+    egress += 70_000;
+    const refused = await call(b.url, project.ref, '/auth/v1/user', {
+      headers: { apikey: project.publishableKey, authorization: 'Bearer not-a-jwt' },
+    });
+    expect(refused.status).toBe(401);
+
+    await eventually(async () => (await hash(project.ref)).requests === 5);
+    const counts = await hash(project.ref);
+    expect(counts).toMatchObject({ requests: 5, rest: 4, auth: 1, '2xx': 4, '4xx': 1 });
+    expect(counts.ingress_bytes).toBe(3 * Buffer.byteLength(body));
+    expect(counts.egress_bytes).toBe(egress);
+    expect(await client.ttl(usageRedisKey(project.ref, usageHour(Date.now())))).toBeGreaterThan(
+      30 * 24 * 3600,
+    );
+    const top = await client.zscore(usageTopRedisKey(usageHour(Date.now())), project.ref);
+    expect(Number(top)).toBe(5);
+  });
+
+  it('leaves nothing behind for made-up projects, malformed keys or other projects', async () => {
+    const gateway = gateways[0]!;
+    // A key for a project that does not exist (valid checksum for the made-up ref) and garbage keys.
+    const ghost = 'ghostghostghostghost';
+    expect(
+      (await call(gateway.url, ghost, '/rest/v1/todos', { headers: { apikey: 'sb_publishable_nope' } }))
+        .status,
+    ).toBe(401);
+    expect(
+      (await call(gateway.url, ghost, '/rest/v1/todos', { headers: { apikey: project.publishableKey } }))
+        .status,
+    ).toBe(401);
+    expect(
+      (await call(gateway.url, project.ref, '/rest/v1/todos', { headers: { apikey: 'garbage' } })).status,
+    ).toBe(401);
+    // Another project's traffic goes to its own hash only.
+    expect(
+      (await call(gateway.url, other.ref, '/rest/v1/todos', { headers: { apikey: other.publishableKey } }))
+        .status,
+    ).toBe(200);
+    await eventually(async () => (await hash(other.ref)).requests === 1);
+    expect(await client.keys('supaplane:usage:ghost*')).toEqual([]);
+    expect((await hash(project.ref)).requests).toBe(5);
+  });
+
+  it('counts the requests a project rate limit refused', async () => {
+    const limited = registry.addProject('throttledthrottledth', {
+      upstreams: upstreamsFor('throttledthrottledth', echo.port),
+      rateLimit: { requestsPerSecond: 0.01, burst: 1 },
+    });
+    const gateway = gateways[0]!;
+    const statuses: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      statuses.push(
+        (
+          await call(gateway.url, limited.ref, '/rest/v1/todos', {
+            headers: { apikey: limited.publishableKey },
+          })
+        ).status,
+      );
+    }
+    expect(statuses.filter((s) => s === 429).length).toBeGreaterThanOrEqual(1);
+    const refusedCount = statuses.filter((s) => s === 429).length;
+    await eventually(async () => (await hash(limited.ref)).requests === 3);
+    expect(await hash(limited.ref)).toMatchObject({
+      requests: 3,
+      rate_limited: refusedCount,
+      '4xx': refusedCount,
+    });
+  });
+});
