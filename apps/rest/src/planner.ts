@@ -584,13 +584,16 @@ export interface ReadPlan extends Statement {
   readonly exact?: Statement;
 }
 
+const ROWS_JSON = `coalesce(json_agg(pgrst_row), '[]'::json)::text`;
+
 /**
  * The statement every read and every returning write ends in: one row with `total`, `n` (rows in
- * this page) and `body` (the JSON array, built by json_agg in the database).
+ * this page) and `body` (the JSON array, built by json_agg in the database; `jsonBody` builds
+ * another from the rows `pgrst_row`).
  */
-function wrapRows(inner: string, totalSql: string, csv = false) {
+function wrapRows(inner: string, totalSql: string, csv = false, jsonBody = ROWS_JSON) {
   if (!csv) {
-    return `SELECT ${totalSql} AS total, count(*)::int AS n, coalesce(json_agg(pgrst_row), '[]'::json)::text AS body FROM (${inner}) AS pgrst_row`;
+    return `SELECT ${totalSql} AS total, count(*)::int AS n, ${jsonBody} AS body FROM (${inner}) AS pgrst_row`;
   }
   // CSV as PostgREST renders it: the first row's keys, then each row's record text without its
   // parentheses, so fields are quoted as Postgres quotes record fields (spaces, commas, quotes,
@@ -622,6 +625,7 @@ export function planRead(
   from: string,
   range: Range,
   count: CountKind | undefined,
+  jsonBody = ROWS_JSON,
 ): ReadPlan {
   const alias = 'pgrst_t0';
   const fromSql = `${from} AS ${ident(alias)}`;
@@ -630,7 +634,7 @@ export function planRead(
   const count_ = countSql(level, fromSql);
   const inner = assemble(level, fromSql, range, ctx);
   const totalSql = count === 'exact' ? `(${count_})` : 'NULL::bigint';
-  const sql = wrapRows(inner, totalSql, ctx.csv);
+  const sql = wrapRows(inner, totalSql, ctx.csv, jsonBody);
   const params = ctx.params.values;
   if (count !== 'planned' && count !== 'estimated') return { sql, params };
   // EXPLAIN of count(*) would estimate its one row: the estimate is that of the rows themselves.
@@ -952,6 +956,37 @@ export function routineCall(
   return `${fn}(${parts.join(', ')})`;
 }
 
+/** The one column of a scalar function's result, named as PostgREST names it for clients to filter on. */
+const SCALAR_COLUMN = 'pgrst_scalar';
+
+function scalarSource(routine: Routine): Source {
+  const column: Column = {
+    name: SCALAR_COLUMN,
+    type: routine.returnType,
+    nullable: true,
+    hasDefault: false,
+    generated: false,
+  };
+  // Named after the function: an unknown column is `column <function>.<name> does not exist`.
+  return { schema: routine.schema, name: routine.name, columns: new Map([[SCALAR_COLUMN, column]]) };
+}
+
+/**
+ * The body from the rows left after filters: a JSON array for a SETOF function; for one value the
+ * value, JSON `null` when it is NULL or filtered out, as in PostgREST; under a raw media type its
+ * text (`bytea` as hex), empty then.
+ */
+function scalarBody(routine: Routine, raw: boolean): string {
+  const value = `pgrst_row.${SCALAR_COLUMN}`;
+  if (raw) {
+    const text = routine.returnType === 'bytea' ? `encode(${value}, 'hex')` : `${value}::text`;
+    return `coalesce(string_agg(${text}, ''), '')`;
+  }
+  return routine.setof
+    ? `coalesce(json_agg(${value}), '[]'::json)::text`
+    : `coalesce((json_agg(${value})->0)::text, 'null')`;
+}
+
 export interface RpcPlan {
   readonly statement: Statement;
   /** `rows`: array body (json_agg); `object`: a single composite; `scalar`/`void` as named. */
@@ -976,34 +1011,12 @@ export function planRpc(
     return { statement: { sql, params: ctx.params.values }, shape: 'void' };
   }
   if (routine.returns === 'scalar') {
-    checkUnusedLevels(ctx);
-    if (!routine.setof) {
-      // A NULL result is the JSON `null` (an empty body for raw media types), as in PostgREST.
-      const body = !raw
-        ? `coalesce(to_json(${call})::text, 'null')`
-        : routine.returnType === 'bytea'
-          ? `coalesce(encode(${call}, 'hex'), '')`
-          : `coalesce((${call})::text, '')`;
-      return {
-        statement: {
-          sql: `SELECT NULL::bigint AS total, 1 AS n, ${body} AS body`,
-          params: ctx.params.values,
-        },
-        shape: 'scalar',
-      };
-    }
-    const inner = `SELECT pgrst_v FROM ${call} AS pgrst_f(pgrst_v)`;
-    const limited =
-      inner +
-      (range.limit !== undefined ? ` LIMIT ${ctx.params.add(range.limit)}` : '') +
-      (range.offset ? ` OFFSET ${ctx.params.add(range.offset)}` : '');
-    return {
-      statement: {
-        sql: `SELECT NULL::bigint AS total, count(*)::int AS n, coalesce(json_agg(pgrst_v), '[]'::json)::text AS body FROM (${limited}) AS s`,
-        params: ctx.params.values,
-      },
-      shape: 'rows',
-    };
+    // As in PostgREST, the result is a relation with the one column `pgrst_scalar`, so filters,
+    // order, paging, counts and select work on it like on any other read.
+    const from = `(SELECT ${call} AS ${SCALAR_COLUMN})`;
+    const plan = planRead(ctx, scalarSource(routine), from, range, count, scalarBody(routine, raw));
+    // CSV is rows under the `pgrst_scalar` header, for one value as for a set of them.
+    return rpcRead(plan, routine.setof || ctx.csv ? 'rows' : 'scalar');
   }
   const returned = routine.returnRelation
     ? ctx.cache.relations.get(qualifiedKey(routine.returnRelation.schema, routine.returnRelation.name))
@@ -1014,13 +1027,14 @@ export function planRpc(
     columns: routine.columns,
     ...(returned ? { relation: returned } : {}),
   };
-  const plan = planRead(ctx, source, call, range, count);
-  return {
-    statement: plan,
-    shape: routine.setof ? 'rows' : 'object',
-    ...(plan.planned ? { planned: plan.planned } : {}),
-    ...(plan.exact ? { exact: plan.exact } : {}),
-  };
+  return rpcRead(planRead(ctx, source, call, range, count), routine.setof ? 'rows' : 'object');
 }
+
+const rpcRead = (plan: ReadPlan, shape: RpcPlan['shape']): RpcPlan => ({
+  statement: plan,
+  shape,
+  ...(plan.planned ? { planned: plan.planned } : {}),
+  ...(plan.exact ? { exact: plan.exact } : {}),
+});
 
 export { ApiError };
