@@ -17,6 +17,7 @@ import { Provisioner, type ProvisionerOptions } from './lib/provisioning.js';
 import { type ReconcileSummary, reconcileRestFunctions } from './lib/rest-functions.js';
 import { installErrorHandling } from './http/errors.js';
 import { clusterRoutes } from './http/routes/clusters.js';
+import { usageRoutes } from './http/routes/usage.js';
 import { internalRoutes } from './http/routes/internal.js';
 import { projectCredentialRoutes } from './http/routes/project-credentials.js';
 import { projectRoutes } from './http/routes/projects.js';
@@ -209,6 +210,7 @@ export async function buildApp(options: BuildAppOptions): Promise<TenantManagerA
     await v1.register(projectRoutes, { ctx, provisioner, provisionWaitMs: config.provisionWaitMs ?? 3_000 });
     await v1.register(projectCredentialRoutes, { ctx });
     await v1.register(clusterRoutes, { ctx, provisioner, clusterDeleter });
+    await v1.register(usageRoutes, { ctx, redis: options.redis ?? null });
   });
 
   const internalApp = baseServer(log, bodyLimit);

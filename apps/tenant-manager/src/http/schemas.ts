@@ -1,6 +1,7 @@
 import { type TSchema, Type } from '@sinclair/typebox';
 import { LIMIT_RANGES } from '../lib/limits.js';
 import { PROJECT_STATUSES } from '../lib/projects.js';
+import { MAX_USAGE_HOURS } from '../lib/usage.js';
 
 const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()]);
 /**
@@ -71,6 +72,64 @@ export const ListProjectsQuery = Type.Object({
   limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }),
   offset: Type.Integer({ minimum: 0, default: 0 }),
   status: Type.Optional(ProjectStatus),
+});
+
+const ApiUsageFields = {
+  requests: Type.Integer(),
+  by_service: Type.Record(Type.String(), Type.Integer(), {
+    description: 'rest, auth, storage, functions, realtime, graphql, other (absent: none)',
+  }),
+  by_status: Type.Record(Type.String(), Type.Integer(), { description: '2xx, 3xx, 4xx, 5xx (absent: none)' }),
+  rate_limited: Type.Integer({ description: "Refused by the project's rate limit (also in 4xx)" }),
+  ingress_bytes: Type.Integer({ description: 'Request bodies forwarded to the project' }),
+  egress_bytes: Type.Integer({ description: "Response bodies relayed from the project's services" }),
+};
+
+export const UsageQuery = Type.Object({
+  hours: Type.Integer({
+    minimum: 1,
+    maximum: MAX_USAGE_HOURS,
+    default: 24,
+    description: 'The last N UTC hours, the current one included',
+  }),
+});
+
+export const ProjectUsage = Type.Object({
+  ref: Type.String(),
+  from: Type.String({ format: 'date-time' }),
+  to: Type.String({ format: 'date-time' }),
+  hours: Type.Integer(),
+  api: Nullable(Type.Object(ApiUsageFields)),
+  hourly: Nullable(
+    Type.Array(Type.Object({ hour: Type.String({ format: 'date-time' }), ...ApiUsageFields }), {
+      description: 'Hours of the window that saw requests, oldest first',
+    }),
+  ),
+  database: Nullable(
+    Type.Object({
+      size_bytes: Type.Integer(),
+      connections: Type.Integer({ description: 'Open connections to the project database now' }),
+      connection_limit: Type.Integer(),
+    }),
+  ),
+  unavailable: Type.Array(Type.String(), {
+    description: 'Sections left null because their source is down or not configured (api, database)',
+  }),
+});
+
+export const PlatformUsageQuery = Type.Object({
+  hours: UsageQuery.properties.hours,
+  limit: Type.Integer({ minimum: 1, maximum: 1000, default: 20 }),
+});
+
+export const PlatformUsage = Type.Object({
+  from: Type.String({ format: 'date-time' }),
+  to: Type.String({ format: 'date-time' }),
+  hours: Type.Integer(),
+  projects: Type.Array(
+    Type.Object({ ref: Type.String(), name: Nullable(Type.String()), requests: Type.Integer() }),
+    { description: 'The busiest projects of the window, most requests first' },
+  ),
 });
 
 export const PostgrestConfig = Type.Object({

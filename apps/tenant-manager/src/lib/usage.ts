@@ -1,0 +1,222 @@
+import type { Redis } from 'ioredis';
+import type { Context } from './context.js';
+import { AppError, badRequest, messageOf } from './errors.js';
+import { projectDatabase } from './project-db.js';
+import { requireProjectRow } from './projects.js';
+
+/** Redis keys the gateways write, as pinned in docs/contracts.md ("Usage counters"). */
+export const usageKey = (ref: string, hour: string) => `supaplane:usage:${ref}:${hour}`;
+export const usageTopKey = (hour: string) => `supaplane:usage:top:${hour}`;
+
+const SERVICES = ['rest', 'auth', 'storage', 'functions', 'realtime', 'graphql', 'other'] as const;
+const STATUS_CLASSES = ['2xx', '3xx', '4xx', '5xx'] as const;
+const HOUR_MS = 3_600_000;
+/** Counts are kept 35 days; a window reaches back at most 31 of them. */
+export const MAX_USAGE_HOURS = 31 * 24;
+const READ_TIMEOUT_MS = 2_000;
+
+export interface ApiUsage {
+  requests: number;
+  by_service: Record<string, number>;
+  by_status: Record<string, number>;
+  rate_limited: number;
+  ingress_bytes: number;
+  egress_bytes: number;
+}
+
+export interface ProjectUsage {
+  ref: string;
+  from: string;
+  to: string;
+  hours: number;
+  /** Totals over the window; null when the counters could not be read (see `unavailable`). */
+  api: ApiUsage | null;
+  /** The hours of the window that saw requests, oldest first. */
+  hourly: Array<ApiUsage & { hour: string }> | null;
+  database: { size_bytes: number; connections: number; connection_limit: number } | null;
+  /** Sections left null because their source is down or not configured: `api`, `database`. */
+  unavailable: string[];
+}
+
+/** The last `hours` UTC hours, the current one included, oldest first, as the gateways name them. */
+function hourWindow(now: Date, hours: number): { hours: string[]; from: Date } {
+  if (!Number.isInteger(hours) || hours < 1 || hours > MAX_USAGE_HOURS) {
+    throw badRequest(`hours must be an integer from 1 to ${MAX_USAGE_HOURS}`);
+  }
+  const current = Math.floor(now.getTime() / HOUR_MS) * HOUR_MS;
+  const from = new Date(current - (hours - 1) * HOUR_MS);
+  const names: string[] = [];
+  for (let at = from.getTime(); at <= current; at += HOUR_MS) names.push(hourName(at));
+  return { hours: names, from };
+}
+
+const hourName = (ms: number) => new Date(ms).toISOString().slice(0, 13).replace(/[-T]/g, '');
+const hourIso = (name: string) =>
+  `${name.slice(0, 4)}-${name.slice(4, 6)}-${name.slice(6, 8)}T${name.slice(8, 10)}:00:00.000Z`;
+
+function emptyUsage(): ApiUsage {
+  return { requests: 0, by_service: {}, by_status: {}, rate_limited: 0, ingress_bytes: 0, egress_bytes: 0 };
+}
+
+/** Adds one stored hash (string values) into `into`. */
+function addHash(into: ApiUsage, hash: Record<string, string>): void {
+  const n = (field: string) => Number(hash[field] ?? 0) || 0;
+  into.requests += n('requests');
+  for (const service of SERVICES) {
+    if (n(service) > 0) into.by_service[service] = (into.by_service[service] ?? 0) + n(service);
+  }
+  for (const status of STATUS_CLASSES) {
+    if (n(status) > 0) into.by_status[status] = (into.by_status[status] ?? 0) + n(status);
+  }
+  into.rate_limited += n('rate_limited');
+  into.ingress_bytes += n('ingress_bytes');
+  into.egress_bytes += n('egress_bytes');
+}
+
+/** `work` or a rejection after `ms`, so a hung Redis or cluster never holds an operator request. */
+async function within<T>(ms: number, what: string, work: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      work,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`${what} did not answer within ${ms} ms`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function readCounters(redis: Redis, ref: string, hours: string[]) {
+  if (redis.status !== 'ready') throw new Error('redis is not connected');
+  const pipeline = redis.pipeline();
+  for (const hour of hours) pipeline.hgetall(usageKey(ref, hour));
+  const results = (await within(READ_TIMEOUT_MS, 'redis', pipeline.exec())) ?? [];
+  const total = emptyUsage();
+  const hourly: Array<ApiUsage & { hour: string }> = [];
+  results.forEach(([error, value], i) => {
+    if (error) throw error;
+    const hash = value as Record<string, string>;
+    if (Object.keys(hash).length === 0) return;
+    const one = emptyUsage();
+    addHash(one, hash);
+    addHash(total, hash);
+    hourly.push({ hour: hourIso(hours[i]!), ...one });
+  });
+  return { total, hourly };
+}
+
+async function readDatabase(ctx: Context, clusterId: string, ref: string) {
+  const cluster = await ctx.clusters.get(clusterId);
+  const { rows } = await within(
+    3_000,
+    'the database cluster',
+    cluster.admin.query<{ size_bytes: string; connections: number; connection_limit: number }>(
+      `SELECT pg_database_size(d.datname) AS size_bytes, d.datconnlimit AS connection_limit,
+         (SELECT count(*) FROM pg_stat_activity a WHERE a.datname = d.datname)::int AS connections
+       FROM pg_database d WHERE d.datname = $1`,
+      [projectDatabase(ref)],
+    ),
+  );
+  const row = rows[0];
+  if (!row) throw new Error('the project database does not exist');
+  return {
+    size_bytes: Number(row.size_bytes),
+    connections: row.connections,
+    connection_limit: row.connection_limit,
+  };
+}
+
+/**
+ * A project's API usage over the last `hours` UTC hours (the gateways' counters in Redis) and its
+ * database's size and open connections now. A source that is down or absent leaves its section null
+ * and is named in `unavailable`: the rest of the report still answers.
+ */
+export async function projectUsage(
+  ctx: Context,
+  redis: Redis | null,
+  ref: string,
+  hours = 24,
+): Promise<ProjectUsage> {
+  const row = await requireProjectRow(ctx.db, ref);
+  const now = ctx.clock.now();
+  const span = hourWindow(now, hours);
+  const [api, database] = await Promise.all([
+    redis
+      ? readCounters(redis, row.ref, span.hours).catch((error: unknown) => {
+          ctx.log.warn({ ref: row.ref, err: messageOf(error) }, 'usage counters not readable');
+          return null;
+        })
+      : null,
+    row.cluster_id
+      ? readDatabase(ctx, row.cluster_id, row.ref).catch((error: unknown) => {
+          ctx.log.warn({ ref: row.ref, err: messageOf(error) }, 'project database statistics not readable');
+          return null;
+        })
+      : null,
+  ]);
+  const unavailable: string[] = [];
+  if (!api) unavailable.push('api');
+  if (!database) unavailable.push('database');
+  return {
+    ref: row.ref,
+    from: span.from.toISOString(),
+    to: now.toISOString(),
+    hours,
+    api: api?.total ?? null,
+    hourly: api?.hourly ?? null,
+    database,
+    unavailable,
+  };
+}
+
+export interface PlatformUsage {
+  from: string;
+  to: string;
+  hours: number;
+  /** The busiest projects of the window, most requests first. */
+  projects: Array<{ ref: string; name: string | null; requests: number }>;
+}
+
+/** The platform's busiest projects over the last `hours` UTC hours (503 without a readable Redis). */
+export async function topProjects(
+  ctx: Context,
+  redis: Redis | null,
+  hours = 24,
+  limit = 20,
+): Promise<PlatformUsage> {
+  const now = ctx.clock.now();
+  const span = hourWindow(now, hours);
+  if (!redis)
+    throw new AppError(503, 'usage counters need Redis (REDIS_URL is not set)', 'usage_unavailable');
+  let ranked: string[];
+  try {
+    if (redis.status !== 'ready') throw new Error('redis is not connected');
+    const keys = span.hours.map(usageTopKey);
+    ranked = await within(READ_TIMEOUT_MS, 'redis', redis.zunion(keys.length, ...keys, 'WITHSCORES'));
+  } catch (error) {
+    ctx.log.warn({ err: messageOf(error) }, 'usage ranking not readable');
+    throw new AppError(
+      503,
+      'usage counters are not readable now (Redis is unavailable)',
+      'usage_unavailable',
+    );
+  }
+  const scored: Array<{ ref: string; requests: number }> = [];
+  for (let i = 0; i < ranked.length; i += 2)
+    scored.push({ ref: ranked[i]!, requests: Number(ranked[i + 1]) });
+  scored.sort((a, b) => b.requests - a.requests || (a.ref < b.ref ? -1 : 1));
+  const top = scored.slice(0, limit);
+  const { rows } = await ctx.db.query<{ ref: string; name: string }>(
+    'SELECT ref, name FROM tm.projects WHERE ref = ANY($1) AND status <> $2',
+    [top.map((p) => p.ref), 'REMOVED'],
+  );
+  const names = new Map(rows.map((r) => [r.ref, r.name]));
+  return {
+    from: span.from.toISOString(),
+    to: now.toISOString(),
+    hours,
+    projects: top.map((p) => ({ ...p, name: names.get(p.ref) ?? null })),
+  };
+}

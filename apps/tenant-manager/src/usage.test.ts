@@ -1,0 +1,163 @@
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  admin,
+  type Harness,
+  type InvalidationListener,
+  pgUrl,
+  startHarness,
+  startInvalidationListener,
+} from '../test/harness.js';
+import { usageKey, usageTopKey } from './lib/usage.js';
+
+// The operator's usage API over the counters the gateways write (docs/contracts.md, "Usage counters"),
+// written here in the gateways' format, against a real Redis and the projects' real databases.
+
+const NOW = new Date('2026-11-23T14:30:00.000Z');
+let redis: InvalidationListener;
+let h: Harness;
+
+const get = (url: string) => h.tm.publicApp.inject({ method: 'GET', url, headers: admin });
+
+async function seed(
+  ref: string,
+  hour: string,
+  fields: Record<string, number>,
+  requests = fields.requests ?? 0,
+) {
+  await redis.publisher.hset(usageKey(ref, hour), fields);
+  await redis.publisher.zincrby(usageTopKey(hour), requests, ref);
+}
+
+beforeAll(async () => {
+  redis = await startInvalidationListener();
+  h = await startHarness({ redis: redis.publisher, clock: { now: () => NOW } });
+  await h.registerCluster('usage', 10);
+  for (const ref of ['usage-alpha', 'usage-beta', 'usage-gamma']) {
+    const created = await h.createProject(ref);
+    expect(created.statusCode, created.body).toBe(201);
+  }
+  await seed('usage-alpha', '2026112314', {
+    requests: 10,
+    rest: 8,
+    auth: 2,
+    '2xx': 7,
+    '4xx': 3,
+    rate_limited: 1,
+    ingress_bytes: 500,
+    egress_bytes: 9_000,
+  });
+  await seed('usage-alpha', '2026112312', { requests: 5, rest: 5, '2xx': 4, '5xx': 1, egress_bytes: 100 });
+  // 25 hours before the current one: outside a 24-hour window.
+  await seed('usage-alpha', '2026112213', { requests: 1000, rest: 1000, '2xx': 1000 });
+  await seed('usage-beta', '2026112314', { requests: 3, storage: 3, '2xx': 3 });
+});
+
+afterAll(async () => {
+  await h?.close();
+  await redis?.stop();
+});
+
+describe('GET /v1/projects/:ref/usage', () => {
+  it("answers the window's totals, the hours with traffic and the database's size and connections", async () => {
+    const res = await get('/v1/projects/usage-alpha/usage');
+    expect(res.statusCode, res.body).toBe(200);
+    const usage = res.json();
+    expect(usage).toMatchObject({
+      ref: 'usage-alpha',
+      from: '2026-11-22T15:00:00.000Z',
+      to: NOW.toISOString(),
+      hours: 24,
+      unavailable: [],
+    });
+    expect(usage.api).toEqual({
+      requests: 15,
+      by_service: { rest: 13, auth: 2 },
+      by_status: { '2xx': 11, '4xx': 3, '5xx': 1 },
+      rate_limited: 1,
+      ingress_bytes: 500,
+      egress_bytes: 9_100,
+    });
+    expect(usage.hourly.map((h: { hour: string; requests: number }) => [h.hour, h.requests])).toEqual([
+      ['2026-11-23T12:00:00.000Z', 5],
+      ['2026-11-23T14:00:00.000Z', 10],
+    ]);
+    expect(usage.database.size_bytes).toBeGreaterThan(1_000_000);
+    expect(usage.database.connection_limit).toBe(60);
+    expect(usage.database.connections).toBeGreaterThanOrEqual(0);
+  });
+
+  it('narrows to the last N hours and shows a project only its own counts', async () => {
+    const recent = (await get('/v1/projects/usage-alpha/usage?hours=2')).json();
+    expect(recent.from).toBe('2026-11-23T13:00:00.000Z');
+    expect(recent.api.requests).toBe(10);
+    const month = (await get('/v1/projects/usage-alpha/usage?hours=744')).json();
+    expect(month.api.requests).toBe(1015);
+    const beta = (await get('/v1/projects/usage-beta/usage')).json();
+    expect(beta.api).toMatchObject({ requests: 3, by_service: { storage: 3 } });
+    const quiet = (await get('/v1/projects/usage-gamma/usage')).json();
+    expect(quiet.api).toEqual({
+      requests: 0,
+      by_service: {},
+      by_status: {},
+      rate_limited: 0,
+      ingress_bytes: 0,
+      egress_bytes: 0,
+    });
+    expect(quiet.hourly).toEqual([]);
+  });
+
+  it('refuses a bad window or ref, and answers 404 for an unknown project', async () => {
+    for (const hours of ['0', '745', 'x', '1.5']) {
+      const res = await get(`/v1/projects/usage-alpha/usage?hours=${hours}`);
+      expect(res.statusCode, hours).toBe(400);
+      expect(res.json().message).toMatch(/hours/);
+    }
+    expect((await get('/v1/projects/nope-nope-nope/usage')).statusCode).toBe(404);
+    expect((await get('/v1/projects/BAD!/usage')).statusCode).toBe(400);
+  });
+
+  it('still answers the API counts when the database statistics cannot be read', async () => {
+    const client = new pg.Client({ connectionString: pgUrl() });
+    await client.connect();
+    try {
+      await client.query('DROP DATABASE "proj_usage-beta" WITH (FORCE)');
+    } finally {
+      await client.end();
+    }
+    const res = await get('/v1/projects/usage-beta/usage');
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toMatchObject({ database: null, unavailable: ['database'], api: { requests: 3 } });
+  });
+});
+
+describe('GET /v1/usage', () => {
+  it('ranks the busiest projects of the window with their names', async () => {
+    const res = await get('/v1/usage');
+    expect(res.statusCode, res.body).toBe(200);
+    expect(res.json().projects).toEqual([
+      { ref: 'usage-alpha', name: 'usage-alpha', requests: 15 },
+      { ref: 'usage-beta', name: 'usage-beta', requests: 3 },
+    ]);
+    expect((await get('/v1/usage?limit=1')).json().projects.map((p: { ref: string }) => p.ref)).toEqual([
+      'usage-alpha',
+    ]);
+    expect((await get('/v1/usage?limit=0')).statusCode).toBe(400);
+  });
+});
+
+describe('with Redis down', () => {
+  it('answers the database section alone, and 503 for the ranking, without a stack trace', async () => {
+    await redis.server.stop();
+    const res = await get('/v1/projects/usage-alpha/usage');
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toMatchObject({ api: null, hourly: null, unavailable: ['api'] });
+    expect(res.json().database.size_bytes).toBeGreaterThan(0);
+    const ranking = await get('/v1/usage');
+    expect(ranking.statusCode).toBe(503);
+    expect(ranking.json()).toEqual({
+      message: 'usage counters are not readable now (Redis is unavailable)',
+      code: 'usage_unavailable',
+    });
+  });
+});
