@@ -233,6 +233,8 @@ const SERVICES: readonly Service[] = [
         LOCAL_AWS_ACCESS_KEY_ID: s.secrets.aws.accessKeyId,
         LOCAL_AWS_SECRET_ACCESS_KEY: s.secrets.aws.secretAccessKey,
         LOG_LEVEL: s.logLevel,
+        // Usage counts reach the operator's usage API within a second (5 s in production).
+        GATEWAY_USAGE_FLUSH_MS: '1000',
       });
       const started = await gw.startGateway(config);
       // Apps address the gateway by the base domain: on the bare domain local mode routes by key.
