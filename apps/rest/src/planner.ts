@@ -619,26 +619,38 @@ function countSql(level: RenderedLevel, from: string, what = 'count(*)') {
   return sql;
 }
 
+export interface ReadOptions {
+  /**
+   * The query `from` reads as `pgrst_call` (a function call). A volatile function runs once however
+   * often the statement reads it (the page and its count), as in PostgREST; NOT MATERIALIZED keeps
+   * any other inlined, so filters still reach an inlinable SQL function.
+   */
+  readonly call?: string;
+  /** The body from the page's rows `pgrst_row`, instead of their JSON array. */
+  readonly jsonBody?: string;
+}
+
 export function planRead(
   ctx: PlanContext,
   source: Source,
   from: string,
   range: Range,
   count: CountKind | undefined,
-  jsonBody = ROWS_JSON,
+  options: ReadOptions = {},
 ): ReadPlan {
   const alias = 'pgrst_t0';
   const fromSql = `${from} AS ${ident(alias)}`;
   const level = renderLevel(ctx, source, alias, ctx.query.select, '');
   checkUnusedLevels(ctx);
+  const withCall = options.call ? `WITH pgrst_call AS NOT MATERIALIZED (${options.call}) ` : '';
   const count_ = countSql(level, fromSql);
   const inner = assemble(level, fromSql, range, ctx);
   const totalSql = count === 'exact' ? `(${count_})` : 'NULL::bigint';
-  const sql = wrapRows(inner, totalSql, ctx.csv, jsonBody);
+  const sql = withCall + wrapRows(inner, totalSql, ctx.csv, options.jsonBody);
   const params = ctx.params.values;
   if (count !== 'planned' && count !== 'estimated') return { sql, params };
   // EXPLAIN of count(*) would estimate its one row: the estimate is that of the rows themselves.
-  const rows = countSql(level, fromSql, '1');
+  const rows = withCall + countSql(level, fromSql, '1');
   const [planned, exact] = splitParams([`EXPLAIN (FORMAT JSON) ${rows}`, rows], params);
   return { sql, params, planned: planned!, exact: exact! };
 }
@@ -1013,8 +1025,10 @@ export function planRpc(
   if (routine.returns === 'scalar') {
     // As in PostgREST, the result is a relation with the one column `pgrst_scalar`, so filters,
     // order, paging, counts and select work on it like on any other read.
-    const from = `(SELECT ${call} AS ${SCALAR_COLUMN})`;
-    const plan = planRead(ctx, scalarSource(routine), from, range, count, scalarBody(routine, raw));
+    const plan = planRead(ctx, scalarSource(routine), 'pgrst_call', range, count, {
+      call: `SELECT ${call} AS ${SCALAR_COLUMN}`,
+      jsonBody: scalarBody(routine, raw),
+    });
     // CSV is rows under the `pgrst_scalar` header, for one value as for a set of them.
     return rpcRead(plan, routine.setof || ctx.csv ? 'rows' : 'scalar');
   }
@@ -1027,7 +1041,8 @@ export function planRpc(
     columns: routine.columns,
     ...(returned ? { relation: returned } : {}),
   };
-  return rpcRead(planRead(ctx, source, call, range, count), routine.setof ? 'rows' : 'object');
+  const plan = planRead(ctx, source, 'pgrst_call', range, count, { call: `SELECT * FROM ${call}` });
+  return rpcRead(plan, routine.setof ? 'rows' : 'object');
 }
 
 const rpcRead = (plan: ReadPlan, shape: RpcPlan['shape']): RpcPlan => ({

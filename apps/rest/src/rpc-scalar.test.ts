@@ -31,6 +31,8 @@ describe('functions returning scalars: the result column is pgrst_scalar', () =>
       prefer: 'count=exact',
     });
     expect(ranged).toEqual({ status: 206, json: [3, 4], range: '0-1/3' });
+    const estimated = await get('/rpc/scalar_nums?pgrst_scalar=gt.1&limit=1', { prefer: 'count=estimated' });
+    expect(estimated).toEqual({ status: 206, json: [3], range: '0-0/3' });
     // Arguments and filters together, by POST as supabase-js sends `rpc(f, args).like(...)`.
     const post = await t.call('POST', '/rpc/titles_like?pgrst_scalar=like.*Left*', {
       body: { pattern: '%' },

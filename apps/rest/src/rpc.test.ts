@@ -172,6 +172,26 @@ describe('rpc', () => {
     expect(await adminQuery('SELECT n FROM rpc_counters WHERE id = 1')).toEqual([{ n: 6 }]);
   });
 
+  it('runs a volatile function once when its rows are also counted (Prefer: count=exact)', async () => {
+    await ownerQuery(`CREATE TABLE rpc_calls (kind text NOT NULL);
+      GRANT INSERT, SELECT ON rpc_calls TO anon;
+      CREATE FUNCTION log_scalar() RETURNS SETOF int LANGUAGE sql VOLATILE AS
+        $$ INSERT INTO rpc_calls VALUES ('scalar') RETURNING 7 $$;
+      CREATE FUNCTION log_rows() RETURNS TABLE (a int, b int) LANGUAGE sql VOLATILE AS
+        $$ INSERT INTO rpc_calls VALUES ('rows') RETURNING 1, 2 $$;`);
+    const counted = { headers: { prefer: 'count=exact' } };
+    const scalar = await t.call('POST', '/rpc/log_scalar?pgrst_scalar=eq.7', counted);
+    expect([scalar.json, scalar.headers['content-range']]).toEqual([[7], '0-0/1']);
+    const rows = await t.call('POST', '/rpc/log_rows?select=b', counted);
+    expect([rows.json, rows.headers['content-range']]).toEqual([[{ b: 2 }], '0-0/1']);
+    expect(
+      await adminQuery('SELECT kind, count(*)::int AS n FROM rpc_calls GROUP BY kind ORDER BY kind'),
+    ).toEqual([
+      { kind: 'rows', n: 1 },
+      { kind: 'scalar', n: 1 },
+    ]);
+  });
+
   it('maps raise, unknown functions, wrong arguments and statement timeouts', async () => {
     const raised = await t.call('POST', '/rpc/fail_with', { body: { msg: 'boom' } });
     expect(raised.status).toBe(400);
