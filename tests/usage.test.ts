@@ -21,7 +21,7 @@ let a: TestProject;
 let b: TestProject;
 
 const usageOf = async (ref: string) => {
-  const res = await admin('GET', `/v1/projects/${ref}/usage?hours=1`);
+  const res = await admin('GET', `/v1/projects/${ref}/usage?hours=2`);
   expect(res.status, res.text).toBe(200);
   return res.json() as Usage;
 };
@@ -66,7 +66,7 @@ describe('project usage', () => {
     expect(usage.database!.size_bytes).toBeGreaterThan(0);
 
     expect((await usageOf(b.ref)).api!.requests).toBe(0);
-    const ranking = await admin('GET', '/v1/usage?hours=1&limit=1000');
+    const ranking = await admin('GET', '/v1/usage?hours=2&limit=1000');
     expect(ranking.status, ranking.text).toBe(200);
     const listed = (ranking.json() as { projects: Array<{ ref: string; requests: number }> }).projects;
     expect(listed.find((p) => p.ref === a.ref)?.requests).toBe(5);

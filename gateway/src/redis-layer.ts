@@ -8,11 +8,15 @@ import { USAGE_FIELDS, type UsageCounts } from './usage.js';
 export const INVALIDATION_CHANNEL = 'supaplane:invalidate';
 export const projectRedisKey = (ref: string) => `supaplane:gw:project:${ref}`;
 export const apiKeyRedisKey = (hash: string) => `supaplane:gw:key:${hash}`;
-/** A project's usage counts for one UTC hour (`2026112314`), and that hour's projects ranked by requests. */
-export const usageRedisKey = (ref: string, hour: string) => `supaplane:usage:${ref}:${hour}`;
-export const usageTopRedisKey = (hour: string) => `supaplane:usage:top:${hour}`;
-/** How long usage counts are kept after their hour's last write. */
-export const USAGE_TTL_SECONDS = 35 * 24 * 3600;
+/**
+ * A project's usage counts for one UTC hour (`2026112314`) or day (`20261123`), and that hour's or
+ * day's projects ranked by requests (docs/contracts.md, "Usage counters").
+ */
+export const usageRedisKey = (ref: string, period: string) => `supaplane:usage:${ref}:${period}`;
+export const usageTopRedisKey = (period: string) => `supaplane:usage:top:${period}`;
+/** Hourly counts are kept 8 days after their last write, daily ones 35 days. */
+export const USAGE_HOURLY_TTL_SECONDS = 8 * 24 * 3600;
+export const USAGE_DAILY_TTL_SECONDS = 35 * 24 * 3600;
 /** Longest a usage write may take before its counts are given up (they may have been stored). */
 const USAGE_WRITE_TIMEOUT_MS = 5_000;
 /** Sorted set of live gateway instances, scored by their last heartbeat (ms). */
@@ -171,7 +175,7 @@ export class RedisLayer implements RemoteCache {
   }
 
   /**
-   * Adds one window of usage counts (usage.ts) to the hour's hashes and ranking, in one MULTI, so a
+   * Adds one window of usage counts (usage.ts) to the hour's and the day's hashes and rankings, in one MULTI, so a
    * window is stored whole or not at all. False when Redis is out of reach or refused it: the meter
    * keeps the counts for the next window. A write that does not answer in time is given up and
    * logged, not retried, so a slow Redis can lose a window's counts but never count them twice.
@@ -179,16 +183,22 @@ export class RedisLayer implements RemoteCache {
   async addUsage(hour: string, counts: ReadonlyMap<string, UsageCounts>): Promise<boolean> {
     if (this.client.status !== 'ready') return false;
     const pipeline = this.client.multi();
-    const top = usageTopRedisKey(hour);
-    for (const [ref, values] of counts) {
-      const key = usageRedisKey(ref, hour);
-      for (let i = 0; i < USAGE_FIELDS.length; i++) {
-        if (values[i]! > 0) pipeline.hincrby(key, USAGE_FIELDS[i]!, values[i]!);
+    const periods: Array<[string, number]> = [
+      [hour, USAGE_HOURLY_TTL_SECONDS],
+      [hour.slice(0, 8), USAGE_DAILY_TTL_SECONDS],
+    ];
+    for (const [period, ttl] of periods) {
+      const top = usageTopRedisKey(period);
+      for (const [ref, values] of counts) {
+        const key = usageRedisKey(ref, period);
+        for (let i = 0; i < USAGE_FIELDS.length; i++) {
+          if (values[i]! > 0) pipeline.hincrby(key, USAGE_FIELDS[i]!, values[i]!);
+        }
+        pipeline.expire(key, ttl);
+        pipeline.zincrby(top, values[0]!, ref);
       }
-      pipeline.expire(key, USAGE_TTL_SECONDS);
-      pipeline.zincrby(top, values[0]!, ref);
+      pipeline.expire(top, ttl);
     }
-    pipeline.expire(top, USAGE_TTL_SECONDS);
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<'timeout'>((resolve) => {
       timer = setTimeout(resolve, USAGE_WRITE_TIMEOUT_MS, 'timeout');

@@ -203,8 +203,13 @@ describe('usage through gateways sharing one Redis', () => {
     expect(counts.ingress_bytes).toBe(3 * Buffer.byteLength(body));
     expect(counts.egress_bytes).toBe(egress);
     expect(await client.ttl(usageRedisKey(project.ref, usageHour(Date.now())))).toBeGreaterThan(
-      30 * 24 * 3600,
+      7 * 24 * 3600,
     );
+    // The same counts by UTC day, kept longer.
+    const day = usageHour(Date.now()).slice(0, 8);
+    expect(Number(await client.hget(usageRedisKey(project.ref, day), 'requests'))).toBe(5);
+    expect(await client.ttl(usageRedisKey(project.ref, day))).toBeGreaterThan(30 * 24 * 3600);
+    expect(Number(await client.zscore(usageTopRedisKey(day), project.ref))).toBe(5);
     const top = await client.zscore(usageTopRedisKey(usageHour(Date.now())), project.ref);
     expect(Number(top)).toBe(5);
   });

@@ -51,6 +51,11 @@ beforeAll(async () => {
   // 25 hours before the current one: outside a 24-hour window.
   await seed('usage-alpha', '2026112213', { requests: 1000, rest: 1000, '2xx': 1000 });
   await seed('usage-beta', '2026112314', { requests: 3, storage: 3, '2xx': 3 });
+  // The gateways' daily counts of the same traffic, and of a day three weeks back.
+  await seed('usage-alpha', '20261123', { requests: 15, rest: 13, auth: 2, '2xx': 11, '4xx': 3, '5xx': 1 });
+  await seed('usage-alpha', '20261122', { requests: 1000, rest: 1000, '2xx': 1000 });
+  await seed('usage-alpha', '20261102', { requests: 7, rest: 7, '2xx': 7 });
+  await seed('usage-beta', '20261123', { requests: 3, storage: 3, '2xx': 3 });
 });
 
 afterAll(async () => {
@@ -67,7 +72,7 @@ describe('GET /v1/projects/:ref/usage', () => {
       ref: 'usage-alpha',
       from: '2026-11-22T15:00:00.000Z',
       to: NOW.toISOString(),
-      hours: 24,
+      granularity: 'hour',
       unavailable: [],
     });
     expect(usage.api).toEqual({
@@ -78,7 +83,7 @@ describe('GET /v1/projects/:ref/usage', () => {
       ingress_bytes: 500,
       egress_bytes: 9_100,
     });
-    expect(usage.hourly.map((h: { hour: string; requests: number }) => [h.hour, h.requests])).toEqual([
+    expect(usage.series.map((h: { start: string; requests: number }) => [h.start, h.requests])).toEqual([
       ['2026-11-23T12:00:00.000Z', 5],
       ['2026-11-23T14:00:00.000Z', 10],
     ]);
@@ -91,8 +96,15 @@ describe('GET /v1/projects/:ref/usage', () => {
     const recent = (await get('/v1/projects/usage-alpha/usage?hours=2')).json();
     expect(recent.from).toBe('2026-11-23T13:00:00.000Z');
     expect(recent.api.requests).toBe(10);
-    const month = (await get('/v1/projects/usage-alpha/usage?hours=744')).json();
-    expect(month.api.requests).toBe(1015);
+    const week = (await get('/v1/projects/usage-alpha/usage?hours=168')).json();
+    expect(week.api.requests).toBe(1015);
+    const days = (await get('/v1/projects/usage-alpha/usage?days=2')).json();
+    expect(days).toMatchObject({ from: '2026-11-22T00:00:00.000Z', granularity: 'day' });
+    expect(days.series.map((d: { start: string; requests: number }) => [d.start, d.requests])).toEqual([
+      ['2026-11-22T00:00:00.000Z', 1000],
+      ['2026-11-23T00:00:00.000Z', 15],
+    ]);
+    expect((await get('/v1/projects/usage-alpha/usage?days=31')).json().api.requests).toBe(1022);
     const beta = (await get('/v1/projects/usage-beta/usage')).json();
     expect(beta.api).toMatchObject({ requests: 3, by_service: { storage: 3 } });
     const quiet = (await get('/v1/projects/usage-gamma/usage')).json();
@@ -104,15 +116,18 @@ describe('GET /v1/projects/:ref/usage', () => {
       ingress_bytes: 0,
       egress_bytes: 0,
     });
-    expect(quiet.hourly).toEqual([]);
+    expect(quiet.series).toEqual([]);
   });
 
   it('refuses a bad window or ref, and answers 404 for an unknown project', async () => {
-    for (const hours of ['0', '745', 'x', '1.5']) {
-      const res = await get(`/v1/projects/usage-alpha/usage?hours=${hours}`);
-      expect(res.statusCode, hours).toBe(400);
-      expect(res.json().message).toMatch(/hours/);
+    for (const query of ['hours=0', 'hours=169', 'hours=x', 'hours=1.5', 'days=0', 'days=32']) {
+      const res = await get(`/v1/projects/usage-alpha/usage?${query}`);
+      expect(res.statusCode, query).toBe(400);
+      expect(res.json().message).toMatch(/hours|days/);
     }
+    const both = await get('/v1/projects/usage-alpha/usage?hours=2&days=2');
+    expect(both.statusCode).toBe(400);
+    expect(both.json().message).toBe('give hours or days, not both');
     expect((await get('/v1/projects/nope-nope-nope/usage')).statusCode).toBe(404);
     expect((await get('/v1/projects/BAD!/usage')).statusCode).toBe(400);
   });
@@ -143,6 +158,9 @@ describe('GET /v1/usage', () => {
       'usage-alpha',
     ]);
     expect((await get('/v1/usage?limit=0')).statusCode).toBe(400);
+    const month = (await get('/v1/usage?days=31')).json();
+    expect(month.granularity).toBe('day');
+    expect(month.projects[0]).toEqual({ ref: 'usage-alpha', name: 'usage-alpha', requests: 1022 });
   });
 });
 
@@ -151,7 +169,7 @@ describe('with Redis down', () => {
     await redis.server.stop();
     const res = await get('/v1/projects/usage-alpha/usage');
     expect(res.statusCode).toBe(200);
-    expect(res.json()).toMatchObject({ api: null, hourly: null, unavailable: ['api'] });
+    expect(res.json()).toMatchObject({ api: null, series: null, unavailable: ['api'] });
     expect(res.json().database.size_bytes).toBeGreaterThan(0);
     const ranking = await get('/v1/usage');
     expect(ranking.statusCode).toBe(503);

@@ -1,7 +1,7 @@
 import { type TSchema, Type } from '@sinclair/typebox';
 import { LIMIT_RANGES } from '../lib/limits.js';
 import { PROJECT_STATUSES } from '../lib/projects.js';
-import { MAX_USAGE_HOURS } from '../lib/usage.js';
+import { MAX_USAGE_DAYS, MAX_USAGE_HOURS } from '../lib/usage.js';
 
 const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()]);
 /**
@@ -85,24 +85,36 @@ const ApiUsageFields = {
   egress_bytes: Type.Integer({ description: "Response bodies relayed from the project's services" }),
 };
 
-export const UsageQuery = Type.Object({
-  hours: Type.Integer({
-    minimum: 1,
-    maximum: MAX_USAGE_HOURS,
-    default: 24,
-    description: 'The last N UTC hours, the current one included',
-  }),
-});
+const UsageWindowFields = {
+  hours: Type.Optional(
+    Type.Integer({
+      minimum: 1,
+      maximum: MAX_USAGE_HOURS,
+      description: 'The last N UTC hours, the current one included (default 24)',
+    }),
+  ),
+  days: Type.Optional(
+    Type.Integer({
+      minimum: 1,
+      maximum: MAX_USAGE_DAYS,
+      description: 'Or the last N UTC days, today included (not with hours)',
+    }),
+  ),
+};
+
+export const UsageQuery = Type.Object(UsageWindowFields);
+
+const UsageGranularity = Type.Union([Type.Literal('hour'), Type.Literal('day')]);
 
 export const ProjectUsage = Type.Object({
   ref: Type.String(),
   from: Type.String({ format: 'date-time' }),
   to: Type.String({ format: 'date-time' }),
-  hours: Type.Integer(),
+  granularity: UsageGranularity,
   api: Nullable(Type.Object(ApiUsageFields)),
-  hourly: Nullable(
-    Type.Array(Type.Object({ hour: Type.String({ format: 'date-time' }), ...ApiUsageFields }), {
-      description: 'Hours of the window that saw requests, oldest first',
+  series: Nullable(
+    Type.Array(Type.Object({ start: Type.String({ format: 'date-time' }), ...ApiUsageFields }), {
+      description: 'The hours or days of the window that saw requests, oldest first',
     }),
   ),
   database: Nullable(
@@ -118,14 +130,14 @@ export const ProjectUsage = Type.Object({
 });
 
 export const PlatformUsageQuery = Type.Object({
-  hours: UsageQuery.properties.hours,
+  ...UsageWindowFields,
   limit: Type.Integer({ minimum: 1, maximum: 1000, default: 20 }),
 });
 
 export const PlatformUsage = Type.Object({
   from: Type.String({ format: 'date-time' }),
   to: Type.String({ format: 'date-time' }),
-  hours: Type.Integer(),
+  granularity: UsageGranularity,
   projects: Type.Array(
     Type.Object({ ref: Type.String(), name: Nullable(Type.String()), requests: Type.Integer() }),
     { description: 'The busiest projects of the window, most requests first' },

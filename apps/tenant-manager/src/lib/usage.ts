@@ -4,15 +4,20 @@ import { AppError, badRequest, messageOf } from './errors.js';
 import { projectDatabase } from './project-db.js';
 import { requireProjectRow } from './projects.js';
 
-/** Redis keys the gateways write, as pinned in docs/contracts.md ("Usage counters"). */
-export const usageKey = (ref: string, hour: string) => `supaplane:usage:${ref}:${hour}`;
-export const usageTopKey = (hour: string) => `supaplane:usage:top:${hour}`;
+/**
+ * Redis keys the gateways write, as pinned in docs/contracts.md ("Usage counters"): a period is a UTC
+ * hour (`2026112314`, kept 8 days) or a UTC day (`20261123`, kept 35 days).
+ */
+export const usageKey = (ref: string, period: string) => `supaplane:usage:${ref}:${period}`;
+export const usageTopKey = (period: string) => `supaplane:usage:top:${period}`;
 
 const SERVICES = ['rest', 'auth', 'storage', 'functions', 'realtime', 'graphql', 'other'] as const;
 const STATUS_CLASSES = ['2xx', '3xx', '4xx', '5xx'] as const;
 const HOUR_MS = 3_600_000;
-/** Counts are kept 35 days; a window reaches back at most 31 of them. */
-export const MAX_USAGE_HOURS = 31 * 24;
+const DAY_MS = 24 * HOUR_MS;
+/** How far back a window reaches: within what the gateways keep (8 days of hours, 35 of days). */
+export const MAX_USAGE_HOURS = 7 * 24;
+export const MAX_USAGE_DAYS = 31;
 const READ_TIMEOUT_MS = 2_000;
 
 export interface ApiUsage {
@@ -24,35 +29,55 @@ export interface ApiUsage {
   egress_bytes: number;
 }
 
+/** The last `count` UTC hours or days, the current one included. */
+export interface UsageWindow {
+  readonly unit: 'hour' | 'day';
+  readonly count: number;
+}
+
 export interface ProjectUsage {
   ref: string;
   from: string;
   to: string;
-  hours: number;
+  granularity: 'hour' | 'day';
   /** Totals over the window; null when the counters could not be read (see `unavailable`). */
   api: ApiUsage | null;
-  /** The hours of the window that saw requests, oldest first. */
-  hourly: Array<ApiUsage & { hour: string }> | null;
+  /** The hours or days of the window that saw requests, oldest first. */
+  series: Array<ApiUsage & { start: string }> | null;
   database: { size_bytes: number; connections: number; connection_limit: number } | null;
   /** Sections left null because their source is down or not configured: `api`, `database`. */
   unavailable: string[];
 }
 
-/** The last `hours` UTC hours, the current one included, oldest first, as the gateways name them. */
-function hourWindow(now: Date, hours: number): { hours: string[]; from: Date } {
-  if (!Number.isInteger(hours) || hours < 1 || hours > MAX_USAGE_HOURS) {
-    throw badRequest(`hours must be an integer from 1 to ${MAX_USAGE_HOURS}`);
-  }
-  const current = Math.floor(now.getTime() / HOUR_MS) * HOUR_MS;
-  const from = new Date(current - (hours - 1) * HOUR_MS);
-  const names: string[] = [];
-  for (let at = from.getTime(); at <= current; at += HOUR_MS) names.push(hourName(at));
-  return { hours: names, from };
+/** `hours` or `days` from a query (one of them, default 24 hours) as a window. */
+export function usageWindow(query: { hours?: number | undefined; days?: number | undefined }): UsageWindow {
+  if (query.hours !== undefined && query.days !== undefined) throw badRequest('give hours or days, not both');
+  if (query.days !== undefined) return { unit: 'day', count: query.days };
+  return { unit: 'hour', count: query.hours ?? 24 };
 }
 
-const hourName = (ms: number) => new Date(ms).toISOString().slice(0, 13).replace(/[-T]/g, '');
-const hourIso = (name: string) =>
-  `${name.slice(0, 4)}-${name.slice(4, 6)}-${name.slice(6, 8)}T${name.slice(8, 10)}:00:00.000Z`;
+/** The window's periods as the gateways name them, oldest first, and where it starts. */
+function periodsOf(now: Date, span: UsageWindow): { periods: string[]; from: Date } {
+  const max = span.unit === 'hour' ? MAX_USAGE_HOURS : MAX_USAGE_DAYS;
+  if (!Number.isInteger(span.count) || span.count < 1 || span.count > max) {
+    throw badRequest(`${span.unit}s must be an integer from 1 to ${max}`);
+  }
+  const size = span.unit === 'hour' ? HOUR_MS : DAY_MS;
+  const current = Math.floor(now.getTime() / size) * size;
+  const from = new Date(current - (span.count - 1) * size);
+  const periods: string[] = [];
+  for (let at = from.getTime(); at <= current; at += size) periods.push(periodName(at, span.unit));
+  return { periods, from };
+}
+
+/** `2026112314` (hour) or `20261123` (day). */
+const periodName = (ms: number, unit: UsageWindow['unit']) =>
+  new Date(ms)
+    .toISOString()
+    .slice(0, unit === 'hour' ? 13 : 10)
+    .replace(/[-T]/g, '');
+const periodIso = (name: string) =>
+  `${name.slice(0, 4)}-${name.slice(4, 6)}-${name.slice(6, 8)}T${name.slice(8, 10) || '00'}:00:00.000Z`;
 
 function emptyUsage(): ApiUsage {
   return { requests: 0, by_service: {}, by_status: {}, rate_limited: 0, ingress_bytes: 0, egress_bytes: 0 };
@@ -88,13 +113,13 @@ async function within<T>(ms: number, what: string, work: Promise<T>): Promise<T>
   }
 }
 
-async function readCounters(redis: Redis, ref: string, hours: string[]) {
+async function readCounters(redis: Redis, ref: string, periods: string[]) {
   if (redis.status !== 'ready') throw new Error('redis is not connected');
   const pipeline = redis.pipeline();
-  for (const hour of hours) pipeline.hgetall(usageKey(ref, hour));
+  for (const period of periods) pipeline.hgetall(usageKey(ref, period));
   const results = (await within(READ_TIMEOUT_MS, 'redis', pipeline.exec())) ?? [];
   const total = emptyUsage();
-  const hourly: Array<ApiUsage & { hour: string }> = [];
+  const series: Array<ApiUsage & { start: string }> = [];
   results.forEach(([error, value], i) => {
     if (error) throw error;
     const hash = value as Record<string, string>;
@@ -102,9 +127,9 @@ async function readCounters(redis: Redis, ref: string, hours: string[]) {
     const one = emptyUsage();
     addHash(one, hash);
     addHash(total, hash);
-    hourly.push({ hour: hourIso(hours[i]!), ...one });
+    series.push({ start: periodIso(periods[i]!), ...one });
   });
-  return { total, hourly };
+  return { total, series };
 }
 
 async function readDatabase(ctx: Context, clusterId: string, ref: string) {
@@ -129,7 +154,7 @@ async function readDatabase(ctx: Context, clusterId: string, ref: string) {
 }
 
 /**
- * A project's API usage over the last `hours` UTC hours (the gateways' counters in Redis) and its
+ * A project's API usage over the window (the gateways' counters in Redis) and its
  * database's size and open connections now. A source that is down or absent leaves its section null
  * and is named in `unavailable`: the rest of the report still answers.
  */
@@ -137,14 +162,14 @@ export async function projectUsage(
   ctx: Context,
   redis: Redis | null,
   ref: string,
-  hours = 24,
+  span: UsageWindow,
 ): Promise<ProjectUsage> {
-  const row = await requireProjectRow(ctx.db, ref);
   const now = ctx.clock.now();
-  const span = hourWindow(now, hours);
+  const { periods, from } = periodsOf(now, span);
+  const row = await requireProjectRow(ctx.db, ref);
   const [api, database] = await Promise.all([
     redis
-      ? readCounters(redis, row.ref, span.hours).catch((error: unknown) => {
+      ? readCounters(redis, row.ref, periods).catch((error: unknown) => {
           ctx.log.warn({ ref: row.ref, err: messageOf(error) }, 'usage counters not readable');
           return null;
         })
@@ -161,11 +186,11 @@ export async function projectUsage(
   if (!database) unavailable.push('database');
   return {
     ref: row.ref,
-    from: span.from.toISOString(),
+    from: from.toISOString(),
     to: now.toISOString(),
-    hours,
+    granularity: span.unit,
     api: api?.total ?? null,
-    hourly: api?.hourly ?? null,
+    series: api?.series ?? null,
     database,
     unavailable,
   };
@@ -174,26 +199,26 @@ export async function projectUsage(
 export interface PlatformUsage {
   from: string;
   to: string;
-  hours: number;
+  granularity: 'hour' | 'day';
   /** The busiest projects of the window, most requests first. */
   projects: Array<{ ref: string; name: string | null; requests: number }>;
 }
 
-/** The platform's busiest projects over the last `hours` UTC hours (503 without a readable Redis). */
+/** The platform's busiest projects over the window (503 without a readable Redis). */
 export async function topProjects(
   ctx: Context,
   redis: Redis | null,
-  hours = 24,
+  span: UsageWindow,
   limit = 20,
 ): Promise<PlatformUsage> {
   const now = ctx.clock.now();
-  const span = hourWindow(now, hours);
+  const { periods, from } = periodsOf(now, span);
   if (!redis)
     throw new AppError(503, 'usage counters need Redis (REDIS_URL is not set)', 'usage_unavailable');
   let ranked: string[];
   try {
     if (redis.status !== 'ready') throw new Error('redis is not connected');
-    const keys = span.hours.map(usageTopKey);
+    const keys = periods.map(usageTopKey);
     ranked = await within(READ_TIMEOUT_MS, 'redis', redis.zunion(keys.length, ...keys, 'WITHSCORES'));
   } catch (error) {
     ctx.log.warn({ err: messageOf(error) }, 'usage ranking not readable');
@@ -214,9 +239,9 @@ export async function topProjects(
   );
   const names = new Map(rows.map((r) => [r.ref, r.name]));
   return {
-    from: span.from.toISOString(),
+    from: from.toISOString(),
     to: now.toISOString(),
-    hours,
+    granularity: span.unit,
     projects: top.map((p) => ({ ...p, name: names.get(p.ref) ?? null })),
   };
 }

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { Redis } from 'ioredis';
 import type { Context } from '../../lib/context.js';
-import { projectUsage, topProjects } from '../../lib/usage.js';
+import { projectUsage, topProjects, usageWindow } from '../../lib/usage.js';
 import {
   PlatformUsage,
   PlatformUsageQuery,
@@ -24,13 +24,13 @@ export const usageRoutes: FastifyPluginAsyncTypebox<{ ctx: Context; redis: Redis
       schema: {
         tags,
         summary:
-          "A project's API requests, refusals and bytes over the last hours, and its database's size and connections now",
+          "A project's API requests, refusals and bytes over the last hours or days, and its database's size and connections now",
         params: RefParams,
         querystring: UsageQuery,
         response: { 200: ProjectUsage, ...errors },
       },
     },
-    (request) => projectUsage(ctx, redis, request.params.ref, request.query.hours),
+    (request) => projectUsage(ctx, redis, request.params.ref, usageWindow(request.query)),
   );
 
   app.get(
@@ -38,11 +38,11 @@ export const usageRoutes: FastifyPluginAsyncTypebox<{ ctx: Context; redis: Redis
     {
       schema: {
         tags,
-        summary: 'The busiest projects of the platform over the last hours, by API requests',
+        summary: 'The busiest projects of the platform over the last hours or days, by API requests',
         querystring: PlatformUsageQuery,
         response: { 200: PlatformUsage, ...errors },
       },
     },
-    (request) => topProjects(ctx, redis, request.query.hours, request.query.limit),
+    (request) => topProjects(ctx, redis, usageWindow(request.query), request.query.limit),
   );
 };
