@@ -11,6 +11,7 @@ import { type Clock, type Context, type Faults, systemClock } from './lib/contex
 import { createSecretBox, safeEqual } from './lib/crypto.js';
 import { createFunctionTokens, type FunctionTokens } from './lib/function-tokens.js';
 import { createRedisInvalidator, noopInvalidator } from './lib/invalidation.js';
+import { createTenantManagerMetrics, type TenantManagerMetrics } from './lib/metrics.js';
 import { migrate } from './lib/migrations.js';
 import { ClusterDeleter, type ClusterDeleterOptions } from './lib/cluster-deletion.js';
 import { Provisioner, type ProvisionerOptions } from './lib/provisioning.js';
@@ -66,6 +67,8 @@ export interface BuildAppOptions {
   readonly resume?: boolean;
   /** Re-ensure every ACTIVE_HEALTHY project's rest function in the background at start (default true). */
   readonly reconcileFunctions?: boolean;
+  /** Prometheus metrics (served at the internal port's /metrics); default: a registry of this app's own. */
+  readonly metrics?: TenantManagerMetrics;
 }
 
 export interface TenantManagerApp {
@@ -125,6 +128,14 @@ function internalGuard(serviceToken: string, functionTokens: FunctionTokens) {
   };
 }
 
+/** Every answered request by method, route pattern (`unmatched` for 404s without a route) and status. */
+function countRequests(app: HttpApp, name: 'public' | 'internal', metrics: TenantManagerMetrics): void {
+  app.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url ?? 'unmatched';
+    metrics.request(name, request.method, route, reply.statusCode, reply.elapsedTime / 1000);
+  });
+}
+
 function baseServer(logger: PinoLogger, bodyLimit: number) {
   return Fastify({
     loggerInstance: logger as FastifyBaseLogger,
@@ -147,6 +158,7 @@ export async function buildApp(options: BuildAppOptions): Promise<TenantManagerA
   const box = createSecretBox(config.masterKey);
   const functionTokens = createFunctionTokens(config.masterKey);
   await migrate(options.db);
+  const metrics = options.metrics ?? createTenantManagerMetrics(options.db);
 
   const ctx: Context = {
     db: options.db,
@@ -154,9 +166,10 @@ export async function buildApp(options: BuildAppOptions): Promise<TenantManagerA
     clock,
     log,
     provider: options.provider,
-    invalidator: options.redis ? createRedisInvalidator(options.redis, clock, log) : noopInvalidator,
+    invalidator: options.redis ? createRedisInvalidator(options.redis, clock, log, metrics) : noopInvalidator,
     clusters: new ClusterPools(options.db, box, config.dbCaBundle ?? null),
     functionTokens,
+    metrics,
     settings: {
       publicUrlTemplate: config.publicUrlTemplate,
       internalBaseUrl: config.internalBaseUrl,
@@ -190,6 +203,7 @@ export async function buildApp(options: BuildAppOptions): Promise<TenantManagerA
 
   const publicApp = baseServer(log, bodyLimit);
   installErrorHandling(publicApp);
+  countRequests(publicApp, 'public', metrics);
   await publicApp.register(underPressure, { maxEventLoopDelay: 2_000, exposeStatusRoute: false });
   await publicApp.register(swagger, {
     openapi: {
@@ -215,8 +229,13 @@ export async function buildApp(options: BuildAppOptions): Promise<TenantManagerA
 
   const internalApp = baseServer(log, bodyLimit);
   installErrorHandling(internalApp);
+  countRequests(internalApp, 'internal', metrics);
   internalApp.get('/health', async () => ({ status: 'ok' }));
   internalApp.get('/ready', ready);
+  // Prometheus scrapes the internal port, which is never routed publicly (as /health, no token).
+  internalApp.get('/metrics', async (_request, reply) =>
+    reply.header('content-type', metrics.registry.contentType).send(await metrics.registry.metrics()),
+  );
   await internalApp.register(async (internal) => {
     internal.addHook('onRequest', internalGuard(config.internalServiceToken, functionTokens));
     await internal.register(internalRoutes, { ctx });

@@ -5,6 +5,7 @@ import { pino } from 'pino';
 import { buildApp, type TenantManagerApp } from './app.js';
 import type { TenantManagerConfig } from './config.js';
 import { findClusterByName, registerCluster, updateCluster } from './lib/clusters.js';
+import { createTenantManagerMetrics } from './lib/metrics.js';
 import { managementPoolConfig, urlWantsTls } from './lib/tls.js';
 import { createLocalProvider } from './providers/local.js';
 import type { Provider } from './providers/types.js';
@@ -113,6 +114,7 @@ export async function startTenantManager(config: TenantManagerConfig): Promise<R
       provider: await loadProvider(config),
       config: { ...config, internalBaseUrl },
       logger,
+      metrics: createTenantManagerMetrics(db, { defaultMetrics: true }),
     });
   } catch (error) {
     await release();

@@ -5,6 +5,7 @@ import type { SecretBox } from './crypto.js';
 import type { FunctionTokens } from './function-tokens.js';
 import type { Invalidator } from './invalidation.js';
 import type { ProjectLimits } from './limits.js';
+import type { TenantManagerMetrics } from './metrics.js';
 
 export interface Clock {
   now(): Date;
@@ -59,6 +60,7 @@ export interface Context {
   /** Mints and checks the per-project tokens handed to rest functions. */
   readonly functionTokens: FunctionTokens;
   readonly settings: Settings;
+  readonly metrics: TenantManagerMetrics;
 }
 
 export const systemClock: Clock = { now: () => new Date() };

@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { Clock, Logger } from './context.js';
+import type { TenantManagerMetrics } from './metrics.js';
 
 /** Redis channel and gateway cache keys, as pinned in docs/contracts.md ("Invalidation"). */
 export const INVALIDATION_CHANNEL = 'supaplane:invalidate';
@@ -41,6 +42,7 @@ export function createRedisInvalidator(
   redis: Redis,
   clock: Clock,
   log: Logger,
+  metrics: Pick<TenantManagerMetrics, 'invalidation'> | null = null,
   timeoutMs = 1_000,
 ): Invalidator {
   async function deliver(keys: string[], message: InvalidationMessage): Promise<void> {
@@ -59,7 +61,9 @@ export function createRedisInvalidator(
           );
         }),
       ]);
+      metrics?.invalidation('published');
     } catch (error) {
+      metrics?.invalidation('failed');
       // The change itself is committed; gateways fall back to their TTL. Say so loudly.
       log.warn(
         { err: (error as Error).message, kind: message.kind, ref: message.ref },

@@ -136,13 +136,16 @@ export class Provisioner {
     let row = await this.#load(db, projectId);
     if (!row || row.status !== 'COMING_UP') return 'settled';
     if (row.attempts >= this.#maxAttempts) return (await this.#rollback(db, row)) ? 'settled' : 'retry';
+    let step: ProvisioningStep | null = null;
+    let started = 0;
     try {
       while (row && row.status === 'COMING_UP') {
-        const step = row.step as ProvisioningStep;
-        const started = performance.now();
+        step = row.step as ProvisioningStep;
+        started = performance.now();
         await this.options.faults?.beforeStep?.(step, row.ref);
         await this.#runStep(db, step, row);
         await this.options.faults?.afterStep?.(step, row.ref);
+        this.ctx.metrics.provisioningStep(step, 'done', (performance.now() - started) / 1000);
         const next = PROVISIONING_STEPS[PROVISIONING_STEPS.indexOf(step) + 1] ?? step;
         const advanced = await db.query<ProjectRow>(
           `UPDATE tm.projects SET step = $2, attempts = 0, last_error = NULL, updated_at = $4
@@ -157,6 +160,7 @@ export class Provisioner {
       }
       return 'settled';
     } catch (error) {
+      if (step) this.ctx.metrics.provisioningStep(step, 'failed', (performance.now() - started) / 1000);
       const message = messageOf(error);
       // A permanent failure counts as all attempts used, so a rollback retried (here or after a
       // restart) goes on rolling back instead of re-running the step.
@@ -231,6 +235,7 @@ export class Provisioner {
            WHERE id = $1 AND status = 'COMING_UP'`,
           [row.id, ctx.clock.now()],
         );
+        ctx.metrics.provisioned('active');
         // A gateway may hold a negative entry for this ref from before it existed.
         await ctx.invalidator.project(row.ref, 'created');
         return;
@@ -262,6 +267,7 @@ export class Provisioner {
       [row.id, cause, this.ctx.clock.now()],
     );
     this.ctx.log.warn({ ref: row.ref, err: cause }, 'provisioning rolled back: INIT_FAILED');
+    this.ctx.metrics.provisioned('init_failed');
     return true;
   }
 }
