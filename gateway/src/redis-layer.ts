@@ -10,10 +10,11 @@ export const projectRedisKey = (ref: string) => `supaplane:gw:project:${ref}`;
 export const apiKeyRedisKey = (hash: string) => `supaplane:gw:key:${hash}`;
 /**
  * A project's usage counts for one UTC hour (`2026112314`) or day (`20261123`), and that hour's or
- * day's projects ranked by requests (docs/contracts.md, "Usage counters").
+ * day's projects ranked by requests (docs/contracts.md, "Usage counters"). The ranking is outside
+ * `supaplane:usage:`, where a project named `top` would share its key.
  */
 export const usageRedisKey = (ref: string, period: string) => `supaplane:usage:${ref}:${period}`;
-export const usageTopRedisKey = (period: string) => `supaplane:usage:top:${period}`;
+export const usageTopRedisKey = (period: string) => `supaplane:usage-top:${period}`;
 /** Hourly counts are kept 8 days after their last write, daily ones 35 days. */
 export const USAGE_HOURLY_TTL_SECONDS = 8 * 24 * 3600;
 export const USAGE_DAILY_TTL_SECONDS = 35 * 24 * 3600;

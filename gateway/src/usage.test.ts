@@ -264,4 +264,24 @@ describe('usage through gateways sharing one Redis', () => {
       '4xx': refusedCount,
     });
   });
+
+  it('keeps the counts of a project whose ref is "top" apart from the ranking, each counted once', async () => {
+    const top = registry.addProject('top', { upstreams: upstreamsFor('top', echo.port) });
+    const gateway = gateways[1]!;
+    const before = (await hash(other.ref)).requests ?? 0;
+    for (const [ref, key] of [
+      [top.ref, top.publishableKey],
+      [other.ref, other.publishableKey],
+    ] as const) {
+      expect((await call(gateway.url, ref, '/rest/v1/todos', { headers: { apikey: key } })).status).toBe(200);
+    }
+    await eventually(async () => (await hash('top')).requests === 1);
+    // Several more flushes: nothing is sent again.
+    await new Promise((r) => setTimeout(r, 300));
+    expect(await hash('top')).toMatchObject({ requests: 1, rest: 1, '2xx': 1 });
+    expect((await hash(other.ref)).requests).toBe(before + 1);
+    const hour = usageHour(Date.now());
+    expect(Number(await client.zscore(usageTopRedisKey(hour), 'top'))).toBe(1);
+    expect(Number(await client.zscore(usageTopRedisKey(hour), project.ref))).toBe(5);
+  });
 });

@@ -162,6 +162,19 @@ describe('GET /v1/usage', () => {
     expect(month.granularity).toBe('day');
     expect(month.projects[0]).toEqual({ ref: 'usage-alpha', name: 'usage-alpha', requests: 1022 });
   });
+
+  it('keeps a project named `top` apart from the ranking', async () => {
+    const created = await h.createProject('top');
+    expect(created.statusCode, created.body).toBe(201);
+    await seed('top', '2026112314', { requests: 4, functions: 4, '2xx': 4 });
+    const usage = (await get('/v1/projects/top/usage')).json();
+    expect(usage).toMatchObject({ unavailable: [], api: { requests: 4, by_service: { functions: 4 } } });
+    expect((await get('/v1/usage')).json().projects).toEqual([
+      { ref: 'usage-alpha', name: 'usage-alpha', requests: 15 },
+      { ref: 'top', name: 'top', requests: 4 },
+      { ref: 'usage-beta', name: 'usage-beta', requests: 3 },
+    ]);
+  });
 });
 
 describe('with Redis down', () => {

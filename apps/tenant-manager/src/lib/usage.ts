@@ -9,7 +9,8 @@ import { requireProjectRow } from './projects.js';
  * hour (`2026112314`, kept 8 days) or a UTC day (`20261123`, kept 35 days).
  */
 export const usageKey = (ref: string, period: string) => `supaplane:usage:${ref}:${period}`;
-export const usageTopKey = (period: string) => `supaplane:usage:top:${period}`;
+/** Outside `supaplane:usage:`, where a project named `top` would share its key. */
+export const usageTopKey = (period: string) => `supaplane:usage-top:${period}`;
 
 const SERVICES = ['rest', 'auth', 'storage', 'functions', 'realtime', 'graphql', 'other'] as const;
 const STATUS_CLASSES = ['2xx', '3xx', '4xx', '5xx'] as const;
