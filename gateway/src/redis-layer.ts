@@ -176,10 +176,12 @@ export class RedisLayer implements RemoteCache {
   }
 
   /**
-   * Adds one window of usage counts (usage.ts) to the hour's and the day's hashes and rankings, in one MULTI, so a
-   * window is stored whole or not at all. False when Redis is out of reach or refused it: the meter
-   * keeps the counts for the next window. A write that does not answer in time is given up and
-   * logged, not retried, so a slow Redis can lose a window's counts but never count them twice.
+   * Adds one window of usage counts (usage.ts) to the hour's and the day's hashes and rankings, in one
+   * MULTI. False when Redis is out of reach or refused the MULTI (nothing of it ran): the meter keeps
+   * the counts for the next window. Once EXEC ran, the window is done even if Redis refused some of its
+   * commands (it does not roll the others back): sending it again would count those twice. A write
+   * that does not answer in time is given up and logged, not retried, so a slow Redis can lose a
+   * window's counts but never count them twice.
    */
   async addUsage(hour: string, counts: ReadonlyMap<string, UsageCounts>): Promise<boolean> {
     if (this.client.status !== 'ready') return false;
@@ -210,7 +212,15 @@ export class RedisLayer implements RemoteCache {
         this.options.logger.warn({ projects: counts.size, hour }, 'usage write timed out; counts dropped');
         return true;
       }
-      return results?.every(([error]) => error === null) ?? false;
+      if (!results) return false;
+      const refused = results.find(([error]) => error !== null)?.[0];
+      if (refused) {
+        this.options.logger.warn(
+          { projects: counts.size, hour, err: refused.message },
+          'redis refused part of a usage write; those counts are lost',
+        );
+      }
+      return true;
     } catch {
       return false;
     } finally {

@@ -284,4 +284,21 @@ describe('usage through gateways sharing one Redis', () => {
     expect(Number(await client.zscore(usageTopRedisKey(hour), 'top'))).toBe(1);
     expect(Number(await client.zscore(usageTopRedisKey(hour), project.ref))).toBe(5);
   });
+
+  it('never sends a window again once its MULTI ran, even when Redis refused one of its commands', async () => {
+    const spoiled = registry.addProject('spoiledspoiledspoile', {
+      upstreams: upstreamsFor('spoiledspoiledspoile', echo.port),
+    });
+    // Not a hash: the day's HINCRBYs fail inside the MULTI, the hour's succeed (Redis does not roll back).
+    const day = usageHour(Date.now()).slice(0, 8);
+    await client.set(usageRedisKey(spoiled.ref, day), 'not a hash');
+    const res = await call(gateways[0]!.url, spoiled.ref, '/rest/v1/todos', {
+      headers: { apikey: spoiled.publishableKey },
+    });
+    expect(res.status).toBe(200);
+    await eventually(async () => (await hash(spoiled.ref)).requests === 1);
+    await new Promise((r) => setTimeout(r, 300));
+    expect((await hash(spoiled.ref)).requests).toBe(1);
+    expect(Number(await client.zscore(usageTopRedisKey(usageHour(Date.now())), spoiled.ref))).toBe(1);
+  });
 });
