@@ -99,6 +99,32 @@ describe('usage meter', () => {
     await meter.close();
   });
 
+  it('sends on close what was counted while an earlier flush was still under way', async () => {
+    const stored: number[] = [];
+    let release = () => {};
+    const meter = new UsageMeter({
+      clock: { now: () => T },
+      flushEveryMs: 60_000,
+      sink: async (_hour, counts) => {
+        if (stored.length === 0) {
+          await new Promise<void>((resolve) => {
+            release = resolve;
+          });
+        }
+        stored.push(counts.get('aaa')![0]!);
+        return true;
+      },
+    });
+    meter.record('aaa', 'rest', 200, 0, 0, false);
+    const first = meter.flush();
+    meter.record('aaa', 'rest', 200, 0, 0, false);
+    meter.record('aaa', 'rest', 200, 0, 0, false);
+    const closed = meter.close();
+    release();
+    await Promise.all([first, closed]);
+    expect(stored).toEqual([1, 2]);
+  });
+
   it('files a window under the hour it started in, and starts the next one in the new hour', async () => {
     const { meter, stored, state } = harness(T);
     meter.record('aaa', 'rest', 200, 0, 0, false);

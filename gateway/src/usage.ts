@@ -105,6 +105,8 @@ export class UsageMeter {
   async close(): Promise<void> {
     this.closed = true;
     if (this.timer) clearTimeout(this.timer);
+    // A flush under way sends an earlier window, not what was counted since.
+    await this.flushing;
     await this.flush();
   }
 
