@@ -44,6 +44,11 @@ export interface GatewayConfig {
    * every refusal, error and aborted request is. 1 logs every request, as does `debug`.
    */
   readonly logSampleEvery: number;
+  /**
+   * A port of its own for Prometheus `/metrics` (the main port then answers 404 there): behind a
+   * public load balancer, metrics must not be reachable through it. Null: `/metrics` on the main port.
+   */
+  readonly metricsPort: number | null;
   /** How often per-project usage counts go to Redis (usage.ts); 0 turns metering off. */
   readonly usageFlushMs: number;
 }
@@ -128,6 +133,7 @@ export function loadGatewayConfig(env: Env): GatewayConfig {
     shutdownGraceMs: int(env, 'GATEWAY_SHUTDOWN_GRACE_MS', 10_000),
     logLevel: env.LOG_LEVEL || 'info',
     logSampleEvery: int(env, 'GATEWAY_LOG_SAMPLE_EVERY', 100, 1),
+    metricsPort: env.GATEWAY_METRICS_PORT ? int(env, 'GATEWAY_METRICS_PORT', 0) : null,
     usageFlushMs: int(env, 'GATEWAY_USAGE_FLUSH_MS', 5_000),
   };
 }

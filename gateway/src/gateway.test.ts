@@ -446,6 +446,27 @@ describe('operations', () => {
     expect(onProjectHost.status).toBe(404);
   });
 
+  it('serves /metrics on its own port only when given one, so a public load balancer never reaches it', async () => {
+    const separate = await startGateway(testConfig(registry, { metricsPort: 0 }));
+    try {
+      expect(separate.metricsUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/metrics$/);
+      expect((await request(`${separate.url}/metrics`)).statusCode).toBe(404);
+      expect((await request(`${separate.url}/health`)).statusCode).toBe(200);
+      await call(separate.url, project.ref, '/rest/v1/todos', {
+        headers: { apikey: project.publishableKey },
+      });
+      const metrics = await request(separate.metricsUrl!);
+      expect(metrics.statusCode).toBe(200);
+      expect(metrics.headers['content-type']).toMatch(/^text\/plain/);
+      expect(await metrics.body.text()).toMatch(/gateway_requests_total\{prefix="rest",status="200"\} 1/);
+      const other = await request(separate.metricsUrl!.replace('/metrics', '/rest/v1/todos'));
+      expect(other.statusCode).toBe(404);
+      expect(await other.body.json()).toEqual({ message: 'Only GET /metrics is served on this port' });
+    } finally {
+      await separate.close();
+    }
+  });
+
   it('routes bare-domain requests by key in local mode only', async () => {
     const res = await call(url, null, '/rest/v1/todos', { headers: { apikey: project.publishableKey } });
     expect(res.status).toBe(200);

@@ -321,7 +321,9 @@ export function buildGateway(options: GatewayOptions): Gateway {
     const host = matchHost(head.host, config.baseDomain);
 
     if (host.kind !== 'project') {
-      if (path === '/health' || path === '/ready' || path === '/metrics') return operations(path, res, state);
+      if (path === '/health' || path === '/ready' || (path === '/metrics' && config.metricsPort === null)) {
+        return operations(path, res, state);
+      }
       if (host.kind === 'other' || !config.localMode) return reply(res, state, refusals.unknownHost);
     }
 

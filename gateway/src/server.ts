@@ -10,12 +10,14 @@ import { refreshingCredentials, staticCredentials } from './credentials.js';
 import { type Gateway, type GatewayOptions, buildGateway } from './gateway.js';
 import { createInternalApiClient } from './internal-api.js';
 import { localhostLookup } from './localhost-lookup.js';
-import { createGatewayMetrics } from './metrics.js';
+import { type GatewayMetrics, createGatewayMetrics } from './metrics.js';
 import { type UpstreamPreconnector, createUpstreamPreconnector } from './upstream-preconnect.js';
 
 export interface RunningGateway {
   readonly url: string;
   readonly port: number;
+  /** `http://host:port/metrics` when metrics have a port of their own (GATEWAY_METRICS_PORT). */
+  readonly metricsUrl: string | null;
   readonly gateway: Gateway;
   /** Stops accepting, drains in-flight requests (up to the grace period), then closes pools and Redis. */
   close(): Promise<void>;
@@ -82,6 +84,7 @@ export async function startGateway(
     (config.staticAwsCredentials
       ? staticCredentials(config.staticAwsCredentials)
       : refreshingCredentials(fromNodeProviderChain(), clock));
+  const metrics = overrides.metrics ?? createGatewayMetrics({ defaultMetrics: true });
   const gateway = buildGateway({
     config,
     createRedis:
@@ -96,7 +99,7 @@ export async function startGateway(
     clock,
     logger,
     credentials,
-    metrics: overrides.metrics ?? createGatewayMetrics({ defaultMetrics: true }),
+    metrics,
   });
 
   // Before the first request: the cold path's one-time costs, and a kept-alive connection to the
@@ -125,6 +128,10 @@ export async function startGateway(
   });
   const port = (server.address() as AddressInfo).port;
   const displayHost = config.host === '0.0.0.0' ? '127.0.0.1' : config.host;
+  const metricsServer = config.metricsPort === null ? null : await listenMetrics(metrics, config);
+  const metricsUrl = metricsServer
+    ? `http://${displayHost}:${(metricsServer.address() as AddressInfo).port}/metrics`
+    : null;
   logger.info(
     { port, baseDomain: config.baseDomain, localMode: config.localMode, warmUpMs: Math.round(warmUpMs) },
     'gateway listening',
@@ -141,6 +148,7 @@ export async function startGateway(
       server.closeAllConnections();
       await gateway.close();
       await closed;
+      await new Promise((resolve) => (metricsServer ? metricsServer.close(resolve) : resolve(undefined)));
       preconnector?.close();
       if (!overrides.upstreamDispatcher) await dispatcher.close();
       if (!overrides.internalApi) await internalApi.close();
@@ -148,5 +156,32 @@ export async function startGateway(
     })();
     return closing;
   };
-  return { url: `http://${displayHost}:${port}`, port, gateway, close };
+  return { url: `http://${displayHost}:${port}`, port, metricsUrl, gateway, close };
+}
+
+/** `GET /metrics` on a port of its own, answering nothing else (404 JSON, as the main port does). */
+async function listenMetrics(metrics: GatewayMetrics, config: GatewayConfig): Promise<Server> {
+  const server = createServer((req, res) => {
+    const path = (req.url ?? '').split('?')[0];
+    if (path !== '/metrics' || (req.method !== 'GET' && req.method !== 'HEAD')) {
+      res.writeHead(404, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ message: 'Only GET /metrics is served on this port' }));
+      return;
+    }
+    metrics.registry.metrics().then(
+      (text) => {
+        res.writeHead(200, { 'content-type': metrics.registry.contentType });
+        res.end(text);
+      },
+      () => {
+        res.writeHead(500, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ message: 'metrics could not be collected' }));
+      },
+    );
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.metricsPort ?? 0, config.host, () => resolve());
+  });
+  return server;
 }

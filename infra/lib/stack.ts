@@ -26,6 +26,7 @@ import { WebAcl } from './constructs/web-acl.js';
 import { dataRemovalPolicy as dataPolicy, removalPolicy } from './removal-policy.js';
 
 export const GATEWAY_PORT = 8000;
+export const GATEWAY_METRICS_PORT = 9102;
 export const TENANT_MANAGER_PUBLIC_PORT = 3001;
 export const TENANT_MANAGER_INTERNAL_PORT = 3002;
 
@@ -127,6 +128,8 @@ export class SupabaseStack extends Stack {
       environment: {
         GATEWAY_PORT: String(GATEWAY_PORT),
         GATEWAY_HOST: '0.0.0.0',
+        // /metrics on a port the load balancer does not forward: never public (no ingress rule opens it).
+        GATEWAY_METRICS_PORT: String(GATEWAY_METRICS_PORT),
         // SigV4 region and the default upstream allow-list (*.lambda-url.<region>.on.aws).
         AWS_REGION: this.region,
         BASE_DOMAIN: c.baseDomain,

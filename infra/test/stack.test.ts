@@ -335,6 +335,23 @@ describe.each(['test', 'production'] as const)('SupabaseStack with config.%s.jso
     expect(limitVariables(environmentOf(s, 'gateway'))).toEqual({});
   });
 
+  it("serves the gateway's metrics on a port of their own, which no security group rule opens", () => {
+    expect(environmentOf(s, 'gateway').GATEWAY_METRICS_PORT).toBe('9102');
+    const ingress = [
+      ...resourcesOf(s.template, 'AWS::EC2::SecurityGroupIngress').map(([, r]) => r.Properties!),
+      ...resourcesOf(s.template, 'AWS::EC2::SecurityGroup').flatMap(
+        ([, r]) => (r.Properties!['SecurityGroupIngress'] as Record<string, unknown>[] | undefined) ?? [],
+      ),
+    ];
+    expect(ingress.length).toBeGreaterThan(5);
+    for (const rule of ingress) {
+      const from = rule['FromPort'] as number | undefined;
+      const to = rule['ToPort'] as number | undefined;
+      if (from !== undefined && to !== undefined)
+        expect(from <= 9102 && 9102 <= to, JSON.stringify(rule)).toBe(false);
+    }
+  });
+
   it('routes *.baseDomain to the gateway and the API host to the tenant-manager', () => {
     const rules = resourcesOf(s.template, 'AWS::ElasticLoadBalancingV2::ListenerRule').map(
       ([, r]) => r.Properties!,
