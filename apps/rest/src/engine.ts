@@ -323,29 +323,38 @@ export function createRestEngine(options: RestEngineOptions): RestEngine {
     const counting = statement.planned ? [statement.planned] : [];
     const tx = { readOnly: true, explicit: counting.length > 0, statements: [...counting, statement] };
     return transaction(ctx, tx, async (results, more) => {
-      const total = await countFor(more, ctx.prefer.count, statement, results[0]);
       const row = resultRow(results[results.length - 1]!);
+      const total = await countFor(more, ctx.prefer.count, statement, results[0], row);
       return renderRows(ctx, row, range.offset, total ?? nullableNumber(row.total), 'read');
     });
   }
 
   /**
    * `count=planned|estimated`: the planner's estimate. Estimated is, as in PostgREST, the exact count
-   * up to maxRows and beyond it the larger of the two; counting stops one row past maxRows.
+   * up to maxRows and beyond it the larger of the two; counting stops one row past maxRows, unless the
+   * statement counted the rows itself (`row.total`: a function call, which must run only once).
    */
   async function countFor(
     more: More,
     count: CountKind | undefined,
     plan: { planned?: Statement; exact?: Statement },
     explain: BatchResult | undefined,
+    row: ResultRow,
   ): Promise<number | undefined> {
     if (!plan.planned || !count || !explain) return undefined;
     const json = JSON.parse(explain.rows[0]?.[0] ?? '[]') as { Plan?: { 'Plan Rows'?: number } }[];
     const planned = Number(json[0]?.Plan?.['Plan Rows'] ?? 0);
-    if (count === 'planned' || !plan.exact) return planned;
+    if (count === 'planned') return planned;
     const max = options.maxRows ?? 1000;
-    const upTo = `SELECT count(*) FROM (${plan.exact.sql} LIMIT ${Math.trunc(max) + 1}) AS pgrst_rows`;
-    const exact = Number((await more({ sql: upTo, params: plan.exact.params })).rows[0]?.[0] ?? 0);
+    let exact: number;
+    if (plan.exact) {
+      const upTo = `SELECT count(*) FROM (${plan.exact.sql} LIMIT ${Math.trunc(max) + 1}) AS pgrst_rows`;
+      exact = Number((await more({ sql: upTo, params: plan.exact.params })).rows[0]?.[0] ?? 0);
+    } else if (row.total !== null) {
+      exact = Number(row.total);
+    } else {
+      return planned;
+    }
     return exact <= max ? exact : Math.max(exact, planned);
   }
 
@@ -588,9 +597,9 @@ export function createRestEngine(options: RestEngineOptions): RestEngine {
       counting.length > 0 || (!readOnly && ctx.media === 'object') || maxAffected !== undefined;
     const tx = { readOnly, explicit, statements: [...counting, rpcPlan.statement] };
     return transaction(ctx, tx, async (results, more) => {
-      const total = await countFor(more, prefer.count, rpcPlan, results[0]);
       if (rpcPlan.shape === 'void') return { status: 204, headers: {}, body: '' };
       const row = resultRow(results[results.length - 1]!);
+      const total = await countFor(more, prefer.count, rpcPlan, results[0], row);
       if (maxAffected !== undefined && row.n > maxAffected) {
         throw apiError(
           400,

@@ -579,7 +579,10 @@ export interface Range {
 export type CountKind = 'exact' | 'planned' | 'estimated';
 
 export interface ReadPlan extends Statement {
-  /** For `count=planned|estimated`: EXPLAIN of the counted rows, and those rows (`SELECT 1 …`) alone. */
+  /**
+   * For `count=planned|estimated`: EXPLAIN of the counted rows, and those rows (`SELECT 1 …`) alone;
+   * without `exact`, `total` is their exact count.
+   */
   readonly planned?: Statement;
   readonly exact?: Statement;
 }
@@ -645,14 +648,17 @@ export function planRead(
   const withCall = options.call ? `WITH pgrst_call AS NOT MATERIALIZED (${options.call}) ` : '';
   const count_ = countSql(level, fromSql);
   const inner = assemble(level, fromSql, range, ctx);
-  const totalSql = count === 'exact' ? `(${count_})` : 'NULL::bigint';
+  // A call's rows are counted by the statement that reads them (for `estimated` too, as PostgREST
+  // does): a statement of their own would call the function again.
+  const counted = count === 'exact' || (count === 'estimated' && options.call !== undefined);
+  const totalSql = counted ? `(${count_})` : 'NULL::bigint';
   const sql = withCall + wrapRows(inner, totalSql, ctx.csv, options.jsonBody);
   const params = ctx.params.values;
   if (count !== 'planned' && count !== 'estimated') return { sql, params };
   // EXPLAIN of count(*) would estimate its one row: the estimate is that of the rows themselves.
   const rows = withCall + countSql(level, fromSql, '1');
   const [planned, exact] = splitParams([`EXPLAIN (FORMAT JSON) ${rows}`, rows], params);
-  return { sql, params, planned: planned!, exact: exact! };
+  return counted ? { sql, params, planned: planned! } : { sql, params, planned: planned!, exact: exact! };
 }
 
 // ---------------------------------------------------------------- writes

@@ -192,6 +192,28 @@ describe('rpc', () => {
     ]);
   });
 
+  it('runs a volatile function once when its rows are counted with Prefer: count=estimated', async () => {
+    await ownerQuery(`CREATE TABLE rpc_estimated_calls (kind text NOT NULL);
+      GRANT INSERT, SELECT ON rpc_estimated_calls TO anon;
+      CREATE FUNCTION log_estimated() RETURNS SETOF int LANGUAGE sql VOLATILE AS
+        $$ INSERT INTO rpc_estimated_calls VALUES ('scalar') RETURNING 7 $$;
+      CREATE FUNCTION log_estimated_rows() RETURNS TABLE (a int, b int) LANGUAGE sql VOLATILE AS
+        $$ INSERT INTO rpc_estimated_calls VALUES ('rows') RETURNING 1, 2 $$;`);
+    const estimated = { headers: { prefer: 'count=estimated' } };
+    const scalar = await t.call('POST', '/rpc/log_estimated', estimated);
+    expect([scalar.json, scalar.headers['content-range']]).toEqual([[7], '0-0/1']);
+    const rows = await t.call('POST', '/rpc/log_estimated_rows?select=b', estimated);
+    expect([rows.json, rows.headers['content-range']]).toEqual([[{ b: 2 }], '0-0/1']);
+    expect(
+      await adminQuery(
+        'SELECT kind, count(*)::int AS n FROM rpc_estimated_calls GROUP BY kind ORDER BY kind',
+      ),
+    ).toEqual([
+      { kind: 'rows', n: 1 },
+      { kind: 'scalar', n: 1 },
+    ]);
+  });
+
   it('maps raise, unknown functions, wrong arguments and statement timeouts', async () => {
     const raised = await t.call('POST', '/rpc/fail_with', { body: { msg: 'boom' } });
     expect(raised.status).toBe(400);
