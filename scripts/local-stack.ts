@@ -534,6 +534,7 @@ supabase-js (Node 20; npm i @supabase/supabase-js ws):
 Operator API:
 
   curl -H 'Authorization: Bearer ${stack.adminKey}' ${stack.tenantManagerUrl}/v1/projects
+  curl -H 'Authorization: Bearer ${stack.adminKey}' ${stack.tenantManagerUrl}/v1/projects/${stack.demoProject.ref}/usage
 
 Ctrl-C stops everything.
 `;
