@@ -277,7 +277,8 @@ export function buildGateway(options: GatewayOptions): Gateway {
         usage.record(
           state.ref!,
           state.prefix,
-          res.statusCode,
+          // Unanswered (the client left first): no status class, not node's default 200.
+          res.headersSent ? res.statusCode : 0,
           state.ingressBytes,
           state.relay ? state.relay.bytesRelayed : 0,
           state.rateLimited,

@@ -1,10 +1,11 @@
+import { request as httpRequest } from 'node:http';
 import { type RunningRedis, startRedis } from '@supaplane/local-services';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { usageRedisKey, usageTopRedisKey } from './redis-layer.js';
 import { type RunningGateway, startGateway } from './server.js';
 import { type EchoUpstream, startEchoUpstream } from './testing/echo-upstream.js';
-import { TEST_AWS, call, testConfig, upstreamsFor } from './testing/harness.js';
+import { BASE_DOMAIN, TEST_AWS, call, testConfig, upstreamsFor } from './testing/harness.js';
 import { type RegistryServer, type TestProject, startRegistryServer } from './testing/registry-server.js';
 import { USAGE_FIELDS, type UsageCounts, UsageMeter, usageHour } from './usage.js';
 
@@ -326,5 +327,26 @@ describe('usage through gateways sharing one Redis', () => {
     await new Promise((r) => setTimeout(r, 300));
     expect((await hash(spoiled.ref)).requests).toBe(1);
     expect(Number(await client.zscore(usageTopRedisKey(usageHour(Date.now())), spoiled.ref))).toBe(1);
+  });
+
+  it('counts a request the client gave up on before any answer in no status class', async () => {
+    const hasty = registry.addProject('hastyhastyhastyhasty', {
+      upstreams: upstreamsFor('hastyhastyhastyhasty', echo.port),
+    });
+    const gateway = gateways[0]!;
+    const url = new URL(gateway.url);
+    await new Promise<void>((resolve) => {
+      const req = httpRequest({
+        host: url.hostname,
+        port: url.port,
+        path: '/rest/v1/__slow',
+        headers: { host: `${hasty.ref}.${BASE_DOMAIN}:${url.port}`, apikey: hasty.publishableKey },
+      });
+      req.on('error', () => resolve());
+      req.end();
+      setTimeout(() => req.destroy(), 200);
+    });
+    await eventually(async () => (await hash(hasty.ref)).requests === 1);
+    expect(await hash(hasty.ref)).toEqual({ requests: 1, rest: 1 });
   });
 });
