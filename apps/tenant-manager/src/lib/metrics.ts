@@ -90,26 +90,23 @@ export function createTenantManagerMetrics(
       for (const row of (await read())?.projects ?? []) this.labels(row.status).set(row.count);
     },
   });
-  new Gauge({
-    name: 'tenant_manager_cluster_projects',
-    help: 'Projects holding a place on each worker cluster (not REMOVED or INIT_FAILED)',
-    labelNames: ['cluster', 'name', 'status'],
-    registers,
-    async collect() {
-      this.reset();
-      for (const c of (await read())?.clusters ?? []) this.labels(c.id, c.name, c.status).set(c.projects);
-    },
-  });
-  new Gauge({
-    name: 'tenant_manager_cluster_capacity',
-    help: 'Projects each worker cluster may hold',
-    labelNames: ['cluster', 'name', 'status'],
-    registers,
-    async collect() {
-      this.reset();
-      for (const c of (await read())?.clusters ?? []) this.labels(c.id, c.name, c.status).set(c.capacity);
-    },
-  });
+  const clusterGauge = (name: string, help: string, pick: (cluster: ClusterLoad) => number) =>
+    new Gauge({
+      name,
+      help,
+      labelNames: ['cluster', 'name', 'status'],
+      registers,
+      async collect() {
+        this.reset();
+        for (const c of (await read())?.clusters ?? []) this.labels(c.id, c.name, c.status).set(pick(c));
+      },
+    });
+  clusterGauge(
+    'tenant_manager_cluster_projects',
+    'Projects holding a place on each worker cluster (not REMOVED or INIT_FAILED)',
+    (c) => c.projects,
+  );
+  clusterGauge('tenant_manager_cluster_capacity', 'Projects each worker cluster may hold', (c) => c.capacity);
 
   return {
     registry,
@@ -123,9 +120,17 @@ export function createTenantManagerMetrics(
   };
 }
 
+interface ClusterLoad {
+  id: string;
+  name: string;
+  status: string;
+  capacity: number;
+  projects: number;
+}
+
 interface PlatformSnapshot {
   projects: Array<{ status: string; count: number }>;
-  clusters: Array<{ id: string; name: string; status: string; capacity: number; projects: number }>;
+  clusters: ClusterLoad[];
 }
 
 async function readSnapshot(db: pg.Pool): Promise<PlatformSnapshot | null> {
@@ -134,7 +139,7 @@ async function readSnapshot(db: pg.Pool): Promise<PlatformSnapshot | null> {
       db.query<{ status: string; count: number }>(
         'SELECT status, count(*)::int AS count FROM tm.projects GROUP BY status',
       ),
-      db.query<{ id: string; name: string; status: string; capacity: number; projects: number }>(
+      db.query<ClusterLoad>(
         `SELECT c.id, c.name, c.status, c.capacity,
            (SELECT count(*) FROM tm.projects p WHERE p.cluster_id = c.id AND p.${LIVE_PROJECT})::int AS projects
          FROM tm.clusters c`,
