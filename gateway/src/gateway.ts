@@ -398,8 +398,6 @@ export function buildGateway(options: GatewayOptions): Gateway {
 
     if (!projectLookup.ok) return reply(res, state, refusals.lookupUnavailable);
     const project = projectLookup.value;
-    // Counted for the project only once it is known to exist: made-up refs leave no usage behind.
-    state.metered = project !== null;
     const refusal = projectRefusal(project);
     if (refusal || !project) return reply(res, state, refusal ?? refusals.projectNotFound);
     if (!keyLookup.ok) return reply(res, state, refusals.lookupUnavailable);
@@ -407,6 +405,9 @@ export function buildGateway(options: GatewayOptions): Gateway {
     if (!key || key.status !== 'active' || key.ref !== ref || key.type !== keyType) {
       return reply(res, state, refusals.invalidApiKey);
     }
+    // Counted for the project only with one of its live keys: anyone can make up a key whose
+    // checksum passes for any ref, and its refusals (before any rate limit) are not the project's use.
+    state.metered = true;
     if (keyType === 'secret' && isBrowserRequest(head)) return reply(res, state, refusals.secretKeyInBrowser);
     const rateLimit = project.rateLimit;
     if (rateLimit) {
@@ -579,9 +580,9 @@ export function buildGateway(options: GatewayOptions): Gateway {
     const lookup = await projects.get(ref);
     if (!lookup.ok) return reply(res, state, refusals.lookupUnavailable);
     const project = lookup.value;
-    state.metered = project !== null;
     const refusal = projectRefusal(project);
     if (refusal || !project) return reply(res, state, refusal ?? refusals.projectNotFound);
+    state.metered = true;
     return forward(req, res, state, requestId, project, 'auth', path, queryPairs, null);
   }
 
@@ -705,7 +706,7 @@ interface RequestState {
   cors: boolean;
   /** The request's headers, read once (client-head.ts). */
   readonly head: ClientHead;
-  /** The project (`ref`) exists: the request counts toward its usage. */
+  /** The request counts toward the usage of project `ref` (docs/contracts.md, "Usage counters"). */
   metered: boolean;
   /** Refused by the project's rate limit. */
   rateLimited: boolean;

@@ -1,4 +1,5 @@
 import { request as httpRequest } from 'node:http';
+import { generateApiKey } from '@supaplane/keys';
 import { type RunningRedis, startRedis } from '@supaplane/local-services';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -348,5 +349,23 @@ describe('usage through gateways sharing one Redis', () => {
     });
     await eventually(async () => (await hash(hasty.ref)).requests === 1);
     expect(await hash(hasty.ref)).toEqual({ requests: 1, rest: 1 });
+  });
+
+  it("counts nothing for a key that is not one of the project's own, though its checksum passes", async () => {
+    const target = registry.addProject('targettargettargetta', {
+      upstreams: upstreamsFor('targettargettargetta', echo.port),
+    });
+    const gateway = gateways[0]!;
+    // Anyone can make such a key: the checksum recipe is public and takes only the ref.
+    for (const type of ['publishable', 'secret'] as const) {
+      const forged = generateApiKey(target.ref, type);
+      const res = await call(gateway.url, target.ref, '/rest/v1/todos', { headers: { apikey: forged } });
+      expect(res.status).toBe(401);
+    }
+    // One request with the project's own key: once that is stored, the forged ones would have been too.
+    await call(gateway.url, target.ref, '/rest/v1/todos', { headers: { apikey: target.publishableKey } });
+    await eventually(async () => ((await hash(target.ref)).requests ?? 0) >= 1);
+    await new Promise((r) => setTimeout(r, 150));
+    expect(await hash(target.ref)).toMatchObject({ requests: 1, rest: 1, '2xx': 1 });
   });
 });
