@@ -25,8 +25,12 @@ export interface Result extends RestResponse {
   json: unknown;
 }
 
-export function testEngine(overrides: Partial<RestEngineOptions> = {}): TestEngine {
-  const pool = new pg.Pool({ connectionString: inject('restDbUrl'), max: 4 });
+/** An engine over the fixture database, logging in as the data API's role (or `connectionString`). */
+export function testEngine(
+  overrides: Partial<RestEngineOptions> = {},
+  connectionString = inject('restDbUrl'),
+): TestEngine {
+  const pool = new pg.Pool({ connectionString, max: 4 });
   const engine = createRestEngine({
     pool,
     schemas: ['public', 'other'],
