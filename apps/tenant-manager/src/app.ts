@@ -14,6 +14,7 @@ import { createRedisInvalidator, noopInvalidator } from './lib/invalidation.js';
 import { createTenantManagerMetrics, type TenantManagerMetrics } from './lib/metrics.js';
 import { migrate } from './lib/migrations.js';
 import { ClusterDeleter, type ClusterDeleterOptions } from './lib/cluster-deletion.js';
+import { SizeLimitEnforcer, type SizeLimitEnforcerOptions } from './lib/db-size-limits.js';
 import { Provisioner, type ProvisionerOptions } from './lib/provisioning.js';
 import { type ReconcileSummary, reconcileRestFunctions } from './lib/rest-functions.js';
 import { installErrorHandling } from './http/errors.js';
@@ -45,6 +46,10 @@ export interface AppConfig {
   readonly projectDbConnectionLimit?: number;
   /** Request rate of a new project unless its create says otherwise (default none). */
   readonly projectRateLimit?: { readonly requestsPerSecond: number; readonly burst: number } | null;
+  /** Database size limit (MiB) of a new project unless its create says otherwise (default none). */
+  readonly projectDbSizeLimitMb?: number | null;
+  /** Time between database size rounds (default 60 s; 0: none, see {@link SizeLimitEnforcer}). */
+  readonly dbSizeCheckIntervalMs?: number;
 }
 
 export interface BuildAppOptions {
@@ -63,6 +68,8 @@ export interface BuildAppOptions {
   >;
   /** Retry timing of deleting provider-created clusters. */
   readonly clusterDeletion?: ClusterDeleterOptions;
+  /** Database size rounds; `intervalMs` here wins over `config.dbSizeCheckIntervalMs`. */
+  readonly sizeLimits?: SizeLimitEnforcerOptions;
   /** Resume unfinished provisioning at start (default true). */
   readonly resume?: boolean;
   /** Re-ensure every ACTIVE_HEALTHY project's rest function in the background at start (default true). */
@@ -79,6 +86,8 @@ export interface TenantManagerApp {
   readonly ctx: Context;
   readonly provisioner: Provisioner;
   readonly clusterDeleter: ClusterDeleter;
+  /** Makes project databases past their size limit read-only (`checkNow()` runs a round). */
+  readonly sizeLimits: SizeLimitEnforcer;
   /** The start-up function reconciliation (null when disabled or failed as a whole); never rejects. */
   readonly functionsReconciled: Promise<ReconcileSummary | null>;
   close(): Promise<void>;
@@ -180,6 +189,7 @@ export async function buildApp(options: BuildAppOptions): Promise<TenantManagerA
         db_connections: config.projectDbConnectionLimit ?? 60,
         requests_per_second: config.projectRateLimit?.requestsPerSecond ?? null,
         burst: config.projectRateLimit?.burst ?? null,
+        db_size_mb: config.projectDbSizeLimitMb ?? null,
       },
     },
   };
@@ -190,6 +200,10 @@ export async function buildApp(options: BuildAppOptions): Promise<TenantManagerA
     faults: options.faults,
   });
   const clusterDeleter = new ClusterDeleter(ctx, options.clusterDeletion);
+  const sizeLimits = new SizeLimitEnforcer(ctx, {
+    intervalMs: config.dbSizeCheckIntervalMs,
+    ...options.sizeLimits,
+  });
   const bodyLimit = config.bodyLimit ?? ONE_MIB;
 
   const ready = async (_request: FastifyRequest, reply: FastifyReply) => {
@@ -221,7 +235,12 @@ export async function buildApp(options: BuildAppOptions): Promise<TenantManagerA
   publicApp.get('/ready', { schema: { hide: true } }, ready);
   await publicApp.register(async (v1) => {
     v1.addHook('onRequest', bearerGuard(config.adminApiKey, 'admin'));
-    await v1.register(projectRoutes, { ctx, provisioner, provisionWaitMs: config.provisionWaitMs ?? 3_000 });
+    await v1.register(projectRoutes, {
+      ctx,
+      provisioner,
+      sizeLimits,
+      provisionWaitMs: config.provisionWaitMs ?? 3_000,
+    });
     await v1.register(projectCredentialRoutes, { ctx });
     await v1.register(clusterRoutes, { ctx, provisioner, clusterDeleter });
     await v1.register(usageRoutes, { ctx, redis: options.redis ?? null });
@@ -248,6 +267,7 @@ export async function buildApp(options: BuildAppOptions): Promise<TenantManagerA
     const deleting = await clusterDeleter.resumeAll();
     if (deleting > 0) log.info({ deleting }, 'resuming worker cluster deletions');
   }
+  sizeLimits.start();
   // In the background: start-up never waits on the function provider.
   const stopReconcile = new AbortController();
   const functionsReconciled =
@@ -276,11 +296,12 @@ export async function buildApp(options: BuildAppOptions): Promise<TenantManagerA
     ctx,
     provisioner,
     clusterDeleter,
+    sizeLimits,
     functionsReconciled,
     async close() {
       stopReconcile.abort();
       await Promise.all([publicApp.close(), internalApp.close(), functionsReconciled]);
-      await Promise.all([provisioner.close(), clusterDeleter.close()]);
+      await Promise.all([provisioner.close(), clusterDeleter.close(), sizeLimits.close()]);
       await ctx.clusters.closeAll();
     },
   };

@@ -27,6 +27,8 @@ describe('loadConfig', () => {
       workerCluster: null,
       projectDbConnectionLimit: 60,
       projectRateLimit: null,
+      projectDbSizeLimitMb: null,
+      dbSizeCheckIntervalMs: 60_000,
     });
     expect(config.masterKey.equals(Buffer.alloc(32, 7))).toBe(true);
   });
@@ -64,7 +66,27 @@ describe('loadConfig', () => {
     ).toEqual({ requestsPerSecond: 100, burst: 250 });
   });
 
+  it('reads the default database size limit and the interval of its checks (0: no rounds)', () => {
+    expect(
+      loadConfig({ ...base, PROJECT_DB_SIZE_LIMIT_MB: '512', DB_SIZE_CHECK_INTERVAL_MS: '0' }),
+    ).toMatchObject({ projectDbSizeLimitMb: 512, dbSizeCheckIntervalMs: 0 });
+    expect(loadConfig({ ...base, PROJECT_DB_SIZE_LIMIT_MB: '' }).projectDbSizeLimitMb).toBeNull();
+  });
+
   it.each([
+    [{ PROJECT_DB_SIZE_LIMIT_MB: '0' }, 'PROJECT_DB_SIZE_LIMIT_MB must be an integer between 1 and 10000000'],
+    [
+      { PROJECT_DB_SIZE_LIMIT_MB: '10000001' },
+      'PROJECT_DB_SIZE_LIMIT_MB must be an integer between 1 and 10000000',
+    ],
+    [
+      { PROJECT_DB_SIZE_LIMIT_MB: '1GB' },
+      'PROJECT_DB_SIZE_LIMIT_MB must be an integer between 1 and 10000000',
+    ],
+    [
+      { DB_SIZE_CHECK_INTERVAL_MS: '-1' },
+      'DB_SIZE_CHECK_INTERVAL_MS must be an integer between 0 and 86400000',
+    ],
     [
       { PROJECT_DB_CONNECTION_LIMIT: '0' },
       'PROJECT_DB_CONNECTION_LIMIT must be an integer between 1 and 10000',

@@ -38,6 +38,10 @@ import { readFileSync } from 'node:fs';
  *                          says otherwise (default: no limit; 1–1000000)
  *   PROJECT_RATE_LIMIT_BURST   burst above that rate (default the rate; at least the rate, at most
  *                          10000000; only with PROJECT_RATE_LIMIT_RPS)
+ *   PROJECT_DB_SIZE_LIMIT_MB   database size (MiB) past which a new project's database is made read-only,
+ *                          unless its create says otherwise (default: no limit; 1–10000000)
+ *   DB_SIZE_CHECK_INTERVAL_MS  time between rounds that compare project databases with their size limit
+ *                          (default 60000; 0: no rounds, a limits PATCH still re-checks its project)
  *   LOG_LEVEL              pino level (default info)
  */
 export interface TenantManagerConfig {
@@ -72,6 +76,9 @@ export interface TenantManagerConfig {
   readonly projectDbConnectionLimit: number;
   /** Null: new projects have no request rate limit. */
   readonly projectRateLimit: { readonly requestsPerSecond: number; readonly burst: number } | null;
+  /** Null: new projects have no database size limit. */
+  readonly projectDbSizeLimitMb: number | null;
+  readonly dbSizeCheckIntervalMs: number;
   readonly logLevel: string;
 }
 
@@ -176,6 +183,8 @@ export function loadConfig(env: Env): TenantManagerConfig {
     spareDatabases: int(env, 'SPARE_DATABASES', 2, 0, 100),
     projectDbConnectionLimit: int(env, 'PROJECT_DB_CONNECTION_LIMIT', 60, 1, 10_000),
     projectRateLimit: rateLimit(env),
+    projectDbSizeLimitMb: int(env, 'PROJECT_DB_SIZE_LIMIT_MB', 0, 1, 10_000_000) || null,
+    dbSizeCheckIntervalMs: int(env, 'DB_SIZE_CHECK_INTERVAL_MS', 60_000, 0, 86_400_000),
     logLevel: env['LOG_LEVEL'] || 'info',
   };
 }

@@ -91,7 +91,12 @@ describe('database connection limit on create', () => {
   it('copies the template with PROJECT_DB_CONNECTION_LIMIT; the project shows its limits, the gateway no rate', async () => {
     expect(await spareOids()).toEqual([]); // so the database can only be a fresh template copy
     const project = await createProject('lim-default');
-    expect(project.limits).toEqual({ db_connections: 7, requests_per_second: null, burst: null });
+    expect(project.limits).toEqual({
+      db_connections: 7,
+      requests_per_second: null,
+      burst: null,
+      db_size_mb: null,
+    });
     expect(await database('lim-default')).toMatchObject({ datconnlimit: 7, datallowconn: true });
     expect((await gatewayConfig('lim-default')).rateLimit).toBeNull();
     expect((await call('GET', '/v1/projects/lim-default')).json().limits).toEqual(project.limits);
@@ -99,7 +104,12 @@ describe('database connection limit on create', () => {
 
   it('takes limits from the create body; a rate without burst gets burst = rate', async () => {
     const project = await createProject('lim-body', { db_connections: 3, requests_per_second: 100 });
-    expect(project.limits).toEqual({ db_connections: 3, requests_per_second: 100, burst: 100 });
+    expect(project.limits).toEqual({
+      db_connections: 3,
+      requests_per_second: 100,
+      burst: 100,
+      db_size_mb: null,
+    });
     expect((await database('lim-body'))?.datconnlimit).toBe(3);
     expect((await gatewayConfig('lim-body')).rateLimit).toEqual({ requestsPerSecond: 100, burst: 100 });
   });
@@ -186,7 +196,7 @@ describe('PATCH /v1/projects/:ref limits', () => {
     for (const [limits, shown, rateLimit] of steps) {
       const patched = await call('PATCH', '/v1/projects/lim-default', { limits });
       expect(patched.statusCode, patched.body).toBe(200);
-      expect(patched.json().limits).toEqual({ db_connections: 12, ...shown });
+      expect(patched.json().limits).toEqual({ db_connections: 12, db_size_mb: null, ...shown });
       expect((await gatewayConfig('lim-default')).rateLimit).toEqual(rateLimit);
     }
     await eventually(async () =>
@@ -322,6 +332,7 @@ describe('limits validation', () => {
       db_connections: 1,
       requests_per_second: null,
       burst: null,
+      db_size_mb: null,
     });
   });
 });

@@ -41,6 +41,9 @@ export const Project = Type.Object({
     }),
     requests_per_second: NullableInteger({ description: 'Enforced by the gateways; null: no limit' }),
     burst: NullableInteger({ description: 'Requests allowed above the rate at once; null without a rate' }),
+    db_size_mb: NullableInteger({
+      description: "MiB past which the project's database is made read-only; null: no limit",
+    }),
   }),
 });
 
@@ -50,6 +53,9 @@ export const LimitsBody = Type.Object({
   requests_per_second: Type.Optional(NullableInteger(LIMIT_RANGES.requests_per_second)),
   burst: Type.Optional(
     NullableInteger({ ...LIMIT_RANGES.burst, description: 'At least requests_per_second (default equal)' }),
+  ),
+  db_size_mb: Type.Optional(
+    NullableInteger({ ...LIMIT_RANGES.db_size_mb, description: 'null removes the database size limit' }),
   ),
 });
 
@@ -122,6 +128,10 @@ export const ProjectUsage = Type.Object({
       size_bytes: Type.Integer(),
       connections: Type.Integer({ description: 'Open connections to the project database now' }),
       connection_limit: Type.Integer(),
+      size_limit_bytes: Nullable(Type.Integer({ description: 'limits.db_size_mb in bytes; null: no limit' })),
+      read_only: Type.Boolean({
+        description: 'The platform made the database read-only because it outgrew its size limit',
+      }),
     }),
   ),
   unavailable: Type.Array(Type.String(), {

@@ -13,6 +13,21 @@ export const sleep = (ms: number, signal: AbortSignal) =>
     signal.addEventListener('abort', done, { once: true });
   });
 
+/** `work` or a rejection after `ms`, so a hung Redis or cluster never holds a request or a round. */
+export async function within<T>(ms: number, what: string, work: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      work,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`${what} did not answer within ${ms} ms`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** The wait after failed attempt `attempt` (from 0): `backoffMs` doubled each time, at most `maxBackoffMs`. */
 export function retryDelay(attempt: number, backoffMs: number, maxBackoffMs: number): number {
   // The exponent is bounded: past 1023, 2 ** attempt is Infinity (and 0 * Infinity is NaN).

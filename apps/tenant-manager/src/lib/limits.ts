@@ -5,11 +5,14 @@ import { badRequest } from './errors.js';
  * `db_connections` is the project database's `CONNECTION LIMIT` on its worker cluster (Postgres
  * enforces it for the project's login roles); the request rate is enforced by the gateways, which
  * read it from the internal config (`rateLimit`). `burst` is null exactly when there is no rate.
+ * `db_size_mb` (MiB, null: none) is enforced by the tenant-manager's `SizeLimitEnforcer`, which makes
+ * a database past it read-only.
  */
 export interface ProjectLimits {
   db_connections: number;
   requests_per_second: number | null;
   burst: number | null;
+  db_size_mb: number | null;
 }
 
 /** What a create or a PATCH may say about limits: only the fields present change. */
@@ -17,13 +20,18 @@ export interface LimitsPatch {
   db_connections?: number;
   requests_per_second?: number | null;
   burst?: number | null;
+  db_size_mb?: number | null;
 }
 
 export const LIMIT_RANGES = {
   db_connections: { minimum: 1, maximum: 10_000 },
   requests_per_second: { minimum: 1, maximum: 1_000_000 },
   burst: { minimum: 1, maximum: 10_000_000 },
+  db_size_mb: { minimum: 1, maximum: 10_000_000 },
 } as const;
+
+/** What `db_size_mb` counts in: a MiB, as `pg_size_pretty` reports sizes. */
+export const BYTES_PER_MB = 1024 * 1024;
 
 /**
  * `current` with `patch` applied. Setting a rate without a burst (or with `burst: null`) makes the
@@ -33,6 +41,7 @@ export const LIMIT_RANGES = {
  */
 export function applyLimits(current: ProjectLimits, patch: LimitsPatch): ProjectLimits {
   const db_connections = patch.db_connections ?? current.db_connections;
+  const db_size_mb = patch.db_size_mb === undefined ? current.db_size_mb : patch.db_size_mb;
   const rate =
     patch.requests_per_second === undefined ? current.requests_per_second : patch.requests_per_second;
   if (rate === null) {
@@ -42,7 +51,7 @@ export function applyLimits(current: ProjectLimits, patch: LimitsPatch): Project
         'invalid_limits',
       );
     }
-    return { db_connections, requests_per_second: null, burst: null };
+    return { db_connections, requests_per_second: null, burst: null, db_size_mb };
   }
   const keepBurst = patch.burst === undefined && patch.requests_per_second === undefined;
   const burst = patch.burst ?? (keepBurst ? (current.burst ?? rate) : rate);
@@ -52,5 +61,5 @@ export function applyLimits(current: ProjectLimits, patch: LimitsPatch): Project
       'invalid_limits',
     );
   }
-  return { db_connections, requests_per_second: rate, burst };
+  return { db_connections, requests_per_second: rate, burst, db_size_mb };
 }

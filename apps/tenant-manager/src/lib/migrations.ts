@@ -118,6 +118,15 @@ ALTER TABLE tm.projects
 ALTER TABLE tm.projects ALTER COLUMN db_connection_limit DROP DEFAULT;
 `,
   },
+  {
+    version: 4,
+    name: 'projects: database size limit, and whether the platform made the database read-only for it',
+    sql: `
+ALTER TABLE tm.projects
+  ADD COLUMN db_size_limit_mb int CHECK (db_size_limit_mb BETWEEN 1 AND 10000000),
+  ADD COLUMN db_read_only boolean NOT NULL DEFAULT false;
+`,
+  },
 ];
 
 const MIGRATION_LOCK = 'SELECT pg_advisory_lock(hashtext($1))';

@@ -249,11 +249,62 @@ export async function setProjectConnections(admin: pg.Pool, ref: string, allow: 
   const exists = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [projectDatabase(ref)]);
   if (!exists.rowCount) return;
   await admin.query(`ALTER DATABASE ${ident(projectDatabase(ref))} ALLOW_CONNECTIONS ${allow}`);
-  if (!allow) {
-    await admin.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1', [
-      projectDatabase(ref),
-    ]);
+  if (!allow) await terminateProjectSessions(admin, ref);
+}
+
+/** Ends every session on the project database (not this one), so the next connection starts afresh. */
+async function terminateProjectSessions(admin: Queryable, ref: string): Promise<void> {
+  await admin.query(
+    'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()',
+    [projectDatabase(ref)],
+  );
+}
+
+/** Size of a project database now, and whether its default transaction is read-only. */
+export interface ProjectDatabaseSize {
+  readonly sizeBytes: number;
+  readonly readOnly: boolean;
+}
+
+/**
+ * Sizes of the given projects' databases in one query (those that do not exist are left out), and
+ * whether each has `default_transaction_read_only = on` as a database setting.
+ */
+export async function projectDatabaseSizes(
+  admin: Queryable,
+  refs: readonly string[],
+): Promise<Map<string, ProjectDatabaseSize>> {
+  const { rows } = await admin.query<{ datname: string; size_bytes: string; read_only: boolean }>(
+    `SELECT d.datname, pg_database_size(d.oid) AS size_bytes,
+       EXISTS (SELECT 1 FROM pg_db_role_setting s
+               WHERE s.setdatabase = d.oid AND s.setrole = 0
+                 AND 'default_transaction_read_only=on' = ANY (s.setconfig)) AS read_only
+     FROM pg_database d WHERE d.datname = ANY ($1)`,
+    [refs.map(projectDatabase)],
+  );
+  const byName = new Map(rows.map((r) => [r.datname, r]));
+  const sizes = new Map<string, ProjectDatabaseSize>();
+  for (const ref of refs) {
+    const row = byName.get(projectDatabase(ref));
+    if (row) sizes.set(ref, { sizeBytes: Number(row.size_bytes), readOnly: row.read_only });
   }
+  return sizes;
+}
+
+/**
+ * Makes every new transaction in the project database read-only (`default_transaction_read_only`),
+ * or lifts that, then ends the database's sessions: pooled connections (the rest function's) took the
+ * old default when they started and take the new one when they reconnect. A session may still
+ * `SET default_transaction_read_only = off` for itself: this stops the data API's writes, not the owner.
+ */
+export async function setProjectReadOnly(admin: Queryable, ref: string, readOnly: boolean): Promise<void> {
+  const db = ident(projectDatabase(ref));
+  await admin.query(
+    readOnly
+      ? `ALTER DATABASE ${db} SET default_transaction_read_only = on`
+      : `ALTER DATABASE ${db} RESET default_transaction_read_only`,
+  );
+  await terminateProjectSessions(admin, ref);
 }
 
 /** Drops the project database (terminating its sessions) and both login roles. */

@@ -4,7 +4,12 @@ import type { Context } from './context.js';
 import { randomSecret } from './crypto.js';
 import { AppError, badRequest, conflict, messageOf, notFound } from './errors.js';
 import { applyLimits, type LimitsPatch, type ProjectLimits } from './limits.js';
-import { dropProjectDatabase, setProjectConnectionLimit, setProjectConnections } from './project-db.js';
+import {
+  dropProjectDatabase,
+  setProjectConnectionLimit,
+  setProjectConnections,
+  setProjectReadOnly,
+} from './project-db.js';
 import { withAdvisoryLock } from './transaction.js';
 
 /** Supabase's project statuses (PAUSED instead of INACTIVE, as the issue asks). */
@@ -47,6 +52,9 @@ export interface ProjectRow {
   db_connection_limit: number;
   rate_limit_rps: number | null;
   rate_limit_burst: number | null;
+  db_size_limit_mb: number | null;
+  /** The platform made the database read-only because it outgrew `db_size_limit_mb`. */
+  db_read_only: boolean;
   version: number;
   created_at: Date;
   updated_at: Date;
@@ -96,6 +104,7 @@ export const limitsOf = (row: ProjectRow): ProjectLimits => ({
   db_connections: row.db_connection_limit,
   requests_per_second: row.rate_limit_rps,
   burst: row.rate_limit_burst,
+  db_size_mb: row.db_size_limit_mb,
 });
 
 /** A Supabase-style ref: 20 random lower-case letters. */
@@ -177,8 +186,8 @@ export async function insertProject(ctx: Context, input: NewProject): Promise<Pr
     const { rows } = await ctx.db.query<ProjectRow>(
       `INSERT INTO tm.projects (id, ref, name, status, step, requested_cluster_id, requested_region,
          owner_password_enc, authenticator_password_enc, jwt_secret_enc, db_connection_limit,
-         rate_limit_rps, rate_limit_burst, created_at, updated_at)
-       VALUES ($1, $2, $3, 'COMING_UP', 'allocate_cluster', $4, $5, $6, $7, $8, $10, $11, $12, $9, $9)
+         rate_limit_rps, rate_limit_burst, db_size_limit_mb, created_at, updated_at)
+       VALUES ($1, $2, $3, 'COMING_UP', 'allocate_cluster', $4, $5, $6, $7, $8, $10, $11, $12, $13, $9, $9)
        RETURNING *`,
       [
         id,
@@ -193,6 +202,7 @@ export async function insertProject(ctx: Context, input: NewProject): Promise<Pr
         limits.db_connections,
         limits.requests_per_second,
         limits.burst,
+        limits.db_size_mb,
       ],
     );
     return rows[0]!;
@@ -239,7 +249,8 @@ const LIMITS_STATUSES: readonly ProjectStatus[] = ['ACTIVE_HEALTHY', 'PAUSED'];
 /**
  * `PATCH /v1/projects/:ref`: a new name and/or limits (only the fields present change). A new
  * `db_connections` is set on the cluster first, so an unreachable cluster (503) leaves everything
- * as it was. Limits change only in ACTIVE_HEALTHY or PAUSED (409 otherwise); gateways are told
+ * as it was. A new `db_size_mb` is only stored: the caller has the `SizeLimitEnforcer` re-check the
+ * project. Limits change only in ACTIVE_HEALTHY or PAUSED (409 otherwise); gateways are told
  * (`limits-updated`, and `renamed` for a name).
  */
 export async function updateProject(
@@ -266,9 +277,17 @@ export async function updateProject(
     }
     const updated = await db.query<ProjectRow>(
       `UPDATE tm.projects SET name = COALESCE($2, name), db_connection_limit = $3, rate_limit_rps = $4,
-         rate_limit_burst = $5, version = version + 1, updated_at = $6
+         rate_limit_burst = $5, db_size_limit_mb = $7, version = version + 1, updated_at = $6
        WHERE id = $1 RETURNING *`,
-      [row.id, name, limits.db_connections, limits.requests_per_second, limits.burst, ctx.clock.now()],
+      [
+        row.id,
+        name,
+        limits.db_connections,
+        limits.requests_per_second,
+        limits.burst,
+        ctx.clock.now(),
+        limits.db_size_mb,
+      ],
     );
     return updated.rows[0]!;
   });
@@ -395,8 +414,11 @@ async function transition(
     await setStatus(ctx, db, row.id, via);
     if (!allowConnections) await ctx.invalidator.project(ref, 'paused', await keyHashes(db, row.id));
     const cluster = await ctx.clusters.get(row.cluster_id!);
-    // Before connections are allowed again: a restored database is never without its limit.
-    if (allowConnections) await setProjectConnectionLimit(cluster.admin, ref, row.db_connection_limit);
+    // Before connections are allowed again: a restored database is never without its limits.
+    if (allowConnections) {
+      await setProjectConnectionLimit(cluster.admin, ref, row.db_connection_limit);
+      if (row.db_read_only) await setProjectReadOnly(cluster.admin, ref, true);
+    }
     await setProjectConnections(cluster.admin, ref, allowConnections);
     const done = await setStatus(ctx, db, row.id, to);
     await ctx.invalidator.project(ref, allowConnections ? 'restored' : 'paused', await keyHashes(db, row.id));

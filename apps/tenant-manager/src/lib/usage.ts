@@ -1,8 +1,10 @@
 import type { Redis } from 'ioredis';
+import { within } from './background.js';
 import type { Context } from './context.js';
 import { AppError, badRequest, messageOf } from './errors.js';
 import { projectDatabase } from './project-db.js';
-import { requireProjectRow } from './projects.js';
+import { BYTES_PER_MB } from './limits.js';
+import { type ProjectRow, requireProjectRow } from './projects.js';
 
 /**
  * Redis keys the gateways write, as pinned in docs/contracts.md ("Usage counters"): a period is a UTC
@@ -45,7 +47,15 @@ export interface ProjectUsage {
   api: ApiUsage | null;
   /** The hours or days of the window that saw requests, oldest first. */
   series: Array<ApiUsage & { start: string }> | null;
-  database: { size_bytes: number; connections: number; connection_limit: number } | null;
+  database: {
+    size_bytes: number;
+    connections: number;
+    connection_limit: number;
+    /** `limits.db_size_mb` in bytes; null without a limit. */
+    size_limit_bytes: number | null;
+    /** The platform made the database read-only for its size limit (`db_read_only`). */
+    read_only: boolean;
+  } | null;
   /** Sections left null because their source is down or not configured: `api`, `database`. */
   unavailable: string[];
 }
@@ -99,21 +109,6 @@ function addHash(into: ApiUsage, hash: Record<string, string>): void {
   into.egress_bytes += n('egress_bytes');
 }
 
-/** `work` or a rejection after `ms`, so a hung Redis or cluster never holds an operator request. */
-async function within<T>(ms: number, what: string, work: Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([
-      work,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`${what} did not answer within ${ms} ms`)), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
 async function readCounters(redis: Redis, ref: string, periods: string[]) {
   if (redis.status !== 'ready') throw new Error('redis is not connected');
   const pipeline = redis.pipeline();
@@ -133,8 +128,8 @@ async function readCounters(redis: Redis, ref: string, periods: string[]) {
   return { total, series };
 }
 
-async function readDatabase(ctx: Context, clusterId: string, ref: string) {
-  const cluster = await ctx.clusters.get(clusterId);
+async function readDatabase(ctx: Context, row: ProjectRow) {
+  const cluster = await ctx.clusters.get(row.cluster_id!);
   const { rows } = await within(
     3_000,
     'the database cluster',
@@ -142,15 +137,17 @@ async function readDatabase(ctx: Context, clusterId: string, ref: string) {
       `SELECT pg_database_size(d.datname) AS size_bytes, d.datconnlimit AS connection_limit,
          (SELECT count(*) FROM pg_stat_activity a WHERE a.datname = d.datname)::int AS connections
        FROM pg_database d WHERE d.datname = $1`,
-      [projectDatabase(ref)],
+      [projectDatabase(row.ref)],
     ),
   );
-  const row = rows[0];
-  if (!row) throw new Error('the project database does not exist');
+  const database = rows[0];
+  if (!database) throw new Error('the project database does not exist');
   return {
-    size_bytes: Number(row.size_bytes),
-    connections: row.connections,
-    connection_limit: row.connection_limit,
+    size_bytes: Number(database.size_bytes),
+    connections: database.connections,
+    connection_limit: database.connection_limit,
+    size_limit_bytes: row.db_size_limit_mb === null ? null : row.db_size_limit_mb * BYTES_PER_MB,
+    read_only: row.db_read_only,
   };
 }
 
@@ -176,7 +173,7 @@ export async function projectUsage(
         })
       : null,
     row.cluster_id
-      ? readDatabase(ctx, row.cluster_id, row.ref).catch((error: unknown) => {
+      ? readDatabase(ctx, row).catch((error: unknown) => {
           ctx.log.warn({ ref: row.ref, err: messageOf(error) }, 'project database statistics not readable');
           return null;
         })

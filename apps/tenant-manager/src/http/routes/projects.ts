@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { Context } from '../../lib/context.js';
+import type { SizeLimitEnforcer } from '../../lib/db-size-limits.js';
 import {
   deleteProject,
   getPostgrestConfig,
@@ -27,6 +28,8 @@ import {
 export interface ProjectRoutesOptions {
   ctx: Context;
   provisioner: Provisioner;
+  /** Re-checks a project whose `db_size_mb` a PATCH changed. */
+  sizeLimits: SizeLimitEnforcer;
   /** How long a create waits for ACTIVE_HEALTHY before answering COMING_UP. */
   provisionWaitMs: number;
 }
@@ -35,7 +38,7 @@ const tags = ['projects'];
 
 export const projectRoutes: FastifyPluginAsyncTypebox<ProjectRoutesOptions> = async (
   app,
-  { ctx, provisioner, provisionWaitMs },
+  { ctx, provisioner, sizeLimits, provisionWaitMs },
 ) => {
   app.post(
     '/v1/projects',
@@ -92,7 +95,12 @@ export const projectRoutes: FastifyPluginAsyncTypebox<ProjectRoutesOptions> = as
         response: { 200: Project, ...errors },
       },
     },
-    (request) => updateProject(ctx, request.params.ref, request.body),
+    async (request) => {
+      const project = await updateProject(ctx, request.params.ref, request.body);
+      // At once, not at the next round: a raised or removed limit makes the database writable again.
+      if (request.body.limits?.db_size_mb !== undefined) await sizeLimits.checkProject(project.ref);
+      return project;
+    },
   );
 
   app.delete(
