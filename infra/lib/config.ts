@@ -48,6 +48,8 @@ export interface ProjectLimitsConfig {
   readonly requestsPerSecond: number | null;
   /** Bucket size above the rate (requestsPerSecond–10000000); null: the rate itself. Needs a rate. */
   readonly burst: number | null;
+  /** MiB a project database may grow to before it is made read-only (1–10000000), or null for no cap. */
+  readonly dbSizeLimitMb: number | null;
 }
 
 /** What an omitted `projectLimits` (or an omitted field of it) means: the tenant-manager's defaults. */
@@ -55,6 +57,7 @@ export const PROJECT_LIMIT_DEFAULTS: ProjectLimitsConfig = {
   dbConnectionLimit: 60,
   requestsPerSecond: null,
   burst: null,
+  dbSizeLimitMb: null,
 };
 
 export interface InfraConfig {
@@ -247,6 +250,7 @@ const schema = obj({
     dbConnectionLimit: num(1, 10_000, { integer: true }),
     requestsPerSecond: nullable(num(1, 1_000_000, { integer: true })),
     burst: nullable(num(1, 10_000_000, { integer: true })),
+    dbSizeLimitMb: nullable(num(1, 10_000_000, { integer: true })),
   }),
   alarms: obj({ email: nullable(str(/^[^@\s]+@[^@\s]+\.[^@\s]+$/, 'must be an e-mail address or null')) }),
   logRetentionDays: (v, path, problems) => {

@@ -30,7 +30,7 @@ export const GATEWAY_METRICS_PORT = 9102;
 export const TENANT_MANAGER_PUBLIC_PORT = 3001;
 export const TENANT_MANAGER_INTERNAL_PORT = 3002;
 
-/** The tenant-manager's defaults for new projects; the rate variables only when a rate is configured. */
+/** The tenant-manager's defaults for new projects; the rate and size variables only when configured. */
 function projectLimitsEnvironment(limits: ProjectLimitsConfig): Record<string, string> {
   return {
     PROJECT_DB_CONNECTION_LIMIT: String(limits.dbConnectionLimit),
@@ -38,6 +38,7 @@ function projectLimitsEnvironment(limits: ProjectLimitsConfig): Record<string, s
       ? { PROJECT_RATE_LIMIT_RPS: String(limits.requestsPerSecond) }
       : {}),
     ...(limits.burst !== null ? { PROJECT_RATE_LIMIT_BURST: String(limits.burst) } : {}),
+    ...(limits.dbSizeLimitMb !== null ? { PROJECT_DB_SIZE_LIMIT_MB: String(limits.dbSizeLimitMb) } : {}),
   };
 }
 

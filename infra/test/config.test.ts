@@ -164,26 +164,27 @@ describe('projectLimits', () => {
       dbConnectionLimit: 60,
       requestsPerSecond: null,
       burst: null,
+      dbSizeLimitMb: null,
     });
     expect(raw.projectLimits).toBeUndefined();
     expect(
       limits((c) => {
         c.projectLimits = { requestsPerSecond: 20 };
       }),
-    ).toEqual({ dbConnectionLimit: 60, requestsPerSecond: 20, burst: null });
+    ).toEqual({ dbConnectionLimit: 60, requestsPerSecond: 20, burst: null, dbSizeLimitMb: null });
   });
 
   it('keeps set values', () => {
     expect(
       limits((c) => {
-        c.projectLimits = { dbConnectionLimit: 40, requestsPerSecond: 100, burst: 100 };
+        c.projectLimits = { dbConnectionLimit: 40, requestsPerSecond: 100, burst: 100, dbSizeLimitMb: 8192 };
       }),
-    ).toEqual({ dbConnectionLimit: 40, requestsPerSecond: 100, burst: 100 });
+    ).toEqual({ dbConnectionLimit: 40, requestsPerSecond: 100, burst: 100, dbSizeLimitMb: 8192 });
     expect(
       limits((c) => {
         c.projectLimits = { dbConnectionLimit: 1, requestsPerSecond: 1_000_000, burst: 10_000_000 };
       }),
-    ).toEqual({ dbConnectionLimit: 1, requestsPerSecond: 1_000_000, burst: 10_000_000 });
+    ).toEqual({ dbConnectionLimit: 1, requestsPerSecond: 1_000_000, burst: 10_000_000, dbSizeLimitMb: null });
   });
 
   it('refuses values out of range or not integers, naming the field', () => {
@@ -211,6 +212,10 @@ describe('projectLimits', () => {
     expect(withLimits({ requestsPerSecond: 10, burst: 12.5 })).toEqual([
       'projectLimits.burst: expected an integer',
     ]);
+    expect(withLimits({ dbSizeLimitMb: 0 })).toEqual([
+      'projectLimits.dbSizeLimitMb: must be between 1 and 10000000',
+    ]);
+    expect(withLimits({ dbSizeLimitMb: 1.5 })).toEqual(['projectLimits.dbSizeLimitMb: expected an integer']);
     expect(withLimits({ rps: 10 })).toEqual(['projectLimits.rps: unknown field']);
     expect(withLimits(60)).toEqual(['projectLimits: expected an object']);
   });

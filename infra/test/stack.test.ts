@@ -467,7 +467,7 @@ describe.each(['test', 'production'] as const)('SupabaseStack with config.%s.jso
 describe('SupabaseStack with configured project limits', () => {
   it('hands every set limit to the tenant-manager task definition, and only to it', () => {
     const s = synth('test', (c) => {
-      c.projectLimits = { dbConnectionLimit: 25, requestsPerSecond: 50, burst: 200 };
+      c.projectLimits = { dbConnectionLimit: 25, requestsPerSecond: 50, burst: 200, dbSizeLimitMb: 2048 };
     });
     s.template.hasResourceProperties('AWS::ECS::TaskDefinition', {
       ContainerDefinitions: [
@@ -477,6 +477,7 @@ describe('SupabaseStack with configured project limits', () => {
             { Name: 'PROJECT_DB_CONNECTION_LIMIT', Value: '25' },
             { Name: 'PROJECT_RATE_LIMIT_RPS', Value: '50' },
             { Name: 'PROJECT_RATE_LIMIT_BURST', Value: '200' },
+            { Name: 'PROJECT_DB_SIZE_LIMIT_MB', Value: '2048' },
           ]),
         }),
       ],
@@ -485,6 +486,7 @@ describe('SupabaseStack with configured project limits', () => {
       PROJECT_DB_CONNECTION_LIMIT: '25',
       PROJECT_RATE_LIMIT_RPS: '50',
       PROJECT_RATE_LIMIT_BURST: '200',
+      PROJECT_DB_SIZE_LIMIT_MB: '2048',
     });
     expect(limitVariables(environmentOf(s, 'gateway'))).toEqual({});
     expect(s.nagFindings).toEqual([]);
