@@ -4,7 +4,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { admin, eventually, type Harness, internal, startHarness, TEST_APP_CONFIG } from '../test/harness.js';
 import { clusterPasswordAad } from './lib/cluster-pools.js';
-import { sizeLimitAction } from './lib/db-size-limits.js';
+import { SizeLimitEnforcer, sizeLimitAction } from './lib/db-size-limits.js';
 
 // Database size limits. The worker cluster is a PostgreSQL of this file's own, so the sessions on a
 // project database (which the enforcement ends) are this file's alone. Rounds run only when a test
@@ -342,6 +342,35 @@ CREATE TRIGGER refuse_size_a BEFORE UPDATE OF db_read_only ON tm.projects
       expect((await patchLimits(ref, { db_size_mb: null })).statusCode).toBe(200);
       expect(await insertAs(ref, 32)).toBe('ok');
     }
+  });
+});
+
+describe('a cluster that stops answering mid-round', () => {
+  it('fails that project after the cluster timeout, releasing the round and the project lock', async () => {
+    // The size query is answered; the read-only change then never is (a failover, a black hole).
+    const pools = h.tm.ctx.clusters;
+    const get = pools.get;
+    pools.get = async (id) => {
+      const handle = await get.call(pools, id);
+      const query = (text: string, params?: unknown[]) =>
+        text.startsWith('ALTER DATABASE') ? new Promise(() => {}) : handle.admin.query(text, params);
+      return { ...handle, admin: { query } as unknown as pg.Pool };
+    };
+    const stalled = new SizeLimitEnforcer(h.tm.ctx, { intervalMs: 0, clusterTimeoutMs: 200 });
+    await h.db.query(`UPDATE tm.projects SET db_size_limit_mb = 1 WHERE ref = 'size-a'`);
+    try {
+      expect(await stalled.checkNow()).toMatchObject({ madeReadOnly: [], failed: ['size-a'] });
+      expect(await stalled.checkProject('size-a')).toBeNull(); // a PATCH's re-check answers too
+    } finally {
+      pools.get = get;
+      await stalled.close();
+    }
+    // Flagged before the change that never came: the next round (its lock free again) makes it.
+    expect(await flag('size-a')).toBe(true);
+    expect(await h.tm.sizeLimits.checkNow()).toMatchObject({ madeReadOnly: ['size-a'], failed: [] });
+    expect(await insertAs('size-a', 40)).toBe('25006');
+    expect((await patchLimits('size-a', { db_size_mb: null })).statusCode).toBe(200);
+    expect(await insertAs('size-a', 41)).toBe('ok');
   });
 });
 

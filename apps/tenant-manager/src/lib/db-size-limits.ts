@@ -10,7 +10,11 @@ import { withAdvisoryLock } from './transaction.js';
 export interface SizeLimitEnforcerOptions {
   /** Time between rounds; 0: no rounds (`checkNow` and `checkProject` still work). Default 60 s. */
   readonly intervalMs?: number;
-  /** How long a cluster may take to answer the round's size query. Default 30 s. */
+  /**
+   * How long a cluster may take to answer each query of a round or a project check (sizes, the
+   * read-only change): a cluster that stops answering fails that project, never holds the round or
+   * the project's lock. Default 30 s.
+   */
   readonly clusterTimeoutMs?: number;
 }
 
@@ -196,7 +200,8 @@ export class SizeLimitEnforcer {
     const row = rows[0];
     if (!row?.cluster_id || !SETTLED_STATUSES.includes(row.status)) return null;
     const cluster = await this.ctx.clusters.get(row.cluster_id);
-    const size = (await projectDatabaseSizes(cluster.admin, [row.ref])).get(row.ref);
+    const onCluster = <T>(work: Promise<T>) => within(this.#clusterTimeoutMs, 'the database cluster', work);
+    const size = (await onCluster(projectDatabaseSizes(cluster.admin, [row.ref]))).get(row.ref);
     if (!size) return null;
     const action = sizeLimitAction(row, size);
     if (!action) return null;
@@ -209,8 +214,9 @@ export class SizeLimitEnforcer {
       ]);
     // The flag before making it read-only, after lifting that: whatever fails in between, a read-only
     // database is flagged, so the next round (or PATCH) settles it whichever way its limit now says.
+    // That holds too when a change given up on here still lands on the cluster later.
     if (readOnly) await record();
-    await setProjectReadOnly(cluster.admin, row.ref, readOnly);
+    await onCluster(setProjectReadOnly(cluster.admin, row.ref, readOnly));
     if (!readOnly) await record();
     const facts = { ref: row.ref, sizeBytes: size.sizeBytes, limitMb: row.db_size_limit_mb };
     if (readOnly) this.ctx.log.warn(facts, 'project database over its size limit: made read-only');
