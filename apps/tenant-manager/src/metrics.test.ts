@@ -130,4 +130,26 @@ describe('tenant-manager /metrics (internal port)', () => {
     expect(text).not.toContain('tenant_manager_projects{');
     await dead.end();
   });
+
+  it('never lets a hung management database hold a scrape or pile up queries', async () => {
+    const pending: Array<(rows: object[]) => void> = [];
+    const hung = {
+      query: (text: string) =>
+        new Promise((resolve) =>
+          pending.push((rows) => resolve({ rows: text.includes('GROUP BY status') ? rows : [] })),
+        ),
+    } as unknown as pg.Pool;
+    const metrics = createTenantManagerMetrics(hung, { snapshotTimeoutMs: 100 });
+    const first = await metrics.registry.metrics();
+    expect(value(first, 'tenant_manager_management_db_up')).toBe(0);
+    expect(pending).toHaveLength(2); // one read: its two queries
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    expect(value(await metrics.registry.metrics(), 'tenant_manager_management_db_up')).toBe(0);
+    expect(pending).toHaveLength(2); // still out: no second read behind it
+    for (const answer of pending) answer([{ status: 'ACTIVE_HEALTHY', count: 3 }]);
+    await new Promise((resolve) => setImmediate(resolve));
+    const after = await metrics.registry.metrics();
+    expect(value(after, 'tenant_manager_management_db_up')).toBe(1);
+    expect(value(after, 'tenant_manager_projects{status="ACTIVE_HEALTHY"}')).toBe(3);
+  });
 });

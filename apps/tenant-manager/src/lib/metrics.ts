@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { within } from './background.js';
 import { LIVE_PROJECT } from './clusters.js';
 import type { ProvisioningStep } from './context.js';
 
@@ -25,7 +26,11 @@ const HTTP_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5
  */
 export function createTenantManagerMetrics(
   db: pg.Pool,
-  options: { defaultMetrics?: boolean } = {},
+  options: {
+    defaultMetrics?: boolean;
+    /** How long a scrape waits for the management database before reporting it down (default 3 s). */
+    snapshotTimeoutMs?: number;
+  } = {},
 ): TenantManagerMetrics {
   const registry = new Registry();
   if (options.defaultMetrics) collectDefaultMetrics({ register: registry });
@@ -64,13 +69,21 @@ export function createTenantManagerMetrics(
     registers,
   });
 
-  // Platform state: one read serves every gauge of a scrape (they collect together), and scrapes
-  // closer than a second apart share it.
-  let snapshot: { at: number; value: Promise<PlatformSnapshot | null> } | null = null;
-  const read = () => {
-    const now = performance.now();
-    if (!snapshot || now - snapshot.at > 1_000) snapshot = { at: now, value: readSnapshot(db) };
-    return snapshot.value;
+  // Platform state: one read serves every gauge of a scrape (they collect together), the scrapes that
+  // come while it runs, and those up to a second after it. A scrape waits for it at most
+  // `snapshotTimeoutMs` (then the database reads as down), and no second read starts while one is
+  // still out: a slow or hung management database never holds a scrape nor piles up queries.
+  const snapshotTimeoutMs = options.snapshotTimeoutMs ?? 3_000;
+  let last: { at: number; value: PlatformSnapshot | null } | null = null;
+  let reading: Promise<PlatformSnapshot | null> | null = null;
+  const read = async (): Promise<PlatformSnapshot | null> => {
+    if (last && performance.now() - last.at <= 1_000) return last.value;
+    reading ??= readSnapshot(db).then((value) => {
+      last = { at: performance.now(), value };
+      reading = null;
+      return value;
+    });
+    return within(snapshotTimeoutMs, 'the management database', reading).catch(() => null);
   };
   new Gauge({
     name: 'tenant_manager_management_db_up',
