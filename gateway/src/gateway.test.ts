@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
-import type { Socket } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import { freePort } from '@supaplane/local-services';
 import { request } from 'undici';
@@ -465,6 +465,24 @@ describe('operations', () => {
     } finally {
       await separate.close();
     }
+  });
+
+  it('ends the open connections of the metrics port on shutdown instead of waiting for them', async () => {
+    const own = await startGateway(testConfig(registry, { metricsPort: 0, shutdownGraceMs: 100 }));
+    const { port } = new URL(own.metricsUrl!);
+    // A scraper that stalls half-way through its request (or keeps its connection open).
+    const socket = await new Promise<Socket>((resolve, reject) => {
+      const s = connect(Number(port), '127.0.0.1', () => resolve(s));
+      s.once('error', reject);
+    });
+    const socketClosed = new Promise((resolve) => socket.once('close', resolve));
+    socket.write('GET /metrics HTTP/1.1\r\nhost: 127.0.0.1\r\n');
+    await new Promise((r) => setTimeout(r, 50));
+    const started = Date.now();
+    await own.close();
+    expect(Date.now() - started).toBeLessThan(2_000);
+    await socketClosed;
+    await expect(request(own.metricsUrl!)).rejects.toThrow();
   });
 
   it('routes bare-domain requests by key in local mode only', async () => {

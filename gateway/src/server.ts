@@ -143,12 +143,18 @@ export async function startGateway(
       gateway.beginShutdown();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
+      // A scraper's connection (kept alive, or stalled mid-request) must not hold the shutdown.
+      const metricsClosed = new Promise<void>((resolve) =>
+        metricsServer ? metricsServer.close(() => resolve()) : resolve(),
+      );
+      metricsServer?.closeIdleConnections();
       const deadline = Date.now() + config.shutdownGraceMs;
       while (gateway.inFlight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
       server.closeAllConnections();
+      metricsServer?.closeAllConnections();
       await gateway.close();
       await closed;
-      await new Promise((resolve) => (metricsServer ? metricsServer.close(resolve) : resolve(undefined)));
+      await metricsClosed;
       preconnector?.close();
       if (!overrides.upstreamDispatcher) await dispatcher.close();
       if (!overrides.internalApi) await internalApi.close();
