@@ -143,6 +143,16 @@ describe('a project past its database size limit', () => {
   it('is made read-only by a round: new sessions read but cannot write, open sessions are ended', async () => {
     const before = await authenticator('size-a');
     const neighbour = await authenticator('size-b');
+    // Not the project's: the platform's own (or the cloud's superuser) session on its database.
+    const platform = new pg.Client({
+      host: worker.host,
+      port: worker.port,
+      user: worker.user,
+      password: worker.password,
+      database: 'proj_size-a',
+    });
+    platform.on('error', () => {});
+    await platform.connect();
     try {
       const summary = await h.tm.sizeLimits.checkNow();
       expect(summary).toEqual({
@@ -153,10 +163,13 @@ describe('a project past its database size limit', () => {
         unreachableClusters: [],
       });
       await expect(before.query('SELECT 1')).rejects.toThrow();
+      // Only the project's own sessions are ended (on RDS, ending another's, autovacuum's, fails them all).
+      expect((await platform.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
       // The neighbour's sessions and writes go on.
       await neighbour.query('INSERT INTO public.notes VALUES (2)');
     } finally {
       await before.end().catch(() => {});
+      await platform.end().catch(() => {});
       await neighbour.end();
     }
     expect(await insertAs('size-a', 3)).toBe('25006');

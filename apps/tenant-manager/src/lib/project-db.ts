@@ -293,9 +293,12 @@ export async function projectDatabaseSizes(
 
 /**
  * Makes every new transaction in the project database read-only (`default_transaction_read_only`),
- * or lifts that, then ends the database's sessions: pooled connections (the rest function's) took the
- * old default when they started and take the new one when they reconnect. A session may still
- * `SET default_transaction_read_only = off` for itself: this stops the data API's writes, not the owner.
+ * or lifts that, then ends the sessions of the project's own login roles there: pooled connections
+ * (the rest function's, the SQL endpoint's) took the old default when they started and take the new
+ * one when they reconnect. Nobody else's: not the platform's own sessions, and not autovacuum's, which
+ * a non-superuser master (RDS) may not end — trying fails the whole statement, so no session would be
+ * ended. A session may still `SET default_transaction_read_only = off` for itself: this stops the data
+ * API's writes, not the owner.
  */
 export async function setProjectReadOnly(admin: Queryable, ref: string, readOnly: boolean): Promise<void> {
   const db = ident(projectDatabase(ref));
@@ -304,7 +307,11 @@ export async function setProjectReadOnly(admin: Queryable, ref: string, readOnly
       ? `ALTER DATABASE ${db} SET default_transaction_read_only = on`
       : `ALTER DATABASE ${db} RESET default_transaction_read_only`,
   );
-  await terminateProjectSessions(admin, ref);
+  await admin.query(
+    `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+     WHERE datname = $1 AND usename::text = ANY ($2::text[]) AND pid <> pg_backend_pid()`,
+    [projectDatabase(ref), [ownerRole(ref), authenticatorRole(ref)]],
+  );
 }
 
 /** Drops the project database (terminating its sessions) and both login roles. */
