@@ -2,7 +2,15 @@ import { randomUUID } from 'node:crypto';
 import { freePort, type RunningPostgres, startPostgres } from '@supaplane/local-services';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { admin, eventually, type Harness, internal, startHarness, TEST_APP_CONFIG } from '../test/harness.js';
+import {
+  admin,
+  eventually,
+  type Harness,
+  internal,
+  queryOnce,
+  startHarness,
+  TEST_APP_CONFIG,
+} from '../test/harness.js';
 import { clusterPasswordAad } from './lib/cluster-pools.js';
 import { SizeLimitEnforcer, sizeLimitAction } from './lib/db-size-limits.js';
 
@@ -36,15 +44,8 @@ const sql = (ref: string, query: string) =>
   }>;
 
 /** SQL as the worker cluster's superuser. */
-async function onWorker<T extends pg.QueryResultRow>(text: string, params: unknown[] = []): Promise<T[]> {
-  const client = new pg.Client({ connectionString: worker.url });
-  await client.connect();
-  try {
-    return (await client.query<T>(text, params)).rows;
-  } finally {
-    await client.end();
-  }
-}
+const onWorker = <T extends pg.QueryResultRow>(sql: string, params: unknown[] = []) =>
+  queryOnce<T>(worker.url, sql, params);
 
 /** A new session on the project database as its data-API login role (what the rest function opens). */
 async function authenticator(ref: string): Promise<pg.Client> {

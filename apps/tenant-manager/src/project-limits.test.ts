@@ -7,6 +7,7 @@ import {
   type Harness,
   type InvalidationListener,
   internal,
+  queryOnce,
   startHarness,
   startInvalidationListener,
   TEST_APP_CONFIG,
@@ -31,15 +32,8 @@ const gatewayConfig = async (ref: string) =>
   (await h.tm.internalApp.inject({ url: `/internal/v1/projects/${ref}/config`, headers: internal })).json();
 
 /** SQL as the worker cluster's superuser. */
-async function onWorker<T extends pg.QueryResultRow>(sql: string, params: unknown[] = []): Promise<T[]> {
-  const client = new pg.Client({ connectionString: worker.url });
-  await client.connect();
-  try {
-    return (await client.query<T>(sql, params)).rows;
-  } finally {
-    await client.end();
-  }
-}
+const onWorker = <T extends pg.QueryResultRow>(sql: string, params: unknown[] = []) =>
+  queryOnce<T>(worker.url, sql, params);
 
 async function database(ref: string) {
   const rows = await onWorker<{ oid: number; datconnlimit: number; datallowconn: boolean }>(

@@ -209,3 +209,18 @@ export async function clusterObjects(ref: string): Promise<string[]> {
     await client.end();
   }
 }
+
+/** Runs one statement on its own connection to `url` (a worker cluster as its superuser, in tests). */
+export async function queryOnce<T extends pg.QueryResultRow>(
+  url: string,
+  sql: string,
+  params: unknown[] = [],
+): Promise<T[]> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return (await client.query<T>(sql, params)).rows;
+  } finally {
+    await client.end();
+  }
+}
