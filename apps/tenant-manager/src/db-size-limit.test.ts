@@ -212,6 +212,30 @@ describe('a project past its database size limit', () => {
     expect(await insertAs('size-a', 6)).toBe('25006');
   });
 
+  it('ends, each round, sessions older than the read-only setting that an earlier ending missed', async () => {
+    const since = (await h.db.query(`SELECT db_read_only_since FROM tm.projects WHERE ref = 'size-a'`))
+      .rows[0].db_read_only_since as Date;
+    expect(since).toBeInstanceOf(Date);
+    const missed = await authenticator('size-a');
+    const later = await authenticator('size-a');
+    try {
+      // As if `missed` had started before the setting and its ending had failed: it is older than `since`.
+      const [row] = await onWorker<{ started: Date }>(
+        `SELECT backend_start AS started FROM pg_stat_activity WHERE pid = $1`,
+        [(await missed.query('SELECT pg_backend_pid() AS pid')).rows[0].pid],
+      );
+      await h.db.query(`UPDATE tm.projects SET db_read_only_since = $1 WHERE ref = 'size-a'`, [
+        new Date(row!.started.getTime() + 1),
+      ]);
+      expect(await h.tm.sizeLimits.checkNow()).toMatchObject({ madeReadOnly: [], failed: [] });
+      await expect(missed.query('SELECT 1')).rejects.toThrow();
+      expect((await later.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
+    } finally {
+      await h.db.query(`UPDATE tm.projects SET db_read_only_since = $1 WHERE ref = 'size-a'`, [since]);
+      await Promise.allSettled([missed.end(), later.end()]);
+    }
+  });
+
   it('lets the SQL endpoint clean up in a read-write transaction of its own', async () => {
     // One request is one transaction: a new default comes too late for it.
     const tooLate = await sql(

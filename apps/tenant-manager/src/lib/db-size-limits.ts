@@ -3,7 +3,12 @@ import { sleep, within } from './background.js';
 import type { Context } from './context.js';
 import { messageOf } from './errors.js';
 import { BYTES_PER_MB } from './limits.js';
-import { type ProjectDatabaseSize, projectDatabaseSizes, setProjectReadOnly } from './project-db.js';
+import {
+  endProjectSessions,
+  type ProjectDatabaseSize,
+  projectDatabaseSizes,
+  setProjectReadOnly,
+} from './project-db.js';
 import { findProjectRow, type ProjectRow, type ProjectStatus, withProjectLock } from './projects.js';
 import { withAdvisoryLock } from './transaction.js';
 
@@ -124,8 +129,10 @@ export class SizeLimitEnforcer {
   }
 
   async #round(): Promise<SizeCheckSummary> {
-    const { rows } = await this.ctx.db.query<Pick<ProjectRow, 'id' | 'ref' | 'cluster_id'> & Limited>(
-      `SELECT p.id, p.ref, p.cluster_id, p.db_size_limit_mb, p.db_read_only
+    const { rows } = await this.ctx.db.query<
+      Pick<ProjectRow, 'id' | 'ref' | 'cluster_id' | 'db_read_only_since'> & Limited
+    >(
+      `SELECT p.id, p.ref, p.cluster_id, p.db_size_limit_mb, p.db_read_only, p.db_read_only_since
        FROM tm.projects p JOIN tm.clusters c ON c.id = p.cluster_id
        WHERE p.status = 'ACTIVE_HEALTHY' AND c.status IN ('active', 'draining')
          AND (p.db_size_limit_mb IS NOT NULL OR p.db_read_only)
@@ -147,8 +154,9 @@ export class SizeLimitEnforcer {
     await Promise.all(
       [...byCluster].map(async ([clusterId, projects]) => {
         let sizes: Map<string, ProjectDatabaseSize>;
+        let cluster: Awaited<ReturnType<Context['clusters']['get']>>;
         try {
-          const cluster = await this.ctx.clusters.get(clusterId);
+          cluster = await this.ctx.clusters.get(clusterId);
           sizes = await within(
             this.#clusterTimeoutMs,
             'the database cluster',
@@ -170,7 +178,12 @@ export class SizeLimitEnforcer {
           const size = sizes.get(project.ref);
           if (!size) continue;
           summary.checked++;
-          if (!sizeLimitAction(project, size)) continue;
+          if (!sizeLimitAction(project, size)) {
+            if (project.db_read_only && size.readOnly && project.db_read_only_since) {
+              await this.#endOldSessions(cluster, project.ref, project.db_read_only_since);
+            }
+            continue;
+          }
           try {
             // Skipped when the project's lock is held (a pause, a delete, a PATCH that re-checks it).
             const action = await withProjectLock(
@@ -194,6 +207,27 @@ export class SizeLimitEnforcer {
     return summary;
   }
 
+  /**
+   * A read-only database whose sessions from before that may not all have been ended (the ending
+   * failed, or was given up on): ends them now. Each round does, so a failure is retried; sessions
+   * that started since carry the read-only default and are left alone.
+   */
+  async #endOldSessions(
+    cluster: Awaited<ReturnType<Context['clusters']['get']>>,
+    ref: string,
+    since: Date,
+  ): Promise<void> {
+    try {
+      await within(
+        this.#clusterTimeoutMs,
+        'the database cluster',
+        endProjectSessions(cluster.admin, ref, since),
+      );
+    } catch (error) {
+      this.ctx.log.warn({ ref, err: messageOf(error) }, 'sessions from before read-only not ended');
+    }
+  }
+
   /** Under the project's lock: reads its row and its database's size afresh and acts on them. */
   async #settle(db: pg.PoolClient, projectId: string): Promise<SizeLimitAction | null> {
     const { rows } = await db.query<ProjectRow>('SELECT * FROM tm.projects WHERE id = $1', [projectId]);
@@ -206,12 +240,15 @@ export class SizeLimitEnforcer {
     const action = sizeLimitAction(row, size);
     if (!action) return null;
     const readOnly = action === 'read-only';
+    // `since` is the cluster's own time, as the sessions' `backend_start` it is compared with.
+    const since = readOnly
+      ? (await onCluster(cluster.admin.query<{ now: Date }>('SELECT now() AS now'))).rows[0]!.now
+      : null;
     const record = () =>
-      db.query('UPDATE tm.projects SET db_read_only = $2, updated_at = $3 WHERE id = $1', [
-        row.id,
-        readOnly,
-        this.ctx.clock.now(),
-      ]);
+      db.query(
+        'UPDATE tm.projects SET db_read_only = $2, db_read_only_since = $3, updated_at = $4 WHERE id = $1',
+        [row.id, readOnly, since, this.ctx.clock.now()],
+      );
     // The flag before making it read-only, after lifting that: whatever fails in between, a read-only
     // database is flagged, so the next round (or PATCH) settles it whichever way its limit now says.
     // That holds too when a change given up on here still lands on the cluster later.

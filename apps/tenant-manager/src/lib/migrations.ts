@@ -127,6 +127,16 @@ ALTER TABLE tm.projects
   ADD COLUMN db_read_only boolean NOT NULL DEFAULT false;
 `,
   },
+  {
+    version: 5,
+    name: 'projects: when the platform made the database read-only',
+    // Sessions of the project's roles older than this may still carry the writable default: each
+    // round ends them (again), so a session-ending that failed once is retried.
+    sql: `
+ALTER TABLE tm.projects ADD COLUMN db_read_only_since timestamptz;
+UPDATE tm.projects SET db_read_only_since = updated_at WHERE db_read_only;
+`,
+  },
 ];
 
 const MIGRATION_LOCK = 'SELECT pg_advisory_lock(hashtext($1))';

@@ -307,10 +307,19 @@ export async function setProjectReadOnly(admin: Queryable, ref: string, readOnly
       ? `ALTER DATABASE ${db} SET default_transaction_read_only = on`
       : `ALTER DATABASE ${db} RESET default_transaction_read_only`,
   );
+  await endProjectSessions(admin, ref);
+}
+
+/**
+ * Ends the sessions of the project's own login roles on its database (those started before
+ * `startedBefore` only, when given): they reconnect and take the database's current defaults.
+ */
+export async function endProjectSessions(admin: Queryable, ref: string, startedBefore?: Date): Promise<void> {
   await admin.query(
     `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-     WHERE datname = $1 AND usename::text = ANY ($2::text[]) AND pid <> pg_backend_pid()`,
-    [projectDatabase(ref), [ownerRole(ref), authenticatorRole(ref)]],
+     WHERE datname = $1 AND usename::text = ANY ($2::text[]) AND pid <> pg_backend_pid()
+       AND ($3::timestamptz IS NULL OR backend_start < $3)`,
+    [projectDatabase(ref), [ownerRole(ref), authenticatorRole(ref)], startedBefore ?? null],
   );
 }
 

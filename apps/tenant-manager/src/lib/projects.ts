@@ -55,6 +55,8 @@ export interface ProjectRow {
   db_size_limit_mb: number | null;
   /** The platform made the database read-only because it outgrew `db_size_limit_mb`. */
   db_read_only: boolean;
+  /** When the platform made the database read-only (null while it is not). */
+  db_read_only_since: Date | null;
   version: number;
   created_at: Date;
   updated_at: Date;
