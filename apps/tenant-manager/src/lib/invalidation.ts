@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { within } from './background.js';
 import type { Clock, Logger } from './context.js';
 import type { TenantManagerMetrics } from './metrics.js';
 
@@ -50,17 +51,8 @@ export function createRedisInvalidator(
     await redis.publish(INVALIDATION_CHANNEL, JSON.stringify(message));
   }
   async function send(keys: string[], message: InvalidationMessage): Promise<void> {
-    let timer: NodeJS.Timeout | undefined;
     try {
-      await Promise.race([
-        deliver(keys, message),
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(
-            () => reject(new Error(`redis did not answer within ${timeoutMs} ms`)),
-            timeoutMs,
-          );
-        }),
-      ]);
+      await within(timeoutMs, 'redis', deliver(keys, message));
       metrics?.invalidation('published');
     } catch (error) {
       metrics?.invalidation('failed');
@@ -69,8 +61,6 @@ export function createRedisInvalidator(
         { err: (error as Error).message, kind: message.kind, ref: message.ref },
         'invalidation not published',
       );
-    } finally {
-      clearTimeout(timer);
     }
   }
   return {
