@@ -148,20 +148,14 @@ export class RedisLayer implements RemoteCache {
       batch.length === 1
         ? this.client.get(batch[0]!.key).then((value) => [value])
         : this.client.mget(batch.map((one) => one.key));
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<undefined>((resolve) => {
-      timer = setTimeout(resolve, this.options.commandTimeoutMs, undefined);
-    });
-    Promise.race([read, timeout]).then(
+    orAfter(read, this.options.commandTimeoutMs, undefined).then(
       (values) => {
-        clearTimeout(timer);
         if (values === undefined) this.breaker.failure();
         else this.breaker.success();
         for (let i = 0; i < batch.length; i++)
           batch[i]!.resolve(values === undefined ? undefined : values[i]);
       },
       () => {
-        clearTimeout(timer);
         this.breaker.failure();
         for (const one of batch) one.resolve(undefined);
       },
@@ -202,12 +196,8 @@ export class RedisLayer implements RemoteCache {
       }
       pipeline.expire(top, ttl);
     }
-    let timer: NodeJS.Timeout | undefined;
-    const timedOut = new Promise<'timeout'>((resolve) => {
-      timer = setTimeout(resolve, USAGE_WRITE_TIMEOUT_MS, 'timeout');
-    });
     try {
-      const results = await Promise.race([pipeline.exec(), timedOut]);
+      const results = await orAfter(pipeline.exec(), USAGE_WRITE_TIMEOUT_MS, 'timeout' as const);
       if (results === 'timeout') {
         this.options.logger.warn({ projects: counts.size, hour }, 'usage write timed out; counts dropped');
         return true;
@@ -223,19 +213,13 @@ export class RedisLayer implements RemoteCache {
       return true;
     } catch {
       return false;
-    } finally {
-      clearTimeout(timer);
     }
   }
 
   async ping(): Promise<boolean> {
     if (this.client.status !== 'ready') return false;
     try {
-      const pong = await Promise.race([
-        this.client.ping(),
-        new Promise<string>((resolve) => setTimeout(resolve, 500, 'timeout').unref()),
-      ]);
-      return pong === 'PONG';
+      return (await orAfter(this.client.ping(), 500, 'timeout')) === 'PONG';
     } catch {
       return false;
     }
@@ -266,10 +250,11 @@ export class RedisLayer implements RemoteCache {
     const presence = this.options.presence;
     if (presence && this.client.status === 'ready') {
       // Leave at once, so the other instances take over this one's share on their next report.
-      await Promise.race([
+      await orAfter(
         this.client.zrem(INSTANCES_KEY, presence.instanceId).catch(() => undefined),
-        new Promise((resolve) => setTimeout(resolve, 200).unref()),
-      ]);
+        200,
+        undefined,
+      );
     }
     this.client.disconnect();
     this.subscriber.disconnect();
@@ -291,4 +276,13 @@ export class RedisLayer implements RemoteCache {
       `${source} unavailable; serving from in-process cache`,
     );
   }
+}
+
+/** `work`'s outcome, or `fallback` once `ms` have passed without one (a slow Redis never holds the caller). */
+function orAfter<T, F>(work: Promise<T>, ms: number, fallback: F): Promise<T | F> {
+  let timer: NodeJS.Timeout | undefined;
+  const given = new Promise<F>((resolve) => {
+    timer = setTimeout(resolve, ms, fallback);
+  });
+  return Promise.race([work, given]).finally(() => clearTimeout(timer));
 }
