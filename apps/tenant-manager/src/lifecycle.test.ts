@@ -253,8 +253,21 @@ describe('project lifecycle', () => {
     const renamed = await inject('PATCH', '/v1/projects/life-l1', { name: 'renamed' });
     expect(renamed.json()).toMatchObject({ ref: 'life-l1', name: 'renamed' });
 
+    // Pausing ends the project's own sessions (its data API's, its SQL endpoint's), nobody else's:
+    // on RDS a non-superuser master may not end autovacuum's or a superuser's, and trying fails the
+    // whole statement.
+    const rest = (
+      await h.tm.internalApp.inject({ url: '/internal/v1/projects/life-l1/rest-config', headers: internal })
+    ).json();
+    const own = new pg.Client({ ...rest.db, ssl: undefined });
+    const other = new pg.Client({ connectionString: pgUrl('proj_life-l1') });
+    for (const client of [own, other]) client.on('error', () => {});
+    await Promise.all([own.connect(), other.connect()]);
     const paused = await inject('POST', '/v1/projects/life-l1/pause');
     expect(paused.json().status).toBe('PAUSED');
+    await expect(own.query('SELECT 1')).rejects.toThrow();
+    expect((await other.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
+    await Promise.allSettled([own.end(), other.end()]);
     expect(
       (await inject('GET', '/v1/projects?status=PAUSED')).json().map((p: { ref: string }) => p.ref),
     ).toEqual(['life-l1']);

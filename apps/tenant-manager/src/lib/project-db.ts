@@ -249,15 +249,7 @@ export async function setProjectConnections(admin: pg.Pool, ref: string, allow: 
   const exists = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [projectDatabase(ref)]);
   if (!exists.rowCount) return;
   await admin.query(`ALTER DATABASE ${ident(projectDatabase(ref))} ALLOW_CONNECTIONS ${allow}`);
-  if (!allow) await terminateProjectSessions(admin, ref);
-}
-
-/** Ends every session on the project database (not this one), so the next connection starts afresh. */
-async function terminateProjectSessions(admin: Queryable, ref: string): Promise<void> {
-  await admin.query(
-    'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()',
-    [projectDatabase(ref)],
-  );
+  if (!allow) await endProjectSessions(admin, ref);
 }
 
 /** Size of a project database now, and whether its default transaction is read-only. */
