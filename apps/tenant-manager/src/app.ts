@@ -16,6 +16,7 @@ import { migrate } from './lib/migrations.js';
 import { ClusterDeleter, type ClusterDeleterOptions } from './lib/cluster-deletion.js';
 import { SizeLimitEnforcer, type SizeLimitEnforcerOptions } from './lib/db-size-limits.js';
 import { Provisioner, type ProvisionerOptions } from './lib/provisioning.js';
+import { findProjectRow } from './lib/projects.js';
 import { type ReconcileSummary, reconcileRestFunctions } from './lib/rest-functions.js';
 import { installErrorHandling } from './http/errors.js';
 import { clusterRoutes } from './http/routes/clusters.js';
@@ -119,15 +120,22 @@ export const REST_CONFIG_ROUTE = '/internal/v1/projects/:ref/rest-config';
 
 /**
  * The internal API: the service token opens every route; a rest function's own token (`sfn_…`)
- * opens only `GET` of its own project's rest-config (403 anywhere else, 401 when forged).
+ * opens only `GET` of its own project's rest-config (403 anywhere else, 401 when forged or when its
+ * project is gone).
  */
-function internalGuard(serviceToken: string, functionTokens: FunctionTokens) {
+function internalGuard(db: pg.Pool, serviceToken: string, functionTokens: FunctionTokens) {
   return async (request: FastifyRequest, reply: FastifyReply) => {
     const token = bearerToken(request);
     if (!token) return unauthorized(reply, 'internal');
     if (safeEqual(token, serviceToken)) return;
-    const ref = functionTokens.verify(token);
-    if (ref === null) return unauthorized(reply, 'internal');
+    // Checked against the live project holding the ref: a removed project's token opens nothing,
+    // not even a new project that took its ref.
+    const tokenRef = functionTokens.refOf(token);
+    const project = tokenRef === null ? null : await findProjectRow(db, tokenRef);
+    if (!project || !functionTokens.verify(token, project.ref, project.id)) {
+      return unauthorized(reply, 'internal');
+    }
+    const ref = project.ref;
     const params = request.params as { ref?: string } | undefined;
     if (request.method === 'GET' && request.routeOptions.url === REST_CONFIG_ROUTE && params?.ref === ref)
       return;
@@ -256,7 +264,7 @@ export async function buildApp(options: BuildAppOptions): Promise<TenantManagerA
     reply.header('content-type', metrics.registry.contentType).send(await metrics.registry.metrics()),
   );
   await internalApp.register(async (internal) => {
-    internal.addHook('onRequest', internalGuard(config.internalServiceToken, functionTokens));
+    internal.addHook('onRequest', internalGuard(options.db, config.internalServiceToken, functionTokens));
     await internal.register(internalRoutes, { ctx });
   });
 

@@ -66,7 +66,7 @@ describe('project lifecycle', () => {
       SUPAPLANE_PROJECT_REF: 'life-one',
       SUPAPLANE_CONFIG_URL: 'http://127.0.0.1:3002',
       // the project's own function token, never the platform's service token
-      SUPAPLANE_INTERNAL_TOKEN: h.tm.ctx.functionTokens.mint('life-one'),
+      SUPAPLANE_INTERNAL_TOKEN: h.tm.ctx.functionTokens.mint('life-one', project.id),
     });
     expect(h.functions.live.get('life-one')?.SUPAPLANE_INTERNAL_TOKEN).toMatch(/^sfn_life-one_[\w-]{43}$/);
 

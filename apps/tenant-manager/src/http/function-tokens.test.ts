@@ -30,13 +30,14 @@ beforeAll(async () => {
 afterAll(() => h?.close());
 
 describe('function tokens', () => {
-  it('are sfn_<ref>_<base64url HMAC-SHA256 under a key derived from the master key>', () => {
+  it('are sfn_<ref>_<base64url HMAC-SHA256 of ref and project id, under a key derived from the master key>', async () => {
+    const { id } = (await h.tm.publicApp.inject({ url: '/v1/projects/fn-alpha', headers: admin })).json();
     const derived = createHmac('sha256', MASTER_KEY).update('supaplane:function-token-key:v1').digest();
-    const mac = createHmac('sha256', derived).update('function:fn-alpha').digest('base64url');
+    const mac = createHmac('sha256', derived).update(`function:fn-alpha:${id}`).digest('base64url');
     expect(tokenA).toBe(`sfn_fn-alpha_${mac}`);
     expect(tokenA).not.toContain(MASTER_KEY.toString('base64url'));
     // a different master key gives a different token: nothing is stored, nothing else signs
-    expect(createFunctionTokens(Buffer.alloc(32, 9)).mint('fn-alpha')).not.toBe(tokenA);
+    expect(createFunctionTokens(Buffer.alloc(32, 9)).mint('fn-alpha', id)).not.toBe(tokenA);
   });
 
   it("read their own project's rest-config", async () => {
@@ -82,6 +83,28 @@ describe('function tokens', () => {
         expect(response.body).not.toContain('password');
       }
     }
+  });
+
+  it('of a deleted project open nothing, not even a new project that took its ref', async () => {
+    expect((await h.createProject('fn-reused')).json().status).toBe('ACTIVE_HEALTHY');
+    const old = h.functions.live.get('fn-reused')!.SUPAPLANE_INTERNAL_TOKEN!;
+    const url = '/internal/v1/projects/fn-reused/rest-config';
+    expect((await get(url, old)).statusCode).toBe(200);
+    const deleted = await h.tm.publicApp.inject({
+      method: 'DELETE',
+      url: '/v1/projects/fn-reused',
+      headers: admin,
+    });
+    expect(deleted.json().status).toBe('REMOVED');
+    expect((await get(url, old)).statusCode).toBe(401);
+
+    expect((await h.createProject('fn-reused')).json().status).toBe('ACTIVE_HEALTHY');
+    const fresh = h.functions.live.get('fn-reused')!.SUPAPLANE_INTERNAL_TOKEN!;
+    expect(fresh).not.toBe(old);
+    const stale = await get(url, old);
+    expect(stale.statusCode).toBe(401);
+    expect(stale.body).not.toContain('password');
+    expect((await get(url, fresh)).json()).toMatchObject({ ref: 'fn-reused' });
   });
 
   it('leave the service token working for every route', async () => {

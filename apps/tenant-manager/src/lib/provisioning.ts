@@ -220,7 +220,7 @@ export class Provisioner {
       case 'create_function': {
         const fn = await ctx.provider.functions.ensureRestFunction({
           ref: row.ref,
-          environment: restFunctionEnvironment(ctx, row.ref),
+          environment: restFunctionEnvironment(ctx, row),
         });
         await db.query('UPDATE tm.projects SET rest_url = $2, rest_region = $3 WHERE id = $1', [
           row.id,

@@ -97,7 +97,10 @@ describe('rest function reconciliation at start-up', () => {
       expect(moved.live.get('rc-one')).toEqual({
         SUPAPLANE_PROJECT_REF: 'rc-one',
         SUPAPLANE_CONFIG_URL: 'http://127.0.0.1:3002',
-        SUPAPLANE_INTERNAL_TOKEN: h.tm.ctx.functionTokens.mint('rc-one'),
+        SUPAPLANE_INTERNAL_TOKEN: h.tm.ctx.functionTokens.mint(
+          'rc-one',
+          (await h.db.query(`SELECT id FROM tm.projects WHERE ref = 'rc-one'`)).rows[0].id,
+        ),
       });
       expect(moved.maxInFlight).toBe(2); // PROVISION_CONCURRENCY 2 bounds it
       const now = await restUrl(h, 'rc-one');

@@ -8,11 +8,14 @@ import { type ProjectRow, withProjectLock } from './projects.js';
  * Environment of a project's rest function (docs/contracts.md, "Rest function environment"). The
  * token is the project's own function token, never the platform's service token.
  */
-export function restFunctionEnvironment(ctx: Context, ref: string): Record<string, string> {
+export function restFunctionEnvironment(
+  ctx: Context,
+  project: { ref: string; id: string },
+): Record<string, string> {
   return {
-    SUPAPLANE_PROJECT_REF: ref,
+    SUPAPLANE_PROJECT_REF: project.ref,
     SUPAPLANE_CONFIG_URL: ctx.settings.internalBaseUrl,
-    SUPAPLANE_INTERNAL_TOKEN: ctx.functionTokens.mint(ref),
+    SUPAPLANE_INTERNAL_TOKEN: ctx.functionTokens.mint(project.ref, project.id),
   };
 }
 
@@ -77,7 +80,7 @@ async function reconcileOne(
   }
   const fn = await ctx.provider.functions.ensureRestFunction({
     ref: row.ref,
-    environment: restFunctionEnvironment(ctx, row.ref),
+    environment: restFunctionEnvironment(ctx, row),
   });
   if (fn.url === row.rest_url && fn.region === row.rest_region) return 'unchanged';
   await db.query(
