@@ -167,7 +167,12 @@ export async function createProjectDatabase(
     await withTemplateLock(admin, async (client) => {
       if ((await databaseExists(client, name)) || (await claimSpare(client, ref))) return;
       await ensureTemplate(client, conn);
-      await client.query(`CREATE DATABASE ${ident(name)} TEMPLATE ${ident(TEMPLATE_DATABASE)}`);
+      // A new database grants CONNECT to PUBLIC (privileges do not come from the template): closed
+      // until configure_database has left CONNECT to the project's own roles, or another project's
+      // role could open a session now and keep it past that REVOKE.
+      await client.query(
+        `CREATE DATABASE ${ident(name)} TEMPLATE ${ident(TEMPLATE_DATABASE)} ALLOW_CONNECTIONS false`,
+      );
     });
   }
   // Also on a re-run: a crash may have come between the rename and these statements.

@@ -10,6 +10,7 @@ import {
   eventually,
   freshManagementDb,
   type Harness,
+  internal,
   startHarness,
 } from '../../test/harness.js';
 import { PROVISIONING_STEPS, type ProvisioningStep } from './context.js';
@@ -347,6 +348,58 @@ describe('provisioning state machine', () => {
     } finally {
       await s.close();
       await server.end();
+    }
+  });
+
+  it("a database being made takes no connection before it is closed to every role but the project's own", async () => {
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let reached!: () => void;
+    const atConfigure = new Promise<void>((resolve) => {
+      reached = resolve;
+    });
+    const s = await startHarness({
+      faults: {
+        beforeStep: async (step, ref) => {
+          if (ref !== 'early-held' || step !== 'configure_database') return;
+          reached();
+          await held;
+        },
+      },
+    });
+    let creating: Promise<unknown> = Promise.resolve();
+    try {
+      await s.registerCluster('early', 10);
+      expect((await s.createProject('early-other')).json().status).toBe('ACTIVE_HEALTHY');
+      const other = (
+        await s.tm.internalApp.inject({
+          url: '/internal/v1/projects/early-other/rest-config',
+          headers: internal,
+        })
+      ).json().db;
+      creating = s.createProject('early-held');
+      await atConfigure;
+      // Another project's login role, between create_database and configure_database.
+      const intruder = new pg.Client({
+        host: other.host,
+        port: other.port,
+        user: other.user,
+        password: other.password,
+        database: 'proj_early-held',
+      });
+      intruder.on('error', () => {});
+      const connected = await intruder.connect().then(
+        () => true,
+        () => false,
+      );
+      await intruder.end().catch(() => {});
+      expect(connected).toBe(false);
+    } finally {
+      release();
+      await creating;
+      await s.close();
     }
   });
 
