@@ -67,6 +67,22 @@ describe('bad input answers a clear JSON error', () => {
     });
   });
 
+  it('400 for pagination out of range, never a 500', async () => {
+    for (const query of [
+      'offset=99999999999999999999',
+      'offset=1e30',
+      'offset=-1',
+      'limit=0',
+      'limit=1001',
+    ]) {
+      const response = await h.tm.publicApp.inject({ url: `/v1/projects?${query}`, headers: admin });
+      expect(response.statusCode, query).toBe(400);
+      expect(response.json().code).toBe('validation_failed');
+    }
+    const last = await h.tm.publicApp.inject({ url: '/v1/projects?offset=2147483647', headers: admin });
+    expect(last.json()).toEqual([]);
+  });
+
   it('409 for a duplicate ref', async () => {
     const response = await post('/v1/projects', { name: 'again', ref: 'bad-taken' });
     expect(response.statusCode).toBe(409);

@@ -76,7 +76,8 @@ export const ProjectPatchBody = Type.Object(
 
 export const ListProjectsQuery = Type.Object({
   limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }),
-  offset: Type.Integer({ minimum: 0, default: 0 }),
+  // Bounded: past bigint an OFFSET is a database error, not an empty page.
+  offset: Type.Integer({ minimum: 0, maximum: 2_147_483_647, default: 0 }),
   status: Type.Optional(ProjectStatus),
 });
 
