@@ -1,11 +1,11 @@
 import { createHash } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
-import { connect, type Socket } from 'node:net';
+import { type AddressInfo, connect, createServer as createTcpServer, type Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import { freePort } from '@supaplane/local-services';
 import { request } from 'undici';
 import pino from 'pino';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { type RunningGateway, startGateway } from './server.js';
 import { type EchoUpstream, startEchoUpstream } from './testing/echo-upstream.js';
 import {
@@ -210,6 +210,57 @@ describe('websockets', () => {
     expect(wrongKey).toMatchObject({ kind: 'response', status: 401 });
     const functionUrl = await upgrade(`/rest/v1/x?apikey=${project.publishableKey}`);
     expect(functionUrl).toMatchObject({ kind: 'response', status: 404 });
+  });
+  it('relays an upgrade the upstream declines as an ordinary answer and closes, so no second request slips past the checks', async () => {
+    // An HTTP/1.1 upstream that ignores Upgrade (RFC 9110 allows it) and keeps the connection open,
+    // answering 403 to every request head it reads.
+    let seen = '';
+    const upstream = createTcpServer((socket) => {
+      socket.on('data', (chunk: Buffer) => {
+        seen += chunk.toString('latin1');
+        for (let n = chunk.toString('latin1').split('\r\n\r\n').length - 1; n > 0; n--) {
+          socket.write(
+            'HTTP/1.1 403 Forbidden\r\ncontent-type: text/plain\r\ncontent-length: 6\r\n\r\ndenied',
+          );
+        }
+      });
+      socket.on('error', () => {});
+    });
+    await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
+    const upstreamPort = (upstream.address() as AddressInfo).port;
+    const declining = registry.addProject('declinedeclinedeclin', {
+      upstreams: {
+        ...upstreamsFor('declinedeclinedeclin', echo.port),
+        realtime: { kind: 'http', url: `http://realtime-declining.svc.localhost:${upstreamPort}/` },
+      },
+    });
+    try {
+      const client = connect(Number(new URL(url).port), '127.0.0.1');
+      let received = '';
+      client.on('data', (chunk: Buffer) => {
+        received += chunk.toString('latin1');
+      });
+      const closed = new Promise((resolve) => client.once('close', resolve));
+      client.write(
+        `GET /realtime/v1/websocket?apikey=${declining.publishableKey} HTTP/1.1\r\n` +
+          `Host: ${declining.ref}.${BASE_DOMAIN}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n`,
+      );
+      await vi.waitFor(() => expect(received).toContain('denied'));
+      client.write(
+        'GET /internal/admin HTTP/1.1\r\nHost: other.svc\r\nX-Client-Authorization: Bearer forged\r\n\r\n',
+      );
+      // Time for the upstream to read it, were it relayed.
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      expect(seen).toContain('GET /realtime/v1/websocket HTTP/1.1');
+      expect(seen).not.toContain('/internal/admin');
+      expect(seen).not.toContain('forged');
+      expect(received).toMatch(/^HTTP\/1\.1 403 /);
+      expect(received.toLowerCase()).toContain('connection: close');
+      expect(received).toContain('x-request-id: ');
+      await closed;
+    } finally {
+      upstream.close();
+    }
   });
 });
 

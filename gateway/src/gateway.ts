@@ -33,8 +33,8 @@ import {
 import { type CacheLookup, TieredCache } from './tiered-cache.js';
 import { UsageMeter } from './usage.js';
 import { createUpstreamAllowlist } from './upstream-allowlist.js';
-import { type RelayObserver, UpstreamRelay } from './upstream-relay.js';
-import { formatRequestHead, openTunnel } from './websocket-tunnel.js';
+import { type RelayObserver, UpstreamRelay, isRelayedResponseHeader } from './upstream-relay.js';
+import { openTunnel } from './websocket-tunnel.js';
 import { localhostLookup } from './localhost-lookup.js';
 import { warmUpColdPath } from './warm-up.js';
 
@@ -552,13 +552,25 @@ export function buildGateway(options: GatewayOptions): Gateway {
         hostname: target.hostname,
         port: Number(target.port) || (target.protocol === 'https:' ? 443 : 80),
       },
-      requestHead: formatRequestHead(
-        req.method ?? 'GET',
-        queryString ? `${upstream.basePath}${path}?${queryString}` : upstream.basePath + path,
-        headers,
-      ),
+      method: req.method ?? 'GET',
+      path: queryString ? `${upstream.basePath}${path}?${queryString}` : upstream.basePath + path,
+      headers,
       connectTimeoutMs: config.upstreamConnectTimeoutMs,
+      responseTimeoutMs: config.upstreamHeadersTimeoutMs,
       ...(config.localMode ? { lookup: localhostLookup as LookupFunction } : {}),
+      onDeclined(response) {
+        // An ordinary answer: relayed as such, and the client's connection ends with it.
+        const relayed = leadingHeaders(state);
+        const raw = response.rawHeaders;
+        for (let i = 0; i < raw.length; i += 2) {
+          const name = raw[i]!.toLowerCase();
+          if (isRelayedResponseHeader(name)) relayed.push(name, raw[i + 1]!);
+        }
+        res.writeHead(response.statusCode ?? 502, relayed);
+        response.once('error', () => res.destroy());
+        response.once('aborted', () => res.destroy());
+        response.pipe(res);
+      },
       onConnectError(error) {
         logger.warn({ reqId: requestId, err: errorSummary(error) }, 'upstream upgrade failed');
         reply(res, state, refusals.upstreamUnreachable);

@@ -15,6 +15,11 @@ const DROPPED_RESPONSE_HEADERS = new Set([
   'x-request-id',
 ]);
 
+/** Whether an upstream response header (lower-case name) goes to the client. */
+export function isRelayedResponseHeader(name: string): boolean {
+  return !DROPPED_RESPONSE_HEADERS.has(name) && !name.startsWith('access-control-');
+}
+
 /** Responses up to this size (by `content-length`) are sent with one write. */
 const COALESCE_LIMIT = 64 * 1024;
 
@@ -81,7 +86,7 @@ export class UpstreamRelay implements Dispatcher.DispatchHandler {
     const leading = headers.length;
     for (let i = 0; i < rawHeaders.length; i += 2) {
       const name = rawHeaders[i]!.toString('latin1').toLowerCase();
-      if (DROPPED_RESPONSE_HEADERS.has(name) || name.startsWith('access-control-')) continue;
+      if (!isRelayedResponseHeader(name)) continue;
       const value = rawHeaders[i + 1]!.toString('latin1');
       if (name === 'content-length') contentLength = Number(value);
       // Repeated fields are joined with ", " (set-cookie stays one line each), as node:http did.

@@ -1,6 +1,6 @@
+import { type IncomingMessage, request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import type { LookupFunction, Socket } from 'node:net';
-import { connect as netConnect } from 'node:net';
-import { connect as tlsConnect } from 'node:tls';
 
 export interface TunnelOptions {
   /** The client's socket, already past its HTTP upgrade request. */
@@ -8,50 +8,84 @@ export interface TunnelOptions {
   /** Bytes the client sent after the request head. */
   readonly head: Buffer;
   readonly upstream: { readonly protocol: string; readonly hostname: string; readonly port: number };
-  /** The upgrade request as it goes upstream: request line and headers. */
-  readonly requestHead: string;
+  readonly method: string;
+  /** Path and query as sent upstream. */
+  readonly path: string;
+  /** The upgrade request's headers as they go upstream, a flat `[name, value, …]` list. */
+  readonly headers: readonly string[];
   readonly connectTimeoutMs: number;
+  /** How long the upstream may take to answer the upgrade once connected. */
+  readonly responseTimeoutMs: number;
   readonly lookup?: LookupFunction;
-  /** The upstream could not be reached; nothing has been relayed yet. */
+  /**
+   * The upstream declined the upgrade (any status but 101): its answer, to relay as an ordinary
+   * response that ends the client's connection. No client byte has reached the upstream.
+   */
+  onDeclined(response: IncomingMessage): void;
+  /** The upstream could not be reached or did not answer in time; nothing has been relayed yet. */
   onConnectError(error: Error): void;
 }
 
 /**
- * Relays an HTTP upgrade (WebSocket) byte for byte once the request passed every gateway check:
- * the upstream's 101 and all frames flow through untouched.
+ * Sends the upgrade request upstream once it passed every gateway check and, only when the upstream
+ * answers 101, relays the connection byte for byte (its 101 and all frames untouched). Any other
+ * answer leaves the upstream connection in HTTP, where a raw tunnel would let the client send
+ * further requests past the gateway: that answer is handed to `onDeclined` instead.
  */
 export function openTunnel(options: TunnelOptions): void {
   const { client, upstream } = options;
-  const connectOptions = {
+  const https = upstream.protocol === 'https:';
+  const request = (https ? httpsRequest : httpRequest)({
     host: upstream.hostname,
     port: upstream.port,
+    method: options.method,
+    path: options.path,
+    headers: options.headers as string[],
+    agent: false,
     ...(options.lookup ? { lookup: options.lookup } : {}),
-  };
-  const socket =
-    upstream.protocol === 'https:'
-      ? tlsConnect({ ...connectOptions, servername: upstream.hostname })
-      : netConnect(connectOptions);
-  let connected = false;
-  const timer = setTimeout(
-    () => socket.destroy(new Error('upstream connect timeout')),
+  });
+  let timer = setTimeout(
+    () => request.destroy(new Error('upstream connect timeout')),
     options.connectTimeoutMs,
   );
-  socket.once(upstream.protocol === 'https:' ? 'secureConnect' : 'connect', () => {
-    connected = true;
+  request.once('socket', (socket: Socket) => {
+    socket.once(https ? 'secureConnect' : 'connect', () => {
+      clearTimeout(timer);
+      timer = setTimeout(
+        () => request.destroy(new Error('upstream did not answer the upgrade in time')),
+        options.responseTimeoutMs,
+      );
+    });
+  });
+  let answered = false;
+  request.on('error', (error) => {
     clearTimeout(timer);
+    if (answered) return;
+    answered = true;
+    options.onConnectError(error);
+  });
+  request.once('response', (response) => {
+    clearTimeout(timer);
+    answered = true;
+    options.onDeclined(response);
+  });
+  request.once('upgrade', (response: IncomingMessage, socket: Socket, upstreamHead: Buffer) => {
+    clearTimeout(timer);
+    answered = true;
     socket.setNoDelay(true);
     client.setNoDelay(true);
-    socket.write(options.requestHead);
+    client.write(formatResponseHead(response));
+    if (upstreamHead.length > 0) client.write(upstreamHead);
     if (options.head.length > 0) socket.write(options.head);
-    socket.pipe(client);
-    client.pipe(socket);
+    pipeBothWays(client, socket);
   });
-  socket.on('error', (error) => {
-    clearTimeout(timer);
-    if (!connected) options.onConnectError(error);
-    else client.destroy();
-  });
-  // When either side finishes, finish the other; a peer that never closes its half is cut after a grace.
+  request.end();
+}
+
+/** Relays two sockets until either closes; a peer that never closes its half is cut after a grace. */
+function pipeBothWays(client: Socket, socket: Socket): void {
+  socket.pipe(client);
+  client.pipe(socket);
   const finish = () => setTimeout(() => teardown(), 5_000).unref();
   const teardown = () => {
     socket.destroy();
@@ -68,14 +102,16 @@ export function openTunnel(options: TunnelOptions): void {
     client.end();
     finish();
   });
+  socket.on('error', teardown);
   socket.on('close', teardown);
   client.on('error', teardown);
   client.on('close', teardown);
 }
 
-/** Request line and headers for the upstream, from a flat `[name, value, …]` list. */
-export function formatRequestHead(method: string, path: string, headers: readonly string[]): string {
-  let head = `${method} ${path} HTTP/1.1\r\n`;
-  for (let i = 0; i < headers.length; i += 2) head += `${headers[i]}: ${headers[i + 1]}\r\n`;
+/** The upstream's 101 head as it arrived (status line and headers, as node parsed them). */
+function formatResponseHead(response: IncomingMessage): string {
+  let head = `HTTP/1.1 101 ${response.statusMessage || 'Switching Protocols'}\r\n`;
+  const raw = response.rawHeaders;
+  for (let i = 0; i < raw.length; i += 2) head += `${raw[i]}: ${raw[i + 1]}\r\n`;
   return `${head}\r\n`;
 }
