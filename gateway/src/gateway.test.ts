@@ -161,7 +161,7 @@ describe('forwarding', () => {
 
 describe('websockets', () => {
   type Outcome = { kind: 'upgrade'; socket: Socket } | { kind: 'response'; status: number; body: string };
-  const upgrade = (path: string) =>
+  const upgrade = (path: string, protocol: Record<string, string> = { upgrade: 'websocket' }) =>
     new Promise<Outcome>((resolve, reject) => {
       const { port } = new URL(url);
       const req = httpRequest({
@@ -171,9 +171,9 @@ describe('websockets', () => {
         headers: {
           host: `${project.ref}.${BASE_DOMAIN}:${port}`,
           connection: 'Upgrade',
-          upgrade: 'websocket',
           'sec-websocket-version': '13',
           'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==',
+          ...protocol,
         },
       });
       req.on('upgrade', (_res, socket) => resolve({ kind: 'upgrade', socket }));
@@ -210,6 +210,28 @@ describe('websockets', () => {
     expect(wrongKey).toMatchObject({ kind: 'response', status: 401 });
     const functionUrl = await upgrade(`/rest/v1/x?apikey=${project.publishableKey}`);
     expect(functionUrl).toMatchObject({ kind: 'response', status: 404 });
+  });
+
+  it('tunnels WebSocket upgrades only: an h2c (or any other) upgrade never reaches the upstream', async () => {
+    const before = echo.requests.length;
+    for (const protocol of [
+      { upgrade: 'h2c', 'http2-settings': 'AAMAAABkAARAAAAAAAIAAAAA' },
+      { upgrade: 'tls/1.2' },
+      { upgrade: 'websocket, h2c' },
+    ]) {
+      const outcome = await upgrade(`/realtime/v1/websocket?apikey=${project.publishableKey}`, protocol);
+      if (outcome.kind === 'upgrade') outcome.socket.destroy();
+      expect(outcome, protocol.upgrade).toMatchObject({ kind: 'response', status: 400 });
+      if (outcome.kind === 'response') {
+        expect(JSON.parse(outcome.body)).toEqual({ message: 'Only WebSocket upgrades are supported' });
+      }
+    }
+    expect(echo.requests.length).toBe(before);
+    const mixedCase = await upgrade(`/realtime/v1/websocket?apikey=${project.publishableKey}`, {
+      upgrade: 'WebSocket',
+    });
+    expect(mixedCase.kind).toBe('upgrade');
+    if (mixedCase.kind === 'upgrade') mixedCase.socket.destroy();
   });
   it('relays an upgrade the upstream declines as an ordinary answer and closes, so no second request slips past the checks', async () => {
     // An HTTP/1.1 upstream that ignores Upgrade (RFC 9110 allows it) and keeps the connection open,

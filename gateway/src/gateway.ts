@@ -537,10 +537,16 @@ export function buildGateway(options: GatewayOptions): Gateway {
       reply(res, state, refusals.upgradeNotSupported);
       return;
     }
+    // Another protocol (h2c above all) would hand the client a connection to the upstream on which
+    // it opens any request it likes, past every check here.
+    if (state.head.upgrade?.toLowerCase() !== 'websocket') {
+      reply(res, state, refusals.upgradeProtocolNotSupported);
+      return;
+    }
     const headers = upstreamHeaders(state.head, req.socket.remoteAddress);
     if (bearer) headers.push('x-client-authorization', bearer);
     headers.push('x-request-id', requestId, 'host', upstream.host, 'connection', 'Upgrade');
-    headers.push('upgrade', state.head.upgrade ?? 'websocket');
+    headers.push('upgrade', 'websocket');
     const queryString = formatQuery(queryPairs);
     const target = new URL(upstream.origin);
     res.statusCode = 101;

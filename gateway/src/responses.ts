@@ -75,6 +75,7 @@ export const refusals = {
     status: 404,
     body: { message: 'This service does not accept WebSocket connections through the gateway' },
   },
+  upgradeProtocolNotSupported: { status: 400, body: { message: 'Only WebSocket upgrades are supported' } },
   internal: { status: 500, body: { message: 'Internal gateway error' } },
   shuttingDown: { status: 503, body: { message: 'Gateway is shutting down' } },
 } satisfies Record<string, Refusal | ((...args: never[]) => Refusal)>;
