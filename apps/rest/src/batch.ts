@@ -99,11 +99,19 @@ class Batch {
   private done = false;
   private cache: StatementCache | undefined;
   private readonly parsed: string[] = [];
+  /**
+   * Parameters as text, converted before the batch reaches the client: a value that cannot be
+   * converted (an array nested past the stack) must fail here. Thrown inside `submit`, it would
+   * leave node-pg waiting forever for this batch, and the connection with it.
+   */
+  private readonly values: (string | null)[][];
 
   constructor(
     private readonly statements: readonly BatchStatement[],
     public callback: (error: Error | undefined, results?: BatchResult[]) => void,
-  ) {}
+  ) {
+    this.values = statements.map((statement) => statement.params.map(toParam));
+  }
 
   submit(connection: ProtocolConnection) {
     const cache = caches.get(connection) ?? new StatementCache(STATEMENTS_PER_CONNECTION);
@@ -113,8 +121,8 @@ class Batch {
     try {
       // Closing a statement that does not exist is not an error, so this is always safe.
       for (const name of cache.toClose.splice(0)) connection.close({ type: 'S', name });
-      for (const statement of this.statements) {
-        const values = statement.params.map(toParam);
+      for (const [i, statement] of this.statements.entries()) {
+        const values = this.values[i]!;
         let name = '';
         if (statement.prepare !== false) {
           const entry = cache.lookup(statement);

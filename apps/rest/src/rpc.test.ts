@@ -214,6 +214,25 @@ describe('rpc', () => {
     ]);
   });
 
+  it('fails an argument it cannot send without holding its pooled connection forever', async () => {
+    await ownerQuery(
+      `CREATE FUNCTION count_items(items int[]) RETURNS int LANGUAGE sql STABLE AS $$ SELECT cardinality(items) $$`,
+    );
+    // Deep enough to overflow the stack while the array literal is built.
+    const deep = `{"items": ${'['.repeat(20_000)}${']'.repeat(20_000)}}`;
+    const hung = new Promise<'hung'>((resolve) => setTimeout(() => resolve('hung'), 5_000).unref());
+    for (const prefer of ['count=planned', 'count=exact']) {
+      const r = await Promise.race([
+        t.call('POST', '/rpc/count_items', { headers: { prefer }, body: deep }),
+        hung,
+      ]);
+      expect(r === 'hung' ? r : r.status, prefer).toBe(500);
+    }
+    expect(t.pool.totalCount - t.pool.idleCount).toBe(0);
+    const ok = await t.call('POST', '/rpc/count_items', { body: { items: [1, 2, 3] } });
+    expect(ok.json).toBe(3);
+  });
+
   it('maps raise, unknown functions, wrong arguments and statement timeouts', async () => {
     const raised = await t.call('POST', '/rpc/fail_with', { body: { msg: 'boom' } });
     expect(raised.status).toBe(400);
