@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, createHmac, pbkdf2Sync, randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { CLUSTER_ROLES_SQL, PROJECT_TEMPLATE_SQL, projectOwnershipSql } from '@supaplane/db-bootstrap';
 import { pgSsl } from './tls.js';
@@ -100,6 +100,20 @@ export async function prepareCluster(admin: pg.Pool, conn: ClusterConnection): P
   await withTemplateLock(admin, (client) => ensureTemplate(client, conn));
 }
 
+/**
+ * The SCRAM-SHA-256 verifier Postgres stores for `password` (RFC 5802/7677, as libpq's
+ * PQencryptPasswordConn makes it). `ALTER ROLE … PASSWORD '<verifier>'` sets the password without the
+ * plaintext ever reaching the server, whose logs record DDL (log_statement=ddl, pgaudit) and every
+ * failing statement in full. Our passwords are ASCII (base64url), so SASLprep leaves them as they are.
+ */
+export function scramVerifier(password: string, salt = randomBytes(16), iterations = 4096): string {
+  const salted = pbkdf2Sync(password, salt, iterations, 32, 'sha256');
+  const clientKey = createHmac('sha256', salted).update('Client Key').digest();
+  const storedKey = createHash('sha256').update(clientKey).digest();
+  const serverKey = createHmac('sha256', salted).update('Server Key').digest();
+  return `SCRAM-SHA-256$${iterations}:${salt.toString('base64')}$${storedKey.toString('base64')}:${serverKey.toString('base64')}`;
+}
+
 /** The project's owner role (runs the SQL endpoint) and data-API login role, with their passwords. */
 export async function createProjectRoles(
   admin: pg.Pool,
@@ -115,8 +129,8 @@ BEGIN
   BEGIN CREATE ROLE ${authenticator} LOGIN NOINHERIT; EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END;
 END
 $$;
-ALTER ROLE ${owner} LOGIN NOINHERIT PASSWORD ${literal(passwords.owner)};
-ALTER ROLE ${authenticator} LOGIN NOINHERIT PASSWORD ${literal(passwords.authenticator)};
+ALTER ROLE ${owner} LOGIN NOINHERIT PASSWORD ${literal(scramVerifier(passwords.owner))};
+ALTER ROLE ${authenticator} LOGIN NOINHERIT PASSWORD ${literal(scramVerifier(passwords.authenticator))};
 GRANT ${API_ROLES} TO ${authenticator};
 `);
   // A non-superuser master (RDS) must be a member of the owner to create a database owned by it.
