@@ -214,11 +214,12 @@ describe('websockets', () => {
 
   it('tunnels WebSocket upgrades only: an h2c (or any other) upgrade never reaches the upstream', async () => {
     const before = echo.requests.length;
-    for (const protocol of [
+    const protocols: Record<string, string>[] = [
       { upgrade: 'h2c', 'http2-settings': 'AAMAAABkAARAAAAAAAIAAAAA' },
       { upgrade: 'tls/1.2' },
       { upgrade: 'websocket, h2c' },
-    ]) {
+    ];
+    for (const protocol of protocols) {
       const outcome = await upgrade(`/realtime/v1/websocket?apikey=${project.publishableKey}`, protocol);
       if (outcome.kind === 'upgrade') outcome.socket.destroy();
       expect(outcome, protocol.upgrade).toMatchObject({ kind: 'response', status: 400 });
