@@ -1,3 +1,4 @@
+import { validateHeaderValue } from 'node:http';
 import { mintHs256 } from '@supaplane/jwt';
 import { afterAll, describe, expect, it } from 'vitest';
 import { bearer, JWT_SECRET, type TestEngine, testEngine, tokenFor, USER_A, USER_B } from './test/helpers.js';
@@ -63,6 +64,19 @@ describe('auth and role switching', () => {
     expect(r.status).toBe(500);
     expect(r.json).toMatchObject({ code: 'PGRST300', message: 'Server lacks JWT secret' });
     await noSecret.close();
+  });
+
+  it('keeps token text out of WWW-Authenticate unless it is a safe header value', async () => {
+    const part = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64url');
+    for (const alg of ['HS1\r\nSet-Cookie: session=x', 'HS\u0101', 'H"S']) {
+      const token = `${part({ alg, typ: 'JWT' })}.${part({ role: 'service_role' })}.c2ln`;
+      const r = await t.call('GET', '/todos', { headers: { authorization: `Bearer ${token}` } });
+      expect(r.status, alg).toBe(401);
+      expect(r.json, alg).toMatchObject({ code: 'PGRST301', message: `JWT algorithm ${alg} is not allowed` });
+      const header = r.headers['www-authenticate']!;
+      expect(() => validateHeaderValue('www-authenticate', header), alg).not.toThrow();
+      expect(header, alg).toMatch(/^Bearer error="invalid_token", error_description="[^"]*"$/);
+    }
   });
 
   it('refuses anonymous requests with PGRST302 when no anonymous role is configured', async () => {

@@ -217,7 +217,7 @@ export function createRestEngine(options: RestEngineOptions): RestEngine {
     const result = await verifier.verify(token);
     if (!result.ok) {
       throw apiError(401, result.error.code, result.error.message, null, null, {
-        'www-authenticate': `Bearer error="invalid_token", error_description="${result.error.message.replaceAll('"', "'")}"`,
+        'www-authenticate': `Bearer error="invalid_token", error_description="${headerText(result.error.message)}"`,
       });
     }
     const claimed =
@@ -767,6 +767,13 @@ function safeBody(ctx: { request: RestRequest; headers: Record<string, string> }
     return undefined;
   }
 }
+
+/**
+ * Text for a quoted header parameter. A verifier's message may quote the token (its `alg`), so
+ * anything but printable ASCII (CR/LF would split the header; Node refuses such a header outright)
+ * and the quote itself are replaced.
+ */
+const headerText = (text: string) => text.replace(/[^\x20-\x7e]/g, '?').replaceAll('"', "'");
 
 const guarded = new WeakSet<pg.PoolClient>();
 

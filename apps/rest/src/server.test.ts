@@ -48,4 +48,27 @@ describe('local server', () => {
     });
     expect(big.status).toBe(413);
   });
+
+  it('answers a token whose header carries CR/LF with a 401, and keeps serving', async () => {
+    const secured = await startRestServer({
+      port: 0,
+      dbUrl: inject('restDbUrl'),
+      listenForReload: false,
+      jwtSecret: 'server-test-secret-server-test-secret-0123',
+      poolMax: 1,
+    });
+    try {
+      const part = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64url');
+      const token = `${part({ alg: 'HS1\r\nX-Injected: 1', typ: 'JWT' })}.${part({ role: 'anon' })}.c2ln`;
+      const r = await fetch(`${secured.url}/books`, {
+        headers: { authorization: `Bearer ${token}` },
+        signal: AbortSignal.timeout(5_000),
+      });
+      expect(r.status).toBe(401);
+      expect(r.headers.get('x-injected')).toBeNull();
+      expect((await fetch(`${secured.url}/books?select=id&id=eq.1`)).status).toBe(200);
+    } finally {
+      await secured.close();
+    }
+  });
 });

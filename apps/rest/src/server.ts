@@ -57,8 +57,19 @@ export async function startRestServer(options: RestServerOptions): Promise<RestS
       headers,
       ...(body ? { body } : {}),
     });
-    res.writeHead(response.status, response.headers);
-    res.end(req.method === 'HEAD' ? undefined : response.body);
+    try {
+      res.writeHead(response.status, response.headers);
+      res.end(req.method === 'HEAD' ? undefined : response.body);
+    } catch {
+      // A header Node refuses fails this response, never the process (as an unhandled rejection).
+      if (res.headersSent) res.destroy();
+      else {
+        res.writeHead(500, { 'content-type': 'application/json; charset=utf-8' });
+        res.end(
+          JSON.stringify({ code: 'PGRST000', message: 'Internal server error', details: null, hint: null }),
+        );
+      }
+    }
   });
   server.requestTimeout = 60_000;
   server.keepAliveTimeout = 5_000;
