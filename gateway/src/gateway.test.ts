@@ -212,6 +212,23 @@ describe('websockets', () => {
     expect(functionUrl).toMatchObject({ kind: 'response', status: 404 });
   });
 
+  it('closes a refused upgrade’s connection even when the client never closes its half', async () => {
+    const client = connect({ port: Number(new URL(url).port), host: '127.0.0.1', allowHalfOpen: true });
+    client.on('error', () => {});
+    let received = '';
+    client.on('data', (chunk: Buffer) => {
+      received += chunk.toString('latin1');
+    });
+    client.write(
+      `GET /realtime/v1/websocket HTTP/1.1\r\nHost: ${project.ref}.${BASE_DOMAIN}\r\n` +
+        'Connection: Upgrade\r\nUpgrade: websocket\r\n\r\n',
+    );
+    await vi.waitFor(() => expect(received).toMatch(/^HTTP\/1\.1 401 /));
+    // The client keeps its half open; the gateway lets the socket go after a short grace.
+    await vi.waitFor(() => expect(running.gateway.inFlight).toBe(0), { timeout: 3_000 });
+    client.destroy();
+  });
+
   it('tunnels WebSocket upgrades only: an h2c (or any other) upgrade never reaches the upstream', async () => {
     const before = echo.requests.length;
     const protocols: Record<string, string>[] = [

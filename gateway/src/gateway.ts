@@ -673,7 +673,12 @@ export function buildGateway(options: GatewayOptions): Gateway {
     const res = new ServerResponse(req);
     res.assignSocket(socket);
     res.shouldKeepAlive = false;
-    res.once('finish', () => socket.end());
+    res.once('finish', () => {
+      socket.end();
+      // The socket is no longer the HTTP server's to time out: a client that never closes its half
+      // would hold it (and count as in flight) for ever.
+      setTimeout(() => socket.destroy(), 1_000).unref();
+    });
     socket.on('error', () => socket.destroy());
     handle(req, res, { socket, head });
   }
