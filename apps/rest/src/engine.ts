@@ -92,7 +92,7 @@ const MIN_RELOAD_INTERVAL_MS = 50;
 const SETUP_SQL = `SELECT set_config('search_path', $1, true), set_config('role', $2, true),
   set_config('request.jwt.claims', $3, true), set_config('request.method', $4, true),
   set_config('request.path', $5, true), set_config('request.headers', $6, true),
-  set_config('statement_timeout', $7, true),
+  set_config('statement_timeout', coalesce($7, current_setting('statement_timeout')), true),
   set_config('transaction_read_only', coalesce($8, current_setting('default_transaction_read_only')), true),
   set_config('timezone', coalesce($9, current_setting('timezone')), true)`;
 
@@ -662,7 +662,8 @@ export function createRestEngine(options: RestEngineOptions): RestEngine {
         ctx.method,
         ctx.path,
         JSON.stringify(ctx.headers),
-        String(options.statementTimeoutMs ?? 0),
+        // Unset, the database's own (or the login role's) statement_timeout stays in force.
+        options.statementTimeoutMs === undefined ? null : String(options.statementTimeoutMs),
         // A write keeps the database's default: the platform makes a project's database read-only
         // (default_transaction_read_only) when it is over its size limit, and writes must then fail.
         tx.readOnly ? 'on' : null,

@@ -1,4 +1,4 @@
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, inject, it } from 'vitest';
 import { adminQuery, ownerQuery, type TestEngine, testEngine } from './test/helpers.js';
 
 const t: TestEngine = testEngine({ statementTimeoutMs: 300 });
@@ -212,6 +212,19 @@ describe('rpc', () => {
       { kind: 'rows', n: 1 },
       { kind: 'scalar', n: 1 },
     ]);
+  });
+
+  it("keeps the database's statement_timeout when the engine is given none", async () => {
+    const url = new URL(inject('restDbUrl'));
+    url.searchParams.set('options', '-c statement_timeout=800');
+    const defaults = testEngine({ statementTimeoutMs: undefined }, url.toString());
+    try {
+      const slow = await defaults.call('POST', '/rpc/sleep_ms', { body: { ms: 3000 } });
+      expect(slow.status).toBe(500);
+      expect(slow.json).toMatchObject({ code: '57014' });
+    } finally {
+      await defaults.close();
+    }
   });
 
   it('fails an argument it cannot send without holding its pooled connection forever', async () => {
