@@ -485,6 +485,24 @@ describe('rate limits', () => {
       clockOffsetMs -= 500;
     }
   });
+  it("counts auth's keyless email-link and OAuth routes against the project's limit too", async () => {
+    const limited = registry.addProject('openlimitopenlimitop', {
+      upstreams: upstreamsFor('openlimitopenlimitop', echo.port),
+      rateLimit: { requestsPerSecond: 1, burst: 2 },
+    });
+    const before = echo.requests.length;
+    const statuses: number[] = [];
+    for (const path of [
+      '/auth/v1/verify?token=a',
+      '/auth/v1/callback',
+      '/auth/v1/authorize',
+      '/auth/v1/verify',
+    ]) {
+      statuses.push((await call(url, limited.ref, path)).status);
+    }
+    expect(statuses).toEqual([200, 200, 429, 429]);
+    expect(echo.requests.length).toBe(before + 2);
+  });
 });
 
 describe('rate-limited request logs', () => {

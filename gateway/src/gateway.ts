@@ -409,14 +409,8 @@ export function buildGateway(options: GatewayOptions): Gateway {
     // checksum passes for any ref, and its refusals (before any rate limit) are not the project's use.
     state.metered = true;
     if (keyType === 'secret' && isBrowserRequest(head)) return reply(res, state, refusals.secretKeyInBrowser);
-    const rateLimit = project.rateLimit;
-    if (rateLimit) {
-      const waitMs = rateLimiter.take(ref, rateLimit, clock.now());
-      if (waitMs > 0) {
-        state.rateLimited = true;
-        return reply(res, state, refusals.rateLimited(rateLimit.requestsPerSecond, waitMs));
-      }
-    }
+    const throttled = overRateLimit(project, state);
+    if (throttled) return reply(res, state, throttled);
 
     // The token the upstream sees: the user's (verified, unchanged) or one minted for the key's role,
     // as the `X-Client-Authorization` value.
@@ -601,7 +595,20 @@ export function buildGateway(options: GatewayOptions): Gateway {
     const refusal = projectRefusal(project);
     if (refusal || !project) return reply(res, state, refusal ?? refusals.projectNotFound);
     state.metered = true;
+    // Keyless, yet each one reaches the project's auth function: the project's limit applies.
+    const throttled = overRateLimit(project, state);
+    if (throttled) return reply(res, state, throttled);
     return forward(req, res, state, requestId, project, 'auth', path, queryPairs, null);
+  }
+
+  /** The 429 for a request past its project's rate limit, or null when it may pass (or there is none). */
+  function overRateLimit(project: ProjectRuntime, state: RequestState): Refusal | null {
+    const rateLimit = project.rateLimit;
+    if (!rateLimit) return null;
+    const waitMs = rateLimiter.take(project.ref, rateLimit, clock.now());
+    if (waitMs <= 0) return null;
+    state.rateLimited = true;
+    return refusals.rateLimited(rateLimit.requestsPerSecond, waitMs);
   }
 
   function preflight(res: ServerResponse, state: RequestState): void {
