@@ -197,6 +197,18 @@ describe('project lifecycle', () => {
     const slow = await run('select pg_sleep(3)');
     expect(slow.statusCode).toBe(400);
     expect(slow.json().code).toBe('57014');
+    // Refused as the rows arrive, not once all of them are held: the statement below only ends after
+    // its statement timeout (1 s here), long after its first 10 001 rows have reached the endpoint.
+    const huge = await run(
+      'select g, case when g = 20000 then pg_sleep(5) end as pause from generate_series(1, 20000) g',
+    );
+    expect(huge.statusCode).toBe(400);
+    expect(huge.json()).toEqual({ message: 'result has more than 10000 rows', code: 'too_many_rows' });
+    const many = await run('select 1; select g from generate_series(1, 10000) g; select 2 as last');
+    expect(many.json()).toEqual([{ last: 2 }]); // the last statement's rows
+    expect((await run('create table empty_tail (id int); insert into empty_tail values (1)')).json()).toEqual(
+      [],
+    );
     const master = await run('create role sneaky superuser');
     expect(master.statusCode).toBe(400);
     expect(master.json().code).toBe('42501');

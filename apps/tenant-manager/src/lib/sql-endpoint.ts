@@ -1,10 +1,54 @@
-import type pg from 'pg';
+import pg from 'pg';
 import type { Context } from './context.js';
 import { AppError, conflict } from './errors.js';
 import { connectTo, ownerRole, projectDatabase } from './project-db.js';
 import { requireProjectRow, secretAad } from './projects.js';
 
 const MAX_ROWS = 10_000;
+
+const tooManyRows = () => new AppError(400, `result has more than ${MAX_ROWS} rows`, 'too_many_rows');
+
+/**
+ * Runs `sql` (one or more statements) and answers the rows of the last one. Rows are kept for the
+ * result set arriving now only, and a statement answering more than MAX_ROWS closes the connection at
+ * once: a huge result is refused as it streams in instead of being held whole in this process. pg keeps the rows of every
+ * result set when the query has a callback (which its own `query_timeout` adds), so the timeout is
+ * this function's too.
+ */
+function lastStatementRows(client: pg.Client, sql: string, timeoutMs: number): Promise<unknown[]> {
+  return new Promise((resolve, reject) => {
+    const query = new pg.Query(sql);
+    let current: unknown = null;
+    let rows: unknown[] = [];
+    let failure: AppError | null = null;
+    const stop = (error: AppError) => {
+      failure ??= error;
+      rows = [];
+      void client.end().catch(() => {});
+    };
+    const timer = setTimeout(() => stop(new AppError(400, 'query timed out', '57014')), timeoutMs);
+    query.on('row', (row: unknown, result: unknown) => {
+      if (failure) return;
+      if (result !== current) {
+        current = result;
+        rows = [];
+      }
+      rows.push(row);
+      if (rows.length > MAX_ROWS) stop(tooManyRows());
+    });
+    query.on('error', (error: Error) => {
+      clearTimeout(timer);
+      reject(failure ?? error);
+    });
+    query.on('end', (results: pg.QueryResult | pg.QueryResult[]) => {
+      clearTimeout(timer);
+      if (failure) return reject(failure);
+      const last = Array.isArray(results) ? results[results.length - 1] : results;
+      resolve(last === current ? rows : []);
+    });
+    client.query(query);
+  });
+}
 
 /**
  * Runs operator SQL in the project database as the project's owner role (never the cluster master),
@@ -26,7 +70,6 @@ export async function runProjectQuery(ctx: Context, ref: string, query: string):
     projectDatabase(ref),
     {
       statement_timeout: ctx.settings.sqlStatementTimeoutMs,
-      query_timeout: ctx.settings.sqlStatementTimeoutMs + 2_000,
       application_name: 'supaplane-sql-endpoint',
     },
   );
@@ -46,19 +89,13 @@ export async function runProjectQuery(ctx: Context, ref: string, query: string):
     throw new AppError(503, 'project database is not reachable', 'database_unreachable');
   }
   try {
-    const result = (await client.query(query)) as pg.QueryResult | pg.QueryResult[];
-    const last = Array.isArray(result) ? result[result.length - 1] : result;
-    const rows = last?.rows ?? [];
-    if (rows.length > MAX_ROWS)
-      throw new AppError(400, `result has more than ${MAX_ROWS} rows`, 'too_many_rows');
-    return rows;
+    return await lastStatementRows(client, query, ctx.settings.sqlStatementTimeoutMs + 2_000);
   } catch (error) {
     const pgError = error as { code?: string; message?: string };
     if (error instanceof AppError) throw error;
     if (typeof pgError.code === 'string' && /^[0-9A-Z]{5}$/.test(pgError.code)) {
       throw new AppError(400, pgError.message ?? 'query failed', pgError.code);
     }
-    if (pgError.message === 'Query read timeout') throw new AppError(400, 'query timed out', '57014');
     throw error;
   } finally {
     await client.end().catch(() => {});
