@@ -340,6 +340,38 @@ describe('bodies', () => {
     await chunked.body.dump();
     expect(echo.requests.length).toBe(before);
   });
+  it('answers Expect: 100-continue with 100 only once the request passed its checks and its size fits', async () => {
+    const firstAnswer = (head: string, body?: string) =>
+      new Promise<string>((resolve, reject) => {
+        const client = connect(Number(new URL(url).port), '127.0.0.1');
+        let received = '';
+        client.on('error', reject);
+        client.on('data', (chunk: Buffer) => {
+          received += chunk.toString('latin1');
+          if (body !== undefined && received.startsWith('HTTP/1.1 100 ') && received.endsWith('\r\n\r\n')) {
+            client.write(body);
+            body = undefined;
+            received = '';
+          } else if (received.includes('\r\n\r\n')) {
+            client.destroy();
+            resolve(received);
+          }
+        });
+        client.write(
+          `POST /rest/v1/blobs HTTP/1.1\r\nHost: ${project.ref}.${BASE_DOMAIN}\r\n${head}Expect: 100-continue\r\n\r\n`,
+        );
+      });
+    const before = echo.requests.length;
+    expect(await firstAnswer(`apikey: ${project.secretKey}\r\nContent-Length: ${SIX_MB + 1}\r\n`)).toMatch(
+      /^HTTP\/1\.1 413 /,
+    );
+    expect(await firstAnswer(`apikey: sb_secret_nope\r\nContent-Length: 5\r\n`)).toMatch(/^HTTP\/1\.1 401 /);
+    expect(echo.requests.length).toBe(before);
+    expect(await firstAnswer(`apikey: ${project.secretKey}\r\nContent-Length: 5\r\n`, 'hello')).toMatch(
+      /^HTTP\/1\.1 200 /,
+    );
+    expect(echo.requests.at(-1)!.bodyLength).toBe(5);
+  });
 });
 
 describe('large responses', () => {
@@ -547,7 +579,7 @@ describe('operations', () => {
     const metrics = await request(`${url}/metrics`);
     const text = await metrics.body.text();
     expect(text).toMatch(/gateway_requests_total\{prefix="rest",status="200"\} \d+/);
-    expect(text).toMatch(/gateway_requests_total\{prefix="rest",status="413"\} 2/);
+    expect(text).toMatch(/gateway_requests_total\{prefix="rest",status="413"\} 3/);
     expect(text).toMatch(/gateway_cache_lookups_total\{cache="key",layer="l1",result="hit"\} \d+/);
     expect(text).toMatch(/gateway_cache_lookups_total\{cache="project",layer="origin",result="hit"\} \d+/);
     expect(text).toMatch(/gateway_upstream_duration_seconds_bucket\{le="0.005",prefix="rest",status="200"\}/);

@@ -67,6 +67,11 @@ export interface Gateway {
   handle(req: IncomingMessage, res: ServerResponse): void;
   /** The `upgrade` listener for a node:http server (WebSockets to plain HTTP upstreams). */
   handleUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void;
+  /**
+   * The `checkContinue` listener for a node:http server (`Expect: 100-continue`): the same as `handle`,
+   * with the 100 sent only when the body is about to be read, so a refused request never asks for it.
+   */
+  handleExpectContinue(req: IncomingMessage, res: ServerResponse): void;
   ready(): Promise<ReadyReport>;
   /** Runs the cold path's one-time work on made-up data (warm-up.ts); resolves with the milliseconds taken. */
   warmUp(): Promise<number>;
@@ -248,7 +253,12 @@ export function buildGateway(options: GatewayOptions): Gateway {
     return true;
   };
 
-  function handle(req: IncomingMessage, res: ServerResponse, upgrade: Upgrade | null = null): void {
+  function handle(
+    req: IncomingMessage,
+    res: ServerResponse,
+    upgrade: Upgrade | null = null,
+    expectsContinue = false,
+  ): void {
     const started = performance.now();
     const head = readClientHead(req.rawHeaders);
     const header = head['x-request-id'];
@@ -266,6 +276,7 @@ export function buildGateway(options: GatewayOptions): Gateway {
       metered: false,
       rateLimited: false,
       ingressBytes: 0,
+      expectsContinue,
     };
     inFlight++;
     res.once('close', () => {
@@ -462,7 +473,9 @@ export function buildGateway(options: GatewayOptions): Gateway {
     const method = req.method ?? 'GET';
     const head = state.head;
     const hasBody = head['content-length'] !== undefined || head['transfer-encoding'] !== undefined;
-    const body = hasBody ? await readBody(req, head, config.bodyLimitBytes) : EMPTY_BODY;
+    const body = hasBody
+      ? await readBody(req, head, config.bodyLimitBytes, state.expectsContinue ? res : null)
+      : EMPTY_BODY;
     if (body === 'aborted') return;
     if (body === 'too-large') return reply(res, state, refusals.payloadTooLarge(config.bodyLimitBytes));
     state.ingressBytes = body.length;
@@ -693,6 +706,7 @@ export function buildGateway(options: GatewayOptions): Gateway {
   return {
     handle,
     handleUpgrade,
+    handleExpectContinue: (req, res) => handle(req, res, null, true),
     ready,
     warmUp: () =>
       warmUpColdPath({
@@ -742,6 +756,8 @@ interface RequestState {
   rateLimited: boolean;
   /** Request body bytes forwarded upstream. */
   ingressBytes: number;
+  /** The client waits for `100 Continue` before it sends the body. */
+  readonly expectsContinue: boolean;
 }
 
 interface Upgrade {
@@ -751,13 +767,22 @@ interface Upgrade {
 
 const EMPTY_BODY = Buffer.alloc(0);
 
-/** The body of a request that declares one (`content-length` or `transfer-encoding`), up to `limit` bytes. */
-function readBody(req: IncomingMessage, head: ClientHead, limit: number): Promise<BodyResult> {
+/**
+ * The body of a request that declares one (`content-length` or `transfer-encoding`), up to `limit`
+ * bytes; `continueTo` is the response to send `100 Continue` on when the client waits for it.
+ */
+function readBody(
+  req: IncomingMessage,
+  head: ClientHead,
+  limit: number,
+  continueTo: ServerResponse | null,
+): Promise<BodyResult> {
   const declared = head['content-length'];
   if (declared !== undefined && Number(declared) > limit) {
     req.resume();
     return Promise.resolve('too-large');
   }
+  continueTo?.writeContinue();
   return new Promise((resolve) => {
     const chunks: Buffer[] = [];
     let size = 0;

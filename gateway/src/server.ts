@@ -122,6 +122,8 @@ export async function startGateway(
     gateway.handle,
   );
   server.on('upgrade', gateway.handleUpgrade);
+  // Without a listener node answers 100 at once, before the key check or the size check.
+  server.on('checkContinue', gateway.handleExpectContinue);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.port, config.host, () => resolve());
