@@ -105,13 +105,17 @@ describe('the project database at its connection limit', () => {
 
 describe('other refused logins', () => {
   const closed = `closed_${suffix}`; // ALLOW_CONNECTIONS false, as a paused project's database
+  const unreachable = `unreachable_${suffix}`; // no CONNECT for the login role
   beforeAll(async () => {
     await asAdmin(`CREATE DATABASE ${closed}`);
     await asAdmin(`GRANT CONNECT ON DATABASE ${closed} TO "${decodeURIComponent(login.username)}"`);
     await asAdmin(`ALTER DATABASE ${closed} ALLOW_CONNECTIONS false`);
+    await asAdmin(`CREATE DATABASE ${unreachable}`);
+    await asAdmin(`REVOKE CONNECT ON DATABASE ${unreachable} FROM PUBLIC`);
   });
   afterAll(async () => {
     await asAdmin(`DROP DATABASE IF EXISTS ${closed} WITH (FORCE)`);
+    await asAdmin(`DROP DATABASE IF EXISTS ${unreachable} WITH (FORCE)`);
   });
 
   const expectRefused = async (connectionString: string, message: string, names: string[]) => {
@@ -134,6 +138,10 @@ describe('other refused logins', () => {
       "The data API could not log in to the project's database",
       [lockedRole],
     );
+    // Refused at login for want of CONNECT (FATAL 42501): a login failure, not the client's privileges.
+    await expectRefused(urlFor(unreachable), "The data API could not log in to the project's database", [
+      unreachable,
+    ]);
     const missing = `missing_${suffix}`;
     await expectRefused(urlFor(missing), "The project's database does not exist", [missing]);
   });

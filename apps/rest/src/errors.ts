@@ -135,7 +135,8 @@ function connectionRefused(error: PgErrorLike): ApiError | null {
     }
   } else if (code === '55000' || code === '57P03') {
     message = "The project's database is not accepting connections (it may be paused, starting or stopping)";
-  } else if (code.startsWith('28')) {
+  } else if (code.startsWith('28') || code === '42501') {
+    // 42501 as a FATAL (this function sees no other): no CONNECT on the database for the login role.
     message = "The data API could not log in to the project's database";
   } else if (code === '3D000') {
     message = "The project's database does not exist";
