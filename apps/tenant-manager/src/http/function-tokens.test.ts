@@ -107,6 +107,20 @@ describe('function tokens', () => {
     expect((await get(url, fresh)).json()).toMatchObject({ ref: 'fn-reused' });
   });
 
+  it('reach a paused function on restore (the start-up reconciliation skips paused projects)', async () => {
+    expect((await h.createProject('fn-paused')).json().status).toBe('ACTIVE_HEALTHY');
+    const action = (what: string) =>
+      h.tm.publicApp.inject({ method: 'POST', url: `/v1/projects/fn-paused/${what}`, headers: admin });
+    expect((await action('pause')).json().status).toBe('PAUSED');
+    // a function made before its token changed form (or before an upgrade), paused meanwhile
+    const current = h.functions.live.get('fn-paused')!;
+    h.functions.live.set('fn-paused', { ...current, SUPAPLANE_INTERNAL_TOKEN: 'sfn_fn-paused_stale' });
+    expect((await action('restore')).json().status).toBe('ACTIVE_HEALTHY');
+    const token = h.functions.live.get('fn-paused')!.SUPAPLANE_INTERNAL_TOKEN!;
+    expect(token).toBe(current.SUPAPLANE_INTERNAL_TOKEN);
+    expect((await get('/internal/v1/projects/fn-paused/rest-config', token)).statusCode).toBe(200);
+  });
+
   it('leave the service token working for every route', async () => {
     for (const url of [
       '/internal/v1/projects/fn-alpha/rest-config',

@@ -10,6 +10,7 @@ import {
   setProjectConnections,
   setProjectReadOnly,
 } from './project-db.js';
+import { ensureProjectFunction } from './rest-functions.js';
 import { withAdvisoryLock } from './transaction.js';
 
 /** Supabase's project statuses (PAUSED instead of INACTIVE, as the issue asks). */
@@ -415,6 +416,9 @@ async function transition(
     }
     await setStatus(ctx, db, row.id, via);
     if (!allowConnections) await ctx.invalidator.project(ref, 'paused', await keyHashes(db, row.id));
+    // The start-up reconciliation skips paused projects: a restored one gets the current environment
+    // (its function token among it) and function URL here, before it serves again.
+    if (allowConnections) await ensureProjectFunction(ctx, db, row);
     const cluster = await ctx.clusters.get(row.cluster_id!);
     // Before connections are allowed again: a restored database is never without its limits.
     if (allowConnections) {

@@ -78,17 +78,30 @@ async function reconcileOne(
   } catch (error) {
     ctx.log.warn({ ref: row.ref, err: messageOf(error) }, 'connection limit not re-applied');
   }
+  return (await ensureProjectFunction(ctx, db, row)) ? 'updated' : 'unchanged';
+}
+
+/**
+ * Re-runs the provider's idempotent `ensureRestFunction` with the current environment; a URL (or
+ * signing region) that moved is stored, the version bumped and `function-updated` published. True
+ * when it moved. The caller holds the project's lock.
+ */
+export async function ensureProjectFunction(
+  ctx: Context,
+  db: pg.ClientBase,
+  row: ProjectRow,
+): Promise<boolean> {
   const fn = await ctx.provider.functions.ensureRestFunction({
     ref: row.ref,
     environment: restFunctionEnvironment(ctx, row),
   });
-  if (fn.url === row.rest_url && fn.region === row.rest_region) return 'unchanged';
+  if (fn.url === row.rest_url && fn.region === row.rest_region) return false;
   await db.query(
     `UPDATE tm.projects SET rest_url = $2, rest_region = $3, version = version + 1, updated_at = $4
      WHERE id = $1`,
-    [id, fn.url, fn.region, ctx.clock.now()],
+    [row.id, fn.url, fn.region, ctx.clock.now()],
   );
   ctx.log.info({ ref: row.ref }, 'rest function url updated');
   await ctx.invalidator.project(row.ref, 'function-updated');
-  return 'updated';
+  return true;
 }
