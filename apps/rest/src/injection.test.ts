@@ -99,6 +99,30 @@ describe('injection attempts return errors or are plain values, never SQL', () =
     }
   });
 
+  it('names no role of another project on the server through a cast to regrole', async () => {
+    const other = `authenticator_other_${Date.now()}`;
+    await adminQuery(`CREATE ROLE ${other} NOLOGIN`);
+    try {
+      const [role] = await adminQuery<{ oid: number }>('SELECT oid::int FROM pg_roles WHERE rolname = $1', [
+        other,
+      ]);
+      const oid = role!.oid;
+      await ownerQuery(
+        `CREATE TABLE role_probe (id int PRIMARY KEY, v text); INSERT INTO role_probe VALUES (${oid}, '{${oid}}')`,
+      );
+      for (const select of ['id::regrole', 'r:id::REGROLE', 'v::regrole', 'v::regrole[]', 'v::_regrole']) {
+        const r = await t.call('GET', `/role_probe?select=${enc(select)}`);
+        expect(r.status, select).toBe(400);
+        expect(r.json, select).toMatchObject({ code: 'PGRST100' });
+        expect(r.body.toString(), select).not.toContain(other);
+      }
+      const plain = await t.call('GET', '/role_probe?select=id::text');
+      expect(plain.json).toEqual([{ id: String(oid) }]);
+    } finally {
+      await adminQuery(`DROP ROLE ${other}`);
+    }
+  });
+
   it('left the database untouched', async () => {
     expect(await adminQuery(`SELECT to_regclass('public.pwned') AS t`)).toEqual([{ t: null }]);
     expect(await adminQuery('SELECT id, secret FROM canary')).toEqual([{ id: 1, secret: 'keep' }]);

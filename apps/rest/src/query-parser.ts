@@ -239,12 +239,22 @@ function parseSelectItem(c: Cursor): SelectItem {
   if (c.eat('::')) {
     const m = /^[A-Za-z_][A-Za-z0-9_]*(\[\])?/.exec(c.text.slice(c.pos));
     if (!m) throw c.fail('cast type');
+    if (CLUSTER_WIDE_TYPES.has(m[1] ? m[0].slice(0, -2).toLowerCase() : m[0].toLowerCase())) {
+      throw c.fail('a cast type other than regrole');
+    }
     cast = m[0];
     c.pos += m[0].length;
   }
   const item: SelectItem = { kind: 'column', field: { name, json } };
   return { ...item, ...(alias !== undefined ? { alias } : {}), ...(cast !== undefined ? { cast } : {}) };
 }
+
+/**
+ * Types whose output reads the whole server's catalog rather than the project database's: roles are
+ * shared by every project on the server, so `select=id::regrole` would name other projects' roles
+ * (`_regrole` is its array type's own name).
+ */
+const CLUSTER_WIDE_TYPES = new Set(['regrole', '_regrole']);
 
 /** PostgREST's default `db-aggregates-enabled = false`. */
 const aggregatesDisabled = () => apiError(400, 'PGRST123', 'Use of aggregate functions is not allowed');
