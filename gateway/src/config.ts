@@ -51,6 +51,14 @@ export interface GatewayConfig {
   readonly metricsPort: number | null;
   /** How often per-project usage counts go to Redis (usage.ts); 0 turns metering off. */
   readonly usageFlushMs: number;
+  /**
+   * Keys and projects this instance has not cached cost a Redis read and a tenant-manager call, and a
+   * key whose checksum passes for any ref is easy to make up: at most this many such keys per project
+   * per second (burst twice that) are looked up, the rest get 429. 0 turns the bound off.
+   */
+  readonly newKeysPerProjectPerSecond: number;
+  /** At most this many tenant-manager lookups per second in all (burst twice that); 0 turns it off. */
+  readonly registryLookupsPerSecond: number;
 }
 
 /** Lambda's synchronous invocation payload limit. */
@@ -135,5 +143,7 @@ export function loadGatewayConfig(env: Env): GatewayConfig {
     logSampleEvery: int(env, 'GATEWAY_LOG_SAMPLE_EVERY', 100, 1),
     metricsPort: env.GATEWAY_METRICS_PORT ? int(env, 'GATEWAY_METRICS_PORT', 0) : null,
     usageFlushMs: int(env, 'GATEWAY_USAGE_FLUSH_MS', 5_000),
+    newKeysPerProjectPerSecond: int(env, 'GATEWAY_NEW_KEYS_PER_PROJECT_PER_SECOND', 20),
+    registryLookupsPerSecond: int(env, 'GATEWAY_REGISTRY_LOOKUPS_PER_SECOND', 1_000),
   };
 }

@@ -740,3 +740,103 @@ describe('operations', () => {
     await expect(request(`${own.url}/health`)).rejects.toThrow();
   });
 });
+
+describe('lookups of keys and projects not cached', () => {
+  // A key whose checksum passes for any ref is easy to make up: each new one would cost a Redis read
+  // and a tenant-manager call. These bounds keep a flood of them from reaching the registry.
+  let bounded: RunningGateway;
+  let ownClockMs = Date.now();
+  const ownClock = { now: () => ownClockMs };
+  let a: TestProject;
+  let b: TestProject;
+  const keyHash = (key: string) => createHash('sha256').update(key).digest('hex');
+  const keyLookups = () =>
+    [...registry.calls]
+      .filter(([path]) => path.startsWith('/internal/v1/api-keys/'))
+      .reduce((n, [, c]) => n + c, 0);
+
+  beforeAll(async () => {
+    a = registry.addProject('floodedfloodedflooded', {
+      upstreams: upstreamsFor('floodedfloodedflooded', echo.port),
+    });
+    b = registry.addProject('bystanderbystander', {
+      upstreams: upstreamsFor('bystanderbystander', echo.port),
+    });
+    bounded = await startGateway(
+      testConfig(registry, { newKeysPerProjectPerSecond: 2, registryLookupsPerSecond: 10 }),
+      { clock: ownClock },
+    );
+    // A's real key and B's project are cached before the flood.
+    expect(
+      (await call(bounded.url, a.ref, '/rest/v1/t', { headers: { apikey: a.publishableKey } })).status,
+    ).toBe(200);
+  });
+  afterAll(async () => {
+    await bounded?.close();
+  });
+
+  it('looks up at most the per-project burst of made-up keys, answers 429 past it, and leaves other projects and cached keys alone', async () => {
+    const { generateApiKey } = await import('@supaplane/keys');
+    const before = keyLookups();
+    const forged = Array.from({ length: 7 }, () => generateApiKey(a.ref, 'publishable'));
+    const statuses: number[] = [];
+    for (const key of forged) {
+      const res = await call(bounded.url, a.ref, '/rest/v1/t', { headers: { apikey: key } });
+      statuses.push(res.status);
+      if (res.status === 429) {
+        expect(res.body.message).toBe('Too many unrecognised API keys');
+        expect(res.headers['retry-after']).toBe('1');
+      }
+    }
+    // Burst = 2 × 2 per second, one of it taken by A's own key when first seen: three made-up keys
+    // are looked up (and refused as unknown), the rest refused without a lookup.
+    expect(statuses).toEqual([401, 401, 401, 429, 429, 429, 429]);
+    expect(keyLookups() - before).toBe(3);
+    // A key already refused is a negative entry: asking again costs no budget and says 401.
+    expect((await call(bounded.url, a.ref, '/rest/v1/t', { headers: { apikey: forged[0]! } })).status).toBe(
+      401,
+    );
+    // A's cached key, and another project's first key, still pass.
+    expect(
+      (await call(bounded.url, a.ref, '/rest/v1/t', { headers: { apikey: a.publishableKey } })).status,
+    ).toBe(200);
+    expect(
+      (await call(bounded.url, b.ref, '/rest/v1/t', { headers: { apikey: b.publishableKey } })).status,
+    ).toBe(200);
+    // A second later the bucket has refilled by the rate: A's new keys are looked up again.
+    ownClockMs += 1_000;
+    const late = generateApiKey(a.ref, 'publishable');
+    expect((await call(bounded.url, a.ref, '/rest/v1/t', { headers: { apikey: late } })).status).toBe(401);
+    expect(registry.calls.get(`/internal/v1/api-keys/${keyHash(late)}`)).toBe(1);
+  });
+
+  it('asks the tenant-manager at most its lookup budget per second in all, and serves what is cached meanwhile', async () => {
+    ownClockMs += 10_000; // every bucket full again
+    const { generateApiKey } = await import('@supaplane/keys');
+    const before = [...registry.calls.values()].reduce((n, c) => n + c, 0);
+    // Made-up refs: each costs a key and a project lookup, and no per-project bucket is ever low.
+    const statuses: number[] = [];
+    for (let i = 0; i < 15; i++) {
+      const ref = `madeup${i}madeupmadeup`;
+      const res = await call(bounded.url, ref, '/rest/v1/t', {
+        headers: { apikey: generateApiKey(ref, 'secret') },
+      });
+      statuses.push(res.status);
+    }
+    const asked = [...registry.calls.values()].reduce((n, c) => n + c, 0) - before;
+    expect(asked).toBe(20); // burst = 2 × 10
+    expect(statuses.slice(0, 10)).toEqual(Array(10).fill(404));
+    expect(new Set(statuses.slice(10))).toEqual(new Set([503]));
+    // Cached entries still serve, and the budget spent is no registry failure: once it refills, the
+    // next unknown project is looked up at once (no open circuit breaker in between).
+    expect(
+      (await call(bounded.url, a.ref, '/rest/v1/t', { headers: { apikey: a.publishableKey } })).status,
+    ).toBe(200);
+    ownClockMs += 1_000;
+    const ref = 'afterwardsafterwards';
+    const res = await call(bounded.url, ref, '/rest/v1/t', {
+      headers: { apikey: generateApiKey(ref, 'publishable') },
+    });
+    expect(res.status).toBe(404);
+  });
+});

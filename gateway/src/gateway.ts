@@ -111,6 +111,14 @@ export function buildGateway(options: GatewayOptions): Gateway {
   });
 
   const rateLimiter = new ProjectRateLimiter();
+  // Bounds on lookups of what this instance has not cached (config.ts): per instance, so never
+  // divided among instances like the projects' own limits. The registry's bucket is `*registry`,
+  // which no ref can be.
+  const lookupBudget = new ProjectRateLimiter();
+  const perSecond = (rate: number) => ({ requestsPerSecond: rate, burst: 2 * rate });
+  const newKeyBudget = perSecond(config.newKeysPerProjectPerSecond);
+  const registryBudget = perSecond(config.registryLookupsPerSecond);
+  let lastThrottleLog = 0;
 
   // One observer for every relay: the request context lives on the relay itself.
   const relayObserver: RelayObserver = {
@@ -140,6 +148,23 @@ export function buildGateway(options: GatewayOptions): Gateway {
   const registryBreaker = new CircuitBreaker({ failureThreshold: 5, openMs: 2_000, clock });
   let lastRegistryErrorLog = 0;
   async function fromRegistry<R>(load: () => Promise<OriginResult<R>>): Promise<OriginResult<R>> {
+    // Over budget: like an outage for this lookup (a stale entry still serves), but no breaker count.
+    // An open breaker already bounds the calls (one trial per interval): no budget is spent then.
+    if (
+      registryBudget.requestsPerSecond > 0 &&
+      !registryBreaker.isOpen &&
+      lookupBudget.take('*registry', registryBudget, clock.now()) > 0
+    ) {
+      const now = clock.now();
+      if (now - lastThrottleLog > 5_000) {
+        lastThrottleLog = now;
+        logger.warn(
+          { perSecond: registryBudget.requestsPerSecond },
+          'tenant-manager lookups over budget; refusing keys and projects not cached',
+        );
+      }
+      throw new Error('tenant-manager lookup budget spent');
+    }
     if (!registryBreaker.allow()) throw new Error('tenant-manager circuit open');
     try {
       const result = await load();
@@ -382,6 +407,12 @@ export function buildGateway(options: GatewayOptions): Gateway {
       keyType = checked.type;
       const hash = checked.hash;
       const freshKey = keys.fresh(hash);
+      // Only keys this instance has never held count: a stale entry (tenant-manager down) or an
+      // expired negative one is no new key, however often it is asked for.
+      if (!freshKey && newKeyBudget.requestsPerSecond > 0 && !keys.seen(hash) && !keys.loading(hash)) {
+        const waitMs = lookupBudget.take(ref, newKeyBudget, clock.now());
+        if (waitMs > 0) return reply(res, state, refusals.tooManyNewKeys(waitMs));
+      }
       const freshProject = projects.fresh(ref);
       if (freshKey && freshProject) {
         keyLookup = { ok: true, value: freshKey.value };

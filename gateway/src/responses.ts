@@ -45,7 +45,7 @@ export const refusals = {
     status: 503,
     body: {
       message: 'Service temporarily unavailable',
-      hint: 'The gateway cannot reach the project registry to check this API key; try again shortly.',
+      hint: 'The gateway cannot check this API key with the project registry right now (unreachable or too busy); try again shortly.',
     },
   },
   unknownHost: { status: 404, body: { message: 'Unknown host: use https://<project-ref>.<base-domain>' } },
@@ -65,6 +65,14 @@ export const refusals = {
     body: {
       message: 'API rate limit exceeded',
       hint: `This project accepts ${requestsPerSecond} request${requestsPerSecond === 1 ? '' : 's'} per second; retry after the number of seconds in Retry-After.`,
+    },
+    headers: { 'retry-after': String(Math.max(1, Math.ceil(retryAfterMs / 1000))) },
+  }),
+  tooManyNewKeys: (retryAfterMs: number): Refusal => ({
+    status: 429,
+    body: {
+      message: 'Too many unrecognised API keys',
+      hint: 'This project is receiving more API keys the gateway has not seen than it looks up per second; retry after the number of seconds in Retry-After.',
     },
     headers: { 'retry-after': String(Math.max(1, Math.ceil(retryAfterMs / 1000))) },
   }),

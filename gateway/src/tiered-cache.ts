@@ -95,6 +95,11 @@ export class TieredCache<R, V> {
     return (this.inflight.get(id) ?? this.start(id)).promise;
   }
 
+  /** True when L1 holds an entry for `id`, fresh or not, negative ones included. */
+  seen(id: string): boolean {
+    return this.l1.has(id);
+  }
+
   /** True while a load (a miss or a refresh-ahead) runs for `id`. */
   loading(id: string): boolean {
     return this.inflight.has(id);
