@@ -44,6 +44,8 @@ describe('instances: cold start, warm reuse, idle stop', () => {
                 return { hello: 'world' };
               case '/string':
                 return 'Hello (world)!';
+              case '/nothing':
+                return undefined;
               case '/bad-header':
                 return { statusCode: 200, headers: { 'x-evil': 'a\r\nset-cookie: x=1' }, body: 'x' };
               case '/wrong-length':
@@ -165,7 +167,14 @@ describe('instances: cold start, warm reuse, idle stop', () => {
       { hello: 'world' },
     ]);
     const text = await callFunction(emulator.port, 'fn-faulty', { rawPath: '/string' });
-    expect([text.status, text.text]).toEqual([200, 'Hello (world)!']);
+    // The string is the JSON payload Lambda got back, so the client reads it quoted (AWS's own example).
+    expect([text.status, text.headers['content-type'], text.text]).toEqual([
+      200,
+      'application/json',
+      '"Hello (world)!"',
+    ]);
+    const nothing = await callFunction(emulator.port, 'fn-faulty', { rawPath: '/nothing' });
+    expect([nothing.status, nothing.text]).toEqual([200, 'null']);
     const cookies = await callFunction(emulator.port, 'fn-faulty', { rawPath: '/cookies' });
     expect(cookies.status).toBe(201);
     expect(cookies.headers['set-cookie']).toEqual(['a=1; Path=/', 'b=2; HttpOnly']);

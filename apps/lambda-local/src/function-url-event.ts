@@ -164,7 +164,8 @@ export class InvalidResultError extends Error {}
 
 /**
  * Maps what the function returned to the HTTP reply, as Lambda does: a result with a numeric
- * `statusCode` is used as is; anything else (object, array, string, number) is a 200 JSON body.
+ * `statusCode` is used as is; anything else (object, array, string, number) is a 200 whose body is
+ * the result as JSON, so a returned string arrives quoted (`"Hello"`) and `undefined` as `null`.
  */
 export function resultToReply(result: unknown): HttpReply {
   if (result !== null && typeof result === 'object' && 'statusCode' in result) {
@@ -190,6 +191,6 @@ export function resultToReply(result: unknown): HttpReply {
     if (!headers['content-type'] && body.length > 0) headers['content-type'] = 'application/json';
     return { statusCode: r.statusCode, headers, body };
   }
-  const text = typeof result === 'string' ? result : (JSON.stringify(result) ?? '');
+  const text = JSON.stringify(result) ?? 'null';
   return { statusCode: 200, headers: { 'content-type': 'application/json' }, body: Buffer.from(text) };
 }
