@@ -13,6 +13,11 @@ import { type StaticCredentials, createSigV4Verifier } from './sigv4-verify.js';
 
 /** Lambda's synchronous invocation payload limit; Function URLs answer 413 beyond it. */
 export const MAX_BODY_BYTES = 6 * 1024 * 1024;
+/**
+ * Lambda refuses a function's response (its JSON, headers and base64 body included) past this size
+ * ("Response payload size exceeded maximum allowed payload size (6291556 bytes)"); the URL answers 502.
+ */
+export const MAX_RESPONSE_BYTES = 6 * 1024 * 1024 + 100;
 /** Bodies this far over the limit are not even drained: the connection is cut. */
 const DRAIN_LIMIT = 64 * 1024 * 1024;
 const CONTROL_BODY_LIMIT = 1024 * 1024;
@@ -121,6 +126,12 @@ export async function startLambdaEmulator(options: LambdaEmulatorOptions): Promi
       const outcome = await registry.invoke(name, event);
       if (!outcome) {
         return awsError(res, 404, 'ResourceNotFoundException', { Message: `Function not found: ${name}` });
+      }
+      const payloadBytes = Buffer.byteLength(JSON.stringify(outcome.result) ?? 'null');
+      if (payloadBytes > MAX_RESPONSE_BYTES) {
+        throw new InvalidResultError(
+          `response payload of ${payloadBytes} bytes exceeds ${MAX_RESPONSE_BYTES}`,
+        );
       }
       reply = resultToReply(outcome.result);
     } catch (error) {

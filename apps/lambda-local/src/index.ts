@@ -1,4 +1,4 @@
-export { MAX_BODY_BYTES, startLambdaEmulator } from './emulator.js';
+export { MAX_BODY_BYTES, MAX_RESPONSE_BYTES, startLambdaEmulator } from './emulator.js';
 export type { LambdaEmulator, LambdaEmulatorOptions } from './emulator.js';
 export type {
   FunctionRegistration,
