@@ -11,7 +11,10 @@ import {
 import { InvalidResultError, buildEvent, resultToReply } from './function-url-event.js';
 import { type StaticCredentials, createSigV4Verifier } from './sigv4-verify.js';
 
-/** Lambda's synchronous invocation payload limit; Function URLs answer 413 beyond it. */
+/**
+ * Lambda's synchronous invocation payload limit, which the event's JSON must fit (headers and a
+ * base64-encoded binary body included); Function URLs answer 413 beyond it.
+ */
 export const MAX_BODY_BYTES = 6 * 1024 * 1024;
 /**
  * Lambda refuses a function's response (its JSON, headers and base64 body included) past this size
@@ -84,9 +87,7 @@ export async function startLambdaEmulator(options: LambdaEmulatorOptions): Promi
     const body = await readBody(req, MAX_BODY_BYTES);
     if (body === 'too-large') {
       closeIfUnread(req, res);
-      return awsError(res, 413, 'RequestEntityTooLargeException', {
-        Message: `Request must be smaller than ${MAX_BODY_BYTES} bytes for the InvokeFunction operation`,
-      });
+      return tooLarge(res);
     }
     const target = req.url ?? '/';
     const q = target.indexOf('?');
@@ -120,6 +121,7 @@ export async function startLambdaEmulator(options: LambdaEmulatorOptions): Promi
       accessKeyId: auth.accessKeyId,
       now: new Date(now()),
     });
+    if (Buffer.byteLength(JSON.stringify(event)) > MAX_BODY_BYTES) return tooLarge(res);
     const requestId = event.requestContext.requestId;
     let reply: ReturnType<typeof resultToReply>;
     try {
@@ -325,6 +327,12 @@ function awsError(
     ...(requestId ? { 'x-amzn-requestid': requestId } : {}),
   });
   res.end(text);
+}
+
+function tooLarge(res: ServerResponse): void {
+  awsError(res, 413, 'RequestEntityTooLargeException', {
+    Message: `Request must be smaller than ${MAX_BODY_BYTES} bytes for the InvokeFunction operation`,
+  });
 }
 
 function errorText(error: unknown): string {
