@@ -187,6 +187,7 @@ export async function buildApp(options: BuildAppOptions): Promise<TenantManagerA
     clusters: new ClusterPools(options.db, box, config.dbCaBundle ?? null),
     functionTokens,
     metrics,
+    faults: options.faults,
     settings: {
       publicUrlTemplate: config.publicUrlTemplate,
       internalBaseUrl: config.internalBaseUrl,

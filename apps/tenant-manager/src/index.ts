@@ -1,8 +1,8 @@
 export { type AppConfig, type BuildAppOptions, buildApp, type TenantManagerApp } from './app.js';
 export { loadConfig, parseMasterKey, type TenantManagerConfig } from './config.js';
 export { type RunningTenantManager, startTenantManager } from './server.js';
-export type { Clock, Faults, ProvisioningStep } from './lib/context.js';
-export { PROVISIONING_STEPS } from './lib/context.js';
+export type { Clock, Faults, ProvisioningStep, TransitionStep } from './lib/context.js';
+export { PROVISIONING_STEPS, TRANSITION_STEPS } from './lib/context.js';
 export {
   apiKeyCacheKey,
   INVALIDATION_CHANNEL,

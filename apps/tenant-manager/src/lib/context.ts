@@ -30,11 +30,21 @@ export const PROVISIONING_STEPS = [
 ] as const;
 export type ProvisioningStep = (typeof PROVISIONING_STEPS)[number];
 
-/** Test hooks that throw at a given point of provisioning. */
+/**
+ * Steps of a pause or restore once the project is PAUSING / RESTORING: `prepare` (a pause tells the
+ * gateways; a restore re-ensures the function and the database's limits), `connections` (the
+ * database is closed or opened), `settle` (PAUSED / ACTIVE_HEALTHY recorded, gateways told).
+ */
+export const TRANSITION_STEPS = ['prepare', 'connections', 'settle'] as const;
+export type TransitionStep = (typeof TRANSITION_STEPS)[number];
+
+/** Test hooks that throw at a given point of provisioning, or of a pause or restore. */
 export interface Faults {
   beforeStep?(step: ProvisioningStep, ref: string): void | Promise<void>;
   /** After the step's work is done but before it is recorded: proves re-running a step is harmless. */
   afterStep?(step: ProvisioningStep, ref: string): void | Promise<void>;
+  /** Before a pause or restore step: a throw leaves the project PAUSING / RESTORING, as a crash would. */
+  beforeTransitionStep?(step: TransitionStep, ref: string): void | Promise<void>;
 }
 
 export interface Settings {
@@ -61,6 +71,8 @@ export interface Context {
   readonly functionTokens: FunctionTokens;
   readonly settings: Settings;
   readonly metrics: TenantManagerMetrics;
+  /** Test hooks (none in production). */
+  readonly faults?: Faults;
 }
 
 export const systemClock: Clock = { now: () => new Date() };

@@ -1,6 +1,6 @@
 import { randomInt, randomUUID } from 'node:crypto';
 import type pg from 'pg';
-import type { Context } from './context.js';
+import type { Context, TransitionStep } from './context.js';
 import { randomSecret } from './crypto.js';
 import { AppError, badRequest, conflict, messageOf, notFound } from './errors.js';
 import { applyLimits, type LimitsPatch, type ProjectLimits } from './limits.js';
@@ -387,50 +387,88 @@ export async function finishDelete(
   return toProject(ctx, removed);
 }
 
+interface Transition {
+  readonly from: ProjectStatus;
+  /** Recorded while the transition runs: what a crash leaves behind, and what `finishTransition` picks up. */
+  readonly via: ProjectStatus;
+  readonly to: ProjectStatus;
+  /** The database takes connections at the end (restore) or refuses them (pause). */
+  readonly open: boolean;
+}
+const PAUSE: Transition = { from: 'ACTIVE_HEALTHY', via: 'PAUSING', to: 'PAUSED', open: false };
+const RESTORE: Transition = { from: 'PAUSED', via: 'RESTORING', to: 'ACTIVE_HEALTHY', open: true };
+
 /** ACTIVE_HEALTHY → PAUSED: database connections blocked, gateways told to refuse its keys. */
 export async function pauseProject(ctx: Context, ref: string): Promise<Project> {
-  return transition(ctx, ref, 'ACTIVE_HEALTHY', 'PAUSING', 'PAUSED', false);
+  return transition(ctx, ref, PAUSE);
 }
 
 /** PAUSED → ACTIVE_HEALTHY. */
 export async function restoreProject(ctx: Context, ref: string): Promise<Project> {
-  return transition(ctx, ref, 'PAUSED', 'RESTORING', 'ACTIVE_HEALTHY', true);
+  return transition(ctx, ref, RESTORE);
 }
 
-async function transition(
-  ctx: Context,
-  ref: string,
-  from: ProjectStatus,
-  via: ProjectStatus,
-  to: ProjectStatus,
-  allowConnections: boolean,
-): Promise<Project> {
+async function transition(ctx: Context, ref: string, t: Transition): Promise<Project> {
   const found = await requireProjectRow(ctx.db, ref);
   const result = await withProjectLock(ctx, found.id, async (db) => {
     const { rows } = await db.query<ProjectRow>('SELECT * FROM tm.projects WHERE id = $1', [found.id]);
     const row = rows[0];
     if (!row || row.status === 'REMOVED') throw notFound();
-    if (row.status === to) return toProject(ctx, row);
-    if (row.status !== from && row.status !== via) {
-      throw conflict(`project is ${row.status}; expected ${from}`, 'invalid_status');
+    if (row.status === t.to) return toProject(ctx, row);
+    if (row.status !== t.from && row.status !== t.via) {
+      throw conflict(`project is ${row.status}; expected ${t.from}`, 'invalid_status');
     }
-    await setStatus(ctx, db, row.id, via);
-    if (!allowConnections) await ctx.invalidator.project(ref, 'paused', await keyHashes(db, row.id));
-    // The start-up reconciliation skips paused projects: a restored one gets the current environment
-    // (its function token among it) and function URL here, before it serves again.
-    if (allowConnections) await ensureProjectFunction(ctx, db, row);
-    const cluster = await ctx.clusters.get(row.cluster_id!);
-    // Before connections are allowed again: a restored database is never without its limits.
-    if (allowConnections) {
-      await setProjectConnectionLimit(cluster.admin, ref, row.db_connection_limit);
-      if (row.db_read_only) await setProjectReadOnly(cluster.admin, ref, true);
-    }
-    await setProjectConnections(cluster.admin, ref, allowConnections);
-    const done = await setStatus(ctx, db, row.id, to);
-    await ctx.invalidator.project(ref, allowConnections ? 'restored' : 'paused', await keyHashes(db, row.id));
-    return toProject(ctx, done);
+    return toProject(ctx, await runTransition(ctx, db, row, t));
   });
   return result!;
+}
+
+/**
+ * Finishes a pause or restore that was cut off (the process died, or a step failed): a PAUSING
+ * project completes its pause, a RESTORING one its restore. Every step is idempotent, so steps that
+ * had in fact completed are harmless to re-run. The caller holds the project's lock. Undefined when
+ * the project is in neither state (finished meanwhile, removed).
+ */
+export async function finishTransition(
+  ctx: Context,
+  db: pg.ClientBase,
+  id: string,
+): Promise<Project | undefined> {
+  const { rows } = await db.query<ProjectRow>('SELECT * FROM tm.projects WHERE id = $1', [id]);
+  const row = rows[0];
+  const t = [PAUSE, RESTORE].find((candidate) => candidate.via === row?.status);
+  if (!row || !t) return undefined;
+  ctx.log.info({ ref: row.ref, status: row.status }, 'finishing an interrupted pause or restore');
+  return toProject(ctx, await runTransition(ctx, db, row, t));
+}
+
+/** From `t.from` or `t.via` to `t.to`; the caller holds the project's lock. */
+async function runTransition(
+  ctx: Context,
+  db: pg.ClientBase,
+  row: ProjectRow,
+  t: Transition,
+): Promise<ProjectRow> {
+  const { ref } = row;
+  const step = (name: TransitionStep) => ctx.faults?.beforeTransitionStep?.(name, ref);
+  if (row.status !== t.via) await setStatus(ctx, db, row.id, t.via);
+  await step('prepare');
+  if (!t.open) await ctx.invalidator.project(ref, 'paused', await keyHashes(db, row.id));
+  // The start-up reconciliation skips paused projects: a restored one gets the current environment
+  // (its function token among it) and function URL here, before it serves again.
+  if (t.open) await ensureProjectFunction(ctx, db, row);
+  const cluster = await ctx.clusters.get(row.cluster_id!);
+  // Before connections are allowed again: a restored database is never without its limits.
+  if (t.open) {
+    await setProjectConnectionLimit(cluster.admin, ref, row.db_connection_limit);
+    if (row.db_read_only) await setProjectReadOnly(cluster.admin, ref, true);
+  }
+  await step('connections');
+  await setProjectConnections(cluster.admin, ref, t.open);
+  await step('settle');
+  const done = await setStatus(ctx, db, row.id, t.to);
+  await ctx.invalidator.project(ref, t.open ? 'restored' : 'paused', await keyHashes(db, row.id));
+  return done;
 }
 
 /** Data-API settings, as Supabase's `GET /v1/projects/{ref}/postgrest`. */

@@ -11,7 +11,14 @@ import {
   refillSpares,
 } from './project-db.js';
 import { restFunctionEnvironment } from './rest-functions.js';
-import { finishDelete, type ProjectRow, secretAad, teardownProject, withProjectLock } from './projects.js';
+import {
+  finishDelete,
+  finishTransition,
+  type ProjectRow,
+  secretAad,
+  teardownProject,
+  withProjectLock,
+} from './projects.js';
 
 export interface ProvisionerOptions {
   /** Failed attempts (persisted) before a project is rolled back to INIT_FAILED. Default 3. */
@@ -48,6 +55,9 @@ const provisioningError = (lastError: string | null) =>
 export class Provisioner {
   readonly #runs = new KeyedRuns((error, projectId) =>
     this.ctx.log.error({ err: messageOf(error), projectId }, 'provisioning crashed'),
+  );
+  readonly #transitions = new KeyedRuns((error, projectId) =>
+    this.ctx.log.error({ err: messageOf(error), projectId }, 'finishing a pause or restore crashed'),
   );
   readonly #refills = new KeyedRuns((error, clusterId) =>
     this.ctx.log.warn({ err: messageOf(error), clusterId }, 'spare refill failed'),
@@ -90,21 +100,62 @@ export class Provisioner {
     });
   }
 
-  /** Picks up every unfinished project (COMING_UP or GOING_DOWN), e.g. after a restart. */
+  /**
+   * Finishes (or joins finishing) a pause or restore cut off by a crash: PAUSING → PAUSED, RESTORING →
+   * ACTIVE_HEALTHY, under the project's lock. A failing step is retried with backoff until it
+   * succeeds or the project leaves that state (e.g. it is deleted). A lock held elsewhere is tried
+   * again later rather than left to its holder, which may be a call that refuses the state (PATCH,
+   * rotate, a restore of a PAUSING project) instead of one that finishes it; once the project is no
+   * longer PAUSING / RESTORING, an attempt has nothing to do. Resolves when settled in this process.
+   */
+  finishTransition(projectId: string): Promise<void> {
+    return this.#transitions.start(projectId, () =>
+      retryUntilSettled(this.#abort.signal, this.#backoffMs, this.#maxBackoffMs, async () => {
+        try {
+          // Undefined only when the lock is held elsewhere (finishTransition answering nothing is settled).
+          const outcome = await this.#slot(() =>
+            withProjectLock(
+              this.ctx,
+              projectId,
+              async (db) => {
+                await finishTransition(this.ctx, db, projectId);
+                return 'settled' as const;
+              },
+              false,
+            ),
+          );
+          return outcome ?? 'retry';
+        } catch (error) {
+          this.ctx.log.warn(
+            { projectId, err: messageOf(error) },
+            'pause or restore not finished; will retry',
+          );
+          return 'retry';
+        }
+      }),
+    );
+  }
+
+  /**
+   * Picks up every unfinished project, e.g. after a restart: provisioning (COMING_UP), deletion
+   * (GOING_DOWN), pause (PAUSING) and restore (RESTORING).
+   */
   async resumeAll(): Promise<number> {
     const clusters = await this.ctx.db.query<{ id: string }>(
       `SELECT id FROM tm.clusters WHERE status = 'active'`,
     );
     for (const { id } of clusters.rows) this.refill(id);
     const { rows } = await this.ctx.db.query<{ id: string; status: string }>(
-      `SELECT id, status FROM tm.projects WHERE status IN ('COMING_UP', 'GOING_DOWN') ORDER BY created_at`,
+      `SELECT id, status FROM tm.projects
+       WHERE status IN ('COMING_UP', 'GOING_DOWN', 'PAUSING', 'RESTORING') ORDER BY created_at`,
     );
     for (const row of rows) {
       if (row.status === 'COMING_UP') void this.start(row.id);
-      else
+      else if (row.status === 'GOING_DOWN')
         void this.#slot(() =>
           withProjectLock(this.ctx, row.id, (db) => finishDelete(this.ctx, db, row.id), false),
         );
+      else void this.finishTransition(row.id);
     }
     return rows.length;
   }
@@ -112,7 +163,7 @@ export class Provisioner {
   /** Stops retries and waits for runs in progress. */
   async close(): Promise<void> {
     this.#abort.abort();
-    await Promise.all([this.#runs.settled(), this.#refills.settled()]);
+    await Promise.all([this.#runs.settled(), this.#transitions.settled(), this.#refills.settled()]);
   }
 
   async #slot<T>(fn: () => Promise<T>): Promise<T> {

@@ -1,0 +1,202 @@
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  admin,
+  eventually,
+  freshManagementDb,
+  type Harness,
+  type InvalidationListener,
+  pgUrl,
+  startHarness,
+  startInvalidationListener,
+} from '../../test/harness.js';
+import { type Faults, TRANSITION_STEPS, type TransitionStep } from './context.js';
+import { projectCacheKey } from './invalidation.js';
+import { type ProjectRow, secretAad } from './projects.js';
+
+let redis: InvalidationListener;
+beforeAll(async () => {
+  redis = await startInvalidationListener();
+});
+afterAll(() => redis?.stop());
+
+/** Where each project's first pause or restore "loses power" (once). */
+const cuts = new Map<string, TransitionStep>();
+const powerCut: Faults = {
+  beforeTransitionStep: (step, ref) => {
+    if (cuts.get(ref) !== step) return;
+    cuts.delete(ref);
+    throw new Error(`power cut before ${step}`);
+  },
+};
+
+const call = (h: Harness, method: 'GET' | 'POST', url: string) =>
+  h.tm.publicApp.inject({ method, url, headers: admin });
+
+async function row(h: Harness, ref: string): Promise<ProjectRow> {
+  const { rows } = await h.db.query<ProjectRow>(`SELECT * FROM tm.projects WHERE ref = $1`, [ref]);
+  return rows[0]!;
+}
+
+/** Whether the project's own login role gets a session in its database: 'connected' or the SQLSTATE. */
+async function login(h: Harness, ref: string): Promise<string> {
+  const project = await row(h, ref);
+  const server = new URL(pgUrl());
+  const client = new pg.Client({
+    host: server.hostname,
+    port: Number(server.port),
+    database: `proj_${ref}`,
+    user: `authenticator_${ref}`,
+    password: h.tm.ctx.box.open(
+      project.authenticator_password_enc,
+      secretAad.authenticatorPassword(project.id),
+    ),
+  });
+  client.on('error', () => {});
+  try {
+    await client.connect();
+    await client.query('SELECT 1');
+    return 'connected';
+  } catch (error) {
+    return (error as { code?: string }).code ?? String(error);
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
+
+const statusIs = (h: Harness, ref: string, status: string) =>
+  eventually(async () => ((await row(h, ref)).status === status ? true : undefined));
+
+describe('a pause or restore cut off by a crash', () => {
+  it('is finished by the next tenant-manager on the same management database, whatever step it reached', async () => {
+    const managementUrl = await freshManagementDb();
+    const first = await startHarness({ managementUrl, redis: redis.publisher, faults: powerCut });
+    const pauses = TRANSITION_STEPS.map((step) => `cut-pause-${step}`);
+    const restores = TRANSITION_STEPS.map((step) => `cut-restore-${step}`);
+    try {
+      await first.registerCluster('cut', 20);
+      for (const ref of [...pauses, ...restores]) {
+        expect((await first.createProject(ref)).json().status).toBe('ACTIVE_HEALTHY');
+      }
+      for (const ref of restores) {
+        expect((await call(first, 'POST', `/v1/projects/${ref}/pause`)).json().status).toBe('PAUSED');
+      }
+      for (const [i, step] of TRANSITION_STEPS.entries()) {
+        cuts.set(pauses[i]!, step);
+        cuts.set(restores[i]!, step);
+        expect((await call(first, 'POST', `/v1/projects/${pauses[i]}/pause`)).statusCode).toBe(500);
+        expect((await call(first, 'POST', `/v1/projects/${restores[i]}/restore`)).statusCode).toBe(500);
+      }
+      expect(cuts.size).toBe(0);
+      // Left half-way: the database is closed (or opened) only from the `settle` cut on.
+      for (const [i, step] of TRANSITION_STEPS.entries()) {
+        expect((await row(first, pauses[i]!)).status).toBe('PAUSING');
+        expect((await row(first, restores[i]!)).status).toBe('RESTORING');
+        expect(await login(first, pauses[i]!)).toBe(step === 'settle' ? '55000' : 'connected');
+        expect(await login(first, restores[i]!)).toBe(step === 'settle' ? 'connected' : '55000');
+      }
+    } finally {
+      await first.close(); // the process is gone; nothing of it finishes anything
+    }
+    // Gateways' cached entries, which the finished transitions must remove (and announce).
+    for (const ref of [...pauses, ...restores]) await redis.publisher.set(projectCacheKey(ref), '{}');
+    redis.messages.length = 0;
+
+    const second = await startHarness({ managementUrl, redis: redis.publisher, functions: first.functions });
+    try {
+      for (const ref of pauses) await statusIs(second, ref, 'PAUSED');
+      for (const ref of restores) await statusIs(second, ref, 'ACTIVE_HEALTHY');
+      for (const ref of pauses) {
+        expect(await login(second, ref)).toBe('55000'); // database is not accepting connections
+        expect((await call(second, 'GET', `/v1/projects/${ref}`)).json().status).toBe('PAUSED');
+        expect(redis.messages).toContainEqual(
+          expect.objectContaining({ kind: 'project', ref, reason: 'paused' }),
+        );
+      }
+      for (const ref of restores) {
+        expect(await login(second, ref)).toBe('connected');
+        expect((await call(second, 'GET', `/v1/projects/${ref}`)).json().status).toBe('ACTIVE_HEALTHY');
+        expect(redis.messages).toContainEqual(
+          expect.objectContaining({ kind: 'project', ref, reason: 'restored' }),
+        );
+        // re-ensured before serving again, with the project's own token
+        expect(second.functions.live.get(ref)?.SUPAPLANE_INTERNAL_TOKEN).toBe(
+          second.tm.ctx.functionTokens.mint(ref, (await row(second, ref)).id),
+        );
+      }
+      for (const ref of [...pauses, ...restores]) {
+        expect(await redis.publisher.exists(projectCacheKey(ref))).toBe(0);
+      }
+      // and the projects go on as usual
+      const again = await call(second, 'POST', `/v1/projects/${pauses[0]}/restore`);
+      expect(again.json().status).toBe('ACTIVE_HEALTHY');
+      expect(await login(second, pauses[0]!)).toBe('connected');
+    } finally {
+      await second.close();
+    }
+  });
+
+  it('two replicas and an API call finish it once: the call waits for the project lock', async () => {
+    const managementUrl = await freshManagementDb();
+    const first = await startHarness({ managementUrl, faults: powerCut });
+    try {
+      await first.registerCluster('twins', 10);
+      expect((await first.createProject('cut-twin')).json().status).toBe('ACTIVE_HEALTHY');
+      cuts.set('cut-twin', 'connections');
+      expect((await call(first, 'POST', '/v1/projects/cut-twin/pause')).statusCode).toBe(500);
+    } finally {
+      await first.close();
+    }
+
+    const runs: string[] = [];
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let reached!: () => void;
+    const atConnections = new Promise<void>((resolve) => {
+      reached = resolve;
+    });
+    const faults: Faults = {
+      beforeTransitionStep: async (step, ref) => {
+        runs.push(`${ref}:${step}`);
+        if (step !== 'connections') return;
+        reached();
+        await held;
+      },
+    };
+    const provisioning = { backoffMs: 10, maxBackoffMs: 50, spareDatabases: 0 };
+    const [x, y] = await Promise.all([
+      startHarness({ managementUrl, faults, provisioning, functions: first.functions }),
+      startHarness({ managementUrl, faults, provisioning, functions: first.functions }),
+    ]);
+    try {
+      // One replica holds the lock, its database not yet closed.
+      await Promise.race([
+        atConnections,
+        new Promise((_, reject) => setTimeout(() => reject(new Error('nothing resumed the pause')), 15_000)),
+      ]);
+      let answered = false;
+      const pause = call(y, 'POST', '/v1/projects/cut-twin/pause').then((response) => {
+        answered = true;
+        return response;
+      });
+      await new Promise((r) => setTimeout(r, 300));
+      expect(answered).toBe(false);
+      expect(runs).toEqual(['cut-twin:prepare', 'cut-twin:connections']);
+      expect((await row(x, 'cut-twin')).status).toBe('PAUSING');
+      release();
+      const response = await pause;
+      expect(response.statusCode).toBe(200);
+      expect(response.json().status).toBe('PAUSED');
+      // Joins each replica's run (or starts one that finds nothing left to do).
+      const { id } = await row(x, 'cut-twin');
+      await Promise.all([x.tm.provisioner.finishTransition(id), y.tm.provisioner.finishTransition(id)]);
+      expect(runs).toEqual(['cut-twin:prepare', 'cut-twin:connections', 'cut-twin:settle']);
+      expect(await login(x, 'cut-twin')).toBe('55000');
+    } finally {
+      release();
+      await Promise.all([x.close(), y.close()]);
+    }
+  });
+});
