@@ -21,6 +21,8 @@ describe('instances: cold start, warm reuse, idle stop', () => {
   const echo = echoRuntime();
   let release: () => void = () => {};
   const slowStarts = { count: 0 };
+  // Requests wait for the test to open the gate; the answer says whether the instance was closed under them.
+  const gated = { entered: 0, closes: 0, open: () => {} };
   let emulator: LambdaEmulator;
 
   beforeAll(async () => {
@@ -81,6 +83,21 @@ describe('instances: cold start, warm reuse, idle stop', () => {
         broken: () => {
           throw new Error('cannot start');
         },
+        gated: () => {
+          let closed = false;
+          const handler = (async () => {
+            gated.entered++;
+            await new Promise<void>((r) => {
+              gated.open = r;
+            });
+            return { statusCode: 200, body: closed ? 'closed under me' : 'finished' };
+          }) as Handler;
+          handler.close = async () => {
+            closed = true;
+            gated.closes++;
+          };
+          return handler;
+        },
       },
     });
     for (const [name, runtime] of [
@@ -88,6 +105,7 @@ describe('instances: cold start, warm reuse, idle stop', () => {
       ['fn-slow', 'slow'],
       ['fn-faulty', 'faulty'],
       ['fn-broken', 'broken'],
+      ['fn-gated', 'gated'],
     ]) {
       const res = await control(emulator.port, 'PUT', `/functions/${name}`, {
         runtime,
@@ -149,6 +167,32 @@ describe('instances: cold start, warm reuse, idle stop', () => {
     });
     expect(echo.stats.closes).toBe(closes + 1);
     expect((await callFunction(emulator.port, 'fn-echo')).json().environment).toEqual({ NAME: 'v2' });
+  });
+
+  it('a registration changed or deleted while a request runs lets it finish on its instance, closed after', async () => {
+    const entered = async (count: number) => {
+      while (gated.entered < count) await sleep(10);
+    };
+    const first = callFunction(emulator.port, 'fn-gated');
+    await entered(1);
+    const put = await control(emulator.port, 'PUT', '/functions/fn-gated', {
+      runtime: 'gated',
+      environment: { NAME: 'v2' },
+    });
+    expect([put.status, gated.closes]).toEqual([200, 0]);
+    gated.open();
+    expect((await first).text).toBe('finished');
+    await sleep(20);
+    expect(gated.closes).toBe(1);
+
+    const second = callFunction(emulator.port, 'fn-gated');
+    await entered(2);
+    expect((await control(emulator.port, 'DELETE', '/functions/fn-gated')).status).toBe(204);
+    expect(gated.closes).toBe(1);
+    gated.open();
+    expect((await second).text).toBe('finished');
+    await sleep(20);
+    expect(gated.closes).toBe(2);
   });
 
   it('function error → 502 without internals; failed cold start → 502 and retried next time', async () => {

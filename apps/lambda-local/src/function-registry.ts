@@ -22,10 +22,20 @@ export interface Logger {
   error(obj: object, msg?: string): void;
 }
 
+interface Instance {
+  readonly handler: Promise<Handler>;
+  /** Invocations running on this instance. */
+  inflight: number;
+  /** Set when the instance was replaced or stopped while in use: called once its last invocation ends. */
+  onDrained?: () => void;
+  closed?: boolean;
+}
+
 interface Entry {
   registration: FunctionRegistration;
   /** Set from the first request until the instance is stopped. */
-  instance?: Promise<Handler>;
+  instance?: Instance;
+  /** Invocations of the function, on any of its instances. */
   inflight: number;
   idleTimer?: NodeJS.Timeout;
 }
@@ -46,6 +56,8 @@ export interface FunctionRegistryOptions {
  */
 export class FunctionRegistry {
   private readonly entries = new Map<string, Entry>();
+  /** Stopped instances still finishing invocations, by the function name they ran. */
+  private readonly draining = new Map<Instance, string>();
   private saving: Promise<void> = Promise.resolve();
 
   constructor(private readonly options: FunctionRegistryOptions) {}
@@ -116,36 +128,44 @@ export class FunctionRegistry {
     if (!entry) return undefined;
     entry.inflight++;
     clearTimeout(entry.idleTimer);
+    const instance = this.instance(entry);
+    instance.inflight++;
     try {
-      const handler = await this.instance(entry);
+      const handler = await instance.handler;
       return { result: await handler(event) };
     } finally {
+      instance.inflight--;
+      if (instance.inflight === 0) instance.onDrained?.();
       entry.inflight--;
       if (entry.inflight === 0 && entry.instance && this.entries.get(name) === entry)
         this.scheduleIdleStop(entry);
     }
   }
 
-  /** Stops every instance (registrations stay). */
+  /** Stops every instance at once, in use or not (registrations stay). */
   async close(): Promise<void> {
     await Promise.all([...this.entries.values()].map((e) => this.stop(e)));
+    await Promise.all([...this.draining].map(([instance, name]) => this.closeInstance(name, instance)));
     await this.saving.catch(() => {});
   }
 
-  private instance(entry: Entry): Promise<Handler> {
+  private instance(entry: Entry): Instance {
     if (!entry.instance) {
       const { name, runtime, environment } = entry.registration;
       const factory = this.options.runtimes[runtime];
       const started = Date.now();
-      const instance = (async () => {
-        if (!factory) throw new Error(`runtime ${runtime} is not available in this emulator`);
-        const handler = await factory({ ...environment });
-        this.options.logger.info({ function: name, runtime, ms: Date.now() - started }, 'cold start');
-        return handler;
-      })();
+      const instance: Instance = {
+        inflight: 0,
+        handler: (async () => {
+          if (!factory) throw new Error(`runtime ${runtime} is not available in this emulator`);
+          const handler = await factory({ ...environment });
+          this.options.logger.info({ function: name, runtime, ms: Date.now() - started }, 'cold start');
+          return handler;
+        })(),
+      };
       entry.instance = instance;
       // A failed cold start is not cached: the next request tries again.
-      instance.catch(() => {
+      instance.handler.catch(() => {
         if (entry.instance === instance) entry.instance = undefined;
       });
     }
@@ -160,21 +180,33 @@ export class FunctionRegistry {
     entry.idleTimer.unref();
   }
 
+  /**
+   * Detaches the entry's instance so the next request starts a new one, and closes it: now when no
+   * invocation uses it, else once the last one ends (invocations under way finish on the instance
+   * they started on, as on Lambda; the returned promise does not wait for them).
+   */
   private async stop(entry: Entry): Promise<void> {
     clearTimeout(entry.idleTimer);
     const instance = entry.instance;
     entry.instance = undefined;
     if (!instance) return;
-    const handler = await instance.catch(() => undefined);
+    const name = entry.registration.name;
+    if (instance.inflight === 0) return this.closeInstance(name, instance);
+    this.draining.set(instance, name);
+    instance.onDrained = () => void this.closeInstance(name, instance);
+  }
+
+  private async closeInstance(name: string, instance: Instance): Promise<void> {
+    if (instance.closed) return;
+    instance.closed = true;
+    this.draining.delete(instance);
+    const handler = await instance.handler.catch(() => undefined);
     if (!handler?.close) return;
     try {
       await handler.close();
-      this.options.logger.info({ function: entry.registration.name }, 'instance stopped');
+      this.options.logger.info({ function: name }, 'instance stopped');
     } catch (error) {
-      this.options.logger.warn(
-        { function: entry.registration.name, err: String(error) },
-        'instance close failed',
-      );
+      this.options.logger.warn({ function: name, err: String(error) }, 'instance close failed');
     }
   }
 
