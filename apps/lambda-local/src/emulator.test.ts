@@ -242,6 +242,40 @@ describe('instances: cold start, warm reuse, idle stop', () => {
   });
 });
 
+describe('function timeout', () => {
+  const stats = { starts: 0, closes: 0 };
+  let emulator: LambdaEmulator;
+  beforeAll(async () => {
+    emulator = await startTestEmulator({
+      timeoutMs: 300,
+      runtimes: {
+        hang: () => {
+          stats.starts++;
+          const handler = (async (event: FunctionUrlEvent) =>
+            event.rawPath === '/hang' ? new Promise(() => {}) : { statusCode: 200, body: 'ok' }) as Handler;
+          handler.close = async () => {
+            stats.closes++;
+          };
+          return handler;
+        },
+      },
+    });
+    await control(emulator.port, 'PUT', '/functions/fn-hang', { runtime: 'hang' });
+  });
+  afterAll(() => emulator.close());
+
+  it('an invocation past the timeout is a 502 and its instance is replaced', async () => {
+    expect((await callFunction(emulator.port, 'fn-hang')).status).toBe(200);
+    const started = Date.now();
+    const hung = await callFunction(emulator.port, 'fn-hang', { rawPath: '/hang' });
+    expect([hung.status, hung.json()]).toEqual([502, { Message: 'Internal Server Error' }]);
+    expect(Date.now() - started).toBeLessThan(5000);
+    expect(stats).toEqual({ starts: 1, closes: 1 });
+    expect((await callFunction(emulator.port, 'fn-hang')).text).toBe('ok');
+    expect(stats.starts).toBe(2);
+  });
+});
+
 describe('payload format 2.0 event', () => {
   let emulator: LambdaEmulator;
   beforeAll(async () => {

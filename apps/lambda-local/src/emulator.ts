@@ -42,6 +42,11 @@ export interface LambdaEmulatorOptions {
   readonly runtimes: Readonly<Record<string, RuntimeFactory>>;
   /** Idle time after which a warm instance is stopped. Default 5 minutes. */
   readonly idleMs?: number;
+  /**
+   * Function timeout: an invocation still running after it is answered 502 and its instance is
+   * replaced. Default 30 s, the rest function's timeout in production (infra/config.production.json).
+   */
+  readonly timeoutMs?: number;
   readonly logger?: Logger;
   /** Clock for SigV4 skew checks and event times; tests only. */
   readonly now?: () => number;
@@ -68,6 +73,7 @@ export async function startLambdaEmulator(options: LambdaEmulatorOptions): Promi
   const registry = new FunctionRegistry({
     runtimes: options.runtimes,
     idleMs: options.idleMs ?? 5 * 60 * 1000,
+    timeoutMs: options.timeoutMs ?? 30_000,
     dataDir: options.dataDir,
     logger,
   });

@@ -46,9 +46,14 @@ export const FUNCTION_NAME = /^[a-z0-9](?:[a-z0-9-]{0,62})$/;
 export interface FunctionRegistryOptions {
   readonly runtimes: Readonly<Record<string, RuntimeFactory>>;
   readonly idleMs: number;
+  /** How long an invocation (its cold start included) may run before it fails as timed out. */
+  readonly timeoutMs: number;
   readonly dataDir?: string;
   readonly logger: Logger;
 }
+
+/** An invocation ran past the function's timeout (Lambda's "Task timed out"). */
+export class FunctionTimeoutError extends Error {}
 
 /**
  * Registered functions and their instances: cold start on first invocation, reuse while warm, stop
@@ -130,10 +135,22 @@ export class FunctionRegistry {
     clearTimeout(entry.idleTimer);
     const instance = this.instance(entry);
     instance.inflight++;
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        reject(new FunctionTimeoutError(`Task timed out after ${this.options.timeoutMs} ms`));
+      }, this.options.timeoutMs);
+    });
     try {
-      const handler = await instance.handler;
-      return { result: await handler(event) };
+      const run = instance.handler.then((handler) => handler(event));
+      run.catch(() => {});
+      return { result: await Promise.race([run, timedOut]) };
+    } catch (error) {
+      // Lambda resets an environment whose invocation timed out: the next request starts a new one.
+      if (error instanceof FunctionTimeoutError && entry.instance === instance) void this.stop(entry);
+      throw error;
     } finally {
+      clearTimeout(timer);
       instance.inflight--;
       if (instance.inflight === 0) instance.onDrained?.();
       entry.inflight--;
