@@ -213,6 +213,8 @@ export async function startLambdaEmulator(options: LambdaEmulatorOptions): Promi
   }
 
   const server: Server = createServer((req, res) => {
+    // Node routes by the first of repeated Host headers while SigV4 covers them all, joined: refused.
+    if ((req.headersDistinct.host?.length ?? 0) > 1) return json(res, 400, { message: 'Bad Request' });
     const host = (req.headers.host ?? '').toLowerCase();
     const match = hostPattern.exec(host);
     const work = match ? handleFunction(match[1]!, req, res) : handleControl(req, res);

@@ -148,6 +148,31 @@ describe('SigV4 verification: anything altered or unsigned is a 403 in AWS shape
     });
     expect(await mismatch(res)).toBe(SIGNATURE_MISMATCH);
   });
+  it('two Host headers (routing would take the first, the signature covers both, joined) → 400', async () => {
+    const hosts = ['rest-echo', 'rest-other'].map((n) => `${n}.lambda-url.local.localhost:${emulator.port}`);
+    let signed: Record<string, string> = {};
+    await call({
+      headers: { host: hosts.join(',') },
+      tamper: (r) => {
+        signed = r.headers;
+        throw new Error('captured');
+      },
+    }).catch(() => {});
+    const { host: _, ...rest } = signed;
+    const head = [...hosts.map((h) => `Host: ${h}`), ...Object.entries(rest).map(([k, v]) => `${k}: ${v}`)];
+    const { connect } = await import('node:net');
+    const answer = await new Promise<string>((resolve) => {
+      const socket = connect(emulator.port, '127.0.0.1', () => {
+        socket.end(`GET / HTTP/1.1\r\n${head.join('\r\n')}\r\nConnection: close\r\n\r\n`);
+      });
+      let text = '';
+      socket.on('data', (chunk) => {
+        text += chunk;
+      });
+      socket.on('close', () => resolve(text));
+    });
+    expect(answer.split('\r\n')[0]).toBe('HTTP/1.1 400 Bad Request');
+  });
   it('expired signature (10 minutes old)', async () => {
     const res = await call({ ...base, signingDate: new Date(Date.now() - 10 * 60 * 1000) });
     expect(await mismatch(res)).toMatch(/^Signature expired: \d{8}T\d{6}Z is now earlier than/);
