@@ -14,6 +14,9 @@ create policy "read all" on public.accounts for select to anon, authenticated us
 insert into public.accounts values (1, '${label} one', 100), (2, '${label} two', 200);
 create function public.wipe() returns int language sql volatile
   as $$ with gone as (delete from public.accounts returning 1) select count(*)::int from gone $$;
+create function public.total() returns int language sql stable
+  as $$ select coalesce(sum(balance), 0)::int from public.accounts $$;
+create function public.whoami() returns text language sql stable as $$ select current_user::text $$;
 `;
 
 const local = platform().local;
@@ -59,7 +62,32 @@ const attacks: Array<{ verb: string; send: (c: Credentials) => Promise<HttpResul
   },
   { verb: 'DELETE', send: ({ headers }) => rest(b.ref, 'accounts?id=gt.0', { method: 'DELETE', headers }) },
   { verb: 'RPC', send: ({ headers }) => rest(b.ref, 'rpc/wipe', { method: 'POST', headers, body: {} }) },
+  {
+    verb: 'upsert (POST merge-duplicates)',
+    send: ({ headers }) =>
+      rest(b.ref, 'accounts?on_conflict=id', {
+        method: 'POST',
+        headers: { ...headers, prefer: 'resolution=merge-duplicates,return=representation' },
+        body: [{ id: 1, owner: 'A was here', balance: 0 }],
+      }),
+  },
+  {
+    verb: 'PUT',
+    send: ({ headers }) =>
+      rest(b.ref, 'accounts?id=eq.2', {
+        method: 'PUT',
+        headers,
+        body: { id: 2, owner: 'A was here', balance: 0 },
+      }),
+  },
+  { verb: 'RPC GET', send: ({ headers }) => rest(b.ref, 'rpc/total', { headers }) },
+  // The OpenAPI description lists B's tables, columns and functions.
+  { verb: 'OpenAPI root', send: ({ headers }) => rest(b.ref, '', { headers }) },
 ];
+
+/** The same on B's host with the key as the `apikey` query parameter (the websocket style). */
+const withQueryKey = (key: string) => (path: string) =>
+  `${path}${path.includes('?') ? '&' : '?'}apikey=${key}`;
 
 describe("A's credentials on B's host", () => {
   describe.each(attacks)('$verb', ({ send }) => {
@@ -89,6 +117,28 @@ describe("A's credentials on B's host", () => {
       );
     });
 
+    it("A's publishable key as a Bearer token only → 401 Invalid API key", async () => {
+      expectInvalidApiKey(await send({ headers: { authorization: `Bearer ${a.publishableKey}` } }));
+    });
+
+    it("B's publishable key with an A-signed user token → 401 PGRST301, never served as anon", async () => {
+      const token = await userToken(a.jwtSecret, { sub: randomUUID() });
+      expectPostgrestError(
+        await send({ headers: { apikey: b.publishableKey, authorization: `Bearer ${token}` } }),
+        401,
+        'PGRST301',
+      );
+    });
+
+    it("B's secret key with an A-signed user token → 401 PGRST301, never served as service_role", async () => {
+      const token = await userToken(a.jwtSecret, { sub: randomUUID() });
+      expectPostgrestError(
+        await send({ headers: { apikey: b.secretKey, authorization: `Bearer ${token}` } }),
+        401,
+        'PGRST301',
+      );
+    });
+
     it("B's publishable key with an A-signed service_role token → 401 PGRST301", async () => {
       const token = await userToken(a.jwtSecret, { sub: randomUUID(), role: 'service_role' });
       expectPostgrestError(
@@ -97,6 +147,102 @@ describe("A's credentials on B's host", () => {
         'PGRST301',
       );
     });
+  });
+
+  it("A's keys as the apikey query parameter on B's host → 401 Invalid API key, on every route", async () => {
+    const routes = [
+      { method: 'GET', path: 'accounts?select=*' },
+      { method: 'POST', path: 'accounts', body: { id: 3, owner: 'A was here', balance: 1 } },
+      { method: 'PATCH', path: 'accounts?id=eq.1', body: { balance: 0 } },
+      { method: 'DELETE', path: 'accounts?id=gt.0' },
+      { method: 'POST', path: 'rpc/wipe', body: {} },
+      { method: 'GET', path: '' },
+    ];
+    for (const key of [a.secretKey, a.publishableKey]) {
+      for (const { method, path, body } of routes) {
+        const res = await rest(b.ref, withQueryKey(key)(path), { method, ...(body ? { body } : {}) });
+        expectInvalidApiKey(res);
+        expect(res.text, `${method} ${path}`).not.toContain(key);
+      }
+    }
+  });
+
+  it("HEAD (supabase-js count with head: true) with A's credentials → 401 and no count of B's rows", async () => {
+    const token = await userToken(a.jwtSecret, { sub: randomUUID(), role: 'service_role' });
+    const cases: Record<string, Record<string, string>> = {
+      "A's secret key": { apikey: a.secretKey },
+      "A's publishable key": { apikey: a.publishableKey },
+      "B's publishable key + A-signed token": { apikey: b.publishableKey, authorization: `Bearer ${token}` },
+    };
+    for (const [name, headers] of Object.entries(cases)) {
+      const res = await rest(b.ref, 'accounts?select=*', {
+        method: 'HEAD',
+        headers: { ...headers, prefer: 'count=exact' },
+      });
+      expect(res.status, name).toBe(401);
+      expect(res.headers['content-range'], name).toBeUndefined();
+    }
+    const sdk = await supabaseFor(b.ref, a.secretKey)
+      .from('accounts')
+      .select('*', { count: 'exact', head: true });
+    expect(sdk.status).toBe(401);
+    expect(sdk.count).toBeNull();
+    expect(sdk.error).not.toBeNull();
+    // The control: B's own key does count its rows, so the refusals above are not an empty table.
+    const own = await supabaseFor(b.ref, b.secretKey)
+      .from('accounts')
+      .select('*', { count: 'exact', head: true });
+    expect(own.error).toBeNull();
+    expect(own.count).toBe(2);
+  });
+
+  it("A's secret key as the Bearer next to B's publishable apikey is only B's anon, never service_role", async () => {
+    const res = await rest(b.ref, 'rpc/whoami', {
+      method: 'POST',
+      headers: { apikey: b.publishableKey, authorization: `Bearer ${a.secretKey}` },
+      body: {},
+    });
+    expect(res.status, res.text).toBe(200);
+    expect(res.json()).toBe('anon');
+    const write = await rest(b.ref, 'accounts', {
+      method: 'POST',
+      headers: { apikey: b.publishableKey, authorization: `Bearer ${a.secretKey}` },
+      body: { id: 3, owner: 'A was here', balance: 1 },
+    });
+    expectPostgrestError(write, 401, '42501');
+  });
+
+  it('supabase-js writes on B with A’s keys or an A-signed token are refused (insert, update, upsert, delete, rpc)', async () => {
+    const token = await userToken(a.jwtSecret, { sub: randomUUID(), role: 'service_role' });
+    const invalidKey = { message: 'Invalid API key' };
+    const clients = [
+      { name: "A's secret key", client: supabaseFor(b.ref, a.secretKey), refusal: invalidKey },
+      { name: "A's publishable key", client: supabaseFor(b.ref, a.publishableKey), refusal: invalidKey },
+      {
+        name: "B's publishable key + A-signed token",
+        client: supabaseFor(b.ref, b.publishableKey, token),
+        refusal: { code: 'PGRST301' },
+      },
+    ];
+    for (const { name, client, refusal } of clients) {
+      const writes = {
+        insert: await client.from('accounts').insert({ id: 3, owner: 'A was here', balance: 1 }).select(),
+        update: await client.from('accounts').update({ balance: 0 }).eq('id', 1).select(),
+        upsert: await client
+          .from('accounts')
+          .upsert({ id: 1, owner: 'A was here', balance: 0 }, { onConflict: 'id' })
+          .select(),
+        delete: await client.from('accounts').delete().gt('id', 0).select(),
+        rpc: await client.rpc('wipe'),
+        rpcGet: await client.rpc('total', undefined, { get: true }),
+      };
+      for (const [op, res] of Object.entries(writes)) {
+        expect(res.status, `${name} ${op}`).toBe(401);
+        expect(res.data, `${name} ${op}`).toBeNull();
+        expect(res.error, `${name} ${op}`).toMatchObject(refusal);
+      }
+    }
+    expect(await rowsOf(b)).toEqual(B_ROWS);
   });
 
   it('left B unchanged', async () => {
