@@ -14,6 +14,7 @@ import {
   uniqueName,
   waitForStatus,
 } from './support/projects.js';
+import { userToken } from './support/tokens.js';
 
 interface ProjectBody {
   id?: string;
@@ -44,11 +45,30 @@ async function create(label: string): Promise<TestProject> {
 const seed = (ref: string, label: string) =>
   sql(
     ref,
-    `create table public.things (id int primary key, label text); insert into public.things values (1, '${label}');`,
+    `create table public.things (id int primary key, label text); insert into public.things values (1, '${label}');
+     create function public.wipe_things() returns void language sql as $$ delete from public.things $$;`,
   );
 
 /** What each project's own keys read through the gateway. */
 const readThings = (p: TestProject, key = p.secretKey) => rest(p.ref, 'things?select=id,label', { key });
+
+/** Every kind of data-API request a client can make on p's host (reads, each write, rpc, the OpenAPI root). */
+const everyRoute = (p: TestProject, headers: Record<string, string>) =>
+  Promise.all(
+    [
+      { method: 'GET', path: 'things?select=*' },
+      { method: 'HEAD', path: 'things?select=*' },
+      { method: 'POST', path: 'things', body: { id: 2, label: 'written while away' } },
+      { method: 'PATCH', path: 'things?id=eq.1', body: { label: 'changed while away' } },
+      { method: 'PUT', path: 'things?id=eq.1', body: { id: 1, label: 'replaced while away' } },
+      { method: 'DELETE', path: 'things?id=gt.0' },
+      { method: 'POST', path: 'rpc/wipe_things', body: {} },
+      { method: 'GET', path: '' },
+    ].map(async ({ method, path, body }) => ({
+      route: `${method} /rest/v1/${path}`,
+      res: await rest(p.ref, path, { method, headers, ...(body ? { body } : {}) }),
+    })),
+  );
 
 beforeAll(async () => {
   [a, b] = await Promise.all([create('proj-a'), create('proj-b')]);
@@ -191,6 +211,20 @@ describe('project lifecycle', () => {
     expect(other.json()).toEqual([{ id: 1, label: 'from b' }]);
   });
 
+  it('while paused, every route refuses its keys and user tokens with 503, writes included', async () => {
+    const token = await userToken(a.jwtSecret, { role: 'service_role' });
+    for (const headers of [
+      { apikey: a.secretKey },
+      { apikey: a.publishableKey },
+      { apikey: a.publishableKey, authorization: `Bearer ${token}` },
+    ]) {
+      for (const { route, res } of await everyRoute(a, headers)) {
+        if (route.startsWith('HEAD')) expect(res.status, route).toBe(503);
+        else expectPaused(res);
+      }
+    }
+  });
+
   it('restore: ACTIVE_HEALTHY again and served with its data intact', async () => {
     const res = await admin('POST', `/v1/projects/${a.ref}/restore`);
     expect([200, 201, 202], res.text).toContain(res.status);
@@ -230,6 +264,21 @@ describe('project lifecycle', () => {
     const other = await readThings(b);
     expect(other.status, other.text).toBe(200);
     expect(other.json()).toEqual([{ id: 1, label: 'from b' }]);
+  });
+
+  it("a deleted project's keys and user tokens are refused on every route, writes included", async () => {
+    const token = await userToken(a.jwtSecret, { role: 'service_role' });
+    for (const headers of [
+      { apikey: a.secretKey },
+      { apikey: a.publishableKey },
+      { apikey: a.publishableKey, authorization: `Bearer ${token}` },
+      { authorization: `Bearer ${a.secretKey}` },
+    ]) {
+      for (const { route, res } of await everyRoute(a, headers)) {
+        expect([401, 404], `${route}: ${res.text}`).toContain(res.status);
+        if (!route.startsWith('HEAD')) expectJsonError(res, res.status);
+      }
+    }
   });
 
   localOnly(
