@@ -213,7 +213,7 @@ describe('project lifecycle', () => {
 
   it('while paused, every route refuses its keys and user tokens with 503, writes included', async () => {
     const token = await userToken(a.jwtSecret, { role: 'service_role' });
-    for (const headers of [
+    for (const headers of <Record<string, string>[]>[
       { apikey: a.secretKey },
       { apikey: a.publishableKey },
       { apikey: a.publishableKey, authorization: `Bearer ${token}` },
@@ -268,7 +268,7 @@ describe('project lifecycle', () => {
 
   it("a deleted project's keys and user tokens are refused on every route, writes included", async () => {
     const token = await userToken(a.jwtSecret, { role: 'service_role' });
-    for (const headers of [
+    for (const headers of <Record<string, string>[]>[
       { apikey: a.secretKey },
       { apikey: a.publishableKey },
       { apikey: a.publishableKey, authorization: `Bearer ${token}` },
