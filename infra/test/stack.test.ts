@@ -208,6 +208,18 @@ describe.each(['test', 'production'] as const)('SupabaseStack with config.%s.jso
     });
   });
 
+  it('lets the tenant-manager delete a worker cluster with its final snapshot', () => {
+    // DeleteDBCluster with FinalDBSnapshotIdentifier is refused without rds:CreateDBClusterSnapshot
+    // (and, with CopyTagsToSnapshot, rds:AddTagsToResource) on the snapshot.
+    const manage = policyNamed(s, 'AccessTenantManager').find((st) => st.Sid === 'ManageWorkerClusters')!;
+    expect(asArray(manage.Action)).toEqual(
+      expect.arrayContaining(['rds:DeleteDBCluster', 'rds:CreateDBClusterSnapshot', 'rds:AddTagsToResource']),
+    );
+    const resources = json(manage.Resource);
+    expect(resources).toContain(`:cluster-snapshot:${s.config.namePrefix}-worker-*`);
+    expect(resources).toContain(`:cluster:${s.config.namePrefix}-worker-*`);
+  });
+
   it('gives rest functions one execution role that may only write to their shared, retained log group', () => {
     const [, role] = resourcesOf(s.template, 'AWS::IAM::Role').find(([id]) =>
       id.startsWith('RestFunctionsExecutionRole'),

@@ -132,6 +132,8 @@ export class AccessPolicies extends Construct {
             'rds:DeleteDBCluster',
             'rds:DeleteDBInstance',
             'rds:ModifyDBCluster',
+            // DeleteDBCluster with a final snapshot also needs these on the snapshot (AWS, since 2024).
+            'rds:CreateDBClusterSnapshot',
             'rds:AddTagsToResource',
             'rds:ListTagsForResource',
           ],
