@@ -208,6 +208,22 @@ describe.each(['test', 'production'] as const)('SupabaseStack with config.%s.jso
     });
   });
 
+  it('lets the tenant-manager create only IAM-authenticated function URLs and grant invoke to the gateway alone', () => {
+    const statements = policyNamed(s, 'AccessTenantManager');
+    const gatewayRole = { 'Fn::GetAtt': [expect.stringMatching(/^GatewayTask.*TaskRole/), 'Arn'] };
+    const conditionsOf = (action: string) =>
+      statements.filter((st) => asArray(st.Action).includes(action)).map((st) => st.Condition);
+    for (const action of ['lambda:CreateFunctionUrlConfig', 'lambda:UpdateFunctionUrlConfig'])
+      expect(conditionsOf(action), action).toEqual([
+        { StringEquals: { 'lambda:FunctionUrlAuthType': 'AWS_IAM' } },
+      ]);
+    expect(conditionsOf('lambda:AddPermission')).toEqual([
+      { StringEquals: { 'lambda:Principal': gatewayRole } },
+    ]);
+    // No wildcard action sneaks them back in unconditionally.
+    for (const st of statements) expect(asArray(st.Action).some((a) => /^lambda:.*\*/.test(a))).toBe(false);
+  });
+
   it('lets the tenant-manager delete a worker cluster with its final snapshot', () => {
     // DeleteDBCluster with FinalDBSnapshotIdentifier is refused without rds:CreateDBClusterSnapshot
     // (and, with CopyTagsToSnapshot, rds:AddTagsToResource) on the snapshot.

@@ -92,17 +92,29 @@ export class AccessPolicies extends Construct {
             'lambda:UpdateFunctionCode',
             'lambda:UpdateFunctionConfiguration',
             'lambda:DeleteFunction',
-            'lambda:CreateFunctionUrlConfig',
             'lambda:GetFunctionUrlConfig',
-            'lambda:UpdateFunctionUrlConfig',
             'lambda:DeleteFunctionUrlConfig',
-            'lambda:AddPermission',
             'lambda:RemovePermission',
             'lambda:GetPolicy',
             'lambda:TagResource',
             'lambda:ListTags',
           ],
           resources: [functionArn],
+        }),
+        // A URL with AuthType NONE, or an invoke grant to anyone but the gateway, would publish a
+        // project's data API past the gateway (keys, rate limits, WAF): only IAM-authenticated URLs,
+        // and invoke permissions for the gateway role alone.
+        new iam.PolicyStatement({
+          sid: 'IamAuthFunctionUrlsOnly',
+          actions: ['lambda:CreateFunctionUrlConfig', 'lambda:UpdateFunctionUrlConfig'],
+          resources: [functionArn],
+          conditions: { StringEquals: { 'lambda:FunctionUrlAuthType': 'AWS_IAM' } },
+        }),
+        new iam.PolicyStatement({
+          sid: 'GrantInvokeToGatewayOnly',
+          actions: ['lambda:AddPermission'],
+          resources: [functionArn],
+          conditions: { StringEquals: { 'lambda:Principal': props.gatewayRole.roleArn } },
         }),
         new iam.PolicyStatement({
           sid: 'PassOnlyTheRestExecutionRole',
