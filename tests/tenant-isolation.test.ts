@@ -17,6 +17,7 @@ create function public.wipe() returns int language sql volatile
 create function public.total() returns int language sql stable
   as $$ select coalesce(sum(balance), 0)::int from public.accounts $$;
 create function public.whoami() returns text language sql stable as $$ select current_user::text $$;
+create table public.ledger (id int primary key, entry text not null);
 `;
 
 const local = platform().local;
@@ -302,6 +303,63 @@ describe('A and B served side by side', () => {
     });
   });
 
+  it('40 interleaved concurrent writes (insert, upsert, rpc) each land in their own project only', async () => {
+    const [tokenA, tokenB] = await Promise.all([
+      userToken(a.jwtSecret, { sub: randomUUID(), role: 'service_role' }),
+      userToken(b.jwtSecret, { sub: randomUUID(), role: 'service_role' }),
+    ]);
+    const writes = Array.from({ length: 40 }, (_, i) => {
+      const p = i % 2 === 0 ? a : b;
+      const label = p === a ? 'A' : 'B';
+      const auth =
+        i % 4 < 2 ? { key: p.secretKey } : { key: p.publishableKey, token: p === a ? tokenA : tokenB };
+      if (i % 3 === 2) {
+        return rest(p.ref, 'rpc/whoami', { method: 'POST', ...auth, body: {} });
+      }
+      return rest(p.ref, 'ledger?on_conflict=id', {
+        method: 'POST',
+        ...auth,
+        headers: { prefer: `return=representation${i % 3 === 1 ? ',resolution=merge-duplicates' : ''}` },
+        body: { id: i, entry: `${label} ${i}` },
+      });
+    });
+    const results = await Promise.all(writes);
+    results.forEach((res, i) => {
+      const label = i % 2 === 0 ? 'A' : 'B';
+      expect([200, 201], `write ${i}: ${res.text}`).toContain(res.status);
+      expect(res.json(), `write ${i}`).toEqual(
+        i % 3 === 2 ? 'service_role' : [{ id: i, entry: `${label} ${i}` }],
+      );
+    });
+    const expected = (label: 'A' | 'B') =>
+      Array.from({ length: 40 }, (_, i) => i)
+        .filter((i) => i % 3 !== 2 && (i % 2 === 0) === (label === 'A'))
+        .map((i) => ({ id: i, entry: `${label} ${i}` }));
+    const [ledgerA, ledgerB] = await Promise.all([
+      sql(a.ref, 'select id, entry from public.ledger order by id'),
+      sql(b.ref, 'select id, entry from public.ledger order by id'),
+    ]);
+    expect(ledgerA).toEqual(expected('A'));
+    expect(ledgerB).toEqual(expected('B'));
+  });
+
+  it("a missing table or function on A never hints at B's names (no shared schema cache)", async () => {
+    await sql(
+      b.ref,
+      `create table public.b_private_ledger (id int);
+       create function public.b_private_audit() returns int language sql as $$ select 1 $$;`,
+    );
+    const table = await rest(a.ref, 'b_private_ledge?select=*', { key: a.secretKey });
+    expectPostgrestError(table, 404, 'PGRST205');
+    const fn = await rest(a.ref, 'rpc/b_private_audi', { method: 'POST', key: a.secretKey, body: {} });
+    expectPostgrestError(fn, 404, 'PGRST202');
+    for (const res of [table, fn]) expect(res.text).not.toMatch(/b_private_(ledger|audit)\b/);
+    // The control: on B itself the same typos are answered with the hint.
+    const own = await rest(b.ref, 'b_private_ledge?select=*', { key: b.secretKey });
+    expectPostgrestError(own, 404, 'PGRST205');
+    expect(own.text).toContain('b_private_ledger');
+  });
+
   localOnly(
     'the bare base domain serves the key’s own project, never the other (local target only)',
     async () => {
@@ -379,6 +437,15 @@ describe("A's SQL endpoint cannot reach B's database", () => {
     await expectRefused(`set role "authenticator_${b.ref}"`, ['42501']);
     await expectRefused(`set role "owner_${b.ref}"`, ['42501']);
     await expectRefused(`set session authorization "owner_${b.ref}"`, ['42501']);
+  });
+
+  it("cannot take B's roles or widen its own (42501)", async () => {
+    await expectRefused(`grant "owner_${b.ref}" to current_user`, ['42501']);
+    await expectRefused(`grant "authenticator_${b.ref}" to current_user`, ['42501']);
+    await expectRefused('alter role current_user bypassrls', ['42501']);
+    await expectRefused('alter role current_user createdb', ['42501']);
+    await expectRefused("alter system set log_statement = 'all'", ['42501']);
+    await expectRefused("select lo_import('/etc/hostname')", ['42501']);
   });
 
   it('cannot escape through server programs, files or remote-connection extensions', async () => {
