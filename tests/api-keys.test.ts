@@ -173,6 +173,7 @@ describe('API keys at the gateway', () => {
       headers: { origin: 'https://app.example.com' },
     });
     expect(res.status, res.text).toBe(401);
+    expect(String((res.json() as { message: string }).message)).toMatch(/secret/i);
     expect(res.text).not.toContain(a.secretKey);
   });
 
@@ -227,5 +228,30 @@ describe('API keys at the gateway', () => {
       const res = await rest(a.ref, 'items?select=id&id=eq.1', { key });
       expect(res.status, res.text).toBe(200);
     }
+  });
+
+  it('a revoked key is refused on every route (writes and rpc too) and A is unchanged', async () => {
+    const [publishable, secret] = await Promise.all([
+      addApiKey(a.ref, 'publishable', 'e2e_revoked_publishable'),
+      addApiKey(a.ref, 'secret', 'e2e_revoked_secret'),
+    ]);
+    // Warm every cache with the live keys first, so a refusal below is the revocation, not a cold miss.
+    for (const key of [publishable.api_key, secret.api_key]) {
+      expect((await rest(a.ref, 'items?select=id', { key })).status).toBe(200);
+    }
+    await Promise.all([revokeApiKey(a.ref, publishable.id), revokeApiKey(a.ref, secret.id)]);
+    for (const key of [publishable.api_key, secret.api_key]) {
+      await eventually(async () => (await rest(a.ref, 'items', { key })).status === 401, 1_000);
+      for (const { name, send } of routes) {
+        const viaHeader = await send({ apikey: key });
+        expectInvalidApiKey(viaHeader);
+        expect(viaHeader.text, name).not.toContain(key);
+        expectInvalidApiKey(await send({ authorization: `Bearer ${key}` }));
+      }
+      const sdk = await supabaseFor(a.ref, key).from('items').insert({ id: 98, name: 'revoked' }).select();
+      expect(sdk.status).toBe(401);
+      expect(sdk.error).toMatchObject({ message: 'Invalid API key' });
+    }
+    expect(await rowsOfA()).toEqual(UNCHANGED);
   });
 });
