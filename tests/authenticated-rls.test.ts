@@ -132,6 +132,27 @@ describe('authenticated users under `user_id = auth.uid()`', () => {
     ]);
   });
 
+  it('an upsert onto the other user’s row is refused (42501) and takes nothing over', async () => {
+    const before = await allTodos();
+    const res = await rest(a.ref, 'todos?select=id,title&order=id', { key: a.secretKey });
+    const [aliceRow] = res.json() as Array<{ id: number; title: string }>;
+    expect(aliceRow?.title).toBe('alice 1');
+    const upsert = await asBob
+      .from('todos')
+      .upsert({ id: aliceRow!.id, user_id: bob, title: 'taken over' }, { onConflict: 'id' })
+      .select();
+    expect(upsert.data).toBeNull();
+    expect(upsert.status).toBe(403);
+    expect(upsert.error).toMatchObject({ code: '42501' });
+    const ignored = await asBob
+      .from('todos')
+      .upsert({ id: aliceRow!.id, user_id: bob, title: 'taken over' }, { ignoreDuplicates: true })
+      .select();
+    expect(ignored.error).toBeNull();
+    expect(ignored.data).toEqual([]);
+    expect(await allTodos()).toEqual(before);
+  });
+
   it('each user updates and deletes their own rows', async () => {
     const updated = await asAlice
       .from('todos')
