@@ -324,14 +324,13 @@ export class SupabaseStack extends Stack {
         description: `${name} database near its maximum capacity (ACUs)`,
       });
     }
-    const redisDimensions = { ReplicationGroupId: redis.replicationGroup.ref };
     alarms.add('RedisCpu', {
-      metric: Alarms.metric('AWS/ElastiCache', 'EngineCPUUtilization', redisDimensions),
+      metric: redis.maxOverNodes('EngineCPUUtilization'),
       threshold: 80,
       description: 'Redis engine CPU above 80%',
     });
     alarms.add('RedisMemory', {
-      metric: Alarms.metric('AWS/ElastiCache', 'DatabaseMemoryUsagePercentage', redisDimensions),
+      metric: redis.maxOverNodes('DatabaseMemoryUsagePercentage'),
       threshold: 85,
       description: 'Redis memory above 85%',
     });

@@ -420,6 +420,32 @@ describe.each(['test', 'production'] as const)('SupabaseStack with config.%s.jso
       });
   });
 
+  it('alarms on Redis CPU and memory by node, the only dimension ElastiCache publishes them with', () => {
+    const nodes = Array.from(
+      { length: 1 + s.config.redis.replicas },
+      (_, i) => `${s.config.namePrefix}-cache-00${i + 1}`,
+    );
+    for (const metricName of ['EngineCPUUtilization', 'DatabaseMemoryUsagePercentage']) {
+      const alarms = resourcesOf(s.template, 'AWS::CloudWatch::Alarm').filter(([, a]) =>
+        json(a.Properties).includes(`"${metricName}"`),
+      );
+      expect(alarms, metricName).toHaveLength(1);
+      const metrics = alarms[0]![1].Properties!['Metrics'] as {
+        MetricStat?: { Metric: { Namespace: string; Dimensions: { Name: string; Value: unknown }[] } };
+        Expression?: string;
+      }[];
+      expect(metrics, metricName).toBeDefined();
+      const dimensions = metrics.flatMap((m) => (m.MetricStat ? [m.MetricStat.Metric] : []));
+      expect(dimensions.map((m) => m.Dimensions)).toEqual(
+        nodes.map((id) => [{ Name: 'CacheClusterId', Value: id }]),
+      );
+      for (const m of dimensions) expect(m.Namespace).toBe('AWS/ElastiCache');
+      expect(metrics.find((m) => m.Expression)?.Expression).toMatch(/^MAX\(\[/);
+    }
+    for (const [id, a] of resourcesOf(s.template, 'AWS::CloudWatch::Alarm'))
+      expect(json(a.Properties), id).not.toContain('ReplicationGroupId');
+  });
+
   it('creates the VPC, repositories and secrets from config', () => {
     s.template.hasResourceProperties('AWS::EC2::VPC', { CidrBlock: s.config.vpc.cidr });
     s.template.resourceCountIs('AWS::EC2::NatGateway', s.config.vpc.natGateways);

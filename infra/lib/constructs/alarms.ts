@@ -1,5 +1,4 @@
 import {
-  Duration,
   RemovalPolicy,
   aws_cloudwatch as cloudwatch,
   aws_cloudwatch_actions as actions,
@@ -71,21 +70,5 @@ export class Alarms extends Construct {
     alarm.addOkAction(new actions.SnsAction(this.topic));
     this.alarms.push(alarm);
     return alarm;
-  }
-
-  /** A metric of `period` length, for alarms on raw CloudWatch namespaces. */
-  static metric(
-    namespace: string,
-    metricName: string,
-    dimensionsMap: Record<string, string>,
-    statistic = 'Average',
-  ) {
-    return new cloudwatch.Metric({
-      namespace,
-      metricName,
-      dimensionsMap,
-      statistic,
-      period: Duration.minutes(1),
-    });
   }
 }

@@ -1,5 +1,7 @@
 import {
+  Duration,
   RemovalPolicy,
+  aws_cloudwatch as cloudwatch,
   aws_ec2 as ec2,
   aws_elasticache as elasticache,
   aws_kms as kms,
@@ -33,6 +35,8 @@ export class Redis extends Construct {
   readonly replicationGroup: elasticache.CfnReplicationGroup;
   readonly securityGroup: ec2.SecurityGroup;
   readonly authToken: sm.Secret;
+  /** CacheClusterId of every node: ElastiCache names a replication group's members `<id>-001`, `-002`, …. */
+  readonly nodeIds: readonly string[];
 
   constructor(scope: Construct, id: string, props: RedisProps) {
     super(scope, id);
@@ -59,13 +63,18 @@ export class Redis extends Construct {
       subnetIds: props.vpc.selectSubnets({ subnetType: ec2.SubnetType.PRIVATE_ISOLATED }).subnetIds,
     });
     const multiAz = props.multiAz ?? false;
+    const nodes = 1 + (props.replicas ?? 0);
+    this.nodeIds = Array.from(
+      { length: nodes },
+      (_, i) => `${props.replicationGroupId.toLowerCase()}-${String(i + 1).padStart(3, '0')}`,
+    );
     this.replicationGroup = new elasticache.CfnReplicationGroup(this, 'ReplicationGroup', {
       replicationGroupId: props.replicationGroupId,
       replicationGroupDescription: 'Supaplane gateway cache and invalidation channel',
       engine: 'redis',
       engineVersion: '7.1',
       cacheNodeType: props.nodeType ?? 'cache.t4g.micro',
-      numCacheClusters: 1 + (props.replicas ?? 0),
+      numCacheClusters: nodes,
       automaticFailoverEnabled: multiAz,
       multiAzEnabled: multiAz,
       port: Redis.PORT,
@@ -103,6 +112,31 @@ export class Redis extends Construct {
           'Rotating an ElastiCache AUTH token is a ROTATE-then-SET sequence coordinated with every client; documented operator procedure.',
       },
     ]);
+  }
+
+  /**
+   * The highest value of a per-node metric across the group's nodes. ElastiCache publishes node
+   * metrics by CacheClusterId (and CacheNodeId) only, never by replication group, and the primary
+   * moves on failover, so an alarm has to watch every node.
+   */
+  maxOverNodes(metricName: string): cloudwatch.IMetric {
+    return new cloudwatch.MathExpression({
+      expression: `MAX([${this.nodeIds.map((_, i) => `node${i + 1}`).join(', ')}])`,
+      usingMetrics: Object.fromEntries(
+        this.nodeIds.map((id, i) => [
+          `node${i + 1}`,
+          new cloudwatch.Metric({
+            namespace: 'AWS/ElastiCache',
+            metricName,
+            dimensionsMap: { CacheClusterId: id },
+            statistic: 'Average',
+            period: Duration.minutes(1),
+          }),
+        ]),
+      ),
+      label: `${metricName} (highest node)`,
+      period: Duration.minutes(1),
+    });
   }
 
   /** Lets `peer` connect to Redis. */
