@@ -208,7 +208,11 @@ const service = obj({
 });
 
 const schema = obj({
-  namePrefix: str(/^[a-z][a-z0-9-]{2,19}$/, 'must be 3-20 lower-case letters, digits or hyphens'),
+  // RDS, ElastiCache and ECR names built from it refuse a trailing hyphen and two hyphens in a row.
+  namePrefix: str(
+    /^(?!.*--)[a-z][a-z0-9-]{1,18}[a-z0-9]$/,
+    'must be 3-20 lower-case letters, digits or single hyphens, starting with a letter and not ending with a hyphen',
+  ),
   stackName: str(/^[A-Za-z][A-Za-z0-9-]{0,127}$/, 'must be a valid CloudFormation stack name'),
   account: str(/^\d{12}$/, 'must be a 12-digit AWS account id'),
   region: str(/^[a-z]{2}(-[a-z]+)+-\d$/, 'must be an AWS region such as eu-west-1'),
@@ -275,6 +279,19 @@ export function estimatedMaxConnections(d: Pick<DatabaseConfig, 'minCapacity' | 
   return Math.min(Math.floor(189 * d.maxCapacity), d.minCapacity <= 0.5 ? 2000 : 5000);
 }
 
+/**
+ * Why the VPC range cannot hold the subnets of lib/constructs/network.ts (per AZ a /24 public, a /20
+ * app and a /24 data subnet, allocated in that order with the /20s aligned), or null when it can.
+ */
+function vpcCidrProblem(cidr: string, azs: number): string | null {
+  const [address = '', bits = ''] = cidr.split('/');
+  if (address.split('.').some((octet) => Number(octet) > 255)) return `${address} is not an IPv4 address`;
+  const app = 2 ** 12;
+  const needed = Math.ceil((azs * 2 ** 8) / app) * app + azs * app + azs * 2 ** 8;
+  if (needed <= 2 ** (32 - Number(bits))) return null;
+  return `a /${bits} cannot hold the subnets of ${azs} AZs (a /24, a /20 and a /24 each); use /${32 - Math.ceil(Math.log2(needed))} or larger`;
+}
+
 /** Fills the optional `projectLimits` section with PROJECT_LIMIT_DEFAULTS; anything else is left to the schema. */
 function withDefaults(raw: unknown): unknown {
   if (!isObject(raw)) return raw;
@@ -309,6 +326,8 @@ export function parseInfraConfig(input: unknown): InfraConfig {
     if (c.redis.multiAz && c.redis.replicas < 1)
       problems.push('redis.replicas: multiAz needs at least 1 replica');
     if (c.vpc.natGateways > c.vpc.maxAzs) problems.push('vpc.natGateways: must not exceed vpc.maxAzs');
+    const cidrProblem = vpcCidrProblem(c.vpc.cidr, c.vpc.maxAzs);
+    if (cidrProblem) problems.push(`vpc.cidr: ${cidrProblem}`);
     if (
       c.apiHostName.endsWith(`.${c.baseDomain}`) &&
       c.apiHostName.split('.').length === c.baseDomain.split('.').length + 1

@@ -96,6 +96,43 @@ describe('parseInfraConfig', () => {
     ).toEqual(['gateway.desiredCount: must be between minCount and maxCount']);
   });
 
+  it('refuses a name prefix that would make invalid RDS, ElastiCache or ECR names', () => {
+    const hint =
+      'namePrefix: must be 3-20 lower-case letters, digits or single hyphens, starting with a letter and not ending with a hyphen';
+    for (const prefix of ['supaplane-', 'supa--plane', '1supa', 'ab'])
+      expect(
+        problemsOf((c) => {
+          c.namePrefix = prefix;
+        }),
+        prefix,
+      ).toEqual([hint]);
+    expect(problemsOf((c) => (c.namePrefix = 'supa-plane-2'))).toEqual([]);
+  });
+
+  it('refuses a VPC range too small for the subnets of maxAzs zones, or with an invalid address', () => {
+    expect(problemsOf((c) => (c.vpc.cidr = '10.0.0.0/18'))).toEqual([]);
+    expect(
+      problemsOf((c) => {
+        c.vpc.cidr = '10.0.0.0/18';
+        c.vpc.maxAzs = 3;
+      }),
+    ).toEqual([
+      'vpc.cidr: a /18 cannot hold the subnets of 3 AZs (a /24, a /20 and a /24 each); use /17 or larger',
+    ]);
+    expect(problemsOf((c) => (c.vpc.cidr = '10.0.0.0/24'))).toEqual([
+      'vpc.cidr: a /24 cannot hold the subnets of 2 AZs (a /24, a /20 and a /24 each); use /18 or larger',
+    ]);
+    expect(problemsOf((c) => (c.vpc.cidr = '999.0.0.0/16'))).toEqual([
+      'vpc.cidr: 999.0.0.0 is not an IPv4 address',
+    ]);
+    expect(
+      problemsOf((c) => {
+        c.vpc.cidr = '10.0.0.0/17';
+        c.vpc.maxAzs = 6;
+      }),
+    ).toEqual([]);
+  });
+
   it('rejects a config that is not an object', () => {
     expect(() => parseInfraConfig(null)).toThrow(/: expected an object/);
   });
