@@ -106,11 +106,19 @@ describe('parseInfraConfig', () => {
         }),
         prefix,
       ).toEqual([hint]);
-    expect(problemsOf((c) => (c.namePrefix = 'supa-plane-2'))).toEqual([]);
+    expect(
+      problemsOf((c) => {
+        c.namePrefix = 'supa-plane-2';
+      }),
+    ).toEqual([]);
   });
 
   it('refuses a VPC range too small for the subnets of maxAzs zones, or with an invalid address', () => {
-    expect(problemsOf((c) => (c.vpc.cidr = '10.0.0.0/18'))).toEqual([]);
+    expect(
+      problemsOf((c) => {
+        c.vpc.cidr = '10.0.0.0/18';
+      }),
+    ).toEqual([]);
     expect(
       problemsOf((c) => {
         c.vpc.cidr = '10.0.0.0/18';
@@ -119,12 +127,18 @@ describe('parseInfraConfig', () => {
     ).toEqual([
       'vpc.cidr: a /18 cannot hold the subnets of 3 AZs (a /24, a /20 and a /24 each); use /17 or larger',
     ]);
-    expect(problemsOf((c) => (c.vpc.cidr = '10.0.0.0/24'))).toEqual([
+    expect(
+      problemsOf((c) => {
+        c.vpc.cidr = '10.0.0.0/24';
+      }),
+    ).toEqual([
       'vpc.cidr: a /24 cannot hold the subnets of 2 AZs (a /24, a /20 and a /24 each); use /18 or larger',
     ]);
-    expect(problemsOf((c) => (c.vpc.cidr = '999.0.0.0/16'))).toEqual([
-      'vpc.cidr: 999.0.0.0 is not an IPv4 address',
-    ]);
+    expect(
+      problemsOf((c) => {
+        c.vpc.cidr = '999.0.0.0/16';
+      }),
+    ).toEqual(['vpc.cidr: 999.0.0.0 is not an IPv4 address']);
     expect(
       problemsOf((c) => {
         c.vpc.cidr = '10.0.0.0/17';
