@@ -9,7 +9,13 @@ import {
   projectDatabaseSizes,
   setProjectReadOnly,
 } from './project-db.js';
-import { findProjectRow, type ProjectRow, type ProjectStatus, withProjectLock } from './projects.js';
+import {
+  findProjectRow,
+  projectRowById,
+  type ProjectRow,
+  type ProjectStatus,
+  withProjectLock,
+} from './projects.js';
 import { withAdvisoryLock } from './transaction.js';
 
 export interface SizeLimitEnforcerOptions {
@@ -230,8 +236,7 @@ export class SizeLimitEnforcer {
 
   /** Under the project's lock: reads its row and its database's size afresh and acts on them. */
   async #settle(db: pg.PoolClient, projectId: string): Promise<SizeLimitAction | null> {
-    const { rows } = await db.query<ProjectRow>('SELECT * FROM tm.projects WHERE id = $1', [projectId]);
-    const row = rows[0];
+    const row = await projectRowById(db, projectId);
     if (!row?.cluster_id || !SETTLED_STATUSES.includes(row.status)) return null;
     const cluster = await this.ctx.clusters.get(row.cluster_id);
     const onCluster = <T>(work: Promise<T>) => within(this.#clusterTimeoutMs, 'the database cluster', work);

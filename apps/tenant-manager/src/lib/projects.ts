@@ -145,6 +145,15 @@ export async function findProjectRow(db: pg.ClientBase | pg.Pool, ref: string): 
   return rows[0] ?? null;
 }
 
+/** The row of project `id` as it is now, whatever its status (callers holding its lock read it so). */
+export async function projectRowById(
+  db: pg.ClientBase | pg.Pool,
+  id: string,
+): Promise<ProjectRow | undefined> {
+  const { rows } = await db.query<ProjectRow>('SELECT * FROM tm.projects WHERE id = $1', [id]);
+  return rows[0];
+}
+
 export async function requireProjectRow(db: pg.ClientBase | pg.Pool, ref: string): Promise<ProjectRow> {
   const row = await findProjectRow(db, validateRef(ref));
   if (!row) throw notFound();
@@ -268,8 +277,7 @@ export async function updateProject(
   const name = patch.name === undefined ? null : validateName(patch.name);
   const found = await requireProjectRow(ctx.db, ref);
   const result = await withProjectLock(ctx, found.id, async (db) => {
-    const { rows } = await db.query<ProjectRow>('SELECT * FROM tm.projects WHERE id = $1', [found.id]);
-    const row = rows[0];
+    const row = await projectRowById(db, found.id);
     if (!row || row.status === 'REMOVED') throw notFound();
     if (!LIMITS_STATUSES.includes(row.status)) {
       throw conflict(`project is ${row.status}; expected ACTIVE_HEALTHY or PAUSED`, 'invalid_status');
@@ -374,8 +382,7 @@ export async function finishDelete(
   db: pg.ClientBase,
   id: string,
 ): Promise<Project | undefined> {
-  const { rows } = await db.query<ProjectRow>('SELECT * FROM tm.projects WHERE id = $1', [id]);
-  const row = rows[0];
+  const row = await projectRowById(db, id);
   if (!row || row.status === 'REMOVED') return undefined;
   if (row.status !== 'GOING_DOWN') await setStatus(ctx, db, id, 'GOING_DOWN');
   // Gateways stop serving before anything is dropped.
@@ -411,8 +418,7 @@ export async function restoreProject(ctx: Context, ref: string): Promise<Project
 async function transition(ctx: Context, ref: string, t: Transition): Promise<Project> {
   const found = await requireProjectRow(ctx.db, ref);
   const result = await withProjectLock(ctx, found.id, async (db) => {
-    const { rows } = await db.query<ProjectRow>('SELECT * FROM tm.projects WHERE id = $1', [found.id]);
-    const row = rows[0];
+    const row = await projectRowById(db, found.id);
     if (!row || row.status === 'REMOVED') throw notFound();
     if (row.status === t.to) return toProject(ctx, row);
     if (row.status !== t.from && row.status !== t.via) {
@@ -434,8 +440,7 @@ export async function finishTransition(
   db: pg.ClientBase,
   id: string,
 ): Promise<Project | undefined> {
-  const { rows } = await db.query<ProjectRow>('SELECT * FROM tm.projects WHERE id = $1', [id]);
-  const row = rows[0];
+  const row = await projectRowById(db, id);
   const t = [PAUSE, RESTORE].find((candidate) => candidate.via === row?.status);
   if (!row || !t) return undefined;
   ctx.log.info({ ref: row.ref, status: row.status }, 'finishing an interrupted pause or restore');

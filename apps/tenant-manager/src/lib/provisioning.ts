@@ -15,6 +15,7 @@ import {
   finishDelete,
   finishTransition,
   type ProjectRow,
+  projectRowById,
   secretAad,
   teardownProject,
   withProjectLock,
@@ -177,9 +178,8 @@ export class Provisioner {
     }
   }
 
-  async #load(db: pg.ClientBase, projectId: string): Promise<ProjectRow | undefined> {
-    const { rows } = await db.query<ProjectRow>('SELECT * FROM tm.projects WHERE id = $1', [projectId]);
-    return rows[0];
+  #load(db: pg.ClientBase, projectId: string): Promise<ProjectRow | undefined> {
+    return projectRowById(db, projectId);
   }
 
   /** One pass under the project lock: run steps until done, or record the failure. */

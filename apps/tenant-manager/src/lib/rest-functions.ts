@@ -2,7 +2,7 @@ import type pg from 'pg';
 import type { Context } from './context.js';
 import { messageOf } from './errors.js';
 import { setProjectConnectionLimit } from './project-db.js';
-import { type ProjectRow, withProjectLock } from './projects.js';
+import { type ProjectRow, projectRowById, withProjectLock } from './projects.js';
 
 /**
  * Environment of a project's rest function (docs/contracts.md, "Rest function environment"). The
@@ -69,8 +69,7 @@ async function reconcileOne(
   db: pg.PoolClient,
   id: string,
 ): Promise<'skipped' | 'unchanged' | 'updated'> {
-  const { rows } = await db.query<ProjectRow>('SELECT * FROM tm.projects WHERE id = $1', [id]);
-  const row = rows[0];
+  const row = await projectRowById(db, id);
   if (row?.status !== 'ACTIVE_HEALTHY') return 'skipped';
   try {
     const cluster = await ctx.clusters.get(row.cluster_id!);
