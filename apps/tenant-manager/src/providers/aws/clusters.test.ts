@@ -69,6 +69,23 @@ describe('AWS worker cluster provider', () => {
     expect(() => clusterSlug('!!!')).toThrow(/letters or digits/);
   });
 
+  it("keeps the cluster and writer identifiers within RDS's 63 characters under the longest stack prefix", async () => {
+    const rds = fakeRds({ checksUntilAvailable: 1 });
+    const prefix = 'abcdefghijklmnopqrst-worker-'; // infra's longest namePrefix (20) + '-worker-'
+    const provider = createAwsClusterProvider(
+      { ...config, workerCluster: { ...config.workerCluster!, identifierPrefix: prefix } },
+      { rds: rds.client, sleep: async () => {}, availablePoll: { intervalMs: 500, maxChecks: 10 } },
+    );
+    const connection = await provider.createCluster({ name: 'Europe West Primary Cluster Number Two' });
+    const cluster = rds.mock.commandCalls(CreateDBClusterCommand)[0]!.args[0].input.DBClusterIdentifier!;
+    const writer = rds.mock.commandCalls(CreateDBInstanceCommand)[0]!.args[0].input.DBInstanceIdentifier!;
+    // 63 - 28 - 7 = 28 characters of slug, less the hyphen the cut leaves at its end.
+    expect(cluster).toBe(`${prefix}europe-west-primary-cluster`);
+    expect(writer).toBe(`${cluster}-writer`);
+    expect(writer.length).toBeLessThanOrEqual(63);
+    expect(connection.externalId).toBe(cluster);
+  });
+
   it('creates an encrypted Serverless v2 cluster and writer, waits until available, returns the connection', async () => {
     const { rds, provider, sleep } = setup();
     const connection = await provider.createCluster({ name: 'EU 2' });

@@ -31,14 +31,21 @@ export interface AwsClusterProviderDeps {
   readonly generatePassword?: () => string;
 }
 
-/** `Name` → a valid RDS identifier suffix: lower-case letters, digits and single hyphens. */
-export function clusterSlug(name: string): string {
+/** RDS's longest DB cluster or instance identifier. */
+const RDS_IDENTIFIER_MAX = 63;
+const WRITER_SUFFIX = '-writer';
+
+/**
+ * `Name` → a valid RDS identifier suffix: lower-case letters, digits and single hyphens, at most
+ * `maxLength` characters (30 by default).
+ */
+export function clusterSlug(name: string, maxLength = 30): string {
   const slug = name
     .toLowerCase()
     .replace(/[^a-z0-9]+/g, '-')
     .replace(/^-+|-+$/g, '');
   if (!slug) throw new Error('worker cluster name must contain letters or digits');
-  return slug.slice(0, 30).replace(/-+$/, '');
+  return slug.slice(0, maxLength).replace(/-+$/, '');
 }
 
 /**
@@ -56,7 +63,12 @@ export function createAwsClusterProvider(
   const send = <T>(call: () => Promise<T>) => withThrottlingRetry(call, deps.sleep, deps.retry);
   const password = deps.generatePassword ?? (() => randomBytes(32).toString('hex'));
   const masterUsername = worker.masterUsername ?? 'supaplane_admin';
-  const writerId = (cluster: string) => `${cluster}-writer`;
+  const writerId = (cluster: string) => `${cluster}${WRITER_SUFFIX}`;
+  // The writer's identifier (the longest name made from the slug) must fit RDS's 63 characters too:
+  // with a 20-character stack prefix, `<prefix>-worker-` leaves 28 for the slug.
+  const slugRoom = Math.min(30, RDS_IDENTIFIER_MAX - worker.identifierPrefix.length - WRITER_SUFFIX.length);
+  if (slugRoom < 1)
+    throw new Error(`AWS provider: workerCluster.identifierPrefix is too long for RDS identifiers`);
 
   const describeCluster = async (id: string): Promise<DBCluster | undefined> => {
     try {
@@ -85,7 +97,7 @@ export function createAwsClusterProvider(
     owns,
 
     async createCluster(input: NewWorkerCluster): Promise<WorkerClusterConnection> {
-      const id = `${worker.identifierPrefix}${clusterSlug(input.name)}`;
+      const id = `${worker.identifierPrefix}${clusterSlug(input.name, slugRoom)}`;
       const region = input.region ?? config.region;
       if (region !== config.region)
         throw new Error(`worker clusters can only be created in ${config.region}`);
