@@ -91,7 +91,13 @@ export async function startTenantManager(config: TenantManagerConfig): Promise<R
     max: 20,
     connectionTimeoutMillis: 10_000,
   });
-  db.on('error', (error) => logger.warn({ err: error }, 'idle management connection failed'));
+  // The message and code only: node-pg's error carries its client object, which pino would dump whole.
+  db.on('error', (error) =>
+    logger.warn(
+      { err: error.message, code: (error as { code?: string }).code },
+      'idle management connection failed',
+    ),
+  );
   const redis = config.redisUrl
     ? new Redis(config.redisUrl, { maxRetriesPerRequest: 2, enableOfflineQueue: false, lazyConnect: false })
     : null;
