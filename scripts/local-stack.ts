@@ -36,7 +36,7 @@ import { pathToFileURL } from 'node:url';
 import { type RuntimeFactory, startLambdaEmulator } from '@supaplane/lambda-local';
 import {
   type RunningPostgres,
-  freePorts,
+  stablePorts,
   hasRedisServer,
   startPostgres,
   startRedis,
@@ -249,9 +249,12 @@ export type StackPorts = Required<
   Pick<LocalStackOptions, 'pgPort' | 'gatewayPort' | 'tmPublicPort' | 'tmInternalPort' | 'lambdaPort'>
 >;
 
-/** Distinct free ports for every service, for suites that start a stack of their own. */
+/**
+ * Distinct free ports for every service, for suites that start a stack of their own (and restart it on
+ * the same ports: below the ephemeral range, see `stablePorts`).
+ */
 export async function freeStackPorts(): Promise<StackPorts> {
-  const [pgPort, gatewayPort, tmPublicPort, tmInternalPort, lambdaPort] = (await freePorts(5)) as [
+  const [pgPort, gatewayPort, tmPublicPort, tmInternalPort, lambdaPort] = (await stablePorts(5)) as [
     number,
     number,
     number,

@@ -1,7 +1,8 @@
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
-import { startPostgres, startRedis } from './index.js';
+import { freePort, stablePorts, startPostgres, startRedis } from './index.js';
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 
 describe('local services', () => {
@@ -87,4 +88,17 @@ describe('process hygiene', () => {
     }
     expect(alive).toBe(false);
   }, 60_000);
+});
+
+describe('stablePorts', () => {
+  it('hands out distinct free ports below the kernel ephemeral range, so a restart on them is not raced by source ports', async () => {
+    const low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+    const ports = await stablePorts(5);
+    expect(new Set(ports).size).toBe(5);
+    for (const port of ports) {
+      expect(port).toBeGreaterThan(1024);
+      expect(port).toBeLessThan(low);
+      expect(await freePort(port)).toBe(port); // still free: bindable by exactly that number
+    }
+  });
 });
