@@ -172,47 +172,29 @@ describe('rpc', () => {
     expect(await adminQuery('SELECT n FROM rpc_counters WHERE id = 1')).toEqual([{ n: 6 }]);
   });
 
-  it('runs a volatile function once when its rows are also counted (Prefer: count=exact)', async () => {
-    await ownerQuery(`CREATE TABLE rpc_calls (kind text NOT NULL);
-      GRANT INSERT, SELECT ON rpc_calls TO anon;
-      CREATE FUNCTION log_scalar() RETURNS SETOF int LANGUAGE sql VOLATILE AS
-        $$ INSERT INTO rpc_calls VALUES ('scalar') RETURNING 7 $$;
-      CREATE FUNCTION log_rows() RETURNS TABLE (a int, b int) LANGUAGE sql VOLATILE AS
-        $$ INSERT INTO rpc_calls VALUES ('rows') RETURNING 1, 2 $$;`);
-    const counted = { headers: { prefer: 'count=exact' } };
-    const scalar = await t.call('POST', '/rpc/log_scalar?pgrst_scalar=eq.7', counted);
-    expect([scalar.json, scalar.headers['content-range']]).toEqual([[7], '0-0/1']);
-    const rows = await t.call('POST', '/rpc/log_rows?select=b', counted);
-    expect([rows.json, rows.headers['content-range']]).toEqual([[{ b: 2 }], '0-0/1']);
-    expect(
-      await adminQuery('SELECT kind, count(*)::int AS n FROM rpc_calls GROUP BY kind ORDER BY kind'),
-    ).toEqual([
-      { kind: 'rows', n: 1 },
-      { kind: 'scalar', n: 1 },
-    ]);
-  });
-
-  it('runs a volatile function once when its rows are counted with Prefer: count=estimated', async () => {
-    await ownerQuery(`CREATE TABLE rpc_estimated_calls (kind text NOT NULL);
-      GRANT INSERT, SELECT ON rpc_estimated_calls TO anon;
-      CREATE FUNCTION log_estimated() RETURNS SETOF int LANGUAGE sql VOLATILE AS
-        $$ INSERT INTO rpc_estimated_calls VALUES ('scalar') RETURNING 7 $$;
-      CREATE FUNCTION log_estimated_rows() RETURNS TABLE (a int, b int) LANGUAGE sql VOLATILE AS
-        $$ INSERT INTO rpc_estimated_calls VALUES ('rows') RETURNING 1, 2 $$;`);
-    const estimated = { headers: { prefer: 'count=estimated' } };
-    const scalar = await t.call('POST', '/rpc/log_estimated', estimated);
-    expect([scalar.json, scalar.headers['content-range']]).toEqual([[7], '0-0/1']);
-    const rows = await t.call('POST', '/rpc/log_estimated_rows?select=b', estimated);
-    expect([rows.json, rows.headers['content-range']]).toEqual([[{ b: 2 }], '0-0/1']);
-    expect(
-      await adminQuery(
-        'SELECT kind, count(*)::int AS n FROM rpc_estimated_calls GROUP BY kind ORDER BY kind',
-      ),
-    ).toEqual([
-      { kind: 'rows', n: 1 },
-      { kind: 'scalar', n: 1 },
-    ]);
-  });
+  it.each(['exact', 'estimated'])(
+    'runs a volatile function once when its rows are also counted (Prefer: count=%s)',
+    async (count) => {
+      const calls = `rpc_${count}_calls`;
+      await ownerQuery(`CREATE TABLE ${calls} (kind text NOT NULL);
+        GRANT INSERT, SELECT ON ${calls} TO anon;
+        CREATE FUNCTION log_${count}_scalar() RETURNS SETOF int LANGUAGE sql VOLATILE AS
+          $$ INSERT INTO ${calls} VALUES ('scalar') RETURNING 7 $$;
+        CREATE FUNCTION log_${count}_rows() RETURNS TABLE (a int, b int) LANGUAGE sql VOLATILE AS
+          $$ INSERT INTO ${calls} VALUES ('rows') RETURNING 1, 2 $$;`);
+      const counted = { headers: { prefer: `count=${count}` } };
+      const scalar = await t.call('POST', `/rpc/log_${count}_scalar?pgrst_scalar=eq.7`, counted);
+      expect([scalar.json, scalar.headers['content-range']]).toEqual([[7], '0-0/1']);
+      const rows = await t.call('POST', `/rpc/log_${count}_rows?select=b`, counted);
+      expect([rows.json, rows.headers['content-range']]).toEqual([[{ b: 2 }], '0-0/1']);
+      expect(
+        await adminQuery(`SELECT kind, count(*)::int AS n FROM ${calls} GROUP BY kind ORDER BY kind`),
+      ).toEqual([
+        { kind: 'rows', n: 1 },
+        { kind: 'scalar', n: 1 },
+      ]);
+    },
+  );
 
   it("keeps the database's statement_timeout when the engine is given none", async () => {
     const url = new URL(inject('restDbUrl'));
