@@ -178,13 +178,9 @@ export class Provisioner {
     }
   }
 
-  #load(db: pg.ClientBase, projectId: string): Promise<ProjectRow | undefined> {
-    return projectRowById(db, projectId);
-  }
-
   /** One pass under the project lock: run steps until done, or record the failure. */
   async #attempt(db: pg.PoolClient, projectId: string): Promise<'settled' | 'retry'> {
-    let row = await this.#load(db, projectId);
+    let row = await projectRowById(db, projectId);
     if (!row || row.status !== 'COMING_UP') return 'settled';
     if (row.attempts >= this.#maxAttempts) return (await this.#rollback(db, row)) ? 'settled' : 'retry';
     let step: ProvisioningStep | null = null;
@@ -207,7 +203,7 @@ export class Provisioner {
           { ref: row.ref, step, ms: Math.round(performance.now() - started) },
           'provisioning step done',
         );
-        row = advanced.rows[0] ?? (await this.#load(db, projectId));
+        row = advanced.rows[0] ?? (await projectRowById(db, projectId));
       }
       return 'settled';
     } catch (error) {
@@ -227,7 +223,7 @@ export class Provisioner {
       );
       this.ctx.log.warn({ ref: row?.ref, step: row?.step, err: message }, 'provisioning step failed');
       if ((rows[0]?.attempts ?? 0) < this.#maxAttempts) return 'retry';
-      const current = await this.#load(db, projectId);
+      const current = await projectRowById(db, projectId);
       if (current?.status !== 'COMING_UP') return 'settled';
       return (await this.#rollback(db, current)) ? 'settled' : 'retry';
     }
