@@ -301,6 +301,7 @@ export function buildGateway(options: GatewayOptions): Gateway {
       metered: false,
       rateLimited: false,
       ingressBytes: 0,
+      egressBytes: 0,
       expectsContinue,
     };
     inFlight++;
@@ -316,7 +317,7 @@ export function buildGateway(options: GatewayOptions): Gateway {
           // Unanswered (the client left first): no status class, not node's default 200.
           res.headersSent ? res.statusCode : 0,
           state.ingressBytes,
-          state.relay ? state.relay.bytesRelayed : 0,
+          state.relay ? state.relay.bytesRelayed : state.egressBytes,
           state.rateLimited,
         );
       }
@@ -599,6 +600,7 @@ export function buildGateway(options: GatewayOptions): Gateway {
       method: req.method ?? 'GET',
       path: queryString ? `${upstream.basePath}${path}?${queryString}` : upstream.basePath + path,
       headers,
+      traffic: state,
       connectTimeoutMs: config.upstreamConnectTimeoutMs,
       responseTimeoutMs: config.upstreamHeadersTimeoutMs,
       ...(config.localMode ? { lookup: localhostLookup as LookupFunction } : {}),
@@ -611,6 +613,9 @@ export function buildGateway(options: GatewayOptions): Gateway {
           if (isRelayedResponseHeader(name)) relayed.push(name, raw[i + 1]!);
         }
         res.writeHead(response.statusCode ?? 502, relayed);
+        response.on('data', (chunk: Buffer) => {
+          state.egressBytes += chunk.length;
+        });
         response.once('error', () => res.destroy());
         response.once('aborted', () => res.destroy());
         response.pipe(res);
@@ -785,8 +790,10 @@ interface RequestState {
   metered: boolean;
   /** Refused by the project's rate limit. */
   rateLimited: boolean;
-  /** Request body bytes forwarded upstream. */
+  /** Request body bytes forwarded upstream; for a WebSocket tunnel, the client's bytes through it. */
   ingressBytes: number;
+  /** A WebSocket tunnel's bytes from the upstream (a relayed response counts `relay.bytesRelayed`). */
+  egressBytes: number;
   /** The client waits for `100 Continue` before it sends the body. */
   readonly expectsContinue: boolean;
 }

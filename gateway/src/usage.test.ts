@@ -1,8 +1,9 @@
 import { request as httpRequest } from 'node:http';
+import { connect } from 'node:net';
 import { generateApiKey } from '@supaplane/keys';
 import { type RunningRedis, startRedis } from '@supaplane/local-services';
 import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { usageRedisKey, usageTopRedisKey } from './redis-layer.js';
 import { type RunningGateway, startGateway } from './server.js';
 import { type EchoUpstream, startEchoUpstream } from './testing/echo-upstream.js';
@@ -349,6 +350,39 @@ describe('usage through gateways sharing one Redis', () => {
     });
     await eventually(async () => (await hash(hasty.ref)).requests === 1);
     expect(await hash(hasty.ref)).toEqual({ requests: 1, rest: 1 });
+  });
+
+  it('meters the bytes through a WebSocket tunnel both ways, as it does relayed bodies', async () => {
+    const live = registry.addProject('tunneltunneltunnelt', {
+      upstreams: upstreamsFor('tunneltunneltunnelt', echo.port),
+    });
+    const port = Number(new URL(gateways[0]!.url).port);
+    const client = connect(port, '127.0.0.1');
+    let received = Buffer.alloc(0);
+    const got = (predicate: (text: string) => boolean) =>
+      vi.waitFor(() => expect(predicate(received.toString('latin1'))).toBe(true));
+    client.on('data', (chunk: Buffer) => {
+      received = Buffer.concat([received, chunk]);
+    });
+    client.write(
+      `GET /realtime/v1/websocket?apikey=${live.publishableKey}&vsn=1.0.0 HTTP/1.1\r\n` +
+        `Host: ${live.ref}.${BASE_DOMAIN}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n` +
+        'Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n',
+    );
+    await got((text) => text.startsWith('HTTP/1.1 101 ') && text.includes('\r\n\r\n'));
+    const headBytes = received.length;
+    // The echo upstream sends each byte back: 3000 up, 3000 down.
+    client.write('a'.repeat(1000));
+    client.write('b'.repeat(2000));
+    await got(() => received.length === headBytes + 3000);
+    client.destroy();
+    await eventually(async () => (await hash(live.ref)).requests === 1);
+    expect(await hash(live.ref)).toEqual({
+      requests: 1,
+      realtime: 1,
+      ingress_bytes: 3000,
+      egress_bytes: 3000,
+    });
   });
 
   it("counts nothing for a key that is not one of the project's own, though its checksum passes", async () => {

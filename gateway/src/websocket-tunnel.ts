@@ -2,6 +2,14 @@ import { type IncomingMessage, request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { LookupFunction, Socket } from 'node:net';
 
+/** A tunnel's WebSocket bytes (frames, not the HTTP upgrade heads), counted as they pass (usage). */
+export interface TunnelTraffic {
+  /** Client → upstream. */
+  ingressBytes: number;
+  /** Upstream → client. */
+  egressBytes: number;
+}
+
 export interface TunnelOptions {
   /** The client's socket, already past its HTTP upgrade request. */
   readonly client: Socket;
@@ -17,6 +25,8 @@ export interface TunnelOptions {
   /** How long the upstream may take to answer the upgrade once connected. */
   readonly responseTimeoutMs: number;
   readonly lookup?: LookupFunction;
+  /** Where the relayed bytes are added up, live (the request's usage is read when the client's socket closes). */
+  readonly traffic: TunnelTraffic;
   /**
    * The upstream declined the upgrade (any status but 101): its answer, to relay as an ordinary
    * response that ends the client's connection. No client byte has reached the upstream.
@@ -75,8 +85,17 @@ export function openTunnel(options: TunnelOptions): void {
     socket.setNoDelay(true);
     client.setNoDelay(true);
     client.write(formatResponseHead(response));
+    const traffic = options.traffic;
     if (upstreamHead.length > 0) client.write(upstreamHead);
     if (options.head.length > 0) socket.write(options.head);
+    traffic.egressBytes += upstreamHead.length;
+    traffic.ingressBytes += options.head.length;
+    socket.on('data', (chunk: Buffer) => {
+      traffic.egressBytes += chunk.length;
+    });
+    client.on('data', (chunk: Buffer) => {
+      traffic.ingressBytes += chunk.length;
+    });
     pipeBothWays(client, socket);
   });
   request.end();
