@@ -36,6 +36,20 @@ beforeAll(async () => {
     },
   });
   clusterId = await h.registerCluster('metrics', 5);
+  // metrics-flaky's configure_database also does its work once without being recorded (a sequence
+  // outlives the refused UPDATE's rollback): one failed attempt, not a done one as well.
+  await h.db.query(`
+CREATE SEQUENCE tm.metrics_unrecorded;
+CREATE FUNCTION tm.metrics_refuse_record() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF NEW.ref = 'metrics-flaky' AND OLD.step = 'configure_database' AND NEW.step <> OLD.step
+     AND nextval('tm.metrics_unrecorded') = 1 THEN
+    RAISE EXCEPTION 'step not recorded';
+  END IF;
+  RETURN NEW;
+END $$;
+CREATE TRIGGER metrics_refuse_record BEFORE UPDATE ON tm.projects
+  FOR EACH ROW EXECUTE FUNCTION tm.metrics_refuse_record();`);
   for (const ref of ['metrics-ok', 'metrics-flaky']) {
     const created = await h.createProject(ref);
     expect(created.statusCode, created.body).toBe(201);
@@ -89,6 +103,7 @@ describe('tenant-manager /metrics (internal port)', () => {
       expect(steps(step, 'done'), step).toBe(step === 'allocate_cluster' || step === 'create_roles' ? 3 : 2);
     }
     expect(steps('create_roles', 'failed')).toBe(1);
+    expect(steps('configure_database', 'failed')).toBe(1);
     expect(steps('create_database', 'failed')).toBe(3);
     expect(value(text, 'tenant_manager_projects_provisioned_total{result="active"}')).toBe(2);
     expect(value(text, 'tenant_manager_projects_provisioned_total{result="init_failed"}')).toBe(1);

@@ -192,17 +192,19 @@ export class Provisioner {
         await this.options.faults?.beforeStep?.(step, row.ref);
         await this.#runStep(db, step, row);
         await this.options.faults?.afterStep?.(step, row.ref);
-        this.ctx.metrics.provisioningStep(step, 'done', (performance.now() - started) / 1000);
         const next = PROVISIONING_STEPS[PROVISIONING_STEPS.indexOf(step) + 1] ?? step;
         const advanced = await db.query<ProjectRow>(
           `UPDATE tm.projects SET step = $2, attempts = 0, last_error = NULL, updated_at = $4
            WHERE id = $1 AND step = $3 RETURNING *`,
           [projectId, next, step, this.ctx.clock.now()],
         );
+        // Only once recorded: an attempt whose record fails is counted once, as failed, below.
+        this.ctx.metrics.provisioningStep(step, 'done', (performance.now() - started) / 1000);
         this.ctx.log.info(
           { ref: row.ref, step, ms: Math.round(performance.now() - started) },
           'provisioning step done',
         );
+        step = null; // counted: a failure before the next step starts is no attempt of it
         row = advanced.rows[0] ?? (await projectRowById(db, projectId));
       }
       return 'settled';
