@@ -32,7 +32,10 @@ export interface LambdaEmulatorOptions {
   readonly host?: string;
   /** Region in the Function URL host and the SigV4 scope. Default `local`. */
   readonly region?: string;
-  /** The only credentials whose signatures are accepted (the local stand-in for IAM). */
+  /**
+   * The only credentials whose signatures are accepted (the local stand-in for IAM); with a
+   * `sessionToken`, requests must carry that token, as AWS requires of temporary credentials.
+   */
   readonly credentials: StaticCredentials;
   /** Bearer token of the control API (the platform's internal service token). */
   readonly controlToken: string;
@@ -107,7 +110,8 @@ export async function startLambdaEmulator(options: LambdaEmulatorOptions): Promi
       logger.warn({ function: name, reason: auth.kind }, 'rejected unsigned or badly signed request');
       if (auth.kind === 'missing')
         return awsError(res, 403, 'AccessDeniedException', { Message: 'Forbidden' });
-      if (auth.kind === 'unknown-access-key') {
+      // AWS gives a wrong or missing session token the same answer as an unknown access key.
+      if (auth.kind === 'unknown-access-key' || auth.kind === 'invalid-security-token') {
         return awsError(res, 403, 'UnrecognizedClientException', {
           message: 'The security token included in the request is invalid.',
         });

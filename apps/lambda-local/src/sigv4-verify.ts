@@ -11,6 +11,12 @@ import { SignatureV4 } from '@smithy/signature-v4';
 export interface StaticCredentials {
   readonly accessKeyId: string;
   readonly secretAccessKey: string;
+  /**
+   * Set for temporary credentials: the one session token that goes with this access key. As on AWS, a
+   * request must then carry it (`x-amz-security-token`, or `X-Amz-Security-Token` when presigned), and
+   * without one configured a request carrying any token is refused too.
+   */
+  readonly sessionToken?: string;
 }
 
 export interface ReceivedRequest {
@@ -27,6 +33,7 @@ export interface ReceivedRequest {
 export type SigV4Failure =
   | { readonly kind: 'missing' }
   | { readonly kind: 'unknown-access-key' }
+  | { readonly kind: 'invalid-security-token' }
   | { readonly kind: 'invalid'; readonly message: string };
 
 export type SigV4Result =
@@ -159,19 +166,29 @@ export type SigV4Verifier = (request: ReceivedRequest) => Promise<SigV4Result>;
 /** Builds a verifier for one region and one set of static credentials (the local stand-in for IAM). */
 export function createSigV4Verifier(options: SigV4VerifierOptions): SigV4Verifier {
   const now = options.now ?? Date.now;
+  const { accessKeyId, secretAccessKey, sessionToken } = options.credentials;
   const signer = new SignatureV4({
     service: SERVICE,
     region: options.region,
-    credentials: options.credentials,
+    // No session token here: the signer would add it to the signed headers whether the client signed it or not.
+    credentials: { accessKeyId, secretAccessKey },
     sha256: NodeSha256,
     applyChecksum: false,
   });
   const invalid = (message: string): SigV4Result => ({ ok: false, kind: 'invalid', message });
 
-  /** Access key, scope and host checks shared by header and query (presigned) authentication. */
-  const checkScope = (auth: ParsedAuthorization): SigV4Result | undefined => {
-    if (!sameText(auth.accessKeyId, options.credentials.accessKeyId)) {
+  /**
+   * Access key, session token, scope and host checks shared by header and query (presigned)
+   * authentication; `token` is the session token the request carries, if any.
+   */
+  const checkScope = (auth: ParsedAuthorization, token: string | undefined): SigV4Result | undefined => {
+    if (!sameText(auth.accessKeyId, accessKeyId)) {
       return { ok: false, kind: 'unknown-access-key' };
+    }
+    if (
+      sessionToken === undefined ? token !== undefined : token === undefined || !sameText(token, sessionToken)
+    ) {
+      return { ok: false, kind: 'invalid-security-token' };
     }
     if (auth.service !== SERVICE)
       return invalid(`Credential should be scoped to correct service: '${SERVICE}'.`);
@@ -220,7 +237,7 @@ export function createSigV4Verifier(options: SigV4VerifierOptions): SigV4Verifie
         `Authorization header requires 'Credential', 'Signature' and 'SignedHeaders' parameters.`,
       );
     }
-    const refused = checkScope(auth);
+    const refused = checkScope(auth, request.headers['x-amz-security-token']);
     if (refused) return refused;
     const amzDate = request.headers['x-amz-date'];
     const signingDate = amzDate === undefined ? undefined : parseAmzDate(amzDate);
@@ -289,7 +306,8 @@ export function createSigV4Verifier(options: SigV4VerifierOptions): SigV4Verifie
       `${AUTH_PREFIX}Credential=${credential}, SignedHeaders=${signedHeaders}, Signature=${signature}`,
     );
     if (!auth) return invalid(SIGNATURE_MISMATCH);
-    const refused = checkScope(auth);
+    const token = field('X-Amz-Security-Token') ?? request.headers['x-amz-security-token'];
+    const refused = checkScope(auth, token);
     if (refused) return refused;
     const signingDate = parseAmzDate(amzDate);
     const expiresIn = Number(expires);

@@ -249,3 +249,49 @@ describe('SigV4 in the query string (presigned URL), which Function URLs accept 
     expect([res.status, res.json().message]).toEqual([403, SIGNATURE_MISMATCH]);
   });
 });
+
+describe('temporary credentials: the session token must be the one that goes with the access key', () => {
+  const TEMPORARY = {
+    ...CREDENTIALS,
+    accessKeyId: 'ASIALOCALEXAMPLE0001',
+    sessionToken: 'session/token+one',
+  };
+  let temporary: LambdaEmulator;
+  beforeAll(async () => {
+    temporary = await startTestEmulator({ credentials: TEMPORARY });
+    expect((await control(temporary.port, 'PUT', '/functions/rest-echo', { runtime: 'echo' })).status).toBe(
+      200,
+    );
+  });
+  afterAll(() => temporary.close());
+
+  const invalidToken = (res: Awaited<ReturnType<typeof callFunction>>) => {
+    expect(res.status).toBe(403);
+    expect(res.headers['x-amzn-errortype']).toBe('UnrecognizedClientException');
+    expect(res.json()).toEqual({ message: 'The security token included in the request is invalid.' });
+  };
+
+  it('passes with its token, in the header or presigned in the query', async () => {
+    const signed = await callFunction(temporary.port, 'rest-echo', { credentials: TEMPORARY });
+    expect(signed.status, signed.text).toBe(200);
+    const presigned = await callFunction(temporary.port, 'rest-echo', {
+      credentials: TEMPORARY,
+      presignExpiresIn: 60,
+    });
+    expect(presigned.status, presigned.text).toBe(200);
+  });
+  it('refuses another token, though the request is signed with it', async () => {
+    const other = { ...TEMPORARY, sessionToken: 'session/token+two' };
+    invalidToken(await callFunction(temporary.port, 'rest-echo', { credentials: other }));
+    invalidToken(
+      await callFunction(temporary.port, 'rest-echo', { credentials: other, presignExpiresIn: 60 }),
+    );
+  });
+  it('refuses a request without the token', async () => {
+    const { sessionToken: _, ...withoutToken } = TEMPORARY;
+    invalidToken(await callFunction(temporary.port, 'rest-echo', { credentials: withoutToken }));
+  });
+  it('refuses a token sent with long-term credentials, which have none', async () => {
+    invalidToken(await call({ credentials: { ...CREDENTIALS, sessionToken: 'made-up' } }));
+  });
+});
