@@ -73,7 +73,7 @@ describe('readClientHead', () => {
       'prefer',
       'return=representation',
     ]);
-    expect(upstreamHeaders(head, '10.0.0.7').slice(-2)).toEqual(['x-forwarded-for', '9.9.9.9, 10.0.0.7']);
+    expect(upstreamHeaders(head, '10.0.0.7', 1).slice(-2)).toEqual(['x-forwarded-for', '9.9.9.9, 10.0.0.7']);
   });
 
   it('drops the headers a client names in Connection', () => {
@@ -88,6 +88,28 @@ describe('readClientHead', () => {
       'keep-alive, X-Secret-Hop',
     ]);
     expect(head.forward).toEqual(['accept', '*/*']);
-    expect(upstreamHeaders(readClientHead(['Host', 'a']), undefined)).toEqual(['x-forwarded-for', 'unknown']);
+    expect(upstreamHeaders(readClientHead(['Host', 'a']), undefined, 1)).toEqual([
+      'x-forwarded-for',
+      'unknown',
+    ]);
+  });
+
+  it("keeps only the X-Forwarded-For entries the trusted proxies appended, never the client's own", () => {
+    const forwardedFor = (value: string | null, hops: number) => {
+      const head = readClientHead(value === null ? ['Host', 'a'] : ['Host', 'a', 'X-Forwarded-For', value]);
+      return upstreamHeaders(head, '10.0.0.9', hops).at(-1);
+    };
+    // Straight from the client (no proxy): whatever it wrote is dropped.
+    expect(forwardedFor('1.2.3.4', 0)).toBe('10.0.0.9');
+    // Behind an ALB, which appends the address it was connected from: that one is the client.
+    expect(forwardedFor('203.0.113.7', 1)).toBe('203.0.113.7, 10.0.0.9');
+    expect(forwardedFor('6.6.6.6, 203.0.113.7', 1)).toBe('203.0.113.7, 10.0.0.9');
+    expect(forwardedFor('6.6.6.6,7.7.7.7,203.0.113.7', 1)).toBe('203.0.113.7, 10.0.0.9');
+    // CDN then ALB: the CDN saw the client, the ALB saw the CDN.
+    expect(forwardedFor('6.6.6.6, 203.0.113.7, 198.51.100.1', 2)).toBe('203.0.113.7, 198.51.100.1, 10.0.0.9');
+    // Fewer entries than hops (a proxy was skipped): all of them, nothing invented.
+    expect(forwardedFor('203.0.113.7', 3)).toBe('203.0.113.7, 10.0.0.9');
+    expect(forwardedFor(null, 1)).toBe('10.0.0.9');
+    expect(forwardedFor('', 1)).toBe('10.0.0.9');
   });
 });

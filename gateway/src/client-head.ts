@@ -98,11 +98,29 @@ export function readClientHead(rawHeaders: readonly string[]): ClientHead {
   return Object.assign(head, { forward }) as ClientHead;
 }
 
-/** `forward` with `x-forwarded-for` (the client's address appended) added: the list itself, once per request. */
-export function upstreamHeaders(head: ClientHead, remoteAddress: string | undefined): string[] {
+/**
+ * `forward` with `x-forwarded-for` added: the list itself, once per request. Of the client's
+ * `X-Forwarded-For` only the last `trustedHops` entries are kept, the ones the proxies in front of the
+ * gateway appended (ALB appends the address it was connected from); anything before them is whatever
+ * the client wrote, and an upstream that takes the first entry as the client's address (auth's
+ * per-IP rate limits, audit logs) must never see it. So the value sent is the client's address as
+ * the outermost trusted proxy saw it, the proxies' entries after it, then this connection's peer.
+ */
+export function upstreamHeaders(
+  head: ClientHead,
+  remoteAddress: string | undefined,
+  trustedHops: number,
+): string[] {
   const headers = head.forward;
-  const client = remoteAddress ?? 'unknown';
+  const peer = remoteAddress ?? 'unknown';
   const forwardedFor = head['x-forwarded-for'];
-  headers.push('x-forwarded-for', forwardedFor !== undefined ? `${forwardedFor}, ${client}` : client);
+  if (forwardedFor === undefined || trustedHops === 0) {
+    headers.push('x-forwarded-for', peer);
+    return headers;
+  }
+  let cut = forwardedFor.length;
+  for (let hop = 0; hop < trustedHops && cut >= 0; hop++) cut = forwardedFor.lastIndexOf(',', cut - 1);
+  const trusted = (cut < 0 ? forwardedFor : forwardedFor.slice(cut + 1)).trim();
+  headers.push('x-forwarded-for', trusted === '' ? peer : `${trusted}, ${peer}`);
   return headers;
 }

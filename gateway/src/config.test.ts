@@ -16,6 +16,8 @@ describe('gateway config', () => {
       staticAwsCredentials: null,
       bodyLimitBytes: LAMBDA_BODY_LIMIT,
       upstreamHostAllowlist: ['*.lambda-url.eu-west-1.on.aws'],
+      // The ALB in front of the gateway appends one X-Forwarded-For entry.
+      trustedProxyHops: 1,
     });
     expect(LAMBDA_BODY_LIMIT).toBe(6_291_456);
   });
@@ -36,6 +38,7 @@ describe('gateway config', () => {
       redisUrl: 'redis://127.0.0.1:6390',
       staticAwsCredentials: { accessKeyId: 'AKID', secretAccessKey: 'secret' },
       upstreamHostAllowlist: ['*.lambda-url.*.localhost'],
+      trustedProxyHops: 0,
     });
   });
 
@@ -48,6 +51,9 @@ describe('gateway config', () => {
       'GATEWAY_PORT must be an integer >= 0',
     );
     expect(() => loadGatewayConfig({ ...base, LOCAL_MODE: '1' })).toThrow(/LOCAL_AWS_ACCESS_KEY_ID/);
+    expect(() =>
+      loadGatewayConfig({ ...base, BASE_DOMAIN: 'x.com', GATEWAY_TRUSTED_PROXY_HOPS: '-1' }),
+    ).toThrow('GATEWAY_TRUSTED_PROXY_HOPS must be an integer from 0 to 10');
   });
 
   it('matches upstream hosts label by label', () => {

@@ -59,6 +59,11 @@ export interface GatewayConfig {
   readonly newKeysPerProjectPerSecond: number;
   /** At most this many tenant-manager lookups per second in all (burst twice that); 0 turns it off. */
   readonly registryLookupsPerSecond: number;
+  /**
+   * Proxies in front of the gateway that append to `X-Forwarded-For` (the AWS stack: one ALB); their
+   * entries are kept, everything the client wrote before them is dropped (client-head.ts).
+   */
+  readonly trustedProxyHops: number;
 }
 
 /** Lambda's synchronous invocation payload limit. */
@@ -68,11 +73,17 @@ export class ConfigError extends Error {}
 
 type Env = Readonly<Record<string, string | undefined>>;
 
-function int(env: Env, name: string, fallback: number, min = 0): number {
+function int(env: Env, name: string, fallback: number, min = 0, max = Number.MAX_SAFE_INTEGER): number {
   const raw = env[name];
   if (raw === undefined || raw === '') return fallback;
   const value = Number(raw);
-  if (!Number.isInteger(value) || value < min) throw new ConfigError(`${name} must be an integer >= ${min}`);
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new ConfigError(
+      max === Number.MAX_SAFE_INTEGER
+        ? `${name} must be an integer >= ${min}`
+        : `${name} must be an integer from ${min} to ${max}`,
+    );
+  }
   return value;
 }
 
@@ -145,5 +156,6 @@ export function loadGatewayConfig(env: Env): GatewayConfig {
     usageFlushMs: int(env, 'GATEWAY_USAGE_FLUSH_MS', 5_000),
     newKeysPerProjectPerSecond: int(env, 'GATEWAY_NEW_KEYS_PER_PROJECT_PER_SECOND', 20),
     registryLookupsPerSecond: int(env, 'GATEWAY_REGISTRY_LOOKUPS_PER_SECOND', 1_000),
+    trustedProxyHops: int(env, 'GATEWAY_TRUSTED_PROXY_HOPS', localMode ? 0 : 1, 0, 10),
   };
 }
