@@ -111,6 +111,18 @@ describe('embedding', () => {
     expect(isNull.json).toEqual([{ id: 5, publishers: null }]);
   });
 
+  it('leaves an empty embed out of the response: it only joins for filtering', async () => {
+    const inner = await t.call(
+      'GET',
+      '/books?select=id,authors!author_id!inner()&authors.name=eq.Iain&order=id',
+    );
+    expect(inner.json).toEqual([{ id: 5 }, { id: 6 }]);
+    const antiJoin = await t.call('GET', '/authors?select=name,author_profiles()&author_profiles=is.null');
+    expect(antiJoin.json).toEqual([{ name: 'Octavia' }]);
+    const nested = await t.call('GET', '/authors?select=id,books!author_id(genres())&id=eq.1');
+    expect(nested.json).toEqual([{ id: 1, books: [{}, {}] }]);
+  });
+
   it('embeds through views, with keys traced to their base tables', async () => {
     const m2o = await t.call('GET', '/book_titles?select=title,authors(name)&id=eq.3');
     expect(m2o.json).toEqual([{ title: 'Kindred', authors: { name: 'Octavia' } }]);

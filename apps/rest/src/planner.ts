@@ -472,6 +472,7 @@ export function renderLevel(
       joins.push(rendered.join);
       if (item.inner) filteringJoins.push(rendered.join);
       embeds.set(item.alias ?? item.name, { alias: rendered.alias, toMany: rendered.toMany });
+      if (item.select.length === 0) continue; // an empty embed filters, it is not shown
       if (item.spread) selectList.push(`${ident(rendered.alias)}.*`);
       else if (rendered.toMany) {
         selectList.push(
@@ -521,7 +522,7 @@ function renderEmbed(
   const level = renderLevel(ctx, rel.target, childAlias, item.select, path);
   const { from, on } = relatedRows(ctx, rel, parentAlias, childAlias);
   const levelOptions = ctx.query.levels.get(path);
-  let sql = `SELECT ${level.selectList.join(', ') || 'NULL'} FROM ${from} ${level.joins.join(' ')}${whereClause([...on, ...level.where])}`;
+  let sql = `SELECT ${level.selectList.join(', ')} FROM ${from} ${level.joins.join(' ')}${whereClause([...on, ...level.where])}`;
   if (level.orderBy.length) sql += ` ORDER BY ${level.orderBy.join(', ')}`;
   if (levelOptions?.limit !== undefined) sql += ` LIMIT ${ctx.params.add(levelOptions.limit)}`;
   if (levelOptions?.offset !== undefined) sql += ` OFFSET ${ctx.params.add(levelOptions.offset)}`;

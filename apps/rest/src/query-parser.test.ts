@@ -51,7 +51,7 @@ describe('select', () => {
         spread: true,
         select: [{ kind: 'column', field: field('name'), alias: 'p' }],
       },
-      { kind: 'embed', name: 'genres', inner: false, spread: false, select: [{ kind: 'star' }] },
+      { kind: 'embed', name: 'genres', inner: false, spread: false, select: [] },
     ]);
     expect(parseSelect('"my col",other-name')).toEqual([
       { kind: 'column', field: field('my col') },

@@ -204,7 +204,8 @@ export function parseSelect(text: string): SelectItem[] {
 function parseSelectList(c: Cursor, nested: boolean): SelectItem[] {
   const items: SelectItem[] = [];
   c.skipSpaces();
-  if (nested && c.peek() === ')') return [{ kind: 'star' }];
+  // An empty embed (`actors()`) joins for filtering only; it adds nothing to the response.
+  if (nested && c.peek() === ')') return [];
   for (;;) {
     c.skipSpaces();
     items.push(parseSelectItem(c));
