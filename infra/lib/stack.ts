@@ -143,9 +143,12 @@ export class SupabaseStack extends Stack {
       },
     });
 
+    // Per-project functions carry the stack's prefix: a second stack in the account has its own.
+    const restFunctionPrefix = `${prefix}-rest-`;
     const providerConfig = {
       region: this.region,
       restFunction: {
+        namePrefix: restFunctionPrefix,
         artifact: {
           s3Bucket: rest.artifactBucket.bucketName,
           s3Key: RestFunctionResources.ARTIFACT_KEY,
@@ -272,6 +275,7 @@ export class SupabaseStack extends Stack {
       workerParameterGroupName: `${prefix}-worker-pg16`,
       workerKey: worker.encryptionKey,
       ecsClusterName: `${prefix}-cluster`,
+      functionPrefix: restFunctionPrefix,
     });
 
     const alarms = new Alarms(this, 'Alarms', {
@@ -363,8 +367,16 @@ export class SupabaseStack extends Stack {
       rest.artifactBucket.bucketName,
       `Upload the rest Lambda zip to ${RestFunctionResources.ARTIFACT_KEY}`,
     );
-    out('RestExecutionRoleArn', rest.executionRole.roleArn, 'Execution role of rest-* functions');
-    out('GatewayTaskRoleArn', gateway.taskRole.roleArn, 'The only principal allowed to invoke rest-* URLs');
+    out(
+      'RestExecutionRoleArn',
+      rest.executionRole.roleArn,
+      `Execution role of the ${restFunctionPrefix}* functions`,
+    );
+    out(
+      'GatewayTaskRoleArn',
+      gateway.taskRole.roleArn,
+      `The only principal allowed to invoke ${restFunctionPrefix}* URLs`,
+    );
     out('EcsClusterName', compute.cluster.clusterName, 'ECS cluster of the platform services');
     out('AlarmTopicArn', alarms.topic.topicArn, 'SNS topic of every alarm');
   }

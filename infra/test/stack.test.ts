@@ -164,7 +164,7 @@ describe.each(['test', 'production'] as const)('SupabaseStack with config.%s.jso
       expect(json(r.Properties!['GroupId'])).toContain('TenantManagerSecurityGroup');
   });
 
-  it('lets the gateway invoke only rest-* function URLs with IAM auth', () => {
+  it("lets the gateway invoke only this stack's <prefix>-rest-* function URLs with IAM auth", () => {
     const statements = policyNamed(s, 'AccessGateway');
     expect(statements).toHaveLength(2);
     expect(statements[0]).toMatchObject({
@@ -178,7 +178,9 @@ describe.each(['test', 'production'] as const)('SupabaseStack with config.%s.jso
       Condition: { Bool: { 'lambda:InvokedViaFunctionUrl': 'true' } },
     });
     for (const st of statements)
-      expect(json(st.Resource)).toMatch(/:lambda:eu-west-1:\d{12}:function:rest-\*"/);
+      expect(json(st.Resource)).toMatch(
+        new RegExp(`:lambda:eu-west-1:\\d{12}:function:${s.config.namePrefix}-rest-\\*"`),
+      );
     // No other policy grants any Lambda invocation.
     const invokers = iamStatements(s).filter(([, st]) =>
       asArray(st.Action).some((a) => /^lambda:Invoke/.test(a)),
@@ -188,10 +190,14 @@ describe.each(['test', 'production'] as const)('SupabaseStack with config.%s.jso
     );
   });
 
-  it('scopes the tenant-manager to rest-* functions, the rest role, its worker clusters and its ECS cluster', () => {
+  it("scopes the tenant-manager to this stack's functions, the rest role, its worker clusters and its ECS cluster", () => {
     const bySid = new Map(policyNamed(s, 'AccessTenantManager').map((st) => [st.Sid!, st]));
     const prefix = s.config.namePrefix;
-    expect(json(bySid.get('ManageRestFunctions')!.Resource)).toMatch(/function:rest-\*"/);
+    // Every Lambda statement names `<prefix>-rest-*`: a second stack's functions are out of reach.
+    for (const st of policyNamed(s, 'AccessTenantManager').filter((x) =>
+      asArray(x.Action).some((a) => a.startsWith('lambda:')),
+    ))
+      expect(json(st.Resource), st.Sid).toMatch(new RegExp(`function:${prefix}-rest-\\*"`));
     expect(asArray(bySid.get('ManageRestFunctions')!.Action)).not.toContain('lambda:*');
     const pass = bySid.get('PassOnlyTheRestExecutionRole')!;
     expect(pass.Resource).toEqual({
@@ -480,6 +486,8 @@ describe.each(['test', 'production'] as const)('SupabaseStack with config.%s.jso
     // No artifactSha256 in the shipped configs: the provider never updates code on its own.
     expect(rendered).not.toContain('codeSha256');
     expect(rendered).toContain(`\\"logGroup\\":\\"/aws/lambda/${s.config.namePrefix}-rest\\"`);
+    // The functions the tenant-manager creates carry the prefix its IAM policy is scoped to.
+    expect(rendered).toContain(`\\"namePrefix\\":\\"${s.config.namePrefix}-rest-\\"`);
     for (const field of [
       'restFunction',
       'gatewayRoleArn',

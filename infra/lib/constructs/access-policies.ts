@@ -21,13 +21,16 @@ export interface AccessPoliciesProps {
   readonly workerKey: kms.IKey;
   /** ECS cluster whose services the tenant-manager may describe. */
   readonly ecsClusterName: string;
-  /** Prefix of data API function names. Default `rest-`. */
-  readonly functionPrefix?: string;
+  /**
+   * Prefix of this stack's data API function names (`<namePrefix>-rest-`): another stack in the same
+   * account and region has its own, so neither can invoke or manage the other's functions.
+   */
+  readonly functionPrefix: string;
 }
 
 /**
- * Least-privilege IAM for the two services. The gateway may only invoke `rest-*` Function URLs (IAM
- * auth); the tenant-manager may only manage `rest-*` functions, pass only the rest execution role,
+ * Least-privilege IAM for the two services. The gateway may only invoke `<prefix>-rest-*` Function URLs
+ * (IAM auth); the tenant-manager may only manage those functions, pass only the rest execution role,
  * read only the rest artifact, manage only its worker clusters and describe only its ECS services.
  */
 export class AccessPolicies extends Construct {
@@ -37,7 +40,7 @@ export class AccessPolicies extends Construct {
   constructor(scope: Construct, id: string, props: AccessPoliciesProps) {
     super(scope, id);
     const stack = Stack.of(this);
-    const prefix = props.functionPrefix ?? 'rest-';
+    const prefix = props.functionPrefix;
     const functionArn = stack.formatArn({
       service: 'lambda',
       resource: 'function',
@@ -75,8 +78,8 @@ export class AccessPolicies extends Construct {
       {
         id: 'AwsSolutions-IAM5',
         reason:
-          'rest-<ref> functions are created per project at runtime; the pattern plus the AWS_IAM auth-type condition is the scope.',
-        appliesTo: [{ regex: '/^Resource::arn:<AWS::Partition>:lambda:.*:function:rest-\\*$/g' }],
+          '<prefix>-rest-<ref> functions are created per project at runtime; the stack prefix plus the AWS_IAM auth-type condition is the scope.',
+        appliesTo: [{ regex: '/^Resource::arn:<AWS::Partition>:lambda:.*:function:.+-rest-\\*$/g' }],
       },
     ]);
 
@@ -185,8 +188,8 @@ export class AccessPolicies extends Construct {
     });
     NagSuppressions.addResourceSuppressions(this.tenantManagerPolicy, [
       iam5(
-        'Only rest-<ref> functions, created per project at runtime.',
-        '/^Resource::arn:<AWS::Partition>:lambda:.*:function:rest-\\*$/g',
+        "Only this stack's <prefix>-rest-<ref> functions, created per project at runtime.",
+        '/^Resource::arn:<AWS::Partition>:lambda:.*:function:.+-rest-\\*$/g',
       ),
       iam5(
         'Only the rest artifact prefix of the artifact bucket.',

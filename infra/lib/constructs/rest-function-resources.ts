@@ -22,7 +22,7 @@ export interface RestFunctionResourcesProps {
 }
 
 /**
- * What the tenant-manager needs to create one `rest-<ref>` function per project: the artifact bucket
+ * What the tenant-manager needs to create one `<namePrefix>-rest-<ref>` function per project: the artifact bucket
  * holding `rest/rest-lambda.zip`, the functions' execution role, their security group and one shared
  * log group (Lambda's advanced logging: no per-function log group without retention is left behind).
  */
@@ -55,13 +55,14 @@ export class RestFunctionResources extends Construct {
     });
     this.securityGroup = new ec2.SecurityGroup(this, 'SecurityGroup', {
       vpc: props.vpc,
+      // Kept as it is: a changed description replaces the group, which Lambda's ENIs still hold.
       description: 'rest-* functions: out to the worker databases and the internal API',
       allowAllOutbound: true,
     });
     this.executionRole = new iam.Role(this, 'ExecutionRole', {
       roleName: `${props.namePrefix}-rest-function`,
       assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
-      description: 'Execution role of every rest-<ref> data API function',
+      description: `Execution role of every ${props.namePrefix}-rest-<ref> data API function`,
       inlinePolicies: {
         logs: new iam.PolicyDocument({
           statements: [

@@ -18,6 +18,12 @@ export type RestArtifact =
 export interface AwsProviderConfig {
   readonly region: string;
   readonly restFunction: {
+    /**
+     * Functions are named `<namePrefix><ref>` (IAM scopes both the tenant-manager and the gateway to
+     * the prefix, so two stacks in one account keep apart). Default `rest-`; the stack passes
+     * `<namePrefix>-rest-`.
+     */
+    readonly namePrefix?: string;
     readonly artifact: RestArtifact;
     /** Execution role of every rest function (the only role the tenant-manager may pass). */
     readonly roleArn: string;
@@ -111,6 +117,12 @@ export function parseAwsProviderConfig(input: unknown): AwsProviderConfig {
     !(nonEmpty(artifact['zipFile']) || (nonEmpty(artifact['s3Bucket']) && nonEmpty(artifact['s3Key'])))
   )
     problems.push('restFunction.artifact: expected {s3Bucket, s3Key} or {zipFile}');
+  need(
+    'restFunction.namePrefix',
+    (v) => typeof v === 'string' && /^[A-Za-z0-9_-]{1,40}$/.test(v),
+    'up to 40 letters, digits, hyphens or underscores',
+    true,
+  );
   need('restFunction.roleArn', arn('iam'), 'an IAM role ARN');
   need('restFunction.handler', nonEmpty, 'a string', true);
   need(

@@ -1,7 +1,12 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it, vi } from 'vitest';
 import type { AwsProviderConfig } from './config.js';
-import { createAwsFunctionProvider, INVOKE_URL_SID, INVOKE_VIA_URL_SID } from './functions.js';
+import {
+  createAwsFunctionProvider,
+  INVOKE_URL_SID,
+  INVOKE_VIA_URL_SID,
+  restFunctionName,
+} from './functions.js';
 import { fakeLambda, throttled } from './testing/fake-aws.js';
 
 const GATEWAY_ROLE = 'arn:aws:iam::111111111111:role/supaplane-gateway-task';
@@ -285,6 +290,35 @@ describe('AWS function provider: deleteRestFunction', () => {
     await expect(provider.deleteRestFunction(REF)).rejects.toThrow(`injected failure at ${step}`);
     await provider.deleteRestFunction(REF);
     expect(lambda.snapshot()).toEqual({ functions: {}, urls: {}, policies: {} });
+  });
+});
+
+describe('AWS function provider: names', () => {
+  it("keeps two stacks' functions apart by their prefix, and deletes only its own", async () => {
+    const lambda = fakeLambda({ checksUntilActive: 0 });
+    const stack = (namePrefix: string) =>
+      createAwsFunctionProvider(
+        { ...config, restFunction: { ...config.restFunction, namePrefix } },
+        { lambda: lambda.client, sleep: async () => {}, activePoll: { intervalMs: 1, maxChecks: 5 } },
+      );
+    const staging = stack('supaplane-staging-rest-');
+    const prod = stack('supaplane-rest-');
+    expect((await staging.ensureRestFunction(input())).name).toBe(`supaplane-staging-rest-${REF}`);
+    expect((await prod.ensureRestFunction(input())).name).toBe(`supaplane-rest-${REF}`);
+    await staging.deleteRestFunction(REF);
+    expect(Object.keys(lambda.snapshot().functions)).toEqual([`supaplane-rest-${REF}`]);
+  });
+
+  it("stays within Lambda's 64 characters with the longest prefix and ref, distinct and stable", () => {
+    const prefix = `${'p'.repeat(20)}-rest-`;
+    const long = 'a'.repeat(39);
+    const name = restFunctionName(`${long}b`, prefix);
+    expect(name.length).toBeLessThanOrEqual(64);
+    expect(name.startsWith(`${prefix}aaaa`)).toBe(true);
+    expect(restFunctionName(`${long}b`, prefix)).toBe(name);
+    expect(restFunctionName(`${long}c`, prefix)).not.toBe(name);
+    expect(restFunctionName(REF, prefix)).toBe(`${prefix}${REF}`);
+    expect(restFunctionName(REF)).toBe(`rest-${REF}`);
   });
 });
 

@@ -43,10 +43,22 @@ export interface AwsFunctionProviderDeps {
 export const INVOKE_URL_SID = 'supaplane-gateway-invoke-url';
 export const INVOKE_VIA_URL_SID = 'supaplane-gateway-invoke-via-url';
 
-export const restFunctionName = (ref: string) => `rest-${ref}`;
+/** Lambda's longest function name. */
+const FUNCTION_NAME_MAX = 64;
 
 /**
- * One `rest-<ref>` Lambda per project: created from the rest artifact, reachable only through its
+ * `<prefix><ref>`. A ref too long for Lambda's 64 characters after the prefix keeps its head and
+ * gets 8 hex characters of its SHA-256, so the name stays unique and the same on every run.
+ */
+export function restFunctionName(ref: string, prefix = 'rest-'): string {
+  const name = `${prefix}${ref}`;
+  if (name.length <= FUNCTION_NAME_MAX) return name;
+  const hash = createHash('sha256').update(ref).digest('hex').slice(0, 8);
+  return `${prefix}${ref.slice(0, FUNCTION_NAME_MAX - prefix.length - hash.length - 1)}-${hash}`;
+}
+
+/**
+ * One `<prefix><ref>` Lambda per project: created from the rest artifact, reachable only through its
  * Function URL (AuthType AWS_IAM), invocable only by the gateway's role. Every step tolerates having
  * run before, so a re-run after a failure at any step converges on the same function.
  */
@@ -237,7 +249,7 @@ export function createAwsFunctionProvider(
 
   return {
     async ensureRestFunction(input): Promise<RestFunction> {
-      const name = restFunctionName(input.ref);
+      const name = restFunctionName(input.ref, fn.namePrefix);
       await ensureFunction(name, input);
       const url = await ensureUrl(name);
       await ensurePermissions(name);
@@ -245,7 +257,7 @@ export function createAwsFunctionProvider(
     },
 
     async deleteRestFunction(ref) {
-      const name = restFunctionName(ref);
+      const name = restFunctionName(ref, fn.namePrefix);
       await ignoreNotFound(() =>
         send(() => deps.lambda.send(new DeleteFunctionUrlConfigCommand({ FunctionName: name }))),
       );
