@@ -48,12 +48,37 @@ describe('gateway config', () => {
     );
     expect(() => loadGatewayConfig({ ...base })).toThrow(ConfigError);
     expect(() => loadGatewayConfig({ ...base, BASE_DOMAIN: 'x.com', GATEWAY_PORT: 'eighty' })).toThrow(
-      'GATEWAY_PORT must be an integer >= 0',
+      'GATEWAY_PORT must be an integer',
     );
     expect(() => loadGatewayConfig({ ...base, LOCAL_MODE: '1' })).toThrow(/LOCAL_AWS_ACCESS_KEY_ID/);
     expect(() =>
       loadGatewayConfig({ ...base, BASE_DOMAIN: 'x.com', GATEWAY_TRUSTED_PROXY_HOPS: '-1' }),
     ).toThrow('GATEWAY_TRUSTED_PROXY_HOPS must be an integer from 0 to 10');
+  });
+
+  it.each([
+    ['LOCAL_MODE', 'ture'],
+    ['AWS_REGION', 'eu west 1'],
+    ['BASE_DOMAIN', 'https://supa.example.com'],
+    ['BASE_DOMAIN', 'supa.example.com:443'],
+    ['TENANT_MANAGER_INTERNAL_URL', 'tenant-manager:3002'],
+    ['REDIS_URL', 'cache.internal:6379'],
+    ['REDIS_URL', 'http://:secret-password@cache.internal:6379'],
+    ['UPSTREAM_HOST_ALLOWLIST', 'https://*.lambda-url.eu-west-1.on.aws'],
+    ['LOG_LEVEL', 'verbose'],
+    ['GATEWAY_PORT', '70000'],
+    ['GATEWAY_METRICS_PORT', '8000'],
+    ['GATEWAY_METRICS_PORT', '-1'],
+    ['GATEWAY_UPSTREAM_TIMEOUT_MS', '30s'],
+    ['GATEWAY_UPSTREAM_TIMEOUT_MS', '0'],
+    ['GATEWAY_SHUTDOWN_GRACE_MS', '3000000000'],
+    ['GATEWAY_USAGE_FLUSH_MS', '1.5'],
+    ['GATEWAY_CACHE_MAX_ENTRIES', '0'],
+  ])('refuses %s=%s with a message naming it, never its value', (name, value) => {
+    const load = () => loadGatewayConfig({ ...base, BASE_DOMAIN: 'x.com', [name]: value });
+    expect(load).toThrow(ConfigError);
+    expect(load).toThrow(new RegExp(`^${name} `));
+    expect(load).not.toThrow('secret-password');
   });
 
   it('matches upstream hosts label by label', () => {

@@ -87,8 +87,37 @@ function int(env: Env, name: string, fallback: number, min = 0, max = Number.MAX
   return value;
 }
 
+/** Longest delay node's timers take (a longer one fires at once, with only a warning). */
+const MAX_MS = 2_147_483_647;
+const MAX_PORT = 65_535;
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+const DNS_NAME =
+  /^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/;
+/** An allow-list entry: DNS labels, any of which may be `*` (one label). */
+const HOST_PATTERN = /^(?:\*|[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)(?:\.(?:\*|[a-z0-9](?:[a-z0-9-]*[a-z0-9])?))*$/;
+const REGION = /^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$/;
+
+const ms = (env: Env, name: string, fallback: number, min = 0) => int(env, name, fallback, min, MAX_MS);
+
 function bool(env: Env, name: string): boolean {
-  return ['1', 'true', 'yes', 'on'].includes((env[name] ?? '').toLowerCase());
+  const value = (env[name] ?? '').toLowerCase();
+  if (['1', 'true', 'yes', 'on'].includes(value)) return true;
+  if (['', '0', 'false', 'no', 'off'].includes(value)) return false;
+  throw new ConfigError(`${name} must be true or false`);
+}
+
+/** A URL with one of `protocols`; the message never repeats the value, which may hold a password. */
+function url(name: string, value: string, protocols: readonly string[]): string {
+  let parsed: URL;
+  try {
+    parsed = new URL(value);
+  } catch {
+    throw new ConfigError(`${name} must be a URL (${protocols.join(' or ')})`);
+  }
+  if (!protocols.includes(parsed.protocol)) {
+    throw new ConfigError(`${name} must be a URL (${protocols.join(' or ')})`);
+  }
+  return value;
 }
 
 function required(env: Env, name: string): string {
@@ -101,18 +130,37 @@ function required(env: Env, name: string): string {
 export function loadGatewayConfig(env: Env): GatewayConfig {
   const localMode = bool(env, 'LOCAL_MODE');
   const awsRegion = env.AWS_REGION || (localMode ? 'local' : 'us-east-1');
+  if (!REGION.test(awsRegion)) throw new ConfigError('AWS_REGION must be a region name such as eu-west-1');
   const baseDomain = (env.BASE_DOMAIN || (localMode ? 'localhost' : '')).toLowerCase();
   if (!baseDomain) throw new ConfigError('BASE_DOMAIN is required');
-  const tenantManagerInternalUrl = required(env, 'TENANT_MANAGER_INTERNAL_URL');
-  try {
-    new URL(tenantManagerInternalUrl);
-  } catch {
-    throw new ConfigError('TENANT_MANAGER_INTERNAL_URL must be a URL');
+  if (!DNS_NAME.test(baseDomain)) {
+    throw new ConfigError(
+      'BASE_DOMAIN must be a DNS name such as supa.example.com (no scheme, port or path)',
+    );
   }
+  const tenantManagerInternalUrl = url(
+    'TENANT_MANAGER_INTERNAL_URL',
+    required(env, 'TENANT_MANAGER_INTERNAL_URL'),
+    ['http:', 'https:'],
+  );
+  const redisUrl = env.REDIS_URL ? url('REDIS_URL', env.REDIS_URL, ['redis:', 'rediss:']) : null;
   const allowlist = (env.UPSTREAM_HOST_ALLOWLIST ?? '')
     .split(',')
     .map((p) => p.trim().toLowerCase())
     .filter(Boolean);
+  if (!allowlist.every((pattern) => HOST_PATTERN.test(pattern))) {
+    throw new ConfigError(
+      'UPSTREAM_HOST_ALLOWLIST must be a comma-separated list of host names, `*` standing for one label',
+    );
+  }
+  const logLevel = env.LOG_LEVEL || 'info';
+  if (!LOG_LEVELS.includes(logLevel))
+    throw new ConfigError(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}`);
+  const port = int(env, 'GATEWAY_PORT', 8000, 0, MAX_PORT);
+  const metricsPort = env.GATEWAY_METRICS_PORT ? int(env, 'GATEWAY_METRICS_PORT', 0, 0, MAX_PORT) : null;
+  if (metricsPort !== null && metricsPort !== 0 && metricsPort === port) {
+    throw new ConfigError('GATEWAY_METRICS_PORT must differ from GATEWAY_PORT');
+  }
   const accessKeyId = env.LOCAL_AWS_ACCESS_KEY_ID;
   const secretAccessKey = env.LOCAL_AWS_SECRET_ACCESS_KEY;
   if (localMode && (!accessKeyId || !secretAccessKey)) {
@@ -121,13 +169,13 @@ export function loadGatewayConfig(env: Env): GatewayConfig {
     );
   }
   return {
-    port: int(env, 'GATEWAY_PORT', 8000),
+    port,
     host: env.GATEWAY_HOST || (localMode ? '127.0.0.1' : '0.0.0.0'),
     baseDomain,
     localMode,
     tenantManagerInternalUrl,
     internalServiceToken: required(env, 'INTERNAL_SERVICE_TOKEN'),
-    redisUrl: env.REDIS_URL || null,
+    redisUrl,
     awsRegion,
     upstreamHostAllowlist: allowlist.length
       ? allowlist
@@ -137,23 +185,23 @@ export function loadGatewayConfig(env: Env): GatewayConfig {
         ? { accessKeyId, secretAccessKey, sessionToken: env.LOCAL_AWS_SESSION_TOKEN || undefined }
         : null,
     bodyLimitBytes: int(env, 'GATEWAY_BODY_LIMIT_BYTES', LAMBDA_BODY_LIMIT, 1),
-    upstreamConnectTimeoutMs: int(env, 'GATEWAY_UPSTREAM_CONNECT_TIMEOUT_MS', 3_000, 1),
-    upstreamHeadersTimeoutMs: int(env, 'GATEWAY_UPSTREAM_TIMEOUT_MS', 30_000, 1),
-    upstreamBodyTimeoutMs: int(env, 'GATEWAY_UPSTREAM_BODY_TIMEOUT_MS', 30_000, 1),
-    internalApiTimeoutMs: int(env, 'GATEWAY_INTERNAL_API_TIMEOUT_MS', 2_000, 1),
-    redisCommandTimeoutMs: int(env, 'GATEWAY_REDIS_TIMEOUT_MS', 10, 1),
+    upstreamConnectTimeoutMs: ms(env, 'GATEWAY_UPSTREAM_CONNECT_TIMEOUT_MS', 3_000, 1),
+    upstreamHeadersTimeoutMs: ms(env, 'GATEWAY_UPSTREAM_TIMEOUT_MS', 30_000, 1),
+    upstreamBodyTimeoutMs: ms(env, 'GATEWAY_UPSTREAM_BODY_TIMEOUT_MS', 30_000, 1),
+    internalApiTimeoutMs: ms(env, 'GATEWAY_INTERNAL_API_TIMEOUT_MS', 2_000, 1),
+    redisCommandTimeoutMs: ms(env, 'GATEWAY_REDIS_TIMEOUT_MS', 10, 1),
     cache: {
       maxEntries: int(env, 'GATEWAY_CACHE_MAX_ENTRIES', 50_000, 1),
-      freshTtlMs: int(env, 'GATEWAY_CACHE_TTL_MS', 30_000, 1),
-      staleTtlMs: int(env, 'GATEWAY_CACHE_STALE_MS', 600_000),
-      negativeTtlMs: int(env, 'GATEWAY_CACHE_NEGATIVE_TTL_MS', 5_000),
+      freshTtlMs: ms(env, 'GATEWAY_CACHE_TTL_MS', 30_000, 1),
+      staleTtlMs: ms(env, 'GATEWAY_CACHE_STALE_MS', 600_000),
+      negativeTtlMs: ms(env, 'GATEWAY_CACHE_NEGATIVE_TTL_MS', 5_000),
       redisTtlSeconds: int(env, 'GATEWAY_REDIS_TTL_SECONDS', 300, 1),
     },
-    shutdownGraceMs: int(env, 'GATEWAY_SHUTDOWN_GRACE_MS', 10_000),
-    logLevel: env.LOG_LEVEL || 'info',
+    shutdownGraceMs: ms(env, 'GATEWAY_SHUTDOWN_GRACE_MS', 10_000),
+    logLevel,
     logSampleEvery: int(env, 'GATEWAY_LOG_SAMPLE_EVERY', 100, 1),
-    metricsPort: env.GATEWAY_METRICS_PORT ? int(env, 'GATEWAY_METRICS_PORT', 0) : null,
-    usageFlushMs: int(env, 'GATEWAY_USAGE_FLUSH_MS', 5_000),
+    metricsPort,
+    usageFlushMs: ms(env, 'GATEWAY_USAGE_FLUSH_MS', 5_000),
     newKeysPerProjectPerSecond: int(env, 'GATEWAY_NEW_KEYS_PER_PROJECT_PER_SECOND', 20),
     registryLookupsPerSecond: int(env, 'GATEWAY_REGISTRY_LOOKUPS_PER_SECOND', 1_000),
     trustedProxyHops: int(env, 'GATEWAY_TRUSTED_PROXY_HOPS', localMode ? 0 : 1, 0, 10),
