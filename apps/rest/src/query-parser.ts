@@ -368,14 +368,28 @@ export function parseFilter(field: Field, value: string): Filter {
   return parseFilterExpr(new Cursor(value, 'filter'), field, false);
 }
 
+/**
+ * How deep `and(or(...))` may nest. The tree is parsed and rendered recursively, and Postgres
+ * evaluates it recursively too; far below where either runs out of stack, far above hand-written.
+ */
+export const MAX_LOGIC_TREE_DEPTH = 500;
+
 export function parseLogicTree(op: 'and' | 'or', negate: boolean, text: string): LogicTree {
   const c = new Cursor(text, 'logic tree');
-  const tree = parseTreeBody(c, op, negate);
+  const tree = parseTreeBody(c, op, negate, 1);
   if (!c.done) throw c.fail('end of input');
   return tree;
 }
 
-function parseTreeBody(c: Cursor, op: 'and' | 'or', negate: boolean): LogicTree {
+function parseTreeBody(c: Cursor, op: 'and' | 'or', negate: boolean, depth: number): LogicTree {
+  if (depth > MAX_LOGIC_TREE_DEPTH) {
+    throw apiError(
+      400,
+      'PGRST100',
+      `"failed to parse logic tree (${c.text})" (line 1, column ${c.pos + 1})`,
+      `logic trees nest at most ${MAX_LOGIC_TREE_DEPTH} levels deep`,
+    );
+  }
   c.expect('(');
   const children: Condition[] = [];
   for (;;) {
@@ -386,7 +400,7 @@ function parseTreeBody(c: Cursor, op: 'and' | 'or', negate: boolean): LogicTree 
     const nested = c.startsWith('and(') ? 'and' : c.startsWith('or(') ? 'or' : undefined;
     if (nested) {
       c.pos += nested.length;
-      children.push(parseTreeBody(c, nested, neg));
+      children.push(parseTreeBody(c, nested, neg, depth + 1));
     } else {
       c.pos = save;
       const field = parseField(c);

@@ -207,6 +207,19 @@ describe('reads', () => {
     });
   });
 
+  it('evaluates deeply nested logic trees, and refuses deeper ones with PGRST100', async () => {
+    // or(id.eq.1,and(or(id.eq.1,and(... id.eq.2))): two tree levels per repetition.
+    const nested = (n: number) => `or=(${'or(id.eq.1,and('.repeat(n)}id.eq.2${'))'.repeat(n)})`;
+    const deep = await t.call('GET', `/books?select=id&${nested(249)}&order=id`);
+    expect(deep.json).toEqual([{ id: 1 }, { id: 2 }]);
+    const tooDeep = await t.call('GET', `/books?select=id&${nested(2000)}`);
+    expect(tooDeep.status).toBe(400);
+    expect(tooDeep.json).toMatchObject({
+      code: 'PGRST100',
+      details: 'logic trees nest at most 500 levels deep',
+    });
+  });
+
   it('answers PostgREST errors for unknown tables, columns and malformed queries', async () => {
     const table = await t.call('GET', '/bookz');
     expect(table.status).toBe(404);
