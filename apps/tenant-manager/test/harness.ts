@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import net, { type AddressInfo } from 'node:net';
 import { type RunningRedis, startRedis } from '@supaplane/local-services';
 import type { LightMyRequestResponse } from 'fastify';
 import { Redis } from 'ioredis';
@@ -223,4 +224,51 @@ export async function queryOnce<T extends pg.QueryResultRow>(
   } finally {
     await client.end();
   }
+}
+
+/** A TCP proxy to the test server that can go down (refusing and counting connections) and come back. */
+export async function startClusterProxy() {
+  const target = new URL(pgUrl());
+  const open = new Set<net.Socket>();
+  let down = false;
+  let refused = 0;
+  const server = net.createServer((client) => {
+    if (down) {
+      refused++;
+      client.destroy();
+      return;
+    }
+    const upstream = net.connect(Number(target.port), target.hostname);
+    for (const socket of [client, upstream]) {
+      open.add(socket);
+      socket
+        .on('error', () => {})
+        .on('close', () => {
+          open.delete(socket);
+          client.destroy();
+          upstream.destroy();
+        });
+    }
+    client.pipe(upstream).pipe(client);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const cut = () => {
+    for (const socket of open) socket.destroy();
+  };
+  return {
+    port: (server.address() as AddressInfo).port,
+    refused: () => refused,
+    down() {
+      down = true;
+      cut();
+    },
+    up() {
+      down = false;
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        cut();
+        server.close(() => resolve());
+      }),
+  };
 }

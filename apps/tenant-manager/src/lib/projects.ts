@@ -73,7 +73,7 @@ export interface Project {
   cluster_id: string | null;
   created_at: string;
   endpoint: string;
-  /** The last provisioning error while COMING_UP, the cause of INIT_FAILED; null once a step succeeds. */
+  /** The last provisioning error while COMING_UP, the cause of INIT_FAILED, why a pause or restore is unfinished; null once a step succeeds. */
   last_error: string | null;
   limits: ProjectLimits;
 }
@@ -405,18 +405,35 @@ interface Transition {
 const PAUSE: Transition = { from: 'ACTIVE_HEALTHY', via: 'PAUSING', to: 'PAUSED', open: false };
 const RESTORE: Transition = { from: 'PAUSED', via: 'RESTORING', to: 'ACTIVE_HEALTHY', open: true };
 
+/**
+ * Takes over a pause or restore whose step failed during the call (the project is left PAUSING /
+ * RESTORING): the provisioner's `finishTransition`, which retries it with backoff.
+ */
+export type RetryTransition = (projectId: string) => void;
+
 /** ACTIVE_HEALTHY → PAUSED: database connections blocked, gateways told to refuse its keys. */
-export async function pauseProject(ctx: Context, ref: string): Promise<Project> {
-  return transition(ctx, ref, PAUSE);
+export async function pauseProject(ctx: Context, ref: string, retry?: RetryTransition): Promise<Project> {
+  return transition(ctx, ref, PAUSE, retry);
 }
 
 /** PAUSED → ACTIVE_HEALTHY. */
-export async function restoreProject(ctx: Context, ref: string): Promise<Project> {
-  return transition(ctx, ref, RESTORE);
+export async function restoreProject(ctx: Context, ref: string, retry?: RetryTransition): Promise<Project> {
+  return transition(ctx, ref, RESTORE, retry);
 }
 
-async function transition(ctx: Context, ref: string, t: Transition): Promise<Project> {
+/**
+ * A step that fails leaves the project in `t.via` with `last_error` saying why, hands it to `retry`
+ * (once the lock is released) and answers 503: the operator sees what happens instead of a project
+ * stuck until the next restart. Calling again also retries at once.
+ */
+async function transition(
+  ctx: Context,
+  ref: string,
+  t: Transition,
+  retry?: RetryTransition,
+): Promise<Project> {
   const found = await requireProjectRow(ctx.db, ref);
+  let failed = false;
   const result = await withProjectLock(ctx, found.id, async (db) => {
     const row = await projectRowById(db, found.id);
     if (!row || row.status === 'REMOVED') throw notFound();
@@ -424,8 +441,33 @@ async function transition(ctx: Context, ref: string, t: Transition): Promise<Pro
     if (row.status !== t.from && row.status !== t.via) {
       throw conflict(`project is ${row.status}; expected ${t.from}`, 'invalid_status');
     }
-    return toProject(ctx, await runTransition(ctx, db, row, t));
+    try {
+      return toProject(ctx, await runTransition(ctx, db, row, t));
+    } catch (error) {
+      failed = true;
+      const message = messageOf(error);
+      ctx.log.warn({ ref, status: t.via, err: message }, 'pause or restore step failed');
+      await db
+        .query('UPDATE tm.projects SET last_error = $2, updated_at = $3 WHERE id = $1', [
+          row.id,
+          message.slice(0, 500),
+          ctx.clock.now(),
+        ])
+        .catch(() => {});
+      return undefined;
+    }
   });
+  if (failed) {
+    retry?.(found.id);
+    const what = t.open ? 'restore' : 'pause';
+    throw new AppError(
+      503,
+      `the ${what} did not finish (see the project's last_error); the project stays ${t.via} and ${
+        retry ? 'is retried in the background' : `finishes when the ${what} is requested again`
+      }`,
+      'transition_incomplete',
+    );
+  }
   return result!;
 }
 
@@ -471,7 +513,12 @@ async function runTransition(
   await step('connections');
   await setProjectConnections(cluster.admin, ref, t.open);
   await step('settle');
-  const done = await setStatus(ctx, db, row.id, t.to);
+  const { rows } = await db.query<ProjectRow>(
+    `UPDATE tm.projects SET status = $2, last_error = NULL, version = version + 1, updated_at = $3
+     WHERE id = $1 RETURNING *`,
+    [row.id, t.to, ctx.clock.now()],
+  );
+  const done = rows[0]!;
   await ctx.invalidator.project(ref, t.open ? 'restored' : 'paused', await keyHashes(db, row.id));
   return done;
 }

@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import net, { type AddressInfo } from 'node:net';
 import pg from 'pg';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,6 +10,7 @@ import {
   freshManagementDb,
   type Harness,
   internal,
+  startClusterProxy,
   startHarness,
 } from '../../test/harness.js';
 import { PROVISIONING_STEPS, type ProvisioningStep } from './context.js';
@@ -48,53 +48,6 @@ async function status(harness: Harness, ref: string): Promise<string> {
     [ref],
   );
   return rows[0]?.status;
-}
-
-/** A TCP proxy to the test server that can go down (refusing and counting connections) and come back. */
-async function startClusterProxy() {
-  const target = new URL(pgUrl());
-  const open = new Set<net.Socket>();
-  let down = false;
-  let refused = 0;
-  const server = net.createServer((client) => {
-    if (down) {
-      refused++;
-      client.destroy();
-      return;
-    }
-    const upstream = net.connect(Number(target.port), target.hostname);
-    for (const socket of [client, upstream]) {
-      open.add(socket);
-      socket
-        .on('error', () => {})
-        .on('close', () => {
-          open.delete(socket);
-          client.destroy();
-          upstream.destroy();
-        });
-    }
-    client.pipe(upstream).pipe(client);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const cut = () => {
-    for (const socket of open) socket.destroy();
-  };
-  return {
-    port: (server.address() as AddressInfo).port,
-    refused: () => refused,
-    down() {
-      down = true;
-      cut();
-    },
-    up() {
-      down = false;
-    },
-    close: () =>
-      new Promise<void>((resolve) => {
-        cut();
-        server.close(() => resolve());
-      }),
-  };
 }
 
 describe('retryDelay', () => {

@@ -7,6 +7,7 @@ import {
   type Harness,
   type InvalidationListener,
   pgUrl,
+  startClusterProxy,
   startHarness,
   startInvalidationListener,
 } from '../../test/harness.js';
@@ -20,12 +21,14 @@ beforeAll(async () => {
 });
 afterAll(() => redis?.stop());
 
-/** Where each project's first pause or restore "loses power" (once). */
+/**
+ * Where each project's pause or restore "loses power": every attempt of the process holding these
+ * faults stops there (its background retries too) until the test clears the cut with that process gone.
+ */
 const cuts = new Map<string, TransitionStep>();
 const powerCut: Faults = {
   beforeTransitionStep: (step, ref) => {
     if (cuts.get(ref) !== step) return;
-    cuts.delete(ref);
     throw new Error(`power cut before ${step}`);
   },
 };
@@ -84,10 +87,9 @@ describe('a pause or restore cut off by a crash', () => {
       for (const [i, step] of TRANSITION_STEPS.entries()) {
         cuts.set(pauses[i]!, step);
         cuts.set(restores[i]!, step);
-        expect((await call(first, 'POST', `/v1/projects/${pauses[i]}/pause`)).statusCode).toBe(500);
-        expect((await call(first, 'POST', `/v1/projects/${restores[i]}/restore`)).statusCode).toBe(500);
+        expect((await call(first, 'POST', `/v1/projects/${pauses[i]}/pause`)).statusCode).toBe(503);
+        expect((await call(first, 'POST', `/v1/projects/${restores[i]}/restore`)).statusCode).toBe(503);
       }
-      expect(cuts.size).toBe(0);
       // Left half-way: the database is closed (or opened) only from the `settle` cut on.
       for (const [i, step] of TRANSITION_STEPS.entries()) {
         expect((await row(first, pauses[i]!)).status).toBe('PAUSING');
@@ -97,6 +99,7 @@ describe('a pause or restore cut off by a crash', () => {
       }
     } finally {
       await first.close(); // the process is gone; nothing of it finishes anything
+      cuts.clear();
     }
     // Gateways' cached entries, which the finished transitions must remove (and announce).
     for (const ref of [...pauses, ...restores]) await redis.publisher.set(projectCacheKey(ref), '{}');
@@ -143,9 +146,10 @@ describe('a pause or restore cut off by a crash', () => {
       await first.registerCluster('twins', 10);
       expect((await first.createProject('cut-twin')).json().status).toBe('ACTIVE_HEALTHY');
       cuts.set('cut-twin', 'connections');
-      expect((await call(first, 'POST', '/v1/projects/cut-twin/pause')).statusCode).toBe(500);
+      expect((await call(first, 'POST', '/v1/projects/cut-twin/pause')).statusCode).toBe(503);
     } finally {
       await first.close();
+      cuts.clear();
     }
 
     const runs: string[] = [];
@@ -197,6 +201,49 @@ describe('a pause or restore cut off by a crash', () => {
     } finally {
       release();
       await Promise.all([x.close(), y.close()]);
+    }
+  });
+});
+
+describe('a pause or restore whose step fails during the call', () => {
+  it('answers 503 saying so, shows why, and finishes in the background once the cluster is back', async () => {
+    const proxy = await startClusterProxy();
+    const h = await startHarness({ provisioning: { backoffMs: 10, maxBackoffMs: 50, spareDatabases: 0 } });
+    try {
+      await h.registerCluster('flaky-link', 10, { host: '127.0.0.1', port: proxy.port });
+      for (const ref of ['link-pause', 'link-restore']) {
+        expect((await h.createProject(ref)).json().status).toBe('ACTIVE_HEALTHY');
+      }
+      expect((await call(h, 'POST', '/v1/projects/link-restore/pause')).json().status).toBe('PAUSED');
+
+      proxy.down(); // the worker cluster is briefly unreachable
+      for (const [ref, action, via] of [
+        ['link-pause', 'pause', 'PAUSING'],
+        ['link-restore', 'restore', 'RESTORING'],
+      ] as const) {
+        const response = await call(h, 'POST', `/v1/projects/${ref}/${action}`);
+        expect(response.statusCode).toBe(503);
+        expect(response.json()).toEqual({
+          message: `the ${action} did not finish (see the project's last_error); the project stays ${via} and is retried in the background`,
+          code: 'transition_incomplete',
+        });
+        const seen = (await call(h, 'GET', `/v1/projects/${ref}`)).json();
+        expect(seen.status).toBe(via);
+        expect(seen.last_error).toEqual(expect.any(String));
+      }
+      await eventually(async () => (proxy.refused() >= 4 ? true : undefined), 5_000); // retried meanwhile
+
+      proxy.up(); // no call, no restart
+      await statusIs(h, 'link-pause', 'PAUSED');
+      await statusIs(h, 'link-restore', 'ACTIVE_HEALTHY');
+      expect((await call(h, 'GET', '/v1/projects/link-pause')).json().last_error).toBeNull();
+      expect((await call(h, 'GET', '/v1/projects/link-restore')).json().last_error).toBeNull();
+      expect(await login(h, 'link-pause')).toBe('55000');
+      expect(await login(h, 'link-restore')).toBe('connected');
+    } finally {
+      proxy.up();
+      await h.close();
+      await proxy.close();
     }
   });
 });

@@ -40,6 +40,7 @@ export const projectRoutes: FastifyPluginAsyncTypebox<ProjectRoutesOptions> = as
   app,
   { ctx, provisioner, sizeLimits, provisionWaitMs },
 ) => {
+  const retryTransition = (projectId: string) => void provisioner.finishTransition(projectId);
   app.post(
     '/v1/projects',
     {
@@ -121,7 +122,7 @@ export const projectRoutes: FastifyPluginAsyncTypebox<ProjectRoutesOptions> = as
     {
       schema: { tags, summary: 'Pause a project', params: RefParams, response: { 200: Project, ...errors } },
     },
-    (request) => pauseProject(ctx, request.params.ref),
+    (request) => pauseProject(ctx, request.params.ref, retryTransition),
   );
 
   app.post(
@@ -134,7 +135,7 @@ export const projectRoutes: FastifyPluginAsyncTypebox<ProjectRoutesOptions> = as
         response: { 200: Project, ...errors },
       },
     },
-    (request) => restoreProject(ctx, request.params.ref),
+    (request) => restoreProject(ctx, request.params.ref, retryTransition),
   );
 
   app.get(
