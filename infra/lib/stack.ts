@@ -116,6 +116,7 @@ export class SupabaseStack extends Stack {
     const gateway = new FargateService(this, 'Gateway', {
       cluster: compute.cluster,
       serviceName: 'gateway',
+      logGroupName: `/ecs/${prefix}/gateway`,
       repository: repos.repository('gateway'),
       imageTag: c.gateway.imageTag,
       containerPort: GATEWAY_PORT,
@@ -185,6 +186,7 @@ export class SupabaseStack extends Stack {
     const tenantManager = new FargateService(this, 'TenantManager', {
       cluster: compute.cluster,
       serviceName: 'tenant-manager',
+      logGroupName: `/ecs/${prefix}/tenant-manager`,
       repository: repos.repository('tenant-manager'),
       imageTag: c.tenantManager.imageTag,
       containerPort: TENANT_MANAGER_PUBLIC_PORT,

@@ -73,6 +73,38 @@ describe.each(['test', 'production'] as const)('SupabaseStack with config.%s.jso
     for (const rule of reasons) expect(rule.reason.length, rule.id).toBeGreaterThan(30);
   });
 
+  it('puts the name prefix into every account-wide physical name, so a second stack does not collide', () => {
+    const nameProperties = [
+      'LogGroupName',
+      'RoleName',
+      'TopicName',
+      'ClusterName',
+      'DBClusterIdentifier',
+      'DBSubnetGroupName',
+      'ReplicationGroupId',
+      'FunctionName',
+      'Name',
+    ];
+    // A private DNS namespace belongs to its VPC (the same name in another stack's VPC is another
+    // zone), and its services to it.
+    const perVpc = new Set(['AWS::ServiceDiscovery::PrivateDnsNamespace', 'AWS::ServiceDiscovery::Service']);
+    const named = resourcesOf(s.template).flatMap(([id, r]) =>
+      perVpc.has(r.Type)
+        ? []
+        : nameProperties
+            .map((key) => r.Properties?.[key])
+            .filter((v): v is string => typeof v === 'string')
+            .map((v) => [id, v] as const),
+    );
+    expect(named.map(([, v]) => v)).toEqual(
+      expect.arrayContaining([
+        `/ecs/${s.config.namePrefix}/gateway`,
+        `/ecs/${s.config.namePrefix}/tenant-manager`,
+      ]),
+    );
+    for (const [id, value] of named) expect(value, id).toContain(s.config.namePrefix);
+  });
+
   it('encrypts every data store at rest', () => {
     for (const [id, r] of resourcesOf(s.template, 'AWS::RDS::DBCluster')) {
       expect(r.Properties!['StorageEncrypted'], id).toBe(true);

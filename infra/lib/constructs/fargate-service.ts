@@ -36,6 +36,11 @@ export interface FargateServiceProps {
   readonly environment?: Readonly<Record<string, string>>;
   /** Settings injected from Secrets Manager at task start. Default none. */
   readonly secrets?: Readonly<Record<string, ecs.Secret>>;
+  /**
+   * Name of the container log group. Default `/ecs/<serviceName>`; the stack gives each stack its own
+   * (`/ecs/<namePrefix>/<serviceName>`), since log group names are unique per account and region.
+   */
+  readonly logGroupName?: string;
   /** Retention of the container log group. Default one week. */
   readonly logRetention?: logs.RetentionDays;
   /** Register `<serviceName>.<namespace>` in the cluster's Cloud Map namespace. Default false. */
@@ -66,7 +71,7 @@ export class FargateService extends Construct {
     });
     this.taskRole = taskDefinition.taskRole;
     const logGroup = new logs.LogGroup(this, 'Logs', {
-      logGroupName: `/ecs/${props.serviceName}`,
+      logGroupName: props.logGroupName ?? `/ecs/${props.serviceName}`,
       retention: props.logRetention ?? logs.RetentionDays.ONE_WEEK,
       removalPolicy: RemovalPolicy.DESTROY,
     });
