@@ -697,6 +697,37 @@ describe('operations', () => {
     ]);
   });
 
+  it('counts and logs a request the client left before any answer as 499, not as a 200', async () => {
+    const lines: string[] = [];
+    const logger = pino({ level: 'info' }, { write: (line: string) => lines.push(line) });
+    const own = await startGateway(testConfig(registry), { logger });
+    try {
+      const { port } = new URL(own.url);
+      await new Promise<void>((resolve) => {
+        const req = httpRequest({
+          host: '127.0.0.1',
+          port,
+          path: '/rest/v1/__slow',
+          headers: { host: `${project.ref}.${BASE_DOMAIN}:${port}`, apikey: project.publishableKey },
+        });
+        req.on('error', () => resolve());
+        req.end();
+        setTimeout(() => req.destroy(), 200);
+      });
+      const metrics = async () => (await (await request(`${own.url}/metrics`)).body.text()) as string;
+      await vi.waitFor(async () =>
+        expect(await metrics()).toMatch(/gateway_requests_total\{prefix="rest",status="499"\} 1\n/),
+      );
+      expect(await metrics()).not.toMatch(/prefix="rest",status="200"/);
+      const logged = lines
+        .map((line) => JSON.parse(line))
+        .filter((entry) => entry.msg === 'request' && entry.path === '/rest/v1/__slow');
+      expect(logged).toEqual([expect.objectContaining({ status: 499, aborted: true, ref: project.ref })]);
+    } finally {
+      await own.close();
+    }
+  });
+
   it('reports not ready when the tenant-manager is unreachable', async () => {
     await registry.stop();
     try {

@@ -90,6 +90,8 @@ const SAFE_PATH = /^\/[A-Za-z0-9\-._~!$&'()*+,;=:@%/]*$/;
 const BAD_PATH = /(^|\/)(\.|%2e){1,2}(\/|$)|\/\/|%(?![0-9a-f]{2})/i;
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 const BODYLESS = new Set(['GET', 'HEAD', 'OPTIONS', 'DELETE']);
+/** The status metrics and logs give a request the client left before any answer (nginx's). */
+const CLIENT_CLOSED = 499;
 const EXPOSED_HEADERS =
   'Content-Range, Content-Location, Content-Profile, Preference-Applied, Range-Unit, X-Request-Id';
 const DEFAULT_ALLOWED_HEADERS =
@@ -309,7 +311,9 @@ export function buildGateway(options: GatewayOptions): Gateway {
       inFlight--;
       const aborted = !res.writableFinished;
       if (aborted) state.relay?.cancel();
-      metrics.request(state.prefix, res.statusCode);
+      // Unanswered, res.statusCode is node's default 200. A tunnel's 101 went out on the socket itself.
+      const status = res.headersSent || res.statusCode === 101 ? res.statusCode : CLIENT_CLOSED;
+      metrics.request(state.prefix, status);
       if (usage && state.metered) {
         usage.record(
           state.ref!,
@@ -321,7 +325,7 @@ export function buildGateway(options: GatewayOptions): Gateway {
           state.rateLimited,
         );
       }
-      if (shouldLog(res.statusCode, aborted)) {
+      if (shouldLog(status, aborted)) {
         const url = req.url ?? '';
         const q = url.indexOf('?');
         logger.info(
@@ -329,7 +333,7 @@ export function buildGateway(options: GatewayOptions): Gateway {
             reqId: requestId,
             method: req.method,
             path: q < 0 ? url : url.slice(0, q),
-            status: res.statusCode,
+            status,
             ms: Math.round((performance.now() - started) * 100) / 100,
             ref: state.ref,
             prefix: state.prefix,
@@ -588,7 +592,6 @@ export function buildGateway(options: GatewayOptions): Gateway {
     headers.push('upgrade', 'websocket');
     const queryString = formatQuery(queryPairs);
     const target = new URL(upstream.origin);
-    res.statusCode = 101;
     openTunnel({
       client: upgrade.socket,
       head: upgrade.head,
@@ -604,6 +607,9 @@ export function buildGateway(options: GatewayOptions): Gateway {
       connectTimeoutMs: config.upstreamConnectTimeoutMs,
       responseTimeoutMs: config.upstreamHeadersTimeoutMs,
       ...(config.localMode ? { lookup: localhostLookup as LookupFunction } : {}),
+      onUpgraded() {
+        res.statusCode = 101;
+      },
       onDeclined(response) {
         // An ordinary answer: relayed as such, and the client's connection ends with it.
         const relayed = leadingHeaders(state);

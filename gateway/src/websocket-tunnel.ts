@@ -27,6 +27,8 @@ export interface TunnelOptions {
   readonly lookup?: LookupFunction;
   /** Where the relayed bytes are added up, live (the request's usage is read when the client's socket closes). */
   readonly traffic: TunnelTraffic;
+  /** The upstream answered 101: its head is being relayed to the client, then the bytes both ways. */
+  onUpgraded(): void;
   /**
    * The upstream declined the upgrade (any status but 101): its answer, to relay as an ordinary
    * response that ends the client's connection. No client byte has reached the upstream.
@@ -82,6 +84,7 @@ export function openTunnel(options: TunnelOptions): void {
   request.once('upgrade', (response: IncomingMessage, socket: Socket, upstreamHead: Buffer) => {
     clearTimeout(timer);
     answered = true;
+    options.onUpgraded();
     socket.setNoDelay(true);
     client.setNoDelay(true);
     client.write(formatResponseHead(response));
