@@ -86,6 +86,8 @@ export interface RestEngine {
 
 const JSON_TYPE = 'application/json; charset=utf-8';
 const OBJECT_TYPE = 'application/vnd.pgrst.object+json; charset=utf-8';
+const OBJECT_STRIPPED_TYPE = 'application/vnd.pgrst.object+json;nulls=stripped; charset=utf-8';
+const ARRAY_STRIPPED_TYPE = 'application/vnd.pgrst.array+json;nulls=stripped; charset=utf-8';
 const CSV_TYPE = 'text/csv; charset=utf-8';
 const RETRY_CODES = new Set(['42P01', '42703', '42883']);
 const MIN_RELOAD_INTERVAL_MS = 50;
@@ -256,9 +258,22 @@ export function createRestEngine(options: RestEngineOptions): RestEngine {
     }
     const root = segments.length === 0;
     const isRpc = segments[0] === 'rpc' && segments.length === 2;
-    const media = root ? negotiateOpenApi(headers.accept) : negotiate(headers.accept, isRpc);
+    const { media, stripNulls } = root
+      ? { media: negotiateOpenApi(headers.accept), stripNulls: false }
+      : negotiate(headers.accept, isRpc);
     const prefer = parsePrefer(headers.prefer, options.txEnd ?? 'commit', current.timezones);
-    const ctx: RequestContext = { current, request, headers, identity, method, schema, media, prefer, path };
+    const ctx: RequestContext = {
+      current,
+      request,
+      headers,
+      identity,
+      method,
+      schema,
+      media,
+      stripNulls,
+      prefer,
+      path,
+    };
     if (root) {
       if (!readMethod) throw apiError(405, 'PGRST117', `Unsupported HTTP method: ${method}`);
       return openApi(ctx);
@@ -278,6 +293,7 @@ export function createRestEngine(options: RestEngineOptions): RestEngine {
     readonly method: string;
     readonly schema: string;
     readonly media: Media;
+    readonly stripNulls: boolean;
     readonly prefer: Preferences;
     readonly path: string;
   }
@@ -313,6 +329,7 @@ export function createRestEngine(options: RestEngineOptions): RestEngine {
     const query = parseQuery(ctx.request.rawQuery);
     const plan = newContext(ctx.current, query);
     plan.csv = ctx.media === 'csv';
+    plan.stripNulls = ctx.stripNulls;
     const range = pageRange(ctx, query);
     const statement = planRead(
       plan,
@@ -364,6 +381,7 @@ export function createRestEngine(options: RestEngineOptions): RestEngine {
     const query = parseQuery(ctx.request.rawQuery);
     const plan = newContext(ctx.current, query);
     plan.csv = ctx.media === 'csv';
+    plan.stripNulls = ctx.stripNulls;
     const ret: ReturnPreference = prefer.return ?? 'minimal';
     const format = bodyFormat(ctx.headers['content-type']);
     // A CSV body is a list of rows; PUT and PATCH take its one row.
@@ -580,6 +598,7 @@ export function createRestEngine(options: RestEngineOptions): RestEngine {
     }
     const plan = newContext(ctx.current, query);
     plan.csv = ctx.media === 'csv';
+    plan.stripNulls = ctx.stripNulls;
     const call = routineCall(plan, routine, args, body, singleParam);
     const range = pageRange(ctx, query);
     const rpcPlan = planRpc(plan, routine, call, range, prefer.count, rawMedia !== undefined);
@@ -734,10 +753,10 @@ export function createRestEngine(options: RestEngineOptions): RestEngine {
       headers['content-type'] = CSV_TYPE;
       body = row.body;
     } else if (ctx.media === 'object') {
-      headers['content-type'] = OBJECT_TYPE;
+      headers['content-type'] = ctx.stripNulls ? OBJECT_STRIPPED_TYPE : OBJECT_TYPE;
       body = row.body.slice(1, -1);
     } else {
-      headers['content-type'] = JSON_TYPE;
+      headers['content-type'] = ctx.stripNulls ? ARRAY_STRIPPED_TYPE : JSON_TYPE;
       body = row.body;
     }
     return { status, headers, body: ctx.method === 'HEAD' ? '' : body };

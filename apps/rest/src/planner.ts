@@ -213,6 +213,8 @@ export interface PlanContext {
   readonly params: Params;
   /** Render the body as CSV instead of a JSON array. */
   csv?: boolean;
+  /** Leave out the null fields of the rows' JSON (`nulls=stripped`). */
+  stripNulls?: boolean;
   /** Paths of `query.levels` that matched an embedded resource; others are PGRST108. */
   readonly usedLevels: Set<string>;
   aliasCounter: number;
@@ -589,6 +591,7 @@ export interface ReadPlan extends Statement {
 }
 
 const ROWS_JSON = `coalesce(json_agg(pgrst_row), '[]'::json)::text`;
+const ROWS_JSON_STRIPPED = `coalesce(json_strip_nulls(json_agg(pgrst_row)), '[]'::json)::text`;
 
 /**
  * The statement every read and every returning write ends in: one row with `total`, `n` (rows in
@@ -653,7 +656,8 @@ export function planRead(
   // does): a statement of their own would call the function again.
   const counted = count === 'exact' || (count === 'estimated' && options.call !== undefined);
   const totalSql = counted ? `(${count_})` : 'NULL::bigint';
-  const sql = withCall + wrapRows(inner, totalSql, ctx.csv, options.jsonBody);
+  const jsonBody = options.jsonBody ?? (ctx.stripNulls ? ROWS_JSON_STRIPPED : ROWS_JSON);
+  const sql = withCall + wrapRows(inner, totalSql, ctx.csv, jsonBody);
   const params = ctx.params.values;
   if (count !== 'planned' && count !== 'estimated') return { sql, params };
   // EXPLAIN of count(*) would estimate its one row: the estimate is that of the rows themselves.
@@ -684,7 +688,7 @@ function returningSelect(ctx: PlanContext, relation: Relation, ret: ReturnPrefer
   const level = renderLevel(sub, relation, alias, select, '');
   ctx.aliasCounter = sub.aliasCounter;
   const inner = `SELECT ${level.selectList.join(', ') || 'NULL'} FROM pgrst_source AS ${ident(alias)} ${level.joins.join(' ')}`;
-  return `WITH pgrst_source AS (${cte}) ${wrapRows(inner, 'NULL::bigint', ctx.csv && ret === 'representation')}`;
+  return `WITH pgrst_source AS (${cte}) ${wrapRows(inner, 'NULL::bigint', ctx.csv && ret === 'representation', ctx.stripNulls ? ROWS_JSON_STRIPPED : ROWS_JSON)}`;
 }
 
 export interface InsertOptions {

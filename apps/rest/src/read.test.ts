@@ -192,6 +192,41 @@ describe('reads', () => {
     expect(bad.json).toMatchObject({ code: 'PGRST107' });
   });
 
+  it('strips null fields for nulls=stripped (supabase-js stripNulls()), arrays and single objects', async () => {
+    const accept = (type: string) => ({ headers: { accept: type } });
+    const url = '/books?select=id,price,meta&id=in.(4,5)&order=id';
+    const array = await t.call('GET', url, accept('application/vnd.pgrst.array+json;nulls=stripped'));
+    expect(array.status).toBe(200);
+    expect(array.headers['content-type']).toBe(
+      'application/vnd.pgrst.array+json;nulls=stripped; charset=utf-8',
+    );
+    expect(array.json).toEqual([
+      { id: 4, meta: { isbn: '444' } },
+      { id: 5, price: 15 },
+    ]);
+    const object = await t.call(
+      'GET',
+      '/books?select=id,price&id=eq.4',
+      accept('application/vnd.pgrst.object+json;nulls=stripped'),
+    );
+    expect(object.headers['content-type']).toBe(
+      'application/vnd.pgrst.object+json;nulls=stripped; charset=utf-8',
+    );
+    expect(object.json).toEqual({ id: 4 });
+    const plain = await t.call('GET', url, accept('application/vnd.pgrst.array+json'));
+    expect(plain.headers['content-type']).toBe('application/json; charset=utf-8');
+    expect(plain.json).toEqual([
+      { id: 4, price: null, meta: { isbn: '444' } },
+      { id: 5, price: 15, meta: null },
+    ]);
+    const rpc = await t.call(
+      'GET',
+      '/rpc/books_by_author?author=3&select=id,publisher_id',
+      accept('application/vnd.pgrst.array+json;nulls=stripped'),
+    );
+    expect(rpc.json).toEqual([{ id: 5 }, { id: 6, publisher_id: 2 }]);
+  });
+
   it('reads a view and another exposed schema; refuses an unexposed one', async () => {
     const view = await t.call('GET', '/book_titles?select=title&id=eq.5');
     expect(view.json).toEqual([{ title: 'Consider Phlebas' }]);

@@ -59,26 +59,36 @@ export function safeDecode(segment: string): string {
   }
 }
 
+export interface Negotiated {
+  readonly media: Media;
+  /** `application/vnd.pgrst.array+json;nulls=stripped` (or `object+json`): JSON without null fields. */
+  readonly stripNulls: boolean;
+}
+
+const VND_ARRAY = new Set(['application/vnd.pgrst.array+json', 'application/vnd.pgrst.array']);
+const VND_OBJECT = new Set(['application/vnd.pgrst.object+json', 'application/vnd.pgrst.object']);
+
 /** The preferred media type `accept` allows; raw ones only where `raw` (function calls). */
-export function negotiate(accept: string | undefined, raw = false): Media {
-  if (!accept) return 'json';
+export function negotiate(accept: string | undefined, raw = false): Negotiated {
+  const plain = (media: Media): Negotiated => ({ media, stripNulls: false });
+  if (!accept) return plain('json');
   const types = accept
     .split(',')
     .map((part) => {
       const [type = '', ...params] = part.split(';').map((s) => s.trim().toLowerCase());
       const q = params.find((p) => p.startsWith('q='));
-      return { type, q: q ? Number(q.slice(2)) : 1 };
+      return { type, q: q ? Number(q.slice(2)) : 1, stripNulls: params.includes('nulls=stripped') };
     })
     .filter((t) => t.q > 0)
     .sort((a, b) => b.q - a.q);
-  for (const { type } of types) {
-    if (type === 'application/json' || type === '*/*' || type === 'application/*') return 'json';
-    if (type === 'application/vnd.pgrst.object+json' || type === 'application/vnd.pgrst.object')
-      return 'object';
-    if (type === 'text/csv' || type === 'text/*') return 'csv';
-    if (raw && type === 'text/plain') return 'text';
-    if (raw && (type === 'text/xml' || type === 'application/xml')) return 'xml';
-    if (raw && type === 'application/octet-stream') return 'binary';
+  for (const { type, stripNulls } of types) {
+    if (type === 'application/json' || type === '*/*' || type === 'application/*') return plain('json');
+    if (VND_ARRAY.has(type)) return { media: 'json', stripNulls };
+    if (VND_OBJECT.has(type)) return { media: 'object', stripNulls };
+    if (type === 'text/csv' || type === 'text/*') return plain('csv');
+    if (raw && type === 'text/plain') return plain('text');
+    if (raw && (type === 'text/xml' || type === 'application/xml')) return plain('xml');
+    if (raw && type === 'application/octet-stream') return plain('binary');
   }
   throw notAcceptable(accept);
 }
