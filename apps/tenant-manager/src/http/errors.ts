@@ -1,6 +1,6 @@
 import type { FastifyBaseLogger, FastifyError, FastifyInstance, FastifyTypeProvider } from 'fastify';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import { AppError } from '../lib/errors.js';
+import { AppError, isFromWorkerCluster, isUnreachable } from '../lib/errors.js';
 
 /**
  * One error handler for both apps: AppErrors and client errors keep their precise message, anything
@@ -29,6 +29,25 @@ export function installErrorHandling<P extends FastifyTypeProvider>(
           ? `malformed JSON body: ${error.message}`
           : error.message;
       return reply.status(status).send({ message, code });
+    }
+    if (isUnreachable(error)) {
+      const cluster = isFromWorkerCluster(error);
+      // The message alone: a connection error can carry the client object, with its credentials.
+      request.log.warn({ err: error.message, code: error.code }, 'a database is not reachable');
+      return reply
+        .status(503)
+        .header('retry-after', '5')
+        .send(
+          cluster
+            ? {
+                message: "the project's worker database cluster is not reachable; try again shortly",
+                code: 'database_unreachable',
+              }
+            : {
+                message: 'the management database is not reachable; try again shortly',
+                code: 'management_database_unreachable',
+              },
+        );
     }
     request.log.error({ err: error }, 'request failed');
     return reply.status(status >= 500 ? status : 500).send({ message: 'internal server error' });

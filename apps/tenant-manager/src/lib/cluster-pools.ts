@@ -1,5 +1,6 @@
 import pg from 'pg';
 import type { SecretBox } from './crypto.js';
+import { fromWorkerCluster } from './errors.js';
 import type { ClusterConnection } from './project-db.js';
 import { pgSsl } from './tls.js';
 
@@ -78,5 +79,17 @@ export function adminPool(conn: ClusterConnection, max = 6): pg.Pool {
     connectionTimeoutMillis: 10_000,
   });
   pool.on('error', () => {}); // idle client errors (cluster restart) must not crash the process
+  // Failures say they came from a worker cluster: an outage here is told apart from the management
+  // database's in the 503 the API answers.
+  const query = pool.query.bind(pool) as (...args: unknown[]) => unknown;
+  pool.query = ((...args: unknown[]) => {
+    const result = query(...args);
+    return result instanceof Promise ? result.catch(fromWorkerCluster) : result;
+  }) as typeof pool.query;
+  const connect = pool.connect.bind(pool) as (...args: unknown[]) => unknown;
+  pool.connect = ((...args: unknown[]) => {
+    const result = connect(...args);
+    return result instanceof Promise ? result.catch(fromWorkerCluster) : result;
+  }) as typeof pool.connect;
   return pool;
 }

@@ -1,0 +1,103 @@
+import type { LightMyRequestResponse } from 'fastify';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  admin,
+  freshManagementDb,
+  type Harness,
+  internal,
+  startClusterProxy,
+  startHarness,
+} from '../test/harness.js';
+
+// What the APIs answer while a database they need is down: a JSON 503 naming which one, no stack,
+// no connection details; and the same process answers as usual once it is back.
+
+let management: Awaited<ReturnType<typeof startClusterProxy>>;
+let worker: Awaited<ReturnType<typeof startClusterProxy>>;
+let h: Harness;
+
+beforeAll(async () => {
+  management = await startClusterProxy();
+  worker = await startClusterProxy();
+  const url = new URL(await freshManagementDb());
+  url.host = `127.0.0.1:${management.port}`;
+  h = await startHarness({ managementUrl: url.toString() });
+  await h.registerCluster('outage', 10, { host: '127.0.0.1', port: worker.port });
+  for (const ref of ['outage-one', 'outage-two']) {
+    expect((await h.createProject(ref)).json().status).toBe('ACTIVE_HEALTHY');
+  }
+});
+afterAll(async () => {
+  management?.up();
+  worker?.up();
+  await h?.close();
+  await Promise.all([management?.close(), worker?.close()]);
+});
+
+const call = (method: 'GET' | 'POST' | 'PATCH' | 'DELETE', url: string, payload?: object) =>
+  h.tm.publicApp.inject({ method, url, headers: admin, ...(payload ? { payload } : {}) });
+
+function expectUnreachable(response: LightMyRequestResponse, code: string) {
+  expect(response.statusCode, response.body).toBe(503);
+  expect(response.headers['content-type']).toMatch(/^application\/json/);
+  expect(response.json().code).toBe(code);
+  expect(response.body).not.toMatch(/ECONN|127\.0\.0\.1|password|\bat \w/);
+}
+
+describe('the management database down', () => {
+  it('answers 503 management_database_unreachable on both APIs, then recovers without a restart', async () => {
+    management.down();
+    try {
+      for (const response of [
+        await call('GET', '/v1/projects'),
+        await call('GET', '/v1/projects/outage-one'),
+        await call('POST', '/v1/projects', { name: 'during the outage' }),
+        await call('POST', '/v1/projects/outage-one/pause'),
+        await call('GET', '/v1/clusters'),
+        await h.tm.internalApp.inject({ url: '/internal/v1/projects/outage-one/config', headers: internal }),
+      ]) {
+        expectUnreachable(response, 'management_database_unreachable');
+        expect(response.json().message).toBe('the management database is not reachable; try again shortly');
+        expect(response.headers['retry-after']).toBe('5');
+      }
+    } finally {
+      management.up();
+    }
+    expect((await call('GET', '/v1/projects/outage-one')).json().status).toBe('ACTIVE_HEALTHY');
+    expect(
+      (await h.tm.internalApp.inject({ url: '/internal/v1/projects/outage-one/config', headers: internal }))
+        .statusCode,
+    ).toBe(200);
+  });
+});
+
+describe("a project's worker cluster down", () => {
+  it('answers 503 database_unreachable where the cluster is needed, and reads the rest', async () => {
+    worker.down();
+    try {
+      expectUnreachable(
+        await call('PATCH', '/v1/projects/outage-one', { limits: { db_connections: 7 } }),
+        'database_unreachable',
+      );
+      expectUnreachable(
+        await call('POST', '/v1/projects/outage-one/database/query', { query: 'select 1' }),
+        'database_unreachable',
+      );
+      expectUnreachable(await call('DELETE', '/v1/projects/outage-two'), 'database_unreachable');
+      expect((await call('GET', '/v1/projects/outage-two')).json().status).toBe('GOING_DOWN');
+      const pause = await call('POST', '/v1/projects/outage-one/pause');
+      expect(pause.statusCode).toBe(503);
+      expect(pause.json().code).toBe('transition_incomplete');
+      // What lives in the management database still answers.
+      expect((await call('GET', '/v1/projects/outage-one')).json().status).toBe('PAUSING');
+      expect((await call('GET', '/v1/projects/outage-one/api-keys')).statusCode).toBe(200);
+      const usage = await call('GET', '/v1/projects/outage-one/usage');
+      expect(usage.statusCode).toBe(200);
+      expect(usage.json().unavailable).toContain('database');
+    } finally {
+      worker.up();
+    }
+    expect((await call('POST', '/v1/projects/outage-one/pause')).json().status).toBe('PAUSED');
+    expect((await call('DELETE', '/v1/projects/outage-two')).json().status).toBe('REMOVED');
+  });
+});
