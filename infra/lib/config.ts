@@ -102,6 +102,12 @@ export interface InfraConfig {
   readonly projectLimits: ProjectLimitsConfig;
   readonly alarms: { readonly email: string | null };
   readonly logRetentionDays: number;
+  /**
+   * Days the PostgreSQL logs the Aurora clusters export to CloudWatch are kept (they hold slow
+   * statements, and RDS creates their log groups without any expiry). Optional in config.json:
+   * `logRetentionDays` when omitted.
+   */
+  readonly databaseLogRetentionDays: number;
   /** Removal policy of buckets, repositories, keys and secrets. */
   readonly dataRemovalPolicy: RemovalPolicyName;
   readonly tags: Readonly<Record<string, string>>;
@@ -184,6 +190,12 @@ const hostName = str(
 );
 const removal = oneOf('destroy', 'retain', 'snapshot');
 
+/** A retention CloudWatch Logs accepts. */
+const retentionDays: Check = (v, path, problems) => {
+  const allowed = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1827, 3653];
+  if (!allowed.includes(v as number)) problems.push(`${path}: must be one of ${allowed.join(', ')}`);
+};
+
 const database = obj({
   engineVersion: str(/^16\.\d+$/, 'must be an Aurora PostgreSQL 16 version such as 16.6'),
   minCapacity: num(0, 256, { step: 0.5 }),
@@ -257,10 +269,8 @@ const schema = obj({
     dbSizeLimitMb: nullable(num(1, 10_000_000, { integer: true })),
   }),
   alarms: obj({ email: nullable(str(/^[^@\s]+@[^@\s]+\.[^@\s]+$/, 'must be an e-mail address or null')) }),
-  logRetentionDays: (v, path, problems) => {
-    const allowed = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1827, 3653];
-    if (!allowed.includes(v as number)) problems.push(`${path}: must be one of ${allowed.join(', ')}`);
-  },
+  logRetentionDays: retentionDays,
+  databaseLogRetentionDays: retentionDays,
   dataRemovalPolicy: removal,
   tags: stringMap,
 });
@@ -292,9 +302,16 @@ function vpcCidrProblem(cidr: string, azs: number): string | null {
   return `a /${bits} cannot hold the subnets of ${azs} AZs (a /24, a /20 and a /24 each); use /${32 - Math.ceil(Math.log2(needed))} or larger`;
 }
 
-/** Fills the optional `projectLimits` section with PROJECT_LIMIT_DEFAULTS; anything else is left to the schema. */
-function withDefaults(raw: unknown): unknown {
-  if (!isObject(raw)) return raw;
+/**
+ * Fills the optional `projectLimits` section with PROJECT_LIMIT_DEFAULTS and an omitted
+ * `databaseLogRetentionDays` with `logRetentionDays`; anything else is left to the schema.
+ */
+function withDefaults(input: unknown): unknown {
+  if (!isObject(input)) return input;
+  const raw =
+    input['databaseLogRetentionDays'] === undefined
+      ? { ...input, databaseLogRetentionDays: input['logRetentionDays'] }
+      : input;
   const limits = raw['projectLimits'];
   if (limits === undefined) return { ...raw, projectLimits: PROJECT_LIMIT_DEFAULTS };
   if (!isObject(limits)) return raw;

@@ -82,6 +82,8 @@ export class SupabaseStack extends Stack {
         backupRetentionDays: d.backupRetentionDays,
         deletionProtection: d.deletionProtection,
         removalPolicy: removalPolicy(d.removalPolicy),
+        logRetention: c.databaseLogRetentionDays as logs.RetentionDays,
+        logRemovalPolicy: keep,
       });
     const management = database('management', c.managementDatabase);
     const worker = database('worker', c.workerDatabase);

@@ -147,6 +147,18 @@ describe('parseInfraConfig', () => {
     ).toEqual([]);
   });
 
+  it('keeps database logs as long as the other logs unless databaseLogRetentionDays says otherwise', () => {
+    const config = shipped('production');
+    expect(parseInfraConfig(config).databaseLogRetentionDays).toBe(config.logRetentionDays);
+    expect(config.databaseLogRetentionDays).toBeUndefined();
+    expect(parseInfraConfig({ ...config, databaseLogRetentionDays: 30 }).databaseLogRetentionDays).toBe(30);
+    expect(
+      problemsOf((c) => {
+        c.databaseLogRetentionDays = 10;
+      }),
+    ).toEqual([expect.stringMatching(/^databaseLogRetentionDays: must be one of 1, 3, 5, 7, 14, 30/)]);
+  });
+
   it('rejects a config that is not an object', () => {
     expect(() => parseInfraConfig(null)).toThrow(/: expected an object/);
   });

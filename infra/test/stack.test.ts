@@ -320,6 +320,26 @@ describe.each(['test', 'production'] as const)('SupabaseStack with config.%s.jso
     }
   });
 
+  it('keeps the PostgreSQL logs each Aurora cluster exports for databaseLogRetentionDays, in a group made before it', () => {
+    const clusters = resourcesOf(s.template, 'AWS::RDS::DBCluster');
+    expect(clusters).toHaveLength(2);
+    const groups = new Map(
+      resourcesOf(s.template, 'AWS::Logs::LogGroup').map(([id, g]) => [
+        g.Properties!['LogGroupName'],
+        { id, g },
+      ]),
+    );
+    for (const [id, c] of clusters) {
+      expect(c.Properties!['EnableCloudwatchLogsExports'], id).toEqual(['postgresql']);
+      const name = `/aws/rds/cluster/${c.Properties!['DBClusterIdentifier']}/postgresql`;
+      const group = groups.get(name);
+      expect(group, name).toBeDefined();
+      expect(group!.g.Properties!['RetentionInDays'], name).toBe(s.config.databaseLogRetentionDays);
+      // Otherwise RDS creates the group first (without expiry) and the stack's group fails to create.
+      expect(asArray(c['DependsOn'] as string | string[]), id).toContain(group!.id);
+    }
+  });
+
   it('applies deletion protection, removal policy, backups and readers from config', () => {
     const clusters = resourcesOf(s.template, 'AWS::RDS::DBCluster');
     expect(clusters).toHaveLength(2);

@@ -1,4 +1,11 @@
-import { Duration, RemovalPolicy, aws_ec2 as ec2, aws_kms as kms, aws_rds as rds } from 'aws-cdk-lib';
+import {
+  Duration,
+  RemovalPolicy,
+  aws_ec2 as ec2,
+  aws_kms as kms,
+  aws_logs as logs,
+  aws_rds as rds,
+} from 'aws-cdk-lib';
 import { NagSuppressions } from 'cdk-nag';
 import { Construct } from 'constructs';
 
@@ -27,11 +34,16 @@ export interface AuroraClusterProps {
   readonly masterUsername?: string;
   /** Initial database. Default `postgres`. */
   readonly databaseName?: string;
+  /** Retention of the exported PostgreSQL log. Default one month. */
+  readonly logRetention?: logs.RetentionDays;
+  /** What happens to that log group when the stack is deleted. Default RETAIN. */
+  readonly logRemovalPolicy?: RemovalPolicy;
 }
 
 /**
  * An Aurora PostgreSQL 16 Serverless v2 cluster: storage encrypted with its own KMS key, TLS forced
- * (`rds.force_ssl=1`), generated master secret, PostgreSQL logs exported to CloudWatch.
+ * (`rds.force_ssl=1`), generated master secret, PostgreSQL logs exported to CloudWatch into a log
+ * group with a retention.
  */
 export class AuroraCluster extends Construct {
   static readonly PORT = 5432;
@@ -99,6 +111,14 @@ export class AuroraCluster extends Construct {
       cloudwatchLogsExports: ['postgresql'],
       copyTagsToSnapshot: true,
     });
+    // RDS would create the export's log group on first use, with no expiry: it exists first, and the
+    // cluster waits for it.
+    const postgresqlLogs = new logs.LogGroup(this, 'PostgresqlLogs', {
+      logGroupName: `/aws/rds/cluster/${props.clusterIdentifier}/postgresql`,
+      retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
+      removalPolicy: props.logRemovalPolicy ?? RemovalPolicy.RETAIN,
+    });
+    this.cluster.node.addDependency(postgresqlLogs);
     // `cluster.secret` is the attachment; the generated secret itself is the `Secret` child.
     NagSuppressions.addResourceSuppressions(
       this.cluster.node.findChild('Secret'),
