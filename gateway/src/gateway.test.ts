@@ -771,6 +771,33 @@ describe('operations', () => {
     await tunnelClosed;
     await expect(request(`${own.url}/health`)).rejects.toThrow();
   });
+
+  it('does not wait out the grace for open WebSocket tunnels: with no HTTP request in flight it stops at once', async () => {
+    const own = await startGateway(testConfig(registry, { shutdownGraceMs: 10_000 }));
+    const { port } = new URL(own.url);
+    const socket = await new Promise<Socket>((resolve, reject) => {
+      const req = httpRequest({
+        host: '127.0.0.1',
+        port,
+        path: `/realtime/v1/websocket?apikey=${project.publishableKey}`,
+        headers: {
+          host: `${project.ref}.${BASE_DOMAIN}:${port}`,
+          connection: 'Upgrade',
+          upgrade: 'websocket',
+        },
+      });
+      req.on('upgrade', (_res, s) => resolve(s));
+      req.on('error', reject);
+      req.end();
+    });
+    const tunnelClosed = new Promise((resolve) => socket.once('close', resolve));
+    expect(own.gateway.inFlight).toBe(0);
+    const started = Date.now();
+    await own.close();
+    await tunnelClosed;
+    // Waiting for the tunnel would take the whole 10 s grace.
+    expect(Date.now() - started).toBeLessThan(5_000);
+  });
 });
 
 describe('lookups of keys and projects not cached', () => {

@@ -75,7 +75,10 @@ export interface Gateway {
   ready(): Promise<ReadyReport>;
   /** Runs the cold path's one-time work on made-up data (warm-up.ts); resolves with the milliseconds taken. */
   warmUp(): Promise<number>;
-  /** Requests currently being answered. */
+  /**
+   * Requests currently being answered. An open WebSocket tunnel is not one: it never ends by itself,
+   * so a shutdown drains the HTTP requests and then cuts the tunnels (`close`) without waiting for them.
+   */
   readonly inFlight: number;
   /** Refuse new requests from now on (graceful shutdown). */
   beginShutdown(): void;
@@ -254,6 +257,8 @@ export function buildGateway(options: GatewayOptions): Gateway {
       : null;
 
   let inFlight = 0;
+  /** WebSocket tunnels past their 101: counted in `inFlight` until they close, but nothing to drain. */
+  let openTunnels = 0;
   let shuttingDown = false;
   /** Upgraded (WebSocket) client sockets: the HTTP server no longer tracks them. */
   const tunnels = new Set<Socket>();
@@ -609,6 +614,8 @@ export function buildGateway(options: GatewayOptions): Gateway {
       ...(config.localMode ? { lookup: localhostLookup as LookupFunction } : {}),
       onUpgraded() {
         res.statusCode = 101;
+        openTunnels++;
+        res.once('close', () => openTunnels--);
       },
       onDeclined(response) {
         // An ordinary answer: relayed as such, and the client's connection ends with it.
@@ -758,7 +765,7 @@ export function buildGateway(options: GatewayOptions): Gateway {
         requireHttps: !config.localMode,
       }),
     get inFlight() {
-      return inFlight;
+      return inFlight - openTunnels;
     },
     beginShutdown() {
       shuttingDown = true;
