@@ -142,6 +142,21 @@ describe('embedding', () => {
   it('orders parents by a to-one related column, refuses to-many', async () => {
     const r = await t.call('GET', '/books?select=id&order=publishers(name).desc.nullslast,id');
     expect((r.json as { id: number }[]).map((b) => b.id)).toEqual([3, 4, 6, 1, 2, 5]);
+    // The relation is the embed of that alias (or name), with its hint: two keys lead to authors.
+    const byAlias = await t.call(
+      'GET',
+      '/books?select=id,writer:authors!author_id(name)&order=writer(name).desc,id&limit=3',
+    );
+    expect(byAlias.json).toEqual([
+      { id: 1, writer: { name: 'Ursula' } },
+      { id: 2, writer: { name: 'Ursula' } },
+      { id: 3, writer: { name: 'Octavia' } },
+    ]);
+    const byHintedName = await t.call(
+      'GET',
+      '/books?select=id,authors!editor_id(name)&order=authors(name).nullsfirst,id&limit=3',
+    );
+    expect((byHintedName.json as { id: number }[]).map((b) => b.id)).toEqual([4, 6, 2]);
     const toMany = await t.call('GET', '/publishers?order=books(title)');
     expect(toMany.status).toBe(400);
     expect(toMany.json).toMatchObject({

@@ -336,10 +336,16 @@ function renderCondition(ctx: PlanContext, source: Source, alias: string, condit
   return condition.negate ? `NOT ${joined}` : joined;
 }
 
-function renderOrder(ctx: PlanContext, source: Source, alias: string, terms: readonly OrderTerm[]): string[] {
+function renderOrder(
+  ctx: PlanContext,
+  source: Source,
+  alias: string,
+  terms: readonly OrderTerm[],
+  select: readonly SelectItem[] = [],
+): string[] {
   return terms.map((t) => {
     let sql = t.relation
-      ? relatedOrderRef(ctx, source, alias, t.relation, t)
+      ? relatedOrderRef(ctx, source, alias, t.relation, t, select)
       : columnRef(ctx, source, alias, t.field);
     if (t.direction) sql += t.direction === 'desc' ? ' DESC' : ' ASC';
     if (t.nulls) sql += t.nulls === 'first' ? ' NULLS FIRST' : ' NULLS LAST';
@@ -347,13 +353,18 @@ function renderOrder(ctx: PlanContext, source: Source, alias: string, terms: rea
   });
 }
 
-/** `order=rel(col)`: the column of the one related row, as a correlated subquery. */
+/**
+ * `order=rel(col)`: the column of the one related row, as a correlated subquery. As in PostgREST,
+ * `rel` is an embed of the level's select by its alias, or its name when it has none, and keeps
+ * that embed's hint.
+ */
 function relatedOrderRef(
   ctx: PlanContext,
   source: Source,
   alias: string,
   name: string,
   term: OrderTerm,
+  select: readonly SelectItem[],
 ): string {
   const parent = source.relation ?? ('pk' in source ? (source as Relation) : undefined);
   const notPossible = () =>
@@ -364,13 +375,14 @@ function relatedOrderRef(
       `'${source.name}' and '${name}' do not form a many-to-one or one-to-one relationship`,
     );
   if (!parent) throw notPossible();
-  const rel = resolveRelationship(ctx, parent, {
-    kind: 'embed',
-    name,
-    inner: false,
-    spread: false,
-    select: [],
-  });
+  const embedded = select.find(
+    (item): item is EmbedItem => item.kind === 'embed' && (item.alias ?? item.name) === name,
+  );
+  const rel = resolveRelationship(
+    ctx,
+    parent,
+    embedded ?? { kind: 'embed', name, inner: false, spread: false, select: [] },
+  );
   if (rel.cardinality !== 'many-to-one' && rel.cardinality !== 'one-to-one') throw notPossible();
   const ra = nextAlias(ctx, 'o');
   const column = columnRef(ctx, rel.target, ra, term.field);
@@ -499,7 +511,7 @@ export function renderLevel(
     }
     where.push(renderCondition(ctx, source, alias, condition));
   }
-  const orderBy = level.order ? renderOrder(ctx, source, alias, level.order) : [];
+  const orderBy = level.order ? renderOrder(ctx, source, alias, level.order, select) : [];
   return { selectList, joins, where, orderBy, filteringJoins };
 }
 
