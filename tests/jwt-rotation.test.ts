@@ -1,7 +1,16 @@
+import { generateKeyPair, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { admin, rest } from './support/clients.js';
+import { admin, rest, supabaseFor } from './support/clients.js';
 import { expectPostgrestError } from './support/expect.js';
-import { createProjects, deleteProject, eventually, sql, type TestProject } from './support/projects.js';
+import { answersOf, traffic } from './support/load.js';
+import {
+  createProjects,
+  deleteProject,
+  eventually,
+  projectCredentials,
+  sql,
+  type TestProject,
+} from './support/projects.js';
 import { userToken } from './support/tokens.js';
 
 // Rotating a project's JWT secret (POST /v1/projects/:ref/jwt-secret/rotate) must end the old secret's
@@ -74,6 +83,132 @@ describe('JWT secret rotation', () => {
     const bRes = await rest(b.ref, 'notes?select=id', { key: b.publishableKey, token: bToken });
     expect(bRes.status, bRes.text).toBe(200);
     expect(bRes.json()).toEqual([{ id: 1 }]);
+  });
+
+  it('under load: from the rotation answering (+1 s) old-secret tokens always get 401, keys serve again, B never fails', async () => {
+    const before = await projectCredentials(a.ref);
+    const oldToken = await userToken(before.jwtSecret, { role: 'service_role' });
+    const bToken = await userToken(b.jwtSecret, { role: 'service_role' });
+    const read = (ref: string, options: { key: string; token?: string }) =>
+      rest(ref, 'notes?select=id', options);
+    const anonSdk = supabaseFor(a.ref, a.publishableKey);
+    const bSdk = supabaseFor(b.ref, b.publishableKey, bToken);
+    const load = traffic({
+      'A old token': () => read(a.ref, { key: a.publishableKey, token: oldToken }),
+      'A secret key': () => read(a.ref, { key: a.secretKey }),
+      'A publishable sdk': async () => {
+        const { status, data, error } = await anonSdk.from('notes').select('id');
+        return { status, text: JSON.stringify(error ?? data) };
+      },
+      'B token': () => read(b.ref, { key: b.publishableKey, token: bToken }),
+      'B token sdk': async () => {
+        const { status, data, error } = await bSdk.from('notes').select('id');
+        return { status, text: JSON.stringify(error ?? data) };
+      },
+    });
+    let rotateSent = 0;
+    let rotatedAt = 0;
+    try {
+      await load.sentSince(Date.now(), 3);
+      rotateSent = Date.now();
+      const rotated = await admin('POST', `/v1/projects/${a.ref}/jwt-secret/rotate`);
+      rotatedAt = Date.now();
+      expect(rotated.status, rotated.text).toBe(200);
+      await load.sentSince(rotatedAt + 1_000, 3);
+    } finally {
+      await load.stop();
+    }
+    const answers = load.answers;
+    const old = answersOf(answers, 'A old token');
+    for (const x of old.filter((y) => y.answeredAt < rotateSent)) expect(x.status, x.text).toBe(200);
+    // Refused from its first refusal on (never served again by a refilled cache or a warm function),
+    // and at the latest once the rotation has had its second to reach every gateway.
+    const firstRefused = old.find((x) => x.status === 401)?.sentAt ?? Number.POSITIVE_INFINITY;
+    expect(firstRefused).toBeLessThan(rotatedAt + 1_000);
+    const refused = old.filter((x) => x.sentAt >= firstRefused);
+    expect(refused.length).toBeGreaterThan(0);
+    for (const x of refused) {
+      expect(x.status, x.text).toBe(401);
+      expect(JSON.parse(x.text)).toMatchObject({ code: 'PGRST301' });
+    }
+    // Key-only requests: the gateway mints with the new secret at once, a warm function that read its
+    // config less than 1 s before the rotation refuses those tokens (PGRST301) until its copy is 1 s
+    // old and it reads the new secret. So: served before, at most that refusal within the second, served
+    // after it; never anything else, never the anon role's data downgraded from a token.
+    for (const client of ['A secret key', 'A publishable sdk']) {
+      const mine = answersOf(answers, client);
+      const blips = mine.filter((x) => x.status !== 200);
+      console.info(
+        `${client}: ${blips.length} of ${mine.length} refused around the rotation, the last sent ${
+          blips.length ? Math.max(...blips.map((x) => x.sentAt)) - rotatedAt : '-'
+        } ms after it answered`,
+      );
+      for (const x of mine) {
+        if (x.status === 200) expect(JSON.parse(x.text), client).toEqual([{ id: 1 }]);
+        else {
+          expect(x.status, `${client}: ${x.text}`).toBe(401);
+          expect(JSON.parse(x.text)).toMatchObject({ code: 'PGRST301' });
+          expect(x.sentAt, `${client} refused outside the documented window`).toBeGreaterThanOrEqual(
+            rotateSent,
+          );
+          expect(x.sentAt, `${client} refused outside the documented window`).toBeLessThan(rotatedAt + 1_000);
+        }
+      }
+      expect(mine.filter((x) => x.sentAt >= rotatedAt + 1_000).length, client).toBeGreaterThanOrEqual(3);
+    }
+    for (const client of ['B token', 'B token sdk']) {
+      const mine = answersOf(answers, client);
+      expect(mine.length, client).toBeGreaterThan(0);
+      for (const x of mine) {
+        expect(x.status, `${client}: ${x.text}`).toBe(200);
+        expect(JSON.parse(x.text), client).toEqual([{ id: 1 }]);
+      }
+    }
+  });
+
+  it('signing-key rotation under load changes nothing for HS256 tokens, keys or B; forged ES256 tokens stay out', async () => {
+    const { jwtSecret } = await projectCredentials(a.ref);
+    const aToken = await userToken(jwtSecret, { role: 'service_role' });
+    const bToken = await userToken(b.jwtSecret, { role: 'service_role' });
+    const read = (ref: string, options: { key: string; token?: string }) =>
+      rest(ref, 'notes?select=id', options);
+    const load = traffic({
+      'A HS256 token': () => read(a.ref, { key: a.publishableKey, token: aToken }),
+      'A secret key': () => read(a.ref, { key: a.secretKey }),
+      'B token': () => read(b.ref, { key: b.publishableKey, token: bToken }),
+      'B secret key': () => read(b.ref, { key: b.secretKey }),
+    });
+    let keys: Array<{ id: string; status: string }> = [];
+    try {
+      await load.sentSince(Date.now(), 3);
+      // Twice: the first in_use key becomes previously_used, and a second rotation retires that in turn.
+      for (let i = 0; i < 2; i++) {
+        const rotated = await admin('POST', `/v1/projects/${a.ref}/signing-keys/rotate`);
+        expect(rotated.status, rotated.text).toBe(200);
+        keys = (rotated.json() as { keys: typeof keys }).keys;
+        await load.sentSince(Date.now(), 3);
+      }
+    } finally {
+      await load.stop();
+    }
+    expect(keys.filter((k) => k.status === 'in_use')).toHaveLength(1);
+    expect(keys.filter((k) => k.status === 'previously_used').length).toBeGreaterThanOrEqual(1);
+    for (const x of load.answers) {
+      expect(x.status, `${x.client}: ${x.text}`).toBe(200);
+      expect(JSON.parse(x.text)).toEqual([{ id: 1 }]);
+    }
+
+    // A token naming one of A's signing keys but signed by anyone else is refused, on A and on B.
+    const { privateKey } = await generateKeyPair('ES256');
+    for (const key of keys) {
+      const forged = await new SignJWT({ role: 'service_role', aud: 'authenticated' })
+        .setProtectedHeader({ alg: 'ES256', typ: 'JWT', kid: key.id })
+        .setIssuedAt()
+        .setExpirationTime('1h')
+        .sign(privateKey);
+      expectPostgrestError(await read(a.ref, { key: a.publishableKey, token: forged }), 401, 'PGRST301');
+      expectPostgrestError(await read(b.ref, { key: b.publishableKey, token: forged }), 401, 'PGRST301');
+    }
   });
 
   it('answers 404 for an unknown project', async () => {
