@@ -247,3 +247,80 @@ describe('rejected tokens (401, PostgREST bodies, never a silent downgrade to an
     expect((await allTodos()).map((t) => t.title)).toEqual(['alice 1', 'alice 2']);
   });
 });
+
+describe('concurrent writes by users of both projects', () => {
+  it('each row lands only in its own project, owned by and visible to its own user only', async () => {
+    const carol = randomUUID();
+    const dave = randomUUID();
+    const [carolToken, daveToken] = await Promise.all([
+      userToken(b.jwtSecret, { sub: carol }),
+      userToken(b.jwtSecret, { sub: dave }),
+    ]);
+    const users = [
+      { name: 'alice', id: alice, p: a, client: asAlice },
+      { name: 'bob', id: bob, p: a, client: asBob },
+      { name: 'carol', id: carol, p: b, client: supabaseFor(b.ref, b.publishableKey, carolToken) },
+      { name: 'dave', id: dave, p: b, client: supabaseFor(b.ref, b.publishableKey, daveToken) },
+    ];
+    const perUser = 8;
+    // Interleaved: every user's i-th insert, a read by each user, and B's users trying A's host.
+    const work = Array.from({ length: perUser }, (_, i) =>
+      users.flatMap((u) => [
+        u.client
+          .from('todos')
+          .insert({ title: `load ${u.name} ${i}` })
+          .select('user_id, title')
+          .then(({ data, error, status }) => {
+            expect(error, `${u.name} ${i}`).toBeNull();
+            expect(status).toBe(201);
+            expect(data).toEqual([{ user_id: u.id, title: `load ${u.name} ${i}` }]);
+          }),
+        u.client
+          .from('todos')
+          .select('user_id')
+          .then(({ data, error }) => {
+            expect(error).toBeNull();
+            for (const row of data ?? []) expect(row.user_id, `${u.name} read another user's row`).toBe(u.id);
+          }),
+      ]),
+    ).flat();
+    const crossing = [carolToken, daveToken].map((token) =>
+      supabaseFor(a.ref, a.publishableKey, token)
+        .from('todos')
+        .insert({ title: 'load crossing' })
+        .then(({ error, status }) => {
+          expect(status).toBe(401);
+          expect(error).toMatchObject({ code: 'PGRST301' });
+        }),
+    );
+    await Promise.all([...work, ...crossing]);
+
+    const stored = await Promise.all(
+      [a, b].map(async (p) => {
+        const res = await rest(p.ref, `todos?select=user_id,title&title=like.load*&order=title`, {
+          key: p.secretKey,
+        });
+        expect(res.status, res.text).toBe(200);
+        return res.json() as Array<{ user_id: string; title: string }>;
+      }),
+    );
+    const expected = (names: string[]) =>
+      users
+        .filter((u) => names.includes(u.name))
+        .flatMap((u) =>
+          Array.from({ length: perUser }, (_, i) => ({ user_id: u.id, title: `load ${u.name} ${i}` })),
+        )
+        .sort((x, y) => x.title.localeCompare(y.title));
+    expect(stored[0]).toEqual(expected(['alice', 'bob']));
+    expect(stored[1]).toEqual(expected(['carol', 'dave']));
+    for (const u of users) {
+      const { data, error } = await u.client
+        .from('todos')
+        .select('title')
+        .like('title', 'load*')
+        .order('title');
+      expect(error).toBeNull();
+      expect(titles(data)).toEqual(expected([u.name]).map((r) => r.title));
+    }
+  });
+});
