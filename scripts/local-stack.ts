@@ -27,7 +27,7 @@
  *   LOG_LEVEL           services' log level (default `info`)
  *
  * Written on start: `<dataDir>/local-stack.json` = {gatewayUrl, tenantManagerUrl, internalUrl, adminKey,
- * baseDomain, demoProject: {ref, publishableKey, secretKey}}. SIGINT/SIGTERM stop everything cleanly.
+ * baseDomain, demoProject: {ref, publishableKey, secretKey}}. SIGINT/SIGTERM/SIGHUP stop everything cleanly.
  */
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
@@ -634,6 +634,8 @@ async function main(): Promise<void> {
   };
   process.on('SIGINT', () => shutdown('SIGINT'));
   process.on('SIGTERM', () => shutdown('SIGTERM'));
+  // A closed terminal: without this Node dies at once and leaves PostgreSQL and redis-server running.
+  process.on('SIGHUP', () => shutdown('SIGHUP'));
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {

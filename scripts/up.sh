@@ -2,7 +2,7 @@
 # One command from a fresh clone to a running local platform:
 #   installs pnpm (npm i -g pnpm@10) when missing, redis-server via apt-get when missing (best effort:
 #   without it the gateway runs on its in-process cache alone), the workspace dependencies, then
-#   `pnpm start` (scripts/local-stack.ts). Environment overrides are documented at the top of that file.
+#   scripts/local-stack.ts (what `pnpm start` runs). Environment overrides are documented at the top of that file.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,4 +30,6 @@ if ! command -v redis-server >/dev/null 2>&1 && [ -z "${REDIS_URL:-}" ]; then
 fi
 
 pnpm install
-exec pnpm start
+# Not `pnpm start`: pnpm reports a Ctrl-C as "ELIFECYCLE Command failed" (and exits 130) even when the
+# stack stopped cleanly; run directly, the stack's own exit status and messages are all that is printed.
+exec node --import tsx scripts/local-stack.ts

@@ -1,7 +1,10 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { createClient } from '@supabase/supabase-js';
 import { describe, expect, it } from 'vitest';
 import ws from 'ws';
@@ -67,6 +70,37 @@ describe.skipIf(!local)('a local stack that cannot start', () => {
         `port ${gatewayPort} (GATEWAY_PORT) is already in use. Is another local stack running? Stop it with Ctrl-C, or start this one on other ports (e.g. GATEWAY_PORT=${gatewayPort + 1} bash scripts/up.sh)`,
       );
       expect(existsSync(dataDir)).toBe(false);
+    }));
+
+  it('bash scripts/up.sh says so and exits 1, with no package-manager noise after the message', () =>
+    scratch(async (dir) => {
+      const ports = await freeStackPorts();
+      const gatewayPort = new URL(platform().gatewayUrl).port;
+      const env = {
+        ...process.env,
+        SUPAPLANE_DATA_DIR: join(dir, 'data'),
+        PG_PORT: String(ports.pgPort),
+        GATEWAY_PORT: gatewayPort,
+        TM_PUBLIC_PORT: String(ports.tmPublicPort),
+        TM_INTERNAL_PORT: String(ports.tmInternalPort),
+        LAMBDA_PORT: String(ports.lambdaPort),
+      };
+      const upSh = fileURLToPath(new URL('../scripts/up.sh', import.meta.url));
+      const child = spawn('bash', [upSh], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (chunk: Buffer) => {
+        stdout += chunk.toString();
+      });
+      child.stderr.on('data', (chunk: Buffer) => {
+        stderr += chunk.toString();
+      });
+      const [code] = await once(child, 'close');
+      expect(code).toBe(1);
+      expect(stderr.trim().split('\n').at(-1)).toBe(
+        `local stack failed to start: port ${gatewayPort} (GATEWAY_PORT) is already in use. Is another local stack running? Stop it with Ctrl-C, or start this one on other ports (e.g. GATEWAY_PORT=${Number(gatewayPort) + 1} bash scripts/up.sh)`,
+      );
+      expect(stdout + stderr).not.toContain('ELIFECYCLE');
     }));
 
   it.runIf(process.getuid?.() === 0)(
