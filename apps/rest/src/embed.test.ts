@@ -111,6 +111,26 @@ describe('embedding', () => {
     expect(isNull.json).toEqual([{ id: 5, publishers: null }]);
   });
 
+  it('filters parents on related rows inside logic trees (or across embedded resources)', async () => {
+    const orNull = await t.call(
+      'GET',
+      '/books?select=id,publishers(name)&or=(publishers.is.null,id.eq.1)&order=id',
+      {
+        headers: { prefer: 'count=exact' },
+      },
+    );
+    expect(orNull.json).toEqual([
+      { id: 1, publishers: { name: 'Ace' } },
+      { id: 5, publishers: null },
+    ]);
+    expect(orNull.headers['content-range']).toBe('0-1/2');
+    const across = await t.call(
+      'GET',
+      '/books?select=id,publishers(),authors!author_id()&publishers.name=eq.Ace&authors.name=eq.Iain&or=(publishers.not.is.null,authors.not.is.null)&order=id',
+    );
+    expect(across.json).toEqual([{ id: 1 }, { id: 2 }, { id: 5 }, { id: 6 }]);
+  });
+
   it('leaves an empty embed out of the response: it only joins for filtering', async () => {
     const inner = await t.call(
       'GET',

@@ -329,9 +329,18 @@ function renderFilter(ctx: PlanContext, source: Source, alias: string, filter: F
   return filter.negate ? `NOT (${sql})` : sql;
 }
 
-function renderCondition(ctx: PlanContext, source: Source, alias: string, condition: Condition): string {
-  if (condition.kind === 'filter') return renderFilter(ctx, source, alias, condition);
-  const parts = condition.children.map((child) => renderCondition(ctx, source, alias, child));
+/** `special` renders a filter the level treats otherwise (`rel=is.null` on an embed), else undefined. */
+function renderCondition(
+  ctx: PlanContext,
+  source: Source,
+  alias: string,
+  condition: Condition,
+  special?: (filter: Filter) => string | undefined,
+): string {
+  if (condition.kind === 'filter') {
+    return special?.(condition) ?? renderFilter(ctx, source, alias, condition);
+  }
+  const parts = condition.children.map((child) => renderCondition(ctx, source, alias, child, special));
   const joined = parts.length ? `(${parts.join(condition.op === 'and' ? ' AND ' : ' OR ')})` : 'TRUE';
   return condition.negate ? `NOT ${joined}` : joined;
 }
@@ -495,22 +504,19 @@ export function renderLevel(
       } else selectList.push(`${ident(rendered.alias)}.obj AS ${ident(item.alias ?? item.name)}`);
     }
   }
-  const where: string[] = [];
-  for (const condition of level.conditions) {
-    const embed =
-      condition.kind === 'filter' && !condition.field.json.length
-        ? embeds.get(condition.field.name)
-        : undefined;
-    if (embed && condition.kind === 'filter' && condition.op === 'is' && condition.value === 'null') {
-      // `rel=is.null` / `rel=not.is.null`: keep parents without / with related rows.
-      const column = `${ident(embed.alias)}.${embed.toMany ? 'agg' : 'obj'}`;
-      where.push(condition.negate ? `${column} IS NOT NULL` : `${column} IS NULL`);
-      const join = joins.find((j) => j.endsWith(`AS ${ident(embed.alias)} ON TRUE`));
-      if (join && !filteringJoins.includes(join)) filteringJoins.push(join);
-      continue;
-    }
-    where.push(renderCondition(ctx, source, alias, condition));
-  }
+  // `rel=is.null` / `rel=not.is.null`, alone or in a logic tree (`or=(rel.not.is.null,...)`): keep
+  // parents without / with related rows.
+  const embedNull = (filter: Filter): string | undefined => {
+    const embed = filter.field.json.length ? undefined : embeds.get(filter.field.name);
+    if (!embed || filter.op !== 'is' || (filter.value !== 'null' && filter.value !== 'not_null')) return;
+    const column = `${ident(embed.alias)}.${embed.toMany ? 'agg' : 'obj'}`;
+    const join = joins.find((j) => j.endsWith(`AS ${ident(embed.alias)} ON TRUE`));
+    if (join && !filteringJoins.includes(join)) filteringJoins.push(join);
+    return filter.negate === (filter.value === 'null') ? `${column} IS NOT NULL` : `${column} IS NULL`;
+  };
+  const where = level.conditions.map((condition) =>
+    renderCondition(ctx, source, alias, condition, embedNull),
+  );
   const orderBy = level.order ? renderOrder(ctx, source, alias, level.order, select) : [];
   return { selectList, joins, where, orderBy, filteringJoins };
 }
