@@ -2,6 +2,8 @@ import type { LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   admin,
+  clusterObjects,
+  eventually,
   freshManagementDb,
   type Harness,
   internal,
@@ -83,8 +85,17 @@ describe("a project's worker cluster down", () => {
         await call('POST', '/v1/projects/outage-one/database/query', { query: 'select 1' }),
         'database_unreachable',
       );
-      expectUnreachable(await call('DELETE', '/v1/projects/outage-two'), 'database_unreachable');
-      expect((await call('GET', '/v1/projects/outage-two')).json().status).toBe('GOING_DOWN');
+      const deleting = await call('DELETE', '/v1/projects/outage-two');
+      expect(deleting.statusCode).toBe(503);
+      expect(deleting.json()).toEqual({
+        message:
+          "the delete did not finish (see the project's last_error); the project stays GOING_DOWN and is retried in the background",
+        code: 'delete_incomplete',
+      });
+      expect((await call('GET', '/v1/projects/outage-two')).json()).toMatchObject({
+        status: 'GOING_DOWN',
+        last_error: expect.any(String),
+      });
       const pause = await call('POST', '/v1/projects/outage-one/pause');
       expect(pause.statusCode).toBe(503);
       expect(pause.json().code).toBe('transition_incomplete');
@@ -98,6 +109,10 @@ describe("a project's worker cluster down", () => {
       worker.up();
     }
     expect((await call('POST', '/v1/projects/outage-one/pause')).json().status).toBe('PAUSED');
-    expect((await call('DELETE', '/v1/projects/outage-two')).json().status).toBe('REMOVED');
+    // The delete finishes in the background: no second call, no restart.
+    await eventually(async () =>
+      (await call('GET', '/v1/projects/outage-two')).statusCode === 404 ? true : undefined,
+    );
+    expect(await clusterObjects('outage-two')).toEqual([]);
   });
 });

@@ -2,7 +2,15 @@ import { randomInt, randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import type { Context, TransitionStep } from './context.js';
 import { randomSecret } from './crypto.js';
-import { AppError, badRequest, conflict, messageOf, notFound } from './errors.js';
+import {
+  AppError,
+  badRequest,
+  conflict,
+  isFromWorkerCluster,
+  isUnreachable,
+  messageOf,
+  notFound,
+} from './errors.js';
 import { applyLimits, type LimitsPatch, type ProjectLimits } from './limits.js';
 import {
   dropProjectDatabase,
@@ -367,12 +375,65 @@ async function setStatus(ctx: Context, db: pg.ClientBase, id: string, status: Pr
 }
 
 /**
- * Deletes a project: GOING_DOWN first (so a crash is finished on restart), then teardown, then
- * REMOVED. A removed ref answers 404 afterwards, so deleting twice gives 200 then 404.
+ * Takes over a delete, pause or restore whose step failed during the call (the project is left
+ * GOING_DOWN, PAUSING or RESTORING): the provisioner's retry of it, with backoff.
  */
-export async function deleteProject(ctx: Context, ref: string): Promise<Project> {
+export type RetryInBackground = (projectId: string) => void;
+
+/**
+ * Records why a delete, pause or restore did not finish (`last_error`, on the session holding the
+ * project's lock) and the answer to give: 503 saying the project stays `via` and is retried, or the
+ * error itself when the management database is what failed (its own 503).
+ */
+async function unfinished(
+  ctx: Context,
+  db: pg.ClientBase,
+  row: ProjectRow,
+  what: string,
+  via: ProjectStatus,
+  error: unknown,
+  retrying: boolean,
+): Promise<unknown> {
+  const message = messageOf(error);
+  ctx.log.warn({ ref: row.ref, status: via, err: message }, `${what} step failed`);
+  await db
+    .query('UPDATE tm.projects SET last_error = $2, updated_at = $3 WHERE id = $1', [
+      row.id,
+      message.slice(0, 500),
+      ctx.clock.now(),
+    ])
+    .catch(() => {});
+  if (isUnreachable(error) && !isFromWorkerCluster(error)) return error;
+  return new AppError(
+    503,
+    `the ${what} did not finish (see the project's last_error); the project stays ${via} and ${
+      retrying ? 'is retried in the background' : `finishes when the ${what} is requested again`
+    }`,
+    what === 'delete' ? 'delete_incomplete' : 'transition_incomplete',
+  );
+}
+
+/**
+ * Deletes a project: GOING_DOWN first (so a crash is finished on restart), then teardown, then
+ * REMOVED. A removed ref answers 404 afterwards, so deleting twice gives 200 then 404. A step that
+ * fails (cluster or function provider unreachable) leaves it GOING_DOWN for `retry` and answers 503.
+ */
+export async function deleteProject(ctx: Context, ref: string, retry?: RetryInBackground): Promise<Project> {
   const found = await requireProjectRow(ctx.db, ref);
-  const result = await withProjectLock(ctx, found.id, (db) => finishDelete(ctx, db, found.id));
+  let failure: unknown = null;
+  const result = await withProjectLock(ctx, found.id, async (db) => {
+    try {
+      return await finishDelete(ctx, db, found.id);
+    } catch (error) {
+      const row = (await projectRowById(db, found.id).catch(() => undefined)) ?? found;
+      failure = await unfinished(ctx, db, row, 'delete', 'GOING_DOWN', error, retry !== undefined);
+      return undefined;
+    }
+  });
+  if (failure) {
+    retry?.(found.id);
+    throw failure;
+  }
   if (!result) throw notFound();
   return result;
 }
@@ -405,19 +466,13 @@ interface Transition {
 const PAUSE: Transition = { from: 'ACTIVE_HEALTHY', via: 'PAUSING', to: 'PAUSED', open: false };
 const RESTORE: Transition = { from: 'PAUSED', via: 'RESTORING', to: 'ACTIVE_HEALTHY', open: true };
 
-/**
- * Takes over a pause or restore whose step failed during the call (the project is left PAUSING /
- * RESTORING): the provisioner's `finishTransition`, which retries it with backoff.
- */
-export type RetryTransition = (projectId: string) => void;
-
 /** ACTIVE_HEALTHY → PAUSED: database connections blocked, gateways told to refuse its keys. */
-export async function pauseProject(ctx: Context, ref: string, retry?: RetryTransition): Promise<Project> {
+export async function pauseProject(ctx: Context, ref: string, retry?: RetryInBackground): Promise<Project> {
   return transition(ctx, ref, PAUSE, retry);
 }
 
 /** PAUSED → ACTIVE_HEALTHY. */
-export async function restoreProject(ctx: Context, ref: string, retry?: RetryTransition): Promise<Project> {
+export async function restoreProject(ctx: Context, ref: string, retry?: RetryInBackground): Promise<Project> {
   return transition(ctx, ref, RESTORE, retry);
 }
 
@@ -430,10 +485,10 @@ async function transition(
   ctx: Context,
   ref: string,
   t: Transition,
-  retry?: RetryTransition,
+  retry?: RetryInBackground,
 ): Promise<Project> {
   const found = await requireProjectRow(ctx.db, ref);
-  let failed = false;
+  let failure: unknown = null;
   const result = await withProjectLock(ctx, found.id, async (db) => {
     const row = await projectRowById(db, found.id);
     if (!row || row.status === 'REMOVED') throw notFound();
@@ -444,29 +499,14 @@ async function transition(
     try {
       return toProject(ctx, await runTransition(ctx, db, row, t));
     } catch (error) {
-      failed = true;
-      const message = messageOf(error);
-      ctx.log.warn({ ref, status: t.via, err: message }, 'pause or restore step failed');
-      await db
-        .query('UPDATE tm.projects SET last_error = $2, updated_at = $3 WHERE id = $1', [
-          row.id,
-          message.slice(0, 500),
-          ctx.clock.now(),
-        ])
-        .catch(() => {});
+      const what = t.open ? 'restore' : 'pause';
+      failure = await unfinished(ctx, db, row, what, t.via, error, retry !== undefined);
       return undefined;
     }
   });
-  if (failed) {
+  if (failure) {
     retry?.(found.id);
-    const what = t.open ? 'restore' : 'pause';
-    throw new AppError(
-      503,
-      `the ${what} did not finish (see the project's last_error); the project stays ${t.via} and ${
-        retry ? 'is retried in the background' : `finishes when the ${what} is requested again`
-      }`,
-      'transition_incomplete',
-    );
+    throw failure;
   }
   return result!;
 }

@@ -60,6 +60,9 @@ export class Provisioner {
   readonly #transitions = new KeyedRuns((error, projectId) =>
     this.ctx.log.error({ err: messageOf(error), projectId }, 'finishing a pause or restore crashed'),
   );
+  readonly #deletions = new KeyedRuns((error, projectId) =>
+    this.ctx.log.error({ err: messageOf(error), projectId }, 'finishing a delete crashed'),
+  );
   readonly #refills = new KeyedRuns((error, clusterId) =>
     this.ctx.log.warn({ err: messageOf(error), clusterId }, 'spare refill failed'),
   );
@@ -110,16 +113,36 @@ export class Provisioner {
    * longer PAUSING / RESTORING, an attempt has nothing to do. Resolves when settled in this process.
    */
   finishTransition(projectId: string): Promise<void> {
-    return this.#transitions.start(projectId, () =>
+    return this.#finish(this.#transitions, projectId, 'pause or restore', (db) =>
+      finishTransition(this.ctx, db, projectId),
+    );
+  }
+
+  /**
+   * Finishes (or joins finishing) the delete of a GOING_DOWN project, retried with backoff like
+   * {@link finishTransition} until the project is REMOVED. Resolves when settled in this process.
+   */
+  finishDelete(projectId: string): Promise<void> {
+    return this.#finish(this.#deletions, projectId, 'delete', (db) => finishDelete(this.ctx, db, projectId));
+  }
+
+  /** Runs `work` under the project's lock until it succeeds (with backoff); a lock held elsewhere is tried again. */
+  #finish(
+    runs: KeyedRuns,
+    projectId: string,
+    what: string,
+    work: (db: pg.PoolClient) => Promise<unknown>,
+  ): Promise<void> {
+    return runs.start(projectId, () =>
       retryUntilSettled(this.#abort.signal, this.#backoffMs, this.#maxBackoffMs, async () => {
         try {
-          // Undefined only when the lock is held elsewhere (finishTransition answering nothing is settled).
+          // Undefined only when the lock is held elsewhere (`work` finding nothing to do is settled).
           const outcome = await this.#slot(() =>
             withProjectLock(
               this.ctx,
               projectId,
               async (db) => {
-                await finishTransition(this.ctx, db, projectId);
+                await work(db);
                 return 'settled' as const;
               },
               false,
@@ -127,10 +150,7 @@ export class Provisioner {
           );
           return outcome ?? 'retry';
         } catch (error) {
-          this.ctx.log.warn(
-            { projectId, err: messageOf(error) },
-            'pause or restore not finished; will retry',
-          );
+          this.ctx.log.warn({ projectId, err: messageOf(error) }, `${what} not finished; will retry`);
           return 'retry';
         }
       }),
@@ -152,10 +172,7 @@ export class Provisioner {
     );
     for (const row of rows) {
       if (row.status === 'COMING_UP') void this.start(row.id);
-      else if (row.status === 'GOING_DOWN')
-        void this.#slot(() =>
-          withProjectLock(this.ctx, row.id, (db) => finishDelete(this.ctx, db, row.id), false),
-        );
+      else if (row.status === 'GOING_DOWN') void this.finishDelete(row.id);
       else void this.finishTransition(row.id);
     }
     return rows.length;
@@ -164,7 +181,12 @@ export class Provisioner {
   /** Stops retries and waits for runs in progress. */
   async close(): Promise<void> {
     this.#abort.abort();
-    await Promise.all([this.#runs.settled(), this.#transitions.settled(), this.#refills.settled()]);
+    await Promise.all([
+      this.#runs.settled(),
+      this.#transitions.settled(),
+      this.#deletions.settled(),
+      this.#refills.settled(),
+    ]);
   }
 
   async #slot<T>(fn: () => Promise<T>): Promise<T> {

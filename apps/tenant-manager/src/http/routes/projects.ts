@@ -114,7 +114,7 @@ export const projectRoutes: FastifyPluginAsyncTypebox<ProjectRoutesOptions> = as
         response: { 200: Project, ...errors },
       },
     },
-    (request) => deleteProject(ctx, request.params.ref),
+    (request) => deleteProject(ctx, request.params.ref, (id) => void provisioner.finishDelete(id)),
   );
 
   app.post(
