@@ -235,7 +235,11 @@ export async function refillSpares(
       }
       if (rows.filter((r) => r.ready).length >= target) return false;
       const spare = `${SPARE_PREFIX}${randomBytes(6).toString('hex')}`;
-      await client.query(`CREATE DATABASE ${ident(spare)} TEMPLATE ${ident(TEMPLATE_DATABASE)}`);
+      // Closed from the start, as a project's own copy: a login role that got in before the REVOKE
+      // would keep its session in whichever project's database this spare becomes.
+      await client.query(
+        `CREATE DATABASE ${ident(spare)} TEMPLATE ${ident(TEMPLATE_DATABASE)} ALLOW_CONNECTIONS false`,
+      );
       await client.query(`REVOKE ALL ON DATABASE ${ident(spare)} FROM PUBLIC`);
       await client.query(`COMMENT ON DATABASE ${ident(spare)} IS ${literal(TEMPLATE_MARKER)}`);
       return true;

@@ -280,6 +280,11 @@ describe('provisioning state machine', () => {
     try {
       await s.registerCluster('spares', 10);
       const before = await eventually(async () => ((await ready()).length >= 2 ? await ready() : undefined));
+      // No role can open a session in a spare (it becomes some project's database).
+      const open = await server.query(
+        `SELECT datname FROM pg_database WHERE datname LIKE 'supaplane\\_spare\\_%' AND datallowconn`,
+      );
+      expect(open.rows).toEqual([]);
       plans.set('spare-one', { when: 'after', step: 'create_database', times: 1 });
       const created = await s.createProject('spare-one');
       expect(created.json().status).toBe('ACTIVE_HEALTHY');
