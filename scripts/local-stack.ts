@@ -265,11 +265,17 @@ export async function freeStackPorts(): Promise<StackPorts> {
   return { pgPort, gatewayPort, tmPublicPort, tmInternalPort, lambdaPort };
 }
 
+/** What `pnpm start` prints and writes to `<dataDir>/local-stack.json`. */
+export type StackSummary = Pick<
+  LocalStack,
+  'gatewayUrl' | 'tenantManagerUrl' | 'internalUrl' | 'adminKey' | 'baseDomain' | 'demoProject'
+>;
+
 /**
  * Writes `<dataDir>/local-stack.json` (0600), what scripts and operators read:
  * `{gatewayUrl, tenantManagerUrl, internalUrl, adminKey, baseDomain, demoProject}`. Returns its path.
  */
-export async function writeStackSummary(dataDir: string, stack: LocalStack): Promise<string> {
+export async function writeStackSummary(dataDir: string, stack: StackSummary): Promise<string> {
   const { gatewayUrl, tenantManagerUrl, internalUrl, adminKey, baseDomain, demoProject } = stack;
   const file = join(dataDir, 'local-stack.json');
   const summary = { gatewayUrl, tenantManagerUrl, internalUrl, adminKey, baseDomain, demoProject };
@@ -559,36 +565,43 @@ function redactUrl(url: string): string {
   return url.replace(/\/\/[^@/]*@/, '//***@');
 }
 
-/** The banner `pnpm start` prints. */
-export function describeStack(stack: LocalStack): string {
+/** The banner `pnpm start` prints: every command in it works when pasted. */
+export function describeStack(stack: StackSummary): string {
   const gateway = new URL(stack.gatewayUrl);
   const projectUrl = `${gateway.protocol}//${stack.demoProject.ref}.${stack.baseDomain}:${gateway.port}`;
+  const { ref, publishableKey, secretKey } = stack.demoProject;
   return `
 Supaplane is running.
 
   Gateway (apps use this)   ${stack.gatewayUrl}
-  Demo project URL          ${projectUrl}   (browsers resolve *.localhost; Node: use the gateway URL)
+  Demo project URL          ${projectUrl}   (browsers and curl resolve *.localhost; Node: use the gateway URL)
   Tenant-manager API        ${stack.tenantManagerUrl}   (OpenAPI at ${stack.tenantManagerUrl}/docs)
+  Internal API              ${stack.internalUrl}   (gateway and functions only, never apps)
   Admin key                 ${stack.adminKey}
 
-  Demo project ref          ${stack.demoProject.ref}
-  Publishable key           ${stack.demoProject.publishableKey}
-  Secret key                ${stack.demoProject.secretKey}
+  Demo project ref          ${ref}
+  Publishable key           ${publishableKey}
+  Secret key                ${secretKey}
 
-supabase-js (Node 20; npm i @supabase/supabase-js ws):
+Data API (the demo's todos table, readable with the publishable key):
+
+  curl '${stack.gatewayUrl}/rest/v1/todos?select=*' -H 'apikey: ${publishableKey}'
+
+supabase-js (Node 20: npm i @supabase/supabase-js ws; save as demo.mjs and run node demo.mjs):
 
   import { createClient } from '@supabase/supabase-js';
   import ws from 'ws';
 
-  const supabase = createClient('${stack.gatewayUrl}', '${stack.demoProject.publishableKey}', {
+  const supabase = createClient('${stack.gatewayUrl}', '${publishableKey}', {
     realtime: { transport: ws },
   });
   const { data, error } = await supabase.from('todos').select('*');
+  console.log(error ?? data);
 
 Operator API:
 
   curl -H 'Authorization: Bearer ${stack.adminKey}' ${stack.tenantManagerUrl}/v1/projects
-  curl -H 'Authorization: Bearer ${stack.adminKey}' ${stack.tenantManagerUrl}/v1/projects/${stack.demoProject.ref}/usage
+  curl -H 'Authorization: Bearer ${stack.adminKey}' ${stack.tenantManagerUrl}/v1/projects/${ref}/usage
 
 Ctrl-C stops everything.
 `;

@@ -1,17 +1,20 @@
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { createClient } from '@supabase/supabase-js';
 import { describe, expect, it } from 'vitest';
 import ws from 'ws';
-import { freeStackPorts, startLocalStack } from '../scripts/local-stack.js';
+import { describeStack, freeStackPorts, startLocalStack } from '../scripts/local-stack.js';
 import { platform } from './support/clients.js';
 
 const local = platform().local;
+const exec = promisify(execFile);
+const seededTasks = ['Start Supaplane', 'Query the demo project with supabase-js'];
 
 // What `pnpm start` prints, run as printed: the gateway URL (key-based routing on the bare local
 // domain), the demo project's publishable key, and the one query of the example.
@@ -30,6 +33,27 @@ describe.skipIf(!local)('the demo project printed at start-up', () => {
       { task: 'Start Supaplane', done: true },
       { task: 'Query the demo project with supabase-js', done: false },
     ]);
+  });
+
+  it('prints commands that work when pasted: the curls and the supabase-js snippet', async () => {
+    const { gatewayUrl, tenantManagerUrl, adminKey, baseDomain } = platform();
+    const banner = describeStack({ gatewayUrl, tenantManagerUrl, adminKey, baseDomain, ...local! });
+    expect(banner).toContain(`Internal API              ${local!.internalUrl}`);
+    const curls = banner.split('\n').filter((line) => line.startsWith('  curl '));
+    expect(curls).toHaveLength(3);
+    const [todos, ...operator] = await Promise.all(
+      curls.map(async (line) => JSON.parse((await exec('sh', ['-c', line])).stdout)),
+    );
+    expect(todos.map((t: { task: string }) => t.task)).toEqual(seededTasks);
+    expect(operator[0]).toContainEqual(expect.objectContaining({ ref: demo.ref, name: 'demo' }));
+    expect(operator[1]).toMatchObject({ ref: demo.ref, api: expect.any(Object) });
+
+    // The snippet as a module (top-level await), resolving its packages where the tests have them.
+    const snippet = banner.slice(banner.indexOf('  import {'), banner.indexOf('\nOperator API'));
+    const { stdout } = await exec(process.execPath, ['--input-type=module', '-e', snippet], {
+      cwd: fileURLToPath(new URL('.', import.meta.url)),
+    });
+    for (const task of seededTasks) expect(stdout).toContain(task);
   });
 
   it('keeps the todos read-only for the publishable key; the secret key writes', async () => {
