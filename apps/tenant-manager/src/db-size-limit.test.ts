@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   admin,
   eventually,
+  expectLimitsRefused,
   type Harness,
   internal,
   queryOnce,
@@ -307,14 +308,10 @@ describe('PATCH limits.db_size_mb', () => {
     [{ db_size_mb: 'big' }, 'body/limits/db_size_mb must be integer'],
     [{ db_size_mb: 1.5 }, 'body/limits/db_size_mb must be integer'],
   ])('refuses %j with 400 validation_failed, changing nothing', async (limits, message) => {
-    for (const [method, url, body] of [
-      ['POST', '/v1/projects', { name: 'bad', ref: 'size-bad', limits }],
-      ['PATCH', '/v1/projects/size-a', { limits }],
-    ] as const) {
-      const response = await call(method, url, body);
-      expect(response.statusCode).toBe(400);
-      expect(response.json()).toEqual({ message, code: 'validation_failed' });
-    }
+    await expectLimitsRefused(h, { create: 'size-bad', patch: 'size-a' }, limits, {
+      message,
+      code: 'validation_failed',
+    });
     expect((await call('GET', '/v1/projects/size-bad')).statusCode).toBe(404);
     expect((await call('GET', '/v1/projects/size-a')).json().limits.db_size_mb).toBe(500);
   });

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   admin,
   eventually,
+  expectLimitsRefused,
   type Harness,
   type InvalidationListener,
   internal,
@@ -287,14 +288,10 @@ describe('limits validation', () => {
     [{ requests_per_second: 1_000_001 }, 'body/limits/requests_per_second must be <= 1000000'],
     [{ requests_per_second: 10, burst: 10_000_001 }, 'body/limits/burst must be <= 10000000'],
   ])('refuses %j with 400 validation_failed', async (limits, message) => {
-    for (const [method, url, body] of [
-      ['POST', '/v1/projects', { name: 'bad', ref: 'lim-bad', limits }],
-      ['PATCH', '/v1/projects/lim-default', { limits }],
-    ] as const) {
-      const response = await call(method, url, body);
-      expect(response.statusCode).toBe(400);
-      expect(response.json()).toEqual({ message, code: 'validation_failed' });
-    }
+    await expectLimitsRefused(h, { create: 'lim-bad', patch: 'lim-default' }, limits, {
+      message,
+      code: 'validation_failed',
+    });
   });
 
   it.each([
@@ -304,14 +301,10 @@ describe('limits validation', () => {
       'limits.burst must be null when the project has no requests_per_second',
     ],
   ])('refuses %j with 400 invalid_limits', async (limits, message) => {
-    for (const [method, url, body] of [
-      ['POST', '/v1/projects', { name: 'bad', ref: 'lim-bad', limits }],
-      ['PATCH', '/v1/projects/lim-one', { limits }],
-    ] as const) {
-      const response = await call(method, url, body);
-      expect(response.statusCode).toBe(400);
-      expect(response.json()).toEqual({ message, code: 'invalid_limits' });
-    }
+    await expectLimitsRefused(h, { create: 'lim-bad', patch: 'lim-one' }, limits, {
+      message,
+      code: 'invalid_limits',
+    });
   });
 
   it('refuses a burst for a project without a rate, and an empty PATCH; nothing is created or changed', async () => {

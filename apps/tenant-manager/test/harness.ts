@@ -4,7 +4,7 @@ import { type RunningRedis, startRedis } from '@supaplane/local-services';
 import type { LightMyRequestResponse } from 'fastify';
 import { Redis } from 'ioredis';
 import pg from 'pg';
-import { inject } from 'vitest';
+import { expect, inject } from 'vitest';
 import './provided.js';
 import { buildApp, type BuildAppOptions, type TenantManagerApp } from '../src/app.js';
 import type {
@@ -271,4 +271,24 @@ export async function startClusterProxy() {
         server.close(() => resolve());
       }),
   };
+}
+
+/**
+ * Sends `limits` in a create of `refs.create` and in a PATCH of `refs.patch`: each must answer 400
+ * with exactly `expected` (the limits suites' shared check that bad limits are refused on both routes).
+ */
+export async function expectLimitsRefused(
+  h: Harness,
+  refs: { readonly create: string; readonly patch: string },
+  limits: object,
+  expected: { readonly message: string; readonly code: string },
+): Promise<void> {
+  for (const [method, url, payload] of [
+    ['POST', '/v1/projects', { name: 'bad', ref: refs.create, limits }],
+    ['PATCH', `/v1/projects/${refs.patch}`, { limits }],
+  ] as const) {
+    const response = await h.tm.publicApp.inject({ method, url, headers: admin, payload });
+    expect(response.statusCode).toBe(400);
+    expect(response.json()).toEqual(expected);
+  }
 }
