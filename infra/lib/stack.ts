@@ -277,6 +277,7 @@ export class SupabaseStack extends Stack {
       workerClusterPattern: `${prefix}-worker-*`,
       workerSubnetGroupName: `${prefix}-worker`,
       workerParameterGroupName: `${prefix}-worker-pg16`,
+      workerEngineMajorVersion: c.workerDatabase.engineVersion.split('.')[0]!,
       workerKey: worker.encryptionKey,
       ecsClusterName: `${prefix}-cluster`,
       functionPrefix: restFunctionPrefix,

@@ -1,5 +1,10 @@
+import { readdirSync, readFileSync } from 'node:fs';
 import { Match } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
+import {
+  type ProviderCall,
+  recordProviderCalls,
+} from '../../apps/tenant-manager/src/providers/aws/testing/provider-calls.js';
 import { resourcesOf, type Synthesized, synth } from './synth.js';
 
 type Statement = {
@@ -49,6 +54,161 @@ function environmentOf(s: Synthesized, service: 'gateway' | 'tenant-manager'): R
 
 const limitVariables = (env: Record<string, unknown>) =>
   Object.fromEntries(Object.entries(env).filter(([k]) => k.startsWith('PROJECT_')));
+
+/**
+ * The template's value with CloudFormation references replaced by stand-ins that look like what AWS
+ * returns (role, bucket and key ARNs from the logical id), so that IAM patterns can be matched.
+ */
+function resolve(s: Synthesized, value: unknown): unknown {
+  const { account, region } = s.config;
+  const resources = s.template.toJSON()['Resources'] as Record<
+    string,
+    { Type: string; Properties?: Record<string, unknown> }
+  >;
+  // What Ref returns for resources named in the template: their physical name.
+  const physicalName: Record<string, string> = {
+    'AWS::RDS::DBSubnetGroup': 'DBSubnetGroupName',
+    'AWS::ECS::Cluster': 'ClusterName',
+  };
+  if (Array.isArray(value)) return value.map((v) => resolve(s, v));
+  if (typeof value !== 'object' || value === null) return value;
+  const o = value as Record<string, unknown>;
+  if ('Ref' in o) {
+    const pseudo: Record<string, string> = {
+      'AWS::Partition': 'aws',
+      'AWS::Region': region,
+      'AWS::AccountId': account,
+      'AWS::URLSuffix': 'amazonaws.com',
+    };
+    const id = o['Ref'] as string;
+    const resource = resources[id];
+    const name = resource?.Properties?.[physicalName[resource.Type] ?? ''];
+    return pseudo[id] ?? (typeof name === 'string' ? name : `ref-${id.toLowerCase()}`);
+  }
+  if ('Fn::GetAtt' in o) {
+    const [id, attribute] = o['Fn::GetAtt'] as [string, string];
+    if (attribute !== 'Arn') return `${id}.${attribute}`;
+    const type = resources[id]?.Type;
+    if (type === 'AWS::IAM::Role') return `arn:aws:iam::${account}:role/${id}`;
+    if (type === 'AWS::S3::Bucket') return `arn:aws:s3:::ref-${id.toLowerCase()}`;
+    if (type === 'AWS::KMS::Key') return `arn:aws:kms:${region}:${account}:key/${id}`;
+    return `arn:aws:unknown:${region}:${account}:${id}`;
+  }
+  if ('Fn::Join' in o) {
+    const [separator, parts] = o['Fn::Join'] as [string, unknown[]];
+    return parts.map((p) => resolve(s, p)).join(separator);
+  }
+  return Object.fromEntries(Object.entries(o).map(([k, v]) => [k, resolve(s, v)]));
+}
+
+const wildcard = (pattern: string) =>
+  new RegExp(
+    `^${pattern
+      .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+      .replace(/\*/g, '.*')
+      .replace(/\?/g, '.')}$`,
+  );
+
+interface Need {
+  readonly action: string;
+  readonly resource: string;
+  readonly context?: Readonly<Record<string, string | undefined>>;
+}
+
+/** The IAM actions and resources one recorded call needs (the service authorization reference). */
+function needsOf(s: Synthesized, call: ProviderCall, engineMajor: string): Need[] {
+  const { account, region } = s.config;
+  // biome-ignore lint/suspicious/noExplicitAny: the recorded SDK inputs of three clients
+  const input = call.input as Record<string, any>;
+  const needs: Need[] = [];
+  if (call.service === 'lambda') {
+    const name = String(input['FunctionName'] ?? String(input['Resource']).split(':').pop());
+    const fn = `arn:aws:lambda:${region}:${account}:function:${name}`;
+    needs.push({
+      action: `lambda:${call.operation}`,
+      resource: fn,
+      context: {
+        'lambda:FunctionUrlAuthType': input['AuthType'] ?? input['FunctionUrlAuthType'],
+        'lambda:Principal': input['Principal'],
+      },
+    });
+    if (input['Tags'] && call.operation !== 'TagResource')
+      needs.push({ action: 'lambda:TagResource', resource: fn });
+    if (input['Role'])
+      needs.push({
+        action: 'iam:PassRole',
+        resource: input['Role'],
+        context: { 'iam:PassedToService': 'lambda.amazonaws.com' },
+      });
+    const code = input['Code'] ?? input;
+    if (code['S3Bucket'])
+      for (const action of ['s3:GetObject'])
+        needs.push({ action, resource: `arn:aws:s3:::${code['S3Bucket']}/${code['S3Key']}` });
+    if (input['VpcConfig'])
+      for (const action of ['ec2:DescribeSecurityGroups', 'ec2:DescribeSubnets', 'ec2:DescribeVpcs'])
+        needs.push({ action, resource: '*' });
+  }
+  if (call.service === 'rds') {
+    const arn = (type: string, name: string) => `arn:aws:rds:${region}:${account}:${type}:${name}`;
+    const named: [string, string | undefined][] = [
+      ['cluster', input['DBClusterIdentifier']],
+      ['db', input['DBInstanceIdentifier']],
+      ['subgrp', input['DBSubnetGroupName']],
+      ['cluster-pg', input['DBClusterParameterGroupName']],
+      ['cluster-snapshot', input['FinalDBSnapshotIdentifier']],
+    ];
+    if (call.operation === 'CreateDBInstance') {
+      // Without groups of its own the instance takes the engine's default parameter and option groups.
+      named.push(['pg', input['DBParameterGroupName'] ?? `default.aurora-postgresql${engineMajor}`]);
+      named.push(['og', input['OptionGroupName'] ?? `default:aurora-postgresql-${engineMajor}`]);
+    }
+    for (const [type, name] of named) {
+      if (!name) continue;
+      needs.push({ action: `rds:${call.operation}`, resource: arn(type, name) });
+    }
+    if (input['Tags']) {
+      const created = input['DBInstanceIdentifier']
+        ? arn('db', input['DBInstanceIdentifier'])
+        : arn('cluster', input['DBClusterIdentifier']);
+      needs.push({ action: 'rds:AddTagsToResource', resource: created });
+    }
+    if (input['FinalDBSnapshotIdentifier'])
+      for (const action of ['rds:CreateDBClusterSnapshot', 'rds:AddTagsToResource'])
+        needs.push({ action, resource: arn('cluster-snapshot', input['FinalDBSnapshotIdentifier']) });
+    if (input['KmsKeyId'])
+      for (const action of ['kms:CreateGrant', 'kms:DescribeKey'])
+        needs.push({
+          action,
+          resource: input['KmsKeyId'],
+          context: { 'kms:ViaService': `rds.${region}.amazonaws.com` },
+        });
+  }
+  if (call.service === 'ecs')
+    for (const service of input['services'] as string[])
+      needs.push({
+        action: `ecs:${call.operation}`,
+        resource: `arn:aws:ecs:${region}:${account}:service/${input['cluster']}/${service}`,
+      });
+  return needs;
+}
+
+/** Whether an Allow statement grants `need` (conditions: StringEquals and Bool on the call's context). */
+function allows(statements: Statement[], need: Need): boolean {
+  return statements.some((st) => {
+    if (st.Effect !== 'Allow') return false;
+    if (!asArray(st.Action).some((a) => wildcard(a).test(need.action))) return false;
+    if (!asArray(st.Resource as string | string[]).some((r) => wildcard(r).test(need.resource))) return false;
+    const conditions = (st.Condition ?? {}) as Record<string, Record<string, unknown>>;
+    return Object.entries(conditions).every(([operator, entries]) =>
+      Object.entries(entries).every(([key, expected]) => {
+        const actual = need.context?.[key];
+        if (operator === 'StringEquals') return asArray(expected as string).includes(actual as string);
+        if (operator === 'Bool') return String(expected) === actual;
+        return false;
+      }),
+    );
+  });
+}
 
 describe.each(['test', 'production'] as const)('SupabaseStack with config.%s.json', (name) => {
   let s: Synthesized;
@@ -244,6 +404,27 @@ describe.each(['test', 'production'] as const)('SupabaseStack with config.%s.jso
     expect(bySid.get('EncryptWorkerStorage')!.Condition).toEqual({
       StringEquals: { 'kms:ViaService': `rds.${s.config.region}.amazonaws.com` },
     });
+  });
+
+  it("permits every AWS call the tenant-manager's provider makes, on the resources it names", async () => {
+    const env = environmentOf(s, 'tenant-manager')['SUPAPLANE_AWS_PROVIDER_CONFIG'];
+    const config = JSON.parse(resolve(s, env) as string);
+    const statements = resolve(s, policyNamed(s, 'AccessTenantManager')) as Statement[];
+    const calls = await recordProviderCalls(config, 'abcdefghijklmnopqrst');
+    // The scenario reaches every operation the provider's code can send.
+    const dir = new URL('../../apps/tenant-manager/src/providers/aws/', import.meta.url);
+    const sent = readdirSync(dir)
+      .filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts'))
+      .flatMap((f) =>
+        [...readFileSync(new URL(f, dir), 'utf8').matchAll(/new (\w+)Command\(/g)].map((m) => m[1]),
+      );
+    expect(new Set(calls.map((c) => c.operation))).toEqual(new Set(sent));
+    const major = s.config.workerDatabase.engineVersion.split('.')[0]!;
+    const refused = calls
+      .flatMap((call) => needsOf(s, call, major).map((need) => ({ call: call.operation, ...need })))
+      .filter((need) => !allows(statements, need))
+      .map((n) => `${n.call}: ${n.action} on ${n.resource}`);
+    expect([...new Set(refused)]).toEqual([]);
   });
 
   it('lets the tenant-manager create only IAM-authenticated function URLs and grant invoke to the gateway alone', () => {

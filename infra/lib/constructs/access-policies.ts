@@ -17,6 +17,8 @@ export interface AccessPoliciesProps {
   /** Subnet group and cluster parameter group new worker clusters are created with. */
   readonly workerSubnetGroupName: string;
   readonly workerParameterGroupName: string;
+  /** Aurora PostgreSQL major version of the worker clusters (`16`): names the engine's default groups. */
+  readonly workerEngineMajorVersion: string;
   /** Key encrypting worker cluster storage. */
   readonly workerKey: kms.IKey;
   /** ECS cluster whose services the tenant-manager may describe. */
@@ -159,6 +161,17 @@ export class AccessPolicies extends Construct {
             rdsArn('cluster-pg', props.workerParameterGroupName),
             // Snapshots taken on deletion of a worker cluster.
             rdsArn('cluster-snapshot', props.workerClusterPattern),
+          ],
+        }),
+        // The writer is created without groups of its own, so it takes the engine's default DB
+        // parameter and option groups; CreateDBInstance is authorized against them too (AccessDenied
+        // on pg:default.* otherwise, and the new cluster is left without a writer).
+        new iam.PolicyStatement({
+          sid: 'CreateWriterWithDefaultGroups',
+          actions: ['rds:CreateDBInstance'],
+          resources: [
+            rdsArn('pg', `default.aurora-postgresql${props.workerEngineMajorVersion}`),
+            rdsArn('og', `default:aurora-postgresql-${props.workerEngineMajorVersion}`),
           ],
         }),
         new iam.PolicyStatement({
