@@ -87,7 +87,7 @@ export interface LocalStack {
 }
 
 /** Generated on first start, persisted 0600 in `<dataDir>/secrets.json`, reused afterwards. */
-interface LocalSecrets {
+export interface LocalSecrets {
   adminKey: string;
   internalServiceToken: string;
   /** base64 of 32 bytes. */
@@ -402,25 +402,45 @@ async function ensureReachableByPostgresUser(dataDir: string): Promise<void> {
   }
 }
 
-async function loadOrCreateSecrets(dataDir: string): Promise<LocalSecrets> {
+/**
+ * A missing field (a data dir from an older version, or a file edited by hand) is generated and added;
+ * the others are kept: a new master key would make every secret the tenant-manager sealed with the
+ * old one unreadable, and a new admin key would lock scripts out. A file that is not JSON stops the
+ * start rather than being replaced.
+ */
+export async function loadOrCreateSecrets(dataDir: string): Promise<LocalSecrets> {
   const file = join(dataDir, 'secrets.json');
+  let saved: Partial<LocalSecrets> = {};
+  let text: string | undefined;
   try {
-    const saved = JSON.parse(await readFile(file, 'utf8')) as LocalSecrets;
-    if (saved.adminKey && saved.internalServiceToken && saved.masterKey && saved.aws?.accessKeyId) {
-      await chmod(file, 0o600);
-      return saved;
-    }
+    text = await readFile(file, 'utf8');
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  }
+  if (text !== undefined) {
+    try {
+      saved = JSON.parse(text) ?? {};
+    } catch {
+      throw new Error(
+        `${file} is not valid JSON: restore it (it holds the master key that encrypts the projects' secrets), or remove ${dataDir} to start afresh`,
+      );
+    }
   }
   const alnum = (n: number) =>
     Array.from(randomBytes(n), (b) => 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567'[b % 32]).join('');
   const secrets: LocalSecrets = {
-    adminKey: `sp_admin_${randomBytes(24).toString('base64url')}`,
-    internalServiceToken: randomBytes(32).toString('base64url'),
-    masterKey: randomBytes(32).toString('base64'),
-    aws: { accessKeyId: `AKIA${alnum(16)}`, secretAccessKey: randomBytes(30).toString('base64') },
+    adminKey: saved.adminKey || `sp_admin_${randomBytes(24).toString('base64url')}`,
+    internalServiceToken: saved.internalServiceToken || randomBytes(32).toString('base64url'),
+    masterKey: saved.masterKey || randomBytes(32).toString('base64'),
+    aws:
+      saved.aws?.accessKeyId && saved.aws.secretAccessKey
+        ? saved.aws
+        : { accessKeyId: `AKIA${alnum(16)}`, secretAccessKey: randomBytes(30).toString('base64') },
   };
+  if (text !== undefined && JSON.stringify(saved) === JSON.stringify(secrets)) {
+    await chmod(file, 0o600);
+    return secrets;
+  }
   const tmp = `${file}.tmp`;
   await writeFile(tmp, `${JSON.stringify(secrets, null, 2)}\n`, { mode: 0o600 });
   await rename(tmp, file);

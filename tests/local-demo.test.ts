@@ -1,7 +1,7 @@
 import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -9,7 +9,12 @@ import { promisify } from 'node:util';
 import { createClient } from '@supabase/supabase-js';
 import { describe, expect, it } from 'vitest';
 import ws from 'ws';
-import { describeStack, freeStackPorts, startLocalStack } from '../scripts/local-stack.js';
+import {
+  describeStack,
+  freeStackPorts,
+  loadOrCreateSecrets,
+  startLocalStack,
+} from '../scripts/local-stack.js';
 import { platform } from './support/clients.js';
 
 const local = platform().local;
@@ -139,4 +144,26 @@ describe.skipIf(!local)('a local stack that cannot start', () => {
         );
       }),
   );
+});
+
+describe('the data dir of an older version', () => {
+  it('keeps the master key and admin key of a secrets.json that lacks a newer field, and adds the field', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'supaplane-secrets-'));
+    try {
+      const file = join(dir, 'secrets.json');
+      const old = { adminKey: 'sp_admin_old', internalServiceToken: 'token-old', masterKey: 'bWFzdGVy' };
+      await writeFile(file, JSON.stringify(old));
+      const secrets = await loadOrCreateSecrets(dir);
+      expect(secrets).toMatchObject(old);
+      expect(secrets.aws.accessKeyId).toMatch(/^AKIA[A-Z2-7]{16}$/);
+      expect(JSON.parse(await readFile(file, 'utf8'))).toEqual(secrets);
+      expect(await loadOrCreateSecrets(dir)).toEqual(secrets);
+
+      await writeFile(file, '{"adminKey": "sp_admin_old", ');
+      await expect(loadOrCreateSecrets(dir)).rejects.toThrow(`${file} is not valid JSON: restore it`);
+      expect(await readFile(file, 'utf8')).toBe('{"adminKey": "sp_admin_old", ');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
 });
