@@ -1,8 +1,10 @@
 import {
   CfnOutput,
+  Duration,
   Stack,
   type StackProps,
   Tags,
+  aws_cloudwatch as cloudwatch,
   aws_ec2 as ec2,
   aws_ecs as ecs,
   aws_elasticloadbalancingv2 as elbv2,
@@ -333,6 +335,28 @@ export class SupabaseStack extends Stack {
         description: `${name} database near its maximum capacity (ACUs)`,
       });
     }
+    // The rest functions are created at runtime, one per project: an alarm per function would cost
+    // $0.10 a month per project and need CloudWatch rights in the tenant-manager. Lambda also publishes
+    // every metric summed over all functions of the account and region, which is what runs out:
+    // throttling comes from the account's shared concurrency quota.
+    const lambdaAccountMetric = (metricName: string) =>
+      new cloudwatch.Metric({
+        namespace: 'AWS/Lambda',
+        metricName,
+        statistic: 'Sum',
+        period: Duration.minutes(5),
+      });
+    alarms.add('LambdaThrottles', {
+      metric: lambdaAccountMetric('Throttles'),
+      threshold: 10,
+      description:
+        'Lambda throttled invocations (all functions of the account and region, the rest functions among them): the concurrency quota is exhausted and throttled data API requests answer 429',
+    });
+    alarms.add('LambdaErrors', {
+      metric: lambdaAccountMetric('Errors'),
+      threshold: 25,
+      description: `Lambda function errors (all functions of the account and region): crashes, timeouts or out-of-memory; look for ${restFunctionPrefix}* among the functions with errors`,
+    });
     alarms.add('RedisCpu', {
       metric: redis.maxOverNodes('EngineCPUUtilization'),
       threshold: 80,

@@ -659,6 +659,20 @@ describe.each(['test', 'production'] as const)('SupabaseStack with config.%s.jso
       });
   });
 
+  it('alarms on Lambda throttles and errors summed over the account, which covers every runtime-created rest function', () => {
+    for (const metric of ['Throttles', 'Errors']) {
+      const found = resourcesOf(s.template, 'AWS::CloudWatch::Alarm').filter(
+        ([, a]) => a.Properties!['Namespace'] === 'AWS/Lambda' && a.Properties!['MetricName'] === metric,
+      );
+      expect(found, metric).toHaveLength(1);
+      const [id, alarm] = found[0]!;
+      // No FunctionName dimension: functions created after the deployment are counted too.
+      expect(alarm.Properties!['Dimensions'], id).toBeUndefined();
+      expect(alarm.Properties!['Statistic'], id).toBe('Sum');
+      expect(json(alarm.Properties!['AlarmActions']), id).toContain('AlarmsTopic');
+    }
+  });
+
   it('alarms on Redis CPU and memory by node, the only dimension ElastiCache publishes them with', () => {
     const nodes = Array.from(
       { length: 1 + s.config.redis.replicas },
