@@ -150,7 +150,16 @@ export class Provisioner {
           );
           return outcome ?? 'retry';
         } catch (error) {
-          this.ctx.log.warn({ projectId, err: messageOf(error) }, `${what} not finished; will retry`);
+          const message = messageOf(error);
+          this.ctx.log.warn({ projectId, err: message }, `${what} not finished; will retry`);
+          // Shown by the API: a project resumed after a restart is not left unfinished without a word.
+          await this.ctx.db
+            .query(
+              `UPDATE tm.projects SET last_error = $2, updated_at = $3
+               WHERE id = $1 AND status IN ('PAUSING', 'RESTORING', 'GOING_DOWN')`,
+              [projectId, message.slice(0, 500), this.ctx.clock.now()],
+            )
+            .catch(() => {});
           return 'retry';
         }
       }),

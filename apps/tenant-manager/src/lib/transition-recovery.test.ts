@@ -7,6 +7,7 @@ import {
   type Harness,
   type InvalidationListener,
   pgUrl,
+  queryOnce,
   startClusterProxy,
   startHarness,
   startInvalidationListener,
@@ -243,6 +244,35 @@ describe('a pause or restore whose step fails during the call', () => {
     } finally {
       proxy.up();
       await h.close();
+      await proxy.close();
+    }
+  });
+
+  it('resumed after a restart while the cluster is down, says why until it finishes', async () => {
+    const proxy = await startClusterProxy();
+    const managementUrl = await freshManagementDb();
+    let first: Harness | undefined = await startHarness({ managementUrl });
+    let second: Harness | undefined;
+    try {
+      await first.registerCluster('flaky-restart', 10, { host: '127.0.0.1', port: proxy.port });
+      expect((await first.createProject('link-resumed')).json().status).toBe('ACTIVE_HEALTHY');
+      await first.close(); // a pause was under way when the process died
+      first = undefined;
+      await queryOnce(managementUrl, `UPDATE tm.projects SET status = 'PAUSING' WHERE ref = 'link-resumed'`);
+      proxy.down();
+      second = await startHarness({ managementUrl, provisioning: { backoffMs: 10, maxBackoffMs: 50 } });
+      const h = second;
+      const lastError = async () => (await call(h, 'GET', '/v1/projects/link-resumed')).json().last_error;
+      expect(await eventually(async () => (await lastError()) ?? undefined, 5_000)).toEqual(
+        expect.any(String),
+      );
+      proxy.up();
+      await statusIs(h, 'link-resumed', 'PAUSED');
+      expect(await lastError()).toBeNull();
+    } finally {
+      proxy.up();
+      await first?.close();
+      await second?.close();
       await proxy.close();
     }
   });
