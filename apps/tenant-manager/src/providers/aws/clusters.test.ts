@@ -195,13 +195,15 @@ describe('AWS worker cluster provider', () => {
     expect(rds.calls()).toEqual([]);
   });
 
-  it('deletes the writer, waits for it, then deletes the cluster with a final snapshot', async () => {
+  it('lifts deletion protection, deletes the writer, waits for it, then deletes the cluster with a final snapshot', async () => {
     const { rds, provider } = setup();
     await provider.createCluster({ name: 'eu-2' });
+    expect(rds.clusters.get(ID)!.input['DeletionProtection']).toBe(true);
     rds.mock.resetHistory();
     await provider.deleteCluster(ID);
     expect(rds.calls()).toEqual([
       'DescribeDBClusters',
+      'ModifyDBCluster', // DeletionProtection: false
       'DeleteDBInstance',
       'DescribeDBInstances', // deleting
       'DescribeDBInstances', // deleting (gone after)
@@ -218,17 +220,20 @@ describe('AWS worker cluster provider', () => {
     await expect(provider.deleteCluster(ID)).resolves.toBeUndefined();
   });
 
-  it.each(['DescribeDBClusters', 'DeleteDBInstance', 'DescribeDBInstances', 'DeleteDBCluster'])(
-    'deletion converges after a failure at %s',
-    async (step) => {
-      const { rds, provider } = setup();
-      await provider.createCluster({ name: 'eu-2' });
-      rds.failAt(step);
-      await expect(provider.deleteCluster(ID)).rejects.toThrow(`injected failure at ${step}`);
-      await provider.deleteCluster(ID);
-      expect(rds.clusters.size + rds.instances.size).toBe(0);
-    },
-  );
+  it.each([
+    'DescribeDBClusters',
+    'ModifyDBCluster',
+    'DeleteDBInstance',
+    'DescribeDBInstances',
+    'DeleteDBCluster',
+  ])('deletion converges after a failure at %s', async (step) => {
+    const { rds, provider } = setup();
+    await provider.createCluster({ name: 'eu-2' });
+    rds.failAt(step);
+    await expect(provider.deleteCluster(ID)).rejects.toThrow(`injected failure at ${step}`);
+    await provider.deleteCluster(ID);
+    expect(rds.clusters.size + rds.instances.size).toBe(0);
+  });
 
   it('skips the final snapshot when an interrupted run already took it', async () => {
     const { rds, provider } = setup();

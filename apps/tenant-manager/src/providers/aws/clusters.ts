@@ -193,9 +193,23 @@ export function createAwsClusterProvider(
       if (!owns(externalId)) {
         throw new Error(`refusing to delete ${externalId}: not a worker cluster of this platform`);
       }
-      const members = (await describeCluster(externalId))?.DBClusterMembers?.map(
-        (m) => m.DBInstanceIdentifier!,
-      ) ?? [writerId(externalId)];
+      const current = await describeCluster(externalId);
+      // Deregistering the cluster was the deliberate act (the final snapshot keeps its data). Left on,
+      // deletion protection would let the writer go and then refuse the cluster: down, and retried forever.
+      if (current?.DeletionProtection) {
+        await send(() =>
+          deps.rds.send(
+            new ModifyDBClusterCommand({
+              DBClusterIdentifier: externalId,
+              DeletionProtection: false,
+              ApplyImmediately: true,
+            }),
+          ),
+        );
+      }
+      const members = current?.DBClusterMembers?.map((m) => m.DBInstanceIdentifier!) ?? [
+        writerId(externalId),
+      ];
       for (const instance of members) {
         try {
           await send(() => deps.rds.send(new DeleteDBInstanceCommand({ DBInstanceIdentifier: instance })));

@@ -279,6 +279,7 @@ export function fakeRds(options: { checksUntilAvailable?: number } = {}) {
     const c = clusters.get(input.DBClusterIdentifier);
     if (!c) throw new DBClusterNotFoundFault({ message: 'not found', ...meta });
     if (input.MasterUserPassword) c.password = input.MasterUserPassword;
+    if (input.DeletionProtection !== undefined) c.input['DeletionProtection'] = input.DeletionProtection;
     return { DBCluster: { DBClusterIdentifier: input.DBClusterIdentifier } };
   });
   mock.on(CreateDBInstanceCommand).callsFake((input) => {
@@ -311,6 +312,7 @@ export function fakeRds(options: { checksUntilAvailable?: number } = {}) {
           Endpoint: `${id}.cluster-abc.eu-west-1.rds.amazonaws.com`,
           Port: 5432,
           MasterUsername: String(c.input['MasterUsername']),
+          DeletionProtection: c.input['DeletionProtection'] === true,
           DBClusterMembers: members,
         },
       ],
@@ -336,8 +338,12 @@ export function fakeRds(options: { checksUntilAvailable?: number } = {}) {
   });
   mock.on(DeleteDBClusterCommand).callsFake((input) => {
     faults.check('DeleteDBCluster');
-    if (!clusters.has(input.DBClusterIdentifier))
-      throw new DBClusterNotFoundFault({ message: 'not found', ...meta });
+    const c = clusters.get(input.DBClusterIdentifier);
+    if (!c) throw new DBClusterNotFoundFault({ message: 'not found', ...meta });
+    if (c.input['DeletionProtection'] === true)
+      throw Object.assign(new Error('Cannot delete protected Cluster, please disable deletion protection'), {
+        name: 'InvalidParameterCombination',
+      });
     if (!input.SkipFinalSnapshot) {
       if (snapshots.has(input.FinalDBSnapshotIdentifier!))
         throw new DBClusterSnapshotAlreadyExistsFault({ message: 'snapshot exists', ...meta });
