@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One command from a fresh clone to a running local platform:
-#   installs pnpm (npm i -g pnpm@10) when missing, redis-server via apt-get when missing (best effort:
+#   installs pnpm (npm i -g pnpm@10) when missing, redis-server via apt-get or brew when missing (best effort:
 #   without it the gateway runs on its in-process cache alone), the workspace dependencies, then
 #   scripts/local-stack.ts (what `pnpm start` runs). Environment overrides are documented at the top of that file.
 set -euo pipefail
@@ -24,8 +24,11 @@ if ! command -v redis-server >/dev/null 2>&1 && [ -z "${REDIS_URL:-}" ]; then
     if [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1; then sudo_cmd="sudo"; fi
     { $sudo_cmd apt-get update -qq && $sudo_cmd apt-get install -y -qq redis-server; } \
       || echo "could not install redis-server; continuing without Redis" >&2
+  elif command -v brew >/dev/null 2>&1; then
+    echo "installing redis-server with Homebrew (best effort)…"
+    brew install redis || echo "could not install redis-server; continuing without Redis" >&2
   else
-    echo "redis-server not found and apt-get unavailable; continuing without Redis" >&2
+    echo "redis-server not found and neither apt-get nor Homebrew is available; continuing without Redis" >&2
   fi
 fi
 

@@ -1,7 +1,7 @@
 import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,12 +14,21 @@ import {
   freeStackPorts,
   loadOrCreateSecrets,
   startLocalStack,
+  writeStackSummary,
 } from '../scripts/local-stack.js';
-import { platform } from './support/clients.js';
+import { admin, platform } from './support/clients.js';
 
 const local = platform().local;
 const exec = promisify(execFile);
 const seededTasks = ['Start Supaplane', 'Query the demo project with supabase-js'];
+const scratch = async (run: (dir: string) => Promise<void>) => {
+  const dir = await mkdtemp(join(tmpdir(), 'supaplane-demo-'));
+  try {
+    await run(dir);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+};
 
 // What `pnpm start` prints, run as printed: the gateway URL (key-based routing on the bare local
 // domain), the demo project's publishable key, and the one query of the example.
@@ -61,6 +70,59 @@ describe.skipIf(!local)('the demo project printed at start-up', () => {
     for (const task of seededTasks) expect(stdout).toContain(task);
   });
 
+  it("runs the README's supabase-js snippet and operator commands as written (on this stack's ports)", async () => {
+    const readme = await readFile(new URL('../README.md', import.meta.url), 'utf8');
+    const { gatewayUrl, tenantManagerUrl, adminKey, baseDomain } = platform();
+    const onThisStack = (text: string) =>
+      text
+        .replaceAll('http://localhost:8000', gatewayUrl)
+        .replaceAll('http://localhost:3001', tenantManagerUrl);
+    const blocks = (lang: string) =>
+      [...readme.matchAll(new RegExp(`\`\`\`${lang}\n(.*?)\`\`\``, 'gs'))].map((m) => m[1]!);
+
+    const snippet = blocks('ts').find((block) => block.includes('createClient('));
+    const { stdout: rows } = await exec(
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        onThisStack(snippet!).replace("'sb_publishable_…'", `'${demo.publishableKey}'`),
+      ],
+      { cwd: fileURLToPath(new URL('.', import.meta.url)) },
+    );
+    for (const task of seededTasks) expect(rows).toContain(task);
+
+    await scratch(async (dir) => {
+      // The commands read the admin key from .data/local-stack.json of the directory they run in.
+      await mkdir(join(dir, '.data'));
+      await writeStackSummary(join(dir, '.data'), {
+        gatewayUrl,
+        tenantManagerUrl,
+        adminKey,
+        baseDomain,
+        ...local!,
+      });
+      const operator = blocks('bash').filter((block) => block.includes('$TM'));
+      expect(operator.length).toBeGreaterThan(0);
+      const { stdout } = await exec('bash', ['-euo', 'pipefail', '-c', onThisStack(operator.join('\n'))], {
+        cwd: dir,
+      });
+      const ref = stdout.split('\n')[0]!;
+      expect(ref).toMatch(/^[a-z]{20}$/);
+      try {
+        expect(stdout).toContain('"type":"secret","api_key":"sb_secret_');
+        expect(stdout).toContain(`"ref":"${ref}","name":"shop","status":"ACTIVE_HEALTHY"`);
+        expect(stdout).toContain(
+          '"limits":{"db_connections":20,"requests_per_second":100,"burst":200,"db_size_mb":8192}',
+        );
+        expect(stdout).toContain(`{"ref":"${ref}","from":`);
+        expect(stdout).toContain('"granularity":"day","projects":[');
+      } finally {
+        await admin('DELETE', `/v1/projects/${ref}`);
+      }
+    });
+  });
+
   it('keeps the todos read-only for the publishable key; the secret key writes', async () => {
     const refused = await client(demo.publishableKey).from('todos').insert({ task: 'sneaky' }).select();
     expect(refused.data).toBeNull();
@@ -80,15 +142,6 @@ describe.skipIf(!local)('the demo project printed at start-up', () => {
 // `bash scripts/up.sh` a second time, or with a port or data dir that cannot work: a message that
 // says what to do, before anything starts.
 describe.skipIf(!local)('a local stack that cannot start', () => {
-  const scratch = async (run: (dir: string) => Promise<void>) => {
-    const dir = await mkdtemp(join(tmpdir(), 'supaplane-demo-'));
-    try {
-      await run(dir);
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
-  };
-
   it('names a port that is taken (here by the running stack) and its variable, and starts nothing', () =>
     scratch(async (dir) => {
       const gatewayPort = Number(new URL(platform().gatewayUrl).port);
