@@ -423,7 +423,7 @@ export function createRestEngine(options: RestEngineOptions): RestEngine {
         ret,
         upsert: { onConflict: relation.pk, ignore: false },
       });
-      status = ret === 'minimal' ? 204 : 200;
+      status = ret === 'minimal' ? 204 : 201;
     } else if (method === 'PATCH') {
       const body = single(parseBody(ctx.request.body, format));
       if (!isObject(body)) throw invalidBody();
@@ -472,9 +472,18 @@ export function createRestEngine(options: RestEngineOptions): RestEngine {
       explicit: ctx.media === 'object' || maxAffected !== undefined || limit !== undefined,
       statements: writePlan.statements,
     };
+    // An upsert that merged into existing rows only is 200, as in PostgREST (PUT with return=minimal
+    // stays 204).
+    const upsertStatus = (inserted: number | undefined) => (inserted === 0 && status === 201 ? 200 : status);
     return transaction(ctx, tx, async (results) => {
       if (!writePlan.returning) {
-        const affected = results.reduce((sum, r) => sum + r.rowCount, 0);
+        // A counting upsert's statements each yield one row (affected, inserted).
+        const counted = (column: number) =>
+          results.reduce((sum, r) => sum + Number(r.rows[0]?.[column] ?? 0), 0);
+        const affected = writePlan.countsInserted
+          ? counted(0)
+          : results.reduce((sum, r) => sum + r.rowCount, 0);
+        status = upsertStatus(writePlan.countsInserted ? counted(1) : undefined);
         checkAffected(affected);
         if (ctx.media === 'object' && affected !== 1) throw singularError(affected);
         const headers: Record<string, string> = {
@@ -484,6 +493,7 @@ export function createRestEngine(options: RestEngineOptions): RestEngine {
       }
       const row = resultRow(results[0]!);
       checkAffected(row.n);
+      status = upsertStatus(writePlan.countsInserted ? Number(results[0]!.rows[0]?.[3] ?? 0) : undefined);
       if (ret === 'headers-only') {
         if (ctx.media === 'object' && row.n !== 1) throw singularError(row.n);
         const first = (JSON.parse(row.body) as Record<string, unknown>[])[0];

@@ -616,16 +616,16 @@ const ROWS_JSON_STRIPPED = `coalesce(json_strip_nulls(json_agg(pgrst_row)), '[]'
  * this page) and `body` (the JSON array, built by json_agg in the database; `jsonBody` builds
  * another from the rows `pgrst_row`).
  */
-function wrapRows(inner: string, totalSql: string, csv = false, jsonBody = ROWS_JSON) {
+function wrapRows(inner: string, totalSql: string, csv = false, jsonBody = ROWS_JSON, extra = '') {
   if (!csv) {
-    return `SELECT ${totalSql} AS total, count(*)::int AS n, ${jsonBody} AS body FROM (${inner}) AS pgrst_row`;
+    return `SELECT ${totalSql} AS total, count(*)::int AS n, ${jsonBody} AS body${extra} FROM (${inner}) AS pgrst_row`;
   }
   // CSV as PostgREST renders it: the first row's keys, then each row's record text without its
   // parentheses, so fields are quoted as Postgres quotes record fields (spaces, commas, quotes,
   // parentheses, backslashes), arrays are {a,b} and booleans t/f. No rows is the empty header.
   const head = `(SELECT string_agg(k, ',') FROM json_object_keys(row_to_json(pgrst_row)) AS k)`;
   const line = `substring(pgrst_row::text, 2, length(pgrst_row::text) - 2)`;
-  return `SELECT ${totalSql} AS total, count(*)::int AS n, coalesce(min(pgrst_head), '') || E'\n' || coalesce(string_agg(pgrst_line, E'\n'), '') AS body FROM (SELECT ${head} AS pgrst_head, ${line} AS pgrst_line FROM (${inner}) AS pgrst_row) AS pgrst_csv`;
+  return `SELECT ${totalSql} AS total, count(*)::int AS n, coalesce(min(pgrst_head), '') || E'\n' || coalesce(string_agg(pgrst_line, E'\n'), '') AS body${extra} FROM (SELECT ${head} AS pgrst_head, ${line} AS pgrst_line FROM (${inner}) AS pgrst_row) AS pgrst_csv`;
 }
 
 function assemble(level: RenderedLevel, from: string, range: Range | undefined, ctx: PlanContext): string {
@@ -692,9 +692,20 @@ export interface WritePlan {
   /** Statements run in order; with `returning`, the last one yields the rows. */
   readonly statements: Statement[];
   readonly returning: boolean;
+  /**
+   * A merging upsert: how many rows it inserted (rather than updated) is a fourth column of the
+   * returning row, or each statement's one row `(affected, inserted)` without returning.
+   */
+  readonly countsInserted?: boolean;
 }
 
-function returningSelect(ctx: PlanContext, relation: Relation, ret: ReturnPreference, cte: string): string {
+function returningSelect(
+  ctx: PlanContext,
+  relation: Relation,
+  ret: ReturnPreference,
+  cte: string,
+  extra = '',
+): string {
   const alias = 'pgrst_t0';
   const select: readonly SelectItem[] =
     ret === 'headers-only'
@@ -706,7 +717,7 @@ function returningSelect(ctx: PlanContext, relation: Relation, ret: ReturnPrefer
   const level = renderLevel(sub, relation, alias, select, '');
   ctx.aliasCounter = sub.aliasCounter;
   const inner = `SELECT ${level.selectList.join(', ') || 'NULL'} FROM pgrst_source AS ${ident(alias)} ${level.joins.join(' ')}`;
-  return `WITH pgrst_source AS (${cte}) ${wrapRows(inner, 'NULL::bigint', ctx.csv && ret === 'representation', ctx.stripNulls ? ROWS_JSON_STRIPPED : ROWS_JSON)}`;
+  return `WITH pgrst_source AS (${cte}) ${wrapRows(inner, 'NULL::bigint', ctx.csv && ret === 'representation', ctx.stripNulls ? ROWS_JSON_STRIPPED : ROWS_JSON, extra)}`;
 }
 
 export interface InsertOptions {
@@ -747,19 +758,38 @@ export function planInsert(ctx: PlanContext, relation: Relation, options: Insert
     }
     return sql;
   });
+  // A merging upsert answers 200 rather than 201 when it inserted nothing. A written row was
+  // inserted when no row had its conflict key before: the statement's other parts still see the
+  // table as it was (unlike `xmax = 0`, this works for partitioned tables and views too).
+  const countsInserted =
+    options.upsert !== undefined && !options.upsert.ignore && options.upsert.onConflict.length > 0;
+  const inserted = (rows: string) => {
+    const same = options.upsert!.onConflict.map((c) => `pgrst_before.${ident(c)} = ${rows}.${ident(c)}`);
+    return `count(*) FILTER (WHERE NOT EXISTS (SELECT 1 FROM ${target} AS pgrst_before WHERE ${same.join(' AND ')}))::int`;
+  };
   if (options.ret === 'minimal') {
     checkUnusedLevels(ctx);
+    const statements = countsInserted
+      ? inserts.map(
+          (sql) =>
+            // Only the key comes back: the role may lack SELECT on other columns.
+            `WITH pgrst_w AS (${sql} RETURNING ${options.upsert!.onConflict.map(ident).join(', ')}) SELECT count(*)::int, ${inserted('pgrst_w')} FROM pgrst_w`,
+        )
+      : inserts;
     // Each statement gets only its own parameters: unreferenced ones would have no type.
-    return { statements: splitParams(inserts, ctx.params.values), returning: false };
+    return { statements: splitParams(statements, ctx.params.values), returning: false, countsInserted };
   }
   const ctes = inserts.map((sql, i) => `pgrst_i${i} AS (${sql} RETURNING *)`);
   const union = inserts.map((_, i) => `SELECT * FROM pgrst_i${i}`).join(' UNION ALL ');
-  const sql = returningSelect(ctx, relation, options.ret, `${union}`).replace(
+  const extra = countsInserted
+    ? `, (SELECT ${inserted('pgrst_written')} FROM pgrst_source AS pgrst_written) AS inserted`
+    : '';
+  const sql = returningSelect(ctx, relation, options.ret, `${union}`, extra).replace(
     'WITH pgrst_source AS',
     `WITH ${ctes.join(', ')}, pgrst_source AS`,
   );
   checkUnusedLevels(ctx);
-  return { statements: [{ sql, params: ctx.params.values }], returning: true };
+  return { statements: [{ sql, params: ctx.params.values }], returning: true, countsInserted };
 }
 
 export function planUpdate(

@@ -154,6 +154,30 @@ describe('writes', () => {
     });
     expect(ignored.status).toBe(201);
     expect(await rows("name = 'a'")).toMatchObject([{ qty: 50 }]);
+    // Nothing inserted, only merged: 200 (as supabase-js upsert() of existing rows sees it).
+    const onlyMerged = await t.call('POST', '/w_items?on_conflict=name&select=name,qty', {
+      headers: { prefer: 'resolution=merge-duplicates,return=representation' },
+      body: [{ name: 'a', qty: 51 }],
+    });
+    expect(onlyMerged.status).toBe(200);
+    expect(onlyMerged.json).toEqual([{ name: 'a', qty: 51 }]);
+    const onlyMergedMinimal = await t.call('POST', '/w_items?on_conflict=name', {
+      headers: { prefer: 'resolution=merge-duplicates' },
+      body: [
+        { name: 'a', qty: 52 },
+        { name: 'up', qty: 6 },
+      ],
+    });
+    expect(onlyMergedMinimal.status).toBe(200);
+    expect(await rows("name IN ('a', 'up')")).toMatchObject([{ qty: 52 }, { qty: 6 }]);
+    const someInserted = await t.call('POST', '/w_items?on_conflict=name', {
+      headers: { prefer: 'resolution=merge-duplicates' },
+      body: [
+        { name: 'a', qty: 53 },
+        { name: 'up2', qty: 7 },
+      ],
+    });
+    expect(someInserted.status).toBe(201);
   });
 
   it('updates and deletes with filters, singular checks roll back', async () => {
@@ -186,8 +210,13 @@ describe('writes', () => {
       headers: service,
       body: { id: 1000, name: 'put', qty: 1 },
     });
-    expect(created.status).toBe(200);
+    expect(created.status).toBe(201);
     expect(created.json).toMatchObject([{ id: 1000, name: 'put', qty: 1 }]);
+    const replacedRepr = await t.call('PUT', '/w_items?id=eq.1000', {
+      headers: service,
+      body: { id: 1000, name: 'put1', qty: 1 },
+    });
+    expect(replacedRepr.status).toBe(200);
     const replaced = await t.call('PUT', '/w_items?id=eq.1000', { body: { id: 1000, name: 'put2', qty: 2 } });
     expect(replaced.status).toBe(204);
     expect(await rows('id = 1000')).toMatchObject([{ name: 'put2', qty: 2 }]);
