@@ -16,7 +16,7 @@ import {
   startLocalStack,
   writeStackSummary,
 } from '../scripts/local-stack.js';
-import { admin, platform } from './support/clients.js';
+import { admin, http, platform } from './support/clients.js';
 
 const local = platform().local;
 const exec = promisify(execFile);
@@ -218,5 +218,50 @@ describe('the data dir of an older version', () => {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  });
+});
+
+// The shapes docs/contracts.md gives for the internal API, beyond the bodies other suites read.
+describe.skipIf(!local)('the internal API as docs/contracts.md describes it', () => {
+  const get = (path: string, token?: string) =>
+    http(`${local!.internalUrl}${path}`, { headers: token ? { authorization: `Bearer ${token}` } : {} });
+
+  it('answers refusals with the documented bodies, and /health and /metrics without a token', async () => {
+    const { ref } = local!.demoProject;
+    const token = local!.internalToken;
+    const refused = await get(`/internal/v1/projects/${ref}/config`);
+    expect(refused.status).toBe(401);
+    expect(refused.headers['www-authenticate']).toBe('Bearer realm="internal"');
+    expect(refused.json()).toEqual({
+      message: 'missing or invalid internal bearer token',
+      code: 'unauthorized',
+    });
+
+    const config = await get(`/internal/v1/projects/${ref}/config`, token);
+    expect(Object.keys(config.json() as object).sort()).toEqual(
+      ['jwks', 'jwtSecret', 'rateLimit', 'ref', 'status', 'upstreams', 'version'].sort(),
+    );
+    for (const path of [
+      '/internal/v1/projects/nosuchproject/config',
+      '/internal/v1/projects/nosuchproject/rest-config',
+    ]) {
+      const missing = await get(path, token);
+      expect([missing.status, missing.json()]).toEqual([
+        404,
+        { message: 'project not found', code: 'not_found' },
+      ]);
+    }
+    const unknownKey = await get(`/internal/v1/api-keys/${'0'.repeat(64)}`, token);
+    expect([unknownKey.status, unknownKey.json()]).toEqual([
+      404,
+      { message: 'api key not found', code: 'not_found' },
+    ]);
+    const badHash = await get('/internal/v1/api-keys/ABC', token);
+    expect([badHash.status, (badHash.json() as { code: string }).code]).toEqual([400, 'validation_failed']);
+
+    expect((await get('/health')).json()).toEqual({ status: 'ok' });
+    const metrics = await get('/metrics');
+    expect(metrics.status).toBe(200);
+    expect(metrics.headers['content-type']).toMatch(/^text\/plain/);
   });
 });
