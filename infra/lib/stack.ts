@@ -172,6 +172,7 @@ export class SupabaseStack extends Stack {
       gatewayRoleArn: gateway.taskRole.roleArn,
       workerCluster: {
         identifierPrefix: `${prefix}-worker-`,
+        reservedIdentifiers: [`${prefix}-worker-main`],
         subnetGroupName: worker.subnetGroup.subnetGroupName,
         parameterGroupName: `${prefix}-worker-pg16`,
         securityGroupIds: [worker.securityGroup.securityGroupId],
@@ -277,6 +278,7 @@ export class SupabaseStack extends Stack {
       artifactBucket: rest.artifactBucket,
       artifactKeyPattern: 'rest/*',
       workerClusterPattern: `${prefix}-worker-*`,
+      stackWorkerClusterIdentifier: `${prefix}-worker-main`,
       workerSubnetGroupName: `${prefix}-worker`,
       workerParameterGroupName: `${prefix}-worker-pg16`,
       workerEngineMajorVersion: c.workerDatabase.engineVersion.split('.')[0]!,

@@ -192,23 +192,25 @@ function needsOf(s: Synthesized, call: ProviderCall, engineMajor: string): Need[
   return needs;
 }
 
-/** Whether an Allow statement grants `need` (conditions: StringEquals and Bool on the call's context). */
-function allows(statements: Statement[], need: Need): boolean {
-  return statements.some((st) => {
-    if (st.Effect !== 'Allow') return false;
-    if (!asArray(st.Action).some((a) => wildcard(a).test(need.action))) return false;
-    if (!asArray(st.Resource as string | string[]).some((r) => wildcard(r).test(need.resource))) return false;
-    const conditions = (st.Condition ?? {}) as Record<string, Record<string, unknown>>;
-    return Object.entries(conditions).every(([operator, entries]) =>
-      Object.entries(entries).every(([key, expected]) => {
-        const actual = need.context?.[key];
-        if (operator === 'StringEquals') return asArray(expected as string).includes(actual as string);
-        if (operator === 'Bool') return String(expected) === actual;
-        return false;
-      }),
-    );
-  });
+/** Whether `statement` applies to `need` (conditions: StringEquals and Bool on the call's context). */
+function matches(st: Statement, need: Need): boolean {
+  if (!asArray(st.Action).some((a) => wildcard(a).test(need.action))) return false;
+  if (!asArray(st.Resource as string | string[]).some((r) => wildcard(r).test(need.resource))) return false;
+  const conditions = (st.Condition ?? {}) as Record<string, Record<string, unknown>>;
+  return Object.entries(conditions).every(([operator, entries]) =>
+    Object.entries(entries).every(([key, expected]) => {
+      const actual = need.context?.[key];
+      if (operator === 'StringEquals') return asArray(expected as string).includes(actual as string);
+      if (operator === 'Bool') return String(expected) === actual;
+      return false;
+    }),
+  );
 }
+
+/** IAM's verdict on `need`: some Allow statement applies and no Deny does. */
+const allows = (statements: Statement[], need: Need) =>
+  statements.some((st) => st.Effect === 'Allow' && matches(st, need)) &&
+  !statements.some((st) => st.Effect === 'Deny' && matches(st, need));
 
 describe.each(['test', 'production'] as const)('SupabaseStack with config.%s.json', (name) => {
   let s: Synthesized;
@@ -400,6 +402,13 @@ describe.each(['test', 'production'] as const)('SupabaseStack with config.%s.jso
     expect(rds).toContain(`:cluster:${prefix}-worker-*`);
     expect(rds).toContain(`:db:${prefix}-worker-*`);
     expect(rds).not.toContain(`${prefix}-management`);
+    // The stack's own worker cluster matches <prefix>-worker-* but is CloudFormation's to change.
+    const deny = bySid.get('NeverChangeTheStackWorkerCluster')!;
+    expect(deny.Effect).toBe('Deny');
+    expect(asArray(deny.Action)).toEqual(
+      expect.arrayContaining(['rds:ModifyDBCluster', 'rds:DeleteDBCluster', 'rds:CreateDBInstance']),
+    );
+    expect(json(deny.Resource)).toContain(`:cluster:${prefix}-worker-main"`);
     expect(json(bySid.get('DescribePlatformServices')!.Resource)).toContain(`:service/${prefix}-cluster/*`);
     expect(bySid.get('EncryptWorkerStorage')!.Condition).toEqual({
       StringEquals: { 'kms:ViaService': `rds.${s.config.region}.amazonaws.com` },
@@ -735,6 +744,7 @@ describe.each(['test', 'production'] as const)('SupabaseStack with config.%s.jso
     expect(rendered).toContain(`\\"logGroup\\":\\"/aws/lambda/${s.config.namePrefix}-rest\\"`);
     // The functions the tenant-manager creates carry the prefix its IAM policy is scoped to.
     expect(rendered).toContain(`\\"namePrefix\\":\\"${s.config.namePrefix}-rest-\\"`);
+    expect(rendered).toContain(`\\"reservedIdentifiers\\":[\\"${s.config.namePrefix}-worker-main\\"]`);
     for (const field of [
       'restFunction',
       'gatewayRoleArn',

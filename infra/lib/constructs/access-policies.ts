@@ -14,6 +14,8 @@ export interface AccessPoliciesProps {
   readonly artifactKeyPattern: string;
   /** Identifier pattern of the worker clusters the tenant-manager may manage, e.g. `supaplane-worker-*`. */
   readonly workerClusterPattern: string;
+  /** The stack's own worker cluster, which matches the pattern but is CloudFormation's to change. */
+  readonly stackWorkerClusterIdentifier: string;
   /** Subnet group and cluster parameter group new worker clusters are created with. */
   readonly workerSubnetGroupName: string;
   readonly workerParameterGroupName: string;
@@ -173,6 +175,19 @@ export class AccessPolicies extends Construct {
             rdsArn('pg', `default.aurora-postgresql${props.workerEngineMajorVersion}`),
             rdsArn('og', `default:aurora-postgresql-${props.workerEngineMajorVersion}`),
           ],
+        }),
+        // A worker cluster created under the stack cluster's name would "already exist": its re-run
+        // path resets the master password, and a deregistration deletes it.
+        new iam.PolicyStatement({
+          sid: 'NeverChangeTheStackWorkerCluster',
+          effect: iam.Effect.DENY,
+          actions: [
+            'rds:ModifyDBCluster',
+            'rds:DeleteDBCluster',
+            'rds:CreateDBInstance',
+            'rds:CreateDBClusterSnapshot',
+          ],
+          resources: [rdsArn('cluster', props.stackWorkerClusterIdentifier)],
         }),
         new iam.PolicyStatement({
           sid: 'EncryptWorkerStorage',

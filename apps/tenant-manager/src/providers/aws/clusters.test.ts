@@ -185,6 +185,26 @@ describe('AWS worker cluster provider', () => {
     );
   });
 
+  it("leaves the stack's own worker cluster alone: no create under its name, no delete", async () => {
+    const rds = fakeRds();
+    const provider = createAwsClusterProvider(
+      {
+        ...config,
+        workerCluster: { ...config.workerCluster!, reservedIdentifiers: ['supaplane-worker-main'] },
+      },
+      { rds: rds.client, sleep: async () => {}, availablePoll: { intervalMs: 1, maxChecks: 3 } },
+    );
+    await expect(provider.createCluster({ name: 'Main' })).rejects.toThrow(
+      /"Main" is taken by the stack's own cluster supaplane-worker-main/,
+    );
+    expect([provider.owns('supaplane-worker-main'), provider.owns('supaplane-worker-main-2')]).toEqual([
+      false,
+      true,
+    ]);
+    await expect(provider.deleteCluster('supaplane-worker-main')).rejects.toThrow(/not a worker cluster/);
+    expect(rds.calls()).toEqual([]);
+  });
+
   it('refuses other regions and clusters it does not own', async () => {
     const { rds, provider } = setup();
     await expect(provider.createCluster({ name: 'x', region: 'us-east-1' })).rejects.toThrow(

@@ -91,7 +91,9 @@ export function createAwsClusterProvider(
     }
   };
 
-  const owns = (externalId: string) => externalId.startsWith(worker.identifierPrefix);
+  const reserved = new Set(worker.reservedIdentifiers ?? []);
+  const owns = (externalId: string) =>
+    externalId.startsWith(worker.identifierPrefix) && !reserved.has(externalId);
 
   return {
     owns,
@@ -101,6 +103,11 @@ export function createAwsClusterProvider(
       const region = input.region ?? config.region;
       if (region !== config.region)
         throw new Error(`worker clusters can only be created in ${config.region}`);
+      // Its "already exists" path would reset the stack's own cluster's master password.
+      if (reserved.has(id))
+        throw new Error(
+          `worker cluster name ${JSON.stringify(input.name)} is taken by the stack's own cluster ${id}`,
+        );
       const adminPassword = password();
       const tags = Object.entries({ ...config.tags, 'supaplane:worker-cluster': input.name }).map(
         ([Key, Value]) => ({

@@ -69,6 +69,11 @@ export interface AwsProviderConfig {
     readonly deletionProtection?: boolean;
     /** Default `supaplane_admin`. */
     readonly masterUsername?: string;
+    /**
+     * Identifiers under `identifierPrefix` that the stack manages itself (its first worker cluster,
+     * `<prefix>-worker-main`): never created, changed or deleted by the provider. Default none.
+     */
+    readonly reservedIdentifiers?: readonly string[];
   };
   readonly ecs?: { readonly cluster: string; readonly services: readonly string[] };
   readonly tags?: Readonly<Record<string, string>>;
@@ -159,6 +164,7 @@ export function parseAwsProviderConfig(input: unknown): AwsProviderConfig {
     need('workerCluster.kmsKeyId', nonEmpty, 'a KMS key id or ARN');
     need('workerCluster.minCapacity', (v) => typeof v === 'number' && v >= 0, 'a number >= 0', true);
     need('workerCluster.maxCapacity', positive, 'a positive number', true);
+    need('workerCluster.reservedIdentifiers', strings, 'a list of cluster identifiers', true);
   }
   if (get('ecs') !== undefined) {
     need('ecs.cluster', nonEmpty, 'a cluster name');
