@@ -570,7 +570,16 @@ export function parseQuery(rawQuery: string, rpcArgNames?: ReadonlySet<string>):
       continue;
     }
     const path = parts.slice(0, -1).map((p) => p.replace(/^"(.*)"$/, '$1'));
-    const filter = parseFilter(field, value);
+    let filter: Filter;
+    try {
+      filter = parseFilter(field, value);
+    } catch (error) {
+      // For GET /rpc, as in PostgREST, a value that is no filter makes an argument: one the
+      // function lacks is PGRST202 (`?a=1&b=2&c=3`), not a filter syntax error.
+      if (!rpcArgNames || parts.length > 1) throw error;
+      rawParams.push([key, value]);
+      continue;
+    }
     // `rel=is.null` / `rel=not.is.null` on an embedded resource is decided by the planner.
     level(path.join('.')).conditions.push(filter);
   }

@@ -246,6 +246,13 @@ describe('rpc', () => {
     expect(wrongArgs.json).toMatchObject({
       message: 'Could not find the function public.add(a, c) in the schema cache',
     });
+    // By GET, a parameter whose value is no filter is an argument too, unknown here.
+    const extraGetArg = await t.call('GET', '/rpc/add?a=1&b=2&c=3');
+    expect(extraGetArg.status).toBe(404);
+    expect(extraGetArg.json).toMatchObject({
+      code: 'PGRST202',
+      message: 'Could not find the function public.add(a, b, c) in the schema cache',
+    });
     const noArgs = await t.call('GET', '/rpc/add');
     expect(noArgs.json).toMatchObject({
       message: 'Could not find the function public.add without parameters in the schema cache',
