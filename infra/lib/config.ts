@@ -61,7 +61,7 @@ export const PROJECT_LIMIT_DEFAULTS: ProjectLimitsConfig = {
 };
 
 export interface InfraConfig {
-  /** Prefix of every physical name (`rest-*` functions excepted): lower-case, 3–20 chars. */
+  /** Prefix of every physical name (per-project functions too: `<namePrefix>-rest-<ref>`): lower-case, 3–20 chars. */
   readonly namePrefix: string;
   readonly stackName: string;
   readonly account: string;
