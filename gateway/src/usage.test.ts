@@ -138,6 +138,18 @@ describe('usage meter', () => {
     expect(stored.map((s) => s.hour)).toEqual(['2026112314', '2026112315']);
   });
 
+  it('files what is counted after the hour boundary under the new hour, though the boundary flush has not run yet', async () => {
+    const { meter, stored, state } = harness(T);
+    meter.record('aaa', 'rest', 200, 0, 0, false);
+    state.now = T + 3_000; // 15:00:01, no flush since 14:59:58
+    meter.record('aaa', 'rest', 500, 0, 0, false);
+    await meter.close();
+    expect(stored.map((s) => [s.hour, s.counts.get('aaa')])).toEqual([
+      ['2026112314', { requests: 1, rest: 1, '2xx': 1 }],
+      ['2026112315', { requests: 1, rest: 1, '5xx': 1 }],
+    ]);
+  });
+
   it('flushes on its own at the hour boundary, even when that comes before the next interval', async () => {
     const stored: string[] = [];
     const now = Date.now();

@@ -50,20 +50,24 @@ export interface UsageMeterOptions {
 }
 
 /**
- * Per-project usage counters. A request costs one map lookup and a few additions in memory; the
+ * Per-project usage counters. A request costs a clock read, one map lookup and a few additions; the
  * counts go to Redis every `flushEveryMs`, one pipeline for every project seen. Counts that cannot be
  * stored (Redis down) are added to the next window's, so a short outage loses nothing; if the outage
  * spans an hour boundary they are filed under the later hour.
  */
 export class UsageMeter {
   private window = new Map<string, UsageCounts>();
-  private windowHour: string;
+  private windowHour = '';
+  /** When the current window's hour ends: a request counted from then on opens the next window. */
+  private windowEndsAt = 0;
+  /** Windows whose hour ended before they could be sent (a late timer, a flush under way). */
+  private sealed: Array<[hour: string, counts: Map<string, UsageCounts>]> = [];
   private timer: NodeJS.Timeout | null = null;
   private flushing: Promise<void> | null = null;
   private closed = false;
 
   constructor(private readonly options: UsageMeterOptions) {
-    this.windowHour = usageHour(options.clock.now());
+    this.seal(options.clock.now());
     this.schedule();
   }
 
@@ -79,6 +83,9 @@ export class UsageMeter {
     egressBytes: number,
     rateLimited: boolean,
   ): void {
+    // The hour-boundary flush may run late: what is counted after the boundary is the next hour's.
+    const now = this.options.clock.now();
+    if (now >= this.windowEndsAt) this.seal(now);
     let counts = this.window.get(ref);
     if (!counts) {
       counts = new Float64Array(USAGE_FIELDS.length);
@@ -111,18 +118,26 @@ export class UsageMeter {
   }
 
   private async send(): Promise<void> {
-    const counts = this.window;
-    const hour = this.windowHour;
-    this.window = new Map();
-    this.windowHour = usageHour(this.options.clock.now());
-    if (counts.size === 0) return;
-    let stored = false;
-    try {
-      stored = await this.options.sink(hour, counts);
-    } catch {
-      stored = false;
+    this.seal(this.options.clock.now());
+    const windows = this.sealed;
+    this.sealed = [];
+    for (const [hour, counts] of windows) {
+      let stored = false;
+      try {
+        stored = await this.options.sink(hour, counts);
+      } catch {
+        stored = false;
+      }
+      if (!stored) this.keep(counts);
     }
-    if (!stored) this.keep(counts);
+  }
+
+  /** Closes the current window (kept for the next send, if it counted anything) and opens one for `now`'s hour. */
+  private seal(now: number): void {
+    if (this.window.size > 0) this.sealed.push([this.windowHour, this.window]);
+    this.window = new Map();
+    this.windowHour = usageHour(now);
+    this.windowEndsAt = now - (now % HOUR_MS) + HOUR_MS;
   }
 
   /** Adds counts that could not be stored to the current window. */
