@@ -2,8 +2,8 @@ import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { freePort, stablePorts, startPostgres, startRedis } from './index.js';
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { once } from 'node:events';
 import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -93,14 +93,18 @@ describe('process hygiene', () => {
     expect(alive).toBe(false);
   }, 60_000);
 
-  it('takes over a data directory whose owner was killed, refuses one whose owner still runs, and says why a start failed', async () => {
+  it('initialises atomically, takes over a data directory whose owner was killed, refuses one whose owner still runs or that is not its own, and says why a start failed', async () => {
     const dataDir = await mkdtemp(join(tmpdir(), 'supaplane-pg-orphan-'));
     try {
+      // What an initdb killed half-way leaves: its staging directory, never the data directory.
+      await mkdir(`${dataDir}.initdb/global`, { recursive: true });
+      await writeFile(`${dataDir}.initdb/PG_VERSION`, '16\n');
       // SIGKILL: no exit hook runs, so the server is left running on dataDir with no one to stop it.
       const { stdout } = await run(
         `const pg = await startPostgres({ dataDir: ${JSON.stringify(dataDir)}, ephemeral: true }); console.log(pg.port); process.kill(process.pid, 'SIGKILL');`,
       );
       const orphanPort = Number(stdout.trim());
+      expect(existsSync(`${dataDir}.initdb`)).toBe(false);
       expect(await serverAlive(orphanPort)).toBe(true);
 
       const notices: string[] = [];
@@ -128,8 +132,14 @@ describe('process hygiene', () => {
         ),
       );
       holder.close();
+      // A directory with files but no PG_VERSION is someone else's: refused before initdb touches it.
+      const stranger = join(dataDir, 'base');
+      await expect(startPostgres({ dataDir: stranger })).rejects.toThrow(
+        `${stranger} is not a PostgreSQL data directory (it has files but no PG_VERSION): move it away, or choose another data directory`,
+      );
     } finally {
       await rm(dataDir, { recursive: true, force: true });
+      await rm(`${dataDir}.initdb`, { recursive: true, force: true });
     }
   }, 60_000);
 });

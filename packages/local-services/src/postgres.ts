@@ -1,5 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
-import { mkdtemp, readFile, rm, stat, unlink, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from './ports.js';
@@ -58,12 +58,12 @@ function loadEmbeddedPostgres() {
 /** Beside `postmaster.pid`: the pid of the process that started the server (and should stop it). */
 const OWNER_FILE = 'supaplane-owner.pid';
 
-/** The FATAL/HINT lines of a server that did not start, else its last lines. */
+/** The FATAL/DETAIL/HINT lines of a server that did not start, else its last lines. */
 function serverComplaint(lines: readonly string[], error: unknown): string {
   const text = lines.join('').trim();
-  const fatal = text.split('\n').filter((line) => /\b(FATAL|PANIC|HINT|ERROR):/.test(line));
+  const fatal = text.split('\n').filter((line) => /\b(FATAL|PANIC|DETAIL|HINT|ERROR):/.test(line));
   if (fatal.length > 0)
-    return fatal.map((line) => line.replace(/^.*?\b(FATAL|PANIC|HINT|ERROR):\s*/, '$1: ')).join(' ');
+    return fatal.map((line) => line.replace(/^.*?\b(FATAL|PANIC|DETAIL|HINT|ERROR):\s*/, '$1: ')).join(' ');
   if (text) return text.split('\n').slice(-3).join(' ');
   return error instanceof Error ? error.message : 'the server exited at once';
 }
@@ -153,25 +153,48 @@ export async function startPostgres(options: PostgresOptions = {}): Promise<Runn
     options.onLog?.(line);
   };
   const EmbeddedPostgres = await loadEmbeddedPostgres();
-  const pg = new EmbeddedPostgres({
-    databaseDir: dataDir,
+  const settings = (databaseDir: string) => ({
+    databaseDir,
     port,
     user: USER,
     password,
-    authMethod: 'scram-sha-256',
+    authMethod: 'scram-sha-256' as const,
     persistent: true,
     postgresFlags: flags,
     initdbFlags: ['--encoding=UTF8', '--locale=C'],
     createPostgresUser: process.getuid?.() === 0,
-    onLog: (m) => log(String(m)),
-    onError: (m) => log(String(m)),
+    onLog: (m: unknown) => log(String(m)),
+    onError: (m: unknown) => log(String(m)),
   });
+  const pg = new EmbeddedPostgres(settings(dataDir));
   const initialised = await stat(join(dataDir, 'PG_VERSION')).then(
     () => true,
     () => false,
   );
-  if (!initialised) await pg.initialise();
-  else await settlePreviousServer(dataDir, options.onNotice ?? ((line) => console.warn(line)));
+  if (!initialised) {
+    // initdb works in a staging directory renamed into place once complete: a start interrupted
+    // during initdb leaves no half-made data directory behind, and the next one starts afresh.
+    const staging = `${dataDir}.initdb`;
+    const entries = await readdir(dataDir).catch((error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT') return [];
+      throw error;
+    });
+    if (entries.length > 0) {
+      throw new Error(
+        `${dataDir} is not a PostgreSQL data directory (it has files but no PG_VERSION): move it away, or choose another data directory`,
+      );
+    }
+    await rm(staging, { recursive: true, force: true });
+    try {
+      await new EmbeddedPostgres(settings(staging)).initialise();
+      await rm(dataDir, { recursive: true, force: true }); // absent or empty (e.g. made by mkdtemp)
+      await rename(staging, dataDir);
+    } catch (error) {
+      await rm(staging, { recursive: true, force: true });
+      if (temporary) await rm(dataDir, { recursive: true, force: true });
+      throw error;
+    }
+  } else await settlePreviousServer(dataDir, options.onNotice ?? ((line) => console.warn(line)));
   try {
     await pg.start();
   } catch (error) {
