@@ -140,6 +140,9 @@ export class SupabaseStack extends Stack {
         AWS_REGION: this.region,
         BASE_DOMAIN: c.baseDomain,
         TENANT_MANAGER_INTERNAL_URL: internalUrl,
+        // The ALB is the one proxy in front: of a client's X-Forwarded-For only the entry it appends
+        // is kept (2 if a CDN is ever put in front of the ALB).
+        GATEWAY_TRUSTED_PROXY_HOPS: '1',
         ...redisParts,
       },
       secrets: {

@@ -611,6 +611,10 @@ describe.each(['test', 'production'] as const)('SupabaseStack with config.%s.jso
     expect(limitVariables(environmentOf(s, 'gateway'))).toEqual({});
   });
 
+  it("tells the gateway that one proxy (the ALB) appends to X-Forwarded-For, so a client's own entries are dropped", () => {
+    expect(environmentOf(s, 'gateway').GATEWAY_TRUSTED_PROXY_HOPS).toBe('1');
+  });
+
   it("serves the gateway's metrics on a port of their own, which no security group rule opens", () => {
     expect(environmentOf(s, 'gateway').GATEWAY_METRICS_PORT).toBe('9102');
     const ingress = [
