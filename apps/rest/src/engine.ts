@@ -646,16 +646,19 @@ export function createRestEngine(options: RestEngineOptions): RestEngine {
           body: method === 'HEAD' ? '' : rawMedia.returnType === 'bytea' ? Buffer.from(text, 'hex') : text,
         };
       }
-      if (rpcPlan.shape === 'scalar') {
-        return {
-          status: 200,
-          headers: { 'content-type': JSON_TYPE },
-          body: method === 'HEAD' ? '' : row.body,
-        };
-      }
+      // A function of one value or row has a Content-Range too (`0-0/1` with count=exact), from
+      // which supabase-js reads `count`.
+      const single = (body: string): RestResponse => ({
+        status: 200,
+        headers: {
+          'content-type': JSON_TYPE,
+          'content-range': `${row.n > 0 ? `0-${row.n - 1}` : '*'}/${total ?? nullableNumber(row.total) ?? '*'}`,
+        },
+        body: method === 'HEAD' ? '' : body,
+      });
+      if (rpcPlan.shape === 'scalar') return single(row.body);
       if (rpcPlan.shape === 'object' && ctx.media !== 'csv') {
-        const body = row.n === 1 ? row.body.slice(1, -1) : 'null';
-        return { status: 200, headers: { 'content-type': JSON_TYPE }, body: method === 'HEAD' ? '' : body };
+        return single(row.n === 1 ? row.body.slice(1, -1) : 'null');
       }
       return renderRows(ctx, row, range.offset, total ?? nullableNumber(row.total), 'read');
     });

@@ -59,6 +59,16 @@ describe('functions returning scalars: the result column is pgrst_scalar', () =>
     expect(filteredOut.body).toBe('null');
   });
 
+  it('answers a Content-Range for one value or row, counted with count=exact (supabase-js count)', async () => {
+    expect(await get('/rpc/add?a=1&b=2', { prefer: 'count=exact' })).toEqual({
+      status: 200,
+      json: 3,
+      range: '0-0/1',
+    });
+    expect((await get('/rpc/add?a=1&b=2&pgrst_scalar=gt.5', { prefer: 'count=exact' })).range).toBe('*/0');
+    expect((await get('/rpc/first_author')).range).toBe('0-0/*');
+  });
+
   it('answers a filter, order or select on any other column with the 42703 PostgreSQL gives', async () => {
     const cases = [
       ['/rpc/scalar_nums?scalar_nums=gt.1', 'column scalar_nums.scalar_nums does not exist'],
