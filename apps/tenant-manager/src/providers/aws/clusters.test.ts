@@ -194,9 +194,11 @@ describe('AWS worker cluster provider', () => {
       },
       { rds: rds.client, sleep: async () => {}, availablePoll: { intervalMs: 1, maxChecks: 3 } },
     );
-    await expect(provider.createCluster({ name: 'Main' })).rejects.toThrow(
-      /"Main" is taken by the stack's own cluster supaplane-worker-main/,
-    );
+    await expect(provider.createCluster({ name: 'Main' })).rejects.toMatchObject({
+      message: expect.stringMatching(/"Main" is taken by the stack's own cluster supaplane-worker-main/),
+      statusCode: 409, // the operator's choice of name, answered as such, not a 500
+      code: 'cluster_name_reserved',
+    });
     expect([provider.owns('supaplane-worker-main'), provider.owns('supaplane-worker-main-2')]).toEqual([
       false,
       true,
@@ -207,9 +209,11 @@ describe('AWS worker cluster provider', () => {
 
   it('refuses other regions and clusters it does not own', async () => {
     const { rds, provider } = setup();
-    await expect(provider.createCluster({ name: 'x', region: 'us-east-1' })).rejects.toThrow(
-      /only be created in eu-west-1/,
-    );
+    await expect(provider.createCluster({ name: 'x', region: 'us-east-1' })).rejects.toMatchObject({
+      message: expect.stringMatching(/only be created in eu-west-1/),
+      statusCode: 400,
+      code: 'unsupported_region',
+    });
     expect([provider.owns('supaplane-management'), provider.owns(ID)]).toEqual([false, true]);
     await expect(provider.deleteCluster('supaplane-management')).rejects.toThrow(/not a worker cluster/);
     expect(rds.calls()).toEqual([]);

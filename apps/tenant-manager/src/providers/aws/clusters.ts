@@ -10,6 +10,7 @@ import {
   ModifyDBClusterCommand,
   type RDSClient,
 } from '@aws-sdk/client-rds';
+import { badRequest, conflict } from '../../lib/errors.js';
 import type { NewWorkerCluster, WorkerClusterConnection, WorkerClusterProvider } from '../types.js';
 import type { AwsProviderConfig } from './config.js';
 import {
@@ -101,12 +102,14 @@ export function createAwsClusterProvider(
     async createCluster(input: NewWorkerCluster): Promise<WorkerClusterConnection> {
       const id = `${worker.identifierPrefix}${clusterSlug(input.name, slugRoom)}`;
       const region = input.region ?? config.region;
+      // Operator input, not a failure: answered 400 / 409 with the reason, never a 500.
       if (region !== config.region)
-        throw new Error(`worker clusters can only be created in ${config.region}`);
+        throw badRequest(`worker clusters can only be created in ${config.region}`, 'unsupported_region');
       // Its "already exists" path would reset the stack's own cluster's master password.
       if (reserved.has(id))
-        throw new Error(
+        throw conflict(
           `worker cluster name ${JSON.stringify(input.name)} is taken by the stack's own cluster ${id}`,
+          'cluster_name_reserved',
         );
       const adminPassword = password();
       const tags = Object.entries({ ...config.tags, 'supaplane:worker-cluster': input.name }).map(
