@@ -337,7 +337,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     const tenantManagerUrl = running.tenantManager!.publicUrl;
     const operator = operatorClient(tenantManagerUrl, settings.secrets.adminKey);
     await ensureWorkerCluster(operator, running.postgres!, settings);
-    const demoProject = await ensureDemoProject(operator, settings);
+    const demoProject = await ensureDemoProject(operator, settings.log);
     return {
       gatewayUrl: running.gatewayUrl!,
       tenantManagerUrl,
@@ -460,9 +460,14 @@ async function ensureDatabase(superuserUrl: string, name: string): Promise<void>
 
 // biome-ignore lint/suspicious/noExplicitAny: operator API replies are read field by field and checked
 type Json = any;
-type Operator = (method: string, path: string, body?: unknown) => Promise<{ status: number; body: Json }>;
+export type Operator = (
+  method: string,
+  path: string,
+  body?: unknown,
+) => Promise<{ status: number; body: Json }>;
 
-function operatorClient(baseUrl: string, adminKey: string): Operator {
+/** Calls the tenant-manager's operator API with the admin key; bodies parsed when JSON. */
+export function operatorClient(baseUrl: string, adminKey: string): Operator {
   return async (method, path, body) => {
     const res = await fetch(`${baseUrl}${path}`, {
       method,
@@ -532,19 +537,28 @@ INSERT INTO public.todos (task, done) VALUES
   ('Query the demo project with supabase-js', false);
 `;
 
-async function ensureDemoProject(operator: Operator, s: Settings): Promise<DemoProject> {
+/**
+ * The project named `name` (default `demo`), created when missing, with the `todos` table whenever its
+ * `public` schema has no table at all: a project made by a version before the table existed, or by a
+ * start stopped between creating it and seeding it, gets it too; one whose tables the developer has
+ * changed is left as it is.
+ */
+export async function ensureDemoProject(
+  operator: Operator,
+  log: (line: string) => void,
+  name = 'demo',
+): Promise<DemoProject> {
   const list = await operator('GET', '/v1/projects');
   expectOk('listing projects', list, 200);
   const projects: Array<{ ref: string; name: string; status: string }> = Array.isArray(list.body)
     ? list.body
     : (list.body?.projects ?? []);
-  let demo = projects.find((p) => p.name === 'demo' && p.status !== 'REMOVED');
-  const isNew = !demo;
+  let demo = projects.find((p) => p.name === name && p.status !== 'REMOVED');
   if (!demo) {
-    const created = await operator('POST', '/v1/projects', { name: 'demo' });
-    expectOk('creating the demo project', created, 200, 201);
+    const created = await operator('POST', '/v1/projects', { name });
+    expectOk(`creating the ${name} project`, created, 200, 201);
     demo = created.body;
-    s.log(`created project demo (${demo!.ref})`);
+    log(`created project ${name} (${demo!.ref})`);
   }
   const ref = demo!.ref;
   const deadline = Date.now() + 120_000;
@@ -557,10 +571,14 @@ async function ensureDemoProject(operator: Operator, s: Settings): Promise<DemoP
     }
     await new Promise((r) => setTimeout(r, 250));
   }
-  if (isNew) {
-    // The table the printed supabase-js example reads (once: later starts leave the project as it is).
+  const tables = await operator('POST', `/v1/projects/${ref}/database/query`, {
+    query: "SELECT count(*)::int AS n FROM pg_tables WHERE schemaname = 'public'",
+  });
+  expectOk(`reading the ${name} project's tables`, tables, 200, 201);
+  if (tables.body?.[0]?.n === 0) {
+    // The table the printed supabase-js example reads.
     const seeded = await operator('POST', `/v1/projects/${ref}/database/query`, { query: DEMO_SCHEMA });
-    expectOk('creating the demo todos table', seeded, 200, 201);
+    expectOk(`creating the ${name} todos table`, seeded, 200, 201);
   }
   const keys = await operator('GET', `/v1/projects/${ref}/api-keys?reveal=true`);
   expectOk('reading the demo keys', keys, 200);

@@ -11,12 +11,15 @@ import { describe, expect, it } from 'vitest';
 import ws from 'ws';
 import {
   describeStack,
+  ensureDemoProject,
   freeStackPorts,
+  operatorClient,
   loadOrCreateSecrets,
   startLocalStack,
   writeStackSummary,
 } from '../scripts/local-stack.js';
 import { admin, http, platform } from './support/clients.js';
+import { deleteProject, sql } from './support/projects.js';
 
 const local = platform().local;
 const exec = promisify(execFile);
@@ -121,6 +124,28 @@ describe.skipIf(!local)('the demo project printed at start-up', () => {
         await admin('DELETE', `/v1/projects/${ref}`);
       }
     });
+  });
+
+  it('gives a demo project with no table (an older version made it, or a start stopped before seeding it) its todos again', async () => {
+    const operator = operatorClient(platform().tenantManagerUrl, platform().adminKey);
+    const name = `demo-seed-${Date.now()}`;
+    const first = await ensureDemoProject(operator, () => {}, name);
+    try {
+      expect(
+        (await sql<{ task: string }>(first.ref, 'SELECT task FROM todos ORDER BY id')).map((r) => r.task),
+      ).toEqual(seededTasks);
+      await sql(first.ref, 'DROP TABLE todos');
+      const again = await ensureDemoProject(operator, () => {}, name);
+      expect(again).toEqual(first);
+      expect(await sql(first.ref, 'SELECT count(*)::int AS n FROM todos')).toEqual([{ n: 2 }]);
+
+      // A project whose tables the developer changed is left as it is.
+      await sql(first.ref, 'DROP TABLE todos; CREATE TABLE notes (id int)');
+      await ensureDemoProject(operator, () => {}, name);
+      expect(await sql(first.ref, "SELECT to_regclass('public.todos') AS t")).toEqual([{ t: null }]);
+    } finally {
+      await deleteProject(first.ref);
+    }
   });
 
   it('keeps the todos read-only for the publishable key; the secret key writes', async () => {
