@@ -393,7 +393,7 @@ export function createRestEngine(options: RestEngineOptions): RestEngine {
       const rows = Array.isArray(body) ? body : [body];
       if (!rows.every(isObject)) throw invalidBody();
       const columns = query.columns ?? Object.keys(rows[0] ?? {});
-      if (!query.columns && !prefer.missing) {
+      if (!query.columns && prefer.missing !== 'default') {
         const expected = [...columns].sort().join(',');
         for (const row of rows) {
           if (Object.keys(row).sort().join(',') !== expected) {

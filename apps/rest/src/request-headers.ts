@@ -20,7 +20,8 @@ export interface Preferences {
   return?: ReturnPreference;
   count?: CountKind;
   resolution?: 'merge-duplicates' | 'ignore-duplicates';
-  missing?: 'default';
+  /** `missing=null` is the default behaviour, stated. */
+  missing?: 'default' | 'null';
   tx?: 'commit' | 'rollback';
   params?: 'single-object';
   handling?: 'strict' | 'lenient';
@@ -105,6 +106,11 @@ export function parsePrefer(
   const prefer: Preferences = {};
   if (!value) return prefer;
   const invalid: string[] = [];
+  // As in PostgREST: the first value of a preference wins; `tx` is a known preference even where
+  // the server ignores it, and so is any `max-affected=` (only a number is used).
+  const set = <K extends keyof Preferences>(key: K, val: Preferences[K]) => {
+    if (prefer[key] === undefined) prefer[key] = val;
+  };
   for (const part of value.split(',')) {
     if (!part.trim()) continue;
     const [key, val] = part
@@ -112,19 +118,19 @@ export function parsePrefer(
       .split('=')
       .map((s) => s.trim()) as [string, string | undefined];
     if (key === 'return' && (val === 'minimal' || val === 'headers-only' || val === 'representation')) {
-      prefer.return = val;
+      set('return', val);
     } else if (key === 'count' && (val === 'exact' || val === 'planned' || val === 'estimated'))
-      prefer.count = val;
+      set('count', val);
     else if (key === 'resolution' && (val === 'merge-duplicates' || val === 'ignore-duplicates')) {
-      prefer.resolution = val;
-    } else if (key === 'missing' && val === 'default') prefer.missing = val;
-    else if (key === 'params' && val === 'single-object') prefer.params = val;
-    else if (key === 'handling' && (val === 'strict' || val === 'lenient')) prefer.handling = val;
-    else if (key === 'max-affected' && val !== undefined && /^\d{1,15}$/.test(val)) {
-      prefer.maxAffected = Number(val);
-    } else if (key === 'timezone' && val !== undefined && timezones.has(val)) prefer.timezone = val;
-    else if (key === 'tx' && (val === 'commit' || val === 'rollback') && txEnd.endsWith('allow-override')) {
-      prefer.tx = val;
+      set('resolution', val);
+    } else if (key === 'missing' && (val === 'default' || val === 'null')) set('missing', val);
+    else if (key === 'params' && val === 'single-object') set('params', val);
+    else if (key === 'handling' && (val === 'strict' || val === 'lenient')) set('handling', val);
+    else if (key === 'max-affected') {
+      if (val !== undefined && /^\d{1,15}$/.test(val)) set('maxAffected', Number(val));
+    } else if (key === 'timezone' && val !== undefined && timezones.has(val)) set('timezone', val);
+    else if (key === 'tx' && (val === 'commit' || val === 'rollback')) {
+      if (txEnd.endsWith('allow-override')) set('tx', val);
     } else invalid.push(part.trim());
   }
   if (prefer.handling === 'strict' && invalid.length) {
@@ -139,16 +145,19 @@ export function parsePrefer(
   return prefer;
 }
 
+/** `Preference-Applied`, in PostgREST's order; `max-affected` only applies with handling=strict. */
 export function appliedPreferences(prefer: Preferences): string {
   const parts: string[] = [];
-  if (prefer.return) parts.push(`return=${prefer.return}`);
-  if (prefer.count) parts.push(`count=${prefer.count}`);
   if (prefer.resolution) parts.push(`resolution=${prefer.resolution}`);
   if (prefer.missing) parts.push(`missing=${prefer.missing}`);
-  if (prefer.tx) parts.push(`tx=${prefer.tx}`);
+  if (prefer.return) parts.push(`return=${prefer.return}`);
   if (prefer.params) parts.push(`params=${prefer.params}`);
+  if (prefer.count) parts.push(`count=${prefer.count}`);
+  if (prefer.tx) parts.push(`tx=${prefer.tx}`);
   if (prefer.handling) parts.push(`handling=${prefer.handling}`);
   if (prefer.timezone) parts.push(`timezone=${prefer.timezone}`);
-  if (prefer.maxAffected !== undefined) parts.push(`max-affected=${prefer.maxAffected}`);
+  if (prefer.maxAffected !== undefined && prefer.handling === 'strict') {
+    parts.push(`max-affected=${prefer.maxAffected}`);
+  }
   return parts.join(', ');
 }

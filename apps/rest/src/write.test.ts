@@ -72,7 +72,7 @@ describe('writes', () => {
       { name: 'f', qty: 7 },
       { name: 'g', qty: 1 },
     ]);
-    expect(missing.headers['preference-applied']).toBe('return=representation, missing=default');
+    expect(missing.headers['preference-applied']).toBe('missing=default, return=representation');
     const headersOnly = await t.call('POST', '/w_items', {
       headers: { prefer: 'return=headers-only' },
       body: { name: 'h' },
@@ -147,7 +147,7 @@ describe('writes', () => {
       { name: 'a', qty: 50 },
       { name: 'up', qty: 5 },
     ]);
-    expect(merged.headers['preference-applied']).toBe('return=representation, resolution=merge-duplicates');
+    expect(merged.headers['preference-applied']).toBe('resolution=merge-duplicates, return=representation');
     const ignored = await t.call('POST', '/w_items?on_conflict=name', {
       headers: { prefer: 'resolution=ignore-duplicates' },
       body: { name: 'a', qty: 1 },
@@ -244,6 +244,15 @@ describe('writes', () => {
     });
     expect(committed.headers['preference-applied']).toBeUndefined();
     expect(await rows("name = 'kept'")).toHaveLength(1);
+    // Ignored there, tx is still a known preference: handling=strict (supabase-js maxAffected())
+    // does not refuse it, and missing=null is one too.
+    const strictTx = await strict.call('PATCH', '/w_items?name=eq.kept', {
+      headers: { prefer: 'tx=rollback, handling=strict, max-affected=1, missing=null' },
+      body: { qty: 3 },
+    });
+    expect(strictTx.status).toBe(204);
+    expect(strictTx.headers['preference-applied']).toBe('missing=null, handling=strict, max-affected=1');
+    expect(await rows("name = 'kept'")).toMatchObject([{ qty: 3 }]);
     await strict.close();
   });
 
