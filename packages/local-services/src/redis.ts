@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { freePort } from './ports.js';
 
 export interface RunningRedis {
@@ -15,9 +16,46 @@ export function hasRedisServer(): boolean {
   return spawnSync('redis-server', ['--version'], { stdio: 'ignore' }).status === 0;
 }
 
+export interface RedisOptions {
+  /** Default: a free port. */
+  readonly port?: number;
+  /**
+   * Where the server's pid and its owner's are kept while it runs. A server that a killed owner left
+   * running (recorded there, owner gone) is stopped first, so crashes do not pile up servers.
+   */
+  readonly pidFile?: string;
+  /** What start-up did about such a server (default: console.warn). */
+  readonly onNotice?: (line: string) => void;
+}
+
+const isAlive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+};
+
+/** Stops the redis-server recorded in `pidFile` when the process that started it is gone. */
+async function stopLeftOver(pidFile: string, notice: (line: string) => void): Promise<void> {
+  const [pid = 0, owner = 0] = (await readFile(pidFile, 'utf8').catch(() => ''))
+    .trim()
+    .split(' ')
+    .map(Number);
+  if (!(pid > 0) || !isAlive(pid) || (owner > 0 && isAlive(owner))) return;
+  // Only a redis-server: after a reboot the pid may be anyone's.
+  const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+  if (!cmdline.startsWith('redis-server')) return;
+  notice(`stopping redis-server (pid ${pid}) left running by a process that exited without stopping it`);
+  process.kill(pid, 'SIGKILL'); // it holds nothing worth saving (no persistence)
+}
+
 /** Starts a real `redis-server` on a free loopback port, with no persistence. */
-export async function startRedis(options: { port?: number } = {}): Promise<RunningRedis> {
+export async function startRedis(options: RedisOptions = {}): Promise<RunningRedis> {
   if (!hasRedisServer()) throw new Error('redis-server is not on PATH (apt-get install redis-server)');
+  if (options.pidFile)
+    await stopLeftOver(options.pidFile, options.onNotice ?? ((line) => console.warn(line)));
   const port = options.port ?? (await freePort());
   let child: ChildProcess | undefined;
 
@@ -55,16 +93,31 @@ export async function startRedis(options: { port?: number } = {}): Promise<Runni
       });
     });
 
-  const stop = (hard = false) =>
-    new Promise<void>((resolve) => {
-      const proc = child;
-      child = undefined;
-      if (!proc || proc.exitCode !== null) return resolve();
-      proc.once('exit', () => resolve());
-      proc.kill(hard ? 'SIGKILL' : 'SIGTERM');
-    });
+  const stop = async (hard = false) => {
+    const proc = child;
+    child = undefined;
+    if (proc && proc.exitCode === null) {
+      await new Promise<void>((resolve) => {
+        proc.once('exit', () => resolve());
+        proc.kill(hard ? 'SIGKILL' : 'SIGTERM');
+      });
+    }
+    if (options.pidFile) await rm(options.pidFile, { force: true });
+  };
+  const record = async () => {
+    if (options.pidFile) await writeFile(options.pidFile, `${child?.pid} ${process.pid}\n`);
+  };
 
   await launch();
+  await record();
   process.once('exit', () => child?.kill('SIGKILL'));
-  return { port, url: `redis://127.0.0.1:${port}`, stop, restart: launch };
+  return {
+    port,
+    url: `redis://127.0.0.1:${port}`,
+    stop,
+    restart: async () => {
+      await launch();
+      await record();
+    },
+  };
 }
