@@ -475,6 +475,14 @@ export function createRestEngine(options: RestEngineOptions): RestEngine {
     // An upsert that merged into existing rows only is 200, as in PostgREST (PUT with return=minimal
     // stays 204).
     const upsertStatus = (inserted: number | undefined) => (inserted === 0 && status === 201 ? 200 : status);
+    // Content-Range as PostgREST sends it for writes: the range of changed rows for PATCH only, a
+    // total with count=exact|estimated, none for PUT.
+    const rangeHeader = (n: number): Record<string, string> => {
+      if (method === 'PUT') return {};
+      const range = method === 'PATCH' && n > 0 ? `0-${n - 1}` : '*';
+      const counted = prefer.count === 'exact' || prefer.count === 'estimated';
+      return { 'content-range': `${range}/${counted ? n : '*'}` };
+    };
     return transaction(ctx, tx, async (results) => {
       if (!writePlan.returning) {
         // A counting upsert's statements each yield one row (affected, inserted).
@@ -486,10 +494,7 @@ export function createRestEngine(options: RestEngineOptions): RestEngine {
         status = upsertStatus(writePlan.countsInserted ? counted(1) : undefined);
         checkAffected(affected);
         if (ctx.media === 'object' && affected !== 1) throw singularError(affected);
-        const headers: Record<string, string> = {
-          'content-range': `*/${prefer.count === 'exact' ? affected : '*'}`,
-        };
-        return { status, headers, body: '' };
+        return { status, headers: rangeHeader(affected), body: '' };
       }
       const row = resultRow(results[0]!);
       checkAffected(row.n);
@@ -497,9 +502,7 @@ export function createRestEngine(options: RestEngineOptions): RestEngine {
       if (ret === 'headers-only') {
         if (ctx.media === 'object' && row.n !== 1) throw singularError(row.n);
         const first = (JSON.parse(row.body) as Record<string, unknown>[])[0];
-        const headers: Record<string, string> = {
-          'content-range': `*/${prefer.count === 'exact' ? row.n : '*'}`,
-        };
+        const headers = rangeHeader(row.n);
         if (first && relation.pk.length) {
           const q = relation.pk.map(
             (c) => `${encodeURIComponent(c)}=eq.${encodeURIComponent(String(first[c]))}`,
@@ -508,8 +511,13 @@ export function createRestEngine(options: RestEngineOptions): RestEngine {
         }
         return { status, headers, body: '' };
       }
-      const response = renderRows(ctx, row, 0, prefer.count === 'exact' ? row.n : undefined, 'write');
-      return { ...response, status: response.status === 200 ? status : response.status };
+      const response = renderRows(ctx, row, 0, undefined, 'write');
+      const { 'content-range': _, ...headers } = response.headers;
+      return {
+        ...response,
+        status: response.status === 200 ? status : response.status,
+        headers: { ...headers, ...rangeHeader(row.n) },
+      };
     });
   }
 

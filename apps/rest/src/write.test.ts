@@ -181,8 +181,12 @@ describe('writes', () => {
   });
 
   it('updates and deletes with filters, singular checks roll back', async () => {
-    const patched = await t.call('PATCH', '/w_items?name=in.(b,c)', { body: { note: 'patched' } });
+    const patched = await t.call('PATCH', '/w_items?name=in.(b,c)', {
+      headers: { prefer: 'count=exact' },
+      body: { note: 'patched' },
+    });
     expect(patched.status).toBe(204);
+    expect(patched.headers['content-range']).toBe('0-1/2');
     expect(await rows("note = 'patched'")).toHaveLength(2);
     const repr = await t.call('PATCH', '/w_items?name=eq.b&select=name,note', {
       headers: service,
@@ -200,6 +204,7 @@ describe('writes', () => {
     const deleted = await t.call('DELETE', '/w_items?name=eq.c&select=name', { headers: service });
     expect(deleted.status).toBe(200);
     expect(deleted.json).toEqual([{ name: 'c' }]);
+    expect(deleted.headers['content-range']).toBe('*/*');
     const gone = await t.call('DELETE', '/w_items?name=eq.c');
     expect(gone.status).toBe(204);
     expect(await rows("name = 'c'")).toEqual([]);
