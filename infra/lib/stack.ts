@@ -185,6 +185,7 @@ export class SupabaseStack extends Stack {
         maxCapacity: c.workerDatabase.maxCapacity,
         backupRetentionDays: c.workerDatabase.backupRetentionDays,
         deletionProtection: c.workerDatabase.deletionProtection,
+        logRetentionDays: c.databaseLogRetentionDays,
       },
       ecs: { cluster: compute.cluster.clusterName, services: ['gateway', 'tenant-manager'] },
       tags: { ...c.tags, 'supaplane:stack': this.stackName },

@@ -183,6 +183,13 @@ function needsOf(s: Synthesized, call: ProviderCall, engineMajor: string): Need[
           context: { 'kms:ViaService': `rds.${region}.amazonaws.com` },
         });
   }
+  if (call.service === 'logs')
+    // What IAM checks CreateLogGroup and PutRetentionPolicy against: the group's ARN ending in `:*`
+    // (the form without it is for the tagging actions alone).
+    needs.push({
+      action: `logs:${call.operation}`,
+      resource: `arn:aws:logs:${region}:${account}:log-group:${input['logGroupName']}:*`,
+    });
   if (call.service === 'ecs')
     for (const service of input['services'] as string[])
       needs.push({
@@ -450,6 +457,41 @@ describe.each(['test', 'production'] as const)('SupabaseStack with config.%s.jso
     ]);
     // No wildcard action sneaks them back in unconditionally.
     for (const st of statements) expect(asArray(st.Action).some((a) => /^lambda:.*\*/.test(a))).toBe(false);
+  });
+
+  it("lets the tenant-manager give runtime worker clusters' PostgreSQL logs a retention, never touch the stack cluster's, and delete none", async () => {
+    const env = environmentOf(s, 'tenant-manager')['SUPAPLANE_AWS_PROVIDER_CONFIG'];
+    const config = JSON.parse(resolve(s, env) as string);
+    expect(config.workerCluster.logRetentionDays).toBe(s.config.databaseLogRetentionDays);
+    const statements = resolve(s, policyNamed(s, 'AccessTenantManager')) as Statement[];
+    const { account, region, namePrefix } = s.config;
+    const group = (cluster: string) =>
+      `arn:aws:logs:${region}:${account}:log-group:/aws/rds/cluster/${cluster}/postgresql`;
+    const verdict = (action: string, cluster: string) =>
+      [group(cluster), `${group(cluster)}:*`].map((resource) => allows(statements, { action, resource }));
+    for (const action of ['logs:CreateLogGroup', 'logs:PutRetentionPolicy']) {
+      // Both ARN forms of a runtime cluster's group, neither of the stack's own clusters'.
+      expect(verdict(action, `${namePrefix}-worker-eu-2`), action).toEqual([true, true]);
+      expect(verdict(action, `${namePrefix}-worker-main`), action).toEqual([false, false]);
+      expect(verdict(action, `${namePrefix}-management`), action).toEqual([false, false]);
+      expect(
+        allows(statements, { action, resource: `arn:aws:logs:${region}:${account}:log-group:/ecs/x:*` }),
+      ).toBe(false);
+    }
+    for (const action of ['logs:DeleteLogGroup', 'logs:DeleteRetentionPolicy', 'logs:PutLogEvents'])
+      expect(verdict(action, `${namePrefix}-worker-eu-2`), action).toEqual([false, false]);
+    // The provider names every group it touches under the stack's prefix: a new cluster's.
+    const calls = await recordProviderCalls(config, 'abcdefghijklmnopqrst');
+    expect(
+      new Set(
+        calls.filter((c) => c.service === 'logs').map((c) => `${c.operation} ${c.input['logGroupName']}`),
+      ),
+    ).toEqual(
+      new Set([
+        `CreateLogGroup /aws/rds/cluster/${namePrefix}-worker-eu-2/postgresql`,
+        `PutRetentionPolicy /aws/rds/cluster/${namePrefix}-worker-eu-2/postgresql`,
+      ]),
+    );
   });
 
   it('lets the tenant-manager delete a worker cluster with its final snapshot', () => {

@@ -35,7 +35,8 @@ export interface AccessPoliciesProps {
 /**
  * Least-privilege IAM for the two services. The gateway may only invoke `<prefix>-rest-*` Function URLs
  * (IAM auth); the tenant-manager may only manage those functions, pass only the rest execution role,
- * read only the rest artifact, manage only its worker clusters and describe only its ECS services.
+ * read only the rest artifact, manage only its worker clusters (and give their log groups a
+ * retention) and describe only its ECS services.
  */
 export class AccessPolicies extends Construct {
   readonly gatewayPolicy: iam.Policy;
@@ -51,6 +52,15 @@ export class AccessPolicies extends Construct {
       resourceName: `${prefix}*`,
       arnFormat: ArnFormat.COLON_RESOURCE_NAME,
     });
+    // Logs checks these actions against the group's ARN with the trailing `:*` (only the tagging
+    // actions use the form without): a pattern ending in `*` names both.
+    const logGroupArn = (name: string) =>
+      stack.formatArn({
+        service: 'logs',
+        resource: 'log-group',
+        resourceName: name,
+        arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+      });
     const rdsArn = (resource: string, name: string) =>
       stack.formatArn({
         service: 'rds',
@@ -189,6 +199,23 @@ export class AccessPolicies extends Construct {
           ],
           resources: [rdsArn('cluster', props.stackWorkerClusterIdentifier)],
         }),
+        // RDS would create a new cluster's PostgreSQL log group itself, without expiry: the provider
+        // creates it first and sets its retention. Never deleted (kept until it expires).
+        new iam.PolicyStatement({
+          sid: 'RetainWorkerClusterLogs',
+          actions: ['logs:CreateLogGroup', 'logs:PutRetentionPolicy'],
+          resources: [logGroupArn(`/aws/rds/cluster/${props.workerClusterPattern}`)],
+        }),
+        // The stack's own worker cluster's group is the stack's, with the stack's retention.
+        new iam.PolicyStatement({
+          sid: 'NeverChangeTheStackWorkerClusterLogs',
+          effect: iam.Effect.DENY,
+          actions: ['logs:CreateLogGroup', 'logs:PutRetentionPolicy'],
+          resources: [
+            logGroupArn(`/aws/rds/cluster/${props.stackWorkerClusterIdentifier}/postgresql`),
+            logGroupArn(`/aws/rds/cluster/${props.stackWorkerClusterIdentifier}/postgresql:*`),
+          ],
+        }),
         new iam.PolicyStatement({
           sid: 'EncryptWorkerStorage',
           actions: ['kms:CreateGrant', 'kms:DescribeKey', 'kms:Decrypt', 'kms:GenerateDataKey*'],
@@ -226,6 +253,10 @@ export class AccessPolicies extends Construct {
       iam5(
         'Only worker clusters, their instances and final snapshots, named <prefix>-worker-*.',
         '/^Resource::arn:<AWS::Partition>:rds:.*:(cluster|db|cluster-snapshot):.*-worker-\\*$/g',
+      ),
+      iam5(
+        'Only the PostgreSQL log groups of worker clusters created at runtime, /aws/rds/cluster/<prefix>-worker-*, to give them a retention.',
+        '/^Resource::arn:<AWS::Partition>:logs:.*:log-group:\\/aws\\/rds\\/cluster\\/.*-worker-\\*$/g',
       ),
       iam5(
         'Only services of the platform ECS cluster.',

@@ -1,8 +1,9 @@
+import { PutRetentionPolicyCommand } from '@aws-sdk/client-cloudwatch-logs';
 import { CreateDBClusterCommand, CreateDBInstanceCommand, DeleteDBClusterCommand } from '@aws-sdk/client-rds';
 import { describe, expect, it, vi } from 'vitest';
 import { clusterSlug, createAwsClusterProvider } from './clusters.js';
 import type { AwsProviderConfig } from './config.js';
-import { fakeRds, throttled } from './testing/fake-aws.js';
+import { fakeLogs, fakeRds, throttled } from './testing/fake-aws.js';
 
 const config: AwsProviderConfig = {
   region: 'eu-west-1',
@@ -19,24 +20,32 @@ const config: AwsProviderConfig = {
     maxCapacity: 8,
     backupRetentionDays: 7,
     deletionProtection: true,
+    logRetentionDays: 14,
   },
   tags: { project: 'supaplane' },
 };
 
 const ID = 'supaplane-worker-eu-2';
+const LOG_GROUP = `/aws/rds/cluster/${ID}/postgresql`;
 
-function setup() {
-  const rds = fakeRds({ checksUntilAvailable: 1 });
+function setup(workerCluster: Partial<NonNullable<AwsProviderConfig['workerCluster']>> = {}) {
+  const logs = fakeLogs();
+  // Like RDS, the fake creates a missing export log group itself, without expiry.
+  const rds = fakeRds({ checksUntilAvailable: 1, logs });
   let n = 0;
   const generatePassword = vi.fn(() => `password-${++n}`);
   const sleep = vi.fn(async (_ms: number) => {});
-  const provider = createAwsClusterProvider(config, {
-    rds: rds.client,
-    sleep,
-    generatePassword,
-    availablePoll: { intervalMs: 500, maxChecks: 10 },
-  });
-  return { rds, sleep, provider, generatePassword };
+  const provider = createAwsClusterProvider(
+    { ...config, workerCluster: { ...config.workerCluster!, ...workerCluster } },
+    {
+      rds: rds.client,
+      logs: logs.client,
+      sleep,
+      generatePassword,
+      availablePoll: { intervalMs: 500, maxChecks: 10 },
+    },
+  );
+  return { rds, logs, sleep, provider, generatePassword };
 }
 
 /** A run's result must be a credential that works against the cluster as it is now. */
@@ -70,12 +79,8 @@ describe('AWS worker cluster provider', () => {
   });
 
   it("keeps the cluster and writer identifiers within RDS's 63 characters under the longest stack prefix", async () => {
-    const rds = fakeRds({ checksUntilAvailable: 1 });
     const prefix = 'abcdefghijklmnopqrst-worker-'; // infra's longest namePrefix (20) + '-worker-'
-    const provider = createAwsClusterProvider(
-      { ...config, workerCluster: { ...config.workerCluster!, identifierPrefix: prefix } },
-      { rds: rds.client, sleep: async () => {}, availablePoll: { intervalMs: 500, maxChecks: 10 } },
-    );
+    const { rds, provider } = setup({ identifierPrefix: prefix });
     const connection = await provider.createCluster({ name: 'Europe West Primary Cluster Number Two' });
     const cluster = rds.mock.commandCalls(CreateDBClusterCommand)[0]!.args[0].input.DBClusterIdentifier!;
     const writer = rds.mock.commandCalls(CreateDBInstanceCommand)[0]!.args[0].input.DBInstanceIdentifier!;
@@ -125,6 +130,50 @@ describe('AWS worker cluster provider', () => {
     expect(sleep.mock.calls).toEqual([[500], [500]]);
     expectConverged(rds, connection);
   });
+
+  it('gives the PostgreSQL log group its retention before the cluster exists, so RDS never makes one that keeps logs forever', async () => {
+    const { rds, logs, provider } = setup();
+    await provider.createCluster({ name: 'EU 2' });
+    expect(logs.calls()).toEqual(['CreateLogGroup', 'PutRetentionPolicy']);
+    expect(logs.mock.commandCalls(PutRetentionPolicyCommand)[0]!.args[0].input).toEqual({
+      logGroupName: LOG_GROUP,
+      retentionInDays: 14,
+    });
+    expect(Object.fromEntries(logs.groups)).toEqual({ [LOG_GROUP]: { retentionInDays: 14 } });
+
+    // No cluster is created while its group has no retention.
+    const next = setup();
+    next.logs.failAt('PutRetentionPolicy');
+    await expect(next.provider.createCluster({ name: 'EU 2' })).rejects.toThrow(
+      'injected failure at PutRetentionPolicy',
+    );
+    expect(next.rds.calls()).toEqual([]);
+    expect(rds.clusters.size).toBe(1);
+  });
+
+  it('keeps the logs 30 days when the config names no retention', async () => {
+    const { logs, provider } = setup({ logRetentionDays: undefined });
+    await provider.createCluster({ name: 'eu-2' });
+    expect(logs.groups.get(LOG_GROUP)).toEqual({ retentionInDays: 30 });
+  });
+
+  it.each(['CreateLogGroup', 'PutRetentionPolicy'])(
+    'converges after a failure at %s, and takes over a group RDS made without expiry',
+    async (step) => {
+      const { rds, logs, provider } = setup();
+      logs.failAt(step);
+      await expect(provider.createCluster({ name: 'eu-2' })).rejects.toThrow(`injected failure at ${step}`);
+      expectConverged(rds, await provider.createCluster({ name: 'eu-2' }));
+      expect(logs.groups.get(LOG_GROUP)).toEqual({ retentionInDays: 14 });
+
+      // A cluster created before the provider made groups: RDS's group is already there, kept forever.
+      const old = setup();
+      old.logs.groups.set(LOG_GROUP, {});
+      old.logs.failAt(step, 1, throttled());
+      expectConverged(old.rds, await old.provider.createCluster({ name: 'eu-2' }));
+      expect(old.logs.groups.get(LOG_GROUP)).toEqual({ retentionInDays: 14 });
+    },
+  );
 
   it('takes the capacity range from the request when given', async () => {
     const { rds, provider } = setup();
@@ -177,6 +226,7 @@ describe('AWS worker cluster provider', () => {
     const stuck = fakeRds({ checksUntilAvailable: 1000 });
     const slow = createAwsClusterProvider(config, {
       rds: stuck.client,
+      logs: fakeLogs().client,
       sleep: async () => {},
       availablePoll: { intervalMs: 1, maxChecks: 3 },
     });
@@ -186,14 +236,9 @@ describe('AWS worker cluster provider', () => {
   });
 
   it("leaves the stack's own worker cluster alone: no create under its name, no delete", async () => {
-    const rds = fakeRds();
-    const provider = createAwsClusterProvider(
-      {
-        ...config,
-        workerCluster: { ...config.workerCluster!, reservedIdentifiers: ['supaplane-worker-main'] },
-      },
-      { rds: rds.client, sleep: async () => {}, availablePoll: { intervalMs: 1, maxChecks: 3 } },
-    );
+    const { rds, logs, provider } = setup({ reservedIdentifiers: ['supaplane-worker-main'] });
+    // The stack made this one's log group (with databaseLogRetentionDays); the provider keeps off it.
+    logs.groups.set('/aws/rds/cluster/supaplane-worker-main/postgresql', { retentionInDays: 90 });
     await expect(provider.createCluster({ name: 'Main' })).rejects.toMatchObject({
       message: expect.stringMatching(/"Main" is taken by the stack's own cluster supaplane-worker-main/),
       statusCode: 409, // the operator's choice of name, answered as such, not a 500
@@ -205,10 +250,11 @@ describe('AWS worker cluster provider', () => {
     ]);
     await expect(provider.deleteCluster('supaplane-worker-main')).rejects.toThrow(/not a worker cluster/);
     expect(rds.calls()).toEqual([]);
+    expect(logs.calls()).toEqual([]);
   });
 
   it('refuses other regions and clusters it does not own', async () => {
-    const { rds, provider } = setup();
+    const { rds, logs, provider } = setup();
     await expect(provider.createCluster({ name: 'x', region: 'us-east-1' })).rejects.toMatchObject({
       message: expect.stringMatching(/only be created in eu-west-1/),
       statusCode: 400,
@@ -217,6 +263,7 @@ describe('AWS worker cluster provider', () => {
     expect([provider.owns('supaplane-management'), provider.owns(ID)]).toEqual([false, true]);
     await expect(provider.deleteCluster('supaplane-management')).rejects.toThrow(/not a worker cluster/);
     expect(rds.calls()).toEqual([]);
+    expect(logs.calls()).toEqual([]);
   });
 
   it('lifts deletion protection, deletes the writer, waits for it, then deletes the cluster with a final snapshot', async () => {
@@ -257,6 +304,24 @@ describe('AWS worker cluster provider', () => {
     await expect(provider.deleteCluster(ID)).rejects.toThrow(`injected failure at ${step}`);
     await provider.deleteCluster(ID);
     expect(rds.clusters.size + rds.instances.size).toBe(0);
+  });
+
+  it("keeps a deleted cluster's PostgreSQL log until its retention ends, giving one to a group that had none", async () => {
+    const { logs, provider } = setup();
+    await provider.createCluster({ name: 'eu-2' });
+    logs.groups.get(LOG_GROUP)!.retentionInDays = undefined; // as RDS made it for a cluster from before
+    logs.mock.resetHistory();
+    await provider.deleteCluster(ID);
+    expect(logs.calls()).toEqual(['PutRetentionPolicy']);
+    expect(Object.fromEntries(logs.groups)).toEqual({ [LOG_GROUP]: { retentionInDays: 14 } });
+
+    // A cluster that never exported a line has no group; its deletion goes on.
+    const bare = setup();
+    await bare.provider.createCluster({ name: 'eu-2' });
+    bare.logs.groups.clear();
+    await bare.provider.deleteCluster(ID);
+    expect(bare.rds.clusters.size).toBe(0);
+    expect(bare.logs.groups.size).toBe(0);
   });
 
   it('skips the final snapshot when an interrupted run already took it', async () => {

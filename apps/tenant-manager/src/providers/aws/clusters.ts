@@ -1,5 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import {
+  type CloudWatchLogsClient,
+  CreateLogGroupCommand,
+  PutRetentionPolicyCommand,
+} from '@aws-sdk/client-cloudwatch-logs';
+import {
   CreateDBClusterCommand,
   CreateDBInstanceCommand,
   DeleteDBClusterCommand,
@@ -24,6 +29,8 @@ import {
 
 export interface AwsClusterProviderDeps {
   readonly rds: RDSClient;
+  /** For the log group each cluster exports its PostgreSQL log to. */
+  readonly logs: CloudWatchLogsClient;
   readonly sleep: Sleep;
   readonly retry?: RetryPolicy;
   /** Waiting for a cluster/instance to become available or disappear. Default 20 s × 120 (40 min). */
@@ -49,10 +56,15 @@ export function clusterSlug(name: string, maxLength = 30): string {
   return slug.slice(0, maxLength).replace(/-+$/, '');
 }
 
+/** Where RDS exports a cluster's PostgreSQL log (`EnableCloudwatchLogsExports: ['postgresql']`). */
+export const postgresqlLogGroupName = (clusterIdentifier: string) =>
+  `/aws/rds/cluster/${clusterIdentifier}/postgresql`;
+
 /**
- * Worker database clusters on Aurora PostgreSQL Serverless v2: CreateDBCluster + a serverless writer,
- * wait until available, return the connection for registration. The master password is (re)set on
- * every run, so a re-run after any failure returns a credential that works.
+ * Worker database clusters on Aurora PostgreSQL Serverless v2: the log group with its retention,
+ * CreateDBCluster + a serverless writer, wait until available, return the connection for
+ * registration. The master password is (re)set on every run, so a re-run after any failure returns a
+ * credential that works.
  */
 export function createAwsClusterProvider(
   config: AwsProviderConfig,
@@ -92,6 +104,30 @@ export function createAwsClusterProvider(
     }
   };
 
+  const logRetentionDays = worker.logRetentionDays ?? 30;
+  const putLogRetention = (id: string) =>
+    send(() =>
+      deps.logs.send(
+        new PutRetentionPolicyCommand({
+          logGroupName: postgresqlLogGroupName(id),
+          retentionInDays: logRetentionDays,
+        }),
+      ),
+    );
+  // RDS would create the group on the first export, without expiry (the log may hold statements
+  // with tenant data): it exists with its retention before the cluster does. A group left by an
+  // earlier run, or made by RDS for a cluster created before this, is fine: it gets the retention too.
+  const ensureLogGroup = async (id: string) => {
+    try {
+      await send(() =>
+        deps.logs.send(new CreateLogGroupCommand({ logGroupName: postgresqlLogGroupName(id) })),
+      );
+    } catch (error) {
+      if (errorName(error) !== 'ResourceAlreadyExistsException') throw error;
+    }
+    await putLogRetention(id);
+  };
+
   const reserved = new Set(worker.reservedIdentifiers ?? []);
   const owns = (externalId: string) =>
     externalId.startsWith(worker.identifierPrefix) && !reserved.has(externalId);
@@ -111,6 +147,7 @@ export function createAwsClusterProvider(
           `worker cluster name ${JSON.stringify(input.name)} is taken by the stack's own cluster ${id}`,
           'cluster_name_reserved',
         );
+      await ensureLogGroup(id);
       const adminPassword = password();
       const tags = Object.entries({ ...config.tags, 'supaplane:worker-cluster': input.name }).map(
         ([Key, Value]) => ({
@@ -202,6 +239,14 @@ export function createAwsClusterProvider(
     async deleteCluster(externalId) {
       if (!owns(externalId)) {
         throw new Error(`refusing to delete ${externalId}: not a worker cluster of this platform`);
+      }
+      // The log group stays: the final snapshot keeps the data, the log says what happened until the
+      // end, and its retention removes it. A cluster from before retentions were set gets one now.
+      try {
+        await putLogRetention(externalId);
+      } catch (error) {
+        // A cluster that never exported a line has no group: nothing to keep.
+        if (errorName(error) !== 'ResourceNotFoundException') throw error;
       }
       const current = await describeCluster(externalId);
       // Deregistering the cluster was the deliberate act (the final snapshot keeps its data). Left on,

@@ -70,6 +70,11 @@ export interface AwsProviderConfig {
     /** Default `supaplane_admin`. */
     readonly masterUsername?: string;
     /**
+     * Days CloudWatch keeps the PostgreSQL log a cluster exports (`/aws/rds/cluster/<id>/postgresql`,
+     * which RDS would otherwise create without expiry); one of {@link LOG_RETENTION_DAYS}. Default 30.
+     */
+    readonly logRetentionDays?: number;
+    /**
      * Identifiers under `identifierPrefix` that the stack manages itself (its first worker cluster,
      * `<prefix>-worker-main`): never created, changed or deleted by the provider. Default none.
      */
@@ -78,6 +83,11 @@ export interface AwsProviderConfig {
   readonly ecs?: { readonly cluster: string; readonly services: readonly string[] };
   readonly tags?: Readonly<Record<string, string>>;
 }
+
+/** The retentions CloudWatch Logs' PutRetentionPolicy accepts. */
+export const LOG_RETENTION_DAYS: readonly number[] = [
+  1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
+];
 
 export class AwsProviderConfigError extends Error {
   constructor(readonly problems: readonly string[]) {
@@ -165,6 +175,12 @@ export function parseAwsProviderConfig(input: unknown): AwsProviderConfig {
     need('workerCluster.minCapacity', (v) => typeof v === 'number' && v >= 0, 'a number >= 0', true);
     need('workerCluster.maxCapacity', positive, 'a positive number', true);
     need('workerCluster.reservedIdentifiers', strings, 'a list of cluster identifiers', true);
+    need(
+      'workerCluster.logRetentionDays',
+      (v) => LOG_RETENTION_DAYS.includes(v as number),
+      `one of ${LOG_RETENTION_DAYS.join(', ')} (days CloudWatch Logs accepts)`,
+      true,
+    );
   }
   if (get('ecs') !== undefined) {
     need('ecs.cluster', nonEmpty, 'a cluster name');

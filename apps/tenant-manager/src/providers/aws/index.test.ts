@@ -54,6 +54,24 @@ describe('AWS provider config and factory', () => {
     ]);
   });
 
+  it('accepts only a log retention CloudWatch Logs accepts for worker clusters', () => {
+    const worker = {
+      identifierPrefix: 'supaplane-worker-',
+      subnetGroupName: 'supaplane-worker',
+      parameterGroupName: 'supaplane-worker-pg16',
+      securityGroupIds: ['sg-worker'],
+      kmsKeyId: 'arn:aws:kms:eu-west-1:111111111111:key/abc',
+    };
+    for (const logRetentionDays of [undefined, 1, 30, 1096, 3653])
+      expect(problems({ ...valid, workerCluster: { ...worker, logRetentionDays } })).toEqual([]);
+    for (const logRetentionDays of [0, 10, 3650, '30', null])
+      expect(problems({ ...valid, workerCluster: { ...worker, logRetentionDays } })).toEqual([
+        expect.stringMatching(
+          /^workerCluster\.logRetentionDays: expected one of 1, 3, 5, 7, 14, 30, .*, 3653 /,
+        ),
+      ]);
+  });
+
   it('builds a provider with only the parts the config enables', () => {
     const provider = createAwsProvider(JSON.stringify(valid), {
       lambda: new LambdaClient({ region: 'eu-west-1' }),

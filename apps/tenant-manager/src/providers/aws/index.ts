@@ -1,3 +1,4 @@
+import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
 import { ECSClient } from '@aws-sdk/client-ecs';
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { RDSClient } from '@aws-sdk/client-rds';
@@ -16,6 +17,7 @@ export interface AwsProviderDeps {
   /** SDK clients; default: new clients for `config.region` with the default credential chain. */
   readonly lambda?: LambdaClient;
   readonly rds?: RDSClient;
+  readonly logs?: CloudWatchLogsClient;
   readonly ecs?: ECSClient;
   readonly sleep?: Sleep;
   readonly retry?: RetryPolicy;
@@ -63,6 +65,7 @@ export function createAwsProvider(input: AwsProviderInput, deps: AwsProviderDeps
     clusters: config.workerCluster
       ? createAwsClusterProvider(config, {
           rds: deps.rds ?? new RDSClient({ region: config.region }),
+          logs: deps.logs ?? new CloudWatchLogsClient({ region: config.region }),
           sleep,
           retry: deps.retry,
           availablePoll: deps.clusterAvailablePoll,

@@ -1,8 +1,15 @@
 /**
- * Stateful stand-ins for the Lambda and RDS APIs on top of aws-sdk-client-mock: enough state that a
+ * Stateful stand-ins for the Lambda, RDS and CloudWatch Logs APIs on top of aws-sdk-client-mock: enough state that a
  * re-run sees what an earlier (failed) run left behind, so tests can prove convergence. Failures are
  * injected per command name and call number.
  */
+import {
+  CloudWatchLogsClient,
+  CreateLogGroupCommand,
+  PutRetentionPolicyCommand,
+  ResourceAlreadyExistsException,
+  ResourceNotFoundException as LogsResourceNotFoundException,
+} from '@aws-sdk/client-cloudwatch-logs';
 import {
   AddPermissionCommand,
   CreateFunctionCommand,
@@ -252,7 +259,49 @@ export interface FakeDbCluster {
   checksUntilAvailable: number;
 }
 
-export function fakeRds(options: { checksUntilAvailable?: number } = {}) {
+export interface FakeLogGroup {
+  /** Undefined: kept forever (what a group RDS creates itself has). */
+  retentionInDays?: number;
+}
+
+export function fakeLogs() {
+  const client = new CloudWatchLogsClient({ region: 'eu-west-1' });
+  const mock = mockClient(client);
+  const faults = new Faults();
+  const groups = new Map<string, FakeLogGroup>();
+
+  mock.on(CreateLogGroupCommand).callsFake((input) => {
+    faults.check('CreateLogGroup');
+    if (groups.has(input.logGroupName))
+      throw new ResourceAlreadyExistsException({
+        message: 'The specified log group already exists',
+        ...meta,
+      });
+    groups.set(input.logGroupName, {});
+    return {};
+  });
+  mock.on(PutRetentionPolicyCommand).callsFake((input) => {
+    faults.check('PutRetentionPolicy');
+    const group = groups.get(input.logGroupName);
+    if (!group)
+      throw new LogsResourceNotFoundException({
+        message: 'The specified log group does not exist.',
+        ...meta,
+      });
+    group.retentionInDays = input.retentionInDays;
+    return {};
+  });
+
+  return { client, mock, groups, failAt: faults.failAt.bind(faults), calls: () => commandNames(mock) };
+}
+
+/**
+ * `logs`: where a cluster created with `EnableCloudwatchLogsExports` exports to; like RDS, its
+ * creation makes a missing `/aws/rds/cluster/<id>/<log>` group itself, without expiry.
+ */
+export function fakeRds(
+  options: { checksUntilAvailable?: number; logs?: Pick<ReturnType<typeof fakeLogs>, 'groups'> } = {},
+) {
   const client = new RDSClient({ region: 'eu-west-1' });
   const mock = mockClient(client);
   const faults = new Faults();
@@ -266,6 +315,10 @@ export function fakeRds(options: { checksUntilAvailable?: number } = {}) {
     if (clusters.has(input.DBClusterIdentifier))
       throw new DBClusterAlreadyExistsFault({ message: 'DB Cluster already exists', ...meta });
     const { MasterUserPassword, ...rest } = input;
+    for (const log of input.EnableCloudwatchLogsExports ?? []) {
+      const name = `/aws/rds/cluster/${input.DBClusterIdentifier}/${log}`;
+      if (!options.logs?.groups.has(name)) options.logs?.groups.set(name, {});
+    }
     clusters.set(input.DBClusterIdentifier, {
       input: rest,
       password: MasterUserPassword,

@@ -7,10 +7,10 @@ import { DescribeServicesCommand, ECSClient } from '@aws-sdk/client-ecs';
 import { mockClient } from 'aws-sdk-client-mock';
 import type { AwsProviderConfig } from '../config.js';
 import { createAwsProvider } from '../index.js';
-import { fakeLambda, fakeRds } from './fake-aws.js';
+import { fakeLambda, fakeLogs, fakeRds } from './fake-aws.js';
 
 export interface ProviderCall {
-  /** IAM service prefix of the client: `lambda`, `rds`, `ecs`. */
+  /** IAM service prefix of the client: `lambda`, `rds`, `logs`, `ecs`. */
   readonly service: string;
   /** The API operation, e.g. `CreateFunction`. */
   readonly operation: string;
@@ -25,16 +25,23 @@ const recorded = (service: string, mock: { calls(): { args: unknown[] }[] }): Pr
 
 /**
  * Runs `config`'s provider through a project's function (create, re-ensure with new code, repair of a
- * public URL and a foreign grant, delete), a worker cluster (create, re-run, delete with its final
- * snapshot) and the platform status, against stateful fakes, and returns every call in order.
+ * public URL and a foreign grant, delete), a worker cluster (its log group, create, re-run, delete
+ * with its final snapshot) and the platform status, against stateful fakes, and returns every call in order.
  */
 export async function recordProviderCalls(config: AwsProviderConfig, ref: string): Promise<ProviderCall[]> {
   const lambda = fakeLambda({ checksUntilActive: 0 });
-  const rds = fakeRds({ checksUntilAvailable: 0 });
+  const logs = fakeLogs();
+  const rds = fakeRds({ checksUntilAvailable: 0, logs });
   const ecsClient = new ECSClient({ region: config.region });
   const ecs = mockClient(ecsClient);
   ecs.on(DescribeServicesCommand).resolves({ services: [] });
-  const deps = { lambda: lambda.client, rds: rds.client, ecs: ecsClient, sleep: async () => {} };
+  const deps = {
+    lambda: lambda.client,
+    rds: rds.client,
+    logs: logs.client,
+    ecs: ecsClient,
+    sleep: async () => {},
+  };
   const provider = createAwsProvider(config, deps);
   const input = { ref, environment: {} };
 
@@ -59,5 +66,10 @@ export async function recordProviderCalls(config: AwsProviderConfig, ref: string
     await provider.clusters.deleteCluster(cluster.externalId);
   }
   await provider.platform?.describeServices();
-  return [...recorded('lambda', lambda.mock), ...recorded('rds', rds.mock), ...recorded('ecs', ecs)];
+  return [
+    ...recorded('lambda', lambda.mock),
+    ...recorded('logs', logs.mock),
+    ...recorded('rds', rds.mock),
+    ...recorded('ecs', ecs),
+  ];
 }
