@@ -190,9 +190,11 @@ const hostName = str(
 );
 const removal = oneOf('destroy', 'retain', 'snapshot');
 
-/** A retention CloudWatch Logs accepts. */
+/** A retention CloudWatch Logs accepts (PutRetentionPolicy's list, which aws-logs' RetentionDays mirrors). */
 const retentionDays: Check = (v, path, problems) => {
-  const allowed = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1827, 3653];
+  const allowed = [
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
+  ];
   if (!allowed.includes(v as number)) problems.push(`${path}: must be one of ${allowed.join(', ')}`);
 };
 

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { aws_logs as logs } from 'aws-cdk-lib';
 import { describe, expect, it } from 'vitest';
 import { estimatedMaxConnections, InfraConfigError, parseInfraConfig } from '../lib/config.js';
 
@@ -157,6 +158,17 @@ describe('parseInfraConfig', () => {
         c.databaseLogRetentionDays = 10;
       }),
     ).toEqual([expect.stringMatching(/^databaseLogRetentionDays: must be one of 1, 3, 5, 7, 14, 30/)]);
+  });
+
+  it('accepts every retention CloudWatch Logs does, such as three or six years', () => {
+    const config = shipped('production');
+    const finite = Object.values(logs.RetentionDays).filter(
+      (d): d is number => typeof d === 'number' && d !== logs.RetentionDays.INFINITE,
+    );
+    expect(finite).toContain(1096);
+    for (const days of finite)
+      for (const field of ['logRetentionDays', 'databaseLogRetentionDays'] as const)
+        expect(parseInfraConfig({ ...config, [field]: days })[field], `${field} ${days}`).toBe(days);
   });
 
   it('rejects a config that is not an object', () => {
