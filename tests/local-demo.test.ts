@@ -2,6 +2,7 @@ import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -12,6 +13,7 @@ import ws from 'ws';
 import {
   describeStack,
   ensureDemoProject,
+  ensurePortsFree,
   freeStackPorts,
   operatorClient,
   loadOrCreateSecrets,
@@ -24,6 +26,19 @@ import { deleteProject, sql } from './support/projects.js';
 const local = platform().local;
 const exec = promisify(execFile);
 const seededTasks = ['Start Supaplane', 'Query the demo project with supabase-js'];
+const PORT_ENV = {
+  pgPort: 'PG_PORT',
+  gatewayPort: 'GATEWAY_PORT',
+  tmPublicPort: 'TM_PUBLIC_PORT',
+  tmInternalPort: 'TM_INTERNAL_PORT',
+  lambdaPort: 'LAMBDA_PORT',
+} as const;
+const portFree = (port: number) =>
+  new Promise<boolean>((resolve) => {
+    const server = createServer()
+      .once('error', () => resolve(false))
+      .listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
 const scratch = async (run: (dir: string) => Promise<void>) => {
   const dir = await mkdtemp(join(tmpdir(), 'supaplane-demo-'));
   try {
@@ -177,6 +192,69 @@ describe.skipIf(!local)('a local stack that cannot start', () => {
         `port ${gatewayPort} (GATEWAY_PORT) is already in use. Is another local stack running? Stop it with Ctrl-C, or start this one on other ports (e.g. GATEWAY_PORT=${gatewayPort + 1} bash scripts/up.sh)`,
       );
       expect(existsSync(dataDir)).toBe(false);
+    }));
+
+  it("leaves the PostgreSQL port to PostgreSQL's start when the data dir's own server holds it (a killed stack's, taken over there)", () =>
+    scratch(async (dir) => {
+      const ports = await freeStackPorts();
+      const holder = createServer().listen(ports.pgPort, '127.0.0.1');
+      await once(holder, 'listening');
+      try {
+        await expect(ensurePortsFree(ports, dir)).rejects.toThrow(
+          `port ${ports.pgPort} (PG_PORT) is already in use`,
+        );
+        await mkdir(join(dir, 'pg'));
+        await writeFile(
+          join(dir, 'pg', 'postmaster.pid'),
+          `4242\n${join(dir, 'pg')}\n1795400000\n${ports.pgPort}\n`,
+        );
+        await expect(ensurePortsFree(ports, dir)).resolves.toBeUndefined();
+      } finally {
+        holder.close();
+      }
+    }));
+
+  it('stopped during start-up (kill, Ctrl-C), leaves no PostgreSQL or redis-server running', () =>
+    scratch(async (dir) => {
+      const ports = await freeStackPorts();
+      const env = {
+        ...process.env,
+        SUPAPLANE_DATA_DIR: dir, // itself: as root, the postgres user cannot pass through a 0700 parent
+        LOG_LEVEL: 'warn',
+        ...Object.fromEntries(
+          (Object.keys(PORT_ENV) as Array<keyof typeof PORT_ENV>).map((key) => [
+            PORT_ENV[key],
+            String(ports[key]),
+          ]),
+        ),
+      };
+      const script = fileURLToPath(new URL('../scripts/local-stack.ts', import.meta.url));
+      const child = spawn(process.execPath, ['--import', 'tsx', script], {
+        cwd: fileURLToPath(new URL('..', import.meta.url)),
+        env,
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
+      let stdout = '';
+      await new Promise<void>((resolve, reject) => {
+        child.stdout.on('data', (chunk: Buffer) => {
+          stdout += chunk.toString();
+          if (/^redis /m.test(stdout)) resolve(); // PostgreSQL and redis-server are up
+        });
+        child.on('exit', () => reject(new Error(`the stack exited before starting redis: ${stdout}`)));
+      });
+      child.kill('SIGTERM');
+      const [code] = await once(child, 'exit');
+      expect(code).toBe(143);
+      const redisPid = Number(
+        (await readFile(join(dir, 'redis-server.pid'), 'utf8').catch(() => '0')).split(' ')[0],
+      );
+      for (let i = 0; i < 100 && !(await portFree(ports.pgPort)); i++)
+        await new Promise((r) => setTimeout(r, 50));
+      expect(await portFree(ports.pgPort)).toBe(true);
+      // Gone, or a zombie: dead, waiting for whatever adopted it (a container's init may never reap it).
+      const state = await readFile(`/proc/${redisPid}/stat`, 'utf8').catch(() => 'gone');
+      if (redisPid)
+        expect(state === 'gone' || state.slice(state.lastIndexOf(')') + 2).startsWith('Z')).toBe(true);
     }));
 
   it('bash scripts/up.sh says so and exits 1, with no package-manager noise after the message', () =>
