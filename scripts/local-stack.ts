@@ -15,7 +15,8 @@
  * Environment (read once, only when run directly):
  *   SUPAPLANE_DATA_DIR  data directory (default `.data`): Postgres files, `secrets.json` (0600: admin key,
  *                       internal service token, master key, local SigV4 credentials; generated on
- *                       first start and reused), `lambda/functions.json`, `local-stack.json`
+ *                       first start and reused; a missing field is added, the rest kept),
+ *                       `lambda/functions.json`, `local-stack.json`, `redis-server.pid` (while it runs)
  *   PG_PORT             embedded PostgreSQL (default 54329)
  *   GATEWAY_PORT        gateway, the URL apps use (default 8000)
  *   TM_PUBLIC_PORT      tenant-manager operator API (default 3001)
