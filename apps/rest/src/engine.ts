@@ -2,6 +2,7 @@ import { createJwtVerifier, type JwtClaims, type JwtKeys } from '@supaplane/jwt'
 import pg from 'pg';
 import { openApiDocument, type Privileges, privilegesStatement } from './openapi.js';
 import {
+  APPLIED_BY,
   appliedPreferences,
   bearer,
   lowerCase,
@@ -11,6 +12,7 @@ import {
   notAcceptable,
   RAW_MEDIA,
   parsePrefer,
+  type PreferenceKey,
   type Preferences,
   safeDecode,
   sigV4Free,
@@ -467,7 +469,18 @@ export function createRestEngine(options: RestEngineOptions): RestEngine {
         );
       }
     };
+    const applies =
+      method === 'POST'
+        ? query.onConflict || relation.pk.length
+          ? APPLIED_BY.insert
+          : APPLIED_BY.plainInsert
+        : method === 'PUT'
+          ? APPLIED_BY.put
+          : method === 'PATCH'
+            ? APPLIED_BY.update
+            : APPLIED_BY.delete;
     const tx = {
+      applies,
       readOnly: false,
       explicit: ctx.media === 'object' || maxAffected !== undefined || limit !== undefined,
       statements: writePlan.statements,
@@ -633,7 +646,7 @@ export function createRestEngine(options: RestEngineOptions): RestEngine {
     }
     const explicit =
       counting.length > 0 || (!readOnly && ctx.media === 'object') || maxAffected !== undefined;
-    const tx = { readOnly, explicit, statements: [...counting, rpcPlan.statement] };
+    const tx = { readOnly, explicit, statements: [...counting, rpcPlan.statement], applies: APPLIED_BY.rpc };
     return transaction(ctx, tx, async (results, more) => {
       if (rpcPlan.shape === 'void') return { status: 204, headers: {}, body: '' };
       const row = resultRow(results[results.length - 1]!);
@@ -679,7 +692,13 @@ export function createRestEngine(options: RestEngineOptions): RestEngine {
    */
   async function transaction(
     ctx: RequestContext,
-    tx: { readOnly: boolean; explicit: boolean; statements: readonly Statement[] },
+    tx: {
+      readOnly: boolean;
+      explicit: boolean;
+      statements: readonly Statement[];
+      /** The preferences this request applies (Preference-Applied); a read's by default. */
+      applies?: ReadonlySet<PreferenceKey>;
+    },
     finish: (results: BatchResult[], more: More) => Promise<RestResponse> | RestResponse,
   ): Promise<RestResponse> {
     const client = await pool.connect();
@@ -731,7 +750,7 @@ export function createRestEngine(options: RestEngineOptions): RestEngine {
         }
         await runBatch(client, [{ sql: rollback ? 'ROLLBACK' : 'COMMIT', params: [], prepare: false }]);
       }
-      const applied = appliedPreferences(ctx.prefer);
+      const applied = appliedPreferences(ctx.prefer, tx.applies ?? APPLIED_BY.read);
       if (applied) response.headers['preference-applied'] = applied;
       return response;
     } catch (error) {

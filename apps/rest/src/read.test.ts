@@ -97,8 +97,9 @@ describe('reads', () => {
   });
 
   it('counts exactly, planned and estimated; answers 416 past the end and */0 when empty', async () => {
+    // A read applies (and reports) no return= preference.
     const exact = await t.call('GET', '/books?select=id&author_id=eq.1', {
-      headers: { prefer: 'count=exact' },
+      headers: { prefer: 'return=representation, count=exact' },
     });
     expect(exact.headers['content-range']).toBe('0-1/2');
     expect(exact.status).toBe(200);

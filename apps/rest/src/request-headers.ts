@@ -145,19 +145,36 @@ export function parsePrefer(
   return prefer;
 }
 
-/** `Preference-Applied`, in PostgREST's order; `max-affected` only applies with handling=strict. */
-export function appliedPreferences(prefer: Preferences): string {
+export type PreferenceKey = keyof Preferences;
+
+/** The preferences each kind of request applies, and so reports, as PostgREST does. */
+const applies = (...keys: PreferenceKey[]): ReadonlySet<PreferenceKey> => new Set(keys);
+export const APPLIED_BY = {
+  read: applies('count', 'tx', 'handling', 'timezone'),
+  insert: applies('resolution', 'missing', 'return', 'count', 'tx', 'handling', 'timezone'),
+  /** An insert without a conflict target (no primary key, no on_conflict) ignores `resolution`. */
+  plainInsert: applies('missing', 'return', 'count', 'tx', 'handling', 'timezone'),
+  put: applies('return', 'count', 'tx', 'handling', 'timezone'),
+  update: applies('missing', 'return', 'count', 'tx', 'handling', 'timezone', 'maxAffected'),
+  delete: applies('return', 'count', 'tx', 'handling', 'timezone', 'maxAffected'),
+  rpc: applies('params', 'count', 'tx', 'handling', 'timezone', 'maxAffected'),
+};
+
+/**
+ * `Preference-Applied`, in PostgREST's order: those of `prefer` the request `applies`;
+ * `max-affected` only with handling=strict.
+ */
+export function appliedPreferences(prefer: Preferences, applies: ReadonlySet<PreferenceKey>): string {
   const parts: string[] = [];
-  if (prefer.resolution) parts.push(`resolution=${prefer.resolution}`);
-  if (prefer.missing) parts.push(`missing=${prefer.missing}`);
-  if (prefer.return) parts.push(`return=${prefer.return}`);
-  if (prefer.params) parts.push(`params=${prefer.params}`);
-  if (prefer.count) parts.push(`count=${prefer.count}`);
-  if (prefer.tx) parts.push(`tx=${prefer.tx}`);
-  if (prefer.handling) parts.push(`handling=${prefer.handling}`);
-  if (prefer.timezone) parts.push(`timezone=${prefer.timezone}`);
-  if (prefer.maxAffected !== undefined && prefer.handling === 'strict') {
-    parts.push(`max-affected=${prefer.maxAffected}`);
-  }
+  const has = (key: PreferenceKey) => applies.has(key) && prefer[key] !== undefined;
+  if (has('resolution')) parts.push(`resolution=${prefer.resolution}`);
+  if (has('missing')) parts.push(`missing=${prefer.missing}`);
+  if (has('return')) parts.push(`return=${prefer.return}`);
+  if (has('params')) parts.push(`params=${prefer.params}`);
+  if (has('count')) parts.push(`count=${prefer.count}`);
+  if (has('tx')) parts.push(`tx=${prefer.tx}`);
+  if (has('handling')) parts.push(`handling=${prefer.handling}`);
+  if (has('timezone')) parts.push(`timezone=${prefer.timezone}`);
+  if (has('maxAffected') && prefer.handling === 'strict') parts.push(`max-affected=${prefer.maxAffected}`);
   return parts.join(', ');
 }

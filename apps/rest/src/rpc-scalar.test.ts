@@ -67,6 +67,13 @@ describe('functions returning scalars: the result column is pgrst_scalar', () =>
     });
     expect((await get('/rpc/add?a=1&b=2&pgrst_scalar=gt.5', { prefer: 'count=exact' })).range).toBe('*/0');
     expect((await get('/rpc/first_author')).range).toBe('0-0/*');
+    // supabase-js rpc(f, args, { head: true, count }) with object arguments POSTs return=minimal:
+    // a function call ignores it and answers its result.
+    const head = await t.call('POST', '/rpc/scalar_nums', {
+      headers: { prefer: 'count=exact,return=minimal' },
+    });
+    expect(head.json).toEqual([3, 1, 4, 1, 5]);
+    expect(head.headers['preference-applied']).toBe('count=exact');
   });
 
   it('answers a filter, order or select on any other column with the 42703 PostgreSQL gives', async () => {
