@@ -273,6 +273,7 @@ export function createRestEngine(options: RestEngineOptions): RestEngine {
       schema,
       media,
       stripNulls,
+      profile: profileHeader !== undefined,
       prefer,
       path,
     };
@@ -296,6 +297,8 @@ export function createRestEngine(options: RestEngineOptions): RestEngine {
     readonly schema: string;
     readonly media: Media;
     readonly stripNulls: boolean;
+    /** The schema came from Accept-Profile / Content-Profile. */
+    readonly profile: boolean;
     readonly prefer: Preferences;
     readonly path: string;
   }
@@ -556,7 +559,10 @@ export function createRestEngine(options: RestEngineOptions): RestEngine {
     }
     return {
       status: 200,
-      headers: { 'content-type': 'application/openapi+json; charset=utf-8' },
+      headers: {
+        'content-type': 'application/openapi+json; charset=utf-8',
+        ...(ctx.profile || schemas.length > 1 ? { 'content-profile': ctx.schema } : {}),
+      },
       body: ctx.method === 'HEAD' ? '' : entry.body,
     };
   }
@@ -752,6 +758,11 @@ export function createRestEngine(options: RestEngineOptions): RestEngine {
       }
       const applied = appliedPreferences(ctx.prefer, tx.applies ?? APPLIED_BY.read);
       if (applied) response.headers['preference-applied'] = applied;
+      // As PostgREST: a body's schema is named when it was chosen by a profile header, or could
+      // have been (more than one exposed schema).
+      if (response.headers['content-type'] && (ctx.profile || schemas.length > 1)) {
+        response.headers['content-profile'] = ctx.schema;
+      }
       return response;
     } catch (error) {
       if (connectionLost(error) || (!isPgError(error) && !(error instanceof ApiError)))

@@ -233,6 +233,19 @@ describe('reads', () => {
     expect(view.json).toEqual([{ title: 'Consider Phlebas' }]);
     const other = await t.call('GET', '/items', { headers: { 'accept-profile': 'other' } });
     expect(other.json).toEqual([{ id: 1, label: 'other-one' }]);
+    // With several exposed schemas every body names its own, as PostgREST's Content-Profile.
+    expect(other.headers['content-profile']).toBe('other');
+    expect(view.headers['content-profile']).toBe('public');
+    const single = testEngine({ schemas: ['public'] });
+    const unnamed = await single.call('GET', '/book_titles?select=title&id=eq.5');
+    const named = await single.call('GET', '/book_titles?select=title&id=eq.5', {
+      headers: { 'accept-profile': 'public' },
+    });
+    await single.close();
+    expect([unnamed.headers['content-profile'], named.headers['content-profile']]).toEqual([
+      undefined,
+      'public',
+    ]);
     const hidden = await t.call('GET', '/items', { headers: { 'accept-profile': 'hidden' } });
     expect(hidden.status).toBe(406);
     expect(hidden.json).toEqual({
