@@ -1,6 +1,7 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Writable } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ADMIN_KEY, freshManagementDb, INTERNAL_TOKEN, pgUrl } from '../test/harness.js';
 import { loadConfig } from './config.js';
 import { startTenantManager } from './server.js';
@@ -106,6 +107,35 @@ describe('startTenantManager', () => {
       expect(registered.has('rest-srv-one')).toBe(false);
     } finally {
       await again.close();
+    }
+  });
+
+  it('logs a Redis that stays down once, not on every reconnect attempt', async () => {
+    // A port nothing listens on: every reconnect attempt fails at once.
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const port = (closed.address() as AddressInfo).port;
+    await new Promise<void>((resolve) => closed.close(() => resolve()));
+    const lines: string[] = [];
+    const destination = new Writable({
+      write(chunk, _encoding, done) {
+        lines.push(...chunk.toString().split('\n').filter(Boolean));
+        done();
+      },
+    });
+    const tm = await startTenantManager(
+      loadConfig({ ...env, REDIS_URL: `redis://127.0.0.1:${port}`, LOG_LEVEL: 'warn' }),
+      destination,
+    );
+    try {
+      const redisErrors = () => lines.filter((line) => line.includes('redis error'));
+      await vi.waitFor(() => expect(redisErrors()).toHaveLength(1));
+      // ioredis retries every 50–200 ms at first: several more failures within this second.
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+      expect(redisErrors()).toHaveLength(1);
+      expect(JSON.parse(redisErrors()[0]!).err).toMatch(/ECONNREFUSED/);
+    } finally {
+      await tm.close();
     }
   });
 

@@ -1,7 +1,7 @@
 import { createServer } from 'node:net';
 import { Redis } from 'ioredis';
 import pg from 'pg';
-import { pino } from 'pino';
+import { type DestinationStream, pino } from 'pino';
 import { buildApp, type TenantManagerApp } from './app.js';
 import type { TenantManagerConfig } from './config.js';
 import { findClusterByName, registerCluster, updateCluster } from './lib/clusters.js';
@@ -80,12 +80,22 @@ function concretePort(host: string, port: number): Promise<number> {
 }
 
 /** Starts both APIs from a parsed config; `close()` drains requests and releases every resource. */
-export async function startTenantManager(config: TenantManagerConfig): Promise<RunningTenantManager> {
-  const logger = pino({
-    level: config.logLevel,
-    name: 'tenant-manager',
-    redact: ['req.headers.authorization', '*.password', '*.jwtSecret', '*.jwt_secret', '*.admin_password'],
-  });
+/** A Redis that stays down errors on every reconnect attempt: one line per this long is enough. */
+const REDIS_ERROR_LOG_EVERY_MS = 30_000;
+
+export async function startTenantManager(
+  config: TenantManagerConfig,
+  /** Where the log goes (default stdout); tests read it. */
+  logDestination?: DestinationStream,
+): Promise<RunningTenantManager> {
+  const logger = pino(
+    {
+      level: config.logLevel,
+      name: 'tenant-manager',
+      redact: ['req.headers.authorization', '*.password', '*.jwtSecret', '*.jwt_secret', '*.admin_password'],
+    },
+    logDestination,
+  );
   const db = new pg.Pool({
     ...managementPoolConfig(config.databaseUrl, config.dbCaBundle),
     max: 20,
@@ -101,7 +111,16 @@ export async function startTenantManager(config: TenantManagerConfig): Promise<R
   const redis = config.redisUrl
     ? new Redis(config.redisUrl, { maxRetriesPerRequest: 2, enableOfflineQueue: false, lazyConnect: false })
     : null;
-  redis?.on('error', (error) => logger.warn({ err: error.message }, 'redis error'));
+  let lastRedisErrorLog = Number.NEGATIVE_INFINITY;
+  redis?.on('error', (error) => {
+    const now = Date.now();
+    if (now - lastRedisErrorLog < REDIS_ERROR_LOG_EVERY_MS) return;
+    lastRedisErrorLog = now;
+    logger.warn(
+      { err: error.message },
+      'redis error (invalidations not published; repeats within 30 s not logged)',
+    );
+  });
   if (!redis) logger.info('REDIS_URL not set: invalidations are not published');
 
   const release = async () => {
