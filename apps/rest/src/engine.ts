@@ -406,9 +406,12 @@ export function createRestEngine(options: RestEngineOptions): RestEngine {
           }
         }
       }
-      const upsert = prefer.resolution
-        ? { onConflict: query.onConflict ?? relation.pk, ignore: prefer.resolution === 'ignore-duplicates' }
-        : undefined;
+      // Without a conflict target (no primary key, no on_conflict) PostgREST ignores the resolution.
+      const onConflict = query.onConflict ?? relation.pk;
+      const upsert =
+        prefer.resolution && onConflict.length
+          ? { onConflict, ignore: prefer.resolution === 'ignore-duplicates' }
+          : undefined;
       writePlan = planInsert(plan, relation, {
         rows,
         columns,

@@ -178,6 +178,15 @@ describe('writes', () => {
       ],
     });
     expect(someInserted.status).toBe(201);
+    // A table without a primary key has no conflict target: the resolution is ignored.
+    await ownerQuery('CREATE TABLE w_log (at text, what text)');
+    const noKey = await t.call('POST', '/w_log', {
+      headers: { prefer: 'resolution=merge-duplicates,return=representation' },
+      body: [{ at: 'now', what: 'x' }],
+    });
+    expect(noKey.status).toBe(201);
+    expect(noKey.json).toEqual([{ at: 'now', what: 'x' }]);
+    expect(noKey.headers['preference-applied']).toBe('return=representation');
   });
 
   it('updates and deletes with filters, singular checks roll back', async () => {
