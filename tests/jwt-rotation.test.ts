@@ -59,15 +59,12 @@ describe('JWT secret rotation', () => {
       'PGRST301',
     );
 
-    // Key-only requests (gateway mints with the new secret) and new-secret user tokens are served once the
-    // warm rest function has re-read its config (it does so on a PGRST301 when its copy is over 1 s old).
+    // Key-only requests (the gateway mints with the new secret) are served at once: a warm rest function
+    // whose copy of the secret is older re-reads its config on the refusal (waiting until its copy is
+    // 1 s old if need be) and verifies the request again. New-secret user tokens likewise.
     const newToken = await userToken(newSecret, { role: 'service_role' });
-    await eventually(
-      async () => (await rest(a.ref, 'notes?select=id,body', { key: a.secretKey })).status === 200,
-      5_000, // about 1 s by design; the rest is slack for a loaded CI machine
-      250,
-    );
     const withKey = await rest(a.ref, 'notes?select=id,body', { key: a.secretKey });
+    expect(withKey.status, withKey.text).toBe(200);
     expect(withKey.json()).toEqual([{ id: 1, body: 'hello' }]);
     const withNewToken = await rest(a.ref, 'notes?select=id', { key: a.publishableKey, token: newToken });
     expect(withNewToken.status, withNewToken.text).toBe(200);
@@ -85,7 +82,7 @@ describe('JWT secret rotation', () => {
     expect(bRes.json()).toEqual([{ id: 1 }]);
   });
 
-  it('under load: from the rotation answering (+1 s) old-secret tokens always get 401, keys serve again, B never fails', async () => {
+  it('under load: from the rotation answering (+1 s) old-secret tokens always get 401, keys are never refused, B never fails', async () => {
     const before = await projectCredentials(a.ref);
     const oldToken = await userToken(before.jwtSecret, { role: 'service_role' });
     const bToken = await userToken(b.jwtSecret, { role: 'service_role' });
@@ -131,28 +128,14 @@ describe('JWT secret rotation', () => {
       expect(x.status, x.text).toBe(401);
       expect(JSON.parse(x.text)).toMatchObject({ code: 'PGRST301' });
     }
-    // Key-only requests: the gateway mints with the new secret at once, a warm function that read its
-    // config less than 1 s before the rotation refuses those tokens (PGRST301) until its copy is 1 s
-    // old and it reads the new secret. So: served before, at most that refusal within the second, served
-    // after it; never anything else, never the anon role's data downgraded from a token.
+    // Key-only requests: the gateway mints with the new secret at once, and a warm function that read
+    // its config just before the rotation waits out its second and re-reads rather than refusing them.
+    // So a valid key is never refused across the rotation, and never served anything but A's rows.
     for (const client of ['A secret key', 'A publishable sdk']) {
       const mine = answersOf(answers, client);
-      const blips = mine.filter((x) => x.status !== 200);
-      console.info(
-        `${client}: ${blips.length} of ${mine.length} refused around the rotation, the last sent ${
-          blips.length ? Math.max(...blips.map((x) => x.sentAt)) - rotatedAt : '-'
-        } ms after it answered`,
-      );
       for (const x of mine) {
-        if (x.status === 200) expect(JSON.parse(x.text), client).toEqual([{ id: 1 }]);
-        else {
-          expect(x.status, `${client}: ${x.text}`).toBe(401);
-          expect(JSON.parse(x.text)).toMatchObject({ code: 'PGRST301' });
-          expect(x.sentAt, `${client} refused outside the documented window`).toBeGreaterThanOrEqual(
-            rotateSent,
-          );
-          expect(x.sentAt, `${client} refused outside the documented window`).toBeLessThan(rotatedAt + 1_000);
-        }
+        expect(x.status, `${client}: ${x.text}`).toBe(200);
+        expect(JSON.parse(x.text), client).toEqual([{ id: 1 }]);
       }
       expect(mine.filter((x) => x.sentAt >= rotatedAt + 1_000).length, client).toBeGreaterThanOrEqual(3);
     }

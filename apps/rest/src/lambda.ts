@@ -56,9 +56,11 @@ export interface LambdaHandlerOptions {
 }
 
 /**
- * A config younger than this is not re-read when a token fails verification: short, so a rotated JWT
- * secret reaches a warm function within about a second, yet at most one config read per second per
- * instance however many forged tokens arrive.
+ * At most one config read per this long per instance, however many refused tokens arrive. A token
+ * refused by a younger config waits until it is this old and is then verified on a fresh read: only
+ * the gateway reaches the function, and it has minted or verified every token with its own copy of
+ * the secret, so a refusal here means one of the two copies is stale (a JWT secret rotated in
+ * between), and refusing would turn a rotation into a second of failed requests with valid keys.
  */
 const CONFIG_REFRESH_MIN_AGE_MS = 1_000;
 
@@ -68,8 +70,8 @@ const JSON_TYPE = 'application/json; charset=utf-8';
  * The rest function: configuration is read once per cold start, lazily on the first invocation
  * (from the tenant-manager's internal API, or `REST_*` variables); the pool (max 2) and the schema
  * cache live across invocations. With the internal API, a token refused with PGRST301 makes the
- * function re-read its config (once at a time, and only if it is older than 5 s: the project's JWT
- * secret may have been rotated) and, if the config changed, verify that request once more.
+ * function re-read its config (once at a time, and not before the config is 1 s old: the project's
+ * JWT secret may have been rotated) and, if the config changed, verify that request once more.
  */
 export function createLambdaHandler(
   env: Record<string, string | undefined>,
@@ -112,13 +114,14 @@ export function createLambdaHandler(
   };
 
   /**
-   * Single-flight re-read of rest-config. Resolves to the runtime to use from now on: `stale` itself
-   * when nothing changed or the re-read failed (its age is reset either way, so refused tokens cannot
-   * turn into a flood of config reads), else a new engine (and a new pool only if the database
-   * connection changed).
+   * Single-flight re-read of rest-config, `afterMs` from now (every refused request meanwhile joins
+   * the same wait and read). Resolves to the runtime to use from now on: `stale` itself when nothing
+   * changed or the re-read failed (its age is reset either way, so refused tokens cannot turn into a
+   * flood of config reads), else a new engine (and a new pool only if the database connection changed).
    */
-  const refresh = (stale: Runtime): Promise<Runtime> => {
+  const refresh = (stale: Runtime, afterMs: number): Promise<Runtime> => {
     refreshing ??= (async () => {
+      if (afterMs > 0) await new Promise((resolve) => setTimeout(resolve, afterMs));
       stale.fetchedAt = now();
       try {
         const next = fromRestConfig(await fetchConfig(env, ref));
@@ -144,8 +147,7 @@ export function createLambdaHandler(
     if (!env.SUPAPLANE_CONFIG_URL || !runtime) return null;
     const latest = await runtime.catch(() => undefined);
     if (latest && latest !== used) return latest; // someone else already refreshed
-    if (!refreshing && now() - used.fetchedAt < CONFIG_REFRESH_MIN_AGE_MS) return null;
-    const fresh = await refresh(used);
+    const fresh = await refresh(used, CONFIG_REFRESH_MIN_AGE_MS - (now() - used.fetchedAt));
     return fresh === used ? null : fresh;
   };
 
