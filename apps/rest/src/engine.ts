@@ -421,7 +421,9 @@ export function createRestEngine(options: RestEngineOptions): RestEngine {
       });
       status = 201;
     } else if (method === 'PUT') {
-      const body = single(parseBody(ctx.request.body, format));
+      // As in PostgREST, a PUT of a JSON array puts its first element.
+      const parsed = single(parseBody(ctx.request.body, format));
+      const body = Array.isArray(parsed) && parsed.length ? parsed[0] : parsed;
       if (!isObject(body)) throw invalidBody();
       checkPut(query, relation, body);
       writePlan = planInsert(plan, relation, {
@@ -906,6 +908,9 @@ function singularError(n: number) {
 
 function checkPut(query: ParsedQuery, relation: Relation, body: Record<string, unknown>) {
   const root = query.levels.get('')!;
+  if (root.limit !== undefined || root.offset !== undefined) {
+    throw apiError(400, 'PGRST114', 'limit/offset querystring parameters are not allowed for PUT');
+  }
   const filters = root.conditions;
   const byColumn = new Map<string, string>();
   for (const c of filters) {
@@ -917,7 +922,7 @@ function checkPut(query: ParsedQuery, relation: Relation, body: Record<string, u
     byColumn.size === filters.length &&
     byColumn.size === relation.pk.length &&
     relation.pk.every((c) => byColumn.has(c));
-  if (!ok || root.limit !== undefined || root.offset !== undefined) {
+  if (!ok) {
     throw apiError(
       405,
       'PGRST105',

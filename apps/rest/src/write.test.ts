@@ -240,6 +240,21 @@ describe('writes', () => {
     const mismatch = await t.call('PUT', '/w_items?id=eq.1000', { body: { id: 1001, name: 'x' } });
     expect(mismatch.status).toBe(400);
     expect(mismatch.json).toMatchObject({ code: 'PGRST115' });
+    // As PostgREST: an array puts its first element; limit/offset are refused as such.
+    const array = await t.call('PUT', '/w_items?id=eq.1000', {
+      body: [
+        { id: 1000, name: 'put3', qty: 3 },
+        { id: 1001, name: 'never', qty: 4 },
+      ],
+    });
+    expect(array.status).toBe(204);
+    expect(await rows('id IN (1000, 1001)')).toMatchObject([{ name: 'put3', qty: 3 }]);
+    const limited = await t.call('PUT', '/w_items?id=eq.1000&limit=1', { body: { id: 1000, name: 'x' } });
+    expect(limited.status).toBe(400);
+    expect(limited.json).toMatchObject({
+      code: 'PGRST114',
+      message: 'limit/offset querystring parameters are not allowed for PUT',
+    });
   });
 
   it('rolls back with Prefer: tx=rollback only when the server allows it', async () => {
