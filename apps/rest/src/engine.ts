@@ -389,8 +389,9 @@ export function createRestEngine(options: RestEngineOptions): RestEngine {
     plan.stripNulls = ctx.stripNulls;
     const ret: ReturnPreference = prefer.return ?? 'minimal';
     const format = bodyFormat(ctx.headers['content-type']);
-    // A CSV body is a list of rows; PUT and PATCH take its one row.
-    const single = (v: unknown) => (format === 'csv' && Array.isArray(v) && v.length === 1 ? v[0] : v);
+    // As in PostgREST, PUT and PATCH take the first row of a list (JSON array or CSV); PATCH takes
+    // an empty list as an empty object (nothing to change).
+    const first = (v: unknown, empty: unknown) => (Array.isArray(v) ? (v.length ? v[0] : empty) : v);
     let writePlan: WritePlan;
     let status: number;
     if (method === 'POST') {
@@ -421,9 +422,7 @@ export function createRestEngine(options: RestEngineOptions): RestEngine {
       });
       status = 201;
     } else if (method === 'PUT') {
-      // As in PostgREST, a PUT of a JSON array puts its first element.
-      const parsed = single(parseBody(ctx.request.body, format));
-      const body = Array.isArray(parsed) && parsed.length ? parsed[0] : parsed;
+      const body = first(parseBody(ctx.request.body, format), undefined);
       if (!isObject(body)) throw invalidBody();
       checkPut(query, relation, body);
       writePlan = planInsert(plan, relation, {
@@ -435,7 +434,7 @@ export function createRestEngine(options: RestEngineOptions): RestEngine {
       });
       status = ret === 'minimal' ? 204 : 201;
     } else if (method === 'PATCH') {
-      const body = single(parseBody(ctx.request.body, format));
+      const body = first(parseBody(ctx.request.body, format), {});
       if (!isObject(body)) throw invalidBody();
       const columns = query.columns ?? Object.keys(body);
       if (!columns.length) {

@@ -190,6 +190,15 @@ describe('writes', () => {
   });
 
   it('updates and deletes with filters, singular checks roll back', async () => {
+    // A list takes its first row, an empty one changes nothing (PostgREST's LIMIT 1 body).
+    const listed = await t.call('PATCH', '/w_items?name=eq.b', {
+      headers: service,
+      body: [{ note: 'first' }, { note: 'second' }],
+    });
+    expect(listed.json).toMatchObject([{ name: 'b', note: 'first' }]);
+    const emptyList = await t.call('PATCH', '/w_items?name=eq.b', { body: [] });
+    expect(emptyList.status).toBe(204);
+    expect(await rows("name = 'b'")).toMatchObject([{ note: 'first' }]);
     const patched = await t.call('PATCH', '/w_items?name=in.(b,c)', {
       headers: { prefer: 'count=exact' },
       body: { note: 'patched' },
