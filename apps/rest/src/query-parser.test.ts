@@ -138,6 +138,17 @@ describe('filters and logic trees', () => {
       message: '"failed to parse logic tree ((a.eq.1)" (line 1, column 8)',
     });
   });
+
+  it('allows spaces around the parts of a tree and around quoted list values, as PostgREST', () => {
+    // A bare value ends at "," or ")" (its trailing spaces are its own, as in PostgREST).
+    const spaced = parseLogicTree(
+      'and',
+      false,
+      '( and ( a.in.( 1, "x" ) , b.eq.3) , not.or ( c.eq.2, d.eq.4) )',
+    );
+    const tight = parseLogicTree('and', false, '(and(a.in.( 1,x),b.eq.3),not.or(c.eq.2,d.eq.4))');
+    expect(spaced).toEqual(tight);
+  });
 });
 
 describe('order and whole query strings', () => {

@@ -339,9 +339,14 @@ function parseList(c: Cursor, close: string): string[] {
   const values: string[] = [];
   if (c.peek() === close) return values;
   for (;;) {
-    if (c.peek() === '"') values.push(parseQuoted(c));
-    else {
-      const start = c.pos;
+    // Spaces around a quoted value are not part of it (`("a", "b")`); a bare one keeps them.
+    const start = c.pos;
+    c.skipSpaces();
+    if (c.peek() === '"') {
+      values.push(parseQuoted(c));
+      c.skipSpaces();
+    } else {
+      c.pos = start;
       while (!c.done && c.peek() !== ',' && c.peek() !== close) c.pos++;
       values.push(c.text.slice(start, c.pos));
     }
@@ -390,6 +395,7 @@ function parseTreeBody(c: Cursor, op: 'and' | 'or', negate: boolean, depth: numb
       `logic trees nest at most ${MAX_LOGIC_TREE_DEPTH} levels deep`,
     );
   }
+  c.skipSpaces();
   c.expect('(');
   const children: Condition[] = [];
   for (;;) {
@@ -397,7 +403,8 @@ function parseTreeBody(c: Cursor, op: 'and' | 'or', negate: boolean, depth: numb
     let neg = false;
     const save = c.pos;
     if (c.eat('not.')) neg = true;
-    const nested = c.startsWith('and(') ? 'and' : c.startsWith('or(') ? 'or' : undefined;
+    // As PostgREST, spaces may surround the parts of a tree: `and ( a.eq.1 , b.eq.2 )`.
+    const nested = /^(and|or) *\(/.exec(c.text.slice(c.pos))?.[1] as 'and' | 'or' | undefined;
     if (nested) {
       c.pos += nested.length;
       children.push(parseTreeBody(c, nested, neg, depth + 1));
@@ -407,6 +414,7 @@ function parseTreeBody(c: Cursor, op: 'and' | 'or', negate: boolean, depth: numb
       c.expect('.');
       children.push(parseFilterExpr(c, field, true));
     }
+    c.skipSpaces();
     if (!c.eat(',')) break;
   }
   c.expect(')');
