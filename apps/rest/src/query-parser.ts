@@ -489,9 +489,11 @@ function decode(s: string): string {
 
 function nonNegativeInt(value: string, what: string): number {
   if (!/^\d+$/.test(value.trim())) {
+    // As in PostgREST: a negative offset is no offset, a negative limit a 416.
+    if (/^-\d+$/.test(value.trim()) && what === 'offset') return 0;
     if (/^-\d+$/.test(value.trim()) && what === 'limit') {
       throw apiError(
-        400,
+        416,
         'PGRST103',
         'Requested range not satisfiable',
         'Limit should be greater than or equal to zero.',

@@ -94,6 +94,12 @@ describe('reads', () => {
     expect(ranged.json).toEqual([{ id: 3 }, { id: 4 }]);
     const nullsFirst = await t.call('GET', '/books?select=id&order=price.asc.nullsfirst,id&limit=1');
     expect(nullsFirst.json).toEqual([{ id: 4 }]);
+    // As PostgREST: a negative offset is none, a negative limit is 416.
+    const negativeOffset = await t.call('GET', '/books?select=id&order=id&offset=-4&limit=1');
+    expect(negativeOffset.json).toEqual([{ id: 1 }]);
+    const negativeLimit = await t.call('GET', '/books?select=id&limit=-1');
+    expect(negativeLimit.status).toBe(416);
+    expect(negativeLimit.json).toMatchObject({ code: 'PGRST103' });
   });
 
   it('counts exactly, planned and estimated; answers 416 past the end and */0 when empty', async () => {
