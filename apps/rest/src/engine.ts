@@ -391,7 +391,7 @@ export function createRestEngine(options: RestEngineOptions): RestEngine {
     const format = bodyFormat(ctx.headers['content-type']);
     // As in PostgREST, PUT and PATCH take the first row of a list (JSON array or CSV); PATCH takes
     // an empty list as an empty object (nothing to change).
-    const first = (v: unknown, empty: unknown) => (Array.isArray(v) ? (v.length ? v[0] : empty) : v);
+    const firstRow = (v: unknown, empty: unknown) => (Array.isArray(v) ? (v.length ? v[0] : empty) : v);
     let writePlan: WritePlan;
     let status: number;
     if (method === 'POST') {
@@ -422,7 +422,7 @@ export function createRestEngine(options: RestEngineOptions): RestEngine {
       });
       status = 201;
     } else if (method === 'PUT') {
-      const body = first(parseBody(ctx.request.body, format), undefined);
+      const body = firstRow(parseBody(ctx.request.body, format), undefined);
       if (!isObject(body)) throw invalidBody();
       checkPut(query, relation, body);
       writePlan = planInsert(plan, relation, {
@@ -434,7 +434,7 @@ export function createRestEngine(options: RestEngineOptions): RestEngine {
       });
       status = ret === 'minimal' ? 204 : 201;
     } else if (method === 'PATCH') {
-      const body = first(parseBody(ctx.request.body, format), {});
+      const body = firstRow(parseBody(ctx.request.body, format), {});
       if (!isObject(body)) throw invalidBody();
       const columns = query.columns ?? Object.keys(body);
       if (!columns.length) {
