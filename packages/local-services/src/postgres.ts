@@ -3,6 +3,7 @@ import { mkdtemp, readdir, readFile, rename, rm, stat, unlink, writeFile } from 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from './ports.js';
+import { isAlive } from './processes.js';
 
 export interface PostgresOptions {
   /** Data directory; kept between runs. Default: a fresh temporary directory, removed on stop. */
@@ -68,15 +69,6 @@ function serverComplaint(lines: readonly string[], error: unknown): string {
   return error instanceof Error ? error.message : 'the server exited at once';
 }
 
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-};
-
 /** State and parent pid from `/proc/<pid>/stat` (Linux), else undefined. */
 async function procStat(pid: number): Promise<{ state: string; parent: number } | undefined> {
   const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => undefined);
@@ -86,7 +78,7 @@ async function procStat(pid: number): Promise<{ state: string; parent: number } 
 }
 
 /** Alive and not a zombie (an orphan's exit is reaped by whatever adopted it, maybe late). */
-const running = async (pid: number) => alive(pid) && (await procStat(pid))?.state !== 'Z';
+const running = async (pid: number) => isAlive(pid) && (await procStat(pid))?.state !== 'Z';
 
 /**
  * A data directory whose `postmaster.pid` names a live server: when the process that started it is
@@ -111,7 +103,7 @@ async function settlePreviousServer(dataDir: string, notice: (line: string) => v
   // adopted by init counts as orphaned.
   const parent = (await procStat(pid))?.parent;
   const orphaned =
-    parent === undefined ? owner > 0 && !alive(owner) : owner > 0 ? parent !== owner : parent === 1;
+    parent === undefined ? owner > 0 && !isAlive(owner) : owner > 0 ? parent !== owner : parent === 1;
   if (!orphaned) {
     throw new Error(
       `PostgreSQL data directory ${dataDir} is in use by a running server (pid ${pid}${owner ? `, started by process ${owner}` : ''}): is another local stack running? Stop it first (Ctrl-C)`,

@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { freePort } from './ports.js';
+import { isAlive } from './processes.js';
 
 export interface RunningRedis {
   readonly port: number;
@@ -27,15 +28,6 @@ export interface RedisOptions {
   /** What start-up did about such a server (default: console.warn). */
   readonly onNotice?: (line: string) => void;
 }
-
-const isAlive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-};
 
 /** Stops the redis-server recorded in `pidFile` when the process that started it is gone. */
 async function stopLeftOver(pidFile: string, notice: (line: string) => void): Promise<void> {
