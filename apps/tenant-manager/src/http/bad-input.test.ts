@@ -1,5 +1,7 @@
+import Fastify from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { admin, type Harness, internal, startHarness } from '../../test/harness.js';
+import { installErrorHandling } from './errors.js';
 
 let h: Harness;
 
@@ -144,9 +146,37 @@ describe('bad input answers a clear JSON error', () => {
   it('404 JSON for unknown routes, 400 for a malformed key hash', async () => {
     const route = await h.tm.publicApp.inject({ url: '/v2/nothing', headers: admin });
     expect(route.statusCode).toBe(404);
-    expect(route.json().message).toBe('route GET /v2/nothing not found');
+    expect(route.json()).toEqual({ message: 'route GET /v2/nothing not found', code: 'route_not_found' });
     const hash = await h.tm.internalApp.inject({ url: '/internal/v1/api-keys/xyz', headers: internal });
     expect(hash.statusCode).toBe(400);
+  });
+
+  it('every error body carries a code: an unsupported media type, an empty JSON body, a 500', async () => {
+    const xml = await h.tm.publicApp.inject({
+      method: 'POST',
+      url: '/v1/projects',
+      headers: { ...admin, 'content-type': 'application/xml' },
+      payload: '<project/>',
+    });
+    expect(xml.statusCode).toBe(415);
+    expect(xml.json()).toMatchObject({ code: 'unsupported_media_type' });
+    const empty = await h.tm.publicApp.inject({
+      method: 'POST',
+      url: '/v1/projects',
+      headers: { ...admin, 'content-type': 'application/json' },
+    });
+    expect(empty.statusCode).toBe(400);
+    expect(empty.json()).toMatchObject({ code: 'invalid_json' });
+
+    const app = Fastify({ logger: false });
+    installErrorHandling(app);
+    app.get('/boom', async () => {
+      throw new Error('select * from secrets');
+    });
+    const boom = await app.inject({ url: '/boom' });
+    expect(boom.statusCode).toBe(500);
+    expect(boom.json()).toEqual({ message: 'internal server error', code: 'internal_error' });
+    await app.close();
   });
 
   it('hides internals of a 5xx and never echoes secrets', async () => {

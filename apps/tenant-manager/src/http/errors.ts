@@ -2,6 +2,21 @@ import type { FastifyBaseLogger, FastifyError, FastifyInstance, FastifyTypeProvi
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { AppError, isFromWorkerCluster, isUnreachable } from '../lib/errors.js';
 
+/** Fastify's own client errors under the API's snake_case codes; every 4xx body carries one. */
+const FASTIFY_CODES: Readonly<Record<string, string>> = {
+  FST_ERR_CTP_INVALID_JSON_BODY: 'invalid_json',
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'invalid_json',
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'unsupported_media_type',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'invalid_content_length',
+};
+
+function clientErrorCode(status: number, code: string | undefined): string {
+  if (status === 413) return 'payload_too_large';
+  if (code && FASTIFY_CODES[code]) return FASTIFY_CODES[code];
+  if (status === 415) return 'unsupported_media_type';
+  return code || 'bad_request';
+}
+
 /**
  * One error handler for both apps: AppErrors and client errors keep their precise message, anything
  * else is logged and answered with a bare 500 (no stack, no SQL, no secrets).
@@ -18,12 +33,7 @@ export function installErrorHandling<P extends FastifyTypeProvider>(
     }
     const status = error.statusCode ?? 500;
     if (status >= 400 && status < 500) {
-      const code =
-        status === 413
-          ? 'payload_too_large'
-          : error.code === 'FST_ERR_CTP_INVALID_JSON_BODY'
-            ? 'invalid_json'
-            : error.code;
+      const code = clientErrorCode(status, error.code);
       const message =
         code === 'invalid_json' || error instanceof SyntaxError
           ? `malformed JSON body: ${error.message}`
@@ -50,9 +60,14 @@ export function installErrorHandling<P extends FastifyTypeProvider>(
         );
     }
     request.log.error({ err: error }, 'request failed');
-    return reply.status(status >= 500 ? status : 500).send({ message: 'internal server error' });
+    return reply
+      .status(status >= 500 ? status : 500)
+      .send({ message: 'internal server error', code: 'internal_error' });
   });
   app.setNotFoundHandler((request, reply) =>
-    reply.status(404).send({ message: `route ${request.method} ${request.url.split('?')[0]} not found` }),
+    reply.status(404).send({
+      message: `route ${request.method} ${request.url.split('?')[0]} not found`,
+      code: 'route_not_found',
+    }),
   );
 }

@@ -12,7 +12,13 @@ const NullableInteger = (options: { minimum?: number; maximum?: number; descript
   Type.Unsafe<number | null>({ type: 'integer', nullable: true, ...options });
 
 export const ErrorBody = Type.Object(
-  { message: Type.String(), code: Type.Optional(Type.String()) },
+  {
+    message: Type.String(),
+    code: Type.String({
+      description:
+        'Stable, machine-readable: e.g. not_found, validation_failed, invalid_status, a SQLSTATE from the SQL endpoint',
+    }),
+  },
   { $id: 'Error', description: 'Every 4xx/5xx answer' },
 );
 /** Shared error responses; 5xx bodies never carry internals. */
