@@ -52,6 +52,17 @@ describe('rpc', () => {
     ]);
   });
 
+  it('answers rows of named columns for one OUT, INOUT or TABLE column, as PostgREST', async () => {
+    await ownerQuery(`CREATE FUNCTION one_column_ids() RETURNS TABLE (id int) LANGUAGE sql STABLE AS
+        $$ SELECT * FROM generate_series(1, 3) $$;
+      CREATE FUNCTION one_out(a int, OUT doubled int) LANGUAGE sql IMMUTABLE AS $$ SELECT a * 2 $$;
+      CREATE FUNCTION one_inout(INOUT n int) LANGUAGE sql IMMUTABLE AS $$ SELECT n + 1 $$;`);
+    const table = await t.call('GET', '/rpc/one_column_ids?id=gt.1&order=id.desc');
+    expect([table.status, table.json]).toEqual([200, [{ id: 3 }, { id: 2 }]]);
+    expect((await t.call('POST', '/rpc/one_out', { body: { a: 2 } })).json).toEqual({ doubled: 4 });
+    expect((await t.call('GET', '/rpc/one_inout?n=1')).json).toEqual({ n: 2 });
+  });
+
   it('passes the whole body to a one-parameter function with Prefer: params=single-object', async () => {
     const r = await t.call('POST', '/rpc/titles_like', {
       headers: { prefer: 'params=single-object' },

@@ -69,7 +69,7 @@ export interface Routine {
   readonly volatility: 'immutable' | 'stable' | 'volatile';
   readonly setof: boolean;
   readonly returnType: string;
-  /** `composite` when the function returns rows with known columns (table type or OUT/TABLE args). */
+  /** `composite` when the function returns rows with known columns (a table type, or any OUT/INOUT/TABLE arg). */
   readonly returns: 'scalar' | 'composite' | 'void';
   readonly columns: ReadonlyMap<string, Column>;
   readonly args: readonly RoutineArg[];
@@ -224,7 +224,9 @@ export async function loadSchemaCache(
     else if (f.returnColumns) {
       returns = 'composite';
       columns = f.returnColumns.map(toColumn);
-    } else if (outArgs.length > 1 || (f.returnType === 'record' && outArgs.length > 0)) {
+    } else if (outArgs.length > 0) {
+      // As PostgREST: any OUT, INOUT or TABLE parameter makes rows of named columns, one of them
+      // too (`RETURNS TABLE (id uuid)` answers `[{"id": …}]`, not `[…]`).
       returns = 'composite';
       columns = outArgs.map(toColumn);
     }
