@@ -95,8 +95,17 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 const BODYLESS = new Set(['GET', 'HEAD', 'OPTIONS', 'DELETE']);
 /** The status metrics and logs give a request the client left before any answer (nginx's). */
 const CLIENT_CLOSED = 499;
+/**
+ * The upstreams' own CORS headers are dropped, so this list covers what each one exposes and its
+ * client reads: PostgREST (counts, inserts), GoTrue (`X-Supabase-Api-Version` decides how auth-js reads
+ * error codes; admin pagination), Edge Functions (`x-relay-error`), Storage's resumable uploads (tus),
+ * and the gateway's own `Retry-After`. One constant string: nothing per request.
+ */
 const EXPOSED_HEADERS =
-  'Content-Range, Content-Location, Content-Profile, Preference-Applied, Range-Unit, X-Request-Id';
+  'Content-Range, Content-Location, Content-Profile, Content-Encoding, Preference-Applied, Range-Unit, ' +
+  'Location, Date, ETag, X-Request-Id, Retry-After, X-Total-Count, Link, X-Supabase-Api-Version, ' +
+  'X-Relay-Error, Upload-Offset, Upload-Length, Upload-Metadata, Upload-Expires, Tus-Resumable, ' +
+  'Tus-Version, Tus-Max-Size, Tus-Extension';
 const DEFAULT_ALLOWED_HEADERS =
   'authorization, apikey, content-type, content-profile, accept-profile, prefer, range, x-client-info, x-supabase-api-version';
 
