@@ -66,6 +66,10 @@ export const LimitsBody = Type.Object({
 });
 
 export const RefParams = Type.Object({ ref: Type.String({ maxLength: 100 }) });
+export const ApiKeyParams = Type.Object({
+  ref: Type.String({ maxLength: 100 }),
+  id: Type.String({ format: 'uuid' }),
+});
 
 export const NewProjectBody = Type.Object({
   name: Type.String({ maxLength: 1000 }),

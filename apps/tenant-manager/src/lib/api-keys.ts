@@ -4,6 +4,7 @@ import type pg from 'pg';
 import type { Context } from './context.js';
 import { badRequest, conflict, notFound } from './errors.js';
 import { requireProjectRow } from './projects.js';
+import { withAdvisoryLock } from './transaction.js';
 
 /** An API key in the shape of Supabase's Management API. */
 export interface ApiKey {
@@ -29,6 +30,8 @@ export interface ApiKeyRecord {
 }
 
 export const KEY_NAME = /^[a-z_][a-z0-9_]{0,63}$/;
+/** Active keys (both types together) a project may hold; revoked keys do not count. */
+export const MAX_ACTIVE_API_KEYS = 50;
 const keyAad = (id: string) => `api-key:${id}`;
 
 interface KeyRow {
@@ -129,8 +132,32 @@ export async function createApiKey(
   if (project.status === 'GOING_DOWN' || project.status === 'INIT_FAILED') {
     throw conflict(`project is ${project.status}`, 'invalid_status');
   }
-  const row = await insertKey(ctx, ctx.db, project, input, 'fail');
+  // Counted and inserted under a lock of the project's keys: two creates at once cannot pass the cap.
+  const row = await withAdvisoryLock(ctx, `supaplane.api-keys:${project.id}`, async (db) => {
+    const { rows } = await db.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM tm.api_keys WHERE project_id = $1 AND status = 'active'`,
+      [project.id],
+    );
+    if (rows[0]!.n >= MAX_ACTIVE_API_KEYS) {
+      throw conflict(
+        `the project already has ${MAX_ACTIVE_API_KEYS} active API keys; revoke one first`,
+        'too_many_api_keys',
+      );
+    }
+    return insertKey(ctx, db, project, input, 'fail');
+  });
   return toApiKey(ctx, row!, reveal);
+}
+
+/** One active key of the project; unknown or revoked → 404. */
+export async function getApiKey(ctx: Context, ref: string, id: string, reveal: boolean): Promise<ApiKey> {
+  const project = await requireProjectRow(ctx.db, ref);
+  const { rows } = await ctx.db.query<KeyRow>(
+    `SELECT * FROM tm.api_keys WHERE id::text = $1 AND project_id = $2 AND status = 'active'`,
+    [id, project.id],
+  );
+  if (!rows[0]) throw notFound('api key');
+  return toApiKey(ctx, rows[0], reveal);
 }
 
 /** Revokes a key; gateways are told at once. Unknown or already revoked → 404. */

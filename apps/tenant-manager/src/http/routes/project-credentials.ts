@@ -1,11 +1,18 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
-import { createApiKey, listApiKeys, revokeApiKey } from '../../lib/api-keys.js';
+import {
+  createApiKey,
+  getApiKey,
+  listApiKeys,
+  MAX_ACTIVE_API_KEYS,
+  revokeApiKey,
+} from '../../lib/api-keys.js';
 import type { Context } from '../../lib/context.js';
 import { deleteSecrets, listSecrets, upsertSecrets } from '../../lib/secrets.js';
 import { createSigningKey, listSigningKeys, rotateSigningKeys } from '../../lib/signing-keys.js';
 import {
   ApiKey,
+  ApiKeyParams,
   DeleteSecretsBody,
   errors,
   NewApiKeyBody,
@@ -37,15 +44,34 @@ export const projectCredentialRoutes: FastifyPluginAsyncTypebox<{ ctx: Context }
     {
       schema: {
         tags: ['api-keys'],
-        summary: 'Create an API key',
+        summary: `Create an API key (at most ${MAX_ACTIVE_API_KEYS} active per project; names unique per type among active keys)`,
         params: RefParams,
         querystring: RevealQuery,
         body: NewApiKeyBody,
         response: { 201: ApiKey, ...errors },
       },
     },
-    async (request, reply) =>
-      reply.status(201).send(await createApiKey(ctx, request.params.ref, request.body, request.query.reveal)),
+    async (request, reply) => {
+      const key = await createApiKey(ctx, request.params.ref, request.body, request.query.reveal);
+      return reply
+        .status(201)
+        .header('location', `/v1/projects/${request.params.ref}/api-keys/${key.id}`)
+        .send(key);
+    },
+  );
+
+  app.get(
+    '/v1/projects/:ref/api-keys/:id',
+    {
+      schema: {
+        tags: ['api-keys'],
+        summary: 'Get an active API key (a secret key masked unless reveal=true; revoked keys are 404)',
+        params: ApiKeyParams,
+        querystring: RevealQuery,
+        response: { 200: ApiKey, ...errors },
+      },
+    },
+    (request) => getApiKey(ctx, request.params.ref, request.params.id, request.query.reveal),
   );
 
   app.delete(
@@ -54,7 +80,7 @@ export const projectCredentialRoutes: FastifyPluginAsyncTypebox<{ ctx: Context }
       schema: {
         tags: ['api-keys'],
         summary: 'Revoke an API key (gateways are told at once)',
-        params: Type.Object({ ref: Type.String({ maxLength: 100 }), id: Type.String({ format: 'uuid' }) }),
+        params: ApiKeyParams,
         response: { 200: ApiKey, ...errors },
       },
     },
