@@ -359,6 +359,9 @@ export function buildGateway(options: GatewayOptions): Gateway {
     });
     if (shuttingDown) {
       res.setHeader('connection', 'close');
+      // The CORS headers `route` would give this host, so a browser app can read the 503.
+      const host = matchHost(head.host, config.baseDomain).kind;
+      state.cors = host === 'project' || (host === 'base' && config.localMode);
       reply(res, state, refusals.shuttingDown);
       return;
     }

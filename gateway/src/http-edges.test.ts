@@ -1,6 +1,7 @@
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { gzipSync } from 'node:zlib';
+import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RunningGateway, startGateway } from './server.js';
 import { call, testConfig, upstreamsFor } from './testing/harness.js';
@@ -124,6 +125,29 @@ describe('CORS', () => {
         expect(res.headers[name], name).toBe(value);
         expect(exposed, `${prefix}: ${name}`).toContain(name);
       }
+    }
+  });
+});
+
+describe('refusals a browser can read', () => {
+  it('answers a request arriving during shutdown with a 503 that carries CORS headers', async () => {
+    const own = await startGateway(testConfig(registry));
+    try {
+      own.gateway.beginShutdown();
+      const res = await call(own.url, project.ref, '/rest/v1/todos', {
+        headers: { apikey: project.publishableKey, origin: 'https://app.example' },
+      });
+      expect(res.status).toBe(503);
+      expect(res.body).toEqual({ message: 'Gateway is shutting down' });
+      expect(res.headers['access-control-allow-origin']).toBe('*');
+      expect(listOf(res.headers['access-control-expose-headers'])).toContain('x-request-id');
+      // Not a project's host: no CORS, as for any other answer there.
+      const other = await request(`${own.url}/health`);
+      await other.body.dump();
+      expect(other.statusCode).toBe(503);
+      expect(other.headers['access-control-allow-origin']).toBeUndefined();
+    } finally {
+      await own.close();
     }
   });
 });
