@@ -195,7 +195,7 @@ export function createRestEngine(options: RestEngineOptions): RestEngine {
           // Something the cache does not know: reload once (shared by concurrent requests), retry.
           reload =
             (error instanceof ApiError && error.cacheMiss) ||
-            (isPgError(error) && RETRY_CODES.has(error.code));
+            (isPgError(error) && (RETRY_CODES.has(error.code) || staleCache.has(error)));
           // A pooled connection that died while idle (a frozen Lambda, a restarted database): a
           // read is safe to run again on a fresh one; a write may have committed, so it is not.
           const lostRead = connectionLost(error) && /^(GET|HEAD)$/i.test(request.method);
@@ -657,7 +657,7 @@ export function createRestEngine(options: RestEngineOptions): RestEngine {
     const explicit =
       counting.length > 0 || (!readOnly && ctx.media === 'object') || maxAffected !== undefined;
     const tx = { readOnly, explicit, statements: [...counting, rpcPlan.statement], applies: APPLIED_BY.rpc };
-    return transaction(ctx, tx, async (results, more) => {
+    return rpcTransaction(ctx, tx, !readMethod && readOnly, async (results, more) => {
       if (rpcPlan.shape === 'void') return { status: 204, headers: {}, body: '' };
       const row = resultRow(results[results.length - 1]!);
       const total = await countFor(more, prefer.count, rpcPlan, results[0], row);
@@ -693,6 +693,26 @@ export function createRestEngine(options: RestEngineOptions): RestEngine {
       }
       return renderRows(ctx, row, range.offset, total ?? nullableNumber(row.total), 'read');
     });
+  }
+
+  /**
+   * A function's transaction. A POST runs read-only only because the cache says the function is not
+   * volatile; a 25006 there may mean it was redefined VOLATILE since (`CREATE OR REPLACE` after a
+   * first try as STABLE), which without LISTEN (Lambda) nothing else would tell: the cache is
+   * reloaded and the call tried once more. Nothing was written by the refused attempt.
+   */
+  async function rpcTransaction(
+    ctx: RequestContext,
+    tx: Parameters<typeof transaction>[1],
+    readOnlyByVolatility: boolean,
+    finish: Parameters<typeof transaction>[2],
+  ): Promise<RestResponse> {
+    try {
+      return await transaction(ctx, tx, finish);
+    } catch (error) {
+      if (readOnlyByVolatility && isPgError(error) && error.code === '25006') staleCache.add(error);
+      throw error;
+    }
   }
 
   /**
@@ -851,6 +871,9 @@ function safeBody(ctx: { request: RestRequest; headers: Record<string, string> }
 const headerText = (text: string) => text.replace(/[^\x20-\x7e]/g, '?').replaceAll('"', "'");
 
 const guarded = new WeakSet<pg.PoolClient>();
+
+/** Database errors that may come from a stale schema cache rather than from the request. */
+const staleCache = new WeakSet<object>();
 
 /** The connection, not the statement, failed: socket errors, or the server ending the session. */
 function connectionLost(error: unknown): boolean {

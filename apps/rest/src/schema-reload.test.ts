@@ -36,6 +36,20 @@ describe('schema cache reload', () => {
     });
   });
 
+  it('calls a function redefined VOLATILE since the cache was loaded in a writable transaction', async () => {
+    await ownerQuery(`CREATE TABLE reload_notes (note text);
+      CREATE FUNCTION reload_add_note(note text) RETURNS int LANGUAGE sql STABLE AS
+        $$ INSERT INTO reload_notes VALUES (note) RETURNING 1 $$;`);
+    // Postgres refuses the write inside a STABLE function itself.
+    const stable = await t.call('POST', '/rpc/reload_add_note', { body: { note: 'a' } });
+    expect([stable.status, (stable.json as { code: string }).code]).toEqual([400, '0A000']);
+    await ownerQuery(`CREATE OR REPLACE FUNCTION reload_add_note(note text) RETURNS int LANGUAGE sql VOLATILE AS
+        $$ INSERT INTO reload_notes VALUES (note) RETURNING 1 $$;`);
+    const volatile = await t.call('POST', '/rpc/reload_add_note', { body: { note: 'b' } });
+    expect([volatile.status, volatile.json]).toEqual([200, 1]);
+    expect(await ownerQuery('SELECT note FROM reload_notes')).toEqual([{ note: 'b' }]);
+  });
+
   it('bounds miss-triggered reloads under a flood of requests for missing tables', async () => {
     const before = loads.length;
     const started = performance.now();
