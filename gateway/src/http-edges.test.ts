@@ -344,7 +344,7 @@ describe('request bodies', () => {
     expect(await echoed(parts, 40)).toMatchObject({ bodyLength: 8, contentLength: '8' });
   });
 
-  it('leaves a malformed Content-Length to node's parser: 400 and the connection closed', async () => {
+  it('leaves a malformed Content-Length to the HTTP parser: 400 and the connection closed', async () => {
     const res = parse(await exchange([post('POST', 'content-length: 3x\r\n', 'abc')]));
     expect(res.status).toBe(400);
   });
