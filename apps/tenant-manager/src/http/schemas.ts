@@ -66,7 +66,8 @@ export const LimitsBody = Type.Object({
 });
 
 export const RefParams = Type.Object({ ref: Type.String({ maxLength: 100 }) });
-export const ApiKeyParams = Type.Object({
+/** A project's child resource (API key, signing key) by its uuid. */
+export const IdParams = Type.Object({
   ref: Type.String({ maxLength: 100 }),
   id: Type.String({ format: 'uuid' }),
 });
@@ -211,6 +212,26 @@ export const SigningKey = Type.Object({
   created_at: Type.String({ format: 'date-time' }),
   updated_at: Type.String({ format: 'date-time' }),
 });
+
+export const Jwks = Type.Object(
+  {
+    keys: Type.Array(
+      Type.Object(
+        {
+          kty: Type.Literal('EC'),
+          crv: Type.Literal('P-256'),
+          x: Type.String(),
+          y: Type.String(),
+          kid: Type.String(),
+          alg: Type.Literal('ES256'),
+          use: Type.Literal('sig'),
+        },
+        { additionalProperties: false, description: 'A public JWK: never a private part' },
+      ),
+    ),
+  },
+  { description: 'RFC 7517 JWK Set, as served at /auth/v1/.well-known/jwks.json by hosted Supabase' },
+);
 
 /** What an operator may set; `deleting` is only ever the platform's. */
 export const SettableClusterStatus = Type.Union([

@@ -1,8 +1,11 @@
 import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import type { Context } from './context.js';
-import { conflict } from './errors.js';
+import { conflict, notFound } from './errors.js';
 import { requireProjectRow, withProjectLock } from './projects.js';
-import { inTransaction } from './transaction.js';
+import { inTransaction, withAdvisoryLock } from './transaction.js';
+
+/** Keys a project may hold that are not revoked (all of them are in its JWKS). */
+export const MAX_SIGNING_KEYS = 10;
 
 export type SigningKeyStatus = 'in_use' | 'standby' | 'previously_used' | 'revoked';
 
@@ -57,15 +60,69 @@ export async function createSigningKey(ctx: Context, ref: string): Promise<Signi
   const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
   const publicJwk = { ...publicKey.export({ format: 'jwk' }), kid: id, alg: 'ES256', use: 'sig' };
   const privateJwk = JSON.stringify({ ...privateKey.export({ format: 'jwk' }), kid: id, alg: 'ES256' });
-  const now = ctx.clock.now();
-  const { rows } = await ctx.db.query<SigningKeyRow>(
-    `INSERT INTO tm.signing_keys (id, project_id, algorithm, status, public_jwk, private_jwk_enc, created_at, updated_at)
-     VALUES ($1, $2, 'ES256', 'standby', $3, $4, $5, $5) RETURNING *`,
-    [id, project.id, JSON.stringify(publicJwk), ctx.box.seal(privateJwk, aad(id)), now],
-  );
+  // Counted and inserted under a lock of the project's signing keys: concurrent creates cannot pass the cap.
+  const row = await withAdvisoryLock(ctx, `supaplane.signing-keys:${project.id}`, async (db) => {
+    const count = await db.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM tm.signing_keys WHERE project_id = $1 AND status <> 'revoked'`,
+      [project.id],
+    );
+    if (count.rows[0]!.n >= MAX_SIGNING_KEYS) {
+      throw conflict(
+        `the project already has ${MAX_SIGNING_KEYS} signing keys that are not revoked; revoke one first`,
+        'too_many_signing_keys',
+      );
+    }
+    const now = ctx.clock.now();
+    const { rows } = await db.query<SigningKeyRow>(
+      `INSERT INTO tm.signing_keys (id, project_id, algorithm, status, public_jwk, private_jwk_enc, created_at, updated_at)
+       VALUES ($1, $2, 'ES256', 'standby', $3, $4, $5, $5) RETURNING *`,
+      [id, project.id, JSON.stringify(publicJwk), ctx.box.seal(privateJwk, aad(id)), now],
+    );
+    return rows[0]!;
+  });
   // A standby key is already in the JWKS: gateways must see it before anyone signs with it.
   await bumpAndInvalidate(ctx, project.id, ref);
-  return toSigningKey(rows[0]!);
+  return toSigningKey(row!);
+}
+
+/** One signing key of the project, whatever its status; unknown → 404. */
+export async function getSigningKey(ctx: Context, ref: string, id: string): Promise<SigningKey> {
+  const project = await requireProjectRow(ctx.db, ref);
+  const { rows } = await ctx.db.query<SigningKeyRow>(
+    'SELECT * FROM tm.signing_keys WHERE id::text = $1 AND project_id = $2',
+    [id, project.id],
+  );
+  if (!rows[0]) throw notFound('signing key');
+  return toSigningKey(rows[0]);
+}
+
+/**
+ * Revokes a standby or previously used key: it leaves the JWKS, so tokens it signed stop verifying
+ * once gateways evict. The key in use cannot be revoked (rotate first: 409); a revoked one is 404.
+ */
+export async function revokeSigningKey(ctx: Context, ref: string, id: string): Promise<SigningKey> {
+  const project = await requireProjectRow(ctx.db, ref);
+  const revoked = await withProjectLock(ctx, project.id, async (db) => {
+    const { rows } = await db.query<SigningKeyRow>(
+      `SELECT * FROM tm.signing_keys WHERE id::text = $1 AND project_id = $2 AND status <> 'revoked'`,
+      [id, project.id],
+    );
+    const row = rows[0];
+    if (!row) throw notFound('signing key');
+    if (row.status === 'in_use') {
+      throw conflict(
+        'the signing key in use cannot be revoked; rotate to another key first',
+        'signing_key_in_use',
+      );
+    }
+    const updated = await db.query<SigningKeyRow>(
+      `UPDATE tm.signing_keys SET status = 'revoked', updated_at = $2 WHERE id = $1 RETURNING *`,
+      [row.id, ctx.clock.now()],
+    );
+    return updated.rows[0]!;
+  });
+  await bumpAndInvalidate(ctx, project.id, ref);
+  return toSigningKey(revoked!);
 }
 
 /**

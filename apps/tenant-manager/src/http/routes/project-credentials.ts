@@ -1,5 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { Type } from '@sinclair/typebox';
+import { type Static, Type } from '@sinclair/typebox';
 import {
   createApiKey,
   getApiKey,
@@ -9,10 +9,20 @@ import {
 } from '../../lib/api-keys.js';
 import type { Context } from '../../lib/context.js';
 import { deleteSecrets, listSecrets, upsertSecrets } from '../../lib/secrets.js';
-import { createSigningKey, listSigningKeys, rotateSigningKeys } from '../../lib/signing-keys.js';
+import {
+  createSigningKey,
+  getSigningKey,
+  listSigningKeys,
+  MAX_SIGNING_KEYS,
+  projectJwks,
+  revokeSigningKey,
+  rotateSigningKeys,
+} from '../../lib/signing-keys.js';
+import { requireProjectRow } from '../../lib/projects.js';
 import {
   ApiKey,
-  ApiKeyParams,
+  IdParams,
+  Jwks,
   DeleteSecretsBody,
   errors,
   NewApiKeyBody,
@@ -66,7 +76,7 @@ export const projectCredentialRoutes: FastifyPluginAsyncTypebox<{ ctx: Context }
       schema: {
         tags: ['api-keys'],
         summary: 'Get an active API key (a secret key masked unless reveal=true; revoked keys are 404)',
-        params: ApiKeyParams,
+        params: IdParams,
         querystring: RevealQuery,
         response: { 200: ApiKey, ...errors },
       },
@@ -80,7 +90,7 @@ export const projectCredentialRoutes: FastifyPluginAsyncTypebox<{ ctx: Context }
       schema: {
         tags: ['api-keys'],
         summary: 'Revoke an API key (gateways are told at once)',
-        params: ApiKeyParams,
+        params: IdParams,
         response: { 200: ApiKey, ...errors },
       },
     },
@@ -152,12 +162,63 @@ export const projectCredentialRoutes: FastifyPluginAsyncTypebox<{ ctx: Context }
     {
       schema: {
         tags: ['signing-keys'],
-        summary: 'Create an ES256 signing key in standby',
+        summary: `Create an ES256 signing key in standby (at most ${MAX_SIGNING_KEYS} that are not revoked)`,
         params: RefParams,
         response: { 201: SigningKey, ...errors },
       },
     },
-    async (request, reply) => reply.status(201).send(await createSigningKey(ctx, request.params.ref)),
+    async (request, reply) => {
+      const key = await createSigningKey(ctx, request.params.ref);
+      return reply
+        .status(201)
+        .header('location', `/v1/projects/${request.params.ref}/signing-keys/${key.id}`)
+        .send(key);
+    },
+  );
+
+  app.get(
+    '/v1/projects/:ref/signing-keys/:id',
+    {
+      schema: {
+        tags: ['signing-keys'],
+        summary: 'Get a JWT signing key (public half), whatever its status',
+        params: IdParams,
+        response: { 200: SigningKey, ...errors },
+      },
+    },
+    (request) => getSigningKey(ctx, request.params.ref, request.params.id),
+  );
+
+  app.delete(
+    '/v1/projects/:ref/signing-keys/:id',
+    {
+      schema: {
+        tags: ['signing-keys'],
+        summary:
+          'Revoke a standby or previously used signing key: it leaves the JWKS (409 for the key in use, 404 once revoked)',
+        params: IdParams,
+        response: { 200: SigningKey, ...errors },
+      },
+    },
+    (request) => revokeSigningKey(ctx, request.params.ref, request.params.id),
+  );
+
+  app.get(
+    '/v1/projects/:ref/jwks',
+    {
+      schema: {
+        tags: ['signing-keys'],
+        summary:
+          "The project's JWKS: public halves of every signing key that is not revoked (what gateways verify user tokens with)",
+        params: RefParams,
+        response: { 200: Jwks, ...errors },
+      },
+    },
+    async (request) => {
+      const project = await requireProjectRow(ctx.db, request.params.ref);
+      // Stored public JWKs; the response schema lets only the public members through.
+      return (await projectJwks(ctx, project.id)) as Static<typeof Jwks>;
+    },
   );
 
   app.post(
