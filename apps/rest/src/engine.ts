@@ -518,7 +518,8 @@ export function createRestEngine(options: RestEngineOptions): RestEngine {
       }
       const row = resultRow(results[0]!);
       checkAffected(row.n);
-      status = upsertStatus(writePlan.countsInserted ? Number(results[0]!.rows[0]?.[3] ?? 0) : undefined);
+      // `inserted` follows total, n, body and the two RESPONSE_GUCS.
+      status = upsertStatus(writePlan.countsInserted ? Number(results[0]!.rows[0]?.[5] ?? 0) : undefined);
       if (ret === 'headers-only') {
         if (ctx.media === 'object' && row.n !== 1) throw singularError(row.n);
         const first = (JSON.parse(row.body) as Record<string, unknown>[])[0];
@@ -764,13 +765,14 @@ export function createRestEngine(options: RestEngineOptions): RestEngine {
     const more: More = async (statement) => (await runBatch(client, [statement]))[0]!;
     try {
       let response: RestResponse;
+      let results: BatchResult[];
       if (!tx.explicit && !rollback) {
-        const results = await runBatch(client, [setup, ...tx.statements]);
+        results = await runBatch(client, [setup, ...tx.statements]);
         response = await finish(results.slice(1), more);
       } else {
         const begin = { sql: tx.readOnly ? 'BEGIN READ ONLY' : 'BEGIN', params: [], prepare: false };
         try {
-          const results = await runBatch(client, [begin, setup, ...tx.statements]);
+          results = await runBatch(client, [begin, setup, ...tx.statements]);
           response = await finish(results.slice(2), more);
         } catch (error) {
           await runBatch(client, [{ sql: 'ROLLBACK', params: [], prepare: false }]).catch((e: Error) => {
@@ -780,6 +782,9 @@ export function createRestEngine(options: RestEngineOptions): RestEngine {
         }
         await runBatch(client, [{ sql: rollback ? 'ROLLBACK' : 'COMMIT', params: [], prepare: false }]);
       }
+      // The main statement comes last; when it built the body, the RESPONSE_GUCS follow `body`.
+      const last = results.at(-1)?.rows[0];
+      if (last && last.length >= 5) response = withResponseGucs(response, last[3] ?? null, last[4] ?? null);
       const applied = appliedPreferences(ctx.prefer, tx.applies ?? APPLIED_BY.read);
       if (applied) response.headers['preference-applied'] = applied;
       // As PostgREST: a body's schema is named when it was chosen by a profile header, or could
@@ -871,6 +876,63 @@ function safeBody(ctx: { request: RestRequest; headers: Record<string, string> }
 const headerText = (text: string) => text.replace(/[^\x20-\x7e]/g, '?').replaceAll('"', "'");
 
 const guarded = new WeakSet<pg.PoolClient>();
+
+/**
+ * A response as the statement's `response.headers` / `response.status` settings amend it, as in
+ * PostgREST: the status replaces ours, and each header replaces ours of the same name. Settings
+ * it cannot use are 500 PGRST111 / PGRST112 (the transaction has committed by then, as there).
+ */
+function withResponseGucs(
+  response: RestResponse,
+  headers: string | null,
+  status: string | null,
+): RestResponse {
+  if (headers === null && status === null) return response;
+  const out = { ...response, headers: { ...response.headers } };
+  if (headers !== null) {
+    let list: unknown;
+    try {
+      list = JSON.parse(headers);
+    } catch {
+      list = undefined;
+    }
+    const valid =
+      Array.isArray(list) &&
+      list.every(
+        (h) => isObject(h) && Object.keys(h).length === 1 && typeof Object.values(h)[0] === 'string',
+      );
+    if (!valid) {
+      throw apiError(
+        500,
+        'PGRST111',
+        'response.headers guc must be a JSON array composed of objects with a single key and a string value',
+      );
+    }
+    const fromGuc: Record<string, string> = {};
+    for (const h of list as Record<string, string>[]) {
+      const [name, value] = Object.entries(h)[0]!;
+      const key = name.toLowerCase();
+      // A header Node cannot send (CR/LF, non-Latin-1) would fail the whole response.
+      if (!/^[!#$%&'*+.^_`|~0-9a-z-]+$/.test(key) || /[^\t\x20-\x7e\x80-\xff]/.test(value)) {
+        throw apiError(
+          500,
+          'PGRST111',
+          'response.headers guc must be a JSON array composed of objects with a single key and a string value',
+        );
+      }
+      fromGuc[key] = fromGuc[key] === undefined ? value : `${fromGuc[key]}, ${value}`;
+    }
+    Object.assign(out.headers, fromGuc);
+  }
+  if (status !== null) {
+    const code = /^\s*\d{3}\s*$/.test(status) ? Number(status) : Number.NaN;
+    if (!(code >= 100 && code <= 599)) {
+      throw apiError(500, 'PGRST112', 'response.status guc must be a valid status code');
+    }
+    out.status = code;
+  }
+  return out;
+}
 
 /** Database errors that may come from a stale schema cache rather than from the request. */
 const staleCache = new WeakSet<object>();

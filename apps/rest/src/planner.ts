@@ -612,11 +612,18 @@ const ROWS_JSON = `coalesce(json_agg(pgrst_row), '[]'::json)::text`;
 const ROWS_JSON_STRIPPED = `coalesce(json_strip_nulls(json_agg(pgrst_row)), '[]'::json)::text`;
 
 /**
+ * `response.headers` and `response.status` as the statement left them (a function, trigger or policy
+ * may set them, as in PostgREST): read in the outer query, after the rows were produced.
+ */
+export const RESPONSE_GUCS = `nullif(current_setting('response.headers', true), '') AS response_headers, nullif(current_setting('response.status', true), '') AS response_status`;
+
+/**
  * The statement every read and every returning write ends in: one row with `total`, `n` (rows in
- * this page) and `body` (the JSON array, built by json_agg in the database; `jsonBody` builds
- * another from the rows `pgrst_row`).
+ * this page), `body` (the JSON array, built by json_agg in the database; `jsonBody` builds
+ * another from the rows `pgrst_row`), then the two RESPONSE_GUCS, then `extra`.
  */
 function wrapRows(inner: string, totalSql: string, csv = false, jsonBody = ROWS_JSON, extra = '') {
+  extra = `, ${RESPONSE_GUCS}${extra}`;
   if (!csv) {
     return `SELECT ${totalSql} AS total, count(*)::int AS n, ${jsonBody} AS body${extra} FROM (${inner}) AS pgrst_row`;
   }
@@ -1078,7 +1085,7 @@ export function planRpc(
   if (routine.returns === 'void') {
     checkUnusedLevels(ctx);
     // A fixed result type keeps the prepared statement valid if the function is redefined.
-    const sql = `SELECT NULL::bigint AS total, 0 AS n, '' AS body FROM ${call} AS pgrst_void`;
+    const sql = `SELECT NULL::bigint AS total, 0 AS n, '' AS body, ${RESPONSE_GUCS} FROM ${call} AS pgrst_void`;
     return { statement: { sql, params: ctx.params.values }, shape: 'void' };
   }
   if (routine.returns === 'scalar') {

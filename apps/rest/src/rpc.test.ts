@@ -63,6 +63,38 @@ describe('rpc', () => {
     expect((await t.call('GET', '/rpc/one_inout?n=1')).json).toEqual({ n: 2 });
   });
 
+  it('answers with the status and headers a function sets in response.status and response.headers', async () => {
+    await ownerQuery(`CREATE FUNCTION created_with(status text, headers text) RETURNS int LANGUAGE plpgsql AS $$
+        BEGIN
+          PERFORM set_config('response.status', status, true);
+          PERFORM set_config('response.headers', headers, true);
+          RETURN 1;
+        END $$;
+      CREATE FUNCTION redirect_void() RETURNS void LANGUAGE sql AS
+        $$ SELECT set_config('response.headers', '[{"Location": "/elsewhere"}]', true),
+                  set_config('response.status', '303', true) $$;`);
+    const created = await t.call('POST', '/rpc/created_with', {
+      body: { status: '201', headers: '[{"Cache-Control": "max-age=60"}, {"Content-Type": "text/x-one"}]' },
+    });
+    expect(created.status).toBe(201);
+    expect(created.headers).toMatchObject({ 'cache-control': 'max-age=60', 'content-type': 'text/x-one' });
+    expect(created.body).toBe('1');
+    const redirect = await t.call('POST', '/rpc/redirect_void');
+    expect([redirect.status, redirect.headers.location]).toEqual([303, '/elsewhere']);
+    // Unset, nothing changes; invalid settings are PostgREST's 500s.
+    expect((await t.call('POST', '/rpc/created_with', { body: { status: '', headers: '' } })).status).toBe(
+      200,
+    );
+    const badStatus = await t.call('POST', '/rpc/created_with', { body: { status: 'teapot', headers: '' } });
+    expect([badStatus.status, (badStatus.json as { code: string }).code]).toEqual([500, 'PGRST112']);
+    const badHeaders = await t.call('POST', '/rpc/created_with', {
+      body: { status: '', headers: '{"a": 1}' },
+    });
+    expect([badHeaders.status, (badHeaders.json as { code: string }).code]).toEqual([500, 'PGRST111']);
+    // The settings are the transaction's own: the next call on the same connection is unaffected.
+    expect((await t.call('GET', '/rpc/add?a=1&b=2')).status).toBe(200);
+  });
+
   it('passes the whole body to a one-parameter function with Prefer: params=single-object', async () => {
     const r = await t.call('POST', '/rpc/titles_like', {
       headers: { prefer: 'params=single-object' },
