@@ -20,7 +20,7 @@ import {
 } from './request-headers.js';
 import { type BatchResult, type BatchStatement, runBatch } from './batch.js';
 import { bodyFormat, invalidBody, isRawFormat, parseBody, RAW_PARAMETER_TYPE } from './request-body.js';
-import { ApiError, apiError, cacheMiss, fromPgError, isPgError } from './errors.js';
+import { ApiError, apiError, cacheMiss, type ErrorBody, fromPgError, isPgError } from './errors.js';
 import {
   type CountKind,
   findRawRoutine,
@@ -252,9 +252,7 @@ export function createRestEngine(options: RestEngineOptions): RestEngine {
     if (!schemas.includes(schema)) {
       throw apiError(406, 'PGRST106', `The schema must be one of the following: ${schemas.join(', ')}`);
     }
-    if (method === 'OPTIONS') {
-      return { status: 200, headers: { allow: 'OPTIONS,GET,HEAD,POST,PUT,PATCH,DELETE' }, body: '' };
-    }
+    if (method === 'OPTIONS') return optionsResponse(current, schema, segments, request.rawQuery);
     if (!['GET', 'HEAD', 'POST', 'PATCH', 'PUT', 'DELETE'].includes(method)) {
       throw apiError(405, 'PGRST117', `Unsupported HTTP method: ${method}`);
     }
@@ -286,6 +284,43 @@ export function createRestEngine(options: RestEngineOptions): RestEngine {
     const relation = findRelation(current, schema, segments[0]!);
     if (readMethod) return read(ctx, relation);
     return write(ctx, relation);
+  }
+
+  /**
+   * OPTIONS as PostgREST 12 answers it: `Allow` lists what the relation accepts (a view only what
+   * it is updatable for, PUT only with a primary key) or, for a function found as GET would find
+   * it, `OPTIONS,POST` when volatile; an unknown relation is a bare 404 `{}`.
+   */
+  function optionsResponse(
+    current: SchemaCache,
+    schema: string,
+    segments: string[],
+    rawQuery: string,
+  ): RestResponse {
+    const allow = (methods: string): RestResponse => ({
+      status: 200,
+      headers: { 'access-control-allow-origin': '*', allow: methods },
+      body: '',
+    });
+    if (segments.length === 0) return allow('OPTIONS,GET,HEAD');
+    if (segments[0] === 'rpc' && segments.length === 2) {
+      const args = decodeQueryString(rawQuery)
+        .map(([k]) => k)
+        .filter((k) => !RESERVED.has(k));
+      const { routine } = findRoutine(current, schema, segments[1]!, [...new Set(args)], false, false);
+      return allow(routine.volatility === 'volatile' ? 'OPTIONS,POST' : 'OPTIONS,GET,HEAD,POST');
+    }
+    if (segments.length !== 1) throw apiError(404, 'PGRST125', 'Invalid path specified in request URL');
+    const relation = current.relations.get(qualifiedKey(schema, segments[0]!));
+    if (!relation) throw cacheMiss(new ApiError(404, {} as ErrorBody));
+    const bits = relation.updatable ?? 0;
+    const [update, insert, del] = [4, 8, 16].map((bit) => (bits & bit) === bit);
+    const methods = ['OPTIONS,GET,HEAD'];
+    if (insert) methods.push('POST');
+    if (insert && update && relation.pk.length) methods.push('PUT');
+    if (update) methods.push('PATCH');
+    if (del) methods.push('DELETE');
+    return allow(methods.join(','));
   }
 
   interface RequestContext {

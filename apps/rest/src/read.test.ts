@@ -262,6 +262,24 @@ describe('reads', () => {
     });
   });
 
+  it('answers OPTIONS with what the relation or function allows, as PostgREST', async () => {
+    await ownerQuery(`CREATE VIEW options_counts AS SELECT author_id, count(*) AS n FROM books GROUP BY author_id;
+      CREATE TABLE options_nokey (v int);`);
+    const allow = async (path: string) => {
+      const r = await t.call('OPTIONS', path);
+      return [r.status, r.headers.allow, r.headers['access-control-allow-origin']];
+    };
+    expect(await allow('/books')).toEqual([200, 'OPTIONS,GET,HEAD,POST,PUT,PATCH,DELETE', '*']);
+    expect((await allow('/options_nokey'))[1]).toBe('OPTIONS,GET,HEAD,POST,PATCH,DELETE');
+    expect((await allow('/book_titles'))[1]).toBe('OPTIONS,GET,HEAD,POST,PUT,PATCH,DELETE');
+    expect((await allow('/options_counts'))[1]).toBe('OPTIONS,GET,HEAD');
+    expect((await allow('/'))[1]).toBe('OPTIONS,GET,HEAD');
+    expect((await allow('/rpc/add?a=1&b=2'))[1]).toBe('OPTIONS,GET,HEAD,POST');
+    expect((await allow('/rpc/sleep_ms?ms=1'))[1]).toBe('OPTIONS,POST');
+    const unknown = await t.call('OPTIONS', '/options_none');
+    expect([unknown.status, unknown.json]).toEqual([404, {}]);
+  });
+
   it('evaluates deeply nested logic trees, and refuses deeper ones with PGRST100', async () => {
     // or(id.eq.1,and(or(id.eq.1,and(... id.eq.2))): two tree levels per repetition.
     const nested = (n: number) => `or=(${'or(id.eq.1,and('.repeat(n)}id.eq.2${'))'.repeat(n)})`;

@@ -23,6 +23,12 @@ export interface Relation {
   readonly pk: readonly string[];
   readonly comment?: string | null;
   /**
+   * What Postgres allows on the relation, as `pg_relation_is_updatable` bits (4 UPDATE, 8 INSERT,
+   * 16 DELETE): all of them for tables, what auto-updatability or INSTEAD OF triggers give a view or
+   * foreign table, none for a materialized view. For OPTIONS' `Allow`.
+   */
+  readonly updatable?: number;
+  /**
    * Functions of an exposed schema taking this relation's row as their one argument, by name:
    * computed fields (one value, selected, filtered and ordered on like a column) and computed
    * relationships (rows of a table or view, embedded by the function's name).
@@ -94,6 +100,7 @@ const INTROSPECTION_SQL = `
 SELECT
  (SELECT coalesce(json_agg(json_build_object(
     'schema', n.nspname, 'name', c.relname, 'kind', c.relkind, 'comment', obj_description(c.oid, 'pg_class'),
+    'updatable', CASE WHEN c.relkind IN ('r', 'p') THEN 28 WHEN c.relkind IN ('v', 'f') THEN pg_relation_is_updatable(c.oid::regclass, true) ELSE 0 END,
     'columns', coalesce((SELECT json_agg(json_build_object(
         'name', a.attname, 'type', format_type(a.atttypid, a.atttypmod), 'nullable', NOT a.attnotnull,
         'hasDefault', a.atthasdef OR a.attidentity <> '', 'generated', a.attgenerated <> '' OR a.attidentity = 'a',
@@ -209,6 +216,7 @@ export async function loadSchemaCache(
       columnList: r.columns,
       pk: r.pk,
       comment: r.comment ?? null,
+      updatable: r.updatable ?? 0,
       // The relation's own schema first: its function wins a name found in two exposed schemas.
       computed: new Map(r.computed.toReversed().map((f) => [f.name, f])),
     });
