@@ -79,9 +79,18 @@ export interface BuildAppOptions {
   readonly metrics?: TenantManagerMetrics;
 }
 
+export interface PublicRoute {
+  readonly method: string;
+  /** Fastify's pattern, e.g. `/v1/projects/:ref`. */
+  readonly url: string;
+  readonly documented: boolean;
+}
+
 export interface TenantManagerApp {
   /** Operator API: /v1/*, /docs, /health, /ready. */
   readonly publicApp: HttpApp;
+  /** Every route of the public app as registered (`documented`: in the OpenAPI document). */
+  readonly publicRoutes: readonly PublicRoute[];
   /** Gateway and rest-function API: /internal/v1/*, /health. */
   readonly internalApp: HttpApp;
   readonly ctx: Context;
@@ -225,6 +234,12 @@ export async function buildApp(options: BuildAppOptions): Promise<TenantManagerA
   };
 
   const publicApp = baseServer(log, bodyLimit);
+  const publicRoutes: PublicRoute[] = [];
+  publicApp.addHook('onRoute', (route) => {
+    for (const method of [route.method].flat()) {
+      if (method !== 'HEAD') publicRoutes.push({ method, url: route.url, documented: !route.schema?.hide });
+    }
+  });
   installErrorHandling(publicApp);
   countRequests(publicApp, 'public', metrics);
   await publicApp.register(underPressure, { maxEventLoopDelay: 2_000, exposeStatusRoute: false });
@@ -301,6 +316,7 @@ export async function buildApp(options: BuildAppOptions): Promise<TenantManagerA
 
   return {
     publicApp,
+    publicRoutes,
     internalApp,
     ctx,
     provisioner,

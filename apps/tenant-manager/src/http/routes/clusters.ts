@@ -41,7 +41,7 @@ export const clusterRoutes: FastifyPluginAsyncTypebox<{
     async (request, reply) => {
       const cluster = await registerCluster(ctx, request.body);
       if (cluster.status === 'active') provisioner.refill(cluster.id);
-      return reply.status(201).send(cluster);
+      return reply.status(201).header('location', `/v1/clusters/${cluster.id}`).send(cluster);
     },
   );
 
@@ -66,7 +66,7 @@ export const clusterRoutes: FastifyPluginAsyncTypebox<{
     async (request, reply) => {
       const cluster = await provisionCluster(ctx, request.body);
       provisioner.refill(cluster.id);
-      return reply.status(201).send(cluster);
+      return reply.status(201).header('location', `/v1/clusters/${cluster.id}`).send(cluster);
     },
   );
 

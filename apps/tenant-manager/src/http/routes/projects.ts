@@ -61,7 +61,10 @@ export const projectRoutes: FastifyPluginAsyncTypebox<ProjectRoutesOptions> = as
         }),
       ]);
       clearTimeout(timer);
-      return reply.status(201).send(await getProject(ctx, row.ref));
+      return reply
+        .status(201)
+        .header('location', `/v1/projects/${row.ref}`)
+        .send(await getProject(ctx, row.ref));
     },
   );
 
