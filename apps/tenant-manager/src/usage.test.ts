@@ -124,10 +124,14 @@ describe('GET /v1/projects/:ref/usage', () => {
       const res = await get(`/v1/projects/usage-alpha/usage?${query}`);
       expect(res.statusCode, query).toBe(400);
       expect(res.json().message).toMatch(/hours|days/);
+      expect(res.json().code, query).toBe('validation_failed');
     }
-    const both = await get('/v1/projects/usage-alpha/usage?hours=2&days=2');
-    expect(both.statusCode).toBe(400);
-    expect(both.json().message).toBe('give hours or days, not both');
+    // the same code as the schema's refusals: a script tells a bad window from other 400s one way
+    for (const url of ['/v1/projects/usage-alpha/usage?hours=2&days=2', '/v1/usage?hours=2&days=2']) {
+      const both = await get(url);
+      expect(both.statusCode).toBe(400);
+      expect(both.json()).toEqual({ message: 'give hours or days, not both', code: 'validation_failed' });
+    }
     expect((await get('/v1/projects/nope-nope-nope/usage')).statusCode).toBe(404);
     expect((await get('/v1/projects/BAD!/usage')).statusCode).toBe(400);
   });

@@ -62,7 +62,8 @@ export interface ProjectUsage {
 
 /** `hours` or `days` from a query (one of them, default 24 hours) as a window. */
 export function usageWindow(query: { hours?: number | undefined; days?: number | undefined }): UsageWindow {
-  if (query.hours !== undefined && query.days !== undefined) throw badRequest('give hours or days, not both');
+  if (query.hours !== undefined && query.days !== undefined)
+    throw badRequest('give hours or days, not both', 'validation_failed');
   if (query.days !== undefined) return { unit: 'day', count: query.days };
   return { unit: 'hour', count: query.hours ?? 24 };
 }
@@ -71,7 +72,7 @@ export function usageWindow(query: { hours?: number | undefined; days?: number |
 function periodsOf(now: Date, span: UsageWindow): { periods: string[]; from: Date } {
   const max = span.unit === 'hour' ? MAX_USAGE_HOURS : MAX_USAGE_DAYS;
   if (!Number.isInteger(span.count) || span.count < 1 || span.count > max) {
-    throw badRequest(`${span.unit}s must be an integer from 1 to ${max}`);
+    throw badRequest(`${span.unit}s must be an integer from 1 to ${max}`, 'validation_failed');
   }
   const size = span.unit === 'hour' ? HOUR_MS : DAY_MS;
   const current = Math.floor(now.getTime() / size) * size;
