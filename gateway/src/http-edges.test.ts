@@ -344,8 +344,18 @@ describe('request bodies', () => {
     expect(await echoed(parts, 40)).toMatchObject({ bodyLength: 8, contentLength: '8' });
   });
 
-  it('leaves a malformed Content-Length to the HTTP parser: 400 and the connection closed', async () => {
-    const res = parse(await exchange([post('POST', 'content-length: 3x\r\n', 'abc')]));
-    expect(res.status).toBe(400);
+  it("answers what node's HTTP parser refuses (malformed head, oversized headers) in JSON a browser can read", async () => {
+    const bad = parse(await exchange([post('POST', 'content-length: 3x\r\n', 'abc')]));
+    const big = parse(await exchange([post('GET', `authorization: Bearer ${'x'.repeat(20_000)}\r\n`)]));
+    for (const [res, status] of [
+      [bad, 400],
+      [big, 431],
+    ] as const) {
+      expect(res.status).toBe(status);
+      expect(res.headers['content-type']).toMatch(/^application\/json/);
+      expect(res.headers['access-control-allow-origin']).toBe('*');
+      expect(res.headers.connection).toBe('close');
+      expect(typeof JSON.parse(res.body.toString()).message).toBe('string');
+    }
   });
 });

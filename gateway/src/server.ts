@@ -1,5 +1,6 @@
 import { type Server, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { fromNodeProviderChain } from '@aws-sdk/credential-providers';
 import { Redis } from 'ioredis';
 import pino, { type Logger } from 'pino';
@@ -122,6 +123,7 @@ export async function startGateway(
     gateway.handle,
   );
   server.on('upgrade', gateway.handleUpgrade);
+  server.on('clientError', answerClientError);
   // Without a listener node answers 100 at once, before the key check or the size check.
   server.on('checkContinue', gateway.handleExpectContinue);
   await new Promise<void>((resolve, reject) => {
@@ -165,6 +167,37 @@ export async function startGateway(
     return closing;
   };
   return { url: `http://${displayHost}:${port}`, port, metricsUrl, gateway, close };
+}
+
+/** The status node itself would answer for a request it cannot parse or did not receive in time. */
+const CLIENT_ERRORS: Record<string, readonly [number, string, string]> = {
+  HPE_HEADER_OVERFLOW: [431, 'Request Header Fields Too Large', 'Request headers too large'],
+  HPE_CHUNK_EXTENSIONS_OVERFLOW: [413, 'Payload Too Large', 'Chunk extensions too large'],
+  ERR_HTTP_REQUEST_TIMEOUT: [408, 'Request Timeout', 'The request was not received in time'],
+};
+const BAD_REQUEST = [400, 'Bad Request', 'Malformed HTTP request'] as const;
+
+/**
+ * node's own refusals (a malformed head, headers over the size limit, a request not received within
+ * `requestTimeout`), answered as node would but with a JSON body and CORS like every other refusal,
+ * so a browser app reads the status instead of a CORS failure. Which host was asked is unknown here:
+ * `*` with no credentials exposes nothing but this generic message.
+ */
+export function answerClientError(error: NodeJS.ErrnoException, socket: Duplex): void {
+  // As node: only while nothing of a response went out on this connection, and never to a peer that left.
+  const pending = (socket as { _httpMessage?: { headersSent: boolean } | null })._httpMessage;
+  if (!socket.writable || pending?.headersSent || error.code === 'ECONNRESET') {
+    socket.destroy();
+    return;
+  }
+  const [status, reason, message] = CLIENT_ERRORS[error.code ?? ''] ?? BAD_REQUEST;
+  const body = JSON.stringify({ message });
+  socket.end(
+    `HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json; charset=utf-8\r\n` +
+      `content-length: ${Buffer.byteLength(body)}\r\naccess-control-allow-origin: *\r\n` +
+      `connection: close\r\n\r\n${body}`,
+    () => socket.destroy(),
+  );
 }
 
 /** `GET /metrics` on a port of its own, answering nothing else (404 JSON, as the main port does). */
