@@ -620,7 +620,7 @@ export function createRestEngine(options: RestEngineOptions): RestEngine {
             .map(([k]) => k)
             .filter((k) => !RESERVED.has(k.split('.').pop()!))
         : Object.keys((ctx.request.body?.length && (safeBody(ctx) as object)) || {});
-      findRoutine(ctx.current, ctx.schema, name, given, false);
+      findRoutine(ctx.current, ctx.schema, name, given, prefer.params === 'single-object', !readMethod);
     }
     let query: ParsedQuery;
     try {

@@ -8,6 +8,7 @@ import {
   type Routine,
   type SchemaCache,
   closest,
+  editDistance,
   qualifiedKey,
 } from './schema-cache.js';
 
@@ -943,25 +944,64 @@ export function findRoutine(
     if (chosen) return chosen;
   }
   const qualifiedName = `${schema}.${name}`;
-  const list = [...argNames].sort().join(', ');
-  const allNames = [...cache.routines.values()]
-    .flat()
-    .filter((r) => r.schema === schema)
-    .map((r) => r.name);
-  const suggestion = candidates.length ? undefined : closest(name, allNames);
+  const sorted = [...argNames].sort();
+  const list = sorted.join(', ');
+  // PostgREST's wording: the parameters given (none, one, several), and the single-json fallback
+  // only where a POST could have used it; under params=single-object only that.
+  const withGiven = argNames.length
+    ? ` with parameter${argNames.length > 1 ? 's' : ''} ${list}`
+    : ' without parameters';
+  const searched = singleObject
+    ? ' with a single json/jsonb parameter'
+    : `${withGiven}${post ? ' or with a single unnamed json/jsonb parameter' : ''}`;
+  let hint: string | null = null;
+  if (!singleObject) {
+    // A function of that name with other parameters: the closest parameter list, as PostgREST.
+    const allNames = [...cache.routines.values()]
+      .flat()
+      .filter((r) => r.schema === schema)
+      .map((r) => r.name);
+    const suggestion = candidates.length ? closestParameters(sorted, candidates) : closest(name, allNames);
+    if (suggestion)
+      hint = `Perhaps you meant to call the function ${schema}.${candidates.length ? name : ''}${suggestion}`;
+  }
   throw cacheMiss(
     apiError(
       404,
       'PGRST202',
-      argNames.length
-        ? `Could not find the function ${qualifiedName}(${list}) in the schema cache`
-        : `Could not find the function ${qualifiedName} without parameters in the schema cache`,
-      argNames.length
-        ? `Searched for the function ${qualifiedName} with parameters ${list} or with a single unnamed json/jsonb parameter, but no matches were found in the schema cache.`
-        : `Searched for the function ${qualifiedName} without parameters or with a single unnamed json/jsonb parameter, but no matches were found in the schema cache.`,
-      suggestion ? `Perhaps you meant to call the function ${schema}.${suggestion}` : null,
+      singleObject
+        ? `Could not find the function ${qualifiedName} in the schema cache`
+        : argNames.length
+          ? `Could not find the function ${qualifiedName}(${list}) in the schema cache`
+          : `Could not find the function ${qualifiedName} without parameters in the schema cache`,
+      `Searched for the function ${qualifiedName}${searched}, but no matches were found in the schema cache.`,
+      hint,
     ),
   );
+}
+
+/**
+ * The parameter list of `candidates` most like the given one, compared as PostgREST's hint does
+ * (each list as text, `(a, b)` with names sorted): similarity is 1 - edit distance / longer
+ * length, and at least a third.
+ */
+function closestParameters(given: readonly string[], candidates: readonly Routine[]): string | undefined {
+  const text = (names: readonly string[]) => `(${[...names].sort().join(', ')})`;
+  const target = text(given);
+  let best: string | undefined;
+  let bestScore = 0.33;
+  for (const r of candidates) {
+    const option = text(r.args.map((a) => a.name));
+    const longer = Math.max(option.length, target.length);
+    // Not worth comparing texts so different in length that they cannot score.
+    if (Math.abs(option.length - target.length) > longer * (1 - bestScore)) continue;
+    const score = 1 - editDistance(target, option) / longer;
+    if (score >= bestScore && option !== best) {
+      best = option;
+      bestScore = score;
+    }
+  }
+  return best;
 }
 
 /** The function a raw body goes to: its one parameter is unnamed and of `type` (`text`, `xml`, `bytea`). */
@@ -980,7 +1020,7 @@ export function findRawRoutine(
     apiError(
       404,
       'PGRST202',
-      `Could not find the function ${schema}.${name}(${type}) in the schema cache`,
+      `Could not find the function ${schema}.${name} in the schema cache`,
       `Searched for the function ${schema}.${name} with a single unnamed ${type} parameter, but no matches were found in the schema cache.`,
     ),
   );

@@ -177,7 +177,7 @@ describe('rpc', () => {
         '1',
         404,
         'PGRST202',
-        'Could not find the function public.add(text) in the schema cache',
+        'Could not find the function public.add in the schema cache',
       ],
     ] as const;
     for (const [url, type, body, status, code, message] of refusedBodies) {
@@ -281,13 +281,35 @@ describe('rpc', () => {
       code: 'PGRST202',
       message: 'Could not find the function public.ad(a) in the schema cache',
       details:
-        'Searched for the function public.ad with parameters a or with a single unnamed json/jsonb parameter, but no matches were found in the schema cache.',
+        'Searched for the function public.ad with parameter a or with a single unnamed json/jsonb parameter, but no matches were found in the schema cache.',
       hint: 'Perhaps you meant to call the function public.add',
     });
     const wrongArgs = await t.call('POST', '/rpc/add', { body: { a: 1, c: 2 } });
     expect(wrongArgs.status).toBe(404);
-    expect(wrongArgs.json).toMatchObject({
+    // The function exists: the hint names its closest parameter list, as PostgREST's.
+    expect(wrongArgs.json).toEqual({
+      code: 'PGRST202',
       message: 'Could not find the function public.add(a, c) in the schema cache',
+      details:
+        'Searched for the function public.add with parameters a, c or with a single unnamed json/jsonb parameter, but no matches were found in the schema cache.',
+      hint: 'Perhaps you meant to call the function public.add(a, b)',
+    });
+    // By GET no body could go to a json parameter; under params=single-object only that is looked for.
+    const getUnknown = await t.call('GET', '/rpc/ad?a=1');
+    expect(getUnknown.json).toMatchObject({
+      details:
+        'Searched for the function public.ad with parameter a, but no matches were found in the schema cache.',
+    });
+    const singleObject = await t.call('POST', '/rpc/add', {
+      headers: { prefer: 'params=single-object' },
+      body: { a: 1, b: 2 },
+    });
+    expect(singleObject.json).toEqual({
+      code: 'PGRST202',
+      message: 'Could not find the function public.add in the schema cache',
+      details:
+        'Searched for the function public.add with a single json/jsonb parameter, but no matches were found in the schema cache.',
+      hint: null,
     });
     // By GET, a parameter whose value is no filter is an argument too, unknown here.
     const extraGetArg = await t.call('GET', '/rpc/add?a=1&b=2&c=3');
