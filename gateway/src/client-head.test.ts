@@ -63,6 +63,11 @@ describe('readClientHead', () => {
       'TE: trailers',
       'X-Request-Id: r',
       'X-Forwarded-For: 9.9.9.9',
+      // Where the request came in: the client's word is no proof, and an upstream may build URLs from it.
+      'X-Forwarded-Host: evil.example',
+      'X-Forwarded-Prefix: /evil',
+      'Forwarded: host=evil.example;proto=http',
+      'X-Real-IP: 6.6.6.6',
     ]);
     const head = readClientHead(req.rawHeaders);
     expect(head.forward).toEqual([

@@ -63,6 +63,13 @@ const NOT_FORWARDED = new Set([
   'x-tenant-id',
   'x-client-authorization',
   'x-forwarded-for',
+  // Where the request came in, as the client claims it: an upstream building absolute URLs (storage's
+  // upload Location, auth's redirects) must not take the client's word. X-Forwarded-Proto and -Port are
+  // kept: the ALB sets them (replacing the client's).
+  'x-forwarded-host',
+  'x-forwarded-prefix',
+  'forwarded',
+  'x-real-ip',
   'x-request-id',
 ]);
 
