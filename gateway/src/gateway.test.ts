@@ -739,12 +739,9 @@ describe('operations', () => {
     }
   });
 
-  it('drains in-flight requests on shutdown, cuts WebSocket tunnels after the grace, then refuses connections', async () => {
-    const own = await startGateway(
-      testConfig(registry, { upstreamHeadersTimeoutMs: 5_000, shutdownGraceMs: 3_000 }),
-    );
-    const { port } = new URL(own.url);
-    const socket = await new Promise<Socket>((resolve, reject) => {
+  /** A WebSocket tunnel to the echo upstream through the gateway on `port`: the client's socket. */
+  const openWebSocket = (port: string) =>
+    new Promise<Socket>((resolve, reject) => {
       const req = httpRequest({
         host: '127.0.0.1',
         port,
@@ -759,6 +756,13 @@ describe('operations', () => {
       req.on('error', reject);
       req.end();
     });
+
+  it('drains in-flight requests on shutdown, cuts WebSocket tunnels after the grace, then refuses connections', async () => {
+    const own = await startGateway(
+      testConfig(registry, { upstreamHeadersTimeoutMs: 5_000, shutdownGraceMs: 3_000 }),
+    );
+    const { port } = new URL(own.url);
+    const socket = await openWebSocket(port);
     const tunnelClosed = new Promise((resolve) => socket.once('close', resolve));
     const slow = call(own.url, project.ref, '/rest/v1/__slow', {
       headers: { apikey: project.publishableKey },
@@ -775,21 +779,7 @@ describe('operations', () => {
   it('does not wait out the grace for open WebSocket tunnels: with no HTTP request in flight it stops at once', async () => {
     const own = await startGateway(testConfig(registry, { shutdownGraceMs: 10_000 }));
     const { port } = new URL(own.url);
-    const socket = await new Promise<Socket>((resolve, reject) => {
-      const req = httpRequest({
-        host: '127.0.0.1',
-        port,
-        path: `/realtime/v1/websocket?apikey=${project.publishableKey}`,
-        headers: {
-          host: `${project.ref}.${BASE_DOMAIN}:${port}`,
-          connection: 'Upgrade',
-          upgrade: 'websocket',
-        },
-      });
-      req.on('upgrade', (_res, s) => resolve(s));
-      req.on('error', reject);
-      req.end();
-    });
+    const socket = await openWebSocket(port);
     const tunnelClosed = new Promise((resolve) => socket.once('close', resolve));
     expect(own.gateway.inFlight).toBe(0);
     const started = Date.now();
