@@ -91,6 +91,7 @@ const OBJECT_TYPE = 'application/vnd.pgrst.object+json; charset=utf-8';
 const OBJECT_STRIPPED_TYPE = 'application/vnd.pgrst.object+json;nulls=stripped; charset=utf-8';
 const ARRAY_STRIPPED_TYPE = 'application/vnd.pgrst.array+json;nulls=stripped; charset=utf-8';
 const CSV_TYPE = 'text/csv; charset=utf-8';
+const GEOJSON_TYPE = 'application/geo+json; charset=utf-8';
 const RETRY_CODES = new Set(['42P01', '42703', '42883']);
 const MIN_RELOAD_INTERVAL_MS = 50;
 const SETUP_SQL = `SELECT set_config('search_path', $1, true), set_config('role', $2, true),
@@ -369,6 +370,7 @@ export function createRestEngine(options: RestEngineOptions): RestEngine {
     const query = parseQuery(ctx.request.rawQuery);
     const plan = newContext(ctx.current, query);
     plan.csv = ctx.media === 'csv';
+    plan.geojson = ctx.media === 'geojson';
     plan.stripNulls = ctx.stripNulls;
     const range = pageRange(ctx, query);
     const statement = planRead(
@@ -421,6 +423,7 @@ export function createRestEngine(options: RestEngineOptions): RestEngine {
     const query = parseQuery(ctx.request.rawQuery);
     const plan = newContext(ctx.current, query);
     plan.csv = ctx.media === 'csv';
+    plan.geojson = ctx.media === 'geojson';
     plan.stripNulls = ctx.stripNulls;
     const ret: ReturnPreference = prefer.return ?? 'minimal';
     const format = bodyFormat(ctx.headers['content-type']);
@@ -675,6 +678,7 @@ export function createRestEngine(options: RestEngineOptions): RestEngine {
     }
     const plan = newContext(ctx.current, query);
     plan.csv = ctx.media === 'csv';
+    plan.geojson = ctx.media === 'geojson';
     plan.stripNulls = ctx.stripNulls;
     const call = routineCall(plan, routine, args, body, singleParam);
     const range = pageRange(ctx, query);
@@ -724,7 +728,7 @@ export function createRestEngine(options: RestEngineOptions): RestEngine {
         body: method === 'HEAD' ? '' : body,
       });
       if (rpcPlan.shape === 'scalar') return single(row.body);
-      if (rpcPlan.shape === 'object' && ctx.media !== 'csv') {
+      if (rpcPlan.shape === 'object' && ctx.media !== 'csv' && ctx.media !== 'geojson') {
         return single(row.n === 1 ? row.body.slice(1, -1) : 'null');
       }
       return renderRows(ctx, row, range.offset, total ?? nullableNumber(row.total), 'read');
@@ -866,6 +870,9 @@ export function createRestEngine(options: RestEngineOptions): RestEngine {
     let body: string;
     if (ctx.media === 'csv') {
       headers['content-type'] = CSV_TYPE;
+      body = row.body;
+    } else if (ctx.media === 'geojson') {
+      headers['content-type'] = GEOJSON_TYPE;
       body = row.body;
     } else if (ctx.media === 'object') {
       headers['content-type'] = ctx.stripNulls ? OBJECT_STRIPPED_TYPE : OBJECT_TYPE;

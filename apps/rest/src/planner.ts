@@ -214,6 +214,8 @@ export interface PlanContext {
   readonly params: Params;
   /** Render the body as CSV instead of a JSON array. */
   csv?: boolean;
+  /** Render the body as a GeoJSON FeatureCollection (`application/geo+json`). */
+  geojson?: boolean;
   /** Leave out the null fields of the rows' JSON (`nulls=stripped`). */
   stripNulls?: boolean;
   /** Paths of `query.levels` that matched an embedded resource; others are PGRST108. */
@@ -611,6 +613,14 @@ export interface ReadPlan extends Statement {
 
 const ROWS_JSON = `coalesce(json_agg(pgrst_row), '[]'::json)::text`;
 const ROWS_JSON_STRIPPED = `coalesce(json_strip_nulls(json_agg(pgrst_row)), '[]'::json)::text`;
+/**
+ * As PostgREST builds `application/geo+json`: each row through PostGIS's ST_AsGeoJSON(record) (found
+ * on the search path; Supabase installs PostGIS in `extensions`), without PostGIS a 42883.
+ */
+const ROWS_GEOJSON = `json_build_object('type', 'FeatureCollection', 'features', coalesce(json_agg(ST_AsGeoJSON(pgrst_row)::json), '[]'))::text`;
+
+const rowsBody = (ctx: PlanContext) =>
+  ctx.geojson ? ROWS_GEOJSON : ctx.stripNulls ? ROWS_JSON_STRIPPED : ROWS_JSON;
 
 /**
  * `response.headers` and `response.status` as the statement left them (a function, trigger or policy
@@ -682,7 +692,7 @@ export function planRead(
   // does): a statement of their own would call the function again.
   const counted = count === 'exact' || (count === 'estimated' && options.call !== undefined);
   const totalSql = counted ? `(${count_})` : 'NULL::bigint';
-  const jsonBody = options.jsonBody ?? (ctx.stripNulls ? ROWS_JSON_STRIPPED : ROWS_JSON);
+  const jsonBody = (!ctx.geojson && options.jsonBody) || rowsBody(ctx);
   const sql = withCall + wrapRows(inner, totalSql, ctx.csv, jsonBody);
   const params = ctx.params.values;
   if (count !== 'planned' && count !== 'estimated') return { sql, params };
@@ -725,7 +735,7 @@ function returningSelect(
   const level = renderLevel(sub, relation, alias, select, '');
   ctx.aliasCounter = sub.aliasCounter;
   const inner = `SELECT ${level.selectList.join(', ') || 'NULL'} FROM pgrst_source AS ${ident(alias)} ${level.joins.join(' ')}`;
-  return `WITH pgrst_source AS (${cte}) ${wrapRows(inner, 'NULL::bigint', ctx.csv && ret === 'representation', ctx.stripNulls ? ROWS_JSON_STRIPPED : ROWS_JSON, extra)}`;
+  return `WITH pgrst_source AS (${cte}) ${wrapRows(inner, 'NULL::bigint', ctx.csv && ret === 'representation', rowsBody(ctx), extra)}`;
 }
 
 export interface InsertOptions {
@@ -1136,7 +1146,7 @@ export function planRpc(
       jsonBody: scalarBody(routine, raw),
     });
     // CSV is rows under the `pgrst_scalar` header, for one value as for a set of them.
-    return rpcRead(plan, routine.setof || ctx.csv ? 'rows' : 'scalar');
+    return rpcRead(plan, routine.setof || ctx.csv || ctx.geojson ? 'rows' : 'scalar');
   }
   const returned = routine.returnRelation
     ? ctx.cache.relations.get(qualifiedKey(routine.returnRelation.schema, routine.returnRelation.name))

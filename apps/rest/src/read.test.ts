@@ -262,6 +262,38 @@ describe('reads', () => {
     });
   });
 
+  it('answers application/geo+json (supabase-js geojson()) with a FeatureCollection built by ST_AsGeoJSON', async () => {
+    const geo = { headers: { accept: 'application/geo+json' } };
+    // Without PostGIS, Postgres's own error, as PostgREST answers it.
+    const missing = await t.call('GET', '/books?select=id&limit=1', geo);
+    expect([missing.status, (missing.json as { code: string }).code]).toEqual([404, '42883']);
+    // A stand-in for PostGIS's ST_AsGeoJSON(record), where Supabase installs PostGIS.
+    await adminQuery(`CREATE SCHEMA IF NOT EXISTS extensions;
+      GRANT USAGE ON SCHEMA extensions TO anon, authenticated, service_role;
+      CREATE OR REPLACE FUNCTION extensions.st_asgeojson(r record) RETURNS text LANGUAGE plpgsql STABLE AS
+        $$ BEGIN RETURN json_build_object('type', 'Feature', 'geometry', NULL, 'properties', to_jsonb(r))::text; END $$;`);
+    const features = (rows: object[]) => ({
+      type: 'FeatureCollection',
+      features: rows.map((properties) => ({ type: 'Feature', geometry: null, properties })),
+    });
+    const r = await t.call('GET', '/books?select=id,title&id=lte.2&order=id', geo);
+    expect([r.status, r.headers['content-type'], r.headers['content-range']]).toEqual([
+      200,
+      'application/geo+json; charset=utf-8',
+      '0-1/*',
+    ]);
+    expect(r.json).toEqual(
+      features([
+        { id: 1, title: 'A Wizard of Earthsea' },
+        { id: 2, title: 'The Left Hand of Darkness' },
+      ]),
+    );
+    const rpc = await t.call('GET', '/rpc/first_author?select=name', geo);
+    expect(rpc.json).toEqual(features([{ name: 'Ursula' }]));
+    const none = await t.call('GET', '/books?id=eq.0', geo);
+    expect(none.json).toEqual(features([]));
+  });
+
   it('answers OPTIONS with what the relation or function allows, as PostgREST', async () => {
     await ownerQuery(`CREATE VIEW options_counts AS SELECT author_id, count(*) AS n FROM books GROUP BY author_id;
       CREATE TABLE options_nokey (v int);`);

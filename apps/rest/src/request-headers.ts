@@ -5,7 +5,8 @@ import type { CountKind, ReturnPreference } from './planner.js';
 
 /** `text`, `xml` and `binary`: a function's scalar `text`, `xml` or `bytea` result as is. */
 export type RawMedia = 'text' | 'xml' | 'binary';
-export type Media = 'json' | 'object' | 'csv' | RawMedia;
+/** `geojson`: PostgREST's `application/geo+json`, rows as a FeatureCollection through PostGIS. */
+export type Media = 'json' | 'object' | 'csv' | 'geojson' | RawMedia;
 
 /** The return type each raw media type serves, and its Content-Type. */
 export const RAW_MEDIA: Readonly<Record<RawMedia, { returnType: string; contentType: string }>> = {
@@ -87,6 +88,7 @@ export function negotiate(accept: string | undefined, raw = false): Negotiated {
     if (VND_ARRAY.has(type)) return { media: 'json', stripNulls };
     if (VND_OBJECT.has(type)) return { media: 'object', stripNulls };
     if (type === 'text/csv' || type === 'text/*') return plain('csv');
+    if (type === 'application/geo+json') return plain('geojson');
     if (raw && type === 'text/plain') return plain('text');
     if (raw && (type === 'text/xml' || type === 'application/xml')) return plain('xml');
     if (raw && type === 'application/octet-stream') return plain('binary');
