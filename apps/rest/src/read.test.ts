@@ -262,6 +262,22 @@ describe('reads', () => {
     });
   });
 
+  it('refuses the explain media type (db-plan-enabled off, as on hosted Supabase) and unknown ones with PGRST107', async () => {
+    const refused = async (accept: string) => {
+      const r = await t.call('GET', '/books?select=id', { headers: { accept } });
+      expect([r.status, (r.json as { code: string }).code]).toEqual([406, 'PGRST107']);
+      return (r.json as { message: string }).message.replace('None of these media types are available: ', '');
+    };
+    // Named as PostgREST names what it read: canonical types, by quality, without q.
+    expect(await refused('application/vnd.pgrst.plan')).toBe(
+      'application/vnd.pgrst.plan+text; for="application/json"',
+    );
+    expect(await refused('application/vnd.pgrst.plan+json; for="text/csv"; options=buffers|analyze')).toBe(
+      'application/vnd.pgrst.plan+json; for="text/csv"; options=analyze|buffers',
+    );
+    expect(await refused('application/xyz;q=0.5, text/html')).toBe('text/html, application/xyz');
+  });
+
   it('answers application/geo+json (supabase-js geojson()) with a FeatureCollection built by ST_AsGeoJSON', async () => {
     const geo = { headers: { accept: 'application/geo+json' } };
     // Without PostGIS, Postgres's own error, as PostgREST answers it.

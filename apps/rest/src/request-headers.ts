@@ -96,9 +96,65 @@ export function negotiate(accept: string | undefined, raw = false): Negotiated {
   throw notAcceptable(accept);
 }
 
-/** PostgREST's 406 when nothing in `Accept` can be served. */
+/** PostgREST's 406 when nothing in `Accept` can be served, naming the types as it reads them. */
 export const notAcceptable = (accept: string | undefined) =>
-  apiError(406, 'PGRST107', `None of these media types are available: ${accept}`);
+  apiError(406, 'PGRST107', `None of these media types are available: ${acceptedAsNamed(accept ?? '')}`);
+
+/** What PostgREST calls each known media type in its messages; others keep their own text. */
+const CANONICAL: Record<string, string> = {
+  'application/json': 'application/json',
+  'application/geo+json': 'application/geo+json',
+  'text/csv': 'text/csv',
+  'text/plain': 'text/plain',
+  'text/xml': 'text/xml',
+  'application/openapi+json': 'application/openapi+json',
+  'application/x-www-form-urlencoded': 'application/x-www-form-urlencoded',
+  'application/octet-stream': 'application/octet-stream',
+  '*/*': '*/*',
+};
+
+/**
+ * An Accept header's types as PostgREST lists them: spaces dropped, by quality then specificity,
+ * without `q`, and known types by their canonical names — `application/vnd.pgrst.plan` (explain,
+ * which hosted Supabase leaves disabled: db-plan-enabled off) as `…plan+text; for="application/json"`.
+ */
+function acceptedAsNamed(accept: string): string {
+  const items = accept.split(',').map((raw, index) => {
+    const text = raw.replaceAll(' ', '');
+    const at = text.indexOf(';q=');
+    const type = at < 0 ? text : text.slice(0, at);
+    const q = at < 0 ? 1 : Number.parseFloat(text.slice(at + 3).split(';')[0]!) || 0;
+    const specificity = (type.match(/;/g)?.length ?? 0) - (type.match(/\*/g)?.length ?? 0);
+    return { type, q, specificity, index };
+  });
+  items.sort((a, b) => b.q - a.q || b.specificity - a.specificity || a.index - b.index);
+  return items.map(({ type }) => nameOf(type)).join(', ');
+}
+
+function nameOf(type: string): string {
+  const [essence = '', ...rest] = type.split(';');
+  const params = new Map(
+    rest.map((p) => {
+      const eq = p.indexOf('=');
+      return [p.slice(0, eq).toLowerCase(), p.slice(eq + 1).replace(/^"(.*)"$/, '$1')] as const;
+    }),
+  );
+  const lower = essence.toLowerCase();
+  const stripped = params.get('nulls') === 'stripped';
+  if (CANONICAL[lower]) return CANONICAL[lower];
+  if (VND_OBJECT.has(lower)) return `application/vnd.pgrst.object+json${stripped ? ';nulls=stripped' : ''}`;
+  if (VND_ARRAY.has(lower))
+    return stripped ? 'application/vnd.pgrst.array+json;nulls=stripped' : 'application/json';
+  const plan = /^application\/vnd\.pgrst\.plan(\+json|\+text)?$/.exec(lower);
+  if (plan) {
+    const format = plan[1] === '+json' ? 'json' : 'text';
+    const forType = nameOf(params.get('for') ?? 'application/json');
+    const known = ['analyze', 'verbose', 'settings', 'buffers', 'wal'];
+    const options = known.filter((o) => (params.get('options') ?? '').split('|').includes(o));
+    return `application/vnd.pgrst.plan+${format}; for="${forType}"${options.length ? `; options=${options.join('|')}` : ''}`;
+  }
+  return type;
+}
 
 export function parsePrefer(
   value: string | undefined,
