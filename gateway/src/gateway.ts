@@ -88,7 +88,15 @@ export interface Gateway {
   readonly keys: TieredCache<ApiKeyRecord, ApiKeyRecord>;
 }
 
-const OPEN_AUTH_PATHS = new Set(['/auth/v1/verify', '/auth/v1/callback', '/auth/v1/authorize']);
+/**
+ * Where hosted Supabase publishes a project's public signing keys (supabase-js `auth.getClaims()` reads
+ * it to verify asymmetric tokens). Keyless, like auth's redirects; with no auth service configured the
+ * gateway answers it from the project's cached config.
+ */
+const JWKS_PATH = '/auth/v1/.well-known/jwks.json';
+const OPEN_AUTH_PATHS = new Set(['/auth/v1/verify', '/auth/v1/callback', '/auth/v1/authorize', JWKS_PATH]);
+/** The members of a public JWK (EC and RSA): nothing else of a key record ever goes out. */
+const PUBLIC_JWK_MEMBERS = ['kty', 'crv', 'x', 'y', 'n', 'e', 'kid', 'alg', 'use', 'key_ops'];
 const SAFE_PATH = /^\/[A-Za-z0-9\-._~!$&'()*+,;=:@%/]*$/;
 const BAD_PATH = /(^|\/)(\.|%2e){1,2}(\/|$)|\/\/|%(?![0-9a-f]{2})/i;
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -509,7 +517,11 @@ export function buildGateway(options: GatewayOptions): Gateway {
   ): Promise<void> {
     const ref = project.ref;
     const upstream = project.upstreams.get(service);
-    if (!upstream) return reply(res, state, refusals.serviceNotConfigured(service));
+    if (!upstream) {
+      if (path === JWKS_PATH && (req.method === 'GET' || req.method === 'HEAD'))
+        return jwks(res, state, project);
+      return reply(res, state, refusals.serviceNotConfigured(service));
+    }
     if (upstream.kind === 'disallowed') {
       logger.error(
         { reqId: requestId, ref, upstreamHost: upstream.host },
@@ -673,6 +685,17 @@ export function buildGateway(options: GatewayOptions): Gateway {
     const throttled = overRateLimit(project, state);
     if (throttled) return reply(res, state, throttled);
     return forward(req, res, state, requestId, project, 'auth', path, queryPairs, null);
+  }
+
+  /** The project's public signing keys (none when it has only the HS256 secret), as auth would serve them. */
+  function jwks(res: ServerResponse, state: RequestState, project: ProjectRuntime): void {
+    const keys = (project.record.jwks?.keys ?? []).map((key) =>
+      Object.fromEntries(PUBLIC_JWK_MEMBERS.filter((m) => key[m] !== undefined).map((m) => [m, key[m]])),
+    );
+    applyLeadingHeaders(res, state);
+    // Short: a rotated or revoked key reaches verifiers within a minute (auth-js keeps its own copy too).
+    res.setHeader('cache-control', 'public, max-age=60');
+    sendJson(res, { status: 200, body: { keys } });
   }
 
   /** The 429 for a request past its project's rate limit, or null when it may pass (or there is none). */

@@ -295,3 +295,49 @@ describe('security suite: two projects × every prefix', () => {
     }
   });
 });
+
+describe("the project's JWKS at /auth/v1/.well-known/jwks.json", () => {
+  const path = '/auth/v1/.well-known/jwks.json';
+  let withKeys: TestProject;
+  let hsOnly: TestProject;
+
+  beforeAll(() => {
+    const { rest } = upstreamsFor('jwksjwksjwksjwksjwks', echo.port);
+    // A key record as it might be stored: anything past the public members must never go out.
+    withKeys = registry.addProject('jwksjwksjwksjwksjwks', {
+      upstreams: { rest: rest! },
+      jwks: { keys: [{ ...signingKey.jwk, d: 'private-part-never-published', status: 'in_use' }] },
+    });
+    hsOnly = registry.addProject('hsonlyhsonlyhsonlyhs', {
+      upstreams: { rest: upstreamsFor('hsonlyhsonlyhsonlyhs', echo.port).rest! },
+    });
+  });
+
+  it('serves the public keys without an API key (and with one), with CORS, when no auth service is configured', async () => {
+    const before = echo.requests.length;
+    for (const headers of [{}, { apikey: withKeys.publishableKey }] as Record<string, string>[]) {
+      const res = await call(url, withKeys.ref, path, { headers });
+      expect(res.status).toBe(200);
+      expect(res.body).toEqual({ keys: [signingKey.jwk] });
+      expect(res.headers['access-control-allow-origin']).toBe('*');
+      expect(res.headers['cache-control']).toBe('public, max-age=60');
+    }
+    expect(JSON.stringify((await call(url, withKeys.ref, path)).body)).not.toContain('private-part');
+    // Each project its own: one with only the HS256 secret publishes none.
+    expect((await call(url, hsOnly.ref, path)).body).toEqual({ keys: [] });
+    expect(echo.requests.length).toBe(before);
+  });
+
+  it('leaves the path to a configured auth service, and refuses other methods and unknown or paused projects', async () => {
+    const before = echo.requests.length;
+    const res = await call(url, alpha.ref, path, { headers: { apikey: alpha.publishableKey } });
+    expect(res.status).toBe(200);
+    expect(echo.requests.length).toBe(before + 1);
+    expect(
+      (await call(url, withKeys.ref, path, { method: 'POST', headers: { apikey: withKeys.publishableKey } }))
+        .status,
+    ).toBe(404);
+    expect((await call(url, 'nosuchprojectnosuch', path)).status).toBe(404);
+    expect((await call(url, paused.ref, path)).status).toBe(503);
+  });
+});
