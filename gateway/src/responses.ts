@@ -22,6 +22,13 @@ export const refusals = {
       hint: 'Double check your Supabase `anon` or `service_role` API key.',
     },
   },
+  openApiNeedsSecretKey: {
+    status: 403,
+    body: {
+      message: 'The data API schema (OpenAPI at /rest/v1/) is only served to secret API keys',
+      hint: 'Use a secret key from a protected environment; publishable keys can query the tables and functions themselves.',
+    },
+  },
   secretKeyInBrowser: {
     status: 401,
     body: {

@@ -341,3 +341,31 @@ describe("the project's JWKS at /auth/v1/.well-known/jwks.json", () => {
     expect((await call(url, paused.ref, path)).status).toBe(503);
   });
 });
+
+describe('the OpenAPI root /rest/v1/', () => {
+  it('is served to secret keys only, as on hosted Supabase; publishable keys keep every table and function path', async () => {
+    const before = echo.requests.length;
+    const token = hs256(alpha.jwtSecret, { ref: alpha.ref, role: 'authenticated', exp: nowSeconds() + 60 });
+    for (const path of ['/rest/v1/', '/rest/v1']) {
+      for (const headers of [
+        { apikey: alpha.publishableKey },
+        { apikey: alpha.publishableKey, authorization: `Bearer ${token}` },
+      ] as Record<string, string>[]) {
+        const res = await call(url, alpha.ref, path, { headers });
+        expect(res.status, path).toBe(403);
+        expect(res.body).toMatchObject({
+          message: expect.stringContaining('only served to secret API keys'),
+        });
+        expect(res.headers['access-control-allow-origin']).toBe('*');
+      }
+    }
+    expect(echo.requests.length).toBe(before);
+    expect((await call(url, alpha.ref, '/rest/v1/', { headers: { apikey: alpha.secretKey } })).status).toBe(
+      200,
+    );
+    expect(
+      (await call(url, alpha.ref, '/rest/v1/todos', { headers: { apikey: alpha.publishableKey } })).status,
+    ).toBe(200);
+    expect(echo.requests.length).toBe(before + 2);
+  });
+});
