@@ -481,10 +481,6 @@ export function buildGateway(options: GatewayOptions): Gateway {
     // checksum passes for any ref, and its refusals (before any rate limit) are not the project's use.
     state.metered = true;
     if (keyType === 'secret' && isBrowserRequest(head)) return reply(res, state, refusals.secretKeyInBrowser);
-    // The whole schema of every exposed table and function: as on hosted Supabase, secret keys only.
-    if (keyType !== 'secret' && service === 'rest' && (path === '/rest/v1/' || path === '/rest/v1')) {
-      return reply(res, state, refusals.openApiNeedsSecretKey);
-    }
     const throttled = overRateLimit(project, state);
     if (throttled) return reply(res, state, throttled);
 
@@ -504,6 +500,11 @@ export function buildGateway(options: GatewayOptions): Gateway {
       bearer = mintedTokens.bearerFor(ref, key.role, project.jwtSecret, clock.now());
     }
 
+    // The whole schema of every exposed table and function: as on hosted Supabase, secret keys only
+    // (after the token: a bad one is a 401 wherever it is sent).
+    if (keyType !== 'secret' && service === 'rest' && (path === '/rest/v1/' || path === '/rest/v1')) {
+      return reply(res, state, refusals.openApiNeedsSecretKey);
+    }
     return forward(req, res, state, requestId, project, service, path, query.pairs, bearer);
   }
 
