@@ -562,6 +562,13 @@ export async function ensureDemoProject(
     ? list.body
     : (list.body?.projects ?? []);
   let demo = projects.find((p) => p.name === name && p.status !== 'REMOVED');
+  if (demo?.status === 'INIT_FAILED') {
+    // Its provisioning gave up and was rolled back: nothing in it to keep, and it never comes up.
+    const removed = await operator('DELETE', `/v1/projects/${demo.ref}`);
+    expectOk(`removing the failed ${name} project`, removed, 200, 204);
+    log(`removed project ${name} (${demo.ref}): its provisioning had failed; creating it again`);
+    demo = undefined;
+  }
   if (!demo) {
     const created = await operator('POST', '/v1/projects', { name });
     expectOk(`creating the ${name} project`, created, 200, 201);

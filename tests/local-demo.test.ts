@@ -15,6 +15,7 @@ import {
   ensureDemoProject,
   ensurePortsFree,
   freeStackPorts,
+  type Operator,
   operatorClient,
   loadOrCreateSecrets,
   startLocalStack,
@@ -160,6 +161,32 @@ describe.skipIf(!local)('the demo project printed at start-up', () => {
       expect(await sql(first.ref, "SELECT to_regclass('public.todos') AS t")).toEqual([{ t: null }]);
     } finally {
       await deleteProject(first.ref);
+    }
+  });
+
+  it('replaces a demo project whose provisioning failed (INIT_FAILED) instead of waiting on it for ever', async () => {
+    const operator = operatorClient(platform().tenantManagerUrl, platform().adminKey);
+    const name = `demo-failed-${Date.now()}`;
+    const failed = await ensureDemoProject(operator, () => {}, name);
+    // The tenant-manager reports this project as INIT_FAILED (a start whose provisioning gave up);
+    // everything else, the delete and the new project included, is the real API.
+    const reportsFailed: Operator = async (method, path, body) => {
+      const res = await operator(method, path, body);
+      const mark = (p: { ref?: string; status?: string }) =>
+        p?.ref === failed.ref && p.status !== 'REMOVED' ? { ...p, status: 'INIT_FAILED' } : p;
+      if (method === 'GET' && Array.isArray(res.body)) return { ...res, body: res.body.map(mark) };
+      if (method === 'GET' && path === `/v1/projects/${failed.ref}`) return { ...res, body: mark(res.body) };
+      return res;
+    };
+    const lines: string[] = [];
+    const replaced = await ensureDemoProject(reportsFailed, (line) => lines.push(line), name);
+    try {
+      expect(replaced.ref).not.toBe(failed.ref);
+      expect((await admin('GET', `/v1/projects/${failed.ref}`)).status).toBe(404);
+      expect(lines.join('\n')).toContain(`removed project ${name} (${failed.ref})`);
+      expect(await sql(replaced.ref, 'SELECT count(*)::int AS n FROM todos')).toEqual([{ n: 2 }]);
+    } finally {
+      await deleteProject(replaced.ref);
     }
   });
 
