@@ -41,7 +41,13 @@ import {
   type WritePlan,
 } from './planner.js';
 import { decodeQueryString, parseQuery, type ParsedQuery } from './query-parser.js';
-import { loadSchemaCache, qualifiedKey, type Relation, type SchemaCache } from './schema-cache.js';
+import {
+  loadSchemaCache,
+  qualifiedKey,
+  type Relation,
+  SCHEMA_FINGERPRINT,
+  type SchemaCache,
+} from './schema-cache.js';
 
 export interface RestEngineOptions {
   readonly pool: pg.Pool;
@@ -54,6 +60,13 @@ export interface RestEngineOptions {
   readonly statementTimeoutMs?: number;
   /** LISTEN on `pgrst` for `reload schema`. Default true. */
   readonly listenForReload?: boolean;
+  /**
+   * Without LISTEN, the longest a warm engine serves a schema cache older than the database's DDL:
+   * the first request after this many ms also checks the catalogs' fingerprint (inside the request's
+   * own batch), and a change reloads the cache and runs that request again. `0` checks every request,
+   * `Infinity` never. Default 3000 without LISTEN, `Infinity` with it.
+   */
+  readonly schemaCheckIntervalMs?: number;
   /** PostgREST `db-tx-end`: whether `Prefer: tx=rollback` is honoured. Default `commit`. */
   readonly txEnd?: TxEnd;
   /** The role used without a JWT or without a `role` claim. Default `anon`; `null` refuses anonymous requests (PGRST302). */
@@ -94,6 +107,17 @@ const CSV_TYPE = 'text/csv; charset=utf-8';
 const GEOJSON_TYPE = 'application/geo+json; charset=utf-8';
 const RETRY_CODES = new Set(['42P01', '42703', '42883']);
 const MIN_RELOAD_INTERVAL_MS = 50;
+const DEFAULT_SCHEMA_CHECK_INTERVAL_MS = 3000;
+const SCHEMA_CHANGED = 'pgrst: schema changed';
+/**
+ * Runs first in a request's batch and fails it (22P02, nothing of the request done) when the
+ * catalogs no longer match the fingerprint of the cache the request was planned with. The cast
+ * is of a value computed at run time, so the planner cannot fold it into an error of its own.
+ */
+const SCHEMA_CHECK: Omit<BatchStatement, 'params'> = {
+  name: 'pgrst_schema_check',
+  sql: `SELECT CASE WHEN f = $1 THEN 0 ELSE ('${SCHEMA_CHANGED} ' || f)::int END FROM (SELECT ${SCHEMA_FINGERPRINT} AS f) s`,
+};
 const SETUP_SQL = `SELECT set_config('search_path', $1, true), set_config('role', $2, true),
   set_config('request.jwt.claims', $3, true), set_config('request.method', $4, true),
   set_config('request.path', $5, true), set_config('request.headers', $6, true),
@@ -118,6 +142,30 @@ export function createRestEngine(options: RestEngineOptions): RestEngine {
   let closed = false;
 
   let lastLoadStart = Number.NEGATIVE_INFINITY;
+  const checkInterval =
+    options.schemaCheckIntervalMs ??
+    (options.listenForReload === false ? DEFAULT_SCHEMA_CHECK_INTERVAL_MS : Number.POSITIVE_INFINITY);
+  /** When the catalogs were last read or compared (a load counts as a check). */
+  let lastCheck = Number.NEGATIVE_INFINITY;
+  /** Whether this request compares the catalogs with the cache (once per `checkInterval`). */
+  function checkDue(): boolean {
+    const now = performance.now();
+    if (!(now - lastCheck >= checkInterval)) return false;
+    lastCheck = now;
+    return true;
+  }
+  /**
+   * The check of a request that reached no transaction (a planning error such as PGRST201 from a
+   * stale cache, a cached OpenAPI document, OPTIONS): one query of its own, as nothing else runs.
+   */
+  async function schemaChanged(current: SchemaCache): Promise<boolean> {
+    try {
+      const { rows } = await pool.query(`SELECT ${SCHEMA_FINGERPRINT} AS f`);
+      return rows[0]?.f !== current.fingerprint;
+    } catch {
+      return false;
+    }
+  }
   /**
    * Single-flight load; `freshAfter` (a `performance.now()` instant) demands a load that started
    * after it. Loads start at most every MIN_RELOAD_INTERVAL_MS: a request that needs a fresh cache
@@ -140,6 +188,7 @@ export function createRestEngine(options: RestEngineOptions): RestEngine {
       .then((loaded) => {
         // A slower, older load never replaces a newer cache.
         if (!cache || cache.loadedAt <= started) cache = { ...loaded, loadedAt: started };
+        lastCheck = Math.max(lastCheck, started);
         options.onSchemaLoad?.(cache);
         return cache;
       })
@@ -190,13 +239,30 @@ export function createRestEngine(options: RestEngineOptions): RestEngine {
       for (let attempt = 0; ; attempt++) {
         try {
           const current = await loadCache(attempt && reload ? started : undefined);
-          return await route(current, request, headers, identity);
+          const check: SchemaCheck = { pending: attempt === 0 && checkDue() };
+          let response: RestResponse;
+          try {
+            response = await route(current, request, headers, identity, check);
+          } catch (error) {
+            if (check.pending && error instanceof ApiError && !error.cacheMiss) {
+              if (await schemaChanged(current)) staleCache.add(error);
+            }
+            throw error;
+          }
+          if (check.pending && (await schemaChanged(current))) {
+            const stale = new Error('schema cache older than the catalogs');
+            staleCache.add(stale);
+            throw stale;
+          }
+          return response;
         } catch (error) {
           if (attempt > 0) throw error;
-          // Something the cache does not know: reload once (shared by concurrent requests), retry.
+          // Something the cache does not know, or a cache older than the catalogs: reload once
+          // (shared by concurrent requests), retry.
           reload =
             (error instanceof ApiError && error.cacheMiss) ||
-            (isPgError(error) && (RETRY_CODES.has(error.code) || staleCache.has(error)));
+            staleCache.has(error as object) ||
+            (isPgError(error) && RETRY_CODES.has(error.code));
           // A pooled connection that died while idle (a frozen Lambda, a restarted database): a
           // read is safe to run again on a fresh one; a write may have committed, so it is not.
           const lostRead = connectionLost(error) && /^(GET|HEAD)$/i.test(request.method);
@@ -240,6 +306,7 @@ export function createRestEngine(options: RestEngineOptions): RestEngine {
     request: RestRequest,
     headers: Record<string, string>,
     identity: Identity,
+    check: SchemaCheck,
   ): Promise<RestResponse> {
     const method = request.method.toUpperCase();
     const path = request.path.replace(/^\/rest\/v1(?=\/|$)/, '') || '/';
@@ -275,6 +342,7 @@ export function createRestEngine(options: RestEngineOptions): RestEngine {
       profile: profileHeader !== undefined,
       prefer,
       path,
+      check,
     };
     if (root) {
       if (!readMethod) throw apiError(405, 'PGRST117', `Unsupported HTTP method: ${method}`);
@@ -337,6 +405,8 @@ export function createRestEngine(options: RestEngineOptions): RestEngine {
     readonly profile: boolean;
     readonly prefer: Preferences;
     readonly path: string;
+    /** Whether this request still has to compare the catalogs' fingerprint with `current`'s. */
+    readonly check: SchemaCheck;
   }
 
   function pageRange(ctx: RequestContext, query: ParsedQuery) {
@@ -802,17 +872,21 @@ export function createRestEngine(options: RestEngineOptions): RestEngine {
     };
     const rollback = ctx.prefer.tx === 'rollback';
     const more: More = async (statement) => (await runBatch(client, [statement]))[0]!;
+    // The fingerprint check rides in the request's own batch: no round trip of its own.
+    const check = ctx.check.pending ? { ...SCHEMA_CHECK, params: [ctx.current.fingerprint] } : undefined;
+    ctx.check.pending = false;
+    const lead = check ? [check, setup] : [setup];
     try {
       let response: RestResponse;
       let results: BatchResult[];
       if (!tx.explicit && !rollback) {
-        results = await runBatch(client, [setup, ...tx.statements]);
-        response = await finish(results.slice(1), more);
+        results = await runBatch(client, [...lead, ...tx.statements]);
+        response = await finish(results.slice(lead.length), more);
       } else {
         const begin = { sql: tx.readOnly ? 'BEGIN READ ONLY' : 'BEGIN', params: [], prepare: false };
         try {
-          results = await runBatch(client, [begin, setup, ...tx.statements]);
-          response = await finish(results.slice(2), more);
+          results = await runBatch(client, [begin, ...lead, ...tx.statements]);
+          response = await finish(results.slice(lead.length + 1), more);
         } catch (error) {
           await runBatch(client, [{ sql: 'ROLLBACK', params: [], prepare: false }]).catch((e: Error) => {
             broken = e;
@@ -835,6 +909,15 @@ export function createRestEngine(options: RestEngineOptions): RestEngine {
     } catch (error) {
       if (connectionLost(error) || (!isPgError(error) && !(error instanceof ApiError)))
         broken ??= error as Error;
+      // The catalogs changed since the cache was loaded: reload and run the request again.
+      if (
+        check &&
+        isPgError(error) &&
+        error.code === '22P02' &&
+        String(error.message).includes(SCHEMA_CHANGED)
+      ) {
+        staleCache.add(error);
+      }
       throw error;
     } finally {
       client.release(broken);
@@ -978,6 +1061,10 @@ function withResponseGucs(
 
 /** Database errors that may come from a stale schema cache rather than from the request. */
 const staleCache = new WeakSet<object>();
+
+interface SchemaCheck {
+  pending: boolean;
+}
 
 /** The connection, not the statement, failed: socket errors, or the server ending the session. */
 function connectionLost(error: unknown): boolean {

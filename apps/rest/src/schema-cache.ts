@@ -92,12 +92,40 @@ export interface SchemaCache {
   readonly routines: ReadonlyMap<string, readonly Routine[]>;
   /** `pg_timezone_names`, for `Prefer: timezone`. */
   readonly timezones: ReadonlySet<string>;
+  /** `SCHEMA_FINGERPRINT` in the snapshot the cache was read from. */
+  readonly fingerprint: string;
 }
 
 export const qualifiedKey = (schema: string, name: string) => `${schema}\u0000${name}`;
 
+/**
+ * A scalar expression that changes with any DDL (or GRANT, COMMENT) on user objects: per catalog
+ * the introspection reads, the number of rows and the sum of their `xmin`. A statement that adds or
+ * rewrites a catalog row gives it the newest transaction id, so with the count unchanged the sum
+ * grows; one that only removes rows lowers the count. (Only an xid wraparound between two checks
+ * could, in theory, hide a change; freezing keeps the raw xmin.) Catalog updates made in place
+ * (VACUUM, ANALYZE statistics) keep xmin and cause no reload. Objects of the system schemas and of
+ * temporary schemas (a function's CREATE TEMP TABLE) are left out; everything else counts, because
+ * views and foreign keys of exposed schemas reach into other ones.
+ */
+export const SCHEMA_FINGERPRINT = `(WITH ns AS (
+    SELECT oid, xmin FROM pg_namespace WHERE nspname !~ '^pg_' AND nspname <> 'information_schema'),
+  rel AS (SELECT oid, xmin FROM pg_class WHERE relnamespace IN (SELECT oid FROM ns))
+  SELECT concat_ws(' ',
+    (SELECT count(*) || ':' || coalesce(sum(xmin::text::bigint), 0) FROM ns),
+    (SELECT count(*) || ':' || coalesce(sum(xmin::text::bigint), 0) FROM rel),
+    (SELECT count(*) || ':' || coalesce(sum(a.xmin::text::bigint), 0) FROM pg_attribute a JOIN rel ON rel.oid = a.attrelid
+      WHERE a.attnum > 0),
+    (SELECT count(*) || ':' || coalesce(sum(d.xmin::text::bigint), 0) FROM pg_attrdef d JOIN rel ON rel.oid = d.adrelid),
+    (SELECT count(*) || ':' || coalesce(sum(r.xmin::text::bigint), 0) FROM pg_rewrite r JOIN rel ON rel.oid = r.ev_class),
+    (SELECT count(*) || ':' || coalesce(sum(xmin::text::bigint), 0) FROM pg_constraint WHERE connamespace IN (SELECT oid FROM ns)),
+    (SELECT count(*) || ':' || coalesce(sum(xmin::text::bigint), 0) FROM pg_proc WHERE pronamespace IN (SELECT oid FROM ns)),
+    (SELECT count(*) || ':' || coalesce(sum(xmin::text::bigint), 0) FROM pg_type WHERE typnamespace IN (SELECT oid FROM ns)),
+    (SELECT count(*) || ':' || coalesce(sum(xmin::text::bigint), 0) FROM pg_trigger WHERE tgrelid IN (SELECT oid FROM rel)),
+    (SELECT count(*) || ':' || coalesce(sum(xmin::text::bigint), 0) FROM pg_description WHERE objoid >= 16384)))`;
+
 const INTROSPECTION_SQL = `
-SELECT
+SELECT ${SCHEMA_FINGERPRINT} AS fingerprint,
  (SELECT coalesce(json_agg(json_build_object(
     'schema', n.nspname, 'name', c.relname, 'kind', c.relkind, 'comment', obj_description(c.oid, 'pg_class'),
     'updatable', CASE WHEN c.relkind IN ('r', 'p') THEN 28 WHEN c.relkind IN ('v', 'f') THEN pg_relation_is_updatable(c.oid::regclass, true) ELSE 0 END,
@@ -205,6 +233,7 @@ export async function loadSchemaCache(
     view_columns: ViewColumn[];
     routines: RawRoutine[];
     timezones: string[] | null;
+    fingerprint: string;
   };
   const relations = new Map<string, Relation>();
   for (const r of raw.relations) {
@@ -263,7 +292,15 @@ export async function loadSchemaCache(
     ...viewForeignKeys(raw.foreign_keys, raw.view_columns, relations),
   ];
   const timezones = raw.timezones ? new Set(raw.timezones) : (knownTimezones ?? new Set<string>());
-  return { schemas, loadedAt: startedAt, relations, foreignKeys, routines, timezones };
+  return {
+    schemas,
+    loadedAt: startedAt,
+    relations,
+    foreignKeys,
+    routines,
+    timezones,
+    fingerprint: raw.fingerprint,
+  };
 }
 
 interface ViewColumn {
