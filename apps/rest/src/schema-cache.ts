@@ -106,22 +106,30 @@ export const qualifiedKey = (schema: string, name: string) => `${schema}\u0000${
  * could, in theory, hide a change; freezing keeps the raw xmin.) Catalog updates made in place
  * (VACUUM, ANALYZE statistics) keep xmin and cause no reload. Objects of the system schemas and of
  * temporary schemas (a function's CREATE TEMP TABLE) are left out; everything else counts, because
- * views and foreign keys of exposed schemas reach into other ones.
+ * views and foreign keys of exposed schemas reach into other ones. User objects are exactly those
+ * with an OID from 16384 (FirstNormalObjectId; OIDs wrap back to it), which lets every catalog
+ * but pg_namespace (`public` is 2200) be read by a range scan of its OID index.
  */
 export const SCHEMA_FINGERPRINT = `(WITH ns AS (
     SELECT oid, xmin FROM pg_namespace WHERE nspname !~ '^pg_' AND nspname <> 'information_schema'),
-  rel AS (SELECT oid, xmin FROM pg_class WHERE relnamespace IN (SELECT oid FROM ns))
+  rel AS (SELECT oid, xmin FROM pg_class WHERE oid >= 16384 AND relnamespace IN (SELECT oid FROM ns))
   SELECT concat_ws(' ',
     (SELECT count(*) || ':' || coalesce(sum(xmin::text::bigint), 0) FROM ns),
     (SELECT count(*) || ':' || coalesce(sum(xmin::text::bigint), 0) FROM rel),
-    (SELECT count(*) || ':' || coalesce(sum(a.xmin::text::bigint), 0) FROM pg_attribute a JOIN rel ON rel.oid = a.attrelid
-      WHERE a.attnum > 0),
-    (SELECT count(*) || ':' || coalesce(sum(d.xmin::text::bigint), 0) FROM pg_attrdef d JOIN rel ON rel.oid = d.adrelid),
-    (SELECT count(*) || ':' || coalesce(sum(r.xmin::text::bigint), 0) FROM pg_rewrite r JOIN rel ON rel.oid = r.ev_class),
-    (SELECT count(*) || ':' || coalesce(sum(xmin::text::bigint), 0) FROM pg_constraint WHERE connamespace IN (SELECT oid FROM ns)),
-    (SELECT count(*) || ':' || coalesce(sum(xmin::text::bigint), 0) FROM pg_proc WHERE pronamespace IN (SELECT oid FROM ns)),
-    (SELECT count(*) || ':' || coalesce(sum(xmin::text::bigint), 0) FROM pg_type WHERE typnamespace IN (SELECT oid FROM ns)),
-    (SELECT count(*) || ':' || coalesce(sum(xmin::text::bigint), 0) FROM pg_trigger WHERE tgrelid IN (SELECT oid FROM rel)),
+    (SELECT count(*) || ':' || coalesce(sum(xmin::text::bigint), 0) FROM pg_attribute
+      WHERE attrelid >= 16384 AND attnum > 0 AND attrelid IN (SELECT oid FROM rel)),
+    (SELECT count(*) || ':' || coalesce(sum(xmin::text::bigint), 0) FROM pg_attrdef
+      WHERE adrelid >= 16384 AND adrelid IN (SELECT oid FROM rel)),
+    (SELECT count(*) || ':' || coalesce(sum(xmin::text::bigint), 0) FROM pg_rewrite
+      WHERE oid >= 16384 AND ev_class IN (SELECT oid FROM rel)),
+    (SELECT count(*) || ':' || coalesce(sum(xmin::text::bigint), 0) FROM pg_constraint
+      WHERE oid >= 16384 AND connamespace IN (SELECT oid FROM ns)),
+    (SELECT count(*) || ':' || coalesce(sum(xmin::text::bigint), 0) FROM pg_proc
+      WHERE oid >= 16384 AND pronamespace IN (SELECT oid FROM ns)),
+    (SELECT count(*) || ':' || coalesce(sum(xmin::text::bigint), 0) FROM pg_type
+      WHERE oid >= 16384 AND typnamespace IN (SELECT oid FROM ns)),
+    (SELECT count(*) || ':' || coalesce(sum(xmin::text::bigint), 0) FROM pg_trigger
+      WHERE tgrelid >= 16384 AND tgrelid IN (SELECT oid FROM rel)),
     (SELECT count(*) || ':' || coalesce(sum(xmin::text::bigint), 0) FROM pg_description WHERE objoid >= 16384)))`;
 
 const INTROSPECTION_SQL = `
