@@ -3,7 +3,7 @@ import { mintHs256 } from '@supaplane/jwt';
 import type { AddressInfo } from 'node:net';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { type FunctionUrlEvent, createLambdaHandler } from './lambda.js';
-import { adminQuery, JWT_SECRET, tokenFor, USER_C } from './test/helpers.js';
+import { adminQuery, JWT_SECRET, ownerQuery, tokenFor, USER_C } from './test/helpers.js';
 
 const event = (method: string, rawPath: string, rawQueryString = '', extra: Partial<FunctionUrlEvent> = {}) =>
   ({
@@ -67,6 +67,20 @@ describe('lambda handler (Function URL payload 2.0)', () => {
     )) as [{ n: number }];
     expect(n).toBeGreaterThan(0);
     expect(n).toBeLessThanOrEqual(2);
+  });
+
+  it('takes the schema check interval from REST_SCHEMA_CHECK_INTERVAL_MS', async () => {
+    const handler = createLambdaHandler({
+      REST_DB_URL: inject('restDbUrl'),
+      REST_SCHEMA_CHECK_INTERVAL_MS: '0',
+      SUPAPLANE_PROJECT_REF: 'lambdacheck',
+    });
+    closers.push(handler.close);
+    await ownerQuery('CREATE FUNCTION lambda_shape() RETURNS int LANGUAGE sql STABLE AS $$ SELECT 1 $$');
+    expect(JSON.parse((await handler(event('GET', '/rest/v1/rpc/lambda_shape'))).body)).toBe(1);
+    await ownerQuery(`DROP FUNCTION lambda_shape();
+      CREATE FUNCTION lambda_shape() RETURNS TABLE (n int) LANGUAGE sql STABLE AS $$ SELECT 1 $$`);
+    expect(JSON.parse((await handler(event('GET', '/rest/v1/rpc/lambda_shape'))).body)).toEqual([{ n: 1 }]);
   });
 
   it('fetches rest-config once per cold start with the internal token, and fails closed without leaking it', async () => {

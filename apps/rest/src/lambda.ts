@@ -81,6 +81,8 @@ export function createLambdaHandler(
   const ref = env.SUPAPLANE_PROJECT_REF ?? 'local';
   let runtime: Promise<Runtime> | undefined;
   let refreshing: Promise<Runtime> | undefined;
+  const checkSetting = env.REST_SCHEMA_CHECK_INTERVAL_MS;
+  const schemaCheckIntervalMs = checkSetting && Number(checkSetting) >= 0 ? Number(checkSetting) : undefined;
 
   const newPool = (config: ResolvedConfig) => {
     const pool = new pg.Pool({
@@ -98,8 +100,10 @@ export function createLambdaHandler(
     engine: createRestEngine({
       ...config.engine,
       pool,
-      // A frozen function cannot hold a LISTEN connection; misses reload the cache instead.
+      // A frozen function cannot hold a LISTEN connection; misses reload the cache instead, and
+      // the first request after REST_SCHEMA_CHECK_INTERVAL_MS (default 3 s) compares the catalogs.
       listenForReload: env.REST_LISTEN_FOR_RELOAD === 'true',
+      ...(schemaCheckIntervalMs !== undefined ? { schemaCheckIntervalMs } : {}),
     }),
     pool,
     config,
