@@ -436,12 +436,18 @@ export function createRestEngine(options: RestEngineOptions): RestEngine {
     return limit === undefined ? { offset } : { offset, limit };
   }
 
-  async function read(ctx: RequestContext, relation: Relation): Promise<RestResponse> {
-    const query = parseQuery(ctx.request.rawQuery);
+  /** The planner's context for a request: its cache, its query and the body format it answers in. */
+  function planContext(ctx: RequestContext, query: ReturnType<typeof parseQuery>) {
     const plan = newContext(ctx.current, query);
     plan.csv = ctx.media === 'csv';
     plan.geojson = ctx.media === 'geojson';
     plan.stripNulls = ctx.stripNulls;
+    return plan;
+  }
+
+  async function read(ctx: RequestContext, relation: Relation): Promise<RestResponse> {
+    const query = parseQuery(ctx.request.rawQuery);
+    const plan = planContext(ctx, query);
     const range = pageRange(ctx, query);
     const statement = planRead(
       plan,
@@ -491,10 +497,7 @@ export function createRestEngine(options: RestEngineOptions): RestEngine {
   async function write(ctx: RequestContext, relation: Relation): Promise<RestResponse> {
     const { method, prefer } = ctx;
     const query = parseQuery(ctx.request.rawQuery);
-    const plan = newContext(ctx.current, query);
-    plan.csv = ctx.media === 'csv';
-    plan.geojson = ctx.media === 'geojson';
-    plan.stripNulls = ctx.stripNulls;
+    const plan = planContext(ctx, query);
     const ret: ReturnPreference = prefer.return ?? 'minimal';
     const format = bodyFormat(ctx.headers['content-type']);
     // As in PostgREST, PUT and PATCH take the first row of a list (JSON array or CSV); PATCH takes
@@ -746,10 +749,7 @@ export function createRestEngine(options: RestEngineOptions): RestEngine {
     ) {
       throw notAcceptable(ctx.headers.accept);
     }
-    const plan = newContext(ctx.current, query);
-    plan.csv = ctx.media === 'csv';
-    plan.geojson = ctx.media === 'geojson';
-    plan.stripNulls = ctx.stripNulls;
+    const plan = planContext(ctx, query);
     const call = routineCall(plan, routine, args, body, singleParam);
     const range = pageRange(ctx, query);
     const rpcPlan = planRpc(plan, routine, call, range, prefer.count, rawMedia !== undefined);
