@@ -98,6 +98,20 @@ export interface SchemaCache {
 
 export const qualifiedKey = (schema: string, name: string) => `${schema}\u0000${name}`;
 
+/** Each catalog's rows the fingerprint counts: `ns` and `rel` are the user schemas and their relations. */
+const FINGERPRINTED = [
+  'ns',
+  'rel',
+  'pg_attribute WHERE attrelid >= 16384 AND attnum > 0 AND attrelid IN (SELECT oid FROM rel)',
+  'pg_attrdef WHERE adrelid >= 16384 AND adrelid IN (SELECT oid FROM rel)',
+  'pg_rewrite WHERE oid >= 16384 AND ev_class IN (SELECT oid FROM rel)',
+  'pg_constraint WHERE oid >= 16384 AND connamespace IN (SELECT oid FROM ns)',
+  'pg_proc WHERE oid >= 16384 AND pronamespace IN (SELECT oid FROM ns)',
+  'pg_type WHERE oid >= 16384 AND typnamespace IN (SELECT oid FROM ns)',
+  'pg_trigger WHERE tgrelid >= 16384 AND tgrelid IN (SELECT oid FROM rel)',
+  'pg_description WHERE objoid >= 16384',
+];
+
 /**
  * A scalar expression that changes with any DDL (or GRANT, COMMENT) on user objects: per catalog
  * the introspection reads, the number of rows and the sum of their `xmin`. A statement that adds or
@@ -110,27 +124,13 @@ export const qualifiedKey = (schema: string, name: string) => `${schema}\u0000${
  * with an OID from 16384 (FirstNormalObjectId; OIDs wrap back to it), which lets every catalog
  * but pg_namespace (`public` is 2200) be read by a range scan of its OID index.
  */
+
 export const SCHEMA_FINGERPRINT = `(WITH ns AS (
     SELECT oid, xmin FROM pg_namespace WHERE nspname !~ '^pg_' AND nspname <> 'information_schema'),
   rel AS (SELECT oid, xmin FROM pg_class WHERE oid >= 16384 AND relnamespace IN (SELECT oid FROM ns))
-  SELECT concat_ws(' ',
-    (SELECT count(*) || ':' || coalesce(sum(xmin::text::bigint), 0) FROM ns),
-    (SELECT count(*) || ':' || coalesce(sum(xmin::text::bigint), 0) FROM rel),
-    (SELECT count(*) || ':' || coalesce(sum(xmin::text::bigint), 0) FROM pg_attribute
-      WHERE attrelid >= 16384 AND attnum > 0 AND attrelid IN (SELECT oid FROM rel)),
-    (SELECT count(*) || ':' || coalesce(sum(xmin::text::bigint), 0) FROM pg_attrdef
-      WHERE adrelid >= 16384 AND adrelid IN (SELECT oid FROM rel)),
-    (SELECT count(*) || ':' || coalesce(sum(xmin::text::bigint), 0) FROM pg_rewrite
-      WHERE oid >= 16384 AND ev_class IN (SELECT oid FROM rel)),
-    (SELECT count(*) || ':' || coalesce(sum(xmin::text::bigint), 0) FROM pg_constraint
-      WHERE oid >= 16384 AND connamespace IN (SELECT oid FROM ns)),
-    (SELECT count(*) || ':' || coalesce(sum(xmin::text::bigint), 0) FROM pg_proc
-      WHERE oid >= 16384 AND pronamespace IN (SELECT oid FROM ns)),
-    (SELECT count(*) || ':' || coalesce(sum(xmin::text::bigint), 0) FROM pg_type
-      WHERE oid >= 16384 AND typnamespace IN (SELECT oid FROM ns)),
-    (SELECT count(*) || ':' || coalesce(sum(xmin::text::bigint), 0) FROM pg_trigger
-      WHERE tgrelid >= 16384 AND tgrelid IN (SELECT oid FROM rel)),
-    (SELECT count(*) || ':' || coalesce(sum(xmin::text::bigint), 0) FROM pg_description WHERE objoid >= 16384)))`;
+  SELECT concat_ws(' ', ${FINGERPRINTED.map(
+    (rows) => `(SELECT count(*) || ':' || coalesce(sum(xmin::text::bigint), 0) FROM ${rows})`,
+  ).join(', ')}))`;
 
 const INTROSPECTION_SQL = `
 SELECT ${SCHEMA_FINGERPRINT} AS fingerprint,
