@@ -253,6 +253,23 @@ export type StackPorts = Required<
   Pick<LocalStackOptions, 'pgPort' | 'gatewayPort' | 'tmPublicPort' | 'tmInternalPort' | 'lambdaPort'>
 >;
 
+/** Each port's default and the variable `pnpm start` reads it from (also named in messages). */
+const STACK_PORTS: Record<keyof StackPorts, { readonly variable: string; readonly fallback: number }> = {
+  pgPort: { variable: 'PG_PORT', fallback: 54329 },
+  gatewayPort: { variable: 'GATEWAY_PORT', fallback: 8000 },
+  tmPublicPort: { variable: 'TM_PUBLIC_PORT', fallback: 3001 },
+  tmInternalPort: { variable: 'TM_INTERNAL_PORT', fallback: 3002 },
+  lambdaPort: { variable: 'LAMBDA_PORT', fallback: 9000 },
+};
+
+/** `given`'s ports, each missing one its default. */
+function stackPorts(given: (name: keyof StackPorts) => number | undefined): StackPorts {
+  const entries = Object.entries(STACK_PORTS) as Array<[keyof StackPorts, { fallback: number }]>;
+  return Object.fromEntries(
+    entries.map(([name, { fallback }]) => [name, given(name) ?? fallback]),
+  ) as StackPorts;
+}
+
 /**
  * Distinct free ports for every service, for suites that start a stack of their own (and restart it on
  * the same ports: below the ephemeral range, see `stablePorts`).
@@ -289,13 +306,7 @@ export async function writeStackSummary(dataDir: string, stack: StackSummary): P
 /** Starts every service, registers the local worker cluster and the `demo` project when missing. */
 export async function startLocalStack(options: LocalStackOptions = {}): Promise<LocalStack> {
   const dataDir = resolve(options.dataDir ?? '.data');
-  const ports = {
-    pgPort: options.pgPort ?? 54329,
-    gatewayPort: options.gatewayPort ?? 8000,
-    tmPublicPort: options.tmPublicPort ?? 3001,
-    tmInternalPort: options.tmInternalPort ?? 3002,
-    lambdaPort: options.lambdaPort ?? 9000,
-  };
+  const ports = stackPorts((name) => options[name]);
   await ensurePortsFree(ports, dataDir);
   await mkdir(dataDir, { recursive: true });
   if (process.getuid?.() === 0) {
@@ -360,15 +371,6 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   }
 }
 
-/** The variable `pnpm start` reads each port from, for messages. */
-const PORT_VARIABLES: Record<keyof StackPorts, string> = {
-  pgPort: 'PG_PORT',
-  gatewayPort: 'GATEWAY_PORT',
-  tmPublicPort: 'TM_PUBLIC_PORT',
-  tmInternalPort: 'TM_INTERNAL_PORT',
-  lambdaPort: 'LAMBDA_PORT',
-};
-
 /**
  * Fails before anything starts when a port is taken (most often by a stack already running), naming
  * the port, its variable and what to do, instead of a half-started stack failing on the first bind.
@@ -385,7 +387,7 @@ export async function ensurePortsFree(ports: StackPorts, dataDir: string): Promi
       () => true,
       () => false,
     );
-    if (!free) taken.push(`${port} (${PORT_VARIABLES[name]})`);
+    if (!free) taken.push(`${port} (${STACK_PORTS[name].variable})`);
   }
   if (taken.length === 0) return;
   const example = taken[0]!.replace(/^(\d+) \((\w+)\)$/, (_, port, name) => `${name}=${Number(port) + 1}`);
@@ -662,14 +664,15 @@ Ctrl-C stops everything.
 
 async function main(): Promise<void> {
   const env = process.env;
-  const port = (name: string, fallback: number) => {
-    const raw = env[name];
-    if (!raw) return fallback;
+  const ports = stackPorts((name) => {
+    const { variable } = STACK_PORTS[name];
+    const raw = env[variable];
+    if (!raw) return undefined;
     const value = Number(raw);
     if (!Number.isInteger(value) || value < 1 || value > 65_535)
-      throw new Error(`${name} must be a port number`);
+      throw new Error(`${variable} must be a port number`);
     return value;
-  };
+  });
   // Signals (Ctrl-C, a closed terminal, kill) stop the stack: during start-up at once, with the exit
   // hooks that shut down PostgreSQL and redis-server (Node's default death runs none of them and
   // leaves both running); once it runs, in order, every service drained.
@@ -696,11 +699,7 @@ async function main(): Promise<void> {
 
   stack = await startLocalStack({
     dataDir: env['SUPAPLANE_DATA_DIR'] || '.data',
-    pgPort: port('PG_PORT', 54329),
-    gatewayPort: port('GATEWAY_PORT', 8000),
-    tmPublicPort: port('TM_PUBLIC_PORT', 3001),
-    tmInternalPort: port('TM_INTERNAL_PORT', 3002),
-    lambdaPort: port('LAMBDA_PORT', 9000),
+    ...ports,
     baseDomain: env['BASE_DOMAIN'] || undefined,
     redisUrl: env['REDIS_URL'] || undefined,
     logLevel: env['LOG_LEVEL'] || undefined,
