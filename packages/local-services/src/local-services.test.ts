@@ -79,18 +79,24 @@ describe('process hygiene', () => {
   }, 60_000);
 
   it('stops the server when its process exits without stopping it', async () => {
-    const { code, stdout } = await run(
-      'const pg = await startPostgres({ ephemeral: true }); console.log(pg.port); process.exit(3);',
-    );
-    expect(code).toBe(3);
-    const port = Number(stdout.trim());
-    expect(port).toBeGreaterThan(0);
-    let alive = true;
-    for (let i = 0; i < 50 && alive; i++) {
-      alive = await serverAlive(port);
-      if (alive) await new Promise((r) => setTimeout(r, 100));
+    // A data directory of the test's own: the exit hook can stop the server but not remove its files.
+    const dataDir = await mkdtemp(join(tmpdir(), 'supaplane-pg-exit-'));
+    try {
+      const { code, stdout } = await run(
+        `const pg = await startPostgres({ dataDir: ${JSON.stringify(dataDir)}, ephemeral: true }); console.log(pg.port); process.exit(3);`,
+      );
+      expect(code).toBe(3);
+      const port = Number(stdout.trim());
+      expect(port).toBeGreaterThan(0);
+      let alive = true;
+      for (let i = 0; i < 50 && alive; i++) {
+        alive = await serverAlive(port);
+        if (alive) await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(alive).toBe(false);
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
     }
-    expect(alive).toBe(false);
   }, 60_000);
 
   it('initialises atomically, takes over a data directory whose owner was killed, refuses one whose owner still runs or that is not its own, and says why a start failed', async () => {
