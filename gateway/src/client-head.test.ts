@@ -63,6 +63,8 @@ describe('readClientHead', () => {
       'TE: trailers',
       'X-Request-Id: r',
       'X-Forwarded-For: 9.9.9.9',
+      'X-Forwarded-Proto: https',
+      'X-Forwarded-Port: 443',
       // Where the request came in: the client's word is no proof, and an upstream may build URLs from it.
       'X-Forwarded-Host: evil.example',
       'X-Forwarded-Prefix: /evil',
@@ -78,7 +80,14 @@ describe('readClientHead', () => {
       'prefer',
       'return=representation',
     ]);
-    expect(upstreamHeaders(head, '10.0.0.7', 1).slice(-2)).toEqual(['x-forwarded-for', '9.9.9.9, 10.0.0.7']);
+    expect(upstreamHeaders(head, { remoteAddress: '10.0.0.7', localPort: 8000 }, 1).slice(-6)).toEqual([
+      'x-forwarded-proto',
+      'https',
+      'x-forwarded-port',
+      '443',
+      'x-forwarded-for',
+      '9.9.9.9, 10.0.0.7',
+    ]);
   });
 
   it('drops the headers a client names in Connection', () => {
@@ -93,16 +102,13 @@ describe('readClientHead', () => {
       'keep-alive, X-Secret-Hop',
     ]);
     expect(head.forward).toEqual(['accept', '*/*']);
-    expect(upstreamHeaders(readClientHead(['Host', 'a']), undefined, 1)).toEqual([
-      'x-forwarded-for',
-      'unknown',
-    ]);
+    expect(upstreamHeaders(readClientHead(['Host', 'a']), {}, 1)).toEqual(['x-forwarded-for', 'unknown']);
   });
 
   it("keeps only the X-Forwarded-For entries the trusted proxies appended, never the client's own", () => {
     const forwardedFor = (value: string | null, hops: number) => {
       const head = readClientHead(value === null ? ['Host', 'a'] : ['Host', 'a', 'X-Forwarded-For', value]);
-      return upstreamHeaders(head, '10.0.0.9', hops).at(-1);
+      return upstreamHeaders(head, { remoteAddress: '10.0.0.9', localPort: 8000 }, hops).at(-1);
     };
     // Straight from the client (no proxy): whatever it wrote is dropped.
     expect(forwardedFor('1.2.3.4', 0)).toBe('10.0.0.9');
@@ -116,5 +122,21 @@ describe('readClientHead', () => {
     expect(forwardedFor('203.0.113.7', 3)).toBe('203.0.113.7, 10.0.0.9');
     expect(forwardedFor(null, 1)).toBe('10.0.0.9');
     expect(forwardedFor('', 1)).toBe('10.0.0.9');
+  });
+
+  it("sends the listener's scheme and port when no proxy is trusted, the proxy's otherwise", () => {
+    const forwarded = (hops: number, lines: string[]) => {
+      const head = readClientHead(['Host', 'a', ...lines]);
+      const headers = upstreamHeaders(head, { remoteAddress: '10.0.0.9', localPort: 8000 }, hops);
+      const valuesOf = (name: string) => headers.filter((_, i) => i % 2 === 1 && headers[i - 1] === name);
+      return { proto: valuesOf('x-forwarded-proto'), port: valuesOf('x-forwarded-port') };
+    };
+    const claimed = ['X-Forwarded-Proto', 'https', 'X-Forwarded-Port', '443'];
+    // Straight from the client: it reached this plain-HTTP listener, whatever it says.
+    expect(forwarded(0, claimed)).toEqual({ proto: ['http'], port: ['8000'] });
+    expect(forwarded(0, [])).toEqual({ proto: ['http'], port: ['8000'] });
+    // Behind the ALB, which sets both: its values, once each.
+    expect(forwarded(1, claimed)).toEqual({ proto: ['https'], port: ['443'] });
+    expect(forwarded(1, [])).toEqual({ proto: [], port: [] });
   });
 });

@@ -18,6 +18,8 @@ export interface ClientHead {
   readonly 'access-control-request-headers'?: string;
   readonly upgrade?: string;
   readonly 'x-forwarded-for'?: string;
+  readonly 'x-forwarded-proto'?: string;
+  readonly 'x-forwarded-port'?: string;
   readonly connection?: string;
   /** The end-to-end headers to send upstream, as a flat `[name, value, …]` list with lower-case names. */
   readonly forward: string[];
@@ -37,6 +39,8 @@ export const CLIENT_HEAD_FIELDS = [
   'access-control-request-headers',
   'upgrade',
   'x-forwarded-for',
+  'x-forwarded-proto',
+  'x-forwarded-port',
   'connection',
 ] as const satisfies readonly (keyof ClientHead)[];
 const READ = new Set<string>(CLIENT_HEAD_FIELDS);
@@ -64,8 +68,10 @@ const NOT_FORWARDED = new Set([
   'x-client-authorization',
   'x-forwarded-for',
   // Where the request came in, as the client claims it: an upstream building absolute URLs (storage's
-  // upload Location, auth's redirects) must not take the client's word. X-Forwarded-Proto and -Port are
-  // kept: the ALB sets them (replacing the client's).
+  // upload Location, auth's redirects) must not take the client's word. X-Forwarded-Proto and -Port go
+  // up from `upstreamHeaders`: a trusted proxy's (the ALB replaces the client's), else the listener's.
+  'x-forwarded-proto',
+  'x-forwarded-port',
   'x-forwarded-host',
   'x-forwarded-prefix',
   'forwarded',
@@ -112,16 +118,28 @@ export function readClientHead(rawHeaders: readonly string[]): ClientHead {
  * the client wrote, and an upstream that takes the first entry as the client's address (auth's
  * per-IP rate limits, audit logs) must never see it. So the value sent is the client's address as
  * the outermost trusted proxy saw it, the proxies' entries after it, then this connection's peer.
+ * `X-Forwarded-Proto` and `-Port` are the trusted proxy's when there is one; with none, the client
+ * reached this listener itself (plain HTTP on its local port), and what it wrote there is not passed on.
  */
 export function upstreamHeaders(
   head: ClientHead,
-  remoteAddress: string | undefined,
+  connection: { readonly remoteAddress?: string | undefined; readonly localPort?: number | undefined },
   trustedHops: number,
 ): string[] {
   const headers = head.forward;
-  const peer = remoteAddress ?? 'unknown';
+  const peer = connection.remoteAddress ?? 'unknown';
+  if (trustedHops === 0) {
+    headers.push('x-forwarded-proto', 'http');
+    if (connection.localPort !== undefined) headers.push('x-forwarded-port', String(connection.localPort));
+    headers.push('x-forwarded-for', peer);
+    return headers;
+  }
+  const proto = head['x-forwarded-proto'];
+  if (proto !== undefined) headers.push('x-forwarded-proto', proto);
+  const port = head['x-forwarded-port'];
+  if (port !== undefined) headers.push('x-forwarded-port', port);
   const forwardedFor = head['x-forwarded-for'];
-  if (forwardedFor === undefined || trustedHops === 0) {
+  if (forwardedFor === undefined) {
     headers.push('x-forwarded-for', peer);
     return headers;
   }

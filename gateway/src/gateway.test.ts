@@ -87,6 +87,8 @@ describe('forwarding', () => {
       'accept-profile': 'api',
       prefer: 'count=exact',
       'x-forwarded-for': '203.0.113.7',
+      'x-forwarded-proto': 'https',
+      'x-forwarded-port': '443',
     });
     expect(res.status).toBe(200);
     expect(res.body.rawQuery).toBe('select=id');
@@ -99,6 +101,8 @@ describe('forwarding', () => {
     expect(headers.prefer).toBe('count=exact');
     // No trusted proxy in front (local mode's default): what the client claimed is dropped.
     expect(headers['x-forwarded-for']).toBe('127.0.0.1');
+    expect(headers['x-forwarded-proto']).toBe('http');
+    expect(headers['x-forwarded-port']).toBe(new URL(url).port);
     expect(headers['x-request-id']).toBe(res.headers['x-request-id']);
     expect(headers['x-amz-content-sha256']).toBe(createHash('sha256').update('').digest('hex'));
   });

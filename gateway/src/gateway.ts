@@ -551,7 +551,7 @@ export function buildGateway(options: GatewayOptions): Gateway {
     state.ingressBytes = body.length;
 
     // A flat [name, value, …] list: undici takes it as is, with no object to build and walk.
-    const headers = upstreamHeaders(head, req.socket.remoteAddress, config.trustedProxyHops);
+    const headers = upstreamHeaders(head, req.socket, config.trustedProxyHops);
     if (bearer) headers.push('x-client-authorization', bearer);
     headers.push('x-request-id', requestId, 'host', upstream.host);
     if (body.length > 0 || !BODYLESS.has(method)) headers.push('content-length', String(body.length));
@@ -620,7 +620,7 @@ export function buildGateway(options: GatewayOptions): Gateway {
       reply(res, state, refusals.upgradeProtocolNotSupported);
       return;
     }
-    const headers = upstreamHeaders(state.head, req.socket.remoteAddress, config.trustedProxyHops);
+    const headers = upstreamHeaders(state.head, req.socket, config.trustedProxyHops);
     if (bearer) headers.push('x-client-authorization', bearer);
     headers.push('x-request-id', requestId, 'host', upstream.host, 'connection', 'Upgrade');
     headers.push('upgrade', 'websocket');
