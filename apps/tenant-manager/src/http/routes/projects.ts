@@ -10,7 +10,9 @@ import {
   insertProject,
   listProjects,
   pauseProject,
+  projectRowById,
   restoreProject,
+  toProject,
   updateProject,
 } from '../../lib/projects.js';
 import type { Provisioner } from '../../lib/provisioning.js';
@@ -61,10 +63,12 @@ export const projectRoutes: FastifyPluginAsyncTypebox<ProjectRoutesOptions> = as
         }),
       ]);
       clearTimeout(timer);
+      // By id, not ref: a delete and another create of the same ref may have come in between.
+      const created = await projectRowById(ctx.db, row.id);
       return reply
         .status(201)
         .header('location', `/v1/projects/${row.ref}`)
-        .send(await getProject(ctx, row.ref));
+        .send(toProject(ctx, created ?? row));
     },
   );
 
