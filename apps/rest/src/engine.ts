@@ -90,6 +90,11 @@ export interface RestResponse {
   status: number;
   headers: Record<string, string>;
   body: string | Buffer;
+  /**
+   * Set-Cookie values, one header each: a function's `response.headers` may set several, and
+   * unlike other headers they cannot share one comma-joined line (an Expires date has a comma).
+   */
+  cookies?: string[];
 }
 
 export interface RestEngine {
@@ -1034,6 +1039,7 @@ function withResponseGucs(
       );
     }
     const fromGuc: Record<string, string> = {};
+    const cookies: string[] = [];
     for (const h of list as Record<string, string>[]) {
       const [name, value] = Object.entries(h)[0]!;
       const key = name.toLowerCase();
@@ -1045,9 +1051,11 @@ function withResponseGucs(
           'response.headers guc must be a JSON array composed of objects with a single key and a string value',
         );
       }
-      fromGuc[key] = fromGuc[key] === undefined ? value : `${fromGuc[key]}, ${value}`;
+      if (key === 'set-cookie') cookies.push(value);
+      else fromGuc[key] = fromGuc[key] === undefined ? value : `${fromGuc[key]}, ${value}`;
     }
     Object.assign(out.headers, fromGuc);
+    if (cookies.length) out.cookies = cookies;
   }
   if (status !== null) {
     const code = /^\s*\d{3}\s*$/.test(status) ? Number(status) : Number.NaN;

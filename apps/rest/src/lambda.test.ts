@@ -83,6 +83,25 @@ describe('lambda handler (Function URL payload 2.0)', () => {
     expect(JSON.parse((await handler(event('GET', '/rest/v1/rpc/lambda_shape'))).body)).toEqual([{ n: 1 }]);
   });
 
+  it('answers each Set-Cookie a function sets in response.headers as a cookie of its own', async () => {
+    const handler = createLambdaHandler({
+      REST_DB_URL: inject('restDbUrl'),
+      SUPAPLANE_PROJECT_REF: 'lambdacookie',
+    });
+    closers.push(handler.close);
+    await ownerQuery(`CREATE FUNCTION lambda_login() RETURNS int LANGUAGE plpgsql AS $$ BEGIN
+        PERFORM set_config('response.headers', '[{"Set-Cookie": "a=1; Expires=Wed, 21 Oct 2037 07:28:00 GMT"},
+          {"Cache-Control": "no-store"}, {"set-cookie": "b=2; HttpOnly"}]', true);
+        RETURN 1;
+      END $$`);
+    const r = await handler(event('POST', '/rest/v1/rpc/lambda_login'));
+    expect([r.statusCode, r.body]).toEqual([200, '1']);
+    expect(r.cookies).toEqual(['a=1; Expires=Wed, 21 Oct 2037 07:28:00 GMT', 'b=2; HttpOnly']);
+    expect(r.headers['set-cookie']).toBeUndefined();
+    expect(r.headers['cache-control']).toBe('no-store');
+    expect((await handler(event('GET', '/rest/v1/books', 'select=id&limit=1'))).cookies).toBeUndefined();
+  });
+
   it('fetches rest-config once per cold start with the internal token, and fails closed without leaking it', async () => {
     const url = new URL(inject('restDbUrl'));
     let fetches = 0;

@@ -196,6 +196,8 @@ export function createLambdaHandler(
       headers: response.headers,
       body: binary ? (response.body as Buffer).toString('base64') : (response.body as string),
       isBase64Encoded: binary,
+      // Function URLs send each of these as a Set-Cookie header of its own.
+      ...(response.cookies ? { cookies: response.cookies } : {}),
     };
   }) as LambdaHandler;
 

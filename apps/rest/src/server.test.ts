@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { type RestServer, startRestServer } from './server.js';
+import { ownerQuery } from './test/helpers.js';
 
 let server: RestServer;
 beforeAll(async () => {
@@ -47,6 +48,15 @@ describe('local server', () => {
       body: JSON.stringify({ title: 'x'.repeat(4096) }),
     });
     expect(big.status).toBe(413);
+  });
+
+  it('sends each Set-Cookie a function sets in response.headers as a header line of its own', async () => {
+    await ownerQuery(`CREATE FUNCTION server_login() RETURNS void LANGUAGE sql AS $$
+        SELECT set_config('response.headers',
+          '[{"Set-Cookie": "a=1; Expires=Wed, 21 Oct 2037 07:28:00 GMT"}, {"Set-Cookie": "b=2"}]', true) $$`);
+    const r = await fetch(`${server.url}/rpc/server_login`, { method: 'POST' });
+    expect(r.status).toBe(204);
+    expect(r.headers.getSetCookie()).toEqual(['a=1; Expires=Wed, 21 Oct 2037 07:28:00 GMT', 'b=2']);
   });
 
   it('answers a token whose header carries CR/LF with a 401, and keeps serving', async () => {

@@ -58,7 +58,11 @@ export async function startRestServer(options: RestServerOptions): Promise<RestS
       ...(body ? { body } : {}),
     });
     try {
-      res.writeHead(response.status, response.headers);
+      const { cookies } = response;
+      res.writeHead(
+        response.status,
+        cookies ? { ...response.headers, 'set-cookie': cookies } : response.headers,
+      );
       res.end(req.method === 'HEAD' ? undefined : response.body);
     } catch {
       // A header Node refuses fails this response, never the process (as an unhandled rejection).
