@@ -341,27 +341,25 @@ export class SupabaseStack extends Stack {
         description: `${name} database near its maximum capacity (ACUs)`,
       });
     }
-    // The rest functions are created at runtime, one per project: an alarm per function would cost
-    // $0.10 a month per project and need CloudWatch rights in the tenant-manager. Lambda also publishes
-    // every metric summed over all functions of the account and region, which is what runs out:
-    // throttling comes from the account's shared concurrency quota.
-    const lambdaAccountMetric = (metricName: string) =>
-      new cloudwatch.Metric({
+    // Lambda publishes Throttles per function or summed over the account, and no alarm can pick
+    // functions by name prefix (Metrics Insights matches dimension values only with = and !=; SEARCH
+    // is not allowed in alarms). Throttling comes from the account's shared concurrency quota, so the
+    // account-wide sum is the signal: it says the quota is exhausted, whoever exhausted it.
+    alarms.add('LambdaThrottles', {
+      metric: new cloudwatch.Metric({
         namespace: 'AWS/Lambda',
-        metricName,
+        metricName: 'Throttles',
         statistic: 'Sum',
         period: Duration.minutes(5),
-      });
-    alarms.add('LambdaThrottles', {
-      metric: lambdaAccountMetric('Throttles'),
+      }),
       threshold: 10,
       description:
         'Lambda throttled invocations (all functions of the account and region, the rest functions among them): the concurrency quota is exhausted and throttled data API requests answer 429',
     });
-    alarms.add('LambdaErrors', {
-      metric: lambdaAccountMetric('Errors'),
+    alarms.add('RestFunctionErrors', {
+      metric: rest.invocationErrors,
       threshold: 25,
-      description: `Lambda function errors (all functions of the account and region): crashes, timeouts or out-of-memory; look for ${restFunctionPrefix}* among the functions with errors`,
+      description: `Invocations of this stack's ${restFunctionPrefix}* functions that ended in an error, a timeout or a crash (from their shared log group ${rest.logGroupName}: look for platform.report records whose status is not success)`,
     });
     alarms.add('RedisCpu', {
       metric: redis.maxOverNodes('EngineCPUUtilization'),

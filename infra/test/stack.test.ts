@@ -714,18 +714,48 @@ describe.each(['test', 'production'] as const)('SupabaseStack with config.%s.jso
       });
   });
 
-  it('alarms on Lambda throttles and errors summed over the account, which covers every runtime-created rest function', () => {
-    for (const metric of ['Throttles', 'Errors']) {
-      const found = resourcesOf(s.template, 'AWS::CloudWatch::Alarm').filter(
-        ([, a]) => a.Properties!['Namespace'] === 'AWS/Lambda' && a.Properties!['MetricName'] === metric,
-      );
-      expect(found, metric).toHaveLength(1);
-      const [id, alarm] = found[0]!;
-      // No FunctionName dimension: functions created after the deployment are counted too.
-      expect(alarm.Properties!['Dimensions'], id).toBeUndefined();
-      expect(alarm.Properties!['Statistic'], id).toBe('Sum');
-      expect(json(alarm.Properties!['AlarmActions']), id).toContain('AlarmsTopic');
-    }
+  it("alarms on errors of this stack's rest functions alone, counted from their shared log group", () => {
+    const alarms = resourcesOf(s.template, 'AWS::CloudWatch::Alarm');
+    // Lambda's Errors without a FunctionName dimension would count every function of the account.
+    for (const [id, a] of alarms)
+      expect(
+        a.Properties!['Namespace'] === 'AWS/Lambda' && a.Properties!['MetricName'] === 'Errors',
+        id,
+      ).toBe(false);
+    const filters = resourcesOf(s.template, 'AWS::Logs::MetricFilter');
+    expect(filters).toHaveLength(1);
+    const [, filter] = filters[0]!;
+    expect(filter.Properties!['LogGroupName']).toEqual({ Ref: expect.stringMatching(/^RestFunctionsLogs/) });
+    expect(filter.Properties!['FilterPattern']).toBe(
+      '{ ($.type = "platform.report") && ($.record.status != "success") }',
+    );
+    const [transformation] = filter.Properties!['MetricTransformations'] as Record<string, string>[];
+    expect(transformation).toMatchObject({
+      MetricNamespace: `Supaplane/${s.config.namePrefix}`,
+      MetricName: 'RestFunctionErrors',
+      MetricValue: '1',
+    });
+    const errors = alarms.filter(
+      ([, a]) =>
+        a.Properties!['Namespace'] === transformation!['MetricNamespace'] &&
+        a.Properties!['MetricName'] === transformation!['MetricName'],
+    );
+    expect(errors).toHaveLength(1);
+    const [id, alarm] = errors[0]!;
+    expect(alarm.Properties!['Statistic'], id).toBe('Sum');
+    expect(alarm.Properties!['Period'], id).toBe(300);
+    expect(json(alarm.Properties!['AlarmActions']), id).toContain('AlarmsTopic');
+  });
+
+  it('alarms on Lambda throttles summed over the account, whose concurrency quota every function shares', () => {
+    const found = resourcesOf(s.template, 'AWS::CloudWatch::Alarm').filter(
+      ([, a]) => a.Properties!['Namespace'] === 'AWS/Lambda',
+    );
+    expect(found.map(([, a]) => a.Properties!['MetricName'])).toEqual(['Throttles']);
+    const [id, alarm] = found[0]!;
+    expect(alarm.Properties!['Dimensions'], id).toBeUndefined();
+    expect(alarm.Properties!['Statistic'], id).toBe('Sum');
+    expect(json(alarm.Properties!['AlarmActions']), id).toContain('AlarmsTopic');
   });
 
   it('alarms on Redis CPU and memory by node, the only dimension ElastiCache publishes them with', () => {

@@ -1,6 +1,7 @@
 import {
   Duration,
   RemovalPolicy,
+  type aws_cloudwatch as cloudwatch,
   aws_ec2 as ec2,
   aws_iam as iam,
   aws_logs as logs,
@@ -34,6 +35,11 @@ export class RestFunctionResources extends Construct {
   readonly logGroup: logs.LogGroup;
   /** The log group's name as a plain string (for configuration rendered at synth time). */
   readonly logGroupName: string;
+  /**
+   * Invocations of this stack's rest functions that ended in an error, a timeout or a crash, counted
+   * from their shared log group (Lambda's own Errors metric is per function or account-wide).
+   */
+  readonly invocationErrors: cloudwatch.Metric;
 
   constructor(scope: Construct, id: string, props: RestFunctionResourcesProps) {
     super(scope, id);
@@ -53,6 +59,19 @@ export class RestFunctionResources extends Construct {
       retention: props.logRetention ?? logs.RetentionDays.ONE_WEEK,
       removalPolicy: props.removalPolicy ?? RemovalPolicy.RETAIN,
     });
+    // With the JSON log format Lambda closes every invocation with a platform.report record whose
+    // status is success, error, failure or timeout. Only this stack's functions write to this group,
+    // so the count covers exactly them, including functions created after the deployment.
+    const errors = this.logGroup.addMetricFilter('InvocationErrors', {
+      filterPattern: logs.FilterPattern.all(
+        logs.FilterPattern.stringValue('$.type', '=', 'platform.report'),
+        logs.FilterPattern.stringValue('$.record.status', '!=', 'success'),
+      ),
+      metricNamespace: `Supaplane/${props.namePrefix}`,
+      metricName: 'RestFunctionErrors',
+      metricValue: '1',
+    });
+    this.invocationErrors = errors.metric({ statistic: 'Sum', period: Duration.minutes(5) });
     this.securityGroup = new ec2.SecurityGroup(this, 'SecurityGroup', {
       vpc: props.vpc,
       // Kept as it is: a changed description replaces the group, which Lambda's ENIs still hold.

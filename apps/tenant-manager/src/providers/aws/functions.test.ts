@@ -99,7 +99,7 @@ describe('AWS function provider: ensureRestFunction', () => {
       PackageType: 'Zip',
       Code: { S3Bucket: 'supaplane-artifacts', S3Key: 'rest/rest-lambda.zip' },
       VpcConfig: { SubnetIds: ['subnet-a', 'subnet-b'], SecurityGroupIds: ['sg-rest'] },
-      LoggingConfig: { LogFormat: 'JSON', LogGroup: '/aws/lambda/supaplane-rest' },
+      LoggingConfig: { LogFormat: 'JSON', LogGroup: '/aws/lambda/supaplane-rest', SystemLogLevel: 'INFO' },
       Tags: { project: 'supaplane', 'supaplane:ref': REF },
     });
     const [urlCall] = lambda.mock

@@ -97,7 +97,11 @@ export function createAwsFunctionProvider(
     MemorySize: fn.memoryMiB ?? 512,
     Timeout: fn.timeoutSeconds ?? 15,
     Environment: { Variables: environment(config, input) },
-    LoggingConfig: fn.logGroup ? { LogFormat: 'JSON' as const, LogGroup: fn.logGroup } : undefined,
+    // The stack counts errors from the platform.report records Lambda writes at INFO: a higher system
+    // log level would silence its RestFunctionErrors alarm.
+    LoggingConfig: fn.logGroup
+      ? { LogFormat: 'JSON' as const, LogGroup: fn.logGroup, SystemLogLevel: 'INFO' as const }
+      : undefined,
     VpcConfig: fn.subnetIds?.length
       ? { SubnetIds: [...fn.subnetIds], SecurityGroupIds: [...(fn.securityGroupIds ?? [])] }
       : undefined,
