@@ -146,10 +146,81 @@ function connectionRefused(error: PgErrorLike): ApiError | null {
   return apiError(503, 'PGRST000', message, null, hint, { 'retry-after': CONNECTION_RETRY_AFTER });
 }
 
+const isRecord = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
+
+const parseJson = (text: string | undefined): unknown => {
+  if (text === undefined) return undefined;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+};
+
+const optionalText = (v: unknown) => v === undefined || v === null || typeof v === 'string';
+
+/** A header a client can be sent: a token name, and a value without control characters. */
+const sendableHeader = ([name, value]: [string, unknown]) =>
+  /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name) &&
+  typeof value === 'string' &&
+  !/[^\t\x20-\x7e\x80-\xff]/.test(value);
+
+/**
+ * `RAISE SQLSTATE 'PGRST'`: PostgREST's way for a function to answer an error of its own making.
+ * MESSAGE is the body as JSON (`code`, `message`, optional `details`, `hint`), DETAIL the response
+ * as JSON (`status`, `headers`). Either one unreadable is 500 PGRST121 saying which.
+ */
+function raisedResponse(error: PgErrorLike): ApiError {
+  const unreadable = (details: string, hint: string) =>
+    apiError(500, 'PGRST121', 'Could not parse JSON in the "RAISE SQLSTATE \'PGRST\'" error', details, hint);
+  const detailHint =
+    "DETAIL must be a JSON object with obligatory keys: 'status', 'headers' and optional key: 'status_text'.";
+  const body = parseJson(error.message);
+  if (
+    !isRecord(body) ||
+    typeof body.code !== 'string' ||
+    typeof body.message !== 'string' ||
+    !optionalText(body.details) ||
+    !optionalText(body.hint)
+  ) {
+    return unreadable(
+      `Invalid JSON value for MESSAGE: '${error.message ?? ''}'`,
+      "MESSAGE must be a JSON object with obligatory keys: 'code', 'message' and optional keys: 'details', 'hint'.",
+    );
+  }
+  if (error.detail === undefined) return unreadable('DETAIL is missing in the RAISE statement', detailHint);
+  const response = parseJson(error.detail);
+  if (
+    !isRecord(response) ||
+    !Number.isInteger(response.status) ||
+    (response.status as number) < 100 ||
+    (response.status as number) > 599 ||
+    !optionalText(response.status_text) ||
+    !isRecord(response.headers) ||
+    !Object.entries(response.headers).every(sendableHeader)
+  ) {
+    return unreadable(`Invalid JSON value for DETAIL: '${error.detail}'`, detailHint);
+  }
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(response.headers)) headers[name.toLowerCase()] = value as string;
+  return new ApiError(
+    response.status as number,
+    {
+      code: body.code,
+      message: body.message,
+      details: (body.details as string | undefined) ?? null,
+      hint: (body.hint as string | undefined) ?? null,
+    },
+    headers,
+  );
+}
+
 /** A Postgres error as PostgREST renders it: SQLSTATE as code, message/detail/hint verbatim. */
 export function fromPgError(error: PgErrorLike, authenticated: boolean): ApiError {
   const refused = connectionRefused(error);
   if (refused) return refused;
+  if (error.code === 'PGRST') return raisedResponse(error);
   const code = error.code ?? 'XX000';
   const status = pgErrorStatus(code, authenticated);
   const headers: Record<string, string> = {};

@@ -271,6 +271,63 @@ describe('rpc', () => {
     expect(ok.json).toBe(3);
   });
 
+  it("answers a RAISE SQLSTATE 'PGRST' with the body, status and headers it gives, as PostgREST", async () => {
+    await ownerQuery(`CREATE FUNCTION raise_pgrst(message text, detail text) RETURNS int LANGUAGE plpgsql AS $$
+        BEGIN
+          IF detail IS NULL THEN RAISE SQLSTATE 'PGRST' USING MESSAGE = message; END IF;
+          RAISE SQLSTATE 'PGRST' USING MESSAGE = message, DETAIL = detail;
+        END $$`);
+    const paid = await t.call('POST', '/rpc/raise_pgrst', {
+      body: {
+        message: '{"code":"123","message":"Payment Required","details":"Quota exceeded","hint":"Upgrade"}',
+        detail: '{"status":402,"headers":{"X-Powered-By":"Nerd Rage"}}',
+      },
+    });
+    expect(paid.status).toBe(402);
+    expect(paid.headers['x-powered-by']).toBe('Nerd Rage');
+    expect(paid.headers['content-type']).toMatch(/^application\/json/);
+    expect(paid.json).toEqual({
+      code: '123',
+      message: 'Payment Required',
+      details: 'Quota exceeded',
+      hint: 'Upgrade',
+    });
+    // A 401 of the function's own carries only the headers it names.
+    const unauthorized = await t.call('POST', '/rpc/raise_pgrst', {
+      body: { message: '{"code":"A1","message":"Log in"}', detail: '{"status":401,"headers":{}}' },
+    });
+    expect([unauthorized.status, unauthorized.json]).toEqual([
+      401,
+      { code: 'A1', message: 'Log in', details: null, hint: null },
+    ]);
+    expect(unauthorized.headers['www-authenticate']).toBeUndefined();
+    const cases: [string, string | null, string][] = [
+      ['not json', '{"status":400,"headers":{}}', "Invalid JSON value for MESSAGE: 'not json'"],
+      [
+        '{"message":"no code"}',
+        '{"status":400,"headers":{}}',
+        `Invalid JSON value for MESSAGE: '{"message":"no code"}'`,
+      ],
+      ['{"code":"1","message":"m"}', null, 'DETAIL is missing in the RAISE statement'],
+      ['{"code":"1","message":"m"}', '{"status":400}', `Invalid JSON value for DETAIL: '{"status":400}'`],
+      [
+        '{"code":"1","message":"m"}',
+        '{"status":4000,"headers":{}}',
+        `Invalid JSON value for DETAIL: '{"status":4000,"headers":{}}'`,
+      ],
+      [
+        '{"code":"1","message":"m"}',
+        '{"status":400,"headers":{"X-Split":"a\\r\\nX-Injected: 1"}}',
+        `Invalid JSON value for DETAIL: '{"status":400,"headers":{"X-Split":"a\\r\\nX-Injected: 1"}}'`,
+      ],
+    ];
+    for (const [message, detail, details] of cases) {
+      const r = await t.call('POST', '/rpc/raise_pgrst', { body: { message, detail } });
+      expect([r.status, r.json], message).toMatchObject([500, { code: 'PGRST121', details }]);
+      expect(r.headers['x-injected']).toBeUndefined();
+    }
+  });
+
   it('maps raise, unknown functions, wrong arguments and statement timeouts', async () => {
     const raised = await t.call('POST', '/rpc/fail_with', { body: { msg: 'boom' } });
     expect(raised.status).toBe(400);
