@@ -185,10 +185,14 @@ function needsOf(s: Synthesized, call: ProviderCall, engineMajor: string): Need[
   }
   if (call.service === 'logs')
     // What IAM checks CreateLogGroup and PutRetentionPolicy against: the group's ARN ending in `:*`
-    // (the form without it is for the tagging actions alone).
+    // (the form without it is for the tagging actions alone); DescribeLogGroups names no group and is
+    // checked against the account's `log-group::log-stream:`.
     needs.push({
       action: `logs:${call.operation}`,
-      resource: `arn:aws:logs:${region}:${account}:log-group:${input['logGroupName']}:*`,
+      resource:
+        call.operation === 'DescribeLogGroups'
+          ? `arn:aws:logs:${region}:${account}:log-group::log-stream:`
+          : `arn:aws:logs:${region}:${account}:log-group:${input['logGroupName']}:*`,
     });
   if (call.service === 'ecs')
     for (const service of input['services'] as string[])
@@ -484,10 +488,13 @@ describe.each(['test', 'production'] as const)('SupabaseStack with config.%s.jso
     const calls = await recordProviderCalls(config, 'abcdefghijklmnopqrst');
     expect(
       new Set(
-        calls.filter((c) => c.service === 'logs').map((c) => `${c.operation} ${c.input['logGroupName']}`),
+        calls
+          .filter((c) => c.service === 'logs')
+          .map((c) => `${c.operation} ${c.input['logGroupName'] ?? c.input['logGroupNamePrefix']}`),
       ),
     ).toEqual(
       new Set([
+        `DescribeLogGroups /aws/rds/cluster/${namePrefix}-worker-`,
         `CreateLogGroup /aws/rds/cluster/${namePrefix}-worker-eu-2/postgresql`,
         `PutRetentionPolicy /aws/rds/cluster/${namePrefix}-worker-eu-2/postgresql`,
       ]),

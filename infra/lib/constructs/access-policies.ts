@@ -35,7 +35,7 @@ export interface AccessPoliciesProps {
 /**
  * Least-privilege IAM for the two services. The gateway may only invoke `<prefix>-rest-*` Function URLs
  * (IAM auth); the tenant-manager may only manage those functions, pass only the rest execution role,
- * read only the rest artifact, manage only its worker clusters (and give their log groups a
+ * read only the rest artifact, manage only its worker clusters (and list and give their log groups a
  * retention) and describe only its ECS services.
  */
 export class AccessPolicies extends Construct {
@@ -206,6 +206,14 @@ export class AccessPolicies extends Construct {
           actions: ['logs:CreateLogGroup', 'logs:PutRetentionPolicy'],
           resources: [logGroupArn(`/aws/rds/cluster/${props.workerClusterPattern}`)],
         }),
+        // At start the tenant-manager lists its worker clusters' groups to give those RDS made (or an
+        // earlier retention left) the configured one. Listing is authorized on every group of the
+        // account and region (it reads names and retentions, no log events).
+        new iam.PolicyStatement({
+          sid: 'ListLogGroupsForRetention',
+          actions: ['logs:DescribeLogGroups'],
+          resources: [logGroupArn('*')],
+        }),
         // The stack's own worker cluster's group is the stack's, with the stack's retention.
         new iam.PolicyStatement({
           sid: 'NeverChangeTheStackWorkerClusterLogs',
@@ -257,6 +265,10 @@ export class AccessPolicies extends Construct {
       iam5(
         'Only the PostgreSQL log groups of worker clusters created at runtime, /aws/rds/cluster/<prefix>-worker-*, to give them a retention.',
         '/^Resource::arn:<AWS::Partition>:logs:.*:log-group:\\/aws\\/rds\\/cluster\\/.*-worker-\\*$/g',
+      ),
+      iam5(
+        'DescribeLogGroups is authorized on the account and region, not on a group: it lists names and retentions of the worker clusters log groups (by prefix), never log events.',
+        '/^Resource::arn:<AWS::Partition>:logs:.*:log-group:\\*$/g',
       ),
       iam5(
         'Only services of the platform ECS cluster.',

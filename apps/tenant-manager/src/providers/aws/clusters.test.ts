@@ -1,4 +1,4 @@
-import { PutRetentionPolicyCommand } from '@aws-sdk/client-cloudwatch-logs';
+import { DescribeLogGroupsCommand, PutRetentionPolicyCommand } from '@aws-sdk/client-cloudwatch-logs';
 import { CreateDBClusterCommand, CreateDBInstanceCommand, DeleteDBClusterCommand } from '@aws-sdk/client-rds';
 import { describe, expect, it, vi } from 'vitest';
 import { clusterSlug, createAwsClusterProvider } from './clusters.js';
@@ -28,8 +28,11 @@ const config: AwsProviderConfig = {
 const ID = 'supaplane-worker-eu-2';
 const LOG_GROUP = `/aws/rds/cluster/${ID}/postgresql`;
 
-function setup(workerCluster: Partial<NonNullable<AwsProviderConfig['workerCluster']>> = {}) {
-  const logs = fakeLogs();
+function setup(
+  workerCluster: Partial<NonNullable<AwsProviderConfig['workerCluster']>> = {},
+  logsOptions: Parameters<typeof fakeLogs>[0] = {},
+) {
+  const logs = fakeLogs(logsOptions);
   // Like RDS, the fake creates a missing export log group itself, without expiry.
   const rds = fakeRds({ checksUntilAvailable: 1, logs });
   let n = 0;
@@ -334,5 +337,41 @@ describe('AWS worker cluster provider', () => {
       .map((c) => c.args[0].input.SkipFinalSnapshot);
     expect(deletes).toEqual([false, true]);
     expect(rds.clusters.size).toBe(0);
+  });
+  it("gives every existing worker cluster's PostgreSQL log the configured retention, and only those", async () => {
+    const { logs, provider } = setup({ reservedIdentifiers: ['supaplane-worker-main'] }, { pageSize: 2 });
+    const group = (id: string, log = 'postgresql') => `/aws/rds/cluster/${id}/${log}`;
+    // Made by RDS before retentions were set, set under an earlier retention, already right.
+    logs.groups.set(group('supaplane-worker-old'), {});
+    logs.groups.set(group('supaplane-worker-older'), { retentionInDays: 90 });
+    logs.groups.set(group('supaplane-worker-right'), { retentionInDays: 14 });
+    // The stack's own cluster, another export of ours, and another stack's cluster.
+    logs.groups.set(group('supaplane-worker-main'), { retentionInDays: 90 });
+    logs.groups.set(group('supaplane-worker-old', 'upgrade'), {});
+    logs.groups.set(group('other-worker-x'), {});
+    logs.failAt('DescribeLogGroups', 2, throttled());
+
+    expect(await provider.applyLogRetention()).toEqual([
+      group('supaplane-worker-old'),
+      group('supaplane-worker-older'),
+    ]);
+    expect(Object.fromEntries(logs.groups)).toEqual({
+      [group('supaplane-worker-old')]: { retentionInDays: 14 },
+      [group('supaplane-worker-older')]: { retentionInDays: 14 },
+      [group('supaplane-worker-right')]: { retentionInDays: 14 },
+      [group('supaplane-worker-main')]: { retentionInDays: 90 },
+      [group('supaplane-worker-old', 'upgrade')]: {},
+      [group('other-worker-x')]: {},
+    });
+    // Listed by the provider's prefix, every page (one page throttled and retried).
+    const listed = logs.mock.commandCalls(DescribeLogGroupsCommand).map((c) => c.args[0].input);
+    expect(new Set(listed.map((i) => i.logGroupNamePrefix))).toEqual(
+      new Set(['/aws/rds/cluster/supaplane-worker-']),
+    );
+    expect(listed.map((i) => i.nextToken)).toEqual([undefined, '2', '2', '4']);
+    // A second run finds nothing to change.
+    logs.mock.resetHistory();
+    expect(await provider.applyLogRetention()).toEqual([]);
+    expect(logs.calls().filter((c) => c !== 'DescribeLogGroups')).toEqual([]);
   });
 });

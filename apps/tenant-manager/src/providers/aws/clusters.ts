@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import {
   type CloudWatchLogsClient,
   CreateLogGroupCommand,
+  DescribeLogGroupsCommand,
   PutRetentionPolicyCommand,
 } from '@aws-sdk/client-cloudwatch-logs';
 import {
@@ -39,6 +40,16 @@ export interface AwsClusterProviderDeps {
   readonly generatePassword?: () => string;
 }
 
+/** The AWS provider's worker clusters, with the start-up repair of their log retention. */
+export interface AwsClusterProvider extends WorkerClusterProvider {
+  /**
+   * Gives every PostgreSQL log group of this provider's worker clusters the configured retention
+   * (groups RDS made before the provider set one keep logs forever; a changed retention reaches
+   * every group). Groups that already have it are left alone; returns the names changed.
+   */
+  applyLogRetention(): Promise<string[]>;
+}
+
 /** RDS's longest DB cluster or instance identifier. */
 const RDS_IDENTIFIER_MAX = 63;
 const WRITER_SUFFIX = '-writer';
@@ -69,7 +80,7 @@ export const postgresqlLogGroupName = (clusterIdentifier: string) =>
 export function createAwsClusterProvider(
   config: AwsProviderConfig,
   deps: AwsClusterProviderDeps,
-): WorkerClusterProvider {
+): AwsClusterProvider {
   const worker = config.workerCluster;
   if (!worker) throw new Error('AWS provider: workerCluster is not configured');
   const poll = deps.availablePoll ?? { intervalMs: 20_000, maxChecks: 120 };
@@ -134,6 +145,35 @@ export function createAwsClusterProvider(
 
   return {
     owns,
+
+    async applyLogRetention() {
+      const changed: string[] = [];
+      let nextToken: string | undefined;
+      do {
+        const page = await send(() =>
+          deps.logs.send(
+            new DescribeLogGroupsCommand({
+              logGroupNamePrefix: `/aws/rds/cluster/${worker.identifierPrefix}`,
+              nextToken,
+            }),
+          ),
+        );
+        for (const group of page.logGroups ?? []) {
+          const id = /^\/aws\/rds\/cluster\/([^/]+)\/postgresql$/.exec(group.logGroupName ?? '')?.[1];
+          // The stack's own cluster's group is the stack's; other exports (upgrade logs) are not ours.
+          if (!id || !owns(id) || group.retentionInDays === logRetentionDays) continue;
+          try {
+            await putLogRetention(id);
+            changed.push(group.logGroupName!);
+          } catch (error) {
+            // Deleted since it was listed: nothing left to keep.
+            if (errorName(error) !== 'ResourceNotFoundException') throw error;
+          }
+        }
+        nextToken = page.nextToken;
+      } while (nextToken);
+      return changed;
+    },
 
     async createCluster(input: NewWorkerCluster): Promise<WorkerClusterConnection> {
       const id = `${worker.identifierPrefix}${clusterSlug(input.name, slugRoom)}`;

@@ -1,6 +1,7 @@
 import { LambdaClient } from '@aws-sdk/client-lambda';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { AwsProviderConfigError, createAwsProvider, parseAwsProviderConfig } from './index.js';
+import { fakeLogs, fakeRds } from './testing/fake-aws.js';
 
 const valid = {
   region: 'eu-west-1',
@@ -86,5 +87,45 @@ describe('AWS provider config and factory', () => {
     expect(() => createAwsProvider({ provider: 'aws', baseDomain: 'x' } as never)).toThrow(
       /SUPAPLANE_AWS_PROVIDER_CONFIG/,
     );
+  });
+  it('gives existing worker clusters their log retention when it starts, and a failure only warns', async () => {
+    const workerCluster = {
+      identifierPrefix: 'supaplane-worker-',
+      subnetGroupName: 'supaplane-worker',
+      parameterGroupName: 'supaplane-worker-pg16',
+      securityGroupIds: ['sg-worker'],
+      kmsKeyId: 'arn:aws:kms:eu-west-1:111111111111:key/abc',
+      logRetentionDays: 30,
+    };
+    const start = (logs: ReturnType<typeof fakeLogs>, warn = vi.fn()) => ({
+      warn,
+      provider: createAwsProvider(
+        { ...valid, workerCluster },
+        { logs: logs.client, rds: fakeRds().client, sleep: async () => {}, retry: { attempts: 1 }, warn },
+      ),
+    });
+    const logs = fakeLogs();
+    logs.groups.set('/aws/rds/cluster/supaplane-worker-eu-2/postgresql', {});
+    const ok = start(logs);
+    await ok.provider.started;
+    expect(logs.groups.get('/aws/rds/cluster/supaplane-worker-eu-2/postgresql')).toEqual({
+      retentionInDays: 30,
+    });
+    expect(ok.warn).not.toHaveBeenCalled();
+
+    const denied = fakeLogs();
+    denied.failAt(
+      'DescribeLogGroups',
+      1,
+      Object.assign(new Error('not authorized to perform: logs:DescribeLogGroups'), {
+        name: 'AccessDeniedException',
+      }),
+    );
+    const failed = start(denied);
+    await failed.provider.started;
+    expect(failed.warn).toHaveBeenCalledWith(
+      expect.stringContaining('AccessDeniedException: not authorized to perform: logs:DescribeLogGroups'),
+    );
+    expect(failed.provider.clusters).toBeDefined();
   });
 });

@@ -3,7 +3,7 @@ import { ECSClient } from '@aws-sdk/client-ecs';
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { RDSClient } from '@aws-sdk/client-rds';
 import type { Provider } from '../types.js';
-import { createAwsClusterProvider } from './clusters.js';
+import { type AwsClusterProvider, createAwsClusterProvider } from './clusters.js';
 import { type AwsProviderConfig, AwsProviderConfigError, parseAwsProviderConfig } from './config.js';
 import { createAwsFunctionProvider } from './functions.js';
 import { createAwsPlatformStatus } from './platform.js';
@@ -25,6 +25,16 @@ export interface AwsProviderDeps {
   readonly clusterAvailablePoll?: PollPolicy;
   readonly generatePassword?: () => string;
   readonly readZip?: (path: string) => Promise<Uint8Array>;
+  /** Give worker clusters' log groups their retention when the provider is created. Default true. */
+  readonly applyLogRetentionOnStart?: boolean;
+  /** Where a failed start-up repair is reported (it never stops the tenant-manager). Default console.warn. */
+  readonly warn?: (message: string) => void;
+}
+
+export interface AwsProvider extends Provider {
+  readonly clusters?: AwsClusterProvider;
+  /** Settles when the start-up repair of worker cluster log retention has finished or failed. */
+  readonly started: Promise<void>;
 }
 
 /**
@@ -49,10 +59,36 @@ function resolveConfig(input: AwsProviderInput): AwsProviderConfig {
 }
 
 /** The `aws` provider: Lambda rest functions, Aurora worker clusters, ECS service status. */
-export function createAwsProvider(input: AwsProviderInput, deps: AwsProviderDeps = {}): Provider {
+export function createAwsProvider(input: AwsProviderInput, deps: AwsProviderDeps = {}): AwsProvider {
   const config = resolveConfig(input);
   const sleep = deps.sleep ?? realSleep;
   const lambda = deps.lambda ?? new LambdaClient({ region: config.region });
+  const clusters = config.workerCluster
+    ? createAwsClusterProvider(config, {
+        rds: deps.rds ?? new RDSClient({ region: config.region }),
+        logs: deps.logs ?? new CloudWatchLogsClient({ region: config.region }),
+        sleep,
+        retry: deps.retry,
+        availablePoll: deps.clusterAvailablePoll,
+        generatePassword: deps.generatePassword,
+      })
+    : undefined;
+  // Clusters created before the provider set retentions (or under another retention) would keep
+  // their PostgreSQL logs as they are until deleted: a restart, e.g. the deployment that changes the
+  // retention, brings every group to the configured one.
+  const warn = deps.warn ?? ((message: string) => console.warn(message));
+  const started =
+    clusters && (deps.applyLogRetentionOnStart ?? true)
+      ? clusters.applyLogRetention().then(
+          () => undefined,
+          (error: unknown) =>
+            warn(
+              `AWS provider: could not give the worker clusters' PostgreSQL log groups their retention (${
+                error instanceof Error ? `${error.name}: ${error.message}` : String(error)
+              }); they get it when their cluster is created or deleted, or at the next start`,
+            ),
+        )
+      : Promise.resolve();
   return {
     name: 'aws',
     functions: createAwsFunctionProvider(config, {
@@ -62,16 +98,7 @@ export function createAwsProvider(input: AwsProviderInput, deps: AwsProviderDeps
       activePoll: deps.functionActivePoll,
       readZip: deps.readZip,
     }),
-    clusters: config.workerCluster
-      ? createAwsClusterProvider(config, {
-          rds: deps.rds ?? new RDSClient({ region: config.region }),
-          logs: deps.logs ?? new CloudWatchLogsClient({ region: config.region }),
-          sleep,
-          retry: deps.retry,
-          availablePoll: deps.clusterAvailablePoll,
-          generatePassword: deps.generatePassword,
-        })
-      : undefined,
+    clusters,
     platform: config.ecs
       ? createAwsPlatformStatus(config, {
           ecs: deps.ecs ?? new ECSClient({ region: config.region }),
@@ -79,5 +106,6 @@ export function createAwsProvider(input: AwsProviderInput, deps: AwsProviderDeps
           retry: deps.retry,
         })
       : undefined,
+    started,
   };
 }

@@ -6,6 +6,7 @@
 import {
   CloudWatchLogsClient,
   CreateLogGroupCommand,
+  DescribeLogGroupsCommand,
   PutRetentionPolicyCommand,
   ResourceAlreadyExistsException,
   ResourceNotFoundException as LogsResourceNotFoundException,
@@ -264,11 +265,27 @@ export interface FakeLogGroup {
   retentionInDays?: number;
 }
 
-export function fakeLogs() {
+/** `pageSize`: groups per DescribeLogGroups page (AWS: up to 50), so tests reach the next page. */
+export function fakeLogs(options: { pageSize?: number } = {}) {
   const client = new CloudWatchLogsClient({ region: 'eu-west-1' });
   const mock = mockClient(client);
   const faults = new Faults();
   const groups = new Map<string, FakeLogGroup>();
+  const pageSize = options.pageSize ?? 50;
+
+  // Sorted by name like AWS; the token is the index of the next group.
+  mock.on(DescribeLogGroupsCommand).callsFake((input) => {
+    faults.check('DescribeLogGroups');
+    const matching = [...groups.keys()]
+      .filter((name) => name.startsWith(input.logGroupNamePrefix ?? ''))
+      .sort();
+    const start = Number(input.nextToken ?? 0);
+    const page = matching.slice(start, start + pageSize);
+    return {
+      logGroups: page.map((logGroupName) => ({ logGroupName, ...groups.get(logGroupName) })),
+      nextToken: start + pageSize < matching.length ? String(start + pageSize) : undefined,
+    };
+  });
 
   mock.on(CreateLogGroupCommand).callsFake((input) => {
     faults.check('CreateLogGroup');

@@ -25,8 +25,8 @@ const recorded = (service: string, mock: { calls(): { args: unknown[] }[] }): Pr
 
 /**
  * Runs `config`'s provider through a project's function (create, re-ensure with new code, repair of a
- * public URL and a foreign grant, delete), a worker cluster (its log group, create, re-run, delete
- * with its final snapshot) and the platform status, against stateful fakes, and returns every call in order.
+ * public URL and a foreign grant, delete), the start-up repair of worker cluster log retention, a
+ * worker cluster (its log group, create, re-run, delete with its final snapshot) and the platform status, against stateful fakes, and returns every call in order.
  */
 export async function recordProviderCalls(config: AwsProviderConfig, ref: string): Promise<ProviderCall[]> {
   const lambda = fakeLambda({ checksUntilActive: 0 });
@@ -42,7 +42,9 @@ export async function recordProviderCalls(config: AwsProviderConfig, ref: string
     ecs: ecsClient,
     sleep: async () => {},
   };
+  // Its start-up repair of worker cluster log retention lists their log groups.
   const provider = createAwsProvider(config, deps);
+  await provider.started;
   const input = { ref, environment: {} };
 
   const fn = await provider.functions.ensureRestFunction(input);
@@ -51,7 +53,7 @@ export async function recordProviderCalls(config: AwsProviderConfig, ref: string
   const moved = 's3Bucket' in artifact ? { ...artifact, codeSha256: 'another-artifact' } : artifact;
   const repaired = createAwsProvider(
     { ...config, restFunction: { ...config.restFunction, artifact: moved } },
-    deps,
+    { ...deps, applyLogRetentionOnStart: false },
   );
   lambda.urls.get(fn.name)!.AuthType = 'NONE';
   const grant = [...lambda.policies.get(fn.name)!.values()][0]!;
