@@ -71,8 +71,11 @@ interface PgErrorLike {
 }
 
 /** PostgREST's mapping from a Postgres SQLSTATE to an HTTP status. */
-export function pgErrorStatus(code: string, authenticated: boolean): number {
+export function pgErrorStatus(code: string, authenticated: boolean, message = ''): number {
   if (code === '23503' || code === '23505') return 409;
+  // cardinality_violation is the server's fault (a subquery in a function or view returning two
+  // rows), except pg-safeupdate's refusal of a DELETE or UPDATE without WHERE.
+  if (code === '21000') return message.endsWith('requires a WHERE clause') ? 400 : 500;
   if (code === '25006') return 405;
   if (code === '42883') return 404;
   if (code === '42P01') return 404;
@@ -222,7 +225,7 @@ export function fromPgError(error: PgErrorLike, authenticated: boolean): ApiErro
   if (refused) return refused;
   if (error.code === 'PGRST') return raisedResponse(error);
   const code = error.code ?? 'XX000';
-  const status = pgErrorStatus(code, authenticated);
+  const status = pgErrorStatus(code, authenticated, error.message);
   const headers: Record<string, string> = {};
   if (status === 401) headers['www-authenticate'] = 'Bearer';
   return new ApiError(

@@ -332,6 +332,14 @@ describe('rpc', () => {
     const raised = await t.call('POST', '/rpc/fail_with', { body: { msg: 'boom' } });
     expect(raised.status).toBe(400);
     expect(raised.json).toEqual({ code: 'P0001', message: 'boom', details: null, hint: null });
+    // 21000 is the function's fault (500), unless it is pg-safeupdate refusing a write without WHERE.
+    await ownerQuery(`CREATE FUNCTION two_rows_as_one() RETURNS int LANGUAGE sql STABLE AS
+        $$ SELECT (SELECT id FROM books) $$;
+      CREATE FUNCTION safeupdate_refusal() RETURNS void LANGUAGE plpgsql AS
+        $$ BEGIN RAISE SQLSTATE '21000' USING MESSAGE = 'DELETE requires a WHERE clause'; END $$`);
+    const cardinality = await t.call('GET', '/rpc/two_rows_as_one');
+    expect([cardinality.status, (cardinality.json as { code: string }).code]).toEqual([500, '21000']);
+    expect((await t.call('POST', '/rpc/safeupdate_refusal')).status).toBe(400);
     const unknown = await t.call('POST', '/rpc/ad', { body: { a: 1 } });
     expect(unknown.status).toBe(404);
     expect(unknown.json).toEqual({
