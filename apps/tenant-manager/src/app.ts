@@ -65,7 +65,7 @@ export interface BuildAppOptions {
   readonly faults?: Faults;
   readonly provisioning?: Pick<
     ProvisionerOptions,
-    'maxAttempts' | 'backoffMs' | 'maxBackoffMs' | 'spareDatabases'
+    'maxAttempts' | 'backoffMs' | 'maxBackoffMs' | 'spareDatabases' | 'transitionAttempts'
   >;
   /** Retry timing of deleting provider-created clusters. */
   readonly clusterDeletion?: ClusterDeleterOptions;

@@ -38,7 +38,7 @@ export const Project = Type.Object({
   last_error: Nullable(
     Type.String({
       description:
-        'Why provisioning is retrying (COMING_UP) or failed (INIT_FAILED), or why a pause or restore has not finished yet (PAUSING, RESTORING): an error message, never a secret; null otherwise',
+        'Why provisioning is retrying (COMING_UP) or failed (INIT_FAILED), or why a pause, restore or delete has not finished yet (PAUSING, RESTORING, GOING_DOWN) or failed (PAUSE_FAILED, RESTORE_FAILED): an error message, never a secret; null otherwise',
     }),
   ),
   limits: Type.Object({

@@ -11,6 +11,8 @@ export const apiKeyCacheKey = (hash: string) => `supaplane:gw:key:${hash}`;
 export type ProjectReason =
   | 'paused'
   | 'restored'
+  | 'pause-failed'
+  | 'restore-failed'
   | 'deleted'
   | 'renamed'
   | 'jwt-rotated'

@@ -29,6 +29,8 @@ export const PROJECT_STATUSES = [
   'PAUSING',
   'PAUSED',
   'RESTORING',
+  'PAUSE_FAILED',
+  'RESTORE_FAILED',
   'INIT_FAILED',
   'GOING_DOWN',
   'REMOVED',
@@ -81,7 +83,7 @@ export interface Project {
   cluster_id: string | null;
   created_at: string;
   endpoint: string;
-  /** The last provisioning error while COMING_UP, the cause of INIT_FAILED, why a pause or restore is unfinished; null once a step succeeds. */
+  /** The last provisioning error while COMING_UP, the cause of INIT_FAILED, why a pause, restore or delete is unfinished or failed; null once a step succeeds. */
   last_error: string | null;
   limits: ProjectLimits;
 }
@@ -366,51 +368,111 @@ export async function teardownProject(ctx: Context, db: pg.ClientBase, row: Proj
   return hashes;
 }
 
+/** A new status starts a new count of failed attempts. */
 async function setStatus(ctx: Context, db: pg.ClientBase, id: string, status: ProjectStatus) {
   const { rows } = await db.query<ProjectRow>(
-    `UPDATE tm.projects SET status = $2, version = version + 1, updated_at = $3 WHERE id = $1 RETURNING *`,
+    `UPDATE tm.projects SET status = $2, attempts = 0, version = version + 1, updated_at = $3
+     WHERE id = $1 RETURNING *`,
     [id, status, ctx.clock.now()],
   );
   return rows[0]!;
 }
 
 /**
- * Takes over a delete, pause or restore whose step failed during the call (the project is left
- * GOING_DOWN, PAUSING or RESTORING): the provisioner's retry of it, with backoff.
+ * Where a delete, pause or restore whose step failed goes on: the provisioner retries it in the
+ * background (once the caller has released the project's lock), a pause or restore at most
+ * `transitionAttempts` failed attempts in all, the call's own included.
  */
-export type RetryInBackground = (projectId: string) => void;
+export interface UnfinishedWork {
+  readonly transitionAttempts: number;
+  finishTransition(projectId: string): Promise<void>;
+  finishDelete(projectId: string): Promise<void>;
+}
+
+/** The status a pause or restore ends in once its attempts are used up (a delete has none: it is retried until done). */
+const FAILED_STATUS: Partial<Record<ProjectStatus, ProjectStatus>> = {
+  PAUSING: 'PAUSE_FAILED',
+  RESTORING: 'RESTORE_FAILED',
+};
 
 /**
- * Records why a delete, pause or restore did not finish (`last_error`, on the session holding the
- * project's lock) and the answer to give: 503 saying the project stays `via` and is retried, or the
- * error itself when the management database is what failed (its own 503).
+ * The one place a failed attempt at finishing a delete, pause or restore is recorded, on the session
+ * holding the project's lock (the call's or the background's): `last_error`, one more attempt, and,
+ * for a pause or restore whose attempts are used up, PAUSE_FAILED / RESTORE_FAILED (gateways told).
+ * Only while the project is GOING_DOWN, PAUSING or RESTORING; the status after it, or null when the
+ * project is in none of them (finished or failed meanwhile: nothing left to retry).
+ */
+export async function recordUnfinished(
+  ctx: Context,
+  db: pg.ClientBase,
+  id: string,
+  error: unknown,
+  maxAttempts: number,
+): Promise<ProjectStatus | null> {
+  const message = messageOf(error);
+  const { rows } = await db.query<ProjectRow & { failed: boolean }>(
+    `WITH attempt AS (
+       SELECT id, attempts + 1 >= $4 AND status IN ('PAUSING', 'RESTORING') AS failed
+       FROM tm.projects WHERE id = $1 AND status IN ('PAUSING', 'RESTORING', 'GOING_DOWN')
+     )
+     UPDATE tm.projects p SET last_error = $2, updated_at = $3,
+       attempts = p.attempts + 1,
+       status = CASE WHEN NOT a.failed THEN p.status WHEN p.status = 'PAUSING' THEN $5 ELSE $6 END,
+       version = p.version + a.failed::int
+     FROM attempt a WHERE p.id = a.id RETURNING p.*, a.failed`,
+    [id, message.slice(0, 500), ctx.clock.now(), maxAttempts, FAILED_STATUS.PAUSING, FAILED_STATUS.RESTORING],
+  );
+  const row = rows[0];
+  if (!row) return null;
+  if (row.failed) {
+    ctx.log.error(
+      { ref: row.ref, status: row.status, err: message },
+      'gave up retrying; an operator must act',
+    );
+    await ctx.invalidator.project(row.ref, row.status === 'PAUSE_FAILED' ? 'pause-failed' : 'restore-failed');
+    return null;
+  }
+  ctx.log.warn({ ref: row.ref, status: row.status, err: message }, 'step failed; will retry');
+  return row.status;
+}
+
+/**
+ * Records why a delete, pause or restore did not finish during the call and gives the answer: 503
+ * saying the project stays `via` and is retried, or that it is now PAUSE_FAILED / RESTORE_FAILED;
+ * the error itself when the management database is what failed (its own 503).
  */
 async function unfinished(
   ctx: Context,
   db: pg.ClientBase,
   row: ProjectRow,
   what: string,
-  via: ProjectStatus,
+  work: UnfinishedWork,
   error: unknown,
-  retrying: boolean,
-): Promise<unknown> {
-  const message = messageOf(error);
-  ctx.log.warn({ ref: row.ref, status: via, err: message }, `${what} step failed`);
-  await db
-    .query('UPDATE tm.projects SET last_error = $2, updated_at = $3 WHERE id = $1', [
-      row.id,
-      message.slice(0, 500),
-      ctx.clock.now(),
-    ])
-    .catch(() => {});
-  if (isUnreachable(error) && !isFromWorkerCluster(error)) return error;
-  return new AppError(
-    503,
-    `the ${what} did not finish (see the project's last_error); the project stays ${via} and ${
-      retrying ? 'is retried in the background' : `finishes when the ${what} is requested again`
-    }`,
-    what === 'delete' ? 'delete_incomplete' : 'transition_incomplete',
+): Promise<{ error: unknown; retry: boolean }> {
+  const status = await recordUnfinished(ctx, db, row.id, error, work.transitionAttempts).catch(
+    () => row.status,
   );
+  if (isUnreachable(error) && !isFromWorkerCluster(error)) return { error, retry: status !== null };
+  const code = what === 'delete' ? 'delete_incomplete' : 'transition_incomplete';
+  if (status === null) {
+    const failed = (await projectRowById(db, row.id).catch(() => undefined))?.status ?? row.status;
+    return {
+      error: new AppError(
+        503,
+        `the ${what} failed ${work.transitionAttempts} times (see the project's last_error); the project is ${failed}: pause, restore or delete it again to retry`,
+        'transition_failed',
+      ),
+      retry: false,
+    };
+  }
+  return {
+    error: new AppError(
+      503,
+      `the ${what} did not finish (see the project's last_error); the project stays ${status} and is retried in the background`,
+      code,
+    ),
+    retry: true,
+  };
 }
 
 /**
@@ -418,24 +480,30 @@ async function unfinished(
  * REMOVED. A removed ref answers 404 afterwards, so deleting twice gives 200 then 404. A step that
  * fails (cluster or function provider unreachable) leaves it GOING_DOWN for `retry` and answers 503.
  */
-export async function deleteProject(ctx: Context, ref: string, retry?: RetryInBackground): Promise<Project> {
+export async function deleteProject(ctx: Context, ref: string, work: UnfinishedWork): Promise<Project> {
   const found = await requireProjectRow(ctx.db, ref);
-  let failure: unknown = null;
+  let failure: { error: unknown; retry: boolean } | null = null;
   const result = await withProjectLock(ctx, found.id, async (db) => {
     try {
       return await finishDelete(ctx, db, found.id);
     } catch (error) {
-      const row = (await projectRowById(db, found.id).catch(() => undefined)) ?? found;
-      failure = await unfinished(ctx, db, row, 'delete', 'GOING_DOWN', error, retry !== undefined);
+      failure = await unfinished(ctx, db, found, 'delete', work, error);
       return undefined;
     }
   });
-  if (failure) {
-    retry?.(found.id);
-    throw failure;
-  }
+  if (failure) throw handOver(failure, found.id, work.finishDelete.bind(work));
   if (!result) throw notFound();
   return result;
+}
+
+/** Hands a project whose step failed during the call to the background (lock released) and gives the error to answer. */
+function handOver(
+  failure: { error: unknown; retry: boolean },
+  projectId: string,
+  finish: (projectId: string) => Promise<void>,
+): unknown {
+  if (failure.retry) void finish(projectId);
+  return failure.error;
 }
 
 export async function finishDelete(
@@ -456,58 +524,62 @@ export async function finishDelete(
 }
 
 interface Transition {
-  readonly from: ProjectStatus;
+  /** Where the call starts from: the usual state, and the failed ends of either transition (a retry, or undoing a failed one). */
+  readonly from: readonly ProjectStatus[];
   /** Recorded while the transition runs: what a crash leaves behind, and what `finishTransition` picks up. */
   readonly via: ProjectStatus;
   readonly to: ProjectStatus;
   /** The database takes connections at the end (restore) or refuses them (pause). */
   readonly open: boolean;
 }
-const PAUSE: Transition = { from: 'ACTIVE_HEALTHY', via: 'PAUSING', to: 'PAUSED', open: false };
-const RESTORE: Transition = { from: 'PAUSED', via: 'RESTORING', to: 'ACTIVE_HEALTHY', open: true };
+const FAILED_ENDS: readonly ProjectStatus[] = ['PAUSE_FAILED', 'RESTORE_FAILED'];
+const PAUSE: Transition = {
+  from: ['ACTIVE_HEALTHY', ...FAILED_ENDS],
+  via: 'PAUSING',
+  to: 'PAUSED',
+  open: false,
+};
+const RESTORE: Transition = {
+  from: ['PAUSED', ...FAILED_ENDS],
+  via: 'RESTORING',
+  to: 'ACTIVE_HEALTHY',
+  open: true,
+};
 
 /** ACTIVE_HEALTHY → PAUSED: database connections blocked, gateways told to refuse its keys. */
-export async function pauseProject(ctx: Context, ref: string, retry?: RetryInBackground): Promise<Project> {
-  return transition(ctx, ref, PAUSE, retry);
+export async function pauseProject(ctx: Context, ref: string, work: UnfinishedWork): Promise<Project> {
+  return transition(ctx, ref, PAUSE, work);
 }
 
 /** PAUSED → ACTIVE_HEALTHY. */
-export async function restoreProject(ctx: Context, ref: string, retry?: RetryInBackground): Promise<Project> {
-  return transition(ctx, ref, RESTORE, retry);
+export async function restoreProject(ctx: Context, ref: string, work: UnfinishedWork): Promise<Project> {
+  return transition(ctx, ref, RESTORE, work);
 }
 
 /**
- * A step that fails leaves the project in `t.via` with `last_error` saying why, hands it to `retry`
- * (once the lock is released) and answers 503: the operator sees what happens instead of a project
- * stuck until the next restart. Calling again also retries at once.
+ * A step that fails leaves the project in `t.via` with `last_error` saying why, hands it to the
+ * background (once the lock is released) and answers 503: the operator sees what happens instead of
+ * a project stuck until the next restart. Calling again also retries at once. Once its attempts are
+ * used up the project is PAUSE_FAILED / RESTORE_FAILED, from which either call starts afresh.
  */
-async function transition(
-  ctx: Context,
-  ref: string,
-  t: Transition,
-  retry?: RetryInBackground,
-): Promise<Project> {
+async function transition(ctx: Context, ref: string, t: Transition, work: UnfinishedWork): Promise<Project> {
   const found = await requireProjectRow(ctx.db, ref);
-  let failure: unknown = null;
+  let failure: { error: unknown; retry: boolean } | null = null;
   const result = await withProjectLock(ctx, found.id, async (db) => {
     const row = await projectRowById(db, found.id);
     if (!row || row.status === 'REMOVED') throw notFound();
     if (row.status === t.to) return toProject(ctx, row);
-    if (row.status !== t.from && row.status !== t.via) {
-      throw conflict(`project is ${row.status}; expected ${t.from}`, 'invalid_status');
+    if (!t.from.includes(row.status) && row.status !== t.via) {
+      throw conflict(`project is ${row.status}; expected ${t.from.join(', ')}`, 'invalid_status');
     }
     try {
       return toProject(ctx, await runTransition(ctx, db, row, t));
     } catch (error) {
-      const what = t.open ? 'restore' : 'pause';
-      failure = await unfinished(ctx, db, row, what, t.via, error, retry !== undefined);
+      failure = await unfinished(ctx, db, row, t.open ? 'restore' : 'pause', work, error);
       return undefined;
     }
   });
-  if (failure) {
-    retry?.(found.id);
-    throw failure;
-  }
+  if (failure) throw handOver(failure, found.id, work.finishTransition.bind(work));
   return result!;
 }
 
@@ -554,7 +626,8 @@ async function runTransition(
   await setProjectConnections(cluster.admin, ref, t.open);
   await step('settle');
   const { rows } = await db.query<ProjectRow>(
-    `UPDATE tm.projects SET status = $2, last_error = NULL, version = version + 1, updated_at = $3
+    `UPDATE tm.projects SET status = $2, last_error = NULL, attempts = 0, version = version + 1,
+       updated_at = $3
      WHERE id = $1 RETURNING *`,
     [row.id, t.to, ctx.clock.now()],
   );

@@ -16,6 +16,7 @@ import {
   finishTransition,
   type ProjectRow,
   projectRowById,
+  recordUnfinished,
   secretAad,
   teardownProject,
   withProjectLock,
@@ -28,6 +29,12 @@ export interface ProvisionerOptions {
   readonly backoffMs?: number;
   /** Longest wait between attempts, so a long outage is retried this often. Default 30 s. */
   readonly maxBackoffMs?: number;
+  /**
+   * Failed attempts at finishing a pause or restore (the call's own included) before the project is
+   * left PAUSE_FAILED / RESTORE_FAILED for an operator. Default 20: with the default backoff, about
+   * six minutes of an unreachable cluster. A delete is retried until it is done.
+   */
+  readonly transitionAttempts?: number;
   /** Provisioning runs at once in this process. Default 4. */
   readonly concurrency?: number;
   /** Spare databases kept ready per active cluster (0 disables). Default 2. */
@@ -73,6 +80,7 @@ export class Provisioner {
   readonly #backoffMs: number;
   readonly #maxBackoffMs: number;
   readonly #concurrency: number;
+  readonly transitionAttempts: number;
 
   constructor(
     private readonly ctx: Context,
@@ -82,6 +90,7 @@ export class Provisioner {
     this.#backoffMs = options.backoffMs ?? 200;
     this.#maxBackoffMs = options.maxBackoffMs ?? 30_000;
     this.#concurrency = options.concurrency ?? 4;
+    this.transitionAttempts = options.transitionAttempts ?? 20;
   }
 
   /** Starts (or joins) provisioning of a project; resolves when it is settled in this process. */
@@ -107,15 +116,14 @@ export class Provisioner {
   /**
    * Finishes (or joins finishing) a pause or restore cut off by a crash: PAUSING → PAUSED, RESTORING →
    * ACTIVE_HEALTHY, under the project's lock. A failing step is retried with backoff until it
-   * succeeds or the project leaves that state (e.g. it is deleted). A lock held elsewhere is tried
+   * succeeds, the project leaves that state (e.g. it is deleted) or {@link transitionAttempts} are
+   * used up (PAUSE_FAILED / RESTORE_FAILED). A lock held elsewhere is tried
    * again later rather than left to its holder, which may be a call that refuses the state (PATCH,
    * rotate, a restore of a PAUSING project) instead of one that finishes it; once the project is no
    * longer PAUSING / RESTORING, an attempt has nothing to do. Resolves when settled in this process.
    */
   finishTransition(projectId: string): Promise<void> {
-    return this.#finish(this.#transitions, projectId, 'pause or restore', (db) =>
-      finishTransition(this.ctx, db, projectId),
-    );
+    return this.#finish(this.#transitions, projectId, (db) => finishTransition(this.ctx, db, projectId));
   }
 
   /**
@@ -123,45 +131,44 @@ export class Provisioner {
    * {@link finishTransition} until the project is REMOVED. Resolves when settled in this process.
    */
   finishDelete(projectId: string): Promise<void> {
-    return this.#finish(this.#deletions, projectId, 'delete', (db) => finishDelete(this.ctx, db, projectId));
+    return this.#finish(this.#deletions, projectId, (db) => finishDelete(this.ctx, db, projectId));
   }
 
-  /** Runs `work` under the project's lock until it succeeds (with backoff); a lock held elsewhere is tried again. */
-  #finish(
-    runs: KeyedRuns,
-    projectId: string,
-    what: string,
-    work: (db: pg.PoolClient) => Promise<unknown>,
-  ): Promise<void> {
+  /**
+   * Runs `work` under the project's lock until it succeeds (with backoff) or gives up; a lock held
+   * elsewhere is tried again. A failure is recorded on the session holding the lock, as a call's is.
+   */
+  #finish(runs: KeyedRuns, projectId: string, work: (db: pg.PoolClient) => Promise<unknown>): Promise<void> {
     return runs.start(projectId, () =>
       retryUntilSettled(this.#abort.signal, this.#backoffMs, this.#maxBackoffMs, async () => {
-        try {
-          // Undefined only when the lock is held elsewhere (`work` finding nothing to do is settled).
-          const outcome = await this.#slot(() =>
-            withProjectLock(
-              this.ctx,
-              projectId,
-              async (db) => {
+        // Undefined only when the lock is held elsewhere (`work` finding nothing to do is settled).
+        const outcome = await this.#slot(() =>
+          withProjectLock(
+            this.ctx,
+            projectId,
+            async (db) => {
+              try {
                 await work(db);
                 return 'settled' as const;
-              },
-              false,
-            ),
-          );
-          return outcome ?? 'retry';
-        } catch (error) {
-          const message = messageOf(error);
-          this.ctx.log.warn({ projectId, err: message }, `${what} not finished; will retry`);
-          // Shown by the API: a project resumed after a restart is not left unfinished without a word.
-          await this.ctx.db
-            .query(
-              `UPDATE tm.projects SET last_error = $2, updated_at = $3
-               WHERE id = $1 AND status IN ('PAUSING', 'RESTORING', 'GOING_DOWN')`,
-              [projectId, message.slice(0, 500), this.ctx.clock.now()],
-            )
-            .catch(() => {});
-          return 'retry';
-        }
+              } catch (error) {
+                const status = await recordUnfinished(
+                  this.ctx,
+                  db,
+                  projectId,
+                  error,
+                  this.transitionAttempts,
+                );
+                return status === null ? ('settled' as const) : ('retry' as const);
+              }
+            },
+            false,
+          ),
+        ).catch((error) => {
+          // The management database itself: nothing could be recorded.
+          this.ctx.log.warn({ projectId, err: messageOf(error) }, 'not finished; will retry');
+          return 'retry' as const;
+        });
+        return outcome ?? 'retry';
       }),
     );
   }

@@ -248,6 +248,66 @@ describe('a pause or restore whose step fails during the call', () => {
     }
   });
 
+  it('gives up after its attempts: PAUSE_FAILED / RESTORE_FAILED, no more retries, and a call starts afresh', async () => {
+    const proxy = await startClusterProxy();
+    const managementUrl = await freshManagementDb();
+    const provisioning = { backoffMs: 10, maxBackoffMs: 50, spareDatabases: 0, transitionAttempts: 3 };
+    let h = await startHarness({ managementUrl, redis: redis.publisher, provisioning });
+    try {
+      await h.registerCluster('gives-up', 10, { host: '127.0.0.1', port: proxy.port });
+      for (const ref of ['give-pause', 'give-restore']) {
+        expect((await h.createProject(ref)).json().status).toBe('ACTIVE_HEALTHY');
+      }
+      expect((await call(h, 'POST', '/v1/projects/give-restore/pause')).json().status).toBe('PAUSED');
+
+      proxy.down(); // and it stays down past every attempt
+      expect((await call(h, 'POST', '/v1/projects/give-pause/pause')).statusCode).toBe(503);
+      expect((await call(h, 'POST', '/v1/projects/give-restore/restore')).statusCode).toBe(503);
+      await statusIs(h, 'give-pause', 'PAUSE_FAILED');
+      await statusIs(h, 'give-restore', 'RESTORE_FAILED');
+      for (const [ref, status, reason] of [
+        ['give-pause', 'PAUSE_FAILED', 'pause-failed'],
+        ['give-restore', 'RESTORE_FAILED', 'restore-failed'],
+      ] as const) {
+        const seen = (await call(h, 'GET', `/v1/projects/${ref}`)).json();
+        expect(seen.status).toBe(status);
+        expect(seen.last_error).toEqual(expect.any(String));
+        expect((await row(h, ref)).attempts).toBe(3);
+        expect(redis.messages).toContainEqual(expect.objectContaining({ kind: 'project', ref, reason }));
+        // Nothing is retried any more: a run started now finds nothing to do.
+        const refused = proxy.refused();
+        await h.tm.provisioner.finishTransition((await row(h, ref)).id);
+        expect(proxy.refused()).toBe(refused);
+      }
+      // Nor after a restart.
+      await h.close();
+      h = await startHarness({ managementUrl, provisioning });
+      const refused = proxy.refused();
+      for (const ref of ['give-pause', 'give-restore']) {
+        await h.tm.provisioner.finishTransition((await row(h, ref)).id);
+      }
+      expect(proxy.refused()).toBe(refused);
+      expect((await row(h, 'give-pause')).status).toBe('PAUSE_FAILED');
+
+      // The operator retries once the cluster is back, or undoes the failed one.
+      proxy.up();
+      const paused = await call(h, 'POST', '/v1/projects/give-pause/pause');
+      expect(paused.json()).toMatchObject({ status: 'PAUSED', last_error: null });
+      expect(await login(h, 'give-pause')).toBe('55000');
+      const undone = await call(h, 'POST', '/v1/projects/give-restore/pause');
+      expect(undone.json()).toMatchObject({ status: 'PAUSED', last_error: null });
+      expect((await call(h, 'POST', '/v1/projects/give-restore/restore')).json().status).toBe(
+        'ACTIVE_HEALTHY',
+      );
+      expect(await login(h, 'give-restore')).toBe('connected');
+      expect((await row(h, 'give-restore')).attempts).toBe(0);
+    } finally {
+      proxy.up();
+      await h.close();
+      await proxy.close();
+    }
+  });
+
   it('resumed after a restart while the cluster is down, says why until it finishes', async () => {
     const proxy = await startClusterProxy();
     const managementUrl = await freshManagementDb();

@@ -42,7 +42,6 @@ export const projectRoutes: FastifyPluginAsyncTypebox<ProjectRoutesOptions> = as
   app,
   { ctx, provisioner, sizeLimits, provisionWaitMs },
 ) => {
-  const retryTransition = (projectId: string) => void provisioner.finishTransition(projectId);
   app.post(
     '/v1/projects',
     {
@@ -121,7 +120,7 @@ export const projectRoutes: FastifyPluginAsyncTypebox<ProjectRoutesOptions> = as
         response: { 200: Project, ...errors },
       },
     },
-    (request) => deleteProject(ctx, request.params.ref, (id) => void provisioner.finishDelete(id)),
+    (request) => deleteProject(ctx, request.params.ref, provisioner),
   );
 
   app.post(
@@ -129,7 +128,7 @@ export const projectRoutes: FastifyPluginAsyncTypebox<ProjectRoutesOptions> = as
     {
       schema: { tags, summary: 'Pause a project', params: RefParams, response: { 200: Project, ...errors } },
     },
-    (request) => pauseProject(ctx, request.params.ref, retryTransition),
+    (request) => pauseProject(ctx, request.params.ref, provisioner),
   );
 
   app.post(
@@ -142,7 +141,7 @@ export const projectRoutes: FastifyPluginAsyncTypebox<ProjectRoutesOptions> = as
         response: { 200: Project, ...errors },
       },
     },
-    (request) => restoreProject(ctx, request.params.ref, retryTransition),
+    (request) => restoreProject(ctx, request.params.ref, provisioner),
   );
 
   app.get(
