@@ -345,6 +345,82 @@ describe('bodies', () => {
     await chunked.body.dump();
     expect(echo.requests.length).toBe(before);
   });
+  /**
+   * Sends a request head and then body bytes as fast as the socket takes them, until the gateway
+   * closes the connection or `maxBytes` went out; resolves with what came back and how much was sent.
+   */
+  const blast = (head: string, chunked: boolean, maxBytes: number) =>
+    new Promise<{ answer: string; sent: number; closed: boolean }>((resolve) => {
+      const client = connect(Number(new URL(url).port), '127.0.0.1');
+      const piece = Buffer.alloc(64 * 1024, 1);
+      const frame = chunked ? Buffer.concat([Buffer.from('10000\r\n'), piece, Buffer.from('\r\n')]) : piece;
+      let answer = '';
+      let sent = 0;
+      let closed = false;
+      const pump = () => {
+        while (!closed && sent < maxBytes) {
+          sent += frame.length;
+          if (!client.write(frame)) return void client.once('drain', pump);
+        }
+        if (!closed) finish(false);
+      };
+      const finish = (byGateway: boolean) => {
+        if (closed) return;
+        closed = true;
+        client.destroy();
+        resolve({ answer, sent, closed: byGateway });
+      };
+      client.on('data', (chunk: Buffer) => {
+        answer += chunk.toString('latin1');
+      });
+      client.on('error', () => finish(true));
+      client.on('end', () => finish(true));
+      client.on('close', () => finish(true));
+      client.write(
+        `POST /rest/v1/blobs HTTP/1.1\r\nHost: ${project.ref}.${BASE_DOMAIN}\r\n${head}\r\n`,
+        pump,
+      );
+    });
+
+  it("stops reading an oversized or refused request's body a bounded way past the answer, which the client gets", async () => {
+    const before = echo.requests.length;
+    const cases = [
+      [`apikey: ${project.secretKey}\r\nContent-Length: ${1024 ** 4}\r\n`, false, 413],
+      [`apikey: ${project.secretKey}\r\nTransfer-Encoding: chunked\r\n`, true, 413],
+      // A made-up key costs nothing: its body must not be read for ever either.
+      ['apikey: sb_secret_nope\r\nTransfer-Encoding: chunked\r\n', true, 401],
+    ] as const;
+    for (const [head, chunked, status] of cases) {
+      const { answer, sent, closed } = await blast(head, chunked, 512 * 1024 * 1024);
+      const label = `${status}, ${chunked ? 'chunked' : 'content-length'}`;
+      expect(answer, label).toMatch(new RegExp(`^HTTP/1\\.1 ${status} `));
+      expect(closed, label).toBe(true);
+      // Twice the limit, and what the socket buffers held when the gateway cut the connection.
+      expect(sent, label).toBeLessThan(64 * 1024 * 1024);
+    }
+    expect(echo.requests.length).toBe(before);
+  });
+
+  it('answers 413 to a client that reads only after sending its whole body, and keeps its connection', async () => {
+    const client = connect(Number(new URL(url).port), '127.0.0.1');
+    let received = '';
+    client.on('data', (chunk: Buffer) => {
+      received += chunk.toString('latin1');
+    });
+    const host = `Host: ${project.ref}.${BASE_DOMAIN}\r\napikey: ${project.secretKey}\r\n`;
+    const body = Buffer.alloc(SIX_MB + 1024 * 1024, 1);
+    await new Promise((resolve) =>
+      client.write(`POST /rest/v1/blobs HTTP/1.1\r\n${host}Content-Length: ${body.length}\r\n\r\n`, resolve),
+    );
+    await new Promise((resolve) => client.write(body, resolve));
+    await new Promise((resolve) => client.write(`GET /rest/v1/after HTTP/1.1\r\n${host}\r\n`, resolve));
+    await vi.waitFor(() => expect(received).toMatch(/HTTP\/1\.1 200 [\s\S]*"bodyLength":0/), {
+      timeout: 5_000,
+    });
+    client.destroy();
+    expect(received).toMatch(/^HTTP\/1\.1 413 /);
+  });
+
   it('answers Expect: 100-continue with 100 only once the request passed its checks and its size fits', async () => {
     const firstAnswer = (head: string, body?: string) =>
       new Promise<string>((resolve, reject) => {
@@ -584,7 +660,8 @@ describe('operations', () => {
     const metrics = await request(`${url}/metrics`);
     const text = await metrics.body.text();
     expect(text).toMatch(/gateway_requests_total\{prefix="rest",status="200"\} \d+/);
-    expect(text).toMatch(/gateway_requests_total\{prefix="rest",status="413"\} 3/);
+    // The bodies tests: over the limit with a length and chunked, two cut uploads, one sent whole, 100-continue.
+    expect(text).toMatch(/gateway_requests_total\{prefix="rest",status="413"\} 6/);
     expect(text).toMatch(/gateway_cache_lookups_total\{cache="key",layer="l1",result="hit"\} \d+/);
     expect(text).toMatch(/gateway_cache_lookups_total\{cache="project",layer="origin",result="hit"\} \d+/);
     expect(text).toMatch(/gateway_upstream_duration_seconds_bucket\{le="0.005",prefix="rest",status="200"\}/);

@@ -773,6 +773,17 @@ export function buildGateway(options: GatewayOptions): Gateway {
   function reply(res: ServerResponse, state: RequestState, refusal: Refusal): void {
     applyLeadingHeaders(res, state);
     sendJson(res, refusal);
+    // A body not read yet (the request was refused first) is dropped within bounds.
+    const req = res.req;
+    const head = state.head;
+    const length = head['content-length'];
+    if (
+      !state.upgrade &&
+      !req.readableEnded &&
+      ((length !== undefined && length !== '0') || head['transfer-encoding'] !== undefined)
+    ) {
+      discardUnreadBody(req, res, 2 * config.bodyLimitBytes);
+    }
   }
 
   /** For a node:http server's `upgrade` event: the same checks, then a byte tunnel. */
@@ -869,10 +880,7 @@ function readBody(
   continueTo: ServerResponse | null,
 ): Promise<BodyResult> {
   const declared = head['content-length'];
-  if (declared !== undefined && Number(declared) > limit) {
-    req.resume();
-    return Promise.resolve('too-large');
-  }
+  if (declared !== undefined && Number(declared) > limit) return Promise.resolve('too-large');
   continueTo?.writeContinue();
   return new Promise((resolve) => {
     const chunks: Buffer[] = [];
@@ -882,7 +890,6 @@ function readBody(
       if (size > limit) {
         req.off('data', onData);
         chunks.length = 0;
-        req.resume();
         resolve('too-large');
         return;
       }
@@ -893,6 +900,40 @@ function readBody(
     req.once('aborted', () => resolve('aborted'));
     req.once('error', () => resolve('aborted'));
   });
+}
+
+/** How long a refused request's body is read and dropped at most, once answered (see discardUnreadBody). */
+const DISCARD_MS = 10_000;
+
+/**
+ * A request answered before its body was read (a refusal, a 413): node would read and drop the rest
+ * of the body, however large, as long as the client sends it — a made-up key and an endless chunked
+ * body cost a client nothing and the gateway a core. Closing at once is no better: a client that
+ * reads only after sending (many do) gets a reset instead of the answer. So the rest is dropped while
+ * it is at most `budget` more bytes (twice the body limit: whatever a client that sent a little too
+ * much still has to send) and arrives within DISCARD_MS; past either bound the connection
+ * is cut, by which time the answer has long been on the wire. A body that ends in time leaves the
+ * connection open for the next request.
+ */
+function discardUnreadBody(req: IncomingMessage, res: ServerResponse, budget: number): void {
+  let left = budget;
+  const cut = () => {
+    clearTimeout(timer);
+    req.off('data', onData);
+    // Only once the answer was handed to the socket, so cutting never drops it.
+    if (res.writableFinished) req.socket.destroy();
+    else res.once('finish', () => req.socket.destroy());
+  };
+  const onData = (chunk: Buffer) => {
+    left -= chunk.length;
+    if (left < 0) cut();
+  };
+  const timer = setTimeout(cut, DISCARD_MS);
+  timer.unref();
+  req.on('data', onData);
+  req.once('end', () => clearTimeout(timer));
+  req.once('close', () => clearTimeout(timer));
+  req.resume();
 }
 
 /** Error name, code and message only: never headers or bodies that may carry secrets. */
