@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { ResourceConflictException } from '@aws-sdk/client-lambda';
 import { describe, expect, it, vi } from 'vitest';
 import type { AwsProviderConfig } from './config.js';
 import {
@@ -198,6 +199,30 @@ describe('AWS function provider: ensureRestFunction', () => {
       'AddPermission',
     ]);
     expectConverged(lambda);
+  });
+
+  it('adds a grant refused while an update of the function was in progress, once the function is ready', async () => {
+    const { lambda, provider } = setup();
+    const busy = () =>
+      new ResourceConflictException({
+        message: 'The operation cannot be performed at this time. An update is in progress for resource',
+        $metadata: {},
+      });
+    lambda.failAt('AddPermission', 1, busy());
+    lambda.failAt('AddPermission', 3, busy());
+    await provider.ensureRestFunction({ ref: REF, environment: {} });
+    const statements = lambda.policies.get(`rest-${REF}`)!;
+    expect([...statements.keys()].sort()).toEqual([INVOKE_VIA_URL_SID, INVOKE_URL_SID].sort());
+    for (const statement of statements.values())
+      expect(statement['Principal']).toEqual({ AWS: GATEWAY_ROLE });
+
+    // Still busy after three tries: the step fails (and is retried), never reports a function the
+    // gateway cannot invoke.
+    const stuck = setup();
+    for (const nth of [1, 2, 3]) stuck.lambda.failAt('AddPermission', nth, busy());
+    await expect(stuck.provider.ensureRestFunction({ ref: REF, environment: {} })).rejects.toThrow(
+      /update is in progress/,
+    );
   });
 
   it('retries throttled calls with growing backoff, and gives up after the attempt limit', async () => {

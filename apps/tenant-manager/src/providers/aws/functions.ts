@@ -201,25 +201,32 @@ export function createAwsFunctionProvider(
       { sid: INVOKE_VIA_URL_SID, action: 'lambda:InvokeFunction', extra: { InvokedViaFunctionUrl: true } },
     ];
     for (const grant of grants) {
-      const existing = policy.get(grant.sid);
-      if (existing && existing.principal === config.gatewayRoleArn && existing.action === grant.action)
-        continue;
-      if (existing) await removePermission(name, grant.sid);
-      try {
-        await send(() =>
-          deps.lambda.send(
-            new AddPermissionCommand({
-              FunctionName: name,
-              StatementId: grant.sid,
-              Action: grant.action,
-              Principal: config.gatewayRoleArn,
-              ...grant.extra,
-            }),
-          ),
-        );
-      } catch (error) {
-        // Added concurrently since we read the policy: the next run compares it again.
-        if (errorName(error) !== 'ResourceConflictException') throw error;
+      let existing = policy.get(grant.sid);
+      for (let attempt = 1; ; attempt++) {
+        if (existing && existing.principal === config.gatewayRoleArn && existing.action === grant.action)
+          break;
+        if (existing) await removePermission(name, grant.sid);
+        try {
+          await send(() =>
+            deps.lambda.send(
+              new AddPermissionCommand({
+                FunctionName: name,
+                StatementId: grant.sid,
+                Action: grant.action,
+                Principal: config.gatewayRoleArn,
+                ...grant.extra,
+              }),
+            ),
+          );
+          break;
+        } catch (error) {
+          // Lambda answers ResourceConflictException both for a statement added concurrently since we
+          // read the policy and while an update of the function is in progress (nothing was added):
+          // only the policy, read again once the function is ready, tells which.
+          if (errorName(error) !== 'ResourceConflictException' || attempt >= 3) throw error;
+          await waitReady(name);
+          existing = (await currentPolicy(name)).get(grant.sid);
+        }
       }
     }
   };
