@@ -644,7 +644,12 @@ export function buildGateway(options: GatewayOptions): Gateway {
       onUpgraded() {
         res.statusCode = 101;
         openTunnels++;
-        res.once('close', () => openTunnels--);
+        // Its bytes are filed hour by hour while it is open; `record` takes the rest when it closes.
+        const untrack = usage?.track(state.ref!, state);
+        res.once('close', () => {
+          openTunnels--;
+          untrack?.();
+        });
       },
       onDeclined(response) {
         // An ordinary answer: relayed as such, and the client's connection ends with it.

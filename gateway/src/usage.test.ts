@@ -150,6 +150,29 @@ describe('usage meter', () => {
     ]);
   });
 
+  it("files an open tunnel's bytes under the hours they went through, and its request when it closes", async () => {
+    const { meter, stored, state } = harness(T);
+    const traffic = { ingressBytes: 0, egressBytes: 0 };
+    const untrack = meter.track('aaa', traffic);
+    traffic.ingressBytes += 100;
+    traffic.egressBytes += 200;
+    state.now = T + 3_000; // 15:00:01: the boundary flush
+    await meter.flush();
+    traffic.ingressBytes += 5;
+    state.now = T + 2 * 3_600_000; // 16:59:58, an hour later
+    await meter.flush();
+    traffic.egressBytes += 7;
+    meter.record('aaa', 'realtime', 0, traffic.ingressBytes, traffic.egressBytes, false);
+    untrack();
+    traffic.ingressBytes += 1_000; // past its close: never counted
+    await meter.close();
+    expect(stored.map((s) => [s.hour, s.counts.get('aaa')])).toEqual([
+      ['2026112314', { ingress_bytes: 100, egress_bytes: 200 }],
+      ['2026112315', { ingress_bytes: 5 }],
+      ['2026112316', { requests: 1, realtime: 1, egress_bytes: 7 }],
+    ]);
+  });
+
   it('flushes on its own at the hour boundary, even when that comes before the next interval', async () => {
     const stored: string[] = [];
     const now = Date.now();
@@ -387,6 +410,12 @@ describe('usage through gateways sharing one Redis', () => {
     client.write('a'.repeat(1000));
     client.write('b'.repeat(2000));
     await got(() => received.length === headBytes + 3000);
+    // Filed while the tunnel is open (one that lasts for hours fills each hour with its own bytes).
+    await eventually(async () => {
+      const open = await hash(live.ref);
+      return open.ingress_bytes === 3000 && open.egress_bytes === 3000;
+    });
+    expect((await hash(live.ref)).requests).toBeUndefined();
     client.destroy();
     await eventually(async () => (await hash(live.ref)).requests === 1);
     expect(await hash(live.ref)).toEqual({

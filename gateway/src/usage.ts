@@ -39,6 +39,12 @@ export function usageHour(ms: number): string {
 
 const HOUR_MS = 3_600_000;
 
+/** Bytes through a long-lived connection (a WebSocket tunnel), added to by its owner as they flow. */
+export interface StreamTraffic {
+  ingressBytes: number;
+  egressBytes: number;
+}
+
 /** Where a window's counts go: resolves true once stored, false when they could not be (kept for later). */
 export type UsageSink = (hour: string, counts: ReadonlyMap<string, UsageCounts>) => Promise<boolean>;
 
@@ -62,6 +68,8 @@ export class UsageMeter {
   private windowEndsAt = 0;
   /** Windows whose hour ended before they could be sent (a late timer, a flush under way). */
   private sealed: Array<[hour: string, counts: Map<string, UsageCounts>]> = [];
+  /** Open tunnels and their projects: their bytes so far go into every window as it closes. */
+  private readonly streams = new Map<StreamTraffic, string>();
   private timer: NodeJS.Timeout | null = null;
   private flushing: Promise<void> | null = null;
   private closed = false;
@@ -86,11 +94,7 @@ export class UsageMeter {
     // The hour-boundary flush may run late: what is counted after the boundary is the next hour's.
     const now = this.options.clock.now();
     if (now >= this.windowEndsAt) this.seal(now);
-    let counts = this.window.get(ref);
-    if (!counts) {
-      counts = new Float64Array(USAGE_FIELDS.length);
-      this.window.set(ref, counts);
-    }
+    const counts = this.countsOf(ref);
     counts[REQUESTS]!++;
     counts[INDEX.get(service) ?? OTHER]!++;
     const statusClass = Math.floor(status / 100);
@@ -98,6 +102,17 @@ export class UsageMeter {
     if (rateLimited) counts[RATE_LIMITED]!++;
     counts[INGRESS]! += ingressBytes;
     counts[EGRESS]! += egressBytes;
+  }
+
+  /**
+   * A connection of project `ref` that stays open across windows (a WebSocket tunnel, counted as one
+   * request by `record` when it closes): what `traffic` counted is moved into each window as it closes
+   * (and the counters zeroed), so its bytes are filed under the hour they went through, not the hour it
+   * ends in. Call the function returned once `record` took the rest.
+   */
+  track(ref: string, traffic: StreamTraffic): () => void {
+    this.streams.set(traffic, ref);
+    return () => this.streams.delete(traffic);
   }
 
   /** Sends the current window now (tests, shutdown); resolves when it is stored or kept for later. */
@@ -134,10 +149,27 @@ export class UsageMeter {
 
   /** Closes the current window (kept for the next send, if it counted anything) and opens one for `now`'s hour. */
   private seal(now: number): void {
+    for (const [traffic, ref] of this.streams) {
+      if (traffic.ingressBytes === 0 && traffic.egressBytes === 0) continue;
+      const counts = this.countsOf(ref);
+      counts[INGRESS]! += traffic.ingressBytes;
+      counts[EGRESS]! += traffic.egressBytes;
+      traffic.ingressBytes = 0;
+      traffic.egressBytes = 0;
+    }
     if (this.window.size > 0) this.sealed.push([this.windowHour, this.window]);
     this.window = new Map();
     this.windowHour = usageHour(now);
     this.windowEndsAt = now - (now % HOUR_MS) + HOUR_MS;
+  }
+
+  private countsOf(ref: string): UsageCounts {
+    let counts = this.window.get(ref);
+    if (!counts) {
+      counts = new Float64Array(USAGE_FIELDS.length);
+      this.window.set(ref, counts);
+    }
+    return counts;
   }
 
   /** Adds counts that could not be stored to the current window. */
