@@ -2,7 +2,7 @@ import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import type { Context } from './context.js';
 import { conflict, notFound } from './errors.js';
 import { requireProjectRow, withProjectLock } from './projects.js';
-import { inTransaction, withAdvisoryLock } from './transaction.js';
+import { insertWithinCap, inTransaction } from './transaction.js';
 
 /** Keys a project may hold that are not revoked (all of them are in its JWKS). */
 export const MAX_SIGNING_KEYS = 10;
@@ -60,18 +60,7 @@ export async function createSigningKey(ctx: Context, ref: string): Promise<Signi
   const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
   const publicJwk = { ...publicKey.export({ format: 'jwk' }), kid: id, alg: 'ES256', use: 'sig' };
   const privateJwk = JSON.stringify({ ...privateKey.export({ format: 'jwk' }), kid: id, alg: 'ES256' });
-  // Counted and inserted under a lock of the project's signing keys: concurrent creates cannot pass the cap.
-  const row = await withAdvisoryLock(ctx, `supaplane.signing-keys:${project.id}`, async (db) => {
-    const count = await db.query<{ n: number }>(
-      `SELECT count(*)::int AS n FROM tm.signing_keys WHERE project_id = $1 AND status <> 'revoked'`,
-      [project.id],
-    );
-    if (count.rows[0]!.n >= MAX_SIGNING_KEYS) {
-      throw conflict(
-        `the project already has ${MAX_SIGNING_KEYS} signing keys that are not revoked; revoke one first`,
-        'too_many_signing_keys',
-      );
-    }
+  const row = await insertWithinCap(ctx, project.id, SIGNING_KEY_CAP, async (db) => {
     const now = ctx.clock.now();
     const { rows } = await db.query<SigningKeyRow>(
       `INSERT INTO tm.signing_keys (id, project_id, algorithm, status, public_jwk, private_jwk_enc, created_at, updated_at)
@@ -82,8 +71,16 @@ export async function createSigningKey(ctx: Context, ref: string): Promise<Signi
   });
   // A standby key is already in the JWKS: gateways must see it before anyone signs with it.
   await bumpAndInvalidate(ctx, project.id, ref);
-  return toSigningKey(row!);
+  return toSigningKey(row);
 }
+
+const SIGNING_KEY_CAP = {
+  name: 'signing-keys',
+  countSql: `SELECT count(*)::int AS n FROM tm.signing_keys WHERE project_id = $1 AND status <> 'revoked'`,
+  max: MAX_SIGNING_KEYS,
+  code: 'too_many_signing_keys',
+  message: `the project already has ${MAX_SIGNING_KEYS} signing keys that are not revoked; revoke one first`,
+};
 
 /** One signing key of the project, whatever its status; unknown → 404. */
 export async function getSigningKey(ctx: Context, ref: string, id: string): Promise<SigningKey> {

@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import type { Context } from './context.js';
+import { conflict } from './errors.js';
 
 /** Runs `work` between BEGIN and COMMIT on `client`; a throw rolls back and is rethrown as is. */
 export async function inTransaction<T>(client: pg.ClientBase, work: () => Promise<T>): Promise<T> {
@@ -39,4 +40,29 @@ export async function withAdvisoryLock<T>(
   } finally {
     db.release();
   }
+}
+
+/**
+ * Runs `insert` only while the project holds fewer than `cap.max` of something (`cap.countSql`, with
+ * the project's id as $1), counting and inserting under one advisory lock so concurrent creates
+ * cannot pass the cap together. At the cap: 409 `cap.code` saying `cap.message`.
+ */
+export async function insertWithinCap<T>(
+  ctx: Context,
+  projectId: string,
+  cap: {
+    readonly name: string;
+    readonly countSql: string;
+    readonly max: number;
+    readonly code: string;
+    readonly message: string;
+  },
+  insert: (db: pg.PoolClient) => Promise<T>,
+): Promise<T> {
+  const result = await withAdvisoryLock(ctx, `supaplane.${cap.name}:${projectId}`, async (db) => {
+    const { rows } = await db.query<{ n: number }>(cap.countSql, [projectId]);
+    if (rows[0]!.n >= cap.max) throw conflict(cap.message, cap.code);
+    return insert(db);
+  });
+  return result as T;
 }
