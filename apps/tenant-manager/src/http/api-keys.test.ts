@@ -12,7 +12,7 @@ beforeAll(async () => {
 });
 afterAll(() => h?.close());
 
-const call = (method: 'GET' | 'POST' | 'DELETE', url: string, payload?: object) =>
+const call = (method: 'GET' | 'POST' | 'PATCH' | 'DELETE', url: string, payload?: object) =>
   h.tm.publicApp.inject({ method, url, headers: admin, ...(payload ? { payload } : {}) });
 
 describe('API keys as an operator script sees them', () => {
@@ -45,6 +45,52 @@ describe('API keys as an operator script sees them', () => {
     const again = await call('POST', '/v1/projects/keys-one/api-keys', { type: 'secret', name: 'ci_runner' });
     expect(again.statusCode).toBe(201);
     expect(again.json().id).not.toBe(key.id);
+  });
+
+  it('a PATCH renames or re-describes an active key, never its value; clashes, revoked keys and bad input are refused', async () => {
+    const created = (
+      await call('POST', '/v1/projects/keys-one/api-keys?reveal=true', {
+        type: 'secret',
+        name: 'old_name',
+        description: null,
+      })
+    ).json();
+    expect(created.description).toBeNull(); // not coerced to ""
+    const url = `/v1/projects/keys-one/api-keys/${created.id}`;
+    const renamed = await call('PATCH', url, { name: 'new_name', description: 'deploys' });
+    expect(renamed.statusCode).toBe(200);
+    expect(renamed.json()).toMatchObject({ id: created.id, name: 'new_name', description: 'deploys' });
+    expect(renamed.json().api_key).not.toBe(created.api_key); // masked unless revealed
+    const described = await call('PATCH', `${url}?reveal=true`, { description: null });
+    expect(described.json()).toMatchObject({
+      name: 'new_name',
+      description: null,
+      api_key: created.api_key,
+      hash: created.hash,
+    });
+    expect((await call('GET', url)).json()).toMatchObject({ name: 'new_name', description: null });
+    // the old name is free, a name another active secret key has is not
+    expect(
+      (await call('POST', '/v1/projects/keys-one/api-keys', { type: 'secret', name: 'old_name' })).statusCode,
+    ).toBe(201);
+    const clash = await call('PATCH', url, { name: 'old_name' });
+    expect(clash.statusCode).toBe(409);
+    expect(clash.json().code).toBe('duplicate_key_name');
+    for (const [body, code] of [
+      [{}, 'validation_failed'],
+      [{ name: 'Not Valid' }, 'invalid_name'],
+    ] as const) {
+      const refused = await call('PATCH', url, body);
+      expect(refused.statusCode, JSON.stringify(body)).toBe(400);
+      expect(refused.json().code).toBe(code);
+    }
+    expect(
+      (await call('PATCH', `/v1/projects/keys-two/api-keys/${created.id}`, { name: 'x' })).statusCode,
+    ).toBe(404);
+    expect((await call('DELETE', url)).statusCode).toBe(200);
+    const revoked = await call('PATCH', url, { name: 'again_name' });
+    expect(revoked.statusCode).toBe(404);
+    expect(revoked.json()).toEqual({ message: 'api key not found', code: 'not_found' });
   });
 
   it(`caps a project at ${MAX_ACTIVE_API_KEYS} active keys; revoking one frees a slot`, async () => {

@@ -10,6 +10,9 @@ const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null
  */
 const NullableInteger = (options: { minimum?: number; maximum?: number; description?: string } = {}) =>
   Type.Unsafe<number | null>({ type: 'integer', nullable: true, ...options });
+/** The same for a string in a request: as a union, coercion would turn null into "". */
+const NullableString = (options: { maxLength?: number; description?: string } = {}) =>
+  Type.Unsafe<string | null>({ type: 'string', nullable: true, ...options });
 
 export const ErrorBody = Type.Object(
   {
@@ -189,8 +192,16 @@ export const RevealQuery = Type.Object({ reveal: Type.Boolean({ default: false }
 export const NewApiKeyBody = Type.Object({
   type: Type.Union([Type.Literal('publishable'), Type.Literal('secret')]),
   name: Type.String({ maxLength: 200 }),
-  description: Type.Optional(Nullable(Type.String({ maxLength: 1000 }))),
+  description: Type.Optional(NullableString({ maxLength: 1000 })),
 });
+
+export const ApiKeyPatchBody = Type.Object(
+  {
+    name: Type.Optional(Type.String({ maxLength: 200 })),
+    description: Type.Optional(NullableString({ maxLength: 1000 })),
+  },
+  { minProperties: 1 },
+);
 
 export const SecretItem = Type.Object({
   name: Type.String(),

@@ -4,7 +4,7 @@ import type pg from 'pg';
 import type { Context } from './context.js';
 import { badRequest, conflict, notFound } from './errors.js';
 import { requireProjectRow } from './projects.js';
-import { withAdvisoryLock } from './transaction.js';
+import { insertWithinCap } from './transaction.js';
 
 /** An API key in the shape of Supabase's Management API. */
 export interface ApiKey {
@@ -125,28 +125,62 @@ export async function createApiKey(
   input: { type: ApiKeyType; name: string; description?: string | null },
   reveal: boolean,
 ): Promise<ApiKey> {
-  if (!KEY_NAME.test(input.name)) {
-    throw badRequest('invalid key name: lower-case letters, digits and _, at most 64', 'invalid_name');
-  }
+  validKeyName(input.name);
   const project = await requireProjectRow(ctx.db, ref);
   if (project.status === 'GOING_DOWN' || project.status === 'INIT_FAILED') {
     throw conflict(`project is ${project.status}`, 'invalid_status');
   }
-  // Counted and inserted under a lock of the project's keys: two creates at once cannot pass the cap.
-  const row = await withAdvisoryLock(ctx, `supaplane.api-keys:${project.id}`, async (db) => {
-    const { rows } = await db.query<{ n: number }>(
-      `SELECT count(*)::int AS n FROM tm.api_keys WHERE project_id = $1 AND status = 'active'`,
-      [project.id],
-    );
-    if (rows[0]!.n >= MAX_ACTIVE_API_KEYS) {
-      throw conflict(
-        `the project already has ${MAX_ACTIVE_API_KEYS} active API keys; revoke one first`,
-        'too_many_api_keys',
-      );
-    }
-    return insertKey(ctx, db, project, input, 'fail');
-  });
+  const row = await insertWithinCap(ctx, project.id, API_KEY_CAP, (db) =>
+    insertKey(ctx, db, project, input, 'fail'),
+  );
+  // With 'fail', insertKey answers a row or throws.
   return toApiKey(ctx, row!, reveal);
+}
+
+const API_KEY_CAP = {
+  name: 'api-keys',
+  countSql: `SELECT count(*)::int AS n FROM tm.api_keys WHERE project_id = $1 AND status = 'active'`,
+  max: MAX_ACTIVE_API_KEYS,
+  code: 'too_many_api_keys',
+  message: `the project already has ${MAX_ACTIVE_API_KEYS} active API keys; revoke one first`,
+};
+
+const validKeyName = (name: string) => {
+  if (!KEY_NAME.test(name)) {
+    throw badRequest('invalid key name: lower-case letters, digits and _, at most 64', 'invalid_name');
+  }
+  return name;
+};
+
+/**
+ * `PATCH …/api-keys/:id`: a new name and/or description of an active key (as Supabase's Management
+ * API; the key itself never changes, so gateways need not be told). Unknown or revoked → 404; a name
+ * another active key of the type has → 409 `duplicate_key_name`.
+ */
+export async function updateApiKey(
+  ctx: Context,
+  ref: string,
+  id: string,
+  patch: { name?: string; description?: string | null },
+  reveal: boolean,
+): Promise<ApiKey> {
+  const name = patch.name === undefined ? null : validKeyName(patch.name);
+  const project = await requireProjectRow(ctx.db, ref);
+  try {
+    const { rows } = await ctx.db.query<KeyRow>(
+      `UPDATE tm.api_keys SET name = COALESCE($3, name),
+         description = CASE WHEN $4 THEN $5 ELSE description END, updated_at = $6
+       WHERE id::text = $1 AND project_id = $2 AND status = 'active' RETURNING *`,
+      [id, project.id, name, patch.description !== undefined, patch.description ?? null, ctx.clock.now()],
+    );
+    if (!rows[0]) throw notFound('api key');
+    return toApiKey(ctx, rows[0], reveal);
+  } catch (error) {
+    if ((error as { code?: string }).code === '23505') {
+      throw conflict(`an active key of this type named ${name} already exists`, 'duplicate_key_name');
+    }
+    throw error;
+  }
 }
 
 /** One active key of the project; unknown or revoked → 404. */

@@ -6,6 +6,7 @@ import {
   listApiKeys,
   MAX_ACTIVE_API_KEYS,
   revokeApiKey,
+  updateApiKey,
 } from '../../lib/api-keys.js';
 import type { Context } from '../../lib/context.js';
 import { deleteSecrets, listSecrets, upsertSecrets } from '../../lib/secrets.js';
@@ -21,6 +22,7 @@ import {
 import { requireProjectRow } from '../../lib/projects.js';
 import {
   ApiKey,
+  ApiKeyPatchBody,
   IdParams,
   Jwks,
   DeleteSecretsBody,
@@ -82,6 +84,21 @@ export const projectCredentialRoutes: FastifyPluginAsyncTypebox<{ ctx: Context }
       },
     },
     (request) => getApiKey(ctx, request.params.ref, request.params.id, request.query.reveal),
+  );
+
+  app.patch(
+    '/v1/projects/:ref/api-keys/:id',
+    {
+      schema: {
+        tags: ['api-keys'],
+        summary: "Change an active API key's name and/or description (the key itself stays)",
+        params: IdParams,
+        querystring: RevealQuery,
+        body: ApiKeyPatchBody,
+        response: { 200: ApiKey, ...errors },
+      },
+    },
+    (request) => updateApiKey(ctx, request.params.ref, request.params.id, request.body, request.query.reveal),
   );
 
   app.delete(
