@@ -216,6 +216,19 @@ describe('embedding', () => {
         "Searched for a foreign key relationship between 'books' and 'nope' in the schema 'public', but no matches were found.",
       hint: null,
     });
+    // A misspelt embed is offered the closest table it relates to (through a join table too), as in
+    // PostgREST; a related table whose hint matched nothing is offered none.
+    const hints = await Promise.all(
+      ['autors!author_id(name)', 'genre(name)', 'authors!nope(name)'].map(async (embed) => {
+        const r = await t.call('GET', `/books?select=id,${embed}`);
+        return [r.status, (r.json as { hint: unknown }).hint];
+      }),
+    );
+    expect(hints).toEqual([
+      [400, "Perhaps you meant 'authors' instead of 'autors'."],
+      [400, "Perhaps you meant 'genres' instead of 'genre'."],
+      [400, null],
+    ]);
     const missing = await t.call('GET', '/books?select=title&publishers.name=eq.Ace');
     expect(missing.status).toBe(400);
     expect(missing.json).toMatchObject({

@@ -88,6 +88,24 @@ function computedRelationship(
 const sameColumns = (a: readonly string[], b: readonly string[]) =>
   a.length === b.length && a.every((c) => b.includes(c));
 
+/** The names a relation can embed: tables and views its foreign keys reach (also through a join table), and its computed relationships. */
+function relatedNames(cache: SchemaCache, source: Relation): Set<string> {
+  const names = new Set<string>();
+  const isSource = (schema: string, table: string) => schema === source.schema && table === source.name;
+  for (const fk of cache.foreignKeys) {
+    if (isSource(fk.fromSchema, fk.fromTable)) names.add(fk.toTable);
+    if (!isSource(fk.toSchema, fk.toTable)) continue;
+    names.add(fk.fromTable);
+    for (const toTarget of cache.foreignKeys) {
+      if (toTarget !== fk && toTarget.fromSchema === fk.fromSchema && toTarget.fromTable === fk.fromTable) {
+        names.add(toTarget.toTable);
+      }
+    }
+  }
+  for (const name of source.computed.keys()) if (computedRelationship(cache, source, name)) names.add(name);
+  return names;
+}
+
 function findRelationships(
   cache: SchemaCache,
   source: Relation,
@@ -184,12 +202,17 @@ function resolveRelationship(ctx: PlanContext, source: Relation, item: EmbedItem
   if (found.length === 1) return found[0]!;
   if (found.length === 0) {
     const using = item.hint ? ` using the hint '${item.hint}'` : '';
+    const related = relatedNames(ctx.cache, source);
+    // As PostgREST: a misspelt embed gets the closest related name; a related one (a hint that
+    // matched nothing) gets none.
+    const suggestion = related.has(item.name) ? undefined : closest(item.name, related);
     throw cacheMiss(
       apiError(
         400,
         'PGRST200',
         `Could not find a relationship between '${source.name}' and '${item.name}' in the schema cache`,
         `Searched for a foreign key relationship between '${source.name}' and '${item.name}'${using} in the schema '${source.schema}', but no matches were found.`,
+        suggestion ? `Perhaps you meant '${suggestion}' instead of '${item.name}'.` : null,
       ),
     );
   }
