@@ -1,7 +1,16 @@
 import { validateHeaderValue } from 'node:http';
 import { mintHs256 } from '@supaplane/jwt';
 import { afterAll, describe, expect, it } from 'vitest';
-import { bearer, JWT_SECRET, type TestEngine, testEngine, tokenFor, USER_A, USER_B } from './test/helpers.js';
+import {
+  bearer,
+  JWT_SECRET,
+  ownerQuery,
+  type TestEngine,
+  testEngine,
+  tokenFor,
+  USER_A,
+  USER_B,
+} from './test/helpers.js';
 
 const t: TestEngine = testEngine();
 afterAll(() => t.close());
@@ -127,5 +136,17 @@ describe('auth and role switching', () => {
     });
     const anon = await t.call('GET', '/rpc/whoami');
     expect(anon.json).toMatchObject({ uid: null, role: 'anon' });
+  });
+
+  it('sets request.cookies from the Cookie header, which request.headers leaves out, as PostgREST', async () => {
+    await ownerQuery(`CREATE FUNCTION request_cookies() RETURNS json LANGUAGE sql STABLE AS $$
+        SELECT json_build_object('cookies', current_setting('request.cookies', true)::json,
+          'cookieHeader', current_setting('request.headers', true)::json->'cookie') $$`);
+    const r = await t.call('GET', '/rpc/request_cookies', {
+      headers: { cookie: 'session=abc=def; theme=dark;flag; theme=light' },
+    });
+    expect(r.json).toEqual({ cookies: { session: 'abc=def', theme: 'light', flag: '' }, cookieHeader: null });
+    const none = await t.call('GET', '/rpc/request_cookies');
+    expect(none.json).toEqual({ cookies: {}, cookieHeader: null });
   });
 });

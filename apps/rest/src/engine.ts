@@ -128,7 +128,8 @@ const SETUP_SQL = `SELECT set_config('search_path', $1, true), set_config('role'
   set_config('request.path', $5, true), set_config('request.headers', $6, true),
   set_config('statement_timeout', coalesce($7, current_setting('statement_timeout')), true),
   set_config('transaction_read_only', coalesce($8, current_setting('default_transaction_read_only')), true),
-  set_config('timezone', coalesce($9, current_setting('timezone')), true)`;
+  set_config('timezone', coalesce($9, current_setting('timezone')), true),
+  set_config('request.cookies', $10, true)`;
 
 interface Identity {
   readonly role: string;
@@ -865,7 +866,8 @@ export function createRestEngine(options: RestEngineOptions): RestEngine {
         JSON.stringify(ctx.identity.claims),
         ctx.method,
         ctx.path,
-        JSON.stringify(ctx.headers),
+        // As in PostgREST, the Cookie header is not among the headers but parsed into request.cookies.
+        JSON.stringify({ ...ctx.headers, cookie: undefined }),
         // Unset, the database's own (or the login role's) statement_timeout stays in force.
         options.statementTimeoutMs === undefined ? null : String(options.statementTimeoutMs),
         // A write keeps the database's default: the platform makes a project's database read-only
@@ -873,6 +875,7 @@ export function createRestEngine(options: RestEngineOptions): RestEngine {
         tx.readOnly ? 'on' : null,
         // Only a name found in pg_timezone_names reaches here, and as a parameter.
         ctx.prefer.timezone ?? null,
+        JSON.stringify(parseCookies(ctx.headers.cookie)),
       ],
     };
     const rollback = ctx.prefer.tx === 'rollback';
@@ -1006,6 +1009,17 @@ function safeBody(ctx: { request: RestRequest; headers: Record<string, string> }
 const headerText = (text: string) => text.replace(/[^\x20-\x7e]/g, '?').replaceAll('"', "'");
 
 const guarded = new WeakSet<pg.PoolClient>();
+
+/** `a=1; b=2` as `{"a": "1", "b": "2"}`: names lose leading spaces, values stay as sent, the last of a name wins. */
+function parseCookies(header: string | undefined): Record<string, string> {
+  const cookies: Record<string, string> = {};
+  for (const part of header?.split(';') ?? []) {
+    if (!part.trim()) continue;
+    const at = part.indexOf('=');
+    cookies[(at < 0 ? part : part.slice(0, at)).trimStart()] = at < 0 ? '' : part.slice(at + 1);
+  }
+  return cookies;
+}
 
 /**
  * A response as the statement's `response.headers` / `response.status` settings amend it, as in
