@@ -42,8 +42,13 @@ describe('readClientHead', () => {
     for (const lines of cases) {
       const req = await parsed(lines);
       const head = readClientHead(req.rawHeaders);
-      for (const field of CLIENT_HEAD_FIELDS)
+      for (const field of CLIENT_HEAD_FIELDS) {
+        // node keeps the first Host; a repeated one is read joined, to be refused (project-host.ts).
+        if (field === 'host') continue;
         expect(head[field], `${field} in ${lines.join(' | ')}`).toBe(req.headers[field]);
+      }
+      const hosts = lines.filter((line) => /^host:/i.test(line)).map((line) => line.slice(6));
+      expect(head.host).toBe(hosts.join(', '));
     }
   });
 

@@ -1,8 +1,8 @@
 /**
  * What the gateway reads from a client request's head, taken in one pass over `rawHeaders`.
  * node:http builds `req.headers` lazily, so a request path that never asks for it skips building
- * (and then walking) that object. Repeated fields follow node's own rules: `host`, `authorization`,
- * `user-agent` and `content-length` keep their first value, the others are joined with `, ` —
+ * (and then walking) that object. Repeated fields follow node's own rules: `authorization`,
+ * `user-agent` and `content-length` keep their first value, the others (`host` too) are joined with `, ` —
  * so a doubled `apikey` reads as one malformed key, exactly as through `req.headers`.
  */
 export interface ClientHead {
@@ -44,8 +44,11 @@ export const CLIENT_HEAD_FIELDS = [
   'connection',
 ] as const satisfies readonly (keyof ClientHead)[];
 const READ = new Set<string>(CLIENT_HEAD_FIELDS);
-/** node:http keeps the first of these when a request repeats them. */
-const FIRST_WINS = new Set(['host', 'authorization', 'user-agent', 'content-length']);
+/**
+ * node:http keeps the first of these when a request repeats them. It keeps the first `host` too, but
+ * here a repeated Host reads as its values joined, so project-host.ts can refuse it (RFC 9112 §3.2).
+ */
+const FIRST_WINS = new Set(['authorization', 'user-agent', 'content-length']);
 
 /** Hop-by-hop and identity headers never forwarded upstream (the gateway sets its own). */
 const NOT_FORWARDED = new Set([

@@ -388,6 +388,7 @@ export function buildGateway(options: GatewayOptions): Gateway {
     const host = matchHost(head.host, config.baseDomain);
 
     if (host.kind !== 'project') {
+      if (host.kind === 'invalid') return reply(res, state, refusals.badHost);
       if (path === '/health' || path === '/ready' || (path === '/metrics' && config.metricsPort === null)) {
         return operations(path, res, state);
       }

@@ -55,6 +55,7 @@ export const refusals = {
       hint: 'The gateway cannot check this API key with the project registry right now (unreachable or too busy); try again shortly.',
     },
   },
+  badHost: { status: 400, body: { message: 'Invalid Host header' } },
   unknownHost: { status: 404, body: { message: 'Unknown host: use https://<project-ref>.<base-domain>' } },
   noRoute: { status: 404, body: { message: 'no Route matched with those values' } },
   serviceNotConfigured: (service: string): Refusal => ({

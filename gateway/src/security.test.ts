@@ -1,10 +1,12 @@
 import { randomBytes } from 'node:crypto';
+import { connect } from 'node:net';
 import { generateApiKey } from '@supaplane/keys';
 import { type RunningRedis, startRedis } from '@supaplane/local-services';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RunningGateway, startGateway } from './server.js';
 import { type EchoUpstream, startEchoUpstream } from './testing/echo-upstream.js';
 import {
+  BASE_DOMAIN,
   PREFIXES,
   TEST_AWS,
   call,
@@ -269,7 +271,7 @@ describe('security suite: two projects × every prefix', () => {
     }
   });
 
-  it('refuses a mixed-case or invalid host and unknown routes without touching the upstream', async () => {
+  it('routes a mixed-case host, and refuses an invalid host and unknown routes without touching the upstream', async () => {
     const res = await call(url, alpha.ref.toUpperCase(), '/rest/v1/todos', {
       headers: { apikey: alpha.publishableKey },
     });
@@ -292,6 +294,66 @@ describe('security suite: two projects × every prefix', () => {
       expect(status, path).toBe(400);
       expect(body).toEqual({ message: 'Invalid request path' });
       expect(echo.requests.length).toBe(before);
+    }
+  });
+});
+
+describe('the Host header', () => {
+  /** One request with `hostLines` as written (node's and undici's clients send one valid Host). */
+  const withHost = (hostLines: string[]) =>
+    new Promise<{ status: number; body: unknown }>((resolve, reject) => {
+      const client = connect(Number(new URL(url).port), '127.0.0.1');
+      let received = '';
+      client.on('data', (chunk: Buffer) => {
+        received += chunk.toString('latin1');
+      });
+      client.on('error', reject);
+      client.on('close', () => {
+        const [head, body] = received.split('\r\n\r\n');
+        const status = Number(head!.split(' ')[1]);
+        // The gateway's own answers are plain JSON; a relayed one's body is not needed here.
+        resolve({ status, body: status === 200 ? null : JSON.parse(body!) });
+      });
+      const host = hostLines.map((value) => `Host: ${value}\r\n`).join('');
+      client.write(
+        `GET /rest/v1/todos HTTP/1.1\r\n${host}apikey: ${alpha.publishableKey}\r\nConnection: close\r\n\r\n`,
+      );
+    });
+  const alphaHost = () => `${alpha.ref}.${BASE_DOMAIN}`;
+
+  it('refuses a repeated Host or one with a port that is no port with 400, before anything else', async () => {
+    const before = echo.requests.length;
+    for (const hosts of [
+      [alphaHost(), `${beta.ref}.${BASE_DOMAIN}`],
+      [alphaHost(), alphaHost()],
+      [`${alphaHost()}:8000`, `${alphaHost()}:8000`],
+      [`${alphaHost()}:99999`],
+      [`${alphaHost()}:80a`],
+      [`${alphaHost()}:-1`],
+      [`${BASE_DOMAIN}, ${alphaHost()}`],
+    ]) {
+      expect(await withHost(hosts), hosts.join(' | ')).toEqual({
+        status: 400,
+        body: { message: 'Invalid Host header' },
+      });
+    }
+    expect(echo.requests.length).toBe(before);
+  });
+
+  it('routes upper case, a trailing dot and any port, and answers unknown hosts with 404', async () => {
+    for (const host of [
+      alphaHost().toUpperCase(),
+      `${alphaHost()}.`,
+      `${alphaHost()}.:443`,
+      `${alphaHost()}:1`,
+    ]) {
+      expect((await withHost([host])).status, host).toBe(200);
+    }
+    for (const host of ['[::1]:8000', '[::1]', `${'a'.repeat(4000)}.${BASE_DOMAIN}`, `x@${alphaHost()}`]) {
+      expect(await withHost([host]), host).toEqual({
+        status: 404,
+        body: { message: 'Unknown host: use https://<project-ref>.<base-domain>' },
+      });
     }
   });
 });
