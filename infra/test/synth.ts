@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { App, Aspects } from 'aws-cdk-lib';
+import { App, Aspects, cx_api } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { type InfraConfig, parseInfraConfig } from '../lib/config.js';
@@ -15,6 +15,11 @@ export interface Synthesized {
   readonly stack: SupabaseStack;
   /** Unsuppressed cdk-nag findings of both stacks as `<path> <rule>`. */
   readonly nagFindings: string[];
+  /**
+   * Unsuppressed findings of CDK's built-in CloudFormation template validation as `<rule> <path>`
+   * (synth only prints them, as warnings).
+   */
+  readonly validationFindings: string[];
   readonly synthMs: number;
 }
 
@@ -52,7 +57,25 @@ export function synth(name: 'test' | 'production', adjust?: (raw: RawConfig) => 
       (m) => `${m.id} ${String(m.entry.data).split(':')[0]}`,
     );
   });
-  return { config, template, repositoriesTemplate, stack, nagFindings, synthMs: performance.now() - started };
+  const report = JSON.parse(
+    readFileSync(`${app.synth().directory}/${cx_api.VALIDATION_REPORT_FILE}`, 'utf8'),
+  ) as {
+    pluginReports: {
+      violations: { ruleName: string; violatingConstructs: { constructPath: string }[] }[];
+    }[];
+  };
+  const validationFindings = report.pluginReports.flatMap((r) =>
+    r.violations.flatMap((v) => v.violatingConstructs.map((c) => `${v.ruleName} ${c.constructPath}`)),
+  );
+  return {
+    config,
+    template,
+    repositoriesTemplate,
+    stack,
+    nagFindings,
+    validationFindings,
+    synthMs: performance.now() - started,
+  };
 }
 
 type Resource = { Type: string; Properties?: Record<string, unknown>; [k: string]: unknown };
