@@ -14,11 +14,13 @@ export interface ClientCredentials {
   readonly apiKey: string | null;
   /** A user JWT from `Authorization: Bearer …` (anything that is not an `sb_` key). */
   readonly userToken: string | null;
-  /** `Authorization` was present but not a Bearer credential. */
-  readonly malformedAuthorization: boolean;
+  /** Why `Authorization` is no Bearer credential (PostgREST's PGRST301 message), or null. */
+  readonly authorizationError: string | null;
 }
 
 const BEARER = /^bearer\s+(\S+)\s*$/i;
+/** The scheme with nothing after it (node trims the space a client sent after `Bearer`). */
+const EMPTY_BEARER = /^bearer\s*$/i;
 
 function first(value: HeaderValue): string | undefined {
   return Array.isArray(value) ? value[0] : value;
@@ -31,11 +33,13 @@ export function readClientCredentials(
 ): ClientCredentials {
   const authorization = first(headers.authorization);
   let bearer: string | null = null;
-  let malformedAuthorization = false;
+  let authorizationError: string | null = null;
   if (authorization !== undefined) {
     const match = BEARER.exec(authorization);
     if (match) bearer = match[1]!;
-    else malformedAuthorization = true;
+    else if (EMPTY_BEARER.test(authorization))
+      authorizationError = 'Empty JWT is sent in Authorization header';
+    else authorizationError = 'Authorization header must use the Bearer scheme';
   }
   const bearerIsKey = bearer?.startsWith('sb_') === true;
   const headerKey = first(headers.apikey);
@@ -43,7 +47,7 @@ export function readClientCredentials(
   return {
     apiKey: apiKey || null,
     userToken: bearer !== null && !bearerIsKey ? bearer : null,
-    malformedAuthorization,
+    authorizationError,
   };
 }
 

@@ -488,9 +488,8 @@ export function buildGateway(options: GatewayOptions): Gateway {
     // The token the upstream sees: the user's (verified, unchanged) or one minted for the key's role,
     // as the `X-Client-Authorization` value.
     let bearer: string;
-    if (client.malformedAuthorization) {
-      return reply(res, state, jwtRefusal('PGRST301', 'Authorization header must use the Bearer scheme'));
-    }
+    if (client.authorizationError)
+      return reply(res, state, jwtRefusal('PGRST301', client.authorizationError));
     if (client.userToken) {
       const outcome = project.verifyUserToken(client.userToken, Math.floor(clock.now() / 1000));
       const verified = 'then' in outcome ? await outcome : outcome;

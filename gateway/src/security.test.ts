@@ -253,6 +253,30 @@ describe('security suite: two projects × every prefix', () => {
     }
   });
 
+  it('refuses an Authorization that is no Bearer token with PGRST301, and takes the scheme in any case', async () => {
+    for (const { self, prefix } of combos()) {
+      const p = self();
+      const token = hs256(p.jwtSecret, { role: 'authenticated', sub: 'u', exp: nowSeconds() + 600 });
+      const cases: Array<[string, string]> = [
+        ['Basic dXNlcjpwYXNz', 'Authorization header must use the Bearer scheme'],
+        [token, 'Authorization header must use the Bearer scheme'],
+        ['Bearer ', 'Empty JWT is sent in Authorization header'],
+        ['bearer', 'Empty JWT is sent in Authorization header'],
+      ];
+      for (const [authorization, message] of cases) {
+        await expectRefused(p.ref, prefixPath(prefix), { apikey: p.publishableKey, authorization }, 401, {
+          code: 'PGRST301',
+          message,
+        });
+      }
+      const res = await call(url, p.ref, prefixPath(prefix), {
+        headers: { apikey: p.publishableKey, authorization: `bEaReR ${token}` },
+      });
+      expect(res.status).toBe(200);
+      expect(res.body.headers['x-client-authorization']).toBe(`Bearer ${token}`);
+    }
+  });
+
   it('ignores spoofed project headers: the host decides the project', async () => {
     for (const { self, other, prefix } of combos()) {
       const spoof = { 'x-project-ref': other().ref, 'x-project-id': other().ref, 'x-tenant-id': other().ref };
