@@ -187,4 +187,19 @@ describe('order and whole query strings', () => {
     });
     expect(parseErrorOf(() => parseQuery('a=eq.%zz'))).toMatchObject({ code: 'PGRST100' });
   });
+
+  it('reads columns and on_conflict as lists of plain or quoted names, as PostgREST', () => {
+    // supabase-js quotes every name of columns=; on_conflict is whatever the app wrote.
+    const q = parseQuery('columns=%22id%22,%22my%20col%22,%22a,b%22&on_conflict=%22email%22,%20org_id');
+    expect([q.columns, q.onConflict]).toEqual([
+      ['id', 'my col', 'a,b'],
+      ['email', 'org_id'],
+    ]);
+    expect(parseErrorOf(() => parseQuery('on_conflict='))).toMatchObject({
+      status: 400,
+      code: 'PGRST100',
+      message: '"failed to parse on_conflict parameter ()" (line 1, column 1)',
+    });
+    expect(parseErrorOf(() => parseQuery('columns=a,b)'))).toMatchObject({ code: 'PGRST100' });
+  });
 });

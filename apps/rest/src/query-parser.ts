@@ -457,6 +457,21 @@ export function parseOrder(text: string): OrderTerm[] {
   return terms;
 }
 
+// ---------------------------------------------------------------- columns, on_conflict
+
+/** `a, "b c"`: column names, plain or quoted (supabase-js quotes those of `columns`). */
+function parseColumns(text: string, what: string): string[] {
+  const c = new Cursor(text, what);
+  const names: string[] = [];
+  do {
+    c.skipSpaces();
+    names.push(parseName(c));
+    c.skipSpaces();
+  } while (c.eat(','));
+  if (!c.done) throw c.fail('"," or end of input');
+  return names;
+}
+
 // ---------------------------------------------------------------- whole query string
 
 /** Decodes `a=b&c=d` the way PostgREST does (`+` is a space); keys may repeat. */
@@ -544,11 +559,11 @@ export function parseQuery(rawQuery: string, rpcArgNames?: ReadonlySet<string>):
       continue;
     }
     if (key === 'on_conflict') {
-      onConflict = value.split(',').map((s) => s.trim());
+      onConflict = parseColumns(value, 'on_conflict parameter');
       continue;
     }
     if (key === 'columns') {
-      columns = value.split(',').map((s) => s.trim().replace(/^"(.*)"$/, '$1'));
+      columns = parseColumns(value, 'columns parameter');
       continue;
     }
     if (rpcArgNames?.has(key)) {
