@@ -279,6 +279,11 @@ describe.each(['test', 'production'] as const)('SupabaseStack with config.%s.jso
       ]),
     );
     for (const [id, value] of named) expect(value, id).toContain(s.config.namePrefix);
+    // That holds only while the namespace lives in a VPC of this stack's own: two namespaces of one
+    // name in one VPC collide (one private hosted zone name per VPC).
+    const [vpcId] = resourcesOf(s.template, 'AWS::EC2::VPC').map(([id]) => id);
+    const namespaces = resourcesOf(s.template, 'AWS::ServiceDiscovery::PrivateDnsNamespace');
+    expect(namespaces.map(([, r]) => r.Properties!['Vpc'])).toEqual([{ Ref: vpcId }]);
   });
 
   it('encrypts every data store at rest', () => {
