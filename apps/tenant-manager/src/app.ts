@@ -18,7 +18,7 @@ import { SizeLimitEnforcer, type SizeLimitEnforcerOptions } from './lib/db-size-
 import { Provisioner, type ProvisionerOptions } from './lib/provisioning.js';
 import { findProjectRow } from './lib/projects.js';
 import { type ReconcileSummary, reconcileRestFunctions } from './lib/rest-functions.js';
-import { installErrorHandling } from './http/errors.js';
+import { installErrorHandling, validationMessage } from './http/errors.js';
 import { clusterRoutes } from './http/routes/clusters.js';
 import { usageRoutes } from './http/routes/usage.js';
 import { internalRoutes } from './http/routes/internal.js';
@@ -166,6 +166,9 @@ function baseServer(logger: PinoLogger, bodyLimit: number) {
   return Fastify({
     loggerInstance: logger as FastifyBaseLogger,
     bodyLimit,
+    // A field a body schema does not have fails validation instead of being dropped in silence.
+    ajv: { customOptions: { removeAdditional: false } },
+    schemaErrorFormatter: validationMessage,
     connectionTimeout: 60_000,
     requestTimeout: 60_000,
     keepAliveTimeout: 5_000,

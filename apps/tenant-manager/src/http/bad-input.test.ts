@@ -4,10 +4,11 @@ import { admin, type Harness, internal, startHarness } from '../../test/harness.
 import { installErrorHandling } from './errors.js';
 
 let h: Harness;
+let clusterId: string;
 
 beforeAll(async () => {
   h = await startHarness();
-  await h.registerCluster('bad-input', 20);
+  clusterId = await h.registerCluster('bad-input', 20);
   const created = await h.tm.publicApp.inject({
     method: 'POST',
     url: '/v1/projects',
@@ -67,6 +68,38 @@ describe('bad input answers a clear JSON error', () => {
       message: "body must have required property 'name'",
       code: 'validation_failed',
     });
+  });
+
+  it('400 naming a field the body does not have, rather than ignoring a typo', async () => {
+    for (const [method, url, payload, field] of [
+      ['POST', '/v1/projects', { name: 'typo', reff: 'bad-typo' }, 'reff'],
+      ['PATCH', '/v1/projects/bad-taken', { limit: { db_connections: 5 } }, 'limit'],
+      ['PATCH', '/v1/projects/bad-taken', { limits: { db_conections: 5 } }, 'db_conections'],
+      ['POST', '/v1/projects/bad-taken/api-keys', { type: 'secret', name: 'k', descr: 'x' }, 'descr'],
+      ['POST', '/v1/projects/bad-taken/secrets', [{ name: 'A', value: 'b', vaule: 'c' }], 'vaule'],
+      ['POST', '/v1/projects/bad-taken/database/query', { query: 'select 1', params: [] }, 'params'],
+      ['PATCH', `/v1/clusters/${clusterId}`, { capacity: 20, wieght: 2 }, 'wieght'],
+    ] as const) {
+      const response = await h.tm.publicApp.inject({ method, url, headers: admin, payload });
+      expect(response.statusCode, `${method} ${url}`).toBe(400);
+      expect(response.json()).toEqual({
+        message: expect.stringContaining(`must NOT have additional properties: '${field}'`),
+        code: 'validation_failed',
+      });
+    }
+    // and nothing happened
+    expect((await h.tm.publicApp.inject({ url: '/v1/projects/bad-typo', headers: admin })).statusCode).toBe(
+      404,
+    );
+    const project = (await h.tm.publicApp.inject({ url: '/v1/projects/bad-taken', headers: admin })).json();
+    expect(project.limits.db_connections).toBe(60);
+    expect(
+      (await h.tm.publicApp.inject({ url: '/v1/projects/bad-taken/secrets', headers: admin })).json(),
+    ).toEqual([]);
+    const cluster = (
+      await h.tm.publicApp.inject({ url: `/v1/clusters/${clusterId}`, headers: admin })
+    ).json();
+    expect(cluster.capacity).toBe(20);
   });
 
   it('400 for pagination out of range, never a 500', async () => {

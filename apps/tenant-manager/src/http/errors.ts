@@ -1,4 +1,10 @@
-import type { FastifyBaseLogger, FastifyError, FastifyInstance, FastifyTypeProvider } from 'fastify';
+import type {
+  FastifyBaseLogger,
+  FastifyError,
+  FastifyInstance,
+  FastifySchemaValidationError,
+  FastifyTypeProvider,
+} from 'fastify';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { AppError, isFromWorkerCluster, isUnreachable } from '../lib/errors.js';
 
@@ -15,6 +21,21 @@ function clientErrorCode(status: number, code: string | undefined): string {
   if (code && FASTIFY_CODES[code]) return FASTIFY_CODES[code];
   if (status === 415) return 'unsupported_media_type';
   return code || 'bad_request';
+}
+
+/**
+ * Fastify's wording of a validation failure (`body/limits must be <= 10000`), naming the field
+ * that is not allowed where Ajv alone would not.
+ */
+export function validationMessage(errors: FastifySchemaValidationError[], dataVar: string): Error {
+  return new Error(
+    errors
+      .map((e) => {
+        const extra = e.params.additionalProperty;
+        return `${dataVar}${e.instancePath} ${e.message}${typeof extra === 'string' ? `: '${extra}'` : ''}`;
+      })
+      .join(', '),
+  );
 }
 
 /**

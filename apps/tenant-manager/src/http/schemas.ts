@@ -1,4 +1,4 @@
-import { type TSchema, Type } from '@sinclair/typebox';
+import { type ObjectOptions, type TProperties, type TSchema, Type } from '@sinclair/typebox';
 import { LIMIT_RANGES } from '../lib/limits.js';
 import { PROJECT_STATUSES } from '../lib/projects.js';
 import { MAX_USAGE_DAYS, MAX_USAGE_HOURS } from '../lib/usage.js';
@@ -13,6 +13,13 @@ const NullableInteger = (options: { minimum?: number; maximum?: number; descript
 /** The same for a string in a request: as a union, coercion would turn null into "". */
 const NullableString = (options: { maxLength?: number; description?: string } = {}) =>
   Type.Unsafe<string | null>({ type: 'string', nullable: true, ...options });
+
+/**
+ * A request body object: a field it does not have is refused (400 naming it), never ignored, so a
+ * typo (`reff`, `limit`) cannot pass for a request that changed nothing.
+ */
+export const Body = <T extends TProperties>(properties: T, options: ObjectOptions = {}) =>
+  Type.Object(properties, { ...options, additionalProperties: false });
 
 export const ErrorBody = Type.Object(
   {
@@ -57,7 +64,7 @@ export const Project = Type.Object({
 });
 
 /** Any subset; a rate without a burst gets burst = rate; `requests_per_second: null` removes the rate. */
-export const LimitsBody = Type.Object({
+export const LimitsBody = Body({
   db_connections: Type.Optional(Type.Integer(LIMIT_RANGES.db_connections)),
   requests_per_second: Type.Optional(NullableInteger(LIMIT_RANGES.requests_per_second)),
   burst: Type.Optional(
@@ -75,7 +82,7 @@ export const IdParams = Type.Object({
   id: Type.String({ format: 'uuid' }),
 });
 
-export const NewProjectBody = Type.Object({
+export const NewProjectBody = Body({
   name: Type.String({ maxLength: 1000 }),
   ref: Type.Optional(Type.String({ maxLength: 100, description: 'Default: 20 random lower-case letters' })),
   cluster_id: Type.Optional(Type.String({ format: 'uuid' })),
@@ -83,7 +90,7 @@ export const NewProjectBody = Type.Object({
   limits: Type.Optional(LimitsBody),
 });
 
-export const ProjectPatchBody = Type.Object(
+export const ProjectPatchBody = Body(
   { name: Type.Optional(Type.String({ maxLength: 1000 })), limits: Type.Optional(LimitsBody) },
   { minProperties: 1 },
 );
@@ -189,13 +196,13 @@ export const ApiKey = Type.Object({
 
 export const RevealQuery = Type.Object({ reveal: Type.Boolean({ default: false }) });
 
-export const NewApiKeyBody = Type.Object({
+export const NewApiKeyBody = Body({
   type: Type.Union([Type.Literal('publishable'), Type.Literal('secret')]),
   name: Type.String({ maxLength: 200 }),
   description: Type.Optional(NullableString({ maxLength: 1000 })),
 });
 
-export const ApiKeyPatchBody = Type.Object(
+export const ApiKeyPatchBody = Body(
   {
     name: Type.Optional(Type.String({ maxLength: 200 })),
     description: Type.Optional(NullableString({ maxLength: 1000 })),
@@ -210,7 +217,7 @@ export const SecretItem = Type.Object({
 });
 
 export const NewSecretsBody = Type.Array(
-  Type.Object({ name: Type.String({ maxLength: 256 }), value: Type.String() }),
+  Body({ name: Type.String({ maxLength: 256 }), value: Type.String() }),
   { minItems: 1, maxItems: 100 },
 );
 export const DeleteSecretsBody = Type.Array(Type.String({ maxLength: 256 }), { minItems: 1, maxItems: 100 });
@@ -271,7 +278,7 @@ export const Cluster = Type.Object({
   updated_at: Type.String({ format: 'date-time' }),
 });
 
-export const NewClusterBody = Type.Object({
+export const NewClusterBody = Body({
   name: Type.String({ maxLength: 100 }),
   host: Type.String({ minLength: 1, maxLength: 255 }),
   port: Type.Integer({ minimum: 1, maximum: 65535, default: 5432 }),
@@ -286,7 +293,7 @@ export const NewClusterBody = Type.Object({
   external_id: Type.Optional(Type.String({ maxLength: 255 })),
 });
 
-export const ClusterPatchBody = Type.Object({
+export const ClusterPatchBody = Body({
   capacity: Type.Optional(Type.Integer({ minimum: 0, maximum: 100_000 })),
   weight: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000 })),
   region: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),

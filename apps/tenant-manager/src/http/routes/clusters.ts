@@ -12,7 +12,7 @@ import {
 import type { ClusterDeleter } from '../../lib/cluster-deletion.js';
 import type { Context } from '../../lib/context.js';
 import type { Provisioner } from '../../lib/provisioning.js';
-import { Cluster, ClusterParams, ClusterPatchBody, errors, NewClusterBody } from '../schemas.js';
+import { Body, Cluster, ClusterParams, ClusterPatchBody, errors, NewClusterBody } from '../schemas.js';
 
 const tags = ['clusters'];
 
@@ -51,7 +51,7 @@ export const clusterRoutes: FastifyPluginAsyncTypebox<{
       schema: {
         tags,
         summary: 'Create a worker cluster through the provider (AWS: Aurora Serverless v2), then register it',
-        body: Type.Object({
+        body: Body({
           name: Type.String({ maxLength: 100 }),
           capacity: Type.Integer({ minimum: 0, maximum: 100_000 }),
           region: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),

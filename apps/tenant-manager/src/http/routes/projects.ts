@@ -18,6 +18,7 @@ import {
 import type { Provisioner } from '../../lib/provisioning.js';
 import { runProjectQuery } from '../../lib/sql-endpoint.js';
 import {
+  Body,
   errors,
   ListProjectsQuery,
   NewProjectBody,
@@ -178,7 +179,7 @@ export const projectRoutes: FastifyPluginAsyncTypebox<ProjectRoutesOptions> = as
         tags,
         summary: "Run SQL as the project's owner role; answers the rows of the last statement",
         params: RefParams,
-        body: Type.Object({ query: Type.String({ minLength: 1 }) }),
+        body: Body({ query: Type.String({ minLength: 1 }) }),
         response: { 201: Type.Array(Type.Unknown()), ...errors },
       },
     },
