@@ -1,14 +1,28 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { admin, type Harness, startHarness } from '../../test/harness.js';
+import { admin, clusterObjects, type Harness, startHarness } from '../../test/harness.js';
 
 let h: Harness;
 let raced = false;
+/** Holds the provisioning of `slow-create` before create_database until released. */
+let releaseSlow: () => void = () => {};
+const slow = new Promise<void>((resolve) => {
+  releaseSlow = resolve;
+});
+let slowReached: () => void = () => {};
+const slowStarted = new Promise<void>((resolve) => {
+  slowReached = resolve;
+});
 
 beforeAll(async () => {
   h = await startHarness({
     faults: {
       // Once the first project is active but before its create answers, the project is removed and
       // a second one takes its ref (what a delete and a create of the same ref in between leave).
+      beforeStep: async (step, ref) => {
+        if (ref !== 'slow-create' || step !== 'create_database') return;
+        slowReached();
+        await slow;
+      },
       afterStep: async (step, ref) => {
         if (step !== 'activate' || ref !== 'race-ref' || raced) return;
         raced = true;
@@ -33,5 +47,47 @@ describe('a create that races a delete and a create of the same ref', () => {
     expect(response.json()).toMatchObject({ id: rows[0]!.id, ref: 'race-ref', status: 'REMOVED' });
     const other = await h.tm.publicApp.inject({ url: '/v1/projects/race-ref', headers: admin });
     expect(other.json().id).toBe(rows[1]!.id);
+  });
+});
+
+describe('calls that meet on one project', () => {
+  const call = (method: 'GET' | 'POST' | 'DELETE', url: string) =>
+    h.tm.publicApp.inject({ method, url, headers: admin });
+
+  it('a delete during a create waits for the provisioning step, then removes everything', async () => {
+    const create = h.createProject('slow-create');
+    await slowStarted;
+    const deleting = call('DELETE', '/v1/projects/slow-create');
+    releaseSlow();
+    const [created, deleted] = await Promise.all([create, deleting]);
+    expect(created.statusCode).toBe(201);
+    expect(deleted.statusCode).toBe(200);
+    expect(deleted.json().status).toBe('REMOVED');
+    expect((await call('GET', '/v1/projects/slow-create')).statusCode).toBe(404);
+    expect(h.functions.live.has('slow-create')).toBe(false);
+    expect(await clusterObjects('slow-create')).toEqual([]);
+  });
+
+  it('a pause and a delete at once: the delete wins either way, nothing answers 5xx', async () => {
+    expect((await h.createProject('pause-delete')).json().status).toBe('ACTIVE_HEALTHY');
+    const [paused, deleted] = await Promise.all([
+      call('POST', '/v1/projects/pause-delete/pause'),
+      call('DELETE', '/v1/projects/pause-delete'),
+    ]);
+    expect([200, 404]).toContain(paused.statusCode);
+    expect(deleted.statusCode).toBe(200);
+    expect((await call('GET', '/v1/projects/pause-delete')).statusCode).toBe(404);
+    expect((await call('POST', '/v1/projects/pause-delete/restore')).statusCode).toBe(404);
+  });
+
+  it('a restore of a project that is not paused: 200 when active, 409 while it comes up', async () => {
+    expect((await h.createProject('not-paused')).json().status).toBe('ACTIVE_HEALTHY');
+    const restored = await call('POST', '/v1/projects/not-paused/restore');
+    expect(restored.statusCode).toBe(200);
+    expect(restored.json().status).toBe('ACTIVE_HEALTHY');
+    await h.db.query(`UPDATE tm.projects SET status = 'COMING_UP' WHERE ref = 'not-paused'`);
+    const coming = await call('POST', '/v1/projects/not-paused/restore');
+    expect(coming.statusCode).toBe(409);
+    expect(coming.json().code).toBe('invalid_status');
   });
 });
