@@ -102,6 +102,27 @@ describe('lambda handler (Function URL payload 2.0)', () => {
     expect((await handler(event('GET', '/rest/v1/books', 'select=id&limit=1'))).cookies).toBeUndefined();
   });
 
+  it('answers a JSON 500 instead of a result Lambda would refuse for its size (6 MB)', async () => {
+    const handler = createLambdaHandler({
+      REST_DB_URL: inject('restDbUrl'),
+      SUPAPLANE_PROJECT_REF: 'lambdabig',
+    });
+    closers.push(handler.close);
+    await ownerQuery(`CREATE FUNCTION lambda_big(c text, n int) RETURNS text LANGUAGE sql IMMUTABLE AS
+        $$ SELECT repeat(c, n) $$`);
+    // Escaping counts: 1.6 M quotes are a 3.2 MB body and a 6.4 MB result once serialized.
+    const big = await handler(
+      event('GET', '/rest/v1/rpc/lambda_big', `c=%22&n=${Math.round(1.6 * 1024 * 1024)}`),
+    );
+    expect([big.statusCode, big.headers['content-type']]).toEqual([500, 'application/json; charset=utf-8']);
+    expect(JSON.parse(big.body)).toMatchObject({ code: 'PGRSTX00' });
+    const fits = await handler(
+      event('GET', '/rest/v1/rpc/lambda_big', `c=x&n=${Math.round(5.9 * 1024 * 1024)}`),
+    );
+    expect(fits.statusCode).toBe(200);
+    expect(fits.body.length).toBeGreaterThan(5.9 * 1024 * 1024);
+  });
+
   it('fetches rest-config once per cold start with the internal token, and fails closed without leaking it', async () => {
     const url = new URL(inject('restDbUrl'));
     let fetches = 0;

@@ -65,6 +65,29 @@ export interface LambdaHandlerOptions {
 const CONFIG_REFRESH_MIN_AGE_MS = 1_000;
 
 const JSON_TYPE = 'application/json; charset=utf-8';
+/**
+ * The most a buffered Function URL takes back from a function: the result's JSON, headers and
+ * (base64) body included. Past it Lambda discards the answer and the URL says only 502.
+ */
+const MAX_RESULT_BYTES = 6 * 1024 * 1024;
+
+/** The result, or a JSON 500 saying why when Lambda would refuse it for its size. */
+function fitted(result: FunctionUrlResult): FunctionUrlResult {
+  // Escaping grows a body at most sixfold (\u0000), so only a large one needs measuring.
+  if (result.body.length * 6 < MAX_RESULT_BYTES - 64 * 1024) return result;
+  if (Buffer.byteLength(JSON.stringify(result)) <= MAX_RESULT_BYTES) return result;
+  return {
+    statusCode: 500,
+    headers: { 'content-type': JSON_TYPE },
+    body: JSON.stringify({
+      code: 'PGRSTX00',
+      message: 'The response is too large for the data API (over 6 MB)',
+      details: null,
+      hint: 'Ask for fewer rows (limit, offset or Range) or fewer columns (select)',
+    }),
+    isBase64Encoded: false,
+  };
+}
 
 /**
  * The rest function: configuration is read once per cold start, lazily on the first invocation
@@ -191,14 +214,14 @@ export function createLambdaHandler(
       if (retry) response = await retry.engine.handle(request);
     }
     const binary = Buffer.isBuffer(response.body);
-    return {
+    return fitted({
       statusCode: response.status,
       headers: response.headers,
       body: binary ? (response.body as Buffer).toString('base64') : (response.body as string),
       isBase64Encoded: binary,
       // Function URLs send each of these as a Set-Cookie header of its own.
       ...(response.cookies ? { cookies: response.cookies } : {}),
-    };
+    });
   }) as LambdaHandler;
 
   handler.close = async () => {
