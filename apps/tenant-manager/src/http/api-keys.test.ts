@@ -34,6 +34,10 @@ describe('API keys as an operator script sees them', () => {
     const revealed = await call('GET', `${created.headers.location}?reveal=true`);
     expect(revealed.json().api_key).toBe(key.api_key);
 
+    // the same id written in upper case is the same key
+    const upper = await call('GET', `/v1/projects/keys-one/api-keys/${key.id.toUpperCase()}`);
+    expect(upper.statusCode).toBe(200);
+    expect(upper.json().id).toBe(key.id);
     // another project's ref does not open it
     expect((await call('GET', `/v1/projects/keys-two/api-keys/${key.id}`)).statusCode).toBe(404);
 

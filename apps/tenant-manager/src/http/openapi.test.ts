@@ -134,6 +134,11 @@ describe('creates', () => {
     });
     expect(cluster.statusCode, cluster.body).toBe(201);
     expect(cluster.headers.location).toBe(`/v1/clusters/${cluster.json().id}`);
+    const upper = await h.tm.publicApp.inject({
+      url: `/v1/clusters/${cluster.json().id.toUpperCase()}`,
+      headers: admin,
+    });
+    expect(upper.json().id).toBe(cluster.json().id); // the same uuid, written in upper case
     const project = await h.createProject('oa-located');
     expect(project.statusCode).toBe(201);
     expect(project.headers.location).toBe('/v1/projects/oa-located');

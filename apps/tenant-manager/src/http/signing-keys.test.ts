@@ -28,6 +28,10 @@ describe("a project's signing keys and JWKS for an operator", () => {
     const standby = created.json();
     expect(created.headers.location).toBe(`/v1/projects/sig-one/signing-keys/${standby.id}`);
     expect((await call('GET', created.headers.location as string)).json()).toEqual(standby);
+    // the same id in upper case is the same key
+    expect(
+      (await call('GET', `/v1/projects/sig-one/signing-keys/${standby.id.toUpperCase()}`)).json(),
+    ).toEqual(standby);
     expect((await call('GET', `/v1/projects/sig-two/signing-keys/${standby.id}`)).statusCode).toBe(404);
 
     const rotated = (await call('POST', '/v1/projects/sig-one/signing-keys/rotate')).json().keys;

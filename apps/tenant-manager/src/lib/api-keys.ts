@@ -170,7 +170,7 @@ export async function updateApiKey(
     const { rows } = await ctx.db.query<KeyRow>(
       `UPDATE tm.api_keys SET name = COALESCE($3, name),
          description = CASE WHEN $4 THEN $5 ELSE description END, updated_at = $6
-       WHERE id::text = $1 AND project_id = $2 AND status = 'active' RETURNING *`,
+       WHERE id::text = lower($1) AND project_id = $2 AND status = 'active' RETURNING *`,
       [id, project.id, name, patch.description !== undefined, patch.description ?? null, ctx.clock.now()],
     );
     if (!rows[0]) throw notFound('api key');
@@ -187,7 +187,7 @@ export async function updateApiKey(
 export async function getApiKey(ctx: Context, ref: string, id: string, reveal: boolean): Promise<ApiKey> {
   const project = await requireProjectRow(ctx.db, ref);
   const { rows } = await ctx.db.query<KeyRow>(
-    `SELECT * FROM tm.api_keys WHERE id::text = $1 AND project_id = $2 AND status = 'active'`,
+    `SELECT * FROM tm.api_keys WHERE id::text = lower($1) AND project_id = $2 AND status = 'active'`,
     [id, project.id],
   );
   if (!rows[0]) throw notFound('api key');
@@ -199,7 +199,7 @@ export async function revokeApiKey(ctx: Context, ref: string, id: string): Promi
   const project = await requireProjectRow(ctx.db, ref);
   const { rows } = await ctx.db.query<KeyRow>(
     `UPDATE tm.api_keys SET status = 'revoked', updated_at = $3
-     WHERE id::text = $1 AND project_id = $2 AND status = 'active' RETURNING *`,
+     WHERE id::text = lower($1) AND project_id = $2 AND status = 'active' RETURNING *`,
     [id, project.id, ctx.clock.now()],
   );
   const row = rows[0];

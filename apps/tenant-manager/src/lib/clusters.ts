@@ -157,7 +157,7 @@ export async function findClusterByName(ctx: Context, name: string): Promise<Clu
 }
 
 export async function getCluster(ctx: Context, id: string): Promise<Cluster> {
-  const { rows } = await ctx.db.query(`${SELECT_CLUSTER} WHERE c.id::text = $1`, [id]);
+  const { rows } = await ctx.db.query(`${SELECT_CLUSTER} WHERE c.id::text = lower($1)`, [id]);
   if (!rows[0]) throw notFound('cluster');
   return toCluster(rows[0]);
 }
@@ -299,7 +299,7 @@ async function retire(
     toCluster((await client.query(`${SELECT_CLUSTER} WHERE c.id = $1`, [id])).rows[0]);
   // Placement locks candidate rows too, and only ever picks `active` ones.
   const { rows } = await client.query<{ status: ClusterStatus; external_id: string | null }>(
-    `SELECT status, external_id FROM tm.clusters WHERE id::text = $1 FOR UPDATE`,
+    `SELECT status, external_id FROM tm.clusters WHERE id::text = lower($1) FOR UPDATE`,
     [id],
   );
   const row = rows[0];

@@ -185,7 +185,7 @@ export async function insertProject(ctx: Context, input: NewProject): Promise<Pr
   const ref = input.ref === undefined ? generateRef() : validateRef(input.ref);
   const limits = applyLimits(ctx.settings.defaultLimits, input.limits ?? {});
   if (input.cluster_id !== undefined) {
-    const { rows } = await ctx.db.query(`SELECT status FROM tm.clusters WHERE id::text = $1`, [
+    const { rows } = await ctx.db.query(`SELECT status FROM tm.clusters WHERE id::text = lower($1)`, [
       input.cluster_id,
     ]);
     if (!rows[0]) throw badRequest('unknown cluster_id', 'invalid_cluster');

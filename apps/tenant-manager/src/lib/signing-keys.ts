@@ -86,7 +86,7 @@ const SIGNING_KEY_CAP = {
 export async function getSigningKey(ctx: Context, ref: string, id: string): Promise<SigningKey> {
   const project = await requireProjectRow(ctx.db, ref);
   const { rows } = await ctx.db.query<SigningKeyRow>(
-    'SELECT * FROM tm.signing_keys WHERE id::text = $1 AND project_id = $2',
+    'SELECT * FROM tm.signing_keys WHERE id::text = lower($1) AND project_id = $2',
     [id, project.id],
   );
   if (!rows[0]) throw notFound('signing key');
@@ -101,7 +101,7 @@ export async function revokeSigningKey(ctx: Context, ref: string, id: string): P
   const project = await requireProjectRow(ctx.db, ref);
   const revoked = await withProjectLock(ctx, project.id, async (db) => {
     const { rows } = await db.query<SigningKeyRow>(
-      `SELECT * FROM tm.signing_keys WHERE id::text = $1 AND project_id = $2 AND status <> 'revoked'`,
+      `SELECT * FROM tm.signing_keys WHERE id::text = lower($1) AND project_id = $2 AND status <> 'revoked'`,
       [id, project.id],
     );
     const row = rows[0];
