@@ -16,6 +16,11 @@ export interface ClientCredentials {
   readonly userToken: string | null;
   /** Why `Authorization` is no Bearer credential (PostgREST's PGRST301 message), or null. */
   readonly authorizationError: string | null;
+  /**
+   * `Authorization: Bearer sb_…` names another key than `apikey` (header or query): a confused
+   * client, or someone hoping one of the two is honoured. Neither is chosen.
+   */
+  readonly conflictingKeys: boolean;
 }
 
 const BEARER = /^bearer\s+(\S+)\s*$/i;
@@ -48,6 +53,7 @@ export function readClientCredentials(
     apiKey: apiKey || null,
     userToken: bearer !== null && !bearerIsKey ? bearer : null,
     authorizationError,
+    conflictingKeys: bearerIsKey && apiKey !== bearer,
   };
 }
 

@@ -162,6 +162,36 @@ describe('forwarding', () => {
     expect(claimsOf(String(res.body.headers['x-client-authorization']).slice(7)).role).toBe('anon');
     expect(res.body.headers.authorization).toMatch(/^AWS4-HMAC-SHA256 /);
   });
+
+  it('refuses two different API keys in apikey and Authorization: Bearer sb_… (neither is chosen)', async () => {
+    const other = registry.addProject('deltadeltadeltadelta', {
+      upstreams: upstreamsFor('deltadeltadeltadelta', echo.port),
+    });
+    const conflicts = [
+      { apikey: project.publishableKey, authorization: `Bearer ${project.secretKey}` },
+      { apikey: project.secretKey, authorization: `Bearer ${project.publishableKey}` },
+      { apikey: project.publishableKey, authorization: `Bearer ${other.secretKey}` },
+    ];
+    for (const [i, headers] of conflicts.entries()) {
+      const res = await call(url, project.ref, '/rest/v1/todos', { headers });
+      expect(res.status, `case ${i}`).toBe(401);
+      expect(res.body).toMatchObject({
+        message: 'Invalid API key',
+        hint: expect.stringContaining('different'),
+      });
+      expect(JSON.stringify(res.body)).not.toContain('sb_secret_');
+    }
+    const byQuery = await call(url, project.ref, `/rest/v1/todos?apikey=${project.publishableKey}`, {
+      headers: { authorization: `Bearer ${project.secretKey}` },
+    });
+    expect(byQuery.status).toBe(401);
+    // supabase-js sends the same key in both: still served.
+    const same = await call(url, project.ref, '/rest/v1/todos', {
+      headers: { apikey: project.secretKey, authorization: `Bearer ${project.secretKey}` },
+    });
+    expect(same.status).toBe(200);
+    expect(claimsOf(String(same.body.headers['x-client-authorization']).slice(7)).role).toBe('service_role');
+  });
 });
 
 describe('websockets', () => {

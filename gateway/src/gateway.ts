@@ -420,6 +420,7 @@ export function buildGateway(options: GatewayOptions): Gateway {
       }
       return reply(res, state, refusals.noApiKey);
     }
+    if (client.conflictingKeys) return reply(res, state, refusals.conflictingApiKeys);
 
     // Resolve the project and the key record; the checksum is checked before any lookup.
     let ref: string;

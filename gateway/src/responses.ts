@@ -22,6 +22,13 @@ export const refusals = {
       hint: 'Double check your Supabase `anon` or `service_role` API key.',
     },
   },
+  conflictingApiKeys: {
+    status: 401,
+    body: {
+      message: 'Invalid API key',
+      hint: 'The `apikey` header (or url param) and `Authorization: Bearer sb_…` carry different API keys; send one key, or the same key in both.',
+    },
+  },
   openApiNeedsSecretKey: {
     status: 403,
     body: {
