@@ -368,10 +368,10 @@ export async function teardownProject(ctx: Context, db: pg.ClientBase, row: Proj
   return hashes;
 }
 
-/** A new status starts a new count of failed attempts. */
+/** A new status starts a new count of failed attempts, with no error yet (a stale one would mislead). */
 async function setStatus(ctx: Context, db: pg.ClientBase, id: string, status: ProjectStatus) {
   const { rows } = await db.query<ProjectRow>(
-    `UPDATE tm.projects SET status = $2, attempts = 0, version = version + 1, updated_at = $3
+    `UPDATE tm.projects SET status = $2, attempts = 0, last_error = NULL, version = version + 1, updated_at = $3
      WHERE id = $1 RETURNING *`,
     [id, status, ctx.clock.now()],
   );

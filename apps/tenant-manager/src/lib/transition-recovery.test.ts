@@ -34,7 +34,7 @@ const powerCut: Faults = {
   },
 };
 
-const call = (h: Harness, method: 'GET' | 'POST', url: string) =>
+const call = (h: Harness, method: 'GET' | 'POST' | 'DELETE', url: string) =>
   h.tm.publicApp.inject({ method, url, headers: admin });
 
 async function row(h: Harness, ref: string): Promise<ProjectRow> {
@@ -301,6 +301,31 @@ describe('a pause or restore whose step fails during the call', () => {
       );
       expect(await login(h, 'give-restore')).toBe('connected');
       expect((await row(h, 'give-restore')).attempts).toBe(0);
+    } finally {
+      proxy.up();
+      await h.close();
+      await proxy.close();
+    }
+  });
+
+  it('a delete is retried until done, and the removed project keeps no stale last_error', async () => {
+    const proxy = await startClusterProxy();
+    const h = await startHarness({ provisioning: { backoffMs: 10, maxBackoffMs: 50, spareDatabases: 0 } });
+    try {
+      await h.registerCluster('flaky-delete', 10, { host: '127.0.0.1', port: proxy.port });
+      expect((await h.createProject('link-delete')).json().status).toBe('ACTIVE_HEALTHY');
+      proxy.down();
+      const response = await call(h, 'DELETE', '/v1/projects/link-delete');
+      expect(response.statusCode).toBe(503);
+      expect(response.json().code).toBe('delete_incomplete');
+      expect((await call(h, 'GET', '/v1/projects/link-delete')).json()).toMatchObject({
+        status: 'GOING_DOWN',
+        last_error: expect.any(String),
+      });
+      proxy.up();
+      await statusIs(h, 'link-delete', 'REMOVED');
+      const removed = (await call(h, 'GET', '/v1/projects?status=REMOVED')).json();
+      expect(removed).toEqual([expect.objectContaining({ ref: 'link-delete', last_error: null })]);
     } finally {
       proxy.up();
       await h.close();
