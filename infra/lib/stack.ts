@@ -171,6 +171,7 @@ export class SupabaseStack extends Stack {
         securityGroupIds: [rest.securityGroup.securityGroupId],
         configUrl: internalUrl,
         logGroup: rest.logGroupName,
+        kmsKeyArn: rest.environmentKey.keyArn,
       },
       gatewayRoleArn: gateway.taskRole.roleArn,
       workerCluster: {
@@ -279,6 +280,7 @@ export class SupabaseStack extends Stack {
       gatewayRole: gateway.taskRole,
       tenantManagerRole: tenantManager.taskRole,
       restExecutionRole: rest.executionRole,
+      restEnvironmentKey: rest.environmentKey,
       artifactBucket: rest.artifactBucket,
       artifactKeyPattern: 'rest/*',
       workerClusterPattern: `${prefix}-worker-*`,

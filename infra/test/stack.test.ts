@@ -147,6 +147,14 @@ function needsOf(s: Synthesized, call: ProviderCall, engineMajor: string): Need[
     if (input['VpcConfig'])
       for (const action of ['ec2:DescribeSecurityGroups', 'ec2:DescribeSubnets', 'ec2:DescribeVpcs'])
         needs.push({ action, resource: '*' });
+    // A customer managed key on the environment (Lambda's "Securing environment variables").
+    if (input['KMSKeyArn'])
+      for (const action of ['kms:Encrypt', 'kms:CreateGrant', 'kms:Decrypt'])
+        needs.push({
+          action,
+          resource: input['KMSKeyArn'],
+          context: { 'kms:ViaService': `lambda.${region}.amazonaws.com` },
+        });
   }
   if (call.service === 'rds') {
     const arn = (type: string, name: string) => `arn:aws:rds:${region}:${account}:${type}:${name}`;
@@ -519,6 +527,34 @@ describe.each(['test', 'production'] as const)('SupabaseStack with config.%s.jso
     const resources = json(manage.Resource);
     expect(resources).toContain(`:cluster-snapshot:${s.config.namePrefix}-worker-*`);
     expect(resources).toContain(`:cluster:${s.config.namePrefix}-worker-*`);
+  });
+
+  it("encrypts rest function environments with a key only the tenant-manager and the functions' role may decrypt", () => {
+    const env = environmentOf(s, 'tenant-manager')['SUPAPLANE_AWS_PROVIDER_CONFIG'];
+    const config = JSON.parse(resolve(s, env) as string);
+    const [keyId, key] = resourcesOf(s.template, 'AWS::KMS::Key').find(([id]) =>
+      id.startsWith('RestFunctionsEnvironmentKey'),
+    )!;
+    expect(key.Properties!['EnableKeyRotation']).toBe(true);
+    const keyArn = `arn:aws:kms:${s.config.region}:${s.config.account}:key/${keyId}`;
+    expect(config.restFunction.kmsKeyArn).toBe(keyArn);
+    // Every identity policy of the stack: who may read the internal tokens back through Lambda, and
+    // who may decrypt them with a direct KMS call (nobody).
+    const viaLambda = { 'kms:ViaService': `lambda.${s.config.region}.amazonaws.com` };
+    const decrypters = (context: Record<string, string>) =>
+      new Set(
+        iamStatements(s)
+          .filter(([, st]) => {
+            const resolved = resolve(s, st) as Statement;
+            return (
+              resolved.Effect === 'Allow' &&
+              matches(resolved, { action: 'kms:Decrypt', resource: keyArn, context })
+            );
+          })
+          .map(([id]) => id.replace(/[0-9A-F]{8}$/, '')),
+      );
+    expect(decrypters(viaLambda)).toEqual(new Set(['AccessTenantManager', 'RestFunctionsExecutionRole']));
+    expect(decrypters({})).toEqual(new Set());
   });
 
   it('gives rest functions one execution role that may only write to their shared, retained log group', () => {

@@ -21,6 +21,8 @@ export interface AccessPoliciesProps {
   readonly workerParameterGroupName: string;
   /** Aurora PostgreSQL major version of the worker clusters (`16`): names the engine's default groups. */
   readonly workerEngineMajorVersion: string;
+  /** Key encrypting the rest functions' environments (their internal tokens). */
+  readonly restEnvironmentKey: kms.IKey;
   /** Key encrypting worker cluster storage. */
   readonly workerKey: kms.IKey;
   /** ECS cluster whose services the tenant-manager may describe. */
@@ -138,6 +140,15 @@ export class AccessPolicies extends Construct {
           actions: ['iam:PassRole'],
           resources: [props.restExecutionRole.roleArn],
           conditions: { StringEquals: { 'iam:PassedToService': 'lambda.amazonaws.com' } },
+        }),
+        // Creating or updating a function whose environment is encrypted with a customer managed key
+        // needs Encrypt and CreateGrant on it (Lambda grants itself the key for the execution role), and
+        // Decrypt to read or change the variables; all only through Lambda.
+        new iam.PolicyStatement({
+          sid: 'EncryptRestFunctionEnvironments',
+          actions: ['kms:Encrypt', 'kms:Decrypt', 'kms:CreateGrant'],
+          resources: [props.restEnvironmentKey.keyArn],
+          conditions: { StringEquals: { 'kms:ViaService': `lambda.${stack.region}.amazonaws.com` } },
         }),
         new iam.PolicyStatement({
           sid: 'ReadRestArtifact',

@@ -1,9 +1,11 @@
 import {
   Duration,
   RemovalPolicy,
+  Stack,
   type aws_cloudwatch as cloudwatch,
   aws_ec2 as ec2,
   aws_iam as iam,
+  aws_kms as kms,
   aws_logs as logs,
   aws_s3 as s3,
 } from 'aws-cdk-lib';
@@ -24,8 +26,9 @@ export interface RestFunctionResourcesProps {
 
 /**
  * What the tenant-manager needs to create one `<namePrefix>-rest-<ref>` function per project: the artifact bucket
- * holding `rest/rest-lambda.zip`, the functions' execution role, their security group and one shared
- * log group (Lambda's advanced logging: no per-function log group without retention is left behind).
+ * holding `rest/rest-lambda.zip`, the functions' execution role, their security group, one shared
+ * log group (Lambda's advanced logging: no per-function log group without retention is left behind)
+ * and the key encrypting their environments.
  */
 export class RestFunctionResources extends Construct {
   static readonly ARTIFACT_KEY = 'rest/rest-lambda.zip';
@@ -33,6 +36,12 @@ export class RestFunctionResources extends Construct {
   readonly executionRole: iam.Role;
   readonly securityGroup: ec2.SecurityGroup;
   readonly logGroup: logs.LogGroup;
+  /**
+   * Encrypts every function's environment, which holds the token that opens the project's bootstrap
+   * config (database password, JWT secret): reading it back takes kms:Decrypt on this key, which only
+   * the execution role (at cold start) and the tenant-manager (granted in AccessPolicies) have.
+   */
+  readonly environmentKey: kms.Key;
   /** The log group's name as a plain string (for configuration rendered at synth time). */
   readonly logGroupName: string;
   /**
@@ -78,6 +87,11 @@ export class RestFunctionResources extends Construct {
       description: 'rest-* functions: out to the worker databases and the internal API',
       allowAllOutbound: true,
     });
+    this.environmentKey = new kms.Key(this, 'EnvironmentKey', {
+      description: `${props.namePrefix}-rest-* function environments`,
+      enableKeyRotation: true,
+      removalPolicy: props.removalPolicy ?? RemovalPolicy.RETAIN,
+    });
     this.executionRole = new iam.Role(this, 'ExecutionRole', {
       roleName: `${props.namePrefix}-rest-function`,
       assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
@@ -88,6 +102,19 @@ export class RestFunctionResources extends Construct {
             new iam.PolicyStatement({
               actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
               resources: [this.logGroup.logGroupArn],
+            }),
+          ],
+        }),
+        // Lambda decrypts the environment with the execution role's credentials when it starts an
+        // instance; only through Lambda, never by a direct call from the function's code.
+        environment: new iam.PolicyDocument({
+          statements: [
+            new iam.PolicyStatement({
+              actions: ['kms:Decrypt'],
+              resources: [this.environmentKey.keyArn],
+              conditions: {
+                StringEquals: { 'kms:ViaService': `lambda.${Stack.of(this).region}.amazonaws.com` },
+              },
             }),
           ],
         }),

@@ -47,6 +47,13 @@ export interface AwsProviderConfig {
     readonly logGroup?: string;
     /** Extra environment for every rest function; the caller's environment wins. */
     readonly environment?: Readonly<Record<string, string>>;
+    /**
+     * Customer managed KMS key encrypting every function's environment (its internal token opens the
+     * project's bootstrap config): reading the variables back then needs kms:Decrypt on this key, not
+     * just lambda:GetFunctionConfiguration. Default: Lambda's AWS managed key, which any principal
+     * allowed to read the function configuration can use.
+     */
+    readonly kmsKeyArn?: string;
   };
   /** The gateway's task role: the only principal allowed to invoke rest function URLs. */
   readonly gatewayRoleArn: string;
@@ -161,6 +168,7 @@ export function parseAwsProviderConfig(input: unknown): AwsProviderConfig {
     'an http(s) URL',
     true,
   );
+  need('restFunction.kmsKeyArn', arn('kms'), 'a KMS key ARN', true);
   need('gatewayRoleArn', arn('iam'), 'an IAM role ARN');
   if (get('workerCluster') !== undefined) {
     need(

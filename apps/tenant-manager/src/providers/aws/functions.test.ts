@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { ResourceConflictException } from '@aws-sdk/client-lambda';
 import { describe, expect, it, vi } from 'vitest';
-import type { AwsProviderConfig } from './config.js';
+import { type AwsProviderConfig, parseAwsProviderConfig } from './config.js';
 import {
   createAwsFunctionProvider,
   INVOKE_URL_SID,
@@ -294,6 +294,38 @@ describe('AWS function provider: ensureRestFunction', () => {
       { ZipFile: new Uint8Array([80, 75, 3, 4]) },
       { ZipFile: new Uint8Array([80, 75, 3, 4]) },
     ]);
+  });
+});
+
+describe('AWS function provider: environment encryption', () => {
+  const KEY = 'arn:aws:kms:eu-west-1:111111111111:key/0b7c3d52-1111-4222-8333-944455556666';
+  const keyed = { ...config, restFunction: { ...config.restFunction, kmsKeyArn: KEY } };
+  const keyOf = (lambda: ReturnType<typeof fakeLambda>) =>
+    lambda.functions.get(`rest-${REF}`)!.config['KMSKeyArn'];
+
+  it('encrypts a new function environment with the configured key', async () => {
+    const { lambda, provider } = setup({ cfg: keyed });
+    await provider.ensureRestFunction(input());
+    expect(keyOf(lambda)).toBe(KEY);
+    expectConverged(lambda);
+  });
+
+  it('moves an existing function onto the key at its next ensure, and back to the default without one', async () => {
+    const { lambda, provider } = setup();
+    await provider.ensureRestFunction(input());
+    expect(keyOf(lambda)).toBe('');
+    const later = createAwsFunctionProvider(keyed, { lambda: lambda.client, sleep: async () => {} });
+    await later.ensureRestFunction(input());
+    expect(keyOf(lambda)).toBe(KEY);
+    expectConverged(lambda);
+    await provider.ensureRestFunction(input());
+    expect(keyOf(lambda)).toBe('');
+  });
+
+  it('refuses a key that is not a KMS key ARN', () => {
+    expect(() =>
+      parseAwsProviderConfig({ ...keyed, restFunction: { ...keyed.restFunction, kmsKeyArn: 'alias/rest' } }),
+    ).toThrow('restFunction.kmsKeyArn: expected a KMS key ARN');
   });
 });
 

@@ -97,6 +97,9 @@ export function createAwsFunctionProvider(
     MemorySize: fn.memoryMiB ?? 512,
     Timeout: fn.timeoutSeconds ?? 15,
     Environment: { Variables: environment(config, input) },
+    // Sent on every update, so an existing function is re-encrypted with the configured key (an empty
+    // ARN returns it to Lambda's default key).
+    KMSKeyArn: fn.kmsKeyArn ?? '',
     // The stack counts errors from the platform.report records Lambda writes at INFO: a higher system
     // log level would silence its RestFunctionErrors alarm.
     LoggingConfig: fn.logGroup
