@@ -772,33 +772,33 @@ export interface InsertOptions {
 export function planInsert(ctx: PlanContext, relation: Relation, options: InsertOptions): WritePlan {
   requireColumns(relation, options.columns);
   const target = qualified(relation.schema, relation.name);
-  // `missing=default`: rows that omit a column get its default, so rows are grouped by key set.
-  const groups = new Map<string, { columns: string[]; rows: Record<string, unknown>[] }>();
-  if (options.missingDefault) {
-    for (const row of options.rows) {
-      const cols = options.columns.filter((c) => Object.hasOwn(row, c));
-      const key = cols.join('\u0000');
-      const group = groups.get(key) ?? { columns: cols, rows: [] };
-      groups.set(key, group);
-      group.rows.push(row);
-    }
-  } else groups.set('', { columns: [...options.columns], rows: options.rows });
   if (options.upsert) requireColumns(relation, options.upsert.onConflict);
-  const inserts = [...groups.values()].map((group) => {
-    const params = ctx.params;
-    const cols = group.columns.map(ident).join(', ');
-    // Objects with no columns at all become rows of defaults.
-    let sql = group.columns.length
-      ? `INSERT INTO ${target} (${cols}) SELECT ${cols} FROM json_populate_recordset(NULL::${target}, ${params.add(JSON.stringify(group.rows))}::json)`
-      : `INSERT INTO ${target} SELECT FROM generate_series(1, ${params.add(group.rows.length)}::int)`;
-    if (options.upsert && group.columns.length) {
-      const conflict = options.upsert.onConflict.map(ident).join(', ');
-      sql += options.upsert.ignore
-        ? ` ON CONFLICT (${conflict}) DO NOTHING`
-        : ` ON CONFLICT (${conflict}) DO UPDATE SET ${group.columns.map((c) => `${ident(c)} = EXCLUDED.${ident(c)}`).join(', ')}`;
-    }
-    return sql;
-  });
+  const { columns } = options;
+  const cols = columns.map(ident).join(', ');
+  let rows = `${ctx.params.add(JSON.stringify(options.rows))}::json`;
+  // `missing=default`, as in PostgREST: a row that omits a column gets the column's default,
+  // evaluated for that row in the order sent (so a sequence's values follow the rows).
+  const defaulted = options.missingDefault
+    ? columns.flatMap((c) => {
+        const sql = relation.columns.get(c)?.insertDefault;
+        if (!sql) return [];
+        const name = `${ctx.params.add(c)}::text`;
+        return [`CASE WHEN e.v ? ${name} THEN '{}' ELSE jsonb_build_object(${name}, ${sql}) END`];
+      })
+    : [];
+  if (defaulted.length) {
+    rows = `(SELECT jsonb_agg(${defaulted.join(' || ')} || e.v ORDER BY e.i) FROM jsonb_array_elements(${rows}::jsonb) WITH ORDINALITY AS e(v, i))::json`;
+  }
+  // Objects with no columns at all become rows of defaults.
+  let insert = columns.length
+    ? `INSERT INTO ${target} (${cols}) SELECT ${cols} FROM json_populate_recordset(NULL::${target}, ${rows})`
+    : `INSERT INTO ${target} SELECT FROM generate_series(1, ${ctx.params.add(options.rows.length)}::int)`;
+  if (options.upsert && columns.length) {
+    const conflict = options.upsert.onConflict.map(ident).join(', ');
+    insert += options.upsert.ignore
+      ? ` ON CONFLICT (${conflict}) DO NOTHING`
+      : ` ON CONFLICT (${conflict}) DO UPDATE SET ${columns.map((c) => `${ident(c)} = EXCLUDED.${ident(c)}`).join(', ')}`;
+  }
   // A merging upsert answers 200 rather than 201 when it inserted nothing. A written row was
   // inserted when no row had its conflict key before: the statement's other parts still see the
   // table as it was (unlike `xmax = 0`, this works for partitioned tables and views too).
@@ -810,25 +810,16 @@ export function planInsert(ctx: PlanContext, relation: Relation, options: Insert
   };
   if (options.ret === 'minimal') {
     checkUnusedLevels(ctx);
-    const statements = countsInserted
-      ? inserts.map(
-          (sql) =>
-            // Only the key comes back: the role may lack SELECT on other columns.
-            `WITH pgrst_w AS (${sql} RETURNING ${options.upsert!.onConflict.map(ident).join(', ')}) SELECT count(*)::int, ${inserted('pgrst_w')} FROM pgrst_w`,
-        )
-      : inserts;
-    // Each statement gets only its own parameters: unreferenced ones would have no type.
-    return { statements: splitParams(statements, ctx.params.values), returning: false, countsInserted };
+    // Only the key comes back: the role may lack SELECT on other columns.
+    const sql = countsInserted
+      ? `WITH pgrst_w AS (${insert} RETURNING ${options.upsert!.onConflict.map(ident).join(', ')}) SELECT count(*)::int, ${inserted('pgrst_w')} FROM pgrst_w`
+      : insert;
+    return { statements: [{ sql, params: ctx.params.values }], returning: false, countsInserted };
   }
-  const ctes = inserts.map((sql, i) => `pgrst_i${i} AS (${sql} RETURNING *)`);
-  const union = inserts.map((_, i) => `SELECT * FROM pgrst_i${i}`).join(' UNION ALL ');
   const extra = countsInserted
     ? `, (SELECT ${inserted('pgrst_written')} FROM pgrst_source AS pgrst_written) AS inserted`
     : '';
-  const sql = returningSelect(ctx, relation, options.ret, `${union}`, extra).replace(
-    'WITH pgrst_source AS',
-    `WITH ${ctes.join(', ')}, pgrst_source AS`,
-  );
+  const sql = returningSelect(ctx, relation, options.ret, `${insert} RETURNING *`, extra);
   checkUnusedLevels(ctx);
   return { statements: [{ sql, params: ctx.params.values }], returning: true, countsInserted };
 }

@@ -12,6 +12,11 @@ export interface Column {
   /** `COMMENT ON COLUMN` and the default expression, for the OpenAPI document. */
   readonly comment?: string | null;
   readonly defaultSql?: string | null;
+  /**
+   * What a value missing under `Prefer: missing=default` becomes: the default (the domain's, or
+   * `nextval` for an identity), for a view column without one of its own the base column's.
+   */
+  readonly insertDefault?: string | null;
 }
 
 export interface Relation {
@@ -132,6 +137,14 @@ export const SCHEMA_FINGERPRINT = `(WITH ns AS (
     (rows) => `(SELECT count(*) || ':' || coalesce(sum(xmin::text::bigint), 0) FROM ${rows})`,
   ).join(', ')}))`;
 
+/** The expression column `a` of relation `c` takes when an INSERT leaves it out, as SQL text (or NULL). */
+const insertDefault = (c: string, a: string) => `CASE
+    WHEN ${a}.attgenerated <> '' OR ${a}.attidentity = 'a' THEN NULL
+    WHEN ${a}.attidentity = 'd' THEN format('nextval(%L::regclass)', pg_get_serial_sequence(${c}.oid::regclass::text, ${a}.attname))
+    ELSE coalesce((SELECT pg_get_expr(d.adbin, d.adrelid) FROM pg_attrdef d WHERE d.adrelid = ${c}.oid AND d.adnum = ${a}.attnum),
+      (SELECT pg_get_expr(t.typdefaultbin, 0) FROM pg_type t WHERE t.oid = ${a}.atttypid AND t.typbasetype <> 0))
+  END`;
+
 const INTROSPECTION_SQL = `
 SELECT ${SCHEMA_FINGERPRINT} AS fingerprint,
  (SELECT coalesce(json_agg(json_build_object(
@@ -141,7 +154,8 @@ SELECT ${SCHEMA_FINGERPRINT} AS fingerprint,
         'name', a.attname, 'type', format_type(a.atttypid, a.atttypmod), 'nullable', NOT a.attnotnull,
         'hasDefault', a.atthasdef OR a.attidentity <> '', 'generated', a.attgenerated <> '' OR a.attidentity = 'a',
         'comment', col_description(c.oid, a.attnum),
-        'defaultSql', (SELECT pg_get_expr(d.adbin, d.adrelid) FROM pg_attrdef d WHERE d.adrelid = c.oid AND d.adnum = a.attnum)
+        'defaultSql', (SELECT pg_get_expr(d.adbin, d.adrelid) FROM pg_attrdef d WHERE d.adrelid = c.oid AND d.adnum = a.attnum),
+        'insertDefault', ${insertDefault('c', 'a')}
       ) ORDER BY a.attnum) FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped), '[]'),
     'pk', coalesce((SELECT json_agg(a.attname ORDER BY array_position(i.indkey::int2[], a.attnum))
         FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey::int2[])
@@ -174,6 +188,7 @@ SELECT ${SCHEMA_FINGERPRINT} AS fingerprint,
  (SELECT coalesce(json_agg(json_build_object(
     'viewSchema', vn.nspname, 'view', vc.relname, 'column', m.match[1],
     'tableSchema', tn.nspname, 'table', tc.relname, 'tableColumn', ta.attname,
+    'tableDefault', ${insertDefault('tc', 'ta')},
     'tablePk', (SELECT json_agg(pa.attname) FROM pg_index i JOIN pg_attribute pa ON pa.attrelid = i.indrelid
         AND pa.attnum = ANY(i.indkey::int2[]) WHERE i.indrelid = tc.oid AND i.indisprimary)
   ) ORDER BY vc.oid, m.ord), '[]')
@@ -295,6 +310,13 @@ export async function loadSchemaCache(
     routines.set(key, [...(routines.get(key) ?? []), routine]);
   }
   inferViewPrimaryKeys(relations, raw.view_columns);
+  // A view column without a default of its own takes its base column's, as an INSERT leaving it out does.
+  for (const vc of raw.view_columns) {
+    const column = relations.get(qualifiedKey(vc.viewSchema, vc.view))?.columns.get(vc.column) as
+      | { insertDefault?: string | null }
+      | undefined;
+    if (column && !column.insertDefault && vc.tableDefault) column.insertDefault = vc.tableDefault;
+  }
   const foreignKeys = [
     ...raw.foreign_keys,
     ...viewForeignKeys(raw.foreign_keys, raw.view_columns, relations),
@@ -318,6 +340,7 @@ interface ViewColumn {
   tableSchema: string;
   table: string;
   tableColumn: string;
+  tableDefault: string | null;
   /** The base table's primary key columns (the table may be in an unexposed schema). */
   tablePk: string[] | null;
 }
