@@ -389,6 +389,7 @@ export interface UnfinishedWork {
   finishDelete(projectId: string): Promise<void>;
 }
 
+const FAILED_ENDS: readonly ProjectStatus[] = ['PAUSE_FAILED', 'RESTORE_FAILED'];
 /** The status a pause or restore ends in once its attempts are used up (a delete has none: it is retried until done). */
 const FAILED_STATUS: Partial<Record<ProjectStatus, ProjectStatus>> = {
   PAUSING: 'PAUSE_FAILED',
@@ -455,11 +456,14 @@ async function unfinished(
   if (isUnreachable(error) && !isFromWorkerCluster(error)) return { error, retry: status !== null };
   const code = what === 'delete' ? 'delete_incomplete' : 'transition_incomplete';
   if (status === null) {
-    const failed = (await projectRowById(db, row.id).catch(() => undefined))?.status ?? row.status;
+    // Nothing left to retry: this attempt was the last one, or the step failed before the project
+    // was in a state that is retried (then the error is answered as it is).
+    const now = (await projectRowById(db, row.id).catch(() => undefined))?.status;
+    if (now === undefined || !FAILED_ENDS.includes(now)) return { error, retry: false };
     return {
       error: new AppError(
         503,
-        `the ${what} failed ${work.transitionAttempts} times (see the project's last_error); the project is ${failed}: pause, restore or delete it again to retry`,
+        `the ${what} failed and is not retried any more (see the project's last_error); the project is ${now}: pause, restore or delete it again to retry`,
         'transition_failed',
       ),
       retry: false,
@@ -532,7 +536,6 @@ interface Transition {
   /** The database takes connections at the end (restore) or refuses them (pause). */
   readonly open: boolean;
 }
-const FAILED_ENDS: readonly ProjectStatus[] = ['PAUSE_FAILED', 'RESTORE_FAILED'];
 const PAUSE: Transition = {
   from: ['ACTIVE_HEALTHY', ...FAILED_ENDS],
   via: 'PAUSING',

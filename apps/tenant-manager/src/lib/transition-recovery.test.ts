@@ -281,12 +281,21 @@ describe('a pause or restore whose step fails during the call', () => {
       }
       // Nor after a restart.
       await h.close();
-      h = await startHarness({ managementUrl, provisioning });
+      h = await startHarness({ managementUrl, provisioning: { ...provisioning, transitionAttempts: 1 } });
       const refused = proxy.refused();
       for (const ref of ['give-pause', 'give-restore']) {
         await h.tm.provisioner.finishTransition((await row(h, ref)).id);
       }
       expect(proxy.refused()).toBe(refused);
+      expect((await row(h, 'give-pause')).status).toBe('PAUSE_FAILED');
+      // A call whose own attempt is the last one says so.
+      const last = await call(h, 'POST', '/v1/projects/give-pause/pause');
+      expect(last.statusCode).toBe(503);
+      expect(last.json()).toEqual({
+        message:
+          "the pause failed and is not retried any more (see the project's last_error); the project is PAUSE_FAILED: pause, restore or delete it again to retry",
+        code: 'transition_failed',
+      });
       expect((await row(h, 'give-pause')).status).toBe('PAUSE_FAILED');
 
       // The operator retries once the cluster is back, or undoes the failed one.
