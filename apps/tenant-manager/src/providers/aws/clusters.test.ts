@@ -220,6 +220,21 @@ describe('AWS worker cluster provider', () => {
     expectConverged(rds, await provider.createCluster({ name: 'eu-2' }));
   });
 
+  it('refuses at once, with a retryable 409, a name whose earlier cluster RDS is still deleting', async () => {
+    const { rds, sleep, provider } = setup();
+    rds.clusters.set(ID, { input: {}, password: 'old', status: 'deleting', checksUntilAvailable: 0 });
+    await expect(provider.createCluster({ name: 'eu 2' })).rejects.toMatchObject({
+      statusCode: 409,
+      code: 'cluster_still_deleting',
+      message: expect.stringContaining(`${ID}, which RDS is deleting; retry once it is gone`),
+    });
+    expect(sleep).not.toHaveBeenCalled();
+    expect(rds.calls()).toEqual(['CreateDBCluster', 'DescribeDBClusters']);
+    // Once RDS has removed it, the same request creates the cluster.
+    rds.clusters.delete(ID);
+    expectConverged(rds, await provider.createCluster({ name: 'eu 2' }));
+  });
+
   it('retries throttling and bounds the wait for availability', async () => {
     const { rds, provider } = setup();
     rds.failAt('CreateDBCluster', 1, throttled());

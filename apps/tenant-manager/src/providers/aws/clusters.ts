@@ -224,10 +224,20 @@ export function createAwsClusterProvider(
         );
       } catch (error) {
         if (errorName(error) !== 'DBClusterAlreadyExistsFault') throw error;
-        // Created by an earlier run whose password we no longer know: set the new one.
+        // Created by an earlier run whose password we no longer know: set the new one. Unless it is
+        // the cluster of a deregistration that RDS is still deleting (the row goes as soon as RDS
+        // accepts the delete): that never becomes available, and the name is free once it is gone.
         await pollUntil(
           `${id} to accept changes`,
-          async () => ((await describeCluster(id))?.Status === 'available' ? true : undefined),
+          async () => {
+            const status = (await describeCluster(id))?.Status;
+            if (status === undefined || status === 'deleting')
+              throw conflict(
+                `worker cluster name ${JSON.stringify(input.name)} is still held by ${id}, which RDS is deleting; retry once it is gone (usually a few minutes)`,
+                'cluster_still_deleting',
+              );
+            return status === 'available' ? true : undefined;
+          },
           deps.sleep,
           poll,
         );
