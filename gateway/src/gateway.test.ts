@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { request as httpRequest } from 'node:http';
+import { STATUS_CODES, request as httpRequest } from 'node:http';
 import { type AddressInfo, connect, createServer as createTcpServer, type Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import { freePort } from '@supaplane/local-services';
@@ -117,6 +117,30 @@ describe('forwarding', () => {
     expect(res.headers['access-control-allow-origin']).toBe('*');
     expect(res.headers['x-request-id']).toBe('my-trace-1');
     expect(res.body.path).toBe('/rest/v1/__status/409');
+  });
+
+  it('gives an upstream error without a body a JSON one, keeping its status and headers', async () => {
+    for (const path of ['/rest/v1/__empty/431', '/rest/v1/__empty/502/chunked', '/rest/v1/__empty/418']) {
+      const res = await call(url, project.ref, path, {
+        headers: { apikey: project.publishableKey, origin: 'https://app.example' },
+      });
+      expect(res.status, path).toBe(Number(path.split('/')[4]));
+      expect(res.headers['content-type']).toBe('application/json; charset=utf-8');
+      expect(res.headers['access-control-allow-origin']).toBe('*');
+      expect(res.body).toEqual({ message: STATUS_CODES[res.status] });
+    }
+    const head = await call(url, project.ref, '/rest/v1/__empty/431', {
+      method: 'HEAD',
+      headers: { apikey: project.publishableKey },
+    });
+    expect(head.status).toBe(431);
+    expect(head.headers['content-length']).toBe('0');
+    // A success without a body stays without one.
+    const ok = await call(url, project.ref, '/rest/v1/__empty/204', {
+      headers: { apikey: project.publishableKey },
+    });
+    expect(ok.status).toBe(204);
+    expect(ok.body).toBeNull();
   });
 
   it('mints one token per role and reuses it until about a minute before expiry', async () => {

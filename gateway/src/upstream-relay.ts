@@ -1,4 +1,4 @@
-import type { ServerResponse } from 'node:http';
+import { STATUS_CODES, type ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
 import { type Refusal, refusals, sendJson } from './responses.js';
 
@@ -125,10 +125,37 @@ export class UpstreamRelay implements Dispatcher.DispatchHandler {
     this.done = true;
     const res = this.res;
     if (res.destroyed) return;
-    if (!res.headersSent) res.writeHead(this.status, this.headers);
+    if (!res.headersSent) {
+      // Supabase clients parse an error's body as JSON: an upstream error with none (node's own 431
+      // for a head over its limit, a load balancer's 502) gets a body that says what the status means.
+      if (this.status >= 400 && this.bytesRelayed === 0 && res.req.method !== 'HEAD') {
+        this.endWithStatusMessage();
+        return;
+      }
+      res.writeHead(this.status, this.headers);
+    }
     const chunks = this.chunks;
     if (chunks && chunks.length > 0) res.end(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks));
     else res.end();
+  }
+
+  private endWithStatusMessage(): void {
+    const body = JSON.stringify({ message: STATUS_CODES[this.status] ?? `Upstream answered ${this.status}` });
+    const headers = this.headers;
+    for (let i = headers.length - 2; i >= this.leadingHeaders.length; i -= 2) {
+      const name = headers[i];
+      if (name === 'content-type' || name === 'content-length' || name === 'content-encoding') {
+        headers.splice(i, 2);
+      }
+    }
+    headers.push(
+      'content-type',
+      'application/json; charset=utf-8',
+      'content-length',
+      String(Buffer.byteLength(body)),
+    );
+    this.res.writeHead(this.status, headers);
+    this.res.end(body);
   }
 
   onError(error: Error): void {

@@ -89,7 +89,8 @@ export async function verifySigV4(
 
 /**
  * A function-URL-like upstream: checks SigV4 when the request carries it (403 in AWS's shape
- * otherwise) and echoes the request. `/__slow` waits two seconds; `/__status/<n>` answers n.
+ * otherwise) and echoes the request. `/__slow` waits two seconds; `/__status/<n>` answers n;
+ * `/__empty/<n>[/chunked]` answers n with no body.
  */
 export async function startEchoUpstream(credentials: AwsCredentials): Promise<EchoUpstream> {
   const requests: EchoBody[] = [];
@@ -142,6 +143,17 @@ export async function startEchoUpstream(credentials: AwsCredentials): Promise<Ec
         res.end();
       };
       pump();
+      return;
+    }
+    const empty = /\/__empty\/(\d{3})(\/chunked)?$/.exec(echo.path);
+    if (empty) {
+      // An error with no body, as node answers a head over its size limit (or chunked, with no chunk).
+      res.writeHead(
+        Number(empty[1]),
+        empty[2] ? { 'content-type': 'text/plain' } : { 'content-length': '0' },
+      );
+      if (empty[2]) res.flushHeaders();
+      res.end();
       return;
     }
     const status = /\/__status\/(\d{3})$/.exec(echo.path);
