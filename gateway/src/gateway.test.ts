@@ -143,6 +143,17 @@ describe('forwarding', () => {
     expect(ok.body).toBeNull();
   });
 
+  it('drops the upstream headers its Connection field names, never the gateway’s own', async () => {
+    const res = await call(url, project.ref, '/rest/v1/__connection', {
+      headers: { apikey: project.publishableKey, 'x-request-id': 'trace-hop' },
+    });
+    expect(res.status).toBe(200);
+    expect(res.headers['x-hop']).toBeUndefined();
+    expect(res.headers['x-other-hop']).toBeUndefined();
+    expect(res.headers['x-end-to-end']).toBe('kept');
+    expect(res.headers['x-request-id']).toBe('trace-hop');
+  });
+
   it('mints one token per role and reuses it until about a minute before expiry', async () => {
     const tokenOf = async (key: string) => {
       const res = await call(url, project.ref, '/rest/v1/t', {

@@ -82,11 +82,18 @@ export class UpstreamRelay implements Dispatcher.DispatchHandler {
     this.status = statusCode;
     this.resumeUpstream = resume;
     let contentLength = -1;
+    let connection: string | undefined;
     const headers = this.leadingHeaders.slice();
     const leading = headers.length;
     for (let i = 0; i < rawHeaders.length; i += 2) {
       const name = rawHeaders[i]!.toString('latin1').toLowerCase();
-      if (!isRelayedResponseHeader(name)) continue;
+      if (!isRelayedResponseHeader(name)) {
+        if (name === 'connection' && !isPlainConnection(rawHeaders[i + 1]!)) {
+          const value = rawHeaders[i + 1]!.toString('latin1');
+          connection = connection === undefined ? value : `${connection},${value}`;
+        }
+        continue;
+      }
       const value = rawHeaders[i + 1]!.toString('latin1');
       if (name === 'content-length') contentLength = Number(value);
       // Repeated fields are joined with ", " (set-cookie stays one line each), as node:http did.
@@ -102,6 +109,7 @@ export class UpstreamRelay implements Dispatcher.DispatchHandler {
       if (at < 0) headers.push(name, value);
       else headers[at + 1] = `${headers[at + 1]}, ${value}`;
     }
+    if (connection !== undefined) dropConnectionListed(headers, leading, connection);
     this.headers = headers;
     if (contentLength >= 0 && contentLength <= COALESCE_LIMIT) this.chunks = [];
     this.observer.responded(this, statusCode, (performance.now() - this.startedAt) / 1000);
@@ -174,5 +182,26 @@ export class UpstreamRelay implements Dispatcher.DispatchHandler {
     }
     const refusal: Refusal = timedOut ? refusals.upstreamTimeout : refusals.upstreamUnreachable;
     sendJson(res, refusal);
+  }
+}
+
+/** `Connection` values that name no header, as node and undici write them, compared without a string. */
+const PLAIN_CONNECTION = ['keep-alive', 'Keep-Alive', 'close', 'Close'].map((v) => Buffer.from(v, 'latin1'));
+function isPlainConnection(value: Buffer): boolean {
+  for (const plain of PLAIN_CONNECTION) if (value.equals(plain)) return true;
+  return false;
+}
+
+/**
+ * Removes the upstream's headers (from `from` on; the gateway's own leading ones stay) named in its
+ * `Connection` field: they concern its hop only (RFC 9110 §7.6.1). `keep-alive`/`close` name none.
+ */
+function dropConnectionListed(headers: string[], from: number, connection: string): void {
+  const listed = connection
+    .toLowerCase()
+    .split(',')
+    .map((token) => token.trim());
+  for (let i = headers.length - 2; i >= from; i -= 2) {
+    if (listed.includes(headers[i]!)) headers.splice(i, 2);
   }
 }

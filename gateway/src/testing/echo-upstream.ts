@@ -90,7 +90,7 @@ export async function verifySigV4(
 /**
  * A function-URL-like upstream: checks SigV4 when the request carries it (403 in AWS's shape
  * otherwise) and echoes the request. `/__slow` waits two seconds; `/__status/<n>` answers n;
- * `/__empty/<n>[/chunked]` answers n with no body.
+ * `/__empty/<n>[/chunked]` answers n with no body; `/__connection` names headers in `Connection`.
  */
 export async function startEchoUpstream(credentials: AwsCredentials): Promise<EchoUpstream> {
   const requests: EchoBody[] = [];
@@ -154,6 +154,22 @@ export async function startEchoUpstream(credentials: AwsCredentials): Promise<Ec
       );
       if (empty[2]) res.flushHeaders();
       res.end();
+      return;
+    }
+    if (echo.path.endsWith('/__connection')) {
+      // Hop-by-hop headers named in Connection (RFC 9110 §7.6.1), one of them a gateway-owned name.
+      res.writeHead(
+        200,
+        [
+          ['x-hop', 'one'],
+          ['connection', 'keep-alive, X-Hop'],
+          ['connection', 'x-other-hop,x-request-id'],
+          ['x-other-hop', 'two'],
+          ['x-end-to-end', 'kept'],
+          ['content-type', 'application/json'],
+        ].flat(),
+      );
+      res.end('{}');
       return;
     }
     const status = /\/__status\/(\d{3})$/.exec(echo.path);
