@@ -324,6 +324,51 @@ describe('AWS worker cluster provider', () => {
     expect(rds.clusters.size + rds.instances.size).toBe(0);
   });
 
+  it('deletes a cluster whose writer is still being created: asks again until RDS accepts, then goes on', async () => {
+    const { rds, provider } = setup();
+    await rds.client.send(
+      new CreateDBClusterCommand({ DBClusterIdentifier: ID, Engine: 'aurora-postgresql' }),
+    );
+    await rds.client.send(
+      new CreateDBInstanceCommand({
+        DBInstanceIdentifier: `${ID}-writer`,
+        DBClusterIdentifier: ID,
+        Engine: 'aurora-postgresql',
+        DBInstanceClass: 'db.serverless',
+      }),
+    );
+    rds.instances.get(`${ID}-writer`)!.checks = 3;
+    rds.mock.resetHistory();
+    await provider.deleteCluster(ID);
+    const deletes = rds.calls().filter((c) => c === 'DeleteDBInstance');
+    // Refused at first and at each of the three checks that still saw it creating, then accepted.
+    expect(deletes.length).toBe(5);
+    expect(rds.clusters.size + rds.instances.size).toBe(0);
+    expect([...rds.snapshots]).toEqual([`${ID}-final`]);
+  });
+
+  it('gives up on a writer that stays refused within the bounded wait, saying why', async () => {
+    const { rds, sleep, provider } = setup();
+    await rds.client.send(
+      new CreateDBClusterCommand({ DBClusterIdentifier: ID, Engine: 'aurora-postgresql' }),
+    );
+    await rds.client.send(
+      new CreateDBInstanceCommand({
+        DBInstanceIdentifier: `${ID}-writer`,
+        DBClusterIdentifier: ID,
+        Engine: 'aurora-postgresql',
+        DBInstanceClass: 'db.serverless',
+      }),
+    );
+    rds.instances.get(`${ID}-writer`)!.checks = 1_000;
+    await expect(provider.deleteCluster(ID)).rejects.toThrow(
+      `${ID}-writer could not be deleted: RDS refused it while it was creating for 10 checks, 500 ms apart; the deletion is retried`,
+    );
+    expect(sleep).toHaveBeenCalledTimes(9);
+    expect(rds.clusters.has(ID)).toBe(true);
+    expect(rds.calls()).not.toContain('DeleteDBCluster');
+  });
+
   it("keeps a deleted cluster's PostgreSQL log until its retention ends, giving one to a group that had none", async () => {
     const { logs, provider } = setup();
     await provider.createCluster({ name: 'eu-2' });

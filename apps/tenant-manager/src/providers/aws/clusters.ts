@@ -22,6 +22,7 @@ import type { AwsProviderConfig } from './config.js';
 import {
   errorName,
   type PollPolicy,
+  PollTimeout,
   pollUntil,
   type RetryPolicy,
   type Sleep,
@@ -315,24 +316,47 @@ export function createAwsClusterProvider(
       const members = current?.DBClusterMembers?.map((m) => m.DBInstanceIdentifier!) ?? [
         writerId(externalId),
       ];
-      for (const instance of members) {
+      // RDS refuses to delete an instance that is still being created (or modified, backed up):
+      // such a refusal is asked again at every check until RDS accepts it, within the same bounded wait.
+      const refused = new Map<string, string>();
+      const deleteInstance = async (instance: string) => {
         try {
           await send(() => deps.rds.send(new DeleteDBInstanceCommand({ DBInstanceIdentifier: instance })));
+          refused.delete(instance);
         } catch (error) {
-          if (
-            errorName(error) !== 'DBInstanceNotFoundFault' &&
-            errorName(error) !== 'InvalidDBInstanceStateFault'
-          )
-            throw error;
+          const name = errorName(error);
+          // Keeps the status the last check saw, for the error if RDS never accepts.
+          if (name === 'InvalidDBInstanceStateFault')
+            refused.set(instance, refused.get(instance) ?? 'not deletable');
+          else if (name === 'DBInstanceNotFoundFault') refused.delete(instance);
+          else throw error;
         }
-      }
+      };
+      for (const instance of members) await deleteInstance(instance);
       for (const instance of members) {
-        await pollUntil(
-          `${instance} to be deleted`,
-          async () => ((await instanceStatus(instance)) === undefined ? true : undefined),
-          deps.sleep,
-          poll,
-        );
+        try {
+          await pollUntil(
+            `${instance} to be deleted`,
+            async () => {
+              const status = await instanceStatus(instance);
+              if (status === undefined) return true;
+              if (status === 'deleting') refused.delete(instance);
+              else if (refused.has(instance)) {
+                refused.set(instance, status);
+                await deleteInstance(instance);
+              }
+              return undefined;
+            },
+            deps.sleep,
+            poll,
+          );
+        } catch (error) {
+          const status = refused.get(instance);
+          if (!(error instanceof PollTimeout) || status === undefined) throw error;
+          throw new Error(
+            `${instance} could not be deleted: RDS refused it while it was ${status} for ${poll.maxChecks} checks, ${poll.intervalMs} ms apart; the deletion is retried`,
+          );
+        }
       }
       const deleteCluster = (finalSnapshot: boolean) =>
         send(() =>

@@ -54,6 +54,11 @@ export interface PollPolicy {
   readonly maxChecks: number;
 }
 
+/** What {@link pollUntil} throws when its checks ran out (any other error is the check's own). */
+export class PollTimeout extends Error {
+  override name = 'PollTimeout';
+}
+
 /** Calls `check` until it returns a value, sleeping `intervalMs` between checks; throws after `maxChecks`. */
 export async function pollUntil<T>(
   what: string,
@@ -66,7 +71,7 @@ export async function pollUntil<T>(
     if (value !== undefined) return value;
     if (i < policy.maxChecks) await sleep(policy.intervalMs);
   }
-  throw new Error(
+  throw new PollTimeout(
     `timed out waiting for ${what} (${policy.maxChecks} checks, ${policy.intervalMs} ms apart)`,
   );
 }

@@ -41,6 +41,7 @@ import {
   DeleteDBInstanceCommand,
   DescribeDBClustersCommand,
   DescribeDBInstancesCommand,
+  InvalidDBInstanceStateFault,
   ModifyDBClusterCommand,
   RDSClient,
 } from '@aws-sdk/client-rds';
@@ -402,6 +403,12 @@ export function fakeRds(
     faults.check('DeleteDBInstance');
     const i = instances.get(input.DBInstanceIdentifier);
     if (!i) throw new DBInstanceNotFoundFault({ message: 'not found', ...meta });
+    // Like RDS: an instance still being created cannot be deleted yet.
+    if (i.status === 'creating')
+      throw new InvalidDBInstanceStateFault({
+        message: `Instance ${input.DBInstanceIdentifier} is not in available state.`,
+        ...meta,
+      });
     i.status = 'deleting';
     i.checks = checks;
     return {};
