@@ -1,3 +1,4 @@
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { admin, clusterObjects, type Harness, startHarness } from '../../test/harness.js';
 
@@ -89,5 +90,35 @@ describe('calls that meet on one project', () => {
     const coming = await call('POST', '/v1/projects/not-paused/restore');
     expect(coming.statusCode).toBe(409);
     expect(coming.json().code).toBe('invalid_status');
+  });
+
+  it('calls queued on a busy project leave the connection pool to everyone else', async () => {
+    expect((await h.createProject('busy-one')).json().status).toBe('ACTIVE_HEALTHY');
+    expect((await h.createProject('busy-other')).json().status).toBe('ACTIVE_HEALTHY');
+    const { rows } = await h.db.query<{ id: string }>(`SELECT id FROM tm.projects WHERE ref = 'busy-one'`);
+    // A long step holds the project's lock (the harness pool has 20 connections).
+    const holder = new pg.Client({ connectionString: h.managementUrl });
+    await holder.connect();
+    try {
+      await holder.query('SELECT pg_advisory_lock(hashtext($1))', [`supaplane.project:${rows[0]!.id}`]);
+      const queued = Array.from({ length: 25 }, (_, i) =>
+        h.tm.publicApp.inject({
+          method: 'PATCH',
+          url: '/v1/projects/busy-one',
+          headers: admin,
+          payload: { limits: { requests_per_second: 100 + i } },
+        }),
+      );
+      await new Promise((r) => setTimeout(r, 300)); // let them all queue
+      const elsewhere = await Promise.race([
+        call('GET', '/v1/projects/busy-other'),
+        new Promise<'stuck'>((r) => setTimeout(() => r('stuck'), 5_000)),
+      ]);
+      expect(elsewhere === 'stuck' ? 'stuck' : elsewhere.statusCode).toBe(200);
+      await holder.query('SELECT pg_advisory_unlock(hashtext($1))', [`supaplane.project:${rows[0]!.id}`]);
+      expect((await Promise.all(queued)).map((r) => r.statusCode)).toEqual(Array(25).fill(200));
+    } finally {
+      await holder.end();
+    }
   });
 });

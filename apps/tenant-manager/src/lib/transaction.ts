@@ -17,7 +17,10 @@ export async function inTransaction<T>(client: pg.ClientBase, work: () => Promis
 
 /**
  * Runs `fn` on a session of its own holding the advisory lock named `key` (replicas coordinate
- * through it). With `wait` false, a lock held elsewhere returns undefined at once.
+ * through it). With `wait` false, a lock held elsewhere returns undefined at once. A caller that
+ * waits does so without a connection (tries again after a short pause, 10 ms doubling to 250 ms):
+ * callers queued on one busy project must not take every connection of the pool, which the
+ * gateway's internal API and every other project need too.
  */
 export async function withAdvisoryLock<T>(
   ctx: Context,
@@ -25,20 +28,22 @@ export async function withAdvisoryLock<T>(
   fn: (db: pg.PoolClient) => Promise<T>,
   wait = true,
 ): Promise<T | undefined> {
-  const db = await ctx.db.connect();
-  try {
-    if (wait) await db.query('SELECT pg_advisory_lock(hashtext($1))', [key]);
-    else {
-      const { rows } = await db.query('SELECT pg_try_advisory_lock(hashtext($1)) AS ok', [key]);
-      if (!rows[0].ok) return undefined;
-    }
+  for (let pause = 10; ; pause = Math.min(pause * 2, 250)) {
+    const db = await ctx.db.connect();
     try {
-      return await fn(db);
+      const { rows } = await db.query('SELECT pg_try_advisory_lock(hashtext($1)) AS ok', [key]);
+      if (rows[0].ok) {
+        try {
+          return await fn(db);
+        } finally {
+          await db.query('SELECT pg_advisory_unlock(hashtext($1))', [key]);
+        }
+      }
     } finally {
-      await db.query('SELECT pg_advisory_unlock(hashtext($1))', [key]);
+      db.release();
     }
-  } finally {
-    db.release();
+    if (!wait) return undefined;
+    await new Promise((resolve) => setTimeout(resolve, pause));
   }
 }
 
