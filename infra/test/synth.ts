@@ -1,4 +1,6 @@
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { App, Aspects, cx_api } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
@@ -39,43 +41,49 @@ export function loadConfig(name: 'test' | 'production', adjust?: (raw: RawConfig
 export function synth(name: 'test' | 'production', adjust?: (raw: RawConfig) => void): Synthesized {
   const started = performance.now();
   const config = loadConfig(name, adjust);
-  const app = new App();
-  const env = { account: config.account, region: config.region };
-  const repositories = new RepositoriesStack(app, `${config.stackName}-Repositories`, { config, env });
-  const stack = new SupabaseStack(app, config.stackName, {
-    config,
-    env,
-    repositories: repositories.repositories,
-  });
-  Aspects.of(app).add(new AwsSolutionsChecks());
-  const template = Template.fromStack(stack);
-  const repositoriesTemplate = Template.fromStack(repositories);
-  const nag = Match.stringLikeRegexp('AwsSolutions-');
-  const nagFindings = [stack, repositories].flatMap((s) => {
-    const annotations = Annotations.fromStack(s);
-    return [...annotations.findError('*', nag), ...annotations.findWarning('*', nag)].map(
-      (m) => `${m.id} ${String(m.entry.data).split(':')[0]}`,
+  // The assembly (about 0.5 MB) is only read here: written to a directory of its own, removed after.
+  const outdir = mkdtempSync(join(tmpdir(), 'cdk.out'));
+  const app = new App({ outdir });
+  try {
+    const env = { account: config.account, region: config.region };
+    const repositories = new RepositoriesStack(app, `${config.stackName}-Repositories`, { config, env });
+    const stack = new SupabaseStack(app, config.stackName, {
+      config,
+      env,
+      repositories: repositories.repositories,
+    });
+    Aspects.of(app).add(new AwsSolutionsChecks());
+    const template = Template.fromStack(stack);
+    const repositoriesTemplate = Template.fromStack(repositories);
+    const nag = Match.stringLikeRegexp('AwsSolutions-');
+    const nagFindings = [stack, repositories].flatMap((s) => {
+      const annotations = Annotations.fromStack(s);
+      return [...annotations.findError('*', nag), ...annotations.findWarning('*', nag)].map(
+        (m) => `${m.id} ${String(m.entry.data).split(':')[0]}`,
+      );
+    });
+    const report = JSON.parse(
+      readFileSync(`${app.synth().directory}/${cx_api.VALIDATION_REPORT_FILE}`, 'utf8'),
+    ) as {
+      pluginReports: {
+        violations: { ruleName: string; violatingConstructs: { constructPath: string }[] }[];
+      }[];
+    };
+    const validationFindings = report.pluginReports.flatMap((r) =>
+      r.violations.flatMap((v) => v.violatingConstructs.map((c) => `${v.ruleName} ${c.constructPath}`)),
     );
-  });
-  const report = JSON.parse(
-    readFileSync(`${app.synth().directory}/${cx_api.VALIDATION_REPORT_FILE}`, 'utf8'),
-  ) as {
-    pluginReports: {
-      violations: { ruleName: string; violatingConstructs: { constructPath: string }[] }[];
-    }[];
-  };
-  const validationFindings = report.pluginReports.flatMap((r) =>
-    r.violations.flatMap((v) => v.violatingConstructs.map((c) => `${v.ruleName} ${c.constructPath}`)),
-  );
-  return {
-    config,
-    template,
-    repositoriesTemplate,
-    stack,
-    nagFindings,
-    validationFindings,
-    synthMs: performance.now() - started,
-  };
+    return {
+      config,
+      template,
+      repositoriesTemplate,
+      stack,
+      nagFindings,
+      validationFindings,
+      synthMs: performance.now() - started,
+    };
+  } finally {
+    rmSync(outdir, { recursive: true, force: true });
+  }
 }
 
 type Resource = { Type: string; Properties?: Record<string, unknown>; [k: string]: unknown };
