@@ -344,12 +344,28 @@ describe('request bodies', () => {
     expect(await echoed(parts, 40)).toMatchObject({ bodyLength: 8, contentLength: '8' });
   });
 
-  it("answers what node's HTTP parser refuses (malformed head, oversized headers) in JSON a browser can read", async () => {
+  it("answers what node's HTTP parser refuses (malformed head, oversized headers or URI) in JSON a browser can read", async () => {
     const bad = parse(await exchange([post('POST', 'content-length: 3x\r\n', 'abc')]));
-    const big = parse(await exchange([post('GET', `authorization: Bearer ${'x'.repeat(20_000)}\r\n`)]));
+    const bigHeader = `authorization: Bearer ${'x'.repeat(20_000)}\r\n`;
+    const big = parse(await exchange([post('GET', bigHeader)]));
+    const bigInTwo = post('GET', bigHeader);
+    const bigLate = parse(await exchange([bigInTwo.slice(0, 9_000), bigInTwo.slice(9_000)], 30));
+    const longUrl = post('GET', '').replace(
+      '/rest/v1/todos',
+      `/rest/v1/todos?id=in.(${'1,'.repeat(10_000)}1)`,
+    );
+    const long = parse(await exchange([longUrl]));
+    // The target split over two reads: node reports it where it ends, before ` HTTP/1.1`.
+    const longInTwo = parse(await exchange([longUrl.slice(0, 9_000), longUrl.slice(9_000)], 30));
+    // Still unfinished when node's limit is passed at the end of a read.
+    const unfinished = parse(await exchange([longUrl.slice(0, 17_000)]));
     for (const [res, status] of [
       [bad, 400],
       [big, 431],
+      [bigLate, 431],
+      [long, 414],
+      [longInTwo, 414],
+      [unfinished, 414],
     ] as const) {
       expect(res.status).toBe(status);
       expect(res.headers['content-type']).toMatch(/^application\/json/);

@@ -176,10 +176,31 @@ const CLIENT_ERRORS: Record<string, readonly [number, string, string]> = {
   ERR_HTTP_REQUEST_TIMEOUT: [408, 'Request Timeout', 'The request was not received in time'],
 };
 const BAD_REQUEST = [400, 'Bad Request', 'Malformed HTTP request'] as const;
+const URI_TOO_LONG = [414, 'URI Too Long', 'Request URI too long'] as const;
+
+/** A request line's start: a method token, a space, then an origin or absolute form. */
+const REQUEST_START = /^[A-Z]+ (?:\/|https?:)/;
+
+/**
+ * node counts the request target and the header fields against one limit and reports both as
+ * HPE_HEADER_OVERFLOW. The target alone overflowed when, in the buffer being parsed, the error sits
+ * on the space before `HTTP/` (node counts a target once it has ended), or when that buffer opens the
+ * request and no line ended before the error (a target already over the limit at the end of a read).
+ * A target that began in an earlier read and overflows at the end of a later one shows neither and
+ * still reads as 431.
+ */
+function isRequestTargetOverflow(error: NodeJS.ErrnoException): boolean {
+  const { rawPacket: raw, bytesParsed: at } = error as { rawPacket?: unknown; bytesParsed?: unknown };
+  if (!Buffer.isBuffer(raw) || typeof at !== 'number') return false;
+  if (raw.toString('latin1', at, at + 6) === ' HTTP/') return true;
+  const lineEnd = raw.indexOf(10);
+  return (lineEnd < 0 || lineEnd >= at) && REQUEST_START.test(raw.toString('latin1', 0, 16));
+}
 
 /**
  * node's own refusals (a malformed head, headers over the size limit, a request not received within
- * `requestTimeout`), answered as node would but with a JSON body and CORS like every other refusal,
+ * `requestTimeout`), answered as node would (but 414 for a request target too long, as nginx in
+ * front of hosted Supabase does) with a JSON body and CORS like every other refusal,
  * so a browser app reads the status instead of a CORS failure. Which host was asked is unknown here:
  * `*` with no credentials exposes nothing but this generic message.
  */
@@ -190,7 +211,10 @@ export function answerClientError(error: NodeJS.ErrnoException, socket: Duplex):
     socket.destroy();
     return;
   }
-  const [status, reason, message] = CLIENT_ERRORS[error.code ?? ''] ?? BAD_REQUEST;
+  const [status, reason, message] =
+    error.code === 'HPE_HEADER_OVERFLOW' && isRequestTargetOverflow(error)
+      ? URI_TOO_LONG
+      : (CLIENT_ERRORS[error.code ?? ''] ?? BAD_REQUEST);
   const body = JSON.stringify({ message });
   socket.end(
     `HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json; charset=utf-8\r\n` +
