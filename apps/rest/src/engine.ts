@@ -21,25 +21,11 @@ import {
 import { type BatchResult, type BatchStatement, runBatch } from './batch.js';
 import { bodyFormat, invalidBody, isRawFormat, parseBody, RAW_PARAMETER_TYPE } from './request-body.js';
 import { ApiError, apiError, cacheMiss, type ErrorBody, fromPgError, isPgError } from './errors.js';
-import {
-  type CountKind,
-  findRawRoutine,
-  findRelation,
-  findRoutine,
-  ident,
-  newContext,
-  type PlanContext,
-  planDelete,
-  planInsert,
-  planRead,
-  planRpc,
-  planUpdate,
-  qualified,
-  type ReturnPreference,
-  routineCall,
-  type Statement,
-  type WritePlan,
-} from './planner.js';
+import { findRelation, newContext } from './plan-context.js';
+import { type CountKind, planRead } from './plan-read.js';
+import { findRawRoutine, findRoutine, planRpc, routineCall } from './plan-rpc.js';
+import { planDelete, planInsert, planUpdate, type ReturnPreference, type WritePlan } from './plan-write.js';
+import { ident, qualified, type Statement } from './sql.js';
 import { decodeQueryString, parseQuery, type ParsedQuery } from './query-parser.js';
 import {
   loadSchemaCache,
@@ -1195,5 +1181,3 @@ function renderError(
     body: JSON.stringify(apiErr.body),
   };
 }
-
-export type { PlanContext };

@@ -1,4 +1,4 @@
-import type { Statement } from './planner.js';
+import type { Statement } from './sql.js';
 import type { Column, ForeignKey, Relation, Routine, SchemaCache } from './schema-cache.js';
 
 /**

@@ -1,5 +1,6 @@
 import { apiError } from './errors.js';
-import type { CountKind, ReturnPreference } from './planner.js';
+import type { CountKind } from './plan-read.js';
+import type { ReturnPreference } from './plan-write.js';
 
 /** Request headers as PostgREST reads them: tokens, Accept, Prefer. */
 

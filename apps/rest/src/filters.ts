@@ -1,0 +1,166 @@
+import { apiError, cacheMiss, undefinedColumn } from './errors.js';
+import type { Condition, Field, Filter, OrderTerm, SelectItem } from './query-parser.js';
+import type { Relation } from './schema-cache.js';
+import { nextAlias, type PlanContext, type Source } from './plan-context.js';
+import { type EmbedItem, relatedRows, resolveRelationship, rowOf } from './relationships.js';
+import { ident, qualified, whereClause } from './sql.js';
+
+/** Column references, filters, logic trees and order terms as SQL, for any level of a query. */
+
+/**
+ * A column, or what Postgres reads `alias.name` as when the relation has no such column: a computed
+ * field `fn(alias)`, and in a select list the bare `count` that PostgREST has long answered with
+ * `count(alias)` (`select=count`, `select=*,books(count)`), aggregates allowed or not.
+ */
+export function columnRef(
+  ctx: PlanContext,
+  source: Source,
+  alias: string,
+  field: Field,
+  inSelect = false,
+): string {
+  let sql: string;
+  if (source.columns.has(field.name)) sql = `${ident(alias)}.${ident(field.name)}`;
+  else {
+    const relation = source.relation ?? ('pk' in source ? (source as Relation) : undefined);
+    const computed = relation?.computed.get(field.name);
+    if (computed && !computed.setof)
+      sql = `${qualified(computed.schema, computed.name)}(${rowOf(alias, relation!)})`;
+    else if (inSelect && field.name === 'count' && !field.json.length) sql = `count(${ident(alias)})`;
+    else throw cacheMiss(undefinedColumn(source.name, field.name));
+  }
+  for (const step of field.json) {
+    const key = typeof step.key === 'number' ? String(step.key) : `${ctx.params.add(step.key)}::text`;
+    sql = `${sql}${step.arrow}${key}`;
+  }
+  return sql;
+}
+
+const OPERATOR_SQL: Record<string, string> = {
+  eq: '=',
+  neq: '<>',
+  gt: '>',
+  gte: '>=',
+  lt: '<',
+  lte: '<=',
+  like: 'LIKE',
+  ilike: 'ILIKE',
+  match: '~',
+  imatch: '~*',
+  cs: '@>',
+  cd: '<@',
+  ov: '&&',
+  sl: '<<',
+  sr: '>>',
+  nxr: '&<',
+  nxl: '&>',
+  adj: '-|-',
+  isdistinct: 'IS DISTINCT FROM',
+};
+const FTS_FUNCTION: Record<string, string> = {
+  fts: 'to_tsquery',
+  plfts: 'plainto_tsquery',
+  phfts: 'phraseto_tsquery',
+  wfts: 'websearch_to_tsquery',
+};
+
+const likePattern = (value: string) => value.replaceAll('*', '%');
+
+function renderFilter(ctx: PlanContext, source: Source, alias: string, filter: Filter): string {
+  const lhs = columnRef(ctx, source, alias, filter.field);
+  const p = (v: unknown) => ctx.params.add(v);
+  let sql: string;
+  const op = filter.op;
+  if (op === 'is') {
+    const value = filter.value as string;
+    sql = value === 'not_null' ? `${lhs} IS NOT NULL` : `${lhs} IS ${value.toUpperCase()}`;
+  } else if (op === 'in') {
+    sql = `${lhs} = ANY(${p(filter.value)})`;
+  } else if (op in FTS_FUNCTION) {
+    const fn = FTS_FUNCTION[op]!;
+    const query = filter.language
+      ? `${fn}(${p(filter.language)}::regconfig, ${p(filter.value)})`
+      : `${fn}(${p(filter.value)})`;
+    sql = `${lhs} @@ ${query}`;
+  } else if (filter.quantifier) {
+    const values = (filter.value as string[]).map((v) =>
+      op === 'like' || op === 'ilike' ? likePattern(v) : v,
+    );
+    sql = `${lhs} ${OPERATOR_SQL[op]} ${filter.quantifier.toUpperCase()}(${p(values)})`;
+  } else {
+    const raw = filter.value as string;
+    const value = op === 'like' || op === 'ilike' ? likePattern(raw) : raw;
+    sql = `${lhs} ${OPERATOR_SQL[op]} ${p(value)}`;
+  }
+  return filter.negate ? `NOT (${sql})` : sql;
+}
+
+/** `special` renders a filter the level treats otherwise (`rel=is.null` on an embed), else undefined. */
+export function renderCondition(
+  ctx: PlanContext,
+  source: Source,
+  alias: string,
+  condition: Condition,
+  special?: (filter: Filter) => string | undefined,
+): string {
+  if (condition.kind === 'filter') {
+    return special?.(condition) ?? renderFilter(ctx, source, alias, condition);
+  }
+  const parts = condition.children.map((child) => renderCondition(ctx, source, alias, child, special));
+  const joined = parts.length ? `(${parts.join(condition.op === 'and' ? ' AND ' : ' OR ')})` : 'TRUE';
+  return condition.negate ? `NOT ${joined}` : joined;
+}
+
+export function renderOrder(
+  ctx: PlanContext,
+  source: Source,
+  alias: string,
+  terms: readonly OrderTerm[],
+  select: readonly SelectItem[] = [],
+): string[] {
+  return terms.map((t) => {
+    let sql = t.relation
+      ? relatedOrderRef(ctx, source, alias, t.relation, t, select)
+      : columnRef(ctx, source, alias, t.field);
+    if (t.direction) sql += t.direction === 'desc' ? ' DESC' : ' ASC';
+    if (t.nulls) sql += t.nulls === 'first' ? ' NULLS FIRST' : ' NULLS LAST';
+    return sql;
+  });
+}
+
+/**
+ * `order=rel(col)`: the column of the one related row, as a correlated subquery. As in PostgREST,
+ * `rel` is an embed of the level's select by its alias, or its name when it has none, and keeps
+ * that embed's hint.
+ */
+function relatedOrderRef(
+  ctx: PlanContext,
+  source: Source,
+  alias: string,
+  name: string,
+  term: OrderTerm,
+  select: readonly SelectItem[],
+): string {
+  const parent = source.relation ?? ('pk' in source ? (source as Relation) : undefined);
+  const notPossible = () =>
+    apiError(
+      400,
+      'PGRST118',
+      `A related order on '${name}' is not possible`,
+      `'${source.name}' and '${name}' do not form a many-to-one or one-to-one relationship`,
+    );
+  if (!parent) throw notPossible();
+  const embedded = select.find(
+    (item): item is EmbedItem => item.kind === 'embed' && (item.alias ?? item.name) === name,
+  );
+  const rel = resolveRelationship(
+    ctx,
+    parent,
+    embedded ?? { kind: 'embed', name, inner: false, spread: false, select: [] },
+  );
+  if (rel.cardinality !== 'many-to-one' && rel.cardinality !== 'one-to-one') throw notPossible();
+  const ra = nextAlias(ctx, 'o');
+  const column = columnRef(ctx, rel.target, ra, term.field);
+  const { from, on } = relatedRows(ctx, rel, alias, ra);
+  return `(SELECT ${column} FROM ${from}${whereClause(on)} LIMIT 1)`;
+}

@@ -1,0 +1,67 @@
+import { apiError, cacheMiss, columnNotFound, tableNotFound } from './errors.js';
+import type { ParsedQuery } from './query-parser.js';
+import { type Column, closest, qualifiedKey, type Relation, type SchemaCache } from './schema-cache.js';
+import { Params } from './sql.js';
+
+/** What planning one request carries along: the schema cache, the parsed query, the parameters so far. */
+
+/** Something rows can be selected from: a table, a view, or a function's result. */
+export interface Source {
+  readonly schema: string;
+  readonly name: string;
+  readonly columns: ReadonlyMap<string, Column>;
+  readonly relation?: Relation;
+}
+
+export interface PlanContext {
+  readonly cache: SchemaCache;
+  readonly query: ParsedQuery;
+  readonly params: Params;
+  /** Render the body as CSV instead of a JSON array. */
+  csv?: boolean;
+  /** Render the body as a GeoJSON FeatureCollection (`application/geo+json`). */
+  geojson?: boolean;
+  /** Leave out the null fields of the rows' JSON (`nulls=stripped`). */
+  stripNulls?: boolean;
+  /** Paths of `query.levels` that matched an embedded resource; others are PGRST108. */
+  readonly usedLevels: Set<string>;
+  aliasCounter: number;
+}
+
+export function newContext(cache: SchemaCache, query: ParsedQuery): PlanContext {
+  return { cache, query, params: new Params(), usedLevels: new Set(['']), aliasCounter: 0 };
+}
+
+export function nextAlias(ctx: PlanContext, prefix: string) {
+  ctx.aliasCounter += 1;
+  return `pgrst_${prefix}${ctx.aliasCounter}`;
+}
+
+export function checkUnusedLevels(ctx: PlanContext) {
+  for (const path of ctx.query.levels.keys()) {
+    if (ctx.usedLevels.has(path)) continue;
+    const name = path.split('.').pop()!;
+    throw apiError(
+      400,
+      'PGRST108',
+      `'${name}' is not an embedded resource in this request`,
+      null,
+      `Verify that '${name}' is included in the 'select' query parameter.`,
+    );
+  }
+}
+
+// ---------------------------------------------------------------- lookups
+
+export function findRelation(cache: SchemaCache, schema: string, name: string): Relation {
+  const relation = cache.relations.get(qualifiedKey(schema, name));
+  if (relation) return relation;
+  const names = [...cache.relations.values()].filter((r) => r.schema === schema).map((r) => r.name);
+  throw cacheMiss(tableNotFound(schema, name, closest(name, names)));
+}
+
+export function requireColumns(relation: Relation, columns: Iterable<string>) {
+  for (const c of columns) {
+    if (!relation.columns.has(c)) throw cacheMiss(columnNotFound(c, relation.name));
+  }
+}

@@ -1,0 +1,242 @@
+import { apiError } from './errors.js';
+import type { Filter, Level, SelectItem } from './query-parser.js';
+import type { Relation } from './schema-cache.js';
+import { checkUnusedLevels, nextAlias, type PlanContext, type Source } from './plan-context.js';
+import { columnRef, renderCondition, renderOrder } from './filters.js';
+import { type EmbedItem, type Relationship, relatedRows, resolveRelationship } from './relationships.js';
+import { ident, type Statement, splitParams, whereClause } from './sql.js';
+
+/** A read: the select list with its embedded resources, each level's filters and order, paging and counts. */
+
+interface RenderedLevel {
+  readonly selectList: string[];
+  readonly joins: string[];
+  readonly where: string[];
+  readonly orderBy: string[];
+  /** Joins the row count must keep because they drop rows (`!inner`, `rel=is.null`). */
+  readonly filteringJoins: string[];
+}
+
+interface EmbedJoin {
+  readonly alias: string;
+  readonly toMany: boolean;
+}
+
+function outputName(item: Extract<SelectItem, { kind: 'column' }>): string {
+  if (item.alias) return item.alias;
+  // As in PostgREST: the last key of a JSON path; after an array index, the last name before it
+  // (`data->arr->0` is `arr`, `data->0` is `data`).
+  const names = [item.field.name, ...item.field.json.map((step) => step.key)];
+  return String(names.findLast((key) => typeof key === 'string'));
+}
+
+/**
+ * Renders one level: its select list (with embedded resources as lateral joins), its own filters
+ * and order. `path` is the level's key in `query.levels`.
+ */
+export function renderLevel(
+  ctx: PlanContext,
+  source: Source,
+  alias: string,
+  select: readonly SelectItem[],
+  path: string,
+): RenderedLevel {
+  const level: Level = ctx.query.levels.get(path) ?? { conditions: [] };
+  ctx.usedLevels.add(path);
+  const selectList: string[] = [];
+  const joins: string[] = [];
+  const filteringJoins: string[] = [];
+  const embeds = new Map<string, EmbedJoin>();
+  for (const item of select) {
+    if (item.kind === 'star') selectList.push(`${ident(alias)}.*`);
+    else if (item.kind === 'column') {
+      let expr = columnRef(ctx, source, alias, item.field, true);
+      if (item.cast) expr = `CAST(${expr} AS ${item.cast})`;
+      selectList.push(`${expr} AS ${ident(outputName(item))}`);
+    } else {
+      const parent = source.relation ?? ('pk' in source ? (source as Relation) : undefined);
+      if (!parent) {
+        throw apiError(
+          400,
+          'PGRST200',
+          `Could not find a relationship between '${source.name}' and '${item.name}' in the schema cache`,
+        );
+      }
+      const rel = resolveRelationship(ctx, parent, item);
+      const childPath = path ? `${path}.${item.alias ?? item.name}` : (item.alias ?? item.name);
+      const rendered = renderEmbed(ctx, parent, alias, rel, item, childPath);
+      joins.push(rendered.join);
+      if (item.inner) filteringJoins.push(rendered.join);
+      embeds.set(item.alias ?? item.name, { alias: rendered.alias, toMany: rendered.toMany });
+      if (item.select.length === 0) continue; // an empty embed filters, it is not shown
+      if (item.spread) selectList.push(`${ident(rendered.alias)}.*`);
+      else if (rendered.toMany) {
+        selectList.push(
+          `COALESCE(${ident(rendered.alias)}.agg, '[]'::json) AS ${ident(item.alias ?? item.name)}`,
+        );
+      } else selectList.push(`${ident(rendered.alias)}.obj AS ${ident(item.alias ?? item.name)}`);
+    }
+  }
+  // `rel=is.null` / `rel=not.is.null`, alone or in a logic tree (`or=(rel.not.is.null,...)`): keep
+  // parents without / with related rows.
+  const embedNull = (filter: Filter): string | undefined => {
+    const embed = filter.field.json.length ? undefined : embeds.get(filter.field.name);
+    if (!embed || filter.op !== 'is' || (filter.value !== 'null' && filter.value !== 'not_null')) return;
+    const column = `${ident(embed.alias)}.${embed.toMany ? 'agg' : 'obj'}`;
+    const join = joins.find((j) => j.endsWith(`AS ${ident(embed.alias)} ON TRUE`));
+    if (join && !filteringJoins.includes(join)) filteringJoins.push(join);
+    return filter.negate === (filter.value === 'null') ? `${column} IS NOT NULL` : `${column} IS NULL`;
+  };
+  const where = level.conditions.map((condition) =>
+    renderCondition(ctx, source, alias, condition, embedNull),
+  );
+  const orderBy = level.order ? renderOrder(ctx, source, alias, level.order, select) : [];
+  return { selectList, joins, where, orderBy, filteringJoins };
+}
+
+function renderEmbed(
+  ctx: PlanContext,
+  parent: Relation,
+  parentAlias: string,
+  rel: Relationship,
+  item: EmbedItem,
+  path: string,
+): { join: string; alias: string; toMany: boolean } {
+  const toMany = rel.cardinality === 'one-to-many' || rel.cardinality === 'many-to-many';
+  if (item.spread && toMany) {
+    throw apiError(
+      400,
+      'PGRST119',
+      `A spread operation on '${item.name}' is not possible`,
+      `'${parent.name}' and '${item.name}' do not form a many-to-one or one-to-one relationship`,
+    );
+  }
+  const childAlias = nextAlias(ctx, 't');
+  const level = renderLevel(ctx, rel.target, childAlias, item.select, path);
+  const { from, on } = relatedRows(ctx, rel, parentAlias, childAlias);
+  const levelOptions = ctx.query.levels.get(path);
+  let sql = `SELECT ${level.selectList.join(', ')} FROM ${from} ${level.joins.join(' ')}${whereClause([...on, ...level.where])}`;
+  if (level.orderBy.length) sql += ` ORDER BY ${level.orderBy.join(', ')}`;
+  if (levelOptions?.limit !== undefined) sql += ` LIMIT ${ctx.params.add(levelOptions.limit)}`;
+  if (levelOptions?.offset !== undefined) sql += ` OFFSET ${ctx.params.add(levelOptions.offset)}`;
+  const joinAlias = nextAlias(ctx, 'e');
+  const ja = ident(joinAlias);
+  const rowAlias = ident(nextAlias(ctx, 'r'));
+  const kind = item.inner ? 'INNER JOIN LATERAL' : 'LEFT JOIN LATERAL';
+  if (item.spread) return { join: `${kind} (${sql}) AS ${ja} ON TRUE`, alias: joinAlias, toMany };
+  if (toMany) {
+    const lateral = `(SELECT json_agg(${rowAlias}) AS agg FROM (${sql}) AS ${rowAlias})`;
+    const cond = item.inner ? `${ja}.agg IS NOT NULL` : 'TRUE';
+    // Keep the `ON TRUE` suffix recognisable for `rel=is.null` filters.
+    return { join: `${kind} ${lateral} AS ${ja} ON ${cond}`, alias: joinAlias, toMany };
+  }
+  const lateral = `(SELECT row_to_json(${rowAlias}) AS obj FROM (${sql}) AS ${rowAlias})`;
+  return { join: `${kind} ${lateral} AS ${ja} ON TRUE`, alias: joinAlias, toMany };
+}
+
+export interface Range {
+  readonly offset: number;
+  readonly limit?: number;
+}
+
+export type CountKind = 'exact' | 'planned' | 'estimated';
+
+export interface ReadPlan extends Statement {
+  /**
+   * For `count=planned|estimated`: EXPLAIN of the counted rows, and those rows (`SELECT 1 …`) alone;
+   * without `exact`, `total` is their exact count.
+   */
+  readonly planned?: Statement;
+  readonly exact?: Statement;
+}
+
+const ROWS_JSON = `coalesce(json_agg(pgrst_row), '[]'::json)::text`;
+const ROWS_JSON_STRIPPED = `coalesce(json_strip_nulls(json_agg(pgrst_row)), '[]'::json)::text`;
+/**
+ * As PostgREST builds `application/geo+json`: each row through PostGIS's ST_AsGeoJSON(record) (found
+ * on the search path; Supabase installs PostGIS in `extensions`), without PostGIS a 42883.
+ */
+const ROWS_GEOJSON = `json_build_object('type', 'FeatureCollection', 'features', coalesce(json_agg(ST_AsGeoJSON(pgrst_row)::json), '[]'))::text`;
+
+export const rowsBody = (ctx: PlanContext) =>
+  ctx.geojson ? ROWS_GEOJSON : ctx.stripNulls ? ROWS_JSON_STRIPPED : ROWS_JSON;
+
+/**
+ * `response.headers` and `response.status` as the statement left them (a function, trigger or policy
+ * may set them, as in PostgREST): read in the outer query, after the rows were produced.
+ */
+export const RESPONSE_GUCS = `nullif(current_setting('response.headers', true), '') AS response_headers, nullif(current_setting('response.status', true), '') AS response_status`;
+
+/**
+ * The statement every read and every returning write ends in: one row with `total`, `n` (rows in
+ * this page), `body` (the JSON array, built by json_agg in the database; `jsonBody` builds
+ * another from the rows `pgrst_row`), then the two RESPONSE_GUCS, then `extra`.
+ */
+export function wrapRows(inner: string, totalSql: string, csv = false, jsonBody = ROWS_JSON, extra = '') {
+  extra = `, ${RESPONSE_GUCS}${extra}`;
+  if (!csv) {
+    return `SELECT ${totalSql} AS total, count(*)::int AS n, ${jsonBody} AS body${extra} FROM (${inner}) AS pgrst_row`;
+  }
+  // CSV as PostgREST renders it: the first row's keys, then each row's record text without its
+  // parentheses, so fields are quoted as Postgres quotes record fields (spaces, commas, quotes,
+  // parentheses, backslashes), arrays are {a,b} and booleans t/f. No rows is the empty header.
+  const head = `(SELECT string_agg(k, ',') FROM json_object_keys(row_to_json(pgrst_row)) AS k)`;
+  const line = `substring(pgrst_row::text, 2, length(pgrst_row::text) - 2)`;
+  return `SELECT ${totalSql} AS total, count(*)::int AS n, coalesce(min(pgrst_head), '') || E'\n' || coalesce(string_agg(pgrst_line, E'\n'), '') AS body${extra} FROM (SELECT ${head} AS pgrst_head, ${line} AS pgrst_line FROM (${inner}) AS pgrst_row) AS pgrst_csv`;
+}
+
+function assemble(level: RenderedLevel, from: string, range: Range | undefined, ctx: PlanContext): string {
+  let sql = `SELECT ${level.selectList.join(', ')} FROM ${from} ${level.joins.join(' ')}`;
+  if (level.where.length) sql += ` WHERE ${level.where.join(' AND ')}`;
+  if (level.orderBy.length) sql += ` ORDER BY ${level.orderBy.join(', ')}`;
+  if (range?.limit !== undefined) sql += ` LIMIT ${ctx.params.add(range.limit)}`;
+  if (range && range.offset > 0) sql += ` OFFSET ${ctx.params.add(range.offset)}`;
+  return sql;
+}
+
+/** The rows a read counts: `count(*)` of them, or `SELECT 1` for each (to EXPLAIN, or to count up to a bound). */
+function countSql(level: RenderedLevel, from: string, what = 'count(*)') {
+  let sql = `SELECT ${what} FROM ${from} ${level.filteringJoins.join(' ')}`;
+  if (level.where.length) sql += ` WHERE ${level.where.join(' AND ')}`;
+  return sql;
+}
+
+export interface ReadOptions {
+  /**
+   * The query `from` reads as `pgrst_call` (a function call). A volatile function runs once however
+   * often the statement reads it (the page and its count), as in PostgREST; NOT MATERIALIZED keeps
+   * any other inlined, so filters still reach an inlinable SQL function.
+   */
+  readonly call?: string;
+  /** The body from the page's rows `pgrst_row`, instead of their JSON array. */
+  readonly jsonBody?: string;
+}
+
+export function planRead(
+  ctx: PlanContext,
+  source: Source,
+  from: string,
+  range: Range,
+  count: CountKind | undefined,
+  options: ReadOptions = {},
+): ReadPlan {
+  const alias = 'pgrst_t0';
+  const fromSql = `${from} AS ${ident(alias)}`;
+  const level = renderLevel(ctx, source, alias, ctx.query.select, '');
+  checkUnusedLevels(ctx);
+  const withCall = options.call ? `WITH pgrst_call AS NOT MATERIALIZED (${options.call}) ` : '';
+  const count_ = countSql(level, fromSql);
+  const inner = assemble(level, fromSql, range, ctx);
+  // A call's rows are counted by the statement that reads them (for `estimated` too, as PostgREST
+  // does): a statement of their own would call the function again.
+  const counted = count === 'exact' || (count === 'estimated' && options.call !== undefined);
+  const totalSql = counted ? `(${count_})` : 'NULL::bigint';
+  const jsonBody = (!ctx.geojson && options.jsonBody) || rowsBody(ctx);
+  const sql = withCall + wrapRows(inner, totalSql, ctx.csv, jsonBody);
+  const params = ctx.params.values;
+  if (count !== 'planned' && count !== 'estimated') return { sql, params };
+  // EXPLAIN of count(*) would estimate its one row: the estimate is that of the rows themselves.
+  const rows = withCall + countSql(level, fromSql, '1');
+  const [planned, exact] = splitParams([`EXPLAIN (FORMAT JSON) ${rows}`, rows], params);
+  return counted ? { sql, params, planned: planned! } : { sql, params, planned: planned!, exact: exact! };
+}

@@ -1,0 +1,274 @@
+import { apiError, cacheMiss } from './errors.js';
+import type { Column, Routine, SchemaCache } from './schema-cache.js';
+import { closest, editDistance, qualifiedKey } from './schema-cache.js';
+import { checkUnusedLevels, type PlanContext, type Source } from './plan-context.js';
+import { type CountKind, planRead, RESPONSE_GUCS, type Range, type ReadPlan } from './plan-read.js';
+import { ident, qualified, type Statement } from './sql.js';
+
+/** Functions: which one a request calls (PGRST202/203), its call, and its result read like a relation's rows. */
+
+/**
+ * Picks the function a request calls, as PostgREST 12 does: by the set of argument names (every
+ * required argument given, every given name an argument), else a single unnamed json/jsonb
+ * argument for a POST body. More than one match is ambiguous (PGRST203), none is PGRST202.
+ */
+export function findRoutine(
+  cache: SchemaCache,
+  schema: string,
+  name: string,
+  argNames: readonly string[],
+  singleObject: boolean,
+  post = true,
+): { routine: Routine; singleParam: boolean } {
+  const candidates = cache.routines.get(qualifiedKey(schema, name)) ?? [];
+  const given = new Set(argNames);
+  const isJson = (type: string) => type === 'json' || type === 'jsonb';
+  const pick = (found: Routine[], singleParam: boolean) => {
+    if (found.length === 1) return { routine: found[0]!, singleParam };
+    if (found.length > 1) throw ambiguous(found);
+    return undefined;
+  };
+  if (singleObject) {
+    const chosen =
+      pick(
+        candidates.filter((r) => r.args.length === 1 && isJson(r.args[0]!.type)),
+        true,
+      ) ?? // Beyond PostgREST: any one-argument function takes the whole body.
+      pick(
+        candidates.filter((r) => r.args.length === 1),
+        true,
+      );
+    if (chosen) return chosen;
+  } else {
+    const byName = candidates.filter(
+      (r) =>
+        r.args.every((a) => a.name !== '') &&
+        argNames.every((n) => r.args.some((a) => a.name === n)) &&
+        r.args.every((a) => a.hasDefault || given.has(a.name)),
+    );
+    const chosen =
+      pick(byName, false) ??
+      (post
+        ? pick(
+            candidates.filter(
+              (r) => r.args.length === 1 && r.args[0]!.name === '' && isJson(r.args[0]!.type),
+            ),
+            true,
+          )
+        : undefined);
+    if (chosen) return chosen;
+  }
+  const qualifiedName = `${schema}.${name}`;
+  const sorted = [...argNames].sort();
+  const list = sorted.join(', ');
+  // PostgREST's wording: the parameters given (none, one, several), and the single-json fallback
+  // only where a POST could have used it; under params=single-object only that.
+  const withGiven = argNames.length
+    ? ` with parameter${argNames.length > 1 ? 's' : ''} ${list}`
+    : ' without parameters';
+  const searched = singleObject
+    ? ' with a single json/jsonb parameter'
+    : `${withGiven}${post ? ' or with a single unnamed json/jsonb parameter' : ''}`;
+  let hint: string | null = null;
+  if (!singleObject) {
+    // A function of that name with other parameters: the closest parameter list, as PostgREST.
+    const allNames = [...cache.routines.values()]
+      .flat()
+      .filter((r) => r.schema === schema)
+      .map((r) => r.name);
+    const suggestion = candidates.length ? closestParameters(sorted, candidates) : closest(name, allNames);
+    if (suggestion)
+      hint = `Perhaps you meant to call the function ${schema}.${candidates.length ? name : ''}${suggestion}`;
+  }
+  throw cacheMiss(
+    apiError(
+      404,
+      'PGRST202',
+      singleObject
+        ? `Could not find the function ${qualifiedName} in the schema cache`
+        : argNames.length
+          ? `Could not find the function ${qualifiedName}(${list}) in the schema cache`
+          : `Could not find the function ${qualifiedName} without parameters in the schema cache`,
+      `Searched for the function ${qualifiedName}${searched}, but no matches were found in the schema cache.`,
+      hint,
+    ),
+  );
+}
+
+/**
+ * The parameter list of `candidates` most like the given one, compared as PostgREST's hint does
+ * (each list as text, `(a, b)` with names sorted): similarity is 1 - edit distance / longer
+ * length, and at least a third.
+ */
+function closestParameters(given: readonly string[], candidates: readonly Routine[]): string | undefined {
+  const text = (names: readonly string[]) => `(${[...names].sort().join(', ')})`;
+  const target = text(given);
+  let best: string | undefined;
+  let bestScore = 0.33;
+  for (const r of candidates) {
+    const option = text(r.args.map((a) => a.name));
+    const longer = Math.max(option.length, target.length);
+    // Not worth comparing texts so different in length that they cannot score.
+    if (Math.abs(option.length - target.length) > longer * (1 - bestScore)) continue;
+    const score = 1 - editDistance(target, option) / longer;
+    if (score >= bestScore && option !== best) {
+      best = option;
+      bestScore = score;
+    }
+  }
+  return best;
+}
+
+/** The function a raw body goes to: its one parameter is unnamed and of `type` (`text`, `xml`, `bytea`). */
+export function findRawRoutine(
+  cache: SchemaCache,
+  schema: string,
+  name: string,
+  type: string,
+): { routine: Routine; singleParam: true } {
+  const found = (cache.routines.get(qualifiedKey(schema, name)) ?? []).filter(
+    (r) => r.args.length === 1 && r.args[0]!.name === '' && r.args[0]!.type === type,
+  );
+  if (found.length === 1) return { routine: found[0]!, singleParam: true };
+  if (found.length > 1) throw ambiguous(found);
+  throw cacheMiss(
+    apiError(
+      404,
+      'PGRST202',
+      `Could not find the function ${schema}.${name} in the schema cache`,
+      `Searched for the function ${schema}.${name} with a single unnamed ${type} parameter, but no matches were found in the schema cache.`,
+    ),
+  );
+}
+
+function ambiguous(routines: readonly Routine[]) {
+  const signature = (r: Routine) =>
+    `${r.schema}.${r.name}(${r.args.map((a) => (a.name ? `${a.name} => ${a.type}` : a.type)).join(', ')})`;
+  return apiError(
+    300,
+    'PGRST203',
+    `Could not choose the best candidate function between: ${routines.map(signature).join(', ')}`,
+    null,
+    'Try renaming the parameters or the function itself in the database so function overloading can be resolved',
+  );
+}
+
+/** A JSON argument value as the text Postgres parses for the argument's type. */
+function argValue(value: unknown, type: string): unknown {
+  if (value === null || value === undefined) return null;
+  // A raw `application/octet-stream` body stays bytes (sent as bytea hex, see toParam).
+  if (Buffer.isBuffer(value)) return value;
+  if (type === 'json' || type === 'jsonb') return JSON.stringify(value);
+  if (Array.isArray(value) && type.endsWith('[]')) return value;
+  if (typeof value === 'object') return JSON.stringify(value);
+  return String(value);
+}
+
+export function routineCall(
+  ctx: PlanContext,
+  routine: Routine,
+  args: Record<string, unknown> | undefined,
+  singleParamBody: unknown,
+  singleParam: boolean,
+): string {
+  const fn = qualified(routine.schema, routine.name);
+  if (singleParam) {
+    const arg = routine.args[0]!;
+    const value = ctx.params.add(argValue(singleParamBody, arg.type));
+    return arg.name ? `${fn}(${ident(arg.name)} := ${value}::${arg.type})` : `${fn}(${value}::${arg.type})`;
+  }
+  const parts: string[] = [];
+  for (const arg of routine.args) {
+    if (!args || !Object.hasOwn(args, arg.name)) continue;
+    let value = args[arg.name];
+    // A variadic argument takes a list; a single value is a list of one.
+    if (arg.variadic && value !== null && !Array.isArray(value)) value = [value];
+    const sql = `${ident(arg.name)} := ${ctx.params.add(argValue(value, arg.type))}::${arg.type}`;
+    parts.push(arg.variadic ? `VARIADIC ${sql}` : sql);
+  }
+  return `${fn}(${parts.join(', ')})`;
+}
+
+/** The one column of a scalar function's result, named as PostgREST names it for clients to filter on. */
+const SCALAR_COLUMN = 'pgrst_scalar';
+
+function scalarSource(routine: Routine): Source {
+  const column: Column = {
+    name: SCALAR_COLUMN,
+    type: routine.returnType,
+    nullable: true,
+    hasDefault: false,
+    generated: false,
+  };
+  // Named after the function: an unknown column is `column <function>.<name> does not exist`.
+  return { schema: routine.schema, name: routine.name, columns: new Map([[SCALAR_COLUMN, column]]) };
+}
+
+/**
+ * The body from the rows left after filters: a JSON array for a SETOF function; for one value the
+ * value, JSON `null` when it is NULL or filtered out, as in PostgREST; under a raw media type its
+ * text (`bytea` as hex), empty then.
+ */
+function scalarBody(routine: Routine, raw: boolean): string {
+  const value = `pgrst_row.${SCALAR_COLUMN}`;
+  if (raw) {
+    const text = routine.returnType === 'bytea' ? `encode(${value}, 'hex')` : `${value}::text`;
+    return `coalesce(string_agg(${text}, ''), '')`;
+  }
+  return routine.setof
+    ? `coalesce(json_agg(${value}), '[]'::json)::text`
+    : `coalesce((json_agg(${value})->0)::text, 'null')`;
+}
+
+export interface RpcPlan {
+  readonly statement: Statement;
+  /** `rows`: array body (json_agg); `object`: a single composite; `scalar`/`void` as named. */
+  readonly shape: 'rows' | 'object' | 'scalar' | 'void';
+  readonly planned?: Statement;
+  readonly exact?: Statement;
+}
+
+export function planRpc(
+  ctx: PlanContext,
+  routine: Routine,
+  call: string,
+  range: Range,
+  count: CountKind | undefined,
+  /** The scalar result as its own text (`bytea` as hex) instead of JSON: a raw media type was asked for. */
+  raw = false,
+): RpcPlan {
+  if (routine.returns === 'void') {
+    checkUnusedLevels(ctx);
+    // A fixed result type keeps the prepared statement valid if the function is redefined.
+    const sql = `SELECT NULL::bigint AS total, 0 AS n, '' AS body, ${RESPONSE_GUCS} FROM ${call} AS pgrst_void`;
+    return { statement: { sql, params: ctx.params.values }, shape: 'void' };
+  }
+  if (routine.returns === 'scalar') {
+    // As in PostgREST, the result is a relation with the one column `pgrst_scalar`, so filters,
+    // order, paging, counts and select work on it like on any other read.
+    const plan = planRead(ctx, scalarSource(routine), 'pgrst_call', range, count, {
+      call: `SELECT ${call} AS ${SCALAR_COLUMN}`,
+      jsonBody: scalarBody(routine, raw),
+    });
+    // CSV is rows under the `pgrst_scalar` header, for one value as for a set of them.
+    return rpcRead(plan, routine.setof || ctx.csv || ctx.geojson ? 'rows' : 'scalar');
+  }
+  const returned = routine.returnRelation
+    ? ctx.cache.relations.get(qualifiedKey(routine.returnRelation.schema, routine.returnRelation.name))
+    : undefined;
+  const source: Source = {
+    schema: routine.schema,
+    name: routine.name,
+    columns: routine.columns,
+    ...(returned ? { relation: returned } : {}),
+  };
+  const plan = planRead(ctx, source, 'pgrst_call', range, count, { call: `SELECT * FROM ${call}` });
+  return rpcRead(plan, routine.setof ? 'rows' : 'object');
+}
+
+const rpcRead = (plan: ReadPlan, shape: RpcPlan['shape']): RpcPlan => ({
+  statement: plan,
+  shape,
+  ...(plan.planned ? { planned: plan.planned } : {}),
+  ...(plan.exact ? { exact: plan.exact } : {}),
+});

@@ -1,0 +1,178 @@
+import { apiError } from './errors.js';
+import type { SelectItem } from './query-parser.js';
+import type { Relation } from './schema-cache.js';
+import { checkUnusedLevels, type PlanContext, requireColumns } from './plan-context.js';
+import { renderCondition, renderOrder } from './filters.js';
+import { renderLevel, rowsBody, wrapRows } from './plan-read.js';
+import { ident, qualified, type Statement } from './sql.js';
+
+/** Inserts (with upsert and `missing=default`), updates and deletes, and the rows they return. */
+
+export type ReturnPreference = 'minimal' | 'headers-only' | 'representation';
+
+export interface WritePlan {
+  /** Statements run in order; with `returning`, the last one yields the rows. */
+  readonly statements: Statement[];
+  readonly returning: boolean;
+  /**
+   * A merging upsert: how many rows it inserted (rather than updated) is a fourth column of the
+   * returning row, or each statement's one row `(affected, inserted)` without returning.
+   */
+  readonly countsInserted?: boolean;
+}
+
+function returningSelect(
+  ctx: PlanContext,
+  relation: Relation,
+  ret: ReturnPreference,
+  cte: string,
+  extra = '',
+): string {
+  const alias = 'pgrst_t0';
+  const select: readonly SelectItem[] =
+    ret === 'headers-only'
+      ? relation.pk.map((name) => ({ kind: 'column' as const, field: { name, json: [] } }))
+      : ctx.query.select;
+  // Root filters already applied to the written rows; embedded levels still apply.
+  const levels = new Map([...ctx.query.levels].filter(([path]) => path !== ''));
+  const sub: PlanContext = { ...ctx, query: { ...ctx.query, levels } };
+  const level = renderLevel(sub, relation, alias, select, '');
+  ctx.aliasCounter = sub.aliasCounter;
+  const inner = `SELECT ${level.selectList.join(', ') || 'NULL'} FROM pgrst_source AS ${ident(alias)} ${level.joins.join(' ')}`;
+  return `WITH pgrst_source AS (${cte}) ${wrapRows(inner, 'NULL::bigint', ctx.csv && ret === 'representation', rowsBody(ctx), extra)}`;
+}
+
+export interface InsertOptions {
+  readonly rows: Record<string, unknown>[];
+  readonly columns: readonly string[];
+  readonly missingDefault: boolean;
+  readonly upsert?: { readonly onConflict: readonly string[]; readonly ignore: boolean };
+  readonly ret: ReturnPreference;
+}
+
+export function planInsert(ctx: PlanContext, relation: Relation, options: InsertOptions): WritePlan {
+  requireColumns(relation, options.columns);
+  const target = qualified(relation.schema, relation.name);
+  if (options.upsert) requireColumns(relation, options.upsert.onConflict);
+  const { columns } = options;
+  const cols = columns.map(ident).join(', ');
+  let rows = `${ctx.params.add(JSON.stringify(options.rows))}::json`;
+  // `missing=default`, as in PostgREST: a row that omits a column gets the column's default,
+  // evaluated for that row in the order sent (so a sequence's values follow the rows).
+  const defaulted = options.missingDefault
+    ? columns.flatMap((c) => {
+        const sql = relation.columns.get(c)?.insertDefault;
+        if (!sql) return [];
+        const name = `${ctx.params.add(c)}::text`;
+        return [`CASE WHEN e.v ? ${name} THEN '{}' ELSE jsonb_build_object(${name}, ${sql}) END`];
+      })
+    : [];
+  if (defaulted.length) {
+    rows = `(SELECT jsonb_agg(${defaulted.join(' || ')} || e.v ORDER BY e.i) FROM jsonb_array_elements(${rows}::jsonb) WITH ORDINALITY AS e(v, i))::json`;
+  }
+  // Objects with no columns at all become rows of defaults.
+  let insert = columns.length
+    ? `INSERT INTO ${target} (${cols}) SELECT ${cols} FROM json_populate_recordset(NULL::${target}, ${rows})`
+    : `INSERT INTO ${target} SELECT FROM generate_series(1, ${ctx.params.add(options.rows.length)}::int)`;
+  if (options.upsert && columns.length) {
+    const conflict = options.upsert.onConflict.map(ident).join(', ');
+    insert += options.upsert.ignore
+      ? ` ON CONFLICT (${conflict}) DO NOTHING`
+      : ` ON CONFLICT (${conflict}) DO UPDATE SET ${columns.map((c) => `${ident(c)} = EXCLUDED.${ident(c)}`).join(', ')}`;
+  }
+  // A merging upsert answers 200 rather than 201 when it inserted nothing. A written row was
+  // inserted when no row had its conflict key before: the statement's other parts still see the
+  // table as it was (unlike `xmax = 0`, this works for partitioned tables and views too).
+  const countsInserted =
+    options.upsert !== undefined && !options.upsert.ignore && options.upsert.onConflict.length > 0;
+  const inserted = (rows: string) => {
+    const same = options.upsert!.onConflict.map((c) => `pgrst_before.${ident(c)} = ${rows}.${ident(c)}`);
+    return `count(*) FILTER (WHERE NOT EXISTS (SELECT 1 FROM ${target} AS pgrst_before WHERE ${same.join(' AND ')}))::int`;
+  };
+  if (options.ret === 'minimal') {
+    checkUnusedLevels(ctx);
+    // Only the key comes back: the role may lack SELECT on other columns.
+    const sql = countsInserted
+      ? `WITH pgrst_w AS (${insert} RETURNING ${options.upsert!.onConflict.map(ident).join(', ')}) SELECT count(*)::int, ${inserted('pgrst_w')} FROM pgrst_w`
+      : insert;
+    return { statements: [{ sql, params: ctx.params.values }], returning: false, countsInserted };
+  }
+  const extra = countsInserted
+    ? `, (SELECT ${inserted('pgrst_written')} FROM pgrst_source AS pgrst_written) AS inserted`
+    : '';
+  const sql = returningSelect(ctx, relation, options.ret, `${insert} RETURNING *`, extra);
+  checkUnusedLevels(ctx);
+  return { statements: [{ sql, params: ctx.params.values }], returning: true, countsInserted };
+}
+
+export function planUpdate(
+  ctx: PlanContext,
+  relation: Relation,
+  body: Record<string, unknown>,
+  columns: readonly string[],
+  ret: ReturnPreference,
+): WritePlan {
+  requireColumns(relation, columns);
+  const alias = 'pgrst_t0';
+  const target = qualified(relation.schema, relation.name);
+  const where = renderRootWhere(ctx, relation, alias);
+  const set = columns.map((c) => `${ident(c)} = pgrst_body.${ident(c)}`).join(', ');
+  const sql = `UPDATE ${target} AS ${ident(alias)} SET ${set} FROM (SELECT * FROM json_populate_record(NULL::${target}, ${ctx.params.add(JSON.stringify(body))}::json)) AS pgrst_body${where}`;
+  return finishWrite(ctx, relation, sql, alias, ret);
+}
+
+export function planDelete(ctx: PlanContext, relation: Relation, ret: ReturnPreference): WritePlan {
+  const alias = 'pgrst_t0';
+  const where = renderRootWhere(ctx, relation, alias);
+  const sql = `DELETE FROM ${qualified(relation.schema, relation.name)} AS ${ident(alias)}${where}`;
+  return finishWrite(ctx, relation, sql, alias, ret);
+}
+
+function finishWrite(
+  ctx: PlanContext,
+  relation: Relation,
+  sql: string,
+  alias: string,
+  ret: ReturnPreference,
+): WritePlan {
+  if (ret === 'minimal') {
+    checkUnusedLevels(ctx);
+    return { statements: [{ sql, params: ctx.params.values }], returning: false };
+  }
+  const full = returningSelect(ctx, relation, ret, `${sql} RETURNING ${ident(alias)}.*`);
+  checkUnusedLevels(ctx);
+  return { statements: [{ sql: full, params: ctx.params.values }], returning: true };
+}
+
+/**
+ * Filters of the root level for UPDATE/DELETE. With `limit`/`offset` (PostgREST's limited
+ * update/delete) an explicit `order` is required (PGRST109) and the rows are picked by a subquery
+ * on `(tableoid, ctid)` (tables) or the primary key (views).
+ */
+function renderRootWhere(ctx: PlanContext, relation: Relation, alias: string): string {
+  const level = ctx.query.levels.get('') ?? { conditions: [] };
+  if (level.limit === undefined && level.offset === undefined) {
+    const where = level.conditions.map((c) => renderCondition(ctx, relation, alias, c));
+    return where.length ? ` WHERE ${where.join(' AND ')}` : '';
+  }
+  if (!level.order?.length) {
+    throw apiError(
+      400,
+      'PGRST109',
+      "A 'limit' was applied without an explicit 'order'",
+      null,
+      "Apply an 'order' using unique column(s)",
+    );
+  }
+  // `ctid` alone repeats across the partitions of a partitioned table; `tableoid` tells them apart.
+  const keys = relation.kind === 'table' || !relation.pk.length ? ['tableoid', 'ctid'] : relation.pk;
+  const inner = 'pgrst_l';
+  const where = level.conditions.map((c) => renderCondition(ctx, relation, inner, c));
+  let sql = `SELECT ${keys.map((k) => `${ident(inner)}.${ident(k)}`).join(', ')} FROM ${qualified(relation.schema, relation.name)} AS ${ident(inner)}`;
+  if (where.length) sql += ` WHERE ${where.join(' AND ')}`;
+  sql += ` ORDER BY ${renderOrder(ctx, relation, inner, level.order).join(', ')}`;
+  if (level.limit !== undefined) sql += ` LIMIT ${ctx.params.add(level.limit)}`;
+  if (level.offset !== undefined) sql += ` OFFSET ${ctx.params.add(level.offset)}`;
+  const outer = keys.map((k) => `${ident(alias)}.${ident(k)}`).join(', ');
+  return ` WHERE (${outer}) IN (${sql})`;
+}
