@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import type { Context } from './context.js';
 import { badRequest, conflict, notFound } from './errors.js';
-import { requireProjectRow } from './projects.js';
+import { requireProjectForCredentials, requireProjectRow } from './projects.js';
 import { insertWithinCap } from './transaction.js';
 
 /** An API key in the shape of Supabase's Management API. */
@@ -126,10 +126,7 @@ export async function createApiKey(
   reveal: boolean,
 ): Promise<ApiKey> {
   validKeyName(input.name);
-  const project = await requireProjectRow(ctx.db, ref);
-  if (project.status === 'GOING_DOWN' || project.status === 'INIT_FAILED') {
-    throw conflict(`project is ${project.status}`, 'invalid_status');
-  }
+  const project = await requireProjectForCredentials(ctx.db, ref);
   const row = await insertWithinCap(ctx, project.id, API_KEY_CAP, (db) =>
     insertKey(ctx, db, project, input, 'fail'),
   );

@@ -170,6 +170,22 @@ export async function requireProjectRow(db: pg.ClientBase | pg.Pool, ref: string
   return row;
 }
 
+/**
+ * The project row for a call that stores a credential (API key, signing key, secret): refused with
+ * 409 `invalid_status` while the project is being deleted or never came up, where it would outlive
+ * the teardown or never be used.
+ */
+export async function requireProjectForCredentials(
+  db: pg.ClientBase | pg.Pool,
+  ref: string,
+): Promise<ProjectRow> {
+  const row = await requireProjectRow(db, ref);
+  if (row.status === 'GOING_DOWN' || row.status === 'INIT_FAILED') {
+    throw conflict(`project is ${row.status}`, 'invalid_status');
+  }
+  return row;
+}
+
 export interface NewProject {
   name: string;
   ref?: string;

@@ -1,7 +1,7 @@
 import type { Context } from './context.js';
 import { sha256Hex } from './crypto.js';
 import { badRequest } from './errors.js';
-import { requireProjectRow } from './projects.js';
+import { requireProjectForCredentials, requireProjectRow } from './projects.js';
 
 /** A project secret as listed: its name and a digest of its value (never the value). */
 export interface ProjectSecret {
@@ -23,7 +23,10 @@ export async function listSecrets(ctx: Context, ref: string): Promise<ProjectSec
   return rows.map((r) => ({ name: r.name, value: r.digest, updated_at: r.updated_at.toISOString() }));
 }
 
-/** Creates or replaces secrets (Supabase's bulk shape: `[{name, value}]`). */
+/**
+ * Creates or replaces secrets (Supabase's bulk shape: `[{name, value}]`), all or none; refused like
+ * a new API key while the project is being deleted or never came up.
+ */
 export async function upsertSecrets(
   ctx: Context,
   ref: string,
@@ -41,15 +44,21 @@ export async function upsertSecrets(
   if (new Set(secrets.map((s) => s.name)).size !== secrets.length) {
     throw badRequest('duplicate secret names in one request', 'duplicate_name');
   }
-  const project = await requireProjectRow(ctx.db, ref);
-  const now = ctx.clock.now();
-  for (const { name, value } of secrets) {
-    await ctx.db.query(
-      `INSERT INTO tm.project_secrets (project_id, name, value_enc, digest, updated_at) VALUES ($1, $2, $3, $4, $5)
-       ON CONFLICT (project_id, name) DO UPDATE SET value_enc = $3, digest = $4, updated_at = $5`,
-      [project.id, name, ctx.box.seal(value, aad(project.id, name)), sha256Hex(value), now],
-    );
-  }
+  const project = await requireProjectForCredentials(ctx.db, ref);
+  // One statement, so a request is stored whole or not at all.
+  await ctx.db.query(
+    `INSERT INTO tm.project_secrets (project_id, name, value_enc, digest, updated_at)
+     SELECT $1, name, value_enc, digest, $5 FROM unnest($2::text[], $3::text[], $4::text[]) AS s(name, value_enc, digest)
+     ON CONFLICT (project_id, name) DO UPDATE
+       SET value_enc = excluded.value_enc, digest = excluded.digest, updated_at = excluded.updated_at`,
+    [
+      project.id,
+      secrets.map((s) => s.name),
+      secrets.map((s) => ctx.box.seal(s.value, aad(project.id, s.name))),
+      secrets.map((s) => sha256Hex(s.value)),
+      ctx.clock.now(),
+    ],
+  );
 }
 
 /** Deletes secrets by name; names that do not exist are ignored. Returns how many were deleted. */

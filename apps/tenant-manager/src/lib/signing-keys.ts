@@ -1,7 +1,7 @@
 import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import type { Context } from './context.js';
 import { conflict, notFound } from './errors.js';
-import { requireProjectRow, withProjectLock } from './projects.js';
+import { requireProjectForCredentials, requireProjectRow, withProjectLock } from './projects.js';
 import { insertWithinCap, inTransaction } from './transaction.js';
 
 /** Keys a project may hold that are not revoked (all of them are in its JWKS). */
@@ -52,10 +52,7 @@ export async function listSigningKeys(ctx: Context, ref: string): Promise<Signin
 
 /** A new ES256 key pair in `standby` (published in the JWKS, not yet used to sign). */
 export async function createSigningKey(ctx: Context, ref: string): Promise<SigningKey> {
-  const project = await requireProjectRow(ctx.db, ref);
-  if (project.status === 'GOING_DOWN' || project.status === 'INIT_FAILED') {
-    throw conflict(`project is ${project.status}`, 'invalid_status');
-  }
+  const project = await requireProjectForCredentials(ctx.db, ref);
   const id = randomUUID();
   const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
   const publicJwk = { ...publicKey.export({ format: 'jwk' }), kid: id, alg: 'ES256', use: 'sig' };

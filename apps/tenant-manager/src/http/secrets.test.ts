@@ -1,0 +1,73 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { admin, type Harness, startHarness } from '../../test/harness.js';
+
+let h: Harness;
+
+beforeAll(async () => {
+  h = await startHarness({ resume: false, reconcileFunctions: false });
+  await h.registerCluster('secrets', 10);
+  expect((await h.createProject('secrets-one')).statusCode).toBe(201);
+});
+afterAll(() => h?.close());
+
+const post = (ref: string, payload: object) =>
+  h.tm.publicApp.inject({ method: 'POST', url: `/v1/projects/${ref}/secrets`, headers: admin, payload });
+
+const stored = async (ref: string) =>
+  (
+    await h.db.query<{ name: string; digest: string }>(
+      `SELECT s.name, s.digest FROM tm.project_secrets s JOIN tm.projects p ON p.id = s.project_id
+       WHERE p.ref = $1 ORDER BY s.name`,
+      [ref],
+    )
+  ).rows;
+
+describe('POST /v1/projects/:ref/secrets', () => {
+  it('stores all of a request or none of it', async () => {
+    expect((await post('secrets-one', [{ name: 'KEEP', value: 'old' }])).statusCode).toBe(201);
+    const before = await stored('secrets-one');
+    // A check the database enforces on one row of the request: the write fails part-way through.
+    await h.db.query(`ALTER TABLE tm.project_secrets ADD CONSTRAINT refuse_poison CHECK (name <> 'POISON')`);
+    try {
+      const failed = await post('secrets-one', [
+        { name: 'KEEP', value: 'new' },
+        { name: 'FRESH', value: 'x' },
+        { name: 'POISON', value: 'y' },
+      ]);
+      expect(failed.statusCode).toBe(500);
+      expect(failed.body).not.toContain('refuse_poison');
+      expect(await stored('secrets-one')).toEqual(before);
+    } finally {
+      await h.db.query('ALTER TABLE tm.project_secrets DROP CONSTRAINT refuse_poison');
+    }
+  });
+
+  it.each(['GOING_DOWN', 'INIT_FAILED'])(
+    'refuses a %s project like the API-key routes (409)',
+    async (status) => {
+      const ref = `secrets-${status.toLowerCase().replace('_', '-')}`;
+      expect((await h.createProject(ref)).statusCode).toBe(201);
+      await h.db.query('UPDATE tm.projects SET status = $2 WHERE ref = $1', [ref, status]);
+      const refused = await post(ref, [{ name: 'LATE', value: 'x' }]);
+      expect(refused.statusCode).toBe(409);
+      expect(refused.json()).toEqual({ message: `project is ${status}`, code: 'invalid_status' });
+      const key = await h.tm.publicApp.inject({
+        method: 'POST',
+        url: `/v1/projects/${ref}/api-keys`,
+        headers: admin,
+        payload: { type: 'secret', name: 'late' },
+      });
+      expect(key.json()).toEqual(refused.json());
+      expect(await stored(ref)).toEqual([]);
+    },
+  );
+
+  it('answers 404 for a removed project and stores nothing', async () => {
+    expect((await h.createProject('secrets-gone')).statusCode).toBe(201);
+    await h.db.query(`UPDATE tm.projects SET status = 'REMOVED' WHERE ref = 'secrets-gone'`);
+    const refused = await post('secrets-gone', [{ name: 'LATE', value: 'x' }]);
+    expect(refused.statusCode).toBe(404);
+    expect(refused.json().code).toBe('not_found');
+    expect(await stored('secrets-gone')).toEqual([]);
+  });
+});
