@@ -287,6 +287,7 @@ describe('AWS worker cluster provider', () => {
   it('lifts deletion protection, deletes the writer, waits for it, then deletes the cluster with a final snapshot', async () => {
     const { rds, provider } = setup();
     await provider.createCluster({ name: 'eu-2' });
+    const snapshot = `${ID}-final-${rds.clusters.get(ID)!.resourceId!.slice('cluster-'.length).toLowerCase()}`;
     expect(rds.clusters.get(ID)!.input['DeletionProtection']).toBe(true);
     rds.mock.resetHistory();
     await provider.deleteCluster(ID);
@@ -302,10 +303,11 @@ describe('AWS worker cluster provider', () => {
     expect(rds.mock.commandCalls(DeleteDBClusterCommand)[0]!.args[0].input).toEqual({
       DBClusterIdentifier: ID,
       SkipFinalSnapshot: false,
-      FinalDBSnapshotIdentifier: `${ID}-final`,
+      FinalDBSnapshotIdentifier: snapshot,
     });
+    expect(snapshot).toMatch(/^supaplane-worker-eu-2-final-[a-z0-9]{26}$/);
     expect(rds.clusters.size + rds.instances.size).toBe(0);
-    expect([...rds.snapshots]).toEqual([`${ID}-final`]);
+    expect([...rds.snapshots]).toEqual([snapshot]);
     await expect(provider.deleteCluster(ID)).resolves.toBeUndefined();
   });
 
@@ -344,7 +346,7 @@ describe('AWS worker cluster provider', () => {
     // Refused at first and at each of the three checks that still saw it creating, then accepted.
     expect(deletes.length).toBe(5);
     expect(rds.clusters.size + rds.instances.size).toBe(0);
-    expect([...rds.snapshots]).toEqual([`${ID}-final`]);
+    expect([...rds.snapshots]).toEqual([expect.stringMatching(`^${ID}-final-`)]);
   });
 
   it('gives up on a writer that stays refused within the bounded wait, saying why', async () => {
@@ -390,13 +392,28 @@ describe('AWS worker cluster provider', () => {
   it('skips the final snapshot when an interrupted run already took it', async () => {
     const { rds, provider } = setup();
     await provider.createCluster({ name: 'eu-2' });
-    rds.snapshots.add(`${ID}-final`);
+    const id = rds.clusters.get(ID)!.resourceId!.slice('cluster-'.length).toLowerCase();
+    rds.snapshots.add(`${ID}-final-${id}`);
     await provider.deleteCluster(ID);
     const deletes = rds.mock
       .commandCalls(DeleteDBClusterCommand)
       .map((c) => c.args[0].input.SkipFinalSnapshot);
     expect(deletes).toEqual([false, true]);
     expect(rds.clusters.size).toBe(0);
+  });
+
+  it('keeps a final snapshot of a later cluster under the name of a deleted one', async () => {
+    const { rds, provider } = setup();
+    await provider.createCluster({ name: 'eu-2' });
+    await provider.deleteCluster(ID);
+    await provider.createCluster({ name: 'eu-2' });
+    await provider.deleteCluster(ID);
+    // Both clusters' data is kept; none was deleted without its snapshot.
+    const deletes = rds.mock
+      .commandCalls(DeleteDBClusterCommand)
+      .map((c) => c.args[0].input.SkipFinalSnapshot);
+    expect(deletes).toEqual([false, false]);
+    expect(new Set(rds.snapshots).size).toBe(2);
   });
   it("gives every existing worker cluster's PostgreSQL log the configured retention, and only those", async () => {
     const { logs, provider } = setup({ reservedIdentifiers: ['supaplane-worker-main'] }, { pageSize: 2 });

@@ -358,13 +358,17 @@ export function createAwsClusterProvider(
           );
         }
       }
+      // One final snapshot per cluster, not per name: a later cluster under the same name must not
+      // find an earlier one's snapshot and be taken for a re-run that already has its own.
+      const resourceId = current?.DbClusterResourceId?.replace(/^cluster-/i, '').toLowerCase();
+      const snapshotId = resourceId ? `${externalId}-final-${resourceId}` : `${externalId}-final`;
       const deleteCluster = (finalSnapshot: boolean) =>
         send(() =>
           deps.rds.send(
             new DeleteDBClusterCommand({
               DBClusterIdentifier: externalId,
               ...(finalSnapshot
-                ? { SkipFinalSnapshot: false, FinalDBSnapshotIdentifier: `${externalId}-final` }
+                ? { SkipFinalSnapshot: false, FinalDBSnapshotIdentifier: snapshotId }
                 : { SkipFinalSnapshot: true }),
             }),
           ),
@@ -374,7 +378,7 @@ export function createAwsClusterProvider(
       } catch (error) {
         const name = errorName(error);
         if (name === 'DBClusterNotFoundFault') return;
-        // The final snapshot was taken by an earlier, interrupted run: it is safe to skip now.
+        // This cluster's final snapshot was taken by an earlier, interrupted run: safe to skip now.
         if (name !== 'DBClusterSnapshotAlreadyExistsFault') throw error;
         try {
           await deleteCluster(false);

@@ -45,7 +45,7 @@ import {
   ModifyDBClusterCommand,
   RDSClient,
 } from '@aws-sdk/client-rds';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mockClient } from 'aws-sdk-client-mock';
 
 const meta = { $metadata: {} };
@@ -256,6 +256,8 @@ export function fakeLambda(options: { checksUntilActive?: number } = {}) {
 
 export interface FakeDbCluster {
   input: Record<string, unknown>;
+  /** RDS's own id of this cluster (`cluster-<26 upper-case letters and digits>`), new for each one created. */
+  resourceId?: string;
   password: string;
   status: string;
   checksUntilAvailable: number;
@@ -339,6 +341,7 @@ export function fakeRds(
     }
     clusters.set(input.DBClusterIdentifier, {
       input: rest,
+      resourceId: `cluster-${randomBytes(13).toString('hex').toUpperCase()}`,
       password: MasterUserPassword,
       status: 'creating',
       checksUntilAvailable: checks,
@@ -379,6 +382,7 @@ export function fakeRds(
       DBClusters: [
         {
           DBClusterIdentifier: id,
+          DbClusterResourceId: c.resourceId,
           Status: c.status,
           Endpoint: `${id}.cluster-abc.eu-west-1.rds.amazonaws.com`,
           Port: 5432,
