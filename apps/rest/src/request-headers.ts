@@ -237,3 +237,14 @@ export function appliedPreferences(prefer: Preferences, applies: ReadonlySet<Pre
   if (has('maxAffected') && prefer.handling === 'strict') parts.push(`max-affected=${prefer.maxAffected}`);
   return parts.join(', ');
 }
+
+/** `a=1; b=2` as `{"a": "1", "b": "2"}`: names lose leading spaces, values stay as sent, the last of a name wins. */
+export function parseCookies(header: string | undefined): Record<string, string> {
+  const cookies: Record<string, string> = {};
+  for (const part of header?.split(';') ?? []) {
+    if (!part.trim()) continue;
+    const at = part.indexOf('=');
+    cookies[(at < 0 ? part : part.slice(0, at)).trimStart()] = at < 0 ? '' : part.slice(at + 1);
+  }
+  return cookies;
+}

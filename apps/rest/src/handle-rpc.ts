@@ -1,0 +1,171 @@
+import { ApiError, apiError, cacheMiss, isPgError } from './errors.js';
+import { countFor, pageRange } from './handle-read.js';
+import { findRawRoutine, findRoutine, planRpc, routineCall } from './plan-rpc.js';
+import { decodeQueryString, type ParsedQuery, parseQuery } from './query-parser.js';
+import { bodyFormat, isObject, isRawFormat, parseBody, RAW_PARAMETER_TYPE } from './request-body.js';
+import { planContext, type RequestContext, type RestRequest, type RestResponse } from './request-context.js';
+import { APPLIED_BY, isRawMedia, notAcceptable, RAW_MEDIA } from './request-headers.js';
+import { JSON_TYPE, nullableNumber, renderRows, resultRow } from './response.js';
+import { qualifiedKey } from './schema-cache.js';
+import { staleCache, transaction } from './transaction.js';
+
+/** GET and POST on /rpc/fn: the function a request calls, its arguments, and its result. */
+
+export async function rpc(ctx: RequestContext, name: string): Promise<RestResponse> {
+  const { method, prefer } = ctx;
+  const candidates = ctx.current.routines.get(qualifiedKey(ctx.schema, name)) ?? [];
+  const argNames = new Set(candidates.flatMap((r) => r.args.map((a) => a.name)).filter(Boolean));
+  const readMethod = method === 'GET' || method === 'HEAD';
+  if (!readMethod && method !== 'POST')
+    throw apiError(405, 'PGRST101', 'Only GET or POST requests are allowed for RPC');
+  if (!candidates.length) {
+    const given = readMethod
+      ? decodeQueryString(ctx.request.rawQuery)
+          .map(([k]) => k)
+          .filter((k) => !RESERVED.has(k.split('.').pop()!))
+      : Object.keys((ctx.request.body?.length && (safeBody(ctx) as object)) || {});
+    findRoutine(ctx.current, ctx.schema, name, given, prefer.params === 'single-object', !readMethod);
+  }
+  let query: ParsedQuery;
+  try {
+    query = parseQuery(ctx.request.rawQuery, readMethod ? argNames : undefined);
+  } catch (error) {
+    // A parameter the cached signature lacks may be an argument of a newer definition.
+    throw error instanceof ApiError ? cacheMiss(error) : error;
+  }
+  let args: Record<string, unknown> | undefined;
+  let body: unknown;
+  let rawParameterType: string | undefined;
+  if (readMethod) {
+    // Repeated parameters fill a variadic argument: `?v=a&v=b`.
+    const variadic = new Set(candidates.flatMap((r) => r.args.filter((a) => a.variadic).map((a) => a.name)));
+    const collected = new Map<string, unknown>();
+    for (const [k, v] of query.rawParams) {
+      collected.set(k, variadic.has(k) ? [...((collected.get(k) as string[] | undefined) ?? []), v] : v);
+    }
+    args = Object.fromEntries(collected);
+  } else {
+    const format = bodyFormat(ctx.headers['content-type'], true);
+    if (isRawFormat(format)) {
+      // The body as is, for the function whose one unnamed parameter has the matching type.
+      body = parseBody(ctx.request.body, format);
+      rawParameterType = RAW_PARAMETER_TYPE[format];
+    } else {
+      body = ctx.request.body?.length ? parseBody(ctx.request.body, format) : {};
+      if (format === 'csv' && Array.isArray(body) && body.length === 1) body = body[0];
+      if (isObject(body)) args = body;
+    }
+  }
+  const singleObject = prefer.params === 'single-object';
+  const { routine, singleParam } = rawParameterType
+    ? findRawRoutine(ctx.current, ctx.schema, name, rawParameterType)
+    : findRoutine(
+        ctx.current,
+        ctx.schema,
+        name,
+        singleObject || !args ? [] : Object.keys(args),
+        singleObject || !args,
+        !readMethod,
+      );
+  // A raw result (text/plain, text/xml, application/octet-stream) only of a scalar of that type.
+  const rawMedia = isRawMedia(ctx.media) ? RAW_MEDIA[ctx.media] : undefined;
+  if (
+    rawMedia &&
+    (routine.returns !== 'scalar' || routine.setof || routine.returnType !== rawMedia.returnType)
+  ) {
+    throw notAcceptable(ctx.headers.accept);
+  }
+  const plan = planContext(ctx, query);
+  const call = routineCall(plan, routine, args, body, singleParam);
+  const range = pageRange(ctx, query);
+  const rpcPlan = planRpc(plan, routine, call, range, prefer.count, rawMedia !== undefined);
+  const readOnly = readMethod || routine.volatility !== 'volatile';
+  const counting = rpcPlan.planned ? [rpcPlan.planned] : [];
+  // `max-affected` with handling=strict counts the rows a set-returning function returns.
+  const maxAffected = prefer.handling === 'strict' ? prefer.maxAffected : undefined;
+  if (maxAffected !== undefined && !routine.setof) {
+    throw apiError(
+      400,
+      'PGRST128',
+      'Function must return SETOF or TABLE when max-affected preference is used with handling=strict',
+    );
+  }
+  const explicit = counting.length > 0 || (!readOnly && ctx.media === 'object') || maxAffected !== undefined;
+  const tx = { readOnly, explicit, statements: [...counting, rpcPlan.statement], applies: APPLIED_BY.rpc };
+  return rpcTransaction(ctx, tx, !readMethod && readOnly, async (results, more) => {
+    if (rpcPlan.shape === 'void') return { status: 204, headers: {}, body: '' };
+    const row = resultRow(results[results.length - 1]!);
+    const total = await countFor(ctx, more, rpcPlan, results[0], row);
+    if (maxAffected !== undefined && row.n > maxAffected) {
+      throw apiError(
+        400,
+        'PGRST124',
+        'Query result exceeds max-affected preference constraint',
+        `The query affects ${row.n} rows`,
+      );
+    }
+    if (rpcPlan.shape === 'scalar' && rawMedia) {
+      const text = row.body ?? '';
+      return {
+        status: 200,
+        headers: { 'content-type': rawMedia.contentType },
+        body: method === 'HEAD' ? '' : rawMedia.returnType === 'bytea' ? Buffer.from(text, 'hex') : text,
+      };
+    }
+    // A function of one value or row has a Content-Range too (`0-0/1` with count=exact), from
+    // which supabase-js reads `count`.
+    const single = (body: string): RestResponse => ({
+      status: 200,
+      headers: {
+        'content-type': JSON_TYPE,
+        'content-range': `${row.n > 0 ? `0-${row.n - 1}` : '*'}/${total ?? nullableNumber(row.total) ?? '*'}`,
+      },
+      body: method === 'HEAD' ? '' : body,
+    });
+    if (rpcPlan.shape === 'scalar') return single(row.body);
+    if (rpcPlan.shape === 'object' && ctx.media !== 'csv' && ctx.media !== 'geojson') {
+      return single(row.n === 1 ? row.body.slice(1, -1) : 'null');
+    }
+    return renderRows(ctx, row, range.offset, total ?? nullableNumber(row.total), 'read');
+  });
+}
+
+/**
+ * A function's transaction. A POST runs read-only only because the cache says the function is not
+ * volatile; a 25006 there may mean it was redefined VOLATILE since (`CREATE OR REPLACE` after a
+ * first try as STABLE), which without LISTEN (Lambda) nothing else would tell: the cache is
+ * reloaded and the call tried once more. Nothing was written by the refused attempt.
+ */
+async function rpcTransaction(
+  ctx: RequestContext,
+  tx: Parameters<typeof transaction>[1],
+  readOnlyByVolatility: boolean,
+  finish: Parameters<typeof transaction>[2],
+): Promise<RestResponse> {
+  try {
+    return await transaction(ctx, tx, finish);
+  } catch (error) {
+    if (readOnlyByVolatility && isPgError(error) && error.code === '25006') staleCache.add(error);
+    throw error;
+  }
+}
+
+export const RESERVED = new Set([
+  'select',
+  'order',
+  'limit',
+  'offset',
+  'and',
+  'or',
+  'columns',
+  'on_conflict',
+]);
+
+function safeBody(ctx: { request: RestRequest; headers: Record<string, string> }): unknown {
+  try {
+    const body = parseBody(ctx.request.body, bodyFormat(ctx.headers['content-type']));
+    return Array.isArray(body) ? body[0] : body;
+  } catch {
+    return undefined;
+  }
+}

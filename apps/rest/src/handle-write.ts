@@ -1,0 +1,201 @@
+import { apiError } from './errors.js';
+import { planDelete, planInsert, planUpdate, type ReturnPreference, type WritePlan } from './plan-write.js';
+import { type ParsedQuery, parseQuery } from './query-parser.js';
+import { bodyFormat, invalidBody, isObject, parseBody } from './request-body.js';
+import { planContext, type RequestContext, type RestResponse } from './request-context.js';
+import { APPLIED_BY } from './request-headers.js';
+import { JSON_TYPE, renderRows, resultRow, singularError } from './response.js';
+import type { Relation } from './schema-cache.js';
+import { transaction } from './transaction.js';
+
+/** POST, PUT, PATCH and DELETE on a table or view. */
+
+export async function write(ctx: RequestContext, relation: Relation): Promise<RestResponse> {
+  const { method, prefer } = ctx;
+  const query = parseQuery(ctx.request.rawQuery);
+  const plan = planContext(ctx, query);
+  const ret: ReturnPreference = prefer.return ?? 'minimal';
+  const format = bodyFormat(ctx.headers['content-type']);
+  // As in PostgREST, PUT and PATCH take the first row of a list (JSON array or CSV); PATCH takes
+  // an empty list as an empty object (nothing to change).
+  const firstRow = (v: unknown, empty: unknown) => (Array.isArray(v) ? (v.length ? v[0] : empty) : v);
+  let writePlan: WritePlan;
+  let status: number;
+  if (method === 'POST') {
+    const body = parseBody(ctx.request.body, format);
+    const rows = Array.isArray(body) ? body : [body];
+    if (!rows.every(isObject)) throw invalidBody();
+    const columns = query.columns ?? Object.keys(rows[0] ?? {});
+    if (!query.columns && prefer.missing !== 'default') {
+      const expected = [...columns].sort().join(',');
+      for (const row of rows) {
+        if (Object.keys(row).sort().join(',') !== expected) {
+          throw apiError(400, 'PGRST102', 'All object keys must match');
+        }
+      }
+    }
+    // Without a conflict target (no primary key, no on_conflict) PostgREST ignores the resolution.
+    const onConflict = query.onConflict ?? relation.pk;
+    const upsert =
+      prefer.resolution && onConflict.length
+        ? { onConflict, ignore: prefer.resolution === 'ignore-duplicates' }
+        : undefined;
+    writePlan = planInsert(plan, relation, {
+      rows,
+      columns,
+      missingDefault: prefer.missing === 'default',
+      ret,
+      ...(upsert ? { upsert } : {}),
+    });
+    status = 201;
+  } else if (method === 'PUT') {
+    const body = firstRow(parseBody(ctx.request.body, format), undefined);
+    if (!isObject(body)) throw invalidBody();
+    checkPut(query, relation, body);
+    writePlan = planInsert(plan, relation, {
+      rows: [body],
+      columns: Object.keys(body),
+      missingDefault: false,
+      ret,
+      upsert: { onConflict: relation.pk, ignore: false },
+    });
+    status = ret === 'minimal' ? 204 : 201;
+  } else if (method === 'PATCH') {
+    const body = firstRow(parseBody(ctx.request.body, format), {});
+    if (!isObject(body)) throw invalidBody();
+    const columns = query.columns ?? Object.keys(body);
+    if (!columns.length) {
+      return {
+        status: ret === 'minimal' ? 204 : 200,
+        headers: { 'content-range': '*/*', ...(ret === 'minimal' ? {} : { 'content-type': JSON_TYPE }) },
+        body: ret === 'minimal' ? '' : '[]',
+      };
+    }
+    writePlan = planUpdate(plan, relation, body, columns, ret);
+    status = ret === 'minimal' ? 204 : 200;
+  } else {
+    writePlan = planDelete(plan, relation, ret);
+    status = ret === 'minimal' ? 204 : 200;
+  }
+  // `max-affected` (honoured with handling=strict, for PATCH and DELETE) and a singular response
+  // are checked before COMMIT; otherwise the write commits at Sync.
+  const maxAffected =
+    prefer.handling === 'strict' && (method === 'PATCH' || method === 'DELETE')
+      ? prefer.maxAffected
+      : undefined;
+  // A limited PATCH/DELETE never changes more rows than its limit (a view's key may repeat).
+  const limit = method === 'PATCH' || method === 'DELETE' ? query.levels.get('')?.limit : undefined;
+  const checkAffected = (n: number) => {
+    if (limit !== undefined && n > limit) {
+      throw apiError(
+        400,
+        'PGRST110',
+        'The maximum number of rows allowed to change was surpassed',
+        `Results contain ${n} rows changed but the maximum number allowed is ${limit}`,
+      );
+    }
+    if (maxAffected !== undefined && n > maxAffected) {
+      throw apiError(
+        400,
+        'PGRST124',
+        'Query result exceeds max-affected preference constraint',
+        `The query affects ${n} rows`,
+      );
+    }
+  };
+  const applies =
+    method === 'POST'
+      ? query.onConflict || relation.pk.length
+        ? APPLIED_BY.insert
+        : APPLIED_BY.plainInsert
+      : method === 'PUT'
+        ? APPLIED_BY.put
+        : method === 'PATCH'
+          ? APPLIED_BY.update
+          : APPLIED_BY.delete;
+  const tx = {
+    applies,
+    readOnly: false,
+    explicit: ctx.media === 'object' || maxAffected !== undefined || limit !== undefined,
+    statements: writePlan.statements,
+  };
+  // An upsert that merged into existing rows only is 200, as in PostgREST (PUT with return=minimal
+  // stays 204).
+  const upsertStatus = (inserted: number | undefined) => (inserted === 0 && status === 201 ? 200 : status);
+  // Content-Range as PostgREST sends it for writes: the range of changed rows for PATCH only, a
+  // total with count=exact|estimated, none for PUT.
+  const rangeHeader = (n: number): Record<string, string> => {
+    if (method === 'PUT') return {};
+    const range = method === 'PATCH' && n > 0 ? `0-${n - 1}` : '*';
+    const counted = prefer.count === 'exact' || prefer.count === 'estimated';
+    return { 'content-range': `${range}/${counted ? n : '*'}` };
+  };
+  return transaction(ctx, tx, async (results) => {
+    if (!writePlan.returning) {
+      // A counting upsert's statements each yield one row (affected, inserted).
+      const counted = (column: number) =>
+        results.reduce((sum, r) => sum + Number(r.rows[0]?.[column] ?? 0), 0);
+      const affected = writePlan.countsInserted
+        ? counted(0)
+        : results.reduce((sum, r) => sum + r.rowCount, 0);
+      status = upsertStatus(writePlan.countsInserted ? counted(1) : undefined);
+      checkAffected(affected);
+      if (ctx.media === 'object' && affected !== 1) throw singularError(affected);
+      return { status, headers: rangeHeader(affected), body: '' };
+    }
+    const row = resultRow(results[0]!);
+    checkAffected(row.n);
+    // `inserted` follows total, n, body and the two RESPONSE_GUCS.
+    status = upsertStatus(writePlan.countsInserted ? Number(results[0]!.rows[0]?.[5] ?? 0) : undefined);
+    if (ret === 'headers-only') {
+      if (ctx.media === 'object' && row.n !== 1) throw singularError(row.n);
+      const first = (JSON.parse(row.body) as Record<string, unknown>[])[0];
+      const headers = rangeHeader(row.n);
+      if (first && relation.pk.length) {
+        const q = relation.pk.map(
+          (c) => `${encodeURIComponent(c)}=eq.${encodeURIComponent(String(first[c]))}`,
+        );
+        headers.location = `/${encodeURIComponent(relation.name)}?${q.join('&')}`;
+      }
+      return { status, headers, body: '' };
+    }
+    const response = renderRows(ctx, row, 0, undefined, 'write');
+    const { 'content-range': _, ...headers } = response.headers;
+    return {
+      ...response,
+      status: response.status === 200 ? status : response.status,
+      headers: { ...headers, ...rangeHeader(row.n) },
+    };
+  });
+}
+
+function checkPut(query: ParsedQuery, relation: Relation, body: Record<string, unknown>) {
+  const root = query.levels.get('')!;
+  if (root.limit !== undefined || root.offset !== undefined) {
+    throw apiError(400, 'PGRST114', 'limit/offset querystring parameters are not allowed for PUT');
+  }
+  const filters = root.conditions;
+  const byColumn = new Map<string, string>();
+  for (const c of filters) {
+    if (c.kind !== 'filter' || c.op !== 'eq' || c.negate || c.field.json.length) break;
+    byColumn.set(c.field.name, c.value as string);
+  }
+  const ok =
+    relation.pk.length > 0 &&
+    byColumn.size === filters.length &&
+    byColumn.size === relation.pk.length &&
+    relation.pk.every((c) => byColumn.has(c));
+  if (!ok) {
+    throw apiError(
+      405,
+      'PGRST105',
+      "Filters must include all and only primary key columns with 'eq' operators",
+    );
+  }
+  for (const c of relation.pk) {
+    const v = body[c];
+    if (v === undefined || String(v) !== byColumn.get(c)) {
+      throw apiError(400, 'PGRST115', 'Payload values do not match URL in primary key column(s)');
+    }
+  }
+}

@@ -1,0 +1,77 @@
+import type { JwtClaims } from '@supaplane/jwt';
+import type pg from 'pg';
+import { newContext } from './plan-context.js';
+import type { ParsedQuery } from './query-parser.js';
+import type { Media, Preferences, TxEnd } from './request-headers.js';
+import type { SchemaCache } from './schema-cache.js';
+
+/** What one request is, and what every step of answering it (route, plan, transaction, response) reads. */
+
+export interface RestRequest {
+  readonly method: string;
+  /** `/rest/v1/x`, `/x` or `/rpc/fn` (the prefix is optional). */
+  readonly path: string;
+  readonly rawQuery: string;
+  readonly headers: Record<string, string | undefined>;
+  readonly body?: Buffer | string;
+}
+
+export interface RestResponse {
+  status: number;
+  headers: Record<string, string>;
+  body: string | Buffer;
+  /**
+   * Set-Cookie values, one header each: a function's `response.headers` may set several, and
+   * unlike other headers they cannot share one comma-joined line (an Expires date has a comma).
+   */
+  cookies?: string[];
+}
+
+export interface Identity {
+  readonly role: string;
+  readonly claims: JwtClaims;
+  readonly authenticated: boolean;
+}
+
+export interface SchemaCheck {
+  pending: boolean;
+}
+
+/** The engine's settings that requests read. */
+export interface EngineSettings {
+  readonly pool: pg.Pool;
+  /** Exposed schemas; the first is the default profile. */
+  readonly schemas: readonly string[];
+  readonly maxRows?: number;
+  readonly statementTimeoutMs?: number;
+  readonly txEnd: TxEnd;
+  /** OpenAPI documents by role and schema, valid for one schema cache load. */
+  readonly openApiDocuments: Map<string, { loadedAt: number; body: string }>;
+}
+
+export interface RequestContext {
+  readonly current: SchemaCache;
+  readonly request: RestRequest;
+  readonly headers: Record<string, string>;
+  readonly identity: Identity;
+  readonly method: string;
+  readonly schema: string;
+  readonly media: Media;
+  readonly stripNulls: boolean;
+  /** The schema came from Accept-Profile / Content-Profile. */
+  readonly profile: boolean;
+  readonly prefer: Preferences;
+  readonly path: string;
+  /** Whether this request still has to compare the catalogs' fingerprint with `current`'s. */
+  readonly check: SchemaCheck;
+  readonly engine: EngineSettings;
+}
+
+/** The planner's context for a request: its cache, its query and the body format it answers in. */
+export function planContext(ctx: RequestContext, query: ParsedQuery) {
+  const plan = newContext(ctx.current, query);
+  plan.csv = ctx.media === 'csv';
+  plan.geojson = ctx.media === 'geojson';
+  plan.stripNulls = ctx.stripNulls;
+  return plan;
+}

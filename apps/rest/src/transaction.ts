@@ -1,0 +1,151 @@
+import type pg from 'pg';
+import { type BatchResult, type BatchStatement, runBatch } from './batch.js';
+import { ApiError, isPgError } from './errors.js';
+import type { RequestContext, RestResponse } from './request-context.js';
+import { APPLIED_BY, appliedPreferences, type PreferenceKey, parseCookies } from './request-headers.js';
+import { withResponseGucs } from './response.js';
+import { SCHEMA_FINGERPRINT } from './schema-cache.js';
+import { ident, type Statement } from './sql.js';
+
+/** Running a request's statements in a transaction set up like PostgREST's, and what its failure says about the schema cache. */
+
+export const SCHEMA_CHANGED = 'pgrst: schema changed';
+/**
+ * Runs first in a request's batch and fails it (22P02, nothing of the request done) when the
+ * catalogs no longer match the fingerprint of the cache the request was planned with. The cast
+ * is of a value computed at run time, so the planner cannot fold it into an error of its own.
+ */
+const SCHEMA_CHECK: Omit<BatchStatement, 'params'> = {
+  name: 'pgrst_schema_check',
+  sql: `SELECT CASE WHEN f = $1 THEN 0 ELSE ('${SCHEMA_CHANGED} ' || f)::int END FROM (SELECT ${SCHEMA_FINGERPRINT} AS f) s`,
+};
+const SETUP_SQL = `SELECT set_config('search_path', $1, true), set_config('role', $2, true),
+  set_config('request.jwt.claims', $3, true), set_config('request.method', $4, true),
+  set_config('request.path', $5, true), set_config('request.headers', $6, true),
+  set_config('statement_timeout', coalesce($7, current_setting('statement_timeout')), true),
+  set_config('transaction_read_only', coalesce($8, current_setting('default_transaction_read_only')), true),
+  set_config('timezone', coalesce($9, current_setting('timezone')), true),
+  set_config('request.cookies', $10, true)`;
+
+/** Database errors that may come from a stale schema cache rather than from the request. */
+export const staleCache = new WeakSet<object>();
+
+const guarded = new WeakSet<pg.PoolClient>();
+
+/** The connection, not the statement, failed: socket errors, or the server ending the session. */
+export function connectionLost(error: unknown): boolean {
+  if (error instanceof ApiError) return false;
+  const e = error as { code?: string; severity?: string; message?: string } | undefined;
+  // 53300 (too many connections) is FATAL too, but refused at connect: nothing was lost, and trying
+  // again at once would only knock a second time on a full database.
+  if (isPgError(error)) {
+    return (e?.severity === 'FATAL' && e.code !== '53300') || e?.severity === 'PANIC' || e?.code === '57P01';
+  }
+  return (
+    /^(ECONNRESET|EPIPE|ETIMEDOUT|ECONNREFUSED|ENOTCONN)$/.test(e?.code ?? '') ||
+    /Connection terminated|not queryable/i.test(e?.message ?? '')
+  );
+}
+
+export type More = (statement: Statement) => Promise<BatchResult>;
+
+/**
+ * Runs statements in a transaction set up like PostgREST's (role, claims, request.*, timeout,
+ * read-only). Usually one batch and one round trip: setup + statements, committed at Sync. An
+ * `explicit` transaction (or `tx=rollback`) wraps them in BEGIN and ends after `finish` decided.
+ */
+export async function transaction(
+  ctx: RequestContext,
+  tx: {
+    readOnly: boolean;
+    explicit: boolean;
+    statements: readonly Statement[];
+    /** The preferences this request applies (Preference-Applied); a read's by default. */
+    applies?: ReadonlySet<PreferenceKey>;
+  },
+  finish: (results: BatchResult[], more: More) => Promise<RestResponse> | RestResponse,
+): Promise<RestResponse> {
+  const client = await ctx.engine.pool.connect();
+  // A socket error while the client is checked out must fail the request, not the process.
+  if (!guarded.has(client)) {
+    client.on('error', () => {});
+    guarded.add(client);
+  }
+  let broken: Error | undefined;
+  const setup: BatchStatement = {
+    name: 'pgrst_setup',
+    sql: SETUP_SQL,
+    params: [
+      // PostgREST's db-extra-search-path as Supabase configures it: public, extensions.
+      [...new Set([ctx.schema, 'public', 'extensions'])]
+        .map(ident)
+        .join(', '),
+      ctx.identity.role,
+      JSON.stringify(ctx.identity.claims),
+      ctx.method,
+      ctx.path,
+      // As in PostgREST, the Cookie header is not among the headers but parsed into request.cookies.
+      JSON.stringify({ ...ctx.headers, cookie: undefined }),
+      // Unset, the database's own (or the login role's) statement_timeout stays in force.
+      ctx.engine.statementTimeoutMs === undefined ? null : String(ctx.engine.statementTimeoutMs),
+      // A write keeps the database's default: the platform makes a project's database read-only
+      // (default_transaction_read_only) when it is over its size limit, and writes must then fail.
+      tx.readOnly ? 'on' : null,
+      // Only a name found in pg_timezone_names reaches here, and as a parameter.
+      ctx.prefer.timezone ?? null,
+      JSON.stringify(parseCookies(ctx.headers.cookie)),
+    ],
+  };
+  const rollback = ctx.prefer.tx === 'rollback';
+  const more: More = async (statement) => (await runBatch(client, [statement]))[0]!;
+  // The fingerprint check rides in the request's own batch: no round trip of its own.
+  const check = ctx.check.pending ? { ...SCHEMA_CHECK, params: [ctx.current.fingerprint] } : undefined;
+  ctx.check.pending = false;
+  const lead = check ? [check, setup] : [setup];
+  try {
+    let response: RestResponse;
+    let results: BatchResult[];
+    if (!tx.explicit && !rollback) {
+      results = await runBatch(client, [...lead, ...tx.statements]);
+      response = await finish(results.slice(lead.length), more);
+    } else {
+      const begin = { sql: tx.readOnly ? 'BEGIN READ ONLY' : 'BEGIN', params: [], prepare: false };
+      try {
+        results = await runBatch(client, [begin, ...lead, ...tx.statements]);
+        response = await finish(results.slice(lead.length + 1), more);
+      } catch (error) {
+        await runBatch(client, [{ sql: 'ROLLBACK', params: [], prepare: false }]).catch((e: Error) => {
+          broken = e;
+        });
+        throw error;
+      }
+      await runBatch(client, [{ sql: rollback ? 'ROLLBACK' : 'COMMIT', params: [], prepare: false }]);
+    }
+    // The main statement comes last; when it built the body, the RESPONSE_GUCS follow `body`.
+    const last = results.at(-1)?.rows[0];
+    if (last && last.length >= 5) response = withResponseGucs(response, last[3] ?? null, last[4] ?? null);
+    const applied = appliedPreferences(ctx.prefer, tx.applies ?? APPLIED_BY.read);
+    if (applied) response.headers['preference-applied'] = applied;
+    // As PostgREST: a body's schema is named when it was chosen by a profile header, or could
+    // have been (more than one exposed schema).
+    if (response.headers['content-type'] && (ctx.profile || ctx.engine.schemas.length > 1)) {
+      response.headers['content-profile'] = ctx.schema;
+    }
+    return response;
+  } catch (error) {
+    if (connectionLost(error) || (!isPgError(error) && !(error instanceof ApiError)))
+      broken ??= error as Error;
+    // The catalogs changed since the cache was loaded: reload and run the request again.
+    if (
+      check &&
+      isPgError(error) &&
+      error.code === '22P02' &&
+      String(error.message).includes(SCHEMA_CHANGED)
+    ) {
+      staleCache.add(error);
+    }
+    throw error;
+  } finally {
+    client.release(broken);
+  }
+}
