@@ -2,7 +2,7 @@ import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type LambdaEmulator, MAX_BODY_BYTES, MAX_RESPONSE_BYTES } from './emulator.js';
+import { type LambdaEmulator, MAX_BODY_BYTES, MAX_HEAD_BYTES, MAX_RESPONSE_BYTES } from './emulator.js';
 import type { Handler } from './function-registry.js';
 import type { FunctionUrlEvent } from './function-url-event.js';
 import {
@@ -368,6 +368,27 @@ describe('payload format 2.0 event', () => {
     const tooBig = await post(Buffer.alloc(MAX_BODY_BYTES + 1, 'a'), 'text/plain');
     expect(tooBig.status).toBe(413);
     expect(tooBig.json()).toEqual({
+      Message: `Request must be smaller than ${MAX_BODY_BYTES} bytes for the InvokeFunction operation`,
+    });
+  });
+
+  it('takes a request line and headers up to 1 MB, as Lambda does; past it a 413 in AWS shape', async () => {
+    // 40 KB of query and 20 KB of one header: node alone would refuse either with a bare 431.
+    const rawQuery = `id=in.(${'12345,'.repeat(8_000)}0)`;
+    const big = await callFunction(emulator.port, 'rest-abc', {
+      rawPath: '/rest/v1/todos',
+      rawQuery,
+      headers: { 'x-big': 'v'.repeat(20_000) },
+    });
+    expect(big.status).toBe(200);
+    expect(big.json().event.rawQueryString).toBe(rawQuery);
+    const over = await send(emulator.port, {
+      method: 'GET',
+      path: `/?q=${'a'.repeat(MAX_HEAD_BYTES)}`,
+      headers: { host: `rest-abc.lambda-url.local.localhost:${emulator.port}` },
+    });
+    expect([over.status, over.headers['x-amzn-errortype']]).toEqual([413, 'RequestEntityTooLargeException']);
+    expect(over.json()).toEqual({
       Message: `Request must be smaller than ${MAX_BODY_BYTES} bytes for the InvokeFunction operation`,
     });
   });

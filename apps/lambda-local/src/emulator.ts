@@ -1,6 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import {
   FUNCTION_NAME,
   FunctionRegistry,
@@ -21,6 +22,12 @@ export const MAX_BODY_BYTES = 6 * 1024 * 1024;
  * ("Response payload size exceeded maximum allowed payload size (6291556 bytes)"); the URL answers 502.
  */
 export const MAX_RESPONSE_BYTES = 6 * 1024 * 1024 + 100;
+/**
+ * Lambda's quota for the request line and header values together ("Lambda quotas": 1 MB), where
+ * node's own limit (16 KB) would answer a bodiless 431 long before. Past it the URL is refused like an
+ * oversized payload: a Function URL reported answering big cookies with the 413 of `tooLarge`.
+ */
+export const MAX_HEAD_BYTES = 1024 * 1024;
 /** Bodies this far over the limit are not even drained: the connection is cut. */
 const DRAIN_LIMIT = 64 * 1024 * 1024;
 const CONTROL_BODY_LIMIT = 1024 * 1024;
@@ -216,7 +223,7 @@ export async function startLambdaEmulator(options: LambdaEmulatorOptions): Promi
     return json(res, 200, { name, url: functionUrl(name) });
   }
 
-  const server: Server = createServer((req, res) => {
+  const server: Server = createServer({ maxHeaderSize: MAX_HEAD_BYTES }, (req, res) => {
     // Node routes by the first of repeated Host headers while SigV4 covers them all, joined: refused.
     if ((req.headersDistinct.host?.length ?? 0) > 1) return json(res, 400, { message: 'Bad Request' });
     const host = (req.headers.host ?? '').toLowerCase();
@@ -229,6 +236,7 @@ export async function startLambdaEmulator(options: LambdaEmulatorOptions): Promi
     });
   });
   server.keepAliveTimeout = 65_000;
+  server.on('clientError', answerClientError);
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -341,10 +349,33 @@ function awsError(
   res.end(text);
 }
 
+const TOO_LARGE_MESSAGE = `Request must be smaller than ${MAX_BODY_BYTES} bytes for the InvokeFunction operation`;
+
 function tooLarge(res: ServerResponse): void {
-  awsError(res, 413, 'RequestEntityTooLargeException', {
-    Message: `Request must be smaller than ${MAX_BODY_BYTES} bytes for the InvokeFunction operation`,
-  });
+  awsError(res, 413, 'RequestEntityTooLargeException', { Message: TOO_LARGE_MESSAGE });
+}
+
+/**
+ * A head node cannot parse: past MAX_HEAD_BYTES the 413 of `tooLarge`; anything else as node answers
+ * it (400, or 408 for a head not received in time), without a body.
+ */
+function answerClientError(error: NodeJS.ErrnoException, socket: Duplex): void {
+  const pending = (socket as { _httpMessage?: { headersSent: boolean } | null })._httpMessage;
+  if (!socket.writable || pending?.headersSent || error.code === 'ECONNRESET') {
+    socket.destroy();
+    return;
+  }
+  let reply = 'HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n';
+  if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+    reply = 'HTTP/1.1 408 Request Timeout\r\nconnection: close\r\n\r\n';
+  } else if (error.code === 'HPE_HEADER_OVERFLOW') {
+    const body = JSON.stringify({ Message: TOO_LARGE_MESSAGE });
+    reply =
+      'HTTP/1.1 413 Request Entity Too Large\r\ncontent-type: application/json\r\n' +
+      `content-length: ${Buffer.byteLength(body)}\r\nx-amzn-errortype: RequestEntityTooLargeException\r\n` +
+      `connection: close\r\n\r\n${body}`;
+  }
+  socket.end(reply, () => socket.destroy());
 }
 
 function errorText(error: unknown): string {
