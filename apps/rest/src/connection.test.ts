@@ -79,3 +79,27 @@ describe('pooled connections', () => {
     expect((await call('GET', 'select=id&id=eq.3')).status).toBe(200);
   });
 });
+
+describe('unexpected failures', () => {
+  it('reports a failure that is neither an API nor a database error to onError once', async () => {
+    // Nothing listens on this port: every connect fails with ECONNREFUSED.
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const { port } = closed.address() as AddressInfo;
+    await new Promise((resolve) => closed.close(resolve));
+    const refused = new pg.Pool({ connectionString: `postgres://u:p@127.0.0.1:${port}/db`, max: 1 });
+    const reported: unknown[] = [];
+    const down = createRestEngine({
+      pool: refused,
+      schemas: ['public'],
+      listenForReload: false,
+      onError: (error) => reported.push(error),
+    });
+    const r = await down.handle({ method: 'GET', path: '/books', rawQuery: '', headers: {} });
+    expect(r.status).toBe(503);
+    expect(JSON.parse(r.body.toString())).toMatchObject({ code: 'PGRST001' });
+    expect(reported).toHaveLength(1);
+    await down.close();
+    await refused.end();
+  });
+});

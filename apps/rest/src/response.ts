@@ -146,7 +146,6 @@ export function errorResponse(
   if (error instanceof ApiError) apiErr = error;
   else if (isPgError(error)) apiErr = fromPgError(error, authenticated);
   else {
-    onError?.(error);
     const code = (error as { code?: string })?.code;
     const connection = typeof code === 'string' && /^E[A-Z]+/.test(code);
     apiErr = connection
