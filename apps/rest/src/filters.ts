@@ -1,7 +1,6 @@
 import { apiError, cacheMiss, undefinedColumn } from './errors.js';
 import type { Condition, Field, Filter, OrderTerm, SelectItem } from './query-parser.js';
-import type { Relation } from './schema-cache.js';
-import { nextAlias, type PlanContext, type Source } from './plan-context.js';
+import { nextAlias, type PlanContext, relationOf, type Source } from './plan-context.js';
 import { type EmbedItem, relatedRows, resolveRelationship, rowOf } from './relationships.js';
 import { ident, qualified, whereClause } from './sql.js';
 
@@ -22,7 +21,7 @@ export function columnRef(
   let sql: string;
   if (source.columns.has(field.name)) sql = `${ident(alias)}.${ident(field.name)}`;
   else {
-    const relation = source.relation ?? ('pk' in source ? (source as Relation) : undefined);
+    const relation = relationOf(source);
     const computed = relation?.computed.get(field.name);
     if (computed && !computed.setof)
       sql = `${qualified(computed.schema, computed.name)}(${rowOf(alias, relation!)})`;
@@ -141,7 +140,7 @@ function relatedOrderRef(
   term: OrderTerm,
   select: readonly SelectItem[],
 ): string {
-  const parent = source.relation ?? ('pk' in source ? (source as Relation) : undefined);
+  const parent = relationOf(source);
   const notPossible = () =>
     apiError(
       400,

@@ -13,6 +13,10 @@ export interface Source {
   readonly relation?: Relation;
 }
 
+/** The table or view a source's rows are rows of (itself, or what a function returns), if any. */
+export const relationOf = (source: Source): Relation | undefined =>
+  source.relation ?? ('pk' in source ? (source as Relation) : undefined);
+
 export interface PlanContext {
   readonly cache: SchemaCache;
   readonly query: ParsedQuery;

@@ -1,7 +1,7 @@
 import { apiError } from './errors.js';
 import type { Filter, Level, SelectItem } from './query-parser.js';
 import type { Relation } from './schema-cache.js';
-import { checkUnusedLevels, nextAlias, type PlanContext, type Source } from './plan-context.js';
+import { checkUnusedLevels, nextAlias, type PlanContext, relationOf, type Source } from './plan-context.js';
 import { columnRef, renderCondition, renderOrder } from './filters.js';
 import { type EmbedItem, type Relationship, relatedRows, resolveRelationship } from './relationships.js';
 import { ident, type Statement, splitParams, whereClause } from './sql.js';
@@ -54,7 +54,7 @@ export function renderLevel(
       if (item.cast) expr = `CAST(${expr} AS ${item.cast})`;
       selectList.push(`${expr} AS ${ident(outputName(item))}`);
     } else {
-      const parent = source.relation ?? ('pk' in source ? (source as Relation) : undefined);
+      const parent = relationOf(source);
       if (!parent) {
         throw apiError(
           400,
