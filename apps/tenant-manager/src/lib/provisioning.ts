@@ -11,16 +11,8 @@ import {
   refillSpares,
 } from './project-db.js';
 import { restFunctionEnvironment } from './rest-functions.js';
-import {
-  finishDelete,
-  finishTransition,
-  type ProjectRow,
-  projectRowById,
-  recordUnfinished,
-  secretAad,
-  teardownProject,
-  withProjectLock,
-} from './projects.js';
+import { finishDelete, finishTransition, recordUnfinished, teardownProject } from './project-lifecycle.js';
+import { type ProjectRow, projectRowById, secretAad, withProjectLock } from './projects.js';
 
 export interface ProvisionerOptions {
   /** Failed attempts (persisted) before a project is rolled back to INIT_FAILED. Default 3. */

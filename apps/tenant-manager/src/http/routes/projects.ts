@@ -2,19 +2,9 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { Context } from '../../lib/context.js';
 import type { SizeLimitEnforcer } from '../../lib/db-size-limits.js';
-import {
-  deleteProject,
-  getPostgrestConfig,
-  rotateJwtSecret,
-  getProject,
-  insertProject,
-  listProjects,
-  pauseProject,
-  projectRowById,
-  restoreProject,
-  toProject,
-  updateProject,
-} from '../../lib/projects.js';
+import { deleteProject, pauseProject, restoreProject } from '../../lib/project-lifecycle.js';
+import { getPostgrestConfig, rotateJwtSecret, updateProject } from '../../lib/project-settings.js';
+import { getProject, insertProject, listProjects, projectRowById, toProject } from '../../lib/projects.js';
 import type { Provisioner } from '../../lib/provisioning.js';
 import { runProjectQuery } from '../../lib/sql-endpoint.js';
 import {

@@ -1,0 +1,318 @@
+import type pg from 'pg';
+import type { Context, TransitionStep } from './context.js';
+import { AppError, conflict, isFromWorkerCluster, isUnreachable, messageOf, notFound } from './errors.js';
+import {
+  dropProjectDatabase,
+  setProjectConnectionLimit,
+  setProjectConnections,
+  setProjectReadOnly,
+} from './project-db.js';
+import {
+  type Project,
+  type ProjectRow,
+  type ProjectStatus,
+  projectRowById,
+  requireProjectRow,
+  toProject,
+  withProjectLock,
+} from './projects.js';
+import { ensureProjectFunction } from './rest-functions.js';
+
+// A project's status transitions after provisioning: delete (→ GOING_DOWN → REMOVED), pause
+// (→ PAUSING → PAUSED) and restore (→ RESTORING → ACTIVE_HEALTHY), each under the project's lock,
+// and how one cut off by a failure or a crash is recorded and finished later.
+
+async function keyHashes(db: pg.ClientBase, projectId: string): Promise<string[]> {
+  const { rows } = await db.query<{ hash: string }>('SELECT hash FROM tm.api_keys WHERE project_id = $1', [
+    projectId,
+  ]);
+  return rows.map((r) => r.hash);
+}
+
+/**
+ * Removes everything a project holds outside its row: function, database, roles, keys, secrets,
+ * signing keys. Idempotent; returns the hashes of the keys it removed.
+ */
+export async function teardownProject(ctx: Context, db: pg.ClientBase, row: ProjectRow): Promise<string[]> {
+  await ctx.provider.functions.deleteRestFunction(row.ref);
+  if (row.cluster_id) {
+    const cluster = await ctx.clusters.get(row.cluster_id);
+    await dropProjectDatabase(cluster.admin, row.ref);
+  }
+  const hashes = await keyHashes(db, row.id);
+  await db.query('DELETE FROM tm.api_keys WHERE project_id = $1', [row.id]);
+  await db.query('DELETE FROM tm.project_secrets WHERE project_id = $1', [row.id]);
+  await db.query('DELETE FROM tm.signing_keys WHERE project_id = $1', [row.id]);
+  return hashes;
+}
+
+/** A new status starts a new count of failed attempts, with no error yet (a stale one would mislead). */
+async function setStatus(ctx: Context, db: pg.ClientBase, id: string, status: ProjectStatus) {
+  const { rows } = await db.query<ProjectRow>(
+    `UPDATE tm.projects SET status = $2, attempts = 0, last_error = NULL, version = version + 1, updated_at = $3
+     WHERE id = $1 RETURNING *`,
+    [id, status, ctx.clock.now()],
+  );
+  return rows[0]!;
+}
+
+/**
+ * Where a delete, pause or restore whose step failed goes on: the provisioner retries it in the
+ * background (once the caller has released the project's lock), a pause or restore at most
+ * `transitionAttempts` failed attempts in all, the call's own included.
+ */
+export interface UnfinishedWork {
+  readonly transitionAttempts: number;
+  finishTransition(projectId: string): Promise<void>;
+  finishDelete(projectId: string): Promise<void>;
+}
+
+const FAILED_ENDS: readonly ProjectStatus[] = ['PAUSE_FAILED', 'RESTORE_FAILED'];
+/** The status a pause or restore ends in once its attempts are used up (a delete has none: it is retried until done). */
+const FAILED_STATUS: Partial<Record<ProjectStatus, ProjectStatus>> = {
+  PAUSING: 'PAUSE_FAILED',
+  RESTORING: 'RESTORE_FAILED',
+};
+
+/**
+ * The one place a failed attempt at finishing a delete, pause or restore is recorded, on the session
+ * holding the project's lock (the call's or the background's): `last_error`, one more attempt, and,
+ * for a pause or restore whose attempts are used up, PAUSE_FAILED / RESTORE_FAILED (gateways told).
+ * Only while the project is GOING_DOWN, PAUSING or RESTORING; the status after it, or null when the
+ * project is in none of them (finished or failed meanwhile: nothing left to retry).
+ */
+export async function recordUnfinished(
+  ctx: Context,
+  db: pg.ClientBase,
+  id: string,
+  error: unknown,
+  maxAttempts: number,
+): Promise<ProjectStatus | null> {
+  const message = messageOf(error);
+  const { rows } = await db.query<ProjectRow & { failed: boolean }>(
+    `WITH attempt AS (
+       SELECT id, attempts + 1 >= $4 AND status IN ('PAUSING', 'RESTORING') AS failed
+       FROM tm.projects WHERE id = $1 AND status IN ('PAUSING', 'RESTORING', 'GOING_DOWN')
+     )
+     UPDATE tm.projects p SET last_error = $2, updated_at = $3,
+       attempts = p.attempts + 1,
+       status = CASE WHEN NOT a.failed THEN p.status WHEN p.status = 'PAUSING' THEN $5 ELSE $6 END,
+       version = p.version + a.failed::int
+     FROM attempt a WHERE p.id = a.id RETURNING p.*, a.failed`,
+    [id, message.slice(0, 500), ctx.clock.now(), maxAttempts, FAILED_STATUS.PAUSING, FAILED_STATUS.RESTORING],
+  );
+  const row = rows[0];
+  if (!row) return null;
+  if (row.failed) {
+    ctx.log.error(
+      { ref: row.ref, status: row.status, err: message },
+      'gave up retrying; an operator must act',
+    );
+    await ctx.invalidator.project(row.ref, row.status === 'PAUSE_FAILED' ? 'pause-failed' : 'restore-failed');
+    return null;
+  }
+  ctx.log.warn({ ref: row.ref, status: row.status, err: message }, 'step failed; will retry');
+  return row.status;
+}
+
+/**
+ * Records why a delete, pause or restore did not finish during the call and gives the answer: 503
+ * saying the project stays `via` and is retried, or that it is now PAUSE_FAILED / RESTORE_FAILED;
+ * the error itself when the management database is what failed (its own 503).
+ */
+async function unfinished(
+  ctx: Context,
+  db: pg.ClientBase,
+  row: ProjectRow,
+  what: string,
+  work: UnfinishedWork,
+  error: unknown,
+): Promise<{ error: unknown; retry: boolean }> {
+  const status = await recordUnfinished(ctx, db, row.id, error, work.transitionAttempts).catch(
+    () => row.status,
+  );
+  if (isUnreachable(error) && !isFromWorkerCluster(error)) return { error, retry: status !== null };
+  const code = what === 'delete' ? 'delete_incomplete' : 'transition_incomplete';
+  if (status === null) {
+    // Nothing left to retry: this attempt was the last one, or the step failed before the project
+    // was in a state that is retried (then the error is answered as it is).
+    const now = (await projectRowById(db, row.id).catch(() => undefined))?.status;
+    if (now === undefined || !FAILED_ENDS.includes(now)) return { error, retry: false };
+    return {
+      error: new AppError(
+        503,
+        `the ${what} failed and is not retried any more (see the project's last_error); the project is ${now}: pause, restore or delete it again to retry`,
+        'transition_failed',
+      ),
+      retry: false,
+    };
+  }
+  return {
+    error: new AppError(
+      503,
+      `the ${what} did not finish (see the project's last_error); the project stays ${status} and is retried in the background`,
+      code,
+    ),
+    retry: true,
+  };
+}
+
+/**
+ * Deletes a project: GOING_DOWN first (so a crash is finished on restart), then teardown, then
+ * REMOVED. A removed ref answers 404 afterwards, so deleting twice gives 200 then 404. A step that
+ * fails (cluster or function provider unreachable) leaves it GOING_DOWN for `retry` and answers 503.
+ */
+export async function deleteProject(ctx: Context, ref: string, work: UnfinishedWork): Promise<Project> {
+  const found = await requireProjectRow(ctx.db, ref);
+  let failure: { error: unknown; retry: boolean } | null = null;
+  const result = await withProjectLock(ctx, found.id, async (db) => {
+    try {
+      return await finishDelete(ctx, db, found.id);
+    } catch (error) {
+      failure = await unfinished(ctx, db, found, 'delete', work, error);
+      return undefined;
+    }
+  });
+  if (failure) throw handOver(failure, found.id, work.finishDelete.bind(work));
+  if (!result) throw notFound();
+  return result;
+}
+
+/** Hands a project whose step failed during the call to the background (lock released) and gives the error to answer. */
+function handOver(
+  failure: { error: unknown; retry: boolean },
+  projectId: string,
+  finish: (projectId: string) => Promise<void>,
+): unknown {
+  if (failure.retry) void finish(projectId);
+  return failure.error;
+}
+
+export async function finishDelete(
+  ctx: Context,
+  db: pg.ClientBase,
+  id: string,
+): Promise<Project | undefined> {
+  const row = await projectRowById(db, id);
+  if (!row || row.status === 'REMOVED') return undefined;
+  if (row.status !== 'GOING_DOWN') await setStatus(ctx, db, id, 'GOING_DOWN');
+  // Gateways stop serving before anything is dropped.
+  await ctx.invalidator.project(row.ref, 'deleted', await keyHashes(db, id));
+  const hashes = await teardownProject(ctx, db, row);
+  const removed = await setStatus(ctx, db, id, 'REMOVED');
+  await ctx.invalidator.project(row.ref, 'deleted', hashes);
+  ctx.log.info({ ref: row.ref }, 'project removed');
+  return toProject(ctx, removed);
+}
+
+interface Transition {
+  /** Where the call starts from: the usual state, and the failed ends of either transition (a retry, or undoing a failed one). */
+  readonly from: readonly ProjectStatus[];
+  /** Recorded while the transition runs: what a crash leaves behind, and what `finishTransition` picks up. */
+  readonly via: ProjectStatus;
+  readonly to: ProjectStatus;
+  /** The database takes connections at the end (restore) or refuses them (pause). */
+  readonly open: boolean;
+}
+const PAUSE: Transition = {
+  from: ['ACTIVE_HEALTHY', ...FAILED_ENDS],
+  via: 'PAUSING',
+  to: 'PAUSED',
+  open: false,
+};
+const RESTORE: Transition = {
+  from: ['PAUSED', ...FAILED_ENDS],
+  via: 'RESTORING',
+  to: 'ACTIVE_HEALTHY',
+  open: true,
+};
+
+/** ACTIVE_HEALTHY → PAUSED: database connections blocked, gateways told to refuse its keys. */
+export async function pauseProject(ctx: Context, ref: string, work: UnfinishedWork): Promise<Project> {
+  return transition(ctx, ref, PAUSE, work);
+}
+
+/** PAUSED → ACTIVE_HEALTHY. */
+export async function restoreProject(ctx: Context, ref: string, work: UnfinishedWork): Promise<Project> {
+  return transition(ctx, ref, RESTORE, work);
+}
+
+/**
+ * A step that fails leaves the project in `t.via` with `last_error` saying why, hands it to the
+ * background (once the lock is released) and answers 503: the operator sees what happens instead of
+ * a project stuck until the next restart. Calling again also retries at once. Once its attempts are
+ * used up the project is PAUSE_FAILED / RESTORE_FAILED, from which either call starts afresh.
+ */
+async function transition(ctx: Context, ref: string, t: Transition, work: UnfinishedWork): Promise<Project> {
+  const found = await requireProjectRow(ctx.db, ref);
+  let failure: { error: unknown; retry: boolean } | null = null;
+  const result = await withProjectLock(ctx, found.id, async (db) => {
+    const row = await projectRowById(db, found.id);
+    if (!row || row.status === 'REMOVED') throw notFound();
+    if (row.status === t.to) return toProject(ctx, row);
+    if (!t.from.includes(row.status) && row.status !== t.via) {
+      throw conflict(`project is ${row.status}; expected ${t.from.join(', ')}`, 'invalid_status');
+    }
+    try {
+      return toProject(ctx, await runTransition(ctx, db, row, t));
+    } catch (error) {
+      failure = await unfinished(ctx, db, row, t.open ? 'restore' : 'pause', work, error);
+      return undefined;
+    }
+  });
+  if (failure) throw handOver(failure, found.id, work.finishTransition.bind(work));
+  return result!;
+}
+
+/**
+ * Finishes a pause or restore that was cut off (the process died, or a step failed): a PAUSING
+ * project completes its pause, a RESTORING one its restore. Every step is idempotent, so steps that
+ * had in fact completed are harmless to re-run. The caller holds the project's lock. Undefined when
+ * the project is in neither state (finished meanwhile, removed).
+ */
+export async function finishTransition(
+  ctx: Context,
+  db: pg.ClientBase,
+  id: string,
+): Promise<Project | undefined> {
+  const row = await projectRowById(db, id);
+  const t = [PAUSE, RESTORE].find((candidate) => candidate.via === row?.status);
+  if (!row || !t) return undefined;
+  ctx.log.info({ ref: row.ref, status: row.status }, 'finishing an interrupted pause or restore');
+  return toProject(ctx, await runTransition(ctx, db, row, t));
+}
+
+/** From `t.from` or `t.via` to `t.to`; the caller holds the project's lock. */
+async function runTransition(
+  ctx: Context,
+  db: pg.ClientBase,
+  row: ProjectRow,
+  t: Transition,
+): Promise<ProjectRow> {
+  const { ref } = row;
+  const step = (name: TransitionStep) => ctx.faults?.beforeTransitionStep?.(name, ref);
+  if (row.status !== t.via) await setStatus(ctx, db, row.id, t.via);
+  await step('prepare');
+  if (!t.open) await ctx.invalidator.project(ref, 'paused', await keyHashes(db, row.id));
+  // The start-up reconciliation skips paused projects: a restored one gets the current environment
+  // (its function token among it) and function URL here, before it serves again.
+  if (t.open) await ensureProjectFunction(ctx, db, row);
+  const cluster = await ctx.clusters.get(row.cluster_id!);
+  // Before connections are allowed again: a restored database is never without its limits.
+  if (t.open) {
+    await setProjectConnectionLimit(cluster.admin, ref, row.db_connection_limit);
+    if (row.db_read_only) await setProjectReadOnly(cluster.admin, ref, true);
+  }
+  await step('connections');
+  await setProjectConnections(cluster.admin, ref, t.open);
+  await step('settle');
+  const { rows } = await db.query<ProjectRow>(
+    `UPDATE tm.projects SET status = $2, last_error = NULL, attempts = 0, version = version + 1,
+       updated_at = $3
+     WHERE id = $1 RETURNING *`,
+    [row.id, t.to, ctx.clock.now()],
+  );
+  const done = rows[0]!;
+  await ctx.invalidator.project(ref, t.open ? 'restored' : 'paused', await keyHashes(db, row.id));
+  return done;
+}
