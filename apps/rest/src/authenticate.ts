@@ -1,4 +1,4 @@
-import type { createJwtVerifier } from '@supaplane/jwt';
+import type { createJwtVerifier, JwtClaims } from '@supaplane/jwt';
 import { apiError } from './errors.js';
 import type { Identity } from './request-context.js';
 import { bearer, sigV4Free } from './request-headers.js';
@@ -17,29 +17,25 @@ export async function authenticate(
   { verifier, anonRole }: AuthSettings,
 ): Promise<Identity> {
   const token = bearer(headers['x-client-authorization']) ?? sigV4Free(headers.authorization);
-  if (!token) {
-    if (anonRole === null) {
-      throw apiError(401, 'PGRST302', 'Anonymous access is disabled', null, null, {
-        'www-authenticate': 'Bearer',
+  let claims: JwtClaims | undefined;
+  if (token) {
+    if (!verifier) throw apiError(500, 'PGRST300', 'Server lacks JWT secret');
+    const result = await verifier.verify(token);
+    if (!result.ok) {
+      throw apiError(401, result.error.code, result.error.message, null, null, {
+        'www-authenticate': `Bearer error="invalid_token", error_description="${headerText(result.error.message)}"`,
       });
     }
-    return { role: anonRole, claims: { role: anonRole }, authenticated: false };
+    claims = result.claims;
   }
-  if (!verifier) throw apiError(500, 'PGRST300', 'Server lacks JWT secret');
-  const result = await verifier.verify(token);
-  if (!result.ok) {
-    throw apiError(401, result.error.code, result.error.message, null, null, {
-      'www-authenticate': `Bearer error="invalid_token", error_description="${headerText(result.error.message)}"`,
-    });
-  }
-  const claimed =
-    typeof result.claims.role === 'string' && result.claims.role ? result.claims.role : anonRole;
-  if (claimed === null) {
+  // No token, or a token without a role claim, is the anonymous role.
+  const role = typeof claims?.role === 'string' && claims.role ? claims.role : anonRole;
+  if (role === null) {
     throw apiError(401, 'PGRST302', 'Anonymous access is disabled', null, null, {
       'www-authenticate': 'Bearer',
     });
   }
-  return { role: claimed, claims: result.claims, authenticated: claimed !== anonRole };
+  return { role, claims: claims ?? { role }, authenticated: role !== anonRole };
 }
 
 /**

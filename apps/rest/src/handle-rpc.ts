@@ -5,7 +5,7 @@ import { decodeQueryString, type ParsedQuery, parseQuery } from './query-parser.
 import { bodyFormat, isObject, isRawFormat, parseBody, RAW_PARAMETER_TYPE } from './request-body.js';
 import { planContext, type RequestContext, type RestRequest, type RestResponse } from './request-context.js';
 import { APPLIED_BY, isRawMedia, notAcceptable, RAW_MEDIA } from './request-headers.js';
-import { JSON_TYPE, nullableNumber, renderRows, resultRow } from './response.js';
+import { JSON_TYPE, maxAffectedExceeded, nullableNumber, renderRows, resultRow } from './response.js';
 import { qualifiedKey } from './schema-cache.js';
 import { staleCache, transaction } from './transaction.js';
 
@@ -97,12 +97,7 @@ export async function rpc(ctx: RequestContext, name: string): Promise<RestRespon
     const row = resultRow(results[results.length - 1]!);
     const total = await countFor(ctx, more, rpcPlan, results[0], row);
     if (maxAffected !== undefined && row.n > maxAffected) {
-      throw apiError(
-        400,
-        'PGRST124',
-        'Query result exceeds max-affected preference constraint',
-        `The query affects ${row.n} rows`,
-      );
+      throw maxAffectedExceeded(row.n);
     }
     if (rpcPlan.shape === 'scalar' && rawMedia) {
       const text = row.body ?? '';

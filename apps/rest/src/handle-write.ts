@@ -4,7 +4,7 @@ import { type ParsedQuery, parseQuery } from './query-parser.js';
 import { bodyFormat, invalidBody, isObject, parseBody } from './request-body.js';
 import { planContext, type RequestContext, type RestResponse } from './request-context.js';
 import { APPLIED_BY } from './request-headers.js';
-import { JSON_TYPE, renderRows, resultRow, singularError } from './response.js';
+import { JSON_TYPE, maxAffectedExceeded, renderRows, resultRow, singularError } from './response.js';
 import type { Relation } from './schema-cache.js';
 import { transaction } from './transaction.js';
 
@@ -95,12 +95,7 @@ export async function write(ctx: RequestContext, relation: Relation): Promise<Re
       );
     }
     if (maxAffected !== undefined && n > maxAffected) {
-      throw apiError(
-        400,
-        'PGRST124',
-        'Query result exceeds max-affected preference constraint',
-        `The query affects ${n} rows`,
-      );
+      throw maxAffectedExceeded(n);
     }
   };
   const applies =

@@ -58,9 +58,11 @@ export function safeDecode(segment: string): string {
   try {
     return decodeURIComponent(segment);
   } catch {
-    throw apiError(404, 'PGRST125', 'Invalid path specified in request URL');
+    throw invalidPath();
   }
 }
+
+export const invalidPath = () => apiError(404, 'PGRST125', 'Invalid path specified in request URL');
 
 export interface Negotiated {
   readonly media: Media;

@@ -102,11 +102,7 @@ export function withResponseGucs(
         (h) => isObject(h) && Object.keys(h).length === 1 && typeof Object.values(h)[0] === 'string',
       );
     if (!valid) {
-      throw apiError(
-        500,
-        'PGRST111',
-        'response.headers guc must be a JSON array composed of objects with a single key and a string value',
-      );
+      throw invalidHeadersSetting();
     }
     const fromGuc: Record<string, string> = {};
     const cookies: string[] = [];
@@ -115,11 +111,7 @@ export function withResponseGucs(
       const key = name.toLowerCase();
       // A header Node cannot send (CR/LF, non-Latin-1) would fail the whole response.
       if (!/^[!#$%&'*+.^_`|~0-9a-z-]+$/.test(key) || /[^\t\x20-\x7e\x80-\xff]/.test(value)) {
-        throw apiError(
-          500,
-          'PGRST111',
-          'response.headers guc must be a JSON array composed of objects with a single key and a string value',
-        );
+        throw invalidHeadersSetting();
       }
       if (key === 'set-cookie') cookies.push(value);
       else fromGuc[key] = fromGuc[key] === undefined ? value : `${fromGuc[key]}, ${value}`;
@@ -136,6 +128,22 @@ export function withResponseGucs(
   }
   return out;
 }
+
+const invalidHeadersSetting = () =>
+  apiError(
+    500,
+    'PGRST111',
+    'response.headers guc must be a JSON array composed of objects with a single key and a string value',
+  );
+
+/** `max-affected` (with `handling=strict`) was exceeded: nothing is committed. */
+export const maxAffectedExceeded = (n: number) =>
+  apiError(
+    400,
+    'PGRST124',
+    'Query result exceeds max-affected preference constraint',
+    `The query affects ${n} rows`,
+  );
 
 export function errorResponse(
   error: unknown,

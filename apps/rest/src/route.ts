@@ -14,7 +14,14 @@ import type {
   RestResponse,
   SchemaCheck,
 } from './request-context.js';
-import { type Media, negotiate, notAcceptable, parsePrefer, safeDecode } from './request-headers.js';
+import {
+  invalidPath,
+  type Media,
+  negotiate,
+  notAcceptable,
+  parsePrefer,
+  safeDecode,
+} from './request-headers.js';
 import { qualifiedKey, type SchemaCache } from './schema-cache.js';
 import { transaction } from './transaction.js';
 
@@ -42,7 +49,7 @@ export async function route(
   }
   if (method === 'OPTIONS') return optionsResponse(current, schema, segments, request.rawQuery);
   if (!['GET', 'HEAD', 'POST', 'PATCH', 'PUT', 'DELETE'].includes(method)) {
-    throw apiError(405, 'PGRST117', `Unsupported HTTP method: ${method}`);
+    throw unsupportedMethod(method);
   }
   const root = segments.length === 0;
   const isRpc = segments[0] === 'rpc' && segments.length === 2;
@@ -66,11 +73,11 @@ export async function route(
     engine,
   };
   if (root) {
-    if (!readMethod) throw apiError(405, 'PGRST117', `Unsupported HTTP method: ${method}`);
+    if (!readMethod) throw unsupportedMethod(method);
     return openApi(ctx);
   }
   if (isRpc) return rpc(ctx, segments[1]!);
-  if (segments.length !== 1) throw apiError(404, 'PGRST125', `Invalid path specified in request URL`);
+  if (segments.length !== 1) throw invalidPath();
   const relation = findRelation(current, schema, segments[0]!);
   if (readMethod) return read(ctx, relation);
   return write(ctx, relation);
@@ -100,7 +107,7 @@ function optionsResponse(
     const { routine } = findRoutine(current, schema, segments[1]!, [...new Set(args)], false, false);
     return allow(routine.volatility === 'volatile' ? 'OPTIONS,POST' : 'OPTIONS,GET,HEAD,POST');
   }
-  if (segments.length !== 1) throw apiError(404, 'PGRST125', 'Invalid path specified in request URL');
+  if (segments.length !== 1) throw invalidPath();
   const relation = current.relations.get(qualifiedKey(schema, segments[0]!));
   if (!relation) throw cacheMiss(new ApiError(404, {} as ErrorBody));
   const bits = relation.updatable ?? 0;
@@ -141,6 +148,8 @@ async function openApi(ctx: RequestContext): Promise<RestResponse> {
     body: ctx.method === 'HEAD' ? '' : entry.body,
   };
 }
+
+const unsupportedMethod = (method: string) => apiError(405, 'PGRST117', `Unsupported HTTP method: ${method}`);
 
 /** The root serves only the OpenAPI document (as `application/openapi+json` or JSON). */
 function negotiateOpenApi(accept: string | undefined): Media {
