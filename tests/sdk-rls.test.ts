@@ -777,3 +777,136 @@ describe('supabase-js behaviours an app relies on, end to end', () => {
     expect(data).toBe('id\n1\n2\n3');
   });
 });
+
+describe('PostgREST conventions an app reaches only end to end (gateway, emulator, rest)', () => {
+  beforeAll(async () => {
+    await sql(
+      a.ref,
+      `create function public.sign_in() returns text language sql volatile as $$
+         select set_config('response.headers',
+           '[{"Set-Cookie": "session=s1; Path=/; Expires=Wed, 21 Oct 2037 07:28:00 GMT; HttpOnly"},
+             {"Set-Cookie": "theme=dark; Path=/"}]', true) is not null;
+         select 'signed in'
+       $$;
+       create function public.pay(amount int) returns int language plpgsql as $$
+         begin
+           if amount > 100 then
+             raise sqlstate 'PGRST' using
+               message = '{"code":"QUOTA","message":"Payment Required","details":"over 100","hint":"Upgrade"}',
+               detail = '{"status":402,"headers":{"X-Quota-Left":"0"}}';
+           end if;
+           return amount;
+         end $$;
+       create table public.tickets (
+         id int generated always as identity primary key,
+         title text not null,
+         state text not null default 'open',
+         prio int not null default 3
+       );
+       create table public.contacts ("last, first" text primary key, phone text not null);
+       create table public.notes (owner text not null, body text not null);
+       alter table public.notes enable row level security;
+       create policy "a session cookie reads its own notes" on public.notes for select to anon
+         using (owner = current_setting('request.cookies', true)::json ->> 'session');
+       grant select on public.notes to anon;
+       insert into public.notes values ('alice', 'a1'), ('alice', 'a2'), ('bob', 'b1');`,
+    );
+  });
+
+  it('a function setting two Set-Cookie headers answers two Set-Cookie lines, each intact', async () => {
+    const res = await rest(a.ref, 'rpc/sign_in', { method: 'POST', key: a.publishableKey, body: {} });
+    expect(res.status, res.text).toBe(200);
+    expect(res.json()).toBe('signed in');
+    // Joined into one line, the Expires date's comma would split the first cookie in a browser.
+    expect(res.headers['set-cookie']).toEqual([
+      'session=s1; Path=/; Expires=Wed, 21 Oct 2037 07:28:00 GMT; HttpOnly',
+      'theme=dark; Path=/',
+    ]);
+  });
+
+  it("RAISE SQLSTATE 'PGRST' gives rpc() the function's own body and status, and the client its headers", async () => {
+    const refused = await service.rpc('pay', { amount: 500 });
+    expect(refused.status).toBe(402);
+    expect(refused.data).toBeNull();
+    expect(refused.error).toEqual({
+      code: 'QUOTA',
+      message: 'Payment Required',
+      details: 'over 100',
+      hint: 'Upgrade',
+    });
+    expect((await service.rpc('pay', { amount: 5 })).data).toBe(5);
+    const raw = await rest(a.ref, 'rpc/pay', { method: 'POST', key: a.secretKey, body: { amount: 500 } });
+    expect(raw.status, raw.text).toBe(402);
+    expect(raw.headers['x-quota-left']).toBe('0');
+    expect(String(raw.headers['content-type'])).toMatch(/^application\/json/);
+  });
+
+  it('bulk insert with defaultToNull: false and rows of differing keys keeps the order sent, ids drawn in it', async () => {
+    const { data, error, status } = await service
+      .from('tickets')
+      .insert(
+        [
+          { title: 'one', prio: 1 },
+          { title: 'two', state: 'closed' },
+          { title: 'three', prio: 2 },
+        ],
+        {
+          defaultToNull: false,
+        },
+      )
+      .select('id, title, state, prio');
+    expect(error).toBeNull();
+    expect(status).toBe(201);
+    expect(data?.map(({ id: _, ...row }) => row)).toEqual([
+      { title: 'one', state: 'open', prio: 1 },
+      { title: 'two', state: 'closed', prio: 3 },
+      { title: 'three', state: 'open', prio: 2 },
+    ]);
+    const ids = data!.map((row) => row.id as number);
+    expect(ids).toEqual([...ids].sort((x, y) => x - y));
+    expect(await sql(a.ref, 'select title from public.tickets order by id')).toEqual([
+      { title: 'one' },
+      { title: 'two' },
+      { title: 'three' },
+    ]);
+  });
+
+  it('upsert onConflict names a quoted column (one with a comma in its name)', async () => {
+    const first = await service
+      .from('contacts')
+      .upsert({ 'last, first': 'Doe, Jane', phone: '1' }, { onConflict: '"last, first"' })
+      .select('phone');
+    expect(first.error).toBeNull();
+    expect(first.data).toEqual([{ phone: '1' }]);
+    const merged = await service
+      .from('contacts')
+      .upsert({ 'last, first': 'Doe, Jane', phone: '2' }, { onConflict: '"last, first"' })
+      .select('phone');
+    expect(merged.error).toBeNull();
+    expect(merged.data).toEqual([{ phone: '2' }]);
+    expect(await sql(a.ref, 'select phone from public.contacts')).toEqual([{ phone: '2' }]);
+  });
+
+  it("an RLS policy reads the client's cookies from request.cookies", async () => {
+    const withCookie = (cookie?: string) =>
+      supabaseFor(a.ref, a.publishableKey, undefined, cookie ? { cookie } : undefined)
+        .from('notes')
+        .select('body')
+        .order('body');
+    const alice = await withCookie('theme=dark; session=alice');
+    expect(alice.error).toBeNull();
+    expect(alice.data).toEqual([{ body: 'a1' }, { body: 'a2' }]);
+    expect((await withCookie('session=bob')).data).toEqual([{ body: 'b1' }]);
+    expect((await withCookie()).data).toEqual([]);
+  });
+
+  it('a misspelt embed → 400 PGRST200 whose hint names the table meant', async () => {
+    const { data, error, status } = await service.from('products').select('sku, reveiws(stars)');
+    expect(status).toBe(400);
+    expect(data).toBeNull();
+    expect(error).toMatchObject({
+      code: 'PGRST200',
+      hint: "Perhaps you meant 'reviews' instead of 'reveiws'.",
+    });
+  });
+});

@@ -28,14 +28,22 @@ export function projectUrl(ref: string): string {
 const fetchThroughLoopback: typeof fetch = (input, init) =>
   undiciFetch(input as string, { ...(init as object), dispatcher }) as unknown as Promise<Response>;
 
-/** An unmodified supabase-js client for a project, as an app would create it. */
-export function supabaseFor(ref: string, key: string, accessToken?: string): SupabaseClient {
+/**
+ * An unmodified supabase-js client for a project, as an app would create it; `headers` go with every
+ * request (as `global.headers`, e.g. the Cookie a server-side app passes on).
+ */
+export function supabaseFor(
+  ref: string,
+  key: string,
+  accessToken?: string,
+  headers?: Record<string, string>,
+): SupabaseClient {
   return createClient(projectUrl(ref), key, {
     auth: { persistSession: false, autoRefreshToken: false, detectSessionInUrl: false },
     realtime: { transport: WebSocket as never },
     global: {
       fetch: fetchThroughLoopback,
-      ...(accessToken ? { headers: { Authorization: `Bearer ${accessToken}` } } : {}),
+      headers: { ...headers, ...(accessToken ? { Authorization: `Bearer ${accessToken}` } : {}) },
     },
   });
 }
