@@ -149,6 +149,12 @@ describe('filters and logic trees', () => {
     const tight = parseLogicTree('and', false, '(and(a.in.( 1,x),b.eq.3),not.or(c.eq.2,d.eq.4))');
     expect(spaced).toEqual(tight);
   });
+
+  it('reads a quoted list value that does not end at "," or ")" as a bare value, as PostgREST', () => {
+    expect(parseFilter(field('a'), 'in.("a"b)')).toMatchObject({ value: ['"a"b'] });
+    expect(parseFilter(field('a'), 'in.("a"b,"c")')).toMatchObject({ value: ['"a"b', 'c'] });
+    expect(parseFilter(field('a'), 'in.("ab)')).toMatchObject({ value: ['"ab'] });
+  });
 });
 
 describe('order and whole query strings', () => {

@@ -339,13 +339,10 @@ function parseList(c: Cursor, close: string): string[] {
   const values: string[] = [];
   if (c.peek() === close) return values;
   for (;;) {
-    // Spaces around a quoted value are not part of it (`("a", "b")`); a bare one keeps them.
     const start = c.pos;
-    c.skipSpaces();
-    if (c.peek() === '"') {
-      values.push(parseQuoted(c));
-      c.skipSpaces();
-    } else {
+    const quoted = quotedListValue(c, close);
+    if (quoted !== undefined) values.push(quoted);
+    else {
       c.pos = start;
       while (!c.done && c.peek() !== ',' && c.peek() !== close) c.pos++;
       values.push(c.text.slice(start, c.pos));
@@ -353,6 +350,24 @@ function parseList(c: Cursor, close: string): string[] {
     if (!c.eat(',')) break;
   }
   return values;
+}
+
+/**
+ * A quoted list value, if the element is one: spaces around it are not part of it (`("a", "b")`).
+ * As in PostgREST, quotes that do not close the element (`("a"b)`, `("ab)`) are no quoting: the
+ * element is then read bare, quotes included.
+ */
+function quotedListValue(c: Cursor, close: string): string | undefined {
+  c.skipSpaces();
+  if (c.peek() !== '"') return undefined;
+  let value: string;
+  try {
+    value = parseQuoted(c);
+  } catch {
+    return undefined;
+  }
+  c.skipSpaces();
+  return c.peek() === ',' || c.peek() === close ? value : undefined;
 }
 
 function parseTreeValue(c: Cursor): string {
