@@ -1,7 +1,7 @@
 import { generateApiKey } from '@supaplane/keys';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { admin, type HttpResult, http, projectUrl, rest, supabaseFor } from './support/clients.js';
-import { expectInvalidApiKey, expectNoApiKey } from './support/expect.js';
+import { expectInvalidApiKey, expectJsonError, expectNoApiKey } from './support/expect.js';
 import {
   addApiKey,
   createProjects,
@@ -198,6 +198,63 @@ describe('API keys at the gateway', () => {
     expect(masked.status, masked.text).toBe(200);
     expect(masked.text).not.toContain(a.secretKey);
     expect(masked.text).toContain(a.publishableKey);
+  });
+
+  it('renaming a key (PATCH, id in any case) changes its name and description, never its value; it keeps working', async () => {
+    const key = await addApiKey(a.ref, 'secret', 'e2e_before_rename');
+    expect((await rest(a.ref, 'items?select=id&id=eq.1', { key: key.api_key })).status).toBe(200);
+    const renamed = await admin(
+      'PATCH',
+      `/v1/projects/${a.ref}/api-keys/${key.id.toUpperCase()}?reveal=true`,
+      {
+        name: 'e2e_after_rename',
+        description: 'renamed end to end',
+      },
+    );
+    expect(renamed.status, renamed.text).toBe(200);
+    expect(renamed.json()).toMatchObject({
+      id: key.id,
+      name: 'e2e_after_rename',
+      description: 'renamed end to end',
+      api_key: key.api_key,
+    });
+    expect((await listApiKeys(a.ref)).find((k) => k.id === key.id)).toMatchObject({
+      name: 'e2e_after_rename',
+      api_key: key.api_key,
+    });
+    const served = await supabaseFor(a.ref, key.api_key).from('items').select('id').order('id');
+    expect(served.error).toBeNull();
+    expect(served.data).toEqual([{ id: 1 }, { id: 2 }]);
+
+    // A misspelt field is refused with its name, and changes nothing; B's ref does not reach A's key.
+    const typo = expectJsonError(
+      await admin('PATCH', `/v1/projects/${a.ref}/api-keys/${key.id}`, { nmae: 'e2e_typo' }),
+      400,
+    );
+    expect(typo).toMatchObject({ code: 'validation_failed' });
+    expect(String(typo.message)).toContain('nmae');
+    expectJsonError(
+      await admin('PATCH', `/v1/projects/${b.ref}/api-keys/${key.id}`, { name: 'e2e_other' }),
+      404,
+    );
+    expect((await listApiKeys(a.ref)).find((k) => k.id === key.id)).toMatchObject({
+      name: 'e2e_after_rename',
+    });
+    expect((await rest(a.ref, 'items?select=id&id=eq.1', { key: key.api_key })).status).toBe(200);
+    await revokeApiKey(a.ref, key.id);
+  });
+
+  it('a key create with a field the API does not have → 400 naming it, and no key is made', async () => {
+    const before = (await listApiKeys(a.ref)).length;
+    const res = await admin('POST', `/v1/projects/${a.ref}/api-keys`, {
+      type: 'secret',
+      name: 'e2e_typo_key',
+      descripton: 'misspelt',
+    });
+    const body = expectJsonError(res, 400);
+    expect(body).toMatchObject({ code: 'validation_failed' });
+    expect(String(body.message)).toContain('descripton');
+    expect(await listApiKeys(a.ref)).toHaveLength(before);
   });
 
   it('an added key works at once; once revoked it is rejected within 1 s while the others keep working', async () => {

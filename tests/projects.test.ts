@@ -160,6 +160,8 @@ describe('project lifecycle', () => {
     const before = ((await admin('GET', '/v1/projects')).json() as ProjectBody[]).length;
     expectJsonError(await admin('POST', '/v1/projects', {}), 400);
     expectJsonError(await admin('POST', '/v1/projects', { name: 'bad-ref', ref: 'Not A Ref!' }), 400);
+    // A misspelt field is refused rather than ignored (a project with a random ref would be made).
+    expectJsonError(await admin('POST', '/v1/projects', { name: uniqueName('typo'), reff: 'typo-ref' }), 400);
     expect(((await admin('GET', '/v1/projects')).json() as ProjectBody[]).length).toBe(before);
   });
 
