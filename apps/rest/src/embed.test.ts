@@ -229,6 +229,21 @@ describe('embedding', () => {
       [400, "Perhaps you meant 'genres' instead of 'genre'."],
       [400, null],
     ]);
+    // A parent with no relationships at all is offered the closest table that has some, as in
+    // PostgREST (the parent may be what is misspelt); with none close, nothing.
+    await ownerQuery(`CREATE TABLE e_ledger (id int PRIMARY KEY);
+      CREATE TABLE e_ledger_lines (id int PRIMARY KEY, ledger_id int REFERENCES e_ledger(id));
+      CREATE TABLE e_ledgers (id int PRIMARY KEY)`);
+    const parents = await Promise.all(
+      ['/e_ledgers?select=*,e_ledger_lines(*)', '/secrets?select=*,authors(*)'].map(async (path) => {
+        const r = await t.call('GET', path);
+        return [r.status, (r.json as { hint: unknown }).hint];
+      }),
+    );
+    expect(parents).toEqual([
+      [400, "Perhaps you meant 'e_ledger' instead of 'e_ledgers'."],
+      [400, null],
+    ]);
     const missing = await t.call('GET', '/books?select=title&publishers.name=eq.Ace');
     expect(missing.status).toBe(400);
     expect(missing.json).toMatchObject({

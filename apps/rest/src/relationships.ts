@@ -74,6 +74,22 @@ function relatedNames(cache: SchemaCache, source: Relation): Set<string> {
   return names;
 }
 
+/** The tables and views of `schema` that have any relationship: a foreign key either way, or a computed one. */
+function namesWithRelationships(cache: SchemaCache, schema: string): Set<string> {
+  const names = new Set<string>();
+  for (const fk of cache.foreignKeys) {
+    if (fk.fromSchema === schema) names.add(fk.fromTable);
+    if (fk.toSchema === schema) names.add(fk.toTable);
+  }
+  for (const relation of cache.relations.values()) {
+    if (relation.schema !== schema || names.has(relation.name)) continue;
+    for (const name of relation.computed.keys()) {
+      if (computedRelationship(cache, relation, name)) names.add(relation.name);
+    }
+  }
+  return names;
+}
+
 function findRelationships(
   cache: SchemaCache,
   source: Relation,
@@ -171,16 +187,20 @@ export function resolveRelationship(ctx: PlanContext, source: Relation, item: Em
   if (found.length === 0) {
     const using = item.hint ? ` using the hint '${item.hint}'` : '';
     const related = relatedNames(ctx.cache, source);
-    // As PostgREST: a misspelt embed gets the closest related name; a related one (a hint that
-    // matched nothing) gets none.
-    const suggestion = related.has(item.name) ? undefined : closest(item.name, related);
+    // As PostgREST: a parent with no relationships at all may be what is misspelt, and gets the
+    // closest table or view that has some; otherwise a misspelt embed gets the closest related
+    // name, and a related one (a hint that matched nothing) gets none.
+    const [suggestion, instead] =
+      related.size === 0
+        ? [closest(source.name, namesWithRelationships(ctx.cache, source.schema)), source.name]
+        : [related.has(item.name) ? undefined : closest(item.name, related), item.name];
     throw cacheMiss(
       apiError(
         400,
         'PGRST200',
         `Could not find a relationship between '${source.name}' and '${item.name}' in the schema cache`,
         `Searched for a foreign key relationship between '${source.name}' and '${item.name}'${using} in the schema '${source.schema}', but no matches were found.`,
-        suggestion ? `Perhaps you meant '${suggestion}' instead of '${item.name}'.` : null,
+        suggestion ? `Perhaps you meant '${suggestion}' instead of '${instead}'.` : null,
       ),
     );
   }
