@@ -197,20 +197,30 @@ describe("A's credentials on B's host", () => {
     expect(own.count).toBe(2);
   });
 
-  it("A's secret key as the Bearer next to B's publishable apikey is only B's anon, never service_role", async () => {
-    const res = await rest(b.ref, 'rpc/whoami', {
+  it("A's secret key as the Bearer next to B's publishable apikey (header or url param) → 401, the two keys disagree", async () => {
+    const mixed = [
+      { path: 'rpc/whoami', headers: { apikey: b.publishableKey, authorization: `Bearer ${a.secretKey}` } },
+      {
+        path: withQueryKey(b.publishableKey)('rpc/whoami'),
+        headers: { authorization: `Bearer ${a.secretKey}` },
+      },
+      { path: 'accounts', headers: { apikey: b.publishableKey, authorization: `Bearer ${a.secretKey}` } },
+    ];
+    for (const { path, headers } of mixed) {
+      const body = path.startsWith('accounts') ? { id: 3, owner: 'A was here', balance: 1 } : {};
+      const res = await rest(b.ref, path, { method: 'POST', headers, body });
+      expectInvalidApiKey(res);
+      expect(String((res.json() as { hint: string }).hint)).toMatch(/different API keys/);
+      expect(res.text).not.toContain(a.secretKey);
+    }
+    // The same key in both, as supabase-js sends it without a session, is still served.
+    const same = await rest(b.ref, 'rpc/whoami', {
       method: 'POST',
-      headers: { apikey: b.publishableKey, authorization: `Bearer ${a.secretKey}` },
+      headers: { apikey: b.publishableKey, authorization: `Bearer ${b.publishableKey}` },
       body: {},
     });
-    expect(res.status, res.text).toBe(200);
-    expect(res.json()).toBe('anon');
-    const write = await rest(b.ref, 'accounts', {
-      method: 'POST',
-      headers: { apikey: b.publishableKey, authorization: `Bearer ${a.secretKey}` },
-      body: { id: 3, owner: 'A was here', balance: 1 },
-    });
-    expectPostgrestError(write, 401, '42501');
+    expect(same.status, same.text).toBe(200);
+    expect(same.json()).toBe('anon');
   });
 
   it('supabase-js writes on B with A’s keys or an A-signed token are refused (insert, update, upsert, delete, rpc)', async () => {
