@@ -67,12 +67,8 @@ export interface UnfinishedWork {
   finishDelete(projectId: string): Promise<void>;
 }
 
+/** Where a pause or restore ends once its attempts are used up (a delete has none: it is retried until done). */
 const FAILED_ENDS: readonly ProjectStatus[] = ['PAUSE_FAILED', 'RESTORE_FAILED'];
-/** The status a pause or restore ends in once its attempts are used up (a delete has none: it is retried until done). */
-const FAILED_STATUS: Partial<Record<ProjectStatus, ProjectStatus>> = {
-  PAUSING: 'PAUSE_FAILED',
-  RESTORING: 'RESTORE_FAILED',
-};
 
 /**
  * The one place a failed attempt at finishing a delete, pause or restore is recorded, on the session
@@ -96,10 +92,11 @@ export async function recordUnfinished(
      )
      UPDATE tm.projects p SET last_error = $2, updated_at = $3,
        attempts = p.attempts + 1,
-       status = CASE WHEN NOT a.failed THEN p.status WHEN p.status = 'PAUSING' THEN $5 ELSE $6 END,
+       status = CASE WHEN NOT a.failed THEN p.status WHEN p.status = 'PAUSING' THEN 'PAUSE_FAILED'
+                ELSE 'RESTORE_FAILED' END,
        version = p.version + a.failed::int
      FROM attempt a WHERE p.id = a.id RETURNING p.*, a.failed`,
-    [id, message.slice(0, 500), ctx.clock.now(), maxAttempts, FAILED_STATUS.PAUSING, FAILED_STATUS.RESTORING],
+    [id, message.slice(0, 500), ctx.clock.now(), maxAttempts],
   );
   const row = rows[0];
   if (!row) return null;
@@ -115,6 +112,9 @@ export async function recordUnfinished(
   return row.status;
 }
 
+/** What a call answers when its steps failed, and whether the background goes on with them. */
+type Unfinished = { readonly error: unknown; readonly retry: boolean };
+
 /**
  * Records why a delete, pause or restore did not finish during the call and gives the answer: 503
  * saying the project stays `via` and is retried, or that it is now PAUSE_FAILED / RESTORE_FAILED;
@@ -124,15 +124,14 @@ async function unfinished(
   ctx: Context,
   db: pg.ClientBase,
   row: ProjectRow,
-  what: string,
+  what: Call,
   work: UnfinishedWork,
   error: unknown,
-): Promise<{ error: unknown; retry: boolean }> {
+): Promise<Unfinished> {
   const status = await recordUnfinished(ctx, db, row.id, error, work.transitionAttempts).catch(
     () => row.status,
   );
   if (isUnreachable(error) && !isFromWorkerCluster(error)) return { error, retry: status !== null };
-  const code = what === 'delete' ? 'delete_incomplete' : 'transition_incomplete';
   if (status === null) {
     // Nothing left to retry: this attempt was the last one, or the step failed before the project
     // was in a state that is retried (then the error is answered as it is).
@@ -151,41 +150,67 @@ async function unfinished(
     error: new AppError(
       503,
       `the ${what} did not finish (see the project's last_error); the project stays ${status} and is retried in the background`,
-      code,
+      what === 'delete' ? 'delete_incomplete' : 'transition_incomplete',
     ),
     retry: true,
   };
 }
 
+type Call = 'delete' | 'pause' | 'restore';
+
+/**
+ * A delete, pause or restore call, under the project's lock: `begin` refuses the project's status
+ * (throws), answers at once (nothing to do) or returns null for `steps` to run. Steps that fail are
+ * recorded and, once the lock is released, handed to the background when they are to be retried; the
+ * call answers the error {@link unfinished} chose.
+ */
+async function callUnderLock(
+  ctx: Context,
+  ref: string,
+  what: Call,
+  work: UnfinishedWork,
+  begin: (row: ProjectRow) => Project | null,
+  steps: (db: pg.ClientBase, row: ProjectRow) => Promise<Project>,
+): Promise<Project> {
+  const found = await requireProjectRow(ctx.db, ref);
+  const outcome = await withProjectLock(
+    ctx,
+    found.id,
+    async (db): Promise<{ answer: Project } | { failure: Unfinished }> => {
+      const row = await projectRowById(db, found.id);
+      if (!row || row.status === 'REMOVED') throw notFound();
+      const answer = begin(row);
+      if (answer) return { answer };
+      try {
+        return { answer: await steps(db, row) };
+      } catch (error) {
+        return { failure: await unfinished(ctx, db, row, what, work, error) };
+      }
+    },
+  );
+  // Waiting for the lock, withProjectLock always runs the callback.
+  const settled = outcome!;
+  if ('answer' in settled) return settled.answer;
+  const { error, retry } = settled.failure;
+  if (retry) void (what === 'delete' ? work.finishDelete(found.id) : work.finishTransition(found.id));
+  throw error;
+}
+
 /**
  * Deletes a project: GOING_DOWN first (so a crash is finished on restart), then teardown, then
  * REMOVED. A removed ref answers 404 afterwards, so deleting twice gives 200 then 404. A step that
- * fails (cluster or function provider unreachable) leaves it GOING_DOWN for `retry` and answers 503.
+ * fails (cluster or function provider unreachable) leaves it GOING_DOWN for the background to finish
+ * and answers 503.
  */
-export async function deleteProject(ctx: Context, ref: string, work: UnfinishedWork): Promise<Project> {
-  const found = await requireProjectRow(ctx.db, ref);
-  let failure: { error: unknown; retry: boolean } | null = null;
-  const result = await withProjectLock(ctx, found.id, async (db) => {
-    try {
-      return await finishDelete(ctx, db, found.id);
-    } catch (error) {
-      failure = await unfinished(ctx, db, found, 'delete', work, error);
-      return undefined;
-    }
-  });
-  if (failure) throw handOver(failure, found.id, work.finishDelete.bind(work));
-  if (!result) throw notFound();
-  return result;
-}
-
-/** Hands a project whose step failed during the call to the background (lock released) and gives the error to answer. */
-function handOver(
-  failure: { error: unknown; retry: boolean },
-  projectId: string,
-  finish: (projectId: string) => Promise<void>,
-): unknown {
-  if (failure.retry) void finish(projectId);
-  return failure.error;
+export function deleteProject(ctx: Context, ref: string, work: UnfinishedWork): Promise<Project> {
+  return callUnderLock(
+    ctx,
+    ref,
+    'delete',
+    work,
+    () => null,
+    async (db, row) => (await finishDelete(ctx, db, row.id))!,
+  );
 }
 
 export async function finishDelete(
@@ -243,25 +268,21 @@ export async function restoreProject(ctx: Context, ref: string, work: Unfinished
  * a project stuck until the next restart. Calling again also retries at once. Once its attempts are
  * used up the project is PAUSE_FAILED / RESTORE_FAILED, from which either call starts afresh.
  */
-async function transition(ctx: Context, ref: string, t: Transition, work: UnfinishedWork): Promise<Project> {
-  const found = await requireProjectRow(ctx.db, ref);
-  let failure: { error: unknown; retry: boolean } | null = null;
-  const result = await withProjectLock(ctx, found.id, async (db) => {
-    const row = await projectRowById(db, found.id);
-    if (!row || row.status === 'REMOVED') throw notFound();
-    if (row.status === t.to) return toProject(ctx, row);
-    if (!t.from.includes(row.status) && row.status !== t.via) {
-      throw conflict(`project is ${row.status}; expected ${t.from.join(', ')}`, 'invalid_status');
-    }
-    try {
-      return toProject(ctx, await runTransition(ctx, db, row, t));
-    } catch (error) {
-      failure = await unfinished(ctx, db, row, t.open ? 'restore' : 'pause', work, error);
-      return undefined;
-    }
-  });
-  if (failure) throw handOver(failure, found.id, work.finishTransition.bind(work));
-  return result!;
+function transition(ctx: Context, ref: string, t: Transition, work: UnfinishedWork): Promise<Project> {
+  return callUnderLock(
+    ctx,
+    ref,
+    t.open ? 'restore' : 'pause',
+    work,
+    (row) => {
+      if (row.status === t.to) return toProject(ctx, row);
+      if (!t.from.includes(row.status) && row.status !== t.via) {
+        throw conflict(`project is ${row.status}; expected ${t.from.join(', ')}`, 'invalid_status');
+      }
+      return null;
+    },
+    async (db, row) => toProject(ctx, await runTransition(ctx, db, row, t)),
+  );
 }
 
 /**
@@ -306,13 +327,7 @@ async function runTransition(
   await step('connections');
   await setProjectConnections(cluster.admin, ref, t.open);
   await step('settle');
-  const { rows } = await db.query<ProjectRow>(
-    `UPDATE tm.projects SET status = $2, last_error = NULL, attempts = 0, version = version + 1,
-       updated_at = $3
-     WHERE id = $1 RETURNING *`,
-    [row.id, t.to, ctx.clock.now()],
-  );
-  const done = rows[0]!;
+  const done = await setStatus(ctx, db, row.id, t.to);
   await ctx.invalidator.project(ref, t.open ? 'restored' : 'paused', await keyHashes(db, row.id));
   return done;
 }
