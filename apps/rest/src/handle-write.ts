@@ -3,7 +3,7 @@ import { planDelete, planInsert, planUpdate, type ReturnPreference, type WritePl
 import { type ParsedQuery, parseQuery } from './query-parser.js';
 import { bodyFormat, invalidBody, isObject, parseBody } from './request-body.js';
 import { planContext, type RequestContext, type RestResponse } from './request-context.js';
-import { APPLIED_BY } from './request-headers.js';
+import { APPLIED_BY, type PreferenceKey } from './request-headers.js';
 import { JSON_TYPE, maxAffectedExceeded, renderRows, resultRow, singularError } from './response.js';
 import type { Relation } from './schema-cache.js';
 import { transaction } from './transaction.js';
@@ -21,6 +21,8 @@ export async function write(ctx: RequestContext, relation: Relation): Promise<Re
   const firstRow = (v: unknown, empty: unknown) => (Array.isArray(v) ? (v.length ? v[0] : empty) : v);
   let writePlan: WritePlan;
   let status: number;
+  /** The preferences the write applies (Preference-Applied). */
+  let applies: ReadonlySet<PreferenceKey>;
   if (method === 'POST') {
     const body = parseBody(ctx.request.body, format);
     const rows = Array.isArray(body) ? body : [body];
@@ -48,6 +50,7 @@ export async function write(ctx: RequestContext, relation: Relation): Promise<Re
       ...(upsert ? { upsert } : {}),
     });
     status = 201;
+    applies = query.onConflict || relation.pk.length ? APPLIED_BY.insert : APPLIED_BY.plainInsert;
   } else if (method === 'PUT') {
     const body = firstRow(parseBody(ctx.request.body, format), undefined);
     if (!isObject(body)) throw invalidBody();
@@ -60,6 +63,7 @@ export async function write(ctx: RequestContext, relation: Relation): Promise<Re
       upsert: { onConflict: relation.pk, ignore: false },
     });
     status = ret === 'minimal' ? 204 : 201;
+    applies = APPLIED_BY.put;
   } else if (method === 'PATCH') {
     const body = firstRow(parseBody(ctx.request.body, format), {});
     if (!isObject(body)) throw invalidBody();
@@ -73,18 +77,18 @@ export async function write(ctx: RequestContext, relation: Relation): Promise<Re
     }
     writePlan = planUpdate(plan, relation, body, columns, ret);
     status = ret === 'minimal' ? 204 : 200;
+    applies = APPLIED_BY.update;
   } else {
     writePlan = planDelete(plan, relation, ret);
     status = ret === 'minimal' ? 204 : 200;
+    applies = APPLIED_BY.delete;
   }
   // `max-affected` (honoured with handling=strict, for PATCH and DELETE) and a singular response
   // are checked before COMMIT; otherwise the write commits at Sync.
-  const maxAffected =
-    prefer.handling === 'strict' && (method === 'PATCH' || method === 'DELETE')
-      ? prefer.maxAffected
-      : undefined;
+  const filtered = method === 'PATCH' || method === 'DELETE';
+  const maxAffected = filtered && prefer.handling === 'strict' ? prefer.maxAffected : undefined;
   // A limited PATCH/DELETE never changes more rows than its limit (a view's key may repeat).
-  const limit = method === 'PATCH' || method === 'DELETE' ? query.levels.get('')?.limit : undefined;
+  const limit = filtered ? query.levels.get('')?.limit : undefined;
   const checkAffected = (n: number) => {
     if (limit !== undefined && n > limit) {
       throw apiError(
@@ -94,20 +98,8 @@ export async function write(ctx: RequestContext, relation: Relation): Promise<Re
         `Results contain ${n} rows changed but the maximum number allowed is ${limit}`,
       );
     }
-    if (maxAffected !== undefined && n > maxAffected) {
-      throw maxAffectedExceeded(n);
-    }
+    if (maxAffected !== undefined && n > maxAffected) throw maxAffectedExceeded(n);
   };
-  const applies =
-    method === 'POST'
-      ? query.onConflict || relation.pk.length
-        ? APPLIED_BY.insert
-        : APPLIED_BY.plainInsert
-      : method === 'PUT'
-        ? APPLIED_BY.put
-        : method === 'PATCH'
-          ? APPLIED_BY.update
-          : APPLIED_BY.delete;
   const tx = {
     applies,
     readOnly: false,
