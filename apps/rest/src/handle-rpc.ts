@@ -6,7 +6,7 @@ import { bodyFormat, isObject, isRawFormat, parseBody, RAW_PARAMETER_TYPE } from
 import { planContext, type RequestContext, type RestRequest, type RestResponse } from './request-context.js';
 import { APPLIED_BY, isRawMedia, notAcceptable, RAW_MEDIA } from './request-headers.js';
 import { JSON_TYPE, maxAffectedExceeded, nullableNumber, renderRows, resultRow } from './response.js';
-import { qualifiedKey } from './schema-cache.js';
+import { qualifiedKey, type Routine } from './schema-cache.js';
 import { staleCache, transaction } from './transaction.js';
 
 /** GET and POST on /rpc/fn: the function a request calls, its arguments, and its result. */
@@ -33,29 +33,7 @@ export async function rpc(ctx: RequestContext, name: string): Promise<RestRespon
     // A parameter the cached signature lacks may be an argument of a newer definition.
     throw error instanceof ApiError ? cacheMiss(error) : error;
   }
-  let args: Record<string, unknown> | undefined;
-  let body: unknown;
-  let rawParameterType: string | undefined;
-  if (readMethod) {
-    // Repeated parameters fill a variadic argument: `?v=a&v=b`.
-    const variadic = new Set(candidates.flatMap((r) => r.args.filter((a) => a.variadic).map((a) => a.name)));
-    const collected = new Map<string, unknown>();
-    for (const [k, v] of query.rawParams) {
-      collected.set(k, variadic.has(k) ? [...((collected.get(k) as string[] | undefined) ?? []), v] : v);
-    }
-    args = Object.fromEntries(collected);
-  } else {
-    const format = bodyFormat(ctx.headers['content-type'], true);
-    if (isRawFormat(format)) {
-      // The body as is, for the function whose one unnamed parameter has the matching type.
-      body = parseBody(ctx.request.body, format);
-      rawParameterType = RAW_PARAMETER_TYPE[format];
-    } else {
-      body = ctx.request.body?.length ? parseBody(ctx.request.body, format) : {};
-      if (format === 'csv' && Array.isArray(body) && body.length === 1) body = body[0];
-      if (isObject(body)) args = body;
-    }
-  }
+  const { args, body, rawParameterType } = callArguments(ctx, query, candidates);
   const singleObject = prefer.params === 'single-object';
   const { routine, singleParam } = rawParameterType
     ? findRawRoutine(ctx.current, ctx.schema, name, rawParameterType)
@@ -143,6 +121,33 @@ async function rpcTransaction(
     if (readOnlyByVolatility && isPgError(error) && error.code === '25006') staleCache.add(error);
     throw error;
   }
+}
+
+/**
+ * What a call passes: for GET the query's arguments (repeated ones fill a variadic argument,
+ * `?v=a&v=b`); for POST the body's object, or under a raw content type the body as it is, for the
+ * function whose one unnamed parameter has the matching type.
+ */
+function callArguments(
+  ctx: RequestContext,
+  query: ParsedQuery,
+  candidates: readonly Routine[],
+): { args?: Record<string, unknown>; body?: unknown; rawParameterType?: string } {
+  if (ctx.method === 'GET' || ctx.method === 'HEAD') {
+    const variadic = new Set(candidates.flatMap((r) => r.args.filter((a) => a.variadic).map((a) => a.name)));
+    const collected = new Map<string, unknown>();
+    for (const [k, v] of query.rawParams) {
+      collected.set(k, variadic.has(k) ? [...((collected.get(k) as string[] | undefined) ?? []), v] : v);
+    }
+    return { args: Object.fromEntries(collected) };
+  }
+  const format = bodyFormat(ctx.headers['content-type'], true);
+  if (isRawFormat(format)) {
+    return { body: parseBody(ctx.request.body, format), rawParameterType: RAW_PARAMETER_TYPE[format] };
+  }
+  let body = ctx.request.body?.length ? parseBody(ctx.request.body, format) : {};
+  if (format === 'csv' && Array.isArray(body) && body.length === 1) body = body[0];
+  return isObject(body) ? { args: body, body } : { body };
 }
 
 export const RESERVED = new Set([
