@@ -900,6 +900,34 @@ describe('PostgREST conventions an app reaches only end to end (gateway, emulato
     expect((await withCookie()).data).toEqual([]);
   });
 
+  it('a result over the 6 MB a function URL returns → 500 PGRSTX00 JSON saying to page; a page of it is served', async () => {
+    await sql(
+      a.ref,
+      "create table public.bulky (id int primary key, pad text not null); insert into public.bulky select g, repeat('x', 7000) from generate_series(1, 1000) g",
+    );
+    const whole = await service.from('bulky').select('id, pad');
+    expect(whole.status).toBe(500);
+    expect(whole.data).toBeNull();
+    expect(whole.error).toMatchObject({ code: 'PGRSTX00' });
+    expect(whole.error?.hint).toMatch(/fewer rows/);
+    const page = await service.from('bulky').select('id, pad').order('id').limit(100);
+    expect(page.error).toBeNull();
+    expect(page.data).toHaveLength(100);
+  });
+
+  it('a subquery returning more than one row (SQLSTATE 21000) is the server’s error: 500, as PostgREST', async () => {
+    await sql(
+      a.ref,
+      'create function public.first_sku() returns text language sql stable as $$ select (select sku from public.products) $$',
+    );
+    const { status, error } = await service.rpc('first_sku');
+    expect(status).toBe(500);
+    expect(error).toMatchObject({
+      code: '21000',
+      message: 'more than one row returned by a subquery used as an expression',
+    });
+  });
+
   it('a misspelt embed → 400 PGRST200 whose hint names the table meant', async () => {
     const { data, error, status } = await service.from('products').select('sku, reveiws(stars)');
     expect(status).toBe(400);
