@@ -1,10 +1,10 @@
+import type pg from 'pg';
 import type { Context } from './context.js';
 import { randomSecret } from './crypto.js';
 import { AppError, conflict, messageOf, notFound } from './errors.js';
 import { applyLimits, type LimitsPatch } from './limits.js';
 import { setProjectConnectionLimit } from './project-db.js';
 import {
-  findProjectRow,
   getProject,
   limitsOf,
   type Project,
@@ -21,7 +21,7 @@ import {
 // What an operator changes on a live project: its name and limits (PATCH), and its data-API
 // settings and JWT secret (GET /postgrest, rotate).
 
-export async function renameProject(ctx: Context, ref: string, rawName: string): Promise<Project> {
+async function renameProject(ctx: Context, ref: string, rawName: string): Promise<Project> {
   const name = validateName(rawName);
   const { rows } = await ctx.db.query<ProjectRow>(
     `UPDATE tm.projects SET name = $2, version = version + 1, updated_at = $3
@@ -33,8 +33,27 @@ export async function renameProject(ctx: Context, ref: string, rawName: string):
   return toProject(ctx, rows[0]);
 }
 
-/** Where limits may change: the project database exists (a paused one too) and no step is running. */
-const LIMITS_STATUSES: readonly ProjectStatus[] = ['ACTIVE_HEALTHY', 'PAUSED'];
+/** Where limits and the JWT secret may change: the project database exists (a paused one too) and no step is running. */
+const SETTLED: readonly ProjectStatus[] = ['ACTIVE_HEALTHY', 'PAUSED'];
+
+/** Runs `change` under the project's lock on its row as it is then: 404 once removed, 409 unless settled. */
+async function changeSettled(
+  ctx: Context,
+  ref: string,
+  change: (db: pg.ClientBase, row: ProjectRow) => Promise<ProjectRow>,
+): Promise<ProjectRow> {
+  const found = await requireProjectRow(ctx.db, ref);
+  const changed = await withProjectLock(ctx, found.id, async (db) => {
+    const row = await projectRowById(db, found.id);
+    if (!row || row.status === 'REMOVED') throw notFound();
+    if (!SETTLED.includes(row.status)) {
+      throw conflict(`project is ${row.status}; expected ${SETTLED.join(' or ')}`, 'invalid_status');
+    }
+    return change(db, row);
+  });
+  // Waiting for the lock, withProjectLock always runs the callback.
+  return changed!;
+}
 
 /**
  * `PATCH /v1/projects/:ref`: a new name and/or limits (only the fields present change). A new
@@ -53,18 +72,12 @@ export async function updateProject(
   }
   const limitsPatch = patch.limits;
   const name = patch.name === undefined ? null : validateName(patch.name);
-  const found = await requireProjectRow(ctx.db, ref);
-  const result = await withProjectLock(ctx, found.id, async (db) => {
-    const row = await projectRowById(db, found.id);
-    if (!row || row.status === 'REMOVED') throw notFound();
-    if (!LIMITS_STATUSES.includes(row.status)) {
-      throw conflict(`project is ${row.status}; expected ACTIVE_HEALTHY or PAUSED`, 'invalid_status');
-    }
+  const updated = await changeSettled(ctx, ref, async (db, row) => {
     const limits = applyLimits(limitsOf(row), limitsPatch);
     if (limitsPatch.db_connections !== undefined) {
       await applyConnectionLimit(ctx, row, limits.db_connections);
     }
-    const updated = await db.query<ProjectRow>(
+    const { rows } = await db.query<ProjectRow>(
       `UPDATE tm.projects SET name = COALESCE($2, name), db_connection_limit = $3, rate_limit_rps = $4,
          rate_limit_burst = $5, db_size_limit_mb = $7, version = version + 1, updated_at = $6
        WHERE id = $1 RETURNING *`,
@@ -78,13 +91,12 @@ export async function updateProject(
         limits.db_size_mb,
       ],
     );
-    return updated.rows[0]!;
+    return rows[0]!;
   });
-  const row = result!;
-  ctx.log.info({ ref, limits: limitsOf(row) }, 'project limits updated');
+  ctx.log.info({ ref, limits: limitsOf(updated) }, 'project limits updated');
   if (name !== null) await ctx.invalidator.project(ref, 'renamed');
   await ctx.invalidator.project(ref, 'limits-updated');
-  return toProject(ctx, row);
+  return toProject(ctx, updated);
 }
 
 /** Sets the project database's CONNECTION LIMIT; a cluster that cannot do it now is a 503. */
@@ -114,19 +126,14 @@ export async function getPostgrestConfig(ctx: Context, ref: string) {
  * `GET /postgrest`, with the new secret. Only ACTIVE_HEALTHY or PAUSED projects (409 otherwise).
  */
 export async function rotateJwtSecret(ctx: Context, ref: string) {
-  const found = await requireProjectRow(ctx.db, ref);
-  const result = await withProjectLock(ctx, found.id, async (db) => {
+  const row = await changeSettled(ctx, ref, async (db, { id }) => {
     const { rows } = await db.query<ProjectRow>(
       `UPDATE tm.projects SET jwt_secret_enc = $2, version = version + 1, updated_at = $3
-       WHERE id = $1 AND status IN ('ACTIVE_HEALTHY', 'PAUSED') RETURNING *`,
-      [found.id, ctx.box.seal(randomSecret(32), secretAad.jwtSecret(found.id)), ctx.clock.now()],
+       WHERE id = $1 RETURNING *`,
+      [id, ctx.box.seal(randomSecret(32), secretAad.jwtSecret(id)), ctx.clock.now()],
     );
-    if (rows[0]) return rows[0];
-    const current = await findProjectRow(db, ref);
-    if (!current || current.id !== found.id) throw notFound();
-    throw conflict(`project is ${current.status}; expected ACTIVE_HEALTHY or PAUSED`, 'invalid_status');
+    return rows[0]!;
   });
-  const row = result!;
   ctx.log.info({ ref }, 'jwt secret rotated');
   await ctx.invalidator.project(ref, 'jwt-rotated');
   return postgrestConfig(ctx, row);

@@ -82,7 +82,7 @@ export const secretAad = {
   jwtSecret: (id: string) => `project:${id}:jwt-secret`,
 };
 
-export function projectEndpoint(ctx: Context, ref: string): string {
+function projectEndpoint(ctx: Context, ref: string): string {
   return ctx.settings.publicUrlTemplate.replaceAll('{ref}', ref);
 }
 
@@ -109,7 +109,7 @@ export const limitsOf = (row: ProjectRow): ProjectLimits => ({
 });
 
 /** A Supabase-style ref: 20 random lower-case letters. */
-export function generateRef(): string {
+function generateRef(): string {
   let ref = '';
   for (let i = 0; i < 20; i++) ref += String.fromCharCode(97 + randomInt(26));
   return ref;
@@ -123,7 +123,7 @@ export function validateName(raw: string): string {
   return name;
 }
 
-export function validateRef(ref: string): string {
+function validateRef(ref: string): string {
   if (!REF_PATTERN.test(ref)) {
     throw badRequest(
       'invalid project ref: 3 to 40 lower-case letters, digits or inner hyphens',
