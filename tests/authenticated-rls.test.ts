@@ -233,6 +233,20 @@ describe('rejected tokens (401, PostgREST bodies, never a silent downgrade to an
     expectPostgrestError(await read(wrongSecret), 401, 'PGRST301');
   });
 
+  it('a session that lost its token (Authorization: "Bearer" with nothing after it) → 401 PGRST301 "Empty JWT…", never anon', async () => {
+    for (const authorization of ['Bearer ', 'bearer']) {
+      const sdk = await supabaseFor(a.ref, a.publishableKey, undefined, { Authorization: authorization })
+        .from('todos')
+        .select('title');
+      expect(sdk.status).toBe(401);
+      expect(sdk.data).toBeNull();
+      expect(sdk.error).toMatchObject({
+        code: 'PGRST301',
+        message: 'Empty JWT is sent in Authorization header',
+      });
+    }
+  });
+
   it('a valid signature naming a database role the API may not assume → 42501, no data', async () => {
     for (const role of ['postgres', `owner_${a.ref}`, `authenticator_${b.ref}`, `owner_${b.ref}`]) {
       const token = await userToken(a.jwtSecret, { sub: alice, role });
