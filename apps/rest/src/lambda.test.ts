@@ -83,6 +83,23 @@ describe('lambda handler (Function URL payload 2.0)', () => {
     expect(JSON.parse((await handler(event('GET', '/rest/v1/rpc/lambda_shape'))).body)).toEqual([{ n: 1 }]);
   });
 
+  it('reports an unexpected failure to onError (the log by default) once', async () => {
+    // Nothing listens on this port: the database is unreachable.
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const { port } = closed.address() as AddressInfo;
+    await new Promise((resolve) => closed.close(resolve));
+    const reported: unknown[] = [];
+    const handler = createLambdaHandler(
+      { REST_DB_URL: `postgres://u:p@127.0.0.1:${port}/db`, SUPAPLANE_PROJECT_REF: 'lambdadown' },
+      { onError: (error) => reported.push(error) },
+    );
+    closers.push(handler.close);
+    const r = await handler(event('GET', '/rest/v1/books'));
+    expect(r.statusCode).toBe(503);
+    expect(reported).toHaveLength(1);
+  });
+
   it('answers each Set-Cookie a function sets in response.headers as a cookie of its own', async () => {
     const handler = createLambdaHandler({
       REST_DB_URL: inject('restDbUrl'),

@@ -53,7 +53,24 @@ interface Runtime {
 export interface LambdaHandlerOptions {
   /** Milliseconds clock (default `Date.now`); tests move it. */
   readonly now?: () => number;
+  /**
+   * Called with each unexpected (5xx) failure. Default: one JSON line on stderr with the error's
+   * code and message (never the request, its token or the configuration).
+   */
+  readonly onError?: (error: unknown) => void;
 }
+
+const logUnexpected = (error: unknown) => {
+  const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
+  console.error(
+    JSON.stringify({
+      level: 'error',
+      msg: 'rest: unexpected failure',
+      code: code ?? null,
+      error: String(message ?? error),
+    }),
+  );
+};
 
 /**
  * At most one config read per this long per instance, however many refused tokens arrive. A token
@@ -126,6 +143,7 @@ export function createLambdaHandler(
       // A frozen function cannot hold a LISTEN connection; misses reload the cache instead, and
       // the first request after REST_SCHEMA_CHECK_INTERVAL_MS (default 3 s) compares the catalogs.
       listenForReload: env.REST_LISTEN_FOR_RELOAD === 'true',
+      onError: options.onError ?? logUnexpected,
       ...(schemaCheckIntervalMs !== undefined ? { schemaCheckIntervalMs } : {}),
     }),
     pool,
