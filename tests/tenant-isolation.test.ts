@@ -198,7 +198,7 @@ describe("A's credentials on B's host", () => {
   });
 
   it("A's secret key as the Bearer next to B's publishable apikey (header or url param) → 401, the two keys disagree", async () => {
-    const mixed = [
+    const mixed: Array<{ path: string; headers: Record<string, string> }> = [
       { path: 'rpc/whoami', headers: { apikey: b.publishableKey, authorization: `Bearer ${a.secretKey}` } },
       {
         path: withQueryKey(b.publishableKey)('rpc/whoami'),
