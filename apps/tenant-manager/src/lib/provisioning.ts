@@ -126,43 +126,41 @@ export class Provisioner {
     return this.#finish(this.#deletions, projectId, (db) => finishDelete(this.ctx, db, projectId));
   }
 
-  /**
-   * Runs `work` under the project's lock until it succeeds (with backoff) or gives up; a lock held
-   * elsewhere is tried again. A failure is recorded on the session holding the lock, as a call's is.
-   */
+  /** Runs `work` under the project's lock until it succeeds (with backoff) or gives up; a lock held elsewhere is tried again. */
   #finish(runs: KeyedRuns, projectId: string, work: (db: pg.PoolClient) => Promise<unknown>): Promise<void> {
     return runs.start(projectId, () =>
       retryUntilSettled(this.#abort.signal, this.#backoffMs, this.#maxBackoffMs, async () => {
-        // Undefined only when the lock is held elsewhere (`work` finding nothing to do is settled).
-        const outcome = await this.#slot(() =>
-          withProjectLock(
-            this.ctx,
-            projectId,
-            async (db) => {
-              try {
-                await work(db);
-                return 'settled' as const;
-              } catch (error) {
-                const status = await recordUnfinished(
-                  this.ctx,
-                  db,
-                  projectId,
-                  error,
-                  this.transitionAttempts,
-                );
-                return status === null ? ('settled' as const) : ('retry' as const);
-              }
-            },
-            false,
-          ),
-        ).catch((error) => {
+        try {
+          const outcome = await this.#slot(() =>
+            withProjectLock(this.ctx, projectId, (db) => this.#finishOnce(db, projectId, work), false),
+          );
+          // Undefined only when the lock is held elsewhere.
+          return outcome ?? 'retry';
+        } catch (error) {
           // The management database itself: nothing could be recorded.
           this.ctx.log.warn({ projectId, err: messageOf(error) }, 'not finished; will retry');
-          return 'retry' as const;
-        });
-        return outcome ?? 'retry';
+          return 'retry';
+        }
       }),
     );
+  }
+
+  /**
+   * One attempt of `work` on the session holding the project's lock, where a failure is recorded as a
+   * call's is. `work` finding nothing to do, or the project's attempts used up, is settled.
+   */
+  async #finishOnce(
+    db: pg.PoolClient,
+    projectId: string,
+    work: (db: pg.PoolClient) => Promise<unknown>,
+  ): Promise<'settled' | 'retry'> {
+    try {
+      await work(db);
+      return 'settled';
+    } catch (error) {
+      const status = await recordUnfinished(this.ctx, db, projectId, error, this.transitionAttempts);
+      return status === null ? 'settled' : 'retry';
+    }
   }
 
   /**
