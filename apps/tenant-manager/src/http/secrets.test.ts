@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { admin, type Harness, startHarness } from '../../test/harness.js';
+import { admin, eventually, type Harness, startHarness } from '../../test/harness.js';
 
 let h: Harness;
 
@@ -61,6 +61,36 @@ describe('POST /v1/projects/:ref/secrets', () => {
       expect(await stored(ref)).toEqual([]);
     },
   );
+
+  it('a delete that began after the status check is seen: nothing is stored behind its teardown', async () => {
+    expect((await h.createProject('secrets-racing')).statusCode).toBe(201);
+    // A delete's first step, not yet committed when the request reads the project.
+    const deleting = await h.db.connect();
+    try {
+      await deleting.query('BEGIN');
+      await deleting.query(`UPDATE tm.projects SET status = 'GOING_DOWN' WHERE ref = 'secrets-racing'`);
+      let answered = false;
+      const pending = post('secrets-racing', [{ name: 'LATE', value: 'x' }]).finally(() => {
+        answered = true;
+      });
+      // The write waits for the delete's row lock (one that does not look at the status answers at once).
+      const waited = await eventually(async () => {
+        if (answered) return 'answered without waiting';
+        const { rows } = await h.db.query(
+          `SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%project_secrets%'`,
+        );
+        return rows[0] ? 'waited' : undefined;
+      });
+      expect(waited).toBe('waited');
+      await deleting.query('COMMIT');
+      const refused = await pending;
+      expect(refused.statusCode).toBe(409);
+      expect(refused.json()).toEqual({ message: 'project is GOING_DOWN', code: 'invalid_status' });
+    } finally {
+      deleting.release();
+    }
+    expect(await stored('secrets-racing')).toEqual([]);
+  });
 
   it('answers 404 for a removed project and stores nothing', async () => {
     expect((await h.createProject('secrets-gone')).statusCode).toBe(201);

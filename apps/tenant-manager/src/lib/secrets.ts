@@ -1,6 +1,6 @@
 import type { Context } from './context.js';
 import { sha256Hex } from './crypto.js';
-import { badRequest } from './errors.js';
+import { badRequest, conflict } from './errors.js';
 import { requireProjectForCredentials, requireProjectRow } from './projects.js';
 
 /** A project secret as listed: its name and a digest of its value (never the value). */
@@ -45,10 +45,17 @@ export async function upsertSecrets(
     throw badRequest('duplicate secret names in one request', 'duplicate_name');
   }
   const project = await requireProjectForCredentials(ctx.db, ref);
-  // One statement, so a request is stored whole or not at all.
-  await ctx.db.query(
-    `INSERT INTO tm.project_secrets (project_id, name, value_enc, digest, updated_at)
-     SELECT $1, name, value_enc, digest, $5 FROM unnest($2::text[], $3::text[], $4::text[]) AS s(name, value_enc, digest)
+  // One statement, so a request is stored whole or not at all. It looks at the status again under a
+  // share lock on the project's row: a delete begun since the check above either waits for this
+  // write (and its teardown removes what it stored) or is seen, and nothing is stored.
+  const { rowCount } = await ctx.db.query(
+    `WITH project AS (
+       SELECT id FROM tm.projects
+       WHERE id = $1 AND status NOT IN ('GOING_DOWN', 'INIT_FAILED', 'REMOVED') FOR SHARE
+     )
+     INSERT INTO tm.project_secrets (project_id, name, value_enc, digest, updated_at)
+     SELECT project.id, s.name, s.value_enc, s.digest, $5
+     FROM project, unnest($2::text[], $3::text[], $4::text[]) AS s(name, value_enc, digest)
      ON CONFLICT (project_id, name) DO UPDATE
        SET value_enc = excluded.value_enc, digest = excluded.digest, updated_at = excluded.updated_at`,
     [
@@ -59,6 +66,11 @@ export async function upsertSecrets(
       ctx.clock.now(),
     ],
   );
+  if (!rowCount) {
+    // The status changed in between: answer as the check would now (404 or 409).
+    const now = await requireProjectForCredentials(ctx.db, ref);
+    throw conflict(`project is ${now.status}`, 'invalid_status');
+  }
 }
 
 /** Deletes secrets by name; names that do not exist are ignored. Returns how many were deleted. */
