@@ -8,7 +8,7 @@ import { LRUCache } from 'lru-cache';
 import type { Logger } from 'pino';
 import type { Dispatcher } from 'undici';
 import { isBrowserRequest, readClientCredentials } from './api-key-source.js';
-import { type ClientHead, readClientHead, upstreamHeaders } from './client-head.js';
+import { readClientHead, upstreamHeaders } from './client-head.js';
 import type { Clock } from './clock.js';
 import type { GatewayConfig } from './config.js';
 import type { CredentialsSource } from './credentials.js';
@@ -35,7 +35,15 @@ import { UsageMeter } from './usage.js';
 import { createUpstreamAllowlist } from './upstream-allowlist.js';
 import { type RelayObserver, UpstreamRelay, isRelayedResponseHeader } from './upstream-relay.js';
 import { openTunnel } from './websocket-tunnel.js';
-import { EMPTY_BODY, discardUnreadBody, readBody } from './request-body.js';
+import { EMPTY_BODY, readBody } from './request-body.js';
+import {
+  type RequestState,
+  type Upgrade,
+  answer,
+  applyLeadingHeaders,
+  errorSummary,
+  leadingHeaders,
+} from './request-state.js';
 import { localhostLookup } from './localhost-lookup.js';
 import { warmUpColdPath } from './warm-up.js';
 
@@ -104,17 +112,6 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 const BODYLESS = new Set(['GET', 'HEAD', 'OPTIONS', 'DELETE']);
 /** The status metrics and logs give a request the client left before any answer (nginx's). */
 const CLIENT_CLOSED = 499;
-/**
- * The upstreams' own CORS headers are dropped, so this list covers what each one exposes and its
- * client reads: PostgREST (counts, inserts), GoTrue (`X-Supabase-Api-Version` decides how auth-js reads
- * error codes; admin pagination), Edge Functions (`x-relay-error`), Storage's resumable uploads (tus),
- * and the gateway's own `Retry-After`. One constant string: nothing per request.
- */
-const EXPOSED_HEADERS =
-  'Content-Range, Content-Location, Content-Profile, Content-Encoding, Preference-Applied, Range-Unit, ' +
-  'Location, Date, ETag, X-Request-Id, Retry-After, X-Total-Count, Link, X-Supabase-Api-Version, ' +
-  'X-Relay-Error, Upload-Offset, Upload-Length, Upload-Metadata, Upload-Expires, Tus-Resumable, ' +
-  'Tus-Version, Tus-Max-Size, Tus-Extension';
 const DEFAULT_ALLOWED_HEADERS =
   'authorization, apikey, content-type, content-profile, accept-profile, prefer, range, x-client-info, x-supabase-api-version';
 
@@ -755,40 +752,8 @@ export function buildGateway(options: GatewayOptions): Gateway {
     };
   }
 
-  /** The gateway's own response headers, as a flat list: `x-request-id`, and CORS on project hosts. */
-  function leadingHeaders(state: RequestState): string[] {
-    return state.cors
-      ? [
-          'x-request-id',
-          state.requestId,
-          'access-control-allow-origin',
-          '*',
-          'access-control-expose-headers',
-          EXPOSED_HEADERS,
-        ]
-      : ['x-request-id', state.requestId];
-  }
-
-  function applyLeadingHeaders(res: ServerResponse, state: RequestState): void {
-    const headers = leadingHeaders(state);
-    for (let i = 0; i < headers.length; i += 2) res.setHeader(headers[i]!, headers[i + 1]!);
-  }
-
-  /** A refusal (or any JSON answer) with the gateway's own headers. */
   function reply(res: ServerResponse, state: RequestState, refusal: Refusal): void {
-    applyLeadingHeaders(res, state);
-    sendJson(res, refusal);
-    // A body not read yet (the request was refused first) is dropped within bounds.
-    const req = res.req;
-    const head = state.head;
-    const length = head['content-length'];
-    if (
-      !state.upgrade &&
-      !req.readableEnded &&
-      ((length !== undefined && length !== '0') || head['transfer-encoding'] !== undefined)
-    ) {
-      discardUnreadBody(req, res, 2 * config.bodyLimitBytes);
-    }
+    answer(res, state, refusal, config.bodyLimitBytes);
   }
 
   /** For a node:http server's `upgrade` event: the same checks, then a byte tunnel. */
@@ -842,41 +807,6 @@ function projectRefusal(project: ProjectRuntime | null): Refusal | null {
   if (project.status === 'ACTIVE_HEALTHY') return null;
   if (project.status === 'PAUSED' || project.status === 'PAUSING') return refusals.projectPaused;
   return refusals.projectUnavailable(project.status);
-}
-
-interface RequestState {
-  prefix: ServiceName | 'other' | 'none';
-  ref: string | null;
-  relay: UpstreamRelay | null;
-  /** Set for HTTP upgrade (WebSocket) requests. */
-  upgrade: Upgrade | null;
-  readonly requestId: string;
-  /** A project host's answer: CORS headers go with it. */
-  cors: boolean;
-  /** The request's headers, read once (client-head.ts). */
-  readonly head: ClientHead;
-  /** The request counts toward the usage of project `ref` (docs/contracts.md, "Usage counters"). */
-  metered: boolean;
-  /** Refused by the project's rate limit. */
-  rateLimited: boolean;
-  /** Request body bytes forwarded upstream; for a WebSocket tunnel, the client's bytes through it. */
-  ingressBytes: number;
-  /** A WebSocket tunnel's bytes from the upstream (a relayed response counts `relay.bytesRelayed`). */
-  egressBytes: number;
-  /** The client waits for `100 Continue` before it sends the body. */
-  readonly expectsContinue: boolean;
-}
-
-interface Upgrade {
-  readonly socket: Socket;
-  readonly head: Buffer;
-}
-
-/** Error name, code and message only: never headers or bodies that may carry secrets. */
-function errorSummary(error: unknown): Record<string, unknown> {
-  if (error instanceof Error)
-    return { name: error.name, code: (error as { code?: string }).code, message: error.message };
-  return { message: String(error) };
 }
 
 export type { Refusal };
