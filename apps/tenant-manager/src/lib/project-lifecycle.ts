@@ -213,6 +213,10 @@ export function deleteProject(ctx: Context, ref: string, work: UnfinishedWork): 
   );
 }
 
+/**
+ * Takes a project to REMOVED (from any status, GOING_DOWN first) on the session holding its lock;
+ * a GOING_DOWN one left by a failure or a crash is finished the same way. Undefined once removed.
+ */
 export async function finishDelete(
   ctx: Context,
   db: pg.ClientBase,
@@ -288,19 +292,15 @@ function transition(ctx: Context, ref: string, t: Transition, work: UnfinishedWo
 /**
  * Finishes a pause or restore that was cut off (the process died, or a step failed): a PAUSING
  * project completes its pause, a RESTORING one its restore. Every step is idempotent, so steps that
- * had in fact completed are harmless to re-run. The caller holds the project's lock. Undefined when
- * the project is in neither state (finished meanwhile, removed).
+ * had in fact completed are harmless to re-run. The caller holds the project's lock. Nothing to do
+ * when the project is in neither state (finished meanwhile, removed).
  */
-export async function finishTransition(
-  ctx: Context,
-  db: pg.ClientBase,
-  id: string,
-): Promise<Project | undefined> {
+export async function finishTransition(ctx: Context, db: pg.ClientBase, id: string): Promise<void> {
   const row = await projectRowById(db, id);
   const t = [PAUSE, RESTORE].find((candidate) => candidate.via === row?.status);
-  if (!row || !t) return undefined;
+  if (!row || !t) return;
   ctx.log.info({ ref: row.ref, status: row.status }, 'finishing an interrupted pause or restore');
-  return toProject(ctx, await runTransition(ctx, db, row, t));
+  await runTransition(ctx, db, row, t);
 }
 
 /** From `t.from` or `t.via` to `t.to`; the caller holds the project's lock. */
@@ -314,10 +314,14 @@ async function runTransition(
   const step = (name: TransitionStep) => ctx.faults?.beforeTransitionStep?.(name, ref);
   if (row.status !== t.via) await setStatus(ctx, db, row.id, t.via);
   await step('prepare');
-  if (!t.open) await ctx.invalidator.project(ref, 'paused', await keyHashes(db, row.id));
-  // The start-up reconciliation skips paused projects: a restored one gets the current environment
-  // (its function token among it) and function URL here, before it serves again.
-  if (t.open) await ensureProjectFunction(ctx, db, row);
+  if (t.open) {
+    // The start-up reconciliation skips paused projects: a restored one gets the current environment
+    // (its function token among it) and function URL here, before it serves again.
+    await ensureProjectFunction(ctx, db, row);
+  } else {
+    // Gateways refuse the project's keys before its database refuses connections.
+    await ctx.invalidator.project(ref, 'paused', await keyHashes(db, row.id));
+  }
   const cluster = await ctx.clusters.get(row.cluster_id!);
   // Before connections are allowed again: a restored database is never without its limits.
   if (t.open) {
