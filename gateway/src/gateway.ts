@@ -36,6 +36,7 @@ import { createUpstreamAllowlist } from './upstream-allowlist.js';
 import { type RelayObserver, UpstreamRelay, isRelayedResponseHeader } from './upstream-relay.js';
 import { openTunnel } from './websocket-tunnel.js';
 import { EMPTY_BODY, readBody } from './request-body.js';
+import { RequestLog } from './request-log.js';
 import {
   type RequestState,
   type Upgrade,
@@ -110,8 +111,6 @@ const SAFE_PATH = /^\/[A-Za-z0-9\-._~!$&'()*+,;=:@%/]*$/;
 const BAD_PATH = /(^|\/)(\.|%2e){1,2}(\/|$)|\/\/|%(?![0-9a-f]{2})/i;
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 const BODYLESS = new Set(['GET', 'HEAD', 'OPTIONS', 'DELETE']);
-/** The status metrics and logs give a request the client left before any answer (nginx's). */
-const CLIENT_CLOSED = 499;
 const DEFAULT_ALLOWED_HEADERS =
   'authorization, apikey, content-type, content-profile, accept-profile, prefer, range, x-client-info, x-supabase-api-version';
 
@@ -269,34 +268,14 @@ export function buildGateway(options: GatewayOptions): Gateway {
         })
       : null;
 
+  const requestLog = new RequestLog(logger, metrics, usage, config.logSampleEvery);
+
   let inFlight = 0;
   /** WebSocket tunnels past their 101: counted in `inFlight` until they close, but nothing to drain. */
   let openTunnels = 0;
   let shuttingDown = false;
   /** Upgraded (WebSocket) client sockets: the HTTP server no longer tracks them. */
   const tunnels = new Set<Socket>();
-
-  // Successful requests are logged one in `logSampleEvery` (the first one included), and so are
-  // rate-limited ones, counted apart: a client hammering past its project's limit must not flood the
-  // logs (the metrics count every one). Other refusals, errors and aborted requests are always
-  // logged. At debug level every request is.
-  const untilNextLog = { ok: 0, throttled: 0 };
-  const sampled = (kind: keyof typeof untilNextLog): boolean => {
-    if (untilNextLog[kind] === 0) {
-      untilNextLog[kind] = config.logSampleEvery - 1;
-      return true;
-    }
-    untilNextLog[kind]--;
-    return false;
-  };
-  const logEverything = () => logger.isLevelEnabled('debug') || config.logSampleEvery <= 1;
-  const shouldLog = (status: number, aborted: boolean): boolean => {
-    if (!logger.isLevelEnabled('info')) return false;
-    if (aborted || logEverything()) return true;
-    if (status >= 200 && status < 300) return sampled('ok');
-    if (status === 429) return sampled('throttled');
-    return true;
-  };
 
   function handle(
     req: IncomingMessage,
@@ -329,37 +308,7 @@ export function buildGateway(options: GatewayOptions): Gateway {
       inFlight--;
       const aborted = !res.writableFinished;
       if (aborted) state.relay?.cancel();
-      // Unanswered, res.statusCode is node's default 200. A tunnel's 101 went out on the socket itself.
-      const status = res.headersSent || res.statusCode === 101 ? res.statusCode : CLIENT_CLOSED;
-      metrics.request(state.prefix, status);
-      if (usage && state.metered) {
-        usage.record(
-          state.ref!,
-          state.prefix,
-          // Unanswered (the client left first): no status class, not node's default 200.
-          res.headersSent ? res.statusCode : 0,
-          state.ingressBytes,
-          state.relay ? state.relay.bytesRelayed : state.egressBytes,
-          state.rateLimited,
-        );
-      }
-      if (shouldLog(status, aborted)) {
-        const url = req.url ?? '';
-        const q = url.indexOf('?');
-        logger.info(
-          {
-            reqId: requestId,
-            method: req.method,
-            path: q < 0 ? url : url.slice(0, q),
-            status,
-            ms: Math.round((performance.now() - started) * 100) / 100,
-            ref: state.ref,
-            prefix: state.prefix,
-            aborted,
-          },
-          'request',
-        );
-      }
+      requestLog.closed(req, res, state, started, aborted);
     });
     if (shuttingDown) {
       res.setHeader('connection', 'close');
