@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import { type IncomingMessage, ServerResponse } from 'node:http';
-import { hostname } from 'node:os';
 import type { LookupFunction, Socket } from 'node:net';
 import { type ApiKeyType, hashApiKey, parseApiKey, verifyApiKey } from '@supaplane/keys';
 import type { Redis } from 'ioredis';
@@ -12,15 +11,18 @@ import { readClientHead, upstreamHeaders } from './client-head.js';
 import type { Clock } from './clock.js';
 import type { GatewayConfig } from './config.js';
 import type { CredentialsSource } from './credentials.js';
-import { CircuitBreaker } from './circuit-breaker.js';
-import type { InternalApi, OriginResult } from './internal-api.js';
+import type { InternalApi } from './internal-api.js';
 import type { GatewayMetrics } from './metrics.js';
 import { MintedTokenCache } from './minted-tokens.js';
 import { matchHost } from './project-host.js';
 import { ProjectRateLimiter } from './rate-limit.js';
-import { ProjectRuntime, type ServiceName, type UpstreamTarget, serviceForPath } from './project-runtime.js';
-import { type ApiKeyRecord, type ProjectRecord, parseApiKeyRecord, parseProjectRecord } from './records.js';
-import { RedisLayer, apiKeyRedisKey, projectRedisKey } from './redis-layer.js';
+import {
+  type ProjectRuntime,
+  type ServiceName,
+  type UpstreamTarget,
+  serviceForPath,
+} from './project-runtime.js';
+import type { ApiKeyRecord, ProjectRecord } from './records.js';
 import { type Refusal, jwtRefusal, refusals, sendJson } from './responses.js';
 import {
   EMPTY_PAYLOAD_SHA256,
@@ -30,13 +32,14 @@ import {
   parseQuery,
   sha256Hex,
 } from './sigv4.js';
-import { type CacheLookup, TieredCache } from './tiered-cache.js';
+import type { CacheLookup, TieredCache } from './tiered-cache.js';
 import { UsageMeter } from './usage.js';
 import { createUpstreamAllowlist } from './upstream-allowlist.js';
 import { type RelayObserver, UpstreamRelay, isRelayedResponseHeader } from './upstream-relay.js';
 import { openTunnel } from './websocket-tunnel.js';
 import { EMPTY_BODY, readBody } from './request-body.js';
 import { RequestLog } from './request-log.js';
+import { createRegistryCaches } from './registry-caches.js';
 import {
   type RequestState,
   type Upgrade,
@@ -117,10 +120,8 @@ const DEFAULT_ALLOWED_HEADERS =
 /** The gateway's request path: host → key → project → token → SigV4 → upstream → relay. */
 export function buildGateway(options: GatewayOptions): Gateway {
   const { config, clock, logger, metrics, upstreamDispatcher } = options;
-  const preconnect = options.preconnect ?? null;
   const signer = createSigV4Signer();
   const isAllowedUpstream = createUpstreamAllowlist(config.upstreamHostAllowlist);
-  let redis: RedisLayer | null = null;
   const mintedTokens = new MintedTokenCache(config.cache.maxEntries);
   // Checksum and lookup hash of keys already seen, so a warm request hashes nothing.
   const checkedKeys = new LRUCache<string, { ref: string; type: ApiKeyType; hash: string }>({
@@ -129,13 +130,10 @@ export function buildGateway(options: GatewayOptions): Gateway {
 
   const rateLimiter = new ProjectRateLimiter();
   // Bounds on lookups of what this instance has not cached (config.ts): per instance, so never
-  // divided among instances like the projects' own limits. The registry's bucket is `*registry`,
-  // which no ref can be.
+  // divided among instances like the projects' own limits (registry-caches.ts takes one bucket).
   const lookupBudget = new ProjectRateLimiter();
   const perSecond = (rate: number) => ({ requestsPerSecond: rate, burst: 2 * rate });
   const newKeyBudget = perSecond(config.newKeysPerProjectPerSecond);
-  const registryBudget = perSecond(config.registryLookupsPerSecond);
-  let lastThrottleLog = 0;
 
   // One observer for every relay: the request context lives on the relay itself.
   const relayObserver: RelayObserver = {
@@ -149,120 +147,18 @@ export function buildGateway(options: GatewayOptions): Gateway {
     },
   };
 
-  const common = {
-    maxEntries: config.cache.maxEntries,
-    freshTtlMs: config.cache.freshTtlMs,
-    staleTtlMs: config.cache.staleTtlMs,
-    negativeTtlMs: config.cache.negativeTtlMs,
-    redisTtlSeconds: config.cache.redisTtlSeconds,
-    clock,
-  };
-  const remote = {
-    get: (key: string) => (redis ? redis.get(key) : Promise.resolve(undefined)),
-    set: (key: string, value: string, ttl: number) => redis?.set(key, value, ttl),
-  };
-  // Fail fast while the tenant-manager is down instead of queueing every miss behind its timeout.
-  const registryBreaker = new CircuitBreaker({ failureThreshold: 5, openMs: 2_000, clock });
-  let lastRegistryErrorLog = 0;
-  async function fromRegistry<R>(load: () => Promise<OriginResult<R>>): Promise<OriginResult<R>> {
-    // Over budget: like an outage for this lookup (a stale entry still serves), but no breaker count.
-    // An open breaker already bounds the calls (one trial per interval): no budget is spent then.
-    if (
-      registryBudget.requestsPerSecond > 0 &&
-      !registryBreaker.isOpen &&
-      lookupBudget.take('*registry', registryBudget, clock.now()) > 0
-    ) {
-      const now = clock.now();
-      if (now - lastThrottleLog > 5_000) {
-        lastThrottleLog = now;
-        logger.warn(
-          { perSecond: registryBudget.requestsPerSecond },
-          'tenant-manager lookups over budget; refusing keys and projects not cached',
-        );
-      }
-      throw new Error('tenant-manager lookup budget spent');
-    }
-    if (!registryBreaker.allow()) throw new Error('tenant-manager circuit open');
-    try {
-      const result = await load();
-      registryBreaker.success();
-      return result;
-    } catch (error) {
-      registryBreaker.failure();
-      const now = clock.now();
-      if (now - lastRegistryErrorLog > 5_000) {
-        lastRegistryErrorLog = now;
-        logger.warn(
-          { err: errorSummary(error) },
-          'tenant-manager lookup failed; serving cached entries only',
-        );
-      }
-      throw error;
-    }
-  }
-  const projects = new TieredCache<ProjectRecord, ProjectRuntime>({
-    ...common,
-    redisKey: projectRedisKey,
-    remote: options.createRedis ? remote : null,
-    origin: (ref) => fromRegistry(() => options.internalApi.projectConfig(ref)),
-    parse: parseProjectRecord,
-    compile(record) {
-      const runtime = new ProjectRuntime(record, isAllowedUpstream, config.awsRegion, !config.localMode);
-      // Only origins that passed the allow-list (a `disallowed` slot has none) are ever dialled.
-      const rest = runtime.upstreams.get('rest');
-      if (preconnect && rest && rest.kind !== 'disallowed' && runtime.status === 'ACTIVE_HEALTHY') {
-        preconnect(rest.origin);
-      }
-      return runtime;
-    },
-    observer: { lookup: (layer, result) => metrics.cacheLookup('project', layer, result) },
+  const { projects, keys, redis } = createRegistryCaches({
+    ...options,
+    isAllowedUpstream,
+    rateLimiter,
+    lookupBudget,
+    registryBudget: perSecond(config.registryLookupsPerSecond),
   });
-  const keys = new TieredCache<ApiKeyRecord, ApiKeyRecord>({
-    ...common,
-    redisKey: apiKeyRedisKey,
-    remote: options.createRedis ? remote : null,
-    origin: (hash) => fromRegistry(() => options.internalApi.apiKey(hash)),
-    parse: parseApiKeyRecord,
-    compile: (record) => record,
-    observer: { lookup: (layer, result) => metrics.cacheLookup('key', layer, result) },
-  });
-
-  if (options.createRedis) {
-    redis = new RedisLayer({
-      createClient: options.createRedis,
-      commandTimeoutMs: config.redisCommandTimeoutMs,
-      clock,
-      logger,
-      onInvalidation(message) {
-        if (message.kind === 'project') {
-          projects.invalidate(message.ref);
-          keys.invalidateWhere((key) => key.ref === message.ref);
-        } else {
-          keys.invalidate(message.keyHash);
-        }
-        logger.info({ kind: message.kind, ref: message.ref, reason: message.reason }, 'cache invalidated');
-      },
-      onResubscribed() {
-        projects.clear();
-        keys.clear();
-      },
-      presence: {
-        instanceId: `${hostname()}:${process.pid}:${randomUUID()}`,
-        onInstances(count) {
-          rateLimiter.setInstances(count);
-          metrics.liveInstances(count);
-        },
-      },
-    });
-  } else {
-    logger.warn('REDIS_URL not set: running on the in-process cache alone (no cross-instance invalidation)');
-  }
-  const layer = redis;
   // Per-project usage for the operator (tenant-manager's usage API): counted here, stored in Redis.
   const usage =
-    layer && config.usageFlushMs > 0
+    redis && config.usageFlushMs > 0
       ? new UsageMeter({
-          sink: (hour, counts) => layer.addUsage(hour, counts),
+          sink: (hour, counts) => redis.addUsage(hour, counts),
           clock,
           flushEveryMs: config.usageFlushMs,
         })
