@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { type IncomingMessage, ServerResponse } from 'node:http';
-import type { LookupFunction, Socket } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import { type ApiKeyType, hashApiKey, parseApiKey, verifyApiKey } from '@supaplane/keys';
 import type { Redis } from 'ioredis';
 import { LRUCache } from 'lru-cache';
@@ -16,12 +16,7 @@ import type { GatewayMetrics } from './metrics.js';
 import { MintedTokenCache } from './minted-tokens.js';
 import { matchHost } from './project-host.js';
 import { ProjectRateLimiter } from './rate-limit.js';
-import {
-  type ProjectRuntime,
-  type ServiceName,
-  type UpstreamTarget,
-  serviceForPath,
-} from './project-runtime.js';
+import { type ProjectRuntime, type ServiceName, serviceForPath } from './project-runtime.js';
 import type { ApiKeyRecord, ProjectRecord } from './records.js';
 import { type Refusal, jwtRefusal, refusals, sendJson } from './responses.js';
 import {
@@ -35,8 +30,8 @@ import {
 import type { CacheLookup, TieredCache } from './tiered-cache.js';
 import { UsageMeter } from './usage.js';
 import { createUpstreamAllowlist } from './upstream-allowlist.js';
-import { type RelayObserver, UpstreamRelay, isRelayedResponseHeader } from './upstream-relay.js';
-import { openTunnel } from './websocket-tunnel.js';
+import { type RelayObserver, UpstreamRelay } from './upstream-relay.js';
+import { WebSocketUpgrades } from './websocket-upgrade.js';
 import { EMPTY_BODY, readBody } from './request-body.js';
 import { RequestLog } from './request-log.js';
 import { createRegistryCaches } from './registry-caches.js';
@@ -48,7 +43,6 @@ import {
   errorSummary,
   leadingHeaders,
 } from './request-state.js';
-import { localhostLookup } from './localhost-lookup.js';
 import { warmUpColdPath } from './warm-up.js';
 
 export interface GatewayOptions {
@@ -165,13 +159,10 @@ export function buildGateway(options: GatewayOptions): Gateway {
       : null;
 
   const requestLog = new RequestLog(logger, metrics, usage, config.logSampleEvery);
+  const upgrades = new WebSocketUpgrades(config, logger, usage);
 
   let inFlight = 0;
-  /** WebSocket tunnels past their 101: counted in `inFlight` until they close, but nothing to drain. */
-  let openTunnels = 0;
   let shuttingDown = false;
-  /** Upgraded (WebSocket) client sockets: the HTTP server no longer tracks them. */
-  const tunnels = new Set<Socket>();
 
   function handle(
     req: IncomingMessage,
@@ -378,7 +369,7 @@ export function buildGateway(options: GatewayOptions): Gateway {
     }
 
     if (state.upgrade) {
-      return tunnel(req, res, state, state.upgrade, requestId, upstream, path, queryPairs, bearer);
+      return upgrades.tunnel(req, res, state, upstream, path, queryPairs, bearer);
     }
 
     // No body declared: nothing to wait for (most reads), so no promise either.
@@ -438,82 +429,6 @@ export function buildGateway(options: GatewayOptions): Gateway {
       },
       relay,
     );
-  }
-
-  /** WebSocket upgrades (Realtime) go to plain in-VPC upstreams only: function URLs cannot upgrade. */
-  function tunnel(
-    req: IncomingMessage,
-    res: ServerResponse,
-    state: RequestState,
-    upgrade: Upgrade,
-    requestId: string,
-    upstream: UpstreamTarget,
-    path: string,
-    queryPairs: QueryPair[],
-    bearer: string | null,
-  ): void {
-    if (upstream.kind !== 'http') {
-      reply(res, state, refusals.upgradeNotSupported);
-      return;
-    }
-    // Another protocol (h2c above all) would hand the client a connection to the upstream on which
-    // it opens any request it likes, past every check here.
-    if (state.head.upgrade?.toLowerCase() !== 'websocket') {
-      reply(res, state, refusals.upgradeProtocolNotSupported);
-      return;
-    }
-    const headers = upstreamHeaders(state.head, req.socket, config.trustedProxyHops);
-    if (bearer) headers.push('x-client-authorization', bearer);
-    headers.push('x-request-id', requestId, 'host', upstream.host, 'connection', 'Upgrade');
-    headers.push('upgrade', 'websocket');
-    const queryString = formatQuery(queryPairs);
-    const target = new URL(upstream.origin);
-    openTunnel({
-      client: upgrade.socket,
-      head: upgrade.head,
-      upstream: {
-        protocol: target.protocol,
-        hostname: target.hostname,
-        port: Number(target.port) || (target.protocol === 'https:' ? 443 : 80),
-      },
-      method: req.method ?? 'GET',
-      path: queryString ? `${upstream.basePath}${path}?${queryString}` : upstream.basePath + path,
-      headers,
-      traffic: state,
-      connectTimeoutMs: config.upstreamConnectTimeoutMs,
-      responseTimeoutMs: config.upstreamHeadersTimeoutMs,
-      ...(config.localMode ? { lookup: localhostLookup as LookupFunction } : {}),
-      onUpgraded() {
-        res.statusCode = 101;
-        openTunnels++;
-        // Its bytes are filed hour by hour while it is open; `record` takes the rest when it closes.
-        const untrack = usage?.track(state.ref!, state);
-        res.once('close', () => {
-          openTunnels--;
-          untrack?.();
-        });
-      },
-      onDeclined(response) {
-        // An ordinary answer: relayed as such, and the client's connection ends with it.
-        const relayed = leadingHeaders(state);
-        const raw = response.rawHeaders;
-        for (let i = 0; i < raw.length; i += 2) {
-          const name = raw[i]!.toLowerCase();
-          if (isRelayedResponseHeader(name)) relayed.push(name, raw[i + 1]!);
-        }
-        res.writeHead(response.statusCode ?? 502, relayed);
-        response.on('data', (chunk: Buffer) => {
-          state.egressBytes += chunk.length;
-        });
-        response.once('error', () => res.destroy());
-        response.once('aborted', () => res.destroy());
-        response.pipe(res);
-      },
-      onConnectError(error) {
-        logger.warn({ reqId: requestId, err: errorSummary(error) }, 'upstream upgrade failed');
-        reply(res, state, refusals.upstreamUnreachable);
-      },
-    });
   }
 
   /** Auth's browser-facing redirects (email links, OAuth) carry no key, as in Supabase's Kong setup. */
@@ -601,26 +516,9 @@ export function buildGateway(options: GatewayOptions): Gateway {
     answer(res, state, refusal, config.bodyLimitBytes);
   }
 
-  /** For a node:http server's `upgrade` event: the same checks, then a byte tunnel. */
-  function handleUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
-    tunnels.add(socket);
-    socket.once('close', () => tunnels.delete(socket));
-    const res = new ServerResponse(req);
-    res.assignSocket(socket);
-    res.shouldKeepAlive = false;
-    res.once('finish', () => {
-      socket.end();
-      // The socket is no longer the HTTP server's to time out: a client that never closes its half
-      // would hold it (and count as in flight) for ever.
-      setTimeout(() => socket.destroy(), 1_000).unref();
-    });
-    socket.on('error', () => socket.destroy());
-    handle(req, res, { socket, head });
-  }
-
   return {
     handle,
-    handleUpgrade,
+    handleUpgrade: (req, socket, head) => handle(req, upgrades.respondOn(req, socket), { socket, head }),
     handleExpectContinue: (req, res) => handle(req, res, null, true),
     ready,
     warmUp: () =>
@@ -631,13 +529,13 @@ export function buildGateway(options: GatewayOptions): Gateway {
         requireHttps: !config.localMode,
       }),
     get inFlight() {
-      return inFlight - openTunnels;
+      return inFlight - upgrades.openTunnels;
     },
     beginShutdown() {
       shuttingDown = true;
     },
     async close() {
-      for (const socket of tunnels) socket.destroy();
+      upgrades.closeAll();
       await usage?.close();
       await redis?.close();
     },
