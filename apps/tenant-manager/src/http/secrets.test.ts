@@ -62,35 +62,54 @@ describe('POST /v1/projects/:ref/secrets', () => {
     },
   );
 
-  it('a delete that began after the status check is seen: nothing is stored behind its teardown', async () => {
-    expect((await h.createProject('secrets-racing')).statusCode).toBe(201);
-    // A delete's first step, not yet committed when the request reads the project.
-    const deleting = await h.db.connect();
-    try {
-      await deleting.query('BEGIN');
-      await deleting.query(`UPDATE tm.projects SET status = 'GOING_DOWN' WHERE ref = 'secrets-racing'`);
-      let answered = false;
-      const pending = post('secrets-racing', [{ name: 'LATE', value: 'x' }]).finally(() => {
-        answered = true;
-      });
-      // The write waits for the delete's row lock (one that does not look at the status answers at once).
-      const waited = await eventually(async () => {
-        if (answered) return 'answered without waiting';
-        const { rows } = await h.db.query(
-          `SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%project_secrets%'`,
-        );
-        return rows[0] ? 'waited' : undefined;
-      });
-      expect(waited).toBe('waited');
-      await deleting.query('COMMIT');
-      const refused = await pending;
-      expect(refused.statusCode).toBe(409);
-      expect(refused.json()).toEqual({ message: 'project is GOING_DOWN', code: 'invalid_status' });
-    } finally {
-      deleting.release();
-    }
-    expect(await stored('secrets-racing')).toEqual([]);
-  });
+  // Secrets, API keys and signing keys alike: each write looks at the status again under a share lock.
+  it.each([
+    { route: 'secrets', payload: [{ name: 'LATE', value: 'x' }], table: 'tm.project_secrets' },
+    { route: 'api-keys', payload: { type: 'secret', name: 'late' }, table: 'tm.api_keys' },
+    { route: 'signing-keys', payload: undefined, table: 'tm.signing_keys' },
+  ])(
+    'a delete that began after the status check is seen by POST …/$route: nothing is stored behind its teardown',
+    async ({ route, payload, table }) => {
+      const ref = `racing-${route}`;
+      expect((await h.createProject(ref)).statusCode).toBe(201);
+      const rows = async () =>
+        (
+          await h.db.query(
+            `SELECT 1 FROM ${table} t JOIN tm.projects p ON p.id = t.project_id WHERE p.ref = $1`,
+            [ref],
+          )
+        ).rowCount;
+      const before = await rows();
+      // A delete's first step, not yet committed when the request reads the project.
+      const deleting = await h.db.connect();
+      try {
+        await deleting.query('BEGIN');
+        await deleting.query(`UPDATE tm.projects SET status = 'GOING_DOWN' WHERE ref = $1`, [ref]);
+        let answered = false;
+        const pending = h.tm.publicApp
+          .inject({ method: 'POST', url: `/v1/projects/${ref}/${route}`, headers: admin, payload })
+          .finally(() => {
+            answered = true;
+          });
+        // The write waits for the delete's row lock (one that does not look at the status answers at once).
+        const waited = await eventually(async () => {
+          if (answered) return 'answered without waiting';
+          const { rows } = await h.db.query(
+            `SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%FOR SHARE%'`,
+          );
+          return rows[0] ? 'waited' : undefined;
+        });
+        expect(waited).toBe('waited');
+        await deleting.query('COMMIT');
+        const refused = await pending;
+        expect(refused.statusCode).toBe(409);
+        expect(refused.json()).toEqual({ message: 'project is GOING_DOWN', code: 'invalid_status' });
+      } finally {
+        deleting.release();
+      }
+      expect(await rows()).toBe(before);
+    },
+  );
 
   it('answers 404 for a removed project and stores nothing', async () => {
     expect((await h.createProject('secrets-gone')).statusCode).toBe(201);
