@@ -36,24 +36,16 @@ import { constants as osConstants } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { type RuntimeFactory, startLambdaEmulator } from '@supaplane/lambda-local';
-import {
-  freePort,
-  type RunningPostgres,
-  stablePorts,
-  hasRedisServer,
-  startPostgres,
-  startRedis,
-} from '@supaplane/local-services';
+import { hasRedisServer, type RunningPostgres, startPostgres, startRedis } from '@supaplane/local-services';
 import pg from 'pg';
+import { ensurePortsFree, portsFromEnv, type StackPorts, stackPorts } from './local-stack/ports.js';
 
-export interface LocalStackOptions {
+export { ensurePortsFree, freeStackPorts, type StackPorts } from './local-stack/ports.js';
+
+/** Every port missing here is its default (PG_PORT and the others in the comment above). */
+export interface LocalStackOptions extends Partial<StackPorts> {
   /** Default `.data`. */
   readonly dataDir?: string;
-  readonly pgPort?: number;
-  readonly gatewayPort?: number;
-  readonly tmPublicPort?: number;
-  readonly tmInternalPort?: number;
-  readonly lambdaPort?: number;
   /** Default `localhost`. */
   readonly baseDomain?: string;
   /** Use this Redis; otherwise one is started when `redis-server` is on PATH. */
@@ -97,13 +89,8 @@ export interface LocalSecrets {
   aws: { accessKeyId: string; secretAccessKey: string };
 }
 
-interface Settings {
+interface Settings extends StackPorts {
   readonly dataDir: string;
-  readonly pgPort: number;
-  readonly gatewayPort: number;
-  readonly tmPublicPort: number;
-  readonly tmInternalPort: number;
-  readonly lambdaPort: number;
   readonly baseDomain: string;
   readonly redisUrl: string | undefined;
   readonly logLevel: string;
@@ -249,42 +236,6 @@ const SERVICES: readonly Service[] = [
   },
 ];
 
-export type StackPorts = Required<
-  Pick<LocalStackOptions, 'pgPort' | 'gatewayPort' | 'tmPublicPort' | 'tmInternalPort' | 'lambdaPort'>
->;
-
-/** Each port's default and the variable `pnpm start` reads it from (also named in messages). */
-const STACK_PORTS: Record<keyof StackPorts, { readonly variable: string; readonly fallback: number }> = {
-  pgPort: { variable: 'PG_PORT', fallback: 54329 },
-  gatewayPort: { variable: 'GATEWAY_PORT', fallback: 8000 },
-  tmPublicPort: { variable: 'TM_PUBLIC_PORT', fallback: 3001 },
-  tmInternalPort: { variable: 'TM_INTERNAL_PORT', fallback: 3002 },
-  lambdaPort: { variable: 'LAMBDA_PORT', fallback: 9000 },
-};
-
-/** `given`'s ports, each missing one its default. */
-function stackPorts(given: (name: keyof StackPorts) => number | undefined): StackPorts {
-  const entries = Object.entries(STACK_PORTS) as Array<[keyof StackPorts, { fallback: number }]>;
-  return Object.fromEntries(
-    entries.map(([name, { fallback }]) => [name, given(name) ?? fallback]),
-  ) as StackPorts;
-}
-
-/**
- * Distinct free ports for every service, for suites that start a stack of their own (and restart it on
- * the same ports: below the ephemeral range, see `stablePorts`).
- */
-export async function freeStackPorts(): Promise<StackPorts> {
-  const [pgPort, gatewayPort, tmPublicPort, tmInternalPort, lambdaPort] = (await stablePorts(5)) as [
-    number,
-    number,
-    number,
-    number,
-    number,
-  ];
-  return { pgPort, gatewayPort, tmPublicPort, tmInternalPort, lambdaPort };
-}
-
 /** What `pnpm start` prints and writes to `<dataDir>/local-stack.json`. */
 export type StackSummary = Pick<
   LocalStack,
@@ -369,31 +320,6 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     await stopAll();
     throw error;
   }
-}
-
-/**
- * Fails before anything starts when a port is taken (most often by a stack already running), naming
- * the port, its variable and what to do, instead of a half-started stack failing on the first bind.
- * The PostgreSQL port is left to PostgreSQL's start when the data dir's own server holds it: a server
- * a killed stack left behind is taken over there, and one still in use is reported as such.
- */
-export async function ensurePortsFree(ports: StackPorts, dataDir: string): Promise<void> {
-  const postmaster = await readFile(join(dataDir, 'pg', 'postmaster.pid'), 'utf8').catch(() => '');
-  const ownServerPort = Number(postmaster.split('\n')[3]);
-  const taken: string[] = [];
-  for (const [name, port] of Object.entries(ports) as Array<[keyof StackPorts, number]>) {
-    if (name === 'pgPort' && port === ownServerPort) continue;
-    const free = await freePort(port).then(
-      () => true,
-      () => false,
-    );
-    if (!free) taken.push(`${port} (${STACK_PORTS[name].variable})`);
-  }
-  if (taken.length === 0) return;
-  const example = taken[0]!.replace(/^(\d+) \((\w+)\)$/, (_, port, name) => `${name}=${Number(port) + 1}`);
-  throw new Error(
-    `port ${taken.join(', ')} ${taken.length > 1 ? 'are' : 'is'} already in use. Is another local stack running? Stop it with Ctrl-C, or start this one on other ports (e.g. ${example} bash scripts/up.sh)`,
-  );
 }
 
 /**
@@ -664,15 +590,7 @@ Ctrl-C stops everything.
 
 async function main(): Promise<void> {
   const env = process.env;
-  const ports = stackPorts((name) => {
-    const { variable } = STACK_PORTS[name];
-    const raw = env[variable];
-    if (!raw) return undefined;
-    const value = Number(raw);
-    if (!Number.isInteger(value) || value < 1 || value > 65_535)
-      throw new Error(`${variable} must be a port number`);
-    return value;
-  });
+  const ports = portsFromEnv(env);
   // Signals (Ctrl-C, a closed terminal, kill) stop the stack: during start-up at once, with the exit
   // hooks that shut down PostgreSQL and redis-server (Node's default death runs none of them and
   // leaves both running); once it runs, in order, every service drained.
