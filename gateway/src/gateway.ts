@@ -7,7 +7,7 @@ import { LRUCache } from 'lru-cache';
 import type { Logger } from 'pino';
 import type { Dispatcher } from 'undici';
 import { isBrowserRequest, readClientCredentials } from './api-key-source.js';
-import { readClientHead, upstreamHeaders } from './client-head.js';
+import { readClientHead } from './client-head.js';
 import type { Clock } from './clock.js';
 import type { GatewayConfig } from './config.js';
 import type { CredentialsSource } from './credentials.js';
@@ -16,23 +16,15 @@ import type { GatewayMetrics } from './metrics.js';
 import { MintedTokenCache } from './minted-tokens.js';
 import { matchHost } from './project-host.js';
 import { ProjectRateLimiter } from './rate-limit.js';
-import { type ProjectRuntime, type ServiceName, serviceForPath } from './project-runtime.js';
+import { type ProjectRuntime, serviceForPath } from './project-runtime.js';
 import type { ApiKeyRecord, ProjectRecord } from './records.js';
 import { type Refusal, jwtRefusal, refusals, sendJson } from './responses.js';
-import {
-  EMPTY_PAYLOAD_SHA256,
-  type QueryPair,
-  createSigV4Signer,
-  formatQuery,
-  parseQuery,
-  sha256Hex,
-} from './sigv4.js';
+import { type QueryPair, createSigV4Signer, parseQuery } from './sigv4.js';
 import type { CacheLookup, TieredCache } from './tiered-cache.js';
 import { UsageMeter } from './usage.js';
 import { createUpstreamAllowlist } from './upstream-allowlist.js';
-import { type RelayObserver, UpstreamRelay } from './upstream-relay.js';
+import { JWKS_PATH, UpstreamForwarder } from './upstream-forward.js';
 import { WebSocketUpgrades } from './websocket-upgrade.js';
-import { EMPTY_BODY, readBody } from './request-body.js';
 import { RequestLog } from './request-log.js';
 import { createRegistryCaches } from './registry-caches.js';
 import {
@@ -41,7 +33,6 @@ import {
   answer,
   applyLeadingHeaders,
   errorSummary,
-  leadingHeaders,
 } from './request-state.js';
 import { warmUpColdPath } from './warm-up.js';
 
@@ -95,25 +86,16 @@ export interface Gateway {
   readonly keys: TieredCache<ApiKeyRecord, ApiKeyRecord>;
 }
 
-/**
- * Where hosted Supabase publishes a project's public signing keys (supabase-js `auth.getClaims()` reads
- * it to verify asymmetric tokens). Keyless, like auth's redirects; with no auth service configured the
- * gateway answers it from the project's cached config.
- */
-const JWKS_PATH = '/auth/v1/.well-known/jwks.json';
 const OPEN_AUTH_PATHS = new Set(['/auth/v1/verify', '/auth/v1/callback', '/auth/v1/authorize', JWKS_PATH]);
-/** The members of a public JWK (EC and RSA): nothing else of a key record ever goes out. */
-const PUBLIC_JWK_MEMBERS = ['kty', 'crv', 'x', 'y', 'n', 'e', 'kid', 'alg', 'use', 'key_ops'];
 const SAFE_PATH = /^\/[A-Za-z0-9\-._~!$&'()*+,;=:@%/]*$/;
 const BAD_PATH = /(^|\/)(\.|%2e){1,2}(\/|$)|\/\/|%(?![0-9a-f]{2})/i;
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
-const BODYLESS = new Set(['GET', 'HEAD', 'OPTIONS', 'DELETE']);
 const DEFAULT_ALLOWED_HEADERS =
   'authorization, apikey, content-type, content-profile, accept-profile, prefer, range, x-client-info, x-supabase-api-version';
 
 /** The gateway's request path: host → key → project → token → SigV4 → upstream → relay. */
 export function buildGateway(options: GatewayOptions): Gateway {
-  const { config, clock, logger, metrics, upstreamDispatcher } = options;
+  const { config, clock, logger, metrics } = options;
   const signer = createSigV4Signer();
   const isAllowedUpstream = createUpstreamAllowlist(config.upstreamHostAllowlist);
   const mintedTokens = new MintedTokenCache(config.cache.maxEntries);
@@ -128,18 +110,6 @@ export function buildGateway(options: GatewayOptions): Gateway {
   const lookupBudget = new ProjectRateLimiter();
   const perSecond = (rate: number) => ({ requestsPerSecond: rate, burst: 2 * rate });
   const newKeyBudget = perSecond(config.newKeysPerProjectPerSecond);
-
-  // One observer for every relay: the request context lives on the relay itself.
-  const relayObserver: RelayObserver = {
-    responded: (relay, status, seconds) => metrics.upstreamLatency(relay.service, status, seconds),
-    failed(relay, error, timedOut, seconds) {
-      metrics.upstreamLatency(relay.service, timedOut ? 504 : 502, seconds);
-      logger.warn(
-        { reqId: relay.requestId, ref: relay.ref, service: relay.service, err: errorSummary(error) },
-        'upstream request failed',
-      );
-    },
-  };
 
   const { projects, keys, redis } = createRegistryCaches({
     ...options,
@@ -160,6 +130,16 @@ export function buildGateway(options: GatewayOptions): Gateway {
 
   const requestLog = new RequestLog(logger, metrics, usage, config.logSampleEvery);
   const upgrades = new WebSocketUpgrades(config, logger, usage);
+  const forwarder = new UpstreamForwarder({
+    config,
+    clock,
+    logger,
+    metrics,
+    credentials: options.credentials,
+    dispatcher: options.upstreamDispatcher,
+    signer,
+    upgrades,
+  });
 
   let inFlight = 0;
   let shuttingDown = false;
@@ -205,14 +185,14 @@ export function buildGateway(options: GatewayOptions): Gateway {
       reply(res, state, refusals.shuttingDown);
       return;
     }
-    route(req, res, state, requestId).catch((error: unknown) => {
+    route(req, res, state).catch((error: unknown) => {
       logger.error({ reqId: requestId, err: errorSummary(error) }, 'gateway error');
       if (!res.headersSent) reply(res, state, refusals.internal);
       else res.destroy();
     });
   }
 
-  async function route(req: IncomingMessage, res: ServerResponse, state: RequestState, requestId: string) {
+  async function route(req: IncomingMessage, res: ServerResponse, state: RequestState) {
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const path = q < 0 ? url : url.slice(0, q);
@@ -248,7 +228,7 @@ export function buildGateway(options: GatewayOptions): Gateway {
     const apiKey = client.apiKey;
     if (!apiKey) {
       if (host.kind === 'project' && OPEN_AUTH_PATHS.has(path)) {
-        return forwardOpen(req, res, state, requestId, host.ref, path, query.pairs);
+        return forwardOpen(req, res, state, host.ref, path, query.pairs);
       }
       return reply(res, state, refusals.noApiKey);
     }
@@ -338,97 +318,7 @@ export function buildGateway(options: GatewayOptions): Gateway {
     if (keyType !== 'secret' && service === 'rest' && (path === '/rest/v1/' || path === '/rest/v1')) {
       return reply(res, state, refusals.openApiNeedsSecretKey);
     }
-    return forward(req, res, state, requestId, project, service, path, query.pairs, bearer);
-  }
-
-  /** Body, headers, SigV4 and dispatch to the project's upstream for `service`. */
-  async function forward(
-    req: IncomingMessage,
-    res: ServerResponse,
-    state: RequestState,
-    requestId: string,
-    project: ProjectRuntime,
-    service: ServiceName,
-    path: string,
-    queryPairs: QueryPair[],
-    bearer: string | null,
-  ): Promise<void> {
-    const ref = project.ref;
-    const upstream = project.upstreams.get(service);
-    if (!upstream) {
-      if (path === JWKS_PATH && (req.method === 'GET' || req.method === 'HEAD'))
-        return jwks(res, state, project);
-      return reply(res, state, refusals.serviceNotConfigured(service));
-    }
-    if (upstream.kind === 'disallowed') {
-      logger.error(
-        { reqId: requestId, ref, upstreamHost: upstream.host },
-        'upstream host is not on the allowlist',
-      );
-      return reply(res, state, refusals.upstreamNotAllowed);
-    }
-
-    if (state.upgrade) {
-      return upgrades.tunnel(req, res, state, upstream, path, queryPairs, bearer);
-    }
-
-    // No body declared: nothing to wait for (most reads), so no promise either.
-    const method = req.method ?? 'GET';
-    const head = state.head;
-    const hasBody = head['content-length'] !== undefined || head['transfer-encoding'] !== undefined;
-    const body = hasBody
-      ? await readBody(req, head, config.bodyLimitBytes, state.expectsContinue ? res : null)
-      : EMPTY_BODY;
-    if (body === 'aborted') return;
-    if (body === 'too-large') return reply(res, state, refusals.payloadTooLarge(config.bodyLimitBytes));
-    state.ingressBytes = body.length;
-
-    // A flat [name, value, …] list: undici takes it as is, with no object to build and walk.
-    const headers = upstreamHeaders(head, req.socket, config.trustedProxyHops);
-    if (bearer) headers.push('x-client-authorization', bearer);
-    headers.push('x-request-id', requestId, 'host', upstream.host);
-    if (body.length > 0 || !BODYLESS.has(method)) headers.push('content-length', String(body.length));
-    const upstreamPath = upstream.basePath + path;
-    const queryString = formatQuery(queryPairs);
-    if (upstream.kind === 'lambda-url') {
-      const credentials = options.credentials.current();
-      const signed = signer.sign({
-        method,
-        host: upstream.host,
-        path: upstreamPath,
-        query: queryPairs,
-        payloadHash: body.length > 0 ? sha256Hex(body) : EMPTY_PAYLOAD_SHA256,
-        region: upstream.region,
-        service: 'lambda',
-        credentials: 'then' in credentials ? await credentials : credentials,
-        date: new Date(clock.now()),
-      });
-      headers.push(
-        'authorization',
-        signed.authorization,
-        'x-amz-date',
-        signed['x-amz-date'],
-        'x-amz-content-sha256',
-        signed['x-amz-content-sha256'],
-      );
-      const sessionToken = signed['x-amz-security-token'];
-      if (sessionToken) headers.push('x-amz-security-token', sessionToken);
-    }
-
-    const relay = new UpstreamRelay(res, relayObserver, leadingHeaders(state), service, ref, requestId);
-    state.relay = relay;
-    upstreamDispatcher.dispatch(
-      {
-        origin: upstream.origin,
-        path: queryString ? `${upstreamPath}?${queryString}` : upstreamPath,
-        method: method as Dispatcher.HttpMethod,
-        headers,
-        body: body.length > 0 ? body : null,
-        headersTimeout: config.upstreamHeadersTimeoutMs,
-        bodyTimeout: config.upstreamBodyTimeoutMs,
-      },
-      relay,
-    );
+    return forwarder.forward(req, res, state, project, service, path, query.pairs, bearer);
   }
 
   /** Auth's browser-facing redirects (email links, OAuth) carry no key, as in Supabase's Kong setup. */
@@ -436,7 +326,6 @@ export function buildGateway(options: GatewayOptions): Gateway {
     req: IncomingMessage,
     res: ServerResponse,
     state: RequestState,
-    requestId: string,
     ref: string,
     path: string,
     queryPairs: QueryPair[],
@@ -451,18 +340,7 @@ export function buildGateway(options: GatewayOptions): Gateway {
     // Keyless, yet each one reaches the project's auth function: the project's limit applies.
     const throttled = overRateLimit(project, state);
     if (throttled) return reply(res, state, throttled);
-    return forward(req, res, state, requestId, project, 'auth', path, queryPairs, null);
-  }
-
-  /** The project's public signing keys (none when it has only the HS256 secret), as auth would serve them. */
-  function jwks(res: ServerResponse, state: RequestState, project: ProjectRuntime): void {
-    const keys = (project.record.jwks?.keys ?? []).map((key) =>
-      Object.fromEntries(PUBLIC_JWK_MEMBERS.filter((m) => key[m] !== undefined).map((m) => [m, key[m]])),
-    );
-    applyLeadingHeaders(res, state);
-    // Short: a rotated or revoked key reaches verifiers within a minute (auth-js keeps its own copy too).
-    res.setHeader('cache-control', 'public, max-age=60');
-    sendJson(res, { status: 200, body: { keys } });
+    return forwarder.forward(req, res, state, project, 'auth', path, queryPairs, null);
   }
 
   /** The 429 for a request past its project's rate limit, or null when it may pass (or there is none). */
