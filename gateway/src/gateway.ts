@@ -3,9 +3,9 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { type ApiKeyType, hashApiKey, parseApiKey, verifyApiKey } from '@supaplane/keys';
 import type { Redis } from 'ioredis';
-import { LRUCache } from 'lru-cache';
 import type { Logger } from 'pino';
 import type { Dispatcher } from 'undici';
+import { ApiKeyChecks } from './api-key-check.js';
 import { isBrowserRequest, readClientCredentials } from './api-key-source.js';
 import { readClientHead } from './client-head.js';
 import type { Clock } from './clock.js';
@@ -99,17 +99,12 @@ export function buildGateway(options: GatewayOptions): Gateway {
   const signer = createSigV4Signer();
   const isAllowedUpstream = createUpstreamAllowlist(config.upstreamHostAllowlist);
   const mintedTokens = new MintedTokenCache(config.cache.maxEntries);
-  // Checksum and lookup hash of keys already seen, so a warm request hashes nothing.
-  const checkedKeys = new LRUCache<string, { ref: string; type: ApiKeyType; hash: string }>({
-    max: config.cache.maxEntries,
-  });
 
   const rateLimiter = new ProjectRateLimiter();
   // Bounds on lookups of what this instance has not cached (config.ts): per instance, so never
   // divided among instances like the projects' own limits (registry-caches.ts takes one bucket).
   const lookupBudget = new ProjectRateLimiter();
   const perSecond = (rate: number) => ({ requestsPerSecond: rate, burst: 2 * rate });
-  const newKeyBudget = perSecond(config.newKeysPerProjectPerSecond);
 
   const { projects, keys, redis } = createRegistryCaches({
     ...options,
@@ -118,6 +113,13 @@ export function buildGateway(options: GatewayOptions): Gateway {
     lookupBudget,
     registryBudget: perSecond(config.registryLookupsPerSecond),
   });
+  const keyChecks = new ApiKeyChecks(
+    config.cache.maxEntries,
+    keys,
+    lookupBudget,
+    perSecond(config.newKeysPerProjectPerSecond),
+    clock,
+  );
   // Per-project usage for the operator (tenant-manager's usage API): counted here, stored in Redis.
   const usage =
     redis && config.usageFlushMs > 0
@@ -241,20 +243,13 @@ export function buildGateway(options: GatewayOptions): Gateway {
     let projectLookup: CacheLookup<ProjectRuntime>;
     if (host.kind === 'project') {
       ref = host.ref;
-      let checked = checkedKeys.get(apiKey);
-      if (!checked || checked.ref !== ref) {
-        const verified = verifyApiKey(apiKey, ref);
-        if (!verified.ok) return reply(res, state, refusals.invalidApiKey);
-        checked = { ref, type: verified.key.type, hash: hashApiKey(apiKey) };
-        checkedKeys.set(apiKey, checked);
-      }
+      const checked = keyChecks.forRef(apiKey, ref);
+      if (!checked) return reply(res, state, refusals.invalidApiKey);
       keyType = checked.type;
       const hash = checked.hash;
       const freshKey = keys.fresh(hash);
-      // Only keys this instance has never held count: a stale entry (tenant-manager down) or an
-      // expired negative one is no new key, however often it is asked for.
-      if (!freshKey && newKeyBudget.requestsPerSecond > 0 && !keys.seen(hash) && !keys.loading(hash)) {
-        const waitMs = lookupBudget.take(ref, newKeyBudget, clock.now());
+      if (!freshKey) {
+        const waitMs = keyChecks.newKeyWait(ref, hash);
         if (waitMs > 0) return reply(res, state, refusals.tooManyNewKeys(waitMs));
       }
       const freshProject = projects.fresh(ref);
@@ -429,5 +424,3 @@ function projectRefusal(project: ProjectRuntime | null): Refusal | null {
   if (project.status === 'PAUSED' || project.status === 'PAUSING') return refusals.projectPaused;
   return refusals.projectUnavailable(project.status);
 }
-
-export type { Refusal };
