@@ -15,18 +15,11 @@ import type { InternalApi } from './internal-api.js';
 import type { GatewayMetrics } from './metrics.js';
 import { MintedTokenCache } from './minted-tokens.js';
 import { matchHost } from './project-host.js';
-import { ProjectRateLimiter } from './rate-limit.js';
 import { type ProjectRuntime, serviceForPath } from './project-runtime.js';
+import { ProjectRateLimiter } from './rate-limit.js';
 import type { ApiKeyRecord, ProjectRecord } from './records.js';
-import { type Refusal, jwtRefusal, refusals, sendJson } from './responses.js';
-import { type QueryPair, createSigV4Signer, parseQuery } from './sigv4.js';
-import type { CacheLookup, TieredCache } from './tiered-cache.js';
-import { UsageMeter } from './usage.js';
-import { createUpstreamAllowlist } from './upstream-allowlist.js';
-import { JWKS_PATH, UpstreamForwarder } from './upstream-forward.js';
-import { WebSocketUpgrades } from './websocket-upgrade.js';
-import { RequestLog } from './request-log.js';
 import { createRegistryCaches } from './registry-caches.js';
+import { RequestLog } from './request-log.js';
 import {
   type RequestState,
   type Upgrade,
@@ -34,7 +27,14 @@ import {
   applyLeadingHeaders,
   errorSummary,
 } from './request-state.js';
+import { type Refusal, jwtRefusal, refusals, sendJson } from './responses.js';
+import { type QueryPair, createSigV4Signer, parseQuery } from './sigv4.js';
+import type { CacheLookup, TieredCache } from './tiered-cache.js';
+import { UsageMeter } from './usage.js';
+import { createUpstreamAllowlist } from './upstream-allowlist.js';
+import { JWKS_PATH, UpstreamForwarder } from './upstream-forward.js';
 import { warmUpColdPath } from './warm-up.js';
+import { WebSocketUpgrades } from './websocket-upgrade.js';
 
 export interface GatewayOptions {
   readonly config: GatewayConfig;
