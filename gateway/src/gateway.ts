@@ -15,7 +15,7 @@ import type { InternalApi } from './internal-api.js';
 import type { GatewayMetrics } from './metrics.js';
 import { MintedTokenCache } from './minted-tokens.js';
 import { matchHost } from './project-host.js';
-import { type ProjectRuntime, serviceForPath } from './project-runtime.js';
+import { ProjectRuntime, serviceForPath } from './project-runtime.js';
 import { ProjectRateLimiter } from './rate-limit.js';
 import type { ApiKeyRecord, ProjectRecord } from './records.js';
 import { createRegistryCaches } from './registry-caches.js';
@@ -277,10 +277,8 @@ export function buildGateway(options: GatewayOptions): Gateway {
     }
     state.ref = ref;
 
-    if (!projectLookup.ok) return reply(res, state, refusals.lookupUnavailable);
-    const project = projectLookup.value;
-    const refusal = projectRefusal(project);
-    if (refusal || !project) return reply(res, state, refusal ?? refusals.projectNotFound);
+    const project = servingProject(projectLookup);
+    if (!(project instanceof ProjectRuntime)) return reply(res, state, project);
     if (!keyLookup.ok) return reply(res, state, refusals.lookupUnavailable);
     const key = keyLookup.value;
     if (!key || key.status !== 'active' || key.ref !== ref || key.type !== keyType) {
@@ -326,11 +324,8 @@ export function buildGateway(options: GatewayOptions): Gateway {
     queryPairs: QueryPair[],
   ): Promise<void> {
     state.ref = ref;
-    const lookup = await projects.get(ref);
-    if (!lookup.ok) return reply(res, state, refusals.lookupUnavailable);
-    const project = lookup.value;
-    const refusal = projectRefusal(project);
-    if (refusal || !project) return reply(res, state, refusal ?? refusals.projectNotFound);
+    const project = servingProject(await projects.get(ref));
+    if (!(project instanceof ProjectRuntime)) return reply(res, state, project);
     state.metered = true;
     // Keyless, yet each one reaches the project's auth function: the project's limit applies.
     const throttled = overRateLimit(project, state);
@@ -417,10 +412,12 @@ export function buildGateway(options: GatewayOptions): Gateway {
   };
 }
 
-/** Why a project cannot serve requests, or null when it can. */
-function projectRefusal(project: ProjectRuntime | null): Refusal | null {
+/** The looked-up project when it can serve requests, else the refusal saying why not. */
+function servingProject(lookup: CacheLookup<ProjectRuntime>): ProjectRuntime | Refusal {
+  if (!lookup.ok) return refusals.lookupUnavailable;
+  const project = lookup.value;
   if (!project || project.status === 'REMOVED') return refusals.projectNotFound;
-  if (project.status === 'ACTIVE_HEALTHY') return null;
+  if (project.status === 'ACTIVE_HEALTHY') return project;
   if (project.status === 'PAUSED' || project.status === 'PAUSING') return refusals.projectPaused;
   return refusals.projectUnavailable(project.status);
 }
