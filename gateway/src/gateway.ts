@@ -87,8 +87,14 @@ export interface Gateway {
 }
 
 const OPEN_AUTH_PATHS = new Set(['/auth/v1/verify', '/auth/v1/callback', '/auth/v1/authorize', JWKS_PATH]);
+/** Only the characters RFC 3986 allows in a path go upstream. */
 const SAFE_PATH = /^\/[A-Za-z0-9\-._~!$&'()*+,;=:@%/]*$/;
+/**
+ * Dot segments (encoded too), empty segments and broken escapes: an upstream that normalises them
+ * could serve another path than the one the gateway routed.
+ */
 const BAD_PATH = /(^|\/)(\.|%2e){1,2}(\/|$)|\/\/|%(?![0-9a-f]{2})/i;
+/** A client's own X-Request-Id is kept only when it is this tame: it goes into logs and upstream. */
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 const DEFAULT_ALLOWED_HEADERS =
   'authorization, apikey, content-type, content-profile, accept-profile, prefer, range, x-client-info, x-supabase-api-version';
