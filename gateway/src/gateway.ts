@@ -24,6 +24,7 @@ import {
   type RequestState,
   type Upgrade,
   answer,
+  answerPreflight,
   applyLeadingHeaders,
   errorSummary,
 } from './request-state.js';
@@ -96,8 +97,6 @@ const SAFE_PATH = /^\/[A-Za-z0-9\-._~!$&'()*+,;=:@%/]*$/;
 const BAD_PATH = /(^|\/)(\.|%2e){1,2}(\/|$)|\/\/|%(?![0-9a-f]{2})/i;
 /** A client's own X-Request-Id is kept only when it is this tame: it goes into logs and upstream. */
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
-const DEFAULT_ALLOWED_HEADERS =
-  'authorization, apikey, content-type, content-profile, accept-profile, prefer, range, x-client-info, x-supabase-api-version';
 
 /** The gateway's request path: host → key → project → token → SigV4 → upstream → relay. */
 export function buildGateway(options: GatewayOptions): Gateway {
@@ -219,7 +218,7 @@ export function buildGateway(options: GatewayOptions): Gateway {
     const service = serviceForPath(path);
     state.prefix = service ?? 'other';
     if (req.method === 'OPTIONS' && head['access-control-request-method'] !== undefined) {
-      return preflight(res, state);
+      return answerPreflight(res, state);
     }
     if (!service) return reply(res, state, refusals.noRoute);
     if (!SAFE_PATH.test(path) || BAD_PATH.test(path)) return reply(res, state, refusals.badPath);
@@ -347,19 +346,6 @@ export function buildGateway(options: GatewayOptions): Gateway {
     if (waitMs <= 0) return null;
     state.rateLimited = true;
     return refusals.rateLimited(rateLimit.requestsPerSecond, waitMs);
-  }
-
-  function preflight(res: ServerResponse, state: RequestState): void {
-    applyLeadingHeaders(res, state);
-    const requested = state.head['access-control-request-headers'];
-    res.statusCode = 204;
-    res.setHeader('access-control-allow-methods', 'GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS');
-    res.setHeader(
-      'access-control-allow-headers',
-      typeof requested === 'string' && requested.length < 2048 ? requested : DEFAULT_ALLOWED_HEADERS,
-    );
-    res.setHeader('access-control-max-age', '86400');
-    res.end();
   }
 
   async function operations(path: string, res: ServerResponse, state: RequestState): Promise<void> {

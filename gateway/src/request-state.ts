@@ -48,6 +48,10 @@ const EXPOSED_HEADERS =
   'X-Relay-Error, Upload-Offset, Upload-Length, Upload-Metadata, Upload-Expires, Tus-Resumable, ' +
   'Tus-Version, Tus-Max-Size, Tus-Extension';
 
+/** What a preflight allows when the browser names no headers: those Supabase clients send. */
+const DEFAULT_ALLOWED_HEADERS =
+  'authorization, apikey, content-type, content-profile, accept-profile, prefer, range, x-client-info, x-supabase-api-version';
+
 /** The gateway's own response headers, as a flat list: `x-request-id`, and CORS on project hosts. */
 export function leadingHeaders(state: RequestState): string[] {
   return state.cors
@@ -97,4 +101,18 @@ export function errorSummary(error: unknown): Record<string, unknown> {
   if (error instanceof Error)
     return { name: error.name, code: (error as { code?: string }).code, message: error.message };
   return { message: String(error) };
+}
+
+/** A CORS preflight's answer: every method, and the headers the browser asked for (bounded). */
+export function answerPreflight(res: ServerResponse, state: RequestState): void {
+  applyLeadingHeaders(res, state);
+  const requested = state.head['access-control-request-headers'];
+  res.statusCode = 204;
+  res.setHeader('access-control-allow-methods', 'GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS');
+  res.setHeader(
+    'access-control-allow-headers',
+    typeof requested === 'string' && requested.length < 2048 ? requested : DEFAULT_ALLOWED_HEADERS,
+  );
+  res.setHeader('access-control-max-age', '86400');
+  res.end();
 }
