@@ -30,19 +30,14 @@
  * Written on start: `<dataDir>/local-stack.json` = {gatewayUrl, tenantManagerUrl, internalUrl, adminKey,
  * baseDomain, demoProject: {ref, publishableKey, secretKey}}. SIGINT/SIGTERM/SIGHUP stop everything cleanly.
  */
-import { writeFile } from 'node:fs/promises';
 import { constants as osConstants } from 'node:os';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { loadOrCreateSecrets, prepareDataDir } from './local-stack/data-dir.js';
-import {
-  type DemoProject,
-  ensureDemoProject,
-  ensureWorkerCluster,
-  operatorClient,
-} from './local-stack/operator-setup.js';
+import { ensureDemoProject, ensureWorkerCluster, operatorClient } from './local-stack/operator-setup.js';
 import { ensurePortsFree, portsFromEnv, type StackPorts, stackPorts } from './local-stack/ports.js';
 import { LOCAL_REGION, type Settings, startServices } from './local-stack/services.js';
+import { describeStack, type StackSummary, writeStackSummary } from './local-stack/summary.js';
 
 export { type LocalSecrets, loadOrCreateSecrets } from './local-stack/data-dir.js';
 export {
@@ -52,6 +47,7 @@ export {
   operatorClient,
 } from './local-stack/operator-setup.js';
 export { ensurePortsFree, freeStackPorts, type StackPorts } from './local-stack/ports.js';
+export { describeStack, type StackSummary, writeStackSummary } from './local-stack/summary.js';
 
 /** Every port missing here is its default (PG_PORT and the others in the comment above). */
 export interface LocalStackOptions extends Partial<StackPorts> {
@@ -69,13 +65,7 @@ export interface LocalStackOptions extends Partial<StackPorts> {
   readonly fastPostgres?: boolean;
 }
 
-export interface LocalStack {
-  readonly gatewayUrl: string;
-  readonly tenantManagerUrl: string;
-  readonly internalUrl: string;
-  readonly adminKey: string;
-  readonly baseDomain: string;
-  readonly demoProject: DemoProject;
+export interface LocalStack extends StackSummary {
   /** Superuser URL of the embedded cluster (tests' database-level checks). */
   readonly postgresUrl: string;
   /** Bearer token of the tenant-manager internal API and the emulator's control API. */
@@ -83,24 +73,6 @@ export interface LocalStack {
   readonly lambdaUrl: string;
   readonly redisUrl: string | null;
   stop(): Promise<void>;
-}
-
-/** What `pnpm start` prints and writes to `<dataDir>/local-stack.json`. */
-export type StackSummary = Pick<
-  LocalStack,
-  'gatewayUrl' | 'tenantManagerUrl' | 'internalUrl' | 'adminKey' | 'baseDomain' | 'demoProject'
->;
-
-/**
- * Writes `<dataDir>/local-stack.json` (0600), what scripts and operators read:
- * `{gatewayUrl, tenantManagerUrl, internalUrl, adminKey, baseDomain, demoProject}`. Returns its path.
- */
-export async function writeStackSummary(dataDir: string, stack: StackSummary): Promise<string> {
-  const { gatewayUrl, tenantManagerUrl, internalUrl, adminKey, baseDomain, demoProject } = stack;
-  const file = join(dataDir, 'local-stack.json');
-  const summary = { gatewayUrl, tenantManagerUrl, internalUrl, adminKey, baseDomain, demoProject };
-  await writeFile(file, `${JSON.stringify(summary, null, 2)}\n`, { mode: 0o600 });
-  return file;
 }
 
 /** Starts every service, registers the local worker cluster and the `demo` project when missing. */
@@ -147,48 +119,6 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   }
 }
 
-/** The banner `pnpm start` prints: every command in it works when pasted. */
-export function describeStack(stack: StackSummary): string {
-  const gateway = new URL(stack.gatewayUrl);
-  const projectUrl = `${gateway.protocol}//${stack.demoProject.ref}.${stack.baseDomain}:${gateway.port}`;
-  const { ref, publishableKey, secretKey } = stack.demoProject;
-  return `
-Supaplane is running.
-
-  Gateway (apps use this)   ${stack.gatewayUrl}
-  Demo project URL          ${projectUrl}   (browsers and curl resolve *.localhost; Node: use the gateway URL)
-  Tenant-manager API        ${stack.tenantManagerUrl}   (OpenAPI at ${stack.tenantManagerUrl}/docs)
-  Internal API              ${stack.internalUrl}   (gateway and functions only, never apps)
-  Admin key                 ${stack.adminKey}
-
-  Demo project ref          ${ref}
-  Publishable key           ${publishableKey}
-  Secret key                ${secretKey}
-
-Data API (the demo's todos table, readable with the publishable key):
-
-  curl '${stack.gatewayUrl}/rest/v1/todos?select=*' -H 'apikey: ${publishableKey}'
-
-supabase-js (Node 20: npm i @supabase/supabase-js ws; save as demo.mjs and run node demo.mjs):
-
-  import { createClient } from '@supabase/supabase-js';
-  import ws from 'ws';
-
-  const supabase = createClient('${stack.gatewayUrl}', '${publishableKey}', {
-    realtime: { transport: ws },
-  });
-  const { data, error } = await supabase.from('todos').select('*');
-  console.log(error ?? data);
-
-Operator API:
-
-  curl -H 'Authorization: Bearer ${stack.adminKey}' ${stack.tenantManagerUrl}/v1/projects
-  curl -H 'Authorization: Bearer ${stack.adminKey}' ${stack.tenantManagerUrl}/v1/projects/${ref}/usage
-
-Ctrl-C stops everything.
-`;
-}
-
 async function main(): Promise<void> {
   const env = process.env;
   const ports = portsFromEnv(env);
@@ -216,14 +146,15 @@ async function main(): Promise<void> {
   };
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => shutdown(signal));
 
+  const dataDir = resolve(env['SUPAPLANE_DATA_DIR'] || '.data');
   stack = await startLocalStack({
-    dataDir: env['SUPAPLANE_DATA_DIR'] || '.data',
+    dataDir,
     ...ports,
     baseDomain: env['BASE_DOMAIN'] || undefined,
     redisUrl: env['REDIS_URL'] || undefined,
     logLevel: env['LOG_LEVEL'] || undefined,
   });
-  const file = await writeStackSummary(resolve(env['SUPAPLANE_DATA_DIR'] || '.data'), stack);
+  const file = await writeStackSummary(dataDir, stack);
   console.log(describeStack(stack));
   console.log(`(also written to ${file})`);
 }
