@@ -2,7 +2,7 @@
  * The local platform on one machine: `pnpm start` (= `tsx scripts/local-stack.ts`), and the start-up
  * code the end-to-end suites share through {@link startLocalStack}.
  *
- * Services start in the order of {@link SERVICES} and stop in reverse:
+ * Services start in the order of SERVICES (local-stack/services.ts) and stop in reverse:
  *   postgres        embedded PostgreSQL 16 (<dataDir>/pg): management database `supaplane` and the
  *                   local worker cluster on the same server
  *   redis           REDIS_URL if set, else a `redis-server` from PATH, else none (gateway on L1 alone)
@@ -96,21 +96,21 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 
   const { running, stopAll } = await startServices(settings);
   try {
-    const tenantManagerUrl = running.tenantManager!.publicUrl;
+    const tenantManagerUrl = running.tenantManager.publicUrl;
     const operator = operatorClient(tenantManagerUrl, settings.secrets.adminKey);
-    await ensureWorkerCluster(operator, running.postgres!, LOCAL_REGION, settings.log);
+    await ensureWorkerCluster(operator, running.postgres, LOCAL_REGION, settings.log);
     const demoProject = await ensureDemoProject(operator, settings.log);
     return {
-      gatewayUrl: running.gatewayUrl!,
+      gatewayUrl: running.gatewayUrl,
       tenantManagerUrl,
-      internalUrl: running.tenantManager!.internalUrl,
+      internalUrl: running.tenantManager.internalUrl,
       adminKey: settings.secrets.adminKey,
       baseDomain: settings.baseDomain,
       demoProject,
-      postgresUrl: running.postgres!.url,
+      postgresUrl: running.postgres.url,
       internalToken: settings.secrets.internalServiceToken,
-      lambdaUrl: running.lambdaUrl!,
-      redisUrl: running.redisUrl ?? null,
+      lambdaUrl: running.lambdaUrl,
+      redisUrl: running.redisUrl,
       stop: stopAll,
     };
   } catch (error) {

@@ -165,7 +165,7 @@ const SERVICES: readonly Service[] = [
  */
 export async function startServices(
   settings: Settings,
-): Promise<{ running: Running; stopAll: () => Promise<void> }> {
+): Promise<{ running: Required<Running>; stopAll: () => Promise<void> }> {
   const running: Running = {};
   const stops: Array<{ name: string; stop: () => Promise<void> }> = [];
   const stopAll = async () => {
@@ -186,9 +186,11 @@ export async function startServices(
       throw new Error(`${service.name} did not start: ${(error as Error).message}`, { cause: error });
     }
   }
-  return { running, stopAll };
+  // Every service has recorded what it exposes by now.
+  return { running: running as Required<Running>, stopAll };
 }
 
+/** Creates database `name` when missing (PostgreSQL has no CREATE DATABASE IF NOT EXISTS). */
 async function ensureDatabase(superuserUrl: string, name: string): Promise<void> {
   const client = new pg.Client({ connectionString: superuserUrl });
   await client.connect();
@@ -200,6 +202,7 @@ async function ensureDatabase(superuserUrl: string, name: string): Promise<void>
   }
 }
 
+/** The emulator's logger: one line per event on the stack's console, info lines only at info or debug. */
 function consoleLogger(service: string, s: Settings) {
   const line = (obj: object, msg?: string) => `${service}: ${msg ?? ''} ${JSON.stringify(obj)}`;
   return {
@@ -210,6 +213,7 @@ function consoleLogger(service: string, s: Settings) {
   };
 }
 
+/** The URL with its user and password hidden: a REDIS_URL may carry Redis's password. */
 function redactUrl(url: string): string {
   return url.replace(/\/\/[^@/]*@/, '//***@');
 }
