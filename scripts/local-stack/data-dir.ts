@@ -46,21 +46,17 @@ async function ensureReachableByPostgresUser(dataDir: string): Promise<void> {
  */
 export async function loadOrCreateSecrets(dataDir: string): Promise<LocalSecrets> {
   const file = join(dataDir, 'secrets.json');
+  const text = await readFile(file, 'utf8').catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') return undefined;
+    throw error;
+  });
   let saved: Partial<LocalSecrets> = {};
-  let text: string | undefined;
   try {
-    text = await readFile(file, 'utf8');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-  }
-  if (text !== undefined) {
-    try {
-      saved = JSON.parse(text) ?? {};
-    } catch {
-      throw new Error(
-        `${file} is not valid JSON: restore it (it holds the master key that encrypts the projects' secrets), or remove ${dataDir} to start afresh`,
-      );
-    }
+    if (text !== undefined) saved = JSON.parse(text) ?? {};
+  } catch {
+    throw new Error(
+      `${file} is not valid JSON: restore it (it holds the master key that encrypts the projects' secrets), or remove ${dataDir} to start afresh`,
+    );
   }
   // Access key ids are upper-case letters and digits, as AWS issues them.
   const accessKeyIdChars = (n: number) =>
