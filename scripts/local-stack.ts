@@ -122,15 +122,34 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 async function main(): Promise<void> {
   const env = process.env;
   const ports = portsFromEnv(env);
-  // Signals (Ctrl-C, a closed terminal, kill) stop the stack: during start-up at once, with the exit
-  // hooks that shut down PostgreSQL and redis-server (Node's default death runs none of them and
-  // leaves both running); once it runs, in order, every service drained.
   let stack: LocalStack | undefined;
+  stopOnSignals(() => stack);
+
+  const dataDir = resolve(env['SUPAPLANE_DATA_DIR'] || '.data');
+  stack = await startLocalStack({
+    dataDir,
+    ...ports,
+    baseDomain: env['BASE_DOMAIN'] || undefined,
+    redisUrl: env['REDIS_URL'] || undefined,
+    logLevel: env['LOG_LEVEL'] || undefined,
+  });
+  const file = await writeStackSummary(dataDir, stack);
+  console.log(describeStack(stack));
+  console.log(`(also written to ${file})`);
+}
+
+/**
+ * Signals (Ctrl-C, a closed terminal, kill) stop the stack: during start-up at once, with the exit
+ * hooks that shut down PostgreSQL and redis-server (Node's default death runs none of them and
+ * leaves both running); once it runs, in order, every service drained.
+ */
+function stopOnSignals(started: () => LocalStack | undefined): void {
   let stopping = false;
   const shutdown = (signal: NodeJS.Signals) => {
     if (stopping) return;
     stopping = true;
     const code = 128 + (osConstants.signals[signal] ?? 0);
+    const stack = started();
     if (!stack) {
       console.log(`\n${signal} during start-up: stopping…`);
       process.exit(code);
@@ -145,18 +164,6 @@ async function main(): Promise<void> {
     );
   };
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => shutdown(signal));
-
-  const dataDir = resolve(env['SUPAPLANE_DATA_DIR'] || '.data');
-  stack = await startLocalStack({
-    dataDir,
-    ...ports,
-    baseDomain: env['BASE_DOMAIN'] || undefined,
-    redisUrl: env['REDIS_URL'] || undefined,
-    logLevel: env['LOG_LEVEL'] || undefined,
-  });
-  const file = await writeStackSummary(dataDir, stack);
-  console.log(describeStack(stack));
-  console.log(`(also written to ${file})`);
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
