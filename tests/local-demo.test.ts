@@ -164,6 +164,32 @@ describe.skipIf(!local)('the demo project printed at start-up', () => {
     }
   });
 
+  it('finds the demo project past the first page of the project list instead of creating another', async () => {
+    const operator = operatorClient(platform().tenantManagerUrl, platform().adminKey);
+    const name = `demo-paged-${Date.now()}`;
+    const first = await ensureDemoProject(operator, () => {}, name);
+    // As on a platform with a full page of other projects in front: the list's first page is theirs,
+    // the real list follows after it; everything else is the real API.
+    const filler = Array.from({ length: 1000 }, (_, i) => ({
+      ref: `filler${String(i).padStart(14, '0')}`,
+      name: `other-${i}`,
+      status: 'ACTIVE_HEALTHY',
+    }));
+    const crowded: Operator = async (method, path, body) => {
+      const url = new URL(path, 'http://tm');
+      if (method !== 'GET' || url.pathname !== '/v1/projects') return operator(method, path, body);
+      const offset = Number(url.searchParams.get('offset') ?? 0);
+      if (offset < filler.length) return { status: 200, body: filler.slice(offset) };
+      url.searchParams.set('offset', String(offset - filler.length));
+      return operator(method, `${url.pathname}${url.search}`, body);
+    };
+    try {
+      expect(await ensureDemoProject(crowded, () => {}, name)).toEqual(first);
+    } finally {
+      await deleteProject(first.ref);
+    }
+  });
+
   it('replaces a demo project whose provisioning failed (INIT_FAILED) instead of waiting on it for ever', async () => {
     const operator = operatorClient(platform().tenantManagerUrl, platform().adminKey);
     const name = `demo-failed-${Date.now()}`;

@@ -125,10 +125,7 @@ async function findOrCreateProject(
   log: (line: string) => void,
   name: string,
 ): Promise<string> {
-  const list = await operator('GET', '/v1/projects');
-  expectStatus('listing projects', list, 200);
-  const projects: Array<{ ref: string; name: string; status: string }> = list.body;
-  const found = projects.find((p) => p.name === name && p.status !== 'REMOVED');
+  const found = await findLiveProject(operator, name);
   if (found?.status === 'INIT_FAILED') {
     // Its provisioning gave up and was rolled back: nothing in it to keep, and it never comes up.
     const removed = await operator('DELETE', `/v1/projects/${found.ref}`);
@@ -141,6 +138,23 @@ async function findOrCreateProject(
   expectStatus(`creating the ${name} project`, created, 200, 201);
   log(`created project ${name} (${created.body.ref})`);
   return created.body.ref;
+}
+
+/** Projects listed per request while looking for one by name (the API's largest page). */
+const PROJECTS_PAGE = 1000;
+
+/** The live project named `name`, looked for on every page of the list (it has no name filter). */
+async function findLiveProject(
+  operator: Operator,
+  name: string,
+): Promise<{ ref: string; status: string } | undefined> {
+  for (let offset = 0; ; offset += PROJECTS_PAGE) {
+    const list = await operator('GET', `/v1/projects?limit=${PROJECTS_PAGE}&offset=${offset}`);
+    expectStatus('listing projects', list, 200);
+    const page: Array<{ ref: string; name: string; status: string }> = list.body;
+    const found = page.find((p) => p.name === name && p.status !== 'REMOVED');
+    if (found || page.length < PROJECTS_PAGE) return found;
+  }
 }
 
 /** Polls the project until it is ACTIVE_HEALTHY; INIT_FAILED, or two minutes without, throws. */
