@@ -326,8 +326,8 @@ describe('AWS worker cluster provider', () => {
     expect(rds.clusters.size + rds.instances.size).toBe(0);
   });
 
-  it('deletes a cluster whose writer is still being created: asks again until RDS accepts, then goes on', async () => {
-    const { rds, provider } = setup();
+  /** A cluster whose writer RDS still reports as creating for `checks` more describes. */
+  const creatingWriter = async (rds: ReturnType<typeof setup>['rds'], checks: number) => {
     await rds.client.send(
       new CreateDBClusterCommand({ DBClusterIdentifier: ID, Engine: 'aurora-postgresql' }),
     );
@@ -339,7 +339,12 @@ describe('AWS worker cluster provider', () => {
         DBInstanceClass: 'db.serverless',
       }),
     );
-    rds.instances.get(`${ID}-writer`)!.checks = 3;
+    rds.instances.get(`${ID}-writer`)!.checks = checks;
+  };
+
+  it('deletes a cluster whose writer is still being created: asks again until RDS accepts, then goes on', async () => {
+    const { rds, provider } = setup();
+    await creatingWriter(rds, 3);
     rds.mock.resetHistory();
     await provider.deleteCluster(ID);
     const deletes = rds.calls().filter((c) => c === 'DeleteDBInstance');
@@ -351,18 +356,7 @@ describe('AWS worker cluster provider', () => {
 
   it('gives up on a writer that stays refused within the bounded wait, saying why', async () => {
     const { rds, sleep, provider } = setup();
-    await rds.client.send(
-      new CreateDBClusterCommand({ DBClusterIdentifier: ID, Engine: 'aurora-postgresql' }),
-    );
-    await rds.client.send(
-      new CreateDBInstanceCommand({
-        DBInstanceIdentifier: `${ID}-writer`,
-        DBClusterIdentifier: ID,
-        Engine: 'aurora-postgresql',
-        DBInstanceClass: 'db.serverless',
-      }),
-    );
-    rds.instances.get(`${ID}-writer`)!.checks = 1_000;
+    await creatingWriter(rds, 1_000);
     await expect(provider.deleteCluster(ID)).rejects.toThrow(
       `${ID}-writer could not be deleted: RDS refused it while it was creating for 10 checks, 500 ms apart; the deletion is retried`,
     );
