@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import type { Context } from './context.js';
 import { badRequest, conflict, notFound } from './errors.js';
-import { requireProjectForCredentials, requireProjectRow } from './projects.js';
+import { lockProjectForCredentials, requireProjectForCredentials, requireProjectRow } from './projects.js';
 import { insertWithinCap } from './transaction.js';
 
 /** An API key in the shape of Supabase's Management API. */
@@ -127,9 +127,10 @@ export async function createApiKey(
 ): Promise<ApiKey> {
   validKeyName(input.name);
   const project = await requireProjectForCredentials(ctx.db, ref);
-  const row = await insertWithinCap(ctx, project.id, API_KEY_CAP, (db) =>
-    insertKey(ctx, db, project, input, 'fail'),
-  );
+  const row = await insertWithinCap(ctx, project.id, API_KEY_CAP, async (db) => {
+    await lockProjectForCredentials(db, project.id);
+    return insertKey(ctx, db, project, input, 'fail');
+  });
   // With 'fail', insertKey answers a row or throws.
   return toApiKey(ctx, row!, reveal);
 }

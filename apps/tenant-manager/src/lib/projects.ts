@@ -158,6 +158,9 @@ export async function requireProjectRow(db: pg.ClientBase | pg.Pool, ref: string
   return row;
 }
 
+/** Statuses in which a project takes no new API keys, signing keys or secrets (REMOVED reads as 404). */
+export const CLOSED_TO_CREDENTIALS: readonly ProjectStatus[] = ['GOING_DOWN', 'INIT_FAILED', 'REMOVED'];
+
 /**
  * The project row for a call that stores a credential (API key, signing key, secret): refused with
  * 409 `invalid_status` while the project is being deleted or never came up, where it would outlive
@@ -168,10 +171,24 @@ export async function requireProjectForCredentials(
   ref: string,
 ): Promise<ProjectRow> {
   const row = await requireProjectRow(db, ref);
-  if (row.status === 'GOING_DOWN' || row.status === 'INIT_FAILED') {
+  if (CLOSED_TO_CREDENTIALS.includes(row.status)) {
     throw conflict(`project is ${row.status}`, 'invalid_status');
   }
   return row;
+}
+
+/**
+ * In the caller's transaction, before it writes a credential: the project's status read again under
+ * a share lock on its row. A delete begun since `requireProjectForCredentials` either waits for the
+ * write (and its teardown removes what was written) or is seen here: 409 `invalid_status`.
+ */
+export async function lockProjectForCredentials(db: pg.ClientBase, projectId: string): Promise<void> {
+  const { rows } = await db.query<{ status: ProjectStatus }>(
+    'SELECT status FROM tm.projects WHERE id = $1 FOR SHARE',
+    [projectId],
+  );
+  const status = rows[0]?.status ?? 'REMOVED';
+  if (CLOSED_TO_CREDENTIALS.includes(status)) throw conflict(`project is ${status}`, 'invalid_status');
 }
 
 export interface NewProject {

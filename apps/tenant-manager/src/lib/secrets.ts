@@ -1,7 +1,7 @@
 import type { Context } from './context.js';
 import { sha256Hex } from './crypto.js';
 import { badRequest, conflict } from './errors.js';
-import { requireProjectForCredentials, requireProjectRow } from './projects.js';
+import { CLOSED_TO_CREDENTIALS, requireProjectForCredentials, requireProjectRow } from './projects.js';
 
 /** A project secret as listed: its name and a digest of its value (never the value). */
 export interface ProjectSecret {
@@ -51,7 +51,7 @@ export async function upsertSecrets(
   const { rowCount } = await ctx.db.query(
     `WITH project AS (
        SELECT id FROM tm.projects
-       WHERE id = $1 AND status NOT IN ('GOING_DOWN', 'INIT_FAILED', 'REMOVED') FOR SHARE
+       WHERE id = $1 AND status <> ALL ($6::text[]) FOR SHARE
      )
      INSERT INTO tm.project_secrets (project_id, name, value_enc, digest, updated_at)
      SELECT project.id, s.name, s.value_enc, s.digest, $5
@@ -64,6 +64,7 @@ export async function upsertSecrets(
       secrets.map((s) => ctx.box.seal(s.value, aad(project.id, s.name))),
       secrets.map((s) => sha256Hex(s.value)),
       ctx.clock.now(),
+      CLOSED_TO_CREDENTIALS,
     ],
   );
   if (!rowCount) {

@@ -1,7 +1,12 @@
 import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import type { Context } from './context.js';
 import { conflict, notFound } from './errors.js';
-import { requireProjectForCredentials, requireProjectRow, withProjectLock } from './projects.js';
+import {
+  lockProjectForCredentials,
+  requireProjectForCredentials,
+  requireProjectRow,
+  withProjectLock,
+} from './projects.js';
 import { insertWithinCap, inTransaction } from './transaction.js';
 
 /** Keys a project may hold that are not revoked (all of them are in its JWKS). */
@@ -58,6 +63,7 @@ export async function createSigningKey(ctx: Context, ref: string): Promise<Signi
   const publicJwk = { ...publicKey.export({ format: 'jwk' }), kid: id, alg: 'ES256', use: 'sig' };
   const privateJwk = JSON.stringify({ ...privateKey.export({ format: 'jwk' }), kid: id, alg: 'ES256' });
   const row = await insertWithinCap(ctx, project.id, SIGNING_KEY_CAP, async (db) => {
+    await lockProjectForCredentials(db, project.id);
     const now = ctx.clock.now();
     const { rows } = await db.query<SigningKeyRow>(
       `INSERT INTO tm.signing_keys (id, project_id, algorithm, status, public_jwk, private_jwk_enc, created_at, updated_at)

@@ -50,10 +50,8 @@ export async function withAdvisoryLock<T>(
 /**
  * Runs `insert` only while the project holds fewer than `cap.max` of something (`cap.countSql`, with
  * the project's id as $1), counting and inserting under one advisory lock so concurrent creates
- * cannot pass the cap together. At the cap: 409 `cap.code` saying `cap.message`. The project's status
- * is read again in the same transaction under a share lock on its row: a delete begun since the
- * caller's check either waits for this insert (and its teardown removes the row) or is seen here
- * (409 `invalid_status`), so nothing is left behind on a removed project.
+ * cannot pass the cap together. At the cap: 409 `cap.code` saying `cap.message`. Count and insert
+ * share one transaction, so `insert` can lock what it depends on (`lockProjectForCredentials`).
  */
 export async function insertWithinCap<T>(
   ctx: Context,
@@ -69,12 +67,6 @@ export async function insertWithinCap<T>(
 ): Promise<T> {
   const result = await withAdvisoryLock(ctx, `supaplane.${cap.name}:${projectId}`, (db) =>
     inTransaction(db, async () => {
-      const project = await db.query<{ status: string }>(
-        'SELECT status FROM tm.projects WHERE id = $1 FOR SHARE',
-        [projectId],
-      );
-      const status = project.rows[0]?.status ?? 'REMOVED';
-      if (CLOSED_TO_CREDENTIALS.has(status)) throw conflict(`project is ${status}`, 'invalid_status');
       const { rows } = await db.query<{ n: number }>(cap.countSql, [projectId]);
       if (rows[0]!.n >= cap.max) throw conflict(cap.message, cap.code);
       return insert(db);
@@ -82,6 +74,3 @@ export async function insertWithinCap<T>(
   );
   return result as T;
 }
-
-/** Statuses in which a project takes no new keys or secrets (see `requireProjectForCredentials`). */
-const CLOSED_TO_CREDENTIALS = new Set(['GOING_DOWN', 'INIT_FAILED', 'REMOVED']);
