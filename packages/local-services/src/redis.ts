@@ -51,7 +51,7 @@ export async function startRedis(options: RedisOptions = {}): Promise<RunningRed
   const port = options.port ?? (await freePort());
   let child: ChildProcess | undefined;
 
-  const launch = () =>
+  const spawnServer = () =>
     new Promise<void>((resolve, reject) => {
       const proc = spawn(
         'redis-server',
@@ -96,20 +96,13 @@ export async function startRedis(options: RedisOptions = {}): Promise<RunningRed
     }
     if (options.pidFile) await rm(options.pidFile, { force: true });
   };
-  const record = async () => {
+  /** Starts the server and, with a pidFile, records its pid and ours (on every start, restarts too). */
+  const launch = async () => {
+    await spawnServer();
     if (options.pidFile) await writeFile(options.pidFile, `${child?.pid} ${process.pid}\n`);
   };
 
   await launch();
-  await record();
   process.once('exit', () => child?.kill('SIGKILL'));
-  return {
-    port,
-    url: `redis://127.0.0.1:${port}`,
-    stop,
-    restart: async () => {
-      await launch();
-      await record();
-    },
-  };
+  return { port, url: `redis://127.0.0.1:${port}`, stop, restart: launch };
 }
