@@ -21,6 +21,7 @@ import type { NewWorkerCluster, WorkerClusterConnection, WorkerClusterProvider }
 import type { AwsProviderConfig } from './config.js';
 import {
   errorName,
+  ignoreNotFound,
   type PollPolicy,
   PollTimeout,
   pollUntil,
@@ -163,13 +164,11 @@ export function createAwsClusterProvider(
           const id = /^\/aws\/rds\/cluster\/([^/]+)\/postgresql$/.exec(group.logGroupName ?? '')?.[1];
           // The stack's own cluster's group is the stack's; other exports (upgrade logs) are not ours.
           if (!id || !owns(id) || group.retentionInDays === logRetentionDays) continue;
-          try {
+          // A group deleted since it was listed has nothing left to keep.
+          await ignoreNotFound(async () => {
             await putLogRetention(id);
             changed.push(group.logGroupName!);
-          } catch (error) {
-            // Deleted since it was listed: nothing left to keep.
-            if (errorName(error) !== 'ResourceNotFoundException') throw error;
-          }
+          });
         }
         nextToken = page.nextToken;
       } while (nextToken);
@@ -293,12 +292,8 @@ export function createAwsClusterProvider(
       }
       // The log group stays: the final snapshot keeps the data, the log says what happened until the
       // end, and its retention removes it. A cluster from before retentions were set gets one now.
-      try {
-        await putLogRetention(externalId);
-      } catch (error) {
-        // A cluster that never exported a line has no group: nothing to keep.
-        if (errorName(error) !== 'ResourceNotFoundException') throw error;
-      }
+      // A cluster that never exported a line has no group: nothing to keep.
+      await ignoreNotFound(() => putLogRetention(externalId));
       const current = await describeCluster(externalId);
       // Deregistering the cluster was the deliberate act (the final snapshot keeps its data). Left on,
       // deletion protection would let the writer go and then refuse the cluster: down, and retried forever.

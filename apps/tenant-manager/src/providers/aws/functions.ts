@@ -22,6 +22,7 @@ import type { FunctionProvider, RestFunction, RestFunctionInput } from '../types
 import type { AwsProviderConfig } from './config.js';
 import {
   errorName,
+  ignoreNotFound,
   type PollPolicy,
   pollUntil,
   type RetryPolicy,
@@ -251,15 +252,10 @@ export function createAwsFunctionProvider(
     return statements;
   };
 
-  const removePermission = async (name: string, sid: string) => {
-    try {
-      await send(() =>
-        deps.lambda.send(new RemovePermissionCommand({ FunctionName: name, StatementId: sid })),
-      );
-    } catch (error) {
-      if (errorName(error) !== 'ResourceNotFoundException') throw error;
-    }
-  };
+  const removePermission = (name: string, sid: string) =>
+    ignoreNotFound(() =>
+      send(() => deps.lambda.send(new RemovePermissionCommand({ FunctionName: name, StatementId: sid }))),
+    );
 
   return {
     async ensureRestFunction(input): Promise<RestFunction> {
@@ -280,15 +276,6 @@ export function createAwsFunctionProvider(
       );
     },
   };
-}
-
-/** Deleting what is already gone is success. */
-async function ignoreNotFound(call: () => Promise<unknown>): Promise<void> {
-  try {
-    await call();
-  } catch (error) {
-    if (errorName(error) !== 'ResourceNotFoundException') throw error;
-  }
 }
 
 /** The function's environment: provider extras, then the caller's (contracts: "Rest function environment"). */

@@ -1,4 +1,7 @@
-/** Backoff on AWS throttling and bounded polling, with an injectable sleep so tests run instantly. */
+/**
+ * Backoff on AWS throttling and bounded polling, with an injectable sleep so tests run instantly, and
+ * the not-found answer taken as done.
+ */
 
 export type Sleep = (ms: number) => Promise<void>;
 
@@ -27,6 +30,15 @@ export const errorName = (error: unknown): string | undefined =>
   typeof error === 'object' && error !== null ? (error as { name?: string }).name : undefined;
 
 export const isThrottling = (error: unknown): boolean => THROTTLING.has(errorName(error) ?? '');
+
+/** Runs `call`; AWS answering that its resource does not exist (already gone) counts as done. */
+export async function ignoreNotFound(call: () => Promise<unknown>): Promise<void> {
+  try {
+    await call();
+  } catch (error) {
+    if (errorName(error) !== 'ResourceNotFoundException') throw error;
+  }
+}
 
 /** Runs `call`, retrying with exponential backoff while AWS answers with a throttling error. */
 export async function withThrottlingRetry<T>(
