@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { createClient } from '@supabase/supabase-js';
+import { freePort } from '@supaplane/local-services';
 import { describe, expect, it } from 'vitest';
 import ws from 'ws';
 import {
@@ -35,11 +36,10 @@ const PORT_ENV = {
   lambdaPort: 'LAMBDA_PORT',
 } as const;
 const portFree = (port: number) =>
-  new Promise<boolean>((resolve) => {
-    const server = createServer()
-      .once('error', () => resolve(false))
-      .listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
-  });
+  freePort(port).then(
+    () => true,
+    () => false,
+  );
 const scratch = async (run: (dir: string) => Promise<void>) => {
   const dir = await mkdtemp(join(tmpdir(), 'supaplane-demo-'));
   try {
