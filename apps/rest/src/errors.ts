@@ -149,10 +149,12 @@ function connectionRefused(error: PgErrorLike): ApiError | null {
   return apiError(503, 'PGRST000', message, null, hint, { 'retry-after': CONNECTION_RETRY_AFTER });
 }
 
-const isRecord = (v: unknown): v is Record<string, unknown> =>
+/** A JSON object: neither null nor an array. */
+export const isObject = (v: unknown): v is Record<string, unknown> =>
   typeof v === 'object' && v !== null && !Array.isArray(v);
 
-const parseJson = (text: string | undefined): unknown => {
+/** The value of JSON text, or undefined when there is no text or it does not parse. */
+export const parseJson = (text: string | undefined): unknown => {
   if (text === undefined) return undefined;
   try {
     return JSON.parse(text);
@@ -163,8 +165,11 @@ const parseJson = (text: string | undefined): unknown => {
 
 const optionalText = (v: unknown) => v === undefined || v === null || typeof v === 'string';
 
-/** A header a client can be sent: a token name, and a value without control characters. */
-const sendableHeader = ([name, value]: [string, unknown]) =>
+/**
+ * A header a client can be sent: a token name, and a value without control characters. Node
+ * refuses any other, which would fail the whole response.
+ */
+export const sendableHeader = ([name, value]: [string, unknown]) =>
   /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name) &&
   typeof value === 'string' &&
   !/[^\t\x20-\x7e\x80-\xff]/.test(value);
@@ -181,7 +186,7 @@ function raisedResponse(error: PgErrorLike): ApiError {
     "DETAIL must be a JSON object with obligatory keys: 'status', 'headers' and optional key: 'status_text'.";
   const body = parseJson(error.message);
   if (
-    !isRecord(body) ||
+    !isObject(body) ||
     typeof body.code !== 'string' ||
     typeof body.message !== 'string' ||
     !optionalText(body.details) ||
@@ -195,12 +200,12 @@ function raisedResponse(error: PgErrorLike): ApiError {
   if (error.detail === undefined) return unreadable('DETAIL is missing in the RAISE statement', detailHint);
   const response = parseJson(error.detail);
   if (
-    !isRecord(response) ||
+    !isObject(response) ||
     !Number.isInteger(response.status) ||
     (response.status as number) < 100 ||
     (response.status as number) > 599 ||
     !optionalText(response.status_text) ||
-    !isRecord(response.headers) ||
+    !isObject(response.headers) ||
     !Object.entries(response.headers).every(sendableHeader)
   ) {
     return unreadable(`Invalid JSON value for DETAIL: '${error.detail}'`, detailHint);

@@ -1,8 +1,8 @@
-import { ApiError, apiError, cacheMiss, isPgError } from './errors.js';
+import { ApiError, apiError, cacheMiss, isObject, isPgError } from './errors.js';
 import { countFor, pageRange } from './handle-read.js';
 import { findRawRoutine, findRoutine, planRpc, routineCall } from './plan-rpc.js';
 import { decodeQueryString, type ParsedQuery, parseQuery } from './query-parser.js';
-import { bodyFormat, isObject, isRawFormat, parseBody, RAW_PARAMETER_TYPE } from './request-body.js';
+import { bodyFormat, isRawFormat, parseBody, RAW_PARAMETER_TYPE } from './request-body.js';
 import { planContext, type RequestContext, type RestRequest, type RestResponse } from './request-context.js';
 import { APPLIED_BY, isRawMedia, notAcceptable, RAW_MEDIA } from './request-headers.js';
 import { JSON_TYPE, maxAffectedExceeded, nullableNumber, renderRows, resultRow } from './response.js';

@@ -1,7 +1,7 @@
-import { apiError } from './errors.js';
+import { apiError, isObject } from './errors.js';
 import { planDelete, planInsert, planUpdate, type ReturnPreference, type WritePlan } from './plan-write.js';
 import { type ParsedQuery, parseQuery } from './query-parser.js';
-import { bodyFormat, invalidBody, isObject, parseBody } from './request-body.js';
+import { bodyFormat, invalidBody, parseBody } from './request-body.js';
 import { planContext, type RequestContext, type RestResponse } from './request-context.js';
 import { APPLIED_BY, type PreferenceKey } from './request-headers.js';
 import { JSON_TYPE, maxAffectedExceeded, renderRows, resultRow, singularError } from './response.js';

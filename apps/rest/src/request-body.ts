@@ -129,6 +129,3 @@ function csvRecords(text: string): string[][] {
   if (field !== '' || quotedField || fields.length) endRecord();
   return records;
 }
-
-export const isObject = (v: unknown): v is Record<string, unknown> =>
-  typeof v === 'object' && v !== null && !Array.isArray(v);

@@ -1,6 +1,5 @@
 import type { BatchResult } from './batch.js';
-import { ApiError, apiError, fromPgError, isPgError } from './errors.js';
-import { isObject } from './request-body.js';
+import { ApiError, apiError, fromPgError, isObject, isPgError, parseJson, sendableHeader } from './errors.js';
 import type { RequestContext, RestResponse } from './request-context.js';
 
 /** Response shaping: content types, Content-Range, singular bodies, `response.*` settings, errors. */
@@ -90,12 +89,7 @@ export function withResponseGucs(
   if (headers === null && status === null) return response;
   const out = { ...response, headers: { ...response.headers } };
   if (headers !== null) {
-    let list: unknown;
-    try {
-      list = JSON.parse(headers);
-    } catch {
-      list = undefined;
-    }
+    const list = parseJson(headers);
     const valid =
       Array.isArray(list) &&
       list.every(
@@ -109,10 +103,7 @@ export function withResponseGucs(
     for (const h of list as Record<string, string>[]) {
       const [name, value] = Object.entries(h)[0]!;
       const key = name.toLowerCase();
-      // A header Node cannot send (CR/LF, non-Latin-1) would fail the whole response.
-      if (!/^[!#$%&'*+.^_`|~0-9a-z-]+$/.test(key) || /[^\t\x20-\x7e\x80-\xff]/.test(value)) {
-        throw invalidHeadersSetting();
-      }
+      if (!sendableHeader([key, value])) throw invalidHeadersSetting();
       if (key === 'set-cookie') cookies.push(value);
       else fromGuc[key] = fromGuc[key] === undefined ? value : `${fromGuc[key]}, ${value}`;
     }

@@ -91,6 +91,12 @@ describe('rpc', () => {
       body: { status: '', headers: '{"a": 1}' },
     });
     expect([badHeaders.status, (badHeaders.json as { code: string }).code]).toEqual([500, 'PGRST111']);
+    // A header a client cannot be sent (a line break, here to inject a header) is no valid setting.
+    const unsendable = await t.call('POST', '/rpc/created_with', {
+      body: { status: '', headers: '[{"X-Split": "a\\r\\nX-Injected: 1"}]' },
+    });
+    expect([unsendable.status, (unsendable.json as { code: string }).code]).toEqual([500, 'PGRST111']);
+    expect(unsendable.headers['x-injected']).toBeUndefined();
     // The settings are the transaction's own: the next call on the same connection is unaffected.
     expect((await t.call('GET', '/rpc/add?a=1&b=2')).status).toBe(200);
   });
