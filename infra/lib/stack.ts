@@ -71,10 +71,12 @@ export class SupabaseStack extends Stack {
     const secrets = new PlatformSecrets(this, 'Secrets', { namePrefix: prefix, removalPolicy: keep });
     const repos = props.repositories;
 
+    // The first worker cluster is the stack's: the provider and IAM keep their hands off it by this name.
+    const stackWorkerCluster = `${prefix}-worker-main`;
     const database = (name: 'management' | 'worker', d: InfraConfig['managementDatabase']) =>
       new AuroraCluster(this, name === 'management' ? 'ManagementDatabase' : 'WorkerDatabase', {
         vpc,
-        clusterIdentifier: name === 'management' ? `${prefix}-management` : `${prefix}-worker-main`,
+        clusterIdentifier: name === 'management' ? `${prefix}-management` : stackWorkerCluster,
         subnetGroupName: `${prefix}-${name}`,
         parameterGroupName: `${prefix}-${name}-pg16`,
         engineVersion: d.engineVersion,
@@ -176,7 +178,7 @@ export class SupabaseStack extends Stack {
       gatewayRoleArn: gateway.taskRole.roleArn,
       workerCluster: {
         identifierPrefix: `${prefix}-worker-`,
-        reservedIdentifiers: [`${prefix}-worker-main`],
+        reservedIdentifiers: [stackWorkerCluster],
         subnetGroupName: worker.subnetGroup.subnetGroupName,
         parameterGroupName: `${prefix}-worker-pg16`,
         securityGroupIds: [worker.securityGroup.securityGroupId],
@@ -284,7 +286,7 @@ export class SupabaseStack extends Stack {
       artifactBucket: rest.artifactBucket,
       artifactKeyPattern: 'rest/*',
       workerClusterPattern: `${prefix}-worker-*`,
-      stackWorkerClusterIdentifier: `${prefix}-worker-main`,
+      stackWorkerClusterIdentifier: stackWorkerCluster,
       workerSubnetGroupName: `${prefix}-worker`,
       workerParameterGroupName: `${prefix}-worker-pg16`,
       workerEngineMajorVersion: c.workerDatabase.engineVersion.split('.')[0]!,
