@@ -79,10 +79,10 @@ function concretePort(host: string, port: number): Promise<number> {
   });
 }
 
-/** Starts both APIs from a parsed config; `close()` drains requests and releases every resource. */
 /** A Redis that stays down errors on every reconnect attempt: one line per this long is enough. */
 const REDIS_ERROR_LOG_EVERY_MS = 30_000;
 
+/** Starts both APIs from a parsed config; `close()` drains requests and releases every resource. */
 export async function startTenantManager(
   config: TenantManagerConfig,
   /** Where the log goes (default stdout); tests read it. */
@@ -118,7 +118,7 @@ export async function startTenantManager(
     lastRedisErrorLog = now;
     logger.warn(
       { err: error.message },
-      'redis error (invalidations not published; repeats within 30 s not logged)',
+      `redis error (invalidations not published; repeats within ${REDIS_ERROR_LOG_EVERY_MS / 1000} s not logged)`,
     );
   });
   if (!redis) logger.info('REDIS_URL not set: invalidations are not published');
