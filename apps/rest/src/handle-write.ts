@@ -104,7 +104,7 @@ export async function write(ctx: RequestContext, relation: Relation): Promise<Re
     applies,
     readOnly: false,
     explicit: ctx.media === 'object' || maxAffected !== undefined || limit !== undefined,
-    statements: writePlan.statements,
+    statements: [writePlan.statement],
   };
   // An upsert that merged into existing rows only is 200, as in PostgREST (PUT with return=minimal
   // stays 204).
@@ -119,13 +119,10 @@ export async function write(ctx: RequestContext, relation: Relation): Promise<Re
   };
   return transaction(ctx, tx, async (results) => {
     if (!writePlan.returning) {
-      // A counting upsert's statements each yield one row (affected, inserted).
-      const counted = (column: number) =>
-        results.reduce((sum, r) => sum + Number(r.rows[0]?.[column] ?? 0), 0);
-      const affected = writePlan.countsInserted
-        ? counted(0)
-        : results.reduce((sum, r) => sum + r.rowCount, 0);
-      status = upsertStatus(writePlan.countsInserted ? counted(1) : undefined);
+      // A counting upsert yields one row (affected, inserted).
+      const { rows, rowCount } = results[0]!;
+      const affected = writePlan.countsInserted ? Number(rows[0]?.[0] ?? 0) : rowCount;
+      status = upsertStatus(writePlan.countsInserted ? Number(rows[0]?.[1] ?? 0) : undefined);
       checkAffected(affected);
       if (ctx.media === 'object' && affected !== 1) throw singularError(affected);
       return { status, headers: rangeHeader(affected), body: '' };

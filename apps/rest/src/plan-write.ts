@@ -11,12 +11,12 @@ import { ident, qualified, type Statement } from './sql.js';
 export type ReturnPreference = 'minimal' | 'headers-only' | 'representation';
 
 export interface WritePlan {
-  /** Statements run in order; with `returning`, the last one yields the rows. */
-  readonly statements: Statement[];
+  /** The write, one statement; with `returning`, it also yields the rows. */
+  readonly statement: Statement;
   readonly returning: boolean;
   /**
    * A merging upsert: how many rows it inserted (rather than updated) is a fourth column of the
-   * returning row, or each statement's one row `(affected, inserted)` without returning.
+   * returning row, or without returning the statement's one row `(affected, inserted)`.
    */
   readonly countsInserted?: boolean;
 }
@@ -95,14 +95,14 @@ export function planInsert(ctx: PlanContext, relation: Relation, options: Insert
     const sql = countsInserted
       ? `WITH pgrst_w AS (${insert} RETURNING ${options.upsert!.onConflict.map(ident).join(', ')}) SELECT count(*)::int, ${inserted('pgrst_w')} FROM pgrst_w`
       : insert;
-    return { statements: [{ sql, params: ctx.params.values }], returning: false, countsInserted };
+    return { statement: { sql, params: ctx.params.values }, returning: false, countsInserted };
   }
   const extra = countsInserted
     ? `, (SELECT ${inserted('pgrst_written')} FROM pgrst_source AS pgrst_written) AS inserted`
     : '';
   const sql = returningSelect(ctx, relation, options.ret, `${insert} RETURNING *`, extra);
   checkUnusedLevels(ctx);
-  return { statements: [{ sql, params: ctx.params.values }], returning: true, countsInserted };
+  return { statement: { sql, params: ctx.params.values }, returning: true, countsInserted };
 }
 
 export function planUpdate(
@@ -137,11 +137,11 @@ function finishWrite(
 ): WritePlan {
   if (ret === 'minimal') {
     checkUnusedLevels(ctx);
-    return { statements: [{ sql, params: ctx.params.values }], returning: false };
+    return { statement: { sql, params: ctx.params.values }, returning: false };
   }
   const full = returningSelect(ctx, relation, ret, `${sql} RETURNING ${ident(alias)}.*`);
   checkUnusedLevels(ctx);
-  return { statements: [{ sql: full, params: ctx.params.values }], returning: true };
+  return { statement: { sql: full, params: ctx.params.values }, returning: true };
 }
 
 /**
