@@ -332,6 +332,22 @@ function json(res: ServerResponse, status: number, body: unknown): void {
   res.end(text);
 }
 
+/** An error in the shape of AWS's: a JSON body and its type in `x-amzn-errortype`. */
+function awsErrorReply(
+  errorType: string,
+  body: Record<string, string>,
+  requestId?: string,
+): { headers: Record<string, string | number>; text: string } {
+  const text = JSON.stringify(body);
+  const headers = {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(text),
+    'x-amzn-errortype': errorType,
+    ...(requestId ? { 'x-amzn-requestid': requestId } : {}),
+  };
+  return { headers, text };
+}
+
 function awsError(
   res: ServerResponse,
   status: number,
@@ -339,20 +355,16 @@ function awsError(
   body: Record<string, string>,
   requestId?: string,
 ): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, {
-    'content-type': 'application/json',
-    'content-length': Buffer.byteLength(text),
-    'x-amzn-errortype': errorType,
-    ...(requestId ? { 'x-amzn-requestid': requestId } : {}),
-  });
-  res.end(text);
+  const { headers, text } = awsErrorReply(errorType, body, requestId);
+  res.writeHead(status, headers).end(text);
 }
 
 const TOO_LARGE_MESSAGE = `Request must be smaller than ${MAX_BODY_BYTES} bytes for the InvokeFunction operation`;
 
+const TOO_LARGE_TYPE = 'RequestEntityTooLargeException';
+
 function tooLarge(res: ServerResponse): void {
-  awsError(res, 413, 'RequestEntityTooLargeException', { Message: TOO_LARGE_MESSAGE });
+  awsError(res, 413, TOO_LARGE_TYPE, { Message: TOO_LARGE_MESSAGE });
 }
 
 /**
@@ -369,11 +381,10 @@ function answerClientError(error: NodeJS.ErrnoException, socket: Duplex): void {
   if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
     reply = 'HTTP/1.1 408 Request Timeout\r\nconnection: close\r\n\r\n';
   } else if (error.code === 'HPE_HEADER_OVERFLOW') {
-    const body = JSON.stringify({ Message: TOO_LARGE_MESSAGE });
-    reply =
-      'HTTP/1.1 413 Request Entity Too Large\r\ncontent-type: application/json\r\n' +
-      `content-length: ${Buffer.byteLength(body)}\r\nx-amzn-errortype: RequestEntityTooLargeException\r\n` +
-      `connection: close\r\n\r\n${body}`;
+    // No response object here: the socket gets the bytes `tooLarge` would send, written out.
+    const { headers, text } = awsErrorReply(TOO_LARGE_TYPE, { Message: TOO_LARGE_MESSAGE });
+    const lines = Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`);
+    reply = `HTTP/1.1 413 Request Entity Too Large\r\n${lines.join('')}connection: close\r\n\r\n${text}`;
   }
   socket.end(reply, () => socket.destroy());
 }
