@@ -315,8 +315,8 @@ async function runTransition(
   if (row.status !== t.via) await setStatus(ctx, db, row.id, t.via);
   await step('prepare');
   if (t.open) {
-    // The start-up reconciliation skips paused projects: a restored one gets the current environment
-    // (its function token among it) and function URL here, before it serves again.
+    // A restored project gets the current environment (its function token among it) and function
+    // URL here, before it serves again, whether or not the start-up reconciliation reached it.
     await ensureProjectFunction(ctx, db, row);
   } else {
     // Gateways refuse the project's keys before its database refuses connections.

@@ -5,12 +5,17 @@ import {
   type Harness,
   type InvalidationListener,
   internal,
+  pgUrl,
+  queryOnce,
   RecordingFunctions,
   startHarness,
   startInvalidationListener,
   TEST_APP_CONFIG,
 } from '../../test/harness.js';
-import type { RestFunction } from '../providers/types.js';
+import type { AwsProviderConfig } from '../providers/aws/config.js';
+import { createAwsFunctionProvider } from '../providers/aws/functions.js';
+import { fakeLambda } from '../providers/aws/testing/fake-aws.js';
+import type { Provider, RestFunction } from '../providers/types.js';
 
 /** The same functions, now served by an emulator on another port (LAMBDA_PORT changed). */
 class MovedFunctions extends RecordingFunctions {
@@ -84,16 +89,16 @@ afterAll(async () => {
 });
 
 describe('rest function reconciliation at start-up', () => {
-  it('re-ensures every ACTIVE_HEALTHY function with bounded concurrency, stores moved URLs and invalidates', async () => {
+  it('re-ensures every active and paused function with bounded concurrency, stores moved URLs and invalidates', async () => {
     const moved = new MovedFunctions(9100);
     const h = await startHarness({ managementUrl, functions: moved, redis: redis.publisher, config });
     try {
       const before = (await h.db.query(`SELECT ref, version FROM tm.projects ORDER BY ref`)).rows;
       const summary = await h.tm.functionsReconciled;
-      expect(summary).toEqual({ checked: 3, updated: expect.any(Array), failed: [] });
-      expect(summary!.updated.sort()).toEqual([...ACTIVE].sort());
-      // the paused project is left alone; every active one got the current environment
-      expect(moved.calls.sort()).toEqual(ACTIVE.map((ref) => `ensure:${ref}`).sort());
+      expect(summary).toEqual({ checked: 4, updated: expect.any(Array), failed: [] });
+      expect(summary!.updated.sort()).toEqual([...ACTIVE, 'rc-two'].sort());
+      // every function got the current environment, the paused project's too
+      expect(moved.calls.sort()).toEqual([...ACTIVE, 'rc-two'].map((ref) => `ensure:${ref}`).sort());
       expect(moved.live.get('rc-one')).toEqual({
         SUPAPLANE_PROJECT_REF: 'rc-one',
         SUPAPLANE_CONFIG_URL: 'http://127.0.0.1:3002',
@@ -106,7 +111,7 @@ describe('rest function reconciliation at start-up', () => {
       const now = await restUrl(h, 'rc-one');
       expect(now.url).toBe('http://rest-rc-one.lambda-url.local.localhost:9100/');
       expect(now.version).toBe(before.find((r) => r.ref === 'rc-one')!.version + 1);
-      for (const ref of ACTIVE) {
+      for (const ref of [...ACTIVE, 'rc-two']) {
         expect(
           await eventually(async () =>
             redis.messages.find(
@@ -115,7 +120,9 @@ describe('rest function reconciliation at start-up', () => {
           ),
         ).toBeTruthy();
       }
-      expect(redis.messages.some((m) => m.ref === 'rc-two' && m.reason === 'function-updated')).toBe(false);
+      // gateways re-read the paused project's config, which still says paused
+      const paused = await h.tm.publicApp.inject({ url: '/v1/projects/rc-two', headers: admin });
+      expect(paused.json().status).toBe('PAUSED');
     } finally {
       await h.close();
     }
@@ -127,7 +134,7 @@ describe('rest function reconciliation at start-up', () => {
     try {
       const before = await restUrl(h, 'rc-one');
       const summary = await h.tm.functionsReconciled;
-      expect(summary).toEqual({ checked: 2, updated: [], failed: ['rc-three'] });
+      expect(summary).toEqual({ checked: 3, updated: [], failed: ['rc-three'] });
       expect(await restUrl(h, 'rc-one')).toEqual(before);
       expect((await restUrl(h, 'rc-three')).url).toBe(
         'http://rest-rc-three.lambda-url.local.localhost:9100/',
@@ -146,6 +153,73 @@ describe('rest function reconciliation at start-up', () => {
     try {
       expect(await h.tm.functionsReconciled).toBeNull();
       expect(idle.calls).toEqual([]);
+    } finally {
+      await h.close();
+    }
+  });
+});
+
+describe('rest function reconciliation on AWS', () => {
+  const KEY = 'arn:aws:kms:eu-west-1:111111111111:key/6c1f0a2e-1111-4222-8333-944455556666';
+  const aws = (lambda: ReturnType<typeof fakeLambda>, kmsKeyArn?: string): Provider => {
+    const config: AwsProviderConfig = {
+      region: 'eu-west-1',
+      restFunction: {
+        artifact: { s3Bucket: 'supaplane-artifacts', s3Key: 'rest/rest-lambda.zip' },
+        roleArn: 'arn:aws:iam::111111111111:role/supaplane-rest-function',
+        ...(kmsKeyArn ? { kmsKeyArn } : {}),
+      },
+      gatewayRoleArn: 'arn:aws:iam::111111111111:role/supaplane-gateway-task',
+    };
+    return {
+      name: 'aws',
+      functions: createAwsFunctionProvider(config, { lambda: lambda.client, sleep: async () => {} }),
+    };
+  };
+  const REFS = ['rk-active', 'rk-paused', 'rk-gave-up'];
+  const keyOf = (lambda: ReturnType<typeof fakeLambda>, ref: string) =>
+    lambda.functions.get(`rest-${ref}`)?.config['KMSKeyArn'];
+
+  it("moves paused projects' functions onto the environment key as well, and leaves them paused", async () => {
+    const lambda = fakeLambda({ checksUntilActive: 0 });
+    // Functions made by a version that did not encrypt their environment with the stack's key.
+    const older = await startHarness({ provider: aws(lambda), reconcileFunctions: false });
+    const { managementUrl } = older;
+    try {
+      await older.registerCluster('reconcile-aws', 10);
+      for (const ref of REFS) expect((await older.createProject(ref)).json().status).toBe('ACTIVE_HEALTHY');
+      const paused = await older.tm.publicApp.inject({
+        method: 'POST',
+        url: '/v1/projects/rk-paused/pause',
+        headers: admin,
+      });
+      expect(paused.json().status).toBe('PAUSED');
+      // A pause that gave up: its function is there as well.
+      await older.db.query(`UPDATE tm.projects SET status = 'PAUSE_FAILED' WHERE ref = 'rk-gave-up'`);
+    } finally {
+      await older.close();
+    }
+    for (const ref of REFS) expect(keyOf(lambda, ref)).toBe('');
+    const before = lambda.snapshot();
+
+    const h = await startHarness({ managementUrl, provider: aws(lambda, KEY) });
+    try {
+      expect(await h.tm.functionsReconciled).toEqual({ checked: 3, updated: [], failed: [] });
+      for (const ref of REFS) expect(keyOf(lambda, ref)).toBe(KEY);
+      // Nothing else about the functions changed: same URL, same grants to the gateway alone.
+      const after = lambda.snapshot();
+      expect(after.urls).toEqual(before.urls);
+      expect(after.policies).toEqual(before.policies);
+      // The paused project is still paused: status, and a database that refuses connections.
+      const status = async (ref: string) =>
+        (await h.tm.publicApp.inject({ url: `/v1/projects/${ref}`, headers: admin })).json().status;
+      expect(await status('rk-paused')).toBe('PAUSED');
+      expect(await status('rk-gave-up')).toBe('PAUSE_FAILED');
+      expect(
+        await queryOnce(pgUrl(), 'SELECT datallowconn FROM pg_database WHERE datname = $1', [
+          'proj_rk-paused',
+        ]),
+      ).toEqual([{ datallowconn: false }]);
     } finally {
       await h.close();
     }

@@ -2,7 +2,7 @@ import type pg from 'pg';
 import type { Context } from './context.js';
 import { messageOf } from './errors.js';
 import { setProjectConnectionLimit } from './project-db.js';
-import { type ProjectRow, projectRowById, withProjectLock } from './projects.js';
+import { type ProjectRow, type ProjectStatus, projectRowById, withProjectLock } from './projects.js';
 
 /**
  * Environment of a project's rest function (docs/contracts.md, "Rest function environment"). The
@@ -19,6 +19,12 @@ export function restFunctionEnvironment(
   };
 }
 
+/**
+ * The statuses in which a project has its function and no step is running on it: active, paused, or
+ * left by a pause or restore that gave up (provisioning and restore ensure the function themselves).
+ */
+const RECONCILED: readonly ProjectStatus[] = ['ACTIVE_HEALTHY', 'PAUSED', 'PAUSE_FAILED', 'RESTORE_FAILED'];
+
 export interface ReconcileSummary {
   /** Projects whose function was re-ensured. */
   readonly checked: number;
@@ -29,20 +35,25 @@ export interface ReconcileSummary {
 }
 
 /**
- * Re-runs the provider's idempotent `ensureRestFunction` for every ACTIVE_HEALTHY project, at most
- * `concurrency` at a time, so functions created by an older version get the current environment
- * and a moved endpoint (e.g. another LAMBDA_PORT on the same data dir) is written back. A changed
- * URL bumps the project's version and tells the gateways to drop their cached config. Projects
- * whose lock is held elsewhere (being paused, deleted, or reconciled by another replica) are skipped.
- * The stored connection limit is re-applied to the project database on the way (projects from before
- * limits existed, or a limit changed by hand); a cluster that cannot take it is logged, not counted.
+ * Re-runs the provider's idempotent `ensureRestFunction` for every project in a RECONCILED status
+ * (paused ones included), at most `concurrency` at a time, so functions created by an older version get the current
+ * environment and settings (on AWS: the environment encrypted with the stack's key) and a moved
+ * endpoint (e.g. another LAMBDA_PORT on the same data dir) is written back. A paused project stays
+ * paused: a pause lives in its database (connections refused) and in the gateways (keys refused),
+ * never in its function, which only the gateways can invoke. A changed URL bumps the project's
+ * version and tells the gateways to drop their cached config. Projects whose lock is held elsewhere
+ * (being paused, restored, deleted, or reconciled by another replica) are skipped. The stored
+ * connection limit is re-applied to the project database on the way (projects from before limits
+ * existed, or a limit changed by hand; it is independent of a pause); a cluster that cannot take it
+ * is logged, not counted.
  */
 export async function reconcileRestFunctions(
   ctx: Context,
   options: { concurrency?: number; signal?: AbortSignal } = {},
 ): Promise<ReconcileSummary> {
   const { rows } = await ctx.db.query<{ id: string; ref: string }>(
-    `SELECT id, ref FROM tm.projects WHERE status = 'ACTIVE_HEALTHY' ORDER BY created_at`,
+    'SELECT id, ref FROM tm.projects WHERE status = ANY ($1) ORDER BY created_at',
+    [RECONCILED],
   );
   const summary = { checked: 0, updated: [] as string[], failed: [] as string[] };
   const queue = [...rows];
@@ -70,7 +81,7 @@ async function reconcileOne(
   id: string,
 ): Promise<'skipped' | 'unchanged' | 'updated'> {
   const row = await projectRowById(db, id);
-  if (row?.status !== 'ACTIVE_HEALTHY') return 'skipped';
+  if (!row || !RECONCILED.includes(row.status)) return 'skipped';
   try {
     const cluster = await ctx.clusters.get(row.cluster_id!);
     await setProjectConnectionLimit(cluster.admin, row.ref, row.db_connection_limit);
