@@ -1,6 +1,7 @@
 import pg from 'pg';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { freePort, stablePorts, startPostgres, startRedis } from './index.js';
+import { recordedServer } from './processes.js';
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -8,6 +9,17 @@ import { once } from 'node:events';
 import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+
+/** While `hidden`, reads under /proc fail, as on a system without it (macOS) or with it hidden. */
+const proc = vi.hoisted(() => ({ hidden: false }));
+vi.mock('node:fs/promises', async (importOriginal) => {
+  const actual = await importOriginal<typeof import('node:fs/promises')>();
+  const readFile = (path: unknown, ...rest: unknown[]) =>
+    proc.hidden && String(path).startsWith('/proc/')
+      ? Promise.reject(Object.assign(new Error(`EACCES: ${path}`), { code: 'EACCES' }))
+      : (actual.readFile as (...args: unknown[]) => Promise<unknown>)(path, ...rest);
+  return { ...actual, readFile };
+});
 
 describe('local services', () => {
   it('starts a real PostgreSQL 16 and stops it', async () => {
@@ -187,4 +199,82 @@ describe('stablePorts', () => {
       expect(await freePort(port)).toBe(port); // still free: bindable by exactly that number
     }
   });
+});
+
+describe('a server a crashed stack may have left behind: one rule for PostgreSQL and redis-server', () => {
+  const deadPid = async () => {
+    const child = spawn('true');
+    await once(child, 'exit');
+    return child.pid ?? 0;
+  };
+
+  it('tells a dead pid, another program, an owned server, an orphan and (no /proc) an unknown apart', async () => {
+    const child = spawn('sleep', ['30']);
+    await once(child, 'spawn');
+    const pid = child.pid ?? 0;
+    const dead = await deadPid();
+    try {
+      expect(await recordedServer(dead, process.pid, 'sleep')).toBe('gone');
+      expect(await recordedServer(pid, process.pid, 'postgres')).toBe('other');
+      expect(await recordedServer(pid, process.pid, 'sleep')).toBe('owned');
+      expect(await recordedServer(pid, dead, 'sleep')).toBe('orphan'); // not the child of its owner
+      expect(await recordedServer(pid, 0, 'sleep')).toBe('owned'); // no owner known: not adopted by init
+      proc.hidden = true;
+      expect(await recordedServer(pid, dead, 'sleep')).toBe('unknown');
+      expect(await recordedServer(pid, dead, 'postgres')).toBe('unknown');
+      expect(await recordedServer(dead, process.pid, 'sleep')).toBe('gone');
+    } finally {
+      proc.hidden = false;
+      child.kill('SIGKILL');
+    }
+  });
+
+  it('with /proc unreadable, neither service stops a server it cannot identify, nor refuses a pid that is dead', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'supaplane-pg-noproc-'));
+    const pidFile = `${dataDir}.redis.pid`;
+    let leftRedis = 0;
+    try {
+      // SIGKILL: both servers are left running with their pids recorded and their owner gone.
+      const { stdout } = await run(
+        `const pg = await startPostgres({ dataDir: ${JSON.stringify(dataDir)}, ephemeral: true }); const r = await startRedis({ pidFile: ${JSON.stringify(pidFile)} }); console.log(pg.port, r.port); process.kill(process.pid, 'SIGKILL');`,
+      );
+      const [pgPort = 0, redisPort = 0] = stdout.trim().split(' ').map(Number);
+      leftRedis = Number(readFileSync(pidFile, 'utf8').split(' ')[0]);
+      const leftPostgres = Number(readFileSync(join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+
+      proc.hidden = true;
+      await expect(startPostgres({ dataDir, ephemeral: true })).rejects.toThrow(
+        `PostgreSQL data directory ${dataDir} names a running process (pid ${leftPostgres}) that cannot be inspected (no readable /proc), so it is not stopped: `,
+      );
+      const notices: string[] = [];
+      const redis = await startRedis({ pidFile, onNotice: (line) => notices.push(line) });
+      await redis.stop();
+      expect(notices).toEqual([
+        `left pid ${leftRedis} (recorded in ${pidFile}) running: it may be a redis-server a stopped stack left behind, but it cannot be inspected (no readable /proc)`,
+      ]);
+      expect([await serverAlive(pgPort), await serverAlive(redisPort)]).toEqual([true, true]);
+
+      // With /proc the same orphan is recognised and taken over.
+      proc.hidden = false;
+      const server = await startPostgres({ dataDir, ephemeral: true, onNotice: () => {} });
+      await server.stop();
+      expect(await serverAlive(pgPort)).toBe(false);
+
+      // A dead pid needs no /proc: both start over it, saying nothing.
+      const dead = await deadPid();
+      await writeFile(join(dataDir, 'postmaster.pid'), `${dead}\n`);
+      await writeFile(pidFile, `${dead} ${dead}\n`);
+      proc.hidden = true;
+      const quiet: string[] = [];
+      const again = await startPostgres({ dataDir, ephemeral: true, onNotice: (l) => quiet.push(l) });
+      await again.stop();
+      await (await startRedis({ pidFile, onNotice: (l) => quiet.push(l) })).stop();
+      expect(quiet).toEqual([]);
+    } finally {
+      proc.hidden = false;
+      if (leftRedis > 0) process.kill(leftRedis, 'SIGKILL');
+      await rm(dataDir, { recursive: true, force: true });
+      await rm(pidFile, { force: true });
+    }
+  }, 60_000);
 });

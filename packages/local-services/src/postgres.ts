@@ -3,7 +3,7 @@ import { mkdtemp, readdir, readFile, rename, rm, stat, unlink, writeFile } from 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from './ports.js';
-import { isAlive } from './processes.js';
+import { recordedServer } from './processes.js';
 
 export interface PostgresOptions {
   /** Data directory; kept between runs. Default: a fresh temporary directory, removed on stop. */
@@ -69,42 +69,29 @@ function serverComplaint(lines: readonly string[], error: unknown): string {
   return error instanceof Error ? error.message : 'the server exited at once';
 }
 
-/** State and parent pid from `/proc/<pid>/stat` (Linux), else undefined. */
-async function procStat(pid: number): Promise<{ state: string; parent: number } | undefined> {
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => undefined);
-  if (!stat) return undefined;
-  const [state = '', parent = ''] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return { state, parent: Number(parent) };
-}
-
-/** Alive and not a zombie (an orphan's exit is reaped by whatever adopted it, maybe late). */
-const running = async (pid: number) => isAlive(pid) && (await procStat(pid))?.state !== 'Z';
-
 /**
- * A data directory whose `postmaster.pid` names a live server: when the process that started it is
- * gone (it crashed or was killed without stopping it), that orphan is shut down so this start can
- * take over; when its owner still runs, the directory is in use and this start fails saying so. A pid
- * file whose process is not a PostgreSQL server (a pid reused after a reboot or in a new container)
- * is removed, since the server would refuse to start over it.
+ * A data directory whose `postmaster.pid` names a live server, by {@link recordedServer}'s rule: a
+ * server whose owner is gone is shut down so this start can take over; one still owned, or one that
+ * cannot be inspected, fails this start saying so (PostgreSQL would refuse it anyway, less clearly). A
+ * pid file naming some other program is removed, since the server would refuse to start over it.
  */
 async function settlePreviousServer(dataDir: string, notice: (line: string) => void): Promise<void> {
   const pidFile = join(dataDir, 'postmaster.pid');
   const pid = Number((await readFile(pidFile, 'utf8').catch(() => '')).split('\n')[0]);
-  if (!Number.isInteger(pid) || pid <= 0 || !(await running(pid))) return; // PostgreSQL handles it
-  const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => undefined);
-  if (cmdline !== undefined && !cmdline.includes('postgres')) {
+  const owner = Number((await readFile(join(dataDir, OWNER_FILE), 'utf8').catch(() => '')).trim()) || 0;
+  const found = await recordedServer(pid, owner, 'postgres');
+  if (found === 'gone') return; // PostgreSQL handles a stale pid file itself
+  if (found === 'other') {
     notice(`removed a stale postmaster.pid naming pid ${pid}, which is no PostgreSQL server`);
     await unlink(pidFile).catch(() => {});
     return;
   }
-  const owner = Number((await readFile(join(dataDir, OWNER_FILE), 'utf8').catch(() => '')).trim()) || 0;
-  // Linux: a server is its owner's child until the owner dies and it is re-parented; elsewhere: the
-  // owner is alive. With no owner recorded (a data directory from an older version), only a server
-  // adopted by init counts as orphaned.
-  const parent = (await procStat(pid))?.parent;
-  const orphaned =
-    parent === undefined ? owner > 0 && !isAlive(owner) : owner > 0 ? parent !== owner : parent === 1;
-  if (!orphaned) {
+  if (found === 'unknown') {
+    throw new Error(
+      `PostgreSQL data directory ${dataDir} names a running process (pid ${pid}) that cannot be inspected (no readable /proc), so it is not stopped: if it is a server a stopped local stack left behind, stop it (kill -INT ${pid}), else remove ${pidFile}`,
+    );
+  }
+  if (found === 'owned') {
     throw new Error(
       `PostgreSQL data directory ${dataDir} is in use by a running server (pid ${pid}${owner ? `, started by process ${owner}` : ''}): is another local stack running? Stop it first (Ctrl-C)`,
     );
@@ -114,7 +101,7 @@ async function settlePreviousServer(dataDir: string, notice: (line: string) => v
   );
   process.kill(pid, 'SIGINT'); // fast shutdown
   const deadline = Date.now() + 30_000;
-  while (await running(pid)) {
+  while ((await recordedServer(pid, owner, 'postgres')) !== 'gone') {
     if (Date.now() > deadline)
       throw new Error(`PostgreSQL (pid ${pid}) on ${dataDir} did not stop within 30 s`);
     await new Promise((r) => setTimeout(r, 100));

@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { freePort } from './ports.js';
-import { isAlive } from './processes.js';
+import { recordedServer } from './processes.js';
 
 export interface RunningRedis {
   readonly port: number;
@@ -29,18 +29,25 @@ export interface RedisOptions {
   readonly onNotice?: (line: string) => void;
 }
 
-/** Stops the redis-server recorded in `pidFile` when the process that started it is gone. */
+/**
+ * Stops the redis-server recorded in `pidFile` when the process that started it is gone, by
+ * {@link recordedServer}'s rule; one that cannot be inspected is left alone, said in a notice (this
+ * start does not need its port, so it goes on).
+ */
 async function stopLeftOver(pidFile: string, notice: (line: string) => void): Promise<void> {
   const [pid = 0, owner = 0] = (await readFile(pidFile, 'utf8').catch(() => ''))
     .trim()
     .split(' ')
     .map(Number);
-  if (!(pid > 0) || !isAlive(pid) || (owner > 0 && isAlive(owner))) return;
-  // Only a redis-server: after a reboot the pid may be anyone's.
-  const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
-  if (!cmdline.startsWith('redis-server')) return;
-  notice(`stopping redis-server (pid ${pid}) left running by a process that exited without stopping it`);
-  process.kill(pid, 'SIGKILL'); // it holds nothing worth saving (no persistence)
+  const found = await recordedServer(pid, owner, 'redis-server');
+  if (found === 'unknown') {
+    notice(
+      `left pid ${pid} (recorded in ${pidFile}) running: it may be a redis-server a stopped stack left behind, but it cannot be inspected (no readable /proc)`,
+    );
+  } else if (found === 'orphan') {
+    notice(`stopping redis-server (pid ${pid}) left running by a process that exited without stopping it`);
+    process.kill(pid, 'SIGKILL'); // it holds nothing worth saving (no persistence)
+  }
 }
 
 /** Starts a real `redis-server` on a free loopback port, with no persistence. */
