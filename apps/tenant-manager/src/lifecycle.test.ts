@@ -90,7 +90,12 @@ describe('project lifecycle', () => {
     });
     expect(config.statusCode).toBe(200);
     const postgrest = (await inject('GET', '/v1/projects/life-one/postgrest')).json();
-    expect(postgrest).toEqual({ db_schema: 'public', max_rows: 1000, jwt_secret: expect.any(String) });
+    expect(postgrest).toEqual({
+      db_schema: 'public',
+      max_rows: 1000,
+      db_aggregates_enabled: false,
+      jwt_secret: expect.any(String),
+    });
     expect(Buffer.from(postgrest.jwt_secret, 'base64url').length).toBeGreaterThanOrEqual(32);
     expect(config.json()).toEqual({
       ref: 'life-one',

@@ -1,5 +1,6 @@
 import { type ObjectOptions, type TProperties, type TSchema, Type } from '@sinclair/typebox';
 import { LIMIT_RANGES } from '../lib/limits.js';
+import { POSTGREST_RANGES } from '../lib/project-settings.js';
 import { PROJECT_STATUSES } from '../lib/projects.js';
 import { MAX_USAGE_DAYS, MAX_USAGE_HOURS } from '../lib/usage.js';
 
@@ -177,10 +178,29 @@ export const PlatformUsage = Type.Object({
 });
 
 export const PostgrestConfig = Type.Object({
-  db_schema: Type.String(),
-  max_rows: Type.Integer(),
+  db_schema: Type.String({ description: 'The exposed schemas, comma-separated; the first is the default' }),
+  max_rows: Type.Integer({ description: 'Most rows one response returns (PostgREST db-max-rows)' }),
+  db_aggregates_enabled: Type.Boolean({
+    description: "Supaplane's extension: PostgREST's db-aggregates-enabled (count(), sum(), … in select)",
+  }),
   jwt_secret: Type.String(),
 });
+
+/** Any subset (at least one field); Supabase's PATCH /v1/projects/{ref}/postgrest plus the aggregates switch. */
+export const PostgrestConfigPatchBody = Body(
+  {
+    db_schema: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 4096,
+        description: `Comma-separated, at most ${POSTGREST_RANGES.schemas} (duplicates dropped); not pg_*, information_schema, auth or supaplane`,
+      }),
+    ),
+    max_rows: Type.Optional(Type.Integer(POSTGREST_RANGES.max_rows)),
+    db_aggregates_enabled: Type.Optional(Type.Boolean({ description: 'Default false, as in PostgREST' })),
+  },
+  { minProperties: 1 },
+);
 
 export const ApiKey = Type.Object({
   id: Type.String(),

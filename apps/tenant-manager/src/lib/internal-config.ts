@@ -24,9 +24,13 @@ export interface RestConfig {
   db: { host: string; port: number; database: string; user: string; password: string; ssl: boolean };
   dbSchemas: string[];
   maxRows: number;
+  /** PostgREST's `db-aggregates-enabled`. */
+  dbAggregatesEnabled: boolean;
   statementTimeoutMs: number;
   jwtSecret: string;
   jwks: { keys: Record<string, unknown>[] };
+  /** The project's version, the gateway config's: a function that sees a newer one re-reads this. */
+  version: number;
 }
 
 const servable = (row: ProjectRow | null): row is ProjectRow => row !== null && row.status !== 'INIT_FAILED';
@@ -69,8 +73,10 @@ export async function restConfig(ctx: Context, ref: string): Promise<RestConfig 
     },
     dbSchemas: row.db_schemas,
     maxRows: row.max_rows,
+    dbAggregatesEnabled: row.db_aggregates_enabled,
     statementTimeoutMs: ctx.settings.sqlStatementTimeoutMs,
     jwtSecret: ctx.box.open(row.jwt_secret_enc, secretAad.jwtSecret(row.id)),
     jwks: await projectJwks(ctx, row.id),
+    version: row.version,
   };
 }

@@ -19,6 +19,7 @@ export type ProjectReason =
   | 'signing-keys-rotated'
   | 'function-updated'
   | 'limits-updated'
+  | 'postgrest-updated'
   | 'created';
 
 export type InvalidationMessage =

@@ -41,7 +41,12 @@ describe('POST /v1/projects/:ref/jwt-secret/rotate', () => {
     const rotated = await call('POST', '/v1/projects/jr-one/jwt-secret/rotate');
     expect(rotated.statusCode).toBe(200);
     const body = rotated.json() as { db_schema: string; max_rows: number; jwt_secret: string };
-    expect(body).toEqual({ db_schema: 'public', max_rows: 1000, jwt_secret: expect.any(String) });
+    expect(body).toEqual({
+      db_schema: 'public',
+      max_rows: 1000,
+      db_aggregates_enabled: false,
+      jwt_secret: expect.any(String),
+    });
     expect(body.jwt_secret).not.toBe(before);
     expect(Buffer.from(body.jwt_secret, 'base64url').length).toBeGreaterThanOrEqual(32);
 

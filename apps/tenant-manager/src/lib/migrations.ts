@@ -137,6 +137,15 @@ ALTER TABLE tm.projects ADD COLUMN db_read_only_since timestamptz;
 UPDATE tm.projects SET db_read_only_since = updated_at WHERE db_read_only;
 `,
   },
+  {
+    version: 6,
+    name: 'projects: data-API aggregates switch, max rows bounded',
+    sql: `
+ALTER TABLE tm.projects
+  ADD COLUMN db_aggregates_enabled boolean NOT NULL DEFAULT false,
+  ADD CONSTRAINT projects_max_rows_check CHECK (max_rows BETWEEN 1 AND 1000000);
+`,
+  },
 ];
 
 const MIGRATION_LOCK = 'SELECT pg_advisory_lock(hashtext($1))';

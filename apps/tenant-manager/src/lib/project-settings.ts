@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import type { Context } from './context.js';
 import { randomSecret } from './crypto.js';
-import { AppError, conflict, messageOf, notFound } from './errors.js';
+import { AppError, badRequest, conflict, messageOf, notFound } from './errors.js';
 import { applyLimits, type LimitsPatch } from './limits.js';
 import { setProjectConnectionLimit } from './project-db.js';
 import {
@@ -19,7 +19,7 @@ import {
 } from './projects.js';
 
 // What an operator changes on a live project: its name and limits (PATCH), and its data-API
-// settings and JWT secret (GET /postgrest, rotate).
+// settings and JWT secret (GET/PATCH /postgrest, rotate).
 
 async function renameProject(ctx: Context, ref: string, rawName: string): Promise<Project> {
   const name = validateName(rawName);
@@ -114,7 +114,7 @@ async function applyConnectionLimit(ctx: Context, row: ProjectRow, limit: number
   }
 }
 
-/** Data-API settings, as Supabase's `GET /v1/projects/{ref}/postgrest`. */
+/** Data-API settings, as Supabase's `GET /v1/projects/{ref}/postgrest` (plus `db_aggregates_enabled`). */
 export async function getPostgrestConfig(ctx: Context, ref: string) {
   return postgrestConfig(ctx, await requireProjectRow(ctx.db, ref));
 }
@@ -139,10 +139,86 @@ export async function rotateJwtSecret(ctx: Context, ref: string) {
   return postgrestConfig(ctx, row);
 }
 
+/** Bounds of `PATCH /postgrest`'s fields (the schema's, and the reasons here). */
+export const POSTGREST_RANGES = {
+  // A response past 6 MB is refused by the Function URL anyway; a million short rows is already that.
+  max_rows: { minimum: 1, maximum: 1_000_000 },
+  // Every exposed schema is loaded into the function's schema cache on each cold start and reload.
+  schemas: 32,
+} as const;
+
+/** Postgres' reserved names and the schemas the platform owns: never exposed through the data API. */
+const PLATFORM_SCHEMAS = new Set(['information_schema', 'auth', 'supaplane']);
+/** An unquoted Postgres identifier (at most 63 bytes, so ASCII only). */
+const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_$]{0,62}$/;
+
+/**
+ * `db_schema` as Supabase takes it (comma-separated, spaces around names ignored) → the schema list,
+ * first occurrence kept. 400 `invalid_db_schema` for an empty or malformed name, a system or platform
+ * schema (`pg_*`, `information_schema`, `auth`, `supaplane`), or more than 32 schemas. Whether the
+ * schemas exist is not checked: a missing one answers PGRST106 like any unexposed schema.
+ */
+export function parseSchemaList(raw: string): string[] {
+  const schemas: string[] = [];
+  for (const part of raw.split(',')) {
+    const name = part.trim();
+    if (!IDENTIFIER.test(name)) {
+      throw badRequest(
+        `db_schema: ${JSON.stringify(name)} is not a schema name (letters, digits, _ or $, not starting with a digit, at most 63 characters)`,
+        'invalid_db_schema',
+      );
+    }
+    if (name.startsWith('pg_') || PLATFORM_SCHEMAS.has(name)) {
+      throw badRequest(
+        `db_schema: ${name} is a system or platform schema and cannot be exposed`,
+        'invalid_db_schema',
+      );
+    }
+    if (!schemas.includes(name)) schemas.push(name);
+  }
+  if (schemas.length > POSTGREST_RANGES.schemas) {
+    throw badRequest(`db_schema: at most ${POSTGREST_RANGES.schemas} schemas`, 'invalid_db_schema');
+  }
+  return schemas;
+}
+
+export interface PostgrestPatch {
+  db_schema?: string;
+  max_rows?: number;
+  db_aggregates_enabled?: boolean;
+}
+
+/**
+ * `PATCH /v1/projects/:ref/postgrest`: the exposed schemas, the row cap and whether aggregates are
+ * allowed (only the fields present change). ACTIVE_HEALTHY or PAUSED only (409 otherwise); the
+ * version grows and gateways are told (`postgrest-updated`), so the next request a gateway forwards
+ * carries the new version and the rest function re-reads its config before serving it. Answers like
+ * `GET /postgrest`.
+ */
+export async function updatePostgrestConfig(ctx: Context, ref: string, patch: PostgrestPatch) {
+  const schemas = patch.db_schema === undefined ? null : parseSchemaList(patch.db_schema);
+  const row = await changeSettled(ctx, ref, async (db, { id }) => {
+    const { rows } = await db.query<ProjectRow>(
+      `UPDATE tm.projects SET db_schemas = COALESCE($2, db_schemas), max_rows = COALESCE($3, max_rows),
+         db_aggregates_enabled = COALESCE($4, db_aggregates_enabled), version = version + 1, updated_at = $5
+       WHERE id = $1 RETURNING *`,
+      [id, schemas, patch.max_rows ?? null, patch.db_aggregates_enabled ?? null, ctx.clock.now()],
+    );
+    return rows[0]!;
+  });
+  ctx.log.info(
+    { ref, dbSchemas: row.db_schemas, maxRows: row.max_rows, aggregates: row.db_aggregates_enabled },
+    'data-API settings updated',
+  );
+  await ctx.invalidator.project(ref, 'postgrest-updated');
+  return postgrestConfig(ctx, row);
+}
+
 function postgrestConfig(ctx: Context, row: ProjectRow) {
   return {
     db_schema: row.db_schemas.join(','),
     max_rows: row.max_rows,
+    db_aggregates_enabled: row.db_aggregates_enabled,
     jwt_secret: ctx.box.open(row.jwt_secret_enc, secretAad.jwtSecret(row.id)),
   };
 }

@@ -46,6 +46,8 @@ export interface ProjectRow {
   jwt_secret_enc: string;
   db_schemas: string[];
   max_rows: number;
+  /** PostgREST's `db-aggregates-enabled`: `count()`, `sum()`, … in `select`. */
+  db_aggregates_enabled: boolean;
   rest_url: string | null;
   rest_region: string | null;
   db_connection_limit: number;

@@ -3,7 +3,12 @@ import { Type } from '@sinclair/typebox';
 import type { Context } from '../../lib/context.js';
 import type { SizeLimitEnforcer } from '../../lib/db-size-limits.js';
 import { deleteProject, pauseProject, restoreProject } from '../../lib/project-lifecycle.js';
-import { getPostgrestConfig, rotateJwtSecret, updateProject } from '../../lib/project-settings.js';
+import {
+  getPostgrestConfig,
+  rotateJwtSecret,
+  updatePostgrestConfig,
+  updateProject,
+} from '../../lib/project-settings.js';
 import { getProject, insertProject, listProjects, projectRowById, toProject } from '../../lib/projects.js';
 import type { Provisioner } from '../../lib/provisioning.js';
 import { runProjectQuery } from '../../lib/sql-endpoint.js';
@@ -13,6 +18,7 @@ import {
   ListProjectsQuery,
   NewProjectBody,
   PostgrestConfig,
+  PostgrestConfigPatchBody,
   Project,
   ProjectPatchBody,
   RefParams,
@@ -146,6 +152,21 @@ export const projectRoutes: FastifyPluginAsyncTypebox<ProjectRoutesOptions> = as
       },
     },
     (request) => getPostgrestConfig(ctx, request.params.ref),
+  );
+
+  app.patch(
+    '/v1/projects/:ref/postgrest',
+    {
+      schema: {
+        tags,
+        summary:
+          'Change the data-API settings (only the fields present; ACTIVE_HEALTHY or PAUSED); running functions pick them up with the next request',
+        params: RefParams,
+        body: PostgrestConfigPatchBody,
+        response: { 200: PostgrestConfig, ...errors },
+      },
+    },
+    (request) => updatePostgrestConfig(ctx, request.params.ref, request.body),
   );
 
   app.post(
