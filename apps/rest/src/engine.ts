@@ -32,6 +32,11 @@ export interface RestEngineOptions {
   readonly schemaCheckIntervalMs?: number;
   /** PostgREST `db-tx-end`: whether `Prefer: tx=rollback` is honoured. Default `commit`. */
   readonly txEnd?: TxEnd;
+  /**
+   * PostgREST `db-aggregates-enabled`: allow `avg() count() max() min() sum()` in `select`. Default
+   * false: any use of them is 400 PGRST123, as in PostgREST.
+   */
+  readonly aggregatesEnabled?: boolean;
   /** The role used without a JWT or without a `role` claim. Default `anon`; `null` refuses anonymous requests (PGRST302). */
   readonly anonRole?: string | null;
   /** Called after every schema cache load (initial, NOTIFY, or a miss). */
@@ -64,6 +69,7 @@ export function createRestEngine(options: RestEngineOptions): RestEngine {
     ...(options.maxRows !== undefined ? { maxRows: options.maxRows } : {}),
     ...(options.statementTimeoutMs !== undefined ? { statementTimeoutMs: options.statementTimeoutMs } : {}),
     txEnd: options.txEnd ?? 'commit',
+    aggregatesEnabled: options.aggregatesEnabled ?? false,
     openApiDocuments: new Map(),
   };
   const schemaCache = createSchemaCacheLoader({

@@ -123,6 +123,38 @@ describe('injection attempts return errors or are plain values, never SQL', () =
     }
   });
 
+  it('in aggregate functions: their columns, casts, JSON paths and aliases', async () => {
+    const aggregates = testEngine({ aggregatesEnabled: true });
+    try {
+      const selects = [
+        `id.sum();${PWN}`,
+        `id.sum(${PWN})`,
+        `"id"";${PWN};--".sum()`,
+        `id::int);${PWN};--.sum()`,
+        `id::text;${PWN}.max()`,
+        `id.sum()::int);${PWN};--`,
+        `id.sum()::int;${PWN}`,
+        `secret->>x');${PWN};--.max()`,
+        `count();${PWN}`,
+        `count(${PWN})`,
+        `count()::int);${PWN};--`,
+        `id.${PWN}()`,
+      ];
+      for (const select of selects) {
+        const r = await aggregates.call('GET', `/canary?select=${enc(select)}`);
+        expect(r.status, select).toBeGreaterThanOrEqual(400);
+        expect(r.status, select).toBeLessThan(500);
+      }
+      // An alias is only a key, however it is spelled.
+      const alias = `x"; ${PWN}; --`;
+      const quoted = `"${alias.replaceAll('"', '\\"')}"`;
+      const named = await aggregates.call('GET', `/canary?select=${enc(`${quoted}:count(),secret.max()`)}`);
+      expect([named.status, named.json]).toEqual([200, [{ [alias]: 1, max: 'keep' }]]);
+    } finally {
+      await aggregates.close();
+    }
+  });
+
   it('left the database untouched', async () => {
     expect(await adminQuery(`SELECT to_regclass('public.pwned') AS t`)).toEqual([{ t: null }]);
     expect(await adminQuery('SELECT id, secret FROM canary')).toEqual([{ id: 1, secret: 'keep' }]);

@@ -1,5 +1,5 @@
 import { apiError } from './errors.js';
-import type { Filter, Level, SelectItem } from './query-parser.js';
+import type { AggregateFunction, Filter, Level, SelectItem } from './query-parser.js';
 import type { Relation } from './schema-cache.js';
 import { checkUnusedLevels, nextAlias, type PlanContext, relationOf, type Source } from './plan-context.js';
 import { columnRef, renderCondition, renderOrder } from './filters.js';
@@ -8,8 +8,28 @@ import { ident, type Statement, splitParams, whereClause } from './sql.js';
 
 /** A read: the select list with its embedded resources, each level's filters and order, paging and counts. */
 
+/** One entry of a level's select list. */
+interface Output {
+  readonly expr: string;
+  /** Its column name (`AS`); a star has none unless expanded. */
+  readonly name?: string;
+  /** An aggregate: not grouped by. */
+  readonly aggregate?: boolean;
+  /** What GROUP BY names for it, when not `expr`. */
+  readonly group?: string;
+  /**
+   * In a to-one spread, an aggregate is applied by the first level above that is no spread, as in
+   * PostgREST: the spread selects its input under `name`, the level above `fn(input) AS as`.
+   */
+  readonly hoisted?: { readonly fn: AggregateFunction; readonly cast?: string; readonly as: string };
+}
+
 interface RenderedLevel {
   readonly selectList: string[];
+  /** The select list's entries; each is named when the level was rendered with `expand`. */
+  readonly outputs: readonly Output[];
+  /** Every entry that is no aggregate, when the level has one (PostgREST's implicit GROUP BY). */
+  readonly groupBy: string[];
   readonly joins: string[];
   readonly where: string[];
   readonly orderBy: string[];
@@ -30,6 +50,26 @@ function outputName(item: Extract<SelectItem, { kind: 'column' }>): string {
   return String(names.findLast((key) => typeof key === 'string'));
 }
 
+/** Whether a level has aggregates of its own or in its to-one spreads (hoisted to it). */
+const aggregatesHere = (select: readonly SelectItem[]): boolean =>
+  select.some(
+    (item) =>
+      item.kind === 'aggregate' || (item.kind === 'embed' && item.spread && aggregatesHere(item.select)),
+  );
+
+const aggregateSql = (fn: AggregateFunction, input: string, cast: string | undefined) =>
+  cast ? `CAST(pg_catalog.${fn}(${input}) AS ${cast})` : `pg_catalog.${fn}(${input})`;
+
+export const groupByClause = (level: RenderedLevel) =>
+  level.groupBy.length ? ` GROUP BY ${level.groupBy.join(', ')}` : '';
+
+export interface LevelOptions {
+  /** The level is a to-one spread: its aggregates are applied by the level above. */
+  readonly spread?: boolean;
+  /** Name every column (stars expanded, embeds as jsonb): the level or the one above groups by them. */
+  readonly expand?: boolean;
+}
+
 /**
  * Renders one level: its select list (with embedded resources as lateral joins), its own filters
  * and order. `path` is the level's key in `query.levels`.
@@ -40,19 +80,36 @@ export function renderLevel(
   alias: string,
   select: readonly SelectItem[],
   path: string,
+  options: LevelOptions = {},
 ): RenderedLevel {
   const level: Level = ctx.query.levels.get(path) ?? { conditions: [] };
   ctx.usedLevels.add(path);
-  const selectList: string[] = [];
+  const expand = options.expand || aggregatesHere(select);
+  const outputs: Output[] = [];
   const joins: string[] = [];
   const filteringJoins: string[] = [];
   const embeds = new Map<string, EmbedJoin>();
   for (const item of select) {
-    if (item.kind === 'star') selectList.push(`${ident(alias)}.*`);
-    else if (item.kind === 'column') {
-      let expr = columnRef(ctx, source, alias, item.field, true);
-      if (item.cast) expr = `CAST(${expr} AS ${item.cast})`;
-      selectList.push(`${expr} AS ${ident(outputName(item))}`);
+    if (item.kind === 'star') {
+      if (!expand) outputs.push({ expr: `${ident(alias)}.*` });
+      else
+        for (const name of source.columns.keys())
+          outputs.push({ expr: `${ident(alias)}.${ident(name)}`, name });
+    } else if (item.kind === 'column') {
+      const raw = columnRef(ctx, source, alias, item.field, true);
+      const expr = item.cast ? `CAST(${raw} AS ${item.cast})` : raw;
+      // As PostgREST: a column by its own name is grouped by its value, an aliased one by its output.
+      outputs.push({ expr, name: outputName(item), ...(item.alias === undefined ? { group: raw } : {}) });
+    } else if (item.kind === 'aggregate') {
+      let input = item.field ? columnRef(ctx, source, alias, item.field) : undefined;
+      if (input && item.inputCast) input = `CAST(${input} AS ${item.inputCast})`;
+      const as = item.alias ?? item.fn;
+      if (options.spread) {
+        // `count()` counts the rows a spread adds: those with a related row.
+        const hoisted = { fn: item.fn, as, ...(item.cast ? { cast: item.cast } : {}) };
+        outputs.push({ expr: input ?? 'TRUE', name: nextAlias(ctx, 'a'), hoisted });
+      } else
+        outputs.push({ expr: aggregateSql(item.fn, input ?? '*', item.cast), name: as, aggregate: true });
     } else {
       const parent = relationOf(source);
       if (!parent) {
@@ -64,19 +121,40 @@ export function renderLevel(
       }
       const rel = resolveRelationship(ctx, parent, item);
       const childPath = path ? `${path}.${item.alias ?? item.name}` : (item.alias ?? item.name);
-      const rendered = renderEmbed(ctx, parent, alias, rel, item, childPath);
+      const rendered = renderEmbed(ctx, parent, alias, rel, item, childPath, expand);
       joins.push(rendered.join);
       if (item.inner) filteringJoins.push(rendered.join);
       embeds.set(item.alias ?? item.name, { alias: rendered.alias, toMany: rendered.toMany });
       if (item.select.length === 0) continue; // an empty embed filters, it is not shown
-      if (item.spread) selectList.push(`${ident(rendered.alias)}.*`);
-      else if (rendered.toMany) {
-        selectList.push(
-          `COALESCE(${ident(rendered.alias)}.agg, '[]'::json) AS ${ident(item.alias ?? item.name)}`,
-        );
-      } else selectList.push(`${ident(rendered.alias)}.obj AS ${ident(item.alias ?? item.name)}`);
+      const ea = ident(rendered.alias);
+      const name = item.alias ?? item.name;
+      // Grouped by, an embedded resource is jsonb: json has no equality.
+      const jsonb = expand ? '::jsonb' : '';
+      if (!item.spread) {
+        const expr = rendered.toMany ? `COALESCE(${ea}.agg, '[]'::json)${jsonb}` : `${ea}.obj${jsonb}`;
+        outputs.push({ expr, name });
+      } else if (!expand) outputs.push({ expr: `${ea}.*` });
+      else {
+        for (const out of rendered.level.outputs) {
+          const column = `${ea}.${ident(out.name!)}`;
+          const { hoisted } = out;
+          if (hoisted && !options.spread) {
+            outputs.push({
+              expr: aggregateSql(hoisted.fn, column, hoisted.cast),
+              name: hoisted.as,
+              aggregate: true,
+            });
+          } else outputs.push({ expr: column, name: out.name!, ...(hoisted ? { hoisted } : {}) });
+        }
+      }
     }
   }
+  const selectList = outputs.map(({ expr, name }) =>
+    name === undefined ? expr : `${expr} AS ${ident(name)}`,
+  );
+  const groupBy = outputs.some((o) => o.aggregate)
+    ? outputs.filter((o) => !o.aggregate).map((o) => o.group ?? o.expr)
+    : [];
   // `rel=is.null` / `rel=not.is.null`, alone or in a logic tree (`or=(rel.not.is.null,...)`): keep
   // parents without / with related rows.
   const embedNull = (filter: Filter): string | undefined => {
@@ -91,7 +169,7 @@ export function renderLevel(
     renderCondition(ctx, source, alias, condition, embedNull),
   );
   const orderBy = level.order ? renderOrder(ctx, source, alias, level.order, select) : [];
-  return { selectList, joins, where, orderBy, filteringJoins };
+  return { selectList, outputs, groupBy, joins, where, orderBy, filteringJoins };
 }
 
 function renderEmbed(
@@ -101,7 +179,8 @@ function renderEmbed(
   rel: Relationship,
   item: EmbedItem,
   path: string,
-): { join: string; alias: string; toMany: boolean } {
+  parentExpanded: boolean,
+): { join: string; alias: string; toMany: boolean; level: RenderedLevel } {
   const toMany = rel.cardinality === 'one-to-many' || rel.cardinality === 'many-to-many';
   if (item.spread && toMany) {
     throw apiError(
@@ -112,10 +191,11 @@ function renderEmbed(
     );
   }
   const childAlias = nextAlias(ctx, 't');
-  const level = renderLevel(ctx, rel.target, childAlias, item.select, path);
+  const options = item.spread ? { spread: true, expand: parentExpanded } : {};
+  const level = renderLevel(ctx, rel.target, childAlias, item.select, path, options);
   const { from, on } = relatedRows(ctx, rel, parentAlias, childAlias);
   const levelOptions = ctx.query.levels.get(path);
-  let sql = `SELECT ${level.selectList.join(', ')} FROM ${from} ${level.joins.join(' ')}${whereClause([...on, ...level.where])}`;
+  let sql = `SELECT ${level.selectList.join(', ')} FROM ${from} ${level.joins.join(' ')}${whereClause([...on, ...level.where])}${groupByClause(level)}`;
   if (level.orderBy.length) sql += ` ORDER BY ${level.orderBy.join(', ')}`;
   if (levelOptions?.limit !== undefined) sql += ` LIMIT ${ctx.params.add(levelOptions.limit)}`;
   if (levelOptions?.offset !== undefined) sql += ` OFFSET ${ctx.params.add(levelOptions.offset)}`;
@@ -123,15 +203,15 @@ function renderEmbed(
   const ja = ident(joinAlias);
   const rowAlias = ident(nextAlias(ctx, 'r'));
   const kind = item.inner ? 'INNER JOIN LATERAL' : 'LEFT JOIN LATERAL';
-  if (item.spread) return { join: `${kind} (${sql}) AS ${ja} ON TRUE`, alias: joinAlias, toMany };
+  if (item.spread) return { join: `${kind} (${sql}) AS ${ja} ON TRUE`, alias: joinAlias, toMany, level };
   if (toMany) {
     const lateral = `(SELECT json_agg(${rowAlias}) AS agg FROM (${sql}) AS ${rowAlias})`;
     const cond = item.inner ? `${ja}.agg IS NOT NULL` : 'TRUE';
     // Keep the `ON TRUE` suffix recognisable for `rel=is.null` filters.
-    return { join: `${kind} ${lateral} AS ${ja} ON ${cond}`, alias: joinAlias, toMany };
+    return { join: `${kind} ${lateral} AS ${ja} ON ${cond}`, alias: joinAlias, toMany, level };
   }
   const lateral = `(SELECT row_to_json(${rowAlias}) AS obj FROM (${sql}) AS ${rowAlias})`;
-  return { join: `${kind} ${lateral} AS ${ja} ON TRUE`, alias: joinAlias, toMany };
+  return { join: `${kind} ${lateral} AS ${ja} ON TRUE`, alias: joinAlias, toMany, level };
 }
 
 export interface Range {
@@ -188,6 +268,7 @@ export function wrapRows(inner: string, totalSql: string, csv = false, jsonBody 
 function assemble(level: RenderedLevel, from: string, range: Range | undefined, ctx: PlanContext): string {
   let sql = `SELECT ${level.selectList.join(', ')} FROM ${from} ${level.joins.join(' ')}`;
   if (level.where.length) sql += ` WHERE ${level.where.join(' AND ')}`;
+  sql += groupByClause(level);
   if (level.orderBy.length) sql += ` ORDER BY ${level.orderBy.join(', ')}`;
   if (range?.limit !== undefined) sql += ` LIMIT ${ctx.params.add(range.limit)}`;
   if (range && range.offset > 0) sql += ` OFFSET ${ctx.params.add(range.offset)}`;

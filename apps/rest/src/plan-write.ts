@@ -3,7 +3,7 @@ import type { SelectItem } from './query-parser.js';
 import type { Relation } from './schema-cache.js';
 import { checkUnusedLevels, type PlanContext, requireColumns } from './plan-context.js';
 import { renderCondition, renderOrder } from './filters.js';
-import { renderLevel, rowsBody, wrapRows } from './plan-read.js';
+import { groupByClause, renderLevel, rowsBody, wrapRows } from './plan-read.js';
 import { ident, qualified, type Statement } from './sql.js';
 
 /** Inserts (with upsert and `missing=default`), updates and deletes, and the rows they return. */
@@ -38,7 +38,7 @@ function returningSelect(
   const sub: PlanContext = { ...ctx, query: { ...ctx.query, levels } };
   const level = renderLevel(sub, relation, alias, select, '');
   ctx.aliasCounter = sub.aliasCounter;
-  const inner = `SELECT ${level.selectList.join(', ') || 'NULL'} FROM pgrst_source AS ${ident(alias)} ${level.joins.join(' ')}`;
+  const inner = `SELECT ${level.selectList.join(', ') || 'NULL'} FROM pgrst_source AS ${ident(alias)} ${level.joins.join(' ')}${groupByClause(level)}`;
   return `WITH pgrst_source AS (${cte}) ${wrapRows(inner, 'NULL::bigint', ctx.csv && ret === 'representation', rowsBody(ctx), extra)}`;
 }
 

@@ -15,9 +15,23 @@ export interface Field {
   readonly json: readonly JsonStep[];
 }
 
+export const AGGREGATE_FUNCTIONS = ['avg', 'count', 'max', 'min', 'sum'] as const;
+export type AggregateFunction = (typeof AGGREGATE_FUNCTIONS)[number];
+
 export type SelectItem =
   | { readonly kind: 'star' }
   | { readonly kind: 'column'; readonly field: Field; readonly alias?: string; readonly cast?: string }
+  | {
+      /** `amount::int.sum()::text`; `count()` has no field and counts rows. */
+      readonly kind: 'aggregate';
+      readonly fn: AggregateFunction;
+      readonly field?: Field;
+      /** The cast of the values aggregated (before the function). */
+      readonly inputCast?: string;
+      readonly alias?: string;
+      /** The cast of the result (after the function). */
+      readonly cast?: string;
+    }
   | {
       readonly kind: 'embed';
       readonly name: string;
@@ -224,7 +238,6 @@ function parseSelectItem(c: Cursor): SelectItem {
   }
   let alias: string | undefined;
   let name = parseName(c);
-  if (name === 'count' && c.startsWith('()')) throw aggregatesDisabled();
   if (c.peek() === ':' && c.peek(1) !== ':') {
     c.pos++;
     alias = name;
@@ -232,22 +245,41 @@ function parseSelectItem(c: Cursor): SelectItem {
     if (c.eat('...')) throw c.fail('field name');
     name = parseName(c);
   }
-  const embed = parseEmbedRest(c, name);
-  if (embed) return alias !== undefined ? { ...embed, alias } : embed;
-  const json = parseJsonPath(c);
-  if (/^\.(sum|avg|min|max|count)\(\)/.test(c.text.slice(c.pos))) throw aggregatesDisabled();
-  let cast: string | undefined;
-  if (c.eat('::')) {
-    const m = /^[A-Za-z_][A-Za-z0-9_]*(\[\])?/.exec(c.text.slice(c.pos));
-    if (!m) throw c.fail('cast type');
-    if (CLUSTER_WIDE_TYPES.has(m[1] ? m[0].slice(0, -2).toLowerCase() : m[0].toLowerCase())) {
-      throw c.fail('a cast type other than regrole');
-    }
-    cast = m[0];
-    c.pos += m[0].length;
+  const named = alias !== undefined ? { alias } : {};
+  // As in PostgREST, `count(` opens the aggregate, never an embedded resource.
+  if (name === 'count' && c.eat('(')) {
+    c.expect(')');
+    return { kind: 'aggregate', fn: 'count', ...named, ...parseCast(c) };
   }
-  const item: SelectItem = { kind: 'column', field: { name, json } };
-  return { ...item, ...(alias !== undefined ? { alias } : {}), ...(cast !== undefined ? { cast } : {}) };
+  const embed = parseEmbedRest(c, name);
+  if (embed) return { ...embed, ...named };
+  const field = { name, json: parseJsonPath(c) };
+  const { cast } = parseCast(c);
+  const fn = AGGREGATE_CALL.exec(c.text.slice(c.pos))?.[1] as AggregateFunction | undefined;
+  if (!fn) return { kind: 'column', field, ...named, ...(cast !== undefined ? { cast } : {}) };
+  c.pos += fn.length + 3;
+  return {
+    kind: 'aggregate',
+    fn,
+    field,
+    ...named,
+    ...(cast !== undefined ? { inputCast: cast } : {}),
+    ...parseCast(c),
+  };
+}
+
+const AGGREGATE_CALL = new RegExp(`^\\.(${AGGREGATE_FUNCTIONS.join('|')})\\(\\)`);
+
+/** `::type`, if there is one. */
+function parseCast(c: Cursor): { cast?: string } {
+  if (!c.eat('::')) return {};
+  const m = /^[A-Za-z_][A-Za-z0-9_]*(\[\])?/.exec(c.text.slice(c.pos));
+  if (!m) throw c.fail('cast type');
+  if (CLUSTER_WIDE_TYPES.has(m[1] ? m[0].slice(0, -2).toLowerCase() : m[0].toLowerCase())) {
+    throw c.fail('a cast type other than regrole');
+  }
+  c.pos += m[0].length;
+  return { cast: m[0] };
 }
 
 /**
@@ -257,8 +289,13 @@ function parseSelectItem(c: Cursor): SelectItem {
  */
 const CLUSTER_WIDE_TYPES = new Set(['regrole', '_regrole']);
 
-/** PostgREST's default `db-aggregates-enabled = false`. */
-const aggregatesDisabled = () => apiError(400, 'PGRST123', 'Use of aggregate functions is not allowed');
+/** Whether a select list, embedded resources included, uses an aggregate function. */
+export const usesAggregates = (select: readonly SelectItem[]): boolean =>
+  select.some((item) => item.kind === 'aggregate' || (item.kind === 'embed' && usesAggregates(item.select)));
+
+/** PostgREST's answer with its default `db-aggregates-enabled = false`. */
+export const aggregatesDisabled = () =>
+  apiError(400, 'PGRST123', 'Use of aggregate functions is not allowed');
 
 function parseEmbedRest(c: Cursor, name: string): Extract<SelectItem, { kind: 'embed' }> | undefined {
   const save = c.pos;

@@ -1,7 +1,7 @@
 import type { JwtClaims } from '@supaplane/jwt';
 import type pg from 'pg';
 import { newContext } from './plan-context.js';
-import type { ParsedQuery } from './query-parser.js';
+import { aggregatesDisabled, type ParsedQuery, usesAggregates } from './query-parser.js';
 import type { Media, Preferences, TxEnd } from './request-headers.js';
 import type { SchemaCache } from './schema-cache.js';
 
@@ -45,6 +45,8 @@ export interface EngineSettings {
   readonly maxRows?: number;
   readonly statementTimeoutMs?: number;
   readonly txEnd: TxEnd;
+  /** PostgREST `db-aggregates-enabled`: `sum()`, `count()`, … in `select`; off, they are PGRST123. */
+  readonly aggregatesEnabled: boolean;
   /** OpenAPI documents by role and schema, valid for one schema cache load. */
   readonly openApiDocuments: Map<string, { loadedAt: number; body: string }>;
 }
@@ -69,6 +71,7 @@ export interface RequestContext {
 
 /** The planner's context for a request: its cache, its query and the body format it answers in. */
 export function planContext(ctx: RequestContext, query: ParsedQuery) {
+  if (!ctx.engine.aggregatesEnabled && usesAggregates(query.select)) throw aggregatesDisabled();
   const plan = newContext(ctx.current, query);
   plan.csv = ctx.media === 'csv';
   plan.geojson = ctx.media === 'geojson';
