@@ -80,6 +80,8 @@ const NOT_FORWARDED = new Set([
   'forwarded',
   'x-real-ip',
   'x-request-id',
+  // The gateway's own: the version of the project config it forwards under (upstream-forward.ts).
+  'x-supaplane-config-version',
 ]);
 
 export function readClientHead(rawHeaders: readonly string[]): ClientHead {

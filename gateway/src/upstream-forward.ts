@@ -29,6 +29,22 @@ export const JWKS_PATH = '/auth/v1/.well-known/jwks.json';
 /** The members of a public JWK (EC and RSA): nothing else of a key record ever goes out. */
 const PUBLIC_JWK_MEMBERS = ['kty', 'crv', 'x', 'y', 'n', 'e', 'kid', 'alg', 'use', 'key_ops'];
 const BODYLESS = new Set(['GET', 'HEAD', 'OPTIONS', 'DELETE']);
+/**
+ * Tells the rest function which version of the project's config the gateway acted on: a function
+ * holding an older one re-reads its own (new schemas, max rows, JWT secret) before serving.
+ */
+export const CONFIG_VERSION_HEADER = 'x-supaplane-config-version';
+/** The header's value per project config, made on the first request forwarded with it. */
+const configVersions = new WeakMap<ProjectRuntime, string>();
+
+function configVersion(project: ProjectRuntime): string {
+  let version = configVersions.get(project);
+  if (version === undefined) {
+    version = String(project.record.version);
+    configVersions.set(project, version);
+  }
+  return version;
+}
 
 export interface UpstreamForwarderOptions {
   readonly config: GatewayConfig;
@@ -125,6 +141,7 @@ export class UpstreamForwarder {
     const headers = upstreamHeaders(head, req.socket, config.trustedProxyHops);
     if (bearer) headers.push('x-client-authorization', bearer);
     headers.push('x-request-id', requestId, 'host', upstream.host);
+    if (service === 'rest') headers.push(CONFIG_VERSION_HEADER, configVersion(project));
     if (body.length > 0 || !BODYLESS.has(method)) headers.push('content-length', String(body.length));
     const upstreamPath = upstream.basePath + path;
     const queryString = formatQuery(queryPairs);
