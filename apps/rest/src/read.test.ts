@@ -247,10 +247,19 @@ describe('reads', () => {
     const named = await single.call('GET', '/book_titles?select=title&id=eq.5', {
       headers: { 'accept-profile': 'public' },
     });
+    // The root's OpenAPI document follows the same rule.
+    const root = await single.call('GET', '/');
+    const namedRoot = await single.call('GET', '/', { headers: { 'accept-profile': 'public' } });
+    const otherRoot = await t.call('GET', '/', { headers: { 'accept-profile': 'other' } });
     await single.close();
     expect([unnamed.headers['content-profile'], named.headers['content-profile']]).toEqual([
       undefined,
       'public',
+    ]);
+    expect([root, namedRoot, otherRoot].map((r) => [r.status, r.headers['content-profile']])).toEqual([
+      [200, undefined],
+      [200, 'public'],
+      [200, 'other'],
     ]);
     const hidden = await t.call('GET', '/items', { headers: { 'accept-profile': 'hidden' } });
     expect(hidden.status).toBe(406);

@@ -60,8 +60,11 @@ export interface RequestContext {
   readonly schema: string;
   readonly media: Media;
   readonly stripNulls: boolean;
-  /** The schema came from Accept-Profile / Content-Profile. */
-  readonly profile: boolean;
+  /**
+   * The schema a response body names in Content-Profile, as PostgREST: when a profile header chose
+   * it, or could have (more than one exposed schema).
+   */
+  readonly contentProfile?: string;
   readonly prefer: Preferences;
   readonly path: string;
   /** Whether this request still has to compare the catalogs' fingerprint with `current`'s. */

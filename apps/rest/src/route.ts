@@ -66,7 +66,7 @@ export async function route(
     schema,
     media,
     stripNulls,
-    profile: profileHeader !== undefined,
+    ...(profileHeader !== undefined || engine.schemas.length > 1 ? { contentProfile: schema } : {}),
     prefer,
     path,
     check,
@@ -143,7 +143,7 @@ async function openApi(ctx: RequestContext): Promise<RestResponse> {
     status: 200,
     headers: {
       'content-type': 'application/openapi+json; charset=utf-8',
-      ...(ctx.profile || ctx.engine.schemas.length > 1 ? { 'content-profile': ctx.schema } : {}),
+      ...(ctx.contentProfile ? { 'content-profile': ctx.contentProfile } : {}),
     },
     body: ctx.method === 'HEAD' ? '' : entry.body,
   };

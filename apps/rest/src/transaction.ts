@@ -126,10 +126,8 @@ export async function transaction(
     if (last && last.length >= 5) response = withResponseGucs(response, last[3] ?? null, last[4] ?? null);
     const applied = appliedPreferences(ctx.prefer, tx.applies ?? APPLIED_BY.read);
     if (applied) response.headers['preference-applied'] = applied;
-    // As PostgREST: a body's schema is named when it was chosen by a profile header, or could
-    // have been (more than one exposed schema).
-    if (response.headers['content-type'] && (ctx.profile || ctx.engine.schemas.length > 1)) {
-      response.headers['content-profile'] = ctx.schema;
+    if (response.headers['content-type'] && ctx.contentProfile) {
+      response.headers['content-profile'] = ctx.contentProfile;
     }
     return response;
   } catch (error) {
