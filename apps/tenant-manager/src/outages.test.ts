@@ -7,8 +7,11 @@ import {
   freshManagementDb,
   type Harness,
   internal,
+  pgUrl,
+  queryOnce,
   startClusterProxy,
   startHarness,
+  TEST_APP_CONFIG,
 } from '../test/harness.js';
 
 // What the APIs answer while a database they need is down: a JSON 503 naming which one, no stack,
@@ -23,7 +26,11 @@ beforeAll(async () => {
   worker = await startClusterProxy();
   const url = new URL(await freshManagementDb());
   url.host = `127.0.0.1:${management.port}`;
-  h = await startHarness({ managementUrl: url.toString() });
+  // Long enough that a query is still running when the worker cluster goes down.
+  h = await startHarness({
+    managementUrl: url.toString(),
+    config: { ...TEST_APP_CONFIG, sqlStatementTimeoutMs: 30_000 },
+  });
   await h.registerCluster('outage', 10, { host: '127.0.0.1', port: worker.port });
   for (const ref of ['outage-one', 'outage-two']) {
     expect((await h.createProject(ref)).json().status).toBe('ACTIVE_HEALTHY');
@@ -74,6 +81,25 @@ describe('the management database down', () => {
 });
 
 describe("a project's worker cluster down", () => {
+  it('answers 503 database_unreachable for a query it cuts off, not the management database', async () => {
+    const cutOff = call('POST', '/v1/projects/outage-one/database/query', {
+      query: 'select pg_sleep(30) -- cut off',
+    });
+    await eventually(async () => {
+      const rows = await queryOnce(
+        pgUrl(),
+        `SELECT 1 FROM pg_stat_activity WHERE query LIKE '%-- cut off' AND pid <> pg_backend_pid()`,
+      );
+      return rows.length > 0 ? true : undefined;
+    });
+    worker.down();
+    try {
+      expectUnreachable(await cutOff, 'database_unreachable');
+    } finally {
+      worker.up();
+    }
+  });
+
   it('answers 503 database_unreachable where the cluster is needed, and reads the rest', async () => {
     worker.down();
     try {

@@ -68,6 +68,7 @@ export class ClusterPools {
 
 export function adminPool(conn: ClusterConnection, max = 6): pg.Pool {
   const pool = new pg.Pool({
+    Client: WorkerClusterClient,
     host: conn.host,
     port: conn.port,
     user: conn.user,
@@ -79,17 +80,59 @@ export function adminPool(conn: ClusterConnection, max = 6): pg.Pool {
     connectionTimeoutMillis: 10_000,
   });
   pool.on('error', () => {}); // idle client errors (cluster restart) must not crash the process
-  // Failures say they came from a worker cluster: an outage here is told apart from the management
-  // database's in the 503 the API answers.
-  const query = pool.query.bind(pool) as (...args: unknown[]) => unknown;
-  pool.query = ((...args: unknown[]) => {
-    const result = query(...args);
-    return result instanceof Promise ? result.catch(fromWorkerCluster) : result;
-  }) as typeof pool.query;
-  const connect = pool.connect.bind(pool) as (...args: unknown[]) => unknown;
-  pool.connect = ((...args: unknown[]) => {
-    const result = connect(...args);
-    return result instanceof Promise ? result.catch(fromWorkerCluster) : result;
-  }) as typeof pool.connect;
+  // The pool's own failures (no free connection in time): its queries and connections are its
+  // clients', which mark theirs.
+  markFailures(pool, 'connect');
   return pool;
+}
+
+/**
+ * A connection to a worker cluster (the admin pool's, and every one-off client): whatever fails on it
+ * (connecting, or a query, by promise, callback or Query object, the connection dropping under it
+ * included) is marked as the worker cluster's, so that its outage is told apart from the management
+ * database's in the 503 the API answers, and a delete, pause or restore is retried in the background.
+ * (A dropped connection is also emitted as `error`, which pg.Pool answers its query with: the same
+ * error object, marked by the query's callback first.)
+ */
+export class WorkerClusterClient extends pg.Client {
+  constructor(config?: pg.ClientConfig) {
+    super(config);
+    markFailures(this, 'connect');
+    markFailures(this, 'query');
+  }
+}
+
+/** `error`, marked as a worker cluster's (fromWorkerCluster marks and throws it). */
+function marked(error: unknown): unknown {
+  try {
+    return fromWorkerCluster(error);
+  } catch (same) {
+    return same;
+  }
+}
+
+type Callback = (error: unknown, ...results: unknown[]) => void;
+
+/** Marks the failures of `target[method]`, whether it answers by promise, callback or a Query's own. */
+function markFailures<T extends object>(target: T, method: keyof T & ('connect' | 'query')): void {
+  const original = (target[method] as (...args: unknown[]) => unknown).bind(target);
+  const replacement = (...args: unknown[]) => {
+    const last = args.length - 1;
+    const callback = args[last];
+    if (typeof callback === 'function') {
+      args[last] = (error: unknown, ...results: unknown[]) =>
+        (callback as Callback)(error && marked(error), ...results);
+    }
+    const submitted = args[0] as {
+      submit?: unknown;
+      handleError?: (error: unknown, ...rest: unknown[]) => void;
+    };
+    if (typeof submitted?.submit === 'function' && typeof submitted.handleError === 'function') {
+      const handleError = submitted.handleError.bind(submitted);
+      submitted.handleError = (error, ...rest) => handleError(marked(error), ...rest);
+    }
+    const result = original(...args);
+    return result instanceof Promise ? result.catch(fromWorkerCluster) : result;
+  };
+  Object.assign(target, { [method]: replacement });
 }

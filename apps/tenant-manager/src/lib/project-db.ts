@@ -1,6 +1,7 @@
 import { createHash, createHmac, pbkdf2Sync, randomBytes } from 'node:crypto';
-import pg from 'pg';
+import type pg from 'pg';
 import { CLUSTER_ROLES_SQL, PROJECT_TEMPLATE_SQL, projectOwnershipSql } from '@supaplane/db-bootstrap';
+import { WorkerClusterClient } from './cluster-pools.js';
 import { pgSsl } from './tls.js';
 
 /**
@@ -41,7 +42,7 @@ export const ident = (name: string) => `"${name.replaceAll('"', '""')}"`;
 const literal = (value: string) => `'${value.replaceAll("'", "''")}'`;
 
 export function connectTo(conn: ClusterConnection, database: string, options: Partial<pg.ClientConfig> = {}) {
-  return new pg.Client({
+  return new WorkerClusterClient({
     host: conn.host,
     port: conn.port,
     user: conn.user,
