@@ -271,4 +271,122 @@ describe('lambda handler (Function URL payload 2.0)', () => {
     expect(fetches).toBe(7);
     expect((await as(secret)).statusCode).toBe(200);
   });
+
+  it('re-reads rest-config for a request under a newer config version and serves it with the new settings', async () => {
+    const url = new URL(inject('restDbUrl'));
+    let config: Record<string, unknown> = {
+      ...JSON.parse(restConfig('lambdaver', url, JWT_SECRET)),
+      version: 4,
+      dbAggregatesEnabled: false,
+    };
+    let fetches = 0;
+    const server = createServer((_req, res) => {
+      fetches++;
+      // slow enough that concurrent requests overlap with one read
+      setTimeout(() => {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify(config));
+      }, 30);
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    closers.push(() => new Promise((r) => server.close(() => r())));
+    let clock = 5_000_000;
+    const handler = createLambdaHandler(
+      {
+        SUPAPLANE_PROJECT_REF: 'lambdaver',
+        SUPAPLANE_CONFIG_URL: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+        SUPAPLANE_INTERNAL_TOKEN: 'sfn_lambdaver_token',
+      },
+      { now: () => clock },
+    );
+    closers.push(handler.close);
+    const get = (query: string, version?: string, profile?: string) =>
+      handler(
+        event('GET', profile ? '/rest/v1/items' : '/rest/v1/books', query, {
+          headers: {
+            ...(version === undefined ? {} : { 'x-supaplane-config-version': version }),
+            ...(profile ? { 'accept-profile': profile } : {}),
+          },
+        }),
+      );
+    const answer = async (query: string, version?: string, profile?: string) => {
+      const r = await get(query, version, profile);
+      return [r.statusCode, JSON.parse(r.body)];
+    };
+    const books = async (version?: string) => JSON.parse((await get('select=id&order=id', version)).body);
+    /** The function's database sessions: a replaced pool would have ended them. */
+    const sessions = async () =>
+      (
+        await adminQuery<{ pid: number }>(
+          `SELECT pid FROM pg_stat_activity WHERE application_name = 'supaplane-rest-lambdaver'`,
+        )
+      ).map((r) => r.pid);
+
+    expect((await books('4')).length).toBeGreaterThan(1);
+    expect(fetches).toBe(1);
+    const first = await sessions();
+    expect(first.length).toBeGreaterThan(0);
+    expect(await answer('select=count()', '4')).toEqual([400, expect.objectContaining({ code: 'PGRST123' })]);
+    expect(await answer('select=label', '4', 'other')).toEqual([
+      406,
+      expect.objectContaining({ code: 'PGRST106' }),
+    ]);
+
+    // an equal, older, missing or malformed version reads nothing
+    clock += 5_000;
+    for (const version of [
+      undefined,
+      '4',
+      '3',
+      '0',
+      '',
+      'x',
+      '5.0',
+      '5e0',
+      '-5',
+      '5, 6',
+      ' 5',
+      '1234567890123456',
+    ]) {
+      expect((await books(version)).length, String(version)).toBeGreaterThan(1);
+    }
+    expect(fetches).toBe(1);
+
+    // the operator changes max rows, exposed schemas and aggregates: the next request under version 5
+    // is served with them, by one read however many arrive together
+    config = { ...config, version: 5, maxRows: 1, dbSchemas: ['public', 'other'], dbAggregatesEnabled: true };
+    const together = await Promise.all(Array.from({ length: 5 }, () => books('5')));
+    expect(together).toEqual(Array.from({ length: 5 }, () => [{ id: 1 }]));
+    expect(fetches).toBe(2);
+    expect(await answer('select=count()', '5')).toEqual([200, [{ count: expect.any(Number) }]]);
+    expect(await answer('select=label', '5', 'other')).toEqual([200, [{ label: 'other-one' }]]);
+    expect(fetches).toBe(2);
+    // the database connection did not change: the pool was kept
+    expect(await sessions()).toEqual(expect.arrayContaining(first));
+
+    // a change the function does not serve with (a rename): one read, the same engine and pool kept
+    clock += 5_000;
+    config = { ...config, version: 6 };
+    expect(await books('6')).toEqual([{ id: 1 }]);
+    expect(fetches).toBe(3);
+    expect(await books('6')).toEqual([{ id: 1 }]); // the version was taken: no read again
+    expect(fetches).toBe(3);
+    expect(await sessions()).toEqual(expect.arrayContaining(first));
+
+    // a version the config service does not have yet: at most one read a second, never more
+    clock += 200; // the config is 0.2 s old: the read waits until it is 1 s old
+    const startedAt = performance.now();
+    await Promise.all([books('7'), books('7'), books('7')]);
+    expect(performance.now() - startedAt).toBeGreaterThanOrEqual(750);
+    expect(fetches).toBe(4);
+    clock += 1_000;
+    await books('7');
+    expect(fetches).toBe(5);
+    config = { ...config, version: 7, maxRows: 2 };
+    clock += 1_000;
+    expect(await books('7')).toEqual([{ id: 1 }, { id: 2 }]);
+    expect(fetches).toBe(6);
+    expect(await books('7')).toEqual([{ id: 1 }, { id: 2 }]);
+    expect(fetches).toBe(6);
+  });
 });

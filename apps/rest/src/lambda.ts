@@ -37,9 +37,12 @@ interface RestConfig {
   };
   readonly dbSchemas?: string[];
   readonly maxRows?: number;
+  readonly dbAggregatesEnabled?: boolean;
   readonly statementTimeoutMs?: number;
   readonly jwtSecret?: string;
   readonly jwks?: { keys: unknown[] };
+  /** The project's config version, the one the gateway sends in {@link CONFIG_VERSION_HEADER}. */
+  readonly version?: number;
 }
 
 interface Runtime {
@@ -48,6 +51,8 @@ interface Runtime {
   readonly config: ResolvedConfig;
   /** When its configuration was last read (or a re-read was attempted), `now()` ms. */
   fetchedAt: number;
+  /** The project's config version it was last read at (a re-read that changed nothing raises it). */
+  version: number | undefined;
 }
 
 export interface LambdaHandlerOptions {
@@ -81,6 +86,14 @@ const logUnexpected = (error: unknown) => {
  */
 const CONFIG_REFRESH_MIN_AGE_MS = 1_000;
 
+/**
+ * The version of the project's config the gateway forwarded the request under (docs/contracts.md):
+ * newer than the function's own, it is re-read before the request is served, under the same
+ * single-flight, once-a-second rule. Missing or malformed, it changes nothing.
+ */
+export const CONFIG_VERSION_HEADER = 'x-supaplane-config-version';
+const VERSION = /^[0-9]{1,15}$/;
+
 const JSON_TYPE = 'application/json; charset=utf-8';
 /**
  * The most a buffered Function URL takes back from a function: the result's JSON, headers and
@@ -109,9 +122,11 @@ function fitted(result: FunctionUrlResult): FunctionUrlResult {
 /**
  * The rest function: configuration is read once per cold start, lazily on the first invocation
  * (from the tenant-manager's internal API, or `REST_*` variables); the pool (max 2) and the schema
- * cache live across invocations. With the internal API, a token refused with PGRST301 makes the
- * function re-read its config (once at a time, and not before the config is 1 s old: the project's
- * JWT secret may have been rotated) and, if the config changed, verify that request once more.
+ * cache live across invocations. With the internal API, the config is re-read (once at a time, and
+ * not before it is 1 s old) when a request comes with a newer {@link CONFIG_VERSION_HEADER} than the
+ * config's (the operator changed the data-API settings or the JWT secret: that request is served with
+ * the new ones), and when a token is refused with PGRST301 (the project's JWT secret may have been
+ * rotated: if the config changed, that request is verified once more).
  */
 export function createLambdaHandler(
   env: Record<string, string | undefined>,
@@ -149,6 +164,7 @@ export function createLambdaHandler(
     pool,
     config,
     fetchedAt: now(),
+    version: config.version,
   });
 
   const start = async (): Promise<Runtime> => {
@@ -171,7 +187,11 @@ export function createLambdaHandler(
       try {
         const next = fromRestConfig(await fetchConfig(env, ref));
         const sameDb = JSON.stringify(next.connection) === JSON.stringify(stale.config.connection);
-        if (sameDb && JSON.stringify(next.engine) === JSON.stringify(stale.config.engine)) return stale;
+        if (sameDb && JSON.stringify(next.engine) === JSON.stringify(stale.config.engine)) {
+          // e.g. a rename or a limits change: nothing the function serves with, only the version
+          stale.version = next.version;
+          return stale;
+        }
         const fresh = build(next, sameDb ? stale.pool : newPool(next));
         runtime = Promise.resolve(fresh);
         // Requests still running on the old engine finish; its pool only ends once they release.
@@ -187,20 +207,37 @@ export function createLambdaHandler(
     return refreshing;
   };
 
+  /**
+   * The runtime to serve with instead of `used`: the newest one, re-read first (see `refresh`)
+   * while `outdated` holds for it. `used` itself when there is nothing newer.
+   */
+  const newer = async (used: Runtime, outdated: (latest: Runtime) => boolean): Promise<Runtime> => {
+    if (!env.SUPAPLANE_CONFIG_URL || !runtime) return used;
+    const latest = (await runtime.catch(() => undefined)) ?? used;
+    if (!outdated(latest)) return latest;
+    return refresh(latest, CONFIG_REFRESH_MIN_AGE_MS - (now() - latest.fetchedAt));
+  };
+
   /** The runtime a request refused with PGRST301 on `used` should be retried on, or null. */
   const retryRuntime = async (used: Runtime): Promise<Runtime | null> => {
-    if (!env.SUPAPLANE_CONFIG_URL || !runtime) return null;
-    const latest = await runtime.catch(() => undefined);
-    if (latest && latest !== used) return latest; // someone else already refreshed
-    const fresh = await refresh(used, CONFIG_REFRESH_MIN_AGE_MS - (now() - used.fetchedAt));
+    // someone else may already have refreshed
+    const fresh = await newer(used, (latest) => latest === used);
     return fresh === used ? null : fresh;
   };
 
+  /** `used`, or a runtime re-read because the gateway acted on a newer config version. */
+  const atVersion = (used: Runtime, header: string | undefined): Runtime | Promise<Runtime> => {
+    if (header === undefined || used.version === undefined || !VERSION.test(header)) return used;
+    const wanted = Number(header);
+    if (wanted <= used.version) return used;
+    return newer(used, (latest) => latest.version !== undefined && latest.version < wanted);
+  };
+
   const handler = (async (event: FunctionUrlEvent): Promise<FunctionUrlResult> => {
-    let current: Runtime;
+    let started: Runtime;
     try {
       runtime ??= start();
-      current = await runtime;
+      started = await runtime;
     } catch (error) {
       runtime = undefined;
       const message = error instanceof ConfigError ? error.message : 'Could not start the data API';
@@ -215,6 +252,7 @@ export function createLambdaHandler(
     for (const [k, v] of Object.entries(event.headers ?? {}))
       if (v !== undefined) headers[k.toLowerCase()] = v;
     if (event.cookies?.length) headers.cookie = event.cookies.join('; ');
+    const current = await atVersion(started, headers[CONFIG_VERSION_HEADER]);
     const body =
       event.body === undefined
         ? undefined
@@ -284,6 +322,8 @@ async function fetchConfig(env: Record<string, string | undefined>, ref: string)
 interface ResolvedConfig {
   readonly connection: pg.PoolConfig;
   readonly engine: Omit<RestEngineOptions, 'pool'>;
+  /** rest-config's `version`; none from `REST_*` variables. */
+  readonly version?: number;
 }
 
 function fromRestConfig(config: RestConfig): ResolvedConfig {
@@ -300,10 +340,12 @@ function fromRestConfig(config: RestConfig): ResolvedConfig {
     engine: {
       schemas: config.dbSchemas?.length ? config.dbSchemas : ['public'],
       ...(config.maxRows !== undefined ? { maxRows: config.maxRows } : {}),
+      aggregatesEnabled: config.dbAggregatesEnabled === true,
       ...(config.statementTimeoutMs !== undefined ? { statementTimeoutMs: config.statementTimeoutMs } : {}),
       ...(config.jwtSecret ? { jwtSecret: config.jwtSecret } : {}),
       ...(config.jwks ? { jwks: config.jwks as RestEngineOptions['jwks'] } : {}),
     },
+    ...(typeof config.version === 'number' ? { version: config.version } : {}),
   };
 }
 
