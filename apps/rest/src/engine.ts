@@ -94,20 +94,22 @@ export function createRestEngine(options: RestEngineOptions): RestEngine {
         try {
           const current = await schemaCache.load(attempt && reload ? started : undefined);
           const check: SchemaCheck = { pending: attempt === 0 && schemaCache.checkDue() };
-          let response: RestResponse;
+          let response: RestResponse | undefined;
+          let failure: unknown;
           try {
             response = await route(settings, current, request, headers, identity, check);
           } catch (error) {
-            if (check.pending && error instanceof ApiError && !error.cacheMiss) {
-              if (await schemaCache.schemaChanged(current)) staleCache.add(error);
-            }
-            throw error;
+            failure = error;
           }
-          if (check.pending && (await schemaCache.schemaChanged(current))) {
+          // Answered or refused without a transaction to compare the fingerprint (OPTIONS, a cached
+          // OpenAPI document, a planning error): compare now. A cache miss reloads anyway.
+          const planned = response !== undefined || (failure instanceof ApiError && !failure.cacheMiss);
+          if (check.pending && planned && (await schemaCache.schemaChanged(current))) {
             const stale = new Error('schema cache older than the catalogs');
             staleCache.add(stale);
             throw stale;
           }
+          if (response === undefined) throw failure;
           return response;
         } catch (error) {
           if (attempt > 0) throw error;
