@@ -8,7 +8,8 @@ let off: TestEngine;
 
 beforeAll(async () => {
   await ownerQuery(`
-    CREATE TABLE ag_customers (id int PRIMARY KEY, name text NOT NULL, city text NOT NULL);
+    CREATE TABLE ag_cities (name text PRIMARY KEY, country text NOT NULL, population int NOT NULL);
+    CREATE TABLE ag_customers (id int PRIMARY KEY, name text NOT NULL, city text NOT NULL REFERENCES ag_cities(name));
     CREATE TABLE ag_orders (
       id int PRIMARY KEY,
       customer_id int REFERENCES ag_customers(id),
@@ -20,6 +21,7 @@ beforeAll(async () => {
     CREATE TABLE ag_log (id int PRIMARY KEY, amount numeric);
     CREATE FUNCTION ag_orders_of(c int) RETURNS SETOF ag_orders LANGUAGE sql STABLE AS
       $$ SELECT * FROM ag_orders WHERE customer_id = c $$;
+    INSERT INTO ag_cities VALUES ('London', 'UK', 9), ('Paris', 'FR', 2);
     INSERT INTO ag_customers VALUES (1, 'Ada', 'London'), (2, 'Bob', 'Paris'), (3, 'Cy', 'London');
     INSERT INTO ag_orders VALUES
       (1, 1, 10.40, 1, '2024-01-01', '{"tax": "1.5"}'),
@@ -200,6 +202,22 @@ describe('aggregate functions', () => {
       { order_date: '2024-01-01', customers: 2, last: 'Bob', count: 2 },
       { order_date: '2024-01-02', customers: 2, last: 'Cy', count: 2 },
       { order_date: '2024-01-03', customers: 0, last: null, count: 0 },
+    ]);
+    // A spread's own embedded resources and nested spreads are grouped by too; aggregates of a
+    // nested spread rise to the first level that is no spread.
+    const nested = await on.call(
+      'GET',
+      '/ag_orders?select=count(),...ag_customers(city,...ag_cities(country,people:population.sum()))&customer_id=not.is.null',
+    );
+    expect((nested.json as Record<string, unknown>[]).sort(byKey('city'))).toEqual([
+      { count: 3, city: 'London', country: 'UK', people: 27 },
+      { count: 1, city: 'Paris', country: 'FR', people: 2 },
+    ]);
+    const withEmbed = await get(on, 'select=count(),...ag_customers(ag_cities(country))');
+    expect((withEmbed.json as Record<string, unknown>[]).sort(byKey('ag_cities'))).toEqual([
+      { count: 1, ag_cities: null },
+      { count: 1, ag_cities: { country: 'FR' } },
+      { count: 3, ag_cities: { country: 'UK' } },
     ]);
     const plain = await get(on, 'select=id,...ag_customers(city)&id=eq.3');
     expect(plain.json).toEqual([{ id: 3, city: 'Paris' }]);

@@ -15,6 +15,39 @@ function parseErrorOf(fn: () => unknown) {
 }
 
 describe('select', () => {
+  it('parses aggregate functions: count(), on a column, with casts of input and result, aliased', () => {
+    expect(
+      parseSelect(
+        'count(),n:count()::text,amount.sum(),total:amount::int.avg()::text,data->>x::numeric.max()',
+      ),
+    ).toEqual([
+      { kind: 'aggregate', fn: 'count' },
+      { kind: 'aggregate', fn: 'count', alias: 'n', cast: 'text' },
+      { kind: 'aggregate', fn: 'sum', field: field('amount') },
+      {
+        kind: 'aggregate',
+        fn: 'avg',
+        field: field('amount'),
+        alias: 'total',
+        inputCast: 'int',
+        cast: 'text',
+      },
+      {
+        kind: 'aggregate',
+        fn: 'max',
+        field: { name: 'data', json: [{ arrow: '->>', key: 'x' }] },
+        inputCast: 'numeric',
+      },
+    ]);
+    // As in PostgREST, `count(` never opens an embedded resource, and only the five functions exist.
+    for (const select of ['count(*)', 'amount.median()', 'amount.summary()', 'amount.sum', '*.sum()']) {
+      expect(
+        parseErrorOf(() => parseSelect(select)),
+        select,
+      ).toMatchObject({ code: 'PGRST100' });
+    }
+  });
+
   it('parses columns, aliases, casts, JSON paths, embeds with hints, !inner and spreads', () => {
     expect(parseSelect('id,name:title,price::text,isbn:meta->stats->>isbn,meta->0')).toEqual([
       { kind: 'column', field: field('id') },
