@@ -54,6 +54,8 @@ export class ProjectRuntime {
   readonly jwtSecret: string | null;
   /** The project's request rate limit (all gateway instances together), or null. */
   readonly rateLimit: RateLimit | null;
+  /** `record.version` as the rest upstream's X-Supaplane-Config-Version value. */
+  readonly configVersion: string;
 
   constructor(
     readonly record: ProjectRecord,
@@ -65,6 +67,7 @@ export class ProjectRuntime {
     this.status = record.status;
     this.jwtSecret = record.jwtSecret;
     this.rateLimit = record.rateLimit;
+    this.configVersion = String(record.version);
     const hasKeys = Boolean(record.jwtSecret) || Boolean(record.jwks?.keys.length);
     this.verifier = hasKeys
       ? createJwtVerifier({

@@ -34,17 +34,6 @@ const BODYLESS = new Set(['GET', 'HEAD', 'OPTIONS', 'DELETE']);
  * holding an older one re-reads its own (new schemas, max rows, JWT secret) before serving.
  */
 export const CONFIG_VERSION_HEADER = 'x-supaplane-config-version';
-/** The header's value per project config, made on the first request forwarded with it. */
-const configVersions = new WeakMap<ProjectRuntime, string>();
-
-function configVersion(project: ProjectRuntime): string {
-  let version = configVersions.get(project);
-  if (version === undefined) {
-    version = String(project.record.version);
-    configVersions.set(project, version);
-  }
-  return version;
-}
 
 export interface UpstreamForwarderOptions {
   readonly config: GatewayConfig;
@@ -141,7 +130,7 @@ export class UpstreamForwarder {
     const headers = upstreamHeaders(head, req.socket, config.trustedProxyHops);
     if (bearer) headers.push('x-client-authorization', bearer);
     headers.push('x-request-id', requestId, 'host', upstream.host);
-    if (service === 'rest') headers.push(CONFIG_VERSION_HEADER, configVersion(project));
+    if (service === 'rest') headers.push(CONFIG_VERSION_HEADER, project.configVersion);
     if (body.length > 0 || !BODYLESS.has(method)) headers.push('content-length', String(body.length));
     const upstreamPath = upstream.basePath + path;
     const queryString = formatQuery(queryPairs);
