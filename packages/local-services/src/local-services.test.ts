@@ -28,6 +28,15 @@ describe('local services', () => {
     await client.connect();
     const { rows } = await client.query<{ v: string }>("select current_setting('server_version') as v");
     expect(rows[0]?.v).toMatch(/^16\./);
+    // Hosted Supabase's locale (C.UTF-8): case folds beyond ASCII, text sorts by code point.
+    const locale = await client.query(
+      "select (select datctype from pg_database where datname = current_database()) as ctype, upper('é') as up, 'Élan' ilike 'élan' as folds, array(select w from unnest(array['b', 'É', 'a', 'B']) w order by w) as sorted",
+    );
+    expect(locale.rows[0]).toEqual(
+      process.platform === 'linux'
+        ? { ctype: 'C.UTF-8', up: 'É', folds: true, sorted: ['B', 'a', 'b', 'É'] }
+        : { ctype: 'C', up: 'é', folds: false, sorted: ['B', 'a', 'b', 'É'] },
+    );
     await client.end();
     await server.stop();
   }, 60_000);

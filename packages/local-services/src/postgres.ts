@@ -56,6 +56,14 @@ function loadEmbeddedPostgres() {
   return embeddedPostgres;
 }
 
+/**
+ * Character classes and case of a new cluster's databases: hosted Supabase's C.UTF-8, so `upper`,
+ * `ilike` and regular expressions treat non-ASCII letters as it does (plain C folds ASCII only). Sorting
+ * stays C, which orders UTF-8 by code point as C.UTF-8 does. Linux has C.UTF-8 (glibc, musl); other
+ * systems may not, and keep C. A data directory keeps the locale it was initialised with.
+ */
+const CTYPE = process.platform === 'linux' ? 'C.UTF-8' : 'C';
+
 /** Beside `postmaster.pid`: the pid of the process that started the server (and should stop it). */
 const OWNER_FILE = 'supaplane-owner.pid';
 
@@ -140,7 +148,7 @@ export async function startPostgres(options: PostgresOptions = {}): Promise<Runn
     authMethod: 'scram-sha-256' as const,
     persistent: true,
     postgresFlags: flags,
-    initdbFlags: ['--encoding=UTF8', '--locale=C'],
+    initdbFlags: ['--encoding=UTF8', '--locale=C', `--lc-ctype=${CTYPE}`],
     createPostgresUser: process.getuid?.() === 0,
     onLog: (m: unknown) => log(String(m)),
     onError: (m: unknown) => log(String(m)),
