@@ -20,10 +20,11 @@ export function restFunctionEnvironment(
 }
 
 /**
- * The statuses in which a project has its function and no step is running on it: active, paused, or
- * left by a pause or restore that gave up (provisioning and restore ensure the function themselves).
+ * The settled statuses whose function the start-up pass keeps current. Not PAUSE_FAILED or
+ * RESTORE_FAILED: those wait for an operator and nothing touches them until then (a restore ensures
+ * the function).
  */
-const RECONCILED: readonly ProjectStatus[] = ['ACTIVE_HEALTHY', 'PAUSED', 'PAUSE_FAILED', 'RESTORE_FAILED'];
+const RECONCILED: readonly ProjectStatus[] = ['ACTIVE_HEALTHY', 'PAUSED'];
 
 export interface ReconcileSummary {
   /** Projects whose function was re-ensured. */
@@ -35,8 +36,8 @@ export interface ReconcileSummary {
 }
 
 /**
- * Re-runs the provider's idempotent `ensureRestFunction` for every project in a RECONCILED status
- * (paused ones included), at most `concurrency` at a time, so functions created by an older version get the current
+ * Re-runs the provider's idempotent `ensureRestFunction` for every ACTIVE_HEALTHY or PAUSED project,
+ * at most `concurrency` at a time, so functions created by an older version get the current
  * environment and settings (on AWS: the environment encrypted with the stack's key) and a moved
  * endpoint (e.g. another LAMBDA_PORT on the same data dir) is written back. A paused project stays
  * paused: a pause lives in its database (connections refused) and in the gateways (keys refused),
