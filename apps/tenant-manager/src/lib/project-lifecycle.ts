@@ -31,19 +31,17 @@ async function keyHashes(db: pg.ClientBase, projectId: string): Promise<string[]
 
 /**
  * Removes everything a project holds outside its row: function, database, roles, keys, secrets,
- * signing keys. Idempotent; returns the hashes of the keys it removed.
+ * signing keys. Idempotent.
  */
-export async function teardownProject(ctx: Context, db: pg.ClientBase, row: ProjectRow): Promise<string[]> {
+export async function teardownProject(ctx: Context, db: pg.ClientBase, row: ProjectRow): Promise<void> {
   await ctx.provider.functions.deleteRestFunction(row.ref);
   if (row.cluster_id) {
     const cluster = await ctx.clusters.get(row.cluster_id);
     await dropProjectDatabase(cluster.admin, row.ref);
   }
-  const hashes = await keyHashes(db, row.id);
   await db.query('DELETE FROM tm.api_keys WHERE project_id = $1', [row.id]);
   await db.query('DELETE FROM tm.project_secrets WHERE project_id = $1', [row.id]);
   await db.query('DELETE FROM tm.signing_keys WHERE project_id = $1', [row.id]);
-  return hashes;
 }
 
 /** A new status starts a new count of failed attempts, with no error yet (a stale one would mislead). */
@@ -225,9 +223,11 @@ export async function finishDelete(
   const row = await projectRowById(db, id);
   if (!row || row.status === 'REMOVED') return undefined;
   if (row.status !== 'GOING_DOWN') await setStatus(ctx, db, id, 'GOING_DOWN');
-  // Gateways stop serving before anything is dropped.
-  await ctx.invalidator.project(row.ref, 'deleted', await keyHashes(db, id));
-  const hashes = await teardownProject(ctx, db, row);
+  // GOING_DOWN is closed to new keys (lockProjectForCredentials): the hashes read now are all there
+  // will be. Gateways stop serving before anything is dropped, and are told again once it is gone.
+  const hashes = await keyHashes(db, id);
+  await ctx.invalidator.project(row.ref, 'deleted', hashes);
+  await teardownProject(ctx, db, row);
   const removed = await setStatus(ctx, db, id, 'REMOVED');
   await ctx.invalidator.project(row.ref, 'deleted', hashes);
   ctx.log.info({ ref: row.ref }, 'project removed');
