@@ -53,6 +53,11 @@ interface Runtime {
   fetchedAt: number;
   /** The project's config version it was last read at (a re-read that changed nothing raises it). */
   version: number | undefined;
+  /**
+   * The highest version a finished re-read was asked for and did not get (the config service was down
+   * or behind): requests under it are served at once from then on, and the re-read goes on behind them.
+   */
+  missed?: number;
 }
 
 export interface LambdaHandlerOptions {
@@ -225,12 +230,26 @@ export function createLambdaHandler(
     return fresh === used ? null : fresh;
   };
 
-  /** `used`, or a runtime re-read because the gateway acted on a newer config version. */
+  /**
+   * `used`, or a runtime re-read because the gateway acted on a newer config version. Only the first
+   * request under a version waits for its read: once a read came back without it, requests are served
+   * with what the function has while reads go on (still at most one a second), so an unreachable
+   * config service after a change slows no request.
+   */
   const atVersion = (used: Runtime, header: string | undefined): Runtime | Promise<Runtime> => {
     if (header === undefined || used.version === undefined || !VERSION.test(header)) return used;
     const wanted = Number(header);
     if (wanted <= used.version) return used;
-    return newer(used, (latest) => latest.version !== undefined && latest.version < wanted);
+    const reread = newer(used, (latest) => latest.version !== undefined && latest.version < wanted).then(
+      (latest) => {
+        if (latest.version !== undefined && latest.version < wanted) {
+          latest.missed = Math.max(latest.missed ?? 0, wanted);
+        }
+        return latest;
+      },
+    );
+    if (used.missed !== undefined && wanted <= used.missed) return used;
+    return reread;
   };
 
   const handler = (async (event: FunctionUrlEvent): Promise<FunctionUrlResult> => {
