@@ -253,6 +253,22 @@ describe('PostgREST 12 answers an app meets at the edges', () => {
     expect(error?.message).toMatch(/^The schema must be one of the following: public/);
   });
 
+  it('update() or delete() with no filter → 400 21000 (pg-safeupdate), nothing changed', async () => {
+    const before = await sql(a.ref, 'select id, n from public.counters order by id');
+    const update = await service.from('counters').update({ n: 0 });
+    expect(update.status).toBe(400);
+    expect(update.error).toEqual({
+      code: '21000',
+      details: null,
+      hint: null,
+      message: 'UPDATE requires a WHERE clause',
+    });
+    const removed = await service.from('counters').delete().select('id');
+    expect(removed.status).toBe(400);
+    expect(removed.error?.message).toBe('DELETE requires a WHERE clause');
+    expect(await sql(a.ref, 'select id, n from public.counters order by id')).toEqual(before);
+  });
+
   it('a NUL character in text → 400 22P05', async () => {
     const { error, status } = await service.from('items').insert({ id: 77, name: 'a\u0000b' });
     expect(status).toBe(400);

@@ -118,14 +118,14 @@ export function planUpdate(
   const where = renderRootWhere(ctx, relation, alias);
   const set = columns.map((c) => `${ident(c)} = pgrst_body.${ident(c)}`).join(', ');
   const sql = `UPDATE ${target} AS ${ident(alias)} SET ${set} FROM (SELECT * FROM json_populate_record(NULL::${target}, ${ctx.params.add(JSON.stringify(body))}::json)) AS pgrst_body${where}`;
-  return finishWrite(ctx, relation, sql, alias, ret);
+  return finishWrite(ctx, relation, sql, alias, ret, where);
 }
 
 export function planDelete(ctx: PlanContext, relation: Relation, ret: ReturnPreference): WritePlan {
   const alias = 'pgrst_t0';
   const where = renderRootWhere(ctx, relation, alias);
   const sql = `DELETE FROM ${qualified(relation.schema, relation.name)} AS ${ident(alias)}${where}`;
-  return finishWrite(ctx, relation, sql, alias, ret);
+  return finishWrite(ctx, relation, sql, alias, ret, where);
 }
 
 function finishWrite(
@@ -134,14 +134,16 @@ function finishWrite(
   sql: string,
   alias: string,
   ret: ReturnPreference,
+  where: string,
 ): WritePlan {
-  if (ret === 'minimal') {
-    checkUnusedLevels(ctx);
-    return { statement: { sql, params: ctx.params.values }, returning: false };
-  }
-  const full = returningSelect(ctx, relation, ret, `${sql} RETURNING ${ident(alias)}.*`);
+  const full =
+    ret === 'minimal' ? sql : returningSelect(ctx, relation, ret, `${sql} RETURNING ${ident(alias)}.*`);
   checkUnusedLevels(ctx);
-  return { statement: { sql: full, params: ctx.params.values }, returning: true };
+  // Hosted Supabase loads pg-safeupdate into the data API's sessions, whatever the role: a write
+  // with no WHERE of its own (no root filter, no limit; RLS and filters on embeds do not count)
+  // fails with 21000 when the database analyses it, after PostgREST planned it; PostgREST answers 400.
+  if (!where) throw apiError(400, '21000', `${sql.split(' ', 1)[0]} requires a WHERE clause`);
+  return { statement: { sql: full, params: ctx.params.values }, returning: ret !== 'minimal' };
 }
 
 /**

@@ -273,6 +273,35 @@ describe('writes', () => {
     expect(await rows("name = 'c'")).toEqual([]);
   });
 
+  it('refuses an UPDATE or DELETE with no filter of its own, as pg-safeupdate does on hosted Supabase', async () => {
+    const before = await rows();
+    const service = await bearer('service_role');
+    const update = await t.call('PATCH', '/w_items', { headers: service, body: { note: 'all' } });
+    expect(update.status).toBe(400);
+    expect(update.json).toEqual({
+      code: '21000',
+      details: null,
+      hint: null,
+      message: 'UPDATE requires a WHERE clause',
+    });
+    // Filters on an embed only shape the returned rows; the write itself is still unfiltered.
+    const embedded = await t.call('DELETE', '/w_items?select=name,w_parents!inner(id)&w_parents.id=eq.1', {
+      headers: { ...service, prefer: 'return=representation' },
+    });
+    expect(embedded.status).toBe(400);
+    expect(embedded.json).toEqual({
+      code: '21000',
+      details: null,
+      hint: null,
+      message: 'DELETE requires a WHERE clause',
+    });
+    expect(await rows()).toEqual(before);
+    // A limited write picks its rows with a WHERE of its own; an empty body changes nothing.
+    const limited = await t.call('PATCH', '/w_items?order=id&limit=1', { body: { qty: 1 } });
+    expect(limited.status).toBe(204);
+    expect((await t.call('PATCH', '/w_items', { body: {} })).status).toBe(204);
+  });
+
   it('PUTs by primary key and validates the filters and payload', async () => {
     const created = await t.call('PUT', '/w_items?id=eq.1000', {
       headers: service,
