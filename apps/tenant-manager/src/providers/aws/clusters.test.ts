@@ -446,3 +446,49 @@ describe('AWS worker cluster provider', () => {
     expect(logs.calls().filter((c) => c !== 'DescribeLogGroups')).toEqual([]);
   });
 });
+
+describe('AWS worker cluster provider: a cluster that will not become available', () => {
+  /** Puts the cluster (or its writer) in `status` at the first wait. */
+  const stuckAt = (status: string, what: 'cluster' | 'writer') => {
+    const run = setup();
+    run.sleep.mockImplementationOnce(async () => {
+      if (what === 'cluster') run.rds.clusters.get(ID)!.status = status;
+      else run.rds.instances.get(`${ID}-writer`)!.status = status;
+    });
+    return run;
+  };
+
+  for (const [status, what] of [
+    ['inaccessible-encryption-credentials', 'cluster'],
+    ['inaccessible-encryption-credentials-recoverable', 'cluster'],
+    ['migration-failed', 'cluster'],
+    ['failed', 'writer'],
+    ['incompatible-parameters', 'writer'],
+    ['incompatible-network', 'writer'],
+  ] as const) {
+    it(`fails at once, saying so, on a ${what} that is ${status}`, async () => {
+      const { sleep, provider } = stuckAt(status, what);
+      const name = what === 'cluster' ? `cluster ${ID}` : `writer ${ID}-writer of ${ID}`;
+      await expect(provider.createCluster({ name: 'eu-2' })).rejects.toThrow(
+        `${name} is ${status}, which RDS does not leave by itself`,
+      );
+      // So does a second run, which finds the cluster there.
+      await expect(provider.createCluster({ name: 'eu-2' })).rejects.toMatchObject({
+        statusCode: 409,
+        code: 'cluster_stuck',
+      });
+      expect(sleep).toHaveBeenCalledTimes(1);
+    });
+  }
+
+  it('keeps waiting through transitional statuses', async () => {
+    const { rds, sleep, provider } = setup();
+    const statuses = ['modifying', 'backing-up', 'available'];
+    sleep.mockImplementation(async () => {
+      const cluster = rds.clusters.get(ID)!;
+      cluster.status = statuses.shift() ?? cluster.status;
+    });
+    expectConverged(rds, await provider.createCluster({ name: 'eu-2' }));
+    expect(statuses).toEqual([]);
+  });
+});

@@ -236,6 +236,7 @@ export function createAwsClusterProvider(
                 `worker cluster name ${JSON.stringify(input.name)} is still held by ${id}, which RDS is deleting; retry once it is gone (usually a few minutes)`,
                 'cluster_still_deleting',
               );
+            stuck(`cluster ${id}`, status);
             return status === 'available' ? true : undefined;
           },
           deps.sleep,
@@ -270,8 +271,11 @@ export function createAwsClusterProvider(
         `${id} to become available`,
         async () => {
           const c = await describeCluster(id);
+          stuck(`cluster ${id}`, c?.Status);
           if (c?.Status !== 'available') return undefined;
-          return (await instanceStatus(writerId(id))) === 'available' ? c : undefined;
+          const writer = await instanceStatus(writerId(id));
+          stuck(`writer ${writerId(id)} of ${id}`, writer);
+          return writer === 'available' ? c : undefined;
         },
         deps.sleep,
         poll,
@@ -383,4 +387,23 @@ export function createAwsClusterProvider(
       }
     },
   };
+}
+
+/**
+ * RDS statuses (of a cluster or an instance) that do not change by themselves: waiting 40 minutes for
+ * `available` would only hide them. Every other status (creating, modifying, backing-up, …) passes.
+ */
+const STUCK =
+  /^(failed|inaccessible-encryption-credentials(-recoverable)?|incompatible-.+|migration-failed|cloning-failed|restore-error)$/;
+
+/**
+ * Throws, saying what an operator must look at, when `status` is one RDS will not leave by itself: a
+ * 409 (its message reaches the operator, as a 5xx's would not).
+ */
+function stuck(what: string, status: string | undefined): void {
+  if (status !== undefined && STUCK.test(status))
+    throw conflict(
+      `${what} is ${status}, which RDS does not leave by itself (e.g. the KMS key is disabled or the parameters are invalid); fix it in RDS, or delete it, then retry`,
+      'cluster_stuck',
+    );
 }
