@@ -1,6 +1,6 @@
 import pg from 'pg';
 import type { SecretBox } from './crypto.js';
-import { fromWorkerCluster } from './errors.js';
+import { fromWorkerCluster, markWorkerCluster } from './errors.js';
 import type { ClusterConnection } from './project-db.js';
 import { pgSsl } from './tls.js';
 
@@ -102,15 +102,6 @@ export class WorkerClusterClient extends pg.Client {
   }
 }
 
-/** `error`, marked as a worker cluster's (fromWorkerCluster marks and throws it). */
-function marked(error: unknown): unknown {
-  try {
-    return fromWorkerCluster(error);
-  } catch (same) {
-    return same;
-  }
-}
-
 type Callback = (error: unknown, ...results: unknown[]) => void;
 
 /** Marks the failures of `target[method]`, whether it answers by promise, callback or a Query's own. */
@@ -121,7 +112,7 @@ function markFailures<T extends object>(target: T, method: keyof T & ('connect' 
     const callback = args[last];
     if (typeof callback === 'function') {
       args[last] = (error: unknown, ...results: unknown[]) =>
-        (callback as Callback)(error && marked(error), ...results);
+        (callback as Callback)(error && markWorkerCluster(error), ...results);
     }
     const submitted = args[0] as {
       submit?: unknown;
@@ -129,7 +120,7 @@ function markFailures<T extends object>(target: T, method: keyof T & ('connect' 
     };
     if (typeof submitted?.submit === 'function' && typeof submitted.handleError === 'function') {
       const handleError = submitted.handleError.bind(submitted);
-      submitted.handleError = (error, ...rest) => handleError(marked(error), ...rest);
+      submitted.handleError = (error, ...rest) => handleError(markWorkerCluster(error), ...rest);
     }
     const result = original(...args);
     return result instanceof Promise ? result.catch(fromWorkerCluster) : result;

@@ -52,8 +52,13 @@ const FROM_WORKER_CLUSTER = Symbol('from a worker cluster');
 
 /** Marks an error as a worker cluster's (not the management database's), for the 503 it becomes. */
 export function fromWorkerCluster(error: unknown): never {
+  throw markWorkerCluster(error);
+}
+
+/** `error` itself, marked as a worker cluster's (what {@link fromWorkerCluster} throws). */
+export function markWorkerCluster(error: unknown): unknown {
   if (error instanceof Error) Object.defineProperty(error, FROM_WORKER_CLUSTER, { value: true });
-  throw error;
+  return error;
 }
 
 export const isFromWorkerCluster = (error: unknown): boolean =>
