@@ -553,6 +553,21 @@ describe('client-side controls', () => {
     expect(after.data).toEqual([{ id: 1 }]);
   });
 
+  it("anon's 3 s statement timeout (hosted Supabase's role setting) → 500 57014; service_role has none", async () => {
+    const anon = supabaseFor(a.ref, a.publishableKey);
+    const slow = await anon.rpc('nap', { seconds: 3.5 });
+    expect(slow.status).toBe(500);
+    expect(slow.error).toEqual({
+      code: '57014',
+      details: null,
+      hint: null,
+      message: 'canceling statement due to statement timeout',
+    });
+    const served = await service.rpc('nap', { seconds: 3.5 });
+    expect(served.error).toBeNull();
+    expect(served.data).toBe('awake');
+  });
+
   it('throwOnError() on a read throws the PostgREST error', async () => {
     const thrown = await service
       .from('items')

@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, inject, it } from 'vitest';
-import { adminQuery, ownerQuery, type TestEngine, testEngine } from './test/helpers.js';
+import { adminQuery, bearer, ownerQuery, type TestEngine, testEngine } from './test/helpers.js';
 
 const t: TestEngine = testEngine({ statementTimeoutMs: 300 });
 afterAll(() => t.close());
@@ -250,7 +250,11 @@ describe('rpc', () => {
     url.searchParams.set('options', '-c statement_timeout=800');
     const defaults = testEngine({ statementTimeoutMs: undefined }, url.toString());
     try {
-      const slow = await defaults.call('POST', '/rpc/sleep_ms', { body: { ms: 3000 } });
+      // service_role: anon and authenticated have statement timeouts of their own, which win.
+      const slow = await defaults.call('POST', '/rpc/sleep_ms', {
+        headers: await bearer('service_role'),
+        body: { ms: 3000 },
+      });
       expect(slow.status).toBe(500);
       expect(slow.json).toMatchObject({ code: '57014' });
     } finally {
@@ -393,7 +397,10 @@ describe('rpc', () => {
     expect(noArgs.json).toMatchObject({
       message: 'Could not find the function public.add without parameters in the schema cache',
     });
-    const slow = await t.call('POST', '/rpc/sleep_ms', { body: { ms: 2000 } });
+    const slow = await t.call('POST', '/rpc/sleep_ms', {
+      headers: await bearer('service_role'),
+      body: { ms: 2000 },
+    });
     expect(slow.status).toBe(500);
     expect(slow.json).toMatchObject({
       code: '57014',

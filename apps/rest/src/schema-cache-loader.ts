@@ -106,7 +106,10 @@ export function createSchemaCacheLoader(options: SchemaCacheLoaderOptions): Sche
     client.on('error', retry);
     client.on('end', retry);
     client.on('notification', (n) => {
-      if (n.channel === 'pgrst' && (n.payload === 'reload schema' || !n.payload)) {
+      if (
+        n.channel === 'pgrst' &&
+        (!n.payload || n.payload === 'reload schema' || n.payload === 'reload config')
+      ) {
         loadCache(performance.now()).catch((error) => options.onError?.(error));
       }
     });

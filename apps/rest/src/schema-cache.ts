@@ -97,6 +97,11 @@ export interface SchemaCache {
   readonly routines: ReadonlyMap<string, readonly Routine[]>;
   /** `pg_timezone_names`, for `Prefer: timezone`. */
   readonly timezones: ReadonlySet<string>;
+  /**
+   * Per role the login role is a member of, its settings (`ALTER ROLE … SET`, those of this database
+   * over the global ones) that any role may set: PostgREST applies the impersonated role's.
+   */
+  readonly roleSettings: ReadonlyMap<string, Readonly<Record<string, string>>>;
   /** `SCHEMA_FINGERPRINT` in the snapshot the cache was read from. */
   readonly fingerprint: string;
 }
@@ -115,10 +120,12 @@ const FINGERPRINTED = [
   'pg_type WHERE oid >= 16384 AND typnamespace IN (SELECT oid FROM ns)',
   'pg_trigger WHERE tgrelid >= 16384 AND tgrelid IN (SELECT oid FROM rel)',
   'pg_description WHERE objoid >= 16384',
+  'pg_db_role_setting WHERE setrole IN (SELECT roleid FROM pg_auth_members WHERE member = current_user::regrole)',
 ];
 
 /**
- * A scalar expression that changes with any DDL (or GRANT, COMMENT) on user objects: per catalog
+ * A scalar expression that changes with any DDL (or GRANT, COMMENT) on user objects, or with an
+ * `ALTER ROLE … SET` of a role the login role may switch to: per catalog
  * the introspection reads, the number of rows and the sum of their `xmin`. A statement that adds or
  * rewrites a catalog row gives it the newest transaction id, so with the count unchanged the sum
  * grows; one that only removes rows lowers the count. (Only an xid wraparound between two checks
@@ -213,7 +220,20 @@ SELECT ${SCHEMA_FINGERPRINT} AS fingerprint,
   )), '[]')
   FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace JOIN pg_type rt ON rt.oid = p.prorettype
   WHERE n.nspname = ANY($1::text[]) AND p.prokind = 'f') AS routines,
- CASE WHEN $2 THEN (SELECT json_agg(name) FROM pg_timezone_names) END AS timezones
+ CASE WHEN $2 THEN (SELECT json_agg(name) FROM pg_timezone_names) END AS timezones,
+ (SELECT coalesce(json_object_agg(rolname, settings), '{}') FROM (
+    SELECT rolname, json_object_agg(name, value ORDER BY name) AS settings FROM (
+      SELECT DISTINCT ON (r.rolname, kv.name) r.rolname, kv.name, kv.value
+      FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.roleid
+      JOIN pg_db_role_setting s ON s.setrole = r.oid
+        AND s.setdatabase IN (0, (SELECT oid FROM pg_database WHERE datname = current_database()))
+      CROSS JOIN LATERAL unnest(s.setconfig) AS c(setting)
+      CROSS JOIN LATERAL (SELECT split_part(c.setting, '=', 1) AS name,
+        substr(c.setting, strpos(c.setting, '=') + 1) AS value) kv
+      JOIN pg_settings ps ON ps.name = kv.name AND ps.context = 'user'
+      WHERE m.member = current_user::regrole AND kv.name <> 'default_transaction_isolation'
+      ORDER BY r.rolname, kv.name, s.setdatabase DESC) per_setting
+    GROUP BY rolname) per_role) AS role_settings
 `;
 
 interface RawRoutine {
@@ -256,6 +276,7 @@ export async function loadSchemaCache(
     view_columns: ViewColumn[];
     routines: RawRoutine[];
     timezones: string[] | null;
+    role_settings: Record<string, Record<string, string>>;
     fingerprint: string;
   };
   const relations = new Map<string, Relation>();
@@ -329,6 +350,7 @@ export async function loadSchemaCache(
     foreignKeys,
     routines,
     timezones,
+    roleSettings: new Map(Object.entries(raw.role_settings)),
     fingerprint: raw.fingerprint,
   };
 }

@@ -19,7 +19,12 @@ const SCHEMA_CHECK: Omit<BatchStatement, 'params'> = {
   name: 'pgrst_schema_check',
   sql: `SELECT CASE WHEN f = $1 THEN 0 ELSE ('${SCHEMA_CHANGED} ' || f)::int END FROM (SELECT ${SCHEMA_FINGERPRINT} AS f) s`,
 };
-const SETUP_SQL = `SELECT set_config('search_path', $1, true), set_config('role', $2, true),
+// As in PostgREST, the impersonated role's own settings ($11) come after the search path and before
+// the role (a setting the login role was granted may be set only by it), and win over the engine's
+// statement timeout ($7 carries the role's when it has one).
+const SETUP_SQL = `SELECT set_config('search_path', $1, true),
+  (SELECT count(set_config(s.key, s.value, true)) FROM json_each_text($11::json) AS s),
+  set_config('role', $2, true),
   set_config('request.jwt.claims', $3, true), set_config('request.method', $4, true),
   set_config('request.path', $5, true), set_config('request.headers', $6, true),
   set_config('statement_timeout', coalesce($7, current_setting('statement_timeout')), true),
@@ -72,6 +77,8 @@ export async function transaction(
     guarded.add(client);
   }
   let broken: Error | undefined;
+  const roleSettings = ctx.current.roleSettings.get(ctx.identity.role) ?? {};
+  const statementTimeout = roleSettings.statement_timeout ?? ctx.engine.statementTimeoutMs;
   const setup: BatchStatement = {
     name: 'pgrst_setup',
     sql: SETUP_SQL,
@@ -87,13 +94,14 @@ export async function transaction(
       // As in PostgREST, the Cookie header is not among the headers but parsed into request.cookies.
       JSON.stringify({ ...ctx.headers, cookie: undefined }),
       // Unset, the database's own (or the login role's) statement_timeout stays in force.
-      ctx.engine.statementTimeoutMs === undefined ? null : String(ctx.engine.statementTimeoutMs),
+      statementTimeout === undefined ? null : String(statementTimeout),
       // A write keeps the database's default: the platform makes a project's database read-only
       // (default_transaction_read_only) when it is over its size limit, and writes must then fail.
       tx.readOnly ? 'on' : null,
       // Only a name found in pg_timezone_names reaches here, and as a parameter.
       ctx.prefer.timezone ?? null,
       JSON.stringify(parseCookies(ctx.headers.cookie)),
+      JSON.stringify(roleSettings),
     ],
   };
   const rollback = ctx.prefer.tx === 'rollback';

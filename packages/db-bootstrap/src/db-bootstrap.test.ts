@@ -64,4 +64,23 @@ describe('project database bootstrap', () => {
     await owner.end();
     await db.end();
   });
+
+  it("gives anon and authenticated hosted Supabase's statement timeouts, keeping one an operator set", async () => {
+    const timeouts = async () =>
+      (
+        await admin.query(
+          `SELECT r.rolname, s.setconfig FROM pg_roles r
+           LEFT JOIN pg_db_role_setting s ON s.setrole = r.oid AND s.setdatabase = 0
+           WHERE r.rolname IN ('anon', 'authenticated', 'service_role') ORDER BY 1`,
+        )
+      ).rows;
+    expect(await timeouts()).toEqual([
+      { rolname: 'anon', setconfig: ['statement_timeout=3s'] },
+      { rolname: 'authenticated', setconfig: ['statement_timeout=8s'] },
+      { rolname: 'service_role', setconfig: null },
+    ]);
+    await admin.query(`ALTER ROLE authenticated SET statement_timeout = '15s'`);
+    await admin.query(CLUSTER_ROLES_SQL);
+    expect((await timeouts())[1]).toEqual({ rolname: 'authenticated', setconfig: ['statement_timeout=15s'] });
+  });
 });

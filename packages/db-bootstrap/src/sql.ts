@@ -8,10 +8,22 @@
 /** The cluster-wide NOLOGIN roles the data API switches to. Idempotent; safe to run concurrently. */
 export const CLUSTER_ROLES_SQL = `
 DO $$
+DECLARE r record;
 BEGIN
   BEGIN CREATE ROLE anon NOLOGIN NOINHERIT; EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END;
   BEGIN CREATE ROLE authenticated NOLOGIN NOINHERIT; EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END;
   BEGIN CREATE ROLE service_role NOLOGIN NOINHERIT BYPASSRLS; EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END;
+  -- Hosted Supabase's statement timeouts, which the data API applies per request (as PostgREST does
+  -- the impersonated role's settings); a cluster-wide timeout an operator already set is kept.
+  FOR r IN SELECT * FROM (VALUES ('anon', '3s'), ('authenticated', '8s')) AS v(role, timeout) LOOP
+    IF NOT EXISTS (SELECT FROM pg_db_role_setting WHERE setrole = r.role::regrole AND setdatabase = 0
+        AND setconfig::text ~ '[{,]"?statement_timeout=') THEN
+      BEGIN
+        EXECUTE format('ALTER ROLE %I SET statement_timeout = %L', r.role, r.timeout);
+      EXCEPTION WHEN unique_violation THEN NULL; -- a concurrent run set it
+      END;
+    END IF;
+  END LOOP;
 END
 $$;
 `;

@@ -1,0 +1,83 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { adminQuery, bearer, ownerQuery, type TestEngine, testEngine } from './test/helpers.js';
+
+// Roles of their own: the API roles are shared by every test file of the run.
+let t: TestEngine;
+
+beforeAll(async () => {
+  const [row] = await adminQuery<{ db: string }>('SELECT current_database() AS db');
+  await adminQuery(`
+    CREATE ROLE rs_timed NOLOGIN;
+    CREATE ROLE rs_plain NOLOGIN;
+    GRANT rs_timed, rs_plain TO authenticator_test;
+    GRANT USAGE ON SCHEMA public TO rs_timed, rs_plain;
+    ALTER ROLE rs_timed SET statement_timeout = '1h';
+    ALTER ROLE rs_timed IN DATABASE "${row!.db}" SET statement_timeout = '300ms';
+    ALTER ROLE rs_timed SET work_mem = '1234kB';
+    ALTER ROLE rs_timed SET lc_messages = 'C';
+    ALTER ROLE rs_timed SET default_transaction_isolation = 'serializable';`);
+  await ownerQuery(`
+    CREATE FUNCTION rs_setting(name text) RETURNS text LANGUAGE sql STABLE AS $$ SELECT current_setting(name) $$;
+    GRANT EXECUTE ON FUNCTION rs_setting(text), sleep_ms(int) TO rs_timed, rs_plain;`);
+  // The engine's own timeout is longer than the role's database setting and shorter than its global one.
+  t = testEngine({ statementTimeoutMs: 1000, schemaCheckIntervalMs: 0 });
+});
+afterAll(() => t.close());
+
+const setting = async (role: string, name: string) =>
+  (await t.call('GET', `/rpc/rs_setting?name=${name}`, { headers: await bearer(role) })).json;
+
+describe("the impersonated role's settings", () => {
+  it("apply in the request's transaction, the database's over the global ones, over the engine's timeout", async () => {
+    expect(await setting('rs_timed', 'statement_timeout')).toBe('300ms');
+    expect(await setting('rs_timed', 'work_mem')).toBe('1234kB');
+    const slow = await t.call('POST', '/rpc/sleep_ms', {
+      headers: await bearer('rs_timed'),
+      body: { ms: 600 },
+    });
+    expect(slow.status).toBe(500);
+    expect(slow.json).toEqual({
+      code: '57014',
+      details: null,
+      hint: null,
+      message: 'canceling statement due to statement timeout',
+    });
+    // As in PostgREST, default_transaction_isolation is not a setting it applies as one.
+    expect(await setting('rs_timed', 'default_transaction_isolation')).toBe('read committed');
+  });
+
+  it('leave other roles with the engine timeout, and do not outlive the request', async () => {
+    expect(await setting('rs_plain', 'statement_timeout')).toBe('1s');
+    expect(await setting('rs_plain', 'work_mem')).not.toBe('1234kB');
+    const fast = await t.call('POST', '/rpc/sleep_ms', {
+      headers: await bearer('rs_plain'),
+      body: { ms: 600 },
+    });
+    expect(fast.status).toBe(200);
+  });
+
+  it('are read again after ALTER ROLE … SET, as the catalogs changed', async () => {
+    expect(await setting('rs_plain', 'work_mem')).not.toBe('2345kB');
+    await adminQuery(`ALTER ROLE rs_plain SET work_mem = '2345kB'`);
+    expect(await setting('rs_plain', 'work_mem')).toBe('2345kB');
+  });
+
+  it("are read again on NOTIFY pgrst, 'reload config', as PostgREST re-reads them", async () => {
+    // With LISTEN the fingerprint check is off: the notification is what tells.
+    const l = testEngine({ listenForReload: true });
+    const read = async () =>
+      (await l.call('GET', '/rpc/rs_setting?name=work_mem', { headers: await bearer('rs_plain') })).json;
+    await read();
+    await new Promise((r) => setTimeout(r, 200));
+    await adminQuery(`ALTER ROLE rs_plain SET work_mem = '3456kB'`);
+    expect(await read()).not.toBe('3456kB');
+    await adminQuery(`NOTIFY pgrst, 'reload config'`);
+    let seen: unknown;
+    for (let i = 0; i < 50 && seen !== '3456kB'; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      seen = await read();
+    }
+    expect(seen).toBe('3456kB');
+    await l.close();
+  });
+});
