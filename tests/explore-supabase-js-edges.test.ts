@@ -269,6 +269,18 @@ describe('PostgREST 12 answers an app meets at the edges', () => {
     expect(await sql(a.ref, 'select id, n from public.counters order by id')).toEqual(before);
   });
 
+  it('insert([]) / upsert([]) → nothing written: 201 [] (a merging upsert 200 [])', async () => {
+    const inserted = await service.from('counters').insert([]).select('id');
+    expect([inserted.status, inserted.data, inserted.error]).toEqual([201, [], null]);
+    const minimal = await service.from('counters').insert([]);
+    expect([minimal.status, minimal.error]).toEqual([201, null]);
+    const upserted = await service.from('counters').upsert([]).select();
+    expect([upserted.status, upserted.data, upserted.error]).toEqual([200, [], null]);
+    const ignored = await service.from('counters').upsert([], { ignoreDuplicates: true }).select();
+    expect([ignored.status, ignored.data]).toEqual([201, []]);
+    expect(await sql(a.ref, 'select count(*)::int as n from public.counters')).toEqual([{ n: 3 }]);
+  });
+
   it('a NUL character in text → 400 22P05', async () => {
     const { error, status } = await service.from('items').insert({ id: 77, name: 'a\u0000b' });
     expect(status).toBe(400);

@@ -50,29 +50,32 @@ export interface InsertOptions {
   readonly ret: ReturnPreference;
 }
 
-export function planInsert(ctx: PlanContext, relation: Relation, options: InsertOptions): WritePlan {
-  requireColumns(relation, options.columns);
-  const target = qualified(relation.schema, relation.name);
-  if (options.upsert) requireColumns(relation, options.upsert.onConflict);
-  const { columns } = options;
-  const cols = columns.map(ident).join(', ');
-  let rows = `${ctx.params.add(JSON.stringify(options.rows))}::json`;
+/** The rows to insert as a JSON parameter; with `missing=default`, each completed with the defaults it omits. */
+function jsonRows(ctx: PlanContext, relation: Relation, options: InsertOptions): string {
+  const rows = `${ctx.params.add(JSON.stringify(options.rows))}::json`;
   // `missing=default`, as in PostgREST: a row that omits a column gets the column's default,
   // evaluated for that row in the order sent (so a sequence's values follow the rows).
   const defaulted = options.missingDefault
-    ? columns.flatMap((c) => {
+    ? options.columns.flatMap((c) => {
         const sql = relation.columns.get(c)?.insertDefault;
         if (!sql) return [];
         const name = `${ctx.params.add(c)}::text`;
         return [`CASE WHEN e.v ? ${name} THEN '{}' ELSE jsonb_build_object(${name}, ${sql}) END`];
       })
     : [];
-  if (defaulted.length) {
-    rows = `(SELECT jsonb_agg(${defaulted.join(' || ')} || e.v ORDER BY e.i) FROM jsonb_array_elements(${rows}::jsonb) WITH ORDINALITY AS e(v, i))::json`;
-  }
-  // Objects with no columns at all become rows of defaults.
+  if (!defaulted.length) return rows;
+  return `(SELECT jsonb_agg(${defaulted.join(' || ')} || e.v ORDER BY e.i) FROM jsonb_array_elements(${rows}::jsonb) WITH ORDINALITY AS e(v, i))::json`;
+}
+
+export function planInsert(ctx: PlanContext, relation: Relation, options: InsertOptions): WritePlan {
+  requireColumns(relation, options.columns);
+  const target = qualified(relation.schema, relation.name);
+  if (options.upsert) requireColumns(relation, options.upsert.onConflict);
+  const { columns } = options;
+  const cols = columns.map(ident).join(', ');
+  // Objects with no columns at all become rows of defaults; no row at all (`[]`) inserts nothing.
   let insert = columns.length
-    ? `INSERT INTO ${target} (${cols}) SELECT ${cols} FROM json_populate_recordset(NULL::${target}, ${rows})`
+    ? `INSERT INTO ${target} (${cols}) SELECT ${cols} FROM json_populate_recordset(NULL::${target}, ${jsonRows(ctx, relation, options)})`
     : `INSERT INTO ${target} SELECT FROM generate_series(1, ${ctx.params.add(options.rows.length)}::int)`;
   if (options.upsert && columns.length) {
     const conflict = options.upsert.onConflict.map(ident).join(', ');

@@ -302,6 +302,35 @@ describe('writes', () => {
     expect((await t.call('PATCH', '/w_items', { body: {} })).status).toBe(204);
   });
 
+  it('answers an empty list of rows as PostgREST: nothing inserted, 201 (200 for a merging upsert)', async () => {
+    const before = await rows();
+    const returned = await t.call('POST', '/w_items?select=id', { headers: service, body: [] });
+    expect([returned.status, returned.json]).toEqual([201, []]);
+    const minimal = await t.call('POST', '/w_items', { body: [] });
+    expect([minimal.status, minimal.body.toString()]).toEqual([201, '']);
+    const merged = await t.call('POST', '/w_items?select=id', {
+      headers: { prefer: 'return=representation, resolution=merge-duplicates' },
+      body: [],
+    });
+    expect([merged.status, merged.json]).toEqual([200, []]);
+    const mergedMinimal = await t.call('POST', '/w_items?on_conflict=name', {
+      headers: { prefer: 'resolution=merge-duplicates' },
+      body: [],
+    });
+    expect(mergedMinimal.status).toBe(200);
+    const ignored = await t.call('POST', '/w_items?select=id', {
+      headers: { prefer: 'return=representation, resolution=ignore-duplicates' },
+      body: [],
+    });
+    expect([ignored.status, ignored.json]).toEqual([201, []]);
+    expect(await rows()).toEqual(before);
+    // Objects without keys are rows of defaults.
+    await ownerQuery(`CREATE TABLE w_blank (id serial PRIMARY KEY, v text NOT NULL DEFAULT 'd')`);
+    const one = await t.call('POST', '/w_blank', { body: {} });
+    const two = await t.call('POST', '/w_blank?select=v', { headers: service, body: [{}, {}] });
+    expect([one.status, two.status, two.json]).toEqual([201, 201, [{ v: 'd' }, { v: 'd' }]]);
+  });
+
   it('PUTs by primary key and validates the filters and payload', async () => {
     const created = await t.call('PUT', '/w_items?id=eq.1000', {
       headers: service,
