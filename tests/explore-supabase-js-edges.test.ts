@@ -281,6 +281,27 @@ describe('PostgREST 12 answers an app meets at the edges', () => {
     expect(await sql(a.ref, 'select count(*)::int as n from public.counters')).toEqual([{ n: 3 }]);
   });
 
+  it('JSON arrows on a text[] column read its to_jsonb(): select, filter and order', async () => {
+    const { data, error } = await service
+      .from('items')
+      .select('id, tag:tags->0, second:tags->>1')
+      .in('id', [3, 5]);
+    expect(error).toBeNull();
+    expect(data).toEqual([
+      { id: 3, tag: 'vehicle', second: 'red' },
+      { id: 5, tag: null, second: null },
+    ]);
+    const vehicles = await service.from('items').select('id').eq('tags->>0', 'vehicle').order('id');
+    expect(ids(vehicles.data)).toEqual([3, 4]);
+    const ordered = await service
+      .from('items')
+      .select('id')
+      .lte('id', 4)
+      .order('tags->>1', { ascending: false, nullsFirst: false })
+      .order('id');
+    expect(ids(ordered.data)).toEqual([1, 3, 2, 4]);
+  });
+
   it('a NUL character in text → 400 22P05', async () => {
     const { error, status } = await service.from('items').insert({ id: 77, name: 'a\u0000b' });
     expect(status).toBe(400);

@@ -19,15 +19,20 @@ export function columnRef(
   inSelect = false,
 ): string {
   let sql: string;
-  if (source.columns.has(field.name)) sql = `${ident(alias)}.${ident(field.name)}`;
+  let type = source.columns.get(field.name)?.type;
+  if (type !== undefined) sql = `${ident(alias)}.${ident(field.name)}`;
   else {
     const relation = relationOf(source);
     const computed = relation?.computed.get(field.name);
-    if (computed && !computed.setof)
+    if (computed && !computed.setof) {
       sql = `${qualified(computed.schema, computed.name)}(${rowOf(alias, relation!)})`;
-    else if (inSelect && field.name === 'count' && !field.json.length) sql = `count(${ident(alias)})`;
+      type = computed.type;
+    } else if (inSelect && field.name === 'count' && !field.json.length) sql = `count(${ident(alias)})`;
     else throw cacheMiss(undefinedColumn(source.name, field.name));
   }
+  // As in PostgREST, a JSON path into any other type (`tags->0` of a text[]) reads its to_jsonb();
+  // json and jsonb stay as they are, so their indexes still apply.
+  if (field.json.length && type !== 'json' && type !== 'jsonb') sql = `to_jsonb(${sql})`;
   for (const step of field.json) {
     const key = typeof step.key === 'number' ? String(step.key) : `${ctx.params.add(step.key)}::text`;
     sql = `${sql}${step.arrow}${key}`;

@@ -22,6 +22,24 @@ describe('reads', () => {
     expect(indexed.json).toEqual([{ meta: null, stats: null, rating: '5' }]);
   });
 
+  it('reads JSON paths into columns that are no json or jsonb through to_jsonb, as PostgREST', async () => {
+    await ownerQuery(`
+      CREATE TABLE r_tagged (id int PRIMARY KEY, tags text[] NOT NULL, at tstzrange, doc jsonb);
+      INSERT INTO r_tagged VALUES (1, '{vehicle,red}', NULL, '{"k":1}'), (2, '{fruit}', NULL, '{"k":2}'),
+        (3, '{apple,green}', NULL, NULL);`);
+    const selected = await t.call('GET', '/r_tagged?select=id,tag:tags->0,last:tags->>1,doc->>k&order=id');
+    expect(selected.status, selected.body.toString()).toBe(200);
+    expect(selected.json).toEqual([
+      { id: 1, tag: 'vehicle', last: 'red', k: '1' },
+      { id: 2, tag: 'fruit', last: null, k: '2' },
+      { id: 3, tag: 'apple', last: 'green', k: null },
+    ]);
+    const filtered = await t.call('GET', '/r_tagged?select=id&tags->>0=eq.fruit');
+    expect(filtered.json).toEqual([{ id: 2 }]);
+    const ordered = await t.call('GET', '/r_tagged?select=id&order=tags->>0.desc');
+    expect(ordered.json).toEqual([{ id: 1 }, { id: 2 }, { id: 3 }]);
+  });
+
   it('applies every operator like the equivalent SQL', async () => {
     const cases: [string, string][] = [
       ['id=eq.3', 'id = 3'],
