@@ -3,7 +3,7 @@ import { CLUSTER_ROLES_SQL } from '@supaplane/db-bootstrap';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pgUrl, queryOnce } from '../../test/harness.js';
-import { authenticatorRole, createProjectRoles, ident, ownerRole } from './project-db.js';
+import { authenticatorRole, createProjectRoles, ident, ownerRole, prepareCluster } from './project-db.js';
 
 const ref = `scram-${randomBytes(4).toString('hex')}`;
 const database = `scram_${randomBytes(4).toString('hex')}`;
@@ -65,6 +65,41 @@ describe('project login roles', () => {
       ]);
       url.password = 'wrong';
       await expect(queryOnce(url.toString(), 'SELECT 1')).rejects.toMatchObject({ code: '28P01' });
+    }
+  });
+});
+
+describe('cluster preparation', () => {
+  it("gives an already prepared cluster's API roles their current settings again (statement timeouts)", async () => {
+    const server = new URL(pgUrl());
+    const conn = {
+      host: server.hostname,
+      port: Number(server.port),
+      user: decodeURIComponent(server.username),
+      password: decodeURIComponent(server.password),
+      database: 'postgres',
+      ssl: false,
+    };
+    const timeouts = async () =>
+      (
+        await admin.query<{ rolname: string; config: string[] | null }>(
+          `SELECT r.rolname, s.setconfig AS config FROM pg_roles r
+           LEFT JOIN pg_db_role_setting s ON s.setrole = r.oid AND s.setdatabase = 0
+           WHERE r.rolname IN ('anon', 'authenticated') ORDER BY r.rolname`,
+        )
+      ).rows.map((r) => [r.rolname, r.config?.find((c) => c.startsWith('statement_timeout=')) ?? null]);
+    await prepareCluster(admin, conn); // the template is there and marked
+    // as a cluster prepared before the roles had timeouts
+    await admin.query('ALTER ROLE anon RESET statement_timeout');
+    await admin.query('ALTER ROLE authenticated RESET statement_timeout');
+    try {
+      await prepareCluster(admin, conn);
+      expect(await timeouts()).toEqual([
+        ['anon', 'statement_timeout=3s'],
+        ['authenticated', 'statement_timeout=8s'],
+      ]);
+    } finally {
+      await admin.query(CLUSTER_ROLES_SQL);
     }
   });
 });

@@ -83,8 +83,10 @@ async function ensureTemplate(client: pg.PoolClient, conn: ClusterConnection): P
     `SELECT shobj_description(oid, 'pg_database') AS marker FROM pg_database WHERE datname = $1`,
     [TEMPLATE_DATABASE],
   );
-  if (rows[0]?.marker === TEMPLATE_MARKER) return;
+  // Always: a cluster prepared by an older version gets the API roles' current shape (their
+  // statement timeouts) at its next project creation or spare refill, not only a new cluster.
   await client.query(CLUSTER_ROLES_SQL);
+  if (rows[0]?.marker === TEMPLATE_MARKER) return;
   // Project login roles may connect to their own database only: close the maintenance databases too.
   await client.query(`REVOKE CONNECT, TEMPORARY ON DATABASE ${ident(conn.database)} FROM PUBLIC`);
   await client.query('REVOKE CONNECT, TEMPORARY ON DATABASE template1 FROM PUBLIC');
