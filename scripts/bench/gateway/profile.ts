@@ -5,6 +5,10 @@
  *
  *   npx tsx scripts/bench/gateway/profile.ts      (PROFILE_SECONDS, PROFILE_RATE, PROFILE_TOP, LOG_LEVEL)
  *
+ * `PROFILE_TARGET=floor` profiles the bench's bare node:http + undici proxy instead, so that the two
+ * (at the same PROFILE_RATE) show where the gateway's extra time per request goes. Times are printed
+ * as a share of the busy (non-idle) samples and as microseconds per request.
+ *
  * The raw `.cpuprofile` stays in the printed directory (open it in Chrome DevTools → Performance).
  */
 import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
@@ -23,7 +27,7 @@ import {
 } from './children.js';
 
 const autocannon = requireFromGateway('autocannon') as (options: object) => Promise<{
-  requests: { average: number };
+  requests: { average: number; total: number };
   non2xx: number;
   errors: number;
 }>;
@@ -31,6 +35,7 @@ const autocannon = requireFromGateway('autocannon') as (options: object) => Prom
 const SECONDS = Number(process.env.PROFILE_SECONDS ?? 10);
 const RATE = Number(process.env.PROFILE_RATE ?? 0);
 const TOP = Number(process.env.PROFILE_TOP ?? 40);
+const TARGET = process.env.PROFILE_TARGET === 'floor' ? 'floor' : 'gateway';
 
 interface ProfileNode {
   id: number;
@@ -49,7 +54,7 @@ const shortUrl = (url: string) =>
     .replace(root, '')
     .replace(/.*node_modules\/\.pnpm\/([^/]+)\/node_modules\//, '$1:');
 
-function summarize(profile: CpuProfile): void {
+function summarize(profile: CpuProfile, requests: number): void {
   const byId = new Map(profile.nodes.map((node) => [node.id, node]));
   const self = new Map<number, number>();
   for (let i = 0; i < profile.samples.length; i++) {
@@ -61,6 +66,7 @@ function summarize(profile: CpuProfile): void {
   const byFile = new Map<string, number>();
   for (const [id, micros] of self) {
     const frame = byId.get(id)!.callFrame;
+    if (frame.functionName === '(idle)') continue;
     total += micros;
     const file = frame.url ? shortUrl(frame.url) : `(${frame.functionName || 'native'})`;
     const fn = `${frame.functionName || '(anonymous)'}  ${file}:${frame.lineNumber + 1}`;
@@ -70,9 +76,11 @@ function summarize(profile: CpuProfile): void {
   const print = (title: string, map: Map<string, number>, count: number) => {
     console.log(`\n${title}`);
     for (const [name, micros] of [...map].sort((a, b) => b[1] - a[1]).slice(0, count)) {
-      console.log(`${((micros / total) * 100).toFixed(1).padStart(5)}%  ${name}`);
+      const perRequest = (micros / requests).toFixed(2).padStart(7);
+      console.log(`${((micros / total) * 100).toFixed(1).padStart(5)}% ${perRequest} µs  ${name}`);
     }
   };
+  console.log(`\nbusy ${(total / requests).toFixed(1)} µs per request (${requests} requests)`);
   print('self time by function', byFunction, TOP);
   print('self time by file', byFile, 20);
 }
@@ -84,16 +92,32 @@ try {
   });
   const fixture = JSON.parse(await firstLine(upstream)) as {
     registryUrl: string;
+    upstreamPort: number;
     warm: { ref: string; key: string };
   };
   const port = await freePort();
   const profileDir = mkdtempSync(join(tmpdir(), 'gateway-profile-'));
-  const gateway = startChild(
-    ['gateway/src/main.ts'],
-    gatewayEnv({ port, registryUrl: fixture.registryUrl, logLevel: process.env.LOG_LEVEL ?? 'info' }),
-    ['--cpu-prof', '--cpu-prof-dir', profileDir],
-    'ignore',
-  );
+  const profiling = [
+    '--cpu-prof',
+    '--cpu-prof-interval',
+    process.env.PROFILE_INTERVAL_US ?? '250',
+    '--cpu-prof-dir',
+    profileDir,
+  ];
+  const gateway =
+    TARGET === 'floor'
+      ? startChild(
+          ['scripts/bench/gateway/floor-proxy.ts'],
+          { FLOOR_UPSTREAM_PORT: String(fixture.upstreamPort), FLOOR_PORT: String(port) },
+          profiling,
+          'ignore',
+        )
+      : startChild(
+          ['gateway/src/main.ts'],
+          gatewayEnv({ port, registryUrl: fixture.registryUrl, logLevel: process.env.LOG_LEVEL ?? 'info' }),
+          profiling,
+          'ignore',
+        );
   const url = `http://127.0.0.1:${port}/rest/v1/todos?select=id,title,done&order=inserted_at.desc&limit=10`;
   const headers = { host: `${fixture.warm.ref}.${BASE_DOMAIN}:${port}`, apikey: fixture.warm.key };
   for (let i = 0; ; i++) {
@@ -121,7 +145,7 @@ try {
   const file = readdirSync(profileDir).find((name) => name.endsWith('.cpuprofile'));
   if (!file) throw new Error('no profile written');
   console.log(`profile: ${join(profileDir, file)}`);
-  summarize(JSON.parse(readFileSync(join(profileDir, file), 'utf8')) as CpuProfile);
+  summarize(JSON.parse(readFileSync(join(profileDir, file), 'utf8')) as CpuProfile, result.requests.total);
 } finally {
   for (const child of children) child.kill('SIGTERM');
 }
