@@ -1,11 +1,6 @@
-// More of the PostgREST surface an app reaches through supabase-js: error bodies for ambiguous embeds,
-// overloads, related orders, limits without order, ON CONFLICT and identity columns; void and OUT-parameter
-// functions; views embedding through their base tables; non-ASCII identifiers. Each expectation is
-// PostgREST 12's answer (hosted Supabase).
-import type { SupabaseClient } from '@supabase/supabase-js';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { supabaseFor } from './support/clients.js';
-import { createProjects, deleteProject, sql, type TestProject } from './support/projects.js';
+import { describe, expect, it } from 'vitest';
+import { exploreProjects } from './support/explore.js';
+import { sql } from './support/projects.js';
 
 const SCHEMA = `
 create table public.items (id int primary key, name text not null, tags text[] not null default '{}');
@@ -42,25 +37,13 @@ insert into public.jsons values (1, '{"w":3}'), (2, '{"w":1}');
 create function public.dup(a text) returns text language sql immutable as $$ select 'text' $$;
 `;
 
-let a: TestProject;
-let b: TestProject;
-let service: SupabaseClient;
-
-beforeAll(async () => {
-  [a, b] = await createProjects('probe-a', 'probe-b');
-  await Promise.all([sql(a.ref, SCHEMA), sql(b.ref, SCHEMA)]);
-  service = supabaseFor(a.ref, a.secretKey);
-});
-
-afterAll(async () => {
-  await Promise.all([a && deleteProject(a.ref), b && deleteProject(b.ref)]);
-});
+const project = exploreProjects('probe', SCHEMA);
 
 const ids = (rows: { id: number }[] | null) => rows?.map((r) => r.id);
 
 describe('PostgREST 12 answers an app meets at the edges', () => {
   it('aggregates disabled → 400 PGRST123', async () => {
-    const { error, status } = await service.from('items').select('id.sum()');
+    const { error, status } = await project.service.from('items').select('id.sum()');
     expect(status).toBe(400);
     expect(error).toEqual({
       code: 'PGRST123',
@@ -68,13 +51,13 @@ describe('PostgREST 12 answers an app meets at the edges', () => {
       hint: null,
       message: 'Use of aggregate functions is not allowed',
     });
-    const counted = await service.from('items').select('count()');
+    const counted = await project.service.from('items').select('count()');
     expect(counted.status).toBe(400);
     expect(counted.error?.code).toBe('PGRST123');
   });
 
   it('ambiguous embed → 300 PGRST201; a hint picks one', async () => {
-    const { error, status } = await service.from('people').select('id, msgs(id)');
+    const { error, status } = await project.service.from('people').select('id, msgs(id)');
     expect(status).toBe(300);
     expect(error?.code).toBe('PGRST201');
     expect(error?.message).toBe(
@@ -95,24 +78,24 @@ describe('PostgREST 12 answers an app meets at the edges', () => {
       ]),
     );
     expect(error?.hint).toMatch(/^Try changing 'msgs' to one of the following: 'msgs!msgs_/);
-    const sent = await service.from('people').select('id, msgs!msgs_sender_id_fkey(id)').order('id');
+    const sent = await project.service.from('people').select('id, msgs!msgs_sender_id_fkey(id)').order('id');
     expect(sent.data).toEqual([
       { id: 1, msgs: [{ id: 1 }] },
       { id: 2, msgs: [] },
     ]);
-    const received = await service.from('msgs').select('id, receiver:people!receiver_id(name)');
+    const received = await project.service.from('msgs').select('id, receiver:people!receiver_id(name)');
     expect(received.data).toEqual([{ id: 1, receiver: { name: 'bob' } }]);
   });
 
   it('void function → 204, data null', async () => {
-    const { data, error, status } = await service.rpc('nothing');
+    const { data, error, status } = await project.service.rpc('nothing');
     expect(error).toBeNull();
     expect(status).toBe(204);
     expect(data).toBeNull();
   });
 
   it('update with order+limit touches one row; limit without order → 400 PGRST109', async () => {
-    const one = await service
+    const one = await project.service
       .from('counters')
       .update({ n: 50 })
       .gte('id', 1)
@@ -121,12 +104,12 @@ describe('PostgREST 12 answers an app meets at the edges', () => {
       .select('id');
     expect(one.error).toBeNull();
     expect(one.data).toEqual([{ id: 1 }]);
-    expect(await sql(a.ref, 'select id, n from public.counters order by id')).toEqual([
+    expect(await sql(project.a.ref, 'select id, n from public.counters order by id')).toEqual([
       { id: 1, n: 50 },
       { id: 2, n: 2 },
       { id: 3, n: 3 },
     ]);
-    const unordered = await service.from('counters').update({ n: 60 }).gte('id', 1).limit(1);
+    const unordered = await project.service.from('counters').update({ n: 60 }).gte('id', 1).limit(1);
     expect(unordered.status).toBe(400);
     expect(unordered.error).toEqual({
       code: 'PGRST109',
@@ -137,13 +120,13 @@ describe('PostgREST 12 answers an app meets at the edges', () => {
   });
 
   it('in() with an empty list → no rows', async () => {
-    const { data, error } = await service.from('items').select('id').in('id', []);
+    const { data, error } = await project.service.from('items').select('id').in('id', []);
     expect(error).toBeNull();
     expect(data).toEqual([]);
   });
 
   it('upsert onConflict on a column without a unique constraint → 400 42P10', async () => {
-    const { error, status } = await service
+    const { error, status } = await project.service
       .from('items')
       .upsert({ id: 9, name: 'x' }, { onConflict: 'name' });
     expect(status).toBe(400);
@@ -156,7 +139,7 @@ describe('PostgREST 12 answers an app meets at the edges', () => {
   });
 
   it('insert into GENERATED ALWAYS identity → 400 428C9', async () => {
-    const { error, status } = await service.from('auto').insert({ id: 5, v: 'x' });
+    const { error, status } = await project.service.from('auto').insert({ id: 5, v: 'x' });
     expect(status).toBe(400);
     expect(error).toEqual({
       code: '428C9',
@@ -167,14 +150,14 @@ describe('PostgREST 12 answers an app meets at the edges', () => {
   });
 
   it('order by a to-one embedded column; on a to-many → 400 PGRST118', async () => {
-    const { data, error } = await service
+    const { data, error } = await project.service
       .from('notes')
       .select('id, items(name)')
       .order('items(name)')
       .order('id');
     expect(error).toBeNull();
     expect(ids(data as { id: number }[])).toEqual([4, 1, 2, 3]);
-    const toMany = await service.from('items').select('id, notes(body)').order('notes(body)');
+    const toMany = await project.service.from('items').select('id, notes(body)').order('notes(body)');
     expect(toMany.status).toBe(400);
     expect(toMany.error).toEqual({
       code: 'PGRST118',
@@ -185,12 +168,12 @@ describe('PostgREST 12 answers an app meets at the edges', () => {
   });
 
   it('rpc with OUT params → one object; setof scalar → array', async () => {
-    expect((await service.rpc('minmax')).data).toEqual({ lo: 1, hi: 5 });
-    expect((await service.rpc('numbers')).data).toEqual([1, 2, 3]);
+    expect((await project.service.rpc('minmax')).data).toEqual({ lo: 1, hi: 5 });
+    expect((await project.service.rpc('numbers')).data).toEqual([1, 2, 3]);
   });
 
   it('overloaded function with the same argument names → 300 PGRST203', async () => {
-    const { error, status } = await service.rpc('dup', { a: 1 });
+    const { error, status } = await project.service.rpc('dup', { a: 1 });
     expect(status).toBe(300);
     expect(error?.code).toBe('PGRST203');
     expect(error?.message).toMatch(
@@ -199,20 +182,20 @@ describe('PostgREST 12 answers an app meets at the edges', () => {
   });
 
   it('a table and column with non-ASCII names', async () => {
-    const { data, error } = await service.from('données').select('id, clé').eq('clé', 'été');
+    const { data, error } = await project.service.from('données').select('id, clé').eq('clé', 'été');
     expect(error).toBeNull();
     expect(data).toEqual([{ id: 1, clé: 'été' }]);
   });
 
   it('or() with cs braces, in lists and quoted values', async () => {
-    const q = () => service.from('items').select('id').order('id');
+    const q = () => project.service.from('items').select('id').order('id');
     expect(ids((await q().or('tags.cs.{fruit,red},id.eq.4')).data)).toEqual([1, 4]);
     expect(ids((await q().or('id.in.(1,2),name.eq.red car')).data)).toEqual([1, 2, 3]);
     expect(ids((await q().or('name.eq."blue, \\"quoted\\" (car)",id.eq.1')).data)).toEqual([1, 4]);
   });
 
   it('a view embeds through its base table’s foreign key', async () => {
-    const { data, error } = await service.from('red_items').select('id, notes(body)').order('id');
+    const { data, error } = await project.service.from('red_items').select('id, notes(body)').order('id');
     expect(error).toBeNull();
     expect(data).toEqual([
       { id: 1, notes: [{ body: 'crisp' }, { body: 'sweet' }] },
@@ -221,13 +204,13 @@ describe('PostgREST 12 answers an app meets at the edges', () => {
   });
 
   it('rpc with one unnamed json parameter gets the whole body', async () => {
-    const { data, error } = await service.rpc('echo_json', { a: 1, b: [true] });
+    const { data, error } = await project.service.rpc('echo_json', { a: 1, b: [true] });
     expect(error).toBeNull();
     expect(data).toEqual({ a: 1, b: [true] });
   });
 
   it('a writing function called with get → 405 25006', async () => {
-    const { error, status } = await service.rpc('bump', {}, { get: true });
+    const { error, status } = await project.service.rpc('bump', {}, { get: true });
     expect(status).toBe(405);
     expect(error).toMatchObject({
       code: '25006',
@@ -236,26 +219,32 @@ describe('PostgREST 12 answers an app meets at the edges', () => {
   });
 
   it('textSearch without a config uses the database default (english on hosted)', async () => {
-    const { data, error } = await service.from('docs').select('id').textSearch('body', 'foxes').order('id');
+    const { data, error } = await project.service
+      .from('docs')
+      .select('id')
+      .textSearch('body', 'foxes')
+      .order('id');
     expect(error).toBeNull();
     expect(ids(data)).toEqual([1, 3]);
   });
 
   it('array equality and jsonb comparison', async () => {
-    expect(ids((await service.from('items').select('id').eq('tags', '{fruit,red}')).data)).toEqual([1]);
-    expect(ids((await service.from('jsons').select('id').gt('meta->w', 2)).data)).toEqual([1]);
+    expect(ids((await project.service.from('items').select('id').eq('tags', '{fruit,red}')).data)).toEqual([
+      1,
+    ]);
+    expect(ids((await project.service.from('jsons').select('id').gt('meta->w', 2)).data)).toEqual([1]);
   });
 
   it('a schema that is not exposed → 406 PGRST106', async () => {
-    const { error, status } = await service.schema('private').from('items').select('id');
+    const { error, status } = await project.service.schema('private').from('items').select('id');
     expect(status).toBe(406);
     expect(error?.code).toBe('PGRST106');
     expect(error?.message).toMatch(/^The schema must be one of the following: public/);
   });
 
   it('update() or delete() with no filter → 400 21000 (pg-safeupdate), nothing changed', async () => {
-    const before = await sql(a.ref, 'select id, n from public.counters order by id');
-    const update = await service.from('counters').update({ n: 0 });
+    const before = await sql(project.a.ref, 'select id, n from public.counters order by id');
+    const update = await project.service.from('counters').update({ n: 0 });
     expect(update.status).toBe(400);
     expect(update.error).toEqual({
       code: '21000',
@@ -263,26 +252,26 @@ describe('PostgREST 12 answers an app meets at the edges', () => {
       hint: null,
       message: 'UPDATE requires a WHERE clause',
     });
-    const removed = await service.from('counters').delete().select('id');
+    const removed = await project.service.from('counters').delete().select('id');
     expect(removed.status).toBe(400);
     expect(removed.error?.message).toBe('DELETE requires a WHERE clause');
-    expect(await sql(a.ref, 'select id, n from public.counters order by id')).toEqual(before);
+    expect(await sql(project.a.ref, 'select id, n from public.counters order by id')).toEqual(before);
   });
 
   it('insert([]) / upsert([]) → nothing written: 201 [] (a merging upsert 200 [])', async () => {
-    const inserted = await service.from('counters').insert([]).select('id');
+    const inserted = await project.service.from('counters').insert([]).select('id');
     expect([inserted.status, inserted.data, inserted.error]).toEqual([201, [], null]);
-    const minimal = await service.from('counters').insert([]);
+    const minimal = await project.service.from('counters').insert([]);
     expect([minimal.status, minimal.error]).toEqual([201, null]);
-    const upserted = await service.from('counters').upsert([]).select();
+    const upserted = await project.service.from('counters').upsert([]).select();
     expect([upserted.status, upserted.data, upserted.error]).toEqual([200, [], null]);
-    const ignored = await service.from('counters').upsert([], { ignoreDuplicates: true }).select();
+    const ignored = await project.service.from('counters').upsert([], { ignoreDuplicates: true }).select();
     expect([ignored.status, ignored.data]).toEqual([201, []]);
-    expect(await sql(a.ref, 'select count(*)::int as n from public.counters')).toEqual([{ n: 3 }]);
+    expect(await sql(project.a.ref, 'select count(*)::int as n from public.counters')).toEqual([{ n: 3 }]);
   });
 
   it('JSON arrows on a text[] column read its to_jsonb(): select, filter and order', async () => {
-    const { data, error } = await service
+    const { data, error } = await project.service
       .from('items')
       .select('id, tag:tags->0, second:tags->>1')
       .in('id', [3, 5]);
@@ -291,9 +280,9 @@ describe('PostgREST 12 answers an app meets at the edges', () => {
       { id: 3, tag: 'vehicle', second: 'red' },
       { id: 5, tag: null, second: null },
     ]);
-    const vehicles = await service.from('items').select('id').eq('tags->>0', 'vehicle').order('id');
+    const vehicles = await project.service.from('items').select('id').eq('tags->>0', 'vehicle').order('id');
     expect(ids(vehicles.data)).toEqual([3, 4]);
-    const ordered = await service
+    const ordered = await project.service
       .from('items')
       .select('id')
       .lte('id', 4)
@@ -303,7 +292,7 @@ describe('PostgREST 12 answers an app meets at the edges', () => {
   });
 
   it('a NUL character in text → 400 22P05', async () => {
-    const { error, status } = await service.from('items').insert({ id: 77, name: 'a\u0000b' });
+    const { error, status } = await project.service.from('items').insert({ id: 77, name: 'a\u0000b' });
     expect(status).toBe(400);
     expect(error).toEqual({
       code: '22P05',
@@ -314,12 +303,8 @@ describe('PostgREST 12 answers an app meets at the edges', () => {
   });
 });
 
-describe('the second project', () => {
-  it('is untouched by everything done to the first', async () => {
-    expect(await sql(b.ref, 'select id, n from public.counters order by id')).toEqual([
-      { id: 1, n: 1 },
-      { id: 2, n: 2 },
-      { id: 3, n: 3 },
-    ]);
-  });
-});
+project.secondProjectUntouched('select id, n from public.counters order by id', [
+  { id: 1, n: 1 },
+  { id: 2, n: 2 },
+  { id: 3, n: 3 },
+]);

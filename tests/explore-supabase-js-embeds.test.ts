@@ -1,10 +1,5 @@
-// Embedding an app relies on through supabase-js: counts under !inner and anti-joins, !left, spreads,
-// one-to-one and many-to-many relationships, filters two levels down, embedded rows returned by writes,
-// aliases, and 206 ranges with embeds. Each expectation is PostgREST 12's answer (hosted Supabase).
-import type { SupabaseClient } from '@supabase/supabase-js';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { supabaseFor } from './support/clients.js';
-import { createProjects, deleteProject, sql, type TestProject } from './support/projects.js';
+import { describe, expect, it } from 'vitest';
+import { exploreProjects } from './support/explore.js';
 
 const SCHEMA = `
 create table public.items (id int primary key, name text not null, parent_id int references public.items (id));
@@ -25,45 +20,39 @@ insert into public.courses values (1, 'math'), (2, 'art');
 insert into public.enrollments values (1, 1), (1, 2), (2, 2);
 `;
 
-let a: TestProject;
-let b: TestProject;
-let service: SupabaseClient;
-
-beforeAll(async () => {
-  [a, b] = await createProjects('embeds-a', 'embeds-b');
-  await Promise.all([sql(a.ref, SCHEMA), sql(b.ref, SCHEMA)]);
-  service = supabaseFor(a.ref, a.secretKey);
-});
-
-afterAll(async () => {
-  await Promise.all([a && deleteProject(a.ref), b && deleteProject(b.ref)]);
-});
+const project = exploreProjects('embeds', SCHEMA);
 
 const ids = (rows: { id: number }[] | null) => rows?.map((r) => r.id);
 
 describe('embedding as PostgREST 12 does it', () => {
   it('count with an !inner embed counts only parents with a match', async () => {
-    const all = await service.from('items').select('id, notes!inner(id)', { count: 'exact' }).order('id');
+    const all = await project.service
+      .from('items')
+      .select('id, notes!inner(id)', { count: 'exact' })
+      .order('id');
     expect(all.error).toBeNull();
     expect(ids(all.data as { id: number }[])).toEqual([1, 2, 3]);
     expect(all.count).toBe(3);
-    const head = await service
+    const head = await project.service
       .from('items')
       .select('id, notes!inner(id)', { count: 'exact', head: true })
       .eq('notes.body', 'fast');
     expect(head.count).toBe(1);
-    const anti = await service.from('items').select('id, notes(id)', { count: 'exact' }).is('notes', null);
+    const anti = await project.service
+      .from('items')
+      .select('id, notes(id)', { count: 'exact' })
+      .is('notes', null);
     expect(anti.count).toBe(2);
   });
 
   it('!left hint behaves as the default embed', async () => {
-    const { data, error } = await service.from('items').select('id, notes!left(body)').eq('id', 5);
+    const { data, error } = await project.service.from('items').select('id, notes!left(body)').eq('id', 5);
     expect(error).toBeNull();
     expect(data).toEqual([{ id: 5, notes: [] }]);
   });
 
   it('spread on a to-many → 400 PGRST119', async () => {
-    const { error, status } = await service.from('items').select('id, ...notes(body)');
+    const { error, status } = await project.service.from('items').select('id, ...notes(body)');
     expect(status).toBe(400);
     expect(error).toEqual({
       code: 'PGRST119',
@@ -74,7 +63,7 @@ describe('embedding as PostgREST 12 does it', () => {
   });
 
   it('a unique foreign key embeds as one object (one-to-one)', async () => {
-    const { data, error } = await service
+    const { data, error } = await project.service
       .from('items')
       .select('id, specs(weight)')
       .in('id', [1, 2])
@@ -87,7 +76,7 @@ describe('embedding as PostgREST 12 does it', () => {
   });
 
   it('many-to-many through a junction table', async () => {
-    const { data, error } = await service.from('students').select('name, courses(title)').order('id');
+    const { data, error } = await project.service.from('students').select('name, courses(title)').order('id');
     expect(error).toBeNull();
     expect(
       (data as { name: string; courses: { title: string }[] }[]).map((s) => ({
@@ -101,7 +90,7 @@ describe('embedding as PostgREST 12 does it', () => {
   });
 
   it('nested embeds with a filter two levels down', async () => {
-    const { data, error } = await service
+    const { data, error } = await project.service
       .from('students')
       .select('name, enrollments!inner(courses!inner(title))')
       .eq('enrollments.courses.title', 'math');
@@ -110,21 +99,30 @@ describe('embedding as PostgREST 12 does it', () => {
   });
 
   it('insert/update/delete return embedded rows', async () => {
-    const inserted = await service
+    const inserted = await project.service
       .from('notes')
       .insert({ id: 10, item_id: 3, body: 'new' })
       .select('id, items(name)')
       .single();
     expect(inserted.error).toBeNull();
     expect(inserted.data).toEqual({ id: 10, items: { name: 'red car' } });
-    const updated = await service.from('notes').update({ item_id: 1 }).eq('id', 10).select('id, items(name)');
+    const updated = await project.service
+      .from('notes')
+      .update({ item_id: 1 })
+      .eq('id', 10)
+      .select('id, items(name)');
     expect(updated.data).toEqual([{ id: 10, items: { name: 'red apple' } }]);
-    const deleted = await service.from('notes').delete().eq('id', 10).select('id, items(name)');
+    const deleted = await project.service.from('notes').delete().eq('id', 10).select('id, items(name)');
     expect(deleted.data).toEqual([{ id: 10, items: { name: 'red apple' } }]);
   });
 
   it('single() on a write touching no row → 406 PGRST116 (0 rows)', async () => {
-    const updated = await service.from('notes').update({ body: 'x' }).eq('id', 999).select('id').single();
+    const updated = await project.service
+      .from('notes')
+      .update({ body: 'x' })
+      .eq('id', 999)
+      .select('id')
+      .single();
     expect(updated.status).toBe(406);
     expect(updated.error).toEqual({
       code: 'PGRST116',
@@ -135,7 +133,7 @@ describe('embedding as PostgREST 12 does it', () => {
   });
 
   it('the same table embedded twice under aliases', async () => {
-    const { data, error } = await service
+    const { data, error } = await project.service
       .from('items')
       .select('id, first:notes(body), ids:notes(id)')
       .eq('id', 3);
@@ -144,7 +142,7 @@ describe('embedding as PostgREST 12 does it', () => {
   });
 
   it('count exact with range through embedded order keeps the total', async () => {
-    const { data, count, error, status } = await service
+    const { data, count, error, status } = await project.service
       .from('items')
       .select('id, notes(body)', { count: 'exact' })
       .order('id')
@@ -156,13 +154,9 @@ describe('embedding as PostgREST 12 does it', () => {
   });
 });
 
-describe('the second project', () => {
-  it('is untouched by everything done to the first', async () => {
-    expect(await sql(b.ref, 'select id, item_id, body from public.notes order by id')).toEqual([
-      { id: 1, item_id: 1, body: 'crisp' },
-      { id: 2, item_id: 1, body: 'sweet' },
-      { id: 3, item_id: 3, body: 'fast' },
-      { id: 4, item_id: 2, body: 'sour' },
-    ]);
-  });
-});
+project.secondProjectUntouched('select id, item_id, body from public.notes order by id', [
+  { id: 1, item_id: 1, body: 'crisp' },
+  { id: 2, item_id: 1, body: 'sweet' },
+  { id: 3, item_id: 3, body: 'fast' },
+  { id: 4, item_id: 2, body: 'sour' },
+]);

@@ -1,7 +1,7 @@
-import type { SupabaseClient } from '@supabase/supabase-js';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { rest, supabaseFor } from './support/clients.js';
-import { createProjects, deleteProject, sql, type TestProject } from './support/projects.js';
+import { exploreProjects } from './support/explore.js';
+import { sql } from './support/projects.js';
 
 // An app developer's tour of the PostgREST surface supabase-js exposes, past what sdk-rls.test.ts
 // covers. Each expectation is PostgREST 12's answer (hosted Supabase), or Postgres's own output read
@@ -52,32 +52,20 @@ create function public.nap(seconds float) returns text language sql volatile
   as $$ select pg_sleep(seconds)::text || 'awake' $$;
 `;
 
-let a: TestProject;
-let b: TestProject;
-let service: SupabaseClient;
-
-beforeAll(async () => {
-  [a, b] = await createProjects('explore-a', 'explore-b');
-  await Promise.all([sql(a.ref, SCHEMA), sql(b.ref, SCHEMA)]);
-  service = supabaseFor(a.ref, a.secretKey);
-});
-
-afterAll(async () => {
-  await Promise.all([a && deleteProject(a.ref), b && deleteProject(b.ref)]);
-});
+const project = exploreProjects('explore', SCHEMA);
 
 const ids = (rows: { id: number }[] | null) => rows?.map((r) => r.id);
 
 describe('transforms', () => {
   it('explain() while plans are disabled (the default) → 406 PGRST107 naming the plan media type', async () => {
-    const plain = await service.from('items').select('id').explain();
+    const plain = await project.service.from('items').select('id').explain();
     expect(plain.status).toBe(406);
     expect(plain.data).toBeNull();
     expect(plain.error).toMatchObject({ code: 'PGRST107', details: null, hint: null });
     expect(plain.error?.message).toMatch(
       /^None of these media types are available: application\/vnd\.pgrst\.plan\+text; for="application\/json"/,
     );
-    const analyzed = await service.from('items').select('id').explain({ analyze: true });
+    const analyzed = await project.service.from('items').select('id').explain({ analyze: true });
     expect(analyzed.status).toBe(406);
     expect(analyzed.error).toEqual({
       code: 'PGRST107',
@@ -89,7 +77,7 @@ describe('transforms', () => {
   });
 
   it('csv() writes each row as Postgres writes a record (quotes, commas, arrays, nulls, booleans)', async () => {
-    const { data, error } = await service
+    const { data, error } = await project.service
       .from('items')
       .select('id, name, tags, rank, flag, meta')
       .order('id')
@@ -97,7 +85,7 @@ describe('transforms', () => {
     expect(error).toBeNull();
     // PostgREST: the header from the first row's keys, each row its record text without the parentheses.
     const [{ body }] = (await sql<{ body: string }>(
-      a.ref,
+      project.a.ref,
       `select string_agg(substring(t::text, 2, length(t::text) - 2), E'\\n' order by t.id) as body
          from (select id, name, tags, rank, flag, meta from public.items) t`,
     )) as [{ body: string }];
@@ -106,13 +94,13 @@ describe('transforms', () => {
   });
 
   it('csv() of no rows is the empty header line', async () => {
-    const { data, error } = await service.from('items').select('id').eq('id', -1).csv();
+    const { data, error } = await project.service.from('items').select('id').eq('id', -1).csv();
     expect(error).toBeNull();
     expect(data).toBe('\n');
   });
 
   it('select with aliases, casts and JSON paths', async () => {
-    const { data, error } = await service
+    const { data, error } = await project.service
       .from('items')
       .select('id, label:name, price_text:price::text, color:meta->>color, width:meta->size->w')
       .in('id', [1, 3])
@@ -125,23 +113,31 @@ describe('transforms', () => {
   });
 
   it('order() with nullsFirst / nullsLast, and on a JSON path', async () => {
-    const first = await service.from('items').select('id').order('rank', { nullsFirst: true }).order('id');
+    const first = await project.service
+      .from('items')
+      .select('id')
+      .order('rank', { nullsFirst: true })
+      .order('id');
     expect(ids(first.data)).toEqual([2, 4, 3, 1]);
-    const last = await service
+    const last = await project.service
       .from('items')
       .select('id')
       .order('rank', { ascending: false, nullsFirst: false })
       .order('id');
     expect(ids(last.data)).toEqual([1, 3, 2, 4]);
     // Default: ascending puts NULLs last, descending puts them first (as Postgres).
-    const desc = await service.from('items').select('id').order('rank', { ascending: false }).order('id');
+    const desc = await project.service
+      .from('items')
+      .select('id')
+      .order('rank', { ascending: false })
+      .order('id');
     expect(ids(desc.data)).toEqual([2, 4, 1, 3]);
-    const byColor = await service.from('items').select('id').order('meta->>color').order('id');
+    const byColor = await project.service.from('items').select('id').order('meta->>color').order('id');
     expect(ids(byColor.data)).toEqual([2, 1, 3, 4]);
   });
 
   it('order(), limit() and range() on an embedded table (referencedTable)', async () => {
-    const { data, error } = await service
+    const { data, error } = await project.service
       .from('items')
       .select('id, notes(body, pos)')
       .order('pos', { referencedTable: 'notes' })
@@ -154,7 +150,7 @@ describe('transforms', () => {
       { id: 2, notes: [{ body: 'sour', pos: 1 }] },
       { id: 4, notes: [] },
     ]);
-    const ranged = await service
+    const ranged = await project.service
       .from('items')
       .select('id, notes(body)')
       .order('pos', { referencedTable: 'notes', ascending: false })
@@ -165,14 +161,18 @@ describe('transforms', () => {
   });
 
   it('!inner embeds filtered on the embedded table keep only the parents with a match', async () => {
-    const { data, error } = await service
+    const { data, error } = await project.service
       .from('items')
       .select('id, notes!inner(body)')
       .eq('notes.body', 'fast');
     expect(error).toBeNull();
     expect(data).toEqual([{ id: 3, notes: [{ body: 'fast' }] }]);
     // Without !inner the filter only trims the embedded rows.
-    const outer = await service.from('items').select('id, notes(body)').eq('notes.body', 'fast').order('id');
+    const outer = await project.service
+      .from('items')
+      .select('id, notes(body)')
+      .eq('notes.body', 'fast')
+      .order('id');
     expect(outer.data).toEqual([
       { id: 1, notes: [] },
       { id: 2, notes: [] },
@@ -180,13 +180,13 @@ describe('transforms', () => {
       { id: 4, notes: [] },
     ]);
     // Filtering by the embedded table with `is null`: the parents with no match (an anti-join).
-    const without = await service.from('items').select('id, notes(id)').is('notes', null).order('id');
+    const without = await project.service.from('items').select('id, notes(id)').is('notes', null).order('id');
     expect(without.error).toBeNull();
     expect(without.data).toEqual([{ id: 4, notes: [] }]);
   });
 
   it('a filter on a table that is not embedded → 400 PGRST108', async () => {
-    const { error, status } = await service.from('items').select('id').eq('notes.body', 'fast');
+    const { error, status } = await project.service.from('items').select('id').eq('notes.body', 'fast');
     expect(status).toBe(400);
     expect(error).toEqual({
       code: 'PGRST108',
@@ -197,7 +197,7 @@ describe('transforms', () => {
   });
 
   it('a many-to-one embed is an object, and spreads into its parent with ...', async () => {
-    const { data, error } = await service
+    const { data, error } = await project.service
       .from('notes')
       .select('body, items(name), ...items(color:meta->>color)')
       .eq('id', 3);
@@ -208,21 +208,21 @@ describe('transforms', () => {
 
 describe('filters', () => {
   it('or() with a nested and(), and not() inside', async () => {
-    const { data, error } = await service
+    const { data, error } = await project.service
       .from('items')
       .select('id')
       .or('and(price.gt.1,price.lt.3),name.eq.red car')
       .order('id');
     expect(error).toBeNull();
     expect(ids(data)).toEqual([1, 2, 3]);
-    const negated = await service
+    const negated = await project.service
       .from('items')
       .select('id')
       .or('not.and(tags.cs.{fruit},rank.is.null),id.eq.4')
       .order('id');
     expect(negated.error).toBeNull();
     expect(ids(negated.data)).toEqual([1, 3, 4]);
-    const onEmbed = await service
+    const onEmbed = await project.service
       .from('items')
       .select('id, notes(body)')
       .or('body.eq.crisp,pos.gt.1', { referencedTable: 'notes' })
@@ -231,30 +231,36 @@ describe('filters', () => {
   });
 
   it('not() with is, in and contains', async () => {
-    const notNull = await service.from('items').select('id').not('rank', 'is', null).order('id');
+    const notNull = await project.service.from('items').select('id').not('rank', 'is', null).order('id');
     expect(ids(notNull.data)).toEqual([1, 3]);
-    const notIn = await service.from('items').select('id').not('id', 'in', '(1,2)').order('id');
+    const notIn = await project.service.from('items').select('id').not('id', 'in', '(1,2)').order('id');
     expect(ids(notIn.data)).toEqual([3, 4]);
-    const notContains = await service.from('items').select('id').not('tags', 'cs', '{red}').order('id');
+    const notContains = await project.service
+      .from('items')
+      .select('id')
+      .not('tags', 'cs', '{red}')
+      .order('id');
     expect(ids(notContains.data)).toEqual([2, 4]);
   });
 
   it('is() with null, true and false', async () => {
-    expect(ids((await service.from('items').select('id').is('flag', null).order('id')).data)).toEqual([3, 4]);
-    expect(ids((await service.from('items').select('id').is('flag', true)).data)).toEqual([1]);
-    expect(ids((await service.from('items').select('id').is('flag', false)).data)).toEqual([2]);
+    expect(ids((await project.service.from('items').select('id').is('flag', null).order('id')).data)).toEqual(
+      [3, 4],
+    );
+    expect(ids((await project.service.from('items').select('id').is('flag', true)).data)).toEqual([1]);
+    expect(ids((await project.service.from('items').select('id').is('flag', false)).data)).toEqual([2]);
   });
 
   it('contains / containedBy / overlaps on arrays', async () => {
-    const contains = await service.from('items').select('id').contains('tags', ['red']).order('id');
+    const contains = await project.service.from('items').select('id').contains('tags', ['red']).order('id');
     expect(ids(contains.data)).toEqual([1, 3]);
-    const within = await service
+    const within = await project.service
       .from('items')
       .select('id')
       .containedBy('tags', ['vehicle', 'red', 'blue'])
       .order('id');
     expect(ids(within.data)).toEqual([3, 4]);
-    const overlap = await service
+    const overlap = await project.service
       .from('items')
       .select('id')
       .overlaps('tags', ['green', 'vehicle'])
@@ -263,14 +269,18 @@ describe('filters', () => {
   });
 
   it('contains / containedBy on jsonb', async () => {
-    const contains = await service.from('items').select('id').contains('meta', { color: 'red' }).order('id');
+    const contains = await project.service
+      .from('items')
+      .select('id')
+      .contains('meta', { color: 'red' })
+      .order('id');
     expect(ids(contains.data)).toEqual([1, 3]);
-    const nested = await service
+    const nested = await project.service
       .from('items')
       .select('id')
       .contains('meta', { size: { w: 3 } });
     expect(ids(nested.data)).toEqual([1]);
-    const within = await service
+    const within = await project.service
       .from('items')
       .select('id')
       .containedBy('meta', { color: 'green', wheels: 4 })
@@ -279,7 +289,7 @@ describe('filters', () => {
   });
 
   it('range operators: contains, overlaps, strictly left/right, not extending, adjacent', async () => {
-    const q = () => service.from('items').select('id').order('id');
+    const q = () => project.service.from('items').select('id').order('id');
     expect(ids((await q().contains('during', '[2,3]')).data)).toEqual([1]);
     expect(ids((await q().containedBy('during', '[0,10)')).data)).toEqual([1, 2]);
     expect(ids((await q().overlaps('during', '[4,6)')).data)).toEqual([1, 2]);
@@ -291,9 +301,9 @@ describe('filters', () => {
   });
 
   it('match() and filter() with raw operators', async () => {
-    const matched = await service.from('items').select('id').match({ rank: 2, name: 'red apple' });
+    const matched = await project.service.from('items').select('id').match({ rank: 2, name: 'red apple' });
     expect(ids(matched.data)).toEqual([1]);
-    const q = () => service.from('items').select('id').order('id');
+    const q = () => project.service.from('items').select('id').order('id');
     expect(ids((await q().filter('tags', 'cs', '{fruit}')).data)).toEqual([1, 2]);
     expect(ids((await q().filter('name', 'in', '("red apple","blue, \\"quoted\\" (car)")')).data)).toEqual([
       1, 4,
@@ -307,9 +317,13 @@ describe('filters', () => {
   });
 
   it('likeAllOf / ilikeAnyOf', async () => {
-    const all = await service.from('items').select('id').likeAllOf('name', ['%red%', '%apple%']);
+    const all = await project.service.from('items').select('id').likeAllOf('name', ['%red%', '%apple%']);
     expect(ids(all.data)).toEqual([1]);
-    const any = await service.from('items').select('id').ilikeAnyOf('name', ['%GREEN%', '%CAR%']).order('id');
+    const any = await project.service
+      .from('items')
+      .select('id')
+      .ilikeAnyOf('name', ['%GREEN%', '%CAR%'])
+      .order('id');
     expect(ids(any.data)).toEqual([2, 3, 4]);
   });
 
@@ -317,18 +331,18 @@ describe('filters', () => {
     const truth = async (tsquery: string) =>
       (
         await sql<{ id: number }>(
-          a.ref,
+          project.a.ref,
           `select id from public.docs where to_tsvector(body) @@ ${tsquery} order by id`,
         )
       ).map((r) => r.id);
     const truthEnglish = async (tsquery: string) =>
       (
         await sql<{ id: number }>(
-          a.ref,
+          project.a.ref,
           `select id from public.docs where to_tsvector('english', body) @@ ${tsquery} order by id`,
         )
       ).map((r) => r.id);
-    const q = () => service.from('docs').select('id').order('id');
+    const q = () => project.service.from('docs').select('id').order('id');
     const fts = await q().textSearch('body', "'quick' & 'fox'");
     expect(fts.error).toBeNull();
     expect(ids(fts.data)).toEqual(await truth("to_tsquery('''quick'' & ''fox''')"));
@@ -347,7 +361,7 @@ describe('filters', () => {
 
   it('a large in() list (1,500 ids)', async () => {
     const list = Array.from({ length: 1500 }, (_, i) => i + 1);
-    const { data, error } = await service.from('items').select('id').in('id', list).order('id');
+    const { data, error } = await project.service.from('items').select('id').in('id', list).order('id');
     expect(error).toBeNull();
     expect(ids(data)).toEqual([1, 2, 3, 4]);
   });
@@ -356,7 +370,7 @@ describe('filters', () => {
 describe('counting', () => {
   beforeAll(async () => {
     await sql(
-      a.ref,
+      project.a.ref,
       `create table public.big (id int primary key, grp int not null) with (autovacuum_enabled = false);
        insert into public.big select g, g % 10 from generate_series(1, 1500) g;
        analyze public.big;`,
@@ -366,7 +380,7 @@ describe('counting', () => {
   const plannedRows = async (where: string) => {
     type Plan = [{ Plan: { 'Plan Rows': number } }];
     const [row] = await sql<{ 'QUERY PLAN': Plan }>(
-      a.ref,
+      project.a.ref,
       `explain (format json) select 1 from public.big ${where}`,
     );
     if (!row) throw new Error('no plan');
@@ -377,7 +391,7 @@ describe('counting', () => {
     // grp is id % 10, which the planner does not know: it expects a tenth of the three ids to match.
     const estimate = await plannedRows('where grp = 3 and id in (3, 13, 23)');
     expect(estimate).not.toBe(3); // the point: it is an estimate, not the count
-    const head = await service
+    const head = await project.service
       .from('big')
       .select('*', { count: 'planned', head: true })
       .eq('grp', 3)
@@ -385,7 +399,7 @@ describe('counting', () => {
     expect(head.error).toBeNull();
     expect(head.data).toBeNull();
     expect(head.count).toBe(estimate);
-    const rows = await service
+    const rows = await project.service
       .from('big')
       .select('id', { count: 'planned' })
       .eq('grp', 3)
@@ -398,25 +412,29 @@ describe('counting', () => {
   });
 
   it("count: 'estimated' is exact up to max_rows, the planner's estimate past it", async () => {
-    const small = await service.from('items').select('*', { count: 'estimated', head: true });
+    const small = await project.service.from('items').select('*', { count: 'estimated', head: true });
     expect(small.count).toBe(4);
     const estimate = await plannedRows('');
-    const large = await service.from('big').select('*', { count: 'estimated', head: true });
+    const large = await project.service.from('big').select('*', { count: 'estimated', head: true });
     expect(large.error).toBeNull();
     expect(large.count).toBe(Math.max(estimate, 1001));
   });
 
   it('count on writes: insert, update and delete report how many rows they touched', async () => {
-    const inserted = await service
+    const inserted = await project.service
       .from('counters')
       .insert([{ id: 10 }, { id: 11 }, { id: 12 }], { count: 'exact' });
     expect(inserted.error).toBeNull();
     expect(inserted.status).toBe(201);
     expect(inserted.count).toBe(3);
-    const updated = await service.from('counters').update({ n: 5 }, { count: 'exact' }).gte('id', 10);
+    const updated = await project.service.from('counters').update({ n: 5 }, { count: 'exact' }).gte('id', 10);
     expect(updated.error).toBeNull();
     expect(updated.count).toBe(3);
-    const deleted = await service.from('counters').delete({ count: 'exact' }).gte('id', 11).select('id');
+    const deleted = await project.service
+      .from('counters')
+      .delete({ count: 'exact' })
+      .gte('id', 11)
+      .select('id');
     expect(deleted.error).toBeNull();
     expect(deleted.count).toBe(2);
     expect(ids(deleted.data)?.sort()).toEqual([11, 12]);
@@ -425,7 +443,7 @@ describe('counting', () => {
 
 describe('writes', () => {
   it('insert with defaultToNull: false and upsert with ignoreDuplicates on a named conflict column', async () => {
-    const inserted = await service
+    const inserted = await project.service
       .from('counters')
       .insert([{ id: 20, label: 'twenty' }, { id: 21 }], { defaultToNull: false })
       .select('id, label, n');
@@ -434,7 +452,7 @@ describe('writes', () => {
       { id: 20, label: 'twenty', n: 0 },
       { id: 21, label: 'none', n: 0 },
     ]);
-    const upserted = await service
+    const upserted = await project.service
       .from('counters')
       .upsert(
         [
@@ -447,7 +465,7 @@ describe('writes', () => {
     expect(upserted.error).toBeNull();
     expect(upserted.status).toBe(201);
     expect(upserted.data).toEqual([{ id: 22, label: 'new', n: 1 }]);
-    const merged = await service
+    const merged = await project.service
       .from('counters')
       .upsert([{ id: 21, n: 7 }], { onConflict: 'id', defaultToNull: false })
       .select('id, label, n');
@@ -457,8 +475,8 @@ describe('writes', () => {
   });
 
   it('delete().select() returns the deleted rows', async () => {
-    await sql(a.ref, "insert into public.counters values (30, 'x', 1), (31, 'y', 2), (32, 'z', 3)");
-    const { data, error, status } = await service
+    await sql(project.a.ref, "insert into public.counters values (30, 'x', 1), (31, 'y', 2), (32, 'z', 3)");
+    const { data, error, status } = await project.service
       .from('counters')
       .delete()
       .in('id', [30, 31, 32])
@@ -470,11 +488,11 @@ describe('writes', () => {
       { id: 31, label: 'y' },
       { id: 32, label: 'z' },
     ]);
-    expect(await sql(a.ref, 'select id from public.counters where id in (30, 31, 32)')).toEqual([]);
+    expect(await sql(project.a.ref, 'select id from public.counters where id in (30, 31, 32)')).toEqual([]);
   });
 
   it('insert().select().maybeSingle() / single() on a bulk insert of two → 406 PGRST116, nothing kept', async () => {
-    const two = await service
+    const two = await project.service
       .from('counters')
       .insert([{ id: 40 }, { id: 41 }])
       .select('id')
@@ -486,34 +504,34 @@ describe('writes', () => {
       hint: null,
       message: 'Cannot coerce the result to a single JSON object',
     });
-    expect(await sql(a.ref, 'select id from public.counters where id in (40, 41)')).toEqual([]);
+    expect(await sql(project.a.ref, 'select id from public.counters where id in (40, 41)')).toEqual([]);
   });
 });
 
 describe('rpc', () => {
   it('rpc(..., { get: true }) with a scalar and an array argument', async () => {
-    const scalar = await service.rpc('shout', { word: 'hello 🎉 名前 & more' }, { get: true });
+    const scalar = await project.service.rpc('shout', { word: 'hello 🎉 名前 & more' }, { get: true });
     expect(scalar.error).toBeNull();
     expect(scalar.data).toBe('HELLO 🎉 名前 & MORE!');
-    const array = await service.rpc('sum_ids', { ids: [1, 2, 3] }, { get: true });
+    const array = await project.service.rpc('sum_ids', { ids: [1, 2, 3] }, { get: true });
     expect(array.error).toBeNull();
     expect(array.data).toBe(6);
-    const posted = await service.rpc('sum_ids', { ids: [4, 5] });
+    const posted = await project.service.rpc('sum_ids', { ids: [4, 5] });
     expect(posted.data).toBe(9);
   });
 
   it('rpc(..., { head: true }) runs the function and answers no body', async () => {
-    const head = await service.rpc('shout', { word: 'x' }, { head: true });
+    const head = await project.service.rpc('shout', { word: 'x' }, { head: true });
     expect(head.error).toBeNull();
     expect(head.status).toBe(200);
     expect(head.data).toBeNull();
-    const counted = await service.rpc('item_names', { min_id: 2 }, { head: true, count: 'exact' });
+    const counted = await project.service.rpc('item_names', { min_id: 2 }, { head: true, count: 'exact' });
     expect(counted.error).toBeNull();
     expect(counted.count).toBe(3);
   });
 
   it('a set-returning rpc with select, embedded rows, filters, order, range and single()', async () => {
-    const { data, error } = await service
+    const { data, error } = await project.service
       .rpc('item_names', { min_id: 1 })
       .select('id, notes(body)')
       .contains('tags', ['red'])
@@ -521,13 +539,13 @@ describe('rpc', () => {
       .range(0, 0);
     expect(error).toBeNull();
     expect(data).toEqual([{ id: 3, notes: [{ body: 'fast' }] }]);
-    const one = await service.rpc('item_names', { min_id: 4 }).select('name').single();
+    const one = await project.service.rpc('item_names', { min_id: 4 }).select('name').single();
     expect(one.error).toBeNull();
     expect(one.data).toEqual({ name: 'blue, "quoted" (car)' });
   });
 
   it('rpc with an unknown function → 404 PGRST202 with a hint naming a close one', async () => {
-    const { error, status } = await service.rpc('shoutt', { word: 'x' });
+    const { error, status } = await project.service.rpc('shoutt', { word: 'x' });
     expect(status).toBe(404);
     expect(error).toEqual({
       code: 'PGRST202',
@@ -542,19 +560,19 @@ describe('rpc', () => {
 describe('client-side controls', () => {
   it('abortSignal(): an aborted request resolves with an AbortError and no data', async () => {
     const controller = new AbortController();
-    const pending = service.rpc('nap', { seconds: 2 }).abortSignal(controller.signal);
+    const pending = project.service.rpc('nap', { seconds: 2 }).abortSignal(controller.signal);
     setTimeout(() => controller.abort(), 100);
     const { data, error, status } = await pending;
     expect(data).toBeNull();
     expect(status).toBe(0);
     expect(error?.message).toMatch(/AbortError/);
     // The project keeps serving.
-    const after = await service.from('items').select('id').eq('id', 1);
+    const after = await project.service.from('items').select('id').eq('id', 1);
     expect(after.data).toEqual([{ id: 1 }]);
   });
 
   it("anon's 3 s statement timeout (hosted Supabase's role setting) → 500 57014; service_role has none", async () => {
-    const anon = supabaseFor(a.ref, a.publishableKey);
+    const anon = supabaseFor(project.a.ref, project.a.publishableKey);
     const slow = await anon.rpc('nap', { seconds: 3.5 });
     expect(slow.status).toBe(500);
     expect(slow.error).toEqual({
@@ -563,13 +581,13 @@ describe('client-side controls', () => {
       hint: null,
       message: 'canceling statement due to statement timeout',
     });
-    const served = await service.rpc('nap', { seconds: 3.5 });
+    const served = await project.service.rpc('nap', { seconds: 3.5 });
     expect(served.error).toBeNull();
     expect(served.data).toBe('awake');
   });
 
   it('throwOnError() on a read throws the PostgREST error', async () => {
-    const thrown = await service
+    const thrown = await project.service
       .from('items')
       .select('nope')
       .throwOnError()
@@ -588,7 +606,7 @@ describe('client-side controls', () => {
 describe('values', () => {
   beforeAll(async () => {
     await sql(
-      a.ref,
+      project.a.ref,
       `create table public.values_t (
          id int primary key,
          txt text,
@@ -603,53 +621,56 @@ describe('values', () => {
 
   it('unicode and emoji round-trip through insert, filters and a unicode column name', async () => {
     const text = 'Zoë 🐈‍⬛ 名前 مرحبا 👩🏽‍💻';
-    const inserted = await service
+    const inserted = await project.service
       .from('values_t')
       .insert({ id: 1, txt: text, 'naïve 名前': '🎉' })
       .select('txt, "naïve 名前"')
       .single();
     expect(inserted.error).toBeNull();
     expect(inserted.data).toEqual({ txt: text, 'naïve 名前': '🎉' });
-    const found = await service.from('values_t').select('id').eq('txt', text);
+    const found = await project.service.from('values_t').select('id').eq('txt', text);
     expect(found.data).toEqual([{ id: 1 }]);
-    const liked = await service.from('values_t').select('id').like('txt', '%🐈‍⬛%');
+    const liked = await project.service.from('values_t').select('id').like('txt', '%🐈‍⬛%');
     expect(liked.data).toEqual([{ id: 1 }]);
-    const byColumn = await service.from('values_t').select('id').eq('naïve 名前', '🎉');
+    const byColumn = await project.service.from('values_t').select('id').eq('naïve 名前', '🎉');
     expect(byColumn.error).toBeNull();
     expect(byColumn.data).toEqual([{ id: 1 }]);
   });
 
   it('timestamptz: written with any offset, read back in UTC, filtered by instant', async () => {
-    const { data, error } = await service
+    const { data, error } = await project.service
       .from('values_t')
       .insert({ id: 2, at: '2026-03-29T01:30:00+05:30' })
       .select('at')
       .single();
     expect(error).toBeNull();
     expect(data).toEqual({ at: '2026-03-28T20:00:00+00:00' });
-    const sameInstant = await service.from('values_t').select('id').eq('at', '2026-03-28T21:00:00+01:00');
+    const sameInstant = await project.service
+      .from('values_t')
+      .select('id')
+      .eq('at', '2026-03-28T21:00:00+01:00');
     expect(sameInstant.data).toEqual([{ id: 2 }]);
-    const later = await service.from('values_t').select('id').gt('at', '2026-03-28T19:59:59Z');
+    const later = await project.service.from('values_t').select('id').gt('at', '2026-03-28T19:59:59Z');
     expect(later.data).toEqual([{ id: 2 }]);
   });
 
   it('bigint and numeric keep every digit on the wire', async () => {
-    const written = await service
+    const written = await project.service
       .from('values_t')
       .insert({ id: 3, big: '9007199254740993', num: '12345678901234567890.01234567890123456789' })
       .select('id');
     expect(written.error).toBeNull();
-    const raw = await rest(a.ref, 'values_t?select=big,num&id=eq.3', { key: a.secretKey });
+    const raw = await rest(project.a.ref, 'values_t?select=big,num&id=eq.3', { key: project.a.secretKey });
     expect(raw.status, raw.text).toBe(200);
     expect(raw.text).toBe('[{"big":9007199254740993,"num":12345678901234567890.01234567890123456789}]');
-    const filtered = await service.from('values_t').select('id').eq('big', '9007199254740993');
+    const filtered = await project.service.from('values_t').select('id').eq('big', '9007199254740993');
     expect(filtered.data).toEqual([{ id: 3 }]);
-    const asText = await service.from('values_t').select('big::text').eq('id', 3).single();
+    const asText = await project.service.from('values_t').select('big::text').eq('id', 3).single();
     expect(asText.data).toEqual({ big: '9007199254740993' });
   });
 
   it('bytea reads as Postgres hex text and writes from it', async () => {
-    const written = await service
+    const written = await project.service
       .from('values_t')
       .insert({ id: 4, blob: '\\xdeadbeef' })
       .select('blob')
@@ -657,20 +678,16 @@ describe('values', () => {
     expect(written.error).toBeNull();
     expect(written.data).toEqual({ blob: '\\xdeadbeef' });
     const [{ hex }] = (await sql<{ hex: string }>(
-      a.ref,
+      project.a.ref,
       "select encode(blob, 'hex') as hex from public.values_t where id = 4",
     )) as [{ hex: string }];
     expect(hex).toBe('deadbeef');
-    const read = await service.from('items').select('blob').eq('id', 1).single();
+    const read = await project.service.from('items').select('blob').eq('id', 1).single();
     expect(read.data).toEqual({ blob: '\\x6869' });
   });
 });
 
-describe('the second project', () => {
-  it('is untouched', async () => {
-    expect(await sql(b.ref, 'select count(*)::int n from public.counters')).toEqual([{ n: 2 }]);
-    expect(await sql(b.ref, "select to_regclass('public.values_t') is null as absent")).toEqual([
-      { absent: true },
-    ]);
-  });
-});
+project.secondProjectUntouched(
+  "select (select count(*)::int from public.counters) n, to_regclass('public.values_t') is null as absent",
+  [{ n: 2, absent: true }],
+);
