@@ -54,3 +54,31 @@ describe('a POST or DELETE that takes no body', () => {
     expect(broken.json().code).toBe('invalid_json');
   });
 });
+
+describe('the SQL endpoint answers values as Supabase does', () => {
+  const query = (body: object) => call('POST', '/v1/projects/script-one/database/query', body);
+
+  it('dates, times and intervals as Postgres writes them (no time zone shift, microseconds kept), bigints as numbers while exact', async () => {
+    const response = await query({
+      query: `set time zone 'Asia/Kolkata';
+        select '2026-01-02'::date d, '2026-01-02 03:04:05.123456'::timestamp ts,
+          '2026-01-02 03:04:05.123456+00'::timestamptz tz, '1 day 02:00'::interval i,
+          array['2026-01-02'::date, null] ds, array['2026-01-02 03:04:05.5+00'::timestamptz] tzs,
+          (select count(*) from generate_series(1, 3)) n, 9007199254740993::bigint big, 1.50::numeric num`,
+    });
+    expect(response.statusCode, response.body).toBe(201);
+    expect(response.json()).toEqual([
+      {
+        d: '2026-01-02',
+        ts: '2026-01-02 03:04:05.123456',
+        tz: '2026-01-02 08:34:05.123456+05:30',
+        i: '1 day 02:00:00',
+        ds: ['2026-01-02', null],
+        tzs: ['2026-01-02 08:34:05.5+05:30'],
+        n: 3,
+        big: '9007199254740993',
+        num: '1.50',
+      },
+    ]);
+  });
+});

@@ -6,6 +6,34 @@ import { requireProjectRow, secretAad } from './projects.js';
 
 const MAX_ROWS = 10_000;
 
+const asText = (value: string) => value;
+const defaultParser = pg.types.getTypeParser as (oid: number, format?: string) => (value: string) => unknown;
+const textArray = defaultParser(1009); // text[]: each element as its text, NULL as null
+/**
+ * Values as Supabase's endpoint (postgres-meta) answers them: dates, times and intervals as the text
+ * Postgres writes (a JS Date would drop microseconds and the session's offset, and shift `date` and
+ * `timestamp` by this process's time zone), a bigint as a number while it is exact (`count(*)`), as
+ * its text past that; everything else as node-postgres parses it.
+ */
+const SQL_ENDPOINT_PARSERS: Readonly<Record<number, (value: string) => unknown>> = {
+  20: (value) => (Number.isSafeInteger(Number(value)) ? Number(value) : value),
+  1082: asText, // date
+  1083: asText, // time
+  1114: asText, // timestamp
+  1184: asText, // timestamptz
+  1186: asText, // interval
+  1266: asText, // timetz
+  1182: textArray, // date[]
+  1115: textArray, // timestamp[]
+  1185: textArray, // timestamptz[]
+  1187: textArray, // interval[]
+};
+const sqlEndpointTypes = {
+  getTypeParser: ((oid: number, format = 'text') =>
+    (format === 'text' && SQL_ENDPOINT_PARSERS[oid]) ||
+    defaultParser(oid, format)) as typeof pg.types.getTypeParser,
+};
+
 const tooManyRows = () => new AppError(400, `result has more than ${MAX_ROWS} rows`, 'too_many_rows');
 
 /**
@@ -71,6 +99,7 @@ export async function runProjectQuery(ctx: Context, ref: string, query: string):
     {
       statement_timeout: ctx.settings.sqlStatementTimeoutMs,
       application_name: 'supaplane-sql-endpoint',
+      types: sqlEndpointTypes,
     },
   );
   client.on('error', () => {});
