@@ -25,13 +25,15 @@
  *                       dir, the tenant-manager re-registers every function at start and stores the new URLs
  *   BASE_DOMAIN         projects answer at http://<ref>.<BASE_DOMAIN>:<GATEWAY_PORT> (default `localhost`)
  *   REDIS_URL           use this Redis instead of starting one
- *   LOG_LEVEL           services' log level (default `info`)
+ *   LOG_LEVEL           services' log level (default `warn`: `info` logs every request)
  *
  * Written on start: `<dataDir>/local-stack.json` = {gatewayUrl, tenantManagerUrl, internalUrl, adminKey,
- * baseDomain, demoProject: {ref, publishableKey, secretKey}}. SIGINT/SIGTERM/SIGHUP stop everything cleanly.
+ * baseDomain, demoProject: {ref, publishableKey, secretKey}, pid}. SIGINT/SIGTERM/SIGHUP stop everything
+ * cleanly. A start on a data dir whose stack still runs (that pid) stops at once, naming it.
  */
+import { existsSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { loadOrCreateSecrets, prepareDataDir } from './local-stack/data-dir.js';
 import { ensureDemoProject, ensureWorkerCluster, operatorClient } from './local-stack/operator-setup.js';
@@ -82,6 +84,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   await ensurePortsFree(ports, dataDir);
   await prepareDataDir(dataDir);
   const quiet = options.quiet ?? false;
+  const kept = existsSync(join(dataDir, 'secrets.json'));
   const settings: Settings = {
     dataDir,
     ...ports,
@@ -94,6 +97,9 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     warn: (line) => console.warn(line),
   };
 
+  settings.log(
+    `data            ${dataDir} ${kept ? '(kept from an earlier start: same keys and projects; remove it to start afresh)' : '(new)'}`,
+  );
   const { running, stopAll } = await startServices(settings);
   try {
     const tenantManagerUrl = running.tenantManager.publicUrl;
@@ -131,10 +137,15 @@ async function main(): Promise<void> {
     ...ports,
     baseDomain: env['BASE_DOMAIN'] || undefined,
     redisUrl: env['REDIS_URL'] || undefined,
-    logLevel: env['LOG_LEVEL'] || undefined,
+    // The services' request and provisioning logs would bury the banner: on request only.
+    logLevel: env['LOG_LEVEL'] || 'warn',
   });
   const file = await writeStackSummary(dataDir, stack);
   console.log(describeStack(stack));
+  if (!env['LOG_LEVEL'])
+    console.log(
+      'Services log warnings and errors only; LOG_LEVEL=info bash scripts/up.sh logs every request.',
+    );
   console.log(`(also written to ${file})`);
 }
 

@@ -40,6 +40,40 @@ const portFree = (port: number) =>
     () => true,
     () => false,
   );
+const portEnv = (ports: Record<keyof typeof PORT_ENV, number>) =>
+  Object.fromEntries(
+    (Object.keys(PORT_ENV) as Array<keyof typeof PORT_ENV>).map((key) => [PORT_ENV[key], String(ports[key])]),
+  );
+
+/**
+ * `bash scripts/up.sh` in a process group of its own, as a terminal runs it, once it printed where
+ * its summary went; `ctrlC` signals the whole group, as Ctrl-C in that terminal does, and resolves
+ * with the exit code.
+ */
+async function upSh(env: NodeJS.ProcessEnv) {
+  const upShPath = fileURLToPath(new URL('../scripts/up.sh', import.meta.url));
+  const child = spawn('bash', [upShPath], { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  const closed = once(child, 'close').then(([code]) => code as number);
+  const started = {
+    output: '',
+    pid: child.pid!, // up.sh execs the stack: this is its process
+    ctrlC: () => {
+      if (child.exitCode === null && child.signalCode === null) process.kill(-child.pid!, 'SIGINT');
+      return closed;
+    },
+  };
+  await new Promise<void>((resolve, reject) => {
+    const read = (chunk: Buffer) => {
+      started.output += chunk.toString();
+      if (started.output.includes('(also written to ')) resolve();
+    };
+    child.stdout.on('data', read);
+    child.stderr.on('data', read);
+    void closed.then(() => reject(new Error(`up.sh exited before the banner: ${started.output}`)));
+  });
+  return started;
+}
+
 const scratch = async (run: (dir: string) => Promise<void>) => {
   const dir = await mkdtemp(join(tmpdir(), 'supaplane-demo-'));
   try {
@@ -94,7 +128,7 @@ describe.skipIf(!local)('the demo project printed at start-up', () => {
     const { gatewayUrl, tenantManagerUrl, adminKey, baseDomain } = platform();
     const onThisStack = (text: string) =>
       text
-        .replaceAll('http://localhost:8000', gatewayUrl)
+        .replaceAll('localhost:8000', new URL(gatewayUrl).host)
         .replaceAll('http://localhost:3001', tenantManagerUrl);
     const blocks = (lang: string) =>
       [...readme.matchAll(new RegExp(`\`\`\`${lang}\n(.*?)\`\`\``, 'gs'))].map((m) => m[1]!);
@@ -129,13 +163,18 @@ describe.skipIf(!local)('the demo project printed at start-up', () => {
       const ref = stdout.split('\n')[0]!;
       expect(ref).toMatch(/^[a-z]{20}$/);
       try {
-        expect(stdout).toContain('"type":"secret","api_key":"sb_secret_');
+        // The table made through the SQL endpoint, written and read through the gateway.
+        expect(stdout).toContain('\n[]\n[{"id":1,"body":"hello"}]\n');
         expect(stdout).toContain(`"ref":"${ref}","name":"shop","status":"ACTIVE_HEALTHY"`);
         expect(stdout).toContain(
           '"limits":{"db_connections":20,"requests_per_second":100,"burst":200,"db_size_mb":8192}',
         );
         expect(stdout).toContain(`{"ref":"${ref}","from":`);
         expect(stdout).toContain('"granularity":"day","projects":[');
+        // Paused: closed at the gateway; restored and deleted.
+        expect(stdout).toContain(`"ref":"${ref}","name":"shop","status":"PAUSED"`);
+        expect(stdout).toContain('{"message":"Project is paused"');
+        expect(stdout).toContain(`"ref":"${ref}","name":"shop","status":"REMOVED"`);
       } finally {
         await admin('DELETE', `/v1/projects/${ref}`);
       }
@@ -242,9 +281,44 @@ describe.skipIf(!local)('a local stack that cannot start', () => {
       await expect(
         startLocalStack({ dataDir, quiet: true, ...(await freeStackPorts()), gatewayPort }),
       ).rejects.toThrow(
-        `port ${gatewayPort} (GATEWAY_PORT) is already in use. Is another local stack running? Stop it with Ctrl-C, or start this one on other ports (e.g. GATEWAY_PORT=${gatewayPort + 1} bash scripts/up.sh)`,
+        `port ${gatewayPort} (GATEWAY_PORT) is already in use, by another program or a local stack on another data dir: stop it, or start this one on other ports, e.g. GATEWAY_PORT=`,
       );
       expect(existsSync(dataDir)).toBe(false);
+    }));
+
+  it("suggests free ports for every port that is taken, none of them another of the stack's", () =>
+    scratch(async (dir) => {
+      const ports = await freeStackPorts();
+      // The gateway's and the operator API's ports held, and the port after each too.
+      const held = [ports.gatewayPort, ports.gatewayPort + 1, ports.tmPublicPort, ports.tmPublicPort + 1];
+      const holders = await Promise.all(
+        held.map(async (port) => {
+          const server = createServer().listen(port, '127.0.0.1');
+          await once(server, 'listening').catch(() => {});
+          return server;
+        }),
+      );
+      try {
+        const error = await ensurePortsFree(ports, dir).then(
+          () => undefined,
+          (e: Error) => e,
+        );
+        expect(error?.message).toContain(
+          `port ${ports.gatewayPort} (GATEWAY_PORT), ${ports.tmPublicPort} (TM_PUBLIC_PORT) are already in use`,
+        );
+        const example = error?.message.match(
+          /e\.g\. GATEWAY_PORT=(\d+) TM_PUBLIC_PORT=(\d+) bash scripts\/up\.sh/,
+        );
+        expect(example).not.toBeNull();
+        const suggested = [Number(example![1]), Number(example![2])];
+        expect(new Set(suggested).size).toBe(2);
+        for (const port of suggested) {
+          expect(Object.values(ports)).not.toContain(port);
+          expect(await portFree(port)).toBe(true);
+        }
+      } finally {
+        for (const server of holders) server.close();
+      }
     }));
 
   it("leaves the PostgreSQL port to PostgreSQL's start when the data dir's own server holds it (a killed stack's, taken over there)", () =>
@@ -274,12 +348,7 @@ describe.skipIf(!local)('a local stack that cannot start', () => {
         ...process.env,
         SUPAPLANE_DATA_DIR: dir, // itself: as root, the postgres user cannot pass through a 0700 parent
         LOG_LEVEL: 'warn',
-        ...Object.fromEntries(
-          (Object.keys(PORT_ENV) as Array<keyof typeof PORT_ENV>).map((key) => [
-            PORT_ENV[key],
-            String(ports[key]),
-          ]),
-        ),
+        ...portEnv(ports),
       };
       const upSh = fileURLToPath(new URL('../scripts/up.sh', import.meta.url));
       const child = spawn('bash', [upSh], { env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -314,6 +383,44 @@ describe.skipIf(!local)('a local stack that cannot start', () => {
       if (redisPid)
         expect(state === 'gone' || state.slice(state.lastIndexOf(')') + 2).startsWith('Z')).toBe(true);
     }));
+
+  it(
+    'bash scripts/up.sh as a newcomer runs it: a quiet start, Ctrl-C exits 0, a second start says it reuses the data dir, a start beside it names the running one',
+    () =>
+      scratch(async (dir) => {
+        const ports = await freeStackPorts();
+        const { LOG_LEVEL: _unset, ...inherited } = process.env;
+        const env = { ...inherited, SUPAPLANE_DATA_DIR: dir, ...portEnv(ports) };
+        const first = await upSh(env);
+        try {
+          const before = first.output.slice(0, first.output.indexOf('Supaplane is running.'));
+          // The stack's own lines only (no JSON log lines of the services) up to the banner.
+          expect(before.split('\n').filter((line) => line.startsWith('{'))).toEqual([]);
+          expect(before).toContain(`data            ${dir} (new)`);
+          expect(first.output).toContain('LOG_LEVEL=info bash scripts/up.sh');
+        } finally {
+          expect(await first.ctrlC()).toBe(0);
+        }
+        expect(first.output).toContain('SIGINT: stopping…');
+        const { demoProject } = JSON.parse(await readFile(join(dir, 'local-stack.json'), 'utf8'));
+
+        const second = await upSh(env);
+        try {
+          expect(second.output).toContain(
+            `data            ${dir} (kept from an earlier start: same keys and projects; remove it to start afresh)`,
+          );
+          expect(second.output).toContain(`Demo project ref          ${demoProject.ref}`);
+          expect(second.output).toContain(`Publishable key           ${demoProject.publishableKey}`);
+          // Started again beside it (from another terminal): the running stack named, nothing started.
+          await expect(startLocalStack({ dataDir: dir, quiet: true, ...ports })).rejects.toThrow(
+            `the local stack of ${dir} is already running (pid ${second.pid}): its URLs and keys are in ${join(dir, 'local-stack.json')}; use it, or stop it first (Ctrl-C in its terminal, or kill -INT ${second.pid})`,
+          );
+        } finally {
+          expect(await second.ctrlC()).toBe(0);
+        }
+      }),
+    90_000,
+  );
 
   it.runIf(process.getuid?.() === 0)(
     'as root, refuses a data dir the postgres user cannot reach, saying how to fix it',

@@ -57,28 +57,65 @@ export async function freeStackPorts(): Promise<StackPorts> {
 }
 
 /**
- * Fails before anything starts when a port is taken (most often by a stack already running), naming
- * the port, its variable and what to do, instead of a half-started stack failing on the first bind.
- * The PostgreSQL port is left to PostgreSQL's start when the data dir's own server holds it: a server
- * a killed stack left behind is taken over there, and one still in use is reported as such.
+ * Fails before anything starts when this data dir's stack already runs (naming its pid and where its
+ * URLs and keys are), or when a port is taken, naming each with its variable and a free port to move
+ * it to, instead of a half-started stack failing on the first bind. The PostgreSQL port is left to
+ * PostgreSQL's start when the data dir's own server holds it: a server a killed stack left behind is
+ * taken over there, and one still in use is reported as such.
  */
 export async function ensurePortsFree(ports: StackPorts, dataDir: string): Promise<void> {
+  const running = await runningStack(dataDir);
+  if (running) {
+    throw new Error(
+      `the local stack of ${dataDir} is already running (pid ${running.pid}): its URLs and keys are in ${running.file}; use it, or stop it first (Ctrl-C in its terminal, or kill -INT ${running.pid})`,
+    );
+  }
   // Line 4 of postmaster.pid is the port the data dir's server listens on.
   const postmaster = await readFile(join(dataDir, 'pg', 'postmaster.pid'), 'utf8').catch(() => '');
   const ownServerPort = Number(postmaster.split('\n')[3]);
   const taken: Array<{ port: number; variable: string }> = [];
   for (const [name, port] of Object.entries(ports) as Array<[keyof StackPorts, number]>) {
     if (name === 'pgPort' && port === ownServerPort) continue;
-    const free = await freePort(port).then(
-      () => true,
-      () => false,
-    );
-    if (!free) taken.push({ port, variable: STACK_PORTS[name].variable });
+    if (!(await isFree(port))) taken.push({ port, variable: STACK_PORTS[name].variable });
   }
-  const [first] = taken;
-  if (!first) return;
+  if (taken.length === 0) return;
   const listed = taken.map(({ port, variable }) => `${port} (${variable})`).join(', ');
+  // A free port above each taken one, none of them one the stack already uses or another suggestion.
+  const avoid = new Set<number>(Object.values(ports));
+  const moves: string[] = [];
+  for (const { port, variable } of taken) {
+    let other = port + 1;
+    while (other < 65_535 && (avoid.has(other) || !(await isFree(other)))) other++;
+    avoid.add(other);
+    moves.push(`${variable}=${other}`);
+  }
   throw new Error(
-    `port ${listed} ${taken.length > 1 ? 'are' : 'is'} already in use. Is another local stack running? Stop it with Ctrl-C, or start this one on other ports (e.g. ${first.variable}=${first.port + 1} bash scripts/up.sh)`,
+    `port ${listed} ${taken.length > 1 ? 'are' : 'is'} already in use, by another program or a local stack on another data dir: stop it, or start this one on other ports, e.g. ${moves.join(' ')} bash scripts/up.sh`,
   );
+}
+
+const isFree = (port: number) =>
+  freePort(port).then(
+    () => true,
+    () => false,
+  );
+
+/**
+ * The stack that wrote `<dataDir>/local-stack.json`, while it still runs: its pid is alive and, where
+ * /proc tells, still the local stack (not a pid reused since a crash).
+ */
+async function runningStack(dataDir: string): Promise<{ pid: number; file: string } | undefined> {
+  const file = join(dataDir, 'local-stack.json');
+  const pid = await readFile(file, 'utf8')
+    .then((text) => Number(JSON.parse(text).pid))
+    .catch(() => 0);
+  if (!Number.isInteger(pid) || pid <= 0) return undefined;
+  try {
+    process.kill(pid, 0);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EPERM') return undefined;
+  }
+  const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => undefined);
+  if (cmdline !== undefined && !cmdline.includes('local-stack')) return undefined;
+  return { pid, file };
 }

@@ -15,12 +15,21 @@ export interface StackSummary {
 
 /**
  * Writes `<dataDir>/local-stack.json` (0600), what scripts and operators read:
- * `{gatewayUrl, tenantManagerUrl, internalUrl, adminKey, baseDomain, demoProject}`. Returns its path.
+ * `{gatewayUrl, tenantManagerUrl, internalUrl, adminKey, baseDomain, demoProject, pid}`, `pid` being
+ * this process, the stack's (how a second start on the data dir finds it running). Returns its path.
  */
 export async function writeStackSummary(dataDir: string, stack: StackSummary): Promise<string> {
   const { gatewayUrl, tenantManagerUrl, internalUrl, adminKey, baseDomain, demoProject } = stack;
   const file = join(dataDir, 'local-stack.json');
-  const summary = { gatewayUrl, tenantManagerUrl, internalUrl, adminKey, baseDomain, demoProject };
+  const summary = {
+    gatewayUrl,
+    tenantManagerUrl,
+    internalUrl,
+    adminKey,
+    baseDomain,
+    demoProject,
+    pid: process.pid,
+  };
   await writeFile(file, `${JSON.stringify(summary, null, 2)}\n`, { mode: 0o600 });
   return file;
 }
@@ -47,7 +56,8 @@ Data API (the demo's todos table, readable with the publishable key):
 
   curl '${stack.gatewayUrl}/rest/v1/todos?select=*' -H 'apikey: ${publishableKey}'
 
-supabase-js (Node 20: npm i @supabase/supabase-js ws; save as demo.mjs and run node demo.mjs):
+supabase-js (in a new directory, not this checkout: npm i @supabase/supabase-js ws;
+save as demo.mjs and run node demo.mjs; ws is for Node 20, which has no WebSocket of its own):
 
   import { createClient } from '@supabase/supabase-js';
   import ws from 'ws';
