@@ -81,4 +81,40 @@ describe('the SQL endpoint answers values as Supabase does', () => {
       },
     ]);
   });
+
+  it('takes parameters ($1, $2, … bound by the database, never spliced into the text)', async () => {
+    const response = await query({
+      query: 'select $1::int + 1 as n, $2::text as t',
+      parameters: [41, "it's"],
+    });
+    expect(response.statusCode, response.body).toBe(201);
+    expect(response.json()).toEqual([{ n: 42, t: "it's" }]);
+    // A statement with parameters is one statement, as Postgres prepares it.
+    const two = await query({ query: 'select $1::int; select 2', parameters: [1] });
+    expect(two.statusCode).toBe(400);
+    expect(two.json().code).toBe('42601');
+    expect((await query({ query: 'select 1', parameters: 'x' })).statusCode).toBe(400);
+  });
+
+  it('read_only: reads answer, writes are refused and nothing is kept, not even past a COMMIT', async () => {
+    expect((await query({ query: 'create table public.ro (id int)' })).statusCode).toBe(201);
+    const read = await query({ query: 'select count(*) as n from public.ro', read_only: true });
+    expect(read.statusCode, read.body).toBe(201);
+    expect(read.json()).toEqual([{ n: 0 }]);
+    for (const attempt of [
+      'insert into public.ro values (1)',
+      'commit; insert into public.ro values (2)',
+      'set transaction_read_only = off; insert into public.ro values (3)',
+    ]) {
+      const write = await query({ query: attempt, read_only: true });
+      expect(write.statusCode, attempt).toBe(400);
+    }
+    const escape = await query({ query: 'set transaction_read_only = off', read_only: true });
+    expect(escape.statusCode).toBe(201);
+    expect((await query({ query: 'select count(*) as n from public.ro' })).json()).toEqual([{ n: 0 }]);
+    // read_only false is the default endpoint
+    expect(
+      (await query({ query: 'insert into public.ro values (4) returning id', read_only: false })).json(),
+    ).toEqual([{ id: 4 }]);
+  });
 });

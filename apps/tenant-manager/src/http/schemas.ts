@@ -230,6 +230,23 @@ export const ApiKeyPatchBody = Body(
   { minProperties: 1 },
 );
 
+/** Supabase's `POST /v1/projects/{ref}/database/query` body. */
+export const RunQueryBody = Body({
+  query: Type.String({ minLength: 1 }),
+  parameters: Type.Optional(
+    Type.Array(Type.Unknown(), {
+      maxItems: 65_535,
+      description: 'Values of $1, $2, … (then the query is one statement, as Postgres prepares it)',
+    }),
+  ),
+  read_only: Type.Optional(
+    Type.Boolean({
+      description:
+        'One statement in a read-only transaction that is always rolled back: a write answers 400 25006, nothing it does is kept',
+    }),
+  ),
+});
+
 export const SecretItem = Type.Object({
   name: Type.String(),
   value: Type.String({ description: 'SHA-256 digest of the value; the value is never returned' }),

@@ -43,9 +43,18 @@ const tooManyRows = () => new AppError(400, `result has more than ${MAX_ROWS} ro
  * result set when the query has a callback (which its own `query_timeout` adds), so the timeout is
  * this function's too.
  */
-function lastStatementRows(client: pg.Client, sql: string, timeoutMs: number): Promise<unknown[]> {
+function lastStatementRows(
+  client: pg.Client,
+  sql: string,
+  timeoutMs: number,
+  parameters?: readonly unknown[],
+): Promise<unknown[]> {
   return new Promise((resolve, reject) => {
-    const query = new pg.Query(sql);
+    // With parameters (an empty list too) Postgres prepares the text: one statement only.
+    const query =
+      parameters === undefined
+        ? new pg.Query(sql)
+        : new pg.Query({ text: sql, values: [...parameters], queryMode: 'extended' } as pg.QueryConfig);
     let current: unknown = null;
     let rows: unknown[] = [];
     let failure: AppError | null = null;
@@ -78,12 +87,28 @@ function lastStatementRows(client: pg.Client, sql: string, timeoutMs: number): P
   });
 }
 
+export interface QueryOptions {
+  /** `$1`, `$2`, … bound by the database; the query is then one statement. */
+  readonly parameters?: readonly unknown[];
+  /**
+   * One statement (so no COMMIT can end the transaction early) in a `BEGIN READ ONLY` transaction
+   * that is never committed: a write fails with 25006, and whatever a statement manages to change
+   * (after `SET transaction_read_only = off`, say) is rolled back with the connection.
+   */
+  readonly readOnly?: boolean;
+}
+
 /**
  * Runs operator SQL in the project database as the project's owner role (never the cluster master),
  * under a statement timeout. Returns the rows of the last statement. SQL errors become 400 with the
  * SQLSTATE as `code`.
  */
-export async function runProjectQuery(ctx: Context, ref: string, query: string): Promise<unknown[]> {
+export async function runProjectQuery(
+  ctx: Context,
+  ref: string,
+  query: string,
+  options: QueryOptions = {},
+): Promise<unknown[]> {
   const project = await requireProjectRow(ctx.db, ref);
   if (project.status !== 'ACTIVE_HEALTHY') {
     throw conflict(`project is ${project.status}; the database is not available`, 'project_not_active');
@@ -118,7 +143,9 @@ export async function runProjectQuery(ctx: Context, ref: string, query: string):
     throw new AppError(503, 'project database is not reachable', 'database_unreachable');
   }
   try {
-    return await lastStatementRows(client, query, ctx.settings.sqlStatementTimeoutMs + 2_000);
+    if (options.readOnly) await client.query('BEGIN READ ONLY');
+    const parameters = options.parameters ?? (options.readOnly ? [] : undefined);
+    return await lastStatementRows(client, query, ctx.settings.sqlStatementTimeoutMs + 2_000, parameters);
   } catch (error) {
     const pgError = error as { code?: string; message?: string };
     if (error instanceof AppError) throw error;

@@ -13,7 +13,6 @@ import { getProject, insertProject, listProjects, projectRowById, toProject } fr
 import type { Provisioner } from '../../lib/provisioning.js';
 import { runProjectQuery } from '../../lib/sql-endpoint.js';
 import {
-  Body,
   errors,
   ListProjectsQuery,
   NewProjectBody,
@@ -22,6 +21,7 @@ import {
   Project,
   ProjectPatchBody,
   RefParams,
+  RunQueryBody,
 } from '../schemas.js';
 
 export interface ProjectRoutesOptions {
@@ -188,13 +188,20 @@ export const projectRoutes: FastifyPluginAsyncTypebox<ProjectRoutesOptions> = as
     {
       schema: {
         tags,
-        summary: "Run SQL as the project's owner role; answers the rows of the last statement",
+        summary:
+          "Run SQL as the project's owner role (with parameters, or read-only, as Supabase's); answers the rows of the last statement",
         params: RefParams,
-        body: Body({ query: Type.String({ minLength: 1 }) }),
+        body: RunQueryBody,
         response: { 201: Type.Array(Type.Unknown()), ...errors },
       },
     },
-    async (request, reply) =>
-      reply.status(201).send(await runProjectQuery(ctx, request.params.ref, request.body.query)),
+    async (request, reply) => {
+      const { query, parameters, read_only } = request.body;
+      const rows = await runProjectQuery(ctx, request.params.ref, query, {
+        parameters,
+        readOnly: read_only === true,
+      });
+      return reply.status(201).send(rows);
+    },
   );
 };
