@@ -118,3 +118,25 @@ describe('the SQL endpoint answers values as Supabase does', () => {
     ).toEqual([{ id: 4 }]);
   });
 });
+
+describe('API keys', () => {
+  it("a revoke honours reveal as Supabase's does (and takes its was_compromised and reason)", async () => {
+    const created = (
+      await call('POST', '/v1/projects/script-one/api-keys?reveal=true', { type: 'secret', name: 'leaked' })
+    ).json();
+    const revoked = await call(
+      'DELETE',
+      `/v1/projects/script-one/api-keys/${created.id}?reveal=true&was_compromised=true&reason=leaked%20in%20CI`,
+    );
+    expect(revoked.statusCode).toBe(200);
+    expect(revoked.json()).toMatchObject({ id: created.id, api_key: created.api_key });
+
+    const other = (
+      await call('POST', '/v1/projects/script-one/api-keys?reveal=true', { type: 'secret', name: 'masked' })
+    ).json();
+    const masked = await call('DELETE', `/v1/projects/script-one/api-keys/${other.id}`);
+    expect(masked.statusCode).toBe(200);
+    expect(masked.json().api_key).not.toBe(other.api_key);
+    expect(masked.body).not.toContain(other.api_key);
+  });
+});

@@ -216,6 +216,13 @@ export const ApiKey = Type.Object({
 
 export const RevealQuery = Type.Object({ reveal: Type.Boolean({ default: false }) });
 
+/** Supabase's revoke query: `reveal`, and what the operator says about the key (logged). */
+export const RevokeApiKeyQuery = Type.Object({
+  reveal: Type.Boolean({ default: false }),
+  was_compromised: Type.Optional(Type.Boolean()),
+  reason: Type.Optional(Type.String({ maxLength: 1000 })),
+});
+
 export const NewApiKeyBody = Body({
   type: Type.Union([Type.Literal('publishable'), Type.Literal('secret')]),
   name: Type.String({ maxLength: 200 }),

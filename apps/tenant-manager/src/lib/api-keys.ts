@@ -192,8 +192,16 @@ export async function getApiKey(ctx: Context, ref: string, id: string, reveal: b
   return toApiKey(ctx, rows[0], reveal);
 }
 
-/** Revokes a key; gateways are told at once. Unknown or already revoked → 404. */
-export async function revokeApiKey(ctx: Context, ref: string, id: string): Promise<ApiKey> {
+/**
+ * Revokes a key; gateways are told at once. Unknown or already revoked → 404. What the operator says
+ * about it (`wasCompromised`, `reason`) is logged with the key's id.
+ */
+export async function revokeApiKey(
+  ctx: Context,
+  ref: string,
+  id: string,
+  options: { reveal?: boolean; wasCompromised?: boolean; reason?: string } = {},
+): Promise<ApiKey> {
   const project = await requireProjectRow(ctx.db, ref);
   const { rows } = await ctx.db.query<KeyRow>(
     `UPDATE tm.api_keys SET status = 'revoked', updated_at = $3
@@ -203,7 +211,11 @@ export async function revokeApiKey(ctx: Context, ref: string, id: string): Promi
   const row = rows[0];
   if (!row) throw notFound('api key');
   await ctx.invalidator.apiKey(ref, row.hash);
-  return toApiKey(ctx, row, false);
+  ctx.log.info(
+    { ref, keyId: row.id, wasCompromised: options.wasCompromised, reason: options.reason },
+    'api key revoked',
+  );
+  return toApiKey(ctx, row, options.reveal === true);
 }
 
 export async function findKeyByHash(ctx: Context, hash: string): Promise<ApiKeyRecord | null> {

@@ -31,6 +31,7 @@ import {
   NewSecretsBody,
   RefParams,
   RevealQuery,
+  RevokeApiKeyQuery,
   SecretItem,
   SigningKey,
 } from '../schemas.js';
@@ -106,12 +107,20 @@ export const projectCredentialRoutes: FastifyPluginAsyncTypebox<{ ctx: Context }
     {
       schema: {
         tags: ['api-keys'],
-        summary: 'Revoke an API key (gateways are told at once)',
+        summary: 'Revoke an API key (gateways are told at once); answers it, masked unless reveal=true',
         params: IdParams,
+        querystring: RevokeApiKeyQuery,
         response: { 200: ApiKey, ...errors },
       },
     },
-    (request) => revokeApiKey(ctx, request.params.ref, request.params.id),
+    (request) => {
+      const { reveal, was_compromised, reason } = request.query;
+      return revokeApiKey(ctx, request.params.ref, request.params.id, {
+        reveal,
+        wasCompromised: was_compromised,
+        reason,
+      });
+    },
   );
 
   app.get(
