@@ -140,3 +140,20 @@ describe('API keys', () => {
     expect(masked.body).not.toContain(other.api_key);
   });
 });
+
+describe('secrets', () => {
+  it('a DELETE without a body is refused (400), not answered "0 secret(s) deleted"', async () => {
+    expect(
+      (await call('POST', '/v1/projects/script-one/secrets', [{ name: 'KEEP', value: 'v' }])).statusCode,
+    ).toBe(201);
+    const response = await call('DELETE', '/v1/projects/script-one/secrets');
+    expect(response.statusCode, response.body).toBe(400);
+    expect(response.json()).toEqual({
+      message: 'body must be an array of secret names',
+      code: 'validation_failed',
+    });
+    expect((await call('GET', '/v1/projects/script-one/secrets')).json()).toMatchObject([{ name: 'KEEP' }]);
+    const named = await call('DELETE', '/v1/projects/script-one/secrets', ['KEEP']);
+    expect(named.json()).toEqual({ message: '1 secret(s) deleted', deleted: 1 });
+  });
+});

@@ -9,6 +9,7 @@ import {
   updateApiKey,
 } from '../../lib/api-keys.js';
 import type { Context } from '../../lib/context.js';
+import { AppError } from '../../lib/errors.js';
 import { deleteSecrets, listSecrets, upsertSecrets } from '../../lib/secrets.js';
 import {
   createSigningKey,
@@ -162,6 +163,12 @@ export const projectCredentialRoutes: FastifyPluginAsyncTypebox<{ ctx: Context }
         params: RefParams,
         body: DeleteSecretsBody,
         response: { 200: Type.Object({ message: Type.String(), deleted: Type.Integer() }), ...errors },
+      },
+      // Without a body Fastify validates null, which array coercion turns into [""]: refused first.
+      preValidation: async (request) => {
+        if (request.body === undefined) {
+          throw new AppError(400, 'body must be an array of secret names', 'validation_failed');
+        }
       },
     },
     async (request) => {
