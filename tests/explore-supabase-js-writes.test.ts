@@ -54,6 +54,8 @@ create function public.one_record() returns record language sql stable
 create function public.one_pt() returns public.pt language sql immutable as $$ select row(3, 4)::public.pt $$;
 create function public.many_things() returns setof public.things language sql stable
   as $$ select * from public.things order by id $$;
+create table public.nums (id int primary key, big bigint, num numeric, j jsonb, t text);
+create function public.echo_big(n bigint, j jsonb) returns text language sql immutable as $$ select n::text || ' ' || j::text $$;
 create schema other;
 grant usage on schema other to anon, authenticated, service_role;
 create table other.gadgets (id int primary key, name text not null);
@@ -168,6 +170,54 @@ describe('types on write', () => {
       hint: null,
       message: 'column "name_len" can only be updated to DEFAULT',
     });
+  });
+});
+
+describe('numbers from clients whose JSON numbers are exact (curl, supabase-py, Swift, Kotlin)', () => {
+  // PostgREST hands the body's JSON text to Postgres (json_to_recordset / json_to_record), so every
+  // digit of a number reaches the column or argument; Postgres's own casts are the expectation.
+  const big = '9007199254740993'; // 2^53 + 1: no JavaScript number has it
+  const num = '12345678901234567890.123456789012345678';
+
+  it('insert, update and upsert keep every digit in bigint, numeric, jsonb and text columns', async () => {
+    const body = `{"id":1,"big":${big},"num":${num},"j":{"n":${big},"d":1.10},"t":${big}}`;
+    const inserted = await rest(project.a.ref, 'nums', { method: 'POST', key: project.a.secretKey, body });
+    expect(inserted.status, inserted.text).toBe(201);
+    const stored = () =>
+      sql(project.a.ref, 'select big::text, num::text, j::text, t from public.nums where id = 1');
+    expect(await stored()).toEqual(
+      await sql(
+        project.a.ref,
+        `select '${big}'::bigint::text big, '${num}'::numeric::text num, '{"n":${big},"d":1.10}'::jsonb::text j, '${big}' t`,
+      ),
+    );
+    const patched = await rest(project.a.ref, 'nums?id=eq.1', {
+      method: 'PATCH',
+      key: project.a.secretKey,
+      body: `{"big":${big}1,"j":[${num}]}`,
+    });
+    expect(patched.status, patched.text).toBe(204);
+    expect(await sql(project.a.ref, 'select big::text, j::text from public.nums where id = 1')).toEqual([
+      { big: `${big}1`, j: `[${num}]` },
+    ]);
+    const upserted = await rest(project.a.ref, 'nums', {
+      method: 'POST',
+      key: project.a.secretKey,
+      headers: { prefer: 'resolution=merge-duplicates, return=representation' },
+      body: `[{"id":1,"big":${big}}]`,
+    });
+    expect(upserted.status, upserted.text).toBe(200);
+    expect(upserted.text).toContain(`"big":${big}`);
+  });
+
+  it('rpc arguments keep every digit (bigint and jsonb)', async () => {
+    const res = await rest(project.a.ref, 'rpc/echo_big', {
+      method: 'POST',
+      key: project.a.secretKey,
+      body: `{"n":${big},"j":{"x":${num}}}`,
+    });
+    expect(res.status, res.text).toBe(200);
+    expect(res.json()).toBe(`${big} {"x": ${num}}`);
   });
 });
 

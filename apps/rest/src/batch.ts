@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { JsonNumber, jsonText } from './json-number.js';
 
 /**
  * Several statements in one extended-protocol message group with a single Sync: one write, one
@@ -79,7 +80,8 @@ export function toParam(value: unknown): string | null {
   if (typeof value === 'string') return value;
   if (Buffer.isBuffer(value)) return `\\x${value.toString('hex')}`;
   if (Array.isArray(value)) return arrayLiteral(value);
-  if (typeof value === 'object') return JSON.stringify(value);
+  if (value instanceof JsonNumber) return value.text;
+  if (typeof value === 'object') return jsonText(value);
   return String(value);
 }
 
@@ -87,7 +89,7 @@ function arrayLiteral(values: unknown[]): string {
   const items = values.map((v) => {
     if (v === null || v === undefined) return 'NULL';
     if (Array.isArray(v)) return arrayLiteral(v);
-    const text = typeof v === 'object' ? JSON.stringify(v) : String(v);
+    const text = typeof v === 'object' && !(v instanceof JsonNumber) ? jsonText(v) : String(v);
     return `"${text.replaceAll('\\', '\\\\').replaceAll('"', '\\"')}"`;
   });
   return `{${items.join(',')}}`;

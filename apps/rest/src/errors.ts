@@ -1,3 +1,5 @@
+import { JsonNumber } from './json-number.js';
+
 /** PostgREST's error body. Every failure the engine answers with has this shape. */
 export interface ErrorBody {
   code: string;
@@ -149,9 +151,9 @@ function connectionRefused(error: PgErrorLike): ApiError | null {
   return apiError(503, 'PGRST000', message, null, hint, { 'retry-after': CONNECTION_RETRY_AFTER });
 }
 
-/** A JSON object: neither null nor an array. */
+/** A JSON object: neither null, an array nor a number kept as written. */
 export const isObject = (v: unknown): v is Record<string, unknown> =>
-  typeof v === 'object' && v !== null && !Array.isArray(v);
+  typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof JsonNumber);
 
 /** The value of JSON text, or undefined when there is no text or it does not parse. */
 export const parseJson = (text: string | undefined): unknown => {

@@ -1,4 +1,5 @@
 import { apiError, cacheMiss } from './errors.js';
+import { JsonNumber, jsonText } from './json-number.js';
 import type { Column, Routine, SchemaCache } from './schema-cache.js';
 import { closest, editDistance, qualifiedKey } from './schema-cache.js';
 import { checkUnusedLevels, type PlanContext, type Source } from './plan-context.js';
@@ -158,9 +159,10 @@ function argValue(value: unknown, type: string): unknown {
   if (value === null || value === undefined) return null;
   // A raw `application/octet-stream` body stays bytes (sent as bytea hex, see toParam).
   if (Buffer.isBuffer(value)) return value;
-  if (type === 'json' || type === 'jsonb') return JSON.stringify(value);
+  if (type === 'json' || type === 'jsonb') return jsonText(value);
+  if (value instanceof JsonNumber) return value.text;
   if (Array.isArray(value) && type.endsWith('[]')) return value;
-  if (typeof value === 'object') return JSON.stringify(value);
+  if (typeof value === 'object') return jsonText(value);
   return String(value);
 }
 

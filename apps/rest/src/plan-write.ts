@@ -1,4 +1,5 @@
 import { apiError } from './errors.js';
+import { jsonText } from './json-number.js';
 import type { SelectItem } from './query-parser.js';
 import type { Relation } from './schema-cache.js';
 import { checkUnusedLevels, type PlanContext, requireColumns } from './plan-context.js';
@@ -52,7 +53,7 @@ export interface InsertOptions {
 
 /** The rows to insert as a JSON parameter; with `missing=default`, each completed with the defaults it omits. */
 function jsonRows(ctx: PlanContext, relation: Relation, options: InsertOptions): string {
-  const rows = `${ctx.params.add(JSON.stringify(options.rows))}::json`;
+  const rows = `${ctx.params.add(jsonText(options.rows))}::json`;
   // `missing=default`, as in PostgREST: a row that omits a column gets the column's default,
   // evaluated for that row in the order sent (so a sequence's values follow the rows).
   const defaulted = options.missingDefault
@@ -120,7 +121,7 @@ export function planUpdate(
   const target = qualified(relation.schema, relation.name);
   const where = renderRootWhere(ctx, relation, alias);
   const set = columns.map((c) => `${ident(c)} = pgrst_body.${ident(c)}`).join(', ');
-  const sql = `UPDATE ${target} AS ${ident(alias)} SET ${set} FROM (SELECT * FROM json_populate_record(NULL::${target}, ${ctx.params.add(JSON.stringify(body))}::json)) AS pgrst_body${where}`;
+  const sql = `UPDATE ${target} AS ${ident(alias)} SET ${set} FROM (SELECT * FROM json_populate_record(NULL::${target}, ${ctx.params.add(jsonText(body))}::json)) AS pgrst_body${where}`;
   return finishWrite(ctx, relation, sql, alias, ret, where);
 }
 

@@ -1,4 +1,5 @@
 import { apiError } from './errors.js';
+import { parseJsonExact } from './json-number.js';
 import { decodeQueryString } from './query-parser.js';
 
 /**
@@ -55,7 +56,7 @@ export function parseBody(body: Buffer | string | undefined, format: BodyFormat 
   if (format === 'csv') return parseCsv(text);
   if (!text.trim()) throw invalidBody();
   try {
-    return JSON.parse(text);
+    return parseJsonExact(text);
   } catch {
     throw invalidBody();
   }
