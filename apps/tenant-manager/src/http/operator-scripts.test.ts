@@ -119,6 +119,27 @@ describe('the SQL endpoint answers values as Supabase does', () => {
   });
 });
 
+describe('the SQL endpoint and results too large to hold', () => {
+  const query = (body: object) => call('POST', '/v1/projects/script-one/database/query', body);
+
+  it('refuses a result past 64 MiB as it arrives (400 result_too_large), one huge value or many rows, and goes on serving', async () => {
+    // Left alone, one value past V8's longest string (~512 MiB) threw out of pg's socket handler: an
+    // uncaught exception that ends the whole process, while the request hung until its timeout.
+    for (const big of [
+      `select repeat('x', ${65 * 1024 * 1024}) as big`,
+      `select repeat('x', 1024 * 1024) as part from generate_series(1, 70)`,
+    ]) {
+      const response = await query({ query: big });
+      expect(response.statusCode, big).toBe(400);
+      expect(response.json()).toEqual({
+        message: 'the result is larger than 64 MiB; select less (fewer rows or columns, or substrings)',
+        code: 'result_too_large',
+      });
+    }
+    expect((await query({ query: 'select 1 as one' })).json()).toEqual([{ one: 1 }]);
+  });
+});
+
 describe('API keys', () => {
   it("a revoke honours reveal as Supabase's does (and takes its was_compromised and reason)", async () => {
     const created = (

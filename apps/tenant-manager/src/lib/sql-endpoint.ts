@@ -5,6 +5,12 @@ import { connectTo, ownerRole, projectDatabase } from './project-db.js';
 import { requireProjectRow, secretAad } from './projects.js';
 
 const MAX_ROWS = 10_000;
+/**
+ * Bytes the database may send for one request's results. Past V8's longest string (~512 MiB) one
+ * value made pg's socket handler throw an uncaught exception, which ends the process; long before
+ * that, a result held whole here and again as JSON is memory the other operators' requests need.
+ */
+const MAX_RESULT_BYTES = 64 * 1024 * 1024;
 
 const asText = (value: string) => value;
 const defaultParser = pg.types.getTypeParser as (oid: number, format?: string) => (value: string) => unknown;
@@ -35,13 +41,20 @@ const sqlEndpointTypes = {
 };
 
 const tooManyRows = () => new AppError(400, `result has more than ${MAX_ROWS} rows`, 'too_many_rows');
+const resultTooLarge = () =>
+  new AppError(
+    400,
+    `the result is larger than ${MAX_RESULT_BYTES / 1024 / 1024} MiB; select less (fewer rows or columns, or substrings)`,
+    'result_too_large',
+  );
 
 /**
  * Runs `sql` (one or more statements) and answers the rows of the last one. Rows are kept for the
  * result set arriving now only, and a statement answering more than MAX_ROWS closes the connection at
  * once: a huge result is refused as it streams in instead of being held whole in this process. pg keeps the rows of every
  * result set when the query has a callback (which its own `query_timeout` adds), so the timeout is
- * this function's too.
+ * this function's too. The bytes arriving are counted on the socket, before pg parses them: past
+ * MAX_RESULT_BYTES the socket is destroyed, so no value is ever assembled whole.
  */
 function lastStatementRows(
   client: pg.Client,
@@ -58,11 +71,24 @@ function lastStatementRows(
     let current: unknown = null;
     let rows: unknown[] = [];
     let failure: AppError | null = null;
+    // pg's own socket (not in its types); its handler parses each chunk before this one counts it.
+    const socket = (
+      client as unknown as { connection: { stream: NodeJS.ReadableStream & { destroy(): void } } }
+    ).connection.stream;
+    let received = 0;
+    const count = (chunk: Buffer) => {
+      received += chunk.length;
+      if (received > MAX_RESULT_BYTES) stop(resultTooLarge());
+    };
     const stop = (error: AppError) => {
       failure ??= error;
       rows = [];
+      socket.off('data', count);
+      // end() alone would still read what the server sends until it notices.
+      socket.destroy();
       void client.end().catch(() => {});
     };
+    socket.on('data', count);
     const timer = setTimeout(() => stop(new AppError(400, 'query timed out', '57014')), timeoutMs);
     query.on('row', (row: unknown, result: unknown) => {
       if (failure) return;
@@ -75,10 +101,12 @@ function lastStatementRows(
     });
     query.on('error', (error: Error) => {
       clearTimeout(timer);
+      socket.off('data', count);
       reject(failure ?? error);
     });
     query.on('end', (results: pg.QueryResult | pg.QueryResult[]) => {
       clearTimeout(timer);
+      socket.off('data', count);
       if (failure) return reject(failure);
       const last = Array.isArray(results) ? results[results.length - 1] : results;
       resolve(last === current ? rows : []);
