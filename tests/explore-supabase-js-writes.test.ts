@@ -56,6 +56,8 @@ create function public.many_things() returns setof public.things language sql st
   as $$ select * from public.things order by id $$;
 create table public.nums (id int primary key, big bigint, num numeric, j jsonb, t text);
 create function public.echo_big(n bigint, j jsonb) returns text language sql immutable as $$ select n::text || ' ' || j::text $$;
+create function public.isolation_level() returns text language sql stable
+  set default_transaction_isolation = 'serializable' as $$ select current_setting('transaction_isolation') $$;
 create schema other;
 grant usage on schema other to anon, authenticated, service_role;
 create table other.gadgets (id int primary key, name text not null);
@@ -462,6 +464,15 @@ describe('rpc shapes', () => {
     const one = await project.service.rpc('one_record');
     expect(one.error).toBeNull();
     expect(one.data).toEqual({ id: 1, name: 'one' });
+  });
+});
+
+describe('transaction isolation', () => {
+  it("a function's SET default_transaction_isolation is the level its call begins with (PostgREST 12 planIsoLvl)", async () => {
+    // Inside the function the SET changes only the default; the running transaction keeps the level it
+    // began with, which PostgREST takes from the function's settings.
+    expect((await project.service.rpc('isolation_level')).data).toBe('serializable');
+    expect((await project.service.rpc('isolation_level', {}, { get: true })).data).toBe('serializable');
   });
 });
 

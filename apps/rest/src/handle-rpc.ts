@@ -69,7 +69,13 @@ export async function rpc(ctx: RequestContext, name: string): Promise<RestRespon
     );
   }
   const explicit = counting.length > 0 || (!readOnly && ctx.media === 'object') || maxAffected !== undefined;
-  const tx = { readOnly, explicit, statements: [...counting, rpcPlan.statement], applies: APPLIED_BY.rpc };
+  const tx = {
+    readOnly,
+    explicit,
+    statements: [...counting, rpcPlan.statement],
+    applies: APPLIED_BY.rpc,
+    ...(routine.isolation ? { isolation: routine.isolation } : {}),
+  };
   return rpcTransaction(ctx, tx, !readMethod && readOnly, async (results, more) => {
     if (rpcPlan.shape === 'void') return { status: 204, headers: {}, body: '' };
     const row = resultRow(results[results.length - 1]!);

@@ -18,7 +18,16 @@ beforeAll(async () => {
     ALTER ROLE rs_timed SET default_transaction_isolation = 'serializable';`);
   await ownerQuery(`
     CREATE FUNCTION rs_setting(name text) RETURNS text LANGUAGE sql STABLE AS $$ SELECT current_setting(name) $$;
-    GRANT EXECUTE ON FUNCTION rs_setting(text), sleep_ms(int) TO rs_timed, rs_plain;`);
+    GRANT EXECUTE ON FUNCTION rs_setting(text), sleep_ms(int) TO rs_timed, rs_plain;
+    CREATE TABLE rs_levels (level text);
+    CREATE FUNCTION rs_isolation_rr() RETURNS text LANGUAGE sql STABLE
+      SET default_transaction_isolation = 'repeatable read' AS $$ SELECT current_setting('transaction_isolation') $$;
+    CREATE FUNCTION rs_isolation_write() RETURNS text LANGUAGE sql VOLATILE
+      AS $$ INSERT INTO rs_levels VALUES (current_setting('transaction_isolation')) RETURNING level $$;
+    CREATE VIEW rs_isolation AS SELECT current_setting('transaction_isolation') AS level;
+    GRANT SELECT ON rs_isolation TO rs_timed, rs_plain;
+    GRANT SELECT, INSERT ON rs_levels TO rs_timed, rs_plain;
+    GRANT EXECUTE ON FUNCTION rs_isolation_rr(), rs_isolation_write() TO rs_timed, rs_plain;`);
   // The engine's own timeout is longer than the role's database setting and shorter than its global one.
   t = testEngine({ statementTimeoutMs: 1000, schemaCheckIntervalMs: 0 });
 });
@@ -44,6 +53,27 @@ describe("the impersonated role's settings", () => {
     });
     // As in PostgREST, default_transaction_isolation is not a setting it applies as one.
     expect(await setting('rs_timed', 'default_transaction_isolation')).toBe('read committed');
+  });
+
+  it("a role's default_transaction_isolation is the level its requests' transactions begin with; a function's SET wins (PostgREST 12 planIsoLvl)", async () => {
+    const level = async (role: string, method: string, path: string, body?: unknown) => {
+      const res = await t.call(method, path, {
+        headers: { ...(await bearer(role)), prefer: 'return=representation' },
+        ...(body !== undefined ? { body } : {}),
+      });
+      expect(res.status, res.body.toString()).toBeLessThan(300);
+      return res.json;
+    };
+    expect(await level('rs_timed', 'GET', '/rs_isolation')).toEqual([{ level: 'serializable' }]);
+    expect(await level('rs_timed', 'GET', '/rpc/rs_setting?name=transaction_isolation')).toBe('serializable');
+    expect(await level('rs_timed', 'POST', '/rpc/rs_isolation_write')).toBe('serializable');
+    expect(await level('rs_timed', 'POST', '/rs_levels?select=level', { level: 'x' })).toEqual([
+      { level: 'x' },
+    ]);
+    expect(await level('rs_timed', 'GET', '/rpc/rs_isolation_rr')).toBe('repeatable read');
+    expect(await level('rs_plain', 'GET', '/rpc/rs_isolation_rr')).toBe('repeatable read');
+    expect(await level('rs_plain', 'GET', '/rs_isolation')).toEqual([{ level: 'read committed' }]);
+    expect(await level('rs_plain', 'POST', '/rpc/rs_isolation_write')).toBe('read committed');
   });
 
   it('leave other roles with the engine timeout, and do not outlive the request', async () => {

@@ -86,6 +86,17 @@ export interface Routine {
   readonly args: readonly RoutineArg[];
   /** The table or view whose row type the function returns, for embedding from its result. */
   readonly returnRelation?: { readonly schema: string; readonly name: string };
+  /** Its `SET default_transaction_isolation`: a call's transaction begins at this level. */
+  readonly isolation?: IsolationLevel;
+}
+
+/** The isolation levels above read committed (the default, which read uncommitted is in Postgres too). */
+export type IsolationLevel = 'repeatable read' | 'serializable';
+
+/** A `default_transaction_isolation` value as PostgREST reads it; read committed (the default) is undefined. */
+export function isolationLevel(value: string | null | undefined): IsolationLevel | undefined {
+  const level = value?.trim().toLowerCase();
+  return level === 'repeatable read' || level === 'serializable' ? level : undefined;
 }
 
 export interface SchemaCache {
@@ -102,6 +113,11 @@ export interface SchemaCache {
    * over the global ones) that any role may set: PostgREST applies the impersonated role's.
    */
   readonly roleSettings: ReadonlyMap<string, Readonly<Record<string, string>>>;
+  /**
+   * Per role, its `default_transaction_isolation` (set the same way) when above read committed:
+   * PostgREST begins the role's transactions at that level rather than applying it as a setting.
+   */
+  readonly roleIsolation: ReadonlyMap<string, IsolationLevel>;
   /** `SCHEMA_FINGERPRINT` in the snapshot the cache was read from. */
   readonly fingerprint: string;
 }
@@ -208,6 +224,8 @@ SELECT ${SCHEMA_FINGERPRINT} AS fingerprint,
   WHERE vc.relkind IN ('v', 'm') AND vn.nspname = ANY($1::text[])) AS view_columns,
  (SELECT coalesce(json_agg(json_build_object(
     'schema', n.nspname, 'name', p.proname, 'volatility', p.provolatile, 'setof', p.proretset,
+    'isolation', (SELECT substr(c, strpos(c, '=') + 1) FROM unnest(p.proconfig) AS c
+      WHERE split_part(c, '=', 1) = 'default_transaction_isolation' LIMIT 1),
     'returnType', format_type(p.prorettype, NULL), 'typtype', rt.typtype, 'nDefaults', p.pronargdefaults,
     'returnRelation', CASE WHEN rt.typrelid <> 0 THEN (SELECT json_build_object('schema', rn.nspname, 'name', rc.relname)
         FROM pg_class rc JOIN pg_namespace rn ON rn.oid = rc.relnamespace WHERE rc.oid = rt.typrelid AND rc.relkind <> 'c') END,
@@ -231,7 +249,7 @@ SELECT ${SCHEMA_FINGERPRINT} AS fingerprint,
       CROSS JOIN LATERAL (SELECT split_part(c.setting, '=', 1) AS name,
         substr(c.setting, strpos(c.setting, '=') + 1) AS value) kv
       JOIN pg_settings ps ON ps.name = kv.name AND ps.context = 'user'
-      WHERE m.member = current_user::regrole AND kv.name <> 'default_transaction_isolation'
+      WHERE m.member = current_user::regrole
       ORDER BY r.rolname, kv.name, s.setdatabase DESC) per_setting
     GROUP BY rolname) per_role) AS role_settings
 `;
@@ -247,6 +265,7 @@ interface RawRoutine {
   returnColumns: { name: string; type: string }[] | null;
   returnRelation: { schema: string; name: string } | null;
   args: { name: string; type: string; mode: string }[] | null;
+  isolation: string | null;
 }
 
 const toColumn = (c: { name: string; type: string }): Column => ({
@@ -311,7 +330,7 @@ export async function loadSchemaCache(
       returns = 'composite';
       columns = outArgs.map(toColumn);
     }
-    const routine: Routine = {
+    let routine: Routine = {
       schema: f.schema,
       name: f.name,
       volatility: f.volatility === 'i' ? 'immutable' : f.volatility === 's' ? 'stable' : 'volatile',
@@ -327,6 +346,8 @@ export async function loadSchemaCache(
       })),
       ...(f.returnRelation ? { returnRelation: f.returnRelation } : {}),
     };
+    const isolation = isolationLevel(f.isolation);
+    if (isolation) routine = { ...routine, isolation };
     const key = qualifiedKey(f.schema, f.name);
     routines.set(key, [...(routines.get(key) ?? []), routine]);
   }
@@ -350,9 +371,21 @@ export async function loadSchemaCache(
     foreignKeys,
     routines,
     timezones,
-    roleSettings: new Map(Object.entries(raw.role_settings)),
+    ...splitRoleSettings(raw.role_settings),
     fingerprint: raw.fingerprint,
   };
+}
+
+/** Role settings apart from the isolation level, which begins a transaction rather than being set in one. */
+function splitRoleSettings(raw: Record<string, Record<string, string>>) {
+  const roleSettings = new Map<string, Record<string, string>>();
+  const roleIsolation = new Map<string, IsolationLevel>();
+  for (const [role, { default_transaction_isolation: level, ...settings }] of Object.entries(raw)) {
+    roleSettings.set(role, settings);
+    const isolation = isolationLevel(level);
+    if (isolation) roleIsolation.set(role, isolation);
+  }
+  return { roleSettings, roleIsolation };
 }
 
 interface ViewColumn {

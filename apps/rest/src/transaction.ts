@@ -4,7 +4,7 @@ import { ApiError, isPgError } from './errors.js';
 import type { RequestContext, RestResponse } from './request-context.js';
 import { APPLIED_BY, appliedPreferences, type PreferenceKey, parseCookies } from './request-headers.js';
 import { withResponseGucs } from './response.js';
-import { SCHEMA_FINGERPRINT } from './schema-cache.js';
+import { type IsolationLevel, SCHEMA_FINGERPRINT } from './schema-cache.js';
 import { ident, type Statement } from './sql.js';
 
 /** Running a request's statements in a transaction set up like PostgREST's, and what its failure says about the schema cache. */
@@ -67,6 +67,8 @@ export async function transaction(
     statements: readonly Statement[];
     /** The preferences this request applies (Preference-Applied); a read's by default. */
     applies?: ReadonlySet<PreferenceKey>;
+    /** A called function's own `SET default_transaction_isolation`, over the role's. */
+    isolation?: IsolationLevel;
   },
   finish: (results: BatchResult[], more: More) => Promise<RestResponse> | RestResponse,
 ): Promise<RestResponse> {
@@ -105,6 +107,8 @@ export async function transaction(
     ],
   };
   const rollback = ctx.prefer.tx === 'rollback';
+  // As PostgREST, a level above read committed begins the transaction (SET would come too late).
+  const isolation = tx.isolation ?? ctx.current.roleIsolation.get(ctx.identity.role);
   const more: More = async (statement) => (await runBatch(client, [statement]))[0]!;
   // The fingerprint check rides in the request's own batch: no round trip of its own.
   const check = ctx.check.pending ? { ...SCHEMA_CHECK, params: [ctx.current.fingerprint] } : undefined;
@@ -113,11 +117,12 @@ export async function transaction(
   try {
     let response: RestResponse;
     let results: BatchResult[];
-    if (!tx.explicit && !rollback) {
+    if (!tx.explicit && !rollback && !isolation) {
       results = await runBatch(client, [...lead, ...tx.statements]);
       response = await finish(results.slice(lead.length), more);
     } else {
-      const begin = { sql: tx.readOnly ? 'BEGIN READ ONLY' : 'BEGIN', params: [], prepare: false };
+      const level = isolation ? ` ISOLATION LEVEL ${isolation.toUpperCase()}` : '';
+      const begin = { sql: `BEGIN${level}${tx.readOnly ? ' READ ONLY' : ''}`, params: [], prepare: false };
       try {
         results = await runBatch(client, [begin, ...lead, ...tx.statements]);
         response = await finish(results.slice(lead.length + 1), more);
