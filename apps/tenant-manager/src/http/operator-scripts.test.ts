@@ -25,6 +25,30 @@ const call = (
     ...(payload === undefined ? {} : { payload }),
   });
 
+describe('projects', () => {
+  it('GET /v1/projects answers every project, as Supabase does, and pages only when asked', async () => {
+    // 120 more project rows, copies of script-one under other refs (no databases: only the list reads them).
+    await h.db.query(
+      `INSERT INTO tm.projects
+       SELECT (jsonb_populate_record(p, jsonb_build_object('id', gen_random_uuid(), 'ref', 'bulk-' || g,
+                 'created_at', p.created_at + g * interval '1 ms'))).*
+       FROM tm.projects p, generate_series(1, 120) g WHERE p.ref = 'script-one'`,
+    );
+    try {
+      const all = await call('GET', '/v1/projects');
+      expect(all.statusCode).toBe(200);
+      const refs = all.json().map((p: { ref: string }) => p.ref);
+      expect(refs).toHaveLength(121);
+      expect(refs[0]).toBe('script-one');
+      expect(refs.at(-1)).toBe('bulk-120');
+      const page = (await call('GET', '/v1/projects?limit=10&offset=110')).json();
+      expect(page.map((p: { ref: string }) => p.ref)).toEqual(refs.slice(110, 120));
+    } finally {
+      await h.db.query(`DELETE FROM tm.projects WHERE ref LIKE 'bulk-%'`);
+    }
+  });
+});
+
 describe('a POST or DELETE that takes no body', () => {
   it('is served when a client sends content-type: application/json with an empty body, as curl -H and many HTTP libraries do', async () => {
     const json = { 'content-type': 'application/json' };

@@ -97,7 +97,9 @@ export const ProjectPatchBody = Body(
 );
 
 export const ListProjectsQuery = Type.Object({
-  limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }),
+  limit: Type.Optional(
+    Type.Integer({ minimum: 1, maximum: 1000, description: 'Default: every project, as Supabase answers' }),
+  ),
   // Bounded: past bigint an OFFSET is a database error, not an empty page.
   offset: Type.Integer({ minimum: 0, maximum: 2_147_483_647, default: 0 }),
   status: Type.Optional(ProjectStatus),

@@ -265,13 +265,14 @@ export async function getProject(ctx: Context, ref: string): Promise<Project> {
 
 export async function listProjects(
   ctx: Context,
-  query: { limit: number; offset: number; status?: ProjectStatus },
+  query: { limit?: number; offset: number; status?: ProjectStatus },
 ): Promise<Project[]> {
   const { rows } = await ctx.db.query<ProjectRow>(
     `SELECT * FROM tm.projects
      WHERE ($1::text IS NULL AND status <> 'REMOVED') OR status = $1
      ORDER BY created_at, id LIMIT $2 OFFSET $3`,
-    [query.status ?? null, query.limit, query.offset],
+    // LIMIT NULL is no limit: without one, every project (Supabase's list has no pages).
+    [query.status ?? null, query.limit ?? null, query.offset],
   );
   return rows.map((row) => toProject(ctx, row));
 }
