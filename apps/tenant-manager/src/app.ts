@@ -24,6 +24,7 @@ import { Provisioner, type ProvisionerOptions } from './lib/provisioning.js';
 import { findProjectRow } from './lib/projects.js';
 import { type ReconcileSummary, reconcileRestFunctions } from './lib/rest-functions.js';
 import { installErrorHandling, validationMessage } from './http/errors.js';
+import { takesNoBody } from './http/schemas.js';
 import { clusterRoutes } from './http/routes/clusters.js';
 import { usageRoutes } from './http/routes/usage.js';
 import { internalRoutes } from './http/routes/internal.js';
@@ -184,16 +185,16 @@ function baseServer(logger: PinoLogger, bodyLimit: number) {
 }
 
 /**
- * Fastify's JSON parser, except that an empty body is no body on a route that takes none: `curl -H
- * 'content-type: application/json' -X POST …/pause` and HTTP libraries that always send the header
- * are served (as Supabase's API serves them), while a route with a body schema still answers 400
- * `invalid_json`.
+ * Fastify's JSON parser, except that an empty body is no body on a route that may go without one
+ * (no body schema, or an optional body): `curl -H 'content-type: application/json' -X POST …/pause`
+ * and HTTP libraries that always send the header are served (as Supabase's API serves them), while a
+ * route whose body is required still answers 400 `invalid_json`.
  */
 function acceptEmptyJsonBodies(app: FastifyInstance) {
   const parseJson = app.getDefaultJsonParser('error', 'error');
   app.removeContentTypeParser('application/json');
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
-    if (body === '' && request.routeOptions.schema?.body === undefined) return done(null, undefined);
+    if (body === '' && takesNoBody(request.routeOptions.schema?.body)) return done(null, undefined);
     parseJson(request, body as string, done);
   });
 }

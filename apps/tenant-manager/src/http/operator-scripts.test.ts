@@ -202,3 +202,28 @@ describe('secrets', () => {
     expect(named.json()).toEqual({ message: '1 secret(s) deleted', deleted: 1 });
   });
 });
+
+describe('signing keys', () => {
+  it("a create refuses an algorithm or status it would not honour instead of making an ES256 standby key anyway; Supabase's ES256/standby body, {} and no body are served", async () => {
+    const count = async () =>
+      (await call('GET', '/v1/projects/script-one/signing-keys')).json().keys.length as number;
+    const before = await count();
+    for (const body of [{ algorithm: 'RS256' }, { algorithm: 'ES256', status: 'in_use' }, { alg: 'ES256' }]) {
+      const refused = await call('POST', '/v1/projects/script-one/signing-keys', body);
+      expect(refused.statusCode, JSON.stringify(body)).toBe(400);
+      expect(refused.json().code).toBe('validation_failed');
+    }
+    expect(await count()).toBe(before);
+    for (const [body, headers] of [
+      [{ algorithm: 'ES256', status: 'standby' }, {}],
+      [{}, {}],
+      [undefined, {}],
+      ['', { 'content-type': 'application/json' }],
+    ] as const) {
+      const created = await call('POST', '/v1/projects/script-one/signing-keys', body, headers);
+      expect(created.statusCode, JSON.stringify(body)).toBe(201);
+      expect(created.json()).toMatchObject({ algorithm: 'ES256', status: 'standby' });
+    }
+    expect(await count()).toBe(before + 4);
+  });
+});

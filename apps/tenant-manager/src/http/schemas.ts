@@ -22,6 +22,15 @@ const NullableString = (options: { maxLength?: number; description?: string } = 
 export const Body = <T extends TProperties>(properties: T, options: ObjectOptions = {}) =>
   Type.Object(properties, { ...options, additionalProperties: false });
 
+/** A body that may be left out (no body, or an empty one): the object, or nothing at all. */
+export const OptionalBody = <T extends TProperties>(properties: T, options: ObjectOptions = {}) =>
+  Type.Union([Body(properties, options), Type.Null()]);
+
+/** Whether a route's body schema lets the body be left out (none at all, or {@link OptionalBody}). */
+export const takesNoBody = (schema: unknown): boolean =>
+  schema === undefined ||
+  ((schema as { anyOf?: { type?: string }[] }).anyOf ?? []).some((branch) => branch.type === 'null');
+
 export const ErrorBody = Type.Object(
   {
     message: Type.String(),
@@ -275,6 +284,12 @@ export const SigningKey = Type.Object({
   public_jwk: Type.Record(Type.String(), Type.Unknown()),
   created_at: Type.String({ format: 'date-time' }),
   updated_at: Type.String({ format: 'date-time' }),
+});
+
+/** Supabase's create body, as far as it is honoured here: ES256 keys, made in standby. */
+export const NewSigningKeyBody = OptionalBody({
+  algorithm: Type.Optional(Type.Literal('ES256')),
+  status: Type.Optional(Type.Literal('standby', { description: 'Rotate to put it in use' })),
 });
 
 export const Jwks = Type.Object(
