@@ -46,19 +46,18 @@ const portEnv = (ports: Record<keyof typeof PORT_ENV, number>) =>
   );
 
 /**
- * `bash scripts/up.sh` in a process group of its own, as a terminal runs it, once it printed where
- * its summary went; `ctrlC` signals the whole group, as Ctrl-C in that terminal does, and resolves
- * with the exit code.
+ * `bash scripts/up.sh`, once it printed where its summary went; `stop` is `kill -INT <pid>`, the stop
+ * the banner's Ctrl-C and the start-beside message name, and resolves with the exit code.
  */
 async function upSh(env: NodeJS.ProcessEnv) {
   const upShPath = fileURLToPath(new URL('../scripts/up.sh', import.meta.url));
-  const child = spawn('bash', [upShPath], { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  const child = spawn('bash', [upShPath], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   const closed = once(child, 'close').then(([code]) => code as number);
   const started = {
     output: '',
     pid: child.pid!, // up.sh execs the stack: this is its process
-    ctrlC: () => {
-      if (child.exitCode === null && child.signalCode === null) process.kill(-child.pid!, 'SIGINT');
+    stop: () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGINT');
       return closed;
     },
   };
@@ -385,7 +384,7 @@ describe.skipIf(!local)('a local stack that cannot start', () => {
     }));
 
   it(
-    'bash scripts/up.sh as a newcomer runs it: a quiet start, Ctrl-C exits 0, a second start says it reuses the data dir, a start beside it names the running one',
+    'bash scripts/up.sh as a newcomer runs it: a quiet start, SIGINT exits 0, a second start says it reuses the data dir, a start beside it names the running one',
     () =>
       scratch(async (dir) => {
         const ports = await freeStackPorts();
@@ -399,7 +398,7 @@ describe.skipIf(!local)('a local stack that cannot start', () => {
           expect(before).toContain(`data            ${dir} (new)`);
           expect(first.output).toContain('LOG_LEVEL=info bash scripts/up.sh');
         } finally {
-          expect(await first.ctrlC()).toBe(0);
+          expect(await first.stop(), first.output).toBe(0);
         }
         expect(first.output).toContain('SIGINT: stopping…');
         const { demoProject } = JSON.parse(await readFile(join(dir, 'local-stack.json'), 'utf8'));
@@ -416,7 +415,7 @@ describe.skipIf(!local)('a local stack that cannot start', () => {
             `the local stack of ${dir} is already running (pid ${second.pid}): its URLs and keys are in ${join(dir, 'local-stack.json')}; use it, or stop it first (Ctrl-C in its terminal, or kill -INT ${second.pid})`,
           );
         } finally {
-          expect(await second.ctrlC()).toBe(0);
+          expect(await second.stop(), second.output).toBe(0);
         }
       }),
     90_000,
@@ -433,6 +432,37 @@ describe.skipIf(!local)('a local stack that cannot start', () => {
           `cannot enter ${dir} (mode 700) above the data directory ${join(dir, 'data')}: set SUPAPLANE_DATA_DIR to a directory outside it, or allow passing through it (chmod o+x ${dir})`,
         );
       }),
+  );
+});
+
+describe.skipIf(!local)('a local stack started again on its data dir', () => {
+  it(
+    'serves the demo project after PG_PORT changed (the registered worker cluster follows the server)',
+    () =>
+      scratch(async (dir) => {
+        const ports = await freeStackPorts();
+        const first = await startLocalStack({ dataDir: dir, quiet: true, fastPostgres: true, ...ports });
+        await first.stop();
+        const moved = (await freeStackPorts()).pgPort;
+        expect(moved).not.toBe(ports.pgPort);
+        const again = await startLocalStack({
+          dataDir: dir,
+          quiet: true,
+          fastPostgres: true,
+          ...ports,
+          pgPort: moved,
+        });
+        try {
+          expect(again.demoProject).toEqual(first.demoProject);
+          const res = await fetch(`${again.gatewayUrl}/rest/v1/todos?select=task`, {
+            headers: { apikey: again.demoProject.publishableKey },
+          });
+          expect([res.status, await res.json()]).toEqual([200, seededTasks.map((task) => ({ task }))]);
+        } finally {
+          await again.stop();
+        }
+      }),
+    120_000,
   );
 });
 

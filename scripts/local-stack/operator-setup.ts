@@ -45,7 +45,11 @@ function expectStatus(what: string, res: { status: number; body: unknown }, ...o
   throw new Error(`${what}: HTTP ${res.status} ${detail?.slice(0, 300)}`);
 }
 
-/** Registers the embedded server as the one local worker cluster unless a cluster exists. */
+/**
+ * Registers the embedded server as the one local worker cluster unless a cluster exists. The `local`
+ * cluster of an earlier start follows the server when it listens elsewhere now (PG_PORT changed):
+ * every project database lives on it, and would be unreachable at the old address.
+ */
 export async function ensureWorkerCluster(
   operator: Operator,
   postgres: RunningPostgres,
@@ -54,7 +58,17 @@ export async function ensureWorkerCluster(
 ): Promise<void> {
   const list = await operator('GET', '/v1/clusters');
   expectStatus('listing clusters', list, 200);
-  if (list.body.length > 0) return;
+  const clusters: Array<{ id: string; name: string; host: string; port: number }> = list.body;
+  const own = clusters.find((c) => c.name === 'local');
+  if (own && (own.host !== postgres.host || own.port !== postgres.port)) {
+    const moved = await operator('PATCH', `/v1/clusters/${own.id}`, {
+      host: postgres.host,
+      port: postgres.port,
+    });
+    expectStatus('moving the local worker cluster to the embedded PostgreSQL', moved, 200);
+    log(`worker cluster \`local\` moved from ${own.host}:${own.port} to ${postgres.host}:${postgres.port}`);
+  }
+  if (clusters.length > 0) return;
   const created = await operator('POST', '/v1/clusters', {
     name: 'local',
     host: postgres.host,
