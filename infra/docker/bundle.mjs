@@ -2,7 +2,7 @@
 // Bundles a service entry point (gateway/src/main.ts, apps/tenant-manager/src/main.ts) into one ESM
 // file with esbuild, so images carry no TypeScript tooling: `node infra/docker/bundle.mjs <entry> <outfile>`.
 // esbuild is resolved from the workspace (apps/rest depends on it for the Lambda artifact).
-import { cpSync, existsSync, mkdirSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -61,6 +61,20 @@ export async function bundle({ entry, outfile, minify = false }) {
     }
   }
   return inputs;
+}
+
+/**
+ * The node flags an image starts its service with: the `--` options between `node` and the script in
+ * the Dockerfile's `ENTRYPOINT ["node", …]`. The benchmark and the packaging test start the bundle
+ * the same way, so what they measure and prove is what the image runs.
+ */
+export function entrypointNodeFlags(dockerfile) {
+  const match = readFileSync(dockerfile, 'utf8').match(/^ENTRYPOINT\s+(\[.*\])\s*$/m);
+  if (!match) throw new Error(`${dockerfile}: no ENTRYPOINT ["node", ...] line`);
+  const [command, ...args] = JSON.parse(match[1]);
+  if (command !== 'node') throw new Error(`${dockerfile}: ENTRYPOINT does not start node`);
+  const script = args.findIndex((arg) => !arg.startsWith('--'));
+  return script < 0 ? args : args.slice(0, script);
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {

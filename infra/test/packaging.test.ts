@@ -6,7 +6,7 @@ import { inflateRawSync } from 'node:zlib';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { packageRestLambda, zip } from '../../scripts/package-rest-lambda.js';
 // @ts-expect-error plain ESM helper without type declarations
-import { bundle } from '../docker/bundle.mjs';
+import { bundle, entrypointNodeFlags } from '../docker/bundle.mjs';
 
 const repo = new URL('../../', import.meta.url).pathname;
 
@@ -99,13 +99,16 @@ describe('scripts/package-rest-lambda.ts', () => {
 });
 
 describe('infra/docker/bundle.mjs + entrypoint.mjs (the image build and start steps)', () => {
-  it('bundles gateway/src/main.ts into a file that starts and answers /health', async () => {
+  it('bundles gateway/src/main.ts into a file that starts, with the Dockerfile ENTRYPOINT node flags, and answers /health', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'gateway-image-'));
+    // As the image starts it: a flag node does not know would stop it here ("bad option").
+    const flags = entrypointNodeFlags(join(repo, 'gateway/Dockerfile'));
+    expect(flags).toContain('--single-threaded-gc');
     await bundle({ entry: join(repo, 'gateway/src/main.ts'), outfile: join(dir, 'main.mjs') });
     const port = String(20000 + Math.floor(Math.random() * 20000));
     const probe = `
       const { spawn } = await import('node:child_process');
-      const child = spawn(process.execPath, [${JSON.stringify(join(repo, 'infra/docker/entrypoint.mjs'))}, 'main.mjs'], { stdio: 'ignore' });
+      const child = spawn(process.execPath, [...${JSON.stringify(flags)}, ${JSON.stringify(join(repo, 'infra/docker/entrypoint.mjs'))}, 'main.mjs'], { stdio: 'ignore' });
       let status = 0;
       for (let i = 0; i < 100 && status !== 200; i++) {
         await new Promise((r) => setTimeout(r, 100));

