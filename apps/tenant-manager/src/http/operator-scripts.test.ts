@@ -49,6 +49,21 @@ describe('projects', () => {
   });
 });
 
+describe('data-API settings', () => {
+  it("a PATCH answers the settings without the JWT secret, as Supabase's does (a script logging it leaks nothing); GET still has it", async () => {
+    const { jwt_secret } = (await call('GET', '/v1/projects/script-one/postgrest')).json();
+    expect(jwt_secret).toEqual(expect.any(String));
+    const changed = await call('PATCH', '/v1/projects/script-one/postgrest', { max_rows: 500 });
+    expect(changed.statusCode).toBe(200);
+    expect(changed.json()).toEqual({ db_schema: 'public', max_rows: 500, db_aggregates_enabled: false });
+    expect(changed.body).not.toContain(jwt_secret);
+    expect((await call('GET', '/v1/projects/script-one/postgrest')).json()).toEqual({
+      ...changed.json(),
+      jwt_secret,
+    });
+  });
+});
+
 describe('a POST or DELETE that takes no body', () => {
   it('is served when a client sends content-type: application/json with an empty body, as curl -H and many HTTP libraries do', async () => {
     const json = { 'content-type': 'application/json' };

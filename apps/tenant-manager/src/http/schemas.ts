@@ -188,14 +188,16 @@ export const PlatformUsage = Type.Object({
   ),
 });
 
-export const PostgrestConfig = Type.Object({
+/** What `PATCH /postgrest` answers (no secret, as Supabase's). */
+export const PostgrestSettings = Type.Object({
   db_schema: Type.String({ description: 'The exposed schemas, comma-separated; the first is the default' }),
   max_rows: Type.Integer({ description: 'Most rows one response returns (PostgREST db-max-rows)' }),
   db_aggregates_enabled: Type.Boolean({
     description: "Supaplane's extension: PostgREST's db-aggregates-enabled (count(), sum(), … in select)",
   }),
-  jwt_secret: Type.String(),
 });
+
+export const PostgrestConfig = Type.Object({ ...PostgrestSettings.properties, jwt_secret: Type.String() });
 
 /** Any subset (at least one field); Supabase's PATCH /v1/projects/{ref}/postgrest plus the aggregates switch. */
 export const PostgrestConfigPatchBody = Body(

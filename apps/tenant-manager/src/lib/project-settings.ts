@@ -192,8 +192,8 @@ export interface PostgrestPatch {
  * `PATCH /v1/projects/:ref/postgrest`: the exposed schemas, the row cap and whether aggregates are
  * allowed (only the fields present change). ACTIVE_HEALTHY or PAUSED only (409 otherwise); the
  * version grows and gateways are told (`postgrest-updated`), so the next request a gateway forwards
- * carries the new version and the rest function re-reads its config before serving it. Answers like
- * `GET /postgrest`.
+ * carries the new version and the rest function re-reads its config before serving it. Answers the
+ * settings as `GET /postgrest` does, without the JWT secret.
  */
 export async function updatePostgrestConfig(ctx: Context, ref: string, patch: PostgrestPatch) {
   const schemas = patch.db_schema === undefined ? null : parseSchemaList(patch.db_schema);
@@ -211,14 +211,21 @@ export async function updatePostgrestConfig(ctx: Context, ref: string, patch: Po
     'data-API settings updated',
   );
   await ctx.invalidator.project(ref, 'postgrest-updated');
-  return postgrestConfig(ctx, row);
+  return postgrestSettings(row);
 }
 
-function postgrestConfig(ctx: Context, row: ProjectRow) {
+/** The data-API settings alone: what a PATCH answers (Supabase's PATCH answers no secret either). */
+function postgrestSettings(row: ProjectRow) {
   return {
     db_schema: row.db_schemas.join(','),
     max_rows: row.max_rows,
     db_aggregates_enabled: row.db_aggregates_enabled,
+  };
+}
+
+function postgrestConfig(ctx: Context, row: ProjectRow) {
+  return {
+    ...postgrestSettings(row),
     jwt_secret: ctx.box.open(row.jwt_secret_enc, secretAad.jwtSecret(row.id)),
   };
 }

@@ -18,6 +18,7 @@ import {
   NewProjectBody,
   PostgrestConfig,
   PostgrestConfigPatchBody,
+  PostgrestSettings,
   Project,
   ProjectPatchBody,
   RefParams,
@@ -160,10 +161,10 @@ export const projectRoutes: FastifyPluginAsyncTypebox<ProjectRoutesOptions> = as
       schema: {
         tags,
         summary:
-          'Change the data-API settings (only the fields present; ACTIVE_HEALTHY or PAUSED); running functions pick them up with the next request',
+          'Change the data-API settings (only the fields present; ACTIVE_HEALTHY or PAUSED); running functions pick them up with the next request. Answers them without the JWT secret',
         params: RefParams,
         body: PostgrestConfigPatchBody,
-        response: { 200: PostgrestConfig, ...errors },
+        response: { 200: PostgrestSettings, ...errors },
       },
     },
     (request) => updatePostgrestConfig(ctx, request.params.ref, request.body),
