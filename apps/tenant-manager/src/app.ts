@@ -179,6 +179,8 @@ function baseServer(logger: PinoLogger, bodyLimit: number) {
     requestTimeout: 60_000,
     keepAliveTimeout: 5_000,
     return503OnClosing: true,
+    // `/v1/projects/` is `/v1/projects`, as Supabase's API (Express) routes it.
+    routerOptions: { ignoreTrailingSlash: true },
   }).withTypeProvider<TypeBoxTypeProvider>();
   acceptEmptyJsonBodies(app);
   return app;

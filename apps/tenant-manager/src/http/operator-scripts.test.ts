@@ -26,6 +26,15 @@ const call = (
   });
 
 describe('projects', () => {
+  it('a URL ending in a slash is the same route, as Supabase (Express) serves it', async () => {
+    expect((await call('GET', '/v1/projects/')).statusCode).toBe(200);
+    const one = await call('GET', '/v1/projects/script-one/');
+    expect(one.statusCode, one.body).toBe(200);
+    expect(one.json().ref).toBe('script-one');
+    expect((await call('GET', '/v1/projects/script-one/api-keys/?reveal=true')).statusCode).toBe(200);
+    expect((await call('GET', '/v2/nothing/')).json().code).toBe('route_not_found');
+  });
+
   it('GET /v1/projects answers every project, as Supabase does, and pages only when asked', async () => {
     // 120 more project rows, copies of script-one under other refs (no databases: only the list reads them).
     await h.db.query(
