@@ -58,6 +58,10 @@ create table public.nums (id int primary key, big bigint, num numeric, j jsonb, 
 create function public.echo_big(n bigint, j jsonb) returns text language sql immutable as $$ select n::text || ' ' || j::text $$;
 create function public.isolation_level() returns text language sql stable
   set default_transaction_isolation = 'serializable' as $$ select current_setting('transaction_isolation') $$;
+create table public.colpriv (id int primary key, pub text, secret text);
+revoke all on public.colpriv from anon, authenticated;
+grant select (id, pub), insert, update on public.colpriv to anon, authenticated;
+create view public.renamed as select id as thing_id, name as label from public.things;
 create schema other;
 grant usage on schema other to anon, authenticated, service_role;
 create table other.gadgets (id int primary key, name text not null);
@@ -464,6 +468,76 @@ describe('rpc shapes', () => {
     const one = await project.service.rpc('one_record');
     expect(one.error).toBeNull();
     expect(one.data).toEqual({ id: 1, name: 'one' });
+  });
+});
+
+describe('column privileges (GRANT SELECT (id, pub))', () => {
+  it('a write returns only the columns it selects, plus the key (PostgREST RETURNING); select() of all → 42501', async () => {
+    const anon = supabaseFor(project.a.ref, project.a.publishableKey);
+    const inserted = await anon.from('colpriv').insert({ id: 1, pub: 'p', secret: 's' }).select('id, pub');
+    expect(inserted.error).toBeNull();
+    expect(inserted.data).toEqual([{ id: 1, pub: 'p' }]);
+    const minimal = await anon.from('colpriv').insert({ id: 2, pub: 'p', secret: 's' });
+    expect(minimal.error).toBeNull();
+    expect(minimal.status).toBe(201);
+    const updated = await anon.from('colpriv').update({ secret: 't' }).eq('id', 1).select('pub');
+    expect(updated.error).toBeNull();
+    expect(updated.data).toEqual([{ pub: 'p' }]);
+    const all = await anon.from('colpriv').insert({ id: 3, pub: 'p' }).select();
+    expect(all.status).toBe(401);
+    expect(all.error).toEqual({
+      code: '42501',
+      details: null,
+      hint: null,
+      message: 'permission denied for table colpriv',
+    });
+    expect(await sql(project.a.ref, 'select id, secret from public.colpriv order by id')).toEqual([
+      { id: 1, secret: 't' },
+      { id: 2, secret: 's' },
+    ]);
+  });
+});
+
+describe('more write answers', () => {
+  it('return=headers-only → 201, the Location of the row, no body (spec: InsertSpec)', async () => {
+    const res = await rest(project.a.ref, 'things', {
+      method: 'POST',
+      key: project.a.secretKey,
+      headers: { prefer: 'return=headers-only' },
+      body: { id: 70, name: 'loc' },
+    });
+    expect(res.status).toBe(201);
+    expect(res.headers.location).toBe('/things?id=eq.70');
+    expect(res.text).toBe('');
+  });
+
+  it('upsert through a view whose key column is renamed (PostgREST reads a view key through its columns)', async () => {
+    const first = await project.service.from('renamed').upsert({ thing_id: 71, label: 'r' }).select();
+    expect(first.error).toBeNull();
+    expect(first.status).toBe(201);
+    expect(first.data).toEqual([{ thing_id: 71, label: 'r' }]);
+    const again = await project.service.from('renamed').upsert({ thing_id: 71, label: 'r2' }).select();
+    expect(again.error).toBeNull();
+    expect(again.status).toBe(200);
+    expect(again.data).toEqual([{ thing_id: 71, label: 'r2' }]);
+  });
+
+  it('JSON arrows on a composite column in select and filters (PostgREST #1543)', async () => {
+    await sql(project.a.ref, "insert into public.things (id, name, pos) values (72, 'p', row(8, 9))");
+    const { data, error } = await project.service.from('things').select('id, x:pos->x').eq('pos->>y', '9');
+    expect(error).toBeNull();
+    expect(data).toEqual([{ id: 72, x: 8 }]);
+  });
+
+  it('rpc with head and an exact count runs the function and counts its rows', async () => {
+    const head = await project.service.rpc('many_things', {}, { head: true, count: 'exact' });
+    expect(head.error).toBeNull();
+    expect(head.data).toBeNull();
+    const [{ n }] = (await sql<{ n: number }>(
+      project.a.ref,
+      'select count(*)::int n from public.things',
+    )) as [{ n: number }];
+    expect(head.count).toBe(n);
   });
 });
 

@@ -43,6 +43,35 @@ function returningSelect(
   return `WITH pgrst_source AS (${cte}) ${wrapRows(inner, 'NULL::bigint', ctx.csv && ret === 'representation', rowsBody(ctx), extra)}`;
 }
 
+/**
+ * The RETURNING list of a write whose rows come back: as PostgREST, only the columns the select
+ * names, the key (for Location) and the columns of the relation's foreign keys when it embeds, so
+ * a role with SELECT on those columns alone may write and read them back; `*` when the select has
+ * `*`, a computed field or relationship (a function of the whole row), or an aggregate.
+ */
+function returningList(
+  ctx: PlanContext,
+  relation: Relation,
+  alias: string | undefined,
+  ret: ReturnPreference,
+  extra: readonly string[] = [],
+): string {
+  const prefix = alias === undefined ? '' : `${ident(alias)}.`;
+  const select: readonly SelectItem[] = ret === 'headers-only' ? [] : ctx.query.select;
+  const names = new Set([...relation.pk, ...extra]);
+  for (const item of select) {
+    if (item.kind === 'column' && relation.columns.has(item.field.name)) names.add(item.field.name);
+    else if (item.kind === 'embed' && !relation.computed.has(item.name)) {
+      for (const fk of ctx.cache.foreignKeys) {
+        const from = fk.fromSchema === relation.schema && fk.fromTable === relation.name;
+        const to = fk.toSchema === relation.schema && fk.toTable === relation.name;
+        for (const c of [...(from ? fk.fromColumns : []), ...(to ? fk.toColumns : [])]) names.add(c);
+      }
+    } else return `${prefix}*`;
+  }
+  return [...names].map((c) => prefix + ident(c)).join(', ') || '1';
+}
+
 export interface InsertOptions {
   readonly rows: Record<string, unknown>[];
   readonly columns: readonly string[];
@@ -104,7 +133,8 @@ export function planInsert(ctx: PlanContext, relation: Relation, options: Insert
   const extra = countsInserted
     ? `, (SELECT ${inserted('pgrst_written')} FROM pgrst_source AS pgrst_written) AS inserted`
     : '';
-  const sql = returningSelect(ctx, relation, options.ret, `${insert} RETURNING *`, extra);
+  const returning = returningList(ctx, relation, undefined, options.ret, options.upsert?.onConflict);
+  const sql = returningSelect(ctx, relation, options.ret, `${insert} RETURNING ${returning}`, extra);
   checkUnusedLevels(ctx);
   return { statement: { sql, params: ctx.params.values }, returning: true, countsInserted };
 }
@@ -141,7 +171,9 @@ function finishWrite(
   where: string,
 ): WritePlan {
   const full =
-    ret === 'minimal' ? sql : returningSelect(ctx, relation, ret, `${sql} RETURNING ${ident(alias)}.*`);
+    ret === 'minimal'
+      ? sql
+      : returningSelect(ctx, relation, ret, `${sql} RETURNING ${returningList(ctx, relation, alias, ret)}`);
   checkUnusedLevels(ctx);
   // Hosted Supabase loads pg-safeupdate into the data API's sessions, whatever the role: a write
   // with no WHERE of its own (no root filter, no limit; RLS and filters on embeds do not count)

@@ -444,4 +444,52 @@ describe('writes', () => {
     });
     expect(del.json).toEqual([{ task: 'a3' }]);
   });
+
+  it('returns only the columns asked for (and the key), so column privileges allow it, as PostgREST', async () => {
+    await ownerQuery(`
+      CREATE TABLE w_cols (id int PRIMARY KEY, pub text, secret text, parent_id int REFERENCES w_parents(id));
+      REVOKE ALL ON w_cols FROM authenticated;
+      GRANT SELECT (id, pub, parent_id), INSERT, UPDATE, DELETE ON w_cols TO authenticated;`);
+    const user = { ...(await bearer('authenticated', USER_C)), prefer: 'return=representation' };
+    const inserted = await t.call('POST', '/w_cols?select=pub', {
+      headers: user,
+      body: { id: 1, pub: 'p', secret: 's', parent_id: 1 },
+    });
+    expect(inserted.status, inserted.body.toString()).toBe(201);
+    expect(inserted.json).toEqual([{ pub: 'p' }]);
+    const embedded = await t.call('POST', '/w_cols?select=id,parent:w_parents(name)', {
+      headers: user,
+      body: { id: 2, secret: 's', parent_id: 2 },
+    });
+    expect(embedded.status, embedded.body.toString()).toBe(201);
+    expect(embedded.json).toEqual([{ id: 2, parent: { name: 'p2' } }]);
+    const located = await t.call('POST', '/w_cols', {
+      headers: { ...user, prefer: 'return=headers-only' },
+      body: { id: 3, secret: 's' },
+    });
+    expect(located.status).toBe(201);
+    expect(located.headers.location).toBe('/w_cols?id=eq.3');
+    const merged = await t.call('POST', '/w_cols?select=id,pub', {
+      headers: { ...user, prefer: 'return=representation,resolution=merge-duplicates' },
+      body: [{ id: 3, pub: 'm' }],
+    });
+    expect(merged.status, merged.body.toString()).toBe(200);
+    expect(merged.json).toEqual([{ id: 3, pub: 'm' }]);
+    const patched = await t.call('PATCH', '/w_cols?id=eq.1&select=pub', {
+      headers: user,
+      body: { secret: 't' },
+    });
+    expect(patched.status, patched.body.toString()).toBe(200);
+    expect(patched.json).toEqual([{ pub: 'p' }]);
+    const deleted = await t.call('DELETE', '/w_cols?id=eq.2&select=id', { headers: user });
+    expect(deleted.json).toEqual([{ id: 2 }]);
+    // every column (select=*, or none given) still needs SELECT on every column
+    const all = await t.call('POST', '/w_cols', { headers: user, body: { id: 4 } });
+    expect(all.status).toBe(403);
+    expect(all.json).toMatchObject({ code: '42501', message: 'permission denied for table w_cols' });
+    expect(await adminQuery('SELECT id, pub, secret FROM w_cols ORDER BY id')).toEqual([
+      { id: 1, pub: 'p', secret: 't' },
+      { id: 3, pub: 'm', secret: 's' },
+    ]);
+  });
 });
