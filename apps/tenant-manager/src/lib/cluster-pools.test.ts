@@ -77,7 +77,6 @@ describe('a worker cluster that goes down', () => {
     const pool = adminPool(conn, 2);
     const client = await pool.connect();
     try {
-      client.on('error', () => {});
       const cutOff = client.query(`SELECT pg_sleep(30) -- taken-connection`);
       await running('taken-connection');
       worker.down();
@@ -85,6 +84,28 @@ describe('a worker cluster that goes down', () => {
       await expectWorkerClusterOutage(client.query('SELECT 1'));
     } finally {
       client.release(true);
+      await pool.end();
+    }
+  });
+
+  // pg emits a connection dropped between queries as `error` on the client; with nobody listening
+  // that event would end the process (seen when the local stack stopped mid spare-database refill).
+  it('between two queries, on a connection taken from the admin pool or a one-off client, crashes nothing: the next query fails as the outage', async () => {
+    const pool = adminPool(conn, 2);
+    const taken = await pool.connect();
+    const oneOff = connectTo(conn, 'postgres');
+    await oneOff.connect();
+    try {
+      await taken.query('SELECT 1');
+      await oneOff.query('SELECT 1');
+      const ended = Promise.all([taken, oneOff].map((c) => new Promise((r) => c.once('end', r))));
+      worker.down();
+      await ended;
+      await expectWorkerClusterOutage(taken.query('SELECT 1'));
+      await expectWorkerClusterOutage(oneOff.query('SELECT 1'));
+    } finally {
+      taken.release(true);
+      await oneOff.end().catch(() => {});
       await pool.end();
     }
   });
@@ -111,7 +132,6 @@ describe('a worker cluster that goes down', () => {
   for (const [form, run] of Object.entries(cutOffBy)) {
     it(`is the failure of a one-off client's query (${form}) cut off by the outage`, async () => {
       const client = connectTo(conn, 'postgres');
-      client.on('error', () => {});
       await client.connect();
       try {
         const tag = `one-off ${form}`;

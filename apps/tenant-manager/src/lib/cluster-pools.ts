@@ -99,8 +99,15 @@ export class WorkerClusterClient extends pg.Client {
     super(config);
     markFailures(this, 'connect');
     markFailures(this, 'query');
+    // A connection dropped between queries (a failover, a cluster restart, the local stack stopping)
+    // is emitted as `error`, and with no listener that ends the process: a one-off client and a
+    // client taken from a pool have none. Nothing is lost by listening: a query running then gets the
+    // error itself, and the next one fails as the worker cluster's outage.
+    this.on('error', ignoreIdleError);
   }
 }
+
+const ignoreIdleError = () => {};
 
 type Callback = (error: unknown, ...results: unknown[]) => void;
 
