@@ -62,6 +62,15 @@ create table public.colpriv (id int primary key, pub text, secret text);
 revoke all on public.colpriv from anon, authenticated;
 grant select (id, pub), insert, update on public.colpriv to anon, authenticated;
 create view public.renamed as select id as thing_id, name as label from public.things;
+create function public.req_info() returns json language sql stable as $$
+  select json_build_object('app', current_setting('request.headers', true)::json->>'x-app',
+    'method', current_setting('request.method', true), 'path', current_setting('request.path', true),
+    'role', current_user, 'claims_role', current_setting('request.jwt.claims', true)::json->>'role') $$;
+create table public.stamps (id int primary key, at timestamptz not null);
+create function public.pt_sum(p public.pt) returns int language sql immutable as $$ select p.x + p.y $$;
+create function public.pts_sum(ps public.pt[]) returns int language sql immutable
+  as $$ select sum(x + y)::int from unnest(ps) $$;
+create function public.mood_list(ms public.mood[]) returns text language sql immutable as $$ select ms::text $$;
 create schema other;
 grant usage on schema other to anon, authenticated, service_role;
 create table other.gadgets (id int primary key, name text not null);
@@ -469,6 +478,23 @@ describe('rpc shapes', () => {
     expect(one.error).toBeNull();
     expect(one.data).toEqual({ id: 1, name: 'one' });
   });
+
+  it('a JSON object for a composite argument, arrays of composites and enums (PostgREST reads arguments with json_to_record)', async () => {
+    const one = await project.service.rpc('pt_sum', { p: { x: 1, y: 2 } });
+    expect(one.error).toBeNull();
+    expect(one.data).toBe(3);
+    const many = await project.service.rpc('pts_sum', {
+      ps: [
+        { x: 1, y: 2 },
+        { x: 3, y: 4 },
+      ],
+    });
+    expect(many.error).toBeNull();
+    expect(many.data).toBe(10);
+    const moods = await project.service.rpc('mood_list', { ms: ['ok', 'sad'] });
+    expect(moods.error).toBeNull();
+    expect(moods.data).toBe('{ok,sad}');
+  });
 });
 
 describe('column privileges (GRANT SELECT (id, pub))', () => {
@@ -538,6 +564,71 @@ describe('more write answers', () => {
       'select count(*)::int n from public.things',
     )) as [{ n: number }];
     expect(head.count).toBe(n);
+  });
+});
+
+describe('request context and preferences', () => {
+  it('request.headers, request.method and request.path as PostgREST sets them, read in a function', async () => {
+    const client = supabaseFor(project.a.ref, project.a.publishableKey, undefined, { 'X-App': 'hello' });
+    const get = await client.rpc('req_info', {}, { get: true });
+    expect(get.error).toBeNull();
+    expect(get.data).toEqual({
+      app: 'hello',
+      method: 'GET',
+      path: '/rpc/req_info',
+      role: 'anon',
+      claims_role: 'anon',
+    });
+    const post = await client.rpc('req_info');
+    expect(post.data).toMatchObject({ method: 'POST', path: '/rpc/req_info' });
+  });
+
+  it('Prefer: timezone on a write renders the returned timestamptz in that zone', async () => {
+    const res = await rest(project.a.ref, 'stamps?select=at', {
+      method: 'POST',
+      key: project.a.secretKey,
+      headers: { prefer: 'return=representation, timezone=America/Los_Angeles' },
+      body: { id: 1, at: '2026-01-01T12:00:00Z' },
+    });
+    expect(res.status).toBe(201);
+    expect(res.json()).toEqual([{ at: '2026-01-01T04:00:00-08:00' }]);
+    expect(res.headers['preference-applied']).toBe('return=representation, timezone=America/Los_Angeles');
+  });
+
+  it('csv() on an insert returns the written rows as CSV', async () => {
+    const r = await project.service
+      .from('stamps')
+      .insert({ id: 2, at: '2026-01-01T00:00:00Z' })
+      .select('id')
+      .csv();
+    expect(r.error).toBeNull();
+    expect(r.data).toBe('id\n2');
+  });
+
+  it('single() on a set-returning rpc; count on a scalar rpc is 1 (Content-Range 0-0/1)', async () => {
+    const one = await project.service.rpc('thing_table', { min_id: 3 }).eq('id', 3).single();
+    expect(one.data).toEqual({ id: 3, label: 'THREE' });
+    const c = await project.service.rpc('greet', {}, { count: 'exact' });
+    expect(c.data).toBe('hello world!');
+    expect(c.count).toBe(1);
+  });
+
+  it('upsert with defaultToNull: false and rows of different keys (missing=default on a merge)', async () => {
+    const r = await project.service
+      .from('pairs')
+      .upsert(
+        [
+          { a: 7, b: 7, v: 'x' },
+          { a: 8, b: 8 },
+        ],
+        { onConflict: 'a,b', defaultToNull: false },
+      )
+      .select('a, b, v');
+    expect(r.error).toBeNull();
+    expect(r.data).toEqual([
+      { a: 7, b: 7, v: 'x' },
+      { a: 8, b: 8, v: null },
+    ]);
   });
 });
 

@@ -1,4 +1,4 @@
-import { apiError, cacheMiss } from './errors.js';
+import { apiError, cacheMiss, isObject } from './errors.js';
 import { JsonNumber, jsonText } from './json-number.js';
 import type { Column, Routine, SchemaCache } from './schema-cache.js';
 import { closest, editDistance, qualifiedKey } from './schema-cache.js';
@@ -166,6 +166,23 @@ function argValue(value: unknown, type: string): unknown {
   return String(value);
 }
 
+/** An object inside an argument's JSON value (a composite, an array of them, nested JSON). */
+const holdsObject = (value: unknown): boolean =>
+  Array.isArray(value) ? value.some(holdsObject) : isObject(value) && !Buffer.isBuffer(value);
+
+/**
+ * An argument as SQL. A JSON value holding objects (a composite, an array of composites, jsonb[]) is
+ * read by Postgres into the argument's type as PostgREST reads every argument (json_to_record);
+ * anything else is sent as the text the type parses.
+ */
+function argSql(ctx: PlanContext, value: unknown, type: string): string {
+  if (type !== 'json' && type !== 'jsonb' && holdsObject(value)) {
+    const json = ctx.params.add(jsonText({ v: value }));
+    return `(SELECT pgrst_arg.v FROM json_to_record(${json}::json) AS pgrst_arg(v ${type}))`;
+  }
+  return `${ctx.params.add(argValue(value, type))}::${type}`;
+}
+
 export function routineCall(
   ctx: PlanContext,
   routine: Routine,
@@ -185,7 +202,7 @@ export function routineCall(
     let value = args[arg.name];
     // A variadic argument takes a list; a single value is a list of one.
     if (arg.variadic && value !== null && !Array.isArray(value)) value = [value];
-    const sql = `${ident(arg.name)} := ${ctx.params.add(argValue(value, arg.type))}::${arg.type}`;
+    const sql = `${ident(arg.name)} := ${argSql(ctx, value, arg.type)}`;
     parts.push(arg.variadic ? `VARIADIC ${sql}` : sql);
   }
   return `${fn}(${parts.join(', ')})`;

@@ -17,6 +17,40 @@ describe('rpc', () => {
     expect(single.json).toEqual({ name: 'Ursula' });
   });
 
+  it('reads a JSON object or array argument as Postgres reads JSON into the type (json_to_record, as PostgREST)', async () => {
+    await ownerQuery(`
+      CREATE TYPE rpc_pt AS (x int, y int);
+      CREATE TYPE rpc_mood AS ENUM ('sad', 'ok');
+      CREATE FUNCTION rpc_pt_sum(p rpc_pt) RETURNS int LANGUAGE sql IMMUTABLE AS $$ SELECT p.x + p.y $$;
+      CREATE FUNCTION rpc_pts_sum(ps rpc_pt[], moods rpc_mood[]) RETURNS text LANGUAGE sql IMMUTABLE
+        AS $$ SELECT sum(x + y)::text || ' ' || moods::text FROM unnest(ps) $$;
+      CREATE FUNCTION rpc_nested(grid int[], tags text[], docs jsonb[]) RETURNS text LANGUAGE sql IMMUTABLE
+        AS $$ SELECT grid::text || ' ' || tags::text || ' ' || docs::text $$;`);
+    const one = await t.call('POST', '/rpc/rpc_pt_sum', { body: { p: { x: 1, y: 2 } } });
+    expect(one.status, one.body.toString()).toBe(200);
+    expect(one.json).toBe(3);
+    const many = await t.call('POST', '/rpc/rpc_pts_sum', {
+      body: { ps: [{ x: 1, y: 2 }, null, { x: 3, y: 4 }], moods: ['ok', 'sad'] },
+    });
+    expect(many.status, many.body.toString()).toBe(200);
+    expect(many.json).toBe('10 {ok,sad}');
+    const nested = await t.call('POST', '/rpc/rpc_nested', {
+      body: {
+        grid: [
+          [1, 2],
+          [3, null],
+        ],
+        tags: ['a,b', 'c "d"'],
+        docs: [{ k: [1] }, 'str'],
+      },
+    });
+    expect(nested.status, nested.body.toString()).toBe(200);
+    expect(nested.json).toBe('{{1,2},{3,NULL}} {"a,b","c \\"d\\""} {"{\\"k\\": [1]}","\\"str\\""}');
+    // a string is still the type's own text form
+    const text = await t.call('GET', '/rpc/rpc_pt_sum?p=(5,6)');
+    expect(text.json).toBe(11);
+  });
+
   it('answers a scalar NULL as JSON null, and as an empty body under a raw media type', async () => {
     await ownerQuery(
       `CREATE FUNCTION nothing_here() RETURNS text LANGUAGE sql STABLE AS $$ SELECT NULL::text $$`,
