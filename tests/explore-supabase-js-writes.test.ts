@@ -525,7 +525,7 @@ describe('column privileges (GRANT SELECT (id, pub))', () => {
 });
 
 describe('more write answers', () => {
-  it('return=headers-only → 201, the Location of the row, no body (spec: InsertSpec)', async () => {
+  it('return=headers-only → 201, the Location of a single inserted row, no body (spec: InsertSpec)', async () => {
     const res = await rest(project.a.ref, 'things', {
       method: 'POST',
       key: project.a.secretKey,
@@ -535,6 +535,18 @@ describe('more write answers', () => {
     expect(res.status).toBe(201);
     expect(res.headers.location).toBe('/things?id=eq.70');
     expect(res.text).toBe('');
+    // only for exactly one row (Statements.hs: count = 1)
+    const two = await rest(project.a.ref, 'things', {
+      method: 'POST',
+      key: project.a.secretKey,
+      headers: { prefer: 'return=headers-only' },
+      body: [
+        { id: 74, name: 'a' },
+        { id: 75, name: 'b' },
+      ],
+    });
+    expect(two.status).toBe(201);
+    expect(two.headers.location).toBeUndefined();
   });
 
   it('upsert through a view whose key column is renamed (PostgREST reads a view key through its columns)', async () => {

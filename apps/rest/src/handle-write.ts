@@ -1,6 +1,7 @@
 import { apiError, isObject } from './errors.js';
 import { planDelete, planInsert, planUpdate, type ReturnPreference, type WritePlan } from './plan-write.js';
 import { type ParsedQuery, parseQuery } from './query-parser.js';
+import { parseJsonExact } from './json-number.js';
 import { bodyFormat, invalidBody, parseBody } from './request-body.js';
 import { planContext, type RequestContext, type RestResponse } from './request-context.js';
 import { APPLIED_BY, type PreferenceKey } from './request-headers.js';
@@ -133,9 +134,10 @@ export async function write(ctx: RequestContext, relation: Relation): Promise<Re
     status = upsertStatus(writePlan.countsInserted ? Number(results[0]!.rows[0]?.[5] ?? 0) : undefined);
     if (ret === 'headers-only') {
       if (ctx.media === 'object' && row.n !== 1) throw singularError(row.n);
-      const first = (JSON.parse(row.body) as Record<string, unknown>[])[0];
+      // As PostgREST: a Location for exactly one row, its key read with every digit.
+      const first = (parseJsonExact(row.body) as Record<string, unknown>[])[0];
       const headers = rangeHeader(row.n);
-      if (first && relation.pk.length) {
+      if (first && row.n === 1 && relation.pk.length) {
         const q = relation.pk.map(
           (c) => `${encodeURIComponent(c)}=eq.${encodeURIComponent(String(first[c]))}`,
         );

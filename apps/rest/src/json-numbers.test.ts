@@ -36,6 +36,7 @@ describe('numbers reach Postgres with every digit', () => {
   let t: TestEngine;
   beforeAll(async () => {
     await ownerQuery(`
+      CREATE TABLE jn_keys (id bigint PRIMARY KEY);
       CREATE TABLE jn_nums (id int PRIMARY KEY, big bigint, num numeric, j jsonb, t text, i int);
       CREATE FUNCTION jn_echo(n bigint, j jsonb, a numeric[]) RETURNS text LANGUAGE sql IMMUTABLE
         AS $$ SELECT n::text || ' ' || j::text || ' ' || a::text $$;
@@ -74,6 +75,15 @@ describe('numbers reach Postgres with every digit', () => {
     });
     expect(defaulted.status).toBe(201);
     expect((await stored(3))[0]?.big).toBe(BIG);
+  });
+
+  it("the Location of an inserted row names its key's every digit", async () => {
+    const res = await t.call('POST', '/jn_keys', {
+      headers: { prefer: 'return=headers-only' },
+      body: `{"id":${BIG}}`,
+    });
+    expect(res.status).toBe(201);
+    expect(res.headers.location).toBe(`/jn_keys?id=eq.${BIG}`);
   });
 
   it('a number Postgres would refuse for the column is refused, as PostgREST: 1.0 in an int → 22P02', async () => {

@@ -94,6 +94,13 @@ describe('writes', () => {
     expect(headersOnly.status).toBe(201);
     expect(headersOnly.headers.location).toBe(`/w_items?id=eq.${id}`);
     expect(headersOnly.body).toBe('');
+    // As PostgREST, a Location only when exactly one row was inserted.
+    const two = await t.call('POST', '/w_items', {
+      headers: { prefer: 'return=headers-only' },
+      body: [{ name: 'h2' }, { name: 'h3' }],
+    });
+    expect(two.status).toBe(201);
+    expect(two.headers.location).toBeUndefined();
   });
 
   it('gives rows missing a column under missing=default its default: identity, domain, a view base column', async () => {
