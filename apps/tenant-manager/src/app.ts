@@ -25,6 +25,7 @@ import { findProjectRow } from './lib/projects.js';
 import { type ReconcileSummary, reconcileRestFunctions } from './lib/rest-functions.js';
 import { installErrorHandling, validationMessage } from './http/errors.js';
 import { takesNoBody } from './http/schemas.js';
+import { strictBodyTypes } from './http/strict-body.js';
 import { clusterRoutes } from './http/routes/clusters.js';
 import { usageRoutes } from './http/routes/usage.js';
 import { internalRoutes } from './http/routes/internal.js';
@@ -183,6 +184,7 @@ function baseServer(logger: PinoLogger, bodyLimit: number) {
     routerOptions: { ignoreTrailingSlash: true },
   }).withTypeProvider<TypeBoxTypeProvider>();
   acceptEmptyJsonBodies(app);
+  strictBodyTypes(app);
   return app;
 }
 

@@ -251,3 +251,74 @@ describe('signing keys', () => {
     expect(await count()).toBe(before + 4);
   });
 });
+
+describe('a body field of the wrong JSON type', () => {
+  it('is refused (400 naming it) rather than converted: true is no max_rows of 1, "true" no boolean, 1 no name', async () => {
+    const before = (await call('GET', '/v1/projects/script-one')).json();
+    const settings = (await call('GET', '/v1/projects/script-one/postgrest')).json();
+    for (const [method, url, payload, message] of [
+      ['PATCH', '/v1/projects/script-one/postgrest', { max_rows: true }, 'body/max_rows must be integer'],
+      [
+        'PATCH',
+        '/v1/projects/script-one/postgrest',
+        { db_aggregates_enabled: 'true' },
+        'body/db_aggregates_enabled must be boolean',
+      ],
+      [
+        'PATCH',
+        '/v1/projects/script-one/postgrest',
+        { db_aggregates_enabled: null },
+        'body/db_aggregates_enabled must be boolean',
+      ],
+      [
+        'PATCH',
+        '/v1/projects/script-one',
+        { limits: { db_size_mb: true } },
+        'body/limits/db_size_mb must be integer',
+      ],
+      [
+        'PATCH',
+        '/v1/projects/script-one',
+        { limits: { db_connections: '5' } },
+        'body/limits/db_connections must be integer',
+      ],
+      ['PATCH', '/v1/projects/script-one', { name: 1 }, 'body/name must be string'],
+      [
+        'POST',
+        '/v1/projects/script-one/api-keys',
+        { type: 'secret', name: false },
+        'body/name must be string',
+      ],
+      ['POST', '/v1/projects/script-one/secrets', [{ name: 'N', value: 1 }], 'body/0/value must be string'],
+      ['DELETE', '/v1/projects/script-one/secrets', { names: ['N'] }, 'body must be array'],
+      [
+        'POST',
+        '/v1/projects/script-one/database/query',
+        { query: 'select 1', read_only: 'yes' },
+        'body/read_only must be boolean',
+      ],
+    ] as const) {
+      const response = await call(method, url, payload);
+      expect(response.statusCode, `${method} ${url} ${JSON.stringify(payload)}`).toBe(400);
+      expect(response.json()).toEqual({ message, code: 'validation_failed' });
+    }
+    expect((await call('GET', '/v1/projects/script-one')).json()).toEqual(before);
+    expect((await call('GET', '/v1/projects/script-one/postgrest')).json()).toEqual(settings);
+    // null where a field is nullable, and any JSON where any is taken, still pass
+    const key = await call('POST', '/v1/projects/script-one/api-keys', {
+      type: 'secret',
+      name: 'typed',
+      description: null,
+    });
+    expect(key.statusCode).toBe(201);
+    const rows = await call('POST', '/v1/projects/script-one/database/query', {
+      query: 'select $1::jsonb as j, $2::int as n',
+      parameters: [{ a: [1, null] }, 7],
+    });
+    expect(rows.json()).toEqual([{ j: { a: [1, null] }, n: 7 }]);
+    const limits = await call('PATCH', '/v1/projects/script-one', {
+      limits: { requests_per_second: 5, burst: null },
+    });
+    expect(limits.json().limits).toMatchObject({ requests_per_second: 5, burst: 5 });
+  });
+});
