@@ -26,6 +26,20 @@ const call = (
   });
 
 describe('projects', () => {
+  it('a create in a region no worker cluster serves is a 400 naming the regions, not a 503 a script would retry forever', async () => {
+    const response = await call('POST', '/v1/projects', {
+      name: 'far',
+      ref: 'script-far',
+      region: 'us-east-1',
+    });
+    expect(response.statusCode).toBe(400);
+    expect(response.json()).toEqual({
+      message: 'no active worker cluster in region us-east-1 (regions: local)',
+      code: 'invalid_region',
+    });
+    expect((await call('GET', '/v1/projects/script-far')).statusCode).toBe(404);
+  });
+
   it('a URL ending in a slash is the same route, as Supabase (Express) serves it', async () => {
     expect((await call('GET', '/v1/projects/')).statusCode).toBe(200);
     const one = await call('GET', '/v1/projects/script-one/');

@@ -223,7 +223,10 @@ export async function insertProject(ctx: Context, input: NewProject): Promise<Pr
      LIMIT 1`,
     [input.cluster_id ?? null, input.region ?? null],
   );
-  if (!room.rowCount) throw new AppError(503, 'no worker cluster has room for a new project', 'no_capacity');
+  if (!room.rowCount) {
+    if (input.region !== undefined) await requireServedRegion(ctx, input.region, input.cluster_id);
+    throw new AppError(503, 'no worker cluster has room for a new project', 'no_capacity');
+  }
 
   const id = randomUUID();
   const now = ctx.clock.now();
@@ -257,6 +260,22 @@ export async function insertProject(ctx: Context, input: NewProject): Promise<Pr
     }
     throw error;
   }
+}
+
+/**
+ * A region no active cluster (or not the one asked for) is in is the caller's mistake, not a lack
+ * of room that frees up: 400 `invalid_region` naming the regions there are, where a 503 would be
+ * retried for ever.
+ */
+async function requireServedRegion(ctx: Context, region: string, clusterId: string | undefined) {
+  const { rows } = await ctx.db.query<{ region: string }>(
+    `SELECT DISTINCT region FROM tm.clusters WHERE status = 'active' AND ($1::uuid IS NULL OR id = $1)
+     ORDER BY region`,
+    [clusterId ?? null],
+  );
+  if (rows.some((row) => row.region === region)) return;
+  const served = rows.map((row) => row.region).join(', ') || 'none';
+  throw badRequest(`no active worker cluster in region ${region} (regions: ${served})`, 'invalid_region');
 }
 
 export async function getProject(ctx: Context, ref: string): Promise<Project> {
