@@ -54,7 +54,7 @@ create function public.one_record() returns record language sql stable
 create function public.one_pt() returns public.pt language sql immutable as $$ select row(3, 4)::public.pt $$;
 create function public.many_things() returns setof public.things language sql stable
   as $$ select * from public.things order by id $$;
-create table public.nums (id int primary key, big bigint, num numeric, j jsonb, t text);
+create table public.nums (id int primary key, big bigint, num numeric, j jsonb, t text, js json);
 create function public.echo_big(n bigint, j jsonb) returns text language sql immutable as $$ select n::text || ' ' || j::text $$;
 create function public.isolation_level() returns text language sql stable
   set default_transaction_isolation = 'serializable' as $$ select current_setting('transaction_isolation') $$;
@@ -223,6 +223,17 @@ describe('numbers from clients whose JSON numbers are exact (curl, supabase-py, 
     });
     expect(upserted.status, upserted.text).toBe(200);
     expect(upserted.text).toContain(`"big":${big}`);
+  });
+
+  it('a json column keeps the text sent: spacing, key order, repeated keys (Postgres json)', async () => {
+    const doc = '{"b": 1,  "a": [1,  2.50], "b": {"x" : null}}';
+    const res = await rest(project.a.ref, 'nums', {
+      method: 'POST',
+      key: project.a.secretKey,
+      body: `[{"id": 2, "js": ${doc}}]`,
+    });
+    expect(res.status, res.text).toBe(201);
+    expect(await sql(project.a.ref, 'select js::text from public.nums where id = 2')).toEqual([{ js: doc }]);
   });
 
   it('rpc arguments keep every digit (bigint and jsonb)', async () => {

@@ -20,6 +20,9 @@ export async function write(ctx: RequestContext, relation: Relation): Promise<Re
   // As in PostgREST, PUT and PATCH take the first row of a list (JSON array or CSV); PATCH takes
   // an empty list as an empty object (nothing to change).
   const firstRow = (v: unknown, empty: unknown) => (Array.isArray(v) ? (v.length ? v[0] : empty) : v);
+  // The JSON text sent, passed on as PostgREST does where the body is used whole: a json column
+  // then keeps it as written, and a large body is not serialised again.
+  const text = format === 'json' ? ctx.request.body?.toString() : undefined;
   let writePlan: WritePlan;
   let status: number;
   /** The preferences the write applies (Preference-Applied). */
@@ -45,6 +48,7 @@ export async function write(ctx: RequestContext, relation: Relation): Promise<Re
         : undefined;
     writePlan = planInsert(plan, relation, {
       rows,
+      ...(text !== undefined ? { rowsText: Array.isArray(body) ? text : `[${text}]` } : {}),
       columns,
       missingDefault: prefer.missing === 'default',
       ret,
@@ -66,7 +70,8 @@ export async function write(ctx: RequestContext, relation: Relation): Promise<Re
     status = ret === 'minimal' ? 204 : 201;
     applies = APPLIED_BY.put;
   } else if (method === 'PATCH') {
-    const body = firstRow(parseBody(ctx.request.body, format), {});
+    const parsed = parseBody(ctx.request.body, format);
+    const body = firstRow(parsed, {});
     if (!isObject(body)) throw invalidBody();
     const columns = query.columns ?? Object.keys(body);
     if (!columns.length) {
@@ -76,7 +81,7 @@ export async function write(ctx: RequestContext, relation: Relation): Promise<Re
         body: ret === 'minimal' ? '' : '[]',
       };
     }
-    writePlan = planUpdate(plan, relation, body, columns, ret);
+    writePlan = planUpdate(plan, relation, body, columns, ret, parsed === body ? text : undefined);
     status = ret === 'minimal' ? 204 : 200;
     applies = APPLIED_BY.update;
   } else {

@@ -37,6 +37,7 @@ describe('numbers reach Postgres with every digit', () => {
   beforeAll(async () => {
     await ownerQuery(`
       CREATE TABLE jn_keys (id bigint PRIMARY KEY);
+      CREATE TABLE jn_texts (id int PRIMARY KEY, js json);
       CREATE TABLE jn_nums (id int PRIMARY KEY, big bigint, num numeric, j jsonb, t text, i int);
       CREATE FUNCTION jn_echo(n bigint, j jsonb, a numeric[]) RETURNS text LANGUAGE sql IMMUTABLE
         AS $$ SELECT n::text || ' ' || j::text || ' ' || a::text $$;
@@ -75,6 +76,23 @@ describe('numbers reach Postgres with every digit', () => {
     });
     expect(defaulted.status).toBe(201);
     expect((await stored(3))[0]?.big).toBe(BIG);
+  });
+
+  it('a json column keeps the text it was sent (spacing, key order, repeated keys), as PostgREST passes the body on', async () => {
+    const doc = '{"b": 1,  "a": [1,  2.50], "b": {"x" : null}}';
+    const one = await t.call('POST', '/jn_texts', { body: `{"id": 1, "js": ${doc}}` });
+    expect(one.status, one.body.toString()).toBe(201);
+    const bulk = await t.call('POST', '/jn_texts', {
+      body: `[{"id": 2, "js": ${doc}}, {"id": 3, "js": [ ]}]`,
+    });
+    expect(bulk.status, bulk.body.toString()).toBe(201);
+    const patched = await t.call('PATCH', '/jn_texts?id=eq.3', { body: `{"js": ${doc}}` });
+    expect(patched.status).toBe(204);
+    expect(await adminQuery('SELECT id, js::text FROM jn_texts ORDER BY id')).toEqual([
+      { id: 1, js: doc },
+      { id: 2, js: doc },
+      { id: 3, js: doc },
+    ]);
   });
 
   it("the Location of an inserted row names its key's every digit", async () => {

@@ -74,6 +74,8 @@ function returningList(
 
 export interface InsertOptions {
   readonly rows: Record<string, unknown>[];
+  /** The rows as the JSON text the client sent, when they are all of its body (PostgREST passes that on). */
+  readonly rowsText?: string;
   readonly columns: readonly string[];
   readonly missingDefault: boolean;
   readonly upsert?: { readonly onConflict: readonly string[]; readonly ignore: boolean };
@@ -82,7 +84,7 @@ export interface InsertOptions {
 
 /** The rows to insert as a JSON parameter; with `missing=default`, each completed with the defaults it omits. */
 function jsonRows(ctx: PlanContext, relation: Relation, options: InsertOptions): string {
-  const rows = `${ctx.params.add(jsonText(options.rows))}::json`;
+  const rows = `${ctx.params.add(options.rowsText ?? jsonText(options.rows))}::json`;
   // `missing=default`, as in PostgREST: a row that omits a column gets the column's default,
   // evaluated for that row in the order sent (so a sequence's values follow the rows).
   const defaulted = options.missingDefault
@@ -145,13 +147,15 @@ export function planUpdate(
   body: Record<string, unknown>,
   columns: readonly string[],
   ret: ReturnPreference,
+  /** The body as the JSON text the client sent, when it is that one object. */
+  bodyText?: string,
 ): WritePlan {
   requireColumns(relation, columns);
   const alias = 'pgrst_t0';
   const target = qualified(relation.schema, relation.name);
   const where = renderRootWhere(ctx, relation, alias);
   const set = columns.map((c) => `${ident(c)} = pgrst_body.${ident(c)}`).join(', ');
-  const sql = `UPDATE ${target} AS ${ident(alias)} SET ${set} FROM (SELECT * FROM json_populate_record(NULL::${target}, ${ctx.params.add(jsonText(body))}::json)) AS pgrst_body${where}`;
+  const sql = `UPDATE ${target} AS ${ident(alias)} SET ${set} FROM (SELECT * FROM json_populate_record(NULL::${target}, ${ctx.params.add(bodyText ?? jsonText(body))}::json)) AS pgrst_body${where}`;
   return finishWrite(ctx, relation, sql, alias, ret, where);
 }
 
