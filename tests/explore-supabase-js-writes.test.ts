@@ -55,6 +55,7 @@ create function public.one_pt() returns public.pt language sql immutable as $$ s
 create function public.many_things() returns setof public.things language sql stable
   as $$ select * from public.things order by id $$;
 create table public.nums (id int primary key, big bigint, num numeric, j jsonb, t text, js json);
+create function public.echo_doc(json) returns text language sql immutable as $$ select $1::text $$;
 create function public.echo_big(n bigint, j jsonb) returns text language sql immutable as $$ select n::text || ' ' || j::text $$;
 create function public.isolation_level() returns text language sql stable
   set default_transaction_isolation = 'serializable' as $$ select current_setting('transaction_isolation') $$;
@@ -225,7 +226,7 @@ describe('numbers from clients whose JSON numbers are exact (curl, supabase-py, 
     expect(upserted.text).toContain(`"big":${big}`);
   });
 
-  it('a json column keeps the text sent: spacing, key order, repeated keys (Postgres json)', async () => {
+  it('a json column or json parameter keeps the text sent: spacing, key order, repeated keys (Postgres json)', async () => {
     const doc = '{"b": 1,  "a": [1,  2.50], "b": {"x" : null}}';
     const res = await rest(project.a.ref, 'nums', {
       method: 'POST',
@@ -234,6 +235,13 @@ describe('numbers from clients whose JSON numbers are exact (curl, supabase-py, 
     });
     expect(res.status, res.text).toBe(201);
     expect(await sql(project.a.ref, 'select js::text from public.nums where id = 2')).toEqual([{ js: doc }]);
+    // and so does a function's one unnamed json parameter, given the whole body
+    const echoed = await rest(project.a.ref, 'rpc/echo_doc', {
+      method: 'POST',
+      key: project.a.secretKey,
+      body: doc,
+    });
+    expect(echoed.json()).toBe(doc);
   });
 
   it('rpc arguments keep every digit (bigint and jsonb)', async () => {

@@ -54,7 +54,16 @@ export async function rpc(ctx: RequestContext, name: string): Promise<RestRespon
     throw notAcceptable(ctx.headers.accept);
   }
   const plan = planContext(ctx, query);
-  const call = routineCall(plan, routine, args, body, singleParam);
+  const text =
+    !readMethod && ctx.request.body?.length && bodyFormat(ctx.headers['content-type'], true) === 'json';
+  const call = routineCall(
+    plan,
+    routine,
+    args,
+    body,
+    singleParam,
+    text ? ctx.request.body!.toString() : undefined,
+  );
   const range = pageRange(ctx, query);
   const rpcPlan = planRpc(plan, routine, call, range, prefer.count, rawMedia !== undefined);
   const readOnly = readMethod || routine.volatility !== 'volatile';

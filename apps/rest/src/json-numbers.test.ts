@@ -41,7 +41,8 @@ describe('numbers reach Postgres with every digit', () => {
       CREATE TABLE jn_nums (id int PRIMARY KEY, big bigint, num numeric, j jsonb, t text, i int);
       CREATE FUNCTION jn_echo(n bigint, j jsonb, a numeric[]) RETURNS text LANGUAGE sql IMMUTABLE
         AS $$ SELECT n::text || ' ' || j::text || ' ' || a::text $$;
-      CREATE FUNCTION jn_json(json) RETURNS text LANGUAGE sql IMMUTABLE AS $$ SELECT $1::text $$;`);
+      CREATE FUNCTION jn_json(json) RETURNS text LANGUAGE sql IMMUTABLE AS $$ SELECT $1::text $$;
+      CREATE FUNCTION jn_named(doc json) RETURNS text LANGUAGE sql IMMUTABLE AS $$ SELECT doc::text $$;`);
     t = testEngine();
   });
   afterAll(() => t.close());
@@ -118,5 +119,13 @@ describe('numbers reach Postgres with every digit', () => {
     expect(res.json).toBe(`${BIG} {"x": ${NUM}} {${NUM},1.10}`);
     const single = await t.call('POST', '/rpc/jn_json', { body: `{"v":[${BIG}]}` });
     expect(single.json).toBe(`{"v":[${BIG}]}`);
+    // the one json parameter gets the body's text, as PostgREST passes it
+    const spaced = '{"b": 1,  "a": [ 2 ], "b": 3}';
+    expect((await t.call('POST', '/rpc/jn_json', { body: spaced })).json).toBe(spaced);
+    const named = await t.call('POST', '/rpc/jn_named', {
+      headers: { prefer: 'params=single-object' },
+      body: spaced,
+    });
+    expect(named.json).toBe(spaced);
   });
 });

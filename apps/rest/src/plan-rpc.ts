@@ -189,11 +189,16 @@ export function routineCall(
   args: Record<string, unknown> | undefined,
   singleParamBody: unknown,
   singleParam: boolean,
+  /** The JSON body's text: a single json or jsonb parameter gets it as sent, as in PostgREST. */
+  bodyText?: string,
 ): string {
   const fn = qualified(routine.schema, routine.name);
   if (singleParam) {
     const arg = routine.args[0]!;
-    const value = ctx.params.add(argValue(singleParamBody, arg.type));
+    const json = arg.type === 'json' || arg.type === 'jsonb';
+    const value = ctx.params.add(
+      json && bodyText !== undefined ? bodyText : argValue(singleParamBody, arg.type),
+    );
     return arg.name ? `${fn}(${ident(arg.name)} := ${value}::${arg.type})` : `${fn}(${value}::${arg.type})`;
   }
   const parts: string[] = [];
