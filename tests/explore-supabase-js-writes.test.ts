@@ -673,7 +673,7 @@ describe('transaction isolation', () => {
 });
 
 describe('ranges', () => {
-  it('a Range header on a view and on an rpc: 200 with the slice and Content-Range n-m/* (spec: RangeSpec)', async () => {
+  it('a Range header on a view and on an rpc: 200 with the slice and Content-Range n-m/*; HEAD ignores it (spec: RangeSpec)', async () => {
     const view = await rest(project.a.ref, 'things_v?select=id&order=id', {
       key: project.a.secretKey,
       headers: { range: '1-2', 'range-unit': 'items' },
@@ -688,6 +688,18 @@ describe('ranges', () => {
     expect(rpc.status).toBe(200);
     expect(rpc.json()).toEqual([{ id: 1 }, { id: 2 }]);
     expect(rpc.headers['content-range']).toBe('0-1/*');
+    // only GET reads Range (ApiRequest.hs): a HEAD answers for every row
+    const head = await rest(project.a.ref, 'things_v?select=id', {
+      method: 'HEAD',
+      key: project.a.secretKey,
+      headers: { range: '0-0', prefer: 'count=exact' },
+    });
+    const [{ n }] = (await sql<{ n: number }>(
+      project.a.ref,
+      'select count(*)::int n from public.things_v',
+    )) as [{ n: number }];
+    expect(head.status).toBe(200);
+    expect(head.headers['content-range']).toBe(`0-${n - 1}/${n}`);
   });
 
   it('limit(0) → 200 [] with Content-Range */*; range() past the end without a count → 200 []', async () => {

@@ -14,7 +14,8 @@ export function pageRange(ctx: RequestContext, query: ParsedQuery) {
   const root = query.levels.get('')!;
   let offset = root.offset ?? 0;
   let limit = root.limit;
-  const header = ctx.method === 'GET' || ctx.method === 'HEAD' ? ctx.headers.range : undefined;
+  // As PostgREST (ApiRequest.hs), only a GET reads the Range header; HEAD and writes ignore it.
+  const header = ctx.method === 'GET' ? ctx.headers.range : undefined;
   const m = header ? /^\s*(?:items=)?(\d+)-(\d*)\s*$/.exec(header) : null;
   if (m) {
     const lower = Number(m[1]);

@@ -212,6 +212,12 @@ describe('reads', () => {
     expect(head.status).toBe(200);
     expect(head.body).toBe('');
     expect(head.headers['content-range']).toBe('0-5/6');
+    // PostgREST reads the Range header for GET only (ApiRequest.hs): a HEAD counts every row
+    const ranged = await t.call('HEAD', '/books?select=id', {
+      headers: { prefer: 'count=exact', range: '0-1' },
+    });
+    expect(ranged.status).toBe(200);
+    expect(ranged.headers['content-range']).toBe('0-5/6');
     const bad = await t.call('GET', '/books', { headers: { accept: 'application/xml' } });
     expect(bad.status).toBe(406);
     expect(bad.json).toMatchObject({ code: 'PGRST107' });
