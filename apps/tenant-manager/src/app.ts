@@ -213,6 +213,10 @@ export async function buildApp(options: BuildAppOptions): Promise<TenantManagerA
   const clock = options.clock ?? systemClock;
   const box = createSecretBox(config.masterKey);
   const functionTokens = createFunctionTokens(config.masterKey);
+  // pg.Pool listens for `error` on its idle clients only: a connection cut while a request holds it
+  // between two queries (a failover during an AWS call, say) would be emitted to nobody and end the
+  // process. With this listener the query running then, or the next one, fails instead.
+  options.db.on('connect', (client) => client.on('error', ignoreDroppedConnection));
   await migrate(options.db);
   const metrics = options.metrics ?? createTenantManagerMetrics(options.db);
 
@@ -361,3 +365,6 @@ export async function buildApp(options: BuildAppOptions): Promise<TenantManagerA
     },
   };
 }
+
+/** See buildApp: the failure reaches the client's next query; the pool's own listener logs idle ones. */
+const ignoreDroppedConnection = () => {};
