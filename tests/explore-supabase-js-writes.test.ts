@@ -414,6 +414,15 @@ describe('preferences', () => {
     expect(await sql(project.a.ref, 'select name from public.things where id = 40')).toEqual([
       { name: 'kept' },
     ]);
+    // tx=commit/rollback are known preferences even where not applied: handling=strict accepts them
+    const strict = await rest(project.a.ref, 'things', {
+      method: 'POST',
+      key: project.a.secretKey,
+      headers: { prefer: 'handling=strict, tx=rollback' },
+      body: { id: 41, name: 'kept too' },
+    });
+    expect(strict.status, strict.text).toBe(201);
+    expect(strict.headers['preference-applied']).toBe('handling=strict');
   });
 });
 
