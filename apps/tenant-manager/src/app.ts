@@ -25,7 +25,7 @@ import { findProjectRow } from './lib/projects.js';
 import { type ReconcileSummary, reconcileRestFunctions } from './lib/rest-functions.js';
 import { installErrorHandling, validationMessage } from './http/errors.js';
 import { takesNoBody } from './http/schemas.js';
-import { strictBodyTypes } from './http/strict-body.js';
+import { requestValidators } from './http/validators.js';
 import { clusterRoutes } from './http/routes/clusters.js';
 import { usageRoutes } from './http/routes/usage.js';
 import { internalRoutes } from './http/routes/internal.js';
@@ -173,8 +173,6 @@ function baseServer(logger: PinoLogger, bodyLimit: number) {
   const app = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
     bodyLimit,
-    // A field a body schema does not have fails validation instead of being dropped in silence.
-    ajv: { customOptions: { removeAdditional: false } },
     schemaErrorFormatter: validationMessage,
     connectionTimeout: 60_000,
     requestTimeout: 60_000,
@@ -183,8 +181,8 @@ function baseServer(logger: PinoLogger, bodyLimit: number) {
     // `/v1/projects/` is `/v1/projects`, as Supabase's API (Express) routes it.
     routerOptions: { ignoreTrailingSlash: true },
   }).withTypeProvider<TypeBoxTypeProvider>();
+  app.setValidatorCompiler(requestValidators());
   acceptEmptyJsonBodies(app);
-  strictBodyTypes(app);
   return app;
 }
 
