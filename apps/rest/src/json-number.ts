@@ -28,10 +28,22 @@ export class JsonNumber {
   }
 }
 
+/**
+ * Every JSON number a JavaScript number would write back differently has one of these: 16 or more
+ * digits (a double keeps 15 exactly), a fraction ending in 0, six zeros after the point (printed as
+ * `1e-7`), an exponent, or a bare `-0`. A number with none of them reads back as sent. Strings may match
+ * too; then the exact scan runs for nothing, never the reverse.
+ */
+const MAYBE_INEXACT = /(?:\d\.?){16}|\.\d*0(?!\d)|\.0{6}|\d[eE]|-0(?![.\d])/;
+
+/** False when every number in the JSON `text` reads back as sent from a JavaScript number. */
+export const mayHoldInexactNumber = (text: string): boolean => MAYBE_INEXACT.test(text);
+
 /** JSON.parse, with numbers a JavaScript number would change kept as {@link JsonNumber}. */
 export function parseJsonExact(text: string): unknown {
   // Parsed first: the token scan below then only ever sees valid JSON (every string closed).
   const value: unknown = JSON.parse(text);
+  if (!mayHoldInexactNumber(text)) return value;
   const parts: string[] = [];
   let from = 0;
   for (const match of text.matchAll(TOKENS)) {

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { JsonNumber, jsonText } from './json-number.js';
+import { JsonNumber, jsonText, mayHoldInexactNumber } from './json-number.js';
 import { parseBody } from './request-body.js';
 import { adminQuery, ownerQuery, type TestEngine, testEngine } from './test/helpers.js';
 
@@ -29,6 +29,50 @@ describe('JSON bodies keep numbers as written', () => {
     expect(String(parseBody(BIG))).toBe(BIG);
     expect(() => parseBody(`{"a":0${BIG}}`)).toThrow('Empty or invalid json');
     expect(() => parseBody(`{"a":${BIG}.}`)).toThrow('Empty or invalid json');
+  });
+});
+
+describe('the pre-check that lets most bodies skip the number scan', () => {
+  // Sound means: every number a JavaScript number would change makes it answer true.
+  const changed = (token: string) => String(Number(token)) !== token;
+  const digits = (n: number, random: () => number) =>
+    Array.from({ length: n }, () => Math.floor(random() * 10)).join('');
+
+  it('answers true for every number a JavaScript number would change (random tokens, every shape)', () => {
+    let seed = 42;
+    const random = () => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed / 2 ** 31;
+    };
+    let checked = 0;
+    for (let i = 0; i < 200_000; i++) {
+      const intDigits = 1 + Math.floor(random() * 24);
+      const int =
+        intDigits === 1
+          ? digits(1, random)
+          : `${1 + Math.floor(random() * 9)}${digits(intDigits - 1, random)}`;
+      const frac = random() < 0.6 ? `.${digits(1 + Math.floor(random() * 20), random)}` : '';
+      const exp = random() < 0.1 ? `e${random() < 0.5 ? '-' : ''}${1 + Math.floor(random() * 30)}` : '';
+      const token = `${random() < 0.3 ? '-' : ''}${random() < 0.3 ? '0' : int}${frac}${exp}`;
+      if (changed(token)) {
+        checked++;
+        expect(mayHoldInexactNumber(`{"v":${token}}`), token).toBe(true);
+      }
+    }
+    expect(checked).toBeGreaterThan(10_000);
+    for (const token of ['-0', '1.0', '0.0000001', '1e2', '123456789012345678', '9007199254740993', '1E5']) {
+      expect(changed(token), token).toBe(true);
+      expect(mayHoldInexactNumber(`[${token}]`), token).toBe(true);
+    }
+  });
+
+  it('answers false for bodies whose numbers JSON.parse keeps (most bodies), so they are parsed once', () => {
+    expect(
+      mayHoldInexactNumber(
+        '[{"id":1,"name":"apple","price":2.25,"n":-3,"x":0.000001,"big":123456789012345}]',
+      ),
+    ).toBe(false);
+    expect(parseBody('{"a":0.000001,"b":[1.5,-2]}')).toEqual({ a: 0.000001, b: [1.5, -2] });
   });
 });
 
