@@ -73,24 +73,43 @@ export interface Negotiated {
 const VND_ARRAY = new Set(['application/vnd.pgrst.array+json', 'application/vnd.pgrst.array']);
 const VND_OBJECT = new Set(['application/vnd.pgrst.object+json', 'application/vnd.pgrst.object']);
 
-/** The preferred media type `accept` allows; raw ones only where `raw` (function calls). */
+/**
+ * The types of an Accept header in the order PostgREST tries them (wai's parseHttpAccept): spaces
+ * dropped, by quality (one that is no number counts as 1; q=0 is kept), then by specificity
+ * (parameters minus stars), then as sent; each without its `;q=` and what follows it.
+ */
+function acceptOrder(accept: string): string[] {
+  const items = accept.split(',').map((raw, index) => {
+    const text = raw.replaceAll(' ', '');
+    const at = text.indexOf(';q=');
+    const type = at < 0 ? text : text.slice(0, at);
+    const quality = at < 0 ? undefined : /^\d+(?:\.\d+)?(?:[eE][+-]?\d+)?/.exec(text.slice(at + 3))?.[0];
+    const q = quality === undefined ? 1 : Number(quality);
+    const specificity = (type.match(/;/g)?.length ?? 0) - (type.match(/\*/g)?.length ?? 0);
+    return { type, q, specificity, index };
+  });
+  items.sort((a, b) => b.q - a.q || b.specificity - a.specificity || a.index - b.index);
+  return items.map(({ type }) => type);
+}
+
+/**
+ * The first type in `accept` (in PostgREST's order) that can be served; raw ones only where `raw`
+ * (function calls). A range other than the any-type one (`application/*`, `text/*`) is no type PostgREST serves.
+ */
 export function negotiate(accept: string | undefined, raw = false): Negotiated {
   const plain = (media: Media): Negotiated => ({ media, stripNulls: false });
   if (!accept) return plain('json');
-  const types = accept
-    .split(',')
-    .map((part) => {
-      const [type = '', ...params] = part.split(';').map((s) => s.trim().toLowerCase());
-      const q = params.find((p) => p.startsWith('q='));
-      return { type, q: q ? Number(q.slice(2)) : 1, stripNulls: params.includes('nulls=stripped') };
-    })
-    .filter((t) => t.q > 0)
-    .sort((a, b) => b.q - a.q);
-  for (const { type, stripNulls } of types) {
-    if (type === 'application/json' || type === '*/*' || type === 'application/*') return plain('json');
+  for (const item of acceptOrder(accept)) {
+    const [essence = '', ...params] = item.split(';');
+    const type = essence.toLowerCase();
+    const stripNulls = params.some((p) => {
+      const eq = p.indexOf('=');
+      return p.slice(0, eq).toLowerCase() === 'nulls' && p.slice(eq + 1) === 'stripped';
+    });
+    if (type === 'application/json' || type === '*/*') return plain('json');
     if (VND_ARRAY.has(type)) return { media: 'json', stripNulls };
     if (VND_OBJECT.has(type)) return { media: 'object', stripNulls };
-    if (type === 'text/csv' || type === 'text/*') return plain('csv');
+    if (type === 'text/csv') return plain('csv');
     if (type === 'application/geo+json') return plain('geojson');
     if (raw && type === 'text/plain') return plain('text');
     if (raw && (type === 'text/xml' || type === 'application/xml')) return plain('xml');
@@ -122,16 +141,9 @@ const CANONICAL: Record<string, string> = {
  * which hosted Supabase leaves disabled: db-plan-enabled off) as `…plan+text; for="application/json"`.
  */
 function acceptedAsNamed(accept: string): string {
-  const items = accept.split(',').map((raw, index) => {
-    const text = raw.replaceAll(' ', '');
-    const at = text.indexOf(';q=');
-    const type = at < 0 ? text : text.slice(0, at);
-    const q = at < 0 ? 1 : Number.parseFloat(text.slice(at + 3).split(';')[0]!) || 0;
-    const specificity = (type.match(/;/g)?.length ?? 0) - (type.match(/\*/g)?.length ?? 0);
-    return { type, q, specificity, index };
-  });
-  items.sort((a, b) => b.q - a.q || b.specificity - a.specificity || a.index - b.index);
-  return items.map(({ type }) => nameOf(type)).join(', ');
+  return acceptOrder(accept)
+    .map((type) => nameOf(type))
+    .join(', ');
 }
 
 function nameOf(type: string): string {

@@ -1,0 +1,51 @@
+import { describe, expect, it } from 'vitest';
+import { ApiError } from './errors.js';
+import { negotiate } from './request-headers.js';
+
+const refusal = (accept: string) => {
+  try {
+    negotiate(accept);
+  } catch (error) {
+    if (error instanceof ApiError) return { status: error.status, ...error.body };
+    throw error;
+  }
+  throw new Error(`expected ${accept} to be refused`);
+};
+
+describe('Accept as PostgREST 12 reads it (wai parseHttpAccept, then the first type it produces)', () => {
+  it('orders by quality, then by specificity (parameters count, stars subtract), then as sent', () => {
+    expect(negotiate('*/*, text/csv').media).toBe('csv');
+    expect(negotiate('application/json, text/csv').media).toBe('json');
+    expect(negotiate('text/csv;q=0.5, application/json').media).toBe('json');
+    expect(negotiate('application/json;q=0.5, text/csv').media).toBe('csv');
+    expect(negotiate('application/json, application/vnd.pgrst.object+json;nulls=stripped')).toEqual({
+      media: 'object',
+      stripNulls: true,
+    });
+  });
+
+  it('a quality that is no number counts as 1, and q=0 is still a type to serve', () => {
+    expect(negotiate('application/json;q=0.5, text/csv;q=x').media).toBe('csv');
+    expect(negotiate('text/csv;q=0').media).toBe('csv');
+  });
+
+  it('types and parameter names in any case', () => {
+    expect(negotiate('ApplicatIon/vnd.PgRsT.object+json;NULLS=stripped')).toEqual({
+      media: 'object',
+      stripNulls: true,
+    });
+    expect(negotiate('TEXT/CSV').media).toBe('csv');
+  });
+
+  it('`application/*` and `text/*` are no type PostgREST produces: 406 PGRST107', () => {
+    for (const accept of ['application/*', 'text/*']) {
+      expect(refusal(accept)).toEqual({
+        status: 406,
+        code: 'PGRST107',
+        details: null,
+        hint: null,
+        message: `None of these media types are available: ${accept}`,
+      });
+    }
+  });
+});
