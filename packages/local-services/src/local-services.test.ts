@@ -62,7 +62,8 @@ describe('local services', () => {
 });
 
 const index = new URL('./index.ts', import.meta.url).pathname;
-const run = (body: string) =>
+/** `body` in a Node process of its own; `group`: in a process group of its own, as a terminal runs it. */
+const run = (body: string, { group = false, env = process.env } = {}) =>
   new Promise<{ code: number | null; stdout: string }>((resolve, reject) => {
     const child = spawn(
       process.execPath,
@@ -73,7 +74,12 @@ const run = (body: string) =>
         '-e',
         `import { startPostgres, startRedis } from '${index}';\n${body}`,
       ],
-      { cwd: new URL('..', import.meta.url).pathname, stdio: ['ignore', 'pipe', 'inherit'] },
+      {
+        cwd: new URL('..', import.meta.url).pathname,
+        stdio: ['ignore', 'pipe', 'inherit'],
+        detached: group,
+        env,
+      },
     );
     let stdout = '';
     child.stdout.on('data', (d: Buffer) => {
@@ -119,6 +125,56 @@ describe('process hygiene', () => {
       await rm(dataDir, { recursive: true, force: true });
     }
   }, 60_000);
+
+  it('stops a PostgreSQL that is still starting when a Ctrl-C to its process group ends its process', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'supaplane-pg-interrupted-'));
+    const pidFile = join(dataDir, 'postmaster.pid');
+    try {
+      await (await startPostgres({ dataDir, ephemeral: true })).stop(); // initdb done: the start is the server's
+      // The server's first line, before it accepts connections: the Ctrl-C, handled as the stack does.
+      const { code, stdout } = await run(
+        `process.on('SIGINT', () => process.exit(130));
+         await startPostgres({ dataDir: ${JSON.stringify(dataDir)}, ephemeral: true, onLog: () => process.kill(-process.pid, 'SIGINT') });
+         console.log('started');`,
+        { group: true },
+      );
+      expect([code, stdout]).toEqual([130, '']);
+      for (let i = 0; i < 100 && existsSync(pidFile); i++) await new Promise((r) => setTimeout(r, 100));
+      expect(existsSync(pidFile)).toBe(false); // removed by the server as it stops
+    } finally {
+      if (existsSync(pidFile)) process.kill(Number(readFileSync(pidFile, 'utf8').split('\n')[0]), 'SIGINT');
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  }, 60_000);
+
+  it('stops a redis-server that is still starting when a Ctrl-C to its process group ends its process', async () => {
+    // A redis-server that never gets ready, and says where it runs.
+    const bin = await mkdtemp(join(tmpdir(), 'supaplane-redis-slow-'));
+    const started = join(bin, 'started.pid');
+    await writeFile(
+      join(bin, 'redis-server'),
+      `#!/bin/sh\n[ "$1" = --version ] && exit 0\necho $$ > ${started}\nexec sleep 60\n`,
+      { mode: 0o755 },
+    );
+    let pid = 0;
+    try {
+      const { code } = await run(
+        `import { existsSync } from 'node:fs';
+         process.on('SIGINT', () => process.exit(130));
+         setInterval(() => existsSync(${JSON.stringify(started)}) && process.kill(-process.pid, 'SIGINT'), 10);
+         await startRedis();`,
+        { group: true, env: { ...process.env, PATH: `${bin}:${process.env['PATH']}` } },
+      );
+      expect(code).toBe(130);
+      pid = Number(readFileSync(started, 'utf8'));
+      for (let i = 0; i < 50 && (await recordedServer(pid, 0, 'sleep')) !== 'gone'; i++)
+        await new Promise((r) => setTimeout(r, 100));
+      expect(await recordedServer(pid, 0, 'sleep')).toBe('gone');
+    } finally {
+      if (pid > 0 && (await recordedServer(pid, 0, 'sleep')) !== 'gone') process.kill(pid, 'SIGKILL');
+      await rm(bin, { recursive: true, force: true });
+    }
+  }, 30_000);
 
   it('initialises atomically, takes over a data directory whose owner was killed, refuses one whose owner still runs or that is not its own, and says why a start failed', async () => {
     const dataDir = await mkdtemp(join(tmpdir(), 'supaplane-pg-orphan-'));

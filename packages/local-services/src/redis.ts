@@ -74,7 +74,9 @@ export async function startRedis(options: RedisOptions = {}): Promise<RunningRed
           '--protected-mode',
           'no',
         ],
-        { stdio: ['ignore', 'pipe', 'pipe'] },
+        // A session of its own: a terminal's Ctrl-C reaches the process that started it, which stops
+        // its clients before it, not this server at the same moment.
+        { stdio: ['ignore', 'pipe', 'pipe'], detached: true },
       );
       child = proc;
       let output = '';
@@ -109,7 +111,9 @@ export async function startRedis(options: RedisOptions = {}): Promise<RunningRed
     if (options.pidFile) await writeFile(options.pidFile, `${child?.pid} ${process.pid}\n`);
   };
 
-  await launch();
+  // Registered before the first start: in a session of its own, nothing else stops a server whose
+  // owner exits while it starts.
   process.once('exit', () => child?.kill('SIGKILL'));
+  await launch();
   return { port, url: `redis://127.0.0.1:${port}`, stop, restart: launch };
 }
