@@ -29,7 +29,9 @@
  *
  * Written on start: `<dataDir>/local-stack.json` = {gatewayUrl, tenantManagerUrl, internalUrl, adminKey,
  * baseDomain, demoProject: {ref, publishableKey, secretKey}, pid}. SIGINT/SIGTERM/SIGHUP stop everything
- * cleanly. A start on a data dir whose stack still runs (that pid) stops at once, naming it.
+ * cleanly, in reverse order: PostgreSQL and redis-server run in sessions of their own, so a terminal's
+ * Ctrl-C reaches the stack alone and they stop after their clients. A start on a data dir whose stack
+ * still runs (that pid) stops at once, naming it.
  */
 import { existsSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { createClient } from '@supabase/supabase-js';
-import { freePort } from '@supaplane/local-services';
+import { freePort, startPostgres } from '@supaplane/local-services';
 import { describe, expect, it } from 'vitest';
 import ws from 'ws';
 import {
@@ -46,18 +46,24 @@ const portEnv = (ports: Record<keyof typeof PORT_ENV, number>) =>
   );
 
 /**
- * `bash scripts/up.sh`, once it printed where its summary went; `stop` is `kill -INT <pid>`, the stop
- * the banner's Ctrl-C and the start-beside message name, and resolves with the exit code.
+ * `bash scripts/up.sh`, once it printed where its summary went, in a process group of its own as a
+ * terminal runs a command; `stop` is `kill -INT <pid>`, the stop the start-beside message names,
+ * `interrupt` is a terminal's Ctrl-C (SIGINT to the whole group); both resolve with the exit code.
  */
 async function upSh(env: NodeJS.ProcessEnv) {
   const upShPath = fileURLToPath(new URL('../scripts/up.sh', import.meta.url));
-  const child = spawn('bash', [upShPath], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn('bash', [upShPath], { env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   const closed = once(child, 'close').then(([code]) => code as number);
+  const running = () => child.exitCode === null && child.signalCode === null;
   const started = {
     output: '',
-    pid: child.pid!, // up.sh execs the stack: this is its process
+    pid: child.pid!, // up.sh execs the stack: this is its process, and its group's id
     stop: () => {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGINT');
+      if (running()) child.kill('SIGINT');
+      return closed;
+    },
+    interrupt: () => {
+      if (running()) process.kill(-child.pid!, 'SIGINT');
       return closed;
     },
   };
@@ -417,6 +423,50 @@ describe.skipIf(!local)('a local stack that cannot start', () => {
         } finally {
           expect(await second.stop(), second.output).toBe(0);
         }
+      }),
+    90_000,
+  );
+
+  it(
+    'bash scripts/up.sh stopped by Ctrl-C in its terminal (SIGINT to its process group): the stack stops before Redis and PostgreSQL, exits 0 with no warning, leaves neither running and the data dir clean',
+    () =>
+      scratch(async (dir) => {
+        const ports = await freeStackPorts();
+        const env = { ...process.env, SUPAPLANE_DATA_DIR: dir, LOG_LEVEL: 'warn', ...portEnv(ports) };
+        const stack = await upSh(env);
+        const pidIn = async (file: string, separator: string) =>
+          Number((await readFile(join(dir, file), 'utf8').catch(() => '0')).split(separator)[0]);
+        const postgresPid = await pidIn('pg/postmaster.pid', '\n');
+        const redisPid = await pidIn('redis-server.pid', ' ');
+        const redisPort = Number(stack.output.match(/^redis +redis:\/\/127\.0\.0\.1:(\d+) /m)?.[1]);
+        // Settled: a Ctrl-C lands while the tenant-manager holds idle connections to both servers.
+        await new Promise((r) => setTimeout(r, 1_000));
+        const code = await stack.interrupt();
+        expect(code, stack.output).toBe(0);
+        expect(stack.output).toContain('SIGINT: stopping…');
+        const afterSignal = stack.output.slice(stack.output.indexOf('SIGINT: stopping…'));
+        expect(afterSignal.split('\n').filter((line) => /57P01|fail|error|warn|^\s+at /i.test(line))).toEqual(
+          [],
+        );
+
+        expect(
+          [postgresPid, redisPid, redisPort].every((n) => n > 0),
+          stack.output,
+        ).toBe(true);
+        for (const port of [ports.pgPort, redisPort]) expect(await portFree(port)).toBe(true);
+        for (const pid of [postgresPid, redisPid]) {
+          // Gone, or a zombie: dead, waiting for whatever adopted it to reap it.
+          const state = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => 'gone');
+          expect(state === 'gone' || state.slice(state.lastIndexOf(')') + 2).startsWith('Z'), state).toBe(
+            true,
+          );
+        }
+        // A clean shutdown: no pid file left, and the next start needs no crash recovery.
+        expect(existsSync(join(dir, 'pg', 'postmaster.pid'))).toBe(false);
+        const lines: string[] = [];
+        const again = await startPostgres({ dataDir: join(dir, 'pg'), onLog: (line) => lines.push(line) });
+        await again.stop();
+        expect(lines.join('')).not.toContain('not properly shut down');
       }),
     90_000,
   );
