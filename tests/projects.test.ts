@@ -239,6 +239,43 @@ describe('project lifecycle', () => {
     expect(data).toEqual([{ label: 'from a' }]);
   });
 
+  it("health: an operator's script polls Supabase's GET /health until db and rest are healthy, then sees the pause", async () => {
+    const name = uniqueName('health');
+    const created = await admin('POST', '/v1/projects', { name });
+    expect(created.status, created.text).toBe(201);
+    const ref = refOf(created.json() as ProjectBody);
+    const services = () => admin('GET', `/v1/projects/${ref}/health?services=db,rest`);
+    type Entry = { name: string; healthy: boolean; status: string; error?: string };
+    try {
+      let last = '';
+      await eventually(async () => {
+        const res = await services();
+        last = res.text;
+        expect(res.status, res.text).toBe(200);
+        return (res.json() as Entry[]).every((s) => s.healthy && s.status === 'ACTIVE_HEALTHY');
+      }, 60_000).catch((error) => {
+        throw new Error(`${(error as Error).message}; last answer ${last}`);
+      });
+      // What it waited for is real: the project's data API answers its own key.
+      const { secretKey } = await projectCredentials(ref);
+      const served = await rest(ref, '', { key: secretKey });
+      expect(served.status, served.text).toBe(200);
+
+      const paused = await admin('POST', `/v1/projects/${ref}/pause`);
+      expect(paused.status, paused.text).toBe(200);
+      const res = await services();
+      expect(res.status, res.text).toBe(200);
+      expect(res.json()).toEqual([
+        { name: 'db', healthy: false, status: 'UNHEALTHY', error: 'the project is paused (PAUSED)' },
+        { name: 'rest', healthy: false, status: 'UNHEALTHY', error: 'the project is paused (PAUSED)' },
+      ]);
+      const unknown = await admin('GET', `/v1/projects/${ref}/health?services=db,graphql`);
+      expect(unknown.status, unknown.text).toBe(400);
+    } finally {
+      await deleteProject(ref);
+    }
+  });
+
   it('delete: its keys are rejected within 1 s, the project and its database are gone, the other is untouched', async () => {
     const res = await admin('DELETE', `/v1/projects/${a.ref}`);
     expect([200, 202, 204], res.text).toContain(res.status);

@@ -2,6 +2,7 @@ import { type ObjectOptions, type TProperties, type TSchema, Type } from '@sincl
 import { LIMIT_RANGES } from '../lib/limits.js';
 import { POSTGREST_RANGES } from '../lib/project-settings.js';
 import { PROJECT_STATUSES } from '../lib/projects.js';
+import { HEALTH_SERVICES, MAX_HEALTH_TIMEOUT_MS } from '../lib/project-health.js';
 import { MAX_USAGE_DAYS, MAX_USAGE_HOURS } from '../lib/usage.js';
 
 const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()]);
@@ -368,3 +369,26 @@ export const ClusterPatchBody = Body({
 });
 
 export const ClusterParams = Type.Object({ id: Type.String({ format: 'uuid' }) });
+
+export const HealthQuery = Type.Object({
+  services: Type.Array(Type.String({ maxLength: 200 }), {
+    minItems: 1,
+    maxItems: 32,
+    description: `Required, as Supabase's: repeated or comma-separated, of ${HEALTH_SERVICES.join(', ')}`,
+  }),
+  timeout_ms: Type.Optional(
+    Type.Integer({
+      minimum: 0,
+      maximum: MAX_HEALTH_TIMEOUT_MS,
+      description: 'How long each check may take (default 2000)',
+    }),
+  ),
+});
+
+export const ServiceHealth = Type.Object({
+  name: Type.Union(HEALTH_SERVICES.map((s) => Type.Literal(s))),
+  healthy: Type.Boolean({ description: "Deprecated (Supabase's): status is ACTIVE_HEALTHY" }),
+  status: Type.Union([Type.Literal('COMING_UP'), Type.Literal('ACTIVE_HEALTHY'), Type.Literal('UNHEALTHY')]),
+  info: Type.Optional(Type.Object({ db_schema: Type.String() })),
+  error: Type.Optional(Type.String({ description: 'Why the service is not ACTIVE_HEALTHY' })),
+});

@@ -16,6 +16,16 @@ const server = createServer(async (req: IncomingMessage, res) => {
     body: raw ? JSON.parse(raw) : undefined,
   });
   if (req.headers.authorization !== 'Bearer token-0123456789abcdef') return res.writeHead(401).end();
+  if (req.method === 'GET' && req.url === '/functions') {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    const list = [...functions].map((name) => ({
+      name,
+      url: `http://${name}.lambda-url.local.localhost:9000/`,
+      runtime: 'rest',
+      state: 'cold',
+    }));
+    return res.end(JSON.stringify({ functions: list }));
+  }
   const name = decodeURIComponent(req.url!.split('/')[2]!);
   if (req.method === 'PUT') {
     functions.add(name);
@@ -65,6 +75,27 @@ describe('local function provider', () => {
     ]);
   });
 
+  it("describes rest-<ref> from the emulator's list, null once deleted, without changing it", async () => {
+    const provider = createLocalFunctionProvider({
+      emulatorUrl: url,
+      internalServiceToken: 'token-0123456789abcdef',
+    });
+    await provider.ensureRestFunction({ ref: 'seen', environment: {} });
+    const before = seen.length;
+    expect(await provider.describeRestFunction!('seen')).toEqual({
+      name: 'rest-seen',
+      url: 'http://rest-seen.lambda-url.local.localhost:9000/',
+      state: 'active',
+    });
+    expect(await provider.describeRestFunction!('other')).toBeNull();
+    expect(seen.slice(before).map((r) => `${r.method} ${r.url}`)).toEqual([
+      'GET /functions',
+      'GET /functions',
+    ]);
+    await provider.deleteRestFunction('seen');
+    expect(await provider.describeRestFunction!('seen')).toBeNull();
+  });
+
   it('fails clearly when the emulator refuses', async () => {
     const provider = createLocalFunctionProvider({
       emulatorUrl: url,
@@ -72,6 +103,9 @@ describe('local function provider', () => {
     });
     await expect(provider.ensureRestFunction({ ref: 'abc', environment: {} })).rejects.toThrow(
       'lambda emulator PUT rest-abc answered 401',
+    );
+    await expect(provider.describeRestFunction!('abc')).rejects.toThrow(
+      'lambda emulator GET functions answered 401',
     );
   });
 });

@@ -1,4 +1,4 @@
-import type { FunctionProvider, Provider, RestFunction } from './types.js';
+import type { DescribedRestFunction, FunctionProvider, Provider, RestFunction } from './types.js';
 
 export interface LocalProviderOptions {
   /** Control API of the local Lambda emulator, e.g. http://127.0.0.1:9000. */
@@ -15,8 +15,9 @@ export function createLocalFunctionProvider(options: LocalProviderOptions): Func
   const base = options.emulatorUrl.replace(/\/+$/, '');
   const region = options.region ?? 'local';
   const timeoutMs = options.timeoutMs ?? 10_000;
-  const call = async (method: 'PUT' | 'DELETE', name: string, body?: unknown) => {
-    const response = await fetch(`${base}/functions/${encodeURIComponent(name)}`, {
+  const call = async (method: 'GET' | 'PUT' | 'DELETE', name: string | null, body?: unknown) => {
+    const path = name === null ? '/functions' : `/functions/${encodeURIComponent(name)}`;
+    const response = await fetch(`${base}${path}`, {
       method,
       headers: {
         authorization: `Bearer ${options.internalServiceToken}`,
@@ -28,7 +29,7 @@ export function createLocalFunctionProvider(options: LocalProviderOptions): Func
     if (method === 'DELETE' && response.status === 404) return null;
     if (!response.ok) {
       await response.body?.cancel();
-      throw new Error(`lambda emulator ${method} ${name} answered ${response.status}`);
+      throw new Error(`lambda emulator ${method} ${name ?? 'functions'} answered ${response.status}`);
     }
     return response.status === 204 ? null : ((await response.json()) as unknown);
   };
@@ -46,6 +47,15 @@ export function createLocalFunctionProvider(options: LocalProviderOptions): Func
     },
     async deleteRestFunction(ref) {
       await call('DELETE', functionName(ref));
+    },
+    async describeRestFunction(ref): Promise<DescribedRestFunction | null> {
+      // The emulator lists its functions (no per-function GET); a registered one is always runnable,
+      // started on its first request.
+      const name = functionName(ref);
+      const listed = (await call('GET', null)) as { functions?: { name: string; url: string }[] } | null;
+      const fn = listed?.functions?.find((f) => f.name === name);
+      if (!fn) return null;
+      return { name, url: fn.url.endsWith('/') ? fn.url : `${fn.url}/`, state: 'active' };
     },
   };
 }

@@ -19,10 +19,24 @@ export interface RestFunction {
   readonly region: string;
 }
 
-/** Hosts one data-API (rest) function per project. Both calls are idempotent. */
+/** The provider's view of a project's rest function, read without changing it. */
+export interface DescribedRestFunction {
+  readonly name: string;
+  /** Its Function URL, with a trailing slash; null when it has none (AWS: no URL config). */
+  readonly url: string | null;
+  /** `pending` while being created or updated; `failed` when the provider cannot run it. */
+  readonly state: 'active' | 'pending' | 'failed';
+}
+
+/** Hosts one data-API (rest) function per project. Ensure and delete are idempotent. */
 export interface FunctionProvider {
   ensureRestFunction(input: RestFunctionInput): Promise<RestFunction>;
   deleteRestFunction(ref: string): Promise<void>;
+  /**
+   * The function as the provider has it now, null when it does not exist (the health check's view).
+   * Optional: without it the health check trusts the URL stored at the last ensure.
+   */
+  describeRestFunction?(ref: string): Promise<DescribedRestFunction | null>;
 }
 
 export interface NewWorkerCluster {

@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { Context } from '../../lib/context.js';
 import type { SizeLimitEnforcer } from '../../lib/db-size-limits.js';
+import { parseHealthServices, projectHealth } from '../../lib/project-health.js';
 import { deleteProject, pauseProject, restoreProject } from '../../lib/project-lifecycle.js';
 import {
   getPostgrestConfig,
@@ -14,6 +15,7 @@ import type { Provisioner } from '../../lib/provisioning.js';
 import { runProjectQuery } from '../../lib/sql-endpoint.js';
 import {
   errors,
+  HealthQuery,
   ListProjectsQuery,
   NewProjectBody,
   PostgrestConfig,
@@ -23,6 +25,7 @@ import {
   ProjectPatchBody,
   RefParams,
   RunQueryBody,
+  ServiceHealth,
 } from '../schemas.js';
 
 export interface ProjectRoutesOptions {
@@ -140,6 +143,27 @@ export const projectRoutes: FastifyPluginAsyncTypebox<ProjectRoutesOptions> = as
       },
     },
     (request) => restoreProject(ctx, request.params.ref, provisioner),
+  );
+
+  app.get(
+    '/v1/projects/:ref/health',
+    {
+      schema: {
+        tags,
+        summary:
+          "The health of the project's services, as Supabase's (db and db_postgres_user: its database answers, as the cluster's admin and as its owner role; rest: its data-API function and config); 200 whatever their state",
+        params: RefParams,
+        querystring: HealthQuery,
+        response: { 200: Type.Array(ServiceHealth), ...errors },
+      },
+    },
+    (request) =>
+      projectHealth(
+        ctx,
+        request.params.ref,
+        parseHealthServices(request.query.services),
+        request.query.timeout_ms,
+      ),
   );
 
   app.get(

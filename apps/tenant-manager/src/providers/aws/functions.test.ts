@@ -379,6 +379,25 @@ describe('AWS function provider: names', () => {
   });
 });
 
+describe('AWS function provider: describeRestFunction', () => {
+  it('reads the function and its URL without changing them: null before, active after, failed when Lambda says so', async () => {
+    const { lambda, provider } = setup();
+    expect(await provider.describeRestFunction!(REF)).toBeNull();
+    const ensured = await provider.ensureRestFunction(input());
+    const before = lambda.calls().length;
+    expect(await provider.describeRestFunction!(REF)).toEqual({
+      name: `rest-${REF}`,
+      url: ensured.url,
+      state: 'active',
+    });
+    expect(lambda.calls().slice(before)).toEqual(['GetFunctionConfiguration', 'GetFunctionUrlConfig']);
+    lambda.functions.get(`rest-${REF}`)!.state = 'Failed';
+    expect((await provider.describeRestFunction!(REF))?.state).toBe('failed');
+    lambda.urls.delete(`rest-${REF}`);
+    expect((await provider.describeRestFunction!(REF))?.url).toBeNull();
+  });
+});
+
 describe('AWS function provider: code updates', () => {
   const zipConfig = (path: string): AwsProviderConfig => ({
     ...config,

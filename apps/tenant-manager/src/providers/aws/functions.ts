@@ -18,7 +18,7 @@ import {
   UpdateFunctionConfigurationCommand,
   UpdateFunctionUrlConfigCommand,
 } from '@aws-sdk/client-lambda';
-import type { FunctionProvider, RestFunction, RestFunctionInput } from '../types.js';
+import type { DescribedRestFunction, FunctionProvider, RestFunction, RestFunctionInput } from '../types.js';
 import type { AwsProviderConfig } from './config.js';
 import {
   errorName,
@@ -264,6 +264,33 @@ export function createAwsFunctionProvider(
       const url = await ensureUrl(name);
       await ensurePermissions(name);
       return { name, url: url.endsWith('/') ? url : `${url}/`, region: config.region };
+    },
+
+    async describeRestFunction(ref): Promise<DescribedRestFunction | null> {
+      const name = restFunctionName(ref, fn.namePrefix);
+      const notFoundAsNull = async <T>(call: () => Promise<T>): Promise<T | null> => {
+        try {
+          return await send(call);
+        } catch (error) {
+          if (errorName(error) === 'ResourceNotFoundException') return null;
+          throw error;
+        }
+      };
+      const c = await notFoundAsNull(() =>
+        deps.lambda.send(new GetFunctionConfigurationCommand({ FunctionName: name })),
+      );
+      if (!c) return null;
+      const urlConfig = await notFoundAsNull(() =>
+        deps.lambda.send(new GetFunctionUrlConfigCommand({ FunctionName: name })),
+      );
+      const url = urlConfig?.FunctionUrl ?? null;
+      const state =
+        c.State === 'Failed' || c.LastUpdateStatus === 'Failed'
+          ? 'failed'
+          : c.State === 'Active'
+            ? 'active'
+            : 'pending';
+      return { name, url: url && !url.endsWith('/') ? `${url}/` : url, state };
     },
 
     async deleteRestFunction(ref) {
