@@ -119,6 +119,13 @@ describe('query strings as other clients write them', () => {
     expect(byRange.status).toBe(200);
   });
 
+  it('a limit or offset that is no integer is ignored (PostgREST 12 reads them with readMaybe)', async () => {
+    const res = await raw('items?select=id&order=id&limit=abc&offset=1.5');
+    expect(res.status, res.text).toBe(200);
+    expect(ids(res)).toEqual(ALL);
+    expect(res.headers['content-range']).toBe(`0-${ALL.length - 1}/*`);
+  });
+
   it('a NUL byte in a value is refused by Postgres as invalid UTF-8 (22021)', async () => {
     const res = await raw('items?select=id&name=eq.a%00b');
     expect(res.status).toBe(400);

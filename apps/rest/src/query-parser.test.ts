@@ -227,6 +227,19 @@ describe('order and whole query strings', () => {
     expect(parseErrorOf(() => parseQuery('a=eq.%zz'))).toMatchObject({ code: 'PGRST100' });
   });
 
+  it('ignores a limit or offset that is no integer, as PostgREST 12 (readMaybe, else the whole range)', () => {
+    const root = (query: string) => parseQuery(query).levels.get('');
+    expect(root('limit=abc&offset=x')).not.toHaveProperty('limit');
+    expect(root('limit=abc&offset=x')).not.toHaveProperty('offset');
+    expect(root('limit=1.5&offset=1e2')).toEqual({ conditions: [] });
+    expect(root('limit=2&limit=x')).toEqual({ conditions: [] });
+    expect(root('limit=+3+&offset=%201')).toEqual({ conditions: [], limit: 3, offset: 1 });
+    expect(parseQuery('books.limit=x&books.offset=2').levels.get('books')).toEqual({
+      conditions: [],
+      offset: 2,
+    });
+  });
+
   it('reads columns and on_conflict as lists of plain or quoted names, as PostgREST', () => {
     // supabase-js quotes every name of columns=; on_conflict is whatever the app wrote.
     const q = parseQuery('columns=%22id%22,%22my%20col%22,%22a,b%22&on_conflict=%22email%22,%20org_id');

@@ -554,21 +554,23 @@ function decode(s: string): string {
   }
 }
 
-function nonNegativeInt(value: string, what: string): number {
-  if (!/^\d+$/.test(value.trim())) {
-    // As in PostgREST: a negative offset is no offset, a negative limit a 416.
-    if (/^-\d+$/.test(value.trim()) && what === 'offset') return 0;
-    if (/^-\d+$/.test(value.trim()) && what === 'limit') {
-      throw apiError(
-        416,
-        'PGRST103',
-        'Requested range not satisfiable',
-        'Limit should be greater than or equal to zero.',
-      );
-    }
-    throw parseError(what, value, 0, 'non-negative integer');
-  }
-  return Number(value);
+/**
+ * A `limit` or `offset` as PostgREST 12 reads it (Haskell `readMaybe`): an integer, spaces around it
+ * allowed; anything else is no limit or offset at all. A negative offset is no offset, a negative
+ * limit a 416.
+ */
+function rangeParam(value: string, what: 'limit' | 'offset'): number | undefined {
+  const m = /^\s*(-?\d+)\s*$/.exec(value);
+  if (!m) return undefined;
+  const n = Number(m[1]);
+  if (n >= 0) return n;
+  if (what === 'offset') return 0;
+  throw apiError(
+    416,
+    'PGRST103',
+    'Requested range not satisfiable',
+    'Limit should be greater than or equal to zero.',
+  );
 }
 
 function splitPath(key: string): string[] {
@@ -628,8 +630,11 @@ export function parseQuery(rawQuery: string, rpcArgNames?: ReadonlySet<string>):
     if (last === 'order' || last === 'limit' || last === 'offset') {
       const l = level(parts.slice(0, -1).join('.'));
       if (last === 'order') l.order = parseOrder(value);
-      else if (last === 'limit') l.limit = nonNegativeInt(value, 'limit');
-      else l.offset = nonNegativeInt(value, 'offset');
+      else {
+        const n = rangeParam(value, last);
+        if (n === undefined) delete l[last];
+        else l[last] = n;
+      }
       continue;
     }
     if (last === 'or' || last === 'and') {

@@ -404,7 +404,8 @@ describe('reads', () => {
     const value = await t.call('GET', '/books?id=eq.abc');
     expect(value.status).toBe(400);
     expect(value.json).toMatchObject({ code: '22P02' });
+    // As PostgREST 12, a limit that is no integer is no limit.
     const limit = await t.call('GET', '/books?limit=x');
-    expect(limit.status).toBe(400);
+    expect(limit.status).toBe(200);
   });
 });
