@@ -439,9 +439,21 @@ describe.skipIf(!local)('a local stack that cannot start', () => {
         const postgresPid = await pidIn('pg/postmaster.pid', '\n');
         const redisPid = await pidIn('redis-server.pid', ' ');
         const redisPort = Number(stack.output.match(/^redis +redis:\/\/127\.0\.0\.1:(\d+) /m)?.[1]);
-        // Settled: a Ctrl-C lands while the tenant-manager holds idle connections to both servers.
-        await new Promise((r) => setTimeout(r, 1_000));
-        const code = await stack.interrupt();
+        let code: number;
+        try {
+          // The demo read once (the data API's pool to the project database opened), then settled: a
+          // Ctrl-C lands while the services hold idle connections to both servers.
+          const { demoProject, gatewayUrl } = JSON.parse(
+            await readFile(join(dir, 'local-stack.json'), 'utf8'),
+          );
+          const read = await fetch(`${gatewayUrl}/rest/v1/todos?select=task`, {
+            headers: { apikey: demoProject.publishableKey },
+          });
+          expect([read.status, await read.json()]).toEqual([200, seededTasks.map((task) => ({ task }))]);
+          await new Promise((r) => setTimeout(r, 1_000));
+        } finally {
+          code = await stack.interrupt();
+        }
         expect(code, stack.output).toBe(0);
         expect(stack.output).toContain('SIGINT: stopping…');
         const afterSignal = stack.output.slice(stack.output.indexOf('SIGINT: stopping…'));
