@@ -108,6 +108,25 @@ describe('query strings as other clients write them', () => {
     expect(res.json()).toEqual([{ id: 7 }]);
   });
 
+  it('a key in another case is no reserved parameter: `Select=id` is a filter that fails to parse', async () => {
+    const res = await raw('items?Select=id');
+    expect(res.status).toBe(400);
+    expect(res.json()).toEqual({
+      code: 'PGRST100',
+      details: 'unexpected "i" expecting "not" or operator (eq, gt, ...)',
+      hint: null,
+      message: '"failed to parse filter (id)" (line 1, column 1)',
+    });
+    // PostgREST's QuerySpec "fails if an operator is not given".
+    const bare = await raw('items?id=0');
+    expect(bare.json()).toEqual({
+      code: 'PGRST100',
+      details: 'unexpected "0" expecting "not" or operator (eq, gt, ...)',
+      hint: null,
+      message: '"failed to parse filter (0)" (line 1, column 1)',
+    });
+  });
+
   it('limit/offset params and a Range header page alike', async () => {
     const byParams = await raw('items?select=id&order=id&limit=2&offset=1');
     const byRange = await raw('items?select=id&order=id', { headers: { range: '1-2' } });

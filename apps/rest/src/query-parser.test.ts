@@ -137,9 +137,46 @@ describe('filters and logic trees', () => {
       code: 'PGRST100',
       message: '"failed to parse filter (is.maybe)" (line 1, column 4)',
     });
-    expect(parseErrorOf(() => parseFilter(field('a'), 'between.1'))).toMatchObject({
+    expect(parseErrorOf(() => parseFilter(field('a'), 'not.between.1'))).toMatchObject({
+      message: '"failed to parse filter (not.between.1)" (line 1, column 5)',
       details: 'unexpected "b" expecting operator (eq, gt, ...)',
     });
+  });
+
+  it('names "not" among the expected when no operator starts the value, as PostgREST 12 (Parsec)', () => {
+    const failure = (value: string) => {
+      const { message, details } = parseErrorOf(() => parseFilter(field('a'), value)) as Record<
+        string,
+        unknown
+      >;
+      return [message, details];
+    };
+    const notOrOperator = 'expecting "not" or operator (eq, gt, ...)';
+    // QuerySpec "fails if an operator is not given"; the doctests of pRequestFilter.
+    expect(failure('0')).toEqual([
+      '"failed to parse filter (0)" (line 1, column 1)',
+      `unexpected "0" ${notOrOperator}`,
+    ]);
+    expect(failure('val')).toEqual([
+      '"failed to parse filter (val)" (line 1, column 1)',
+      `unexpected "v" ${notOrOperator}`,
+    ]);
+    // The character named is the first that differs from "not".
+    expect(failure('noop.0')).toEqual([
+      '"failed to parse filter (noop.0)" (line 1, column 1)',
+      `unexpected "o" ${notOrOperator}`,
+    ]);
+    expect(failure('between.1')[1]).toBe(`unexpected "b" ${notOrOperator}`);
+    expect(failure('')).toEqual([
+      '"failed to parse filter ()" (line 1, column 1)',
+      `unexpected end of input ${notOrOperator}`,
+    ]);
+    expect(failure('no')[1]).toBe(`unexpected end of input ${notOrOperator}`);
+    // "not" read, then no delimiter.
+    expect(failure('nothing.1')).toEqual([
+      '"failed to parse filter (nothing.1)" (line 1, column 4)',
+      'unexpected "h" expecting delimiter (.)',
+    ]);
   });
 
   it('parses nested and negated trees with quoted and array values', () => {

@@ -1,4 +1,4 @@
-import { apiError, parseError } from './errors.js';
+import { type ApiError, apiError, parseError } from './errors.js';
 
 /**
  * The pure half of the engine: PostgREST query-string syntax (select, filters, logic trees, order,
@@ -325,7 +325,10 @@ function parseFilterExpr(c: Cursor, field: Field, inTree: boolean): Filter {
   if (c.eat('not.')) negate = true;
   const m = /^[a-z]+/.exec(c.text.slice(c.pos));
   const op = m?.[0];
-  if (!op || !OPERATORS.has(op)) throw c.fail('operator (eq, gt, ...)');
+  if (!op || !OPERATORS.has(op)) {
+    if (!negate && !FILTER_OPERATORS.some((o) => c.text.startsWith(o, c.pos))) throw notOrOperator(c);
+    throw c.fail('operator (eq, gt, ...)');
+  }
   c.pos += op.length;
   let quantifier: 'any' | 'all' | undefined;
   let language: string | undefined;
@@ -369,6 +372,27 @@ function parseFilterExpr(c: Cursor, field: Field, inTree: boolean): Filter {
     value = v;
   }
   return { ...withMods, value };
+}
+
+/**
+ * PostgREST's error when no operator starts a filter: Parsec tried `not.` there first, so it names
+ * "not" among the expected and the first character that differs from it; `not` without its `.`
+ * fails further on, at the missing delimiter.
+ */
+function notOrOperator(c: Cursor): ApiError {
+  if (c.text.startsWith('not', c.pos)) {
+    c.pos += 3;
+    return c.fail('delimiter (.)');
+  }
+  let differs = c.pos;
+  while (differs - c.pos < 3 && c.text[differs] === 'not'[differs - c.pos]) differs++;
+  const found = differs >= c.text.length ? 'end of input' : JSON.stringify(c.text[differs]);
+  return apiError(
+    400,
+    'PGRST100',
+    `"failed to parse ${c.what} (${c.text})" (line 1, column ${c.pos + 1})`,
+    `unexpected ${found} expecting "not" or operator (eq, gt, ...)`,
+  );
 }
 
 /** Comma-separated values, each quoted (`"a,b"`) or bare. */
