@@ -1,6 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { ApiError } from './errors.js';
-import { parseFilter, parseLogicTree, parseOrder, parseQuery, parseSelect } from './query-parser.js';
+import {
+  decodeQueryString,
+  parseFilter,
+  parseLogicTree,
+  parseOrder,
+  parseQuery,
+  parseSelect,
+} from './query-parser.js';
 
 const field = (name: string) => ({ name, json: [] });
 
@@ -261,7 +268,8 @@ describe('order and whole query strings', () => {
       code: 'PGRST103',
       details: 'Limit should be greater than or equal to zero.',
     });
-    expect(parseErrorOf(() => parseQuery('a=eq.%zz'))).toMatchObject({ code: 'PGRST100' });
+    // Escapes of bytes that are no UTF-8 cannot be read (PostgREST's decodeUtf8 fails on them too).
+    expect(parseErrorOf(() => parseQuery('a=eq.%FF'))).toMatchObject({ code: 'PGRST100' });
   });
 
   it('ignores a limit or offset that is no integer, as PostgREST 12 (readMaybe, else the whole range)', () => {
@@ -275,6 +283,27 @@ describe('order and whole query strings', () => {
       conditions: [],
       offset: 2,
     });
+  });
+
+  it('decodes the query string as http-types does for PostgREST: `%` starting no escape is itself, a key without `=` is no parameter', () => {
+    expect(decodeQueryString('a=100%&b=%zz%41&c=%4')).toEqual([
+      ['a', '100%'],
+      ['b', '%zzA'],
+      ['c', '%4'],
+    ]);
+    expect(decodeQueryString('select=id&name&order=id&&x=')).toEqual([
+      ['select', 'id'],
+      ['order', 'id'],
+      ['x', ''],
+    ]);
+    // A form body keeps them, as the empty value (parseSimpleQuery).
+    expect(decodeQueryString('a&b=1', true)).toEqual([
+      ['a', ''],
+      ['b', '1'],
+    ]);
+    const q = parseQuery('select&name&id');
+    expect(q.select).toEqual([{ kind: 'star' }]);
+    expect(q.levels.get('')).toEqual({ conditions: [] });
   });
 
   it('reads columns and on_conflict as lists of plain or quoted names, as PostgREST', () => {

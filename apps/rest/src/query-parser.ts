@@ -551,12 +551,18 @@ function parseColumns(text: string, what: string): string[] {
 // ---------------------------------------------------------------- whole query string
 
 /** Decodes `a=b&c=d` the way PostgREST does (`+` is a space); keys may repeat. */
-export function decodeQueryString(raw: string): [string, string][] {
+/**
+ * A query string's parameters as PostgREST reads them (http-types): `+` is a space, a `%` that starts
+ * no escape is itself, and a key without `=` has no value, so it is no parameter at all; a form
+ * body (`keepBare`) keeps such a key with the empty value, as parseSimpleQuery does.
+ */
+export function decodeQueryString(raw: string, keepBare = false): [string, string][] {
   const out: [string, string][] = [];
   if (!raw) return out;
   for (const part of raw.split('&')) {
     if (!part) continue;
     const eq = part.indexOf('=');
+    if (eq < 0 && !keepBare) continue;
     const k = eq < 0 ? part : part.slice(0, eq);
     const v = eq < 0 ? '' : part.slice(eq + 1);
     out.push([decode(k), decode(v)]);
@@ -564,8 +570,10 @@ export function decodeQueryString(raw: string): [string, string][] {
   return out;
 }
 
+const LONE_PERCENT = /%(?![0-9A-Fa-f]{2})/g;
+
 function decode(s: string): string {
-  const spaced = s.replaceAll('+', ' ');
+  const spaced = s.replaceAll('+', ' ').replace(LONE_PERCENT, '%25');
   try {
     return decodeURIComponent(spaced);
   } catch {
@@ -573,7 +581,7 @@ function decode(s: string): string {
       400,
       'PGRST100',
       `"failed to parse query string (${s})" (line 1, column 1)`,
-      'invalid percent-encoding',
+      'percent-encoded bytes that are no UTF-8',
     );
   }
 }
