@@ -324,6 +324,25 @@ describe('methods other clients use', () => {
   });
 });
 
+describe('query strings as PostgREST reads them (http-types)', () => {
+  it('a key without `=` is no parameter: a filter or `select` so sent is ignored', async () => {
+    const res = await raw('items?select=id&name&order=id');
+    expect(res.status, res.text).toBe(200);
+    expect(ids(res)).toEqual(ALL);
+    const star = await raw('items?select&id=eq.1');
+    expect(star.status, star.text).toBe(200);
+    expect(star.json()).toEqual([{ id: 1, name: 'red apple' }]);
+  });
+
+  it('a `%` that starts no escape is itself', async () => {
+    const res = await raw('items?select=id&name=eq.100%');
+    expect(res.status, res.text).toBe(200);
+    expect(res.json()).toEqual([{ id: 9 }]);
+    const like = await raw('items?select=id&name=like.*0%&order=id');
+    expect(like.json()).toEqual([{ id: 9 }]);
+  });
+});
+
 describe('Accept as PostgREST orders it (wai parseHttpAccept)', () => {
   it('at one quality the more specific type wins: `*/*, text/csv` is CSV', async () => {
     const res = await raw('items?select=id&id=eq.1', { headers: { accept: '*/*, text/csv' } });

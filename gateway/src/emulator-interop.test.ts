@@ -68,6 +68,8 @@ describe('gateway → local Lambda emulator', () => {
       'name=eq.caf%C3%A9&emoji=%F0%9F%98%80&id=gte.1&id=lte.9',
       'enc=%25already%2520encoded',
       "p=!$'()*,/:@&q=%26%3D%3B%23%3F&r=%21%24%27%28%29%2A%2C%2F%3A%40",
+      'select=id&name&order=id',
+      'name=eq.100%&b=%zz%41',
     ];
     const body = Buffer.from(JSON.stringify({ title: 'é ☃ 🚀', n: 1 }));
     for (const query of queries) {
@@ -82,6 +84,8 @@ describe('gateway → local Lambda emulator', () => {
         expect(new URLSearchParams(res.body.rawQueryString).toString()).toBe(
           new URLSearchParams(query).toString(),
         );
+        // A key sent without `=` arrives without it (PostgREST reads it as no parameter).
+        expect(res.body.rawQueryString.includes('&name&')).toBe(query.includes('&name&'));
         expect(res.body.headers.apikey).toBeUndefined();
         expect(claimsOf(String(res.body.headers['x-client-authorization']).slice(7))).toMatchObject({
           ref: project.ref,

@@ -44,16 +44,24 @@ function isPlainPath(value: string): boolean {
   return true;
 }
 
-/** One query parameter, both halves already in SigV4 encoding. */
-export type QueryPair = readonly [key: string, value: string];
+/**
+ * One query parameter, both halves already in SigV4 encoding; `bare` when the client sent the key
+ * without `=` (signed as `key=`, as AWS canonicalises it, but forwarded as sent: PostgREST reads a
+ * key without a value as no parameter, one with `=` as the empty value).
+ */
+export type QueryPair = readonly [key: string, value: string, bare?: true];
 
 export type QueryParseResult = { ok: true; pairs: QueryPair[] } | { ok: false; reason: string };
 
 const PLUS = /\+/g;
+/** A `%` that starts no escape: itself, as http-types (PostgREST) and URLSearchParams read it. */
+const LONE_PERCENT = /%(?![0-9A-Fa-f]{2})/g;
+const decodeHalf = (raw: string) => decodeURIComponent(raw.replace(PLUS, ' ').replace(LONE_PERCENT, '%25'));
 
 /**
  * Parses a raw query string (`a=1&b=x%20y`, no leading `?`) into pairs in strict SigV4 encoding,
- * keeping their order. `+` means space (form encoding, as supabase-js sends it). What goes upstream
+ * keeping their order. `+` means space (form encoding, as supabase-js sends it) and a `%` that starts
+ * no escape is a percent sign; escaped bytes that are no UTF-8 are refused. What goes upstream
  * is these pairs through `formatQuery`, which decodes to the same values, so any verifier that
  * decodes the query gets the same canonical form.
  * `drop` sees each decoded pair and may remove it (the gateway takes `apikey` out this way).
@@ -75,20 +83,22 @@ export function parseQuery(
     let key: string;
     let value: string;
     try {
-      key = plainKey ? rawKey : decodeURIComponent(rawKey.replace(PLUS, ' '));
-      value = plainValue ? rawValue : decodeURIComponent(rawValue.replace(PLUS, ' '));
+      key = plainKey ? rawKey : decodeHalf(rawKey);
+      value = plainValue ? rawValue : decodeHalf(rawValue);
     } catch {
       return { ok: false, reason: 'malformed percent-encoding in query string' };
     }
     if (drop?.(key, value)) continue;
-    pairs.push([plainKey ? key : escapeUri(key), plainValue ? value : escapeUri(value)]);
+    const pair = [plainKey ? key : escapeUri(key), plainValue ? value : escapeUri(value)] as const;
+    pairs.push(eq < 0 ? [...pair, true] : pair);
   }
   return { ok: true, pairs };
 }
 
-function joinPairs(pairs: readonly QueryPair[]): string {
+/** `key=value&…`; with `asSent`, a bare key without its `=`. */
+function joinPairs(pairs: readonly QueryPair[], asSent = false): string {
   let out = '';
-  for (const [key, value] of pairs) out += (out ? '&' : '') + key + '=' + value;
+  for (const [key, value, bare] of pairs) out += (out ? '&' : '') + key + (asSent && bare ? '' : '=' + value);
   return out;
 }
 
@@ -107,7 +117,7 @@ const unescapeSafe = (triplet: string) => String.fromCharCode(Number.parseInt(tr
  * keeps a long filter within the upstream's request-line limit.
  */
 export function formatQuery(pairs: readonly QueryPair[]): string {
-  const out = joinPairs(pairs);
+  const out = joinPairs(pairs, true);
   return out.includes('%') ? out.replace(QUERY_SAFE_ESCAPE, unescapeSafe) : out;
 }
 
