@@ -16,7 +16,8 @@ export function pageRange(ctx: RequestContext, query: ParsedQuery) {
   let limit = root.limit;
   // As PostgREST (ApiRequest.hs), only a GET reads the Range header; HEAD and writes ignore it.
   const header = ctx.method === 'GET' ? ctx.headers.range : undefined;
-  const m = header ? /^\s*(?:items=)?(\d+)-(\d*)\s*$/.exec(header) : null;
+  // `first-last` only (RangeQuery.hs): `items=0-1` is no range; spaces around it are HTTP's own.
+  const m = header ? /^\s*(\d+)-(\d*)\s*$/.exec(header) : null;
   if (m) {
     const lower = Number(m[1]);
     const upper = m[2] ? Number(m[2]) : undefined;
