@@ -227,6 +227,24 @@ describe('headers as other clients send them', () => {
     await sql(project.a.ref, 'delete from public.items where id between 30 and 32');
   });
 
+  it('a form body is read as PostgREST reads it (parseSimpleQuery): `+` a space, `;` a separator', async () => {
+    const res = await raw('items', {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', prefer: 'return=representation' },
+      body: 'id=33&name=a+b%21;ignored=',
+    });
+    expect(res.status, res.text).toBe(400);
+    expect((res.json() as { code: string }).code).toBe('PGRST204');
+    const ok = await raw('items', {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', prefer: 'return=representation' },
+      body: 'id=33;name=a+b%21',
+    });
+    expect(ok.status, ok.text).toBe(201);
+    expect(ok.json()).toEqual([{ id: 33, name: 'a b!' }]);
+    await sql(project.a.ref, 'delete from public.items where id = 33');
+  });
+
   it('Accept-Profile and Content-Profile naming an unknown schema → 406 PGRST106', async () => {
     const read = await raw('items', { headers: { 'accept-profile': 'nope' } });
     const write = await raw('items', {

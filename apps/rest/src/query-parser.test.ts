@@ -301,6 +301,17 @@ describe('order and whole query strings', () => {
       ['a', ''],
       ['b', '1'],
     ]);
+    // `;` separates parameters as `&` does (http-types' queryStringSeparators); `%3B` is a value's.
+    expect(decodeQueryString('select=id;id=eq.1&name=eq.a%3Bb')).toEqual([
+      ['select', 'id'],
+      ['id', 'eq.1'],
+      ['name', 'eq.a;b'],
+    ]);
+    expect(decodeQueryString('id=71&name=a;note=b', true)).toEqual([
+      ['id', '71'],
+      ['name', 'a'],
+      ['note', 'b'],
+    ]);
     const q = parseQuery('select&name&id');
     expect(q.select).toEqual([{ kind: 'star' }]);
     expect(q.levels.get('')).toEqual({ conditions: [] });

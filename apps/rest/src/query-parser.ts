@@ -552,14 +552,14 @@ function parseColumns(text: string, what: string): string[] {
 
 /** Decodes `a=b&c=d` the way PostgREST does (`+` is a space); keys may repeat. */
 /**
- * A query string's parameters as PostgREST reads them (http-types): `+` is a space, a `%` that starts
+ * A query string's parameters as PostgREST reads them (http-types): separated by `&` or `;`, `+` is a space, a `%` that starts
  * no escape is itself, and a key without `=` has no value, so it is no parameter at all; a form
  * body (`keepBare`) keeps such a key with the empty value, as parseSimpleQuery does.
  */
 export function decodeQueryString(raw: string, keepBare = false): [string, string][] {
   const out: [string, string][] = [];
   if (!raw) return out;
-  for (const part of raw.split('&')) {
+  for (const part of raw.split(SEPARATORS)) {
     if (!part) continue;
     const eq = part.indexOf('=');
     if (eq < 0 && !keepBare) continue;
@@ -571,6 +571,7 @@ export function decodeQueryString(raw: string, keepBare = false): [string, strin
 }
 
 const LONE_PERCENT = /%(?![0-9A-Fa-f]{2})/g;
+const SEPARATORS = /[&;]/;
 
 function decode(s: string): string {
   const spaced = s.replaceAll('+', ' ').replace(LONE_PERCENT, '%25');
