@@ -359,6 +359,15 @@ describe('query strings as PostgREST reads them (http-types)', () => {
     expect(star.json()).toEqual([{ id: 1, name: 'red apple' }]);
   });
 
+  it('a raw `;` separates parameters as `&` does; an encoded one stays in its value', async () => {
+    const res = await raw('items?select=id;id=eq.1');
+    expect(res.status, res.text).toBe(200);
+    expect(res.json()).toEqual([{ id: 1 }]);
+    const split = await raw('items?select=id&name=eq.a;b&order=id');
+    expect(split.status, split.text).toBe(200);
+    expect(split.json()).toEqual([]);
+  });
+
   it('a `%` that starts no escape is itself', async () => {
     const res = await raw('items?select=id&name=eq.100%');
     expect(res.status, res.text).toBe(200);

@@ -92,6 +92,14 @@ describe('forwarding', () => {
     });
     expect(res.status).toBe(200);
     expect(res.body.rawQuery).toBe('select=id');
+    // PostgREST reads `;` as `&` (http-types): the data API gets `&` alone, which any verifier reads alike.
+    const semicolons = await rawCall(
+      url,
+      project.ref,
+      `/rest/v1/todos?select=id;apikey=${project.publishableKey};a=b%3Bc`,
+    );
+    expect(semicolons.status).toBe(200);
+    expect(semicolons.body.rawQuery).toBe('select=id&a=b%3Bc');
     const headers = res.body.headers;
     expect(headers['x-amz-date']).not.toBe('19990101T000000Z');
     expect(headers['x-amz-security-token']).toBeUndefined();

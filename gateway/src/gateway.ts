@@ -224,11 +224,15 @@ export function buildGateway(options: GatewayOptions): Gateway {
     if (!SAFE_PATH.test(path) || BAD_PATH.test(path)) return reply(res, state, refusals.badPath);
 
     let queryApiKey: string | null = null;
-    const query = parseQuery(q < 0 ? '' : url.slice(q + 1), (key, value) => {
-      if (key !== 'apikey') return false;
-      queryApiKey ??= value;
-      return true;
-    });
+    const query = parseQuery(
+      q < 0 ? '' : url.slice(q + 1),
+      (key, value) => {
+        if (key !== 'apikey') return false;
+        queryApiKey ??= value;
+        return true;
+      },
+      service === 'rest',
+    );
     if (!query.ok) return reply(res, state, refusals.badQuery);
 
     const client = readClientCredentials(head, queryApiKey);

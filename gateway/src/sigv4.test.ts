@@ -212,6 +212,11 @@ describe('SigV4 signer vs @smithy/signature-v4', () => {
       ok: false,
       reason: 'malformed percent-encoding in query string',
     });
+    // For PostgREST (`semicolons`), `;` separates parameters as `&` does; elsewhere it is a value's.
+    const rest = parseQuery('select=id;id=eq.1&name=a%3Bb;apikey=k', (key) => key === 'apikey', true);
+    expect(rest.ok && formatQuery(rest.pairs)).toBe('select=id&id=eq.1&name=a%3Bb');
+    const other = parseQuery('a=1;b=2', undefined, false);
+    expect(other.ok && formatQuery(other.pairs)).toBe('a=1%3Bb%3D2');
     const dropped = parseQuery('apikey=secret&a=1', (key) => key === 'apikey');
     expect(dropped.ok && formatQuery(dropped.pairs)).toBe('a=1');
   });

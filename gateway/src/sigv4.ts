@@ -56,6 +56,7 @@ export type QueryParseResult = { ok: true; pairs: QueryPair[] } | { ok: false; r
 const PLUS = /\+/g;
 /** A `%` that starts no escape: itself, as http-types (PostgREST) and URLSearchParams read it. */
 const LONE_PERCENT = /%(?![0-9A-Fa-f]{2})/g;
+const SEPARATORS = /[&;]/;
 const decodeHalf = (raw: string) => decodeURIComponent(raw.replace(PLUS, ' ').replace(LONE_PERCENT, '%25'));
 
 /**
@@ -64,15 +65,18 @@ const decodeHalf = (raw: string) => decodeURIComponent(raw.replace(PLUS, ' ').re
  * no escape is a percent sign; escaped bytes that are no UTF-8 are refused. What goes upstream
  * is these pairs through `formatQuery`, which decodes to the same values, so any verifier that
  * decodes the query gets the same canonical form.
- * `drop` sees each decoded pair and may remove it (the gateway takes `apikey` out this way).
+ * `drop` sees each decoded pair and may remove it (the gateway takes `apikey` out this way). With
+ * `semicolons`, a raw `;` separates parameters as `&` does, as PostgREST (http-types) reads a query:
+ * what goes upstream then has `&` alone, which every verifier splits alike.
  */
 export function parseQuery(
   raw: string,
   drop?: (decodedKey: string, decodedValue: string) => boolean,
+  semicolons = false,
 ): QueryParseResult {
   const pairs: QueryPair[] = [];
   if (raw.length === 0) return { ok: true, pairs };
-  for (const component of raw.split('&')) {
+  for (const component of raw.split(semicolons ? SEPARATORS : '&')) {
     if (component.length === 0) continue;
     const eq = component.indexOf('=');
     const rawKey = eq < 0 ? component : component.slice(0, eq);
