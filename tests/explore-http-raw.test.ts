@@ -273,6 +273,13 @@ describe('methods other clients use', () => {
     expect(fn.text).toBe('');
   });
 
+  it('a trailing slash names no resource (PostgREST reads `items/` as two segments): 404', async () => {
+    for (const target of ['items/?select=id', 'rpc/add/?a=1&b=2']) {
+      const res = await raw(target);
+      expect(res.status, target).toBe(404);
+    }
+  });
+
   it('OPTIONS on a table answers Allow', async () => {
     const res = await raw('items', { method: 'OPTIONS' });
     expect(res.status).toBe(200);

@@ -413,4 +413,15 @@ describe('reads', () => {
     const limit = await t.call('GET', '/books?limit=x');
     expect(limit.status).toBe(200);
   });
+
+  it('reads the path as PostgREST (wai pathInfo): an empty segment is one, so a trailing or doubled slash is no resource', async () => {
+    for (const path of ['/books/', '//books', '/rpc/add/?a=1&b=2', '/rpc//add', '/rest/v1/books/']) {
+      const r = await t.call('GET', path);
+      expect([path, r.status, (r.json as { code?: string }).code]).toEqual([path, 404, 'PGRST125']);
+    }
+    for (const path of ['/rest/v1/books?select=id&id=eq.1', '/books?select=id&id=eq.1']) {
+      expect((await t.call('GET', path)).json).toEqual([{ id: 1 }]);
+    }
+    for (const path of ['/', '/rest/v1/', '/rest/v1']) expect((await t.call('GET', path)).status).toBe(200);
+  });
 });

@@ -37,10 +37,15 @@ export async function route(
 ): Promise<RestResponse> {
   const method = request.method.toUpperCase();
   const path = request.path.replace(/^\/rest\/v1(?=\/|$)/, '') || '/';
-  const segments = path
-    .split('/')
-    .filter(Boolean)
-    .map((s) => safeDecode(s));
+  // As wai's pathInfo: `/` is the root, and every other `/` starts a segment, an empty one included
+  // (`/items/`, `//items`), which no resource has.
+  const segments =
+    path === '/'
+      ? []
+      : path
+          .replace(/^\//, '')
+          .split('/')
+          .map((s) => safeDecode(s));
   const readMethod = method === 'GET' || method === 'HEAD';
   const profileHeader = readMethod ? headers['accept-profile'] : headers['content-profile'];
   const schema = profileHeader ?? engine.schemas[0]!;
