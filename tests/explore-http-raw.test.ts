@@ -145,6 +145,20 @@ describe('query strings as other clients write them', () => {
     expect(res.headers['content-range']).toBe(`0-${ALL.length - 1}/*`);
   });
 
+  it('a repeated select, order or on_conflict: the first is used, as PostgREST 12', async () => {
+    const res = await raw('items?select=id&select=name&id=lt.4&order=id.desc&order=id.asc');
+    expect(res.status, res.text).toBe(200);
+    expect(res.json()).toEqual([{ id: 3 }, { id: 2 }, { id: 1 }]);
+    // on_conflict=name names no unique constraint: Postgres refuses the upsert (42P10).
+    const upsert = await raw('items?on_conflict=name&on_conflict=id', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', prefer: 'resolution=merge-duplicates' },
+      body: '{"id":1,"name":"red apple"}',
+    });
+    expect(upsert.status, upsert.text).toBe(400);
+    expect((upsert.json() as { code: string }).code).toBe('42P10');
+  });
+
   it('a limit or offset that is no integer is ignored (PostgREST 12 reads them with readMaybe)', async () => {
     const res = await raw('items?select=id&order=id&limit=abc&offset=1.5');
     expect(res.status, res.text).toBe(200);

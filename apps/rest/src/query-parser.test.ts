@@ -317,6 +317,24 @@ describe('order and whole query strings', () => {
     expect(q.levels.get('')).toEqual({ conditions: [] });
   });
 
+  it('takes the first select, on_conflict, columns and order of a level, as PostgREST 12 (L.lookup, foldr)', () => {
+    const q = parseQuery(
+      'select=id&select=name&on_conflict=a&on_conflict=b&columns=x&columns=y&order=id.desc&order=id.asc&books.order=n&books.order=m',
+    );
+    expect(q.select).toEqual(parseSelect('id'));
+    expect([q.onConflict, q.columns]).toEqual([['a'], ['x']]);
+    expect(q.levels.get('')?.order).toEqual(parseOrder('id.desc'));
+    expect(q.levels.get('books')?.order).toEqual(parseOrder('n'));
+    // A later select is not even read; every order is (a malformed one fails).
+    expect(parseQuery('select=id&select=(').select).toEqual(parseSelect('id'));
+    expect(parseErrorOf(() => parseQuery('order=id&order=id.up'))).toMatchObject({ code: 'PGRST100' });
+    // The last limit and offset of a level win (HashMap.fromList).
+    expect(parseQuery('limit=1&limit=2&offset=3&offset=4').levels.get('')).toMatchObject({
+      limit: 2,
+      offset: 4,
+    });
+  });
+
   it('reads columns and on_conflict as lists of plain or quoted names, as PostgREST', () => {
     // supabase-js quotes every name of columns=; on_conflict is whatever the app wrote.
     const q = parseQuery('columns=%22id%22,%22my%20col%22,%22a,b%22&on_conflict=%22email%22,%20org_id');

@@ -636,21 +636,24 @@ export function parseQuery(rawQuery: string, rpcArgNames?: ReadonlySet<string>):
     return l;
   };
   level('');
-  let select: SelectItem[] = [{ kind: 'star' }];
+  let select: SelectItem[] | undefined;
   let onConflict: string[] | undefined;
   let columns: string[] | undefined;
   const rawParams: [string, string][] = [];
+  // As PostgREST 12: the first select, on_conflict and columns are read (L.lookup), later ones not
+  // even parsed; every order is parsed but a level keeps its first (foldr), and its last limit and
+  // offset (HashMap.fromList).
   for (const [key, value] of decodeQueryString(rawQuery)) {
     if (key === 'select') {
-      select = parseSelect(value);
+      select ??= parseSelect(value);
       continue;
     }
     if (key === 'on_conflict') {
-      onConflict = parseColumns(value, 'on_conflict parameter');
+      onConflict ??= parseColumns(value, 'on_conflict parameter');
       continue;
     }
     if (key === 'columns') {
-      columns = parseColumns(value, 'columns parameter');
+      columns ??= parseColumns(value, 'columns parameter');
       continue;
     }
     if (rpcArgNames?.has(key)) {
@@ -662,8 +665,10 @@ export function parseQuery(rawQuery: string, rpcArgNames?: ReadonlySet<string>):
     const beforeLast = parts[parts.length - 2];
     if (last === 'order' || last === 'limit' || last === 'offset') {
       const l = level(parts.slice(0, -1).join('.'));
-      if (last === 'order') l.order = parseOrder(value);
-      else {
+      if (last === 'order') {
+        const order = parseOrder(value);
+        l.order ??= order;
+      } else {
         const n = rangeParam(value, last);
         if (n === undefined) delete l[last];
         else l[last] = n;
@@ -699,7 +704,7 @@ export function parseQuery(rawQuery: string, rpcArgNames?: ReadonlySet<string>):
     level(path.join('.')).conditions.push(filter);
   }
   return {
-    select,
+    select: select ?? [{ kind: 'star' }],
     levels,
     rawParams,
     ...(onConflict ? { onConflict } : {}),
