@@ -224,6 +224,23 @@ describe('headers as other clients send them', () => {
     }
   });
 
+  it('a preference is matched as sent once stripped: `count = exact` is unknown (ignored, or PGRST122 with handling=strict)', async () => {
+    const spaced = await raw('items?select=id&id=lt.3', { headers: { prefer: 'count = exact' } });
+    expect(spaced.status, spaced.text).toBe(200);
+    expect(spaced.headers['content-range']).toBe('0-1/*');
+    expect(spaced.headers['preference-applied']).toBeUndefined();
+    const strict = await raw('items?select=id&id=lt.3', {
+      headers: { prefer: 'handling=strict, count = exact' },
+    });
+    expect(strict.status).toBe(400);
+    expect(strict.json()).toEqual({
+      code: 'PGRST122',
+      details: 'Invalid preferences: count = exact',
+      hint: null,
+      message: 'Invalid preferences given with handling=strict',
+    });
+  });
+
   it('Content-Type with a charset or in upper case is JSON', async () => {
     for (const [id, contentType] of [
       [30, 'application/json; charset=utf-8'],

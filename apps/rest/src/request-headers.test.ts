@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ApiError } from './errors.js';
-import { negotiate } from './request-headers.js';
+import { negotiate, parsePrefer } from './request-headers.js';
 
 const refusal = (accept: string) => {
   try {
@@ -47,5 +47,20 @@ describe('Accept as PostgREST 12 reads it (wai parseHttpAccept, then the first t
         message: `None of these media types are available: ${accept}`,
       });
     }
+  });
+});
+
+describe('Prefer as PostgREST 12 reads it (Preferences.fromHeaders)', () => {
+  it('matches each comma-separated preference exactly once stripped: spaces around `=` or another case make it unknown', () => {
+    expect(parsePrefer('count=exact,    return=representation ', 'commit')).toEqual({
+      count: 'exact',
+      return: 'representation',
+    });
+    expect(parsePrefer('count = exact, Return=minimal, return =minimal', 'commit')).toEqual({});
+    expect(() => parsePrefer('handling=strict, count = exact', 'commit')).toThrow(
+      expect.objectContaining({
+        body: expect.objectContaining({ details: 'Invalid preferences: count = exact' }),
+      }),
+    );
   });
 });

@@ -186,10 +186,8 @@ export function parsePrefer(
   };
   for (const part of value.split(',')) {
     if (!part.trim()) continue;
-    const [key, val] = part
-      .trim()
-      .split('=')
-      .map((s) => s.trim()) as [string, string | undefined];
+    // Matched as sent once stripped: `count = exact` is no preference PostgREST knows.
+    const [key, val] = part.trim().split('=') as [string, string | undefined];
     if (key === 'return' && (val === 'minimal' || val === 'headers-only' || val === 'representation')) {
       set('return', val);
     } else if (key === 'count' && (val === 'exact' || val === 'planned' || val === 'estimated'))
