@@ -311,6 +311,17 @@ describe('methods other clients use', () => {
     }
   });
 
+  it('GET /rpc: a value that parses as a filter filters the result, even under an argument name', async () => {
+    const res = await raw('rpc/add?a=1&b=eq.2');
+    expect(res.status, res.text).toBe(404);
+    expect(res.json()).toMatchObject({
+      code: 'PGRST202',
+      message: 'Could not find the function public.add(a) in the schema cache',
+    });
+    const args = await raw('rpc/add?a=1&b=2');
+    expect(args.json()).toBe(3);
+  });
+
   it('OPTIONS on a table answers Allow', async () => {
     const res = await raw('items', { method: 'OPTIONS' });
     expect(res.status).toBe(200);

@@ -335,6 +335,26 @@ describe('order and whole query strings', () => {
     });
   });
 
+  it('reads a GET /rpc parameter as PostgREST 12: a value that parses as a filter is one, even under an argument name', () => {
+    const args = new Set(['a', 'b']);
+    const q = parseQuery('a=1&b=eq.2&c=x', args);
+    expect(q.rawParams).toEqual([
+      ['a', '1'],
+      ['c', 'x'],
+    ]);
+    expect(q.levels.get('')?.conditions).toEqual([parseFilter(field('b'), 'eq.2')]);
+    // Once `not.`, `in.` or `is.` is read the value must be a filter (Parsec does not backtrack).
+    for (const value of ['not.x', 'in.x', 'is.maybe']) {
+      expect(parseErrorOf(() => parseQuery(`a=${value}`, args))).toMatchObject({ code: 'PGRST100' });
+    }
+    // Other values are arguments, whatever they start with.
+    expect(parseQuery('a=eqx&b=like&c=no.1', args).rawParams).toEqual([
+      ['a', 'eqx'],
+      ['b', 'like'],
+      ['c', 'no.1'],
+    ]);
+  });
+
   it('reads columns and on_conflict as lists of plain or quoted names, as PostgREST', () => {
     // supabase-js quotes every name of columns=; on_conflict is whatever the app wrote.
     const q = parseQuery('columns=%22id%22,%22my%20col%22,%22a,b%22&on_conflict=%22email%22,%20org_id');

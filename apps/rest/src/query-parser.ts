@@ -572,6 +572,8 @@ export function decodeQueryString(raw: string, keepBare = false): [string, strin
 
 const LONE_PERCENT = /%(?![0-9A-Fa-f]{2})/g;
 const SEPARATORS = /[&;]/;
+const RESERVED_LAST = new Set(['order', 'limit', 'offset', 'or', 'and']);
+const COMMITTED_FILTER = /^(?:not|in|is)\./;
 
 function decode(s: string): string {
   const spaced = s.replaceAll('+', ' ').replace(LONE_PERCENT, '%25');
@@ -656,13 +658,14 @@ export function parseQuery(rawQuery: string, rpcArgNames?: ReadonlySet<string>):
       columns ??= parseColumns(value, 'columns parameter');
       continue;
     }
-    if (rpcArgNames?.has(key)) {
-      rawParams.push([key, value]);
-      continue;
-    }
     const parts = splitPath(key);
     const last = parts[parts.length - 1]!;
     const beforeLast = parts[parts.length - 2];
+    // An argument named as a reserved parameter (`limit`, `order`…) stays an argument here.
+    if (rpcArgNames?.has(key) && RESERVED_LAST.has(last)) {
+      rawParams.push([key, value]);
+      continue;
+    }
     if (last === 'order' || last === 'limit' || last === 'offset') {
       const l = level(parts.slice(0, -1).join('.'));
       if (last === 'order') {
@@ -695,8 +698,11 @@ export function parseQuery(rawQuery: string, rpcArgNames?: ReadonlySet<string>):
       filter = parseFilter(field, value);
     } catch (error) {
       // For GET /rpc, as in PostgREST, a value that is no filter makes an argument: one the
-      // function lacks is PGRST202 (`?a=1&b=2&c=3`), not a filter syntax error.
-      if (!rpcArgNames || parts.length > 1) throw error;
+      // function lacks is PGRST202 (`?a=1&b=2&c=3`), not a filter syntax error. A value that does
+      // parse as a filter is one, even under an argument's name (`?b=eq.2`); one that began as
+      // `not.`, `in.` or `is.` had to, as PostgREST's parser does not go back from there.
+      if (!rpcArgNames || COMMITTED_FILTER.test(value) || (parts.length > 1 && !rpcArgNames.has(key)))
+        throw error;
       rawParams.push([key, value]);
       continue;
     }
