@@ -241,6 +241,24 @@ describe('headers as other clients send them', () => {
     });
   });
 
+  it('only the first `timezone=` preference counts: naming no zone, it makes every `timezone=` invalid', async () => {
+    const res = await raw('items?select=id&id=eq.1', {
+      headers: { prefer: ['timezone=Nope/Zone', 'timezone=UTC, handling=strict'] },
+    });
+    expect(res.status).toBe(400);
+    expect(res.json()).toEqual({
+      code: 'PGRST122',
+      details: 'Invalid preferences: timezone=Nope/Zone, timezone=UTC',
+      hint: null,
+      message: 'Invalid preferences given with handling=strict',
+    });
+    const first = await raw('items?select=id&id=eq.1', {
+      headers: { prefer: 'timezone=UTC, timezone=Nope/Zone, handling=strict' },
+    });
+    expect(first.status, first.text).toBe(200);
+    expect(first.headers['preference-applied']).toBe('handling=strict, timezone=UTC');
+  });
+
   it('Content-Type with a charset or in upper case is JSON', async () => {
     for (const [id, contentType] of [
       [30, 'application/json; charset=utf-8'],

@@ -64,3 +64,17 @@ describe('Prefer as PostgREST 12 reads it (Preferences.fromHeaders)', () => {
     );
   });
 });
+
+describe('Prefer: timezone as PostgREST 12 reads it', () => {
+  const zones = new Set(['UTC', 'Europe/Paris']);
+  it('the first timezone= decides: a later one never replaces it, and when it names no zone every timezone= is invalid', () => {
+    expect(parsePrefer('timezone=UTC, timezone=Europe/Paris', 'commit', zones)).toEqual({ timezone: 'UTC' });
+    expect(parsePrefer('timezone=UTC, timezone=Nope', 'commit', zones)).toEqual({ timezone: 'UTC' });
+    expect(parsePrefer('timezone=Nope, timezone=UTC', 'commit', zones)).toEqual({});
+    expect(() => parsePrefer('handling=strict, timezone=Nope, timezone=UTC', 'commit', zones)).toThrow(
+      expect.objectContaining({
+        body: expect.objectContaining({ details: 'Invalid preferences: timezone=Nope, timezone=UTC' }),
+      }),
+    );
+  });
+});

@@ -184,7 +184,14 @@ export function parsePrefer(
   const set = <K extends keyof Preferences>(key: K, val: Preferences[K]) => {
     if (prefer[key] === undefined) prefer[key] = val;
   };
-  for (const part of value.split(',')) {
+  const parts = value.split(',');
+  // Only the first `timezone=` counts; when it names no zone, every `timezone=` is invalid.
+  const zone = parts
+    .find((p) => p.trim().startsWith('timezone='))
+    ?.trim()
+    .slice('timezone='.length);
+  const zoneAccepted = zone !== undefined && timezones.has(zone);
+  for (const part of parts) {
     if (!part.trim()) continue;
     // Matched as sent once stripped: `count = exact` is no preference PostgREST knows.
     const [key, val] = part.trim().split('=') as [string, string | undefined];
@@ -199,7 +206,7 @@ export function parsePrefer(
     else if (key === 'handling' && (val === 'strict' || val === 'lenient')) set('handling', val);
     else if (key === 'max-affected') {
       if (val !== undefined && /^\d{1,15}$/.test(val)) set('maxAffected', Number(val));
-    } else if (key === 'timezone' && val !== undefined && timezones.has(val)) set('timezone', val);
+    } else if (key === 'timezone' && val !== undefined && zoneAccepted) set('timezone', zone);
     else if (key === 'tx' && (val === 'commit' || val === 'rollback')) {
       if (txEnd.endsWith('allow-override')) set('tx', val);
     } else invalid.push(part.trim());
