@@ -336,6 +336,17 @@ describe('payload format 2.0 event', () => {
     expect(Math.abs(event.requestContext.timeEpoch - Date.now())).toBeLessThan(5000);
   });
 
+  it('a text body keeps a leading byte-order mark, as Lambda passes the bytes on', async () => {
+    const res = await callFunction(emulator.port, 'rest-abc', {
+      method: 'POST',
+      body: Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from('{"a":1}')]),
+      headers: { 'content-type': 'application/json' },
+    });
+    const { event } = res.json();
+    expect(event.isBase64Encoded).toBe(false);
+    expect(event.body).toBe('\uFEFF{"a":1}');
+  });
+
   it('binary bodies arrive base64-encoded', async () => {
     const bytes = Buffer.from([0xff, 0x00, 0x10, 0x80]);
     const res = await callFunction(emulator.port, 'rest-abc', {

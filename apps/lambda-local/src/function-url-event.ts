@@ -80,7 +80,8 @@ function isTextual(contentType: string | undefined): boolean {
   );
 }
 
-const utf8 = new TextDecoder('utf-8', { fatal: true });
+// ignoreBOM: a leading byte-order mark stays in the text, as Lambda hands the function the bytes sent.
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 function asText(body: Buffer): string | undefined {
   try {
