@@ -76,7 +76,7 @@ export function parseQuery(
 ): QueryParseResult {
   const pairs: QueryPair[] = [];
   if (raw.length === 0) return { ok: true, pairs };
-  for (const component of raw.split(semicolons ? SEPARATORS : '&')) {
+  for (const component of raw.split(semicolons && raw.includes(';') ? SEPARATORS : '&')) {
     if (component.length === 0) continue;
     const eq = component.indexOf('=');
     const rawKey = eq < 0 ? component : component.slice(0, eq);
