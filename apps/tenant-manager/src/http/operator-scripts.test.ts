@@ -171,8 +171,8 @@ describe('the SQL endpoint answers values as Supabase does', () => {
       const write = await query({ query: attempt, read_only: true });
       expect(write.statusCode, attempt).toBe(400);
     }
-    const escape = await query({ query: 'set transaction_read_only = off', read_only: true });
-    expect(escape.statusCode).toBe(201);
+    const offAgain = await query({ query: 'set transaction_read_only = off', read_only: true });
+    expect(offAgain.statusCode).toBe(201);
     expect((await query({ query: 'select count(*) as n from public.ro' })).json()).toEqual([{ n: 0 }]);
     // read_only false is the default endpoint
     expect(
