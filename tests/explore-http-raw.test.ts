@@ -1,7 +1,5 @@
-import { lookup as dnsLookup } from 'node:dns';
-import { Agent } from 'undici';
 import { describe, expect, it } from 'vitest';
-import { projectUrl } from './support/clients.js';
+import { dispatcher, projectUrl } from './support/clients.js';
 import { exploreProjects } from './support/explore.js';
 import { sql } from './support/projects.js';
 
@@ -20,19 +18,6 @@ create function public.named() returns setof public.items language sql stable
 
 const project = exploreProjects('rawhttp', SCHEMA);
 
-/** `*.localhost` to loopback, as support/clients.ts does; here the path is sent byte for byte. */
-const loopback = new Agent({
-  connect: {
-    lookup(hostname, options, callback) {
-      if (hostname === 'localhost' || hostname.endsWith('.localhost')) {
-        if ((options as { all?: boolean }).all) return callback(null, [{ address: '127.0.0.1', family: 4 }]);
-        return (callback as unknown as (e: null, a: string, f: number) => void)(null, '127.0.0.1', 4);
-      }
-      return dnsLookup(hostname, options, callback);
-    },
-  },
-});
-
 interface RawResult {
   status: number;
   headers: Record<string, string | string[] | undefined>;
@@ -48,7 +33,8 @@ async function raw(
   target: string,
   options: { method?: string; headers?: Record<string, string | string[]>; body?: string } = {},
 ): Promise<RawResult> {
-  const res = await loopback.request({
+  // The path goes as given: undici's dispatcher API does not parse or re-encode it.
+  const res = await dispatcher.request({
     origin: projectUrl(project.a.ref),
     path: `/rest/v1/${target}`,
     method: (options.method ?? 'GET') as 'GET',

@@ -5,7 +5,7 @@ import { inject } from 'vitest';
 import WebSocket from 'ws';
 
 /** `*.localhost` does not resolve in Node: send it to loopback, everything else to DNS. */
-const dispatcher = new Agent({
+export const dispatcher = new Agent({
   connect: {
     lookup(hostname, options, callback) {
       if (hostname === 'localhost' || hostname.endsWith('.localhost')) {
