@@ -24,8 +24,7 @@ const MIB = 1024 * 1024;
 let worker: RunningPostgres;
 let h: Harness;
 
-const call = (method: 'GET' | 'POST' | 'PATCH', url: string, payload?: object) =>
-  h.tm.publicApp.inject({ method, url, headers: admin, ...(payload ? { payload } : {}) });
+const call = (...args: Parameters<Harness['call']>) => h.call(...args);
 const patchLimits = (ref: string, limits: object) => call('PATCH', `/v1/projects/${ref}`, { limits });
 const usageOf = async (ref: string) => (await call('GET', `/v1/projects/${ref}/usage`)).json().database;
 const flag = async (ref: string) =>

@@ -1,7 +1,6 @@
 import type { LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  admin,
   clusterObjects,
   eventually,
   freshManagementDb,
@@ -43,8 +42,7 @@ afterAll(async () => {
   await Promise.all([management?.close(), worker?.close()]);
 });
 
-const call = (method: 'GET' | 'POST' | 'PATCH' | 'DELETE', url: string, payload?: object) =>
-  h.tm.publicApp.inject({ method, url, headers: admin, ...(payload ? { payload } : {}) });
+const call = (...args: Parameters<Harness['call']>) => h.call(...args);
 
 function expectUnreachable(response: LightMyRequestResponse, code: string) {
   expect(response.statusCode, response.body).toBe(503);

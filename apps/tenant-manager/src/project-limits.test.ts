@@ -27,8 +27,7 @@ let clusterId: string;
 
 const config = { ...TEST_APP_CONFIG, projectDbConnectionLimit: 7 };
 
-const call = (method: 'GET' | 'POST' | 'PATCH', url: string, payload?: object) =>
-  h.tm.publicApp.inject({ method, url, headers: admin, ...(payload ? { payload } : {}) });
+const call = (...args: Parameters<Harness['call']>) => h.call(...args);
 const gatewayConfig = async (ref: string) =>
   (await h.tm.internalApp.inject({ url: `/internal/v1/projects/${ref}/config`, headers: internal })).json();
 

@@ -110,6 +110,13 @@ export interface Harness {
   registerCluster(name: string, capacity: number, extra?: Record<string, unknown>): Promise<string>;
   /** `POST /v1/projects` as the operator, named after `ref`; the raw response. */
   createProject(ref: string): Promise<LightMyRequestResponse>;
+  /** A public-API request as the operator (admin key; `headers` added); the raw response. */
+  call(
+    method: 'GET' | 'POST' | 'PATCH' | 'DELETE',
+    url: string,
+    payload?: object | string,
+    headers?: Record<string, string>,
+  ): Promise<LightMyRequestResponse>;
   close(): Promise<void>;
 }
 
@@ -159,6 +166,13 @@ export async function startHarness(
         url: '/v1/projects',
         headers: admin,
         payload: { name: ref, ref },
+      }),
+    call: (method, url, payload, headers = {}) =>
+      tm.publicApp.inject({
+        method,
+        url,
+        headers: { ...admin, ...headers },
+        ...(payload === undefined ? {} : { payload }),
       }),
     async close() {
       await tm.close();

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { admin, type Harness, startHarness } from '../../test/harness.js';
+import { type Harness, startHarness } from '../../test/harness.js';
 import { MAX_ACTIVE_API_KEYS } from '../lib/api-keys.js';
 
 let h: Harness;
@@ -12,8 +12,7 @@ beforeAll(async () => {
 });
 afterAll(() => h?.close());
 
-const call = (method: 'GET' | 'POST' | 'PATCH' | 'DELETE', url: string, payload?: object) =>
-  h.tm.publicApp.inject({ method, url, headers: admin, ...(payload ? { payload } : {}) });
+const call = (...args: Parameters<Harness['call']>) => h.call(...args);
 
 describe('API keys as an operator script sees them', () => {
   it('a create answers 201 with the Location of the key, which reads it back (masked unless revealed)', async () => {

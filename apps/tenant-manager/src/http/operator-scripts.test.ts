@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { admin, type Harness, startHarness } from '../../test/harness.js';
+import { type Harness, startHarness } from '../../test/harness.js';
 
 // What an operator's script, written against Supabase's Management API, sends and expects.
 
@@ -12,18 +12,7 @@ beforeAll(async () => {
 });
 afterAll(() => h?.close());
 
-const call = (
-  method: 'GET' | 'POST' | 'PATCH' | 'DELETE',
-  url: string,
-  payload?: object | string,
-  headers: Record<string, string> = {},
-) =>
-  h.tm.publicApp.inject({
-    method,
-    url,
-    headers: { ...admin, ...headers },
-    ...(payload === undefined ? {} : { payload }),
-  });
+const call = (...args: Parameters<Harness['call']>) => h.call(...args);
 
 describe('projects', () => {
   it('a create in a region no worker cluster serves is a 400 naming the regions, not a 503 a script would retry forever', async () => {

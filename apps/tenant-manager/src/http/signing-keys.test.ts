@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { admin, type Harness, internal, startHarness } from '../../test/harness.js';
+import { type Harness, internal, startHarness } from '../../test/harness.js';
 import { MAX_SIGNING_KEYS } from '../lib/signing-keys.js';
 
 let h: Harness;
@@ -12,8 +12,7 @@ beforeAll(async () => {
 });
 afterAll(() => h?.close());
 
-const call = (method: 'GET' | 'POST' | 'DELETE', url: string) =>
-  h.tm.publicApp.inject({ method, url, headers: admin });
+const call = (...args: Parameters<Harness['call']>) => h.call(...args);
 const kids = (jwks: { keys: { kid: string }[] }) => jwks.keys.map((k) => k.kid);
 const gatewayJwks = async (ref: string) =>
   (await h.tm.internalApp.inject({ url: `/internal/v1/projects/${ref}/config`, headers: internal })).json()

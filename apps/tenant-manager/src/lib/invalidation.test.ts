@@ -1,7 +1,6 @@
 import { hashApiKey } from '@supaplane/keys';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  admin,
   eventually,
   type Harness,
   type InvalidationListener,
@@ -25,8 +24,7 @@ afterAll(async () => {
   await redis?.stop();
 });
 
-const call = (method: 'GET' | 'POST' | 'DELETE', url: string, payload?: object) =>
-  h.tm.publicApp.inject({ method, url, headers: admin, ...(payload ? { payload } : {}) });
+const call = (...args: Parameters<Harness['call']>) => h.call(...args);
 
 /** Waits for the next message matching `match`, returning it. */
 const next = (match: Record<string, unknown>) =>

@@ -1,6 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  admin,
   eventually,
   type Harness,
   type InvalidationListener,
@@ -14,8 +13,7 @@ import { secretAad } from './projects.js';
 let redis: InvalidationListener;
 let h: Harness;
 
-const call = (method: 'GET' | 'POST', url: string, payload?: object) =>
-  h.tm.publicApp.inject({ method, url, headers: admin, ...(payload ? { payload } : {}) });
+const call = (...args: Parameters<Harness['call']>) => h.call(...args);
 const internalGet = async (url: string) => (await h.tm.internalApp.inject({ url, headers: internal })).json();
 
 beforeAll(async () => {

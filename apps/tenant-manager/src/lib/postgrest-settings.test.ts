@@ -1,6 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  admin,
   eventually,
   type Harness,
   type InvalidationListener,
@@ -13,14 +12,8 @@ import { projectCacheKey } from './invalidation.js';
 let redis: InvalidationListener;
 let h: Harness;
 
-const call = (method: 'GET' | 'POST' | 'PATCH', url: string, payload?: unknown) =>
-  h.tm.publicApp.inject({
-    method,
-    url,
-    headers: admin,
-    ...(payload !== undefined ? { payload: payload as object } : {}),
-  });
-const patch = (ref: string, body: unknown) => call('PATCH', `/v1/projects/${ref}/postgrest`, body);
+const call = (...args: Parameters<Harness['call']>) => h.call(...args);
+const patch = (ref: string, body: object) => call('PATCH', `/v1/projects/${ref}/postgrest`, body);
 const internalGet = async (url: string) => (await h.tm.internalApp.inject({ url, headers: internal })).json();
 const restConfig = (ref: string) => internalGet(`/internal/v1/projects/${ref}/rest-config`);
 const gatewayVersion = async (ref: string) =>
@@ -115,7 +108,7 @@ describe('PATCH /v1/projects/:ref/postgrest', () => {
   it('refuses bad bodies with 400 and changes nothing', async () => {
     const before = await restConfig('ps-three');
     const tooMany = Array.from({ length: 33 }, (_, i) => `s${i}`).join(',');
-    const cases: [unknown, string][] = [
+    const cases: [object, string][] = [
       [{}, 'validation_failed'],
       [{ db_schema: 'public', db_extra_search_path: 'public' }, 'validation_failed'],
       [{ max_rows: 0 }, 'validation_failed'],
