@@ -33,7 +33,7 @@ export async function rpc(ctx: RequestContext, name: string): Promise<RestRespon
     // A parameter the cached signature lacks may be an argument of a newer definition.
     throw error instanceof ApiError ? cacheMiss(error) : error;
   }
-  const { args, body, rawParameterType } = callArguments(ctx, query, candidates);
+  const { args, body, text, rawParameterType } = callArguments(ctx, query, candidates);
   const singleObject = prefer.params === 'single-object';
   const { routine, singleParam } = rawParameterType
     ? findRawRoutine(ctx.current, ctx.schema, name, rawParameterType)
@@ -54,16 +54,7 @@ export async function rpc(ctx: RequestContext, name: string): Promise<RestRespon
     throw notAcceptable(ctx.headers.accept);
   }
   const plan = planContext(ctx, query);
-  const text =
-    !readMethod && ctx.request.body?.length && bodyFormat(ctx.headers['content-type'], true) === 'json';
-  const call = routineCall(
-    plan,
-    routine,
-    args,
-    body,
-    singleParam,
-    text ? ctx.request.body!.toString() : undefined,
-  );
+  const call = routineCall(plan, routine, args, body, singleParam, text);
   const range = pageRange(ctx, query);
   const rpcPlan = planRpc(plan, routine, call, range, prefer.count, rawMedia !== undefined);
   const readOnly = readMethod || routine.volatility !== 'volatile';
@@ -147,7 +138,7 @@ function callArguments(
   ctx: RequestContext,
   query: ParsedQuery,
   candidates: readonly Routine[],
-): { args?: Record<string, unknown>; body?: unknown; rawParameterType?: string } {
+): { args?: Record<string, unknown>; body?: unknown; text?: string; rawParameterType?: string } {
   if (ctx.method === 'GET' || ctx.method === 'HEAD') {
     const variadic = new Set(candidates.flatMap((r) => r.args.filter((a) => a.variadic).map((a) => a.name)));
     const collected = new Map<string, unknown>();
@@ -160,9 +151,11 @@ function callArguments(
   if (isRawFormat(format)) {
     return { body: parseBody(ctx.request.body, format), rawParameterType: RAW_PARAMETER_TYPE[format] };
   }
-  let body = ctx.request.body?.length ? parseBody(ctx.request.body, format) : {};
+  // A JSON body's text, decoded once: parsed here, and passed on whole to a single json parameter.
+  const text = format === 'json' && ctx.request.body?.length ? ctx.request.body.toString() : undefined;
+  let body = ctx.request.body?.length ? parseBody(text ?? ctx.request.body, format) : {};
   if (format === 'csv' && Array.isArray(body) && body.length === 1) body = body[0];
-  return isObject(body) ? { args: body, body } : { body };
+  return isObject(body) ? { args: body, body, text } : { body, text };
 }
 
 export const RESERVED = new Set([

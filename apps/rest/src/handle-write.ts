@@ -23,12 +23,14 @@ export async function write(ctx: RequestContext, relation: Relation): Promise<Re
   // The JSON text sent, passed on as PostgREST does where the body is used whole: a json column
   // then keeps it as written, and a large body is not serialised again.
   const text = format === 'json' ? ctx.request.body?.toString() : undefined;
+  /** The body as sent, decoded once: parsed from `text` when there is one. */
+  const parsedBody = () => parseBody(text ?? ctx.request.body, format);
   let writePlan: WritePlan;
   let status: number;
   /** The preferences the write applies (Preference-Applied). */
   let applies: ReadonlySet<PreferenceKey>;
   if (method === 'POST') {
-    const body = parseBody(ctx.request.body, format);
+    const body = parsedBody();
     const rows = Array.isArray(body) ? body : [body];
     if (!rows.every(isObject)) throw invalidBody();
     const columns = query.columns ?? Object.keys(rows[0] ?? {});
@@ -57,7 +59,7 @@ export async function write(ctx: RequestContext, relation: Relation): Promise<Re
     status = 201;
     applies = query.onConflict || relation.pk.length ? APPLIED_BY.insert : APPLIED_BY.plainInsert;
   } else if (method === 'PUT') {
-    const body = firstRow(parseBody(ctx.request.body, format), undefined);
+    const body = firstRow(parsedBody(), undefined);
     if (!isObject(body)) throw invalidBody();
     checkPut(query, relation, body);
     writePlan = planInsert(plan, relation, {
@@ -70,7 +72,7 @@ export async function write(ctx: RequestContext, relation: Relation): Promise<Re
     status = ret === 'minimal' ? 204 : 201;
     applies = APPLIED_BY.put;
   } else if (method === 'PATCH') {
-    const parsed = parseBody(ctx.request.body, format);
+    const parsed = parsedBody();
     const body = firstRow(parsed, {});
     if (!isObject(body)) throw invalidBody();
     const columns = query.columns ?? Object.keys(body);
