@@ -99,6 +99,16 @@ export function isolationLevel(value: string | null | undefined): IsolationLevel
   return level === 'repeatable read' || level === 'serializable' ? level : undefined;
 }
 
+/** A role's own settings, read once with the schema cache and used by every request as that role. */
+export interface RoleSettings {
+  /** The settings but the isolation level, as the JSON object the transaction's set-up applies. */
+  readonly json: string;
+  /** Its `statement_timeout`, which wins over the engine's. */
+  readonly statementTimeout?: string;
+  /** Its `default_transaction_isolation` when above read committed: it begins the transaction. */
+  readonly isolation?: IsolationLevel;
+}
+
 export interface SchemaCache {
   readonly schemas: readonly string[];
   /** `performance.now()` when the introspection started. */
@@ -109,15 +119,10 @@ export interface SchemaCache {
   /** `pg_timezone_names`, for `Prefer: timezone`. */
   readonly timezones: ReadonlySet<string>;
   /**
-   * Per role the login role is a member of, its settings (`ALTER ROLE … SET`, those of this database
-   * over the global ones) that any role may set: PostgREST applies the impersonated role's.
+   * Per role the login role is a member of and that has settings (`ALTER ROLE … SET`, those of this
+   * database over the global ones) any role may set: what PostgREST applies for the impersonated role.
    */
-  readonly roleSettings: ReadonlyMap<string, Readonly<Record<string, string>>>;
-  /**
-   * Per role, its `default_transaction_isolation` (set the same way) when above read committed:
-   * PostgREST begins the role's transactions at that level rather than applying it as a setting.
-   */
-  readonly roleIsolation: ReadonlyMap<string, IsolationLevel>;
+  readonly roleSettings: ReadonlyMap<string, RoleSettings>;
   /** `SCHEMA_FINGERPRINT` in the snapshot the cache was read from. */
   readonly fingerprint: string;
 }
@@ -371,21 +376,23 @@ export async function loadSchemaCache(
     foreignKeys,
     routines,
     timezones,
-    ...splitRoleSettings(raw.role_settings),
+    roleSettings: roleSettingsOf(raw.role_settings),
     fingerprint: raw.fingerprint,
   };
 }
 
-/** Role settings apart from the isolation level, which begins a transaction rather than being set in one. */
-function splitRoleSettings(raw: Record<string, Record<string, string>>) {
-  const roleSettings = new Map<string, Record<string, string>>();
-  const roleIsolation = new Map<string, IsolationLevel>();
+/** Each role's settings; the isolation level apart, since it begins a transaction rather than being set in one. */
+function roleSettingsOf(raw: Record<string, Record<string, string>>): Map<string, RoleSettings> {
+  const roles = new Map<string, RoleSettings>();
   for (const [role, { default_transaction_isolation: level, ...settings }] of Object.entries(raw)) {
-    roleSettings.set(role, settings);
     const isolation = isolationLevel(level);
-    if (isolation) roleIsolation.set(role, isolation);
+    roles.set(role, {
+      json: JSON.stringify(settings),
+      ...(settings.statement_timeout !== undefined ? { statementTimeout: settings.statement_timeout } : {}),
+      ...(isolation ? { isolation } : {}),
+    });
   }
-  return { roleSettings, roleIsolation };
+  return roles;
 }
 
 interface ViewColumn {

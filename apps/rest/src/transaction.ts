@@ -79,8 +79,8 @@ export async function transaction(
     guarded.add(client);
   }
   let broken: Error | undefined;
-  const roleSettings = ctx.current.roleSettings.get(ctx.identity.role) ?? {};
-  const statementTimeout = roleSettings.statement_timeout ?? ctx.engine.statementTimeoutMs;
+  const role = ctx.current.roleSettings.get(ctx.identity.role);
+  const statementTimeout = role?.statementTimeout ?? ctx.engine.statementTimeoutMs;
   const setup: BatchStatement = {
     name: 'pgrst_setup',
     sql: SETUP_SQL,
@@ -103,12 +103,12 @@ export async function transaction(
       // Only a name found in pg_timezone_names reaches here, and as a parameter.
       ctx.prefer.timezone ?? null,
       JSON.stringify(parseCookies(ctx.headers.cookie)),
-      JSON.stringify(roleSettings),
+      role?.json ?? '{}',
     ],
   };
   const rollback = ctx.prefer.tx === 'rollback';
   // As PostgREST, a level above read committed begins the transaction (SET would come too late).
-  const isolation = tx.isolation ?? ctx.current.roleIsolation.get(ctx.identity.role);
+  const isolation = tx.isolation ?? role?.isolation;
   const more: More = async (statement) => (await runBatch(client, [statement]))[0]!;
   // The fingerprint check rides in the request's own batch: no round trip of its own.
   const check = ctx.check.pending ? { ...SCHEMA_CHECK, params: [ctx.current.fingerprint] } : undefined;
