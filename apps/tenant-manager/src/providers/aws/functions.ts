@@ -237,17 +237,15 @@ export function createAwsFunctionProvider(
 
   const currentPolicy = async (name: string) => {
     const statements = new Map<string, { principal: string; action: string }>();
-    try {
-      const { Policy } = await send(() => deps.lambda.send(new GetPolicyCommand({ FunctionName: name })));
-      const parsed = JSON.parse(Policy ?? '{}') as {
-        Statement?: { Sid?: string; Action?: string; Principal?: { AWS?: string } | string }[];
-      };
-      for (const s of parsed.Statement ?? []) {
-        const principal = typeof s.Principal === 'string' ? s.Principal : (s.Principal?.AWS ?? '');
-        if (s.Sid) statements.set(s.Sid, { principal, action: s.Action ?? '' });
-      }
-    } catch (error) {
-      if (errorName(error) !== 'ResourceNotFoundException') throw error;
+    const policy = await ignoreNotFound(() =>
+      send(() => deps.lambda.send(new GetPolicyCommand({ FunctionName: name }))),
+    );
+    const parsed = JSON.parse(policy?.Policy ?? '{}') as {
+      Statement?: { Sid?: string; Action?: string; Principal?: { AWS?: string } | string }[];
+    };
+    for (const s of parsed.Statement ?? []) {
+      const principal = typeof s.Principal === 'string' ? s.Principal : (s.Principal?.AWS ?? '');
+      if (s.Sid) statements.set(s.Sid, { principal, action: s.Action ?? '' });
     }
     return statements;
   };
@@ -268,20 +266,12 @@ export function createAwsFunctionProvider(
 
     async describeRestFunction(ref): Promise<DescribedRestFunction | null> {
       const name = restFunctionName(ref, fn.namePrefix);
-      const notFoundAsNull = async <T>(call: () => Promise<T>): Promise<T | null> => {
-        try {
-          return await send(call);
-        } catch (error) {
-          if (errorName(error) === 'ResourceNotFoundException') return null;
-          throw error;
-        }
-      };
-      const c = await notFoundAsNull(() =>
-        deps.lambda.send(new GetFunctionConfigurationCommand({ FunctionName: name })),
+      const c = await ignoreNotFound(() =>
+        send(() => deps.lambda.send(new GetFunctionConfigurationCommand({ FunctionName: name }))),
       );
       if (!c) return null;
-      const urlConfig = await notFoundAsNull(() =>
-        deps.lambda.send(new GetFunctionUrlConfigCommand({ FunctionName: name })),
+      const urlConfig = await ignoreNotFound(() =>
+        send(() => deps.lambda.send(new GetFunctionUrlConfigCommand({ FunctionName: name }))),
       );
       const url = urlConfig?.FunctionUrl ?? null;
       const state =

@@ -31,12 +31,16 @@ export const errorName = (error: unknown): string | undefined =>
 
 export const isThrottling = (error: unknown): boolean => THROTTLING.has(errorName(error) ?? '');
 
-/** Runs `call`; AWS answering that its resource does not exist (already gone) counts as done. */
-export async function ignoreNotFound(call: () => Promise<unknown>): Promise<void> {
+/**
+ * Runs `call` and answers its result; AWS answering that its resource does not exist (already gone,
+ * or never made) answers undefined instead.
+ */
+export async function ignoreNotFound<T>(call: () => Promise<T>): Promise<T | undefined> {
   try {
-    await call();
+    return await call();
   } catch (error) {
     if (errorName(error) !== 'ResourceNotFoundException') throw error;
+    return undefined;
   }
 }
 
