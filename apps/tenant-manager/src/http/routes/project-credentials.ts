@@ -165,7 +165,8 @@ export const projectCredentialRoutes: FastifyPluginAsyncTypebox<{ ctx: Context }
         body: DeleteSecretsBody,
         response: { 200: Type.Object({ message: Type.String(), deleted: Type.Integer() }), ...errors },
       },
-      // Without a body Fastify validates null, which array coercion turns into [""]: refused first.
+      // Without a body: refused first, with a message that says what the body must be (Ajv's own
+      // would be only 'body must be array').
       preValidation: async (request) => {
         if (request.body === undefined) {
           throw new AppError(400, 'body must be an array of secret names', 'validation_failed');
