@@ -13,6 +13,9 @@ export const sleep = (ms: number, signal: AbortSignal) =>
     signal.addEventListener('abort', done, { once: true });
   });
 
+/** What {@link within} rejects with when `work` took too long. */
+export class TimedOut extends Error {}
+
 /** `work` or a rejection after `ms`, so a hung Redis or cluster never holds a request or a round. */
 export async function within<T>(ms: number, what: string, work: Promise<T>): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
@@ -20,7 +23,7 @@ export async function within<T>(ms: number, what: string, work: Promise<T>): Pro
     return await Promise.race([
       work,
       new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`${what} did not answer within ${ms} ms`)), ms);
+        timer = setTimeout(() => reject(new TimedOut(`${what} did not answer within ${ms} ms`)), ms);
       }),
     ]);
   } finally {

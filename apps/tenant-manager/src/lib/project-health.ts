@@ -1,4 +1,4 @@
-import { within } from './background.js';
+import { TimedOut, within } from './background.js';
 import type { Context } from './context.js';
 import { badRequest, isUnreachable, messageOf } from './errors.js';
 import { restConfig } from './internal-config.js';
@@ -117,7 +117,7 @@ async function checkDatabase(ctx: Context, row: ProjectRow, as: 'admin' | 'owner
   } catch (error) {
     const code = (error as { code?: unknown }).code;
     if (isUnreachable(error)) throw new CheckFailed("the project's database cluster is not reachable");
-    if (messageOf(error).startsWith('the database did not answer'))
+    if (error instanceof TimedOut)
       throw new CheckFailed(`the project's database did not answer within ${timeoutMs} ms`);
     if (typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code))
       throw new CheckFailed(`the project's database refused the check (SQLSTATE ${code})`);
