@@ -550,11 +550,11 @@ function parseColumns(text: string, what: string): string[] {
 
 // ---------------------------------------------------------------- whole query string
 
-/** Decodes `a=b&c=d` the way PostgREST does (`+` is a space); keys may repeat. */
 /**
- * A query string's parameters as PostgREST reads them (http-types): separated by `&` or `;`, `+` is a space, a `%` that starts
- * no escape is itself, and a key without `=` has no value, so it is no parameter at all; a form
- * body (`keepBare`) keeps such a key with the empty value, as parseSimpleQuery does.
+ * A query string's parameters as PostgREST reads them (http-types): separated by `&` or `;`, `+` is a
+ * space, a `%` that starts no escape is itself, keys may repeat, and a key without `=` has no value,
+ * so it is no parameter at all; a form body (`keepBare`) keeps such a key with the empty value, as
+ * parseSimpleQuery does.
  */
 export function decodeQueryString(raw: string, keepBare = false): [string, string][] {
   const out: [string, string][] = [];
