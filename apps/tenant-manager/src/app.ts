@@ -30,7 +30,7 @@ import { clusterRoutes } from './http/routes/clusters.js';
 import { usageRoutes } from './http/routes/usage.js';
 import { internalRoutes } from './http/routes/internal.js';
 import { projectCredentialRoutes } from './http/routes/project-credentials.js';
-import { projectTypeRoutes } from './http/routes/project-types.js';
+import { projectDatabaseRoutes } from './http/routes/project-database.js';
 import { projectRoutes } from './http/routes/projects.js';
 import type { Provider } from './providers/types.js';
 
@@ -299,7 +299,7 @@ export async function buildApp(options: BuildAppOptions): Promise<TenantManagerA
       provisionWaitMs: config.provisionWaitMs ?? 3_000,
     });
     await v1.register(projectCredentialRoutes, { ctx });
-    await v1.register(projectTypeRoutes, { ctx });
+    await v1.register(projectDatabaseRoutes, { ctx });
     await v1.register(clusterRoutes, { ctx, provisioner, clusterDeleter });
     await v1.register(usageRoutes, { ctx, redis: options.redis ?? null });
   });

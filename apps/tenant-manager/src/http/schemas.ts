@@ -99,6 +99,13 @@ export const NewProjectBody = Body({
   cluster_id: Type.Optional(Type.String({ format: 'uuid' })),
   region: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
   limits: Type.Optional(LimitsBody),
+  db_pass: Type.Optional(
+    Type.String({
+      maxLength: 1000,
+      description:
+        "Password of the project's owner role, for direct connections (8 to 128 printable ASCII characters); default: a random one nobody knows until set with PATCH …/database/password",
+    }),
+  ),
 });
 
 export const ProjectPatchBody = Body(

@@ -125,6 +125,23 @@ export function validateName(raw: string): string {
   return name;
 }
 
+/**
+ * A database password as one can be typed into every client: printable ASCII, 8 to 128 characters.
+ * (libpq normalises a non-ASCII password with SASLprep before SCRAM; the verifier stored here is made
+ * from the bytes as given, so such a password could be refused by one client and taken by another.)
+ */
+const PASSWORD = /^[\x20-\x7e]{8,128}$/;
+
+export function validateDbPassword(password: string): string {
+  if (!PASSWORD.test(password)) {
+    throw badRequest(
+      'database password must be 8 to 128 printable ASCII characters (letters, digits, punctuation, space)',
+      'invalid_password',
+    );
+  }
+  return password;
+}
+
 function validateRef(ref: string): string {
   if (!REF_PATTERN.test(ref)) {
     throw badRequest(
@@ -200,6 +217,8 @@ export interface NewProject {
   region?: string;
   /** Defaults: `ctx.settings.defaultLimits`. */
   limits?: LimitsPatch;
+  /** The owner role's password (direct connections); default: random. */
+  db_pass?: string;
 }
 
 /** Records a new project in COMING_UP with its credentials; provisioning does the rest. */
@@ -207,6 +226,7 @@ export async function insertProject(ctx: Context, input: NewProject): Promise<Pr
   const name = validateName(input.name);
   const ref = input.ref === undefined ? generateRef() : validateRef(input.ref);
   const limits = applyLimits(ctx.settings.defaultLimits, input.limits ?? {});
+  const ownerPassword = input.db_pass === undefined ? randomSecret(24) : validateDbPassword(input.db_pass);
   if (input.cluster_id !== undefined) {
     const { rows } = await ctx.db.query(`SELECT status FROM tm.clusters WHERE id::text = lower($1)`, [
       input.cluster_id,
@@ -243,7 +263,7 @@ export async function insertProject(ctx: Context, input: NewProject): Promise<Pr
         name,
         input.cluster_id ?? null,
         input.region ?? null,
-        ctx.box.seal(randomSecret(24), secretAad.ownerPassword(id)),
+        ctx.box.seal(ownerPassword, secretAad.ownerPassword(id)),
         ctx.box.seal(randomSecret(24), secretAad.authenticatorPassword(id)),
         ctx.box.seal(randomSecret(32), secretAad.jwtSecret(id)),
         now,

@@ -1,0 +1,78 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from '@sinclair/typebox';
+import type { Context } from '../../lib/context.js';
+import { projectDatabaseConnection, setDatabasePassword } from '../../lib/database-access.js';
+import { parseIncludedSchemas, projectTypescriptTypes } from '../../lib/typescript-types.js';
+import { Body, RefParams, errors } from '../schemas.js';
+
+const tags = ['database'];
+
+/**
+ * What an app developer needs of the project's database besides the data API: its generated client
+ * types (as `supabase gen types typescript` fetches them) and a direct connection for migrations.
+ */
+export const projectDatabaseRoutes: FastifyPluginAsyncTypebox<{ ctx: Context }> = async (app, { ctx }) => {
+  app.get(
+    '/v1/projects/:ref/types/typescript',
+    {
+      schema: {
+        tags,
+        summary:
+          'TypeScript types of the schemas asked for (tables, views, functions, enums, composite types), for createClient<Database>()',
+        params: RefParams,
+        querystring: Type.Object({
+          included_schemas: Type.Optional(
+            Type.String({ maxLength: 2_000, description: 'Comma-separated schema names (default public)' }),
+          ),
+        }),
+        response: { 200: Type.Object({ types: Type.String() }), ...errors },
+      },
+    },
+    async (request) => {
+      const schemas = parseIncludedSchemas(request.query.included_schemas);
+      return { types: await projectTypescriptTypes(ctx, request.params.ref, schemas) };
+    },
+  );
+
+  app.get(
+    '/v1/projects/:ref/database/connection',
+    {
+      schema: {
+        tags,
+        summary:
+          "Where to connect to the project's database directly (migrations, psql, ORMs): host, port, database and its owner role; the password is db_pass",
+        params: RefParams,
+        response: {
+          200: Type.Object({
+            host: Type.String(),
+            port: Type.Integer(),
+            database: Type.String(),
+            user: Type.String(),
+            ssl: Type.Boolean(),
+            uri: Type.String({ description: 'postgresql://user@host:port/database, without the password' }),
+          }),
+          ...errors,
+        },
+      },
+    },
+    (request) => projectDatabaseConnection(ctx, request.params.ref),
+  );
+
+  app.patch(
+    '/v1/projects/:ref/database/password',
+    {
+      schema: {
+        tags,
+        summary:
+          "Sets the password of the project's owner role (direct connections); sessions already open stay open",
+        params: RefParams,
+        body: Body({ password: Type.String({ maxLength: 1_000 }) }),
+        response: { 200: Type.Object({ message: Type.String() }), ...errors },
+      },
+    },
+    async (request) => {
+      await setDatabasePassword(ctx, request.params.ref, request.body.password);
+      return { message: 'database password updated' };
+    },
+  );
+};

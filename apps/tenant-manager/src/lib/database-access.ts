@@ -1,0 +1,78 @@
+import type { Context } from './context.js';
+import { conflict } from './errors.js';
+import { ident, ownerRole, projectDatabase, scramVerifier } from './project-db.js';
+import {
+  type ProjectRow,
+  requireProjectRow,
+  secretAad,
+  validateDbPassword,
+  withProjectLock,
+} from './projects.js';
+import { inTransaction } from './transaction.js';
+
+/**
+ * Direct connections to a project's database, for what the data API is not for: migrations (psql,
+ * `supabase db push`, Prisma, Drizzle), dumps, admin tools. They log in as the project's owner role
+ * (`owner_<ref>`: owns `proj_<ref>`, no other database, no cluster-wide rights), as Supabase's
+ * `postgres` user, with the password the operator chose (`db_pass` at create, or set later). The
+ * password is only ever stored sealed; no answer carries it.
+ */
+
+export interface DatabaseConnection {
+  readonly host: string;
+  readonly port: number;
+  readonly database: string;
+  readonly user: string;
+  /** Whether the cluster takes only TLS connections (the AWS clusters; not the local one). */
+  readonly ssl: boolean;
+  /** `postgresql://user@host:port/database`, the password left for the caller to add. */
+  readonly uri: string;
+}
+
+function requireActive(row: ProjectRow): void {
+  if (row.status !== 'ACTIVE_HEALTHY') {
+    throw conflict(`project is ${row.status}; the database is not available`, 'project_not_active');
+  }
+}
+
+/** Where the project's database is, as the tenant-manager reaches it. */
+export async function projectDatabaseConnection(ctx: Context, ref: string): Promise<DatabaseConnection> {
+  const row = await requireProjectRow(ctx.db, ref);
+  requireActive(row);
+  const { conn } = await ctx.clusters.get(row.cluster_id!);
+  const user = ownerRole(ref);
+  const database = projectDatabase(ref);
+  const host = conn.host.includes(':') ? `[${conn.host}]` : conn.host;
+  return {
+    host: conn.host,
+    port: conn.port,
+    database,
+    user,
+    ssl: conn.ssl,
+    uri: `postgresql://${user}@${host}:${conn.port}/${database}${conn.ssl ? '?sslmode=require' : ''}`,
+  };
+}
+
+/**
+ * Sets the owner role's password on the cluster and the sealed copy the SQL endpoint logs in with, in
+ * one management transaction under the project's lock: if the cluster refuses, nothing changes.
+ */
+export async function setDatabasePassword(ctx: Context, ref: string, password: string): Promise<void> {
+  validateDbPassword(password);
+  const row = await requireProjectRow(ctx.db, ref);
+  requireActive(row);
+  await withProjectLock(ctx, row.id, async (db) => {
+    // Read again under the lock: a pause or delete may have finished while this waited.
+    requireActive(await requireProjectRow(db, ref));
+    const { admin } = await ctx.clusters.get(row.cluster_id!);
+    await inTransaction(db, async () => {
+      await db.query('UPDATE tm.projects SET owner_password_enc = $2, updated_at = now() WHERE id = $1', [
+        row.id,
+        ctx.box.seal(password, secretAad.ownerPassword(row.id)),
+      ]);
+      // The verifier is made here, so the password itself never reaches the cluster (or its logs);
+      // it holds only base64 characters and `$:`, nothing that needs quoting.
+      await admin.query(`ALTER ROLE ${ident(ownerRole(ref))} PASSWORD '${scramVerifier(password)}'`);
+    });
+  });
+}
