@@ -192,15 +192,17 @@ export async function projectTypescriptTypes(
     readOnly: true,
   })) as { model: SchemaModel }[];
   const model = row!.model;
-  const missing = schemas.filter((name) => !model.schemas.includes(name));
-  if (missing.length > 0) {
+  // As postgres-meta: schemas asked for that do not exist are left out (the Supabase CLI asks for
+  // `public,graphql_public` by default); a request none of whose schemas exists is a mistake.
+  const present = schemas.filter((name) => model.schemas.includes(name));
+  if (present.length === 0) {
     throw new AppError(
       400,
-      `no schema named ${missing.map((name) => `"${name}"`).join(', ')} in the project database`,
+      `no schema named ${schemas.map((name) => `"${name}"`).join(', ')} in the project database`,
       'invalid_schema',
     );
   }
-  return renderTypescript(model, schemas);
+  return renderTypescript(model, present);
 }
 
 /** Property names as TypeScript needs them: bare when they are identifiers, else quoted. */
