@@ -129,5 +129,5 @@ for service in "${services[@]}"; do
   fi
 done
 if [[ "$needs_images" == true ]]; then
-  echo "# deploy: set \"imageTag\": \"${tag}\" for the services in infra/config.json, then: cd infra && npx cdk deploy"
+  echo "# deploy: set \"imageTag\": \"${tag}\" for the services in infra/config.json, then: cd infra && npx aws-cdk@2 deploy ${stack}"
 fi

@@ -92,6 +92,10 @@ describe('build-and-push.sh', () => {
     expect(index('+ docker build --platform linux/amd64 -f gateway')).toBeLessThan(
       index(`+ docker push ${registry}/sp/gateway`),
     );
+    // The closing hint is a command that works: the app has two stacks, so a bare `cdk deploy`
+    // refuses to pick one, and the CDK CLI is run as aws-cdk@2 (docs/aws.md).
+    expect(stdout).toContain('cd infra && npx aws-cdk@2 deploy SpStack');
+    expect(stdout).not.toMatch(/npx cdk /);
   });
 
   it('builds only the named service, and rejects unknown ones', async () => {
