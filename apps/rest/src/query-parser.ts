@@ -572,7 +572,6 @@ export function decodeQueryString(raw: string, keepBare = false): [string, strin
 
 const LONE_PERCENT = /%(?![0-9A-Fa-f]{2})/g;
 const SEPARATORS = /[&;]/;
-const RESERVED_LAST = new Set(['order', 'limit', 'offset', 'or', 'and']);
 const COMMITTED_FILTER = /^(?:not|in|is)\./;
 
 function decode(s: string): string {
@@ -661,11 +660,8 @@ export function parseQuery(rawQuery: string, rpcArgNames?: ReadonlySet<string>):
     const parts = splitPath(key);
     const last = parts[parts.length - 1]!;
     const beforeLast = parts[parts.length - 2];
-    // An argument named as a reserved parameter (`limit`, `order`…) stays an argument here.
-    if (rpcArgNames?.has(key) && RESERVED_LAST.has(last)) {
-      rawParams.push([key, value]);
-      continue;
-    }
+    // Reserved, as in PostgREST 12, for GET /rpc too: an argument named limit, order… is not
+    // given by the query string (only by a POST body).
     if (last === 'order' || last === 'limit' || last === 'offset') {
       const l = level(parts.slice(0, -1).join('.'));
       if (last === 'order') {

@@ -372,6 +372,29 @@ describe('rpc', () => {
     }
   });
 
+  it('never reads limit, offset, order, and, or, select, columns or on_conflict as arguments by GET, as PostgREST 12', async () => {
+    // PostgREST 12.2 QueryParams.parse: a key ending in order/limit/offset/and/or, or named
+    // select/columns/on_conflict, is reserved; only the other filter-less keys are arguments.
+    await ownerQuery(`
+      CREATE FUNCTION rpc_upto("limit" int DEFAULT 3, "offset" int DEFAULT 0) RETURNS SETOF int
+        LANGUAGE sql STABLE AS $$ SELECT generate_series(1 + "offset", "limit" + "offset") $$;
+      CREATE FUNCTION rpc_need_limit("limit" int) RETURNS int LANGUAGE sql STABLE AS $$ SELECT "limit" $$;`);
+    // limit=5 limits the three rows of the default call; offset=1 skips one of them.
+    const limited = await t.call('GET', '/rpc/rpc_upto?limit=5');
+    expect([limited.status, limited.json]).toEqual([200, [1, 2, 3]]);
+    const offset = await t.call('GET', '/rpc/rpc_upto?offset=1');
+    expect([offset.status, offset.json]).toEqual([200, [2, 3]]);
+    const required = await t.call('GET', '/rpc/rpc_need_limit?limit=1');
+    expect(required.status).toBe(404);
+    expect(required.json).toMatchObject({
+      code: 'PGRST202',
+      message: 'Could not find the function public.rpc_need_limit without parameters in the schema cache',
+    });
+    // By POST the body's keys are the arguments, whatever their names.
+    const post = await t.call('POST', '/rpc/rpc_need_limit', { body: { limit: 7 } });
+    expect([post.status, post.json]).toEqual([200, 7]);
+  });
+
   it('maps raise, unknown functions, wrong arguments and statement timeouts', async () => {
     const raised = await t.call('POST', '/rpc/fail_with', { body: { msg: 'boom' } });
     expect(raised.status).toBe(400);
