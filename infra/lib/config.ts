@@ -80,6 +80,7 @@ export interface InfraConfig {
   readonly tenantManager: ServiceConfig;
   readonly restFunction: {
     readonly memoryMiB: number;
+    /** 10–50 s: longer than the data API's statements, short enough for the gateway and the ALB. */
     readonly timeoutSeconds: number;
     /**
      * Base64 SHA-256 of the uploaded rest-lambda.zip (printed by build-and-push.sh), or null. When set,
@@ -184,6 +185,17 @@ const stringMap: Check = (v, path, problems) => {
       if (typeof x !== 'string') problems.push(`${path}.${k}: expected a string`);
 };
 
+/**
+ * Timeouts that must line up, shortest first: the data API's statement timeout (8 s, the
+ * tenant-manager's SQL_STATEMENT_TIMEOUT_MS default), the rest function's timeout, the gateway's
+ * upstream timeout (the function's plus a margin, so that the function's own answer is relayed), the
+ * ALB's idle timeout (after the gateway's 504), and the gateway's keep-alive (65 s, longer than the ALB's).
+ */
+export const ALB_IDLE_TIMEOUT_SECONDS = 60;
+export const GATEWAY_UPSTREAM_MARGIN_SECONDS = 5;
+const REST_TIMEOUT_MIN_SECONDS = 10;
+const REST_TIMEOUT_MAX_SECONDS = ALB_IDLE_TIMEOUT_SECONDS - GATEWAY_UPSTREAM_MARGIN_SECONDS - 5;
+
 const hostName = str(
   /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/,
   'must be a lower-case DNS name',
@@ -256,7 +268,18 @@ const schema = obj({
   tenantManager: service,
   restFunction: obj({
     memoryMiB: num(128, 10240, { integer: true }),
-    timeoutSeconds: num(1, 900, { integer: true }),
+    timeoutSeconds: (v, path, problems) => {
+      const before = problems.length;
+      num(1, 900, { integer: true })(v, path, problems);
+      const s = v as number;
+      if (problems.length === before && (s < REST_TIMEOUT_MIN_SECONDS || s > REST_TIMEOUT_MAX_SECONDS))
+        problems.push(
+          `${path}: must be between ${REST_TIMEOUT_MIN_SECONDS} and ${REST_TIMEOUT_MAX_SECONDS} ` +
+            `(the data API's statements run up to 8 s and a function stopped by its timeout leaves its ` +
+            `statement running; the gateway waits ${GATEWAY_UPSTREAM_MARGIN_SECONDS} s longer than the function, ` +
+            `inside the load balancer's ${ALB_IDLE_TIMEOUT_SECONDS} s idle timeout)`,
+        );
+    },
     artifactSha256: nullable(str(/^[A-Za-z0-9+/]{43}=$/, 'must be a base64 SHA-256 (44 characters) or null')),
   }),
   waf: obj({

@@ -11,7 +11,12 @@ import {
   type aws_logs as logs,
 } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
-import type { InfraConfig, ProjectLimitsConfig } from './config.js';
+import {
+  ALB_IDLE_TIMEOUT_SECONDS,
+  GATEWAY_UPSTREAM_MARGIN_SECONDS,
+  type InfraConfig,
+  type ProjectLimitsConfig,
+} from './config.js';
 import { AccessPolicies } from './constructs/access-policies.js';
 import { Alarms } from './constructs/alarms.js';
 import { AuroraCluster } from './constructs/aurora-cluster.js';
@@ -118,6 +123,12 @@ export class SupabaseStack extends Stack {
       REDIS_TLS: 'true',
     };
     const secret = ecs.Secret.fromSecretsManager;
+    // The gateway waits for the function's own answer, its timeout included, and a little longer: a
+    // gateway 504 before the function ends would leave it running (and billed). Config validation
+    // keeps this inside the ALB's idle timeout.
+    const upstreamTimeoutMs = String(
+      (c.restFunction.timeoutSeconds + GATEWAY_UPSTREAM_MARGIN_SECONDS) * 1000,
+    );
 
     const gateway = new FargateService(this, 'Gateway', {
       cluster: compute.cluster,
@@ -145,6 +156,8 @@ export class SupabaseStack extends Stack {
         // The ALB is the one proxy in front: of a client's X-Forwarded-For only the entry it appends
         // is kept (2 if a CDN is ever put in front of the ALB).
         GATEWAY_TRUSTED_PROXY_HOPS: '1',
+        GATEWAY_UPSTREAM_TIMEOUT_MS: upstreamTimeoutMs,
+        GATEWAY_UPSTREAM_BODY_TIMEOUT_MS: upstreamTimeoutMs,
         ...redisParts,
       },
       secrets: {
@@ -259,6 +272,7 @@ export class SupabaseStack extends Stack {
       vpc,
       certificateArn: c.certificateArn,
       accessLogBucket: accessLogs.bucket,
+      idleTimeoutSeconds: ALB_IDLE_TIMEOUT_SECONDS,
     });
     // The operator API host is more specific than the wildcard, so it is matched first.
     const tenantManagerTargets = tenantManager.attachTo(lb.httpsListener, {

@@ -114,6 +114,24 @@ describe('parseInfraConfig', () => {
     ).toEqual([]);
   });
 
+  it('refuses a rest function timeout the statement timeout, the gateway and the ALB cannot line up with', () => {
+    // Below 10 s a statement the data API allows (8 s) outlives the function, which leaves it running
+    // in the database; above 50 s the gateway (timeout + 5 s) would wait past the ALB's 60 s idle timeout.
+    for (const seconds of [5, 9, 51, 120, 900])
+      expect(
+        problemsOf((c) => {
+          c.restFunction.timeoutSeconds = seconds;
+        }),
+        String(seconds),
+      ).toEqual([expect.stringMatching(/^restFunction\.timeoutSeconds: must be between 10 and 50 \(.+\)$/)]);
+    for (const seconds of [10, 30, 50])
+      expect(
+        problemsOf((c) => {
+          c.restFunction.timeoutSeconds = seconds;
+        }),
+      ).toEqual([]);
+  });
+
   it('refuses a VPC range too small for the subnets of maxAzs zones, or with an invalid address', () => {
     expect(
       problemsOf((c) => {

@@ -704,6 +704,26 @@ describe.each(['test', 'production'] as const)('SupabaseStack with config.%s.jso
     expect(limitVariables(environmentOf(s, 'gateway'))).toEqual({});
   });
 
+  it('lines up the timeouts: statement < rest function < gateway upstream < ALB idle < gateway keep-alive', () => {
+    const functionMs = s.config.restFunction.timeoutSeconds * 1000;
+    const gateway = environmentOf(s, 'gateway');
+    // The gateway waits for the function's own answer (its timeout included) and then a little more,
+    // never less: a gateway 504 before the function ends leaves it running (and billed).
+    expect(gateway['GATEWAY_UPSTREAM_TIMEOUT_MS']).toBe(String(functionMs + 5000));
+    expect(gateway['GATEWAY_UPSTREAM_BODY_TIMEOUT_MS']).toBe(String(functionMs + 5000));
+    const [, alb] = resourcesOf(s.template, 'AWS::ElasticLoadBalancingV2::LoadBalancer')[0]!;
+    const attributes = alb.Properties!['LoadBalancerAttributes'] as { Key: string; Value: string }[];
+    const idleMs = Number(attributes.find((a) => a.Key === 'idle_timeout.timeout_seconds')!.Value) * 1000;
+    // The ALB must not cut the connection before the gateway's JSON 504 is sent, and the gateway's
+    // keep-alive (65 s, gateway/src/server.ts) must outlast the ALB's idle timeout.
+    expect(functionMs + 5000).toBeLessThan(idleMs);
+    expect(idleMs).toBeLessThan(65_000);
+    // The data API's statements stop at 8 s (the tenant-manager's SQL_STATEMENT_TIMEOUT_MS default,
+    // which the stack leaves as it is), before the function does.
+    expect(environmentOf(s, 'tenant-manager')['SQL_STATEMENT_TIMEOUT_MS']).toBeUndefined();
+    expect(8000).toBeLessThan(functionMs);
+  });
+
   it("tells the gateway that one proxy (the ALB) appends to X-Forwarded-For, so a client's own entries are dropped", () => {
     expect(environmentOf(s, 'gateway').GATEWAY_TRUSTED_PROXY_HOPS).toBe('1');
   });
