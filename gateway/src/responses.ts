@@ -103,13 +103,20 @@ export const refusals = {
   shuttingDown: { status: 503, body: { message: 'Gateway is shutting down' } },
 } satisfies Record<string, Refusal | ((...args: never[]) => Refusal)>;
 
+/**
+ * Text for a quoted header parameter: a verifier's message may quote the token itself (its `alg`), and
+ * a line break or a character past Latin-1 there would make node refuse the header (a 500 instead of
+ * the 401). Printable ASCII only, with neither the quote nor the backslash that would end or escape it.
+ */
+const NOT_QUOTABLE = /[^\x20-\x7e]|["\\]/g;
+
 /** PostgREST's body for a rejected JWT. */
 export function jwtRefusal(code: 'PGRST301' | 'PGRST303', message: string): Refusal {
   return {
     status: 401,
     body: { code, details: null, hint: null, message },
     headers: {
-      'www-authenticate': `Bearer error="invalid_token", error_description="${message.replace(/["\\]/g, '')}"`,
+      'www-authenticate': `Bearer error="invalid_token", error_description="${message.replace(NOT_QUOTABLE, '')}"`,
     },
   };
 }

@@ -253,6 +253,28 @@ describe('security suite: two projects × every prefix', () => {
     }
   });
 
+  it('refuses a token whose `alg` holds a line break or a non-Latin-1 character with 401, not a 500 from the header it is quoted in', async () => {
+    const p = alpha;
+    const payload = Buffer.from(JSON.stringify({ role: 'service_role' })).toString('base64url');
+    for (const alg of ['HS256\r\nx-injected: 1', 'HS256\u0100', 'HS256"\\']) {
+      const header = Buffer.from(JSON.stringify({ alg, typ: 'JWT' })).toString('base64url');
+      const res = await call(url, p.ref, '/rest/v1/todos', {
+        headers: { apikey: p.publishableKey, authorization: `Bearer ${header}.${payload}.sig` },
+      });
+      expect(res.status, JSON.stringify(alg)).toBe(401);
+      expect(res.body).toEqual({
+        code: 'PGRST301',
+        details: null,
+        hint: null,
+        message: `JWT algorithm ${alg} is not allowed`,
+      });
+      expect(res.headers['x-injected']).toBeUndefined();
+      expect(res.headers['www-authenticate']).toMatch(
+        /^Bearer error="invalid_token", error_description="[\x20-\x21\x23-\x5b\x5d-\x7e]*"$/,
+      );
+    }
+  });
+
   it('refuses an Authorization that is no Bearer token with PGRST301, and takes the scheme in any case', async () => {
     for (const { self, prefix } of combos()) {
       const p = self();
