@@ -16,7 +16,8 @@ export async function write(ctx: RequestContext, relation: Relation): Promise<Re
   const query = parseQuery(ctx.request.rawQuery);
   const plan = planContext(ctx, query);
   const ret: ReturnPreference = prefer.return ?? 'minimal';
-  const format = bodyFormat(ctx.headers['content-type']);
+  // As PostgREST, a DELETE's body (and so its Content-Type) is never read.
+  const format = method === 'DELETE' ? 'json' : bodyFormat(ctx.headers['content-type']);
   // As in PostgREST, PUT and PATCH take the first row of a list (JSON array or CSV); PATCH takes
   // an empty list as an empty object (nothing to change).
   const firstRow = (v: unknown, empty: unknown) => (Array.isArray(v) ? (v.length ? v[0] : empty) : v);

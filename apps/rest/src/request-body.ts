@@ -21,7 +21,6 @@ export const RAW_PARAMETER_TYPE: Readonly<Record<RawFormat, string>> = {
 };
 
 const FORMATS: Readonly<Record<string, BodyFormat>> = {
-  '': 'json',
   'application/json': 'json',
   'text/csv': 'csv',
   'application/x-www-form-urlencoded': 'form',
@@ -34,14 +33,23 @@ const FORMATS: Readonly<Record<string, BodyFormat>> = {
 export const isRawFormat = (format: BodyFormat): format is RawFormat => format in RAW_PARAMETER_TYPE;
 
 /**
- * The body format a `Content-Type` names (none means JSON). Raw formats only where `raw` allows
- * them (function calls); anything else is PostgREST's 400 naming the type.
+ * What PostgREST 12 (MediaType.decodeMediaType) reads of a media type: the type and subtype at its
+ * start; what follows them is not looked at.
+ */
+const MEDIA_TYPE = /^([A-Za-z0-9.*]+)\/([A-Za-z0-9.*+-]+)/;
+
+/**
+ * The body format a `Content-Type` names (none means JSON; an empty one is no type). Raw formats
+ * only where `raw` allows them (function calls); anything else is PostgREST's 400 naming the type:
+ * a known one by its name, another as sent.
  */
 export function bodyFormat(contentType: string | undefined, raw = false): BodyFormat {
-  const type = (contentType ?? '').split(';')[0]!.trim().toLowerCase();
+  if (contentType === undefined) return 'json';
+  const m = MEDIA_TYPE.exec(contentType);
+  const type = m ? `${m[1]}/${m[2]}`.toLowerCase() : '';
   const format = Object.hasOwn(FORMATS, type) ? FORMATS[type]! : undefined;
   if (format === undefined || (!raw && isRawFormat(format))) {
-    throw apiError(400, 'PGRST102', `Content-Type not acceptable: ${type}`);
+    throw apiError(400, 'PGRST102', `Content-Type not acceptable: ${format ? type : contentType}`);
   }
   return format;
 }

@@ -98,7 +98,8 @@ function acceptOrder(accept: string): string[] {
  */
 export function negotiate(accept: string | undefined, raw = false): Negotiated {
   const plain = (media: Media): Negotiated => ({ media, stripNulls: false });
-  if (!accept) return plain('json');
+  // No Accept is any type; an empty one names no type at all (wai's parseHttpAccept gives []).
+  if (accept === undefined) return plain('json');
   for (const item of acceptOrder(accept)) {
     const [essence = '', ...params] = item.split(';');
     const type = essence.toLowerCase();

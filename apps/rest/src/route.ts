@@ -158,7 +158,7 @@ const unsupportedMethod = (method: string) => apiError(405, 'PGRST117', `Unsuppo
 
 /** The root serves only the OpenAPI document (as `application/openapi+json` or JSON). */
 function negotiateOpenApi(accept: string | undefined): Media {
-  if (!accept) return 'json';
+  if (accept === undefined) return 'json';
   for (const part of accept.split(',')) {
     const type = part.split(';')[0]!.trim().toLowerCase();
     if (['application/openapi+json', 'application/json', '*/*', 'application/*'].includes(type))

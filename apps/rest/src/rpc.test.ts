@@ -237,6 +237,54 @@ describe('rpc', () => {
     expect(await adminQuery(`SELECT count(*)::int AS n FROM authors WHERE name = 'x'`)).toEqual([{ n: 0 }]);
   });
 
+  it('refuses an Accept or Content-Type that is present but empty, as PostgREST 12', async () => {
+    // wai's parseHttpAccept reads an empty Accept as no type at all: nothing can be served (406).
+    for (const url of ['/authors', '/rpc/add?a=1&b=2', '/']) {
+      const r = await t.call('GET', url, { headers: { accept: '' } });
+      expect([url, r.status, r.json]).toEqual([
+        url,
+        406,
+        { code: 'PGRST107', message: 'None of these media types are available: ', details: null, hint: null },
+      ]);
+    }
+    // An empty Content-Type is no media type (MTOther ""), unlike an absent one (JSON).
+    for (const [method, url] of [
+      ['POST', '/authors'],
+      ['PATCH', '/authors?name=eq.empty-ct'],
+      ['PUT', '/authors?id=eq.9001'],
+      ['POST', '/rpc/add'],
+    ] as const) {
+      const r = await t.call(method, url, {
+        headers: { 'content-type': '' },
+        body: url.includes('rpc') ? { a: 1, b: 2 } : { id: 9001, name: 'empty-ct' },
+      });
+      expect([method, url, r.status, r.json]).toEqual([
+        method,
+        url,
+        400,
+        { code: 'PGRST102', message: 'Content-Type not acceptable: ', details: null, hint: null },
+      ]);
+    }
+    expect(await adminQuery(`SELECT count(*)::int AS n FROM authors WHERE name = 'empty-ct'`)).toEqual([
+      { n: 0 },
+    ]);
+    // A type PostgREST does not know is named as sent, parameters and case included; what follows
+    // the type and subtype is not read.
+    const custom = await t.call('POST', '/authors', {
+      headers: { 'content-type': 'Application/X-Custom; a=1' },
+      body: { name: 'x' },
+    });
+    expect(custom.json).toMatchObject({ message: 'Content-Type not acceptable: Application/X-Custom; a=1' });
+    const trailing = await t.call('POST', '/rpc/add', {
+      headers: { 'content-type': 'application/json garbage' },
+      body: { a: 1, b: 2 },
+    });
+    expect([trailing.status, trailing.json]).toEqual([200, 3]);
+    // Where no body is read, an empty Content-Type does not matter.
+    const del = await t.call('DELETE', '/authors?name=eq.empty-ct', { headers: { 'content-type': '' } });
+    expect(del.status).toBe(204);
+  });
+
   it('runs volatile functions only by POST; GET is read-only (405)', async () => {
     await ownerQuery(`CREATE TABLE rpc_counters (id int PRIMARY KEY, n int NOT NULL);
       INSERT INTO rpc_counters VALUES (1, 0);
