@@ -645,6 +645,20 @@ describe.each(['test', 'production'] as const)('SupabaseStack with config.%s.jso
       expect(b['DeletionPolicy'], id).toBe(s.config.dataRemovalPolicy === 'destroy' ? 'Delete' : 'Retain');
   });
 
+  it('with dataRemovalPolicy destroy, empties buckets and repositories on deletion, so both stacks can go', () => {
+    // CloudFormation refuses to delete a bucket or repository that holds anything: the ALB logs, the
+    // rest artifact's versions and the pushed images would leave a "destroyable" stack DELETE_FAILED.
+    const destroy = s.config.dataRemovalPolicy === 'destroy';
+    const buckets = resourcesOf(s.template, 'AWS::S3::Bucket').map(([id]) => id);
+    expect(buckets).toHaveLength(2);
+    const emptied = resourcesOf(s.template)
+      .filter(([, r]) => r.Type === 'Custom::S3AutoDeleteObjects')
+      .map(([, r]) => json(r.Properties!['BucketName']));
+    expect(emptied.sort()).toEqual(destroy ? buckets.map((id) => json({ Ref: id })).sort() : []);
+    for (const [id, r] of resourcesOf(s.repositoriesTemplate, 'AWS::ECR::Repository'))
+      expect(r.Properties!['EmptyOnDelete'] ?? false, id).toBe(destroy);
+  });
+
   it('sizes Redis and its failover from config', () => {
     s.template.hasResourceProperties('AWS::ElastiCache::ReplicationGroup', {
       CacheNodeType: s.config.redis.nodeType,

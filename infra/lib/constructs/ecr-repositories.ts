@@ -29,7 +29,8 @@ export class EcrRepositories extends Construct {
           // `latest` is moved on every push; the git-SHA tags are what deployments pin.
           imageTagMutability: ecr.TagMutability.MUTABLE,
           removalPolicy: props.removalPolicy ?? RemovalPolicy.RETAIN,
-          emptyOnDelete: false,
+          // CloudFormation deletes only empty repositories: one the stack may delete goes with its images.
+          emptyOnDelete: props.removalPolicy === RemovalPolicy.DESTROY,
           lifecycleRules: [
             { tagStatus: ecr.TagStatus.UNTAGGED, maxImageAge: Duration.days(props.untaggedImageDays ?? 14) },
           ],

@@ -4,7 +4,7 @@ import { Construct } from 'constructs';
 export interface LogBucketProps {
   /** Days before log objects expire. Default 90. */
   readonly expirationDays?: number;
-  /** What happens to the bucket when the stack is deleted. Default RETAIN. */
+  /** What happens to the bucket when the stack is deleted (DESTROY empties it first). Default RETAIN. */
   readonly removalPolicy?: RemovalPolicy;
 }
 
@@ -25,6 +25,8 @@ export class LogBucket extends Construct {
       versioned: false,
       lifecycleRules: [{ expiration: Duration.days(props.expirationDays ?? 90) }],
       removalPolicy: props.removalPolicy ?? RemovalPolicy.RETAIN,
+      // CloudFormation deletes only empty buckets: one the stack may delete is emptied first.
+      autoDeleteObjects: props.removalPolicy === RemovalPolicy.DESTROY,
     });
   }
 }

@@ -61,6 +61,8 @@ export class RestFunctionResources extends Construct {
       serverAccessLogsPrefix: 'artifacts/',
       lifecycleRules: [{ noncurrentVersionExpiration: Duration.days(30) }],
       removalPolicy: props.removalPolicy ?? RemovalPolicy.RETAIN,
+      // CloudFormation deletes only empty buckets (every version): one the stack may delete is emptied first.
+      autoDeleteObjects: props.removalPolicy === RemovalPolicy.DESTROY,
     });
     this.logGroupName = `/aws/lambda/${props.namePrefix}-rest`;
     this.logGroup = new logs.LogGroup(this, 'Logs', {
