@@ -189,7 +189,7 @@ export function routineCall(
   args: Record<string, unknown> | undefined,
   singleParamBody: unknown,
   singleParam: boolean,
-  /** The JSON body's text: a single json or jsonb parameter gets it as sent, as in PostgREST. */
+  /** The JSON body's text: a single json or jsonb parameter, or a named json one, gets it as sent, as in PostgREST. */
   bodyText?: string,
 ): string {
   const fn = qualified(routine.schema, routine.name);
@@ -202,8 +202,19 @@ export function routineCall(
     return arg.name ? `${fn}(${ident(arg.name)} := ${value}::${arg.type})` : `${fn}(${value}::${arg.type})`;
   }
   const parts: string[] = [];
+  // As PostgREST reads every argument (json_to_record over the body): a `json` one keeps the text
+  // sent (key order, repeated keys, spacing, digits), which a parsed value would not.
+  let body: string | undefined;
   for (const arg of routine.args) {
     if (!args || !Object.hasOwn(args, arg.name)) continue;
+    if (arg.type === 'json' && bodyText !== undefined && !arg.variadic) {
+      body ??= ctx.params.add(bodyText);
+      const name = ident(arg.name);
+      parts.push(
+        `${name} := (SELECT pgrst_body.${name} FROM json_to_record(${body}::json) AS pgrst_body(${name} json))`,
+      );
+      continue;
+    }
     let value = args[arg.name];
     // A variadic argument takes a list; a single value is a list of one.
     if (arg.variadic && value !== null && !Array.isArray(value)) value = [value];

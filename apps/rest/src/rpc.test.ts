@@ -51,6 +51,19 @@ describe('rpc', () => {
     expect(text.json).toBe(11);
   });
 
+  it('passes a named json argument as the text sent, as PostgREST (json_to_record over the body)', async () => {
+    await ownerQuery(`
+      CREATE FUNCTION rpc_json_as_is(doc json, n int DEFAULT 0) RETURNS json LANGUAGE sql IMMUTABLE
+        AS $$ SELECT doc $$;`);
+    // Key order, a repeated key, spacing and a number's digits are the json type's own text.
+    const doc = '{"z": 1,  "2": 2.50, "z": [1e2, {"b":1,"a":2}]}';
+    const r = await t.call('POST', '/rpc/rpc_json_as_is', { body: `{"n": 1, "doc": ${doc}}` });
+    expect([r.status, r.body.toString()]).toEqual([200, doc]);
+    // A repeated argument key is read as Postgres reads it (the last one).
+    const twice = await t.call('POST', '/rpc/rpc_json_as_is', { body: '{"doc": [1], "doc": [2.0]}' });
+    expect(twice.body.toString()).toBe('[2.0]');
+  });
+
   it('answers a scalar NULL as JSON null, and as an empty body under a raw media type', async () => {
     await ownerQuery(
       `CREATE FUNCTION nothing_here() RETURNS text LANGUAGE sql STABLE AS $$ SELECT NULL::text $$`,
