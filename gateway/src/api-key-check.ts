@@ -14,8 +14,10 @@ export interface CheckedKey {
 
 /**
  * What is checked of an API key on a project host before any lookup: its checksum for the host's ref,
- * and the project's budget of keys this instance has never held (a key whose checksum passes for any
- * ref is easy to make up, and each would cost a Redis read and a tenant-manager call).
+ * and the budget of keys this instance has never held that one client may have looked up for the
+ * project (a key whose checksum passes for any ref is easy to make up, and each would cost a Redis read
+ * and a tenant-manager call). The budget is the client's, not the project's: one client sending
+ * made-up keys must not get 429s answered to the project's other clients and their real keys.
  */
 export class ApiKeyChecks {
   /** Checksum and lookup hash of keys already seen, so a warm request hashes nothing. */
@@ -24,9 +26,9 @@ export class ApiKeyChecks {
   constructor(
     maxEntries: number,
     private readonly keys: TieredCache<ApiKeyRecord, ApiKeyRecord>,
-    /** Per-instance buckets, by ref. */
+    /** Per-instance buckets, by ref and client address. */
     private readonly lookupBudget: ProjectRateLimiter,
-    /** Keys never held that one project may have looked up; 0 per second turns the bound off. */
+    /** Keys never held that one client may have looked up for one project; 0 per second turns the bound off. */
     private readonly newKeyBudget: RateLimit,
     private readonly clock: Clock,
   ) {
@@ -46,13 +48,13 @@ export class ApiKeyChecks {
   }
 
   /**
-   * For a key not freshly cached: the milliseconds `ref` must wait before this instance looks up
-   * another key it never held, or 0. A stale entry (tenant-manager down) or an expired negative one
-   * is no new key, however often it is asked for.
+   * For a key not freshly cached: the milliseconds `client` (client-head.ts `clientAddress`) must wait
+   * before this instance looks up another key for `ref` it never held, or 0. A stale entry
+   * (tenant-manager down) or an expired negative one is no new key, however often it is asked for.
    */
-  newKeyWait(ref: string, hash: string): number {
+  newKeyWait(ref: string, hash: string, client: string): number {
     const keys = this.keys;
     if (this.newKeyBudget.requestsPerSecond <= 0 || keys.seen(hash) || keys.loading(hash)) return 0;
-    return this.lookupBudget.take(ref, this.newKeyBudget, this.clock.now());
+    return this.lookupBudget.take(`${ref} ${client}`, this.newKeyBudget, this.clock.now());
   }
 }

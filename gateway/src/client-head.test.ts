@@ -1,7 +1,7 @@
 import { type IncomingMessage, createServer } from 'node:http';
 import { type AddressInfo, connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLIENT_HEAD_FIELDS, readClientHead, upstreamHeaders } from './client-head.js';
+import { CLIENT_HEAD_FIELDS, clientAddress, readClientHead, upstreamHeaders } from './client-head.js';
 
 /** Sends `lines` as a raw request head and resolves with what node:http parsed. */
 let port = 0;
@@ -127,6 +127,25 @@ describe('readClientHead', () => {
     expect(forwardedFor('203.0.113.7', 3)).toBe('203.0.113.7, 10.0.0.9');
     expect(forwardedFor(null, 1)).toBe('10.0.0.9');
     expect(forwardedFor('', 1)).toBe('10.0.0.9');
+  });
+
+  it('names the client by the address the outermost trusted proxy saw, an IPv6 one by its /64', () => {
+    const client = (value: string | null, hops: number, peer = '10.0.0.9') => {
+      const head = readClientHead(value === null ? ['Host', 'a'] : ['Host', 'a', 'X-Forwarded-For', value]);
+      return clientAddress(head, { remoteAddress: peer }, hops);
+    };
+    expect(client('1.2.3.4', 0)).toBe('10.0.0.9');
+    expect(client('6.6.6.6, 203.0.113.7', 1)).toBe('203.0.113.7');
+    expect(client('6.6.6.6, 203.0.113.7, 198.51.100.1', 2)).toBe('203.0.113.7');
+    expect(client('203.0.113.7', 3)).toBe('203.0.113.7');
+    expect(client(null, 1)).toBe('10.0.0.9');
+    expect(client(' , ', 1)).toBe('10.0.0.9');
+    for (const address of ['2001:db8:1:2::1', '2001:0DB8:1:2:ffff:ffff:ffff:ffff', '[2001:db8:1:2::9]:443']) {
+      expect(client(address, 1)).toBe('2001:db8:1:2::/64');
+    }
+    expect(client('2001:db8::1', 1)).toBe('2001:db8:0:0::/64');
+    expect(client(null, 0, '::1')).toBe('0:0:0:0::/64');
+    expect(client(null, 0, '::ffff:127.0.0.1')).toBe('127.0.0.1');
   });
 
   it("sends the listener's scheme and port when no proxy is trusted, the proxy's otherwise", () => {

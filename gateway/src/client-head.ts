@@ -148,9 +148,51 @@ export function upstreamHeaders(
     headers.push('x-forwarded-for', peer);
     return headers;
   }
-  let cut = forwardedFor.length;
-  for (let hop = 0; hop < trustedHops && cut >= 0; hop++) cut = forwardedFor.lastIndexOf(',', cut - 1);
-  const trusted = (cut < 0 ? forwardedFor : forwardedFor.slice(cut + 1)).trim();
+  const trusted = trustedForwardedFor(forwardedFor, trustedHops);
   headers.push('x-forwarded-for', trusted === '' ? peer : `${trusted}, ${peer}`);
   return headers;
+}
+
+/** The last `trustedHops` entries of an `X-Forwarded-For` value: those the trusted proxies appended. */
+function trustedForwardedFor(forwardedFor: string, trustedHops: number): string {
+  let cut = forwardedFor.length;
+  for (let hop = 0; hop < trustedHops && cut >= 0; hop++) cut = forwardedFor.lastIndexOf(',', cut - 1);
+  return (cut < 0 ? forwardedFor : forwardedFor.slice(cut + 1)).trim();
+}
+
+/**
+ * Who sent the request, as far as the gateway can tell: the address the outermost trusted proxy
+ * was connected from (the first of the entries the trusted proxies appended to `X-Forwarded-For`),
+ * else this connection's peer. An IPv6 address stands for its /64, what one host is usually given.
+ */
+export function clientAddress(
+  head: ClientHead,
+  connection: { readonly remoteAddress?: string | undefined },
+  trustedHops: number,
+): string {
+  const forwardedFor = trustedHops > 0 ? head['x-forwarded-for'] : undefined;
+  const trusted = forwardedFor === undefined ? '' : trustedForwardedFor(forwardedFor, trustedHops);
+  const comma = trusted.indexOf(',');
+  const address = (comma < 0 ? trusted : trusted.slice(0, comma)).trim() || connection.remoteAddress || '';
+  return address.includes(':') ? ipv6Network(address) : address;
+}
+
+/** The /64 of an IPv6 address (`2001:db8:1:2::/64`); an IPv4-mapped one as its IPv4 address. */
+function ipv6Network(address: string): string {
+  const bare = address.replace(/^\[|\](?::\d+)?$/g, '').toLowerCase();
+  if (bare.startsWith('::ffff:') && bare.includes('.')) return bare.slice(7);
+  const double = bare.indexOf('::');
+  const head = (double < 0 ? bare : bare.slice(0, double)).split(':').filter((g) => g !== '');
+  const tail =
+    double < 0
+      ? []
+      : bare
+          .slice(double + 2)
+          .split(':')
+          .filter((g) => g !== '');
+  const groups = [...head, ...Array<string>(Math.max(0, 8 - head.length - tail.length)).fill('0'), ...tail];
+  return `${groups
+    .slice(0, 4)
+    .map((g) => g.replace(/^0+(?=.)/, ''))
+    .join(':')}::/64`;
 }

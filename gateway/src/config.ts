@@ -54,7 +54,9 @@ export interface GatewayConfig {
   /**
    * Keys and projects this instance has not cached cost a Redis read and a tenant-manager call, and a
    * key whose checksum passes for any ref is easy to make up: at most this many such keys per project
-   * per second (burst twice that) are looked up, the rest get 429. 0 turns the bound off.
+   * and client address (an IPv6 /64) per second (burst twice that) are looked up, the rest get 429.
+   * Per client, so one sending made-up keys never has the project's other clients refused. 0 turns
+   * the bound off.
    */
   readonly newKeysPerProjectPerSecond: number;
   /** At most this many tenant-manager lookups per second in all (burst twice that); 0 turns it off. */

@@ -1013,6 +1013,47 @@ describe('lookups of keys and projects not cached', () => {
     expect(registry.calls.get(`/internal/v1/api-keys/${keyHash(late)}`)).toBe(1);
   });
 
+  it("spends one client's budget on its made-up keys, never the project's other clients': their keys are still looked up", async () => {
+    // Anyone can make up keys for a ref they read in a project's URL. Were the budget the project's,
+    // twenty made-up keys a second would answer 429 to every real key this instance has not cached
+    // (each one after a deploy or a cache eviction) for as long as they are sent.
+    const { generateApiKey } = await import('@supaplane/keys');
+    const victim = registry.addProject('victimvictimvictim', {
+      upstreams: upstreamsFor('victimvictimvictim', echo.port),
+    });
+    const behindAlb = await startGateway(
+      testConfig(registry, {
+        newKeysPerProjectPerSecond: 2,
+        registryLookupsPerSecond: 1_000,
+        trustedProxyHops: 1,
+      }),
+      { clock: ownClock },
+    );
+    const from = (forwardedFor: string, apikey: string) =>
+      call(behindAlb.url, victim.ref, '/rest/v1/t', {
+        headers: { apikey, 'x-forwarded-for': forwardedFor },
+      });
+    try {
+      // The load balancer appends the address it saw; what the client wrote before it buys nothing.
+      const flood: number[] = [];
+      for (let i = 0; i < 8; i++) {
+        const res = await from(`10.0.0.${i}, 198.51.100.7`, generateApiKey(victim.ref, 'publishable'));
+        flood.push(res.status);
+      }
+      expect(flood).toEqual([401, 401, 401, 401, 429, 429, 429, 429]);
+      // Clients elsewhere still get their keys looked up (two addresses in one IPv6 /64 are one client).
+      expect((await from('203.0.113.9', victim.secretKey)).status).toBe(200);
+      for (let i = 0; i < 4; i++) {
+        const forged = generateApiKey(victim.ref, 'publishable');
+        expect((await from(`2001:db8:1:2::${i + 1}`, forged)).status).toBe(401);
+      }
+      expect((await from('2001:db8:1:2:ffff::1', victim.publishableKey)).status).toBe(429);
+      expect((await from('2001:db8:1:3::1', victim.publishableKey)).status).toBe(200);
+    } finally {
+      await behindAlb.close();
+    }
+  });
+
   it('asks the tenant-manager at most its lookup budget per second in all, and serves what is cached meanwhile', async () => {
     ownClockMs += 10_000; // every bucket full again
     const { generateApiKey } = await import('@supaplane/keys');

@@ -7,7 +7,7 @@ import type { Logger } from 'pino';
 import type { Dispatcher } from 'undici';
 import { ApiKeyChecks } from './api-key-check.js';
 import { isBrowserRequest, readClientCredentials } from './api-key-source.js';
-import { readClientHead } from './client-head.js';
+import { clientAddress, readClientHead } from './client-head.js';
 import type { Clock } from './clock.js';
 import type { GatewayConfig } from './config.js';
 import type { CredentialsSource } from './credentials.js';
@@ -107,7 +107,9 @@ export function buildGateway(options: GatewayOptions): Gateway {
 
   const rateLimiter = new ProjectRateLimiter();
   // Bounds on lookups of what this instance has not cached (config.ts): per instance, so never
-  // divided among instances like the projects' own limits (registry-caches.ts takes one bucket).
+  // divided among instances like the projects' own limits. Two limiters: the many buckets of clients
+  // sending unknown keys must never push out (and so refill) the registry's one bucket.
+  const newKeyBudget = new ProjectRateLimiter();
   const lookupBudget = new ProjectRateLimiter();
   const perSecond = (rate: number) => ({ requestsPerSecond: rate, burst: 2 * rate });
 
@@ -121,7 +123,7 @@ export function buildGateway(options: GatewayOptions): Gateway {
   const keyChecks = new ApiKeyChecks(
     config.cache.maxEntries,
     keys,
-    lookupBudget,
+    newKeyBudget,
     perSecond(config.newKeysPerProjectPerSecond),
     clock,
   );
@@ -258,7 +260,8 @@ export function buildGateway(options: GatewayOptions): Gateway {
       const hash = checked.hash;
       const freshKey = keys.fresh(hash);
       if (!freshKey) {
-        const waitMs = keyChecks.newKeyWait(ref, hash);
+        const client = clientAddress(head, req.socket, config.trustedProxyHops);
+        const waitMs = keyChecks.newKeyWait(ref, hash, client);
         if (waitMs > 0) return reply(res, state, refusals.tooManyNewKeys(waitMs));
       }
       const freshProject = projects.fresh(ref);
