@@ -20,6 +20,7 @@ import {
 import { AccessPolicies } from './constructs/access-policies.js';
 import { Alarms } from './constructs/alarms.js';
 import { AuroraCluster } from './constructs/aurora-cluster.js';
+import { AutoDeleteLogs } from './constructs/auto-delete-logs.js';
 import { ComputeCluster } from './constructs/compute-cluster.js';
 import type { EcrRepositories } from './constructs/ecr-repositories.js';
 import { FargateService } from './constructs/fargate-service.js';
@@ -308,6 +309,9 @@ export class SupabaseStack extends Stack {
       ecsClusterName: `${prefix}-cluster`,
       functionPrefix: restFunctionPrefix,
     });
+
+    // After every bucket: the log group of the function that empties those the stack may delete.
+    new AutoDeleteLogs(this, 'AutoDeleteLogs', { retention: logRetention });
 
     const alarms = new Alarms(this, 'Alarms', {
       topicName: `${prefix}-alarms`,

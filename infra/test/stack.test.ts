@@ -657,6 +657,25 @@ describe.each(['test', 'production'] as const)('SupabaseStack with config.%s.jso
     expect(emptied.sort()).toEqual(destroy ? buckets.map((id) => json({ Ref: id })).sort() : []);
     for (const [id, r] of resourcesOf(s.repositoriesTemplate, 'AWS::ECR::Repository'))
       expect(r.Properties!['EmptyOnDelete'] ?? false, id).toBe(destroy);
+    // The function that empties them logs to /aws/lambda/<its name>, which Lambda would create without
+    // expiry and leave behind: the stack makes it with a retention and deletes it after the emptying.
+    const handlers = resourcesOf(s.template, 'AWS::Lambda::Function').map(([id]) => id);
+    expect(handlers).toHaveLength(destroy ? 1 : 0);
+    const groups = resourcesOf(s.template, 'AWS::Logs::LogGroup').filter(
+      ([, g]) =>
+        json(g.Properties!['LogGroupName']) ===
+        json({ 'Fn::Join': ['', ['/aws/lambda/', { Ref: handlers[0] }]] }),
+    );
+    expect(groups).toHaveLength(destroy ? 1 : 0);
+    if (destroy) {
+      const [groupId, group] = groups[0]!;
+      expect(group.Properties!['RetentionInDays']).toBe(s.config.logRetentionDays);
+      expect(group['DeletionPolicy']).toBe('Delete');
+      for (const [id, r] of resourcesOf(s.template).filter(
+        ([, r]) => r.Type === 'Custom::S3AutoDeleteObjects',
+      ))
+        expect(r['DependsOn'], id).toContain(groupId);
+    }
   });
 
   it('sizes Redis and its failover from config', () => {
