@@ -107,7 +107,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     const tenantManagerUrl = running.tenantManager.publicUrl;
     const operator = operatorClient(tenantManagerUrl, settings.secrets.adminKey);
     await ensureWorkerCluster(operator, running.postgres, LOCAL_REGION, settings.log);
-    const demoProject = await ensureDemoProject(operator, settings.log);
+    const demoProject = await ensureDemoProject(operator, settings.log, settings.secrets.demoDbPassword);
     return {
       gatewayUrl: running.gatewayUrl,
       tenantManagerUrl,

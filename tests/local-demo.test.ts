@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { createClient } from '@supabase/supabase-js';
 import { freePort, startPostgres } from '@supaplane/local-services';
+import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import ws from 'ws';
 import {
@@ -25,6 +26,8 @@ import {
 import { admin, http, platform } from './support/clients.js';
 import { deleteProject, sql } from './support/projects.js';
 
+/** The password ensureDemoProject gives the projects it makes in these tests. */
+const DEMO_DB_PASSWORD = 'demo-database-password';
 const local = platform().local;
 const exec = promisify(execFile);
 const seededTasks = ['Start Supaplane', 'Query the demo project with supabase-js'];
@@ -105,6 +108,22 @@ describe.skipIf(!local)('the demo project printed at start-up', () => {
       { task: 'Start Supaplane', done: true },
       { task: 'Query the demo project with supabase-js', done: false },
     ]);
+  });
+
+  it('prints a database URL that logs in as the project owner, for migrations and psql', async () => {
+    const { gatewayUrl, tenantManagerUrl, adminKey, baseDomain } = platform();
+    const banner = describeStack({ gatewayUrl, tenantManagerUrl, adminKey, baseDomain, ...local! });
+    expect(banner).toContain(`  psql '${demo.databaseUrl}' -c 'select * from todos'`);
+    const client = new pg.Client({ connectionString: demo.databaseUrl });
+    await client.connect();
+    try {
+      const { rows } = await client.query(
+        'select current_user as me, (select count(*)::int from todos) as n',
+      );
+      expect(rows).toEqual([{ me: `owner_${demo.ref}`, n: 2 }]);
+    } finally {
+      await client.end();
+    }
   });
 
   it('prints commands that work when pasted: the curls and the supabase-js snippet', async () => {
@@ -189,19 +208,19 @@ describe.skipIf(!local)('the demo project printed at start-up', () => {
   it('gives a demo project with no table (an older version made it, or a start stopped before seeding it) its todos again', async () => {
     const operator = operatorClient(platform().tenantManagerUrl, platform().adminKey);
     const name = `demo-seed-${Date.now()}`;
-    const first = await ensureDemoProject(operator, () => {}, name);
+    const first = await ensureDemoProject(operator, () => {}, DEMO_DB_PASSWORD, name);
     try {
       expect(
         (await sql<{ task: string }>(first.ref, 'SELECT task FROM todos ORDER BY id')).map((r) => r.task),
       ).toEqual(seededTasks);
       await sql(first.ref, 'DROP TABLE todos');
-      const again = await ensureDemoProject(operator, () => {}, name);
+      const again = await ensureDemoProject(operator, () => {}, DEMO_DB_PASSWORD, name);
       expect(again).toEqual(first);
       expect(await sql(first.ref, 'SELECT count(*)::int AS n FROM todos')).toEqual([{ n: 2 }]);
 
       // A project whose tables the developer changed is left as it is.
       await sql(first.ref, 'DROP TABLE todos; CREATE TABLE notes (id int)');
-      await ensureDemoProject(operator, () => {}, name);
+      await ensureDemoProject(operator, () => {}, DEMO_DB_PASSWORD, name);
       expect(await sql(first.ref, "SELECT to_regclass('public.todos') AS t")).toEqual([{ t: null }]);
     } finally {
       await deleteProject(first.ref);
@@ -211,7 +230,7 @@ describe.skipIf(!local)('the demo project printed at start-up', () => {
   it('finds the demo project past the first page of the project list instead of creating another', async () => {
     const operator = operatorClient(platform().tenantManagerUrl, platform().adminKey);
     const name = `demo-paged-${Date.now()}`;
-    const first = await ensureDemoProject(operator, () => {}, name);
+    const first = await ensureDemoProject(operator, () => {}, DEMO_DB_PASSWORD, name);
     // As on a platform with a full page of other projects in front: the list's first page is theirs,
     // the real list follows after it; everything else is the real API.
     const filler = Array.from({ length: 1000 }, (_, i) => ({
@@ -228,7 +247,7 @@ describe.skipIf(!local)('the demo project printed at start-up', () => {
       return operator(method, `${url.pathname}${url.search}`, body);
     };
     try {
-      expect(await ensureDemoProject(crowded, () => {}, name)).toEqual(first);
+      expect(await ensureDemoProject(crowded, () => {}, DEMO_DB_PASSWORD, name)).toEqual(first);
     } finally {
       await deleteProject(first.ref);
     }
@@ -237,7 +256,7 @@ describe.skipIf(!local)('the demo project printed at start-up', () => {
   it('replaces a demo project whose provisioning failed (INIT_FAILED) instead of waiting on it for ever', async () => {
     const operator = operatorClient(platform().tenantManagerUrl, platform().adminKey);
     const name = `demo-failed-${Date.now()}`;
-    const failed = await ensureDemoProject(operator, () => {}, name);
+    const failed = await ensureDemoProject(operator, () => {}, DEMO_DB_PASSWORD, name);
     // The tenant-manager reports this project as INIT_FAILED (a start whose provisioning gave up);
     // everything else, the delete and the new project included, is the real API.
     const reportsFailed: Operator = async (method, path, body) => {
@@ -249,7 +268,12 @@ describe.skipIf(!local)('the demo project printed at start-up', () => {
       return res;
     };
     const lines: string[] = [];
-    const replaced = await ensureDemoProject(reportsFailed, (line) => lines.push(line), name);
+    const replaced = await ensureDemoProject(
+      reportsFailed,
+      (line) => lines.push(line),
+      DEMO_DB_PASSWORD,
+      name,
+    );
     try {
       expect(replaced.ref).not.toBe(failed.ref);
       expect((await admin('GET', `/v1/projects/${failed.ref}`)).status).toBe(404);
@@ -515,7 +539,10 @@ describe.skipIf(!local)('a local stack started again on its data dir', () => {
           pgPort: moved,
         });
         try {
-          expect(again.demoProject).toEqual(first.demoProject);
+          // The same project, keys and password; its database URL names the new port.
+          const url = new URL(first.demoProject.databaseUrl);
+          url.port = String(moved);
+          expect(again.demoProject).toEqual({ ...first.demoProject, databaseUrl: url.toString() });
           const res = await fetch(`${again.gatewayUrl}/rest/v1/todos?select=task`, {
             headers: { apikey: again.demoProject.publishableKey },
           });
@@ -538,6 +565,7 @@ describe('the data dir of an older version', () => {
       const secrets = await loadOrCreateSecrets(dir);
       expect(secrets).toMatchObject(old);
       expect(secrets.aws.accessKeyId).toMatch(/^AKIA[A-Z2-7]{16}$/);
+      expect(secrets.demoDbPassword).toMatch(/^[\w-]{24}$/);
       expect(JSON.parse(await readFile(file, 'utf8'))).toEqual(secrets);
       expect(await loadOrCreateSecrets(dir)).toEqual(secrets);
 

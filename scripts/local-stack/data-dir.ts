@@ -10,6 +10,8 @@ export interface LocalSecrets {
   /** base64 of 32 bytes. */
   masterKey: string;
   aws: { accessKeyId: string; secretAccessKey: string };
+  /** The demo project's database password (its owner role), printed with the connection URL. */
+  demoDbPassword: string;
 }
 
 /** Creates `dataDir` when missing; as root, also lets PostgreSQL's `postgres` user into it. */
@@ -69,6 +71,8 @@ export async function loadOrCreateSecrets(dataDir: string): Promise<LocalSecrets
       saved.aws?.accessKeyId && saved.aws.secretAccessKey
         ? saved.aws
         : { accessKeyId: `AKIA${accessKeyIdChars(16)}`, secretAccessKey: randomBytes(30).toString('base64') },
+    // URL-safe, so the printed connection URL needs no escaping.
+    demoDbPassword: saved.demoDbPassword || randomBytes(18).toString('base64url'),
   };
   if (text !== undefined && JSON.stringify(saved) === JSON.stringify(secrets)) {
     await chmod(file, 0o600);

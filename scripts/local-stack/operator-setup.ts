@@ -16,6 +16,8 @@ export interface DemoProject {
   readonly ref: string;
   readonly publishableKey: string;
   readonly secretKey: string;
+  /** `postgresql://owner_<ref>:<password>@host:port/proj_<ref>`: migrations, psql, ORMs. */
+  readonly databaseUrl: string;
 }
 
 /** Calls the tenant-manager's operator API with the admin key; bodies parsed when JSON. */
@@ -112,6 +114,7 @@ INSERT INTO public.todos (task, done) VALUES
 export async function ensureDemoProject(
   operator: Operator,
   log: (line: string) => void,
+  dbPassword: string,
   name = 'demo',
 ): Promise<DemoProject> {
   const ref = await findOrCreateProject(operator, log, name);
@@ -130,7 +133,14 @@ export async function ensureDemoProject(
   const publishableKey = revealed.find((k) => k.type === 'publishable')?.api_key;
   const secretKey = revealed.find((k) => k.type === 'secret')?.api_key;
   if (!publishableKey || !secretKey) throw new Error('the demo project has no publishable/secret key pair');
-  return { ref, publishableKey, secretKey };
+  // Set on every start (a project made before the data dir had a password gets it too); idempotent.
+  const password = await operator('PATCH', `/v1/projects/${ref}/database/password`, { password: dbPassword });
+  expectStatus(`setting the ${name} database password`, password, 200);
+  const connection = await operator('GET', `/v1/projects/${ref}/database/connection`);
+  expectStatus(`reading the ${name} database connection`, connection, 200);
+  const databaseUrl = new URL(connection.body.uri);
+  databaseUrl.password = dbPassword;
+  return { ref, publishableKey, secretKey, databaseUrl: databaseUrl.toString() };
 }
 
 /** The ref of the live project named `name`; one whose provisioning failed is replaced. */

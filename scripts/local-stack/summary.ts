@@ -51,6 +51,7 @@ Supaplane is running.
   Demo project ref          ${ref}
   Publishable key           ${publishableKey}
   Secret key                ${secretKey}
+  Database (migrations)     ${stack.demoProject.databaseUrl}
 
 Data API (the demo's todos table, readable with the publishable key):
 
@@ -72,6 +73,10 @@ Operator API:
 
   curl -H 'Authorization: Bearer ${stack.adminKey}' ${stack.tenantManagerUrl}/v1/projects
   curl -H 'Authorization: Bearer ${stack.adminKey}' ${stack.tenantManagerUrl}/v1/projects/${ref}/usage
+
+Database, directly (migrations, psql, ORMs; as the project's owner role):
+
+  psql '${stack.demoProject.databaseUrl}' -c 'select * from todos'
 
 Ctrl-C stops everything.
 `;

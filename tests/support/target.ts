@@ -17,6 +17,8 @@ export interface PlatformTarget {
       readonly ref: string;
       readonly publishableKey: string;
       readonly secretKey: string;
+      /** Its owner role's connection URL, password included. */
+      readonly databaseUrl: string;
     };
   };
 }
