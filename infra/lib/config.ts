@@ -365,6 +365,14 @@ export function parseInfraConfig(input: unknown): InfraConfig {
       if (s.memoryMiB < s.cpu * 2 || s.memoryMiB > s.cpu * 8)
         problems.push(`${name}.memoryMiB: must be 2 to 8 times cpu for Fargate`);
     }
+    // IAM scopes each stack to `<namePrefix>-rest-*` functions and `<namePrefix>-worker-*` clusters:
+    // a prefix continuing another one with such a part would put this stack's resources in its scope.
+    if (/-(rest|worker)(-|$)/.test(c.namePrefix))
+      problems.push(
+        'namePrefix: must not have a part "rest" or "worker" after a hyphen (a stack prefixed ' +
+          `"${c.namePrefix.replace(/-(rest|worker)(-.*)?$/, '')}" may manage every <its prefix>-rest-* function and ` +
+          "<its prefix>-worker-* cluster, which would include this stack's)",
+      );
     if (c.redis.multiAz && c.redis.replicas < 1)
       problems.push('redis.replicas: multiAz needs at least 1 replica');
     if (c.vpc.natGateways > c.vpc.maxAzs) problems.push('vpc.natGateways: must not exceed vpc.maxAzs');

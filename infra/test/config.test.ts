@@ -132,6 +132,27 @@ describe('parseInfraConfig', () => {
       ).toEqual([]);
   });
 
+  it("refuses a name prefix under which another stack's IAM scope would reach this stack's functions or clusters", () => {
+    // Stack `supaplane` may manage supaplane-rest-* functions and supaplane-worker-* clusters: a stack
+    // prefixed `supaplane-rest` or `supaplane-worker-2` would put its own there.
+    for (const prefix of ['supaplane-rest', 'supaplane-worker', 'acme-rest-eu', 'acme-worker-2'])
+      expect(
+        problemsOf((c) => {
+          c.namePrefix = prefix;
+        }),
+        prefix,
+      ).toEqual([
+        expect.stringMatching(/^namePrefix: must not have a part "rest" or "worker" after a hyphen \(.+\)$/),
+      ]);
+    for (const prefix of ['supaplane-restaurant', 'rest-api', 'workers-eu', 'acme-prod'])
+      expect(
+        problemsOf((c) => {
+          c.namePrefix = prefix;
+        }),
+        prefix,
+      ).toEqual([]);
+  });
+
   it('refuses a VPC range too small for the subnets of maxAzs zones, or with an invalid address', () => {
     expect(
       problemsOf((c) => {
