@@ -338,7 +338,8 @@ describe('websockets', () => {
         seen += chunk.toString('latin1');
         for (let n = chunk.toString('latin1').split('\r\n\r\n').length - 1; n > 0; n--) {
           socket.write(
-            'HTTP/1.1 403 Forbidden\r\ncontent-type: text/plain\r\ncontent-length: 6\r\n\r\ndenied',
+            'HTTP/1.1 403 Forbidden\r\ncontent-type: text/plain\r\nset-cookie: s=1; Domain=supaplane.test; Path=/\r\n' +
+              'content-length: 6\r\n\r\ndenied',
           );
         }
       });
@@ -375,6 +376,8 @@ describe('websockets', () => {
       expect(received).toMatch(/^HTTP\/1\.1 403 /);
       expect(received.toLowerCase()).toContain('connection: close');
       expect(received).toContain('x-request-id: ');
+      // Its cookies stay on the project's host, as on any relayed answer (security.test.ts).
+      expect(received).toContain('set-cookie: s=1; Path=/\r\n');
       await closed;
     } finally {
       upstream.close();

@@ -344,6 +344,26 @@ describe('security suite: two projects × every prefix', () => {
   });
 });
 
+describe("cookies a project's upstream sets", () => {
+  it("stay on the project's own host: a Domain attribute (the base domain, so every other project) is dropped", async () => {
+    // Hosted Supabase's project domain is on the Public Suffix List, so browsers refuse such cookies;
+    // an operator's base domain is not. One project could otherwise set cookies every other project
+    // receives (its `request.cookies` policies) or that make every request to them too large.
+    for (const prefix of PREFIXES) {
+      const path = `/${prefix}/v1/__cookies`;
+      const res = await call(url, alpha.ref, path, { headers: { apikey: alpha.publishableKey } });
+      expect(res.status, path).toBe(200);
+      expect(res.headers['set-cookie'], path).toEqual([
+        'wide=1; Path=/',
+        'dotted=2; path=/; Secure',
+        'spaced=3 ;HttpOnly',
+        'own=4; Path=/',
+        'value=domain=x; Max-Age=60',
+      ]);
+    }
+  });
+});
+
 describe('the Host header', () => {
   /** One request with `hostLines` as written (node's and undici's clients send one valid Host). */
   const withHost = (hostLines: string[]) =>

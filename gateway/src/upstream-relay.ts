@@ -20,6 +20,20 @@ export function isRelayedResponseHeader(name: string): boolean {
   return !DROPPED_RESPONSE_HEADERS.has(name) && !name.startsWith('access-control-');
 }
 
+/** A cookie's `Domain` attribute with its value (the name=value pair before the first `;` never matches). */
+const DOMAIN_ATTRIBUTE = /;\s*domain\s*(?:=[^;]*)?(?=;|$)/gi;
+
+/**
+ * A `Set-Cookie` value as relayed: without `Domain`, so the cookie stays on the project's own host.
+ * With it, a project could set cookies on the base domain, which every other project's host then
+ * receives (their `request.cookies` policies, auth's redirects) or which make each request to them
+ * too large to serve. Hosted Supabase gets the same from the Public Suffix List, where its project
+ * domain is listed and an operator's base domain is not.
+ */
+export function hostOnlyCookie(value: string): string {
+  return value.replace(DOMAIN_ATTRIBUTE, '');
+}
+
 /** Responses up to this size (by `content-length`) are sent with one write. */
 const COALESCE_LIMIT = 64 * 1024;
 
@@ -94,8 +108,9 @@ export class UpstreamRelay implements Dispatcher.DispatchHandler {
         }
         continue;
       }
-      const value = rawHeaders[i + 1]!.toString('latin1');
+      let value = rawHeaders[i + 1]!.toString('latin1');
       if (name === 'content-length') contentLength = Number(value);
+      else if (name === 'set-cookie') value = hostOnlyCookie(value);
       // Repeated fields are joined with ", " (set-cookie stays one line each), as node:http did.
       let at = -1;
       if (name !== 'set-cookie') {

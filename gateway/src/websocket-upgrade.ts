@@ -9,7 +9,7 @@ import { type RequestState, answer, errorSummary, leadingHeaders } from './reque
 import { refusals } from './responses.js';
 import { type QueryPair, formatQuery } from './sigv4.js';
 import type { UsageMeter } from './usage.js';
-import { isRelayedResponseHeader } from './upstream-relay.js';
+import { hostOnlyCookie, isRelayedResponseHeader } from './upstream-relay.js';
 import { openTunnel } from './websocket-tunnel.js';
 
 /**
@@ -108,7 +108,8 @@ export class WebSocketUpgrades {
         const raw = response.rawHeaders;
         for (let i = 0; i < raw.length; i += 2) {
           const name = raw[i]!.toLowerCase();
-          if (isRelayedResponseHeader(name)) relayed.push(name, raw[i + 1]!);
+          if (!isRelayedResponseHeader(name)) continue;
+          relayed.push(name, name === 'set-cookie' ? hostOnlyCookie(raw[i + 1]!) : raw[i + 1]!);
         }
         res.writeHead(response.statusCode ?? 502, relayed);
         response.on('data', (chunk: Buffer) => {

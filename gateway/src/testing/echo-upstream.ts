@@ -90,7 +90,8 @@ export async function verifySigV4(
 /**
  * A function-URL-like upstream: checks SigV4 when the request carries it (403 in AWS's shape
  * otherwise) and echoes the request. `/__slow` waits two seconds; `/__status/<n>` answers n;
- * `/__empty/<n>[/chunked]` answers n with no body; `/__connection` names headers in `Connection`.
+ * `/__empty/<n>[/chunked]` answers n with no body; `/__connection` names headers in `Connection`;
+ * `/__cookies` sets cookies with `Domain` attributes.
  */
 export async function startEchoUpstream(credentials: AwsCredentials): Promise<EchoUpstream> {
   const requests: EchoBody[] = [];
@@ -169,6 +170,22 @@ export async function startEchoUpstream(credentials: AwsCredentials): Promise<Ec
           ['content-type', 'application/json'],
         ].flat(),
       );
+      res.end('{}');
+      return;
+    }
+    if (echo.path.endsWith('/__cookies')) {
+      // Cookies for the whole base domain (and every project under it), as a project's own
+      // function could set them (PostgREST's `response.headers`).
+      res.writeHead(200, {
+        'content-type': 'application/json',
+        'set-cookie': [
+          'wide=1; Domain=supaplane.test; Path=/',
+          'dotted=2; path=/; domain=.SUPAPLANE.TEST; Secure',
+          'spaced=3 ; Domain = supaplane.test ;HttpOnly',
+          'own=4; Path=/',
+          'value=domain=x; Max-Age=60',
+        ],
+      });
       res.end('{}');
       return;
     }
