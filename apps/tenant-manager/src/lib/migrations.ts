@@ -146,6 +146,23 @@ ALTER TABLE tm.projects
   ADD CONSTRAINT projects_max_rows_check CHECK (max_rows BETWEEN 1 AND 1000000);
 `,
   },
+  {
+    version: 7,
+    name: 'projects: a removed project keeps its row, not its sealed secrets',
+    // The row stays as the record of what existed (ref, name, when); its JWT secret and database
+    // passwords would still open with the master key, so a removed row has none, and only a removed one.
+    sql: `
+ALTER TABLE tm.projects
+  ALTER COLUMN owner_password_enc DROP NOT NULL,
+  ALTER COLUMN authenticator_password_enc DROP NOT NULL,
+  ALTER COLUMN jwt_secret_enc DROP NOT NULL;
+UPDATE tm.projects SET owner_password_enc = NULL, authenticator_password_enc = NULL, jwt_secret_enc = NULL
+  WHERE status = 'REMOVED';
+ALTER TABLE tm.projects ADD CONSTRAINT projects_secrets_check CHECK (
+  status = 'REMOVED'
+  OR (owner_password_enc IS NOT NULL AND authenticator_password_enc IS NOT NULL AND jwt_secret_enc IS NOT NULL));
+`,
+  },
 ];
 
 const MIGRATION_LOCK = 'SELECT pg_advisory_lock(hashtext($1))';

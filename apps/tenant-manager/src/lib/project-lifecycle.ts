@@ -44,10 +44,17 @@ export async function teardownProject(ctx: Context, db: pg.ClientBase, row: Proj
   await db.query('DELETE FROM tm.signing_keys WHERE project_id = $1', [row.id]);
 }
 
-/** A new status starts a new count of failed attempts, with no error yet (a stale one would mislead). */
+/**
+ * A new status starts a new count of failed attempts, with no error yet (a stale one would mislead).
+ * REMOVED also drops the row's sealed secrets (JWT secret, database passwords): the row stays as the
+ * record of what existed, nothing in it opens with the master key any more.
+ */
 async function setStatus(ctx: Context, db: pg.ClientBase, id: string, status: ProjectStatus) {
   const { rows } = await db.query<ProjectRow>(
-    `UPDATE tm.projects SET status = $2, attempts = 0, last_error = NULL, version = version + 1, updated_at = $3
+    `UPDATE tm.projects SET status = $2, attempts = 0, last_error = NULL, version = version + 1, updated_at = $3,
+       owner_password_enc = CASE WHEN $2 = 'REMOVED' THEN NULL ELSE owner_password_enc END,
+       authenticator_password_enc = CASE WHEN $2 = 'REMOVED' THEN NULL ELSE authenticator_password_enc END,
+       jwt_secret_enc = CASE WHEN $2 = 'REMOVED' THEN NULL ELSE jwt_secret_enc END
      WHERE id = $1 RETURNING *`,
     [id, status, ctx.clock.now()],
   );

@@ -41,6 +41,8 @@ export interface ProjectRow {
   requested_region: string | null;
   cluster_id: string | null;
   region: string | null;
+  // Sealed with the master key; null only once REMOVED (projects_secrets_check), and no code reads a
+  // removed row's secrets.
   owner_password_enc: string;
   authenticator_password_enc: string;
   jwt_secret_enc: string;
