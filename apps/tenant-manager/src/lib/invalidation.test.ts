@@ -8,6 +8,7 @@ import {
   startInvalidationListener,
 } from '../../test/harness.js';
 import { apiKeyCacheKey, projectCacheKey } from './invalidation.js';
+import { usageKey, usageTopKey } from './usage.js';
 
 let redis: InvalidationListener;
 let h: Harness;
@@ -99,6 +100,41 @@ describe('invalidation on Redis', () => {
     await call('DELETE', '/v1/projects/inv-one');
     await next({ kind: 'project', ref: 'inv-one', reason: 'deleted' });
     expect(await redis.publisher.exists(projectCacheKey('inv-one'), apiKeyCacheKey(publishableHash))).toBe(0);
+  });
+
+  it("a deleted project's usage counters and rankings go with it, so a ref created again starts at none", async () => {
+    expect((await call('POST', '/v1/projects', { name: 'inv', ref: 'inv-used' })).statusCode).toBe(201);
+    // What a gateway writes for the project's requests (docs/contracts.md, "Usage counters"), and
+    // another project's, which stays.
+    const counters = async () => {
+      for (const [ref, period] of [
+        ['inv-used', '2026112314'],
+        ['inv-used', '20261123'],
+        ['inv-other', '20261123'],
+      ] as const) {
+        await redis.publisher.hset(usageKey(ref, period), 'requests', 7, 'rest', 7);
+        await redis.publisher.zadd(usageTopKey(period), 7, ref);
+      }
+    };
+    const left = async () => ({
+      keys: (await redis.publisher.keys('supaplane:usage:*')).sort(),
+      ranked: [
+        ...(await redis.publisher.zrange(usageTopKey('2026112314'), 0, -1)),
+        ...(await redis.publisher.zrange(usageTopKey('20261123'), 0, -1)),
+      ],
+    });
+    await counters();
+    expect((await call('DELETE', '/v1/projects/inv-used')).statusCode).toBe(200);
+    expect(await left()).toEqual({ keys: [usageKey('inv-other', '20261123')], ranked: ['inv-other'] });
+
+    // Counts a gateway flushed after the delete (requests it had served just before) are gone by
+    // the time the ref serves again.
+    await counters();
+    expect((await call('POST', '/v1/projects', { name: 'again', ref: 'inv-used' })).json().status).toBe(
+      'ACTIVE_HEALTHY',
+    );
+    expect(await left()).toEqual({ keys: [usageKey('inv-other', '20261123')], ranked: ['inv-other'] });
+    expect((await call('DELETE', '/v1/projects/inv-used')).statusCode).toBe(200);
   });
 
   it('a Redis outage does not fail the operation', async () => {

@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis';
 import { within } from './background.js';
 import type { Clock, Logger } from './context.js';
 import type { TenantManagerMetrics } from './metrics.js';
+import { usageKey, usageTopKey } from './usage.js';
 
 /** Redis channel and gateway cache keys, as pinned in docs/contracts.md ("Invalidation"). */
 export const INVALIDATION_CHANNEL = 'supaplane:invalidate';
@@ -31,12 +32,31 @@ export interface Invalidator {
   /** `keyHashes`: the project's keys, whose cached records are deleted from Redis too. */
   project(ref: string, reason: ProjectReason, keyHashes?: readonly string[]): Promise<void>;
   apiKey(ref: string, keyHash: string): Promise<void>;
+  /**
+   * Deletes what the gateways counted for the ref (its usage hashes, its place in the rankings): on
+   * delete, and again when the ref next becomes ACTIVE_HEALTHY, since a gateway may flush counts of
+   * requests it served just before the delete after it. A ref made again never shows the old one's use.
+   */
+  forgetUsage(ref: string): Promise<void>;
 }
 
 export const noopInvalidator: Invalidator = {
   project: async () => {},
   apiKey: async () => {},
+  forgetUsage: async () => {},
 };
+
+/** Every key matching `pattern` (SCAN, so a large Redis is never blocked). */
+async function scanKeys(redis: Redis, pattern: string): Promise<string[]> {
+  const found: string[] = [];
+  let cursor = '0';
+  do {
+    const [next, batch] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+    cursor = next;
+    found.push(...batch);
+  } while (cursor !== '0');
+  return found;
+}
 
 /**
  * Deletes the gateway cache entries in Redis first, then publishes one message. Each call is bounded
@@ -66,7 +86,24 @@ export function createRedisInvalidator(
       );
     }
   }
+  async function forgetUsage(ref: string): Promise<void> {
+    const counters = await scanKeys(redis, usageKey(ref, '*'));
+    const rankings = await scanKeys(redis, usageTopKey('*'));
+    const pipeline = redis.pipeline();
+    if (counters.length > 0) pipeline.del(...counters);
+    for (const ranking of rankings) pipeline.zrem(ranking, ref);
+    for (const [error] of (await pipeline.exec()) ?? []) if (error) throw error;
+  }
   return {
+    async forgetUsage(ref) {
+      try {
+        // A scan of the whole keyspace: longer than one delete and publish may take.
+        await within(timeoutMs * 5, 'redis', forgetUsage(ref));
+      } catch (error) {
+        // Counters expire on their own (8 and 35 days); until then the ref's next project would show them.
+        log.warn({ err: (error as Error).message, ref }, 'usage counters of a removed project not deleted');
+      }
+    },
     project: (ref, reason, keyHashes = []) =>
       send([projectCacheKey(ref), ...keyHashes.map(apiKeyCacheKey)], {
         kind: 'project',

@@ -313,6 +313,8 @@ export class Provisioner {
           [row.id, ctx.clock.now()],
         );
         ctx.metrics.provisioned('active');
+        // Counts of a removed project with this ref that a gateway flushed after its delete.
+        await ctx.invalidator.forgetUsage(row.ref);
         // A gateway may hold a negative entry for this ref from before it existed.
         await ctx.invalidator.project(row.ref, 'created');
         return;
