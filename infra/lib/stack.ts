@@ -13,6 +13,7 @@ import {
 import type { Construct } from 'constructs';
 import {
   ALB_IDLE_TIMEOUT_SECONDS,
+  estimatedMaxConnections,
   GATEWAY_UPSTREAM_MARGIN_SECONDS,
   type InfraConfig,
   type ProjectLimitsConfig,
@@ -363,6 +364,13 @@ export class SupabaseStack extends Stack {
         description: `${name} database near its maximum capacity (ACUs)`,
       });
     }
+    // Past max_connections every project on the cluster (and the tenant-manager) is refused; the
+    // estimate is the one that bounds projectLimits.dbConnectionLimit.
+    alarms.add('WorkerDbConnections', {
+      metric: worker.cluster.metricDatabaseConnections({ statistic: 'Maximum' }),
+      threshold: Math.floor(0.8 * estimatedMaxConnections(c.workerDatabase)),
+      description: `Worker database connections above 80% of the ~${estimatedMaxConnections(c.workerDatabase)} its maximum capacity allows: lower projects' db_connections or raise workerDatabase.maxCapacity`,
+    });
     // Lambda publishes Throttles per function or summed over the account, and no alarm can pick
     // functions by name prefix (Metrics Insights matches dimension values only with = and !=; SEARCH
     // is not allowed in alarms). Throttling comes from the account's shared concurrency quota, so the

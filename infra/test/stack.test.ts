@@ -5,6 +5,7 @@ import {
   type ProviderCall,
   recordProviderCalls,
 } from '../../apps/tenant-manager/src/providers/aws/testing/provider-calls.js';
+import { estimatedMaxConnections } from '../lib/config.js';
 import { resourcesOf, type Synthesized, synth } from './synth.js';
 
 type Statement = {
@@ -816,6 +817,26 @@ describe.each(['test', 'production'] as const)('SupabaseStack with config.%s.jso
         Protocol: 'email',
         Endpoint: s.config.alarms.email,
       });
+  });
+
+  it("alarms before the worker cluster's connection slots run out, which every project on it shares", () => {
+    const alarms = resourcesOf(s.template, 'AWS::CloudWatch::Alarm').filter(
+      ([, a]) =>
+        a.Properties!['Namespace'] === 'AWS/RDS' && a.Properties!['MetricName'] === 'DatabaseConnections',
+    );
+    expect(alarms).toHaveLength(1);
+    const [id, alarm] = alarms[0]!;
+    const [worker] = resourcesOf(s.template, 'AWS::RDS::DBCluster').filter(
+      ([, c]) => c.Properties!['DBClusterIdentifier'] === `${s.config.namePrefix}-worker-main`,
+    );
+    expect(alarm.Properties!['Dimensions'], id).toEqual([
+      { Name: 'DBClusterIdentifier', Value: { Ref: worker![0] } },
+    ]);
+    expect(alarm.Properties!['Statistic'], id).toBe('Maximum');
+    // 80% of the conservative max_connections estimate that also bounds projectLimits.dbConnectionLimit.
+    expect(alarm.Properties!['Threshold'], id).toBe(
+      Math.floor(0.8 * estimatedMaxConnections(s.config.workerDatabase)),
+    );
   });
 
   it("alarms on errors of this stack's rest functions alone, counted from their shared log group", () => {
