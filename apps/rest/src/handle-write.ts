@@ -1,6 +1,6 @@
 import { apiError, isObject } from './errors.js';
 import { planDelete, planInsert, planUpdate, type ReturnPreference, type WritePlan } from './plan-write.js';
-import { type ParsedQuery, parseQuery } from './query-parser.js';
+import { type Condition, type ParsedQuery, parseQuery } from './query-parser.js';
 import { parseJsonExact } from './json-number.js';
 import { bodyFormat, invalidBody, parseBody } from './request-body.js';
 import { planContext, type RequestContext, type RestResponse } from './request-context.js';
@@ -18,8 +18,8 @@ export async function write(ctx: RequestContext, relation: Relation): Promise<Re
   const ret: ReturnPreference = prefer.return ?? 'minimal';
   // As PostgREST, a DELETE's body (and so its Content-Type) is never read.
   const format = method === 'DELETE' ? 'json' : bodyFormat(ctx.headers['content-type']);
-  // As in PostgREST, PUT and PATCH take the first row of a list (JSON array or CSV); PATCH takes
-  // an empty list as an empty object (nothing to change).
+  // As in PostgREST, PATCH takes the first row of a list (JSON array or CSV), and an empty list as
+  // an empty object (nothing to change).
   const firstRow = (v: unknown, empty: unknown) => (Array.isArray(v) ? (v.length ? v[0] : empty) : v);
   // The JSON text sent, passed on as PostgREST does where the body is used whole: a json column
   // then keeps it as written, and a large body is not serialised again.
@@ -60,17 +60,28 @@ export async function write(ctx: RequestContext, relation: Relation): Promise<Re
     status = 201;
     applies = query.onConflict || relation.pk.length ? APPLIED_BY.insert : APPLIED_BY.plainInsert;
   } else if (method === 'PUT') {
-    const body = firstRow(parsedBody(), undefined);
-    if (!isObject(body)) throw invalidBody();
-    checkPut(query, relation, body);
+    // As PostgREST 12: limit/offset are refused first, then the body is read, then the filters;
+    // every row of the body whose key passes the filters is upserted, and exactly one must be.
+    checkPutRange(query);
+    const body = parsedBody();
+    // A JSON value that is no object or list is an empty list (ApiRequest payloadAttributes).
+    const rows = Array.isArray(body) ? body : isObject(body) ? [body] : [];
+    const columns = Object.keys(rows[0] ?? {});
+    const expected = [...columns].sort().join(',');
+    if (!rows.every((row) => isObject(row) && Object.keys(row).sort().join(',') === expected)) {
+      throw apiError(400, 'PGRST102', 'All object keys must match');
+    }
     writePlan = planInsert(plan, relation, {
-      rows: [body],
-      columns: Object.keys(body),
+      rows,
+      ...(text !== undefined && rows.length ? { rowsText: rows === body ? text : `[${text}]` } : {}),
+      columns,
       missingDefault: false,
-      ret,
+      // headers-only is answered as minimal (no Location for PUT).
+      ret: ret === 'representation' ? ret : 'minimal',
       upsert: { onConflict: relation.pk, ignore: false },
+      put: putFilters(query, relation),
     });
-    status = ret === 'minimal' ? 204 : 201;
+    status = ret === 'representation' ? 201 : 204;
     applies = APPLIED_BY.put;
   } else if (method === 'PATCH') {
     const parsed = parsedBody();
@@ -109,10 +120,16 @@ export async function write(ctx: RequestContext, relation: Relation): Promise<Re
     }
     if (maxAffected !== undefined && n > maxAffected) throw maxAffectedExceeded(n);
   };
+  // A PUT that did not write exactly one row is undone (PostgREST's failPut).
+  const checkPut = (n: number) => {
+    if (method === 'PUT' && n !== 1) {
+      throw apiError(400, 'PGRST115', 'Payload values do not match URL in primary key column(s)');
+    }
+  };
   const tx = {
     applies,
     readOnly: false,
-    explicit: ctx.media === 'object' || maxAffected !== undefined || limit !== undefined,
+    explicit: ctx.media === 'object' || maxAffected !== undefined || limit !== undefined || method === 'PUT',
     statements: [writePlan.statement],
   };
   // An upsert that merged into existing rows only is 200, as in PostgREST (PUT with return=minimal
@@ -132,11 +149,13 @@ export async function write(ctx: RequestContext, relation: Relation): Promise<Re
       const { rows, rowCount } = results[0]!;
       const affected = writePlan.countsInserted ? Number(rows[0]?.[0] ?? 0) : rowCount;
       status = upsertStatus(writePlan.countsInserted ? Number(rows[0]?.[1] ?? 0) : undefined);
+      checkPut(affected);
       checkAffected(affected);
       if (ctx.media === 'object' && affected !== 1) throw singularError(affected);
       return { status, headers: rangeHeader(affected), body: '' };
     }
     const row = resultRow(results[0]!);
+    checkPut(row.n);
     checkAffected(row.n);
     // `inserted` follows total, n, body and the two RESPONSE_GUCS.
     status = upsertStatus(writePlan.countsInserted ? Number(results[0]!.rows[0]?.[5] ?? 0) : undefined);
@@ -163,22 +182,31 @@ export async function write(ctx: RequestContext, relation: Relation): Promise<Re
   });
 }
 
-function checkPut(query: ParsedQuery, relation: Relation, body: Record<string, unknown>) {
+function checkPutRange(query: ParsedQuery) {
   const root = query.levels.get('')!;
   if (root.limit !== undefined || root.offset !== undefined) {
     throw apiError(400, 'PGRST114', 'limit/offset querystring parameters are not allowed for PUT');
   }
-  const filters = root.conditions;
-  const byColumn = new Map<string, string>();
+}
+
+/** The root filters of a PUT, which must be `eq`s on all of the primary key's columns and nothing else. */
+function putFilters(query: ParsedQuery, relation: Relation): Condition[] {
+  const filters = query.levels.get('')!.conditions;
+  const columns = new Set<string>();
+  let onlyEq = true;
   for (const c of filters) {
-    if (c.kind !== 'filter' || c.op !== 'eq' || c.negate || c.field.json.length) break;
-    byColumn.set(c.field.name, c.value as string);
+    if (c.kind !== 'filter' || c.op !== 'eq' || c.negate || c.field.json.length || c.quantifier)
+      onlyEq = false;
+    else columns.add(c.field.name);
   }
+  // As PostgREST (Plan.hs mutatePlan): the filtered names, embedded ones too, are the key's.
+  const embedded = [...query.levels].some(([path, level]) => path !== '' && level.conditions.length);
   const ok =
+    onlyEq &&
+    !embedded &&
     relation.pk.length > 0 &&
-    byColumn.size === filters.length &&
-    byColumn.size === relation.pk.length &&
-    relation.pk.every((c) => byColumn.has(c));
+    columns.size === relation.pk.length &&
+    relation.pk.every((c) => columns.has(c));
   if (!ok) {
     throw apiError(
       405,
@@ -186,10 +214,5 @@ function checkPut(query: ParsedQuery, relation: Relation, body: Record<string, u
       "Filters must include all and only primary key columns with 'eq' operators",
     );
   }
-  for (const c of relation.pk) {
-    const v = body[c];
-    if (v === undefined || String(v) !== byColumn.get(c)) {
-      throw apiError(400, 'PGRST115', 'Payload values do not match URL in primary key column(s)');
-    }
-  }
+  return [...filters];
 }

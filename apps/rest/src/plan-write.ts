@@ -1,6 +1,6 @@
 import { apiError } from './errors.js';
 import { jsonText } from './json-number.js';
-import type { SelectItem } from './query-parser.js';
+import type { Condition, SelectItem } from './query-parser.js';
 import type { Relation } from './schema-cache.js';
 import { checkUnusedLevels, type PlanContext, requireColumns } from './plan-context.js';
 import { renderCondition, renderOrder } from './filters.js';
@@ -80,6 +80,11 @@ export interface InsertOptions {
   readonly missingDefault: boolean;
   readonly upsert?: { readonly onConflict: readonly string[]; readonly ignore: boolean };
   readonly ret: ReturnPreference;
+  /**
+   * PUT: the filters (the key's `eq`s) the body's rows must pass to be written, compared as the
+   * columns' types; a key column the body lacks is Postgres's 42703 on `pgrst_body`, as in PostgREST.
+   */
+  readonly put?: readonly Condition[];
 }
 
 /** The rows to insert as a JSON parameter; with `missing=default`, each completed with the defaults it omits. */
@@ -106,9 +111,11 @@ export function planInsert(ctx: PlanContext, relation: Relation, options: Insert
   const { columns } = options;
   const cols = columns.map(ident).join(', ');
   // Objects with no columns at all become rows of defaults; no row at all (`[]`) inserts nothing.
-  let insert = columns.length
-    ? `INSERT INTO ${target} (${cols}) SELECT ${cols} FROM json_populate_recordset(NULL::${target}, ${jsonRows(ctx, relation, options)})`
-    : `INSERT INTO ${target} SELECT FROM generate_series(1, ${ctx.params.add(options.rows.length)}::int)`;
+  let insert = options.put
+    ? `INSERT INTO ${target}${columns.length ? ` (${cols})` : ''} SELECT ${cols} FROM (SELECT ${cols} FROM json_populate_recordset(NULL::${target}, ${jsonRows(ctx, relation, options)})) AS pgrst_body WHERE ${options.put.map((c) => renderCondition(ctx, relation, 'pgrst_body', c)).join(' AND ')}`
+    : columns.length
+      ? `INSERT INTO ${target} (${cols}) SELECT ${cols} FROM json_populate_recordset(NULL::${target}, ${jsonRows(ctx, relation, options)})`
+      : `INSERT INTO ${target} SELECT FROM generate_series(1, ${ctx.params.add(options.rows.length)}::int)`;
   if (options.upsert && columns.length) {
     const conflict = options.upsert.onConflict.map(ident).join(', ');
     insert += options.upsert.ignore

@@ -359,7 +359,7 @@ describe('writes', () => {
     const mismatch = await t.call('PUT', '/w_items?id=eq.1000', { body: { id: 1001, name: 'x' } });
     expect(mismatch.status).toBe(400);
     expect(mismatch.json).toMatchObject({ code: 'PGRST115' });
-    // As PostgREST: an array puts its first element; limit/offset are refused as such.
+    // As PostgREST: of an array only the row of the filters' key is put; limit/offset are refused.
     const array = await t.call('PUT', '/w_items?id=eq.1000', {
       body: [
         { id: 1000, name: 'put3', qty: 3 },
@@ -374,6 +374,82 @@ describe('writes', () => {
       code: 'PGRST114',
       message: 'limit/offset querystring parameters are not allowed for PUT',
     });
+  });
+
+  it('PUTs the rows of an array body whose key the filters name, as PostgREST 12 (an INSERT over the whole body)', async () => {
+    // UpsertSpec "succeeds if the payload has more than one row, but it only puts the first element":
+    // the other rows are left out by the WHERE on the filters' key, whichever comes first.
+    const second = await t.call('PUT', '/w_items?id=eq.1102', {
+      headers: service,
+      body: [
+        { id: 1101, name: 'never', qty: 1 },
+        { id: 1102, name: 'second', qty: 2 },
+      ],
+    });
+    expect([second.status, second.json]).toEqual([
+      201,
+      [expect.objectContaining({ id: 1102, name: 'second' })],
+    ]);
+    expect(await rows('id IN (1101, 1102)')).toMatchObject([{ name: 'second', qty: 2 }]);
+    // The key is compared as its type: 01 is 1 (the body's text of it too).
+    const typed = await t.call('PUT', '/w_items?id=eq.01102', {
+      body: [{ id: '1102', name: 'typed', qty: 3 }],
+    });
+    expect(typed.status, typed.body.toString()).toBe(204);
+    expect(await rows('id = 1102')).toMatchObject([{ name: 'typed', qty: 3 }]);
+    // Two rows of that key: Postgres refuses to update one row twice (21000, 500), nothing written.
+    const twice = await t.call('PUT', '/w_items?id=eq.1102', {
+      body: [
+        { id: 1102, name: 'put-twice-a', qty: 1 },
+        { id: 1102, name: 'put-twice-b', qty: 1 },
+      ],
+    });
+    expect([twice.status, twice.json]).toEqual([
+      500,
+      {
+        code: '21000',
+        message: 'ON CONFLICT DO UPDATE command cannot affect row a second time',
+        details: null,
+        hint: 'Ensure that no rows proposed for insertion within the same command have duplicate constrained values.',
+      },
+    ]);
+    // No row of that key: PGRST115, nothing written.
+    const none = await t.call('PUT', '/w_items?id=eq.1103', {
+      body: [{ id: 1101, name: 'put-none', qty: 1 }],
+    });
+    expect([none.status, none.json]).toEqual([
+      400,
+      {
+        code: 'PGRST115',
+        message: 'Payload values do not match URL in primary key column(s)',
+        details: null,
+        hint: null,
+      },
+    ]);
+    // Rows must have the same keys (ApiRequest payloadAttributes).
+    const uneven = await t.call('PUT', '/w_items?id=eq.1102', {
+      body: [{ id: 1102, name: 'put-uneven', qty: 1 }, { id: 1102 }],
+    });
+    expect([uneven.status, uneven.json]).toMatchObject([
+      400,
+      { code: 'PGRST102', message: 'All object keys must match' },
+    ]);
+    // A body without the key's column (an empty list or object too) has no such column to compare.
+    for (const body of [[], {}, { name: 'put-missing', qty: 1 }]) {
+      const missing = await t.call('PUT', '/w_items?id=eq.1102', { body });
+      expect([JSON.stringify(body), missing.status, missing.json]).toEqual([
+        JSON.stringify(body),
+        400,
+        { code: '42703', message: 'column pgrst_body.id does not exist', details: null, hint: null },
+      ]);
+    }
+    expect(await rows('id IN (1101, 1102, 1103)')).toMatchObject([{ name: 'typed', qty: 3 }]);
+    // return=headers-only is answered as return=minimal: 204, no Location (Response.hs).
+    const headersOnly = await t.call('PUT', '/w_items?id=eq.1104', {
+      headers: { prefer: 'return=headers-only' },
+      body: { id: 1104, name: 'put-headers-only', qty: 1 },
+    });
+    expect([headersOnly.status, headersOnly.headers.location]).toEqual([204, undefined]);
   });
 
   it('rolls back with Prefer: tx=rollback only when the server allows it', async () => {
