@@ -745,6 +745,45 @@ describe('operations', () => {
     expect(onProjectHost.status).toBe(404);
   });
 
+  it('answers /ready requests that arrive together with one tenant-manager check, so a flood of them never fills its pool', async () => {
+    // /ready is open to anyone who reaches the bare address, and the tenant-manager connections it
+    // would use are the ones key and project lookups wait for.
+    let pings = 0;
+    const waiting: ((up: boolean) => void)[] = [];
+    const answer = (up: boolean) => {
+      for (const resolve of waiting.splice(0)) resolve(up);
+    };
+    const internalApi = {
+      projectConfig: async () => ({ found: false as const }),
+      apiKey: async () => ({ found: false as const }),
+      ping: () => {
+        pings++;
+        return new Promise<boolean>((resolve) => waiting.push(resolve));
+      },
+      close: async () => {},
+    };
+    const own = await startGateway(testConfig(registry), { internalApi });
+    answer(true); // the start-up ping
+    pings = 0;
+    try {
+      const replies = Array.from({ length: 20 }, () => request(`${own.url}/ready`));
+      await vi.waitFor(() => expect(own.gateway.inFlight).toBe(20));
+      answer(true);
+      for (const reply of await Promise.all(replies)) {
+        expect(reply.statusCode).toBe(200);
+        expect(await reply.body.json()).toMatchObject({ ok: true, tenantManager: 'ok' });
+      }
+      expect(pings).toBe(1);
+      // The next one asks again: nothing is remembered past the check that answered.
+      const later = request(`${own.url}/ready`);
+      await vi.waitFor(() => expect(pings).toBe(2));
+      answer(false);
+      expect((await later).statusCode).toBe(503);
+    } finally {
+      await own.close();
+    }
+  });
+
   it('serves /metrics on its own port only when given one, so a public load balancer never reaches it', async () => {
     const separate = await startGateway(testConfig(registry, { metricsPort: 0 }));
     try {

@@ -367,7 +367,19 @@ export function buildGateway(options: GatewayOptions): Gateway {
     res.end(text);
   }
 
-  async function ready(): Promise<ReadyReport> {
+  /**
+   * The check in flight, which every /ready arriving meanwhile shares: anyone reaching the bare
+   * address may ask, and each check takes one of the tenant-manager connections lookups wait for.
+   */
+  let readyCheck: Promise<ReadyReport> | null = null;
+  function ready(): Promise<ReadyReport> {
+    readyCheck ??= checkReady().finally(() => {
+      readyCheck = null;
+    });
+    return readyCheck;
+  }
+
+  async function checkReady(): Promise<ReadyReport> {
     const [tenantManager, redisUp] = await Promise.all([
       options.internalApi.ping(),
       redis ? redis.ping() : Promise.resolve(null),
