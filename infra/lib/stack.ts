@@ -168,6 +168,13 @@ export class SupabaseStack extends Stack {
       },
     });
 
+    // Before the provider's config: worker clusters created at runtime send their alarms here too.
+    const alarms = new Alarms(this, 'Alarms', {
+      topicName: `${prefix}-alarms`,
+      email: c.alarms.email,
+      removalPolicy: keep,
+    });
+
     // Per-project functions carry the stack's prefix: a second stack in the account has its own.
     const restFunctionPrefix = `${prefix}-rest-`;
     const providerConfig = {
@@ -204,6 +211,7 @@ export class SupabaseStack extends Stack {
         backupRetentionDays: c.workerDatabase.backupRetentionDays,
         deletionProtection: c.workerDatabase.deletionProtection,
         logRetentionDays: c.databaseLogRetentionDays,
+        alarmTopicArn: alarms.topic.topicArn,
       },
       ecs: { cluster: compute.cluster.clusterName, services: ['gateway', 'tenant-manager'] },
       tags: { ...c.tags, 'supaplane:stack': this.stackName },
@@ -314,11 +322,6 @@ export class SupabaseStack extends Stack {
     // After every bucket: the log group of the function that empties those the stack may delete.
     new AutoDeleteLogs(this, 'AutoDeleteLogs', { retention: logRetention });
 
-    const alarms = new Alarms(this, 'Alarms', {
-      topicName: `${prefix}-alarms`,
-      email: c.alarms.email,
-      removalPolicy: keep,
-    });
     alarms.add('Alb5xx', {
       metric: lb.alb.metrics.httpCodeElb(elbv2.HttpCodeElb.ELB_5XX_COUNT, { statistic: 'Sum' }),
       threshold: 10,

@@ -83,6 +83,9 @@ function resolve(s: Synthesized, value: unknown): unknown {
     };
     const id = o['Ref'] as string;
     const resource = resources[id];
+    // Ref of a topic is its ARN.
+    if (resource?.Type === 'AWS::SNS::Topic')
+      return `arn:aws:sns:${region}:${account}:${resource.Properties?.['TopicName'] ?? id}`;
     const name = resource?.Properties?.[physicalName[resource.Type] ?? ''];
     return pseudo[id] ?? (typeof name === 'string' ? name : `ref-${id.toLowerCase()}`);
   }
@@ -203,6 +206,14 @@ function needsOf(s: Synthesized, call: ProviderCall, engineMajor: string): Need[
           ? `arn:aws:logs:${region}:${account}:log-group::log-stream:`
           : `arn:aws:logs:${region}:${account}:log-group:${input['logGroupName']}:*`,
     });
+  if (call.service === 'cloudwatch') {
+    const alarm = (name: string) => `arn:aws:cloudwatch:${region}:${account}:alarm:${name}`;
+    const names: string[] = input['AlarmNames'] ?? [input['AlarmName']];
+    for (const name of names) {
+      needs.push({ action: `cloudwatch:${call.operation}`, resource: alarm(name) });
+      if (input['Tags']) needs.push({ action: 'cloudwatch:TagResource', resource: alarm(name) });
+    }
+  }
   if (call.service === 'ecs')
     for (const service of input['services'] as string[])
       needs.push({

@@ -38,7 +38,7 @@ export interface AccessPoliciesProps {
  * Least-privilege IAM for the two services. The gateway may only invoke `<prefix>-rest-*` Function URLs
  * (IAM auth); the tenant-manager may only manage those functions, pass only the rest execution role,
  * read only the rest artifact, manage only its worker clusters (and list and give their log groups a
- * retention) and describe only its ECS services.
+ * retention, and put and delete their alarms) and describe only its ECS services.
  */
 export class AccessPolicies extends Construct {
   readonly gatewayPolicy: iam.Policy;
@@ -235,6 +235,20 @@ export class AccessPolicies extends Construct {
             logGroupArn(`/aws/rds/cluster/${props.stackWorkerClusterIdentifier}/postgresql:*`),
           ],
         }),
+        // Worker clusters created at runtime get alarms named after them (`<cluster id>-cpu`, …),
+        // created with the cluster and deleted with it.
+        new iam.PolicyStatement({
+          sid: 'AlarmOnWorkerClusters',
+          actions: ['cloudwatch:PutMetricAlarm', 'cloudwatch:DeleteAlarms', 'cloudwatch:TagResource'],
+          resources: [
+            stack.formatArn({
+              service: 'cloudwatch',
+              resource: 'alarm',
+              resourceName: props.workerClusterPattern,
+              arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+            }),
+          ],
+        }),
         new iam.PolicyStatement({
           sid: 'EncryptWorkerStorage',
           actions: ['kms:CreateGrant', 'kms:DescribeKey', 'kms:Decrypt', 'kms:GenerateDataKey*'],
@@ -280,6 +294,10 @@ export class AccessPolicies extends Construct {
       iam5(
         'DescribeLogGroups is authorized on the account and region, not on a group: it lists names and retentions of the worker clusters log groups (by prefix), never log events.',
         '/^Resource::arn:<AWS::Partition>:logs:.*:log-group:\\*$/g',
+      ),
+      iam5(
+        'Only the alarms of worker clusters created at runtime, named after them (<prefix>-worker-<name>-cpu, ...).',
+        '/^Resource::arn:<AWS::Partition>:cloudwatch:.*:alarm:.*-worker-\\*$/g',
       ),
       iam5(
         'Only services of the platform ECS cluster.',

@@ -3,7 +3,7 @@ import { CreateDBClusterCommand, CreateDBInstanceCommand, DeleteDBClusterCommand
 import { describe, expect, it, vi } from 'vitest';
 import { clusterSlug, createAwsClusterProvider } from './clusters.js';
 import type { AwsProviderConfig } from './config.js';
-import { fakeLogs, fakeRds, throttled } from './testing/fake-aws.js';
+import { fakeCloudWatch, fakeLogs, fakeRds, throttled } from './testing/fake-aws.js';
 
 const config: AwsProviderConfig = {
   region: 'eu-west-1',
@@ -35,6 +35,7 @@ function setup(
   const logs = fakeLogs(logsOptions);
   // Like RDS, the fake creates a missing export log group itself, without expiry.
   const rds = fakeRds({ checksUntilAvailable: 1, logs });
+  const cloudwatch = fakeCloudWatch();
   let n = 0;
   const generatePassword = vi.fn(() => `password-${++n}`);
   const sleep = vi.fn(async (_ms: number) => {});
@@ -43,12 +44,13 @@ function setup(
     {
       rds: rds.client,
       logs: logs.client,
+      cloudwatch: cloudwatch.client,
       sleep,
       generatePassword,
       availablePoll: { intervalMs: 500, maxChecks: 10 },
     },
   );
-  return { rds, logs, sleep, provider, generatePassword };
+  return { rds, logs, cloudwatch, sleep, provider, generatePassword };
 }
 
 /** A run's result must be a credential that works against the cluster as it is now. */
@@ -282,6 +284,65 @@ describe('AWS worker cluster provider', () => {
     await expect(provider.deleteCluster('supaplane-management')).rejects.toThrow(/not a worker cluster/);
     expect(rds.calls()).toEqual([]);
     expect(logs.calls()).toEqual([]);
+  });
+
+  it('gives a cluster it creates alarms on CPU, capacity and connections, sent to the alarm topic, and deletes them with it', async () => {
+    const TOPIC = 'arn:aws:sns:eu-west-1:111111111111:supaplane-alarms';
+    const { cloudwatch, provider } = setup({ alarmTopicArn: TOPIC, minCapacity: 1, maxCapacity: 16 });
+    await provider.createCluster({ name: 'EU 2' });
+    expect([...cloudwatch.alarms.keys()].sort()).toEqual([`${ID}-acu`, `${ID}-connections`, `${ID}-cpu`]);
+    const common = {
+      Namespace: 'AWS/RDS',
+      Dimensions: [{ Name: 'DBClusterIdentifier', Value: ID }],
+      Period: 300,
+      EvaluationPeriods: 3,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      TreatMissingData: 'notBreaching',
+      AlarmActions: [TOPIC],
+      OKActions: [TOPIC],
+      Tags: [
+        { Key: 'project', Value: 'supaplane' },
+        { Key: 'supaplane:worker-cluster', Value: 'EU 2' },
+      ],
+    };
+    expect(cloudwatch.alarms.get(`${ID}-cpu`)).toMatchObject({
+      ...common,
+      MetricName: 'CPUUtilization',
+      Statistic: 'Average',
+      Threshold: 85,
+    });
+    expect(cloudwatch.alarms.get(`${ID}-acu`)).toMatchObject({
+      ...common,
+      MetricName: 'ACUUtilization',
+      Statistic: 'Average',
+      Threshold: 90,
+    });
+    // 80% of the max_connections Aurora gives 1-16 ACU (estimated 189 per maximum ACU: 3,024).
+    expect(cloudwatch.alarms.get(`${ID}-connections`)).toMatchObject({
+      ...common,
+      MetricName: 'DatabaseConnections',
+      Statistic: 'Maximum',
+      Threshold: 2419,
+    });
+    for (const alarm of cloudwatch.alarms.values()) expect(alarm.AlarmDescription).toContain(ID);
+    // A re-run (the cluster exists) sets the same alarms again, from the cluster's own capacity.
+    await provider.createCluster({ name: 'EU 2', maxCapacity: 4 });
+    expect(cloudwatch.alarms.size).toBe(3);
+    expect(cloudwatch.alarms.get(`${ID}-connections`)!.Threshold).toBe(2419);
+
+    await provider.deleteCluster(ID);
+    expect(cloudwatch.alarms.size).toBe(0);
+    // A deletion run again (the cluster and its alarms already gone) converges.
+    cloudwatch.mock.resetHistory();
+    await provider.deleteCluster(ID);
+    expect(cloudwatch.calls()).toEqual(['DeleteAlarms', 'DeleteAlarms', 'DeleteAlarms']);
+  });
+
+  it('keeps an alarm-less cluster alarm-less when the config names no alarm topic', async () => {
+    const { cloudwatch, provider } = setup();
+    await provider.createCluster({ name: 'EU 2' });
+    await provider.deleteCluster(ID);
+    expect(cloudwatch.calls()).toEqual([]);
   });
 
   it('lifts deletion protection, deletes the writer, waits for it, then deletes the cluster with a final snapshot', async () => {

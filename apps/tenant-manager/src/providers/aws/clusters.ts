@@ -1,5 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import {
+  type CloudWatchClient,
+  DeleteAlarmsCommand,
+  PutMetricAlarmCommand,
+} from '@aws-sdk/client-cloudwatch';
+import {
   type CloudWatchLogsClient,
   CreateLogGroupCommand,
   DescribeLogGroupsCommand,
@@ -34,6 +39,8 @@ export interface AwsClusterProviderDeps {
   readonly rds: RDSClient;
   /** For the log group each cluster exports its PostgreSQL log to. */
   readonly logs: CloudWatchLogsClient;
+  /** For each cluster's alarms; needed when the config names an alarm topic. */
+  readonly cloudwatch?: CloudWatchClient;
   readonly sleep: Sleep;
   readonly retry?: RetryPolicy;
   /** Waiting for a cluster/instance to become available or disappear. Default 20 s × 120 (40 min). */
@@ -55,6 +62,46 @@ export interface AwsClusterProvider extends WorkerClusterProvider {
 /** RDS's longest DB cluster or instance identifier. */
 const RDS_IDENTIFIER_MAX = 63;
 const WRITER_SUFFIX = '-writer';
+
+/**
+ * A conservative estimate of an Aurora PostgreSQL Serverless v2 cluster's default `max_connections`,
+ * which Aurora fixes from the *maximum* ACU (189 at 1 ACU, 823 at 4, 3,360 at 16, 5,000 from 32; at
+ * most 2,000 while the minimum is 0.5): the same estimate infra/lib/config.ts bounds project limits by.
+ */
+export const estimatedMaxConnections = (minCapacity: number, maxCapacity: number) =>
+  Math.min(Math.floor(189 * maxCapacity), minCapacity <= 0.5 ? 2000 : 5000);
+
+/**
+ * The alarms every worker cluster the provider creates gets, named `<cluster id>-<suffix>` (IAM
+ * scopes them by the cluster prefix), like the stack's on its own worker cluster: a cluster created at
+ * runtime is outside the stack, and nothing would watch it otherwise.
+ */
+const CLUSTER_ALARMS = [
+  {
+    suffix: 'cpu',
+    metric: 'CPUUtilization',
+    statistic: 'Average',
+    threshold: () => 85,
+    what: 'CPU above 85%',
+  },
+  {
+    suffix: 'acu',
+    metric: 'ACUUtilization',
+    statistic: 'Average',
+    threshold: () => 90,
+    what: 'near its maximum capacity (ACUs): raise it or move projects',
+  },
+  {
+    suffix: 'connections',
+    metric: 'DatabaseConnections',
+    statistic: 'Maximum',
+    threshold: (min: number, max: number) => Math.floor(0.8 * estimatedMaxConnections(min, max)),
+    what: "connections above 80% of what its maximum capacity allows: lower projects' db_connections or raise its capacity",
+  },
+] as const;
+
+/** Names of the alarms of worker cluster `id`. */
+export const clusterAlarmNames = (id: string) => CLUSTER_ALARMS.map((a) => `${id}-${a.suffix}`);
 
 /**
  * `Name` → a valid RDS identifier suffix: lower-case letters, digits and single hyphens, at most
@@ -139,6 +186,56 @@ export function createAwsClusterProvider(
       if (errorName(error) !== 'ResourceAlreadyExistsException') throw error;
     }
     await putLogRetention(id);
+  };
+
+  /** Creates or replaces the cluster's alarms (PutMetricAlarm overwrites: a re-run converges). */
+  const putAlarms = async (id: string, cluster: DBCluster, tags: { Key: string; Value: string }[]) => {
+    const topic = worker.alarmTopicArn;
+    if (!topic) return;
+    const cloudwatch = requireCloudWatch();
+    const min = cluster.ServerlessV2ScalingConfiguration?.MinCapacity ?? worker.minCapacity ?? 0.5;
+    const max = cluster.ServerlessV2ScalingConfiguration?.MaxCapacity ?? worker.maxCapacity ?? 4;
+    for (const alarm of CLUSTER_ALARMS) {
+      await send(() =>
+        cloudwatch.send(
+          new PutMetricAlarmCommand({
+            AlarmName: `${id}-${alarm.suffix}`,
+            AlarmDescription: `Worker cluster ${id}: ${alarm.what}`,
+            Namespace: 'AWS/RDS',
+            MetricName: alarm.metric,
+            Dimensions: [{ Name: 'DBClusterIdentifier', Value: id }],
+            Statistic: alarm.statistic,
+            Period: 300,
+            EvaluationPeriods: 3,
+            Threshold: alarm.threshold(min, max),
+            ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+            TreatMissingData: 'notBreaching',
+            AlarmActions: [topic],
+            OKActions: [topic],
+            Tags: tags,
+          }),
+        ),
+      );
+    }
+  };
+
+  /** Deletes the cluster's alarms one by one (DeleteAlarms refuses a list naming a missing one). */
+  const deleteAlarms = async (id: string) => {
+    if (!worker.alarmTopicArn) return;
+    const cloudwatch = requireCloudWatch();
+    for (const name of clusterAlarmNames(id)) {
+      try {
+        await send(() => cloudwatch.send(new DeleteAlarmsCommand({ AlarmNames: [name] })));
+      } catch (error) {
+        if (errorName(error) !== 'ResourceNotFound') throw error;
+      }
+    }
+  };
+
+  const requireCloudWatch = () => {
+    if (!deps.cloudwatch)
+      throw new Error('workerCluster.alarmTopicArn is set but no CloudWatch client was given');
+    return deps.cloudwatch;
   };
 
   const reserved = new Set(worker.reservedIdentifiers ?? []);
@@ -280,6 +377,7 @@ export function createAwsClusterProvider(
         deps.sleep,
         poll,
       );
+      await putAlarms(id, cluster, tags);
       return {
         host: cluster.Endpoint!,
         port: cluster.Port ?? 5432,
@@ -376,15 +474,17 @@ export function createAwsClusterProvider(
         await deleteCluster(true);
       } catch (error) {
         const name = errorName(error);
-        if (name === 'DBClusterNotFoundFault') return;
         // This cluster's final snapshot was taken by an earlier, interrupted run: safe to skip now.
-        if (name !== 'DBClusterSnapshotAlreadyExistsFault') throw error;
-        try {
-          await deleteCluster(false);
-        } catch (again) {
-          if (errorName(again) !== 'DBClusterNotFoundFault') throw again;
-        }
+        if (name === 'DBClusterSnapshotAlreadyExistsFault') {
+          try {
+            await deleteCluster(false);
+          } catch (again) {
+            if (errorName(again) !== 'DBClusterNotFoundFault') throw again;
+          }
+        } else if (name !== 'DBClusterNotFoundFault') throw error;
       }
+      // Last, once RDS has the deletion: a failure before leaves the cluster running, and watched.
+      await deleteAlarms(externalId);
     },
   };
 }

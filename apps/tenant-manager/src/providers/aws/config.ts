@@ -82,6 +82,11 @@ export interface AwsProviderConfig {
      */
     readonly logRetentionDays?: number;
     /**
+     * SNS topic of the platform's alarms: every cluster the provider creates gets alarms on its CPU,
+     * capacity and connections (`<id>-cpu`, `-acu`, `-connections`), deleted with it. Default none.
+     */
+    readonly alarmTopicArn?: string;
+    /**
      * Identifiers under `identifierPrefix` that the stack manages itself (its first worker cluster,
      * `<prefix>-worker-main`): never created, changed or deleted by the provider. Default none.
      */
@@ -183,6 +188,7 @@ export function parseAwsProviderConfig(input: unknown): AwsProviderConfig {
     need('workerCluster.minCapacity', (v) => typeof v === 'number' && v >= 0, 'a number >= 0', true);
     need('workerCluster.maxCapacity', positive, 'a positive number', true);
     need('workerCluster.reservedIdentifiers', strings, 'a list of cluster identifiers', true);
+    need('workerCluster.alarmTopicArn', arn('sns'), 'an SNS topic ARN', true);
     need(
       'workerCluster.logRetentionDays',
       (v) => LOG_RETENTION_DAYS.includes(v as number),

@@ -1,3 +1,4 @@
+import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
 import { ECSClient } from '@aws-sdk/client-ecs';
 import { LambdaClient } from '@aws-sdk/client-lambda';
@@ -18,6 +19,8 @@ export interface AwsProviderDeps {
   readonly lambda?: LambdaClient;
   readonly rds?: RDSClient;
   readonly logs?: CloudWatchLogsClient;
+  /** For worker clusters' alarms (only with `workerCluster.alarmTopicArn`). */
+  readonly cloudwatch?: CloudWatchClient;
   readonly ecs?: ECSClient;
   readonly sleep?: Sleep;
   readonly retry?: RetryPolicy;
@@ -67,6 +70,9 @@ export function createAwsProvider(input: AwsProviderInput, deps: AwsProviderDeps
     ? createAwsClusterProvider(config, {
         rds: deps.rds ?? new RDSClient({ region: config.region }),
         logs: deps.logs ?? new CloudWatchLogsClient({ region: config.region }),
+        cloudwatch:
+          deps.cloudwatch ??
+          (config.workerCluster.alarmTopicArn ? new CloudWatchClient({ region: config.region }) : undefined),
         sleep,
         retry: deps.retry,
         availablePoll: deps.clusterAvailablePoll,

@@ -1,8 +1,15 @@
 /**
- * Stateful stand-ins for the Lambda, RDS and CloudWatch Logs APIs on top of aws-sdk-client-mock: enough state that a
+ * Stateful stand-ins for the Lambda, RDS, CloudWatch Logs and CloudWatch alarm APIs on top of aws-sdk-client-mock: enough state that a
  * re-run sees what an earlier (failed) run left behind, so tests can prove convergence. Failures are
  * injected per command name and call number.
  */
+import {
+  CloudWatchClient,
+  DeleteAlarmsCommand,
+  PutMetricAlarmCommand,
+  type PutMetricAlarmCommandInput,
+  ResourceNotFound as AlarmNotFound,
+} from '@aws-sdk/client-cloudwatch';
 import {
   CloudWatchLogsClient,
   CreateLogGroupCommand,
@@ -315,6 +322,29 @@ export function fakeLogs(options: { pageSize?: number } = {}) {
   return { client, mock, groups, failAt: faults.failAt.bind(faults), calls: () => commandNames(mock) };
 }
 
+/** Metric alarms by name: PutMetricAlarm creates or replaces one, DeleteAlarms refuses an unknown name (as AWS does). */
+export function fakeCloudWatch() {
+  const client = new CloudWatchClient({ region: 'eu-west-1' });
+  const mock = mockClient(client);
+  const faults = new Faults();
+  const alarms = new Map<string, PutMetricAlarmCommandInput>();
+  mock.on(PutMetricAlarmCommand).callsFake((input) => {
+    faults.check('PutMetricAlarm');
+    alarms.set(input.AlarmName, input);
+    return {};
+  });
+  mock.on(DeleteAlarmsCommand).callsFake((input) => {
+    faults.check('DeleteAlarms');
+    const names: string[] = input.AlarmNames ?? [];
+    const missing = names.filter((name) => !alarms.has(name));
+    if (missing.length > 0)
+      throw new AlarmNotFound({ message: `Alarm(s) not found: ${missing.join(', ')}`, ...meta });
+    for (const name of names) alarms.delete(name);
+    return {};
+  });
+  return { client, mock, alarms, failAt: faults.failAt.bind(faults), calls: () => commandNames(mock) };
+}
+
 /**
  * `logs`: where a cluster created with `EnableCloudwatchLogsExports` exports to; like RDS, its
  * creation makes a missing `/aws/rds/cluster/<id>/<log>` group itself, without expiry.
@@ -388,6 +418,7 @@ export function fakeRds(
           Port: 5432,
           MasterUsername: String(c.input['MasterUsername']),
           DeletionProtection: c.input['DeletionProtection'] === true,
+          ServerlessV2ScalingConfiguration: c.input['ServerlessV2ScalingConfiguration'],
           DBClusterMembers: members,
         },
       ],

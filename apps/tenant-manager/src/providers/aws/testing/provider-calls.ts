@@ -7,10 +7,10 @@ import { DescribeServicesCommand, ECSClient } from '@aws-sdk/client-ecs';
 import { mockClient } from 'aws-sdk-client-mock';
 import type { AwsProviderConfig } from '../config.js';
 import { createAwsProvider } from '../index.js';
-import { fakeLambda, fakeLogs, fakeRds } from './fake-aws.js';
+import { fakeCloudWatch, fakeLambda, fakeLogs, fakeRds } from './fake-aws.js';
 
 export interface ProviderCall {
-  /** IAM service prefix of the client: `lambda`, `rds`, `logs`, `ecs`. */
+  /** IAM service prefix of the client: `lambda`, `rds`, `logs`, `cloudwatch`, `ecs`. */
   readonly service: string;
   /** The API operation, e.g. `CreateFunction`. */
   readonly operation: string;
@@ -26,12 +26,13 @@ const recorded = (service: string, mock: { calls(): { args: unknown[] }[] }): Pr
 /**
  * Runs `config`'s provider through a project's function (create, re-ensure with new code, repair of a
  * public URL and a foreign grant, delete), the start-up repair of worker cluster log retention, a
- * worker cluster (its log group, create, re-run, delete with its final snapshot) and the platform status, against stateful fakes, and returns every call in order.
+ * worker cluster (its log group, create, re-run, delete with its final snapshot, its alarms) and the platform status, against stateful fakes, and returns every call in order.
  */
 export async function recordProviderCalls(config: AwsProviderConfig, ref: string): Promise<ProviderCall[]> {
   const lambda = fakeLambda({ checksUntilActive: 0 });
   const logs = fakeLogs();
   const rds = fakeRds({ checksUntilAvailable: 0, logs });
+  const cloudwatch = fakeCloudWatch();
   const ecsClient = new ECSClient({ region: config.region });
   const ecs = mockClient(ecsClient);
   ecs.on(DescribeServicesCommand).resolves({ services: [] });
@@ -39,6 +40,7 @@ export async function recordProviderCalls(config: AwsProviderConfig, ref: string
     lambda: lambda.client,
     rds: rds.client,
     logs: logs.client,
+    cloudwatch: cloudwatch.client,
     ecs: ecsClient,
     sleep: async () => {},
   };
@@ -72,6 +74,7 @@ export async function recordProviderCalls(config: AwsProviderConfig, ref: string
     ...recorded('lambda', lambda.mock),
     ...recorded('logs', logs.mock),
     ...recorded('rds', rds.mock),
+    ...recorded('cloudwatch', cloudwatch.mock),
     ...recorded('ecs', ecs),
   ];
 }
