@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { adminQuery, bearer, ownerQuery, type TestEngine, testEngine } from './test/helpers.js';
 
 // Roles of their own: the API roles are shared by every test file of the run.
@@ -74,6 +74,40 @@ describe("the impersonated role's settings", () => {
     expect(await level('rs_plain', 'GET', '/rpc/rs_isolation_rr')).toBe('repeatable read');
     expect(await level('rs_plain', 'GET', '/rs_isolation')).toEqual([{ level: 'read committed' }]);
     expect(await level('rs_plain', 'POST', '/rpc/rs_isolation_write')).toBe('read committed');
+  });
+
+  it('begins at read committed when the role or function asks for nothing higher, whatever the session default (hasql BEGIN ISOLATION LEVEL)', async () => {
+    // PostgREST 12 begins every transaction with an explicit level (Query.hs planIsoLvl, read
+    // committed by default) and a function's own SET wins even when it is read committed.
+    await ownerQuery(`
+      CREATE FUNCTION rs_isolation_rc() RETURNS text LANGUAGE sql STABLE
+        SET default_transaction_isolation = 'read committed' AS $$ SELECT current_setting('transaction_isolation') $$;
+      GRANT EXECUTE ON FUNCTION rs_isolation_rc() TO rs_timed, rs_plain;`);
+    const rc = await t.call('GET', '/rpc/rs_isolation_rc', { headers: await bearer('rs_timed') });
+    expect([rc.status, rc.json]).toEqual([200, 'read committed']);
+    // A login role (or database) whose sessions default to serializable.
+    await adminQuery(`
+      CREATE ROLE rs_login LOGIN NOINHERIT PASSWORD 'rs-login-password';
+      GRANT rs_plain, rs_timed TO rs_login;
+      ALTER ROLE rs_login SET default_transaction_isolation = 'serializable';`);
+    const url = new URL(inject('restDbUrl'));
+    url.username = 'rs_login';
+    url.password = 'rs-login-password';
+    const serializable = testEngine({}, url.toString());
+    try {
+      const get = async (role: string, path: string) =>
+        (await serializable.call('GET', path, { headers: await bearer(role) })).json;
+      expect(await get('rs_plain', '/rs_isolation')).toEqual([{ level: 'read committed' }]);
+      expect(await get('rs_plain', '/rpc/rs_setting?name=transaction_isolation')).toBe('read committed');
+      const write = await serializable.call('POST', '/rpc/rs_isolation_write', {
+        headers: await bearer('rs_plain'),
+      });
+      expect(write.json).toBe('read committed');
+      expect(await get('rs_timed', '/rs_isolation')).toEqual([{ level: 'serializable' }]);
+      expect(await get('rs_plain', '/rpc/rs_isolation_rr')).toBe('repeatable read');
+    } finally {
+      await serializable.close();
+    }
   });
 
   it('leave other roles with the engine timeout, and do not outlive the request', async () => {

@@ -90,13 +90,17 @@ export interface Routine {
   readonly isolation?: IsolationLevel;
 }
 
-/** The isolation levels above read committed (the default, which read uncommitted is in Postgres too). */
-export type IsolationLevel = 'repeatable read' | 'serializable';
+/** The isolation levels PostgREST begins a transaction with (read uncommitted is read committed, as in Postgres). */
+export type IsolationLevel = 'read committed' | 'repeatable read' | 'serializable';
 
-/** A `default_transaction_isolation` value as PostgREST reads it; read committed (the default) is undefined. */
+/**
+ * A `default_transaction_isolation` value as PostgREST reads it (Config/Database.hs
+ * toIsolationLevel): any value but repeatable read and serializable is read committed; none is undefined.
+ */
 export function isolationLevel(value: string | null | undefined): IsolationLevel | undefined {
-  const level = value?.trim().toLowerCase();
-  return level === 'repeatable read' || level === 'serializable' ? level : undefined;
+  if (value === null || value === undefined) return undefined;
+  const level = value.trim().toLowerCase();
+  return level === 'repeatable read' || level === 'serializable' ? level : 'read committed';
 }
 
 /** A role's own settings, read once with the schema cache and used by every request as that role. */
@@ -105,7 +109,7 @@ export interface RoleSettings {
   readonly json: string;
   /** Its `statement_timeout`, which wins over the engine's. */
   readonly statementTimeout?: string;
-  /** Its `default_transaction_isolation` when above read committed: it begins the transaction. */
+  /** Its `default_transaction_isolation`: the level its transactions begin with. */
   readonly isolation?: IsolationLevel;
 }
 

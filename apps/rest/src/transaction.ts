@@ -37,6 +37,21 @@ export const staleCache = new WeakSet<object>();
 
 const guarded = new WeakSet<pg.PoolClient>();
 
+/** Each connection's `default_transaction_isolation`, as its session began (read once). */
+const sessionLevels = new WeakMap<pg.PoolClient, string>();
+
+async function sessionIsolation(client: pg.PoolClient): Promise<string> {
+  let level = sessionLevels.get(client);
+  if (level === undefined) {
+    const [result] = await runBatch(client, [
+      { sql: "SELECT current_setting('default_transaction_isolation')", params: [], prepare: false },
+    ]);
+    level = result!.rows[0]![0] ?? 'read committed';
+    sessionLevels.set(client, level);
+  }
+  return level;
+}
+
 /** The connection, not the statement, failed: socket errors, or the server ending the session. */
 export function connectionLost(error: unknown): boolean {
   if (error instanceof ApiError) return false;
@@ -107,14 +122,17 @@ export async function transaction(
     ],
   };
   const rollback = ctx.prefer.tx === 'rollback';
-  // As PostgREST, a level above read committed begins the transaction (SET would come too late).
-  const isolation = tx.isolation ?? role?.isolation;
+  // PostgREST begins every transaction at a level (hasql's BEGIN ISOLATION LEVEL; Query.hs
+  // planIsoLvl): the function's, else the role's, else read committed. A BEGIN is sent only when
+  // that is not what the connection begins with anyway (its database's or login role's default).
+  const wanted = tx.isolation ?? role?.isolation ?? 'read committed';
   const more: More = async (statement) => (await runBatch(client, [statement]))[0]!;
   // The fingerprint check rides in the request's own batch: no round trip of its own.
   const check = ctx.check.pending ? { ...SCHEMA_CHECK, params: [ctx.current.fingerprint] } : undefined;
   ctx.check.pending = false;
   const lead = check ? [check, setup] : [setup];
   try {
+    const isolation = wanted === (await sessionIsolation(client)) ? undefined : wanted;
     let response: RestResponse;
     let results: BatchResult[];
     if (!tx.explicit && !rollback && !isolation) {
