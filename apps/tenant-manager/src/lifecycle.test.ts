@@ -282,6 +282,9 @@ describe('project lifecycle', () => {
     await Promise.all([own.connect(), other.connect()]);
     const paused = await inject('POST', '/v1/projects/life-l1/pause');
     expect(paused.json().status).toBe('PAUSED');
+    // Its function is stopped too (no instance holding connections and memory), not deleted.
+    expect(h.functions.stopped.has('life-l1')).toBe(true);
+    expect(h.functions.live.has('life-l1')).toBe(true);
     await expect(own.query('SELECT 1')).rejects.toThrow();
     expect((await other.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
     await Promise.allSettled([own.end(), other.end()]);
@@ -299,6 +302,7 @@ describe('project lifecycle', () => {
     expect((await inject('POST', '/v1/projects/life-l2/restore')).json().status).toBe('ACTIVE_HEALTHY'); // no-op
 
     expect((await inject('POST', '/v1/projects/life-l1/restore')).json().status).toBe('ACTIVE_HEALTHY');
+    expect(h.functions.stopped.has('life-l1')).toBe(false);
     const after = await inject('POST', '/v1/projects/life-l1/database/query', { query: 'select 1 as one' });
     expect(after.json()).toEqual([{ one: 1 }]);
   });

@@ -82,6 +82,8 @@ export async function freshManagementDb(): Promise<string> {
 /** A function provider that records its calls: an implementation of the interface, not a mock. */
 export class RecordingFunctions implements FunctionProvider {
   readonly live = new Map<string, Readonly<Record<string, string>>>();
+  /** Functions stopped (a pause) and not ensured since. */
+  readonly stopped = new Set<string>();
   readonly calls: string[] = [];
   async ensureRestFunction(input: {
     ref: string;
@@ -89,6 +91,7 @@ export class RecordingFunctions implements FunctionProvider {
   }): Promise<RestFunction> {
     this.calls.push(`ensure:${input.ref}`);
     this.live.set(input.ref, input.environment);
+    this.stopped.delete(input.ref);
     return {
       name: `rest-${input.ref}`,
       url: `http://rest-${input.ref}.lambda-url.local.localhost:9000/`,
@@ -98,6 +101,11 @@ export class RecordingFunctions implements FunctionProvider {
   async deleteRestFunction(ref: string): Promise<void> {
     this.calls.push(`delete:${ref}`);
     this.live.delete(ref);
+    this.stopped.delete(ref);
+  }
+  async stopRestFunction(ref: string): Promise<void> {
+    this.calls.push(`stop:${ref}`);
+    this.stopped.add(ref);
   }
 }
 

@@ -327,8 +327,10 @@ async function runTransition(
     // URL here, before it serves again, whether or not the start-up reconciliation reached it.
     await ensureProjectFunction(ctx, db, row);
   } else {
-    // Gateways refuse the project's keys before its database refuses connections.
+    // Gateways refuse the project's keys before its database refuses connections, and its function
+    // stops (its pool ends its own sessions) before the rest are ended.
     await ctx.invalidator.project(ref, 'paused', await keyHashes(db, row.id));
+    await ctx.provider.functions.stopRestFunction?.(ref);
   }
   const cluster = await ctx.clusters.get(row.cluster_id!);
   // Before connections are allowed again: a restored database is never without its limits.

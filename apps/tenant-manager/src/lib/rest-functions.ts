@@ -40,8 +40,9 @@ export interface ReconcileSummary {
  * at most `concurrency` at a time, so functions created by an older version get the current
  * environment and settings (on AWS: the environment encrypted with the stack's key) and a moved
  * endpoint (e.g. another LAMBDA_PORT on the same data dir) is written back. A paused project stays
- * paused: a pause lives in its database (connections refused) and in the gateways (keys refused),
- * never in its function, which only the gateways can invoke. A changed URL bumps the project's
+ * paused: a pause lives in its database (connections refused) and in the gateways (keys refused);
+ * the function it stopped is made current here, not started (it starts on an invocation, which only
+ * the gateways make, and they refuse the project until its restore). A changed URL bumps the project's
  * version and tells the gateways to drop their cached config. Projects whose lock is held elsewhere
  * (being paused, restored, deleted, or reconciled by another replica) are skipped. The stored
  * connection limit is re-applied to the project database on the way (projects from before limits

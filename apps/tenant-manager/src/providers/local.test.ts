@@ -96,6 +96,27 @@ describe('local function provider', () => {
     expect(await provider.describeRestFunction!('seen')).toBeNull();
   });
 
+  it('stops rest-<ref> (a pause) by taking it out of the emulator, which ends its instances; ensure brings it back', async () => {
+    const provider = createLocalFunctionProvider({
+      emulatorUrl: url,
+      internalServiceToken: 'token-0123456789abcdef',
+    });
+    const environment = { SUPAPLANE_PROJECT_REF: 'nap' };
+    await provider.ensureRestFunction({ ref: 'nap', environment });
+    const before = seen.length;
+    await provider.stopRestFunction!('nap');
+    await provider.stopRestFunction!('nap'); // idempotent
+    expect(await provider.describeRestFunction!('nap')).toBeNull();
+    const restored = await provider.ensureRestFunction({ ref: 'nap', environment });
+    expect(restored.url).toBe('http://rest-nap.lambda-url.local.localhost:9000/');
+    expect(seen.slice(before).map((r) => `${r.method} ${r.url}`)).toEqual([
+      'DELETE /functions/rest-nap',
+      'DELETE /functions/rest-nap',
+      'GET /functions',
+      'PUT /functions/rest-nap',
+    ]);
+  });
+
   it('fails clearly when the emulator refuses', async () => {
     const provider = createLocalFunctionProvider({
       emulatorUrl: url,

@@ -48,6 +48,11 @@ export function createLocalFunctionProvider(options: LocalProviderOptions): Func
     async deleteRestFunction(ref) {
       await call('DELETE', functionName(ref));
     },
+    async stopRestFunction(ref) {
+      // The emulator has no stop of its own: taking the registration out closes its instances at once
+      // (invocations under way finish). The restore's ensure registers it again, at the same URL.
+      await call('DELETE', functionName(ref));
+    },
     async describeRestFunction(ref): Promise<DescribedRestFunction | null> {
       // The emulator lists its functions (no per-function GET); a registered one is always runnable,
       // started on its first request.

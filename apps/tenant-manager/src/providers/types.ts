@@ -33,6 +33,13 @@ export interface FunctionProvider {
   ensureRestFunction(input: RestFunctionInput): Promise<RestFunction>;
   deleteRestFunction(ref: string): Promise<void>;
   /**
+   * Stops what runs of the function (a pause): its instances, and the database connections and memory
+   * they hold. Idempotent; the next `ensureRestFunction` (the restore) makes it runnable again at the
+   * same URL. Optional: without it a paused project's function idles until the provider stops it
+   * (only the gateways invoke it, and they refuse a paused project).
+   */
+  stopRestFunction?(ref: string): Promise<void>;
+  /**
    * The function as the provider has it now, null when it does not exist (the health check's view).
    * Optional: without it the health check trusts the URL stored at the last ensure.
    */
