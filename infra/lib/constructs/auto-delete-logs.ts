@@ -31,9 +31,9 @@ export class AutoDeleteLogs extends Construct {
       retention: props.retention ?? logs.RetentionDays.ONE_WEEK,
       removalPolicy: RemovalPolicy.DESTROY,
     });
-    for (const node of stack.node.findAll()) {
-      if (node instanceof CfnResource && node.cfnResourceType === EMPTYING_TYPE)
-        node.addDependency(this.logGroup.node.defaultChild as CfnResource);
+    for (const construct of stack.node.findAll()) {
+      if (construct instanceof CfnResource && construct.cfnResourceType === EMPTYING_TYPE)
+        construct.node.addDependency(this.logGroup);
     }
   }
 }
