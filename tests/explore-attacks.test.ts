@@ -279,6 +279,37 @@ describe('cookies', () => {
   });
 });
 
+describe("what A's own SQL sees of a request", () => {
+  it("request.headers shows the client's token as Authorization, never the gateway's SigV4 signature or other AWS headers", async () => {
+    // Behind Kong, PostgREST's request.headers carries the client's `Authorization: Bearer <jwt>` (SQL
+    // reads it there). Here the gateway's hop to the function adds its own: a SigV4 Authorization
+    // naming the gateway's AWS access key (and, with temporary credentials, X-Amz-Security-Token, its
+    // session token), which every project's functions could otherwise read and return.
+    await sql(
+      project.a.ref,
+      `create function public.seen_headers() returns json language sql stable
+         as $$ select current_setting('request.headers', true)::json $$;
+       grant execute on function public.seen_headers() to anon, authenticated;`,
+    );
+    const token = hs256(
+      project.a.jwtSecret,
+      JSON.stringify({ alg: 'HS256', typ: 'JWT' }),
+      JSON.stringify({ role: 'authenticated', sub: 'u-1', exp: inAnHour() }),
+    );
+    const res = note(await rest(project.a.ref, 'rpc/seen_headers', { key: project.a.publishableKey, token }));
+    expect(res.status, res.text).toBe(200);
+    const headers = res.json() as Record<string, string>;
+    expect(headers.authorization).toBe(`Bearer ${token}`);
+    const hop = Object.keys(headers).filter(
+      (name) =>
+        name.startsWith('x-amz-') ||
+        name === 'x-client-authorization' ||
+        name === 'x-supaplane-config-version',
+    );
+    expect(hop).toEqual([]);
+  });
+});
+
 describe('what the attacker saw', () => {
   it("carries neither B's row nor A's secret key, JWT secret or a connection string", () => {
     expect(seen.length).toBeGreaterThan(20);
