@@ -8,6 +8,7 @@ import { expect, inject } from 'vitest';
 import './provided.js';
 import { buildApp, type BuildAppOptions, type TenantManagerApp } from '../src/app.js';
 import type {
+  DescribedRestFunction,
   FunctionProvider,
   Provider,
   RestFunction,
@@ -85,6 +86,10 @@ export class RecordingFunctions implements FunctionProvider {
   /** Functions stopped (a pause) and not ensured since. */
   readonly stopped = new Set<string>();
   readonly calls: string[] = [];
+  /** While true, describing a function fails as an unreachable provider would. */
+  unreachable = false;
+  /** Refs whose function the provider describes as failed. */
+  readonly failed = new Set<string>();
   async ensureRestFunction(input: {
     ref: string;
     environment: Readonly<Record<string, string>>;
@@ -106,6 +111,16 @@ export class RecordingFunctions implements FunctionProvider {
   async stopRestFunction(ref: string): Promise<void> {
     this.calls.push(`stop:${ref}`);
     this.stopped.add(ref);
+  }
+  /** The function as ensured (not recorded among the calls: a read changes nothing). */
+  async describeRestFunction(ref: string): Promise<DescribedRestFunction | null> {
+    if (this.unreachable) throw new Error('connect ECONNREFUSED 127.0.0.1:9000');
+    if (!this.live.has(ref)) return null;
+    return {
+      name: `rest-${ref}`,
+      url: `http://rest-${ref}.lambda-url.local.localhost:9000/`,
+      state: this.failed.has(ref) ? 'failed' : 'active',
+    };
   }
 }
 

@@ -5,35 +5,16 @@ import {
   type Harness,
   pgUrl,
   queryOnce,
-  RecordingFunctions,
   startClusterProxy,
   startHarness,
   TEST_APP_CONFIG,
 } from '../../test/harness.js';
-import type { DescribedRestFunction } from '../providers/types.js';
 
 // GET /v1/projects/:ref/health as Supabase's Management API answers it (v1-get-services-health): one
 // entry per service asked for, `{name, healthy, status, info?, error?}`, the answer 200 whatever the
 // services' state; checks run against the project's database (through a proxy that can go down) and
 // the function provider's view of its data-API function.
 
-/** The harness's recording provider, plus the read-only view the health check asks for. */
-class DescribingFunctions extends RecordingFunctions {
-  unreachable = false;
-  /** Refs whose function the provider reports as failed. */
-  readonly failed = new Set<string>();
-  async describeRestFunction(ref: string): Promise<DescribedRestFunction | null> {
-    if (this.unreachable) throw new Error('connect ECONNREFUSED 127.0.0.1:9000');
-    if (!this.live.has(ref)) return null;
-    return {
-      name: `rest-${ref}`,
-      url: `http://rest-${ref}.lambda-url.local.localhost:9000/`,
-      state: this.failed.has(ref) ? 'failed' : 'active',
-    };
-  }
-}
-
-const functions = new DescribingFunctions();
 let worker: Awaited<ReturnType<typeof startClusterProxy>>;
 let h: Harness;
 /** Provisioning of a ref waits here while set: the project stays COMING_UP. */
@@ -42,7 +23,6 @@ const held = new Map<string, Promise<void>>();
 beforeAll(async () => {
   worker = await startClusterProxy();
   h = await startHarness({
-    functions,
     config: { ...TEST_APP_CONFIG, provisionWaitMs: 100 },
     faults: { beforeStep: (_step, ref) => held.get(ref) },
   });
@@ -244,13 +224,13 @@ describe('a dependency down', () => {
         },
       ]);
     } finally {
-      functions.unreachable = false;
+      h.functions.unreachable = false;
     }
   });
 
   it('answers rest UNHEALTHY when the function is gone or failed at the provider', async () => {
-    const environment = functions.live.get('health-one')!;
-    functions.live.delete('health-one');
+    const environment = h.functions.live.get('health-one')!;
+    h.functions.live.delete('health-one');
     try {
       expect((await health('health-one', 'services=rest')).json()).toEqual([
         {
@@ -261,9 +241,9 @@ describe('a dependency down', () => {
         },
       ]);
     } finally {
-      functions.live.set('health-one', environment);
+      h.functions.live.set('health-one', environment);
     }
-    functions.failed.add('health-one');
+    h.functions.failed.add('health-one');
     try {
       expect((await health('health-one', 'services=rest')).json()).toEqual([
         {
@@ -274,7 +254,7 @@ describe('a dependency down', () => {
         },
       ]);
     } finally {
-      functions.failed.delete('health-one');
+      h.functions.failed.delete('health-one');
     }
   });
 
