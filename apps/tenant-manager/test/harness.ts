@@ -263,16 +263,31 @@ export async function queryOnce<T extends pg.QueryResultRow>(
   }
 }
 
-/** A TCP proxy to the test server that can go down (refusing and counting connections) and come back. */
+/**
+ * A TCP proxy to the test server that can go down (refusing and counting connections), hang (accepting
+ * connections and never answering, as a server stuck under load or behind a dead link does) and come
+ * back.
+ */
 export async function startClusterProxy() {
   const target = new URL(pgUrl());
   const open = new Set<net.Socket>();
+  /** Connections accepted while hanging, still open: nothing is ever written to them. */
+  const held = new Set<net.Socket>();
+  let accepted = 0;
   let down = false;
+  let hanging = false;
   let refused = 0;
   const server = net.createServer((client) => {
     if (down) {
       refused++;
       client.destroy();
+      return;
+    }
+    if (hanging) {
+      accepted++;
+      held.add(client);
+      client.on('error', () => {}).on('close', () => held.delete(client));
+      client.resume(); // read and drop what the client sends
       return;
     }
     const upstream = net.connect(Number(target.port), target.hostname);
@@ -290,17 +305,25 @@ export async function startClusterProxy() {
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const cut = () => {
-    for (const socket of open) socket.destroy();
+    for (const socket of [...open, ...held]) socket.destroy();
   };
   return {
     port: (server.address() as AddressInfo).port,
     refused: () => refused,
+    /** Connections accepted while hanging, and how many of them the clients have not closed yet. */
+    hung: () => ({ accepted, open: held.size }),
     down() {
       down = true;
       cut();
     },
+    /** New connections are accepted and never answered (those open keep working). */
+    hang() {
+      hanging = true;
+    },
     up() {
       down = false;
+      hanging = false;
+      for (const socket of held) socket.destroy();
     },
     close: () =>
       new Promise<void>((resolve) => {

@@ -208,8 +208,44 @@ describe('a dependency down', () => {
     expect(back.json()).toEqual([{ name: 'db', healthy: true, status: 'ACTIVE_HEALTHY' }]);
   });
 
+  it('answers db UNHEALTHY once timeout_ms runs out while the database accepts the connection and never answers, rest unaffected', async () => {
+    // The cluster's address accepts TCP and then says nothing (no SSL answer, no authentication
+    // request): only the check's own timeout can end the wait.
+    worker.hang();
+    const started = Date.now();
+    try {
+      const response = await health('health-one', 'services=db,db_postgres_user,rest&timeout_ms=300');
+      console.info(`health answered ${Date.now() - started} ms after it was asked (timeout_ms=300)`);
+      expect(response.statusCode).toBe(200);
+      expectNoInternals(response.body);
+      // Both database checks reached the silent server and were still held there when they gave up.
+      expect(worker.hung().accepted).toBe(2);
+      expect(response.json()).toEqual([
+        {
+          name: 'db',
+          healthy: false,
+          status: 'UNHEALTHY',
+          error: "the project's database did not answer within 300 ms",
+        },
+        {
+          name: 'db_postgres_user',
+          healthy: false,
+          status: 'UNHEALTHY',
+          error: "the project's database did not answer within 300 ms",
+        },
+        { name: 'rest', healthy: true, status: 'ACTIVE_HEALTHY', info: { db_schema: 'public' } },
+      ]);
+      // Nor are the abandoned connections left open: the check closes what it gave up on.
+      await eventually(async () => (worker.hung().open === 0 ? true : undefined));
+    } finally {
+      worker.up();
+    }
+    const back = await health('health-one', 'services=db');
+    expect(back.json()).toEqual([{ name: 'db', healthy: true, status: 'ACTIVE_HEALTHY' }]);
+  });
+
   it('answers rest UNHEALTHY when the function provider cannot be reached, db still healthy', async () => {
-    functions.unreachable = true;
+    h.functions.unreachable = true;
     try {
       const response = await health('health-one', 'services=db,rest');
       expect(response.statusCode).toBe(200);

@@ -99,10 +99,12 @@ async function checkDatabase(ctx: Context, row: ProjectRow, as: 'admin' | 'owner
           user: ownerRole(row.ref),
           password: ctx.box.open(row.owner_password_enc, secretAad.ownerPassword(row.id)),
         };
-  // pg reads 0 as no limit: the wait itself is bounded by `within` below.
+  // The wait is bounded by `within` below, which says so in its answer. pg's own connection timeout
+  // is only a backstop past it: at the same moment it raced `within` and, when first, answered a
+  // server that accepts and never replies as "the db check failed". (pg reads 0 as no limit.)
   const limit = Math.max(1, timeoutMs);
   const client = connectTo(conn, projectDatabase(row.ref), {
-    connectionTimeoutMillis: limit,
+    connectionTimeoutMillis: limit + 1_000,
     statement_timeout: limit,
   });
   try {
