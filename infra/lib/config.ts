@@ -32,7 +32,7 @@ export interface ServiceConfig {
   readonly cpu: number;
   /** Fargate memory in MiB, valid for the CPU size. */
   readonly memoryMiB: number;
-  readonly desiredCount: number;
+  /** Task counts: the service starts at minCount and autoscaling keeps it between the two. */
   readonly minCount: number;
   readonly maxCount: number;
   /** Target average CPU utilisation for scaling, percent. */
@@ -160,7 +160,8 @@ function nullable(check: Check): Check {
   };
 }
 
-function obj(shape: Record<string, Check>): Check {
+/** `retired`: fields no longer read, each with what to do instead (reported in place of "unknown field"). */
+function obj(shape: Record<string, Check>, retired: Record<string, string> = {}): Check {
   return (v, path, problems) => {
     if (!isObject(v)) {
       problems.push(`${path}: expected an object`);
@@ -173,7 +174,7 @@ function obj(shape: Record<string, Check>): Check {
     }
     for (const key of Object.keys(v)) {
       if (!(key in shape) && key !== '$comment')
-        problems.push(`${path ? `${path}.` : ''}${key}: unknown field`);
+        problems.push(`${path ? `${path}.` : ''}${key}: ${retired[key] ?? 'unknown field'}`);
     }
   };
 }
@@ -220,18 +221,23 @@ const database = obj({
   removalPolicy: removal,
 });
 
-const service = obj({
-  cpu: (v, path, problems) => {
-    if (![256, 512, 1024, 2048, 4096].includes(v as number))
-      problems.push(`${path}: must be 256, 512, 1024, 2048 or 4096`);
+const service = obj(
+  {
+    cpu: (v, path, problems) => {
+      if (![256, 512, 1024, 2048, 4096].includes(v as number))
+        problems.push(`${path}: must be 256, 512, 1024, 2048 or 4096`);
+    },
+    memoryMiB: num(512, 30720, { integer: true }),
+    minCount: num(1, 100, { integer: true }),
+    maxCount: num(1, 100, { integer: true }),
+    cpuTargetPercent: num(10, 90, { integer: true }),
+    imageTag: str(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/, 'must be a valid image tag'),
   },
-  memoryMiB: num(512, 30720, { integer: true }),
-  desiredCount: num(1, 100, { integer: true }),
-  minCount: num(1, 100, { integer: true }),
-  maxCount: num(1, 100, { integer: true }),
-  cpuTargetPercent: num(10, 90, { integer: true }),
-  imageTag: str(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/, 'must be a valid image tag'),
-});
+  {
+    desiredCount:
+      'no longer read: the service starts at minCount and autoscaling sets the count (a count in the template was sent again with every deployment, scaling a busy service back down); remove it',
+  },
+);
 
 const schema = obj({
   // RDS, ElastiCache and ECR names built from it refuse a trailing hyphen and two hyphens in a row.
@@ -360,8 +366,6 @@ export function parseInfraConfig(input: unknown): InfraConfig {
     for (const name of ['gateway', 'tenantManager'] as const) {
       const s = c[name];
       if (s.minCount > s.maxCount) problems.push(`${name}.minCount: must not exceed maxCount`);
-      if (s.desiredCount < s.minCount || s.desiredCount > s.maxCount)
-        problems.push(`${name}.desiredCount: must be between minCount and maxCount`);
       if (s.memoryMiB < s.cpu * 2 || s.memoryMiB > s.cpu * 8)
         problems.push(`${name}.memoryMiB: must be 2 to 8 times cpu for Fargate`);
     }

@@ -90,11 +90,18 @@ describe('parseInfraConfig', () => {
         c.region = 'us-east-1';
       }),
     ).toEqual(['certificateArn: must be in the same region as the stack']);
+  });
+
+  it('explains that desiredCount is gone: autoscaling sets the count, from minCount up', () => {
     expect(
       problemsOf((c) => {
-        c.gateway.desiredCount = 5;
+        c.gateway.desiredCount = 2;
+        c.tenantManager.desiredCount = 1;
       }),
-    ).toEqual(['gateway.desiredCount: must be between minCount and maxCount']);
+    ).toEqual([
+      expect.stringMatching(/^gateway\.desiredCount: no longer read: .*minCount.*remove it$/),
+      expect.stringMatching(/^tenantManager\.desiredCount: no longer read: .*minCount.*remove it$/),
+    ]);
   });
 
   it('refuses a name prefix that would make invalid RDS, ElastiCache or ECR names', () => {

@@ -27,8 +27,10 @@ export interface FargateServiceProps {
   readonly cpu?: number;
   /** Fargate memory in MiB. Default 512. */
   readonly memoryMiB?: number;
-  /** Task counts; autoscaling tracks `cpuTargetPercent` between min and max. Defaults 1, 1, 2, 60. */
-  readonly desiredCount?: number;
+  /**
+   * Task counts; autoscaling tracks `cpuTargetPercent` between min and max, and sets the count itself
+   * (the service starts with one task and is raised to min). Defaults 1, 2, 60.
+   */
   readonly minCount?: number;
   readonly maxCount?: number;
   readonly cpuTargetPercent?: number;
@@ -128,7 +130,9 @@ export class FargateService extends Construct {
       cluster: props.cluster,
       serviceName: props.serviceName,
       taskDefinition,
-      desiredCount: props.desiredCount ?? 1,
+      // No desiredCount: CloudFormation would send it again with every update of the service, setting
+      // a scaled-out service back to it mid-deployment. Omitted, ECS starts one task and autoscaling
+      // raises it to minCount; updates keep the current count.
       securityGroups: [this.securityGroup],
       vpcSubnets: { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS },
       assignPublicIp: false,
