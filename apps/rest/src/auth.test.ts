@@ -138,6 +138,42 @@ describe('auth and role switching', () => {
     expect(anon.json).toMatchObject({ uid: null, role: 'anon' });
   });
 
+  it("request.headers shows the client's token as authorization, never the gateway hop's SigV4 and AWS headers", async () => {
+    await ownerQuery(`CREATE FUNCTION request_headers() RETURNS json LANGUAGE sql STABLE AS $$
+        SELECT current_setting('request.headers', true)::json $$`);
+    const token = await tokenFor('authenticated', USER_A);
+    const hop = {
+      authorization:
+        'AWS4-HMAC-SHA256 Credential=AKIAEXAMPLE/20260101/us-east-1/lambda/aws4_request, SignedHeaders=host, Signature=00',
+      'x-amz-date': '20260101T000000Z',
+      'x-amz-security-token': 'session-token',
+      'x-amz-content-sha256': 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855',
+      'x-supaplane-config-version': '7',
+      'user-agent': 'app',
+    };
+    const user = await t.call('GET', '/rpc/request_headers', {
+      headers: { ...hop, 'x-client-authorization': `Bearer ${token}` },
+    });
+    expect(user.status, JSON.stringify(user.json)).toBe(200);
+    expect(user.json).toMatchObject({ authorization: `Bearer ${token}`, 'user-agent': 'app' });
+    const names = Object.keys(user.json as object);
+    expect(
+      names.filter(
+        (n) => n.startsWith('x-amz-') || n.startsWith('x-supaplane') || n === 'x-client-authorization',
+      ),
+    ).toEqual([]);
+    // No client token (as the gateway never sends one without): no SigV4 Authorization either.
+    const { authorization: _, ...rest } = (await t.call('GET', '/rpc/request_headers', { headers: hop }))
+      .json as Record<string, string>;
+    expect(_).toBeUndefined();
+    expect(rest['user-agent']).toBe('app');
+    // Straight to the engine (no gateway), a client's own Authorization stays.
+    const direct = await t.call('GET', '/rpc/request_headers', {
+      headers: { authorization: `Bearer ${token}` },
+    });
+    expect((direct.json as Record<string, string>).authorization).toBe(`Bearer ${token}`);
+  });
+
   it('sets request.cookies from the Cookie header, which request.headers leaves out, as PostgREST', async () => {
     await ownerQuery(`CREATE FUNCTION request_cookies() RETURNS json LANGUAGE sql STABLE AS $$
         SELECT json_build_object('cookies', current_setting('request.cookies', true)::json,

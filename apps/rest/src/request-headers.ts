@@ -53,6 +53,27 @@ export function sigV4Free(value: string | undefined): string | undefined {
   return bearer(value);
 }
 
+/**
+ * The request's headers as SQL sees them in `request.headers`: those the client sent, as PostgREST
+ * behind Supabase's gateway sees them. The hop from the gateway adds its own, which a project's
+ * functions must not read: its SigV4 `Authorization` (naming the gateway's AWS access key), the
+ * `x-amz-*` headers (its session token among them) and the platform's; the client's token, which came
+ * as `X-Client-Authorization`, is `authorization` again. The Cookie header is left out too (as
+ * PostgREST: it is parsed into `request.cookies`).
+ */
+export function sqlVisibleHeaders(headers: Record<string, string>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const name in headers) {
+    if (name.startsWith('x-amz-') || PLATFORM_HEADERS.has(name)) continue;
+    out[name] = headers[name]!;
+  }
+  const token = headers['x-client-authorization'];
+  if (token !== undefined) out.authorization = token;
+  else if (out.authorization?.startsWith('AWS4-HMAC-SHA256')) delete out.authorization;
+  return out;
+}
+const PLATFORM_HEADERS = new Set(['cookie', 'x-client-authorization', 'x-supaplane-config-version']);
+
 /** A path segment, percent-decoded; undecodable paths are PostgREST's invalid-path 404. */
 export function safeDecode(segment: string): string {
   try {

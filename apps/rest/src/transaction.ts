@@ -2,7 +2,13 @@ import type pg from 'pg';
 import { type BatchResult, type BatchStatement, runBatch } from './batch.js';
 import { ApiError, isPgError } from './errors.js';
 import type { RequestContext, RestResponse } from './request-context.js';
-import { APPLIED_BY, appliedPreferences, type PreferenceKey, parseCookies } from './request-headers.js';
+import {
+  APPLIED_BY,
+  appliedPreferences,
+  type PreferenceKey,
+  parseCookies,
+  sqlVisibleHeaders,
+} from './request-headers.js';
 import { withResponseGucs } from './response.js';
 import { type IsolationLevel, SCHEMA_FINGERPRINT } from './schema-cache.js';
 import { ident, type Statement } from './sql.js';
@@ -108,8 +114,7 @@ export async function transaction(
       JSON.stringify(ctx.identity.claims),
       ctx.method,
       ctx.path,
-      // As in PostgREST, the Cookie header is not among the headers but parsed into request.cookies.
-      JSON.stringify({ ...ctx.headers, cookie: undefined }),
+      JSON.stringify(sqlVisibleHeaders(ctx.headers)),
       // Unset, the database's own (or the login role's) statement_timeout stays in force.
       statementTimeout === undefined ? null : String(statementTimeout),
       // A write keeps the database's default: the platform makes a project's database read-only
