@@ -792,6 +792,22 @@ describe.each(['test', 'production'] as const)('SupabaseStack with config.%s.jso
     }
   });
 
+  it('lets cached Cloud Map answers for the internal API expire while a replaced tenant-manager task still drains', () => {
+    // ECS takes a stopping task out of Cloud Map when its 30 s drain starts: gateways and cold-starting
+    // rest functions that cached its address longer than that would call a stopped task.
+    const discovery = resourcesOf(s.template, 'AWS::ServiceDiscovery::Service');
+    expect(discovery).toHaveLength(1);
+    const records = (discovery[0]![1].Properties!['DnsConfig'] as { DnsRecords: { TTL: number }[] })
+      .DnsRecords;
+    const [, targetGroup] = resourcesOf(s.template, 'AWS::ElasticLoadBalancingV2::TargetGroup').find(
+      ([, g]) => g.Properties!['Port'] === 3001,
+    )!;
+    const drain = (targetGroup.Properties!['TargetGroupAttributes'] as { Key: string; Value: string }[]).find(
+      (a) => a.Key === 'deregistration_delay.timeout_seconds',
+    )!;
+    for (const record of records) expect(record.TTL * 2).toBeLessThanOrEqual(Number(drain.Value));
+  });
+
   it('routes *.baseDomain to the gateway and the API host to the tenant-manager', () => {
     const rules = resourcesOf(s.template, 'AWS::ElasticLoadBalancingV2::ListenerRule').map(
       ([, r]) => r.Properties!,

@@ -141,7 +141,11 @@ export class FargateService extends Construct {
       maxHealthyPercent: 200,
       healthCheckGracePeriod: Duration.seconds(60),
       enableExecuteCommand: false,
-      cloudMapOptions: props.registerInNamespace ? { name: props.serviceName } : undefined,
+      // ECS takes a stopping task out of Cloud Map as its 30 s drain starts: callers' cached answers
+      // (60 s by default) must expire before the task stops.
+      cloudMapOptions: props.registerInNamespace
+        ? { name: props.serviceName, dnsTtl: Duration.seconds(10) }
+        : undefined,
     });
     const scaling = this.service.autoScaleTaskCount({
       minCapacity: props.minCount ?? 1,
