@@ -33,7 +33,6 @@ describe('injection attempts return errors or are plain values, never SQL', () =
       `${enc(`"id"" = 1; ${PWN}; --"`)}=eq.1`,
       `${enc(`secret->>x');${PWN};--`)}=eq.1`,
       `id=${enc(`eq.1;${PWN}`)}`,
-      `id=${enc(`in.(1);${PWN};--)`)}`,
       `secret=${enc(`fts(english);${PWN}).x`)}`,
       `or=${enc(`(id.eq.1);${PWN}`)}`,
       `or=${enc(`(id.eq.1,"id"";${PWN}".eq.1)`)}`,
@@ -45,7 +44,12 @@ describe('injection attempts return errors or are plain values, never SQL', () =
       expect(r.body.toString(), q).not.toMatch(/\bat\s+\S+\.(ts|js):\d+/);
     }
     // As in PostgREST 12, a limit or offset that is no integer is no limit or offset at all.
-    for (const q of [`limit=${enc(`1;${PWN}`)}`, `offset=${enc(`1);${PWN}`)}`]) {
+    // And what follows a complete `in` list is not read (QueryParams.parse has no eof): the list filters.
+    for (const q of [
+      `limit=${enc(`1;${PWN}`)}`,
+      `offset=${enc(`1);${PWN}`)}`,
+      `id=${enc(`in.(1);${PWN};--)`)}`,
+    ]) {
       const r = await t.call('GET', `/canary?${q}`);
       expect(r.status, q).toBe(200);
       expect(r.json, q).toEqual([{ id: 1, secret: 'keep' }]);

@@ -186,6 +186,49 @@ describe('filters and logic trees', () => {
     ]);
   });
 
+  it('reports a malformed filter where Parsec does: the furthest any operator got, and what it expected there', () => {
+    // PostgREST 12 QueryParams pOpExpr: every operator is tried; "eq" read in "eqx" fails at the x.
+    const failure = (value: string) => {
+      const { message, details } = parseErrorOf(() => parseFilter(field('a'), value)) as Record<
+        string,
+        unknown
+      >;
+      return [message, details];
+    };
+    expect(failure('eqx.1')).toEqual([
+      '"failed to parse filter (eqx.1)" (line 1, column 3)',
+      'unexpected "x" expecting operator (eq, gt, ...)',
+    ]);
+    expect(failure('eq')).toEqual([
+      '"failed to parse filter (eq)" (line 1, column 3)',
+      'unexpected end of input expecting operator (eq, gt, ...)',
+    ]);
+    expect(failure('in.(1,2')).toEqual([
+      '"failed to parse filter (in.(1,2)" (line 1, column 8)',
+      'unexpected end of input expecting "," or ")"',
+    ]);
+    expect(failure('not.xx.1')).toEqual([
+      '"failed to parse filter (not.xx.1)" (line 1, column 5)',
+      'unexpected "x" expecting operator (eq, gt, ...)',
+    ]);
+    // Parsec's string names the first character that differs, at the string's start.
+    expect(failure('not.ixx.1')[1]).toBe('unexpected "x" expecting operator (eq, gt, ...)');
+    expect(failure('is.x')).toEqual([
+      '"failed to parse filter (is.x)" (line 1, column 4)',
+      'unexpected "x" expecting null or trilean value (unknown, true, false)',
+    ]);
+    expect(failure('is.not_null')[0]).toBe('"failed to parse filter (is.not_null)" (line 1, column 5)');
+    expect(failure('in.1')[1]).toBe('unexpected "1" expecting "("');
+    // A tab moves Parsec's column to the next multiple of 8.
+    expect(failure('in.(\t1,2')[0]).toBe('"failed to parse filter (in.(\t1,2)" (line 1, column 12)');
+  });
+
+  it('ignores what follows a complete operation, as PostgREST 12 (no end of input is required)', () => {
+    expect(parseFilter(field('a'), 'in.(1,2)x')).toMatchObject({ op: 'in', value: ['1', '2'] });
+    expect(parseFilter(field('a'), 'is.NuLlx')).toMatchObject({ op: 'is', value: 'null' });
+    expect(parseFilter(field('a'), 'not.eq.1')).toMatchObject({ op: 'eq', negate: true, value: '1' });
+  });
+
   it('parses nested and negated trees with quoted and array values', () => {
     expect(parseLogicTree('or', false, '(a.eq.1,not.and(b.cs.{x,y},c.eq."p,q)"),d->>k.is.null)')).toEqual({
       kind: 'logic',

@@ -1,3 +1,4 @@
+import { describeFailure, parseOpExpr, sourcePosition } from './filter-expr.js';
 import { type ApiError, apiError, parseError } from './errors.js';
 
 /**
@@ -445,8 +446,34 @@ function parseTreeValue(c: Cursor): string {
   return c.text.slice(start, c.pos);
 }
 
+/** A filter's value, as PostgREST 12 reads it (`filter-expr.ts`), with its PGRST100 when it is none. */
 export function parseFilter(field: Field, value: string): Filter {
-  return parseFilterExpr(new Cursor(value, 'filter'), field, false);
+  const parsed = parseOpExpr(value);
+  if (!parsed.ok) {
+    const { line, column } = sourcePosition(value, parsed.err.pos);
+    throw apiError(
+      400,
+      'PGRST100',
+      `"failed to parse filter (${value})" (line ${line}, column ${column})`,
+      describeFailure(parsed.err),
+    );
+  }
+  const e = parsed.expr;
+  const base = { kind: 'filter' as const, field, negate: e.negate, op: e.op as FilterOperator };
+  if (e.kind === 'in') return { ...base, value: e.list };
+  if (e.kind === 'is') return { ...base, value: e.value };
+  if (!e.quantifier)
+    return { ...base, ...(e.language !== undefined ? { language: e.language } : {}), value: e.value };
+  // A quantified value is an array literal to PostgREST; the planner takes its elements.
+  const c = new Cursor(value, 'filter');
+  c.pos = value.length - e.value.length;
+  const open = c.peek() === '(' ? '(' : '{';
+  const close = open === '(' ? ')' : '}';
+  c.expect(open);
+  const values = parseList(c, close);
+  c.expect(close);
+  if (!c.done) throw c.fail('end of input');
+  return { ...base, quantifier: e.quantifier, value: values };
 }
 
 /**
