@@ -49,6 +49,21 @@ describe('jwt', () => {
     expect(await verifier.verify(future)).toMatchObject({ ok: false, error: { code: 'PGRST303' } });
   });
 
+  it('refuses a token issued more than 30 s in the future, as PostgREST (JWT issued at future)', async () => {
+    const verifier = createJwtVerifier({ jwtSecret: secret });
+    const issuedAt = (iat: number) =>
+      new SignJWT({ role: 'anon', iat })
+        .setProtectedHeader({ alg: 'HS256' })
+        .sign(new TextEncoder().encode(secret));
+    expect(await verifier.verify(await issuedAt(99_999_999_999), now)).toEqual({
+      ok: false,
+      error: { code: 'PGRST303', message: 'JWT issued at future' },
+    });
+    expect(await verifier.verify(await issuedAt(now + 31), now)).toMatchObject({ ok: false });
+    expect((await verifier.verify(await issuedAt(now + 30), now)).ok).toBe(true);
+    expect((await verifier.verify(await issuedAt(now - 3600), now)).ok).toBe(true);
+  });
+
   it('verifies ES256 through the JWKS by kid and rejects HS/RS confusion', async () => {
     const { privateKey, publicKey } = await generateKeyPair('ES256');
     const jwk = { ...(await exportJWK(publicKey)), kid: 'k1', alg: 'ES256' };

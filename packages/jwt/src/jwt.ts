@@ -77,6 +77,11 @@ export function createJwtVerifier(keys: JwtKeys): JwtVerifier {
           typeof key === 'function'
             ? await jwtVerify(token, key, options)
             : await jwtVerify(token, key, options);
+        // jose checks `iat` only against a maximum age; PostgREST refuses one past its clock and skew.
+        const now = nowSeconds ?? Math.floor(Date.now() / 1000);
+        if (typeof payload.iat === 'number' && payload.iat > now + CLOCK_SKEW_SECONDS) {
+          return claimsError('JWT issued at future');
+        }
         return { ok: true, claims: payload as JwtClaims, alg };
       } catch (error) {
         return mapJoseError(error);
