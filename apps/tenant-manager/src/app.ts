@@ -362,6 +362,7 @@ export async function buildApp(options: BuildAppOptions): Promise<TenantManagerA
       await Promise.all([publicApp.close(), internalApp.close(), functionsReconciled]);
       await Promise.all([provisioner.close(), clusterDeleter.close(), sizeLimits.close()]);
       await ctx.clusters.closeAll();
+      ctx.invalidator.close();
     },
   };
 }

@@ -1,5 +1,5 @@
 import { hashApiKey } from '@supaplane/keys';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
   eventually,
   type Harness,
@@ -7,7 +7,7 @@ import {
   startHarness,
   startInvalidationListener,
 } from '../../test/harness.js';
-import { apiKeyCacheKey, projectCacheKey } from './invalidation.js';
+import { apiKeyCacheKey, createRedisInvalidator, projectCacheKey } from './invalidation.js';
 import { usageKey, usageTopKey } from './usage.js';
 
 let redis: InvalidationListener;
@@ -135,6 +135,52 @@ describe('invalidation on Redis', () => {
     );
     expect(await left()).toEqual({ keys: [usageKey('inv-other', '20261123')], ranked: ['inv-other'] });
     expect((await call('DELETE', '/v1/projects/inv-used')).statusCode).toBe(200);
+  });
+
+  it('sweeps the usage of a removed ref once more after the gateways have flushed what they counted before the delete', async () => {
+    const log = { info() {}, warn() {}, error() {} };
+    const invalidator = createRedisInvalidator(
+      redis.publisher,
+      { now: () => new Date() },
+      log,
+      null,
+      1_000,
+      200,
+    );
+    try {
+      await invalidator.forgetUsage('inv-late', true);
+      // A gateway's flush of requests it served just before the delete lands after the first sweep.
+      await redis.publisher.hset(usageKey('inv-late', '20261123'), 'requests', 3);
+      await redis.publisher.zadd(usageTopKey('20261123'), 3, 'inv-late');
+      await eventually(async () =>
+        (await redis.publisher.exists(usageKey('inv-late', '20261123'))) === 0 ? true : undefined,
+      );
+      expect(await redis.publisher.zscore(usageTopKey('20261123'), 'inv-late')).toBeNull();
+    } finally {
+      invalidator.close();
+    }
+  });
+
+  it("the later sweep is called off when the ref is activated again first: the new project's counts stay", async () => {
+    const log = { info() {}, warn() {}, error() {} };
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    const invalidator = createRedisInvalidator(
+      redis.publisher,
+      { now: () => new Date() },
+      log,
+      null,
+      1_000,
+      60_000,
+    );
+    try {
+      await invalidator.forgetUsage('inv-again', true);
+      expect(vi.getTimerCount()).toBe(1);
+      await invalidator.forgetUsage('inv-again', false);
+      expect(vi.getTimerCount()).toBe(0);
+    } finally {
+      invalidator.close();
+      vi.useRealTimers();
+    }
   });
 
   it('a Redis outage does not fail the operation', async () => {

@@ -34,16 +34,21 @@ export interface Invalidator {
   apiKey(ref: string, keyHash: string): Promise<void>;
   /**
    * Deletes what the gateways counted for the ref (its usage hashes, its place in the rankings): on
-   * delete, and again when the ref next becomes ACTIVE_HEALTHY, since a gateway may flush counts of
-   * requests it served just before the delete after it. A ref made again never shows the old one's use.
+   * delete (`removed`), and again when the ref next becomes ACTIVE_HEALTHY. A gateway may flush counts
+   * of requests it served just before the delete after it (every 5 s by default): after a delete a
+   * second sweep follows a while later, unless the ref is activated first (its counts are then the new
+   * project's). A ref made again never shows the old one's use.
    */
-  forgetUsage(ref: string): Promise<void>;
+  forgetUsage(ref: string, removed: boolean): Promise<void>;
+  /** Cancels sweeps still to come (the app is closing). */
+  close(): void;
 }
 
 export const noopInvalidator: Invalidator = {
   project: async () => {},
   apiKey: async () => {},
   forgetUsage: async () => {},
+  close: () => {},
 };
 
 /** Every key matching `pattern` (SCAN, so a large Redis is never blocked). */
@@ -68,7 +73,10 @@ export function createRedisInvalidator(
   log: Logger,
   metrics: Pick<TenantManagerMetrics, 'invalidation'> | null = null,
   timeoutMs = 1_000,
+  /** When the second sweep of a removed ref's usage runs: past a gateway's flush (5 s) and its write. */
+  usageSweepDelayMs = 15_000,
 ): Invalidator {
+  const sweeps = new Map<string, NodeJS.Timeout>();
   async function deliver(keys: string[], message: InvalidationMessage): Promise<void> {
     if (keys.length > 0) await redis.del(...keys);
     await redis.publish(INVALIDATION_CHANNEL, JSON.stringify(message));
@@ -94,15 +102,31 @@ export function createRedisInvalidator(
     for (const ranking of rankings) pipeline.zrem(ranking, ref);
     for (const [error] of (await pipeline.exec()) ?? []) if (error) throw error;
   }
+  async function sweepUsage(ref: string): Promise<void> {
+    try {
+      // A scan of the whole keyspace: longer than one delete and publish may take.
+      await within(timeoutMs * 5, 'redis', forgetUsage(ref));
+    } catch (error) {
+      // Counters expire on their own (8 and 35 days); the ref's next activation sweeps them too.
+      log.warn({ err: (error as Error).message, ref }, 'usage counters of a removed project not deleted');
+    }
+  }
   return {
-    async forgetUsage(ref) {
-      try {
-        // A scan of the whole keyspace: longer than one delete and publish may take.
-        await within(timeoutMs * 5, 'redis', forgetUsage(ref));
-      } catch (error) {
-        // Counters expire on their own (8 and 35 days); until then the ref's next project would show them.
-        log.warn({ err: (error as Error).message, ref }, 'usage counters of a removed project not deleted');
-      }
+    async forgetUsage(ref, removed) {
+      clearTimeout(sweeps.get(ref));
+      sweeps.delete(ref);
+      await sweepUsage(ref);
+      if (!removed) return;
+      const later = setTimeout(() => {
+        sweeps.delete(ref);
+        void sweepUsage(ref);
+      }, usageSweepDelayMs);
+      later.unref();
+      sweeps.set(ref, later);
+    },
+    close() {
+      for (const sweep of sweeps.values()) clearTimeout(sweep);
+      sweeps.clear();
     },
     project: (ref, reason, keyHashes = []) =>
       send([projectCacheKey(ref), ...keyHashes.map(apiKeyCacheKey)], {

@@ -237,7 +237,7 @@ export async function finishDelete(
   await teardownProject(ctx, db, row);
   const removed = await setStatus(ctx, db, id, 'REMOVED');
   await ctx.invalidator.project(row.ref, 'deleted', hashes);
-  await ctx.invalidator.forgetUsage(row.ref);
+  await ctx.invalidator.forgetUsage(row.ref, true);
   ctx.log.info({ ref: row.ref }, 'project removed');
   return toProject(ctx, removed);
 }

@@ -314,7 +314,7 @@ export class Provisioner {
         );
         ctx.metrics.provisioned('active');
         // Counts of a removed project with this ref that a gateway flushed after its delete.
-        await ctx.invalidator.forgetUsage(row.ref);
+        await ctx.invalidator.forgetUsage(row.ref, false);
         // A gateway may hold a negative entry for this ref from before it existed.
         await ctx.invalidator.project(row.ref, 'created');
         return;
