@@ -151,6 +151,32 @@ describe('AWS function provider: ensureRestFunction', () => {
     expectConverged(lambda, { REST_MAX_ROWS: '500' });
   });
 
+  it("leaves an up-to-date function's configuration alone (an update replaces its warm instances), and updates what differs", async () => {
+    const { lambda, provider } = setup();
+    await provider.ensureRestFunction(input());
+    lambda.mock.resetHistory();
+    // What every tenant-manager start does for every project: nothing changed, nothing is updated.
+    await provider.ensureRestFunction(input());
+    expect(lambda.calls()).not.toContain('UpdateFunctionConfiguration');
+    expect(lambda.calls()).toContain('TagResource');
+    expectConverged(lambda);
+    for (const changed of [
+      { ...config, restFunction: { ...config.restFunction, memoryMiB: 2048 } },
+      { ...config, restFunction: { ...config.restFunction, timeoutSeconds: 20 } },
+      { ...config, restFunction: { ...config.restFunction, securityGroupIds: ['sg-other'] } },
+      { ...config, restFunction: { ...config.restFunction, logGroup: '/aws/lambda/other' } },
+      { ...config, restFunction: { ...config.restFunction, runtime: 'nodejs24.x' as const } },
+    ]) {
+      lambda.mock.resetHistory();
+      const later = createAwsFunctionProvider(changed, { lambda: lambda.client, sleep: async () => {} });
+      await later.ensureRestFunction(input());
+      expect(lambda.calls(), JSON.stringify(changed.restFunction)).toContain('UpdateFunctionConfiguration');
+    }
+    lambda.mock.resetHistory();
+    await provider.ensureRestFunction(input({ REST_MAX_ROWS: '10' }));
+    expect(lambda.calls()).toContain('UpdateFunctionConfiguration');
+  });
+
   const firstRunSteps = FIRST_RUN.map((step, i) => ({
     step,
     nth: FIRST_RUN.slice(0, i + 1).filter((s) => s === step).length,

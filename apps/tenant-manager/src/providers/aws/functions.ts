@@ -16,6 +16,7 @@ import {
   TagResourceCommand,
   UpdateFunctionCodeCommand,
   UpdateFunctionConfigurationCommand,
+  type UpdateFunctionConfigurationCommandInput,
   UpdateFunctionUrlConfigCommand,
 } from '@aws-sdk/client-lambda';
 import type { DescribedRestFunction, FunctionProvider, RestFunction, RestFunctionInput } from '../types.js';
@@ -156,20 +157,28 @@ export function createAwsFunctionProvider(
     }
     if (created) return waitReady(name);
     // It exists (an earlier run, or a concurrent one): bring its code, configuration and tags up to date.
-    const current = await waitReady(name, true);
+    let ready = await waitReady(name, true);
     const wanted = await wantedCodeSha();
-    if (wanted && current.CodeSha256 !== wanted) {
+    if (wanted && ready.CodeSha256 !== wanted) {
       await send(async () =>
         deps.lambda.send(new UpdateFunctionCodeCommand({ FunctionName: name, ...(await code()) })),
       );
-      await waitReady(name);
+      ready = await waitReady(name);
     }
-    const updated = await send(() =>
-      deps.lambda.send(new UpdateFunctionConfigurationCommand({ FunctionName: name, ...settings(input) })),
-    );
-    if (updated.FunctionArn) {
-      const arn = updated.FunctionArn;
-      await send(() => deps.lambda.send(new TagResourceCommand({ Resource: arn, Tags: tags })));
+    const wantedSettings = settings(input);
+    // Every tenant-manager start re-ensures every project's function: an update that changes nothing
+    // would still replace each function's warm instances (cold starts, and the frozen ones keep their
+    // database connections until Lambda retires them). Only a difference, or a failed function, is sent.
+    let arn = ready.FunctionArn;
+    if (isFailed(ready) || !sameSettings(ready, wantedSettings)) {
+      const updated = await send(() =>
+        deps.lambda.send(new UpdateFunctionConfigurationCommand({ FunctionName: name, ...wantedSettings })),
+      );
+      arn = updated.FunctionArn;
+    }
+    if (arn) {
+      const resource = arn;
+      await send(() => deps.lambda.send(new TagResourceCommand({ Resource: resource, Tags: tags })));
     }
     return waitReady(name);
   };
@@ -293,6 +302,67 @@ export function createAwsFunctionProvider(
       );
     },
   };
+}
+
+const isFailed = (c: FunctionConfiguration) => c.State === 'Failed' || c.LastUpdateStatus === 'Failed';
+
+const sameList = (a: readonly string[] | undefined, b: readonly string[] | undefined) =>
+  JSON.stringify([...(a ?? [])].sort()) === JSON.stringify([...(b ?? [])].sort());
+
+const sameVariables = (a: Record<string, string> | undefined, b: Record<string, string> | undefined) => {
+  const left = Object.entries(a ?? {});
+  return left.length === Object.keys(b ?? {}).length && left.every(([k, v]) => b?.[k] === v);
+};
+
+/**
+ * Whether the function as Lambda reports it already has every setting `wanted` names (what Lambda
+ * adds, such as the VPC id or the application log level, is not compared). An environment Lambda
+ * could not decrypt for us (`Environment.Error`) counts as different.
+ */
+function sameSettings(
+  current: FunctionConfiguration,
+  wanted: Pick<
+    UpdateFunctionConfigurationCommandInput,
+    | 'Role'
+    | 'Handler'
+    | 'Runtime'
+    | 'MemorySize'
+    | 'Timeout'
+    | 'Environment'
+    | 'KMSKeyArn'
+    | 'LoggingConfig'
+    | 'VpcConfig'
+  >,
+): boolean {
+  if (
+    current.Role !== wanted.Role ||
+    current.Handler !== wanted.Handler ||
+    current.Runtime !== wanted.Runtime ||
+    current.MemorySize !== wanted.MemorySize ||
+    current.Timeout !== wanted.Timeout ||
+    (current.KMSKeyArn ?? '') !== (wanted.KMSKeyArn ?? '')
+  )
+    return false;
+  if (current.Environment?.Error) return false;
+  if (!sameVariables(current.Environment?.Variables, wanted.Environment?.Variables)) return false;
+  const logging = wanted.LoggingConfig;
+  if (
+    logging &&
+    (current.LoggingConfig?.LogFormat !== logging.LogFormat ||
+      current.LoggingConfig?.LogGroup !== logging.LogGroup ||
+      current.LoggingConfig?.SystemLogLevel !== logging.SystemLogLevel)
+  )
+    return false;
+  const vpc = wanted.VpcConfig;
+  if (
+    vpc &&
+    !(
+      sameList(current.VpcConfig?.SubnetIds, vpc.SubnetIds) &&
+      sameList(current.VpcConfig?.SecurityGroupIds, vpc.SecurityGroupIds)
+    )
+  )
+    return false;
+  return true;
 }
 
 /** The function's environment: provider extras, then the caller's (contracts: "Rest function environment"). */

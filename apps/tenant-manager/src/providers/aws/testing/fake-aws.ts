@@ -135,8 +135,25 @@ export function fakeLambda(options: { checksUntilActive?: number } = {}) {
   mock.on(GetFunctionConfigurationCommand).callsFake((input) => {
     faults.check('GetFunctionConfiguration');
     const fn = must(input.FunctionName);
+    // biome-ignore lint/suspicious/noExplicitAny: the stored CreateFunction/UpdateFunctionConfiguration input
+    const c = fn.config as Record<string, any>;
     const reply = {
       FunctionName: input.FunctionName,
+      FunctionArn: arn(input.FunctionName),
+      // The configuration as Lambda reports it: defaults filled in, the key only when one is set.
+      Role: c['Role'],
+      Handler: c['Handler'],
+      Runtime: c['Runtime'],
+      MemorySize: c['MemorySize'] ?? 128,
+      Timeout: c['Timeout'] ?? 3,
+      Environment: { Variables: { ...c['Environment']?.Variables } },
+      ...(c['KMSKeyArn'] ? { KMSKeyArn: c['KMSKeyArn'] } : {}),
+      LoggingConfig: c['LoggingConfig']
+        ? { ApplicationLogLevel: 'INFO', ...c['LoggingConfig'] }
+        : { LogFormat: 'Text', LogGroup: `/aws/lambda/${input.FunctionName}` },
+      VpcConfig: c['VpcConfig']
+        ? { ...c['VpcConfig'], VpcId: 'vpc-1', Ipv6AllowedForDualStack: false }
+        : { SubnetIds: [], SecurityGroupIds: [] },
       State: fn.state,
       LastUpdateStatus: fn.lastUpdate,
       StateReason: 'bad subnet',

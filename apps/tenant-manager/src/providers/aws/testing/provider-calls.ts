@@ -50,11 +50,13 @@ export async function recordProviderCalls(config: AwsProviderConfig, ref: string
   const input = { ref, environment: {} };
 
   const fn = await provider.functions.ensureRestFunction(input);
-  // A later artifact, a URL that lost IAM auth and a grant to someone else: the update and repair calls.
+  // A later artifact and memory size, a URL that lost IAM auth and a grant to someone else: the
+  // update and repair calls.
   const artifact = config.restFunction.artifact;
   const moved = 's3Bucket' in artifact ? { ...artifact, codeSha256: 'another-artifact' } : artifact;
+  const memoryMiB = (config.restFunction.memoryMiB ?? 512) + 128;
   const repaired = createAwsProvider(
-    { ...config, restFunction: { ...config.restFunction, artifact: moved } },
+    { ...config, restFunction: { ...config.restFunction, artifact: moved, memoryMiB } },
     { ...deps, applyLogRetentionOnStart: false },
   );
   lambda.urls.get(fn.name)!.AuthType = 'NONE';
