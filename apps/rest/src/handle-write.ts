@@ -32,15 +32,12 @@ export async function write(ctx: RequestContext, relation: Relation): Promise<Re
   let applies: ReadonlySet<PreferenceKey>;
   if (method === 'POST') {
     const body = parsedBody();
-    const rows = Array.isArray(body) ? body : [body];
-    if (!rows.every(isObject)) throw invalidBody();
+    const rows = bodyRows(body);
     const columns = query.columns ?? Object.keys(rows[0] ?? {});
     if (!query.columns && prefer.missing !== 'default') {
       const expected = [...columns].sort().join(',');
       for (const row of rows) {
-        if (Object.keys(row).sort().join(',') !== expected) {
-          throw apiError(400, 'PGRST102', 'All object keys must match');
-        }
+        if (Object.keys(row).sort().join(',') !== expected) throw keysMustMatch();
       }
     }
     // Without a conflict target (no primary key, no on_conflict) PostgREST ignores the resolution.
@@ -51,7 +48,7 @@ export async function write(ctx: RequestContext, relation: Relation): Promise<Re
         : undefined;
     writePlan = planInsert(plan, relation, {
       rows,
-      ...(text !== undefined ? { rowsText: Array.isArray(body) ? text : `[${text}]` } : {}),
+      ...(text !== undefined && rows.length ? { rowsText: rows === body ? text : `[${text}]` } : {}),
       columns,
       missingDefault: prefer.missing === 'default',
       ret,
@@ -64,13 +61,10 @@ export async function write(ctx: RequestContext, relation: Relation): Promise<Re
     // every row of the body whose key passes the filters is upserted, and exactly one must be.
     checkPutRange(query);
     const body = parsedBody();
-    // A JSON value that is no object or list is an empty list (ApiRequest payloadAttributes).
-    const rows = Array.isArray(body) ? body : isObject(body) ? [body] : [];
+    const rows = bodyRows(body);
     const columns = Object.keys(rows[0] ?? {});
     const expected = [...columns].sort().join(',');
-    if (!rows.every((row) => isObject(row) && Object.keys(row).sort().join(',') === expected)) {
-      throw apiError(400, 'PGRST102', 'All object keys must match');
-    }
+    if (!rows.every((row) => Object.keys(row).sort().join(',') === expected)) throw keysMustMatch();
     writePlan = planInsert(plan, relation, {
       rows,
       ...(text !== undefined && rows.length ? { rowsText: rows === body ? text : `[${text}]` } : {}),
@@ -180,6 +174,20 @@ export async function write(ctx: RequestContext, relation: Relation): Promise<Re
       headers: { ...headers, ...rangeHeader(row.n) },
     };
   });
+}
+
+const keysMustMatch = () => apiError(400, 'PGRST102', 'All object keys must match');
+
+/**
+ * An insert's rows as PostgREST 12 reads a JSON body (ApiRequest payloadAttributes): a list must
+ * hold objects only, one object is one row, and anything else is no row at all.
+ */
+function bodyRows(body: unknown): Record<string, unknown>[] {
+  if (Array.isArray(body)) {
+    if (!body.every(isObject)) throw keysMustMatch();
+    return body as Record<string, unknown>[];
+  }
+  return isObject(body) ? [body] : [];
 }
 
 function checkPutRange(query: ParsedQuery) {

@@ -338,6 +338,26 @@ describe('writes', () => {
     expect([one.status, two.status, two.json]).toEqual([201, 201, [{ v: 'd' }, { v: 'd' }]]);
   });
 
+  it('reads a POST body as PostgREST 12 (payloadAttributes): a list of non-objects is refused, a JSON scalar is no row', async () => {
+    // InsertSpec "rejects json array that isn't exclusivily composed of objects".
+    const mixed = await t.call('POST', '/w_items', { body: [{ name: 'mixed' }, 123, 'xxxx'] });
+    expect([mixed.status, mixed.json]).toEqual([
+      400,
+      { code: 'PGRST102', message: 'All object keys must match', details: null, hint: null },
+    ]);
+    const first = await t.call('POST', '/w_items', { body: [123] });
+    expect([first.status, (first.json as { message: string }).message]).toEqual([
+      400,
+      'All object keys must match',
+    ]);
+    // Anything but an object or a list is truncated to an empty list: nothing inserted.
+    for (const body of ['123', '"text"', 'true', 'null']) {
+      const scalar = await t.call('POST', '/w_items', { headers: service, body });
+      expect([body, scalar.status, scalar.json]).toEqual([body, 201, []]);
+    }
+    expect(await rows("name = 'mixed'")).toEqual([]);
+  });
+
   it('PUTs by primary key and validates the filters and payload', async () => {
     const created = await t.call('PUT', '/w_items?id=eq.1000', {
       headers: service,
