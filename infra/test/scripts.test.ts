@@ -208,6 +208,35 @@ describe('images', () => {
   }
 });
 
+describe('apps/tenant-manager/Dockerfile', () => {
+  // The tenant-manager connects to Aurora with sslmode=verify-full through this bundle: an image built
+  // without it starts, fails every database connection and is rolled back by ECS.
+  it('refuses to build without the RDS CA bundle, before the slow install, saying how to get it', async () => {
+    const text = readFileSync(join(repo, 'apps/tenant-manager/Dockerfile'), 'utf8');
+    const build = text.slice(0, text.lastIndexOf('FROM '));
+    const check = /^RUN (test -s certs\/rds-global-bundle\.pem .*)$/m.exec(build);
+    expect(check, 'a RUN step checking certs/rds-global-bundle.pem').not.toBeNull();
+    expect(build.indexOf(check![0])).toBeLessThan(build.indexOf('pnpm install'));
+    const dir = mkdtempSync(join(tmpdir(), 'dockerfile-'));
+    const runCheck = () =>
+      new Promise<Run>((resolve) =>
+        execFile('sh', ['-c', check![1]!], { cwd: dir }, (error, stdout, stderr) =>
+          resolve({ code: error ? Number((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+        ),
+      );
+    try {
+      const missing = await runCheck();
+      expect(missing.code).not.toBe(0);
+      expect(missing.stderr).toContain('bash certs/fetch-rds-ca.sh');
+      mkdirSync(join(dir, 'certs'));
+      writeFileSync(join(dir, 'certs/rds-global-bundle.pem'), '-----BEGIN CERTIFICATE-----\n');
+      expect((await runCheck()).code).toBe(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('provision-worker-and-create-project.sh', () => {
   const ADMIN = 'admin-key-for-tests-0123456789';
   const seen: { method: string; url: string; body: unknown }[] = [];
