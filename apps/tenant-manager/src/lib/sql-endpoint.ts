@@ -131,12 +131,30 @@ export interface QueryOptions {
  * under a statement timeout. Returns the rows of the last statement. SQL errors become 400 with the
  * SQLSTATE as `code`.
  */
-export async function runProjectQuery(
+export function runProjectQuery(
   ctx: Context,
   ref: string,
   query: string,
   options: QueryOptions = {},
 ): Promise<unknown[]> {
+  return withProjectOwner(ctx, ref, 'supaplane-sql-endpoint', async (client) => {
+    if (options.readOnly) await client.query('BEGIN READ ONLY');
+    const parameters = options.parameters ?? (options.readOnly ? [] : undefined);
+    return lastStatementRows(client, query, ctx.settings.sqlStatementTimeoutMs + 2_000, parameters);
+  });
+}
+
+/**
+ * `work` on a session of its own in the project database as its owner role, under the SQL endpoint's
+ * statement timeout; the session ends with it. A project that is not active is 409, a database that
+ * cannot be reached or has no connection left 503, and an SQL error 400 with its SQLSTATE as `code`.
+ */
+export async function withProjectOwner<T>(
+  ctx: Context,
+  ref: string,
+  applicationName: string,
+  work: (client: pg.Client) => Promise<T>,
+): Promise<T> {
   const project = await requireProjectRow(ctx.db, ref);
   if (project.status !== 'ACTIVE_HEALTHY') {
     throw conflict(`project is ${project.status}; the database is not available`, 'project_not_active');
@@ -151,7 +169,7 @@ export async function runProjectQuery(
     projectDatabase(ref),
     {
       statement_timeout: ctx.settings.sqlStatementTimeoutMs,
-      application_name: 'supaplane-sql-endpoint',
+      application_name: applicationName,
       types: sqlEndpointTypes,
     },
   );
@@ -160,7 +178,7 @@ export async function runProjectQuery(
     await client.connect();
   } catch (error) {
     const code = (error as { code?: string }).code;
-    ctx.log.warn({ ref, code }, 'sql endpoint could not connect');
+    ctx.log.warn({ ref, code }, 'project database: could not connect as its owner');
     if (code === '53300') {
       throw new AppError(
         503,
@@ -171,9 +189,7 @@ export async function runProjectQuery(
     throw new AppError(503, 'project database is not reachable', 'database_unreachable');
   }
   try {
-    if (options.readOnly) await client.query('BEGIN READ ONLY');
-    const parameters = options.parameters ?? (options.readOnly ? [] : undefined);
-    return await lastStatementRows(client, query, ctx.settings.sqlStatementTimeoutMs + 2_000, parameters);
+    return await work(client);
   } catch (error) {
     const pgError = error as { code?: string; message?: string };
     if (error instanceof AppError) throw error;

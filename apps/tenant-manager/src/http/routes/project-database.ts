@@ -2,8 +2,11 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { Context } from '../../lib/context.js';
 import { projectDatabaseConnection, setDatabasePassword } from '../../lib/database-access.js';
+import { applyMigration, listMigrations } from '../../lib/database-migrations.js';
 import { parseIncludedSchemas, projectTypescriptTypes } from '../../lib/typescript-types.js';
 import { Body, RefParams, errors } from '../schemas.js';
+
+const Migration = Type.Object({ version: Type.String(), name: Type.Union([Type.String(), Type.Null()]) });
 
 const tags = ['database'];
 
@@ -74,5 +77,37 @@ export const projectDatabaseRoutes: FastifyPluginAsyncTypebox<{ ctx: Context }> 
       await setDatabasePassword(ctx, request.params.ref, request.body.password);
       return { message: 'database password updated' };
     },
+  );
+
+  app.get(
+    '/v1/projects/:ref/database/migrations',
+    {
+      schema: {
+        tags,
+        summary:
+          'Migrations applied, oldest first (supabase_migrations.schema_migrations, as the Supabase CLI keeps it)',
+        params: RefParams,
+        response: { 200: Type.Array(Migration), ...errors },
+      },
+    },
+    (request) => listMigrations(ctx, request.params.ref),
+  );
+
+  app.post(
+    '/v1/projects/:ref/database/migrations',
+    {
+      schema: {
+        tags,
+        summary:
+          "Applies a migration as the project's owner in one transaction (a failing statement keeps nothing; COMMIT inside is refused) and records it",
+        params: RefParams,
+        body: Body({
+          query: Type.String({ maxLength: 10_000_000 }),
+          name: Type.Optional(Type.String({ maxLength: 1_000 })),
+        }),
+        response: { 200: Migration, ...errors },
+      },
+    },
+    (request) => applyMigration(ctx, request.params.ref, request.body),
   );
 };
