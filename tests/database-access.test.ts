@@ -21,8 +21,8 @@ afterAll(async () => {
   if (project) await deleteProject(project.ref);
 });
 
-describe('a direct database connection', () => {
-  localOnly('runs a migration that supabase-js sees at once, RLS included', async () => {
+describe('migrations', () => {
+  localOnly('over a direct connection: supabase-js sees the new table at once, RLS included', async () => {
     const info = await admin('GET', `/v1/projects/${project.ref}/database/connection`);
     expect(info.status, info.text).toBe(200);
     const { uri } = info.json() as { uri: string };
@@ -50,5 +50,19 @@ describe('a direct database connection', () => {
     const anon = await supabaseFor(project.ref, project.publishableKey).from('songs').select('title');
     expect(anon.error).toBeNull();
     expect(anon.data).toEqual([{ title: 'open' }]);
+  });
+
+  it('a migration through the operator API is served at once, and listed', async () => {
+    const applied = await admin('POST', `/v1/projects/${project.ref}/database/migrations`, {
+      name: 'create_albums',
+      query: `create table public.albums (id int primary key, title text not null);
+        insert into public.albums values (1, 'first');`,
+    });
+    expect(applied.status, applied.text).toBe(200);
+    const { data, error } = await supabaseFor(project.ref, project.secretKey).from('albums').select('title');
+    expect(error).toBeNull();
+    expect(data).toEqual([{ title: 'first' }]);
+    const listed = await admin('GET', `/v1/projects/${project.ref}/database/migrations`);
+    expect(listed.json()).toContainEqual(applied.json());
   });
 });
