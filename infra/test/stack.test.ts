@@ -836,6 +836,25 @@ describe.each(['test', 'production'] as const)('SupabaseStack with config.%s.jso
     s.template.resourceCountIs('AWS::WAFv2::WebACLAssociation', 1);
   });
 
+  it("lets ordinary PostgREST requests past the common rule set's size limits", () => {
+    // Its SizeRestrictions block query strings over 2 KB and bodies over 8 KB: a supabase-js
+    // .in('id', ids) with ~60 UUIDs, a long select with embeds, or a bulk insert would be refused.
+    const [, acl] = resourcesOf(s.template, 'AWS::WAFv2::WebACL')[0]!;
+    type Override = { Name: string; ActionToUse: unknown };
+    type Rule = {
+      Name: string;
+      Statement: { ManagedRuleGroupStatement: { RuleActionOverrides: Override[] } };
+    };
+    const common = (acl.Properties!['Rules'] as Rule[]).find(
+      (r) => r.Name === 'AWSManagedRulesCommonRuleSet',
+    )!;
+    const overrides = common.Statement.ManagedRuleGroupStatement.RuleActionOverrides;
+    expect(Object.fromEntries(overrides.map((o) => [o.Name, o.ActionToUse]))).toMatchObject({
+      SizeRestrictions_BODY: { Count: {} },
+      SizeRestrictions_QUERYSTRING: { Count: {} },
+    });
+  });
+
   it('sends alarms to an SNS topic with the configured e-mail subscription', () => {
     const alarms = resourcesOf(s.template, 'AWS::CloudWatch::Alarm');
     expect(alarms.length).toBeGreaterThanOrEqual(10);

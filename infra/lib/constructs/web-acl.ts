@@ -52,9 +52,18 @@ export class WebAcl extends Construct {
             managedRuleGroupStatement: {
               vendorName: 'AWS',
               name,
-              // PostgREST bodies (bulk inserts) legitimately exceed the 8 KB body inspection limit.
+              // PostgREST requests legitimately exceed the rule set's size limits: bodies over 8 KB
+              // (bulk inserts) and query strings over 2 KB (an in.(…) filter of ~60 UUIDs, long selects
+              // with embeds). The gateway and the function have their own body limit.
               ...(name === 'AWSManagedRulesCommonRuleSet'
-                ? { ruleActionOverrides: [{ name: 'SizeRestrictions_BODY', actionToUse: { count: {} } }] }
+                ? {
+                    ruleActionOverrides: ['SizeRestrictions_BODY', 'SizeRestrictions_QUERYSTRING'].map(
+                      (rule) => ({
+                        name: rule,
+                        actionToUse: { count: {} },
+                      }),
+                    ),
+                  }
                 : {}),
             },
           },
