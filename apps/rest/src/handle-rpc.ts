@@ -155,6 +155,16 @@ function callArguments(
   const text = format === 'json' && ctx.request.body?.length ? ctx.request.body.toString() : undefined;
   let body = ctx.request.body?.length ? parseBody(text ?? ctx.request.body, format) : {};
   if (format === 'csv' && Array.isArray(body) && body.length === 1) body = body[0];
+  // As PostgREST 12 (ApiRequest payloadAttributes): a list must hold objects of the same keys, and
+  // its first gives the arguments (json_to_recordset … LIMIT 1).
+  if (Array.isArray(body) && (format === 'json' || format === 'csv')) {
+    const keys = (row: unknown) => (isObject(row) ? Object.keys(row).sort().join(',') : undefined);
+    const first = keys(body[0]);
+    if (body.some((row) => keys(row) === undefined || keys(row) !== first)) {
+      throw apiError(400, 'PGRST102', 'All object keys must match');
+    }
+    return { args: (body[0] as Record<string, unknown> | undefined) ?? {}, body, text };
+  }
   return isObject(body) ? { args: body, body, text } : { body, text };
 }
 

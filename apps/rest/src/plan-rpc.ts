@@ -210,8 +210,10 @@ export function routineCall(
     if (arg.type === 'json' && bodyText !== undefined && !arg.variadic) {
       body ??= ctx.params.add(bodyText);
       const name = ident(arg.name);
+      // A list body's first object gives the arguments (json_to_recordset … LIMIT 1, as PostgREST).
+      const list = bodyText.trimStart().startsWith('[');
       parts.push(
-        `${name} := (SELECT pgrst_body.${name} FROM json_to_record(${body}::json) AS pgrst_body(${name} json))`,
+        `${name} := (SELECT pgrst_body.${name} FROM ${list ? 'json_to_recordset' : 'json_to_record'}(${body}::json) AS pgrst_body(${name} json)${list ? ' LIMIT 1' : ''})`,
       );
       continue;
     }

@@ -53,7 +53,7 @@ describe('rpc', () => {
 
   it('passes a named json argument as the text sent, as PostgREST (json_to_record over the body)', async () => {
     await ownerQuery(`
-      CREATE FUNCTION rpc_json_as_is(doc json, n int DEFAULT 0) RETURNS json LANGUAGE sql IMMUTABLE
+      CREATE OR REPLACE FUNCTION rpc_json_as_is(doc json, n int DEFAULT 0) RETURNS json LANGUAGE sql IMMUTABLE
         AS $$ SELECT doc $$;`);
     // Key order, a repeated key, spacing and a number's digits are the json type's own text.
     const doc = '{"z": 1,  "2": 2.50, "z": [1e2, {"b":1,"a":2}]}';
@@ -62,6 +62,35 @@ describe('rpc', () => {
     // A repeated argument key is read as Postgres reads it (the last one).
     const twice = await t.call('POST', '/rpc/rpc_json_as_is', { body: '{"doc": [1], "doc": [2.0]}' });
     expect(twice.body.toString()).toBe('[2.0]');
+  });
+
+  it('reads a list body as PostgREST 12: the first object gives the arguments, and the objects must share their keys', async () => {
+    // RpcSpec "only takes the first object in case of array of objects payload".
+    const first = await t.call('POST', '/rpc/add', {
+      body: [
+        { a: 1, b: 2 },
+        { a: 4, b: 6 },
+      ],
+    });
+    expect([first.status, first.json]).toEqual([200, 3]);
+    await ownerQuery(`
+      CREATE OR REPLACE FUNCTION rpc_json_as_is(doc json, n int DEFAULT 0) RETURNS json LANGUAGE sql IMMUTABLE
+        AS $$ SELECT doc $$;`);
+    const doc = '{"z": 1, "z": 2}';
+    const named = await t.call('POST', '/rpc/rpc_json_as_is', { body: `[{"doc": ${doc}}, {"doc": null}]` });
+    expect([named.status, named.body.toString()]).toEqual([200, doc]);
+    // ApiRequest payloadAttributes: objects of other keys, or no objects, are refused before any call.
+    for (const body of ['[{"a": 1, "b": 2}, {"a": 4}]', '[1, 2]']) {
+      const refused = await t.call('POST', '/rpc/echo', { body });
+      expect([body, refused.status, refused.json]).toEqual([
+        body,
+        400,
+        { code: 'PGRST102', message: 'All object keys must match', details: null, hint: null },
+      ]);
+    }
+    // A function of one unnamed json parameter still gets the whole list.
+    const whole = await t.call('POST', '/rpc/echo', { body: '[{"x": 1}, {"x": 2}]' });
+    expect([whole.status, whole.body.toString()]).toEqual([200, '[{"x": 1}, {"x": 2}]']);
   });
 
   it('answers a scalar NULL as JSON null, and as an empty body under a raw media type', async () => {
