@@ -341,9 +341,38 @@ export async function endProjectSessions(admin: Queryable, ref: string, startedB
   );
 }
 
-/** Drops the project database (terminating its sessions) and both login roles. */
-export async function dropProjectDatabase(admin: pg.Pool, ref: string): Promise<void> {
+/**
+ * Drops the project database (terminating its sessions) and both login roles. What other databases
+ * hold for those roles goes first: another project's owner may grant them privileges or default
+ * privileges in its own database (role names are visible to every login), which Postgres records
+ * against the roles and which would otherwise refuse their DROP ROLE, leaving this delete stuck for
+ * good. `DROP OWNED BY` in each such database revokes them (the roles can own nothing there: they
+ * cannot connect to it, and no one can give them ownership who is not one of them).
+ */
+export async function dropProjectDatabase(
+  admin: pg.Pool,
+  conn: ClusterConnection,
+  ref: string,
+): Promise<void> {
   await admin.query(`DROP DATABASE IF EXISTS ${ident(projectDatabase(ref))} WITH (FORCE)`);
-  await admin.query(`DROP ROLE IF EXISTS ${ident(ownerRole(ref))}`);
-  await admin.query(`DROP ROLE IF EXISTS ${ident(authenticatorRole(ref))}`);
+  const roles = [ownerRole(ref), authenticatorRole(ref)];
+  const { rows } = await admin.query<{ datname: string }>(
+    // dbid 0: a shared object (a database's own ACL), whose grants DROP OWNED revokes from anywhere.
+    `SELECT DISTINCT coalesce(d.datname, current_database()) AS datname
+     FROM pg_shdepend s LEFT JOIN pg_database d ON d.oid = s.dbid
+     WHERE s.refclassid = 'pg_authid'::regclass
+       AND s.refobjid IN (SELECT oid FROM pg_roles WHERE rolname = ANY ($1::text[]))`,
+    [roles],
+  );
+  const existing = (
+    await admin.query<{ rolname: string }>('SELECT rolname FROM pg_roles WHERE rolname = ANY ($1::text[])', [
+      roles,
+    ])
+  ).rows.map((r) => ident(r.rolname));
+  for (const { datname } of rows) {
+    await withClient(connectTo(conn, datname), (client) =>
+      client.query(`DROP OWNED BY ${existing.join(', ')}`),
+    );
+  }
+  for (const role of roles) await admin.query(`DROP ROLE IF EXISTS ${ident(role)}`);
 }

@@ -37,7 +37,7 @@ export async function teardownProject(ctx: Context, db: pg.ClientBase, row: Proj
   await ctx.provider.functions.deleteRestFunction(row.ref);
   if (row.cluster_id) {
     const cluster = await ctx.clusters.get(row.cluster_id);
-    await dropProjectDatabase(cluster.admin, row.ref);
+    await dropProjectDatabase(cluster.admin, cluster.conn, row.ref);
   }
   await db.query('DELETE FROM tm.api_keys WHERE project_id = $1', [row.id]);
   await db.query('DELETE FROM tm.project_secrets WHERE project_id = $1', [row.id]);
