@@ -61,10 +61,8 @@ export async function write(ctx: RequestContext, relation: Relation): Promise<Re
     // every row of the body whose key passes the filters is upserted, and exactly one must be.
     checkPutRange(query);
     const body = parsedBody();
-    const rows = bodyRows(body);
+    const rows = bodyRows(body, true);
     const columns = Object.keys(rows[0] ?? {});
-    const expected = [...columns].sort().join(',');
-    if (!rows.every((row) => Object.keys(row).sort().join(',') === expected)) throw keysMustMatch();
     writePlan = planInsert(plan, relation, {
       rows,
       ...(text !== undefined && rows.length ? { rowsText: rows === body ? text : `[${text}]` } : {}),
@@ -79,7 +77,12 @@ export async function write(ctx: RequestContext, relation: Relation): Promise<Re
     applies = APPLIED_BY.put;
   } else if (method === 'PATCH') {
     const parsed = parsedBody();
-    const body = firstRow(parsed, {});
+    let body: unknown;
+    if (query.columns) body = firstRow(parsed, {});
+    else {
+      // As a POST's (payloadAttributes): objects of one set of keys; a scalar is no change at all.
+      body = bodyRows(parsed, true)[0] ?? {};
+    }
     if (!isObject(body)) throw invalidBody();
     const columns = query.columns ?? Object.keys(body);
     if (!columns.length) {
@@ -179,15 +182,16 @@ export async function write(ctx: RequestContext, relation: Relation): Promise<Re
 const keysMustMatch = () => apiError(400, 'PGRST102', 'All object keys must match');
 
 /**
- * An insert's rows as PostgREST 12 reads a JSON body (ApiRequest payloadAttributes): a list must
- * hold objects only, one object is one row, and anything else is no row at all.
+ * A write's rows as PostgREST 12 reads a JSON body (ApiRequest payloadAttributes): a list must
+ * hold objects only (of the same keys, when `uniform`), one object is one row, and anything else
+ * is no row at all.
  */
-function bodyRows(body: unknown): Record<string, unknown>[] {
-  if (Array.isArray(body)) {
-    if (!body.every(isObject)) throw keysMustMatch();
-    return body as Record<string, unknown>[];
-  }
-  return isObject(body) ? [body] : [];
+function bodyRows(body: unknown, uniform = false): Record<string, unknown>[] {
+  if (!Array.isArray(body)) return isObject(body) ? [body] : [];
+  const keys = (row: unknown) => (isObject(row) ? Object.keys(row).sort().join(',') : undefined);
+  const first = keys(body[0]);
+  if (body.some((row) => keys(row) === undefined || (uniform && keys(row) !== first))) throw keysMustMatch();
+  return body as Record<string, unknown>[];
 }
 
 function checkPutRange(query: ParsedQuery) {

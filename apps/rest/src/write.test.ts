@@ -356,6 +356,18 @@ describe('writes', () => {
       expect([body, scalar.status, scalar.json]).toEqual([body, 201, []]);
     }
     expect(await rows("name = 'mixed'")).toEqual([]);
+    // PATCH reads its body the same way (without columns=): a scalar changes nothing.
+    const before = await rows();
+    const patchMixed = await t.call('PATCH', '/w_items?id=gt.0', { body: [{ qty: 5 }, { note: 'x' }] });
+    expect([patchMixed.status, (patchMixed.json as { message: string }).message]).toEqual([
+      400,
+      'All object keys must match',
+    ]);
+    const patchList = await t.call('PATCH', '/w_items?id=gt.0', { body: [1] });
+    expect((patchList.json as { message: string }).message).toBe('All object keys must match');
+    const patchScalar = await t.call('PATCH', '/w_items?id=gt.0', { body: '123' });
+    expect([patchScalar.status, patchScalar.body.toString()]).toEqual([204, '']);
+    expect(await rows()).toEqual(before);
   });
 
   it('PUTs by primary key and validates the filters and payload', async () => {
