@@ -1,11 +1,27 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
+import { projectAdvisors } from '../../lib/advisors.js';
 import type { Context } from '../../lib/context.js';
 import { projectDatabaseConnection, setDatabasePassword } from '../../lib/database-access.js';
 import { applyMigration, listMigrations } from '../../lib/database-migrations.js';
 import { parseIncludedSchemas, projectTypescriptTypes } from '../../lib/typescript-types.js';
 import { Body, RefParams, errors } from '../schemas.js';
 
+const Lint = Type.Object({
+  name: Type.String(),
+  title: Type.String(),
+  level: Type.Union([Type.Literal('ERROR'), Type.Literal('WARN'), Type.Literal('INFO')]),
+  facing: Type.Literal('EXTERNAL'),
+  categories: Type.Array(Type.Union([Type.Literal('SECURITY'), Type.Literal('PERFORMANCE')])),
+  description: Type.String(),
+  detail: Type.String(),
+  remediation: Type.String(),
+  metadata: Type.Object(
+    {},
+    { additionalProperties: true, description: 'schema, name, type; fkey_name, fkey_columns, indexes' },
+  ),
+  cache_key: Type.String(),
+});
 const Migration = Type.Object({ version: Type.String(), name: Type.Union([Type.String(), Type.Null()]) });
 
 const tags = ['database'];
@@ -109,5 +125,25 @@ export const projectDatabaseRoutes: FastifyPluginAsyncTypebox<{ ctx: Context }> 
       },
     },
     (request) => applyMigration(ctx, request.params.ref, request.body),
+  );
+
+  app.get(
+    '/v1/projects/:ref/advisors/:kind',
+    {
+      schema: {
+        tags,
+        summary:
+          "Checks of the project's exposed schemas, as Supabase's advisors: security (tables open to the publishable key without RLS, policies that do not apply, definer views, mutable search paths) or performance (unindexed foreign keys, no primary key, duplicate indexes)",
+        params: Type.Object({
+          ref: RefParams.properties.ref,
+          kind: Type.Union([Type.Literal('security'), Type.Literal('performance')]),
+        }),
+        response: {
+          200: Type.Object({ lints: Type.Array(Lint) }),
+          ...errors,
+        },
+      },
+    },
+    (request) => projectAdvisors(ctx, request.params.ref, request.params.kind),
   );
 };
