@@ -77,7 +77,10 @@ export async function rpc(ctx: RequestContext, name: string): Promise<RestRespon
     ...(routine.isolation ? { isolation: routine.isolation } : {}),
   };
   return rpcTransaction(ctx, tx, !readMethod && readOnly, async (results, more) => {
-    if (rpcPlan.shape === 'void') return { status: 204, headers: {}, body: '' };
+    // The call's one row gives a void result its range, counted as one (Response.hs DbCallResult).
+    if (rpcPlan.shape === 'void') {
+      return { status: 204, headers: { 'content-range': `0-0/${prefer.count ? 1 : '*'}` }, body: '' };
+    }
     const row = resultRow(results[results.length - 1]!);
     const total = await countFor(ctx, more, rpcPlan, results[0], row);
     if (maxAffected !== undefined && row.n > maxAffected) {

@@ -327,6 +327,19 @@ describe('rpc', () => {
     expect(del.status).toBe(204);
   });
 
+  it('answers a void function 204 with the Content-Range of its one row, as PostgREST 12', async () => {
+    // Response.hs DbCallResult: a void result is 204 with the range header of the call's one row.
+    await ownerQuery(`CREATE FUNCTION rpc_nothing() RETURNS void LANGUAGE sql STABLE AS $$ SELECT 1 $$;`);
+    const plain = await t.call('POST', '/rpc/rpc_nothing');
+    expect([plain.status, plain.headers['content-range'], plain.headers['content-type']]).toEqual([
+      204,
+      '0-0/*',
+      undefined,
+    ]);
+    const counted = await t.call('GET', '/rpc/rpc_nothing', { headers: { prefer: 'count=exact' } });
+    expect([counted.status, counted.headers['content-range']]).toEqual([204, '0-0/1']);
+  });
+
   it('runs volatile functions only by POST; GET is read-only (405)', async () => {
     await ownerQuery(`CREATE TABLE rpc_counters (id int PRIMARY KEY, n int NOT NULL);
       INSERT INTO rpc_counters VALUES (1, 0);
