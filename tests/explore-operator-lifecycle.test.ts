@@ -222,11 +222,17 @@ async function figures() {
             count(*) FILTER (WHERE datname = 'supaplane')::int AS management
      FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()`,
   );
+  const objects = await stores.cluster.query<{ databases: number; roles: number }>(
+    `SELECT (SELECT count(*) FROM pg_database)::int AS databases, (SELECT count(*) FROM pg_roles)::int AS roles`,
+  );
   const metrics = (await http(`${local!.internalUrl}/metrics`)).text;
   const metric = (name: string) =>
     Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(metrics)?.[1] ?? Number.NaN);
   const [redisKeys] = await redis('DBSIZE');
   return {
+    // Spare databases included: refilled to the same number after each claim.
+    databases: objects.rows[0]!.databases,
+    roles: objects.rows[0]!.roles,
     clusterConnections: connections.rows[0]!.cluster,
     // Ours (the suite's own client) included: constant.
     managementConnections: connections.rows[0]!.management,
@@ -354,6 +360,8 @@ localOnly('what an operator leaves behind (local target only)', () => {
     // keeps one 30 s) close on their own: figures are judged once they have had the time to. A leak of
     // one per project is 20 and never goes; what pools and idle timers move is a few.
     const growth = (now: Awaited<ReturnType<typeof figures>>) => ({
+      databases: now.databases - before.databases,
+      roles: now.roles - before.roles,
       clusterConnections: now.clusterConnections - before.clusterConnections,
       managementConnections: now.managementConnections - before.managementConnections,
       redisKeys: now.redisKeys - before.redisKeys,
@@ -361,6 +369,8 @@ localOnly('what an operator leaves behind (local target only)', () => {
       activeHandles: now.activeHandles - before.activeHandles,
     });
     const tolerance = {
+      databases: 2, // a spare database being refilled when the baseline was read
+      roles: 0,
       clusterConnections: 5,
       managementConnections: 5,
       redisKeys: 5,
