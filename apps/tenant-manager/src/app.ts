@@ -175,9 +175,11 @@ function baseServer(logger: PinoLogger, bodyLimit: number) {
     loggerInstance: logger as FastifyBaseLogger,
     bodyLimit,
     schemaErrorFormatter: validationMessage,
-    connectionTimeout: 60_000,
+    // Longer than the ALB's 60 s idle timeout (infra ALB_IDLE_TIMEOUT_SECONDS): a server that closes an
+    // idle connection first races the ALB reusing it, which answers the operator 502.
+    connectionTimeout: 70_000,
     requestTimeout: 60_000,
-    keepAliveTimeout: 5_000,
+    keepAliveTimeout: 65_000,
     return503OnClosing: true,
     // `/v1/projects/` is `/v1/projects`, as Supabase's API (Express) routes it.
     routerOptions: { ignoreTrailingSlash: true },

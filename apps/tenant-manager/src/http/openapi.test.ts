@@ -149,6 +149,14 @@ describe('creates', () => {
   });
 });
 
+describe('the public server', () => {
+  it('keeps idle connections longer than the ALB in front of it (60 s), so the ALB closes them first', () => {
+    // Closed by the server first, a connection the ALB reuses at that moment answers the operator 502.
+    expect(h.tm.publicApp.server.keepAliveTimeout).toBeGreaterThan(60_000);
+    expect(h.tm.publicApp.server.timeout).toBeGreaterThan(h.tm.publicApp.server.keepAliveTimeout);
+  });
+});
+
 describe('the README', () => {
   it('lists exactly the operator routes in its route table', () => {
     const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
