@@ -26,7 +26,6 @@ const FORMATS: Readonly<Record<string, BodyFormat>> = {
   'application/x-www-form-urlencoded': 'form',
   'text/plain': 'text',
   'text/xml': 'xml',
-  'application/xml': 'xml',
   'application/octet-stream': 'binary',
 };
 

@@ -134,7 +134,7 @@ export function negotiate(accept: string | undefined, raw = false): Negotiated {
     if (type === 'text/csv') return plain('csv');
     if (type === 'application/geo+json') return plain('geojson');
     if (raw && type === 'text/plain') return plain('text');
-    if (raw && (type === 'text/xml' || type === 'application/xml')) return plain('xml');
+    if (raw && type === 'text/xml') return plain('xml');
     if (raw && type === 'application/octet-stream') return plain('binary');
   }
   throw notAcceptable(accept);

@@ -238,6 +238,28 @@ describe('rpc', () => {
     expect(xml.status).toBe(200);
     expect(xml.headers['content-type']).toBe('text/xml; charset=utf-8');
     expect(xml.body).toBe('<got>library</got>');
+    // PostgREST 12 knows text/xml only (MediaType.hs decodeMediaType): application/xml is another type.
+    const appXmlBody = await t.call('POST', '/rpc/root_name', {
+      headers: { 'content-type': 'application/xml' },
+      body: '<library/>',
+    });
+    expect([appXmlBody.status, appXmlBody.json]).toEqual([
+      400,
+      {
+        code: 'PGRST102',
+        message: 'Content-Type not acceptable: application/xml',
+        details: null,
+        hint: null,
+      },
+    ]);
+    const appXmlResult = await t.call('POST', '/rpc/root_name', {
+      headers: { 'content-type': 'text/xml', accept: 'application/xml' },
+      body: '<library/>',
+    });
+    expect([appXmlResult.status, (appXmlResult.json as { message: string }).message]).toEqual([
+      406,
+      'None of these media types are available: application/xml',
+    ]);
   });
 
   it('refuses request and response media types it cannot serve', async () => {
