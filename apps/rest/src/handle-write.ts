@@ -4,7 +4,7 @@ import { type Condition, type ParsedQuery, parseQuery } from './query-parser.js'
 import { parseJsonExact } from './json-number.js';
 import { bodyFormat, invalidBody, parseBody } from './request-body.js';
 import { planContext, type RequestContext, type RestResponse } from './request-context.js';
-import { APPLIED_BY, type PreferenceKey } from './request-headers.js';
+import { APPLIED_BY, appliedPreferences, type PreferenceKey } from './request-headers.js';
 import { JSON_TYPE, maxAffectedExceeded, renderRows, resultRow, singularError } from './response.js';
 import type { Relation } from './schema-cache.js';
 import { transaction } from './transaction.js';
@@ -86,9 +86,18 @@ export async function write(ctx: RequestContext, relation: Relation): Promise<Re
     if (!isObject(body)) throw invalidBody();
     const columns = query.columns ?? Object.keys(body);
     if (!columns.length) {
+      // Nothing to set: PostgREST answers as for an update of no row (its 'SELECT … WHERE false').
+      if (ctx.media === 'object') throw singularError(0);
+      const counted = prefer.count === 'exact' || prefer.count === 'estimated';
+      const applied = appliedPreferences(prefer, APPLIED_BY.update);
       return {
         status: ret === 'minimal' ? 204 : 200,
-        headers: { 'content-range': '*/*', ...(ret === 'minimal' ? {} : { 'content-type': JSON_TYPE }) },
+        headers: {
+          'content-range': `*/${counted ? 0 : '*'}`,
+          ...(ret === 'minimal' ? {} : { 'content-type': JSON_TYPE }),
+          ...(ret !== 'minimal' && ctx.contentProfile ? { 'content-profile': ctx.contentProfile } : {}),
+          ...(applied ? { 'preference-applied': applied } : {}),
+        },
         body: ret === 'minimal' ? '' : '[]',
       };
     }

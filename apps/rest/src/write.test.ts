@@ -307,6 +307,20 @@ describe('writes', () => {
     const limited = await t.call('PATCH', '/w_items?order=id&limit=1', { body: { qty: 1 } });
     expect(limited.status).toBe(204);
     expect((await t.call('PATCH', '/w_items', { body: {} })).status).toBe(204);
+    // It still answers like a PATCH of no row (Response.hs MutationUpdate): its count, its
+    // Preference-Applied, and PGRST116 when one object was asked for.
+    const counted = await t.call('PATCH', '/w_items?id=eq.1', {
+      headers: { prefer: 'count=exact' },
+      body: {},
+    });
+    expect([counted.status, counted.headers['content-range'], counted.headers['preference-applied']]).toEqual(
+      [204, '*/0', 'count=exact'],
+    );
+    const single = await t.call('PATCH', '/w_items?id=eq.1', {
+      headers: { prefer: 'return=representation', accept: 'application/vnd.pgrst.object+json' },
+      body: {},
+    });
+    expect([single.status, (single.json as { code: string }).code]).toEqual([406, 'PGRST116']);
   });
 
   it('answers an empty list of rows as PostgREST: nothing inserted, 201 (200 for a merging upsert)', async () => {
