@@ -54,7 +54,8 @@ export async function rpc(ctx: RequestContext, name: string): Promise<RestRespon
     throw notAcceptable(ctx.headers.accept);
   }
   const plan = planContext(ctx, query);
-  const call = routineCall(plan, routine, args, body, singleParam, text);
+  // By GET the single parameter gets the query's arguments as one object (PostgREST jsonRpcParams).
+  const call = routineCall(plan, routine, args, readMethod && singleParam ? args : body, singleParam, text);
   const range = pageRange(ctx, query);
   const rpcPlan = planRpc(plan, routine, call, range, prefer.count, rawMedia !== undefined);
   const readOnly = readMethod || routine.volatility !== 'volatile';

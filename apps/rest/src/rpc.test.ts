@@ -184,6 +184,11 @@ describe('rpc', () => {
     });
     expect(r.status).toBe(200);
     expect(r.json).toEqual(['Kindred']);
+    // By GET the query's arguments are that object, as strings (RpcSpec "works with GET").
+    const get = await t.call('GET', '/rpc/echo?p1=1&p2=text', {
+      headers: { prefer: 'params=single-object' },
+    });
+    expect([get.status, get.json]).toEqual([200, { p1: '1', p2: 'text' }]);
     const head = await t.call('HEAD', '/rpc/author_stats');
     expect(head.status).toBe(200);
     expect(head.body).toBe('');
