@@ -1,7 +1,5 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -34,25 +32,6 @@ interface Stores {
   emulatorUrl: string;
 }
 let stores: Stores;
-
-/**
- * The Redis the local stack started: its port, from the redis-server it recorded in its data dir (the
- * local target does not hand the suites its Redis URL).
- */
-async function redisPortOf(cluster: pg.Client): Promise<number | null> {
-  const { rows } = await cluster.query<{ dir: string }>('SELECT current_setting($1) AS dir', [
-    'data_directory',
-  ]);
-  const pidFile = join(dirname(rows[0]!.dir), 'redis-server.pid');
-  const recorded = await readFile(pidFile, 'utf8').catch(() => null);
-  if (recorded === null) return null;
-  const [pid] = recorded.trim().split(' ');
-  // redis-server sets its title to `redis-server 127.0.0.1:<port>`.
-  const title = (await readFile(`/proc/${pid}/cmdline`, 'utf8')).replaceAll('\0', ' ');
-  const port = Number(/:(\d+)/.exec(title)?.[1]);
-  if (!port) throw new Error(`no port in the local stack's redis-server title: ${title}`);
-  return port;
-}
 
 async function redis(...args: string[]): Promise<string[]> {
   if (stores.redisPort === null) return [];
@@ -257,7 +236,13 @@ localOnly('what an operator leaves behind (local target only)', () => {
       ])
     ).rows;
     const emulatorUrl = `http://127.0.0.1:${new URL(demo!.rest_url).port}`;
-    stores = { cluster, management, redisPort: await redisPortOf(cluster), emulatorUrl };
+    const redisUrl = local!.redisUrl;
+    stores = {
+      cluster,
+      management,
+      redisPort: redisUrl ? Number(new URL(redisUrl).port) : null,
+      emulatorUrl,
+    };
   });
 
   afterAll(async () => {

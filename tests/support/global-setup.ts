@@ -46,6 +46,7 @@ export default async function setup(project: TestProject) {
       internalUrl: stack.internalUrl,
       internalToken: stack.internalToken,
       demoProject: stack.demoProject,
+      redisUrl: stack.redisUrl,
     },
   });
   return async () => {

@@ -12,6 +12,8 @@ export interface PlatformTarget {
     readonly internalUrl: string;
     /** The shared service token of the internal API. */
     readonly internalToken: string;
+    /** The Redis the gateways and the tenant-manager share; null when the stack runs without one. */
+    readonly redisUrl: string | null;
     /** The `demo` project the start-up created and printed. */
     readonly demoProject: {
       readonly ref: string;
