@@ -247,7 +247,7 @@ const SIMPLE = ['neq', 'cs', 'cd', 'ov', 'sl', 'sr', 'nxr', 'nxl', 'adj'];
 const QUANTIFIABLE = ['eq', 'gte', 'gt', 'lte', 'lt', 'like', 'ilike', 'match', 'imatch'];
 const FTS = ['fts', 'plfts', 'phfts', 'wfts'];
 
-function operation(negate: boolean): Parser<OpExpr> {
+function operation(negate: boolean, sval: Parser<string>): Parser<OpExpr> {
   const inList = then(
     attempt(then(string('in'), delimiter)),
     map(listVal, (list): OpExpr => ({ kind: 'in', negate, op: 'in', list })),
@@ -258,14 +258,14 @@ function operation(negate: boolean): Parser<OpExpr> {
   );
   const isDistinct = then(
     attempt(then(string('isdistinct'), delimiter)),
-    map(singleVal, (value): OpExpr => ({ kind: 'op', negate, op: 'isdistinct', value })),
+    map(sval, (value): OpExpr => ({ kind: 'op', negate, op: 'isdistinct', value })),
   );
   const fts = bind(alt(...FTS.map((w) => attempt(string(w)))), (op) =>
     bind(optionMaybe(attempt(between(char('('), char(')'), identifier))), (language) =>
       then(
         delimiter,
         map(
-          singleVal,
+          sval,
           (value): OpExpr => ({
             kind: 'op',
             negate,
@@ -280,7 +280,7 @@ function operation(negate: boolean): Parser<OpExpr> {
   const simple = bind(words(SIMPLE, 'unknown single value operator'), (op) =>
     then(
       delimiter,
-      map(singleVal, (value): OpExpr => ({ kind: 'op', negate, op, value })),
+      map(sval, (value): OpExpr => ({ kind: 'op', negate, op, value })),
     ),
   );
   const quantified = bind(words(QUANTIFIABLE, 'unknown single value operator'), (op) =>
@@ -301,7 +301,7 @@ function operation(negate: boolean): Parser<OpExpr> {
         then(
           delimiter,
           map(
-            singleVal,
+            sval,
             (value): OpExpr => ({ kind: 'op', negate, op, value, ...(quantifier ? { quantifier } : {}) }),
           ),
         ),
@@ -313,7 +313,66 @@ function operation(negate: boolean): Parser<OpExpr> {
   );
 }
 
-const opExpr: Parser<OpExpr> = bind(
+/** `pOpExpr pSVal`: `not.` or not, then the operation, its value read by `sval` (pSVal). */
+function opExprWith(sval: Parser<string>): Parser<OpExpr> {
+  const operations = [operation(false, sval), operation(true, sval)] as const;
+  const not = alt(
+    attempt(
+      then(
+        string('not'),
+        map(delimiter, () => true),
+      ),
+    ),
+    pure(false),
+  );
+  return bind(not, (negate) => operations[negate ? 1 : 0]);
+}
+
+const opExpr = opExprWith(singleVal);
+
+// ---------------------------------------------------------------- logic trees (pLogicTree)
+
+const lookAhead =
+  <T>(p: Parser<T>): Parser<T> =>
+  (input, pos) => {
+    const r = p(input, pos);
+    return r.ok ? { ok: true, value: r.value, pos, consumed: false, err: unknown(pos) } : r;
+  };
+const eof = label(notFollowedBy(anyChar), 'end of input');
+const option = <T>(fallback: T, p: Parser<T>): Parser<T> => alt(p, pure(fallback));
+const join = (p: Parser<string[]>) => map(p, (cs) => cs.join(''));
+
+const dash = map(attempt(then(char('-'), notFollowedBy(char('>')))), () => '-');
+const sepByDash = (p: Parser<string>) => map(sepBy1(p, dash), (parts) => parts.join('-'));
+const fieldName = label(alt(quotedValue, sepByDash(identifier)), 'field name (* or [a..z0..9_$])');
+const jsonKeyName = label(
+  alt(quotedValue, sepByDash(map(many1(noneOf('(-:.,>)')), (cs) => cs.join('').trim()))),
+  'any non reserved character different from: .,>()',
+);
+const jsonEnd = alt(
+  ...['->', '::', '.', ','].map((s) => attempt(map(lookAhead(string(s)), () => undefined))),
+  attempt(eof),
+);
+const jsonIndex = bind(option('+', char('-')), (sign) =>
+  before(
+    map(many1(digit), (ds) => sign + ds.join('')),
+    jsonEnd,
+  ),
+);
+const jsonOperation = then(
+  alt(attempt(string('->>')), attempt(string('->'))),
+  alt<string>(attempt(jsonIndex), attempt(jsonKeyName)),
+);
+const field = lexeme(then(fieldName, option<string[]>([], many(jsonOperation))));
+
+const pgArray = then(string('{'), then(many(noneOf('{}')), string('}')));
+const logicSingleVal = alt(
+  attempt(before(quotedValue, notFollowedBy(noneOf(',)')))),
+  attempt(pgArray),
+  join(many(noneOf(',)'))),
+);
+const logicFilter = then(before(field, delimiter), opExprWith(logicSingleVal));
+const negation = label(
   alt(
     attempt(
       then(
@@ -323,8 +382,27 @@ const opExpr: Parser<OpExpr> = bind(
     ),
     pure(false),
   ),
-  operation,
+  'negation operator (not)',
 );
+const logicOp = label(alt(attempt(string('and')), string('or')), 'logic operator (and, or)');
+
+const logicTree: Parser<unknown> = (input, pos) =>
+  alt<unknown>(
+    attempt(logicFilter),
+    then(
+      negation,
+      then(logicOp, then(lexeme(char('(')), before(sepBy1(logicTree, lexeme(char(','))), lexeme(char(')'))))),
+    ),
+  )(input, pos);
+
+/**
+ * Where PostgREST 12's pLogicTree fails on `op` (`or`, `not.and`…) followed by the parameter's
+ * value, as it parses them together; undefined when it reads them (what follows is not read).
+ */
+export function logicTreeFailure(text: string): ParseFailure | undefined {
+  const r = logicTree(Array.from(text), 0);
+  return r.ok ? undefined : r.err;
+}
 
 /** Parsec's showErrorMessages, as PostgREST joins it into one line. */
 export function describeFailure(err: ParseFailure): string {

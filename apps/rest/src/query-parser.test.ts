@@ -254,8 +254,29 @@ describe('filters and logic trees', () => {
         },
       ],
     });
+    // PostgREST parses the operator and the value together ("or(a.eq.1"): its columns count "or".
     expect(parseErrorOf(() => parseLogicTree('or', false, '(a.eq.1'))).toMatchObject({
-      message: '"failed to parse logic tree ((a.eq.1)" (line 1, column 8)',
+      message: '"failed to parse logic tree ((a.eq.1)" (line 1, column 10)',
+      details: 'unexpected end of input expecting "," or ")"',
+    });
+  });
+
+  it('reports a malformed logic tree as PostgREST 12 does (Parsec over pLogicTree)', () => {
+    // AndOrParamsSpec "cannot have zero conditions".
+    expect(parseErrorOf(() => parseLogicTree('or', false, '()'))).toEqual({
+      status: 400,
+      code: 'PGRST100',
+      message: '"failed to parse logic tree (())" (line 1, column 4)',
+      details:
+        'unexpected ")" expecting field name (* or [a..z0..9_$]), negation operator (not) or logic operator (and, or)',
+      hint: null,
+    });
+    expect(parseErrorOf(() => parseLogicTree('and', false, '(a.eqx.1,b.eq.2)'))).toMatchObject({
+      message: '"failed to parse logic tree ((a.eqx.1,b.eq.2))" (line 1, column 9)',
+      details: 'unexpected "x" expecting operator (eq, gt, ...)',
+    });
+    expect(parseErrorOf(() => parseLogicTree('or', true, '(a.eq.1,)'))).toMatchObject({
+      message: '"failed to parse logic tree ((a.eq.1,))" (line 1, column 15)',
     });
   });
 

@@ -1,5 +1,5 @@
-import { describeFailure, parseOpExpr, sourcePosition } from './filter-expr.js';
-import { type ApiError, apiError, parseError } from './errors.js';
+import { describeFailure, logicTreeFailure, parseOpExpr, sourcePosition } from './filter-expr.js';
+import { ApiError, apiError, parseError } from './errors.js';
 
 /**
  * The pure half of the engine: PostgREST query-string syntax (select, filters, logic trees, order,
@@ -484,9 +484,26 @@ export const MAX_LOGIC_TREE_DEPTH = 500;
 
 export function parseLogicTree(op: 'and' | 'or', negate: boolean, text: string): LogicTree {
   const c = new Cursor(text, 'logic tree');
-  const tree = parseTreeBody(c, op, negate, 1);
-  if (!c.done) throw c.fail('end of input');
-  return tree;
+  try {
+    const tree = parseTreeBody(c, op, negate, 1);
+    if (!c.done) throw c.fail('end of input');
+    return tree;
+  } catch (error) {
+    // PostgREST's own error where it has one: it parses `op` and the value together (pLogicTree
+    // over "or(…)"), so its columns count the operator too.
+    if (!(error instanceof ApiError) || String(error.body.details).startsWith('logic trees nest'))
+      throw error;
+    const prefixed = `${negate ? 'not.' : ''}${op}${text}`;
+    const failure = logicTreeFailure(prefixed);
+    if (!failure) throw error;
+    const { line, column } = sourcePosition(prefixed, failure.pos);
+    throw apiError(
+      400,
+      'PGRST100',
+      `"failed to parse logic tree (${text})" (line ${line}, column ${column})`,
+      describeFailure(failure),
+    );
+  }
 }
 
 function parseTreeBody(c: Cursor, op: 'and' | 'or', negate: boolean, depth: number): LogicTree {
