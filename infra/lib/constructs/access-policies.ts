@@ -117,6 +117,10 @@ export class AccessPolicies extends Construct {
             'lambda:GetPolicy',
             'lambda:TagResource',
             'lambda:ListTags',
+            // Pause and restore: a reserved concurrency of 0, then none.
+            'lambda:PutFunctionConcurrency',
+            'lambda:GetFunctionConcurrency',
+            'lambda:DeleteFunctionConcurrency',
           ],
           resources: [functionArn],
         }),

@@ -142,6 +142,7 @@ describe('AWS function provider: ensureRestFunction', () => {
       'GetFunctionConfiguration',
       'UpdateFunctionConfiguration',
       'TagResource',
+      'GetFunctionConcurrency', // not stopped: left as it is
       'GetFunctionConfiguration', // InProgress
       'GetFunctionConfiguration', // Successful
       'CreateFunctionUrlConfig', // ResourceConflictException
@@ -373,6 +374,30 @@ describe('AWS function provider: deleteRestFunction', () => {
     await expect(provider.deleteRestFunction(REF)).rejects.toThrow(`injected failure at ${step}`);
     await provider.deleteRestFunction(REF);
     expect(lambda.snapshot()).toEqual({ functions: {}, urls: {}, policies: {} });
+  });
+});
+
+describe('AWS function provider: stopRestFunction (pause) and the restore', () => {
+  it('stops the function with a reserved concurrency of 0, and the next ensure lifts it', async () => {
+    const { lambda, provider } = setup();
+    await provider.ensureRestFunction(input());
+    const name = `rest-${REF}`;
+    lambda.mock.resetHistory();
+    await provider.stopRestFunction!(REF);
+    expect(lambda.calls()).toEqual(['PutFunctionConcurrency']);
+    expect(lambda.functions.get(name)?.reserved).toBe(0);
+    await provider.ensureRestFunction(input());
+    expect(lambda.functions.get(name)?.reserved).toBeUndefined();
+    expect(lambda.calls()).toContain('DeleteFunctionConcurrency');
+    expectConverged(lambda);
+    // An ensure of a running function reads its concurrency and leaves it alone.
+    lambda.mock.resetHistory();
+    await provider.ensureRestFunction(input());
+    expect(lambda.calls()).toContain('GetFunctionConcurrency');
+    expect(lambda.calls()).not.toContain('DeleteFunctionConcurrency');
+    // Stopping what is gone succeeds (a pause racing a delete).
+    await provider.deleteRestFunction(REF);
+    await expect(provider.stopRestFunction!(REF)).resolves.toBeUndefined();
   });
 });
 

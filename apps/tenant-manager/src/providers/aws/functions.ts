@@ -8,9 +8,12 @@ import {
   DeleteFunctionUrlConfigCommand,
   type FunctionCode,
   type FunctionConfiguration,
+  DeleteFunctionConcurrencyCommand,
+  GetFunctionConcurrencyCommand,
   GetFunctionConfigurationCommand,
   GetFunctionUrlConfigCommand,
   GetPolicyCommand,
+  PutFunctionConcurrencyCommand,
   type LambdaClient,
   RemovePermissionCommand,
   TagResourceCommand,
@@ -180,6 +183,13 @@ export function createAwsFunctionProvider(
       const resource = arn;
       await send(() => deps.lambda.send(new TagResourceCommand({ Resource: resource, Tags: tags })));
     }
+    // A paused project's function was stopped with a reserved concurrency of 0: it serves again.
+    const concurrency = await send(() =>
+      deps.lambda.send(new GetFunctionConcurrencyCommand({ FunctionName: name })),
+    );
+    if (concurrency.ReservedConcurrentExecutions === 0) {
+      await send(() => deps.lambda.send(new DeleteFunctionConcurrencyCommand({ FunctionName: name })));
+    }
     return waitReady(name);
   };
 
@@ -290,6 +300,21 @@ export function createAwsFunctionProvider(
             ? 'active'
             : 'pending';
       return { name, url: url && !url.endsWith('/') ? `${url}/` : url, state };
+    },
+
+    /**
+     * A paused project's function takes no invocation (reserved concurrency 0), so Lambda retires its
+     * instances and the database connections their pools hold; the next ensure (the restore) lifts it.
+     */
+    async stopRestFunction(ref) {
+      const name = restFunctionName(ref, fn.namePrefix);
+      await ignoreNotFound(() =>
+        send(() =>
+          deps.lambda.send(
+            new PutFunctionConcurrencyCommand({ FunctionName: name, ReservedConcurrentExecutions: 0 }),
+          ),
+        ),
+      );
     },
 
     async deleteRestFunction(ref) {

@@ -24,7 +24,10 @@ import {
   CreateFunctionUrlConfigCommand,
   DeleteFunctionCommand,
   DeleteFunctionUrlConfigCommand,
+  DeleteFunctionConcurrencyCommand,
+  GetFunctionConcurrencyCommand,
   GetFunctionConfigurationCommand,
+  PutFunctionConcurrencyCommand,
   GetFunctionUrlConfigCommand,
   GetPolicyCommand,
   LambdaClient,
@@ -101,6 +104,8 @@ export interface FakeFunction {
   state: 'Pending' | 'Active' | 'Failed';
   lastUpdate: 'Successful' | 'InProgress';
   checksUntilActive: number;
+  /** ReservedConcurrentExecutions, when set. */
+  reserved?: number;
 }
 
 export function fakeLambda(options: { checksUntilActive?: number } = {}) {
@@ -180,6 +185,21 @@ export function fakeLambda(options: { checksUntilActive?: number } = {}) {
     fn.codeSha256 = shaOf(code);
     fn.lastUpdate = 'InProgress';
     return { FunctionName, FunctionArn: arn(FunctionName), LastUpdateStatus: 'InProgress' };
+  });
+  mock.on(PutFunctionConcurrencyCommand).callsFake((input) => {
+    faults.check('PutFunctionConcurrency');
+    must(input.FunctionName).reserved = input.ReservedConcurrentExecutions;
+    return { ReservedConcurrentExecutions: input.ReservedConcurrentExecutions };
+  });
+  mock.on(GetFunctionConcurrencyCommand).callsFake((input) => {
+    faults.check('GetFunctionConcurrency');
+    const { reserved } = must(input.FunctionName);
+    return reserved === undefined ? {} : { ReservedConcurrentExecutions: reserved };
+  });
+  mock.on(DeleteFunctionConcurrencyCommand).callsFake((input) => {
+    faults.check('DeleteFunctionConcurrency');
+    delete must(input.FunctionName).reserved;
+    return {};
   });
   mock.on(TagResourceCommand).callsFake((input) => {
     faults.check('TagResource');

@@ -63,6 +63,9 @@ export async function recordProviderCalls(config: AwsProviderConfig, ref: string
   const grant = [...lambda.policies.get(fn.name)!.values()][0]!;
   grant['Principal'] = { AWS: 'arn:aws:iam::999999999999:root' };
   await repaired.functions.ensureRestFunction(input);
+  // A pause stops it; the restore's ensure starts it again.
+  await provider.functions.stopRestFunction?.(ref);
+  await provider.functions.ensureRestFunction(input);
   await provider.functions.deleteRestFunction(ref);
 
   if (provider.clusters) {
