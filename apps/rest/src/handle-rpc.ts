@@ -169,6 +169,11 @@ function callArguments(
     }
     return { args: (body[0] as Record<string, unknown> | undefined) ?? {}, body, text };
   }
+  // Any other JSON value is an empty list: no arguments, and `[]` for a single json parameter.
+  // (Under params=single-object a one-parameter function still takes it, beyond PostgREST.)
+  if (format === 'json' && !isObject(body) && ctx.prefer.params !== 'single-object') {
+    return { args: {}, body: [], text: '[]' };
+  }
   return isObject(body) ? { args: body, body, text } : { body, text };
 }
 

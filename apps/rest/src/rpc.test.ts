@@ -88,6 +88,16 @@ describe('rpc', () => {
         { code: 'PGRST102', message: 'All object keys must match', details: null, hint: null },
       ]);
     }
+    // Any other JSON value is an empty list: no arguments, and [] for a single json parameter.
+    const scalar = await t.call('POST', '/rpc/add', { body: '123' });
+    expect([scalar.status, (scalar.json as { message: string }).message]).toEqual([
+      404,
+      'Could not find the function public.add without parameters in the schema cache',
+    ]);
+    const noArgs = await t.call('POST', '/rpc/first_author?select=name', { body: '"text"' });
+    expect([noArgs.status, noArgs.json]).toEqual([200, { name: 'Ursula' }]);
+    const asList = await t.call('POST', '/rpc/echo', { body: 'true' });
+    expect([asList.status, asList.json]).toEqual([200, []]);
     // A function of one unnamed json parameter still gets the whole list.
     const whole = await t.call('POST', '/rpc/echo', { body: '[{"x": 1}, {"x": 2}]' });
     expect([whole.status, whole.body.toString()]).toEqual([200, '[{"x": 1}, {"x": 2}]']);
