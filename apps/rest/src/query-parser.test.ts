@@ -225,6 +225,8 @@ describe('filters and logic trees', () => {
 
   it('ignores what follows a complete operation, as PostgREST 12 (no end of input is required)', () => {
     expect(parseFilter(field('a'), 'in.(1,2)x')).toMatchObject({ op: 'in', value: ['1', '2'] });
+    // One empty element is the empty list, as PostgREST renders it.
+    expect(parseFilter(field('a'), 'in.()')).toMatchObject({ op: 'in', value: [] });
     expect(parseFilter(field('a'), 'is.NuLlx')).toMatchObject({ op: 'is', value: 'null' });
     expect(parseFilter(field('a'), 'not.eq.1')).toMatchObject({ op: 'eq', negate: true, value: '1' });
   });

@@ -460,7 +460,8 @@ export function parseFilter(field: Field, value: string): Filter {
   }
   const e = parsed.expr;
   const base = { kind: 'filter' as const, field, negate: e.negate, op: e.op as FilterOperator };
-  if (e.kind === 'in') return { ...base, value: e.list };
+  // One empty element is the empty list (SqlFragment.hs: `[""] -> = ANY('{}')`).
+  if (e.kind === 'in') return { ...base, value: e.list.length === 1 && e.list[0] === '' ? [] : e.list };
   if (e.kind === 'is') return { ...base, value: e.value };
   if (!e.quantifier)
     return { ...base, ...(e.language !== undefined ? { language: e.language } : {}), value: e.value };
