@@ -495,7 +495,12 @@ export function parseLogicTree(op: 'and' | 'or', negate: boolean, text: string):
     if (!(error instanceof ApiError) || String(error.body.details).startsWith('logic trees nest'))
       throw error;
     const prefixed = `${negate ? 'not.' : ''}${op}${text}`;
-    const failure = logicTreeFailure(prefixed);
+    let failure: ReturnType<typeof logicTreeFailure>;
+    try {
+      failure = logicTreeFailure(prefixed);
+    } catch {
+      throw error; // a stack the model could not descend: our own answer stands
+    }
     if (!failure) throw error;
     const { line, column } = sourcePosition(prefixed, failure.pos);
     throw apiError(
