@@ -113,5 +113,16 @@ describe('OpenAPI root', () => {
     const csv = await t.call('GET', '/', { headers: { accept: 'text/csv' } });
     expect(csv.status).toBe(406);
     expect(csv.json).toMatchObject({ code: 'PGRST107' });
+    // As PostgREST 12 (Plan.hs inspectPlan): one of openapi+json, json or */* as it decodes them;
+    // `application/*` is no type it knows, an array+json without nulls=stripped is JSON.
+    const range = await t.call('GET', '/', { headers: { accept: 'application/*' } });
+    expect([range.status, (range.json as { message: string }).message]).toEqual([
+      406,
+      'None of these media types are available: application/*',
+    ]);
+    const array = await t.call('GET', '/', {
+      headers: { accept: 'text/csv, application/vnd.pgrst.array+json' },
+    });
+    expect(array.status).toBe(200);
   });
 });

@@ -163,9 +163,12 @@ const CANONICAL: Record<string, string> = {
  * which hosted Supabase leaves disabled: db-plan-enabled off) as `…plan+text; for="application/json"`.
  */
 function acceptedAsNamed(accept: string): string {
-  return acceptOrder(accept)
-    .map((type) => nameOf(type))
-    .join(', ');
+  return acceptedTypes(accept).join(', ');
+}
+
+/** An Accept header's types as PostgREST decodes them (known ones by their canonical names), in its order. */
+export function acceptedTypes(accept: string): string[] {
+  return acceptOrder(accept).map((type) => nameOf(type));
 }
 
 function nameOf(type: string): string {

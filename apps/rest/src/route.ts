@@ -15,6 +15,7 @@ import type {
   SchemaCheck,
 } from './request-context.js';
 import {
+  acceptedTypes,
   invalidPath,
   type Media,
   negotiate,
@@ -159,10 +160,9 @@ const unsupportedMethod = (method: string) => apiError(405, 'PGRST117', `Unsuppo
 /** The root serves only the OpenAPI document (as `application/openapi+json` or JSON). */
 function negotiateOpenApi(accept: string | undefined): Media {
   if (accept === undefined) return 'json';
-  for (const part of accept.split(',')) {
-    const type = part.split(';')[0]!.trim().toLowerCase();
-    if (['application/openapi+json', 'application/json', '*/*', 'application/*'].includes(type))
-      return 'json';
-  }
+  // PostgREST 12 (Plan.hs inspectPlan): any of these among the types as it decodes them.
+  if (acceptedTypes(accept).some((type) => OPENAPI_TYPES.has(type))) return 'json';
   throw notAcceptable(accept);
 }
+
+const OPENAPI_TYPES = new Set(['application/openapi+json', 'application/json', '*/*']);
