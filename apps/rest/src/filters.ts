@@ -77,7 +77,7 @@ function renderFilter(ctx: PlanContext, source: Source, alias: string, filter: F
   const op = filter.op;
   if (op === 'is') {
     const value = filter.value as string;
-    sql = value === 'not_null' ? `${lhs} IS NOT NULL` : `${lhs} IS ${value.toUpperCase()}`;
+    sql = `${lhs} IS ${value.toUpperCase()}`;
   } else if (op === 'in') {
     sql = `${lhs} = ANY(${p(filter.value)})`;
   } else if (op in FTS_FUNCTION) {

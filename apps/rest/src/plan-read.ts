@@ -159,7 +159,7 @@ export function renderLevel(
   // parents without / with related rows.
   const embedNull = (filter: Filter): string | undefined => {
     const embed = filter.field.json.length ? undefined : embeds.get(filter.field.name);
-    if (!embed || filter.op !== 'is' || (filter.value !== 'null' && filter.value !== 'not_null')) return;
+    if (!embed || filter.op !== 'is' || filter.value !== 'null') return;
     const column = `${ident(embed.alias)}.${embed.toMany ? 'agg' : 'obj'}`;
     const join = joins.find((j) => j.endsWith(`AS ${ident(embed.alias)} ON TRUE`));
     if (join && !filteringJoins.includes(join)) filteringJoins.push(join);

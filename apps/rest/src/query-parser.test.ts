@@ -277,6 +277,11 @@ describe('filters and logic trees', () => {
       message: '"failed to parse logic tree ((a.eqx.1,b.eq.2))" (line 1, column 9)',
       details: 'unexpected "x" expecting operator (eq, gt, ...)',
     });
+    // As outside trees, 12.2 has no is.not_null.
+    expect(parseErrorOf(() => parseLogicTree('or', false, '(a.is.not_null)'))).toMatchObject({
+      message: '"failed to parse logic tree ((a.is.not_null))" (line 1, column 10)',
+      details: 'unexpected "o" expecting null or trilean value (unknown, true, false)',
+    });
     expect(parseErrorOf(() => parseLogicTree('or', true, '(a.eq.1,)'))).toMatchObject({
       message: '"failed to parse logic tree ((a.eq.1,))" (line 1, column 15)',
     });

@@ -366,7 +366,7 @@ function parseFilterExpr(c: Cursor, field: Field, inTree: boolean): Filter {
   }
   if (op === 'is') {
     const v = value.toLowerCase();
-    if (!['null', 'not_null', 'true', 'false', 'unknown'].includes(v)) {
+    if (!['null', 'true', 'false', 'unknown'].includes(v)) {
       c.pos -= value.length;
       throw c.fail('null or true or false or unknown');
     }
