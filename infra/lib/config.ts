@@ -75,6 +75,12 @@ export interface InfraConfig {
   readonly vpc: { readonly cidr: string; readonly maxAzs: number; readonly natGateways: number };
   readonly managementDatabase: DatabaseConfig;
   readonly workerDatabase: DatabaseConfig;
+  /**
+   * IPv4 ranges (a VPN's, a peered network's) that may open direct PostgreSQL connections to the
+   * worker clusters: projects' migrations and tools (`GET /v1/projects/:ref/database/connection`).
+   * Optional, default none: the clusters sit in the VPC's data subnets and only reach what routes there.
+   */
+  readonly directDatabaseAccessCidrs: readonly string[];
   readonly redis: RedisConfig;
   readonly gateway: ServiceConfig;
   readonly tenantManager: ServiceConfig;
@@ -261,6 +267,21 @@ const schema = obj({
   }),
   managementDatabase: database,
   workerDatabase: database,
+  directDatabaseAccessCidrs: (v, path, problems) => {
+    if (!Array.isArray(v)) {
+      problems.push(`${path}: expected a list of IPv4 CIDRs`);
+      return;
+    }
+    v.forEach((cidr, i) => {
+      const m = typeof cidr === 'string' ? /^(\d{1,3}(?:\.\d{1,3}){3})\/(\d{1,2})$/.exec(cidr) : null;
+      if (!m || m[1]!.split('.').some((octet) => Number(octet) > 255) || Number(m[2]) > 32)
+        problems.push(`${path}[${i}]: must be an IPv4 CIDR such as 10.8.0.0/16`);
+      else if (Number(m[2]) < 8)
+        problems.push(
+          `${path}[${i}]: a /${m[2]} is most of the internet; name the VPN's or peered network's range`,
+        );
+    });
+  },
   redis: obj({
     nodeType: str(
       /^cache\.[a-z0-9]+\.[a-z0-9]+$/,
@@ -334,15 +355,17 @@ function vpcCidrProblem(cidr: string, azs: number): string | null {
 }
 
 /**
- * Fills the optional `projectLimits` section with PROJECT_LIMIT_DEFAULTS and an omitted
- * `databaseLogRetentionDays` with `logRetentionDays`; anything else is left to the schema.
+ * Fills the optional `projectLimits` section with PROJECT_LIMIT_DEFAULTS, an omitted
+ * `databaseLogRetentionDays` with `logRetentionDays` and an omitted `directDatabaseAccessCidrs` with
+ * none; anything else is left to the schema.
  */
 function withDefaults(input: unknown): unknown {
   if (!isObject(input)) return input;
-  const raw =
+  let raw =
     input['databaseLogRetentionDays'] === undefined
       ? { ...input, databaseLogRetentionDays: input['logRetentionDays'] }
       : input;
+  if (raw['directDatabaseAccessCidrs'] === undefined) raw = { ...raw, directDatabaseAccessCidrs: [] };
   const limits = raw['projectLimits'];
   if (limits === undefined) return { ...raw, projectLimits: PROJECT_LIMIT_DEFAULTS };
   if (!isObject(limits)) return raw;

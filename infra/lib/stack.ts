@@ -273,6 +273,9 @@ export class SupabaseStack extends Stack {
     management.allowFrom(tenantManager.securityGroup, 'tenant-manager -> management database');
     worker.allowFrom(tenantManager.securityGroup, 'tenant-manager -> worker database (provisioning)');
     worker.allowFrom(rest.securityGroup, 'rest functions -> worker database');
+    for (const cidr of c.directDatabaseAccessCidrs) {
+      worker.allowFrom(ec2.Peer.ipv4(cidr), `direct project connections (migrations, tools) from ${cidr}`);
+    }
     redis.allowFrom(gateway.securityGroup, 'gateway -> redis');
     redis.allowFrom(tenantManager.securityGroup, 'tenant-manager -> redis (invalidation)');
 

@@ -222,6 +222,23 @@ describe('parseInfraConfig', () => {
   });
 });
 
+describe('directDatabaseAccessCidrs', () => {
+  it('defaults to none, takes IPv4 ranges, and refuses what is no range or most of the internet', () => {
+    expect(parseInfraConfig(shipped('test')).directDatabaseAccessCidrs).toEqual([]);
+    expect(problemsOf((c) => (c.directDatabaseAccessCidrs = ['10.8.0.0/16']))).toEqual([]);
+    expect(
+      problemsOf((c) => (c.directDatabaseAccessCidrs = ['10.8.0.0', '300.1.1.1/16', '0.0.0.0/0'])),
+    ).toEqual([
+      'directDatabaseAccessCidrs[0]: must be an IPv4 CIDR such as 10.8.0.0/16',
+      'directDatabaseAccessCidrs[1]: must be an IPv4 CIDR such as 10.8.0.0/16',
+      "directDatabaseAccessCidrs[2]: a /0 is most of the internet; name the VPN's or peered network's range",
+    ]);
+    expect(problemsOf((c) => (c.directDatabaseAccessCidrs = '10.8.0.0/16'))).toEqual([
+      'directDatabaseAccessCidrs: expected a list of IPv4 CIDRs',
+    ]);
+  });
+});
+
 describe('bin/app.ts', () => {
   it('refuses a bad config.json naming every bad field, before synthesizing anything', async () => {
     const { execFile } = await import('node:child_process');

@@ -1032,6 +1032,29 @@ describe.each(['test', 'production'] as const)('SupabaseStack with config.%s.jso
   });
 });
 
+describe('SupabaseStack with direct database access', () => {
+  it('lets the configured ranges, and only them, reach the worker databases on 5432', () => {
+    // A range's rule sits in its security group's own SecurityGroupIngress list.
+    const workerIngressFromCidrs = (t: ReturnType<typeof synth>) =>
+      resourcesOf(t.template, 'AWS::EC2::SecurityGroup').flatMap(([id, r]) =>
+        ((r.Properties!['SecurityGroupIngress'] as Record<string, unknown>[] | undefined) ?? [])
+          .filter((rule) => rule['CidrIp'] !== undefined && rule['FromPort'] === 5432)
+          .map((rule) => [rule['CidrIp'], rule['FromPort'], id]),
+      );
+    const s = synth('test', (c) => {
+      c.directDatabaseAccessCidrs = ['10.8.0.0/16', '192.168.4.0/24'];
+    });
+    const rules = workerIngressFromCidrs(s);
+    expect(rules.map(([cidr, port]) => [cidr, port]).sort()).toEqual([
+      ['10.8.0.0/16', 5432],
+      ['192.168.4.0/24', 5432],
+    ]);
+    for (const [, , group] of rules) expect(group).toContain('WorkerDatabase');
+    expect(s.nagFindings).toEqual([]);
+    expect(workerIngressFromCidrs(synth('test'))).toEqual([]);
+  });
+});
+
 describe('SupabaseStack with configured project limits', () => {
   it('hands every set limit to the tenant-manager task definition, and only to it', () => {
     const s = synth('test', (c) => {

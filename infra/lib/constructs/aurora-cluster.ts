@@ -142,7 +142,7 @@ export class AuroraCluster extends Construct {
   }
 
   /** Lets `peer` open PostgreSQL connections to the cluster. */
-  allowFrom(peer: ec2.ISecurityGroup, why: string): void {
+  allowFrom(peer: ec2.ISecurityGroup | ec2.IPeer, why: string): void {
     this.securityGroup.addIngressRule(peer, ec2.Port.tcp(AuroraCluster.PORT), why);
   }
 }
