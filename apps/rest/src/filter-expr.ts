@@ -427,8 +427,38 @@ export function describeFailure(err: ParseFailure): string {
   return shown.length ? shown.join(' ') : 'unknown parse error';
 }
 
-/** The filter's value as PostgREST reads it (what follows a complete operation is ignored), or where it fails. */
-export function parseOpExpr(text: string): { ok: true; expr: OpExpr } | { ok: false; err: ParseFailure } {
+type OpExprResult = { ok: true; expr: OpExpr } | { ok: false; err: ParseFailure };
+
+/**
+ * The filter's value as PostgREST reads it (what follows a complete operation is ignored), or where it
+ * fails. The shapes nearly every request sends are read directly, to the same result the grammar
+ * gives (filter-expr.test.ts compares the two over generated values): the grammar's combinators cost
+ * about 10 µs for `eq.42`, five times the rest of parsing a query. Everything else, and every error
+ * with its message, goes through the grammar.
+ */
+export function parseOpExpr(text: string): OpExprResult {
+  const op = DIRECT_OP.exec(text);
+  if (op) {
+    const negate = op[1] !== undefined;
+    const name = op[2]!;
+    if (DIRECT_SINGLE_VALUE.has(name)) {
+      return { ok: true, expr: { kind: 'op', negate, op: name, value: text.slice(op[0].length) } };
+    }
+    const list = name === 'in' ? DIRECT_IN_LIST.exec(text.slice(op[0].length)) : null;
+    if (list) return { ok: true, expr: { kind: 'in', negate, op: 'in', list: list[1]!.split(',') } };
+  }
+  return parseOpExprByGrammar(text);
+}
+
+/** `[not.]op.` with a lower-case operator name. */
+const DIRECT_OP = /^(not\.)?([a-z]+)\./;
+/** Operators whose value is the rest of the text as it is, when no `(any)`/`(all)` follows them. */
+const DIRECT_SINGLE_VALUE = new Set([...SIMPLE, ...QUANTIFIABLE, 'isdistinct']);
+/** A list with nothing the grammar reads specially: no quote, no space after `(`, nothing after `)`. */
+const DIRECT_IN_LIST = /^\((?![\s])([^",)]*(?:,[^",)]*)*)\)$/;
+
+/** parseOpExpr by the grammar alone (the reference the direct reading is tested against). */
+export function parseOpExprByGrammar(text: string): OpExprResult {
   const r = opExpr(Array.from(text), 0);
   return r.ok ? { ok: true, expr: r.value } : { ok: false, err: r.err };
 }
