@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { dispatcher, projectUrl } from './support/clients.js';
+import { type HttpResult, rawRest } from './support/clients.js';
 import { exploreProjects } from './support/explore.js';
 import { sql } from './support/projects.js';
 
@@ -18,32 +18,11 @@ create function public.named() returns setof public.items language sql stable
 
 const project = exploreProjects('rawhttp', SCHEMA);
 
-interface RawResult {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  text: string;
-  json: () => unknown;
-}
+type RawResult = HttpResult;
 
-/**
- * `<method> /rest/v1/<target>` with the target as given (no URL parser re-encoding it) and the
- * secret key; a header given as a list is sent as that many header lines.
- */
-async function raw(
-  target: string,
-  options: { method?: string; headers?: Record<string, string | string[]>; body?: string } = {},
-): Promise<RawResult> {
-  // The path goes as given: undici's dispatcher API does not parse or re-encode it.
-  const res = await dispatcher.request({
-    origin: projectUrl(project.a.ref),
-    path: `/rest/v1/${target}`,
-    method: (options.method ?? 'GET') as 'GET',
-    headers: { apikey: project.a.secretKey, ...options.headers },
-    ...(options.body !== undefined ? { body: options.body } : {}),
-  });
-  const text = await res.body.text();
-  return { status: res.statusCode, headers: res.headers, text, json: () => JSON.parse(text) };
-}
+/** `<method> /rest/v1/<target>` on the first project, the target as given, with its secret key. */
+const raw = (target: string, options?: Parameters<typeof rawRest>[3]) =>
+  rawRest(project.a.ref, project.a.secretKey, target, options);
 
 const ids = (res: RawResult) => (res.json() as { id: number }[]).map((r) => r.id);
 const ALL = [1, 2, 3, 4, 5, 6, 7, 8, 9];

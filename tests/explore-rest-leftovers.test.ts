@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { dispatcher, projectUrl } from './support/clients.js';
+import { rawRest } from './support/clients.js';
 import { exploreProjects } from './support/explore.js';
 import { sql } from './support/projects.js';
 
@@ -19,28 +19,9 @@ create function public.doc_as_is(doc json, n int default 0) returns json languag
 
 const project = exploreProjects('leftovers', SCHEMA);
 
-interface RawResult {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  text: string;
-  json: () => unknown;
-}
-
-/** `<method> /rest/v1/<target>` with the target as given and the secret key. */
-async function raw(
-  target: string,
-  options: { method?: string; headers?: Record<string, string>; body?: string } = {},
-): Promise<RawResult> {
-  const res = await dispatcher.request({
-    origin: projectUrl(project.a.ref),
-    path: `/rest/v1/${target}`,
-    method: (options.method ?? 'GET') as 'GET',
-    headers: { apikey: project.a.secretKey, ...options.headers },
-    ...(options.body !== undefined ? { body: options.body } : {}),
-  });
-  const text = await res.body.text();
-  return { status: res.statusCode, headers: res.headers, text, json: () => JSON.parse(text) };
-}
+/** `<method> /rest/v1/<target>` on the first project, the target as given, with its secret key. */
+const raw = (target: string, options?: Parameters<typeof rawRest>[3]) =>
+  rawRest(project.a.ref, project.a.secretKey, target, options);
 
 const things = async () => sql(project.a.ref, 'select id, name from public.things order by id');
 

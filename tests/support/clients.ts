@@ -55,6 +55,28 @@ export interface HttpResult {
   json: () => unknown;
 }
 
+/**
+ * `<method> /rest/v1/<target>` on the project's host with the target exactly as given (undici's
+ * dispatcher API neither parses nor re-encodes it) and `key` as `apikey`; a header given as a list is
+ * sent as that many header lines. What curl and non-JS clients send.
+ */
+export async function rawRest(
+  ref: string,
+  key: string,
+  target: string,
+  options: { method?: string; headers?: Record<string, string | string[]>; body?: string } = {},
+): Promise<HttpResult> {
+  const res = await dispatcher.request({
+    origin: projectUrl(ref),
+    path: `/rest/v1/${target}`,
+    method: (options.method ?? 'GET') as 'GET',
+    headers: { apikey: key, ...options.headers },
+    ...(options.body !== undefined ? { body: options.body } : {}),
+  });
+  const text = await res.body.text();
+  return { status: res.statusCode, headers: res.headers, text, json: () => JSON.parse(text) };
+}
+
 /** A raw HTTP request that keeps every header as given (fetch would drop a user-set Host). */
 export async function http(
   url: string,
