@@ -8,7 +8,11 @@ import {
   startInvalidationListener,
 } from '../../test/harness.js';
 import { apiKeyCacheKey, createRedisInvalidator, projectCacheKey } from './invalidation.js';
-import { usageKey, usageTopKey } from './usage.js';
+import { livePeriods, periodName, usageKey, usageTopKey } from './usage.js';
+
+/** The periods a gateway would be counting in now. */
+const HOUR = periodName(Date.now(), 'hour');
+const DAY = periodName(Date.now(), 'day');
 
 let redis: InvalidationListener;
 let h: Harness;
@@ -108,9 +112,9 @@ describe('invalidation on Redis', () => {
     // another project's, which stays.
     const counters = async () => {
       for (const [ref, period] of [
-        ['inv-used', '2026112314'],
-        ['inv-used', '20261123'],
-        ['inv-other', '20261123'],
+        ['inv-used', HOUR],
+        ['inv-used', DAY],
+        ['inv-other', DAY],
       ] as const) {
         await redis.publisher.hset(usageKey(ref, period), 'requests', 7, 'rest', 7);
         await redis.publisher.zadd(usageTopKey(period), 7, ref);
@@ -119,13 +123,13 @@ describe('invalidation on Redis', () => {
     const left = async () => ({
       keys: (await redis.publisher.keys('supaplane:usage:*')).sort(),
       ranked: [
-        ...(await redis.publisher.zrange(usageTopKey('2026112314'), 0, -1)),
-        ...(await redis.publisher.zrange(usageTopKey('20261123'), 0, -1)),
+        ...(await redis.publisher.zrange(usageTopKey(HOUR), 0, -1)),
+        ...(await redis.publisher.zrange(usageTopKey(DAY), 0, -1)),
       ],
     });
     await counters();
     expect((await call('DELETE', '/v1/projects/inv-used')).statusCode).toBe(200);
-    expect(await left()).toEqual({ keys: [usageKey('inv-other', '20261123')], ranked: ['inv-other'] });
+    expect(await left()).toEqual({ keys: [usageKey('inv-other', DAY)], ranked: ['inv-other'] });
 
     // Counts a gateway flushed after the delete (requests it had served just before) are gone by
     // the time the ref serves again.
@@ -133,8 +137,19 @@ describe('invalidation on Redis', () => {
     expect((await call('POST', '/v1/projects', { name: 'again', ref: 'inv-used' })).json().status).toBe(
       'ACTIVE_HEALTHY',
     );
-    expect(await left()).toEqual({ keys: [usageKey('inv-other', '20261123')], ranked: ['inv-other'] });
+    expect(await left()).toEqual({ keys: [usageKey('inv-other', DAY)], ranked: ['inv-other'] });
     expect((await call('DELETE', '/v1/projects/inv-used')).statusCode).toBe(200);
+  });
+
+  it('sweeps by name every period the gateways may still hold, no scan of the keyspace', () => {
+    const periods = livePeriods(new Date('2026-11-23T14:30:00Z'));
+    // Hours kept 8 days after their last write, days 35: a day of margin each, and the next one.
+    expect(periods).toEqual(
+      expect.arrayContaining(['2026112315', '2026112314', '2026111414', '20261124', '20261018']),
+    );
+    expect(periods).not.toContain('2026111413');
+    expect(periods).not.toContain('20261017');
+    expect(new Set(periods).size).toBe(periods.length);
   });
 
   it('sweeps the usage of a removed ref once more after the gateways have flushed what they counted before the delete', async () => {
@@ -150,12 +165,12 @@ describe('invalidation on Redis', () => {
     try {
       await invalidator.forgetUsage('inv-late', true);
       // A gateway's flush of requests it served just before the delete lands after the first sweep.
-      await redis.publisher.hset(usageKey('inv-late', '20261123'), 'requests', 3);
-      await redis.publisher.zadd(usageTopKey('20261123'), 3, 'inv-late');
+      await redis.publisher.hset(usageKey('inv-late', DAY), 'requests', 3);
+      await redis.publisher.zadd(usageTopKey(DAY), 3, 'inv-late');
       await eventually(async () =>
-        (await redis.publisher.exists(usageKey('inv-late', '20261123'))) === 0 ? true : undefined,
+        (await redis.publisher.exists(usageKey('inv-late', DAY))) === 0 ? true : undefined,
       );
-      expect(await redis.publisher.zscore(usageTopKey('20261123'), 'inv-late')).toBeNull();
+      expect(await redis.publisher.zscore(usageTopKey(DAY), 'inv-late')).toBeNull();
     } finally {
       invalidator.close();
     }

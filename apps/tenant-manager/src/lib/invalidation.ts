@@ -2,7 +2,7 @@ import type { Redis } from 'ioredis';
 import { within } from './background.js';
 import type { Clock, Logger } from './context.js';
 import type { TenantManagerMetrics } from './metrics.js';
-import { usageKey, usageTopKey } from './usage.js';
+import { livePeriods, usageKey, usageTopKey } from './usage.js';
 
 /** Redis channel and gateway cache keys, as pinned in docs/contracts.md ("Invalidation"). */
 export const INVALIDATION_CHANNEL = 'supaplane:invalidate';
@@ -51,18 +51,6 @@ export const noopInvalidator: Invalidator = {
   close: () => {},
 };
 
-/** Every key matching `pattern` (SCAN, so a large Redis is never blocked). */
-async function scanKeys(redis: Redis, pattern: string): Promise<string[]> {
-  const found: string[] = [];
-  let cursor = '0';
-  do {
-    const [next, batch] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-    cursor = next;
-    found.push(...batch);
-  } while (cursor !== '0');
-  return found;
-}
-
 /**
  * Deletes the gateway cache entries in Redis first, then publishes one message. Each call is bounded
  * by `timeoutMs` so a Redis outage never holds an operator request (or a provisioning run) hostage.
@@ -95,16 +83,17 @@ export function createRedisInvalidator(
     }
   }
   async function forgetUsage(ref: string): Promise<void> {
-    const counters = await scanKeys(redis, usageKey(ref, '*'));
-    const rankings = await scanKeys(redis, usageTopKey('*'));
+    // Every counter and ranking the gateways may still hold, by name: no scan of the keyspace, which
+    // on a platform of many projects would take longer than the sweep may.
+    const periods = livePeriods(clock.now());
     const pipeline = redis.pipeline();
-    if (counters.length > 0) pipeline.del(...counters);
-    for (const ranking of rankings) pipeline.zrem(ranking, ref);
+    pipeline.del(...periods.map((period) => usageKey(ref, period)));
+    for (const period of periods) pipeline.zrem(usageTopKey(period), ref);
     for (const [error] of (await pipeline.exec()) ?? []) if (error) throw error;
   }
   async function sweepUsage(ref: string): Promise<void> {
     try {
-      // A scan of the whole keyspace: longer than one delete and publish may take.
+      // About 270 deletes in one pipeline: longer than one delete and publish may take.
       await within(timeoutMs * 5, 'redis', forgetUsage(ref));
     } catch (error) {
       // Counters expire on their own (8 and 35 days); the ref's next activation sweeps them too.

@@ -82,8 +82,21 @@ function periodsOf(now: Date, span: UsageWindow): { periods: string[]; from: Dat
   return { periods, from };
 }
 
+/**
+ * The periods whose counters can still be in Redis at `now`: the hours of the last 9 days and the
+ * days of the last 36 (the gateways keep them 8 and 35 days after their last write), and the next
+ * hour and day (a gateway whose clock runs ahead). Naming them beats scanning the keyspace for them.
+ */
+export function livePeriods(now: Date): string[] {
+  const at = now.getTime();
+  const periods: string[] = [];
+  for (let back = -1; back <= 9 * 24; back++) periods.push(periodName(at - back * HOUR_MS, 'hour'));
+  for (let back = -1; back <= 36; back++) periods.push(periodName(at - back * DAY_MS, 'day'));
+  return periods;
+}
+
 /** `2026112314` (hour) or `20261123` (day). */
-const periodName = (ms: number, unit: UsageWindow['unit']) =>
+export const periodName = (ms: number, unit: UsageWindow['unit']) =>
   new Date(ms)
     .toISOString()
     .slice(0, unit === 'hour' ? 13 : 10)
