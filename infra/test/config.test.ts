@@ -223,19 +223,20 @@ describe('parseInfraConfig', () => {
 });
 
 describe('directDatabaseAccessCidrs', () => {
+  const withCidrs = (cidrs: unknown) =>
+    problemsOf((c) => {
+      c.directDatabaseAccessCidrs = cidrs;
+    });
+
   it('defaults to none, takes IPv4 ranges, and refuses what is no range or most of the internet', () => {
     expect(parseInfraConfig(shipped('test')).directDatabaseAccessCidrs).toEqual([]);
-    expect(problemsOf((c) => (c.directDatabaseAccessCidrs = ['10.8.0.0/16']))).toEqual([]);
-    expect(
-      problemsOf((c) => (c.directDatabaseAccessCidrs = ['10.8.0.0', '300.1.1.1/16', '0.0.0.0/0'])),
-    ).toEqual([
+    expect(withCidrs(['10.8.0.0/16'])).toEqual([]);
+    expect(withCidrs(['10.8.0.0', '300.1.1.1/16', '0.0.0.0/0'])).toEqual([
       'directDatabaseAccessCidrs[0]: must be an IPv4 CIDR such as 10.8.0.0/16',
       'directDatabaseAccessCidrs[1]: must be an IPv4 CIDR such as 10.8.0.0/16',
       "directDatabaseAccessCidrs[2]: a /0 is most of the internet; name the VPN's or peered network's range",
     ]);
-    expect(problemsOf((c) => (c.directDatabaseAccessCidrs = '10.8.0.0/16'))).toEqual([
-      'directDatabaseAccessCidrs: expected a list of IPv4 CIDRs',
-    ]);
+    expect(withCidrs('10.8.0.0/16')).toEqual(['directDatabaseAccessCidrs: expected a list of IPv4 CIDRs']);
   });
 });
 
