@@ -37,6 +37,7 @@ create table posts (
   words int generated always as (length(title)) stored
 );
 create view post_titles as select id, title from posts;
+create view people as select id, name from profiles;
 create function add(a int, b int default 1) returns int language sql as 'select a + b';
 create function top_posts(n int) returns setof posts language sql stable as 'select * from posts order by id limit n';
 create function stats() returns table (posts bigint, longest text) language sql stable
@@ -95,6 +96,8 @@ export const profilesQuery = () => supabase.from('profiles').select('*').order('
 export const postsQuery = () =>
   supabase.from('posts').select('id, title, words, author:profiles(name, mood)').order('id');
 export const titlesQuery = () => supabase.from('post_titles').select('title').order('id');
+// An embed through a view: posts -> people (the view exposing profiles.id).
+export const viaViewQuery = () => supabase.from('posts').select('title, people(name)').order('id');
 export const addCall = () => supabase.rpc('add', { a: 2 });
 export const topCall = () => supabase.rpc('top_posts', { n: 2 });
 export const statsCall = () => supabase.rpc('stats');
@@ -102,6 +105,7 @@ type Data<Q extends () => PromiseLike<{ data: unknown }>> = NonNullable<Awaited<
 export type Profiles = Data<typeof profilesQuery>;
 export type Posts = Data<typeof postsQuery>;
 export type Titles = Data<typeof titlesQuery>;
+export type ViaView = Data<typeof viaViewQuery>;
 export type Added = Data<typeof addCall>;
 export type Top = Data<typeof topCall>;
 export type Stats = Data<typeof statsCall>;
@@ -118,6 +122,8 @@ const mood: 'happy' | 'sad' = profiles[0]!.mood;
 const posts: Posts = [];
 const authorName: string = posts[0]!.author.name;
 const added: number = 0 as Added;
+const viaView: ViaView = [];
+const personName: string | null | undefined = viaView[0]?.people?.name;
 supabase.from('profiles').insert({ name: 'cy' });
 supabase.from('profiles').update({ bio: null }).eq('id', 1);
 supabase.from('post_titles').insert({ title: 'via the view' });
@@ -137,7 +143,7 @@ supabase.from('posts').update({ words: 3 }).eq('id', 1);
 supabase.rpc('add', { z: 1 });
 // @ts-expect-error no such function
 supabase.rpc('subtract', { a: 1 });
-export { name, bio, mood, authorName, added };
+export { name, bio, mood, authorName, added, personName };
 `;
     expect(compile(app)).toEqual([]);
   });
@@ -148,6 +154,7 @@ export { name, bio, mood, authorName, added };
       Profiles: await client.from('profiles').select('*').order('id'),
       Posts: await client.from('posts').select('id, title, words, author:profiles(name, mood)').order('id'),
       Titles: await client.from('post_titles').select('title').order('id'),
+      ViaView: await client.from('posts').select('title, people(name)').order('id'),
       Added: await client.rpc('add', { a: 2 }),
       Top: await client.rpc('top_posts', { n: 2 }),
       Stats: await client.rpc('stats'),

@@ -171,6 +171,11 @@ same<
   { id?: number | null; title?: string | null; author?: string | null; shout?: never }
 >(true);
 same<'Insert' extends keyof Public['Views']['counts'] ? true : false, false>(true);
+// A view exposing a key's columns takes part in it, as the data API embeds through it.
+same<
+  Public['Views']['post_titles']['Relationships'],
+  [{ foreignKeyName: 'posts_author_fkey'; columns: ['author']; isOneToOne: false; referencedRelation: 'profiles'; referencedColumns: ['id'] }]
+>(true);
 same<'Update' extends keyof Public['Views']['snapshot'] ? true : false, false>(true);
 
 same<Fn<'add'>, { Args: { a: number; b?: number }; Returns: number } | { Args: { a: string; b: string }; Returns: string }>(true);

@@ -15,7 +15,18 @@ export interface SchemaModel {
   readonly types: readonly PgType[];
   readonly relations: readonly PgRelation[];
   readonly foreignKeys: readonly PgForeignKey[];
+  /** Each view column that is a base table's column as it is, traced through the view's query. */
+  readonly viewColumns: readonly PgViewColumn[];
   readonly functions: readonly PgFunction[];
+}
+
+interface PgViewColumn {
+  readonly schema: string;
+  readonly view: string;
+  readonly column: string;
+  readonly tableSchema: string;
+  readonly table: string;
+  readonly tableColumn: string;
 }
 
 interface PgType {
@@ -63,6 +74,7 @@ interface PgForeignKey {
   readonly schema: string;
   readonly table: string;
   readonly columns: readonly string[];
+  readonly referencedSchema: string;
   readonly referencedRelation: string;
   readonly referencedColumns: readonly string[];
   /** The referencing columns are unique (a primary key or unique constraint): one row per row. */
@@ -125,14 +137,30 @@ select json_build_object(
       'name', k.conname, 'schema', r.nspname, 'table', r.relname,
       'columns', (select json_agg(a.attname order by u.i) from unnest(k.conkey) with ordinality u(n, i)
         join pg_attribute a on a.attrelid = k.conrelid and a.attnum = u.n),
-      'referencedRelation', fc.relname,
+      'referencedSchema', fn.nspname, 'referencedRelation', fc.relname,
       'referencedColumns', (select json_agg(a.attname order by u.i) from unnest(k.confkey) with ordinality u(n, i)
         join pg_attribute a on a.attrelid = k.confrelid and a.attnum = u.n),
       'oneToOne', exists (select 1 from pg_constraint x where x.conrelid = k.conrelid and x.contype in ('p', 'u')
         and x.conkey @> k.conkey and x.conkey <@ k.conkey)
     ) order by r.nspname, r.relname, k.conname), '[]')
     from pg_constraint k join rels r on r.oid = k.conrelid join pg_class fc on fc.oid = k.confrelid
+    join pg_namespace fn on fn.oid = fc.relnamespace
     where k.contype = 'f'
+  ),
+  -- A view's target entries name the table and column each output column comes from, when it is one
+  -- as it is (resorigtbl/resorigcol in the stored query tree), as the data API finds embeds through views.
+  'viewColumns', (
+    select coalesce(json_agg(json_build_object(
+      'schema', r.nspname, 'view', r.relname, 'column', m.match[1],
+      'tableSchema', tn.nspname, 'table', tc.relname, 'tableColumn', ta.attname
+    ) order by r.oid, m.ord), '[]')
+    from rels r join pg_rewrite rw on rw.ev_class = r.oid and rw.rulename = '_RETURN'
+    cross join lateral regexp_matches(rw.ev_action::text,
+      ':resname (\\S+) :ressortgroupref \\d+ :resorigtbl (\\d+) :resorigcol (\\d+)', 'g')
+      with ordinality as m(match, ord)
+    join pg_class tc on tc.oid = m.match[2]::oid join pg_namespace tn on tn.oid = tc.relnamespace
+    join pg_attribute ta on ta.attrelid = tc.oid and ta.attnum = m.match[3]::int2
+    where r.relkind in ('v', 'm')
   ),
   'functions', (
     select coalesce(json_agg(json_build_object(
@@ -264,6 +292,7 @@ export function renderTypescript(model: SchemaModel, schemas: readonly string[])
   };
   const nullable = (ts: string) => `${ts} | null`;
 
+  const throughViews = viewForeignKeys(model);
   const out: string[] = [];
   out.push(
     'export type Json = string | number | boolean | null | { [key: string]: Json | undefined } | Json[]',
@@ -278,7 +307,7 @@ export function renderTypescript(model: SchemaModel, schemas: readonly string[])
     const tables = relations.filter((r) => r.kind === 'r' || r.kind === 'p');
     const views = relations.filter((r) => r.kind !== 'r' && r.kind !== 'p');
     const relationships = (r: PgRelation) =>
-      model.foreignKeys
+      [...model.foreignKeys, ...throughViews]
         .filter((k) => k.schema === schema && k.table === r.name)
         .map(
           (k) =>
@@ -405,4 +434,36 @@ export function renderTypescript(model: SchemaModel, schemas: readonly string[])
   }
   out.push('} as const', '');
   return out.join('\n');
+}
+
+/**
+ * Foreign keys seen through views, as the data API embeds through them: a view exposing every
+ * referencing column of a key takes part in it towards the referenced table, and a view exposing every
+ * referenced column is a target of the referencing table. (Views on both sides are left out.)
+ */
+function viewForeignKeys(model: SchemaModel): PgForeignKey[] {
+  // View (schema.view) → base column (schema.table.column) → the view's column exposing it.
+  const exposed = new Map<string, { schema: string; view: string; columns: Map<string, string> }>();
+  for (const c of model.viewColumns) {
+    const at = `${c.schema}.${c.view}`;
+    const entry = exposed.get(at) ?? { schema: c.schema, view: c.view, columns: new Map() };
+    exposed.set(at, entry);
+    // Nested subqueries come first in the tree: the view's own target list is the last word.
+    entry.columns.set(`${c.tableSchema}.${c.table}.${c.tableColumn}`, c.column);
+  }
+  const views = (schema: string, table: string, columns: readonly string[]) =>
+    [...exposed.values()].flatMap((v) => {
+      const mapped = columns.map((c) => v.columns.get(`${schema}.${table}.${c}`));
+      return mapped.every((c): c is string => c !== undefined) ? [{ ...v, mapped }] : [];
+    });
+  const out: PgForeignKey[] = [];
+  for (const k of model.foreignKeys) {
+    for (const v of views(k.schema, k.table, k.columns)) {
+      out.push({ ...k, schema: v.schema, table: v.view, columns: v.mapped });
+    }
+    for (const v of views(k.referencedSchema, k.referencedRelation, k.referencedColumns)) {
+      out.push({ ...k, referencedSchema: v.schema, referencedRelation: v.view, referencedColumns: v.mapped });
+    }
+  }
+  return out;
 }
