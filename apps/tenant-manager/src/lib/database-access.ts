@@ -1,8 +1,7 @@
 import type { Context } from './context.js';
-import { conflict } from './errors.js';
 import { ident, ownerRole, projectDatabase, scramVerifier } from './project-db.js';
 import {
-  type ProjectRow,
+  requireActiveProject,
   requireProjectRow,
   secretAad,
   validateDbPassword,
@@ -29,16 +28,9 @@ export interface DatabaseConnection {
   readonly uri: string;
 }
 
-function requireActive(row: ProjectRow): void {
-  if (row.status !== 'ACTIVE_HEALTHY') {
-    throw conflict(`project is ${row.status}; the database is not available`, 'project_not_active');
-  }
-}
-
 /** Where the project's database is, as the tenant-manager reaches it. */
 export async function projectDatabaseConnection(ctx: Context, ref: string): Promise<DatabaseConnection> {
-  const row = await requireProjectRow(ctx.db, ref);
-  requireActive(row);
+  const row = requireActiveProject(await requireProjectRow(ctx.db, ref));
   const { conn } = await ctx.clusters.get(row.cluster_id!);
   const user = ownerRole(ref);
   const database = projectDatabase(ref);
@@ -59,11 +51,10 @@ export async function projectDatabaseConnection(ctx: Context, ref: string): Prom
  */
 export async function setDatabasePassword(ctx: Context, ref: string, password: string): Promise<void> {
   validateDbPassword(password);
-  const row = await requireProjectRow(ctx.db, ref);
-  requireActive(row);
+  const row = requireActiveProject(await requireProjectRow(ctx.db, ref));
   await withProjectLock(ctx, row.id, async (db) => {
     // Read again under the lock: a pause or delete may have finished while this waited.
-    requireActive(await requireProjectRow(db, ref));
+    requireActiveProject(await requireProjectRow(db, ref));
     const { admin } = await ctx.clusters.get(row.cluster_id!);
     await inTransaction(db, async () => {
       await db.query('UPDATE tm.projects SET owner_password_enc = $2, updated_at = now() WHERE id = $1', [

@@ -179,6 +179,14 @@ export async function requireProjectRow(db: pg.ClientBase | pg.Pool, ref: string
   return row;
 }
 
+/** The row of a project whose database is open (ACTIVE_HEALTHY); any other status is 409 naming it. */
+export function requireActiveProject(row: ProjectRow): ProjectRow {
+  if (row.status !== 'ACTIVE_HEALTHY') {
+    throw conflict(`project is ${row.status}; the database is not available`, 'project_not_active');
+  }
+  return row;
+}
+
 /** Statuses in which a project takes no new API keys, signing keys or secrets (REMOVED reads as 404). */
 export const CLOSED_TO_CREDENTIALS: readonly ProjectStatus[] = ['GOING_DOWN', 'INIT_FAILED', 'REMOVED'];
 

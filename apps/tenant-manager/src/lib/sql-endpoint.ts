@@ -1,8 +1,8 @@
 import pg from 'pg';
 import type { Context } from './context.js';
-import { AppError, conflict } from './errors.js';
+import { AppError } from './errors.js';
 import { connectTo, ownerRole, projectDatabase } from './project-db.js';
-import { requireProjectRow, secretAad } from './projects.js';
+import { requireActiveProject, requireProjectRow, secretAad } from './projects.js';
 
 const MAX_ROWS = 10_000;
 /**
@@ -155,10 +155,7 @@ export async function withProjectOwner<T>(
   applicationName: string,
   work: (client: pg.Client) => Promise<T>,
 ): Promise<T> {
-  const project = await requireProjectRow(ctx.db, ref);
-  if (project.status !== 'ACTIVE_HEALTHY') {
-    throw conflict(`project is ${project.status}; the database is not available`, 'project_not_active');
-  }
+  const project = requireActiveProject(await requireProjectRow(ctx.db, ref));
   const cluster = await ctx.clusters.get(project.cluster_id!);
   const client = connectTo(
     {
