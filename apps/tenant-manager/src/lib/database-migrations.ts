@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Context } from './context.js';
 import { badRequest } from './errors.js';
 import { withProjectOwner } from './sql-endpoint.js';
+import { inTransaction } from './transaction.js';
 
 /**
  * Migrations through the Management API, as Supabase's `GET/POST /v1/projects/{ref}/database/migrations`
@@ -55,9 +56,8 @@ export async function applyMigration(
   }
   if (input.query.trim() === '') throw badRequest('query is empty', 'invalid_query');
   const block = executeBlock(input.query);
-  return withProjectOwner(ctx, ref, 'supaplane-migrations', async (client) => {
-    await client.query('BEGIN');
-    try {
+  return withProjectOwner(ctx, ref, 'supaplane-migrations', (client) =>
+    inTransaction(client, async () => {
       await client.query(LEDGER_SQL);
       // One migration at a time: a second waits here, then takes the version after this one's.
       await client.query('LOCK TABLE supabase_migrations.schema_migrations IN EXCLUSIVE MODE');
@@ -70,13 +70,9 @@ export async function applyMigration(
         'INSERT INTO supabase_migrations.schema_migrations (version, statements, name) VALUES ($1, $2, $3)',
         [version, [input.query], name],
       );
-      await client.query('COMMIT');
       return { version, name };
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => {});
-      throw error;
-    }
-  });
+    }),
+  );
 }
 
 /** `DO … EXECUTE '<query>'` with dollar quotes that cannot occur in the query. */
