@@ -1,5 +1,5 @@
 import type { Context } from './context.js';
-import { ident, ownerRole, projectDatabase, scramVerifier } from './project-db.js';
+import { ownerRole, projectDatabase, setOwnerPassword } from './project-db.js';
 import {
   requireActiveProject,
   requireProjectRow,
@@ -61,9 +61,7 @@ export async function setDatabasePassword(ctx: Context, ref: string, password: s
         row.id,
         ctx.box.seal(password, secretAad.ownerPassword(row.id)),
       ]);
-      // The verifier is made here, so the password itself never reaches the cluster (or its logs);
-      // it holds only base64 characters and `$:`, nothing that needs quoting.
-      await admin.query(`ALTER ROLE ${ident(ownerRole(ref))} PASSWORD '${scramVerifier(password)}'`);
+      await setOwnerPassword(admin, ref, password);
     });
   });
 }

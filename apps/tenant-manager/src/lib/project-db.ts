@@ -143,6 +143,18 @@ GRANT ${API_ROLES} TO ${authenticator};
   if (!rows[0]?.rolsuper) await admin.query(`GRANT ${owner} TO CURRENT_USER`);
 }
 
+/**
+ * Sets the project owner role's password (direct connections, the SQL endpoint) as a SCRAM verifier
+ * made here, as createProjectRoles does: the password itself never reaches the cluster or its logs.
+ */
+export async function setOwnerPassword(
+  admin: Pick<pg.Pool, 'query'>,
+  ref: string,
+  password: string,
+): Promise<void> {
+  await admin.query(`ALTER ROLE ${ident(ownerRole(ref))} PASSWORD ${literal(scramVerifier(password))}`);
+}
+
 type Queryable = Pick<pg.Pool, 'query'> | Pick<pg.PoolClient, 'query'>;
 
 const databaseExists = async (db: Queryable, name: string) =>
