@@ -2,7 +2,7 @@ import { ApiError, apiError, cacheMiss, isObject, isPgError } from './errors.js'
 import { countFor, pageRange } from './handle-read.js';
 import { findRawRoutine, findRoutine, planRpc, routineCall } from './plan-rpc.js';
 import { decodeQueryString, type ParsedQuery, parseQuery } from './query-parser.js';
-import { bodyFormat, isRawFormat, parseBody, RAW_PARAMETER_TYPE } from './request-body.js';
+import { bodyFormat, bodyRows, isRawFormat, parseBody, RAW_PARAMETER_TYPE } from './request-body.js';
 import { planContext, type RequestContext, type RestRequest, type RestResponse } from './request-context.js';
 import { APPLIED_BY, isRawMedia, notAcceptable, RAW_MEDIA } from './request-headers.js';
 import { JSON_TYPE, maxAffectedExceeded, nullableNumber, renderRows, resultRow } from './response.js';
@@ -162,12 +162,7 @@ function callArguments(
   // As PostgREST 12 (ApiRequest payloadAttributes): a list must hold objects of the same keys, and
   // its first gives the arguments (json_to_recordset … LIMIT 1).
   if (Array.isArray(body) && (format === 'json' || format === 'csv')) {
-    const keys = (row: unknown) => (isObject(row) ? Object.keys(row).sort().join(',') : undefined);
-    const first = keys(body[0]);
-    if (body.some((row) => keys(row) === undefined || keys(row) !== first)) {
-      throw apiError(400, 'PGRST102', 'All object keys must match');
-    }
-    return { args: (body[0] as Record<string, unknown> | undefined) ?? {}, body, text };
+    return { args: bodyRows(body, true)[0] ?? {}, body, text };
   }
   // Any other JSON value is an empty list: no arguments, and `[]` for a single json parameter.
   // (Under params=single-object a one-parameter function still takes it, beyond PostgREST.)

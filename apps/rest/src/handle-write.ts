@@ -2,7 +2,7 @@ import { apiError, isObject } from './errors.js';
 import { planDelete, planInsert, planUpdate, type ReturnPreference, type WritePlan } from './plan-write.js';
 import { type Condition, type ParsedQuery, parseQuery } from './query-parser.js';
 import { parseJsonExact } from './json-number.js';
-import { bodyFormat, invalidBody, parseBody } from './request-body.js';
+import { bodyFormat, bodyRows, invalidBody, parseBody } from './request-body.js';
 import { planContext, type RequestContext, type RestResponse } from './request-context.js';
 import { APPLIED_BY, appliedPreferences, type PreferenceKey } from './request-headers.js';
 import { JSON_TYPE, maxAffectedExceeded, renderRows, resultRow, singularError } from './response.js';
@@ -26,20 +26,18 @@ export async function write(ctx: RequestContext, relation: Relation): Promise<Re
   const text = format === 'json' ? ctx.request.body?.toString() : undefined;
   /** The body as sent, decoded once: parsed from `text` when there is one. */
   const parsedBody = () => parseBody(text ?? ctx.request.body, format);
+  /** The rows' JSON as sent, for the insert to read (an object is the one row of a list). */
+  const rowsText = (rows: readonly unknown[], body: unknown) =>
+    text !== undefined && rows.length ? { rowsText: rows === body ? text : `[${text}]` } : {};
   let writePlan: WritePlan;
   let status: number;
   /** The preferences the write applies (Preference-Applied). */
   let applies: ReadonlySet<PreferenceKey>;
   if (method === 'POST') {
     const body = parsedBody();
-    const rows = bodyRows(body);
+    // Without `columns=` or `missing=default`, every row must have the first one's keys.
+    const rows = bodyRows(body, !query.columns && prefer.missing !== 'default');
     const columns = query.columns ?? Object.keys(rows[0] ?? {});
-    if (!query.columns && prefer.missing !== 'default') {
-      const expected = [...columns].sort().join(',');
-      for (const row of rows) {
-        if (Object.keys(row).sort().join(',') !== expected) throw keysMustMatch();
-      }
-    }
     // Without a conflict target (no primary key, no on_conflict) PostgREST ignores the resolution.
     const onConflict = query.onConflict ?? relation.pk;
     const upsert =
@@ -48,7 +46,7 @@ export async function write(ctx: RequestContext, relation: Relation): Promise<Re
         : undefined;
     writePlan = planInsert(plan, relation, {
       rows,
-      ...(text !== undefined && rows.length ? { rowsText: rows === body ? text : `[${text}]` } : {}),
+      ...rowsText(rows, body),
       columns,
       missingDefault: prefer.missing === 'default',
       ret,
@@ -65,7 +63,7 @@ export async function write(ctx: RequestContext, relation: Relation): Promise<Re
     const columns = Object.keys(rows[0] ?? {});
     writePlan = planInsert(plan, relation, {
       rows,
-      ...(text !== undefined && rows.length ? { rowsText: rows === body ? text : `[${text}]` } : {}),
+      ...rowsText(rows, body),
       columns,
       missingDefault: false,
       // headers-only is answered as minimal (no Location for PUT).
@@ -186,21 +184,6 @@ export async function write(ctx: RequestContext, relation: Relation): Promise<Re
       headers: { ...headers, ...rangeHeader(row.n) },
     };
   });
-}
-
-const keysMustMatch = () => apiError(400, 'PGRST102', 'All object keys must match');
-
-/**
- * A write's rows as PostgREST 12 reads a JSON body (ApiRequest payloadAttributes): a list must
- * hold objects only (of the same keys, when `uniform`), one object is one row, and anything else
- * is no row at all.
- */
-function bodyRows(body: unknown, uniform = false): Record<string, unknown>[] {
-  if (!Array.isArray(body)) return isObject(body) ? [body] : [];
-  const keys = (row: unknown) => (isObject(row) ? Object.keys(row).sort().join(',') : undefined);
-  const first = keys(body[0]);
-  if (body.some((row) => keys(row) === undefined || (uniform && keys(row) !== first))) throw keysMustMatch();
-  return body as Record<string, unknown>[];
 }
 
 function checkPutRange(query: ParsedQuery) {

@@ -1,4 +1,4 @@
-import { apiError } from './errors.js';
+import { apiError, isObject } from './errors.js';
 import { parseJsonExact } from './json-number.js';
 import { decodeQueryString } from './query-parser.js';
 
@@ -136,4 +136,19 @@ function csvRecords(text: string): string[][] {
   }
   if (field !== '' || quotedField || fields.length) endRecord();
   return records;
+}
+
+const keysMustMatch = () => apiError(400, 'PGRST102', 'All object keys must match');
+
+/**
+ * A body's rows as PostgREST 12 reads them for a write or a call (ApiRequest payloadAttributes): a
+ * list must hold objects only (of the same keys, when `uniform`), one object is one row, and anything
+ * else is no row at all.
+ */
+export function bodyRows(body: unknown, uniform = false): Record<string, unknown>[] {
+  if (!Array.isArray(body)) return isObject(body) ? [body] : [];
+  const keys = (row: unknown) => (isObject(row) ? Object.keys(row).sort().join(',') : undefined);
+  const first = keys(body[0]);
+  if (body.some((row) => keys(row) === undefined || (uniform && keys(row) !== first))) throw keysMustMatch();
+  return body as Record<string, unknown>[];
 }
