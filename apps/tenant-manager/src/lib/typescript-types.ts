@@ -240,6 +240,8 @@ const literal = (value: string) => JSON.stringify(value);
 /** Postgres writes these as JSON numbers (`money` is text: it carries its currency sign). */
 const NUMBER_TYPES = new Set(['int2', 'int4', 'int8', 'float4', 'float8', 'numeric', 'oid']);
 const EMPTY = '{\n      [_ in never]: never\n    }';
+/** A list of `ts`: bare after a name, an indexed access or an object type, in parentheses after a union. */
+const arrayOf = (ts: string) => (/^[\w.$[\]"']+$/.test(ts) || ts.startsWith('{') ? `${ts}[]` : `(${ts})[]`);
 
 /** Renders the module: the `Json` and `Database` types, helpers over the first schema, enum constants. */
 export function renderTypescript(model: SchemaModel, schemas: readonly string[]): string {
@@ -251,10 +253,7 @@ export function renderTypescript(model: SchemaModel, schemas: readonly string[])
   const tsType = (oid: number): string => {
     const type = types.get(oid);
     if (!type) return 'unknown';
-    if (type.elem !== 0) {
-      const element = tsType(type.elem);
-      return /^[\w.$[\]"']+$/.test(element) ? `${element}[]` : `(${element})[]`;
-    }
+    if (type.elem !== 0) return arrayOf(tsType(type.elem));
     switch (type.kind) {
       case 'd':
         return tsType(type.base);
@@ -369,9 +368,7 @@ export function renderTypescript(model: SchemaModel, schemas: readonly string[])
         let returns = f.columns
           ? `{ ${f.columns.map((c) => `${key(c.name)}: ${tsType(c.type)}`).join('; ')} }`
           : tsType(f.returns);
-        if (f.setof)
-          returns =
-            /^[\w.$[\]"']+$/.test(returns) || returns.startsWith('{') ? `${returns}[]` : `(${returns})[]`;
+        if (f.setof) returns = arrayOf(returns);
         return `{\n          Args: ${args}\n          Returns: ${returns}\n        }`;
       });
       return `      ${key(name)}:\n        | ${variants.join('\n        | ')}`;
