@@ -291,7 +291,14 @@ export function renderTypescript(model: SchemaModel, schemas: readonly string[])
   };
   const nullable = (ts: string) => `${ts} | null`;
 
-  const throughViews = viewForeignKeys(model);
+  /** Every key, declared or seen through a view, by its referencing relation (`schema.name`). */
+  const keysByRelation = new Map<string, PgForeignKey[]>();
+  for (const k of [...model.foreignKeys, ...viewForeignKeys(model)]) {
+    const at = `${k.schema}.${k.table}`;
+    const keys = keysByRelation.get(at);
+    if (keys) keys.push(k);
+    else keysByRelation.set(at, [k]);
+  }
   const out: string[] = [];
   out.push(
     'export type Json = string | number | boolean | null | { [key: string]: Json | undefined } | Json[]',
@@ -306,16 +313,14 @@ export function renderTypescript(model: SchemaModel, schemas: readonly string[])
     const tables = relations.filter((r) => r.kind === 'r' || r.kind === 'p');
     const views = relations.filter((r) => r.kind !== 'r' && r.kind !== 'p');
     const relationships = (r: PgRelation) =>
-      [...model.foreignKeys, ...throughViews]
-        .filter((k) => k.schema === schema && k.table === r.name)
-        .map(
-          (k) =>
-            `          {\n            foreignKeyName: ${literal(k.name)}\n` +
-            `            columns: [${k.columns.map(literal).join(', ')}]\n` +
-            `            isOneToOne: ${k.oneToOne}\n` +
-            `            referencedRelation: ${literal(k.referencedRelation)}\n` +
-            `            referencedColumns: [${k.referencedColumns.map(literal).join(', ')}]\n          },`,
-        );
+      (keysByRelation.get(`${schema}.${r.name}`) ?? []).map(
+        (k) =>
+          `          {\n            foreignKeyName: ${literal(k.name)}\n` +
+          `            columns: [${k.columns.map(literal).join(', ')}]\n` +
+          `            isOneToOne: ${k.oneToOne}\n` +
+          `            referencedRelation: ${literal(k.referencedRelation)}\n` +
+          `            referencedColumns: [${k.referencedColumns.map(literal).join(', ')}]\n          },`,
+      );
     const relationBlock = (r: PgRelation, isView: boolean): string => {
       const lines = [`      ${key(r.name)}: {`, '        Row: {'];
       for (const c of r.columns) {
