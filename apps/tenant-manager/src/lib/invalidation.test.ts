@@ -152,16 +152,19 @@ describe('invalidation on Redis', () => {
     expect(new Set(periods).size).toBe(periods.length);
   });
 
-  it('sweeps the usage of a removed ref once more after the gateways have flushed what they counted before the delete', async () => {
-    const log = { info() {}, warn() {}, error() {} };
-    const invalidator = createRedisInvalidator(
+  /** An invalidator on the suite's Redis whose second usage sweep follows after `delayMs`. */
+  const sweepingInvalidator = (delayMs: number) =>
+    createRedisInvalidator(
       redis.publisher,
       { now: () => new Date() },
-      log,
+      { info() {}, warn() {}, error() {} },
       null,
       1_000,
-      200,
+      delayMs,
     );
+
+  it('sweeps the usage of a removed ref once more after the gateways have flushed what they counted before the delete', async () => {
+    const invalidator = sweepingInvalidator(200);
     try {
       await invalidator.forgetUsage('inv-late', true);
       // A gateway's flush of requests it served just before the delete lands after the first sweep.
@@ -177,16 +180,8 @@ describe('invalidation on Redis', () => {
   });
 
   it("the later sweep is called off when the ref is activated again first: the new project's counts stay", async () => {
-    const log = { info() {}, warn() {}, error() {} };
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
-    const invalidator = createRedisInvalidator(
-      redis.publisher,
-      { now: () => new Date() },
-      log,
-      null,
-      1_000,
-      60_000,
-    );
+    const invalidator = sweepingInvalidator(60_000);
     try {
       await invalidator.forgetUsage('inv-again', true);
       expect(vi.getTimerCount()).toBe(1);
