@@ -28,7 +28,7 @@
  *   LOG_LEVEL           services' log level (default `warn`: `info` logs every request)
  *
  * Written on start: `<dataDir>/local-stack.json` = {gatewayUrl, tenantManagerUrl, internalUrl, adminKey,
- * baseDomain, demoProject: {ref, publishableKey, secretKey}, pid}. SIGINT/SIGTERM/SIGHUP stop everything
+ * baseDomain, demoProject: {ref, publishableKey, secretKey, databaseUrl}, pid}. SIGINT/SIGTERM/SIGHUP stop everything
  * cleanly, in reverse order: PostgreSQL and redis-server run in sessions of their own, so a terminal's
  * Ctrl-C reaches the stack alone and they stop after their clients. A start on a data dir whose stack
  * still runs (that pid) stops at once, naming it.

@@ -38,8 +38,12 @@ create table posts (
 );
 create view post_titles as select id, title from posts;
 create view people as select id, name from profiles;
+create view post_authors as select id, author from posts;
 create function add(a int, b int default 1) returns int language sql as 'select a + b';
 create function top_posts(n int) returns setof posts language sql stable as 'select * from posts order by id limit n';
+-- A computed relationship: profiles embed their posts through it.
+create function posts_of(profiles) returns setof posts language sql stable
+  as 'select * from posts where author = $1.id order by id';
 create function stats() returns table (posts bigint, longest text) language sql stable
   as 'select count(*), max(title) from posts';
 insert into profiles (name, bio, mood, tags, meta, balance, visits, ratio, born, seen, during, avatar)
@@ -98,17 +102,25 @@ export const postsQuery = () =>
 export const titlesQuery = () => supabase.from('post_titles').select('title').order('id');
 // An embed through a view: posts -> people (the view exposing profiles.id).
 export const viaViewQuery = () => supabase.from('posts').select('title, people(name)').order('id');
+// From a view to a view, both exposing the columns of posts.author -> profiles.id.
+export const viewToViewQuery = () => supabase.from('post_authors').select('id, people(name)').order('id');
 export const addCall = () => supabase.rpc('add', { a: 2 });
 export const topCall = () => supabase.rpc('top_posts', { n: 2 });
 export const statsCall = () => supabase.rpc('stats');
+// Embeds on a function's rows, and through a computed relationship.
+export const topWithAuthorCall = () => supabase.rpc('top_posts', { n: 2 }).select('title, profiles(name)');
+export const computedQuery = () => supabase.from('profiles').select('name, posts_of(title)').order('id');
 type Data<Q extends () => PromiseLike<{ data: unknown }>> = NonNullable<Awaited<ReturnType<Q>>['data']>;
 export type Profiles = Data<typeof profilesQuery>;
 export type Posts = Data<typeof postsQuery>;
 export type Titles = Data<typeof titlesQuery>;
 export type ViaView = Data<typeof viaViewQuery>;
+export type ViewToView = Data<typeof viewToViewQuery>;
 export type Added = Data<typeof addCall>;
 export type Top = Data<typeof topCall>;
 export type Stats = Data<typeof statsCall>;
+export type TopWithAuthor = Data<typeof topWithAuthorCall>;
+export type Computed = Data<typeof computedQuery>;
 export type { Tables };
 `;
 
@@ -124,6 +136,12 @@ const authorName: string = posts[0]!.author.name;
 const added: number = 0 as Added;
 const viaView: ViaView = [];
 const personName: string | null | undefined = viaView[0]?.people?.name;
+const viewToView: ViewToView = [];
+const authorOfView: string | null | undefined = viewToView[0]?.people?.name;
+const topWithAuthor: TopWithAuthor = [];
+const topAuthor: string | undefined = topWithAuthor[0]?.profiles.name;
+const computed: Computed = [];
+const computedTitle: string | undefined = computed[0]?.posts_of[0]?.title;
 supabase.from('profiles').insert({ name: 'cy' });
 supabase.from('profiles').update({ bio: null }).eq('id', 1);
 supabase.from('post_titles').insert({ title: 'via the view' });
@@ -143,7 +161,7 @@ supabase.from('posts').update({ words: 3 }).eq('id', 1);
 supabase.rpc('add', { z: 1 });
 // @ts-expect-error no such function
 supabase.rpc('subtract', { a: 1 });
-export { name, bio, mood, authorName, added, personName };
+export { name, bio, mood, authorName, added, personName, authorOfView, topAuthor, computedTitle };
 `;
     expect(compile(app)).toEqual([]);
   });
@@ -155,9 +173,12 @@ export { name, bio, mood, authorName, added, personName };
       Posts: await client.from('posts').select('id, title, words, author:profiles(name, mood)').order('id'),
       Titles: await client.from('post_titles').select('title').order('id'),
       ViaView: await client.from('posts').select('title, people(name)').order('id'),
+      ViewToView: await client.from('post_authors').select('id, people(name)').order('id'),
       Added: await client.rpc('add', { a: 2 }),
       Top: await client.rpc('top_posts', { n: 2 }),
       Stats: await client.rpc('stats'),
+      TopWithAuthor: await client.rpc('top_posts', { n: 2 }).select('title, profiles(name)'),
+      Computed: await client.from('profiles').select('name, posts_of(title)').order('id'),
     };
     for (const [what, answer] of Object.entries(answers)) expect(answer.error, what).toBeNull();
     expect(answers.Added.data).toBe(3);

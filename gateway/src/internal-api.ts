@@ -13,7 +13,7 @@ export interface InternalApi {
   close(): Promise<void>;
 }
 
-export class InternalApiError extends Error {}
+class InternalApiError extends Error {}
 
 export interface InternalApiClientOptions {
   readonly baseUrl: string;

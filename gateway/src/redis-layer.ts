@@ -21,9 +21,9 @@ export const USAGE_DAILY_TTL_SECONDS = 35 * 24 * 3600;
 /** Longest a usage write may take before its counts are given up (they may have been stored). */
 const USAGE_WRITE_TIMEOUT_MS = 5_000;
 /** Sorted set of live gateway instances, scored by their last heartbeat (ms). */
-export const INSTANCES_KEY = 'supaplane:gw:instances';
+const INSTANCES_KEY = 'supaplane:gw:instances';
 /** How often an instance reports itself, and after how long without a report it no longer counts. */
-export const PRESENCE_EVERY_MS = 2_000;
+const PRESENCE_EVERY_MS = 2_000;
 const PRESENCE_TTL_MS = 3 * PRESENCE_EVERY_MS;
 /**
  * Records this instance at Redis's own time (so clock skew between gateway hosts cannot drop or keep
@@ -42,7 +42,7 @@ export type Invalidation =
   | { kind: 'project'; ref: string; reason: string }
   | { kind: 'api-key'; ref: string; keyHash: string; reason: string };
 
-export function parseInvalidation(raw: string): Invalidation | null {
+function parseInvalidation(raw: string): Invalidation | null {
   try {
     const message = JSON.parse(raw) as Record<string, unknown>;
     if (typeof message.ref !== 'string' || typeof message.reason !== 'string') return null;

@@ -44,7 +44,7 @@ export function createUpstreamAgent(
 }
 
 /** How upstream sockets are opened: connect timeout, and `*.localhost` names in local mode. */
-export function upstreamConnectOptions(config: GatewayConfig) {
+function upstreamConnectOptions(config: GatewayConfig) {
   return {
     timeout: config.upstreamConnectTimeoutMs,
     ...(config.localMode ? { lookup: localhostLookup } : {}),
@@ -204,7 +204,7 @@ function isRequestTargetOverflow(error: NodeJS.ErrnoException): boolean {
  * so a browser app reads the status instead of a CORS failure. Which host was asked is unknown here:
  * `*` with no credentials exposes nothing but this generic message.
  */
-export function answerClientError(error: NodeJS.ErrnoException, socket: Duplex): void {
+function answerClientError(error: NodeJS.ErrnoException, socket: Duplex): void {
   // As node: only while nothing of a response went out on this connection, and never to a peer that left.
   const pending = (socket as { _httpMessage?: { headersSent: boolean } | null })._httpMessage;
   if (!socket.writable || pending?.headersSent || error.code === 'ECONNRESET') {

@@ -15,7 +15,7 @@ const HEX_ESCAPE = /[!'()*]/g;
 const hexEscape = (c: string) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`;
 
 /** RFC 3986 encoding as SigV4 wants it (encodeURIComponent plus `! ' ( ) *`). */
-export function escapeUri(value: string): string {
+function escapeUri(value: string): string {
   return isUnreserved(value) ? value : encodeURIComponent(value).replace(HEX_ESCAPE, hexEscape);
 }
 
@@ -126,7 +126,7 @@ export function formatQuery(pairs: readonly QueryPair[]): string {
 }
 
 /** Sorted by key, then by value; `X-Amz-Signature` left out (as the reference implementation does). */
-export function canonicalQuery(pairs: readonly QueryPair[]): string {
+function canonicalQuery(pairs: readonly QueryPair[]): string {
   if (pairs.length === 0) return '';
   if (pairs.length === 1) {
     const [key, value] = pairs[0]!;
@@ -139,7 +139,7 @@ export function canonicalQuery(pairs: readonly QueryPair[]): string {
 }
 
 /** Canonical URI of a raw request path: dot segments and empty segments removed, then encoded again. */
-export function canonicalPath(path: string): string {
+function canonicalPath(path: string): string {
   // Unreserved characters and single slashes, no dot segments: already canonical.
   if (isPlainPath(path) && !path.includes('//') && !hasDotSegment(path)) return path;
   const segments: string[] = [];

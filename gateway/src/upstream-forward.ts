@@ -33,7 +33,7 @@ const BODYLESS = new Set(['GET', 'HEAD', 'OPTIONS', 'DELETE']);
  * Tells the rest function which version of the project's config the gateway acted on: a function
  * holding an older one re-reads its own (new schemas, max rows, JWT secret) before serving.
  */
-export const CONFIG_VERSION_HEADER = 'x-supaplane-config-version';
+const CONFIG_VERSION_HEADER = 'x-supaplane-config-version';
 
 export interface UpstreamForwarderOptions {
   readonly config: GatewayConfig;

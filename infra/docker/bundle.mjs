@@ -9,7 +9,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 
-export async function loadEsbuild() {
+async function loadEsbuild() {
   const require = createRequire(join(root, 'apps/rest/package.json'));
   return import(pathToFileURL(require.resolve('esbuild')).href);
 }

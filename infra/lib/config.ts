@@ -53,7 +53,7 @@ export interface ProjectLimitsConfig {
 }
 
 /** What an omitted `projectLimits` (or an omitted field of it) means: the tenant-manager's defaults. */
-export const PROJECT_LIMIT_DEFAULTS: ProjectLimitsConfig = {
+const PROJECT_LIMIT_DEFAULTS: ProjectLimitsConfig = {
   dbConnectionLimit: 60,
   requestsPerSecond: null,
   burst: null,

@@ -4,7 +4,7 @@ import type { InfraConfig } from './config.js';
 import { EcrRepositories } from './constructs/ecr-repositories.js';
 import { dataRemovalPolicy } from './removal-policy.js';
 
-export const SERVICES = ['gateway', 'tenant-manager'] as const;
+const SERVICES = ['gateway', 'tenant-manager'] as const;
 
 export interface RepositoriesStackProps extends StackProps {
   readonly config: InfraConfig;

@@ -34,10 +34,10 @@ import { RestFunctionResources } from './constructs/rest-function-resources.js';
 import { WebAcl } from './constructs/web-acl.js';
 import { dataRemovalPolicy as dataPolicy, removalPolicy } from './removal-policy.js';
 
-export const GATEWAY_PORT = 8000;
-export const GATEWAY_METRICS_PORT = 9102;
-export const TENANT_MANAGER_PUBLIC_PORT = 3001;
-export const TENANT_MANAGER_INTERNAL_PORT = 3002;
+const GATEWAY_PORT = 8000;
+const GATEWAY_METRICS_PORT = 9102;
+const TENANT_MANAGER_PUBLIC_PORT = 3001;
+const TENANT_MANAGER_INTERNAL_PORT = 3002;
 
 /** The tenant-manager's defaults for new projects; the rate and size variables only when configured. */
 function projectLimitsEnvironment(limits: ProjectLimitsConfig): Record<string, string> {

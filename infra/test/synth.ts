@@ -28,7 +28,7 @@ export interface Synthesized {
 // biome-ignore lint/suspicious/noExplicitAny: tests edit the raw JSON before it is validated
 type RawConfig = any;
 
-export function loadConfig(name: 'test' | 'production', adjust?: (raw: RawConfig) => void): InfraConfig {
+function loadConfig(name: 'test' | 'production', adjust?: (raw: RawConfig) => void): InfraConfig {
   const raw = JSON.parse(readFileSync(new URL(`../config.${name}.json`, import.meta.url), 'utf8'));
   adjust?.(raw);
   return parseInfraConfig(raw);

@@ -22,7 +22,7 @@ export interface Settings extends StackPorts {
 }
 
 /** What the services started so far expose to the ones after them. */
-export interface Running {
+interface Running {
   postgres?: RunningPostgres;
   managementDbUrl?: string;
   redisUrl?: string | null;

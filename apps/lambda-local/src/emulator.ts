@@ -2,13 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
-import {
-  FUNCTION_NAME,
-  FunctionRegistry,
-  type Handler,
-  type Logger,
-  type RuntimeFactory,
-} from './function-registry.js';
+import { FUNCTION_NAME, FunctionRegistry, type Logger, type RuntimeFactory } from './function-registry.js';
 import { InvalidResultError, buildEvent, resultToReply } from './function-url-event.js';
 import { type StaticCredentials, createSigV4Verifier } from './sigv4-verify.js';
 
@@ -70,8 +64,6 @@ export interface LambdaEmulator {
   functionUrl(name: string): string;
   close(): Promise<void>;
 }
-
-export type { Handler, Logger, RuntimeFactory };
 
 const silent: Logger = { info() {}, warn() {}, error() {} };
 

@@ -8,13 +8,13 @@ export type Handler = ((event: FunctionUrlEvent) => Promise<unknown>) & { close?
 /** Creates a fresh instance of a function from its environment (one cold start). */
 export type RuntimeFactory = (environment: Record<string, string>) => Promise<Handler> | Handler;
 
-export interface FunctionRegistration {
+interface FunctionRegistration {
   readonly name: string;
   readonly runtime: string;
   readonly environment: Record<string, string>;
 }
 
-export type FunctionState = 'cold' | 'warm';
+type FunctionState = 'cold' | 'warm';
 
 export interface Logger {
   info(obj: object, msg?: string): void;
@@ -43,7 +43,7 @@ interface Entry {
 /** Lower-case DNS label: the name becomes the first label of the Function URL host. */
 export const FUNCTION_NAME = /^[a-z0-9](?:[a-z0-9-]{0,62})$/;
 
-export interface FunctionRegistryOptions {
+interface FunctionRegistryOptions {
   readonly runtimes: Readonly<Record<string, RuntimeFactory>>;
   readonly idleMs: number;
   /** How long an invocation (its cold start included) may run before it fails as timed out. */
@@ -53,7 +53,7 @@ export interface FunctionRegistryOptions {
 }
 
 /** An invocation ran past the function's timeout (Lambda's "Task timed out"). */
-export class FunctionTimeoutError extends Error {}
+class FunctionTimeoutError extends Error {}
 
 /**
  * Registered functions and their instances: cold start on first invocation, reuse while warm, stop

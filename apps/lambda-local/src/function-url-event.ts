@@ -27,7 +27,7 @@ export interface FunctionUrlEvent {
 }
 
 /** What a function may return: the structured result, or any JSON value Lambda wraps as a 200. */
-export interface FunctionUrlResult {
+interface FunctionUrlResult {
   statusCode: number;
   headers?: Record<string, string | number | boolean>;
   body?: string;
@@ -35,13 +35,13 @@ export interface FunctionUrlResult {
   cookies?: string[];
 }
 
-export interface HttpReply {
+interface HttpReply {
   readonly statusCode: number;
   readonly headers: Record<string, string | string[]>;
   readonly body: Buffer;
 }
 
-export interface EventInput {
+interface EventInput {
   readonly functionName: string;
   readonly method: string;
   readonly rawPath: string;
@@ -55,7 +55,7 @@ export interface EventInput {
   readonly now: Date;
 }
 
-export const LOCAL_ACCOUNT_ID = '000000000000';
+const LOCAL_ACCOUNT_ID = '000000000000';
 
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
 

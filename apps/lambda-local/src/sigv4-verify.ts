@@ -19,7 +19,7 @@ export interface StaticCredentials {
   readonly sessionToken?: string;
 }
 
-export interface ReceivedRequest {
+interface ReceivedRequest {
   readonly method: string;
   /** Path as received on the wire, still percent-encoded, without the query. */
   readonly rawPath: string;
@@ -30,13 +30,13 @@ export interface ReceivedRequest {
   readonly body: Buffer;
 }
 
-export type SigV4Failure =
+type SigV4Failure =
   | { readonly kind: 'missing' }
   | { readonly kind: 'unknown-access-key' }
   | { readonly kind: 'invalid-security-token' }
   | { readonly kind: 'invalid'; readonly message: string };
 
-export type SigV4Result =
+type SigV4Result =
   | { readonly ok: true; readonly accessKeyId: string }
   | ({ readonly ok: false } & SigV4Failure);
 
@@ -44,7 +44,7 @@ export const SIGNATURE_MISMATCH =
   'The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.';
 
 /** AWS tolerates five minutes between the signer's clock and its own. */
-export const MAX_SKEW_MS = 5 * 60 * 1000;
+const MAX_SKEW_MS = 5 * 60 * 1000;
 
 const SERVICE = 'lambda';
 /** Query parameters of a presigned request, in the order read below. */
@@ -135,7 +135,7 @@ function parseAuthorization(header: string): ParsedAuthorization | undefined {
 }
 
 /** `20261122T101500Z` → Date, or undefined when malformed. */
-export function parseAmzDate(value: string): Date | undefined {
+function parseAmzDate(value: string): Date | undefined {
   const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(value);
   if (!m) return undefined;
   const date = new Date(Date.UTC(+m[1]!, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!, +m[6]!));
@@ -155,13 +155,13 @@ function sameText(a: string, b: string): boolean {
   return x.length === y.length && timingSafeEqual(x, y);
 }
 
-export interface SigV4VerifierOptions {
+interface SigV4VerifierOptions {
   readonly region: string;
   readonly credentials: StaticCredentials;
   readonly now?: () => number;
 }
 
-export type SigV4Verifier = (request: ReceivedRequest) => Promise<SigV4Result>;
+type SigV4Verifier = (request: ReceivedRequest) => Promise<SigV4Result>;
 
 /** Builds a verifier for one region and one set of static credentials (the local stand-in for IAM). */
 export function createSigV4Verifier(options: SigV4VerifierOptions): SigV4Verifier {

@@ -12,7 +12,7 @@ export const CREDENTIALS: StaticCredentials = {
 };
 export const CONTROL_TOKEN = 'control-token-for-tests';
 
-export interface Reply {
+interface Reply {
   status: number;
   headers: Record<string, string | string[] | undefined>;
   text: string;
@@ -21,7 +21,7 @@ export interface Reply {
   json: () => any;
 }
 
-export interface SignedCall {
+interface SignedCall {
   method?: string;
   rawPath?: string;
   rawQuery?: string;

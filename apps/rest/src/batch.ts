@@ -75,7 +75,7 @@ const STATEMENTS_PER_CONNECTION = 256;
 const caches = new WeakMap<object, StatementCache>();
 
 /** Text form of a parameter as Postgres parses it; arrays become array literals, bytes bytea hex. */
-export function toParam(value: unknown): string | null {
+function toParam(value: unknown): string | null {
   if (value === null || value === undefined) return null;
   if (typeof value === 'string') return value;
   if (Buffer.isBuffer(value)) return `\\x${value.toString('hex')}`;

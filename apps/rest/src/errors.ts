@@ -73,7 +73,7 @@ interface PgErrorLike {
 }
 
 /** PostgREST's mapping from a Postgres SQLSTATE to an HTTP status. */
-export function pgErrorStatus(code: string, authenticated: boolean, message = ''): number {
+function pgErrorStatus(code: string, authenticated: boolean, message = ''): number {
   if (code === '23503' || code === '23505') return 409;
   // cardinality_violation is the server's fault (a subquery in a function or view returning two
   // rows), except pg-safeupdate's refusal of a DELETE or UPDATE without WHERE.

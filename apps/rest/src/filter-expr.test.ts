@@ -1,35 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { parseOpExpr, parseOpExprByGrammar } from './filter-expr.js';
+import { FILTER_OPERATORS } from './query-parser.js';
 
 // parseOpExpr reads the common shapes directly; whatever it answers must be what the grammar answers.
 
+// Every operator the parser knows, and pieces around and inside them.
 const PIECES = [
   'not',
-  'eq',
-  'neq',
-  'gt',
-  'gte',
-  'lt',
-  'lte',
-  'like',
-  'ilike',
-  'match',
-  'imatch',
-  'in',
-  'is',
-  'isdistinct',
-  'cs',
-  'cd',
-  'ov',
-  'sl',
-  'sr',
-  'nxr',
-  'nxl',
-  'adj',
-  'fts',
-  'plfts',
-  'phfts',
-  'wfts',
+  ...FILTER_OPERATORS,
   'any',
   'all',
   'null',

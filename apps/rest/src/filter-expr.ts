@@ -244,8 +244,10 @@ const identifier = map(many1(alt(letter, digit, oneOf('_ $'))), (cs) => cs.join(
 
 const words = (ws: string[], name: string) => label(alt(...ws.map((w) => attempt(string(w)))), name);
 const SIMPLE = ['neq', 'cs', 'cd', 'ov', 'sl', 'sr', 'nxr', 'nxl', 'adj'];
-const QUANTIFIABLE = ['eq', 'gte', 'gt', 'lte', 'lt', 'like', 'ilike', 'match', 'imatch'];
-const FTS = ['fts', 'plfts', 'phfts', 'wfts'];
+/** Operators that take `(any)`/`(all)`; longer names first, as the grammar tries them in order. */
+export const QUANTIFIABLE = ['eq', 'gte', 'gt', 'lte', 'lt', 'like', 'ilike', 'match', 'imatch'];
+/** Full-text operators, which take a `(language)`. */
+export const FTS = ['fts', 'plfts', 'phfts', 'wfts'];
 
 function operation(negate: boolean, sval: Parser<string>): Parser<OpExpr> {
   const inList = then(

@@ -86,15 +86,12 @@ function renderFilter(ctx: PlanContext, source: Source, alias: string, filter: F
       ? `${fn}(${p(filter.language)}::regconfig, ${p(filter.value)})`
       : `${fn}(${p(filter.value)})`;
     sql = `${lhs} @@ ${query}`;
-  } else if (filter.quantifier) {
-    const values = (filter.value as string[]).map((v) =>
-      op === 'like' || op === 'ilike' ? likePattern(v) : v,
-    );
-    sql = `${lhs} ${OPERATOR_SQL[op]} ${filter.quantifier.toUpperCase()}(${p(values)})`;
   } else {
     const raw = filter.value as string;
-    const value = op === 'like' || op === 'ilike' ? likePattern(raw) : raw;
-    sql = `${lhs} ${OPERATOR_SQL[op]} ${p(value)}`;
+    const value = p(op === 'like' || op === 'ilike' ? likePattern(raw) : raw);
+    // A quantified value is an array literal Postgres reads as the column's type, as PostgREST
+    // sends it (its malformed-literal 22P02 included).
+    sql = `${lhs} ${OPERATOR_SQL[op]} ${filter.quantifier ? `${filter.quantifier.toUpperCase()}(${value})` : value}`;
   }
   return filter.negate ? `NOT (${sql})` : sql;
 }

@@ -55,8 +55,68 @@ export async function read(ctx: RequestContext, relation: Relation): Promise<Res
   return transaction(ctx, tx, async (results, more) => {
     const row = resultRow(results[results.length - 1]!);
     const total = await countFor(ctx, more, statement, results[0], row);
-    return renderRows(ctx, row, range.offset, total ?? nullableNumber(row.total), 'read');
+    const response = renderRows(ctx, row, range.offset, total ?? nullableNumber(row.total), 'read');
+    response.headers['content-location'] = canonicalLocation(relation.name, ctx.request.rawQuery);
+    return response;
   });
+}
+
+/**
+ * `/<relation>?<query>` as PostgREST 12.2 writes Content-Location (ApiRequest/QueryParams.hs
+ * qsCanonical): the pairs split on `&` and `;` with `+` as a space, sorted by name (stably), a
+ * repeated name's values comma-joined, and encoded as Network.HTTP's urlEncode does each byte: kept
+ * when an ASCII letter, digit or `-_.~`, else `%XX`, a byte past ASCII as the UTF-8 of its Latin-1
+ * character. A name outside ASCII is percent-encoded, as a header cannot carry it.
+ */
+function canonicalLocation(name: string, rawQuery: string): string {
+  const pairs = rawQuery
+    .split(/[&;]/)
+    .filter((p) => p !== '')
+    .map((p) => {
+      const eq = p.indexOf('=');
+      const [k, v] = eq < 0 ? [p, ''] : [p.slice(0, eq), p.slice(eq + 1)];
+      return [percentBytes(k), percentBytes(v)] as const;
+    });
+  pairs.sort(([a], [b]) => Buffer.compare(a, b));
+  const joined: string[] = [];
+  for (let i = 0; i < pairs.length; ) {
+    const key = pairs[i]![0];
+    const values: string[] = [];
+    for (; i < pairs.length && pairs[i]![0].equals(key); i++) values.push(urlEncodeBytes(pairs[i]![1]));
+    joined.push(`${urlEncodeBytes(key)}=${values.join(',')}`);
+  }
+  const path = /^[\x20-\x7e]*$/.test(name) ? name : encodeURIComponent(name);
+  return `/${path}${joined.length ? `?${joined.join('&')}` : ''}`;
+}
+
+/** A query string part's bytes: `+` a space, `%XX` its byte (a malformed escape kept as written). */
+function percentBytes(part: string): Buffer {
+  const text = part.replaceAll('+', ' ');
+  const out: number[] = [];
+  const bytes = Buffer.from(text, 'utf8');
+  for (let i = 0; i < bytes.length; i++) {
+    const hex = bytes[i] === 0x25 ? bytes.subarray(i + 1, i + 3).toString('latin1') : '';
+    if (/^[0-9a-fA-F]{2}$/.test(hex)) {
+      out.push(Number.parseInt(hex, 16));
+      i += 2;
+    } else out.push(bytes[i]!);
+  }
+  return Buffer.from(out);
+}
+
+/** Each byte as urlEncode writes it (see canonicalLocation), looked up rather than worked out per byte. */
+const URL_ENCODED = Array.from({ length: 256 }, (_, b) => {
+  const ch = String.fromCharCode(b);
+  if (/[A-Za-z0-9\-_.~]/.test(ch)) return ch;
+  return b < 0x80
+    ? `%${b.toString(16).toUpperCase().padStart(2, '0')}`
+    : encodeURIComponent(ch).toUpperCase();
+});
+
+function urlEncodeBytes(bytes: Buffer): string {
+  let out = '';
+  for (const b of bytes) out += URL_ENCODED[b];
+  return out;
 }
 
 /**

@@ -4,15 +4,23 @@ import { findRawRoutine, findRoutine, planRpc, routineCall } from './plan-rpc.js
 import { decodeQueryString, type ParsedQuery, parseQuery } from './query-parser.js';
 import { bodyFormat, bodyRows, isRawFormat, parseBody, RAW_PARAMETER_TYPE } from './request-body.js';
 import { planContext, type RequestContext, type RestRequest, type RestResponse } from './request-context.js';
-import { APPLIED_BY, isRawMedia, notAcceptable, RAW_MEDIA } from './request-headers.js';
-import { JSON_TYPE, maxAffectedExceeded, nullableNumber, renderRows, resultRow } from './response.js';
+import { APPLIED_BY, negotiate } from './request-headers.js';
+import {
+  jsonType,
+  maxAffectedExceeded,
+  nullableNumber,
+  renderRows,
+  resultRow,
+  singularError,
+} from './response.js';
 import { qualifiedKey, type Routine } from './schema-cache.js';
 import { staleCache, transaction } from './transaction.js';
 
 /** GET and POST on /rpc/fn: the function a request calls, its arguments, and its result. */
 
-export async function rpc(ctx: RequestContext, name: string): Promise<RestResponse> {
-  const { method, prefer } = ctx;
+export async function rpc(request: RequestContext, name: string): Promise<RestResponse> {
+  const { method, prefer } = request;
+  let ctx = request;
   const candidates = ctx.current.routines.get(qualifiedKey(ctx.schema, name)) ?? [];
   const argNames = new Set(candidates.flatMap((r) => r.args.map((a) => a.name)).filter(Boolean));
   const readMethod = method === 'GET' || method === 'HEAD';
@@ -35,29 +43,31 @@ export async function rpc(ctx: RequestContext, name: string): Promise<RestRespon
   }
   const { args, body, text, rawParameterType } = callArguments(ctx, query, candidates);
   const singleObject = prefer.params === 'single-object';
-  const { routine, singleParam } = rawParameterType
+  const { routine, singleParam, noArguments } = rawParameterType
     ? findRawRoutine(ctx.current, ctx.schema, name, rawParameterType)
-    : findRoutine(
-        ctx.current,
-        ctx.schema,
-        name,
-        singleObject || !args ? [] : Object.keys(args),
-        singleObject || !args,
-        !readMethod,
-      );
-  // A raw result (text/plain, text/xml, application/octet-stream) only of a scalar of that type.
-  const rawMedia = isRawMedia(ctx.media) ? RAW_MEDIA[ctx.media] : undefined;
-  if (
-    rawMedia &&
-    (routine.returns !== 'scalar' || routine.setof || routine.returnType !== rawMedia.returnType)
-  ) {
-    throw notAcceptable(ctx.headers.accept);
-  }
+    : {
+        ...findRoutine(
+          ctx.current,
+          ctx.schema,
+          name,
+          singleObject || !args ? [] : Object.keys(args),
+          singleObject || !args,
+          !readMethod,
+        ),
+        noArguments: false,
+      };
+  // Its result's own media type counts only for one value and the default select (PostgREST
+  // Plan.hs negotiateContent looks the function's handler up only then; mediaHandlers: NOT proretset).
+  const handler = !routine.setof && isDefaultSelect(query) ? routine.media?.type : undefined;
+  const negotiated = negotiate(ctx.headers.accept, handler);
+  ctx = { ...ctx, media: negotiated.media, stripNulls: negotiated.stripNulls };
   const plan = planContext(ctx, query);
   // By GET the single parameter gets the query's arguments as one object (PostgREST jsonRpcParams).
-  const call = routineCall(plan, routine, args, readMethod && singleParam ? args : body, singleParam, text);
+  const call = noArguments
+    ? routineCall(plan, routine, {}, undefined, false)
+    : routineCall(plan, routine, args, readMethod && singleParam ? args : body, singleParam, text);
   const range = pageRange(ctx, query);
-  const rpcPlan = planRpc(plan, routine, call, range, prefer.count, rawMedia !== undefined);
+  const rpcPlan = planRpc(plan, routine, call, range, prefer.count, negotiated.media === 'raw');
   const readOnly = readMethod || routine.volatility !== 'volatile';
   const counting = rpcPlan.planned ? [rpcPlan.planned] : [];
   // `max-affected` with handling=strict counts the rows a set-returning function returns.
@@ -87,24 +97,22 @@ export async function rpc(ctx: RequestContext, name: string): Promise<RestRespon
     if (maxAffected !== undefined && row.n > maxAffected) {
       throw maxAffectedExceeded(row.n);
     }
-    if (rpcPlan.shape === 'scalar' && rawMedia) {
-      const text = row.body ?? '';
-      return {
-        status: 200,
-        headers: { 'content-type': rawMedia.contentType },
-        body: method === 'HEAD' ? '' : rawMedia.returnType === 'bytea' ? Buffer.from(text, 'hex') : text,
-      };
-    }
     // A function of one value or row has a Content-Range too (`0-0/1` with count=exact), from
     // which supabase-js reads `count`.
-    const single = (body: string): RestResponse => ({
+    const single = (body: string | Buffer, contentType = jsonType(ctx)): RestResponse => ({
       status: 200,
       headers: {
-        'content-type': JSON_TYPE,
+        'content-type': contentType,
         'content-range': `${row.n > 0 ? `0-${row.n - 1}` : '*'}/${total ?? nullableNumber(row.total) ?? '*'}`,
       },
       body: method === 'HEAD' ? '' : body,
     });
+    if (rpcPlan.shape === 'scalar' && negotiated.contentType) {
+      const text: string = row.body ?? '';
+      return single(routine.media?.binary ? Buffer.from(text, 'hex') : text, negotiated.contentType);
+    }
+    // As PostgREST (Query.hs failNotSingular): one value or row under the singular type too.
+    if (ctx.media === 'object' && row.n !== 1) throw singularError(row.n);
     if (rpcPlan.shape === 'scalar') return single(row.body);
     if (rpcPlan.shape === 'object' && ctx.media !== 'csv' && ctx.media !== 'geojson') {
       return single(row.n === 1 ? row.body.slice(1, -1) : 'null');
@@ -153,24 +161,29 @@ function callArguments(
   }
   const format = bodyFormat(ctx.headers['content-type'], true);
   if (isRawFormat(format)) {
+    // Under params=single-object a raw body goes as sent to the one json/jsonb parameter, as any
+    // other body does (PostgREST Plan.hs callReadPlan: payRaw; Postgres reads it as json or fails).
+    if (ctx.prefer.params === 'single-object') return { text: ctx.request.body?.toString() ?? '' };
     return { body: parseBody(ctx.request.body, format), rawParameterType: RAW_PARAMETER_TYPE[format] };
   }
   // A JSON body's text, decoded once: parsed here, and passed on whole to a single json parameter.
   const text = format === 'json' && ctx.request.body?.length ? ctx.request.body.toString() : undefined;
-  let body = ctx.request.body?.length ? parseBody(text ?? ctx.request.body, format) : {};
-  if (format === 'csv' && Array.isArray(body) && body.length === 1) body = body[0];
+  const body = ctx.request.body?.length ? parseBody(text ?? ctx.request.body, format) : {};
   // As PostgREST 12 (ApiRequest payloadAttributes): a list must hold objects of the same keys, and
   // its first gives the arguments (json_to_recordset … LIMIT 1).
   if (Array.isArray(body) && (format === 'json' || format === 'csv')) {
     return { args: bodyRows(body, true)[0] ?? {}, body, text };
   }
-  // Any other JSON value is an empty list: no arguments, and `[]` for a single json parameter.
-  // (Under params=single-object a one-parameter function still takes it, beyond PostgREST.)
-  if (format === 'json' && !isObject(body) && ctx.prefer.params !== 'single-object') {
+  // Any other JSON value is an empty list: no arguments, and `[]` for a single json parameter,
+  // under params=single-object too (PostgREST payloadAttributes: emptyPJArray is the payload).
+  if (format === 'json' && !isObject(body)) {
     return { args: {}, body: [], text: '[]' };
   }
   return isObject(body) ? { args: body, body, text } : { body, text };
 }
+
+/** No `select`, or `select=*` alone (PostgREST Plan.hs hasDefaultSelect). */
+const isDefaultSelect = (query: ParsedQuery) => query.select.length === 1 && query.select[0]!.kind === 'star';
 
 export const RESERVED = new Set([
   'select',

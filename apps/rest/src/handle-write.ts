@@ -35,8 +35,9 @@ export async function write(ctx: RequestContext, relation: Relation): Promise<Re
   let applies: ReadonlySet<PreferenceKey>;
   if (method === 'POST') {
     const body = parsedBody();
-    // Without `columns=` or `missing=default`, every row must have the first one's keys.
-    const rows = bodyRows(body, !query.columns && prefer.missing !== 'default');
+    // Without `columns=` every row must have the first one's keys, missing=default or not: they are
+    // the columns (PostgREST ApiRequest.hs getPayload checks them before any preference is read).
+    const rows = bodyRows(body, !query.columns);
     const columns = query.columns ?? Object.keys(rows[0] ?? {});
     // Without a conflict target (no primary key, no on_conflict) PostgREST ignores the resolution.
     const onConflict = query.onConflict ?? relation.pk;
@@ -99,7 +100,8 @@ export async function write(ctx: RequestContext, relation: Relation): Promise<Re
         body: ret === 'minimal' ? '' : '[]',
       };
     }
-    writePlan = planUpdate(plan, relation, body, columns, ret, parsed === body ? text : undefined);
+    const bodyText = parsed === body ? text : undefined;
+    writePlan = planUpdate(plan, relation, body, columns, ret, bodyText, prefer.missing === 'default');
     status = ret === 'minimal' ? 204 : 200;
     applies = APPLIED_BY.update;
   } else {

@@ -96,7 +96,7 @@ const CONFIG_REFRESH_MIN_AGE_MS = 1_000;
  * newer than the function's own, it is re-read before the request is served, under the same
  * single-flight, once-a-second rule. Missing or malformed, it changes nothing.
  */
-export const CONFIG_VERSION_HEADER = 'x-supaplane-config-version';
+const CONFIG_VERSION_HEADER = 'x-supaplane-config-version';
 const VERSION = /^[0-9]{1,15}$/;
 
 const JSON_TYPE = 'application/json; charset=utf-8';

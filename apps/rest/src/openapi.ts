@@ -8,7 +8,7 @@ import type { Column, ForeignKey, Relation, Routine, SchemaCache } from './schem
  */
 
 /** What the current role may do, read in the request's transaction (so `current_user` is the role). */
-export const PRIVILEGES_SQL = `SELECT json_build_object(
+const PRIVILEGES_SQL = `SELECT json_build_object(
   'relations', (SELECT coalesce(json_object_agg(c.relname, json_build_object(
       'select', has_table_privilege(c.oid, 'SELECT'), 'insert', has_table_privilege(c.oid, 'INSERT'),
       'update', has_table_privilege(c.oid, 'UPDATE'), 'delete', has_table_privilege(c.oid, 'DELETE'))), '{}')

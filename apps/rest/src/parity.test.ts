@@ -192,9 +192,12 @@ describe('CSV and form request bodies', () => {
       { id: 2, name: 'Bob "B", Jr.', age: null, tags: [] },
       { id: 3, name: 'multi\nline', age: 7, tags: null },
     ]);
-    const ragged = await t.call('POST', '/p_people', { headers: csv, body: 'id,name\n4' });
-    expect(ragged.status).toBe(400);
-    expect(ragged.json).toMatchObject({ code: 'PGRST102' });
+    // A line shorter than the first has fewer keys (cassava zips it with the header): refused.
+    const ragged = await t.call('POST', '/p_people', { headers: csv, body: 'id,name\n4,Dee\n5' });
+    expect([ragged.status, ragged.json]).toEqual([
+      400,
+      { code: 'PGRST102', message: 'All lines must have same number of fields', details: null, hint: null },
+    ]);
   });
 
   it('takes form-urlencoded bodies for POST, PATCH and RPC', async () => {

@@ -30,15 +30,10 @@ export function findRoutine(
     return undefined;
   };
   if (singleObject) {
-    const chosen =
-      pick(
-        candidates.filter((r) => r.args.length === 1 && isJson(r.args[0]!.type)),
-        true,
-      ) ?? // Beyond PostgREST: any one-argument function takes the whole body.
-      pick(
-        candidates.filter((r) => r.args.length === 1),
-        true,
-      );
+    const chosen = pick(
+      candidates.filter((r) => r.args.length === 1 && isJson(r.args[0]!.type)),
+      true,
+    );
     if (chosen) return chosen;
   } else {
     const byName = candidates.filter(
@@ -120,14 +115,28 @@ function closestParameters(given: readonly string[], candidates: readonly Routin
   return best;
 }
 
-/** The function a raw body goes to: its one parameter is unnamed and of `type` (`text`, `xml`, `bytea`). */
+/**
+ * The function a raw body goes to, as PostgREST 12.2 picks it (Plan.hs findProc: a raw body has no
+ * keys): one whose parameters all have defaults, called without arguments (or, when its one
+ * parameter is unnamed, with the body), else one whose one parameter is unnamed and of `type`
+ * (`text`, `xml`, `bytea`) with the body.
+ */
 export function findRawRoutine(
   cache: SchemaCache,
   schema: string,
   name: string,
   type: string,
-): { routine: Routine; singleParam: true } {
-  const found = (cache.routines.get(qualifiedKey(schema, name)) ?? []).filter(
+): { routine: Routine; singleParam: boolean; noArguments?: true } {
+  const candidates = cache.routines.get(qualifiedKey(schema, name)) ?? [];
+  const defaulted = candidates.filter((r) => r.args.length > 0 && r.args.every((a) => a.hasDefault));
+  if (defaulted.length > 1) throw ambiguous(defaulted);
+  const only = defaulted[0];
+  if (only) {
+    return only.args.length === 1 && only.args[0]!.name === ''
+      ? { routine: only, singleParam: true }
+      : { routine: only, singleParam: false, noArguments: true };
+  }
+  const found = candidates.filter(
     (r) => r.args.length === 1 && r.args[0]!.name === '' && r.args[0]!.type === type,
   );
   if (found.length === 1) return { routine: found[0]!, singleParam: true };
@@ -249,7 +258,7 @@ function scalarSource(routine: Routine): Source {
 function scalarBody(routine: Routine, raw: boolean): string {
   const value = `pgrst_row.${SCALAR_COLUMN}`;
   if (raw) {
-    const text = routine.returnType === 'bytea' ? `encode(${value}, 'hex')` : `${value}::text`;
+    const text = routine.media?.binary ? `encode(${value}, 'hex')` : `${value}::text`;
     return `coalesce(string_agg(${text}, ''), '')`;
   }
   return routine.setof
@@ -271,7 +280,7 @@ export function planRpc(
   call: string,
   range: Range,
   count: CountKind | undefined,
-  /** The scalar result as its own text (`bytea` as hex) instead of JSON: a raw media type was asked for. */
+  /** The scalar result as its own text (`bytea` as hex) instead of JSON: its media type was asked for. */
   raw = false,
 ): RpcPlan {
   if (routine.returns === 'void') {

@@ -156,12 +156,17 @@ export function planUpdate(
   ret: ReturnPreference,
   /** The body as the JSON text the client sent, when it is that one object. */
   bodyText?: string,
+  /** `missing=default`: a column the body omits is set to its default, as PostgREST's update does. */
+  missingDefault = false,
 ): WritePlan {
   requireColumns(relation, columns);
   const alias = 'pgrst_t0';
   const target = qualified(relation.schema, relation.name);
   const where = renderRootWhere(ctx, relation, alias);
-  const set = columns.map((c) => `${ident(c)} = pgrst_body.${ident(c)}`).join(', ');
+  const newValue = (c: string) =>
+    (missingDefault && !Object.hasOwn(body, c) && relation.columns.get(c)?.insertDefault) ||
+    `pgrst_body.${ident(c)}`;
+  const set = columns.map((c) => `${ident(c)} = ${newValue(c)}`).join(', ');
   const sql = `UPDATE ${target} AS ${ident(alias)} SET ${set} FROM (SELECT * FROM json_populate_record(NULL::${target}, ${ctx.params.add(bodyText ?? jsonText(body))}::json)) AS pgrst_body${where}`;
   return finishWrite(ctx, relation, sql, alias, ret, where);
 }

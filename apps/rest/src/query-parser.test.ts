@@ -134,10 +134,22 @@ describe('filters and logic trees', () => {
       language: 'english',
       value: 'fat & rat',
     });
-    expect(parseFilter(field('a'), 'like(any).{a*,b*}')).toMatchObject({
+    // A quantified value is the array literal as sent, for Postgres to read (PostgREST pgFmtFilter
+    // OpQuant): `(any).apple` is Postgres's malformed literal, not a parse error.
+    expect(parseFilter(field('a'), 'like(any).{a*,"b c"}')).toMatchObject({
       op: 'like',
       quantifier: 'any',
-      value: ['a*', 'b*'],
+      value: '{a*,"b c"}',
+    });
+    expect(parseFilter(field('a'), 'eq(all).apple')).toMatchObject({ quantifier: 'all', value: 'apple' });
+    expect(parseLogicTree('or', false, '(a.gt(any).{1,2},b.eq(all).x)')).toMatchObject({
+      children: [
+        { quantifier: 'any', value: '{1,2}' },
+        { quantifier: 'all', value: 'x' },
+      ],
+    });
+    expect(parseErrorOf(() => parseLogicTree('or', false, '(a.neq(any).{1,2})'))).toMatchObject({
+      code: 'PGRST100',
     });
     expect(parseFilter(field('a'), 'eq.a.b,c)')).toMatchObject({ value: 'a.b,c)' });
     expect(parseErrorOf(() => parseFilter(field('a'), 'is.maybe'))).toMatchObject({
@@ -302,6 +314,16 @@ describe('filters and logic trees', () => {
     expect(parseFilter(field('a'), 'in.("a"b)')).toMatchObject({ value: ['"a"b'] });
     expect(parseFilter(field('a'), 'in.("a"b,"c")')).toMatchObject({ value: ['"a"b', 'c'] });
     expect(parseFilter(field('a'), 'in.("ab)')).toMatchObject({ value: ['"ab'] });
+    // So in a logic tree (pLogicSingleVal), where an array literal holds no brace and `[` is no
+    // bracket: `[1,2]` is two elements, the second no filter.
+    const values = (text: string) =>
+      parseLogicTree('or', false, text).children.map((f) => (f.kind === 'filter' ? f.value : f));
+    expect(values('(a.eq."a b"x,b.eq."c")')).toEqual(['"a b"x', 'c']);
+    expect(values('(a.eq."ab,b.eq.2)')).toEqual(['"ab', '2']);
+    expect(values('(a.eq."x" ,b.cs.{1,2})')).toEqual(['"x" ', '{1,2}']);
+    for (const tree of ['(a.cs.[1,2])', '(a.eq(any).{{1},{2}})']) {
+      expect(parseErrorOf(() => parseLogicTree('or', false, tree))).toMatchObject({ code: 'PGRST100' });
+    }
   });
 });
 

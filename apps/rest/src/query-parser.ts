@@ -1,4 +1,11 @@
-import { describeFailure, logicTreeFailure, parseOpExpr, sourcePosition } from './filter-expr.js';
+import {
+  describeFailure,
+  FTS as FTS_OPERATORS,
+  logicTreeFailure,
+  parseOpExpr,
+  QUANTIFIABLE as QUANTIFIABLE_OPERATORS,
+  sourcePosition,
+} from './filter-expr.js';
 import { ApiError, apiError, parseError } from './errors.js';
 
 /**
@@ -72,8 +79,8 @@ export const FILTER_OPERATORS = [
 ] as const;
 export type FilterOperator = (typeof FILTER_OPERATORS)[number];
 const OPERATORS = new Set<string>(FILTER_OPERATORS);
-const FTS = new Set(['fts', 'plfts', 'phfts', 'wfts']);
-const QUANTIFIABLE = new Set(['eq', 'neq', 'gt', 'gte', 'lt', 'lte', 'like', 'ilike', 'match', 'imatch']);
+const FTS = new Set(FTS_OPERATORS);
+const QUANTIFIABLE = new Set(QUANTIFIABLE_OPERATORS);
 
 export interface Filter {
   readonly kind: 'filter';
@@ -82,7 +89,7 @@ export interface Filter {
   readonly op: FilterOperator;
   readonly quantifier?: 'any' | 'all';
   readonly language?: string;
-  /** A list for `in` and quantified operators, else the raw value. */
+  /** A list for `in`, else the raw value (for a quantified operator an array literal, which Postgres reads). */
   readonly value: string | readonly string[];
 }
 
@@ -349,12 +356,10 @@ function parseFilterExpr(c: Cursor, field: Field, inTree: boolean): Filter {
     ...(quantifier ? { quantifier } : {}),
     ...(language ? { language } : {}),
   };
-  if (op === 'in' || quantifier) {
-    const open = op === 'in' ? '(' : c.peek() === '(' ? '(' : '{';
-    const close = open === '(' ? ')' : '}';
-    c.expect(open);
-    const values = parseList(c, close);
-    c.expect(close);
+  if (op === 'in') {
+    c.expect('(');
+    const values = parseList(c, ')');
+    c.expect(')');
     if (!inTree && !c.done) throw c.fail('end of input');
     return { ...withMods, value: values };
   }
@@ -432,17 +437,26 @@ function quotedListValue(c: Cursor, close: string): string | undefined {
   return c.peek() === ',' || c.peek() === close ? value : undefined;
 }
 
+/**
+ * A value in a logic tree, as PostgREST's pLogicSingleVal reads it: a quoted value when its closing
+ * quote ends the element (else the quotes are part of a bare value), an array literal `{…}` with no
+ * brace inside, or everything up to the next `,` or `)`.
+ */
 function parseTreeValue(c: Cursor): string {
-  if (c.peek() === '"') return parseQuoted(c);
   const start = c.pos;
-  let depth = 0;
-  while (!c.done) {
-    const ch = c.peek();
-    if (ch === '{' || ch === '[') depth++;
-    else if ((ch === '}' || ch === ']') && depth > 0) depth--;
-    else if (depth === 0 && (ch === ',' || ch === ')')) break;
-    c.pos++;
+  if (c.peek() === '"') {
+    try {
+      const quoted = parseQuoted(c);
+      if (c.done || c.peek() === ',' || c.peek() === ')') return quoted;
+    } catch {}
+    c.pos = start;
   }
+  const array = /^\{[^{}]*\}/.exec(c.text.slice(start));
+  if (array) {
+    c.pos += array[0].length;
+    return array[0];
+  }
+  while (!c.done && c.peek() !== ',' && c.peek() !== ')') c.pos++;
   return c.text.slice(start, c.pos);
 }
 
@@ -463,25 +477,19 @@ export function parseFilter(field: Field, value: string): Filter {
   // One empty element is the empty list (SqlFragment.hs: `[""] -> = ANY('{}')`).
   if (e.kind === 'in') return { ...base, value: e.list.length === 1 && e.list[0] === '' ? [] : e.list };
   if (e.kind === 'is') return { ...base, value: e.value };
-  if (!e.quantifier)
-    return { ...base, ...(e.language !== undefined ? { language: e.language } : {}), value: e.value };
-  // A quantified value is an array literal to PostgREST; the planner takes its elements.
-  const c = new Cursor(value, 'filter');
-  c.pos = value.length - e.value.length;
-  const open = c.peek() === '(' ? '(' : '{';
-  const close = open === '(' ? ')' : '}';
-  c.expect(open);
-  const values = parseList(c, close);
-  c.expect(close);
-  if (!c.done) throw c.fail('end of input');
-  return { ...base, quantifier: e.quantifier, value: values };
+  return {
+    ...base,
+    ...(e.language !== undefined ? { language: e.language } : {}),
+    ...(e.quantifier ? { quantifier: e.quantifier } : {}),
+    value: e.value,
+  };
 }
 
 /**
  * How deep `and(or(...))` may nest. The tree is parsed and rendered recursively, and Postgres
  * evaluates it recursively too; far below where either runs out of stack, far above hand-written.
  */
-export const MAX_LOGIC_TREE_DEPTH = 500;
+const MAX_LOGIC_TREE_DEPTH = 500;
 
 export function parseLogicTree(op: 'and' | 'or', negate: boolean, text: string): LogicTree {
   const c = new Cursor(text, 'logic tree');

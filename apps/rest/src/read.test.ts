@@ -165,6 +165,20 @@ describe('reads', () => {
     expect(range(estimated)).toBe('0-49/2000');
   });
 
+  it('names the canonical query in Content-Location, as PostgREST 12.2 (QuerySpec "Canonical location")', async () => {
+    // Parameters sorted by name (stably), a repeated one comma-joined, `+` a space, and every byte
+    // but letters, digits and -_.~ percent-encoded (a non-ASCII byte as the UTF-8 of its Latin-1 character).
+    const r = await t.call('GET', '/rest/v1/books?title=neq.x+y&id=gt.0&select=id&id=lt.9&title=neq.%C3%A9');
+    expect(r.status).toBe(200);
+    expect(r.headers['content-location']).toBe(
+      '/books?id=gt.0,lt.9&select=id&title=neq.x%20y,neq.%C3%83%C2%A9',
+    );
+    const bare = await t.call('HEAD', '/rest/v1/books');
+    expect(bare.headers['content-location']).toBe('/books');
+    const flag = await t.call('GET', '/rest/v1/books?select=id&limit=1&order');
+    expect(flag.headers['content-location']).toBe('/books?limit=1&order=&select=id');
+  });
+
   it('caps rows at maxRows', async () => {
     const capped = testEngine({ maxRows: 2 });
     const r = await capped.call('GET', '/books?select=id&order=id', { headers: { prefer: 'count=exact' } });

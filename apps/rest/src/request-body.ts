@@ -69,76 +69,117 @@ export function parseBody(body: Buffer | string | undefined, format: BodyFormat 
   }
 }
 
-/** RFC 4180 CSV → one object per data row, keyed by the header row. */
+/**
+ * A CSV body as PostgREST 12 reads it (cassava's decodeByName, then ApiRequest.hs csvToJson): a
+ * header line, then one object per record keyed by the header's names (a record shorter than the
+ * header has fewer keys, fields beyond it are dropped, a blank line is skipped), `NULL` as null.
+ * Rows whose keys differ from the first's are refused, as PostgREST's payloadAttributes does.
+ */
 export function parseCsv(text: string): Record<string, string | null>[] {
-  const records = csvRecords(text);
-  const header = records.shift();
-  if (!header || (header.length === 1 && header[0] === '')) {
-    throw apiError(400, 'PGRST102', 'Empty or invalid csv', 'The CSV body needs a header row');
-  }
-  return records.map((fields, i) => {
-    if (fields.length !== header.length) {
-      throw apiError(
-        400,
-        'PGRST102',
-        'All lines must have same number of fields',
-        `Line ${i + 2} has ${fields.length} fields, the header has ${header.length}`,
-      );
+  const { header, records } = csvRecords(text);
+  const rows = records.map((fields) => {
+    const row: Record<string, string | null> = {};
+    for (let j = 0; j < Math.min(header.length, fields.length); j++) {
+      row[header[j]!] = fields[j] === 'NULL' ? null : fields[j]!;
     }
-    return Object.fromEntries(header.map((name, j) => [name, fields[j] === 'NULL' ? null : fields[j]!]));
+    return row;
   });
+  if (!haveSameKeys(rows)) throw apiError(400, 'PGRST102', 'All lines must have same number of fields');
+  return rows;
 }
 
-function csvRecords(text: string): string[][] {
-  const records: string[][] = [];
-  let fields: string[] = [];
-  let field = '';
-  let i = 0;
-  let quotedField = false;
-  const endField = () => {
-    fields.push(field);
-    field = '';
-    quotedField = false;
+/** cassava's grammar: fields split by `,`, lines by `\n`, `\r\n` or `\r`; a header must end its line. */
+function csvRecords(text: string): { header: string[]; records: string[][] } {
+  let pos = 0;
+  /** cassava's error: attoparsec's message, then what was left to read, as Haskell shows it. */
+  const failure = (message: string) => {
+    const left = Buffer.from(text.slice(pos));
+    const shown =
+      left.length > 100 ? `${left.subarray(0, 100).toString('latin1')} (truncated)` : haskellShow(left);
+    return apiError(400, 'PGRST102', `parse error (${message}) at ${shown}`);
   };
-  const endRecord = () => {
-    endField();
-    records.push(fields);
-    fields = [];
-  };
-  while (i < text.length) {
-    const ch = text[i]!;
-    if (ch === '"' && field === '' && !quotedField) {
-      // A quoted field: up to the closing quote, `""` is a quote.
-      i++;
-      for (;;) {
-        if (i >= text.length) throw apiError(400, 'PGRST102', 'Empty or invalid csv', 'Unclosed quote');
-        if (text[i] === '"') {
-          if (text[i + 1] === '"') {
-            field += '"';
-            i += 2;
-            continue;
-          }
-          i++;
-          break;
-        }
-        field += text[i];
-        i++;
-      }
-      quotedField = true;
-      continue;
+  const field = (): string => {
+    if (text[pos] !== '"') {
+      const start = pos;
+      while (pos < text.length && !'",\n\r'.includes(text[pos]!)) pos++;
+      return text.slice(start, pos);
     }
-    if (ch === ',') endField();
-    else if (ch === '\n' || ch === '\r') {
-      if (ch === '\r' && text[i + 1] === '\n') i++;
-      endRecord();
-    } else field += ch;
-    i++;
+    // A quoted field: up to a quote not followed by another; its last character is dropped (the
+    // closing quote, or, unclosed at the end, whatever came last), and `""` is a quote.
+    const start = ++pos;
+    let afterQuote = false;
+    while (pos < text.length && (!afterQuote || text[pos] === '"')) {
+      afterQuote = text[pos] === '"' ? !afterQuote : false;
+      pos++;
+    }
+    if (pos === start) throw failure('Failed reading: trailing double quote');
+    const inner = text.slice(start, pos - 1);
+    // Only an unclosed field can leave a lone quote at its end: cassava's unescaping then runs out.
+    if (inner.replaceAll('""', '').includes('"')) throw failure('Failed reading: insufficient input');
+    return inner.replaceAll('""', '"');
+  };
+  const record = () => {
+    const fields = [field()];
+    while (text[pos] === ',') {
+      pos++;
+      fields.push(field());
+    }
+    return fields;
+  };
+  const endOfLine = () => {
+    if (text.startsWith('\r\n', pos)) pos += 2;
+    else if (text[pos] === '\n' || text[pos] === '\r') pos++;
+    else throw failure(pos < text.length ? 'Failed reading: satisfy' : 'not enough input');
+  };
+  const header = record();
+  endOfLine();
+  const records: string[][] = [];
+  for (;;) {
+    const fields = record();
+    if (fields.length > 1 || fields[0] !== '') records.push(fields);
+    if (pos >= text.length) return { header, records };
+    endOfLine();
   }
-  if (field !== '' || quotedField || fields.length) endRecord();
-  return records;
+}
+
+const ASCII_NAMES =
+  'NUL SOH STX ETX EOT ENQ ACK a b t n v f r SO SI DLE DC1 DC2 DC3 DC4 NAK SYN ETB CAN EM SUB ESC FS GS RS US'.split(
+    ' ',
+  );
+
+/** Haskell's `show` of bytes read as characters, as cassava prints what it could not parse. */
+function haskellShow(bytes: Buffer): string {
+  let out = '"';
+  for (let i = 0; i < bytes.length; i++) {
+    const b = bytes[i]!;
+    const next = bytes[i + 1];
+    let piece: string;
+    if (b === 0x22) piece = '\\"';
+    else if (b === 0x5c) piece = '\\\\';
+    else if (b >= 0x20 && b < 0x7f) piece = String.fromCharCode(b);
+    else if (b === 0x7f) piece = '\\DEL';
+    else if (b < 0x20) {
+      piece = `\\${ASCII_NAMES[b]}`;
+      // `\SO` before an `H` would read as `\SOH`.
+      if (b === 0x0e && next === 0x48) piece += '\\&';
+    } else {
+      piece = `\\${b}`;
+      // A numeric escape before a digit is closed with `\&`.
+      if (next !== undefined && next >= 0x30 && next <= 0x39) piece += '\\&';
+    }
+    out += piece;
+  }
+  return `${out}"`;
 }
 
 const keysMustMatch = () => apiError(400, 'PGRST102', 'All object keys must match');
+
+/** Whether every row has the first one's keys (PostgREST payloadAttributes: they are the columns). */
+function haveSameKeys(rows: readonly object[]): boolean {
+  const keysOf = (row: object) => Object.keys(row).sort().join(',');
+  const first = rows.length > 0 ? keysOf(rows[0]!) : '';
+  return rows.every((row) => keysOf(row) === first);
+}
 
 /**
  * A body's rows as PostgREST 12 reads them for a write or a call (ApiRequest payloadAttributes): a
@@ -147,8 +188,6 @@ const keysMustMatch = () => apiError(400, 'PGRST102', 'All object keys must matc
  */
 export function bodyRows(body: unknown, uniform = false): Record<string, unknown>[] {
   if (!Array.isArray(body)) return isObject(body) ? [body] : [];
-  const keys = (row: unknown) => (isObject(row) ? Object.keys(row).sort().join(',') : undefined);
-  const first = keys(body[0]);
-  if (body.some((row) => keys(row) === undefined || (uniform && keys(row) !== first))) throw keysMustMatch();
+  if (!body.every(isObject) || (uniform && !haveSameKeys(body))) throw keysMustMatch();
   return body as Record<string, unknown>[];
 }

@@ -4,19 +4,11 @@ import type { ReturnPreference } from './plan-write.js';
 
 /** Request headers as PostgREST reads them: tokens, Accept, Prefer. */
 
-/** `text`, `xml` and `binary`: a function's scalar `text`, `xml` or `bytea` result as is. */
-export type RawMedia = 'text' | 'xml' | 'binary';
-/** `geojson`: PostgREST's `application/geo+json`, rows as a FeatureCollection through PostGIS. */
-export type Media = 'json' | 'object' | 'csv' | 'geojson' | RawMedia;
-
-/** The return type each raw media type serves, and its Content-Type. */
-export const RAW_MEDIA: Readonly<Record<RawMedia, { returnType: string; contentType: string }>> = {
-  text: { returnType: 'text', contentType: 'text/plain; charset=utf-8' },
-  xml: { returnType: 'xml', contentType: 'text/xml; charset=utf-8' },
-  binary: { returnType: 'bytea', contentType: 'application/octet-stream' },
-};
-
-export const isRawMedia = (media: Media): media is RawMedia => media in RAW_MEDIA;
+/**
+ * `geojson`: PostgREST's `application/geo+json`, rows as a FeatureCollection through PostGIS; `raw`:
+ * a function's value as is, in the media type its return domain is named after.
+ */
+export type Media = 'json' | 'object' | 'csv' | 'geojson' | 'raw';
 
 export interface Preferences {
   return?: ReturnPreference;
@@ -89,6 +81,8 @@ export interface Negotiated {
   readonly media: Media;
   /** `application/vnd.pgrst.array+json;nulls=stripped` (or `object+json`): JSON without null fields. */
   readonly stripNulls: boolean;
+  /** The Content-Type of a `raw` answer. */
+  readonly contentType?: string;
 }
 
 const VND_ARRAY = new Set(['application/vnd.pgrst.array+json', 'application/vnd.pgrst.array']);
@@ -114,30 +108,47 @@ function acceptOrder(accept: string): string[] {
 }
 
 /**
- * The first type in `accept` (in PostgREST's order) that can be served; raw ones only where `raw`
- * (function calls). A range other than the any-type one (`application/*`, `text/*`) is no type PostgREST serves.
+ * The first type in `accept` (in PostgREST's order) that can be served. None of the raw types is
+ * built in (PostgREST 12 dropped text/plain, text/xml and octet-stream answers): a function answers
+ * one only as `handler`, the media type its result's domain is named after, which takes any type
+ * when it is the any type (PostgREST Plan.hs negotiateContent; the vendored types come first). A range
+ * other than the any-type one (`application/*`, `text/*`) is no type PostgREST serves.
  */
-export function negotiate(accept: string | undefined, raw = false): Negotiated {
+export function negotiate(accept: string | undefined, handler?: string): Negotiated {
   const plain = (media: Media): Negotiated => ({ media, stripNulls: false });
-  // No Accept is any type; an empty one names no type at all (wai's parseHttpAccept gives []).
-  if (accept === undefined) return plain('json');
-  for (const item of acceptOrder(accept)) {
+  // No Accept is the any type (ApiRequest.hs iAcceptMediaType); an empty one names no type at
+  // all (wai's parseHttpAccept gives []).
+  for (const item of accept === undefined ? ['*/*'] : acceptOrder(accept)) {
     const [essence = '', ...params] = item.split(';');
     const type = essence.toLowerCase();
     const stripNulls = params.some((p) => {
       const eq = p.indexOf('=');
       return p.slice(0, eq).toLowerCase() === 'nulls' && p.slice(eq + 1) === 'stripped';
     });
-    if (type === 'application/json' || type === '*/*') return plain('json');
-    if (VND_ARRAY.has(type)) return { media: 'json', stripNulls };
+    if (VND_ARRAY.has(type) && stripNulls) return { media: 'json', stripNulls };
     if (VND_OBJECT.has(type)) return { media: 'object', stripNulls };
+    if (handler === '*/*' || (handler !== undefined && mediaKey(item) === mediaKey(handler.toLowerCase()))) {
+      return { media: 'raw', stripNulls: false, contentType: contentTypeOf(handler) };
+    }
+    if (type === 'application/json' || type === '*/*' || VND_ARRAY.has(type)) return plain('json');
     if (type === 'text/csv') return plain('csv');
     if (type === 'application/geo+json') return plain('geojson');
-    if (raw && type === 'text/plain') return plain('text');
-    if (raw && type === 'text/xml') return plain('xml');
-    if (raw && type === 'application/octet-stream') return plain('binary');
   }
   throw notAcceptable(accept);
+}
+
+/** What a media type is compared by: a known one by its lower-cased essence, another as written. */
+const mediaKey = (type: string) => {
+  const essence = type.split(';')[0]!.toLowerCase();
+  return CANONICAL[essence] ?? type;
+};
+
+/** A media type's Content-Type as PostgREST writes it: known text types with their charset. */
+function contentTypeOf(type: string): string {
+  const known = CANONICAL[type.split(';')[0]!.toLowerCase()];
+  if (known === undefined) return type;
+  if (known === '*/*' || known === 'application/octet-stream') return 'application/octet-stream';
+  return `${known}; charset=utf-8`;
 }
 
 /** PostgREST's 406 when nothing in `Accept` can be served, naming the types as it reads them. */

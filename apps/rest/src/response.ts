@@ -57,14 +57,17 @@ export function renderRows(
   } else if (ctx.media === 'geojson') {
     headers['content-type'] = GEOJSON_TYPE;
     body = row.body;
-  } else if (ctx.media === 'object') {
-    headers['content-type'] = ctx.stripNulls ? OBJECT_STRIPPED_TYPE : OBJECT_TYPE;
-    body = row.body.slice(1, -1);
   } else {
-    headers['content-type'] = ctx.stripNulls ? ARRAY_STRIPPED_TYPE : JSON_TYPE;
-    body = row.body;
+    headers['content-type'] = jsonType(ctx);
+    body = ctx.media === 'object' ? row.body.slice(1, -1) : row.body;
   }
   return { status, headers, body: ctx.method === 'HEAD' ? '' : body };
+}
+
+/** The Content-Type of a JSON answer: the vendored type `Accept` chose, else plain JSON. */
+export function jsonType(ctx: RequestContext): string {
+  if (ctx.media === 'object') return ctx.stripNulls ? OBJECT_STRIPPED_TYPE : OBJECT_TYPE;
+  return ctx.stripNulls ? ARRAY_STRIPPED_TYPE : JSON_TYPE;
 }
 
 export function singularError(n: number) {

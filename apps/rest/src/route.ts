@@ -59,9 +59,12 @@ export async function route(
   }
   const root = segments.length === 0;
   const isRpc = segments[0] === 'rpc' && segments.length === 2;
+  // A function call negotiates once it knows the function (its result may have a media type).
   const { media, stripNulls } = root
     ? { media: negotiateOpenApi(headers.accept), stripNulls: false }
-    : negotiate(headers.accept, isRpc);
+    : isRpc
+      ? { media: 'json' as const, stripNulls: false }
+      : negotiate(headers.accept);
   const prefer = parsePrefer(headers.prefer, engine.txEnd, current.timezones);
   const ctx: RequestContext = {
     current,

@@ -103,16 +103,16 @@ describe('rpc', () => {
     expect([whole.status, whole.body.toString()]).toEqual([200, '[{"x": 1}, {"x": 2}]']);
   });
 
-  it('answers a scalar NULL as JSON null, and as an empty body under a raw media type', async () => {
+  it('answers a scalar NULL as JSON null, and as an empty body under its media type', async () => {
     await ownerQuery(
-      `CREATE FUNCTION nothing_here() RETURNS text LANGUAGE sql STABLE AS $$ SELECT NULL::text $$`,
+      `CREATE DOMAIN "text/html" AS text;
+       CREATE FUNCTION nothing_here() RETURNS "text/html" LANGUAGE sql STABLE AS $$ SELECT NULL $$`,
     );
     const json = await t.call('POST', '/rpc/nothing_here');
     expect(json.status).toBe(200);
     expect(json.body).toBe('null');
-    const raw = await t.call('POST', '/rpc/nothing_here', { headers: { accept: 'text/plain' } });
-    expect(raw.status).toBe(200);
-    expect(raw.body).toBe('');
+    const raw = await t.call('POST', '/rpc/nothing_here', { headers: { accept: 'text/html' } });
+    expect([raw.status, raw.headers['content-type'], raw.body]).toEqual([200, 'text/html', '']);
   });
 
   it('applies select, filters, order and limit to set-returning functions, and embeds from them', async () => {
@@ -187,31 +187,85 @@ describe('rpc', () => {
     expect((await t.call('GET', '/rpc/add?a=1&b=2')).status).toBe(200);
   });
 
-  it('passes the whole body to a one-parameter function with Prefer: params=single-object', async () => {
-    const r = await t.call('POST', '/rpc/titles_like', {
+  it('passes the whole body to the one json parameter with Prefer: params=single-object', async () => {
+    // Only a function of one json/jsonb parameter takes it (RpcSpec 'should fail with 404 when no
+    // json arg is found with prefer single object'), and a JSON scalar is an empty list there too.
+    const text = await t.call('POST', '/rpc/titles_like', {
       headers: { prefer: 'params=single-object' },
       body: '"%Kin%"',
     });
-    expect(r.status).toBe(200);
-    expect(r.json).toEqual(['Kindred']);
+    expect([text.status, text.json]).toEqual([
+      404,
+      {
+        code: 'PGRST202',
+        message: 'Could not find the function public.titles_like in the schema cache',
+        details:
+          'Searched for the function public.titles_like with a single json/jsonb parameter, but no matches were found in the schema cache.',
+        hint: null,
+      },
+    ]);
+    const scalar = await t.call('POST', '/rpc/echo', {
+      headers: { prefer: 'params=single-object' },
+      body: '"%Kin%"',
+    });
+    expect([scalar.status, scalar.json]).toEqual([200, []]);
     // By GET the query's arguments are that object, as strings (RpcSpec "works with GET").
     const get = await t.call('GET', '/rpc/echo?p1=1&p2=text', {
       headers: { prefer: 'params=single-object' },
     });
     expect([get.status, get.json]).toEqual([200, { p1: '1', p2: 'text' }]);
+    // Any body goes as sent to the json parameter (PostgREST callReadPlan: payRaw), CSV as its rows.
+    const post = (type: string, body: string) =>
+      t.call('POST', '/rpc/echo', {
+        headers: { prefer: 'params=single-object', 'content-type': type },
+        body,
+      });
+    expect((await post('text/plain', '{"k":[1]}')).json).toEqual({ k: [1] });
+    expect((await post('application/octet-stream', '[2]')).json).toEqual([2]);
+    expect((await post('text/xml', 'nope')).json).toMatchObject({ code: '22P02' });
+    expect((await post('text/csv', 'a\nx\n')).json).toEqual([{ a: 'x' }]);
     const head = await t.call('HEAD', '/rpc/author_stats');
     expect(head.status).toBe(200);
     expect(head.body).toBe('');
   });
 
+  it('answers a function returning the any-type domain raw for any Accept, and without one', async () => {
+    // PostgREST 12.2: no Accept is */* (ApiRequest.hs iAcceptMediaType), which the domain's handler takes.
+    await ownerQuery(`CREATE DOMAIN "*/*" AS bytea;
+      CREATE FUNCTION any_type() RETURNS "*/*" LANGUAGE sql AS $$ SELECT 'any'::bytea $$`);
+    const accepts: Record<string, string>[] = [{}, { accept: 'app/bingo' }, { accept: 'application/json' }];
+    for (const headers of accepts) {
+      const r = await t.call('GET', '/rpc/any_type', { headers });
+      expect([r.status, r.headers['content-type'], r.body.toString()]).toEqual([
+        200,
+        'application/octet-stream',
+        'any',
+      ]);
+    }
+    // Vendored types are never a function's own.
+    const object = await t.call('GET', '/rpc/any_type', {
+      headers: { accept: 'application/vnd.pgrst.object+json' },
+    });
+    expect(object.headers['content-type']).toBe('application/vnd.pgrst.object+json; charset=utf-8');
+    // One value is one row: filtered out, it is no single object (PostgREST Query.hs failNotSingular).
+    const none = await t.call('GET', '/rpc/add?a=1&b=2&pgrst_scalar=eq.0', {
+      headers: { accept: 'application/vnd.pgrst.object+json' },
+    });
+    expect([none.status, (none.json as { code: string }).code]).toEqual([406, 'PGRST116']);
+  });
+
   it('takes raw text, xml and bytea bodies for a single unnamed parameter, and answers them raw when asked', async () => {
-    await ownerQuery(`CREATE FUNCTION tick(text) RETURNS text LANGUAGE sql IMMUTABLE AS $$ SELECT $1 || ' ✓' $$;
+    // PostgREST 12 answers raw only in the media type a function's result domain is named after.
+    await ownerQuery(`CREATE DOMAIN "text/plain" AS text; CREATE DOMAIN "text/xml" AS xml;
+      CREATE DOMAIN "application/octet-stream" AS bytea;
+      CREATE FUNCTION plain_tick(text) RETURNS text LANGUAGE sql IMMUTABLE AS $$ SELECT $1 || ' ✓' $$;
+      CREATE FUNCTION tick(text) RETURNS "text/plain" LANGUAGE sql IMMUTABLE AS $$ SELECT $1 || ' ✓' $$;
       CREATE FUNCTION byte_sum(bytea) RETURNS int LANGUAGE sql IMMUTABLE AS
         $$ SELECT coalesce(sum(get_byte($1, i)), 0)::int FROM generate_series(0, length($1) - 1) AS i $$;
-      CREATE FUNCTION reversed(bytea) RETURNS bytea LANGUAGE sql IMMUTABLE AS
+      CREATE FUNCTION reversed(bytea) RETURNS "application/octet-stream" LANGUAGE sql IMMUTABLE AS
         $$ SELECT coalesce(string_agg(substring($1 FROM i FOR 1), '' ORDER BY i DESC), ''::bytea)
            FROM generate_series(1, length($1)) AS i $$;
-      CREATE FUNCTION root_name(xml) RETURNS xml LANGUAGE sql IMMUTABLE AS
+      CREATE FUNCTION root_name(xml) RETURNS "text/xml" LANGUAGE sql IMMUTABLE AS
         $$ SELECT xmlelement(name got, (xpath('name(/*)', $1))[1]) $$;`);
     const text = await t.call('POST', '/rpc/tick', {
       headers: { 'content-type': 'text/plain; charset=utf-8' },
@@ -225,6 +279,12 @@ describe('rpc', () => {
     });
     expect(rawText.headers['content-type']).toBe('text/plain; charset=utf-8');
     expect(rawText.body).toBe('plain ✓');
+    // A plain text result has no raw answer (PostgREST 12 dropped the built-in ones).
+    const plainText = await t.call('POST', '/rpc/plain_tick', {
+      headers: { 'content-type': 'text/plain', accept: 'text/plain' },
+      body: 'plain',
+    });
+    expect([plainText.status, (plainText.json as { code: string }).code]).toEqual([406, 'PGRST107']);
 
     // Every byte value, including ones that are not UTF-8, reaches the function unchanged.
     const bytes = Buffer.from(Array.from({ length: 256 }, (_, i) => i));

@@ -1,3 +1,9 @@
+import {
+  type KeyEnds,
+  keysThroughViews,
+  type ViewColumn as TracedColumn,
+  viewColumnJoins,
+} from '@supaplane/view-relationships';
 import type pg from 'pg';
 
 /** What the engine knows about the exposed schemas, introspected from pg_catalog in one round trip. */
@@ -54,14 +60,8 @@ export interface ComputedField {
   readonly toOne: boolean;
 }
 
-export interface ForeignKey {
+export interface ForeignKey extends KeyEnds {
   readonly name: string;
-  readonly fromSchema: string;
-  readonly fromTable: string;
-  readonly fromColumns: readonly string[];
-  readonly toSchema: string;
-  readonly toTable: string;
-  readonly toColumns: readonly string[];
   /** Inferred through a view's columns rather than declared. */
   readonly throughView?: boolean;
 }
@@ -88,6 +88,11 @@ export interface Routine {
   readonly returnRelation?: { readonly schema: string; readonly name: string };
   /** Its `SET default_transaction_isolation`: a call's transaction begins at this level. */
   readonly isolation?: IsolationLevel;
+  /**
+   * The media type its result is answered as (PostgREST 12's handlers): it returns a domain named
+   * after one (`"text/html"`, or the any type); `binary` when the domain is of `bytea`.
+   */
+  readonly media?: { readonly type: string; readonly binary: boolean };
 }
 
 /** The isolation levels PostgREST begins a transaction with (read uncommitted is read committed, as in Postgres). */
@@ -97,7 +102,7 @@ export type IsolationLevel = 'read committed' | 'repeatable read' | 'serializabl
  * A `default_transaction_isolation` value as PostgREST reads it (Config/Database.hs
  * toIsolationLevel): any value but repeatable read and serializable is read committed; none is undefined.
  */
-export function isolationLevel(value: string | null | undefined): IsolationLevel | undefined {
+function isolationLevel(value: string | null | undefined): IsolationLevel | undefined {
   if (value === null || value === undefined) return undefined;
   const level = value.trim().toLowerCase();
   return level === 'repeatable read' || level === 'serializable' ? level : 'read committed';
@@ -225,17 +230,16 @@ SELECT ${SCHEMA_FINGERPRINT} AS fingerprint,
         AND pa.attnum = ANY(i.indkey::int2[]) WHERE i.indrelid = tc.oid AND i.indisprimary)
   ) ORDER BY vc.oid, m.ord), '[]')
   FROM pg_class vc JOIN pg_namespace vn ON vn.oid = vc.relnamespace
-  JOIN pg_rewrite r ON r.ev_class = vc.oid AND r.rulename = '_RETURN'
-  CROSS JOIN LATERAL regexp_matches(r.ev_action::text,
-    ':resname (\\S+) :ressortgroupref \\d+ :resorigtbl (\\d+) :resorigcol (\\d+)', 'g') WITH ORDINALITY AS m(match, ord)
-  JOIN pg_class tc ON tc.oid = m.match[2]::oid JOIN pg_namespace tn ON tn.oid = tc.relnamespace
-  JOIN pg_attribute ta ON ta.attrelid = tc.oid AND ta.attnum = m.match[3]::int2
+  ${viewColumnJoins('vc')}
   WHERE vc.relkind IN ('v', 'm') AND vn.nspname = ANY($1::text[])) AS view_columns,
  (SELECT coalesce(json_agg(json_build_object(
     'schema', n.nspname, 'name', p.proname, 'volatility', p.provolatile, 'setof', p.proretset,
     'isolation', (SELECT substr(c, strpos(c, '=') + 1) FROM unnest(p.proconfig) AS c
       WHERE split_part(c, '=', 1) = 'default_transaction_isolation' LIMIT 1),
     'returnType', format_type(p.prorettype, NULL), 'typtype', rt.typtype, 'nDefaults', p.pronargdefaults,
+    'mediaType', CASE WHEN rt.typtype = 'd' AND (rt.typname ~* '^[A-Za-z0-9.-]+/[A-Za-z0-9.+-]+$' OR rt.typname = '*/*')
+      THEN rt.typname END,
+    'mediaBinary', rt.typtype = 'd' AND rt.typbasetype = 'bytea'::regtype,
     'returnRelation', CASE WHEN rt.typrelid <> 0 THEN (SELECT json_build_object('schema', rn.nspname, 'name', rc.relname)
         FROM pg_class rc JOIN pg_namespace rn ON rn.oid = rc.relnamespace WHERE rc.oid = rt.typrelid AND rc.relkind <> 'c') END,
     'returnColumns', CASE WHEN rt.typrelid <> 0 THEN (SELECT json_agg(json_build_object('name', a.attname,
@@ -271,6 +275,8 @@ interface RawRoutine {
   returnType: string;
   typtype: string;
   nDefaults: number;
+  mediaType: string | null;
+  mediaBinary: boolean;
   returnColumns: { name: string; type: string }[] | null;
   returnRelation: { schema: string; name: string } | null;
   args: { name: string; type: string; mode: string }[] | null;
@@ -354,6 +360,7 @@ export async function loadSchemaCache(
         variadic: a.mode === 'v',
       })),
       ...(f.returnRelation ? { returnRelation: f.returnRelation } : {}),
+      ...(f.mediaType ? { media: { type: f.mediaType, binary: f.mediaBinary } } : {}),
     };
     const isolation = isolationLevel(f.isolation);
     if (isolation) routine = { ...routine, isolation };
@@ -370,7 +377,11 @@ export async function loadSchemaCache(
   }
   const foreignKeys = [
     ...raw.foreign_keys,
-    ...viewForeignKeys(raw.foreign_keys, raw.view_columns, relations),
+    ...keysThroughViews(raw.foreign_keys, raw.view_columns, {
+      hasRelation: (schema, name) => relations.has(qualifiedKey(schema, name)),
+      hasColumn: (schema, name, column) =>
+        relations.get(qualifiedKey(schema, name))?.columns.has(column) ?? false,
+    }).map((key) => ({ ...key, throughView: true })),
   ];
   const timezones = raw.timezones ? new Set(raw.timezones) : (knownTimezones ?? new Set<string>());
   return {
@@ -399,13 +410,7 @@ function roleSettingsOf(raw: Record<string, Record<string, string>>): Map<string
   return roles;
 }
 
-interface ViewColumn {
-  viewSchema: string;
-  view: string;
-  column: string;
-  tableSchema: string;
-  table: string;
-  tableColumn: string;
+interface ViewColumn extends TracedColumn {
   tableDefault: string | null;
   /** The base table's primary key columns (the table may be in an unexposed schema). */
   tablePk: string[] | null;
@@ -439,61 +444,6 @@ function inferViewPrimaryKeys(relations: Map<string, Relation>, viewColumns: rea
       }
     }
   }
-}
-
-/**
- * Foreign keys seen through views, as PostgREST infers them: a view that exposes all columns of a
- * key (traced through the view's query tree to their base table) takes part in that relationship,
- * towards tables and towards other views.
- */
-function viewForeignKeys(
-  foreignKeys: readonly ForeignKey[],
-  viewColumns: readonly ViewColumn[],
-  relations: ReadonlyMap<string, Relation>,
-): ForeignKey[] {
-  // For each relation, base column (schema, table, column) → the relation's column exposing it.
-  const exposures = new Map<string, { schema: string; name: string; columns: Map<string, string> }>();
-  for (const vc of viewColumns) {
-    const key = qualifiedKey(vc.viewSchema, vc.view);
-    const view = relations.get(key);
-    if (!view?.columns.has(vc.column)) continue;
-    const entry = exposures.get(key) ?? { schema: vc.viewSchema, name: vc.view, columns: new Map() };
-    exposures.set(key, entry);
-    // Later entries are the view's own target list (nested subqueries come first in the tree).
-    entry.columns.set(`${qualifiedKey(vc.tableSchema, vc.table)}\u0000${vc.tableColumn}`, vc.column);
-  }
-  if (!exposures.size) return [];
-  const sides = (schema: string, table: string, columns: readonly string[]) => {
-    const found: { schema: string; name: string; columns: string[]; view: boolean }[] = [];
-    if (relations.has(qualifiedKey(schema, table)))
-      found.push({ schema, name: table, columns: [...columns], view: false });
-    for (const exposure of exposures.values()) {
-      const mapped = columns.map((c) => exposure.columns.get(`${qualifiedKey(schema, table)}\u0000${c}`));
-      if (mapped.every((c): c is string => c !== undefined)) {
-        found.push({ schema: exposure.schema, name: exposure.name, columns: mapped, view: true });
-      }
-    }
-    return found;
-  };
-  const out: ForeignKey[] = [];
-  for (const fk of foreignKeys) {
-    for (const from of sides(fk.fromSchema, fk.fromTable, fk.fromColumns)) {
-      for (const to of sides(fk.toSchema, fk.toTable, fk.toColumns)) {
-        if (!from.view && !to.view) continue;
-        out.push({
-          name: fk.name,
-          fromSchema: from.schema,
-          fromTable: from.name,
-          fromColumns: from.columns,
-          toSchema: to.schema,
-          toTable: to.name,
-          toColumns: to.columns,
-          throughView: true,
-        });
-      }
-    }
-  }
-  return out;
 }
 
 /** The closest name by edit distance, for PostgREST's "Perhaps you meant" hints. */

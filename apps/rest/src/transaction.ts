@@ -15,7 +15,7 @@ import { ident, type Statement } from './sql.js';
 
 /** Running a request's statements in a transaction set up like PostgREST's, and what its failure says about the schema cache. */
 
-export const SCHEMA_CHANGED = 'pgrst: schema changed';
+const SCHEMA_CHANGED = 'pgrst: schema changed';
 /**
  * Runs first in a request's batch and fails it (22P02, nothing of the request done) when the
  * catalogs no longer match the fingerprint of the cache the request was planned with. The cast

@@ -64,8 +64,17 @@ describe('writes', () => {
     const mismatch = await t.call('POST', '/w_items', { body: [{ name: 'f' }, { name: 'g', qty: 1 }] });
     expect(mismatch.status).toBe(400);
     expect(mismatch.json).toMatchObject({ code: 'PGRST102', message: 'All object keys must match' });
+    // Without columns= the keys are the columns, missing=default or not (PostgREST getPayload).
+    const uneven = await t.call('POST', '/w_items', {
+      headers: { prefer: 'missing=default' },
+      body: [{ name: 'f', qty: 7 }, { name: 'g' }],
+    });
+    expect([uneven.status, uneven.json]).toEqual([
+      400,
+      { code: 'PGRST102', message: 'All object keys must match', details: null, hint: null },
+    ]);
     // Rows with different keys are inserted (ids drawn) and returned in the order they were sent.
-    const missing = await t.call('POST', '/w_items?select=id,name,qty', {
+    const missing = await t.call('POST', '/w_items?columns=name,qty&select=id,name,qty', {
       headers: { prefer: 'return=representation, missing=default' },
       body: [{ name: 'f', qty: 7 }, { name: 'g' }, { name: 'g2', qty: 3 }],
     });
@@ -76,7 +85,7 @@ describe('writes', () => {
       { name: 'g2', qty: 3 },
     ]);
     expect(written.map((r) => r.id)).toEqual([...written.map((r) => r.id)].sort((a, b) => a - b));
-    await t.call('POST', '/w_items', {
+    await t.call('POST', '/w_items?columns=name,qty', {
       headers: { prefer: 'missing=default' },
       body: [{ name: 'm1', qty: 2 }, { name: 'm2' }, { name: 'm3', qty: 2 }],
     });
@@ -134,6 +143,24 @@ describe('writes', () => {
     expect([merged.status, merged.json]).toEqual([
       200,
       [{ id: 2, code: 'c', level: 3, tags: ['x'], note: null }],
+    ]);
+    // PATCH too (UpdateSpec 'updates table using default values … when json keys are undefined'):
+    // a column of columns= the body omits takes its default, one it sends as null is null.
+    const patched = await t.call('PATCH', '/w_defaults?code=eq.b&columns=level,tags,note', {
+      headers: { prefer: 'return=representation, missing=default' },
+      body: { tags: ['z'], note: null },
+    });
+    expect([patched.status, patched.json]).toEqual([
+      200,
+      [{ id: 100, code: 'b', level: 3, tags: ['z'], note: null }],
+    ]);
+    const viewPatched = await t.call('PATCH', '/w_defaults_view?code=eq.b&columns=tags,level', {
+      headers: { prefer: 'return=representation, missing=default' },
+      body: { level: null },
+    });
+    expect([viewPatched.status, viewPatched.json]).toEqual([
+      200,
+      [{ id: 100, code: 'b', level: null, tags: ['x'] }],
     ]);
   });
 

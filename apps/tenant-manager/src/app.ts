@@ -21,18 +21,20 @@ import { migrate } from './lib/migrations.js';
 import { ClusterDeleter, type ClusterDeleterOptions } from './lib/cluster-deletion.js';
 import { SizeLimitEnforcer, type SizeLimitEnforcerOptions } from './lib/db-size-limits.js';
 import { Provisioner, type ProvisionerOptions } from './lib/provisioning.js';
-import { findProjectRow } from './lib/projects.js';
+import { findProjectRow, projectRowById } from './lib/projects.js';
 import { type ReconcileSummary, reconcileRestFunctions } from './lib/rest-functions.js';
-import { installErrorHandling, validationMessage } from './http/errors.js';
+import { answerRouterError, installErrorHandling, validationMessage } from './http/errors.js';
 import { takesNoBody } from './http/schemas.js';
 import { requestValidators } from './http/validators.js';
 import { clusterRoutes } from './http/routes/clusters.js';
 import { usageRoutes } from './http/routes/usage.js';
+import { organizationRoutes } from './http/routes/organizations.js';
 import { internalRoutes } from './http/routes/internal.js';
 import { projectCredentialRoutes } from './http/routes/project-credentials.js';
 import { projectDatabaseRoutes } from './http/routes/project-database.js';
 import { projectRoutes } from './http/routes/projects.js';
 import type { Provider } from './providers/types.js';
+import { DEFAULT_ORGANIZATION, type Organization } from './lib/organizations.js';
 
 export interface AppConfig {
   readonly adminApiKey: string;
@@ -59,6 +61,8 @@ export interface AppConfig {
   readonly projectDbSizeLimitMb?: number | null;
   /** Time between database size rounds (default 60 s; 0: none, see {@link SizeLimitEnforcer}). */
   readonly dbSizeCheckIntervalMs?: number;
+  /** The platform's one organization (default `supaplane`, named `Supaplane`). */
+  readonly organization?: Organization;
 }
 
 export interface BuildAppOptions {
@@ -133,7 +137,7 @@ function bearerGuard(expected: string, realm: string) {
   };
 }
 
-export const REST_CONFIG_ROUTE = '/internal/v1/projects/:ref/rest-config';
+const REST_CONFIG_ROUTE = '/internal/v1/projects/:ref/rest-config';
 
 /**
  * The internal API: the service token opens every route; a rest function's own token (`sfn_…`)
@@ -162,6 +166,24 @@ function internalGuard(db: pg.Pool, serviceToken: string, functionTokens: Functi
   };
 }
 
+const PROJECT_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * A project's `id` where its ref goes (`/v1/projects/{id}/…`): Supabase's project `id` is its ref, so
+ * clients (Supabase's MCP server among them) pass the `id` a listing gave them. Ours is a uuid: it is
+ * read as the ref of that live project, unless a live project has that very ref (refs resolve first,
+ * as every route resolves them).
+ */
+function projectIdAsRef(db: pg.Pool) {
+  return async (request: FastifyRequest) => {
+    const params = request.params as { ref?: string } | undefined;
+    if (!params?.ref || !PROJECT_ID.test(params.ref) || (await findProjectRow(db, params.ref))) return;
+    const project = await projectRowById(db, params.ref);
+    // A removed project's id names nothing, not the project that took its ref since.
+    if (project && project.status !== 'REMOVED') params.ref = project.ref;
+  };
+}
+
 /** Every answered request by method, route pattern (`unmatched` for 404s without a route) and status. */
 function countRequests(app: HttpApp, name: 'public' | 'internal', metrics: TenantManagerMetrics): void {
   app.addHook('onResponse', async (request, reply) => {
@@ -183,6 +205,7 @@ function baseServer(logger: PinoLogger, bodyLimit: number) {
     return503OnClosing: true,
     // `/v1/projects/` is `/v1/projects`, as Supabase's API (Express) routes it.
     routerOptions: { ignoreTrailingSlash: true },
+    frameworkErrors: answerRouterError,
   }).withTypeProvider<TypeBoxTypeProvider>();
   app.setValidatorCompiler(requestValidators());
   acceptEmptyJsonBodies(app);
@@ -244,6 +267,7 @@ export async function buildApp(options: BuildAppOptions): Promise<TenantManagerA
         burst: config.projectRateLimit?.burst ?? null,
         db_size_mb: config.projectDbSizeLimitMb ?? null,
       },
+      organization: config.organization ?? DEFAULT_ORGANIZATION,
     },
   };
   const provisioner = new Provisioner(ctx, {
@@ -294,6 +318,7 @@ export async function buildApp(options: BuildAppOptions): Promise<TenantManagerA
   publicApp.get('/ready', { schema: { hide: true } }, ready);
   await publicApp.register(async (v1) => {
     v1.addHook('onRequest', bearerGuard(config.adminApiKey, 'admin'));
+    v1.addHook('preValidation', projectIdAsRef(options.db));
     await v1.register(projectRoutes, {
       ctx,
       provisioner,
@@ -304,6 +329,7 @@ export async function buildApp(options: BuildAppOptions): Promise<TenantManagerA
     await v1.register(projectDatabaseRoutes, { ctx });
     await v1.register(clusterRoutes, { ctx, provisioner, clusterDeleter });
     await v1.register(usageRoutes, { ctx, redis: options.redis ?? null });
+    await v1.register(organizationRoutes, { ctx });
   });
 
   const internalApp = baseServer(log, bodyLimit);

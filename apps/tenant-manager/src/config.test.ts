@@ -29,6 +29,7 @@ describe('loadConfig', () => {
       projectRateLimit: null,
       projectDbSizeLimitMb: null,
       dbSizeCheckIntervalMs: 60_000,
+      organization: { slug: 'supaplane', name: 'Supaplane' },
     });
     expect(config.masterKey.equals(Buffer.alloc(32, 7))).toBe(true);
   });
@@ -73,7 +74,23 @@ describe('loadConfig', () => {
     expect(loadConfig({ ...base, PROJECT_DB_SIZE_LIMIT_MB: '' }).projectDbSizeLimitMb).toBeNull();
   });
 
+  it("reads the platform's one organization (what Supabase's organization routes answer)", () => {
+    expect(
+      loadConfig({ ...base, ORGANIZATION_SLUG: 'acme-ops', ORGANIZATION_NAME: 'Acme Operations' })
+        .organization,
+    ).toEqual({ slug: 'acme-ops', name: 'Acme Operations' });
+  });
+
   it.each([
+    [
+      { ORGANIZATION_SLUG: 'Acme' },
+      'ORGANIZATION_SLUG must be 1 to 64 lower-case letters, digits or inner hyphens',
+    ],
+    [
+      { ORGANIZATION_SLUG: '-acme' },
+      'ORGANIZATION_SLUG must be 1 to 64 lower-case letters, digits or inner hyphens',
+    ],
+    [{ ORGANIZATION_NAME: 'x'.repeat(257) }, 'ORGANIZATION_NAME must be 1 to 256 printable characters'],
     [{ PROJECT_DB_SIZE_LIMIT_MB: '0' }, 'PROJECT_DB_SIZE_LIMIT_MB must be an integer between 1 and 10000000'],
     [
       { PROJECT_DB_SIZE_LIMIT_MB: '10000001' },

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { DEFAULT_ORGANIZATION, type Organization } from './lib/organizations.js';
 
 /**
  * Environment of the tenant-manager, parsed once by {@link loadConfig} at the edge of `main`.
@@ -42,6 +43,10 @@ import { readFileSync } from 'node:fs';
  *                          unless its create says otherwise (default: no limit; 1–10000000)
  *   DB_SIZE_CHECK_INTERVAL_MS  time between rounds that compare project databases with their size limit
  *                          (default 60000; 0: no rounds, a limits PATCH still re-checks its project)
+ *   ORGANIZATION_SLUG      the platform's one organization, as Supabase's organization routes and
+ *                          project objects name it (`id` = `slug`; default `supaplane`): 1 to 64
+ *                          lower-case letters, digits or inner hyphens. Keep it stable: clients store it
+ *   ORGANIZATION_NAME      its display name (default `Supaplane`; 1 to 256 printable characters)
  *   LOG_LEVEL              pino level (default info)
  */
 export interface TenantManagerConfig {
@@ -79,6 +84,7 @@ export interface TenantManagerConfig {
   /** Null: new projects have no database size limit. */
   readonly projectDbSizeLimitMb: number | null;
   readonly dbSizeCheckIntervalMs: number;
+  readonly organization: Organization;
   readonly logLevel: string;
 }
 
@@ -103,7 +109,7 @@ function required(env: Env, name: string, minLength = 1): string {
 }
 
 /** Parses the master key from base64 (standard or url-safe); must decode to 32 bytes. */
-export function parseMasterKey(encoded: string): Buffer {
+function parseMasterKey(encoded: string): Buffer {
   const key = Buffer.from(encoded.trim(), 'base64');
   if (key.length !== 32) throw new Error('MASTER_KEY must be base64 of exactly 32 bytes');
   return key;
@@ -134,6 +140,20 @@ function rateLimit(env: Env): TenantManagerConfig['projectRateLimit'] {
     throw new Error('PROJECT_RATE_LIMIT_BURST must be at least PROJECT_RATE_LIMIT_RPS');
   }
   return { requestsPerSecond: rps, burst: burst || rps };
+}
+
+const ORGANIZATION_SLUG = /^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$/;
+
+function organization(env: Env): Organization {
+  const slug = env['ORGANIZATION_SLUG'] || DEFAULT_ORGANIZATION.slug;
+  if (!ORGANIZATION_SLUG.test(slug)) {
+    throw new Error('ORGANIZATION_SLUG must be 1 to 64 lower-case letters, digits or inner hyphens');
+  }
+  const name = (env['ORGANIZATION_NAME'] || DEFAULT_ORGANIZATION.name).trim();
+  if (name.length === 0 || name.length > 256 || /\p{Cc}/u.test(name)) {
+    throw new Error('ORGANIZATION_NAME must be 1 to 256 printable characters');
+  }
+  return { slug, name };
 }
 
 /** Validates the environment once; throws an Error naming the bad variable (never echoing secrets). */
@@ -185,6 +205,7 @@ export function loadConfig(env: Env): TenantManagerConfig {
     projectRateLimit: rateLimit(env),
     projectDbSizeLimitMb: int(env, 'PROJECT_DB_SIZE_LIMIT_MB', 0, 1, 10_000_000) || null,
     dbSizeCheckIntervalMs: int(env, 'DB_SIZE_CHECK_INTERVAL_MS', 60_000, 0, 86_400_000),
+    organization: organization(env),
     logLevel: env['LOG_LEVEL'] || 'info',
   };
 }

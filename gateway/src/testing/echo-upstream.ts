@@ -30,7 +30,7 @@ function amzDateToDate(value: string): Date {
 }
 
 /** Verifies a SigV4 request the way AWS does, with @smithy/signature-v4 as the reference. */
-export async function verifySigV4(
+async function verifySigV4(
   req: IncomingMessage,
   body: Buffer,
   credentials: AwsCredentials,

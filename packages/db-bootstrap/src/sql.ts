@@ -29,8 +29,8 @@ $$;
 `;
 
 /** The channel and payload the data API listens for (PostgREST's convention). */
-export const SCHEMA_RELOAD_CHANNEL = 'pgrst';
-export const SCHEMA_RELOAD_PAYLOAD = 'reload schema';
+const SCHEMA_RELOAD_CHANNEL = 'pgrst';
+const SCHEMA_RELOAD_PAYLOAD = 'reload schema';
 
 /**
  * Objects every project database starts with; run once in the template database as the cluster

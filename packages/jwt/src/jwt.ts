@@ -11,8 +11,8 @@ import {
 } from 'jose';
 
 /** Algorithms we accept. `none` and anything unlisted are rejected before key selection. */
-export const SYMMETRIC_ALGS = ['HS256', 'HS384', 'HS512'] as const;
-export const ASYMMETRIC_ALGS = ['RS256', 'ES256'] as const;
+const SYMMETRIC_ALGS = ['HS256', 'HS384', 'HS512'] as const;
+const ASYMMETRIC_ALGS = ['RS256', 'ES256'] as const;
 const ALLOWED = new Set<string>([...SYMMETRIC_ALGS, ...ASYMMETRIC_ALGS]);
 
 /** Clock skew tolerated for `exp`, `nbf` and `iat`, in seconds. */

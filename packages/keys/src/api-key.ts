@@ -3,7 +3,7 @@ import { createHash, randomBytes } from 'node:crypto';
 /** The two kinds of opaque Supabase API key. */
 export type ApiKeyType = 'publishable' | 'secret';
 
-export const API_KEY_PREFIX: Readonly<Record<ApiKeyType, string>> = {
+const API_KEY_PREFIX: Readonly<Record<ApiKeyType, string>> = {
   publishable: 'sb_publishable_',
   secret: 'sb_secret_',
 };

@@ -184,6 +184,30 @@ describe('bad input answers a clear JSON error', () => {
     expect(hash.statusCode).toBe(400);
   });
 
+  it("answers the router's own refusals in the API's shape: a broken escape, an overlong path value", async () => {
+    const broken = await h.tm.publicApp.inject({ url: '/v1/projects/ab%zzcd', headers: admin });
+    expect(broken.statusCode).toBe(400);
+    expect(broken.json()).toEqual({
+      message:
+        "malformed URL '/v1/projects/ab%zzcd': its %-escapes do not decode (each is % and two hex digits, together UTF-8)",
+      code: 'bad_url',
+    });
+    const notUtf8 = await h.tm.publicApp.inject({ url: '/v1/projects/ab%C3%28', headers: admin });
+    expect([notUtf8.statusCode, notUtf8.json().code]).toEqual([400, 'bad_url']);
+    const ref = 'a'.repeat(120);
+    for (const [app, url, headers] of [
+      [h.tm.publicApp, `/v1/projects/${ref}/api-keys`, admin],
+      [h.tm.internalApp, `/internal/v1/projects/${ref}/config`, internal],
+    ] as const) {
+      const response = await app.inject({ url, headers });
+      expect(response.statusCode).toBe(414);
+      expect(response.json()).toEqual({
+        message: 'a path value is longer than 100 characters',
+        code: 'path_value_too_long',
+      });
+    }
+  });
+
   it('every error body carries a code: an unsupported media type, an empty JSON body, a 500', async () => {
     const xml = await h.tm.publicApp.inject({
       method: 'POST',

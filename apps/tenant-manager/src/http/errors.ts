@@ -2,6 +2,8 @@ import type {
   FastifyBaseLogger,
   FastifyError,
   FastifyInstance,
+  FastifyReply,
+  FastifyRequest,
   FastifySchemaValidationError,
   FastifyTypeProvider,
 } from 'fastify';
@@ -21,6 +23,30 @@ function clientErrorCode(status: number, code: string | undefined): string {
   if (code && FASTIFY_CODES[code]) return FASTIFY_CODES[code];
   if (status === 415) return 'unsupported_media_type';
   return code || 'bad_request';
+}
+
+/** The body of every 500: nothing of what failed reaches the client (it is logged). */
+const INTERNAL_ERROR = { message: 'internal server error', code: 'internal_error' } as const;
+
+/**
+ * What the router refuses before any route or error handler runs, in the API's `{message, code}`
+ * shape rather than Fastify's own: a URL whose escapes do not decode, a path value (a ref, a key
+ * id) past the router's 100 characters.
+ */
+export function answerRouterError(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  if (error.code === 'FST_ERR_MAX_PARAM_LENGTH') {
+    reply
+      .status(414)
+      .send({ message: 'a path value is longer than 100 characters', code: 'path_value_too_long' });
+  } else if (error.code === 'FST_ERR_BAD_URL') {
+    reply.status(400).send({
+      message: `malformed URL '${request.url}': its %-escapes do not decode (each is % and two hex digits, together UTF-8)`,
+      code: 'bad_url',
+    });
+  } else {
+    request.log.error({ code: error.code, err: error.message }, 'router error');
+    reply.status(500).send(INTERNAL_ERROR);
+  }
 }
 
 /**
@@ -81,9 +107,7 @@ export function installErrorHandling<P extends FastifyTypeProvider>(
         );
     }
     request.log.error({ err: error }, 'request failed');
-    return reply
-      .status(status >= 500 ? status : 500)
-      .send({ message: 'internal server error', code: 'internal_error' });
+    return reply.status(status >= 500 ? status : 500).send(INTERNAL_ERROR);
   });
   app.setNotFoundHandler((request, reply) =>
     reply.status(404).send({

@@ -1,12 +1,18 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Harness, startHarness } from '../../test/harness.js';
+import { type Harness, startHarness, TEST_APP_CONFIG } from '../../test/harness.js';
 
 // What an operator's script, written against Supabase's Management API, sends and expects.
 
 let h: Harness;
 
 beforeAll(async () => {
-  h = await startHarness({ resume: false, reconcileFunctions: false });
+  // The result-size cap is what these tests are about, not the harness's 1 s statement timeout: making
+  // and streaming 65 MiB took longer than that on a loaded CI machine (57014 instead of the cap's 400).
+  h = await startHarness({
+    resume: false,
+    reconcileFunctions: false,
+    config: { ...TEST_APP_CONFIG, sqlStatementTimeoutMs: 30_000 },
+  });
   await h.registerCluster('operator-scripts', 10);
   expect((await h.createProject('script-one')).statusCode).toBe(201);
 });

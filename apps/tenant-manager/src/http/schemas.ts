@@ -24,7 +24,7 @@ export const Body = <T extends TProperties>(properties: T, options: ObjectOption
   Type.Object(properties, { ...options, additionalProperties: false });
 
 /** A body that may be left out (no body, or an empty one): the object, or nothing at all. */
-export const OptionalBody = <T extends TProperties>(properties: T, options: ObjectOptions = {}) =>
+const OptionalBody = <T extends TProperties>(properties: T, options: ObjectOptions = {}) =>
   Type.Union([Body(properties, options), Type.Null()]);
 
 /** Whether a route's body schema lets the body be left out (none at all, or {@link OptionalBody}). */
@@ -32,7 +32,7 @@ export const takesNoBody = (schema: unknown): boolean =>
   schema === undefined ||
   ((schema as { anyOf?: { type?: string }[] }).anyOf ?? []).some((branch) => branch.type === 'null');
 
-export const ErrorBody = Type.Object(
+const ErrorBody = Type.Object(
   {
     message: Type.String(),
     code: Type.String({
@@ -45,7 +45,7 @@ export const ErrorBody = Type.Object(
 /** Shared error responses; 5xx bodies never carry internals. */
 export const errors = { '4xx': ErrorBody, '5xx': ErrorBody };
 
-export const ProjectStatus = Type.Union(PROJECT_STATUSES.map((s) => Type.Literal(s)));
+const ProjectStatus = Type.Union(PROJECT_STATUSES.map((s) => Type.Literal(s)));
 
 export const Project = Type.Object({
   id: Type.String({ format: 'uuid' }),
@@ -54,6 +54,10 @@ export const Project = Type.Object({
   status: ProjectStatus,
   region: Nullable(Type.String()),
   cluster_id: Nullable(Type.String()),
+  organization_id: Type.String({
+    description: "The platform's one organization (ORGANIZATION_SLUG), as Supabase's",
+  }),
+  organization_slug: Type.String({ description: 'The same: an organization is named by its slug' }),
   created_at: Type.String({ format: 'date-time' }),
   endpoint: Type.String({ description: "The project's public URL" }),
   last_error: Nullable(
@@ -75,7 +79,7 @@ export const Project = Type.Object({
 });
 
 /** Any subset; a rate without a burst gets burst = rate; `requests_per_second: null` removes the rate. */
-export const LimitsBody = Body({
+const LimitsBody = Body({
   db_connections: Type.Optional(Type.Integer(LIMIT_RANGES.db_connections)),
   requests_per_second: Type.Optional(NullableInteger(LIMIT_RANGES.requests_per_second)),
   burst: Type.Optional(
@@ -99,6 +103,12 @@ export const NewProjectBody = Body({
   cluster_id: Type.Optional(Type.String({ format: 'uuid' })),
   region: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
   limits: Type.Optional(LimitsBody),
+  organization_slug: Type.Optional(
+    Type.String({
+      maxLength: 100,
+      description: "Supabase's: the organization to create it in; here the platform's one (400 otherwise)",
+    }),
+  ),
   db_pass: Type.Optional(
     Type.String({
       maxLength: 1000,
@@ -323,12 +333,12 @@ export const Jwks = Type.Object(
 );
 
 /** What an operator may set; `deleting` is only ever the platform's. */
-export const SettableClusterStatus = Type.Union([
+const SettableClusterStatus = Type.Union([
   Type.Literal('active'),
   Type.Literal('draining'),
   Type.Literal('offline'),
 ]);
-export const ClusterStatus = Type.Union([...SettableClusterStatus.anyOf, Type.Literal('deleting')]);
+const ClusterStatus = Type.Union([...SettableClusterStatus.anyOf, Type.Literal('deleting')]);
 
 export const Cluster = Type.Object({
   id: Type.String(),
@@ -398,4 +408,34 @@ export const ServiceHealth = Type.Object({
   status: Type.Union([Type.Literal('COMING_UP'), Type.Literal('ACTIVE_HEALTHY'), Type.Literal('UNHEALTHY')]),
   info: Type.Optional(Type.Object({ db_schema: Type.String() })),
   error: Type.Optional(Type.String({ description: 'Why the service is not ACTIVE_HEALTHY' })),
+});
+
+export const SlugParams = Type.Object({
+  slug: Type.String({ maxLength: 100, pattern: '^[a-z0-9][a-z0-9-]*$', description: 'Lower-case' }),
+});
+
+export const OrganizationSummary = Type.Object({
+  id: Type.String({ description: 'The slug, as Supabase answers it' }),
+  slug: Type.String(),
+  name: Type.String(),
+});
+
+export const OrganizationDetail = Type.Object({
+  ...OrganizationSummary.properties,
+  plan: Type.Literal('free', {
+    description: 'No billing: an operator-only platform charges nothing per project',
+  }),
+  opt_in_tags: Type.Array(Type.String()),
+  allowed_release_channels: Type.Array(Type.String()),
+});
+
+/** Supabase's Edge Function object; the list is always empty here (no Edge Functions are hosted). */
+export const EdgeFunction = Type.Object({
+  id: Type.String(),
+  slug: Type.String(),
+  name: Type.String(),
+  status: Type.String(),
+  version: Type.Integer(),
+  created_at: Type.Integer(),
+  updated_at: Type.Integer(),
 });

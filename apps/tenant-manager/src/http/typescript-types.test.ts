@@ -49,6 +49,8 @@ create materialized view public.snapshot as select id from public.posts;
 create function public.add(a int, b int default 1) returns int language sql as 'select a + b';
 create function public.add(a text, b text) returns text language sql as 'select a || b';
 create function public.recent(since date) returns setof public.posts language sql stable as 'select * from public.posts';
+create function public.latest() returns setof public.posts rows 1 language sql stable as 'select * from public.posts limit 1';
+create function public.previous(public.posts) returns public.posts language sql stable as 'select * from public.posts limit 1';
 create function public.stats() returns table (n bigint, top text) language sql as 'select 1::bigint, ''x''';
 create function public.nothing() returns void language sql as '';
 create function public.echo(jsonb) returns jsonb language sql as 'select $1';
@@ -179,7 +181,33 @@ same<
 same<'Update' extends keyof Public['Views']['snapshot'] ? true : false, false>(true);
 
 same<Fn<'add'>, { Args: { a: number; b?: number }; Returns: number } | { Args: { a: string; b: string }; Returns: string }>(true);
-same<Fn<'recent'>, { Args: { since: string }; Returns: Public['Tables']['posts']['Row'][] }>(true);
+type PostsRow = Public['Tables']['posts']['Row'];
+same<
+  Fn<'recent'>,
+  {
+    Args: { since: string };
+    Returns: PostsRow[];
+    SetofOptions: { from: '*'; to: 'posts'; isOneToOne: false; isSetofReturn: true };
+  }
+>(true);
+// Estimated at one row: typed as the row, supabase-js makes a call's answer a list again.
+same<
+  Fn<'latest'>,
+  {
+    Args: Record<PropertyKey, never>;
+    Returns: PostsRow;
+    SetofOptions: { from: '*'; to: 'posts'; isOneToOne: true; isSetofReturn: true };
+  }
+>(true);
+// A computed relationship of posts (its one argument is a posts row).
+same<
+  Fn<'previous'>,
+  {
+    Args: { '': PostsRow };
+    Returns: PostsRow;
+    SetofOptions: { from: 'posts'; to: 'posts'; isOneToOne: true; isSetofReturn: false };
+  }
+>(true);
 same<Fn<'stats'>, { Args: Record<PropertyKey, never>; Returns: { n: number; top: string }[] }>(true);
 same<Fn<'nothing'>['Returns'], undefined>(true);
 same<Fn<'echo'>, { Args: { '': Json }; Returns: Json }>(true);

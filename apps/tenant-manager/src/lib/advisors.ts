@@ -9,9 +9,9 @@ import { runProjectQuery } from './sql-endpoint.js';
  * and levels follow Supabase's linter so tools that know those names understand them.
  */
 
-export type AdvisorKind = 'security' | 'performance';
+type AdvisorKind = 'security' | 'performance';
 
-export interface Lint {
+interface Lint {
   readonly name: string;
   readonly title: string;
   readonly level: 'ERROR' | 'WARN' | 'INFO';

@@ -7,7 +7,7 @@ import { lockProjectForCredentials, requireProjectForCredentials, requireProject
 import { insertWithinCap } from './transaction.js';
 
 /** An API key in the shape of Supabase's Management API. */
-export interface ApiKey {
+interface ApiKey {
   id: string;
   name: string;
   type: ApiKeyType;
@@ -21,7 +21,7 @@ export interface ApiKey {
 }
 
 /** What the gateway needs to know about a key, by its hash (docs/contracts.md). */
-export interface ApiKeyRecord {
+interface ApiKeyRecord {
   ref: string;
   keyId: string;
   type: ApiKeyType;
@@ -29,7 +29,7 @@ export interface ApiKeyRecord {
   status: 'active' | 'revoked';
 }
 
-export const KEY_NAME = /^[a-z_][a-z0-9_]{0,63}$/;
+const KEY_NAME = /^[a-z_][a-z0-9_]{0,63}$/;
 /** Active keys (both types together) a project may hold; revoked keys do not count. */
 export const MAX_ACTIVE_API_KEYS = 50;
 const keyAad = (id: string) => `api-key:${id}`;

@@ -4,7 +4,7 @@ import { fromWorkerCluster, markWorkerCluster } from './errors.js';
 import type { ClusterConnection } from './project-db.js';
 import { pgSsl } from './tls.js';
 
-export interface ClusterHandle {
+interface ClusterHandle {
   readonly id: string;
   readonly conn: ClusterConnection;
   /** Admin pool on the cluster's maintenance database. */

@@ -7,11 +7,11 @@ import { prepareCluster, type ClusterConnection } from './project-db.js';
 import { inTransaction } from './transaction.js';
 
 /** Statuses an operator sets; `deleting` is the platform's own (see {@link deregisterCluster}). */
-export type SettableClusterStatus = 'active' | 'draining' | 'offline';
-export type ClusterStatus = SettableClusterStatus | 'deleting';
+type SettableClusterStatus = 'active' | 'draining' | 'offline';
+type ClusterStatus = SettableClusterStatus | 'deleting';
 
 /** A worker cluster as operators see it (credentials never leave the tenant-manager). */
-export interface Cluster {
+interface Cluster {
   id: string;
   name: string;
   host: string;
@@ -31,7 +31,7 @@ export interface Cluster {
   updated_at: string;
 }
 
-export interface NewCluster {
+interface NewCluster {
   name: string;
   host: string;
   port: number;
@@ -46,7 +46,7 @@ export interface NewCluster {
   external_id?: string;
 }
 
-export interface ClusterPatch {
+interface ClusterPatch {
   capacity?: number;
   weight?: number;
   region?: string;
@@ -57,7 +57,7 @@ export interface ClusterPatch {
   admin_password?: string;
 }
 
-export const CLUSTER_NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;
+const CLUSTER_NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 /** Projects that hold a slot on their cluster. */
 export const LIVE_PROJECT = `status NOT IN ('REMOVED', 'INIT_FAILED')`;
 

@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import type { Organization } from './organizations.js';
 import type { Provider } from '../providers/types.js';
 import type { ClusterPools } from './cluster-pools.js';
 import type { SecretBox } from './crypto.js';
@@ -56,6 +57,8 @@ export interface Settings {
   readonly dbCaBundle: string | null;
   /** Limits of a new project where its create does not say (PROJECT_DB_CONNECTION_LIMIT, PROJECT_RATE_LIMIT_*). */
   readonly defaultLimits: ProjectLimits;
+  /** The one organization every project belongs to (ORGANIZATION_SLUG, ORGANIZATION_NAME). */
+  readonly organization: Organization;
 }
 
 /** Everything the library needs, passed explicitly. */

@@ -17,7 +17,7 @@ import { inTransaction } from './transaction.js';
  * password is only ever stored sealed; no answer carries it.
  */
 
-export interface DatabaseConnection {
+interface DatabaseConnection {
   readonly host: string;
   readonly port: number;
   readonly database: string;

@@ -11,7 +11,7 @@ import { inTransaction } from './transaction.js';
  * the ledger the Supabase CLI keeps too (`supabase db push`, `migration list` over a direct connection).
  */
 
-export interface Migration {
+interface Migration {
   readonly version: string;
   readonly name: string | null;
 }

@@ -29,7 +29,7 @@ export interface SizeLimitEnforcerOptions {
   readonly clusterTimeoutMs?: number;
 }
 
-export interface SizeCheckSummary {
+interface SizeCheckSummary {
   /** Projects with a size limit (or still read-only for one) whose database size was read. */
   readonly checked: number;
   /** Refs made read-only this round. */
@@ -42,7 +42,7 @@ export interface SizeCheckSummary {
   readonly unreachableClusters: string[];
 }
 
-export type SizeLimitAction = 'read-only' | 'writable';
+type SizeLimitAction = 'read-only' | 'writable';
 
 /** Only one replica runs a round at a time. */
 const ROUND_LOCK = 'supaplane.db-size-limits';

@@ -4,7 +4,7 @@ import { findProjectRow, type ProjectRow, secretAad } from './projects.js';
 import { projectJwks } from './signing-keys.js';
 
 /** `GET /internal/v1/projects/:ref/config` body (docs/contracts.md). */
-export interface GatewayProjectConfig {
+interface GatewayProjectConfig {
   ref: string;
   status: string;
   jwtSecret: string;
@@ -19,7 +19,7 @@ export interface GatewayProjectConfig {
 }
 
 /** `GET /internal/v1/projects/:ref/rest-config` body (docs/contracts.md). */
-export interface RestConfig {
+interface RestConfig {
   ref: string;
   db: { host: string; port: number; database: string; user: string; password: string; ssl: boolean };
   dbSchemas: string[];

@@ -23,7 +23,7 @@ export type ProjectReason =
   | 'postgrest-updated'
   | 'created';
 
-export type InvalidationMessage =
+type InvalidationMessage =
   | { kind: 'project'; ref: string; reason: ProjectReason; at: string }
   | { kind: 'api-key'; ref: string; keyHash: string; reason: 'revoked'; at: string };
 

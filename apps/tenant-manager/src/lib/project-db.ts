@@ -21,7 +21,7 @@ export interface ClusterConnection {
   readonly ca?: string;
 }
 
-export const TEMPLATE_DATABASE = 'supaplane_template';
+const TEMPLATE_DATABASE = 'supaplane_template';
 /** Bumped whenever the template's content changes; stored as the template database's comment. */
 const TEMPLATE_MARKER = 'supaplane template v1';
 const API_ROLES = 'anon, authenticated, service_role';
@@ -109,7 +109,7 @@ export async function prepareCluster(admin: pg.Pool, conn: ClusterConnection): P
  * plaintext ever reaching the server, whose logs record DDL (log_statement=ddl, pgaudit) and every
  * failing statement in full. Our passwords are ASCII (base64url), so SASLprep leaves them as they are.
  */
-export function scramVerifier(password: string, salt = randomBytes(16), iterations = 4096): string {
+function scramVerifier(password: string, salt = randomBytes(16), iterations = 4096): string {
   const salted = pbkdf2Sync(password, salt, iterations, 32, 'sha256');
   const clientKey = createHmac('sha256', salted).update('Client Key').digest();
   const storedKey = createHash('sha256').update(clientKey).digest();

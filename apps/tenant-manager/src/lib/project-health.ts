@@ -16,11 +16,11 @@ export const HEALTH_SERVICES = [
   'storage',
   'pg_bouncer',
 ] as const;
-export type HealthService = (typeof HEALTH_SERVICES)[number];
-export type HealthStatus = 'COMING_UP' | 'ACTIVE_HEALTHY' | 'UNHEALTHY';
+type HealthService = (typeof HEALTH_SERVICES)[number];
+type HealthStatus = 'COMING_UP' | 'ACTIVE_HEALTHY' | 'UNHEALTHY';
 
 /** One entry of the answer, Supabase's `V1ServiceHealthResponse`. */
-export interface ServiceHealth {
+interface ServiceHealth {
   name: HealthService;
   /** Deprecated by Supabase in favour of `status`; true exactly when it is ACTIVE_HEALTHY. */
   healthy: boolean;
@@ -32,7 +32,7 @@ export interface ServiceHealth {
 }
 
 /** Supabase's own default wait of a check (its documented example), when `timeout_ms` is not given. */
-export const DEFAULT_HEALTH_TIMEOUT_MS = 2_000;
+const DEFAULT_HEALTH_TIMEOUT_MS = 2_000;
 export const MAX_HEALTH_TIMEOUT_MS = 10_000;
 
 /**

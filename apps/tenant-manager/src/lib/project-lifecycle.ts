@@ -66,7 +66,7 @@ async function setStatus(ctx: Context, db: pg.ClientBase, id: string, status: Pr
  * background (once the caller has released the project's lock), a pause or restore at most
  * `transitionAttempts` failed attempts in all, the call's own included.
  */
-export interface UnfinishedWork {
+interface UnfinishedWork {
   readonly transitionAttempts: number;
   finishTransition(projectId: string): Promise<void>;
   finishDelete(projectId: string): Promise<void>;

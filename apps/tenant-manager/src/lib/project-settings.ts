@@ -158,7 +158,7 @@ const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_$]{0,62}$/;
  * schema (`pg_*`, `information_schema`, `auth`, `supaplane`), or more than 32 schemas. Whether the
  * schemas exist is not checked: a missing one answers PGRST106 like any unexposed schema.
  */
-export function parseSchemaList(raw: string): string[] {
+function parseSchemaList(raw: string): string[] {
   const schemas: string[] = [];
   for (const part of raw.split(',')) {
     const name = part.trim();
@@ -182,7 +182,7 @@ export function parseSchemaList(raw: string): string[] {
   return schemas;
 }
 
-export interface PostgrestPatch {
+interface PostgrestPatch {
   db_schema?: string;
   max_rows?: number;
   db_aggregates_enabled?: boolean;

@@ -4,6 +4,7 @@ import type { Context } from './context.js';
 import { randomSecret } from './crypto.js';
 import { AppError, badRequest, conflict, notFound } from './errors.js';
 import { applyLimits, type LimitsPatch, type ProjectLimits } from './limits.js';
+import { requireOwnOrganization } from './organizations.js';
 import { withAdvisoryLock } from './transaction.js';
 
 // A project's row and its API shape, reading and creating projects, and the project's lock. What
@@ -73,6 +74,9 @@ export interface Project {
   status: ProjectStatus;
   region: string | null;
   cluster_id: string | null;
+  /** The platform's one organization (its slug), in both of Supabase's fields. */
+  organization_id: string;
+  organization_slug: string;
   created_at: string;
   endpoint: string;
   /** The last provisioning error while COMING_UP, the cause of INIT_FAILED, why a pause, restore or delete is unfinished or failed; null once a step succeeds. */
@@ -98,6 +102,8 @@ export function toProject(ctx: Context, row: ProjectRow): Project {
     status: row.status,
     region: row.region ?? row.requested_region,
     cluster_id: row.cluster_id,
+    organization_id: ctx.settings.organization.slug,
+    organization_slug: ctx.settings.organization.slug,
     created_at: row.created_at.toISOString(),
     endpoint: projectEndpoint(ctx, row.ref),
     last_error: row.last_error,
@@ -220,7 +226,7 @@ export async function lockProjectForCredentials(db: pg.ClientBase, projectId: st
   if (CLOSED_TO_CREDENTIALS.includes(status)) throw conflict(`project is ${status}`, 'invalid_status');
 }
 
-export interface NewProject {
+interface NewProject {
   name: string;
   ref?: string;
   cluster_id?: string;
@@ -229,11 +235,14 @@ export interface NewProject {
   limits?: LimitsPatch;
   /** The owner role's password (direct connections); default: random. */
   db_pass?: string;
+  /** Supabase's: must be the platform's one organization. */
+  organization_slug?: string;
 }
 
 /** Records a new project in COMING_UP with its credentials; provisioning does the rest. */
 export async function insertProject(ctx: Context, input: NewProject): Promise<ProjectRow> {
   const name = validateName(input.name);
+  if (input.organization_slug !== undefined) requireOwnOrganization(ctx, input.organization_slug);
   const ref = input.ref === undefined ? generateRef() : validateRef(input.ref);
   const limits = applyLimits(ctx.settings.defaultLimits, input.limits ?? {});
   const ownerPassword = input.db_pass === undefined ? randomSecret(24) : validateDbPassword(input.db_pass);

@@ -98,7 +98,9 @@ describe('rest function reconciliation at start-up', () => {
       expect(summary).toEqual({ checked: 4, updated: expect.any(Array), failed: [] });
       expect(summary!.updated.sort()).toEqual([...ACTIVE, 'rc-two'].sort());
       // every function got the current environment, the paused project's too
-      expect(moved.calls.sort()).toEqual([...ACTIVE, 'rc-two'].map((ref) => `ensure:${ref}`).sort());
+      expect(moved.calls.sort()).toEqual(
+        [...[...ACTIVE, 'rc-two'].map((ref) => `ensure:${ref}`), 'stop:rc-two'].sort(),
+      );
       expect(moved.live.get('rc-one')).toEqual({
         SUPAPLANE_PROJECT_REF: 'rc-one',
         SUPAPLANE_CONFIG_URL: 'http://127.0.0.1:3002',
@@ -120,6 +122,8 @@ describe('rest function reconciliation at start-up', () => {
           ),
         ).toBeTruthy();
       }
+      // the paused project's function is stopped again after its ensure, the others are not
+      expect(moved.stopped).toEqual(new Set(['rc-two']));
       // gateways re-read the paused project's config, which still says paused
       const paused = await h.tm.publicApp.inject({ url: '/v1/projects/rc-two', headers: admin });
       expect(paused.json().status).toBe('PAUSED');
@@ -212,6 +216,9 @@ describe('rest function reconciliation on AWS', () => {
       const status = async (ref: string) =>
         (await h.tm.publicApp.inject({ url: `/v1/projects/${ref}`, headers: admin })).json().status;
       expect(await status('rk-paused')).toBe('PAUSED');
+      // Its function still takes no invocation (the pause's reserved concurrency of 0), the other's does.
+      expect(lambda.functions.get('rest-rk-paused')?.reserved).toBe(0);
+      expect(lambda.functions.get('rest-rk-active')?.reserved).toBeUndefined();
       expect(
         await queryOnce(pgUrl(), 'SELECT datallowconn FROM pg_database WHERE datname = $1', [
           'proj_rk-paused',

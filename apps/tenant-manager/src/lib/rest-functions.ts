@@ -40,9 +40,9 @@ export interface ReconcileSummary {
  * at most `concurrency` at a time, so functions created by an older version get the current
  * environment and settings (on AWS: the environment encrypted with the stack's key) and a moved
  * endpoint (e.g. another LAMBDA_PORT on the same data dir) is written back. A paused project stays
- * paused: a pause lives in its database (connections refused) and in the gateways (keys refused);
- * the function it stopped is made current here, not started (it starts on an invocation, which only
- * the gateways make, and they refuse the project until its restore). A changed URL bumps the project's
+ * paused: a pause lives in its database (connections refused), in the gateways (keys refused) and in
+ * its stopped function, which is made current here and stopped again (on AWS the ensure lifts the
+ * pause's reserved concurrency of 0, locally it registers the function with the emulator again). A changed URL bumps the project's
  * version and tells the gateways to drop their cached config. Projects whose lock is held elsewhere
  * (being paused, restored, deleted, or reconciled by another replica) are skipped. The stored
  * connection limit is re-applied to the project database on the way (projects from before limits
@@ -90,7 +90,10 @@ async function reconcileOne(
   } catch (error) {
     ctx.log.warn({ ref: row.ref, err: messageOf(error) }, 'connection limit not re-applied');
   }
-  return (await ensureProjectFunction(ctx, db, row)) ? 'updated' : 'unchanged';
+  const moved = await ensureProjectFunction(ctx, db, row);
+  // The ensure makes a function runnable (it is the restore's too): a paused project's is stopped again.
+  if (row.status === 'PAUSED') await ctx.provider.functions.stopRestFunction?.(row.ref);
+  return moved ? 'updated' : 'unchanged';
 }
 
 /**

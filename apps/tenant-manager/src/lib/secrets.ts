@@ -4,13 +4,13 @@ import { badRequest, conflict } from './errors.js';
 import { CLOSED_TO_CREDENTIALS, requireProjectForCredentials, requireProjectRow } from './projects.js';
 
 /** A project secret as listed: its name and a digest of its value (never the value). */
-export interface ProjectSecret {
+interface ProjectSecret {
   name: string;
   value: string;
   updated_at: string;
 }
 
-export const SECRET_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,255}$/;
+const SECRET_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,255}$/;
 const MAX_VALUE_BYTES = 24 * 1024;
 const aad = (projectId: string, name: string) => `secret:${projectId}:${name}`;
 
@@ -82,13 +82,4 @@ export async function deleteSecrets(ctx: Context, ref: string, names: readonly s
     [project.id, names],
   );
   return rowCount ?? 0;
-}
-
-/** Decrypted secrets, for a function's environment. */
-export async function revealSecrets(ctx: Context, projectId: string): Promise<Record<string, string>> {
-  const { rows } = await ctx.db.query<{ name: string; value_enc: string }>(
-    'SELECT name, value_enc FROM tm.project_secrets WHERE project_id = $1',
-    [projectId],
-  );
-  return Object.fromEntries(rows.map((r) => [r.name, ctx.box.open(r.value_enc, aad(projectId, r.name))]));
 }

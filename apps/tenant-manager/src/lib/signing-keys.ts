@@ -12,10 +12,10 @@ import { insertWithinCap, inTransaction } from './transaction.js';
 /** Keys a project may hold that are not revoked (all of them are in its JWKS). */
 export const MAX_SIGNING_KEYS = 10;
 
-export type SigningKeyStatus = 'in_use' | 'standby' | 'previously_used' | 'revoked';
+type SigningKeyStatus = 'in_use' | 'standby' | 'previously_used' | 'revoked';
 
 /** A project's asymmetric JWT signing key (ES256); the private half stays encrypted here. */
-export interface SigningKey {
+interface SigningKey {
   id: string;
   algorithm: 'ES256';
   status: SigningKeyStatus;

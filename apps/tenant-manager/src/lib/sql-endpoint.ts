@@ -115,7 +115,7 @@ function lastStatementRows(
   });
 }
 
-export interface QueryOptions {
+interface QueryOptions {
   /** `$1`, `$2`, … bound by the database; the query is then one statement. */
   readonly parameters?: readonly unknown[];
   /**

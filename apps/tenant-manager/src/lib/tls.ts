@@ -1,7 +1,7 @@
 import type pg from 'pg';
 
 /** pg's `ssl` option as the tenant-manager sets it: off, or on and always verifying the server. */
-export type PgSsl = false | { readonly rejectUnauthorized: true; readonly ca?: string };
+type PgSsl = false | { readonly rejectUnauthorized: true; readonly ca?: string };
 
 /**
  * TLS for a database connection that asked for it: the server certificate (and host name) is always

@@ -1,3 +1,9 @@
+import {
+  keysThroughViews,
+  type KeyEnds,
+  type ViewColumn,
+  viewColumnJoins,
+} from '@supaplane/view-relationships';
 import type { Context } from './context.js';
 import { AppError } from './errors.js';
 import { runProjectQuery } from './sql-endpoint.js';
@@ -10,23 +16,15 @@ import { runProjectQuery } from './sql-endpoint.js';
  */
 
 /** What the introspection query answers: one JSON document. */
-export interface SchemaModel {
+interface SchemaModel {
   readonly schemas: readonly string[];
   readonly types: readonly PgType[];
   readonly relations: readonly PgRelation[];
+  /** Declared keys of every schema: one between tables not asked for may still relate views asked for. */
   readonly foreignKeys: readonly PgForeignKey[];
   /** Each view column that is a base table's column as it is, traced through the view's query. */
-  readonly viewColumns: readonly PgViewColumn[];
+  readonly viewColumns: readonly ViewColumn[];
   readonly functions: readonly PgFunction[];
-}
-
-interface PgViewColumn {
-  readonly schema: string;
-  readonly view: string;
-  readonly column: string;
-  readonly tableSchema: string;
-  readonly table: string;
-  readonly tableColumn: string;
 }
 
 interface PgType {
@@ -69,14 +67,8 @@ interface PgColumn {
   readonly writable: boolean;
 }
 
-interface PgForeignKey {
+interface PgForeignKey extends KeyEnds {
   readonly name: string;
-  readonly schema: string;
-  readonly table: string;
-  readonly columns: readonly string[];
-  readonly referencedSchema: string;
-  readonly referencedRelation: string;
-  readonly referencedColumns: readonly string[];
   /** The referencing columns are unique (a primary key or unique constraint): one row per row. */
   readonly oneToOne: boolean;
 }
@@ -87,6 +79,8 @@ interface PgFunction {
   readonly args: readonly { name: string; type: number; hasDefault: boolean }[];
   readonly returns: number;
   readonly setof: boolean;
+  /** The planner's row estimate (`ROWS`): 0 unless SETOF, 1000 by default. */
+  readonly rows: number;
   /** OUT / INOUT / TABLE columns: the function answers rows of these. */
   readonly columns: readonly { name: string; type: number }[] | null;
 }
@@ -134,37 +128,31 @@ select json_build_object(
   ),
   'foreignKeys', (
     select coalesce(json_agg(json_build_object(
-      'name', k.conname, 'schema', r.nspname, 'table', r.relname,
-      'columns', (select json_agg(a.attname order by u.i) from unnest(k.conkey) with ordinality u(n, i)
+      'name', k.conname, 'fromSchema', rn.nspname, 'fromTable', rc.relname,
+      'fromColumns', (select json_agg(a.attname order by u.i) from unnest(k.conkey) with ordinality u(n, i)
         join pg_attribute a on a.attrelid = k.conrelid and a.attnum = u.n),
-      'referencedSchema', fn.nspname, 'referencedRelation', fc.relname,
-      'referencedColumns', (select json_agg(a.attname order by u.i) from unnest(k.confkey) with ordinality u(n, i)
+      'toSchema', fn.nspname, 'toTable', fc.relname,
+      'toColumns', (select json_agg(a.attname order by u.i) from unnest(k.confkey) with ordinality u(n, i)
         join pg_attribute a on a.attrelid = k.confrelid and a.attnum = u.n),
       'oneToOne', exists (select 1 from pg_constraint x where x.conrelid = k.conrelid and x.contype in ('p', 'u')
         and x.conkey @> k.conkey and x.conkey <@ k.conkey)
-    ) order by r.nspname, r.relname, k.conname), '[]')
-    from pg_constraint k join rels r on r.oid = k.conrelid join pg_class fc on fc.oid = k.confrelid
-    join pg_namespace fn on fn.oid = fc.relnamespace
-    where k.contype = 'f'
+    ) order by rn.nspname, rc.relname, k.conname), '[]')
+    from pg_constraint k join pg_class rc on rc.oid = k.conrelid join pg_namespace rn on rn.oid = rc.relnamespace
+    join pg_class fc on fc.oid = k.confrelid join pg_namespace fn on fn.oid = fc.relnamespace
+    where k.contype = 'f' and rn.nspname not in ('pg_catalog', 'information_schema')
   ),
-  -- A view's target entries name the table and column each output column comes from, when it is one
-  -- as it is (resorigtbl/resorigcol in the stored query tree), as the data API finds embeds through views.
   'viewColumns', (
     select coalesce(json_agg(json_build_object(
-      'schema', r.nspname, 'view', r.relname, 'column', m.match[1],
+      'viewSchema', r.nspname, 'view', r.relname, 'column', m.match[1],
       'tableSchema', tn.nspname, 'table', tc.relname, 'tableColumn', ta.attname
     ) order by r.oid, m.ord), '[]')
-    from rels r join pg_rewrite rw on rw.ev_class = r.oid and rw.rulename = '_RETURN'
-    cross join lateral regexp_matches(rw.ev_action::text,
-      ':resname (\\S+) :ressortgroupref \\d+ :resorigtbl (\\d+) :resorigcol (\\d+)', 'g')
-      with ordinality as m(match, ord)
-    join pg_class tc on tc.oid = m.match[2]::oid join pg_namespace tn on tn.oid = tc.relnamespace
-    join pg_attribute ta on ta.attrelid = tc.oid and ta.attnum = m.match[3]::int2
+    from rels r ${viewColumnJoins('r')}
     where r.relkind in ('v', 'm')
   ),
   'functions', (
     select coalesce(json_agg(json_build_object(
       'schema', w.nspname, 'name', p.proname, 'returns', p.prorettype::int8, 'setof', p.proretset,
+      'rows', p.prorows,
       'args', (
         select coalesce(json_agg(json_build_object(
           'name', coalesce(x.name, ''), 'type', x.type::int8, 'hasDefault', x.input_no > p.pronargs - p.pronargdefaults
@@ -244,10 +232,11 @@ const EMPTY = '{\n      [_ in never]: never\n    }';
 const arrayOf = (ts: string) => (/^[\w.$[\]"']+$/.test(ts) || ts.startsWith('{') ? `${ts}[]` : `(${ts})[]`);
 
 /** Renders the module: the `Json` and `Database` types, helpers over the first schema, enum constants. */
-export function renderTypescript(model: SchemaModel, schemas: readonly string[]): string {
+function renderTypescript(model: SchemaModel, schemas: readonly string[]): string {
   const types = new Map(model.types.map((t) => [t.oid, t]));
   const included = new Set(schemas);
-  const relationKinds = new Map(model.relations.map((r) => [`${r.schema}.${r.name}`, r.kind]));
+  /** The relations asked for, by `schema.name`. */
+  const relationsByName = new Map(model.relations.map((r) => [`${r.schema}.${r.name}`, r]));
 
   /** The TypeScript type of a value of type `oid` as it reaches a client in JSON. */
   const tsType = (oid: number): string => {
@@ -265,7 +254,7 @@ export function renderTypescript(model: SchemaModel, schemas: readonly string[])
         if (!included.has(type.schema)) return 'Record<string, unknown>';
         if (type.relkind === 'c')
           return `Database[${literal(type.schema)}]["CompositeTypes"][${literal(type.name)}]`;
-        const kind = relationKinds.get(`${type.schema}.${type.name}`);
+        const kind = relationsByName.get(`${type.schema}.${type.name}`)?.kind;
         const group = kind === 'r' || kind === 'p' ? 'Tables' : 'Views';
         return kind
           ? `Database[${literal(type.schema)}][${literal(group)}][${literal(type.name)}]["Row"]`
@@ -291,10 +280,19 @@ export function renderTypescript(model: SchemaModel, schemas: readonly string[])
   };
   const nullable = (ts: string) => `${ts} | null`;
 
+  // The relations asked for and their columns: the ends a key seen through a view may have.
+  const exposed = {
+    hasRelation: (schema: string, name: string) => relationsByName.has(`${schema}.${name}`),
+    hasColumn: (schema: string, name: string, column: string) =>
+      relationsByName.get(`${schema}.${name}`)?.columns.some((c) => c.name === column) ?? false,
+  };
   /** Every key, declared or seen through a view, by its referencing relation (`schema.name`). */
   const keysByRelation = new Map<string, PgForeignKey[]>();
-  for (const k of [...model.foreignKeys, ...viewForeignKeys(model)]) {
-    const at = `${k.schema}.${k.table}`;
+  for (const k of [
+    ...model.foreignKeys,
+    ...keysThroughViews(model.foreignKeys, model.viewColumns, exposed),
+  ]) {
+    const at = `${k.fromSchema}.${k.fromTable}`;
     const keys = keysByRelation.get(at);
     if (keys) keys.push(k);
     else keysByRelation.set(at, [k]);
@@ -316,10 +314,10 @@ export function renderTypescript(model: SchemaModel, schemas: readonly string[])
       (keysByRelation.get(`${schema}.${r.name}`) ?? []).map(
         (k) =>
           `          {\n            foreignKeyName: ${literal(k.name)}\n` +
-          `            columns: [${k.columns.map(literal).join(', ')}]\n` +
+          `            columns: [${k.fromColumns.map(literal).join(', ')}]\n` +
           `            isOneToOne: ${k.oneToOne}\n` +
-          `            referencedRelation: ${literal(k.referencedRelation)}\n` +
-          `            referencedColumns: [${k.referencedColumns.map(literal).join(', ')}]\n          },`,
+          `            referencedRelation: ${literal(k.toTable)}\n` +
+          `            referencedColumns: [${k.toColumns.map(literal).join(', ')}]\n          },`,
       );
     const relationBlock = (r: PgRelation, isView: boolean): string => {
       const lines = [`      ${key(r.name)}: {`, '        Row: {'];
@@ -360,6 +358,28 @@ export function renderTypescript(model: SchemaModel, schemas: readonly string[])
     const section = (name: string, blocks: string[]) =>
       `    ${name}: ${blocks.length > 0 ? `{\n${blocks.join('\n')}\n    }` : EMPTY}`;
 
+    /** The name of the table or view of this schema whose row type `oid` is, if it is one. */
+    const relationNamed = (oid: number): string | undefined => {
+      const type = types.get(oid);
+      return type?.kind === 'c' && type.schema === schema && relationsByName.has(`${schema}.${type.name}`)
+        ? type.name
+        : undefined;
+    };
+    /**
+     * What supabase-js needs to embed from a function's rows: the relation they are rows of (`to`),
+     * and the relation whose row is its one argument when it is a computed relationship (`from`;
+     * otherwise any, `*`).
+     */
+    const setofOptions = (f: PgFunction): string | undefined => {
+      const to = f.columns ? undefined : relationNamed(f.returns);
+      if (!to) return undefined;
+      const from = f.args.length === 1 ? relationNamed(f.args[0]!.type) : undefined;
+      const oneToOne = !f.setof || f.rows <= 1;
+      return (
+        `\n          SetofOptions: {\n            from: ${literal(from ?? '*')}\n            to: ${literal(to)}\n` +
+        `            isOneToOne: ${oneToOne}\n            isSetofReturn: ${f.setof}\n          }`
+      );
+    };
     const functionsByName = new Map<string, PgFunction[]>();
     for (const f of model.functions.filter((f) => f.schema === schema)) {
       functionsByName.set(f.name, [...(functionsByName.get(f.name) ?? []), f]);
@@ -373,8 +393,11 @@ export function renderTypescript(model: SchemaModel, schemas: readonly string[])
         let returns = f.columns
           ? `{ ${f.columns.map((c) => `${key(c.name)}: ${tsType(c.type)}`).join('; ')} }`
           : tsType(f.returns);
-        if (f.setof) returns = arrayOf(returns);
-        return `{\n          Args: ${args}\n          Returns: ${returns}\n        }`;
+        const setof = setofOptions(f);
+        // A function estimated at one row (`ROWS 1`) is typed as that row; supabase-js makes a call's
+        // answer a list again from `SetofOptions` (the data API answers a list either way).
+        if (f.setof && !(setof && f.rows <= 1)) returns = arrayOf(returns);
+        return `{\n          Args: ${args}\n          Returns: ${returns}${setof ?? ''}\n        }`;
       });
       return `      ${key(name)}:\n        | ${variants.join('\n        | ')}`;
     });
@@ -436,36 +459,4 @@ export function renderTypescript(model: SchemaModel, schemas: readonly string[])
   }
   out.push('} as const', '');
   return out.join('\n');
-}
-
-/**
- * Foreign keys seen through views, as the data API embeds through them: a view exposing every
- * referencing column of a key takes part in it towards the referenced table, and a view exposing every
- * referenced column is a target of the referencing table. (Views on both sides are left out.)
- */
-function viewForeignKeys(model: SchemaModel): PgForeignKey[] {
-  // View (schema.view) → base column (schema.table.column) → the view's column exposing it.
-  const exposed = new Map<string, { schema: string; view: string; columns: Map<string, string> }>();
-  for (const c of model.viewColumns) {
-    const at = `${c.schema}.${c.view}`;
-    const entry = exposed.get(at) ?? { schema: c.schema, view: c.view, columns: new Map() };
-    exposed.set(at, entry);
-    // Nested subqueries come first in the tree: the view's own target list is the last word.
-    entry.columns.set(`${c.tableSchema}.${c.table}.${c.tableColumn}`, c.column);
-  }
-  const views = (schema: string, table: string, columns: readonly string[]) =>
-    [...exposed.values()].flatMap((v) => {
-      const mapped = columns.map((c) => v.columns.get(`${schema}.${table}.${c}`));
-      return mapped.every((c): c is string => c !== undefined) ? [{ ...v, mapped }] : [];
-    });
-  const out: PgForeignKey[] = [];
-  for (const k of model.foreignKeys) {
-    for (const v of views(k.schema, k.table, k.columns)) {
-      out.push({ ...k, schema: v.schema, table: v.view, columns: v.mapped });
-    }
-    for (const v of views(k.referencedSchema, k.referencedRelation, k.referencedColumns)) {
-      out.push({ ...k, referencedSchema: v.schema, referencedRelation: v.view, referencedColumns: v.mapped });
-    }
-  }
-  return out;
 }

@@ -23,7 +23,7 @@ export const MAX_USAGE_HOURS = 7 * 24;
 export const MAX_USAGE_DAYS = 31;
 const READ_TIMEOUT_MS = 2_000;
 
-export interface ApiUsage {
+interface ApiUsage {
   requests: number;
   by_service: Record<string, number>;
   by_status: Record<string, number>;
@@ -33,12 +33,12 @@ export interface ApiUsage {
 }
 
 /** The last `count` UTC hours or days, the current one included. */
-export interface UsageWindow {
+interface UsageWindow {
   readonly unit: 'hour' | 'day';
   readonly count: number;
 }
 
-export interface ProjectUsage {
+interface ProjectUsage {
   ref: string;
   from: string;
   to: string;
@@ -208,7 +208,7 @@ export async function projectUsage(
   };
 }
 
-export interface PlatformUsage {
+interface PlatformUsage {
   from: string;
   to: string;
   granularity: 'hour' | 'day';

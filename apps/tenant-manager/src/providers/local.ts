@@ -1,6 +1,6 @@
 import type { DescribedRestFunction, FunctionProvider, Provider, RestFunction } from './types.js';
 
-export interface LocalProviderOptions {
+interface LocalProviderOptions {
   /** Control API of the local Lambda emulator, e.g. http://127.0.0.1:9000. */
   readonly emulatorUrl: string;
   readonly internalServiceToken: string;

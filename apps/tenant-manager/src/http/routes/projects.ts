@@ -10,10 +10,18 @@ import {
   updatePostgrestConfig,
   updateProject,
 } from '../../lib/project-settings.js';
-import { getProject, insertProject, listProjects, projectRowById, toProject } from '../../lib/projects.js';
+import {
+  getProject,
+  insertProject,
+  listProjects,
+  projectRowById,
+  requireProjectRow,
+  toProject,
+} from '../../lib/projects.js';
 import type { Provisioner } from '../../lib/provisioning.js';
 import { runProjectQuery } from '../../lib/sql-endpoint.js';
 import {
+  EdgeFunction,
   errors,
   HealthQuery,
   ListProjectsQuery,
@@ -28,7 +36,7 @@ import {
   ServiceHealth,
 } from '../schemas.js';
 
-export interface ProjectRoutesOptions {
+interface ProjectRoutesOptions {
   ctx: Context;
   provisioner: Provisioner;
   /** Re-checks a project whose `db_size_mb` a PATCH changed. */
@@ -143,6 +151,23 @@ export const projectRoutes: FastifyPluginAsyncTypebox<ProjectRoutesOptions> = as
       },
     },
     (request) => restoreProject(ctx, request.params.ref, provisioner),
+  );
+
+  app.get(
+    '/v1/projects/:ref/functions',
+    {
+      schema: {
+        tags,
+        summary:
+          "The project's Edge Functions, as Supabase lists them: always none, as Supaplane hosts no Edge Functions",
+        params: RefParams,
+        response: { 200: Type.Array(EdgeFunction), ...errors },
+      },
+    },
+    async (request) => {
+      await requireProjectRow(ctx.db, request.params.ref);
+      return [];
+    },
   );
 
   app.get(

@@ -35,7 +35,7 @@ import {
   withThrottlingRetry,
 } from './retry.js';
 
-export interface AwsClusterProviderDeps {
+interface AwsClusterProviderDeps {
   readonly rds: RDSClient;
   /** For the log group each cluster exports its PostgreSQL log to. */
   readonly logs: CloudWatchLogsClient;
@@ -68,7 +68,7 @@ const WRITER_SUFFIX = '-writer';
  * which Aurora fixes from the *maximum* ACU (189 at 1 ACU, 823 at 4, 3,360 at 16, 5,000 from 32; at
  * most 2,000 while the minimum is 0.5): the same estimate infra/lib/config.ts bounds project limits by.
  */
-export const estimatedMaxConnections = (minCapacity: number, maxCapacity: number) =>
+const estimatedMaxConnections = (minCapacity: number, maxCapacity: number) =>
   Math.min(Math.floor(189 * maxCapacity), minCapacity <= 0.5 ? 2000 : 5000);
 
 /**
@@ -101,7 +101,7 @@ const CLUSTER_ALARMS = [
 ] as const;
 
 /** Names of the alarms of worker cluster `id`. */
-export const clusterAlarmNames = (id: string) => CLUSTER_ALARMS.map((a) => `${id}-${a.suffix}`);
+const clusterAlarmNames = (id: string) => CLUSTER_ALARMS.map((a) => `${id}-${a.suffix}`);
 
 /**
  * `Name` → a valid RDS identifier suffix: lower-case letters, digits and single hyphens, at most
@@ -117,7 +117,7 @@ export function clusterSlug(name: string, maxLength = 30): string {
 }
 
 /** Where RDS exports a cluster's PostgreSQL log (`EnableCloudwatchLogsExports: ['postgresql']`). */
-export const postgresqlLogGroupName = (clusterIdentifier: string) =>
+const postgresqlLogGroupName = (clusterIdentifier: string) =>
   `/aws/rds/cluster/${clusterIdentifier}/postgresql`;
 
 /**

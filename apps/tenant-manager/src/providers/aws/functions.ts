@@ -34,7 +34,7 @@ import {
   withThrottlingRetry,
 } from './retry.js';
 
-export interface AwsFunctionProviderDeps {
+interface AwsFunctionProviderDeps {
   readonly lambda: LambdaClient;
   readonly sleep: Sleep;
   readonly retry?: RetryPolicy;

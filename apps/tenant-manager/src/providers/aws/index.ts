@@ -12,7 +12,6 @@ import { type PollPolicy, type RetryPolicy, realSleep, type Sleep } from './retr
 
 export type { AwsProviderConfig, RestArtifact } from './config.js';
 export { AwsProviderConfigError, parseAwsProviderConfig } from './config.js';
-export { restFunctionName } from './functions.js';
 
 export interface AwsProviderDeps {
   /** SDK clients; default: new clients for `config.region` with the default credential chain. */

@@ -3,7 +3,7 @@ import type { PlatformStatusProvider, ServiceStatus } from '../types.js';
 import type { AwsProviderConfig } from './config.js';
 import { type RetryPolicy, type Sleep, withThrottlingRetry } from './retry.js';
 
-export interface AwsPlatformStatusDeps {
+interface AwsPlatformStatusDeps {
   readonly ecs: ECSClient;
   readonly sleep: Sleep;
   readonly retry?: RetryPolicy;

@@ -29,7 +29,7 @@ const THROTTLING = new Set([
 export const errorName = (error: unknown): string | undefined =>
   typeof error === 'object' && error !== null ? (error as { name?: string }).name : undefined;
 
-export const isThrottling = (error: unknown): boolean => THROTTLING.has(errorName(error) ?? '');
+const isThrottling = (error: unknown): boolean => THROTTLING.has(errorName(error) ?? '');
 
 /**
  * Runs `call` and answers its result; AWS answering that its resource does not exist (already gone,

@@ -61,7 +61,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 const meta = { $metadata: {} };
 
 /** An error no step tolerates (a 500 from AWS), tagged so tests can recognise it. */
-export const injected = (step: string) =>
+const injected = (step: string) =>
   Object.assign(new Error(`injected failure at ${step}`), { name: 'InternalFailure' });
 export const throttled = () =>
   Object.assign(new Error('Rate exceeded'), { name: 'TooManyRequestsException' });
@@ -97,7 +97,7 @@ const shaOf = (code: { ZipFile?: Uint8Array; S3Bucket?: string; S3Key?: string }
 const commandNames = (mock: { calls(): { args: unknown[] }[] }) =>
   mock.calls().map((c) => (c.args[0] as object).constructor.name.replace(/Command$/, ''));
 
-export interface FakeFunction {
+interface FakeFunction {
   config: Record<string, unknown>;
   codeSha256: string;
   tags: Record<string, string>;
@@ -298,7 +298,7 @@ export function fakeLambda(options: { checksUntilActive?: number } = {}) {
   };
 }
 
-export interface FakeDbCluster {
+interface FakeDbCluster {
   input: Record<string, unknown>;
   /** RDS's own id of this cluster (`cluster-<26 upper-case letters and digits>`), new for each one created. */
   resourceId?: string;
@@ -307,7 +307,7 @@ export interface FakeDbCluster {
   checksUntilAvailable: number;
 }
 
-export interface FakeLogGroup {
+interface FakeLogGroup {
   /** Undefined: kept forever (what a group RDS creates itself has). */
   retentionInDays?: number;
 }
