@@ -23,7 +23,7 @@ import { SizeLimitEnforcer, type SizeLimitEnforcerOptions } from './lib/db-size-
 import { Provisioner, type ProvisionerOptions } from './lib/provisioning.js';
 import { findProjectRow, projectRowById } from './lib/projects.js';
 import { type ReconcileSummary, reconcileRestFunctions } from './lib/rest-functions.js';
-import { answerRouterError, installErrorHandling, validationMessage } from './http/errors.js';
+import { answerRouterError, installErrorHandling, Overloaded, validationMessage } from './http/errors.js';
 import { takesNoBody } from './http/schemas.js';
 import { requestValidators } from './http/validators.js';
 import { clusterRoutes } from './http/routes/clusters.js';
@@ -301,7 +301,13 @@ export async function buildApp(options: BuildAppOptions): Promise<TenantManagerA
   });
   installErrorHandling(publicApp);
   countRequests(publicApp, 'public', metrics);
-  await publicApp.register(underPressure, { maxEventLoopDelay: 2_000, exposeStatusRoute: false });
+  await publicApp.register(underPressure, {
+    maxEventLoopDelay: 2_000,
+    exposeStatusRoute: false,
+    retryAfter: 5,
+    // Shed in the API's own shape (its default is a bare error, which reached clients as a 500 body).
+    customError: Overloaded,
+  });
   await publicApp.register(swagger, {
     openapi: {
       info: {

@@ -251,6 +251,30 @@ describe('bad input answers a clear JSON error', () => {
   });
 });
 
+describe('load shedding', () => {
+  /** Holds this thread (the tenant-manager's event loop) for `ms` without spinning a core. */
+  const hold = (ms: number) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+  const nextTimers = () => new Promise((resolve) => setTimeout(resolve, 0));
+
+  it('answers 503 overloaded with Retry-After while the event loop runs seconds behind, and serves again once it catches up', async () => {
+    // The lag is sampled once a second as the mean delay since the last sample: the first hold makes a
+    // sample due, the second (just after it) is then nearly the whole of the next one.
+    hold(1_100);
+    await nextTimers();
+    hold(4_000);
+    await nextTimers();
+    const shed = await h.tm.publicApp.inject({ url: '/v1/projects', headers: admin });
+    expect(shed.statusCode).toBe(503);
+    expect(shed.headers['retry-after']).toBe('5');
+    expect(shed.json()).toEqual({
+      message: 'the tenant-manager is overloaded (its event loop is running behind); try again shortly',
+      code: 'overloaded',
+    });
+    await new Promise((resolve) => setTimeout(resolve, 1_200));
+    expect((await h.tm.publicApp.inject({ url: '/v1/projects', headers: admin })).statusCode).toBe(200);
+  });
+});
+
 describe('cluster provisioning through the provider', () => {
   it('is refused with a clear 400 when the provider cannot create clusters', async () => {
     const response = await post('/v1/clusters/provision', { name: 'aurora-1', capacity: 10 });

@@ -25,6 +25,17 @@ function clientErrorCode(status: number, code: string | undefined): string {
   return code || 'bad_request';
 }
 
+/** The load-shedding answer while the public API's event loop runs more than its limit behind. */
+export class Overloaded extends AppError {
+  constructor() {
+    super(
+      503,
+      'the tenant-manager is overloaded (its event loop is running behind); try again shortly',
+      'overloaded',
+    );
+  }
+}
+
 /** The body of every 500: nothing of what failed reaches the client (it is logged). */
 const INTERNAL_ERROR = { message: 'internal server error', code: 'internal_error' } as const;
 

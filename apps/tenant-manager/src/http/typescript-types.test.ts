@@ -1,7 +1,8 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import ts from 'typescript';
+import { Worker } from 'node:worker_threads';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Harness, startHarness } from '../../test/harness.js';
 
@@ -62,24 +63,41 @@ create table api.items (id int primary key, label text);
 const get = (query: string, ref = 'types-one') =>
   h.call('GET', `/v1/projects/${ref}/types/typescript${query}`);
 
-/** Compiles `files` (name → source) in strict mode; answers the diagnostics as text, one per line. */
-function compile(files: Record<string, string>): string[] {
+/** The compiler as a worker thread runs it (CommonJS, by path). */
+const COMPILER = `
+const { parentPort, workerData } = require('node:worker_threads');
+const ts = require(workerData.typescript);
+const program = ts.createProgram(workerData.names, {
+  strict: true,
+  noEmit: true,
+  target: ts.ScriptTarget.ES2022,
+  module: ts.ModuleKind.ESNext,
+  moduleResolution: ts.ModuleResolutionKind.Bundler,
+  noUnusedLocals: false,
+});
+parentPort.postMessage(ts.getPreEmitDiagnostics(program).map((d) => {
+  const line = d.file && d.start !== undefined ? d.file.getLineAndCharacterOfPosition(d.start).line + 1 : 0;
+  const name = d.file ? d.file.fileName.slice(workerData.root.length + 1) : '';
+  return name + ':' + line + ': ' + ts.flattenDiagnosticMessageText(d.messageText, '\\n');
+}));
+`;
+
+/**
+ * Compiles `files` (name → source) in strict mode; answers the diagnostics as text, one per line.
+ * In a worker thread: a compile holds its thread for seconds, and the tenant-manager under test
+ * shares this one, where its load shedding would refuse the next requests (503) as overloaded.
+ */
+function compile(files: Record<string, string>): Promise<string[]> {
   const root = mkdtempSync(join(dir, 'compile-'));
   const names = Object.entries(files).map(([name, source]) => {
     writeFileSync(join(root, name), source);
     return join(root, name);
   });
-  const program = ts.createProgram(names, {
-    strict: true,
-    noEmit: true,
-    target: ts.ScriptTarget.ES2022,
-    module: ts.ModuleKind.ESNext,
-    moduleResolution: ts.ModuleResolutionKind.Bundler,
-    noUnusedLocals: false,
-  });
-  return ts.getPreEmitDiagnostics(program).map((d) => {
-    const line = d.file && d.start !== undefined ? d.file.getLineAndCharacterOfPosition(d.start).line + 1 : 0;
-    return `${d.file?.fileName.slice(root.length + 1) ?? ''}:${line}: ${ts.flattenDiagnosticMessageText(d.messageText, '\n')}`;
+  const typescript = createRequire(import.meta.url).resolve('typescript');
+  const worker = new Worker(COMPILER, { eval: true, workerData: { typescript, names, root } });
+  return new Promise((resolve, reject) => {
+    worker.once('message', resolve);
+    worker.once('error', reject);
   });
 }
 
@@ -216,10 +234,10 @@ same<'on_post' extends keyof Public['Functions'] ? true : false, false>(true);
 same<Database['api']['Tables']['items']['Row'], { id: number; label: string | null }>(true);
 same<keyof Database['api']['Views'], never>(true);
 `;
-    expect(compile({ 'types.ts': types, 'checks.ts': checks })).toEqual([]);
+    expect(await compile({ 'types.ts': types, 'checks.ts': checks })).toEqual([]);
     // The assertions bite: one wrong expectation is a compile error.
     expect(
-      compile({ 'types.ts': types, 'wrong.ts': checks.replace('bio: string | null;', 'bio: string;') }),
+      await compile({ 'types.ts': types, 'wrong.ts': checks.replace('bio: string | null;', 'bio: string;') }),
     ).toEqual([
       expect.stringContaining("Argument of type 'true' is not assignable to parameter of type 'false'"),
     ]);
