@@ -16,6 +16,9 @@ export async function write(ctx: RequestContext, relation: Relation): Promise<Re
   const query = parseQuery(ctx.request.rawQuery);
   const plan = planContext(ctx, query);
   const ret: ReturnPreference = prefer.return ?? 'minimal';
+  // Only an insert answers headers-only with a Location; a PUT, PATCH or DELETE answers it as
+  // minimal: 204 without a body (PostgREST Response.hs, UpdateSpec "return=headers-only").
+  const bodyless = ret !== 'representation';
   // As PostgREST, a DELETE's body (and so its Content-Type) is never read.
   const format = method === 'DELETE' ? 'json' : bodyFormat(ctx.headers['content-type']);
   // As in PostgREST, PATCH takes the first row of a list (JSON array or CSV), and an empty list as
@@ -67,12 +70,11 @@ export async function write(ctx: RequestContext, relation: Relation): Promise<Re
       ...rowsText(rows, body),
       columns,
       missingDefault: false,
-      // headers-only is answered as minimal (no Location for PUT).
-      ret: ret === 'representation' ? ret : 'minimal',
+      ret: bodyless ? 'minimal' : ret,
       upsert: { onConflict: relation.pk, ignore: false },
       put: putFilters(query, relation),
     });
-    status = ret === 'representation' ? 201 : 204;
+    status = bodyless ? 204 : 201;
     applies = APPLIED_BY.put;
   } else if (method === 'PATCH') {
     const parsed = parsedBody();
@@ -90,23 +92,24 @@ export async function write(ctx: RequestContext, relation: Relation): Promise<Re
       const counted = prefer.count === 'exact' || prefer.count === 'estimated';
       const applied = appliedPreferences(prefer, APPLIED_BY.update);
       return {
-        status: ret === 'minimal' ? 204 : 200,
+        status: bodyless ? 204 : 200,
         headers: {
           'content-range': `*/${counted ? 0 : '*'}`,
-          ...(ret === 'minimal' ? {} : { 'content-type': JSON_TYPE }),
-          ...(ret !== 'minimal' && ctx.contentProfile ? { 'content-profile': ctx.contentProfile } : {}),
+          ...(bodyless ? {} : { 'content-type': JSON_TYPE }),
+          ...(!bodyless && ctx.contentProfile ? { 'content-profile': ctx.contentProfile } : {}),
           ...(applied ? { 'preference-applied': applied } : {}),
         },
-        body: ret === 'minimal' ? '' : '[]',
+        body: bodyless ? '' : '[]',
       };
     }
     const bodyText = parsed === body ? text : undefined;
-    writePlan = planUpdate(plan, relation, body, columns, ret, bodyText, prefer.missing === 'default');
-    status = ret === 'minimal' ? 204 : 200;
+    const returned = bodyless ? 'minimal' : ret;
+    writePlan = planUpdate(plan, relation, body, columns, returned, bodyText, prefer.missing === 'default');
+    status = bodyless ? 204 : 200;
     applies = APPLIED_BY.update;
   } else {
-    writePlan = planDelete(plan, relation, ret);
-    status = ret === 'minimal' ? 204 : 200;
+    writePlan = planDelete(plan, relation, bodyless ? 'minimal' : ret);
+    status = bodyless ? 204 : 200;
     applies = APPLIED_BY.delete;
   }
   // `max-affected` (honoured with handling=strict, for PATCH and DELETE) and a singular response

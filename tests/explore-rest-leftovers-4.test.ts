@@ -1,0 +1,74 @@
+import { describe, expect, it } from 'vitest';
+import { rawRest } from './support/clients.js';
+import { exploreProjects } from './support/explore.js';
+
+// The fourth PostgREST 12.2 sweep: what supabase-js users send that the earlier ones did not cover
+// (spread embeds, modifiers of embedded resources, JSON paths, counts and ranges at their edges,
+// Prefer and Preference-Applied on every kind of request), through gateway, SigV4 and the Lambda
+// emulator. Every expected answer is PostgREST 12.2's (its source and test/spec; the commits of
+// apps/rest name where).
+
+const SCHEMA = `
+create table public.profiles (id int primary key, name text not null, settings jsonb);
+create table public.posts (
+  id int primary key, title text not null, author_id int references public.profiles(id),
+  rating numeric, tags text[] not null default '{}', meta jsonb
+);
+create table public.avatars (profile_id int primary key references public.profiles(id), url text);
+insert into public.profiles values
+  (1, 'ann', '{"theme": "dark", "langs": ["en", "fr"]}'),
+  (2, 'bob', '{"theme": "light", "langs": ["de"]}'),
+  (3, 'cyd', null);
+insert into public.posts values
+  (1, 'hello', 1, 4.5, '{intro,news}', '{"views": 10, "stats": {"likes": 3}}'),
+  (2, 'again', 1, null, '{news}', '{"views": 5}'),
+  (3, 'third', 1, 2, '{}', null),
+  (4, 'bobs', 2, 5, '{misc}', '{"views": 7, "stats": {"likes": 9}}');
+insert into public.avatars values (1, 'https://a.example/ann.png');
+`;
+
+const project = exploreProjects('leftovers4', SCHEMA);
+
+/** `<method> /rest/v1/<target>` on the first project, the target as given, with its secret key. */
+const raw = (target: string, options?: Parameters<typeof rawRest>[3]) =>
+  rawRest(project.a.ref, project.a.secretKey, target, options);
+
+describe('return=headers-only', () => {
+  it('on PATCH and DELETE → 204 with Content-Range and Preference-Applied, no body or Location (UpdateSpec)', async () => {
+    const created = await raw('profiles', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', prefer: 'return=headers-only' },
+      body: JSON.stringify({ id: 9, name: 'tmp' }),
+    });
+    expect([created.status, created.headers.location]).toEqual([201, '/profiles?id=eq.9']);
+    const patched = await raw('profiles?id=eq.9', {
+      method: 'PATCH',
+      headers: { 'content-type': 'application/json', prefer: 'return=headers-only, count=exact' },
+      body: JSON.stringify({ name: 'tmp2' }),
+    });
+    expect([
+      patched.status,
+      patched.text,
+      patched.headers['content-range'],
+      patched.headers['preference-applied'],
+      patched.headers.location,
+      patched.headers['content-type'],
+    ]).toEqual([204, '', '0-0/1', 'return=headers-only, count=exact', undefined, undefined]);
+    const deleted = await raw('profiles?id=eq.9', {
+      method: 'DELETE',
+      headers: { prefer: 'return=headers-only' },
+    });
+    expect([
+      deleted.status,
+      deleted.text,
+      deleted.headers['content-range'],
+      deleted.headers.location,
+    ]).toEqual([204, '', '*/*', undefined]);
+  });
+});
+
+project.secondProjectUntouched('select id, name from public.profiles order by id', [
+  { id: 1, name: 'ann' },
+  { id: 2, name: 'bob' },
+  { id: 3, name: 'cyd' },
+]);
