@@ -486,3 +486,100 @@ describe('control API', () => {
     expect(res.json().environment).toEqual({ SUPAPLANE_PROJECT_REF: 'abc' });
   });
 });
+
+describe('stopped functions (a paused project): registered, refused as Lambda refuses a reserved concurrency of 0', () => {
+  const echo = echoRuntime();
+  let dataDir: string;
+  let emulator: LambdaEmulator;
+  const start = () => startTestEmulator({ dataDir, runtimes: { echo: echo.factory } });
+  beforeAll(async () => {
+    dataDir = await mkdtemp(join(tmpdir(), 'lambda-local-'));
+    emulator = await start();
+  });
+  afterAll(async () => {
+    await emulator.close();
+    await rm(dataDir, { recursive: true, force: true });
+  });
+  const state = async (name: string) => {
+    const { functions } = (await control(emulator.port, 'GET', '/functions')).json();
+    return functions.find((f: { name: string }) => f.name === name)?.state;
+  };
+  const expectThrottled = (res: Awaited<ReturnType<typeof callFunction>>) => {
+    expect(res.status, res.text).toBe(429);
+    expect(res.headers['x-amzn-errortype']).toBe('TooManyRequestsException');
+    expect(res.json()).toEqual({
+      Reason: 'ReservedFunctionConcurrentInvocationLimitExceeded',
+      Type: 'User',
+      message: 'Rate Exceeded.',
+    });
+  };
+
+  it('a stopped PUT never starts the function, not for requests sent while it runs, and across a restart; a plain PUT serves again', async () => {
+    const v1 = { runtime: 'echo', environment: { NAME: 'v1' } };
+    const put = await control(emulator.port, 'PUT', '/functions/fn-nap', { ...v1, stopped: true });
+    expect(put.json()).toEqual({
+      name: 'fn-nap',
+      url: `http://fn-nap.lambda-url.local.localhost:${emulator.port}/`,
+    });
+    expect(await state('fn-nap')).toBe('stopped');
+    // The start-up reconcile of a paused project: a new environment, still stopped, requests arriving
+    // before, during and after it.
+    const before = Array.from({ length: 5 }, () => callFunction(emulator.port, 'fn-nap'));
+    const again = control(emulator.port, 'PUT', '/functions/fn-nap', {
+      runtime: 'echo',
+      environment: { NAME: 'v2' },
+      stopped: true,
+    });
+    const during = Array.from({ length: 5 }, () => callFunction(emulator.port, 'fn-nap'));
+    expect((await again).status).toBe(200);
+    const after = await callFunction(emulator.port, 'fn-nap');
+    for (const res of [...(await Promise.all([...before, ...during])), after]) expectThrottled(res);
+    // An unsigned request is refused for its signature first, as Lambda checks IAM before throttling.
+    expect((await callFunction(emulator.port, 'fn-nap', { unsigned: true })).status).toBe(403);
+    expect(echo.stats.starts).toBe(0);
+
+    await emulator.close();
+    emulator = await start();
+    expect(await state('fn-nap')).toBe('stopped');
+    expectThrottled(await callFunction(emulator.port, 'fn-nap'));
+    expect(echo.stats.starts).toBe(0);
+
+    // The restore: the same PUT without `stopped` makes it runnable, with the environment it was given.
+    const restored = await control(emulator.port, 'PUT', '/functions/fn-nap', {
+      runtime: 'echo',
+      environment: { NAME: 'v2' },
+    });
+    expect(restored.status).toBe(200);
+    const served = await callFunction(emulator.port, 'fn-nap');
+    expect([served.status, served.json().environment]).toEqual([200, { NAME: 'v2' }]);
+    expect(await state('fn-nap')).toBe('warm');
+  });
+
+  it('stopping a serving function (a stopped PUT, or POST …/stop) ends its instance at once; stop is idempotent and 404 for an unknown function', async () => {
+    const body = { runtime: 'echo', environment: { NAME: 'up' } };
+    await control(emulator.port, 'PUT', '/functions/fn-up', body);
+    expect((await callFunction(emulator.port, 'fn-up')).status).toBe(200);
+    const closes = echo.stats.closes;
+    expect((await control(emulator.port, 'PUT', '/functions/fn-up', { ...body, stopped: true })).status).toBe(
+      200,
+    );
+    expect(echo.stats.closes).toBe(closes + 1);
+    expectThrottled(await callFunction(emulator.port, 'fn-up'));
+
+    await control(emulator.port, 'PUT', '/functions/fn-up', body);
+    expect((await callFunction(emulator.port, 'fn-up')).status).toBe(200);
+    const stop = await control(emulator.port, 'POST', '/functions/fn-up/stop');
+    expect([stop.status, stop.text]).toEqual([204, '']);
+    expect(echo.stats.closes).toBe(closes + 2);
+    expect(await state('fn-up')).toBe('stopped');
+    expectThrottled(await callFunction(emulator.port, 'fn-up'));
+    expect((await control(emulator.port, 'POST', '/functions/fn-up/stop')).status).toBe(204);
+
+    const unknown = await control(emulator.port, 'POST', '/functions/fn-none/stop');
+    expect([unknown.status, unknown.json()]).toEqual([404, { message: 'function not found: fn-none' }]);
+    expect((await control(emulator.port, 'POST', '/functions/fn-up/start')).status).toBe(404);
+    expect((await control(emulator.port, 'POST', '/functions/fn-up')).status).toBe(405);
+    const bad = await control(emulator.port, 'PUT', '/functions/fn-up', { ...body, stopped: 'yes' });
+    expect([bad.status, bad.json()]).toEqual([400, { message: 'stopped must be a boolean' }]);
+  });
+});

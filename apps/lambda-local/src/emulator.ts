@@ -138,6 +138,7 @@ export async function startLambdaEmulator(options: LambdaEmulatorOptions): Promi
       if (!outcome) {
         return awsError(res, 404, 'ResourceNotFoundException', { Message: `Function not found: ${name}` });
       }
+      if (outcome === 'stopped') return throttled(res, requestId);
       const payloadBytes = Buffer.byteLength(JSON.stringify(outcome.result) ?? 'null');
       if (payloadBytes > MAX_RESPONSE_BYTES) {
         throw new InvalidResultError(
@@ -180,11 +181,20 @@ export async function startLambdaEmulator(options: LambdaEmulatorOptions): Promi
           .map((f) => ({ name: f.name, url: functionUrl(f.name), runtime: f.runtime, state: f.state })),
       });
     }
-    const name = path.slice('/functions/'.length);
+    const [name = '', action, ...more] = path.slice('/functions/'.length).split('/');
     if (!FUNCTION_NAME.test(name)) {
       return json(res, 400, {
         message: 'function name must be a lower-case DNS label (a-z, 0-9, -; at most 63)',
       });
+    }
+    if (action !== undefined) {
+      if (action !== 'stop' || more.length > 0) return json(res, 404, { message: 'not found' });
+      if (req.method !== 'POST') return json(res, 405, { message: 'method not allowed' });
+      if (!(await registry.stopFunction(name)))
+        return json(res, 404, { message: `function not found: ${name}` });
+      logger.info({ function: name }, 'function stopped');
+      res.writeHead(204).end();
+      return;
     }
     if (req.method === 'DELETE') {
       await registry.delete(name);
@@ -211,7 +221,7 @@ export async function startLambdaEmulator(options: LambdaEmulatorOptions): Promi
       return json(res, 400, { message: `unknown runtime: ${parsed.runtime}` });
     }
     await registry.put({ name, ...parsed });
-    logger.info({ function: name, runtime: parsed.runtime }, 'function registered');
+    logger.info({ function: name, runtime: parsed.runtime, stopped: parsed.stopped }, 'function registered');
     return json(res, 200, { name, url: functionUrl(name) });
   }
 
@@ -258,19 +268,24 @@ export async function startLambdaEmulator(options: LambdaEmulatorOptions): Promi
 
 function parseRegistration(
   input: unknown,
-): { runtime: string; environment: Record<string, string> } | string {
+): { runtime: string; environment: Record<string, string>; stopped: boolean } | string {
   if (input === null || typeof input !== 'object' || Array.isArray(input))
     return 'body must be a JSON object';
-  const { runtime, environment } = input as { runtime?: unknown; environment?: unknown };
+  const { runtime, environment, stopped } = input as {
+    runtime?: unknown;
+    environment?: unknown;
+    stopped?: unknown;
+  };
   if (typeof runtime !== 'string' || runtime.length === 0) return 'runtime must be a non-empty string';
-  if (environment === undefined) return { runtime, environment: {} };
+  if (stopped !== undefined && typeof stopped !== 'boolean') return 'stopped must be a boolean';
+  if (environment === undefined) return { runtime, environment: {}, stopped: stopped === true };
   if (environment === null || typeof environment !== 'object' || Array.isArray(environment)) {
     return 'environment must be an object of strings';
   }
   for (const value of Object.values(environment)) {
     if (typeof value !== 'string') return 'environment must be an object of strings';
   }
-  return { runtime, environment: { ...(environment as Record<string, string>) } };
+  return { runtime, environment: { ...(environment as Record<string, string>) }, stopped: stopped === true };
 }
 
 /** Lower-cased header map from the raw list, repeated headers joined with `,` (as Lambda does). */
@@ -349,6 +364,20 @@ function awsError(
 ): void {
   const { headers, text } = awsErrorReply(errorType, body, requestId);
   res.writeHead(status, headers).end(text);
+}
+
+/**
+ * A stopped function (a paused project's) is answered as Lambda answers one whose reserved concurrency
+ * is 0: every invocation throttled, the function never started.
+ */
+function throttled(res: ServerResponse, requestId: string): void {
+  awsError(
+    res,
+    429,
+    'TooManyRequestsException',
+    { Reason: 'ReservedFunctionConcurrentInvocationLimitExceeded', Type: 'User', message: 'Rate Exceeded.' },
+    requestId,
+  );
 }
 
 const TOO_LARGE_MESSAGE = `Request must be smaller than ${MAX_BODY_BYTES} bytes for the InvokeFunction operation`;

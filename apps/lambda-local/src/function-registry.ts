@@ -12,9 +12,14 @@ interface FunctionRegistration {
   readonly name: string;
   readonly runtime: string;
   readonly environment: Record<string, string>;
+  /**
+   * Takes no invocation (Lambda's reserved concurrency of 0, a paused project's function): kept
+   * registered with its environment and URL, never started, until a registration without it.
+   */
+  readonly stopped: boolean;
 }
 
-type FunctionState = 'cold' | 'warm';
+type FunctionState = 'cold' | 'warm' | 'stopped';
 
 export interface Logger {
   info(obj: object, msg?: string): void;
@@ -85,7 +90,12 @@ export class FunctionRegistry {
     const saved = JSON.parse(text) as { functions?: FunctionRegistration[] };
     for (const r of saved.functions ?? []) {
       this.entries.set(r.name, {
-        registration: { name: r.name, runtime: r.runtime, environment: r.environment ?? {} },
+        registration: {
+          name: r.name,
+          runtime: r.runtime,
+          environment: r.environment ?? {},
+          stopped: r.stopped === true,
+        },
         inflight: 0,
       });
     }
@@ -98,7 +108,7 @@ export class FunctionRegistry {
   list(): Array<FunctionRegistration & { state: FunctionState }> {
     return [...this.entries.values()].map((e) => ({
       ...e.registration,
-      state: e.instance ? 'warm' : 'cold',
+      state: e.registration.stopped ? 'stopped' : e.instance ? 'warm' : 'cold',
     }));
   }
 
@@ -106,7 +116,10 @@ export class FunctionRegistry {
     return this.entries.has(name);
   }
 
-  /** Creates or replaces a registration; a changed one stops its warm instance so the next call is cold. */
+  /**
+   * Creates or replaces a registration; a changed one stops its warm instance so the next call is cold
+   * (a stopped one takes no call at all).
+   */
   async put(registration: FunctionRegistration): Promise<void> {
     const existing = this.entries.get(registration.name);
     if (existing && sameRegistration(existing.registration, registration)) return;
@@ -119,6 +132,17 @@ export class FunctionRegistry {
     await this.save();
   }
 
+  /** Stops the function (see `stopped`) and its instance at once; false when it is not registered. */
+  async stopFunction(name: string): Promise<boolean> {
+    const entry = this.entries.get(name);
+    if (!entry) return false;
+    if (entry.registration.stopped) return true;
+    entry.registration = { ...entry.registration, stopped: true };
+    await this.stop(entry);
+    await this.save();
+    return true;
+  }
+
   async delete(name: string): Promise<void> {
     const entry = this.entries.get(name);
     if (!entry) return;
@@ -127,10 +151,14 @@ export class FunctionRegistry {
     await this.save();
   }
 
-  /** Runs one invocation; `undefined` when the function does not exist. Throws what the function throws. */
-  async invoke(name: string, event: FunctionUrlEvent): Promise<{ result: unknown } | undefined> {
+  /**
+   * Runs one invocation; `undefined` when the function does not exist, `stopped` when it takes none.
+   * Throws what the function throws.
+   */
+  async invoke(name: string, event: FunctionUrlEvent): Promise<{ result: unknown } | 'stopped' | undefined> {
     const entry = this.entries.get(name);
     if (!entry) return undefined;
+    if (entry.registration.stopped) return 'stopped';
     entry.inflight++;
     clearTimeout(entry.idleTimer);
     const instance = this.instance(entry);
@@ -249,7 +277,7 @@ export class FunctionRegistry {
 }
 
 function sameRegistration(a: FunctionRegistration, b: FunctionRegistration): boolean {
-  if (a.runtime !== b.runtime) return false;
+  if (a.runtime !== b.runtime || a.stopped !== b.stopped) return false;
   const ka = Object.keys(a.environment).sort();
   const kb = Object.keys(b.environment).sort();
   return ka.length === kb.length && ka.every((k, i) => k === kb[i] && a.environment[k] === b.environment[k]);
