@@ -67,6 +67,32 @@ describe('return=headers-only', () => {
   });
 });
 
+describe('Prefer with handling=strict', () => {
+  const strict = (prefer: string) => raw('posts?select=id&id=eq.1', { headers: { prefer } });
+
+  it('a token that is no preference as a whole → 400 PGRST122 naming it (Preferences.hs)', async () => {
+    const res = await strict('handling=strict, count=exact=1, max-affected');
+    expect([res.status, res.json()]).toEqual([
+      400,
+      {
+        code: 'PGRST122',
+        details: 'Invalid preferences: count=exact=1, max-affected',
+        hint: null,
+        message: 'Invalid preferences given with handling=strict',
+      },
+    ]);
+  });
+
+  it('a repeated preference is no error: the first of each kind applies (PreferencesSpec)', async () => {
+    const res = await strict('handling=strict, count=exact, count=planned, tx=rollback');
+    expect([res.status, res.headers['content-range'], res.headers['preference-applied']]).toEqual([
+      200,
+      '0-0/1',
+      'count=exact, handling=strict',
+    ]);
+  });
+});
+
 project.secondProjectUntouched('select id, name from public.profiles order by id', [
   { id: 1, name: 'ann' },
   { id: 2, name: 'bob' },

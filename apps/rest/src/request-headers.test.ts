@@ -78,3 +78,47 @@ describe('Prefer: timezone as PostgREST 12 reads it', () => {
     );
   });
 });
+
+describe('Prefer tokens as PostgREST 12.2 matches them (Preferences.hs fromHeaders)', () => {
+  const strictDetails = (value: string) => {
+    try {
+      parsePrefer(value, 'commit');
+    } catch (error) {
+      if (error instanceof ApiError) return error.body.details;
+      throw error;
+    }
+    return undefined;
+  };
+
+  it('a preference is the whole token: `count=exact=1` or a bare `max-affected` is none, and invalid', () => {
+    expect(parsePrefer('count=exact=1, return=minimal=x', 'commit')).toEqual({});
+    expect(strictDetails('handling=strict, count=exact=1, max-affected')).toBe(
+      'Invalid preferences: count=exact=1, max-affected',
+    );
+  });
+
+  it('an empty token (`a,,b`, a trailing comma) is an invalid preference', () => {
+    expect(parsePrefer('count=exact,', 'commit')).toEqual({ count: 'exact' });
+    expect(strictDetails('handling=strict,,count=exact')).toBe('Invalid preferences: ');
+  });
+
+  it('the first max-affected= is read as an integer, sign included; a later one never replaces it', () => {
+    expect(parsePrefer('max-affected=x, max-affected=5', 'commit')).toEqual({});
+    expect(parsePrefer('max-affected=-1', 'commit')).toEqual({ maxAffected: -1 });
+    expect(parsePrefer('max-affected=3, max-affected=5', 'commit')).toEqual({ maxAffected: 3 });
+    expect(strictDetails('handling=strict, max-affected=x')).toBeUndefined();
+  });
+
+  it('a repeated preference is no error: the first of each kind is used', () => {
+    expect(
+      parsePrefer(
+        'handling=strict, count=exact, count=planned, return=minimal, return=representation',
+        'commit',
+      ),
+    ).toEqual({
+      handling: 'strict',
+      count: 'exact',
+      return: 'minimal',
+    });
+  });
+});

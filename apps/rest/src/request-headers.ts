@@ -207,6 +207,34 @@ function nameOf(type: string): string {
   return type;
 }
 
+/** Each preference PostgREST knows, as the whole token it is sent as. */
+const KNOWN_PREFERENCES = new Map<
+  string,
+  { [K in keyof Preferences]: [K, Preferences[K]] }[keyof Preferences]
+>([
+  ['resolution=merge-duplicates', ['resolution', 'merge-duplicates']],
+  ['resolution=ignore-duplicates', ['resolution', 'ignore-duplicates']],
+  ['return=representation', ['return', 'representation']],
+  ['return=minimal', ['return', 'minimal']],
+  ['return=headers-only', ['return', 'headers-only']],
+  ['params=single-object', ['params', 'single-object']],
+  ['count=exact', ['count', 'exact']],
+  ['count=planned', ['count', 'planned']],
+  ['count=estimated', ['count', 'estimated']],
+  ['tx=commit', ['tx', 'commit']],
+  ['tx=rollback', ['tx', 'rollback']],
+  ['missing=default', ['missing', 'default']],
+  ['missing=null', ['missing', 'null']],
+  ['handling=strict', ['handling', 'strict']],
+  ['handling=lenient', ['handling', 'lenient']],
+]);
+
+/**
+ * Prefer as PostgREST 12.2 reads it (Preferences.hs fromHeaders): comma-separated tokens, each
+ * stripped and matched whole (`count=exact=1`, `Count=exact` and an empty token are invalid); the
+ * first token of a kind wins; `tx` is known even where the server ignores it; only the first
+ * `timezone=` and the first `max-affected=` are read, the latter as an integer (else none).
+ */
 export function parsePrefer(
   value: string | undefined,
   txEnd: TxEnd,
@@ -214,38 +242,24 @@ export function parsePrefer(
 ): Preferences {
   const prefer: Preferences = {};
   if (!value) return prefer;
-  const invalid: string[] = [];
-  // As in PostgREST: the first value of a preference wins; `tx` is a known preference even where
-  // the server ignores it, and so is any `max-affected=` (only a number is used).
-  const set = <K extends keyof Preferences>(key: K, val: Preferences[K]) => {
-    if (prefer[key] === undefined) prefer[key] = val;
-  };
-  const parts = value.split(',');
-  // Only the first `timezone=` counts; when it names no zone, every `timezone=` is invalid.
-  const zone = parts
-    .find((p) => p.trim().startsWith('timezone='))
-    ?.trim()
-    .slice('timezone='.length);
+  const tokens = value.split(',').map((part) => part.trim());
+  const firstWith = (prefix: string) =>
+    tokens.find((token) => token.startsWith(prefix))?.slice(prefix.length);
+  const zone = firstWith('timezone=');
   const zoneAccepted = zone !== undefined && timezones.has(zone);
-  for (const part of parts) {
-    if (!part.trim()) continue;
-    // Matched as sent once stripped: `count = exact` is no preference PostgREST knows.
-    const [key, val] = part.trim().split('=') as [string, string | undefined];
-    if (key === 'return' && (val === 'minimal' || val === 'headers-only' || val === 'representation')) {
-      set('return', val);
-    } else if (key === 'count' && (val === 'exact' || val === 'planned' || val === 'estimated'))
-      set('count', val);
-    else if (key === 'resolution' && (val === 'merge-duplicates' || val === 'ignore-duplicates')) {
-      set('resolution', val);
-    } else if (key === 'missing' && (val === 'default' || val === 'null')) set('missing', val);
-    else if (key === 'params' && val === 'single-object') set('params', val);
-    else if (key === 'handling' && (val === 'strict' || val === 'lenient')) set('handling', val);
-    else if (key === 'max-affected') {
-      if (val !== undefined && /^\d{1,15}$/.test(val)) set('maxAffected', Number(val));
-    } else if (key === 'timezone' && val !== undefined && zoneAccepted) set('timezone', zone);
-    else if (key === 'tx' && (val === 'commit' || val === 'rollback')) {
-      if (txEnd.endsWith('allow-override')) set('tx', val);
-    } else invalid.push(part.trim());
+  if (zoneAccepted) prefer.timezone = zone;
+  const affected = firstWith('max-affected=');
+  if (affected !== undefined && /^\s*-?\d{1,15}\s*$/.test(affected)) prefer.maxAffected = Number(affected);
+  const invalid: string[] = [];
+  for (const token of tokens) {
+    const known = KNOWN_PREFERENCES.get(token);
+    if (known) {
+      const [key, val] = known;
+      if (prefer[key] === undefined && (key !== 'tx' || txEnd.endsWith('allow-override')))
+        (prefer as Record<string, unknown>)[key] = val;
+    } else if (!token.startsWith('max-affected=') && !(zoneAccepted && token.startsWith('timezone='))) {
+      invalid.push(token);
+    }
   }
   if (prefer.handling === 'strict' && invalid.length) {
     throw apiError(
