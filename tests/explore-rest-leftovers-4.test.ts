@@ -93,6 +93,41 @@ describe('Prefer with handling=strict', () => {
   });
 });
 
+describe('counts and ranges at their edges', () => {
+  it("an offset past the counted rows → 416 PGRST103 with the read's headers (Response.hs rangeStatusHeader)", async () => {
+    const res = await raw('posts?select=id&offset=10', { headers: { prefer: 'count=exact' } });
+    expect([
+      res.status,
+      res.json(),
+      res.headers['content-range'],
+      res.headers['content-location'],
+      res.headers['preference-applied'],
+    ]).toEqual([
+      416,
+      {
+        code: 'PGRST103',
+        details: 'An offset of 10 was requested, but there are only 4 rows.',
+        hint: null,
+        message: 'Requested range not satisfiable',
+      },
+      '*/4',
+      '/posts?offset=10&select=id',
+      'count=exact',
+    ]);
+    const { data, error, count, status } = await project.service
+      .from('posts')
+      .select('id', { count: 'exact' })
+      .range(10, 12);
+    expect([data, error?.code, error?.message, count, status]).toEqual([
+      null,
+      'PGRST103',
+      'Requested range not satisfiable',
+      null,
+      416,
+    ]);
+  });
+});
+
 project.secondProjectUntouched('select id, name from public.profiles order by id', [
   { id: 1, name: 'ann' },
   { id: 2, name: 'bob' },

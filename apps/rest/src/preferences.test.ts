@@ -47,3 +47,65 @@ describe('return=headers-only', () => {
     expect(await adminQuery('SELECT id FROM publishers WHERE id = 7301')).toEqual([]);
   });
 });
+
+describe('an offset past the counted rows (416 PGRST103)', () => {
+  const outOfBounds = (offset: number, total: number) => ({
+    code: 'PGRST103',
+    details: `An offset of ${offset} was requested, but there are only ${total} rows.`,
+    hint: null,
+    message: 'Requested range not satisfiable',
+  });
+
+  it("keeps the read's own headers: Content-Range, Content-Location, Content-Type and Preference-Applied", async () => {
+    const r = await t.call('GET', '/books?select=id&offset=100', { headers: { prefer: 'count=exact' } });
+    expect([r.status, r.headers, r.json]).toEqual([
+      416,
+      {
+        'content-range': '*/6',
+        'content-location': '/books?offset=100&select=id',
+        'content-type': 'application/json; charset=utf-8',
+        'content-profile': 'public',
+        'preference-applied': 'count=exact',
+      },
+      outOfBounds(100, 6),
+    ]);
+    const ranged = await t.call('GET', '/books?select=id', {
+      headers: { prefer: 'count=estimated', range: '7-9' },
+    });
+    expect([ranged.status, ranged.headers['content-range'], ranged.headers['preference-applied']]).toEqual([
+      416,
+      '*/6',
+      'count=estimated',
+    ]);
+    expect(ranged.json).toEqual(outOfBounds(7, 6));
+  });
+
+  it('of a function: its Content-Range and Preference-Applied, no Content-Location; HEAD has no body', async () => {
+    const r = await t.call('GET', '/rpc/books_by_author?author=1&offset=5', {
+      headers: { prefer: 'count=exact' },
+    });
+    expect([r.status, r.headers, r.json]).toEqual([
+      416,
+      {
+        'content-range': '*/2',
+        'content-type': 'application/json; charset=utf-8',
+        'content-profile': 'public',
+        'preference-applied': 'count=exact',
+      },
+      outOfBounds(5, 2),
+    ]);
+    const head = await t.call('HEAD', '/books?select=id&offset=100', { headers: { prefer: 'count=exact' } });
+    expect([head.status, head.headers['content-range'], head.body.toString()]).toEqual([416, '*/6', '']);
+  });
+
+  it('answers in the media type negotiated, as PostgREST labels it, with the error as JSON', async () => {
+    const r = await t.call('GET', '/books?select=id&offset=100', {
+      headers: { prefer: 'count=exact', accept: 'text/csv' },
+    });
+    expect([r.status, r.headers['content-type'], r.json]).toEqual([
+      416,
+      'text/csv; charset=utf-8',
+      outOfBounds(100, 6),
+    ]);
+  });
+});

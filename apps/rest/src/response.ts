@@ -37,18 +37,21 @@ export function renderRows(
   const rangeText = n > 0 ? `${offset}-${offset + n - 1}` : '*';
   headers['content-range'] = `${rangeText}/${total ?? '*'}`;
   let status = 200;
+  // An offset past the rows counted is 416 with the error as its body, and otherwise the answer
+  // the rows would have had: its headers, its Content-Type too (PostgREST Response.hs, rangeStatusHeader).
+  let outOfRange: string | undefined;
   if (kind === 'read' && total !== undefined) {
     if (offset > total) {
-      throw apiError(
-        416,
-        'PGRST103',
-        'Requested range not satisfiable',
-        `An offset of ${offset} was requested, but there are only ${total} rows.`,
-        null,
-        { 'content-range': `*/${total}` },
+      status = 416;
+      outOfRange = JSON.stringify(
+        apiError(
+          416,
+          'PGRST103',
+          'Requested range not satisfiable',
+          `An offset of ${offset} was requested, but there are only ${total} rows.`,
+        ).body,
       );
-    }
-    if (n < total) status = 206;
+    } else if (n < total) status = 206;
   }
   let body: string;
   if (ctx.media === 'csv') {
@@ -61,7 +64,7 @@ export function renderRows(
     headers['content-type'] = jsonType(ctx);
     body = ctx.media === 'object' ? row.body.slice(1, -1) : row.body;
   }
-  return { status, headers, body: ctx.method === 'HEAD' ? '' : body };
+  return { status, headers, body: ctx.method === 'HEAD' ? '' : (outOfRange ?? body) };
 }
 
 /** The Content-Type of a JSON answer: the vendored type `Accept` chose, else plain JSON. */
