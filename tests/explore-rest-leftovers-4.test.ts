@@ -128,6 +128,27 @@ describe('counts and ranges at their edges', () => {
   });
 });
 
+describe('spread embeds', () => {
+  it('is(null) / not(is, null) on a spread keep the parents without / with a related row (FilterNullEmbed)', async () => {
+    const { service } = project;
+    const none = await service
+      .from('profiles')
+      .select('name, ...avatars(url)', { count: 'exact' })
+      .is('avatars', null)
+      .order('id');
+    expect([none.error, none.data, none.count]).toEqual([
+      null,
+      [
+        { name: 'bob', url: null },
+        { name: 'cyd', url: null },
+      ],
+      2,
+    ]);
+    const some = await service.from('profiles').select('name, ...avatars(url)').not('avatars', 'is', null);
+    expect([some.error, some.data]).toEqual([null, [{ name: 'ann', url: 'https://a.example/ann.png' }]]);
+  });
+});
+
 project.secondProjectUntouched('select id, name from public.profiles order by id', [
   { id: 1, name: 'ann' },
   { id: 2, name: 'bob' },

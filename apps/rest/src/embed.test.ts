@@ -252,3 +252,42 @@ describe('embedding', () => {
     });
   });
 });
+
+describe('is.null on a spread embed', () => {
+  it('keeps the parents without (is.null) or with (not.is.null) a related row, counted alike (PostgREST FilterNullEmbed)', async () => {
+    await ownerQuery(`CREATE TABLE e_people (id int PRIMARY KEY, name text);
+      CREATE TABLE e_tasks (id int PRIMARY KEY, title text, owner_id int REFERENCES e_people(id));
+      INSERT INTO e_people VALUES (1, 'ann'), (2, NULL);
+      INSERT INTO e_tasks VALUES (1, 'a', 1), (2, 'b', NULL), (3, 'c', 2)`);
+    const without = await t.call('GET', '/e_tasks?select=title,...e_people(name)&e_people=is.null', {
+      headers: { prefer: 'count=exact' },
+    });
+    expect([without.status, without.json, without.headers['content-range']]).toEqual([
+      200,
+      [{ title: 'b', name: null }],
+      '0-0/1',
+    ]);
+    // A related row whose selected columns are all null is still a related row.
+    const withRow = await t.call(
+      'GET',
+      '/e_tasks?select=title,...e_people(name)&e_people=not.is.null&order=id',
+      { headers: { prefer: 'count=exact' } },
+    );
+    expect([withRow.status, withRow.json, withRow.headers['content-range']]).toEqual([
+      200,
+      [
+        { title: 'a', name: 'ann' },
+        { title: 'c', name: null },
+      ],
+      '0-1/2',
+    ]);
+    const inTree = await t.call(
+      'GET',
+      '/e_tasks?select=title,...e_people(name)&or=(e_people.is.null,title.eq.a)&order=id',
+    );
+    expect(inTree.json).toEqual([
+      { title: 'a', name: 'ann' },
+      { title: 'b', name: null },
+    ]);
+  });
+});

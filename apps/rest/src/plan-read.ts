@@ -40,6 +40,7 @@ interface RenderedLevel {
 interface EmbedJoin {
   readonly alias: string;
   readonly toMany: boolean;
+  readonly spread: boolean;
 }
 
 function outputName(item: Extract<SelectItem, { kind: 'column' }>): string {
@@ -124,7 +125,11 @@ export function renderLevel(
       const rendered = renderEmbed(ctx, parent, alias, rel, item, childPath, expand);
       joins.push(rendered.join);
       if (item.inner) filteringJoins.push(rendered.join);
-      embeds.set(item.alias ?? item.name, { alias: rendered.alias, toMany: rendered.toMany });
+      embeds.set(item.alias ?? item.name, {
+        alias: rendered.alias,
+        toMany: rendered.toMany,
+        spread: item.spread,
+      });
       if (item.select.length === 0) continue; // an empty embed filters, it is not shown
       const ea = ident(rendered.alias);
       const name = item.alias ?? item.name;
@@ -160,10 +165,14 @@ export function renderLevel(
   const embedNull = (filter: Filter): string | undefined => {
     const embed = filter.field.json.length ? undefined : embeds.get(filter.field.name);
     if (!embed || filter.op !== 'is' || filter.value !== 'null') return;
-    const column = `${ident(embed.alias)}.${embed.toMany ? 'agg' : 'obj'}`;
     const join = joins.find((j) => j.endsWith(`AS ${ident(embed.alias)} ON TRUE`));
     if (join && !filteringJoins.includes(join)) filteringJoins.push(join);
-    return filter.negate === (filter.value === 'null') ? `${column} IS NOT NULL` : `${column} IS NULL`;
+    const related = filter.negate; // `not.is.null`: there is a related row
+    // A spread's join selects the related row's columns, not one value: whether there is a row is
+    // whether its whole-row value is the null value, as PostgREST tests it (a row of nulls is a row).
+    if (embed.spread) return `${ident(embed.alias)} IS ${related ? '' : 'NOT '}DISTINCT FROM NULL`;
+    const column = `${ident(embed.alias)}.${embed.toMany ? 'agg' : 'obj'}`;
+    return related ? `${column} IS NOT NULL` : `${column} IS NULL`;
   };
   const where = level.conditions.map((condition) =>
     renderCondition(ctx, source, alias, condition, embedNull),
