@@ -24,6 +24,7 @@ insert into public.posts values
   (2, 'again', 1, null, '{news}', '{"views": 5}'),
   (3, 'third', 1, 2, '{}', null),
   (4, 'bobs', 2, 5, '{misc}', '{"views": 7, "stats": {"likes": 9}}');
+create table public.tags (code text primary key);
 insert into public.avatars values (1, 'https://a.example/ann.png');
 `;
 
@@ -54,6 +55,12 @@ describe('return=headers-only', () => {
       patched.headers.location,
       patched.headers['content-type'],
     ]).toEqual([204, '', '0-0/1', 'return=headers-only, count=exact', undefined, undefined]);
+    const located = await raw('tags', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', prefer: 'return=headers-only' },
+      body: JSON.stringify({ code: "it's (2)" }),
+    });
+    expect(located.headers.location).toBe('/tags?code=eq.it%27s%20%282%29');
     const deleted = await raw('profiles?id=eq.9', {
       method: 'DELETE',
       headers: { prefer: 'return=headers-only' },
@@ -135,6 +142,7 @@ describe('spread embeds', () => {
       .from('profiles')
       .select('name, ...avatars(url)', { count: 'exact' })
       .is('avatars', null)
+      .lte('id', 3)
       .order('id');
     expect([none.error, none.data, none.count]).toEqual([
       null,

@@ -174,9 +174,7 @@ export async function write(ctx: RequestContext, relation: Relation): Promise<Re
       const first = (parseJsonExact(row.body) as Record<string, unknown>[])[0];
       const headers = rangeHeader(row.n);
       if (first && row.n === 1 && relation.pk.length) {
-        const q = relation.pk.map(
-          (c) => `${encodeURIComponent(c)}=eq.${encodeURIComponent(String(first[c]))}`,
-        );
+        const q = relation.pk.map((c) => `${urlEncode(c)}=eq.${urlEncode(String(first[c]))}`);
         headers.location = `/${encodeURIComponent(relation.name)}?${q.join('&')}`;
       }
       return { status, headers, body: '' };
@@ -190,6 +188,13 @@ export async function write(ctx: RequestContext, relation: Relation): Promise<Re
     };
   });
 }
+
+/**
+ * A Location's key or value as PostgREST writes it (http-types urlEncode for a query): letters,
+ * digits and `-_.~` as they are, every other UTF-8 byte as `%XX` (encodeURIComponent keeps `!'()*`).
+ */
+const urlEncode = (text: string) =>
+  encodeURIComponent(text).replace(/[!'()*]/g, (ch) => `%${ch.charCodeAt(0).toString(16).toUpperCase()}`);
 
 function checkPutRange(query: ParsedQuery) {
   const root = query.levels.get('')!;

@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { adminQuery, type TestEngine, testEngine } from './test/helpers.js';
+import { adminQuery, ownerQuery, type TestEngine, testEngine } from './test/helpers.js';
 
 // Prefer and Preference-Applied on every kind of request, as PostgREST 12.2 answers them
 // (src/PostgREST/Response.hs actionResponse; test/spec/Feature/Query/UpdateSpec.hs, DeleteSpec.hs).
@@ -107,5 +107,16 @@ describe('an offset past the counted rows (416 PGRST103)', () => {
       'text/csv; charset=utf-8',
       outOfBounds(100, 6),
     ]);
+  });
+});
+
+describe('the Location of return=headers-only', () => {
+  it("percent-encodes a key's value as http-types urlEncode does: all but letters, digits and -_.~ (SqlFragment.hs locationF)", async () => {
+    await ownerQuery(`CREATE TABLE p_codes (code text PRIMARY KEY, label text)`);
+    const r = await t.call('POST', '/p_codes', {
+      headers: { prefer: 'return=headers-only' },
+      body: { code: "a (b)!*'~é", label: 'x' },
+    });
+    expect([r.status, r.headers.location]).toEqual([201, '/p_codes?code=eq.a%20%28b%29%21%2A%27~%C3%A9']);
   });
 });
