@@ -157,6 +157,134 @@ describe('spread embeds', () => {
   });
 });
 
+describe('checked against PostgREST 12.2 and already alike', () => {
+  it('spreads: aliases inside, nested spreads, ordering by the spread relation; a to-many spread → 400 PGRST119', async () => {
+    const { service } = project;
+    const spread = await service
+      .from('posts')
+      .select('title, ...profiles(author:name, ...avatars(url))')
+      .in('id', [1, 4])
+      .order('id');
+    expect([spread.error, spread.data]).toEqual([
+      null,
+      [
+        { title: 'hello', author: 'ann', url: 'https://a.example/ann.png' },
+        { title: 'bobs', author: 'bob', url: null },
+      ],
+    ]);
+    const toMany = await service.from('profiles').select('name, ...posts(title)');
+    expect([toMany.status, toMany.error?.code, toMany.error?.details]).toEqual([
+      400,
+      'PGRST119',
+      "'profiles' and 'posts' do not form a many-to-one or one-to-one relationship",
+    ]);
+  });
+
+  it('embedded order with nullslast, limit, offset and or(); !inner with a filter on the embed', async () => {
+    const { service } = project;
+    const paged = await service
+      .from('profiles')
+      .select('name, posts(title, rating)')
+      .order('rating', { referencedTable: 'posts', ascending: false, nullsFirst: false })
+      .range(1, 2, { referencedTable: 'posts' })
+      .order('id')
+      .limit(2);
+    expect([paged.error, paged.data]).toEqual([
+      null,
+      [
+        {
+          name: 'ann',
+          posts: [
+            { title: 'third', rating: 2 },
+            { title: 'again', rating: null },
+          ],
+        },
+        { name: 'bob', posts: [] },
+      ],
+    ]);
+    const inner = await service
+      .from('profiles')
+      .select('name, posts!inner(title)', { count: 'exact' })
+      .or('rating.is.null,rating.gte.5', { referencedTable: 'posts' })
+      .order('id');
+    expect([inner.error, inner.data, inner.count]).toEqual([
+      null,
+      [
+        { name: 'ann', posts: [{ title: 'again' }] },
+        { name: 'bob', posts: [{ title: 'bobs' }] },
+      ],
+      2,
+    ]);
+  });
+
+  it('JSON paths: aliases and casts in select, array indexes, nested keys in filters and order', async () => {
+    const { service } = project;
+    const paths = await service
+      .from('posts')
+      .select('id, views:meta->views::int, meta->stats->>likes, first:tags->>0, tags->-1')
+      .gt('meta->stats->likes', 5);
+    expect([paths.error, paths.data]).toEqual([
+      null,
+      [{ id: 4, views: 7, likes: '9', first: 'misc', tags: 'misc' }],
+    ]);
+    const ordered = await service
+      .from('profiles')
+      .select('name, settings->langs->0')
+      .order('settings->>theme', { ascending: true, nullsFirst: true });
+    expect([ordered.error, ordered.data]).toEqual([
+      null,
+      [
+        { name: 'cyd', langs: null },
+        { name: 'ann', langs: 'en' },
+        { name: 'bob', langs: 'de' },
+      ],
+    ]);
+  });
+
+  it('HEAD with count=exact|planned|estimated: the count, no body; 206 when the rows are fewer (RangeQuery.hs)', async () => {
+    for (const count of ['exact', 'planned', 'estimated'] as const) {
+      const {
+        data,
+        count: n,
+        status,
+        error,
+      } = await project.service.from('posts').select('*', { count, head: true });
+      expect([count, data, error, typeof n]).toEqual([count, null, null, 'number']);
+      // The planner's estimate may be any number; below max_rows, estimated is the exact count.
+      if (count !== 'planned') expect(n).toBe(4);
+      expect(status).toBe(n! > 4 ? 206 : 200);
+    }
+  });
+
+  it('upserts: ignoreDuplicates returns only the inserted rows; onConflict on a non-unique column → 400 42P10', async () => {
+    const { service } = project;
+    const ignored = await service
+      .from('avatars')
+      .upsert(
+        [
+          { profile_id: 1, url: 'changed' },
+          { profile_id: 3, url: 'new' },
+        ],
+        { ignoreDuplicates: true },
+      )
+      .select();
+    expect([ignored.status, ignored.error, ignored.data]).toEqual([
+      201,
+      null,
+      [{ profile_id: 3, url: 'new' }],
+    ]);
+    const notUnique = await service
+      .from('avatars')
+      .upsert({ profile_id: 2, url: 'x' }, { onConflict: 'url' });
+    expect([notUnique.status, notUnique.error?.code, notUnique.error?.message]).toEqual([
+      400,
+      '42P10',
+      'there is no unique or exclusion constraint matching the ON CONFLICT specification',
+    ]);
+    await service.from('avatars').delete().eq('profile_id', 3);
+  });
+});
+
 project.secondProjectUntouched('select id, name from public.profiles order by id', [
   { id: 1, name: 'ann' },
   { id: 2, name: 'bob' },
