@@ -1,4 +1,4 @@
-import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -8,7 +8,7 @@ import {
   type StackPorts,
   startLocalStack,
 } from '../../../scripts/local-stack.js';
-import { send } from './test-support.js';
+import { callFunction, send } from './test-support.js';
 
 // Smoke test of the one-command local platform (scripts/local-stack.ts): every service up, the demo
 // project answering through gateway → SigV4 → emulator → rest, and a restart reusing the data dir.
@@ -101,5 +101,60 @@ describe('local stack', () => {
     expect(((await stat(join(dataDir, 'secrets.json'))).mode & 0o777).toString(8)).toBe('600');
     const res = await viaGateway('/rest/v1/tasks?select=title', stack.demoProject.publishableKey);
     expect([res.status, res.text]).toEqual([200, '[{"title":"ship it"}]']);
+  }, 120_000);
+
+  it("a paused project's function stays stopped through a restart and its start-up reconcile, refused as a stopped Lambda's; the restore serves it again", async () => {
+    const admin = async (method: string, path: string, body?: unknown) => {
+      const res = await fetch(`${stack!.tenantManagerUrl}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${stack!.adminKey}`, 'content-type': 'application/json' },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      return (await res.json()) as { status?: string };
+    };
+    const { aws } = JSON.parse(await readFile(join(dataDir, 'secrets.json'), 'utf8'));
+    /** A signed request straight to the function URL, as the gateway sends them. */
+    const direct = () =>
+      callFunction(ports.lambdaPort, 'rest-napper', { rawPath: '/rest/v1/', credentials: aws });
+    const listed = async () => {
+      const res = await send(ports.lambdaPort, {
+        method: 'GET',
+        path: '/functions',
+        headers: { authorization: `Bearer ${stack!.internalToken}` },
+      });
+      return (res.json().functions as { name: string; state: string }[]).find(
+        (f) => f.name === 'rest-napper',
+      );
+    };
+
+    expect((await admin('POST', '/v1/projects', { name: 'napper', ref: 'napper' })).status).toBe(
+      'ACTIVE_HEALTHY',
+    );
+    expect((await direct()).headers['x-amzn-errortype']).toBeUndefined(); // served by the function
+    expect((await admin('POST', '/v1/projects/napper/pause')).status).toBe('PAUSED');
+    expect((await direct()).status).toBe(429);
+    expect((await listed())?.state).toBe('stopped');
+
+    // Requests keep coming while the stack restarts and re-ensures every function, the paused one's too.
+    await stack!.stop();
+    stack = undefined;
+    const statuses = new Set<number>();
+    let started = false;
+    const sampling = (async () => {
+      for (let after = 0; after < 40; after += started ? 1 : 0) {
+        const res = await direct().catch(() => undefined); // refused while the emulator is down
+        if (res) statuses.add(res.status);
+        await new Promise((r) => setTimeout(r, 25));
+      }
+    })();
+    stack = await start();
+    started = true;
+    await sampling;
+    expect([...statuses]).toEqual([429]);
+    expect((await listed())?.state).toBe('stopped');
+
+    expect((await admin('POST', '/v1/projects/napper/restore')).status).toBe('ACTIVE_HEALTHY');
+    const served = await direct();
+    expect([served.status === 429, served.headers['x-amzn-errortype']]).toEqual([false, undefined]);
   }, 120_000);
 });

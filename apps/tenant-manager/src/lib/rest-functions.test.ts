@@ -15,28 +15,30 @@ import {
 import type { AwsProviderConfig } from '../providers/aws/config.js';
 import { createAwsFunctionProvider } from '../providers/aws/functions.js';
 import { fakeLambda } from '../providers/aws/testing/fake-aws.js';
-import type { Provider, RestFunction } from '../providers/types.js';
+import type { Provider, RestFunction, RestFunctionInput } from '../providers/types.js';
 
 /** The same functions, now served by an emulator on another port (LAMBDA_PORT changed). */
 class MovedFunctions extends RecordingFunctions {
   inFlight = 0;
   maxInFlight = 0;
+  /** Refs in the order an ensure made their function runnable (an ensure not asked to keep it stopped). */
+  readonly madeRunnable: string[] = [];
   constructor(
     private readonly port: number,
     private readonly failing: readonly string[] = [],
   ) {
     super();
   }
-  override async ensureRestFunction(input: {
-    ref: string;
-    environment: Readonly<Record<string, string>>;
-  }): Promise<RestFunction> {
+  override async ensureRestFunction(input: RestFunctionInput): Promise<RestFunction> {
     this.inFlight++;
     this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
     try {
       await new Promise((r) => setTimeout(r, 40));
       if (this.failing.includes(input.ref)) throw new Error('emulator unreachable');
       await super.ensureRestFunction(input);
+      // A stopped ensure brings the function current and leaves it stopped.
+      if (input.stopped) this.stopped.add(input.ref);
+      else this.madeRunnable.push(input.ref);
       return {
         name: `rest-${input.ref}`,
         url: `http://rest-${input.ref}.lambda-url.local.localhost:${this.port}/`,
@@ -97,10 +99,9 @@ describe('rest function reconciliation at start-up', () => {
       const summary = await h.tm.functionsReconciled;
       expect(summary).toEqual({ checked: 4, updated: expect.any(Array), failed: [] });
       expect(summary!.updated.sort()).toEqual([...ACTIVE, 'rc-two'].sort());
-      // every function got the current environment, the paused project's too
-      expect(moved.calls.sort()).toEqual(
-        [...[...ACTIVE, 'rc-two'].map((ref) => `ensure:${ref}`), 'stop:rc-two'].sort(),
-      );
+      // every function got the current environment, the paused project's too, and nothing was stopped
+      // separately: the paused project's ensure kept its function stopped
+      expect(moved.calls.sort()).toEqual([...ACTIVE, 'rc-two'].map((ref) => `ensure:${ref}`).sort());
       expect(moved.live.get('rc-one')).toEqual({
         SUPAPLANE_PROJECT_REF: 'rc-one',
         SUPAPLANE_CONFIG_URL: 'http://127.0.0.1:3002',
@@ -122,7 +123,8 @@ describe('rest function reconciliation at start-up', () => {
           ),
         ).toBeTruthy();
       }
-      // the paused project's function is stopped again after its ensure, the others are not
+      // the paused project's function was never made runnable, not even for a moment; the others were
+      expect(moved.madeRunnable.sort()).toEqual([...ACTIVE].sort());
       expect(moved.stopped).toEqual(new Set(['rc-two']));
       // gateways re-read the paused project's config, which still says paused
       const paused = await h.tm.publicApp.inject({ url: '/v1/projects/rc-two', headers: admin });
@@ -146,6 +148,25 @@ describe('rest function reconciliation at start-up', () => {
       // start-up went on regardless
       const listed = await h.tm.publicApp.inject({ url: '/v1/projects', headers: admin });
       expect(listed.json()).toHaveLength(4);
+    } finally {
+      await h.close();
+    }
+  });
+
+  it("a restore after the reconcile makes the paused project's function runnable again", async () => {
+    const functions = new MovedFunctions(9100);
+    const h = await startHarness({ managementUrl, functions, redis: redis.publisher, config });
+    try {
+      expect((await h.tm.functionsReconciled)?.failed).toEqual([]);
+      expect(functions.stopped).toEqual(new Set(['rc-two']));
+      const restored = await h.tm.publicApp.inject({
+        method: 'POST',
+        url: '/v1/projects/rc-two/restore',
+        headers: admin,
+      });
+      expect(restored.json().status).toBe('ACTIVE_HEALTHY');
+      expect(functions.stopped).toEqual(new Set());
+      expect(functions.madeRunnable.filter((ref) => ref === 'rc-two')).toEqual(['rc-two']);
     } finally {
       await h.close();
     }
@@ -181,6 +202,19 @@ describe('rest function reconciliation on AWS', () => {
     };
   };
   const REFS = ['rk-active', 'rk-paused'];
+  /** The reserved-concurrency calls made for function `name`, in order (`Put <n>` with its value). */
+  const concurrencyCalls = (lambda: ReturnType<typeof fakeLambda>, name: string) =>
+    lambda.mock
+      .calls()
+      .map((c) => c.args[0] as { constructor: { name: string }; input: Record<string, unknown> })
+      .filter(
+        (command) => /Concurrency/.test(command.constructor.name) && command.input['FunctionName'] === name,
+      )
+      .map((command) => {
+        const operation = command.constructor.name.replace(/Command$/, '');
+        const reserved = command.input['ReservedConcurrentExecutions'];
+        return reserved === undefined ? operation : `${operation} ${reserved}`;
+      });
   const keyOf = (lambda: ReturnType<typeof fakeLambda>, ref: string) =>
     lambda.functions.get(`rest-${ref}`)?.config['KMSKeyArn'];
 
@@ -203,6 +237,7 @@ describe('rest function reconciliation on AWS', () => {
     }
     for (const ref of REFS) expect(keyOf(lambda, ref)).toBe('');
     const before = lambda.snapshot();
+    lambda.mock.resetHistory();
 
     const h = await startHarness({ managementUrl, provider: aws(lambda, KEY) });
     try {
@@ -219,11 +254,26 @@ describe('rest function reconciliation on AWS', () => {
       // Its function still takes no invocation (the pause's reserved concurrency of 0), the other's does.
       expect(lambda.functions.get('rest-rk-paused')?.reserved).toBe(0);
       expect(lambda.functions.get('rest-rk-active')?.reserved).toBeUndefined();
+      // And it took none at any moment of the reconcile: its concurrency was read, never lifted nor set.
+      expect(concurrencyCalls(lambda, 'rest-rk-paused')).toEqual(['GetFunctionConcurrency']);
       expect(
         await queryOnce(pgUrl(), 'SELECT datallowconn FROM pg_database WHERE datname = $1', [
           'proj_rk-paused',
         ]),
       ).toEqual([{ datallowconn: false }]);
+      // The restore lifts the reserved concurrency: the function serves again.
+      lambda.mock.resetHistory();
+      const restored = await h.tm.publicApp.inject({
+        method: 'POST',
+        url: '/v1/projects/rk-paused/restore',
+        headers: admin,
+      });
+      expect(restored.json().status).toBe('ACTIVE_HEALTHY');
+      expect(concurrencyCalls(lambda, 'rest-rk-paused')).toEqual([
+        'GetFunctionConcurrency',
+        'DeleteFunctionConcurrency',
+      ]);
+      expect(lambda.functions.get('rest-rk-paused')?.reserved).toBeUndefined();
     } finally {
       await h.close();
     }

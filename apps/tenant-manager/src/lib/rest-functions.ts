@@ -41,9 +41,10 @@ export interface ReconcileSummary {
  * environment and settings (on AWS: the environment encrypted with the stack's key) and a moved
  * endpoint (e.g. another LAMBDA_PORT on the same data dir) is written back. A paused project stays
  * paused: a pause lives in its database (connections refused), in the gateways (keys refused) and in
- * its stopped function, which is made current here and stopped again (on AWS the ensure lifts the
- * pause's reserved concurrency of 0, locally it registers the function with the emulator again). A changed URL bumps the project's
- * version and tells the gateways to drop their cached config. Projects whose lock is held elsewhere
+ * its stopped function, which the ensure asked to keep stopped makes current without making it
+ * runnable at any moment (on AWS its reserved concurrency of 0 stays, locally the emulator keeps it
+ * registered stopped). A changed URL bumps the project's version and tells the gateways to drop their
+ * cached config. Projects whose lock is held elsewhere
  * (being paused, restored, deleted, or reconciled by another replica) are skipped. The stored
  * connection limit is re-applied to the project database on the way (projects from before limits
  * existed, or a limit changed by hand; it is independent of a pause); a cluster that cannot take it
@@ -90,25 +91,26 @@ async function reconcileOne(
   } catch (error) {
     ctx.log.warn({ ref: row.ref, err: messageOf(error) }, 'connection limit not re-applied');
   }
-  const moved = await ensureProjectFunction(ctx, db, row);
-  // The ensure makes a function runnable (it is the restore's too): a paused project's is stopped again.
-  if (row.status === 'PAUSED') await ctx.provider.functions.stopRestFunction?.(row.ref);
+  const moved = await ensureProjectFunction(ctx, db, row, { stopped: row.status === 'PAUSED' });
   return moved ? 'updated' : 'unchanged';
 }
 
 /**
- * Re-runs the provider's idempotent `ensureRestFunction` with the current environment; a URL (or
- * signing region) that moved is stored, the version bumped and `function-updated` published. True
- * when it moved. The caller holds the project's lock.
+ * Re-runs the provider's idempotent `ensureRestFunction` with the current environment, runnable, or
+ * kept stopped with `stopped` (a paused project's); a URL (or signing region) that moved is stored,
+ * the version bumped and `function-updated` published. True when it moved. The caller holds the
+ * project's lock.
  */
 export async function ensureProjectFunction(
   ctx: Context,
   db: pg.ClientBase,
   row: ProjectRow,
+  options: { stopped?: boolean } = {},
 ): Promise<boolean> {
   const fn = await ctx.provider.functions.ensureRestFunction({
     ref: row.ref,
     environment: restFunctionEnvironment(ctx, row),
+    ...(options.stopped ? { stopped: true } : {}),
   });
   if (fn.url === row.rest_url && fn.region === row.rest_region) return false;
   await db.query(

@@ -6,6 +6,8 @@ import { createLocalFunctionProvider } from './local.js';
 // A real HTTP server speaking the emulator's control API (docs/contracts.md), recording requests.
 const seen: { method: string; url: string; auth: string | undefined; body: unknown }[] = [];
 const functions = new Set<string>();
+/** Registered functions that take no invocation (the emulator's `stopped` state). */
+const stopped = new Set<string>();
 const server = createServer(async (req: IncomingMessage, res) => {
   let raw = '';
   for await (const chunk of req) raw += chunk;
@@ -22,17 +24,25 @@ const server = createServer(async (req: IncomingMessage, res) => {
       name,
       url: `http://${name}.lambda-url.local.localhost:9000/`,
       runtime: 'rest',
-      state: 'cold',
+      state: stopped.has(name) ? 'stopped' : 'cold',
     }));
     return res.end(JSON.stringify({ functions: list }));
   }
   const name = decodeURIComponent(req.url!.split('/')[2]!);
+  if (req.method === 'POST' && req.url!.split('/')[3] === 'stop') {
+    if (!functions.has(name)) return res.writeHead(404).end('{"message":"function not found"}');
+    stopped.add(name);
+    return res.writeHead(204).end();
+  }
   if (req.method === 'PUT') {
     functions.add(name);
+    if ((JSON.parse(raw) as { stopped?: boolean }).stopped === true) stopped.add(name);
+    else stopped.delete(name);
     res.writeHead(200, { 'content-type': 'application/json' });
     return res.end(JSON.stringify({ name, url: `http://${name}.lambda-url.local.localhost:9000/` }));
   }
   functions.delete(name);
+  stopped.delete(name);
   res.writeHead(204).end();
 });
 let url: string;
@@ -96,7 +106,7 @@ describe('local function provider', () => {
     expect(await provider.describeRestFunction!('seen')).toBeNull();
   });
 
-  it('stops rest-<ref> (a pause) by taking it out of the emulator, which ends its instances; ensure brings it back', async () => {
+  it('stops rest-<ref> (a pause) in the emulator, which ends its instances and keeps it registered; ensure brings it back', async () => {
     const provider = createLocalFunctionProvider({
       emulatorUrl: url,
       internalServiceToken: 'token-0123456789abcdef',
@@ -106,14 +116,42 @@ describe('local function provider', () => {
     const before = seen.length;
     await provider.stopRestFunction!('nap');
     await provider.stopRestFunction!('nap'); // idempotent
-    expect(await provider.describeRestFunction!('nap')).toBeNull();
+    expect(stopped.has('rest-nap')).toBe(true);
+    await provider.stopRestFunction!('never-made'); // nothing to stop: done
     const restored = await provider.ensureRestFunction({ ref: 'nap', environment });
     expect(restored.url).toBe('http://rest-nap.lambda-url.local.localhost:9000/');
+    expect(stopped.has('rest-nap')).toBe(false);
     expect(seen.slice(before).map((r) => `${r.method} ${r.url}`)).toEqual([
-      'DELETE /functions/rest-nap',
-      'DELETE /functions/rest-nap',
-      'GET /functions',
+      'POST /functions/rest-nap/stop',
+      'POST /functions/rest-nap/stop',
+      'POST /functions/rest-never-made/stop',
       'PUT /functions/rest-nap',
+    ]);
+    // The restore's PUT is the plain registration: runnable.
+    expect(seen.at(-1)!.body).toEqual({ runtime: 'rest', environment });
+  });
+
+  it('ensures rest-<ref> stopped (the reconcile of a paused project) with one PUT that never makes it runnable', async () => {
+    const provider = createLocalFunctionProvider({
+      emulatorUrl: url,
+      internalServiceToken: 'token-0123456789abcdef',
+    });
+    const environment = { SUPAPLANE_PROJECT_REF: 'doze' };
+    const before = seen.length;
+    const fn = await provider.ensureRestFunction({ ref: 'doze', environment, stopped: true });
+    expect(fn).toEqual({
+      name: 'rest-doze',
+      url: 'http://rest-doze.lambda-url.local.localhost:9000/',
+      region: 'local',
+    });
+    expect(stopped.has('rest-doze')).toBe(true);
+    expect(seen.slice(before)).toEqual([
+      {
+        method: 'PUT',
+        url: '/functions/rest-doze',
+        auth: 'Bearer token-0123456789abcdef',
+        body: { runtime: 'rest', environment, stopped: true },
+      },
     ]);
   });
 

@@ -15,8 +15,17 @@ export function createLocalFunctionProvider(options: LocalProviderOptions): Func
   const base = options.emulatorUrl.replace(/\/+$/, '');
   const region = options.region ?? 'local';
   const timeoutMs = options.timeoutMs ?? 10_000;
-  const call = async (method: 'GET' | 'PUT' | 'DELETE', name: string | null, body?: unknown) => {
-    const path = name === null ? '/functions' : `/functions/${encodeURIComponent(name)}`;
+  /** A control API request; `action` is a sub-resource of the function (`stop`). */
+  const call = async (
+    method: 'GET' | 'PUT' | 'POST' | 'DELETE',
+    name: string | null,
+    body?: unknown,
+    action?: 'stop',
+  ) => {
+    const path =
+      name === null
+        ? '/functions'
+        : `/functions/${encodeURIComponent(name)}${action === undefined ? '' : `/${action}`}`;
     const response = await fetch(`${base}${path}`, {
       method,
       headers: {
@@ -26,7 +35,11 @@ export function createLocalFunctionProvider(options: LocalProviderOptions): Func
       body: body === undefined ? undefined : JSON.stringify(body),
       signal: AbortSignal.timeout(timeoutMs),
     });
-    if (method === 'DELETE' && response.status === 404) return null;
+    // Nothing to delete, or to stop: done.
+    if ((method === 'DELETE' || action === 'stop') && response.status === 404) {
+      await response.body?.cancel();
+      return null;
+    }
     if (!response.ok) {
       await response.body?.cancel();
       throw new Error(`lambda emulator ${method} ${name ?? 'functions'} answered ${response.status}`);
@@ -36,7 +49,14 @@ export function createLocalFunctionProvider(options: LocalProviderOptions): Func
   return {
     async ensureRestFunction(input): Promise<RestFunction> {
       const name = functionName(input.ref);
-      const result = (await call('PUT', name, { runtime: 'rest', environment: input.environment })) as {
+      // A stopped registration is never started and its URL refuses requests as a stopped Lambda's does
+      // (the emulator's stand-in for a reserved concurrency of 0): one PUT, runnable at no moment.
+      const body = {
+        runtime: 'rest',
+        environment: input.environment,
+        ...(input.stopped ? { stopped: true } : {}),
+      };
+      const result = (await call('PUT', name, body)) as {
         name?: string;
         url?: string;
       } | null;
@@ -49,13 +69,13 @@ export function createLocalFunctionProvider(options: LocalProviderOptions): Func
       await call('DELETE', functionName(ref));
     },
     async stopRestFunction(ref) {
-      // The emulator has no stop of its own: taking the registration out closes its instances at once
-      // (invocations under way finish). The restore's ensure registers it again, at the same URL.
-      await call('DELETE', functionName(ref));
+      // Closes its instances at once (invocations under way finish) and keeps the registration, stopped;
+      // the restore's ensure makes it runnable again, at the same URL.
+      await call('POST', functionName(ref), undefined, 'stop');
     },
     async describeRestFunction(ref): Promise<DescribedRestFunction | null> {
-      // The emulator lists its functions (no per-function GET); a registered one is always runnable,
-      // started on its first request.
+      // The emulator lists its functions (no per-function GET). A registered one is active, stopped or
+      // not, as Lambda reports a function whose reserved concurrency is 0: a pause is not a fault.
       const name = functionName(ref);
       const listed = (await call('GET', null)) as { functions?: { name: string; url: string }[] } | null;
       const fn = listed?.functions?.find((f) => f.name === name);

@@ -8,6 +8,11 @@ export interface RestFunctionInput {
   readonly ref: string;
   /** Environment of the function (see docs/contracts.md, "Rest function environment"). */
   readonly environment: Readonly<Record<string, string>>;
+  /**
+   * Brings the function current while keeping it stopped (see `FunctionProvider.ensureRestFunction`):
+   * what the start-up reconcile asks for a paused project's. Default false: the ensure makes it runnable.
+   */
+  readonly stopped?: boolean;
 }
 
 export interface RestFunction {
@@ -30,13 +35,22 @@ export interface DescribedRestFunction {
 
 /** Hosts one data-API (rest) function per project. Ensure and delete are idempotent. */
 export interface FunctionProvider {
+  /**
+   * Creates the function, or brings its code, settings and environment up to date, and answers where
+   * it is. Without `input.stopped` it leaves the function runnable (provisioning, the restore). With
+   * `input.stopped` it leaves it stopped as `stopRestFunction` does, and runnable at no moment of the
+   * ensure: a stopped function stays stopped, a runnable one is stopped before anything about it
+   * changes, a missing one is stopped before it can be invoked. A provider without `stopRestFunction`
+   * has nothing to stop and ignores it.
+   */
   ensureRestFunction(input: RestFunctionInput): Promise<RestFunction>;
   deleteRestFunction(ref: string): Promise<void>;
   /**
    * Stops what runs of the function (a pause): its instances, and the database connections and memory
-   * they hold. Idempotent; the next `ensureRestFunction` (the restore) makes it runnable again at the
-   * same URL. Optional: without it a paused project's function idles until the provider stops it
-   * (only the gateways invoke it, and they refuse a paused project).
+   * they hold. Idempotent; a stopped `ensureRestFunction` keeps it stopped, and the next one without
+   * `stopped` (the restore) makes it runnable again at the same URL. Optional: without it a paused
+   * project's function idles until the provider stops it (only the gateways invoke it, and they refuse
+   * a paused project).
    */
   stopRestFunction?(ref: string): Promise<void>;
   /**

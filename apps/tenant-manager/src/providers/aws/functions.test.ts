@@ -401,6 +401,146 @@ describe('AWS function provider: stopRestFunction (pause) and the restore', () =
   });
 });
 
+/** The reserved-concurrency writes sent, in order: `Put <n>` or `Delete` (which makes a function runnable). */
+function concurrencyWrites(lambda: ReturnType<typeof fakeLambda>): string[] {
+  return lambda.mock.calls().flatMap((c) => {
+    const command = c.args[0] as {
+      constructor: { name: string };
+      input: { ReservedConcurrentExecutions?: number };
+    };
+    if (command.constructor.name === 'PutFunctionConcurrencyCommand')
+      return [`Put ${command.input.ReservedConcurrentExecutions}`];
+    return command.constructor.name === 'DeleteFunctionConcurrencyCommand' ? ['Delete'] : [];
+  });
+}
+
+describe('AWS function provider: a stopped ensure (the start-up reconcile of a paused project)', () => {
+  const name = `rest-${REF}`;
+  const stopped = (extra: Record<string, string> = {}) => ({ ...input(extra), stopped: true });
+  /** A provider on the same fake whose artifact differs from the function's code (a new release). */
+  const released = (lambda: ReturnType<typeof fakeLambda>) => {
+    const artifact = {
+      s3Bucket: 'supaplane-artifacts',
+      s3Key: 'rest/rest-lambda.zip',
+      codeSha256: 'release-2',
+    };
+    return createAwsFunctionProvider(
+      { ...config, restFunction: { ...config.restFunction, artifact } },
+      { lambda: lambda.client, sleep: async () => {}, activePoll: { intervalMs: 1000, maxChecks: 5 } },
+    );
+  };
+
+  it('brings a paused function current and leaves its reserved concurrency of 0 as it is; the restore lifts it', async () => {
+    const { lambda, provider } = setup();
+    await provider.ensureRestFunction(input());
+    await provider.stopRestFunction!(REF);
+    lambda.mock.resetHistory();
+    const fn = await provider.ensureRestFunction(stopped({ REST_MAX_ROWS: '500' }));
+    expect(fn.url).toBe('https://uabcdefghijklmnopqrst.lambda-url.eu-west-1.on.aws/');
+    expect(lambda.calls()).toEqual([
+      'CreateFunction', // ResourceConflictException
+      'GetFunctionConfiguration',
+      'GetFunctionConcurrency', // 0: stopped already, nothing written
+      'UpdateFunctionConfiguration',
+      'TagResource',
+      'GetFunctionConfiguration', // InProgress
+      'GetFunctionConfiguration', // Successful
+      'CreateFunctionUrlConfig', // ResourceConflictException
+      'GetFunctionUrlConfig',
+      'GetPolicy',
+    ]);
+    expect(concurrencyWrites(lambda)).toEqual([]);
+    expect(lambda.functions.get(name)?.reserved).toBe(0);
+    expectConverged(lambda, { REST_MAX_ROWS: '500' });
+    // The restore's ensure (not stopped) makes it runnable, as it always did.
+    lambda.mock.resetHistory();
+    await provider.ensureRestFunction(input({ REST_MAX_ROWS: '500' }));
+    expect(concurrencyWrites(lambda)).toEqual(['Delete']);
+    expect(lambda.functions.get(name)?.reserved).toBeUndefined();
+  });
+
+  it('stops a function found runnable before its code or configuration changes, so no new instance of it starts', async () => {
+    const { lambda, provider } = setup();
+    await provider.ensureRestFunction(input());
+    lambda.mock.resetHistory();
+    await released(lambda).ensureRestFunction(stopped({ REST_MAX_ROWS: '500' }));
+    expect(lambda.calls()).toEqual([
+      'CreateFunction', // ResourceConflictException
+      'GetFunctionConfiguration',
+      'GetFunctionConcurrency', // none reserved: runnable
+      'PutFunctionConcurrency', // 0, before anything else
+      'UpdateFunctionCode',
+      'GetFunctionConfiguration', // InProgress
+      'GetFunctionConfiguration', // Successful
+      'UpdateFunctionConfiguration',
+      'TagResource',
+      'GetFunctionConfiguration', // InProgress
+      'GetFunctionConfiguration', // Successful
+      'CreateFunctionUrlConfig', // ResourceConflictException
+      'GetFunctionUrlConfig',
+      'GetPolicy',
+    ]);
+    expect(concurrencyWrites(lambda)).toEqual(['Put 0']);
+    expect(lambda.functions.get(name)?.reserved).toBe(0);
+    expectConverged(lambda, { REST_MAX_ROWS: '500' });
+  });
+
+  it('creates a missing function stopped before it has a URL or a grant', async () => {
+    const { lambda, provider } = setup();
+    await provider.ensureRestFunction(stopped());
+    expect(lambda.calls()).toEqual([
+      'CreateFunction',
+      'GetFunctionConfiguration', // Pending
+      'GetFunctionConfiguration', // Active
+      'PutFunctionConcurrency',
+      'CreateFunctionUrlConfig',
+      'GetPolicy',
+      'AddPermission',
+      'AddPermission',
+    ]);
+    expect(concurrencyWrites(lambda)).toEqual(['Put 0']);
+    expect(lambda.functions.get(name)?.reserved).toBe(0);
+    expectConverged(lambda);
+  });
+
+  it("never lifts a paused function's reserved concurrency of 0, whichever call fails, and a re-run converges stopped", async () => {
+    // Every call a stopped ensure of an out-of-date paused function makes.
+    const probe = setup();
+    await probe.provider.ensureRestFunction(input());
+    await probe.provider.stopRestFunction!(REF);
+    probe.lambda.mock.resetHistory();
+    await released(probe.lambda).ensureRestFunction(stopped({ REST_MAX_ROWS: '500' }));
+    const commands = [...new Set(probe.lambda.calls())];
+    expect(commands).toEqual([
+      'CreateFunction',
+      'GetFunctionConfiguration',
+      'GetFunctionConcurrency',
+      'UpdateFunctionCode',
+      'UpdateFunctionConfiguration',
+      'TagResource',
+      'CreateFunctionUrlConfig',
+      'GetFunctionUrlConfig',
+      'GetPolicy',
+    ]);
+    for (const command of commands) {
+      const { lambda, provider } = setup();
+      await provider.ensureRestFunction(input());
+      await provider.stopRestFunction!(REF);
+      lambda.mock.resetHistory();
+      lambda.failAt(command);
+      await expect(
+        released(lambda).ensureRestFunction(stopped({ REST_MAX_ROWS: '500' })),
+        command,
+      ).rejects.toThrow(`injected failure at ${command}`);
+      expect(lambda.functions.get(name)?.reserved, command).toBe(0);
+      await released(lambda).ensureRestFunction(stopped({ REST_MAX_ROWS: '500' }));
+      expect(lambda.functions.get(name)?.reserved, command).toBe(0);
+      expect(concurrencyWrites(lambda), command).toEqual([]);
+      expectConverged(lambda, { REST_MAX_ROWS: '500' });
+    }
+  });
+});
+
 describe('AWS function provider: names', () => {
   it("keeps two stacks' functions apart by their prefix, and deletes only its own", async () => {
     const lambda = fakeLambda({ checksUntilActive: 0 });

@@ -137,6 +137,21 @@ export function createAwsFunctionProvider(
       activePoll,
     );
 
+  const reservedConcurrency = async (name: string) =>
+    (await send(() => deps.lambda.send(new GetFunctionConcurrencyCommand({ FunctionName: name }))))
+      .ReservedConcurrentExecutions;
+
+  /**
+   * A paused project's function takes no invocation (reserved concurrency 0), so Lambda retires its
+   * instances and the database connections their pools hold; an ensure without `stopped` lifts it.
+   */
+  const stop = (name: string) =>
+    send(() =>
+      deps.lambda.send(
+        new PutFunctionConcurrencyCommand({ FunctionName: name, ReservedConcurrentExecutions: 0 }),
+      ),
+    );
+
   const ensureFunction = async (name: string, input: RestFunctionInput): Promise<FunctionConfiguration> => {
     const tags = { ...config.tags, 'supaplane:ref': input.ref };
     let created = false;
@@ -158,9 +173,16 @@ export function createAwsFunctionProvider(
     } catch (error) {
       if (errorName(error) !== 'ResourceConflictException') throw error;
     }
-    if (created) return waitReady(name);
+    if (created) {
+      const ready = await waitReady(name);
+      // Stopped before it has a URL or a grant: nothing could invoke it yet.
+      if (input.stopped) await stop(name);
+      return ready;
+    }
     // It exists (an earlier run, or a concurrent one): bring its code, configuration and tags up to date.
     let ready = await waitReady(name, true);
+    // Kept stopped, or stopped first: an update starts new instances, none of which may serve then.
+    if (input.stopped && (await reservedConcurrency(name)) !== 0) await stop(name);
     const wanted = await wantedCodeSha();
     if (wanted && ready.CodeSha256 !== wanted) {
       await send(async () =>
@@ -184,10 +206,7 @@ export function createAwsFunctionProvider(
       await send(() => deps.lambda.send(new TagResourceCommand({ Resource: resource, Tags: tags })));
     }
     // A paused project's function was stopped with a reserved concurrency of 0: it serves again.
-    const concurrency = await send(() =>
-      deps.lambda.send(new GetFunctionConcurrencyCommand({ FunctionName: name })),
-    );
-    if (concurrency.ReservedConcurrentExecutions === 0) {
+    if (!input.stopped && (await reservedConcurrency(name)) === 0) {
       await send(() => deps.lambda.send(new DeleteFunctionConcurrencyCommand({ FunctionName: name })));
     }
     return waitReady(name);
@@ -302,19 +321,8 @@ export function createAwsFunctionProvider(
       return { name, url: url && !url.endsWith('/') ? `${url}/` : url, state };
     },
 
-    /**
-     * A paused project's function takes no invocation (reserved concurrency 0), so Lambda retires its
-     * instances and the database connections their pools hold; the next ensure (the restore) lifts it.
-     */
     async stopRestFunction(ref) {
-      const name = restFunctionName(ref, fn.namePrefix);
-      await ignoreNotFound(() =>
-        send(() =>
-          deps.lambda.send(
-            new PutFunctionConcurrencyCommand({ FunctionName: name, ReservedConcurrentExecutions: 0 }),
-          ),
-        ),
-      );
+      await ignoreNotFound(() => stop(restFunctionName(ref, fn.namePrefix)));
     },
 
     async deleteRestFunction(ref) {

@@ -25,7 +25,7 @@ const recorded = (service: string, mock: { calls(): { args: unknown[] }[] }): Pr
 
 /**
  * Runs `config`'s provider through a project's function (create, re-ensure with new code, repair of a
- * public URL and a foreign grant, delete), the start-up repair of worker cluster log retention, a
+ * public URL and a foreign grant, pause, reconcile while paused, restore, delete), the start-up repair of worker cluster log retention, a
  * worker cluster (its log group, create, re-run, delete with its final snapshot, its alarms) and the platform status, against stateful fakes, and returns every call in order.
  */
 export async function recordProviderCalls(config: AwsProviderConfig, ref: string): Promise<ProviderCall[]> {
@@ -63,8 +63,10 @@ export async function recordProviderCalls(config: AwsProviderConfig, ref: string
   const grant = [...lambda.policies.get(fn.name)!.values()][0]!;
   grant['Principal'] = { AWS: 'arn:aws:iam::999999999999:root' };
   await repaired.functions.ensureRestFunction(input);
-  // A pause stops it; the restore's ensure starts it again.
+  // A pause stops it; the start-up reconcile brings it current and keeps it stopped; the restore's
+  // ensure starts it again.
   await provider.functions.stopRestFunction?.(ref);
+  await provider.functions.ensureRestFunction({ ...input, stopped: true });
   await provider.functions.ensureRestFunction(input);
   await provider.functions.deleteRestFunction(ref);
 
