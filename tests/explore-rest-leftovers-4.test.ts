@@ -157,6 +157,19 @@ describe('spread embeds', () => {
   });
 });
 
+describe('upsert onConflict naming no column of the table', () => {
+  it('→ 400 42703 from Postgres, as PostgREST passes on_conflict on unchecked (Plan.hs mutatePlan)', async () => {
+    const res = await project.service
+      .from('avatars')
+      .upsert({ profile_id: 2, url: 'x' }, { onConflict: 'nope' });
+    expect([res.status, res.error?.code, res.error?.message]).toEqual([
+      400,
+      '42703',
+      'column "nope" does not exist',
+    ]);
+  });
+});
+
 describe('checked against PostgREST 12.2 and already alike', () => {
   it('spreads: aliases inside, nested spreads, ordering by the spread relation; a to-many spread → 400 PGRST119', async () => {
     const { service } = project;

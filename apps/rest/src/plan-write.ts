@@ -107,7 +107,7 @@ function jsonRows(ctx: PlanContext, relation: Relation, options: InsertOptions):
 export function planInsert(ctx: PlanContext, relation: Relation, options: InsertOptions): WritePlan {
   requireColumns(relation, options.columns);
   const target = qualified(relation.schema, relation.name);
-  if (options.upsert) requireColumns(relation, options.upsert.onConflict);
+  // on_conflict is not checked against the cache, as in PostgREST: an unknown column is Postgres's 42703.
   const { columns } = options;
   const cols = columns.map(ident).join(', ');
   // Objects with no columns at all become rows of defaults; no row at all (`[]`) inserts nothing.

@@ -120,3 +120,23 @@ describe('the Location of return=headers-only', () => {
     expect([r.status, r.headers.location]).toEqual([201, '/p_codes?code=eq.a%20%28b%29%21%2A%27~%C3%A9']);
   });
 });
+
+describe('on_conflict naming a column the table lacks', () => {
+  it("is Postgres's 42703, as PostgREST passes on_conflict on unchecked (Plan.hs mutatePlan)", async () => {
+    for (const prefer of [
+      'resolution=merge-duplicates',
+      'resolution=ignore-duplicates,return=representation',
+    ]) {
+      const r = await t.call('POST', '/publishers?on_conflict=nope', {
+        headers: { prefer },
+        body: { id: 7302, name: 'x' },
+      });
+      // Postgres's hint (a close column name, or none) depends on the statement's shape: not compared.
+      expect([r.status, r.json]).toMatchObject([
+        400,
+        { code: '42703', details: null, message: 'column "nope" does not exist' },
+      ]);
+    }
+    expect(await adminQuery('SELECT id FROM publishers WHERE id = 7302')).toEqual([]);
+  });
+});
