@@ -104,6 +104,7 @@ describe('infra/docker/bundle.mjs + entrypoint.mjs (the image build and start st
     // As the image starts it: a flag node does not know would stop it here ("bad option").
     const flags = entrypointNodeFlags(join(repo, 'gateway/Dockerfile'));
     expect(flags).toContain('--single-threaded-gc');
+    expect(flags).toContain('--max-semi-space-size=32');
     await bundle({ entry: join(repo, 'gateway/src/main.ts'), outfile: join(dir, 'main.mjs') });
     const port = String(20000 + Math.floor(Math.random() * 20000));
     const probe = `

@@ -198,7 +198,7 @@ describe('images', () => {
       // The tenant-manager's logged errors carry stacks worth mapping; the gateway logs none, and
       // the map would cost it ~60 MB of heap, and it collects garbage on its one core (see gateway/Dockerfile).
       const flags = dockerfile.startsWith('gateway')
-        ? '"--single-threaded-gc", '
+        ? '"--single-threaded-gc", "--max-semi-space-size=32", '
         : '"--enable-source-maps", ';
       expect(text).toMatch(new RegExp(`^ENTRYPOINT \\["node", ${flags}"/app/entrypoint\\.mjs"`, 'm'));
       // The runtime stage carries no sources or package manager.
