@@ -12,6 +12,7 @@ import type {
   FunctionProvider,
   Provider,
   RestFunction,
+  RestFunctionInput,
   WorkerClusterConnection,
 } from '../src/providers/types.js';
 import { INVALIDATION_CHANNEL } from '../src/lib/invalidation.js';
@@ -90,13 +91,12 @@ export class RecordingFunctions implements FunctionProvider {
   unreachable = false;
   /** Refs whose function the provider describes as failed. */
   readonly failed = new Set<string>();
-  async ensureRestFunction(input: {
-    ref: string;
-    environment: Readonly<Record<string, string>>;
-  }): Promise<RestFunction> {
+  async ensureRestFunction(input: RestFunctionInput): Promise<RestFunction> {
     this.calls.push(`ensure:${input.ref}`);
     this.live.set(input.ref, input.environment);
-    this.stopped.delete(input.ref);
+    // As the providers do: a stopped ensure keeps (or makes) it stopped, any other makes it runnable.
+    if (input.stopped) this.stopped.add(input.ref);
+    else this.stopped.delete(input.ref);
     return {
       name: `rest-${input.ref}`,
       url: `http://rest-${input.ref}.lambda-url.local.localhost:9000/`,

@@ -36,9 +36,7 @@ class MovedFunctions extends RecordingFunctions {
       await new Promise((r) => setTimeout(r, 40));
       if (this.failing.includes(input.ref)) throw new Error('emulator unreachable');
       await super.ensureRestFunction(input);
-      // A stopped ensure brings the function current and leaves it stopped.
-      if (input.stopped) this.stopped.add(input.ref);
-      else this.madeRunnable.push(input.ref);
+      if (!input.stopped) this.madeRunnable.push(input.ref);
       return {
         name: `rest-${input.ref}`,
         url: `http://rest-${input.ref}.lambda-url.local.localhost:${this.port}/`,
