@@ -278,14 +278,19 @@ function parseRegistration(
   };
   if (typeof runtime !== 'string' || runtime.length === 0) return 'runtime must be a non-empty string';
   if (stopped !== undefined && typeof stopped !== 'boolean') return 'stopped must be a boolean';
-  if (environment === undefined) return { runtime, environment: {}, stopped: stopped === true };
-  if (environment === null || typeof environment !== 'object' || Array.isArray(environment)) {
-    return 'environment must be an object of strings';
+  if (environment !== undefined) {
+    if (environment === null || typeof environment !== 'object' || Array.isArray(environment)) {
+      return 'environment must be an object of strings';
+    }
+    for (const value of Object.values(environment)) {
+      if (typeof value !== 'string') return 'environment must be an object of strings';
+    }
   }
-  for (const value of Object.values(environment)) {
-    if (typeof value !== 'string') return 'environment must be an object of strings';
-  }
-  return { runtime, environment: { ...(environment as Record<string, string>) }, stopped: stopped === true };
+  return {
+    runtime,
+    environment: { ...(environment as Record<string, string> | undefined) },
+    stopped: stopped === true,
+  };
 }
 
 /** Lower-cased header map from the raw list, repeated headers joined with `,` (as Lambda does). */
