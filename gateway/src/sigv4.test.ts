@@ -192,6 +192,15 @@ describe('SigV4 signer vs @smithy/signature-v4', () => {
     }
   });
 
+  it('sorts repeated keys and values alike below and above the insertion-sort bound (16 pairs)', async () => {
+    const pairs = (n: number) =>
+      Array.from({ length: n }, (_, i) => `${'bac'[(i * 7) % 3]}=${(i * 5) % 11}`).join('&');
+    for (const n of [2, 3, 16, 17, 40]) {
+      await compare(pairs(n));
+      await compare(`X-Amz-Signature=x&${pairs(n)}&x-amz-signature=y`);
+    }
+  });
+
   it('sends pairs in client order, PostgREST punctuation unescaped, a key without `=` as sent', () => {
     const parsed = parseQuery("select=*&name=eq.a+b&x=(1,2)&name=eq.c'd&&k&t=a%2Bb%26c%3Dd%3B%25%23&u=$/:@!");
     expect(parsed.ok && formatQuery(parsed.pairs)).toBe(

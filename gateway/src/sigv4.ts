@@ -128,14 +128,31 @@ export function formatQuery(pairs: readonly QueryPair[]): string {
 /** Sorted by key, then by value; `X-Amz-Signature` left out (as the reference implementation does). */
 function canonicalQuery(pairs: readonly QueryPair[]): string {
   if (pairs.length === 0) return '';
-  if (pairs.length === 1) {
-    const [key, value] = pairs[0]!;
-    return key.toLowerCase() === 'x-amz-signature' ? '' : `${key}=${value}`;
+  if (pairs.length > SMALL_QUERY) {
+    return joinPairs(pairs.filter(([key]) => !isSignatureKey(key)).sort(comparePairs));
   }
-  const sorted = pairs
-    .filter(([key]) => key.toLowerCase() !== 'x-amz-signature')
-    .sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0));
+  // A typical query has a handful of pairs: an insertion sort into a fresh array spares the copy
+  // and the scratch space Array.prototype.sort allocates on every call.
+  const sorted: QueryPair[] = [];
+  for (const pair of pairs) {
+    if (isSignatureKey(pair[0])) continue;
+    let at = sorted.length;
+    while (at > 0 && comparePairs(sorted[at - 1]!, pair) > 0) {
+      sorted[at] = sorted[at - 1]!;
+      at--;
+    }
+    sorted[at] = pair;
+  }
   return joinPairs(sorted);
+}
+
+/** Up to this many pairs the canonical query is sorted by insertion (quadratic beyond). */
+const SMALL_QUERY = 16;
+
+const isSignatureKey = (key: string) => key.length === 15 && key.toLowerCase() === 'x-amz-signature';
+
+function comparePairs(a: QueryPair, b: QueryPair): number {
+  return a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0;
 }
 
 /** Canonical URI of a raw request path: dot segments and empty segments removed, then encoded again. */

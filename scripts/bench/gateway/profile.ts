@@ -9,11 +9,17 @@
  * (at the same PROFILE_RATE) show where the gateway's extra time per request goes. Times are printed
  * as a share of the busy (non-idle) samples and as microseconds per request.
  *
- * The raw `.cpuprofile` stays in the printed directory (open it in Chrome DevTools → Performance).
+ * `PROFILE_KIND=alloc` measures allocation instead: after a 2 s warm-up at the same load, V8's
+ * sampling heap profiler (alloc-sampler.mjs, counting objects the GC has already collected) runs for
+ * the measured seconds, and the script prints the bytes allocated per request, by function and by
+ * file. Unlike CPU time this figure hardly moves with a busy machine, so it compares changes well.
+ *
+ * The raw `.cpuprofile` / `.heapprofile` stays in the printed directory (open it in Chrome DevTools).
  */
-import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { freePort } from '@supaplane/local-services';
 import {
   BENCH_BASE_DOMAIN as BASE_DOMAIN,
@@ -36,6 +42,7 @@ const SECONDS = Number(process.env.PROFILE_SECONDS ?? 10);
 const RATE = Number(process.env.PROFILE_RATE ?? 0);
 const TOP = Number(process.env.PROFILE_TOP ?? 40);
 const TARGET = process.env.PROFILE_TARGET === 'floor' ? 'floor' : 'gateway';
+const KIND = process.env.PROFILE_KIND === 'alloc' ? 'alloc' : 'cpu';
 
 interface ProfileNode {
   id: number;
@@ -53,6 +60,41 @@ const shortUrl = (url: string) =>
     .replace(/^file:\/\//, '')
     .replace(root, '')
     .replace(/.*node_modules\/\.pnpm\/([^/]+)\/node_modules\//, '$1:');
+
+interface HeapNode {
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  selfSize: number;
+  children: HeapNode[];
+}
+
+/** Self bytes of every function of a sampling heap profile, per request, by function and by file. */
+function summarizeAllocations(profile: { head: HeapNode }, requests: number): void {
+  const byFunction = new Map<string, number>();
+  const byFile = new Map<string, number>();
+  let total = 0;
+  const visit = (node: HeapNode) => {
+    if (node.selfSize > 0) {
+      const frame = node.callFrame;
+      const file = frame.url ? shortUrl(frame.url) : `(${frame.functionName || 'native'})`;
+      const fn = `${frame.functionName || '(anonymous)'}  ${file}:${frame.lineNumber + 1}`;
+      total += node.selfSize;
+      byFunction.set(fn, (byFunction.get(fn) ?? 0) + node.selfSize);
+      byFile.set(file, (byFile.get(file) ?? 0) + node.selfSize);
+    }
+    for (const child of node.children) visit(child);
+  };
+  visit(profile.head);
+  const print = (title: string, map: Map<string, number>, count: number) => {
+    console.log(`\n${title}`);
+    for (const [name, bytes] of [...map].sort((a, b) => b[1] - a[1]).slice(0, count)) {
+      const perRequest = (bytes / requests).toFixed(0).padStart(6);
+      console.log(`${((bytes / total) * 100).toFixed(1).padStart(5)}% ${perRequest} B  ${name}`);
+    }
+  };
+  console.log(`\nallocated ${(total / requests / 1024).toFixed(2)} KB per request (${requests} requests)`);
+  print('allocated bytes by function', byFunction, TOP);
+  print('allocated bytes by file', byFile, 20);
+}
 
 function summarize(profile: CpuProfile, requests: number): void {
   const byId = new Map(profile.nodes.map((node) => [node.id, node]));
@@ -97,24 +139,36 @@ try {
   };
   const port = await freePort();
   const profileDir = mkdtempSync(join(tmpdir(), 'gateway-profile-'));
-  const profiling = [
-    '--cpu-prof',
-    '--cpu-prof-interval',
-    process.env.PROFILE_INTERVAL_US ?? '250',
-    '--cpu-prof-dir',
-    profileDir,
-  ];
+  const allocOut = join(profileDir, 'alloc.heapprofile');
+  const profiling =
+    KIND === 'alloc'
+      ? ['--import', pathToFileURL(join(root, 'scripts/bench/gateway/alloc-sampler.mjs')).href]
+      : [
+          '--cpu-prof',
+          '--cpu-prof-interval',
+          process.env.PROFILE_INTERVAL_US ?? '250',
+          '--cpu-prof-dir',
+          profileDir,
+        ];
+  const sampler = KIND === 'alloc' ? { ALLOC_PROFILE_OUT: allocOut } : {};
   const gateway =
     TARGET === 'floor'
       ? startChild(
           ['scripts/bench/gateway/floor-proxy.ts'],
-          { FLOOR_UPSTREAM_PORT: String(fixture.upstreamPort), FLOOR_PORT: String(port) },
+          { FLOOR_UPSTREAM_PORT: String(fixture.upstreamPort), FLOOR_PORT: String(port), ...sampler },
           profiling,
           'ignore',
         )
       : startChild(
           ['gateway/src/main.ts'],
-          gatewayEnv({ port, registryUrl: fixture.registryUrl, logLevel: process.env.LOG_LEVEL ?? 'info' }),
+          {
+            ...gatewayEnv({
+              port,
+              registryUrl: fixture.registryUrl,
+              logLevel: process.env.LOG_LEVEL ?? 'info',
+            }),
+            ...sampler,
+          },
           profiling,
           'ignore',
         );
@@ -129,23 +183,37 @@ try {
       await new Promise((r) => setTimeout(r, 50));
     }
   }
-  const result = await autocannon({
-    url,
-    headers,
-    connections: 32,
-    duration: SECONDS,
-    ...(RATE > 0 ? { overallRate: RATE } : {}),
-  });
+  const load = (duration: number) =>
+    autocannon({ url, headers, connections: 32, duration, ...(RATE > 0 ? { overallRate: RATE } : {}) });
+  if (KIND === 'alloc') {
+    await load(2);
+    gateway.kill('SIGUSR2');
+  }
+  const result = await load(SECONDS);
   console.log(
     `${Math.round(result.requests.average)} rps for ${SECONDS}s, ${result.non2xx + result.errors} failed`,
   );
-  const exited = new Promise((resolve) => gateway.once('exit', resolve));
-  gateway.kill('SIGTERM');
-  await exited;
-  const file = readdirSync(profileDir).find((name) => name.endsWith('.cpuprofile'));
-  if (!file) throw new Error('no profile written');
-  console.log(`profile: ${join(profileDir, file)}`);
-  summarize(JSON.parse(readFileSync(join(profileDir, file), 'utf8')) as CpuProfile, result.requests.total);
+  if (KIND === 'alloc') {
+    gateway.kill('SIGUSR2');
+    for (let i = 0; !existsSync(allocOut); i++) {
+      if (i > 400) throw new Error('no allocation profile written');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await new Promise((r) => setTimeout(r, 200));
+    console.log(`profile: ${allocOut}`);
+    summarizeAllocations(
+      JSON.parse(readFileSync(allocOut, 'utf8')) as { head: HeapNode },
+      result.requests.total,
+    );
+  } else {
+    const exited = new Promise((resolve) => gateway.once('exit', resolve));
+    gateway.kill('SIGTERM');
+    await exited;
+    const file = readdirSync(profileDir).find((name) => name.endsWith('.cpuprofile'));
+    if (!file) throw new Error('no profile written');
+    console.log(`profile: ${join(profileDir, file)}`);
+    summarize(JSON.parse(readFileSync(join(profileDir, file), 'utf8')) as CpuProfile, result.requests.total);
+  }
 } finally {
   for (const child of children) child.kill('SIGTERM');
 }
