@@ -1,7 +1,7 @@
 import pg from 'pg';
 import { CLUSTER_ROLES_SQL, PROJECT_TEMPLATE_SQL, projectOwnershipSql } from './sql.js';
 
-export interface ServerCredentials {
+interface ServerCredentials {
   readonly host: string;
   readonly port: number;
   /** A superuser (or the cluster master). */
@@ -9,7 +9,7 @@ export interface ServerCredentials {
   readonly password: string;
 }
 
-export interface FixtureDatabase {
+interface FixtureDatabase {
   /** Superuser in the project database. */
   readonly adminUrl: string;
   /** `owner_<name>`: owns `public`, runs DDL like the tenant-manager's SQL endpoint. */

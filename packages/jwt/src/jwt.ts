@@ -105,7 +105,7 @@ function mapJoseError(error: unknown): VerifyResult {
   return invalid('JWT could not be decoded');
 }
 
-export interface MintOptions {
+interface MintOptions {
   readonly ref: string;
   readonly role: string;
   /** Seconds since the epoch. Default: now. */

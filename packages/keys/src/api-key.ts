@@ -21,14 +21,14 @@ const CHECKSUM_CHARS = 8;
 const BASE64URL = /^[A-Za-z0-9_-]+$/;
 const REF_PATTERN = /^[a-z0-9][a-z0-9-]{2,62}$/;
 
-export interface ParsedApiKey {
+interface ParsedApiKey {
   readonly type: ApiKeyType;
   readonly prefix: string;
   readonly random: string;
   readonly checksum: string;
 }
 
-export type ParseResult = { ok: true; key: ParsedApiKey } | { ok: false; reason: string };
+type ParseResult = { ok: true; key: ParsedApiKey } | { ok: false; reason: string };
 
 /** True when `ref` has the shape of a project ref (lower-case, 3–63 chars). */
 export function isValidRef(ref: string): boolean {

@@ -8,7 +8,7 @@ import { promisify } from 'node:util';
 import { freePort } from './ports.js';
 import { recordedServer } from './processes.js';
 
-export interface PostgresOptions {
+interface PostgresOptions {
   /** Data directory; kept between runs. Default: a fresh temporary directory, removed on stop. */
   readonly dataDir?: string;
   /** Default: a free port. */

@@ -17,7 +17,7 @@ export function hasRedisServer(): boolean {
   return spawnSync('redis-server', ['--version'], { stdio: 'ignore' }).status === 0;
 }
 
-export interface RedisOptions {
+interface RedisOptions {
   /** Default: a free port. */
   readonly port?: number;
   /**
