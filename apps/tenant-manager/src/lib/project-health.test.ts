@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
   admin,
   eventually,
@@ -292,6 +292,27 @@ describe('a dependency down', () => {
     } finally {
       h.functions.failed.delete('health-one');
     }
+  });
+
+  it('answers rest UNHEALTHY when the function of an active project is stopped at the provider (it would answer 429)', async () => {
+    const real = h.functions.describeRestFunction.bind(h.functions);
+    const stopped = vi.spyOn(h.functions, 'describeRestFunction').mockImplementation(async (ref) => {
+      const fn = await real(ref);
+      return fn && { ...fn, state: 'stopped' };
+    });
+    try {
+      expect((await health('health-one', 'services=rest')).json()).toEqual([
+        {
+          name: 'rest',
+          healthy: false,
+          status: 'UNHEALTHY',
+          error: "the project's data API function is stopped at the function provider",
+        },
+      ]);
+    } finally {
+      stopped.mockRestore();
+    }
+    expect((await health('health-one', 'services=rest')).json()[0].status).toBe('ACTIVE_HEALTHY');
   });
 
   it("answers db_postgres_user UNHEALTHY when the project's own role cannot log in, db still healthy", async () => {

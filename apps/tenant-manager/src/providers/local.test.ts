@@ -117,18 +117,27 @@ describe('local function provider', () => {
     await provider.stopRestFunction!('nap');
     await provider.stopRestFunction!('nap'); // idempotent
     expect(stopped.has('rest-nap')).toBe(true);
+    // Described as a stopped Lambda (reserved concurrency 0) is: registered, taking no invocation.
+    expect(await provider.describeRestFunction!('nap')).toEqual({
+      name: 'rest-nap',
+      url: 'http://rest-nap.lambda-url.local.localhost:9000/',
+      state: 'stopped',
+    });
     await provider.stopRestFunction!('never-made'); // nothing to stop: done
     const restored = await provider.ensureRestFunction({ ref: 'nap', environment });
     expect(restored.url).toBe('http://rest-nap.lambda-url.local.localhost:9000/');
     expect(stopped.has('rest-nap')).toBe(false);
+    expect((await provider.describeRestFunction!('nap'))?.state).toBe('active');
     expect(seen.slice(before).map((r) => `${r.method} ${r.url}`)).toEqual([
       'POST /functions/rest-nap/stop',
       'POST /functions/rest-nap/stop',
+      'GET /functions',
       'POST /functions/rest-never-made/stop',
       'PUT /functions/rest-nap',
+      'GET /functions',
     ]);
     // The restore's PUT is the plain registration: runnable.
-    expect(seen.at(-1)!.body).toEqual({ runtime: 'rest', environment });
+    expect(seen.at(-2)!.body).toEqual({ runtime: 'rest', environment });
   });
 
   it('ensures rest-<ref> stopped (the reconcile of a paused project) with one PUT that never makes it runnable', async () => {

@@ -74,13 +74,15 @@ export function createLocalFunctionProvider(options: LocalProviderOptions): Func
       await call('POST', functionName(ref), undefined, 'stop');
     },
     async describeRestFunction(ref): Promise<DescribedRestFunction | null> {
-      // The emulator lists its functions (no per-function GET). A registered one is active, stopped or
-      // not, as Lambda reports a function whose reserved concurrency is 0: a pause is not a fault.
+      // The emulator lists its functions (no per-function GET), each `cold`, `warm` or `stopped`.
       const name = functionName(ref);
-      const listed = (await call('GET', null)) as { functions?: { name: string; url: string }[] } | null;
+      const listed = (await call('GET', null)) as {
+        functions?: { name: string; url: string; state?: string }[];
+      } | null;
       const fn = listed?.functions?.find((f) => f.name === name);
       if (!fn) return null;
-      return { name, url: fn.url.endsWith('/') ? fn.url : `${fn.url}/`, state: 'active' };
+      const url = fn.url.endsWith('/') ? fn.url : `${fn.url}/`;
+      return { name, url, state: fn.state === 'stopped' ? 'stopped' : 'active' };
     },
   };
 }

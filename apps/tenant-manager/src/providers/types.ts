@@ -29,8 +29,11 @@ export interface DescribedRestFunction {
   readonly name: string;
   /** Its Function URL, with a trailing slash; null when it has none (AWS: no URL config). */
   readonly url: string | null;
-  /** `pending` while being created or updated; `failed` when the provider cannot run it. */
-  readonly state: 'active' | 'pending' | 'failed';
+  /**
+   * `pending` while being created or updated; `failed` when the provider cannot run it; `stopped` when
+   * it takes no invocation (a pause: AWS reserved concurrency 0, the emulator's stopped state).
+   */
+  readonly state: 'active' | 'pending' | 'failed' | 'stopped';
 }
 
 /** Hosts one data-API (rest) function per project. Ensure and delete are idempotent. */

@@ -581,11 +581,34 @@ describe('AWS function provider: describeRestFunction', () => {
       url: ensured.url,
       state: 'active',
     });
-    expect(lambda.calls().slice(before)).toEqual(['GetFunctionConfiguration', 'GetFunctionUrlConfig']);
+    expect(lambda.calls().slice(before)).toEqual([
+      'GetFunctionConfiguration',
+      'GetFunctionUrlConfig',
+      'GetFunctionConcurrency',
+    ]);
     lambda.functions.get(`rest-${REF}`)!.state = 'Failed';
     expect((await provider.describeRestFunction!(REF))?.state).toBe('failed');
     lambda.urls.delete(`rest-${REF}`);
     expect((await provider.describeRestFunction!(REF))?.url).toBeNull();
+  });
+
+  it('describes a function with a reserved concurrency of 0 (a pause) as stopped, failed first, active once an ensure lifts it', async () => {
+    const { lambda, provider } = setup();
+    const ensured = await provider.ensureRestFunction(input());
+    await provider.stopRestFunction!(REF);
+    const before = lambda.calls().length;
+    expect(await provider.describeRestFunction!(REF)).toEqual({
+      name: `rest-${REF}`,
+      url: ensured.url,
+      state: 'stopped',
+    });
+    expect(lambda.calls().slice(before)).not.toContain('PutFunctionConcurrency');
+    expect(lambda.functions.get(`rest-${REF}`)?.reserved).toBe(0);
+    lambda.functions.get(`rest-${REF}`)!.state = 'Failed';
+    expect((await provider.describeRestFunction!(REF))?.state).toBe('failed');
+    lambda.functions.get(`rest-${REF}`)!.state = 'Active';
+    await provider.ensureRestFunction(input());
+    expect((await provider.describeRestFunction!(REF))?.state).toBe('active');
   });
 });
 

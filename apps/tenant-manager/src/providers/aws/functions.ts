@@ -312,9 +312,11 @@ export function createAwsFunctionProvider(
         send(() => deps.lambda.send(new GetFunctionUrlConfigCommand({ FunctionName: name }))),
       );
       const url = urlConfig?.FunctionUrl ?? null;
-      const state =
-        c.State === 'Failed' || c.LastUpdateStatus === 'Failed'
-          ? 'failed'
+      // A paused project's function (reserved concurrency 0) is Active to Lambda, yet takes no invocation.
+      const state = isFailed(c)
+        ? 'failed'
+        : (await ignoreNotFound(() => reservedConcurrency(name))) === 0
+          ? 'stopped'
           : c.State === 'Active'
             ? 'active'
             : 'pending';
