@@ -6,7 +6,7 @@ import { dataRemovalPolicy } from './removal-policy.js';
 
 const SERVICES = ['gateway', 'tenant-manager'] as const;
 
-export interface RepositoriesStackProps extends StackProps {
+interface RepositoriesStackProps extends StackProps {
   readonly config: InfraConfig;
 }
 

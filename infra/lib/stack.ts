@@ -51,7 +51,7 @@ function projectLimitsEnvironment(limits: ProjectLimitsConfig): Record<string, s
   };
 }
 
-export interface SupabaseStackProps extends StackProps {
+interface SupabaseStackProps extends StackProps {
   readonly config: InfraConfig;
   /** Repositories of the service images (RepositoriesStack, deployed first). */
   readonly repositories: EcrRepositories;

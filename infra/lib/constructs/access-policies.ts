@@ -2,7 +2,7 @@ import { ArnFormat, Stack, aws_iam as iam, type aws_kms as kms, type aws_s3 as s
 import { NagSuppressions } from 'cdk-nag';
 import { Construct } from 'constructs';
 
-export interface AccessPoliciesProps {
+interface AccessPoliciesProps {
   /** Task role of the gateway. */
   readonly gatewayRole: iam.IRole;
   /** Task role of the tenant-manager. */

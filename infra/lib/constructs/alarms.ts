@@ -9,7 +9,7 @@ import {
 } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
 
-export interface AlarmsProps {
+interface AlarmsProps {
   /** Topic name. */
   readonly topicName: string;
   /** E-mail address subscribed to the topic. Default none. */
@@ -18,7 +18,7 @@ export interface AlarmsProps {
   readonly removalPolicy?: RemovalPolicy;
 }
 
-export interface AlarmSpec {
+interface AlarmSpec {
   readonly metric: cloudwatch.IMetric;
   readonly threshold: number;
   readonly description: string;

@@ -9,7 +9,7 @@ import {
 import { NagSuppressions } from 'cdk-nag';
 import { Construct } from 'constructs';
 
-export interface AuroraClusterProps {
+interface AuroraClusterProps {
   readonly vpc: ec2.IVpc;
   /** Physical cluster identifier (the tenant-manager's IAM scope relies on it for workers). */
   readonly clusterIdentifier: string;

@@ -1,7 +1,7 @@
 import { CfnResource, Fn, RemovalPolicy, Stack, aws_logs as logs } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
 
-export interface AutoDeleteLogsProps {
+interface AutoDeleteLogsProps {
   /** Retention of the emptying function's log group. Default one week. */
   readonly retention?: logs.RetentionDays;
 }

@@ -1,7 +1,7 @@
 import { type aws_ec2 as ec2, aws_ecs as ecs } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
 
-export interface ComputeClusterProps {
+interface ComputeClusterProps {
   readonly vpc: ec2.IVpc;
   /** Physical ECS cluster name (the tenant-manager's DescribeServices permission is scoped to it). */
   readonly clusterName: string;

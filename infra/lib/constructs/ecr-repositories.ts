@@ -1,7 +1,7 @@
 import { Duration, RemovalPolicy, aws_ecr as ecr } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
 
-export interface EcrRepositoriesProps {
+interface EcrRepositoriesProps {
   /** Prefix of the repository names (`<prefix>/<service>`). */
   readonly namePrefix: string;
   /** Services that get a repository. */

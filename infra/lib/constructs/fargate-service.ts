@@ -10,7 +10,7 @@ import {
 import { NagSuppressions } from 'cdk-nag';
 import { Construct } from 'constructs';
 
-export interface FargateServiceProps {
+interface FargateServiceProps {
   readonly cluster: ecs.ICluster;
   /** Physical service name, also the container name and the Cloud Map name. */
   readonly serviceName: string;

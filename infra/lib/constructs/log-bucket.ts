@@ -1,7 +1,7 @@
 import { Duration, RemovalPolicy, aws_s3 as s3 } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
 
-export interface LogBucketProps {
+interface LogBucketProps {
   /** Days before log objects expire. Default 90. */
   readonly expirationDays?: number;
   /** What happens to the bucket when the stack is deleted (DESTROY empties it first). Default RETAIN. */

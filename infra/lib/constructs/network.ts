@@ -1,7 +1,7 @@
 import { RemovalPolicy, aws_ec2 as ec2, aws_logs as logs } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
 
-export interface NetworkProps {
+interface NetworkProps {
   /** IPv4 range of the VPC. Default `10.0.0.0/16`. */
   readonly cidr?: string;
   /** Availability zones to spread over. Default 2. */

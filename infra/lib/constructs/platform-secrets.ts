@@ -2,7 +2,7 @@ import { RemovalPolicy, aws_kms as kms, aws_secretsmanager as sm } from 'aws-cdk
 import { NagSuppressions } from 'cdk-nag';
 import { Construct } from 'constructs';
 
-export interface PlatformSecretsProps {
+interface PlatformSecretsProps {
   /** Prefix of the secret names (`<prefix>/admin-key`, …). */
   readonly namePrefix: string;
   /** What happens to the secrets and their key when the stack is deleted. Default RETAIN. */

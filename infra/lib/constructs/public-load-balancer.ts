@@ -7,7 +7,7 @@ import {
 import { NagSuppressions } from 'cdk-nag';
 import { Construct } from 'constructs';
 
-export interface PublicLoadBalancerProps {
+interface PublicLoadBalancerProps {
   readonly vpc: ec2.IVpc;
   /** ACM certificate for `*.baseDomain` and the operator API host. */
   readonly certificateArn: string;

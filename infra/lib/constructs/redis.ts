@@ -10,7 +10,7 @@ import {
 import { NagSuppressions } from 'cdk-nag';
 import { Construct } from 'constructs';
 
-export interface RedisProps {
+interface RedisProps {
   readonly vpc: ec2.IVpc;
   /** Replication group id (physical name). */
   readonly replicationGroupId: string;

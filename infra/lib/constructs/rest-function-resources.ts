@@ -12,7 +12,7 @@ import {
 import { NagSuppressions } from 'cdk-nag';
 import { Construct } from 'constructs';
 
-export interface RestFunctionResourcesProps {
+interface RestFunctionResourcesProps {
   readonly vpc: ec2.IVpc;
   /** Prefix of physical names. */
   readonly namePrefix: string;

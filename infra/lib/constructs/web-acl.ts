@@ -1,7 +1,7 @@
 import { type aws_elasticloadbalancingv2 as elbv2, aws_wafv2 as wafv2 } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
 
-export interface WebAclProps {
+interface WebAclProps {
   /** The ALB to protect. */
   readonly loadBalancer: elbv2.IApplicationLoadBalancer;
   /** Metric name prefix. */
