@@ -26,13 +26,17 @@ export async function rpc(request: RequestContext, name: string): Promise<RestRe
   const readMethod = method === 'GET' || method === 'HEAD';
   if (!readMethod && method !== 'POST')
     throw apiError(405, 'PGRST101', 'Only GET or POST requests are allowed for RPC');
+  const format = readMethod ? undefined : safeFormat(ctx);
   if (!candidates.length) {
+    if (format && isRawFormat(format) && prefer.params !== 'single-object') {
+      findRawRoutine(ctx.current, ctx.schema, name, RAW_PARAMETER_TYPE[format]);
+    }
     const given = readMethod
       ? decodeQueryString(ctx.request.rawQuery)
           .map(([k]) => k)
           .filter((k) => !RESERVED.has(k.split('.').pop()!))
       : Object.keys((ctx.request.body?.length && (safeBody(ctx) as object)) || {});
-    findRoutine(ctx.current, ctx.schema, name, given, prefer.params === 'single-object', !readMethod);
+    findRoutine(ctx.current, ctx.schema, name, given, prefer.params === 'single-object', format === 'json');
   }
   let query: ParsedQuery;
   try {
@@ -52,7 +56,7 @@ export async function rpc(request: RequestContext, name: string): Promise<RestRe
           name,
           singleObject || !args ? [] : Object.keys(args),
           singleObject || !args,
-          !readMethod,
+          format === 'json',
         ),
         noArguments: false,
       };
@@ -86,6 +90,7 @@ export async function rpc(request: RequestContext, name: string): Promise<RestRe
     statements: [...counting, rpcPlan.statement],
     applies: APPLIED_BY.rpc,
     ...(routine.isolation ? { isolation: routine.isolation } : {}),
+    ...(routine.settings ? { settings: routine.settings } : {}),
   };
   return rpcTransaction(ctx, tx, !readMethod && readOnly, async (results, more) => {
     // The call's one row gives a void result its range, counted as one (Response.hs DbCallResult).
@@ -151,14 +156,17 @@ function callArguments(
   query: ParsedQuery,
   candidates: readonly Routine[],
 ): { args?: Record<string, unknown>; body?: unknown; text?: string; rawParameterType?: string } {
-  if (ctx.method === 'GET' || ctx.method === 'HEAD') {
+  // Pairs, of the query or of a form, as PostgREST's jsonRpcParams reads them: a repeated key
+  // fills a variadic argument, else its last value counts.
+  const collect = (pairs: readonly (readonly [string, string])[]) => {
     const variadic = new Set(candidates.flatMap((r) => r.args.filter((a) => a.variadic).map((a) => a.name)));
     const collected = new Map<string, unknown>();
-    for (const [k, v] of query.rawParams) {
+    for (const [k, v] of pairs) {
       collected.set(k, variadic.has(k) ? [...((collected.get(k) as string[] | undefined) ?? []), v] : v);
     }
-    return { args: Object.fromEntries(collected) };
-  }
+    return Object.fromEntries(collected);
+  };
+  if (ctx.method === 'GET' || ctx.method === 'HEAD') return { args: collect(query.rawParams) };
   const format = bodyFormat(ctx.headers['content-type'], true);
   if (isRawFormat(format)) {
     // Under params=single-object a raw body goes as sent to the one json/jsonb parameter, as any
@@ -166,9 +174,22 @@ function callArguments(
     if (ctx.prefer.params === 'single-object') return { text: ctx.request.body?.toString() ?? '' };
     return { body: parseBody(ctx.request.body, format), rawParameterType: RAW_PARAMETER_TYPE[format] };
   }
+  if (format === 'form') {
+    const pairs = decodeQueryString(ctx.request.body?.toString().trim() ?? '', true);
+    return { args: collect(pairs), body: Object.fromEntries(pairs) };
+  }
   // A JSON body's text, decoded once: parsed here, and passed on whole to a single json parameter.
   const text = format === 'json' && ctx.request.body?.length ? ctx.request.body.toString() : undefined;
   const body = ctx.request.body?.length ? parseBody(text ?? ctx.request.body, format) : {};
+  // `columns=` names the arguments: other keys are dropped, a missing one is NULL (PostgREST
+  // ApiRequest.hs getPayload: the columns are the keys, read from the body by json_to_record).
+  if (query.columns && format === 'json' && ctx.prefer.params !== 'single-object') {
+    const first = (Array.isArray(body) ? body[0] : body) ?? {};
+    const args = Object.fromEntries(
+      query.columns.map((c) => [c, isObject(first) && Object.hasOwn(first, c) ? first[c] : null]),
+    );
+    return { args, body, text };
+  }
   // As PostgREST 12 (ApiRequest payloadAttributes): a list must hold objects of the same keys, and
   // its first gives the arguments (json_to_recordset … LIMIT 1).
   if (Array.isArray(body) && (format === 'json' || format === 'csv')) {
@@ -195,6 +216,15 @@ export const RESERVED = new Set([
   'columns',
   'on_conflict',
 ]);
+
+/** The body's format, or undefined for a Content-Type no body format has (refused later). */
+function safeFormat(ctx: RequestContext) {
+  try {
+    return bodyFormat(ctx.headers['content-type'], true);
+  } catch {
+    return undefined;
+  }
+}
 
 function safeBody(ctx: { request: RestRequest; headers: Record<string, string> }): unknown {
   try {

@@ -153,7 +153,7 @@ export function findRawRoutine(
 
 function ambiguous(routines: readonly Routine[]) {
   const signature = (r: Routine) =>
-    `${r.schema}.${r.name}(${r.args.map((a) => (a.name ? `${a.name} => ${a.type}` : a.type)).join(', ')})`;
+    `${r.schema}.${r.name}(${r.args.map((a) => `${a.name} => ${a.type}`).join(', ')})`;
   return apiError(
     300,
     'PGRST203',
@@ -175,6 +175,17 @@ function argValue(value: unknown, type: string): unknown {
   return String(value);
 }
 
+/**
+ * Argument types read as their varying form, as PostgREST casts them (SchemaCache.hs): a `char` or
+ * `bit` argument takes the whole value rather than its first character or bit.
+ */
+const VARYING: Readonly<Record<string, string>> = {
+  character: 'character varying',
+  'character[]': 'character varying[]',
+  bit: 'bit varying',
+  'bit[]': 'bit varying[]',
+};
+
 /** An object inside an argument's JSON value (a composite, an array of them, nested JSON). */
 const holdsObject = (value: unknown): boolean =>
   Array.isArray(value) ? value.some(holdsObject) : isObject(value) && !Buffer.isBuffer(value);
@@ -184,7 +195,8 @@ const holdsObject = (value: unknown): boolean =>
  * read by Postgres into the argument's type as PostgREST reads every argument (json_to_record);
  * anything else is sent as the text the type parses.
  */
-function argSql(ctx: PlanContext, value: unknown, type: string): string {
+function argSql(ctx: PlanContext, value: unknown, argType: string): string {
+  const type = VARYING[argType] ?? argType;
   if (type !== 'json' && type !== 'jsonb' && holdsObject(value)) {
     const json = ctx.params.add(jsonText({ v: value }));
     return `(SELECT pgrst_arg.v FROM json_to_record(${json}::json) AS pgrst_arg(v ${type}))`;

@@ -89,6 +89,12 @@ export interface Routine {
   /** Its `SET default_transaction_isolation`: a call's transaction begins at this level. */
   readonly isolation?: IsolationLevel;
   /**
+   * Its `SET statement_timeout` and `SET plan_filter.statement_cost_limit`, set for the call's whole
+   * transaction as PostgREST 12 does (db-hoisted-tx-settings): inside the function alone, a timeout
+   * set there would not bound the statement already running.
+   */
+  readonly settings?: Readonly<Record<string, string>>;
+  /**
    * The media type its result is answered as (PostgREST 12's handlers): it returns a domain named
    * after one (`"text/html"`, or the any type); `binary` when the domain is of `bytea`.
    */
@@ -236,6 +242,8 @@ SELECT ${SCHEMA_FINGERPRINT} AS fingerprint,
     'schema', n.nspname, 'name', p.proname, 'volatility', p.provolatile, 'setof', p.proretset,
     'isolation', (SELECT substr(c, strpos(c, '=') + 1) FROM unnest(p.proconfig) AS c
       WHERE split_part(c, '=', 1) = 'default_transaction_isolation' LIMIT 1),
+    'settings', (SELECT json_object_agg(split_part(c, '=', 1), substr(c, strpos(c, '=') + 1)) FROM unnest(p.proconfig) AS c
+      WHERE split_part(c, '=', 1) IN ('statement_timeout', 'plan_filter.statement_cost_limit')),
     'returnType', format_type(p.prorettype, NULL), 'typtype', rt.typtype, 'nDefaults', p.pronargdefaults,
     'mediaType', CASE WHEN rt.typtype = 'd' AND (rt.typname ~* '^[A-Za-z0-9.-]+/[A-Za-z0-9.+-]+$' OR rt.typname = '*/*')
       THEN rt.typname END,
@@ -281,6 +289,7 @@ interface RawRoutine {
   returnRelation: { schema: string; name: string } | null;
   args: { name: string; type: string; mode: string }[] | null;
   isolation: string | null;
+  settings: Record<string, string> | null;
 }
 
 const toColumn = (c: { name: string; type: string }): Column => ({
@@ -364,6 +373,7 @@ export async function loadSchemaCache(
     };
     const isolation = isolationLevel(f.isolation);
     if (isolation) routine = { ...routine, isolation };
+    if (f.settings) routine = { ...routine, settings: f.settings };
     const key = qualifiedKey(f.schema, f.name);
     routines.set(key, [...(routines.get(key) ?? []), routine]);
   }

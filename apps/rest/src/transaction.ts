@@ -27,7 +27,7 @@ const SCHEMA_CHECK: Omit<BatchStatement, 'params'> = {
 };
 // As in PostgREST, the impersonated role's own settings ($11) come after the search path and before
 // the role (a setting the login role was granted may be set only by it), and win over the engine's
-// statement timeout ($7 carries the role's when it has one).
+// statement timeout ($7 carries the called function's, else the role's, when there is one).
 const SETUP_SQL = `SELECT set_config('search_path', $1, true),
   (SELECT count(set_config(s.key, s.value, true)) FROM json_each_text($11::json) AS s),
   set_config('role', $2, true),
@@ -90,6 +90,8 @@ export async function transaction(
     applies?: ReadonlySet<PreferenceKey>;
     /** A called function's own `SET default_transaction_isolation`, over the role's. */
     isolation?: IsolationLevel;
+    /** A called function's own hoisted settings (`statement_timeout`), over the role's. */
+    settings?: Readonly<Record<string, string>>;
   },
   finish: (results: BatchResult[], more: More) => Promise<RestResponse> | RestResponse,
 ): Promise<RestResponse> {
@@ -101,7 +103,11 @@ export async function transaction(
   }
   let broken: Error | undefined;
   const role = ctx.current.roleSettings.get(ctx.identity.role);
-  const statementTimeout = role?.statementTimeout ?? ctx.engine.statementTimeoutMs;
+  const { statement_timeout: functionTimeout, ...functionSettings } = tx.settings ?? {};
+  const statementTimeout = functionTimeout ?? role?.statementTimeout ?? ctx.engine.statementTimeoutMs;
+  const settingsJson = Object.keys(functionSettings).length
+    ? JSON.stringify({ ...JSON.parse(role?.json ?? '{}'), ...functionSettings })
+    : (role?.json ?? '{}');
   const setup: BatchStatement = {
     name: 'pgrst_setup',
     sql: SETUP_SQL,
@@ -123,7 +129,7 @@ export async function transaction(
       // Only a name found in pg_timezone_names reaches here, and as a parameter.
       ctx.prefer.timezone ?? null,
       JSON.stringify(parseCookies(ctx.headers.cookie)),
-      role?.json ?? '{}',
+      settingsJson,
     ],
   };
   const rollback = ctx.prefer.tx === 'rollback';
@@ -149,6 +155,10 @@ export async function transaction(
       try {
         results = await runBatch(client, [begin, ...lead, ...tx.statements]);
         response = await finish(results.slice(lead.length + 1), more);
+        // Deferred constraints are checked before a rollback too, so the answer is the one a
+        // commit would give (PostgREST Query.hs optionalRollback).
+        if (rollback)
+          await runBatch(client, [{ sql: 'SET CONSTRAINTS ALL IMMEDIATE', params: [], prepare: false }]);
       } catch (error) {
         await runBatch(client, [{ sql: 'ROLLBACK', params: [], prepare: false }]).catch((e: Error) => {
           broken = e;
