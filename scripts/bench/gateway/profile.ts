@@ -150,7 +150,7 @@ try {
           '--cpu-prof-dir',
           profileDir,
         ];
-  const sampler = KIND === 'alloc' ? { ALLOC_PROFILE_OUT: allocOut } : {};
+  const sampler: Record<string, string> = KIND === 'alloc' ? { ALLOC_PROFILE_OUT: allocOut } : {};
   const gateway =
     TARGET === 'floor'
       ? startChild(
