@@ -39,6 +39,11 @@ create function public.pinned_path() returns text language sql set search_path =
   as $$ select current_setting('search_path') $$;
 create function public.slow_with_timeout() returns int language plpgsql set statement_timeout = '200ms'
   as $$ begin perform pg_sleep(1); return 1; end $$;
+create table public.docs (id int primary key, data json);
+create function public.client_label(public.clients) returns text language sql immutable
+  as $$ select coalesce($1.name, '?') || '#' || $1.id $$;
+create function public.first_project(public.clients) returns setof public.projects rows 1 language sql stable
+  as $$ select * from public.projects where client_id = $1.id order by id limit 1 $$;
 create function public.timeout_setting() returns text language sql set statement_timeout = '7s'
   as $$ select current_setting('statement_timeout') $$;
 `;
@@ -301,6 +306,57 @@ describe('ordering, CSV and writes, checked against PostgREST 12.2 and already a
         details: null,
         hint: null,
       },
+    ]);
+  });
+});
+
+describe('columns= and missing=default on inserts', () => {
+  it('an empty columns= → 400 PGRST100 expecting a field name, as QueryParams.hs pFieldName words it (InsertSpec)', async () => {
+    const res = await postJson('clients?columns=', [{ id: 20 }]);
+    expect([res.status, res.json()]).toEqual([
+      400,
+      {
+        code: 'PGRST100',
+        message: '"failed to parse columns parameter ()" (line 1, column 1)',
+        details: 'unexpected end of input expecting field name (* or [a..z0..9_$])',
+        hint: null,
+      },
+    ]);
+  });
+
+  it('a repeated JSON key: json keeps the text sent, missing=default keeps the last (InsertSpec, already alike)', async () => {
+    const body = (id: number) => `{ "data": { "a": 1, "a": 2 }, "id": ${id} }`;
+    const send = (id: number, prefer: string) =>
+      raw('docs?columns=id,data', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', prefer },
+        body: body(id),
+      });
+    const plain = await send(1, 'return=representation');
+    expect([plain.status, plain.text]).toEqual([201, '[{"id":1,"data":{ "a": 1, "a": 2 }}]']);
+    const defaulted = await send(2, 'return=representation, missing=default');
+    expect([defaulted.status, defaulted.json()]).toEqual([201, [{ id: 2, data: { a: 2 } }]]);
+  });
+});
+
+describe('computed fields and relationships, and tx=commit, already alike', () => {
+  it('a computed field and a computed to-one relationship in select, filters, order and !inner (ComputedRelsSpec)', async () => {
+    const res = await raw(
+      'clients?select=id,client_label,first_project!inner(name)&client_label=like.*soft*&order=client_label.desc',
+    );
+    expect([res.status, res.json()]).toEqual([
+      200,
+      [{ id: 1, client_label: 'Microsoft#1', first_project: { name: 'Windows' } }],
+    ]);
+    const none = await raw('clients?select=id,first_project(name)&id=eq.3');
+    expect(none.json()).toEqual([{ id: 3, first_project: null }]);
+  });
+
+  it('tx=commit where the server allows no override (hosted): applied by nobody, no Preference-Applied (RollbackSpec disallowed)', async () => {
+    const res = await postJson('clients', { id: 30, name: 'kept' }, { prefer: 'tx=commit, return=minimal' });
+    expect([res.status, res.headers['preference-applied']]).toEqual([201, 'return=minimal']);
+    expect(await sql(project.a.ref, 'select name from public.clients where id = 30')).toEqual([
+      { name: 'kept' },
     ]);
   });
 });

@@ -599,7 +599,7 @@ function parseColumns(text: string, what: string): string[] {
   const names: string[] = [];
   do {
     c.skipSpaces();
-    names.push(parseName(c));
+    names.push(parseName(c, 'field name (* or [a..z0..9_$])'));
     c.skipSpaces();
   } while (c.eat(','));
   if (!c.done) throw c.fail('"," or end of input');

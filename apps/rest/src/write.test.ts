@@ -649,3 +649,36 @@ describe('writes', () => {
     ]);
   });
 });
+
+describe('write bodies as PostgREST 12.2 reads them (InsertSpec)', () => {
+  it('reads a missing=default body as jsonb: a repeated key keeps its last value', async () => {
+    await ownerQuery('CREATE TABLE w_json (id int PRIMARY KEY, data json)');
+    const dup = '{ "data": { "a": 1, "a": 2 }, "id": 1 }';
+    const plain = await t.call('POST', '/w_json?columns=id,data', { headers: service, body: dup });
+    // Without it, json keeps the text sent.
+    expect([plain.status, plain.body.toString()]).toEqual([201, '[{"id":1,"data":{ "a": 1, "a": 2 }}]']);
+    const defaulted = await t.call('POST', '/w_json?columns=id,data', {
+      headers: { prefer: 'return=representation, missing=default' },
+      body: dup.replace('"id": 1', '"id": 2'),
+    });
+    expect([defaulted.status, defaulted.json]).toEqual([201, [{ id: 2, data: { a: 2 } }]]);
+    const patched = await t.call('PATCH', '/w_json?id=eq.1&columns=data', {
+      headers: { prefer: 'return=representation, missing=default' },
+      body: '{ "data": { "b": 1, "b": 3 } }',
+    });
+    expect([patched.status, patched.json]).toEqual([200, [{ id: 1, data: { b: 3 } }]]);
+  });
+
+  it('an empty columns= expects a field name as PostgREST words it', async () => {
+    const r = await t.call('POST', '/w_json?columns=', { body: [{ id: 3 }] });
+    expect([r.status, r.json]).toEqual([
+      400,
+      {
+        code: 'PGRST100',
+        message: '"failed to parse columns parameter ()" (line 1, column 1)',
+        details: 'unexpected end of input expecting field name (* or [a..z0..9_$])',
+        hint: null,
+      },
+    ]);
+  });
+});
