@@ -36,7 +36,7 @@ import { projectRoutes } from './http/routes/projects.js';
 import type { Provider } from './providers/types.js';
 import { DEFAULT_ORGANIZATION, type Organization } from './lib/organizations.js';
 
-export interface AppConfig {
+interface AppConfig {
   readonly adminApiKey: string;
   readonly internalServiceToken: string;
   readonly masterKey: Buffer;
@@ -91,7 +91,7 @@ export interface BuildAppOptions {
   readonly metrics?: TenantManagerMetrics;
 }
 
-export interface PublicRoute {
+interface PublicRoute {
   readonly method: string;
   /** Fastify's pattern, e.g. `/v1/projects/:ref`. */
   readonly url: string;
@@ -117,7 +117,7 @@ export interface TenantManagerApp {
 
 const ONE_MIB = 1024 * 1024;
 
-export type HttpApp = ReturnType<typeof baseServer>;
+type HttpApp = ReturnType<typeof baseServer>;
 
 const bearerToken = (request: FastifyRequest) => {
   const header = request.headers.authorization ?? '';

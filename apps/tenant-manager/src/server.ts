@@ -10,7 +10,7 @@ import { managementPoolConfig, urlWantsTls } from './lib/tls.js';
 import { createLocalProvider } from './providers/local.js';
 import type { Provider } from './providers/types.js';
 
-export interface RunningTenantManager {
+interface RunningTenantManager {
   readonly publicUrl: string;
   readonly internalUrl: string;
   readonly app: TenantManagerApp;

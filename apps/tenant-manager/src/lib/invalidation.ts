@@ -9,7 +9,7 @@ export const INVALIDATION_CHANNEL = 'supaplane:invalidate';
 export const projectCacheKey = (ref: string) => `supaplane:gw:project:${ref}`;
 export const apiKeyCacheKey = (hash: string) => `supaplane:gw:key:${hash}`;
 
-export type ProjectReason =
+type ProjectReason =
   | 'paused'
   | 'restored'
   | 'pause-failed'
