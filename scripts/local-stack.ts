@@ -54,7 +54,7 @@ export { ensurePortsFree, freeStackPorts, type StackPorts } from './local-stack/
 export { describeStack, type StackSummary, writeStackSummary } from './local-stack/summary.js';
 
 /** Every port missing here is its default (PG_PORT and the others in the comment above). */
-export interface LocalStackOptions extends Partial<StackPorts> {
+interface LocalStackOptions extends Partial<StackPorts> {
   /** Default `.data`. */
   readonly dataDir?: string;
   /** Default `localhost`. */

@@ -14,11 +14,11 @@ import { bundle } from '../infra/docker/bundle.mjs';
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
 /** The Lambda entry: one handler per cold start, configured from the function's environment. */
-export const REST_LAMBDA_ENTRY = `import { createLambdaHandler } from '@supaplane/rest';
+const REST_LAMBDA_ENTRY = `import { createLambdaHandler } from '@supaplane/rest';
 export const handler = createLambdaHandler(process.env);
 `;
 
-export interface PackageOptions {
+interface PackageOptions {
   /** Output directory. Default `<repo>/dist`. */
   readonly outDir?: string;
   /** Entry source; default {@link REST_LAMBDA_ENTRY}. Resolved from the repository root. */

@@ -6,7 +6,7 @@
 
 export type RemovalPolicyName = 'destroy' | 'retain' | 'snapshot';
 
-export interface DatabaseConfig {
+interface DatabaseConfig {
   /** Aurora PostgreSQL engine version, e.g. `16.6` (major 16 required). */
   readonly engineVersion: string;
   /** Serverless v2 capacity range in ACUs (0 to 256, steps of 0.5). */
@@ -19,7 +19,7 @@ export interface DatabaseConfig {
   readonly removalPolicy: RemovalPolicyName;
 }
 
-export interface RedisConfig {
+interface RedisConfig {
   readonly nodeType: string;
   /** Replicas besides the primary; multi-AZ failover needs at least one. */
   readonly replicas: number;
@@ -27,7 +27,7 @@ export interface RedisConfig {
   readonly snapshotRetentionDays: number;
 }
 
-export interface ServiceConfig {
+interface ServiceConfig {
   /** Fargate CPU units (256, 512, 1024, 2048, 4096). */
   readonly cpu: number;
   /** Fargate memory in MiB, valid for the CPU size. */

@@ -33,7 +33,7 @@ export interface JwtRejection {
   readonly message: string;
 }
 
-export type VerifyResult = { ok: true; claims: JwtClaims; alg: string } | { ok: false; error: JwtRejection };
+type VerifyResult = { ok: true; claims: JwtClaims; alg: string } | { ok: false; error: JwtRejection };
 
 export interface JwtVerifier {
   verify(token: string, nowSeconds?: number): Promise<VerifyResult>;
