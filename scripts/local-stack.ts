@@ -43,15 +43,10 @@ import { ensurePortsFree, portsFromEnv, type StackPorts, stackPorts } from './lo
 import { LOCAL_REGION, type Settings, startServices } from './local-stack/services.js';
 import { describeStack, type StackSummary, writeStackSummary } from './local-stack/summary.js';
 
-export { type LocalSecrets, loadOrCreateSecrets } from './local-stack/data-dir.js';
-export {
-  type DemoProject,
-  ensureDemoProject,
-  type Operator,
-  operatorClient,
-} from './local-stack/operator-setup.js';
+export { loadOrCreateSecrets } from './local-stack/data-dir.js';
+export { ensureDemoProject, type Operator, operatorClient } from './local-stack/operator-setup.js';
 export { ensurePortsFree, freeStackPorts, type StackPorts } from './local-stack/ports.js';
-export { describeStack, type StackSummary, writeStackSummary } from './local-stack/summary.js';
+export { describeStack, writeStackSummary } from './local-stack/summary.js';
 
 /** Every port missing here is its default (PG_PORT and the others in the comment above). */
 interface LocalStackOptions extends Partial<StackPorts> {
