@@ -39,6 +39,7 @@ create function public.pinned_path() returns text language sql set search_path =
   as $$ select current_setting('search_path') $$;
 create function public.slow_with_timeout() returns int language plpgsql set statement_timeout = '200ms'
   as $$ begin perform pg_sleep(1); return 1; end $$;
+create function public.unnamed_int(int) returns int language sql as $$ select $1 $$;
 create table public.docs (id int primary key, data json);
 create function public.client_label(public.clients) returns text language sql immutable
   as $$ select coalesce($1.name, '?') || '#' || $1.id $$;
@@ -176,6 +177,23 @@ describe('overloaded functions', () => {
         hint: 'Try renaming the parameters or the function itself in the database so function overloading can be resolved',
       },
     ]);
+  });
+});
+
+describe('functions PostgREST cannot call', () => {
+  // SchemaCache.hs allFunctions keeps only callable ones: unnamed parameters only as the one
+  // json/jsonb/text/xml/bytea parameter of a raw body. Others are not in the cache at all.
+  it('an unnamed int parameter: 404 PGRST202 as for no function, no hint at its own parameter list', async () => {
+    const res = await postJson('rpc/unnamed_int', {});
+    const body = res.json() as Record<string, unknown>;
+    expect([res.status, body.code, body.message, body.details]).toEqual([
+      404,
+      'PGRST202',
+      'Could not find the function public.unnamed_int without parameters in the schema cache',
+      'Searched for the function public.unnamed_int without parameters or with a single unnamed json/jsonb parameter, but no matches were found in the schema cache.',
+    ]);
+    // The hint is a fuzzy match among the other functions' names, never `unnamed_int()`.
+    expect(String(body.hint)).not.toContain('unnamed_int');
   });
 });
 

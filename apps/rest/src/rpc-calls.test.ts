@@ -22,6 +22,7 @@ CREATE FUNCTION rc_slow() RETURNS int LANGUAGE plpgsql SET statement_timeout = '
 CREATE FUNCTION rc_timeout() RETURNS text LANGUAGE sql SET statement_timeout = '2s'
   AS $$ SELECT current_setting('statement_timeout') $$;
 CREATE FUNCTION rc_engine_timeout() RETURNS text LANGUAGE sql AS $$ SELECT current_setting('statement_timeout') $$;
+CREATE FUNCTION rc_unnamed_int(int) RETURNS int LANGUAGE sql AS $$ SELECT $1 $$;
 CREATE TABLE rc_deferred (col int UNIQUE DEFERRABLE INITIALLY DEFERRED);
 CREATE FUNCTION rc_twice() RETURNS void LANGUAGE sql AS $$ INSERT INTO rc_deferred VALUES (1), (1) $$;`);
 });
@@ -59,6 +60,13 @@ describe('choosing the function', () => {
           'Searched for the function public.rc_ovl with parameter a, but no matches were found in the schema cache.',
       },
     ]);
+  });
+
+  it('a function with an unnamed parameter other than one raw-body type is none to call', async () => {
+    const r = await t.call('POST', '/rpc/rc_unnamed_int', { body: {} });
+    // Not in the cache at all: no hint at its own parameter list (`rc_unnamed_int()`).
+    expect([r.status, (r.json as { code: string }).code]).toEqual([404, 'PGRST202']);
+    expect(String((r.json as { hint: unknown }).hint)).not.toContain('rc_unnamed_int');
   });
 
   it('PGRST203 names an unnamed parameter as ` => type`', async () => {

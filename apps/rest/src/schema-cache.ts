@@ -258,7 +258,11 @@ SELECT ${SCHEMA_FINGERPRINT} AS fingerprint,
         FROM unnest(coalesce(p.proallargtypes, p.proargtypes::oid[])) WITH ORDINALITY k(t, ord))
   )), '[]')
   FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace JOIN pg_type rt ON rt.oid = p.prorettype
-  WHERE n.nspname = ANY($1::text[]) AND p.prokind = 'f') AS routines,
+  WHERE n.nspname = ANY($1::text[]) AND p.prokind = 'f'
+    -- As PostgREST (SchemaCache.hs callable): unnamed parameters only as the one json, jsonb, text,
+    -- xml or bytea parameter a raw body goes to; other such functions cannot be called.
+    AND (p.proargnames IS NOT NULL OR p.pronargs = 0 OR (p.pronargs = 1 AND p.proargtypes[0] IN
+      ('json'::regtype, 'jsonb'::regtype, 'text'::regtype, 'xml'::regtype, 'bytea'::regtype)))) AS routines,
  CASE WHEN $2 THEN (SELECT json_agg(name) FROM pg_timezone_names) END AS timezones,
  (SELECT coalesce(json_object_agg(rolname, settings), '{}') FROM (
     SELECT rolname, json_object_agg(name, value ORDER BY name) AS settings FROM (
