@@ -51,6 +51,11 @@ interface AppConfig {
   readonly spareDatabases?: number;
   /** Default 1 MiB. */
   readonly bodyLimit?: number;
+  /**
+   * The public API sheds requests (503 `overloaded`) while its event loop runs more than this far
+   * behind (default 2000 ms; 0 never sheds).
+   */
+  readonly maxEventLoopDelayMs?: number;
   /** PEM CA bundle for worker clusters with `ssl: true` (DB_CA_BUNDLE_FILE); default Node's trust store. */
   readonly dbCaBundle?: string | null;
   /** `CONNECTION LIMIT` of a new project's database unless its create says otherwise (default 60). */
@@ -302,7 +307,7 @@ export async function buildApp(options: BuildAppOptions): Promise<TenantManagerA
   installErrorHandling(publicApp);
   countRequests(publicApp, 'public', metrics);
   await publicApp.register(underPressure, {
-    maxEventLoopDelay: 2_000,
+    maxEventLoopDelay: config.maxEventLoopDelayMs ?? 2_000,
     exposeStatusRoute: false,
     retryAfter: 5,
     // Shed in the API's own shape (its default is a bare error, which reached clients as a 500 body).

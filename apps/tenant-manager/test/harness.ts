@@ -31,6 +31,9 @@ export const TEST_APP_CONFIG = {
   internalBaseUrl: 'http://127.0.0.1:3002',
   sqlStatementTimeoutMs: 1_000,
   provisionWaitMs: 5_000,
+  // No load shedding: a test worker that loads and compiles apps on a busy machine can lag seconds
+  // behind, and its next request would be shed. bad-input.test.ts turns it on to test it.
+  maxEventLoopDelayMs: 0,
 };
 
 /** Superuser URL of the shared test Postgres, optionally for another database. */
@@ -119,7 +122,7 @@ export class RecordingFunctions implements FunctionProvider {
     return {
       name: `rest-${ref}`,
       url: `http://rest-${ref}.lambda-url.local.localhost:9000/`,
-      state: this.failed.has(ref) ? 'failed' : 'active',
+      state: this.failed.has(ref) ? 'failed' : this.stopped.has(ref) ? 'stopped' : 'active',
     };
   }
 }

@@ -1,6 +1,6 @@
 import Fastify from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { admin, type Harness, internal, startHarness } from '../../test/harness.js';
+import { TEST_APP_CONFIG, admin, type Harness, internal, startHarness } from '../../test/harness.js';
 import { installErrorHandling } from './errors.js';
 
 let h: Harness;
@@ -257,6 +257,23 @@ describe('load shedding', () => {
   const nextTimers = () => new Promise((resolve) => setTimeout(resolve, 0));
 
   it('answers 503 overloaded with Retry-After while the event loop runs seconds behind, and serves again once it catches up', async () => {
+    const shedding = await startHarness({ config: { ...TEST_APP_CONFIG, maxEventLoopDelayMs: 2_000 } });
+    try {
+      await expectShedding(shedding);
+    } finally {
+      await shedding.close();
+    }
+  });
+
+  it('does not shed when turned off (maxEventLoopDelayMs 0), however far behind the loop runs', async () => {
+    hold(1_100);
+    await nextTimers();
+    hold(4_000);
+    await nextTimers();
+    expect((await h.tm.publicApp.inject({ url: '/v1/projects', headers: admin })).statusCode).toBe(200);
+  });
+
+  async function expectShedding(h: Harness) {
     // The lag is sampled once a second as the mean delay since the last sample: the first hold makes a
     // sample due, the second (just after it) is then nearly the whole of the next one.
     hold(1_100);
@@ -272,7 +289,7 @@ describe('load shedding', () => {
     });
     await new Promise((resolve) => setTimeout(resolve, 1_200));
     expect((await h.tm.publicApp.inject({ url: '/v1/projects', headers: admin })).statusCode).toBe(200);
-  });
+  }
 });
 
 describe('cluster provisioning through the provider', () => {
