@@ -6,7 +6,7 @@ import type { ApiKeyRecord } from './records.js';
 import type { TieredCache } from './tiered-cache.js';
 
 /** A key whose checksum passed for `ref`, with its lookup hash. */
-export interface CheckedKey {
+interface CheckedKey {
   readonly ref: string;
   readonly type: ApiKeyType;
   readonly hash: string;

@@ -9,7 +9,7 @@ interface BrowserHeaders {
   readonly origin?: HeaderValue;
 }
 
-export interface ClientCredentials {
+interface ClientCredentials {
   /** The opaque API key, from `apikey` header, `apikey` query param or `Authorization: Bearer sb_…`. */
   readonly apiKey: string | null;
   /** A user JWT from `Authorization: Bearer …` (anything that is not an `sb_` key). */

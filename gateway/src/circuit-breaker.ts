@@ -1,6 +1,6 @@
 import type { Clock } from './clock.js';
 
-export interface CircuitBreakerOptions {
+interface CircuitBreakerOptions {
   /** Consecutive failures that open the circuit. */
   readonly failureThreshold: number;
   /** How long the circuit stays open before one trial call is let through. */

@@ -1,6 +1,6 @@
 import type { AwsCredentials } from './sigv4.js';
 
-export interface CacheConfig {
+interface CacheConfig {
   /** Entries per in-process cache (projects, keys). */
   readonly maxEntries: number;
   /** How long an L1 entry is served without asking Redis / the tenant-manager again. */

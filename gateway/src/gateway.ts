@@ -55,7 +55,7 @@ export interface GatewayOptions {
   readonly metrics: GatewayMetrics;
 }
 
-export interface ReadyReport {
+interface ReadyReport {
   readonly ok: boolean;
   readonly tenantManager: 'ok' | 'down';
   readonly redis: 'ok' | 'down' | 'disabled';

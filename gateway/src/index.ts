@@ -1,3 +1,3 @@
 // What the local stack starts the gateway with; the image runs main.ts.
-export { ConfigError, type GatewayConfig, loadGatewayConfig } from './config.js';
+export { type GatewayConfig, loadGatewayConfig } from './config.js';
 export { type RunningGateway, startGateway } from './server.js';

@@ -15,7 +15,7 @@ export interface InternalApi {
 
 class InternalApiError extends Error {}
 
-export interface InternalApiClientOptions {
+interface InternalApiClientOptions {
   readonly baseUrl: string;
   readonly token: string;
   readonly timeoutMs: number;

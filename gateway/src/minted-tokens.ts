@@ -74,8 +74,4 @@ export class MintedTokenCache {
     byRole.set(role, minted);
     return minted;
   }
-
-  clear(): void {
-    this.tokens.clear();
-  }
 }

@@ -1,6 +1,6 @@
 import { isValidRef } from '@supaplane/keys';
 
-export type HostMatch =
+type HostMatch =
   | { kind: 'project'; ref: string }
   /** The bare base domain (key-based routing in local mode only). */
   | { kind: 'base' }

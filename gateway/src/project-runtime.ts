@@ -36,7 +36,7 @@ export interface UpstreamTarget {
   readonly region: string;
 }
 
-export type UpstreamSlot = UpstreamTarget | { readonly kind: 'disallowed'; readonly host: string };
+type UpstreamSlot = UpstreamTarget | { readonly kind: 'disallowed'; readonly host: string };
 
 /** Everything the hot path needs about a project, computed once per cache load. */
 export class ProjectRuntime {
@@ -124,5 +124,5 @@ export class ProjectRuntime {
   }
 }
 
-export type TokenOutcome = { readonly ok: true } | { readonly ok: false; readonly error: JwtRejection };
+type TokenOutcome = { readonly ok: true } | { readonly ok: false; readonly error: JwtRejection };
 const TOKEN_ACCEPTED: TokenOutcome = { ok: true };

@@ -16,8 +16,8 @@ export const apiKeyRedisKey = (hash: string) => `supaplane:gw:key:${hash}`;
 export const usageRedisKey = (ref: string, period: string) => `supaplane:usage:${ref}:${period}`;
 export const usageTopRedisKey = (period: string) => `supaplane:usage-top:${period}`;
 /** Hourly counts are kept 8 days after their last write, daily ones 35 days. */
-export const USAGE_HOURLY_TTL_SECONDS = 8 * 24 * 3600;
-export const USAGE_DAILY_TTL_SECONDS = 35 * 24 * 3600;
+const USAGE_HOURLY_TTL_SECONDS = 8 * 24 * 3600;
+const USAGE_DAILY_TTL_SECONDS = 35 * 24 * 3600;
 /** Longest a usage write may take before its counts are given up (they may have been stored). */
 const USAGE_WRITE_TIMEOUT_MS = 5_000;
 /** Sorted set of live gateway instances, scored by their last heartbeat (ms). */
@@ -56,7 +56,7 @@ function parseInvalidation(raw: string): Invalidation | null {
   }
 }
 
-export interface RedisLayerOptions {
+interface RedisLayerOptions {
   readonly createClient: () => Redis;
   readonly commandTimeoutMs: number;
   readonly clock: Clock;

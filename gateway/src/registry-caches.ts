@@ -14,7 +14,7 @@ import { RedisLayer, apiKeyRedisKey, projectRedisKey } from './redis-layer.js';
 import { errorSummary } from './request-state.js';
 import { TieredCache } from './tiered-cache.js';
 
-export interface RegistryCaches {
+interface RegistryCaches {
   /** Project configs by ref, compiled for the request path. */
   readonly projects: TieredCache<ProjectRecord, ProjectRuntime>;
   /** API key records by the hex SHA-256 of the key. */
@@ -24,7 +24,7 @@ export interface RegistryCaches {
 }
 
 /** The parts of the gateway's options (gateway.ts) the caches take, and what they share with it. */
-export interface RegistryCacheOptions {
+interface RegistryCacheOptions {
   readonly config: GatewayConfig;
   readonly createRedis: (() => Redis) | null;
   readonly internalApi: InternalApi;

@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ClientHead } from './client-head.js';
 
 /** A request body read whole, or why it was not. */
-export type BodyResult = Buffer | 'too-large' | 'aborted';
+type BodyResult = Buffer | 'too-large' | 'aborted';
 
 export const EMPTY_BODY = Buffer.alloc(0);
 

@@ -28,7 +28,7 @@ export interface RunningGateway {
  * One undici Agent: a keep-alive pool per upstream origin, up to 256 connections each. No
  * pipelining: a slow response would hold up every request queued behind it on its connection.
  */
-export function createUpstreamAgent(
+function createUpstreamAgent(
   config: GatewayConfig,
   preconnector: UpstreamPreconnector = createUpstreamPreconnector(upstreamConnectOptions(config)),
 ): Agent {
@@ -51,7 +51,7 @@ function upstreamConnectOptions(config: GatewayConfig) {
   };
 }
 
-export function redisFactory(url: string): () => Redis {
+function redisFactory(url: string): () => Redis {
   return () =>
     new Redis(url, {
       lazyConnect: false,

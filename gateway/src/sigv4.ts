@@ -51,7 +51,7 @@ function isPlainPath(value: string): boolean {
  */
 export type QueryPair = readonly [key: string, value: string, bare?: true];
 
-export type QueryParseResult = { ok: true; pairs: QueryPair[] } | { ok: false; reason: string };
+type QueryParseResult = { ok: true; pairs: QueryPair[] } | { ok: false; reason: string };
 
 const PLUS = /\+/g;
 /** A `%` that starts no escape: itself, as http-types (PostgREST) and URLSearchParams read it. */
@@ -180,7 +180,7 @@ function hasDotSegment(path: string): boolean {
   return false;
 }
 
-export interface SignInput {
+interface SignInput {
   readonly method: string;
   /** `Host` header value as sent (hostname plus non-default port). */
   readonly host: string;

@@ -10,11 +10,11 @@ export interface RemoteCache {
 
 export type CacheLayer = 'l1' | 'redis' | 'origin' | 'stale';
 
-export interface CacheObserver {
+interface CacheObserver {
   lookup(layer: CacheLayer, result: 'hit' | 'miss'): void;
 }
 
-export interface CacheEntry<V> {
+interface CacheEntry<V> {
   /** `null` is a negative entry: the origin said there is no such thing. */
   readonly value: V | null;
   readonly freshUntil: number;
@@ -25,7 +25,7 @@ export interface CacheEntry<V> {
 
 export type CacheLookup<V> = { ok: true; value: V | null } | { ok: false; reason: 'unavailable' };
 
-export interface TieredCacheOptions<R, V> {
+interface TieredCacheOptions<R, V> {
   readonly maxEntries: number;
   readonly freshTtlMs: number;
   readonly staleTtlMs: number;

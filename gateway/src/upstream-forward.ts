@@ -35,7 +35,7 @@ const BODYLESS = new Set(['GET', 'HEAD', 'OPTIONS', 'DELETE']);
  */
 const CONFIG_VERSION_HEADER = 'x-supaplane-config-version';
 
-export interface UpstreamForwarderOptions {
+interface UpstreamForwarderOptions {
   readonly config: GatewayConfig;
   readonly clock: Clock;
   readonly logger: Logger;

@@ -18,7 +18,7 @@ export const USAGE_FIELDS = [
   'ingress_bytes',
   'egress_bytes',
 ] as const;
-export type UsageField = (typeof USAGE_FIELDS)[number];
+type UsageField = (typeof USAGE_FIELDS)[number];
 
 /** One project's counts for one window, in {@link USAGE_FIELDS} order. */
 export type UsageCounts = Float64Array;
@@ -40,15 +40,15 @@ export function usageHour(ms: number): string {
 const HOUR_MS = 3_600_000;
 
 /** Bytes through a long-lived connection (a WebSocket tunnel), added to by its owner as they flow. */
-export interface StreamTraffic {
+interface StreamTraffic {
   ingressBytes: number;
   egressBytes: number;
 }
 
 /** Where a window's counts go: resolves true once stored, false when they could not be (kept for later). */
-export type UsageSink = (hour: string, counts: ReadonlyMap<string, UsageCounts>) => Promise<boolean>;
+type UsageSink = (hour: string, counts: ReadonlyMap<string, UsageCounts>) => Promise<boolean>;
 
-export interface UsageMeterOptions {
+interface UsageMeterOptions {
   readonly sink: UsageSink;
   readonly clock: Clock;
   /** How often the counts go out (also at every hour boundary, so a window never spans two hours). */

@@ -6,7 +6,7 @@ import { ProjectRuntime } from './project-runtime.js';
 import { parseApiKeyRecord, parseProjectRecord } from './records.js';
 import { EMPTY_PAYLOAD_SHA256, type SigV4Signer, parseQuery } from './sigv4.js';
 
-export interface WarmUpParts {
+interface WarmUpParts {
   readonly signer: SigV4Signer;
   readonly isAllowedUpstream: (url: URL) => boolean;
   readonly region: string;

@@ -3,14 +3,14 @@ import { request as httpsRequest } from 'node:https';
 import type { LookupFunction, Socket } from 'node:net';
 
 /** A tunnel's WebSocket bytes (frames, not the HTTP upgrade heads), counted as they pass (usage). */
-export interface TunnelTraffic {
+interface TunnelTraffic {
   /** Client → upstream. */
   ingressBytes: number;
   /** Upstream → client. */
   egressBytes: number;
 }
 
-export interface TunnelOptions {
+interface TunnelOptions {
   /** The client's socket, already past its HTTP upgrade request. */
   readonly client: Socket;
   /** Bytes the client sent after the request head. */
