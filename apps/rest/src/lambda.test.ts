@@ -2,7 +2,7 @@ import { createServer } from 'node:http';
 import { mintHs256 } from '@supaplane/jwt';
 import type { AddressInfo } from 'node:net';
 import { afterAll, describe, expect, inject, it, vi } from 'vitest';
-import { type FunctionUrlEvent, createLambdaHandler } from './lambda.js';
+import { type FunctionUrlEvent, createLambdaHandler, logFailure } from './lambda.js';
 import { adminQuery, JWT_SECRET, ownerQuery, tokenFor, USER_C } from './test/helpers.js';
 
 const event = (method: string, rawPath: string, rawQueryString = '', extra: Partial<FunctionUrlEvent> = {}) =>
@@ -98,6 +98,43 @@ describe('lambda handler (Function URL payload 2.0)', () => {
     const r = await handler(event('GET', '/rest/v1/books'));
     expect(r.statusCode).toBe(503);
     expect(reported).toHaveLength(1);
+  });
+
+  it('logs a 5xx the query caused (its statement timeout) as a warning, others as errors, by default', async () => {
+    const handler = createLambdaHandler({
+      REST_DB_URL: inject('restDbUrl'),
+      SUPAPLANE_PROJECT_REF: 'lambdalog',
+    });
+    closers.push(handler.close);
+    await ownerQuery(`CREATE FUNCTION lambda_slow() RETURNS int LANGUAGE sql
+        SET statement_timeout = '50ms' AS $$ SELECT pg_sleep(1)::text::int $$`);
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => {});
+    const error = vi.spyOn(console, 'error').mockImplementation(() => {});
+    try {
+      const r = await handler(event('POST', '/rest/v1/rpc/lambda_slow'));
+      expect([r.statusCode, JSON.parse(r.body).code]).toEqual([500, '57014']);
+      expect(error).not.toHaveBeenCalled();
+      expect(warn.mock.calls.map(([line]) => JSON.parse(String(line)))).toEqual([
+        {
+          level: 'warn',
+          msg: 'rest: query failed',
+          code: '57014',
+          error: 'canceling statement due to statement timeout',
+        },
+      ]);
+      logFailure(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { code: 'ECONNREFUSED' }));
+      expect(error.mock.calls.map(([line]) => JSON.parse(String(line)))).toEqual([
+        {
+          level: 'error',
+          msg: 'rest: unexpected failure',
+          code: 'ECONNREFUSED',
+          error: 'connect ECONNREFUSED 127.0.0.1:1',
+        },
+      ]);
+    } finally {
+      warn.mockRestore();
+      error.mockRestore();
+    }
   });
 
   it('answers each Set-Cookie a function sets in response.headers as a cookie of its own', async () => {

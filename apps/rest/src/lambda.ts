@@ -1,5 +1,6 @@
 import pg from 'pg';
 import { createRestEngine, type RestEngine, type RestEngineOptions } from './engine.js';
+import { isPgError } from './errors.js';
 
 /** Lambda Function URL event, payload format 2.0 (the fields the engine needs). */
 export interface FunctionUrlEvent {
@@ -64,23 +65,34 @@ export interface LambdaHandlerOptions {
   /** Milliseconds clock (default `Date.now`); tests move it. */
   readonly now?: () => number;
   /**
-   * Called with each unexpected (5xx) failure. Default: one JSON line on stderr with the error's
-   * code and message (never the request, its token or the configuration).
+   * Called with each 5xx failure. Default: {@link logFailure}.
    */
   readonly onError?: (error: unknown) => void;
 }
 
-const logUnexpected = (error: unknown) => {
+/**
+ * SQLSTATEs of a 5xx the request's own SQL caused, not the function: its statement timeout, a
+ * subquery returning more than one row, a function raising one on purpose (`RAISE SQLSTATE 'PGRST'`).
+ */
+const QUERY_CAUSED = new Set(['57014', '21000', 'PGRST']);
+
+/**
+ * The default `onError`: one JSON line on stderr with the error's code and message (never the
+ * request, its token or the configuration). A failure the query caused is a warning; anything else
+ * (the database unreachable, a bug) is an error.
+ */
+export function logFailure(error: unknown): void {
   const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
-  console.error(
-    JSON.stringify({
-      level: 'error',
-      msg: 'rest: unexpected failure',
-      code: code ?? null,
-      error: String(message ?? error),
-    }),
-  );
-};
+  const caused = isPgError(error) && QUERY_CAUSED.has(error.code);
+  const line = JSON.stringify({
+    level: caused ? 'warn' : 'error',
+    msg: caused ? 'rest: query failed' : 'rest: unexpected failure',
+    code: code ?? null,
+    error: String(message ?? error),
+  });
+  if (caused) console.warn(line);
+  else console.error(line);
+}
 
 /**
  * At most one config read per this long per instance, however many refused tokens arrive. A token
@@ -163,7 +175,7 @@ export function createLambdaHandler(
       // A frozen function cannot hold a LISTEN connection; misses reload the cache instead, and
       // the first request after REST_SCHEMA_CHECK_INTERVAL_MS (default 3 s) compares the catalogs.
       listenForReload: env.REST_LISTEN_FOR_RELOAD === 'true',
-      onError: options.onError ?? logUnexpected,
+      onError: options.onError ?? logFailure,
       ...(schemaCheckIntervalMs !== undefined ? { schemaCheckIntervalMs } : {}),
     }),
     pool,
