@@ -180,7 +180,7 @@ export function buildGateway(options: GatewayOptions): Gateway {
       expectsContinue,
     };
     inFlight++;
-    res.once('close', () => {
+    res.on('close', () => {
       inFlight--;
       const aborted = !res.writableFinished;
       if (aborted) state.relay?.cancel();
