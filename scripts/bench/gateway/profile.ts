@@ -3,7 +3,9 @@
  * `node --cpu-prof`, drives it with autocannon (warm key, the bench's PostgREST-style path), stops it
  * and prints the functions with the most self time, then the same grouped by file.
  *
- *   npx tsx scripts/bench/gateway/profile.ts      (PROFILE_SECONDS, PROFILE_RATE, PROFILE_TOP, LOG_LEVEL)
+ *   npx tsx scripts/bench/gateway/profile.ts   (PROFILE_SECONDS, PROFILE_RATE, PROFILE_TOP, LOG_LEVEL,
+ *                                                PROFILE_INTERVAL_US: CPU sampling, default 250;
+ *                                                ALLOC_SAMPLING_INTERVAL: bytes, default 256)
  *
  * `PROFILE_TARGET=floor` profiles the bench's bare node:http + undici proxy instead, so that the two
  * (at the same PROFILE_RATE) show where the gateway's extra time per request goes. Times are printed
