@@ -58,3 +58,26 @@ describe("another project's grants to a project's roles", () => {
     expect(connect[0]!.acl).not.toContain('xg-victim');
   });
 });
+
+describe("the delete's sessions in another project's database", () => {
+  it("take none of that database's own settings (role, library to load, read-only, timeout); a template is dropped too", async () => {
+    for (const ref of ['xs-granter', 'xs-victim']) {
+      expect((await h.createProject(ref)).json().status).toBe('ACTIVE_HEALTHY');
+    }
+    await sql('xs-victim', `alter database "proj_xs-victim" is_template true`);
+    // The library last: from then on no session of the granter's database starts, its owner's neither.
+    await sql(
+      'xs-granter',
+      `create table public.shared (id int);
+       grant select on public.shared to "owner_xs-victim";
+       alter database "proj_xs-granter" set role = "owner_xs-granter";
+       alter database "proj_xs-granter" set default_transaction_read_only = on;
+       alter database "proj_xs-granter" set statement_timeout = 1;
+       alter database "proj_xs-granter" set search_path = nowhere;
+       alter database "proj_xs-granter" set local_preload_libraries = 'nowhere'`,
+    );
+    const deleted = await h.call('DELETE', '/v1/projects/xs-victim');
+    expect(deleted.statusCode, deleted.body).toBe(200);
+    expect(await clusterObjects('xs-victim')).toEqual([]);
+  });
+});

@@ -2,8 +2,9 @@ import { badRequest } from './errors.js';
 
 /**
  * Per-project caps that keep one busy tenant from starving the others on a shared cluster:
- * `db_connections` is the project database's `CONNECTION LIMIT` on its worker cluster (Postgres
- * enforces it for the project's login roles); the request rate is enforced by the gateways, which
+ * `db_connections` is the project database's `CONNECTION LIMIT` on its worker cluster, and each of
+ * its two login roles' (Postgres enforces both; the owner may change its database's, not its roles');
+ * the request rate is enforced by the gateways, which
  * read it from the internal config (`rateLimit`). `burst` is null exactly when there is no rate.
  * `db_size_mb` (MiB, null: none) is enforced by the tenant-manager's `SizeLimitEnforcer`, which makes
  * a database past it read-only.

@@ -210,20 +210,25 @@ export async function createProjectDatabase(
 }
 
 /**
- * `CONNECTION LIMIT` of the project database (idempotent: nothing to do when it is already set or the
- * database does not exist).
+ * `CONNECTION LIMIT` of the project database and of each of its two login roles (idempotent: nothing
+ * to do when all three are set, or the database does not exist).
  * Postgres counts every connection to the database but refuses only non-superusers past it: the
  * project's owner and authenticator roles (and a non-superuser master such as RDS's). Independent
- * of `ALLOW_CONNECTIONS`, so a paused project keeps its limit.
+ * of `ALLOW_CONNECTIONS`, so a paused project keeps its limit. The owner owns its database and may
+ * change the database's own limit (`ALTER DATABASE … CONNECTION LIMIT -1`), never its roles': they
+ * keep the project at `limit` connections per role whatever it does.
  */
 export async function setProjectConnectionLimit(admin: pg.Pool, ref: string, limit: number): Promise<void> {
   if (!Number.isInteger(limit) || limit < 1) throw new Error(`invalid connection limit ${limit}`);
-  const { rows } = await admin.query<{ datconnlimit: number }>(
-    'SELECT datconnlimit FROM pg_database WHERE datname = $1',
-    [projectDatabase(ref)],
+  const { rows } = await admin.query<{ name: string; connlimit: number; role: boolean }>(
+    `SELECT datname AS name, datconnlimit AS connlimit, false AS role FROM pg_database WHERE datname = $1
+     UNION ALL SELECT rolname, rolconnlimit, true FROM pg_roles WHERE rolname = ANY ($2::text[])`,
+    [projectDatabase(ref), [ownerRole(ref), authenticatorRole(ref)]],
   );
-  if (!rows[0] || rows[0].datconnlimit === limit) return;
-  await admin.query(`ALTER DATABASE ${ident(projectDatabase(ref))} CONNECTION LIMIT ${limit}`);
+  if (!rows.some((r) => !r.role)) return;
+  for (const { name, role } of rows.filter((r) => r.connlimit !== limit)) {
+    await admin.query(`ALTER ${role ? 'ROLE' : 'DATABASE'} ${ident(name)} CONNECTION LIMIT ${limit}`);
+  }
 }
 
 /**
@@ -354,18 +359,44 @@ export async function endProjectSessions(admin: Queryable, ref: string, startedB
 }
 
 /**
+ * Startup settings of the admin's sessions in a database a project owns. They win over those its
+ * owner gave the database (`ALTER DATABASE … SET`), which apply to every session there: a role to
+ * become, a library to load (an error at connect), read-only transactions, a timeout of 1 ms, a
+ * search path of its own schemas. Any of them would fail the statement, or make it run as the owner.
+ */
+const OVER_OWNER_SETTINGS = [
+  'role=none',
+  'local_preload_libraries=',
+  'search_path=pg_catalog',
+  'default_transaction_read_only=off',
+  'statement_timeout=60s',
+  'lock_timeout=10s',
+]
+  .map((setting) => `-c ${setting}`)
+  .join(' ');
+
+/**
  * Drops the project database (terminating its sessions) and both login roles. What other databases
  * hold for those roles goes first: another project's owner may grant them privileges or default
  * privileges in its own database (role names are visible to every login), which Postgres records
  * against the roles and which would otherwise refuse their DROP ROLE, leaving this delete stuck for
  * good. `DROP OWNED BY` in each such database revokes them (the roles can own nothing there: they
- * cannot connect to it, and no one can give them ownership who is not one of them).
+ * cannot connect to it, and no one can give them ownership who is not one of them). Those sessions
+ * are the admin's in databases other projects own: see {@link OVER_OWNER_SETTINGS}.
  */
 export async function dropProjectDatabase(
   admin: pg.Pool,
   conn: ClusterConnection,
   ref: string,
 ): Promise<void> {
+  // Its owner may have made it a template, which DROP DATABASE refuses.
+  const { rows: templates } = await admin.query(
+    'SELECT 1 FROM pg_database WHERE datname = $1 AND datistemplate',
+    [projectDatabase(ref)],
+  );
+  if (templates.length > 0) {
+    await admin.query(`ALTER DATABASE ${ident(projectDatabase(ref))} IS_TEMPLATE false`);
+  }
   await admin.query(`DROP DATABASE IF EXISTS ${ident(projectDatabase(ref))} WITH (FORCE)`);
   const roles = [ownerRole(ref), authenticatorRole(ref)];
   const { rows } = await admin.query<{ datname: string }>(
@@ -382,7 +413,7 @@ export async function dropProjectDatabase(
     ])
   ).rows.map((r) => ident(r.rolname));
   for (const { datname } of rows) {
-    await withClient(connectTo(conn, datname), (client) =>
+    await withClient(connectTo(conn, datname, { options: OVER_OWNER_SETTINGS }), (client) =>
       client.query(`DROP OWNED BY ${existing.join(', ')}`),
     );
   }
