@@ -23,9 +23,22 @@ vi.mock('node:fs/promises', async (importOriginal) => {
 
 describe('local services', () => {
   it('starts a real PostgreSQL 16 and stops it', async () => {
-    const server = await startPostgres({ ephemeral: true });
+    process.env.SUPAPLANE_TEST_CANARY = 'secret-the-server-must-not-inherit';
+    const server = await startPostgres({ ephemeral: true }).finally(() => {
+      delete process.env.SUPAPLANE_TEST_CANARY;
+    });
     const client = new pg.Client({ connectionString: server.url });
     await client.connect();
+    if (process.platform === 'linux') {
+      // The postmaster's environment, which every backend inherits: what a tenant's plperl would see
+      // in %ENV (a backend's own /proc entry is overwritten by its process title).
+      const { rows: backend } = await client.query<{ pid: number }>('select pg_backend_pid() as pid');
+      const postmaster = readFileSync(`/proc/${backend[0]?.pid}/stat`, 'utf8').split(') ')[1]?.split(' ')[1];
+      const environment = readFileSync(`/proc/${postmaster}/environ`, 'utf8').split('\0');
+      expect(environment).toContain('LC_MESSAGES=C');
+      expect(environment.some((e) => e.startsWith('PATH='))).toBe(true);
+      expect(environment.filter((e) => e.includes('CANARY'))).toEqual([]);
+    }
     const { rows } = await client.query<{ v: string }>("select current_setting('server_version') as v");
     expect(rows[0]?.v).toMatch(/^16\./);
     // Hosted Supabase's locale (C.UTF-8): case folds beyond ASCII, text sorts by code point.

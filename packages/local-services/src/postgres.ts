@@ -94,7 +94,7 @@ async function spawnPostgres(
     ...ids,
     detached: true,
     stdio: ['ignore', 'ignore', 'pipe'],
-    env: { ...process.env, LC_MESSAGES: 'C' }, // the readiness line below, in English
+    env: { ...serverEnvironment(), LC_MESSAGES: 'C' }, // the readiness line below, in English
   });
   const ready = new Promise<void>((resolve, reject) => {
     let tail = '';
@@ -107,6 +107,20 @@ async function spawnPostgres(
     server.once('exit', (code, signal) => reject(new Error(`postgres exited (${signal ?? code})`)));
   });
   return { server, ready };
+}
+
+/**
+ * The part of this process's environment the server gets: what finds its programs, libraries,
+ * locale, time zone and temporary files. Nothing else (cloud credentials, tokens an operator
+ * exported): a tenant's trusted procedural language can read the server's environment (plperl's %ENV).
+ */
+const SERVER_ENV = /^(PATH|LD_LIBRARY_PATH|DYLD_LIBRARY_PATH|TZ|TMPDIR|LANG|LC_[A-Z]+)$/;
+function serverEnvironment(): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(process.env).filter(
+      (e): e is [string, string] => SERVER_ENV.test(e[0]) && e[1] !== undefined,
+    ),
+  );
 }
 
 /** Fast shutdown (SIGINT) of a server {@link spawnPostgres} started; resolves once it has exited. */
