@@ -203,18 +203,23 @@ SELECT ${SCHEMA_FINGERPRINT} AS fingerprint,
     'pk', coalesce((SELECT json_agg(a.attname ORDER BY array_position(i.indkey::int2[], a.attnum))
         FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey::int2[])
         WHERE i.indrelid = c.oid AND i.indisprimary), '[]'),
-    'computed', coalesce((SELECT json_agg(json_strip_nulls(json_build_object(
+    'computed', coalesce(computed.functions, '[]')
+  )), '[]')
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+  -- Grouped once by row type: pg_proc has no index on argument types, and a subquery per relation
+  -- read all of it each time (most of the load on a schema of hundreds of tables).
+  LEFT JOIN (SELECT p.proargtypes[0] AS row_type, json_agg(json_strip_nulls(json_build_object(
         'schema', pn.nspname, 'name', p.proname, 'type', format_type(p.prorettype, NULL), 'setof', p.proretset,
         'toOne', NOT p.proretset OR p.prorows = 1,
         'returnRelation', CASE WHEN rc.oid IS NOT NULL THEN json_build_object('schema', rn.nspname, 'name', rc.relname) END))
-        ORDER BY pn.nspname = n.nspname DESC, pn.nspname)
-        FROM pg_proc p JOIN pg_namespace pn ON pn.oid = p.pronamespace JOIN pg_type rt ON rt.oid = p.prorettype
-        LEFT JOIN pg_class rc ON rc.oid = rt.typrelid AND rc.relkind IN ('r', 'v', 'm', 'f', 'p')
-        LEFT JOIN pg_namespace rn ON rn.oid = rc.relnamespace
-        WHERE p.pronargs = 1 AND p.proargtypes[0] = c.reltype AND p.prokind = 'f' AND (NOT p.proretset OR rc.oid IS NOT NULL)
-          AND p.prorettype <> 'void'::regtype AND pn.nspname = ANY($1::text[])), '[]')
-  )), '[]')
-  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        ORDER BY pn.oid = at.typnamespace DESC, pn.nspname) AS functions
+      FROM pg_proc p JOIN pg_namespace pn ON pn.oid = p.pronamespace JOIN pg_type rt ON rt.oid = p.prorettype
+      JOIN pg_type at ON at.oid = p.proargtypes[0]
+      LEFT JOIN pg_class rc ON rc.oid = rt.typrelid AND rc.relkind IN ('r', 'v', 'm', 'f', 'p')
+      LEFT JOIN pg_namespace rn ON rn.oid = rc.relnamespace
+      WHERE p.pronargs = 1 AND p.prokind = 'f' AND (NOT p.proretset OR rc.oid IS NOT NULL)
+        AND p.prorettype <> 'void'::regtype AND pn.nspname = ANY($1::text[])
+      GROUP BY 1) computed ON computed.row_type = c.reltype
   WHERE n.nspname = ANY($1::text[]) AND c.relkind IN ('r', 'v', 'm', 'f', 'p')) AS relations,
  (SELECT coalesce(json_agg(json_build_object(
     'name', con.conname, 'fromSchema', n1.nspname, 'fromTable', c1.relname,
