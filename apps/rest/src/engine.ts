@@ -92,7 +92,10 @@ export function createRestEngine(options: RestEngineOptions): RestEngine {
       identity = await authenticate(headers, auth);
       for (let attempt = 0; ; attempt++) {
         try {
-          const current = await schemaCache.load(attempt && reload ? started : undefined);
+          const loaded = await schemaCache.load(attempt && reload ? started : undefined);
+          const current = headers.prefer?.includes('timezone=')
+            ? await schemaCache.withTimezones(loaded)
+            : loaded;
           const check: SchemaCheck = { pending: attempt === 0 && schemaCache.checkDue() };
           let response: RestResponse | undefined;
           let failure: unknown;

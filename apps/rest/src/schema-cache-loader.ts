@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { loadSchemaCache, SCHEMA_FINGERPRINT, type SchemaCache } from './schema-cache.js';
+import { loadSchemaCache, loadTimezones, SCHEMA_FINGERPRINT, type SchemaCache } from './schema-cache.js';
 
 /**
  * The engine's one schema cache over time: loaded once at a time, reloaded on `NOTIFY pgrst`
@@ -23,6 +23,8 @@ export interface SchemaCacheLoaderOptions {
 export interface SchemaCacheLoader {
   /** The cache; with `freshAfter` (a `performance.now()` instant), one whose load started after it. */
   load(freshAfter?: number): Promise<SchemaCache>;
+  /** `current` with the server's time zones, read on the first call (for `Prefer: timezone`). */
+  withTimezones(current: SchemaCache): Promise<SchemaCache>;
   checkDue(): boolean;
   schemaChanged(current: SchemaCache): Promise<boolean>;
   close(): Promise<void>;
@@ -32,6 +34,8 @@ export function createSchemaCacheLoader(options: SchemaCacheLoaderOptions): Sche
   let cache: SchemaCache | undefined;
   let loading: Promise<SchemaCache> | undefined;
   let closed = false;
+  let timezones: Promise<ReadonlySet<string>> | undefined;
+  let knownTimezones: ReadonlySet<string> | undefined;
 
   let lastLoadStart = Number.NEGATIVE_INFINITY;
   const { pool, schemas } = options;
@@ -75,7 +79,7 @@ export function createSchemaCacheLoader(options: SchemaCacheLoaderOptions): Sche
       .then(() => {
         started = performance.now();
         lastLoadStart = started;
-        return loadSchemaCache(pool, schemas, cache?.timezones);
+        return loadSchemaCache(pool, schemas, knownTimezones);
       })
       .then((loaded) => {
         // A slower, older load never replaces a newer cache.
@@ -88,6 +92,25 @@ export function createSchemaCacheLoader(options: SchemaCacheLoaderOptions): Sche
         loading = undefined;
       });
     return loading;
+  }
+
+  /** Not in the cache's own load: most requests never name a time zone, and reading them costs ~20 ms. */
+  async function withTimezones(current: SchemaCache): Promise<SchemaCache> {
+    timezones ??= loadTimezones(pool).then(
+      (zones) => {
+        knownTimezones = zones; // later loads carry them
+        return zones;
+      },
+      (error) => {
+        timezones = undefined;
+        throw error;
+      },
+    );
+    const zones = await timezones;
+    if (current.timezones === zones) return current;
+    const withZones = { ...current, timezones: zones };
+    if (cache === current) cache = withZones;
+    return withZones;
   }
 
   let listener: pg.Client | undefined;
@@ -126,6 +149,7 @@ export function createSchemaCacheLoader(options: SchemaCacheLoaderOptions): Sche
 
   return {
     load: loadCache,
+    withTimezones,
     checkDue,
     schemaChanged,
     async close() {

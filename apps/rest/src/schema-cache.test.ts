@@ -1,7 +1,7 @@
 import pg from 'pg';
 import { describe, expect, inject, it } from 'vitest';
 import { closest, loadSchemaCache } from './schema-cache.js';
-import { adminQuery } from './test/helpers.js';
+import { adminQuery, testEngine } from './test/helpers.js';
 
 describe('closest', () => {
   it('suggests a near name, and spends no time comparing a long one with names it cannot be near', () => {
@@ -47,6 +47,62 @@ describe('loadSchemaCache', () => {
       await adminQuery(`DROP FUNCTION public.sc_label(public.sc_people), other.sc_label(public.sc_people),
         public.sc_label(other.sc_people), other.sc_label(other.sc_people), public.sc_peers(other.sc_people);
         DROP TABLE public.sc_people, other.sc_people`);
+    }
+  });
+});
+
+describe('schema cache loader', () => {
+  it('reads the time zones on the first request that names one, once, and not on a cold start', async () => {
+    await adminQuery(`CREATE TABLE sc_times (at timestamptz);
+      INSERT INTO sc_times VALUES ('2024-01-01T12:00:00Z'); GRANT SELECT ON sc_times TO anon`);
+    const t = testEngine();
+    const queries: string[] = [];
+    const query = t.pool.query.bind(t.pool) as (text: string, values?: unknown[]) => Promise<pg.QueryResult>;
+    (t.pool as unknown as { query: typeof query }).query = (text, values) => {
+      queries.push(text);
+      return query(text, values);
+    };
+    const zoneReads = () => queries.filter((q) => q.includes('pg_timezone_names')).length;
+    try {
+      expect((await t.call('GET', '/sc_times?select=at')).json).toEqual([
+        { at: '2024-01-01T12:00:00+00:00' },
+      ]);
+      expect(zoneReads()).toBe(0);
+      const tokyo = await t.call('GET', '/sc_times?select=at', {
+        headers: { prefer: 'handling=strict, timezone=Asia/Tokyo' },
+      });
+      expect([tokyo.status, tokyo.json]).toEqual([200, [{ at: '2024-01-01T21:00:00+09:00' }]]);
+      await t.engine.reloadSchema();
+      const strict = await t.call('GET', '/sc_times?select=at', {
+        headers: { prefer: 'handling=strict, timezone=Mars/Olympus' },
+      });
+      expect([strict.status, strict.json]).toMatchObject([400, { code: 'PGRST122' }]);
+      const la = await t.call('GET', '/sc_times?select=at', {
+        headers: { prefer: 'timezone=America/Los_Angeles' },
+      });
+      expect(la.json).toEqual([{ at: '2024-01-01T04:00:00-08:00' }]);
+      expect(zoneReads()).toBe(1);
+    } finally {
+      await t.close();
+      await adminQuery('DROP TABLE sc_times');
+    }
+  });
+
+  it('applies a time zone named by the first request of a fresh engine', async () => {
+    await adminQuery(`CREATE TABLE sc_times_first (at timestamptz);
+      INSERT INTO sc_times_first VALUES ('2024-06-01T12:00:00Z'); GRANT SELECT ON sc_times_first TO anon`);
+    const t = testEngine();
+    try {
+      const r = await t.call('GET', '/sc_times_first?select=at', {
+        headers: { prefer: 'timezone=Europe/Paris' },
+      });
+      expect([r.json, r.headers['preference-applied']]).toEqual([
+        [{ at: '2024-06-01T14:00:00+02:00' }],
+        'timezone=Europe/Paris',
+      ]);
+    } finally {
+      await t.close();
+      await adminQuery('DROP TABLE sc_times_first');
     }
   });
 });

@@ -131,7 +131,10 @@ export interface SchemaCache {
   readonly relations: ReadonlyMap<string, Relation>;
   readonly foreignKeys: readonly ForeignKey[];
   readonly routines: ReadonlyMap<string, readonly Routine[]>;
-  /** `pg_timezone_names`, for `Prefer: timezone`. */
+  /**
+   * `pg_timezone_names`, for `Prefer: timezone`: empty until a request names a zone (the loader
+   * reads them then, once: they cost ~20 ms and change only with the server's tzdata).
+   */
   readonly timezones: ReadonlySet<string>;
   /**
    * Per role the login role is a member of and that has settings (`ALTER ROLE … SET`, those of this
@@ -268,7 +271,6 @@ SELECT ${SCHEMA_FINGERPRINT} AS fingerprint,
     -- xml or bytea parameter a raw body goes to; other such functions cannot be called.
     AND (p.proargnames IS NOT NULL OR p.pronargs = 0 OR (p.pronargs = 1 AND p.proargtypes[0] IN
       ('json'::regtype, 'jsonb'::regtype, 'text'::regtype, 'xml'::regtype, 'bytea'::regtype)))) AS routines,
- CASE WHEN $2 THEN (SELECT json_agg(name) FROM pg_timezone_names) END AS timezones,
  (SELECT coalesce(json_object_agg(rolname, settings), '{}') FROM (
     SELECT rolname, json_object_agg(name, value ORDER BY name) AS settings FROM (
       SELECT DISTINCT ON (r.rolname, kv.name) r.rolname, kv.name, kv.value
@@ -313,11 +315,11 @@ const toColumn = (c: { name: string; type: string }): Column => ({
 export async function loadSchemaCache(
   pool: pg.Pool,
   schemas: readonly string[],
-  /** Time zones of an earlier load: they only change with the server's tzdata, and cost ~20 ms. */
-  knownTimezones?: ReadonlySet<string>,
+  /** The server's time zones, if read ({@link loadTimezones}). */
+  timezones: ReadonlySet<string> = new Set(),
 ): Promise<SchemaCache> {
   const startedAt = performance.now();
-  const { rows } = await pool.query(INTROSPECTION_SQL, [schemas, !knownTimezones?.size]);
+  const { rows } = await pool.query(INTROSPECTION_SQL, [schemas]);
   const raw = rows[0] as {
     relations: (Omit<Relation, 'columns' | 'columnList' | 'kind' | 'computed'> & {
       kind: string;
@@ -327,7 +329,6 @@ export async function loadSchemaCache(
     foreign_keys: ForeignKey[];
     view_columns: ViewColumn[];
     routines: RawRoutine[];
-    timezones: string[] | null;
     role_settings: Record<string, Record<string, string>>;
     fingerprint: string;
   };
@@ -402,7 +403,6 @@ export async function loadSchemaCache(
         relations.get(qualifiedKey(schema, name))?.columns.has(column) ?? false,
     }).map((key) => ({ ...key, throughView: true })),
   ];
-  const timezones = raw.timezones ? new Set(raw.timezones) : (knownTimezones ?? new Set<string>());
   return {
     schemas,
     loadedAt: startedAt,
@@ -413,6 +413,12 @@ export async function loadSchemaCache(
     roleSettings: roleSettingsOf(raw.role_settings),
     fingerprint: raw.fingerprint,
   };
+}
+
+/** The names `Prefer: timezone` accepts: `pg_timezone_names` (it reads every tzdata file). */
+export async function loadTimezones(pool: pg.Pool): Promise<ReadonlySet<string>> {
+  const { rows } = await pool.query('SELECT name FROM pg_timezone_names');
+  return new Set(rows.map((row: { name: string }) => row.name));
 }
 
 /** Each role's settings; the isolation level apart, since it begins a transaction rather than being set in one. */

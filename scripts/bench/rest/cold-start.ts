@@ -9,16 +9,20 @@
  *   outside into the rest-config fetch (wrapped `fetch`), the first connection (wrapped
  *   `pg.Client#connect`), the catalog query (wrapped `pg.Pool#query`) and the rest (building the
  *   cache, planning and running the request), against a warm request on the same handler;
- * - the schema-cache load alone (`loadSchemaCache` on a connected pool; the first load reads the
- *   time zones too), on a small schema (5 tables) and a large one (300 tables with foreign keys,
- *   50 views, 500 functions: a mature Supabase project), against a warm request.
+ * - the schema-cache load alone (`loadSchemaCache` on a connected pool: the first query of a new
+ *   server process, then a reload) and the time zones a first `Prefer: timezone` reads, on a small
+ *   schema (5 tables) and a large one (300 tables with foreign keys, 50 views, 500 functions: a
+ *   mature Supabase project), against a warm request.
  *
  * Real embedded PostgreSQL 16 (no TLS: in AWS the first connection also pays a TLS handshake) and
  * a local HTTP server standing in for the internal API's rest-config.
  *
- *   npx tsx scripts/bench/rest/cold-start.ts        (BENCH_RUNS, default 15)
+ *   npx tsx scripts/bench/rest/cold-start.ts
+ *
+ * BENCH_RUNS (default 15); BENCH_NODE: the node of the fresh processes, a path or a version (`22`,
+ * the Lambda runtime's: fetched once, see ../gateway/children.ts), default this one.
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
@@ -27,12 +31,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { createLambdaHandler, type FunctionUrlEvent, loadSchemaCache } from '@supaplane/rest';
+import { loadTimezones } from '../../../apps/rest/src/schema-cache.js';
 import { startPostgres } from '@supaplane/local-services';
 import pg from 'pg';
 import { createFixtureDatabase } from '../../../packages/db-bootstrap/src/index.js';
 import { packageRestLambda } from '../../package-rest-lambda.js';
+import { nodeBinary } from '../gateway/children.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 15);
+const NODE = nodeBinary(process.env.BENCH_NODE) ?? process.execPath;
 const TOKEN = 'bench-internal-token';
 const JWT_SECRET = 'bench-secret-bench-secret-bench-secret!';
 
@@ -185,7 +192,7 @@ try {
   // Asynchronous: the config server answers from this process.
   const wall = async (script: string, env: Record<string, string> = {}) => {
     const started = performance.now();
-    const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
+    const child = spawn(NODE, ['--input-type=module', '-e', script], {
       env: { PATH: process.env.PATH ?? '', ...env },
       stdio: ['ignore', 'ignore', 'inherit'],
     });
@@ -205,8 +212,9 @@ try {
     loaded.push(await wall(load));
     answered.push(await wall(answer, functionEnv('small')));
   }
-  console.log(`PostgreSQL 16 (embedded, no TLS), node ${process.version}, medians of ${RUNS} runs`);
-  console.log('\nfresh process (wall time, spawn to exit)                        × bare node');
+  const version = spawnSync(NODE, ['--version'], { encoding: 'utf8' }).stdout.trim();
+  console.log(`PostgreSQL 16 (embedded, no TLS), medians of ${RUNS} runs`);
+  console.log(`\nfresh process, node ${version} (wall time, spawn to exit)         × bare node`);
   line("bare node -e ''", bare, median(bare));
   line('import the rest bundle', loaded, median(bare));
   line('import it and answer one request (5 tables)', answered, median(bare));
@@ -234,7 +242,9 @@ try {
       await handler.close();
     }
     const baseline = median(warm);
-    console.log(`\nfirst request on a fresh handler, ${name} schema                × warm request`);
+    console.log(
+      `\nfirst request on a fresh handler, ${name} schema, node ${process.version}  × warm request`,
+    );
     line('rest-config fetch', phases.config!, baseline);
     line('first connection', phases.connect!, baseline);
     line('catalog query (schema cache)', phases.catalog!, baseline);
@@ -243,32 +253,37 @@ try {
     line('warm request', warm, baseline);
   }
 
-  console.log('\nschema-cache load on a connected pool                           × warm request');
+  console.log('\nschema-cache load (connection already open)                     × warm request');
   for (const name of ['small', 'large'] as const) {
-    const pool = new pg.Pool({ connectionString: databases[name].authenticatorUrl, max: 1 });
-    await pool.query('SELECT 1');
     const handler = createLambdaHandler(functionEnv(name));
     expectOk(await handler(read));
     const first: number[] = [];
     const reload: number[] = [];
+    const zones: number[] = [];
     const warm: number[] = [];
     for (let run = 0; run < RUNS; run++) {
+      const pool = new pg.Pool({ connectionString: databases[name].authenticatorUrl, max: 1 });
+      await pool.query('SELECT 1');
       let started = performance.now();
-      const cache = await loadSchemaCache(pool, ['public']);
+      await loadSchemaCache(pool, ['public']);
       first.push(performance.now() - started);
       started = performance.now();
-      await loadSchemaCache(pool, ['public'], cache.timezones);
+      await loadSchemaCache(pool, ['public']);
       reload.push(performance.now() - started);
+      started = performance.now();
+      await loadTimezones(pool);
+      zones.push(performance.now() - started);
+      await pool.end();
       started = performance.now();
       expectOk(await handler(read));
       warm.push(performance.now() - started);
     }
     const baseline = median(warm);
-    line(`${name}: first load (with time zones)`, first, baseline);
+    line(`${name}: first load on a new connection`, first, baseline);
     line(`${name}: reload`, reload, baseline);
+    line(`${name}: time zones (first Prefer: timezone)`, zones, baseline);
     line(`${name}: warm request`, warm, baseline);
     await handler.close();
-    await pool.end();
   }
 } finally {
   rmSync(dir, { recursive: true, force: true });
