@@ -340,7 +340,16 @@ const lookAhead =
     const r = p(input, pos);
     return r.ok ? { ok: true, value: r.value, pos, consumed: false, err: unknown(pos) } : r;
   };
-const eof = label(notFollowedBy(anyChar), 'end of input');
+/** Parsec's `eof`: its `anyToken` does not advance, so the error is where the character is. */
+const eof: Parser<undefined> = (input, pos) => {
+  const ch = input[pos];
+  if (ch === undefined) return { ok: true, value: undefined, pos, consumed: false, err: unknown(pos) };
+  const messages = [
+    { kind: UNEXPECT, text: `'${ch}'` },
+    { kind: EXPECT, text: 'end of input' },
+  ];
+  return { ok: false, consumed: false, err: { pos, messages } };
+};
 const option = <T>(fallback: T, p: Parser<T>): Parser<T> => alt(p, pure(fallback));
 const join = (p: Parser<string[]>) => map(p, (cs) => cs.join(''));
 
@@ -403,6 +412,30 @@ const logicTree: Parser<unknown> = (input, pos) =>
  */
 export function logicTreeFailure(text: string): ParseFailure | undefined {
   const r = logicTree(Array.from(text), 0);
+  return r.ok ? undefined : r.err;
+}
+
+// ---------------------------------------------------------------- order (pOrder)
+
+const orderEnd = alt(attempt(map(lookAhead(char(',')), () => undefined)), attempt(eof));
+const afterDelimiter = (w: string) => attempt(then(delimiter, string(w)));
+const orderDirection = alt(afterDelimiter('asc'), afterDelimiter('desc'));
+const orderNulls = alt(afterDelimiter('nullsfirst'), afterDelimiter('nullslast'));
+const orderRest = then(
+  optionMaybe(orderDirection),
+  alt<unknown>(then(optionMaybe(orderNulls), orderEnd), orderEnd),
+);
+const orderTerm = lexeme(
+  alt<unknown>(
+    attempt(then(fieldName, then(between(char('('), char(')'), field), orderRest))),
+    then(field, orderRest),
+  ),
+);
+const order = sepBy1(orderTerm, char(','));
+
+/** Where PostgREST 12's pOrder fails on an `order` value; undefined when it reads one. */
+export function orderFailure(text: string): ParseFailure | undefined {
+  const r = order(Array.from(text), 0);
   return r.ok ? undefined : r.err;
 }
 

@@ -99,6 +99,43 @@ describe('select', () => {
     ]);
   });
 
+  it('reads a cast as pIdentifier does: words with spaces, trimmed; a second cast without an aggregate is dropped', () => {
+    expect(parseSelect('a::double precision,b:: character varying ,c::text::int')).toEqual([
+      { kind: 'column', field: field('a'), cast: 'double precision' },
+      { kind: 'column', field: field('b'), cast: 'character varying' },
+      { kind: 'column', field: field('c'), cast: 'text' },
+    ]);
+    expect(parseErrorOf(() => parseSelect('id::text[]'))).toMatchObject({
+      message: '"failed to parse select parameter (id::text[])" (line 1, column 9)',
+      details: 'unexpected \'[\' expecting letter, digit, ".", "::", ")", "," or end of input',
+    });
+    expect(parseErrorOf(() => parseSelect('name::'))).toMatchObject({
+      details: 'unexpected end of input expecting letter or digit',
+    });
+    // The type is SQL text: no word of it may open a dollar quote.
+    for (const select of ['a::$$x', 'a::text $$', 'a::int 1$$']) {
+      expect(
+        parseErrorOf(() => parseSelect(select)),
+        select,
+      ).toMatchObject({ code: 'PGRST100' });
+    }
+  });
+
+  it('reads a JSON operand starting with a dash as an index or fails, as pJsonPath (its doctests)', () => {
+    expect(parseSelect('data->>-1,data->-2::int')).toEqual([
+      { kind: 'column', field: { name: 'data', json: [{ arrow: '->>', key: -1 }] } },
+      { kind: 'column', field: { name: 'data', json: [{ arrow: '->', key: -2 }] }, cast: 'int' },
+    ]);
+    expect(parseErrorOf(() => parseSelect('data->>-78xy'))).toMatchObject({
+      message: '"failed to parse select parameter (data->>-78xy)" (line 1, column 11)',
+      details: 'unexpected \'x\' expecting digit, "->", "::", ".", "," or end of input',
+    });
+    expect(parseErrorOf(() => parseSelect('data->>-xy-4'))).toMatchObject({
+      message: '"failed to parse select parameter (data->>-xy-4)" (line 1, column 9)',
+      details: 'unexpected "x" expecting digit',
+    });
+  });
+
   it('reports where parsing failed', () => {
     expect(parseErrorOf(() => parseSelect('id,'))).toEqual({
       status: 400,
@@ -337,6 +374,31 @@ describe('order and whole query strings', () => {
     expect(parseErrorOf(() => parseOrder('a.sideways'))).toMatchObject({ code: 'PGRST100' });
   });
 
+  it('reports a malformed order where Parsec does (the doctests of QueryParams.hs pOrder)', () => {
+    const cases: [string, number, string][] = [
+      ['id.ac', 4, 'unexpected "c" expecting "asc", "desc", "nullsfirst" or "nullslast"'],
+      ['id.descc', 8, 'unexpected \'c\' expecting delimiter (.), "," or end of input'],
+      ['id.nullslasttt', 13, 'unexpected \'t\' expecting "," or end of input'],
+      ['id.asc.smth34', 8, 'unexpected "s" expecting "nullsfirst" or "nullslast"'],
+      ['id.nullsfirst.desc', 14, 'unexpected \'.\' expecting "," or end of input'],
+      [
+        'clients(name,id)',
+        8,
+        'unexpected \'(\' expecting letter, digit, "-", "->>", "->", delimiter (.), "," or end of input',
+      ],
+      ['id,', 4, 'unexpected end of input expecting field name (* or [a..z0..9_$])'],
+    ];
+    for (const [order, column, details] of cases) {
+      expect(parseErrorOf(() => parseOrder(order))).toEqual({
+        status: 400,
+        code: 'PGRST100',
+        message: `"failed to parse order (${order})" (line 1, column ${column})`,
+        details,
+        hint: null,
+      });
+    }
+  });
+
   it('splits levels for embedded resources, decodes + and %XX, keeps RPC arguments apart', () => {
     const q = parseQuery(
       'select=*,books(*)&books.order=id.desc&books.limit=2&books.not.or=(id.eq.1)&title=eq.a+b%2Cc&limit=5&offset=10',
@@ -367,15 +429,35 @@ describe('order and whole query strings', () => {
 
   it('ignores a limit or offset that is no integer, as PostgREST 12 (readMaybe, else the whole range)', () => {
     const root = (query: string) => parseQuery(query).levels.get('');
-    expect(root('limit=abc&offset=x')).not.toHaveProperty('limit');
-    expect(root('limit=abc&offset=x')).not.toHaveProperty('offset');
-    expect(root('limit=1.5&offset=1e2')).toEqual({ conditions: [] });
+    expect(root('limit=abc')).toEqual({ conditions: [] });
+    expect(root('offset=1e2')).toEqual({ conditions: [], offset: 0 });
     expect(root('limit=2&limit=x')).toEqual({ conditions: [] });
     expect(root('limit=+3+&offset=%201')).toEqual({ conditions: [], limit: 3, offset: 1 });
+    // With an offset, an unreadable limit counts as 0 (QueryParams.hs ranges: fromMaybe 0 rangeLimit):
+    // rows 0 … -1 are limit=0, rows 2 … 1 none at all (416); an embed takes them as they are.
+    expect(root('limit=abc&offset=x')).toEqual({ conditions: [], limit: 0, offset: 0 });
+    expect(() => parseQuery('limit=x&offset=2')).toThrow(
+      expect.objectContaining({ status: 416, body: expect.objectContaining({ code: 'PGRST103' }) }),
+    );
     expect(parseQuery('books.limit=x&books.offset=2').levels.get('books')).toEqual({
       conditions: [],
+      limit: 0,
       offset: 2,
     });
+  });
+
+  it('sends an embed’s negative limit or offset on to Postgres, and answers the root’s as PostgREST', () => {
+    const level = (query: string, path: string) => parseQuery(query).levels.get(path);
+    expect(level('books.limit=-1&books.offset=-2', 'books')).toEqual({
+      conditions: [],
+      limit: -1,
+      offset: -2,
+    });
+    expect(level('limit=3&offset=-1', '')).toEqual({ conditions: [], limit: 2, offset: 0 });
+    expect(level('limit=1&offset=-1', '')).toEqual({ conditions: [], limit: 0, offset: 0 });
+    // Checked once the whole query string is read: a malformed select is the error first.
+    expect(() => parseQuery('limit=-1&select=a(')).toThrow(expect.objectContaining({ status: 400 }));
+    expect(() => parseQuery('limit=0&offset=5')).toThrow(expect.objectContaining({ status: 416 }));
   });
 
   it('decodes the query string as http-types does for PostgREST: `%` starting no escape is itself, a key without `=` is no parameter', () => {

@@ -2,6 +2,7 @@ import {
   describeFailure,
   FTS as FTS_OPERATORS,
   logicTreeFailure,
+  orderFailure,
   parseOpExpr,
   QUANTIFIABLE as QUANTIFIABLE_OPERATORS,
   sourcePosition,
@@ -201,11 +202,31 @@ function parseJsonPath(c: Cursor): JsonStep[] {
     if (m) {
       steps.push({ arrow, key: Number(m[0]) });
       c.pos += m[0].length;
+    } else if (c.peek() === '-') {
+      throw badJsonIndex(c);
     } else {
       steps.push({ arrow, key: parseName(c, 'json key') });
     }
   }
   return steps;
+}
+
+/**
+ * PostgREST's error for a JSON operand that starts with `-` but is no index (pJsonPath: a key cannot
+ * start with a dash): digits must follow, then the next arrow, a cast, a dot, a comma or the end.
+ */
+function badJsonIndex(c: Cursor): ApiError {
+  const digits = /^-(\d*)/.exec(c.text.slice(c.pos))![1]!;
+  const at = c.pos + 1 + digits.length;
+  const ch = c.text[at];
+  const found = ch === undefined ? 'end of input' : digits ? `'${ch}'` : JSON.stringify(ch);
+  const expecting = digits ? 'digit, "->", "::", ".", "," or end of input' : 'digit';
+  return apiError(
+    400,
+    'PGRST100',
+    `"failed to parse ${c.what} (${c.text})" (line 1, column ${at + 1})`,
+    `unexpected ${found} expecting ${expecting}`,
+  );
 }
 
 function parseField(c: Cursor): Field {
@@ -264,7 +285,12 @@ function parseSelectItem(c: Cursor): SelectItem {
   const field = { name, json: parseJsonPath(c) };
   const { cast } = parseCast(c);
   const fn = AGGREGATE_CALL.exec(c.text.slice(c.pos))?.[1] as AggregateFunction | undefined;
-  if (!fn) return { kind: 'column', field, ...named, ...(cast !== undefined ? { cast } : {}) };
+  if (!fn) {
+    // pFieldSelect: what follows a cast is an aggregate, else a cast of the aggregate, which
+    // PostgREST reads and, with no aggregate, drops (`id::text::int` is `id::text`).
+    if (cast !== undefined && !parseCast(c).cast) castEnd(c);
+    return { kind: 'column', field, ...named, ...(cast !== undefined ? { cast } : {}) };
+  }
   c.pos += fn.length + 3;
   return {
     kind: 'aggregate',
@@ -276,18 +302,34 @@ function parseSelectItem(c: Cursor): SelectItem {
   };
 }
 
+/** After a column's cast: the end of the item, else PostgREST's error there (pFieldSelect's pEnd). */
+function castEnd(c: Cursor) {
+  const ch = c.peek();
+  if (ch === '' || ch === ',' || ch === ')') return;
+  throw apiError(
+    400,
+    'PGRST100',
+    `"failed to parse ${c.what} (${c.text})" (line 1, column ${c.pos + 1})`,
+    `unexpected '${ch}' expecting letter, digit, ".", "::", ")", "," or end of input`,
+  );
+}
+
 const AGGREGATE_CALL = new RegExp(`^\\.(${AGGREGATE_FUNCTIONS.join('|')})\\(\\)`);
 
-/** `::type`, if there is one. */
+/**
+ * `::type`, if there is one, as PostgREST's pIdentifier reads it: letters, digits, `_`, `$` and spaces
+ * (`::double precision`), trimmed. The type goes into the SQL as it is, so, unlike PostgREST, a word
+ * starting with `$` (a dollar quote in SQL) or a digit is refused.
+ */
 function parseCast(c: Cursor): { cast?: string } {
   if (!c.eat('::')) return {};
-  const m = /^[A-Za-z_][A-Za-z0-9_]*(\[\])?/.exec(c.text.slice(c.pos));
-  if (!m) throw c.fail('cast type');
-  if (CLUSTER_WIDE_TYPES.has(m[1] ? m[0].slice(0, -2).toLowerCase() : m[0].toLowerCase())) {
-    throw c.fail('a cast type other than regrole');
-  }
+  const m = /^[\p{L}0-9_ $]+/u.exec(c.text.slice(c.pos));
+  if (!m) throw c.fail('letter or digit');
+  const cast = m[0].trim();
+  if (!cast || /(?:^|\s)[$0-9]/.test(cast)) throw c.fail('a type name');
+  if (CLUSTER_WIDE_TYPES.has(cast.toLowerCase())) throw c.fail('a cast type other than regrole');
   c.pos += m[0].length;
-  return { cast: m[0] };
+  return { cast };
 }
 
 /**
@@ -558,6 +600,23 @@ function parseTreeBody(c: Cursor, op: 'and' | 'or', negate: boolean, depth: numb
 // ---------------------------------------------------------------- order
 
 export function parseOrder(text: string): OrderTerm[] {
+  try {
+    return parseOrderTerms(text);
+  } catch (error) {
+    // PostgREST's own position and expectations, where its grammar fails too.
+    const failure = error instanceof ApiError ? orderFailure(text) : undefined;
+    if (!failure) throw error;
+    const { line, column } = sourcePosition(text, failure.pos);
+    throw apiError(
+      400,
+      'PGRST100',
+      `"failed to parse order (${text})" (line ${line}, column ${column})`,
+      describeFailure(failure),
+    );
+  }
+}
+
+function parseOrderTerms(text: string): OrderTerm[] {
   const c = new Cursor(text, 'order');
   const terms: OrderTerm[] = [];
   for (;;) {
@@ -648,21 +707,47 @@ function decode(s: string): string {
 
 /**
  * A `limit` or `offset` as PostgREST 12 reads it (Haskell `readMaybe`): an integer, spaces around it
- * allowed; anything else is no limit or offset at all. A negative offset is no offset, a negative
- * limit a 416.
+ * allowed; anything else (null) is read as no bound, though the parameter still counts as given.
  */
-function rangeParam(value: string, what: 'limit' | 'offset'): number | undefined {
+function rangeParam(value: string): number | null {
   const m = /^\s*(-?\d+)\s*$/.exec(value);
-  if (!m) return undefined;
-  const n = Number(m[1]);
-  if (n >= 0) return n;
-  if (what === 'offset') return 0;
-  throw apiError(
-    416,
-    'PGRST103',
-    'Requested range not satisfiable',
-    'Limit should be greater than or equal to zero.',
-  );
+  return m ? Number(m[1]) : null;
+}
+
+/** The `limit` and `offset` given for one level: a number, or null for a value that is none. */
+interface GivenRange {
+  limit?: number | null;
+  offset?: number | null;
+}
+
+/**
+ * Sets a level's limit and offset as PostgREST 12 combines them (QueryParams.hs ranges): the rows
+ * from offset o through o + l - 1, an unreadable limit counting as 0 once an offset is given. An
+ * embedded level sends them to Postgres as they are (a negative one is its 2201W/2201X); the root's
+ * is cut to the rows that exist (ApiRequest.hs getRanges): ending at row -1 it is `limit=0`, ending
+ * before its start a 416, so a negative offset is a no-op, or eats into the limit.
+ */
+function applyRange(level: Level, given: GivenRange, root: boolean) {
+  // A limit alone is rows 0 … l-1, an offset alone o … ∞ (an unreadable one: 0 … ∞).
+  const limit = given.limit === undefined ? undefined : (given.limit ?? Infinity);
+  let lower = given.offset ?? 0;
+  const upper =
+    limit === undefined
+      ? Infinity
+      : given.offset === undefined
+        ? limit - 1
+        : lower + (Number.isFinite(limit) ? limit : 0) - 1;
+  if (root && upper === -1) lower = 0;
+  else if (root && (upper < lower || upper < 0)) {
+    throw apiError(
+      416,
+      'PGRST103',
+      'Requested range not satisfiable',
+      'Limit should be greater than or equal to zero.',
+    );
+  } else if (root) lower = Math.max(lower, 0);
+  if (Number.isFinite(upper)) level.limit = upper - lower + 1;
+  if (given.offset !== undefined) level.offset = lower;
 }
 
 function splitPath(key: string): string[] {
@@ -699,6 +784,7 @@ export function parseQuery(rawQuery: string, rpcArgNames?: ReadonlySet<string>):
   let onConflict: string[] | undefined;
   let columns: string[] | undefined;
   const rawParams: [string, string][] = [];
+  const ranges = new Map<string, GivenRange>();
   // As PostgREST 12: the first select, on_conflict and columns are read (L.lookup), later ones not
   // even parsed; every order is parsed but a level keeps its first (foldr), and its last limit and
   // offset (HashMap.fromList).
@@ -726,9 +812,10 @@ export function parseQuery(rawQuery: string, rpcArgNames?: ReadonlySet<string>):
         const order = parseOrder(value);
         l.order ??= order;
       } else {
-        const n = rangeParam(value, last);
-        if (n === undefined) delete l[last];
-        else l[last] = n;
+        const path = parts.slice(0, -1).join('.');
+        const given = ranges.get(path) ?? {};
+        given[last] = rangeParam(value);
+        ranges.set(path, given);
       }
       continue;
     }
@@ -763,6 +850,7 @@ export function parseQuery(rawQuery: string, rpcArgNames?: ReadonlySet<string>):
     // `rel=is.null` / `rel=not.is.null` on an embedded resource is decided by the planner.
     level(path.join('.')).conditions.push(filter);
   }
+  for (const [path, given] of ranges) applyRange(level(path), given, path === '');
   return {
     select: select ?? [{ kind: 'star' }],
     levels,

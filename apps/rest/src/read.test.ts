@@ -117,9 +117,16 @@ describe('reads', () => {
     }
     const nullsFirst = await t.call('GET', '/books?select=id&order=price.asc.nullsfirst,id&limit=1');
     expect(nullsFirst.json).toEqual([{ id: 4 }]);
-    // As PostgREST: a negative offset is none, a negative limit is 416.
-    const negativeOffset = await t.call('GET', '/books?select=id&order=id&offset=-4&limit=1');
-    expect(negativeOffset.json).toEqual([{ id: 1 }]);
+    // As PostgREST (QueryParams.hs ranges): offset o and limit l are rows o … o+l-1, cut to those
+    // from 0. A negative offset alone is none; with a limit it eats into it, to 416 below row 0.
+    const paged = async (q: string) => {
+      const r = await t.call('GET', `/books?select=id&order=id&${q}`);
+      return [q, r.status, r.json];
+    };
+    expect(await paged('offset=-4')).toEqual(['offset=-4', 200, [1, 2, 3, 4, 5, 6].map((id) => ({ id }))]);
+    expect(await paged('offset=-1&limit=3')).toEqual(['offset=-1&limit=3', 200, [{ id: 1 }, { id: 2 }]]);
+    expect(await paged('offset=-1&limit=1')).toEqual(['offset=-1&limit=1', 200, []]);
+    expect(await paged('offset=-4&limit=1')).toMatchObject(['offset=-4&limit=1', 416, { code: 'PGRST103' }]);
     const negativeLimit = await t.call('GET', '/books?select=id&limit=-1');
     expect(negativeLimit.status).toBe(416);
     expect(negativeLimit.json).toMatchObject({ code: 'PGRST103' });
