@@ -183,11 +183,18 @@ export const SCHEMA_FINGERPRINT = `(WITH ns AS (
     (rows) => `(SELECT count(*) || ':' || coalesce(sum(xmin::text::bigint), 0) FROM ${rows})`,
   ).join(', ')}))`;
 
-/** The expression column `a` of relation `c` takes when an INSERT leaves it out, as SQL text (or NULL). */
-const insertDefault = (c: string, a: string) => `CASE
+/**
+ * The expression column `a` of relation `c` takes when an INSERT leaves it out, as SQL text (or
+ * NULL); `ownDefault` is the column's own default expression.
+ */
+const insertDefault = (
+  c: string,
+  a: string,
+  ownDefault = `(SELECT pg_get_expr(d.adbin, d.adrelid) FROM pg_attrdef d WHERE d.adrelid = ${c}.oid AND d.adnum = ${a}.attnum)`,
+) => `CASE
     WHEN ${a}.attgenerated <> '' OR ${a}.attidentity = 'a' THEN NULL
     WHEN ${a}.attidentity = 'd' THEN format('nextval(%L::regclass)', pg_get_serial_sequence(${c}.oid::regclass::text, ${a}.attname))
-    ELSE coalesce((SELECT pg_get_expr(d.adbin, d.adrelid) FROM pg_attrdef d WHERE d.adrelid = ${c}.oid AND d.adnum = ${a}.attnum),
+    ELSE coalesce(${ownDefault},
       (SELECT pg_get_expr(t.typdefaultbin, 0) FROM pg_type t WHERE t.oid = ${a}.atttypid AND t.typbasetype <> 0))
   END`;
 
@@ -199,10 +206,12 @@ SELECT ${SCHEMA_FINGERPRINT} AS fingerprint,
     'columns', coalesce((SELECT json_agg(json_build_object(
         'name', a.attname, 'type', format_type(a.atttypid, a.atttypmod), 'nullable', NOT a.attnotnull,
         'hasDefault', a.atthasdef OR a.attidentity <> '', 'generated', a.attgenerated <> '' OR a.attidentity = 'a',
-        'comment', col_description(c.oid, a.attnum),
-        'defaultSql', (SELECT pg_get_expr(d.adbin, d.adrelid) FROM pg_attrdef d WHERE d.adrelid = c.oid AND d.adnum = a.attnum),
-        'insertDefault', ${insertDefault('c', 'a')}
-      ) ORDER BY a.attnum) FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped), '[]'),
+        'comment', cd.description, 'defaultSql', d.expr, 'insertDefault', ${insertDefault('c', 'a', 'd.expr')}
+      ) ORDER BY a.attnum) FROM pg_attribute a
+      -- Joined rather than a subquery (or col_description) per column: thousands of columns.
+      LEFT JOIN (SELECT adnum, pg_get_expr(adbin, adrelid) AS expr FROM pg_attrdef WHERE adrelid = c.oid) d ON d.adnum = a.attnum
+      LEFT JOIN pg_description cd ON cd.objoid = c.oid AND cd.classoid = 'pg_class'::regclass AND cd.objsubid = a.attnum
+      WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped), '[]'),
     'pk', coalesce((SELECT json_agg(a.attname ORDER BY array_position(i.indkey::int2[], a.attnum))
         FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey::int2[])
         WHERE i.indrelid = c.oid AND i.indisprimary), '[]'),
