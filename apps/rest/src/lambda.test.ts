@@ -221,6 +221,47 @@ describe('lambda handler (Function URL payload 2.0)', () => {
     expect((await missing(event('GET', '/x'))).statusCode).toBe(503);
   });
 
+  it('reads rest-config without fetch (its first call loads undici, ~40 ms of a cold start) and fails closed when the service is down or hangs', async () => {
+    const url = new URL(inject('restDbUrl'));
+    const fetchSpy = vi.spyOn(globalThis, 'fetch');
+    const held: (() => void)[] = [];
+    let hang = false;
+    const config = createServer((_req, res) => {
+      if (hang) {
+        held.push(() => res.destroy());
+        return;
+      }
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(restConfig('lambdaget', url, JWT_SECRET));
+    });
+    await new Promise<void>((r) => config.listen(0, '127.0.0.1', r));
+    closers.push(() => new Promise((r) => config.close(() => r())));
+    const port = (config.address() as AddressInfo).port;
+    const start = (base: string) => {
+      const handler = createLambdaHandler({ SUPAPLANE_PROJECT_REF: 'lambdaget', SUPAPLANE_CONFIG_URL: base });
+      closers.push(handler.close);
+      return handler;
+    };
+    try {
+      const served = await start(`http://127.0.0.1:${port}`)(
+        event('GET', '/rest/v1/authors', 'select=name&id=eq.1'),
+      );
+      expect(JSON.parse(served.body)).toEqual([{ name: 'Ursula' }]);
+      expect(fetchSpy).not.toHaveBeenCalled();
+      const unreachable = 'Could not reach the configuration service';
+      const down = await start('http://127.0.0.1:1')(event('GET', '/rest/v1/authors'));
+      expect([down.statusCode, JSON.parse(down.body).message]).toEqual([503, unreachable]);
+      const bad = await start('not a url')(event('GET', '/rest/v1/authors'));
+      expect([bad.statusCode, JSON.parse(bad.body).message]).toEqual([503, unreachable]);
+      hang = true;
+      const hung = await start(`http://127.0.0.1:${port}`)(event('GET', '/rest/v1/authors'));
+      expect([hung.statusCode, JSON.parse(hung.body).message]).toEqual([503, unreachable]);
+    } finally {
+      fetchSpy.mockRestore();
+      for (const release of held) release();
+    }
+  });
+
   it('re-reads rest-config when a token fails with PGRST301 (single-flight, at most once per second), then retries once', async () => {
     const url = new URL(inject('restDbUrl'));
     let secret = 'rotation-secret-one-0123456789-0123456789';

@@ -1,3 +1,5 @@
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import pg from 'pg';
 import { createRestEngine, type RestEngine, type RestEngineOptions } from './engine.js';
 import { isPgError } from './errors.js';
@@ -340,14 +342,41 @@ function refusedToken(response: { status: number; body: string | Buffer }): bool
 async function fetchConfig(env: Record<string, string | undefined>, ref: string): Promise<RestConfig> {
   const base = env.SUPAPLANE_CONFIG_URL!.replace(/\/+$/, '');
   const url = `${base}/internal/v1/projects/${encodeURIComponent(ref)}/rest-config`;
-  const response = await fetch(url, {
-    headers: { authorization: `Bearer ${env.SUPAPLANE_INTERNAL_TOKEN ?? ''}`, accept: 'application/json' },
-    signal: AbortSignal.timeout(5000),
+  const response = await get(url, {
+    authorization: `Bearer ${env.SUPAPLANE_INTERNAL_TOKEN ?? ''}`,
+    accept: 'application/json',
   }).catch(() => {
     throw new ConfigError('Could not reach the configuration service');
   });
-  if (!response.ok) throw new ConfigError(`Configuration service answered ${response.status}`);
-  return (await response.json()) as RestConfig;
+  if (response.status < 200 || response.status > 299) {
+    throw new ConfigError(`Configuration service answered ${response.status}`);
+  }
+  return JSON.parse(response.body) as RestConfig;
+}
+
+/**
+ * A GET through node:http(s), not `fetch`: the first `fetch` of a process loads undici, ~40 ms of
+ * every cold start on Node 22. Times out after 5 s, body included.
+ */
+function get(address: string, headers: Record<string, string>): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const url = new URL(address);
+    const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
+    const request = send(url, { headers, signal: AbortSignal.timeout(5000) }, (response) => {
+      let body = '';
+      response.setEncoding('utf8');
+      response.on('data', (chunk: string) => {
+        body += chunk;
+      });
+      response.on('end', () => resolve({ status: response.statusCode ?? 0, body }));
+      response.on('error', reject);
+      response.on('close', () => {
+        if (!response.complete) reject(new Error('the answer was cut short'));
+      });
+    });
+    request.on('error', reject);
+    request.end();
+  });
 }
 
 interface ResolvedConfig {
