@@ -94,6 +94,37 @@ describe('select', () => {
     ]);
   });
 
+  it('what follows a list ending at a ")" or in an embed is not read, nor what follows a logic tree (no eof in QueryParams.hs)', async () => {
+    const answers = await Promise.all(
+      [
+        'items?id=eq.1&select=id,name)ignored',
+        'items?id=eq.1&select=id,parents(name)ignored',
+        'items?select=id&order=id&or=(id.eq.1,id.eq.2))ignored',
+      ].map(async (t) => {
+        const res = await get(encodeURI(t));
+        return [res.status, res.json()];
+      }),
+    );
+    expect(answers).toEqual([
+      [200, [{ id: 1, name: 'a,b' }]],
+      [200, [{ id: 1, parents: { name: 'p1' } }]],
+      [200, [{ id: 1 }, { id: 2 }]],
+    ]);
+  });
+
+  it('a hint with no "(" after it: PostgREST reads a column there, which ends at the "!" (pFieldSelect doctest)', async () => {
+    const res = await get('items?select=id,name!hint');
+    expect([res.status, res.json()]).toEqual([
+      400,
+      pgrst100(
+        'select parameter',
+        'id,name!hint',
+        8,
+        'unexpected \'!\' expecting letter, digit, "-", "->>", "->", "::", ".", ")", "," or end of input',
+      ),
+    ]);
+  });
+
   it('a JSON index with a sign must be digits up to the next arrow, cast, dot or comma (pJsonPath doctest)', async () => {
     const res = await get('items?select=id,data->>-78xy');
     expect([res.status, res.json()]).toEqual([

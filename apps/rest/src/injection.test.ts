@@ -20,8 +20,7 @@ describe('injection attempts return errors or are plain values, never SQL', () =
       `select=${enc(`id;${PWN}`)}`,
       `select=${enc(`"id"";${PWN};--"`)}`,
       `select=${enc(`id::text;${PWN}`)}`,
-      `select=${enc(`id::int);${PWN};--`)}`,
-      `select=${enc(`secret->>x');${PWN};--`)}`,
+      `select=${enc(`secret->>x';${PWN};--`)}`,
       `select=${enc('id,pg_sleep(1)')}`,
       `select=${enc(`*,canary;${PWN}(*)`)}`,
       `select=${enc(`*,"books""; ${PWN}; --"(*)`)}`,
@@ -34,7 +33,6 @@ describe('injection attempts return errors or are plain values, never SQL', () =
       `${enc(`secret->>x');${PWN};--`)}=eq.1`,
       `id=${enc(`eq.1;${PWN}`)}`,
       `secret=${enc(`fts(english);${PWN}).x`)}`,
-      `or=${enc(`(id.eq.1);${PWN}`)}`,
       `or=${enc(`(id.eq.1,"id"";${PWN}".eq.1)`)}`,
     ];
     for (const q of queries) {
@@ -44,11 +42,14 @@ describe('injection attempts return errors or are plain values, never SQL', () =
       expect(r.body.toString(), q).not.toMatch(/\bat\s+\S+\.(ts|js):\d+/);
     }
     // As in PostgREST 12, a limit or offset that is no integer is no limit or offset at all.
-    // And what follows a complete `in` list is not read (QueryParams.parse has no eof): the list filters.
+    // And what follows a complete `in` list, a select list at a `)` or a logic tree is not read
+    // (QueryParams.parse has no eof): the list filters, the columns are selected.
     for (const q of [
       `limit=${enc(`1;${PWN}`)}`,
       `offset=${enc(`1);${PWN}`)}`,
       `id=${enc(`in.(1);${PWN};--)`)}`,
+      `select=${enc(`id,secret);${PWN};--`)}`,
+      `or=${enc(`(id.eq.1));${PWN};--`)}`,
     ]) {
       const r = await t.call('GET', `/canary?${q}`);
       expect(r.status, q).toBe(200);
@@ -138,20 +139,22 @@ describe('injection attempts return errors or are plain values, never SQL', () =
         `id.sum();${PWN}`,
         `id.sum(${PWN})`,
         `"id"";${PWN};--".sum()`,
-        `id::int);${PWN};--.sum()`,
         `id::text;${PWN}.max()`,
-        `id.sum()::int);${PWN};--`,
         `id.sum()::int;${PWN}`,
-        `secret->>x');${PWN};--.max()`,
+        `secret->>x';${PWN};--.max()`,
         `count();${PWN}`,
         `count(${PWN})`,
-        `count()::int);${PWN};--`,
         `id.${PWN}()`,
       ];
       for (const select of selects) {
         const r = await aggregates.call('GET', `/canary?select=${enc(select)}`);
         expect(r.status, select).toBeGreaterThanOrEqual(400);
         expect(r.status, select).toBeLessThan(500);
+      }
+      // What follows a `)` ending the list is not read, as in PostgREST.
+      for (const select of [`id.sum()::text);${PWN};--`, `count()::text);${PWN};--`]) {
+        const r = await aggregates.call('GET', `/canary?select=${enc(select)}`);
+        expect([select, r.status, Object.values((r.json as object[])[0]!)]).toEqual([select, 200, ['1']]);
       }
       // An alias is only a key, however it is spelled.
       const alias = `x"; ${PWN}; --`;

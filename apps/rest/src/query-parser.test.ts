@@ -150,9 +150,30 @@ describe('select', () => {
     expect(parseErrorOf(() => parseSelect('a(b'))).toMatchObject({
       details: 'unexpected end of input expecting ")"',
     });
-    expect(parseErrorOf(() => parseSelect('a!hint'))).toMatchObject({
-      details: 'unexpected end of input expecting "("',
+    // Its doctest: with no `(` after the hint, PostgREST reads a column, which ends before the `!`.
+    expect(parseErrorOf(() => parseSelect('name!hint'))).toMatchObject({
+      message: '"failed to parse select parameter (name!hint)" (line 1, column 5)',
+      details:
+        'unexpected \'!\' expecting letter, digit, "-", "->>", "->", "::", ".", ")", "," or end of input',
     });
+  });
+
+  it('does not read what follows a list ending at a `)` or in an embed, as pFieldForest (no end of input)', () => {
+    expect(parseSelect('id,name)x;y')).toEqual([
+      { kind: 'column', field: field('id') },
+      { kind: 'column', field: field('name') },
+    ]);
+    expect(parseSelect('a(b)junk')).toEqual([
+      {
+        kind: 'embed',
+        name: 'a',
+        inner: false,
+        spread: false,
+        select: [{ kind: 'column', field: field('b') }],
+      },
+    ]);
+    expect(parseErrorOf(() => parseSelect('*x'))).toMatchObject({ code: 'PGRST100' });
+    expect(parseLogicTree('or', false, '(a.eq.1))junk')).toMatchObject({ kind: 'logic', op: 'or' });
   });
 });
 

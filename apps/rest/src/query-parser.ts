@@ -240,7 +240,9 @@ export function parseSelect(text: string): SelectItem[] {
   const c = new Cursor(text, 'select parameter');
   if (text.trim() === '') return [{ kind: 'star' }];
   const items = parseSelectList(c, false);
-  if (!c.done) throw c.fail('"," or end of input');
+  // As PostgREST's pFieldForest, which needs no end of input: what follows the list is not read when
+  // it ends in an embedded resource, or in a column followed by `)` (`select=id,name)`).
+  if (!c.done && c.peek() !== ')' && items.at(-1)?.kind !== 'embed') throw c.fail('"," or end of input');
   return items;
 }
 
@@ -358,8 +360,16 @@ function parseEmbedRest(c: Cursor, name: string): Extract<SelectItem, { kind: 'e
     else hint = part;
   }
   if (!c.eat('(')) {
-    if (c.pos !== save) throw c.fail('"("');
-    return undefined;
+    if (c.pos === save) return undefined;
+    // PostgREST then reads a column (pFieldSelect), which ends before the `!` (its doctest `name!hint`).
+    c.pos = save;
+    const expecting = `${c.text[save - 1] === '"' ? '' : 'letter, digit, "-", '}"->>", "->", "::", ".", ")", "," or end of input`;
+    throw apiError(
+      400,
+      'PGRST100',
+      `"failed to parse ${c.what} (${c.text})" (line 1, column ${save + 1})`,
+      `unexpected '!' expecting ${expecting}`,
+    );
   }
   const select = parseSelectList(c, true);
   c.skipSpaces();
@@ -536,9 +546,8 @@ const MAX_LOGIC_TREE_DEPTH = 500;
 export function parseLogicTree(op: 'and' | 'or', negate: boolean, text: string): LogicTree {
   const c = new Cursor(text, 'logic tree');
   try {
-    const tree = parseTreeBody(c, op, negate, 1);
-    if (!c.done) throw c.fail('end of input');
-    return tree;
+    // What follows the tree is not read, as PostgREST's pLogicTree needs no end of input.
+    return parseTreeBody(c, op, negate, 1);
   } catch (error) {
     // PostgREST's own error where it has one: it parses `op` and the value together (pLogicTree
     // over "or(…)"), so its columns count the operator too.
