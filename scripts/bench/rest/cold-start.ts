@@ -6,8 +6,8 @@
  *   its `handler` exists, against a bare `node -e ''`; and a fresh `node` that also answers one
  *   request (rest-config fetched, connection, schema cache, query) before it exits;
  * - the first request on a fresh handler (new pool, engine and cache; warm modules), split from
- *   outside into the rest-config fetch (wrapped `fetch`), the first connection (wrapped
- *   `pg.Client#connect`), the catalog query (wrapped `pg.Pool#query`) and the rest (building the
+ *   outside into the rest-config read (until the first connection starts), the first connection
+ *   (wrapped `pg.Client#connect`), the catalog query (wrapped `pg.Pool#query`) and the rest (building the
  *   cache, planning and running the request), against a warm request on the same handler;
  * - the schema-cache load alone (`loadSchemaCache` on a connected pool: the first query of a new
  *   server process, then a reload) and the time zones a first `Prefer: timezone` reads, on a small
@@ -155,18 +155,11 @@ const spans: Record<string, number> = {};
 const add = (phase: string, started: number) => {
   spans[phase] = (spans[phase] ?? 0) + performance.now() - started;
 };
-const fetchOriginal = globalThis.fetch;
-globalThis.fetch = (async (...args: Parameters<typeof fetch>) => {
-  const started = performance.now();
-  const response = await fetchOriginal(...args);
-  await response.clone().arrayBuffer();
-  add('config', started);
-  return response;
-}) as typeof fetch;
 type Connect = (this: pg.Client, callback?: (error: Error | null) => void) => unknown;
 const connectOriginal = pg.Client.prototype.connect as Connect;
 (pg.Client.prototype as { connect: Connect }).connect = function (callback) {
   const started = performance.now();
+  spans.connectStart ??= started;
   if (!callback) return (connectOriginal.call(this) as Promise<void>).finally(() => add('connect', started));
   return connectOriginal.call(this, (error) => {
     add('connect', started);
@@ -231,10 +224,11 @@ try {
       const total = performance.now() - started;
       // The catalog query's span includes the pool's first connection.
       const catalog = (spans.catalog ?? 0) - (spans.connect ?? 0);
-      phases.config!.push(spans.config ?? 0);
+      const config = (spans.connectStart ?? started) - started;
+      phases.config!.push(config);
       phases.connect!.push(spans.connect ?? 0);
       phases.catalog!.push(catalog);
-      phases.rest!.push(total - (spans.config ?? 0) - (spans.connect ?? 0) - catalog);
+      phases.rest!.push(total - config - (spans.connect ?? 0) - catalog);
       phases.total!.push(total);
       started = performance.now();
       expectOk(await handler(read));
@@ -245,7 +239,7 @@ try {
     console.log(
       `\nfirst request on a fresh handler, ${name} schema, node ${process.version}  × warm request`,
     );
-    line('rest-config fetch', phases.config!, baseline);
+    line('rest-config read', phases.config!, baseline);
     line('first connection', phases.connect!, baseline);
     line('catalog query (schema cache)', phases.catalog!, baseline);
     line('the rest: cache build, plan, query, answer', phases.rest!, baseline);
