@@ -1,8 +1,14 @@
-import { request as httpRequest } from 'node:http';
-import { request as httpsRequest } from 'node:https';
+import { createRequire } from 'node:module';
 import pg from 'pg';
 import { createRestEngine, type RestEngine, type RestEngineOptions } from './engine.js';
 import { isPgError } from './errors.js';
+
+/**
+ * node:http and node:https are required when used, not imported: an import reads every export, and
+ * on Node 22 three of node:http's (WebSocket, CloseEvent, MessageEvent) load undici, ~40 ms of
+ * every cold start; node:https (TLS) is only needed for an https config URL.
+ */
+const requireBuiltin = createRequire(import.meta.url);
 
 /** Lambda Function URL event, payload format 2.0 (the fields the engine needs). */
 export interface FunctionUrlEvent {
@@ -355,13 +361,15 @@ async function fetchConfig(env: Record<string, string | undefined>, ref: string)
 }
 
 /**
- * A GET through node:http(s), not `fetch`: the first `fetch` of a process loads undici, ~40 ms of
- * every cold start on Node 22. Times out after 5 s, body included.
+ * A GET through node:http(s), not `fetch`: the first `fetch` of a process loads undici (see
+ * `requireBuiltin`). Times out after 5 s, body included.
  */
 function get(address: string, headers: Record<string, string>): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     const url = new URL(address);
-    const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
+    const { request: send } = requireBuiltin(
+      url.protocol === 'https:' ? 'node:https' : 'node:http',
+    ) as typeof import('node:http');
     const request = send(url, { headers, signal: AbortSignal.timeout(5000) }, (response) => {
       let body = '';
       response.setEncoding('utf8');
