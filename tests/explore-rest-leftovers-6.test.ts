@@ -326,12 +326,14 @@ describe('filters', () => {
     ]);
   });
 
-  it('an unknown column is Postgres 42703; an operator the type lacks 404 42883 (Error.hs pgErrorStatus)', async () => {
+  it('an unknown column is Postgres 42703, named as in PostgREST’s own query; an operator the type lacks 404 42883 (Error.hs pgErrorStatus)', async () => {
     const answers = await Promise.all(
       [
         'items?nope=eq.1',
         'items?or=(nope.eq.1)',
         'parents?select=id,children(id)&children.nope=eq.2',
+        'parents?select=id,kids:children(id,parents(nope))',
+        'items?select=id,parents(name)&order=parents(nope)',
         'items?js=gt.1',
       ].map(async (t) => {
         const res = await get(t);
@@ -342,7 +344,11 @@ describe('filters', () => {
     expect(answers).toEqual([
       missing('column items.nope does not exist'),
       missing('column items.nope does not exist'),
-      missing('column children.nope does not exist'),
+      // PostgREST's query reads an embed as <table>_<depth>, a to-one embed's join as
+      // <table>_<embed>_<depth> (Plan.hs addRels, QueryBuilder.hs getJoin).
+      missing('column children_1.nope does not exist'),
+      missing('column parents_2.nope does not exist'),
+      missing('column items_parents_1.nope does not exist'),
       [
         404,
         {

@@ -191,6 +191,23 @@ describe('embedding', () => {
     expect((await t.call('GET', '/books?select=count()')).status).toBe(400);
   });
 
+  it('names an embedded relation in a 42703 as PostgREST’s query does: <table>_<depth>, a related order by its join', async () => {
+    const messages = await Promise.all(
+      [
+        '/authors?select=id,books!author_id(nope)',
+        '/authors?select=id,books!author_id(id)&books.nope=eq.1',
+        '/authors?select=id,writings:books!author_id(id,publishers(nope))',
+        '/books?select=id,writer:authors!author_id(name)&order=writer(nope)',
+      ].map(async (url) => (await t.call('GET', url)).json),
+    );
+    expect(messages.map((m) => (m as { message: string }).message)).toEqual([
+      'column books_1.nope does not exist',
+      'column books_1.nope does not exist',
+      'column publishers_2.nope does not exist',
+      'column books_writer_1.nope does not exist',
+    ]);
+  });
+
   it('spreads to-one columns into the parent', async () => {
     const r = await t.call('GET', '/books?select=title,...publishers(publisher:name)&id=in.(3,5)&order=id');
     expect(r.json).toEqual([

@@ -28,7 +28,7 @@ export function columnRef(
       sql = `${qualified(computed.schema, computed.name)}(${rowOf(alias, relation!)})`;
       type = computed.type;
     } else if (inSelect && field.name === 'count' && !field.json.length) sql = `count(${ident(alias)})`;
-    else throw cacheMiss(undefinedColumn(source.name, field.name));
+    else throw cacheMiss(undefinedColumn(ctx.aliasNames.get(alias) ?? source.name, field.name));
   }
   // As in PostgREST, a JSON path into any other type (`tags->0` of a text[]) reads its to_jsonb();
   // json and jsonb stay as they are, so their indexes still apply.
@@ -118,10 +118,11 @@ export function renderOrder(
   alias: string,
   terms: readonly OrderTerm[],
   select: readonly SelectItem[] = [],
+  depth = 0,
 ): string[] {
   return terms.map((t) => {
     let sql = t.relation
-      ? relatedOrderRef(ctx, source, alias, t.relation, t, select)
+      ? relatedOrderRef(ctx, source, alias, t.relation, t, select, depth)
       : columnRef(ctx, source, alias, t.field);
     if (t.direction) sql += t.direction === 'desc' ? ' DESC' : ' ASC';
     if (t.nulls) sql += t.nulls === 'first' ? ' NULLS FIRST' : ' NULLS LAST';
@@ -141,6 +142,7 @@ function relatedOrderRef(
   name: string,
   term: OrderTerm,
   select: readonly SelectItem[],
+  depth: number,
 ): string {
   const parent = relationOf(source);
   const notPossible = () =>
@@ -161,6 +163,8 @@ function relatedOrderRef(
   );
   if (rel.cardinality !== 'many-to-one' && rel.cardinality !== 'one-to-one') throw notPossible();
   const ra = nextAlias(ctx, 'o');
+  // PostgREST orders by the embed's join, `<table>_<embed>_<depth>` (Plan.hs addRelatedOrders).
+  ctx.aliasNames.set(ra, `${parent.name}_${name}_${depth + 1}`);
   const column = columnRef(ctx, rel.target, ra, term.field);
   const { from, on } = relatedRows(ctx, rel, alias, ra);
   return `(SELECT ${column} FROM ${from}${whereClause(on)} LIMIT 1)`;

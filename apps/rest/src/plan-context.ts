@@ -29,11 +29,23 @@ export interface PlanContext {
   stripNulls?: boolean;
   /** Paths of `query.levels` that matched an embedded resource; others are PGRST108. */
   readonly usedLevels: Set<string>;
+  /**
+   * What Postgres calls the relation one of our aliases reads in PostgREST's own query, for its
+   * 42703: an embedded one is `<table>_<depth>` (Plan.hs addRels); others are their own name.
+   */
+  readonly aliasNames: Map<string, string>;
   aliasCounter: number;
 }
 
 export function newContext(cache: SchemaCache, query: ParsedQuery): PlanContext {
-  return { cache, query, params: new Params(), usedLevels: new Set(['']), aliasCounter: 0 };
+  return {
+    cache,
+    query,
+    params: new Params(),
+    usedLevels: new Set(['']),
+    aliasNames: new Map(),
+    aliasCounter: 0,
+  };
 }
 
 export function nextAlias(ctx: PlanContext, prefix: string) {

@@ -177,7 +177,8 @@ export function renderLevel(
   const where = level.conditions.map((condition) =>
     renderCondition(ctx, source, alias, condition, embedNull),
   );
-  const orderBy = level.order ? renderOrder(ctx, source, alias, level.order, select) : [];
+  const depth = path ? path.split('.').length : 0;
+  const orderBy = level.order ? renderOrder(ctx, source, alias, level.order, select, depth) : [];
   return { selectList, outputs, groupBy, joins, where, orderBy, filteringJoins };
 }
 
@@ -200,6 +201,7 @@ function renderEmbed(
     );
   }
   const childAlias = nextAlias(ctx, 't');
+  ctx.aliasNames.set(childAlias, `${rel.target.name}_${path.split('.').length}`);
   const options = item.spread ? { spread: true, expand: parentExpanded } : {};
   const level = renderLevel(ctx, rel.target, childAlias, item.select, path, options);
   const { from, on } = relatedRows(ctx, rel, parentAlias, childAlias);
