@@ -428,6 +428,21 @@ describe('limit and offset on embedded resources', () => {
     ]);
   });
 
+  it('the embed of an order, limit, offset or logic key may be quoted (QueryParams.hs pTreePath, pLogicPath)', async () => {
+    const res = await get(
+      encodeURI(
+        'parents?select=id,kids:children(id,rank)&id=lt.3&order=id&"kids".order=id.desc&"kids".limit=1&"kids".or=(rank.is.null,rank.gt.1)',
+      ),
+    );
+    expect([res.status, res.json()]).toEqual([
+      200,
+      [
+        { id: 1, kids: [{ id: 1, rank: 2 }] },
+        { id: 2, kids: [{ id: 4, rank: 5 }] },
+      ],
+    ]);
+  });
+
   it('a limit or offset that is no integer is ignored; a negative offset is a no-op at the top (RangeSpec)', async () => {
     expect(
       (

@@ -467,6 +467,14 @@ describe('order and whole query strings', () => {
     });
   });
 
+  it('reads the embedded resource of an order, limit, offset or logic key quoted or not (pTreePath, pLogicPath)', () => {
+    const levels = parseQuery(
+      '"my kids".order=id&"my kids".limit=1&"my kids".offset=2&"my kids".not.or=(a.eq.1)',
+    ).levels;
+    expect(levels.get('my kids')).toMatchObject({ order: [{ field: field('id') }], limit: 1, offset: 2 });
+    expect(levels.get('my kids')?.conditions).toMatchObject([{ kind: 'logic', op: 'or', negate: true }]);
+  });
+
   it('sends an embed’s negative limit or offset on to Postgres, and answers the root’s as PostgREST', () => {
     const level = (query: string, path: string) => parseQuery(query).levels.get(path);
     expect(level('books.limit=-1&books.offset=-2', 'books')).toEqual({

@@ -759,6 +759,8 @@ function applyRange(level: Level, given: GivenRange, root: boolean) {
   if (given.offset !== undefined) level.offset = lower;
 }
 
+const unquote = (part: string) => part.replace(/^"(.*)"$/, '$1');
+
 function splitPath(key: string): string[] {
   const parts: string[] = [];
   let current = '';
@@ -813,15 +815,17 @@ export function parseQuery(rawQuery: string, rpcArgNames?: ReadonlySet<string>):
     const parts = splitPath(key);
     const last = parts[parts.length - 1]!;
     const beforeLast = parts[parts.length - 2];
+    // The embedded resource a key names, its parts quoted or not (pTreePath, pLogicPath).
+    const levelPath = (end: number) => parts.slice(0, end).map(unquote).join('.');
     // Reserved, as in PostgREST 12, for GET /rpc too: an argument named limit, order… is not
     // given by the query string (only by a POST body).
     if (last === 'order' || last === 'limit' || last === 'offset') {
-      const l = level(parts.slice(0, -1).join('.'));
+      const l = level(levelPath(-1));
       if (last === 'order') {
         const order = parseOrder(value);
         l.order ??= order;
       } else {
-        const path = parts.slice(0, -1).join('.');
+        const path = levelPath(-1);
         const given = ranges.get(path) ?? {};
         given[last] = rangeParam(value);
         ranges.set(path, given);
@@ -830,7 +834,7 @@ export function parseQuery(rawQuery: string, rpcArgNames?: ReadonlySet<string>):
     }
     if (last === 'or' || last === 'and') {
       const negate = beforeLast === 'not';
-      const path = parts.slice(0, negate ? -2 : -1).join('.');
+      const path = levelPath(negate ? -2 : -1);
       level(path).conditions.push(parseLogicTree(last, negate, value));
       continue;
     }
@@ -842,7 +846,7 @@ export function parseQuery(rawQuery: string, rpcArgNames?: ReadonlySet<string>):
       rawParams.push([key, value]);
       continue;
     }
-    const path = parts.slice(0, -1).map((p) => p.replace(/^"(.*)"$/, '$1'));
+    const path = parts.slice(0, -1).map(unquote);
     let filter: Filter;
     try {
       filter = parseFilter(field, value);
