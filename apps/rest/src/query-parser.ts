@@ -716,36 +716,29 @@ function decode(s: string): string {
 
 /**
  * A `limit` or `offset` as PostgREST 12 reads it (Haskell `readMaybe`): an integer, spaces around it
- * allowed; anything else (null) is read as no bound, though the parameter still counts as given.
+ * allowed; anything else is no bound.
  */
-function rangeParam(value: string): number | null {
+function rangeParam(value: string): number | undefined {
   const m = /^\s*(-?\d+)\s*$/.exec(value);
-  return m ? Number(m[1]) : null;
+  return m ? Number(m[1]) : undefined;
 }
 
-/** The `limit` and `offset` given for one level: a number, or null for a value that is none. */
+/** The `limit` and `offset` given for one level. */
 interface GivenRange {
-  limit?: number | null;
-  offset?: number | null;
+  limit?: number;
+  offset?: number;
 }
 
 /**
  * Sets a level's limit and offset as PostgREST 12 combines them (QueryParams.hs ranges): the rows
- * from offset o through o + l - 1, an unreadable limit counting as 0 once an offset is given. An
- * embedded level sends them to Postgres as they are (a negative one is its 2201W/2201X); the root's
- * is cut to the rows that exist (ApiRequest.hs getRanges): ending at row -1 it is `limit=0`, ending
- * before its start a 416, so a negative offset is a no-op, or eats into the limit.
+ * from offset o through o + l - 1. An embedded level sends them to Postgres as they are (a negative
+ * one is its 2201W/2201X); the root's is cut to the rows that exist (ApiRequest.hs getRanges):
+ * ending at row -1 it is `limit=0`, ending before its start a 416, so a negative offset alone is a
+ * no-op and with a limit eats into it.
  */
 function applyRange(level: Level, given: GivenRange, root: boolean) {
-  // A limit alone is rows 0 … l-1, an offset alone o … ∞ (an unreadable one: 0 … ∞).
-  const limit = given.limit === undefined ? undefined : (given.limit ?? Infinity);
   let lower = given.offset ?? 0;
-  const upper =
-    limit === undefined
-      ? Infinity
-      : given.offset === undefined
-        ? limit - 1
-        : lower + (Number.isFinite(limit) ? limit : 0) - 1;
+  const upper = given.limit === undefined ? Infinity : lower + given.limit - 1;
   if (root && upper === -1) lower = 0;
   else if (root && (upper < lower || upper < 0)) {
     throw apiError(
@@ -827,7 +820,11 @@ export function parseQuery(rawQuery: string, rpcArgNames?: ReadonlySet<string>):
       } else {
         const path = levelPath(-1);
         const given = ranges.get(path) ?? {};
-        given[last] = rangeParam(value);
+        // The last of a level's limits (offsets) counts (HashMap.fromList); one that is no
+        // integer is none (README: where PostgREST differs).
+        const n = rangeParam(value);
+        if (n === undefined) delete given[last];
+        else given[last] = n;
         ranges.set(path, given);
       }
       continue;
