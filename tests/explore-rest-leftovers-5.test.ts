@@ -279,7 +279,9 @@ describe('ordering, CSV and writes, checked against PostgREST 12.2 and already a
   it('nullsfirst / nullslast on a to-one embed column, and on a JSON path', async () => {
     const first = await raw('projects?select=id,clients(name)&order=clients(name).desc.nullsfirst,id');
     expect(ids(first)).toEqual([5, 1, 2, 3, 4]);
-    const last = await raw('projects?select=id&order=clients(name).asc.nullslast,id');
+    // PostgREST 12.2 orders only by an embedded resource (PGRST108 otherwise, Plan.hs addRelatedOrders);
+    // the engine also takes one that is not embedded, a leniency this test does not lean on.
+    const last = await raw('projects?select=id,clients(name)&order=clients(name).asc.nullslast,id');
     expect(ids(last)).toEqual([3, 4, 1, 2, 5]);
     const path = await raw('projects?select=id&order=data->>x.desc.nullslast,id');
     expect(ids(path)).toEqual([4, 1, 2, 3, 5]);
