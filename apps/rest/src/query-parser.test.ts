@@ -448,14 +448,23 @@ describe('order and whole query strings', () => {
     expect(parseErrorOf(() => parseQuery('a=eq.%FF'))).toMatchObject({ code: 'PGRST100' });
   });
 
-  it('ignores a limit or offset that is no integer, as PostgREST 12 (readMaybe, else the whole range)', () => {
+  it('reads a limit or offset that is no integer as no bound, a limit as 0 once an offset is given (QueryParams.hs ranges)', () => {
     const root = (query: string) => parseQuery(query).levels.get('');
-    expect(root('limit=abc&offset=x')).toEqual({ conditions: [] });
-    expect(root('limit=1.5&offset=1e2')).toEqual({ conditions: [] });
+    expect(root('limit=abc')).toEqual({ conditions: [] });
+    expect(root('offset=1e2')).toEqual({ conditions: [] });
     expect(root('limit=2&limit=x')).toEqual({ conditions: [] });
+    expect(root('limit=2&offset=x')).toEqual({ conditions: [], limit: 2 });
     expect(root('limit=+3+&offset=%201')).toEqual({ conditions: [], limit: 3, offset: 1 });
+    // unionWith … fromMaybe 0: rows 0 … -1 are limit=0, rows 2 … 1 none at all (416); an embed
+    // takes them as they are.
+    expect(root('limit=abc&offset=x')).toEqual({ conditions: [], limit: 0 });
+    expect(root('limit=1.5&offset=0')).toEqual({ conditions: [], limit: 0, offset: 0 });
+    expect(() => parseQuery('limit=x&offset=2')).toThrow(
+      expect.objectContaining({ status: 416, body: expect.objectContaining({ code: 'PGRST103' }) }),
+    );
     expect(parseQuery('books.limit=x&books.offset=2').levels.get('books')).toEqual({
       conditions: [],
+      limit: 0,
       offset: 2,
     });
   });

@@ -716,29 +716,30 @@ function decode(s: string): string {
 
 /**
  * A `limit` or `offset` as PostgREST 12 reads it (Haskell `readMaybe`): an integer, spaces around it
- * allowed; anything else is no bound.
+ * allowed; anything else (null) is no bound, though the parameter still counts as given.
  */
-function rangeParam(value: string): number | undefined {
+function rangeParam(value: string): number | null {
   const m = /^\s*(-?\d+)\s*$/.exec(value);
-  return m ? Number(m[1]) : undefined;
+  return m ? Number(m[1]) : null;
 }
 
-/** The `limit` and `offset` given for one level. */
+/** The `limit` and `offset` given for one level: a number, or null for one that is none. */
 interface GivenRange {
-  limit?: number;
-  offset?: number;
+  limit?: number | null;
+  offset?: number | null;
 }
 
 /**
  * Sets a level's limit and offset as PostgREST 12 combines them (QueryParams.hs ranges): the rows
- * from offset o through o + l - 1. An embedded level sends them to Postgres as they are (a negative
- * one is its 2201W/2201X); the root's is cut to the rows that exist (ApiRequest.hs getRanges):
- * ending at row -1 it is `limit=0`, ending before its start a 416, so a negative offset alone is a
- * no-op and with a limit eats into it.
+ * from offset o through o + l - 1, a limit that is none counting as 0 once an offset is given. An
+ * embedded level sends them to Postgres as they are (a negative one is its 2201W/2201X); the root's
+ * is cut to the rows that exist (ApiRequest.hs getRanges): ending at row -1 it is `limit=0`, ending
+ * before its start a 416, so a negative offset alone is a no-op and with a limit eats into it.
  */
 function applyRange(level: Level, given: GivenRange, root: boolean) {
   let lower = given.offset ?? 0;
-  const upper = given.limit === undefined ? Infinity : lower + given.limit - 1;
+  const limit = given.limit === null && given.offset !== undefined ? 0 : given.limit;
+  const upper = limit == null ? Infinity : lower + limit - 1;
   if (root && upper === -1) lower = 0;
   else if (root && (upper < lower || upper < 0)) {
     throw apiError(
@@ -749,7 +750,7 @@ function applyRange(level: Level, given: GivenRange, root: boolean) {
     );
   } else if (root) lower = Math.max(lower, 0);
   if (Number.isFinite(upper)) level.limit = upper - lower + 1;
-  if (given.offset !== undefined) level.offset = lower;
+  if (given.offset != null) level.offset = lower;
 }
 
 const unquote = (part: string) => part.replace(/^"(.*)"$/, '$1');
@@ -820,11 +821,8 @@ export function parseQuery(rawQuery: string, rpcArgNames?: ReadonlySet<string>):
       } else {
         const path = levelPath(-1);
         const given = ranges.get(path) ?? {};
-        // The last of a level's limits (offsets) counts (HashMap.fromList); one that is no
-        // integer is none (README: where PostgREST differs).
-        const n = rangeParam(value);
-        if (n === undefined) delete given[last];
-        else given[last] = n;
+        // The last of a level's limits (offsets) counts (HashMap.fromList).
+        given[last] = rangeParam(value);
         ranges.set(path, given);
       }
       continue;
