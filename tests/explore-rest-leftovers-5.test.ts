@@ -279,12 +279,22 @@ describe('ordering, CSV and writes, checked against PostgREST 12.2 and already a
   it('nullsfirst / nullslast on a to-one embed column, and on a JSON path', async () => {
     const first = await raw('projects?select=id,clients(name)&order=clients(name).desc.nullsfirst,id');
     expect(ids(first)).toEqual([5, 1, 2, 3, 4]);
-    // PostgREST 12.2 orders only by an embedded resource (PGRST108 otherwise, Plan.hs addRelatedOrders);
-    // the engine also takes one that is not embedded, a leniency this test does not lean on.
     const last = await raw('projects?select=id,clients(name)&order=clients(name).asc.nullslast,id');
     expect(ids(last)).toEqual([3, 4, 1, 2, 5]);
     const path = await raw('projects?select=id&order=data->>x.desc.nullslast,id');
     expect(ids(path)).toEqual([4, 1, 2, 3, 5]);
+    // Only by an embedded resource: Plan.hs addRelatedOrders, RelatedQueriesSpec "fails when the
+    // resource is not embedded".
+    const notEmbedded = await raw('projects?select=id&order=clients(name)');
+    expect([notEmbedded.status, notEmbedded.json()]).toEqual([
+      400,
+      {
+        code: 'PGRST108',
+        details: null,
+        hint: "Verify that 'clients' is included in the 'select' query parameter.",
+        message: "'clients' is not an embedded resource in this request",
+      },
+    ]);
   });
 
   it('CSV writes an embedded resource as its JSON text', async () => {

@@ -121,8 +121,14 @@ describe('computed relationships', () => {
       { location: 'Tokyo', film: 'Ikiru' },
       { location: 'Nowhere', film: null },
     ]);
-    const ordered = await t.call('GET', '/cr_premieres?select=id&order=cr_film(title).desc.nullslast,id');
+    const ordered = await t.call(
+      'GET',
+      '/cr_premieres?select=id,cr_film(title)&order=cr_film(title).desc.nullslast,id',
+    );
     expect((ordered.json as { id: number }[]).map((p) => p.id)).toEqual([3, 1, 2, 4]);
+    // As with a foreign key, the relationship must be embedded (PGRST108).
+    const notEmbedded = await t.call('GET', '/cr_premieres?select=id&order=cr_film(title)');
+    expect([notEmbedded.status, (notEmbedded.json as { code: string }).code]).toEqual([400, 'PGRST108']);
     const toMany = await t.call('GET', '/cr_films?select=title,...cr_premieres(location)');
     expect([toMany.status, (toMany.json as { code: string }).code]).toEqual([400, 'PGRST119']);
   });

@@ -160,7 +160,10 @@ describe('embedding', () => {
   });
 
   it('orders parents by a to-one related column, refuses to-many', async () => {
-    const r = await t.call('GET', '/books?select=id&order=publishers(name).desc.nullslast,id');
+    const r = await t.call(
+      'GET',
+      '/books?select=id,publishers(name)&order=publishers(name).desc.nullslast,id',
+    );
     expect((r.json as { id: number }[]).map((b) => b.id)).toEqual([3, 4, 6, 1, 2, 5]);
     // The relation is the embed of that alias (or name), with its hint: two keys lead to authors.
     const byAlias = await t.call(
@@ -177,7 +180,7 @@ describe('embedding', () => {
       '/books?select=id,authors!editor_id(name)&order=authors(name).nullsfirst,id&limit=3',
     );
     expect((byHintedName.json as { id: number }[]).map((b) => b.id)).toEqual([4, 6, 2]);
-    const toMany = await t.call('GET', '/publishers?order=books(title)');
+    const toMany = await t.call('GET', '/publishers?select=id,books(title)&order=books(title)');
     expect(toMany.status).toBe(400);
     expect(toMany.json).toMatchObject({
       code: 'PGRST118',
@@ -189,6 +192,34 @@ describe('embedding', () => {
       message: 'Use of aggregate functions is not allowed',
     });
     expect((await t.call('GET', '/books?select=count()')).status).toBe(400);
+  });
+
+  it('refuses a related order on a resource the select does not embed, by its alias if it has one (PGRST108)', async () => {
+    // PostgREST 12.2 Plan.hs addRelatedOrders; spec RelatedQueriesSpec "fails when the resource is
+    // not embedded".
+    const notEmbedded = (name: string) => ({
+      code: 'PGRST108',
+      details: null,
+      hint: `Verify that '${name}' is included in the 'select' query parameter.`,
+      message: `'${name}' is not an embedded resource in this request`,
+    });
+    const answers = await Promise.all(
+      [
+        '/books?select=id&order=publishers(name)',
+        '/publishers?order=books(title)',
+        '/books?select=id,writer:authors!author_id(name)&order=authors(name)',
+        '/books?select=id,publishers(name)&order=id,authors(name).desc',
+      ].map(async (url) => {
+        const r = await t.call('GET', url);
+        return [r.status, r.json];
+      }),
+    );
+    expect(answers).toEqual([
+      [400, notEmbedded('publishers')],
+      [400, notEmbedded('books')],
+      [400, notEmbedded('authors')],
+      [400, notEmbedded('authors')],
+    ]);
   });
 
   it('names an embedded relation in a 42703 as PostgREST’s query does: <table>_<depth>, a related order by its join', async () => {

@@ -1,6 +1,6 @@
 import { apiError, cacheMiss, undefinedColumn } from './errors.js';
 import type { Condition, Field, Filter, OrderTerm, SelectItem } from './query-parser.js';
-import { nextAlias, type PlanContext, relationOf, type Source } from './plan-context.js';
+import { nextAlias, notEmbedded, type PlanContext, relationOf, type Source } from './plan-context.js';
 import { type EmbedItem, relatedRows, resolveRelationship, rowOf } from './relationships.js';
 import { ident, qualified, whereClause } from './sql.js';
 
@@ -132,8 +132,8 @@ export function renderOrder(
 
 /**
  * `order=rel(col)`: the column of the one related row, as a correlated subquery. As in PostgREST,
- * `rel` is an embed of the level's select by its alias, or its name when it has none, and keeps
- * that embed's hint.
+ * `rel` must be an embed of the level's select, by its alias or its name when it has none
+ * (PGRST108 otherwise), and keeps that embed's hint.
  */
 function relatedOrderRef(
   ctx: PlanContext,
@@ -152,15 +152,12 @@ function relatedOrderRef(
       `A related order on '${name}' is not possible`,
       `'${source.name}' and '${name}' do not form a many-to-one or one-to-one relationship`,
     );
-  if (!parent) throw notPossible();
   const embedded = select.find(
     (item): item is EmbedItem => item.kind === 'embed' && (item.alias ?? item.name) === name,
   );
-  const rel = resolveRelationship(
-    ctx,
-    parent,
-    embedded ?? { kind: 'embed', name, inner: false, spread: false, select: [] },
-  );
+  if (!embedded) throw notEmbedded(name);
+  if (!parent) throw notPossible();
+  const rel = resolveRelationship(ctx, parent, embedded);
   if (rel.cardinality !== 'many-to-one' && rel.cardinality !== 'one-to-one') throw notPossible();
   const ra = nextAlias(ctx, 'o');
   // PostgREST orders by the embed's join, `<table>_<embed>_<depth>` (Plan.hs addRelatedOrders).

@@ -53,17 +53,20 @@ export function nextAlias(ctx: PlanContext, prefix: string) {
   return `pgrst_${prefix}${ctx.aliasCounter}`;
 }
 
+/** PGRST108: a filter, order, limit or related order names a resource the select does not embed. */
+export function notEmbedded(name: string) {
+  return apiError(
+    400,
+    'PGRST108',
+    `'${name}' is not an embedded resource in this request`,
+    null,
+    `Verify that '${name}' is included in the 'select' query parameter.`,
+  );
+}
+
 export function checkUnusedLevels(ctx: PlanContext) {
   for (const path of ctx.query.levels.keys()) {
-    if (ctx.usedLevels.has(path)) continue;
-    const name = path.split('.').pop()!;
-    throw apiError(
-      400,
-      'PGRST108',
-      `'${name}' is not an embedded resource in this request`,
-      null,
-      `Verify that '${name}' is included in the 'select' query parameter.`,
-    );
+    if (!ctx.usedLevels.has(path)) throw notEmbedded(path.split('.').pop()!);
   }
 }
 

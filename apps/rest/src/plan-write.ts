@@ -224,7 +224,7 @@ function renderRootWhere(ctx: PlanContext, relation: Relation, alias: string): s
   const where = level.conditions.map((c) => renderCondition(ctx, relation, inner, c));
   let sql = `SELECT ${keys.map((k) => `${ident(inner)}.${ident(k)}`).join(', ')} FROM ${qualified(relation.schema, relation.name)} AS ${ident(inner)}`;
   if (where.length) sql += ` WHERE ${where.join(' AND ')}`;
-  sql += ` ORDER BY ${renderOrder(ctx, relation, inner, level.order).join(', ')}`;
+  sql += ` ORDER BY ${renderOrder(ctx, relation, inner, level.order, ctx.query.select).join(', ')}`;
   if (level.limit !== undefined) sql += ` LIMIT ${ctx.params.add(level.limit)}`;
   if (level.offset !== undefined) sql += ` OFFSET ${ctx.params.add(level.offset)}`;
   const outer = keys.map((k) => `${ident(alias)}.${ident(k)}`).join(', ');

@@ -333,6 +333,17 @@ describe('writes', () => {
     // A limited write picks its rows with a WHERE of its own; an empty body changes nothing.
     const limited = await t.call('PATCH', '/w_items?order=id&limit=1', { body: { qty: 1 } });
     expect(limited.status).toBe(204);
+    // Its order may be a related one only on a resource the select embeds (PGRST108).
+    const related = await t.call('PATCH', '/w_items?order=w_parents(name),id&limit=1', { body: { qty: 1 } });
+    expect([related.status, (related.json as { code: string }).code]).toEqual([400, 'PGRST108']);
+    const embeddedOrder = await t.call(
+      'PATCH',
+      '/w_items?select=id,w_parents(name)&order=w_parents(name),id&limit=1',
+      {
+        body: { qty: 1 },
+      },
+    );
+    expect(embeddedOrder.status, embeddedOrder.body.toString()).toBe(204);
     expect((await t.call('PATCH', '/w_items', { body: {} })).status).toBe(204);
     // It still answers like a PATCH of no row (Response.hs MutationUpdate): its count, its
     // Preference-Applied, and PGRST116 when one object was asked for.
