@@ -56,6 +56,21 @@ describe('select', () => {
     expect(await one('data->arr->0,last:data->arr->>-1,data->"k-1",data->>"k 2",data->k-1')).toEqual([
       { arr: 10, last: '30', 'k-1': 'dash', 'k 2': 'space' },
     ]);
+    // Digits are an index only before "->", "::", ".", "," or the end (pJsonPath): as the last field
+    // of an embed, before `)`, `0` is the text key '0', null on an array and named by that key.
+    const embedded = await get(
+      'parents?id=eq.1&select=id,a:items(data->arr->0),b:items(data->arr->0,id)&a.order=id&b.order=id',
+    );
+    expect(embedded.json()).toEqual([
+      {
+        id: 1,
+        a: [{ 0: null }, { 0: null }],
+        b: [
+          { arr: 10, id: 1 },
+          { arr: null, id: 4 },
+        ],
+      },
+    ]);
     // The same column twice is two keys of the same name (Postgres's json_agg keeps both).
     const twice = await get('items?id=eq.2&select=id,id,parent_id');
     expect(twice.text).toBe('[{"id":2,"id":2,"parent_id":2}]');

@@ -136,6 +136,27 @@ describe('select', () => {
     });
   });
 
+  it('reads digits as an index only before "->", "::", ".", "," or the end, else as a text key (pJsonPath)', () => {
+    // PostgREST 12.2 QueryParams.hs pJsonOperand: its pEnd has no ")", so the last field of an embed
+    // or of a related order reads `0` as the key '0'.
+    const path = (key: string | number) => ({ name: 'data', json: [{ arrow: '->', key }] });
+    expect(parseSelect('a(data->0),b(data->0,id),data->0a,data->0-a')).toMatchObject([
+      { kind: 'embed', name: 'a', select: [{ kind: 'column', field: path('0') }] },
+      { kind: 'embed', name: 'b', select: [{ kind: 'column', field: path(0) }, { kind: 'column' }] },
+      { kind: 'column', field: path('0a') },
+      { kind: 'column', field: path('0-a') },
+    ]);
+    expect(parseOrder('a(data->0).desc,data->0.desc')).toMatchObject([
+      { relation: 'a', field: path('0'), direction: 'desc' },
+      { field: path(0), direction: 'desc' },
+    ]);
+    // A key may not start with a dash, so a negative one there is no index and fails.
+    expect(parseErrorOf(() => parseSelect('a(data->-1)'))).toMatchObject({
+      message: '"failed to parse select parameter (a(data->-1))" (line 1, column 11)',
+      details: 'unexpected \')\' expecting digit, "->", "::", ".", "," or end of input',
+    });
+  });
+
   it('reports where parsing failed', () => {
     expect(parseErrorOf(() => parseSelect('id,'))).toEqual({
       status: 400,

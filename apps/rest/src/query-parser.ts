@@ -198,7 +198,9 @@ function parseJsonPath(c: Cursor): JsonStep[] {
   while (c.startsWith('->')) {
     const arrow = c.eat('->>') ? '->>' : '->';
     if (arrow === '->') c.eat('->');
-    const m = /^-?\d+(?![\w$])/.exec(c.text.slice(c.pos));
+    // An index only before the next arrow, a cast, a dot, a comma or the end (pJsonPath): before
+    // `)` or anything else, digits are a key.
+    const m = /^-?\d+(?=->|::|[.,]|$)/.exec(c.text.slice(c.pos));
     if (m) {
       steps.push({ arrow, key: Number(m[0]) });
       c.pos += m[0].length;
