@@ -1,4 +1,3 @@
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { admin, platform, rest } from './support/clients.js';
 import { expectJsonError } from './support/expect.js';
@@ -10,6 +9,7 @@ import {
   sql,
   sqlRequest,
   type TestProject,
+  untilSleeping,
 } from './support/projects.js';
 
 // An attacker where a paying tenant legitimately is: project A's owner role, through the SQL endpoint,
@@ -168,30 +168,6 @@ describe("A's connection limit", () => {
     }
   });
 });
-
-/**
- * Waits until A's SQL endpoint session is sleeping: on the local cluster it is seen in
- * pg_stat_activity; against a deployed platform there is no such view, so the wait is a generous one.
- */
-async function untilSleeping(ref: string): Promise<void> {
-  if (!local) {
-    await new Promise((resolve) => setTimeout(resolve, 1_500));
-    return;
-  }
-  const superuser = new pg.Client({ connectionString: local.postgresUrl });
-  await superuser.connect();
-  try {
-    await eventually(async () => {
-      const { rows } = await superuser.query(
-        `SELECT 1 FROM pg_stat_activity WHERE datname = $1 AND state = 'active' AND query LIKE '%pg_sleep%'`,
-        [`proj_${ref}`],
-      );
-      return rows.length === 1;
-    }, 5_000);
-  } finally {
-    await superuser.end();
-  }
-}
 
 describe("the rest function's credentials, seen from A's own functions", () => {
   it('an rpc of A sees its login role and the client’s headers, never the platform’s token, signature or secrets', async () => {

@@ -1,6 +1,5 @@
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { admin, platform, rest, supabaseFor } from './support/clients.js';
+import { admin, rest, supabaseFor } from './support/clients.js';
 import { expectPostgrestError } from './support/expect.js';
 import {
   createProjects,
@@ -9,6 +8,7 @@ import {
   sql,
   sqlRequest,
   type TestProject,
+  untilSleeping,
 } from './support/projects.js';
 
 // Noisy-neighbour protection, set per project by the operator:
@@ -17,7 +17,6 @@ import {
 // - a project over its request rate is refused by the gateway (429 with Retry-After) before anything
 //   reaches its data API, while another project is served.
 
-const local = platform().local;
 const SLEEP_SECONDS = 4;
 
 let a: TestProject;
@@ -33,30 +32,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await Promise.all([a && deleteProject(a.ref), b && deleteProject(b.ref)]);
 });
-
-/**
- * Waits until the SQL endpoint's session holds A's one connection: on the local cluster it is seen in
- * pg_stat_activity; against a deployed platform there is no such view, so the wait is a generous one.
- */
-async function untilSleeping(ref: string): Promise<void> {
-  if (!local) {
-    await new Promise((resolve) => setTimeout(resolve, 1_500));
-    return;
-  }
-  const superuser = new pg.Client({ connectionString: local.postgresUrl });
-  await superuser.connect();
-  try {
-    await eventually(async () => {
-      const { rows } = await superuser.query(
-        `SELECT 1 FROM pg_stat_activity WHERE datname = $1 AND state = 'active' AND query LIKE '%pg_sleep%'`,
-        [`proj_${ref}`],
-      );
-      return rows.length === 1;
-    }, 5_000);
-  } finally {
-    await superuser.end();
-  }
-}
 
 function expectConnectionLimit(res: Awaited<ReturnType<typeof rest>>): void {
   const body = expectPostgrestError(res, 503, 'PGRST000');

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { expect } from 'vitest';
-import { admin, type HttpResult } from './clients.js';
+import pg from 'pg';
+import { admin, type HttpResult, platform } from './clients.js';
 
 export interface TestProject {
   readonly ref: string;
@@ -115,4 +116,30 @@ export async function eventually(
     await new Promise((r) => setTimeout(r, stepMs));
   }
   return Date.now() - started;
+}
+
+/**
+ * Waits until a `pg_sleep` the project's SQL endpoint runs is active in its database: on the local
+ * cluster it is seen in pg_stat_activity; against a deployed platform there is no such view, so the
+ * wait is a generous one.
+ */
+export async function untilSleeping(ref: string): Promise<void> {
+  const local = platform().local;
+  if (!local) {
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    return;
+  }
+  const superuser = new pg.Client({ connectionString: local.postgresUrl });
+  await superuser.connect();
+  try {
+    await eventually(async () => {
+      const { rows } = await superuser.query(
+        `SELECT 1 FROM pg_stat_activity WHERE datname = $1 AND state = 'active' AND query LIKE '%pg_sleep%'`,
+        [`proj_${ref}`],
+      );
+      return rows.length === 1;
+    }, 5_000);
+  } finally {
+    await superuser.end();
+  }
 }
