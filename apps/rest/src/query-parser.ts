@@ -3,6 +3,7 @@ import {
   FTS as FTS_OPERATORS,
   logicTreeFailure,
   orderFailure,
+  type ParseFailure,
   parseOpExpr,
   QUANTIFIABLE as QUANTIFIABLE_OPERATORS,
   sourcePosition,
@@ -514,17 +515,25 @@ function parseTreeValue(c: Cursor): string {
   return c.text.slice(start, c.pos);
 }
 
+/**
+ * PostgREST's PGRST100 for `text` its grammar refuses: the line and column of the failure in `parsed`
+ * (the text as its parser read it), and what it expected there.
+ */
+function grammarError(what: string, text: string, failure: ParseFailure, parsed = text): ApiError {
+  const { line, column } = sourcePosition(parsed, failure.pos);
+  return apiError(
+    400,
+    'PGRST100',
+    `"failed to parse ${what} (${text})" (line ${line}, column ${column})`,
+    describeFailure(failure),
+  );
+}
+
 /** A filter's value, as PostgREST 12 reads it (`filter-expr.ts`), with its PGRST100 when it is none. */
 export function parseFilter(field: Field, value: string): Filter {
   const parsed = parseOpExpr(value);
   if (!parsed.ok) {
-    const { line, column } = sourcePosition(value, parsed.err.pos);
-    throw apiError(
-      400,
-      'PGRST100',
-      `"failed to parse filter (${value})" (line ${line}, column ${column})`,
-      describeFailure(parsed.err),
-    );
+    throw grammarError('filter', value, parsed.err);
   }
   const e = parsed.expr;
   const base = { kind: 'filter' as const, field, negate: e.negate, op: e.op as FilterOperator };
@@ -563,13 +572,7 @@ export function parseLogicTree(op: 'and' | 'or', negate: boolean, text: string):
       throw error; // a stack the model could not descend: our own answer stands
     }
     if (!failure) throw error;
-    const { line, column } = sourcePosition(prefixed, failure.pos);
-    throw apiError(
-      400,
-      'PGRST100',
-      `"failed to parse logic tree (${text})" (line ${line}, column ${column})`,
-      describeFailure(failure),
-    );
+    throw grammarError('logic tree', text, failure, prefixed);
   }
 }
 
@@ -617,13 +620,7 @@ export function parseOrder(text: string): OrderTerm[] {
     // PostgREST's own position and expectations, where its grammar fails too.
     const failure = error instanceof ApiError ? orderFailure(text) : undefined;
     if (!failure) throw error;
-    const { line, column } = sourcePosition(text, failure.pos);
-    throw apiError(
-      400,
-      'PGRST100',
-      `"failed to parse order (${text})" (line ${line}, column ${column})`,
-      describeFailure(failure),
-    );
+    throw grammarError('order', text, failure);
   }
 }
 
