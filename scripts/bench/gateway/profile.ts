@@ -48,7 +48,7 @@ const KIND = process.env.PROFILE_KIND === 'alloc' ? 'alloc' : 'cpu';
 
 interface ProfileNode {
   id: number;
-  callFrame: { functionName: string; url: string; lineNumber: number };
+  callFrame: Frame;
   children?: number[];
 }
 interface CpuProfile {
@@ -63,39 +63,58 @@ const shortUrl = (url: string) =>
     .replace(root, '')
     .replace(/.*node_modules\/\.pnpm\/([^/]+)\/node_modules\//, '$1:');
 
+type Frame = { functionName: string; url: string; lineNumber: number };
+
+/** Self cost (µs of CPU, or bytes allocated) added up by function and by file, printed per request. */
+class SelfCost {
+  total = 0;
+  private readonly byFunction = new Map<string, number>();
+  private readonly byFile = new Map<string, number>();
+
+  add(frame: Frame, amount: number): void {
+    const file = frame.url ? shortUrl(frame.url) : `(${frame.functionName || 'native'})`;
+    const fn = `${frame.functionName || '(anonymous)'}  ${file}:${frame.lineNumber + 1}`;
+    this.total += amount;
+    this.byFunction.set(fn, (this.byFunction.get(fn) ?? 0) + amount);
+    this.byFile.set(file, (this.byFile.get(file) ?? 0) + amount);
+  }
+
+  /** The costliest functions (TOP) and files (20), each as a share and per request in `unit`. */
+  print(what: string, requests: number, unit: 'µs' | 'B'): void {
+    const digits = unit === 'µs' ? 2 : 0;
+    for (const [title, map, count] of [
+      [`${what} by function`, this.byFunction, TOP],
+      [`${what} by file`, this.byFile, 20],
+    ] as const) {
+      console.log(`\n${title}`);
+      for (const [name, amount] of [...map].sort((a, b) => b[1] - a[1]).slice(0, count)) {
+        const perRequest = (amount / requests).toFixed(digits).padStart(digits ? 7 : 6);
+        console.log(
+          `${((amount / this.total) * 100).toFixed(1).padStart(5)}% ${perRequest} ${unit}  ${name}`,
+        );
+      }
+    }
+  }
+}
+
 interface HeapNode {
-  callFrame: { functionName: string; url: string; lineNumber: number };
+  callFrame: Frame;
   selfSize: number;
   children: HeapNode[];
 }
 
 /** Self bytes of every function of a sampling heap profile, per request, by function and by file. */
 function summarizeAllocations(profile: { head: HeapNode }, requests: number): void {
-  const byFunction = new Map<string, number>();
-  const byFile = new Map<string, number>();
-  let total = 0;
+  const cost = new SelfCost();
   const visit = (node: HeapNode) => {
-    if (node.selfSize > 0) {
-      const frame = node.callFrame;
-      const file = frame.url ? shortUrl(frame.url) : `(${frame.functionName || 'native'})`;
-      const fn = `${frame.functionName || '(anonymous)'}  ${file}:${frame.lineNumber + 1}`;
-      total += node.selfSize;
-      byFunction.set(fn, (byFunction.get(fn) ?? 0) + node.selfSize);
-      byFile.set(file, (byFile.get(file) ?? 0) + node.selfSize);
-    }
+    if (node.selfSize > 0) cost.add(node.callFrame, node.selfSize);
     for (const child of node.children) visit(child);
   };
   visit(profile.head);
-  const print = (title: string, map: Map<string, number>, count: number) => {
-    console.log(`\n${title}`);
-    for (const [name, bytes] of [...map].sort((a, b) => b[1] - a[1]).slice(0, count)) {
-      const perRequest = (bytes / requests).toFixed(0).padStart(6);
-      console.log(`${((bytes / total) * 100).toFixed(1).padStart(5)}% ${perRequest} B  ${name}`);
-    }
-  };
-  console.log(`\nallocated ${(total / requests / 1024).toFixed(2)} KB per request (${requests} requests)`);
-  print('allocated bytes by function', byFunction, TOP);
-  print('allocated bytes by file', byFile, 20);
+  console.log(
+    `\nallocated ${(cost.total / requests / 1024).toFixed(2)} KB per request (${requests} requests)`,
+  );
+  cost.print('allocated bytes', requests, 'B');
 }
 
 function summarize(profile: CpuProfile, requests: number): void {
@@ -105,28 +124,13 @@ function summarize(profile: CpuProfile, requests: number): void {
     const id = profile.samples[i]!;
     self.set(id, (self.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0));
   }
-  let total = 0;
-  const byFunction = new Map<string, number>();
-  const byFile = new Map<string, number>();
+  const cost = new SelfCost();
   for (const [id, micros] of self) {
     const frame = byId.get(id)!.callFrame;
-    if (frame.functionName === '(idle)') continue;
-    total += micros;
-    const file = frame.url ? shortUrl(frame.url) : `(${frame.functionName || 'native'})`;
-    const fn = `${frame.functionName || '(anonymous)'}  ${file}:${frame.lineNumber + 1}`;
-    byFunction.set(fn, (byFunction.get(fn) ?? 0) + micros);
-    byFile.set(file, (byFile.get(file) ?? 0) + micros);
+    if (frame.functionName !== '(idle)') cost.add(frame, micros);
   }
-  const print = (title: string, map: Map<string, number>, count: number) => {
-    console.log(`\n${title}`);
-    for (const [name, micros] of [...map].sort((a, b) => b[1] - a[1]).slice(0, count)) {
-      const perRequest = (micros / requests).toFixed(2).padStart(7);
-      console.log(`${((micros / total) * 100).toFixed(1).padStart(5)}% ${perRequest} µs  ${name}`);
-    }
-  };
-  console.log(`\nbusy ${(total / requests).toFixed(1)} µs per request (${requests} requests)`);
-  print('self time by function', byFunction, TOP);
-  print('self time by file', byFile, 20);
+  console.log(`\nbusy ${(cost.total / requests).toFixed(1)} µs per request (${requests} requests)`);
+  cost.print('self time', requests, 'µs');
 }
 
 try {
