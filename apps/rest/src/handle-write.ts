@@ -19,6 +19,7 @@ export async function write(ctx: RequestContext, relation: Relation): Promise<Re
   // Only an insert answers headers-only with a Location; a PUT, PATCH or DELETE answers it as
   // minimal: 204 without a body (PostgREST Response.hs, UpdateSpec "return=headers-only").
   const bodyless = ret !== 'representation';
+  const written: ReturnPreference = bodyless ? 'minimal' : ret;
   // As PostgREST, a DELETE's body (and so its Content-Type) is never read.
   const format = method === 'DELETE' ? 'json' : bodyFormat(ctx.headers['content-type']);
   // As in PostgREST, PATCH takes the first row of a list (JSON array or CSV), and an empty list as
@@ -70,7 +71,7 @@ export async function write(ctx: RequestContext, relation: Relation): Promise<Re
       ...rowsText(rows, body),
       columns,
       missingDefault: false,
-      ret: bodyless ? 'minimal' : ret,
+      ret: written,
       upsert: { onConflict: relation.pk, ignore: false },
       put: putFilters(query, relation),
     });
@@ -103,12 +104,11 @@ export async function write(ctx: RequestContext, relation: Relation): Promise<Re
       };
     }
     const bodyText = parsed === body ? text : undefined;
-    const returned = bodyless ? 'minimal' : ret;
-    writePlan = planUpdate(plan, relation, body, columns, returned, bodyText, prefer.missing === 'default');
+    writePlan = planUpdate(plan, relation, body, columns, written, bodyText, prefer.missing === 'default');
     status = bodyless ? 204 : 200;
     applies = APPLIED_BY.update;
   } else {
-    writePlan = planDelete(plan, relation, bodyless ? 'minimal' : ret);
+    writePlan = planDelete(plan, relation, written);
     status = bodyless ? 204 : 200;
     applies = APPLIED_BY.delete;
   }
