@@ -32,8 +32,17 @@ export const apiError = (
 ) => new ApiError(status, { code, message, details, hint }, headers);
 
 /** PGRST100: a malformed query string, with where parsing stopped. */
-export const parseError = (what: string, text: string, pos: number, expecting: string) => {
-  const found = pos >= text.length ? 'end of input' : JSON.stringify(text[pos]);
+/**
+ * PostgREST's PGRST100 for `text` at `pos`. `found` names what was there; by default the character
+ * as Parsec shows one a string parser refused (`"x"`), or the end of input.
+ */
+export const parseError = (
+  what: string,
+  text: string,
+  pos: number,
+  expecting: string,
+  found = pos >= text.length ? 'end of input' : JSON.stringify(text[pos]),
+) => {
   return apiError(
     400,
     'PGRST100',

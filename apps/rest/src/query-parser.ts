@@ -222,14 +222,9 @@ function badJsonIndex(c: Cursor): ApiError {
   const digits = /^-(\d*)/.exec(c.text.slice(c.pos))![1]!;
   const at = c.pos + 1 + digits.length;
   const ch = c.text[at];
-  const found = ch === undefined ? 'end of input' : digits ? `'${ch}'` : JSON.stringify(ch);
   const expecting = digits ? 'digit, "->", "::", ".", "," or end of input' : 'digit';
-  return apiError(
-    400,
-    'PGRST100',
-    `"failed to parse ${c.what} (${c.text})" (line 1, column ${at + 1})`,
-    `unexpected ${found} expecting ${expecting}`,
-  );
+  // After digits, Parsec shows the character a char parser refused as 'x'.
+  return parseError(c.what, c.text, at, expecting, digits && ch !== undefined ? `'${ch}'` : undefined);
 }
 
 function parseField(c: Cursor): Field {
@@ -311,12 +306,7 @@ function parseSelectItem(c: Cursor): SelectItem {
 function castEnd(c: Cursor) {
   const ch = c.peek();
   if (ch === '' || ch === ',' || ch === ')') return;
-  throw apiError(
-    400,
-    'PGRST100',
-    `"failed to parse ${c.what} (${c.text})" (line 1, column ${c.pos + 1})`,
-    `unexpected '${ch}' expecting letter, digit, ".", "::", ")", "," or end of input`,
-  );
+  throw parseError(c.what, c.text, c.pos, 'letter, digit, ".", "::", ")", "," or end of input', `'${ch}'`);
 }
 
 const AGGREGATE_CALL = new RegExp(`^\\.(${AGGREGATE_FUNCTIONS.join('|')})\\(\\)`);
@@ -367,12 +357,7 @@ function parseEmbedRest(c: Cursor, name: string): Extract<SelectItem, { kind: 'e
     // PostgREST then reads a column (pFieldSelect), which ends before the `!` (its doctest `name!hint`).
     c.pos = save;
     const expecting = `${c.text[save - 1] === '"' ? '' : 'letter, digit, "-", '}"->>", "->", "::", ".", ")", "," or end of input`;
-    throw apiError(
-      400,
-      'PGRST100',
-      `"failed to parse ${c.what} (${c.text})" (line 1, column ${save + 1})`,
-      `unexpected '!' expecting ${expecting}`,
-    );
+    throw parseError(c.what, c.text, save, expecting, "'!'");
   }
   const select = parseSelectList(c, true);
   c.skipSpaces();
@@ -448,12 +433,7 @@ function notOrOperator(c: Cursor): ApiError {
   let differs = c.pos;
   while (differs - c.pos < 3 && c.text[differs] === 'not'[differs - c.pos]) differs++;
   const found = differs >= c.text.length ? 'end of input' : JSON.stringify(c.text[differs]);
-  return apiError(
-    400,
-    'PGRST100',
-    `"failed to parse ${c.what} (${c.text})" (line 1, column ${c.pos + 1})`,
-    `unexpected ${found} expecting "not" or operator (eq, gt, ...)`,
-  );
+  return parseError(c.what, c.text, c.pos, '"not" or operator (eq, gt, ...)', found);
 }
 
 /** Comma-separated values, each quoted (`"a,b"`) or bare. */
