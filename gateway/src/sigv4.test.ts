@@ -1,7 +1,16 @@
+import { createHmac, randomBytes } from 'node:crypto';
 import { Sha256 } from '@aws-crypto/sha256-js';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { describe, expect, it } from 'vitest';
-import { type AwsCredentials, createSigV4Signer, formatQuery, parseQuery, sha256Hex } from './sigv4.js';
+import {
+  type AwsCredentials,
+  createSigV4Signer,
+  formatQuery,
+  hmacHex,
+  hmacKey,
+  parseQuery,
+  sha256Hex,
+} from './sigv4.js';
 
 const staticCreds: AwsCredentials = {
   accessKeyId: 'AKIDEXAMPLE',
@@ -251,5 +260,22 @@ describe('SigV4 signer vs @smithy/signature-v4', () => {
     expect(signer.sign({ ...base, host: 'other.lambda-url.local.localhost:9000' }).authorization).not.toBe(
       sig,
     );
+  });
+});
+
+describe('hmacHex (two one-shot hashes over a reused buffer)', () => {
+  it('equals node:crypto HMAC-SHA256 for every length around the block and past the scratch buffer', () => {
+    const lengths = [0, 1, 31, 32, 55, 56, 63, 64, 65, 127, 128, 1000, 1024 - 64, 1024, 5000];
+    for (const keyLength of [32, 0, 1, 64]) {
+      const key = randomBytes(keyLength);
+      const prepared = hmacKey(key);
+      for (const length of lengths) {
+        // Multi-byte characters too: the message is written as UTF-8, as createHmac reads a string.
+        const message = 'AWS4-HMAC-SHA256\nü€𝄞'.repeat(Math.ceil(length / 20) + 1).slice(0, length);
+        expect(hmacHex(prepared, message), `key ${keyLength} B, message ${length} chars`).toBe(
+          createHmac('sha256', key).update(message).digest('hex'),
+        );
+      }
+    }
   });
 });
