@@ -3,7 +3,8 @@
  * `node --cpu-prof`, drives it with autocannon (warm key, the bench's PostgREST-style path), stops it
  * and prints the functions with the most self time, then the same grouped by file.
  *
- *   npx tsx scripts/bench/gateway/profile.ts   (PROFILE_SECONDS, PROFILE_RATE, PROFILE_TOP, LOG_LEVEL,
+ *   npx tsx scripts/bench/gateway/profile.ts   (PROFILE_KIND cpu|alloc|gc, PROFILE_TARGET gateway|floor,
+ *                                                PROFILE_SECONDS, PROFILE_RATE, PROFILE_TOP, LOG_LEVEL,
  *                                                PROFILE_INTERVAL_US: CPU sampling, default 250;
  *                                                ALLOC_SAMPLING_INTERVAL: bytes, default 256)
  *
@@ -16,6 +17,11 @@
  * the measured seconds, and the script prints the bytes allocated per request, by function and by
  * file. Unlike CPU time this figure hardly moves with a busy machine, so it compares changes well.
  *
+ * `PROFILE_KIND=gc` runs the target with `--trace-gc-nvp` and the image's GC flags and, after the same
+ * warm-up, summarizes its young-generation collections: scavenges per 1,000 requests, the median pause
+ * and its phases, and what each request leaves for a scavenge to do (bytes surviving and promoted,
+ * native weak handles dying). The counts hardly move with a busy machine; the times do.
+ *
  * The raw `.cpuprofile` / `.heapprofile` stays in the printed directory (open it in Chrome DevTools).
  */
 import { existsSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
@@ -26,9 +32,11 @@ import { freePort } from '@supaplane/local-services';
 import {
   BENCH_BASE_DOMAIN as BASE_DOMAIN,
   BENCH_TOKEN,
+  bundleGateway,
   children,
   firstLine,
   gatewayEnv,
+  gatewayImageNodeFlags,
   requireFromGateway,
   root,
   startChild,
@@ -44,7 +52,10 @@ const SECONDS = Number(process.env.PROFILE_SECONDS ?? 10);
 const RATE = Number(process.env.PROFILE_RATE ?? 0);
 const TOP = Number(process.env.PROFILE_TOP ?? 40);
 const TARGET = process.env.PROFILE_TARGET === 'floor' ? 'floor' : 'gateway';
-const KIND = process.env.PROFILE_KIND === 'alloc' ? 'alloc' : 'cpu';
+const KIND =
+  process.env.PROFILE_KIND === 'alloc' || process.env.PROFILE_KIND === 'gc'
+    ? process.env.PROFILE_KIND
+    : 'cpu';
 
 interface ProfileNode {
   id: number;
@@ -117,6 +128,50 @@ function summarizeAllocations(profile: { head: HeapNode }, requests: number): vo
   cost.print('allocated bytes', requests, 'B');
 }
 
+/** One `--trace-gc-nvp` line: `name=value` pairs (pause and phases in ms, sizes in bytes). */
+type GcEvent = Record<string, number> & { kind: string };
+
+function parseGcTrace(text: string): GcEvent[] {
+  const events: GcEvent[] = [];
+  for (const line of text.split('\n')) {
+    const kind = /\bgc=(\w+)/.exec(line)?.[1];
+    if (!kind) continue;
+    const event = { kind } as GcEvent;
+    for (const [, name, value] of line.matchAll(/([\w.]+)=([\d.]+)/g)) event[name!] = Number(value);
+    events.push(event);
+  }
+  return events;
+}
+
+/** Young-generation collections during the measured seconds, per request where that compares. */
+function summarizeGc(events: GcEvent[], requests: number): void {
+  const scavenges = events.filter((e) => e.kind === 's');
+  const others = events.filter((e) => e.kind !== 's');
+  const med = (name: string) => {
+    const values = scavenges.map((e) => e[name] ?? 0).sort((a, b) => a - b);
+    return values[Math.floor(values.length / 2)] ?? 0;
+  };
+  const sum = (name: string) => scavenges.reduce((total, e) => total + (e[name] ?? 0), 0);
+  console.log(
+    `\n${scavenges.length} scavenges for ${requests} requests: ${((scavenges.length / requests) * 1000).toFixed(2)} per 1,000, ` +
+      `${sum('pause').toFixed(1)} ms paused in all (${((sum('pause') / requests) * 1000).toFixed(2)} µs per request)`,
+  );
+  console.log(
+    `median pause ${med('pause').toFixed(2)} ms: scavenge ${med('scavenge').toFixed(2)} (copying ${med('scavenge.parallel').toFixed(2)}, ` +
+      `array buffers ${med('scavenge.sweep_array_buffers').toFixed(2)}, weak handles ${med('scavenge.weak_global_handles.process').toFixed(2)}), ` +
+      `external weak handles ${med('heap.external_weak_global_handles').toFixed(2)}`,
+  );
+  console.log(
+    `per request: ${(sum('allocated') / requests / 1024).toFixed(2)} KB allocated, ${(sum('new_space_survived') / requests).toFixed(0)} B surviving a scavenge, ` +
+      `${(sum('promoted') / requests).toFixed(0)} B promoted, ${(sum('nodes_died_in_new') / requests).toFixed(2)} native weak handles dying`,
+  );
+  if (others.length > 0) {
+    console.log(
+      `other collections: ${others.map((e) => `${e.kind} ${(e.pause ?? 0).toFixed(1)} ms`).join(', ')}`,
+    );
+  }
+}
+
 function summarize(profile: CpuProfile, requests: number): void {
   const byId = new Map(profile.nodes.map((node) => [node.id, node]));
   const self = new Map<number, number>();
@@ -149,24 +204,29 @@ try {
   const profiling =
     KIND === 'alloc'
       ? ['--import', pathToFileURL(join(root, 'scripts/bench/gateway/alloc-sampler.mjs')).href]
-      : [
-          '--cpu-prof',
-          '--cpu-prof-interval',
-          process.env.PROFILE_INTERVAL_US ?? '250',
-          '--cpu-prof-dir',
-          profileDir,
-        ];
+      : KIND === 'gc'
+        ? [...(await gatewayImageNodeFlags()), '--trace-gc-nvp']
+        : [
+            '--cpu-prof',
+            '--cpu-prof-interval',
+            process.env.PROFILE_INTERVAL_US ?? '250',
+            '--cpu-prof-dir',
+            profileDir,
+          ];
   const sampler: Record<string, string> = KIND === 'alloc' ? { ALLOC_PROFILE_OUT: allocOut } : {};
+  // The GC trace is read from stdout; the gateway runs as it ships there (bundled, no tsx loader).
+  const stdout = KIND === 'gc' ? 'pipe' : 'ignore';
+  const gatewayEntry = KIND === 'gc' ? await bundleGateway(profileDir) : 'gateway/src/main.ts';
   const gateway =
     TARGET === 'floor'
       ? startChild(
           ['scripts/bench/gateway/floor-proxy.ts'],
           { FLOOR_UPSTREAM_PORT: String(fixture.upstreamPort), FLOOR_PORT: String(port), ...sampler },
           profiling,
-          'ignore',
+          stdout,
         )
       : startChild(
-          ['gateway/src/main.ts'],
+          [gatewayEntry],
           {
             ...gatewayEnv({
               port,
@@ -176,8 +236,12 @@ try {
             ...sampler,
           },
           profiling,
-          'ignore',
+          stdout,
         );
+  let gcTrace = '';
+  gateway.stdout?.on('data', (chunk: Buffer) => {
+    gcTrace += chunk.toString();
+  });
   const url = `http://127.0.0.1:${port}/rest/v1/todos?select=id,title,done&order=inserted_at.desc&limit=10`;
   const headers = { host: `${fixture.warm.ref}.${BASE_DOMAIN}:${port}`, apikey: fixture.warm.key };
   for (let i = 0; ; i++) {
@@ -191,15 +255,18 @@ try {
   }
   const load = (duration: number) =>
     autocannon({ url, headers, connections: 32, duration, ...(RATE > 0 ? { overallRate: RATE } : {}) });
-  if (KIND === 'alloc') {
+  if (KIND !== 'cpu') {
     await load(2);
-    gateway.kill('SIGUSR2');
+    if (KIND === 'alloc') gateway.kill('SIGUSR2');
+    gcTrace = '';
   }
   const result = await load(SECONDS);
   console.log(
     `${Math.round(result.requests.average)} rps for ${SECONDS}s, ${result.non2xx + result.errors} failed`,
   );
-  if (KIND === 'alloc') {
+  if (KIND === 'gc') {
+    summarizeGc(parseGcTrace(gcTrace), result.requests.total);
+  } else if (KIND === 'alloc') {
     gateway.kill('SIGUSR2');
     for (let i = 0; !existsSync(allocOut); i++) {
       if (i > 400) throw new Error('no allocation profile written');
