@@ -214,18 +214,28 @@ describe('PATCH /v1/projects/:ref limits', () => {
     expect(named.json()).toMatchObject({ name: 'Body 2', limits: { db_connections: 5 } });
   });
 
-  it('works while paused without opening the database; restore re-applies the stored limit', async () => {
+  it("works while paused without letting the project's roles log in; restore re-applies the stored limit", async () => {
+    const logins = async () =>
+      (
+        await onWorker<{ login: boolean }>(
+          'SELECT rolcanlogin AS login FROM pg_roles WHERE rolname = ANY ($1) ORDER BY rolname',
+          [['owner_lim-spare', 'authenticator_lim-spare']],
+        )
+      ).map((r) => r.login);
     expect((await call('POST', '/v1/projects/lim-spare/pause')).json().status).toBe('PAUSED');
-    expect(await database('lim-spare')).toMatchObject({ datconnlimit: 4, datallowconn: false });
+    expect(await database('lim-spare')).toMatchObject({ datconnlimit: 4 });
+    expect(await logins()).toEqual([false, false]);
     const patched = await call('PATCH', '/v1/projects/lim-spare', { limits: { db_connections: 9 } });
     expect(patched.statusCode, patched.body).toBe(200);
     expect(patched.json()).toMatchObject({ status: 'PAUSED', limits: { db_connections: 9 } });
-    expect(await database('lim-spare')).toMatchObject({ datconnlimit: 9, datallowconn: false });
+    expect(await database('lim-spare')).toMatchObject({ datconnlimit: 9 });
+    expect(await logins()).toEqual([false, false]);
 
     // Changed by hand meanwhile: restore puts the stored limit back before connections are allowed.
     await onWorker('ALTER DATABASE "proj_lim-spare" CONNECTION LIMIT -1');
     expect((await call('POST', '/v1/projects/lim-spare/restore')).json().status).toBe('ACTIVE_HEALTHY');
     expect(await database('lim-spare')).toMatchObject({ datconnlimit: 9, datallowconn: true });
+    expect(await logins()).toEqual([true, true]);
   });
 
   it('answers 409 outside ACTIVE_HEALTHY and PAUSED, changing nothing', async () => {

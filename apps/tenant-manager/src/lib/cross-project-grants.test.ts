@@ -1,5 +1,7 @@
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clusterObjects, type Harness, queryOnce, pgUrl, startHarness } from '../../test/harness.js';
+import { type ProjectRow, secretAad } from './projects.js';
 
 // What one project's owner can make in its own database that names another project's roles: a grant
 // or a default privilege to them. Postgres records it against those roles (pg_shdepend), which then
@@ -79,5 +81,153 @@ describe("the delete's sessions in another project's database", () => {
     const deleted = await h.call('DELETE', '/v1/projects/xs-victim');
     expect(deleted.statusCode, deleted.body).toBe(200);
     expect(await clusterObjects('xs-victim')).toEqual([]);
+  });
+});
+
+/** Whether `role` ('owner' or 'authenticator') of `ref` gets a session in `database`, with its password: 'connected' or the SQLSTATE. */
+async function login(
+  ref: string,
+  role: 'owner' | 'authenticator',
+  database = `proj_${ref}`,
+): Promise<string> {
+  const { rows } = await h.db.query<ProjectRow>('SELECT * FROM tm.projects WHERE ref = $1', [ref]);
+  const project = rows[0]!;
+  const password =
+    role === 'owner'
+      ? h.tm.ctx.box.open(project.owner_password_enc, secretAad.ownerPassword(project.id))
+      : h.tm.ctx.box.open(project.authenticator_password_enc, secretAad.authenticatorPassword(project.id));
+  const server = new URL(pgUrl());
+  const client = new pg.Client({
+    host: server.hostname,
+    port: Number(server.port),
+    database,
+    user: `${role}_${ref}`,
+    password,
+  });
+  client.on('error', () => {});
+  try {
+    await client.connect();
+    await client.query('SELECT 1');
+    return 'connected';
+  } catch (error) {
+    return (error as { code?: string }).code ?? String(error);
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
+
+const call = async (method: 'POST' | 'DELETE', url: string, status: string) => {
+  const response = await h.call(method, url);
+  expect(response.statusCode, response.body).toBe(200);
+  expect(response.json().status).toBe(status);
+};
+
+/** Grants on `granter`'s table, its default privileges and CONNECT on its database to `grantee`'s roles. */
+const grantTo = (granter: string, grantee: string) =>
+  sql(
+    granter,
+    `create table public.shared (id int);
+     insert into public.shared values (1);
+     grant select on public.shared to "authenticator_${grantee}", "owner_${grantee}";
+     alter default privileges in schema public grant select on tables to "owner_${grantee}";
+     grant connect on database "proj_${granter}" to "owner_${grantee}"`,
+  );
+
+/** What `granter`'s database still grants to roles named after `grantee`, as ACL text. */
+async function grantsLeft(granter: string, grantee: string): Promise<string[]> {
+  const rows = await queryOnce<{ acl: string }>(
+    pgUrl(`proj_${granter}`),
+    `SELECT relacl::text AS acl FROM pg_class WHERE relname = 'shared'
+     UNION ALL SELECT defaclacl::text FROM pg_default_acl
+     UNION ALL SELECT datacl::text FROM pg_database WHERE datname = $1`,
+    [`proj_${granter}`],
+  );
+  return rows.map((r) => r.acl).filter((acl) => acl?.includes(grantee));
+}
+
+describe('a paused project that granted something to another project', () => {
+  it("does not hold up that project's delete, and works again once restored, without the grant", async () => {
+    for (const ref of ['xp-granter', 'xp-victim']) {
+      expect((await h.createProject(ref)).json().status).toBe('ACTIVE_HEALTHY');
+    }
+    await grantTo('xp-granter', 'xp-victim');
+    await call('POST', '/v1/projects/xp-granter/pause', 'PAUSED');
+
+    await call('DELETE', '/v1/projects/xp-victim', 'REMOVED');
+    expect(await clusterObjects('xp-victim')).toEqual([]);
+    // Still paused meanwhile: neither of its roles gets in.
+    expect(await login('xp-granter', 'owner')).not.toBe('connected');
+    expect(await login('xp-granter', 'authenticator')).not.toBe('connected');
+
+    await call('POST', '/v1/projects/xp-granter/restore', 'ACTIVE_HEALTHY');
+    expect(await login('xp-granter', 'owner')).toBe('connected');
+    expect(await login('xp-granter', 'authenticator')).toBe('connected');
+    const read = await h.call('POST', '/v1/projects/xp-granter/database/query', {
+      query: 'select count(*)::int as n from public.shared',
+    });
+    expect(read.statusCode, read.body).toBe(201);
+    expect(read.json()).toEqual([{ n: 1 }]);
+    expect(await grantsLeft('xp-granter', 'xp-victim')).toEqual([]);
+  });
+
+  it("keeps the paused project's own roles out of every database, which its owner cannot undo", async () => {
+    for (const ref of ['xl-paused', 'xl-other']) {
+      expect((await h.createProject(ref)).json().status).toBe('ACTIVE_HEALTHY');
+    }
+    // Another project lets the paused one's roles in: a pause still keeps them out of there too.
+    await sql(
+      'xl-other',
+      `grant connect on database "proj_xl-other" to "owner_xl-paused", "authenticator_xl-paused"`,
+    );
+    expect(await login('xl-paused', 'owner', 'proj_xl-other')).toBe('connected');
+    // The owner may not touch its own roles' LOGIN (or anything else of theirs).
+    for (const role of ['owner_xl-paused', 'authenticator_xl-paused']) {
+      const refused = await h.call('POST', '/v1/projects/xl-paused/database/query', {
+        query: `alter role "${role}" nologin`,
+      });
+      expect(refused.statusCode, refused.body).toBe(400);
+      expect(refused.body).toContain('permission denied');
+    }
+
+    await call('POST', '/v1/projects/xl-paused/pause', 'PAUSED');
+    for (const role of ['owner', 'authenticator'] as const) {
+      expect(await login('xl-paused', role, 'proj_xl-other')).toBe('28000'); // not permitted to log in
+      expect(await login('xl-paused', role)).toBe('28000');
+    }
+    // The other project is untouched.
+    expect(await login('xl-other', 'owner')).toBe('connected');
+
+    await call('POST', '/v1/projects/xl-paused/restore', 'ACTIVE_HEALTHY');
+    for (const role of ['owner', 'authenticator'] as const) {
+      expect(await login('xl-paused', role)).toBe('connected');
+    }
+  });
+
+  it('paused by an older version (its database closed) does not hold it up either, and is restored', async () => {
+    for (const ref of ['xo-granter', 'xo-victim', 'xo-alone']) {
+      expect((await h.createProject(ref)).json().status).toBe('ACTIVE_HEALTHY');
+    }
+    await grantTo('xo-granter', 'xo-victim');
+    // An older version's pause: the roles may log in, their database takes no connection at all.
+    for (const ref of ['xo-granter', 'xo-alone']) {
+      await call('POST', `/v1/projects/${ref}/pause`, 'PAUSED');
+      await queryOnce(pgUrl(), `ALTER ROLE "owner_${ref}" LOGIN`);
+      await queryOnce(pgUrl(), `ALTER ROLE "authenticator_${ref}" LOGIN`);
+      await queryOnce(pgUrl(), `ALTER DATABASE "proj_${ref}" ALLOW_CONNECTIONS false`);
+      expect(await login(ref, 'owner')).toBe('55000'); // database does not allow connections
+    }
+
+    await call('DELETE', '/v1/projects/xo-victim', 'REMOVED');
+    expect(await clusterObjects('xo-victim')).toEqual([]);
+    // The delete got in without letting the paused project's roles in.
+    expect(await login('xo-granter', 'owner')).not.toBe('connected');
+    expect(await login('xo-granter', 'authenticator')).not.toBe('connected');
+
+    for (const ref of ['xo-granter', 'xo-alone']) {
+      await call('POST', `/v1/projects/${ref}/restore`, 'ACTIVE_HEALTHY');
+      expect(await login(ref, 'owner')).toBe('connected');
+      expect(await login(ref, 'authenticator')).toBe('connected');
+    }
+    expect(await grantsLeft('xo-granter', 'xo-victim')).toEqual([]);
   });
 });

@@ -3,6 +3,7 @@ import type pg from 'pg';
 import { CLUSTER_ROLES_SQL, PROJECT_TEMPLATE_SQL, projectOwnershipSql } from '@supaplane/db-bootstrap';
 import { WorkerClusterClient } from './cluster-pools.js';
 import { pgSsl } from './tls.js';
+import { inTransaction } from './transaction.js';
 
 /**
  * SQL run on a worker cluster as its admin (master) credential: cluster preparation, and the
@@ -214,7 +215,7 @@ export async function createProjectDatabase(
  * to do when all three are set, or the database does not exist).
  * Postgres counts every connection to the database but refuses only non-superusers past it: the
  * project's owner and authenticator roles (and a non-superuser master such as RDS's). Independent
- * of `ALLOW_CONNECTIONS`, so a paused project keeps its limit. The owner owns its database and may
+ * of their LOGIN, so a paused project keeps its limit and setting it does not reopen one. The owner owns its database and may
  * change the database's own limit (`ALTER DATABASE … CONNECTION LIMIT -1`), never its roles': they
  * keep the project at `limit` connections per role whatever it does.
  */
@@ -287,12 +288,60 @@ ALTER DATABASE ${db} ALLOW_CONNECTIONS true;
   );
 }
 
-/** Blocks (pause) or allows (restore) connections to the project database. */
+/**
+ * Pause (`allow` false) or restore (true) on the cluster. A paused project's two login roles are
+ * NOLOGIN, which neither can undo (only a CREATEROLE role with ADMIN OPTION on them may alter them:
+ * the admin), and their sessions are ended in every database, not only theirs. The database itself
+ * stays open to the admin: another project's delete must still revoke there what this project's
+ * owner granted the deleted roles (see {@link dropProjectDatabase}); a database `CONNECTION LIMIT 0`
+ * would bind a non-superuser master (RDS) too. A project paused by an older version has its database
+ * closed (`ALLOW_CONNECTIONS false`) and its roles able to log in: the restore reopens it all the same.
+ */
 export async function setProjectConnections(admin: pg.Pool, ref: string, allow: boolean): Promise<void> {
-  const exists = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [projectDatabase(ref)]);
-  if (!exists.rowCount) return;
-  await admin.query(`ALTER DATABASE ${ident(projectDatabase(ref))} ALLOW_CONNECTIONS ${allow}`);
-  if (!allow) await endProjectSessions(admin, ref);
+  if (!(await setProjectLogins(admin, ref, allow))) return;
+  if (!allow) await endLoginSessions(admin, ref);
+}
+
+/**
+ * Sets LOGIN or NOLOGIN on the project's two login roles and opens its database if it is closed, in
+ * one transaction under a cluster-side lock per project, so that a pause or restore and another
+ * project's delete reopening a database an older version's pause closed never interleave (the
+ * restore's LOGIN undone by the delete's NOLOGIN). With `closedOnly`, an open database is left as it
+ * is. Whether anything was done (nothing when the database does not exist).
+ */
+async function setProjectLogins(admin: pg.Pool, ref: string, login: boolean, closedOnly = false) {
+  const client = await admin.connect();
+  try {
+    return await inTransaction(client, async () => {
+      await client.query(`SELECT pg_advisory_xact_lock(hashtext('supaplane.logins'), hashtext($1))`, [ref]);
+      const { rows } = await client.query<{ open: boolean }>(
+        'SELECT datallowconn AS open FROM pg_database WHERE datname = $1',
+        [projectDatabase(ref)],
+      );
+      const open = rows[0]?.open;
+      if (open === undefined || (closedOnly && open)) return false;
+      const { rows: roles } = await client.query<{ rolname: string }>(
+        'SELECT rolname FROM pg_roles WHERE rolname = ANY ($1::text[])',
+        [[ownerRole(ref), authenticatorRole(ref)]],
+      );
+      for (const { rolname } of roles) {
+        await client.query(`ALTER ROLE ${ident(rolname)} ${login ? 'LOGIN' : 'NOLOGIN'}`);
+      }
+      if (!open) await client.query(`ALTER DATABASE ${ident(projectDatabase(ref))} ALLOW_CONNECTIONS true`);
+      return true;
+    });
+  } finally {
+    client.release();
+  }
+}
+
+/** Ends the sessions of the project's two login roles wherever they are (another project's owner may let them in). */
+async function endLoginSessions(admin: Queryable, ref: string): Promise<void> {
+  await admin.query(
+    `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+     WHERE usename::text = ANY ($1::text[]) AND pid <> pg_backend_pid()`,
+    [[ownerRole(ref), authenticatorRole(ref)]],
+  );
 }
 
 /** Size of a project database now, and whether its default transaction is read-only. */
@@ -382,7 +431,10 @@ const OVER_OWNER_SETTINGS = [
  * against the roles and which would otherwise refuse their DROP ROLE, leaving this delete stuck for
  * good. `DROP OWNED BY` in each such database revokes them (the roles can own nothing there: they
  * cannot connect to it, and no one can give them ownership who is not one of them). Those sessions
- * are the admin's in databases other projects own: see {@link OVER_OWNER_SETTINGS}.
+ * are the admin's in databases other projects own: see {@link OVER_OWNER_SETTINGS}. A paused project's
+ * database is open to them (see {@link setProjectConnections}); one an older version's pause closed,
+ * or its owner did, is paused as now first (its roles NOLOGIN, the database open), or this delete
+ * could not finish before that project is restored or deleted.
  */
 export async function dropProjectDatabase(
   admin: pg.Pool,
@@ -399,9 +451,9 @@ export async function dropProjectDatabase(
   }
   await admin.query(`DROP DATABASE IF EXISTS ${ident(projectDatabase(ref))} WITH (FORCE)`);
   const roles = [ownerRole(ref), authenticatorRole(ref)];
-  const { rows } = await admin.query<{ datname: string }>(
+  const { rows } = await admin.query<{ datname: string; open: boolean }>(
     // dbid 0: a shared object (a database's own ACL), whose grants DROP OWNED revokes from anywhere.
-    `SELECT DISTINCT coalesce(d.datname, current_database()) AS datname
+    `SELECT DISTINCT coalesce(d.datname, current_database()) AS datname, coalesce(d.datallowconn, true) AS open
      FROM pg_shdepend s LEFT JOIN pg_database d ON d.oid = s.dbid
      WHERE s.refclassid = 'pg_authid'::regclass
        AND s.refobjid IN (SELECT oid FROM pg_roles WHERE rolname = ANY ($1::text[]))`,
@@ -412,7 +464,14 @@ export async function dropProjectDatabase(
       roles,
     ])
   ).rows.map((r) => ident(r.rolname));
-  for (const { datname } of rows) {
+  for (const { datname, open } of rows) {
+    // Closed by an older version's pause (or by its owner): paused as now instead, its roles kept
+    // out, so that the admin may get in.
+    const prefix = projectDatabase('');
+    const other = datname.startsWith(prefix) ? datname.slice(prefix.length) : undefined;
+    if (!open && other !== undefined && (await setProjectLogins(admin, other, false, true))) {
+      await endLoginSessions(admin, other);
+    }
     await withClient(connectTo(conn, datname, { options: OVER_OWNER_SETTINGS }), (client) =>
       client.query(`DROP OWNED BY ${existing.join(', ')}`),
     );

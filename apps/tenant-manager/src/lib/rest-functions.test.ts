@@ -245,7 +245,7 @@ describe('rest function reconciliation on AWS', () => {
       const after = lambda.snapshot();
       expect(after.urls).toEqual(before.urls);
       expect(after.policies).toEqual(before.policies);
-      // The paused project is still paused: status, and a database that refuses connections.
+      // The paused project is still paused: status, and login roles the cluster refuses.
       const status = async (ref: string) =>
         (await h.tm.publicApp.inject({ url: `/v1/projects/${ref}`, headers: admin })).json().status;
       expect(await status('rk-paused')).toBe('PAUSED');
@@ -255,10 +255,15 @@ describe('rest function reconciliation on AWS', () => {
       // And it took none at any moment of the reconcile: its concurrency was read, never lifted nor set.
       expect(concurrencyCalls(lambda, 'rest-rk-paused')).toEqual(['GetFunctionConcurrency']);
       expect(
-        await queryOnce(pgUrl(), 'SELECT datallowconn FROM pg_database WHERE datname = $1', [
-          'proj_rk-paused',
-        ]),
-      ).toEqual([{ datallowconn: false }]);
+        await queryOnce(
+          pgUrl(),
+          'SELECT rolname, rolcanlogin FROM pg_roles WHERE rolname = ANY ($1) ORDER BY 1',
+          [['owner_rk-paused', 'authenticator_rk-paused']],
+        ),
+      ).toEqual([
+        { rolname: 'authenticator_rk-paused', rolcanlogin: false },
+        { rolname: 'owner_rk-paused', rolcanlogin: false },
+      ]);
       // The restore lifts the reserved concurrency: the function serves again.
       lambda.mock.resetHistory();
       const restored = await h.tm.publicApp.inject({

@@ -95,8 +95,8 @@ describe('a pause or restore cut off by a crash', () => {
       for (const [i, step] of TRANSITION_STEPS.entries()) {
         expect((await row(first, pauses[i]!)).status).toBe('PAUSING');
         expect((await row(first, restores[i]!)).status).toBe('RESTORING');
-        expect(await login(first, pauses[i]!)).toBe(step === 'settle' ? '55000' : 'connected');
-        expect(await login(first, restores[i]!)).toBe(step === 'settle' ? 'connected' : '55000');
+        expect(await login(first, pauses[i]!)).toBe(step === 'settle' ? '28000' : 'connected');
+        expect(await login(first, restores[i]!)).toBe(step === 'settle' ? 'connected' : '28000');
       }
     } finally {
       await first.close(); // the process is gone; nothing of it finishes anything
@@ -111,7 +111,7 @@ describe('a pause or restore cut off by a crash', () => {
       for (const ref of pauses) await statusIs(second, ref, 'PAUSED');
       for (const ref of restores) await statusIs(second, ref, 'ACTIVE_HEALTHY');
       for (const ref of pauses) {
-        expect(await login(second, ref)).toBe('55000'); // database is not accepting connections
+        expect(await login(second, ref)).toBe('28000'); // not permitted to log in
         expect((await call(second, 'GET', `/v1/projects/${ref}`)).json().status).toBe('PAUSED');
         expect(redis.messages).toContainEqual(
           expect.objectContaining({ kind: 'project', ref, reason: 'paused' }),
@@ -198,7 +198,7 @@ describe('a pause or restore cut off by a crash', () => {
       const { id } = await row(x, 'cut-twin');
       await Promise.all([x.tm.provisioner.finishTransition(id), y.tm.provisioner.finishTransition(id)]);
       expect(runs).toEqual(['cut-twin:prepare', 'cut-twin:connections', 'cut-twin:settle']);
-      expect(await login(x, 'cut-twin')).toBe('55000');
+      expect(await login(x, 'cut-twin')).toBe('28000');
     } finally {
       release();
       await Promise.all([x.close(), y.close()]);
@@ -239,7 +239,7 @@ describe('a pause or restore whose step fails during the call', () => {
       await statusIs(h, 'link-restore', 'ACTIVE_HEALTHY');
       expect((await call(h, 'GET', '/v1/projects/link-pause')).json().last_error).toBeNull();
       expect((await call(h, 'GET', '/v1/projects/link-restore')).json().last_error).toBeNull();
-      expect(await login(h, 'link-pause')).toBe('55000');
+      expect(await login(h, 'link-pause')).toBe('28000');
       expect(await login(h, 'link-restore')).toBe('connected');
     } finally {
       proxy.up();
@@ -302,7 +302,7 @@ describe('a pause or restore whose step fails during the call', () => {
       proxy.up();
       const paused = await call(h, 'POST', '/v1/projects/give-pause/pause');
       expect(paused.json()).toMatchObject({ status: 'PAUSED', last_error: null });
-      expect(await login(h, 'give-pause')).toBe('55000');
+      expect(await login(h, 'give-pause')).toBe('28000');
       const undone = await call(h, 'POST', '/v1/projects/give-restore/pause');
       expect(undone.json()).toMatchObject({ status: 'PAUSED', last_error: null });
       expect((await call(h, 'POST', '/v1/projects/give-restore/restore')).json().status).toBe(
