@@ -40,6 +40,44 @@ export function columnRef(
   return sql;
 }
 
+/**
+ * A column as a JSON answer shows it: through its domain's `AS json` cast function when it has one
+ * (PostgREST's domain representations), in select lists and aggregates' input alike; with a JSON
+ * path, the path's value as it is.
+ */
+export function outputRef(
+  ctx: PlanContext,
+  source: Source,
+  alias: string,
+  field: Field,
+  inSelect = false,
+): string {
+  const sql = columnRef(ctx, source, alias, field, inSelect);
+  const fn = field.json.length ? undefined : source.columns.get(field.name)?.representation?.toJson;
+  return fn ? `${qualified(fn.schema, fn.name)}(${sql})` : sql;
+}
+
+/** Operators whose value a column's `text AS domain` cast function reads, as in PostgREST (not LIKE patterns). */
+const PARSED_OPERATORS = new Set([
+  'eq',
+  'neq',
+  'gt',
+  'gte',
+  'lt',
+  'lte',
+  'match',
+  'imatch',
+  'cs',
+  'cd',
+  'ov',
+  'sl',
+  'sr',
+  'nxr',
+  'nxl',
+  'adj',
+  'in',
+]);
+
 const OPERATOR_SQL: Record<string, string> = {
   eq: '=',
   neq: '<>',
@@ -75,11 +113,18 @@ function renderFilter(ctx: PlanContext, source: Source, alias: string, filter: F
   const p = (v: unknown) => ctx.params.add(v);
   let sql: string;
   const op = filter.op;
+  // A domain's `text AS domain` cast function reads the value (each of a list's), as in PostgREST.
+  const parse =
+    PARSED_OPERATORS.has(op) && !filter.field.json.length
+      ? source.columns.get(filter.field.name)?.representation?.fromText
+      : undefined;
+  const parsedList = (list: unknown) =>
+    `SELECT ${qualified(parse!.schema, parse!.name)}(unnest(${p(list)}::text[]))`;
   if (op === 'is') {
     const value = filter.value as string;
     sql = `${lhs} IS ${value.toUpperCase()}`;
   } else if (op === 'in') {
-    sql = `${lhs} = ANY(${p(filter.value)})`;
+    sql = `${lhs} = ANY(${parse ? parsedList(filter.value) : p(filter.value)})`;
   } else if (op in FTS_FUNCTION) {
     const fn = FTS_FUNCTION[op]!;
     const query = filter.language
@@ -88,9 +133,12 @@ function renderFilter(ctx: PlanContext, source: Source, alias: string, filter: F
     sql = `${lhs} @@ ${query}`;
   } else {
     const raw = filter.value as string;
-    const value = p(op === 'like' || op === 'ilike' ? likePattern(raw) : raw);
     // A quantified value is an array literal Postgres reads as the column's type, as PostgREST
-    // sends it (its malformed-literal 22P02 included).
+    // sends it (its malformed-literal 22P02 included); parsed by a representation, element by element.
+    let value: string;
+    if (!parse) value = p(op === 'like' || op === 'ilike' ? likePattern(raw) : raw);
+    else if (filter.quantifier) value = parsedList(raw);
+    else value = `${qualified(parse.schema, parse.name)}(${p(raw)}::text)`;
     sql = `${lhs} ${OPERATOR_SQL[op]} ${filter.quantifier ? `${filter.quantifier.toUpperCase()}(${value})` : value}`;
   }
   return filter.negate ? `NOT (${sql})` : sql;

@@ -1,8 +1,8 @@
 import { apiError } from './errors.js';
 import type { AggregateFunction, Filter, Level, SelectItem } from './query-parser.js';
-import type { Relation } from './schema-cache.js';
+import type { Column, Relation } from './schema-cache.js';
 import { checkUnusedLevels, nextAlias, type PlanContext, relationOf, type Source } from './plan-context.js';
-import { columnRef, renderCondition, renderOrder } from './filters.js';
+import { outputRef, renderCondition, renderOrder } from './filters.js';
 import { type EmbedItem, type Relationship, relatedRows, resolveRelationship } from './relationships.js';
 import { ident, type Statement, splitParams, whereClause } from './sql.js';
 
@@ -51,6 +51,18 @@ function outputName(item: Extract<SelectItem, { kind: 'column' }>): string {
   return String(names.findLast((key) => typeof key === 'string'));
 }
 
+/** Whether a column of the source is shown through its domain's `AS json` cast function. */
+function hasOutputRepresentation(source: Source): boolean {
+  let found = withOutputRepresentation.get(source.columns);
+  if (found === undefined) {
+    found = [...source.columns.values()].some((column) => column.representation?.toJson);
+    withOutputRepresentation.set(source.columns, found);
+  }
+  return found;
+}
+/** Per columns map of the schema cache (a reload makes new ones). */
+const withOutputRepresentation = new WeakMap<ReadonlyMap<string, Column>, boolean>();
+
 /** Whether a level has aggregates of its own or in its to-one spreads (hoisted to it). */
 const aggregatesHere = (select: readonly SelectItem[]): boolean =>
   select.some(
@@ -92,17 +104,18 @@ export function renderLevel(
   const embeds = new Map<string, EmbedJoin>();
   for (const item of select) {
     if (item.kind === 'star') {
-      if (!expand) outputs.push({ expr: `${ident(alias)}.*` });
+      // As PostgREST: a star is expanded to name each column when one of them has a JSON representation.
+      if (!expand && !hasOutputRepresentation(source)) outputs.push({ expr: `${ident(alias)}.*` });
       else
         for (const name of source.columns.keys())
-          outputs.push({ expr: `${ident(alias)}.${ident(name)}`, name });
+          outputs.push({ expr: outputRef(ctx, source, alias, { name, json: [] }), name });
     } else if (item.kind === 'column') {
-      const raw = columnRef(ctx, source, alias, item.field, true);
+      const raw = outputRef(ctx, source, alias, item.field, true);
       const expr = item.cast ? `CAST(${raw} AS ${item.cast})` : raw;
       // As PostgREST: a column by its own name is grouped by its value, an aliased one by its output.
       outputs.push({ expr, name: outputName(item), ...(item.alias === undefined ? { group: raw } : {}) });
     } else if (item.kind === 'aggregate') {
-      let input = item.field ? columnRef(ctx, source, alias, item.field) : undefined;
+      let input = item.field ? outputRef(ctx, source, alias, item.field) : undefined;
       if (input && item.inputCast) input = `CAST(${input} AS ${item.inputCast})`;
       const as = item.alias ?? item.fn;
       if (options.spread) {

@@ -104,6 +104,39 @@ function jsonRows(ctx: PlanContext, relation: Relation, options: InsertOptions):
   return `(SELECT jsonb_agg(${defaulted.join(' || ')} || e.v ORDER BY e.i) FROM jsonb_array_elements(${rows}::jsonb) WITH ORDINALITY AS e(v, i))::json`;
 }
 
+/**
+ * A JSON body's rows (`one`: its one object) as records of the relation, json_populate_record(set)
+ * as a FROM item. A column whose domain has a `json AS domain` cast function (PostgREST's domain
+ * representations) is read by that function from its JSON value, as json_to_record gives it (JSON
+ * null is NULL); the other columns are populated from the object's keys naming them, so that, as
+ * in PostgREST, keys `columns` leaves out are not read. Names `columns`.
+ */
+function bodyRecords(
+  ctx: PlanContext,
+  relation: Relation,
+  columns: readonly string[],
+  json: string,
+  one = false,
+): string {
+  const target = qualified(relation.schema, relation.name);
+  const parsed = columns.filter((c) => relation.columns.get(c)?.representation?.fromJson);
+  if (!parsed.length) return `json_populate_record${one ? '' : 'set'}(NULL::${target}, ${json})`;
+  const others = columns.filter((c) => !parsed.includes(c));
+  const list = columns.map((c) => {
+    const fn = relation.columns.get(c)?.representation?.fromJson;
+    return fn
+      ? `${qualified(fn.schema, fn.name)}(pgrst_j.${ident(c)}) AS ${ident(c)}`
+      : `pgrst_r.${ident(c)}`;
+  });
+  let from = one ? `(SELECT ${json} AS v) AS pgrst_e` : `json_array_elements(${json}) AS pgrst_e(v)`;
+  if (others.length) {
+    const rest = `(SELECT json_object_agg(k.key, k.value) FROM json_each(pgrst_e.v) AS k WHERE k.key = ANY(${ctx.params.add(others)}::text[]))`;
+    from += ` CROSS JOIN LATERAL json_populate_record(NULL::${target}, ${rest}) AS pgrst_r`;
+  }
+  from += ` CROSS JOIN LATERAL json_to_record(pgrst_e.v) AS pgrst_j(${parsed.map((c) => `${ident(c)} json`).join(', ')})`;
+  return `(SELECT ${list.join(', ')} FROM ${from}) AS pgrst_rows`;
+}
+
 export function planInsert(ctx: PlanContext, relation: Relation, options: InsertOptions): WritePlan {
   requireColumns(relation, options.columns);
   const target = qualified(relation.schema, relation.name);
@@ -111,10 +144,11 @@ export function planInsert(ctx: PlanContext, relation: Relation, options: Insert
   const { columns } = options;
   const cols = columns.map(ident).join(', ');
   // Objects with no columns at all become rows of defaults; no row at all (`[]`) inserts nothing.
+  const body = () => bodyRecords(ctx, relation, columns, jsonRows(ctx, relation, options));
   let insert = options.put
-    ? `INSERT INTO ${target}${columns.length ? ` (${cols})` : ''} SELECT ${cols} FROM (SELECT ${cols} FROM json_populate_recordset(NULL::${target}, ${jsonRows(ctx, relation, options)})) AS pgrst_body WHERE ${options.put.map((c) => renderCondition(ctx, relation, 'pgrst_body', c)).join(' AND ')}`
+    ? `INSERT INTO ${target}${columns.length ? ` (${cols})` : ''} SELECT ${cols} FROM (SELECT ${cols} FROM ${body()}) AS pgrst_body WHERE ${options.put.map((c) => renderCondition(ctx, relation, 'pgrst_body', c)).join(' AND ')}`
     : columns.length
-      ? `INSERT INTO ${target} (${cols}) SELECT ${cols} FROM json_populate_recordset(NULL::${target}, ${jsonRows(ctx, relation, options)})`
+      ? `INSERT INTO ${target} (${cols}) SELECT ${cols} FROM ${body()}`
       : `INSERT INTO ${target} SELECT FROM generate_series(1, ${ctx.params.add(options.rows.length)}::int)`;
   if (options.upsert && columns.length) {
     const conflict = options.upsert.onConflict.map(ident).join(', ');
@@ -167,7 +201,8 @@ export function planUpdate(
     (missingDefault && !Object.hasOwn(body, c) && relation.columns.get(c)?.insertDefault) ||
     `pgrst_body.${ident(c)}`;
   const set = columns.map((c) => `${ident(c)} = ${newValue(c)}`).join(', ');
-  const sql = `UPDATE ${target} AS ${ident(alias)} SET ${set} FROM (SELECT * FROM json_populate_record(NULL::${target}, ${ctx.params.add(bodyText ?? jsonText(body))}::json)) AS pgrst_body${where}`;
+  const json = `${ctx.params.add(bodyText ?? jsonText(body))}::json`;
+  const sql = `UPDATE ${target} AS ${ident(alias)} SET ${set} FROM (SELECT * FROM ${bodyRecords(ctx, relation, columns, json, true)}) AS pgrst_body${where}`;
   return finishWrite(ctx, relation, sql, alias, ret, where);
 }
 

@@ -23,6 +23,26 @@ export interface Column {
    * `nextval` for an identity), for a view column without one of its own the base column's.
    */
   readonly insertDefault?: string | null;
+  /** Its type is a domain with casts PostgREST reads as the domain's representations. */
+  readonly representation?: Representation;
+}
+
+/** A function of a schema, named for SQL by `qualified(schema, name)`. */
+export interface FunctionName {
+  readonly schema: string;
+  readonly name: string;
+}
+
+/**
+ * PostgREST's domain representations (`CREATE CAST … WITH FUNCTION … AS IMPLICIT`, the function
+ * executable by the login role): how a column of the domain is written in JSON answers
+ * (`domain AS json`), read from a JSON body (`json AS domain`) and from a filter's value
+ * (`text AS domain`). Only columns of the domain itself, not of a domain over it nor arrays of it.
+ */
+export interface Representation {
+  readonly toJson?: FunctionName;
+  readonly fromJson?: FunctionName;
+  readonly fromText?: FunctionName;
 }
 
 export interface Relation {
@@ -159,6 +179,7 @@ const FINGERPRINTED = [
   'pg_type WHERE oid >= 16384 AND typnamespace IN (SELECT oid FROM ns)',
   'pg_trigger WHERE tgrelid >= 16384 AND tgrelid IN (SELECT oid FROM rel)',
   'pg_description WHERE objoid >= 16384',
+  'pg_cast WHERE oid >= 16384',
   'pg_db_role_setting WHERE setrole IN (SELECT roleid FROM pg_auth_members WHERE member = current_user::regrole)',
 ];
 
@@ -292,7 +313,27 @@ SELECT ${SCHEMA_FINGERPRINT} AS fingerprint,
       JOIN pg_settings ps ON ps.name = kv.name AND ps.context = 'user'
       WHERE m.member = current_user::regrole
       ORDER BY r.rolname, kv.name, s.setdatabase DESC) per_setting
-    GROUP BY rolname) per_role) AS role_settings
+    GROUP BY rolname) per_role) AS role_settings,
+ -- Domain representations, as PostgREST reads them (SchemaCache.hs dataRepresentations): implicit
+ -- casts with a function the login role may execute, from a domain to json or from json or text to
+ -- one; then the columns of exposed relations of those domains. A hash join: pg_attribute is only
+ -- scanned when some domain has one.
+ (SELECT coalesce(json_agg(json_build_object('schema', n.nspname, 'relation', c.relname, 'column', a.attname,
+    'toJson', r.to_json, 'fromJson', r.from_json, 'fromText', r.from_text)), '[]')
+  FROM (SELECT t.oid AS domain,
+      min(f.fn) FILTER (WHERE k.castsource = t.oid) AS to_json,
+      min(f.fn) FILTER (WHERE k.castsource = 'json'::regtype) AS from_json,
+      min(f.fn) FILTER (WHERE k.castsource = 'text'::regtype) AS from_text
+    FROM pg_cast k JOIN pg_type t ON t.typtype = 'd'
+      AND ((k.castsource = t.oid AND k.casttarget = 'json'::regtype)
+        OR (k.casttarget = t.oid AND k.castsource IN ('json'::regtype, 'text'::regtype)))
+    CROSS JOIN LATERAL (SELECT json_build_object('schema', pn.nspname, 'name', p.proname)::text AS fn
+      FROM pg_proc p JOIN pg_namespace pn ON pn.oid = p.pronamespace WHERE p.oid = k.castfunc) f
+    WHERE k.castcontext = 'i' AND k.castmethod = 'f' AND has_function_privilege(k.castfunc, 'execute')
+    GROUP BY t.oid) r
+  JOIN pg_attribute a ON a.atttypid = r.domain AND a.attnum > 0 AND NOT a.attisdropped
+  JOIN pg_class c ON c.oid = a.attrelid AND c.relkind IN ('r', 'v', 'm', 'f', 'p')
+  JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = ANY($1::text[])) AS representations
 `;
 
 interface RawRoutine {
@@ -339,10 +380,19 @@ export async function loadSchemaCache(
     view_columns: ViewColumn[];
     routines: RawRoutine[];
     role_settings: Record<string, Record<string, string>>;
+    representations: RawRepresentation[];
     fingerprint: string;
   };
+  const representations = representationsOf(raw.representations);
   const relations = new Map<string, Relation>();
   for (const r of raw.relations) {
+    const represented = representations.get(qualifiedKey(r.schema, r.name));
+    if (represented) {
+      r.columns = r.columns.map((c) => {
+        const representation = represented.get(c.name);
+        return representation ? { ...c, representation } : c;
+      });
+    }
     relations.set(qualifiedKey(r.schema, r.name), {
       schema: r.schema,
       name: r.name,
@@ -366,7 +416,15 @@ export async function loadSchemaCache(
     if (f.returnType === 'void') returns = 'void';
     else if (f.returnColumns) {
       returns = 'composite';
-      columns = f.returnColumns.map(toColumn);
+      // Rows of a table or view: as PostgREST reads them with that relation's columns, with the
+      // representations of its columns.
+      const represented = f.returnRelation
+        ? representations.get(qualifiedKey(f.returnRelation.schema, f.returnRelation.name))
+        : undefined;
+      columns = f.returnColumns.map((c) => {
+        const representation = represented?.get(c.name);
+        return representation ? { ...toColumn(c), representation } : toColumn(c);
+      });
     } else if (outArgs.length > 0) {
       // As PostgREST: any OUT, INOUT or TABLE parameter makes rows of named columns, one of them
       // too (`RETURNS TABLE (id uuid)` answers `[{"id": …}]`, not `[…]`).
@@ -422,6 +480,35 @@ export async function loadSchemaCache(
     roleSettings: roleSettingsOf(raw.role_settings),
     fingerprint: raw.fingerprint,
   };
+}
+
+interface RawRepresentation {
+  schema: string;
+  relation: string;
+  column: string;
+  /** Each a function's `{"schema","name"}` as JSON text (min() has no json), or null. */
+  toJson: string | null;
+  fromJson: string | null;
+  fromText: string | null;
+}
+
+/** Per relation (qualifiedKey), per column: its domain's representations. */
+function representationsOf(raw: readonly RawRepresentation[]): Map<string, Map<string, Representation>> {
+  const byRelation = new Map<string, Map<string, Representation>>();
+  const fn = (text: string | null): FunctionName | undefined =>
+    text === null ? undefined : (JSON.parse(text) as FunctionName);
+  for (const r of raw) {
+    const key = qualifiedKey(r.schema, r.relation);
+    const columns = byRelation.get(key) ?? new Map<string, Representation>();
+    byRelation.set(key, columns);
+    const [toJson, fromJson, fromText] = [fn(r.toJson), fn(r.fromJson), fn(r.fromText)];
+    columns.set(r.column, {
+      ...(toJson ? { toJson } : {}),
+      ...(fromJson ? { fromJson } : {}),
+      ...(fromText ? { fromText } : {}),
+    });
+  }
+  return byRelation;
 }
 
 /** The names `Prefer: timezone` accepts: `pg_timezone_names` (it reads every tzdata file). */
