@@ -115,6 +115,22 @@ describe('domain representations in answers', () => {
   });
 });
 
+describe('domain representations of function results', () => {
+  it("format the rows of a function returning a table's rows, and read filters on them", async () => {
+    await ownerQuery(`CREATE OR REPLACE FUNCTION rep_all() RETURNS SETOF rep_todos LANGUAGE sql STABLE AS
+        $$ SELECT * FROM rep_todos WHERE id < 4 ORDER BY id $$;
+      CREATE OR REPLACE FUNCTION rep_one_color() RETURNS "Rep ""color""" LANGUAGE sql STABLE AS $$ SELECT 256 $$;`);
+    expect(await get('/rpc/rep_all?select=id,label_color&label_color=eq.01E240')).toEqual([
+      { id: 3, label_color: '#01E240' },
+    ]);
+    expect(await get('/rpc/rep_all?select=*&id=eq.1')).toEqual([
+      { id: 1, name: 'Report', label_color: '#000000', due_at: '2018-01-02T00:00:00Z', note: 'a' },
+    ]);
+    // A scalar result is no column of a table: as in PostgREST, shown as it is.
+    expect(await get('/rpc/rep_one_color')).toBe(256);
+  });
+});
+
 describe('domain representations in bodies', () => {
   it('reads inserted, upserted and updated values with the JSON cast and answers formatted', async () => {
     const created = await t.call('POST', '/rep_todos?select=id,label_color,due_at', {
@@ -180,5 +196,11 @@ describe('domain representations over time', () => {
     expect(await get('/rep_later')).toEqual([{ id: 1, v: 'ABC' }]);
     await ownerQuery('DROP CAST (rep_upper AS json)');
     expect(await get('/rep_later')).toEqual([{ id: 1, v: 'abc' }]);
+    // As PostgREST: only with a function the login role may execute.
+    await ownerQuery(`REVOKE EXECUTE ON FUNCTION rep_upper_json(rep_upper) FROM PUBLIC;
+      CREATE CAST (rep_upper AS json) WITH FUNCTION rep_upper_json(rep_upper) AS IMPLICIT;`);
+    expect(await get('/rep_later')).toEqual([{ id: 1, v: 'abc' }]);
+    await ownerQuery('GRANT EXECUTE ON FUNCTION rep_upper_json(rep_upper) TO PUBLIC');
+    expect(await get('/rep_later')).toEqual([{ id: 1, v: 'ABC' }]);
   });
 });
