@@ -327,9 +327,11 @@ SELECT ${SCHEMA_FINGERPRINT} AS fingerprint,
     FROM pg_cast k JOIN pg_type t ON t.typtype = 'd'
       AND ((k.castsource = t.oid AND k.casttarget = 'json'::regtype)
         OR (k.casttarget = t.oid AND k.castsource IN ('json'::regtype, 'text'::regtype)))
+    -- The privilege is checked here, for the few casts left: in the WHERE it ran for all of pg_cast.
     CROSS JOIN LATERAL (SELECT json_build_object('schema', pn.nspname, 'name', p.proname)::text AS fn
-      FROM pg_proc p JOIN pg_namespace pn ON pn.oid = p.pronamespace WHERE p.oid = k.castfunc) f
-    WHERE k.castcontext = 'i' AND k.castmethod = 'f' AND has_function_privilege(k.castfunc, 'execute')
+      FROM pg_proc p JOIN pg_namespace pn ON pn.oid = p.pronamespace
+      WHERE p.oid = k.castfunc AND has_function_privilege(p.oid, 'execute')) f
+    WHERE k.castcontext = 'i' AND k.castmethod = 'f'
     GROUP BY t.oid) r
   JOIN pg_attribute a ON a.atttypid = r.domain AND a.attnum > 0 AND NOT a.attisdropped
   JOIN pg_class c ON c.oid = a.attrelid AND c.relkind IN ('r', 'v', 'm', 'f', 'p')
