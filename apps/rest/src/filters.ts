@@ -6,6 +6,16 @@ import { ident, qualified, whereClause } from './sql.js';
 
 /** Column references, filters, logic trees and order terms as SQL, for any level of a query. */
 
+/** The system columns every table has, and their types. */
+const SYSTEM_COLUMNS = new Map([
+  ['tableoid', 'oid'],
+  ['ctid', 'tid'],
+  ['xmin', 'xid'],
+  ['cmin', 'cid'],
+  ['xmax', 'xid'],
+  ['cmax', 'cid'],
+]);
+
 /**
  * A column, or what Postgres reads `alias.name` as when the relation has no such column: a computed
  * field `fn(alias)`, and in a select list the bare `count` that PostgREST has long answered with
@@ -28,7 +38,11 @@ export function columnRef(
       sql = `${qualified(computed.schema, computed.name)}(${rowOf(alias, relation!)})`;
       type = computed.type;
     } else if (inSelect && field.name === 'count' && !field.json.length) sql = `count(${ident(alias)})`;
-    else throw cacheMiss(undefinedColumn(ctx.aliasNames.get(alias) ?? source.name, field.name));
+    else if (relation?.kind === 'table' && SYSTEM_COLUMNS.has(field.name)) {
+      // Postgres's own columns of a table (`order=ctid`), which PostgREST passes on unchecked.
+      sql = `${ident(alias)}.${ident(field.name)}`;
+      type = SYSTEM_COLUMNS.get(field.name);
+    } else throw cacheMiss(undefinedColumn(ctx.aliasNames.get(alias) ?? source.name, field.name));
   }
   // As in PostgREST, a JSON path into any other type (`tags->0` of a text[]) reads its to_jsonb();
   // json and jsonb stay as they are, so their indexes still apply.

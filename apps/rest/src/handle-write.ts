@@ -1,7 +1,14 @@
 import { apiError, isObject } from './errors.js';
-import { planDelete, planInsert, planUpdate, type ReturnPreference, type WritePlan } from './plan-write.js';
+import {
+  limitWithoutOrder,
+  planDelete,
+  planInsert,
+  planUpdate,
+  type ReturnPreference,
+  type WritePlan,
+} from './plan-write.js';
 import { type Condition, type ParsedQuery, parseQuery } from './query-parser.js';
-import { parseJsonExact } from './json-number.js';
+import { JsonNumber, jsonText, parseJsonExact } from './json-number.js';
 import { bodyFormat, bodyRows, invalidBody, parseBody } from './request-body.js';
 import { planContext, type RequestContext, type RestResponse } from './request-context.js';
 import { APPLIED_BY, appliedPreferences, type PreferenceKey } from './request-headers.js';
@@ -13,7 +20,7 @@ import { transaction } from './transaction.js';
 
 export async function write(ctx: RequestContext, relation: Relation): Promise<RestResponse> {
   const { method, prefer } = ctx;
-  const query = parseQuery(ctx.request.rawQuery);
+  const query = writeQuery(parseQuery(ctx.request.rawQuery), method);
   const plan = planContext(ctx, query);
   const ret: ReturnPreference = prefer.return ?? 'minimal';
   // Only an insert answers headers-only with a Location; a PUT, PATCH or DELETE answers it as
@@ -174,7 +181,14 @@ export async function write(ctx: RequestContext, relation: Relation): Promise<Re
       const first = (parseJsonExact(row.body) as Record<string, unknown>[])[0];
       const headers = rangeHeader(row.n);
       if (first && row.n === 1 && relation.pk.length) {
-        const q = relation.pk.map((c) => `${urlEncode(c)}=eq.${urlEncode(String(first[c]))}`);
+        const q = locationKeys(relation, query).map((c) => {
+          const value = first[c];
+          // json_each_text's text of the value: a string unquoted, an object or array as JSON.
+          const text =
+            typeof value === 'object' && !(value instanceof JsonNumber) ? jsonText(value) : String(value);
+          const filter = value === null ? 'is.null' : `eq.${text}`;
+          return `${urlEncode(c)}=${urlEncode(filter)}`;
+        });
         headers.location = `/${encodeURIComponent(relation.name)}?${q.join('&')}`;
       }
       return { status, headers, body: '' };
@@ -190,11 +204,41 @@ export async function write(ctx: RequestContext, relation: Relation): Promise<Re
 }
 
 /**
+ * The key columns of a Location in PostgREST 12.2's order (SqlFragment.hs locationF reads them from
+ * the written row): the relation's column order when the select has a `*` (the row is all columns),
+ * else by name, as its RETURNING list is a set of names (Plan.hs inferColsEmbedNeeds).
+ */
+function locationKeys(relation: Relation, query: ParsedQuery): string[] {
+  if (query.select.some((item) => item.kind === 'star')) {
+    return [...relation.columns.keys()].filter((c) => relation.pk.includes(c));
+  }
+  return [...relation.pk].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+}
+
+/**
  * A Location's key or value as PostgREST writes it (http-types urlEncode for a query): letters,
  * digits and `-_.~` as they are, every other UTF-8 byte as `%XX` (encodeURIComponent keeps `!'()*`).
  */
 const urlEncode = (text: string) =>
   encodeURIComponent(text).replace(/[!'()*]/g, (ch) => `%${ch.charCodeAt(0).toString(16).toUpperCase()}`);
+
+/**
+ * A write's query as PostgREST 12.2 plans it (ApiRequest.hs getRanges, Plan.hs addRanges): a PATCH or
+ * DELETE given a `limit` or `offset` on any level, integer or not, and no `order` on any is PGRST109;
+ * an embedded resource's limit and offset are never applied to the rows a write returns.
+ */
+function writeQuery(query: ParsedQuery, method: string): ParsedQuery {
+  const levels = [...query.levels.values()];
+  if ((method === 'PATCH' || method === 'DELETE') && query.ranged && !levels.some((l) => l.order)) {
+    throw limitWithoutOrder();
+  }
+  for (const [path, level] of query.levels) {
+    if (path === '') continue;
+    delete level.limit;
+    delete level.offset;
+  }
+  return query;
+}
 
 function checkPutRange(query: ParsedQuery) {
   const root = query.levels.get('')!;

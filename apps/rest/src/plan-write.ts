@@ -166,7 +166,7 @@ export function planInsert(ctx: PlanContext, relation: Relation, options: Insert
     return `count(*) FILTER (WHERE NOT EXISTS (SELECT 1 FROM ${target} AS pgrst_before WHERE ${same.join(' AND ')}))::int`;
   };
   if (options.ret === 'minimal') {
-    checkUnusedLevels(ctx);
+    checkUnusedLevels(ctx, true);
     // Only the key comes back: the role may lack SELECT on other columns.
     const sql = countsInserted
       ? `WITH pgrst_w AS (${insert} RETURNING ${options.upsert!.onConflict.map(ident).join(', ')}) SELECT count(*)::int, ${inserted('pgrst_w')} FROM pgrst_w`
@@ -178,7 +178,7 @@ export function planInsert(ctx: PlanContext, relation: Relation, options: Insert
     : '';
   const returning = returningList(ctx, relation, undefined, options.ret, options.upsert?.onConflict);
   const sql = returningSelect(ctx, relation, options.ret, `${insert} RETURNING ${returning}`, extra);
-  checkUnusedLevels(ctx);
+  checkUnusedLevels(ctx, true);
   return { statement: { sql, params: ctx.params.values }, returning: true, countsInserted };
 }
 
@@ -225,7 +225,7 @@ function finishWrite(
     ret === 'minimal'
       ? sql
       : returningSelect(ctx, relation, ret, `${sql} RETURNING ${returningList(ctx, relation, alias, ret)}`);
-  checkUnusedLevels(ctx);
+  checkUnusedLevels(ctx, true);
   // Hosted Supabase loads pg-safeupdate into the data API's sessions, whatever the role: a write
   // with no WHERE of its own (no root filter, no limit; RLS and filters on embeds do not count)
   // fails with 21000 when the database analyses it, after PostgREST planned it; PostgREST answers 400.
@@ -233,10 +233,20 @@ function finishWrite(
   return { statement: { sql: full, params: ctx.params.values }, returning: ret !== 'minimal' };
 }
 
+/** PGRST109: a limited PATCH or DELETE with no `order`. */
+export const limitWithoutOrder = () =>
+  apiError(
+    400,
+    'PGRST109',
+    "A 'limit' was applied without an explicit 'order'",
+    null,
+    "Apply an 'order' using unique column(s)",
+  );
+
 /**
  * Filters of the root level for UPDATE/DELETE. With `limit`/`offset` (PostgREST's limited
  * update/delete) an explicit `order` is required (PGRST109) and the rows are picked by a subquery
- * on `(tableoid, ctid)` (tables) or the primary key (views).
+ * on the order's columns.
  */
 function renderRootWhere(ctx: PlanContext, relation: Relation, alias: string): string {
   const level = ctx.query.levels.get('') ?? { conditions: [] };
@@ -244,17 +254,16 @@ function renderRootWhere(ctx: PlanContext, relation: Relation, alias: string): s
     const where = level.conditions.map((c) => renderCondition(ctx, relation, alias, c));
     return where.length ? ` WHERE ${where.join(' AND ')}` : '';
   }
-  if (!level.order?.length) {
-    throw apiError(
-      400,
-      'PGRST109',
-      "A 'limit' was applied without an explicit 'order'",
-      null,
-      "Apply an 'order' using unique column(s)",
-    );
-  }
-  // `ctid` alone repeats across the partitions of a partitioned table; `tableoid` tells them apart.
-  const keys = relation.kind === 'table' || !relation.pk.length ? ['tableoid', 'ctid'] : relation.pk;
+  if (!level.order?.length) throw limitWithoutOrder();
+  // As PostgREST 12.2 (QueryBuilder.hs mutRangeF), the rows picked are those equal to the ones
+  // ordered first on the order's columns (a JSON path's column): an order on no unique column
+  // changes more rows than the limit, which is PGRST110. A related order (PostgREST fails there)
+  // picks rows by `(tableoid, ctid)`, which alone repeats across partitions, or a view's key.
+  const keys = level.order.every((t) => !t.relation)
+    ? [...new Set(level.order.map((t) => t.field.name))]
+    : relation.kind === 'table' || !relation.pk.length
+      ? ['tableoid', 'ctid']
+      : relation.pk;
   const inner = 'pgrst_l';
   const where = level.conditions.map((c) => renderCondition(ctx, relation, inner, c));
   let sql = `SELECT ${keys.map((k) => `${ident(inner)}.${ident(k)}`).join(', ')} FROM ${qualified(relation.schema, relation.name)} AS ${ident(inner)}`;

@@ -128,6 +128,8 @@ export interface ParsedQuery {
   readonly columns?: readonly string[];
   /** Query parameters that are not reserved and not parseable as filters: RPC GET arguments. */
   readonly rawParams: readonly (readonly [string, string])[];
+  /** A `limit` or `offset` was given on some level, integer or not (PostgREST's qsRanges). */
+  readonly ranged?: true;
 }
 
 class Cursor {
@@ -693,13 +695,43 @@ function decode(s: string): string {
   }
 }
 
+/** What Haskell's `isSpace` takes: the ASCII and Latin-1 spaces and Unicode's space separators. */
+const HS_SPACES = '\\t\\n\\v\\f\\r \\u00a0\\u1680\\u2000-\\u200a\\u202f\\u205f\\u3000';
+const HS_SPACE = `[${HS_SPACES}]*`;
+/** `read :: Integer`'s number: hex (`0x`/`0X`), octal (`0o`/`0O`) or decimal, no fraction, no exponent. */
+const HS_NUMBER = /^(0[xX][0-9a-fA-F]+|0[oO][0-7]+|\d+)/;
+const HS_OPEN = new RegExp(`^\\(${HS_SPACE}`);
+const HS_MINUS = new RegExp(`^-${HS_SPACE}(?=[0-9])`);
+const HS_CLOSE = new RegExp(`^${HS_SPACE}\\)`);
+const HS_TRIM = new RegExp(`^${HS_SPACE}|${HS_SPACE}$`, 'g');
+
 /**
- * A `limit` or `offset` as PostgREST 12 reads it (Haskell `readMaybe`): an integer, spaces around it
- * allowed; anything else (null) is no bound, though the parameter still counts as given.
+ * An integer as Haskell's `readMaybe` reads one (PostgREST's `limit`, `offset` and `max-affected`):
+ * decimal, `0x10`/`0o17`, a `-` before it (spaces between allowed, no `+`), in any number of
+ * parentheses, spaces around each part; null for anything else (`1.0`, `1e3`, `+3`, `0b1`).
  */
-function rangeParam(value: string): number | null {
-  const m = /^\s*(-?\d+)\s*$/.exec(value);
-  return m ? Number(m[1]) : null;
+export function readHaskellInteger(text: string): number | null {
+  let rest = text.replace(HS_TRIM, '');
+  let depth = 0;
+  for (let m = HS_OPEN.exec(rest); m; m = HS_OPEN.exec(rest)) {
+    rest = rest.slice(m[0].length);
+    depth++;
+  }
+  const minus = HS_MINUS.exec(rest);
+  if (minus) rest = rest.slice(minus[0].length);
+  const number = HS_NUMBER.exec(rest);
+  if (!number) return null;
+  rest = rest.slice(number[0].length);
+  for (; depth > 0; depth--) {
+    const m = HS_CLOSE.exec(rest);
+    if (!m) return null;
+    rest = rest.slice(m[0].length);
+  }
+  if (rest) return null;
+  const digits = number[1]!;
+  const radix = /^0[xX]/.test(digits) ? 16 : /^0[oO]/.test(digits) ? 8 : 10;
+  const value = Number(radix === 10 ? digits : BigInt(radix === 16 ? digits : `0o${digits.slice(2)}`));
+  return minus && value ? -value : value;
 }
 
 /** The `limit` and `offset` given for one level: a number, or null for one that is none. */
@@ -769,6 +801,7 @@ export function parseQuery(rawQuery: string, rpcArgNames?: ReadonlySet<string>):
   let columns: string[] | undefined;
   const rawParams: [string, string][] = [];
   const ranges = new Map<string, GivenRange>();
+  let ranged = false;
   // As PostgREST 12: the first select, on_conflict and columns are read (L.lookup), later ones not
   // even parsed; every order is parsed but a level keeps its first (foldr), and its last limit and
   // offset (HashMap.fromList).
@@ -801,7 +834,8 @@ export function parseQuery(rawQuery: string, rpcArgNames?: ReadonlySet<string>):
         const path = levelPath(-1);
         const given = ranges.get(path) ?? {};
         // The last of a level's limits (offsets) counts (HashMap.fromList).
-        given[last] = rangeParam(value);
+        given[last] = readHaskellInteger(value);
+        ranged = true;
         ranges.set(path, given);
       }
       continue;
@@ -842,6 +876,7 @@ export function parseQuery(rawQuery: string, rpcArgNames?: ReadonlySet<string>):
     select: select ?? [{ kind: 'star' }],
     levels,
     rawParams,
+    ...(ranged ? { ranged: true as const } : {}),
     ...(onConflict ? { onConflict } : {}),
     ...(columns ? { columns } : {}),
   };

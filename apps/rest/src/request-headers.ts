@@ -1,5 +1,6 @@
 import { apiError } from './errors.js';
 import type { CountKind } from './plan-read.js';
+import { readHaskellInteger } from './query-parser.js';
 import type { ReturnPreference } from './plan-write.js';
 
 /** Request headers as PostgREST reads them: tokens, Accept, Prefer. */
@@ -249,7 +250,9 @@ export function parsePrefer(
   const zoneAccepted = zone !== undefined && timezones.has(zone);
   if (zoneAccepted) prefer.timezone = zone;
   const affected = firstWith('max-affected=');
-  if (affected !== undefined && /^\s*-?\d{1,15}\s*$/.test(affected)) prefer.maxAffected = Number(affected);
+  // Read as PostgREST's readMaybe does (`max-affected=0x10` is 16); one past 2^53 is none here.
+  const maxAffected = affected === undefined ? null : readHaskellInteger(affected);
+  if (maxAffected !== null && Number.isSafeInteger(maxAffected)) prefer.maxAffected = maxAffected;
   const invalid: string[] = [];
   for (const token of tokens) {
     const known = KNOWN_PREFERENCES.get(token);
