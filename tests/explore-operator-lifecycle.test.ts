@@ -296,6 +296,41 @@ localOnly('what an operator leaves behind (local target only)', () => {
     expect(row).toMatchObject({ id, status: 'REMOVED', name: p.name });
   });
 
+  it('a project another one granted to is deleted while the granting one is paused: nothing left, and the granter serves again', async () => {
+    const [granter, grantee] = await Promise.all([createUsed('granter'), createUsed('grantee')]);
+    const g = granter.project;
+    const { project: v, id, hashes } = grantee;
+    try {
+      await sql(
+        g.ref,
+        `create table public.shared (id int primary key); insert into public.shared values (1);
+         grant select on public.shared to "owner_${v.ref}", "authenticator_${v.ref}";
+         grant connect on database "proj_${g.ref}" to "owner_${v.ref}"`,
+      );
+      const paused = await admin('POST', `/v1/projects/${g.ref}/pause`);
+      expect(paused.status, paused.text).toBe(200);
+
+      const deleted = await admin('DELETE', `/v1/projects/${v.ref}`);
+      expect(deleted.status, deleted.text).toBe(200);
+      await gone(v.ref);
+      expect(await leftovers(v.ref, id, hashes)).toEqual(NOTHING);
+
+      const restored = await admin('POST', `/v1/projects/${g.ref}/restore`);
+      expect(restored.status, restored.text).toBe(200);
+      const served = await rest(g.ref, 'shared?select=id', { key: g.secretKey });
+      expect(served.status, served.text).toBe(200);
+      expect(served.json()).toEqual([{ id: 1 }]);
+      const acl = await sql<{ acl: string }>(
+        g.ref,
+        "select coalesce(relacl::text, '') as acl from pg_class where relname = 'shared'",
+      );
+      expect(acl[0]!.acl).not.toContain(v.ref);
+    } finally {
+      await deleteProject(v.ref);
+      await deleteProject(g.ref);
+    }
+  });
+
   it('a ref created again after its delete starts with no usage of the deleted project', async () => {
     const { project: p } = await createUsed('reused');
     await use(p);
