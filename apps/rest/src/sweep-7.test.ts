@@ -159,6 +159,10 @@ describe('limited PATCH/DELETE pick rows by their order columns (QueryBuilder.hs
     expect([loose.status, loose.json]).toEqual([200, [{ id: 2, name: 'z' }]]);
     const read = await t.call('GET', '/s7_loose?select=id&order=ctid.desc&limit=1');
     expect(read.json).toEqual([{ id: 3 }]);
+    const selected = await t.call('GET', '/s7_loose?select=id,ctid,tableoid::regclass&ctid=eq.(0,1)');
+    expect(selected.json).toEqual([{ id: 1, ctid: '(0,1)', tableoid: 's7_loose' }]);
+    const viewCtid = await t.call('GET', '/s7_names?select=ctid');
+    expect([viewCtid.status, (viewCtid.json as { code: string }).code]).toEqual([400, '42703']);
   });
 });
 
