@@ -146,6 +146,24 @@ describe('other refused logins', () => {
     await expectRefused(urlFor(missing), "The project's database does not exist", [missing]);
   });
 
+  it("say a login role refused as NOLOGIN (a paused project's) may be paused, naming no role", () => {
+    const error = fromPgError(
+      {
+        code: '28000',
+        severity: 'FATAL',
+        message: 'role "authenticator_abcdefghijklmnopqrst" is not permitted to log in',
+      },
+      false,
+    );
+    expect(error.status).toBe(503);
+    expect(error.headers['retry-after']).toBe('1');
+    expect(error.body).toMatchObject({
+      code: 'PGRST000',
+      message: "The project's database is not accepting connections (it may be paused, starting or stopping)",
+    });
+    expect(JSON.stringify(error.body)).not.toContain('authenticator_');
+  });
+
   it('leave errors of statements alone', () => {
     const error = fromPgError({ code: '55000', severity: 'ERROR', message: 'cannot do that now' }, false);
     expect(error.status).toBe(500);

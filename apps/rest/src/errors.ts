@@ -147,7 +147,12 @@ function connectionRefused(error: PgErrorLike): ApiError | null {
       message = 'Too many connections: the database server has no free connection slots';
       hint = 'Retry shortly.';
     }
-  } else if (code === '55000' || code === '57P03') {
+  } else if (
+    code === '55000' ||
+    code === '57P03' ||
+    // A paused project's login roles are NOLOGIN (tenant-manager's pause), its database left open.
+    (code === '28000' && /not permitted to log in/i.test(error.message ?? ''))
+  ) {
     message = "The project's database is not accepting connections (it may be paused, starting or stopping)";
   } else if (code.startsWith('28') || code === '42501') {
     // 42501 as a FATAL (this function sees no other): no CONNECT on the database for the login role.
