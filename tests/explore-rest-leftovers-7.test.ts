@@ -218,6 +218,36 @@ describe('writes through views', () => {
   });
 });
 
+describe('handling=strict with an invalid preference: PGRST122 once planned (Plan.hs)', () => {
+  it("planning errors first, a missing column's 42703 after; a write's 406 after it; the root never checks", async () => {
+    const strict = { prefer: 'handling=strict, nope' };
+    const answers = await Promise.all(
+      (
+        [
+          ['parents?select=id,nope(*)', 'GET', undefined, {}],
+          ['parents?id=eq.1', 'PATCH', { nope: 1 }, {}],
+          ['rpc/nope', 'POST', {}, {}],
+          ['parents?select=id,nope', 'GET', undefined, {}],
+          ['parents?select=id', 'GET', undefined, { accept: 'text/xml' }],
+          ['parents?id=eq.1', 'PATCH', { name: 'p1' }, { accept: 'text/xml' }],
+        ] as const
+      ).map(async ([target, method, body, headers]) =>
+        codeOf(await call(target, method, body, { ...strict, ...headers })),
+      ),
+    );
+    expect(answers).toEqual([
+      [400, 'PGRST200'],
+      [400, 'PGRST204'],
+      [404, 'PGRST202'],
+      [400, 'PGRST122'],
+      [406, 'PGRST107'],
+      [400, 'PGRST122'],
+    ]);
+    const root = await call('', 'GET', undefined, strict);
+    expect(root.status).toBe(200);
+  });
+});
+
 /** The largest id of `base`. */
 async function maxId() {
   const rows = (await call('base?select=id&order=id.desc&limit=1')).json() as { id: number }[];

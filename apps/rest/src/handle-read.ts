@@ -2,7 +2,7 @@ import type { BatchResult } from './batch.js';
 import { apiError } from './errors.js';
 import { planRead } from './plan-read.js';
 import { type ParsedQuery, parseQuery } from './query-parser.js';
-import { planContext, type RequestContext, type RestResponse } from './request-context.js';
+import { planContext, planned, type RequestContext, type RestResponse } from './request-context.js';
 import { nullableNumber, renderRows, type ResultRow, resultRow } from './response.js';
 import type { Relation } from './schema-cache.js';
 import { qualified, type Statement } from './sql.js';
@@ -40,16 +40,15 @@ export function pageRange(ctx: RequestContext, query: ParsedQuery) {
 }
 
 export async function read(ctx: RequestContext, relation: Relation): Promise<RestResponse> {
-  const query = parseQuery(ctx.request.rawQuery);
-  const plan = planContext(ctx, query);
-  const range = pageRange(ctx, query);
-  const statement = planRead(
-    plan,
-    relation,
-    qualified(relation.schema, relation.name),
-    range,
-    ctx.prefer.count,
-  );
+  const { range, statement } = planned(ctx, false, () => {
+    const query = parseQuery(ctx.request.rawQuery);
+    const plan = planContext(ctx, query);
+    const range = pageRange(ctx, query);
+    return {
+      range,
+      statement: planRead(plan, relation, qualified(relation.schema, relation.name), range, ctx.prefer.count),
+    };
+  });
   const counting = statement.planned ? [statement.planned] : [];
   const tx = { readOnly: true, explicit: counting.length > 0, statements: [...counting, statement] };
   return transaction(ctx, tx, async (results, more) => {

@@ -3,7 +3,13 @@ import { countFor, pageRange } from './handle-read.js';
 import { findRawRoutine, findRoutine, planRpc, routineCall } from './plan-rpc.js';
 import { decodeQueryString, type ParsedQuery, parseQuery } from './query-parser.js';
 import { bodyFormat, bodyRows, isRawFormat, parseBody, RAW_PARAMETER_TYPE } from './request-body.js';
-import { planContext, type RequestContext, type RestRequest, type RestResponse } from './request-context.js';
+import {
+  planContext,
+  planned,
+  type RequestContext,
+  type RestRequest,
+  type RestResponse,
+} from './request-context.js';
 import { APPLIED_BY, negotiate } from './request-headers.js';
 import {
   jsonType,
@@ -65,13 +71,15 @@ export async function rpc(request: RequestContext, name: string): Promise<RestRe
   const handler = !routine.setof && isDefaultSelect(query) ? routine.media?.type : undefined;
   const negotiated = negotiate(ctx.headers.accept, handler);
   ctx = { ...ctx, media: negotiated.media, stripNulls: negotiated.stripNulls };
-  const plan = planContext(ctx, query);
-  // By GET the single parameter gets the query's arguments as one object (PostgREST jsonRpcParams).
-  const call = noArguments
-    ? routineCall(plan, routine, {}, undefined, false)
-    : routineCall(plan, routine, args, readMethod && singleParam ? args : body, singleParam, text);
-  const range = pageRange(ctx, query);
-  const rpcPlan = planRpc(plan, routine, call, range, prefer.count, negotiated.media === 'raw');
+  const { range, rpcPlan } = planned(ctx, false, () => {
+    const plan = planContext(ctx, query);
+    // By GET the single parameter gets the query's arguments as one object (PostgREST jsonRpcParams).
+    const call = noArguments
+      ? routineCall(plan, routine, {}, undefined, false)
+      : routineCall(plan, routine, args, readMethod && singleParam ? args : body, singleParam, text);
+    const range = pageRange(ctx, query);
+    return { range, rpcPlan: planRpc(plan, routine, call, range, prefer.count, negotiated.media === 'raw') };
+  });
   const readOnly = readMethod || routine.volatility !== 'volatile';
   const counting = rpcPlan.planned ? [rpcPlan.planned] : [];
   // `max-affected` with handling=strict counts the rows a set-returning function returns.

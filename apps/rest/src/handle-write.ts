@@ -10,7 +10,13 @@ import {
 import { type Condition, type ParsedQuery, parseQuery } from './query-parser.js';
 import { JsonNumber, jsonText, parseJsonExact } from './json-number.js';
 import { bodyFormat, bodyRows, invalidBody, parseBody } from './request-body.js';
-import { planContext, type RequestContext, type RestResponse } from './request-context.js';
+import {
+  planContext,
+  planningFailed,
+  type RequestContext,
+  type RestResponse,
+  settlePlan,
+} from './request-context.js';
 import { APPLIED_BY, appliedPreferences, type PreferenceKey } from './request-headers.js';
 import { JSON_TYPE, maxAffectedExceeded, renderRows, resultRow, singularError } from './response.js';
 import type { Relation } from './schema-cache.js';
@@ -44,81 +50,88 @@ export async function write(ctx: RequestContext, relation: Relation): Promise<Re
   let status: number;
   /** The preferences the write applies (Preference-Applied). */
   let applies: ReadonlySet<PreferenceKey>;
-  if (method === 'POST') {
-    const body = parsedBody();
-    // Without `columns=` every row must have the first one's keys, missing=default or not: they are
-    // the columns (PostgREST ApiRequest.hs getPayload checks them before any preference is read).
-    const rows = bodyRows(body, !query.columns);
-    const columns = query.columns ?? Object.keys(rows[0] ?? {});
-    // Without a conflict target (no primary key, no on_conflict) PostgREST ignores the resolution.
-    const onConflict = query.onConflict ?? relation.pk;
-    const upsert =
-      prefer.resolution && onConflict.length
-        ? { onConflict, ignore: prefer.resolution === 'ignore-duplicates' }
-        : undefined;
-    writePlan = planInsert(plan, relation, {
-      rows,
-      ...rowsText(rows, body),
-      columns,
-      missingDefault: prefer.missing === 'default',
-      ret,
-      ...(upsert ? { upsert } : {}),
-    });
-    status = 201;
-    applies = query.onConflict || relation.pk.length ? APPLIED_BY.insert : APPLIED_BY.plainInsert;
-  } else if (method === 'PUT') {
-    // As PostgREST 12: limit/offset are refused first, then the body is read, then the filters;
-    // every row of the body whose key passes the filters is upserted, and exactly one must be.
-    checkPutRange(query);
-    const body = parsedBody();
-    const rows = bodyRows(body, true);
-    const columns = Object.keys(rows[0] ?? {});
-    writePlan = planInsert(plan, relation, {
-      rows,
-      ...rowsText(rows, body),
-      columns,
-      missingDefault: false,
-      ret: written,
-      upsert: { onConflict: relation.pk, ignore: false },
-      put: putFilters(query, relation),
-    });
-    status = bodyless ? 204 : 201;
-    applies = APPLIED_BY.put;
-  } else if (method === 'PATCH') {
-    const parsed = parsedBody();
-    let body: unknown;
-    if (query.columns) body = firstRow(parsed, {});
-    else {
-      // As a POST's (payloadAttributes): objects of one set of keys; a scalar is no change at all.
-      body = bodyRows(parsed, true)[0] ?? {};
+  // Errors PostgREST meets only in the database wait behind a 406 or PGRST122 (settlePlan).
+  try {
+    if (method === 'POST') {
+      const body = parsedBody();
+      // Without `columns=` every row must have the first one's keys, missing=default or not: they are
+      // the columns (PostgREST ApiRequest.hs getPayload checks them before any preference is read).
+      const rows = bodyRows(body, !query.columns);
+      const columns = query.columns ?? Object.keys(rows[0] ?? {});
+      // Without a conflict target (no primary key, no on_conflict) PostgREST ignores the resolution.
+      const onConflict = query.onConflict ?? relation.pk;
+      const upsert =
+        prefer.resolution && onConflict.length
+          ? { onConflict, ignore: prefer.resolution === 'ignore-duplicates' }
+          : undefined;
+      writePlan = planInsert(plan, relation, {
+        rows,
+        ...rowsText(rows, body),
+        columns,
+        missingDefault: prefer.missing === 'default',
+        ret,
+        ...(upsert ? { upsert } : {}),
+      });
+      status = 201;
+      applies = query.onConflict || relation.pk.length ? APPLIED_BY.insert : APPLIED_BY.plainInsert;
+    } else if (method === 'PUT') {
+      // As PostgREST 12: limit/offset are refused first, then the body is read, then the filters;
+      // every row of the body whose key passes the filters is upserted, and exactly one must be.
+      checkPutRange(query);
+      const body = parsedBody();
+      const rows = bodyRows(body, true);
+      const columns = Object.keys(rows[0] ?? {});
+      writePlan = planInsert(plan, relation, {
+        rows,
+        ...rowsText(rows, body),
+        columns,
+        missingDefault: false,
+        ret: written,
+        upsert: { onConflict: relation.pk, ignore: false },
+        put: putFilters(query, relation),
+      });
+      status = bodyless ? 204 : 201;
+      applies = APPLIED_BY.put;
+    } else if (method === 'PATCH') {
+      const parsed = parsedBody();
+      let body: unknown;
+      if (query.columns) body = firstRow(parsed, {});
+      else {
+        // As a POST's (payloadAttributes): objects of one set of keys; a scalar is no change at all.
+        body = bodyRows(parsed, true)[0] ?? {};
+      }
+      if (!isObject(body)) throw invalidBody();
+      const columns = query.columns ?? Object.keys(body);
+      if (!columns.length) {
+        // Nothing to set: PostgREST answers as for an update of no row (its 'SELECT … WHERE false').
+        settlePlan(ctx, true);
+        if (ctx.media === 'object') throw singularError(0);
+        const counted = prefer.count === 'exact' || prefer.count === 'estimated';
+        const applied = appliedPreferences(prefer, APPLIED_BY.update);
+        return {
+          status: bodyless ? 204 : 200,
+          headers: {
+            'content-range': `*/${counted ? 0 : '*'}`,
+            ...(bodyless ? {} : { 'content-type': JSON_TYPE }),
+            ...(!bodyless && ctx.contentProfile ? { 'content-profile': ctx.contentProfile } : {}),
+            ...(applied ? { 'preference-applied': applied } : {}),
+          },
+          body: bodyless ? '' : '[]',
+        };
+      }
+      const bodyText = parsed === body ? text : undefined;
+      writePlan = planUpdate(plan, relation, body, columns, written, bodyText, prefer.missing === 'default');
+      status = bodyless ? 204 : 200;
+      applies = APPLIED_BY.update;
+    } else {
+      writePlan = planDelete(plan, relation, written);
+      status = bodyless ? 204 : 200;
+      applies = APPLIED_BY.delete;
     }
-    if (!isObject(body)) throw invalidBody();
-    const columns = query.columns ?? Object.keys(body);
-    if (!columns.length) {
-      // Nothing to set: PostgREST answers as for an update of no row (its 'SELECT … WHERE false').
-      if (ctx.media === 'object') throw singularError(0);
-      const counted = prefer.count === 'exact' || prefer.count === 'estimated';
-      const applied = appliedPreferences(prefer, APPLIED_BY.update);
-      return {
-        status: bodyless ? 204 : 200,
-        headers: {
-          'content-range': `*/${counted ? 0 : '*'}`,
-          ...(bodyless ? {} : { 'content-type': JSON_TYPE }),
-          ...(!bodyless && ctx.contentProfile ? { 'content-profile': ctx.contentProfile } : {}),
-          ...(applied ? { 'preference-applied': applied } : {}),
-        },
-        body: bodyless ? '' : '[]',
-      };
-    }
-    const bodyText = parsed === body ? text : undefined;
-    writePlan = planUpdate(plan, relation, body, columns, written, bodyText, prefer.missing === 'default');
-    status = bodyless ? 204 : 200;
-    applies = APPLIED_BY.update;
-  } else {
-    writePlan = planDelete(plan, relation, written);
-    status = bodyless ? 204 : 200;
-    applies = APPLIED_BY.delete;
+  } catch (error) {
+    planningFailed(ctx, true, error);
   }
+  settlePlan(ctx, true);
   // `max-affected` (honoured with handling=strict, for PATCH and DELETE) and a singular response
   // are checked before COMMIT; otherwise the write commits at Sync.
   const filtered = method === 'PATCH' || method === 'DELETE';

@@ -2,7 +2,8 @@ import type { JwtClaims } from '@supaplane/jwt';
 import type pg from 'pg';
 import { newContext } from './plan-context.js';
 import { aggregatesDisabled, type ParsedQuery, usesAggregates } from './query-parser.js';
-import type { Media, Preferences, TxEnd } from './request-headers.js';
+import { ApiError } from './errors.js';
+import { checkStrict, type Media, type Preferences, type TxEnd } from './request-headers.js';
 import type { SchemaCache } from './schema-cache.js';
 
 /** What one request is, and what every step of answering it (route, plan, transaction, response) reads. */
@@ -66,10 +67,46 @@ export interface RequestContext {
    */
   readonly contentProfile?: string;
   readonly prefer: Preferences;
+  /** Prefer's tokens PostgREST does not know: PGRST122 under handling=strict, once planned. */
+  readonly invalidPreferences: readonly string[];
+  /** A table's Accept no answer can meet (406), answered once the request is planned. */
+  readonly notAcceptable?: ApiError;
   readonly path: string;
   /** Whether this request still has to compare the catalogs' fingerprint with `current`'s. */
   readonly check: SchemaCheck;
   readonly engine: EngineSettings;
+}
+
+/**
+ * What PostgREST 12.2 answers once a request is planned (Plan.hs wrappedReadPlan, mutateReadPlan,
+ * callReadPlan): a 406 for its Accept and a PGRST122 for its preferences, the latter first for a
+ * write.
+ */
+export function settlePlan(ctx: RequestContext, write: boolean) {
+  if (write) checkStrict(ctx.prefer, ctx.invalidPreferences);
+  if (ctx.notAcceptable) throw ctx.notAcceptable;
+  checkStrict(ctx.prefer, ctx.invalidPreferences);
+}
+
+/**
+ * An error of the planner: one PostgREST would meet only in the database (a SQLSTATE rather than
+ * a PGRST code: 42703, pg-safeupdate's 21000) waits behind {@link settlePlan}'s.
+ */
+export function planningFailed(ctx: RequestContext, write: boolean, error: unknown): never {
+  if (error instanceof ApiError && !error.body.code.startsWith('PGRST')) settlePlan(ctx, write);
+  throw error;
+}
+
+/** `planning()` with {@link planningFailed} on its errors and {@link settlePlan} after it. */
+export function planned<T>(ctx: RequestContext, write: boolean, planning: () => T): T {
+  let result: T;
+  try {
+    result = planning();
+  } catch (error) {
+    planningFailed(ctx, write, error);
+  }
+  settlePlan(ctx, write);
+  return result;
 }
 
 /** The planner's context for a request: its cache, its query and the body format it answers in. */

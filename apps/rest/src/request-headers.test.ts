@@ -1,6 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { ApiError } from './errors.js';
-import { negotiate, parsePrefer } from './request-headers.js';
+import { checkStrict, negotiate, readPreferences } from './request-headers.js';
+
+/** Prefer read, then checked as a planned request is (PGRST122). */
+const parsePrefer = (...args: Parameters<typeof readPreferences>) => {
+  const { prefer, invalid } = readPreferences(...args);
+  checkStrict(prefer, invalid);
+  return prefer;
+};
 
 const refusal = (accept: string) => {
   try {

@@ -236,13 +236,14 @@ const KNOWN_PREFERENCES = new Map<
  * first token of a kind wins; `tx` is known even where the server ignores it; only the first
  * `timezone=` and the first `max-affected=` are read, the latter as an integer (else none).
  */
-export function parsePrefer(
+export function readPreferences(
   value: string | undefined,
   txEnd: TxEnd,
   timezones: ReadonlySet<string> = new Set(),
-): Preferences {
+): { prefer: Preferences; invalid: string[] } {
   const prefer: Preferences = {};
-  if (!value) return prefer;
+  const invalid: string[] = [];
+  if (!value) return { prefer, invalid };
   const tokens = value.split(',').map((part) => part.trim());
   const firstWith = (prefix: string) =>
     tokens.find((token) => token.startsWith(prefix))?.slice(prefix.length);
@@ -253,7 +254,6 @@ export function parsePrefer(
   // Read as PostgREST's readMaybe does (`max-affected=0x10` is 16); one past 2^53 is none here.
   const maxAffected = affected === undefined ? null : readHaskellInteger(affected);
   if (maxAffected !== null && Number.isSafeInteger(maxAffected)) prefer.maxAffected = maxAffected;
-  const invalid: string[] = [];
   for (const token of tokens) {
     const known = KNOWN_PREFERENCES.get(token);
     if (known) {
@@ -264,6 +264,16 @@ export function parsePrefer(
       invalid.push(token);
     }
   }
+  if (!prefer.tx && txEnd.startsWith('rollback')) prefer.tx = 'rollback';
+  return { prefer, invalid };
+}
+
+/**
+ * PGRST122 when `handling=strict` came with preferences PostgREST does not know. PostgREST checks
+ * this once the request is planned (Plan.hs), so a planning error answers first; the root and
+ * OPTIONS, which it does not plan, never check.
+ */
+export function checkStrict(prefer: Preferences, invalid: readonly string[]) {
   if (prefer.handling === 'strict' && invalid.length) {
     throw apiError(
       400,
@@ -272,8 +282,6 @@ export function parsePrefer(
       `Invalid preferences: ${invalid.join(', ')}`,
     );
   }
-  if (!prefer.tx && txEnd.startsWith('rollback')) prefer.tx = 'rollback';
-  return prefer;
 }
 
 export type PreferenceKey = keyof Preferences;

@@ -20,7 +20,7 @@ import {
   type Media,
   negotiate,
   notAcceptable,
-  parsePrefer,
+  readPreferences,
   safeDecode,
 } from './request-headers.js';
 import { qualifiedKey, type SchemaCache } from './schema-cache.js';
@@ -59,13 +59,17 @@ export async function route(
   }
   const root = segments.length === 0;
   const isRpc = segments[0] === 'rpc' && segments.length === 2;
-  // A function call negotiates once it knows the function (its result may have a media type).
+  // A function call negotiates once it knows the function (its result may have a media type); a
+  // table's 406 is answered once the request is planned, as PostgREST negotiates after planning.
+  let unacceptable: ApiError | undefined;
   const { media, stripNulls } = root
     ? { media: negotiateOpenApi(headers.accept), stripNulls: false }
     : isRpc
       ? { media: 'json' as const, stripNulls: false }
-      : negotiate(headers.accept);
-  const prefer = parsePrefer(headers.prefer, engine.txEnd, current.timezones);
+      : negotiateLater(headers.accept, (error) => {
+          unacceptable = error;
+        });
+  const { prefer, invalid } = readPreferences(headers.prefer, engine.txEnd, current.timezones);
   const ctx: RequestContext = {
     current,
     request,
@@ -77,6 +81,8 @@ export async function route(
     stripNulls,
     ...(profileHeader !== undefined || engine.schemas.length > 1 ? { contentProfile: schema } : {}),
     prefer,
+    invalidPreferences: invalid,
+    ...(unacceptable ? { notAcceptable: unacceptable } : {}),
     path,
     check,
     engine,
@@ -156,6 +162,17 @@ async function openApi(ctx: RequestContext): Promise<RestResponse> {
     },
     body: ctx.method === 'HEAD' ? '' : entry.body,
   };
+}
+
+/** A table's negotiation; a 406 goes to `deferred` and the answer is JSON meanwhile. */
+function negotiateLater(accept: string | undefined, deferred: (error: ApiError) => void) {
+  try {
+    return negotiate(accept);
+  } catch (error) {
+    if (!(error instanceof ApiError) || error.status !== 406) throw error;
+    deferred(error);
+    return { media: 'json' as const, stripNulls: false };
+  }
 }
 
 const unsupportedMethod = (method: string) => apiError(405, 'PGRST117', `Unsupported HTTP method: ${method}`);

@@ -185,3 +185,53 @@ describe('the Location of an insert with return=headers-only (Statements.hs, Sql
     expect(listed.headers.location).toBe('/s7_cpk?a=eq.1&z=eq.2');
   });
 });
+
+describe('handling=strict with an invalid preference: PGRST122 once planned (Plan.hs)', () => {
+  const strict = { prefer: 'handling=strict, nope' };
+  const answer = async (method: string, url: string, headers: Record<string, string>, body?: unknown) => {
+    const r = await t.call(method, url, { headers: { ...strict, ...headers }, ...(body ? { body } : {}) });
+    return [r.status, (r.json as { code?: string } | undefined)?.code];
+  };
+
+  it('planning errors answer first; the root, which PostgREST does not plan, never checks', async () => {
+    expect(
+      await Promise.all([
+        answer('GET', '/s7_parents?select=id,nope(*)', {}),
+        answer('GET', '/s7_parents?select=id&order=nope(id)', {}),
+        answer('PATCH', '/s7_parents?id=eq.1', {}, { nope: 1 }),
+        answer('POST', '/rpc/s7_nope', {}, {}),
+        answer('GET', '/s7_parents?select=id&id=eq.1', {}),
+        answer('GET', '/s7_parents?select=id,name,nope', {}),
+        answer('PATCH', '/s7_parents', {}, { name: 'x' }),
+      ]),
+    ).toEqual([
+      [400, 'PGRST200'],
+      [400, 'PGRST108'],
+      [400, 'PGRST204'],
+      [404, 'PGRST202'],
+      [400, 'PGRST122'],
+      // Postgres finds the column missing, and pg-safeupdate the missing WHERE, after PostgREST's check.
+      [400, 'PGRST122'],
+      [400, 'PGRST122'],
+    ]);
+    const root = await t.call('GET', '/', { headers: strict });
+    expect(root.status).toBe(200);
+  });
+
+  it("an Accept nothing meets: a read's 406 after planning, a write's after PGRST122 (wrappedReadPlan, mutateReadPlan)", async () => {
+    const xml = { accept: 'text/xml' };
+    expect(
+      await Promise.all([
+        answer('GET', '/s7_parents?select=id,nope(*)', xml),
+        answer('GET', '/s7_parents?select=id', xml),
+        answer('PATCH', '/s7_parents?id=eq.1', xml, { name: 'x' }),
+        answer('PATCH', '/s7_parents?id=eq.1', { ...xml, prefer: 'handling=strict' }, { name: 'x' }),
+      ]),
+    ).toEqual([
+      [400, 'PGRST200'],
+      [406, 'PGRST107'],
+      [400, 'PGRST122'],
+      [406, 'PGRST107'],
+    ]);
+  });
+});
