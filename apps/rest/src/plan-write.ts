@@ -88,12 +88,17 @@ export interface InsertOptions {
 }
 
 /** The rows to insert as a JSON parameter; with `missing=default`, each completed with the defaults it omits. */
-function jsonRows(ctx: PlanContext, relation: Relation, options: InsertOptions): string {
+function jsonRows(
+  ctx: PlanContext,
+  relation: Relation,
+  columns: readonly string[],
+  options: InsertOptions,
+): string {
   const rows = `${ctx.params.add(options.rowsText ?? jsonText(options.rows))}::json`;
   // `missing=default`, as in PostgREST: a row that omits a column gets the column's default,
   // evaluated for that row in the order sent (so a sequence's values follow the rows).
   const defaulted = options.missingDefault
-    ? options.columns.flatMap((c) => {
+    ? columns.flatMap((c) => {
         const sql = relation.columns.get(c)?.insertDefault;
         if (!sql) return [];
         const name = `${ctx.params.add(c)}::text`;
@@ -105,48 +110,46 @@ function jsonRows(ctx: PlanContext, relation: Relation, options: InsertOptions):
 }
 
 /**
- * A JSON body's rows (`one`: its one object) as records of the relation, json_populate_record(set)
- * as a FROM item. A column whose domain has a `json AS domain` cast function (PostgREST's domain
- * representations) is read by that function from its JSON value, as json_to_record gives it (JSON
- * null is NULL); the other columns are populated from the object's keys naming them, so that, as
- * in PostgREST, keys `columns` leaves out are not read. Names `columns`.
+ * A JSON body's rows (`one`: its one object) as a FROM item `pgrst_body` of `columns`, read as
+ * PostgREST 12.2 reads them (SqlFragment.hs fromJsonBodyF): json_to_record(set) typed with only those
+ * columns' types (as the schema cache has them, with their modifiers), so a key naming another column
+ * or none is never read and its value cannot fail; a column the object lacks is NULL. A column whose
+ * domain has a `json AS domain` cast function (PostgREST's domain representations) is taken as
+ * `json` and converted by that function (JSON null is NULL).
  */
-function bodyRecords(
-  ctx: PlanContext,
-  relation: Relation,
-  columns: readonly string[],
-  json: string,
-  one = false,
-): string {
-  const target = qualified(relation.schema, relation.name);
-  const parsed = columns.filter((c) => relation.columns.get(c)?.representation?.fromJson);
-  if (!parsed.length) return `json_populate_record${one ? '' : 'set'}(NULL::${target}, ${json})`;
-  const others = columns.filter((c) => !parsed.includes(c));
+function bodyRecords(relation: Relation, columns: readonly string[], json: string, one = false): string {
+  // No column (`{}` rows): a row each, of nothing.
+  if (!columns.length) return one ? '(SELECT) AS pgrst_body' : `json_array_elements(${json}) AS pgrst_body`;
+  const from = `json_to_record${one ? '' : 'set'}(${json})`;
+  const parse = (c: string) => relation.columns.get(c)!.representation?.fromJson;
+  const typed = columns.map((c) => `${ident(c)} ${parse(c) ? 'json' : relation.columns.get(c)!.type}`);
+  if (!columns.some(parse)) return `${from} AS pgrst_body(${typed.join(', ')})`;
   const list = columns.map((c) => {
-    const fn = relation.columns.get(c)?.representation?.fromJson;
+    const fn = parse(c);
     return fn
       ? `${qualified(fn.schema, fn.name)}(pgrst_j.${ident(c)}) AS ${ident(c)}`
-      : `pgrst_r.${ident(c)}`;
+      : `pgrst_j.${ident(c)}`;
   });
-  let from = one ? `(SELECT ${json} AS v) AS pgrst_e` : `json_array_elements(${json}) AS pgrst_e(v)`;
-  if (others.length) {
-    const rest = `(SELECT json_object_agg(k.key, k.value) FROM json_each(pgrst_e.v) AS k WHERE k.key = ANY(${ctx.params.add(others)}::text[]))`;
-    from += ` CROSS JOIN LATERAL json_populate_record(NULL::${target}, ${rest}) AS pgrst_r`;
-  }
-  from += ` CROSS JOIN LATERAL json_to_record(pgrst_e.v) AS pgrst_j(${parsed.map((c) => `${ident(c)} json`).join(', ')})`;
-  return `(SELECT ${list.join(', ')} FROM ${from}) AS pgrst_rows`;
+  return `(SELECT ${list.join(', ')} FROM ${from} AS pgrst_j(${typed.join(', ')})) AS pgrst_body`;
 }
 
+/**
+ * Columns named for a write as PostgREST 12.2 keeps them (a set, Plan.hs mutatePlan): once each, in
+ * code point order, which is the order an unknown one is reported in and the values are converted in.
+ */
+const columnSet = (columns: readonly string[]) =>
+  [...new Set(columns)].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+
 export function planInsert(ctx: PlanContext, relation: Relation, options: InsertOptions): WritePlan {
-  requireColumns(relation, options.columns);
+  const columns = columnSet(options.columns);
+  requireColumns(relation, columns);
   const target = qualified(relation.schema, relation.name);
   // on_conflict is not checked against the cache, as in PostgREST: an unknown column is Postgres's 42703.
-  const { columns } = options;
   const cols = columns.map(ident).join(', ');
   // Objects with no columns at all become rows of defaults; no row at all (`[]`) inserts nothing.
-  const body = () => bodyRecords(ctx, relation, columns, jsonRows(ctx, relation, options));
+  const body = () => bodyRecords(relation, columns, jsonRows(ctx, relation, columns, options));
   let insert = options.put
-    ? `INSERT INTO ${target}${columns.length ? ` (${cols})` : ''} SELECT ${cols} FROM (SELECT ${cols} FROM ${body()}) AS pgrst_body WHERE ${options.put.map((c) => renderCondition(ctx, relation, 'pgrst_body', c)).join(' AND ')}`
+    ? `INSERT INTO ${target}${columns.length ? ` (${cols})` : ''} SELECT ${cols} FROM ${body()} WHERE ${options.put.map((c) => renderCondition(ctx, relation, 'pgrst_body', c)).join(' AND ')}`
     : columns.length
       ? `INSERT INTO ${target} (${cols}) SELECT ${cols} FROM ${body()}`
       : `INSERT INTO ${target} SELECT FROM generate_series(1, ${ctx.params.add(options.rows.length)}::int)`;
@@ -193,6 +196,7 @@ export function planUpdate(
   /** `missing=default`: a column the body omits is set to its default, as PostgREST's update does. */
   missingDefault = false,
 ): WritePlan {
+  columns = columnSet(columns);
   requireColumns(relation, columns);
   const alias = 'pgrst_t0';
   const target = qualified(relation.schema, relation.name);
@@ -202,7 +206,7 @@ export function planUpdate(
     `pgrst_body.${ident(c)}`;
   const set = columns.map((c) => `${ident(c)} = ${newValue(c)}`).join(', ');
   const json = `${ctx.params.add(bodyText ?? jsonText(body))}::json`;
-  const sql = `UPDATE ${target} AS ${ident(alias)} SET ${set} FROM (SELECT * FROM ${bodyRecords(ctx, relation, columns, json, true)}) AS pgrst_body${where}`;
+  const sql = `UPDATE ${target} AS ${ident(alias)} SET ${set} FROM ${bodyRecords(relation, columns, json, true)}${where}`;
   return finishWrite(ctx, relation, sql, alias, ret, where);
 }
 
