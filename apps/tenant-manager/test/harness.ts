@@ -16,6 +16,7 @@ import type {
   WorkerClusterConnection,
 } from '../src/providers/types.js';
 import { INVALIDATION_CHANNEL } from '../src/lib/invalidation.js';
+import { type ProjectRow, secretAad } from '../src/lib/projects.js';
 
 export const ADMIN_KEY = 'test-admin-key-0123456789';
 export const INTERNAL_TOKEN = 'test-internal-token-0123456789';
@@ -263,6 +264,42 @@ export async function queryOnce<T extends pg.QueryResultRow>(
     return (await client.query<T>(sql, params)).rows;
   } finally {
     await client.end();
+  }
+}
+
+/**
+ * Whether a project's login role (`owner` or `authenticator`) gets a session in `database` (its own by
+ * default) with its real password: 'connected', or the SQLSTATE it was refused with.
+ */
+export async function loginAs(
+  h: Harness,
+  ref: string,
+  role: 'owner' | 'authenticator',
+  database = `proj_${ref}`,
+): Promise<string> {
+  const { rows } = await h.db.query<ProjectRow>('SELECT * FROM tm.projects WHERE ref = $1', [ref]);
+  const project = rows[0]!;
+  const password =
+    role === 'owner'
+      ? h.tm.ctx.box.open(project.owner_password_enc, secretAad.ownerPassword(project.id))
+      : h.tm.ctx.box.open(project.authenticator_password_enc, secretAad.authenticatorPassword(project.id));
+  const server = new URL(pgUrl());
+  const client = new pg.Client({
+    host: server.hostname,
+    port: Number(server.port),
+    database,
+    user: `${role}_${ref}`,
+    password,
+  });
+  client.on('error', () => {});
+  try {
+    await client.connect();
+    await client.query('SELECT 1');
+    return 'connected';
+  } catch (error) {
+    return (error as { code?: string }).code ?? String(error);
+  } finally {
+    await client.end().catch(() => {});
   }
 }
 

@@ -1,7 +1,5 @@
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { clusterObjects, type Harness, queryOnce, pgUrl, startHarness } from '../../test/harness.js';
-import { type ProjectRow, secretAad } from './projects.js';
+import { clusterObjects, type Harness, loginAs, queryOnce, pgUrl, startHarness } from '../../test/harness.js';
 
 // What one project's owner can make in its own database that names another project's roles: a grant
 // or a default privilege to them. Postgres records it against those roles (pg_shdepend), which then
@@ -84,37 +82,8 @@ describe("the delete's sessions in another project's database", () => {
   });
 });
 
-/** Whether `role` ('owner' or 'authenticator') of `ref` gets a session in `database`, with its password: 'connected' or the SQLSTATE. */
-async function login(
-  ref: string,
-  role: 'owner' | 'authenticator',
-  database = `proj_${ref}`,
-): Promise<string> {
-  const { rows } = await h.db.query<ProjectRow>('SELECT * FROM tm.projects WHERE ref = $1', [ref]);
-  const project = rows[0]!;
-  const password =
-    role === 'owner'
-      ? h.tm.ctx.box.open(project.owner_password_enc, secretAad.ownerPassword(project.id))
-      : h.tm.ctx.box.open(project.authenticator_password_enc, secretAad.authenticatorPassword(project.id));
-  const server = new URL(pgUrl());
-  const client = new pg.Client({
-    host: server.hostname,
-    port: Number(server.port),
-    database,
-    user: `${role}_${ref}`,
-    password,
-  });
-  client.on('error', () => {});
-  try {
-    await client.connect();
-    await client.query('SELECT 1');
-    return 'connected';
-  } catch (error) {
-    return (error as { code?: string }).code ?? String(error);
-  } finally {
-    await client.end().catch(() => {});
-  }
-}
+const login = (ref: string, role: 'owner' | 'authenticator', database?: string) =>
+  loginAs(h, ref, role, database);
 
 const call = async (method: 'POST' | 'DELETE', url: string, status: string) => {
   const response = await h.call(method, url);

@@ -1,12 +1,11 @@
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   admin,
   eventually,
   freshManagementDb,
   type Harness,
+  loginAs,
   type InvalidationListener,
-  pgUrl,
   queryOnce,
   startClusterProxy,
   startHarness,
@@ -14,7 +13,7 @@ import {
 } from '../../test/harness.js';
 import { type Faults, TRANSITION_STEPS, type TransitionStep } from './context.js';
 import { projectCacheKey } from './invalidation.js';
-import { type ProjectRow, secretAad } from './projects.js';
+import type { ProjectRow } from './projects.js';
 
 let redis: InvalidationListener;
 beforeAll(async () => {
@@ -40,32 +39,6 @@ const call = (h: Harness, method: 'GET' | 'POST' | 'DELETE', url: string) =>
 async function row(h: Harness, ref: string): Promise<ProjectRow> {
   const { rows } = await h.db.query<ProjectRow>(`SELECT * FROM tm.projects WHERE ref = $1`, [ref]);
   return rows[0]!;
-}
-
-/** Whether the project's own login role gets a session in its database: 'connected' or the SQLSTATE. */
-async function login(h: Harness, ref: string): Promise<string> {
-  const project = await row(h, ref);
-  const server = new URL(pgUrl());
-  const client = new pg.Client({
-    host: server.hostname,
-    port: Number(server.port),
-    database: `proj_${ref}`,
-    user: `authenticator_${ref}`,
-    password: h.tm.ctx.box.open(
-      project.authenticator_password_enc,
-      secretAad.authenticatorPassword(project.id),
-    ),
-  });
-  client.on('error', () => {});
-  try {
-    await client.connect();
-    await client.query('SELECT 1');
-    return 'connected';
-  } catch (error) {
-    return (error as { code?: string }).code ?? String(error);
-  } finally {
-    await client.end().catch(() => {});
-  }
 }
 
 const statusIs = (h: Harness, ref: string, status: string) =>
@@ -95,8 +68,12 @@ describe('a pause or restore cut off by a crash', () => {
       for (const [i, step] of TRANSITION_STEPS.entries()) {
         expect((await row(first, pauses[i]!)).status).toBe('PAUSING');
         expect((await row(first, restores[i]!)).status).toBe('RESTORING');
-        expect(await login(first, pauses[i]!)).toBe(step === 'settle' ? '28000' : 'connected');
-        expect(await login(first, restores[i]!)).toBe(step === 'settle' ? 'connected' : '28000');
+        expect(await loginAs(first, pauses[i]!, 'authenticator')).toBe(
+          step === 'settle' ? '28000' : 'connected',
+        );
+        expect(await loginAs(first, restores[i]!, 'authenticator')).toBe(
+          step === 'settle' ? 'connected' : '28000',
+        );
       }
     } finally {
       await first.close(); // the process is gone; nothing of it finishes anything
@@ -111,14 +88,14 @@ describe('a pause or restore cut off by a crash', () => {
       for (const ref of pauses) await statusIs(second, ref, 'PAUSED');
       for (const ref of restores) await statusIs(second, ref, 'ACTIVE_HEALTHY');
       for (const ref of pauses) {
-        expect(await login(second, ref)).toBe('28000'); // not permitted to log in
+        expect(await loginAs(second, ref, 'authenticator')).toBe('28000'); // not permitted to log in
         expect((await call(second, 'GET', `/v1/projects/${ref}`)).json().status).toBe('PAUSED');
         expect(redis.messages).toContainEqual(
           expect.objectContaining({ kind: 'project', ref, reason: 'paused' }),
         );
       }
       for (const ref of restores) {
-        expect(await login(second, ref)).toBe('connected');
+        expect(await loginAs(second, ref, 'authenticator')).toBe('connected');
         expect((await call(second, 'GET', `/v1/projects/${ref}`)).json().status).toBe('ACTIVE_HEALTHY');
         expect(redis.messages).toContainEqual(
           expect.objectContaining({ kind: 'project', ref, reason: 'restored' }),
@@ -134,7 +111,7 @@ describe('a pause or restore cut off by a crash', () => {
       // and the projects go on as usual
       const again = await call(second, 'POST', `/v1/projects/${pauses[0]}/restore`);
       expect(again.json().status).toBe('ACTIVE_HEALTHY');
-      expect(await login(second, pauses[0]!)).toBe('connected');
+      expect(await loginAs(second, pauses[0]!, 'authenticator')).toBe('connected');
     } finally {
       await second.close();
     }
@@ -198,7 +175,7 @@ describe('a pause or restore cut off by a crash', () => {
       const { id } = await row(x, 'cut-twin');
       await Promise.all([x.tm.provisioner.finishTransition(id), y.tm.provisioner.finishTransition(id)]);
       expect(runs).toEqual(['cut-twin:prepare', 'cut-twin:connections', 'cut-twin:settle']);
-      expect(await login(x, 'cut-twin')).toBe('28000');
+      expect(await loginAs(x, 'cut-twin', 'authenticator')).toBe('28000');
     } finally {
       release();
       await Promise.all([x.close(), y.close()]);
@@ -239,8 +216,8 @@ describe('a pause or restore whose step fails during the call', () => {
       await statusIs(h, 'link-restore', 'ACTIVE_HEALTHY');
       expect((await call(h, 'GET', '/v1/projects/link-pause')).json().last_error).toBeNull();
       expect((await call(h, 'GET', '/v1/projects/link-restore')).json().last_error).toBeNull();
-      expect(await login(h, 'link-pause')).toBe('28000');
-      expect(await login(h, 'link-restore')).toBe('connected');
+      expect(await loginAs(h, 'link-pause', 'authenticator')).toBe('28000');
+      expect(await loginAs(h, 'link-restore', 'authenticator')).toBe('connected');
     } finally {
       proxy.up();
       await h.close();
@@ -302,13 +279,13 @@ describe('a pause or restore whose step fails during the call', () => {
       proxy.up();
       const paused = await call(h, 'POST', '/v1/projects/give-pause/pause');
       expect(paused.json()).toMatchObject({ status: 'PAUSED', last_error: null });
-      expect(await login(h, 'give-pause')).toBe('28000');
+      expect(await loginAs(h, 'give-pause', 'authenticator')).toBe('28000');
       const undone = await call(h, 'POST', '/v1/projects/give-restore/pause');
       expect(undone.json()).toMatchObject({ status: 'PAUSED', last_error: null });
       expect((await call(h, 'POST', '/v1/projects/give-restore/restore')).json().status).toBe(
         'ACTIVE_HEALTHY',
       );
-      expect(await login(h, 'give-restore')).toBe('connected');
+      expect(await loginAs(h, 'give-restore', 'authenticator')).toBe('connected');
       expect((await row(h, 'give-restore')).attempts).toBe(0);
     } finally {
       proxy.up();
