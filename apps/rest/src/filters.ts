@@ -1,5 +1,12 @@
 import { apiError, cacheMiss, undefinedColumn } from './errors.js';
-import type { Condition, Field, Filter, OrderTerm, SelectItem } from './query-parser.js';
+import {
+  type Condition,
+  FILTER_OPERATORS,
+  type Field,
+  type Filter,
+  type OrderTerm,
+  type SelectItem,
+} from './query-parser.js';
 import { nextAlias, notEmbedded, type PlanContext, relationOf, type Source } from './plan-context.js';
 import { type EmbedItem, relatedRows, resolveRelationship, rowOf } from './relationships.js';
 import { ident, qualified, whereClause } from './sql.js';
@@ -71,26 +78,12 @@ export function outputRef(
   return fn ? `${qualified(fn.schema, fn.name)}(${sql})` : sql;
 }
 
-/** Operators whose value a column's `text AS domain` cast function reads, as in PostgREST (not LIKE patterns). */
-const PARSED_OPERATORS = new Set([
-  'eq',
-  'neq',
-  'gt',
-  'gte',
-  'lt',
-  'lte',
-  'match',
-  'imatch',
-  'cs',
-  'cd',
-  'ov',
-  'sl',
-  'sr',
-  'nxr',
-  'nxl',
-  'adj',
-  'in',
-]);
+/**
+ * Operators whose value a column's `text AS domain` cast function reads, as in PostgREST: all but LIKE
+ * patterns, `is`/`isdistinct` and full-text search.
+ */
+const UNPARSED_OPERATORS = new Set(['like', 'ilike', 'is', 'isdistinct', 'fts', 'plfts', 'phfts', 'wfts']);
+const PARSED_OPERATORS = new Set<string>(FILTER_OPERATORS.filter((op) => !UNPARSED_OPERATORS.has(op)));
 
 const OPERATOR_SQL: Record<string, string> = {
   eq: '=',
