@@ -227,7 +227,7 @@ export class SizeLimitEnforcer {
       await within(
         this.#clusterTimeoutMs,
         'the database cluster',
-        endProjectSessions(cluster.admin, ref, since),
+        endProjectSessions(cluster.admin, ref, { startedBefore: since }),
       );
     } catch (error) {
       this.ctx.log.warn({ ref, err: messageOf(error) }, 'sessions from before read-only not ended');

@@ -296,10 +296,16 @@ ALTER DATABASE ${db} ALLOW_CONNECTIONS true;
  * owner granted the deleted roles (see {@link dropProjectDatabase}); a database `CONNECTION LIMIT 0`
  * would bind a non-superuser master (RDS) too. A project paused by an older version has its database
  * closed (`ALLOW_CONNECTIONS false`) and its roles able to log in: the restore reopens it all the same.
+ * `closedOnly`: pause only if its database is closed (an older version's pause, or its owner's doing).
  */
-export async function setProjectConnections(admin: pg.Pool, ref: string, allow: boolean): Promise<void> {
-  if (!(await setProjectLogins(admin, ref, allow))) return;
-  if (!allow) await endLoginSessions(admin, ref);
+export async function setProjectConnections(
+  admin: pg.Pool,
+  ref: string,
+  allow: boolean,
+  closedOnly = false,
+): Promise<void> {
+  if (!(await setProjectLogins(admin, ref, allow, closedOnly)) || allow) return;
+  await endProjectSessions(admin, ref, { anyDatabase: true });
 }
 
 /**
@@ -309,7 +315,7 @@ export async function setProjectConnections(admin: pg.Pool, ref: string, allow: 
  * restore's LOGIN undone by the delete's NOLOGIN). With `closedOnly`, an open database is left as it
  * is. Whether anything was done (nothing when the database does not exist).
  */
-async function setProjectLogins(admin: pg.Pool, ref: string, login: boolean, closedOnly = false) {
+async function setProjectLogins(admin: pg.Pool, ref: string, login: boolean, closedOnly: boolean) {
   const client = await admin.connect();
   try {
     return await inTransaction(client, async () => {
@@ -333,15 +339,6 @@ async function setProjectLogins(admin: pg.Pool, ref: string, login: boolean, clo
   } finally {
     client.release();
   }
-}
-
-/** Ends the sessions of the project's two login roles wherever they are (another project's owner may let them in). */
-async function endLoginSessions(admin: Queryable, ref: string): Promise<void> {
-  await admin.query(
-    `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-     WHERE usename::text = ANY ($1::text[]) AND pid <> pg_backend_pid()`,
-    [[ownerRole(ref), authenticatorRole(ref)]],
-  );
 }
 
 /** Size of a project database now, and whether its default transaction is read-only. */
@@ -395,15 +392,24 @@ export async function setProjectReadOnly(admin: Queryable, ref: string, readOnly
 }
 
 /**
- * Ends the sessions of the project's own login roles on its database (those started before
- * `startedBefore` only, when given): they reconnect and take the database's current defaults.
+ * Ends the sessions of the project's own login roles on its database, so that they reconnect and
+ * take the database's current defaults: only those started before `startedBefore` when given; in
+ * every database with `anyDatabase` (a pause: another project's owner may have let them in).
  */
-export async function endProjectSessions(admin: Queryable, ref: string, startedBefore?: Date): Promise<void> {
+export async function endProjectSessions(
+  admin: Queryable,
+  ref: string,
+  options: { readonly startedBefore?: Date; readonly anyDatabase?: boolean } = {},
+): Promise<void> {
   await admin.query(
     `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-     WHERE datname = $1 AND usename::text = ANY ($2::text[]) AND pid <> pg_backend_pid()
+     WHERE ($1::text IS NULL OR datname = $1) AND usename::text = ANY ($2::text[]) AND pid <> pg_backend_pid()
        AND ($3::timestamptz IS NULL OR backend_start < $3)`,
-    [projectDatabase(ref), [ownerRole(ref), authenticatorRole(ref)], startedBefore ?? null],
+    [
+      options.anyDatabase ? null : projectDatabase(ref),
+      [ownerRole(ref), authenticatorRole(ref)],
+      options.startedBefore ?? null,
+    ],
   );
 }
 
@@ -464,13 +470,12 @@ export async function dropProjectDatabase(
       roles,
     ])
   ).rows.map((r) => ident(r.rolname));
+  const prefix = projectDatabase('');
   for (const { datname, open } of rows) {
     // Closed by an older version's pause (or by its owner): paused as now instead, its roles kept
     // out, so that the admin may get in.
-    const prefix = projectDatabase('');
-    const other = datname.startsWith(prefix) ? datname.slice(prefix.length) : undefined;
-    if (!open && other !== undefined && (await setProjectLogins(admin, other, false, true))) {
-      await endLoginSessions(admin, other);
+    if (!open && datname.startsWith(prefix)) {
+      await setProjectConnections(admin, datname.slice(prefix.length), false, true);
     }
     await withClient(connectTo(conn, datname, { options: OVER_OWNER_SETTINGS }), (client) =>
       client.query(`DROP OWNED BY ${existing.join(', ')}`),
