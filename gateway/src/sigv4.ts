@@ -218,8 +218,9 @@ interface HmacKey {
   readonly outer: Buffer;
 }
 
-export function hmacKey(key: Buffer): HmacKey {
-  // Signing keys are HMAC-SHA256 outputs (32 bytes): never longer than the block, so never hashed first.
+export function hmacKey(secret: Buffer): HmacKey {
+  // A key longer than the block is hashed first (RFC 2104); signing keys (32 bytes) never are.
+  const key = secret.length > HMAC_BLOCK ? hash('sha256', secret, 'buffer') : secret;
   const inner = Buffer.alloc(HMAC_BLOCK);
   const outer = Buffer.alloc(HMAC_BLOCK);
   for (let i = 0; i < HMAC_BLOCK; i++) {
@@ -239,10 +240,11 @@ let scratch = Buffer.allocUnsafeSlow(1024);
  * has to process (one per request signed): measured, that lengthened each scavenge by about half.
  */
 export function hmacHex(key: HmacKey, message: string): string {
-  const needed = HMAC_BLOCK + Buffer.byteLength(message);
-  if (scratch.length < needed) scratch = Buffer.allocUnsafeSlow(2 * needed);
+  // At most three UTF-8 bytes per UTF-16 unit: room enough without measuring the message first.
+  const room = HMAC_BLOCK + 3 * message.length;
+  if (scratch.length < room) scratch = Buffer.allocUnsafeSlow(2 * room);
   key.inner.copy(scratch, 0);
-  scratch.write(message, HMAC_BLOCK);
+  const needed = HMAC_BLOCK + scratch.write(message, HMAC_BLOCK);
   const innerDigest = hash('sha256', scratch.subarray(0, needed), 'binary');
   key.outer.copy(scratch, 0);
   scratch.write(innerDigest, HMAC_BLOCK, 'binary');
