@@ -51,6 +51,9 @@ function expectNoInternals(text: string) {
   expect(text).not.toMatch(/ECONN|127\.0\.0\.1|localhost|password|\bat \w|Error:/);
 }
 
+/** The health entry of a rest service that is down, saying why. */
+const restUnhealthy = (error: string) => ({ name: 'rest', healthy: false, status: 'UNHEALTHY', error });
+
 describe('the request', () => {
   it('needs services, as Supabase: 400 without', async () => {
     const response = await health('health-one', '');
@@ -252,12 +255,7 @@ describe('a dependency down', () => {
       expectNoInternals(response.body);
       expect(response.json()).toEqual([
         { name: 'db', healthy: true, status: 'ACTIVE_HEALTHY' },
-        {
-          name: 'rest',
-          healthy: false,
-          status: 'UNHEALTHY',
-          error: "the function provider did not answer for the project's data API function",
-        },
+        restUnhealthy("the function provider did not answer for the project's data API function"),
       ]);
     } finally {
       h.functions.unreachable = false;
@@ -269,12 +267,7 @@ describe('a dependency down', () => {
     h.functions.live.delete('health-one');
     try {
       expect((await health('health-one', 'services=rest')).json()).toEqual([
-        {
-          name: 'rest',
-          healthy: false,
-          status: 'UNHEALTHY',
-          error: "the project's data API function does not exist at the function provider",
-        },
+        restUnhealthy("the project's data API function does not exist at the function provider"),
       ]);
     } finally {
       h.functions.live.set('health-one', environment);
@@ -282,12 +275,7 @@ describe('a dependency down', () => {
     h.functions.failed.add('health-one');
     try {
       expect((await health('health-one', 'services=rest')).json()).toEqual([
-        {
-          name: 'rest',
-          healthy: false,
-          status: 'UNHEALTHY',
-          error: "the project's data API function is failed at the function provider",
-        },
+        restUnhealthy("the project's data API function is failed at the function provider"),
       ]);
     } finally {
       h.functions.failed.delete('health-one');
@@ -299,12 +287,7 @@ describe('a dependency down', () => {
     h.functions.stopped.add('health-one');
     try {
       expect((await health('health-one', 'services=rest')).json()).toEqual([
-        {
-          name: 'rest',
-          healthy: false,
-          status: 'UNHEALTHY',
-          error: "the project's data API function is stopped at the function provider",
-        },
+        restUnhealthy("the project's data API function is stopped at the function provider"),
       ]);
     } finally {
       h.functions.stopped.delete('health-one');
