@@ -728,9 +728,8 @@ export function readHaskellInteger(text: string): number | null {
     rest = rest.slice(m[0].length);
   }
   if (rest) return null;
-  const digits = number[1]!;
-  const radix = /^0[xX]/.test(digits) ? 16 : /^0[oO]/.test(digits) ? 8 : 10;
-  const value = Number(radix === 10 ? digits : BigInt(radix === 16 ? digits : `0o${digits.slice(2)}`));
+  // JavaScript reads the same three forms (`0x10`, `0o17`, decimal) as numeric strings.
+  const value = Number(number[1]);
   return minus && value ? -value : value;
 }
 
