@@ -1,5 +1,6 @@
 import { apiError, isObject } from './errors.js';
 import {
+  columnSet,
   limitWithoutOrder,
   planDelete,
   planInsert,
@@ -225,7 +226,7 @@ function locationKeys(relation: Relation, query: ParsedQuery): string[] {
   if (query.select.some((item) => item.kind === 'star')) {
     return [...relation.columns.keys()].filter((c) => relation.pk.includes(c));
   }
-  return [...relation.pk].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+  return columnSet(relation.pk);
 }
 
 /**

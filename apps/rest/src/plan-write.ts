@@ -137,7 +137,7 @@ function bodyRecords(relation: Relation, columns: readonly string[], json: strin
  * Columns named for a write as PostgREST 12.2 keeps them (a set, Plan.hs mutatePlan): once each, in
  * code point order, which is the order an unknown one is reported in and the values are converted in.
  */
-const columnSet = (columns: readonly string[]) =>
+export const columnSet = (columns: readonly string[]) =>
   [...new Set(columns)].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
 
 export function planInsert(ctx: PlanContext, relation: Relation, options: InsertOptions): WritePlan {

@@ -85,7 +85,7 @@ export interface RequestContext {
 export function settlePlan(ctx: RequestContext, write: boolean) {
   if (write) checkStrict(ctx.prefer, ctx.invalidPreferences);
   if (ctx.notAcceptable) throw ctx.notAcceptable;
-  checkStrict(ctx.prefer, ctx.invalidPreferences);
+  if (!write) checkStrict(ctx.prefer, ctx.invalidPreferences);
 }
 
 /**
