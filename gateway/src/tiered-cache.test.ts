@@ -135,3 +135,55 @@ describe('TieredCache refresh-ahead', () => {
     expect(await miss).toEqual({ ok: true, value: { id: 'a', version: 2 } });
   });
 });
+
+describe('TieredCache writes to Redis', () => {
+  function withRemote() {
+    const { calls, origin } = controlledOrigin();
+    const writes: Array<{ key: string; value: string; ttlSeconds: number }> = [];
+    const cache = new TieredCache<Item, Item>({
+      maxEntries: 100,
+      freshTtlMs: 1_000,
+      staleTtlMs: 10_000,
+      negativeTtlMs: 500,
+      redisTtlSeconds: 60,
+      redisKey: (id) => `test:${id}`,
+      // Redis itself is exercised in faults.test.ts; here only what the cache asks of it matters.
+      remote: {
+        get: async () => null,
+        set: (key, value, ttlSeconds) => writes.push({ key, value, ttlSeconds }),
+      },
+      origin,
+      parse: (value) => value as Item,
+      compile: (record) => record,
+      clock: { now: () => 1_000_000 },
+      observer: { lookup: () => {} },
+    });
+    return { cache, calls, writes };
+  }
+
+  it('shares a loaded record after the caller has it, on a later turn of the event loop', async () => {
+    const { cache, calls, writes } = withRemote();
+    const lookup = cache.get('a');
+    await tick();
+    calls[0]!.resolve(1);
+    expect(await lookup).toEqual({ ok: true, value: { id: 'a', version: 1 } });
+    expect(writes).toEqual([]);
+    await tick();
+    expect(writes).toEqual([
+      { key: 'test:a', value: JSON.stringify({ id: 'a', version: 1 }), ttlSeconds: 60 },
+    ]);
+  });
+
+  it('does not share a record invalidated before its write: it may be stale', async () => {
+    const { cache, calls, writes } = withRemote();
+    const lookup = cache.get('a');
+    await tick();
+    calls[0]!.resolve(1);
+    await lookup;
+    cache.invalidate('a');
+    await tick();
+    await tick();
+    expect(writes).toEqual([]);
+    expect(cache.seen('a')).toBe(false);
+  });
+});

@@ -176,8 +176,16 @@ export class TieredCache<R, V> {
     }
     const value = options.compile(result.record);
     this.store(id, value, flight);
-    if (!flight.cancelled) {
-      options.remote?.set(key, JSON.stringify(result.record), options.redisTtlSeconds);
+    const remote = options.remote;
+    if (remote && !flight.cancelled) {
+      // Shared with the other instances on a later turn of the event loop, once the request that
+      // missed has gone on its way: serialising and writing the record are not on its path. Not
+      // written when what was stored is gone by then (an invalidation evicted it: it may be stale).
+      const stored = this.l1.peek(id);
+      setImmediate(() => {
+        if (this.l1.peek(id) !== stored) return;
+        remote.set(key, JSON.stringify(result.record), options.redisTtlSeconds);
+      });
     }
     return { ok: true, value };
   }
