@@ -22,7 +22,7 @@ export function startChild(
   args: string[],
   env: Record<string, string>,
   nodeArgs: string[] = [],
-  stdout: 'pipe' | 'ignore' = 'pipe',
+  stdout: 'pipe' | 'ignore' | number = 'pipe',
   node: string = process.execPath,
 ): ChildProcess {
   const loader = args[0]?.endsWith('.ts') ? ['--import', 'tsx'] : [];

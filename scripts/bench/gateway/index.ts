@@ -34,10 +34,11 @@
  *                               gateway's flags) as above
  *   BENCH_LIGHT_RATE            the light fixed rate, default 500 rps
  *   BENCH_COLD_PROJECTS         unseen projects of the cold phase, default 30
- *   BENCH_COLD_ONLY=true        stop after the cold phase
+ *   BENCH_COLD_ONLY=true        stop after the cold phase (and print each cold request's added ms)
+ *   BENCH_GATEWAY_STDOUT        a file the gateways' stdout (logs, V8 --trace-* output) is appended to
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, hasRedisServer, startRedis } from '@supaplane/local-services';
@@ -267,6 +268,9 @@ async function main() {
     process.env.BENCH_BASELINE_NODE_ARGS === undefined
       ? gatewayNodeArgs
       : nodeArgs(process.env.BENCH_BASELINE_NODE_ARGS);
+  const gatewayStdout = process.env.BENCH_GATEWAY_STDOUT
+    ? openSync(process.env.BENCH_GATEWAY_STDOUT, 'a')
+    : 'ignore';
   const startGatewayChild = (entry: string, port: number, args: string[], node?: string) =>
     startChild(
       [entry],
@@ -277,8 +281,8 @@ async function main() {
         logLevel: GATEWAY_LOG_LEVEL,
       }),
       args,
-      // Logs go to /dev/null: written (their cost counts) but never read.
-      'ignore',
+      // Logs go to /dev/null: written (their cost counts) but never read, unless asked for.
+      gatewayStdout,
       node,
     );
   const [gatewayPort, baselinePort, nginxPort] = await Promise.all([freePort(), freePort(), freePort()]);
@@ -405,6 +409,9 @@ async function main() {
   };
   if (process.env.BENCH_COLD_ONLY === 'true') {
     printCold();
+    for (const name of gateways) {
+      console.log(`${name} added ms, in order: ${cold[name]!.added.map((ms) => fmt(ms)).join(' ')}`);
+    }
     return;
   }
 
