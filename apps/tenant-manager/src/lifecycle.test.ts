@@ -93,6 +93,8 @@ describe('project lifecycle', () => {
     expect(postgrest).toEqual({
       db_schema: 'public',
       max_rows: 1000,
+      db_extra_search_path: 'public, extensions',
+      db_pool: null,
       db_aggregates_enabled: false,
       jwt_secret: expect.any(String),
     });

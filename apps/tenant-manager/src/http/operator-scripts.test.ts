@@ -73,7 +73,13 @@ describe('data-API settings', () => {
     expect(jwt_secret).toEqual(expect.any(String));
     const changed = await call('PATCH', '/v1/projects/script-one/postgrest', { max_rows: 500 });
     expect(changed.statusCode).toBe(200);
-    expect(changed.json()).toEqual({ db_schema: 'public', max_rows: 500, db_aggregates_enabled: false });
+    expect(changed.json()).toEqual({
+      db_schema: 'public',
+      max_rows: 500,
+      db_extra_search_path: 'public, extensions',
+      db_pool: null,
+      db_aggregates_enabled: false,
+    });
     expect(changed.body).not.toContain(jwt_secret);
     expect((await call('GET', '/v1/projects/script-one/postgrest')).json()).toEqual({
       ...changed.json(),

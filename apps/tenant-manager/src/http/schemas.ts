@@ -1,6 +1,6 @@
 import { type ObjectOptions, type TProperties, type TSchema, Type } from '@sinclair/typebox';
 import { LIMIT_RANGES } from '../lib/limits.js';
-import { POSTGREST_RANGES } from '../lib/project-settings.js';
+import { DB_EXTRA_SEARCH_PATH, POSTGREST_RANGES } from '../lib/project-settings.js';
 import { PROJECT_STATUSES } from '../lib/projects.js';
 import { HEALTH_SERVICES, MAX_HEALTH_TIMEOUT_MS } from '../lib/project-health.js';
 import { MAX_USAGE_DAYS, MAX_USAGE_HOURS } from '../lib/usage.js';
@@ -210,6 +210,13 @@ export const PlatformUsage = Type.Object({
 export const PostgrestSettings = Type.Object({
   db_schema: Type.String({ description: 'The exposed schemas, comma-separated; the first is the default' }),
   max_rows: Type.Integer({ description: 'Most rows one response returns (PostgREST db-max-rows)' }),
+  db_extra_search_path: Type.String({
+    description: "PostgREST's db-extra-search-path: fixed here, searched after the exposed schema",
+  }),
+  db_pool: NullableInteger({
+    description:
+      "Supabase's: null, the data API's pools are sized by the platform (limits.db_connections caps them)",
+  }),
   db_aggregates_enabled: Type.Boolean({
     description: "Supaplane's extension: PostgREST's db-aggregates-enabled (count(), sum(), … in select)",
   }),
@@ -222,13 +229,25 @@ export const PostgrestConfigPatchBody = Body(
   {
     db_schema: Type.Optional(
       Type.String({
-        minLength: 1,
         maxLength: 4096,
         description: `Comma-separated, at most ${POSTGREST_RANGES.schemas} (duplicates dropped); not pg_*, information_schema, auth or supaplane`,
       }),
     ),
     max_rows: Type.Optional(Type.Integer(POSTGREST_RANGES.max_rows)),
     db_aggregates_enabled: Type.Optional(Type.Boolean({ description: 'Default false, as in PostgREST' })),
+    db_extra_search_path: Type.Optional(
+      Type.String({
+        maxLength: 4096,
+        description: `Supabase's: taken when it is the data API's own, '${DB_EXTRA_SEARCH_PATH}' (400 unsupported_setting otherwise)`,
+      }),
+    ),
+    db_pool: Type.Optional(
+      NullableInteger({
+        minimum: 0,
+        maximum: 1000,
+        description: "Supabase's: only null (automatic) is taken (400 unsupported_setting otherwise)",
+      }),
+    ),
   },
   { minProperties: 1 },
 );

@@ -42,6 +42,8 @@ describe('POST /v1/projects/:ref/jwt-secret/rotate', () => {
     expect(body).toEqual({
       db_schema: 'public',
       max_rows: 1000,
+      db_extra_search_path: 'public, extensions',
+      db_pool: null,
       db_aggregates_enabled: false,
       jwt_secret: expect.any(String),
     });

@@ -26,7 +26,7 @@ beforeAll(async () => {
   redis = await startInvalidationListener();
   h = await startHarness({ redis: redis.publisher });
   await h.registerCluster('pgrstset', 10);
-  for (const ref of ['ps-one', 'ps-two', 'ps-three']) {
+  for (const ref of ['ps-one', 'ps-two', 'ps-three', 'ps-cli']) {
     expect((await h.createProject(ref)).json().status).toBe('ACTIVE_HEALTHY');
   }
 });
@@ -57,6 +57,8 @@ describe('PATCH /v1/projects/:ref/postgrest', () => {
     expect(changed.json()).toEqual({
       db_schema: 'public,api,Api2',
       max_rows: 1,
+      db_extra_search_path: 'public, extensions',
+      db_pool: null,
       db_aggregates_enabled: true,
     });
     expect((await call('GET', '/v1/projects/ps-one/postgrest')).json()).toEqual({
@@ -110,17 +112,16 @@ describe('PATCH /v1/projects/:ref/postgrest', () => {
     const tooMany = Array.from({ length: 33 }, (_, i) => `s${i}`).join(',');
     const cases: [object, string][] = [
       [{}, 'validation_failed'],
-      [{ db_schema: 'public', db_extra_search_path: 'public' }, 'validation_failed'],
+      [{ db_schema: 'public', db_search_path: 'public' }, 'validation_failed'],
       [{ max_rows: 0 }, 'validation_failed'],
       [{ max_rows: 1_000_001 }, 'validation_failed'],
       [{ max_rows: 1.5 }, 'validation_failed'],
       [{ max_rows: 'many' }, 'validation_failed'],
       [{ db_aggregates_enabled: 'maybe' }, 'validation_failed'],
-      [{ db_schema: '' }, 'validation_failed'],
       [{ db_schema: 'x'.repeat(4097) }, 'validation_failed'],
       [{ db_schema: 'public,,api' }, 'invalid_db_schema'],
       [{ db_schema: 'public,' }, 'invalid_db_schema'],
-      [{ db_schema: ' ' }, 'invalid_db_schema'],
+      [{ db_schema: ' ' }, 'unsupported_setting'],
       [{ db_schema: '1api' }, 'invalid_db_schema'],
       [{ db_schema: 'my-schema' }, 'invalid_db_schema'],
       [{ db_schema: 'a"b' }, 'invalid_db_schema'],
@@ -149,6 +150,54 @@ describe('PATCH /v1/projects/:ref/postgrest', () => {
     const accepted = await patch('ps-three', { db_schema: edges, max_rows: 1 });
     expect(accepted.statusCode, accepted.body).toBe(200);
     expect((await restConfig('ps-three')).dbSchemas).toHaveLength(32);
+  });
+
+  it("answers Supabase's db_extra_search_path and db_pool, and takes the body `supabase config push` sends", async () => {
+    // Supabase's PostgrestConfigWithJWTSecretResponse requires both; the CLI diffs its config with them.
+    const got = (await call('GET', '/v1/projects/ps-cli/postgrest')).json();
+    expect(got).toMatchObject({ db_extra_search_path: 'public, extensions', db_pool: null });
+    // What the CLI's default config.toml pushes ([api] schemas, extra_search_path, max_rows).
+    const pushed = await patch('ps-cli', {
+      db_schema: 'public,graphql_public',
+      db_extra_search_path: 'public,extensions',
+      max_rows: 1000,
+    });
+    expect(pushed.statusCode, pushed.body).toBe(200);
+    expect(pushed.json()).toEqual({
+      db_schema: 'public,graphql_public',
+      max_rows: 1000,
+      db_extra_search_path: 'public, extensions',
+      db_pool: null,
+      db_aggregates_enabled: false,
+    });
+    expect((await restConfig('ps-cli')).dbSchemas).toEqual(['public', 'graphql_public']);
+    // The same search path however it is spaced, and db_pool null (automatic), change nothing else.
+    const same = await patch('ps-cli', { db_extra_search_path: ' public , extensions ', db_pool: null });
+    expect(same.statusCode, same.body).toBe(200);
+    expect(same.json()).toMatchObject({ db_schema: 'public,graphql_public', db_pool: null });
+  });
+
+  it('says why a search path, a pool size or an empty db_schema is not taken here', async () => {
+    const before = await restConfig('ps-cli');
+    const cases: [object, string, RegExp][] = [
+      [
+        { db_extra_search_path: 'public' },
+        'unsupported_setting',
+        /db_extra_search_path is fixed .*public, extensions/,
+      ],
+      [{ db_extra_search_path: '' }, 'unsupported_setting', /db_extra_search_path is fixed/],
+      [{ db_extra_search_path: 'extensions,public' }, 'unsupported_setting', /db_extra_search_path is fixed/],
+      [{ db_pool: 10 }, 'unsupported_setting', /db_pool is not configurable here/],
+      [{ db_schema: '' }, 'unsupported_setting', /data API cannot be turned off here/],
+      [{ db_pool: 1001 }, 'validation_failed', /db_pool/],
+    ];
+    for (const [body, code, message] of cases) {
+      const response = await patch('ps-cli', body);
+      const where = JSON.stringify(body);
+      expect(response.statusCode, where).toBe(400);
+      expect(response.json(), where).toEqual({ message: expect.stringMatching(message), code });
+    }
+    expect(await restConfig('ps-cli')).toEqual(before);
   });
 
   it('works on a paused project, answers 409 in other states, 404 for unknown refs, 400 for a bad ref', async () => {

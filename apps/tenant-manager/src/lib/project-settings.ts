@@ -182,10 +182,52 @@ function parseSchemaList(raw: string): string[] {
   return schemas;
 }
 
+/**
+ * PostgREST's `db-extra-search-path` as the data API applies it to every project (after the
+ * exposed schema), in Supabase's default spelling. Not settable: it is the engine's.
+ */
+export const DB_EXTRA_SEARCH_PATH = 'public, extensions';
+
+const nameList = (raw: string) =>
+  raw
+    .split(',')
+    .map((name) => name.trim())
+    .filter((name) => name !== '');
+
+/**
+ * Supabase's PATCH fields this platform does not let change, said plainly rather than ignored: the
+ * search path the CLI's `config push` always sends is taken when it is the one the data API uses.
+ */
+function refuseFixedSettings(patch: PostgrestPatch): void {
+  if (patch.db_schema !== undefined && patch.db_schema.trim() === '') {
+    throw badRequest(
+      'db_schema: the data API cannot be turned off here (an empty db_schema does that on Supabase); name at least one schema',
+      'unsupported_setting',
+    );
+  }
+  const path = patch.db_extra_search_path;
+  if (path !== undefined && nameList(path).join(',') !== nameList(DB_EXTRA_SEARCH_PATH).join(',')) {
+    throw badRequest(
+      `db_extra_search_path is fixed at '${DB_EXTRA_SEARCH_PATH}' on this platform (the data API searches the exposed schema, then those); got ${JSON.stringify(path.slice(0, 200))}`,
+      'unsupported_setting',
+    );
+  }
+  if (patch.db_pool !== undefined && patch.db_pool !== null) {
+    throw badRequest(
+      "db_pool is not configurable here: each data-API function instance keeps its own small pool, and limits.db_connections caps the project's connections (PATCH /v1/projects/:ref)",
+      'unsupported_setting',
+    );
+  }
+}
+
 interface PostgrestPatch {
   db_schema?: string;
   max_rows?: number;
   db_aggregates_enabled?: boolean;
+  /** Supabase's; only the data API's own search path is taken. */
+  db_extra_search_path?: string;
+  /** Supabase's; only null (automatic) is taken. */
+  db_pool?: number | null;
 }
 
 /**
@@ -196,6 +238,7 @@ interface PostgrestPatch {
  * settings as `GET /postgrest` does, without the JWT secret.
  */
 export async function updatePostgrestConfig(ctx: Context, ref: string, patch: PostgrestPatch) {
+  refuseFixedSettings(patch);
   const schemas = patch.db_schema === undefined ? null : parseSchemaList(patch.db_schema);
   const row = await changeSettled(ctx, ref, async (db, { id }) => {
     const { rows } = await db.query<ProjectRow>(
@@ -219,6 +262,9 @@ function postgrestSettings(row: ProjectRow) {
   return {
     db_schema: row.db_schemas.join(','),
     max_rows: row.max_rows,
+    db_extra_search_path: DB_EXTRA_SEARCH_PATH,
+    // Supabase's null: sized automatically (here, by the platform for each function instance).
+    db_pool: null,
     db_aggregates_enabled: row.db_aggregates_enabled,
   };
 }
