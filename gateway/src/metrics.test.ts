@@ -24,12 +24,21 @@ async function referenceText(): Promise<string> {
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
     registers: [registry],
   });
+  const lookups = new Histogram({
+    name: 'gateway_registry_lookup_duration_seconds',
+    help: 'Tenant-manager lookups of what no cache held, by cache and outcome (found, not_found, error)',
+    labelNames: ['cache', 'outcome'],
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [registry],
+  });
   requests.labels('rest', '200').inc(3);
   requests.labels('auth', '401').inc();
   cache.labels('key', 'l1', 'hit').inc(2);
   cache.labels('project', 'origin', 'miss').inc();
   for (const seconds of [0.0004, 0.001, 0.003, 0.2, 42]) upstream.labels('rest', '200').observe(seconds);
   upstream.labels('rest', '504').observe(30);
+  for (const seconds of [0.0003, 0.0012]) lookups.labels('key', 'found').observe(seconds);
+  lookups.labels('project', 'error').observe(2);
   new Gauge({
     name: 'gateway_live_instances',
     help: 'Live gateway instances seen in Redis; each enforces this share of a project rate limit',
@@ -48,6 +57,8 @@ describe('gateway metrics', () => {
     metrics.cacheLookup('project', 'origin', 'miss');
     for (const seconds of [0.0004, 0.001, 0.003, 0.2, 42]) metrics.upstreamLatency('rest', 200, seconds);
     metrics.upstreamLatency('rest', 504, 30);
+    for (const seconds of [0.0003, 0.0012]) metrics.registryLookup('key', 'found', seconds);
+    metrics.registryLookup('project', 'error', 2);
     metrics.liveInstances(3);
     const text = await metrics.registry.metrics();
     expect(text).toBe(await referenceText());

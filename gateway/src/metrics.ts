@@ -6,11 +6,15 @@ export interface GatewayMetrics {
   request(prefix: string, status: number): void;
   cacheLookup(cache: 'project' | 'key', layer: CacheLayer, result: 'hit' | 'miss'): void;
   upstreamLatency(prefix: string, status: number, seconds: number): void;
+  /** A tenant-manager lookup of a project or key no cache held: how long it took and how it ended. */
+  registryLookup(cache: 'project' | 'key', outcome: 'found' | 'not_found' | 'error', seconds: number): void;
   /** Live gateway instances sharing each project's rate limit (set every few seconds, not per request). */
   liveInstances(count: number): void;
 }
 
 const UPSTREAM_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+/** Lookups are a cold request's largest part after the upstream: finer at the low end. */
+const REGISTRY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
 
 /**
  * Prometheus metrics on a registry of their own (several gateways may share a process in tests).
@@ -37,7 +41,15 @@ export function createGatewayMetrics(options: { defaultMetrics?: boolean } = {})
     ['prefix', 'status'],
     UPSTREAM_BUCKETS,
   );
-  for (const metric of [requests, cache, upstream]) registry.registerMetric(metric as unknown as Metric);
+  const lookups = new LabelledHistogram(
+    'gateway_registry_lookup_duration_seconds',
+    'Tenant-manager lookups of what no cache held, by cache and outcome (found, not_found, error)',
+    ['cache', 'outcome'],
+    REGISTRY_BUCKETS,
+  );
+  for (const metric of [requests, cache, upstream, lookups]) {
+    registry.registerMetric(metric as unknown as Metric);
+  }
   const instances = new Gauge({
     name: 'gateway_live_instances',
     help: 'Live gateway instances seen in Redis; each enforces this share of a project rate limit',
@@ -49,6 +61,7 @@ export function createGatewayMetrics(options: { defaultMetrics?: boolean } = {})
     request: (prefix, status) => requests.child2(prefix, status).value++,
     cacheLookup: (name, layer, result) => cache.child3(name, layer, result).value++,
     upstreamLatency: (prefix, status, seconds) => upstream.child2(prefix, status).observe(seconds),
+    registryLookup: (name, outcome, seconds) => lookups.child2(name, outcome).observe(seconds),
     liveInstances: (count) => instances.set(count),
   };
 }

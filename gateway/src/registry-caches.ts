@@ -65,7 +65,10 @@ export function createRegistryCaches(options: RegistryCacheOptions): RegistryCac
   // Fail fast while the tenant-manager is down instead of queueing every miss behind its timeout.
   const registryBreaker = new CircuitBreaker({ failureThreshold: 5, openMs: 2_000, clock });
   let lastRegistryErrorLog = 0;
-  async function fromRegistry<R>(load: () => Promise<OriginResult<R>>): Promise<OriginResult<R>> {
+  async function fromRegistry<R>(
+    cache: 'project' | 'key',
+    load: () => Promise<OriginResult<R>>,
+  ): Promise<OriginResult<R>> {
     // Over budget: like an outage for this lookup (a stale entry still serves), but no breaker count.
     // An open breaker already bounds the calls (one trial per interval): no budget is spent then.
     if (
@@ -84,12 +87,19 @@ export function createRegistryCaches(options: RegistryCacheOptions): RegistryCac
       throw new Error('tenant-manager lookup budget spent');
     }
     if (!registryBreaker.allow()) throw new Error('tenant-manager circuit open');
+    const started = performance.now();
     try {
       const result = await load();
       registryBreaker.success();
+      metrics.registryLookup(
+        cache,
+        result.found ? 'found' : 'not_found',
+        (performance.now() - started) / 1000,
+      );
       return result;
     } catch (error) {
       registryBreaker.failure();
+      metrics.registryLookup(cache, 'error', (performance.now() - started) / 1000);
       const now = clock.now();
       if (now - lastRegistryErrorLog > 5_000) {
         lastRegistryErrorLog = now;
@@ -105,7 +115,7 @@ export function createRegistryCaches(options: RegistryCacheOptions): RegistryCac
     ...common,
     redisKey: projectRedisKey,
     remote: options.createRedis ? remote : null,
-    origin: (ref) => fromRegistry(() => options.internalApi.projectConfig(ref)),
+    origin: (ref) => fromRegistry('project', () => options.internalApi.projectConfig(ref)),
     parse: parseProjectRecord,
     compile(record) {
       const runtime = new ProjectRuntime(
@@ -127,7 +137,7 @@ export function createRegistryCaches(options: RegistryCacheOptions): RegistryCac
     ...common,
     redisKey: apiKeyRedisKey,
     remote: options.createRedis ? remote : null,
-    origin: (hash) => fromRegistry(() => options.internalApi.apiKey(hash)),
+    origin: (hash) => fromRegistry('key', () => options.internalApi.apiKey(hash)),
     parse: parseApiKeyRecord,
     compile: (record) => record,
     observer: { lookup: (layer, result) => metrics.cacheLookup('key', layer, result) },
