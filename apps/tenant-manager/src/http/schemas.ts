@@ -52,7 +52,9 @@ export const Project = Type.Object({
   ref: Type.String(),
   name: Type.String(),
   status: ProjectStatus,
-  region: Nullable(Type.String()),
+  region: Type.String({
+    description: "The cluster's region, or the one asked for until it is placed; '' when neither",
+  }),
   cluster_id: Nullable(Type.String()),
   organization_id: Type.String({
     description: "The platform's one organization (ORGANIZATION_SLUG), as Supabase's",
@@ -116,6 +118,39 @@ export const NewProjectBody = Body({
         "Password of the project's owner role, for direct connections (8 to 128 printable ASCII characters); default: a random one nobody knows until set with PATCH …/database/password",
     }),
   ),
+  organization_id: Type.Optional(
+    Type.String({ maxLength: 100, description: "Supabase's deprecated name for organization_slug" }),
+  ),
+  region_selection: Type.Optional(
+    Body(
+      {
+        type: Type.Union([Type.Literal('specific'), Type.Literal('smartGroup')]),
+        code: Type.String({ minLength: 1, maxLength: 64 }),
+      },
+      {
+        description:
+          "Supabase's: {type: 'specific', code} is the region (not with region); smart groups are refused (unsupported_setting)",
+      },
+    ),
+  ),
+  desired_instance_size: Type.Optional(
+    Type.String({
+      maxLength: 100,
+      description: "Supabase's: refused (unsupported_setting), no instance sizes here",
+    }),
+  ),
+  template_url: Type.Optional(
+    Type.String({
+      maxLength: 2000,
+      description: "Supabase's: refused (unsupported_setting), no templates here",
+    }),
+  ),
+  plan: Type.Optional(
+    Type.Union([Type.Literal('free'), Type.Literal('pro')], {
+      description: "Supabase's, deprecated: ignored",
+    }),
+  ),
+  kps_enabled: Type.Optional(Type.Boolean({ description: "Supabase's, deprecated: ignored" })),
 });
 
 export const ProjectPatchBody = Body(

@@ -72,7 +72,7 @@ export interface Project {
   ref: string;
   name: string;
   status: ProjectStatus;
-  region: string | null;
+  region: string;
   cluster_id: string | null;
   /** The platform's one organization (its slug), in both of Supabase's fields. */
   organization_id: string;
@@ -100,7 +100,8 @@ export function toProject(ctx: Context, row: ProjectRow): Project {
     ref: row.ref,
     name: row.name,
     status: row.status,
-    region: row.region ?? row.requested_region,
+    // Supabase's region is always a string: '' while no cluster was chosen and none was asked for.
+    region: row.region ?? row.requested_region ?? '',
     cluster_id: row.cluster_id,
     organization_id: ctx.settings.organization.slug,
     organization_slug: ctx.settings.organization.slug,
@@ -237,12 +238,65 @@ interface NewProject {
   db_pass?: string;
   /** Supabase's: must be the platform's one organization. */
   organization_slug?: string;
+  /** Supabase's deprecated name for `organization_slug`. */
+  organization_id?: string;
+  /** Supabase's choice of region: a `specific` one is `region`; smart groups are not offered. */
+  region_selection?: { type: 'specific' | 'smartGroup'; code: string };
+  /** Supabase's; no instance sizes here (refused). */
+  desired_instance_size?: string;
+  /** Supabase's; no templates here (refused). */
+  template_url?: string;
+  /** Supabase ignores both (a plan is the organization's), and so does this platform. */
+  plan?: string;
+  kps_enabled?: boolean;
+}
+
+/**
+ * The organization and region a create names in Supabase's fields as well as ours; what cannot be
+ * honoured here is a 400 saying so, never silently dropped.
+ */
+async function supabaseCreateFields(ctx: Context, input: NewProject): Promise<{ region?: string }> {
+  if (input.desired_instance_size !== undefined) {
+    throw badRequest(
+      'desired_instance_size: instance sizes are not offered here (projects share a worker cluster); cap a project with limits instead',
+      'unsupported_setting',
+    );
+  }
+  if (input.template_url !== undefined) {
+    throw badRequest(
+      'template_url: creating a project from a template is not offered here',
+      'unsupported_setting',
+    );
+  }
+  const { organization_id: id, organization_slug: slug } = input;
+  if (id !== undefined && slug !== undefined && id !== slug) {
+    throw badRequest(
+      `organization_id and organization_slug name different organizations (${id}, ${slug})`,
+      'invalid_organization',
+    );
+  }
+  if ((slug ?? id) !== undefined) requireOwnOrganization(ctx, (slug ?? id)!);
+  const selection = input.region_selection;
+  if (selection === undefined) return { region: input.region };
+  if (input.region !== undefined) {
+    throw badRequest('only one of region or region_selection can be given', 'validation_failed');
+  }
+  if (selection.type === 'smartGroup') {
+    const { rows } = await ctx.db.query<{ region: string }>(
+      `SELECT DISTINCT region FROM tm.clusters WHERE status = 'active' ORDER BY region`,
+    );
+    throw badRequest(
+      `region_selection: smart region groups are not offered here; name a region (regions: ${rows.map((r) => r.region).join(', ') || 'none'})`,
+      'unsupported_setting',
+    );
+  }
+  return { region: selection.code };
 }
 
 /** Records a new project in COMING_UP with its credentials; provisioning does the rest. */
-export async function insertProject(ctx: Context, input: NewProject): Promise<ProjectRow> {
-  const name = validateName(input.name);
-  if (input.organization_slug !== undefined) requireOwnOrganization(ctx, input.organization_slug);
+export async function insertProject(ctx: Context, request: NewProject): Promise<ProjectRow> {
+  const name = validateName(request.name);
+  const input = { ...request, ...(await supabaseCreateFields(ctx, request)) };
   const ref = input.ref === undefined ? generateRef() : validateRef(input.ref);
   const limits = applyLimits(ctx.settings.defaultLimits, input.limits ?? {});
   const ownerPassword = input.db_pass === undefined ? randomSecret(24) : validateDbPassword(input.db_pass);
