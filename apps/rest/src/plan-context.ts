@@ -31,7 +31,9 @@ export interface PlanContext {
   readonly usedLevels: Set<string>;
   /**
    * What Postgres calls the relation one of our aliases reads in PostgREST's own query, for its
-   * 42703: an embedded one is `<table>_<depth>` (Plan.hs addRels); others are their own name.
+   * 42703 and 42803: the root is the table's (or function's) own name, an embedded one
+   * `<table>_<depth>` (Plan.hs addRels), but a many-to-many target is unaliased, so its own name
+   * (QueryBuilder.hs fromF).
    */
   readonly aliasNames: Map<string, string>;
   aliasCounter: number;

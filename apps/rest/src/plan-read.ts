@@ -214,7 +214,11 @@ function renderEmbed(
     );
   }
   const childAlias = nextAlias(ctx, 't');
-  ctx.aliasNames.set(childAlias, `${rel.target.name}_${path.split('.').length}`);
+  const depth = path.split('.').length;
+  ctx.aliasNames.set(
+    childAlias,
+    rel.cardinality === 'many-to-many' ? rel.target.name : `${rel.target.name}_${depth}`,
+  );
   const options = item.spread ? { spread: true, expand: parentExpanded } : {};
   const level = renderLevel(ctx, rel.target, childAlias, item.select, path, options);
   const { from, on } = relatedRows(ctx, rel, parentAlias, childAlias);
@@ -326,6 +330,8 @@ export function planRead(
   options: ReadOptions = {},
 ): ReadPlan {
   const alias = 'pgrst_t0';
+  // PostgREST reads a table unaliased, and a function's rows as `pgrst_source AS "<function>"`.
+  ctx.aliasNames.set(alias, source.name);
   const fromSql = `${from} AS ${ident(alias)}`;
   const level = renderLevel(ctx, source, alias, ctx.query.select, '');
   checkUnusedLevels(ctx);
@@ -339,9 +345,12 @@ export function planRead(
   const jsonBody = (!ctx.geojson && options.jsonBody) || rowsBody(ctx);
   const sql = withCall + wrapRows(inner, totalSql, ctx.csv, jsonBody);
   const params = ctx.params.values;
-  if (count !== 'planned' && count !== 'estimated') return { sql, params };
+  const aliases = ctx.aliasNames;
+  if (count !== 'planned' && count !== 'estimated') return { sql, params, aliases };
   // EXPLAIN of count(*) would estimate its one row: the estimate is that of the rows themselves.
   const rows = withCall + countSql(level, fromSql, '1');
   const [planned, exact] = splitParams([`EXPLAIN (FORMAT JSON) ${rows}`, rows], params);
-  return counted ? { sql, params, planned: planned! } : { sql, params, planned: planned!, exact: exact! };
+  return counted
+    ? { sql, params, aliases, planned: planned! }
+    : { sql, params, aliases, planned: planned!, exact: exact! };
 }

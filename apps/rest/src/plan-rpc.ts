@@ -265,17 +265,17 @@ function scalarSource(routine: Routine): Source {
 /**
  * The body from the rows left after filters: a JSON array for a SETOF function; for one value the
  * value, JSON `null` when it is NULL or filtered out, as in PostgREST; under a raw media type its
- * text (`bytea` as hex), empty then.
+ * text (`bytea` as hex), empty then. With `nulls=stripped`, the values' null fields go, at any
+ * depth, as PostgREST strips a scalar's (SqlFragment.hs asJsonF: json_strip_nulls of the agg).
  */
-function scalarBody(routine: Routine, raw: boolean): string {
+function scalarBody(routine: Routine, raw: boolean, strip: boolean): string {
   const value = `pgrst_row.${SCALAR_COLUMN}`;
   if (raw) {
     const text = routine.media?.binary ? `encode(${value}, 'hex')` : `${value}::text`;
     return `coalesce(string_agg(${text}, ''), '')`;
   }
-  return routine.setof
-    ? `coalesce(json_agg(${value}), '[]'::json)::text`
-    : `coalesce((json_agg(${value})->0)::text, 'null')`;
+  const values = strip ? `json_strip_nulls(json_agg(${value}))` : `json_agg(${value})`;
+  return routine.setof ? `coalesce(${values}, '[]'::json)::text` : `coalesce((${values}->0)::text, 'null')`;
 }
 
 export interface RpcPlan {
@@ -306,7 +306,7 @@ export function planRpc(
     // order, paging, counts and select work on it like on any other read.
     const plan = planRead(ctx, scalarSource(routine), 'pgrst_call', range, count, {
       call: `SELECT ${call} AS ${SCALAR_COLUMN}`,
-      jsonBody: scalarBody(routine, raw),
+      jsonBody: scalarBody(routine, raw, ctx.stripNulls === true),
     });
     // CSV is rows under the `pgrst_scalar` header, for one value as for a set of them.
     return rpcRead(plan, routine.setof || ctx.csv || ctx.geojson ? 'rows' : 'scalar');

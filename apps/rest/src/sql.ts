@@ -24,6 +24,11 @@ export const qualified = (schema: string, name: string) => `${ident(schema)}.${i
 export interface Statement {
   readonly sql: string;
   readonly params: unknown[];
+  /**
+   * What PostgREST's own query calls the relations some of our aliases read (`pgrst_t0` is the
+   * table, `pgrst_t1` an embedded `<table>_<depth>`), for the messages of Postgres that name them.
+   */
+  readonly aliases?: ReadonlyMap<string, string>;
 }
 
 export const whereClause = (conditions: readonly string[]) =>

@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { type BatchResult, type BatchStatement, runBatch } from './batch.js';
-import { ApiError, isPgError } from './errors.js';
+import { ApiError, isPgError, postgrestNames } from './errors.js';
 import type { RequestContext, RestResponse } from './request-context.js';
 import {
   APPLIED_BY,
@@ -179,6 +179,8 @@ export async function transaction(
   } catch (error) {
     if (connectionLost(error) || (!isPgError(error) && !(error instanceof ApiError)))
       broken ??= error as Error;
+    const aliases = tx.statements.find((s) => s.aliases)?.aliases;
+    if (aliases && isPgError(error) && error.message) error.message = postgrestNames(error.message, aliases);
     // The catalogs changed since the cache was loaded: reload and run the request again.
     if (
       check &&

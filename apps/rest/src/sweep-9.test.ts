@@ -1,0 +1,105 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ownerQuery, type TestEngine, testEngine } from './test/helpers.js';
+
+// The ninth PostgREST 12.2 sweep. Answers from PostgREST v12.2's source (named per test) and from
+// Postgres itself.
+
+let t: TestEngine;
+
+beforeAll(async () => {
+  await ownerQuery(`
+    CREATE TABLE s9_parents (id int PRIMARY KEY, name text);
+    CREATE TABLE s9_kids (id int PRIMARY KEY, parent_id int REFERENCES s9_parents(id), name text, n int);
+    CREATE TABLE s9_tags (id int PRIMARY KEY, label text);
+    CREATE TABLE s9_kid_tags (kid_id int REFERENCES s9_kids(id), tag_id int REFERENCES s9_tags(id),
+      PRIMARY KEY (kid_id, tag_id));
+    INSERT INTO s9_parents VALUES (1, 'p1'), (2, 'p2');
+    INSERT INTO s9_kids VALUES (1, 1, 'k1', 1), (2, 1, 'k2', 2), (3, 2, 'k3', 3);
+    INSERT INTO s9_tags VALUES (1, 't1'), (2, 't2');
+    INSERT INTO s9_kid_tags VALUES (1, 1), (1, 2), (2, 2);
+    CREATE FUNCTION s9_kids_of(p int) RETURNS SETOF s9_kids LANGUAGE sql STABLE AS
+      $$ SELECT * FROM s9_kids WHERE parent_id = p $$;
+    CREATE FUNCTION s9_doc() RETURNS json LANGUAGE sql STABLE AS
+      $$ SELECT '{"a":null,"b":{"c":null,"d":1},"e":[null,{"f":null}]}'::json $$;
+    CREATE FUNCTION s9_docs() RETURNS SETOF jsonb LANGUAGE sql STABLE AS
+      $$ VALUES ('{"a":null,"b":1}'::jsonb), ('null'::jsonb), (NULL) $$;`);
+  t = testEngine({ aggregatesEnabled: true });
+});
+afterAll(() => t.close());
+
+const body = (r: { status: number; json: unknown }) => [r.status, r.json];
+const grouping = (column: string) => ({
+  code: '42803',
+  message: `column "${column}" must appear in the GROUP BY clause or be used in an aggregate function`,
+  details: null,
+  hint: null,
+});
+
+describe("Postgres's messages name relations as PostgREST's query does", () => {
+  // QueryBuilder.hs readPlanToQuery/fromF: the table unaliased, a function's rows `pgrst_source AS
+  // "<function>"`, an embedded table `<table>_<depth>` (Plan.hs addRels), a many-to-many target unaliased.
+  it('a grouping error (42803) names the table, not our alias', async () => {
+    expect(body(await t.call('GET', '/s9_kids?select=n.sum()&order=id'))).toEqual([
+      400,
+      grouping('s9_kids.id'),
+    ]);
+    expect(body(await t.call('GET', '/rpc/s9_kids_of?p=1&select=n.sum()&order=id'))).toEqual([
+      400,
+      grouping('s9_kids_of.id'),
+    ]);
+  });
+
+  it('in an embed it names `<table>_<depth>`, a many-to-many target by its own name', async () => {
+    expect(body(await t.call('GET', '/s9_parents?select=name,s9_kids(n.sum())&s9_kids.order=id'))).toEqual([
+      400,
+      grouping('s9_kids_1.id'),
+    ]);
+    expect(
+      body(
+        await t.call(
+          'GET',
+          '/s9_parents?select=id,s9_kids(id,s9_tags(label.max()))&s9_kids.s9_tags.order=id',
+        ),
+      ),
+    ).toEqual([400, grouping('s9_tags.id')]);
+  });
+
+  it('an unknown column of a many-to-many target (42703) is `<table>.<column>`', async () => {
+    expect(body(await t.call('GET', '/s9_kids?select=id,s9_tags(nope)'))).toEqual([
+      400,
+      { code: '42703', message: 'column s9_tags.nope does not exist', details: null, hint: null },
+    ]);
+    // A one-to-many target keeps its depth.
+    const oneToMany = await t.call('GET', '/s9_parents?select=id,s9_kids(nope)');
+    expect((oneToMany.json as { message: string }).message).toBe('column s9_kids_1.nope does not exist');
+  });
+});
+
+describe('nulls=stripped on a function returning JSON values', () => {
+  // SqlFragment.hs asJsonF/asJsonSingleF: json_strip_nulls over the aggregated scalars too.
+  const stripped = { accept: 'application/vnd.pgrst.array+json;nulls=stripped' };
+
+  it("strips a scalar's null fields at every depth (array elements stay)", async () => {
+    expect(body(await t.call('GET', '/rpc/s9_doc', { headers: stripped }))).toEqual([
+      200,
+      { b: { d: 1 }, e: [null, {}] },
+    ]);
+    const object = await t.call('GET', '/rpc/s9_doc', {
+      headers: { accept: 'application/vnd.pgrst.object+json;nulls=stripped' },
+    });
+    expect(object.json).toEqual({ b: { d: 1 }, e: [null, {}] });
+    // Without it, the nulls are kept.
+    expect((await t.call('GET', '/rpc/s9_doc')).json).toEqual({
+      a: null,
+      b: { c: null, d: 1 },
+      e: [null, { f: null }],
+    });
+  });
+
+  it("strips each value's of a SETOF, keeping null values", async () => {
+    expect(body(await t.call('GET', '/rpc/s9_docs', { headers: stripped }))).toEqual([
+      200,
+      [{ b: 1 }, null, null],
+    ]);
+  });
+});
