@@ -120,3 +120,25 @@ describe('project objects', () => {
     expect(listed.map((p) => typeof p.region)).not.toContain('object');
   });
 });
+
+describe('GET/PUT /v1/projects/:ref/api-keys/legacy', () => {
+  it('says the JWT-based legacy keys (anon, service_role) are off here, as Supabase answers it', async () => {
+    expect((await h.createProject('mgmt-legacy')).statusCode).toBe(201);
+    const got = await h.call('GET', '/v1/projects/mgmt-legacy/api-keys/legacy');
+    expect(got.statusCode, got.body).toBe(200);
+    expect(got.json()).toEqual({ enabled: false });
+    const off = await h.call('PUT', '/v1/projects/mgmt-legacy/api-keys/legacy?enabled=false');
+    expect(off.statusCode, off.body).toBe(200);
+    expect(off.json()).toEqual({ enabled: false });
+    const on = await h.call('PUT', '/v1/projects/mgmt-legacy/api-keys/legacy?enabled=true');
+    expect(on.statusCode).toBe(400);
+    expect(on.json()).toEqual({
+      message: expect.stringMatching(/legacy JWT API keys .* are not offered here.*sb_publishable_/),
+      code: 'unsupported_setting',
+    });
+    expect((await h.call('PUT', '/v1/projects/mgmt-legacy/api-keys/legacy')).statusCode).toBe(400);
+    const missing = await h.call('GET', '/v1/projects/mgmt-nope/api-keys/legacy');
+    expect(missing.statusCode).toBe(404);
+    expect(missing.json()).toEqual({ message: 'project not found', code: 'not_found' });
+  });
+});

@@ -75,6 +75,49 @@ export const projectCredentialRoutes: FastifyPluginAsyncTypebox<{ ctx: Context }
     },
   );
 
+  // Supabase's switch for its JWT-based anon/service_role keys. This platform never had them (only
+  // sb_publishable_/sb_secret_ keys), so they are always off, and cannot be turned on.
+  const LegacyApiKeys = Type.Object({ enabled: Type.Boolean() });
+  app.get(
+    '/v1/projects/:ref/api-keys/legacy',
+    {
+      schema: {
+        tags: ['api-keys'],
+        summary: "Supabase's legacy JWT keys (anon, service_role): always off here",
+        params: RefParams,
+        response: { 200: LegacyApiKeys, ...errors },
+      },
+    },
+    async (request) => {
+      await requireProjectRow(ctx.db, request.params.ref);
+      return { enabled: false };
+    },
+  );
+
+  app.put(
+    '/v1/projects/:ref/api-keys/legacy',
+    {
+      schema: {
+        tags: ['api-keys'],
+        summary: "Supabase's switch for legacy JWT keys: enabled=false is what they are; true is 400",
+        params: RefParams,
+        querystring: Type.Object({ enabled: Type.Boolean() }),
+        response: { 200: LegacyApiKeys, ...errors },
+      },
+    },
+    async (request) => {
+      await requireProjectRow(ctx.db, request.params.ref);
+      if (request.query.enabled) {
+        throw new AppError(
+          400,
+          'legacy JWT API keys (anon, service_role) are not offered here; use the sb_publishable_/sb_secret_ keys of POST /v1/projects/:ref/api-keys',
+          'unsupported_setting',
+        );
+      }
+      return { enabled: false };
+    },
+  );
+
   app.get(
     '/v1/projects/:ref/api-keys/:id',
     {
