@@ -139,7 +139,7 @@ export interface Harness {
   createProject(ref: string): Promise<LightMyRequestResponse>;
   /** A public-API request as the operator (admin key; `headers` added); the raw response. */
   call(
-    method: 'GET' | 'POST' | 'PATCH' | 'DELETE',
+    method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE',
     url: string,
     payload?: object | string,
     headers?: Record<string, string>,
