@@ -263,12 +263,13 @@ export function fromPgError(error: PgErrorLike, authenticated: boolean): ApiErro
 
 /**
  * A Postgres message naming one of our aliases (`column "pgrst_t0.id" must appear in the GROUP BY
- * clause …`) with what PostgREST's own query calls that relation (`"items.id"`).
+ * clause …`, `column pgrst_e2.bio does not exist`) with what PostgREST's own query calls that
+ * relation (`"items.id"`, `books_authors_1.bio`).
  */
 export const postgrestNames = (message: string, aliases: ReadonlyMap<string, string>) =>
-  message.replace(/"(pgrst_[a-z]+\d+)\./g, (found, alias: string) => {
+  message.replace(/\b(pgrst_[a-z]+\d+)\./g, (found, alias: string) => {
     const name = aliases.get(alias);
-    return name === undefined ? found : `"${name}.`;
+    return name === undefined ? found : `${name}.`;
   });
 
 export const isPgError = (e: unknown): e is Required<Pick<PgErrorLike, 'code'>> & PgErrorLike =>

@@ -54,6 +54,11 @@ export function columnRef(
   // As in PostgREST, a JSON path into any other type (`tags->0` of a text[]) reads its to_jsonb();
   // json and jsonb stay as they are, so their indexes still apply.
   if (field.json.length && type !== 'json' && type !== 'jsonb') sql = `to_jsonb(${sql})`;
+  return withJsonPath(ctx, sql, field);
+}
+
+/** `sql` followed by the field's JSON path (`->'a'->>0`), its keys as parameters. */
+function withJsonPath(ctx: PlanContext, sql: string, field: Field): string {
   for (const step of field.json) {
     const key = typeof step.key === 'number' ? String(step.key) : `${ctx.params.add(step.key)}::text`;
     sql = `${sql}${step.arrow}${key}`;
@@ -167,6 +172,10 @@ export function renderCondition(
   return condition.negate ? `NOT ${joined}` : joined;
 }
 
+/**
+ * `joined` gives, for a read, the alias of the lateral join that shows an embed's row (see
+ * relatedOrderRef).
+ */
 export function renderOrder(
   ctx: PlanContext,
   source: Source,
@@ -174,10 +183,11 @@ export function renderOrder(
   terms: readonly OrderTerm[],
   select: readonly SelectItem[] = [],
   depth = 0,
+  joined?: (embed: string) => string | undefined,
 ): string[] {
   return terms.map((t) => {
     let sql = t.relation
-      ? relatedOrderRef(ctx, source, alias, t.relation, t, select, depth)
+      ? relatedOrderRef(ctx, source, alias, t.relation, t, select, depth, joined?.(t.relation))
       : columnRef(ctx, source, alias, t.field);
     if (t.direction) sql += t.direction === 'desc' ? ' DESC' : ' ASC';
     if (t.nulls) sql += t.nulls === 'first' ? ' NULLS FIRST' : ' NULLS LAST';
@@ -186,9 +196,12 @@ export function renderOrder(
 }
 
 /**
- * `order=rel(col)`: the column of the one related row, as a correlated subquery. As in PostgREST,
- * `rel` must be an embed of the level's select, by its alias or its name when it has none
- * (PGRST108 otherwise), and keeps that embed's hint.
+ * `order=rel(col)`: the column of the one related row. As in PostgREST, `rel` must be an embed of
+ * the level's select, by its alias or its name when it has none (PGRST108 otherwise), and keeps
+ * that embed's hint. In a read it is, as in PostgREST (QueryBuilder.hs pgFmtOrderTerm), a column
+ * the embed shows, through its `join` (so `col` is an output name: an alias, or 42703 for a column
+ * the embed leaves out; a grouped spread column orders an aggregate); in a write's limit, the
+ * table's column, by a correlated subquery.
  */
 function relatedOrderRef(
   ctx: PlanContext,
@@ -198,6 +211,7 @@ function relatedOrderRef(
   term: OrderTerm,
   select: readonly SelectItem[],
   depth: number,
+  join: string | undefined,
 ): string {
   const parent = relationOf(source);
   const notPossible = () =>
@@ -214,9 +228,14 @@ function relatedOrderRef(
   if (!parent) throw notPossible();
   const rel = resolveRelationship(ctx, parent, embedded);
   if (rel.cardinality !== 'many-to-one' && rel.cardinality !== 'one-to-one') throw notPossible();
-  const ra = nextAlias(ctx, 'o');
   // PostgREST orders by the embed's join, `<table>_<embed>_<depth>` (Plan.hs addRelatedOrders).
-  ctx.aliasNames.set(ra, `${parent.name}_${name}_${depth + 1}`);
+  const joinName = `${parent.name}_${name}_${depth + 1}`;
+  if (join) {
+    ctx.aliasNames.set(join, joinName);
+    return withJsonPath(ctx, `${ident(join)}.${ident(term.field.name)}`, term.field);
+  }
+  const ra = nextAlias(ctx, 'o');
+  ctx.aliasNames.set(ra, joinName);
   const column = columnRef(ctx, rel.target, ra, term.field);
   const { from, on } = relatedRows(ctx, rel, alias, ra);
   return `(SELECT ${column} FROM ${from}${whereClause(on)} LIMIT 1)`;

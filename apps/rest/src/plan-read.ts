@@ -135,7 +135,8 @@ export function renderLevel(
       }
       const rel = resolveRelationship(ctx, parent, item);
       const childPath = path ? `${path}.${item.alias ?? item.name}` : (item.alias ?? item.name);
-      const rendered = renderEmbed(ctx, parent, alias, rel, item, childPath, expand);
+      const ordered = level.order?.some((term) => term.relation === (item.alias ?? item.name)) ?? false;
+      const rendered = renderEmbed(ctx, parent, alias, rel, item, childPath, expand, ordered);
       joins.push(rendered.join);
       if (item.inner) filteringJoins.push(rendered.join);
       embeds.set(item.alias ?? item.name, {
@@ -149,7 +150,7 @@ export function renderLevel(
       // Grouped by, an embedded resource is jsonb: json has no equality.
       const jsonb = expand ? '::jsonb' : '';
       if (!item.spread) {
-        const expr = rendered.toMany ? `COALESCE(${ea}.agg, '[]'::json)${jsonb}` : `${ea}.obj${jsonb}`;
+        const expr = rendered.toMany ? `COALESCE(${ea}.agg, '[]'::json)${jsonb}` : `${ea}.pgrst_obj${jsonb}`;
         outputs.push({ expr, name });
       } else if (!expand) outputs.push({ expr: `${ea}.*` });
       else {
@@ -184,14 +185,15 @@ export function renderLevel(
     // A spread's join selects the related row's columns, not one value: whether there is a row is
     // whether its whole-row value is the null value, as PostgREST tests it (a row of nulls is a row).
     if (embed.spread) return `${ident(embed.alias)} IS ${related ? '' : 'NOT '}DISTINCT FROM NULL`;
-    const column = `${ident(embed.alias)}.${embed.toMany ? 'agg' : 'obj'}`;
+    const column = `${ident(embed.alias)}.${embed.toMany ? 'agg' : 'pgrst_obj'}`;
     return related ? `${column} IS NOT NULL` : `${column} IS NULL`;
   };
   const where = level.conditions.map((condition) =>
     renderCondition(ctx, source, alias, condition, embedNull),
   );
   const depth = path ? path.split('.').length : 0;
-  const orderBy = level.order ? renderOrder(ctx, source, alias, level.order, select, depth) : [];
+  const joined = (name: string) => embeds.get(name)?.alias;
+  const orderBy = level.order ? renderOrder(ctx, source, alias, level.order, select, depth, joined) : [];
   return { selectList, outputs, groupBy, joins, where, orderBy, filteringJoins };
 }
 
@@ -203,6 +205,8 @@ function renderEmbed(
   item: EmbedItem,
   path: string,
   parentExpanded: boolean,
+  /** A related order of the level above names this embed. */
+  ordered: boolean,
 ): { join: string; alias: string; toMany: boolean; level: RenderedLevel } {
   const toMany = rel.cardinality === 'one-to-many' || rel.cardinality === 'many-to-many';
   if (item.spread && toMany) {
@@ -238,7 +242,9 @@ function renderEmbed(
     // Keep the `ON TRUE` suffix recognisable for `rel=is.null` filters.
     return { join: `${kind} ${lateral} AS ${ja} ON ${cond}`, alias: joinAlias, toMany, level };
   }
-  const lateral = `(SELECT row_to_json(${rowAlias}) AS obj FROM (${sql}) AS ${rowAlias})`;
+  // A related order (`order=rel(col)`) reads the row's columns beside its JSON.
+  const columns = ordered ? `, ${rowAlias}.*` : '';
+  const lateral = `(SELECT row_to_json(${rowAlias}) AS pgrst_obj${columns} FROM (${sql}) AS ${rowAlias})`;
   return { join: `${kind} ${lateral} AS ${ja} ON TRUE`, alias: joinAlias, toMany, level };
 }
 

@@ -103,3 +103,40 @@ describe('nulls=stripped on a function returning JSON values', () => {
     ]);
   });
 });
+
+describe('a related order reads the column the embed shows', () => {
+  // QueryBuilder.hs pgFmtOrderTerm: `order=rel(col)` is `"<table>_<rel>_<depth>"."col"`, a column of
+  // the embed's lateral join, which selects what the embed's select names (Plan.hs addRelatedOrders).
+  it('orders by an aliased column by its alias; a column the embed leaves out is 42703', async () => {
+    const aliased = await t.call('GET', '/s9_kids?select=id,s9_parents(n:name)&order=s9_parents(n).desc,id');
+    expect(body(aliased)).toEqual([
+      200,
+      [
+        { id: 3, s9_parents: { n: 'p2' } },
+        { id: 1, s9_parents: { n: 'p1' } },
+        { id: 2, s9_parents: { n: 'p1' } },
+      ],
+    ]);
+    expect(body(await t.call('GET', '/s9_kids?select=id,s9_parents(id)&order=s9_parents(name)'))).toEqual([
+      400,
+      {
+        code: '42703',
+        message: 'column s9_kids_s9_parents_1.name does not exist',
+        details: null,
+        // Postgres's hint, naming the root table as PostgREST's query has it.
+        hint: 'Perhaps you meant to reference the column "s9_kids.name".',
+      },
+    ]);
+  });
+
+  it("orders aggregates by a spread's grouped column (AggregateFunctionsSpec)", async () => {
+    const r = await t.call('GET', '/s9_kids?select=n.sum(),...s9_parents(name)&order=s9_parents(name).desc');
+    expect(body(r)).toEqual([
+      200,
+      [
+        { sum: 3, name: 'p2' },
+        { sum: 3, name: 'p1' },
+      ],
+    ]);
+  });
+});

@@ -180,7 +180,12 @@ export async function transaction(
     if (connectionLost(error) || (!isPgError(error) && !(error instanceof ApiError)))
       broken ??= error as Error;
     const aliases = tx.statements.find((s) => s.aliases)?.aliases;
-    if (aliases && isPgError(error) && error.message) error.message = postgrestNames(error.message, aliases);
+    if (aliases && isPgError(error)) {
+      for (const key of ['message', 'detail', 'hint'] as const) {
+        const text = error[key];
+        if (text) error[key] = postgrestNames(text, aliases);
+      }
+    }
     // The catalogs changed since the cache was loaded: reload and run the request again.
     if (
       check &&
