@@ -191,15 +191,20 @@ const holdsObject = (value: unknown): boolean =>
   Array.isArray(value) ? value.some(holdsObject) : isObject(value) && !Buffer.isBuffer(value);
 
 /**
- * An argument as SQL. A JSON value holding objects (a composite, an array of composites, jsonb[]) is
- * read by Postgres into the argument's type as PostgREST reads every argument (json_to_record);
- * anything else is sent as the text the type parses.
+ * An argument as SQL. A JSON value holding objects (a composite, an array of composites, jsonb[]),
+ * or a number or boolean for an array (`expected JSON array`), is read by Postgres into the
+ * argument's type as PostgREST reads every argument (json_to_record); anything else is sent as the
+ * text the type parses (a string for an array is an array literal, `"{1,2}"`).
  */
-function argSql(ctx: PlanContext, value: unknown, argType: string): string {
+function argSql(ctx: PlanContext, name: string, value: unknown, argType: string): string {
   const type = VARYING[argType] ?? argType;
-  if (type !== 'json' && type !== 'jsonb' && holdsObject(value)) {
-    const json = ctx.params.add(jsonText({ v: value }));
-    return `(SELECT pgrst_arg.v FROM json_to_record(${json}::json) AS pgrst_arg(v ${type}))`;
+  const scalarForArray =
+    type.endsWith('[]') && value !== null && typeof value !== 'string' && !Array.isArray(value);
+  if ((type !== 'json' && type !== 'jsonb' && holdsObject(value)) || scalarForArray) {
+    // Under the argument's own name: Postgres's hints name the key (`See the value of key "a".`).
+    const json = ctx.params.add(jsonText({ [name]: value }));
+    const column = ident(name);
+    return `(SELECT pgrst_arg.${column} FROM json_to_record(${json}::json) AS pgrst_arg(${column} ${type}))`;
   }
   return `${ctx.params.add(argValue(value, type))}::${type}`;
 }
@@ -238,10 +243,10 @@ export function routineCall(
       );
       continue;
     }
-    let value = args[arg.name];
-    // A variadic argument takes a list; a single value is a list of one.
-    if (arg.variadic && value !== null && !Array.isArray(value)) value = [value];
-    const sql = `${ident(arg.name)} := ${argSql(ctx, value, arg.type)}`;
+    // A variadic argument of a query or form is the list of its values (see callArguments); of a
+    // JSON or CSV body, the key's value as it is, read like any array argument (CallPlan.hs: only
+    // jsonRpcParams makes lists).
+    const sql = `${ident(arg.name)} := ${argSql(ctx, arg.name, args[arg.name], arg.type)}`;
     parts.push(arg.variadic ? `VARIADIC ${sql}` : sql);
   }
   return `${fn}(${parts.join(', ')})`;

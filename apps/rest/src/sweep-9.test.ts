@@ -22,7 +22,9 @@ beforeAll(async () => {
     CREATE FUNCTION s9_doc() RETURNS json LANGUAGE sql STABLE AS
       $$ SELECT '{"a":null,"b":{"c":null,"d":1},"e":[null,{"f":null}]}'::json $$;
     CREATE FUNCTION s9_docs() RETURNS SETOF jsonb LANGUAGE sql STABLE AS
-      $$ VALUES ('{"a":null,"b":1}'::jsonb), ('null'::jsonb), (NULL) $$;`);
+      $$ VALUES ('{"a":null,"b":1}'::jsonb), ('null'::jsonb), (NULL) $$;
+    CREATE FUNCTION s9_var(VARIADIC v int[]) RETURNS int[] LANGUAGE sql IMMUTABLE AS $$ SELECT v $$;
+    CREATE FUNCTION s9_arr(a int[]) RETURNS int[] LANGUAGE sql IMMUTABLE AS $$ SELECT a $$;`);
   t = testEngine({ aggregatesEnabled: true });
 });
 afterAll(() => t.close());
@@ -138,5 +140,45 @@ describe('a related order reads the column the embed shows', () => {
         { sum: 3, name: 'p1' },
       ],
     ]);
+  });
+});
+
+describe("a variadic argument of a JSON or CSV body is the key's value as it is", () => {
+  // CallPlan.hs jsonRpcParams makes lists of a query's or form's values only; a body's arguments
+  // are read by json_to_record (QueryBuilder.hs callPlanToQuery), VARIADIC passing the array.
+  const json = { 'content-type': 'application/json' };
+  const expectedArray = (key: string) => ({
+    code: '22P02',
+    message: 'expected JSON array',
+    details: null,
+    hint: `See the value of key "${key}".`,
+  });
+
+  it('an array literal string is the array, a number 22P02 (as for any array argument); lists fill it', async () => {
+    expect(body(await t.call('POST', '/rpc/s9_var', { headers: json, body: { v: '{1,2}' } }))).toEqual([
+      200,
+      [1, 2],
+    ]);
+    expect(body(await t.call('POST', '/rpc/s9_var', { headers: json, body: { v: 1 } }))).toEqual([
+      400,
+      expectedArray('v'),
+    ]);
+    expect(body(await t.call('POST', '/rpc/s9_arr', { headers: json, body: { a: 1 } }))).toEqual([
+      400,
+      expectedArray('a'),
+    ]);
+    const csv = await t.call('POST', '/rpc/s9_var', {
+      headers: { 'content-type': 'text/csv' },
+      body: 'v\n"{3,4}"',
+    });
+    expect(body(csv)).toEqual([200, [3, 4]]);
+    // A JSON array, and a query's or form's values, still fill it.
+    expect((await t.call('POST', '/rpc/s9_var', { headers: json, body: { v: [5, 6] } })).json).toEqual([
+      5, 6,
+    ]);
+    expect((await t.call('GET', '/rpc/s9_var?v=7&v=8')).json).toEqual([7, 8]);
+    expect((await t.call('GET', '/rpc/s9_var?v=9')).json).toEqual([9]);
+    const form = { 'content-type': 'application/x-www-form-urlencoded' };
+    expect((await t.call('POST', '/rpc/s9_var', { headers: form, body: 'v=1&v=2' })).json).toEqual([1, 2]);
   });
 });
