@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { OriginResult } from './internal-api.js';
-import { TieredCache } from './tiered-cache.js';
+import { type RemoteCache, TieredCache } from './tiered-cache.js';
 
 interface Item {
   readonly id: string;
@@ -25,7 +25,7 @@ function controlledOrigin() {
   return { calls, origin };
 }
 
-function cacheWith(origin: (id: string) => Promise<OriginResult<Item>>) {
+function cacheWith(origin: (id: string) => Promise<OriginResult<Item>>, remote: RemoteCache | null = null) {
   let now = 1_000_000;
   const clock = { now: () => now };
   const cache = new TieredCache<Item, Item>({
@@ -35,7 +35,7 @@ function cacheWith(origin: (id: string) => Promise<OriginResult<Item>>) {
     negativeTtlMs: 500,
     redisTtlSeconds: 60,
     redisKey: (id) => `test:${id}`,
-    remote: null,
+    remote,
     origin,
     parse: (value) => value as Item,
     compile: (record) => record,
@@ -140,23 +140,10 @@ describe('TieredCache writes to Redis', () => {
   function withRemote() {
     const { calls, origin } = controlledOrigin();
     const writes: Array<{ key: string; value: string; ttlSeconds: number }> = [];
-    const cache = new TieredCache<Item, Item>({
-      maxEntries: 100,
-      freshTtlMs: 1_000,
-      staleTtlMs: 10_000,
-      negativeTtlMs: 500,
-      redisTtlSeconds: 60,
-      redisKey: (id) => `test:${id}`,
-      // Redis itself is exercised in faults.test.ts; here only what the cache asks of it matters.
-      remote: {
-        get: async () => null,
-        set: (key, value, ttlSeconds) => writes.push({ key, value, ttlSeconds }),
-      },
-      origin,
-      parse: (value) => value as Item,
-      compile: (record) => record,
-      clock: { now: () => 1_000_000 },
-      observer: { lookup: () => {} },
+    // Redis itself is exercised in faults.test.ts; here only what the cache asks of it matters.
+    const { cache } = cacheWith(origin, {
+      get: async () => null,
+      set: (key, value, ttlSeconds) => writes.push({ key, value, ttlSeconds }),
     });
     return { cache, calls, writes };
   }
