@@ -308,29 +308,21 @@ async function main() {
   const nginxDir = startNginx(fixture.upstreamPort, nginxPort);
   // Two bare proxies for reference: what node:http + undici and Fastify + undici cost with no gateway logic.
   const [httpFloorPort, fastifyFloorPort] = await Promise.all([freePort(), freePort()]);
+  const startFloor = (framework: 'http' | 'fastify', port: number) =>
+    startChild(
+      ['scripts/bench/gateway/floor-proxy.ts'],
+      {
+        FLOOR_UPSTREAM_PORT: String(fixture.upstreamPort),
+        FLOOR_PORT: String(port),
+        FLOOR_FRAMEWORK: framework,
+      },
+      [],
+      'pipe',
+      gatewayNode,
+    );
   const floors = {
-    http: startChild(
-      ['scripts/bench/gateway/floor-proxy.ts'],
-      {
-        FLOOR_UPSTREAM_PORT: String(fixture.upstreamPort),
-        FLOOR_PORT: String(httpFloorPort),
-        FLOOR_FRAMEWORK: 'http',
-      },
-      [],
-      'pipe',
-      gatewayNode,
-    ),
-    fastify: startChild(
-      ['scripts/bench/gateway/floor-proxy.ts'],
-      {
-        FLOOR_UPSTREAM_PORT: String(fixture.upstreamPort),
-        FLOOR_PORT: String(fastifyFloorPort),
-        FLOOR_FRAMEWORK: 'fastify',
-      },
-      [],
-      'pipe',
-      gatewayNode,
-    ),
+    http: startFloor('http', httpFloorPort),
+    fastify: startFloor('fastify', fastifyFloorPort),
   };
   await Promise.all([firstLine(floors.http), firstLine(floors.fastify)]);
 
