@@ -63,6 +63,13 @@ function hasOutputRepresentation(source: Source): boolean {
 /** Per columns map of the schema cache (a reload makes new ones). */
 const withOutputRepresentation = new WeakMap<ReadonlyMap<string, Column>, boolean>();
 
+/**
+ * An embed that shows nothing: it selects no column, only (if anything) embeds that are empty too, as
+ * PostgREST 12.2.2 omits them (Plan.hs generateRelSelectField: rsEmptyEmbed).
+ */
+const isEmptyEmbed = (item: EmbedItem): boolean =>
+  item.select.every((child) => child.kind === 'embed' && isEmptyEmbed(child));
+
 /** Whether a level has aggregates of its own or in its to-one spreads (hoisted to it). */
 const aggregatesHere = (select: readonly SelectItem[]): boolean =>
   select.some(
@@ -144,7 +151,7 @@ export function renderLevel(
         toMany: rendered.toMany,
         spread: item.spread,
       });
-      if (item.select.length === 0) continue; // an empty embed filters, it is not shown
+      if (isEmptyEmbed(item)) continue; // an empty embed filters, it is not shown
       const ea = ident(rendered.alias);
       const name = item.alias ?? item.name;
       // Grouped by, an embedded resource is jsonb: json has no equality.

@@ -182,3 +182,25 @@ describe("a variadic argument of a JSON or CSV body is the key's value as it is"
     expect((await t.call('POST', '/rpc/s9_var', { headers: form, body: 'v=1&v=2' })).json).toEqual([1, 2]);
   });
 });
+
+describe('an embed of only empty embeds is left out', () => {
+  // Plan.hs generateRelSelectField (12.2.2, #3093): rsEmptyEmbed when the embed selects no column and
+  // its embeds are empty too; it still filters (QuerySpec "empty embed").
+  it('at any depth, to-one and to-many, while !inner still filters', async () => {
+    expect(body(await t.call('GET', '/s9_parents?select=id,s9_kids(s9_tags())&order=id'))).toEqual([
+      200,
+      [{ id: 1 }, { id: 2 }],
+    ]);
+    expect(
+      body(await t.call('GET', '/s9_kids?select=id,s9_parents(s9_kids(s9_tags()))&order=id&limit=1')),
+    ).toEqual([200, [{ id: 1 }]]);
+    const inner = await t.call(
+      'GET',
+      '/s9_parents?select=*,s9_kids!inner(s9_tags!inner())&s9_kids.s9_tags.label=eq.t1&order=id',
+    );
+    expect(body(inner)).toEqual([200, [{ id: 1, name: 'p1' }]]);
+    // A column beside an empty embed keeps the embed.
+    const shown = await t.call('GET', '/s9_parents?select=id,s9_kids(name,s9_tags())&id=eq.2');
+    expect(shown.json).toEqual([{ id: 2, s9_kids: [{ name: 'k3' }] }]);
+  });
+});
