@@ -7,9 +7,9 @@ import { eventually } from './support/projects.js';
 // PostgREST's own query does (QueryBuilder.hs fromF: the table unaliased, a function's rows as the
 // function, an embed `<table>_<depth>`, a many-to-many target unaliased, a related order's join
 // `<table>_<rel>_<depth>`), a related order reads the column its embed shows (pgFmtOrderTerm),
-// `nulls=stripped` strips a JSON function's values (SqlFragment.hs asJsonF), and a JSON or CSV body's
+// `nulls=stripped` strips a JSON function's values (SqlFragment.hs asJsonF), a JSON or CSV body's
 // variadic argument is read like any other argument (CallPlan.hs jsonRpcParams lists only a query's
-// or form's values).
+// or form's values), and an embed of only empty embeds is left out.
 
 const SCHEMA = `
 create table public.parents (id int primary key, name text);
@@ -139,6 +139,22 @@ describe("a variadic argument of a JSON or CSV body is the key's value as it is"
     expect(answer(await post('{"v":[5,6]}'))).toEqual([200, [5, 6]]);
     expect(answer(await call('rpc/var_ints?v=7&v=8'))).toEqual([200, [7, 8]]);
     expect(answer(await post('v=1&v=2', 'application/x-www-form-urlencoded'))).toEqual([200, [1, 2]]);
+  });
+});
+
+describe('an embed of only empty embeds is left out (PostgREST 12.2.2+, Plan.hs rsEmptyEmbed)', () => {
+  it('at any depth, to-one and to-many, while !inner still filters', async () => {
+    expect(answer(await call('parents?select=id,kids(tags())&order=id'))).toEqual([
+      200,
+      [{ id: 1 }, { id: 2 }],
+    ]);
+    expect(answer(await call('kids?select=id,parents(kids(tags()))&order=id&limit=1'))).toEqual([
+      200,
+      [{ id: 1 }],
+    ]);
+    expect(
+      answer(await call('parents?select=*,kids!inner(tags!inner())&kids.tags.label=eq.t1&order=id')),
+    ).toEqual([200, [{ id: 1, name: 'p1' }]]);
   });
 });
 
