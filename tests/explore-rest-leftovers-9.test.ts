@@ -95,7 +95,17 @@ describe('a related order reads the column its embed shows', () => {
         code: '42703',
         message: 'column kids_parents_1.name does not exist',
         details: null,
-        hint: 'Perhaps you meant to reference the column "kids.name".',
+        hint: null,
+      },
+    ]);
+    // Postgres's hint, about the join by PostgREST's name for it.
+    expect(answer(await call('kids?select=id,parents(name)&order=parents(nam)'))).toEqual([
+      400,
+      {
+        code: '42703',
+        message: 'column kids_parents_1.nam does not exist',
+        details: null,
+        hint: 'Perhaps you meant to reference the column "kids_parents_1.name".',
       },
     ]);
   });

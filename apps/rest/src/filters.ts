@@ -228,14 +228,10 @@ function relatedOrderRef(
   if (!parent) throw notPossible();
   const rel = resolveRelationship(ctx, parent, embedded);
   if (rel.cardinality !== 'many-to-one' && rel.cardinality !== 'one-to-one') throw notPossible();
-  // PostgREST orders by the embed's join, `<table>_<embed>_<depth>` (Plan.hs addRelatedOrders).
-  const joinName = `${parent.name}_${name}_${depth + 1}`;
-  if (join) {
-    ctx.aliasNames.set(join, joinName);
-    return withJsonPath(ctx, `${ident(join)}.${ident(term.field.name)}`, term.field);
-  }
+  // The join is named as PostgREST's, `<table>_<embed>_<depth>` (Plan.hs addRelatedOrders).
+  if (join) return withJsonPath(ctx, `${ident(join)}.${ident(term.field.name)}`, term.field);
   const ra = nextAlias(ctx, 'o');
-  ctx.aliasNames.set(ra, joinName);
+  ctx.aliasNames.set(ra, `${parent.name}_${name}_${depth + 1}`);
   const column = columnRef(ctx, rel.target, ra, term.field);
   const { from, on } = relatedRows(ctx, rel, alias, ra);
   return `(SELECT ${column} FROM ${from}${whereClause(on)} LIMIT 1)`;

@@ -238,7 +238,10 @@ function renderEmbed(
   if (level.orderBy.length) sql += ` ORDER BY ${level.orderBy.join(', ')}`;
   if (levelOptions?.limit !== undefined) sql += ` LIMIT ${ctx.params.add(levelOptions.limit)}`;
   if (levelOptions?.offset !== undefined) sql += ` OFFSET ${ctx.params.add(levelOptions.offset)}`;
-  const joinAlias = nextAlias(ctx, 'e');
+  // A related order reads the join by PostgREST's own name for it, `<table>_<embed>_<depth>` (Plan.hs
+  // addRels relAggAlias): Postgres's hints for a column it lacks look at relations whose names are
+  // close to the one written, and ours (`pgrst_e2`, `pgrst_t0`) all are.
+  const joinAlias = ordered ? `${parent.name}_${item.alias ?? item.name}_${depth}` : nextAlias(ctx, 'e');
   const ja = ident(joinAlias);
   const rowAlias = ident(nextAlias(ctx, 'r'));
   const kind = item.inner ? 'INNER JOIN LATERAL' : 'LEFT JOIN LATERAL';

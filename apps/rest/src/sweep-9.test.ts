@@ -125,10 +125,42 @@ describe('a related order reads the column the embed shows', () => {
         code: '42703',
         message: 'column s9_kids_s9_parents_1.name does not exist',
         details: null,
-        // Postgres's hint, naming the root table as PostgREST's query has it.
-        hint: 'Perhaps you meant to reference the column "s9_kids.name".',
+        hint: null,
       },
     ]);
+    // Postgres's hint looks at the join by its name, as in PostgREST's query (not at `s9_kids`).
+    expect(body(await t.call('GET', '/s9_kids?select=id,s9_parents(name)&order=s9_parents(nam)'))).toEqual([
+      400,
+      {
+        code: '42703',
+        message: 'column s9_kids_s9_parents_1.nam does not exist',
+        details: null,
+        hint: 'Perhaps you meant to reference the column "s9_kids_s9_parents_1.name".',
+      },
+    ]);
+  });
+
+  it("answers a column the embed lacks as Postgres answers PostgREST's own query", async () => {
+    // QueryBuilder.hs readPlanToQuery/getJoin for `/s9_kids?select=id,s9_parents(name)&order=s9_parents(nope)`.
+    const postgrest = `SELECT "public"."s9_kids"."id", row_to_json("s9_kids_s9_parents_1".*)::jsonb AS "s9_parents"
+      FROM "public"."s9_kids" LEFT JOIN LATERAL (SELECT "s9_parents_1"."name" FROM "public"."s9_parents" AS "s9_parents_1"
+      WHERE "s9_parents_1"."id" = "public"."s9_kids"."parent_id") AS "s9_kids_s9_parents_1" ON TRUE
+      ORDER BY "s9_kids_s9_parents_1"."nope"`;
+    const expected = await ownerQuery(postgrest).then(
+      () => undefined,
+      (e: { code: string; message: string; hint?: string }) => ({
+        code: e.code,
+        message: e.message,
+        hint: e.hint,
+      }),
+    );
+    expect(expected).toEqual({
+      code: '42703',
+      message: 'column s9_kids_s9_parents_1.nope does not exist',
+      hint: 'Perhaps you meant to reference the column "s9_kids_s9_parents_1.name".',
+    });
+    const ours = await t.call('GET', '/s9_kids?select=id,s9_parents(name)&order=s9_parents(nope)');
+    expect(body(ours)).toEqual([400, { ...expected, details: null }]);
   });
 
   it("orders aggregates by a spread's grouped column (AggregateFunctionsSpec)", async () => {
