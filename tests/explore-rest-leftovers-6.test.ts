@@ -363,7 +363,16 @@ describe('filters', () => {
       // <table>_<embed>_<depth> (Plan.hs addRels, QueryBuilder.hs getJoin).
       missing('column children_1.nope does not exist'),
       missing('column parents_2.nope does not exist'),
-      missing('column items_parents_1.nope does not exist'),
+      // Postgres suggests the join's one close column, as it does for PostgREST's own SQL.
+      [
+        400,
+        {
+          code: '42703',
+          message: 'column items_parents_1.nope does not exist',
+          details: null,
+          hint: 'Perhaps you meant to reference the column "items_parents_1.name".',
+        },
+      ],
       [
         404,
         {
