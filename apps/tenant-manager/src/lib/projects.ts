@@ -282,11 +282,9 @@ async function supabaseCreateFields(ctx: Context, input: NewProject): Promise<{ 
     throw badRequest('only one of region or region_selection can be given', 'validation_failed');
   }
   if (selection.type === 'smartGroup') {
-    const { rows } = await ctx.db.query<{ region: string }>(
-      `SELECT DISTINCT region FROM tm.clusters WHERE status = 'active' ORDER BY region`,
-    );
+    const served = await servedRegions(ctx);
     throw badRequest(
-      `region_selection: smart region groups are not offered here; name a region (regions: ${rows.map((r) => r.region).join(', ') || 'none'})`,
+      `region_selection: smart region groups are not offered here; name a region (regions: ${served.join(', ') || 'none'})`,
       'unsupported_setting',
     );
   }
@@ -361,14 +359,22 @@ export async function insertProject(ctx: Context, request: NewProject): Promise<
  * retried for ever.
  */
 async function requireServedRegion(ctx: Context, region: string, clusterId: string | undefined) {
+  const served = await servedRegions(ctx, clusterId);
+  if (served.includes(region)) return;
+  throw badRequest(
+    `no active worker cluster in region ${region} (regions: ${served.join(', ') || 'none'})`,
+    'invalid_region',
+  );
+}
+
+/** The regions of the active clusters (or of the one named), sorted: what a create may ask for. */
+async function servedRegions(ctx: Context, clusterId?: string): Promise<string[]> {
   const { rows } = await ctx.db.query<{ region: string }>(
     `SELECT DISTINCT region FROM tm.clusters WHERE status = 'active' AND ($1::uuid IS NULL OR id = $1)
      ORDER BY region`,
     [clusterId ?? null],
   );
-  if (rows.some((row) => row.region === region)) return;
-  const served = rows.map((row) => row.region).join(', ') || 'none';
-  throw badRequest(`no active worker cluster in region ${region} (regions: ${served})`, 'invalid_region');
+  return rows.map((row) => row.region);
 }
 
 export async function getProject(ctx: Context, ref: string): Promise<Project> {
