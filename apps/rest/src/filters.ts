@@ -7,7 +7,14 @@ import {
   type OrderTerm,
   type SelectItem,
 } from './query-parser.js';
-import { nextAlias, notEmbedded, type PlanContext, relationOf, type Source } from './plan-context.js';
+import {
+  embedJoinName,
+  nextAlias,
+  notEmbedded,
+  type PlanContext,
+  relationOf,
+  type Source,
+} from './plan-context.js';
 import { type EmbedItem, relatedRows, resolveRelationship, rowOf } from './relationships.js';
 import { ident, qualified, whereClause } from './sql.js';
 
@@ -231,7 +238,7 @@ function relatedOrderRef(
   // The join is named as PostgREST's, `<table>_<embed>_<depth>` (Plan.hs addRelatedOrders).
   if (join) return withJsonPath(ctx, `${ident(join)}.${ident(term.field.name)}`, term.field);
   const ra = nextAlias(ctx, 'o');
-  ctx.aliasNames.set(ra, `${parent.name}_${name}_${depth + 1}`);
+  ctx.aliasNames.set(ra, embedJoinName(parent.name, name, depth + 1));
   const column = columnRef(ctx, rel.target, ra, term.field);
   const { from, on } = relatedRows(ctx, rel, alias, ra);
   return `(SELECT ${column} FROM ${from}${whereClause(on)} LIMIT 1)`;

@@ -50,6 +50,13 @@ export function newContext(cache: SchemaCache, query: ParsedQuery): PlanContext 
   };
 }
 
+/**
+ * PostgREST's name for the lateral join that shows an embed's row, `<table>_<embed>_<depth>` (Plan.hs
+ * addRels relAggAlias): what a related order reads, and what Postgres's messages about it name.
+ */
+export const embedJoinName = (parentTable: string, embed: string, depth: number) =>
+  `${parentTable}_${embed}_${depth}`;
+
 export function nextAlias(ctx: PlanContext, prefix: string) {
   ctx.aliasCounter += 1;
   return `pgrst_${prefix}${ctx.aliasCounter}`;

@@ -1,7 +1,14 @@
 import { apiError } from './errors.js';
 import type { AggregateFunction, Filter, Level, SelectItem } from './query-parser.js';
 import type { Column, Relation } from './schema-cache.js';
-import { checkUnusedLevels, nextAlias, type PlanContext, relationOf, type Source } from './plan-context.js';
+import {
+  checkUnusedLevels,
+  embedJoinName,
+  nextAlias,
+  type PlanContext,
+  relationOf,
+  type Source,
+} from './plan-context.js';
 import { outputRef, renderCondition, renderOrder } from './filters.js';
 import { type EmbedItem, type Relationship, relatedRows, resolveRelationship } from './relationships.js';
 import { ident, type Statement, splitParams, whereClause } from './sql.js';
@@ -241,7 +248,9 @@ function renderEmbed(
   // A related order reads the join by PostgREST's own name for it, `<table>_<embed>_<depth>` (Plan.hs
   // addRels relAggAlias): Postgres's hints for a column it lacks look at relations whose names are
   // close to the one written, and ours (`pgrst_e2`, `pgrst_t0`) all are.
-  const joinAlias = ordered ? `${parent.name}_${item.alias ?? item.name}_${depth}` : nextAlias(ctx, 'e');
+  const joinAlias = ordered
+    ? embedJoinName(parent.name, item.alias ?? item.name, depth)
+    : nextAlias(ctx, 'e');
   const ja = ident(joinAlias);
   const rowAlias = ident(nextAlias(ctx, 'r'));
   const kind = item.inner ? 'INNER JOIN LATERAL' : 'LEFT JOIN LATERAL';
