@@ -429,6 +429,10 @@ function servingProject(lookup: CacheLookup<ProjectRuntime>): ProjectRuntime | R
   const project = lookup.value;
   if (!project || project.status === 'REMOVED') return refusals.projectNotFound;
   if (project.status === 'ACTIVE_HEALTHY') return project;
-  if (project.status === 'PAUSED' || project.status === 'PAUSING') return refusals.projectPaused;
+  // A paused project is `PAUSED` in the internal record; `INACTIVE` is Supabase's name for it, which
+  // a tenant-manager may send (and cached records may hold) either way: both are refused as paused.
+  if (project.status === 'PAUSED' || project.status === 'INACTIVE' || project.status === 'PAUSING') {
+    return refusals.projectPaused;
+  }
   return refusals.projectUnavailable(project.status);
 }

@@ -30,6 +30,7 @@ let url: string;
 let alpha: TestProject;
 let beta: TestProject;
 let paused: TestProject;
+let inactive: TestProject;
 let deleted: TestProject;
 const signingKey = ecKeyPair('k1');
 const strangerKey = ecKeyPair('k1');
@@ -49,6 +50,11 @@ beforeAll(async () => {
   paused = registry.addProject('pausedpausedpausedpp', {
     upstreams: upstreamsFor('pausedpausedpausedpp', echo.port),
     status: 'PAUSED',
+  });
+  // Supabase's name for a paused project: a tenant-manager's record (or one cached) may say either.
+  inactive = registry.addProject('inactiveinactiveinac', {
+    upstreams: upstreamsFor('inactiveinactiveinac', echo.port),
+    status: 'INACTIVE',
   });
   deleted = registry.addProject('deleteddeleteddelete', {
     upstreams: upstreamsFor('deleteddeleteddelete', echo.port),
@@ -172,11 +178,13 @@ describe('security suite: two projects × every prefix', () => {
     }
   });
 
-  it('answers 503 for a paused project and 404 for a deleted one', async () => {
+  it('answers 503 for a paused project (PAUSED or INACTIVE) and 404 for a deleted one', async () => {
     for (const prefix of PREFIXES) {
-      await expectRefused(paused.ref, prefixPath(prefix), { apikey: paused.publishableKey }, 503, {
-        message: 'Project is paused',
-      });
+      for (const p of [paused, inactive]) {
+        await expectRefused(p.ref, prefixPath(prefix), { apikey: p.publishableKey }, 503, {
+          message: 'Project is paused',
+        });
+      }
       await expectRefused(deleted.ref, prefixPath(prefix), { apikey: deleted.secretKey }, 404, {
         message: 'Project not found',
       });

@@ -154,7 +154,7 @@ export async function startRegistryServer(options: {
       await publish([projectRedisKey(ref)], {
         kind: 'project',
         ref,
-        reason: status === 'PAUSED' ? 'paused' : 'restored',
+        reason: status === 'PAUSED' || status === 'INACTIVE' ? 'paused' : 'restored',
       });
     },
     async revokeKey(key) {
