@@ -69,10 +69,6 @@ export const tableNotFound = (schema: string, name: string, suggestion?: string)
 export const columnNotFound = (column: string, table: string) =>
   apiError(400, 'PGRST204', `Could not find the '${column}' column of '${table}' in the schema cache`);
 
-/** 42703 as PostgREST 12 reports a filter/select/order on a column the relation lacks. */
-export const undefinedColumn = (table: string, column: string) =>
-  apiError(400, '42703', `column ${table}.${column} does not exist`);
-
 interface PgErrorLike {
   code?: string;
   severity?: string;
@@ -262,9 +258,8 @@ export function fromPgError(error: PgErrorLike, authenticated: boolean): ApiErro
 }
 
 /**
- * A Postgres message naming one of our aliases (`column "pgrst_t0.id" must appear in the GROUP BY
- * clause …`, `column pgrst_e2.bio does not exist`) with what PostgREST's own query calls that
- * relation (`"items.id"`, `books_authors_1.bio`).
+ * A Postgres message naming one of our aliases (`column pgrst_l1.nope does not exist`) with what
+ * PostgREST's own query calls that relation (`items.nope`).
  */
 export const postgrestNames = (message: string, aliases: ReadonlyMap<string, string>) =>
   message.replace(/\b(pgrst_[a-z]+\d+)\./g, (found, alias: string) => {

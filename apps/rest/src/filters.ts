@@ -1,4 +1,4 @@
-import { apiError, cacheMiss, undefinedColumn } from './errors.js';
+import { apiError } from './errors.js';
 import {
   type Condition,
   FILTER_OPERATORS,
@@ -56,7 +56,11 @@ export function columnRef(
       // Postgres's own columns of a table (`order=ctid`), which PostgREST passes on unchecked.
       sql = `${ident(alias)}.${ident(field.name)}`;
       type = SYSTEM_COLUMNS.get(field.name);
-    } else throw cacheMiss(undefinedColumn(ctx.aliasNames.get(alias) ?? source.name, field.name));
+    } else {
+      // As in PostgREST, which checks no column of a read: Postgres raises the 42703, with its hint
+      // from the relations the statement names as PostgREST's does (see `rootAlias`).
+      sql = `${ident(alias)}.${ident(field.name)}`;
+    }
   }
   // As in PostgREST, a JSON path into any other type (`tags->0` of a text[]) reads its to_jsonb();
   // json and jsonb stay as they are, so their indexes still apply.

@@ -36,6 +36,8 @@ export interface PlanContext {
    * (QueryBuilder.hs fromF).
    */
   readonly aliasNames: Map<string, string>;
+  /** The aliases of the levels being rendered, outermost first: an embed's must differ from them all. */
+  readonly openAliases: string[];
   aliasCounter: number;
 }
 
@@ -46,6 +48,7 @@ export function newContext(cache: SchemaCache, query: ParsedQuery): PlanContext 
     params: new Params(),
     usedLevels: new Set(['']),
     aliasNames: new Map(),
+    openAliases: [],
     aliasCounter: 0,
   };
 }
@@ -56,6 +59,18 @@ export function newContext(cache: SchemaCache, query: ParsedQuery): PlanContext 
  */
 export const embedJoinName = (parentTable: string, embed: string, depth: number) =>
   `${parentTable}_${embed}_${depth}`;
+
+/**
+ * The alias of the relation a statement reads at the top: its table's or function's own name, as
+ * PostgREST's statement names it (the table unaliased, a write's or function's rows `pgrst_source AS
+ * "<name>"`), so that Postgres's hints for a column it lacks, which weigh every relation by how close
+ * its name is to the one written, are those PostgREST's statement gets. Our own names are kept out.
+ */
+export function rootAlias(ctx: PlanContext, name: string): string {
+  const alias = name.startsWith('pgrst_') ? nextAlias(ctx, 't') : name;
+  ctx.aliasNames.set(alias, name);
+  return alias;
+}
 
 export function nextAlias(ctx: PlanContext, prefix: string) {
   ctx.aliasCounter += 1;

@@ -7,6 +7,7 @@ import {
   nextAlias,
   type PlanContext,
   relationOf,
+  rootAlias,
   type Source,
 } from './plan-context.js';
 import { outputRef, renderCondition, renderOrder } from './filters.js';
@@ -150,7 +151,8 @@ export function renderLevel(
       const rel = resolveRelationship(ctx, parent, item);
       const childPath = path ? `${path}.${item.alias ?? item.name}` : (item.alias ?? item.name);
       const ordered = level.order?.some((term) => term.relation === (item.alias ?? item.name)) ?? false;
-      const rendered = renderEmbed(ctx, parent, alias, rel, item, childPath, expand, ordered);
+      const taken = embeds.has(item.alias ?? item.name);
+      const rendered = renderEmbed(ctx, parent, alias, rel, item, childPath, expand, ordered, taken);
       joins.push(rendered.join);
       if (item.inner) filteringJoins.push(rendered.join);
       embeds.set(item.alias ?? item.name, {
@@ -164,7 +166,9 @@ export function renderLevel(
       // Grouped by, an embedded resource is jsonb: json has no equality.
       const jsonb = expand ? '::jsonb' : '';
       if (!item.spread) {
-        const expr = rendered.toMany ? `COALESCE(${ea}.agg, '[]'::json)${jsonb}` : `${ea}.pgrst_obj${jsonb}`;
+        const expr = rendered.toMany
+          ? `COALESCE(${ea}.${ea}, '[]'::json)${jsonb}`
+          : `${ea}.pgrst_obj${jsonb}`;
         outputs.push({ expr, name });
       } else if (!expand) outputs.push({ expr: `${ea}.*` });
       else {
@@ -199,7 +203,7 @@ export function renderLevel(
     // A spread's join selects the related row's columns, not one value: whether there is a row is
     // whether its whole-row value is the null value, as PostgREST tests it (a row of nulls is a row).
     if (embed.spread) return `${ident(embed.alias)} IS ${related ? '' : 'NOT '}DISTINCT FROM NULL`;
-    const column = `${ident(embed.alias)}.${embed.toMany ? 'agg' : 'pgrst_obj'}`;
+    const column = `${ident(embed.alias)}.${embed.toMany ? ident(embed.alias) : 'pgrst_obj'}`;
     return related ? `${column} IS NOT NULL` : `${column} IS NULL`;
   };
   const where = level.conditions.map((condition) =>
@@ -221,6 +225,8 @@ function renderEmbed(
   parentExpanded: boolean,
   /** A related order of the level above names this embed. */
   ordered: boolean,
+  /** An embed of the level above already has this one's name (PostgREST's join name is then ours). */
+  taken: boolean,
 ): { join: string; alias: string; toMany: boolean; level: RenderedLevel } {
   const toMany = rel.cardinality === 'one-to-many' || rel.cardinality === 'many-to-many';
   if (item.spread && toMany) {
@@ -231,33 +237,33 @@ function renderEmbed(
       `'${parent.name}' and '${item.name}' do not form a many-to-one or one-to-one relationship`,
     );
   }
-  const childAlias = nextAlias(ctx, 't');
   const depth = path.split('.').length;
-  ctx.aliasNames.set(
-    childAlias,
-    rel.cardinality === 'many-to-many' ? rel.target.name : `${rel.target.name}_${depth}`,
-  );
+  // PostgREST's alias (Plan.hs addRels): `<table>_<depth>`, a many-to-many target unaliased. One of
+  // a level it is inside would hide that level's columns (a self many-to-many): ours then.
+  const name = rel.cardinality === 'many-to-many' ? rel.target.name : `${rel.target.name}_${depth}`;
+  const childAlias = name.startsWith('pgrst_') || ctx.openAliases.includes(name) ? nextAlias(ctx, 't') : name;
+  ctx.aliasNames.set(childAlias, name);
   const options = item.spread ? { spread: true, expand: parentExpanded } : {};
+  ctx.openAliases.push(childAlias);
   const level = renderLevel(ctx, rel.target, childAlias, item.select, path, options);
+  ctx.openAliases.pop();
   const { from, on } = relatedRows(ctx, rel, parentAlias, childAlias);
   const levelOptions = ctx.query.levels.get(path);
   let sql = `SELECT ${level.selectList.join(', ')} FROM ${from} ${level.joins.join(' ')}${whereClause([...on, ...level.where])}${groupByClause(level)}`;
   if (level.orderBy.length) sql += ` ORDER BY ${level.orderBy.join(', ')}`;
   if (levelOptions?.limit !== undefined) sql += ` LIMIT ${ctx.params.add(levelOptions.limit)}`;
   if (levelOptions?.offset !== undefined) sql += ` OFFSET ${ctx.params.add(levelOptions.offset)}`;
-  // A related order reads the join by PostgREST's own name for it, `<table>_<embed>_<depth>` (Plan.hs
-  // addRels relAggAlias): Postgres's hints for a column it lacks look at relations whose names are
-  // close to the one written, and ours (`pgrst_e2`, `pgrst_t0`) all are.
-  const joinAlias = ordered
-    ? embedJoinName(parent.name, item.alias ?? item.name, depth)
-    : nextAlias(ctx, 'e');
+  // The join has PostgREST's own name for it, `<table>_<embed>_<depth>` (Plan.hs addRels
+  // relAggAlias), which a related order reads and Postgres's hints for a column a statement lacks
+  // weigh (by how close it is to the name written); so has a to-many join's one column.
+  const joinAlias = taken ? nextAlias(ctx, 'e') : embedJoinName(parent.name, item.alias ?? item.name, depth);
   const ja = ident(joinAlias);
   const rowAlias = ident(nextAlias(ctx, 'r'));
   const kind = item.inner ? 'INNER JOIN LATERAL' : 'LEFT JOIN LATERAL';
   if (item.spread) return { join: `${kind} (${sql}) AS ${ja} ON TRUE`, alias: joinAlias, toMany, level };
   if (toMany) {
-    const lateral = `(SELECT json_agg(${rowAlias}) AS agg FROM (${sql}) AS ${rowAlias})`;
-    const cond = item.inner ? `${ja}.agg IS NOT NULL` : 'TRUE';
+    const lateral = `(SELECT json_agg(${rowAlias}) AS ${ja} FROM (${sql}) AS ${rowAlias})`;
+    const cond = item.inner ? `${ja}.${ja} IS NOT NULL` : 'TRUE';
     // Keep the `ON TRUE` suffix recognisable for `rel=is.null` filters.
     return { join: `${kind} ${lateral} AS ${ja} ON ${cond}`, alias: joinAlias, toMany, level };
   }
@@ -354,11 +360,11 @@ export function planRead(
   count: CountKind | undefined,
   options: ReadOptions = {},
 ): ReadPlan {
-  const alias = 'pgrst_t0';
-  // PostgREST reads a table unaliased, and a function's rows as `pgrst_source AS "<function>"`.
-  ctx.aliasNames.set(alias, source.name);
+  const alias = rootAlias(ctx, source.name);
   const fromSql = `${from} AS ${ident(alias)}`;
+  ctx.openAliases.push(alias);
   const level = renderLevel(ctx, source, alias, ctx.query.select, '');
+  ctx.openAliases.pop();
   checkUnusedLevels(ctx);
   const withCall = options.call ? `WITH pgrst_call AS NOT MATERIALIZED (${options.call}) ` : '';
   const count_ = countSql(level, fromSql);

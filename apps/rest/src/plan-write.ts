@@ -2,7 +2,7 @@ import { apiError } from './errors.js';
 import { jsonText } from './json-number.js';
 import type { Condition, SelectItem } from './query-parser.js';
 import type { Relation } from './schema-cache.js';
-import { checkUnusedLevels, type PlanContext, requireColumns } from './plan-context.js';
+import { checkUnusedLevels, nextAlias, type PlanContext, requireColumns, rootAlias } from './plan-context.js';
 import { renderCondition, renderOrder } from './filters.js';
 import { groupByClause, renderLevel, rowsBody, wrapRows } from './plan-read.js';
 import { ident, qualified, type Statement } from './sql.js';
@@ -29,7 +29,7 @@ function returningSelect(
   cte: string,
   extra = '',
 ): string {
-  const alias = 'pgrst_t0';
+  const alias = rootAlias(ctx, relation.name);
   const select: readonly SelectItem[] =
     ret === 'headers-only'
       ? relation.pk.map((name) => ({ kind: 'column' as const, field: { name, json: [] } }))
@@ -182,7 +182,11 @@ export function planInsert(ctx: PlanContext, relation: Relation, options: Insert
   const returning = returningList(ctx, relation, undefined, options.ret, options.upsert?.onConflict);
   const sql = returningSelect(ctx, relation, options.ret, `${insert} RETURNING ${returning}`, extra);
   checkUnusedLevels(ctx, true);
-  return { statement: { sql, params: ctx.params.values }, returning: true, countsInserted };
+  return {
+    statement: { sql, params: ctx.params.values, aliases: ctx.aliasNames },
+    returning: true,
+    countsInserted,
+  };
 }
 
 export function planUpdate(
@@ -198,7 +202,7 @@ export function planUpdate(
 ): WritePlan {
   columns = columnSet(columns);
   requireColumns(relation, columns);
-  const alias = 'pgrst_t0';
+  const alias = rootAlias(ctx, relation.name);
   const target = qualified(relation.schema, relation.name);
   const where = renderRootWhere(ctx, relation, alias);
   const newValue = (c: string) =>
@@ -211,7 +215,7 @@ export function planUpdate(
 }
 
 export function planDelete(ctx: PlanContext, relation: Relation, ret: ReturnPreference): WritePlan {
-  const alias = 'pgrst_t0';
+  const alias = rootAlias(ctx, relation.name);
   const where = renderRootWhere(ctx, relation, alias);
   const sql = `DELETE FROM ${qualified(relation.schema, relation.name)} AS ${ident(alias)}${where}`;
   return finishWrite(ctx, relation, sql, alias, ret, where);
@@ -234,7 +238,10 @@ function finishWrite(
   // with no WHERE of its own (no root filter, no limit; RLS and filters on embeds do not count)
   // fails with 21000 when the database analyses it, after PostgREST planned it; PostgREST answers 400.
   if (!where) throw apiError(400, '21000', `${sql.split(' ', 1)[0]} requires a WHERE clause`);
-  return { statement: { sql: full, params: ctx.params.values }, returning: ret !== 'minimal' };
+  return {
+    statement: { sql: full, params: ctx.params.values, aliases: ctx.aliasNames },
+    returning: ret !== 'minimal',
+  };
 }
 
 /** PGRST109: a limited PATCH or DELETE with no `order`. */
@@ -268,7 +275,11 @@ function renderRootWhere(ctx: PlanContext, relation: Relation, alias: string): s
     : relation.kind === 'table' || !relation.pk.length
       ? ['tableoid', 'ctid']
       : relation.pk;
-  const inner = 'pgrst_l';
+  // The rows are picked in a subquery of the statement (PostgREST's is a CTE, which sees no other
+  // relation): an alias of ours, named as the table in messages, keeps the target's columns out of
+  // Postgres's hints there.
+  const inner = nextAlias(ctx, 'l');
+  ctx.aliasNames.set(inner, relation.name);
   const where = level.conditions.map((c) => renderCondition(ctx, relation, inner, c));
   let sql = `SELECT ${keys.map((k) => `${ident(inner)}.${ident(k)}`).join(', ')} FROM ${qualified(relation.schema, relation.name)} AS ${ident(inner)}`;
   if (where.length) sql += ` WHERE ${where.join(' AND ')}`;

@@ -25,8 +25,8 @@ export interface Statement {
   readonly sql: string;
   readonly params: unknown[];
   /**
-   * What PostgREST's own query calls the relations some of our aliases read (`pgrst_t0` is the
-   * table, `pgrst_t1` an embedded `<table>_<depth>`), for the messages of Postgres that name them.
+   * What PostgREST's own query calls the relations some of our aliases read (`pgrst_l1` picking a
+   * limited write's rows is the table), for the messages of Postgres that name them.
    */
   readonly aliases?: ReadonlyMap<string, string>;
 }

@@ -1,0 +1,105 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ownerQuery, type TestEngine, testEngine } from './test/helpers.js';
+
+// The tenth PostgREST 12.2 sweep. Answers from PostgREST v12.2's source (named per test) and from
+// Postgres itself, running the SQL PostgREST's QueryBuilder.hs writes for the same request.
+
+let t: TestEngine;
+
+beforeAll(async () => {
+  await ownerQuery(`
+    CREATE TABLE s10_p (id int PRIMARY KEY, title text, name1 text, name2 text);
+    CREATE TABLE s10_k (id int PRIMARY KEY, p_id int REFERENCES s10_p(id), label text);
+    INSERT INTO s10_p VALUES (1, 'a', 'x', 'y');
+    INSERT INTO s10_k VALUES (1, 1, 'k');
+    CREATE FUNCTION s10_ks() RETURNS SETOF s10_k LANGUAGE sql STABLE AS $$ SELECT * FROM s10_k $$;`);
+  t = testEngine();
+});
+afterAll(() => t.close());
+
+const body = (r: { status: number; json: unknown }) => [r.status, r.json];
+
+/** What Postgres answers to PostgREST's own statement: the error's code, message and hint. */
+const postgres = (sql: string) =>
+  ownerQuery(sql).then(
+    () => undefined,
+    (e: { code: string; message: string; hint?: string }) => ({
+      code: e.code,
+      message: e.message,
+      details: null,
+      hint: e.hint ?? null,
+    }),
+  );
+
+describe("a column the relation lacks is Postgres's 42703, with Postgres's hint", () => {
+  // PostgREST 12.2 checks no column of a read (Plan.hs only resolves relationships): Postgres raises
+  // the 42703 on QueryBuilder.hs's statement, where the root table is unaliased and its columns
+  // qualified (`"public"."s10_p"."nam"`).
+  it('in the select, a filter and the order of the root, with the one close column', async () => {
+    const expected = await postgres(`SELECT "public"."s10_p"."titl" FROM "public"."s10_p"`);
+    expect(expected).toEqual({
+      code: '42703',
+      message: 'column s10_p.titl does not exist',
+      details: null,
+      hint: 'Perhaps you meant to reference the column "s10_p.title".',
+    });
+    expect(body(await t.call('GET', '/s10_p?select=titl'))).toEqual([400, expected]);
+    expect(body(await t.call('GET', '/s10_p?titl=eq.a'))).toEqual([400, expected]);
+    expect(body(await t.call('GET', '/s10_p?order=titl'))).toEqual([400, expected]);
+  });
+
+  it('names both columns when two are as close', async () => {
+    const expected = await postgres(`SELECT "public"."s10_p"."name" FROM "public"."s10_p"`);
+    expect(expected?.hint).toBe(
+      'Perhaps you meant to reference the column "s10_p.name1" or the column "s10_p.name2".',
+    );
+    expect(body(await t.call('GET', '/s10_p?select=id&name=eq.x'))).toEqual([400, expected]);
+  });
+
+  it("in an embed, looking at the root table by PostgREST's names for both", async () => {
+    // `s10_k_1` (Plan.hs addRels) is within 3 edits of `s10_p`, so Postgres suggests the root's
+    // exact column; our old `pgrst_t1`/`pgrst_t0` were within 1.
+    const expected = await postgres(
+      `SELECT "public"."s10_p"."id", COALESCE("s10_p_s10_k_1"."s10_p_s10_k_1", '[]') AS "s10_k"
+       FROM "public"."s10_p" LEFT JOIN LATERAL (SELECT json_agg("s10_p_s10_k_1")::jsonb AS "s10_p_s10_k_1"
+       FROM (SELECT "s10_k_1"."title" FROM "public"."s10_k" AS "s10_k_1"
+       WHERE "s10_k_1"."p_id" = "public"."s10_p"."id") AS "s10_p_s10_k_1") AS "s10_p_s10_k_1" ON TRUE`,
+    );
+    expect(expected).toEqual({
+      code: '42703',
+      message: 'column s10_k_1.title does not exist',
+      details: null,
+      hint: 'Perhaps you meant to reference the column "s10_p.title".',
+    });
+    expect(body(await t.call('GET', '/s10_p?select=id,s10_k(title)'))).toEqual([400, expected]);
+    expect(body(await t.call('GET', '/s10_p?select=id,s10_k(id)&s10_k.title=eq.a'))).toEqual([400, expected]);
+  });
+
+  it('in the rows a write returns and on a function’s rows', async () => {
+    // A write's rows are read `FROM "pgrst_source" AS "s10_k"`, a function's as `AS "s10_ks"`.
+    const write = await postgres(
+      `WITH pgrst_source AS (SELECT * FROM "public"."s10_k" WHERE false) SELECT "s10_k"."labl" FROM "pgrst_source" AS "s10_k"`,
+    );
+    expect(write?.hint).toBe('Perhaps you meant to reference the column "s10_k.label".');
+    const posted = await t.call('POST', '/s10_k?select=labl', {
+      body: { id: 2, p_id: 1, label: 'x' },
+      headers: { prefer: 'return=representation' },
+    });
+    expect(body(posted)).toEqual([400, write]);
+    const call = await postgres(
+      `WITH pgrst_source AS (SELECT * FROM "public"."s10_ks"()) SELECT "s10_ks"."labl" FROM "pgrst_source" AS "s10_ks"`,
+    );
+    expect(call?.hint).toBe('Perhaps you meant to reference the column "s10_ks.label".');
+    expect(body(await t.call('GET', '/rpc/s10_ks?select=labl'))).toEqual([400, call]);
+  });
+
+  it('in the filter of a PATCH or DELETE', async () => {
+    const expected = await postgres(`DELETE FROM "public"."s10_k" WHERE "public"."s10_k"."labl" = 'x'`);
+    expect(expected?.hint).toBe('Perhaps you meant to reference the column "s10_k.label".');
+    expect(body(await t.call('DELETE', '/s10_k?labl=eq.x'))).toEqual([400, expected]);
+    expect(body(await t.call('PATCH', '/s10_k?labl=eq.x', { body: { label: 'y' } }))).toEqual([
+      400,
+      expected,
+    ]);
+  });
+});
