@@ -82,15 +82,10 @@ export async function rpc(request: RequestContext, name: string): Promise<RestRe
   });
   const readOnly = readMethod || routine.volatility !== 'volatile';
   const counting = rpcPlan.planned ? [rpcPlan.planned] : [];
-  // `max-affected` with handling=strict counts the rows a set-returning function returns.
+  // `max-affected` with handling=strict counts the rows of the page a set-returning function
+  // returns, and one for any other (Statements.hs prepareCall's page_total; PostgREST 13's PGRST128
+  // for those is not 12.2's).
   const maxAffected = prefer.handling === 'strict' ? prefer.maxAffected : undefined;
-  if (maxAffected !== undefined && !routine.setof) {
-    throw apiError(
-      400,
-      'PGRST128',
-      'Function must return SETOF or TABLE when max-affected preference is used with handling=strict',
-    );
-  }
   const explicit = counting.length > 0 || (!readOnly && ctx.media === 'object') || maxAffected !== undefined;
   const tx = {
     readOnly,
@@ -103,13 +98,13 @@ export async function rpc(request: RequestContext, name: string): Promise<RestRe
   return rpcTransaction(ctx, tx, !readMethod && readOnly, async (results, more) => {
     // The call's one row gives a void result its range, counted as one (Response.hs DbCallResult).
     if (rpcPlan.shape === 'void') {
+      if (maxAffected !== undefined && maxAffected < 1) throw maxAffectedExceeded(1);
       return { status: 204, headers: { 'content-range': `0-0/${prefer.count ? 1 : '*'}` }, body: '' };
     }
     const row = resultRow(results[results.length - 1]!);
     const total = await countFor(ctx, more, rpcPlan, results[0], row);
-    if (maxAffected !== undefined && row.n > maxAffected) {
-      throw maxAffectedExceeded(row.n);
-    }
+    const affected = routine.setof ? row.n : 1;
+    if (maxAffected !== undefined && affected > maxAffected) throw maxAffectedExceeded(affected);
     // A function of one value or row has a Content-Range too (`0-0/1` with count=exact), from
     // which supabase-js reads `count`.
     const single = (body: string | Buffer, contentType = jsonType(ctx)): RestResponse => ({

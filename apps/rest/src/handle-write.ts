@@ -139,7 +139,18 @@ export async function write(ctx: RequestContext, relation: Relation): Promise<Re
   const maxAffected = filtered && prefer.handling === 'strict' ? prefer.maxAffected : undefined;
   // A limited PATCH/DELETE never changes more rows than its limit (a view's key may repeat).
   const limit = filtered ? query.levels.get('')?.limit : undefined;
+  // A PUT that did not write exactly one row is undone (PostgREST's failPut).
+  const checkPut = (n: number) => {
+    if (method === 'PUT' && n !== 1) {
+      throw apiError(400, 'PGRST115', 'Payload values do not match URL in primary key column(s)');
+    }
+  };
+  // In PostgREST's order (Query.hs actionQuery): a PUT's one row, a singular answer, max-affected,
+  // a limit's rows.
   const checkAffected = (n: number) => {
+    checkPut(n);
+    if (ctx.media === 'object' && n !== 1) throw singularError(n);
+    if (maxAffected !== undefined && n > maxAffected) throw maxAffectedExceeded(n);
     if (limit !== undefined && n > limit) {
       throw apiError(
         400,
@@ -147,13 +158,6 @@ export async function write(ctx: RequestContext, relation: Relation): Promise<Re
         'The maximum number of rows allowed to change was surpassed',
         `Results contain ${n} rows changed but the maximum number allowed is ${limit}`,
       );
-    }
-    if (maxAffected !== undefined && n > maxAffected) throw maxAffectedExceeded(n);
-  };
-  // A PUT that did not write exactly one row is undone (PostgREST's failPut).
-  const checkPut = (n: number) => {
-    if (method === 'PUT' && n !== 1) {
-      throw apiError(400, 'PGRST115', 'Payload values do not match URL in primary key column(s)');
     }
   };
   const tx = {
@@ -179,13 +183,10 @@ export async function write(ctx: RequestContext, relation: Relation): Promise<Re
       const { rows, rowCount } = results[0]!;
       const affected = writePlan.countsInserted ? Number(rows[0]?.[0] ?? 0) : rowCount;
       status = upsertStatus(writePlan.countsInserted ? Number(rows[0]?.[1] ?? 0) : undefined);
-      checkPut(affected);
       checkAffected(affected);
-      if (ctx.media === 'object' && affected !== 1) throw singularError(affected);
       return { status, headers: rangeHeader(affected), body: '' };
     }
     const row = resultRow(results[0]!);
-    checkPut(row.n);
     checkAffected(row.n);
     // `inserted` follows total, n, body and the two RESPONSE_GUCS.
     status = upsertStatus(writePlan.countsInserted ? Number(results[0]!.rows[0]?.[5] ?? 0) : undefined);

@@ -94,8 +94,8 @@ describe('Prefer: max-affected on RPC', () => {
       headers: { prefer: 'handling=strict, max-affected=1' },
       body: { name: 'x' },
     });
-    expect(scalar.status).toBe(400);
-    expect(scalar.json).toMatchObject({ code: 'PGRST128' });
+    // A function of one value counts as one row (PostgREST 12.2; PGRST128 is 13's).
+    expect(scalar.status).toBe(200);
   });
 });
 

@@ -12,7 +12,11 @@ beforeAll(async () => {
     CREATE TABLE s10_k (id int PRIMARY KEY, p_id int REFERENCES s10_p(id), label text);
     INSERT INTO s10_p VALUES (1, 'a', 'x', 'y');
     INSERT INTO s10_k VALUES (1, 1, 'k');
-    CREATE FUNCTION s10_ks() RETURNS SETOF s10_k LANGUAGE sql STABLE AS $$ SELECT * FROM s10_k $$;`);
+    CREATE FUNCTION s10_ks() RETURNS SETOF s10_k LANGUAGE sql STABLE AS $$ SELECT * FROM s10_k $$;
+    CREATE TABLE s10_w (id int PRIMARY KEY, g text, n int);
+    INSERT INTO s10_w VALUES (1, 'a', 0), (2, 'a', 0), (3, 'b', 0);
+    CREATE FUNCTION s10_bump() RETURNS int LANGUAGE sql AS $$ UPDATE s10_w SET n = n + 1 RETURNING 1 $$;
+    CREATE FUNCTION s10_touch() RETURNS void LANGUAGE sql AS $$ UPDATE s10_w SET n = n + 1 $$;`);
   t = testEngine();
 });
 afterAll(() => t.close());
@@ -101,5 +105,54 @@ describe("a column the relation lacks is Postgres's 42703, with Postgres's hint"
       400,
       expected,
     ]);
+  });
+});
+
+describe('max-affected with handling=strict (Query.hs, PostgREST 12.2)', () => {
+  const strict = (n: number, extra: Record<string, string> = {}) => ({
+    headers: { prefer: `handling=strict, max-affected=${n}`, ...extra },
+  });
+  const counts = async () => (await ownerQuery('SELECT sum(n)::int AS s FROM s10_w'))[0].s as number;
+
+  it("counts a function of one value (or none) as one row: PGRST128 is PostgREST 13's", async () => {
+    // Statements.hs prepareCall: page_total is 1 when funcReturnsSingle; failExceedsMaxAffectedPref
+    // compares it (12.2 has no PGRST128).
+    const before = await counts();
+    const one = await t.call('POST', '/rpc/s10_bump', strict(1));
+    expect([one.status, one.json, one.headers['preference-applied']]).toEqual([
+      200,
+      1,
+      'handling=strict, max-affected=1',
+    ]);
+    const exceeded = {
+      code: 'PGRST124',
+      message: 'Query result exceeds max-affected preference constraint',
+      details: 'The query affects 1 rows',
+      hint: null,
+    };
+    expect(body(await t.call('POST', '/rpc/s10_bump', strict(0)))).toEqual([400, exceeded]);
+    expect(body(await t.call('POST', '/rpc/s10_touch', strict(0)))).toEqual([400, exceeded]);
+    // Rolled back: only the first call's update stayed.
+    expect(await counts()).toBe(before + 3);
+    expect((await t.call('POST', '/rpc/s10_touch', strict(1))).status).toBe(204);
+  });
+
+  it('a singular answer is checked first, then max-affected, then a limit (failNotSingular, …)', async () => {
+    const object = { accept: 'application/vnd.pgrst.object+json' };
+    const singular = await t.call('PATCH', '/s10_w?g=eq.a', { ...strict(1, object), body: { n: 5 } });
+    expect([singular.status, (singular.json as { code: string }).code]).toEqual([406, 'PGRST116']);
+    const limited = await t.call('DELETE', '/s10_w?order=g&limit=1', strict(1));
+    expect(body(limited)).toEqual([
+      400,
+      {
+        code: 'PGRST124',
+        message: 'Query result exceeds max-affected preference constraint',
+        details: 'The query affects 2 rows',
+        hint: null,
+      },
+    ]);
+    const both = await t.call('DELETE', '/s10_w?order=g&limit=1', { headers: object });
+    expect([both.status, (both.json as { code: string }).code]).toEqual([406, 'PGRST116']);
+    expect((await ownerQuery('SELECT count(*)::int AS c FROM s10_w'))[0].c).toBe(3);
   });
 });
