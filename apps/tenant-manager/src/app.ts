@@ -174,10 +174,10 @@ function internalGuard(db: pg.Pool, serviceToken: string, functionTokens: Functi
 const PROJECT_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /**
- * A project's `id` where its ref goes (`/v1/projects/{id}/…`): Supabase's project `id` is its ref, so
- * clients (Supabase's MCP server among them) pass the `id` a listing gave them. Ours is a uuid: it is
- * read as the ref of that live project, unless a live project has that very ref (refs resolve first,
- * as every route resolves them).
+ * A project's uuid where its ref goes (`/v1/projects/{uuid}/…`): the API's `id` is the ref now, as
+ * Supabase's, but older versions answered the uuid, which clients (Supabase's MCP server among them)
+ * may still hold and pass. It is read as the ref of that live project, unless a live project has that
+ * very ref (refs resolve first, as every route resolves them).
  */
 function projectIdAsRef(db: pg.Pool) {
   return async (request: FastifyRequest) => {

@@ -48,7 +48,11 @@ async function revealedKeys(ref: string) {
 describe('project lifecycle', () => {
   it('creates a project ACTIVE_HEALTHY with database, roles, keys and function, then deletes all of it', async () => {
     const project = await createProject('Lifecycle One', 'life-one');
+    const [{ id: projectId, number }] = (
+      await h.db.query(`SELECT id, number FROM tm.projects WHERE ref = 'life-one' AND status <> 'REMOVED'`)
+    ).rows;
     expect(project).toMatchObject({
+      id: 'life-one', // Supabase's deprecated id is the ref
       ref: 'life-one',
       name: 'Lifecycle One',
       status: 'ACTIVE_HEALTHY',
@@ -66,7 +70,7 @@ describe('project lifecycle', () => {
       SUPAPLANE_PROJECT_REF: 'life-one',
       SUPAPLANE_CONFIG_URL: 'http://127.0.0.1:3002',
       // the project's own function token, never the platform's service token
-      SUPAPLANE_INTERNAL_TOKEN: h.tm.ctx.functionTokens.mint('life-one', project.id),
+      SUPAPLANE_INTERNAL_TOKEN: h.tm.ctx.functionTokens.mint('life-one', projectId),
     });
     expect(h.functions.live.get('life-one')?.SUPAPLANE_INTERNAL_TOKEN).toMatch(/^sfn_life-one_[\w-]{43}$/);
 
@@ -153,7 +157,11 @@ describe('project lifecycle', () => {
     // delete: everything is gone; a second delete is a 404
     const deleted = await inject('DELETE', '/v1/projects/life-one');
     expect(deleted.statusCode).toBe(200);
-    expect(deleted.json().status).toBe('REMOVED');
+    // Supabase's V1ProjectRefResponse: the project's integer id, its ref and name
+    expect(deleted.json()).toEqual({ id: Number(number), ref: 'life-one', name: 'Lifecycle One' });
+    expect((await h.db.query(`SELECT status FROM tm.projects WHERE id = $1`, [projectId])).rows).toEqual([
+      { status: 'REMOVED' },
+    ]);
     expect(await clusterObjects('life-one')).toEqual([]);
     expect(h.functions.live.has('life-one')).toBe(false);
     expect((await inject('GET', '/v1/projects/life-one')).statusCode).toBe(404);
@@ -173,7 +181,10 @@ describe('project lifecycle', () => {
     expect(leftovers.rows[0].keys).toBe(0);
     // the ref can be used again
     expect((await createProject('again', 'life-one')).status).toBe('ACTIVE_HEALTHY');
-    expect((await inject('DELETE', '/v1/projects/life-one')).statusCode).toBe(200);
+    const again = await inject('DELETE', '/v1/projects/life-one');
+    expect(again.statusCode).toBe(200);
+    // a new project of the same ref has a number of its own: never one given before
+    expect(again.json().id).toBeGreaterThan(Number(number));
   });
 
   it('SQL endpoint runs as the owner role, returns rows, maps SQL errors and timeouts to 400', async () => {
@@ -283,24 +294,29 @@ describe('project lifecycle', () => {
     for (const client of [own, other]) client.on('error', () => {});
     await Promise.all([own.connect(), other.connect()]);
     const paused = await inject('POST', '/v1/projects/life-l1/pause');
-    expect(paused.json().status).toBe('PAUSED');
+    expect(paused.json().status).toBe('INACTIVE');
     // Its function is stopped too (no instance holding connections and memory), not deleted.
     expect(h.functions.stopped.has('life-l1')).toBe(true);
     expect(h.functions.live.has('life-l1')).toBe(true);
     await expect(own.query('SELECT 1')).rejects.toThrow();
     expect((await other.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
     await Promise.allSettled([own.end(), other.end()]);
-    expect(
-      (await inject('GET', '/v1/projects?status=PAUSED')).json().map((p: { ref: string }) => p.ref),
-    ).toEqual(['life-l1']);
+    // Supabase's INACTIVE, and the old name PAUSED for scripts written before
+    for (const status of ['INACTIVE', 'PAUSED']) {
+      const listed = (await inject('GET', `/v1/projects?status=${status}`)).json();
+      expect(listed.map((p: { ref: string; status: string }) => `${p.ref}:${p.status}`)).toEqual([
+        'life-l1:INACTIVE',
+      ]);
+    }
     const config = await h.tm.internalApp.inject({
       url: '/internal/v1/projects/life-l1/config',
       headers: internal,
     });
+    // The gateway's record keeps the stored name, which gateways of every version refuse as paused.
     expect(config.json().status).toBe('PAUSED');
     const sql = await inject('POST', '/v1/projects/life-l1/database/query', { query: 'select 1' });
     expect(sql.statusCode).toBe(409);
-    expect((await inject('POST', '/v1/projects/life-l1/pause')).json().status).toBe('PAUSED'); // idempotent
+    expect((await inject('POST', '/v1/projects/life-l1/pause')).json().status).toBe('INACTIVE'); // idempotent
     expect((await inject('POST', '/v1/projects/life-l2/restore')).json().status).toBe('ACTIVE_HEALTHY'); // no-op
 
     expect((await inject('POST', '/v1/projects/life-l1/restore')).json().status).toBe('ACTIVE_HEALTHY');
@@ -439,7 +455,7 @@ describe('project lifecycle', () => {
       ]);
       expect((await call('GET', `/v1/clusters/${cluster.id}`)).json().project_count).toBe(1);
 
-      expect((await call('DELETE', '/v1/projects/life-aurora')).json().status).toBe('REMOVED');
+      expect((await call('DELETE', '/v1/projects/life-aurora')).json()).toMatchObject({ ref: 'life-aurora' });
       // The provider made it, so the provider deletes it; the row goes once that is done.
       const retired = await call('DELETE', `/v1/clusters/${cluster.id}`);
       expect(retired.statusCode).toBe(202);

@@ -149,7 +149,7 @@ describe("a project's worker cluster down", () => {
     } finally {
       worker.up();
     }
-    expect((await call('POST', '/v1/projects/outage-one/pause')).json().status).toBe('PAUSED');
+    expect((await call('POST', '/v1/projects/outage-one/pause')).json().status).toBe('INACTIVE');
     // The delete finishes in the background: no second call, no restart.
     await eventually(async () =>
       (await call('GET', '/v1/projects/outage-two')).statusCode === 404 ? true : undefined,

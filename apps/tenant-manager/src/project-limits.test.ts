@@ -222,12 +222,19 @@ describe('PATCH /v1/projects/:ref limits', () => {
           [['owner_lim-spare', 'authenticator_lim-spare']],
         )
       ).map((r) => r.login);
-    expect((await call('POST', '/v1/projects/lim-spare/pause')).json().status).toBe('PAUSED');
+    expect((await call('POST', '/v1/projects/lim-spare/pause')).json().status).toBe('INACTIVE');
     expect(await database('lim-spare')).toMatchObject({ datconnlimit: 4 });
     expect(await logins()).toEqual([false, false]);
     const patched = await call('PATCH', '/v1/projects/lim-spare', { limits: { db_connections: 9 } });
     expect(patched.statusCode, patched.body).toBe(200);
-    expect(patched.json()).toMatchObject({ status: 'PAUSED', limits: { db_connections: 9 } });
+    // Supabase's {id, ref, name}, and the limits in force; still paused
+    expect(patched.json()).toEqual({
+      id: expect.any(Number),
+      ref: 'lim-spare',
+      name: 'lim-spare',
+      limits: expect.objectContaining({ db_connections: 9 }),
+    });
+    expect((await call('GET', '/v1/projects/lim-spare')).json().status).toBe('INACTIVE');
     expect(await database('lim-spare')).toMatchObject({ datconnlimit: 9 });
     expect(await logins()).toEqual([false, false]);
 
@@ -238,13 +245,13 @@ describe('PATCH /v1/projects/:ref limits', () => {
     expect(await logins()).toEqual([true, true]);
   });
 
-  it('answers 409 outside ACTIVE_HEALTHY and PAUSED, changing nothing', async () => {
+  it('answers 409 outside ACTIVE_HEALTHY and INACTIVE, changing nothing', async () => {
     await h.db.query(`UPDATE tm.projects SET status = 'RESTORING' WHERE ref = 'lim-body'`);
     try {
       const refused = await call('PATCH', '/v1/projects/lim-body', { limits: { db_connections: 2 } });
       expect(refused.statusCode).toBe(409);
       expect(refused.json()).toEqual({
-        message: 'project is RESTORING; expected ACTIVE_HEALTHY or PAUSED',
+        message: 'project is RESTORING; expected ACTIVE_HEALTHY or INACTIVE',
         code: 'invalid_status',
       });
     } finally {

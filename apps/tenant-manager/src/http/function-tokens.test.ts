@@ -31,7 +31,10 @@ afterAll(() => h?.close());
 
 describe('function tokens', () => {
   it('are sfn_<ref>_<base64url HMAC-SHA256 of ref and project id, under a key derived from the master key>', async () => {
-    const { id } = (await h.tm.publicApp.inject({ url: '/v1/projects/fn-alpha', headers: admin })).json();
+    // the project's own uuid (the API's id is its ref, as Supabase's)
+    const [{ id }] = (
+      await h.db.query(`SELECT id FROM tm.projects WHERE ref = 'fn-alpha' AND status <> 'REMOVED'`)
+    ).rows;
     const derived = createHmac('sha256', MASTER_KEY).update('supaplane:function-token-key:v1').digest();
     const mac = createHmac('sha256', derived).update(`function:fn-alpha:${id}`).digest('base64url');
     expect(tokenA).toBe(`sfn_fn-alpha_${mac}`);
@@ -95,7 +98,7 @@ describe('function tokens', () => {
       url: '/v1/projects/fn-reused',
       headers: admin,
     });
-    expect(deleted.json().status).toBe('REMOVED');
+    expect(deleted.json()).toMatchObject({ ref: 'fn-reused', id: expect.any(Number) });
     expect((await get(url, old)).statusCode).toBe(401);
 
     expect((await h.createProject('fn-reused')).json().status).toBe('ACTIVE_HEALTHY');
@@ -111,7 +114,7 @@ describe('function tokens', () => {
     expect((await h.createProject('fn-paused')).json().status).toBe('ACTIVE_HEALTHY');
     const action = (what: string) =>
       h.tm.publicApp.inject({ method: 'POST', url: `/v1/projects/fn-paused/${what}`, headers: admin });
-    expect((await action('pause')).json().status).toBe('PAUSED');
+    expect((await action('pause')).json().status).toBe('INACTIVE');
     // a function made before its token changed form (or before an upgrade), paused meanwhile
     const current = h.functions.live.get('fn-paused')!;
     h.functions.live.set('fn-paused', { ...current, SUPAPLANE_INTERNAL_TOKEN: 'sfn_fn-paused_stale' });

@@ -47,8 +47,9 @@ describe('projects', () => {
   it('GET /v1/projects answers every project, as Supabase does, and pages only when asked', async () => {
     // 120 more project rows, copies of script-one under other refs (no databases: only the list reads them).
     await h.db.query(
-      `INSERT INTO tm.projects
+      `INSERT INTO tm.projects OVERRIDING SYSTEM VALUE
        SELECT (jsonb_populate_record(p, jsonb_build_object('id', gen_random_uuid(), 'ref', 'bulk-' || g,
+                 'number', nextval(pg_get_serial_sequence('tm.projects', 'number')),
                  'created_at', p.created_at + g * interval '1 ms'))).*
        FROM tm.projects p, generate_series(1, 120) g WHERE p.ref = 'script-one'`,
     );

@@ -134,28 +134,41 @@ describe('GET /v1/projects/:ref/functions', () => {
   });
 });
 
+const uuidOf = async (ref: string) =>
+  (
+    await h.db.query<{ id: string }>(`SELECT id FROM tm.projects WHERE ref = $1 AND status <> 'REMOVED'`, [
+      ref,
+    ])
+  ).rows[0]!.id;
+
 describe("a project's id where its ref goes", () => {
-  it('is read as that project (get, pause, restore), as clients holding Supabase-style ids call it', async () => {
+  it("is the ref, as Supabase's deprecated id is", async () => {
     const project = (await h.call('GET', '/v1/projects/orgs-one')).json() as { id: string; ref: string };
-    expect(project.id).not.toBe(project.ref);
-    const got = await h.call('GET', `/v1/projects/${project.id}`);
+    expect(project.id).toBe('orgs-one');
+    const listed = (await h.call('GET', '/v1/projects')).json() as { id: string; ref: string }[];
+    for (const p of listed) expect(p.id).toBe(p.ref);
+  });
+
+  it('takes the uuid older versions answered as id, as that project (get, pause, restore)', async () => {
+    const uuid = await uuidOf('orgs-one');
+    const got = await h.call('GET', `/v1/projects/${uuid}`);
     expect(got.statusCode, got.body).toBe(200);
-    expect(got.json()).toMatchObject({ id: project.id, ref: 'orgs-one' });
-    expect((await h.call('GET', `/v1/projects/${project.id.toUpperCase()}/api-keys`)).statusCode).toBe(200);
-    const paused = await h.call('POST', `/v1/projects/${project.id}/pause`);
+    expect(got.json()).toMatchObject({ id: 'orgs-one', ref: 'orgs-one' });
+    expect((await h.call('GET', `/v1/projects/${uuid.toUpperCase()}/api-keys`)).statusCode).toBe(200);
+    const paused = await h.call('POST', `/v1/projects/${uuid}/pause`);
     expect(paused.statusCode, paused.body).toBe(200);
-    expect((await h.call('GET', '/v1/projects/orgs-one')).json().status).toBe('PAUSED');
-    const restored = await h.call('POST', `/v1/projects/${project.id}/restore`);
+    expect((await h.call('GET', '/v1/projects/orgs-one')).json().status).toBe('INACTIVE');
+    const restored = await h.call('POST', `/v1/projects/${uuid}/restore`);
     expect(restored.statusCode, restored.body).toBe(200);
     expect((await h.call('GET', '/v1/projects/orgs-one')).json().status).toBe('ACTIVE_HEALTHY');
   });
 
   it('names nothing once its project is removed, not the project that took the ref since', async () => {
     expect((await h.createProject('orgs-reused')).statusCode).toBe(201);
-    const old = (await h.call('GET', '/v1/projects/orgs-reused')).json() as { id: string };
+    const old = await uuidOf('orgs-reused');
     expect((await h.call('DELETE', '/v1/projects/orgs-reused')).statusCode).toBe(200);
     expect((await h.createProject('orgs-reused')).statusCode).toBe(201);
-    const byOldId = await h.call('GET', `/v1/projects/${old.id}`);
+    const byOldId = await h.call('GET', `/v1/projects/${old}`);
     expect(byOldId.statusCode).toBe(404);
     expect(byOldId.json()).toEqual({ message: 'project not found', code: 'not_found' });
   });

@@ -1,7 +1,7 @@
 import { type ObjectOptions, type TProperties, type TSchema, Type } from '@sinclair/typebox';
 import { LIMIT_RANGES } from '../lib/limits.js';
 import { DB_EXTRA_SEARCH_PATH, POSTGREST_RANGES } from '../lib/project-settings.js';
-import { PROJECT_STATUSES } from '../lib/projects.js';
+import { API_PROJECT_STATUSES } from '../lib/projects.js';
 import { HEALTH_SERVICES, MAX_HEALTH_TIMEOUT_MS } from '../lib/project-health.js';
 import { MAX_USAGE_DAYS, MAX_USAGE_HOURS } from '../lib/usage.js';
 
@@ -45,10 +45,33 @@ const ErrorBody = Type.Object(
 /** Shared error responses; 5xx bodies never carry internals. */
 export const errors = { '4xx': ErrorBody, '5xx': ErrorBody };
 
-const ProjectStatus = Type.Union(PROJECT_STATUSES.map((s) => Type.Literal(s)));
+/** Supabase's project statuses (a paused project is INACTIVE). */
+const ProjectStatus = Type.Union(API_PROJECT_STATUSES.map((s) => Type.Literal(s)));
+
+const ProjectLimits = Type.Object({
+  db_connections: Type.Integer({
+    description: "CONNECTION LIMIT of the project's database on its worker cluster",
+  }),
+  requests_per_second: NullableInteger({ description: 'Enforced by the gateways; null: no limit' }),
+  burst: NullableInteger({ description: 'Requests allowed above the rate at once; null without a rate' }),
+  db_size_mb: NullableInteger({
+    description: "MiB past which the project's database is made read-only; null: no limit",
+  }),
+});
+
+/** Supabase's V1ProjectRefResponse: what a delete answers (an update adds the limits in force). */
+export const ProjectRef = Type.Object({
+  id: Type.Integer({ description: "Supabase's integer project id: given once, never reused" }),
+  ref: Type.String(),
+  name: Type.String(),
+});
+export const UpdatedProject = Type.Object({
+  ...ProjectRef.properties,
+  limits: ProjectLimits,
+});
 
 export const Project = Type.Object({
-  id: Type.String({ format: 'uuid' }),
+  id: Type.String({ description: "The project's ref, as Supabase's deprecated id is" }),
   ref: Type.String(),
   name: Type.String(),
   status: ProjectStatus,
@@ -68,15 +91,19 @@ export const Project = Type.Object({
         'Why provisioning is retrying (COMING_UP) or failed (INIT_FAILED), or why a pause, restore or delete has not finished yet (PAUSING, RESTORING, GOING_DOWN) or failed (PAUSE_FAILED, RESTORE_FAILED): an error message, never a secret; null otherwise',
     }),
   ),
-  limits: Type.Object({
-    db_connections: Type.Integer({
-      description: "CONNECTION LIMIT of the project's database on its worker cluster",
+  limits: ProjectLimits,
+});
+
+/** A project as Supabase's list and get answer it (V1ProjectWithDatabaseResponse): with its database. */
+export const ProjectWithDatabase = Type.Object({
+  ...Project.properties,
+  database: Type.Object({
+    host: Type.String({
+      description: "Where to connect to the project's database: its worker cluster's host",
     }),
-    requests_per_second: NullableInteger({ description: 'Enforced by the gateways; null: no limit' }),
-    burst: NullableInteger({ description: 'Requests allowed above the rate at once; null without a rate' }),
-    db_size_mb: NullableInteger({
-      description: "MiB past which the project's database is made read-only; null: no limit",
-    }),
+    version: Type.String({ description: "The cluster's Postgres version (server_version); '' until read" }),
+    postgres_engine: Type.String({ description: 'Its major version' }),
+    release_channel: Type.String({ description: 'Always ga' }),
   }),
 });
 
@@ -164,7 +191,9 @@ export const ListProjectsQuery = Type.Object({
   ),
   // Bounded: past bigint an OFFSET is a database error, not an empty page.
   offset: Type.Integer({ minimum: 0, maximum: 2_147_483_647, default: 0 }),
-  status: Type.Optional(ProjectStatus),
+  status: Type.Optional(
+    Type.Union([...ProjectStatus.anyOf, Type.Literal('PAUSED', { description: 'The old name of INACTIVE' })]),
+  ),
 });
 
 const ApiUsageFields = {
@@ -364,6 +393,29 @@ export const SigningKey = Type.Object({
 export const NewSigningKeyBody = OptionalBody({
   algorithm: Type.Optional(Type.Literal('ES256')),
   status: Type.Optional(Type.Literal('standby', { description: 'Rotate to put it in use' })),
+});
+
+const SIGNING_KEY_STATUSES = ['in_use', 'previously_used', 'revoked', 'standby'] as const;
+
+/**
+ * Supabase's CreateSigningKeyBody at `/config/auth/signing-keys`: `algorithm` required (only ES256
+ * is made here; the others, and an imported `private_jwk`, are 400 unsupported_setting saying so).
+ */
+export const CreateSigningKeyBody = Body({
+  algorithm: Type.Union(['EdDSA', 'ES256', 'RS256', 'HS256'].map((a) => Type.Literal(a))),
+  status: Type.Optional(
+    Type.Union([Type.Literal('standby'), Type.Literal('in_use')], {
+      description: 'Default standby; in_use puts it in use at once (the key in use becomes previously_used)',
+    }),
+  ),
+  private_jwk: Type.Optional(
+    Type.Object({}, { additionalProperties: true, description: 'Not taken here: keys are made here' }),
+  ),
+});
+
+/** Supabase's UpdateSigningKeyBody. */
+export const UpdateSigningKeyBody = Body({
+  status: Type.Union(SIGNING_KEY_STATUSES.map((s) => Type.Literal(s))),
 });
 
 export const Jwks = Type.Object(

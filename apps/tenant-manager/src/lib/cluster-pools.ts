@@ -13,9 +13,17 @@ interface ClusterHandle {
 
 export const clusterPasswordAad = (clusterId: string) => `cluster:${clusterId}:admin-password`;
 
+/** How long a cluster's server version is taken as read before it is asked again (an upgrade changes it). */
+const SERVER_VERSION_TTL_MS = 10 * 60_000;
+/** A cluster that does not answer `SHOW server_version` in this time answers with the version last stored. */
+const SERVER_VERSION_TIMEOUT_MS = 2_000;
+/** After a failed read, how long the stored version is answered before the cluster is asked again. */
+const SERVER_VERSION_RETRY_MS = 30_000;
+
 /** One admin pg Pool per worker cluster, built from its encrypted credentials on first use. */
 export class ClusterPools {
   readonly #handles = new Map<string, Promise<ClusterHandle>>();
+  readonly #versions = new Map<string, { until: number; version: Promise<string | null> }>();
 
   constructor(
     private readonly db: pg.Pool,
@@ -54,10 +62,56 @@ export class ClusterPools {
     return { id: clusterId, conn, admin: adminPool(conn, this.poolSize) };
   }
 
+  /**
+   * The cluster's Postgres version (`server_version`'s first word, e.g. `16.4`), read from the
+   * cluster at most every ten minutes (one read at a time) and stored on its row, so that a cluster
+   * out of reach answers with the version it last had; null when it was never read.
+   */
+  serverVersion(clusterId: string, now = Date.now()): Promise<string | null> {
+    const cached = this.#versions.get(clusterId);
+    if (cached && now < cached.until) return cached.version;
+    const entry = { until: now + SERVER_VERSION_TTL_MS, version: Promise.resolve<string | null>(null) };
+    entry.version = this.#readServerVersion(clusterId).catch(async () => {
+      // Out of reach: the version stored, asked again in a little while (not at every request).
+      entry.until = Date.now() + SERVER_VERSION_RETRY_MS;
+      const { rows } = await this.db
+        .query<{ server_version: string | null }>('SELECT server_version FROM tm.clusters WHERE id = $1', [
+          clusterId,
+        ])
+        .catch(() => ({ rows: [] as { server_version: string | null }[] }));
+      return rows[0]?.server_version ?? null;
+    });
+    this.#versions.set(clusterId, entry);
+    return entry.version;
+  }
+
+  async #readServerVersion(clusterId: string): Promise<string> {
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const { admin } = await this.get(clusterId);
+      const { rows } = await Promise.race([
+        admin.query<{ server_version: string }>('SHOW server_version'),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error('timeout')), SERVER_VERSION_TIMEOUT_MS);
+        }),
+      ]);
+      // e.g. '16.4 (Debian 16.4-1.pgdg120+1)': the version is the first word.
+      const version = rows[0]!.server_version.split(' ')[0]!;
+      await this.db.query(
+        'UPDATE tm.clusters SET server_version = $2 WHERE id = $1 AND server_version IS DISTINCT FROM $2',
+        [clusterId, version],
+      );
+      return version;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
   /** Forgets a cluster's pool (after its credentials or address change). */
   async evict(clusterId: string): Promise<void> {
     const handle = this.#handles.get(clusterId);
     this.#handles.delete(clusterId);
+    this.#versions.delete(clusterId);
     if (handle) await (await handle.catch(() => null))?.admin.end();
   }
 

@@ -37,7 +37,7 @@ describe("another project's grants to a project's roles", () => {
 
     const deleted = await h.call('DELETE', '/v1/projects/xg-victim');
     expect(deleted.statusCode, deleted.body).toBe(200);
-    expect(deleted.json().status).toBe('REMOVED');
+    expect(deleted.json().ref).toBe('xg-victim');
     expect(await clusterObjects('xg-victim')).toEqual([]);
 
     const left = await queryOnce<{ acl: string }>(
@@ -85,10 +85,16 @@ describe("the delete's sessions in another project's database", () => {
 const login = (ref: string, role: 'owner' | 'authenticator', database?: string) =>
   loginAs(h, ref, role, database);
 
-const call = async (method: 'POST' | 'DELETE', url: string, status: string) => {
+const call = async (method: 'POST', url: string, status: string) => {
   const response = await h.call(method, url);
   expect(response.statusCode, response.body).toBe(200);
   expect(response.json().status).toBe(status);
+};
+/** A delete answers Supabase's {id, ref, name}. */
+const remove = async (ref: string) => {
+  const response = await h.call('DELETE', `/v1/projects/${ref}`);
+  expect(response.statusCode, response.body).toBe(200);
+  expect(response.json().ref).toBe(ref);
 };
 
 /** Grants on `granter`'s table, its default privileges and CONNECT on its database to `grantee`'s roles. */
@@ -120,9 +126,9 @@ describe('a paused project that granted something to another project', () => {
       expect((await h.createProject(ref)).json().status).toBe('ACTIVE_HEALTHY');
     }
     await grantTo('xp-granter', 'xp-victim');
-    await call('POST', '/v1/projects/xp-granter/pause', 'PAUSED');
+    await call('POST', '/v1/projects/xp-granter/pause', 'INACTIVE');
 
-    await call('DELETE', '/v1/projects/xp-victim', 'REMOVED');
+    await remove('xp-victim');
     expect(await clusterObjects('xp-victim')).toEqual([]);
     // Still paused meanwhile: neither of its roles gets in.
     expect(await login('xp-granter', 'owner')).not.toBe('connected');
@@ -158,7 +164,7 @@ describe('a paused project that granted something to another project', () => {
       expect(refused.body).toContain('permission denied');
     }
 
-    await call('POST', '/v1/projects/xl-paused/pause', 'PAUSED');
+    await call('POST', '/v1/projects/xl-paused/pause', 'INACTIVE');
     for (const role of ['owner', 'authenticator'] as const) {
       expect(await login('xl-paused', role, 'proj_xl-other')).toBe('28000'); // not permitted to log in
       expect(await login('xl-paused', role)).toBe('28000');
@@ -179,14 +185,14 @@ describe('a paused project that granted something to another project', () => {
     await grantTo('xo-granter', 'xo-victim');
     // An older version's pause: the roles may log in, their database takes no connection at all.
     for (const ref of ['xo-granter', 'xo-alone']) {
-      await call('POST', `/v1/projects/${ref}/pause`, 'PAUSED');
+      await call('POST', `/v1/projects/${ref}/pause`, 'INACTIVE');
       await queryOnce(pgUrl(), `ALTER ROLE "owner_${ref}" LOGIN`);
       await queryOnce(pgUrl(), `ALTER ROLE "authenticator_${ref}" LOGIN`);
       await queryOnce(pgUrl(), `ALTER DATABASE "proj_${ref}" ALLOW_CONNECTIONS false`);
       expect(await login(ref, 'owner')).toBe('55000'); // database does not allow connections
     }
 
-    await call('DELETE', '/v1/projects/xo-victim', 'REMOVED');
+    await remove('xo-victim');
     expect(await clusterObjects('xo-victim')).toEqual([]);
     // The delete got in without letting the paused project's roles in.
     expect(await login('xo-granter', 'owner')).not.toBe('connected');

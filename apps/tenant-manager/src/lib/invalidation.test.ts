@@ -201,7 +201,7 @@ describe('invalidation on Redis', () => {
       const paused = await call('POST', '/v1/projects/inv-two/pause');
       expect(paused.statusCode).toBe(200);
       expect(Date.now() - started).toBeLessThan(10_000); // bounded by the invalidator, not Redis retries
-      expect(paused.json().status).toBe('PAUSED');
+      expect(paused.json().status).toBe('INACTIVE');
     } finally {
       await redis.server.restart();
     }

@@ -74,7 +74,7 @@ describe('POST /v1/projects/:ref/jwt-secret/rotate', () => {
   });
 
   it('works on a paused project, answers 409 in other states and 404 for unknown refs', async () => {
-    expect((await call('POST', '/v1/projects/jr-two/pause')).json().status).toBe('PAUSED');
+    expect((await call('POST', '/v1/projects/jr-two/pause')).json().status).toBe('INACTIVE');
     expect((await call('POST', '/v1/projects/jr-two/jwt-secret/rotate')).statusCode).toBe(200);
     await h.db.query(`UPDATE tm.projects SET status = 'RESTORING' WHERE ref = 'jr-two'`);
     const conflict = await call('POST', '/v1/projects/jr-two/jwt-secret/rotate');

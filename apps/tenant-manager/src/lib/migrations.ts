@@ -163,6 +163,17 @@ ALTER TABLE tm.projects ADD CONSTRAINT projects_secrets_check CHECK (
   OR (owner_password_enc IS NOT NULL AND authenticator_password_enc IS NOT NULL AND jwt_secret_enc IS NOT NULL));
 `,
   },
+  {
+    version: 8,
+    name: "projects: a stable integer id (Supabase's V1ProjectRefResponse); clusters: the server version last read",
+    // An identity column numbers the existing rows when it is added and every new row after: a
+    // sequence never hands out a number twice, and removed projects keep their rows (and numbers).
+    sql: `
+ALTER TABLE tm.projects ADD COLUMN number bigint GENERATED ALWAYS AS IDENTITY;
+ALTER TABLE tm.projects ADD CONSTRAINT projects_number_key UNIQUE (number);
+ALTER TABLE tm.clusters ADD COLUMN server_version text;
+`,
+  },
 ];
 
 const MIGRATION_LOCK = 'SELECT pg_advisory_lock(hashtext($1))';

@@ -201,7 +201,7 @@ describe('PATCH /v1/projects/:ref/postgrest', () => {
   });
 
   it('works on a paused project, answers 409 in other states, 404 for unknown refs, 400 for a bad ref', async () => {
-    expect((await call('POST', '/v1/projects/ps-three/pause')).json().status).toBe('PAUSED');
+    expect((await call('POST', '/v1/projects/ps-three/pause')).json().status).toBe('INACTIVE');
     const paused = await patch('ps-three', { db_schema: 'public' });
     expect(paused.statusCode, paused.body).toBe(200);
     await h.db.query(`UPDATE tm.projects SET status = 'RESTORING' WHERE ref = 'ps-three'`);

@@ -166,7 +166,7 @@ describe('a project that is not serving', () => {
       url: '/v1/projects/health-two/pause',
       headers: admin,
     });
-    expect(pause.json().status).toBe('PAUSED');
+    expect(pause.json().status).toBe('INACTIVE');
     const response = await health('health-two', 'services=db,db_postgres_user,rest');
     expect(response.statusCode).toBe(200);
     for (const service of response.json()) {
@@ -174,7 +174,7 @@ describe('a project that is not serving', () => {
         name: service.name,
         healthy: false,
         status: 'UNHEALTHY',
-        error: 'the project is paused (PAUSED)',
+        error: 'the project is paused (INACTIVE)',
       });
     }
     await h.tm.publicApp.inject({ method: 'POST', url: '/v1/projects/health-two/restore', headers: admin });

@@ -3,7 +3,7 @@ import type { Context } from './context.js';
 import { badRequest, isUnreachable, messageOf } from './errors.js';
 import { restConfig } from './internal-config.js';
 import { connectTo, ownerRole, projectDatabase } from './project-db.js';
-import { type ProjectRow, type ProjectStatus, requireProjectRow, secretAad } from './projects.js';
+import { apiStatus, type ProjectRow, type ProjectStatus, requireProjectRow, secretAad } from './projects.js';
 
 /** The service names Supabase's `GET /v1/projects/{ref}/health` takes (v1-get-services-health). */
 export const HEALTH_SERVICES = [
@@ -203,7 +203,7 @@ export async function projectHealth(
   const row = await requireProjectRow(ctx.db, ref);
   const notServing = NOT_SERVING[row.status];
   if (notServing) {
-    const error = `${notServing.why} (${row.status})`;
+    const error = `${notServing.why} (${apiStatus(row.status)})`;
     return services.map((name) => unhealthy(name, error, notServing.status));
   }
   return Promise.all(services.map((name) => checkService(ctx, row, name, timeoutMs)));

@@ -8,12 +8,16 @@ import {
   setProjectReadOnly,
 } from './project-db.js';
 import {
+  apiStatus,
+  apiStatusList,
   type Project,
+  type ProjectRef,
   type ProjectRow,
   type ProjectStatus,
   projectRowById,
   requireProjectRow,
   toProject,
+  toProjectRef,
   withProjectLock,
 } from './projects.js';
 import { ensureProjectFunction } from './rest-functions.js';
@@ -145,7 +149,7 @@ async function unfinished(
     return {
       error: new AppError(
         503,
-        `the ${what} failed and is not retried any more (see the project's last_error); the project is ${now}: pause, restore or delete it again to retry`,
+        `the ${what} failed and is not retried any more (see the project's last_error); the project is ${apiStatus(now)}: pause, restore or delete it again to retry`,
         'transition_failed',
       ),
       retry: false,
@@ -154,7 +158,7 @@ async function unfinished(
   return {
     error: new AppError(
       503,
-      `the ${what} did not finish (see the project's last_error); the project stays ${status} and is retried in the background`,
+      `the ${what} did not finish (see the project's last_error); the project stays ${apiStatus(status)} and is retried in the background`,
       what === 'delete' ? 'delete_incomplete' : 'transition_incomplete',
     ),
     retry: true,
@@ -169,19 +173,19 @@ type Call = 'delete' | 'pause' | 'restore';
  * recorded and, once the lock is released, handed to the background when they are to be retried; the
  * call answers the error {@link unfinished} chose.
  */
-async function callUnderLock(
+async function callUnderLock<T>(
   ctx: Context,
   ref: string,
   what: Call,
   work: UnfinishedWork,
-  begin: (row: ProjectRow) => Project | null,
-  steps: (db: pg.ClientBase, row: ProjectRow) => Promise<Project>,
-): Promise<Project> {
+  begin: (row: ProjectRow) => T | null,
+  steps: (db: pg.ClientBase, row: ProjectRow) => Promise<T>,
+): Promise<T> {
   const found = await requireProjectRow(ctx.db, ref);
   const outcome = await withProjectLock(
     ctx,
     found.id,
-    async (db): Promise<{ answer: Project } | { failure: Unfinished }> => {
+    async (db): Promise<{ answer: T } | { failure: Unfinished }> => {
       const row = await projectRowById(db, found.id);
       if (!row || row.status === 'REMOVED') throw notFound();
       const answer = begin(row);
@@ -207,7 +211,7 @@ async function callUnderLock(
  * fails (cluster or function provider unreachable) leaves it GOING_DOWN for the background to finish
  * and answers 503.
  */
-export function deleteProject(ctx: Context, ref: string, work: UnfinishedWork): Promise<Project> {
+export function deleteProject(ctx: Context, ref: string, work: UnfinishedWork): Promise<ProjectRef> {
   return callUnderLock(
     ctx,
     ref,
@@ -226,7 +230,7 @@ export async function finishDelete(
   ctx: Context,
   db: pg.ClientBase,
   id: string,
-): Promise<Project | undefined> {
+): Promise<ProjectRef | undefined> {
   const row = await projectRowById(db, id);
   if (!row || row.status === 'REMOVED') return undefined;
   if (row.status !== 'GOING_DOWN') await setStatus(ctx, db, id, 'GOING_DOWN');
@@ -239,7 +243,7 @@ export async function finishDelete(
   await ctx.invalidator.project(row.ref, 'deleted', hashes);
   await ctx.invalidator.forgetUsage(row.ref, true);
   ctx.log.info({ ref: row.ref }, 'project removed');
-  return toProject(ctx, removed);
+  return toProjectRef(removed);
 }
 
 interface Transition {
@@ -289,7 +293,10 @@ function transition(ctx: Context, ref: string, t: Transition, work: UnfinishedWo
     (row) => {
       if (row.status === t.to) return toProject(ctx, row);
       if (!t.from.includes(row.status) && row.status !== t.via) {
-        throw conflict(`project is ${row.status}; expected ${t.from.join(', ')}`, 'invalid_status');
+        throw conflict(
+          `project is ${apiStatus(row.status)}; expected ${apiStatusList(t.from)}`,
+          'invalid_status',
+        );
       }
       return null;
     },

@@ -5,15 +5,16 @@ import { AppError, badRequest, conflict, messageOf, notFound } from './errors.js
 import { applyLimits, type LimitsPatch } from './limits.js';
 import { setProjectConnectionLimit } from './project-db.js';
 import {
-  getProject,
+  apiStatus,
+  apiStatusList,
   limitsOf,
-  type Project,
+  type ProjectRef,
   type ProjectRow,
   type ProjectStatus,
   projectRowById,
   requireProjectRow,
   secretAad,
-  toProject,
+  toProjectRef,
   validateName,
   withProjectLock,
 } from './projects.js';
@@ -21,7 +22,7 @@ import {
 // What an operator changes on a live project: its name and limits (PATCH), and its data-API
 // settings and JWT secret (GET/PATCH /postgrest, rotate).
 
-async function renameProject(ctx: Context, ref: string, rawName: string): Promise<Project> {
+async function renameProject(ctx: Context, ref: string, rawName: string): Promise<ProjectRow> {
   const name = validateName(rawName);
   const { rows } = await ctx.db.query<ProjectRow>(
     `UPDATE tm.projects SET name = $2, version = version + 1, updated_at = $3
@@ -30,7 +31,7 @@ async function renameProject(ctx: Context, ref: string, rawName: string): Promis
   );
   if (!rows[0]) throw notFound();
   await ctx.invalidator.project(ref, 'renamed');
-  return toProject(ctx, rows[0]);
+  return rows[0];
 }
 
 /** Where limits and the JWT secret may change: the project database exists (a paused one too) and no step is running. */
@@ -47,7 +48,10 @@ async function changeSettled(
     const row = await projectRowById(db, found.id);
     if (!row || row.status === 'REMOVED') throw notFound();
     if (!SETTLED.includes(row.status)) {
-      throw conflict(`project is ${row.status}; expected ${SETTLED.join(' or ')}`, 'invalid_status');
+      throw conflict(
+        `project is ${apiStatus(row.status)}; expected ${apiStatusList(SETTLED, ' or ')}`,
+        'invalid_status',
+      );
     }
     return change(db, row);
   });
@@ -59,16 +63,20 @@ async function changeSettled(
  * `PATCH /v1/projects/:ref`: a new name and/or limits (only the fields present change). A new
  * `db_connections` is set on the cluster first, so an unreachable cluster (503) leaves everything
  * as it was. A new `db_size_mb` is only stored: the caller has the `SizeLimitEnforcer` re-check the
- * project. Limits change only in ACTIVE_HEALTHY or PAUSED (409 otherwise); gateways are told
+ * project. Limits change only in ACTIVE_HEALTHY or INACTIVE (stored PAUSED) (409 otherwise); gateways are told
  * (`limits-updated`, and `renamed` for a name).
  */
 export async function updateProject(
   ctx: Context,
   ref: string,
   patch: { name?: string; limits?: LimitsPatch },
-): Promise<Project> {
+): Promise<UpdatedProject> {
   if (patch.limits === undefined) {
-    return patch.name === undefined ? getProject(ctx, ref) : renameProject(ctx, ref, patch.name);
+    const row =
+      patch.name === undefined
+        ? await requireProjectRow(ctx.db, ref)
+        : await renameProject(ctx, ref, patch.name);
+    return updatedProject(row);
   }
   const limitsPatch = patch.limits;
   const name = patch.name === undefined ? null : validateName(patch.name);
@@ -96,8 +104,13 @@ export async function updateProject(
   ctx.log.info({ ref, limits: limitsOf(updated) }, 'project limits updated');
   if (name !== null) await ctx.invalidator.project(ref, 'renamed');
   await ctx.invalidator.project(ref, 'limits-updated');
-  return toProject(ctx, updated);
+  return updatedProject(updated);
 }
+
+/** What an update answers: Supabase's V1ProjectRefResponse, and the limits now in force (Supaplane's). */
+export type UpdatedProject = ProjectRef & { limits: ReturnType<typeof limitsOf> };
+
+const updatedProject = (row: ProjectRow): UpdatedProject => ({ ...toProjectRef(row), limits: limitsOf(row) });
 
 /** Sets the project database's CONNECTION LIMIT; a cluster that cannot do it now is a 503. */
 async function applyConnectionLimit(ctx: Context, row: ProjectRow, limit: number): Promise<void> {
@@ -123,7 +136,7 @@ export async function getPostgrestConfig(ctx: Context, ref: string) {
  * Replaces the project's HS256 JWT secret with a new random one (32 bytes, sealed at rest) and tells
  * the gateways (`jwt-rotated`): tokens signed with the old secret stop verifying once they evict,
  * and the rest function re-reads its config on the first token that fails. Answers like
- * `GET /postgrest`, with the new secret. Only ACTIVE_HEALTHY or PAUSED projects (409 otherwise).
+ * `GET /postgrest`, with the new secret. Only ACTIVE_HEALTHY or INACTIVE projects (409 otherwise).
  */
 export async function rotateJwtSecret(ctx: Context, ref: string) {
   const row = await changeSettled(ctx, ref, async (db, { id }) => {
@@ -232,7 +245,7 @@ interface PostgrestPatch {
 
 /**
  * `PATCH /v1/projects/:ref/postgrest`: the exposed schemas, the row cap and whether aggregates are
- * allowed (only the fields present change). ACTIVE_HEALTHY or PAUSED only (409 otherwise); the
+ * allowed (only the fields present change). ACTIVE_HEALTHY or INACTIVE only (409 otherwise); the
  * version grows and gateways are told (`postgrest-updated`), so the next request a gateway forwards
  * carries the new version and the rest function re-reads its config before serving it. Answers the
  * settings as `GET /postgrest` does, without the JWT secret.

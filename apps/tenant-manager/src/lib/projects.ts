@@ -10,7 +10,11 @@ import { withAdvisoryLock } from './transaction.js';
 // A project's row and its API shape, reading and creating projects, and the project's lock. What
 // changes a live project is in project-settings.ts, its status transitions in project-lifecycle.ts.
 
-/** Supabase's project statuses (PAUSED instead of INACTIVE, as the issue asks). */
+/**
+ * The statuses a project row stores. A paused project is stored `PAUSED` (what every version of the
+ * tenant-manager and the gateway's internal record reads), and shown as Supabase's `INACTIVE` by the
+ * operator API (`apiStatus`).
+ */
 export const PROJECT_STATUSES = [
   'COMING_UP',
   'ACTIVE_HEALTHY',
@@ -25,6 +29,24 @@ export const PROJECT_STATUSES = [
   'REMOVED',
 ] as const;
 export type ProjectStatus = (typeof PROJECT_STATUSES)[number];
+
+/** The statuses the operator API answers: Supabase's names (a paused project is `INACTIVE`). */
+export const API_PROJECT_STATUSES = PROJECT_STATUSES.map((s) =>
+  s === 'PAUSED' ? 'INACTIVE' : s,
+) as readonly (Exclude<ProjectStatus, 'PAUSED'> | 'INACTIVE')[];
+export type ApiProjectStatus = (typeof API_PROJECT_STATUSES)[number];
+
+/** A stored status as Supabase's Management API names it. */
+export const apiStatus = (status: ProjectStatus): ApiProjectStatus =>
+  status === 'PAUSED' ? 'INACTIVE' : status;
+
+/** Stored statuses as the API names them, for messages: `ACTIVE_HEALTHY or INACTIVE`. */
+export const apiStatusList = (statuses: readonly ProjectStatus[], joiner = ', '): string =>
+  statuses.map(apiStatus).join(joiner);
+
+/** The stored status an API status names (`INACTIVE`, or its old spelling `PAUSED`, is `PAUSED`). */
+export const storedStatus = (status: ApiProjectStatus | 'PAUSED'): ProjectStatus =>
+  status === 'INACTIVE' ? 'PAUSED' : status;
 
 /** Lower-case letters, digits and inner hyphens, 3–40 chars: fits a DNS label and `authenticator_<ref>`. */
 export const REF_PATTERN = /^[a-z0-9][a-z0-9-]{1,38}[a-z0-9]$/;
@@ -62,16 +84,19 @@ export interface ProjectRow {
   /** When the platform made the database read-only (null while it is not). */
   db_read_only_since: Date | null;
   version: number;
+  /** Supabase's integer project id (V1ProjectRefResponse): numbered once, never reused (a bigint, read as text). */
+  number: string;
   created_at: Date;
   updated_at: Date;
 }
 
 /** A project as the Management API shows it. */
 export interface Project {
+  /** The ref, as Supabase's deprecated `id` is. */
   id: string;
   ref: string;
   name: string;
-  status: ProjectStatus;
+  status: ApiProjectStatus;
   region: string;
   cluster_id: string | null;
   /** The platform's one organization (its slug), in both of Supabase's fields. */
@@ -83,6 +108,19 @@ export interface Project {
   last_error: string | null;
   limits: ProjectLimits;
 }
+
+/** Supabase's V1ProjectRefResponse (what a delete or an update answers): its integer id, ref and name. */
+export interface ProjectRef {
+  id: number;
+  ref: string;
+  name: string;
+}
+
+export const toProjectRef = (row: ProjectRow): ProjectRef => ({
+  id: Number(row.number),
+  ref: row.ref,
+  name: row.name,
+});
 
 export const secretAad = {
   ownerPassword: (id: string) => `project:${id}:owner-password`,
@@ -96,10 +134,10 @@ function projectEndpoint(ctx: Context, ref: string): string {
 
 export function toProject(ctx: Context, row: ProjectRow): Project {
   return {
-    id: row.id,
+    id: row.ref,
     ref: row.ref,
     name: row.name,
-    status: row.status,
+    status: apiStatus(row.status),
     // Supabase's region is always a string: '' while no cluster was chosen and none was asked for.
     region: row.region ?? row.requested_region ?? '',
     cluster_id: row.cluster_id,
@@ -189,7 +227,10 @@ export async function requireProjectRow(db: pg.ClientBase | pg.Pool, ref: string
 /** The row of a project whose database is open (ACTIVE_HEALTHY); any other status is 409 naming it. */
 export function requireActiveProject(row: ProjectRow): ProjectRow {
   if (row.status !== 'ACTIVE_HEALTHY') {
-    throw conflict(`project is ${row.status}; the database is not available`, 'project_not_active');
+    throw conflict(
+      `project is ${apiStatus(row.status)}; the database is not available`,
+      'project_not_active',
+    );
   }
   return row;
 }
@@ -208,7 +249,7 @@ export async function requireProjectForCredentials(
 ): Promise<ProjectRow> {
   const row = await requireProjectRow(db, ref);
   if (CLOSED_TO_CREDENTIALS.includes(row.status)) {
-    throw conflict(`project is ${row.status}`, 'invalid_status');
+    throw conflict(`project is ${apiStatus(row.status)}`, 'invalid_status');
   }
   return row;
 }
@@ -224,7 +265,9 @@ export async function lockProjectForCredentials(db: pg.ClientBase, projectId: st
     [projectId],
   );
   const status = rows[0]?.status ?? 'REMOVED';
-  if (CLOSED_TO_CREDENTIALS.includes(status)) throw conflict(`project is ${status}`, 'invalid_status');
+  if (CLOSED_TO_CREDENTIALS.includes(status)) {
+    throw conflict(`project is ${apiStatus(status)}`, 'invalid_status');
+  }
 }
 
 interface NewProject {
@@ -383,14 +426,14 @@ export async function getProject(ctx: Context, ref: string): Promise<Project> {
 
 export async function listProjects(
   ctx: Context,
-  query: { limit?: number; offset: number; status?: ProjectStatus },
+  query: { limit?: number; offset: number; status?: ApiProjectStatus | 'PAUSED' },
 ): Promise<Project[]> {
   const { rows } = await ctx.db.query<ProjectRow>(
     `SELECT * FROM tm.projects
      WHERE ($1::text IS NULL AND status <> 'REMOVED') OR status = $1
      ORDER BY created_at, id LIMIT $2 OFFSET $3`,
     // LIMIT NULL is no limit: without one, every project (Supabase's list has no pages).
-    [query.status ?? null, query.limit ?? null, query.offset],
+    [query.status ? storedStatus(query.status) : null, query.limit ?? null, query.offset],
   );
   return rows.map((row) => toProject(ctx, row));
 }

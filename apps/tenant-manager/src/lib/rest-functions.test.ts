@@ -78,7 +78,7 @@ beforeAll(async () => {
       url: '/v1/projects/rc-two/pause',
       headers: admin,
     });
-    expect(paused.json().status).toBe('PAUSED');
+    expect(paused.json().status).toBe('INACTIVE');
     expect((await restUrl(first, 'rc-one')).url).toBe('http://rest-rc-one.lambda-url.local.localhost:9000/');
   } finally {
     await first.close();
@@ -126,7 +126,7 @@ describe('rest function reconciliation at start-up', () => {
       expect(moved.stopped).toEqual(new Set(['rc-two']));
       // gateways re-read the paused project's config, which still says paused
       const paused = await h.tm.publicApp.inject({ url: '/v1/projects/rc-two', headers: admin });
-      expect(paused.json().status).toBe('PAUSED');
+      expect(paused.json().status).toBe('INACTIVE');
     } finally {
       await h.close();
     }
@@ -229,7 +229,7 @@ describe('rest function reconciliation on AWS', () => {
         url: '/v1/projects/rk-paused/pause',
         headers: admin,
       });
-      expect(paused.json().status).toBe('PAUSED');
+      expect(paused.json().status).toBe('INACTIVE');
     } finally {
       await older.close();
     }
@@ -248,7 +248,7 @@ describe('rest function reconciliation on AWS', () => {
       // The paused project is still paused: status, and login roles the cluster refuses.
       const status = async (ref: string) =>
         (await h.tm.publicApp.inject({ url: `/v1/projects/${ref}`, headers: admin })).json().status;
-      expect(await status('rk-paused')).toBe('PAUSED');
+      expect(await status('rk-paused')).toBe('INACTIVE');
       // Its function still takes no invocation (the pause's reserved concurrency of 0), the other's does.
       expect(lambda.functions.get('rest-rk-paused')?.reserved).toBe(0);
       expect(lambda.functions.get('rest-rk-active')?.reserved).toBeUndefined();

@@ -1,7 +1,12 @@
 import type { Context } from './context.js';
 import { sha256Hex } from './crypto.js';
 import { badRequest, conflict } from './errors.js';
-import { CLOSED_TO_CREDENTIALS, requireProjectForCredentials, requireProjectRow } from './projects.js';
+import {
+  apiStatus,
+  CLOSED_TO_CREDENTIALS,
+  requireProjectForCredentials,
+  requireProjectRow,
+} from './projects.js';
 
 /** A project secret as listed: its name and a digest of its value (never the value). */
 interface ProjectSecret {
@@ -70,7 +75,7 @@ export async function upsertSecrets(
   if (!rowCount) {
     // The status changed in between: answer as the check would now (404 or 409).
     const now = await requireProjectForCredentials(ctx.db, ref);
-    throw conflict(`project is ${now.status}`, 'invalid_status');
+    throw conflict(`project is ${apiStatus(now.status)}`, 'invalid_status');
   }
 }
 

@@ -12,7 +12,7 @@ import { insertWithinCap, inTransaction } from './transaction.js';
 /** Keys a project may hold that are not revoked (all of them are in its JWKS). */
 export const MAX_SIGNING_KEYS = 10;
 
-type SigningKeyStatus = 'in_use' | 'standby' | 'previously_used' | 'revoked';
+export type SigningKeyStatus = 'in_use' | 'standby' | 'previously_used' | 'revoked';
 
 /** A project's asymmetric JWT signing key (ES256); the private half stays encrypted here. */
 interface SigningKey {
@@ -55,8 +55,15 @@ export async function listSigningKeys(ctx: Context, ref: string): Promise<Signin
   return rows.map(toSigningKey);
 }
 
-/** A new ES256 key pair in `standby` (published in the JWKS, not yet used to sign). */
-export async function createSigningKey(ctx: Context, ref: string): Promise<SigningKey> {
+/**
+ * A new ES256 key pair in `standby` (published in the JWKS, not yet used to sign), or put in use at
+ * once (`in_use`, as Supabase's create takes it): the key in use before becomes `previously_used`.
+ */
+export async function createSigningKey(
+  ctx: Context,
+  ref: string,
+  status: 'standby' | 'in_use' = 'standby',
+): Promise<SigningKey> {
   const project = await requireProjectForCredentials(ctx.db, ref);
   const id = randomUUID();
   const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
@@ -74,6 +81,7 @@ export async function createSigningKey(ctx: Context, ref: string): Promise<Signi
   });
   // A standby key is already in the JWKS: gateways must see it before anyone signs with it.
   await bumpAndInvalidate(ctx, project.id, ref);
+  if (status === 'in_use') return updateSigningKeyStatus(ctx, ref, id, 'in_use');
   return toSigningKey(row);
 }
 
@@ -123,6 +131,99 @@ export async function revokeSigningKey(ctx: Context, ref: string, id: string): P
   });
   await bumpAndInvalidate(ctx, project.id, ref);
   return toSigningKey(revoked!);
+}
+
+/**
+ * `PATCH …/config/auth/signing-keys/:id {status}`, Supabase's one way to move a key: `in_use` puts a
+ * standby or previously used key in use (the key in use before becomes `previously_used`);
+ * `standby` takes a previously used key back to standby; `revoked` revokes a standby or previously
+ * used key (out of the JWKS). The key in use leaves that status only when another takes its place
+ * (409 `signing_key_in_use`), a revoked key stays revoked (409 `signing_key_revoked`), and a key is
+ * only ever made `previously_used` by that (409 `invalid_signing_key_status`). Asking for the status
+ * a key has changes nothing.
+ */
+export async function updateSigningKeyStatus(
+  ctx: Context,
+  ref: string,
+  id: string,
+  status: SigningKeyStatus,
+): Promise<SigningKey> {
+  const project = await requireProjectRow(ctx.db, ref);
+  let changed = false;
+  const updated = await withProjectLock(ctx, project.id, (db) =>
+    inTransaction(db, async () => {
+      const { rows } = await db.query<SigningKeyRow>(
+        'SELECT * FROM tm.signing_keys WHERE id::text = lower($1) AND project_id = $2 FOR UPDATE',
+        [id, project.id],
+      );
+      const row = rows[0];
+      if (!row) throw notFound('signing key');
+      if (row.status === status) return row;
+      if (row.status === 'revoked') {
+        throw conflict('a revoked signing key cannot be used again', 'signing_key_revoked');
+      }
+      if (row.status === 'in_use') {
+        throw conflict(
+          'the signing key in use keeps its status until another key is put in use',
+          'signing_key_in_use',
+        );
+      }
+      if (status === 'previously_used' || (status === 'standby' && row.status !== 'previously_used')) {
+        throw conflict(
+          `a ${row.status} signing key cannot be made ${status}: a key becomes previously_used when another is put in use`,
+          'invalid_signing_key_status',
+        );
+      }
+      const now = ctx.clock.now();
+      if (status === 'in_use') {
+        await db.query(
+          `UPDATE tm.signing_keys SET status = 'previously_used', updated_at = $2 WHERE project_id = $1 AND status = 'in_use'`,
+          [project.id, now],
+        );
+      }
+      const result = await db.query<SigningKeyRow>(
+        'UPDATE tm.signing_keys SET status = $2, updated_at = $3 WHERE id = $1 RETURNING *',
+        [row.id, status, now],
+      );
+      changed = true;
+      return result.rows[0]!;
+    }),
+  );
+  if (changed) await bumpAndInvalidate(ctx, project.id, ref);
+  return toSigningKey(updated!);
+}
+
+/**
+ * `DELETE …/config/auth/signing-keys/:id` (Supabase's remove): a standby or revoked key is deleted
+ * (answered as it was); a previously used key must be revoked first, as tokens it signed may still
+ * be in use (409 `signing_key_not_revoked`), and the key in use cannot go (409 `signing_key_in_use`).
+ */
+export async function removeSigningKey(ctx: Context, ref: string, id: string): Promise<SigningKey> {
+  const project = await requireProjectRow(ctx.db, ref);
+  const removed = await withProjectLock(ctx, project.id, async (db) => {
+    const { rows } = await db.query<SigningKeyRow>(
+      'SELECT * FROM tm.signing_keys WHERE id::text = lower($1) AND project_id = $2',
+      [id, project.id],
+    );
+    const row = rows[0];
+    if (!row) throw notFound('signing key');
+    if (row.status === 'in_use') {
+      throw conflict(
+        'the signing key in use cannot be removed; put another key in use first',
+        'signing_key_in_use',
+      );
+    }
+    if (row.status === 'previously_used') {
+      throw conflict(
+        'a previously used signing key may still verify live tokens: revoke it first (PATCH status revoked)',
+        'signing_key_not_revoked',
+      );
+    }
+    await db.query('DELETE FROM tm.signing_keys WHERE id = $1', [row.id]);
+    return row;
+  });
+  await bumpAndInvalidate(ctx, project.id, ref);
+  return toSigningKey(removed!);
 }
 
 /**

@@ -56,7 +56,7 @@ describe('a pause or restore cut off by a crash', () => {
         expect((await first.createProject(ref)).json().status).toBe('ACTIVE_HEALTHY');
       }
       for (const ref of restores) {
-        expect((await call(first, 'POST', `/v1/projects/${ref}/pause`)).json().status).toBe('PAUSED');
+        expect((await call(first, 'POST', `/v1/projects/${ref}/pause`)).json().status).toBe('INACTIVE');
       }
       for (const [i, step] of TRANSITION_STEPS.entries()) {
         cuts.set(pauses[i]!, step);
@@ -89,7 +89,7 @@ describe('a pause or restore cut off by a crash', () => {
       for (const ref of restores) await statusIs(second, ref, 'ACTIVE_HEALTHY');
       for (const ref of pauses) {
         expect(await loginAs(second, ref, 'authenticator')).toBe('28000'); // not permitted to log in
-        expect((await call(second, 'GET', `/v1/projects/${ref}`)).json().status).toBe('PAUSED');
+        expect((await call(second, 'GET', `/v1/projects/${ref}`)).json().status).toBe('INACTIVE');
         expect(redis.messages).toContainEqual(
           expect.objectContaining({ kind: 'project', ref, reason: 'paused' }),
         );
@@ -170,7 +170,7 @@ describe('a pause or restore cut off by a crash', () => {
       release();
       const response = await pause;
       expect(response.statusCode).toBe(200);
-      expect(response.json().status).toBe('PAUSED');
+      expect(response.json().status).toBe('INACTIVE');
       // Joins each replica's run (or starts one that finds nothing left to do).
       const { id } = await row(x, 'cut-twin');
       await Promise.all([x.tm.provisioner.finishTransition(id), y.tm.provisioner.finishTransition(id)]);
@@ -192,7 +192,7 @@ describe('a pause or restore whose step fails during the call', () => {
       for (const ref of ['link-pause', 'link-restore']) {
         expect((await h.createProject(ref)).json().status).toBe('ACTIVE_HEALTHY');
       }
-      expect((await call(h, 'POST', '/v1/projects/link-restore/pause')).json().status).toBe('PAUSED');
+      expect((await call(h, 'POST', '/v1/projects/link-restore/pause')).json().status).toBe('INACTIVE');
 
       proxy.down(); // the worker cluster is briefly unreachable
       for (const [ref, action, via] of [
@@ -235,7 +235,7 @@ describe('a pause or restore whose step fails during the call', () => {
       for (const ref of ['give-pause', 'give-restore']) {
         expect((await h.createProject(ref)).json().status).toBe('ACTIVE_HEALTHY');
       }
-      expect((await call(h, 'POST', '/v1/projects/give-restore/pause')).json().status).toBe('PAUSED');
+      expect((await call(h, 'POST', '/v1/projects/give-restore/pause')).json().status).toBe('INACTIVE');
 
       proxy.down(); // and it stays down past every attempt
       expect((await call(h, 'POST', '/v1/projects/give-pause/pause')).statusCode).toBe(503);
@@ -278,10 +278,10 @@ describe('a pause or restore whose step fails during the call', () => {
       // The operator retries once the cluster is back, or undoes the failed one.
       proxy.up();
       const paused = await call(h, 'POST', '/v1/projects/give-pause/pause');
-      expect(paused.json()).toMatchObject({ status: 'PAUSED', last_error: null });
+      expect(paused.json()).toMatchObject({ status: 'INACTIVE', last_error: null });
       expect(await loginAs(h, 'give-pause', 'authenticator')).toBe('28000');
       const undone = await call(h, 'POST', '/v1/projects/give-restore/pause');
-      expect(undone.json()).toMatchObject({ status: 'PAUSED', last_error: null });
+      expect(undone.json()).toMatchObject({ status: 'INACTIVE', last_error: null });
       expect((await call(h, 'POST', '/v1/projects/give-restore/restore')).json().status).toBe(
         'ACTIVE_HEALTHY',
       );

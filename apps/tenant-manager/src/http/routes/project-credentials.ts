@@ -9,7 +9,7 @@ import {
   updateApiKey,
 } from '../../lib/api-keys.js';
 import type { Context } from '../../lib/context.js';
-import { AppError } from '../../lib/errors.js';
+import { AppError, badRequest } from '../../lib/errors.js';
 import { deleteSecrets, listSecrets, upsertSecrets } from '../../lib/secrets.js';
 import {
   createSigningKey,
@@ -17,13 +17,16 @@ import {
   listSigningKeys,
   MAX_SIGNING_KEYS,
   projectJwks,
+  removeSigningKey,
   revokeSigningKey,
   rotateSigningKeys,
+  updateSigningKeyStatus,
 } from '../../lib/signing-keys.js';
 import { requireProjectRow } from '../../lib/projects.js';
 import {
   ApiKey,
   ApiKeyPatchBody,
+  CreateSigningKeyBody,
   IdParams,
   Jwks,
   DeleteSecretsBody,
@@ -36,6 +39,7 @@ import {
   RevokeApiKeyQuery,
   SecretItem,
   SigningKey,
+  UpdateSigningKeyBody,
 } from '../schemas.js';
 
 /** API keys, function secrets and JWT signing keys of a project. */
@@ -220,6 +224,99 @@ export const projectCredentialRoutes: FastifyPluginAsyncTypebox<{ ctx: Context }
       const deleted = await deleteSecrets(ctx, request.params.ref, request.body);
       return { message: `${deleted} secret(s) deleted`, deleted };
     },
+  );
+
+  // Supabase's paths and bodies (its Management API's auth config). The older `/signing-keys`
+  // routes below stay as they were: tests/jwt-rotation.test.ts (e2e) drives them, rotate included.
+  const supabaseKeys = '/v1/projects/:ref/config/auth/signing-keys';
+  const supabaseTags = ['signing-keys'];
+
+  app.get(
+    supabaseKeys,
+    {
+      schema: {
+        tags: supabaseTags,
+        summary: 'List JWT signing keys (public halves), as Supabase',
+        params: RefParams,
+        response: { 200: Type.Object({ keys: Type.Array(SigningKey) }), ...errors },
+      },
+    },
+    async (request) => ({ keys: await listSigningKeys(ctx, request.params.ref) }),
+  );
+
+  app.post(
+    supabaseKeys,
+    {
+      schema: {
+        tags: supabaseTags,
+        summary: `Create an ES256 signing key, in standby or at once in use, as Supabase (at most ${MAX_SIGNING_KEYS} that are not revoked)`,
+        params: RefParams,
+        body: CreateSigningKeyBody,
+        response: { 201: SigningKey, ...errors },
+      },
+    },
+    async (request, reply) => {
+      const { algorithm, status, private_jwk } = request.body;
+      if (algorithm !== 'ES256') {
+        throw badRequest(
+          `algorithm ${algorithm} is not offered here: signing keys are ES256 (the gateways verify ES256 user tokens)`,
+          'unsupported_setting',
+        );
+      }
+      if (private_jwk !== undefined) {
+        throw badRequest(
+          'private_jwk: importing a key is not offered here; keys are made by the platform (leave it out)',
+          'unsupported_setting',
+        );
+      }
+      const key = await createSigningKey(ctx, request.params.ref, status);
+      return reply
+        .status(201)
+        .header('location', `/v1/projects/${request.params.ref}/config/auth/signing-keys/${key.id}`)
+        .send(key);
+    },
+  );
+
+  app.get(
+    `${supabaseKeys}/:id`,
+    {
+      schema: {
+        tags: supabaseTags,
+        summary: 'Get a JWT signing key (public half), whatever its status',
+        params: IdParams,
+        response: { 200: SigningKey, ...errors },
+      },
+    },
+    (request) => getSigningKey(ctx, request.params.ref, request.params.id),
+  );
+
+  app.patch(
+    `${supabaseKeys}/:id`,
+    {
+      schema: {
+        tags: supabaseTags,
+        summary:
+          "Change a signing key's status: in_use (the key in use becomes previously_used), standby (from previously_used), revoked (out of the JWKS; not the key in use)",
+        params: IdParams,
+        body: UpdateSigningKeyBody,
+        response: { 200: SigningKey, ...errors },
+      },
+    },
+    (request) => updateSigningKeyStatus(ctx, request.params.ref, request.params.id, request.body.status),
+  );
+
+  app.delete(
+    `${supabaseKeys}/:id`,
+    {
+      schema: {
+        tags: supabaseTags,
+        summary:
+          'Remove a standby or revoked signing key (409 for the key in use, or a previously used one not yet revoked)',
+        params: IdParams,
+        response: { 200: SigningKey, ...errors },
+      },
+    },
+    (request) => removeSigningKey(ctx, request.params.ref, request.params.id),
   );
 
   app.get(

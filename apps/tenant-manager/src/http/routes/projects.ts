@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { Context } from '../../lib/context.js';
+import { withDatabase, withDatabases } from '../../lib/database-info.js';
 import type { SizeLimitEnforcer } from '../../lib/db-size-limits.js';
 import { parseHealthServices, projectHealth } from '../../lib/project-health.js';
 import { deleteProject, pauseProject, restoreProject } from '../../lib/project-lifecycle.js';
@@ -29,11 +30,13 @@ import {
   PostgrestConfig,
   PostgrestConfigPatchBody,
   PostgrestSettings,
-  Project,
   ProjectPatchBody,
+  ProjectRef,
+  ProjectWithDatabase,
   RefParams,
   RunQueryBody,
   ServiceHealth,
+  UpdatedProject,
 } from '../schemas.js';
 
 interface ProjectRoutesOptions {
@@ -58,7 +61,7 @@ export const projectRoutes: FastifyPluginAsyncTypebox<ProjectRoutesOptions> = as
         tags,
         summary: 'Create a project (answers COMING_UP or, usually, already ACTIVE_HEALTHY)',
         body: NewProjectBody,
-        response: { 201: Project, ...errors },
+        response: { 201: ProjectWithDatabase, ...errors },
       },
     },
     async (request, reply) => {
@@ -76,7 +79,7 @@ export const projectRoutes: FastifyPluginAsyncTypebox<ProjectRoutesOptions> = as
       return reply
         .status(201)
         .header('location', `/v1/projects/${row.ref}`)
-        .send(toProject(ctx, created ?? row));
+        .send(await withDatabase(ctx, toProject(ctx, created ?? row)));
     },
   );
 
@@ -87,16 +90,23 @@ export const projectRoutes: FastifyPluginAsyncTypebox<ProjectRoutesOptions> = as
         tags,
         summary: 'List projects',
         querystring: ListProjectsQuery,
-        response: { 200: Type.Array(Project), ...errors },
+        response: { 200: Type.Array(ProjectWithDatabase), ...errors },
       },
     },
-    (request) => listProjects(ctx, request.query),
+    async (request) => withDatabases(ctx, await listProjects(ctx, request.query)),
   );
 
   app.get(
     '/v1/projects/:ref',
-    { schema: { tags, summary: 'Get a project', params: RefParams, response: { 200: Project, ...errors } } },
-    (request) => getProject(ctx, request.params.ref),
+    {
+      schema: {
+        tags,
+        summary: 'Get a project, with its database (host and Postgres version), as Supabase',
+        params: RefParams,
+        response: { 200: ProjectWithDatabase, ...errors },
+      },
+    },
+    async (request) => withDatabase(ctx, await getProject(ctx, request.params.ref)),
   );
 
   app.patch(
@@ -105,10 +115,10 @@ export const projectRoutes: FastifyPluginAsyncTypebox<ProjectRoutesOptions> = as
       schema: {
         tags,
         summary:
-          'Rename a project and/or change its limits (only the fields present change; limits in ACTIVE_HEALTHY or PAUSED)',
+          "Rename a project and/or change its limits (only the fields present change; limits in ACTIVE_HEALTHY or INACTIVE); answers Supabase's {id, ref, name} and the limits in force",
         params: RefParams,
         body: ProjectPatchBody,
-        response: { 200: Project, ...errors },
+        response: { 200: UpdatedProject, ...errors },
       },
     },
     async (request) => {
@@ -124,9 +134,10 @@ export const projectRoutes: FastifyPluginAsyncTypebox<ProjectRoutesOptions> = as
     {
       schema: {
         tags,
-        summary: 'Delete a project: database, roles, keys, secrets and function (a second delete is a 404)',
+        summary:
+          "Delete a project: database, roles, keys, secrets and function (a second delete is a 404); answers Supabase's {id, ref, name}",
         params: RefParams,
-        response: { 200: Project, ...errors },
+        response: { 200: ProjectRef, ...errors },
       },
     },
     (request) => deleteProject(ctx, request.params.ref, provisioner),
@@ -135,9 +146,14 @@ export const projectRoutes: FastifyPluginAsyncTypebox<ProjectRoutesOptions> = as
   app.post(
     '/v1/projects/:ref/pause',
     {
-      schema: { tags, summary: 'Pause a project', params: RefParams, response: { 200: Project, ...errors } },
+      schema: {
+        tags,
+        summary: 'Pause a project (INACTIVE)',
+        params: RefParams,
+        response: { 200: ProjectWithDatabase, ...errors },
+      },
     },
-    (request) => pauseProject(ctx, request.params.ref, provisioner),
+    async (request) => withDatabase(ctx, await pauseProject(ctx, request.params.ref, provisioner)),
   );
 
   app.post(
@@ -145,12 +161,12 @@ export const projectRoutes: FastifyPluginAsyncTypebox<ProjectRoutesOptions> = as
     {
       schema: {
         tags,
-        summary: 'Restore a paused project',
+        summary: 'Restore a paused (INACTIVE) project',
         params: RefParams,
-        response: { 200: Project, ...errors },
+        response: { 200: ProjectWithDatabase, ...errors },
       },
     },
-    (request) => restoreProject(ctx, request.params.ref, provisioner),
+    async (request) => withDatabase(ctx, await restoreProject(ctx, request.params.ref, provisioner)),
   );
 
   app.get(
@@ -210,7 +226,7 @@ export const projectRoutes: FastifyPluginAsyncTypebox<ProjectRoutesOptions> = as
       schema: {
         tags,
         summary:
-          'Change the data-API settings (only the fields present; ACTIVE_HEALTHY or PAUSED); running functions pick them up with the next request. Answers them without the JWT secret',
+          'Change the data-API settings (only the fields present; ACTIVE_HEALTHY or INACTIVE); running functions pick them up with the next request. Answers them without the JWT secret',
         params: RefParams,
         body: PostgrestConfigPatchBody,
         response: { 200: PostgrestSettings, ...errors },
