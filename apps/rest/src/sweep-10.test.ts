@@ -90,11 +90,25 @@ describe("a column the relation lacks is Postgres's 42703, with Postgres's hint"
       headers: { prefer: 'return=representation' },
     });
     expect(body(posted)).toEqual([400, write]);
+    // A call selects only the select's columns (QueryBuilder.hs callPlanToQuery, Plan.hs
+    // inferColsEmbedNeeds), in sorted order: the 42703 is raised there.
     const call = await postgres(
-      `WITH pgrst_source AS (SELECT * FROM "public"."s10_ks"()) SELECT "s10_ks"."labl" FROM "pgrst_source" AS "s10_ks"`,
+      `WITH pgrst_source AS (SELECT "pgrst_call"."id", "pgrst_call"."labl", "pgrst_call"."lbl" FROM "public"."s10_ks"() pgrst_call)
+       SELECT "s10_ks"."lbl", "s10_ks"."labl", "s10_ks"."id" FROM "pgrst_source" AS "s10_ks"`,
     );
-    expect(call?.hint).toBe('Perhaps you meant to reference the column "s10_ks.label".');
-    expect(body(await t.call('GET', '/rpc/s10_ks?select=labl'))).toEqual([400, call]);
+    expect(call).toEqual({
+      code: '42703',
+      message: 'column pgrst_call.labl does not exist',
+      details: null,
+      hint: 'Perhaps you meant to reference the column "pgrst_call.label".',
+    });
+    expect(body(await t.call('GET', '/rpc/s10_ks?select=lbl,labl,id'))).toEqual([400, call]);
+    // Without a select list, the call's rows are all columns: a filter's column is the function's.
+    const filter = await postgres(
+      `WITH pgrst_source AS (SELECT * FROM "public"."s10_ks"() pgrst_call) SELECT * FROM "pgrst_source" AS "s10_ks" WHERE "s10_ks"."labl" = 'k'`,
+    );
+    expect(filter?.hint).toBe('Perhaps you meant to reference the column "s10_ks.label".');
+    expect(body(await t.call('GET', '/rpc/s10_ks?labl=eq.k'))).toEqual([400, filter]);
   });
 
   it('in the filter of a PATCH or DELETE', async () => {
