@@ -58,6 +58,22 @@ function returningList(
 ): string {
   const prefix = alias === undefined ? '' : `${ident(alias)}.`;
   const select: readonly SelectItem[] = ret === 'headers-only' ? [] : ctx.query.select;
+  const named = select.flatMap((item) =>
+    (item.kind === 'column' || item.kind === 'aggregate') && item.field ? [item.field.name] : [],
+  );
+  if (
+    !select.some((item) => item.kind === 'star') &&
+    named.some((n) => !relation.columns.has(n) && !relation.computed.has(n) && n !== 'count')
+  ) {
+    // A name the relation has no column for: PostgREST's RETURNING lists the select's names (with
+    // the key), sorted, qualified by the table (QueryBuilder.hs returningF), where Postgres raises a
+    // 42703 for the first unknown one, or returns a system column (`ctid`). Every column follows, for
+    // a name Postgres reads as a function of the row.
+    const qualifier = alias === undefined ? qualified(relation.schema, relation.name) : ident(alias);
+    return columnSet([...named, ...relation.pk, ...extra, ...relation.columns.keys()])
+      .map((c) => `${qualifier}.${ident(c)}`)
+      .join(', ');
+  }
   const names = new Set([...relation.pk, ...extra]);
   for (const item of select) {
     if (item.kind === 'column' && relation.columns.has(item.field.name)) names.add(item.field.name);

@@ -170,3 +170,39 @@ describe('max-affected with handling=strict (Query.hs, PostgREST 12.2)', () => {
     expect((await ownerQuery('SELECT count(*)::int AS c FROM s10_w'))[0].c).toBe(3);
   });
 });
+
+describe("a write's RETURNING names the select's columns, as PostgREST's (Plan.hs inferColsEmbedNeeds)", () => {
+  const representation = { prefer: 'return=representation' };
+
+  it('so an unknown column is the first of them in sorted order, qualified by the table', async () => {
+    const expected = await postgres(
+      `INSERT INTO "public"."s10_k"("id") SELECT 9 WHERE false RETURNING "public"."s10_k"."id", "public"."s10_k"."labl", "public"."s10_k"."zz"`,
+    );
+    expect(expected).toEqual({
+      code: '42703',
+      message: 'column s10_k.labl does not exist',
+      details: null,
+      hint: 'Perhaps you meant to reference the column "s10_k.label".',
+    });
+    const posted = await t.call('POST', '/s10_k?select=zz,labl', {
+      body: { id: 9, p_id: 1, label: 'x' },
+      headers: representation,
+    });
+    expect(body(posted)).toEqual([400, expected]);
+    const patched = await t.call('PATCH', '/s10_k?id=eq.1&select=zz,labl', {
+      body: { label: 'x' },
+      headers: representation,
+    });
+    expect(body(patched)).toEqual([400, expected]);
+  });
+
+  it('so a system column comes back (RETURNING ctid)', async () => {
+    const r = await t.call('PATCH', '/s10_k?id=eq.1&select=id,tableoid', {
+      body: { label: 'k' },
+      headers: representation,
+    });
+    const oid = (await ownerQuery("SELECT 's10_k'::regclass::oid::text AS o"))[0].o as string;
+    // to_json writes an oid as a string.
+    expect(body(r)).toEqual([200, [{ id: 1, tableoid: oid }]]);
+  });
+});
