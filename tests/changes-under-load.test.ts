@@ -188,7 +188,7 @@ describe('pause and restore of A under load', () => {
       const paused = await admin('POST', `/v1/projects/${a.ref}/pause`);
       pausedAt = Date.now();
       expect(paused.status, paused.text).toBe(200);
-      expect(paused.json()).toMatchObject({ status: 'PAUSED' });
+      expect(paused.json()).toMatchObject({ status: 'INACTIVE' });
       await load.sentSince(pausedAt + PROPAGATION_MS, 3);
       restoreSent = Date.now();
       const restored = await admin('POST', `/v1/projects/${a.ref}/restore`);

@@ -185,10 +185,10 @@ describe('project lifecycle', () => {
     expectJsonError(empty, 400);
   });
 
-  it('pause: PAUSED, both its keys get 503 at the gateway, the other project keeps serving', async () => {
+  it("pause: INACTIVE (Supabase's name), both its keys get 503 at the gateway, the other project keeps serving", async () => {
     const res = await admin('POST', `/v1/projects/${a.ref}/pause`);
     expect([200, 201, 202], res.text).toContain(res.status);
-    await waitForStatus(a.ref, 'PAUSED');
+    await waitForStatus(a.ref, 'INACTIVE');
 
     expectPaused(await readThings(a));
     expectPaused(await readThings(a, a.publishableKey));
@@ -266,8 +266,8 @@ describe('project lifecycle', () => {
       const res = await services();
       expect(res.status, res.text).toBe(200);
       expect(res.json()).toEqual([
-        { name: 'db', healthy: false, status: 'UNHEALTHY', error: 'the project is paused (PAUSED)' },
-        { name: 'rest', healthy: false, status: 'UNHEALTHY', error: 'the project is paused (PAUSED)' },
+        { name: 'db', healthy: false, status: 'UNHEALTHY', error: 'the project is paused (INACTIVE)' },
+        { name: 'rest', healthy: false, status: 'UNHEALTHY', error: 'the project is paused (INACTIVE)' },
       ]);
       const unknown = await admin('GET', `/v1/projects/${ref}/health?services=db,graphql`);
       expect(unknown.status, unknown.text).toBe(400);

@@ -247,8 +247,9 @@ describe("Supabase's MCP server for an account (no --project-ref) against the op
       status: 'ACTIVE_HEALTHY',
       created_at: expect.any(String),
     });
-    // The id the listing gave (a uuid here, the ref on Supabase) reaches the project, as an agent passes it.
+    // The id the listing gave (the ref, as on Supabase) reaches the project, as an agent passes it.
     const id = listed.projects.find((p) => p['ref'] === ref)!['id'];
+    expect(id).toBe(ref);
     const got = await server.tool('get_project', { id });
     expect(got).toEqual({ isError: false, body: expect.objectContaining({ ref, status: 'ACTIVE_HEALTHY' }) });
   });
@@ -281,7 +282,7 @@ describe("Supabase's MCP server for an account (no --project-ref) against the op
       isError: false,
       body: { success: true },
     });
-    expect((await admin('GET', `/v1/projects/${project}`)).json()).toMatchObject({ status: 'PAUSED' });
+    expect((await admin('GET', `/v1/projects/${project}`)).json()).toMatchObject({ status: 'INACTIVE' });
     await eventually(async () => (await readKept()).status === 503, 10_000);
 
     expect(await server.tool('restore_project', { project_id: project })).toEqual({

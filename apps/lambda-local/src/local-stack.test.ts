@@ -131,7 +131,7 @@ describe('local stack', () => {
       'ACTIVE_HEALTHY',
     );
     expect((await direct()).headers['x-amzn-errortype']).toBeUndefined(); // served by the function
-    expect((await admin('POST', '/v1/projects/napper/pause')).status).toBe('PAUSED');
+    expect((await admin('POST', '/v1/projects/napper/pause')).status).toBe('INACTIVE');
     expect((await direct()).status).toBe(429);
     expect((await listed())?.state).toBe('stopped');
 
