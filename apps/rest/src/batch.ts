@@ -15,6 +15,8 @@ export interface BatchStatement {
   readonly name?: string;
   /** Default true: keep the parsed, planned statement per connection (like PostgREST). */
   readonly prepare?: boolean;
+  /** Only parsed (Postgres's parse analysis and its errors, such as a 42703), never run: no result. */
+  readonly parseOnly?: boolean;
 }
 
 export interface BatchResult {
@@ -126,6 +128,10 @@ class Batch {
       for (const [i, statement] of this.statements.entries()) {
         const values = this.values[i]!;
         let name = '';
+        if (statement.parseOnly) {
+          connection.parse({ text: statement.sql, types: [] });
+          continue;
+        }
         if (statement.prepare !== false) {
           const entry = cache.lookup(statement);
           name = entry.name;

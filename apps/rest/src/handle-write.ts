@@ -178,6 +178,7 @@ export async function write(ctx: RequestContext, relation: Relation): Promise<Re
     return { 'content-range': `${range}/${counted ? n : '*'}` };
   };
   return transaction(ctx, tx, async (results) => {
+    if (writePlan.refused) throw writePlan.refused;
     if (!writePlan.returning) {
       // A counting upsert yields one row (affected, inserted).
       const { rows, rowCount } = results[0]!;

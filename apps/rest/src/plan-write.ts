@@ -1,4 +1,4 @@
-import { apiError } from './errors.js';
+import { type ApiError, apiError } from './errors.js';
 import { jsonText } from './json-number.js';
 import type { Condition, SelectItem } from './query-parser.js';
 import type { Relation } from './schema-cache.js';
@@ -20,6 +20,12 @@ export interface WritePlan {
    * returning row, or without returning the statement's one row `(affected, inserted)`.
    */
   readonly countsInserted?: boolean;
+  /**
+   * pg-safeupdate's refusal of a PATCH or DELETE without WHERE: the statement is only parsed, so
+   * that what Postgres's parse analysis raises (a 42703) answers first, as the extension refuses
+   * right after it (post_parse_analyze_hook).
+   */
+  readonly refused?: ApiError;
 }
 
 function returningSelect(
@@ -250,14 +256,15 @@ function finishWrite(
       ? sql
       : returningSelect(ctx, relation, ret, `${sql} RETURNING ${returningList(ctx, relation, alias, ret)}`);
   checkUnusedLevels(ctx, true);
+  const statement = { sql: full, params: ctx.params.values, aliases: ctx.aliasNames };
   // Hosted Supabase loads pg-safeupdate into the data API's sessions, whatever the role: a write
   // with no WHERE of its own (no root filter, no limit; RLS and filters on embeds do not count)
   // fails with 21000 when the database analyses it, after PostgREST planned it; PostgREST answers 400.
-  if (!where) throw apiError(400, '21000', `${sql.split(' ', 1)[0]} requires a WHERE clause`);
-  return {
-    statement: { sql: full, params: ctx.params.values, aliases: ctx.aliasNames },
-    returning: ret !== 'minimal',
-  };
+  if (!where) {
+    const refused = apiError(400, '21000', `${sql.split(' ', 1)[0]} requires a WHERE clause`);
+    return { statement: { ...statement, parseOnly: true }, returning: ret !== 'minimal', refused };
+  }
+  return { statement, returning: ret !== 'minimal' };
 }
 
 /** PGRST109: a limited PATCH or DELETE with no `order`. */

@@ -29,6 +29,8 @@ export interface Statement {
    * limited write's rows is the table), for the messages of Postgres that name them.
    */
   readonly aliases?: ReadonlyMap<string, string>;
+  /** Only parsed, never run (see BatchStatement). */
+  readonly parseOnly?: boolean;
 }
 
 export const whereClause = (conditions: readonly string[]) =>

@@ -206,3 +206,27 @@ describe("a write's RETURNING names the select's columns, as PostgREST's (Plan.h
     expect(body(r)).toEqual([200, [{ id: 1, tableoid: oid }]]);
   });
 });
+
+describe("pg-safeupdate refuses after Postgres's parse analysis (post_parse_analyze_hook)", () => {
+  it("so a column the statement lacks is Postgres's 42703 first; else 21000, nothing changed", async () => {
+    const representation = { prefer: 'return=representation' };
+    const missing = await t.call('DELETE', '/s10_k?select=labl', { headers: representation });
+    expect(body(missing)).toEqual([
+      400,
+      {
+        code: '42703',
+        message: 'column s10_k.labl does not exist',
+        details: null,
+        hint: 'Perhaps you meant to reference the column "s10_k.label".',
+      },
+    ]);
+    const refused = { code: '21000', message: 'DELETE requires a WHERE clause', details: null, hint: null };
+    expect(body(await t.call('DELETE', '/s10_k', { headers: representation }))).toEqual([400, refused]);
+    expect(body(await t.call('PATCH', '/s10_k', { body: { label: 'z' } }))).toEqual([
+      400,
+      { ...refused, message: 'UPDATE requires a WHERE clause' },
+    ]);
+    expect(await ownerQuery("SELECT count(*)::int AS c FROM s10_k WHERE label = 'z'")).toEqual([{ c: 0 }]);
+    expect((await ownerQuery('SELECT count(*)::int AS c FROM s10_k'))[0].c).toBeGreaterThan(0);
+  });
+});
