@@ -255,8 +255,12 @@ export function relatedRows(
     return { from, on: fk.fromColumns.map((c, i) => `${ca}.${ident(fk.toColumns[i]!)} = ${pa}.${ident(c)}`) };
   }
   if (junction) {
-    const ja = ident(nextAlias(ctx, 'j'));
     const { relation, toTarget } = junction;
+    // Unaliased in PostgREST's query (QueryBuilder.hs fromF), so named after its table here too,
+    // as Postgres's hints for a column the target lacks weigh it by that name; ours when that
+    // would hide the target or a level the embed is inside.
+    const taken = relation.name === childAlias || ctx.openAliases.includes(relation.name);
+    const ja = ident(taken || relation.name.startsWith('pgrst_') ? nextAlias(ctx, 'j') : relation.name);
     const joinOn = toTarget.fromColumns.map(
       (c, i) => `${ja}.${ident(c)} = ${ca}.${ident(toTarget.toColumns[i]!)}`,
     );

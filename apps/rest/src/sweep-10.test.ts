@@ -13,6 +13,8 @@ beforeAll(async () => {
     INSERT INTO s10_p VALUES (1, 'a', 'x', 'y');
     INSERT INTO s10_k VALUES (1, 1, 'k');
     CREATE FUNCTION s10_ks() RETURNS SETOF s10_k LANGUAGE sql STABLE AS $$ SELECT * FROM s10_k $$;
+    CREATE TABLE s10_tg (id int PRIMARY KEY, label text);
+    CREATE TABLE s10_tgx (k_id int REFERENCES s10_k(id), tg_id int REFERENCES s10_tg(id), PRIMARY KEY (k_id, tg_id));
     CREATE TABLE s10_w (id int PRIMARY KEY, g text, n int);
     INSERT INTO s10_w VALUES (1, 'a', 0), (2, 'a', 0), (3, 'b', 0);
     CREATE FUNCTION s10_bump() RETURNS int LANGUAGE sql AS $$ UPDATE s10_w SET n = n + 1 RETURNING 1 $$;
@@ -77,6 +79,23 @@ describe("a column the relation lacks is Postgres's 42703, with Postgres's hint"
     });
     expect(body(await t.call('GET', '/s10_p?select=id,s10_k(title)'))).toEqual([400, expected]);
     expect(body(await t.call('GET', '/s10_p?select=id,s10_k(id)&s10_k.title=eq.a'))).toEqual([400, expected]);
+  });
+
+  it('in a many-to-many embed, whose junction PostgREST leaves unaliased (QueryBuilder.hs fromF)', async () => {
+    const expected = await postgres(
+      `SELECT "public"."s10_k"."id", COALESCE("s10_k_s10_tg_1"."s10_k_s10_tg_1", '[]') AS "s10_tg"
+       FROM "public"."s10_k" LEFT JOIN LATERAL (SELECT json_agg("s10_k_s10_tg_1")::jsonb AS "s10_k_s10_tg_1"
+       FROM (SELECT "s10_tg"."tg_i" FROM "public"."s10_tg", "public"."s10_tgx"
+       WHERE "s10_tgx"."tg_id" = "s10_tg"."id" AND "s10_tgx"."k_id" = "public"."s10_k"."id") AS "s10_k_s10_tg_1")
+       AS "s10_k_s10_tg_1" ON TRUE`,
+    );
+    expect(expected).toEqual({
+      code: '42703',
+      message: 'column s10_tg.tg_i does not exist',
+      details: null,
+      hint: 'Perhaps you meant to reference the column "s10_tgx.tg_id".',
+    });
+    expect(body(await t.call('GET', '/s10_k?select=id,s10_tg(tg_i)'))).toEqual([400, expected]);
   });
 
   it('in the rows a write returns and on a function’s rows', async () => {
