@@ -32,6 +32,16 @@ export function pageRange(ctx: RequestContext, query: ParsedQuery) {
     const end = limit !== undefined ? offset + limit - 1 : Number.POSITIVE_INFINITY;
     const newEnd = Math.min(end, upper ?? Number.POSITIVE_INFINITY);
     offset = Math.max(offset, lower);
+    // No row in common with limit/offset is an invalid range, but for `limit=0`, the one empty
+    // range PostgREST allows (its isInvalidRange, named NegativeLimit as the header is no empty range).
+    if (newEnd < offset && limit !== 0) {
+      throw apiError(
+        416,
+        'PGRST103',
+        'Requested range not satisfiable',
+        'Limit should be greater than or equal to zero.',
+      );
+    }
     limit = Number.isFinite(newEnd) ? Math.max(0, newEnd - offset + 1) : undefined;
   }
   const { maxRows } = ctx.engine;

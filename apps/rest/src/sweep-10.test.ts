@@ -249,3 +249,34 @@ describe("pg-safeupdate refuses after Postgres's parse analysis (post_parse_anal
     expect((await ownerQuery('SELECT count(*)::int AS c FROM s10_k'))[0].c).toBeGreaterThan(0);
   });
 });
+
+describe('a Range header and limit/offset with no row in common (ApiRequest.hs getRanges)', () => {
+  it('is a 416, unless the limit is 0', async () => {
+    const invalid = [
+      416,
+      {
+        code: 'PGRST103',
+        message: 'Requested range not satisfiable',
+        details: 'Limit should be greater than or equal to zero.',
+        hint: null,
+      },
+    ];
+    expect(body(await t.call('GET', '/s10_w?select=id&limit=1', { headers: { range: '1-2' } }))).toEqual(
+      invalid,
+    );
+    expect(body(await t.call('GET', '/s10_w?select=id&offset=2', { headers: { range: '0-1' } }))).toEqual(
+      invalid,
+    );
+    expect(body(await t.call('GET', '/rpc/s10_ks?select=id&limit=1', { headers: { range: '1-' } }))).toEqual(
+      invalid,
+    );
+    // limit=0 is the one empty range allowed; rows in common are read.
+    expect(body(await t.call('GET', '/s10_w?select=id&limit=0', { headers: { range: '1-2' } }))).toEqual([
+      200,
+      [],
+    ]);
+    expect(
+      body(await t.call('GET', '/s10_w?select=id&order=id&offset=1', { headers: { range: '0-1' } })),
+    ).toEqual([200, [{ id: 2 }]]);
+  });
+});
