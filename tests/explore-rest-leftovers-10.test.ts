@@ -19,6 +19,7 @@ insert into public.k values (1, 1, 'k');
 insert into public.films values (1, 'f');
 insert into public.premieres values (1, 1, 'Cannes'), (2, 1, 'Venice');
 create function public.ks() returns setof public.k language sql stable as $$ select * from public.k $$;
+create function public.one() returns int language sql stable as $$ select 1 $$;
 create function public.premieres(public.films) returns setof public.premieres language sql stable as
   $$ select * from public.premieres where film_id = $1.id $$;
 `;
@@ -97,6 +98,45 @@ describe('names Postgres reads otherwise than as columns', () => {
         { premieres: { id: 1, film_id: 1, location: 'Cannes' } },
         { premieres: { id: 2, film_id: 1, location: 'Venice' } },
       ],
+    ]);
+  });
+});
+
+describe('more of PostgREST 12.2 (Query.hs, ApiRequest.hs, pg-safeupdate)', () => {
+  it("max-affected counts a function of one value as one row (PGRST128 is PostgREST 13's)", async () => {
+    const strict = (n: number) => ({ headers: { prefer: `handling=strict, max-affected=${n}` } });
+    expect((await call('rpc/one', strict(1))).status).toBe(200);
+    expect(answer(await call('rpc/one', strict(0)))).toEqual([
+      400,
+      {
+        code: 'PGRST124',
+        message: 'Query result exceeds max-affected preference constraint',
+        details: 'The query affects 1 rows',
+        hint: null,
+      },
+    ]);
+  });
+
+  it('a Range with no row in common with limit is 416', async () => {
+    expect(answer(await call('k?limit=1', { headers: { range: '1-2' } }))).toEqual([
+      416,
+      {
+        code: 'PGRST103',
+        message: 'Requested range not satisfiable',
+        details: 'Limit should be greater than or equal to zero.',
+        hint: null,
+      },
+    ]);
+  });
+
+  it("a DELETE without filters: Postgres's 42703 before pg-safeupdate's 21000", async () => {
+    const representation = { prefer: 'return=representation' };
+    expect(answer(await call('k?select=labl', { method: 'DELETE', headers: representation }))).toEqual(
+      missing('column k.labl does not exist', 'Perhaps you meant to reference the column "k.label".'),
+    );
+    expect(answer(await call('k', { method: 'DELETE' }))).toEqual([
+      400,
+      { code: '21000', message: 'DELETE requires a WHERE clause', details: null, hint: null },
     ]);
   });
 });
