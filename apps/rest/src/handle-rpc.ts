@@ -178,7 +178,7 @@ function callArguments(
     return { body: parseBody(ctx.request.body, format), rawParameterType: RAW_PARAMETER_TYPE[format] };
   }
   if (format === 'form') {
-    const pairs = decodeQueryString(ctx.request.body?.toString().trim() ?? '', true);
+    const pairs = decodeQueryString(ctx.request.body?.toString() ?? '', true);
     return { args: collect(pairs), body: Object.fromEntries(pairs) };
   }
   // A JSON body's text, decoded once: parsed here, and passed on whole to a single json parameter.

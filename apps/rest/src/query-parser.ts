@@ -660,14 +660,18 @@ function parseColumns(text: string, what: string): string[] {
 /**
  * A query string's parameters as PostgREST reads them (http-types): separated by `&` or `;`, `+` is a
  * space, a `%` that starts no escape is itself, keys may repeat, and a key without `=` has no value,
- * so it is no parameter at all; a form body (`keepBare`) keeps such a key with the empty value, as
- * parseSimpleQuery does.
+ * so it is no parameter at all. A form body (`keepBare`, read whole as parseSimpleQuery does) keeps
+ * such a key with the empty value, an empty piece (`a=1&&b=2`, but not one after a last separator)
+ * as the empty key, and loses one leading `?`.
  */
 export function decodeQueryString(raw: string, keepBare = false): [string, string][] {
   const out: [string, string][] = [];
+  if (keepBare && raw.startsWith('?')) raw = raw.slice(1);
   if (!raw) return out;
-  for (const part of raw.split(SEPARATORS)) {
-    if (!part) continue;
+  const parts = raw.split(SEPARATORS);
+  if (parts.at(-1) === '') parts.pop();
+  for (const part of parts) {
+    if (!part && !keepBare) continue;
     const eq = part.indexOf('=');
     if (eq < 0 && !keepBare) continue;
     const k = eq < 0 ? part : part.slice(0, eq);

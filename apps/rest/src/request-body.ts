@@ -59,7 +59,7 @@ export function parseBody(body: Buffer | string | undefined, format: BodyFormat 
   if (format === 'binary') return Buffer.isBuffer(body) ? body : Buffer.from(body ?? '');
   const text = body === undefined ? '' : body.toString();
   if (format === 'text' || format === 'xml') return text;
-  if (format === 'form') return Object.fromEntries(decodeQueryString(text.trim(), true));
+  if (format === 'form') return Object.fromEntries(decodeQueryString(text, true));
   if (format === 'csv') return parseCsv(text);
   if (!text.trim()) throw invalidBody();
   try {
