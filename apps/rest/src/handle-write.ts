@@ -36,14 +36,30 @@ export async function write(ctx: RequestContext, relation: Relation): Promise<Re
   const written: ReturnPreference = bodyless ? 'minimal' : ret;
   // As PostgREST, a DELETE's body (and so its Content-Type) is never read.
   const format = method === 'DELETE' ? 'json' : bodyFormat(ctx.headers['content-type']);
-  // As in PostgREST, PATCH takes the first row of a list (JSON array or CSV), and an empty list as
-  // an empty object (nothing to change).
+  // As in PostgREST, PATCH takes the first row of a list (JSON array or CSV).
   const firstRow = (v: unknown, empty: unknown) => (Array.isArray(v) ? (v.length ? v[0] : empty) : v);
   // The JSON text sent, passed on as PostgREST does where the body is used whole: a json column
   // then keeps it as written, and a large body is not serialised again.
   const text = format === 'json' ? ctx.request.body?.toString() : undefined;
   /** The body as sent, decoded once: parsed from `text` when there is one. */
-  const parsedBody = () => parseBody(text ?? ctx.request.body, format);
+  let parsed: { value: unknown } | undefined;
+  const parsedBody = () => {
+    parsed ??= { value: parseBody(text ?? ctx.request.body, format) };
+    return parsed.value;
+  };
+  /**
+   * With `columns=` PostgREST hands a JSON body to Postgres unread (ApiRequest.hs getPayload: RawJSON)
+   * for json_to_record(set) to read: one that is no object or list of objects, or no JSON at all, is
+   * Postgres's error (22P02, 22023) rather than a PGRST102. Its text then, else undefined.
+   */
+  const unreadByUs = (): string | undefined => {
+    if (!query.columns || format !== 'json') return undefined;
+    try {
+      const value = parsedBody();
+      if (isObject(value) || (Array.isArray(value) && value.every(isObject))) return undefined;
+    } catch {}
+    return text ?? '';
+  };
   /** The rows' JSON as sent, for the insert to read (an object is the one row of a list). */
   const rowsText = (rows: readonly unknown[], body: unknown) =>
     text !== undefined && rows.length ? { rowsText: rows === body ? text : `[${text}]` } : {};
@@ -54,7 +70,8 @@ export async function write(ctx: RequestContext, relation: Relation): Promise<Re
   // Errors PostgREST meets only in the database wait behind a 406 or PGRST122 (settlePlan).
   try {
     if (method === 'POST') {
-      const body = parsedBody();
+      const unread = unreadByUs();
+      const body = unread === undefined ? parsedBody() : [];
       // Without `columns=` every row must have the first one's keys, missing=default or not: they are
       // the columns (PostgREST ApiRequest.hs getPayload checks them before any preference is read).
       const rows = bodyRows(body, !query.columns);
@@ -67,7 +84,7 @@ export async function write(ctx: RequestContext, relation: Relation): Promise<Re
           : undefined;
       writePlan = planInsert(plan, relation, {
         rows,
-        ...rowsText(rows, body),
+        ...(unread === undefined ? rowsText(rows, body) : { rowsText: unread }),
         columns,
         missingDefault: prefer.missing === 'default',
         ret,
@@ -94,15 +111,18 @@ export async function write(ctx: RequestContext, relation: Relation): Promise<Re
       status = bodyless ? 204 : 201;
       applies = APPLIED_BY.put;
     } else if (method === 'PATCH') {
-      const parsed = parsedBody();
+      const unread = unreadByUs();
+      const parsed = unread === undefined ? parsedBody() : null;
       let body: unknown;
-      if (query.columns) body = firstRow(parsed, {});
+      // With `columns=` an empty list is no row to set from (null), as PostgREST's UPDATE … FROM
+      // json_to_recordset('[]') finds none.
+      if (query.columns) body = firstRow(parsed, null);
       else {
         // As a POST's (payloadAttributes): objects of one set of keys; a scalar is no change at all.
         body = bodyRows(parsed, true)[0] ?? {};
       }
-      if (!isObject(body)) throw invalidBody();
-      const columns = query.columns ?? Object.keys(body);
+      if (body !== null && !isObject(body)) throw invalidBody();
+      const columns = query.columns ?? Object.keys(body ?? {});
       if (!columns.length) {
         // Nothing to set: PostgREST answers as for an update of no row (its 'SELECT … WHERE false').
         settlePlan(ctx, true);
@@ -120,7 +140,7 @@ export async function write(ctx: RequestContext, relation: Relation): Promise<Re
           body: bodyless ? '' : '[]',
         };
       }
-      const bodyText = parsed === body ? text : undefined;
+      const bodyText = unread ?? (parsed === body ? text : undefined);
       writePlan = planUpdate(plan, relation, body, columns, written, bodyText, prefer.missing === 'default');
       status = bodyless ? 204 : 200;
       applies = APPLIED_BY.update;

@@ -175,11 +175,13 @@ export function planInsert(ctx: PlanContext, relation: Relation, options: Insert
     : columns.length
       ? `INSERT INTO ${target} (${cols}) SELECT ${cols} FROM ${body()}`
       : `INSERT INTO ${target} SELECT FROM generate_series(1, ${ctx.params.add(options.rows.length)}::int)`;
-  if (options.upsert && columns.length) {
+  if (options.upsert) {
+    // Rows of no column (`{}`) have nothing to merge: as in PostgREST, a conflict leaves them out.
     const conflict = options.upsert.onConflict.map(ident).join(', ');
-    insert += options.upsert.ignore
-      ? ` ON CONFLICT (${conflict}) DO NOTHING`
-      : ` ON CONFLICT (${conflict}) DO UPDATE SET ${columns.map((c) => `${ident(c)} = EXCLUDED.${ident(c)}`).join(', ')}`;
+    insert +=
+      options.upsert.ignore || !columns.length
+        ? ` ON CONFLICT (${conflict}) DO NOTHING`
+        : ` ON CONFLICT (${conflict}) DO UPDATE SET ${columns.map((c) => `${ident(c)} = EXCLUDED.${ident(c)}`).join(', ')}`;
   }
   // A merging upsert answers 200 rather than 201 when it inserted nothing. A written row was
   // inserted when no row had its conflict key before: the statement's other parts still see the
@@ -187,6 +189,9 @@ export function planInsert(ctx: PlanContext, relation: Relation, options: Insert
   const countsInserted =
     options.upsert !== undefined && !options.upsert.ignore && options.upsert.onConflict.length > 0;
   const inserted = (rows: string) => {
+    // PostgREST counts each row proposed as inserted unless its DO UPDATE ran; rows of no column
+    // have none, so each counts, even one a conflict left out.
+    if (!columns.length) return `${ctx.params.add(options.rows.length)}::int`;
     const same = options.upsert!.onConflict.map((c) => `pgrst_before.${ident(c)} = ${rows}.${ident(c)}`);
     return `count(*) FILTER (WHERE NOT EXISTS (SELECT 1 FROM ${target} AS pgrst_before WHERE ${same.join(' AND ')}))::int`;
   };
@@ -198,9 +203,11 @@ export function planInsert(ctx: PlanContext, relation: Relation, options: Insert
       : insert;
     return { statement: { sql, params: ctx.params.values }, returning: false, countsInserted };
   }
-  const extra = countsInserted
-    ? `, (SELECT ${inserted('pgrst_written')} FROM pgrst_source AS pgrst_written) AS inserted`
-    : '';
+  const extra = !countsInserted
+    ? ''
+    : columns.length
+      ? `, (SELECT ${inserted('pgrst_written')} FROM pgrst_source AS pgrst_written) AS inserted`
+      : `, ${inserted('')} AS inserted`;
   const returning = returningList(ctx, relation, undefined, options.ret, options.upsert?.onConflict);
   const sql = returningSelect(ctx, relation, options.ret, `${insert} RETURNING ${returning}`, extra);
   checkUnusedLevels(ctx, true);
@@ -214,10 +221,17 @@ export function planInsert(ctx: PlanContext, relation: Relation, options: Insert
 export function planUpdate(
   ctx: PlanContext,
   relation: Relation,
-  body: Record<string, unknown>,
+  /**
+   * The one row whose values are set; null for an empty list, which PostgREST 12.2 reads as no row:
+   * an unlimited update then changes nothing, a limited one (its values a subquery of that row) sets NULLs.
+   */
+  body: Record<string, unknown> | null,
   columns: readonly string[],
   ret: ReturnPreference,
-  /** The body as the JSON text the client sent, when it is that one object. */
+  /**
+   * The body as the JSON text the client sent, when it is that one object; with a null body, a text
+   * Postgres is left to read as rows (and fail on), as PostgREST does with any body under `columns=`.
+   */
   bodyText?: string,
   /** `missing=default`: a column the body omits is set to its default, as PostgREST's update does. */
   missingDefault = false,
@@ -227,12 +241,16 @@ export function planUpdate(
   const alias = rootAlias(ctx, relation.name);
   const target = qualified(relation.schema, relation.name);
   const where = renderRootWhere(ctx, relation, alias);
+  const level = ctx.query.levels.get('');
+  const limited = level?.limit !== undefined || level?.offset !== undefined;
   const newValue = (c: string) =>
-    (missingDefault && !Object.hasOwn(body, c) && relation.columns.get(c)?.insertDefault) ||
+    (missingDefault && body && !Object.hasOwn(body, c) && relation.columns.get(c)?.insertDefault) ||
     `pgrst_body.${ident(c)}`;
   const set = columns.map((c) => `${ident(c)} = ${newValue(c)}`).join(', ');
-  const json = `${ctx.params.add(bodyText ?? jsonText(body))}::json`;
-  const sql = `UPDATE ${target} AS ${ident(alias)} SET ${set} FROM ${bodyRecords(relation, columns, json, true)}${where}`;
+  const text = bodyText ?? (body ? jsonText(body) : limited ? '{}' : '[]');
+  const json = `${ctx.params.add(text)}::json`;
+  const one = body !== null || (limited && bodyText === undefined);
+  const sql = `UPDATE ${target} AS ${ident(alias)} SET ${set} FROM ${bodyRecords(relation, columns, json, one)}${where}`;
   return finishWrite(ctx, relation, sql, alias, ret, where);
 }
 
