@@ -41,6 +41,9 @@ export async function write(ctx: RequestContext, relation: Relation): Promise<Re
   // The JSON text sent, passed on as PostgREST does where the body is used whole: a json column
   // then keeps it as written, and a large body is not serialised again.
   const text = format === 'json' ? ctx.request.body?.toString() : undefined;
+  // `columns=` names the columns of a JSON body only: a CSV or form body's keys are its columns, as
+  // PostgREST reads those itself (ApiRequest.hs getPayload: ProcessedJSON's keys win).
+  const named = format === 'json' ? query.columns : undefined;
   /** The body as sent, decoded once: parsed from `text` when there is one. */
   let parsed: { value: unknown } | undefined;
   const parsedBody = () => {
@@ -53,7 +56,7 @@ export async function write(ctx: RequestContext, relation: Relation): Promise<Re
    * Postgres's error (22P02, 22023) rather than a PGRST102. Its text then, else undefined.
    */
   const unreadByUs = (): string | undefined => {
-    if (!query.columns || format !== 'json') return undefined;
+    if (!named) return undefined;
     try {
       const value = parsedBody();
       if (isObject(value) || (Array.isArray(value) && value.every(isObject))) return undefined;
@@ -74,8 +77,8 @@ export async function write(ctx: RequestContext, relation: Relation): Promise<Re
       const body = unread === undefined ? parsedBody() : [];
       // Without `columns=` every row must have the first one's keys, missing=default or not: they are
       // the columns (PostgREST ApiRequest.hs getPayload checks them before any preference is read).
-      const rows = bodyRows(body, !query.columns);
-      const columns = query.columns ?? Object.keys(rows[0] ?? {});
+      const rows = bodyRows(body, !named);
+      const columns = named ?? Object.keys(rows[0] ?? {});
       // Without a conflict target (no primary key, no on_conflict) PostgREST ignores the resolution.
       const onConflict = query.onConflict ?? relation.pk;
       const upsert =
@@ -116,13 +119,13 @@ export async function write(ctx: RequestContext, relation: Relation): Promise<Re
       let body: unknown;
       // With `columns=` an empty list is no row to set from (null), as PostgREST's UPDATE … FROM
       // json_to_recordset('[]') finds none.
-      if (query.columns) body = firstRow(parsed, null);
+      if (named) body = firstRow(parsed, null);
       else {
         // As a POST's (payloadAttributes): objects of one set of keys; a scalar is no change at all.
         body = bodyRows(parsed, true)[0] ?? {};
       }
       if (body !== null && !isObject(body)) throw invalidBody();
-      const columns = query.columns ?? Object.keys(body ?? {});
+      const columns = named ?? Object.keys(body ?? {});
       if (!columns.length) {
         // Nothing to set: PostgREST answers as for an update of no row (its 'SELECT … WHERE false').
         settlePlan(ctx, true);

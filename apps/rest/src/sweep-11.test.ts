@@ -124,3 +124,32 @@ describe('a form body read whole as http-types parseSimpleQuery reads it', () =>
     expect(body(r)).toEqual(error('PGRST204', "Could not find the '' column of 's11_t' in the schema cache"));
   });
 });
+
+describe('columns= names the columns of a JSON body only (ApiRequest.hs getPayload: ProcessedJSON keys)', () => {
+  it('a CSV or form body writes its own keys, an unknown one PGRST204, on POST and PATCH', async () => {
+    await reset();
+    const csv = { 'content-type': 'text/csv', prefer: 'return=representation' };
+    const form = { 'content-type': 'application/x-www-form-urlencoded', prefer: 'return=representation' };
+    expect(body(await t.call('POST', '/s11_t?columns=id', { headers: csv, body: 'id,n\n3,30' }))).toEqual([
+      201,
+      [{ id: 3, name: 'dflt', n: 30 }],
+    ]);
+    expect(body(await t.call('POST', '/s11_t?columns=id', { headers: csv, body: 'id,nope\n4,1' }))).toEqual(
+      error('PGRST204', "Could not find the 'nope' column of 's11_t' in the schema cache"),
+    );
+    expect(body(await t.call('POST', '/s11_t?columns=id', { headers: form, body: 'id=4&n=40' }))).toEqual([
+      201,
+      [{ id: 4, name: 'dflt', n: 40 }],
+    ]);
+    const patched = await t.call('PATCH', '/s11_t?id=eq.1&columns=name', {
+      headers: form,
+      body: 'name=z&n=9',
+    });
+    expect(body(patched)).toEqual([200, [{ id: 1, name: 'z', n: 9 }]]);
+    const csvPatch = await t.call('PATCH', '/s11_t?id=eq.2&columns=name', {
+      headers: csv,
+      body: 'name,n\ny,8',
+    });
+    expect(body(csvPatch)).toEqual([200, [{ id: 2, name: 'y', n: 8 }]]);
+  });
+});
