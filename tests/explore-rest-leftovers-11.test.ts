@@ -6,8 +6,8 @@ import { sql } from './support/projects.js';
 // The eleventh PostgREST 12.2 sweep, raw through the gateway: write bodies as PostgREST plans them.
 // With `columns=` it hands a JSON body to Postgres unread (ApiRequest.hs getPayload: RawJSON), so a
 // body that is no rows is Postgres's error; a PATCH's `[]` is no row to set from; rows of no column
-// upsert with `ON CONFLICT … DO NOTHING` (QueryBuilder.hs); a form body is http-types'
-// parseSimpleQuery of the whole text.
+// upsert with `ON CONFLICT … DO NOTHING` (QueryBuilder.hs); a CSV or form body's keys are its
+// columns, `columns=` or not; a form body is http-types' parseSimpleQuery of the whole text.
 
 const SCHEMA = `
 create table public.t (id int primary key, name text default 'dflt', n int);
@@ -95,6 +95,27 @@ describe('an upsert of rows without columns', () => {
     expect(await upsert('ignore-duplicates', '[{}]')).toEqual([201, []]);
     expect(await upsert('merge-duplicates', '[]')).toEqual([200, []]);
     expect(answer(await call('d'))).toEqual([200, [{ id: 1, v: 'old' }]]);
+  });
+});
+
+describe('columns= names the columns of a JSON body only', () => {
+  it('a CSV or form body writes its own keys; an unknown one is PGRST204', async () => {
+    const csv = { 'content-type': 'text/csv', prefer: 'return=representation' };
+    const form = { 'content-type': 'application/x-www-form-urlencoded', prefer: 'return=representation' };
+    expect(answer(await call('t?columns=id', { method: 'POST', headers: csv, body: 'id,n\n6,60' }))).toEqual([
+      201,
+      [{ id: 6, name: 'dflt', n: 60 }],
+    ]);
+    expect(
+      answer(await call('t?columns=id', { method: 'POST', headers: csv, body: 'id,nope\n7,1' })),
+    ).toEqual(error('PGRST204', "Could not find the 'nope' column of 't' in the schema cache"));
+    const patched = await call('t?id=eq.6&columns=name', {
+      method: 'PATCH',
+      headers: form,
+      body: 'name=z&n=9',
+    });
+    expect(answer(patched)).toEqual([200, [{ id: 6, name: 'z', n: 9 }]]);
+    await sql(project.a.ref, 'delete from public.t where id > 2');
   });
 });
 
