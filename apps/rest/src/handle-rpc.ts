@@ -51,7 +51,7 @@ export async function rpc(request: RequestContext, name: string): Promise<RestRe
     // A parameter the cached signature lacks may be an argument of a newer definition.
     throw error instanceof ApiError ? cacheMiss(error) : error;
   }
-  const { args, body, text, rawParameterType } = callArguments(ctx, query, candidates);
+  const { args, body, text, rawParameterType, unread } = callArguments(ctx, query, candidates);
   const singleObject = prefer.params === 'single-object';
   const { routine, singleParam, noArguments } = rawParameterType
     ? findRawRoutine(ctx.current, ctx.schema, name, rawParameterType)
@@ -76,7 +76,7 @@ export async function rpc(request: RequestContext, name: string): Promise<RestRe
     // By GET the single parameter gets the query's arguments as one object (PostgREST jsonRpcParams).
     const call = noArguments
       ? routineCall(plan, routine, {}, undefined, false)
-      : routineCall(plan, routine, args, readMethod && singleParam ? args : body, singleParam, text);
+      : routineCall(plan, routine, args, readMethod && singleParam ? args : body, singleParam, text, unread);
     const range = pageRange(ctx, query);
     return { range, rpcPlan: planRpc(plan, routine, call, range, prefer.count, negotiated.media === 'raw') };
   });
@@ -158,7 +158,14 @@ function callArguments(
   ctx: RequestContext,
   query: ParsedQuery,
   candidates: readonly Routine[],
-): { args?: Record<string, unknown>; body?: unknown; text?: string; rawParameterType?: string } {
+): {
+  args?: Record<string, unknown>;
+  body?: unknown;
+  text?: string;
+  rawParameterType?: string;
+  /** The arguments are Postgres's to read from `text`, which it cannot take as rows. */
+  unread?: boolean;
+} {
   // Pairs, of the query or of a form, as PostgREST's jsonRpcParams reads them: a repeated key
   // fills a variadic argument, else its last value counts.
   const collect = (pairs: readonly (readonly [string, string])[]) => {
@@ -183,10 +190,28 @@ function callArguments(
   }
   // A JSON body's text, decoded once: parsed here, and passed on whole to a single json parameter.
   const text = format === 'json' && ctx.request.body?.length ? ctx.request.body.toString() : undefined;
+  const named = query.columns && format === 'json' && ctx.prefer.params !== 'single-object';
+  if (named) {
+    // With `columns=` PostgREST hands the body to Postgres unread (ApiRequest.hs getPayload: RawJSON):
+    // one that is no object or list of objects, or no JSON, is Postgres's error when it reads the
+    // arguments from it, so each is read from the text sent.
+    let readable = false;
+    try {
+      const value = parseBody(text ?? '', format);
+      readable = isObject(value) || (Array.isArray(value) && value.every(isObject));
+    } catch {}
+    if (!readable) {
+      return {
+        args: Object.fromEntries(query.columns!.map((c) => [c, null])),
+        text: text ?? '',
+        unread: true,
+      };
+    }
+  }
   const body = ctx.request.body?.length ? parseBody(text ?? ctx.request.body, format) : {};
   // `columns=` names the arguments: other keys are dropped, a missing one is NULL (PostgREST
   // ApiRequest.hs getPayload: the columns are the keys, read from the body by json_to_record).
-  if (query.columns && format === 'json' && ctx.prefer.params !== 'single-object') {
+  if (named) {
     const first = (Array.isArray(body) ? body[0] : body) ?? {};
     const args = Object.fromEntries(
       query.columns.map((c) => [c, isObject(first) && Object.hasOwn(first, c) ? first[c] : null]),

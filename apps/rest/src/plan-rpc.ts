@@ -217,6 +217,8 @@ export function routineCall(
   singleParam: boolean,
   /** The JSON body's text: a single json or jsonb parameter, or a named json one, gets it as sent, as in PostgREST. */
   bodyText?: string,
+  /** Every argument is read from `bodyText` (a `columns=` body that is no rows, for Postgres to refuse). */
+  unread = false,
 ): string {
   const fn = qualified(routine.schema, routine.name);
   if (singleParam) {
@@ -233,14 +235,15 @@ export function routineCall(
   let body: string | undefined;
   for (const arg of routine.args) {
     if (!args || !Object.hasOwn(args, arg.name)) continue;
-    if (arg.type === 'json' && bodyText !== undefined && !arg.variadic) {
+    if (bodyText !== undefined && ((arg.type === 'json' && !arg.variadic) || unread)) {
       body ??= ctx.params.add(bodyText);
       const name = ident(arg.name);
-      // A list body's first object gives the arguments (json_to_recordset … LIMIT 1, as PostgREST).
-      const list = bodyText.trimStart().startsWith('[');
-      parts.push(
-        `${name} := (SELECT pgrst_body.${name} FROM ${list ? 'json_to_recordset' : 'json_to_record'}(${body}::json) AS pgrst_body(${name} json)${list ? ' LIMIT 1' : ''})`,
-      );
+      // A list body's first object gives the arguments (json_to_recordset … LIMIT 1, as PostgREST,
+      // which reads anything but an object as a list).
+      const list = !/^[ \t\n\r]*\{/.test(bodyText);
+      const type = unread ? (VARYING[arg.type] ?? arg.type) : 'json';
+      const read = `(SELECT pgrst_body.${name} FROM ${list ? 'json_to_recordset' : 'json_to_record'}(${body}::json) AS pgrst_body(${name} ${type})${list ? ' LIMIT 1' : ''})`;
+      parts.push(`${arg.variadic ? 'VARIADIC ' : ''}${name} := ${read}`);
       continue;
     }
     // A variadic argument of a query or form is the list of its values (see callArguments); of a

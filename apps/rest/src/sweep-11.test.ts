@@ -153,3 +153,32 @@ describe('columns= names the columns of a JSON body only (ApiRequest.hs getPaylo
     expect(body(csvPatch)).toEqual([200, [{ id: 2, name: 'y', n: 8 }]]);
   });
 });
+
+describe('POST /rpc with columns= reads the arguments from the body unread too (CallPlan.hs, fromJsonBodyF)', () => {
+  beforeAll(() =>
+    ownerQuery(
+      `CREATE FUNCTION s11_add(a int, b int DEFAULT 100) RETURNS int LANGUAGE sql AS $$ SELECT a + b $$`,
+    ),
+  );
+
+  it('a scalar, a list of non-objects, malformed or no JSON are Postgres errors; rows still work', async () => {
+    const call = (text: string) =>
+      t.call('POST', '/rpc/s11_add?columns=a', {
+        headers: { 'content-type': 'application/json' },
+        body: text,
+      });
+    expect(body(await call('5'))).toEqual(error('22023', 'cannot call json_to_recordset on a scalar'));
+    expect(body(await call('[1]'))).toEqual(
+      error('22023', 'argument of json_to_recordset must be an array of objects'),
+    );
+    const ended = error(
+      '22P02',
+      'invalid input syntax for type json',
+      'The input string ended unexpectedly.',
+    );
+    expect(body(await call('{'))).toEqual(ended);
+    expect(body(await call(''))).toEqual(ended);
+    expect(body(await call('{"a":1,"b":2}'))).toEqual([200, 101]);
+    expect(body(await call('[{"a":2}]'))).toEqual([200, 102]);
+  });
+});
