@@ -14,6 +14,7 @@ create table public.t (id int primary key, name text default 'dflt', n int);
 create table public.d (id int default 1 primary key, v text default 'new');
 insert into public.t values (1, 'a', 1), (2, 'b', 2);
 insert into public.d values (1, 'old');
+create function public.add(a int, b int default 100) returns int language sql as $$ select a + b $$;
 `;
 
 const project = exploreProjects('leftovers11', SCHEMA);
@@ -78,6 +79,14 @@ describe('with columns= a JSON body that is no rows is Postgres’s error', () =
       error('PGRST102', 'Empty or invalid json'),
     );
     expect(answer(await call('t?select=id&order=id'))).toEqual([200, [{ id: 1 }, { id: 2 }]]);
+    // POST /rpc?columns= reads the arguments from it just as unread.
+    const rpc = async (body: string) =>
+      answer(await call('rpc/add?columns=a', { method: 'POST', headers: json(), body }));
+    expect(await rpc('5')).toEqual(scalar);
+    expect(await rpc('')).toEqual(
+      error('22P02', 'invalid input syntax for type json', 'The input string ended unexpectedly.'),
+    );
+    expect(await rpc('[{"a":2,"b":3}]')).toEqual([200, 102]);
   });
 });
 
