@@ -120,12 +120,9 @@ export function negotiate(accept: string | undefined, handler?: string): Negotia
   // No Accept is the any type (ApiRequest.hs iAcceptMediaType); an empty one names no type at
   // all (wai's parseHttpAccept gives []).
   for (const item of accept === undefined ? ['*/*'] : acceptOrder(accept)) {
-    const [essence = '', ...params] = item.split(';');
-    const type = essence.toLowerCase();
-    const stripNulls = params.some((p) => {
-      const eq = p.indexOf('=');
-      return p.slice(0, eq).toLowerCase() === 'nulls' && p.slice(eq + 1) === 'stripped';
-    });
+    const at = item.indexOf(';');
+    const type = (at < 0 ? item : item.slice(0, at)).toLowerCase();
+    const stripNulls = at >= 0 && mediaParams(item.slice(at)).get('nulls') === 'stripped';
     if (VND_ARRAY.has(type) && stripNulls) return { media: 'json', stripNulls };
     if (VND_OBJECT.has(type)) return { media: 'object', stripNulls };
     if (handler === '*/*' || (handler !== undefined && mediaKey(item) === mediaKey(handler.toLowerCase()))) {
@@ -150,6 +147,22 @@ function contentTypeOf(type: string): string {
   if (known === undefined) return type;
   if (known === '*/*' || known === 'application/octet-stream') return 'application/octet-stream';
   return `${known}; charset=utf-8`;
+}
+
+const MEDIA_PARAM = /^\s*;\s*([\p{L}\p{N}-]+)\s*=\s*(?:"([^"]*)"|([\p{L}\p{N}|-]+))/u;
+
+/**
+ * A media type's parameters (what follows its type) as PostgREST's tokenizeMediaType reads them:
+ * `;key=value` pairs, names in any case, a value quoted (`nulls="stripped"`) or of letters, digits,
+ * `|` and `-`; reading stops at the first that is none, and a name given twice keeps its last value.
+ */
+function mediaParams(rest: string): Map<string, string> {
+  const params = new Map<string, string>();
+  for (let m = MEDIA_PARAM.exec(rest); m; m = MEDIA_PARAM.exec(rest)) {
+    params.set(m[1]!.toLowerCase(), m[2] ?? m[3]!);
+    rest = rest.slice(m[0].length);
+  }
+  return params;
 }
 
 /** PostgREST's 406 when nothing in `Accept` can be served, naming the types as it reads them. */

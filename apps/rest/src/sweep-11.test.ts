@@ -182,3 +182,29 @@ describe('POST /rpc with columns= reads the arguments from the body unread too (
     expect(body(await call('[{"a":2}]'))).toEqual([200, 102]);
   });
 });
+
+describe("Accept's media type parameters as MediaType.hs tokenizeMediaType reads them", () => {
+  it('a quoted nulls="stripped" strips; reading stops at a parameter that is none', async () => {
+    await ownerQuery(`TRUNCATE s11_t; INSERT INTO s11_t VALUES (1, NULL, 1)`);
+    const read = (accept: string) =>
+      t
+        .call('GET', '/s11_t?id=eq.1', { headers: { accept } })
+        .then((r) => [r.headers['content-type'], r.json]);
+    expect(await read('application/vnd.pgrst.object+json;nulls="stripped"')).toEqual([
+      'application/vnd.pgrst.object+json;nulls=stripped; charset=utf-8',
+      { id: 1, n: 1 },
+    ]);
+    expect(await read('application/vnd.pgrst.array+json; NULLS="stripped"')).toEqual([
+      'application/vnd.pgrst.array+json;nulls=stripped; charset=utf-8',
+      [{ id: 1, n: 1 }],
+    ]);
+    expect(await read('application/vnd.pgrst.array+json;x=!;nulls=stripped')).toEqual([
+      'application/json; charset=utf-8',
+      [{ id: 1, name: null, n: 1 }],
+    ]);
+    expect(await read('application/vnd.pgrst.array+json;nulls=stripped;nulls=no')).toEqual([
+      'application/json; charset=utf-8',
+      [{ id: 1, name: null, n: 1 }],
+    ]);
+  });
+});
