@@ -20,7 +20,8 @@ export interface Column {
   readonly defaultSql?: string | null;
   /**
    * What a value missing under `Prefer: missing=default` becomes: the default (the domain's, or
-   * `nextval` for an identity), for a view column without one of its own the base column's.
+   * `nextval` for an identity). A view column has only its own (`ALTER VIEW … SET DEFAULT`) or its
+   * domain's, as PostgREST reads defaults (its base column's is not looked at: NULL is written).
    */
   readonly insertDefault?: string | null;
   /** Its type is a domain with casts PostgREST reads as the domain's representations. */
@@ -208,11 +209,7 @@ export const SCHEMA_FINGERPRINT = `(WITH ns AS (
  * The expression column `a` of relation `c` takes when an INSERT leaves it out, as SQL text (or
  * NULL); `ownDefault` is the column's own default expression.
  */
-const insertDefault = (
-  c: string,
-  a: string,
-  ownDefault = `(SELECT pg_get_expr(d.adbin, d.adrelid) FROM pg_attrdef d WHERE d.adrelid = ${c}.oid AND d.adnum = ${a}.attnum)`,
-) => `CASE
+const insertDefault = (c: string, a: string, ownDefault: string) => `CASE
     WHEN ${a}.attgenerated <> '' OR ${a}.attidentity = 'a' THEN NULL
     WHEN ${a}.attidentity = 'd' THEN format('nextval(%L::regclass)', pg_get_serial_sequence(${c}.oid::regclass::text, ${a}.attname))
     ELSE coalesce(${ownDefault},
@@ -269,7 +266,6 @@ SELECT ${SCHEMA_FINGERPRINT} AS fingerprint,
  (SELECT coalesce(json_agg(json_build_object(
     'viewSchema', vn.nspname, 'view', vc.relname, 'column', m.match[1],
     'tableSchema', tn.nspname, 'table', tc.relname, 'tableColumn', ta.attname,
-    'tableDefault', ${insertDefault('tc', 'ta')},
     'tablePk', (SELECT json_agg(pa.attname) FROM pg_index i JOIN pg_attribute pa ON pa.attrelid = i.indrelid
         AND pa.attnum = ANY(i.indkey::int2[]) WHERE i.indrelid = tc.oid AND i.indisprimary)
   ) ORDER BY vc.oid, m.ord), '[]')
@@ -457,13 +453,6 @@ export async function loadSchemaCache(
     routines.set(key, [...(routines.get(key) ?? []), routine]);
   }
   inferViewPrimaryKeys(relations, raw.view_columns);
-  // A view column without a default of its own takes its base column's, as an INSERT leaving it out does.
-  for (const vc of raw.view_columns) {
-    const column = relations.get(qualifiedKey(vc.viewSchema, vc.view))?.columns.get(vc.column) as
-      | { insertDefault?: string | null }
-      | undefined;
-    if (column && !column.insertDefault && vc.tableDefault) column.insertDefault = vc.tableDefault;
-  }
   const foreignKeys = [
     ...raw.foreign_keys,
     ...keysThroughViews(raw.foreign_keys, raw.view_columns, {
@@ -534,7 +523,6 @@ function roleSettingsOf(raw: Record<string, Record<string, string>>): Map<string
 }
 
 interface ViewColumn extends TracedColumn {
-  tableDefault: string | null;
   /** The base table's primary key columns (the table may be in an unexposed schema). */
   tablePk: string[] | null;
 }
