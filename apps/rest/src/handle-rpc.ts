@@ -191,24 +191,24 @@ function callArguments(
   // A JSON body's text, decoded once: parsed here, and passed on whole to a single json parameter.
   const text = format === 'json' && ctx.request.body?.length ? ctx.request.body.toString() : undefined;
   const named = query.columns && format === 'json' && ctx.prefer.params !== 'single-object';
+  let body: unknown;
   if (named) {
     // With `columns=` PostgREST hands the body to Postgres unread (ApiRequest.hs getPayload: RawJSON):
     // one that is no object or list of objects, or no JSON, is Postgres's error when it reads the
     // arguments from it, so each is read from the text sent.
-    let readable = false;
     try {
-      const value = parseBody(text ?? '', format);
-      readable = isObject(value) || (Array.isArray(value) && value.every(isObject));
+      body = parseBody(text ?? '', format);
     } catch {}
-    if (!readable) {
+    if (!isObject(body) && !(Array.isArray(body) && body.every(isObject))) {
       return {
         args: Object.fromEntries(query.columns!.map((c) => [c, null])),
         text: text ?? '',
         unread: true,
       };
     }
+  } else {
+    body = ctx.request.body?.length ? parseBody(text ?? ctx.request.body, format) : {};
   }
-  const body = ctx.request.body?.length ? parseBody(text ?? ctx.request.body, format) : {};
   // `columns=` names the arguments: other keys are dropped, a missing one is NULL (PostgREST
   // ApiRequest.hs getPayload: the columns are the keys, read from the body by json_to_record).
   if (named) {
