@@ -42,25 +42,20 @@ export function columnRef(
   field: Field,
   inSelect = false,
 ): string {
-  let sql: string;
+  let sql = `${ident(alias)}.${ident(field.name)}`;
   let type = source.columns.get(field.name)?.type;
-  if (type !== undefined) sql = `${ident(alias)}.${ident(field.name)}`;
-  else {
+  if (type === undefined) {
     const relation = relationOf(source);
     const computed = relation?.computed.get(field.name);
     if (computed && !computed.setof) {
       sql = `${qualified(computed.schema, computed.name)}(${rowOf(alias, relation!)})`;
       type = computed.type;
     } else if (inSelect && field.name === 'count' && !field.json.length) sql = `count(${ident(alias)})`;
-    else if (relation?.kind === 'table' && SYSTEM_COLUMNS.has(field.name)) {
-      // Postgres's own columns of a table (`order=ctid`), which PostgREST passes on unchecked.
-      sql = `${ident(alias)}.${ident(field.name)}`;
-      type = SYSTEM_COLUMNS.get(field.name);
-    } else {
-      // As in PostgREST, which checks no column of a read: Postgres raises the 42703, with its hint
-      // from the relations the statement names as PostgREST's does (see `rootAlias`).
-      sql = `${ident(alias)}.${ident(field.name)}`;
-    }
+    // Otherwise the name as written, unchecked, as PostgREST checks no column of a read: a table's own
+    // system column (`order=ctid`, typed here for its JSON paths), or one the relation lacks, which
+    // Postgres raises as 42703 with its hint from the relations the statement names as PostgREST's
+    // does (see `rootAlias`).
+    else if (relation?.kind === 'table') type = SYSTEM_COLUMNS.get(field.name);
   }
   // As in PostgREST, a JSON path into any other type (`tags->0` of a text[]) reads its to_jsonb();
   // json and jsonb stay as they are, so their indexes still apply.

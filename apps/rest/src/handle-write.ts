@@ -45,10 +45,10 @@ export async function write(ctx: RequestContext, relation: Relation): Promise<Re
   // PostgREST reads those itself (ApiRequest.hs getPayload: ProcessedJSON's keys win).
   const named = format === 'json' ? query.columns : undefined;
   /** The body as sent, decoded once: parsed from `text` when there is one. */
-  let parsed: { value: unknown } | undefined;
+  let decoded: { value: unknown } | undefined;
   const parsedBody = () => {
-    parsed ??= { value: parseBody(text ?? ctx.request.body, format) };
-    return parsed.value;
+    decoded ??= { value: parseBody(text ?? ctx.request.body, format) };
+    return decoded.value;
   };
   /**
    * With `columns=` PostgREST hands a JSON body to Postgres unread (ApiRequest.hs getPayload: RawJSON)
