@@ -1,6 +1,6 @@
 import { apiError, isObject } from './errors.js';
+import { columnSet } from './plan-context.js';
 import {
-  columnSet,
   limitWithoutOrder,
   planDelete,
   planInsert,

@@ -1,5 +1,5 @@
 import { apiError, cacheMiss, columnNotFound, tableNotFound } from './errors.js';
-import type { ParsedQuery } from './query-parser.js';
+import type { ParsedQuery, SelectItem } from './query-parser.js';
 import { type Column, closest, qualifiedKey, type Relation, type SchemaCache } from './schema-cache.js';
 import { Params } from './sql.js';
 
@@ -16,6 +16,27 @@ export interface Source {
 /** The table or view a source's rows are rows of (itself, or what a function returns), if any. */
 export const relationOf = (source: Source): Relation | undefined =>
   source.relation ?? ('pk' in source ? (source as Relation) : undefined);
+
+/** Column names each once, in PostgREST's order for them (sorted by their bytes). */
+export const columnSet = (columns: readonly string[]) =>
+  [...new Set(columns)].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+
+/**
+ * The names a select list reads from the source's rows (its columns and aggregates' inputs, not its
+ * embeds) when one of them is no column, computed field or `count` of the source; else null, and so
+ * with a `*`. PostgREST lists exactly those names there (a write's RETURNING, a call's select), so
+ * Postgres raises its 42703 for the unknown one, or reads a system column (`ctid`).
+ */
+export function selectNamingUnknown(select: readonly SelectItem[], source: Source): string[] | null {
+  const names: string[] = [];
+  for (const item of select) {
+    if (item.kind === 'star') return null;
+    if ((item.kind === 'column' || item.kind === 'aggregate') && item.field) names.push(item.field.name);
+  }
+  const computed = relationOf(source)?.computed;
+  const unknown = (n: string) => !source.columns.has(n) && !computed?.has(n) && n !== 'count';
+  return names.some(unknown) ? names : null;
+}
 
 export interface PlanContext {
   readonly cache: SchemaCache;

@@ -2,7 +2,13 @@ import { apiError, cacheMiss, isObject } from './errors.js';
 import { JsonNumber, jsonText } from './json-number.js';
 import type { Column, Routine, SchemaCache } from './schema-cache.js';
 import { closest, editDistance, qualifiedKey } from './schema-cache.js';
-import { checkUnusedLevels, type PlanContext, type Source } from './plan-context.js';
+import {
+  checkUnusedLevels,
+  columnSet,
+  type PlanContext,
+  selectNamingUnknown,
+  type Source,
+} from './plan-context.js';
 import { type CountKind, planRead, RESPONSE_GUCS, type Range, type ReadPlan } from './plan-read.js';
 import { ident, qualified, type Statement } from './sql.js';
 
@@ -339,23 +345,16 @@ export function planRpc(
  * What the call's rows select: all columns, unless the select names one the function lacks. As
  * PostgREST 12.2 selects only the select's columns from the call (QueryBuilder.hs callPlanToQuery,
  * Plan.hs inferColsEmbedNeeds, when it has no `*`), Postgres then raises its 42703 there, with its
- * hint: `column pgrst_call.nope does not exist`. They come in PostgREST's (sorted) order, after
- * which every other column follows, so that a name Postgres reads as a function of the row still
- * finds the columns the rest of the statement reads. (`count` is our own `count(row)`.)
+ * hint: `column pgrst_call.nope does not exist`. They are sorted as PostgREST sorts them, every
+ * other column among them, so that a name Postgres reads as a function of the row still finds the
+ * columns the rest of the statement reads. (`count` is our own `count(row)`.)
  */
 function callColumns(ctx: PlanContext, source: Source): string {
-  const names = new Set<string>();
-  for (const item of ctx.query.select) {
-    if (item.kind === 'star') return '*';
-    if (item.kind === 'embed') continue;
-    if (item.field) names.add(item.field.name);
-  }
-  const computed = source.relation?.computed;
-  const unknown = [...names].filter((n) => !source.columns.has(n) && !computed?.has(n) && n !== 'count');
-  if (!unknown.length) return '*';
-  const sorted = [...names, ...source.columns.keys()].filter((n, i, all) => all.indexOf(n) === i);
-  sorted.sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
-  return sorted.map((n) => `pgrst_call.${ident(n)}`).join(', ');
+  const names = selectNamingUnknown(ctx.query.select, source);
+  if (!names) return '*';
+  return columnSet([...names, ...source.columns.keys()])
+    .map((n) => `pgrst_call.${ident(n)}`)
+    .join(', ');
 }
 
 const rpcRead = (plan: ReadPlan, shape: RpcPlan['shape']): RpcPlan => ({

@@ -2,7 +2,15 @@ import { type ApiError, apiError } from './errors.js';
 import { jsonText } from './json-number.js';
 import type { Condition, SelectItem } from './query-parser.js';
 import type { Relation } from './schema-cache.js';
-import { checkUnusedLevels, nextAlias, type PlanContext, requireColumns, rootAlias } from './plan-context.js';
+import {
+  checkUnusedLevels,
+  columnSet,
+  nextAlias,
+  type PlanContext,
+  requireColumns,
+  rootAlias,
+  selectNamingUnknown,
+} from './plan-context.js';
 import { renderCondition, renderOrder } from './filters.js';
 import { groupByClause, renderLevel, rowsBody, wrapRows } from './plan-read.js';
 import { ident, qualified, type Statement } from './sql.js';
@@ -64,17 +72,12 @@ function returningList(
 ): string {
   const prefix = alias === undefined ? '' : `${ident(alias)}.`;
   const select: readonly SelectItem[] = ret === 'headers-only' ? [] : ctx.query.select;
-  const named = select.flatMap((item) =>
-    (item.kind === 'column' || item.kind === 'aggregate') && item.field ? [item.field.name] : [],
-  );
-  if (
-    !select.some((item) => item.kind === 'star') &&
-    named.some((n) => !relation.columns.has(n) && !relation.computed.has(n) && n !== 'count')
-  ) {
+  const named = selectNamingUnknown(select, relation);
+  if (named) {
     // A name the relation has no column for: PostgREST's RETURNING lists the select's names (with
     // the key), sorted, qualified by the table (QueryBuilder.hs returningF), where Postgres raises a
-    // 42703 for the first unknown one, or returns a system column (`ctid`). Every column follows, for
-    // a name Postgres reads as a function of the row.
+    // 42703 for the first unknown one, or returns a system column (`ctid`). Every column is sorted in
+    // among them, for a name Postgres reads as a function of the row.
     const qualifier = alias === undefined ? qualified(relation.schema, relation.name) : ident(alias);
     return columnSet([...named, ...relation.pk, ...extra, ...relation.columns.keys()])
       .map((c) => `${qualifier}.${ident(c)}`)
@@ -159,9 +162,6 @@ function bodyRecords(relation: Relation, columns: readonly string[], json: strin
  * Columns named for a write as PostgREST 12.2 keeps them (a set, Plan.hs mutatePlan): once each, in
  * code point order, which is the order an unknown one is reported in and the values are converted in.
  */
-export const columnSet = (columns: readonly string[]) =>
-  [...new Set(columns)].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
-
 export function planInsert(ctx: PlanContext, relation: Relation, options: InsertOptions): WritePlan {
   const columns = columnSet(options.columns);
   requireColumns(relation, columns);
