@@ -1,4 +1,5 @@
 import { generateKeyPairSync, randomUUID } from 'node:crypto';
+import type pg from 'pg';
 import type { Context } from './context.js';
 import { conflict, notFound } from './errors.js';
 import {
@@ -174,19 +175,8 @@ export async function updateSigningKeyStatus(
           'invalid_signing_key_status',
         );
       }
-      const now = ctx.clock.now();
-      if (status === 'in_use') {
-        await db.query(
-          `UPDATE tm.signing_keys SET status = 'previously_used', updated_at = $2 WHERE project_id = $1 AND status = 'in_use'`,
-          [project.id, now],
-        );
-      }
-      const result = await db.query<SigningKeyRow>(
-        'UPDATE tm.signing_keys SET status = $2, updated_at = $3 WHERE id = $1 RETURNING *',
-        [row.id, status, now],
-      );
       changed = true;
-      return result.rows[0]!;
+      return setKeyStatus(db, project.id, row.id, status, ctx.clock.now());
     }),
   );
   if (changed) await bumpAndInvalidate(ctx, project.id, ref);
@@ -240,25 +230,39 @@ export async function rotateSigningKeys(ctx: Context, ref: string): Promise<Sign
   // Two rotations at once would both promote: the project lock makes them take turns.
   await withProjectLock(ctx, project.id, (client) =>
     inTransaction(client, async () => {
-      const now = ctx.clock.now();
       const still = await client.query(
         `SELECT 1 FROM tm.signing_keys WHERE id = $1 AND status = 'standby' FOR UPDATE`,
         [nextId],
       );
-      if (still.rowCount) {
-        await client.query(
-          `UPDATE tm.signing_keys SET status = 'previously_used', updated_at = $2 WHERE project_id = $1 AND status = 'in_use'`,
-          [project.id, now],
-        );
-        await client.query(`UPDATE tm.signing_keys SET status = 'in_use', updated_at = $2 WHERE id = $1`, [
-          nextId,
-          now,
-        ]);
-      }
+      if (still.rowCount) await setKeyStatus(client, project.id, nextId, 'in_use', ctx.clock.now());
     }),
   );
   await bumpAndInvalidate(ctx, project.id, ref);
   return listSigningKeys(ctx, ref);
+}
+
+/**
+ * Sets a key's status, under the project's lock in a transaction. A project has one key in use: the
+ * one in use before a key is put in use becomes `previously_used`.
+ */
+async function setKeyStatus(
+  db: pg.ClientBase,
+  projectId: string,
+  keyId: string,
+  status: SigningKeyStatus,
+  now: Date,
+): Promise<SigningKeyRow> {
+  if (status === 'in_use') {
+    await db.query(
+      `UPDATE tm.signing_keys SET status = 'previously_used', updated_at = $2 WHERE project_id = $1 AND status = 'in_use'`,
+      [projectId, now],
+    );
+  }
+  const { rows } = await db.query<SigningKeyRow>(
+    'UPDATE tm.signing_keys SET status = $2, updated_at = $3 WHERE id = $1 RETURNING *',
+    [keyId, status, now],
+  );
+  return rows[0]!;
 }
 
 async function bumpAndInvalidate(ctx: Context, projectId: string, ref: string) {
