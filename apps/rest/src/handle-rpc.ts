@@ -2,7 +2,14 @@ import { ApiError, apiError, cacheMiss, isObject, isPgError } from './errors.js'
 import { countFor, pageRange } from './handle-read.js';
 import { findRawRoutine, findRoutine, planRpc, routineCall } from './plan-rpc.js';
 import { decodeQueryString, type ParsedQuery, parseQuery } from './query-parser.js';
-import { bodyFormat, bodyRows, isRawFormat, parseBody, RAW_PARAMETER_TYPE } from './request-body.js';
+import {
+  bodyFormat,
+  bodyRows,
+  holdsRows,
+  isRawFormat,
+  parseBody,
+  RAW_PARAMETER_TYPE,
+} from './request-body.js';
 import {
   planContext,
   planned,
@@ -199,7 +206,7 @@ function callArguments(
     try {
       body = parseBody(text ?? '', format);
     } catch {}
-    if (!isObject(body) && !(Array.isArray(body) && body.every(isObject))) {
+    if (!holdsRows(body)) {
       return {
         args: Object.fromEntries(query.columns!.map((c) => [c, null])),
         text: text ?? '',

@@ -10,7 +10,7 @@ import {
 } from './plan-write.js';
 import { type Condition, type ParsedQuery, parseQuery } from './query-parser.js';
 import { JsonNumber, jsonText, parseJsonExact } from './json-number.js';
-import { bodyFormat, bodyRows, invalidBody, parseBody } from './request-body.js';
+import { bodyFormat, bodyRows, holdsRows, invalidBody, parseBody } from './request-body.js';
 import {
   planContext,
   planningFailed,
@@ -59,7 +59,7 @@ export async function write(ctx: RequestContext, relation: Relation): Promise<Re
     if (!named) return undefined;
     try {
       const value = parsedBody();
-      if (isObject(value) || (Array.isArray(value) && value.every(isObject))) return undefined;
+      if (holdsRows(value)) return undefined;
     } catch {}
     return text ?? '';
   };

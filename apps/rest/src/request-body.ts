@@ -181,6 +181,10 @@ function haveSameKeys(rows: readonly object[]): boolean {
   return rows.every((row) => keysOf(row) === first);
 }
 
+/** Whether a parsed body holds rows: one object, or a list of objects only. */
+export const holdsRows = (body: unknown): boolean =>
+  isObject(body) || (Array.isArray(body) && body.every(isObject));
+
 /**
  * A body's rows as PostgREST 12 reads them for a write or a call (ApiRequest payloadAttributes): a
  * list must hold objects only (of the same keys, when `uniform`), one object is one row, and anything
