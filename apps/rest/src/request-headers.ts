@@ -89,18 +89,57 @@ export interface Negotiated {
 const VND_ARRAY = new Set(['application/vnd.pgrst.array+json', 'application/vnd.pgrst.array']);
 const VND_OBJECT = new Set(['application/vnd.pgrst.object+json', 'application/vnd.pgrst.object']);
 
+const HASKELL_SPACE = /^[ \t\n\r\f\v]*/;
+const DECIMAL = /^\d+(?:\.\d+)?(?:[eE][+-]?\d+)?/;
+
 /**
- * The types of an Accept header in the order PostgREST tries them (wai's parseHttpAccept): spaces
- * dropped, by quality (one that is no number counts as 1; q=0 is kept), then by specificity
- * (parameters minus stars), then as sent; each without its `;q=` and what follows it.
+ * A quality as wai-extra reads it, with Haskell's `reads :: ReadS Double` (GHC's lexer): the number
+ * the text starts with, whatever follows it — a decimal (`1e0`, not `.5` or `1.`'s dot), a `0x`/`0o`
+ * integer, `Infinity` or `NaN`, after an optional `-` and inside optional parentheses; 1 when there is none.
+ */
+function readQuality(text: string): number {
+  return readsDouble(text)?.[0] ?? 1;
+}
+
+function readsDouble(text: string): [number, string] | undefined {
+  let rest = text.replace(HASKELL_SPACE, '');
+  if (rest.startsWith('(')) {
+    const inner = readsDouble(rest.slice(1));
+    if (!inner) return undefined;
+    const after = inner[1].replace(HASKELL_SPACE, '');
+    return after.startsWith(')') ? [inner[0], after.slice(1)] : undefined;
+  }
+  let sign = 1;
+  // `-` is a symbol only when no other symbol character follows it (`--1`, `-.5` are none).
+  if (rest.startsWith('-') && !/^-[!#$%&*+./<=>?@\\^|~:-]/.test(rest)) {
+    sign = -1;
+    rest = rest.slice(1).replace(HASKELL_SPACE, '');
+  }
+  const based = /^0(?:([xX])([0-9a-fA-F]+)|([oO])([0-7]+))/.exec(rest);
+  if (based) {
+    const value = based[1] ? Number.parseInt(based[2]!, 16) : Number.parseInt(based[4]!, 8);
+    return [sign * value, rest.slice(based[0].length)];
+  }
+  const decimal = DECIMAL.exec(rest);
+  if (decimal) return [sign * Number(decimal[0]), rest.slice(decimal[0].length)];
+  const word = /^[\p{L}_][\p{L}\p{N}_']*/u.exec(rest)?.[0];
+  if (word === 'Infinity') return [sign * Number.POSITIVE_INFINITY, rest.slice(word.length)];
+  if (word === 'NaN') return [Number.NaN, rest.slice(word.length)];
+  return undefined;
+}
+
+/**
+ * The types of an Accept header in the order PostgREST tries them (wai-extra's parseHttpAccept):
+ * spaces dropped, by quality (the text after `;q=` up to the next `;`, read by readQuality; q=0 and
+ * below are kept), then by specificity (parameters minus stars), then as sent; each without its
+ * `;q=` and what follows it.
  */
 function acceptOrder(accept: string): string[] {
   const items = accept.split(',').map((raw, index) => {
     const text = raw.replaceAll(' ', '');
     const at = text.indexOf(';q=');
     const type = at < 0 ? text : text.slice(0, at);
-    const quality = at < 0 ? undefined : /^\d+(?:\.\d+)?(?:[eE][+-]?\d+)?/.exec(text.slice(at + 3))?.[0];
-    const q = quality === undefined ? 1 : Number(quality);
+    const q = at < 0 ? 1 : readQuality(text.slice(at + 3).split(';', 1)[0]!);
     const specificity = (type.match(/;/g)?.length ?? 0) - (type.match(/\*/g)?.length ?? 0);
     return { type, q, specificity, index };
   });
