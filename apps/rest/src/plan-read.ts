@@ -114,6 +114,7 @@ export function renderLevel(
   ctx.usedLevels.add(path);
   const expand = options.expand || aggregatesHere(select);
   const outputs: Output[] = [];
+  const embedOutputs: Output[] = [];
   const joins: string[] = [];
   const filteringJoins: string[] = [];
   const embeds = new Map<string, EmbedJoin>();
@@ -150,9 +151,8 @@ export function renderLevel(
       }
       const rel = resolveRelationship(ctx, parent, item);
       const childPath = path ? `${path}.${item.alias ?? item.name}` : (item.alias ?? item.name);
-      const ordered = level.order?.some((term) => term.relation === (item.alias ?? item.name)) ?? false;
       const taken = embeds.has(item.alias ?? item.name);
-      const rendered = renderEmbed(ctx, parent, alias, rel, item, childPath, expand, ordered, taken);
+      const rendered = renderEmbed(ctx, parent, alias, rel, item, childPath, expand, taken);
       joins.push(rendered.join);
       if (item.inner) filteringJoins.push(rendered.join);
       embeds.set(item.alias ?? item.name, {
@@ -163,29 +163,28 @@ export function renderLevel(
       if (isEmptyEmbed(item)) continue; // an empty embed filters, it is not shown
       const ea = ident(rendered.alias);
       const name = item.alias ?? item.name;
-      // Grouped by, an embedded resource is jsonb: json has no equality.
-      const jsonb = expand ? '::jsonb' : '';
+      // As PostgREST's (QueryBuilder.hs getJoinSelects): jsonb, whose objects' keys come shortest
+      // first, after the level's columns.
       if (!item.spread) {
-        const expr = rendered.toMany
-          ? `COALESCE(${ea}.${ea}, '[]'::json)${jsonb}`
-          : `${ea}.pgrst_obj${jsonb}`;
-        outputs.push({ expr, name });
-      } else if (!expand) outputs.push({ expr: `${ea}.*` });
+        const expr = rendered.toMany ? `COALESCE(${ea}.${ea}, '[]')` : `row_to_json(${ea}.*)::jsonb`;
+        embedOutputs.push({ expr, name });
+      } else if (!expand) embedOutputs.push({ expr: `${ea}.*` });
       else {
         for (const out of rendered.level.outputs) {
           const column = `${ea}.${ident(out.name!)}`;
           const { hoisted } = out;
           if (hoisted && !options.spread) {
-            outputs.push({
+            embedOutputs.push({
               expr: aggregateSql(hoisted.fn, column, hoisted.cast),
               name: hoisted.as,
               aggregate: true,
             });
-          } else outputs.push({ expr: column, name: out.name!, ...(hoisted ? { hoisted } : {}) });
+          } else embedOutputs.push({ expr: column, name: out.name!, ...(hoisted ? { hoisted } : {}) });
         }
       }
     }
   }
+  outputs.push(...embedOutputs);
   const selectList = outputs.map(({ expr, name }) =>
     name === undefined ? expr : `${expr} AS ${ident(name)}`,
   );
@@ -202,8 +201,9 @@ export function renderLevel(
     const related = filter.negate; // `not.is.null`: there is a related row
     // A spread's join selects the related row's columns, not one value: whether there is a row is
     // whether its whole-row value is the null value, as PostgREST tests it (a row of nulls is a row).
-    if (embed.spread) return `${ident(embed.alias)} IS ${related ? '' : 'NOT '}DISTINCT FROM NULL`;
-    const column = `${ident(embed.alias)}.${embed.toMany ? ident(embed.alias) : 'pgrst_obj'}`;
+    // So is a to-one embed's (SqlFragment.hs pgFmtFilter CoercibleFilterNullEmbed).
+    if (!embed.toMany) return `${ident(embed.alias)} IS ${related ? '' : 'NOT '}DISTINCT FROM NULL`;
+    const column = `${ident(embed.alias)}.${ident(embed.alias)}`;
     return related ? `${column} IS NOT NULL` : `${column} IS NULL`;
   };
   const where = level.conditions.map((condition) =>
@@ -223,8 +223,6 @@ function renderEmbed(
   item: EmbedItem,
   path: string,
   parentExpanded: boolean,
-  /** A related order of the level above names this embed. */
-  ordered: boolean,
   /** An embed of the level above already has this one's name (PostgREST's join name is then ours). */
   taken: boolean,
 ): { join: string; alias: string; toMany: boolean; level: RenderedLevel } {
@@ -258,19 +256,15 @@ function renderEmbed(
   // weigh (by how close it is to the name written); so has a to-many join's one column.
   const joinAlias = taken ? nextAlias(ctx, 'e') : embedJoinName(parent.name, item.alias ?? item.name, depth);
   const ja = ident(joinAlias);
-  const rowAlias = ident(nextAlias(ctx, 'r'));
   const kind = item.inner ? 'INNER JOIN LATERAL' : 'LEFT JOIN LATERAL';
-  if (item.spread) return { join: `${kind} (${sql}) AS ${ja} ON TRUE`, alias: joinAlias, toMany, level };
-  if (toMany) {
-    const lateral = `(SELECT json_agg(${rowAlias}) AS ${ja} FROM (${sql}) AS ${rowAlias})`;
-    const cond = item.inner ? `${ja}.${ja} IS NOT NULL` : 'TRUE';
-    // Keep the `ON TRUE` suffix recognisable for `rel=is.null` filters.
-    return { join: `${kind} ${lateral} AS ${ja} ON ${cond}`, alias: joinAlias, toMany, level };
-  }
-  // A related order (`order=rel(col)`) reads the row's columns beside its JSON.
-  const columns = ordered ? `, ${rowAlias}.*` : '';
-  const lateral = `(SELECT row_to_json(${rowAlias}) AS pgrst_obj${columns} FROM (${sql}) AS ${rowAlias})`;
-  return { join: `${kind} ${lateral} AS ${ja} ON TRUE`, alias: joinAlias, toMany, level };
+  // A to-one embed's join is its rows themselves, as PostgREST's (QueryBuilder.hs getJoin): a
+  // related order reads their columns, and Postgres's messages see no name of ours.
+  if (!toMany) return { join: `${kind} (${sql}) AS ${ja} ON TRUE`, alias: joinAlias, toMany, level };
+  const rowAlias = ident(nextAlias(ctx, 'r'));
+  const lateral = `(SELECT json_agg(${rowAlias})::jsonb AS ${ja} FROM (${sql}) AS ${rowAlias})`;
+  const cond = item.inner ? `${ja}.${ja} IS NOT NULL` : 'TRUE';
+  // Keep the `ON TRUE` suffix recognisable for `rel=is.null` filters.
+  return { join: `${kind} ${lateral} AS ${ja} ON ${cond}`, alias: joinAlias, toMany, level };
 }
 
 export interface Range {

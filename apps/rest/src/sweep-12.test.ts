@@ -18,6 +18,10 @@ beforeAll(async () => {
 });
 afterAll(() => t.close());
 
+const body = (r: { status: number; json: unknown }) => [r.status, r.json];
+/** The answer's text as parsed, keys in the order sent. */
+const text = (r: { json: unknown }) => JSON.stringify(r.json);
+
 describe('Accept q-values as wai-extra reads them (Haskell reads :: ReadS Double, 1 when none)', () => {
   const served = async (accept: string) =>
     (await t.call('GET', '/s12_film?select=id&id=eq.1', { headers: { accept } })).headers['content-type'];
@@ -42,5 +46,74 @@ describe('Accept q-values as wai-extra reads them (Haskell reads :: ReadS Double
     expect(await served('application/json;q=0.9, text/csv;q=')).toBe(CSV);
     expect(await served('application/json;q=0.9, text/csv;q=0.5x')).toBe(JSON_TYPE);
     expect(await served('application/json;q=0.9, text/csv;q=0.5;q=1')).toBe(JSON_TYPE);
+  });
+});
+
+describe('embedded resources as PostgREST 12.2 selects them (QueryBuilder.hs getJoinSelects, getJoin)', () => {
+  it('are jsonb (keys shortest first), after the columns of their level', async () => {
+    const toOne = await t.call('GET', '/s12_film?select=s12_dir(last_name,id),title&id=eq.1');
+    expect(text(toOne)).toBe('[{"title":"title","s12_dir":{"id":5,"last_name":"name"}}]');
+    const toMany = await t.call('GET', '/s12_dir?select=s12_film(title,id),id&id=eq.5');
+    expect(text(toMany)).toBe('[{"id":5,"s12_film":[{"id":1,"title":"title"}]}]');
+    const spread = await t.call('GET', '/s12_film?select=...s12_dir(last_name,id),title&id=eq.1');
+    expect(text(spread)).toBe('[{"title":"title","last_name":"name","id":5}]');
+  });
+
+  it("a to-one embed's join has only the embed's columns, as Postgres answers PostgREST's query", async () => {
+    // PostgREST's SQL for /s12_film?select=title,s12_dir(last_name)&order=s12_dir(pgrst_obj).
+    const postgrest = `SELECT "public"."s12_film"."title", row_to_json("s12_film_s12_dir_1".*)::jsonb AS "s12_dir"
+      FROM "public"."s12_film" LEFT JOIN LATERAL (SELECT "s12_dir_1"."last_name", "s12_dir_1"."pgrst_ob"
+      FROM "public"."s12_dir" AS "s12_dir_1" WHERE "s12_dir_1"."id" = "public"."s12_film"."dir_id")
+      AS "s12_film_s12_dir_1" ON TRUE ORDER BY "s12_film_s12_dir_1"."pgrst_obj"`;
+    const expected = await ownerQuery(postgrest).then(
+      () => undefined,
+      (e: { code: string; message: string; hint?: string }) => ({
+        code: e.code,
+        message: e.message,
+        details: null,
+        hint: e.hint ?? null,
+      }),
+    );
+    expect(expected).toEqual({
+      code: '42703',
+      message: 'column s12_film_s12_dir_1.pgrst_obj does not exist',
+      details: null,
+      hint: 'Perhaps you meant to reference the column "s12_film_s12_dir_1.pgrst_ob".',
+    });
+    const r = await t.call(
+      'GET',
+      '/s12_film?select=title,s12_dir(last_name,pgrst_ob)&order=s12_dir(pgrst_obj)',
+    );
+    expect(body(r)).toEqual([400, expected]);
+  });
+
+  it('a to-one embed is null when no row is related, a row of nulls when one is (pgFmtFilter: IS DISTINCT FROM NULL)', async () => {
+    const all = await t.call('GET', '/s12_film?select=id,s12_dir(last_name)&order=id');
+    expect(body(all)).toEqual([
+      200,
+      [
+        { id: 1, s12_dir: { last_name: 'name' } },
+        { id: 2, s12_dir: { last_name: null } },
+        { id: 3, s12_dir: null },
+      ],
+    ]);
+    const related = await t.call(
+      'GET',
+      '/s12_film?select=id,s12_dir(last_name)&s12_dir=not.is.null&order=id',
+    );
+    expect(body(related)).toEqual([
+      200,
+      [
+        { id: 1, s12_dir: { last_name: 'name' } },
+        { id: 2, s12_dir: { last_name: null } },
+      ],
+    ]);
+    const none = await t.call('GET', '/s12_film?select=id,s12_dir(last_name)&s12_dir=is.null');
+    expect(body(none)).toEqual([200, [{ id: 3, s12_dir: null }]]);
+    const ordered = await t.call(
+      'GET',
+      '/s12_film?select=id,s12_dir(last_name)&order=s12_dir(last_name).desc.nullslast,id',
+    );
+    expect((ordered.json as { id: number }[]).map((f) => f.id)).toEqual([1, 2, 3]);
   });
 });
