@@ -380,11 +380,34 @@ export const NewSecretsBody = Type.Array(
 );
 export const DeleteSecretsBody = Type.Array(Type.String({ maxLength: 256 }), { minItems: 1, maxItems: 100 });
 
+/**
+ * The public half of a signing key, as a JWKS carries it: EC P-256 (x, y), RSA (n, e) or OKP Ed25519
+ * (x). Only these members are serialised, so a private part can never be answered.
+ */
+const PublicJwk = Type.Object(
+  {
+    kty: Type.Union([Type.Literal('EC'), Type.Literal('RSA'), Type.Literal('OKP')]),
+    crv: Type.Optional(Type.Union([Type.Literal('P-256'), Type.Literal('Ed25519')])),
+    x: Type.Optional(Type.String()),
+    y: Type.Optional(Type.String()),
+    n: Type.Optional(Type.String()),
+    e: Type.Optional(Type.String()),
+    kid: Type.String(),
+    alg: Type.Union([Type.Literal('ES256'), Type.Literal('RS256'), Type.Literal('EdDSA')]),
+    use: Type.Literal('sig'),
+  },
+  { additionalProperties: false, description: 'A public JWK: never a private part' },
+);
+
+const SIGNING_ALGORITHMS = ['EdDSA', 'ES256', 'RS256', 'HS256'] as const;
+
 export const SigningKey = Type.Object({
   id: Type.String(),
-  algorithm: Type.Literal('ES256'),
+  algorithm: Type.Union(SIGNING_ALGORITHMS.map((a) => Type.Literal(a))),
   status: Type.Union(['in_use', 'standby', 'previously_used', 'revoked'].map((s) => Type.Literal(s))),
-  public_jwk: Type.Record(Type.String(), Type.Unknown()),
+  public_jwk: Type.Union([PublicJwk, Type.Null()], {
+    description: 'null for an HS256 key (a shared secret has no public half)',
+  }),
   created_at: Type.String({ format: 'date-time' }),
   updated_at: Type.String({ format: 'date-time' }),
 });
@@ -398,18 +421,25 @@ export const NewSigningKeyBody = OptionalBody({
 const SIGNING_KEY_STATUSES = ['in_use', 'previously_used', 'revoked', 'standby'] as const;
 
 /**
- * Supabase's CreateSigningKeyBody at `/config/auth/signing-keys`: `algorithm` required (only ES256
- * is made here; the others, and an imported `private_jwk`, are 400 unsupported_setting saying so).
+ * Supabase's CreateSigningKeyBody at `/config/auth/signing-keys`: `algorithm` required; a key of it
+ * is made here (RSA 2048, P-256, Ed25519, a 256-bit secret) unless `private_jwk` brings one to import.
  */
 export const CreateSigningKeyBody = Body({
-  algorithm: Type.Union(['EdDSA', 'ES256', 'RS256', 'HS256'].map((a) => Type.Literal(a))),
+  algorithm: Type.Union(SIGNING_ALGORITHMS.map((a) => Type.Literal(a))),
   status: Type.Optional(
     Type.Union([Type.Literal('standby'), Type.Literal('in_use')], {
       description: 'Default standby; in_use puts it in use at once (the key in use becomes previously_used)',
     }),
   ),
   private_jwk: Type.Optional(
-    Type.Object({}, { additionalProperties: true, description: 'Not taken here: keys are made here' }),
+    Type.Object(
+      {},
+      {
+        additionalProperties: true,
+        description:
+          "A private JWK to import, of the algorithm's kty (RSA, EC P-256, OKP Ed25519, oct) with every private member; its kid (a uuid) becomes the key's id. Never answered back.",
+      },
+    ),
   ),
 });
 
@@ -419,22 +449,7 @@ export const UpdateSigningKeyBody = Body({
 });
 
 export const Jwks = Type.Object(
-  {
-    keys: Type.Array(
-      Type.Object(
-        {
-          kty: Type.Literal('EC'),
-          crv: Type.Literal('P-256'),
-          x: Type.String(),
-          y: Type.String(),
-          kid: Type.String(),
-          alg: Type.Literal('ES256'),
-          use: Type.Literal('sig'),
-        },
-        { additionalProperties: false, description: 'A public JWK: never a private part' },
-      ),
-    ),
-  },
+  { keys: Type.Array(PublicJwk) },
   { description: 'RFC 7517 JWK Set, as served at /auth/v1/.well-known/jwks.json by hosted Supabase' },
 );
 

@@ -161,18 +161,18 @@ describe("DELETE and PATCH /v1/projects/:ref answer Supabase's V1ProjectRefRespo
 describe("signing keys at Supabase's /config/auth/signing-keys", () => {
   const base = '/v1/projects/shape-keys/config/auth/signing-keys';
 
-  it('creates (algorithm required; ES256 only, no imported key), lists and reads them', async () => {
+  it('creates (algorithm required; an imported key must be whole), lists and reads them', async () => {
     const missing = await call('POST', base, {});
     expect(missing.statusCode).toBe(400);
     expect(missing.json().code).toBe('validation_failed');
     for (const [body, pattern] of [
-      [{ algorithm: 'RS256' }, /algorithm RS256 is not offered here/],
-      [{ algorithm: 'ES256', private_jwk: { kty: 'EC' } }, /private_jwk/],
+      [{ algorithm: 'RS512' }, /algorithm/],
+      [{ algorithm: 'ES256', private_jwk: { kty: 'EC' } }, /^private_jwk: crv must be "P-256"/],
     ] as const) {
       const refused = await call('POST', base, body);
       expect(refused.statusCode, refused.body).toBe(400);
       expect(refused.json()).toMatchObject({
-        code: 'unsupported_setting',
+        code: 'validation_failed',
         message: expect.stringMatching(pattern),
       });
     }

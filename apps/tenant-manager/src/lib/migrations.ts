@@ -174,6 +174,17 @@ ALTER TABLE tm.projects ADD CONSTRAINT projects_number_key UNIQUE (number);
 ALTER TABLE tm.clusters ADD COLUMN server_version text;
 `,
   },
+  {
+    version: 9,
+    name: 'signing keys: RS256, EdDSA and HS256 (no public half), the JWT secret as the legacy key',
+    sql: `
+ALTER TABLE tm.signing_keys ALTER COLUMN public_jwk DROP NOT NULL;
+ALTER TABLE tm.signing_keys ADD COLUMN legacy boolean NOT NULL DEFAULT false;
+ALTER TABLE tm.signing_keys ADD CONSTRAINT signing_keys_public_check
+  CHECK (algorithm IN ('ES256', 'RS256', 'EdDSA', 'HS256') AND (algorithm = 'HS256') = (public_jwk IS NULL));
+CREATE UNIQUE INDEX signing_keys_one_legacy ON tm.signing_keys (project_id) WHERE legacy;
+`,
+  },
 ];
 
 const MIGRATION_LOCK = 'SELECT pg_advisory_lock(hashtext($1))';

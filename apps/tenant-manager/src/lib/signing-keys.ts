@@ -1,13 +1,21 @@
-import { generateKeyPairSync, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import type { Context } from './context.js';
-import { conflict, notFound } from './errors.js';
+import { AppError, badRequest, conflict, notFound } from './errors.js';
 import {
   lockProjectForCredentials,
   requireProjectForCredentials,
   requireProjectRow,
+  secretAad,
   withProjectLock,
 } from './projects.js';
+import {
+  generateKeyMaterial,
+  importPrivateJwk,
+  type KeyMaterial,
+  type PublicJwk,
+  type SigningAlgorithm,
+} from './signing-key-material.js';
 import { insertWithinCap, inTransaction } from './transaction.js';
 
 /** Keys a project may hold that are not revoked (all of them are in its JWKS). */
@@ -15,21 +23,26 @@ export const MAX_SIGNING_KEYS = 10;
 
 export type SigningKeyStatus = 'in_use' | 'standby' | 'previously_used' | 'revoked';
 
-/** A project's asymmetric JWT signing key (ES256); the private half stays encrypted here. */
+/**
+ * A project's JWT signing key; the private half (or shared secret) stays encrypted here. An HS256
+ * key has no public half (`public_jwk` null) and is never in a JWKS.
+ */
 interface SigningKey {
   id: string;
-  algorithm: 'ES256';
+  algorithm: SigningAlgorithm;
   status: SigningKeyStatus;
-  public_jwk: Record<string, unknown>;
+  public_jwk: PublicJwk | null;
   created_at: string;
   updated_at: string;
 }
 
 interface SigningKeyRow {
   id: string;
-  algorithm: 'ES256';
+  algorithm: SigningAlgorithm;
   status: SigningKeyStatus;
-  public_jwk: Record<string, unknown>;
+  public_jwk: PublicJwk | null;
+  /** The project's JWT secret set up as a signing key (`POST …/signing-keys/legacy`). */
+  legacy: boolean;
   created_at: Date;
   updated_at: Date;
 }
@@ -56,34 +69,128 @@ export async function listSigningKeys(ctx: Context, ref: string): Promise<Signin
   return rows.map(toSigningKey);
 }
 
+interface NewSigningKey {
+  readonly algorithm?: SigningAlgorithm;
+  readonly status?: 'standby' | 'in_use';
+  /** A key to import (Supabase's `private_jwk`) instead of one made here. */
+  readonly privateJwk?: Record<string, unknown>;
+}
+
 /**
- * A new ES256 key pair in `standby` (published in the JWKS, not yet used to sign), or put in use at
- * once (`in_use`, as Supabase's create takes it): the key in use before becomes `previously_used`.
+ * A new key in `standby` (an asymmetric one is published in the JWKS at once, not yet used to sign),
+ * or put in use at once (`in_use`, as Supabase's create takes it): the key in use before becomes
+ * `previously_used`. Made here (ES256 by default) or imported from `privateJwk`: a bad one is a 400
+ * naming what is wrong, and its `kid` (if any) is the key's id.
  */
 export async function createSigningKey(
   ctx: Context,
   ref: string,
-  status: 'standby' | 'in_use' = 'standby',
+  { algorithm = 'ES256', status = 'standby', privateJwk }: NewSigningKey = {},
 ): Promise<SigningKey> {
   const project = await requireProjectForCredentials(ctx.db, ref);
-  const id = randomUUID();
-  const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-  const publicJwk = { ...publicKey.export({ format: 'jwk' }), kid: id, alg: 'ES256', use: 'sig' };
-  const privateJwk = JSON.stringify({ ...privateKey.export({ format: 'jwk' }), kid: id, alg: 'ES256' });
-  const row = await insertWithinCap(ctx, project.id, SIGNING_KEY_CAP, async (db) => {
-    await lockProjectForCredentials(db, project.id);
-    const now = ctx.clock.now();
-    const { rows } = await db.query<SigningKeyRow>(
-      `INSERT INTO tm.signing_keys (id, project_id, algorithm, status, public_jwk, private_jwk_enc, created_at, updated_at)
-       VALUES ($1, $2, 'ES256', 'standby', $3, $4, $5, $5) RETURNING *`,
-      [id, project.id, JSON.stringify(publicJwk), ctx.box.seal(privateJwk, aad(id)), now],
-    );
-    return rows[0]!;
-  });
+  let id: string = randomUUID();
+  let material: KeyMaterial;
+  if (privateJwk) {
+    const imported = importPrivateJwk(algorithm, privateJwk);
+    if (!imported.ok) throw badRequest(imported.reason, 'validation_failed');
+    ({ kid: id, material } = imported);
+  } else {
+    material = generateKeyMaterial(algorithm, id);
+  }
+  const row = await insertSigningKey(ctx, project.id, { id, algorithm, material, legacy: false });
   // A standby key is already in the JWKS: gateways must see it before anyone signs with it.
   await bumpAndInvalidate(ctx, project.id, ref);
   if (status === 'in_use') return updateSigningKeyStatus(ctx, ref, id, 'in_use');
   return toSigningKey(row);
+}
+
+async function insertSigningKey(
+  ctx: Context,
+  projectId: string,
+  key: { id: string; algorithm: SigningAlgorithm; material: KeyMaterial; legacy: boolean },
+  then?: (db: pg.ClientBase, row: SigningKeyRow) => Promise<SigningKeyRow>,
+): Promise<SigningKeyRow> {
+  const { id, algorithm, material, legacy } = key;
+  const sealed = ctx.box.seal(JSON.stringify(material.privateJwk), aad(id));
+  return insertWithinCap(ctx, projectId, SIGNING_KEY_CAP, async (db) => {
+    await lockProjectForCredentials(db, projectId);
+    const taken = await db.query('SELECT 1 FROM tm.signing_keys WHERE id = $1', [id]);
+    if (taken.rowCount) {
+      throw conflict(
+        'a signing key with this kid already exists: import it with another uuid as kid, or without one',
+        'signing_key_exists',
+      );
+    }
+    const now = ctx.clock.now();
+    const publicJwk = material.publicJwk ? JSON.stringify(material.publicJwk) : null;
+    const { rows } = await db.query<SigningKeyRow>(
+      `INSERT INTO tm.signing_keys (id, project_id, algorithm, status, public_jwk, private_jwk_enc, legacy, created_at, updated_at)
+       VALUES ($1, $2, $3, 'standby', $4, $5, $6, $7, $7) RETURNING *`,
+      [id, projectId, algorithm, publicJwk, sealed, legacy, now],
+    );
+    return then ? then(db, rows[0]!) : rows[0]!;
+  });
+}
+
+/** `GET …/config/auth/signing-keys/legacy`: the project's JWT secret as a signing key; 404 until set up. */
+export async function getLegacySigningKey(ctx: Context, ref: string): Promise<SigningKey> {
+  const project = await requireProjectRow(ctx.db, ref);
+  const { rows } = await ctx.db.query<SigningKeyRow>(
+    'SELECT * FROM tm.signing_keys WHERE project_id = $1 AND legacy',
+    [project.id],
+  );
+  if (!rows[0]) throw notFound('legacy signing key');
+  return toSigningKey(rows[0]);
+}
+
+/**
+ * `POST …/config/auth/signing-keys/legacy`, Supabase's migration to signing keys: the project's JWT
+ * secret becomes an HS256 signing key in use (the key in use before, if any, becomes
+ * `previously_used`), and, as on Supabase, an ES256 key is made in standby to rotate to when the
+ * project has none. Once only: a second call is 409 `legacy_signing_key_exists`.
+ */
+export async function setUpLegacySigningKey(ctx: Context, ref: string): Promise<SigningKey> {
+  const project = await requireProjectForCredentials(ctx.db, ref);
+  const id = randomUUID();
+  const secret = ctx.box.open(project.jwt_secret_enc, secretAad.jwtSecret(project.id));
+  const material: KeyMaterial = {
+    publicJwk: null,
+    privateJwk: { kty: 'oct', k: Buffer.from(secret).toString('base64url'), kid: id, alg: 'HS256' },
+  };
+  const row = await insertSigningKey(
+    ctx,
+    project.id,
+    { id, algorithm: 'HS256', material, legacy: true },
+    (db) => setKeyStatus(db, project.id, id, 'in_use', ctx.clock.now()),
+  ).catch((error: unknown) => {
+    if ((error as { constraint?: string }).constraint !== 'signing_keys_one_legacy') throw error;
+    throw conflict(
+      'the JWT secret is already set up as a signing key (GET …/signing-keys/legacy)',
+      'legacy_signing_key_exists',
+    );
+  });
+  const standby = await ctx.db.query(
+    `SELECT 1 FROM tm.signing_keys WHERE project_id = $1 AND status = 'standby'`,
+    [project.id],
+  );
+  if (!standby.rowCount) {
+    // The cap may be full: the migration stands without the standby key then.
+    await createSigningKey(ctx, ref).catch((error: unknown) => {
+      if (!(error instanceof AppError) || error.statusCode !== 409) throw error;
+    });
+  }
+  await bumpAndInvalidate(ctx, project.id, ref);
+  return toSigningKey(row);
+}
+
+/** The legacy key is what gateways mint key-only tokens with: it is never revoked or removed. */
+function refuseLegacy(row: SigningKeyRow, action: string): void {
+  if (!row.legacy) return;
+  throw new AppError(
+    409,
+    `the legacy JWT secret cannot be ${action} here: gateways sign key-only requests with it and verify HS256 user tokens against it`,
+    'legacy_signing_key',
+  );
 }
 
 const SIGNING_KEY_CAP = {
@@ -118,6 +225,7 @@ export async function revokeSigningKey(ctx: Context, ref: string, id: string): P
     );
     const row = rows[0];
     if (!row) throw notFound('signing key');
+    refuseLegacy(row, 'revoked');
     if (row.status === 'in_use') {
       throw conflict(
         'the signing key in use cannot be revoked; rotate to another key first',
@@ -160,6 +268,7 @@ export async function updateSigningKeyStatus(
       const row = rows[0];
       if (!row) throw notFound('signing key');
       if (row.status === status) return row;
+      if (status === 'revoked') refuseLegacy(row, 'revoked');
       if (row.status === 'revoked') {
         throw conflict('a revoked signing key cannot be used again', 'signing_key_revoked');
       }
@@ -197,6 +306,7 @@ export async function removeSigningKey(ctx: Context, ref: string, id: string): P
     );
     const row = rows[0];
     if (!row) throw notFound('signing key');
+    refuseLegacy(row, 'removed');
     if (row.status === 'in_use') {
       throw conflict(
         'the signing key in use cannot be removed; put another key in use first',
@@ -270,14 +380,15 @@ async function bumpAndInvalidate(ctx: Context, projectId: string, ref: string) {
   await ctx.invalidator.project(ref, 'signing-keys-rotated');
 }
 
-/** The JWKS gateways verify user tokens with: every key that is not revoked. */
+/** The JWKS gateways verify user tokens with: every asymmetric key that is not revoked (never HS256). */
 export async function projectJwks(
   ctx: Context,
   projectId: string,
 ): Promise<{ keys: Record<string, unknown>[] }> {
-  const { rows } = await ctx.db.query<{ public_jwk: Record<string, unknown> }>(
-    `SELECT public_jwk FROM tm.signing_keys WHERE project_id = $1 AND status <> 'revoked' ORDER BY created_at`,
+  const { rows } = await ctx.db.query<{ public_jwk: PublicJwk | null }>(
+    `SELECT public_jwk FROM tm.signing_keys
+     WHERE project_id = $1 AND status <> 'revoked' AND public_jwk IS NOT NULL ORDER BY created_at`,
     [projectId],
   );
-  return { keys: rows.map((r) => r.public_jwk) };
+  return { keys: rows.map((r) => r.public_jwk!) };
 }

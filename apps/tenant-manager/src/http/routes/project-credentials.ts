@@ -9,10 +9,11 @@ import {
   updateApiKey,
 } from '../../lib/api-keys.js';
 import type { Context } from '../../lib/context.js';
-import { AppError, badRequest } from '../../lib/errors.js';
+import { AppError } from '../../lib/errors.js';
 import { deleteSecrets, listSecrets, upsertSecrets } from '../../lib/secrets.js';
 import {
   createSigningKey,
+  getLegacySigningKey,
   getSigningKey,
   listSigningKeys,
   MAX_SIGNING_KEYS,
@@ -20,6 +21,7 @@ import {
   removeSigningKey,
   revokeSigningKey,
   rotateSigningKeys,
+  setUpLegacySigningKey,
   updateSigningKeyStatus,
 } from '../../lib/signing-keys.js';
 import { requireProjectRow } from '../../lib/projects.js';
@@ -249,7 +251,7 @@ export const projectCredentialRoutes: FastifyPluginAsyncTypebox<{ ctx: Context }
     {
       schema: {
         tags: supabaseTags,
-        summary: `Create an ES256 signing key, in standby or at once in use, as Supabase (at most ${MAX_SIGNING_KEYS} that are not revoked)`,
+        summary: `Create (ES256, RS256, EdDSA, HS256) or import (private_jwk) a signing key, in standby or at once in use, as Supabase (at most ${MAX_SIGNING_KEYS} that are not revoked)`,
         params: RefParams,
         body: CreateSigningKeyBody,
         response: { 201: SigningKey, ...errors },
@@ -257,24 +259,44 @@ export const projectCredentialRoutes: FastifyPluginAsyncTypebox<{ ctx: Context }
     },
     async (request, reply) => {
       const { algorithm, status, private_jwk } = request.body;
-      if (algorithm !== 'ES256') {
-        throw badRequest(
-          `algorithm ${algorithm} is not offered here: signing keys are ES256 (the gateways verify ES256 user tokens)`,
-          'unsupported_setting',
-        );
-      }
-      if (private_jwk !== undefined) {
-        throw badRequest(
-          'private_jwk: importing a key is not offered here; keys are made by the platform (leave it out)',
-          'unsupported_setting',
-        );
-      }
-      const key = await createSigningKey(ctx, request.params.ref, status);
+      const key = await createSigningKey(ctx, request.params.ref, {
+        algorithm,
+        status,
+        ...(private_jwk ? { privateJwk: private_jwk } : {}),
+      });
       return reply
         .status(201)
         .header('location', `/v1/projects/${request.params.ref}/config/auth/signing-keys/${key.id}`)
         .send(key);
     },
+  );
+
+  // Before the `/:id` routes: `legacy` is not a key id.
+  app.get(
+    `${supabaseKeys}/legacy`,
+    {
+      schema: {
+        tags: supabaseTags,
+        summary: "The project's JWT secret as a signing key (HS256, no public half); 404 until set up",
+        params: RefParams,
+        response: { 200: SigningKey, ...errors },
+      },
+    },
+    (request) => getLegacySigningKey(ctx, request.params.ref),
+  );
+
+  app.post(
+    `${supabaseKeys}/legacy`,
+    {
+      schema: {
+        tags: supabaseTags,
+        summary:
+          "Set up the project's JWT secret as an in_use HS256 signing key (and an ES256 standby key to rotate to), once: again is 409",
+        params: RefParams,
+        response: { 201: SigningKey, ...errors },
+      },
+    },
+    async (request, reply) => reply.status(201).send(await setUpLegacySigningKey(ctx, request.params.ref)),
   );
 
   app.get(
