@@ -112,26 +112,24 @@ export interface InsertOptions {
   readonly put?: readonly Condition[];
 }
 
-/** The rows to insert as a JSON parameter; with `missing=default`, each completed with the defaults it omits. */
+/**
+ * The rows to insert as a parameter: the JSON sent, or with `missing=default` (PostgREST 12.2,
+ * SqlFragment.hs fromJsonBodyF) jsonb, each row over an object of the defaults of the columns
+ * written, so a default is evaluated for every row in the order sent, even one that gives the column.
+ */
 function jsonRows(
   ctx: PlanContext,
   relation: Relation,
   columns: readonly string[],
   options: InsertOptions,
 ): string {
-  const rows = `${ctx.params.add(options.rowsText ?? jsonText(options.rows))}::json`;
-  // `missing=default`, as in PostgREST: a row that omits a column gets the column's default,
-  // evaluated for that row in the order sent (so a sequence's values follow the rows).
-  const defaulted = options.missingDefault
-    ? columns.flatMap((c) => {
-        const sql = relation.columns.get(c)?.insertDefault;
-        if (!sql) return [];
-        const name = `${ctx.params.add(c)}::text`;
-        return [`CASE WHEN e.v ? ${name} THEN '{}' ELSE jsonb_build_object(${name}, ${sql}) END`];
-      })
-    : [];
-  if (!defaulted.length) return rows;
-  return `(SELECT jsonb_agg(${defaulted.join(' || ')} || e.v ORDER BY e.i) FROM jsonb_array_elements(${rows}::jsonb) WITH ORDINALITY AS e(v, i))::json`;
+  const sent = ctx.params.add(options.rowsText ?? jsonText(options.rows));
+  if (!options.missingDefault) return `${sent}::json`;
+  const defaults = columns.flatMap((c) => {
+    const sql = relation.columns.get(c)?.insertDefault;
+    return sql ? [`${ctx.params.add(c)}::text, ${sql}`] : [];
+  });
+  return `(SELECT jsonb_agg(jsonb_build_object(${defaults.join(', ')}) || e.v ORDER BY e.i) FROM jsonb_array_elements(${sent}::jsonb) WITH ORDINALITY AS e(v, i))`;
 }
 
 /**
@@ -142,10 +140,18 @@ function jsonRows(
  * domain has a `json AS domain` cast function (PostgREST's domain representations) is taken as
  * `json` and converted by that function (JSON null is NULL).
  */
-function bodyRecords(relation: Relation, columns: readonly string[], json: string, one = false): string {
+function bodyRecords(
+  relation: Relation,
+  columns: readonly string[],
+  json: string,
+  one = false,
+  /** The body is jsonb, as PostgREST reads it under `missing=default` (jsonb_to_record(set)). */
+  jsonb = false,
+): string {
+  const fn = jsonb ? 'jsonb' : 'json';
   // No column (`{}` rows): a row each, of nothing.
-  if (!columns.length) return one ? '(SELECT) AS pgrst_body' : `json_array_elements(${json}) AS pgrst_body`;
-  const from = `json_to_record${one ? '' : 'set'}(${json})`;
+  if (!columns.length) return one ? '(SELECT) AS pgrst_body' : `${fn}_array_elements(${json}) AS pgrst_body`;
+  const from = `${fn}_to_record${one ? '' : 'set'}(${json})`;
   const parse = (c: string) => relation.columns.get(c)!.representation?.fromJson;
   const typed = columns.map((c) => `${ident(c)} ${parse(c) ? 'json' : relation.columns.get(c)!.type}`);
   if (!columns.some(parse)) return `${from} AS pgrst_body(${typed.join(', ')})`;
@@ -169,7 +175,8 @@ export function planInsert(ctx: PlanContext, relation: Relation, options: Insert
   // on_conflict is not checked against the cache, as in PostgREST: an unknown column is Postgres's 42703.
   const cols = columns.map(ident).join(', ');
   // Objects with no columns at all become rows of defaults; no row at all (`[]`) inserts nothing.
-  const body = () => bodyRecords(relation, columns, jsonRows(ctx, relation, columns, options));
+  const body = () =>
+    bodyRecords(relation, columns, jsonRows(ctx, relation, columns, options), false, options.missingDefault);
   let insert = options.put
     ? `INSERT INTO ${target}${columns.length ? ` (${cols})` : ''} SELECT ${cols} FROM ${body()} WHERE ${options.put.map((c) => renderCondition(ctx, relation, 'pgrst_body', c)).join(' AND ')}`
     : columns.length
@@ -248,9 +255,11 @@ export function planUpdate(
     `pgrst_body.${ident(c)}`;
   const set = columns.map((c) => `${ident(c)} = ${newValue(c)}`).join(', ');
   const text = bodyText ?? (body ? jsonText(body) : limited ? '{}' : '[]');
-  const json = `${ctx.params.add(text)}::json`;
+  // Under missing=default PostgREST reads the body as jsonb (SqlFragment.hs fromJsonBodyF).
+  const json = `${ctx.params.add(text)}::${missingDefault ? 'jsonb' : 'json'}`;
   const one = body !== null || (limited && bodyText === undefined);
-  const sql = `UPDATE ${target} AS ${ident(alias)} SET ${set} FROM ${bodyRecords(relation, columns, json, one)}${where}`;
+  const records = bodyRecords(relation, columns, json, one, missingDefault);
+  const sql = `UPDATE ${target} AS ${ident(alias)} SET ${set} FROM ${records}${where}`;
   return finishWrite(ctx, relation, sql, alias, ret, where);
 }
 

@@ -117,3 +117,51 @@ describe('embedded resources as PostgREST 12.2 selects them (QueryBuilder.hs get
     expect((ordered.json as { id: number }[]).map((f) => f.id)).toEqual([1, 2, 3]);
   });
 });
+
+describe('missing=default reads the body as jsonb (SqlFragment.hs fromJsonBodyF with includeDefaults)', () => {
+  const prefer = 'return=representation, missing=default';
+  const reset = () => ownerQuery(`TRUNCATE s12_seq RESTART IDENTITY`);
+
+  it('so a list of non-objects is jsonb_to_recordset’s error', async () => {
+    const r = await t.call('POST', '/s12_seq?columns=id,name', { headers: { prefer }, body: [1] });
+    expect(body(r)).toEqual([
+      400,
+      {
+        code: '22023',
+        message: 'argument of jsonb_to_recordset must be an array of objects',
+        details: null,
+        hint: null,
+      },
+    ]);
+  });
+
+  it('so numbers and objects reach a text column as jsonb prints them', async () => {
+    await reset();
+    const posted = await t.call('POST', '/s12_seq?select=n', {
+      headers: { prefer },
+      body: '[{"name":"a","n":1E2}, {"name":"b","n":{"b" :  1, "a": [1.50]}}]',
+    });
+    expect(body(posted)).toEqual([201, [{ n: '100' }, { n: '{"a": [1.50], "b": 1}' }]]);
+    const plain = await t.call('POST', '/s12_seq?select=n', {
+      headers: { prefer: 'return=representation' },
+      body: '[{"name":"c","n":1E2}]',
+    });
+    expect(body(plain)).toEqual([201, [{ n: '1E2' }]]);
+    const patched = await t.call('PATCH', '/s12_seq?id=eq.1&select=n', {
+      headers: { prefer },
+      body: '{"name":"x","n":2E1}',
+    });
+    expect(body(patched)).toEqual([200, [{ n: '20' }]]);
+  });
+
+  it('evaluates a default for every row, one that gives the column too (defaults || row)', async () => {
+    await reset();
+    const given = await t.call('POST', '/s12_seq?select=id', {
+      headers: { prefer },
+      body: [{ id: 10, name: 'x' }],
+    });
+    expect(body(given)).toEqual([201, [{ id: 10 }]]);
+    const next = await t.call('POST', '/s12_seq?select=id', { headers: { prefer }, body: [{ name: 'y' }] });
+    expect(body(next)).toEqual([201, [{ id: 2 }]]);
+  });
+});
