@@ -1,4 +1,4 @@
-import { SignJWT, exportJWK, generateKeyPair, base64url } from 'jose';
+import { type CryptoKey, SignJWT, base64url, exportJWK, generateKeyPair } from 'jose';
 import { describe, expect, it } from 'vitest';
 import { createJwtVerifier, mintHs256 } from './jwt.js';
 
@@ -84,5 +84,70 @@ describe('jwt', () => {
       .sign(new TextEncoder().encode(JSON.stringify(jwk)));
     expect(await verifier.verify(confused)).toMatchObject({ ok: false, error: { code: 'PGRST301' } });
     expect(await createJwtVerifier({ jwtSecret: secret }).verify(token)).toMatchObject({ ok: false });
+  });
+
+  it('verifies EdDSA (Ed25519) and RS256 tokens through the JWKS by kid', async () => {
+    const ed = await generateKeyPair('EdDSA', { crv: 'Ed25519' });
+    const rsa = await generateKeyPair('RS256', { modulusLength: 2048 });
+    const keys = [
+      { ...(await exportJWK(ed.publicKey)), kid: 'ed', alg: 'EdDSA', use: 'sig' },
+      { ...(await exportJWK(rsa.publicKey)), kid: 'rsa', alg: 'RS256', use: 'sig' },
+    ];
+    const verifier = createJwtVerifier({ jwtSecret: secret, jwks: { keys } });
+    const sign = (alg: string, kid: string, key: CryptoKey) =>
+      new SignJWT({ role: 'authenticated', sub: 'u1' })
+        .setProtectedHeader({ alg, kid })
+        .setExpirationTime(now + 60)
+        .sign(key);
+    const edToken = await sign('EdDSA', 'ed', ed.privateKey);
+    expect(await verifier.verify(edToken)).toMatchObject({ ok: true, alg: 'EdDSA', claims: { sub: 'u1' } });
+    expect(await verifier.verify(await sign('RS256', 'rsa', rsa.privateKey))).toMatchObject({ ok: true });
+    // A key verifies only tokens of its own algorithm, whatever the kid says.
+    expect(await verifier.verify(await sign('EdDSA', 'rsa', ed.privateKey))).toMatchObject({ ok: false });
+    expect(await verifier.verify(await sign('RS256', 'ed', rsa.privateKey))).toMatchObject({ ok: false });
+    // Another Ed25519 key under the same kid is a bad signature.
+    const stranger = await generateKeyPair('EdDSA', { crv: 'Ed25519' });
+    expect(await verifier.verify(await sign('EdDSA', 'ed', stranger.privateKey))).toMatchObject({
+      ok: false,
+      error: { code: 'PGRST301' },
+    });
+    // jose's newer name for the same algorithm is not on the allow-list: Supabase signs with EdDSA.
+    expect(await verifier.verify(await sign('Ed25519', 'ed', ed.privateKey))).toMatchObject({
+      ok: false,
+      error: { code: 'PGRST301', message: 'JWT algorithm Ed25519 is not allowed' },
+    });
+  });
+
+  it('never verifies an EdDSA token against the secret, nor an HS256 token against a public key', async () => {
+    const ed = await generateKeyPair('EdDSA', { crv: 'Ed25519' });
+    const jwk = { ...(await exportJWK(ed.publicKey)), kid: 'ed', alg: 'EdDSA', use: 'sig' };
+    const edToken = await new SignJWT({ role: 'authenticated' })
+      .setProtectedHeader({ alg: 'EdDSA', kid: 'ed' })
+      .setExpirationTime(now + 60)
+      .sign(ed.privateKey);
+    // Only the secret: an EdDSA token has no key to verify with.
+    expect(await createJwtVerifier({ jwtSecret: secret }).verify(edToken)).toEqual({
+      ok: false,
+      error: { code: 'PGRST301', message: 'No suitable key or wrong key type' },
+    });
+    // A token claiming EdDSA whose signature is an HMAC under the secret.
+    const [header, payload] = edToken.split('.');
+    const { createHmac } = await import('node:crypto');
+    const hmac = createHmac('sha256', secret).update(`${header}.${payload}`).digest('base64url');
+    const both = createJwtVerifier({ jwtSecret: secret, jwks: { keys: [jwk] } });
+    expect(await both.verify(`${header}.${payload}.${hmac}`)).toMatchObject({ ok: false });
+    // Only the JWKS: HS256 tokens keyed with the public key (its x, or its JSON) never verify.
+    const publicOnly = createJwtVerifier({ jwks: { keys: [jwk] } });
+    for (const material of [
+      base64url.decode(jwk.x as string),
+      new TextEncoder().encode(JSON.stringify(jwk)),
+    ]) {
+      const confused = await new SignJWT({ role: 'service_role' })
+        .setProtectedHeader({ alg: 'HS256', kid: 'ed' })
+        .setExpirationTime(now + 60)
+        .sign(material);
+      expect(await publicOnly.verify(confused)).toMatchObject({ ok: false, error: { code: 'PGRST301' } });
+      expect(await both.verify(confused)).toMatchObject({ ok: false, error: { code: 'PGRST301' } });
+    }
   });
 });

@@ -10,9 +10,12 @@ import {
   jwtVerify,
 } from 'jose';
 
-/** Algorithms we accept. `none` and anything unlisted are rejected before key selection. */
+/**
+ * Algorithms we accept. `none` and anything unlisted (jose's `Ed25519` name included: Supabase signs
+ * Ed25519 keys as `EdDSA`) are rejected before key selection.
+ */
 const SYMMETRIC_ALGS = ['HS256', 'HS384', 'HS512'] as const;
-const ASYMMETRIC_ALGS = ['RS256', 'ES256'] as const;
+const ASYMMETRIC_ALGS = ['RS256', 'ES256', 'EdDSA'] as const;
 const ALLOWED = new Set<string>([...SYMMETRIC_ALGS, ...ASYMMETRIC_ALGS]);
 
 /** Clock skew tolerated for `exp`, `nbf` and `iat`, in seconds. */
@@ -21,7 +24,7 @@ export const CLOCK_SKEW_SECONDS = 30;
 export interface JwtKeys {
   /** The project's HS256 secret (raw string, as Supabase hands it out). */
   readonly jwtSecret?: string;
-  /** Public (and optionally `oct`) keys with `kid`s, for ES256/RS256 tokens. */
+  /** Public keys with `kid`s (EC P-256, RSA, OKP Ed25519), for ES256/RS256/EdDSA tokens. */
   readonly jwks?: JSONWebKeySet;
 }
 
@@ -44,7 +47,8 @@ const claimsError = (message: string): VerifyResult => ({ ok: false, error: { co
 
 /**
  * A verifier bound to one project's keys. HS* tokens are checked only against the secret and
- * RS/ES tokens only against the JWKS, so a public key can never be used as an HMAC secret.
+ * RS/ES/EdDSA tokens only against the JWKS, so a public key can never be used as an HMAC secret nor
+ * the secret as a public key.
  */
 export function createJwtVerifier(keys: JwtKeys): JwtVerifier {
   const secret = keys.jwtSecret ? new TextEncoder().encode(keys.jwtSecret) : undefined;
