@@ -100,7 +100,9 @@ describe("signing keys at Supabase's /config/auth/signing-keys", () => {
     const firstId = (first.json() as { id: string }).id;
     const second = (await admin('POST', base, { algorithm: 'ES256' })).json() as { id: string };
     const statusOf = (res: { json(): unknown }) => (res.json() as { status: string }).status;
-    expect(await kids()).toEqual(expect.arrayContaining([firstId, second.id, (rsa.json() as { id: string }).id]));
+    expect(await kids()).toEqual(
+      expect.arrayContaining([firstId, second.id, (rsa.json() as { id: string }).id]),
+    );
     expect(statusOf(await admin('PATCH', `${base}/${second.id}`, { status: 'in_use' }))).toBe('in_use');
     expect(statusOf(await admin('GET', `${base}/${firstId}`))).toBe('previously_used');
     const listed = (await admin('GET', base)).json() as { keys: { id: string; status: string }[] };
