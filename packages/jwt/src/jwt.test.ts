@@ -1,6 +1,6 @@
 import { type CryptoKey, SignJWT, base64url, exportJWK, generateKeyPair } from 'jose';
 import { describe, expect, it } from 'vitest';
-import { createJwtVerifier, mintHs256 } from './jwt.js';
+import { createJwtVerifier, mintHs256, parseSharedKeys } from './jwt.js';
 
 const secret = 'a-very-long-project-jwt-secret-of-32+-bytes!';
 const now = Math.floor(Date.now() / 1000);
@@ -148,6 +148,136 @@ describe('jwt', () => {
         .sign(material);
       expect(await publicOnly.verify(confused)).toMatchObject({ ok: false, error: { code: 'PGRST301' } });
       expect(await both.verify(confused)).toMatchObject({ ok: false, error: { code: 'PGRST301' } });
+    }
+  });
+});
+
+describe('HS256 signing keys (sharedKeys), chosen by kid as Supabase Auth chooses them', () => {
+  const keyA = {
+    kid: '6f1c0b43-2d7e-4a57-9d2c-3f0e8b1a7c01',
+    k: base64url.encode('shared-secret-of-key-a-0123456789'),
+  };
+  const keyB = {
+    kid: '6f1c0b43-2d7e-4a57-9d2c-3f0e8b1a7c02',
+    k: base64url.encode('shared-secret-of-key-b-0123456789'),
+  };
+  // The JWT secret set up as a signing key: its id names the secret itself.
+  const legacy = { kid: '6f1c0b43-2d7e-4a57-9d2c-3f0e8b1a7c00', k: base64url.encode(secret) };
+  const hs = (key: Uint8Array, header: Record<string, unknown>) =>
+    new SignJWT({ role: 'authenticated', sub: 'u1' })
+      .setProtectedHeader({ alg: 'HS256', typ: 'JWT', ...header } as never)
+      .setExpirationTime(now + 60)
+      .sign(key);
+  const bytes = (key: { k: string }) => base64url.decode(key.k);
+  const text = (s: string) => new TextEncoder().encode(s);
+
+  it('verifies a token against the key its kid names, and only that key', async () => {
+    const verifier = createJwtVerifier({ jwtSecret: secret, sharedKeys: [legacy, keyA, keyB] });
+    expect(await verifier.verify(await hs(bytes(keyA), { kid: keyA.kid }))).toMatchObject({
+      ok: true,
+      alg: 'HS256',
+      claims: { sub: 'u1' },
+    });
+    expect((await verifier.verify(await hs(bytes(keyB), { kid: keyB.kid }))).ok).toBe(true);
+    // Signed by B under A's kid: no other key is tried.
+    expect(await verifier.verify(await hs(bytes(keyB), { kid: keyA.kid }))).toMatchObject({
+      ok: false,
+      error: { code: 'PGRST301' },
+    });
+    // The legacy key's own id, and no kid at all, are the JWT secret.
+    expect((await verifier.verify(await hs(text(secret), { kid: legacy.kid }))).ok).toBe(true);
+    expect((await verifier.verify(await hs(text(secret), {}))).ok).toBe(true);
+    // Without a kid a signing key is never tried: GoTrue sends its kid with every token it signs.
+    expect(await verifier.verify(await hs(bytes(keyA), {}))).toMatchObject({
+      ok: false,
+      error: { code: 'PGRST301' },
+    });
+    // A signing key is HS256: HS512 under its kid is not its algorithm.
+    const hs512 = await new SignJWT({ role: 'authenticated' })
+      .setProtectedHeader({ alg: 'HS512', kid: keyA.kid })
+      .setExpirationTime(now + 60)
+      .sign(bytes(keyA));
+    expect(await verifier.verify(hs512)).toMatchObject({ ok: false, error: { code: 'PGRST301' } });
+    // Claims are checked as for any token.
+    const expired = await new SignJWT({ role: 'authenticated' })
+      .setProtectedHeader({ alg: 'HS256', kid: keyA.kid })
+      .setExpirationTime(now - 100)
+      .sign(bytes(keyA));
+    expect(await verifier.verify(expired)).toMatchObject({ ok: false, error: { code: 'PGRST303' } });
+  });
+
+  it('an unknown kid falls back to the JWT secret as in GoTrue: a token of any other key is refused', async () => {
+    const verifier = createJwtVerifier({ jwtSecret: secret, sharedKeys: [keyA] });
+    const unknown = '6f1c0b43-2d7e-4a57-9d2c-3f0e8b1a7cff';
+    // A's token verifies under A's kid only: under an unknown kid it meets the JWT secret.
+    expect((await verifier.verify(await hs(bytes(keyA), { kid: keyA.kid }))).ok).toBe(true);
+    expect(await verifier.verify(await hs(bytes(keyA), { kid: unknown }))).toMatchObject({
+      ok: false,
+      error: { code: 'PGRST301' },
+    });
+    expect(await verifier.verify(await hs(bytes(keyB), { kid: unknown }))).toMatchObject({
+      ok: false,
+      error: { code: 'PGRST301' },
+    });
+    expect(await verifier.verify(await hs(bytes(keyB), { kid: keyB.kid }))).toMatchObject({
+      ok: false,
+      error: { code: 'PGRST301' },
+    });
+    expect((await verifier.verify(await hs(text(secret), { kid: unknown }))).ok).toBe(true);
+  });
+
+  it("a revoked key (no longer in the project's keys) verifies nothing; the others still do", async () => {
+    const before = createJwtVerifier({ jwtSecret: secret, sharedKeys: [legacy, keyA, keyB] });
+    const after = createJwtVerifier({ jwtSecret: secret, sharedKeys: [legacy, keyB] });
+    const tokenA = await hs(bytes(keyA), { kid: keyA.kid });
+    expect((await before.verify(tokenA)).ok).toBe(true);
+    expect(await after.verify(tokenA)).toMatchObject({ ok: false, error: { code: 'PGRST301' } });
+    expect((await after.verify(await hs(bytes(keyB), { kid: keyB.kid }))).ok).toBe(true);
+    expect((await after.verify(await hs(text(secret), { kid: legacy.kid }))).ok).toBe(true);
+  });
+
+  it('never crosses shared and public keys, whatever the kid names', async () => {
+    const ec = await generateKeyPair('ES256');
+    const jwk = { ...(await exportJWK(ec.publicKey)), kid: 'ec-key', alg: 'ES256', use: 'sig' };
+    const verifier = createJwtVerifier({ jwtSecret: secret, jwks: { keys: [jwk] }, sharedKeys: [keyA] });
+    // An ES256 token naming a shared key has no public key to verify with.
+    const esUnderSharedKid = await new SignJWT({ role: 'authenticated' })
+      .setProtectedHeader({ alg: 'ES256', kid: keyA.kid })
+      .setExpirationTime(now + 60)
+      .sign(ec.privateKey);
+    expect(await verifier.verify(esUnderSharedKid)).toMatchObject({ ok: false, error: { code: 'PGRST301' } });
+    // An HS256 token naming a public key is refused, even when signed with the JWT secret.
+    for (const key of [text(secret), text(JSON.stringify(jwk)), bytes(keyA)]) {
+      expect(await verifier.verify(await hs(key, { kid: 'ec-key' }))).toMatchObject({
+        ok: false,
+        error: { code: 'PGRST301' },
+      });
+    }
+    // Only shared keys, no secret: a token without a kid has nothing to verify with.
+    const sharedOnly = createJwtVerifier({ sharedKeys: [keyA] });
+    expect((await sharedOnly.verify(await hs(bytes(keyA), { kid: keyA.kid }))).ok).toBe(true);
+    expect(await sharedOnly.verify(await hs(bytes(keyA), {}))).toEqual({
+      ok: false,
+      error: { code: 'PGRST301', message: 'No suitable key or wrong key type' },
+    });
+  });
+
+  it("parseSharedKeys reads the internal records' field: absent is none, anything malformed is null", () => {
+    expect(parseSharedKeys(undefined)).toEqual([]);
+    expect(parseSharedKeys(null)).toEqual([]);
+    expect(parseSharedKeys([keyA, { ...keyB, alg: 'HS256' }])).toEqual([keyA, keyB]);
+    for (const bad of [
+      {},
+      'k',
+      [null],
+      [{ kid: keyA.kid }],
+      [{ k: keyA.k }],
+      [{ kid: '', k: keyA.k }],
+      [{ kid: keyA.kid, k: '' }],
+      [{ kid: keyA.kid, k: 'not base64url!' }],
+      [{ kid: 7, k: keyA.k }],
+    ]) {
+      expect(parseSharedKeys(bad), JSON.stringify(bad)).toBeNull();
     }
   });
 });

@@ -4,6 +4,7 @@ import {
   type JWTPayload,
   type JWTVerifyGetKey,
   SignJWT,
+  base64url,
   createLocalJWKSet,
   decodeProtectedHeader,
   errors,
@@ -26,6 +27,36 @@ export interface JwtKeys {
   readonly jwtSecret?: string;
   /** Public keys with `kid`s (EC P-256, RSA, OKP Ed25519), for ES256/RS256/EdDSA tokens. */
   readonly jwks?: JSONWebKeySet;
+  /**
+   * The project's HS256 signing keys that are not revoked, by `kid` (the JWT secret set up as the
+   * legacy key among them). Shared secrets: never published, kept apart from `jwks`.
+   */
+  readonly sharedKeys?: readonly SharedKey[];
+}
+
+/** An HS256 signing key: its id (the `kid` of the tokens it signs) and secret, base64url as an `oct` JWK's `k`. */
+export interface SharedKey {
+  readonly kid: string;
+  readonly k: string;
+}
+
+const BASE64URL = /^[A-Za-z0-9_-]+$/;
+
+/**
+ * The internal records' `sharedKeys` (docs/contracts.md): absent or null is none; anything but an
+ * array of `{kid, k}` (non-empty strings, `k` base64url) is `null`, so the record is refused.
+ */
+export function parseSharedKeys(value: unknown): SharedKey[] | null {
+  if (value === undefined || value === null) return [];
+  if (!Array.isArray(value)) return null;
+  const keys: SharedKey[] = [];
+  for (const entry of value) {
+    if (typeof entry !== 'object' || entry === null) return null;
+    const { kid, k } = entry as Record<string, unknown>;
+    if (typeof kid !== 'string' || !kid || typeof k !== 'string' || !BASE64URL.test(k)) return null;
+    keys.push({ kid, k });
+  }
+  return keys;
 }
 
 export type JwtClaims = JWTPayload & { role?: string; ref?: string; email?: string };
@@ -46,13 +77,20 @@ const invalid = (message: string): VerifyResult => ({ ok: false, error: { code: 
 const claimsError = (message: string): VerifyResult => ({ ok: false, error: { code: 'PGRST303', message } });
 
 /**
- * A verifier bound to one project's keys. HS* tokens are checked only against the secret and
+ * A verifier bound to one project's keys. HS* tokens are checked only against shared secrets and
  * RS/ES/EdDSA tokens only against the JWKS, so a public key can never be used as an HMAC secret nor
- * the secret as a public key.
+ * a secret as a public key.
+ *
+ * Which secret, as Supabase Auth (GoTrue's parseJWTClaims) picks it: the HS256 signing key the
+ * token's `kid` names, and no other; else, with no `kid` or one naming no key (a revoked key's, say),
+ * the JWT secret. A `kid` naming a public key is refused. PostgREST 12.2, whose jose tries every
+ * key of its JWKS whatever the `kid`, accepts all of these tokens too.
  */
 export function createJwtVerifier(keys: JwtKeys): JwtVerifier {
   const secret = keys.jwtSecret ? new TextEncoder().encode(keys.jwtSecret) : undefined;
   const publicKeys = keys.jwks?.keys.length ? createLocalJWKSet(keys.jwks) : undefined;
+  const sharedByKid = new Map((keys.sharedKeys ?? []).map((key) => [key.kid, base64url.decode(key.k)]));
+  const publicKids = new Set(keys.jwks?.keys.map((key) => key.kid).filter((kid) => kid !== undefined));
 
   return {
     async verify(token, nowSeconds) {
@@ -60,20 +98,26 @@ export function createJwtVerifier(keys: JwtKeys): JwtVerifier {
         return invalid('Expected 3 parts in JWT; got ' + String(token).split('.').length);
       }
       let alg: string | undefined;
+      let kid: unknown;
       try {
-        alg = decodeProtectedHeader(token).alg;
+        ({ alg, kid } = decodeProtectedHeader(token));
       } catch {
         return invalid('JWT could not be decoded');
       }
       if (!alg || !ALLOWED.has(alg)) return invalid(`JWT algorithm ${alg ?? 'none'} is not allowed`);
       const symmetric = alg.startsWith('HS');
       let key: Uint8Array | JWTVerifyGetKey | undefined;
-      if (symmetric) key = secret;
-      else key = publicKeys;
+      let algorithms: string[] = symmetric ? [...SYMMETRIC_ALGS] : [...ASYMMETRIC_ALGS];
+      if (!symmetric) key = publicKeys;
+      else if (typeof kid === 'string' && sharedByKid.has(kid)) {
+        key = sharedByKid.get(kid);
+        algorithms = ['HS256'];
+      } else if (typeof kid === 'string' && publicKids.has(kid)) key = undefined;
+      else key = secret;
       if (!key) return invalid('No suitable key or wrong key type');
       try {
         const options = {
-          algorithms: symmetric ? [...SYMMETRIC_ALGS] : [...ASYMMETRIC_ALGS],
+          algorithms,
           clockTolerance: CLOCK_SKEW_SECONDS,
           ...(nowSeconds !== undefined ? { currentDate: new Date(nowSeconds * 1000) } : {}),
         };
