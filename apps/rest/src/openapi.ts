@@ -2,30 +2,35 @@ import type { Statement } from './sql.js';
 import type { Column, ForeignKey, Relation, Routine, SchemaCache } from './schema-cache.js';
 
 /**
- * The Swagger 2.0 description PostgREST serves at the API root: a path per table, view and
- * function of the exposed schema that the current role may use, a definition per table/view with
- * column formats, required columns and PK/FK notes, and the shared query parameters.
+ * The Swagger 2.0 description PostgREST 12.2 serves at the API root (Response/OpenAPI.hs, as of
+ * 12.2.3): a path per table, view and function of the exposed schema that the current role may use,
+ * a definition per table/view with column formats, required columns and PK/FK notes, and the shared
+ * query parameters.
  */
 
 /** What the current role may do, read in the request's transaction (so `current_user` is the role). */
 const PRIVILEGES_SQL = `SELECT json_build_object(
-  'relations', (SELECT coalesce(json_object_agg(c.relname, json_build_object(
-      'select', has_table_privilege(c.oid, 'SELECT'), 'insert', has_table_privilege(c.oid, 'INSERT'),
-      'update', has_table_privilege(c.oid, 'UPDATE'), 'delete', has_table_privilege(c.oid, 'DELETE'))), '{}')
+  'relations', (SELECT coalesce(json_agg(c.relname), '[]')
     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-    WHERE n.nspname = $1 AND c.relkind IN ('r', 'v', 'm', 'f', 'p')
-      AND (has_table_privilege(c.oid, 'SELECT, INSERT, UPDATE, DELETE')
-        OR has_any_column_privilege(c.oid, 'SELECT, INSERT, UPDATE'))),
+    WHERE n.nspname = $1 AND c.relkind IN ('r', 'v', 'm', 'f', 'p') AND NOT c.relispartition
+      AND (pg_has_role(c.relowner, 'USAGE')
+        OR has_table_privilege(c.oid, 'SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER')
+        OR has_any_column_privilege(c.oid, 'SELECT, INSERT, UPDATE, REFERENCES'))),
   'functions', (SELECT coalesce(json_agg(DISTINCT p.proname), '[]')
     FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
-    WHERE n.nspname = $1 AND p.prokind = 'f' AND has_function_privilege(p.oid, 'EXECUTE'))
+    WHERE n.nspname = $1 AND p.prokind = 'f' AND has_function_privilege(p.oid, 'EXECUTE')),
+  'comment', (SELECT d.description FROM pg_namespace n LEFT JOIN pg_description d ON d.objoid = n.oid
+    WHERE n.nspname = $1 LIMIT 1)
 )::text`;
 
 export const privilegesStatement = (schema: string): Statement => ({ sql: PRIVILEGES_SQL, params: [schema] });
 
 export interface Privileges {
-  relations: Record<string, { select: boolean; insert: boolean; update: boolean; delete: boolean }>;
+  /** What PostgREST's accessibleTables lists: relations the role owns or has any privilege on, no partition. */
+  relations: string[];
   functions: string[];
+  /** The schema's comment: the document's title (first line) and description. */
+  comment: string | null;
 }
 
 type Json = Record<string, unknown>;
@@ -33,21 +38,20 @@ type Json = Record<string, unknown>;
 const INTEGER = new Set(['smallint', 'integer', 'bigint']);
 const NUMBER = new Set(['numeric', 'real', 'double precision']);
 
-/** Swagger type of a Postgres type as `format_type` spells it; `format` keeps the Postgres name. */
-function schemaOf(pgType: string): Json {
-  const base = pgType.replace(/\(.*\)/, '');
-  if (base.endsWith('[]')) {
-    return { type: 'array', format: pgType, items: swaggerType(base.slice(0, -2)) };
-  }
-  return { format: pgType, ...swaggerType(base) };
+/** Swagger type of a type as PostgREST names it (toSwaggerType): json and jsonb have none. */
+function swaggerType(pgType: string): Json {
+  if (pgType.endsWith('[]')) return { type: 'array' };
+  if (INTEGER.has(pgType)) return { type: 'integer' };
+  if (NUMBER.has(pgType)) return { type: 'number' };
+  if (pgType === 'boolean') return { type: 'boolean' };
+  if (pgType === 'json' || pgType === 'jsonb') return {};
+  return { type: 'string' };
 }
 
-function swaggerType(base: string): Json {
-  if (INTEGER.has(base)) return { type: 'integer' };
-  if (NUMBER.has(base)) return { type: 'number' };
-  if (base === 'boolean') return { type: 'boolean' };
-  if (base === 'json' || base === 'jsonb') return {};
-  return { type: 'string' };
+/** A column's or argument's schema (makeProperty, makeProcProperty): an array's items typed by its element. */
+function typeSchema(pgType: string): Json {
+  const items = pgType.endsWith('[]') ? { items: swaggerType(pgType.slice(0, -2)) } : {};
+  return { format: pgType, ...swaggerType(pgType), ...items };
 }
 
 function columnSchema(relation: Relation, column: Column, fks: readonly ForeignKey[]): Json {
@@ -63,21 +67,34 @@ function columnSchema(relation: Relation, column: Column, fks: readonly ForeignK
   const description = [column.comment, notes.length ? `Note:\n${notes.join('\n')}` : null]
     .filter(Boolean)
     .join('\n\n');
-  const fallback = column.defaultSql ? defaultValue(column.defaultSql) : undefined;
+  const type = column.dataType ?? column.type;
+  const fallback = column.defaultSql ? defaultValue(type, column.defaultSql) : undefined;
   return {
     ...(fallback !== undefined ? { default: fallback } : {}),
     ...(description ? { description } : {}),
-    ...schemaOf(column.type),
+    ...(column.enumValues?.length ? { enum: column.enumValues } : {}),
+    ...(typeof column.maxLength === 'number' ? { maxLength: column.maxLength } : {}),
+    ...typeSchema(type),
   };
 }
 
-/** A column default as JSON: literals as values, anything else as its SQL text. */
-function defaultValue(sql: string): unknown {
-  if (sql === 'true' || sql === 'false') return sql === 'true';
-  if (/^-?\d+(\.\d+)?$/.test(sql)) return Number(sql);
-  const literal = /^'((?:[^']|'')*)'::[\w ."[\]]+$/.exec(sql);
-  if (literal) return literal[1]!.replaceAll("''", "'");
-  return sql;
+/**
+ * A column default as PostgREST's parseDefault reads it: the JSON its text is, for a type of
+ * Swagger type string first without a trailing `::<type>` cast and its quotes, then in double
+ * quotes; none when that is no JSON (`nextval(…)`, `'{}'::jsonb`, `'-1'::integer`).
+ */
+function defaultValue(pgType: string, sql: string): unknown {
+  let text = sql;
+  if (swaggerType(pgType).type === 'string') {
+    const cast = `::${pgType}`;
+    const value = sql.endsWith(cast) ? sql.slice(0, -cast.length).replace(/^'+|'+$/g, '') : sql;
+    text = `"${value}"`;
+  }
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
 }
 
 const ref = (name: string) => ({ $ref: `#/parameters/${name}` });
@@ -175,6 +192,35 @@ const SHARED_PARAMETERS: Json = {
   },
 };
 
+/** The first line of a comment, and the rest without its leading newlines (PostgREST's summary and description). */
+function splitComment(comment: string | null | undefined): { summary?: string; description?: string } {
+  if (comment === null || comment === undefined) return {};
+  const at = comment.indexOf('\n');
+  const rest = at < 0 ? '' : comment.slice(at + 1).replace(/^\n+/, '');
+  return { summary: at < 0 ? comment : comment.slice(0, at), ...(rest ? { description: rest } : {}) };
+}
+
+const PROC_MEDIA = MEDIA.slice(0, 3);
+const INSERTABLE = 8;
+const UPDATABLE = 4;
+const DELETABLE = 16;
+
+/** One GET parameter of a function (makeProcGetParam): a variadic one repeats, an array or JSON one is a string. */
+function procGetParam(arg: Routine['args'][number]): Json {
+  const base = { name: arg.name, required: !arg.hasDefault, in: 'query' };
+  if (arg.variadic) {
+    const element = arg.type.endsWith('[]') ? arg.type.slice(0, -2) : arg.type;
+    return {
+      ...base,
+      ...(swaggerType(arg.type).type ? swaggerType(arg.type) : { type: 'string' }),
+      collectionFormat: 'multi',
+      items: { ...swaggerType(element), format: element },
+    };
+  }
+  const type = swaggerType(arg.type).type;
+  return { ...base, format: arg.type, type: type === undefined || type === 'array' ? 'string' : type };
+}
+
 export function openApiDocument(cache: SchemaCache, schema: string, privileges: Privileges): Json {
   const paths: Json = {
     '/': {
@@ -188,21 +234,28 @@ export function openApiDocument(cache: SchemaCache, schema: string, privileges: 
   };
   const definitions: Json = {};
   const parameters: Json = { ...SHARED_PARAMETERS };
+  const accessible = new Set(privileges.relations);
   const relations = [...cache.relations.values()]
-    .filter((r) => r.schema === schema && Object.hasOwn(privileges.relations, r.name))
+    .filter((r) => r.schema === schema && accessible.has(r.name))
     .sort((a, b) => a.name.localeCompare(b.name));
   for (const r of relations) {
-    const can = privileges.relations[r.name]!;
     const fks = cache.foreignKeys.filter((fk) => fk.fromSchema === r.schema && fk.fromTable === r.name);
+    const required = r.columnList.filter((c) => !c.nullable).map((c) => c.name);
     definitions[r.name] = {
       ...(r.comment ? { description: r.comment } : {}),
-      required: r.columnList.filter((c) => !c.nullable && !c.hasDefault && !c.generated).map((c) => c.name),
+      ...(required.length ? { required } : {}),
       properties: Object.fromEntries(r.columnList.map((c) => [c.name, columnSchema(r, c, fks)])),
       type: 'object',
     };
     const rowFilters = r.columnList.map((c) => {
       const key = `rowFilter.${r.name}.${c.name}`;
-      parameters[key] = { name: c.name, required: false, format: c.type, in: 'query', type: 'string' };
+      parameters[key] = {
+        name: c.name,
+        ...(c.comment ? { description: c.comment } : {}),
+        required: false,
+        in: 'query',
+        type: 'string',
+      };
       return ref(jsonPointer(key));
     });
     parameters[`body.${r.name}`] = {
@@ -213,18 +266,10 @@ export function openApiDocument(cache: SchemaCache, schema: string, privileges: 
       schema: { $ref: `#/definitions/${jsonPointer(r.name)}` },
     };
     const body = ref(jsonPointer(`body.${r.name}`));
-    const tags = [r.name];
-    // The first line of the table comment is the summary of its paths, the rest the description.
-    const [summary, ...rest] = (r.comment ?? '').split('\n');
-    const about: Json = {
-      ...(summary ? { summary } : {}),
-      ...(rest.join('\n').trim() ? { description: rest.join('\n').trim() } : {}),
-    };
-    const item: Json = {};
-    if (can.select) {
-      item.get = {
-        tags,
-        ...about,
+    const common = { tags: [r.name], ...splitComment(r.comment) };
+    const item: Json = {
+      get: {
+        ...common,
         parameters: [
           ...rowFilters,
           ref('select'),
@@ -242,27 +287,23 @@ export function openApiDocument(cache: SchemaCache, schema: string, privileges: 
           },
           206: { description: 'Partial Content' },
         },
-      };
-    }
-    if (can.insert) {
+      },
+    };
+    // As PostgREST (makePathItem): a relation that takes any write has all four operations,
+    // whatever the role's privileges on it.
+    if ((r.updatable ?? 0) & (INSERTABLE | UPDATABLE | DELETABLE)) {
       item.post = {
-        tags,
-        ...about,
+        ...common,
         parameters: [body, ref('select'), ref('preferPost')],
         responses: { 201: { description: 'Created' } },
       };
-    }
-    if (can.delete) {
       item.delete = {
-        tags,
+        ...common,
         parameters: [...rowFilters, ref('preferReturn')],
         responses: { 204: { description: 'No Content' } },
       };
-    }
-    if (can.update) {
       item.patch = {
-        tags,
-        ...about,
+        ...common,
         parameters: [...rowFilters, body, ref('preferReturn')],
         responses: { 204: { description: 'No Content' } },
       };
@@ -277,50 +318,48 @@ export function openApiDocument(cache: SchemaCache, schema: string, privileges: 
   const byName = new Map<string, Routine[]>();
   for (const f of routines) byName.set(f.name, [...(byName.get(f.name) ?? []), f]);
   for (const [name, overloads] of byName) {
-    // Overloads share a path; the first signature describes it, as in PostgREST.
+    // Overloads share a path; the first signature describes it.
     const f = overloads[0]!;
     const named = f.args.filter((a) => a.name);
     const required = named.filter((a) => !a.hasDefault).map((a) => a.name);
-    const tags = [`(rpc) ${name}`];
-    const item: Json = {
+    // As PostgREST (makeProcPathItem): a GET and a POST, whatever the volatility.
+    const common = {
+      ...splitComment(f.comment),
+      tags: [`(rpc) ${name}`],
+      produces: PROC_MEDIA,
+      responses: { 200: { description: 'OK' } },
+    };
+    paths[`/rpc/${name}`] = {
+      get: { ...common, parameters: named.map(procGetParam) },
       post: {
-        tags,
+        ...common,
         parameters: [
           {
             name: 'args',
             required: true,
             in: 'body',
             schema: {
+              ...(f.comment !== undefined ? { description: f.comment } : {}),
               ...(required.length ? { required } : {}),
-              properties: Object.fromEntries(named.map((a) => [a.name, schemaOf(a.type)])),
+              properties: Object.fromEntries(named.map((a) => [a.name, typeSchema(a.type)])),
               type: 'object',
             },
           },
           ref('preferParams'),
         ],
-        responses: { 200: { description: 'OK' } },
       },
     };
-    if (f.volatility !== 'volatile') {
-      item.get = {
-        tags,
-        parameters: named.map((a) => ({
-          name: a.name,
-          required: !a.hasDefault,
-          in: 'query',
-          ...schemaOf(a.type),
-          ...(a.type.endsWith('[]') ? { type: 'string' } : {}),
-        })),
-        responses: { 200: { description: 'OK' } },
-      };
-    }
-    paths[`/rpc/${name}`] = item;
   }
+  // The schema's comment: its first line the title, the rest the description (postgrestSpec).
+  const about = splitComment(privileges.comment);
   return {
     swagger: '2.0',
     info: {
-      description: '',
-      title: 'standard public schema',
+      description:
+        privileges.comment === null
+          ? 'This is a dynamic API generated by PostgREST'
+          : (about.description ?? ''),
+      title: about.summary ?? 'PostgREST API',
       version: '12.2.0',
     },
     basePath: '/',

@@ -18,6 +18,10 @@ export interface Column {
   /** `COMMENT ON COLUMN` and the default expression, for the OpenAPI document. */
   readonly comment?: string | null;
   readonly defaultSql?: string | null;
+  /** For the OpenAPI document: the type as PostgREST names it, a character type's length, an enum's labels. */
+  readonly dataType?: string;
+  readonly maxLength?: number | null;
+  readonly enumValues?: readonly string[] | null;
   /**
    * What a value missing under `Prefer: missing=default` becomes: the default (the domain's, or
    * `nextval` for an identity). A view column has only its own (`ALTER VIEW … SET DEFAULT`) or its
@@ -120,6 +124,8 @@ export interface Routine {
    * after one (`"text/html"`, or the any type); `binary` when the domain is of `bytea`.
    */
   readonly media?: { readonly type: string; readonly binary: boolean };
+  /** `COMMENT ON FUNCTION`, for the OpenAPI document. */
+  readonly comment?: string;
 }
 
 /** The isolation levels PostgREST begins a transaction with (read uncommitted is read committed, as in Postgres). */
@@ -216,16 +222,34 @@ const insertDefault = (c: string, a: string, ownDefault: string) => `CASE
       (SELECT pg_get_expr(t.typdefaultbin, 0) FROM pg_type t WHERE t.oid = ${a}.atttypid AND t.typbasetype <> 0))
   END`;
 
+/**
+ * A column's type as PostgREST's schema cache names it for the OpenAPI document (SchemaCache.hs
+ * tablesSqlQuery data_type): a built-in type (or a domain over one, by its base) without its
+ * modifier, any other with it.
+ */
+const DATA_TYPE = `CASE
+    WHEN t.typtype = 'd' THEN CASE WHEN bt.typnamespace = 'pg_catalog'::regnamespace
+      THEN format_type(t.typbasetype, NULL) ELSE format_type(a.atttypid, a.atttypmod) END
+    WHEN t.typnamespace = 'pg_catalog'::regnamespace THEN format_type(a.atttypid, NULL)
+    ELSE format_type(a.atttypid, a.atttypmod)
+  END`;
+
 const INTROSPECTION_SQL = `
 SELECT ${SCHEMA_FINGERPRINT} AS fingerprint,
  (SELECT coalesce(json_agg(json_build_object(
     'schema', n.nspname, 'name', c.relname, 'kind', c.relkind, 'comment', obj_description(c.oid, 'pg_class'),
     'updatable', CASE WHEN c.relkind IN ('r', 'p') THEN 28 WHEN c.relkind IN ('v', 'f') THEN pg_relation_is_updatable(c.oid::regclass, true) ELSE 0 END,
     'columns', coalesce((SELECT json_agg(json_build_object(
-        'name', a.attname, 'type', format_type(a.atttypid, a.atttypmod), 'nullable', NOT a.attnotnull,
+        'name', a.attname, 'type', format_type(a.atttypid, a.atttypmod),
+        'nullable', NOT (a.attnotnull OR (t.typtype = 'd' AND t.typnotnull)),
         'hasDefault', a.atthasdef OR a.attidentity <> '', 'generated', a.attgenerated <> '' OR a.attidentity = 'a',
-        'comment', cd.description, 'defaultSql', d.expr, 'insertDefault', ${insertDefault('c', 'a', 'd.expr')}
+        'comment', cd.description, 'defaultSql', d.expr, 'insertDefault', ${insertDefault('c', 'a', 'd.expr')},
+        'dataType', ${DATA_TYPE}, 'maxLength', information_schema._pg_char_max_length(
+          information_schema._pg_truetypid(a.*, t.*), information_schema._pg_truetypmod(a.*, t.*)),
+        'enumValues', (SELECT json_agg(e.enumlabel ORDER BY e.enumsortorder) FROM pg_enum e WHERE e.enumtypid = coalesce(bt.oid, t.oid))
       ) ORDER BY a.attnum) FROM pg_attribute a
+      JOIN pg_type t ON t.oid = a.atttypid
+      LEFT JOIN pg_type bt ON t.typtype = 'd' AND bt.oid = t.typbasetype
       -- Joined rather than a subquery (or col_description) per column: thousands of columns.
       LEFT JOIN (SELECT adnum, pg_get_expr(adbin, adrelid) AS expr FROM pg_attrdef WHERE adrelid = c.oid) d ON d.adnum = a.attnum
       LEFT JOIN pg_description cd ON cd.objoid = c.oid AND cd.classoid = 'pg_class'::regclass AND cd.objsubid = a.attnum
@@ -274,6 +298,7 @@ SELECT ${SCHEMA_FINGERPRINT} AS fingerprint,
   WHERE vc.relkind IN ('v', 'm') AND vn.nspname = ANY($1::text[])) AS view_columns,
  (SELECT coalesce(json_agg(json_build_object(
     'schema', n.nspname, 'name', p.proname, 'volatility', p.provolatile, 'setof', p.proretset,
+    'comment', obj_description(p.oid, 'pg_proc'),
     'isolation', (SELECT substr(c, strpos(c, '=') + 1) FROM unnest(p.proconfig) AS c
       WHERE split_part(c, '=', 1) = 'default_transaction_isolation' LIMIT 1),
     'settings', (SELECT json_object_agg(split_part(c, '=', 1), substr(c, strpos(c, '=') + 1)) FROM unnest(p.proconfig) AS c
@@ -349,6 +374,7 @@ interface RawRoutine {
   args: { name: string; type: string; mode: string }[] | null;
   isolation: string | null;
   settings: Record<string, string> | null;
+  comment: string | null;
 }
 
 const toColumn = (c: { name: string; type: string }): Column => ({
@@ -445,6 +471,7 @@ export async function loadSchemaCache(
       })),
       ...(f.returnRelation ? { returnRelation: f.returnRelation } : {}),
       ...(f.mediaType ? { media: { type: f.mediaType, binary: f.mediaBinary } } : {}),
+      ...(f.comment !== null ? { comment: f.comment } : {}),
     };
     const isolation = isolationLevel(f.isolation);
     if (isolation) routine = { ...routine, isolation };

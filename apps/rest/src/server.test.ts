@@ -25,7 +25,7 @@ describe('local server', () => {
     };
     expect(doc.swagger).toBe('2.0');
     expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(['/books', '/rpc/add']));
-    expect(doc.definitions.books).toMatchObject({ required: ['title'] });
+    expect(doc.definitions.books).toMatchObject({ required: ['id', 'title', 'tags'] });
     const options = await fetch(`${server.url}/books`, { method: 'OPTIONS' });
     expect(options.headers.get('allow')).toContain('PATCH');
     const head = await fetch(`${server.url}/books?select=id`, {
