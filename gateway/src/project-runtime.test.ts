@@ -90,3 +90,39 @@ describe('project runtime', () => {
     expect(serviceForPath('/graphql/v1')).toBe('graphql');
   });
 });
+
+describe("a project's HS256 signing keys", () => {
+  const kid = '0b6f2c1e-95a4-4f0e-8a57-1d2c3b4a5e01';
+  const shared = 'imported-shared-secret-0123456789';
+  const record = (sharedKeys: { kid: string; k: string }[]) =>
+    new ProjectRuntime(
+      {
+        ref: 'abcdefghijklmnopqrst',
+        status: 'ACTIVE_HEALTHY',
+        jwtSecret: secret,
+        jwks: null,
+        sharedKeys,
+        upstreams: {},
+        rateLimit: null,
+        version: 1,
+      },
+      allow,
+      'eu-west-1',
+    );
+
+  it("verify user tokens by kid; the JWT secret still verifies and mints; a revoked key's tokens fail", async () => {
+    const now = 1_800_000_000;
+    const project = record([{ kid, k: Buffer.from(shared).toString('base64url') }]);
+    const token = hs256(shared, { role: 'authenticated', sub: 'u1', exp: now + 60 }, { kid });
+    expect(await project.verifyUserToken(token, now)).toEqual({ ok: true });
+    expect(await project.verifyUserToken(hs256(secret, { role: 'anon', exp: now + 60 }), now)).toEqual({
+      ok: true,
+    });
+    expect(project.jwtSecret).toBe(secret);
+    // The record after the key is revoked: the tenant-manager leaves it out.
+    expect(await record([]).verifyUserToken(token, now)).toMatchObject({
+      ok: false,
+      error: { code: 'PGRST301' },
+    });
+  });
+});

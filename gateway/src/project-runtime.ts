@@ -68,11 +68,13 @@ export class ProjectRuntime {
     this.jwtSecret = record.jwtSecret;
     this.rateLimit = record.rateLimit;
     this.configVersion = String(record.version);
-    const hasKeys = Boolean(record.jwtSecret) || Boolean(record.jwks?.keys.length);
+    const sharedKeys = record.sharedKeys ?? [];
+    const hasKeys = Boolean(record.jwtSecret) || Boolean(record.jwks?.keys.length) || sharedKeys.length > 0;
     this.verifier = hasKeys
       ? createJwtVerifier({
           ...(record.jwtSecret ? { jwtSecret: record.jwtSecret } : {}),
           ...(record.jwks?.keys.length ? { jwks: record.jwks as never } : {}),
+          ...(sharedKeys.length ? { sharedKeys } : {}),
         })
       : null;
     for (const [name, upstream] of Object.entries(record.upstreams)) {

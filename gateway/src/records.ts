@@ -1,3 +1,4 @@
+import { parseSharedKeys, type SharedKey } from '@supaplane/jwt';
 import type { RateLimit } from './rate-limit.js';
 
 /** Shapes of the tenant-manager internal API (docs/contracts.md), validated on the way in. */
@@ -13,6 +14,11 @@ export interface ProjectRecord {
   readonly status: string;
   readonly jwtSecret: string | null;
   readonly jwks: { readonly keys: readonly Record<string, unknown>[] } | null;
+  /**
+   * HS256 signing keys not revoked (`kid`, secret): for verifying only, never published. Always set
+   * by {@link parseProjectRecord} (empty from a tenant-manager that sends none).
+   */
+  readonly sharedKeys?: readonly SharedKey[];
   readonly upstreams: Readonly<Record<string, UpstreamRecord | null>>;
   /** Requests per second across all gateway instances; null when the project has no limit. */
   readonly rateLimit: RateLimit | null;
@@ -36,6 +42,8 @@ export function parseProjectRecord(value: unknown): ProjectRecord | null {
   if (typeof ref !== 'string' || typeof status !== 'string') return null;
   if (jwtSecret !== null && jwtSecret !== undefined && typeof jwtSecret !== 'string') return null;
   if (jwks !== null && jwks !== undefined && !(isObject(jwks) && Array.isArray(jwks.keys))) return null;
+  const sharedKeys = parseSharedKeys(value.sharedKeys);
+  if (!sharedKeys) return null;
   const parsedUpstreams: Record<string, UpstreamRecord | null> = {};
   if (upstreams !== undefined && upstreams !== null) {
     if (!isObject(upstreams)) return null;
@@ -67,6 +75,7 @@ export function parseProjectRecord(value: unknown): ProjectRecord | null {
     status,
     jwtSecret: typeof jwtSecret === 'string' && jwtSecret ? jwtSecret : null,
     jwks: isObject(jwks) ? (jwks as unknown as ProjectRecord['jwks']) : null,
+    sharedKeys,
     upstreams: parsedUpstreams,
     rateLimit: parsedRateLimit,
     version: typeof version === 'number' ? version : 0,

@@ -464,6 +464,23 @@ describe("the project's JWKS at /auth/v1/.well-known/jwks.json", () => {
     expect(echo.requests.length).toBe(before);
   });
 
+  it('never publishes a shared secret: no sharedKeys entry, no oct key, no k member', async () => {
+    const secretBytes = Buffer.from('imported-shared-secret-never-published').toString('base64url');
+    const kid = '0b6f2c1e-95a4-4f0e-8a57-1d2c3b4a5e01';
+    const ref = 'sharedsharedsharedsh';
+    registry.addProject(ref, {
+      upstreams: { rest: upstreamsFor(ref, echo.port).rest! },
+      sharedKeys: [{ kid, k: secretBytes }],
+      // A record as a faulty tenant-manager might send it: an oct key slipped into the public set.
+      jwks: { keys: [signingKey.jwk, { kty: 'oct', k: secretBytes, kid: 'oct-in-jwks', alg: 'HS256' }] },
+    });
+    const res = await call(url, ref, path);
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({ keys: [signingKey.jwk] });
+    const text = JSON.stringify(res.body);
+    for (const leak of [secretBytes, kid, 'oct', '"k"']) expect(text).not.toContain(leak);
+  });
+
   it('leaves the path to a configured auth service, and refuses other methods and unknown or paused projects', async () => {
     const before = echo.requests.length;
     const res = await call(url, alpha.ref, path, { headers: { apikey: alpha.publishableKey } });

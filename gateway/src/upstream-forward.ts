@@ -28,6 +28,7 @@ import type { WebSocketUpgrades } from './websocket-upgrade.js';
 export const JWKS_PATH = '/auth/v1/.well-known/jwks.json';
 /** The members of a public JWK (EC and RSA): nothing else of a key record ever goes out. */
 const PUBLIC_JWK_MEMBERS = ['kty', 'crv', 'x', 'y', 'n', 'e', 'kid', 'alg', 'use', 'key_ops'];
+const PUBLIC_KEY_TYPES = new Set(['EC', 'RSA', 'OKP']);
 const BODYLESS = new Set(['GET', 'HEAD', 'OPTIONS', 'DELETE']);
 /**
  * Tells the rest function which version of the project's config the gateway acted on: a function
@@ -176,11 +177,17 @@ export class UpstreamForwarder {
   }
 }
 
-/** The project's public signing keys (none when it has only the HS256 secret), as auth would serve them. */
+/**
+ * The project's public signing keys (none when it has only HS256 keys), as auth would serve them:
+ * asymmetric keys' public members only. The record's `sharedKeys` are never read here, and a shared
+ * (`oct`) key found in `jwks` is dropped whole.
+ */
 function answerJwks(res: ServerResponse, state: RequestState, project: ProjectRuntime): void {
-  const keys = (project.record.jwks?.keys ?? []).map((key) =>
-    Object.fromEntries(PUBLIC_JWK_MEMBERS.filter((m) => key[m] !== undefined).map((m) => [m, key[m]])),
-  );
+  const keys = (project.record.jwks?.keys ?? [])
+    .filter((key) => PUBLIC_KEY_TYPES.has(key.kty as string))
+    .map((key) =>
+      Object.fromEntries(PUBLIC_JWK_MEMBERS.filter((m) => key[m] !== undefined).map((m) => [m, key[m]])),
+    );
   applyLeadingHeaders(res, state);
   // Short: a rotated or revoked key reaches verifiers within a minute (auth-js keeps its own copy too).
   res.setHeader('cache-control', 'public, max-age=60');

@@ -29,6 +29,7 @@ export interface RegistryServer {
       upstreams: Record<string, UpstreamRecord | null>;
       status?: string;
       jwks?: { keys: Record<string, unknown>[] };
+      sharedKeys?: { kid: string; k: string }[];
       rateLimit?: RateLimit | null;
     },
   ): TestProject;
@@ -127,13 +128,14 @@ export async function startRegistryServer(options: {
     },
     token: options.token,
     calls,
-    addProject(ref, { upstreams, status = 'ACTIVE_HEALTHY', jwks, rateLimit = null }) {
+    addProject(ref, { upstreams, status = 'ACTIVE_HEALTHY', jwks, sharedKeys, rateLimit = null }) {
       const jwtSecret = `jwt-secret-for-${ref}-0123456789abcdefghijklmnop`;
       projects.set(ref, {
         ref,
         status,
         jwtSecret,
         jwks: jwks ?? { keys: [] },
+        ...(sharedKeys ? { sharedKeys } : {}),
         upstreams,
         rateLimit,
         version: 1,
