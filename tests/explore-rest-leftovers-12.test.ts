@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { type HttpResult, rawRest } from '../support/clients.js';
-import { exploreProjects } from '../support/explore.js';
+import { type HttpResult, rawRest } from './support/clients.js';
+import { exploreProjects } from './support/explore.js';
 
 // The twelfth PostgREST 12.2 sweep, raw through the gateway (supabase-js where it sends the request):
 // Accept's q-values as wai-extra's parseHttpAccept reads them (Haskell `reads`); embedded resources
