@@ -11,7 +11,7 @@ let h: Harness;
 beforeAll(async () => {
   h = await startHarness({ resume: false, reconcileFunctions: false });
   await h.registerCluster('key-algs', 10);
-  for (const ref of ['alg-one', 'alg-two', 'alg-legacy']) {
+  for (const ref of ['alg-one', 'alg-two', 'alg-legacy', 'alg-shared']) {
     expect((await h.createProject(ref)).statusCode).toBe(201);
   }
 });
@@ -174,5 +174,60 @@ describe('the legacy routes: the JWT secret as a signing key', () => {
     expect((await call('GET', `${keysOf('alg-one')}/legacy`)).statusCode).toBe(404);
     expect((await call('GET', `${keysOf('alg-missing')}/legacy`)).statusCode).toBe(404);
     expect((await call('POST', `${keysOf('alg-missing')}/legacy`)).statusCode).toBe(404);
+  });
+});
+
+describe("the internal records' sharedKeys: HS256 keys for verifying, never in a JWKS", () => {
+  it('carry every HS256 key not revoked (kid and secret; the legacy one is the JWT secret) in config and rest-config', async () => {
+    const ref = 'alg-shared';
+    const legacy = (await call('POST', `${keysOf(ref)}/legacy`)).json();
+    const importedKid = randomUUID();
+    const k = Buffer.from('imported-shared-secret-of-alg-shared').toString('base64url');
+    const imported = await call('POST', keysOf(ref), {
+      algorithm: 'HS256',
+      private_jwk: { kty: 'oct', k, kid: importedKid, alg: 'HS256' },
+    });
+    expect(imported.statusCode, imported.body).toBe(201);
+    const made = (await call('POST', keysOf(ref), { algorithm: 'HS256' })).json();
+    const rsa = (await call('POST', keysOf(ref), { algorithm: 'RS256' })).json();
+    const record = async (route: 'config' | 'rest-config') => {
+      const res = await h.tm.internalApp.inject({
+        url: `/internal/v1/projects/${ref}/${route}`,
+        headers: internal,
+      });
+      expect(res.statusCode, res.body).toBe(200);
+      return res.json() as {
+        jwtSecret: string;
+        jwks: { keys: Record<string, unknown>[] };
+        sharedKeys: { kid: string; k: string }[];
+        version: number;
+      };
+    };
+    const before = await record('config');
+    const legacyEntry = { kid: legacy.id, k: Buffer.from(before.jwtSecret).toString('base64url') };
+    for (const r of [before, await record('rest-config')]) {
+      expect(r.sharedKeys).toHaveLength(3);
+      expect(r.sharedKeys).toEqual(expect.arrayContaining([legacyEntry, { kid: importedKid, k }]));
+      expect(r.sharedKeys.map((e) => e.kid)).toContain(made.id);
+      expect(r.sharedKeys.every((e) => Object.keys(e).sort().join() === 'k,kid')).toBe(true);
+      expect(r.jwks.keys.map((key) => key.kid)).toEqual(expect.arrayContaining([rsa.id]));
+      expect(r.jwks.keys.every((key) => key.kty !== 'oct' && !('k' in key))).toBe(true);
+      expect(JSON.stringify(r.jwks)).not.toContain(k);
+    }
+    // Revoked: gone from both records, and the version moves so gateways and functions re-read.
+    expect((await call('PATCH', `${keysOf(ref)}/${importedKid}`, { status: 'revoked' })).statusCode).toBe(
+      200,
+    );
+    const after = await record('config');
+    expect(after.version).toBeGreaterThan(before.version);
+    for (const r of [after, await record('rest-config')]) {
+      expect(r.sharedKeys.map((e) => e.kid).sort()).toEqual([legacy.id, made.id].sort());
+    }
+    // The public answers never carry a secret.
+    for (const path of [keysOf(ref), `/v1/projects/${ref}/jwks`, `${keysOf(ref)}/${made.id}`]) {
+      const res = await call('GET', path);
+      expect(res.body).not.toMatch(/"k":/);
+      expect(res.body).not.toContain(k);
+    }
   });
 });

@@ -1,7 +1,7 @@
 import type { Context } from './context.js';
 import { authenticatorRole, projectDatabase } from './project-db.js';
 import { findProjectRow, type ProjectRow, secretAad } from './projects.js';
-import { projectJwks } from './signing-keys.js';
+import { projectJwks, projectSharedKeys } from './signing-keys.js';
 
 /** `GET /internal/v1/projects/:ref/config` body (docs/contracts.md). */
 interface GatewayProjectConfig {
@@ -9,6 +9,8 @@ interface GatewayProjectConfig {
   status: string;
   jwtSecret: string;
   jwks: { keys: Record<string, unknown>[] };
+  /** HS256 signing keys not revoked, for verifying only: never published (docs/contracts.md). */
+  sharedKeys: { kid: string; k: string }[];
   upstreams: {
     rest: { kind: 'lambda-url' | 'http'; url: string; region: string } | null;
     auth: null;
@@ -29,6 +31,7 @@ interface RestConfig {
   statementTimeoutMs: number;
   jwtSecret: string;
   jwks: { keys: Record<string, unknown>[] };
+  sharedKeys: { kid: string; k: string }[];
   /** The project's version, the gateway config's: a function that sees a newer one re-reads this. */
   version: number;
 }
@@ -43,6 +46,7 @@ export async function gatewayProjectConfig(ctx: Context, ref: string): Promise<G
     status: row.status,
     jwtSecret: ctx.box.open(row.jwt_secret_enc, secretAad.jwtSecret(row.id)),
     jwks: await projectJwks(ctx, row.id),
+    sharedKeys: await projectSharedKeys(ctx, row.id),
     upstreams: {
       rest: row.rest_url
         ? { kind: 'lambda-url', url: row.rest_url, region: row.rest_region ?? 'local' }
@@ -77,6 +81,7 @@ export async function restConfig(ctx: Context, ref: string): Promise<RestConfig 
     statementTimeoutMs: ctx.settings.sqlStatementTimeoutMs,
     jwtSecret: ctx.box.open(row.jwt_secret_enc, secretAad.jwtSecret(row.id)),
     jwks: await projectJwks(ctx, row.id),
+    sharedKeys: await projectSharedKeys(ctx, row.id),
     version: row.version,
   };
 }

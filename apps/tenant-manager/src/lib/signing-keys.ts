@@ -392,3 +392,23 @@ export async function projectJwks(
   );
   return { keys: rows.map((r) => r.public_jwk!) };
 }
+
+/**
+ * What gateways and rest functions verify HS256 user tokens with, besides `jwks`: every HS256 key
+ * that is not revoked (the JWT secret set up as the legacy key among them), its id and secret as an
+ * `oct` JWK's `kid` and `k`. Only the internal records carry these; no public route or JWKS does.
+ */
+export async function projectSharedKeys(
+  ctx: Context,
+  projectId: string,
+): Promise<{ kid: string; k: string }[]> {
+  const { rows } = await ctx.db.query<{ id: string; private_jwk_enc: string }>(
+    `SELECT id, private_jwk_enc FROM tm.signing_keys
+     WHERE project_id = $1 AND algorithm = 'HS256' AND status <> 'revoked' ORDER BY created_at`,
+    [projectId],
+  );
+  return rows.map((row) => {
+    const { k } = JSON.parse(ctx.box.open(row.private_jwk_enc, aad(row.id))) as { k: string };
+    return { kid: row.id, k };
+  });
+}

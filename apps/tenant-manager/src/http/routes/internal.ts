@@ -7,6 +7,8 @@ import { gatewayProjectConfig, restConfig } from '../../lib/internal-config.js';
 import { errors, RefParams } from '../schemas.js';
 
 const Jwks = Type.Object({ keys: Type.Array(Type.Record(Type.String(), Type.Unknown())) });
+/** HS256 signing keys (`kid`, secret `k`): for verifying only, kept apart from the public `jwks`. */
+const SharedKeys = Type.Array(Type.Object({ kid: Type.String(), k: Type.String() }));
 const Upstream = Type.Union([
   Type.Object({
     kind: Type.Union([Type.Literal('lambda-url'), Type.Literal('http')]),
@@ -29,6 +31,7 @@ export const internalRoutes: FastifyPluginAsyncTypebox<{ ctx: Context }> = async
             status: Type.String(),
             jwtSecret: Type.String(),
             jwks: Jwks,
+            sharedKeys: SharedKeys,
             upstreams: Type.Object({ rest: Upstream, auth: Upstream }),
             rateLimit: Type.Union([
               Type.Object({ requestsPerSecond: Type.Integer(), burst: Type.Integer() }),
@@ -69,6 +72,7 @@ export const internalRoutes: FastifyPluginAsyncTypebox<{ ctx: Context }> = async
             statementTimeoutMs: Type.Integer(),
             jwtSecret: Type.String(),
             jwks: Jwks,
+            sharedKeys: SharedKeys,
             version: Type.Integer(),
           }),
           ...errors,
