@@ -20,6 +20,7 @@ export interface RestEngineOptions {
   readonly maxRows?: number;
   readonly jwtSecret?: string;
   readonly jwks?: JwtKeys['jwks'];
+  readonly sharedKeys?: JwtKeys['sharedKeys'];
   readonly statementTimeoutMs?: number;
   /** LISTEN on `pgrst` for `reload schema`. Default true. */
   readonly listenForReload?: boolean;
@@ -58,7 +59,8 @@ const RETRY_CODES = new Set(['42P01', '42703', '42883']);
 export function createRestEngine(options: RestEngineOptions): RestEngine {
   const { pool } = options;
   const schemas = options.schemas.length ? options.schemas : ['public'];
-  const verifier = options.jwtSecret || options.jwks?.keys.length ? createJwtVerifier(options) : undefined;
+  const hasKeys = options.jwtSecret || options.jwks?.keys.length || options.sharedKeys?.length;
+  const verifier = hasKeys ? createJwtVerifier(options) : undefined;
   const auth: AuthSettings = {
     anonRole: options.anonRole === undefined ? 'anon' : options.anonRole,
     ...(verifier ? { verifier } : {}),

@@ -1,5 +1,6 @@
 import { createRequire } from 'node:module';
 import pg from 'pg';
+import { parseSharedKeys } from '@supaplane/jwt';
 import { createRestEngine, type RestEngine, type RestEngineOptions } from './engine.js';
 import { isPgError } from './errors.js';
 
@@ -50,6 +51,8 @@ interface RestConfig {
   readonly statementTimeoutMs?: number;
   readonly jwtSecret?: string;
   readonly jwks?: { keys: unknown[] };
+  /** HS256 signing keys `{kid, k}`, for verifying only (absent from an older tenant-manager). */
+  readonly sharedKeys?: unknown;
   /** The project's config version, the one the gateway sends in {@link CONFIG_VERSION_HEADER}. */
   readonly version?: number;
 }
@@ -396,6 +399,8 @@ interface ResolvedConfig {
 
 function fromRestConfig(config: RestConfig): ResolvedConfig {
   const { db } = config;
+  const sharedKeys = parseSharedKeys(config.sharedKeys);
+  if (!sharedKeys) throw new ConfigError('The configuration service answered malformed sharedKeys');
   return {
     connection: {
       host: db.host,
@@ -412,6 +417,7 @@ function fromRestConfig(config: RestConfig): ResolvedConfig {
       ...(config.statementTimeoutMs !== undefined ? { statementTimeoutMs: config.statementTimeoutMs } : {}),
       ...(config.jwtSecret ? { jwtSecret: config.jwtSecret } : {}),
       ...(config.jwks ? { jwks: config.jwks as RestEngineOptions['jwks'] } : {}),
+      ...(sharedKeys.length ? { sharedKeys } : {}),
     },
     ...(typeof config.version === 'number' ? { version: config.version } : {}),
   };
