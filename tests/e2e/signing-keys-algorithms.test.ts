@@ -114,7 +114,57 @@ describe('a signing key imported from a private JWK', () => {
   }
 });
 
-function tokenFor(privateKey: CryptoKey, alg: string, kid: string, sub: string): Promise<string> {
+describe('an HS256 signing key imported from an oct JWK (the platform-made secret is never shown)', () => {
+  it("a user token it signs (its kid in the header, as Supabase Auth signs) reads the user's rows under RLS; refused on B; revoked, 401 PGRST301 within 1 s", async () => {
+    const secret = new TextEncoder().encode(`hs256-signing-key-of-this-test-${randomUUID()}`);
+    const k = Buffer.from(secret).toString('base64url');
+    const kid = randomUUID();
+    const imported = await admin('POST', keysPath(a.ref), {
+      algorithm: 'HS256',
+      private_jwk: { kty: 'oct', k, kid, alg: 'HS256' },
+    });
+    expect(imported.status, imported.text).toBe(201);
+    expect(imported.json()).toMatchObject({
+      id: kid,
+      algorithm: 'HS256',
+      status: 'standby',
+      public_jwk: null,
+    });
+    expect(imported.text).not.toContain(k);
+    // The shared secret is never published: not in the JWKS the gateway serves.
+    const served = await gatewayJwks(a.ref);
+    expect(served.map((key) => key.kid)).not.toContain(kid);
+    expect(JSON.stringify(served)).not.toContain(k);
+
+    const token = await tokenFor(secret, 'HS256', kid, alice);
+    const read = (ref: string, key: string) => rest(ref, 'notes?select=id,body', { key, token });
+    const own = await read(a.ref, a.publishableKey);
+    expect(own.status, own.text).toBe(200);
+    expect(own.json()).toEqual([{ id: 1, body: "alice's" }]);
+    const asBob = await rest(a.ref, 'notes?select=id', {
+      key: a.publishableKey,
+      token: await tokenFor(secret, 'HS256', kid, bob),
+    });
+    expect(asBob.json()).toEqual([{ id: 2 }]);
+    // The key is A's: the same token opens nothing on B.
+    expectPostgrestError(await read(b.ref, b.publishableKey), 401, 'PGRST301');
+
+    const revoked = await admin('PATCH', `${keysPath(a.ref)}/${kid}`, { status: 'revoked' });
+    expect(revoked.status, revoked.text).toBe(200);
+    const took = await eventually(async () => (await read(a.ref, a.publishableKey)).status === 401, 1_000);
+    expect(took).toBeLessThan(1_000);
+    expectPostgrestError(await read(a.ref, a.publishableKey), 401, 'PGRST301');
+    // The project's own keys still work: key-only requests are minted with the JWT secret.
+    expect((await rest(a.ref, 'notes?select=id', { key: a.publishableKey })).status).toBe(200);
+  });
+});
+
+function tokenFor(
+  privateKey: CryptoKey | Uint8Array,
+  alg: string,
+  kid: string,
+  sub: string,
+): Promise<string> {
   return new SignJWT({ aud: 'authenticated', role: 'authenticated', sub })
     .setProtectedHeader({ alg, kid, typ: 'JWT' })
     .setIssuedAt()
