@@ -223,6 +223,18 @@ describe("the internal records' sharedKeys: HS256 keys for verifying, never in a
     for (const r of [after, await record('rest-config')]) {
       expect(r.sharedKeys.map((e) => e.kid).sort()).toEqual([legacy.id, made.id].sort());
     }
+    // The legacy key is the JWT secret itself, not a copy: rotating the secret moves its entry, so
+    // tokens signed with the old secret under the legacy kid stop verifying with everything else.
+    const rotated = await call('POST', `/v1/projects/${ref}/jwt-secret/rotate`);
+    expect(rotated.statusCode, rotated.body).toBe(200);
+    const afterRotation = await record('config');
+    expect(afterRotation.jwtSecret).not.toBe(before.jwtSecret);
+    for (const r of [afterRotation, await record('rest-config')]) {
+      expect(r.sharedKeys.find((e) => e.kid === legacy.id)).toEqual({
+        kid: legacy.id,
+        k: Buffer.from(afterRotation.jwtSecret).toString('base64url'),
+      });
+    }
     // The public answers never carry a secret.
     for (const path of [keysOf(ref), `/v1/projects/${ref}/jwks`, `${keysOf(ref)}/${made.id}`]) {
       const res = await call('GET', path);

@@ -152,11 +152,9 @@ export async function getLegacySigningKey(ctx: Context, ref: string): Promise<Si
 export async function setUpLegacySigningKey(ctx: Context, ref: string): Promise<SigningKey> {
   const project = await requireProjectForCredentials(ctx.db, ref);
   const id = randomUUID();
-  const secret = ctx.box.open(project.jwt_secret_enc, secretAad.jwtSecret(project.id));
-  const material: KeyMaterial = {
-    publicJwk: null,
-    privateJwk: { kty: 'oct', k: Buffer.from(secret).toString('base64url'), kid: id, alg: 'HS256' },
-  };
+  // No copy of the secret: the key's `k` is the project's JWT secret as it is at any time, read
+  // where the records are made (projectSharedKeys), so a rotated secret leaves no stale copy.
+  const material: KeyMaterial = { publicJwk: null, privateJwk: { kty: 'oct', kid: id, alg: 'HS256' } };
   const row = await insertSigningKey(
     ctx,
     project.id,
@@ -402,12 +400,19 @@ export async function projectSharedKeys(
   ctx: Context,
   projectId: string,
 ): Promise<{ kid: string; k: string }[]> {
-  const { rows } = await ctx.db.query<{ id: string; private_jwk_enc: string }>(
-    `SELECT id, private_jwk_enc FROM tm.signing_keys
-     WHERE project_id = $1 AND algorithm = 'HS256' AND status <> 'revoked' ORDER BY created_at`,
+  const { rows } = await ctx.db.query<{ id: string; private_jwk_enc: string; jwt_secret_enc: string | null }>(
+    `SELECT k.id, k.private_jwk_enc, CASE WHEN k.legacy THEN p.jwt_secret_enc END AS jwt_secret_enc
+     FROM tm.signing_keys k JOIN tm.projects p ON p.id = k.project_id
+     WHERE k.project_id = $1 AND k.algorithm = 'HS256' AND k.status <> 'revoked' ORDER BY k.created_at`,
     [projectId],
   );
   return rows.map((row) => {
+    // The legacy key is the JWT secret as it is now (setUpLegacySigningKey keeps no copy): a rotated
+    // secret leaves no way in for tokens the old one signed.
+    if (row.jwt_secret_enc) {
+      const secret = ctx.box.open(row.jwt_secret_enc, secretAad.jwtSecret(projectId));
+      return { kid: row.id, k: Buffer.from(secret).toString('base64url') };
+    }
     const { k } = JSON.parse(ctx.box.open(row.private_jwk_enc, aad(row.id))) as { k: string };
     return { kid: row.id, k };
   });
