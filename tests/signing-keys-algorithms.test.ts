@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { type CryptoKey, exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { admin, http, projectUrl, rest } from '../support/clients.js';
-import { expectPostgrestError } from '../support/expect.js';
-import { createProjects, deleteProject, eventually, sql, type TestProject } from '../support/projects.js';
+import { admin, http, projectUrl, rest } from './support/clients.js';
+import { expectPostgrestError } from './support/expect.js';
+import { createProjects, deleteProject, eventually, sql, type TestProject } from './support/projects.js';
 
 // Signing keys of every algorithm Supabase's Management API offers (POST
 // /v1/projects/:ref/config/auth/signing-keys): a key the platform makes is published in the project's
