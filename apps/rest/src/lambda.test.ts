@@ -1,3 +1,4 @@
+import { createHmac } from 'node:crypto';
 import { createServer } from 'node:http';
 import { mintHs256 } from '@supaplane/jwt';
 import type { AddressInfo } from 'node:net';
@@ -260,6 +261,57 @@ describe('lambda handler (Function URL payload 2.0)', () => {
       fetchSpy.mockRestore();
       for (const release of held) release();
     }
+  });
+
+  it("verifies a token an HS256 signing key of rest-config's sharedKeys signs (by kid), and fails closed on a malformed field", async () => {
+    const url = new URL(inject('restDbUrl'));
+    const kid = '0b5e0c8e-3f52-4c2e-9a55-1d1f6f1e0a11';
+    const shared = Buffer.from('a-shared-signing-secret-of-lambdashared');
+    let sharedKeys: unknown = [{ kid, k: shared.toString('base64url') }];
+    const config = createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      const body = JSON.parse(restConfig('lambdashared', url, JWT_SECRET));
+      res.end(JSON.stringify({ ...body, sharedKeys }));
+    });
+    await new Promise<void>((r) => config.listen(0, '127.0.0.1', r));
+    closers.push(() => new Promise((r) => config.close(() => r())));
+    const env = {
+      SUPAPLANE_PROJECT_REF: 'lambdashared',
+      SUPAPLANE_CONFIG_URL: `http://127.0.0.1:${(config.address() as AddressInfo).port}`,
+      SUPAPLANE_INTERNAL_TOKEN: 'internal-token',
+    };
+    // An HS256 token with a kid in its header, as Supabase Auth signs with a signing key.
+    const part = (value: object) => Buffer.from(JSON.stringify(value)).toString('base64url');
+    const now = Math.floor(Date.now() / 1000);
+    const signed = (key: Buffer, headerKid: string) => {
+      const body = `${part({ alg: 'HS256', typ: 'JWT', kid: headerKid })}.${part({ role: 'authenticated', iat: now, exp: now + 60 })}`;
+      return `${body}.${createHmac('sha256', key).update(body).digest('base64url')}`;
+    };
+    const read = (handler: ReturnType<typeof createLambdaHandler>, token: string) =>
+      handler(
+        event('GET', '/rest/v1/authors', 'select=name&id=eq.1', {
+          headers: { 'x-client-authorization': `Bearer ${token}` },
+        }),
+      );
+    const handler = createLambdaHandler(env);
+    closers.push(handler.close);
+    const ok = await read(handler, signed(shared, kid));
+    expect(ok.statusCode, ok.body).toBe(200);
+    expect(JSON.parse(ok.body)).toEqual([{ name: 'Ursula' }]);
+    // the kid names that key and no other: the project's JWT secret under it is refused
+    const crossed = await read(handler, signed(Buffer.from(JWT_SECRET), kid));
+    expect(crossed.statusCode).toBe(401);
+    expect(JSON.parse(crossed.body)).toMatchObject({ code: 'PGRST301' });
+
+    sharedKeys = [{ kid, k: 'not base64url!' }];
+    const malformed = createLambdaHandler(env);
+    closers.push(malformed.close);
+    const refused = await read(malformed, signed(shared, kid));
+    expect(refused.statusCode).toBe(503);
+    expect(JSON.parse(refused.body)).toMatchObject({
+      message: 'The configuration service answered malformed sharedKeys',
+    });
+    expect(refused.body).not.toContain(shared.toString('base64url'));
   });
 
   it('re-reads rest-config when a token fails with PGRST301 (single-flight, at most once per second), then retries once', async () => {
