@@ -250,15 +250,24 @@ export function planUpdate(
   const where = renderRootWhere(ctx, relation, alias);
   const level = ctx.query.levels.get('');
   const limited = level?.limit !== undefined || level?.offset !== undefined;
-  const newValue = (c: string) =>
-    (missingDefault && body && !Object.hasOwn(body, c) && relation.columns.get(c)?.insertDefault) ||
-    `pgrst_body.${ident(c)}`;
-  const set = columns.map((c) => `${ident(c)} = ${newValue(c)}`).join(', ');
+  const set = columns.map((c) => `${ident(c)} = pgrst_body.${ident(c)}`).join(', ');
   const text = bodyText ?? (body ? jsonText(body) : limited ? '{}' : '[]');
   // Under missing=default PostgREST reads the body as jsonb (SqlFragment.hs fromJsonBodyF).
   const json = `${ctx.params.add(text)}::${missingDefault ? 'jsonb' : 'json'}`;
   const one = body !== null || (limited && bodyText === undefined);
-  const records = bodyRecords(relation, columns, json, one, missingDefault);
+  let records: string;
+  if (missingDefault && body !== null) {
+    // As PostgREST 12.2 (SqlFragment.hs fromJsonBodyF with includeDefaults): the object lies over
+    // the defaults of every column written, drawn once for the statement in a FROM item before the
+    // body is read, so a volatile default (a sequence) advances even for a column the body gives,
+    // and every row updated gets the same value.
+    const defaults = columns.flatMap((c) => {
+      const sql = relation.columns.get(c)?.insertDefault;
+      return sql ? [`${ctx.params.add(c)}::text, ${sql}`] : [];
+    });
+    const defs = `(SELECT jsonb_build_object(${defaults.join(', ')}) || ${json} AS val) AS pgrst_json_defs`;
+    records = `${defs}, LATERAL ${bodyRecords(relation, columns, 'pgrst_json_defs.val', true, true)}`;
+  } else records = bodyRecords(relation, columns, json, one, missingDefault);
   const sql = `UPDATE ${target} AS ${ident(alias)} SET ${set} FROM ${records}${where}`;
   return finishWrite(ctx, relation, sql, alias, ret, where);
 }
