@@ -112,6 +112,15 @@ export interface InsertOptions {
   readonly put?: readonly Condition[];
 }
 
+/** `missing=default`'s object of the written columns' defaults (PostgREST's includeDefaults), evaluated where it stands. */
+function defaultsObject(ctx: PlanContext, relation: Relation, columns: readonly string[]): string {
+  const defaults = columns.flatMap((c) => {
+    const sql = relation.columns.get(c)?.insertDefault;
+    return sql ? [`${ctx.params.add(c)}::text, ${sql}`] : [];
+  });
+  return `jsonb_build_object(${defaults.join(', ')})`;
+}
+
 /**
  * The rows to insert as a parameter: the JSON sent, or with `missing=default` (PostgREST 12.2,
  * SqlFragment.hs fromJsonBodyF) jsonb, each row over an object of the defaults of the columns
@@ -125,11 +134,7 @@ function jsonRows(
 ): string {
   const sent = ctx.params.add(options.rowsText ?? jsonText(options.rows));
   if (!options.missingDefault) return `${sent}::json`;
-  const defaults = columns.flatMap((c) => {
-    const sql = relation.columns.get(c)?.insertDefault;
-    return sql ? [`${ctx.params.add(c)}::text, ${sql}`] : [];
-  });
-  return `(SELECT jsonb_agg(jsonb_build_object(${defaults.join(', ')}) || e.v ORDER BY e.i) FROM jsonb_array_elements(${sent}::jsonb) WITH ORDINALITY AS e(v, i))`;
+  return `(SELECT jsonb_agg(${defaultsObject(ctx, relation, columns)} || e.v ORDER BY e.i) FROM jsonb_array_elements(${sent}::jsonb) WITH ORDINALITY AS e(v, i))`;
 }
 
 /**
@@ -261,11 +266,7 @@ export function planUpdate(
     // the defaults of every column written, drawn once for the statement in a FROM item before the
     // body is read, so a volatile default (a sequence) advances even for a column the body gives,
     // and every row updated gets the same value.
-    const defaults = columns.flatMap((c) => {
-      const sql = relation.columns.get(c)?.insertDefault;
-      return sql ? [`${ctx.params.add(c)}::text, ${sql}`] : [];
-    });
-    const defs = `(SELECT jsonb_build_object(${defaults.join(', ')}) || ${json} AS val) AS pgrst_json_defs`;
+    const defs = `(SELECT ${defaultsObject(ctx, relation, columns)} || ${json} AS val) AS pgrst_json_defs`;
     records = `${defs}, LATERAL ${bodyRecords(relation, columns, 'pgrst_json_defs.val', true, true)}`;
   } else records = bodyRecords(relation, columns, json, one, missingDefault);
   const sql = `UPDATE ${target} AS ${ident(alias)} SET ${set} FROM ${records}${where}`;
