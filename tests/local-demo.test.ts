@@ -597,7 +597,7 @@ describe.skipIf(!local)('the internal API as docs/contracts.md describes it', ()
 
     const config = await get(`/internal/v1/projects/${ref}/config`, token);
     expect(Object.keys(config.json() as object).sort()).toEqual(
-      ['jwks', 'jwtSecret', 'rateLimit', 'ref', 'status', 'upstreams', 'version'].sort(),
+      ['jwks', 'jwtSecret', 'rateLimit', 'ref', 'sharedKeys', 'status', 'upstreams', 'version'].sort(),
     );
     for (const path of [
       '/internal/v1/projects/nosuchproject/config',

@@ -108,6 +108,7 @@ describe('project lifecycle', () => {
       status: 'ACTIVE_HEALTHY',
       jwtSecret: postgrest.jwt_secret,
       jwks: { keys: [] },
+      sharedKeys: [],
       upstreams: {
         rest: {
           kind: 'lambda-url',
