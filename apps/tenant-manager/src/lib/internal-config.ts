@@ -1,7 +1,7 @@
 import type { Context } from './context.js';
 import { authenticatorRole, projectDatabase } from './project-db.js';
 import { findProjectRow, type ProjectRow, secretAad } from './projects.js';
-import { projectJwks, projectSharedKeys } from './signing-keys.js';
+import { verificationKeys } from './signing-keys.js';
 
 /** `GET /internal/v1/projects/:ref/config` body (docs/contracts.md). */
 interface GatewayProjectConfig {
@@ -41,12 +41,12 @@ const servable = (row: ProjectRow | null): row is ProjectRow => row !== null && 
 export async function gatewayProjectConfig(ctx: Context, ref: string): Promise<GatewayProjectConfig | null> {
   const row = await findProjectRow(ctx.db, ref);
   if (!servable(row)) return null;
+  const jwtSecret = ctx.box.open(row.jwt_secret_enc, secretAad.jwtSecret(row.id));
   return {
     ref: row.ref,
     status: row.status,
-    jwtSecret: ctx.box.open(row.jwt_secret_enc, secretAad.jwtSecret(row.id)),
-    jwks: await projectJwks(ctx, row.id),
-    sharedKeys: await projectSharedKeys(ctx, row.id),
+    jwtSecret,
+    ...(await verificationKeys(ctx, row.id, jwtSecret)),
     upstreams: {
       rest: row.rest_url
         ? { kind: 'lambda-url', url: row.rest_url, region: row.rest_region ?? 'local' }
@@ -65,6 +65,7 @@ export async function restConfig(ctx: Context, ref: string): Promise<RestConfig 
   const row = await findProjectRow(ctx.db, ref);
   if (!servable(row) || !row.cluster_id) return null;
   const cluster = await ctx.clusters.get(row.cluster_id);
+  const jwtSecret = ctx.box.open(row.jwt_secret_enc, secretAad.jwtSecret(row.id));
   return {
     ref: row.ref,
     db: {
@@ -79,9 +80,8 @@ export async function restConfig(ctx: Context, ref: string): Promise<RestConfig 
     maxRows: row.max_rows,
     dbAggregatesEnabled: row.db_aggregates_enabled,
     statementTimeoutMs: ctx.settings.sqlStatementTimeoutMs,
-    jwtSecret: ctx.box.open(row.jwt_secret_enc, secretAad.jwtSecret(row.id)),
-    jwks: await projectJwks(ctx, row.id),
-    sharedKeys: await projectSharedKeys(ctx, row.id),
+    jwtSecret,
+    ...(await verificationKeys(ctx, row.id, jwtSecret)),
     version: row.version,
   };
 }

@@ -6,7 +6,6 @@ import {
   lockProjectForCredentials,
   requireProjectForCredentials,
   requireProjectRow,
-  secretAad,
   withProjectLock,
 } from './projects.js';
 import {
@@ -153,7 +152,7 @@ export async function setUpLegacySigningKey(ctx: Context, ref: string): Promise<
   const project = await requireProjectForCredentials(ctx.db, ref);
   const id = randomUUID();
   // No copy of the secret: the key's `k` is the project's JWT secret as it is at any time, read
-  // where the records are made (projectSharedKeys), so a rotated secret leaves no stale copy.
+  // where the records are made (verificationKeys), so a rotated secret leaves no stale copy.
   const material: KeyMaterial = { publicJwk: null, privateJwk: { kty: 'oct', kid: id, alg: 'HS256' } };
   const row = await insertSigningKey(
     ctx,
@@ -378,42 +377,58 @@ async function bumpAndInvalidate(ctx: Context, projectId: string, ref: string) {
   await ctx.invalidator.project(ref, 'signing-keys-rotated');
 }
 
+/** A key that is not revoked, as verifiers hold it. */
+interface LiveKeyRow {
+  id: string;
+  algorithm: SigningAlgorithm;
+  public_jwk: PublicJwk | null;
+  private_jwk_enc: string;
+  legacy: boolean;
+}
+
+/** Every key of the project that is not revoked, oldest first. */
+async function liveKeys(ctx: Context, projectId: string): Promise<LiveKeyRow[]> {
+  const { rows } = await ctx.db.query<LiveKeyRow>(
+    `SELECT id, algorithm, public_jwk, private_jwk_enc, legacy FROM tm.signing_keys
+     WHERE project_id = $1 AND status <> 'revoked' ORDER BY created_at`,
+    [projectId],
+  );
+  return rows;
+}
+
+/** The public halves of asymmetric keys (an HS256 key has none, so it is never in a JWKS). */
+const jwksOf = (rows: readonly LiveKeyRow[]) => ({
+  keys: rows.flatMap((r) => (r.public_jwk ? [r.public_jwk as Record<string, unknown>] : [])),
+});
+
 /** The JWKS gateways verify user tokens with: every asymmetric key that is not revoked (never HS256). */
 export async function projectJwks(
   ctx: Context,
   projectId: string,
 ): Promise<{ keys: Record<string, unknown>[] }> {
-  const { rows } = await ctx.db.query<{ public_jwk: PublicJwk | null }>(
-    `SELECT public_jwk FROM tm.signing_keys
-     WHERE project_id = $1 AND status <> 'revoked' AND public_jwk IS NOT NULL ORDER BY created_at`,
-    [projectId],
-  );
-  return { keys: rows.map((r) => r.public_jwk!) };
+  return jwksOf(await liveKeys(ctx, projectId));
 }
 
 /**
- * What gateways and rest functions verify HS256 user tokens with, besides `jwks`: every HS256 key
- * that is not revoked (the JWT secret set up as the legacy key among them), its id and secret as an
- * `oct` JWK's `kid` and `k`. Only the internal records carry these; no public route or JWKS does.
+ * What gateways and rest functions verify user tokens with (the internal records): `jwks`, and
+ * `sharedKeys`, every HS256 key that is not revoked as an `oct` JWK's `kid` and `k`, which no public
+ * route or JWKS carries. `jwtSecret` is the project's secret as the caller opened it: the legacy key is
+ * that secret as it stands (setUpLegacySigningKey keeps no copy), so a rotated secret leaves no way in
+ * for tokens the old one signed.
  */
-export async function projectSharedKeys(
+export async function verificationKeys(
   ctx: Context,
   projectId: string,
-): Promise<{ kid: string; k: string }[]> {
-  const { rows } = await ctx.db.query<{ id: string; private_jwk_enc: string; jwt_secret_enc: string | null }>(
-    `SELECT k.id, k.private_jwk_enc, CASE WHEN k.legacy THEN p.jwt_secret_enc END AS jwt_secret_enc
-     FROM tm.signing_keys k JOIN tm.projects p ON p.id = k.project_id
-     WHERE k.project_id = $1 AND k.algorithm = 'HS256' AND k.status <> 'revoked' ORDER BY k.created_at`,
-    [projectId],
-  );
-  return rows.map((row) => {
-    // The legacy key is the JWT secret as it is now (setUpLegacySigningKey keeps no copy): a rotated
-    // secret leaves no way in for tokens the old one signed.
-    if (row.jwt_secret_enc) {
-      const secret = ctx.box.open(row.jwt_secret_enc, secretAad.jwtSecret(projectId));
-      return { kid: row.id, k: Buffer.from(secret).toString('base64url') };
-    }
-    const { k } = JSON.parse(ctx.box.open(row.private_jwk_enc, aad(row.id))) as { k: string };
-    return { kid: row.id, k };
-  });
+  jwtSecret: string,
+): Promise<{ jwks: { keys: Record<string, unknown>[] }; sharedKeys: { kid: string; k: string }[] }> {
+  const rows = await liveKeys(ctx, projectId);
+  const sharedKeys = rows
+    .filter((row) => row.algorithm === 'HS256')
+    .map((row) => ({
+      kid: row.id,
+      k: row.legacy
+        ? Buffer.from(jwtSecret).toString('base64url')
+        : (JSON.parse(ctx.box.open(row.private_jwk_enc, aad(row.id))) as { k: string }).k,
+    }));
+  return { jwks: jwksOf(rows), sharedKeys };
 }
