@@ -96,10 +96,15 @@ export async function createSigningKey(
   } else {
     material = generateKeyMaterial(algorithm, id);
   }
-  const row = await insertSigningKey(ctx, project.id, { id, algorithm, material, legacy: false });
+  // Put in use in the insert's own transaction: a new key is standby, which may always go in use.
+  const row = await insertSigningKey(
+    ctx,
+    project.id,
+    { id, algorithm, material, legacy: false },
+    status === 'in_use' ? (db) => setKeyStatus(db, project.id, id, 'in_use', ctx.clock.now()) : undefined,
+  );
   // A standby key is already in the JWKS: gateways must see it before anyone signs with it.
   await bumpAndInvalidate(ctx, project.id, ref);
-  if (status === 'in_use') return updateSigningKeyStatus(ctx, ref, id, 'in_use');
   return toSigningKey(row);
 }
 
