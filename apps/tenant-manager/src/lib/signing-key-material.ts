@@ -129,19 +129,15 @@ export function importPrivateJwk(algorithm: SigningAlgorithm, jwk: Record<string
   }
 
   if (algorithm === 'RS256' && jwk.e !== 'AQAB') return fail('e must be "AQAB" (65537)');
-  const members = Object.fromEntries(
-    ['kty', 'crv', ...shape.publicMembers, ...shape.privateMembers]
-      .filter((m) => jwk[m] !== undefined)
-      .map((m) => [m, jwk[m]]),
-  ) as JsonWebKey;
+  const members = pick(jwk, ['kty', 'crv', ...shape.publicMembers, ...shape.privateMembers]) as JsonWebKey;
   let privateKey: KeyObject;
   let publicKey: KeyObject;
   try {
     privateKey = createPrivateKey({ key: members, format: 'jwk' });
-    const publicMembers = Object.fromEntries(
-      ['kty', 'crv', ...shape.publicMembers].filter((m) => jwk[m] !== undefined).map((m) => [m, jwk[m]]),
-    ) as JsonWebKey;
-    publicKey = createPublicKey({ key: publicMembers, format: 'jwk' });
+    publicKey = createPublicKey({
+      key: pick(jwk, ['kty', 'crv', ...shape.publicMembers]) as JsonWebKey,
+      format: 'jwk',
+    });
   } catch {
     return fail(`not a valid ${shape.crv ?? shape.kty} private key`);
   }
@@ -173,14 +169,18 @@ function fromPrivateKey(
 ): KeyMaterial {
   const shape = SHAPES[algorithm];
   const exported = privateKey.export({ format: 'jwk' }) as Record<string, string>;
-  const publicMembers = Object.fromEntries(shape.publicMembers.map((m) => [m, exported[m]!]));
   const publicJwk = {
     kty: shape.kty,
     ...(shape.crv ? { crv: shape.crv } : {}),
-    ...publicMembers,
+    ...pick(exported, shape.publicMembers),
     kid,
     alg: algorithm,
     use: 'sig',
   } as PublicJwk;
   return { publicJwk, privateJwk: { ...exported, kid, alg: algorithm } };
+}
+
+/** The named members a JWK has, in the order named. */
+function pick(jwk: Record<string, unknown>, names: readonly string[]): Record<string, unknown> {
+  return Object.fromEntries(names.filter((m) => jwk[m] !== undefined).map((m) => [m, jwk[m]]));
 }
