@@ -18,10 +18,6 @@ export interface Column {
   /** `COMMENT ON COLUMN` and the default expression, for the OpenAPI document. */
   readonly comment?: string | null;
   readonly defaultSql?: string | null;
-  /** For the OpenAPI document: the type as PostgREST names it, a character type's length, an enum's labels. */
-  readonly dataType?: string;
-  readonly maxLength?: number | null;
-  readonly enumValues?: readonly string[] | null;
   /**
    * What a value missing under `Prefer: missing=default` becomes: the default (the domain's, or
    * `nextval` for an identity). A view column has only its own (`ALTER VIEW … SET DEFAULT`) or its
@@ -222,18 +218,6 @@ const insertDefault = (c: string, a: string, ownDefault: string) => `CASE
       (SELECT pg_get_expr(t.typdefaultbin, 0) FROM pg_type t WHERE t.oid = ${a}.atttypid AND t.typbasetype <> 0))
   END`;
 
-/**
- * A column's type as PostgREST's schema cache names it for the OpenAPI document (SchemaCache.hs
- * tablesSqlQuery data_type): a built-in type (or a domain over one, by its base) without its
- * modifier, any other with it.
- */
-const DATA_TYPE = `CASE
-    WHEN t.typtype = 'd' THEN CASE WHEN bt.typnamespace = 'pg_catalog'::regnamespace
-      THEN format_type(t.typbasetype, NULL) ELSE format_type(a.atttypid, a.atttypmod) END
-    WHEN t.typnamespace = 'pg_catalog'::regnamespace THEN format_type(a.atttypid, NULL)
-    ELSE format_type(a.atttypid, a.atttypmod)
-  END`;
-
 const INTROSPECTION_SQL = `
 SELECT ${SCHEMA_FINGERPRINT} AS fingerprint,
  (SELECT coalesce(json_agg(json_build_object(
@@ -243,13 +227,9 @@ SELECT ${SCHEMA_FINGERPRINT} AS fingerprint,
         'name', a.attname, 'type', format_type(a.atttypid, a.atttypmod),
         'nullable', NOT (a.attnotnull OR (t.typtype = 'd' AND t.typnotnull)),
         'hasDefault', a.atthasdef OR a.attidentity <> '', 'generated', a.attgenerated <> '' OR a.attidentity = 'a',
-        'comment', cd.description, 'defaultSql', d.expr, 'insertDefault', ${insertDefault('c', 'a', 'd.expr')},
-        'dataType', ${DATA_TYPE}, 'maxLength', information_schema._pg_char_max_length(
-          information_schema._pg_truetypid(a.*, t.*), information_schema._pg_truetypmod(a.*, t.*)),
-        'enumValues', (SELECT json_agg(e.enumlabel ORDER BY e.enumsortorder) FROM pg_enum e WHERE e.enumtypid = coalesce(bt.oid, t.oid))
+        'comment', cd.description, 'defaultSql', d.expr, 'insertDefault', ${insertDefault('c', 'a', 'd.expr')}
       ) ORDER BY a.attnum) FROM pg_attribute a
       JOIN pg_type t ON t.oid = a.atttypid
-      LEFT JOIN pg_type bt ON t.typtype = 'd' AND bt.oid = t.typbasetype
       -- Joined rather than a subquery (or col_description) per column: thousands of columns.
       LEFT JOIN (SELECT adnum, pg_get_expr(adbin, adrelid) AS expr FROM pg_attrdef WHERE adrelid = c.oid) d ON d.adnum = a.attnum
       LEFT JOIN pg_description cd ON cd.objoid = c.oid AND cd.classoid = 'pg_class'::regclass AND cd.objsubid = a.attnum
